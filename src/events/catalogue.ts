@@ -1,0 +1,227 @@
+import { z } from 'zod'
+import {
+  Id, Venue, Symbol, Side, Qty, Price, SignedQty, Money, Reason, OrderType, TimeInForce,
+  TradingMode, ShutdownMode, Origin, OrderOrigin,
+} from './primitives.js'
+
+/**
+ * The event catalogue: one schema per event type at its current version. Older versions live
+ * in `versions.ts` with the upcasters that lift them to these. Every type haltd stores is here.
+ */
+
+const OrderRef = { venue: Venue, clientOrderId: Id }
+const Note = z.record(z.string(), z.unknown())
+
+export const current = {
+  // ── order lifecycle ────────────────────────────────────────────────────────────────────
+  'order.submitted': {
+    v: 2,
+    data: z.strictObject({
+      ...OrderRef,
+      symbol: Symbol,
+      side: Side,
+      type: OrderType,
+      qty: Qty,
+      price: Price.optional(),
+      timeInForce: TimeInForce.default('GTC'),
+      reduceOnly: z.boolean().default(false),
+      origin: OrderOrigin,
+    }),
+  },
+  'order.accepted': { v: 1, data: z.strictObject({ ...OrderRef, venueOrderId: Id }) },
+  'order.rejected': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason, code: z.string().max(100).optional() }) },
+  /** A fill or partial fill; the projection tells which from the cumulative quantity. */
+  'order.filled': {
+    v: 1,
+    data: z.strictObject({
+      ...OrderRef,
+      tradeId: Id,
+      qty: Qty,
+      price: Price,
+      fee: Money.default(0),
+      feeCurrency: z.string().max(32).optional(),
+      liquidity: z.enum(['maker', 'taker']).optional(),
+    }),
+  },
+  'order.cancel-requested': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason.optional(), origin: Origin.optional() }) },
+  /** Only ever appended on the venue's word: an ack, a stream update, or the order missing from a fetched open-order list. */
+  'order.canceled': {
+    v: 1,
+    data: z.strictObject({ ...OrderRef, confirmedBy: z.enum(['ack', 'stream', 'open-orders', 'mass-cancel']) }),
+  },
+  'order.cancel-rejected': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason }) },
+  /** The cancel's budget ran out without a venue confirmation: never assumed canceled. */
+  'order.cancel-unconfirmed': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason }) },
+  'order.expired': { v: 1, data: z.strictObject({ ...OrderRef }) },
+  /** The submit's answer was lost (timeout, dropped connection): the order may or may not be at the venue. */
+  'order.status-unknown': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason }) },
+
+  // ── what a venue reported ──────────────────────────────────────────────────────────────
+  'venue.positions-observed': {
+    v: 1,
+    data: z.strictObject({
+      venue: Venue,
+      positions: z.array(z.strictObject({ symbol: Symbol, qty: SignedQty, entryPrice: Price.optional() })),
+    }),
+  },
+  'venue.balances-observed': {
+    v: 1,
+    data: z.strictObject({
+      venue: Venue,
+      balances: z.array(z.strictObject({ asset: z.string().min(1).max(32), free: Money, used: Money, total: Money })),
+    }),
+  },
+  'venue.open-orders-observed': {
+    v: 1,
+    data: z.strictObject({
+      venue: Venue,
+      orders: z.array(
+        z.strictObject({
+          symbol: Symbol,
+          venueOrderId: Id,
+          clientOrderId: Id.optional(),
+          side: Side,
+          qty: Qty,
+          filled: z.number().finite().nonnegative().default(0),
+          price: Price.optional(),
+        }),
+      ),
+    }),
+  },
+  'venue.markets-observed': {
+    v: 1,
+    data: z.strictObject({
+      venue: Venue,
+      markets: z.array(z.strictObject({ symbol: Symbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() })),
+    }),
+  },
+  'venue.connected': { v: 1, data: z.strictObject({ venue: Venue, latencyMs: z.number().finite().nonnegative().optional() }) },
+  'venue.disconnected': { v: 1, data: z.strictObject({ venue: Venue, reason: Reason }) },
+  'venue.dead-mans-switch-armed': { v: 1, data: z.strictObject({ venue: Venue, timeoutMs: z.number().int().positive(), method: z.string().max(100) }) },
+  'venue.dead-mans-switch-disarmed': { v: 1, data: z.strictObject({ venue: Venue }) },
+  'venue.cancel-all-requested': {
+    v: 1,
+    data: z.strictObject({ venue: Venue, scope: z.enum(['own', 'account']), symbols: z.array(Symbol).optional(), reason: Reason.optional() }),
+  },
+  'market.mark': { v: 1, data: z.strictObject({ venue: Venue, symbol: Symbol, price: Price }) },
+  'marketdata.subscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(Symbol) }) },
+  'marketdata.unsubscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(Symbol) }) },
+
+  // ── strategies ─────────────────────────────────────────────────────────────────────────
+  'strategy.enabled': { v: 1, data: z.strictObject({ strategyId: Id, reason: Reason.optional(), origin: Origin.optional() }) },
+  'strategy.disabled': { v: 1, data: z.strictObject({ strategyId: Id, reason: Reason, origin: Origin.optional() }) },
+  'strategy.limits-changed': {
+    v: 1,
+    data: z.strictObject({
+      strategyId: Id,
+      limits: z.strictObject({
+        maxPosition: z.number().finite().nonnegative(),
+        maxOpenOrders: z.number().int().nonnegative(),
+        maxOrdersPerSecond: z.number().finite().nonnegative(),
+      }),
+      reason: Reason,
+      origin: Origin.optional(),
+    }),
+  },
+
+  // ── trading state, kill switch, drain, pause, deployments ───────────────────────────────
+  'trading.state-changed': { v: 1, data: z.strictObject({ to: TradingMode, reason: Reason, origin: Origin }) },
+  'killswitch.activated': {
+    v: 1,
+    data: z.strictObject({
+      reason: Reason,
+      origin: Origin,
+      by: z.string().max(200).optional(),
+      trigger: z.string().max(100).optional(),
+      reading: z.number().finite().optional(),
+      threshold: z.number().finite().optional(),
+      action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']),
+    }),
+  },
+  'killswitch.reset': { v: 1, data: z.strictObject({ reason: Reason.min(1), origin: Origin, by: z.string().max(200).optional() }) },
+  'drain.started': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
+  'drain.canceled': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
+  'drain.completed': { v: 1, data: z.strictObject({ outcome: z.enum(['drained', 'timed-out', 'forced']), inFlight: z.number().int().nonnegative() }) },
+  'trading.paused': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
+  'trading.resumed': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
+  'deployments.locked': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
+  'deployments.unlocked': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
+  'checkpoint.written': {
+    v: 1,
+    data: z.strictObject({
+      path: z.string().min(1),
+      checksum: z.string().regex(/^[0-9a-f]{64}$/),
+      atSeq: z.number().int().nonnegative(),
+      verified: z.boolean(),
+      fallback: z.boolean().default(false),
+    }),
+  },
+  'checkpoint.failed': { v: 1, data: z.strictObject({ path: z.string(), error: Reason, recovery: Reason.optional() }) },
+
+  // ── shutdown lifecycle ─────────────────────────────────────────────────────────────────
+  'shutdown.requested': {
+    v: 1,
+    data: z.strictObject({
+      shutdownId: Id,
+      mode: ShutdownMode,
+      reason: Reason,
+      origin: Origin,
+      options: Note.default({}),
+    }),
+  },
+  'shutdown.step-started': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100) }) },
+  'shutdown.step-completed': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), detail: Note.optional() }) },
+  'shutdown.step-failed': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), error: Reason }) },
+  'shutdown.step-timed-out': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), budgetMs: z.number().int().nonnegative(), remaining: Note.optional() }) },
+  'shutdown.step-skipped': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), reason: Reason }) },
+  /** A command the decider called for, recorded before the runner carries it out; the audit re-derives it. */
+  'shutdown.command-issued': {
+    v: 1,
+    data: z.strictObject({ shutdownId: Id, commandId: Id, step: z.number().int().min(1).max(99), command: z.strictObject({ kind: z.string().min(1).max(100) }).catchall(z.unknown()) }),
+  },
+  'shutdown.command-completed': {
+    v: 1,
+    data: z.strictObject({ shutdownId: Id, commandId: Id, outcome: z.enum(['ok', 'failed', 'timed-out']), detail: Note.optional() }),
+  },
+  'shutdown.escalated': { v: 1, data: z.strictObject({ shutdownId: Id, to: z.literal('emergency'), reason: Reason, origin: Origin }) },
+  'shutdown.request-ignored': { v: 1, data: z.strictObject({ shutdownId: Id, mode: ShutdownMode, reason: Reason, origin: Origin }) },
+  'shutdown.completed': {
+    v: 1,
+    data: z.strictObject({
+      shutdownId: Id,
+      outcome: z.enum(['clean', 'residual-exposure', 'emergency', 'failed']),
+      exitCode: z.number().int().min(0).max(255),
+      durationMs: z.number().finite().nonnegative(),
+    }),
+  },
+
+  // ── runs of the process ────────────────────────────────────────────────────────────────
+  'run.started': {
+    v: 1,
+    data: z.strictObject({ runId: Id, version: z.string().max(50), configHash: z.string().max(128), host: z.string().max(255), pid: z.number().int().nonnegative() }),
+  },
+  'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },
+  'run.crashed': { v: 1, data: z.strictObject({ runId: Id, pid: z.number().int().nonnegative(), lastSeq: z.number().int().nonnegative() }) },
+  'notification.sent': { v: 1, data: z.strictObject({ sink: z.string().max(100), topic: z.string().max(100), ok: z.boolean(), error: Reason.optional() }) },
+} as const
+
+export type Catalogue = typeof current
+export type EventType = keyof Catalogue
+export type EventData<T extends EventType> = z.output<Catalogue[T]['data']>
+/** What a caller writes: before defaults are applied. */
+export type EventDataInput<T extends EventType> = z.input<Catalogue[T]['data']>
+
+/** Every current event as `{ type, data }`, discriminated on `type`. */
+export type HaltdEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType]
+export type EventOf<T extends EventType> = Extract<HaltdEvent, { type: T }>
+
+export const eventTypes = Object.keys(current) as EventType[]
+
+/** The same union as a zod schema, for tools that validate whole events (the audit, the admin API). */
+export const HaltdEventSchema = z.discriminatedUnion(
+  'type',
+  eventTypes.map((type) => z.strictObject({ type: z.literal(type), data: current[type].data })) as unknown as [
+    z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodTypeAny }>,
+    ...z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodTypeAny }>[],
+  ],
+)

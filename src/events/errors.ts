@@ -1,0 +1,33 @@
+/**
+ * The root of every error haltd throws on purpose. Each subclass carries what a person needs
+ * to act on it (which event, which field, which venue, which step) and a stable `code`.
+ */
+export class HaltdError extends Error {
+  readonly code: string
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+export type FieldProblem = { path: string; message: string }
+
+/** An event that does not match its schema. Nothing was written. */
+export class InvalidEvent extends HaltdError {
+  readonly type: string | undefined
+  readonly problems: FieldProblem[]
+  constructor(type: string | undefined, problems: FieldProblem[]) {
+    const what = type === undefined ? 'event' : `${type} event`
+    super(
+      'INVALID_EVENT',
+      `invalid ${what}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`,
+    )
+    this.type = type
+    this.problems = problems
+  }
+  /** The first offending field, e.g. `data.qty`. */
+  get field(): string | undefined {
+    return this.problems[0]?.path
+  }
+}

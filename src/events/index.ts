@@ -1,0 +1,7 @@
+export * from './catalogue.js'
+export * from './envelope.js'
+export * from './errors.js'
+export * from './primitives.js'
+export * from './routing.js'
+export { parseEvent, checkStored, isEventType } from './validate.js'
+export { upcast, schemaAt } from './versions.js'

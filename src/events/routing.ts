@@ -1,0 +1,65 @@
+import type { HaltdEvent } from './catalogue.js'
+
+/**
+ * Where an event belongs (its stream) and what makes it a duplicate (its idempotency key).
+ * Both follow from the event itself, so every writer derives them the same way.
+ */
+export function streamOf(event: HaltdEvent): string {
+  const d = event.data as Record<string, unknown>
+  const family = event.type.slice(0, event.type.indexOf('.'))
+  switch (family) {
+    case 'order':
+      return `order:${d.venue}:${d.clientOrderId}`
+    case 'venue':
+    case 'marketdata':
+      return `venue:${d.venue}`
+    case 'market':
+      return `market:${d.venue}:${d.symbol}`
+    case 'strategy':
+      return `strategy:${d.strategyId}`
+    case 'shutdown':
+      return `shutdown:${d.shutdownId}`
+    case 'run':
+      return 'run'
+    case 'checkpoint':
+      return 'checkpoint'
+    case 'notification':
+      return 'notification'
+    default:
+      // trading, killswitch, drain, deployments: the one trading-state stream
+      return 'trading'
+  }
+}
+
+/**
+ * The key under which an event may appear only once. Facts that happen once per order
+ * (submitted, accepted, canceled…) are keyed by order, fills by trade id, decided commands by
+ * command id. Events that may legitimately repeat have no key.
+ */
+export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
+  switch (event.type) {
+    case 'order.submitted':
+    case 'order.accepted':
+    case 'order.rejected':
+    case 'order.canceled':
+    case 'order.expired':
+      return `${event.type}:${event.data.venue}:${event.data.clientOrderId}`
+    case 'order.filled':
+      return `fill:${event.data.venue}:${event.data.tradeId}`
+    case 'shutdown.requested':
+      return `shutdown:${event.data.shutdownId}`
+    case 'shutdown.command-issued':
+      return `command:${event.data.commandId}`
+    case 'shutdown.command-completed':
+      return `command-done:${event.data.commandId}`
+    case 'shutdown.completed':
+      return `shutdown-done:${event.data.shutdownId}`
+    case 'run.started':
+      return `run:${event.data.runId}`
+    case 'run.ended':
+    case 'run.crashed':
+      return `run-end:${event.data.runId}`
+    default:
+      return undefined
+  }
+}

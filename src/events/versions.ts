@@ -1,0 +1,60 @@
+import { z } from 'zod'
+import { Id, Venue, Symbol, Side, Qty, Price, OrderType } from './primitives.js'
+import { current, type EventType } from './catalogue.js'
+
+/**
+ * Superseded versions of event types, each with the upcaster that lifts it one version up.
+ * The log is never rewritten: a stored v1 stays v1 on disk and is read as the current version.
+ */
+type Upcaster = (data: any) => unknown
+type OldVersion = { data: z.ZodTypeAny; up: Upcaster }
+
+export const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
+  'order.submitted': {
+    // v1 used ccxt's word `amount`, knew nothing of reduce-only orders or time in force, and
+    // named the strategy directly. v2 carries the origin, so shutdown orders can be told apart.
+    1: {
+      data: z.strictObject({
+        venue: Venue,
+        clientOrderId: Id,
+        symbol: Symbol,
+        side: Side,
+        type: OrderType,
+        amount: Qty,
+        price: Price.optional(),
+        strategyId: Id.optional(),
+      }),
+      up: (d: { venue: string; clientOrderId: string; symbol: string; side: string; type: string; amount: number; price?: number; strategyId?: string }) => ({
+        venue: d.venue,
+        clientOrderId: d.clientOrderId,
+        symbol: d.symbol,
+        side: d.side,
+        type: d.type,
+        qty: d.amount,
+        ...(d.price === undefined ? {} : { price: d.price }),
+        timeInForce: 'GTC',
+        reduceOnly: false,
+        origin: d.strategyId === undefined ? { kind: 'manual' } : { kind: 'strategy', id: d.strategyId },
+      }),
+    },
+  },
+}
+
+/** The schema of `type` at version `v`, or undefined when haltd does not know that version. */
+export function schemaAt(type: EventType, v: number): z.ZodTypeAny | undefined {
+  const now = current[type]
+  if (v === now.v) return now.data
+  return superseded[type]?.[v]?.data
+}
+
+/** Lift stored data of version `v` to the current version. Data already current is returned as is. */
+export function upcast(type: EventType, v: number, data: unknown): unknown {
+  const target = current[type].v
+  let out = data
+  for (let at = v; at < target; at++) {
+    const step = superseded[type]?.[at]
+    if (!step) throw new Error(`no upcaster for ${type} v${at}`)
+    out = step.up(out)
+  }
+  return out
+}

@@ -1,0 +1,257 @@
+import { describe, expect, it } from 'vitest'
+import Database from 'better-sqlite3'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  openEventLog, chainHash, manualClock, sequentialIds, InvalidEvent, LogWriteFailed, NotAnEventLog, NewerLogFormat, GENESIS_HASH,
+} from '../../src/index.js'
+import { tempDb, tempDir } from '../support/tmp.js'
+import { submitted, mark } from '../support/events.js'
+
+describe('event log', () => {
+  it('assigns gap-free seqs, the injected clock and ids, and links the hash chain', () => {
+    const clock = manualClock(1_000)
+    const log = openEventLog({ path: tempDb(), clock, ids: sequentialIds('e') })
+    const a = log.append(submitted())
+    clock.advance(5)
+    const b = log.append(mark())
+    expect([a.seq, b.seq]).toEqual([1, 2])
+    expect([a.id, b.id]).toEqual(['e-1', 'e-2'])
+    expect([a.ts, b.ts]).toEqual([1_000, 1_005])
+    expect(a.prevHash).toBe(GENESIS_HASH)
+    expect(b.prevHash).toBe(a.hash)
+    expect(a.stream).toBe(`order:sim-a:${(a.data as { clientOrderId: string }).clientOrderId}`)
+    expect(log.lastSeq).toBe(2)
+    expect(log.verify()).toEqual({ ok: true, lastSeq: 2, count: 2 })
+    log.close()
+  })
+
+  it('never stamps an event earlier than the one before it, even if the clock steps back', () => {
+    const clock = manualClock(5_000)
+    const log = openEventLog({ path: tempDb(), clock })
+    log.append(mark())
+    clock.set(4_000)
+    expect(log.append(mark()).ts).toBe(5_000)
+    log.close()
+  })
+
+  it('writes nothing for an invalid event and names the field', () => {
+    const log = openEventLog({ path: tempDb() })
+    log.append(mark())
+    expect(() => log.append(submitted({ qty: 0 }))).toThrow(InvalidEvent)
+    expect(() => log.append({ type: 'order.submitted', data: 'nope' })).toThrow(/data/)
+    expect(log.lastSeq).toBe(1)
+    expect([...log.read()].length).toBe(1)
+    log.close()
+  })
+
+  it('returns the stored envelope for an event whose idempotency key is already in the log', () => {
+    const log = openEventLog({ path: tempDb() })
+    const input = submitted()
+    const first = log.append(input)
+    log.append(mark())
+    const again = log.append(input)
+    expect(again.seq).toBe(first.seq)
+    expect(again.hash).toBe(first.hash)
+    expect(log.lastSeq).toBe(2)
+    const fill = { type: 'order.filled', data: { venue: 'sim-a', clientOrderId: 'x', tradeId: 'T1', qty: 1, price: 1 } }
+    expect(log.append(fill).seq).toBe(3)
+    expect(log.append(fill).seq).toBe(3)
+    expect(log.append({ ...fill, idempotencyKey: 'custom' }).seq).toBe(4)
+    expect(log.verify().ok).toBe(true)
+    log.close()
+  })
+
+  it('appends a batch all or nothing', () => {
+    const log = openEventLog({ path: tempDb() })
+    const seen: number[] = []
+    log.subscribe(1, (e) => seen.push(e.seq))
+    expect(() => log.appendBatch([mark(), submitted(), submitted({ side: 'up' })])).toThrow(/data\.side/)
+    expect(log.lastSeq).toBe(0)
+    const out = log.appendBatch([mark(), submitted(), mark(101)])
+    expect(out.map((e) => e.seq)).toEqual([1, 2, 3])
+    expect(seen).toEqual([1, 2, 3])
+    expect(log.verify().ok).toBe(true)
+    log.close()
+  })
+
+  it('rolls a batch back whole when a write fails half way', () => {
+    let writes = 0
+    const log = openEventLog({ path: tempDb(), beforeWrite: () => { if (++writes === 3) throw new Error('EIO: injected') } })
+    expect(() => log.appendBatch([mark(), mark(), mark()])).toThrow(LogWriteFailed)
+    expect(log.lastSeq).toBe(0)
+    expect(log.appendBatch([mark(), mark()]).map((e) => e.seq)).toEqual([1, 2])
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 2 })
+    log.close()
+  })
+
+  it('resumes seq and chain when reopened', () => {
+    const path = tempDb()
+    const first = openEventLog({ path })
+    first.append(mark())
+    const head = first.append(mark())
+    first.close()
+    const again = openEventLog({ path })
+    expect(again.lastSeq).toBe(2)
+    const next = again.append(mark())
+    expect(next.seq).toBe(3)
+    expect(next.prevHash).toBe(head.hash)
+    expect(again.verify()).toMatchObject({ ok: true, lastSeq: 3 })
+    again.close()
+  })
+
+  it('reads by range, type, stream and time, streaming page by page', () => {
+    const clock = manualClock(0)
+    const log = openEventLog({ path: tempDb(), clock })
+    const inputs = Array.from({ length: 5_000 }, (_, i) => (i % 2 === 0 ? mark(100 + i) : submitted({ clientOrderId: `k${i}` })))
+    for (const input of inputs) {
+      clock.advance(1)
+      log.append(input)
+    }
+    expect([...log.read()].length).toBe(5_000)
+    expect([...log.read({ from: 4_990 })].map((e) => e.seq)).toEqual([4990, 4991, 4992, 4993, 4994, 4995, 4996, 4997, 4998, 4999, 5000])
+    expect([...log.read({ from: 10, to: 12 })].map((e) => e.seq)).toEqual([10, 11, 12])
+    expect([...log.read({ types: ['order.submitted'] })].length).toBe(2_500)
+    expect([...log.read({ stream: 'order:sim-a:k3' })].map((e) => e.seq)).toEqual([4])
+    expect([...log.read({ untilTs: 100 })].length).toBe(100)
+    log.close()
+  })
+
+  it('reads stored v1 events as the current version without rewriting them', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    const e = log.append({ type: 'order.submitted', v: 1, data: { venue: 'a', clientOrderId: 'c', symbol: 'X/Y', side: 'buy', type: 'market', amount: 2 } })
+    expect(e.v).toBe(2)
+    log.close()
+    // a v1 row written by an older haltd: insert it as it would have been, chained properly
+    const db = new Database(path)
+    const row = { seq: 2, id: 'old', type: 'order.submitted', v: 1, ts: 1, stream: 'order:a:old', causationId: null, correlationId: null, data: JSON.stringify({ venue: 'a', clientOrderId: 'old', symbol: 'X/Y', side: 'sell', type: 'market', amount: 4, strategyId: 'mm' }) }
+    const hash = chainHash(e.hash, row)
+    db.prepare(`INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`).run(row.seq, row.id, row.type, row.v, row.ts, row.stream, null, null, null, row.data, e.hash, hash)
+    db.close()
+    const reopened = openEventLog({ path })
+    const old = [...reopened.read({ from: 2 })][0]!
+    expect(old.v).toBe(2)
+    expect(old.data).toMatchObject({ qty: 4, reduceOnly: false, origin: { kind: 'strategy', id: 'mm' } })
+    expect(reopened.verify().ok).toBe(true)
+    expect([...reopened.readRaw(2)][0]!.v).toBe(1)
+    reopened.close()
+  })
+
+  it('delivers catch-up then live events to a subscriber, and stops on unsubscribe', () => {
+    const log = openEventLog({ path: tempDb() })
+    for (let i = 0; i < 3; i++) log.append(mark())
+    const seen: number[] = []
+    const stop = log.subscribe(2, (e) => seen.push(e.seq))
+    log.append(mark())
+    stop()
+    log.append(mark())
+    expect(seen).toEqual([2, 3, 4])
+    log.close()
+  })
+
+  it('refuses a file that is not a haltd log, and one from a newer format', () => {
+    const dir = tempDir()
+    const text = join(dir, 'notes.db')
+    writeFileSync(text, 'hello, this is not sqlite at all '.repeat(100))
+    expect(() => openEventLog({ path: text })).toThrow(NotAnEventLog)
+    const other = join(dir, 'other.db')
+    const db = new Database(other)
+    db.exec('CREATE TABLE users (id INTEGER)')
+    db.close()
+    expect(() => openEventLog({ path: other })).toThrow(/no haltd meta\/events tables/)
+    const newer = join(dir, 'newer.db')
+    openEventLog({ path: newer }).close()
+    const n = new Database(newer)
+    n.prepare(`UPDATE meta SET value = '99' WHERE key = 'format_version'`).run()
+    n.close()
+    expect(() => openEventLog({ path: newer })).toThrow(NewerLogFormat)
+    expect(() => openEventLog({ path: join(dir, 'missing.db'), readonly: true })).toThrow(NotAnEventLog)
+  })
+
+  it('reports a full disk as a typed error and works again once space is freed', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    const pages = log.database.pragma('page_count', { simple: true }) as number
+    log.database.pragma(`max_page_count = ${pages + 2}`)
+    let failure: unknown
+    let acknowledged = log.lastSeq
+    for (let i = 0; i < 10_000; i++) {
+      try {
+        acknowledged = log.append(submitted({ clientOrderId: `full-${i}`, symbol: 'X'.repeat(60) })).seq
+      } catch (e) {
+        failure = e
+        break
+      }
+    }
+    expect(failure).toBeInstanceOf(LogWriteFailed)
+    expect((failure as LogWriteFailed).sqliteCode).toBe('SQLITE_FULL')
+    expect(log.lastSeq).toBe(acknowledged)
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: acknowledged })
+    log.database.pragma('max_page_count = 1073741823')
+    expect(log.append(mark()).seq).toBe(acknowledged + 1)
+    log.close()
+    const reopened = openEventLog({ path })
+    expect(reopened.verify()).toMatchObject({ ok: true, lastSeq: acknowledged + 1 })
+    reopened.close()
+  })
+
+  it('groups the appends of one turn into one durable transaction in power mode', async () => {
+    const path = tempDb()
+    const log = openEventLog({ path, durability: 'power' })
+    expect(log.database.pragma('synchronous', { simple: true })).toBe(2)
+    const pending = Array.from({ length: 50 }, (_, i) => log.appendDurable(mark(100 + i)))
+    // not yet committed: another connection sees nothing
+    const reader = new Database(path, { readonly: true })
+    expect(reader.prepare('SELECT count(*) FROM events').pluck().get()).toBe(0)
+    const done = await Promise.all(pending)
+    expect(done.map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+    expect(reader.prepare('SELECT count(*) FROM events').pluck().get()).toBe(50)
+    reader.close()
+    log.append(mark())
+    await log.flush()
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 51 })
+    log.close()
+  })
+
+  it('fails the waiters of a lost power-mode group and reports a fault, then carries on', async () => {
+    const path = tempDb()
+    const log = openEventLog({ path, durability: 'power' })
+    await log.appendDurable(mark())
+    const faults: number[] = []
+    log.on('fault', (f) => faults.push(f.lastSeq))
+    const pages = log.database.pragma('page_count', { simple: true }) as number
+    log.database.pragma(`max_page_count = ${pages}`)
+    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => {
+      try {
+        return log.appendDurable(submitted({ clientOrderId: `p-${i}`, symbol: 'Y'.repeat(60) }))
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    }))
+    expect(results.some((r) => r.status === 'rejected')).toBe(true)
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof LogWriteFailed)).toBe(true)
+    log.database.pragma('max_page_count = 1073741823')
+    const after = await log.appendDurable(mark())
+    expect(after.seq).toBe(log.lastSeq)
+    expect(log.verify()).toMatchObject({ ok: true })
+    expect(faults.length).toBeGreaterThan(0)
+    log.close()
+  })
+
+  it('takes a consistent online backup while appends go on', async () => {
+    const dir = tempDir()
+    const log = openEventLog({ path: join(dir, 'live.db') })
+    for (let i = 0; i < 2_000; i++) log.append(mark(100 + i))
+    const timer = setInterval(() => log.append(mark()), 0)
+    await log.backup(join(dir, 'copy.db'))
+    clearInterval(timer)
+    const copy = openEventLog({ path: join(dir, 'copy.db'), readonly: true })
+    const result = copy.verify()
+    expect(result.ok).toBe(true)
+    expect(copy.lastSeq).toBeGreaterThanOrEqual(2_000)
+    copy.close()
+    log.close()
+  })
+})

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { parseEvent, InvalidEvent, HaltdEventSchema, eventTypes, streamOf, idempotencyKeyOf, current } from '../../src/events/index.js'
+
+describe('event catalogue', () => {
+  it('parses a valid event and applies defaults', () => {
+    const e = parseEvent({
+      type: 'order.submitted',
+      data: { venue: 'a', clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', type: 'market', qty: 2, origin: { kind: 'strategy', id: 'mm' } },
+    })
+    expect(e.type).toBe('order.submitted')
+    if (e.type !== 'order.submitted') throw new Error('narrowing')
+    expect(e.data.reduceOnly).toBe(false)
+    expect(e.data.timeInForce).toBe('GTC')
+  })
+
+  it('names the offending field of an invalid event', () => {
+    const attempt = () => parseEvent({ type: 'order.filled', data: { venue: 'a', clientOrderId: 'c', tradeId: 't', qty: -1, price: 10 } })
+    expect(attempt).toThrow(InvalidEvent)
+    try {
+      attempt()
+    } catch (e) {
+      expect((e as InvalidEvent).field).toBe('data.qty')
+      expect((e as InvalidEvent).message).toMatch(/order\.filled.*data\.qty/)
+    }
+  })
+
+  it('rejects unknown fields instead of dropping them silently', () => {
+    expect(() => parseEvent({ type: 'venue.connected', data: { venue: 'a', latncyMs: 3 } })).toThrow(/data: .*latncyMs/i)
+  })
+
+  it('rejects an unknown type and an unknown version by name', () => {
+    expect(() => parseEvent({ type: 'order.teleported', data: {} })).toThrow(/unknown event type 'order.teleported'/)
+    expect(() => parseEvent({ type: 'order.accepted', v: 7, data: {} })).toThrow(/version 7 of order.accepted is unknown/)
+  })
+
+  it('upcasts order.submitted v1 (amount, strategyId) to v2 (qty, origin, reduceOnly)', () => {
+    const e = parseEvent({
+      type: 'order.submitted',
+      v: 1,
+      data: { venue: 'a', clientOrderId: 'c1', symbol: 'ETH/USDT', side: 'sell', type: 'limit', amount: 3, price: 5, strategyId: 'taker' },
+    })
+    expect(e.data).toEqual({
+      venue: 'a', clientOrderId: 'c1', symbol: 'ETH/USDT', side: 'sell', type: 'limit', qty: 3, price: 5,
+      timeInForce: 'GTC', reduceOnly: false, origin: { kind: 'strategy', id: 'taker' },
+    })
+  })
+
+  it('validates v1 against the v1 schema, not v2', () => {
+    expect(() => parseEvent({ type: 'order.submitted', v: 1, data: { venue: 'a', clientOrderId: 'c', symbol: 'X', side: 'buy', type: 'market', qty: 1 } })).toThrow(
+      /data\.amount/,
+    )
+  })
+
+  it('offers the whole catalogue as one discriminated union schema', () => {
+    expect(HaltdEventSchema.safeParse({ type: 'killswitch.reset', data: { reason: 'ok', origin: 'admin' } }).success).toBe(true)
+    expect(HaltdEventSchema.safeParse({ type: 'killswitch.reset', data: { reason: '', origin: 'admin' } }).success).toBe(false)
+    expect(eventTypes.length).toBe(Object.keys(current).length)
+  })
+
+  it('derives streams and idempotency keys from the event itself', () => {
+    const fill = parseEvent({ type: 'order.filled', data: { venue: 'v', clientOrderId: 'c', tradeId: 't9', qty: 1, price: 2 } })
+    expect(streamOf(fill)).toBe('order:v:c')
+    expect(idempotencyKeyOf(fill)).toBe('fill:v:t9')
+    const ks = parseEvent({ type: 'killswitch.activated', data: { reason: 'dd', origin: 'risk', action: 'HALTED' } })
+    expect(streamOf(ks)).toBe('trading')
+    expect(idempotencyKeyOf(ks)).toBeUndefined()
+  })
+})
