@@ -1,0 +1,128 @@
+import type { Side } from '../events/primitives.js'
+
+/**
+ * The one port haltd talks to venues through. Implementations: `SimExchange` (deterministic,
+ * in-process) and `CcxtGateway` (a ready ccxt Exchange instance). Gateways do not write the
+ * event log; core's venue recorder turns every call and its outcome into events.
+ *
+ * Every method rejects with a `VenueError` (see errors.ts) on failure, never with a library error.
+ */
+export interface ExchangeGateway {
+  /** The venue's name as it appears in events (`binance`, `okx-sim`, …); unique per haltd. */
+  readonly venue: string
+  readonly capabilities: Capabilities
+
+  connect(): Promise<void>
+  /** Always with our client order id: it is how haltd finds an order whose answer was lost. */
+  submit(order: OrderRequest): Promise<OrderAck>
+  cancel(ref: OrderRef): Promise<CancelResult>
+  /**
+   * `own` (the default in haltd) cancels only orders whose client order id carries haltd's tag;
+   * `account` cancels everything on the account. The result says which method was used.
+   */
+  cancelAll(options: { scope: CancelScope; symbols?: readonly string[] }): Promise<CancelAllResult>
+  fetchOpenOrders(symbols?: readonly string[]): Promise<VenueOrder[]>
+  /** One order by our client order id; undefined when the venue does not know it. */
+  fetchOrder(ref: OrderRef): Promise<VenueOrder | undefined>
+  fetchPositions(): Promise<VenuePosition[]>
+  fetchBalances(): Promise<VenueBalance[]>
+  fetchMarkets(): Promise<MarketInfo[]>
+  /** Order status changes and fills, pushed (WebSocket) or polled; returns the unsubscribe. */
+  onUpdate(handler: (update: OrderUpdate) => void): () => void
+  /**
+   * Ask the venue to cancel everything if not refreshed within `ms` (cancel-all-after /
+   * countdown). Resolves with what was armed, or `{ armed: false }` where the venue has none.
+   */
+  armDeadMansSwitch(ms: number): Promise<{ armed: boolean; method?: string }>
+  disarmDeadMansSwitch(): Promise<void>
+  close(): Promise<void>
+}
+
+export type CancelScope = 'own' | 'account'
+
+export type Capabilities = {
+  /** One call cancels every order (per symbol or per account). */
+  massCancel: 'account' | 'per-symbol' | 'none'
+  /** Max orders per batched cancel call; 0 when the venue has no batch cancel. */
+  batchCancel: number
+  /** Countdown cancel-all-after, cancel-on-disconnect, or none. */
+  deadMansSwitch: 'countdown' | 'cancel-on-disconnect' | 'none'
+  reduceOnly: boolean
+  /** Pushed order updates (WebSocket) rather than polling. */
+  streamingUpdates: boolean
+  /** Derivative positions (futures/swaps); spot venues report balances only. */
+  positions: boolean
+}
+
+export type OrderRequest = {
+  clientOrderId: string
+  symbol: string
+  side: Side
+  type: 'market' | 'limit'
+  qty: number
+  price?: number
+  timeInForce?: 'GTC' | 'IOC' | 'FOK' | 'PO'
+  reduceOnly?: boolean
+}
+
+export type OrderRef = { clientOrderId: string; symbol: string; venueOrderId?: string }
+
+export type VenueOrderStatus = 'open' | 'partially-filled' | 'filled' | 'canceled' | 'rejected' | 'expired'
+
+export type OrderAck = {
+  clientOrderId: string
+  venueOrderId: string
+  status: VenueOrderStatus
+  filled: number
+  /** Fills that came back with the answer itself (market and IOC orders often do). */
+  fills?: Fill[]
+}
+
+export type Fill = {
+  clientOrderId: string
+  tradeId: string
+  qty: number
+  price: number
+  fee: number
+  feeCurrency?: string
+  liquidity?: 'maker' | 'taker'
+}
+
+export type CancelResult =
+  | { clientOrderId: string; outcome: 'canceled' }
+  /** The venue does not know it as open: filled already, canceled already, or never arrived. Confirm with fetchOpenOrders. */
+  | { clientOrderId: string; outcome: 'not-found' }
+  | { clientOrderId: string; outcome: 'rejected'; reason: string }
+
+export type CancelAllResult = {
+  scope: CancelScope
+  method: 'mass-cancel' | 'batched' | 'per-order'
+  /** Client order ids (venue order ids for orders without one) the venue confirmed canceled. */
+  canceled: string[]
+  failed: { id: string; reason: string }[]
+}
+
+export type VenueOrder = {
+  venueOrderId: string
+  clientOrderId?: string
+  symbol: string
+  side: Side
+  qty: number
+  filled: number
+  price?: number
+  status: VenueOrderStatus
+  reduceOnly?: boolean
+}
+
+/** Signed: positive long, negative short. */
+export type VenuePosition = { symbol: string; qty: number; entryPrice?: number }
+export type VenueBalance = { asset: string; free: number; used: number; total: number }
+export type MarketInfo = { symbol: string; amountStep: number; priceStep?: number; minQty?: number }
+
+export type OrderUpdate =
+  | ({ kind: 'fill' } & Fill)
+  | { kind: 'status'; clientOrderId: string; venueOrderId?: string; status: VenueOrderStatus; reason?: string }
+
+/** haltd tags every client order id it sends with this prefix, so `own` scope can tell its orders. */
+export const HALTD_TAG = 'hd'
+export const isOwnOrderId = (clientOrderId: string | undefined): boolean => !!clientOrderId && clientOrderId.startsWith(`${HALTD_TAG}-`)
