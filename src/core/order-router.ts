@@ -1,0 +1,205 @@
+import pTimeout from 'p-timeout'
+import type { OrderOrigin, Origin, Side } from '../events/primitives.js'
+import { HaltdError } from '../events/errors.js'
+import type { ExchangeGateway, OrderAck } from '../exchanges/gateway.js'
+import { HALTD_TAG } from '../exchanges/gateway.js'
+import { isVenueError } from '../exchanges/errors.js'
+import type { EventLog } from './event-log.js'
+import type { OrderGate } from './gate.js'
+import { LogWriteFailed } from './errors.js'
+import { recordFills } from './venue-recorder.js'
+
+export class UnknownVenue extends HaltdError {
+  constructor(readonly venue: string, known: readonly string[]) {
+    super('UNKNOWN_VENUE', `no venue named '${venue}' (configured: ${known.join(', ') || 'none'})`)
+  }
+}
+
+export type SubmitOrder = {
+  venue: string
+  symbol: string
+  side: Side
+  type: 'market' | 'limit'
+  qty: number
+  price?: number
+  timeInForce?: 'GTC' | 'IOC' | 'FOK' | 'PO'
+  reduceOnly?: boolean
+  origin: OrderOrigin
+  /** Generated (with haltd's tag) when absent. */
+  clientOrderId?: string
+}
+
+export type SubmitOutcome =
+  | { status: 'accepted'; clientOrderId: string; venueOrderId: string; ack: OrderAck }
+  | { status: 'rejected'; clientOrderId: string; reason: string }
+  /** The gate refused it: nothing was sent and nothing was logged. */
+  | { status: 'refused'; clientOrderId?: undefined; reason: string }
+  /** The answer was lost and the venue could not be asked: the order may be live. */
+  | { status: 'unknown'; clientOrderId: string; reason: string }
+
+export type CancelRef = { venue: string; clientOrderId: string; symbol: string; venueOrderId?: string }
+export type CancelOutcome = 'canceled' | 'rejected' | 'filled' | 'open' | 'unconfirmed'
+
+export type RouterOptions = {
+  log: EventLog
+  gate: OrderGate
+  venues: ReadonlyMap<string, ExchangeGateway>
+  /** A short tag that keeps client order ids unique across runs. */
+  runTag: string
+  /** Signed position as projected, for the reduce-only check at the gate. */
+  positionOf?: (venue: string, symbol: string) => number
+  submitTimeoutMs?: number
+  cancelTimeoutMs?: number
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/**
+ * The one way orders reach a venue. Gate check (synchronous) → `order.submitted` appended
+ * (write-ahead: durable before the order leaves) → the venue → the answer appended. An order
+ * whose answer is lost is never re-sent: it is looked up by client order id first.
+ */
+export class OrderRouter {
+  private seq = 0
+  private refusals = 0
+  private readonly submitTimeoutMs: number
+  private readonly cancelTimeoutMs: number
+  private readonly offFault: () => void
+
+  constructor(private readonly options: RouterOptions) {
+    this.submitTimeoutMs = options.submitTimeoutMs ?? 10_000
+    this.cancelTimeoutMs = options.cancelTimeoutMs ?? 10_000
+    this.offFault = options.log.on('fault', ({ error }) => options.gate.halt(`event log cannot be written: ${error.message}`))
+  }
+
+  /** How many orders the gate refused since start. */
+  get refusedCount(): number {
+    return this.refusals
+  }
+
+  venue(name: string): ExchangeGateway {
+    const gateway = this.options.venues.get(name)
+    if (!gateway) throw new UnknownVenue(name, [...this.options.venues.keys()])
+    return gateway
+  }
+
+  nextClientOrderId(): string {
+    return `${HALTD_TAG}-${this.options.runTag}-${(++this.seq).toString(36)}`
+  }
+
+  /** The gate's verdict without sending: undefined when the order would pass. */
+  refusal(order: SubmitOrder): string | undefined {
+    const reduceOnly = order.reduceOnly ?? false
+    const closed = this.options.gate.refusal({ origin: order.origin, reduceOnly })
+    if (closed) return closed
+    if (reduceOnly && this.options.positionOf) {
+      const position = this.options.positionOf(order.venue, order.symbol)
+      const closes = order.side === 'buy' ? position < 0 : position > 0
+      if (!closes) return `reduce-only ${order.side} would not reduce a position of ${position}`
+      if (order.qty > Math.abs(position) + 1e-12) return `reduce-only ${order.side} of ${order.qty} exceeds the position of ${position}`
+    }
+    return undefined
+  }
+
+  async submit(order: SubmitOrder): Promise<SubmitOutcome> {
+    const gateway = this.venue(order.venue)
+    const reason = this.refusal(order)
+    if (reason) {
+      this.refusals++
+      return { status: 'refused', reason }
+    }
+    const clientOrderId = order.clientOrderId ?? this.nextClientOrderId()
+    const reduceOnly = order.reduceOnly ?? false
+    const timeInForce = order.timeInForce ?? (order.type === 'market' ? 'IOC' : 'GTC')
+    const { log } = this.options
+    try {
+      await log.appendDurable({
+        type: 'order.submitted',
+        data: {
+          venue: order.venue, clientOrderId, symbol: order.symbol, side: order.side, type: order.type,
+          qty: order.qty, price: order.price, timeInForce, reduceOnly, origin: order.origin,
+        },
+      })
+    } catch (e) {
+      if (e instanceof LogWriteFailed) {
+        this.options.gate.halt(`event log cannot be written: ${e.message}`)
+        this.refusals++
+        return { status: 'refused', reason: `not sent: ${e.message}` }
+      }
+      throw e
+    }
+    const request = { clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, timeInForce, reduceOnly }
+    try {
+      const ack = await pTimeout(gateway.submit(request), { milliseconds: this.submitTimeoutMs, message: `submit timed out after ${this.submitTimeoutMs} ms` })
+      this.recordAck(order.venue, ack)
+      return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
+    } catch (e) {
+      if (isVenueError(e, 'rejected') || isVenueError(e, 'auth')) {
+        log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: messageOf(e), code: e.venueCode ?? e.kind } })
+        return { status: 'rejected', clientOrderId, reason: messageOf(e) }
+      }
+      return this.findAfterLostAnswer(gateway, order.venue, order.symbol, clientOrderId, messageOf(e))
+    }
+  }
+
+  /** The submit's answer was lost: ask the venue by client order id before deciding anything. */
+  private async findAfterLostAnswer(gateway: ExchangeGateway, venue: string, symbol: string, clientOrderId: string, why: string): Promise<SubmitOutcome> {
+    const { log } = this.options
+    log.append({ type: 'order.status-unknown', data: { venue, clientOrderId, reason: why } })
+    try {
+      const found = await pTimeout(gateway.fetchOrder({ clientOrderId, symbol }), { milliseconds: this.submitTimeoutMs })
+      if (!found) {
+        log.append({ type: 'order.rejected', data: { venue, clientOrderId, reason: `not at the venue after a lost answer (${why})`, code: 'LOST' } })
+        return { status: 'rejected', clientOrderId, reason: `not at the venue after a lost answer (${why})` }
+      }
+      const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
+      this.recordAck(venue, ack)
+      return { status: 'accepted', clientOrderId, venueOrderId: found.venueOrderId, ack }
+    } catch (e) {
+      return { status: 'unknown', clientOrderId, reason: `${why}; lookup failed: ${messageOf(e)}` }
+    }
+  }
+
+  private recordAck(venue: string, ack: OrderAck): void {
+    const { log } = this.options
+    log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
+    if (ack.fills?.length) recordFills(log, venue, ack.fills)
+    if (ack.status === 'canceled') log.append({ type: 'order.canceled', data: { venue, clientOrderId: ack.clientOrderId, confirmedBy: 'ack' } })
+    else if (ack.status === 'expired') log.append({ type: 'order.expired', data: { venue, clientOrderId: ack.clientOrderId } })
+  }
+
+  /**
+   * Ask the venue to cancel, and record only what it confirms. `not-found` is checked against
+   * the venue's own view of the order; a cancel without an answer is `cancel-unconfirmed`.
+   */
+  async cancel(ref: CancelRef, options: { reason?: string; origin?: Origin; timeoutMs?: number } = {}): Promise<CancelOutcome> {
+    const gateway = this.venue(ref.venue)
+    const { log } = this.options
+    const timeoutMs = options.timeoutMs ?? this.cancelTimeoutMs
+    const key = { venue: ref.venue, clientOrderId: ref.clientOrderId }
+    log.append({ type: 'order.cancel-requested', data: { ...key, reason: options.reason, origin: options.origin } })
+    try {
+      const result = await pTimeout(gateway.cancel(ref), { milliseconds: timeoutMs, message: `cancel timed out after ${timeoutMs} ms` })
+      if (result.outcome === 'canceled') {
+        log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
+        return 'canceled'
+      }
+      if (result.outcome === 'rejected') {
+        log.append({ type: 'order.cancel-rejected', data: { ...key, reason: result.reason } })
+        return 'rejected'
+      }
+      const order = await pTimeout(gateway.fetchOrder(ref), { milliseconds: timeoutMs })
+      if (order?.status === 'filled') return 'filled'
+      if (order && (order.status === 'open' || order.status === 'partially-filled')) return 'open'
+      log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders' } })
+      return 'canceled'
+    } catch (e) {
+      log.append({ type: 'order.cancel-unconfirmed', data: { ...key, reason: messageOf(e) } })
+      return 'unconfirmed'
+    }
+  }
+
+  close(): void {
+    this.offFault()
+  }
+}

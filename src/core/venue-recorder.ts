@@ -1,0 +1,68 @@
+import type { ExchangeGateway, Fill, OrderUpdate } from '../exchanges/gateway.js'
+import type { EventLog } from './event-log.js'
+
+/** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
+export function recordFills(log: EventLog, venue: string, fills: readonly Fill[]): void {
+  for (const f of fills) {
+    log.append({
+      type: 'order.filled',
+      data: { venue, clientOrderId: f.clientOrderId, tradeId: f.tradeId, qty: f.qty, price: f.price, fee: f.fee, feeCurrency: f.feeCurrency, liquidity: f.liquidity },
+    })
+  }
+}
+
+/** Turn one pushed or polled update into the event it means. Fills of untagged orders are recorded too: they are facts. */
+export function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
+  if (update.kind === 'fill') {
+    recordFills(log, venue, [update])
+    return
+  }
+  const key = { venue, clientOrderId: update.clientOrderId }
+  switch (update.status) {
+    case 'canceled':
+      log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'stream' } })
+      return
+    case 'expired':
+      log.append({ type: 'order.expired', data: key })
+      return
+    case 'rejected':
+      log.append({ type: 'order.rejected', data: { ...key, reason: update.reason ?? 'rejected by the venue' } })
+      return
+    case 'open':
+      if (update.venueOrderId) log.append({ type: 'order.accepted', data: { ...key, venueOrderId: update.venueOrderId } })
+      return
+    default:
+      // partially-filled / filled: the fills themselves carry the quantities
+      return
+  }
+}
+
+/** Record every update a venue pushes, from now until the returned function is called. */
+export function recordUpdates(log: EventLog, gateway: ExchangeGateway): () => void {
+  return gateway.onUpdate((update) => recordUpdate(log, gateway.venue, update))
+}
+
+/** Ask a venue what it holds and record each answer as an observation. */
+export async function observeVenue(log: EventLog, gateway: ExchangeGateway, what: { positions?: boolean; balances?: boolean; openOrders?: boolean; markets?: boolean } = {}): Promise<void> {
+  const venue = gateway.venue
+  const all = Object.keys(what).length === 0
+  if (all || what.markets) {
+    const markets = await gateway.fetchMarkets()
+    log.append({ type: 'venue.markets-observed', data: { venue, markets: markets.map((m) => ({ symbol: m.symbol, amountStep: m.amountStep, priceStep: m.priceStep })) } })
+  }
+  if (all || what.openOrders) {
+    const orders = await gateway.fetchOpenOrders()
+    log.append({
+      type: 'venue.open-orders-observed',
+      data: { venue, orders: orders.map((o) => ({ symbol: o.symbol, venueOrderId: o.venueOrderId, clientOrderId: o.clientOrderId, side: o.side, qty: o.qty, filled: o.filled, price: o.price })) },
+    })
+  }
+  if ((all || what.positions) && gateway.capabilities.positions) {
+    const positions = await gateway.fetchPositions()
+    log.append({ type: 'venue.positions-observed', data: { venue, positions } })
+  }
+  if (all || what.balances) {
+    const balances = await gateway.fetchBalances()
+    log.append({ type: 'venue.balances-observed', data: { venue, balances } })
+  }
+}
