@@ -1,0 +1,66 @@
+import type { Side } from '../events/index.js'
+
+/**
+ * A position from fills, at average cost: adding to it moves the average entry, reducing it
+ * realizes (exit − entry) × closed quantity, and a fill larger than the position flips it and
+ * opens the rest at the fill price. Works the same for spot holdings and derivatives.
+ */
+export type Position = {
+  venue: string
+  symbol: string
+  /** Signed: long > 0, short < 0. */
+  qty: number
+  /** 0 while flat. */
+  avgEntry: number
+  realized: number
+  /** Fees as the venue reported them, summed without currency conversion. */
+  fees: number
+  /** At the last mark seen for this venue and symbol; 0 without a mark. */
+  unrealized: number
+  fills: number
+  /** Set on per-strategy books only. */
+  strategy?: string
+}
+
+// A remainder this small relative to the quantities involved is float noise from summing
+// decimal fills (0.3 − 0.1 − 0.1 − 0.1), not a position: it snaps to flat.
+const FLAT_EPS = 1e-12
+
+export function emptyPosition(venue: string, symbol: string, strategy?: string): Position {
+  const p: Position = { venue, symbol, qty: 0, avgEntry: 0, realized: 0, fees: 0, unrealized: 0, fills: 0 }
+  if (strategy !== undefined) p.strategy = strategy
+  return p
+}
+
+/** Apply one fill; returns a new position. `mark` (if known) refreshes `unrealized`. */
+export function applyFill(pos: Position, side: Side, qty: number, price: number, fee: number, mark?: number): Position {
+  const signed = side === 'buy' ? qty : -qty
+  const next: Position = { ...pos, fees: pos.fees + fee, fills: pos.fills + 1 }
+  const held = pos.qty
+  if (held === 0 || (held > 0) === (signed > 0)) {
+    const size = Math.abs(held) + qty
+    next.avgEntry = (Math.abs(held) * pos.avgEntry + qty * price) / size
+    next.qty = held + signed
+  } else {
+    const open = Math.abs(held)
+    const direction = held > 0 ? 1 : -1
+    const closing = Math.min(open, qty)
+    next.realized = pos.realized + closing * (price - pos.avgEntry) * direction
+    const rest = qty - open
+    if (Math.abs(rest) <= FLAT_EPS * Math.max(open, qty)) {
+      next.qty = 0
+      next.avgEntry = 0
+    } else if (rest > 0) {
+      next.qty = -direction * rest
+      next.avgEntry = price
+    } else {
+      next.qty = held + signed
+    }
+  }
+  next.unrealized = mark === undefined ? 0 : unrealizedAt(next, mark)
+  return next
+}
+
+export function unrealizedAt(pos: Position, mark: number): number {
+  return pos.qty === 0 ? 0 : pos.qty * (mark - pos.avgEntry)
+}

@@ -1,0 +1,242 @@
+import type { OrderOrigin } from '../events/index.js'
+import { ANOMALIES_KEPT, type Anomaly, type AnomalyKind, type AnomalySink } from './anomalies.js'
+import { bookKey, marketKey, orderKey, type Fact } from './fact.js'
+import { evolveOrder, isLive, type Order } from './orders.js'
+import { applyFill, emptyPosition, unrealizedAt, type Position } from './positions.js'
+import { evolveShutdown, type ShutdownProgress } from './shutdowns.js'
+import { evolveStrategy, evolveTrading, initialTrading, type StrategyView, type TradingView } from './trading.js'
+import { evolveVenue, type VenueView } from './venues.js'
+
+/** Running totals over every venue, kept per event so peak equity sees every intermediate value. */
+export type PnlTotals = {
+  realized: number
+  fees: number
+  unrealized: number
+  /** realized − fees + unrealized since the log began. */
+  equity: number
+  peakEquity: number
+  /** peakEquity − equity, never negative. */
+  drawdown: number
+  maxDrawdown: number
+}
+
+export type Retention = {
+  /** Finished orders kept (oldest dropped first) so the state, and a snapshot, stay bounded. */
+  closedOrders: number
+  anomalies: number
+}
+
+/**
+ * Everything haltd knows, as one value. Keyed collections are Maps (keys from `fact.ts`).
+ *
+ * The contract: entity reducers (`evolveOrder`, `applyFill`, `evolveVenue`, …) are pure and
+ * return new entities; `evolve` below is the one place that writes them into this container,
+ * in place, and returns the same object. Copying whole maps per event would make every event
+ * cost O(state). So a state handed to `evolve` belongs to it: callers that need a frozen view
+ * at some seq take `serializeState` or `stateHash` then, not a reference.
+ */
+export type HaltdState = {
+  /** The seq and time of the last event applied (0 before any). */
+  seq: number
+  ts: number
+  orders: Map<string, Order>
+  /** Finished orders in the order they finished, oldest first, from index `closedHead`. */
+  closedOrders: string[]
+  closedHead: number
+  inFlight: number
+  positions: Map<string, Position>
+  /** The same fills booked per venue, symbol and strategy (origin), for P&L by strategy. */
+  books: Map<string, Position>
+  marks: Map<string, number>
+  pnl: PnlTotals
+  venues: Map<string, VenueView>
+  trading: TradingView
+  strategies: Map<string, StrategyView>
+  shutdowns: Map<string, ShutdownProgress>
+  /** The newest anomalies (see `retention.anomalies`); `anomalyCount` counts all of them. */
+  anomalies: Anomaly[]
+  anomalyCount: number
+  retention: Retention
+}
+
+export function initialState(retention: Partial<Retention> = {}): HaltdState {
+  return {
+    seq: 0,
+    ts: 0,
+    orders: new Map(),
+    closedOrders: [],
+    closedHead: 0,
+    inFlight: 0,
+    positions: new Map(),
+    books: new Map(),
+    marks: new Map(),
+    pnl: { realized: 0, fees: 0, unrealized: 0, equity: 0, peakEquity: 0, drawdown: 0, maxDrawdown: 0 },
+    venues: new Map(),
+    trading: initialTrading(),
+    strategies: new Map(),
+    shutdowns: new Map(),
+    anomalies: [],
+    anomalyCount: 0,
+    retention: { closedOrders: retention.closedOrders ?? 20_000, anomalies: retention.anomalies ?? ANOMALIES_KEPT },
+  }
+}
+
+/** The book a fill is booked to for P&L by strategy: the strategy id, or what else sent it. */
+export function strategyOf(origin: OrderOrigin): string {
+  if (origin.kind === 'strategy' && origin.id !== undefined) return origin.id
+  return origin.id === undefined ? origin.kind : `${origin.kind}:${origin.id}`
+}
+
+function record(state: HaltdState, kind: AnomalyKind, detail: string, where?: { venue?: string; clientOrderId?: string; shutdownId?: string }): void {
+  state.anomalies.push({ seq: state.seq, ts: state.ts, kind, detail, ...where })
+  state.anomalyCount++
+  // trim in steps, not per event: the list's length alone decides when, so replay trims alike
+  const kept = state.retention.anomalies
+  if (state.anomalies.length > kept + (kept >> 2) + 1) state.anomalies.splice(0, state.anomalies.length - kept)
+}
+
+function sinkFor(state: HaltdState): AnomalySink {
+  return (kind, detail, where) => record(state, kind, detail, where)
+}
+
+/**
+ * Apply one stored event. Mutates and returns `state` (see the contract on `HaltdState`).
+ * Never throws: an event it cannot apply is recorded as a `projection-error` anomaly.
+ */
+export function evolve(state: HaltdState, fact: Fact): HaltdState {
+  state.seq = fact.seq
+  state.ts = fact.ts
+  try {
+    apply(state, fact)
+  } catch (e) {
+    record(state, 'projection-error', `${fact.type}: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  return state
+}
+
+function apply(state: HaltdState, fact: Fact): void {
+  switch (fact.type) {
+    case 'order.submitted':
+    case 'order.accepted':
+    case 'order.rejected':
+    case 'order.filled':
+    case 'order.cancel-requested':
+    case 'order.canceled':
+    case 'order.cancel-rejected':
+    case 'order.cancel-unconfirmed':
+    case 'order.expired':
+    case 'order.status-unknown': {
+      const key = orderKey(fact.data.venue, fact.data.clientOrderId)
+      const before = state.orders.get(key)
+      const after = evolveOrder(before, fact, sinkFor(state))
+      if (after === undefined || after === before) return
+      state.orders.set(key, after)
+      const was = before !== undefined && isLive(before.status)
+      const is = isLive(after.status)
+      if (was !== is) {
+        state.inFlight += is ? 1 : -1
+        if (!is) closeOrder(state, key)
+      }
+      if (fact.type === 'order.filled' && before !== undefined && after.tradeIds.length > before.tradeIds.length) {
+        book(state, after, fact.data.qty, fact.data.price, fact.data.fee)
+      }
+      return
+    }
+    case 'market.mark': {
+      const key = marketKey(fact.data.venue, fact.data.symbol)
+      state.marks.set(key, fact.data.price)
+      const pos = state.positions.get(key)
+      if (pos === undefined || pos.qty === 0) return
+      const unrealized = unrealizedAt(pos, fact.data.price)
+      state.positions.set(key, { ...pos, unrealized })
+      moveEquity(state, 0, 0, unrealized - pos.unrealized)
+      return
+    }
+    case 'venue.positions-observed':
+    case 'venue.balances-observed':
+    case 'venue.open-orders-observed':
+    case 'venue.markets-observed':
+    case 'venue.connected':
+    case 'venue.disconnected':
+    case 'venue.dead-mans-switch-armed':
+    case 'venue.dead-mans-switch-disarmed':
+    case 'venue.cancel-all-requested':
+    case 'marketdata.subscribed':
+    case 'marketdata.unsubscribed':
+      state.venues.set(fact.data.venue, evolveVenue(state.venues.get(fact.data.venue), fact))
+      return
+    case 'strategy.enabled':
+    case 'strategy.disabled':
+    case 'strategy.limits-changed':
+      state.strategies.set(fact.data.strategyId, evolveStrategy(state.strategies.get(fact.data.strategyId), fact))
+      return
+    case 'trading.state-changed':
+    case 'killswitch.activated':
+    case 'killswitch.reset':
+    case 'drain.started':
+    case 'drain.canceled':
+    case 'drain.completed':
+    case 'trading.paused':
+    case 'trading.resumed':
+    case 'deployments.locked':
+    case 'deployments.unlocked':
+      state.trading = evolveTrading(state.trading, fact)
+      return
+    case 'shutdown.requested':
+    case 'shutdown.step-started':
+    case 'shutdown.step-completed':
+    case 'shutdown.step-failed':
+    case 'shutdown.step-timed-out':
+    case 'shutdown.step-skipped':
+    case 'shutdown.command-issued':
+    case 'shutdown.command-completed':
+    case 'shutdown.escalated':
+    case 'shutdown.request-ignored':
+    case 'shutdown.completed':
+      state.shutdowns.set(fact.data.shutdownId, evolveShutdown(state.shutdowns.get(fact.data.shutdownId), fact, sinkFor(state)))
+      return
+    default:
+      // runs, checkpoints, notifications and types newer than this build: nothing to project
+      return
+  }
+}
+
+function book(state: HaltdState, order: Order, qty: number, price: number, fee: number): void {
+  const key = marketKey(order.venue, order.symbol)
+  const mark = state.marks.get(key)
+  const pos = state.positions.get(key) ?? emptyPosition(order.venue, order.symbol)
+  const next = applyFill(pos, order.side, qty, price, fee, mark)
+  state.positions.set(key, next)
+  moveEquity(state, next.realized - pos.realized, fee, next.unrealized - pos.unrealized)
+
+  const strategy = strategyOf(order.origin)
+  const bk = bookKey(order.venue, order.symbol, strategy)
+  const bookPos = state.books.get(bk) ?? emptyPosition(order.venue, order.symbol, strategy)
+  state.books.set(bk, applyFill(bookPos, order.side, qty, price, fee))
+}
+
+function moveEquity(state: HaltdState, realized: number, fees: number, unrealized: number): void {
+  const p = state.pnl
+  p.realized += realized
+  p.fees += fees
+  p.unrealized += unrealized
+  p.equity = p.realized - p.fees + p.unrealized
+  if (p.equity > p.peakEquity) p.peakEquity = p.equity
+  p.drawdown = p.peakEquity - p.equity
+  if (p.drawdown > p.maxDrawdown) p.maxDrawdown = p.drawdown
+}
+
+/** Queue a finished order for eviction and drop the oldest beyond the retention. */
+function closeOrder(state: HaltdState, key: string): void {
+  state.closedOrders.push(key)
+  while (state.closedOrders.length - state.closedHead > state.retention.closedOrders) {
+    const old = state.closedOrders[state.closedHead++]!
+    const order = state.orders.get(old)
+    // an order revived by a late fill and finished again is queued twice; drop it only if finished now
+    if (order !== undefined && !isLive(order.status)) state.orders.delete(old)
+  }
+  if (state.closedHead > 4096 && state.closedHead * 2 > state.closedOrders.length) {
+    state.closedOrders = state.closedOrders.slice(state.closedHead)
+    state.closedHead = 0
+  }
+}
