@@ -1,0 +1,7 @@
+export * from './contract.js'
+export * from './errors.js'
+export * from './limits.js'
+export * from './ports.js'
+export * from './host.js'
+export { MarketMaker, MarketMakerConfig } from './market-maker.js'
+export { MomentumTaker, MomentumTakerConfig } from './taker.js'
