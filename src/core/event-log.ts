@@ -68,7 +68,8 @@ type LogEvents = {
 
 const PAGE = 2000
 
-const SCHEMA = `
+/** The log's tables; exported so the benchmark's raw-insert baseline writes rows of the same shape. */
+export const LOG_SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY,
@@ -191,7 +192,7 @@ export class EventLog {
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
     if (tables.length === 0) {
       if (this.readonly) throw new NotAnEventLog(this.path, 'the file is empty')
-      db.exec(SCHEMA)
+      db.exec(LOG_SCHEMA)
       const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
       db.transaction(() => {
         put.run('format', LOG_FORMAT)

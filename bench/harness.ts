@@ -1,0 +1,209 @@
+/**
+ * What a benchmark scenario is, and the measuring tools scenario authors share.
+ *
+ * A scenario file is any `bench/scenarios/*.ts` that exports `scenarios: BenchScenario[]`; the
+ * runner (`bench/run.ts`) finds it in dist/ by itself. Files in that folder without such an
+ * export (helpers like `baselines.ts`) are imported but not run.
+ *
+ * Conventions the report relies on:
+ * - `value` is the median over repetitions, `min`/`max` the extreme repetitions.
+ * - `latenciesNs` are per-operation timings in nanoseconds; `percentiles` are in nanoseconds too
+ *   (the runner computes them from `latenciesNs` when a scenario gives only the raw timings).
+ * - `ratio` = value / value of the result named by `baseline` (the runner fills it in when the
+ *   scenario leaves it out). For throughputs higher is better (`>=` targets); for `ms` lower is.
+ * - A result a scenario could not measure carries `skipped` with the reason and `value: NaN`;
+ *   it is reported as skipped, never as a number.
+ * - Emergency results are named `emergency orders=<n> venues=<n> latency=<n>ms` with unit `ms`
+ *   (extra words may follow): the HTML page charts them as duration vs order count, one line per
+ *   venues × latency pair.
+ */
+import { Histogram, type Percentiles } from './histogram.js'
+
+export { Histogram, percentilesOf, type Percentiles } from './histogram.js'
+
+export type BenchUnit = 'events/s' | 'ops/s' | 'ms' | 'bytes'
+
+export type BenchTarget = {
+  op: '>=' | '<='
+  value: number
+  /** Compare the target with the ratio to the baseline, or with the value itself. */
+  of: 'ratio' | 'value'
+}
+
+export type BenchResult = {
+  name: string
+  unit: BenchUnit
+  /** The median over repetitions. */
+  value: number
+  min?: number
+  max?: number
+  /** One figure per repetition, in `unit`. */
+  samples?: number[]
+  /** Per-operation timings in nanoseconds, for percentiles. */
+  latenciesNs?: number[]
+  /** In nanoseconds per operation. */
+  percentiles?: Percentiles
+  /** Name of the result this one is compared with. */
+  baseline?: string
+  ratio?: number
+  target?: BenchTarget
+  note?: string
+  /** Set when the figure could not be measured here: the reason. `value` is then NaN. */
+  skipped?: string
+}
+
+export type BenchContext = {
+  /** A fast smoke run: small counts, few repetitions. */
+  quick: boolean
+  /** A fresh directory for this scenario, removed after it. */
+  tmpDir: string
+  log(msg: string): void
+}
+
+export type BenchScenario = {
+  name: string
+  description: string
+  run(ctx: BenchContext): Promise<BenchResult[]>
+}
+
+export type MeasureOptions = {
+  /** Operations run before timing starts (JIT, caches, file growth). */
+  warmup: number
+  repetitions: number
+  opsPerRep: number
+  /** How many units (events) one operation stands for, e.g. 1000 for a batch of 1000. Default 1. */
+  unitsPerOp?: number
+  /** Time every operation for percentiles (default true); turn off when an op is a few ns. */
+  latencies?: boolean
+}
+
+export type Measurement = {
+  /** Median throughput over repetitions, units per second. */
+  median: number
+  min: number
+  max: number
+  /** Throughput of each repetition. */
+  samples: number[]
+  /** Per-operation timings in nanoseconds (when `latencies` was on). */
+  latenciesNs?: number[]
+  percentiles?: Percentiles
+  /** Operations timed (warm-up excluded). */
+  ops: number
+}
+
+/** An operation: `i` counts every call (warm-up included), so each call can use fresh input. */
+export type Operation = (i: number) => void | Promise<void>
+
+function isPromise(x: unknown): x is Promise<void> {
+  return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function'
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN
+  const s = [...values].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+/**
+ * Run `fn` `warmup` times, then `repetitions` × `opsPerRep` times; throughput per repetition,
+ * its median/min/max, and (by default) every operation's latency. Synchronous operations are
+ * never awaited, so they are timed without promise overhead; the event loop gets a turn between
+ * repetitions.
+ */
+export async function measure(fn: Operation, options: MeasureOptions): Promise<Measurement> {
+  const { warmup, repetitions, opsPerRep } = options
+  const unitsPerOp = options.unitsPerOp ?? 1
+  const timeEach = options.latencies ?? true
+  if (!(repetitions >= 1 && opsPerRep >= 1)) throw new RangeError('measure needs at least one repetition of one operation')
+  let i = 0
+  for (let w = 0; w < warmup; w++) {
+    const r = fn(i++)
+    if (isPromise(r)) await r
+  }
+  await yieldToLoop()
+  const hist = timeEach ? new Histogram(repetitions * opsPerRep) : undefined
+  const samples: number[] = []
+  for (let rep = 0; rep < repetitions; rep++) {
+    const start = process.hrtime.bigint()
+    for (let k = 0; k < opsPerRep; k++) {
+      if (hist) {
+        const t0 = process.hrtime.bigint()
+        const r = fn(i++)
+        if (isPromise(r)) await r
+        hist.record(Number(process.hrtime.bigint() - t0))
+      } else {
+        const r = fn(i++)
+        if (isPromise(r)) await r
+      }
+    }
+    const elapsedNs = Number(process.hrtime.bigint() - start)
+    samples.push((opsPerRep * unitsPerOp * 1e9) / elapsedNs)
+    await yieldToLoop()
+  }
+  return {
+    median: median(samples),
+    min: Math.min(...samples),
+    max: Math.max(...samples),
+    samples,
+    ops: repetitions * opsPerRep,
+    ...(hist ? { latenciesNs: hist.toArray(), percentiles: hist.percentiles() } : {}),
+  }
+}
+
+export type ThroughputExtras = Omit<Partial<BenchResult>, 'name' | 'unit' | 'value'> & { unit?: 'events/s' | 'ops/s' }
+
+/** A throughput result from a measurement; extra fields (baseline, target, note) are merged in. */
+export function throughputResult(name: string, m: Measurement, extra: ThroughputExtras = {}): BenchResult {
+  return {
+    name,
+    unit: 'events/s',
+    value: m.median,
+    min: m.min,
+    max: m.max,
+    samples: m.samples,
+    ...(m.latenciesNs ? { latenciesNs: m.latenciesNs, percentiles: m.percentiles } : {}),
+    ...extra,
+  }
+}
+
+/** A result that could not be measured here, and why. */
+export function skippedResult(name: string, unit: BenchUnit, reason: string, extra: Partial<BenchResult> = {}): BenchResult {
+  return { name, unit, value: Number.NaN, ...extra, skipped: reason }
+}
+
+/** The process's peak resident set size so far, in bytes (a high-water mark, never decreases). */
+export function peakRss(): number {
+  return process.resourceUsage().maxRSS * 1024
+}
+
+/** a / b, or NaN when either is not a positive finite figure. */
+export function ratio(a: number, b: number): number {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN
+}
+
+/** Whether a result meets its target; undefined when there is no target or nothing to compare. */
+export function targetMet(result: Pick<BenchResult, 'target' | 'value' | 'ratio' | 'skipped'>): boolean | undefined {
+  const t = result.target
+  if (!t || result.skipped !== undefined) return undefined
+  const x = t.of === 'ratio' ? result.ratio : result.value
+  if (x === undefined || !Number.isFinite(x)) return undefined
+  return t.op === '>=' ? x >= t.value : x <= t.value
+}
+
+/** Parse an emergency result name (see the naming convention above). */
+export function parseEmergencyName(name: string): { orders: number; venues: number; latencyMs: number } | undefined {
+  if (!/^emergency\b/.test(name)) return undefined
+  const orders = /\borders=(\d+)\b/.exec(name)
+  const venues = /\bvenues=(\d+)\b/.exec(name)
+  const latency = /\blatency=(\d+(?:\.\d+)?)ms\b/.exec(name)
+  if (!orders || !venues || !latency) return undefined
+  return { orders: Number(orders[1]), venues: Number(venues[1]), latencyMs: Number(latency[1]) }
+}
+
+/** The name of an emergency result, following the convention. */
+export function emergencyName(orders: number, venues: number, latencyMs: number): string {
+  return `emergency orders=${orders} venues=${venues} latency=${latencyMs}ms`
+}

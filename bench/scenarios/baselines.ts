@@ -1,0 +1,169 @@
+/**
+ * Baselines measured in the same run as haltd's figures, so a ratio survives a noisy machine.
+ * Scenarios call these next to their own measurements; this file runs nothing by itself (it
+ * exports no `scenarios`).
+ */
+import Database from 'better-sqlite3'
+import { createHash, randomUUID } from 'node:crypto'
+import { closeSync, openSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { LOG_SCHEMA } from '../../src/core/event-log.js'
+import { current, idempotencyKeyOf, parseEvent, streamOf, type EventInput } from '../../src/events/index.js'
+import { measure, skippedResult, throughputResult, type BenchContext, type BenchResult } from '../harness.js'
+
+export type RunShape = { warmup: number; repetitions: number; opsPerRep: number }
+
+/** A row as the log stores it, columns in the log's insert order. */
+type RawRow = [number, string, string, number, number, string, null, null, string | null, string, string, string]
+
+const INSERT = `INSERT OR IGNORE INTO events (seq, id, type, v, ts, stream, causation_id, correlation_id, idem_key, data, prev_hash, hash)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/**
+ * The rows haltd would store for these inputs (same data bytes, stream, key, id and hash
+ * lengths), computed before timing starts: the baseline is the insert alone.
+ */
+export function rawRows(inputs: readonly EventInput[]): RawRow[] {
+  let prev = '0'.repeat(64)
+  const now = Date.now()
+  return inputs.map((input, k) => {
+    const event = parseEvent(input)
+    const data = JSON.stringify(event.data)
+    const hash = createHash('sha256').update(prev).update(data).digest('hex')
+    const row: RawRow = [
+      k + 1, randomUUID(), event.type, current[event.type].v, now + k, streamOf(event), null, null,
+      idempotencyKeyOf(event) ?? null, data, prev, hash,
+    ]
+    prev = hash
+    return row
+  })
+}
+
+/** A better-sqlite3 database with the log's tables, WAL, and the given synchronous level. */
+export function rawEventsTable(path: string, synchronous: 'NORMAL' | 'FULL'): { db: Database.Database; insert: Database.Statement } {
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.pragma(`synchronous = ${synchronous}`)
+  db.exec(LOG_SCHEMA)
+  return { db, insert: db.prepare(INSERT) }
+}
+
+/** Raw prepared inserts, one per autocommit transaction (WAL, synchronous=NORMAL), each timed. */
+export async function rawInsertAutocommit(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw insert autocommit'): Promise<BenchResult> {
+  need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
+  const rows = rawRows(inputs)
+  const { db, insert } = rawEventsTable(join(ctx.tmpDir, `${slug(name)}.db`), 'NORMAL')
+  try {
+    const m = await measure((i) => {
+      insert.run(...rows[i]!)
+    }, shape)
+    return throughputResult(name, m, { note: 'better-sqlite3 prepared INSERT, WAL, synchronous=NORMAL, one row per transaction' })
+  } finally {
+    db.close()
+  }
+}
+
+/** Raw prepared inserts, `batch` per transaction; one operation is one transaction. */
+export async function rawInsertBatched(
+  ctx: BenchContext,
+  inputs: readonly EventInput[],
+  shape: RunShape & { batch: number; synchronous: 'NORMAL' | 'FULL' },
+  name = `raw insert ${shape.batch}/tx${shape.synchronous === 'FULL' ? ' FULL' : ''}`,
+): Promise<BenchResult> {
+  need(inputs, (shape.warmup + shape.repetitions * shape.opsPerRep) * shape.batch, name)
+  const rows = rawRows(inputs)
+  const { db, insert } = rawEventsTable(join(ctx.tmpDir, `${slug(name)}.db`), shape.synchronous)
+  const insertMany = db.transaction((from: number) => {
+    for (let k = from; k < from + shape.batch; k++) insert.run(...rows[k]!)
+  })
+  try {
+    const m = await measure((i) => insertMany(i * shape.batch), { ...shape, unitsPerOp: shape.batch })
+    return throughputResult(name, m, {
+      note: `better-sqlite3 prepared INSERT, WAL, synchronous=${shape.synchronous}, ${shape.batch} rows per transaction; percentiles per transaction`,
+    })
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * The floor without SQLite: one `fs.writeSync` of a JSON line per event to a file opened for
+ * append (no fsync: like `process` durability, it survives a killed process, not power loss).
+ */
+export async function rawNdjsonAppend(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw ndjson writeSync'): Promise<BenchResult> {
+  need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
+  const rows = rawRows(inputs).map(([seq, id, type, v, ts, stream, , , key, data, prevHash, hash]) => ({ seq, id, type, v, ts, stream, key, data, prevHash, hash }))
+  const fd = openSync(join(ctx.tmpDir, `${slug(name)}.ndjson`), 'a')
+  try {
+    const m = await measure((i) => {
+      writeSync(fd, JSON.stringify(rows[i]) + '\n')
+    }, shape)
+    return throughputResult(name, m, { note: 'JSON.stringify + fs.writeSync of one line per event, no fsync' })
+  } finally {
+    closeSync(fd)
+  }
+}
+
+type EmmettStore = { appendToStream(stream: string, events: { type: string; data: unknown }[]): Promise<unknown> }
+
+/**
+ * The peer event store, @event-driven-io/emmett-sqlite, appending the same events one per
+ * `appendToStream` call (its own durability: node-sqlite3, WAL, SQLite's default
+ * synchronous=FULL, a connection per call). Skipped, with the reason, when it cannot load.
+ */
+export async function emmettAppend(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'emmett-sqlite append per-event'): Promise<BenchResult> {
+  need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
+  let store: EmmettStore
+  try {
+    const emmett = (await import('@event-driven-io/emmett-sqlite')) as unknown as { getSQLiteEventStore(o: { fileName: string }): EmmettStore }
+    store = emmett.getSQLiteEventStore({ fileName: join(ctx.tmpDir, `${slug(name)}.db`) })
+  } catch (e) {
+    const reason = `@event-driven-io/emmett-sqlite could not be loaded: ${e instanceof Error ? e.message : String(e)}`
+    ctx.log(`${name}: skipped (${reason})`)
+    return skippedResult(name, 'events/s', reason)
+  }
+  const events = inputs.map((input) => {
+    const event = parseEvent(input)
+    return { stream: streamOf(event), event: { type: event.type, data: event.data } }
+  })
+  // emmett-sqlite 0.38.5 now and then commits while its INSERT … RETURNING statement is still
+  // open and fails with SQLITE_BUSY; it rolls back, so the append is retried and the failed
+  // attempt's time counts against it.
+  let retried = 0
+  const append = async (stream: string, event: { type: string; data: unknown }) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.appendToStream(stream, [event])
+        return
+      } catch (e) {
+        if (attempt >= 5 || (e as { code?: unknown }).code !== 'SQLITE_BUSY') throw e
+        retried++
+      }
+    }
+  }
+  // It prints every failed transaction with console.log; keep that out of the report.
+  const print = console.log
+  console.log = () => {}
+  try {
+    const m = await measure(async (i) => {
+      const { stream, event } = events[i]!
+      await append(stream, event)
+    }, shape)
+    const retries = retried > 0 ? `; ${retried} SQLITE_BUSY failures retried` : ''
+    return throughputResult(name, m, { note: `appendToStream of one event per call; node-sqlite3, WAL, synchronous=FULL (SQLite default)${retries}` })
+  } catch (e) {
+    const reason = `emmett-sqlite failed while appending: ${e instanceof Error ? e.message : String(e)}`
+    ctx.log(`${name}: skipped (${reason})`)
+    return skippedResult(name, 'events/s', reason)
+  } finally {
+    console.log = print
+  }
+}
+
+function need(inputs: readonly unknown[], n: number, name: string): void {
+  if (inputs.length < n) throw new RangeError(`${name} needs ${n} inputs, got ${inputs.length}`)
+}
+
+function slug(name: string): string {
+  return name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase()
+}
