@@ -1,0 +1,5 @@
+export * from './server.js'
+export * from './engine.js'
+export * from './faults.js'
+export * from './markets.js'
+export * from './clients.js'
