@@ -1,0 +1,7 @@
+export { startAdminServer, type AdminServer, type AdminServerOptions } from './server.js'
+export { ActionBody, ShutdownBody, KillSwitchActivateBody, type AdminBackend, type ActionRequest, type ShutdownRequest, type KillSwitchActivateRequest, type Health } from './backend.js'
+export { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type Metric } from './prometheus.js'
+export { bearerCheck, generateToken } from './auth.js'
+export { streamEvents, type EventsFrame } from './events-socket.js'
+export { adminInfoPath, readAdminInfo, writeAdminInfo, removeAdminInfo, AdminInfo, NoAdminInfo } from './info-file.js'
+export { adminRequest, AdminUnreachable, type AdminTarget, type AdminReply } from './client.js'

@@ -1,0 +1,130 @@
+import { createRequire } from 'node:module'
+import { Writable } from 'node:stream'
+import { pino, type DestinationStream, type Logger } from 'pino'
+
+export type { Logger } from 'pino'
+
+export type LogFormat = 'auto' | 'pretty' | 'json'
+
+/**
+ * Values that must never reach a log line (the admin token, venue keys, webhook URLs). Paths
+ * catch secrets under known keys; this set catches the same values wherever else they turn up:
+ * in a message, an error text, a URL.
+ */
+export class Secrets {
+  private readonly values = new Set<string>()
+  add(value: string | undefined): void {
+    // Short values would censor ordinary words; secrets worth the name are longer.
+    if (value && value.length >= 8) this.values.add(value)
+  }
+  scrub(text: string): string {
+    let out = text
+    for (const v of this.values) if (out.includes(v)) out = out.split(v).join('[redacted]')
+    return out
+  }
+  get size(): number {
+    return this.values.size
+  }
+}
+
+const SECRET_KEYS = ['token', 'adminToken', 'apiKey', 'secret', 'password', 'uid', 'authorization', 'Authorization', 'cookie', 'webhookUrl']
+
+/** Where pino censors by key: the key itself, and one or two levels down. */
+export const REDACT_PATHS = [
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((k) => `*.${k}`),
+  ...SECRET_KEYS.map((k) => `*.*.${k}`),
+  'headers.authorization',
+  '*.headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'config.admin.token',
+  'config.venues[*].apiKey',
+  'config.venues[*].secret',
+  'config.venues[*].password',
+  'config.notify.webhooks[*].url',
+  'config.notify.webhooks[*].headers',
+]
+
+export type LoggerOptions = {
+  level?: string
+  format?: LogFormat
+  name?: string
+  /** Default: stdout. A stream makes the logger JSON and synchronous (tests, embedders). */
+  destination?: DestinationStream | NodeJS.WritableStream
+  secrets?: Secrets
+  /** Whether stdout is a terminal; `auto` pretty-prints when it is. */
+  isTTY?: boolean
+}
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty')
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A line-wise filter in front of the real destination: the last line of defence for secrets. */
+function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Secrets): DestinationStream {
+  return {
+    write(line: string) {
+      ;(dest as { write(s: string): unknown }).write(secrets.size ? secrets.scrub(line) : line)
+    },
+  }
+}
+
+/**
+ * The process logger: pretty on a terminal (pino-pretty, when installed), JSON lines otherwise.
+ * Secrets are censored by key (pino redaction) and by value (`Secrets`) before a line is written.
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const secrets = options.secrets ?? new Secrets()
+  const format = options.format ?? 'auto'
+  const tty = options.isTTY ?? process.stdout.isTTY === true
+  const pretty = options.destination === undefined && (format === 'pretty' || (format === 'auto' && tty)) && prettyAvailable()
+  const base = {
+    name: options.name ?? 'haltd',
+    level: options.level ?? 'info',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    hooks: {
+      // Strings handed to a log call (the message and its interpolation values) are scrubbed too.
+      logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+        if (secrets.size) {
+          for (let i = 0; i < args.length; i++) {
+            const a = args[i]
+            if (typeof a === 'string') args[i] = secrets.scrub(a)
+            else if (a instanceof Error) args[i] = scrubError(a, secrets)
+          }
+        }
+        method.apply(this, args)
+      },
+    },
+  }
+  if (pretty) {
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } })
+  }
+  const dest = options.destination ?? pino.destination({ dest: 1, sync: true })
+  return pino(base, scrubbing(dest, secrets))
+}
+
+function scrubError(e: Error, secrets: Secrets): Error {
+  const copy = new Error(secrets.scrub(e.message))
+  copy.name = e.name
+  if (e.stack) copy.stack = secrets.scrub(e.stack)
+  return copy
+}
+
+/** A logger that keeps lines in memory: for tests and for `--json` commands that print nothing. */
+export function memoryDestination(): Writable & { lines: string[] } {
+  const lines: string[] = []
+  const w = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean))
+      done()
+    },
+  }) as Writable & { lines: string[] }
+  w.lines = lines
+  return w
+}

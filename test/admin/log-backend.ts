@@ -1,0 +1,44 @@
+import { HaltdError } from '../../src/events/errors.js'
+import type { EventLog } from '../../src/core/event-log.js'
+import type { AdminBackend } from '../../src/core/admin/index.js'
+
+/**
+ * An admin backend that only records each action in a real log, the way the daemon's does:
+ * enough to test the HTTP and WebSocket surface on its own.
+ */
+export function logBackend(log: EventLog): AdminBackend & { latched: () => boolean } {
+  let latched = false
+  const trading = (type: string) => (r: { reason: string; origin: string }) => log.append({ type, data: { reason: r.reason, origin: r.origin } }).seq
+  return {
+    log,
+    latched: () => latched,
+    health: () => ({ ok: true, log: { ok: true, lastSeq: log.lastSeq, lastEventAt: null }, venues: [{ venue: 'binance-sim', connected: true, latencyMs: 3 }] }),
+    status: () => ({ state: 'RUNNING', lastSeq: log.lastSeq }),
+    metrics: () => [
+      { name: 'haltd_events_total', help: 'events in the log', type: 'counter', samples: [{ value: log.lastSeq }] },
+      { name: 'haltd_open_orders', help: 'open orders by venue', type: 'gauge', samples: [{ labels: { venue: 'okx "sim"' }, value: 2 }] },
+    ],
+    positions: () => [],
+    orders: () => [],
+    reconciliation: () => ({ rows: [] }),
+    inflight: () => ({ count: 0 }),
+    drainStatus: () => ({ state: 'Active' }),
+    shutdown: (r) => log.append({ type: 'shutdown.requested', data: { shutdownId: `s-${log.lastSeq + 1}`, mode: r.mode, reason: r.reason, origin: r.origin } }).seq,
+    killswitchActivate: (r) => {
+      latched = true
+      return log.append({ type: 'killswitch.activated', data: { reason: r.reason, origin: r.origin, by: r.by, action: r.action } }).seq
+    },
+    killswitchReset: (r) => {
+      if (!latched) throw new HaltdError('KILLSWITCH_NOT_LATCHED', 'the kill switch is not latched')
+      latched = false
+      return log.append({ type: 'killswitch.reset', data: { reason: r.reason, origin: r.origin, by: r.by } }).seq
+    },
+    drainStart: trading('drain.started'),
+    drainCancel: trading('drain.canceled'),
+    drainForce: (r) => log.append({ type: 'drain.completed', data: { outcome: 'forced', inFlight: 0 } }).seq + r.reason.length * 0,
+    pause: trading('trading.paused'),
+    resume: trading('trading.resumed'),
+    lockDeployments: trading('deployments.locked'),
+    unlockDeployments: trading('deployments.unlocked'),
+  }
+}

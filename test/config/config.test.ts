@@ -1,0 +1,114 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { configHash, InvalidConfig, loadConfig, parseConfig, redactConfig } from '../../src/core/config.js'
+import { tempDir } from '../support/tmp.js'
+
+const minimal = { db: { path: '/tmp/x.db' } }
+
+function problemsOf(f: () => unknown): { path: string; message: string }[] {
+  try {
+    f()
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidConfig)
+    return (e as InvalidConfig).problems
+  }
+  throw new Error('expected InvalidConfig')
+}
+
+describe('config', () => {
+  it('fills every default from a config that names only the db', () => {
+    const c = parseConfig(minimal)
+    expect(c.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 7707 })
+    expect(c.shutdown.graceful.budgetMs).toBe(120_000)
+    expect(c.shutdown.graceful.flatten).toBe('aggressive')
+    expect(c.shutdown.emergency.deadlineMs).toBeLessThanOrEqual(30_000)
+    expect(c.startup.refuseToStartOnMismatch).toBe(false)
+    expect(c.signals).toBe(false)
+  })
+
+  it('lists every problem field by field instead of stopping at the first', () => {
+    const problems = problemsOf(() =>
+      parseConfig({
+        db: {},
+        admin: { port: 70_000, token: 'short' },
+        venues: [{ kind: 'sim', name: 'a' }, { kind: 'ftx', name: 'b' }],
+        strategies: [{ id: 's', kind: 'market-maker', venue: 'nowhere', symbol: 'BTC/USDT' }],
+        shutdown: { graceful: { flatten: 'panic' } },
+        surprise: true,
+      }),
+    )
+    const paths = problems.map((p) => p.path)
+    expect(paths).toEqual(expect.arrayContaining(['db.path', 'admin.port', 'admin.token', 'venues[1].kind', 'shutdown.graceful.flatten', '']))
+    expect(problems.find((p) => p.path === '')?.message).toMatch(/surprise/)
+  })
+
+  it('names the strategy whose venue is not configured and a venue configured twice', () => {
+    const problems = problemsOf(() =>
+      parseConfig({
+        ...minimal,
+        venues: [{ kind: 'sim', name: 'a' }, { kind: 'sim', name: 'a' }],
+        strategies: [{ id: 's', kind: 'taker', venue: 'b', symbol: 'BTC/USDT' }],
+      }),
+    )
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        { path: 'venues[1].name', message: "venue 'a' is configured twice" },
+        { path: 'strategies[0].venue', message: "no venue named 'b' (configured: a)" },
+      ]),
+    )
+  })
+
+  it('takes secrets from the environment over the file: admin token, venue keys, a webhook', () => {
+    const c = parseConfig(
+      { ...minimal, venues: [{ kind: 'ccxt', name: 'okx-main', exchange: 'okx', apiKey: 'from-file' }] },
+      {
+        HALTD_ADMIN_TOKEN: 'a-token-of-enough-length',
+        HALTD_VENUE_OKX_MAIN_API_KEY: 'key-from-env',
+        HALTD_VENUE_OKX_MAIN_SECRET: 'secret-from-env',
+        HALTD_WEBHOOK_URL: 'https://hooks.example.com/services/T/B/XYZ',
+      },
+    )
+    expect(c.admin.token).toBe('a-token-of-enough-length')
+    const venue = c.venues[0]!
+    expect(venue.kind === 'ccxt' && [venue.apiKey, venue.secret]).toEqual(['key-from-env', 'secret-from-env'])
+    expect(c.notify.webhooks.map((w) => w.url)).toEqual(['https://hooks.example.com/services/T/B/XYZ'])
+  })
+
+  it('reads a JSON file and lets an object override it field by field', () => {
+    const dir = tempDir()
+    const file = join(dir, 'haltd.json')
+    writeFileSync(file, JSON.stringify({ db: { path: 'a.db' }, admin: { port: 9000, host: '127.0.0.1' } }))
+    const c = loadConfig({ file, object: { admin: { port: 9001 } }, env: {} })
+    expect(c.db.path).toBe('a.db')
+    expect(c.admin.port).toBe(9001)
+    expect(c.admin.host).toBe('127.0.0.1')
+  })
+
+  it('refuses a file that is not JSON, saying which file', () => {
+    const file = join(tempDir(), 'bad.json')
+    writeFileSync(file, '{ db: ')
+    expect(() => loadConfig({ file, env: {} })).toThrow(/bad\.json.*\n.*not JSON/)
+  })
+
+  it('hashes equal configs equal, changes with a setting, not with a rotated secret', () => {
+    const a = parseConfig(minimal, { HALTD_ADMIN_TOKEN: 'first-token-0123456789' })
+    const b = parseConfig({ db: { path: '/tmp/x.db' } }, { HALTD_ADMIN_TOKEN: 'second-token-0123456789' })
+    const c = parseConfig({ ...minimal, shutdown: { graceful: { flatten: 'none' } } })
+    expect(configHash(a)).toMatch(/^[0-9a-f]{64}$/)
+    expect(configHash(a)).toBe(configHash(b))
+    expect(configHash(a)).not.toBe(configHash(c))
+  })
+
+  it('redacts the token, venue keys and webhook paths for display', () => {
+    const c = parseConfig(
+      { ...minimal, venues: [{ kind: 'ccxt', name: 'bn', exchange: 'binance', secret: 'shh-its-secret' }], notify: { webhooks: [{ url: 'https://hooks.example.com/services/T/B/XYZ' }] } },
+      { HALTD_ADMIN_TOKEN: 'a-token-of-enough-length' },
+    )
+    const shown = JSON.stringify(redactConfig(c))
+    expect(shown).not.toContain('a-token-of-enough-length')
+    expect(shown).not.toContain('shh-its-secret')
+    expect(shown).not.toContain('XYZ')
+    expect(shown).toContain('https://hooks.example.com/[redacted]')
+  })
+})

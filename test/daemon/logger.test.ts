@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { createLogger, memoryDestination, Secrets } from '../../src/core/logger.js'
+
+const TOKEN = 'tok_6bX0c9kQm2TzR8wLp4HsY1'
+
+function logged(write: (log: ReturnType<typeof createLogger>) => void): string[] {
+  const dest = memoryDestination()
+  const secrets = new Secrets()
+  secrets.add(TOKEN)
+  const log = createLogger({ destination: dest, secrets, level: 'debug' })
+  write(log)
+  return dest.lines
+}
+
+describe('logger', () => {
+  it('writes JSON lines when given a stream', () => {
+    const lines = logged((log) => log.info({ venue: 'okx-sim' }, 'connected'))
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, name: 'haltd', venue: 'okx-sim', msg: 'connected' })
+  })
+
+  it('never writes the admin token, wherever it is handed to a log call', () => {
+    const lines = logged((log) => {
+      log.info({ token: TOKEN }, 'by key')
+      log.info({ admin: { token: TOKEN } }, 'nested key')
+      log.info({ req: { headers: { authorization: `Bearer ${TOKEN}` } } }, 'request headers')
+      log.info({ headers: { Authorization: `Bearer ${TOKEN}` } }, 'capitalised header')
+      log.info({ config: { admin: { token: TOKEN }, venues: [{ secret: TOKEN, apiKey: TOKEN }] } }, 'config')
+      log.info(`in the message: ${TOKEN}`)
+      log.info('interpolated %s', TOKEN)
+      log.warn({ url: `http://127.0.0.1:1/x?token=${TOKEN}` }, 'under an unlisted key')
+      log.error(new Error(`failed with ${TOKEN}`))
+      log.error({ err: new Error(`nested error ${TOKEN}`) }, 'err key')
+      log.child({ token: TOKEN }).info('child bindings')
+    })
+    expect(lines).toHaveLength(11)
+    for (const line of lines) {
+      expect(line).not.toContain(TOKEN)
+      expect(line).toMatch(/redacted/)
+    }
+  })
+
+  it('censors secret keys even when the value was never registered', () => {
+    const dest = memoryDestination()
+    createLogger({ destination: dest }).info({ apiKey: 'unregistered-key-123', password: 'hunter2-hunter2' }, 'keys')
+    expect(dest.lines[0]).not.toContain('unregistered-key-123')
+    expect(dest.lines[0]).not.toContain('hunter2-hunter2')
+  })
+})
