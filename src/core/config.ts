@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { HaltdError, type FieldProblem } from '../events/errors.js'
+import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
+import { MarketMakerConfig, MomentumTakerConfig, StrategyLimits } from '../strategies/index.js'
+import { RiskConfig } from './risk/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -13,14 +16,21 @@ const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, dig
 const Ms = z.number().int().nonnegative()
 const Secret = z.string().min(1)
 
-const SimVenue = z.strictObject({
+const DEFAULT_SIM_SYMBOLS = [
+  { symbol: 'BTC/USDT:USDT', mid: 64_000, amountStep: 0.001, priceStep: 0.1 },
+  { symbol: 'ETH/USDT:USDT', mid: 3_200, amountStep: 0.01, priceStep: 0.01 },
+]
+
+/** A simulated venue: the simulator's own schema, named like any venue, plus its feed rate. */
+const SimVenue = SimConfig.omit({ venue: true, seed: true, mode: true, symbols: true }).extend({
   kind: z.literal('sim'),
   name: Name,
   /** Same seed, same market: the simulator's only source of randomness. */
   seed: z.number().int().default(1),
-  symbols: z.array(z.string().min(1)).min(1).default(['BTC/USDT', 'ETH/USDT']),
-  /** Extra options handed to the simulator as they are (latency, faults, starting prices…). */
-  options: z.record(z.string(), z.unknown()).default({}),
+  mode: z.enum(['derivatives', 'spot']).default('derivatives'),
+  symbols: z.array(SimSymbolConfig).min(1).prefault(DEFAULT_SIM_SYMBOLS),
+  /** One market data tick every this many ms. */
+  feedMs: z.number().int().min(10).default(500),
 })
 
 const CcxtVenue = z.strictObject({
@@ -40,22 +50,13 @@ const CcxtVenue = z.strictObject({
 
 export const VenueConfig = z.discriminatedUnion('kind', [SimVenue, CcxtVenue])
 
-const Limits = z.strictObject({
-  maxPosition: z.number().finite().nonnegative(),
-  maxOpenOrders: z.number().int().nonnegative(),
-  maxOrdersPerSecond: z.number().finite().nonnegative(),
-})
+const StrategyCommon = { enabled: z.boolean().default(true), limits: StrategyLimits }
 
-export const StrategyConfig = z.strictObject({
-  id: Name,
-  kind: z.enum(['market-maker', 'taker']),
-  venue: Name,
-  symbol: z.string().min(1),
-  enabled: z.boolean().default(true),
-  limits: Limits.partial().default({}),
-  /** Strategy-specific parameters (spread, size, lookback…), checked by the strategy itself. */
-  params: z.record(z.string(), z.unknown()).default({}),
-})
+/** A sample strategy: its own config schema plus the limits the host holds it to. */
+export const StrategyConfig = z.discriminatedUnion('kind', [
+  MarketMakerConfig.extend({ kind: z.literal('market-maker'), ...StrategyCommon }),
+  MomentumTakerConfig.extend({ kind: z.literal('taker'), ...StrategyCommon }),
+])
 
 export const WebhookConfig = z.strictObject({
   name: Name.default('webhook'),
@@ -129,8 +130,8 @@ export const HaltdConfig = z
       .prefault({}),
     venues: z.array(VenueConfig).default([]),
     strategies: z.array(StrategyConfig).default([]),
-    /** Kill-switch triggers, handed to the risk module, which checks their shape. */
-    risk: z.record(z.string(), z.unknown()).default({}),
+    /** Kill-switch triggers; each is off unless configured. */
+    risk: RiskConfig.prefault({}),
     shutdown: ShutdownConfig.prefault({}),
     startup: z
       .strictObject({
@@ -160,9 +161,11 @@ export const HaltdConfig = z
     config.strategies.forEach((s, i) => {
       if (ids.has(s.id)) ctx.addIssue({ code: 'custom', path: ['strategies', i, 'id'], message: `strategy '${s.id}' is configured twice` })
       ids.add(s.id)
-      if (!names.has(s.venue)) {
-        ctx.addIssue({ code: 'custom', path: ['strategies', i, 'venue'], message: `no venue named '${s.venue}' (configured: ${[...names].join(', ') || 'none'})` })
-      }
+      s.markets.forEach((m, j) => {
+        if (!names.has(m.venue)) {
+          ctx.addIssue({ code: 'custom', path: ['strategies', i, 'markets', j, 'venue'], message: `no venue named '${m.venue}' (configured: ${[...names].join(', ') || 'none'})` })
+        }
+      })
     })
     const g = config.shutdown.graceful
     if (g.waitForOrdersMs >= g.budgetMs) {

@@ -33,13 +33,16 @@ describe('config', () => {
         db: {},
         admin: { port: 70_000, token: 'short' },
         venues: [{ kind: 'sim', name: 'a' }, { kind: 'ftx', name: 'b' }],
-        strategies: [{ id: 's', kind: 'market-maker', venue: 'nowhere', symbol: 'BTC/USDT' }],
+        strategies: [{ id: 's', kind: 'market-maker', markets: [{ venue: 'nowhere', symbol: 'BTC/USDT' }], qty: -1 }],
         shutdown: { graceful: { flatten: 'panic' } },
+        risk: { drawdown: { max: -5 } },
         surprise: true,
       }),
     )
     const paths = problems.map((p) => p.path)
-    expect(paths).toEqual(expect.arrayContaining(['db.path', 'admin.port', 'admin.token', 'venues[1].kind', 'shutdown.graceful.flatten', '']))
+    expect(paths).toEqual(
+      expect.arrayContaining(['db.path', 'admin.port', 'admin.token', 'venues[1].kind', 'strategies[0].qty', 'strategies[0].halfSpreadBps', 'strategies[0].limits', 'shutdown.graceful.flatten', 'risk.drawdown.max', '']),
+    )
     expect(problems.find((p) => p.path === '')?.message).toMatch(/surprise/)
   })
 
@@ -48,13 +51,18 @@ describe('config', () => {
       parseConfig({
         ...minimal,
         venues: [{ kind: 'sim', name: 'a' }, { kind: 'sim', name: 'a' }],
-        strategies: [{ id: 's', kind: 'taker', venue: 'b', symbol: 'BTC/USDT' }],
+        strategies: [
+          {
+            id: 's', kind: 'taker', markets: [{ venue: 'b', symbol: 'BTC/USDT' }], qty: 1, lookback: 5, thresholdBps: 10,
+            limits: { maxPosition: 1, maxOpenOrders: 2, maxOrdersPerSecond: 1 },
+          },
+        ],
       }),
     )
     expect(problems).toEqual(
       expect.arrayContaining([
         { path: 'venues[1].name', message: "venue 'a' is configured twice" },
-        { path: 'strategies[0].venue', message: "no venue named 'b' (configured: a)" },
+        { path: 'strategies[0].markets[0].venue', message: "no venue named 'b' (configured: a)" },
       ]),
     )
   })
