@@ -1,6 +1,7 @@
 import pTimeout from 'p-timeout'
 import type { OrderOrigin, Origin, Side } from '../events/primitives.js'
 import { HaltdError } from '../events/errors.js'
+import { orderEventKey } from '../events/routing.js'
 import type { ExchangeGateway, OrderAck } from '../exchanges/gateway.js'
 import { HALTD_TAG } from '../exchanges/gateway.js'
 import { isVenueError } from '../exchanges/errors.js'
@@ -145,6 +146,12 @@ export class OrderRouter {
   /** The submit's answer was lost: ask the venue by client order id before deciding anything. */
   private async findAfterLostAnswer(gateway: ExchangeGateway, venue: string, symbol: string, clientOrderId: string, why: string): Promise<SubmitOutcome> {
     const { log } = this.options
+    // the venue's stream may already have told us while the answer itself was lost
+    const streamed = log.findByKey(orderEventKey('order.accepted', venue, clientOrderId))
+    if (streamed?.type === 'order.accepted') {
+      const ack: OrderAck = { clientOrderId, venueOrderId: streamed.data.venueOrderId, status: 'open', filled: 0 }
+      return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
+    }
     log.append({ type: 'order.status-unknown', data: { venue, clientOrderId, reason: why } })
     try {
       const found = await pTimeout(gateway.fetchOrder({ clientOrderId, symbol }), { milliseconds: this.submitTimeoutMs })

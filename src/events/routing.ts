@@ -43,7 +43,7 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
     case 'order.rejected':
     case 'order.canceled':
     case 'order.expired':
-      return `${event.type}:${event.data.venue}:${event.data.clientOrderId}`
+      return orderEventKey(event.type, event.data.venue, event.data.clientOrderId)
     case 'order.filled':
       return `fill:${event.data.venue}:${event.data.tradeId}`
     case 'shutdown.requested':
@@ -62,4 +62,9 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
     default:
       return undefined
   }
+}
+
+/** The idempotency key of a once-per-order event, for looking it up in the log. */
+export function orderEventKey(type: 'order.submitted' | 'order.accepted' | 'order.rejected' | 'order.canceled' | 'order.expired', venue: string, clientOrderId: string): string {
+  return `${type}:${venue}:${clientOrderId}`
 }

@@ -1,0 +1,153 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { openEventLog, type EventLog } from '../../src/index.js'
+import { OrderGate, type GateView } from '../../src/core/gate.js'
+import { OrderRouter } from '../../src/core/order-router.js'
+import { recordUpdates } from '../../src/core/venue-recorder.js'
+import { SimExchange } from '../../src/exchanges/sim/index.js'
+import type { ExchangeGateway, OrderRequest } from '../../src/exchanges/gateway.js'
+import { tempDb } from '../support/tmp.js'
+
+const SYMBOL = 'BTC/USDT:USDT'
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+function setup(options: { faults?: ConstructorParameters<typeof SimExchange>[0]['faults']; view?: GateView; position?: number; stream?: boolean } = {}) {
+  const log = openEventLog({ path: tempDb() })
+  const sim = new SimExchange({ venue: 'sim', seed: 7, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }], faults: options.faults })
+  const view: GateView = options.view ?? { mode: 'ACTIVE', strategyBlock: undefined }
+  const gate = new OrderGate(() => view)
+  const router = new OrderRouter({
+    log, gate, venues: new Map<string, ExchangeGateway>([['sim', sim]]), runTag: 'r1',
+    positionOf: () => options.position ?? 0, submitTimeoutMs: 200, cancelTimeoutMs: 200,
+  })
+  const stop = options.stream === false ? () => {} : recordUpdates(log, sim)
+  cleanups.push(async () => {
+    stop()
+    router.close()
+    await sim.close()
+    log.close()
+  })
+  return { log, sim, gate, router, view }
+}
+
+const types = (log: EventLog) => [...log.read()].map((e) => e.type)
+const strategy = { kind: 'strategy' as const, id: 'mm' }
+
+describe('order router', () => {
+  it('writes order.submitted before the order leaves for the venue, then records the answer', async () => {
+    const { log, sim, router } = setup()
+    const seenAtVenue: string[][] = []
+    const submit = sim.submit.bind(sim)
+    sim.submit = (order: OrderRequest) => {
+      seenAtVenue.push(types(log))
+      return submit(order)
+    }
+    const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    expect(outcome.status).toBe('accepted')
+    expect(outcome.clientOrderId).toMatch(/^hd-r1-/)
+    expect(seenAtVenue).toEqual([['order.submitted']])
+    expect(types(log)).toEqual(['order.submitted', 'order.accepted'])
+  })
+
+  it('records the fills that come back with a market order once each, from the ack and the stream alike', async () => {
+    const { log, router } = setup()
+    await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'market', qty: 2, origin: strategy })
+    const fills = [...log.read({ types: ['order.filled'] })]
+    expect(fills.length).toBeGreaterThan(0)
+    expect(fills.reduce((s, e) => s + (e.data as { qty: number }).qty, 0)).toBeCloseTo(2, 9)
+    expect(new Set(fills.map((e) => (e.data as { tradeId: string }).tradeId)).size).toBe(fills.length)
+  })
+
+  it('refuses strategy orders while strategies are blocked, counts them and logs nothing', async () => {
+    const { log, router } = setup({ view: { mode: 'ACTIVE', strategyBlock: 'shutdown step 4' } })
+    const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    expect(outcome).toEqual({ status: 'refused', reason: 'strategy orders are refused: shutdown step 4' })
+    expect(router.refusedCount).toBe(1)
+    expect(log.lastSeq).toBe(0)
+  })
+
+  it('lets only the shutdown\'s own reduce-only orders through a halted gate', async () => {
+    const { router, gate } = setup({ position: 3 })
+    gate.halt('SIGUSR2')
+    const manual = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 1, reduceOnly: true, origin: { kind: 'manual' } })
+    expect(manual.status).toBe('refused')
+    const notReduce = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 1, origin: { kind: 'shutdown', id: 's1' } })
+    expect(notReduce.status).toBe('refused')
+    // the sim has no position, so the venue itself refuses the reduce-only order: what matters is that it passed the gate
+    const flatten = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 1, reduceOnly: true, origin: { kind: 'shutdown', id: 's1' } })
+    expect(flatten.status).not.toBe('refused')
+  })
+
+  it('refuses a reduce-only order that would increase or overshoot the projected position', async () => {
+    const { router } = setup({ position: 2 })
+    const wrongSide = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'market', qty: 1, reduceOnly: true, origin: { kind: 'shutdown' } })
+    expect(wrongSide).toMatchObject({ status: 'refused', reason: expect.stringMatching(/would not reduce/) })
+    const tooBig = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 3, reduceOnly: true, origin: { kind: 'shutdown' } })
+    expect(tooBig).toMatchObject({ status: 'refused', reason: expect.stringMatching(/exceeds the position/) })
+  })
+
+  it('records a venue rejection as order.rejected', async () => {
+    const { log, router } = setup({ faults: { rejectRate: 1 } })
+    const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    expect(outcome.status).toBe('rejected')
+    expect(types(log)).toEqual(['order.submitted', 'order.rejected'])
+  })
+
+  it('finds an order whose answer was lost by its client order id and never sends it twice', async () => {
+    const { log, sim, router } = setup({ faults: { loseResponse: 1 } })
+    const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    expect(outcome.status).toBe('accepted')
+    expect(types(log)).toEqual(['order.submitted', 'order.accepted'])
+    expect(sim.openOrderCount).toBe(1)
+  })
+
+  it('marks an order whose answer was lost status-unknown, then accepted once the venue shows it by client order id', async () => {
+    const { log, sim, router } = setup({ faults: { loseResponse: 1 }, stream: false })
+    const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    expect(outcome.status).toBe('accepted')
+    expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.accepted'])
+    expect(sim.openOrderCount).toBe(1)
+  })
+
+  it('cancels on the venue\'s word only, and marks a cancel without an answer unconfirmed', async () => {
+    const { log, sim, router } = setup()
+    const a = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    const b = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 91, origin: strategy })
+    if (a.status !== 'accepted' || b.status !== 'accepted') throw new Error('setup')
+    expect(await router.cancel({ venue: 'sim', symbol: SYMBOL, clientOrderId: a.clientOrderId })).toBe('canceled')
+    sim.faults.set({ hang: ['cancel'] })
+    expect(await router.cancel({ venue: 'sim', symbol: SYMBOL, clientOrderId: b.clientOrderId }, { timeoutMs: 30 })).toBe('unconfirmed')
+    const outcomes = [...log.read({ types: ['order.canceled', 'order.cancel-unconfirmed'] })].map((e) => [e.type, (e.data as { clientOrderId: string }).clientOrderId])
+    expect(outcomes).toEqual([
+      ['order.canceled', a.clientOrderId],
+      ['order.cancel-unconfirmed', b.clientOrderId],
+    ])
+  })
+
+  it('confirms a cancel the venue answers not-found by asking for the order', async () => {
+    const { log, router } = setup()
+    const outcome = await router.cancel({ venue: 'sim', symbol: SYMBOL, clientOrderId: 'hd-never-sent' })
+    expect(outcome).toBe('canceled')
+    const canceled = [...log.read({ types: ['order.canceled'] })]
+    expect(canceled.map((e) => (e.data as { confirmedBy: string }).confirmedBy)).toEqual(['open-orders'])
+  })
+
+  it('closes the gate when the log cannot be written, so nothing trades blind', async () => {
+    const { log, sim, gate, router } = setup()
+    log.database.pragma(`max_page_count = ${log.database.pragma('page_count', { simple: true })}`)
+    let outcome
+    for (let i = 0; i < 500; i++) {
+      outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 50 + (i % 40), origin: strategy })
+      if (outcome.status === 'refused') break
+    }
+    expect(outcome).toMatchObject({ status: 'refused', reason: expect.stringMatching(/not sent/) })
+    expect(gate.halted).toBe(true)
+    const before = sim.openOrderCount
+    log.database.pragma('max_page_count = 1073741823')
+    const after = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
+    expect(after.status).toBe('refused')
+    expect(sim.openOrderCount).toBe(before)
+  })
+})
