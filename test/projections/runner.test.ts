@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest'
+import { openEventLog, manualClock, sequentialIds } from '../../src/index.js'
+import { createProjectionRunner, replayLog } from '../../src/core/projection-runner.js'
+import { openSnapshotStore } from '../../src/core/snapshots.js'
+import { order, position, stateHash } from '../../src/projections/index.js'
+import { tempDb } from '../support/tmp.js'
+import { ev } from './given.js'
+
+function history(n: number) {
+  const out = []
+  for (let i = 0; i < n; i++) {
+    out.push(ev.submitted(`o${i}`, { side: i % 3 === 0 ? 'sell' : 'buy', qty: 1 + (i % 4) }))
+    out.push(ev.accepted(`o${i}`))
+    out.push(ev.filled(`o${i}`, `t${i}`, 1, 100 + (i % 7)))
+    if (i % 5 === 0) out.push(ev.mark(100 + (i % 11)))
+  }
+  return out
+}
+
+function collectWarnings() {
+  const messages: string[] = []
+  return { messages, warn: (m: string) => void messages.push(m) }
+}
+
+describe('projection runner', () => {
+  it('applies each event in the same tick as its append', () => {
+    const log = openEventLog({ path: tempDb() })
+    const runner = createProjectionRunner({ log })
+    log.append(ev.submitted('a'))
+    expect(order(runner.state, 'sim-a', 'a')!.status).toBe('pending-new')
+    log.append(ev.filled('a', 't1', 1, 101))
+    expect(position(runner.state, 'sim-a', 'BTC/USDT')!.qty).toBe(1)
+    expect(runner.seq).toBe(2)
+    log.close()
+  })
+
+  it('gives the live run and a full replay the same state hash', () => {
+    const log = openEventLog({ path: tempDb(), clock: manualClock(1000), ids: sequentialIds() })
+    const runner = createProjectionRunner({ log })
+    for (const e of history(40)) log.append(e)
+    expect(stateHash(replayLog(log, { fromSnapshot: false }).state)).toBe(stateHash(runner.state))
+    log.close()
+  })
+
+  it('replays to a seq or to a time', () => {
+    const clock = manualClock(1000)
+    const log = openEventLog({ path: tempDb(), clock })
+    for (const e of history(10)) {
+      log.append(e)
+      clock.advance(10)
+    }
+    const toSeq = replayLog(log, { until: 7 })
+    expect(toSeq.seq).toBe(7)
+    const toTime = replayLog(log, { untilTs: 1000 + 6 * 10 })
+    expect(toTime.seq).toBe(7)
+    expect(stateHash(toTime.state)).toBe(stateHash(toSeq.state))
+    log.close()
+  })
+
+  it('writes a snapshot every N events and restarts from the newest one plus the tail', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    const runner = createProjectionRunner({ log, snapshotEvery: 25 })
+    for (const e of history(30)) log.append(e)
+    const live = stateHash(runner.state)
+    const snaps = openSnapshotStore(log).list()
+    expect(snaps.map((s) => s.seq)).toEqual([75, 50, 25])
+    log.close()
+
+    const reopened = openEventLog({ path })
+    const w = collectWarnings()
+    const restarted = createProjectionRunner({ log: reopened, warn: w.warn })
+    expect(restarted.restoredFrom?.seq).toBe(75)
+    expect(restarted.seq).toBe(reopened.lastSeq)
+    expect(stateHash(restarted.state)).toBe(live)
+    expect(w.messages).toEqual([])
+    reopened.close()
+  })
+
+  it('skips a snapshot whose checksum does not match and falls back to an older one', () => {
+    const log = openEventLog({ path: tempDb() })
+    const runner = createProjectionRunner({ log, snapshotEvery: 20 })
+    for (const e of history(20)) log.append(e)
+    const newest = openSnapshotStore(log).list()[0]!
+    log.database.prepare(`UPDATE snapshots SET state = replace(state, '"qty":1', '"qty":7') WHERE id = ?`).run(newest.id)
+    const w = collectWarnings()
+    const r = replayLog(log, { warn: w.warn })
+    expect(r.snapshot!.seq).toBeLessThan(newest.seq)
+    expect(w.messages).toEqual([expect.stringMatching(/checksum/)])
+    expect(stateHash(r.state)).toBe(stateHash(runner.state))
+    log.close()
+  })
+
+  it('skips a snapshot beyond the end of the log and one taken from a different log history', () => {
+    const log = openEventLog({ path: tempDb() })
+    const runner = createProjectionRunner({ log, snapshotEvery: 10 })
+    for (const e of history(10)) log.append(e)
+    const [a, b, c] = openSnapshotStore(log).list()
+    log.database.prepare('UPDATE snapshots SET seq = seq + 1000 WHERE id = ?').run(a!.id)
+    log.database.prepare(`UPDATE snapshots SET log_hash = ? WHERE id = ?`).run('f'.repeat(64), b!.id)
+    const w = collectWarnings()
+    const r = replayLog(log, { warn: w.warn })
+    expect(r.snapshot!.id).toBe(c!.id)
+    expect(w.messages).toEqual([expect.stringMatching(/beyond the end of the log/), expect.stringMatching(/log's hash at seq/)])
+    expect(stateHash(r.state)).toBe(stateHash(runner.state))
+    log.close()
+  })
+
+  it('replays the whole log when no snapshot can be trusted', () => {
+    const log = openEventLog({ path: tempDb() })
+    const runner = createProjectionRunner({ log, snapshotEvery: 15 })
+    for (const e of history(10)) log.append(e)
+    log.database.exec(`UPDATE snapshots SET state = state || ' '`)
+    const w = collectWarnings()
+    const r = replayLog(log, { warn: w.warn })
+    expect(r.snapshot).toBeUndefined()
+    expect(r.applied).toBe(log.lastSeq)
+    expect(w.messages.length).toBe(openSnapshotStore(log).list().length)
+    expect(stateHash(r.state)).toBe(stateHash(runner.state))
+    log.close()
+  })
+
+  it('never uses a snapshot past the seq or time a replay stops at', () => {
+    const clock = manualClock(0)
+    const log = openEventLog({ path: tempDb(), clock })
+    createProjectionRunner({ log, snapshotEvery: 10 })
+    for (const e of history(10)) {
+      clock.advance(1)
+      log.append(e)
+    }
+    const r = replayLog(log, { until: 25 })
+    expect(r.snapshot!.seq).toBe(20)
+    expect(r.seq).toBe(25)
+    expect(stateHash(r.state)).toBe(stateHash(replayLog(log, { until: 25, fromSnapshot: false }).state))
+    const t = replayLog(log, { untilTs: 15 })
+    expect(t.snapshot!.seq).toBe(10)
+    expect(t.seq).toBe(15)
+    log.close()
+  })
+
+  it('warns, and the append still succeeds, when an automatic snapshot cannot be written', () => {
+    const log = openEventLog({ path: tempDb() })
+    const w = collectWarnings()
+    const runner = createProjectionRunner({ log, snapshotEvery: 2, warn: w.warn })
+    log.append(ev.submitted('a'))
+    log.database.exec('DROP TABLE snapshots')
+    expect(log.append(ev.accepted('a')).seq).toBe(2)
+    expect(runner.seq).toBe(2)
+    expect(w.messages).toEqual([expect.stringMatching(/automatic snapshot at seq 2 failed/)])
+    log.close()
+  })
+
+  it('replays a read-only log without writing snapshots', () => {
+    const path = tempDb()
+    const writer = openEventLog({ path })
+    for (const e of history(5)) writer.append(e)
+    const expected = stateHash(replayLog(writer, { fromSnapshot: false }).state)
+    writer.close()
+    const ro = openEventLog({ path, readonly: true })
+    const runner = createProjectionRunner({ log: ro, snapshotEvery: 1 })
+    expect(stateHash(runner.state)).toBe(expected)
+    expect(openSnapshotStore(ro).list()).toEqual([])
+    ro.close()
+  })
+})
