@@ -1,5 +1,7 @@
 import { evolve, initialState, pnl, tradingState, type HaltdState } from '../../projections/index.js'
-import { openEventLog, type EventLog } from '../event-log.js'
+import { openEventLog, type EventLog, type StoredRow } from '../event-log.js'
+import { NotAnEventLog } from '../errors.js'
+import { salvageRows } from './salvage.js'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
 import { Findings } from './findings.js'
 import { createInvariantCheck } from './invariants.js'
@@ -25,6 +27,11 @@ export type AuditOptions = {
  * projection state plus a bounded list of findings, whatever the log's length.
  */
 export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport {
+  return auditRows(log.path, log.readRaw(), options)
+}
+
+/** The audit over any stream of stored rows (a log, or what can still be read of a damaged file). */
+export function auditRows(path: string, rows: Iterable<StoredRow>, options: AuditOptions = {}): AuditReport {
   const keep = options.keep ?? 1000
   const findings = new Findings(keep)
   const chain = options.verifyChain === false ? undefined : createChainCheck(findings.add)
@@ -41,7 +48,7 @@ export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport
   let unreadableAfterSeq: number | null = null
 
   try {
-    for (const row of log.readRaw()) {
+    for (const row of rows) {
       events++
       if (firstSeq === null) {
         firstSeq = row.seq
@@ -79,7 +86,7 @@ export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport
   const chainIntact = summary ? summary.intact : true
   return {
     tool: 'haltd audit',
-    file: log.path,
+    file: path,
     generatedAt: (options.now?.() ?? new Date()).toISOString(),
     log: { events, firstSeq, lastSeq, firstTs, lastTs, headHash: lastHash, unreadableAfterSeq },
     chain: { intact: chainIntact && unreadableAfterSeq === null, firstBadSeq: summary?.firstBadSeq ?? null, problem: summary?.problem ?? null },
@@ -99,9 +106,35 @@ export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport
   }
 }
 
-/** Open a log file read-only and audit it. Throws `NotAnEventLog` when it cannot be opened as one. */
+/**
+ * Open a log file read-only and audit it. A haltd log too damaged to open (a truncated file, a
+ * corrupt page) is audited as far as its rows can be read, with verdict `unreadable` and the seq
+ * where reading stopped. Throws `NotAnEventLog` when the file is not a haltd log at all.
+ */
 export function auditFile(path: string, options: AuditOptions = {}): AuditReport {
-  const log = openEventLog({ path, readonly: true })
+  let log: EventLog
+  try {
+    log = openEventLog({ path, readonly: true })
+  } catch (e) {
+    if (!(e instanceof NotAnEventLog)) throw e
+    const salvage = salvageRows(path)
+    if (!salvage) throw e
+    try {
+      const report = auditRows(path, salvage.rows, options)
+      // the open failed, so even a fully read prefix is not the whole file
+      if (report.verdict !== 'unreadable') {
+        report.findings.push({ check: 'read', kind: 'read.unreadable', seq: null, message: `the file cannot be opened as a log (${e.message}); ${report.log.events} events could be read` })
+        report.findingsTotal++
+        report.findingsByCheck.read = (report.findingsByCheck.read ?? 0) + 1
+        report.log.unreadableAfterSeq = report.log.lastSeq ?? 0
+        report.chain.intact = false
+        report.verdict = 'unreadable'
+      }
+      return report
+    } finally {
+      salvage.close()
+    }
+  }
   try {
     return auditLog(log, options)
   } finally {

@@ -37,6 +37,8 @@ export function createChainCheck(report: (finding: Finding) => void): ChainCheck
   let pending: Pending | undefined
   /** A row already reported as half of a swapped pair: its own classification is skipped. */
   let explainedSeq = -1
+  /** The current run of rows that all verify under the same seq offset (renumbered). */
+  let shifted: { offset: number; lastSeq: number } | undefined
   let rows = 0
   let lastSeq: number | null = null
   let first: { seq: number; problem: string } | null = null
@@ -51,18 +53,7 @@ export function createChainCheck(report: (finding: Finding) => void): ChainCheck
     const { row } = p
     if (row.seq === explainedSeq) return true
     if (!p.selfOk) {
-      if (next && next.prevHash === row.hash) {
-        emit('chain', 'chain.payload-edited', row.seq, `seq ${row.seq} (${row.type}): the stored contents do not match its hash, and seq ${next.seq} links to that hash: the contents were edited after they were written`)
-        return true
-      }
-      if (next && next.prevHash === p.computed) {
-        emit('chain', 'chain.hash-edited', row.seq, `seq ${row.seq} (${row.type}): its stored hash was edited: the contents hash to what seq ${next.seq} links to, not to the stored hash`)
-        return true
-      }
-      if (!p.linkOk && rehashAs(row, row.seq, p.expectedPrev) === row.hash) {
-        emit('chain', 'chain.prev-hash-edited', row.seq, `seq ${row.seq} (${row.type}): its prevHash column was edited (the event hashes correctly over the previous event's hash)`)
-        return true
-      }
+      // a row that verifies under a neighbouring seq was moved: a swap, or rows renumbered after a deletion
       for (const other of [row.seq + 1, row.seq - 1, row.seq + 2, row.seq - 2]) {
         if (other < 1 || rehashAs(row, other) !== row.hash) continue
         if (next && next.seq === row.seq + 1 && other === row.seq + 1 && rehashAs(next, row.seq) === next.hash) {
@@ -70,7 +61,25 @@ export function createChainCheck(report: (finding: Finding) => void): ChainCheck
           explainedSeq = next.seq
           return true
         }
-        emit('chain', 'chain.misplaced-row', row.seq, `seq ${row.seq} (${row.type}) was written as seq ${other}: events were moved or renumbered here`)
+        const offset = other - row.seq
+        if (shifted && shifted.offset === offset && shifted.lastSeq === row.seq - 1) {
+          shifted.lastSeq = row.seq
+          return true
+        }
+        shifted = { offset, lastSeq: row.seq }
+        emit('chain', 'chain.misplaced-row', row.seq, `seq ${row.seq} (${row.type}) was written as seq ${other}: events were ${offset > 0 ? 'deleted' : 'inserted'} here and the ones after renumbered (each later row moved alike is not listed again)`)
+        return true
+      }
+      if (!p.linkOk && rehashAs(row, row.seq, p.expectedPrev) === row.hash) {
+        emit('chain', 'chain.prev-hash-edited', row.seq, `seq ${row.seq} (${row.type}): its prevHash column was edited (the event hashes correctly over the previous event's hash)`)
+        return true
+      }
+      if (next && next.prevHash === row.hash) {
+        emit('chain', 'chain.payload-edited', row.seq, `seq ${row.seq} (${row.type}): the stored contents do not match its hash, and seq ${next.seq} links to that hash: the contents were edited after they were written`)
+        return true
+      }
+      if (next && next.prevHash === p.computed) {
+        emit('chain', 'chain.hash-edited', row.seq, `seq ${row.seq} (${row.type}): its stored hash was edited: the contents hash to what seq ${next.seq} links to, not to the stored hash`)
         return true
       }
       const which = next ? 'its contents were edited' : 'its contents or its hash were edited (it is the last event, so no successor tells which)'

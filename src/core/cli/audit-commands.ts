@@ -2,7 +2,8 @@ import { createWriteStream, writeFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { isEventType } from '../../events/index.js'
 import { evolve, initialState } from '../../projections/index.js'
-import { auditLog } from '../audit/audit.js'
+import { auditFile } from '../audit/audit.js'
+import { HaltdError } from '../../events/errors.js'
 import { backupLog } from '../audit/backup.js'
 import { writeExport, type ExportFormat } from '../audit/export.js'
 import { renderHtml } from '../audit/render/html.js'
@@ -105,13 +106,13 @@ registerCommand({
     const db = requireDb(flags)
     const format = (flags.format ?? 'text') as Format
     if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${flags.format}'`)
-    const log = openForReading('audit', db)
-    if (!log) return UNREADABLE
     let report: AuditReport
     try {
-      report = auditLog(log)
-    } finally {
-      log.close()
+      report = auditFile(db)
+    } catch (e) {
+      if (!(e instanceof HaltdError)) throw e
+      process.stderr.write(`haltd audit: ${e.message}\n`)
+      return UNREADABLE
     }
     const body = renderReport(report, format)
     if (flags.out) {

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest'
+import { closeSync, openSync, statSync, ftruncateSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { auditFile } from '../../src/core/audit/audit.js'
+import { chainHash } from '../../src/core/event-log.js'
+import { NotAnEventLog } from '../../src/core/errors.js'
+import { dist } from '../support/paths.js'
+import { tempDb } from '../support/tmp.js'
+import { swapRows, tamper, tradingDay, writeLog } from './fixtures.js'
+
+const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8' })
+
+function cleanLog(): { path: string; lastSeq: number } {
+  const path = tempDb()
+  const { log, lastSeq } = writeLog(path, tradingDay(8))
+  log.close()
+  return { path, lastSeq }
+}
+
+const chainFindings = (path: string) => auditFile(path).findings.filter((f) => f.check === 'chain' || f.check === 'sequence')
+
+describe('audit: tampering is found at the exact seq', () => {
+  it('a clean log written through the event log audits clean, exit 0', () => {
+    const { path, lastSeq } = cleanLog()
+    const report = auditFile(path)
+    expect(report.verdict).toBe('clean')
+    expect(report.findings).toEqual([])
+    expect(report.chain).toEqual({ intact: true, firstBadSeq: null, problem: null })
+    expect(report.log.events).toBe(lastSeq)
+    const run = cli('audit', '--db', path)
+    expect(run.status).toBe(0)
+    expect(run.stdout).toContain('CLEAN')
+  })
+
+  it('an edited payload is named as such at its seq, and only there', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => db.prepare(`UPDATE events SET data = replace(data, '"qty":1', '"qty":5') WHERE seq = 10`).run())
+    const found = chainFindings(path)
+    expect(found).toHaveLength(1)
+    expect(found[0]).toMatchObject({ kind: 'chain.payload-edited', seq: 10 })
+    const report = auditFile(path)
+    expect(report.chain.firstBadSeq).toBe(10)
+    const run = cli('audit', '--db', path)
+    expect(run.status).toBe(1)
+    expect(run.stdout).toContain('first bad seq 10')
+  })
+
+  it('an edited hash is told apart from an edited payload', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => db.prepare(`UPDATE events SET hash = ? WHERE seq = 9`).run('ab'.repeat(32)))
+    expect(chainFindings(path)).toEqual([expect.objectContaining({ kind: 'chain.hash-edited', seq: 9 })])
+  })
+
+  it('an edited prevHash breaks the link at that seq', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => db.prepare(`UPDATE events SET prev_hash = ? WHERE seq = 15`).run('cd'.repeat(32)))
+    expect(chainFindings(path)).toEqual([expect.objectContaining({ kind: 'chain.prev-hash-edited', seq: 15 })])
+  })
+
+  it('a row rewritten with a recomputed hash is caught where the next row no longer links', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => {
+      const row = db.prepare('SELECT * FROM events WHERE seq = 21').get() as Record<string, string | number | null>
+      const data = String(row.data).replace('"price":', '"price":1')
+      expect(data).not.toBe(row.data)
+      // a forger who knows the hash rule rehashes the row, but cannot rehash everything after it without it showing
+      const hash = chainHash(String(row.prev_hash), {
+        seq: 21, id: String(row.id), type: String(row.type), v: Number(row.v), ts: Number(row.ts), stream: String(row.stream),
+        causationId: row.causation_id as string | null, correlationId: row.correlation_id as string | null, data,
+      })
+      db.prepare('UPDATE events SET data = ?, hash = ? WHERE seq = 21').run(data, hash)
+    })
+    expect(chainFindings(path)).toEqual([expect.objectContaining({ kind: 'chain.broken-link', seq: 22 })])
+  })
+
+  it('a deleted row shows as a gap at the missing seq, not as a cascade of broken links', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => db.prepare('DELETE FROM events WHERE seq = 7').run())
+    const found = chainFindings(path)
+    expect(found).toEqual([expect.objectContaining({ check: 'sequence', kind: 'sequence.gap', seq: 7 })])
+    expect(found[0]!.message).toContain('seq 7 is missing')
+    expect(auditFile(path).chain.firstBadSeq).toBe(7)
+  })
+
+  it('deleted rows with the rest renumbered show as misplaced rows from the first moved seq', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => {
+      db.prepare('DELETE FROM events WHERE seq = 30').run()
+      db.prepare('UPDATE events SET seq = seq - 1 WHERE seq > 30').run()
+    })
+    const found = chainFindings(path)
+    expect(found).toEqual([expect.objectContaining({ kind: 'chain.misplaced-row', seq: 30 })])
+    expect(found[0]!.message).toContain('written as seq 31')
+  })
+
+  it('two swapped rows are reported as one swap at the first of them', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => swapRows(db, 10, 11))
+    const found = chainFindings(path)
+    expect(found).toEqual([expect.objectContaining({ kind: 'chain.rows-swapped', seq: 10 })])
+    expect(found[0]!.message).toContain('seq 10 and seq 11 were swapped')
+  })
+
+  it('two tampered spots are both reported, the first bad seq being the earlier', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => {
+      db.prepare(`UPDATE events SET data = replace(data, 'binance', 'binancf') WHERE seq = 31`).run()
+      db.prepare('DELETE FROM events WHERE seq = 5').run()
+    })
+    const found = chainFindings(path)
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([['sequence.gap', 5], ['chain.payload-edited', 31]])
+    expect(auditFile(path).chain.firstBadSeq).toBe(5)
+  })
+
+  it('a payload edited into something its schema forbids is also a schema finding at that seq', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => db.prepare(`UPDATE events SET data = replace(data, '"qty":1', '"qty":-1') WHERE seq = 15`).run())
+    const report = auditFile(path)
+    expect(report.findings.filter((f) => f.check === 'schema')).toEqual([expect.objectContaining({ kind: 'schema.invalid', seq: 15 })])
+    expect(report.findings.find((f) => f.check === 'schema')!.message).toContain('data.qty')
+  })
+
+  it('a truncated file is unreadable input: exit 2, naming the seq the log stops being readable at', () => {
+    const { path } = cleanLog()
+    // enough events to span many pages, then cut the file in half
+    const big = tempDb()
+    const { log } = writeLog(big, tradingDay(400))
+    log.close()
+    const size = statSync(big).size
+    const fd = openSync(big, 'r+')
+    ftruncateSync(fd, Math.floor(size / 2 / 4096) * 4096)
+    closeSync(fd)
+    const total = [...tradingDay(400)].length
+    const run = cli('audit', '--db', big, '--format', 'json')
+    expect(run.status, run.stderr).toBe(2)
+    const readable = Number(/cannot be read past seq (\d+)/.exec(run.stderr)?.[1])
+    expect(readable).toBeGreaterThan(0)
+    expect(readable).toBeLessThan(total)
+    const report = JSON.parse(run.stdout)
+    expect(report.verdict).toBe('unreadable')
+    expect(report.log.unreadableAfterSeq).toBe(readable)
+    expect(report.findings).toContainEqual(expect.objectContaining({ kind: 'read.unreadable', seq: readable + 1 }))
+    // the untouched log beside it still audits clean
+    expect(cli('audit', '--db', path).status).toBe(0)
+  })
+
+  it('input that is not a haltd log exits 2 with what is wrong: missing, not SQLite, empty, foreign SQLite', () => {
+    const dir = tempDb().replace(/events\.db$/, '')
+    expect(() => auditFile(`${dir}nope.db`)).toThrow(NotAnEventLog)
+    const missing = cli('audit', '--db', `${dir}nope.db`)
+    expect([missing.status, missing.stderr]).toEqual([2, expect.stringContaining('no such file')])
+    writeFileSync(`${dir}text.db`, 'this is not a database at all, just some text '.repeat(200))
+    const text = cli('audit', '--db', `${dir}text.db`)
+    expect([text.status, text.stderr]).toEqual([2, expect.stringContaining('not a haltd event log')])
+    writeFileSync(`${dir}empty.db`, '')
+    expect(cli('audit', '--db', `${dir}empty.db`).status).toBe(2)
+    tamper(`${dir}foreign.db`, (db) => db.exec('CREATE TABLE t (x INTEGER)'))
+    const foreign = cli('audit', '--db', `${dir}foreign.db`)
+    expect([foreign.status, foreign.stderr]).toEqual([2, expect.stringContaining('no haltd meta/events tables')])
+  })
+})
