@@ -1,0 +1,63 @@
+import type { Exchange, Market } from 'ccxt'
+import type { Capabilities } from '../gateway.js'
+
+/**
+ * What ccxt's `has` flags do not say, checked against ccxt 4.5.84:
+ * - whose cancel-all covers the whole account in one call (Binance and Bybit need a symbol);
+ * - how many orders one batched cancel may carry;
+ * - where `cancelOrders` exists only for some market types (Binance: contracts only);
+ * - whose `cancelAllOrdersAfter` is a cancel-on-disconnect window rather than a countdown;
+ * - where the countdown lives in an implicit endpoint (Binance futures).
+ */
+const ACCOUNT_WIDE_CANCEL_ALL = new Set(['kraken', 'krakenfutures', 'deribit', 'kucoin', 'kucoinfutures'])
+const BATCH_CANCEL_MAX: Readonly<Record<string, number>> = { binance: 10, binanceusdm: 10, binancecoinm: 10, okx: 20, bybit: 10, kraken: 50 }
+const DEFAULT_BATCH_CANCEL_MAX = 10
+const BATCH_CANCEL_CONTRACTS_ONLY = new Set(['binance', 'binanceusdm', 'binancecoinm'])
+const CANCEL_ON_DISCONNECT = new Set(['bybit'])
+const BINANCE_FAMILY = new Set(['binance', 'binanceusdm', 'binancecoinm'])
+
+/** The market type a gateway trades: `options.defaultType` as ccxt uses it (`spot`, `swap`, `future`, …). */
+export const defaultTypeOf = (exchange: Exchange): string => String((exchange.options as Record<string, unknown>)['defaultType'] ?? 'spot')
+const isDerivativeType = (type: string): boolean => type !== 'spot' && type !== 'margin'
+
+/** The implicit countdown endpoint for a Binance contract market, if there is one. */
+export function binanceCountdownMethod(exchange: Exchange, market: Market): 'fapiPrivatePostCountdownCancelAll' | 'dapiPrivatePostCountdownCancelAll' | undefined {
+  if (!BINANCE_FAMILY.has(exchange.id) || !market?.contract) return undefined
+  return market.inverse ? 'dapiPrivatePostCountdownCancelAll' : 'fapiPrivatePostCountdownCancelAll'
+}
+
+export type CapabilityOverrides = Partial<Capabilities>
+
+export function deriveCapabilities(exchange: Exchange, options: { stream: boolean; overrides?: CapabilityOverrides }): Capabilities {
+  const has = exchange.has as Record<string, boolean | 'emulated' | undefined>
+  const type = defaultTypeOf(exchange)
+  const derivative = isDerivativeType(type)
+  const id = exchange.id
+
+  const massCancel: Capabilities['massCancel'] = has['cancelAllOrders'] ? (ACCOUNT_WIDE_CANCEL_ALL.has(id) ? 'account' : 'per-symbol') : 'none'
+  const batchCancel = has['cancelOrders'] && (derivative || !BATCH_CANCEL_CONTRACTS_ONLY.has(id)) ? (BATCH_CANCEL_MAX[id] ?? DEFAULT_BATCH_CANCEL_MAX) : 0
+  const deadMansSwitch: Capabilities['deadMansSwitch'] =
+    BINANCE_FAMILY.has(id) && derivative
+      ? 'countdown'
+      : has['cancelAllOrdersAfter']
+        ? CANCEL_ON_DISCONNECT.has(id)
+          ? 'cancel-on-disconnect'
+          : 'countdown'
+        : 'none'
+
+  return {
+    massCancel,
+    batchCancel,
+    deadMansSwitch,
+    reduceOnly: derivative && !!has['createReduceOnlyOrder'],
+    streamingUpdates: options.stream,
+    positions: derivative && !!has['fetchPositions'],
+    ...options.overrides,
+  }
+}
+
+/** Whether the instance can push order updates at all (a ccxt.pro class). */
+export const canStream = (exchange: Exchange): boolean => {
+  const has = exchange.has as Record<string, unknown>
+  return has['watchOrders'] === true && typeof (exchange as unknown as { watchOrders?: unknown }).watchOrders === 'function'
+}

@@ -1,0 +1,201 @@
+import type { Exchange, Order, Trade } from 'ccxt'
+import type { OrderUpdate, VenueOrder } from '../gateway.js'
+import type { VenueError } from '../errors.js'
+import { toVenueError } from './errors.js'
+import { toFill, toVenueOrder } from './mapping.js'
+import type { OrderTracker } from './order-tracker.js'
+import { outsideCall } from './transport-guard.js'
+
+/** What the feeds need from the gateway: its reads (with deadlines, retries and the guard). */
+export type FeedPorts = {
+  venue: string
+  exchange: Exchange
+  tracker: OrderTracker
+  fetchOpenOrders(symbols: readonly string[] | undefined): Promise<VenueOrder[]>
+  fetchOrder(ref: { clientOrderId: string; symbol: string; venueOrderId?: string }): Promise<VenueOrder | undefined>
+  fetchTrades(symbol: string, since: number): Promise<Trade[]>
+  /** Symbols to poll besides those of tracked orders. */
+  symbols: readonly string[]
+  now(): number
+  onError(e: VenueError): void
+}
+
+type Handler = (u: OrderUpdate) => void
+
+/**
+ * Order status changes and fills, either pushed (ccxt.pro `watchOrders` + `watchMyTrades`) or
+ * polled (open orders, the orders that left them, and recent trades). The stream runs from
+ * `start()` until `stop()` so that no update falls between a subscription and the first order;
+ * after a stream error one poll fills the gap before watching again. Polling runs only while
+ * someone listens.
+ */
+export class OrderUpdateFeed {
+  private readonly handlers = new Set<Handler>()
+  private running = false
+  private pollTimer: NodeJS.Timeout | undefined
+  private polling: Promise<void> | undefined
+  private readonly stopped = new AbortController()
+  private tradesSince: number
+
+  constructor(
+    private readonly ports: FeedPorts,
+    private readonly mode: 'stream' | 'poll',
+    private readonly pollIntervalMs: number,
+  ) {
+    // trades shortly before start count: an order placed just before may fill just after
+    this.tradesSince = ports.now() - 60_000
+  }
+
+  get streaming(): boolean {
+    return this.mode === 'stream'
+  }
+
+  subscribe(handler: Handler): () => void {
+    this.handlers.add(handler)
+    if (this.mode === 'poll') this.schedulePoll()
+    return () => {
+      this.handlers.delete(handler)
+      if (this.handlers.size === 0 && this.pollTimer) {
+        clearTimeout(this.pollTimer)
+        this.pollTimer = undefined
+      }
+    }
+  }
+
+  /** Starts the stream loops (no-op when polling). */
+  start(): void {
+    if (this.mode !== 'stream' || this.running) return
+    this.running = true
+    outsideCall(() => {
+      void this.loop('orders', () => this.watch('watchOrders').then((orders) => this.onOrders(orders as Order[])))
+      void this.loop('trades', () => this.watch('watchMyTrades').then((trades) => this.onTrades(trades as Trade[])))
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped.abort()
+    this.running = false
+    if (this.pollTimer) clearTimeout(this.pollTimer)
+    this.pollTimer = undefined
+    await this.polling
+  }
+
+  /** One REST pass: statuses of open and recently finished orders, then new trades. */
+  async poll(): Promise<void> {
+    const p = this.ports
+    const symbols = [...new Set([...p.symbols, ...p.tracker.symbols()])]
+    const open = await p.fetchOpenOrders(symbols.length > 0 ? symbols : undefined)
+    const openIds = new Set<string>()
+    for (const o of open) {
+      if (o.clientOrderId) openIds.add(o.clientOrderId)
+      this.onOrder(o)
+    }
+    for (const gone of p.tracker.active().filter((a) => !openIds.has(a.clientOrderId))) {
+      const found = await p.fetchOrder(gone)
+      if (found) this.onOrder(found)
+    }
+    const since = this.tradesSince
+    const pollStarted = p.now()
+    for (const symbol of symbols) {
+      for (const t of await p.fetchTrades(symbol, since)) await this.onTrade(t)
+    }
+    // overlap by a little: venue clocks and ours differ; trade ids dedupe the rest
+    this.tradesSince = pollStarted - 5_000
+  }
+
+  private emit(u: OrderUpdate): void {
+    for (const h of [...this.handlers]) {
+      try {
+        h(u)
+      } catch (e) {
+        this.ports.onError(toVenueError(this.ports.venue, e))
+      }
+    }
+  }
+
+  private onOrder(o: VenueOrder): void {
+    if (!o.clientOrderId) return
+    if (this.ports.tracker.observeOrder(o)) this.emit({ kind: 'status', clientOrderId: o.clientOrderId, venueOrderId: o.venueOrderId, status: o.status })
+  }
+
+  private onOrders(orders: Order[]): void {
+    for (const raw of orders) {
+      try {
+        this.onOrder(toVenueOrder(raw))
+      } catch (e) {
+        this.ports.onError(toVenueError(this.ports.venue, e))
+      }
+    }
+  }
+
+  private async onTrades(trades: Trade[]): Promise<void> {
+    for (const t of trades) await this.onTrade(t)
+  }
+
+  private async onTrade(t: Trade): Promise<void> {
+    if (!t.id || !this.ports.tracker.firstSight(String(t.id))) return
+    try {
+      const clientOrderId = await this.clientIdOfTrade(t)
+      if (clientOrderId) this.emit({ kind: 'fill', ...toFill(t, clientOrderId) })
+    } catch (e) {
+      this.ports.onError(toVenueError(this.ports.venue, e))
+    }
+  }
+
+  /** Streams can deliver a trade before the order's answer: ask the venue which order it was. */
+  private async clientIdOfTrade(t: Trade): Promise<string | undefined> {
+    const known = this.ports.tracker.clientIdFor(t.order ?? undefined)
+    if (known) return known
+    if (!t.order || !t.symbol) return undefined
+    const order = await this.ports.fetchOrder({ clientOrderId: '', venueOrderId: t.order, symbol: t.symbol })
+    return order?.clientOrderId
+  }
+
+  private watch(method: 'watchOrders' | 'watchMyTrades'): Promise<unknown> {
+    const ex = this.ports.exchange as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    return ex[method]!.call(this.ports.exchange)
+  }
+
+  private async loop(name: string, step: () => Promise<void>): Promise<void> {
+    let failures = 0
+    while (!this.stopped.signal.aborted) {
+      try {
+        await step()
+        failures = 0
+      } catch (e) {
+        if (this.stopped.signal.aborted) return
+        failures++
+        this.ports.onError(toVenueError(this.ports.venue, e))
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), this.stopped.signal)
+        // the stream may have missed updates while it was down
+        if (name === 'orders' && !this.stopped.signal.aborted) await this.poll().catch((pe: unknown) => this.ports.onError(toVenueError(this.ports.venue, pe)))
+      }
+    }
+  }
+
+  private schedulePoll(): void {
+    if (this.pollTimer || this.stopped.signal.aborted || this.handlers.size === 0) return
+    this.pollTimer = setTimeout(() => {
+      this.polling = this.poll()
+        .catch((e: unknown) => this.ports.onError(toVenueError(this.ports.venue, e)))
+        .finally(() => {
+          this.pollTimer = undefined
+          this.polling = undefined
+          this.schedulePoll()
+        })
+    }, this.pollIntervalMs)
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const t = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,43 @@
+import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
+import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance } from '../support/fake-binance/index.js'
+import { gatewayContract } from './contract.js'
+
+// The contract suite, unchanged, against CcxtGateway driving the real ccxt classes at the fake venue.
+
+gatewayContract('ccxt binanceusdm (REST polling)', async () => {
+  const venue = await startFakeBinance()
+  const exchange = await fakeBinanceUsdm(venue)
+  const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange, symbols: ['BTC/USDT:USDT'], pollIntervalMs: 50 })
+  return {
+    gateway,
+    symbol: 'BTC/USDT:USDT',
+    qtyStep: 0.001,
+    priceAway: (side) => (side === 'buy' ? 40_000 : 60_000),
+    placeForeign: async ({ symbol, side, qty, price }) => {
+      await exchange.createOrder(symbol, 'limit', side, qty, price)
+    },
+    teardown: async () => {
+      await gateway.close()
+      await venue.close()
+    },
+  }
+})
+
+gatewayContract('ccxt binance spot (ccxt.pro user-data stream)', async () => {
+  const venue = await startFakeBinance()
+  const exchange = await fakeBinanceSpot(venue, { ws: true })
+  const gateway = new CcxtGateway({ venue: 'binance', exchange, symbols: ['BTC/USDT'] })
+  return {
+    gateway,
+    symbol: 'BTC/USDT',
+    qtyStep: 0.001,
+    priceAway: (side) => (side === 'buy' ? 40_000 : 60_000),
+    placeForeign: async ({ symbol, side, qty, price }) => {
+      await exchange.createOrder(symbol, 'limit', side, qty, price)
+    },
+    teardown: async () => {
+      await gateway.close()
+      await venue.close()
+    },
+  }
+})
