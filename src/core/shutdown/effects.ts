@@ -1,0 +1,341 @@
+import pTimeout, { TimeoutError } from 'p-timeout'
+import type { EventInput } from '../../events/index.js'
+import type { ExchangeGateway } from '../../exchanges/gateway.js'
+import { observeVenue } from '../venue-recorder.js'
+import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
+import { awaitSatisfied } from './graceful.js'
+import type { ShutdownPorts } from './ports.js'
+import type { ShutdownState } from './procedure.js'
+import { buildShutdownReport } from './report.js'
+import type { CommandOutcome, ShutdownCommand, ShutdownWorld, WorldOrder } from './types.js'
+
+/**
+ * Carries out one decided command through the ports and says what came back. Never throws:
+ * every failure becomes an outcome with a detail a person can act on. Facts the venues return
+ * (cancels confirmed, fills, observations) are appended to the log here as they arrive.
+ */
+export type Result = { outcome: CommandOutcome; detail?: Record<string, unknown> }
+
+export type ExecuteContext = {
+  ports: ShutdownPorts
+  shutdownId: string
+  state: ShutdownState
+  /** Milliseconds this command may take: the smaller of its step budget and the deadline. */
+  limitMs: number
+  /** Why the limit is what it is, for the timed-out detail. */
+  limitBy: 'step budget' | 'deadline'
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+const ORIGIN = 'shutdown' as const
+
+/** Calls that leave the process: they may never answer, so they get the deadline, not only the budget. */
+export const VENUE_COMMANDS: ReadonlySet<ShutdownCommand['kind']> = new Set([
+  'cancel-order', 'cancel-all', 'arm-dead-mans-switch', 'flatten', 'await-orders', 'observe-venue', 'close-venue',
+])
+
+export async function execute(command: ShutdownCommand, ctx: ExecuteContext): Promise<Result> {
+  const limit = command.kind === 'await-orders' ? Math.min(ctx.limitMs, command.timeoutMs) : ctx.limitMs
+  const by = command.kind === 'await-orders' && command.timeoutMs <= ctx.limitMs ? 'its own timeout' : ctx.limitBy
+  if (limit <= 0) return { outcome: 'timed-out', detail: { error: `no time left (${by} spent)` } }
+  let timer: { stop?: () => void } = {}
+  try {
+    return await pTimeout(run(command, ctx, limit, timer), { milliseconds: limit, message: `${by} of ${limit} ms spent` })
+  } catch (e) {
+    if (e instanceof TimeoutError) return { outcome: 'timed-out', detail: { error: e.message, ...(await lateDetail(command, ctx)) } }
+    return { outcome: 'failed', detail: { error: messageOf(e) } }
+  } finally {
+    timer.stop?.()
+  }
+}
+
+/** What a timed-out command leaves behind, recorded so nothing is silently dropped. */
+async function lateDetail(command: ShutdownCommand, ctx: ExecuteContext): Promise<Record<string, unknown>> {
+  if (command.kind === 'cancel-all') return { unconfirmed: markUnconfirmed(ctx, command.venue, `cancel-all at ${command.venue} had no answer in time`) }
+  if (command.kind === 'await-orders') return { remaining: ctx.ports.world().orders.length }
+  return {}
+}
+
+function markUnconfirmed(ctx: ExecuteContext, venue: string, reason: string, skip?: ReadonlySet<string>): number {
+  const events: EventInput[] = []
+  for (const o of ctx.ports.world().orders) {
+    if (o.venue !== venue || skip?.has(o.clientOrderId) || o.status === 'cancel-unconfirmed') continue
+    events.push({ type: 'order.cancel-unconfirmed', data: { venue, clientOrderId: o.clientOrderId, reason } })
+  }
+  appendInChunks(ctx, events)
+  return events.length
+}
+
+function appendInChunks(ctx: ExecuteContext, events: EventInput[]): void {
+  for (let i = 0; i < events.length; i += 2000) ctx.ports.log.appendBatch(events.slice(i, i + 2000))
+}
+
+function gatewayOf(ctx: ExecuteContext, venue: string): ExchangeGateway {
+  const g = ctx.ports.venues.get(venue)
+  if (!g) throw new Error(`no gateway for venue '${venue}'`)
+  return g
+}
+
+const reasonOf = (ctx: ExecuteContext) => `${ctx.state.procedure} shutdown ${ctx.shutdownId}: ${ctx.state.escalation?.reason ?? ctx.state.reason}`
+
+async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number, timer: { stop?: () => void }): Promise<Result> {
+  const { ports } = ctx
+  switch (command.kind) {
+    case 'notify': {
+      if (!ports.notifier) return { outcome: 'ok', detail: { sent: false, note: 'no notifier configured' } }
+      const outcomes = await ports.notifier.notify({ topic: command.topic, text: command.message, severity: command.severity, fields: { shutdownId: ctx.shutdownId } })
+      const failed = outcomes.filter((o) => !o.ok)
+      const detail = { sinks: outcomes.map((o) => ({ sink: o.sink, ok: o.ok, ...(o.error ? { error: o.error } : {}) })) }
+      return failed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: failed.map((f) => `${f.sink}: ${f.error}`).join('; ') } }
+    }
+    case 'reduce-limits': {
+      if (!ports.strategies) return { outcome: 'ok', detail: { note: 'no strategies in this process' } }
+      const limits = ports.strategies.reduceLimits(command.pct, reasonOf(ctx), ORIGIN)
+      return { outcome: 'ok', detail: { pct: command.pct, strategies: Object.keys((limits ?? {}) as object).length } }
+    }
+    case 'disable-strategies': {
+      if (!ports.strategies) return { outcome: 'ok', detail: { note: 'no strategies in this process' } }
+      const disabled = ports.strategies.disableAll(reasonOf(ctx), ORIGIN)
+      return { outcome: 'ok', detail: { disabled: Array.isArray(disabled) ? disabled : [] } }
+    }
+    case 'close-gate':
+      ports.gate.halt(reasonOf(ctx))
+      return { outcome: 'ok', detail: { halted: ports.gate.halted } }
+    case 'cancel-order': {
+      const result = await ports.router.cancel(
+        { venue: command.venue, clientOrderId: command.clientOrderId, symbol: command.symbol, ...(command.venueOrderId ? { venueOrderId: command.venueOrderId } : {}) },
+        { reason: reasonOf(ctx), origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
+      )
+      // 'unconfirmed' was recorded as such by the router: never taken for canceled.
+      if (result === 'unconfirmed') return { outcome: 'timed-out', detail: { result } }
+      return { outcome: result === 'rejected' || result === 'open' ? 'failed' : 'ok', detail: { result } }
+    }
+    case 'cancel-all':
+      return cancelAll(command.venue, ctx, limit)
+    case 'arm-dead-mans-switch': {
+      const armed = await gatewayOf(ctx, command.venue).armDeadMansSwitch(command.timeoutMs)
+      if (!armed.armed) return { outcome: 'failed', detail: { error: `${command.venue} has no dead man's switch` } }
+      const method = armed.method ?? 'unknown'
+      ports.log.append({ type: 'venue.dead-mans-switch-armed', data: { venue: command.venue, timeoutMs: command.timeoutMs, method } })
+      return { outcome: 'ok', detail: { method } }
+    }
+    case 'flatten':
+      return flatten(command, ctx)
+    case 'await-orders':
+      return awaitOrders(command.which, ctx, timer)
+    case 'observe-venue':
+      await observeVenue(ports.log, gatewayOf(ctx, command.venue))
+      return { outcome: 'ok' }
+    case 'write-checkpoint':
+      return writeCheckpoint(command.verify, ctx)
+    case 'stop-market-data': {
+      const world = ports.world()
+      if (ports.marketData) await ports.marketData.stop()
+      for (const [venue, symbols] of Object.entries(world.marketData)) {
+        if (symbols.length) ports.log.append({ type: 'marketdata.unsubscribed', data: { venue, symbols: [...symbols] } })
+      }
+      return { outcome: 'ok', detail: { feeds: Object.keys(world.marketData).length, port: ports.marketData !== undefined } }
+    }
+    case 'close-venue': {
+      await gatewayOf(ctx, command.venue).close()
+      ports.log.append({ type: 'venue.disconnected', data: { venue: command.venue, reason: reasonOf(ctx) } })
+      return { outcome: 'ok' }
+    }
+    case 'stop-service': {
+      const stop = ports.services?.[command.service]
+      if (!stop) return { outcome: 'ok', detail: { stopped: false, note: 'not running in this process' } }
+      await stop()
+      return { outcome: 'ok', detail: { stopped: true } }
+    }
+    case 'health-check':
+      return healthCheck(ctx)
+    case 'report': {
+      const report = buildShutdownReport(ctx.state, ports.world())
+      ports.onReport?.(report)
+      return {
+        outcome: 'ok',
+        detail: { positions: report.positions.length, openOrders: report.openOrders.count, cancelUnconfirmed: report.cancelUnconfirmed.length, reconciliationOk: report.reconciliation.ok },
+      }
+    }
+  }
+}
+
+/**
+ * One venue's orders, all at once: the venue's cancel-all where it has a mass or batch cancel,
+ * our own per-order cancels (a few in flight at a time) where it has neither. Only what the venue
+ * confirmed is recorded canceled; the rest is recorded cancel-unconfirmed.
+ */
+async function cancelAll(venue: string, ctx: ExecuteContext, limit: number): Promise<Result> {
+  const { ports } = ctx
+  const gateway = gatewayOf(ctx, venue)
+  const reason = reasonOf(ctx)
+  ports.log.append({ type: 'venue.cancel-all-requested', data: { venue, scope: 'own', reason } })
+  const caps = gateway.capabilities
+  if (caps.massCancel === 'none' && caps.batchCancel === 0) {
+    const mine = ports.world().orders.filter((o) => o.venue === venue)
+    const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) =>
+      ports.router.cancel(
+        { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
+        { reason, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
+      ),
+    )
+    const counts: Record<string, number> = {}
+    for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
+    const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length
+    return { outcome: bad === 0 ? 'ok' : 'failed', detail: { method: 'per-order', ...counts, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) } }
+  }
+  let result
+  try {
+    result = await gateway.cancelAll({ scope: 'own' })
+  } catch (e) {
+    const unconfirmed = markUnconfirmed(ctx, venue, `cancel-all failed: ${messageOf(e)}`)
+    return { outcome: 'failed', detail: { error: messageOf(e), unconfirmed } }
+  }
+  const confirmedBy = result.method === 'mass-cancel' ? 'mass-cancel' : 'ack'
+  const canceled = new Set(result.canceled)
+  const failed = new Map(result.failed.map((f) => [f.id, f.reason]))
+  const events: EventInput[] = []
+  const live = ports.world().orders.filter((o) => o.venue === venue)
+  const left: WorldOrder[] = []
+  for (const o of live) {
+    if (canceled.has(o.clientOrderId) || (o.venueOrderId !== undefined && canceled.has(o.venueOrderId))) {
+      events.push({ type: 'order.canceled', data: { venue, clientOrderId: o.clientOrderId, confirmedBy } })
+    } else {
+      left.push(o)
+    }
+  }
+  appendInChunks(ctx, events)
+  // Orders the venue did not confirm: a fill that beat the cancel lands on its own; the rest is unconfirmed.
+  const stillLive = new Set(ports.world().orders.filter((o) => o.venue === venue).map((o) => o.clientOrderId))
+  const unconfirmed = left.filter((o) => stillLive.has(o.clientOrderId))
+  appendInChunks(
+    ctx,
+    unconfirmed.map((o) => ({
+      type: 'order.cancel-unconfirmed',
+      data: { venue, clientOrderId: o.clientOrderId, reason: failed.get(o.clientOrderId) ?? `not in ${venue}'s cancel-all answer` },
+    })),
+  )
+  const detail = { method: result.method, canceled: result.canceled.length, failed: result.failed.length, unconfirmed: unconfirmed.length }
+  return unconfirmed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
+}
+
+async function pool<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await work(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker))
+  return out
+}
+
+/**
+ * A reduce-only order closing at most the position the projections show now: if the position
+ * shrank or flipped since the decision (a late fill), the order shrinks or is not sent.
+ */
+async function flatten(command: Extract<ShutdownCommand, { kind: 'flatten' }>, ctx: ExecuteContext): Promise<Result> {
+  const { ports } = ctx
+  const now = ports.world().positions.find((p) => p.venue === command.venue && p.symbol === command.symbol)?.qty ?? 0
+  const closes = command.side === 'sell' ? now > 0 : now < 0
+  if (!closes) return { outcome: 'ok', detail: { sent: false, note: `position is ${now} now: nothing to close with a ${command.side}` } }
+  const qty = Math.min(command.qty, Math.abs(now))
+  const outcome = await ports.router.submit({
+    venue: command.venue, symbol: command.symbol, side: command.side, type: command.type, qty,
+    ...(command.price !== undefined ? { price: command.price } : {}),
+    timeInForce: 'IOC', reduceOnly: true, origin: { kind: 'shutdown', id: ctx.shutdownId },
+  })
+  const detail: Record<string, unknown> = { status: outcome.status, qty, ...(outcome.clientOrderId ? { clientOrderId: outcome.clientOrderId } : {}) }
+  if (outcome.status === 'accepted') return { outcome: 'ok', detail }
+  return { outcome: outcome.status === 'unknown' ? 'timed-out' : 'failed', detail: { ...detail, error: outcome.reason } }
+}
+
+function awaitOrders(which: 'all' | 'shutdown' | 'unkept', ctx: ExecuteContext, timer: { stop?: () => void }): Promise<Result> {
+  const { ports } = ctx
+  if (awaitSatisfied(ports.world(), which)) return Promise.resolve({ outcome: 'ok' })
+  return new Promise((resolve) => {
+    let queued = false
+    const check = () => {
+      queued = false
+      if (!awaitSatisfied(ports.world(), which)) return
+      off()
+      resolve({ outcome: 'ok' })
+    }
+    // One check per event-loop turn, however many events a turn appends.
+    const off = ports.log.on('event', () => {
+      if (queued) return
+      queued = true
+      setImmediate(check)
+    })
+    timer.stop = off
+  })
+}
+
+function checkpointContent(ctx: ExecuteContext, world: ShutdownWorld): CheckpointContent {
+  const { ports } = ctx
+  return {
+    shutdownId: ctx.shutdownId,
+    createdAt: ports.clock.now(),
+    atSeq: ports.log.lastSeq,
+    logPath: ports.log.path,
+    positions: world.positions.map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, ...(p.avgEntry !== undefined ? { avgEntry: p.avgEntry } : {}) })),
+    orders: world.orders.map((o) => ({ ...o })),
+    balances: Object.fromEntries(Object.entries(world.balances).map(([v, b]) => [v, [...b]])),
+    strategies: ports.strategies ? ports.strategies.checkpointState() : null,
+    config: ports.config ?? null,
+  }
+}
+
+async function writeCheckpoint(verify: boolean, ctx: ExecuteContext): Promise<Result> {
+  const { ports } = ctx
+  const checkpointer = ports.checkpointer
+  if (!checkpointer) {
+    const error = 'no checkpoint location configured'
+    ports.log.append({ type: 'checkpoint.failed', data: { path: '', error } })
+    return { outcome: 'failed', detail: { error } }
+  }
+  try {
+    const written = checkpointer.write(checkpointContent(ctx, ports.world()), { verify })
+    ports.log.append({
+      type: 'checkpoint.written',
+      data: { path: written.path, checksum: written.checksum, atSeq: written.atSeq, verified: written.verified, fallback: written.fallback },
+    })
+    return { outcome: 'ok', detail: { path: written.path, checksum: written.checksum, verified: written.verified, fallback: written.fallback, ...(written.attempts.length ? { attempts: written.attempts } : {}) } }
+  } catch (e) {
+    const recovery = e instanceof CheckpointFailed ? e.recovery : undefined
+    ports.log.append({ type: 'checkpoint.failed', data: { path: checkpointer.primary, error: messageOf(e).slice(0, 2000), ...(recovery ? { recovery } : {}) } })
+    return { outcome: 'failed', detail: { error: messageOf(e), ...(recovery ? { recovery } : {}) } }
+  }
+}
+
+async function healthCheck(ctx: ExecuteContext): Promise<Result> {
+  const { ports } = ctx
+  const problems: string[] = []
+  const last = ports.checkpointer?.last
+  const checkpoint = last ? verifyCheckpoint(last.path) : undefined
+  if (!checkpoint) problems.push('no checkpoint was written')
+  else if (!checkpoint.ok) problems.push(`checkpoint ${checkpoint.path}: ${checkpoint.problem}`)
+  let flushed = true
+  try {
+    await ports.log.flush()
+  } catch (e) {
+    flushed = false
+    problems.push(`event log flush failed: ${messageOf(e)}`)
+  }
+  for (const [name, check] of Object.entries(ports.healthChecks ?? {})) {
+    try {
+      const problem = await check()
+      if (problem) problems.push(`${name}: ${problem}`)
+    } catch (e) {
+      problems.push(`${name}: ${messageOf(e)}`)
+    }
+  }
+  // Handles still open (sockets, timers): reported for the operator; the daemon's own are expected.
+  const resources: Record<string, number> = {}
+  for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1
+  const sockets = (resources.TCPSocketWrap ?? 0) + (resources.TLSSocketWrap ?? 0)
+  const detail = { checkpointValid: checkpoint?.ok ?? false, logFlushed: flushed, sockets, resources, problems }
+  return problems.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: problems.join('; ') } }
+}

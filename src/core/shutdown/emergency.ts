@@ -1,0 +1,110 @@
+import type { HaltdEvent } from '../../events/index.js'
+import type { ShutdownOptions } from './options.js'
+import { outcomes, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
+import { venuesOf } from './graceful.js'
+import type { ShutdownCommand } from './types.js'
+
+/**
+ * The emergency path: halt, latch the kill switch, cancel everything everywhere (dead man's
+ * switch armed first), quick checkpoint, stop. The gate itself is closed before any of this, in
+ * the request (see `ShutdownController.requestShutdown`); step 1 records it.
+ *
+ * Budgets are shares of the deadline so a venue that never answers costs its phase, never the
+ * deadline: 70 % for the cancels, 10 % for the checkpoint, 10 % to stop, 10 % left as slack.
+ */
+export const EMERGENCY_SHARES: Readonly<Record<string, number>> = {
+  halt: 0.02,
+  'latch kill switch': 0.02,
+  'cancel all orders': 0.7,
+  'quick checkpoint': 0.08,
+  stop: 0.08,
+}
+
+export function emergencyBudget(name: string, o: ShutdownOptions): number {
+  return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * (EMERGENCY_SHARES[name] ?? 0.05))
+}
+
+const budget = (name: string) => (o: ShutdownOptions): number => emergencyBudget(name, o)
+const why = (ctx: StepContext): string => `emergency shutdown: ${ctx.state.escalation?.reason ?? ctx.state.reason}`
+const originOf = (ctx: StepContext) => ctx.state.escalation?.origin ?? ctx.state.origin ?? 'system'
+
+function planCancelAll(ctx: StepContext): StepPlan {
+  const venues = venuesOf(ctx)
+  if (ctx.commands.length === 0 && venues.length > 0) {
+    // Arm first (the venue then cancels even if haltd dies mid-way), cancel at once behind it:
+    // both go out in the same batch, in this order, without one waiting for the other.
+    const arm: ShutdownCommand[] = []
+    const cancel: ShutdownCommand[] = []
+    for (const venue of venues) {
+      const info = ctx.options.venues.find((v) => v.name === venue)
+      if (info && info.deadMansSwitch !== 'none') arm.push({ kind: 'arm-dead-mans-switch', venue, timeoutMs: ctx.options.emergency.deadMansSwitchMs })
+      cancel.push({ kind: 'cancel-all', venue, scope: 'own', orders: ctx.world.orders.filter((o) => o.venue === venue).length, round: 1 })
+    }
+    return { kind: 'issue', commands: [...arm, ...cancel] }
+  }
+  const remaining: Record<string, number> = {}
+  for (const o of ctx.world.orders) remaining[o.venue] = (remaining[o.venue] ?? 0) + 1
+  const left = Object.values(remaining).reduce((a, b) => a + b, 0)
+  const perVenue = Object.fromEntries(
+    ctx.commands.filter((c) => c.command.kind === 'cancel-all').map((c) => [(c.command as { venue: string }).venue, c.outcome ?? 'pending']),
+  )
+  const detail = { remaining: left, remainingByVenue: remaining, venues: perVenue, failures: outcomes.failures(ctx.commands) }
+  if (left === 0) return { kind: 'complete', detail }
+  if (outcomes.anyTimedOut(ctx.commands)) return { kind: 'time-out', remaining: detail }
+  return { kind: 'fail', error: `${left} order(s) not confirmed canceled: ${JSON.stringify(remaining)}` }
+}
+
+function planStop(ctx: StepContext): StepPlan {
+  if (ctx.commands.length === 0) {
+    return {
+      kind: 'issue',
+      commands: [
+        ...venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const),
+        { kind: 'report' },
+        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd emergency shutdown: ${why(ctx)}` },
+      ],
+    }
+  }
+  const failures = outcomes.failures(ctx.commands)
+  return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
+}
+
+export const EMERGENCY_STEPS: readonly StepDef[] = [
+  {
+    step: 1,
+    name: 'halt',
+    budgetMs: budget('halt'),
+    start: (ctx): HaltdEvent[] =>
+      ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', reason: why(ctx), origin: 'shutdown' } }],
+    plan: (ctx) => (ctx.commands.length === 0 ? { kind: 'issue', commands: [{ kind: 'close-gate' }] } : { kind: 'complete' }),
+  },
+  {
+    step: 2,
+    name: 'latch kill switch',
+    budgetMs: budget('latch kill switch'),
+    skip: (ctx) => (ctx.world.killSwitchLatched ? 'the kill switch is latched already' : undefined),
+    start: (ctx): HaltdEvent[] => [{ type: 'killswitch.activated', data: { reason: why(ctx), origin: originOf(ctx), action: 'EMERGENCY' } }],
+    plan: () => ({ kind: 'complete' }),
+  },
+  { step: 3, name: 'cancel all orders', budgetMs: budget('cancel all orders'), plan: planCancelAll },
+  {
+    step: 4,
+    name: 'quick checkpoint',
+    budgetMs: budget('quick checkpoint'),
+    plan: (ctx) => {
+      if (ctx.commands.length === 0) return { kind: 'issue', commands: [{ kind: 'write-checkpoint', verify: false }] }
+      const c = ctx.commands[0]!
+      if (c.outcome === 'ok') return c.detail ? { kind: 'complete', detail: c.detail } : { kind: 'complete' }
+      return c.outcome === 'timed-out' ? { kind: 'time-out' } : { kind: 'fail', error: String(c.detail?.error ?? 'checkpoint failed') }
+    },
+  },
+  { step: 5, name: 'stop', budgetMs: budget('stop'), plan: planStop },
+]
+
+export const emergency: ProcedureDef = {
+  procedure: 'emergency',
+  steps: EMERGENCY_STEPS,
+  deadlineMs: (o) => o.emergency.deadlineMs,
+  strictDeadline: true,
+  finish: () => ({ outcome: 'emergency', exitCode: 3 }),
+}

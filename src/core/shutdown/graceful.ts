@@ -1,0 +1,318 @@
+import type { HaltdEvent } from '../../events/index.js'
+import type { ShutdownOptions } from './options.js'
+import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
+import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
+
+/**
+ * The graceful shutdown, the HFT runbook's 13 steps in order. Each step is a small pure
+ * function from the state (its own commands so far, the projections) to what it wants next.
+ */
+
+export const GRACEFUL_BUDGETS: Readonly<Record<string, number>> = {
+  announce: 5_000,
+  'lock deployments and config': 1_000,
+  'reduce position limits': 5_000,
+  'disable strategies and close the gate': 10_000,
+  'cancel orders and flatten': 60_000,
+  'wait for order completion': 60_000, // replaced by waitTimeoutMs
+  reconcile: 30_000,
+  checkpoint: 15_000,
+  'stop market data': 5_000,
+  'close venue connections': 10_000,
+  'stop services': 30_000,
+  'health check': 5_000,
+  'report and notify': 10_000,
+}
+
+const budget = (name: string) => (o: ShutdownOptions): number => o.graceful.budgets[name] ?? GRACEFUL_BUDGETS[name]!
+
+/** Services stop in this order; monitoring last, so the shutdown stays observable to the end. */
+export const SERVICE_ORDER: readonly ServiceName[] = ['strategies', 'engine', 'risk', 'order-management', 'market-data', 'monitoring']
+
+// ── reading the world ──────────────────────────────────────────────────────────────────────
+
+/** Orders that take liquidity: market, IOC/FOK, or a limit priced through the mark. Passive ones rest. */
+export function isAggressive(order: WorldOrder, marks: Readonly<Record<string, number>>): boolean {
+  if (order.type === 'market' || order.timeInForce === 'IOC' || order.timeInForce === 'FOK') return true
+  if (order.timeInForce === 'PO' || order.price === undefined) return false
+  const mark = marks[markKey(order.venue, order.symbol)]
+  if (mark === undefined) return false
+  return order.side === 'buy' ? order.price >= mark : order.price <= mark
+}
+
+/** Whether the graceful shutdown leaves resting passive orders in place. */
+export const keepsPassive = (o: ShutdownOptions): boolean => o.graceful.flatten === 'none' && o.graceful.cancelOnlyAggressive
+
+/** Live orders the shutdown means to see finished (kept passive orders excluded). */
+export function ordersToFinish(world: ShutdownWorld, options: ShutdownOptions): WorldOrder[] {
+  if (!keepsPassive(options)) return [...world.orders]
+  return world.orders.filter((o) => isAggressive(o, world.marks))
+}
+
+/** What an `await-orders` command waits for: true once no such order is live. Pure; the runner checks it on every event. */
+export function awaitSatisfied(world: ShutdownWorld, which: 'all' | 'shutdown' | 'unkept'): boolean {
+  switch (which) {
+    case 'all':
+      return world.orders.length === 0
+    case 'shutdown':
+      return !world.orders.some((o) => o.origin.kind === 'shutdown')
+    case 'unkept':
+      return !world.orders.some((o) => isAggressive(o, world.marks))
+  }
+}
+
+const FLAT = 1e-9
+export const openPositions = (world: ShutdownWorld): WorldPosition[] => world.positions.filter((p) => Math.abs(p.qty) > FLAT)
+
+const lastRound = (commands: readonly CommandRecord[], kinds: readonly string[]): number =>
+  commands.reduce((n, c) => (kinds.includes(c.command.kind) && 'round' in c.command ? Math.max(n, c.command.round) : n), 0)
+
+const lastIndexOfKind = (commands: readonly CommandRecord[], kinds: readonly string[]): number => {
+  for (let i = commands.length - 1; i >= 0; i--) if (kinds.includes(commands[i]!.command.kind)) return i
+  return -1
+}
+
+const CANCELS = ['cancel-order', 'cancel-all']
+const AWAIT = ['await-orders']
+const FLATTENS = ['flatten']
+
+const summary = (orders: readonly WorldOrder[], max = 50) => ({
+  count: orders.length,
+  orders: orders.slice(0, max).map((o) => `${o.venue}:${o.clientOrderId}:${o.status}`),
+})
+const positionsOf = (positions: readonly WorldPosition[]) => positions.map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty }))
+
+/** Every venue the shutdown must touch: those it was told about, and any the projections show orders or positions at. */
+export function venuesOf(ctx: Pick<StepContext, 'options' | 'world'>): string[] {
+  const names = new Set(ctx.options.venues.map((v) => v.name))
+  for (const o of ctx.world.orders) names.add(o.venue)
+  for (const p of ctx.world.positions) names.add(p.venue)
+  return [...names].sort()
+}
+
+// ── step 5: cancel, then flatten ───────────────────────────────────────────────────────────
+
+function cancelRound(ctx: StepContext, round: number, orders: readonly WorldOrder[]): ShutdownCommand[] {
+  const commands: ShutdownCommand[] = []
+  const kept = keepsPassive(ctx.options)
+  const byVenue = new Map<string, WorldOrder[]>()
+  for (const o of orders) byVenue.set(o.venue, [...(byVenue.get(o.venue) ?? []), o])
+  for (const venue of [...byVenue.keys()].sort()) {
+    const list = byVenue.get(venue)!
+    const info = ctx.options.venues.find((v) => v.name === venue)
+    // One mass cancel per venue on the first round when everything there goes; per order otherwise.
+    if (round === 1 && !kept && info && info.massCancel !== 'none') {
+      commands.push({ kind: 'cancel-all', venue, scope: 'own', orders: list.length, round })
+      continue
+    }
+    for (const o of list) {
+      const c: ShutdownCommand = { kind: 'cancel-order', venue, clientOrderId: o.clientOrderId, symbol: o.symbol, round }
+      if (o.venueOrderId !== undefined) c.venueOrderId = o.venueOrderId
+      commands.push(c)
+    }
+  }
+  return commands
+}
+
+function flattenRound(ctx: StepContext, round: number, positions: readonly WorldPosition[]): ShutdownCommand[] {
+  const { flatten } = ctx.options.graceful
+  return positions.map((p) => {
+    const side = p.qty > 0 ? 'sell' : 'buy'
+    const qty = Math.abs(p.qty)
+    const mark = ctx.world.marks[markKey(p.venue, p.symbol)]
+    // Conservative: first a limit IOC at mid, then market for whatever is left (escalation).
+    if (flatten === 'conservative' && round === 1 && mark !== undefined) {
+      return { kind: 'flatten', venue: p.venue, symbol: p.symbol, side, qty, type: 'limit', price: mark, position: p.qty, round } as const
+    }
+    return { kind: 'flatten', venue: p.venue, symbol: p.symbol, side, qty, type: 'market', position: p.qty, round } as const
+  })
+}
+
+export function planCancelAndFlatten(ctx: StepContext): StepPlan {
+  const g = ctx.options.graceful
+  const cmds = ctx.commands
+  const toCancel = ordersToFinish(ctx.world, ctx.options)
+  const cancelRounds = lastRound(cmds, CANCELS)
+  const flattenRounds = lastRound(cmds, FLATTENS)
+  const lastAwait = lastIndexOfKind(cmds, AWAIT)
+  const lastCancel = lastIndexOfKind(cmds, CANCELS)
+  const lastFlatten = lastIndexOfKind(cmds, FLATTENS)
+
+  if (flattenRounds === 0 && toCancel.length > 0) {
+    // Between rounds, let fills that raced the cancels land before asking again.
+    if (lastCancel > lastAwait && g.settleMs > 0) {
+      return { kind: 'issue', commands: [{ kind: 'await-orders', which: keepsPassive(ctx.options) ? 'unkept' : 'all', timeoutMs: g.settleMs }] }
+    }
+    if (cancelRounds < g.maxCancelRounds) return { kind: 'issue', commands: cancelRound(ctx, cancelRounds + 1, toCancel) }
+  }
+
+  const positions = openPositions(ctx.world)
+  const detail = () => ({
+    cancelRounds,
+    flattenRounds,
+    remainingOrders: summary(toCancel),
+    positions: positionsOf(positions),
+    flatten: g.flatten,
+  })
+  const end = (): StepPlan => {
+    const unfinished = toCancel.length > 0 || (g.flatten !== 'none' && positions.length > 0)
+    if (unfinished && outcomes.anyTimedOut(cmds)) return { kind: 'time-out', remaining: detail() }
+    return { kind: 'complete', detail: detail() }
+  }
+  if (g.flatten === 'none' || positions.length === 0) return end()
+
+  // Flatten sizes come from the projections after the cancels settled; an unsettled flatten
+  // order from the previous round is waited for, never topped up (that could overshoot).
+  if (ctx.world.orders.some((o) => o.origin.kind === 'shutdown')) {
+    if (lastFlatten > lastAwait) return { kind: 'issue', commands: [{ kind: 'await-orders', which: 'shutdown', timeoutMs: Math.max(g.settleMs, 1) }] }
+    return end()
+  }
+  if (flattenRounds >= g.maxFlattenRounds) return end()
+  return { kind: 'issue', commands: flattenRound(ctx, flattenRounds + 1, positions) }
+}
+
+// ── the other steps ────────────────────────────────────────────────────────────────────────
+
+/** A step that issues its commands once, then ends on their outcomes. */
+function once(commands: (ctx: StepContext) => ShutdownCommand[], done?: (ctx: StepContext) => Record<string, unknown> | undefined): (ctx: StepContext) => StepPlan {
+  return (ctx) => {
+    if (ctx.commands.length === 0) {
+      const list = commands(ctx)
+      if (list.length > 0) return { kind: 'issue', commands: list }
+    }
+    const failures = outcomes.failures(ctx.commands)
+    if (failures.length === 0) {
+      const detail = done?.(ctx)
+      return detail ? { kind: 'complete', detail } : { kind: 'complete' }
+    }
+    if (outcomes.anyTimedOut(ctx.commands)) return { kind: 'time-out', remaining: { failures } }
+    return { kind: 'fail', error: failures.join('; ') }
+  }
+}
+
+const shutdownFact = (ctx: StepContext) => ({ reason: `graceful shutdown: ${ctx.state.reason}`, origin: 'shutdown' as const })
+
+export function planWait(ctx: StepContext): StepPlan {
+  const remaining = ordersToFinish(ctx.world, ctx.options)
+  if (ctx.commands.length === 0) {
+    if (remaining.length === 0) return { kind: 'complete', detail: { remaining: 0 } }
+    // Keep asking about cancels no venue confirmed yet; never assume them canceled.
+    const unconfirmed = remaining.filter((o) => o.status === 'cancel-unconfirmed')
+    const requery: ShutdownCommand[] = unconfirmed.map((o) => {
+      const c: ShutdownCommand = { kind: 'cancel-order', venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, round: 1 }
+      if (o.venueOrderId !== undefined) c.venueOrderId = o.venueOrderId
+      return c
+    })
+    const which = keepsPassive(ctx.options) ? 'unkept' : 'all'
+    return { kind: 'issue', commands: [...requery, { kind: 'await-orders', which, timeoutMs: ctx.options.graceful.waitTimeoutMs }] }
+  }
+  if (remaining.length === 0) return { kind: 'complete', detail: { remaining: 0 } }
+  return { kind: 'time-out', remaining: summary(remaining) }
+}
+
+export function planReconcile(ctx: StepContext): StepPlan {
+  if (ctx.commands.length === 0) {
+    const venues = venuesOf(ctx)
+    if (venues.length > 0) return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue })) }
+  }
+  const r = ctx.world.reconciliation
+  const unobserved = ctx.commands.filter((c) => c.outcome !== 'ok').map((c) => (c.command.kind === 'observe-venue' ? c.command.venue : c.command.kind))
+  const detail = {
+    ok: r.ok && unobserved.length === 0,
+    counts: r.counts,
+    problems: r.problems.slice(0, 50),
+    unobserved,
+    positions: positionsOf(openPositions(ctx.world)),
+    liveOrders: ctx.world.orders.length,
+  }
+  if (unobserved.length === 0) return { kind: 'complete', detail }
+  if (outcomes.anyTimedOut(ctx.commands)) return { kind: 'time-out', remaining: detail }
+  return { kind: 'fail', error: `could not reconcile with ${unobserved.join(', ')}` }
+}
+
+export function planStopServices(ctx: StepContext): StepPlan {
+  // One at a time, in order: the next service stops only once the previous one has.
+  const next = SERVICE_ORDER[ctx.commands.length]
+  if (next) return { kind: 'issue', commands: [{ kind: 'stop-service', service: next }] }
+  const failures = outcomes.failures(ctx.commands)
+  if (failures.length === 0) return { kind: 'complete', detail: { stopped: [...SERVICE_ORDER] } }
+  return { kind: 'fail', error: failures.join('; ') }
+}
+
+export function planReport(ctx: StepContext): StepPlan {
+  const report = ctx.commands.find((c) => c.command.kind === 'report')
+  if (!report) return { kind: 'issue', commands: [{ kind: 'report' }] }
+  if (ctx.commands.length === 1) {
+    const { outcome } = finishGraceful(ctx)
+    const severity = outcome === 'clean' ? 'info' : 'warning'
+    return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}` }] }
+  }
+  const failures = outcomes.failures(ctx.commands)
+  return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
+}
+
+export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): { outcome: 'clean' | 'residual-exposure' | 'failed'; exitCode: number } {
+  const checkpoint = ctx.ended('checkpoint')
+  if (checkpoint && checkpoint.status !== 'completed') return { outcome: 'failed', exitCode: 1 }
+  const unfinished = ordersToFinish(ctx.world, ctx.options).length > 0
+  const residual = ctx.options.graceful.flatten !== 'none' && openPositions(ctx.world).length > 0
+  return unfinished || residual ? { outcome: 'residual-exposure', exitCode: 2 } : { outcome: 'clean', exitCode: 0 }
+}
+
+export const GRACEFUL_STEPS: readonly StepDef[] = [
+  {
+    step: 1,
+    name: 'announce',
+    budgetMs: budget('announce'),
+    plan: once((ctx) => [{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: `haltd is shutting down soon (graceful): ${ctx.state.reason}` }]),
+  },
+  {
+    step: 2,
+    name: 'lock deployments and config',
+    budgetMs: budget('lock deployments and config'),
+    start: (ctx): HaltdEvent[] => [{ type: 'deployments.locked', data: shutdownFact(ctx) }],
+    plan: () => ({ kind: 'complete' }),
+  },
+  {
+    step: 3,
+    name: 'reduce position limits',
+    budgetMs: budget('reduce position limits'),
+    skip: (ctx) => (ctx.options.graceful.reduceLimitsPct ? undefined : 'no limit reduction configured'),
+    plan: once((ctx) => [{ kind: 'reduce-limits', pct: ctx.options.graceful.reduceLimitsPct ?? 0 }]),
+  },
+  {
+    step: 4,
+    name: 'disable strategies and close the gate',
+    budgetMs: budget('disable strategies and close the gate'),
+    start: (ctx): HaltdEvent[] =>
+      ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', ...shutdownFact(ctx) } }],
+    plan: once(() => [{ kind: 'close-gate' }, { kind: 'disable-strategies' }]),
+  },
+  { step: 5, name: 'cancel orders and flatten', budgetMs: budget('cancel orders and flatten'), plan: planCancelAndFlatten },
+  {
+    step: 6,
+    name: 'wait for order completion',
+    budgetMs: (o) => o.graceful.budgets['wait for order completion'] ?? o.graceful.waitTimeoutMs + 5_000,
+    plan: planWait,
+  },
+  { step: 7, name: 'reconcile', budgetMs: budget('reconcile'), plan: planReconcile },
+  { step: 8, name: 'checkpoint', budgetMs: budget('checkpoint'), plan: once(() => [{ kind: 'write-checkpoint', verify: true }], (ctx) => ctx.commands[0]?.detail) },
+  { step: 9, name: 'stop market data', budgetMs: budget('stop market data'), plan: once(() => [{ kind: 'stop-market-data' }]) },
+  {
+    step: 10,
+    name: 'close venue connections',
+    budgetMs: budget('close venue connections'),
+    plan: once((ctx) => venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const)),
+  },
+  { step: 11, name: 'stop services', budgetMs: budget('stop services'), plan: planStopServices },
+  { step: 12, name: 'health check', budgetMs: budget('health check'), plan: once(() => [{ kind: 'health-check' }], (ctx) => ctx.commands[0]?.detail) },
+  { step: 13, name: 'report and notify', budgetMs: budget('report and notify'), plan: planReport },
+]
+
+export const graceful: ProcedureDef = {
+  procedure: 'graceful',
+  steps: GRACEFUL_STEPS,
+  deadlineMs: (o) => o.graceful.deadlineMs,
+  strictDeadline: false,
+  finish: finishGraceful,
+}

@@ -1,0 +1,113 @@
+import type { Origin, ShutdownMode } from '../../events/index.js'
+import type { ShutdownState, StepStatus } from './procedure.js'
+import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
+
+/**
+ * The post-shutdown report: final positions, what is still open, P&L, reconciliation and the
+ * step timeline. Built from the shutdown's state and the projections alone, so `haltd audit`
+ * rebuilds the same report offline.
+ */
+export type ShutdownReport = {
+  shutdownId: string
+  mode: ShutdownMode | undefined
+  escalated: boolean
+  reason: string
+  origin: Origin | undefined
+  outcome: string | undefined
+  exitCode: number | undefined
+  requestedAt: number | undefined
+  durationMs: number | undefined
+  steps: {
+    procedure: string
+    step: number
+    name: string
+    status: StepStatus
+    startedAt?: number
+    endedAt?: number
+    durationMs?: number
+    error?: string
+    detail?: Record<string, unknown>
+    commands: { issued: number; ok: number; failed: number; timedOut: number; pending: number }
+  }[]
+  positions: WorldPosition[]
+  /** Positions left open where flattening was asked for (or any, after an emergency). */
+  residualExposure: WorldPosition[]
+  openOrders: { count: number; byStatus: Record<string, number>; orders: WorldOrder[] }
+  /** Orders no venue confirmed canceled: never assumed canceled. */
+  cancelUnconfirmed: { venue: string; clientOrderId: string; symbol: string }[]
+  reconciliation: { ok: boolean; counts: Record<string, number>; problems: ReconciliationProblem[] }
+  pnl: ShutdownWorld['pnl']
+  checkpoint: Record<string, unknown> | undefined
+  ignoredRequests: number
+}
+
+const LISTED = 200
+
+export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld): ShutdownReport {
+  const byStatus: Record<string, number> = {}
+  for (const o of world.orders) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1
+  const flattenAsked = state.options.graceful.flatten !== 'none' || state.procedure === 'emergency'
+  const checkpointStep = [...state.steps].reverse().find((s) => s.name === 'checkpoint' || s.name === 'quick checkpoint')
+  const checkpoint = checkpointStep?.commands.find((c) => c.command.kind === 'write-checkpoint')
+  const r = world.reconciliation
+  return {
+    shutdownId: state.shutdownId ?? '',
+    mode: state.mode,
+    escalated: state.escalation !== undefined,
+    reason: state.reason,
+    origin: state.origin,
+    outcome: state.completed?.outcome,
+    exitCode: state.completed?.exitCode,
+    requestedAt: state.requestedAt,
+    durationMs: state.completed?.durationMs ?? (state.lastTs !== undefined && state.requestedAt !== undefined ? state.lastTs - state.requestedAt : undefined),
+    steps: state.steps.map((s) => {
+      const commands = { issued: s.commands.length, ok: 0, failed: 0, timedOut: 0, pending: 0 }
+      for (const c of s.commands) {
+        if (c.outcome === 'ok') commands.ok++
+        else if (c.outcome === 'failed') commands.failed++
+        else if (c.outcome === 'timed-out') commands.timedOut++
+        else commands.pending++
+      }
+      return {
+        procedure: s.procedure, step: s.step, name: s.name, status: s.status, commands,
+        ...(s.startedAt !== undefined ? { startedAt: s.startedAt } : {}),
+        ...(s.endedAt !== undefined ? { endedAt: s.endedAt } : {}),
+        ...(s.startedAt !== undefined && s.endedAt !== undefined ? { durationMs: s.endedAt - s.startedAt } : {}),
+        ...(s.error !== undefined ? { error: s.error } : {}),
+        ...(s.detail !== undefined ? { detail: s.detail } : {}),
+      }
+    }),
+    positions: [...world.positions],
+    residualExposure: flattenAsked ? [...world.positions] : [],
+    openOrders: { count: world.orders.length, byStatus, orders: world.orders.slice(0, LISTED) },
+    cancelUnconfirmed: world.orders
+      .filter((o) => o.status === 'cancel-unconfirmed')
+      .slice(0, LISTED)
+      .map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol })),
+    reconciliation: { ok: r.ok, counts: { ...r.counts }, problems: r.problems.slice(0, LISTED) },
+    pnl: { ...world.pnl },
+    checkpoint: checkpoint ? { outcome: checkpoint.outcome, ...(checkpoint.detail ?? {}) } : undefined,
+    ignoredRequests: state.ignoredRequests,
+  }
+}
+
+/** The report as a person reads it in a terminal or a notification. */
+export function formatShutdownReport(report: ShutdownReport): string {
+  const lines: string[] = []
+  lines.push(`shutdown ${report.shutdownId} (${report.mode}${report.escalated ? ', escalated to emergency' : ''}): ${report.outcome ?? 'unfinished'}, exit ${report.exitCode ?? '-'}`)
+  lines.push(`reason: ${report.reason} (origin ${report.origin ?? '?'}), ${report.durationMs ?? '?'} ms`)
+  lines.push('steps:')
+  for (const s of report.steps) {
+    const took = s.durationMs === undefined ? '' : ` ${s.durationMs} ms`
+    const why = s.error ? ` — ${s.error}` : ''
+    lines.push(`  ${s.procedure[0]}${String(s.step).padStart(2)} ${s.name.padEnd(40)} ${s.status}${took}${why}`)
+  }
+  lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmed.length ? ` (${report.cancelUnconfirmed.length} cancel-unconfirmed)` : ''}`)
+  if (report.positions.length === 0) lines.push('positions: flat')
+  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${p.qty}`)
+  if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
+  lines.push(`reconciliation: ${report.reconciliation.ok ? 'OK' : `${report.reconciliation.problems.length} problem(s)`}`)
+  lines.push(`P&L: realized ${report.pnl.realized.toFixed(2)}, fees ${report.pnl.fees.toFixed(2)}, unrealized ${report.pnl.unrealized.toFixed(2)}`)
+  if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,72 @@
+import { isLive, reconciliation, type HaltdState } from '../../projections/index.js'
+import type { ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+const FLAT = 1e-12
+
+/**
+ * The shutdown's read-only view of the projections at one seq. The live runner and the audit's
+ * replay both build it with this one function, so both hand `decide` the same world. The
+ * reconciliation table is built only when a step reads it (it walks every order).
+ */
+export function worldOf(state: HaltdState): ShutdownWorld {
+  const orders: WorldOrder[] = []
+  for (const o of state.orders.values()) {
+    if (!isLive(o.status)) continue
+    const w: WorldOrder = {
+      venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, qty: o.qty, filledQty: o.filledQty,
+      timeInForce: o.timeInForce, status: o.status, origin: o.origin, reduceOnly: o.reduceOnly,
+    }
+    if (o.price !== undefined) w.price = o.price
+    if (o.venueOrderId !== undefined) w.venueOrderId = o.venueOrderId
+    orders.push(w)
+  }
+  orders.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.clientOrderId, b.clientOrderId))
+
+  const positions: WorldPosition[] = []
+  for (const p of state.positions.values()) {
+    if (Math.abs(p.qty) <= FLAT) continue
+    positions.push({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized })
+  }
+  positions.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.symbol, b.symbol))
+
+  const marks: Record<string, number> = {}
+  for (const [key, price] of state.marks) marks[key.replace('\u001f', ' ')] = price
+
+  const marketData: Record<string, readonly string[]> = {}
+  const balances: Record<string, ShutdownWorld['balances'][string]> = {}
+  for (const v of [...state.venues.values()].sort((a, b) => cmp(a.venue, b.venue))) {
+    if (v.marketData.length > 0) marketData[v.venue] = v.marketData
+    if (v.balances) balances[v.venue] = v.balances.balances
+  }
+
+  let table: ShutdownWorld['reconciliation'] | undefined
+  const { realized, fees, unrealized, equity, drawdown } = state.pnl
+  return {
+    seq: state.seq,
+    orders,
+    positions,
+    marks,
+    tradingMode: state.trading.mode,
+    killSwitchLatched: state.trading.killSwitch.latched,
+    marketData,
+    balances,
+    pnl: { realized, fees, unrealized, equity, drawdown },
+    get reconciliation() {
+      if (!table) {
+        const r = reconciliation(state)
+        table = {
+          ok: r.ok,
+          counts: { ...r.counts },
+          problems: r.rows
+            .filter((row) => row.status !== 'OK')
+            .map((row) => ({
+              kind: row.kind, venue: row.venue, symbol: row.symbol, internal: row.internal, observed: row.observed, status: row.status,
+              ...(row.clientOrderId !== undefined ? { clientOrderId: row.clientOrderId } : {}),
+            })),
+        }
+      }
+      return table
+    },
+  }
+}
