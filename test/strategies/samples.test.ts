@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { InvalidStrategyConfig, MarketMaker, MomentumTaker } from '../../src/strategies/index.js'
+import { createStrategy, InvalidStrategyConfig, MarketMaker, MomentumTaker } from '../../src/strategies/index.js'
 import { BTC, ETH, rig, type Rig } from './rig.js'
 
 const V = 'binance-sim'
@@ -114,5 +114,16 @@ describe('sample momentum taker', () => {
     const b = new MomentumTaker(config)
     b.restore(JSON.parse(JSON.stringify(a.snapshot())))
     expect(b.onTick({ venue: V, symbol: ETH, bid: 3004, ask: 3004, ts: 0 }, ctx)).toEqual([{ kind: 'place', venue: V, symbol: ETH, side: 'buy', type: 'market', qty: 0.05 }])
+  })
+})
+
+describe('sample strategies from the config file', () => {
+  it('builds each kind with defaults that params override, and names a bad param or kind', () => {
+    const mm = createStrategy({ id: 'mm-1', kind: 'market-maker', venue: V, symbol: BTC, params: { qty: 0.02 } })
+    expect(mm).toBeInstanceOf(MarketMaker)
+    expect(mm.id).toBe('mm-1')
+    expect(createStrategy({ id: 't-1', kind: 'taker', venue: V, symbol: ETH })).toBeInstanceOf(MomentumTaker)
+    expect(() => createStrategy({ id: 't-2', kind: 'taker', venue: V, symbol: ETH, params: { lookback: 0 } })).toThrow(/momentum-taker\.lookback/)
+    expect(() => createStrategy({ id: 'x', kind: 'arb' as never, venue: V, symbol: ETH })).toThrow(/unknown strategy kind 'arb'/)
   })
 })
