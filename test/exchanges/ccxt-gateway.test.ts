@@ -1,0 +1,227 @@
+import type { Exchange } from 'ccxt'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt-gateway.js'
+import type { OrderUpdate } from '../../src/exchanges/gateway.js'
+import type { VenueError } from '../../src/exchanges/errors.js'
+import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+type Setup = { client?: ClientOptions; gateway?: Partial<CcxtGatewayOptions> }
+type Rig = { venue: FakeBinance; exchange: Exchange; gateway: CcxtGateway; errors: VenueError[] }
+
+async function rig(kind: 'futures' | 'spot', setup: Setup = {}): Promise<Rig> {
+  const venue = await startFakeBinance()
+  const exchange = kind === 'futures' ? await fakeBinanceUsdm(venue, setup.client) : await fakeBinanceSpot(venue, setup.client)
+  const errors: VenueError[] = []
+  const gateway = new CcxtGateway({
+    venue: kind === 'futures' ? 'binanceusdm' : 'binance',
+    exchange,
+    symbols: kind === 'futures' ? ['BTC/USDT:USDT', 'ETH/USDT:USDT'] : ['BTC/USDT', 'ETH/USDT'],
+    pollIntervalMs: 50,
+    retry: { baseDelayMs: 10 },
+    onError: (e) => errors.push(e),
+    ...setup.gateway,
+  })
+  cleanups.push(async () => {
+    await gateway.close()
+    await venue.close()
+  })
+  await gateway.connect()
+  return { venue, exchange, gateway, errors }
+}
+
+const BTC = 'BTC/USDT:USDT'
+const ETH = 'ETH/USDT:USDT'
+const limit = (clientOrderId: string, symbol = BTC, side: 'buy' | 'sell' = 'buy', price = side === 'buy' ? 40_000 : 60_000) =>
+  ({ clientOrderId, symbol, side, type: 'limit', qty: 0.01, price, timeInForce: 'GTC' }) as const
+
+describe('CcxtGateway over ccxt.binanceusdm', () => {
+  it('derives its capabilities from ccxt: per-symbol mass cancel, batches of 10, a countdown, reduce-only, positions, polling', async () => {
+    const { gateway } = await rig('futures')
+    expect(gateway.capabilities).toEqual({
+      massCancel: 'per-symbol',
+      batchCancel: 10,
+      deadMansSwitch: 'countdown',
+      reduceOnly: true,
+      streamingUpdates: false,
+      positions: true,
+    })
+  })
+
+  it('lists the configured markets with the steps of the venue filters', async () => {
+    const { gateway } = await rig('futures')
+    expect(await gateway.fetchMarkets()).toEqual([
+      { symbol: BTC, amountStep: 0.001, priceStep: 0.1, minQty: 0.001 },
+      { symbol: ETH, amountStep: 0.01, priceStep: 0.01, minQty: 0.01 },
+    ])
+  })
+
+  it('sends our client order id to the venue, not one ccxt invents', async () => {
+    const { gateway, venue } = await rig('futures')
+    const ack = await gateway.submit(limit('hd-own-1'))
+    const held = venue.engine.find('futures', { clientOrderId: 'hd-own-1' })
+    expect(held?.orderId).toBe(Number(ack.venueOrderId))
+  })
+
+  it('reports a market order filled in its acknowledgement and the position it opened', async () => {
+    const { gateway } = await rig('futures')
+    const ack = await gateway.submit({ clientOrderId: 'hd-m-1', symbol: BTC, side: 'sell', type: 'market', qty: 0.02 })
+    expect(ack).toMatchObject({ clientOrderId: 'hd-m-1', status: 'filled', filled: 0.02 })
+    expect(await gateway.fetchPositions()).toEqual([{ symbol: BTC, qty: -0.02, entryPrice: 50_000 }])
+  })
+
+  it('flattens a short with a reduce-only market buy, which the venue caps at the position', async () => {
+    const { gateway } = await rig('futures')
+    await gateway.submit({ clientOrderId: 'hd-open', symbol: ETH, side: 'sell', type: 'market', qty: 0.5 })
+    const ack = await gateway.submit({ clientOrderId: 'hd-flat', symbol: ETH, side: 'buy', type: 'market', qty: 0.5, reduceOnly: true })
+    expect(ack.status).toBe('filled')
+    expect(await gateway.fetchPositions()).toEqual([])
+  })
+
+  it('cancelAll own cancels only our tagged orders, in batches, across symbols', async () => {
+    const { gateway, venue, exchange } = await rig('futures')
+    for (let i = 0; i < 12; i++) await gateway.submit(limit(`hd-b-${i}`, i % 2 ? ETH : BTC, 'buy', i % 2 ? 2_000 : 40_000))
+    await exchange.createOrder(BTC, 'limit', 'sell', 0.01, 60_000, { clientOrderId: 'manual-1' })
+    const result = await gateway.cancelAll({ scope: 'own' })
+    expect(result.method).toBe('batched')
+    expect(result.canceled.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `hd-b-${i}`).sort())
+    expect(result.failed).toEqual([])
+    expect(venue.engine.open('futures').map((o) => o.clientOrderId)).toEqual(['manual-1'])
+    expect(venue.faults.hits('DELETE /fapi/v1/batchOrders')).toBe(2)
+  })
+
+  it('cancelAll account loops the symbols with open orders; Binance futures confirms with a bare "done"', async () => {
+    const { gateway, venue, exchange } = await rig('futures')
+    await gateway.submit(limit('hd-a-1', BTC))
+    await exchange.createOrder(ETH, 'limit', 'buy', 0.1, 2_000, { clientOrderId: 'manual-eth' })
+    const result = await gateway.cancelAll({ scope: 'account' })
+    expect(result).toMatchObject({ scope: 'account', method: 'mass-cancel', failed: [] })
+    expect(result.canceled.sort()).toEqual(['hd-a-1', 'manual-eth'])
+    expect(venue.engine.open('futures')).toEqual([])
+    expect(venue.faults.hits('DELETE /fapi/v1/allOpenOrders')).toBe(2)
+  })
+
+  it('arms the countdown per symbol through fapiPrivatePostCountdownCancelAll and disarms it', async () => {
+    const { gateway, venue } = await rig('futures')
+    expect(await gateway.armDeadMansSwitch(60_000)).toEqual({ armed: true, method: 'fapiPrivatePostCountdownCancelAll' })
+    expect(venue.engine.armedCountdowns().sort()).toEqual(['BTCUSDT', 'ETHUSDT'])
+    await gateway.disarmDeadMansSwitch()
+    expect(venue.engine.armedCountdowns()).toEqual([])
+  })
+
+  it('an armed countdown that is not refreshed cancels the open orders at the venue', async () => {
+    const { gateway, venue } = await rig('futures')
+    await gateway.submit(limit('hd-dms-1'))
+    await gateway.armDeadMansSwitch(200)
+    await vi.waitFor(() => expect(venue.engine.open('futures')).toEqual([]), { timeout: 5_000, interval: 20 })
+  })
+
+  it('polls fills and final statuses of its orders: a resting order filled at the venue', async () => {
+    const { gateway, venue } = await rig('futures')
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-p-1'))
+    venue.engine.fillResting('futures', 'hd-p-1')
+    await vi.waitFor(
+      () => {
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-p-1', qty: 0.01, price: 40_000, liquidity: 'maker' }))
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'status', clientOrderId: 'hd-p-1', status: 'filled' }))
+      },
+      { timeout: 5_000, interval: 20 },
+    )
+    expect(seen.filter((u) => u.kind === 'fill')).toHaveLength(1)
+  })
+
+  it('resyncs its clock on InvalidNonce and then succeeds, for a read and for a submit', async () => {
+    const { gateway, venue, exchange } = await rig('futures')
+    venue.clockOffsetMs = 120_000
+    expect((await gateway.fetchBalances()).map((b) => b.asset)).toEqual(['USDT'])
+    expect(exchange.options['timeDifference']).toBeLessThan(-100_000)
+    venue.clockOffsetMs = -120_000
+    await gateway.submit(limit('hd-skew'))
+    expect(venue.engine.open('futures').map((o) => o.clientOrderId)).toEqual(['hd-skew'])
+    expect(venue.faults.hits('GET /fapi/v1/time')).toBe(2)
+  })
+})
+
+describe('CcxtGateway over ccxt.pro binance (spot)', () => {
+  it('has per-symbol mass cancel, no batch cancel (Binance batches contracts only), no countdown, no positions, a stream', async () => {
+    const { gateway } = await rig('spot', { client: { ws: true } })
+    expect(gateway.capabilities).toEqual({
+      massCancel: 'per-symbol',
+      batchCancel: 0,
+      deadMansSwitch: 'none',
+      reduceOnly: false,
+      streamingUpdates: true,
+      positions: false,
+    })
+    expect(await gateway.armDeadMansSwitch(60_000)).toEqual({ armed: false })
+  })
+
+  it('pushes a fill and the filled status over the user-data stream', async () => {
+    const { gateway, venue } = await rig('spot', { client: { ws: true } })
+    expect(venue.userStreamSubscribers()).toBe(1)
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-ws-1', 'BTC/USDT'))
+    venue.engine.fillResting('spot', 'hd-ws-1', 0.004)
+    await vi.waitFor(
+      () => {
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-ws-1', qty: 0.004, price: 40_000 }))
+        expect(seen).toContainEqual({ kind: 'status', clientOrderId: 'hd-ws-1', venueOrderId: expect.any(String), status: 'partially-filled' })
+      },
+      { timeout: 5_000, interval: 20 },
+    )
+    expect(venue.faults.hits('GET /api/v3/openOrders')).toBe(0)
+  })
+
+  it('a market order answers with its fills and moves the balances', async () => {
+    const { gateway } = await rig('spot')
+    const ack = await gateway.submit({ clientOrderId: 'hd-spot-m', symbol: 'BTC/USDT', side: 'buy', type: 'market', qty: 0.1 })
+    expect(ack).toMatchObject({ status: 'filled', filled: 0.1 })
+    expect(ack.fills).toEqual([expect.objectContaining({ clientOrderId: 'hd-spot-m', qty: 0.1, price: 50_000, tradeId: expect.any(String) })])
+    const balances = await gateway.fetchBalances()
+    expect(balances.find((b) => b.asset === 'BTC')).toMatchObject({ free: 10.1, used: 0, total: 10.1 })
+    expect(balances.find((b) => b.asset === 'USDT')).toMatchObject({ total: 995_000 })
+  })
+
+  it('cancelAll own cancels one by one and reports each order by its own client id', async () => {
+    const { gateway, venue } = await rig('spot')
+    await gateway.submit(limit('hd-s-1', 'BTC/USDT'))
+    await gateway.submit(limit('hd-s-2', 'ETH/USDT', 'sell', 4_000))
+    const result = await gateway.cancelAll({ scope: 'own' })
+    expect(result.method).toBe('per-order')
+    expect(result.canceled.sort()).toEqual(['hd-s-1', 'hd-s-2'])
+    expect(venue.engine.open('spot')).toEqual([])
+  })
+
+  it('cancelAll account reads what Binance spot lists as canceled, and an empty book (-2011) is simply done', async () => {
+    const { gateway, venue } = await rig('spot')
+    await gateway.submit(limit('hd-s-3', 'BTC/USDT'))
+    const result = await gateway.cancelAll({ scope: 'account', symbols: ['BTC/USDT', 'ETH/USDT'] })
+    // the spot answer carries the order's id as origClientOrderId, not as clientOrderId
+    expect(result).toEqual({ scope: 'account', method: 'mass-cancel', canceled: ['hd-s-3'], failed: [] })
+    expect(venue.faults.hits('DELETE /api/v3/openOrders')).toBe(2)
+  })
+
+  it('refuses a reduce-only order on spot rather than sending a meaningless flag', async () => {
+    const { gateway, venue } = await rig('spot')
+    await expect(gateway.submit({ clientOrderId: 'hd-ro', symbol: 'BTC/USDT', side: 'sell', type: 'market', qty: 0.1, reduceOnly: true })).rejects.toMatchObject({
+      kind: 'unsupported',
+    })
+    expect(venue.faults.hits('POST /api/v3/order')).toBe(0)
+  })
+
+  it('close() stops the stream and polling and leaves the venue without subscribers', async () => {
+    const { gateway, venue } = await rig('spot', { client: { ws: true } })
+    gateway.onUpdate(() => undefined)
+    expect(venue.userStreamSubscribers()).toBe(1)
+    await gateway.close()
+    await vi.waitFor(() => expect(venue.userStreamSubscribers()).toBe(0), { timeout: 5_000, interval: 20 })
+    await expect(gateway.fetchBalances()).rejects.toMatchObject({ kind: 'network' })
+  })
+})
