@@ -107,6 +107,56 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
+/** One measured operation's bookkeeping: warm-up, repetitions, timings. */
+class Measuring {
+  private i = 0
+  private readonly hist: Histogram | undefined
+  private readonly samples: number[] = []
+
+  constructor(private readonly fn: Operation, private readonly options: MeasureOptions) {
+    if (!(options.repetitions >= 1 && options.opsPerRep >= 1)) throw new RangeError('measure needs at least one repetition of one operation')
+    this.hist = (options.latencies ?? true) ? new Histogram(options.repetitions * options.opsPerRep) : undefined
+  }
+
+  async warm(): Promise<void> {
+    for (let w = 0; w < this.options.warmup; w++) {
+      const r = this.fn(this.i++)
+      if (isPromise(r)) await r
+    }
+  }
+
+  async repetition(): Promise<void> {
+    const { fn, hist } = this
+    const n = this.options.opsPerRep
+    const start = process.hrtime.bigint()
+    for (let k = 0; k < n; k++) {
+      if (hist) {
+        const t0 = process.hrtime.bigint()
+        const r = fn(this.i++)
+        if (isPromise(r)) await r
+        hist.record(Number(process.hrtime.bigint() - t0))
+      } else {
+        const r = fn(this.i++)
+        if (isPromise(r)) await r
+      }
+    }
+    const elapsedNs = Number(process.hrtime.bigint() - start)
+    this.samples.push((n * (this.options.unitsPerOp ?? 1) * 1e9) / elapsedNs)
+  }
+
+  result(): Measurement {
+    const { samples, hist } = this
+    return {
+      median: median(samples),
+      min: Math.min(...samples),
+      max: Math.max(...samples),
+      samples,
+      ops: this.options.repetitions * this.options.opsPerRep,
+      ...(hist ? { latenciesNs: hist.toArray(), percentiles: hist.percentiles() } : {}),
+    }
+  }
+}
+
 /**
  * Run `fn` `warmup` times, then `repetitions` × `opsPerRep` times; throughput per repetition,
  * its median/min/max, and (by default) every operation's latency. Synchronous operations are
@@ -114,42 +164,47 @@ export function median(values: readonly number[]): number {
  * repetitions.
  */
 export async function measure(fn: Operation, options: MeasureOptions): Promise<Measurement> {
-  const { warmup, repetitions, opsPerRep } = options
-  const unitsPerOp = options.unitsPerOp ?? 1
-  const timeEach = options.latencies ?? true
-  if (!(repetitions >= 1 && opsPerRep >= 1)) throw new RangeError('measure needs at least one repetition of one operation')
-  let i = 0
-  for (let w = 0; w < warmup; w++) {
-    const r = fn(i++)
-    if (isPromise(r)) await r
-  }
+  const [m] = await measureInterleaved([{ fn, options }])
+  return m!
+}
+
+/**
+ * Measure several operations with their repetitions interleaved (A, B, C, A, B, C, …), so a
+ * disk stall or a noisy neighbour hits each of them alike and their ratios hold. All entries
+ * need the same number of repetitions; warm-ups run first, in order.
+ */
+export async function measureInterleaved(entries: readonly { fn: Operation; options: MeasureOptions }[]): Promise<Measurement[]> {
+  const reps = entries[0]?.options.repetitions ?? 0
+  if (entries.some((e) => e.options.repetitions !== reps)) throw new RangeError('interleaved measurements need the same number of repetitions')
+  const runs = entries.map((e) => new Measuring(e.fn, e.options))
+  for (const r of runs) await r.warm()
   await yieldToLoop()
-  const hist = timeEach ? new Histogram(repetitions * opsPerRep) : undefined
-  const samples: number[] = []
-  for (let rep = 0; rep < repetitions; rep++) {
-    const start = process.hrtime.bigint()
-    for (let k = 0; k < opsPerRep; k++) {
-      if (hist) {
-        const t0 = process.hrtime.bigint()
-        const r = fn(i++)
-        if (isPromise(r)) await r
-        hist.record(Number(process.hrtime.bigint() - t0))
-      } else {
-        const r = fn(i++)
-        if (isPromise(r)) await r
-      }
+  for (let rep = 0; rep < reps; rep++) {
+    for (const r of runs) {
+      await r.repetition()
+      await yieldToLoop()
     }
-    const elapsedNs = Number(process.hrtime.bigint() - start)
-    samples.push((opsPerRep * unitsPerOp * 1e9) / elapsedNs)
-    await yieldToLoop()
   }
-  return {
-    median: median(samples),
-    min: Math.min(...samples),
-    max: Math.max(...samples),
-    samples,
-    ops: repetitions * opsPerRep,
-    ...(hist ? { latenciesNs: hist.toArray(), percentiles: hist.percentiles() } : {}),
+  return runs.map((r) => r.result())
+}
+
+/**
+ * One side of a comparison: how to set it up, the operation, and how its measurement becomes
+ * a result. `compare` measures all sides interleaved and always tears them down.
+ */
+export type Contender = {
+  fn: Operation
+  options: MeasureOptions
+  result(m: Measurement): BenchResult
+  close?(): void
+}
+
+export async function compare(contenders: readonly Contender[]): Promise<BenchResult[]> {
+  try {
+    const ms = await measureInterleaved(contenders)
+    return contenders.map((c, k) => c.result(ms[k]!))
+  } finally {
+    for (const c of contenders) c.close?.()
   }
 }
 

@@ -77,14 +77,14 @@ async function discover(): Promise<{ found: Found[]; broken: ScenarioRun[] }> {
 }
 
 /** Exact names win; otherwise every scenario whose name or file contains the word. */
-function select(found: Found[], wanted: string[]): Found[] {
+function select(found: Found[], wanted: string[], broken: ScenarioRun[]): Found[] {
   if (wanted.length === 0) return found
   const chosen = new Set<Found>()
   for (const w of wanted) {
     const exact = found.filter((f) => f.scenario.name === w)
     const needle = w.toLowerCase()
     const matches = exact.length > 0 ? exact : found.filter((f) => f.scenario.name.toLowerCase().includes(needle) || f.file.toLowerCase().includes(needle))
-    if (matches.length === 0) {
+    if (matches.length === 0 && !broken.some((b) => b.file.toLowerCase().includes(needle))) {
       throw new UsageError(`no scenario matches '${w}'; found: ${found.map((f) => f.scenario.name).join(', ') || 'none'}`)
     }
     for (const m of matches) chosen.add(m)
@@ -152,7 +152,10 @@ async function main(argv: string[]): Promise<number> {
     for (const b of broken) say(`${b.name.padEnd(24)} BROKEN: ${b.error?.split('\n')[0]}`)
     return broken.length > 0 ? 1 : 0
   }
-  const chosen = select(found, values.scenario)
+  const chosen = select(found, values.scenario, broken)
+  // A broken file counts when it may hold a chosen scenario: always, unless names were given.
+  const wanted = values.scenario.map((w) => w.toLowerCase())
+  const relevant = broken.filter((b) => wanted.length === 0 || wanted.some((w) => b.file.toLowerCase().includes(w)))
   const scratch = resolve(values.tmp ?? tmpdir())
   const env = environment(scratch)
   const startedAt = new Date().toISOString()
@@ -160,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
     `${(env.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, SQLite ${env.sqlite}, ` +
     `git ${env.gitCommit.slice(0, 12)}${env.gitDirty ? ' (dirty)' : ''}, scratch in ${scratch}`)
 
-  const runs: ScenarioRun[] = [...broken]
+  const runs: ScenarioRun[] = [...relevant]
   // A scenario (or a library it drives) that prints must not corrupt the JSON on stdout.
   if (values.json) console.log = console.info = console.error
   for (const { file, scenario } of chosen) {

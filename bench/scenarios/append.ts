@@ -1,10 +1,12 @@
 /**
  * Appending to the event log (issue [1]): per event, in batches, and under `power` durability,
- * each next to the raw baseline it is judged against, measured right after it.
+ * each next to the baselines it is judged against, their repetitions interleaved.
  */
 import { join } from 'node:path'
 import { openEventLog, type EventLog } from '../../src/core/event-log.js'
-import { Histogram, measure, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type ThroughputExtras } from '../harness.js'
+import {
+  compare, Histogram, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender, type ThroughputExtras,
+} from '../harness.js'
 import { tradingEvents } from '../workload.js'
 import { emmettAppend, rawInsertAutocommit, rawInsertBatched, rawNdjsonAppend, type RunShape } from './baselines.js'
 
@@ -23,47 +25,52 @@ function shapes(quick: boolean) {
         perEvent: { warmup: 2000, repetitions: 7, opsPerRep: 10_000 },
         batched: { warmup: 3, repetitions: 7, opsPerRep: 10 },
         power: { warmup: 3, repetitions: 7, opsPerRep: 10 },
-        smallBursts: { warmup: 50, repetitions: 5, opsPerRep: 300 },
+        smallBursts: { warmup: 50, repetitions: 7, opsPerRep: 100 },
         emmett: { warmup: 20, repetitions: 3, opsPerRep: 100 },
       }
 }
 
 const count = (s: RunShape, perOp = 1) => (s.warmup + s.repetitions * s.opsPerRep) * perOp
 
-function withLog<T>(ctx: BenchContext, file: string, durability: 'process' | 'power', fn: (log: EventLog) => Promise<T>): Promise<T> {
+/** An event log in the scenario's scratch directory, closed with its contender. */
+function logContender(ctx: BenchContext, file: string, durability: 'process' | 'power', make: (log: EventLog) => Omit<Contender, 'close'>): Contender {
   const log = openEventLog({ path: join(ctx.tmpDir, file), durability })
-  return fn(log).finally(() => log.close())
+  return { ...make(log), close: () => log.close() }
 }
 
 /** Per-event `append` (validate + chain + insert, `process` durability), each one timed. */
-async function perEvent(ctx: BenchContext, shape: RunShape): Promise<BenchResult> {
+function perEvent(ctx: BenchContext, shape: RunShape): Contender {
   const inputs = tradingEvents(count(shape), 'pe')
-  return withLog(ctx, 'per-event.db', 'process', async (log) => {
-    const m = await measure((i) => {
+  return logContender(ctx, 'per-event.db', 'process', (log) => ({
+    fn: (i) => {
       log.append(inputs[i]!)
-    }, shape)
-    return throughputResult('append per-event (process)', m, {
-      baseline: 'raw insert autocommit',
-      target: { op: '>=', value: 0.7, of: 'ratio' },
-      note: 'EventLog.append: zod validation, stream and key, sha256 chain, INSERT, publish',
-    })
-  })
+    },
+    options: shape,
+    result: (m) =>
+      throughputResult('append per-event (process)', m, {
+        baseline: 'raw insert autocommit',
+        target: { op: '>=', value: 0.7, of: 'ratio' },
+        note: 'EventLog.append: zod validation, stream and key, sha256 chain, INSERT, publish',
+      }),
+  }))
 }
 
 /** `appendBatch` of BATCH events: one all-or-nothing transaction per operation. */
-async function batched(ctx: BenchContext, shape: RunShape): Promise<BenchResult> {
+function batched(ctx: BenchContext, shape: RunShape): Contender {
   const inputs = tradingEvents(count(shape, BATCH), 'ba')
   const batches = Array.from({ length: count(shape) }, (_, i) => inputs.slice(i * BATCH, (i + 1) * BATCH))
-  return withLog(ctx, 'batched.db', 'process', async (log) => {
-    const m = await measure((i) => {
+  return logContender(ctx, 'batched.db', 'process', (log) => ({
+    fn: (i) => {
       log.appendBatch(batches[i]!)
-    }, { ...shape, unitsPerOp: BATCH })
-    return throughputResult(`append batch ${BATCH} (process)`, m, {
-      baseline: `raw insert ${BATCH}/tx`,
-      target: { op: '>=', value: 0.8, of: 'ratio' },
-      note: `EventLog.appendBatch of ${BATCH}; percentiles per batch`,
-    })
-  })
+    },
+    options: { ...shape, unitsPerOp: BATCH },
+    result: (m) =>
+      throughputResult(`append batch ${BATCH} (process)`, m, {
+        baseline: `raw insert ${BATCH}/tx`,
+        target: { op: '>=', value: 0.8, of: 'ratio' },
+        note: `EventLog.appendBatch of ${BATCH}; percentiles per batch`,
+      }),
+  }))
 }
 
 /**
@@ -71,12 +78,12 @@ async function batched(ctx: BenchContext, shape: RunShape): Promise<BenchResult>
  * one event-loop turn, then `flush()` (the group commit, fsync'd). Latency is per append, from
  * the call until its event is durable, which is what a caller awaiting `appendDurable` sees.
  */
-async function power(ctx: BenchContext, shape: RunShape, burst: number, extra: ThroughputExtras): Promise<BenchResult> {
+function power(ctx: BenchContext, shape: RunShape, burst: number, extra: ThroughputExtras): Contender {
   const inputs = tradingEvents(count(shape, burst), `pw${burst}`)
-  return withLog(ctx, `power-${burst}.db`, 'power', async (log) => {
-    const toDurable = new Histogram(shape.repetitions * shape.opsPerRep * burst)
-    const started = new Float64Array(burst)
-    const m = await measure(async (i) => {
+  const toDurable = new Histogram(shape.repetitions * shape.opsPerRep * burst)
+  const started = new Float64Array(burst)
+  return logContender(ctx, `power-${burst}.db`, 'power', (log) => ({
+    fn: async (i) => {
       const timed = i >= shape.warmup
       const from = i * burst
       for (let k = 0; k < burst; k++) {
@@ -88,28 +95,32 @@ async function power(ctx: BenchContext, shape: RunShape, burst: number, extra: T
         const done = Number(process.hrtime.bigint())
         for (let k = 0; k < burst; k++) toDurable.record(done - started[k]!)
       }
-    }, { ...shape, unitsPerOp: burst, latencies: false })
-    return throughputResult(`append power burst ${burst}/turn`, m, {
-      latenciesNs: toDurable.toArray(),
-      percentiles: toDurable.percentiles(),
-      ...extra,
-    })
-  })
+    },
+    options: { ...shape, unitsPerOp: burst, latencies: false },
+    result: (m) =>
+      throughputResult(`append power burst ${burst}/turn`, m, {
+        latenciesNs: toDurable.toArray(),
+        percentiles: toDurable.percentiles(),
+        ...extra,
+      }),
+  }))
 }
 
 /** The same events emmett gets, each awaited until durable: fsync per event on both sides. */
-async function awaitedPower(ctx: BenchContext, shape: RunShape): Promise<BenchResult> {
+function awaitedPower(ctx: BenchContext, shape: RunShape): Contender {
   const inputs = tradingEvents(count(shape), 'em')
-  return withLog(ctx, 'awaited-power.db', 'power', async (log) => {
-    const m = await measure(async (i) => {
+  return logContender(ctx, 'awaited-power.db', 'power', (log) => ({
+    fn: async (i) => {
       await log.appendDurable(inputs[i]!)
-    }, shape)
-    return throughputResult('append per-event power awaited', m, {
-      baseline: 'emmett-sqlite append per-event',
-      target: { op: '>=', value: 1, of: 'ratio' },
-      note: "appendDurable awaited one at a time (fsync per event), the same events as emmett-sqlite's run",
-    })
-  })
+    },
+    options: shape,
+    result: (m) =>
+      throughputResult('append per-event power awaited', m, {
+        baseline: 'emmett-sqlite append per-event',
+        target: { op: '>=', value: 1, of: 'ratio' },
+        note: "appendDurable awaited one at a time (fsync per event), the same events as emmett-sqlite's run",
+      }),
+  }))
 }
 
 export const scenarios: BenchScenario[] = [
@@ -119,30 +130,40 @@ export const scenarios: BenchScenario[] = [
     async run(ctx) {
       const s = shapes(ctx.quick)
       const results: BenchResult[] = []
-      const step = async (label: string, fn: () => Promise<BenchResult>) => {
-        ctx.log(label)
-        const r = await fn()
-        results.push(r)
-      }
-      // Each haltd figure is measured right after its baseline, so both see the same machine.
-      await step('raw insert autocommit', () => rawInsertAutocommit(ctx, tradingEvents(count(s.perEvent), 'ra'), s.perEvent))
-      await step('append per-event (process)', () => perEvent(ctx, s.perEvent))
-      await step('raw ndjson writeSync', () => rawNdjsonAppend(ctx, tradingEvents(count(s.perEvent), 'nd'), s.perEvent))
-      await step(`raw insert ${BATCH}/tx`, () =>
-        rawInsertBatched(ctx, tradingEvents(count(s.batched, BATCH), 'rb'), { ...s.batched, batch: BATCH, synchronous: 'NORMAL' }))
-      await step(`append batch ${BATCH} (process)`, () => batched(ctx, s.batched))
-      await step(`raw insert ${BATCH}/tx FULL`, () =>
-        rawInsertBatched(ctx, tradingEvents(count(s.power, BATCH), 'rf'), { ...s.power, batch: BATCH, synchronous: 'FULL' }))
-      await step(`append power burst ${BATCH}/turn`, () =>
-        power(ctx, s.power, BATCH, {
-          baseline: `raw insert ${BATCH}/tx FULL`,
-          target: { op: '>=', value: 0.8, of: 'ratio' },
-          note: `${BATCH} appends per event-loop turn, then flush (one fsync'd group commit); latency = append call to durable`,
-        }))
-      await step('append power burst 10/turn', () =>
-        power(ctx, s.smallBursts, 10, { note: "10 appends per turn, then flush: an fsync'd commit every 10 events; latency = append call to durable" }))
-      await step('emmett-sqlite append per-event', () => emmettAppend(ctx, tradingEvents(count(s.emmett), 'em'), s.emmett))
-      await step('append per-event power awaited', () => awaitedPower(ctx, s.emmett))
+      // Each haltd figure is measured with its baselines' repetitions interleaved with its own.
+      ctx.log('per event: raw insert autocommit, append (process), raw ndjson writeSync')
+      results.push(
+        ...(await compare([
+          rawInsertAutocommit(ctx, tradingEvents(count(s.perEvent), 'ra'), s.perEvent),
+          perEvent(ctx, s.perEvent),
+          rawNdjsonAppend(ctx, tradingEvents(count(s.perEvent), 'nd'), s.perEvent),
+        ])),
+      )
+      ctx.log(`batched: raw insert ${BATCH}/tx, appendBatch ${BATCH}`)
+      results.push(
+        ...(await compare([
+          rawInsertBatched(ctx, tradingEvents(count(s.batched, BATCH), 'rb'), { ...s.batched, batch: BATCH, synchronous: 'NORMAL' }),
+          batched(ctx, s.batched),
+        ])),
+      )
+      ctx.log(`power: raw insert ${BATCH}/tx FULL, bursts of ${BATCH} and of 10 appends per turn`)
+      results.push(
+        ...(await compare([
+          rawInsertBatched(ctx, tradingEvents(count(s.power, BATCH), 'rf'), { ...s.power, batch: BATCH, synchronous: 'FULL' }),
+          power(ctx, s.power, BATCH, {
+            baseline: `raw insert ${BATCH}/tx FULL`,
+            target: { op: '>=', value: 0.8, of: 'ratio' },
+            note: `${BATCH} appends per event-loop turn, then flush (one fsync'd group commit); latency = append call to durable`,
+          }),
+          power(ctx, s.smallBursts, 10, {
+            note: "10 appends per turn, then flush: an fsync'd commit every 10 events; latency = append call to durable",
+          }),
+        ])),
+      )
+      ctx.log('peer: emmett-sqlite and haltd power mode, one durable append at a time')
+      const emmett = await emmettAppend(ctx, tradingEvents(count(s.emmett), 'em'), s.emmett)
+      if ('fn' in emmett) results.push(...(await compare([emmett, awaitedPower(ctx, s.emmett)])))
+      else results.push(emmett, ...(await compare([awaitedPower(ctx, s.emmett)])))
       return results
     },
   },

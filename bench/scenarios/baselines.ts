@@ -9,7 +9,7 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { LOG_SCHEMA } from '../../src/core/event-log.js'
 import { current, idempotencyKeyOf, parseEvent, streamOf, type EventInput } from '../../src/events/index.js'
-import { measure, skippedResult, throughputResult, type BenchContext, type BenchResult } from '../harness.js'
+import { skippedResult, throughputResult, type BenchContext, type BenchResult, type Contender } from '../harness.js'
 
 export type RunShape = { warmup: number; repetitions: number; opsPerRep: number }
 
@@ -49,40 +49,41 @@ export function rawEventsTable(path: string, synchronous: 'NORMAL' | 'FULL'): { 
 }
 
 /** Raw prepared inserts, one per autocommit transaction (WAL, synchronous=NORMAL), each timed. */
-export async function rawInsertAutocommit(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw insert autocommit'): Promise<BenchResult> {
+export function rawInsertAutocommit(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw insert autocommit'): Contender {
   need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
   const rows = rawRows(inputs)
   const { db, insert } = rawEventsTable(join(ctx.tmpDir, `${slug(name)}.db`), 'NORMAL')
-  try {
-    const m = await measure((i) => {
+  return {
+    fn: (i) => {
       insert.run(...rows[i]!)
-    }, shape)
-    return throughputResult(name, m, { note: 'better-sqlite3 prepared INSERT, WAL, synchronous=NORMAL, one row per transaction' })
-  } finally {
-    db.close()
+    },
+    options: shape,
+    result: (m) => throughputResult(name, m, { note: 'better-sqlite3 prepared INSERT, WAL, synchronous=NORMAL, one row per transaction' }),
+    close: () => db.close(),
   }
 }
 
 /** Raw prepared inserts, `batch` per transaction; one operation is one transaction. */
-export async function rawInsertBatched(
+export function rawInsertBatched(
   ctx: BenchContext,
   inputs: readonly EventInput[],
   shape: RunShape & { batch: number; synchronous: 'NORMAL' | 'FULL' },
   name = `raw insert ${shape.batch}/tx${shape.synchronous === 'FULL' ? ' FULL' : ''}`,
-): Promise<BenchResult> {
+): Contender {
   need(inputs, (shape.warmup + shape.repetitions * shape.opsPerRep) * shape.batch, name)
   const rows = rawRows(inputs)
   const { db, insert } = rawEventsTable(join(ctx.tmpDir, `${slug(name)}.db`), shape.synchronous)
   const insertMany = db.transaction((from: number) => {
     for (let k = from; k < from + shape.batch; k++) insert.run(...rows[k]!)
   })
-  try {
-    const m = await measure((i) => insertMany(i * shape.batch), { ...shape, unitsPerOp: shape.batch })
-    return throughputResult(name, m, {
-      note: `better-sqlite3 prepared INSERT, WAL, synchronous=${shape.synchronous}, ${shape.batch} rows per transaction; percentiles per transaction`,
-    })
-  } finally {
-    db.close()
+  return {
+    fn: (i) => insertMany(i * shape.batch),
+    options: { ...shape, unitsPerOp: shape.batch },
+    result: (m) =>
+      throughputResult(name, m, {
+        note: `better-sqlite3 prepared INSERT, WAL, synchronous=${shape.synchronous}, ${shape.batch} rows per transaction; percentiles per transaction`,
+      }),
+    close: () => db.close(),
   }
 }
 
@@ -90,17 +91,17 @@ export async function rawInsertBatched(
  * The floor without SQLite: one `fs.writeSync` of a JSON line per event to a file opened for
  * append (no fsync: like `process` durability, it survives a killed process, not power loss).
  */
-export async function rawNdjsonAppend(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw ndjson writeSync'): Promise<BenchResult> {
+export function rawNdjsonAppend(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw ndjson writeSync'): Contender {
   need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
   const rows = rawRows(inputs).map(([seq, id, type, v, ts, stream, , , key, data, prevHash, hash]) => ({ seq, id, type, v, ts, stream, key, data, prevHash, hash }))
   const fd = openSync(join(ctx.tmpDir, `${slug(name)}.ndjson`), 'a')
-  try {
-    const m = await measure((i) => {
+  return {
+    fn: (i) => {
       writeSync(fd, JSON.stringify(rows[i]) + '\n')
-    }, shape)
-    return throughputResult(name, m, { note: 'JSON.stringify + fs.writeSync of one line per event, no fsync' })
-  } finally {
-    closeSync(fd)
+    },
+    options: shape,
+    result: (m) => throughputResult(name, m, { note: 'JSON.stringify + fs.writeSync of one line per event, no fsync' }),
+    close: () => closeSync(fd),
   }
 }
 
@@ -109,9 +110,15 @@ type EmmettStore = { appendToStream(stream: string, events: { type: string; data
 /**
  * The peer event store, @event-driven-io/emmett-sqlite, appending the same events one per
  * `appendToStream` call (its own durability: node-sqlite3, WAL, SQLite's default
- * synchronous=FULL, a connection per call). Skipped, with the reason, when it cannot load.
+ * synchronous=FULL, a connection per call). When it cannot load, a skipped result with the
+ * reason comes back instead of a contender; when it fails while running, its result is skipped.
  */
-export async function emmettAppend(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'emmett-sqlite append per-event'): Promise<BenchResult> {
+export async function emmettAppend(
+  ctx: BenchContext,
+  inputs: readonly EventInput[],
+  shape: RunShape,
+  name = 'emmett-sqlite append per-event',
+): Promise<Contender | BenchResult> {
   need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
   let store: EmmettStore
   try {
@@ -130,33 +137,40 @@ export async function emmettAppend(ctx: BenchContext, inputs: readonly EventInpu
   // open and fails with SQLITE_BUSY; it rolls back, so the append is retried and the failed
   // attempt's time counts against it.
   let retried = 0
-  const append = async (stream: string, event: { type: string; data: unknown }) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await store.appendToStream(stream, [event])
-        return
-      } catch (e) {
-        if (attempt >= 5 || (e as { code?: unknown }).code !== 'SQLITE_BUSY') throw e
-        retried++
-      }
-    }
-  }
-  // It prints every failed transaction with console.log; keep that out of the report.
+  let failure: string | undefined
   const print = console.log
-  console.log = () => {}
-  try {
-    const m = await measure(async (i) => {
+  return {
+    fn: async (i) => {
+      if (failure !== undefined) return
       const { stream, event } = events[i]!
-      await append(stream, event)
-    }, shape)
-    const retries = retried > 0 ? `; ${retried} SQLITE_BUSY failures retried` : ''
-    return throughputResult(name, m, { note: `appendToStream of one event per call; node-sqlite3, WAL, synchronous=FULL (SQLite default)${retries}` })
-  } catch (e) {
-    const reason = `emmett-sqlite failed while appending: ${e instanceof Error ? e.message : String(e)}`
-    ctx.log(`${name}: skipped (${reason})`)
-    return skippedResult(name, 'events/s', reason)
-  } finally {
-    console.log = print
+      // It prints every failed transaction with console.log; keep that out of the report.
+      console.log = () => {}
+      try {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await store.appendToStream(stream, [event])
+            return
+          } catch (e) {
+            if (attempt < 5 && (e as { code?: unknown }).code === 'SQLITE_BUSY') {
+              retried++
+              continue
+            }
+            failure = `emmett-sqlite failed while appending: ${e instanceof Error ? e.message : String(e)}`
+            ctx.log(`${name}: skipped (${failure})`)
+            return
+          }
+        }
+      } finally {
+        console.log = print
+      }
+    },
+    options: shape,
+    result: (m) =>
+      failure !== undefined
+        ? skippedResult(name, 'events/s', failure)
+        : throughputResult(name, m, {
+            note: `appendToStream of one event per call; node-sqlite3, WAL, synchronous=FULL (SQLite default)${retried ? `; ${retried} SQLITE_BUSY failures retried` : ''}`,
+          }),
   }
 }
 

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { createHash } from 'node:crypto'
+import { createHash, hash as oneShotHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { EventEmitter } from 'eventemitter3'
 import {
@@ -93,8 +93,33 @@ const COLUMNS = `seq, id, type, v, ts, stream, causation_id AS causationId, corr
 
 /** The bytes the chain hashes for one event: its header in a fixed order, then its data as stored. */
 export function chainHash(prevHash: string, row: Omit<StoredRow, 'prevHash' | 'hash'>): string {
-  const header = JSON.stringify([row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId])
-  return createHash('sha256').update(prevHash).update(header).update(row.data).digest('hex')
+  return hashLink(prevHash, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data)
+}
+
+// crypto.hash (Node >= 20.12) digests a string in one native call, without a Hash object; per
+// event that is most of the chain's cost. Decided once, at load.
+const sha256Hex: (text: string) => string =
+  typeof oneShotHash === 'function'
+    ? (text) => oneShotHash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text).digest('hex')
+
+// Strings JSON would escape (quotes, backslashes, control characters, surrogates) go through
+// JSON.stringify; the usual plain ones are quoted directly, with identical bytes.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+const str = (s: string | null | undefined) => (s == null ? 'null' : NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`)
+const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null')
+
+/**
+ * sha256(prevHash + header + data), where header is exactly
+ * JSON.stringify([seq, id, type, v, ts, stream, causationId, correlationId]), written out by hand
+ * so the hot path allocates neither the array nor a Hash object.
+ */
+function hashLink(
+  prevHash: string, seq: number, id: string, type: string, v: number, ts: number, stream: string,
+  causationId: string | null, correlationId: string | null, data: string,
+): string {
+  const header = `[${num(seq)},${str(id)},${str(type)},${num(v)},${num(ts)},${str(stream)},${str(causationId)},${str(correlationId)}]`
+  return sha256Hex(prevHash + header + data)
 }
 
 /** Turn a stored row into the envelope readers see: data parsed and lifted to the current version. */
@@ -144,6 +169,9 @@ export class EventLog {
   private readonly beforeWrite: (() => void) | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
   private readonly insert: Database.Statement
+  /** Writes a batch in one transaction; wrapped once, not per call. */
+  private readonly writeAll: (inputs: readonly EventInput[], events: readonly HaltdEvent[]) => Envelope[]
+  private readonly power: boolean
   private readonly byKey: Database.Statement
   private readonly page: Database.Statement
   private seq = 0
@@ -158,6 +186,7 @@ export class EventLog {
   constructor(options: EventLogOptions) {
     this.path = options.path
     this.durability = options.durability ?? 'process'
+    this.power = this.durability === 'power'
     this.readonly = options.readonly ?? false
     this.clock = options.clock ?? systemClock
     this.ids = options.ids ?? uuidIds
@@ -185,6 +214,11 @@ export class EventLog {
         )
     this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
     this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    this.writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+      const out = new Array<Envelope>(events.length)
+      for (let i = 0; i < events.length; i++) out[i] = this.write(inputs[i]!, events[i]!)
+      return out
+    })
     this.loadTail()
   }
 
@@ -240,18 +274,20 @@ export class EventLog {
   append(input: EventInput): Envelope {
     this.writable()
     const event = parseEvent(input)
-    if (this.durability === 'power') this.openGroup()
-    const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
+    if (this.power) this.openGroup()
+    const seq = this.seq
+    const hash = this.hash
+    const lastTs = this.lastTs
     let envelope: Envelope | undefined
     try {
       envelope = this.write(input, event)
     } catch (e) {
-      this.seq = before.seq
-      this.hash = before.hash
-      this.lastTs = before.lastTs
+      this.seq = seq
+      this.hash = hash
+      this.lastTs = lastTs
       throw this.afterWriteError(e)
     }
-    if (envelope.seq > before.seq) this.emitter.emit('event', envelope)
+    if (envelope.seq > seq) this.emitter.emit('event', envelope)
     return envelope
   }
 
@@ -259,25 +295,27 @@ export class EventLog {
   appendBatch(inputs: readonly EventInput[]): Envelope[] {
     this.writable()
     const events = inputs.map((input) => parseEvent(input))
-    if (this.durability === 'power') this.openGroup()
-    const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
+    if (this.power) this.openGroup()
+    const seq = this.seq
+    const hash = this.hash
+    const lastTs = this.lastTs
     let out: Envelope[]
     try {
-      out = this.database.transaction(() => events.map((event, i) => this.write(inputs[i]!, event)))()
+      out = this.writeAll(inputs, events)
     } catch (e) {
-      this.seq = before.seq
-      this.hash = before.hash
-      this.lastTs = before.lastTs
+      this.seq = seq
+      this.hash = hash
+      this.lastTs = lastTs
       throw this.afterWriteError(e)
     }
-    for (const envelope of out) if (envelope.seq > before.seq) this.emitter.emit('event', envelope)
+    for (const envelope of out) if (envelope.seq > seq) this.emitter.emit('event', envelope)
     return out
   }
 
   /** Append, resolving once the event is durable under the configured mode. */
   appendDurable(input: EventInput): Promise<Envelope> {
     const envelope = this.append(input)
-    return this.durability === 'power' ? this.flush().then(() => envelope) : Promise.resolve(envelope)
+    return this.power ? this.flush().then(() => envelope) : Promise.resolve(envelope)
   }
 
   /** Resolves once everything appended so far is durable (immediately in `process` mode). */
@@ -299,7 +337,7 @@ export class EventLog {
     const v = current[event.type].v
     const data = JSON.stringify(event.data)
     const prevHash = this.hash
-    const hash = chainHash(prevHash, { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data })
+    const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, data)
     const info = this.insert.run(seq, id, event.type, v, ts, stream, causationId, correlationId, key, data, prevHash, hash)
     if (info.changes === 0) {
       const existing = key === null ? undefined : (this.byKey.get(key) as StoredRow | undefined)
