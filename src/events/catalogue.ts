@@ -141,7 +141,11 @@ export const current = {
   'killswitch.reset': { v: 1, data: z.strictObject({ reason: Reason.min(1), origin: Origin, by: z.string().max(200).optional() }) },
   'drain.started': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
   'drain.canceled': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
-  'drain.completed': { v: 1, data: z.strictObject({ outcome: z.enum(['drained', 'timed-out', 'forced']), inFlight: z.number().int().nonnegative() }) },
+  'drain.completed': {
+    v: 1,
+    // reason and origin: present when someone forced the drain to end
+    data: z.strictObject({ outcome: z.enum(['drained', 'timed-out', 'forced']), inFlight: z.number().int().nonnegative(), reason: Reason.optional(), origin: Origin.optional() }),
+  },
   'trading.paused': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
   'trading.resumed': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
   'deployments.locked': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
