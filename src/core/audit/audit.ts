@@ -62,7 +62,7 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
       if (!fact) continue
       runs.observe(fact)
       invariants.before(fact, state)
-      decisions.before(fact, state)
+      decisions.before(row, fact, state)
       const held = invariants.positionBefore(fact, state)
       evolve(state, fact)
       invariants.after(fact, state, held)
@@ -79,7 +79,7 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
   }
   const summary: ChainSummary | undefined = chain?.finish()
   invariants.finish(state)
-  decisions.finish(state)
+  decisions.finish()
 
   const p = pnl(state)
   const trading = tradingState(state)
@@ -89,6 +89,7 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
     file: path,
     generatedAt: (options.now?.() ?? new Date()).toISOString(),
     log: { events, firstSeq, lastSeq, firstTs, lastTs, headHash: lastHash, unreadableAfterSeq },
+    coverage: { chainVerified: chain !== undefined, rowsSchemaChecked: events, decisionsReplayed: decisions.decisions },
     chain: { intact: chainIntact && unreadableAfterSeq === null, firstBadSeq: summary?.firstBadSeq ?? null, problem: summary?.problem ?? null },
     runs: runs.rows(),
     shutdowns: shutdowns(state).map(shutdownSummary),

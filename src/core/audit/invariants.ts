@@ -1,5 +1,6 @@
 import { order, position, toleranceFor, type Fact, type HaltdState } from '../../projections/index.js'
 import type { Finding } from './report.js'
+import { deadlineOf } from './state-view.js'
 
 /**
  * The shutdown invariants (DESIGN.md), checked as the log is replayed: each event is judged
@@ -28,6 +29,10 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   /** Started steps awaiting their end: `shutdownId step name` → seq of the start. */
   const openSteps = new Map<string, number>()
   const stepKey = (shutdownId: string, step: number, name: string): string => `${shutdownId}\u001f${step}\u001f${name}`
+  /** Emergency paths in progress: when their clock started and the deadline they must hold. */
+  const emergencies = new Map<string, { since: number; sinceSeq: number; deadlineMs: number }>()
+  let lastRunStart = 0
+  let lastTs = 0
 
   const closedBecause = (state: HaltdState): GateClose | undefined => {
     if (state.trading.mode === 'HALTED') {
@@ -40,6 +45,7 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
 
   return {
     before(fact, state) {
+      lastTs = fact.ts
       switch (fact.type) {
         case 'order.submitted': {
           const d = fact.data
@@ -61,11 +67,17 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           if (!fact.data.confirmedBy) flag('invariant.canceled-without-confirmation', fact.seq, `seq ${fact.seq}: ${fact.data.clientOrderId} on ${fact.data.venue} recorded canceled without a venue confirmation`)
           return
         case 'shutdown.requested':
-          if (fact.data.mode === 'emergency') shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `emergency shutdown ${fact.data.shutdownId} requested at seq ${fact.seq}` })
+          if (fact.data.mode === 'emergency') {
+            shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `emergency shutdown ${fact.data.shutdownId} requested at seq ${fact.seq}` })
+            emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: deadlineOf(fact.data.options, 'emergency') })
+          }
           return
-        case 'shutdown.escalated':
+        case 'shutdown.escalated': {
           shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `shutdown ${fact.data.shutdownId} escalated to emergency at seq ${fact.seq}` })
+          const options = state.shutdowns.get(fact.data.shutdownId)?.options ?? {}
+          emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: deadlineOf(options, 'emergency') })
           return
+        }
         case 'shutdown.step-started':
           openSteps.set(stepKey(fact.data.shutdownId, fact.data.step, fact.data.name), fact.seq)
           return
@@ -85,11 +97,19 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           }
           return
         }
-        case 'shutdown.completed':
+        case 'shutdown.completed': {
           completedShutdowns.add(fact.data.shutdownId)
           checkNothingDropped(fact.seq, fact.data.shutdownId, state)
+          const e = emergencies.get(fact.data.shutdownId)
+          if (e) {
+            emergencies.delete(fact.data.shutdownId)
+            checkDeadline(fact.data.shutdownId, e, fact.ts, fact.seq, 'took')
+          }
           return
+        }
         case 'run.started':
+          // a resumed shutdown's deadline counts from when the new process took over
+          lastRunStart = fact.ts
           // a new process after a finished shutdown trades again (unless the kill switch or mode says otherwise)
           for (const id of [...shutdownGates.keys()]) if (completedShutdowns.has(id)) shutdownGates.delete(id)
           return
@@ -114,6 +134,7 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       }
     },
     finish(state) {
+      for (const [id, e] of emergencies) checkDeadline(id, e, lastTs, null, 'was still running after')
       for (const [key, seq] of openSteps) {
         const [shutdownId, step, name] = key.split('\u001f')
         const done = state.shutdowns.get(shutdownId!)?.completed
@@ -128,6 +149,14 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
     const signed = side === 'buy' ? qty : -qty
     if (Math.abs(held + signed) > Math.abs(held) + tolerance) {
       flag('invariant.flatten-increases-exposure', seq, `seq ${seq}: shutdown order ${clientOrderId} (${side} ${qty} ${symbol} on ${venue}) would take |position| from ${Math.abs(held)} to ${Math.abs(held + signed)}`)
+    }
+  }
+
+  function checkDeadline(shutdownId: string, e: { since: number; sinceSeq: number; deadlineMs: number }, at: number, seq: number | null, verb: string): void {
+    const since = Math.max(e.since, lastRunStart)
+    const took = at - since
+    if (took > e.deadlineMs) {
+      flag('invariant.deadline-missed', seq ?? e.sinceSeq, `the emergency path of shutdown ${shutdownId} (from seq ${e.sinceSeq}) ${verb} ${took} ms, past its ${e.deadlineMs} ms deadline`)
     }
   }
 

@@ -116,6 +116,8 @@ export const AuditReport = z.strictObject({
     /** Set when the file stopped being readable part-way: the last seq read. */
     unreadableAfterSeq: z.number().int().nullable(),
   }),
+  /** What was checked, so a clean verdict can be told from a vacuous one. */
+  coverage: z.strictObject({ chainVerified: z.boolean(), rowsSchemaChecked: z.number().int(), decisionsReplayed: z.number().int() }),
   chain: z.strictObject({ intact: z.boolean(), firstBadSeq: z.number().int().nullable(), problem: z.string().nullable() }),
   runs: z.array(RunRow),
   shutdowns: z.array(ShutdownSummary),

@@ -2,17 +2,19 @@ import {
   killSwitch, openOrders, pnl, positions, reconciliation, shutdowns, stateHash, tradingState,
   type HaltdState, type ShutdownProgress,
 } from '../../projections/index.js'
+import type { ShutdownMode } from '../../events/index.js'
+import { parseShutdownOptions, type ShutdownOptions } from '../shutdown/options.js'
 import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './report.js'
 
-/** The numbers a shutdown's request options may carry for its overall deadline, in the order they are looked for. */
-const DEADLINE_KEYS = ['deadlineMs', 'budgetMs', 'timeoutMs'] as const
-
-export function deadlineOf(options: Record<string, unknown>): number | null {
-  for (const key of DEADLINE_KEYS) {
-    const v = options[key]
-    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v
+/** The overall deadline a shutdown was started with (its recorded options, defaults filled in). */
+export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
+  let parsed: ShutdownOptions
+  try {
+    parsed = parseShutdownOptions(options)
+  } catch {
+    parsed = parseShutdownOptions({})
   }
-  return null
+  return mode === 'emergency' ? parsed.emergency.deadlineMs : parsed.graceful.deadlineMs
 }
 
 export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
@@ -28,7 +30,7 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     outcome: end?.outcome ?? null,
     exitCode: end?.exitCode ?? null,
     durationMs: end ? end.durationMs : null,
-    deadlineMs: deadlineOf(s.options),
+    deadlineMs: s.mode === null ? null : deadlineOf(s.options, s.mode),
     commandsIssued: s.commandsIssued,
     commandsFailed: s.commandsFailed,
     steps: s.steps.map((step) => ({

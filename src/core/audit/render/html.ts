@@ -1,7 +1,7 @@
 import type { AuditReport, ShutdownSummary } from '../report.js'
 import { duration, iso } from './format.js'
 import {
-  anomaliesTable, chainLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
+  anomaliesTable, chainLine, coverageLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
   shutdownLine, timelineTables, tradingLine, type Table,
 } from './sections.js'
 
@@ -135,7 +135,7 @@ export function renderHtml(r: AuditReport): string {
       card('kill switch', k.latched ? `LATCHED: ${k.reason ?? ''}` : 'not latched'),
       card('net P&L', r.pnl.net.toFixed(2)),
     ].join('')}</div>`,
-    `<p class="meta">${esc(chainLine(r))}<br>${esc(tradingLine(r))}</p>`,
+    `<p class="meta">${esc(chainLine(r))}<br>${esc(coverageLine(r))}<br>${esc(tradingLine(r))}</p>`,
     htmlTable(findingsTable(r), { id: 'findings' }),
     `<h2>Shutdown timeline</h2>`,
     shutdownsHtml,

@@ -1,6 +1,6 @@
 import type { AuditReport } from '../report.js'
 import {
-  anomaliesTable, chainLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
+  anomaliesTable, chainLine, coverageLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
   shutdownLine, timelineTables, tradingLine, type Table,
 } from './sections.js'
 
@@ -19,7 +19,7 @@ function mdTable(t: Table, level = '##'): string {
 }
 
 export function renderMarkdown(r: AuditReport): string {
-  const out = [`# haltd audit: \`${r.file}\``, '', `**${cell(headline(r))}**`, '', `- ${cell(chainLine(r))}`, `- ${cell(tradingLine(r))}`, `- generated ${r.generatedAt}`, '']
+  const out = [`# haltd audit: \`${r.file}\``, '', `**${cell(headline(r))}**`, '', `- ${cell(chainLine(r))}`, `- ${cell(coverageLine(r))}`, `- ${cell(tradingLine(r))}`, `- generated ${r.generatedAt}`, '']
   out.push(mdTable(findingsTable(r)))
   out.push('## Shutdown timeline\n')
   if (r.shutdowns.length === 0) out.push('_no shutdown in this log_\n')

@@ -91,6 +91,11 @@ export function headline(r: AuditReport): string {
   return `${verdict} — ${r.log.events} events, seq ${r.log.firstSeq ?? '—'}…${r.log.lastSeq ?? '—'}, ${iso(r.log.firstTs)} to ${iso(r.log.lastTs)}`
 }
 
+export function coverageLine(r: AuditReport): string {
+  const c = r.coverage
+  return `checked: ${c.chainVerified ? 'hash chain, ' : 'hash chain NOT verified, '}${c.rowsSchemaChecked} events against their schemas, invariants, ${c.decisionsReplayed} shutdown decisions re-derived`
+}
+
 export function chainLine(r: AuditReport): string {
   if (r.chain.intact) return `hash chain intact (head ${r.log.headHash?.slice(0, 16) ?? '—'}…)`
   if (r.chain.firstBadSeq !== null) return `hash chain BROKEN: first bad seq ${r.chain.firstBadSeq}: ${r.chain.problem}`

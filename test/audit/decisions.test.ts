@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import Database from 'better-sqlite3'
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { auditFile } from '../../src/core/audit/audit.js'
+import { chainHash, openEventLog, type StoredRow } from '../../src/core/event-log.js'
+import { GENESIS_HASH } from '../../src/events/index.js'
+import { rig, SYMBOL } from '../shutdown/rig.js'
+
+/** Rewrite every hash from `fromSeq` on, as a forger with write access and the hash rule would. */
+function rechain(db: Database.Database, fromSeq: number): void {
+  const rows = db
+    .prepare('SELECT seq, id, type, v, ts, stream, causation_id AS causationId, correlation_id AS correlationId, data, prev_hash AS prevHash, hash FROM events WHERE seq >= ? ORDER BY seq')
+    .all(fromSeq - 1) as StoredRow[]
+  let prev = rows[0]?.seq === fromSeq - 1 ? rows.shift()!.hash : GENESIS_HASH
+  const set = db.prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?')
+  db.transaction(() => {
+    for (const row of rows) {
+      const hash = chainHash(prev, row)
+      set.run(prev, hash, row.seq)
+      prev = hash
+    }
+  })()
+}
+
+async function shutdownLog(mode: 'graceful' | 'emergency'): Promise<string> {
+  const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 50, waitTimeoutMs: 500 }, emergency: { deadlineMs: 5_000 } } })
+  await r.rest(2)
+  await r.take('alpha', 3)
+  await r.take('bravo', -2)
+  const handle = r.controller.requestShutdown({ mode, reason: `audit test (${mode})`, origin: 'admin' })
+  await handle.done
+  await r.close()
+  const copy = join(r.dir, `${mode}-copy.db`)
+  copyFileSync(r.log.path, copy)
+  return copy
+}
+
+describe('audit: decision replay re-derives every shutdown decision', () => {
+  it('a graceful shutdown run by the real runner audits clean, every decision re-derived', async () => {
+    const path = await shutdownLog('graceful')
+    const report = auditFile(path)
+    expect(report.findings).toEqual([])
+    expect(report.verdict).toBe('clean')
+    expect(report.coverage.decisionsReplayed).toBeGreaterThan(10)
+    const [s] = report.shutdowns
+    expect(s?.mode).toBe('graceful')
+    expect(s?.steps.map((st) => st.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+    expect(s?.commandsIssued).toBeGreaterThan(5)
+    // aggressive flatten left nothing open
+    expect(report.positions.every((p) => Math.abs(p.qty) < 1e-9)).toBe(true)
+  })
+
+  it('an emergency shutdown audits clean and within its deadline', async () => {
+    const path = await shutdownLog('emergency')
+    const report = auditFile(path)
+    expect(report.findings).toEqual([])
+    expect(report.shutdowns[0]).toMatchObject({ mode: 'emergency', outcome: 'emergency', deadlineMs: 5_000 })
+    expect(report.trading.killSwitch.latched).toBe(true)
+  })
+
+  it('a logged command altered by hand, with the chain rewritten to match, is a divergence at its seq', async () => {
+    const path = await shutdownLog('graceful')
+    const db = new Database(path)
+    const target = db
+      .prepare(`SELECT seq, data FROM events WHERE type = 'shutdown.command-issued' AND data LIKE '%"kind":"flatten"%' ORDER BY seq LIMIT 1`)
+      .get() as { seq: number; data: string }
+    expect(target).toBeDefined()
+    const data = JSON.parse(target.data)
+    data.command.qty = data.command.qty * 2
+    db.prepare('UPDATE events SET data = ? WHERE seq = ?').run(JSON.stringify(data), target.seq)
+    rechain(db, target.seq)
+    db.close()
+
+    const report = auditFile(path)
+    expect(report.chain.intact).toBe(true)
+    const decisions = report.findings.filter((f) => f.check === 'decision')
+    expect(decisions[0]).toMatchObject({ kind: 'decision.divergence', seq: target.seq })
+    expect(decisions[0]!.message).toContain('flatten')
+    expect(report.verdict).toBe('findings')
+  })
+
+  it('a command-issued event appended by hand through the log itself (chain intact) is flagged as decided by nobody', async () => {
+    const path = await shutdownLog('emergency')
+    const log = openEventLog({ path })
+    const shutdownId = String((log.read({ types: ['shutdown.requested'] }).next().value as { data: { shutdownId: string } }).data.shutdownId)
+    const forged = log.append({
+      type: 'shutdown.command-issued',
+      data: { shutdownId, commandId: `${shutdownId}:emergency.3:99`, step: 3, command: { kind: 'flatten', venue: 'alpha', symbol: SYMBOL, side: 'buy', qty: 5, type: 'market', position: 0, round: 1 } },
+    })
+    log.close()
+    const report = auditFile(path)
+    expect(report.chain.intact).toBe(true)
+    expect(report.findings).toContainEqual(expect.objectContaining({ check: 'decision', kind: 'decision.undecided-command', seq: forged.seq }))
+  })
+})
