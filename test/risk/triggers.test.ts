@@ -163,6 +163,15 @@ describe('actions and the latch', () => {
     expect(modeChanges(r.log)).toEqual(['REDUCING', 'HALTED'])
   })
 
+  it('trips on the most severe of the triggers breached at the same check', () => {
+    const r = make({ grossNotional: { max: 100, action: 'REDUCING' }, errorBurst: { max: 1, windowMs: 1_000, action: 'EMERGENCY' } })
+    fill(r.log, 'a', 'buy', 1, 100)
+    reject(r.log)
+    expect(r.monitor.check()).toMatchObject({ trigger: 'errorBurst', action: 'EMERGENCY' })
+    expect(activations(r.log).map((a) => a.trigger)).toEqual(['errorBurst'])
+    expect(r.monitor.check()).toBeUndefined()
+  })
+
   it('never lowers a mode someone else raised', () => {
     const r = make({ grossNotional: { max: 100, action: 'REDUCING' } })
     r.log.append({ type: 'trading.state-changed', data: { to: 'HALTED', reason: 'graceful shutdown', origin: 'shutdown' } })

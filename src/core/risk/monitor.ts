@@ -150,19 +150,22 @@ export class RiskMonitor {
   }
 
   /**
-   * Evaluate every trigger now; trip on the first whose reading reached its threshold and whose
-   * action is more severe than the current latch. Returns the trip, if any.
+   * Evaluate every trigger now. Of those whose reading reached the threshold, trip on the one with
+   * the most severe action (the first configured among equals), if it is more severe than the
+   * current latch. Returns the trip, if any.
    */
   check(): Trip | undefined {
+    const latched = this.latchedAction()
+    let worst: Reading | undefined
     for (const r of this.currentReadings()) {
       if (r.reading < r.threshold) continue
-      const latched = this.latchedAction()
       if (latched !== undefined && SEVERITY[latched] >= SEVERITY[r.action]) continue
-      const trip: Trip = { trigger: r.trigger, reading: r.reading, threshold: r.threshold, action: r.action, reason: r.detail }
-      this.trip(trip, 'risk')
-      return trip
+      if (worst === undefined || SEVERITY[r.action] > SEVERITY[worst.action]) worst = r
     }
-    return undefined
+    if (worst === undefined) return undefined
+    const trip: Trip = { trigger: worst.trigger, reading: worst.reading, threshold: worst.threshold, action: worst.action, reason: worst.detail }
+    this.trip(trip, 'risk')
+    return trip
   }
 
   /** An operator's (or the admin API's) manual activation. */
