@@ -10,6 +10,8 @@ export type ClientOptions = {
   ws?: boolean
   apiKey?: string
   secret?: string
+  /** Further ccxt constructor settings, e.g. `{ rateLimit: 1500, rollingWindowSize: 0 }` for a slow leaky bucket. */
+  config?: Record<string, unknown>
 }
 
 /** Offline settings: markets supplied, no currency or margin-pair downloads. */
@@ -24,6 +26,7 @@ function config(venue: FakeBinance, segment: 'spot' | 'futures', o: ClientOption
     markets: ccxtMarkets(segment, [...venue.engine.symbols.values()]),
     fetchImplementation: venue.fetchImplementation,
     options: offlineOptions,
+    ...o.config,
   }
 }
 
