@@ -34,3 +34,10 @@ export class StrategyRestoreFailed extends HaltdError {
     super('STRATEGY_RESTORE_FAILED', `strategy '${strategyId}' could not restore its checkpointed state: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
   }
 }
+
+/** Market data handed to the host that is not a usable tick (a bid of 0, a missing venue…). */
+export class InvalidTick extends HaltdError {
+  constructor(readonly field: string, detail: string) {
+    super('INVALID_TICK', `invalid tick: ${field ? `${field}: ` : ''}${detail}`)
+  }
+}

@@ -4,7 +4,7 @@ import type { Origin } from '../events/primitives.js'
 import { Id } from '../events/primitives.js'
 import { CancelIntent, OrderIntent, PlaceIntent, Tick } from './contract.js'
 import type { OwnOrderUpdate, Strategy, StrategyContext } from './contract.js'
-import { DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, StrategyRestoreFailed, UnknownStrategy } from './errors.js'
+import { DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy } from './errors.js'
 import { limitRefusal, parseLimits, reducedLimits, SendRate, StrategyLimits } from './limits.js'
 import type { EventRecorder, Now, OrderSink, SinkCancelOutcome, SinkOutcome, StrategyBook } from './ports.js'
 
@@ -197,10 +197,16 @@ export class StrategyHost {
 
   // ── input: market data and the log ────────────────────────────────────────────────────
 
-  /** Hands a tick to every strategy; resolves once they have decided and their intents are done. */
+  /**
+   * Hands a tick to every strategy; resolves once they have decided and their intents are done.
+   * A malformed tick rejects with `InvalidTick` (never throws: feed handlers chain `.catch`).
+   */
   onTick(input: Tick): Promise<void> {
     const parsed = Tick.safeParse(input)
-    if (!parsed.success) throw new InvalidStrategyConfig('tick', issueText(parsed.error))
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      return Promise.reject(new InvalidTick(issue.path.map(String).join('.'), issue.message))
+    }
     const tick = parsed.data
     if (this.stopped) return Promise.resolve()
     const key = `${tick.venue}\u0000${tick.symbol}`

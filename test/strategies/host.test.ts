@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { OrderRouter } from '../../src/core/order-router.js'
 import {
-  DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, StrategyRestoreFailed, UnknownStrategy,
+  DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy,
   type OrderIntent, type OrderSink, type OwnOrderUpdate, type Strategy, type StrategyContext, type Tick,
 } from '../../src/strategies/index.js'
 import { BTC, ETH, rig, type Rig } from './rig.js'
@@ -266,6 +266,15 @@ describe('strategy host', () => {
     expect(() => r.host.restoreState({ strategies: { a: { enabled: 'yes', limits, state: {} } } })).toThrow(InvalidStrategyCheckpoint)
     expect(() => r.host.restoreState({ strategies: { a: { enabled: true, limits, state: {} } } })).toThrow(StrategyRestoreFailed)
     expect(() => r.host.restoreState({ strategies: { a: { enabled: true, limits, state: {} } } })).toThrow(/'a'.*n must be a number/)
+  })
+
+  it('rejects a malformed tick with a typed error naming the field, and hands it to no strategy', async () => {
+    const r = make()
+    const a = scripted('a', () => [])
+    r.host.register(a, { limits })
+    await expect(r.host.onTick({ venue: 'binance-sim', symbol: BTC, bid: 0, ask: 1, ts: 1 })).rejects.toThrow(InvalidTick)
+    await expect(r.host.onTick({ venue: 'binance-sim', symbol: BTC, bid: 0, ask: 1, ts: 1 })).rejects.toThrow(/invalid tick: bid/)
+    expect(a.state.n).toBe(0)
   })
 
   it('names unknown and duplicate strategies', () => {
