@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
-import { copyFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { auditFile } from '../../src/core/audit/audit.js'
 import { chainHash, openEventLog, type StoredRow } from '../../src/core/event-log.js'
 import { GENESIS_HASH } from '../../src/events/index.js'
-import { rig, SYMBOL } from '../shutdown/rig.js'
+import { SYMBOL } from '../shutdown/rig.js'
+import { shutdownLog } from './sample-log.js'
 
 /** Rewrite every hash from `fromSeq` on, as a forger with write access and the hash rule would. */
 function rechain(db: Database.Database, fromSeq: number): void {
@@ -21,19 +20,6 @@ function rechain(db: Database.Database, fromSeq: number): void {
       prev = hash
     }
   })()
-}
-
-async function shutdownLog(mode: 'graceful' | 'emergency'): Promise<string> {
-  const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 50, waitTimeoutMs: 500 }, emergency: { deadlineMs: 5_000 } } })
-  await r.rest(2)
-  await r.take('alpha', 3)
-  await r.take('bravo', -2)
-  const handle = r.controller.requestShutdown({ mode, reason: `audit test (${mode})`, origin: 'admin' })
-  await handle.done
-  await r.close()
-  const copy = join(r.dir, `${mode}-copy.db`)
-  copyFileSync(r.log.path, copy)
-  return copy
 }
 
 describe('audit: decision replay re-derives every shutdown decision', () => {

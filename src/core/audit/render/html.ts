@@ -49,22 +49,26 @@ export function timelineSvg(s: ShutdownSummary): string {
   const start = Math.min(...times)
   const deadlineAt = s.deadlineMs !== null ? (s.escalatedAt ?? s.requestedAt ?? start) + s.deadlineMs : null
   let end = Math.max(...times)
-  if (deadlineAt !== null && deadlineAt - end < (end - start) * 0.5) end = Math.max(end, deadlineAt)
+  // the deadline is drawn when it falls near the steps; far beyond them it would squash every bar
+  const deadlineShown = deadlineAt !== null && deadlineAt - start <= (end - start) * 1.5
+  if (deadlineShown) end = Math.max(end, deadlineAt)
   const span = Math.max(end - start, 1)
-  const labelW = 230
-  const chartW = 720
+  const tick = niceStep(span / 6)
+  const axisEnd = Math.ceil(span / tick) * tick
+  const longest = Math.max(...steps.map((st) => `${st.step}. ${st.name}`.length))
+  const labelW = Math.min(340, Math.max(140, Math.round(longest * 6.8) + 16))
+  const chartW = 960 - labelW
   const rowH = 22
   const top = 28
   const width = labelW + chartW + 90
   const height = top + steps.length * rowH + 24
-  const x = (t: number): number => labelW + ((t - start) / span) * chartW
+  const x = (t: number): number => labelW + ((t - start) / axisEnd) * chartW
   const parts: string[] = []
-  // axis: five ticks, time from the request
-  for (let i = 0; i <= 5; i++) {
-    const t = start + (span * i) / 5
-    const px = x(t).toFixed(1)
+  // axis: round ticks, time since the first event of the shutdown
+  for (let t = 0; t <= axisEnd + tick / 2; t += tick) {
+    const px = x(start + t).toFixed(1)
     parts.push(`<line x1="${px}" y1="${top - 6}" x2="${px}" y2="${height - 20}" stroke="#e0e0e0"/>`)
-    parts.push(`<text x="${px}" y="${top - 10}" text-anchor="middle" class="tick">+${esc(duration(t - start))}</text>`)
+    parts.push(`<text x="${px}" y="${top - 10}" text-anchor="middle" class="tick">+${esc(duration(t))}</text>`)
   }
   steps.forEach((st, i) => {
     const y = top + i * rowH
@@ -79,12 +83,21 @@ export function timelineSvg(s: ShutdownSummary): string {
     )
     parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + 15}" class="dur">${esc(st.outcome === 'completed' ? duration(st.durationMs) : `${st.outcome} ${duration(st.durationMs)}`)}</text>`)
   })
-  if (deadlineAt !== null) {
+  if (deadlineAt !== null && !deadlineShown) {
+    parts.push(`<text x="${labelW + chartW}" y="${height - 6}" text-anchor="end" class="deadline-label">deadline ${esc(duration(s.deadlineMs))} after the start: off the chart →</text>`)
+  } else if (deadlineAt !== null) {
     const px = x(deadlineAt).toFixed(1)
     parts.push(`<line class="deadline" x1="${px}" y1="${top - 4}" x2="${px}" y2="${height - 20}" stroke="#c62828" stroke-width="2" stroke-dasharray="5,3"/>`)
     parts.push(`<text x="${px}" y="${height - 6}" text-anchor="middle" class="deadline-label">deadline ${esc(duration(s.deadlineMs))}</text>`)
   }
   return `<svg class="timeline" role="img" aria-label="${esc(`timeline of shutdown ${s.shutdownId}`)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`
+}
+
+/** 1, 2 or 5 times a power of ten: axis ticks a reader can add up. */
+function niceStep(raw: number): number {
+  const p = 10 ** Math.floor(Math.log10(Math.max(raw, 1e-9)))
+  for (const m of [1, 2, 5, 10]) if (raw <= m * p) return Math.max(m * p, 1)
+  return 10 * p
 }
 
 const CSS = `
