@@ -169,7 +169,7 @@ export async function measure(fn: Operation, options: MeasureOptions): Promise<M
 }
 
 /**
- * Measure several operations with their repetitions interleaved (A, B, C, A, B, C, …), so a
+ * Measure several operations with their repetitions interleaved (A B C, B C A, C A B, …), so a
  * disk stall or a noisy neighbour hits each of them alike and their ratios hold. All entries
  * need the same number of repetitions; warm-ups run first, in order.
  */
@@ -180,8 +180,9 @@ export async function measureInterleaved(entries: readonly { fn: Operation; opti
   for (const r of runs) await r.warm()
   await yieldToLoop()
   for (let rep = 0; rep < reps; rep++) {
-    for (const r of runs) {
-      await r.repetition()
+    // Rotate who goes first, so no side always runs in the wake of the same neighbour.
+    for (let k = 0; k < runs.length; k++) {
+      await runs[(rep + k) % runs.length]!.repetition()
       await yieldToLoop()
     }
   }

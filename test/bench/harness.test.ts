@@ -36,13 +36,14 @@ describe('measure', () => {
     expect(m.median).toBeLessThanOrEqual(m.max)
   })
 
-  it('interleaves the repetitions of the operations it compares', async () => {
+  it('interleaves the repetitions of the operations it compares, rotating who goes first', async () => {
     const order: string[] = []
     await measureInterleaved([
-      { fn: async () => void order.push('a'), options: { warmup: 0, repetitions: 2, opsPerRep: 1 } },
-      { fn: () => void order.push('b'), options: { warmup: 0, repetitions: 2, opsPerRep: 1, latencies: false } },
+      { fn: async () => void order.push('a'), options: { warmup: 0, repetitions: 3, opsPerRep: 1 } },
+      { fn: () => void order.push('b'), options: { warmup: 0, repetitions: 3, opsPerRep: 1, latencies: false } },
+      { fn: () => void order.push('c'), options: { warmup: 0, repetitions: 3, opsPerRep: 1 } },
     ])
-    expect(order).toEqual(['a', 'b', 'a', 'b'])
+    expect(order.join('')).toBe('abcbcacab')
     await expect(
       measureInterleaved([
         { fn: () => {}, options: { warmup: 0, repetitions: 2, opsPerRep: 1 } },
