@@ -23,6 +23,7 @@ import { isDefiniteRefusal, toVenueError } from './ccxt/errors.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './ccxt/mapping.js'
 import { OrderTracker } from './ccxt/order-tracker.js'
 import { OrderUpdateFeed } from './ccxt/order-updates.js'
+import { quietPendingFutures } from './ccxt/quiet-futures.js'
 import { guardTransport, outsideCall } from './ccxt/transport-guard.js'
 
 export type CcxtGatewayOptions = {
@@ -312,7 +313,18 @@ export class CcxtGateway implements ExchangeGateway {
   private async streamReady(signal: AbortSignal): Promise<void> {
     const auth = (this.main as unknown as { authenticate?: (params?: object) => Promise<unknown> }).authenticate
     if (typeof auth !== 'function') return
-    await this.run('stream subscribe', this.main, () => outsideCall(() => auth.call(this.main)), 'all', signal)
+    await this.run(
+      'stream subscribe',
+      this.main,
+      () =>
+        outsideCall(() => {
+          const subscribing = auth.call(this.main)
+          quietPendingFutures(this.main)
+          return subscribing
+        }),
+      'all',
+      signal,
+    )
   }
 
   private makeFeed(mode: 'stream' | 'poll'): OrderUpdateFeed {

@@ -105,6 +105,17 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     expect(venue.faults.hits('DELETE /fapi/v1/allOpenOrders')).toBe(2)
   })
 
+  it('cancelAll account on a venue without cancel-all (as OKX) cancels every order in batches', async () => {
+    const { gateway, venue, exchange } = await rig('futures', { gateway: { capabilities: { massCancel: 'none' } } })
+    await gateway.submit(limit('hd-n-1'))
+    await exchange.createOrder(ETH, 'limit', 'buy', 0.1, 2_000, { clientOrderId: 'manual-n' })
+    const result = await gateway.cancelAll({ scope: 'account' })
+    expect(result.method).toBe('batched')
+    expect(result.canceled.sort()).toEqual(['hd-n-1', 'manual-n'])
+    expect(venue.engine.open('futures')).toEqual([])
+    expect(venue.faults.hits('DELETE /fapi/v1/allOpenOrders')).toBe(0)
+  })
+
   it('arms the countdown per symbol through fapiPrivatePostCountdownCancelAll and disarms it', async () => {
     const { gateway, venue } = await rig('futures')
     expect(await gateway.armDeadMansSwitch(60_000)).toEqual({ armed: true, method: 'fapiPrivatePostCountdownCancelAll' })
@@ -223,5 +234,52 @@ describe('CcxtGateway over ccxt.pro binance (spot)', () => {
     await gateway.close()
     await vi.waitFor(() => expect(venue.userStreamSubscribers()).toBe(0), { timeout: 5_000, interval: 20 })
     await expect(gateway.fetchBalances()).rejects.toMatchObject({ kind: 'network' })
+  })
+})
+
+describe('CcxtGateway update stream resilience', () => {
+  it('falls back to polling when the WebSocket cannot be reached, and says so in its capabilities', async () => {
+    const venue = await startFakeBinance()
+    const exchange = await fakeBinanceSpot(venue, { ws: true })
+    // a path the venue does not serve: the upgrade is refused
+    ;(exchange.urls['api']['ws'] as Record<string, Record<string, string>>)['ws-api']!['spot'] = `${venue.wsApiUrl}-nowhere`
+    const errors: VenueError[] = []
+    const gateway = new CcxtGateway({ venue: 'binance', exchange, symbols: ['BTC/USDT'], pollIntervalMs: 50, callTimeoutMs: 3_000, retry: { attempts: 1 }, onError: (e) => errors.push(e) })
+    cleanups.push(async () => {
+      await gateway.close()
+      await venue.close()
+    })
+    expect(gateway.capabilities.streamingUpdates).toBe(true)
+    await gateway.connect()
+    expect(gateway.capabilities.streamingUpdates).toBe(false)
+    expect(errors.length).toBeGreaterThan(0)
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-fb-1', 'BTC/USDT'))
+    await gateway.cancel({ clientOrderId: 'hd-fb-1', symbol: 'BTC/USDT' })
+    await vi.waitFor(() => expect(seen).toContainEqual(expect.objectContaining({ kind: 'status', clientOrderId: 'hd-fb-1', status: 'canceled' })), {
+      timeout: 5_000,
+      interval: 20,
+    })
+  })
+
+  it('keeps reporting after the venue drops the stream: it polls the gap and subscribes again', async () => {
+    const { gateway, venue } = await rig('spot', { client: { ws: true } })
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-drop-1', 'BTC/USDT'))
+    venue.dropWebSockets()
+    venue.engine.fillResting('spot', 'hd-drop-1')
+    await vi.waitFor(
+      () => {
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-drop-1', qty: 0.01 }))
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'status', clientOrderId: 'hd-drop-1', status: 'filled' }))
+      },
+      { timeout: 10_000, interval: 20 },
+    )
+    await vi.waitFor(() => expect(venue.userStreamSubscribers()).toBe(1), { timeout: 10_000, interval: 20 })
+    await gateway.submit(limit('hd-drop-2', 'BTC/USDT'))
+    venue.engine.fillResting('spot', 'hd-drop-2')
+    await vi.waitFor(() => expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-drop-2' })), { timeout: 10_000, interval: 20 })
   })
 })

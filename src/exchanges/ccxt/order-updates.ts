@@ -4,6 +4,7 @@ import type { VenueError } from '../errors.js'
 import { toVenueError } from './errors.js'
 import { toFill, toVenueOrder } from './mapping.js'
 import type { OrderTracker } from './order-tracker.js'
+import { quietPendingFutures } from './quiet-futures.js'
 import { outsideCall } from './transport-guard.js'
 
 /** What the feeds need from the gateway: its reads (with deadlines, retries and the guard). */
@@ -153,7 +154,9 @@ export class OrderUpdateFeed {
 
   private watch(method: 'watchOrders' | 'watchMyTrades'): Promise<unknown> {
     const ex = this.ports.exchange as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
-    return ex[method]!.call(this.ports.exchange)
+    const watching = ex[method]!.call(this.ports.exchange)
+    quietPendingFutures(this.ports.exchange)
+    return watching
   }
 
   private async loop(name: string, step: () => Promise<void>): Promise<void> {
