@@ -29,6 +29,8 @@ export type RigOptions = {
   ports?: Partial<ShutdownPorts>
   clock?: Clock
   path?: string
+  /** Venues that outlive a haltd process (a restart after a crash talks to the same ones). */
+  sims?: SimExchange[]
 }
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -49,7 +51,7 @@ export function rig(o: RigOptions = {}) {
     const t = projections.state.trading
     return { mode: t.mode, strategyBlock: t.drain.state !== 'Active' ? 'draining' : t.paused ? 'paused' : undefined }
   })
-  const sims = names.map(
+  const sims = o.sims ?? names.map(
     (venue, i) =>
       new SimExchange({
         venue, seed: (o.seed ?? 1) * 31 + i, mode: 'derivatives',
@@ -73,20 +75,27 @@ export function rig(o: RigOptions = {}) {
   }
   const controller = new ShutdownController({ ...ports, ids: sequentialIds('sd'), options: o.options ?? {} })
   let closed = false
+  let crashed = false
+  /** The haltd process dies: its log closes under whatever is running; the venues carry on. */
+  const crash = () => {
+    if (crashed) return
+    crashed = true
+    for (const s of stops) s()
+    router.close()
+    projections.stop()
+    log.close()
+  }
   const close = async () => {
     if (closed) return
     closed = true
-    for (const s of stops) s()
-    router.close()
+    crash()
     for (const s of sims) await s.close()
-    projections.stop()
-    log.close()
   }
   cleanups.push(close)
 
   const strategy = { kind: 'strategy' as const, id: 'mm' }
   return {
-    dir, log, projections, gate, router, sims, venues, ports, controller, checkpointer, close,
+    dir, log, projections, gate, router, sims, venues, ports, controller, checkpointer, close, crash,
     sim: (name: string) => sims.find((s) => s.venue === name)!,
     world: () => worldOf(projections.state),
     /** Resting limit orders far from the mid, `n` per venue, from a strategy. */

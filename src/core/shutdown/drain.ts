@@ -63,7 +63,7 @@ export function decideDrain(command: DrainCommand, state: DrainState): DrainFact
     case 'force':
       if (state.phase !== 'Draining') throw new DrainRefused('force', state.phase, 'start a drain first')
       if (command.openPositions > 0 && !command.force) throw new LockedFunds(command.openPositions)
-      return [{ type: 'drain.completed', data: { outcome: 'forced', inFlight: command.inFlight } }]
+      return [{ type: 'drain.completed', data: { outcome: 'forced', inFlight: command.inFlight, reason: command.reason, origin: command.origin } }]
   }
 }
 

@@ -24,6 +24,8 @@ export class ShutdownRunner {
   private stepStartedAt: number
   private procedureStartedAt: number
   private done: Promise<ShutdownReport> | undefined
+  /** An outcome that could not be recorded (the log closed or failed): the run stops with it. */
+  private failure: unknown
 
   constructor(private readonly ports: ShutdownPorts, shutdownId: string) {
     this.shutdownId = shutdownId
@@ -62,8 +64,12 @@ export class ShutdownRunner {
     for (const commandId of abandoned) this.inFlight.delete(commandId)
     // Appended on the next turn: we are inside the append that recorded the escalation.
     queueMicrotask(() => {
-      for (const commandId of abandoned) {
-        this.complete(commandId, 'failed', { error: 'abandoned: the shutdown was escalated to emergency' })
+      try {
+        for (const commandId of abandoned) {
+          this.complete(commandId, 'failed', { error: 'abandoned: the shutdown was escalated to emergency' })
+        }
+      } catch (e) {
+        this.failure ??= e
       }
       this.wake()
     })
@@ -106,6 +112,7 @@ export class ShutdownRunner {
         throw new Error(`shutdown ${this.shutdownId}: the decider is waiting with nothing in flight`)
       }
       await new Promise<void>((resolve) => (this.wakeUp = resolve))
+      if (this.failure !== undefined) throw this.failure
     }
     return buildShutdownReport(this.state, this.ports.world())
   }
@@ -143,10 +150,15 @@ export class ShutdownRunner {
   private settle(commandId: string, outcome: 'ok' | 'failed' | 'timed-out', detail?: Record<string, unknown>): void {
     if (!this.inFlight.delete(commandId)) return // abandoned on escalation: its outcome was recorded then
     try {
-      this.complete(commandId, outcome, detail)
+      try {
+        this.complete(commandId, outcome, detail)
+      } catch (e) {
+        if (this.ports.log.isClosed) throw e
+        // The detail could not be stored as is (too large, not JSON): record the outcome without it.
+        this.complete(commandId, outcome, { error: `detail not recordable: ${e instanceof Error ? e.message : String(e)}` })
+      }
     } catch (e) {
-      // The detail could not be stored as is (too large, not JSON): record the outcome without it.
-      this.complete(commandId, outcome, { error: `detail not recordable: ${e instanceof Error ? e.message : String(e)}` })
+      this.failure ??= e
     }
     this.wake()
   }

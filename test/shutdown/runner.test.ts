@@ -1,0 +1,266 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { Envelope } from '../../src/events/index.js'
+import { replayShutdownDecisions } from '../../src/core/shutdown/audit.js'
+import { verifyCheckpoint } from '../../src/core/shutdown/checkpoint.js'
+import { emergencyFromRisk, findUnfinishedShutdown } from '../../src/core/shutdown/controller.js'
+import { GRACEFUL_STEPS } from '../../src/core/shutdown/graceful.js'
+import { rig, SYMBOL, type Rig } from './rig.js'
+
+const dataOf = <T>(e: Envelope) => e.data as T
+
+function stepTimeline(r: Rig): string[] {
+  return r.events()
+    .filter((e) => e.type.startsWith('shutdown.step-'))
+    .map((e) => `${e.type.slice('shutdown.step-'.length)} ${dataOf<{ step: number }>(e).step}`)
+}
+
+/** Every step-started has exactly one end event after it, in the same shutdown. */
+function unendedSteps(r: Rig): string[] {
+  const open = new Map<string, number>()
+  for (const e of r.events()) {
+    if (!e.type.startsWith('shutdown.step-')) continue
+    const { shutdownId, step, name } = dataOf<{ shutdownId: string; step: number; name: string }>(e)
+    const key = `${shutdownId}/${step}/${name}`
+    if (e.type === 'shutdown.step-started') open.set(key, (open.get(key) ?? 0) + 1)
+    else if (e.type !== 'shutdown.step-skipped') open.set(key, (open.get(key) ?? 0) - 1)
+  }
+  return [...open].filter(([, n]) => n !== 0).map(([k]) => k)
+}
+
+const completedOf = (r: Rig) => r.events().find((e) => e.type === 'shutdown.completed')?.data as { outcome: string; exitCode: number; durationMs: number } | undefined
+
+describe('graceful shutdown on three simulated venues', () => {
+  it('runs all 13 steps in order, each with a start and an end, cancels everything, flattens, and ends clean and replayable', async () => {
+    const reports: unknown[] = []
+    const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 100 } }, ports: { onReport: (rep) => reports.push(rep) } })
+    await r.rest(4)
+    await r.take('alpha', 2)
+    await r.take('bravo', -1.5)
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+
+    expect(report).toMatchObject({ outcome: 'clean', exitCode: 0, positions: [], openOrders: { count: 0 }, cancelUnconfirmed: [] })
+    const started = r.events().filter((e) => e.type === 'shutdown.step-started').map((e) => dataOf<{ step: number }>(e).step)
+    expect(started).toEqual(GRACEFUL_STEPS.map((s) => s.step).filter((s) => s !== 3))
+    expect(stepTimeline(r)).toContain('skipped 3')
+    expect(unendedSteps(r)).toEqual([])
+    // every order canceled on the venue's word, every flatten reduce-only and from the shutdown
+    expect(r.world().orders).toEqual([])
+    for (const e of r.events().filter((x) => x.type === 'order.canceled')) expect(['ack', 'stream', 'mass-cancel', 'open-orders']).toContain(dataOf<{ confirmedBy: string }>(e).confirmedBy)
+    const flattens = r.events().filter((e) => e.type === 'order.submitted' && dataOf<{ origin: { kind: string } }>(e).origin.kind === 'shutdown')
+    expect(flattens.length).toBe(2)
+    for (const f of flattens) expect(dataOf<{ reduceOnly: boolean }>(f).reduceOnly).toBe(true)
+    // the checkpoint on disk verifies and the report reached the port
+    const written = r.events().find((e) => e.type === 'checkpoint.written')!
+    expect(verifyCheckpoint(dataOf<{ path: string }>(written).path)).toMatchObject({ ok: true })
+    expect(reports).toHaveLength(1)
+    // the venue connections were closed and recorded
+    expect(r.types('venue.disconnected')).toHaveLength(3)
+    // an auditor re-running decide on the replayed log gets every decision byte for byte
+    const replay = replayShutdownDecisions(r.log)
+    expect(replay.divergences).toEqual([])
+    expect(replay.commands).toBe(r.types('shutdown.command-issued').length)
+  })
+
+  it('refuses every strategy order once step 4 has run, while its own reduce-only flatten passes', async () => {
+    const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 50 } } })
+    await r.take('alpha', 1)
+    const done = r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    await done
+    const late = await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } })
+    expect(late.status).toBe('refused')
+    expect(r.world().positions).toEqual([])
+  })
+
+  it('orders stuck in cancel are recorded cancel-unconfirmed, asked about again, reported, and never taken for canceled (exit 2)', async () => {
+    const r = rig({
+      capabilities: { bravo: { massCancel: 'none', batchCancel: 0 } },
+      options: { graceful: { settleMs: 20, maxCancelRounds: 2, waitTimeoutMs: 150, budgets: { 'cancel orders and flatten': 600, 'wait for order completion': 300 } } },
+    })
+    await r.rest(2)
+    r.sim('bravo').faults.set({ hang: ['cancel', 'fetchOrder', 'cancelAll'] })
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'admin' }).done
+
+    expect(report.outcome).toBe('residual-exposure')
+    expect(report.exitCode).toBe(2)
+    expect(report.cancelUnconfirmed.map((o) => o.venue)).toEqual(['bravo', 'bravo'])
+    const canceledOnBravo = r.events().filter((e) => e.type === 'order.canceled' && dataOf<{ venue: string }>(e).venue === 'bravo')
+    expect(canceledOnBravo).toEqual([])
+    // step 6 asked again about each unconfirmed cancel before giving up
+    const step6 = r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ step: number }>(e).step === 6)
+    expect(step6.map((e) => dataOf<{ command: { kind: string } }>(e).command.kind)).toEqual(['cancel-order', 'cancel-order', 'await-orders'])
+    expect(stepTimeline(r)).toContain('timed-out 6')
+    expect(unendedSteps(r)).toEqual([])
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('a position that cannot be flattened (every order rejected) ends as residual exposure in the report', async () => {
+    const r = rig({ options: { graceful: { flatten: 'conservative', settleMs: 20, maxFlattenRounds: 2 } } })
+    await r.take('charlie', 3)
+    r.log.append({ type: 'market.mark', data: { venue: 'charlie', symbol: SYMBOL, price: 100 } })
+    r.sim('charlie').faults.set({ rejectRate: 1 })
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    expect(report.outcome).toBe('residual-exposure')
+    expect(report.residualExposure).toMatchObject([{ venue: 'charlie', symbol: SYMBOL, qty: 3 }])
+    const step5 = r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ step: number }>(e).step === 5)
+    // conservative: limit IOC at mid first, then market for the rest
+    expect(step5.map((e) => dataOf<{ command: { type?: string } }>(e).command.type)).toEqual(['limit', 'market'])
+  })
+
+  it('fills that race the cancels are flattened too: sizes come from the projections after the cancels settle', async () => {
+    const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 200 } }, faults: { alpha: { fillRacesCancel: 1 } } })
+    await r.rest(2, ['alpha'])
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    const fills = r.events().filter((e) => e.type === 'order.filled')
+    expect(fills.length).toBeGreaterThan(0)
+    expect(report.outcome).toBe('clean')
+    expect(r.world().positions).toEqual([])
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('writes the checkpoint to the fallback location when the primary is unwritable, and records how to rebuild from the log when both are', async () => {
+    const blocker = join(rig().dir, 'not-a-dir')
+    writeFileSync(blocker, 'a file where a directory should be')
+    const fallbackOnly = rig({ checkpoint: { primary: join(blocker, 'checkpoint.json') } })
+    const ok = await fallbackOnly.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    expect(ok.checkpoint).toMatchObject({ outcome: 'ok', fallback: true })
+    const written = fallbackOnly.events().find((e) => e.type === 'checkpoint.written')!
+    expect(written.data).toMatchObject({ fallback: true, verified: true })
+    expect(ok.outcome).toBe('clean')
+
+    const neither = rig({ checkpoint: { primary: join(blocker, 'a.json'), fallback: join(blocker, 'b.json') } })
+    const bad = await neither.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    const failed = neither.events().find((e) => e.type === 'checkpoint.failed')!
+    expect(dataOf<{ recovery: string }>(failed).recovery).toMatch(/haltd replay --db .*events\.db --until \d+ --json/)
+    expect(bad).toMatchObject({ outcome: 'failed', exitCode: 1 })
+    expect(stepTimeline(neither)).toEqual(expect.arrayContaining(['failed 8', 'completed 13']))
+  })
+
+  it('a read-only checkpoint directory (chmod) falls back as well', async () => {
+    if (process.getuid?.() === 0) return // root writes through any mode bits: nothing to test here
+    const r = rig()
+    const dir = join(r.dir, 'ro')
+    mkdirSync(dir)
+    chmodSync(dir, 0o500)
+    const s = rig({ checkpoint: { primary: join(dir, 'checkpoint.json') } })
+    const report = await s.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    chmodSync(dir, 0o700)
+    expect(report.checkpoint).toMatchObject({ fallback: true })
+  })
+})
+
+describe('emergency shutdown on three simulated venues', () => {
+  it('closes the gate before the request returns, latches the kill switch, arms the dead man’s switch and cancels everything everywhere', async () => {
+    const r = rig({ capabilities: { charlie: { massCancel: 'none', batchCancel: 0, deadMansSwitch: 'none' } } })
+    await r.rest(6)
+    const handle = r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' })
+    // synchronously, before anything awaited: the gate refuses a strategy order
+    expect(r.gate.halted).toBe(true)
+    expect(r.router.refusal({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy' } })).toMatch(/halted/)
+    const report = await handle.done
+
+    expect(report).toMatchObject({ outcome: 'emergency', exitCode: 3, openOrders: { count: 0 } })
+    expect(r.projections.state.trading.killSwitch).toMatchObject({ latched: true, action: 'EMERGENCY' })
+    expect(r.types('venue.dead-mans-switch-armed')).toHaveLength(2)
+    // arm went out ahead of the cancels on the same venue
+    const seqOf = (t: string, venue: string) => r.events().find((e) => e.type === t && dataOf<{ venue: string }>(e).venue === venue)?.seq ?? Infinity
+    expect(seqOf('venue.dead-mans-switch-armed', 'alpha')).toBeLessThan(Infinity)
+    const issued = r.events().filter((e) => e.type === 'shutdown.command-issued').map((e) => dataOf<{ command: { kind: string } }>(e).command.kind)
+    expect(issued.indexOf('arm-dead-mans-switch')).toBeLessThan(issued.indexOf('cancel-all'))
+    expect(r.types('order.canceled')).toHaveLength(18)
+    expect(r.events().some((e) => e.type === 'checkpoint.written' && dataOf<{ verified: boolean }>(e).verified === false)).toBe(true)
+    expect(unendedSteps(r)).toEqual([])
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('ends within its deadline when one venue never answers, recording that venue’s orders cancel-unconfirmed', async () => {
+    const deadlineMs = 800
+    const r = rig({ options: { emergency: { deadlineMs } } })
+    await r.rest(3)
+    r.sim('bravo').faults.set({ hang: true })
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    expect(report.outcome).toBe('emergency')
+    expect(report.cancelUnconfirmed).toHaveLength(3)
+    expect(report.cancelUnconfirmed.every((o) => o.venue === 'bravo')).toBe(true)
+    expect(r.world().orders.filter((o) => o.venue !== 'bravo')).toEqual([])
+    // the durations come from the log's own timestamps; the bound is the configured deadline
+    // plus a wide allowance for a loaded machine, since only the runner's timers enforce it
+    expect(completedOf(r)!.durationMs).toBeLessThanOrEqual(deadlineMs + 1_000)
+    const timedOut = r.events().filter((e) => e.type === 'shutdown.command-completed' && dataOf<{ outcome: string }>(e).outcome === 'timed-out')
+    expect(timedOut.map((e) => dataOf<{ commandId: string }>(e).commandId)).toEqual(['sd-1:emergency.3:2', 'sd-1:emergency.3:5']) // bravo's arm and cancel-all
+    // closing a hung connection does not wait for it: the last phase ends normally
+    expect(stepTimeline(r)).toEqual(['started 1', 'completed 1', 'started 2', 'completed 2', 'started 3', 'timed-out 3', 'started 4', 'completed 4', 'started 5', 'completed 5'])
+  })
+
+  it('an emergency request during a graceful shutdown escalates at once; a second graceful request is logged and ignored', async () => {
+    const r = rig({ options: { graceful: { settleMs: 20 } }, faults: { alpha: { latency: 150 } } })
+    await r.rest(2)
+    const first = r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM', origin: 'signal' })
+    const again = r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM again', origin: 'signal' })
+    expect(again).toMatchObject({ shutdownId: first.shutdownId, status: 'ignored' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const escalate = r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' })
+    expect(escalate.status).toBe('escalated')
+    expect(r.gate.halted).toBe(true)
+    const report = await first.done
+
+    expect(report).toMatchObject({ outcome: 'emergency', exitCode: 3, escalated: true, ignoredRequests: 1 })
+    expect(r.types('shutdown.request-ignored')).toHaveLength(1)
+    expect(r.types('shutdown.escalated')).toHaveLength(1)
+    expect(report.steps.filter((s) => s.procedure === 'emergency').map((s) => s.name)).toEqual(['halt', 'latch kill switch', 'cancel all orders', 'quick checkpoint', 'stop'])
+    expect(report.steps.find((s) => s.procedure === 'graceful' && s.status === 'failed')?.error).toBe('escalated to emergency: SIGUSR2')
+    expect(unendedSteps(r)).toEqual([])
+    expect(r.world().orders).toEqual([])
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('a risk trigger with action EMERGENCY starts the emergency path and does not latch the switch twice', async () => {
+    const r = rig()
+    await r.rest(1)
+    r.log.append({ type: 'killswitch.activated', data: { reason: 'drawdown 6% > 5%', origin: 'risk', trigger: 'drawdown', action: 'EMERGENCY' } })
+    const report = await emergencyFromRisk(r.controller)('kill switch: drawdown')
+    expect(report).toMatchObject({ outcome: 'emergency', origin: 'risk' })
+    expect(r.types('killswitch.activated')).toHaveLength(1)
+    expect(stepTimeline(r)).toContain('skipped 2')
+  })
+})
+
+describe('crash in the middle of a shutdown', () => {
+  it('comes back halted and finishes the unfinished shutdown from the step it was in', async () => {
+    const first = rig({ faults: { bravo: { hang: ['cancelAll'] } }, options: { graceful: { flatten: 'aggressive', settleMs: 20 } } })
+    await first.rest(2)
+    await first.take('alpha', 1)
+    const handle = first.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' })
+    handle.done.catch(() => {}) // its process "dies": the log closes under it
+    await new Promise<void>((resolve) => {
+      const off = first.log.on('event', (e) => {
+        if (e.type === 'shutdown.command-issued' && dataOf<{ step: number }>(e).step === 5) {
+          off()
+          resolve()
+        }
+      })
+    })
+    const path = first.log.path
+    first.crash()
+    first.sim('bravo').faults.clear()
+
+    const second = rig({ path, sims: first.sims, options: { graceful: { flatten: 'aggressive', settleMs: 20 } } })
+    const point = findUnfinishedShutdown(second.log)
+    expect(point).toMatchObject({ shutdownId: handle.shutdownId, procedure: 'graceful', nextStep: { step: 5 }, afterGateClosed: true })
+    const resumed = second.controller.resumeUnfinished()!
+    expect(second.gate.halted).toBe(true)
+    const report = await resumed.done
+
+    expect(report.outcome).toBe('clean')
+    expect(second.world().orders).toEqual([])
+    expect(second.world().positions).toEqual([])
+    const step5 = report.steps.filter((s) => s.step === 5)
+    expect(step5.map((s) => s.status)).toEqual(['failed', 'completed'])
+    expect(step5[0]!.error).toMatch(/^interrupted/)
+    expect(unendedSteps(second)).toEqual([])
+    expect(findUnfinishedShutdown(second.log)).toBeUndefined()
+    expect(replayShutdownDecisions(second.log).divergences).toEqual([])
+  })
+})
