@@ -5,3 +5,11 @@ export { systemClock, manualClock, uuidIds, sequentialIds, type Clock, type IdSo
 export { NotAnEventLog, NewerLogFormat, LogWriteFailed, LogClosed, LogReadOnly } from './core/errors.js'
 export * from './strategies/index.js'
 export * from './core/risk/index.js'
+export {
+  createHaltd, HALTD_VERSION, EXIT, exitCodeFor, StartupMismatch, VenueSetupFailed, installSignalHandlers, createWatchdog, simTickerSource,
+  type Haltd, type HaltdPorts, type HaltdEvents, type DaemonStatus, type Lifecycle, type StrategyEntry, type ExitCode, type StartupReconciliation, type TickerSource,
+} from './core/daemon/index.js'
+export { HaltdConfig, loadConfig, parseConfig, configHash, redactConfig, InvalidConfig, type HaltdConfigInput, type LoadConfigOptions } from './core/config.js'
+export { createLogger, Secrets, type Logger, type LoggerOptions } from './core/logger.js'
+export { createNotifier, logSink, webhookSink, WebhookFailed, type Notification, type NotificationSink, type Notifier } from './core/notify/index.js'
+export { startAdminServer, adminRequest, readAdminInfo, adminInfoPath, type AdminServer, type AdminBackend, type Metric } from './core/admin/index.js'

@@ -5,6 +5,7 @@ import { HaltdError, type FieldProblem } from '../events/errors.js'
 import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
 import { MarketMakerConfig, MomentumTakerConfig, StrategyLimits } from '../strategies/index.js'
 import { RiskConfig } from './risk/config.js'
+import { EmergencyOptions, GracefulOptions } from './shutdown/options.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -68,34 +69,19 @@ export const WebhookConfig = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
 })
 
-/** The budgets the shutdown keeps. The README's budgets table is written from these defaults. */
+/**
+ * The budgets the shutdown keeps: the shutdown engine's own option schemas, so there is one
+ * truth. The emergency deadline defaults below 30 s so that the watchdog, which ends the process
+ * at most `WATCHDOG_KILL_AFTER_MS` after it, still has the process gone within 30 s.
+ */
 export const ShutdownConfig = z.strictObject({
-  graceful: z
-    .strictObject({
-      /** The whole graceful procedure; past it, the daemon escalates to the emergency path. */
-      budgetMs: Ms.min(1_000).default(120_000),
-      flatten: z.enum(['aggressive', 'conservative', 'none']).default('aggressive'),
-      /** Step 3: cut every strategy's limits by this much before disabling them; 0 skips the step. */
-      reduceLimitsPct: z.number().min(0).max(100).default(0),
-      /** Step 6: how long to wait for open orders and pending fills to settle. */
-      waitForOrdersMs: Ms.default(60_000),
-      /** Each venue call inside a step (cancel, flatten, fetch) gets at most this much. */
-      venueCallMs: Ms.min(1).default(10_000),
-    })
-    .prefault({}),
-  emergency: z
-    .strictObject({
-      /** The emergency path ends within this, whatever the venues do; the watchdog enforces it. */
-      deadlineMs: Ms.min(1_000).max(30_000).default(25_000),
-      /** The venue-side cancel-all-after armed first, where a venue has one. */
-      deadMansSwitchMs: Ms.min(1_000).default(10_000),
-    })
-    .prefault({}),
+  graceful: GracefulOptions.prefault({}),
+  emergency: EmergencyOptions.extend({ deadlineMs: Ms.min(1_000).max(30_000).default(25_000) }).prefault({}),
   checkpoint: z
     .strictObject({
       /** Where step 8 writes; default: `<db>.checkpoint.json`. */
       path: z.string().min(1).optional(),
-      /** Used when the primary cannot be written; default: the OS temp directory. */
+      /** Used when the primary cannot be written; default: in the OS temp directory. */
       fallbackPath: z.string().min(1).optional(),
     })
     .prefault({}),
@@ -168,8 +154,8 @@ export const HaltdConfig = z
       })
     })
     const g = config.shutdown.graceful
-    if (g.waitForOrdersMs >= g.budgetMs) {
-      ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitForOrdersMs'], message: `must be below shutdown.graceful.budgetMs (${g.budgetMs})` })
+    if (g.waitTimeoutMs >= g.deadlineMs) {
+      ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })
     }
   })
 

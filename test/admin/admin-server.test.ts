@@ -121,6 +121,15 @@ describe('admin API', () => {
     }
   })
 
+  it('records a forced drain with origin admin and its reason, passing the locked-funds acknowledgement', async () => {
+    const r = await call('POST', '/drain/force', { body: { reason: 'host rotation', force: true } })
+    expect(r.status).toBe(202)
+    const [event] = [...log.read({ from: r.json().result, to: r.json().result })]
+    expect(event).toMatchObject({ type: 'drain.completed', data: { outcome: 'forced', reason: 'host rotation', origin: 'admin' } })
+    const notBool = await call('POST', '/drain/force', { body: { reason: 'x', force: 'yes' } })
+    expect(notBool.json().error.problems.map((p: { path: string }) => p.path)).toEqual(['force'])
+  })
+
   it('answers 409 with the reason when the state refuses an action', async () => {
     const r = await call('POST', '/killswitch/reset', { body: { reason: 'nothing to reset' } })
     expect(r.status).toBe(409)

@@ -35,7 +35,7 @@ export function logBackend(log: EventLog): AdminBackend & { latched: () => boole
     },
     drainStart: trading('drain.started'),
     drainCancel: trading('drain.canceled'),
-    drainForce: (r) => log.append({ type: 'drain.completed', data: { outcome: 'forced', inFlight: 0 } }).seq + r.reason.length * 0,
+    drainForce: (r) => log.append({ type: 'drain.completed', data: { outcome: 'forced', inFlight: 0, reason: r.reason, origin: r.origin } }).seq,
     pause: trading('trading.paused'),
     resume: trading('trading.resumed'),
     lockDeployments: trading('deployments.locked'),

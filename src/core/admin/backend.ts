@@ -9,6 +9,12 @@ const By = z.string().trim().min(1).max(200).optional()
 /** The bodies the admin API accepts, one schema per action; unknown fields are refused. */
 export const ActionBody = z.strictObject({ reason: Reason, by: By })
 export const ShutdownBody = z.strictObject({ mode: ShutdownMode, reason: Reason, by: By })
+export const DrainForceBody = z.strictObject({
+  reason: Reason,
+  by: By,
+  /** Acknowledges that positions still open stay open ("locked funds"); without it such a force is refused. */
+  force: z.boolean().default(false),
+})
 export const KillSwitchActivateBody = z.strictObject({
   reason: Reason,
   by: By,
@@ -20,6 +26,7 @@ export const KillSwitchActivateBody = z.strictObject({
 export type ActionRequest = z.output<typeof ActionBody> & { origin: Origin }
 export type ShutdownRequest = z.output<typeof ShutdownBody> & { origin: Origin }
 export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & { origin: Origin }
+export type DrainForceRequest = z.output<typeof DrainForceBody> & { origin: Origin }
 
 export type Health = {
   ok: boolean
@@ -53,7 +60,7 @@ export interface AdminBackend {
   killswitchReset(request: ActionRequest): Sync<unknown>
   drainStart(request: ActionRequest): Sync<unknown>
   drainCancel(request: ActionRequest): Sync<unknown>
-  drainForce(request: ActionRequest): Sync<unknown>
+  drainForce(request: DrainForceRequest): Sync<unknown>
   pause(request: ActionRequest): Sync<unknown>
   resume(request: ActionRequest): Sync<unknown>
   lockDeployments(request: ActionRequest): Sync<unknown>

@@ -6,7 +6,7 @@ import type { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
 import { problemsOf } from '../config.js'
 import { bearerCheck } from './auth.js'
-import { ActionBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
+import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 
@@ -78,7 +78,7 @@ function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'P
     '/killswitch/reset': { POST: act(ActionBody, (r) => backend.killswitchReset(r)) },
     '/drain/start': { POST: act(ActionBody, (r) => backend.drainStart(r)) },
     '/drain/cancel': { POST: act(ActionBody, (r) => backend.drainCancel(r)) },
-    '/drain/force': { POST: act(ActionBody, (r) => backend.drainForce(r)) },
+    '/drain/force': { POST: act(DrainForceBody, (r) => backend.drainForce(r)) },
     '/pause': { POST: act(ActionBody, (r) => backend.pause(r)) },
     '/resume': { POST: act(ActionBody, (r) => backend.resume(r)) },
     '/deployments/lock': { POST: act(ActionBody, (r) => backend.lockDeployments(r)) },

@@ -1,8 +1,13 @@
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname, relative, resolve } from 'node:path'
 import { adminRequest, type AdminReply } from '../admin/client.js'
+import { adminInfoPath } from '../admin/info-file.js'
+import { loadConfig, type HaltdConfig, type HaltdConfigInput } from '../config.js'
+import type { DaemonStatus, Haltd } from '../daemon/index.js'
+import { DEMO_VENUES, demoConfig, restingOrderPlan } from '../demo.js'
 import { openEventLog } from '../event-log.js'
 import { parseFlags, UsageError } from './args.js'
-import { resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
+import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import { registerCommand } from './main.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
@@ -153,3 +158,136 @@ ${TARGET_HELP}`,
     return 0
   },
 })
+
+// ── running haltd: `run` and `demo` ────────────────────────────────────────────────────────
+
+async function runDaemon(config: HaltdConfigInput | HaltdConfig, onReady?: (h: Haltd) => Promise<void> | void): Promise<number> {
+  // Loaded here, not at the top: `haltd status` and `stop` need none of the daemon.
+  const { createHaltd, EXIT } = await import('../daemon/index.js')
+  const haltd = await createHaltd(config, { exitProcess: true })
+  // A crash is a crash: close the gate, say why, and leave the run open so the next start records it.
+  const crash = (e: unknown) => {
+    haltd.gate.halt('crash')
+    haltd.logger.fatal({ err: e }, 'haltd crashed')
+    process.exit(EXIT.crash)
+  }
+  process.on('uncaughtException', crash)
+  process.on('unhandledRejection', crash)
+  await onReady?.(haltd)
+  return haltd.exited
+}
+
+registerCommand({
+  name: 'run',
+  summary: 'run the daemon from a config file (signals: TERM/INT graceful, USR2 emergency)',
+  usage: `haltd run --config FILE [--db FILE] [--port N] [--log-level LEVEL]
+
+Starts haltd with the given config (JSON; secrets from the environment: HALTD_ADMIN_TOKEN,
+HALTD_VENUE_<NAME>_API_KEY / _SECRET / _PASSWORD / _UID, HALTD_WEBHOOK_URL), reconciles with every
+venue, then enables the strategies. SIGTERM or SIGINT: graceful shutdown (13 steps); a second one
+during it, or SIGUSR2 at any time: emergency shutdown.
+
+Exit codes: 0 shut down clean (flat where flattening was asked), 2 shut down with residual
+exposure or unconfirmed cancels, 3 emergency shutdown (the kill switch stays latched), 1 crash or
+bad config.`,
+  run: async (args) => {
+    const { flags } = parseFlags(args, { config: 'string', db: 'string', port: 'number', 'log-level': 'string' })
+    if (!flags.config) throw new UsageError('--config FILE is required (haltd demo runs without one)')
+    const object: Record<string, unknown> = { signals: true }
+    if (flags.db) object.db = { path: flags.db }
+    if (flags.port !== undefined) object.admin = { port: flags.port }
+    if (flags['log-level']) object.log = { level: flags['log-level'] }
+    const config = loadConfig({ file: flags.config, object })
+    mkdirSync(dirname(config.db.path), { recursive: true })
+    return runDaemon(config)
+  },
+})
+
+const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
+
+export function statusLine(s: DaemonStatus): string {
+  const time = new Date().toISOString().slice(11, 19)
+  const pos = s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
+  const up = s.venues.filter((v) => v.connected).length
+  const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
+  const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
+  return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | equity ${s.pnl.equity.toFixed(2)} dd ${s.pnl.drawdown.toFixed(2)} | venues ${up}/${s.venues.length}${sd}`
+}
+
+registerCommand({
+  name: 'demo',
+  summary: 'three simulated venues, sample strategies, the admin API: try SIGTERM and SIGUSR2',
+  usage: `haltd demo [--db FILE] [--port N] [--seed N] [--orders N] [--status-every SECONDS]
+
+  --db FILE         the event log (default ${DEMO_DB}); several demos run side by side with different --db
+  --port N          admin API port on 127.0.0.1 (default 0: a free port, printed)
+  --seed N          same seed, same market and same decisions (default 1)
+  --orders N        resting orders to keep open besides the strategies' quotes (try the emergency path at size)
+  --status-every S  a one-line status every S seconds (default 5; 0: none)
+
+Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or SIGUSR2
+(emergency). Exit codes as for haltd run.`,
+  run: async (args) => {
+    const { flags } = parseFlags(args, { db: 'string', port: 'number', seed: 'number', orders: 'number', 'status-every': 'number' })
+    const db = flags.db ?? DEMO_DB
+    const seed = flags.seed ?? 1
+    const orders = flags.orders ?? 0
+    if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`)
+    if (!Number.isInteger(orders) || orders < 0) throw new UsageError(`--orders must be a whole number, got ${orders}`)
+    mkdirSync(dirname(db), { recursive: true })
+    const config = demoConfig({ db, port: flags.port ?? 0, seed, orders })
+    const every = flags['status-every'] ?? 5
+    return runDaemon(config, async (haltd) => {
+      const cli = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/src/cli.js') || 'dist/src/cli.js'}`
+      const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
+      out(
+        [
+          '',
+          `haltd demo: ${DEMO_VENUES.join(', ')} (simulated), seed ${seed}, pid ${process.pid}`,
+          `  event log   ${db}`,
+          haltd.admin ? `  admin API   ${haltd.admin.url}  token ${haltd.admin.token}` : '  admin API   off',
+          haltd.admin ? `              (url and token also in ${adminInfoPath(db)}, mode 0600)` : '',
+          `  state       ${haltd.status().state.toUpperCase()}${haltd.gate.halted ? ` (${haltd.gate.latchReason ?? 'HALTED'})` : ''}`,
+          '',
+          'try:',
+          `  ${cli} status${dbArg}                     state, orders, positions`,
+          haltd.admin ? `  curl -H "Authorization: Bearer $(node -p "require('${resolve(adminInfoPath(db))}').token")" ${haltd.admin.url}/metrics` : '',
+          `  kill -TERM ${process.pid}   (or Ctrl-C)        graceful shutdown, 13 steps; a second one escalates`,
+          `  kill -USR2 ${process.pid}                      emergency shutdown (latches the kill switch)`,
+          `  ${cli} killswitch reset --reason "..."${dbArg}   unlatch it`,
+          `afterwards:`,
+          `  ${cli} audit --db ${db}                 checks and the shutdown timeline`,
+          `  ${cli} replay --db ${db}                the state as of any seq`,
+          '',
+        ]
+          .filter((l, i, all) => l !== '' || all[i - 1] !== '')
+          .join('\n'),
+      )
+      if (orders > 0 && !haltd.gate.halted) await placeResting(haltd, orders)
+      if (every > 0) {
+        const timer = setInterval(() => {
+          if (haltd.status().state !== 'stopped') out(statusLine(haltd.status()))
+        }, every * 1000)
+        timer.unref()
+        haltd.on('exit', () => clearInterval(timer))
+      }
+    })
+  },
+})
+
+/** The demo's resting orders, sent through the gated router like any engine's. */
+async function placeResting(haltd: Haltd, n: number): Promise<void> {
+  const { SimExchange } = await import('../../exchanges/sim/index.js')
+  const mids: Record<string, number> = {}
+  for (const gw of haltd.venues.values()) {
+    if (!(gw instanceof SimExchange)) continue
+    for (const sym of ['BTC/USDT:USDT', 'ETH/USDT:USDT']) mids[`${gw.venue} ${sym}`] = gw.ticker(sym).mid
+  }
+  const plan = restingOrderPlan(n, mids)
+  let accepted = 0
+  for (let i = 0; i < plan.length; i += 50) {
+    const batch = plan.slice(i, i + 50).map((o) => haltd.orders.submit({ ...o, type: 'limit', timeInForce: 'GTC', origin: { kind: 'manual', id: 'demo-resting' } }))
+    for (const r of await Promise.all(batch)) if (r.status === 'accepted') accepted++
+  }
+  out(`placed ${accepted}/${n} resting orders (origin manual:demo-resting)`)
+}

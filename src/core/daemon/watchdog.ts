@@ -1,0 +1,62 @@
+import { Worker } from 'node:worker_threads'
+
+export type WatchdogOptions = {
+  /** Called just before the main-thread exit: the last chance to write a line. */
+  onFire?: (reason: string) => void
+  /** How the main thread ends the process (tests of the daemon pass the real one). */
+  exit?: (code: number) => void
+}
+
+export type Watchdog = {
+  /**
+   * Guarantee the process is gone by `killAt` (ms from now): a main-thread timer exits with
+   * `code` at `exitAt`; should the main thread be blocked (a hung native call, a busy loop),
+   * a worker thread sends SIGKILL at `killAt`. Arming again keeps the earlier deadline.
+   */
+  arm(input: { exitAtMs: number; killAtMs: number; code: number; reason: string }): void
+  disarm(): void
+  readonly armed: boolean
+}
+
+// A worker has its own event loop, so its timer fires even while the main thread is stuck.
+const KILLER = `
+const { workerData } = require('node:worker_threads')
+setTimeout(() => { try { process.kill(workerData.pid, 'SIGKILL') } catch {} }, workerData.ms)
+`
+
+/** The hard stop behind the emergency deadline. Both timers are unref'd: they never keep a finished process alive. */
+export function createWatchdog(options: WatchdogOptions = {}): Watchdog {
+  const exit = options.exit ?? ((code: number) => process.exit(code))
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let worker: Worker | undefined
+  let deadline = Infinity
+  return {
+    arm({ exitAtMs, killAtMs, code, reason }) {
+      const at = Date.now() + killAtMs
+      if (at >= deadline) return
+      this.disarm()
+      deadline = at
+      timer = setTimeout(() => {
+        try {
+          options.onFire?.(reason)
+        } finally {
+          exit(code)
+        }
+      }, Math.max(0, exitAtMs))
+      timer.unref()
+      worker = new Worker(KILLER, { eval: true, workerData: { pid: process.pid, ms: Math.max(0, killAtMs) } })
+      worker.unref()
+      worker.on('error', () => {})
+    },
+    disarm() {
+      clearTimeout(timer)
+      timer = undefined
+      void worker?.terminate()
+      worker = undefined
+      deadline = Infinity
+    },
+    get armed() {
+      return timer !== undefined
+    },
+  }
+}
