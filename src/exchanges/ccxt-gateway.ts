@@ -17,7 +17,7 @@ import {
   type VenueOrder,
   type VenuePosition,
 } from './gateway.js'
-import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, type CapabilityOverrides } from './ccxt/capabilities.js'
+import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './ccxt/capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './ccxt/call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './ccxt/errors.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './ccxt/mapping.js'
@@ -350,16 +350,13 @@ export class CcxtGateway implements ExchangeGateway {
     for (const f of ack.fills ?? []) this.tracker.firstSight(f.tradeId)
   }
 
-  private symbolRequired(ex: Exchange): boolean {
-    const features = (ex.features ?? {}) as Record<string, Record<string, { fetchOpenOrders?: { symbolRequired?: boolean } } | undefined> | undefined>
-    const type = defaultTypeOf(ex)
-    const byType = features[type] ?? {}
-    const entry = (byType as { fetchOpenOrders?: { symbolRequired?: boolean } }).fetchOpenOrders ? byType : Object.values(byType)[0]
-    return !!(entry as { fetchOpenOrders?: { symbolRequired?: boolean } } | undefined)?.fetchOpenOrders?.symbolRequired
-  }
-
   private async openOrders(ex: Exchange, symbols: readonly string[] | undefined, signal: AbortSignal): Promise<VenueOrder[]> {
-    const list = symbols ?? (this.symbols.length > 0 || this.symbolRequired(ex) ? this.symbols : undefined)
+    const needsSymbol = openOrdersNeedSymbol(ex)
+    if (symbols === undefined && this.symbols.length === 0 && needsSymbol) {
+      // an empty answer here would read as "nothing open"
+      throw new VenueError(this.venue, 'unsupported', `${ex.id} lists open orders per symbol only: configure the gateway's symbols`)
+    }
+    const list = symbols ?? (this.symbols.length > 0 ? this.symbols : undefined)
     if (list === undefined) return this.run('fetchOpenOrders', ex, async () => (await ex.fetchOpenOrders()).map(toVenueOrder), 'all', signal)
     const perSymbol = await Promise.all(
       list.map((symbol) => this.run('fetchOpenOrders', ex, async () => (await ex.fetchOpenOrders(symbol)).map(toVenueOrder), 'all', signal)),

@@ -28,3 +28,11 @@ describe('CcxtGateway capabilities for the venues haltd users run', () => {
     expect(gw.capabilities.batchCancel).toBe(5)
   })
 })
+
+describe('CcxtGateway on venues that list open orders per symbol only', () => {
+  it('refuses to answer "nothing open" without configured symbols (deribit), before any request', async () => {
+    const gw = gatewayFor(new ccxt.deribit())
+    await expect(gw.fetchOpenOrders()).rejects.toMatchObject({ kind: 'unsupported', message: expect.stringMatching(/configure the gateway's symbols/) })
+    await gw.close()
+  })
+})

@@ -56,6 +56,16 @@ export function deriveCapabilities(exchange: Exchange, options: { stream: boolea
   }
 }
 
+type FeatureSet = { fetchOpenOrders?: { symbolRequired?: boolean } }
+
+/** `features[type]` is a feature set for spot, and one per sub-type (linear, inverse) for contracts. */
+export function openOrdersNeedSymbol(exchange: Exchange): boolean {
+  const byType = ((exchange.features ?? {}) as Record<string, unknown>)[defaultTypeOf(exchange)] as (FeatureSet & Record<string, unknown>) | undefined
+  if (!byType) return false
+  const set: FeatureSet | undefined = byType.fetchOpenOrders ? byType : ((byType['linear'] ?? Object.values(byType)[0]) as FeatureSet | undefined)
+  return !!set?.fetchOpenOrders?.symbolRequired
+}
+
 /** Whether the instance can push order updates at all (a ccxt.pro class). */
 export const canStream = (exchange: Exchange): boolean => {
   const has = exchange.has as Record<string, unknown>

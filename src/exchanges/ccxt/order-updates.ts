@@ -180,7 +180,10 @@ export class OrderUpdateFeed {
     if (this.pollTimer || this.stopped.signal.aborted || this.handlers.size === 0) return
     this.pollTimer = setTimeout(() => {
       this.polling = this.poll()
-        .catch((e: unknown) => this.ports.onError(toVenueError(this.ports.venue, e)))
+        .catch((e: unknown) => {
+          // a poll cut short by stop() is not an error anyone needs to hear about
+          if (!this.stopped.signal.aborted) this.ports.onError(toVenueError(this.ports.venue, e))
+        })
         .finally(() => {
           this.pollTimer = undefined
           this.polling = undefined
