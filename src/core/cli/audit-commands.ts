@@ -1,7 +1,9 @@
 import { createWriteStream, writeFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { isEventType } from '../../events/index.js'
-import { evolve, initialState } from '../../projections/index.js'
+import type { HaltdState } from '../../projections/index.js'
+import { replayLog } from '../projection-runner.js'
+import { verifyCheckpoint } from '../shutdown/checkpoint.js'
 import { auditFile } from '../audit/audit.js'
 import { HaltdError } from '../../events/errors.js'
 import { backupLog } from '../audit/backup.js'
@@ -39,7 +41,7 @@ registerCommand({
   usage: [
     'haltd replay --db FILE [--until SEQ | --at ISO-TIME] [--json]',
     '',
-    'Replays the log from its first event and prints the state as it was after --until SEQ, or after the',
+    'Replays the log from its first event (snapshots are not used) and prints the state as it was after --until SEQ, or after the',
     'last event stamped at or before --at (e.g. 2025-01-15T09:31:00Z); by default after the last event.',
     '--json prints one object: seq, stateHash, tradingState, killSwitch, openOrders, positions, pnl,',
     'reconciliation, shutdowns (mode and steps). Exit 0, or 2 when the file cannot be read.',
@@ -57,11 +59,12 @@ registerCommand({
     const log = openForReading('replay', db)
     if (!log) return UNREADABLE
     try {
-      const state = initialState()
+      let state: HaltdState
       try {
-        for (const e of log.read({ ...(flags.until !== undefined ? { to: flags.until } : {}), ...(untilTs !== undefined ? { untilTs } : {}) })) evolve(state, e)
+        // from the first event, never from a snapshot: the replay an auditor trusts is the log's own
+        state = replayLog(log, { fromSnapshot: false, ...(flags.until !== undefined ? { until: flags.until } : {}), ...(untilTs !== undefined ? { untilTs } : {}) }).state
       } catch (e) {
-        process.stderr.write(`haltd replay: the log cannot be read past seq ${state.seq}: ${e instanceof Error ? e.message : String(e)}\n`)
+        process.stderr.write(`haltd replay: the log cannot be replayed: ${e instanceof Error ? e.message : String(e)}\n`)
         return UNREADABLE
       }
       const view = replayView(state)
@@ -175,5 +178,28 @@ registerCommand({
       if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
     }
     return 0
+  },
+})
+
+registerCommand({
+  name: 'checkpoint',
+  summary: 'checkpoint verify FILE: check a shutdown checkpoint\'s format, schema and checksum',
+  usage: 'haltd checkpoint verify FILE [--json]\n\nExit 0 when the checkpoint is intact, 1 when it is not (unreadable, not a checkpoint, wrong checksum).',
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { json: 'boolean' })
+    const [sub, file, ...extra] = positional
+    if (sub !== 'verify') throw new UsageError(`unknown checkpoint subcommand '${sub ?? ''}': use 'haltd checkpoint verify FILE'`)
+    if (!file) throw new UsageError('haltd checkpoint verify needs the checkpoint FILE')
+    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`)
+    const verdict = verifyCheckpoint(file)
+    if (flags.json) {
+      const { content: _content, ...summary } = verdict as typeof verdict & { content?: unknown }
+      process.stdout.write(`${JSON.stringify(summary)}\n`)
+    } else if (verdict.ok) {
+      process.stdout.write(`ok: ${file} is a valid checkpoint at seq ${verdict.atSeq}, checksum ${verdict.checksum}\n`)
+    } else {
+      process.stdout.write(`bad: ${file}: ${verdict.problem}\n`)
+    }
+    return verdict.ok ? 0 : 1
   },
 })

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest'
+import { spawn, spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { stateHash } from '../../src/projections/index.js'
+import { auditFile } from '../../src/core/audit/audit.js'
+import { openEventLog } from '../../src/core/event-log.js'
+import { dist } from '../support/paths.js'
+import { tempDb, tempDir } from '../support/tmp.js'
+import { rig } from '../shutdown/rig.js'
+import { T0, tradingDay, writeLog } from './fixtures.js'
+
+const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+
+describe('haltd replay', () => {
+  it('--until SEQ gives the state hash the live projections had at that seq, in the middle of a shutdown', async () => {
+    const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 50, waitTimeoutMs: 500 } } })
+    await r.rest(2)
+    await r.take('alpha', 3)
+    // live: the projection runner subscribed first, so at our turn it has applied this very event
+    let at: { seq: number; hash: string } | undefined
+    const off = r.log.subscribe(r.log.lastSeq + 1, (e) => {
+      if (!at && e.type === 'shutdown.step-started' && (e.data as { step: number }).step === 5) at = { seq: e.seq, hash: stateHash(r.projections.state) }
+    })
+    await r.controller.requestShutdown({ mode: 'graceful', reason: 'replay test', origin: 'admin' }).done
+    off()
+    const finalHash = stateHash(r.projections.state)
+    const lastSeq = r.log.lastSeq
+    await r.close()
+    const db = join(r.dir, 'copy.db')
+    copyFileSync(r.log.path, db)
+    expect(at).toBeDefined()
+    expect(at!.seq).toBeLessThan(lastSeq)
+
+    const mid = cli('replay', '--db', db, '--until', String(at!.seq), '--json')
+    expect(mid.status, mid.stderr).toBe(0)
+    const view = JSON.parse(mid.stdout)
+    expect(view.seq).toBe(at!.seq)
+    expect(view.stateHash).toBe(at!.hash)
+    expect(view.tradingState).toBe('HALTED')
+    expect(view.killSwitch).toEqual({ latched: false, reason: null })
+    expect(view.shutdowns).toHaveLength(1)
+    expect(view.shutdowns[0].mode).toBe('graceful')
+    expect(view.shutdowns[0].steps.at(-1)).toMatchObject({ step: 5, name: 'cancel orders and flatten', endedAt: null, outcome: 'running' })
+    for (const s of view.shutdowns[0].steps) expect(Object.keys(s)).toEqual(expect.arrayContaining(['step', 'name', 'startedAt', 'endedAt', 'outcome']))
+    expect(view.openOrders.length).toBeGreaterThan(0)
+    expect(view.positions).toContainEqual(expect.objectContaining({ venue: 'alpha', qty: 3 }))
+
+    const end = JSON.parse(cli('replay', '--db', db, '--json').stdout)
+    expect([end.seq, end.stateHash]).toEqual([lastSeq, finalHash])
+    expect(end.openOrders).toEqual([])
+    expect(end.shutdowns[0].steps).toHaveLength(13)
+
+    const text = cli('replay', '--db', db, '--until', String(at!.seq))
+    expect(text.stdout).toContain(`state as of seq ${at!.seq} of ${lastSeq}`)
+    expect(text.stdout).toContain('cancel orders and flatten')
+  })
+
+  it('--at ISO-TIME replays the events stamped at or before that time', () => {
+    const path = tempDb()
+    writeLog(path, tradingDay(4), 1000).log.close()
+    const byTime = JSON.parse(cli('replay', '--db', path, '--at', new Date(T0 + 9_500).toISOString(), '--json').stdout)
+    const bySeq = JSON.parse(cli('replay', '--db', path, '--until', '10', '--json').stdout)
+    expect(byTime.seq).toBe(10)
+    expect(byTime.stateHash).toBe(bySeq.stateHash)
+  })
+
+  it('refuses contradictory or malformed bounds with a message naming the flag, and unreadable files with exit 2', () => {
+    const path = tempDb()
+    writeLog(path, tradingDay(1)).log.close()
+    const both = cli('replay', '--db', path, '--until', '3', '--at', '2025-01-01T00:00:00Z')
+    expect([both.status, both.stderr]).toEqual([1, expect.stringContaining('--until or --at, not both')])
+    expect(cli('replay', '--db', path, '--at', 'yesterday').stderr).toContain('--at must be an ISO time')
+    expect(cli('replay', '--db', path, '--until', '-1').stderr).toContain('--until must be a seq')
+    expect(cli('replay', '--db', join(tempDir(), 'none.db')).status).toBe(2)
+  })
+})
+
+describe('haltd checkpoint verify', () => {
+  it('accepts the checkpoint a graceful shutdown wrote and rejects it once edited', async () => {
+    const r = rig()
+    await r.rest(1)
+    await r.controller.requestShutdown({ mode: 'graceful', reason: 'checkpoint test', origin: 'admin' }).done
+    await r.close()
+    const file = join(r.dir, 'checkpoints', 'checkpoint.json')
+    expect(existsSync(file)).toBe(true)
+    const ok = cli('checkpoint', 'verify', file)
+    expect([ok.status, ok.stdout]).toEqual([0, expect.stringMatching(/^ok: .* valid checkpoint at seq \d+/)])
+    const edited = join(r.dir, 'edited.json')
+    const json = JSON.parse(readFileSync(file, 'utf8'))
+    json.content.atSeq += 1
+    writeFileSync(edited, JSON.stringify(json))
+    const bad = cli('checkpoint', 'verify', edited)
+    expect([bad.status, bad.stdout]).toEqual([1, expect.stringContaining('checksum mismatch')])
+    const notOne = join(r.dir, 'not.json')
+    writeFileSync(notOne, '{"hello":1}')
+    expect(cli('checkpoint', 'verify', notOne).status).toBe(1)
+    expect(cli('checkpoint', 'verify', join(r.dir, 'missing.json')).stdout).toContain('cannot read it')
+    expect(cli('checkpoint', 'check', file).stderr).toContain("use 'haltd checkpoint verify FILE'")
+  })
+})
+
+describe('haltd backup', () => {
+  it('takes a consistent copy while another process keeps appending, and the copy audits clean', async () => {
+    const db = tempDb()
+    const child = spawn(process.execPath, [dist('test/support/append-child.js'), db, 'process'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      const lines = createInterface({ input: child.stdout! })
+      let acked = 0
+      const enough = new Promise<void>((resolve) => {
+        lines.on('line', (l) => {
+          const n = Number(l)
+          if (Number.isInteger(n)) acked = n
+          if (acked >= 3000) resolve()
+        })
+      })
+      await enough
+      const before = acked
+      const out = join(tempDir(), 'backup.db')
+      const run = cli('backup', '--db', db, '--out', out)
+      expect(run.status, run.stderr).toBe(0)
+      const count = Number(/: (\d+) events to seq (\d+)/.exec(run.stdout)?.[1])
+      expect(count).toBeGreaterThanOrEqual(before)
+      expect(run.stdout).toContain('chain intact')
+      const report = auditFile(out)
+      expect(report.verdict).toBe('clean')
+      expect(report.log.events).toBe(count)
+      // the writer went on meanwhile: the copy is a snapshot, not the live file
+      expect(cli('backup', '--db', db, '--out', out).stderr).toContain('exists already')
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
+
+describe('haltd export', () => {
+  it('streams NDJSON of the chosen types and CSV of all, one line per event, CSV fields quoted', () => {
+    const path = tempDb()
+    const { lastSeq } = writeLog(path, tradingDay(5))
+    const log = openEventLog({ path, readonly: true })
+    const fills = [...log.read({ types: ['order.filled'] })].length
+    log.close()
+    const nd = cli('export', '--db', path, '--format', 'ndjson', '--types', 'order.filled,order.canceled')
+    expect(nd.status, nd.stderr).toBe(0)
+    const rows = nd.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(rows.filter((e) => e.type === 'order.filled')).toHaveLength(fills)
+    expect(new Set(rows.map((e) => e.type))).toEqual(new Set(['order.filled', 'order.canceled']))
+    expect(rows[0]).toMatchObject({ seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/), data: { venue: expect.any(String) } })
+
+    const out = join(tempDir(), 'events.csv')
+    expect(cli('export', '--db', path, '--format', 'csv', '--out', out).status).toBe(0)
+    const csv = readFileSync(out, 'utf8').trimEnd().split('\r\n')
+    expect(csv[0]).toBe('seq,id,type,v,ts,time,stream,causationId,correlationId,data,prevHash,hash')
+    expect(csv).toHaveLength(lastSeq + 1)
+    expect(csv[1]).toMatch(/^1,ev-1,run\.started,1,\d+,2025-01-15T09:30:00\.000Z,run,,,"\{""runId"":""run-1"",/)
+
+    expect(cli('export', '--db', path, '--format', 'xml').stderr).toContain('--format must be ndjson or csv')
+    expect(cli('export', '--db', path, '--format', 'csv', '--types', 'order.nope').stderr).toContain("'order.nope' is not an event type")
+  })
+})
