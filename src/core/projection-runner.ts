@@ -93,7 +93,10 @@ export type ProjectionRunnerOptions = {
 }
 
 export type ProjectionRunner = {
-  /** The live state: updated in the same tick as each append. Read it, never write it. */
+  /**
+   * The live state: updated in the same tick as each append. Read it, never write it, and read
+   * it through the runner each time (it is replaced when the log reports lost events).
+   */
   readonly state: HaltdState
   /** The last seq applied. */
   readonly seq: number
@@ -120,8 +123,17 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     ...(options.fromSnapshot === false ? { fromSnapshot: false } : {}),
     ...(options.retention ? { retention: options.retention } : {}),
   })
-  const state = restored.state
+  let state = restored.state
   let sinceSnapshot = 0
+
+  // A lost power-mode group transaction takes back events that were already published (and
+  // applied here): rebuild from what the log really holds, or the state would show facts that
+  // never were and ignore the seqs that get reused.
+  const offFault = log.on('fault', ({ lastSeq }) => {
+    warn(`the log lost events after seq ${lastSeq}; rebuilding the projections from the log`, { lastSeq })
+    state = replayWith(log, store, { warn, ...(options.retention ? { retention: options.retention } : {}) }).state
+    sinceSnapshot = 0
+  })
 
   const unsubscribe = log.subscribe(state.seq + 1, (envelope) => {
     if (envelope.seq <= state.seq) return
@@ -137,7 +149,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   })
 
   return {
-    state,
+    get state() {
+      return state
+    },
     get seq() {
       return state.seq
     },
@@ -147,6 +161,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       sinceSnapshot = 0
       return store.write(state)
     },
-    stop: unsubscribe,
+    stop() {
+      unsubscribe()
+      offFault()
+    },
   }
 }

@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { deserializeState, serializeState, type HaltdState } from '../projections/index.js'
 import { systemClock, type Clock } from './clock.js'
+import { HaltdError } from './errors.js'
 import type { EventLog } from './event-log.js'
+
+/** A snapshot was asked for at a seq the log does not hold. */
+export class SnapshotNotInLog extends HaltdError {
+  constructor(readonly seq: number, readonly path: string, readonly lastSeq: number) {
+    super('SNAPSHOT_NOT_IN_LOG', `cannot snapshot at seq ${seq}: ${path} holds events 1..${lastSeq}`)
+  }
+}
 
 /**
  * Bump whenever a projection changes what it derives from the same events: a snapshot written
@@ -73,7 +81,7 @@ export function openSnapshotStore(log: EventLog, options: SnapshotStoreOptions =
   return {
     write(state) {
       const at = eventAt.get(state.seq) as { hash: string; ts: number } | undefined
-      if (at === undefined) throw new RangeError(`cannot snapshot at seq ${state.seq}: no such event in ${log.path}`)
+      if (at === undefined) throw new SnapshotNotInLog(state.seq, log.path, log.lastSeq)
       const text = serializeState(state)
       const stateHash = createHash('sha256').update(text).digest('hex')
       const createdAt = clock.now()

@@ -27,15 +27,20 @@ export type Position = {
 const FLAT_EPS = 1e-12
 
 export function emptyPosition(venue: string, symbol: string, strategy?: string): Position {
-  const p: Position = { venue, symbol, qty: 0, avgEntry: 0, realized: 0, fees: 0, unrealized: 0, fills: 0 }
-  if (strategy !== undefined) p.strategy = strategy
-  return p
+  return { venue, symbol, qty: 0, avgEntry: 0, realized: 0, fees: 0, unrealized: 0, fills: 0, strategy }
+}
+
+// One literal shape for every position (see copyOrder in orders.ts for why).
+function copyPosition(p: Position): Position {
+  return { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, fees: p.fees, unrealized: p.unrealized, fills: p.fills, strategy: p.strategy }
 }
 
 /** Apply one fill; returns a new position. `mark` (if known) refreshes `unrealized`. */
 export function applyFill(pos: Position, side: Side, qty: number, price: number, fee: number, mark?: number): Position {
   const signed = side === 'buy' ? qty : -qty
-  const next: Position = { ...pos, fees: pos.fees + fee, fills: pos.fills + 1 }
+  const next = copyPosition(pos)
+  next.fees = pos.fees + fee
+  next.fills = pos.fills + 1
   const held = pos.qty
   if (held === 0 || (held > 0) === (signed > 0)) {
     const size = Math.abs(held) + qty
@@ -63,4 +68,10 @@ export function applyFill(pos: Position, side: Side, qty: number, price: number,
 
 export function unrealizedAt(pos: Position, mark: number): number {
   return pos.qty === 0 ? 0 : pos.qty * (mark - pos.avgEntry)
+}
+
+export function withUnrealized(pos: Position, unrealized: number): Position {
+  const next = copyPosition(pos)
+  next.unrealized = unrealized
+  return next
 }

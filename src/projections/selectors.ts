@@ -49,14 +49,16 @@ function line(realized: number, fees: number, unrealized: number): PnlLine {
 
 /** Realized and unrealized P&L (at the last marks) per venue, symbol and strategy, with the totals. */
 export function pnl(state: HaltdState): PnlReport {
-  const byVenue: Record<string, PnlLine> = {}
+  const venueLines = new Map<string, PnlLine>()
   const bySymbol: PnlReport['bySymbol'] = []
   for (const p of positions(state)) {
     const mark = state.marks.get(marketKey(p.venue, p.symbol))
     bySymbol.push({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, ...(mark === undefined ? {} : { mark }), ...line(p.realized, p.fees, p.unrealized) })
-    const v = Object.hasOwn(byVenue, p.venue) ? byVenue[p.venue]! : line(0, 0, 0)
-    byVenue[p.venue] = line(v.realized + p.realized, v.fees + p.fees, v.unrealized + p.unrealized)
+    const v = venueLines.get(p.venue) ?? line(0, 0, 0)
+    venueLines.set(p.venue, line(v.realized + p.realized, v.fees + p.fees, v.unrealized + p.unrealized))
   }
+  // fromEntries defines own properties, so no venue name can reach a prototype
+  const byVenue: Record<string, PnlLine> = Object.fromEntries(venueLines)
   const byStrategy: PnlReport['byStrategy'] = [...state.books.values()]
     .sort((a, b) => cmp(a.venue, b.venue) || cmp(a.symbol, b.symbol) || cmp(a.strategy ?? '', b.strategy ?? ''))
     .map((b) => {

@@ -2,7 +2,7 @@ import type { OrderOrigin } from '../events/index.js'
 import { ANOMALIES_KEPT, type Anomaly, type AnomalyKind, type AnomalySink } from './anomalies.js'
 import { bookKey, marketKey, orderKey, type Fact } from './fact.js'
 import { evolveOrder, isLive, type Order } from './orders.js'
-import { applyFill, emptyPosition, unrealizedAt, type Position } from './positions.js'
+import { applyFill, emptyPosition, unrealizedAt, withUnrealized, type Position } from './positions.js'
 import { evolveShutdown, type ShutdownProgress } from './shutdowns.js'
 import { evolveStrategy, evolveTrading, initialTrading, type StrategyView, type TradingView } from './trading.js'
 import { evolveVenue, type VenueView } from './venues.js'
@@ -77,7 +77,7 @@ export function initialState(retention: Partial<Retention> = {}): HaltdState {
     shutdowns: new Map(),
     anomalies: [],
     anomalyCount: 0,
-    retention: { closedOrders: retention.closedOrders ?? 20_000, anomalies: retention.anomalies ?? ANOMALIES_KEPT },
+    retention: { closedOrders: retention.closedOrders ?? 10_000, anomalies: retention.anomalies ?? ANOMALIES_KEPT },
   }
 }
 
@@ -148,7 +148,7 @@ function apply(state: HaltdState, fact: Fact): void {
       const pos = state.positions.get(key)
       if (pos === undefined || pos.qty === 0) return
       const unrealized = unrealizedAt(pos, fact.data.price)
-      state.positions.set(key, { ...pos, unrealized })
+      state.positions.set(key, withUnrealized(pos, unrealized))
       moveEquity(state, 0, 0, unrealized - pos.unrealized)
       return
     }

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { openEventLog, manualClock, sequentialIds, type EventInput } from '../../src/index.js'
 import { createProjectionRunner, readFacts, replayLog } from '../../src/core/projection-runner.js'
 import { openSnapshotStore } from '../../src/core/snapshots.js'
-import { deserializeState, evolve, initialState, position, positions, serializeState, stateHash } from '../../src/projections/index.js'
+import { deserializeState, evolve, type Fact, initialState, position, positions, serializeState, stateHash } from '../../src/projections/index.js'
 import { tempDb } from '../support/tmp.js'
 
 const RUNS = process.env.HALTD_SOAK ? 300 : 30
@@ -193,7 +193,7 @@ describe('projections over random order and fill histories', () => {
         events.forEach((e, i) => {
           // through the log's own validation, as stored events are
           const { type, data } = JSON.parse(JSON.stringify({ type: e.type, data: e.data }))
-          evolve(state, { seq: i + 1, ts: ts + i, type, data: withDefaults(type, data) })
+          evolve(state, { seq: i + 1, ts: ts + i, type, data: withDefaults(type, data) } as Fact)
         })
         expect(state.anomalies.filter((a) => a.kind === 'projection-error')).toEqual([])
         const books = expectedBooks(events)

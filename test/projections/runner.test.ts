@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { openEventLog, manualClock, sequentialIds } from '../../src/index.js'
+import { openEventLog, manualClock, sequentialIds, LogWriteFailed } from '../../src/index.js'
 import { createProjectionRunner, replayLog } from '../../src/core/projection-runner.js'
-import { openSnapshotStore } from '../../src/core/snapshots.js'
+import { openSnapshotStore, SnapshotNotInLog } from '../../src/core/snapshots.js'
 import { order, position, stateHash } from '../../src/projections/index.js'
 import { tempDb } from '../support/tmp.js'
 import { ev } from './given.js'
@@ -161,5 +161,40 @@ describe('projection runner', () => {
     expect(stateHash(runner.state)).toBe(expected)
     expect(openSnapshotStore(ro).list()).toEqual([])
     ro.close()
+  })
+
+  it('rebuilds from the log when a power-mode group is lost after its events were applied', async () => {
+    const log = openEventLog({ path: tempDb(), durability: 'power' })
+    const w = collectWarnings()
+    const runner = createProjectionRunner({ log, warn: w.warn })
+    await log.appendDurable(ev.submitted('kept'))
+    const pages = log.database.pragma('page_count', { simple: true }) as number
+    log.database.pragma(`max_page_count = ${pages}`)
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => {
+        try {
+          return log.appendDurable(ev.submitted(`lost-${i}`, { symbol: 'Y'.repeat(60) }))
+        } catch (e) {
+          return Promise.reject(e)
+        }
+      }),
+    )
+    expect(results.some((r) => r.status === 'rejected' && r.reason instanceof LogWriteFailed)).toBe(true)
+    expect(w.messages.some((m) => /lost events after seq/.test(m))).toBe(true)
+    log.database.pragma('max_page_count = 1073741823')
+    await log.appendDurable(ev.accepted('kept'))
+    expect(runner.seq).toBe(log.lastSeq)
+    expect(stateHash(runner.state)).toBe(stateHash(replayLog(log, { fromSnapshot: false }).state))
+    expect(order(runner.state, 'sim-a', 'kept')!.status).toBe('open')
+    log.close()
+  })
+
+  it('refuses, with a typed error, to snapshot a state at a seq the log does not hold', () => {
+    const log = openEventLog({ path: tempDb() })
+    log.append(ev.submitted('a'))
+    const state = replayLog(log).state
+    state.seq = 5
+    expect(() => openSnapshotStore(log).write(state)).toThrow(SnapshotNotInLog)
+    log.close()
   })
 })

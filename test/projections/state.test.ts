@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { EventInput } from '../../src/events/index.js'
-import { anomalies, killSwitch, shutdowns, strategies, tradingState, venues } from '../../src/projections/index.js'
+import { evolve, initialState, type Fact, anomalies, killSwitch, shutdowns, strategies, tradingState, venues } from '../../src/projections/index.js'
 import { given, when } from './given.js'
 
 const t = (type: string, data: Record<string, unknown>): EventInput => ({ type, data })
@@ -95,5 +95,16 @@ describe('shutdown progress', () => {
     const s = given(t('shutdown.step-failed', { shutdownId: 'ghost', step: 7, name: 'reconcile', error: 'venue down' }))
     expect(shutdowns(s)[0]!.steps).toMatchObject([{ step: 7, startedAt: null, outcome: 'failed', error: 'venue down' }])
     expect(anomalies(s).map((a) => a.kind)).toEqual(['shutdown-event-without-request', 'step-end-without-start'])
+  })
+})
+
+describe('stored events a projection cannot use', () => {
+  it('skips event types newer than this build and records malformed data as an anomaly, never throwing', () => {
+    const s = initialState()
+    expect(() => evolve(s, { seq: 1, ts: 5, type: 'future.thing', data: { x: 1 } } as unknown as Fact)).not.toThrow()
+    expect(anomalies(s)).toEqual([])
+    expect(() => evolve(s, { seq: 2, ts: 6, type: 'venue.markets-observed', data: { venue: 'v' } } as unknown as Fact)).not.toThrow()
+    expect(anomalies(s)).toMatchObject([{ kind: 'projection-error', seq: 2 }])
+    expect(s.seq).toBe(2)
   })
 })
