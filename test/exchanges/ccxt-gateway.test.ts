@@ -237,6 +237,36 @@ describe('CcxtGateway over ccxt.pro binance (spot)', () => {
   })
 })
 
+describe('CcxtGateway close()', () => {
+  const resources = (): Record<string, number> => {
+    const counts: Record<string, number> = {}
+    for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1
+    return counts
+  }
+
+  it('leaves no timer, socket or WebSocket behind once it and the venue are closed', async () => {
+    const before = resources()
+    for (const kind of ['spot', 'futures'] as const) {
+      const venue = await startFakeBinance()
+      const exchange = kind === 'spot' ? await fakeBinanceSpot(venue, { ws: true }) : await fakeBinanceUsdm(venue)
+      const symbol = kind === 'spot' ? 'BTC/USDT' : BTC
+      const gateway = new CcxtGateway({ venue: kind, exchange, symbols: [symbol], pollIntervalMs: 20 })
+      await gateway.connect()
+      gateway.onUpdate(() => undefined)
+      await gateway.submit(limit(`hd-close-${kind}`, symbol))
+      await gateway.armDeadMansSwitch(60_000)
+      await gateway.cancelAll({ scope: 'account' })
+      await gateway.close()
+      await venue.close()
+    }
+    // not vi.waitFor: its own timers would be counted; sockets close a few ticks after the venue
+    const keys = ['Timeout', 'TCPSocketWrap', 'TCPServerWrap']
+    const lingering = (): string[] => keys.filter((k) => (resources()[k] ?? 0) > (before[k] ?? 0))
+    for (let i = 0; i < 200 && lingering().length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(lingering()).toEqual([])
+  })
+})
+
 describe('CcxtGateway update stream resilience', () => {
   it('falls back to polling when the WebSocket cannot be reached, and says so in its capabilities', async () => {
     const venue = await startFakeBinance()
