@@ -149,7 +149,13 @@ export class CcxtGateway implements ExchangeGateway {
       if (signal.aborted) {
         throw new VenueError(this.venue, failure.kind, `${failure.message}; no time left to look order ${clientOrderId} up: its fate is unknown`, { cause: failure })
       }
-      const found = await this.reconcile({ clientOrderId, symbol }, ex, signal).catch(() => undefined)
+      let found: VenueOrder | undefined
+      try {
+        found = await this.reconcile({ clientOrderId, symbol }, ex, signal)
+      } catch (lookupError) {
+        const why = toVenueError(this.venue, lookupError).message
+        throw new VenueError(this.venue, failure.kind, `${failure.message}; looking order ${clientOrderId} up failed too (${why}): its fate is unknown`, { cause: failure })
+      }
       if (found) {
         const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
         this.remember(ack, symbol)

@@ -224,6 +224,17 @@ describe('submit never re-sends an order whose answer was lost', () => {
     expect(venue.faults.hits('GET /api/v3/order')).toBeGreaterThan(0)
   })
 
+  it('when the lookup fails as well, the error says the fate is unknown', async () => {
+    const { gateway, venue } = await rig('futures')
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    venue.faults.inject('GET /fapi/v1/order', faults.unavailable())
+    const err = await failure(gateway.submit({ clientOrderId: 'hd-dark', symbol: BTC, side: 'buy', type: 'limit', qty: 0.01, price: 40_000 }))
+    expect(err.kind).toBe('network')
+    expect(err.message).toMatch(/looking order hd-dark up failed too.*fate is unknown/)
+    expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
+    expect(venue.engine.open('futures').map((o) => o.clientOrderId)).toEqual(['hd-dark'])
+  })
+
   it('a 429 on submit is a refusal: reported at once, nothing looked up or re-sent', async () => {
     const { gateway, venue } = await rig('futures')
     venue.faults.inject('POST /fapi/v1/order', faults.rateLimited())
