@@ -1,0 +1,107 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { demoConfig } from '../../src/core/demo.js'
+import { tempDir } from '../support/tmp.js'
+import { bearer, events, spawnHaltd, waitFor, whenUp } from './processes.js'
+
+/** The demo's config with venues whose cancels take seconds: a graceful shutdown then sits in step 5. */
+function slowCancelConfig(dir: string): { file: string; db: string } {
+  const db = join(dir, 'haltd.db')
+  const config = demoConfig({ db, port: 0, seed: 7, orders: 0 })
+  for (const v of config.venues ?? []) {
+    if (v.kind === 'sim') v.faults = { latency: { minMs: 1, maxMs: 5 }, latencyByMethod: { cancel: 4_000, cancelAll: 4_000 } }
+  }
+  const file = join(dir, 'haltd.json')
+  writeFileSync(file, JSON.stringify(config, null, 2))
+  return { file, db }
+}
+
+const stepStarted = (db: string, step: number) => events(db, ['shutdown.step-started']).some((e) => (e.data as { step: number }).step === step)
+
+describe('haltd run as a real process', { timeout: 120_000 }, () => {
+  it('after kill -9 in the middle of a graceful shutdown, the next start comes up HALTED and finishes it', async () => {
+    const { file, db } = slowCancelConfig(tempDir())
+    const first = spawnHaltd(['run', '--config', file], { db })
+    await whenUp(first)
+    await waitFor('some orders', () => events(db, ['order.accepted']).length >= 4, first)
+    first.child.kill('SIGTERM')
+    await waitFor('graceful step 5 under way', () => stepStarted(db, 5), first)
+    first.child.kill('SIGKILL')
+    expect((await first.exit).signal).toBe('SIGKILL')
+    const shutdownId = (events(db, ['shutdown.requested'])[0]!.data as { shutdownId: string }).shutdownId
+    expect(events(db, ['shutdown.completed'])).toEqual([])
+
+    const second = spawnHaltd(['run', '--config', file], { db })
+    await waitFor('the resume', () => second.logs().some((l) => l.msg === 'coming up HALTED: a shutdown was left unfinished; resuming it'), second)
+    const { code } = await second.exit
+    expect([0, 2]).toContain(code)
+
+    const log = events(db)
+    const firstRun = log.find((e) => e.type === 'run.started')!.data as { runId: string }
+    expect(log.find((e) => e.type === 'run.crashed')!.data).toMatchObject({ runId: firstRun.runId })
+    // the crash is recorded before anything the second run does
+    const crashedAt = log.findIndex((e) => e.type === 'run.crashed')
+    expect(log[crashedAt + 1]!.type).toBe('run.started')
+    expect(log.filter((e) => e.type === 'shutdown.requested')).toHaveLength(1)
+    expect(log.find((e) => e.type === 'shutdown.completed')!.data).toMatchObject({ shutdownId, exitCode: code })
+    // no strategy order was sent by the second run: it came up HALTED
+    const secondStart = log.findIndex((e) => e.type === 'run.started' && (e.data as { runId: string }).runId !== firstRun.runId)
+    const strategyOrders = log.slice(secondStart).filter((e) => e.type === 'order.submitted' && (e.data as { origin: { kind: string } }).origin.kind === 'strategy')
+    expect(strategyOrders).toEqual([])
+    // the resumed shutdown ran its remaining steps through to 13
+    const steps = log.slice(secondStart).filter((e) => e.type === 'shutdown.step-started').map((e) => (e.data as { step: number }).step)
+    expect(steps.at(-1)).toBe(13)
+    expect(log.at(-1)).toMatchObject({ type: 'run.ended', data: { exitCode: code } })
+  })
+
+  it('a second SIGTERM during a graceful shutdown escalates it to the emergency path: exit 3', async () => {
+    const { file, db } = slowCancelConfig(tempDir())
+    const d = spawnHaltd(['run', '--config', file], { db })
+    await whenUp(d)
+    await waitFor('some orders', () => events(db, ['order.accepted']).length >= 4, d)
+    d.child.kill('SIGTERM')
+    await waitFor('graceful step 5 under way', () => stepStarted(db, 5), d)
+    d.child.kill('SIGTERM')
+    expect((await d.exit).code).toBe(3)
+    const log = events(db)
+    expect(log.find((e) => e.type === 'shutdown.escalated')!.data).toMatchObject({ to: 'emergency', origin: 'signal' })
+    expect(log.find((e) => e.type === 'shutdown.completed')!.data).toMatchObject({ outcome: 'emergency', exitCode: 3 })
+  })
+
+  it('the admin API turns a kill switch activation and reset into events with origin admin and their reasons', async () => {
+    const { file, db } = slowCancelConfig(tempDir())
+    const d = spawnHaltd(['run', '--config', file], { db })
+    const info = await whenUp(d)
+    const post = (path: string, body: object) =>
+      fetch(info.url + path, { method: 'POST', headers: { ...bearer(info.token), 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    expect((await post('/killswitch/activate', { reason: 'desk says stop', by: 'carol' })).status).toBe(202)
+    const halted = (await (await fetch(`${info.url}/status`, { headers: bearer(info.token) })).json()) as { mode: string; gate: { halted: boolean } }
+    expect(halted).toMatchObject({ mode: 'HALTED', gate: { halted: true } })
+    const resume = await post('/resume', { reason: 'try to trade anyway' })
+    expect(resume.status).toBe(409)
+    expect((await post('/killswitch/reset', { reason: 'desk says go', by: 'carol' })).status).toBe(202)
+    const metrics = await (await fetch(`${info.url}/metrics`, { headers: bearer(info.token) })).text()
+    expect(metrics).toContain('haltd_killswitch_latched 0')
+    expect(metrics).toMatch(/haltd_trading_mode\{mode="ACTIVE"\} 1/)
+
+    const ks = events(db, ['killswitch.activated', 'killswitch.reset']).map((e) => [e.type, e.data])
+    expect(ks).toEqual([
+      ['killswitch.activated', expect.objectContaining({ reason: 'desk says stop', by: 'carol', origin: 'admin', action: 'HALTED' })],
+      ['killswitch.reset', expect.objectContaining({ reason: 'desk says go', by: 'carol', origin: 'admin' })],
+    ])
+    d.child.kill('SIGUSR2')
+    expect((await d.exit).code).toBe(3)
+  })
+
+  it('a bad config fails before anything starts, listing every problem, exit 1', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'bad.json')
+    writeFileSync(file, JSON.stringify({ db: { path: join(dir, 'x.db') }, admin: { port: -1 }, venues: [{ kind: 'sim' }], shutdown: { emergency: { deadlineMs: 90_000 } } }))
+    const d = spawnHaltd(['run', '--config', file], { db: join(dir, 'x.db') })
+    expect((await d.exit).code).toBe(1)
+    const err = d.stderr.join('\n')
+    for (const field of ['admin.port', 'venues[0].name', 'shutdown.emergency.deadlineMs']) expect(err).toContain(field)
+    expect(events(join(dir, 'x.db'))).toEqual([])
+  })
+})
