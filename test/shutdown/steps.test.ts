@@ -16,7 +16,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     )
     expect(out).toHaveLength(1)
     expect(out[0]!.type).toBe('shutdown.requested')
-    expect((out[0]!.data as { options: { graceful: { flatten: string; waitTimeoutMs: number } } }).options.graceful).toMatchObject({ flatten: 'aggressive', waitTimeoutMs: 60_000 })
+    expect((out[0]!.data as unknown as { options: { graceful: { flatten: string; waitTimeoutMs: number } } }).options.graceful).toMatchObject({ flatten: 'aggressive', waitTimeoutMs: 60_000 })
   })
 
   it('refuses a second start in the same stream and options it cannot use, naming the field', () => {
