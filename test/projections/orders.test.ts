@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { EventInput } from '../../src/events/index.js'
-import { ORDER_TRANSITIONS, anomalies, inFlight, openOrders, order, type OrderEventKind, type OrderStatus } from '../../src/projections/index.js'
+import { ORDER_TRANSITIONS, anomalies, inFlight, openOrders, order, position, type OrderEventKind, type OrderStatus } from '../../src/projections/index.js'
 import { ev, given, when } from './given.js'
 
 const C = 'c1'
@@ -109,6 +109,13 @@ describe('order lifecycle', () => {
       }
     }
     expect(checked).toBeGreaterThan(0)
+  })
+
+  it('books a fill that arrives after the venue confirmed the cancel, and reports it with its seq', () => {
+    const state = given(ev.submitted(C, { qty: 2 }), ev.accepted(C), ev.cancelRequested(C), ev.canceled(C), ev.filled(C, 'late', 0.5, 101))
+    expect(order(state, 'sim-a', C)).toMatchObject({ status: 'canceled', filledQty: 0.5 })
+    expect(position(state, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 0.5, avgEntry: 101 })
+    expect(anomalies(state)).toMatchObject([{ kind: 'fill-after-cancel', seq: 5, venue: 'sim-a', clientOrderId: C }])
   })
 
   it('tracks filled quantity, average fill price, fees, venue order id, origin and reduce-only', () => {
