@@ -15,7 +15,7 @@
  *   it is reported as skipped, never as a number.
  * - Emergency results are named `emergency orders=<n> venues=<n> latency=<n>ms` with unit `ms`
  *   (extra words may follow): the HTML page charts them as duration vs order count, one line per
- *   venues × latency pair.
+ *   distinct rest of the name (venues, latency and any extra words).
  */
 import { Histogram, type Percentiles } from './histogram.js'
 
@@ -250,13 +250,15 @@ export function targetMet(result: Pick<BenchResult, 'target' | 'value' | 'ratio'
 }
 
 /** Parse an emergency result name (see the naming convention above). */
-export function parseEmergencyName(name: string): { orders: number; venues: number; latencyMs: number } | undefined {
+export function parseEmergencyName(name: string): { orders: number; venues: number; latencyMs: number; series: string } | undefined {
   if (!/^emergency\b/.test(name)) return undefined
   const orders = /\borders=(\d+)\b/.exec(name)
   const venues = /\bvenues=(\d+)\b/.exec(name)
   const latency = /\blatency=(\d+(?:\.\d+)?)ms\b/.exec(name)
   if (!orders || !venues || !latency) return undefined
-  return { orders: Number(orders[1]), venues: Number(venues[1]), latencyMs: Number(latency[1]) }
+  // Everything but the order count tells the series apart, extra words included.
+  const series = name.replace(/^emergency\s*/, '').replace(/\borders=\d+\s*/, '').trim()
+  return { orders: Number(orders[1]), venues: Number(venues[1]), latencyMs: Number(latency[1]), series }
 }
 
 /** The name of an emergency result, following the convention. */

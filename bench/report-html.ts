@@ -92,7 +92,7 @@ function throughputChart(scenario: string, results: ReportedResult[]): string {
   ])
 }
 
-/** Emergency duration vs order count, one line per venues × latency (see the naming convention). */
+/** Emergency duration vs order count, one line per series: the name without its order count. */
 function emergencyChart(results: ReportedResult[]): string {
   const points = results
     .filter((r) => r.unit === 'ms' && r.skipped === undefined && Number.isFinite(r.value))
@@ -103,7 +103,7 @@ function emergencyChart(results: ReportedResult[]): string {
   if (points.length === 0) return ''
   const series = new Map<string, { orders: number; ms: number }[]>()
   for (const p of points) {
-    const key = `venues=${p.venues} latency=${p.latencyMs}ms`
+    const key = p.series
     series.set(key, [...(series.get(key) ?? []), { orders: p.orders, ms: p.ms }])
   }
   const xs = logScale(points.map((p) => p.orders))
@@ -131,7 +131,7 @@ function emergencyChart(results: ReportedResult[]): string {
       return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>${dots}${legend}`
     })
     .join('')
-  return `<figure><figcaption>Emergency duration vs open orders (log–log)</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${left + w + 220}" height="${top + h + 44}" role="img" aria-label="emergency duration vs order count">${grid}${lines}</svg></figure>`
+  return `<figure><figcaption>Emergency duration vs open orders (log–log)</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${left + w + 40 + Math.max(...[...series.keys()].map((k) => k.length)) * 6.5}" height="${Math.max(top + h + 44, top + series.size * 18 + 10)}" role="img" aria-label="emergency duration vs order count">${grid}${lines}</svg></figure>`
 }
 
 function table(results: ReportedResult[]): string {

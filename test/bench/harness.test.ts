@@ -104,13 +104,18 @@ describe('comparisons and targets', () => {
 describe('emergency results', () => {
   it('are named by a convention the report can parse back', () => {
     expect(emergencyName(1000, 3, 50)).toBe('emergency orders=1000 venues=3 latency=50ms')
-    expect(parseEmergencyName('emergency orders=10000 venues=1 latency=0ms (sim)')).toEqual({ orders: 10000, venues: 1, latencyMs: 0 })
+    expect(parseEmergencyName('emergency orders=10000 venues=1 latency=0ms masscancel=yes')).toEqual({
+      orders: 10000, venues: 1, latencyMs: 0, series: 'venues=1 latency=0ms masscancel=yes',
+    })
     expect(parseEmergencyName('emergency venues=1')).toBeUndefined()
     expect(parseEmergencyName('append per-event')).toBeUndefined()
   })
 
   it('are charted as duration vs order count on the HTML page, names escaped', () => {
-    const results = [100, 1000, 10000].map((orders) => ({ name: emergencyName(orders, 3, 50), unit: 'ms' as const, value: orders / 10 }))
+    const results = [
+      ...[100, 1000, 10000].map((orders) => ({ name: emergencyName(orders, 3, 50), unit: 'ms' as const, value: orders / 10 })),
+      { name: `${emergencyName(1000, 3, 50)} one venue hung`, unit: 'ms' as const, value: 900 },
+    ]
     const runs = [{ name: 'shutdown <x>', description: 'd', file: 'shutdown', durationMs: 1, peakRssBytes: 1, results: reportResults('shutdown', results) }]
     const report: Report = {
       format: 'haltd-bench/1', startedAt: 'a', finishedAt: 'b', quick: true, argv: [],
@@ -120,7 +125,9 @@ describe('emergency results', () => {
     const html = renderHtml(report)
     expect(html).toContain('Emergency duration vs open orders')
     expect(html).toContain('venues=3 latency=50ms')
-    expect(html.match(/<circle /g)).toHaveLength(3)
+    expect(html).toContain('venues=3 latency=50ms one venue hung')
+    expect(html.match(/<circle /g)).toHaveLength(4)
+    expect(html.match(/<path d=/g)).toHaveLength(2) // the hung-venue run is a series of its own
     expect(html).toContain('shutdown &lt;x&gt;')
     expect(html).not.toContain('shutdown <x>')
   })
