@@ -9,7 +9,7 @@ import { openEventLog } from '../../src/core/event-log.js'
 import { replayLog } from '../../src/core/projection-runner.js'
 import { dist, repoRoot } from '../support/paths.js'
 import { tempDir } from '../support/tmp.js'
-import { bearer, events, spawnDemo, waitFor, whenUp } from './processes.js'
+import { bearer, events, spawnDemo, spawnHaltd, waitFor, waitForAsync, whenUp } from './processes.js'
 
 const GRACEFUL_STEPS = 13
 const ENDS = ['shutdown.step-completed', 'shutdown.step-failed', 'shutdown.step-timed-out', 'shutdown.step-skipped']
@@ -109,8 +109,20 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     // the next start comes up HALTED: the latch survives the restart
     const again = spawnDemo(db)
     const info = await whenUp(again)
-    const status = (await (await fetch(`${info.url}/status`, { headers: bearer(info.token) })).json()) as { state: string; killSwitch: { latched: boolean } }
-    expect(status).toMatchObject({ state: 'halted', killSwitch: { latched: true } })
+    const status = async () => (await (await fetch(`${info.url}/status`, { headers: bearer(info.token) })).json()) as { state: string; mode: string; killSwitch: { latched: boolean }; strategies: { enabled: boolean }[] }
+    expect(await status()).toMatchObject({ state: 'halted', mode: 'HALTED', killSwitch: { latched: true } })
+    expect((await status()).strategies.every((s) => !s.enabled)).toBe(true)
+
+    // an operator resets it, with a reason: trading resumes
+    const reset = spawnSync(process.execPath, [dist('src/cli.js'), 'killswitch', 'reset', '--db', db, '--reason', 'audit read, venues checked', '--by', 'dana'], { cwd: repoRoot, encoding: 'utf8' })
+    expect(reset.status).toBe(0)
+    const after = await waitForAsync(async () => {
+      const s = await status()
+      return s.state === 'running' ? s : undefined
+    })
+    expect(after).toMatchObject({ mode: 'ACTIVE', killSwitch: { latched: false } })
+    expect(after.strategies.every((s) => s.enabled)).toBe(true)
+    expect(events(db, ['killswitch.reset']).map((e) => e.data)).toEqual([expect.objectContaining({ reason: 'audit read, venues checked', by: 'dana', origin: 'admin' })])
     again.child.kill('SIGTERM')
     await again.exit
   })
@@ -134,10 +146,11 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect(status.status).toBe(0)
     expect(status.stdout).toMatch(/^state running {2}mode ACTIVE/)
 
-    const stop = spawnSync(process.execPath, [dist('src/cli.js'), 'stop', '--db', db, '--reason', 'end of test'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 })
-    expect(stop.stdout).toContain('graceful shutdown requested')
+    // async, so that this process reaps the daemon (its child) while `haltd stop` waits for it to go
+    const stop = spawnHaltd(['stop', '--db', db, '--reason', 'end of test'], { db })
+    expect((await stop.exit).code).toBe(0)
+    expect(stop.stdout).toContain(`graceful shutdown requested (${info.url}): end of test`)
     expect(stop.stdout).toContain('stopped with exit code 0')
-    expect(stop.status).toBe(0)
     expect((await d.exit).code).toBe(0)
     expect(events(db, ['shutdown.requested'])[0]!.data).toMatchObject({ mode: 'graceful', origin: 'admin', reason: 'end of test' })
   })

@@ -81,6 +81,16 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
   }
 }
 
+export async function waitForAsync<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (Date.now() > until) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 /** Up means: the admin file is written and the startup reconciliation is done. */
 export async function whenUp(d: Daemon): Promise<AdminInfo> {
   await waitFor('startup', () => d.logs().some((l) => l.msg === 'startup reconciliation done') && existsSync(adminInfoPath(d.db)), d)

@@ -271,6 +271,13 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const drain = new DrainController({ log, world })
     const pause = new PauseController({ log, router, world, strategies: host })
 
+    let heldBack: string[] = []
+    const releaseHeldBack = () => {
+      if (lifecycle !== 'halted' || controller?.running || gate.halted) return
+      for (const id of heldBack.splice(0)) host.enable(id, 'the kill switch was reset', 'operator')
+      setLifecycle('running')
+      logger.info('kill switch reset: strategies enabled, trading')
+    }
     /** Each step of a shutdown as a log line too: what an operator tails while it runs. */
     const logStep = (e: Envelope) => {
       const d = e.data as { step: number; name: string; error?: string; reason?: string; budgetMs?: number }
@@ -289,6 +296,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         queueMicrotask(() => void notifier.notify({ topic: e.type, text, severity: e.type === 'killswitch.activated' ? 'critical' : 'warning', fields: { origin: d.origin, ...(d.by ? { by: d.by } : {}) } }))
       }
       if (e.type.startsWith('shutdown.step-')) logStep(e)
+      if (e.type === 'killswitch.reset') queueMicrotask(releaseHeldBack)
       emitter.emit('event', e)
     })
     cleanups.push(offEvents)
@@ -500,8 +508,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const unfinished = findUnfinishedShutdown(log)
     const latched = runner.state.trading.killSwitch
     if (latched.latched) {
-      gate.halt(`kill switch latched: ${latched.reason}`)
-      logger.warn({ reason: latched.reason, action: latched.action }, 'coming up HALTED: the kill switch is latched (reset it with a reason: haltd killswitch reset)')
+      // The risk monitor has closed the gate already (its latch, which its reset reopens).
+      logger.warn({ reason: latched.reason, action: latched.action }, `coming up ${latched.action === 'REDUCING' ? 'REDUCING' : 'HALTED'}: the kill switch is latched (reset it with a reason: haltd killswitch reset)`)
     }
     if (unfinished) {
       gate.halt(`resuming unfinished shutdown ${unfinished.shutdownId}`)
@@ -531,9 +539,23 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       throw new StartupMismatch(startupReport)
     }
 
+    // A shutdown that completed left trading HALTED and deployments locked: that was its run's
+    // business. A new run starts ACTIVE unless something still holds it (the kill switch).
+    if (!unfinished && !latched.latched) {
+      const t = runner.state.trading
+      if (t.mode !== 'ACTIVE' && t.modeChange?.origin === 'shutdown') {
+        log.append({ type: 'trading.state-changed', data: { to: 'ACTIVE', reason: `new run ${runId} after a completed shutdown`, origin: 'restart' } })
+      }
+      if (t.deploymentsLocked && t.deploymentsLocked.origin === 'shutdown') {
+        log.append({ type: 'deployments.unlocked', data: { reason: `new run ${runId} after a completed shutdown`, origin: 'restart' } })
+      }
+    }
+
     const halted = gate.halted || unfinished !== undefined
     const entries = [...config.strategies.map(strategyOf), ...(ports.strategies ?? [])]
     for (const e of entries) host.register(e.strategy, { limits: e.limits, enabled: (e.enabled ?? true) && !halted })
+    // Held back only by a latched kill switch: an operator's reset lets them trade.
+    heldBack = halted && !unfinished ? entries.filter((e) => e.enabled ?? true).map((e) => e.strategy.id) : []
     marketData.start()
     risk.start()
     setLifecycle(halted ? 'halted' : 'running')
