@@ -175,7 +175,7 @@ describe('emergency shutdown on three simulated venues', () => {
   })
 
   it('ends within its deadline when one venue never answers, recording that venue’s orders cancel-unconfirmed', async () => {
-    const deadlineMs = 800
+    const deadlineMs = 2_000
     const r = rig({ options: { emergency: { deadlineMs } } })
     await r.rest(3)
     r.sim('bravo').faults.set({ hang: true })

@@ -82,22 +82,23 @@ export function createDecisionReplay(): DecisionReplay {
         const shutdownId = (fact.data as { shutdownId: string }).shutdownId
         const state = states.get(shutdownId) ?? initialShutdownState()
         states.set(shutdownId, state)
-        if (DECIDED.has(fact.type)) {
+        const error = fact.type === 'shutdown.step-failed' ? fact.data.error : ''
+        if (error.startsWith('escalated to emergency') || error.startsWith(INTERRUPTED)) {
+          // A request's decision (escalation, resume), not an advance: it may follow an advance
+          // batch directly. An escalation batch ends at its `escalated`; a resume is this one event.
+          close(out)
+          if (error.startsWith('escalated to emergency')) batch = { shutdownId, kind: 'request', expected: [], pos: 0, firstSeq: fact.seq }
+        } else if (DECIDED.has(fact.type)) {
           if (!batch || batch.shutdownId !== shutdownId) {
             close(out)
-            const error = fact.type === 'shutdown.step-failed' ? fact.data.error : ''
-            if (error.startsWith('escalated to emergency') || error.startsWith(INTERRUPTED)) {
-              batch = { shutdownId, kind: 'request', expected: [], pos: 0, firstSeq: fact.seq }
-            } else {
-              let expected: HaltdEvent[] = []
-              try {
-                expected = decideShutdown({ kind: 'advance', world: worldOf(projections) }, state)
-              } catch (e) {
-                out.push({ shutdownId, seq: fact.seq, problem: `replaying the decision failed: ${e instanceof Error ? e.message : String(e)}` })
-              }
-              checked.decisions++
-              batch = { shutdownId, kind: 'advance', expected, pos: 0, firstSeq: fact.seq }
+            let expected: HaltdEvent[] = []
+            try {
+              expected = decideShutdown({ kind: 'advance', world: worldOf(projections) }, state)
+            } catch (e) {
+              out.push({ shutdownId, seq: fact.seq, problem: `replaying the decision failed: ${e instanceof Error ? e.message : String(e)}` })
             }
+            checked.decisions++
+            batch = { shutdownId, kind: 'advance', expected, pos: 0, firstSeq: fact.seq }
           }
           compare(fact, out)
         } else {
