@@ -2,6 +2,7 @@ import { evolve, initialState, pnl, tradingState, type HaltdState } from '../../
 import { openEventLog, type EventLog, type StoredRow } from '../event-log.js'
 import { NotAnEventLog } from '../errors.js'
 import { salvageRows } from './salvage.js'
+import { storedRows } from './rows.js'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
 import { Findings } from './findings.js'
 import { createInvariantCheck } from './invariants.js'
@@ -27,7 +28,7 @@ export type AuditOptions = {
  * projection state plus a bounded list of findings, whatever the log's length.
  */
 export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport {
-  return auditRows(log.path, log.readRaw(), options)
+  return auditRows(log.path, storedRows(log.database), options)
 }
 
 /** The audit over any stream of stored rows (a log, or what can still be read of a damaged file). */

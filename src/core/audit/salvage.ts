@@ -3,9 +3,8 @@ import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, r
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LOG_FORMAT, type StoredRow } from '../event-log.js'
+import { storedRows } from './rows.js'
 
-const COLUMNS = `seq, id, type, v, ts, stream, causation_id AS causationId, correlation_id AS correlationId, data, prev_hash AS prevHash, hash`
-const PAGE = 500
 
 /**
  * The rows of a haltd log that is too damaged to open as one (truncated, a corrupt page): read in
@@ -34,29 +33,7 @@ export function salvageRows(path: string): { rows: Iterable<StoredRow>; close():
     db.close()
     if (scratch) rmSync(scratch, { recursive: true, force: true })
   }
-  const page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ${PAGE}`)
-  const one = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1`)
-  function* rows(): Generator<StoredRow> {
-    let next = 1
-    for (;;) {
-      let batch: StoredRow[]
-      try {
-        batch = page.all(next) as StoredRow[]
-      } catch {
-        // a page of rows failed: go one row at a time to find the last readable seq, then fail there
-        for (;;) {
-          const row = one.get(next) as StoredRow | undefined
-          if (!row) return
-          yield row
-          next = row.seq + 1
-        }
-      }
-      for (const row of batch) yield row
-      if (batch.length < PAGE) return
-      next = batch[batch.length - 1]!.seq + 1
-    }
-  }
-  return { rows: rows(), close: done }
+  return { rows: storedRows(db, 500), close: done }
 }
 
 function openIfLog(path: string): Database.Database | undefined {
