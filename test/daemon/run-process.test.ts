@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { demoConfig } from '../../src/core/demo.js'
 import { tempDir } from '../support/tmp.js'
 import { bearer, events, spawnHaltd, waitFor, whenUp } from './processes.js'
@@ -90,6 +91,24 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
       ['killswitch.activated', expect.objectContaining({ reason: 'desk says stop', by: 'carol', origin: 'admin', action: 'HALTED' })],
       ['killswitch.reset', expect.objectContaining({ reason: 'desk says go', by: 'carol', origin: 'admin' })],
     ])
+
+    // the log over the WebSocket: from seq 1 to the head, then live
+    const frames = await new Promise<{ kind: string; seq?: number; event?: { seq: number; type: string } }[]>((resolve, reject) => {
+      const got: { kind: string; seq?: number; event?: { seq: number; type: string } }[] = []
+      const ws = new WebSocket(`${info.url.replace('http', 'ws')}/events?from=1`, { headers: bearer(info.token) })
+      ws.on('message', (m) => {
+        got.push(JSON.parse(String(m)))
+        if (got.at(-1)!.kind === 'caught-up') {
+          ws.close()
+          resolve(got)
+        }
+      })
+      ws.on('error', reject)
+    })
+    const head = frames.at(-1)!.seq!
+    expect(frames.slice(0, -1).map((f) => f.event!.seq)).toEqual(Array.from({ length: head }, (_, i) => i + 1))
+    expect(frames[0]!.event!.type).toBe('run.started')
+
     d.child.kill('SIGUSR2')
     expect((await d.exit).code).toBe(3)
   })

@@ -62,6 +62,12 @@ export type HaltdPorts = {
   env?: Record<string, string | undefined>
   /** Ends the process when a shutdown completes or the watchdog fires (`haltd run` and the demo). */
   exitProcess?: boolean
+  /**
+   * Arm the hard watchdog on an emergency: exit 3 past the deadline, SIGKILL from a worker thread
+   * if the main thread is stuck. On by default only with `exitProcess`: an embedding engine
+   * decides for itself whether haltd may end its process.
+   */
+  watchdog?: boolean
 }
 
 export type HaltdEvents = {
@@ -307,7 +313,6 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       fallback: config.shutdown.checkpoint.fallbackPath ?? join(tmpdir(), `haltd-${basename(config.db.path)}.checkpoint.json`),
       logPath: config.db.path,
     })
-    let lastReport: ShutdownReport | undefined
     controller = new ShutdownController({
       log, gate, router, venues, clock, ids,
       world,
@@ -326,9 +331,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         'market data stopped': () => (marketData.running ? 'market data feeds still running' : undefined),
         'event log writable': () => (log.isClosed ? 'the event log is closed' : undefined),
       },
-      onReport: (report) => {
-        lastReport = report
-      },
+      onReport: (report) => logger.info({ shutdownId: report.shutdownId, positions: report.positions.length, openOrders: report.openOrders.count, reconciliationOk: report.reconciliation.ok }, 'post-shutdown report'),
       options: { graceful: config.shutdown.graceful, emergency: config.shutdown.emergency },
     })
 
@@ -342,7 +345,6 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           // the process ends either way
         }
       },
-      ...(ports.exitProcess ? {} : { exit: () => void finish(EXIT.emergency) }),
     })
     let current: ShutdownHandle | undefined
     let gracefulTimer: ReturnType<typeof setTimeout> | undefined
@@ -353,6 +355,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const infoPath = adminInfoPath(config.db.path)
 
     const armEmergencyWatchdog = (reason: string) => {
+      if (!(ports.watchdog ?? ports.exitProcess ?? false)) return
       const d = config.shutdown.emergency.deadlineMs
       watchdog.arm({ exitAtMs: d + WATCHDOG_EXIT_AFTER_MS, killAtMs: d + WATCHDOG_KILL_AFTER_MS, code: EXIT.emergency, reason })
     }
@@ -378,7 +381,6 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       }
       handle.done.then(
         (report) => {
-          lastReport = report
           emitter.emit('shutdown', report)
           logger.info({ shutdownId: report.shutdownId, outcome: report.outcome, exitCode: report.exitCode, residual: report.residualExposure.length, cancelUnconfirmed: report.cancelUnconfirmed.length }, 'shutdown completed')
           void finish(report.exitCode ?? EXIT.crash)
