@@ -60,7 +60,10 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
       lastHash = row.hash
       chain?.push(row)
       const fact = factOf(row, findings.add)
-      if (!fact) continue
+      if (!fact) {
+        invariants.invalidRow(row)
+        continue
+      }
       runs.observe(fact)
       invariants.before(fact, state)
       decisions.before(row, fact, state)

@@ -13,12 +13,17 @@ export type InvariantCheck = {
   /** What a fill needs to remember from before it is applied. */
   positionBefore(fact: Fact, state: HaltdState): { positionQty: number } | undefined
   finish(state: HaltdState): void
+  /** A row its schema rejected: still judged where an invariant can be read from it. */
+  invalidRow(row: { seq: number; type: string; data: string }): void
 }
 
 /** The graceful step after which the gate is closed to strategy orders (runbook step 4). */
 export const GATE_STEP = 4
 
 type GateClose = { seq: number; why: string }
+
+/** What may confirm a cancel: the venue's ack, its stream, its open-order list, or its mass cancel. */
+const CONFIRMATIONS = new Set(['ack', 'stream', 'open-orders', 'mass-cancel'])
 
 export function createInvariantCheck(report: (finding: Finding) => void): InvariantCheck {
   const flag = (kind: string, seq: number | null, message: string): void => report({ check: 'invariant', kind, seq, message })
@@ -131,6 +136,18 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       const tolerance = toleranceFor(state, o.venue, o.symbol)
       if (Math.abs(now) > Math.abs(before.positionQty) + tolerance) {
         flag('invariant.flatten-increased-exposure', fact.seq, `seq ${fact.seq}: a fill of shutdown order ${o.clientOrderId} (${o.side} ${fact.data.qty} ${o.symbol} on ${o.venue}) took |position| from ${Math.abs(before.positionQty)} to ${Math.abs(now)}`)
+      }
+    },
+    invalidRow(row) {
+      if (row.type !== 'order.canceled') return
+      let data: { confirmedBy?: unknown; clientOrderId?: unknown; venue?: unknown } | undefined
+      try {
+        data = JSON.parse(row.data) as typeof data
+      } catch {
+        return
+      }
+      if (data && typeof data === 'object' && !CONFIRMATIONS.has(data.confirmedBy as string)) {
+        flag('invariant.canceled-without-confirmation', row.seq, `seq ${row.seq}: ${String(data.clientOrderId)} on ${String(data.venue)} recorded canceled without a venue confirmation (confirmedBy is ${JSON.stringify(data.confirmedBy) ?? 'missing'})`)
       }
     },
     finish(state) {

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest'
+import { auditFile } from '../../src/core/audit/audit.js'
+import type { EventInput } from '../../src/events/index.js'
+import { tempDb } from '../support/tmp.js'
+import { tamper, tradingDay, writeLog } from './fixtures.js'
+
+const SD = 'sd-1'
+const order = (id: string, side: 'buy' | 'sell', qty: number, origin: { kind: 'strategy' | 'shutdown'; id?: string }, extra: Record<string, unknown> = {}): EventInput => ({
+  type: 'order.submitted',
+  data: { venue: 'binance', clientOrderId: id, symbol: 'BTC/USDT', side, type: 'market', qty, origin, ...extra },
+})
+const fill = (id: string, qty: number): EventInput => ({ type: 'order.filled', data: { venue: 'binance', clientOrderId: id, tradeId: `t-${id}`, qty, price: 100 } })
+const step = (kind: 'started' | 'completed', n: number, name: string): EventInput => ({ type: `shutdown.step-${kind}`, data: { shutdownId: SD, step: n, name } })
+const requested = (mode: 'graceful' | 'emergency', options: Record<string, unknown> = {}): EventInput => ({ type: 'shutdown.requested', data: { shutdownId: SD, mode, reason: 'test', origin: 'admin', options } })
+
+/** Audit a log made of the given events (10 ms apart) and return its invariant findings. */
+function invariantsOf(events: EventInput[], step = 10) {
+  const path = tempDb()
+  writeLog(path, events, step).log.close()
+  return auditFile(path).findings.filter((f) => f.check === 'invariant')
+}
+
+describe('audit: the shutdown invariants', () => {
+  it('a strategy order after trading went HALTED is flagged at its seq; the shutdown\'s own orders are not', () => {
+    const found = invariantsOf([
+      order('s-1', 'buy', 2, { kind: 'strategy', id: 'mm' }),
+      fill('s-1', 2),
+      { type: 'trading.state-changed', data: { to: 'HALTED', reason: 'shutdown', origin: 'shutdown' } },
+      order('f-1', 'sell', 2, { kind: 'shutdown', id: SD }, { reduceOnly: true }),
+      order('s-2', 'buy', 1, { kind: 'strategy', id: 'mm' }),
+    ])
+    expect(found).toEqual([expect.objectContaining({ kind: 'invariant.order-after-gate-closed', seq: 5 })])
+    expect(found[0]!.message).toContain('strategy mm')
+    expect(found[0]!.message).toContain('trading HALTED at seq 3')
+  })
+
+  it('a strategy order after an emergency request is flagged even before any trading state change', () => {
+    const found = invariantsOf([requested('emergency'), order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' })])
+    expect(found).toContainEqual(expect.objectContaining({ kind: 'invariant.order-after-gate-closed', seq: 2 }))
+  })
+
+  it('a strategy order is fine again after a reset back to ACTIVE', () => {
+    const found = invariantsOf([
+      { type: 'trading.state-changed', data: { to: 'HALTED', reason: 'x', origin: 'admin' } },
+      { type: 'trading.state-changed', data: { to: 'ACTIVE', reason: 'reset', origin: 'operator' } },
+      order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }),
+    ])
+    expect(found).toEqual([])
+  })
+
+  it('a flatten order on the side that grows the position, and its fill, are flagged', () => {
+    const found = invariantsOf([
+      order('s-1', 'buy', 2, { kind: 'strategy', id: 'mm' }),
+      fill('s-1', 2),
+      order('f-1', 'buy', 1, { kind: 'shutdown', id: SD }),
+      fill('f-1', 1),
+      order('f-2', 'sell', 3, { kind: 'shutdown', id: SD }),
+    ])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([
+      ['invariant.flatten-increases-exposure', 3],
+      ['invariant.flatten-increased-exposure', 4],
+    ])
+    // selling 3 against a long 3 flattens exactly: no finding for f-2
+  })
+
+  it('an order recorded canceled without a venue confirmation is an invariant finding as well as a schema one', () => {
+    const path = tempDb()
+    writeLog(path, [order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }), { type: 'order.canceled', data: { venue: 'binance', clientOrderId: 's-1', confirmedBy: 'ack' } }]).log.close()
+    tamper(path, (db) => db.prepare(`UPDATE events SET data = replace(data, ',"confirmedBy":"ack"', '') WHERE seq = 2`).run())
+    const report = auditFile(path)
+    expect(report.findings.map((f) => [f.check, f.kind, f.seq])).toEqual(
+      expect.arrayContaining([
+        ['schema', 'schema.invalid', 2],
+        ['invariant', 'invariant.canceled-without-confirmation', 2],
+      ]),
+    )
+  })
+
+  it('a shutdown that completes with a cancel still pending has dropped it silently', () => {
+    const found = invariantsOf([
+      order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }, { type: 'limit', price: 90 }),
+      { type: 'order.accepted', data: { venue: 'binance', clientOrderId: 's-1', venueOrderId: 'V1' } },
+      requested('graceful'),
+      { type: 'order.cancel-requested', data: { venue: 'binance', clientOrderId: 's-1', origin: 'shutdown' } },
+      { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'clean', exitCode: 0, durationMs: 20 } },
+    ])
+    expect(found).toEqual([expect.objectContaining({ kind: 'invariant.cancel-dropped', seq: 5 })])
+  })
+
+  it('a started step without an end, and an end without a start, are both flagged', () => {
+    const found = invariantsOf([requested('graceful'), step('started', 1, 'announce'), step('completed', 2, 'lock deployments and config')])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([
+      ['invariant.step-end-without-start', 3],
+      ['invariant.step-never-ended', 2],
+    ])
+  })
+
+  it('an emergency path that took longer than the deadline it was started with is flagged at its completion', () => {
+    const events: EventInput[] = [requested('emergency', { emergency: { deadlineMs: 1_000 } }), step('started', 1, 'halt'), step('completed', 1, 'halt')]
+    events.push({ type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'emergency', exitCode: 3, durationMs: 1_500 } })
+    const late = invariantsOf(events, 500)
+    expect(late).toEqual([expect.objectContaining({ kind: 'invariant.deadline-missed', seq: 4 })])
+    expect(late[0]!.message).toContain('1500 ms, past its 1000 ms deadline')
+    expect(invariantsOf(events, 100)).toEqual([])
+  })
+
+  it('a day of ordinary trading holds every invariant', () => {
+    expect(invariantsOf([...tradingDay(30)])).toEqual([])
+  })
+})
