@@ -108,7 +108,7 @@ export function formatStatus(s: StatusBody): string {
     `open orders: ${s.openOrders ?? 0}`,
   ]
   const open = (s.positions ?? []).filter((p) => p.qty !== 0)
-  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${p.qty}`).join(', ')}`)
+  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
   if (s.pnl) lines.push(`equity ${s.pnl.equity?.toFixed(2) ?? '?'}  drawdown ${s.pnl.drawdown?.toFixed(2) ?? '?'}`)
