@@ -18,7 +18,7 @@ function findOrInstallChromium(): { bin?: string; reason?: string } {
   if (!which('apt-get')) return { reason: 'chromium is not installed and apt-get is not available' }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   const update = spawnSync('apt-get', ['update'], { encoding: 'utf8', env, timeout: 300_000 })
-  const install = update.status === 0 ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { encoding: 'utf8', env, timeout: 600_000 }) : update
+  const install = update.status === 0 ? spawnSync('apt-get', ['install', '-y', 'chromium'], { encoding: 'utf8', env, timeout: 600_000 }) : update
   if (install.status !== 0) return { reason: `installing chromium failed: ${(install.stderr || String(install.error)).slice(-300)}` }
   const bin = which('chromium')
   return bin ? { bin } : { reason: 'chromium installed but not found on PATH' }
