@@ -67,6 +67,11 @@ type LogEvents = {
 }
 
 const PAGE = 2000
+/** Rows per multi-row INSERT on the batch path (12 parameters each, well under SQLite's limit). */
+const ROWS_PER_INSERT = 32
+
+/** A batch row was ignored as a duplicate on the fast path; the batch is redone row by row. */
+class DuplicateInBatch extends Error {}
 
 /** The log's tables; exported so the benchmark's raw-insert baseline writes rows of the same shape. */
 export const LOG_SCHEMA = `
@@ -169,6 +174,7 @@ export class EventLog {
   private readonly beforeWrite: (() => void) | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
   private readonly insert: Database.Statement
+  private readonly insertMany: Database.Statement
   /** Writes a batch in one transaction; wrapped once, not per call. */
   private readonly writeAll: (inputs: readonly EventInput[], events: readonly HaltdEvent[]) => Envelope[]
   private readonly power: boolean
@@ -214,10 +220,34 @@ export class EventLog {
         )
     this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
     this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
-    this.writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+    this.insertMany = this.readonly
+      ? db.prepare('SELECT 1')
+      : db.prepare(
+          `INSERT OR IGNORE INTO events (seq, id, type, v, ts, stream, causation_id, correlation_id, idem_key, data, prev_hash, hash)
+           VALUES ${new Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        )
+    const writeEach = (inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
       const out = new Array<Envelope>(events.length)
       for (let i = 0; i < events.length; i++) out[i] = this.write(inputs[i]!, events[i]!)
       return out
+    }
+    const writeMany = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => this.writeMany(inputs, events))
+    this.writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+      if (events.length < ROWS_PER_INSERT) return writeEach(inputs, events)
+      const seq = this.seq
+      const hash = this.hash
+      const lastTs = this.lastTs
+      try {
+        return writeMany(inputs, events)
+      } catch (e) {
+        if (!(e instanceof DuplicateInBatch)) throw e
+        // a duplicate idempotency key: its savepoint is rolled back, so write row by row, where
+        // each duplicate resolves to the envelope already stored
+        this.seq = seq
+        this.hash = hash
+        this.lastTs = lastTs
+        return writeEach(inputs, events)
+      }
     })
     this.loadTail()
   }
@@ -348,6 +378,65 @@ export class EventLog {
     this.hash = hash
     this.lastTs = ts
     return { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope
+  }
+
+  /**
+   * The batch fast path: rows chained in memory, then written ROWS_PER_INSERT at a time (one
+   * statement per chunk costs far less than one per row). It assumes no row is a duplicate and
+   * throws DuplicateInBatch when SQLite ignored one, so the caller can redo the batch row by row.
+   */
+  private writeMany(inputs: readonly EventInput[], events: readonly HaltdEvent[]): Envelope[] {
+    const out = new Array<Envelope>(events.length)
+    const params: unknown[] = new Array(ROWS_PER_INSERT * 12)
+    let seq = this.seq
+    let prevHash = this.hash
+    let lastTs = this.lastTs
+    let filled = 0
+    for (let i = 0; i < events.length; i++) {
+      this.beforeWrite?.()
+      const input = inputs[i]!
+      const event = events[i]!
+      seq++
+      const now = this.clock.now()
+      const ts = now > lastTs ? now : lastTs
+      const id = this.ids.next()
+      const stream = input.stream ?? streamOf(event)
+      const causationId = input.causationId ?? null
+      const correlationId = input.correlationId ?? null
+      const key = input.idempotencyKey ?? idempotencyKeyOf(event) ?? null
+      const v = current[event.type].v
+      const data = JSON.stringify(event.data)
+      const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, data)
+      const at = filled * 12
+      params[at] = seq
+      params[at + 1] = id
+      params[at + 2] = event.type
+      params[at + 3] = v
+      params[at + 4] = ts
+      params[at + 5] = stream
+      params[at + 6] = causationId
+      params[at + 7] = correlationId
+      params[at + 8] = key
+      params[at + 9] = data
+      params[at + 10] = prevHash
+      params[at + 11] = hash
+      out[i] = { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope
+      prevHash = hash
+      lastTs = ts
+      if (++filled === ROWS_PER_INSERT) {
+        if (this.insertMany.run(params).changes !== ROWS_PER_INSERT) throw new DuplicateInBatch()
+        filled = 0
+      }
+    }
+    for (let r = 0; r < filled; r++) {
+      const at = r * 12
+      const row = params.slice(at, at + 12)
+      if (this.insert.run(row).changes !== 1) throw new DuplicateInBatch()
+    }
+    this.seq = seq
+    this.hash = prevHash
+    this.lastTs = lastTs
+    return out
   }
 
   private afterWriteError(e: unknown): unknown {

@@ -75,6 +75,24 @@ describe('event log', () => {
     log.close()
   })
 
+  it('resolves duplicates inside a large batch to the envelope already stored, keeping the chain gap-free', () => {
+    const log = openEventLog({ path: tempDb() })
+    const already = log.append(submitted({ clientOrderId: 'dup-1' }))
+    const batch = Array.from({ length: 100 }, (_, i) => mark(100 + i))
+    batch[40] = submitted({ clientOrderId: 'dup-1' })
+    batch[70] = submitted({ clientOrderId: 'fresh' })
+    batch[90] = submitted({ clientOrderId: 'fresh' })
+    const out = log.appendBatch(batch)
+    expect(out[40]!.seq).toBe(already.seq)
+    expect(out[90]!.seq).toBe(out[70]!.seq)
+    expect(log.lastSeq).toBe(1 + 98)
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 99 })
+    const big = log.appendBatch(Array.from({ length: 1000 }, (_, i) => mark(1 + i)))
+    expect(big.map((e) => e.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => 100 + i))
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 1099 })
+    log.close()
+  })
+
   it('rolls a batch back whole when a write fails half way', () => {
     let writes = 0
     const log = openEventLog({ path: tempDb(), beforeWrite: () => { if (++writes === 3) throw new Error('EIO: injected') } })
