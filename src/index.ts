@@ -13,3 +13,14 @@ export { HaltdConfig, loadConfig, parseConfig, configHash, redactConfig, Invalid
 export { createLogger, Secrets, type Logger, type LoggerOptions } from './core/logger.js'
 export { createNotifier, logSink, webhookSink, WebhookFailed, type Notification, type NotificationSink, type Notifier } from './core/notify/index.js'
 export { startAdminServer, adminRequest, readAdminInfo, adminInfoPath, type AdminServer, type AdminBackend, type Metric } from './core/admin/index.js'
+export * from './exchanges/index.js'
+export * from './projections/index.js'
+export { createProjectionRunner, replayLog, type ProjectionRunner } from './core/projection-runner.js'
+export { OrderGate, type GateView } from './core/gate.js'
+export { OrderRouter, UnknownVenue, type SubmitOrder, type SubmitOutcome, type CancelRef, type CancelOutcome } from './core/order-router.js'
+export { recordUpdates, observeVenue } from './core/venue-recorder.js'
+export * from './core/shutdown/index.js'
+// Both the projections and the shutdown deciders have an evolveShutdown and a DrainState: the
+// plain names are the projections'; the deciders' carry their role in the name.
+export { evolveShutdown, type DrainState } from './projections/index.js'
+export { evolveShutdown as evolveShutdownDecider, type DrainState as DrainDeciderState } from './core/shutdown/index.js'
