@@ -70,6 +70,8 @@ const PAGE = 2000
 /** Rows per multi-row INSERT on the batch path (12 parameters each, well under SQLite's limit). */
 const ROWS_PER_INSERT = 32
 
+type Chained = { envelope: Envelope; key: string | null; json: string }
+
 /** A batch row was ignored as a duplicate on the fast path; the batch is redone row by row. */
 class DuplicateInBatch extends Error {}
 
@@ -354,30 +356,37 @@ export class EventLog {
     return new Promise((resolve, reject) => this.groupWaiters.push({ resolve, reject }))
   }
 
-  private write(input: EventInput, event: HaltdEvent): Envelope {
+  /** Stamp, key, serialise and hash the event that follows `prevHash` at `seq`. Writes nothing. */
+  private chain(input: EventInput, event: HaltdEvent, seq: number, prevHash: string, lastTs: number): Chained {
     this.beforeWrite?.()
-    const seq = this.seq + 1
     const now = this.clock.now()
-    const ts = now > this.lastTs ? now : this.lastTs
+    const ts = now > lastTs ? now : lastTs
     const id = this.ids.next()
     const stream = input.stream ?? streamOf(event)
     const causationId = input.causationId ?? null
     const correlationId = input.correlationId ?? null
-    const key = input.idempotencyKey ?? idempotencyKeyOf(event) ?? null
     const v = current[event.type].v
-    const data = JSON.stringify(event.data)
-    const prevHash = this.hash
-    const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, data)
-    const info = this.insert.run(seq, id, event.type, v, ts, stream, causationId, correlationId, key, data, prevHash, hash)
+    const json = JSON.stringify(event.data)
+    const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, json)
+    return {
+      envelope: { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope,
+      key: input.idempotencyKey ?? idempotencyKeyOf(event) ?? null,
+      json,
+    }
+  }
+
+  private write(input: EventInput, event: HaltdEvent): Envelope {
+    const { envelope: e, key, json } = this.chain(input, event, this.seq + 1, this.hash, this.lastTs)
+    const info = this.insert.run(e.seq, e.id, e.type, e.v, e.ts, e.stream, e.causationId, e.correlationId, key, json, e.prevHash, e.hash)
     if (info.changes === 0) {
       const existing = key === null ? undefined : (this.byKey.get(key) as StoredRow | undefined)
-      if (!existing) throw new LogWriteFailed(undefined, `event ${seq} was not stored`, undefined)
+      if (!existing) throw new LogWriteFailed(undefined, `event ${e.seq} was not stored`, undefined)
       return toEnvelope(existing)
     }
-    this.seq = seq
-    this.hash = hash
-    this.lastTs = ts
-    return { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope
+    this.seq = e.seq
+    this.hash = e.hash
+    this.lastTs = e.ts
+    return e
   }
 
   /**
@@ -393,45 +402,30 @@ export class EventLog {
     let lastTs = this.lastTs
     let filled = 0
     for (let i = 0; i < events.length; i++) {
-      this.beforeWrite?.()
-      const input = inputs[i]!
-      const event = events[i]!
-      seq++
-      const now = this.clock.now()
-      const ts = now > lastTs ? now : lastTs
-      const id = this.ids.next()
-      const stream = input.stream ?? streamOf(event)
-      const causationId = input.causationId ?? null
-      const correlationId = input.correlationId ?? null
-      const key = input.idempotencyKey ?? idempotencyKeyOf(event) ?? null
-      const v = current[event.type].v
-      const data = JSON.stringify(event.data)
-      const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, data)
+      const { envelope: e, key, json } = this.chain(inputs[i]!, events[i]!, ++seq, prevHash, lastTs)
       const at = filled * 12
       params[at] = seq
-      params[at + 1] = id
-      params[at + 2] = event.type
-      params[at + 3] = v
-      params[at + 4] = ts
-      params[at + 5] = stream
-      params[at + 6] = causationId
-      params[at + 7] = correlationId
+      params[at + 1] = e.id
+      params[at + 2] = e.type
+      params[at + 3] = e.v
+      params[at + 4] = e.ts
+      params[at + 5] = e.stream
+      params[at + 6] = e.causationId
+      params[at + 7] = e.correlationId
       params[at + 8] = key
-      params[at + 9] = data
+      params[at + 9] = json
       params[at + 10] = prevHash
-      params[at + 11] = hash
-      out[i] = { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope
-      prevHash = hash
-      lastTs = ts
+      params[at + 11] = e.hash
+      out[i] = e
+      prevHash = e.hash
+      lastTs = e.ts
       if (++filled === ROWS_PER_INSERT) {
         if (this.insertMany.run(params).changes !== ROWS_PER_INSERT) throw new DuplicateInBatch()
         filled = 0
       }
     }
     for (let r = 0; r < filled; r++) {
-      const at = r * 12
-      const row = params.slice(at, at + 12)
-      if (this.insert.run(row).changes !== 1) throw new DuplicateInBatch()
+      if (this.insert.run(params.slice(r * 12, r * 12 + 12)).changes !== 1) throw new DuplicateInBatch()
     }
     this.seq = seq
     this.hash = prevHash

@@ -1,5 +1,6 @@
 import pTimeout from 'p-timeout'
-import type { OrderOrigin, Origin, Side } from '../events/primitives.js'
+import type { Origin } from '../events/primitives.js'
+import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../strategies/ports.js'
 import { HaltdError } from '../events/errors.js'
 import { orderEventKey } from '../events/routing.js'
 import type { ExchangeGateway, OrderAck } from '../exchanges/gateway.js'
@@ -16,19 +17,8 @@ export class UnknownVenue extends HaltdError {
   }
 }
 
-export type SubmitOrder = {
-  venue: string
-  symbol: string
-  side: Side
-  type: 'market' | 'limit'
-  qty: number
-  price?: number
-  timeInForce?: 'GTC' | 'IOC' | 'FOK' | 'PO'
-  reduceOnly?: boolean
-  origin: OrderOrigin
-  /** Generated (with haltd's tag) when absent. */
-  clientOrderId?: string
-}
+/** `clientOrderId` is generated (with haltd's tag) when absent. */
+export type SubmitOrder = SinkOrder & { clientOrderId?: string }
 
 export type SubmitOutcome =
   | { status: 'accepted'; clientOrderId: string; venueOrderId: string; ack: OrderAck }
@@ -38,8 +28,8 @@ export type SubmitOutcome =
   /** The answer was lost and the venue could not be asked: the order may be live. */
   | { status: 'unknown'; clientOrderId: string; reason: string }
 
-export type CancelRef = { venue: string; clientOrderId: string; symbol: string; venueOrderId?: string }
-export type CancelOutcome = 'canceled' | 'rejected' | 'filled' | 'open' | 'unconfirmed'
+export type CancelRef = SinkCancel
+export type CancelOutcome = SinkCancelOutcome
 
 export type RouterOptions = {
   log: EventLog

@@ -1,5 +1,6 @@
 import type { EventInput } from '../events/envelope.js'
-import type { OrderOrigin, Origin, Side } from '../events/primitives.js'
+import type { OrderOrigin, Origin } from '../events/primitives.js'
+import type { OrderRef, OrderRequest } from '../exchanges/gateway.js'
 import type { OwnOrder } from './contract.js'
 
 /**
@@ -8,17 +9,8 @@ import type { OwnOrder } from './contract.js'
  * `OrderRouter.submit/cancel` so the router is passed as it is.
  */
 
-export type SinkOrder = {
-  venue: string
-  symbol: string
-  side: Side
-  type: 'market' | 'limit'
-  qty: number
-  price?: number
-  timeInForce?: 'GTC' | 'IOC' | 'FOK' | 'PO'
-  reduceOnly?: boolean
-  origin: OrderOrigin
-}
+/** An order as the router takes it: the venue's request, minus the id the router assigns, plus where it goes and who sent it. */
+export type SinkOrder = Omit<OrderRequest, 'clientOrderId'> & { venue: string; origin: OrderOrigin }
 
 export type SinkOutcome =
   | { status: 'accepted'; clientOrderId: string }
@@ -27,7 +19,7 @@ export type SinkOutcome =
   | { status: 'refused'; reason: string }
   | { status: 'unknown'; clientOrderId: string; reason: string }
 
-export type SinkCancel = { venue: string; clientOrderId: string; symbol: string; venueOrderId?: string }
+export type SinkCancel = OrderRef & { venue: string }
 export type SinkCancelOutcome = 'canceled' | 'rejected' | 'filled' | 'open' | 'unconfirmed'
 
 export type OrderSink = {
