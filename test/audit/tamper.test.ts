@@ -120,6 +120,27 @@ describe('audit: tampering is found at the exact seq', () => {
     expect(report.findings.find((f) => f.check === 'schema')!.message).toContain('data.qty')
   })
 
+  it('the CLI walks the chain on a second thread and finds exactly what the single-threaded pass finds', () => {
+    const { path } = cleanLog()
+    tamper(path, (db) => {
+      db.prepare(`UPDATE events SET data = replace(data, '"qty":1', '"qty":-1') WHERE seq = 15`).run()
+      db.prepare(`UPDATE events SET hash = ? WHERE seq = 30`).run('ab'.repeat(32))
+      db.prepare('DELETE FROM events WHERE seq = 40').run()
+      swapRows(db, 20, 21)
+    })
+    const order = (fs: { seq: number | null; check: string; kind: string }[]) =>
+      fs.map((f) => `${f.seq} ${f.check} ${f.kind}`).sort()
+    const inline = auditFile(path)
+    const run = cli('audit', '--db', path, '--format', 'json')
+    expect(run.status).toBe(1)
+    const threaded = JSON.parse(run.stdout)
+    expect(threaded.coverage.chainVerified).toBe(true)
+    expect(order(threaded.findings)).toEqual(order(inline.findings))
+    expect(threaded.chain).toEqual(inline.chain)
+    expect(threaded.log.headHash).toBe(inline.log.headHash)
+    expect(order(inline.findings)).toEqual(expect.arrayContaining(['15 chain chain.payload-edited', '20 chain chain.rows-swapped', '30 chain chain.hash-edited', '40 sequence sequence.gap']))
+  })
+
   it('a truncated file is unreadable input: exit 2, naming the seq the log stops being readable at', () => {
     const { path } = cleanLog()
     // enough events to span many pages, then cut the file in half

@@ -2,11 +2,12 @@ import { evolve, initialState, pnl, tradingState, type HaltdState } from '../../
 import { openEventLog, type EventLog, type StoredRow } from '../event-log.js'
 import { NotAnEventLog } from '../errors.js'
 import { salvageRows } from './salvage.js'
-import { storedRows } from './rows.js'
+import { lightRows, storedRows, type LightRow } from './rows.js'
+import { chainOnWorker } from './chain-thread.js'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
 import { Findings } from './findings.js'
 import { createInvariantCheck } from './invariants.js'
-import type { AuditReport } from './report.js'
+import type { AuditReport, Check, Finding } from './report.js'
 import { createRunTracker } from './runs.js'
 import { factOf } from './schema-check.js'
 import { killSwitchSummary, openOrderRows, positionRows, reconciliationTable, shutdownSummary } from './state-view.js'
@@ -31,11 +32,19 @@ export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport
   return auditRows(log.path, storedRows(log.database), options)
 }
 
-/** The audit over any stream of stored rows (a log, or what can still be read of a damaged file). */
-export function auditRows(path: string, rows: Iterable<StoredRow>, options: AuditOptions = {}): AuditReport {
+/** Chain results computed elsewhere (a second thread), collected once the replay is done. */
+export type ExternalChain = () => { summary: ChainSummary; findings: Finding[]; total: number; byCheck: Partial<Record<Check, number>> }
+
+/**
+ * The audit over any stream of stored rows (a log, or what can still be read of a damaged file).
+ * With `external`, the chain is walked elsewhere and the rows need not carry ids and hashes.
+ */
+export function auditRows(path: string, rows: Iterable<StoredRow>, options?: AuditOptions): AuditReport
+export function auditRows(path: string, rows: Iterable<LightRow>, options: AuditOptions, external: ExternalChain): AuditReport
+export function auditRows(path: string, rows: Iterable<LightRow & Partial<StoredRow>>, options: AuditOptions = {}, external?: ExternalChain): AuditReport {
   const keep = options.keep ?? 1000
   const findings = new Findings(keep)
-  const chain = options.verifyChain === false ? undefined : createChainCheck(findings.add)
+  const chain = options.verifyChain === false || external ? undefined : createChainCheck(findings.add)
   const invariants = createInvariantCheck(findings.add)
   const decisions = createDecisionCheck(findings.add)
   const runs = createRunTracker()
@@ -57,8 +66,8 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
       }
       lastSeq = row.seq
       lastTs = row.ts
-      lastHash = row.hash
-      chain?.push(row)
+      lastHash = row.hash ?? null
+      chain?.push(row as StoredRow)
       const fact = factOf(row, findings.add)
       if (!fact) {
         invariants.invalidRow(row)
@@ -81,7 +90,13 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
       message: `the log cannot be read past seq ${unreadableAfterSeq}: ${e instanceof Error ? e.message : String(e)}`,
     })
   }
-  const summary: ChainSummary | undefined = chain?.finish()
+  let summary: ChainSummary | undefined = chain?.finish()
+  if (external) {
+    const answer = external()
+    summary = answer.summary
+    findings.merge(answer.findings, answer.total, answer.byCheck)
+    if (unreadableAfterSeq === null) lastHash = answer.summary.headHash
+  }
   invariants.finish(state)
   decisions.finish()
 
@@ -93,7 +108,7 @@ export function auditRows(path: string, rows: Iterable<StoredRow>, options: Audi
     file: path,
     generatedAt: (options.now?.() ?? new Date()).toISOString(),
     log: { events, firstSeq, lastSeq, firstTs, lastTs, headHash: lastHash, unreadableAfterSeq },
-    coverage: { chainVerified: chain !== undefined, rowsSchemaChecked: events, decisionsReplayed: decisions.decisions },
+    coverage: { chainVerified: summary !== undefined, rowsSchemaChecked: events, decisionsReplayed: decisions.decisions },
     chain: { intact: chainIntact && unreadableAfterSeq === null, firstBadSeq: summary?.firstBadSeq ?? null, problem: summary?.problem ?? null },
     runs: runs.rows(),
     shutdowns: shutdowns(state).map(shutdownSummary),
@@ -141,7 +156,9 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
     }
   }
   try {
-    return auditLog(log, options)
+    const toSeq = log.lastSeq
+    const external = options.verifyChain === false ? undefined : chainOnWorker(path, toSeq, options.keep ?? 1000)
+    return external ? auditRows(path, lightRows(log.database, toSeq), options, external) : auditLog(log, options)
   } finally {
     log.close()
   }

@@ -16,7 +16,7 @@ import type { Finding } from './report.js'
  */
 export type DecisionCheck = {
   /** Called with each valid row before the projections apply it. */
-  before(row: StoredRow, fact: Fact, state: HaltdState): void
+  before(row: Pick<StoredRow, 'seq' | 'causationId'>, fact: Fact, state: HaltdState): void
   finish(): void
   /** How many decisions were re-derived and compared. */
   readonly decisions: number

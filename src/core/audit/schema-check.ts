@@ -9,7 +9,7 @@ import type { Finding } from './report.js'
  * applied); an invalid one is reported and left out of the replay, because a projection is only
  * defined on valid events.
  */
-export function factOf(row: StoredRow, report: (finding: Finding) => void): Fact | undefined {
+export function factOf(row: Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>, report: (finding: Finding) => void): Fact | undefined {
   const bad = (kind: string, why: string): undefined => {
     report({ check: 'schema', kind, seq: row.seq, message: `seq ${row.seq} (${row.type} v${row.v}): ${why}` })
     return undefined
