@@ -138,7 +138,18 @@ export const current = {
       action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']),
     }),
   },
-  'killswitch.reset': { v: 1, data: z.strictObject({ reason: Reason.min(1), origin: Origin, by: z.string().max(200).optional() }) },
+  'killswitch.reset': {
+    v: 1,
+    data: z.strictObject({
+      reason: Reason.min(1),
+      origin: Origin,
+      by: z.string().max(200).optional(),
+      /** Mark-to-market equity at the reset: the drawdown trigger measures from here on, across restarts. */
+      equity: z.number().finite().optional(),
+      /** Peak equity since the log began, at the reset: a higher peak later was reached after the reset. */
+      peakEquity: z.number().finite().optional(),
+    }),
+  },
   'drain.started': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
   'drain.canceled': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
   'drain.completed': {

@@ -3,7 +3,7 @@ import { manualClock } from '../../src/core/clock.js'
 import { OrderRouter } from '../../src/core/order-router.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { tempDb } from '../support/tmp.js'
-import { activations, reject, riskRig, type RiskRig } from './rig.js'
+import { activations, fill, mark, reject, riskRig, type RiskRig } from './rig.js'
 
 const SYMBOL = 'BTC/USDT:USDT'
 const opened: { close(): unknown }[] = []
@@ -89,5 +89,59 @@ describe('a tripped kill switch survives a restart', () => {
     expect(second.r.gate.halted).toBe(false)
     expect(second.r.gate.refusal({ origin: { kind: 'strategy', id: 'mm' }, reduceOnly: false })).toMatch(/REDUCING/)
     expect(second.r.gate.refusal({ origin: { kind: 'strategy', id: 'mm' }, reduceOnly: true })).toBeUndefined()
+  })
+
+  it('after an operator reset, a restart measures drawdown from the reset, not from the peak the operator reset away from', async () => {
+    const path = tempDb()
+    const clock = manualClock(1_700_000_000_000)
+    const config = { drawdown: { max: 10, action: 'HALTED' } }
+
+    const first = boot(path, config, clock)
+    fill(first.r.log, 'a', 'buy', 1, 100)
+    mark(first.r.log, 'a', 120) // equity 20: the all-time peak
+    mark(first.r.log, 'a', 105) // 15 below it
+    expect(first.r.monitor.check()).toMatchObject({ trigger: 'drawdown', reading: 15 })
+    first.r.monitor.reset({ reason: 'loss reviewed, trading on from here', by: 'carol' })
+    mark(first.r.log, 'a', 108) // equity 8: the high since the reset
+    expect(first.r.monitor.check()).toBeUndefined()
+    await first.close()
+    opened.splice(0)
+
+    const second = boot(path, config, clock)
+    // 12 below the all-time peak, 0 below the high since the reset: not tripped again
+    expect(second.r.state().pnl).toMatchObject({ equity: 8, peakEquity: 20 })
+    expect(second.r.monitor.check()).toBeUndefined()
+    expect(second.r.monitor.latched).toBe(false)
+    expect(second.r.gate.halted).toBe(false)
+    mark(second.r.log, 'a', 98.01) // 9.99 below the high since the reset
+    expect(second.r.monitor.check()).toBeUndefined()
+    mark(second.r.log, 'a', 98) // a fresh loss of the limit
+    expect(second.r.monitor.check()).toMatchObject({ trigger: 'drawdown', reading: 10, threshold: 10 })
+    expect(activations(second.r.log)).toHaveLength(2)
+  })
+
+  it('after a reset and a new all-time high, a restart measures drawdown from that high', async () => {
+    const path = tempDb()
+    const clock = manualClock(1_700_000_000_000)
+    const config = { drawdown: { max: 10, action: 'HALTED' } }
+
+    const first = boot(path, config, clock)
+    fill(first.r.log, 'a', 'buy', 1, 100)
+    mark(first.r.log, 'a', 120)
+    mark(first.r.log, 'a', 105)
+    first.r.monitor.check()
+    first.r.monitor.reset({ reason: 'reviewed' })
+    mark(first.r.log, 'a', 125) // equity 25: above the peak recorded with the reset
+    mark(first.r.log, 'a', 118) // 7 below it
+    expect(first.r.monitor.check()).toBeUndefined()
+    await first.close()
+    opened.splice(0)
+
+    const second = boot(path, config, clock)
+    expect(second.r.monitor.check()).toBeUndefined()
+    mark(second.r.log, 'a', 115.01)
+    expect(second.r.monitor.check()).toBeUndefined()
+    mark(second.r.log, 'a', 115)
+    expect(second.r.monitor.check()).toMatchObject({ trigger: 'drawdown', reading: 10 })
   })
 })

@@ -7,8 +7,14 @@ import { parseRiskConfig, type KillAction, type RiskConfig } from './config.js'
 import { ActivationNeedsReason, KillSwitchNotLatched, ResetNeedsReason } from './errors.js'
 import { readings, type Reading } from './readings.js'
 
-/** What the monitor writes through: the event log (all-or-nothing batches). */
-export type RiskLog = { appendBatch(inputs: readonly EventInput[]): unknown }
+/**
+ * What the monitor writes through: the event log (all-or-nothing batches). With `read`, a
+ * monitor started on an existing log finds the last reset there and measures drawdown from it.
+ */
+export type RiskLog = {
+  appendBatch(inputs: readonly EventInput[]): unknown
+  read?(options: { stream: string; types: readonly string[] }): Iterable<Envelope>
+}
 
 export type RiskMonitorOptions = {
   config: unknown
@@ -68,6 +74,7 @@ export class RiskMonitor {
     // A switch latched in an earlier run keeps the gate shut from the first instant of this one.
     const ks = killSwitch(options.state())
     if (ks.latched && ks.action !== 'REDUCING') options.gate.halt(`${LATCH_PREFIX}${ks.reason}`)
+    this.peakSinceReset = peakSinceLastReset(options.log, options.state())
   }
 
   // ── inputs ─────────────────────────────────────────────────────────────────────────────
@@ -75,6 +82,8 @@ export class RiskMonitor {
   /** Every appended event (wire after the projection runner). Counts errors, then re-checks on the next microtask. */
   observe(e: Envelope | Fact): void {
     if (ERROR_EVENTS.has(e.type)) this.errorTimes.push(this.options.clock.now())
+    // every intermediate equity counts toward the peak, not only the one a batched check sees
+    if (this.peakSinceReset !== undefined) this.peakSinceReset = Math.max(this.peakSinceReset, this.options.state().pnl.equity)
     this.scheduleCheck()
   }
 
@@ -230,7 +239,10 @@ export class RiskMonitor {
     const s = state()
     const ks = s.trading.killSwitch
     const origin = input.origin ?? 'operator'
-    const events: EventInput[] = [{ type: 'killswitch.reset', data: { reason: input.reason, origin, ...(input.by !== undefined ? { by: input.by } : {}) } }]
+    const { equity, peakEquity } = s.pnl
+    const events: EventInput[] = [
+      { type: 'killswitch.reset', data: { reason: input.reason, origin, ...(input.by !== undefined ? { by: input.by } : {}), equity, peakEquity } },
+    ]
     const setByKillSwitch = !ks.latched || s.trading.modeChange === undefined || s.trading.modeChange.seq <= ks.seq + 1
     if (s.trading.mode !== 'ACTIVE' && setByKillSwitch) {
       events.push({ type: 'trading.state-changed', data: { to: 'ACTIVE', reason: `kill switch reset: ${input.reason}`, origin } })
@@ -240,7 +252,7 @@ export class RiskMonitor {
     if (gate.latchReason?.startsWith(LATCH_PREFIX)) gate.release()
     // What tripped it was seen and judged by the operator: start counting afresh.
     this.errorTimes = []
-    this.peakSinceReset = s.pnl.equity
+    this.peakSinceReset = equity
     const now = clock.now()
     this.quietSince = now
     for (const venue of this.lastData.keys()) this.lastData.set(venue, now)
@@ -263,4 +275,23 @@ export class RiskMonitor {
       this.options.onError?.(e)
     }
   }
+}
+
+/**
+ * The peak equity since the last operator reset, from the log: a reset rebases the drawdown
+ * trigger, and a restart must not bring back the peak the operator reset away from. The reset
+ * records the equity and the all-time peak at that moment. A peak above the recorded one was
+ * reached after the reset, so it is the peak since then; otherwise the highs between the reset
+ * and this start are not in the projections, and the larger of the reset equity and today's
+ * equity is the most the log can vouch for. Undefined (the all-time peak) when never reset.
+ */
+function peakSinceLastReset(log: RiskLog, state: HaltdState): number | undefined {
+  if (!log.read) return undefined
+  let last: Envelope | undefined
+  for (const e of log.read({ stream: 'trading', types: ['killswitch.reset'] })) last = e
+  if (last?.type !== 'killswitch.reset') return undefined
+  const { equity, peakEquity } = last.data
+  const pnl = state.pnl
+  if (peakEquity !== undefined && pnl.peakEquity > peakEquity) return pnl.peakEquity
+  return Math.max(equity ?? pnl.equity, pnl.equity)
 }
