@@ -3,8 +3,8 @@ import { createHash, hash as oneShotHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { EventEmitter } from 'eventemitter3'
 import {
-  current, GENESIS_HASH, idempotencyKeyOf, parseEvent, streamOf, upcast,
-  type Envelope, type EventInput, type EventType, type HaltdEvent,
+  current, GENESIS_HASH, idempotencyKeyOf, parseEvent, readStored, streamOf,
+  type Envelope, type EventInput, type HaltdEvent,
 } from '../events/index.js'
 import { systemClock, uuidIds, type Clock, type IdSource } from './clock.js'
 import { LogClosed, LogReadOnly, LogWriteFailed, NewerLogFormat, NotAnEventLog } from './errors.js'
@@ -129,29 +129,27 @@ function hashLink(
   return sha256Hex(prevHash + header + data)
 }
 
-/** Turn a stored row into the envelope readers see: data parsed and lifted to the current version. */
+/**
+ * Turn a stored row into the envelope readers see: data parsed and lifted to the current version.
+ * A row this build cannot read keeps its stored version and data and says why in `unreadable`.
+ */
 export function toEnvelope(row: StoredRow): Envelope {
-  const type = row.type as EventType
-  let data: unknown = JSON.parse(row.data)
-  let v = row.v
-  const latest = current[type]?.v
-  if (latest !== undefined && v < latest) {
-    data = upcast(type, v, data)
-    v = latest
-  }
-  return {
+  const stored = readStored(row.type, row.v, row.data)
+  const envelope = {
     seq: row.seq,
     id: row.id,
-    type,
-    v,
+    type: row.type,
+    v: stored.v,
     ts: row.ts,
     stream: row.stream,
     causationId: row.causationId,
     correlationId: row.correlationId,
-    data,
+    data: stored.data,
     prevHash: row.prevHash,
     hash: row.hash,
   } as Envelope
+  if (stored.unreadable !== undefined) envelope.unreadable = stored.unreadable
+  return envelope
 }
 
 function sqliteCode(e: unknown): string | undefined {

@@ -1,4 +1,4 @@
-import { current, upcast, type EventType } from '../events/index.js'
+import { readStored } from '../events/index.js'
 import { evolve, initialState, type Fact, type HaltdState, type Retention } from '../projections/index.js'
 import type { Clock } from './clock.js'
 import type { EventLog } from './event-log.js'
@@ -20,10 +20,9 @@ export function* readFacts(log: EventLog, options: { from?: number; to?: number;
     const rows = page.all(next, to, PAGE) as [number, number, string, number, string][]
     for (const [seq, ts, type, v, text] of rows) {
       if (ts > untilTs) return
-      let data: unknown = JSON.parse(text)
-      const latest = current[type as EventType]?.v
-      if (latest !== undefined && v < latest) data = upcast(type as EventType, v, data)
-      yield { seq, ts, type, data } as Fact
+      const stored = readStored(type, v, text)
+      // one object shape for every fact, readable or not
+      yield { seq, ts, type, v: stored.v, data: stored.data, unreadable: stored.unreadable } as Fact
     }
     if (rows.length < PAGE) return
     next = rows[rows.length - 1]![0] + 1

@@ -23,6 +23,11 @@ type Meta = {
   correlationId: string | null
   prevHash: string
   hash: string
+  /**
+   * Set only on a stored event this build cannot read (a newer type or version, or data that
+   * cannot be upcast): `v` and `data` are then as stored, and projections skip it as an anomaly.
+   */
+  unreadable?: string
 }
 
 /** A stored event: the event itself plus its place in the log and the hash chain. */

@@ -31,3 +31,10 @@ export class InvalidEvent extends HaltdError {
     return this.problems[0]?.path
   }
 }
+
+/** A stored event this build cannot lift to a current version (a newer version or type, or a missing upcaster). */
+export class UnreadableEvent extends HaltdError {
+  constructor(readonly type: string, readonly v: number, detail: string) {
+    super('UNREADABLE_EVENT', `cannot read stored ${type} v${v}: ${detail}`)
+  }
+}

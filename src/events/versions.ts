@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { Id, Venue, Symbol, Side, Qty, Price, OrderType } from './primitives.js'
 import { current, type EventType } from './catalogue.js'
+import { UnreadableEvent } from './errors.js'
 
 /**
  * Superseded versions of event types, each with the upcaster that lifts it one version up.
@@ -53,8 +54,36 @@ export function upcast(type: EventType, v: number, data: unknown): unknown {
   let out = data
   for (let at = v; at < target; at++) {
     const step = superseded[type]?.[at]
-    if (!step) throw new Error(`no upcaster for ${type} v${at}`)
+    if (!step) throw new UnreadableEvent(type, v, `no upcaster from v${at}`)
     out = step.up(out)
   }
   return out
+}
+
+/** A stored event's data as readers see it; `unreadable` says why it is not at the current version. */
+export type StoredData = { v: number; data: unknown; unreadable?: string }
+
+/**
+ * Parse a stored row's data and lift it to the current version of its type. Never throws: a
+ * row written by a newer haltd (a type or version this build does not know), or one that cannot
+ * be parsed or upcast, comes back as stored with `unreadable` set, so a reader can skip it and
+ * say so instead of crashing or misreading its fields. Current rows are not re-validated: the
+ * hash chain, not the reader, vouches for what was written.
+ */
+export function readStored(type: string, v: number, text: string): StoredData {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (e) {
+    return { v, data: null, unreadable: `its data is not JSON (${e instanceof Error ? e.message : String(e)})` }
+  }
+  const latest = (current as Record<string, { v: number } | undefined>)[type]?.v
+  if (latest === undefined) return { v, data, unreadable: `'${type}' is not an event type this build knows (written by a newer haltd?)` }
+  if (v === latest) return { v, data }
+  if (v > latest) return { v, data, unreadable: `version ${v} is newer than this build reads (v${latest}); written by a newer haltd?` }
+  try {
+    return { v: latest, data: upcast(type as EventType, v, data) }
+  } catch (e) {
+    return { v, data, unreadable: `it cannot be upcast from v${v} (${e instanceof Error ? e.message : String(e)})` }
+  }
 }

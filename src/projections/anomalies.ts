@@ -18,6 +18,8 @@ export type AnomalyKind =
   | 'shutdown-event-without-request'
   | 'step-end-without-start'
   | 'projection-error'
+  /** A stored event this build cannot read (written by a newer haltd, or damaged): skipped. */
+  | 'unreadable-event'
 
 export type Anomaly = {
   seq: number

@@ -4,7 +4,18 @@ import type { EventData, EventType } from '../events/index.js'
  * What a projection reads from a stored event: its place in the log, its time and its payload.
  * A full `Envelope` is one; so is the leaner row replay builds without ids and hashes.
  */
-export type Fact = { [T in EventType]: { seq: number; ts: number; type: T; data: EventData<T> } }[EventType]
+export type Fact = {
+  [T in EventType]: {
+    seq: number
+    ts: number
+    type: T
+    data: EventData<T>
+    /** The schema version; readers lift stored events to the current one. */
+    v?: number
+    /** Why this stored event could not be read (see `readStored`): it is skipped and reported, not applied. */
+    unreadable?: string | undefined
+  }
+}[EventType]
 export type FactOf<T extends EventType> = Extract<Fact, { type: T }>
 
 // Keys of the state's maps. The unit separator cannot appear in a printable venue or symbol, so

@@ -1,4 +1,4 @@
-import type { OrderOrigin } from '../events/index.js'
+import { isEventType, type OrderOrigin } from '../events/index.js'
 import { ANOMALIES_KEPT, type Anomaly, type AnomalyKind, type AnomalySink } from './anomalies.js'
 import { bookKey, marketKey, orderKey, type Fact } from './fact.js'
 import { evolveOrder, isLive, type Order } from './orders.js'
@@ -106,6 +106,11 @@ function sinkFor(state: HaltdState): AnomalySink {
 export function evolve(state: HaltdState, fact: Fact): HaltdState {
   state.seq = fact.seq
   state.ts = fact.ts
+  if (fact.unreadable !== undefined) {
+    // its fields may mean something else in the version that wrote it: applying it could corrupt the state
+    record(state, 'unreadable-event', `${fact.type} v${fact.v ?? '?'} not applied: ${fact.unreadable}`)
+    return state
+  }
   try {
     apply(state, fact)
   } catch (e) {
@@ -196,7 +201,9 @@ function apply(state: HaltdState, fact: Fact): void {
       state.shutdowns.set(fact.data.shutdownId, evolveShutdown(state.shutdowns.get(fact.data.shutdownId), fact, sinkFor(state)))
       return
     default:
-      // runs, checkpoints, notifications and types newer than this build: nothing to project
+      // runs, checkpoints and notifications: nothing to project. A type this build does not know
+      // may be a fact it should have applied: say so.
+      if (!isEventType(fact.type)) record(state, 'unreadable-event', `'${String(fact.type)}' is not an event type this build knows: not applied`)
       return
   }
 }

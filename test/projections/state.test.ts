@@ -99,12 +99,16 @@ describe('shutdown progress', () => {
 })
 
 describe('stored events a projection cannot use', () => {
-  it('skips event types newer than this build and records malformed data as an anomaly, never throwing', () => {
+  it('skips event types and versions newer than this build and malformed data, recording each as an anomaly, never throwing', () => {
     const s = initialState()
     expect(() => evolve(s, { seq: 1, ts: 5, type: 'future.thing', data: { x: 1 } } as unknown as Fact)).not.toThrow()
-    expect(anomalies(s)).toEqual([])
+    expect(anomalies(s)).toMatchObject([{ kind: 'unreadable-event', seq: 1, detail: expect.stringMatching(/'future\.thing' is not an event type this build knows/) }])
     expect(() => evolve(s, { seq: 2, ts: 6, type: 'venue.markets-observed', data: { venue: 'v' } } as unknown as Fact)).not.toThrow()
-    expect(anomalies(s)).toMatchObject([{ kind: 'projection-error', seq: 2 }])
-    expect(s.seq).toBe(2)
+    expect(anomalies(s)[1]).toMatchObject({ kind: 'projection-error', seq: 2 })
+    evolve(s, { seq: 3, ts: 7, type: 'market.mark', v: 4, data: { venue: 'v', symbol: 'X', px: 'high' }, unreadable: 'version 4 is newer than this build reads (v1)' } as unknown as Fact)
+    expect(anomalies(s)[2]).toMatchObject({ kind: 'unreadable-event', seq: 3, detail: 'market.mark v4 not applied: version 4 is newer than this build reads (v1)' })
+    expect(s.marks.size).toBe(0)
+    expect(s.venues.size).toBe(0)
+    expect(s.seq).toBe(3)
   })
 })
