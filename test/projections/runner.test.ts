@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { openEventLog, manualClock, sequentialIds, LogWriteFailed } from '../../src/index.js'
 import { createProjectionRunner, replayLog } from '../../src/core/projection-runner.js'
 import { openSnapshotStore, SnapshotNotInLog } from '../../src/core/snapshots.js'
-import { order, position, stateHash } from '../../src/projections/index.js'
+import { createHash } from 'node:crypto'
+import { order, position, serializeState, stateHash } from '../../src/projections/index.js'
 import { tempDb } from '../support/tmp.js'
 import { ev } from './given.js'
 
@@ -195,6 +196,71 @@ describe('projection runner', () => {
     const state = replayLog(log).state
     state.seq = 5
     expect(() => openSnapshotStore(log).write(state)).toThrow(SnapshotNotInLog)
+    log.close()
+  })
+  it('writes a snapshot on demand at the current seq, which a restart then starts from', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    const runner = createProjectionRunner({ log })
+    expect(runner.snapshot()).toBeUndefined()
+    for (const e of history(7)) log.append(e)
+    const meta = runner.snapshot()!
+    expect(meta).toMatchObject({ seq: log.lastSeq, stateHash: stateHash(runner.state), logHash: log.headHash })
+    expect(openSnapshotStore(log).list().map((m) => m.id)).toEqual([meta.id])
+    log.append(ev.submitted('after'))
+    const live = stateHash(runner.state)
+    log.close()
+    const reopened = openEventLog({ path })
+    const restarted = createProjectionRunner({ log: reopened, warn: (m) => { throw new Error(m) } })
+    expect(restarted.restoredFrom?.id).toBe(meta.id)
+    expect(stateHash(restarted.state)).toBe(live)
+    reopened.close()
+  })
+
+  it('skips, with a warning each, a snapshot of another format, one that is not a state, and one holding another seq', () => {
+    const log = openEventLog({ path: tempDb() })
+    const runner = createProjectionRunner({ log, snapshotEvery: 10, keepSnapshots: 5 })
+    for (const e of history(13)) log.append(e)
+    const [newest, second, third, oldest] = openSnapshotStore(log).list()
+    const rewrite = (id: number, text: string) =>
+      log.database.prepare('UPDATE snapshots SET state = ?, state_hash = ? WHERE id = ?').run(text, createHash('sha256').update(text).digest('hex'), id)
+    log.database.prepare('UPDATE snapshots SET format = 99 WHERE id = ?').run(newest!.id)
+    // checksums that match, over contents that must not be trusted
+    rewrite(second!.id, '{"hello":"world"}')
+    rewrite(third!.id, serializeState(replayLog(log, { until: 3, fromSnapshot: false }).state))
+    const w = collectWarnings()
+    const r = replayLog(log, { warn: w.warn })
+    expect(r.snapshot!.id).toBe(oldest!.id)
+    expect(w.messages).toEqual([
+      expect.stringMatching(new RegExp(`snapshot ${newest!.id} at seq ${newest!.seq} skipped: written in snapshot format 99`)),
+      expect.stringMatching(/skipped: it cannot be read \(not a serialized haltd state\)/),
+      expect.stringMatching(new RegExp(`skipped: it holds seq 3, not ${third!.seq}`)),
+    ])
+    expect(stateHash(r.state)).toBe(stateHash(runner.state))
+    log.close()
+  })
+
+  it('holds a state of the same size after 5,000 and after 20,000 events of finished orders: replay memory does not grow with the log', () => {
+    const log = openEventLog({ path: tempDb() })
+    const churn = []
+    for (let i = 0; i < 5_000; i++) {
+      churn.push(ev.submitted(`k${i}`, { side: i % 2 ? 'sell' : 'buy' }), ev.accepted(`k${i}`), ev.filled(`k${i}`, `kt${i}`, 1, 100 + (i % 9)))
+      // a late duplicate report now and then: anomalies are kept bounded too
+      churn.push(i % 3 === 0 ? ev.canceled(`k${i}`) : ev.mark(100 + (i % 5)))
+    }
+    log.appendBatch(churn)
+    const retention = { closedOrders: 200, anomalies: 50 }
+    const at = (until: number) => replayLog(log, { until, fromSnapshot: false, retention }).state
+    const early = at(5_000)
+    const late = at(20_000)
+    expect(late.anomalyCount).toBeGreaterThan(early.anomalyCount * 3)
+    for (const s of [early, late]) {
+      expect(s.orders.size).toBe(200)
+      expect(s.anomalies.length).toBeLessThanOrEqual(50 + 50 / 4 + 1)
+      expect(s.closedOrders.length).toBeLessThanOrEqual(200 + 2 * 4097)
+    }
+    const size = (s: typeof early) => serializeState(s).length
+    expect(Math.abs(size(late) - size(early)) / size(early)).toBeLessThan(0.05)
     log.close()
   })
 })
