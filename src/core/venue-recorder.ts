@@ -1,4 +1,4 @@
-import type { ExchangeGateway, Fill, OrderUpdate } from '../exchanges/gateway.js'
+import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../exchanges/gateway.js'
 import type { EventLog } from './event-log.js'
 
 /** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
@@ -37,9 +37,23 @@ export function recordUpdate(log: EventLog, venue: string, update: OrderUpdate):
   }
 }
 
-/** Record every update a venue pushes, from now until the returned function is called. */
+/** Turn a connection lost or regained while running into `venue.disconnected` / `venue.connected`. */
+export function recordConnectionChange(log: EventLog, venue: string, change: ConnectionChange): void {
+  if (change.connected) log.append({ type: 'venue.connected', data: { venue } })
+  else log.append({ type: 'venue.disconnected', data: { venue, reason: change.reason.slice(0, 2000) } })
+}
+
+/**
+ * Record every update a venue pushes, and every connection loss and recovery it reports, from
+ * now until the returned function is called.
+ */
 export function recordUpdates(log: EventLog, gateway: ExchangeGateway): () => void {
-  return gateway.onUpdate((update) => recordUpdate(log, gateway.venue, update))
+  const offUpdates = gateway.onUpdate((update) => recordUpdate(log, gateway.venue, update))
+  const offConnection = gateway.onConnectionChange?.((change) => recordConnectionChange(log, gateway.venue, change))
+  return () => {
+    offUpdates()
+    offConnection?.()
+  }
 }
 
 /** Ask a venue what it holds and record each answer as an observation. */

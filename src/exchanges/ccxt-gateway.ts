@@ -7,6 +7,7 @@ import {
   type CancelResult,
   type CancelScope,
   type Capabilities,
+  type ConnectionChange,
   type ExchangeGateway,
   type MarketInfo,
   type OrderAck,
@@ -21,6 +22,7 @@ import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, o
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './ccxt/call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './ccxt/errors.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './ccxt/mapping.js'
+import { Connectivity, watchSocketsOpening } from './ccxt/connectivity.js'
 import { OrderTracker } from './ccxt/order-tracker.js'
 import { OrderUpdateFeed } from './ccxt/order-updates.js'
 import { quietPendingFutures } from './ccxt/quiet-futures.js'
@@ -80,6 +82,7 @@ export class CcxtGateway implements ExchangeGateway {
   private readonly closing = new AbortController()
   private readonly restoreTransport: (() => void)[] = []
   private readonly tracker = new OrderTracker()
+  private readonly connectivity: Connectivity
   private feed: OrderUpdateFeed
   private readonly armedCountdowns = new Set<string>()
   private readonly onError: (e: VenueError) => void
@@ -96,10 +99,12 @@ export class CcxtGateway implements ExchangeGateway {
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
     this.runner = new CallRunner(this.venue, this.retry, options.callTimeoutMs ?? 20_000, this.closing.signal)
     this.onError = options.onError ?? (() => undefined)
+    this.connectivity = new Connectivity((e) => this.onError(toVenueError(this.venue, e)))
     for (const ex of new Set([this.main, this.urgent])) this.restoreTransport.push(guardTransport(ex))
     const stream = options.stream ?? canStream(this.main)
     if (stream && !canStream(this.main)) throw new VenueError(this.venue, 'unsupported', `${this.main.id} cannot stream order updates: pass a ccxt.pro instance`)
     this.capabilities = deriveCapabilities(this.main, { stream, overrides: options.capabilities })
+    if (stream) this.restoreTransport.push(watchSocketsOpening(this.main, () => this.connectivity.answered()))
     this.feed = this.makeFeed(stream ? 'stream' : 'poll')
   }
 
@@ -244,6 +249,12 @@ export class CcxtGateway implements ExchangeGateway {
     return this.feed.subscribe(handler)
   }
 
+  /** Followed through the update feed: the stream, or the polls (which run while someone listens to updates). */
+  onConnectionChange(handler: (change: ConnectionChange) => void): () => void {
+    if (this.closed) return () => undefined
+    return this.connectivity.subscribe(handler)
+  }
+
   /**
    * Binance futures: the implicit `countdownCancelAll` per symbol (the configured symbols and
    * those of orders this gateway follows); elsewhere ccxt's `cancelAllOrdersAfter`. Call again
@@ -281,6 +292,7 @@ export class CcxtGateway implements ExchangeGateway {
     this.closed = true
     this.closing.abort(new Error('gateway closed'))
     await this.feed.stop()
+    this.connectivity.clear()
     if (this.feed.streaming) await this.main.close().catch(() => undefined)
     for (const restore of this.restoreTransport.splice(0)) restore()
   }
@@ -342,6 +354,7 @@ export class CcxtGateway implements ExchangeGateway {
         symbols: this.symbols,
         now: () => (this.options.clock ?? systemClock).now(),
         onError: (e) => this.onError(e),
+        connectivity: this.connectivity,
         fetchOpenOrders: (symbols) => this.openOrders(this.main, symbols, this.runner.deadline()),
         fetchOrder: (ref) => this.lookup(ref, this.main, this.runner.deadline()),
         fetchTrades: (symbol, since) => this.run('fetchMyTrades', this.main, () => this.main.fetchMyTrades(symbol, since), 'all', this.runner.deadline()),

@@ -30,6 +30,12 @@ export interface ExchangeGateway {
   /** Order status changes and fills, pushed (WebSocket) or polled; returns the unsubscribe. */
   onUpdate(handler: (update: OrderUpdate) => void): () => void
   /**
+   * The connection lost and regained while running, each change once (the first `connect()` is
+   * the caller's to record). Optional: a gateway that cannot tell does not offer it. Returns the
+   * unsubscribe.
+   */
+  onConnectionChange?(handler: (change: ConnectionChange) => void): () => void
+  /**
    * Ask the venue to cancel everything if not refreshed within `ms` (cancel-all-after /
    * countdown). Resolves with what was armed, or `{ armed: false }` where the venue has none.
    */
@@ -118,6 +124,8 @@ export type VenueOrder = {
 export type VenuePosition = { symbol: string; qty: number; entryPrice?: number }
 export type VenueBalance = { asset: string; free: number; used: number; total: number }
 export type MarketInfo = { symbol: string; amountStep: number; priceStep?: number; minQty?: number }
+
+export type ConnectionChange = { connected: true } | { connected: false; reason: string }
 
 export type OrderUpdate =
   | ({ kind: 'fill' } & Fill)

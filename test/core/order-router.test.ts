@@ -151,3 +151,32 @@ describe('order router', () => {
     expect(sim.openOrderCount).toBe(before)
   })
 })
+
+describe('venue recorder', () => {
+  it('records a connection lost and regained while running as venue.disconnected and venue.connected, once each', async () => {
+    const { log, sim } = setup()
+    sim.disconnect('cable pulled')
+    sim.disconnect('cable pulled again')
+    await expect(sim.fetchOpenOrders()).rejects.toMatchObject({ kind: 'network' })
+    sim.reconnect()
+    sim.reconnect()
+    const seen = [...log.read({ types: ['venue.disconnected', 'venue.connected'] })].map((e) => [e.type, e.data])
+    expect(seen).toEqual([
+      ['venue.disconnected', { venue: 'sim', reason: 'cable pulled' }],
+      ['venue.connected', { venue: 'sim' }],
+    ])
+  })
+
+  it('stops recording connection changes once unsubscribed', () => {
+    const log = openEventLog({ path: tempDb() })
+    const sim = new SimExchange({ venue: 'sim', seed: 1, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }] })
+    cleanups.push(async () => {
+      await sim.close()
+      log.close()
+    })
+    const stop = recordUpdates(log, sim)
+    stop()
+    sim.disconnect()
+    expect(log.lastSeq).toBe(0)
+  })
+})

@@ -1,5 +1,5 @@
 import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
-import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance } from '../support/fake-binance/index.js'
+import { fakeBinanceSpot, fakeBinanceUsdm, faults, startFakeBinance } from '../support/fake-binance/index.js'
 import { gatewayContract } from './contract.js'
 
 // The contract suite, unchanged, against CcxtGateway driving the real ccxt classes at the fake venue.
@@ -16,6 +16,9 @@ gatewayContract('ccxt binanceusdm (REST polling)', async () => {
     placeForeign: async ({ symbol, side, qty, price }) => {
       await exchange.createOrder(symbol, 'limit', side, qty, price)
     },
+    // every open-orders read has its connection cut before the answer
+    loseConnection: () => venue.faults.inject('* /fapi/v1/openOrders', faults.loseResponse()),
+    restoreConnection: () => venue.faults.clear(),
     teardown: async () => {
       await gateway.close()
       await venue.close()
@@ -35,6 +38,9 @@ gatewayContract('ccxt binance spot (ccxt.pro user-data stream)', async () => {
     placeForeign: async ({ symbol, side, qty, price }) => {
       await exchange.createOrder(symbol, 'limit', side, qty, price)
     },
+    // the venue drops the user-data WebSocket; the gateway opens it again by itself
+    loseConnection: () => venue.dropWebSockets(),
+    restoreConnection: () => undefined,
     teardown: async () => {
       await gateway.close()
       await venue.close()

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Side } from '../../src/events/primitives.js'
-import { isOwnOrderId, type ExchangeGateway, type VenueOrder } from '../../src/exchanges/gateway.js'
+import { isOwnOrderId, type ConnectionChange, type ExchangeGateway, type VenueOrder } from '../../src/exchanges/gateway.js'
 import { VenueError } from '../../src/exchanges/errors.js'
 
 /**
@@ -13,6 +13,8 @@ import { VenueError } from '../../src/exchanges/errors.js'
  * - `priceAway(side)`: a limit price on `side` far enough from the market that it rests.
  * - `placeForeign`: places a resting limit order on the same account WITHOUT haltd's tag (as a
  *   person or another program would); enables the own-versus-account scope test.
+ * - `loseConnection` / `restoreConnection`: cut the venue off from the gateway and let it back
+ *   (network down, a dropped WebSocket, a venue answering 503), for the connectivity test.
  * - `teardown`: closes the gateway and whatever backs it.
  */
 export type ContractHarness = {
@@ -21,6 +23,8 @@ export type ContractHarness = {
   qtyStep: number
   priceAway(side: Side): number
   placeForeign?(order: { symbol: string; side: Side; qty: number; price: number }): Promise<void>
+  loseConnection?(): void
+  restoreConnection?(): void
   teardown(): Promise<void>
 }
 
@@ -234,6 +238,23 @@ export function gatewayContract(name: string, setup: () => Promise<ContractHarne
       await restingLimit('buy', other)
       await gw.cancel({ clientOrderId: other, symbol: h.symbol })
       expect(delivered).toBe(before)
+    })
+
+    it('tells of a connection lost and regained while running, once each', async ({ skip }) => {
+      if (!gw.onConnectionChange || !h.loseConnection || !h.restoreConnection) return skip()
+      const changes: ConnectionChange[] = []
+      const off = gw.onConnectionChange((c) => changes.push(c))
+      // polling gateways follow the venue through the polls they run for update listeners
+      const offUpdates = gw.onUpdate(() => undefined)
+      h.loseConnection()
+      await eventually(async () => expect(changes[0]).toEqual({ connected: false, reason: expect.stringMatching(/\S/) }))
+      h.restoreConnection()
+      await eventually(async () => expect(changes).toEqual([{ connected: false, reason: expect.any(String) }, { connected: true }]))
+      await restingLimit('buy')
+      expect(await gw.fetchOpenOrders()).not.toEqual([])
+      expect(changes).toHaveLength(2)
+      off()
+      offUpdates()
     })
 
     it('arms and disarms a dead man switch where the venue has one', async () => {

@@ -11,6 +11,8 @@ gatewayContract('SimExchange derivatives', async () => {
     qtyStep: BTC.amountStep,
     priceAway: (side) => (side === 'buy' ? 32000 : 128000),
     placeForeign: async (o) => void sim.placeForeignOrder(o),
+    loseConnection: () => sim.disconnect(),
+    restoreConnection: () => sim.reconnect(),
     teardown: () => sim.close(),
   }
 })
@@ -29,6 +31,8 @@ gatewayContract('SimExchange spot without mass cancel', async () => {
     qtyStep: 0.0001,
     priceAway: (side) => (side === 'buy' ? 30000 : 130000),
     placeForeign: async (o) => void sim.placeForeignOrder(o),
+    loseConnection: () => sim.disconnect(),
+    restoreConnection: () => sim.reconnect(),
     teardown: () => sim.close(),
   }
 })

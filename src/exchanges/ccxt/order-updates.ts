@@ -19,6 +19,8 @@ export type FeedPorts = {
   symbols: readonly string[]
   now(): number
   onError(e: VenueError): void
+  /** Told of every background failure and answer, to follow whether the venue is reachable. */
+  connectivity?: { failed(e: VenueError): void; answered(): void }
 }
 
 type Handler = (u: OrderUpdate) => void
@@ -165,24 +167,32 @@ export class OrderUpdateFeed {
       try {
         await step()
         failures = 0
+        this.ports.connectivity?.answered()
       } catch (e) {
         if (this.stopped.signal.aborted) return
         failures++
-        this.ports.onError(toVenueError(this.ports.venue, e))
+        this.failed(e)
         await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), this.stopped.signal)
-        // the stream may have missed updates while it was down
-        if (name === 'orders' && !this.stopped.signal.aborted) await this.poll().catch((pe: unknown) => this.ports.onError(toVenueError(this.ports.venue, pe)))
+        // the stream may have missed updates while it was down; its answer is REST's, not the stream's
+        if (name === 'orders' && !this.stopped.signal.aborted) await this.poll().catch((pe: unknown) => this.failed(pe))
       }
     }
+  }
+
+  private failed(e: unknown): void {
+    const error = toVenueError(this.ports.venue, e)
+    this.ports.onError(error)
+    this.ports.connectivity?.failed(error)
   }
 
   private schedulePoll(): void {
     if (this.pollTimer || this.stopped.signal.aborted || this.handlers.size === 0) return
     this.pollTimer = setTimeout(() => {
       this.polling = this.poll()
+        .then(() => this.ports.connectivity?.answered())
         .catch((e: unknown) => {
           // a poll cut short by stop() is not an error anyone needs to hear about
-          if (!this.stopped.signal.aborted) this.ports.onError(toVenueError(this.ports.venue, e))
+          if (!this.stopped.signal.aborted) this.failed(e)
         })
         .finally(() => {
           this.pollTimer = undefined

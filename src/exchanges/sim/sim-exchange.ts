@@ -13,6 +13,7 @@ import {
   type OrderAck,
   type OrderRef,
   type OrderRequest,
+  type ConnectionChange,
   type OrderUpdate,
   type VenueBalance,
   type VenueOrder,
@@ -84,6 +85,7 @@ export class SimExchange implements ExchangeGateway {
   private readonly byVenueId = new Map<string, SimOrder>()
   private readonly openBySymbol = new Map<string, Set<SimOrder>>()
   private readonly updateHandlers = new Set<(u: OrderUpdate) => void>()
+  private readonly connectionHandlers = new Set<(c: ConnectionChange) => void>()
   private readonly tickerHandlers = new Set<(t: Ticker) => void>()
   private nextOrderNo = 1
   private nextTradeNo = 1
@@ -205,6 +207,11 @@ export class SimExchange implements ExchangeGateway {
     return () => this.updateHandlers.delete(handler)
   }
 
+  onConnectionChange(handler: (change: ConnectionChange) => void): () => void {
+    this.connectionHandlers.add(handler)
+    return () => this.connectionHandlers.delete(handler)
+  }
+
   armDeadMansSwitch(ms: number): Promise<{ armed: boolean; method?: string }> {
     return this.runner.run('armDeadMansSwitch', () => {
       if (!(Number.isFinite(ms) && ms > 0)) throw this.rejected(`armDeadMansSwitch: ms must be a positive number, got ${ms}`)
@@ -237,6 +244,7 @@ export class SimExchange implements ExchangeGateway {
       this.disarm()
       this.runner.releaseAll(`${this.venue} closed before it answered`)
       this.updateHandlers.clear()
+      this.connectionHandlers.clear()
       this.tickerHandlers.clear()
     }
     return Promise.resolve()
@@ -285,13 +293,29 @@ export class SimExchange implements ExchangeGateway {
   // ── test and demo controls ────────────────────────────────────────────────
 
   /** Network down: calls fail with kind `network` and pushed updates are lost until reconnect(). */
-  disconnect(): void {
+  disconnect(reason = 'connection to the venue lost'): void {
+    if (this.runner.disconnected || this.runner.closed) return
     this.runner.disconnected = true
     if (this.cancelOnDisconnect) this.cancelEverything()
+    this.announce({ connected: false, reason })
   }
 
   reconnect(): void {
+    if (!this.runner.disconnected || this.runner.closed) return
     this.runner.disconnected = false
+    this.announce({ connected: true })
+  }
+
+  private announce(change: ConnectionChange): void {
+    for (const h of this.connectionHandlers) {
+      try {
+        h(change)
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e
+        })
+      }
+    }
   }
 
   /**
