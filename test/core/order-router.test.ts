@@ -5,6 +5,8 @@ import { OrderRouter } from '../../src/core/order-router.js'
 import { recordUpdates } from '../../src/core/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { ExchangeGateway, OrderRequest } from '../../src/exchanges/gateway.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
+import { fakeBinanceUsdm, faults, startFakeBinance } from '../support/fake-binance/index.js'
 import { tempDb } from '../support/tmp.js'
 
 const SYMBOL = 'BTC/USDT:USDT'
@@ -178,5 +180,45 @@ describe('venue recorder', () => {
     stop()
     sim.disconnect()
     expect(log.lastSeq).toBe(0)
+  })
+})
+
+describe('order router over CcxtGateway and the fake Binance venue', () => {
+  async function ccxtSetup() {
+    const log = openEventLog({ path: tempDb() })
+    const venue = await startFakeBinance()
+    const exchange = await fakeBinanceUsdm(venue)
+    const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange, symbols: [SYMBOL], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 } })
+    const gate = new OrderGate(() => ({ mode: 'ACTIVE', strategyBlock: undefined }))
+    const router = new OrderRouter({ log, gate, venues: new Map<string, ExchangeGateway>([['binanceusdm', gateway]]), runTag: 'r2' })
+    cleanups.push(async () => {
+      router.close()
+      await gateway.close()
+      await venue.close()
+      log.close()
+    })
+    await gateway.connect()
+    return { log, venue, router }
+  }
+
+  it('an order the venue accepted whose answer was lost is recorded accepted, found by client order id, sent once', async () => {
+    const { log, venue, router } = await ccxtSetup()
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    const outcome = await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: strategy })
+    expect(outcome.status).toBe('accepted')
+    if (outcome.status !== 'accepted') return
+    expect(types(log)).toEqual(['order.submitted', 'order.accepted'])
+    expect(venue.engine.open('futures').map((o) => [o.clientOrderId, String(o.orderId)])).toEqual([[outcome.clientOrderId, outcome.venueOrderId]])
+    expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
+  })
+
+  it('when neither the answer nor a lookup gets through, the order stays status-unknown, never rejected', async () => {
+    const { log, venue, router } = await ccxtSetup()
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    venue.faults.inject('GET /fapi/v1/order', faults.unavailable())
+    const outcome = await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: strategy })
+    expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/fate is unknown/) })
+    expect(types(log)).toEqual(['order.submitted', 'order.status-unknown'])
+    expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
   })
 })
