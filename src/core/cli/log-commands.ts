@@ -5,13 +5,21 @@ import { registerCommand } from './main.js'
 registerCommand({
   name: 'verify',
   summary: 'walk a log file\'s hash chain and report the first bad seq',
-  usage: 'haltd verify --db FILE\n\nExit 0 when the chain is intact, 1 when it is broken, 2 when the file is unreadable.',
+  usage: 'haltd verify --db FILE\n\nExit 0 when the chain is intact, 1 when it is broken, 2 when it could not be checked (bad arguments, a file that is not a readable haltd log).',
   run: async (args) => {
-    const { flags } = parseFlags(args, { db: 'string' })
-    if (!flags.db) throw new UsageError('--db FILE is required')
+    let db: string | undefined
+    try {
+      db = parseFlags(args, { db: 'string' }).flags.db
+      if (!db) throw new UsageError('--db FILE is required')
+    } catch (e) {
+      // 1 means "the chain is broken": a caller must never read a bad invocation as that
+      if (!(e instanceof UsageError)) throw e
+      process.stderr.write(`haltd verify: ${e.message}\n`)
+      return 2
+    }
     let log
     try {
-      log = openEventLog({ path: flags.db, readonly: true })
+      log = openEventLog({ path: db, readonly: true })
     } catch (e) {
       process.stderr.write(`haltd verify: ${e instanceof Error ? e.message : String(e)}\n`)
       return 2
