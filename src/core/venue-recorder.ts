@@ -1,4 +1,5 @@
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../exchanges/gateway.js'
+import { HaltdError } from '../events/errors.js'
 import type { EventLog } from './event-log.js'
 
 /** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
@@ -78,5 +79,82 @@ export async function observeVenue(log: EventLog, gateway: ExchangeGateway, what
   if (all || what.balances) {
     const balances = await gateway.fetchBalances()
     log.append({ type: 'venue.balances-observed', data: { venue, balances } })
+  }
+}
+
+export class InvalidDeadMansSwitch extends HaltdError {
+  constructor(readonly venue: string, field: 'timeoutMs' | 'refreshMs', detail: string) {
+    super('INVALID_DEAD_MANS_SWITCH', `dead man's switch at ${venue}: ${field} ${detail}`)
+  }
+}
+
+export type DeadMansSwitchKeeper = {
+  /** Resolves once the first arm was answered: true when the venue has a switch and armed it. */
+  readonly ready: Promise<boolean>
+  /** Stop refreshing and leave the switch armed: if haltd goes away now, the venue cancels. */
+  stop(): void
+  /** Stop refreshing and disarm, recorded; only after a shutdown verified nothing is left open. */
+  disarm(): Promise<void>
+}
+
+/**
+ * Arm a venue's dead man's switch (cancel-all-after / countdown) and refresh it every
+ * `refreshMs` while haltd runs, so that a haltd that dies or hangs leaves the venue to cancel
+ * everything within `timeoutMs`. The arm and the disarm are recorded; refreshes are not (one
+ * per interval would flood the log), a refresh that fails is reported to `onError`.
+ */
+export function keepDeadMansSwitch(
+  log: EventLog,
+  gateway: ExchangeGateway,
+  options: {
+    timeoutMs: number
+    refreshMs: number
+    onError?: (e: unknown) => void
+    /** The timer; setInterval by default. Returns the cancel. */
+    every?: (ms: number, fn: () => void) => () => void
+  },
+): DeadMansSwitchKeeper {
+  const { timeoutMs, refreshMs } = options
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new InvalidDeadMansSwitch(gateway.venue, 'timeoutMs', `must be a positive whole number of ms, got ${timeoutMs}`)
+  if (!(refreshMs > 0 && refreshMs < timeoutMs)) throw new InvalidDeadMansSwitch(gateway.venue, 'refreshMs', `must be positive and below timeoutMs (${timeoutMs}), got ${refreshMs}`)
+  const onError = options.onError ?? (() => undefined)
+  const every =
+    options.every ??
+    ((ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms)
+      t.unref?.()
+      return () => clearInterval(t)
+    })
+  let cancelTimer: (() => void) | undefined
+  let armed = false
+  let stopped = false
+  const ready = gateway.armDeadMansSwitch(timeoutMs).then((answer) => {
+    if (!answer.armed) return false
+    // armed at the venue: a fact, even if stop() came while the answer was on its way
+    armed = true
+    log.append({ type: 'venue.dead-mans-switch-armed', data: { venue: gateway.venue, timeoutMs, method: answer.method ?? 'unknown' } })
+    if (!stopped) {
+      cancelTimer = every(refreshMs, () => {
+        gateway.armDeadMansSwitch(timeoutMs).catch(onError)
+      })
+    }
+    return true
+  })
+  const stop = () => {
+    stopped = true
+    cancelTimer?.()
+    cancelTimer = undefined
+  }
+  return {
+    ready,
+    stop,
+    async disarm() {
+      stop()
+      await ready.catch(() => false)
+      if (!armed) return
+      await gateway.disarmDeadMansSwitch()
+      armed = false
+      log.append({ type: 'venue.dead-mans-switch-disarmed', data: { venue: gateway.venue } })
+    },
   }
 }

@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { openEventLog, type EventLog } from '../../src/index.js'
 import { OrderGate, type GateView } from '../../src/core/gate.js'
 import { OrderRouter } from '../../src/core/order-router.js'
-import { recordUpdates } from '../../src/core/venue-recorder.js'
+import { InvalidDeadMansSwitch, keepDeadMansSwitch, recordUpdates } from '../../src/core/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { ExchangeGateway, OrderRequest } from '../../src/exchanges/gateway.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
@@ -220,5 +220,65 @@ describe('order router over CcxtGateway and the fake Binance venue', () => {
     expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/fate is unknown/) })
     expect(types(log)).toEqual(['order.submitted', 'order.status-unknown'])
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
+  })
+})
+
+describe("keeping a venue's dead man's switch", () => {
+  function sim(deadMansSwitch: 'countdown' | 'none' = 'countdown') {
+    const log = openEventLog({ path: tempDb() })
+    const venue = new SimExchange({ venue: 'sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }], capabilities: { deadMansSwitch } })
+    cleanups.push(async () => {
+      await venue.close()
+      log.close()
+    })
+    const arms: number[] = []
+    const arm = venue.armDeadMansSwitch.bind(venue)
+    venue.armDeadMansSwitch = (ms: number) => {
+      arms.push(ms)
+      return arm(ms)
+    }
+    let refresh: (() => void) | undefined
+    let canceled = false
+    const every = (_ms: number, fn: () => void) => {
+      refresh = fn
+      return () => void (canceled = true)
+    }
+    return { log, venue, arms, every, refresh: () => refresh?.(), timerCanceled: () => canceled }
+  }
+  const switchEvents = (log: EventLog) => [...log.read({ types: ['venue.dead-mans-switch-armed', 'venue.dead-mans-switch-disarmed'] })].map((e) => [e.type, e.data])
+
+  it('arms it once on record, refreshes it on every interval without flooding the log, and disarms it on record', async () => {
+    const { log, venue, arms, every, refresh, timerCanceled } = sim()
+    const keeper = keepDeadMansSwitch(log, venue, { timeoutMs: 60_000, refreshMs: 20_000, every })
+    expect(await keeper.ready).toBe(true)
+    refresh()
+    refresh()
+    await vi.waitFor(() => expect(arms).toEqual([60_000, 60_000, 60_000]))
+    expect(venue.deadMansSwitchArmed).toBe(true)
+    expect(switchEvents(log)).toEqual([['venue.dead-mans-switch-armed', { venue: 'sim', timeoutMs: 60_000, method: 'countdown' }]])
+    await keeper.disarm()
+    expect(timerCanceled()).toBe(true)
+    expect(venue.deadMansSwitchArmed).toBe(false)
+    expect(switchEvents(log).map(([type]) => type)).toEqual(['venue.dead-mans-switch-armed', 'venue.dead-mans-switch-disarmed'])
+  })
+
+  it('stop() leaves it armed, so the venue cancels everything once haltd stops refreshing', async () => {
+    const { log, venue, every } = sim()
+    await venue.submit({ clientOrderId: 'hd-dms-1', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 90 })
+    const keeper = keepDeadMansSwitch(log, venue, { timeoutMs: 50, refreshMs: 10, every })
+    await keeper.ready
+    keeper.stop()
+    await vi.waitFor(() => expect(venue.openOrderCount).toBe(0), { timeout: 5_000, interval: 10 })
+    expect(switchEvents(log).map(([type]) => type)).toEqual(['venue.dead-mans-switch-armed'])
+  })
+
+  it('records nothing where the venue has no switch, and names a refresh interval that cannot keep it alive', async () => {
+    const { log, venue, every } = sim('none')
+    const keeper = keepDeadMansSwitch(log, venue, { timeoutMs: 60_000, refreshMs: 20_000, every })
+    expect(await keeper.ready).toBe(false)
+    await keeper.disarm()
+    expect(switchEvents(log)).toEqual([])
+    expect(() => keepDeadMansSwitch(log, venue, { timeoutMs: 10_000, refreshMs: 10_000 })).toThrow(InvalidDeadMansSwitch)
+    expect(() => keepDeadMansSwitch(log, venue, { timeoutMs: 10_000, refreshMs: 10_000 })).toThrow(/refreshMs must be positive and below timeoutMs/)
   })
 })
