@@ -3,7 +3,7 @@ import { createHash, hash as oneShotHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { EventEmitter } from 'eventemitter3'
 import {
-  current, GENESIS_HASH, idempotencyKeyOf, parseEvent, readStored, streamOf,
+  checkEnvelopeInput, current, GENESIS_HASH, idempotencyKeyOf, parseEvent, readStored, streamOf,
   type Envelope, type EventInput, type HaltdEvent,
 } from '../events/index.js'
 import { systemClock, uuidIds, type Clock, type IdSource } from './clock.js'
@@ -304,6 +304,7 @@ export class EventLog {
   append(input: EventInput): Envelope {
     this.writable()
     const event = parseEvent(input)
+    checkEnvelopeInput(input)
     if (this.power) this.openGroup()
     const seq = this.seq
     const hash = this.hash
@@ -324,7 +325,11 @@ export class EventLog {
   /** Append all or nothing: one transaction, published only once it has been written whole. */
   appendBatch(inputs: readonly EventInput[]): Envelope[] {
     this.writable()
-    const events = inputs.map((input) => parseEvent(input))
+    const events = inputs.map((input) => {
+      const event = parseEvent(input)
+      checkEnvelopeInput(input)
+      return event
+    })
     if (this.power) this.openGroup()
     const seq = this.seq
     const hash = this.hash

@@ -45,6 +45,30 @@ export function parseEvent(input: { type: unknown; v?: unknown; data: unknown })
   return { type, data: current[type].data.parse(upcast(type, v, parsed.data)) } as HaltdEvent
 }
 
+const ENVELOPE_FIELDS = ['stream', 'causationId', 'correlationId', 'idempotencyKey'] as const
+const MAX_ENVELOPE_FIELD = 500
+
+/**
+ * Check the envelope fields a writer may set besides the event (stream, causation and
+ * correlation ids, idempotency key): each absent, or a non-empty string of at most 500
+ * characters. They are stored and hashed as text, so anything else would be written in a form
+ * the hash chain does not cover. Throws `InvalidEvent` naming every offending field.
+ */
+export function checkEnvelopeInput(input: { type?: unknown } & Partial<Record<(typeof ENVELOPE_FIELDS)[number], unknown>>): void {
+  let problems: FieldProblem[] | undefined
+  for (const field of ENVELOPE_FIELDS) {
+    const value = input[field]
+    if (value === undefined || value === null) continue
+    const message =
+      typeof value !== 'string' ? `must be a string, got ${Array.isArray(value) ? 'array' : typeof value}`
+      : value.length === 0 ? 'must not be empty'
+      : value.length > MAX_ENVELOPE_FIELD ? `must be at most ${MAX_ENVELOPE_FIELD} characters`
+      : undefined
+    if (message !== undefined) (problems ??= []).push({ path: field, message })
+  }
+  if (problems) throw new InvalidEvent(typeof input.type === 'string' ? input.type : undefined, problems)
+}
+
 /** Validate stored data without throwing: the audit's schema check. */
 export function checkStored(type: string, v: number, data: unknown): FieldProblem[] {
   if (!isEventType(type)) return [{ path: 'type', message: `unknown event type '${type}'` }]

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { openEventLog, InvalidEvent, checkStored, parseEvent, type EventInput } from '../../src/index.js'
+import { openEventLog, InvalidEvent, checkEnvelopeInput, checkStored, parseEvent, type EventInput } from '../../src/index.js'
 import { tempDb } from '../support/tmp.js'
 
-const RUNS = process.env.HALTD_SOAK ? 200 : 25
+// about 75 events a run (lengths up to 150, drawn over the whole range): thousands per suite run
+const RUNS = process.env.HALTD_SOAK ? 400 : 60
 
 const venue = fc.constantFrom('binance', 'okx', 'kraken')
 const cid = fc.string({ minLength: 1, maxLength: 12 })
@@ -39,13 +40,19 @@ const maybeMutated: fc.Arbitrary<unknown> = fc.oneof(
     return { ...e, data }
   }),
   fc.tuple(validEvent, fc.string()).map(([e, type]) => ({ ...e, type })),
+  // the envelope fields a writer may set: good strings, or anything at all
+  fc.tuple(validEvent, fc.constantFrom('stream', 'causationId', 'correlationId', 'idempotencyKey'), fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.anything())).map(
+    ([e, field, value]) => ({ ...e, [field]: value }),
+  ),
   fc.anything(),
 )
 
 describe('event log under random input (property)', () => {
   it('stores exactly the valid events, each once per idempotency key, and keeps the chain intact', () => {
+    let tried = 0
     fc.assert(
-      fc.property(fc.array(maybeMutated, { minLength: 1, maxLength: 150 }), (inputs) => {
+      fc.property(fc.array(maybeMutated, { minLength: 1, maxLength: 150, size: 'max' }), (inputs) => {
+        tried += inputs.length
         const log = openEventLog({ path: tempDb() })
         const expected = new Map<number, unknown>()
         for (const input of inputs) {
@@ -54,6 +61,7 @@ describe('event log under random input (property)', () => {
           let parsed
           try {
             parsed = parseEvent(input as EventInput)
+            checkEnvelopeInput(input as EventInput)
           } catch {
             isValid = false
           }
@@ -77,5 +85,6 @@ describe('event log under random input (property)', () => {
       }),
       { numRuns: RUNS },
     )
+    expect(tried).toBeGreaterThan(2_000)
   })
 })

@@ -45,6 +45,25 @@ describe('event log', () => {
     log.close()
   })
 
+  it('refuses envelope fields that are not non-empty strings, naming each, and writes nothing', () => {
+    const log = openEventLog({ path: tempDb() })
+    for (const [extra, problem] of [
+      [{ stream: 42 }, 'stream: must be a string, got number'],
+      [{ causationId: ['x'] }, 'causationId: must be a string, got array'],
+      [{ correlationId: {} }, 'correlationId: must be a string, got object'],
+      [{ idempotencyKey: '' }, 'idempotencyKey: must not be empty'],
+      [{ stream: 's'.repeat(501) }, 'stream: must be at most 500 characters'],
+    ] as const) {
+      expect(() => log.append({ ...mark(), ...extra } as never), problem).toThrow(new InvalidEvent('market.mark', [{ path: problem.split(':')[0]!, message: problem.split(': ')[1]! }]).message)
+      expect(() => log.appendBatch([mark(), { ...mark(), ...extra } as never])).toThrow(InvalidEvent)
+    }
+    expect(log.lastSeq).toBe(0)
+    const e = log.append({ ...mark(), stream: 'prices', causationId: 'c-1', correlationId: null as never })
+    expect([e.stream, e.causationId, e.correlationId]).toEqual(['prices', 'c-1', null])
+    expect(log.verify()).toEqual({ ok: true, lastSeq: 1, count: 1 })
+    log.close()
+  })
+
   it('returns the stored envelope for an event whose idempotency key is already in the log', () => {
     const log = openEventLog({ path: tempDb() })
     const input = submitted()
