@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import {
   openEventLog, chainHash, manualClock, sequentialIds, InvalidEvent, LogWriteFailed, NotAnEventLog, NewerLogFormat, GENESIS_HASH,
 } from '../../src/index.js'
+import { createProjectionRunner, replayLog } from '../../src/core/projection-runner.js'
+import { stateHash } from '../../src/projections/index.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { submitted, mark } from '../support/events.js'
 
@@ -120,6 +122,78 @@ describe('event log', () => {
     expect(log.appendBatch([mark(), mark()]).map((e) => e.seq)).toEqual([1, 2])
     expect(log.verify()).toMatchObject({ ok: true, lastSeq: 2 })
     log.close()
+  })
+
+  it('writes and publishes nothing for a single append whose write fails, and gives its seq to the next one', () => {
+    let fail = false
+    const path = tempDb()
+    const log = openEventLog({ path, beforeWrite: () => { if (fail) throw new Error('EIO: injected') } })
+    const runner = createProjectionRunner({ log })
+    const seen: number[] = []
+    log.subscribe(1, (e) => seen.push(e.seq))
+    log.append(submitted({ clientOrderId: 'a' }))
+    fail = true
+    const attempt = () => log.append(submitted({ clientOrderId: 'b' }))
+    expect(attempt).toThrow(LogWriteFailed)
+    expect(attempt).toThrow(/EIO: injected/)
+    expect(log.lastSeq).toBe(1)
+    expect(seen).toEqual([1])
+    expect(runner.state.orders.size).toBe(1)
+    fail = false
+    const next = log.append(submitted({ clientOrderId: 'b' }))
+    expect(next.seq).toBe(2)
+    expect(seen).toEqual([1, 2])
+    expect(stateHash(runner.state)).toBe(stateHash(replayLog(log, { fromSnapshot: false }).state))
+    log.close()
+    const reopened = openEventLog({ path, readonly: true })
+    expect(reopened.verify()).toEqual({ ok: true, lastSeq: 2, count: 2 })
+    reopened.close()
+  })
+
+  it('rolls a large batch back whole when a write fails after its first multi-row inserts', () => {
+    let writes = 0
+    let failAt = 0
+    const log = openEventLog({ path: tempDb(), beforeWrite: () => { if (++writes === failAt) throw new Error('EIO: injected') } })
+    log.append(mark())
+    writes = 0
+    failAt = 70
+    expect(() => log.appendBatch(Array.from({ length: 100 }, (_, i) => mark(100 + i)))).toThrow(LogWriteFailed)
+    expect(log.lastSeq).toBe(1)
+    expect(log.database.prepare('SELECT count(*) FROM events').pluck().get()).toBe(1)
+    failAt = 0
+    expect(log.appendBatch(Array.from({ length: 100 }, (_, i) => mark(100 + i))).map((e) => e.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 2))
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 101 })
+    log.close()
+  })
+
+  it('stores nothing of a batch that fills the disk, keeps the live projections equal to a replay, and works again once space is freed', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    const runner = createProjectionRunner({ log })
+    log.append(submitted({ clientOrderId: 'before' }))
+    const pages = log.database.pragma('page_count', { simple: true }) as number
+    log.database.pragma(`max_page_count = ${pages + 3}`)
+    const batch = Array.from({ length: 400 }, (_, i) => submitted({ clientOrderId: `big-${i}`, symbol: 'Z'.repeat(60) }))
+    let failure: unknown
+    try {
+      log.appendBatch(batch)
+    } catch (e) {
+      failure = e
+    }
+    expect(failure).toBeInstanceOf(LogWriteFailed)
+    expect((failure as LogWriteFailed).sqliteCode).toBe('SQLITE_FULL')
+    expect(log.lastSeq).toBe(1)
+    expect(log.database.prepare('SELECT count(*) FROM events').pluck().get()).toBe(1)
+    expect(runner.seq).toBe(1)
+    expect(stateHash(runner.state)).toBe(stateHash(replayLog(log, { fromSnapshot: false }).state))
+    log.database.pragma('max_page_count = 1073741823')
+    expect(log.appendBatch(batch).at(-1)!.seq).toBe(401)
+    expect(runner.state.orders.size).toBe(401)
+    expect(stateHash(runner.state)).toBe(stateHash(replayLog(log, { fromSnapshot: false }).state))
+    log.close()
+    const reopened = openEventLog({ path, readonly: true })
+    expect(reopened.verify()).toEqual({ ok: true, lastSeq: 401, count: 401 })
+    reopened.close()
   })
 
   it('resumes seq and chain when reopened', () => {
@@ -275,6 +349,12 @@ describe('event log', () => {
     expect(log.verify()).toMatchObject({ ok: true })
     expect(faults.length).toBeGreaterThan(0)
     log.close()
+    // on disk: every acknowledged append, none of the failed ones, and a gap-free chain
+    const reopened = openEventLog({ path, readonly: true })
+    const stored = new Set([...reopened.read({ types: ['order.submitted'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId))
+    results.forEach((r, i) => expect(stored.has(`p-${i}`), `p-${i} ${r.status}`).toBe(r.status === 'fulfilled'))
+    expect(reopened.verify()).toMatchObject({ ok: true, lastSeq: after.seq })
+    reopened.close()
   })
 
   it('takes a consistent online backup while appends go on', async () => {
