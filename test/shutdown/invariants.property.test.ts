@@ -175,6 +175,8 @@ describe('shutdown invariants on the live engine with faults', () => {
           if (atVenue) expect(['canceled', 'filled']).toContain(atVenue.status) // filled: a fill after the cancel, reported as an anomaly
         }
         for (const o of r.world().orders) expect(['cancel-unconfirmed', 'open', 'partially-filled', 'cancel-pending', 'pending-new', 'unknown']).toContain(o.status)
+        // after the emergency path's one cancel-all round, whatever is still live is on record as unconfirmed, never dropped
+        if (s.mode !== 'graceful') for (const o of r.world().orders) expect(`${o.venue} ${o.clientOrderId} ${o.status}`).toBe(`${o.venue} ${o.clientOrderId} cancel-unconfirmed`)
         // 4. every started step ended
         const open = new Map<string, number>()
         for (const e of events) {

@@ -31,6 +31,8 @@ export type RigOptions = {
   path?: string
   /** Venues that outlive a haltd process (a restart after a crash talks to the same ones). */
   sims?: SimExchange[]
+  /** A venue's gateway as haltd sees it, built around its simulator (a venue that answers otherwise). */
+  gateways?: Record<string, (sim: SimExchange) => ExchangeGateway>
 }
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -59,7 +61,7 @@ export function rig(o: RigOptions = {}) {
         faults: o.faults?.[venue], capabilities: o.capabilities?.[venue], maxFillParts: 2,
       }),
   )
-  const venues = new Map<string, ExchangeGateway>(sims.map((s) => [s.venue, s]))
+  const venues = new Map<string, ExchangeGateway>(sims.map((s) => [s.venue, o.gateways?.[s.venue]?.(s) ?? s]))
   const router = new OrderRouter({
     log, gate, venues, runTag: 't', submitTimeoutMs: 300, cancelTimeoutMs: 300,
     positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0,

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Envelope } from '../../src/events/index.js'
@@ -6,6 +8,9 @@ import { replayShutdownDecisions } from '../../src/core/shutdown/audit.js'
 import { verifyCheckpoint } from '../../src/core/shutdown/checkpoint.js'
 import { emergencyFromRisk, findUnfinishedShutdown } from '../../src/core/shutdown/controller.js'
 import { GRACEFUL_STEPS } from '../../src/core/shutdown/graceful.js'
+import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
+import type { Notification } from '../../src/core/notify/notifier.js'
+import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { rig, SYMBOL, type Rig } from './rig.js'
 
 const dataOf = <T>(e: Envelope) => e.data as T
@@ -34,7 +39,9 @@ const completedOf = (r: Rig) => r.events().find((e) => e.type === 'shutdown.comp
 describe('graceful shutdown on three simulated venues', () => {
   it('runs all 13 steps in order, each with a start and an end, cancels everything, flattens, and ends clean and replayable', async () => {
     const reports: unknown[] = []
-    const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 100 } }, ports: { onReport: (rep) => reports.push(rep) } })
+    const told: Notification[] = []
+    const notifier = { notify: async (n: Notification) => (told.push(n), [{ sink: 'test', ok: true }]) }
+    const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 100 } }, ports: { onReport: (rep) => reports.push(rep), notifier } })
     await r.rest(4)
     await r.take('alpha', 2)
     await r.take('bravo', -1.5)
@@ -55,6 +62,9 @@ describe('graceful shutdown on three simulated venues', () => {
     const written = r.events().find((e) => e.type === 'checkpoint.written')!
     expect(verifyCheckpoint(dataOf<{ path: string }>(written).path)).toMatchObject({ ok: true })
     expect(reports).toHaveLength(1)
+    // step 1 told everyone the status is SHUTTING_DOWN_SOON; step 13 told them how it ended
+    expect(told.map((n) => [n.topic, n.fields?.status])).toEqual([['shutdown.announce', 'SHUTTING_DOWN_SOON'], ['shutdown.completed', 'SHUTTING_DOWN']])
+    expect(told[1]!.text).toBe('haltd shut down (graceful, clean): deploy')
     // the venue connections were closed and recorded
     expect(r.types('venue.disconnected')).toHaveLength(3)
     // an auditor re-running decide on the replayed log gets every decision byte for byte
@@ -87,9 +97,10 @@ describe('graceful shutdown on three simulated venues', () => {
     expect(report.cancelUnconfirmed.map((o) => o.venue)).toEqual(['bravo', 'bravo'])
     const canceledOnBravo = r.events().filter((e) => e.type === 'order.canceled' && dataOf<{ venue: string }>(e).venue === 'bravo')
     expect(canceledOnBravo).toEqual([])
-    // step 6 asked again about each unconfirmed cancel before giving up
+    // step 6 asked again about each unconfirmed cancel every round until its wait timeout was spent
     const step6 = r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ step: number }>(e).step === 6)
-    expect(step6.map((e) => dataOf<{ command: { kind: string } }>(e).command.kind)).toEqual(['cancel-order', 'cancel-order', 'await-orders'])
+    const rounds = step6.map((e) => dataOf<{ command: { kind: string } }>(e).command.kind)
+    expect(rounds).toEqual(Array.from({ length: 4 }, () => ['cancel-order', 'cancel-order', 'await-orders']).flat()) // waits of 20, 40, 80, 10 ms
     expect(stepTimeline(r)).toContain('timed-out 6')
     expect(unendedSteps(r)).toEqual([])
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
@@ -189,9 +200,36 @@ describe('emergency shutdown on three simulated venues', () => {
     // plus a wide allowance for a loaded machine, since only the runner's timers enforce it
     expect(completedOf(r)!.durationMs).toBeLessThanOrEqual(deadlineMs + 1_000)
     const timedOut = r.events().filter((e) => e.type === 'shutdown.command-completed' && dataOf<{ outcome: string }>(e).outcome === 'timed-out')
-    expect(timedOut.map((e) => dataOf<{ commandId: string }>(e).commandId)).toEqual(['sd-1:emergency.3:2', 'sd-1:emergency.3:5']) // bravo's arm and cancel-all
+    // bravo's arm and cancel-all; both end at the same deadline, in either order
+    expect(timedOut.map((e) => dataOf<{ commandId: string }>(e).commandId).sort()).toEqual(['sd-1:emergency.3:2', 'sd-1:emergency.3:5'])
     // closing a hung connection does not wait for it: the last phase ends normally
     expect(stepTimeline(r)).toEqual(['started 1', 'completed 1', 'started 2', 'completed 2', 'started 3', 'timed-out 3', 'started 4', 'completed 4', 'started 5', 'completed 5'])
+  })
+
+  it('makes one cancel-all round per venue and records every order the venue did not confirm canceled as cancel-unconfirmed, never dropping it', async () => {
+    // bravo cancels order by order and refuses each cancel ("order is being matched")
+    const refusing = (sim: SimExchange): ExchangeGateway =>
+      new Proxy(sim, {
+        get: (target, key) => {
+          if (key === 'cancel') return async (ref: { clientOrderId: string }) => ({ clientOrderId: ref.clientOrderId, outcome: 'rejected', reason: 'order is being matched' })
+          const v = Reflect.get(target, key, target) as unknown
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+    const r = rig({ capabilities: { bravo: { massCancel: 'none', batchCancel: 0 } }, gateways: { bravo: refusing } })
+    await r.rest(2)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    expect(report.outcome).toBe('emergency')
+    expect(r.types('order.cancel-rejected')).toHaveLength(2)
+    expect(report.cancelUnconfirmed.map((o) => o.venue)).toEqual(['bravo', 'bravo'])
+    expect(r.world().orders.map((o) => `${o.venue} ${o.status}`)).toEqual(['bravo cancel-unconfirmed', 'bravo cancel-unconfirmed'])
+    // one round, no re-check: the cancel-all on bravo ended failed with the count it left unconfirmed
+    const issued = r.events().find((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'cancel-all' && dataOf<{ command: { venue?: string } }>(e).command.venue === 'bravo')!
+    const bravoCancel = r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(issued).commandId)
+    expect(bravoCancel?.data).toMatchObject({ outcome: 'failed', detail: { method: 'per-order', rejected: 2, unconfirmed: 2 } })
+    expect(report.steps.find((s) => s.name === 'cancel all orders')).toMatchObject({ status: 'failed', error: expect.stringContaining('2 order(s) not confirmed canceled') })
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
   it('an emergency request during a graceful shutdown escalates at once; a second graceful request is logged and ignored', async () => {
@@ -224,6 +262,66 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(report).toMatchObject({ outcome: 'emergency', origin: 'risk' })
     expect(r.types('killswitch.activated')).toHaveLength(1)
     expect(stepTimeline(r)).toContain('skipped 2')
+  })
+})
+
+describe('the final health check (step 12)', () => {
+  const listening = async (): Promise<{ server: Server; port: number; accepted: Promise<Socket> }> => {
+    let accept!: (s: Socket) => void
+    const accepted = new Promise<Socket>((resolve) => (accept = resolve))
+    const server = createServer((s) => accept(s))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return { server, port: (server.address() as AddressInfo).port, accepted }
+  }
+  const healthDetail = (r: Rig) => {
+    const issued = r.events().find((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string } }>(e).command.kind === 'health-check')!
+    const id = dataOf<{ commandId: string }>(issued).commandId
+    return r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === id)!.data as { outcome: string; detail: Record<string, unknown> }
+  }
+
+  it('fails on a connection this process opened that is still open after the venues closed, names it, and the shutdown ends failed (exit 1)', async () => {
+    const { server, port, accepted } = await listening()
+    const leaked = connect(port, '127.0.0.1')
+    try {
+      await accepted
+      const r = rig({ options: { graceful: { budgets: { 'health check': 400 } } } })
+      const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+
+      expect(report).toMatchObject({ outcome: 'failed', exitCode: 1 })
+      const step12 = report.steps.find((s) => s.step === 12)!
+      expect(step12.status).toBe('failed')
+      expect(step12.error).toContain(`outbound socket(s) still open after the venues and services closed: 127.0.0.1:${leaked.localPort} -> 127.0.0.1:${port}`)
+      expect(healthDetail(r)).toMatchObject({ outcome: 'failed', detail: { checkpointValid: true, logFlushed: true } })
+    } finally {
+      leaked.destroy()
+      server.close()
+    }
+  })
+
+  it('passes with monitoring clients connected to a server of this process and sockets the host keeps, and reports both', async () => {
+    const { server, port, accepted } = await listening()
+    // a monitoring client in another process: an inbound connection here
+    const client = spawn(process.execPath, ['-e', `require('node:net').connect(${port}, '127.0.0.1'); setTimeout(() => {}, 60000)`], { stdio: 'ignore' })
+    const { server: db, port: dbPort, accepted: dbAccepted } = await listening()
+    const hostDb = connect(dbPort, '127.0.0.1')
+    try {
+      await accepted
+      await dbAccepted
+      const r = rig({ ports: { keepsSocket: (s) => s.remote === `127.0.0.1:${dbPort}` } })
+      const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+
+      expect(report).toMatchObject({ outcome: 'clean', exitCode: 0 })
+      const { outcome, detail } = healthDetail(r)
+      expect(outcome).toBe('ok')
+      expect(detail.sockets).toMatchObject({ leaked: [], kept: 1, servers: expect.arrayContaining([`127.0.0.1:${port}`, `127.0.0.1:${dbPort}`]) })
+      // the monitoring client's socket and the host's database socket, seen from their servers' side
+      expect((detail.sockets as { inbound: number }).inbound).toBeGreaterThanOrEqual(2)
+    } finally {
+      client.kill()
+      hostDb.destroy()
+      server.close()
+      db.close()
+    }
   })
 })
 

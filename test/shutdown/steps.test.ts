@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { decideShutdown, foldShutdown, ShutdownAlreadyStarted, ShutdownFinished } from '../../src/core/shutdown/decider.js'
 import { resumePoint } from '../../src/core/shutdown/controller.js'
-import { INTERRUPTED } from '../../src/core/shutdown/procedure.js'
+import { INTERRUPTED, shutdownStatus } from '../../src/core/shutdown/procedure.js'
 import { SERVICE_ORDER } from '../../src/core/shutdown/graceful.js'
 import { InvalidShutdownOptions } from '../../src/core/shutdown/options.js'
 import { advanceWith, answer, appended, commandsOf, commandsOfStep, driveTo, order, requested, SD, stepEvents, decided, world } from './given.js'
@@ -27,11 +27,23 @@ describe('graceful shutdown decider: the runbook in order', () => {
       .toThrow(InvalidShutdownOptions)
   })
 
-  it('step 1 announces: starts and issues one notification, then ends on its outcome', () => {
+  it('step 1 announces: status SHUTTING_DOWN_SOON, one notification saying so, then ends on its outcome', () => {
+    expect(shutdownStatus(foldShutdown([requested()]))).toBe('SHUTTING_DOWN_SOON')
     const out = decided([requested()], advanceWith(flat))
     expect(stepEvents(out)).toEqual(['step-started 1'])
-    expect(commandsOf(out)).toEqual([{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: 'haltd is shutting down soon (graceful): maintenance' }])
+    expect(commandsOf(out)).toEqual([{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: 'status SHUTTING_DOWN_SOON: haltd is shutting down soon (graceful): maintenance' }])
     expect((out[1]!.data as { commandId: string }).commandId).toBe('sd-1:graceful.1:1')
+    expect(shutdownStatus(foldShutdown(answer([requested()], out)))).toBe('SHUTTING_DOWN_SOON')
+  })
+
+  it('the status turns SHUTTING_DOWN once step 4 closes the gate, SHUT_DOWN at the end, EMERGENCY_SHUTDOWN on the emergency path', () => {
+    expect(shutdownStatus(foldShutdown(driveTo('disable strategies and close the gate', flat)))).toBe('SHUTTING_DOWN_SOON')
+    expect(shutdownStatus(foldShutdown(driveTo('cancel orders and flatten', flat)))).toBe('SHUTTING_DOWN')
+    expect(shutdownStatus(foldShutdown([requested({}, 'emergency')]))).toBe('EMERGENCY_SHUTDOWN')
+    const escalated = decided([requested()], { kind: 'request', request: { mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' } })
+    expect(shutdownStatus(foldShutdown(appended([requested()], escalated)))).toBe('EMERGENCY_SHUTDOWN')
+    expect(shutdownStatus(foldShutdown([requested(), { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'clean', exitCode: 0, durationMs: 5 }, ts: 2_000 }]))).toBe('SHUT_DOWN')
+    expect(shutdownStatus(foldShutdown([]))).toBeUndefined()
   })
 
   it('steps 2–4 lock deployments, skip limits when none is configured, halt trading and close the gate', () => {
@@ -179,6 +191,29 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(end[0]).toMatchObject({ type: 'shutdown.step-timed-out', data: { step: 6, remaining: { count: 1, orders: [`alpha:${stuck.clientOrderId}:cancel-unconfirmed`] } } })
   })
 
+  it('step 6 asks again every round until the wait timeout is spent, waiting twice as long each time, about every order not yet finished', () => {
+    const stuck = order({ status: 'cancel-unconfirmed' })
+    const rejected = order({ venue: 'bravo', status: 'open', venueOrderId: 'v-7' }) // its cancel was refused: still live
+    const w = world({ orders: [stuck, rejected] })
+    let given = driveTo('wait for order completion', w, { graceful: { maxCancelRounds: 1, settleMs: 100, waitTimeoutMs: 1_000 } })
+    const slices: number[] = []
+    for (let round = 1; round <= 10; round++) {
+      const out = decided(given, advanceWith(w))
+      if (out[0]?.type === 'shutdown.step-timed-out') break
+      const cmds = commandsOf(out)
+      expect(cmds.slice(0, 2)).toEqual([
+        { kind: 'cancel-order', venue: 'alpha', clientOrderId: stuck.clientOrderId, symbol: stuck.symbol, round },
+        { kind: 'cancel-order', venue: 'bravo', clientOrderId: rejected.clientOrderId, symbol: rejected.symbol, venueOrderId: 'v-7', round },
+      ])
+      slices.push((cmds[2] as { timeoutMs: number }).timeoutMs)
+      given = answer(given, out, 'timed-out')
+    }
+    expect(slices).toEqual([100, 200, 400, 300])
+    expect(decided(given, advanceWith(w))[0]).toMatchObject({ type: 'shutdown.step-timed-out', data: { step: 6, remaining: { count: 2 } } })
+    // once the orders are gone the step completes, whatever round it is in
+    expect(decided(given, advanceWith(flat))[0]).toMatchObject({ type: 'shutdown.step-completed', data: { step: 6, detail: { remaining: 0 } } })
+  })
+
   it('step 7 observes every venue (those told about and those holding orders) and fails naming a venue that did not answer', () => {
     const w = world({ orders: [order({ venue: 'zulu' })] })
     const given = driveTo('reconcile', w, { graceful: { maxCancelRounds: 1 } })
@@ -203,6 +238,22 @@ describe('graceful shutdown decider: the runbook in order', () => {
         expect(done.data).toMatchObject({ outcome: 'failed', exitCode: 1 })
         return
       }
+      log = answer(log, next)
+    }
+    throw new Error('the shutdown never completed')
+  })
+
+  it('a final health check that fails (a socket left open, the log not flushed) ends the shutdown failed (exit 1), after the report', () => {
+    let log = driveTo('health check', flat)
+    const check = decided(log, advanceWith(flat))
+    expect(commandsOf(check)).toEqual([{ kind: 'health-check' }])
+    log = answer(log, check, 'failed', { error: '1 outbound socket(s) still open after the venues and services closed: 127.0.0.1:40000 -> 127.0.0.1:443' })
+    for (let guard = 0; guard < 10; guard++) {
+      const next = decided(log, advanceWith(flat))
+      const notify = commandsOf(next).find((c) => c.kind === 'notify')
+      if (notify) expect(notify).toMatchObject({ severity: 'warning', message: 'haltd shut down (graceful, failed): maintenance' })
+      const done = next.find((e) => e.type === 'shutdown.completed')
+      if (done) return expect(done.data).toMatchObject({ outcome: 'failed', exitCode: 1 })
       log = answer(log, next)
     }
     throw new Error('the shutdown never completed')

@@ -4,7 +4,7 @@ import type { EventLog } from '../event-log.js'
 import { decideShutdown, foldShutdown, PROCEDURES } from './decider.js'
 import type { ShutdownOptionsInput } from './options.js'
 import type { ShutdownPorts } from './ports.js'
-import { isInterrupted, runningStep, type Procedure, type ShutdownState } from './procedure.js'
+import { isInterrupted, runningStep, shutdownStatus, type Procedure, type ShutdownState, type ShutdownStatus } from './procedure.js'
 import type { ShutdownReport } from './report.js'
 import { ShutdownRunner } from './runner.js'
 import type { VenueInfo } from './types.js'
@@ -39,9 +39,9 @@ export class ShutdownController {
   }
 
   /** The shutdown running now, if any. */
-  get running(): { shutdownId: string; state: Readonly<ShutdownState> } | undefined {
+  get running(): { shutdownId: string; state: Readonly<ShutdownState>; status: ShutdownStatus } | undefined {
     const r = this.active
-    return r && !r.current.completed ? { shutdownId: r.shutdownId, state: r.current } : undefined
+    return r && !r.current.completed ? { shutdownId: r.shutdownId, state: r.current, status: shutdownStatus(r.current) ?? 'SHUTTING_DOWN_SOON' } : undefined
   }
 
   requestShutdown(request: ShutdownRequestInput): ShutdownHandle {

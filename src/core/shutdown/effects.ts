@@ -3,9 +3,10 @@ import type { EventInput } from '../../events/index.js'
 import type { ExchangeGateway } from '../../exchanges/gateway.js'
 import { observeVenue } from '../venue-recorder.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
+import { openHandles } from './handles.js'
 import { awaitSatisfied } from './graceful.js'
 import type { ShutdownPorts } from './ports.js'
-import type { ShutdownState } from './procedure.js'
+import { shutdownStatus, type ShutdownState } from './procedure.js'
 import { buildShutdownReport } from './report.js'
 import type { CommandOutcome, ShutdownCommand, ShutdownWorld, WorldOrder } from './types.js'
 
@@ -83,7 +84,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
   switch (command.kind) {
     case 'notify': {
       if (!ports.notifier) return { outcome: 'ok', detail: { sent: false, note: 'no notifier configured' } }
-      const outcomes = await ports.notifier.notify({ topic: command.topic, text: command.message, severity: command.severity, fields: { shutdownId: ctx.shutdownId } })
+      const outcomes = await ports.notifier.notify({ topic: command.topic, text: command.message, severity: command.severity, fields: { shutdownId: ctx.shutdownId, status: shutdownStatus(ctx.state) ?? 'unknown' } })
       const failed = outcomes.filter((o) => !o.ok)
       const detail = { sinks: outcomes.map((o) => ({ sink: o.sink, ok: o.ok, ...(o.error ? { error: o.error } : {}) })) }
       return failed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: failed.map((f) => `${f.sink}: ${f.error}`).join('; ') } }
@@ -111,7 +112,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return { outcome: result === 'rejected' || result === 'open' ? 'failed' : 'ok', detail: { result } }
     }
     case 'cancel-all':
-      return cancelAll(command.venue, ctx, limit)
+      return cancelAllRound(command.venue, ctx, limit)
     case 'arm-dead-mans-switch': {
       const armed = await gatewayOf(ctx, command.venue).armDeadMansSwitch(command.timeoutMs)
       if (!armed.armed) return { outcome: 'failed', detail: { error: `${command.venue} has no dead man's switch` } }
@@ -148,7 +149,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return { outcome: 'ok', detail: { stopped: true } }
     }
     case 'health-check':
-      return healthCheck(ctx)
+      return healthCheck(ctx, limit)
     case 'report': {
       const report = buildShutdownReport(ctx.state, ports.world())
       ports.onReport?.(report)
@@ -158,6 +159,27 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       }
     }
   }
+}
+
+/**
+ * One cancel-all round at a venue, then no re-check: every order of ours still live there that
+ * the venue did not confirm canceled is recorded `cancel-unconfirmed` before the round ends,
+ * whichever way the round went (a per-order cancel the venue rejected or answered `open`, an
+ * order it says filled whose fills are not in the log yet, a missing gateway), so a shutdown
+ * never ends with an order silently left in flight.
+ */
+async function cancelAllRound(venue: string, ctx: ExecuteContext, limit: number): Promise<Result> {
+  let result: Result
+  try {
+    result = await cancelAll(venue, ctx, limit)
+  } catch (e) {
+    result = { outcome: 'failed', detail: { error: messageOf(e) } }
+  }
+  const left = markUnconfirmed(ctx, venue, `no cancel confirmation from ${venue} after its cancel-all round`)
+  if (left === 0) return result
+  const detail = result.detail ?? {}
+  const unconfirmed = (typeof detail.unconfirmed === 'number' ? detail.unconfirmed : 0) + left
+  return { outcome: 'failed', detail: { ...detail, unconfirmed, error: typeof detail.error === 'string' ? detail.error : `${unconfirmed} order(s) not confirmed canceled` } }
 }
 
 /**
@@ -310,7 +332,10 @@ async function writeCheckpoint(verify: boolean, ctx: ExecuteContext): Promise<Re
   }
 }
 
-async function healthCheck(ctx: ExecuteContext): Promise<Result> {
+/** How long step 12 lets an outbound socket that is closing finish before it counts as left open. */
+const SOCKET_GRACE_MS = 1_000
+
+async function healthCheck(ctx: ExecuteContext, limit: number): Promise<Result> {
   const { ports } = ctx
   const problems: string[] = []
   const last = ports.checkpointer?.last
@@ -332,10 +357,21 @@ async function healthCheck(ctx: ExecuteContext): Promise<Result> {
       problems.push(`${name}: ${messageOf(e)}`)
     }
   }
-  // Handles still open (sockets, timers): reported for the operator; the daemon's own are expected.
-  const resources: Record<string, number> = {}
-  for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1
-  const sockets = (resources.TCPSocketWrap ?? 0) + (resources.TLSSocketWrap ?? 0)
-  const detail = { checkpointValid: checkpoint?.ok ?? false, logFlushed: flushed, sockets, resources, problems }
+  // Sockets: venues and services are closed by now, so a connection this process opened is a
+  // leak and fails the check; one closing this very moment gets a short grace to finish.
+  // Counted in real waits, not by the injected clock: it is real sockets that are closing.
+  const kept = ports.keepsSocket ?? (() => false)
+  let handles = openHandles()
+  let leaked = handles.outbound.filter((x) => !kept(x))
+  for (let wait = Math.min(SOCKET_GRACE_MS, Math.floor(limit / 2)); leaked.length > 0 && wait > 0; wait -= 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    handles = openHandles()
+    leaked = handles.outbound.filter((x) => !kept(x))
+  }
+  if (leaked.length > 0) {
+    problems.push(`${leaked.length} outbound socket(s) still open after the venues and services closed: ${leaked.slice(0, 10).map((x) => `${x.local} -> ${x.remote}`).join(', ')}`)
+  }
+  const sockets = { leaked: leaked.slice(0, 50), kept: handles.outbound.length - leaked.length, inbound: handles.inbound.length, servers: handles.servers }
+  const detail = { checkpointValid: checkpoint?.ok ?? false, logFlushed: flushed, sockets, resources: handles.resources, problems }
   return problems.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: problems.join('; ') } }
 }

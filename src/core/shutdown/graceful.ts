@@ -194,20 +194,24 @@ const shutdownFact = (ctx: StepContext) => ({ reason: `graceful shutdown: ${ctx.
 
 export function planWait(ctx: StepContext): StepPlan {
   const remaining = ordersToFinish(ctx.world, ctx.options)
-  if (ctx.commands.length === 0) {
-    if (remaining.length === 0) return { kind: 'complete', detail: { remaining: 0 } }
-    // Keep asking about cancels no venue confirmed yet; never assume them canceled.
-    const unconfirmed = remaining.filter((o) => o.status === 'cancel-unconfirmed')
-    const requery: ShutdownCommand[] = unconfirmed.map((o) => {
-      const c: ShutdownCommand = { kind: 'cancel-order', venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, round: 1 }
-      if (o.venueOrderId !== undefined) c.venueOrderId = o.venueOrderId
-      return c
-    })
-    const which = keepsPassive(ctx.options) ? 'unkept' : 'all'
-    return { kind: 'issue', commands: [...requery, { kind: 'await-orders', which, timeoutMs: ctx.options.graceful.waitTimeoutMs }] }
-  }
   if (remaining.length === 0) return { kind: 'complete', detail: { remaining: 0 } }
-  return { kind: 'time-out', remaining: summary(remaining) }
+  const { waitTimeoutMs, settleMs } = ctx.options.graceful
+  // The time waited so far is the sum of the await slices issued (each ends early once nothing is left).
+  const waits = ctx.commands.filter((c) => c.command.kind === 'await-orders')
+  const waited = waits.reduce((n, c) => n + (c.command as { timeoutMs: number }).timeoutMs, 0)
+  if (waits.length > 0 && waited >= waitTimeoutMs) return { kind: 'time-out', remaining: summary(remaining) }
+  // Keep asking about every order no venue has confirmed finished, never assuming it canceled:
+  // each round cancels again, then waits a slice twice the last (settleMs, 2×, 4×…) until the
+  // wait timeout is spent, so a venue that answers late is still heard within the timeout.
+  const slice = settleMs > 0 ? Math.min(settleMs * 2 ** waits.length, waitTimeoutMs - waited) : waitTimeoutMs - waited
+  const round = waits.length + 1
+  const requery: ShutdownCommand[] = remaining.map((o) => {
+    const c: ShutdownCommand = { kind: 'cancel-order', venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, round }
+    if (o.venueOrderId !== undefined) c.venueOrderId = o.venueOrderId
+    return c
+  })
+  const which = keepsPassive(ctx.options) ? 'unkept' : 'all'
+  return { kind: 'issue', commands: [...requery, { kind: 'await-orders', which, timeoutMs: Math.max(0, slice) }] }
 }
 
 export function planReconcile(ctx: StepContext): StepPlan {
@@ -252,8 +256,11 @@ export function planReport(ctx: StepContext): StepPlan {
 }
 
 export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): { outcome: 'clean' | 'residual-exposure' | 'failed'; exitCode: number } {
-  const checkpoint = ctx.ended('checkpoint')
-  if (checkpoint && checkpoint.status !== 'completed') return { outcome: 'failed', exitCode: 1 }
+  // Not verified clean: no valid checkpoint, or the final health check found something left open.
+  for (const name of ['checkpoint', 'health check']) {
+    const step = ctx.ended(name)
+    if (step && step.status !== 'completed') return { outcome: 'failed', exitCode: 1 }
+  }
   const unfinished = ordersToFinish(ctx.world, ctx.options).length > 0
   const residual = ctx.options.graceful.flatten !== 'none' && openPositions(ctx.world).length > 0
   return unfinished || residual ? { outcome: 'residual-exposure', exitCode: 2 } : { outcome: 'clean', exitCode: 0 }
@@ -264,7 +271,8 @@ export const GRACEFUL_STEPS: readonly StepDef[] = [
     step: 1,
     name: 'announce',
     budgetMs: budget('announce'),
-    plan: once((ctx) => [{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: `haltd is shutting down soon (graceful): ${ctx.state.reason}` }]),
+    // The status is SHUTTING_DOWN_SOON from the request on (see `shutdownStatus`); this tells everyone.
+    plan: once((ctx) => [{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: `status SHUTTING_DOWN_SOON: haltd is shutting down soon (graceful): ${ctx.state.reason}` }]),
   },
   {
     step: 2,

@@ -2,8 +2,8 @@
 export * from './types.js'
 export { ShutdownOptions, GracefulOptions, EmergencyOptions, parseShutdownOptions, InvalidShutdownOptions, type ShutdownOptionsInput } from './options.js'
 export {
-  evolveShutdown, initialShutdownState, advance, runningStep, commandIdOf, INTERRUPTED, isInterrupted,
-  type ShutdownState, type StepRecord, type CommandRecord, type StepDef, type StepPlan, type StepContext, type ProcedureDef, type Procedure, type ShutdownFact,
+  evolveShutdown, initialShutdownState, advance, runningStep, commandIdOf, INTERRUPTED, isInterrupted, shutdownStatus,
+  type ShutdownStatus, type ShutdownState, type StepRecord, type CommandRecord, type StepDef, type StepPlan, type StepContext, type ProcedureDef, type Procedure, type ShutdownFact,
 } from './procedure.js'
 export { GRACEFUL_STEPS, GRACEFUL_BUDGETS, SERVICE_ORDER, graceful, awaitSatisfied, isAggressive, ordersToFinish } from './graceful.js'
 export { EMERGENCY_STEPS, EMERGENCY_SHARES, emergency, emergencyBudget } from './emergency.js'

@@ -6,6 +6,7 @@ import type { OrderGate } from '../gate.js'
 import type { Notifier } from '../notify/notifier.js'
 import type { OrderRouter } from '../order-router.js'
 import type { Checkpointer } from './checkpoint.js'
+import type { SocketInfo } from './handles.js'
 import type { ShutdownReport } from './report.js'
 import type { ServiceName, ShutdownWorld } from './types.js'
 
@@ -40,6 +41,11 @@ export type ShutdownPorts = {
   config?: unknown
   /** Step 12 adds these checks; each resolves to a problem or undefined. */
   healthChecks?: Record<string, () => Promise<string | undefined> | string | undefined>
+  /**
+   * Step 12 fails on any outbound socket still open; this names those the host keeps on purpose
+   * (an embedding engine's own database connection, say), which are then only counted.
+   */
+  keepsSocket?: (socket: SocketInfo) => boolean
   /** Receives the post-shutdown report (step 13, and the stop of the emergency path). */
   onReport?: (report: ShutdownReport) => void
   /** Per-order cancels in flight at once per venue where a venue has no mass or batch cancel. */

@@ -159,6 +159,25 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact): Shutd
   return state
 }
 
+/**
+ * The runbook's system status, read from where the shutdown stands: SHUTTING_DOWN_SOON from the
+ * request through the announcement (step 1) until step 4 closes the gate, SHUTTING_DOWN from
+ * then on, EMERGENCY_SHUTDOWN once the emergency path runs, SHUT_DOWN when it completed.
+ */
+export type ShutdownStatus = 'SHUTTING_DOWN_SOON' | 'SHUTTING_DOWN' | 'EMERGENCY_SHUTDOWN' | 'SHUT_DOWN'
+
+export function shutdownStatus(state: {
+  shutdownId?: string | undefined
+  completed?: unknown
+  procedure: Procedure
+  steps: readonly { procedure: Procedure; step: number }[]
+}): ShutdownStatus | undefined {
+  if (state.shutdownId === undefined) return undefined
+  if (state.completed) return 'SHUT_DOWN'
+  if (state.procedure === 'emergency') return 'EMERGENCY_SHUTDOWN'
+  return state.steps.some((s) => s.procedure === 'graceful' && s.step >= 4) ? 'SHUTTING_DOWN' : 'SHUTTING_DOWN_SOON'
+}
+
 // ── the step engine ────────────────────────────────────────────────────────────────────────
 
 /** An earlier step of the running procedure as it ended. */
