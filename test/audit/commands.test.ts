@@ -20,8 +20,10 @@ describe('haltd replay', () => {
     await r.take('alpha', 3)
     // live: the projection runner subscribed first, so at our turn it has applied this very event
     let at: { seq: number; hash: string } | undefined
+    let announced: number | undefined
     const off = r.log.subscribe(r.log.lastSeq + 1, (e) => {
       if (!at && e.type === 'shutdown.step-started' && (e.data as { step: number }).step === 5) at = { seq: e.seq, hash: stateHash(r.projections.state) }
+      if (announced === undefined && e.type === 'shutdown.step-started' && (e.data as { step: number }).step === 1) announced = e.seq
     })
     await r.controller.requestShutdown({ mode: 'graceful', reason: 'replay test', origin: 'admin' }).done
     off()
@@ -42,6 +44,8 @@ describe('haltd replay', () => {
     expect(view.killSwitch).toEqual({ latched: false, reason: null })
     expect(view.shutdowns).toHaveLength(1)
     expect(view.shutdowns[0].mode).toBe('graceful')
+    expect(view.shutdowns[0].status).toBe('SHUTTING_DOWN')
+    expect(JSON.parse(cli('replay', '--db', db, '--until', String(announced), '--json').stdout).shutdowns[0].status).toBe('SHUTTING_DOWN_SOON')
     expect(view.shutdowns[0].steps.at(-1)).toMatchObject({ step: 5, name: 'cancel orders and flatten', endedAt: null, outcome: 'running' })
     for (const s of view.shutdowns[0].steps) expect(Object.keys(s)).toEqual(expect.arrayContaining(['step', 'name', 'startedAt', 'endedAt', 'outcome']))
     expect(view.openOrders.length).toBeGreaterThan(0)
@@ -51,6 +55,7 @@ describe('haltd replay', () => {
     expect([end.seq, end.stateHash]).toEqual([lastSeq, finalHash])
     expect(end.openOrders).toEqual([])
     expect(end.shutdowns[0].steps).toHaveLength(13)
+    expect(end.shutdowns[0].status).toBe('SHUT_DOWN')
 
     const text = cli('replay', '--db', db, '--until', String(at!.seq))
     expect(text.stdout).toContain(`state as of seq ${at!.seq} of ${lastSeq}`)

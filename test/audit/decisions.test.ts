@@ -4,7 +4,7 @@ import { auditFile } from '../../src/core/audit/audit.js'
 import { chainHash, openEventLog, type StoredRow } from '../../src/core/event-log.js'
 import { GENESIS_HASH } from '../../src/events/index.js'
 import { SYMBOL } from '../shutdown/rig.js'
-import { shutdownLog } from './sample-log.js'
+import { escalatedLog, shutdownLog } from './sample-log.js'
 
 /** Rewrite every hash from `fromSeq` on, as a forger with write access and the hash rule would. */
 function rechain(db: Database.Database, fromSeq: number): void {
@@ -78,5 +78,73 @@ describe('audit: decision replay re-derives every shutdown decision', () => {
     const report = auditFile(path)
     expect(report.chain.intact).toBe(true)
     expect(report.findings).toContainEqual(expect.objectContaining({ check: 'decision', kind: 'decision.undecided-command', seq: forged.seq }))
+  })
+
+  describe('request decisions: escalation, ignored requests, resume', () => {
+    /** Rewrite one stored event's data (by type, first match) and re-chain from it, as a forger with the hash rule would. */
+    function forge(path: string, type: string, edit: (data: Record<string, unknown>) => void): number {
+      const db = new Database(path)
+      try {
+        const row = db.prepare('SELECT seq, data FROM events WHERE type = ? ORDER BY seq LIMIT 1').get(type) as { seq: number; data: string }
+        const data = JSON.parse(row.data) as Record<string, unknown>
+        edit(data)
+        db.prepare('UPDATE events SET data = ? WHERE seq = ?').run(JSON.stringify(data), row.seq)
+        rechain(db, row.seq)
+        return row.seq
+      } finally {
+        db.close()
+      }
+    }
+    const seqOf = (path: string, type: string): number => {
+      const db = new Database(path, { readonly: true })
+      try {
+        return (db.prepare('SELECT seq FROM events WHERE type = ? ORDER BY seq LIMIT 1').get(type) as { seq: number }).seq
+      } finally {
+        db.close()
+      }
+    }
+
+    it('a graceful shutdown asked twice and escalated audits clean, the requests re-decided with the rest', async () => {
+      const path = await escalatedLog()
+      const report = auditFile(path)
+      expect(report.findings).toEqual([])
+      expect(report.shutdowns[0]).toMatchObject({ status: 'SHUT_DOWN', outcome: 'emergency' })
+      expect(report.shutdowns[0]!.escalatedAt).not.toBeNull()
+    })
+
+    it('an emergency request recorded as ignored during a graceful shutdown is a divergence: the decider escalates it', async () => {
+      const path = await escalatedLog()
+      const seq = forge(path, 'shutdown.request-ignored', (d) => {
+        d.mode = 'emergency'
+      })
+      const report = auditFile(path)
+      expect(report.chain.intact).toBe(true)
+      const found = report.findings.filter((f) => f.check === 'decision')
+      expect(found[0]).toMatchObject({ kind: 'decision.divergence', seq })
+      expect(found[0]!.message).toContain('shutdown.step-failed')
+    })
+
+    it('an escalation whose recorded request does not match the step it ended is a divergence at the start of that decision', async () => {
+      const path = await escalatedLog()
+      const stepFailedSeq = seqOf(path, 'shutdown.escalated') - 1
+      forge(path, 'shutdown.escalated', (d) => {
+        d.reason = 'something else'
+      })
+      const report = auditFile(path)
+      expect(report.chain.intact).toBe(true)
+      expect(report.findings).toContainEqual(expect.objectContaining({ check: 'decision', kind: 'decision.divergence', seq: stepFailedSeq }))
+    })
+
+    it('a step-failed that claims an escalation no shutdown.escalated follows is a missing event', async () => {
+      const path = await escalatedLog()
+      const seq = seqOf(path, 'shutdown.escalated')
+      // the escalation retyped into an ignored graceful request, the chain rewritten to match
+      const db = new Database(path)
+      db.prepare(`UPDATE events SET type = 'shutdown.request-ignored', data = json_object('shutdownId', json_extract(data, '$.shutdownId'), 'mode', 'graceful', 'reason', 'x', 'origin', 'signal') WHERE seq = ?`).run(seq)
+      rechain(db, seq)
+      db.close()
+      const report = auditFile(path)
+      expect(report.findings).toContainEqual(expect.objectContaining({ check: 'decision', kind: 'decision.missing-event', seq: seq - 1 }))
+    })
   })
 })

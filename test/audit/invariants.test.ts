@@ -48,6 +48,23 @@ describe('audit: the shutdown invariants', () => {
     expect(found).toEqual([])
   })
 
+  it('after a completed shutdown left trading HALTED, a new run trades again once it sets ACTIVE; an order before that is flagged, as the live gate would refuse it', () => {
+    const shutdownThenNewRun = (reopen: boolean): EventInput[] => [
+      requested('graceful'),
+      step('started', 4, 'disable strategies and close the gate'),
+      { type: 'trading.state-changed', data: { to: 'HALTED', reason: 'graceful shutdown: test', origin: 'shutdown' } },
+      step('completed', 4, 'disable strategies and close the gate'),
+      { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'clean', exitCode: 0, durationMs: 30 } },
+      { type: 'run.started', data: { runId: 'run-2', version: '0.1.0', configHash: 'c0ffee', host: 'test', pid: 2 } },
+      ...(reopen ? [{ type: 'trading.state-changed', data: { to: 'ACTIVE', reason: 'new run run-2 after a completed shutdown', origin: 'restart' } } as EventInput] : []),
+      order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }),
+    ]
+    expect(invariantsOf(shutdownThenNewRun(true))).toEqual([])
+    const found = invariantsOf(shutdownThenNewRun(false))
+    expect(found).toEqual([expect.objectContaining({ kind: 'invariant.order-after-gate-closed', seq: 7 })])
+    expect(found[0]!.message).toContain('trading HALTED at seq 3')
+  })
+
   it('a flatten order on the side that grows the position, and its fill, are flagged', () => {
     const found = invariantsOf([
       order('s-1', 'buy', 2, { kind: 'strategy', id: 'mm' }),

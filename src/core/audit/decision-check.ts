@@ -6,7 +6,8 @@ import type { Finding } from './report.js'
 /**
  * Decision replay, as findings: the shutdown engine's own replay (src/core/shutdown/audit.ts)
  * re-runs each shutdown's `decide` on the state replayed so far, just before each decision the
- * log recorded, and names every event where the log and the decider part ways.
+ * log recorded (each advance, and each request: start, escalation, ignored request, resume), and
+ * names every event where the log and the decider part ways.
  */
 export type DecisionCheck = {
   /** Called with each valid row before the projections apply it. */
@@ -17,7 +18,8 @@ export type DecisionCheck = {
 }
 
 function kindOf(d: DecisionDivergence): string {
-  if (d.problem.startsWith('replaying the decision failed')) return 'decision.decider-refused'
+  if (d.problem.startsWith('replaying the decision failed') || d.problem.startsWith('the decider refuses')) return 'decision.decider-refused'
+  if (d.problem.includes('no shutdown.escalated follows')) return 'decision.missing-event'
   if (d.problem.includes('does not have it')) return 'decision.missing-event'
   if (d.problem.includes('was not called for')) return (d.found as { type?: string } | undefined)?.type === 'shutdown.command-issued' ? 'decision.undecided-command' : 'decision.undecided-event'
   return 'decision.divergence'

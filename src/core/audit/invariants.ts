@@ -39,6 +39,10 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   let lastRunStart = 0
   let lastTs = 0
 
+  // HALTED is judged exactly as the live gate judges it (OrderGate reads the projected mode): a
+  // strategy order while trading is HALTED could only have passed a gate that was bypassed.
+  // That holds after a completed shutdown too, until an event sets trading back to ACTIVE (the
+  // daemon does so when a new run starts after a completed shutdown and no kill switch holds it).
   const closedBecause = (state: HaltdState): GateClose | undefined => {
     if (state.trading.mode === 'HALTED') {
       const c = state.trading.modeChange

@@ -34,6 +34,8 @@ export type TimelineStep = z.infer<typeof TimelineStep>
 export const ShutdownSummary = z.strictObject({
   shutdownId: z.string(),
   mode: z.enum(['graceful', 'emergency']).nullable(),
+  /** The runbook's system status as of the report (SHUTTING_DOWN_SOON until the gate closes, …). */
+  status: z.enum(['SHUTTING_DOWN_SOON', 'SHUTTING_DOWN', 'EMERGENCY_SHUTDOWN', 'SHUT_DOWN']).nullable(),
   reason: z.string(),
   origin: z.string().nullable(),
   requestedAt: z.number().nullable(),

@@ -4,6 +4,7 @@ import {
 } from '../../projections/index.js'
 import type { ShutdownMode } from '../../events/index.js'
 import { parseShutdownOptions, type ShutdownOptions } from '../shutdown/options.js'
+import { shutdownStatus } from '../shutdown/procedure.js'
 import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './report.js'
 
 /** The overall deadline a shutdown was started with (its recorded options, defaults filled in). */
@@ -22,6 +23,14 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
   return {
     shutdownId: s.shutdownId,
     mode: s.mode,
+    status: s.mode === null
+      ? null
+      : shutdownStatus({
+        shutdownId: s.shutdownId,
+        completed: s.completed,
+        procedure: s.mode === 'emergency' || s.escalation ? 'emergency' : 'graceful',
+        steps: s.steps.map((step) => ({ procedure: 'graceful', step: step.step })),
+      }) ?? null,
     reason: s.reason,
     origin: s.origin,
     requestedAt: s.requestedAt,

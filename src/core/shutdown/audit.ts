@@ -12,6 +12,9 @@ import { worldOf } from './world.js'
  * log and compare what it calls for with what the log recorded. The runner appends each decision
  * as one batch, nothing in between, so a batch starts at the first decided event after anything
  * else and `decide` is asked with the projections exactly as they stood just before it.
+ * Requests are decisions too: an escalation, an ignored request, a resume and a start are each
+ * re-decided from the request the log recorded and the shutdown's state just before it, so a
+ * hand-made "ignored" for an emergency request during a graceful shutdown is a divergence.
  */
 export type DecisionDivergence = {
   shutdownId: string
@@ -37,14 +40,21 @@ const DECIDED = new Set([
 /** Facts about haltd itself a step records as it starts: part of the decision batch. */
 const DECIDED_FACTS = new Set(['trading.state-changed', 'deployments.locked', 'killswitch.activated'])
 
-type Batch = { shutdownId: string; kind: 'advance' | 'request'; expected: HaltdEvent[]; pos: number; firstSeq: number }
+type Batch = { shutdownId: string; kind: 'advance'; expected: HaltdEvent[]; pos: number; firstSeq: number }
 
 const comparable = (e: { type: string; data: unknown }) => canonicalJson({ type: e.type, data: e.data })
+
+/** A request's decision the log began (the step-failed of an escalation) and the state it was decided on. */
+type PendingEscalation = { seq: number; fact: { type: string; data: unknown }; before: ShutdownState }
+
+/** What deciding a request reads of the state (the running step and its name), copied before evolve changes them in place. */
+const requestView = (state: ShutdownState): ShutdownState => ({ ...state, steps: state.steps.map((s) => ({ ...s })) })
 
 export function createDecisionReplay(): DecisionReplay {
   const states = new Map<string, ShutdownState>()
   const checked = { decisions: 0, commands: 0 }
   let batch: Batch | undefined
+  const escalations = new Map<string, PendingEscalation>()
 
   const close = (out: DecisionDivergence[]): void => {
     if (batch?.kind === 'advance' && batch.pos < batch.expected.length) {
@@ -74,6 +84,42 @@ export function createDecisionReplay(): DecisionReplay {
     }
   }
 
+  /**
+   * A request's decision (start, escalation, ignored request, resume) re-derived from the request
+   * the log recorded and the state before it, and compared whole with what the log has.
+   */
+  const compareRequest = (shutdownId: string, seq: number, decide: () => HaltdEvent[], found: readonly { type: string; data: unknown }[], out: DecisionDivergence[]): void => {
+    checked.decisions++
+    let expected: HaltdEvent[]
+    try {
+      expected = decide()
+    } catch (e) {
+      out.push({ shutdownId, seq, problem: `the decider refuses this request: ${e instanceof Error ? e.message : String(e)}`, found: found[found.length - 1] })
+      return
+    }
+    const n = Math.max(expected.length, found.length)
+    for (let i = 0; i < n; i++) {
+      const e = expected[i]
+      const f = found[i]
+      if (e && f && comparable(e) === comparable(f)) continue
+      const problem = !f
+        ? `the decision on this request called for ${e!.type} but the log does not have it`
+        : !e
+          ? `${f.type} was not called for by the replayed decision on this request`
+          : `the log has ${f.type} where the replayed decision on this request calls for ${e.type}${e.type === f.type ? ' with other data' : ''}`
+      out.push({ shutdownId, seq, problem, ...(e ? { expected: e } : {}), ...(f ? { found: f } : {}) })
+      return
+    }
+  }
+
+  /** A step-failed that said "escalated" with no `shutdown.escalated` right after it. */
+  const unfinishedEscalation = (shutdownId: string, out: DecisionDivergence[]): void => {
+    const pending = escalations.get(shutdownId)
+    if (!pending) return
+    escalations.delete(shutdownId)
+    out.push({ shutdownId, seq: pending.seq, problem: 'a step ended as escalated to emergency but no shutdown.escalated follows it', found: pending.fact })
+  }
+
   return {
     checked,
     before(fact, projections) {
@@ -83,11 +129,32 @@ export function createDecisionReplay(): DecisionReplay {
         const state = states.get(shutdownId) ?? initialShutdownState()
         states.set(shutdownId, state)
         const error = fact.type === 'shutdown.step-failed' ? fact.data.error : ''
-        if (error.startsWith('escalated to emergency') || error.startsWith(INTERRUPTED)) {
-          // A request's decision (escalation, resume), not an advance: it may follow an advance
-          // batch directly. An escalation batch ends at its `escalated`; a resume is this one event.
+        const found = { type: fact.type, data: fact.data }
+        if (fact.type !== 'shutdown.escalated') unfinishedEscalation(shutdownId, out)
+        if (error.startsWith('escalated to emergency')) {
+          // The first event of an escalation's decision: judged with the `escalated` that follows.
           close(out)
-          if (error.startsWith('escalated to emergency')) batch = { shutdownId, kind: 'request', expected: [], pos: 0, firstSeq: fact.seq }
+          escalations.set(shutdownId, { seq: fact.seq, fact: found, before: requestView(state) })
+        } else if (error.startsWith(INTERRUPTED)) {
+          close(out)
+          compareRequest(shutdownId, fact.seq, () => decideShutdown({ kind: 'resume' }, state), [found], out)
+        } else if (fact.type === 'shutdown.escalated' || fact.type === 'shutdown.request-ignored') {
+          close(out)
+          const pending = fact.type === 'shutdown.escalated' ? escalations.get(shutdownId) : undefined
+          escalations.delete(shutdownId)
+          const d = fact.data
+          const request = { mode: fact.type === 'shutdown.escalated' ? ('emergency' as const) : fact.data.mode, reason: d.reason, origin: d.origin }
+          const base = pending?.before ?? state
+          compareRequest(shutdownId, pending?.seq ?? fact.seq, () => decideShutdown({ kind: 'request', request }, base), pending ? [pending.fact, found] : [found], out)
+        } else if (fact.type === 'shutdown.requested') {
+          close(out)
+          const { shutdownId: id, mode, reason, origin, options } = fact.data
+          // Only whether the decider would start it (options it can use, a stream not started yet):
+          // options recorded by an older haltd may lack defaults added since, which is no divergence.
+          compareRequest(shutdownId, fact.seq, () => {
+            decideShutdown({ kind: 'start', shutdownId: id, request: { mode, reason, origin }, options }, state)
+            return [found as HaltdEvent]
+          }, [found], out)
         } else if (DECIDED.has(fact.type)) {
           if (!batch || batch.shutdownId !== shutdownId) {
             close(out)
@@ -114,6 +181,7 @@ export function createDecisionReplay(): DecisionReplay {
     finish() {
       const out: DecisionDivergence[] = []
       close(out)
+      for (const id of [...escalations.keys()]) unfinishedEscalation(id, out)
       return out
     },
   }

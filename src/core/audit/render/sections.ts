@@ -19,6 +19,7 @@ export function timelineTables(r: AuditReport): Table[] {
 export function shutdownLine(s: AuditReport['shutdowns'][number]): string {
   const parts = [
     `requested ${iso(s.requestedAt)}${s.origin ? ` by ${s.origin}` : ''}`,
+    s.completedAt === null && s.status !== null ? `status ${s.status}` : '',
     s.escalatedAt !== null ? `escalated ${iso(s.escalatedAt)}` : '',
     s.completedAt !== null ? `completed ${iso(s.completedAt)}: ${s.outcome}, exit ${s.exitCode}, took ${duration(s.durationMs)}` : 'not completed',
     s.deadlineMs !== null ? `deadline ${duration(s.deadlineMs)}` : '',
