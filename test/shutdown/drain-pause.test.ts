@@ -53,6 +53,26 @@ describe('drain on the live engine', () => {
   })
 })
 
+describe('forcing a drain on the live engine', () => {
+  it('refuses to force a drain while positions are open ("locked funds"), writing nothing; forced explicitly, it records what remains', async () => {
+    const r = rig()
+    await r.take('alpha', 1)
+    await r.rest(1, ['bravo'])
+    const drain = new DrainController(r.ports)
+    drain.start('deploy', 'admin')
+    const before = r.log.lastSeq
+    expect(() => drain.force({ reason: 'hurry', origin: 'admin' })).toThrow(LockedFunds)
+    expect(() => drain.force({ reason: 'hurry', origin: 'admin' })).toThrow(/1 position\(s\) are still open.*pass force: true/)
+    expect(r.log.lastSeq).toBe(before)
+    expect(drain.state.phase).toBe('Draining')
+
+    const forced = drain.force({ reason: 'hurry', origin: 'admin', force: true })
+    expect(forced).toMatchObject({ outcome: 'forced', inFlight: 1, remaining: [{ venue: 'bravo' }] })
+    expect(r.events().at(-1)).toMatchObject({ type: 'drain.completed', data: { outcome: 'forced', inFlight: 1, reason: 'hurry', origin: 'admin' } })
+    expect(drain.state.phase).toBe('Drained')
+  })
+})
+
 describe('pause, resume, freeze', () => {
   it('pause turns strategies off and cancels their orders without stopping anything; resume turns them back on', async () => {
     const r = rig()
