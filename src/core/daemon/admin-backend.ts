@@ -1,3 +1,4 @@
+import pTimeout from 'p-timeout'
 import type { ShutdownMode, Origin } from '../../events/primitives.js'
 import type { ExchangeGateway } from '../../exchanges/gateway.js'
 import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../../projections/index.js'
@@ -8,9 +9,11 @@ import type { OrderGate } from '../gate.js'
 import type { OrderRouter } from '../order-router.js'
 import type { RiskMonitor } from '../risk/index.js'
 import type { MarketData } from './market-data.js'
+import type { VenueHealth } from './venue-health.js'
 import { daemonMetrics } from './metrics.js'
 import { HaltdError } from '../../events/errors.js'
 import type { DrainController } from '../shutdown/drain.js'
+import { observeVenue } from '../venue-recorder.js'
 import type { PauseController } from '../shutdown/pause.js'
 
 export type AdminBackendInput = {
@@ -23,8 +26,11 @@ export type AdminBackendInput = {
   pause: PauseController
   /** How long a started drain waits for in-flight orders before it records itself timed out. */
   drainWaitMs: number
+  /** How long `/reconciliation` waits for a venue's fresh open orders and positions. */
+  observeTimeoutMs?: number
   onError: (e: unknown) => void
   venues: ReadonlyMap<string, ExchangeGateway>
+  venueHealth: VenueHealth
   marketData: MarketData
   gate: OrderGate
   clock: Clock
@@ -48,10 +54,14 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       const logOk = !d.log.isClosed
       const venues = [...d.venues.keys()].map((venue) => {
         const v = s.venues.get(venue)
+        // The recent calls' median when there are any; before the first, the connect's own time.
+        const measured = d.venueHealth.latency(venue)
         return {
           venue,
           connected: v?.connected === true,
-          ...(v?.latencyMs !== undefined ? { latencyMs: v.latencyMs } : {}),
+          ...(measured
+            ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
+            : v?.latencyMs !== undefined ? { latencyMs: v.latencyMs, latencySamples: 0 } : {}),
           ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
         }
       })
@@ -70,10 +80,33 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       daemonMetrics({
         state: d.state(), lastSeq: d.log.lastSeq, startedAt: d.startedAt, now: d.clock.now(), lifecycle: d.lifecycle(),
         gateHalted: d.gate.halted, gateRefusals: d.router.refusedCount, ticks: d.marketData.ticks, shuttingDown: d.shuttingDown(),
+        latencyMs: new Map([...d.venues.keys()].flatMap((v) => {
+          const l = d.venueHealth.latency(v)
+          return l ? [[v, l.latencyMs] as const] : []
+        })),
       }),
     positions: () => ({ positions: positions(d.state()), pnl: pnl(d.state()) }),
     orders: () => ({ open: openOrders(d.state()) }),
-    reconciliation: () => reconciliation(d.state()),
+    // Against what the venues hold now: the last observation may be from startup, and a
+    // position that has traded since would read as a mismatch that is not there.
+    reconciliation: async () => {
+      const observed: Record<string, string> = {}
+      const lifecycle = d.lifecycle()
+      const ms = d.observeTimeoutMs ?? 5_000
+      await Promise.all(
+        [...d.venues.values()].map(async (gw) => {
+          if (lifecycle !== 'running' && lifecycle !== 'halted') return void (observed[gw.venue] = `not asked: haltd is ${lifecycle}`)
+          if (d.state().venues.get(gw.venue)?.connected !== true) return void (observed[gw.venue] = 'not asked: the venue is disconnected')
+          try {
+            await pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), { milliseconds: ms, message: `no answer within ${ms} ms` })
+            observed[gw.venue] = 'asked now'
+          } catch (e) {
+            observed[gw.venue] = `asked, no answer: ${e instanceof Error ? e.message : String(e)}`
+          }
+        }),
+      )
+      return { ...reconciliation(d.state()), observed }
+    },
     inflight: () => {
       const orders = openOrders(d.state())
       return { count: inFlight(d.state()), byVenue: Object.fromEntries([...d.venues.keys()].map((v) => [v, orders.filter((o) => o.venue === v).length])), orders }

@@ -35,6 +35,7 @@ import { createMarketData, simTickerSource, type MarketData, type TickerSource }
 import { endRun, startRun } from './runs.js'
 import { installSignalHandlers } from './signals.js'
 import { reconcileAtStartup, StartupMismatch, type StartupReconciliation } from './startup.js'
+import { createVenueHealth } from './venue-health.js'
 import { createWatchdog, type Watchdog } from './watchdog.js'
 
 export const HALTD_VERSION = '0.1.0'
@@ -214,20 +215,22 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       return { mode: t.mode, strategyBlock: block }
     })
     const venues = new Map<string, ExchangeGateway>()
+    // Every venue call is timed: /health and /status show a recent latency, not the startup connect's.
+    const venueHealth = createVenueHealth({ now: () => clock.now() })
     const sources: TickerSource[] = [...(ports.tickerSources ?? [])]
     for (const v of config.venues) {
       if (v.kind === 'sim') {
         const { kind: _k, name, feedMs, ...sim } = v
         const gw = new SimExchange({ ...sim, venue: name, clock })
-        venues.set(name, gw)
+        venues.set(name, venueHealth.wrap(gw))
         sources.push(simTickerSource(gw, v.symbols.map((s) => s.symbol), feedMs))
       } else {
-        venues.set(v.name, await ccxtGateway(v, clock, onError))
+        venues.set(v.name, venueHealth.wrap(await ccxtGateway(v, clock, onError)))
       }
     }
     for (const gw of ports.gateways ?? []) {
       if (venues.has(gw.venue)) throw new VenueSetupFailed(gw.venue, 'configured twice (in the config and as a gateway)')
-      venues.set(gw.venue, gw)
+      venues.set(gw.venue, venueHealth.wrap(gw))
     }
     cleanups.push(() => Promise.all([...venues.values()].map((g) => g.close().catch(() => undefined))))
     const router = new OrderRouter({
@@ -467,8 +470,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         positions: [...s.positions.values()].filter((p) => Math.abs(p.qty) > 1e-12).map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, unrealized: p.unrealized })),
         pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
         venues: [...venues.keys()].map((venue) => {
-          const v = s.venues.get(venue)
-          return { venue, connected: v?.connected === true, ...(v?.latencyMs !== undefined ? { latencyMs: v.latencyMs } : {}) }
+          const latency = venueHealth.latency(venue)?.latencyMs ?? s.venues.get(venue)?.latencyMs
+          return { venue, connected: s.venues.get(venue)?.connected === true, ...(latency !== undefined ? { latencyMs: latency } : {}) }
         }),
         strategies: host.status().map((x) => ({ id: x.id, enabled: x.enabled, ...(x.disabledReason ? { reason: x.disabledReason } : {}) })),
         drain: t.drain.state,
@@ -486,7 +489,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     if (config.admin.enabled) {
       admin = await startAdminServer({
         backend: createAdminBackend({
-          log, state, status, router, risk, drain, pause, venues, marketData, gate, clock, startedAt, onError,
+          log, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError,
           drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
           requestShutdown: (r) => {
             const h = requestShutdown(r.mode, r.by ? `${r.reason} (by ${r.by})` : r.reason, r.origin)

@@ -11,6 +11,8 @@ export type MetricsInput = {
   gateRefusals: number
   ticks: ReadonlyMap<string, number>
   shuttingDown: boolean
+  /** Median round trip of recent calls, by venue. */
+  latencyMs?: ReadonlyMap<string, number>
 }
 
 const gauge = (name: string, help: string, samples: Metric['samples']): Metric => ({ name, help, type: 'gauge', samples })
@@ -38,6 +40,7 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
     gauge('haltd_equity', 'realized - fees + unrealized since the log began', [{ value: s.pnl.equity }]),
     gauge('haltd_drawdown', 'peak equity minus equity', [{ value: s.pnl.drawdown }]),
     gauge('haltd_venue_connected', '1 when the venue is connected', [...s.venues.values()].map((v) => ({ labels: { venue: v.venue }, value: v.connected ? 1 : 0 }))),
+    gauge('haltd_venue_latency_seconds', 'median round trip of the recent calls to the venue', [...(m.latencyMs ?? [])].map(([venue, ms]) => ({ labels: { venue }, value: ms / 1000 }))),
     gauge('haltd_strategy_enabled', '1 when the strategy may trade', strategies(s).map((x) => ({ labels: { strategy: x.strategyId }, value: x.enabled ? 1 : 0 }))),
     counter('haltd_market_ticks_total', 'market data ticks received, by venue', [...m.ticks].map(([venue, value]) => ({ labels: { venue }, value }))),
     counter('haltd_anomalies_total', 'facts that broke a rule (see /status)', [{ value: s.anomalyCount }]),

@@ -1,0 +1,67 @@
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHaltd, type Haltd } from '../../src/core/daemon/index.js'
+import { createLogger, memoryDestination } from '../../src/core/logger.js'
+import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { tempDir } from '../support/tmp.js'
+
+const TOKEN = 'venue-health-test-token-0123456789'
+const open: Haltd[] = []
+afterEach(async () => {
+  for (const h of open.splice(0)) await h.close().catch(() => undefined)
+})
+
+async function start(venue: SimExchange): Promise<Haltd> {
+  const h = await createHaltd(
+    { db: { path: join(tempDir(), 'h.db') }, admin: { enabled: true, port: 0, token: TOKEN } },
+    { gateways: [venue], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+  )
+  open.push(h)
+  return h
+}
+
+const get = async (h: Haltd, path: string) => (await fetch(h.admin!.url + path, { headers: { authorization: `Bearer ${TOKEN}` } })).json()
+const order = (qty = 0.01) => ({ venue: 'delta-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty, price: 40_000, origin: { kind: 'manual', id: 'test' } }) as const
+
+type HealthBody = { venues: { venue: string; connected: boolean; latencyMs?: number; latencySamples?: number; lastError?: string }[] }
+
+describe('venue health while running', { timeout: 30_000 }, () => {
+  it('reports the latency of recent venue calls, not only the connect at startup', async () => {
+    const venue = new SimExchange({ venue: 'delta-sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const h = await start(venue)
+    const before = ((await get(h, '/health')) as HealthBody).venues[0]!
+    venue.faults.set({ latency: { minMs: 40, maxMs: 40 } })
+    for (let i = 0; i < 25; i++) await h.orders.submit(order())
+    const after = ((await get(h, '/health')) as HealthBody).venues[0]!
+    expect(after.latencySamples).toBeGreaterThanOrEqual(20)
+    // every one of the recent calls took at least the injected 40 ms; the startup ones did not
+    expect(after.latencyMs).toBeGreaterThanOrEqual(40)
+    expect(before.latencyMs ?? 0).toBeLessThan(40)
+    expect(h.status().venues[0]!.latencyMs).toBe(after.latencyMs)
+  })
+
+  it('/health turns not ok while a venue is down, naming why, and ok again once it is back', async () => {
+    const venue = new SimExchange({ venue: 'delta-sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const h = await start(venue)
+    venue.disconnect('the line went quiet')
+    const down = (await get(h, '/health')) as HealthBody & { ok: boolean }
+    expect(down.ok).toBe(false)
+    expect(down.venues[0]).toMatchObject({ connected: false, lastError: 'the line went quiet' })
+    venue.reconnect()
+    const up = (await get(h, '/health')) as HealthBody & { ok: boolean }
+    expect(up.ok).toBe(true)
+    expect(up.venues[0]!.connected).toBe(true)
+  })
+
+  it('/reconciliation asks the venues first, so a position traded since startup reads OK', async () => {
+    const venue = new SimExchange({ venue: 'delta-sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const h = await start(venue)
+    const fill = await h.orders.submit({ venue: 'delta-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'market', qty: 0.01, origin: { kind: 'manual', id: 'test' } })
+    expect(fill.status).toBe('accepted')
+    const r = (await get(h, '/reconciliation')) as { ok: boolean; observed: Record<string, string>; rows: { kind: string; status: string; internal: number; observed?: number }[] }
+    expect(r.observed).toEqual({ 'delta-sim': 'asked now' })
+    const position = r.rows.find((x) => x.kind === 'position')!
+    expect(position).toMatchObject({ status: 'OK', observed: 0.01 })
+    expect(r.ok).toBe(true)
+  })
+})
