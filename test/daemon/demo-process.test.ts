@@ -80,6 +80,11 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect(hook.bodies.map((b) => b.topic)).toEqual(expect.arrayContaining(['shutdown.announce', 'shutdown.completed']))
     expect(log.filter((e) => e.type === 'notification.sent' && (e.data as { sink: string }).sink === 'env-webhook').every((e) => (e.data as { ok: boolean }).ok)).toBe(true)
     expect(existsSync(adminInfoPath(db))).toBe(false)
+
+    // and the person who ran it reads the report and how it ended
+    expect(d.stdout).toContain(`shutdown ${shutdownId} (graceful): clean, exit 0`)
+    expect(d.stdout).toContain('positions: flat')
+    expect(d.stdout).toContain('haltd demo exited 0: shut down clean')
   })
 
   it('SIGUSR2 runs the emergency path with resting orders, latches the kill switch and exits 3', async () => {
@@ -145,6 +150,10 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     const status = spawnSync(process.execPath, [dist('src/cli.js'), 'status', '--db', db], { cwd: repoRoot, encoding: 'utf8' })
     expect(status.status).toBe(0)
     expect(status.stdout).toMatch(/^state running {2}mode ACTIVE/)
+    // a pasted `[--emergency]` is refused, not silently taken for a graceful stop
+    const pasted = spawnSync(process.execPath, [dist('src/cli.js'), 'stop', '--db', db, '[--emergency]'], { cwd: repoRoot, encoding: 'utf8' })
+    expect(pasted.status).toBe(1)
+    expect(pasted.stderr).toContain("unexpected argument '[--emergency]'")
 
     // async, so that this process reaps the daemon (its child) while `haltd stop` waits for it to go
     const stop = spawnHaltd(['stop', '--db', db, '--reason', 'end of test'], { db })

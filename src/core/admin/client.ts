@@ -21,8 +21,7 @@ export async function adminRequest(target: AdminTarget, method: 'GET' | 'POST', 
       signal: AbortSignal.timeout(timeoutMs),
     })
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause
-    throw new AdminUnreachable(target.url, cause?.code ?? (e as Error).message)
+    throw new AdminUnreachable(target.url, transportDetail(e))
   }
   const text = await response.text()
   let parsed: unknown = text
@@ -34,4 +33,14 @@ export async function adminRequest(target: AdminTarget, method: 'GET' | 'POST', 
     }
   }
   return { status: response.status, body: parsed }
+}
+
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout, a bad URL) is in its cause. */
+function transportDetail(e: unknown): string {
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return 'no answer in time'
+  let cause = (e as { cause?: unknown }).cause
+  const nested = (cause as { errors?: unknown[] } | undefined)?.errors
+  if (Array.isArray(nested) && nested.length) cause = nested[0]
+  const c = cause as { code?: string; message?: string } | undefined
+  return c?.code ?? c?.message ?? (e instanceof Error ? e.message : String(e))
 }

@@ -10,6 +10,11 @@ import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import { registerCommand } from './main.js'
 
+/** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
+function noArguments(positional: string[]): void {
+  if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`)
+}
+
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`)
 
@@ -59,7 +64,8 @@ daemon could not be reached; 4 when it was still running at --timeout.
 
 ${TARGET_HELP}`,
   run: async (args) => {
-    const { flags } = parseFlags(args, { ...TARGET_FLAGS, emergency: 'boolean', reason: 'string', 'no-wait': 'boolean', timeout: 'number' })
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, emergency: 'boolean', reason: 'string', 'no-wait': 'boolean', timeout: 'number' })
+    noArguments(positional)
     const target = resolveTarget(flags)
     const mode = flags.emergency ? 'emergency' : 'graceful'
     const reason = flags.reason ?? `haltd stop${flags.emergency ? ' --emergency' : ''} by ${process.env.USER ?? 'an operator'}`
@@ -111,7 +117,7 @@ export function formatStatus(s: StatusBody): string {
   lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
-  if (s.pnl) lines.push(`equity ${s.pnl.equity?.toFixed(2) ?? '?'}  drawdown ${s.pnl.drawdown?.toFixed(2) ?? '?'}`)
+  if (s.pnl) lines.push(`P&L ${s.pnl.equity?.toFixed(2) ?? '?'} (fees included)  drawdown ${s.pnl.drawdown?.toFixed(2) ?? '?'}`)
   if (s.shutdown) lines.push(`shutdown ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd())
   return lines.join('\n')
 }
@@ -125,7 +131,8 @@ Exit code: 0 when the daemon answered, 1 when it could not be reached.
 
 ${TARGET_HELP}`,
   run: async (args) => {
-    const { flags } = parseFlags(args, { ...TARGET_FLAGS, json: 'boolean' })
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, json: 'boolean' })
+    noArguments(positional)
     const target = resolveTarget(flags)
     const reply = await adminRequest(target, 'GET', '/status')
     if (reply.status !== 200) {
@@ -196,7 +203,8 @@ Exit codes: 0 shut down clean (flat where flattening was asked), 2 shut down wit
 exposure or unconfirmed cancels, 3 emergency shutdown (the kill switch stays latched), 1 crash or
 bad config.`,
   run: async (args) => {
-    const { flags } = parseFlags(args, { config: 'string', db: 'string', port: 'number', 'log-level': 'string' })
+    const { flags, positional } = parseFlags(args, { config: 'string', db: 'string', port: 'number', 'log-level': 'string' })
+    noArguments(positional)
     if (!flags.config) throw new UsageError('--config FILE is required (haltd demo runs without one)')
     const object: Record<string, unknown> = { signals: true }
     if (flags.db) object.db = { path: flags.db }
@@ -216,7 +224,7 @@ export function statusLine(s: DaemonStatus): string {
   const up = s.venues.filter((v) => v.connected).length
   const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
-  return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | equity ${s.pnl.equity.toFixed(2)} dd ${s.pnl.drawdown.toFixed(2)} | venues ${up}/${s.venues.length}${sd}`
+  return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${s.pnl.equity.toFixed(2)} dd ${s.pnl.drawdown.toFixed(2)} | venues ${up}/${s.venues.length}${sd}`
 }
 
 registerCommand({
@@ -233,41 +241,23 @@ registerCommand({
 Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or SIGUSR2
 (emergency). Exit codes as for haltd run.`,
   run: async (args) => {
-    const { flags } = parseFlags(args, { db: 'string', port: 'number', seed: 'number', orders: 'number', 'status-every': 'number' })
+    const { flags, positional } = parseFlags(args, { db: 'string', port: 'number', seed: 'number', orders: 'number', 'status-every': 'number' })
+    noArguments(positional)
     const db = flags.db ?? DEMO_DB
     const seed = flags.seed ?? 1
     const orders = flags.orders ?? 0
     if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`)
     if (!Number.isInteger(orders) || orders < 0) throw new UsageError(`--orders must be a whole number, got ${orders}`)
+    if (flags['status-every'] !== undefined && flags['status-every'] < 0) throw new UsageError(`--status-every must be 0 (off) or more seconds, got ${flags['status-every']}`)
     mkdirSync(dirname(db), { recursive: true })
     const config = demoConfig({ db, port: flags.port ?? 0, seed, orders })
     const every = flags['status-every'] ?? 5
     return runDaemon(config, async (haltd) => {
       const cli = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/src/cli.js') || 'dist/src/cli.js'}`
-      const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
-      out(
-        [
-          '',
-          `haltd demo: ${DEMO_VENUES.join(', ')} (simulated), seed ${seed}, pid ${process.pid}`,
-          `  event log   ${db}`,
-          haltd.admin ? `  admin API   ${haltd.admin.url}  token ${haltd.admin.token}` : '  admin API   off',
-          haltd.admin ? `              (url and token also in ${adminInfoPath(db)}, mode 0600)` : '',
-          `  state       ${haltd.status().state.toUpperCase()}${haltd.gate.halted ? ` (${haltd.gate.latchReason ?? 'HALTED'})` : ''}`,
-          '',
-          'try:',
-          `  ${cli} status${dbArg}                     state, orders, positions`,
-          haltd.admin ? `  curl -H "Authorization: Bearer $(node -p "require('${resolve(adminInfoPath(db))}').token")" ${haltd.admin.url}/metrics` : '',
-          `  kill -TERM ${process.pid}   (or Ctrl-C)        graceful shutdown, 13 steps; a second one escalates`,
-          `  kill -USR2 ${process.pid}                      emergency shutdown (latches the kill switch)`,
-          `  ${cli} killswitch reset --reason "..."${dbArg}   unlatch it`,
-          `afterwards:`,
-          `  ${cli} audit --db ${db}                 checks and the shutdown timeline`,
-          `  ${cli} replay --db ${db}                the state as of any seq`,
-          '',
-        ]
-          .filter((l, i, all) => l !== '' || all[i - 1] !== '')
-          .join('\n'),
-      )
+      out(demoBanner({ haltd, cli, db, seed }))
+      const { formatShutdownReport } = await import('../shutdown/report.js')
+      haltd.on('shutdown', (report) => out(`\n${formatShutdownReport(report)}`))
+      haltd.on('exit', (code) => out(`\nhaltd demo exited ${code}: ${EXIT_MEANING[code] ?? 'unknown'}\nread the audit: ${cli} audit --db ${db}\n`))
       if (orders > 0 && !haltd.gate.halted) await placeResting(haltd, orders)
       if (every > 0) {
         const timer = setInterval(() => {
@@ -279,6 +269,55 @@ Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or 
     })
   },
 })
+
+const EXIT_MEANING: Record<number, string> = {
+  0: 'shut down clean',
+  1: 'crashed',
+  2: 'shut down with residual exposure or unconfirmed cancels',
+  3: 'emergency shutdown; the kill switch stays latched until reset with a reason',
+}
+
+/** What the demo prints once it is up: where things are, and what to try, in the order that makes sense now. */
+export function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): string {
+  const { haltd, cli, db, seed } = input
+  const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
+  const pid = process.pid
+  const halted = haltd.gate.halted
+  const rows: [string, string][] = []
+  const reset: [string, string] = [`${cli} killswitch reset --reason "checked"${dbArg}`, 'unlatch the kill switch: trading resumes']
+  if (halted && haltd.status().killSwitch.latched) rows.push(reset)
+  rows.push([`${cli} status${dbArg}`, 'state, orders, positions, venues'])
+  if (haltd.admin) {
+    rows.push([`TOKEN=$(node -p "require('${resolve(adminInfoPath(db))}').token")`, 'the admin token, for curl'])
+    rows.push([`curl -H "Authorization: Bearer $TOKEN" ${haltd.admin.url}/status`, 'also /health /metrics /orders /positions /reconciliation'])
+  }
+  rows.push([`kill -TERM ${pid}`, 'graceful shutdown, 13 steps (or Ctrl-C); a second one escalates'])
+  rows.push([`kill -USR2 ${pid}`, 'emergency shutdown: cancels everything, latches the kill switch'])
+  rows.push([`${cli} stop${dbArg}`, 'graceful through the admin API, waits and exits with its code (--emergency)'])
+  if (!(halted && haltd.status().killSwitch.latched)) rows.push(reset)
+  const width = Math.max(...rows.map(([c]) => c.length))
+  const later: [string, string][] = [
+    [`${cli} audit --db ${db}`, 'checks and the shutdown timeline'],
+    [`${cli} replay --db ${db}`, 'the state as of any seq (--until SEQ, --json)'],
+  ]
+  const w2 = Math.max(...later.map(([c]) => c.length))
+  const status = haltd.status()
+  return [
+    '',
+    `haltd demo: ${DEMO_VENUES.join(', ')} (simulated), seed ${seed}, pid ${pid}`,
+    `  event log   ${db}`,
+    ...(haltd.admin
+      ? [`  admin API   ${haltd.admin.url}  token ${haltd.admin.token}`, `              (url and token also in ${adminInfoPath(db)}, mode 0600)`]
+      : ['  admin API   off']),
+    `  state       ${status.state.toUpperCase()}${halted ? ` (${haltd.gate.latchReason ?? 'HALTED'})` : ''}`,
+    '',
+    'try:',
+    ...rows.map(([c, what]) => `  ${c.padEnd(width)}  ${what}`),
+    'afterwards:',
+    ...later.map(([c, what]) => `  ${c.padEnd(w2)}  ${what}`),
+    '',
+  ].join('\n')
+}
 
 /** The demo's resting orders, sent through the gated router like any engine's. */
 async function placeResting(haltd: Haltd, n: number): Promise<void> {

@@ -13,15 +13,28 @@ export function registerCommand(command: Command): void {
   commands.set(command.name, command)
 }
 
+/** Running haltd and talking to it first, then the offline tools; anything else after them. */
+const ORDER = ['demo', 'run', 'status', 'stop', 'killswitch', 'audit', 'replay', 'export', 'verify', 'backup', 'checkpoint']
+const rank = (name: string) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length)
+
 export function helpText(): string {
   const width = Math.max(...[...commands.keys()].map((n) => n.length), 4)
+  const line = (c: Command) => `  ${c.name.padEnd(width)}  ${c.summary}`
+  const all = [...commands.values()].sort((a, b) => rank(a.name) - rank(b.name))
+  const offline = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
   return [
     'haltd: an event-sourced shutdown daemon for trading engines',
     '',
-    'usage: haltd <command> [options]      haltd <command> --help',
+    'usage: haltd <command> [options]      haltd <command> --help      haltd --version',
     '',
-    'commands:',
-    ...[...commands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    'the daemon:',
+    ...all.filter((c) => !offline.has(c.name)).map(line),
+    '',
+    'offline, on a log file:',
+    ...all.filter((c) => offline.has(c.name)).map(line),
+    '',
+    'exit codes: 0 ok, 1 an error or bad input (each command documents the rest in its --help);',
+    'run and demo: 0 clean, 2 residual exposure or unconfirmed cancels, 3 emergency, 1 crash or bad config',
     '',
   ].join('\n')
 }
@@ -30,9 +43,18 @@ export function helpText(): string {
 export async function main(argv: string[]): Promise<number> {
   await import('./commands.js')
   const [name, ...rest] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(helpText())
+    return 1
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(helpText())
-    return name === undefined ? 1 : 0
+    return 0
+  }
+  if (name === '--version' || name === '-V') {
+    const { HALTD_VERSION } = await import('../daemon/haltd.js')
+    process.stdout.write(`haltd ${HALTD_VERSION}\n`)
+    return 0
   }
   const command = commands.get(name)
   if (!command) {
