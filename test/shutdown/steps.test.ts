@@ -251,7 +251,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     for (let guard = 0; guard < 10; guard++) {
       const next = decided(log, advanceWith(flat))
       const notify = commandsOf(next).find((c) => c.kind === 'notify')
-      if (notify) expect(notify).toMatchObject({ severity: 'warning', message: 'haltd shut down (graceful, failed): maintenance' })
+      if (notify) expect(notify).toMatchObject({ severity: 'warning', message: expect.stringMatching(/^haltd shut down \(graceful, failed\): maintenance\. positions flat; 0 order\(s\) still live; P&L realized 0\.00, .*reconciliation OK$/) })
       const done = next.find((e) => e.type === 'shutdown.completed')
       if (done) return expect(done.data).toMatchObject({ outcome: 'failed', exitCode: 1 })
       log = answer(log, next)
@@ -277,7 +277,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(commandsOf(report)).toEqual([{ kind: 'report' }])
     given = answer(given, report)
     expect(commandsOf(decided(given, advanceWith(flat)))).toEqual([
-      { kind: 'notify', topic: 'shutdown.completed', severity: 'info', message: 'haltd shut down (graceful, clean): maintenance' },
+      { kind: 'notify', topic: 'shutdown.completed', severity: 'info', message: 'haltd shut down (graceful, clean): maintenance. positions flat; 0 order(s) still live; P&L realized 0.00, unrealized 0.00, fees 0.00; reconciliation OK' },
     ])
     given = answer(given, decided(given, advanceWith(flat)))
     const end = decided(given, advanceWith(flat))

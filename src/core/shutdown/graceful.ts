@@ -249,10 +249,19 @@ export function planReport(ctx: StepContext): StepPlan {
   if (ctx.commands.length === 1) {
     const { outcome } = finishGraceful(ctx)
     const severity = outcome === 'clean' ? 'info' : 'warning'
-    return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}` }] }
+    return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}` }] }
   }
   const failures = outcomes.failures(ctx.commands)
   return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
+}
+
+/** The post-shutdown report in one line, for the closing notification: positions, orders left, P&L, reconciliation. */
+export function reportLine(world: ShutdownWorld): string {
+  const open = openPositions(world)
+  const positions = open.length === 0 ? 'positions flat' : `${open.length} position(s) open (${open.slice(0, 5).map((p) => `${p.venue} ${p.symbol} ${p.qty}`).join(', ')}${open.length > 5 ? ', …' : ''})`
+  const r = world.reconciliation
+  const money = (n: number) => n.toFixed(2)
+  return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${r.ok ? 'OK' : `${r.problems.length} problem(s)`}`
 }
 
 export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): { outcome: 'clean' | 'residual-exposure' | 'failed'; exitCode: number } {
