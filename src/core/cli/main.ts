@@ -16,24 +16,26 @@ export function registerCommand(command: Command): void {
 /** Running haltd and talking to it first, then the offline tools; anything else after them. */
 const ORDER = ['demo', 'run', 'status', 'stop', 'killswitch', 'audit', 'replay', 'export', 'verify', 'backup', 'checkpoint']
 const rank = (name: string) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length)
+const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
+/** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
+const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'checkpoint'])
 
 export function helpText(): string {
   const width = Math.max(...[...commands.keys()].map((n) => n.length), 4)
   const line = (c: Command) => `  ${c.name.padEnd(width)}  ${c.summary}`
   const all = [...commands.values()].sort((a, b) => rank(a.name) - rank(b.name))
-  const offline = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
   return [
     'haltd: an event-sourced shutdown daemon for trading engines',
     '',
     'usage: haltd <command> [options]      haltd <command> --help      haltd --version',
     '',
     'the daemon:',
-    ...all.filter((c) => !offline.has(c.name)).map(line),
+    ...all.filter((c) => !OFFLINE.has(c.name)).map(line),
     '',
     'offline, on a log file:',
-    ...all.filter((c) => offline.has(c.name)).map(line),
+    ...all.filter((c) => OFFLINE.has(c.name)).map(line),
     '',
-    'exit codes: 0 ok, 1 an error or bad input (each command documents the rest in its --help);',
+    'exit codes: 0 ok; 1 an error or bad input (2 for audit, verify, backup and checkpoint, where 1 means findings);',
     'run and demo: 0 clean, 2 residual exposure or unconfirmed cancels, 3 emergency, 1 crash or bad config',
     '',
   ].join('\n')
@@ -70,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof HaltdError) {
       process.stderr.write(`haltd ${name}: ${e.message}\n`)
-      return 1
+      return CHECKS.has(name) ? 2 : 1
     }
     throw e
   }

@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { main } from '../../src/core/cli/main.js'
+import { HALTD_VERSION } from '../../src/core/daemon/index.js'
+
+/** Runs the CLI in this process and keeps what it wrote. */
+async function haltd(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true))
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true))
+  try {
+    const code = await main(argv)
+    return { code, stdout, stderr }
+  } finally {
+    vi.restoreAllMocks()
+  }
+}
+
+afterEach(() => vi.restoreAllMocks())
+
+const COMMANDS = ['demo', 'run', 'status', 'stop', 'killswitch', 'audit', 'replay', 'export', 'verify', 'backup', 'checkpoint']
+
+describe('haltd --help and bad input', () => {
+  it('lists every command, daemon first, with the exit codes', async () => {
+    const { code, stdout } = await haltd('--help')
+    expect(code).toBe(0)
+    const listed = [...stdout.matchAll(/^ {2}(\w+) {2,}/gm)].map((m) => m[1])
+    expect(listed).toEqual(COMMANDS)
+    expect(stdout).toContain('3 emergency')
+  })
+
+  it('answers --help on each command with its usage, exit 0', async () => {
+    for (const name of COMMANDS) {
+      const { code, stdout } = await haltd(name, '--help')
+      expect(code, name).toBe(0)
+      expect(stdout, name).toMatch(new RegExp(`^haltd ${name}( |$)`, 'm'))
+    }
+  })
+
+  it('prints its version', async () => {
+    expect(await haltd('--version')).toMatchObject({ code: 0, stdout: `haltd ${HALTD_VERSION}\n` })
+  })
+
+  it('with no command, prints the help on stderr and exits 1', async () => {
+    const { code, stdout, stderr } = await haltd()
+    expect([code, stdout]).toEqual([1, ''])
+    expect(stderr).toContain('usage: haltd <command>')
+  })
+
+  it('names an unknown option, a missing value, a bad number and a stray argument', async () => {
+    expect(await haltd('demo', '--bogus')).toMatchObject({ code: 1, stderr: 'haltd demo: unknown option --bogus\n' })
+    expect(await haltd('demo', '--port')).toMatchObject({ code: 1, stderr: 'haltd demo: --port needs a value\n' })
+    expect(await haltd('demo', '--seed', 'x')).toMatchObject({ code: 1, stderr: "haltd demo: --seed must be a number, got 'x'\n" })
+    expect(await haltd('demo', '--status-every', '-1')).toMatchObject({ code: 1, stderr: expect.stringContaining('--status-every must be 0 (off) or more seconds') })
+    expect(await haltd('stop', '[--emergency]')).toMatchObject({ code: 1, stderr: expect.stringContaining("unexpected argument '[--emergency]'") })
+    expect(await haltd('run')).toMatchObject({ code: 1, stderr: expect.stringContaining('--config FILE is required') })
+  })
+
+  it('exits 2, not the 1 of a finding, when a check is given input it cannot use', async () => {
+    expect((await haltd('audit', '--bogus')).code).toBe(2)
+    expect((await haltd('checkpoint', 'verify')).code).toBe(2)
+  })
+})
