@@ -64,6 +64,12 @@ type LogEvents = {
   event: (e: Envelope) => void
   /** A power-mode group transaction was lost: events after `lastSeq` that were published are not in the log. */
   fault: (info: { error: LogWriteFailed; lastSeq: number }) => void
+  /**
+   * An append carried an idempotency key already stored, but with another type or payload: the
+   * stored event stands and the offered one is not written. Two facts claiming one key (a venue
+   * reusing a trade id) is worth an operator's look, so it is published rather than dropped.
+   */
+  conflict: (info: { key: string; stored: Envelope; offered: { type: string; data: unknown } }) => void
 }
 
 const PAGE = 2000
@@ -384,7 +390,9 @@ export class EventLog {
     if (info.changes === 0) {
       const existing = key === null ? undefined : (this.byKey.get(key) as StoredRow | undefined)
       if (!existing) throw new LogWriteFailed(undefined, `event ${e.seq} was not stored`, undefined)
-      return toEnvelope(existing)
+      const stored = toEnvelope(existing)
+      if (existing.type !== e.type || existing.data !== json) this.emitter.emit('conflict', { key: key!, stored, offered: { type: e.type, data: e.data } })
+      return stored
     }
     this.seq = e.seq
     this.hash = e.hash

@@ -13,8 +13,7 @@ if (!hasDemo) console.warn('skipping the demo audit tests: `haltd demo` is not r
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
 
 /** Run the demo until it has traded (open orders on the status line), send `signal`, and return its exit code and log. */
-async function demoRun(signal: NodeJS.Signals): Promise<{ code: number | null; db: string }> {
-  const db = join(tempDir('haltd-demo-'), 'demo.db')
+async function demoRun(signal: NodeJS.Signals, db = join(tempDir('haltd-demo-'), 'demo.db')): Promise<{ code: number | null; db: string }> {
   const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '1'], { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   try {
@@ -47,6 +46,19 @@ describe.skipIf(!hasDemo)('audit: logs of real demo runs audit clean', () => {
     expect(report.runs).toHaveLength(1)
     expect(report.runs[0].end).toMatchObject({ exitCode: 0 })
   }, 120_000)
+
+  it('a second run on the same log trades, stops clean and audits clean: the restarted venues repeat no trade id', async () => {
+    const first = await demoRun('SIGTERM')
+    expect(first.code).toBe(0)
+    const second = await demoRun('SIGTERM', first.db)
+    expect(second.code).toBe(0)
+    const run = cli('audit', '--db', first.db, '--format', 'json')
+    expect(run.status, run.stdout.slice(0, 4000)).toBe(0)
+    const report = JSON.parse(run.stdout)
+    expect(report.verdict).toBe('clean')
+    expect(report.runs.map((r: { end?: { exitCode: number } }) => r.end?.exitCode)).toEqual([0, 0])
+    expect(report.shutdowns.map((s: { outcome: string }) => s.outcome)).toEqual(['clean', 'clean'])
+  }, 180_000)
 
   it('SIGUSR2: the emergency path audits clean, kill switch latched, within its deadline (exit 3)', async () => {
     const { code, db } = await demoRun('SIGUSR2')

@@ -83,6 +83,25 @@ describe('event log', () => {
     log.close()
   })
 
+  it('keeps the stored event when another one reuses its idempotency key, and publishes the conflict', () => {
+    const log = openEventLog({ path: tempDb() })
+    const conflicts: unknown[] = []
+    log.on('conflict', (c) => conflicts.push(c))
+    const fill = { type: 'order.filled', data: { venue: 'sim-a', clientOrderId: 'x', tradeId: 'T1', qty: 1, price: 1 } }
+    const stored = log.append(fill)
+    log.append(fill)
+    expect(conflicts).toEqual([])
+    const reused = { ...fill, data: { ...fill.data, clientOrderId: 'y', price: 2 } }
+    expect(log.append(reused).seq).toBe(stored.seq)
+    expect(log.appendBatch([mark(), reused]).map((e) => e.seq)).toEqual([2, stored.seq])
+    expect(log.lastSeq).toBe(2)
+    expect(conflicts).toEqual([
+      { key: 'fill:sim-a:T1', stored, offered: { type: 'order.filled', data: { ...reused.data, fee: 0 } } },
+      { key: 'fill:sim-a:T1', stored, offered: { type: 'order.filled', data: { ...reused.data, fee: 0 } } },
+    ])
+    log.close()
+  })
+
   it('appends a batch all or nothing', () => {
     const log = openEventLog({ path: tempDb() })
     const seen: number[] = []

@@ -201,6 +201,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     throw e
   }
   const state = () => runner.state
+  // released with the log on close
+  log.on('conflict', ({ key, stored, offered }) =>
+    logger.warn({ key, storedSeq: stored.seq, storedType: stored.type, offeredType: offered.type, offered: offered.data }, 'an event reused a stored idempotency key with other content: the stored event stands, the new one was not written'),
+  )
   logger.info({ db: config.db.path, seq: log.lastSeq, snapshot: runner.restoredFrom?.seq }, 'event log open')
   const run = startRun(log, { runId, version: HALTD_VERSION, configHash: configHash(config) })
   if (run.crashed) logger.warn({ crashedRun: run.crashed.runId, pid: run.crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')

@@ -100,6 +100,12 @@ export const CapabilitiesOverride = z
 export const SimConfig = z.strictObject({
   venue: z.string().min(1).max(64),
   seed: z.number().int(),
+  /**
+   * Part of every order and trade id this venue hands out, so ids stay unique across restarts of
+   * the same venue the way a real venue's do (a log keys fills by trade id). Defaults to the
+   * clock's time at construction, in base 36; fix it to make ids repeat run after run.
+   */
+  idEpoch: z.string().regex(/^[A-Za-z0-9]{1,16}$/, 'expected 1 to 16 letters or digits').optional(),
   mode: z.enum(['derivatives', 'spot']),
   symbols: z.array(SimSymbolConfig).min(1),
   capabilities: CapabilitiesOverride.optional(),

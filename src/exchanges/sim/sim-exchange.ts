@@ -87,6 +87,7 @@ export class SimExchange implements ExchangeGateway {
   private readonly updateHandlers = new Set<(u: OrderUpdate) => void>()
   private readonly connectionHandlers = new Set<(c: ConnectionChange) => void>()
   private readonly tickerHandlers = new Set<(t: Ticker) => void>()
+  private readonly idEpoch: string
   private nextOrderNo = 1
   private nextTradeNo = 1
   private nextForeignNo = 1
@@ -101,6 +102,7 @@ export class SimExchange implements ExchangeGateway {
     this.venue = this.cfg.venue
     this.mode = this.cfg.mode
     this.clock = clock ?? { now: () => Date.now() }
+    this.idEpoch = this.cfg.idEpoch ?? Math.abs(Math.floor(this.clock.now())).toString(36)
     this.capabilities = { ...defaultCapabilities(this.mode), ...parseOrThrow(CapabilitiesOverride, this.cfg.capabilities ?? {}, 'capabilities') }
     if (this.mode === 'spot' && this.capabilities.positions) throw new InvalidSimConfig('capabilities.positions', 'a spot venue has no positions')
     if (this.mode === 'spot' && this.capabilities.reduceOnly) throw new InvalidSimConfig('capabilities.reduceOnly', 'reduce-only needs positions (derivatives mode)')
@@ -323,7 +325,7 @@ export class SimExchange implements ExchangeGateway {
    * for reconciliation and cancel-scope tests. Bypasses faults.
    */
   placeForeignOrder(order: { symbol: string; side: Side; qty: number; price: number; clientOrderId?: string }): VenueOrder {
-    const clientOrderId = order.clientOrderId ?? `web_${this.nextForeignNo++}`
+    const clientOrderId = order.clientOrderId ?? `web_${this.idEpoch}_${this.nextForeignNo++}`
     this.accept({ clientOrderId, symbol: order.symbol, side: order.side, type: 'limit', qty: order.qty, price: order.price, timeInForce: 'GTC' }, true)
     return view(this.orders.get(clientOrderId)!)
   }
@@ -382,7 +384,7 @@ export class SimExchange implements ExchangeGateway {
     }
 
     const o: SimOrder = {
-      venueOrderId: String(this.nextOrderNo++),
+      venueOrderId: `${this.idEpoch}-${this.nextOrderNo++}`,
       clientOrderId: id,
       market: m,
       side: req.side,
@@ -464,7 +466,7 @@ export class SimExchange implements ExchangeGateway {
     this.account.applyFill(m, o.side, qty, price, fee, resting ? (o.side === 'buy' ? o.price! : price) : undefined)
     if (resting) o.locked -= o.side === 'buy' ? qty * o.price! : qty
     o.filled = m.snapQty(o.filled + qty)
-    const f: Fill = { clientOrderId: o.clientOrderId, tradeId: `${this.venue}-t${this.nextTradeNo++}`, qty, price, fee, feeCurrency: m.quote, liquidity }
+    const f: Fill = { clientOrderId: o.clientOrderId, tradeId: `${this.venue}-${this.idEpoch}-t${this.nextTradeNo++}`, qty, price, fee, feeCurrency: m.quote, liquidity }
     this.emit({ kind: 'fill', ...f })
     return f
   }
