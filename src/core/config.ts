@@ -134,6 +134,18 @@ export const HaltdConfig = z
         budgetMs: Ms.min(100).default(5_000),
       })
       .prefault({}),
+    /**
+     * While running, keep each countdown venue's dead man's switch armed (refreshed every
+     * `refreshMs`), so a haltd that dies or hangs leaves the venue to cancel its orders within
+     * `timeoutMs`. Disarmed only by a graceful shutdown that left nothing at the venue in doubt.
+     */
+    deadMansSwitch: z
+      .strictObject({
+        keepArmed: z.boolean().default(true),
+        timeoutMs: Ms.min(1_000).default(60_000),
+        refreshMs: Ms.min(100).default(15_000),
+      })
+      .prefault({}),
     /** Install SIGTERM/SIGINT/SIGUSR2 handlers (always on for `haltd run`). */
     signals: z.boolean().default(false),
   })
@@ -153,6 +165,10 @@ export const HaltdConfig = z
         }
       })
     })
+    const d = config.deadMansSwitch
+    if (d.refreshMs >= d.timeoutMs) {
+      ctx.addIssue({ code: 'custom', path: ['deadMansSwitch', 'refreshMs'], message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes` })
+    }
     const g = config.shutdown.graceful
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
 import { auditFile } from '../../src/core/audit/audit.js'
 import { chainHash, openEventLog, type StoredRow } from '../../src/core/event-log.js'
+import { replayShutdownDecisions } from '../../src/core/shutdown/audit.js'
 import { GENESIS_HASH } from '../../src/events/index.js'
 import { SYMBOL } from '../shutdown/rig.js'
 import { escalatedLog, shutdownLog } from './sample-log.js'
@@ -133,6 +134,25 @@ describe('audit: decision replay re-derives every shutdown decision', () => {
       const report = auditFile(path)
       expect(report.chain.intact).toBe(true)
       expect(report.findings).toContainEqual(expect.objectContaining({ check: 'decision', kind: 'decision.divergence', seq: stepFailedSeq }))
+    })
+
+    it('a shutdown event whose stored data breaks its schema is a schema finding at its seq, and the replay goes on past it', async () => {
+      const path = await escalatedLog()
+      const seq = forge(path, 'shutdown.step-failed', (d) => {
+        d.error = 42
+      })
+      const report = auditFile(path)
+      expect(report.chain.intact).toBe(true)
+      expect(report.findings).toContainEqual(expect.objectContaining({ check: 'schema', seq }))
+      expect(report.verdict).toBe('findings')
+      expect(report.shutdowns[0]).toMatchObject({ status: 'SHUT_DOWN' })
+      // the engine's own replay, public API, reads the same log without tripping on the bad row
+      const log = openEventLog({ path })
+      try {
+        expect(replayShutdownDecisions(log).decisions).toBeGreaterThan(3)
+      } finally {
+        log.close()
+      }
     })
 
     it('a step-failed that claims an escalation no shutdown.escalated follows is a missing event', async () => {

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/core/daemon/index.js'
@@ -40,11 +41,119 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     expect(h.state().inFlight).toBe(1)
     expect(seen.map((e) => e.type)).toEqual(expect.arrayContaining(['order.submitted', 'order.accepted']))
 
+    const during: unknown[] = []
+    h.on('event', (e) => {
+      if (e.type === 'shutdown.step-started') during.push(h.status().shutdown?.status)
+    })
     const report = await h.shutdown({ mode: 'graceful', reason: 'end of session' })
     expect(report).toMatchObject({ outcome: 'clean', exitCode: 0, reason: 'end of session', origin: 'api' })
+    // the runbook's announcement, as /status shows it: soon until the strategies are stopped (step 4)
+    expect(during.slice(0, 3)).toEqual(['SHUTTING_DOWN_SOON', 'SHUTTING_DOWN_SOON', 'SHUTTING_DOWN_SOON'])
+    expect(during.slice(4)).toEqual(Array(during.length - 4).fill('SHUTTING_DOWN'))
     expect(await h.exited).toBe(0)
     expect(h.log.isClosed).toBe(true)
     expect(venue.openOrderCount).toBe(0)
+  })
+
+  describe('the dead man\'s switch kept while running', () => {
+    const keep = { deadMansSwitch: { timeoutMs: 1_000, refreshMs: 100 } }
+    const spot = (venue: string) => new SimExchange({ venue, seed: 3, mode: 'spot', symbols: [{ symbol: 'BTC/USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const logOf = (db: string) => {
+      const log = openEventLog({ path: db })
+      try {
+        return [...log.read()]
+      } finally {
+        log.close()
+      }
+    }
+    /** What step 10 said about each venue's switch as it closed the connection. */
+    const releases = (events: Envelope[]) => {
+      const venueOf = new Map<string, string>()
+      for (const e of events) {
+        if (e.type === 'shutdown.command-issued' && e.data.command.kind === 'close-venue') venueOf.set(e.data.commandId, String(e.data.command.venue))
+      }
+      return Object.fromEntries(
+        events.flatMap((e) => (e.type === 'shutdown.command-completed' && venueOf.has(e.data.commandId) ? [[venueOf.get(e.data.commandId)!, e.data.detail?.deadMansSwitch]] : [])),
+      )
+    }
+
+    it('arms it at every countdown venue, refreshes it so resting orders outlive its timeout, and disarms it after a clean graceful shutdown', async () => {
+      const db = join(tempDir(), 'e.db')
+      const countdown = sim('alpha-sim')
+      const h = await start(db, [countdown, spot('spot-sim')], keep)
+      expect(countdown.deadMansSwitchArmed).toBe(true)
+      await h.orders.submit({ venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual', id: 'engine' } })
+      await new Promise((r) => setTimeout(r, 1_500))
+      expect(countdown.openOrderCount).toBe(1)
+
+      expect((await h.shutdown({ mode: 'graceful', reason: 'end of session' })).outcome).toBe('clean')
+      const events = logOf(db)
+      expect(events.filter((e) => e.type === 'venue.dead-mans-switch-armed').map((e) => e.data)).toEqual([{ venue: 'alpha-sim', timeoutMs: 1_000, method: 'countdown' }])
+      expect(events.filter((e) => e.type === 'venue.dead-mans-switch-disarmed').map((e) => e.data)).toEqual([{ venue: 'alpha-sim' }])
+      expect(releases(events)).toEqual({ 'alpha-sim': 'disarmed', 'spot-sim': 'not-kept' })
+    })
+
+    it('is left armed by an emergency shutdown, which arms its own shorter countdown and never disarms', async () => {
+      const db = join(tempDir(), 'e.db')
+      const h = await start(db, [sim('alpha-sim')], keep)
+      await h.shutdown({ mode: 'emergency', reason: 'drill' })
+      const events = logOf(db)
+      expect(events.filter((e) => e.type === 'venue.dead-mans-switch-armed').map((e) => e.data.timeoutMs)).toEqual([1_000, 10_000])
+      expect(events.some((e) => e.type === 'venue.dead-mans-switch-disarmed')).toBe(false)
+      expect(releases(events)).toEqual({ 'alpha-sim': 'left-armed' })
+    })
+
+    it('is not kept when the config says so, and a refresh that would not beat the timeout is refused', async () => {
+      const db = join(tempDir(), 'e.db')
+      const countdown = sim('alpha-sim')
+      await start(db, [countdown], { deadMansSwitch: { keepArmed: false } })
+      expect(countdown.deadMansSwitchArmed).toBe(false)
+      await expect(start(join(tempDir(), 'f.db'), [sim('beta-sim')], { deadMansSwitch: { timeoutMs: 5_000, refreshMs: 5_000 } })).rejects.toThrow(/deadMansSwitch\.refreshMs: must be below deadMansSwitch\.timeoutMs \(5000\)/)
+    })
+  })
+
+  it('restores the strategies\' state from the checkpoint the last shutdown wrote, and starts them fresh when that file was tampered with', async () => {
+    /** Counts the ticks it has seen; the count is its state. */
+    const counter = () => {
+      let ticks = 0
+      return {
+        strategy: {
+          id: 'counter',
+          onTick: () => (ticks++, []),
+          snapshot: () => ({ ticks }),
+          restore: (state: unknown) => void (ticks = (state as { ticks: number }).ticks),
+        },
+        ticks: () => ticks,
+      }
+    }
+    const limits = { maxPosition: 1, maxOpenOrders: 1, maxOrdersPerSecond: 1 }
+    const run = async (db: string, c: ReturnType<typeof counter>) => {
+      const logs = memoryDestination()
+      const h = await createHaltd({ db: { path: db }, admin: { enabled: false } }, { gateways: [sim('alpha-sim')], strategies: [{ strategy: c.strategy, limits }], logger: createLogger({ destination: logs, level: 'info' }), env: {} })
+      open.push(h)
+      return { h, logs: logs.lines }
+    }
+    const db = join(tempDir(), 'e.db')
+    const first = counter()
+    const a = await run(db, first)
+    for (let i = 0; i < 3; i++) await a.h.strategies.onTick({ venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', bid: 49_999, ask: 50_001, ts: Date.now() })
+    expect(first.ticks()).toBe(3)
+    await a.h.shutdown({ mode: 'graceful', reason: 'end of session' })
+
+    const second = counter()
+    const b = await run(db, second)
+    expect(second.ticks()).toBe(3)
+    expect(b.logs.some((l) => l.includes('strategy state restored from the last checkpoint'))).toBe(true)
+    await b.h.shutdown({ mode: 'graceful', reason: 'end of session' })
+
+    const checkpoint = `${db}.checkpoint.json`
+    const file = JSON.parse(readFileSync(checkpoint, 'utf8'))
+    file.content.strategies.strategies.counter.state.ticks = 1_000
+    writeFileSync(checkpoint, JSON.stringify(file))
+    const third = counter()
+    const c = await run(db, third)
+    expect(third.ticks()).toBe(0)
+    expect(c.logs.find((l) => l.includes('strategy state starts fresh'))).toMatch(/checksum mismatch/)
   })
 
   it('adopts orders at a venue that carry haltd\'s tag, flags foreign ones, and leaves the foreign ones alone', async () => {

@@ -103,7 +103,7 @@ type StatusBody = {
   positions?: { venue: string; symbol: string; qty: number }[]
   venues?: { venue: string; connected: boolean }[]
   strategies?: { id: string; enabled: boolean }[]
-  shutdown?: { shutdownId: string; mode: string; step?: number; stepName?: string } | null
+  shutdown?: { shutdownId: string; mode: string; status?: string; step?: number; stepName?: string } | null
   pnl?: { equity?: number; drawdown?: number }
 }
 
@@ -118,7 +118,7 @@ export function formatStatus(s: StatusBody): string {
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
   if (s.pnl) lines.push(`P&L ${s.pnl.equity?.toFixed(2) ?? '?'} (fees included)  drawdown ${s.pnl.drawdown?.toFixed(2) ?? '?'}`)
-  if (s.shutdown) lines.push(`shutdown ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd())
+  if (s.shutdown) lines.push(`${s.shutdown.status ?? 'shutdown'} ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd())
   return lines.join('\n')
 }
 

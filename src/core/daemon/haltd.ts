@@ -35,6 +35,8 @@ import { createMarketData, simTickerSource, type MarketData, type TickerSource }
 import { endRun, startRun } from './runs.js'
 import { installSignalHandlers } from './signals.js'
 import { reconcileAtStartup, StartupMismatch, type StartupReconciliation } from './startup.js'
+import { restoreStrategyState } from './strategy-restore.js'
+import { keepSwitches, type KeptSwitches } from './dead-mans-switches.js'
 import { createVenueHealth } from './venue-health.js'
 import { createWatchdog, type Watchdog } from './watchdog.js'
 
@@ -101,7 +103,7 @@ export type DaemonStatus = {
   drain: string
   paused: boolean
   deploymentsLocked: boolean
-  shutdown: { shutdownId: string; mode: string; procedure: string; step?: number; stepName?: string } | null
+  shutdown: { shutdownId: string; mode: string; procedure: string; status: string; step?: number; stepName?: string } | null
   startup: StartupReconciliation | undefined
   anomalies: number
   admin?: { url: string }
@@ -252,6 +254,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       log,
     })
     let controller: ShutdownController | undefined
+    let switches: KeptSwitches | undefined
     const risk = new RiskMonitor({
       config: config.risk, log, state, gate, clock, onError,
       startEmergency: (reason) => requestShutdown('emergency', reason, 'risk').done,
@@ -310,6 +313,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       }
       if (e.type.startsWith('shutdown.step-')) logStep(e)
       if (e.type === 'killswitch.reset') queueMicrotask(releaseHeldBack)
+      // The emergency path arms its own, shorter countdown: a refresh must not lengthen it again.
+      if (e.type === 'shutdown.escalated' || (e.type === 'shutdown.requested' && (e.data as { mode: string }).mode === 'emergency')) switches?.stopRefreshing()
       emitter.emit('event', e)
     })
     cleanups.push(offEvents)
@@ -324,6 +329,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       log, gate, router, venues, clock, ids,
       world,
       strategies: host,
+      deadMansSwitches: { release: (venue, verified) => switches?.release(venue, verified) ?? Promise.resolve('not-kept') },
       checkpointer,
       notifier,
       marketData: { stop: () => marketData.stop() },
@@ -403,6 +409,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     function finish(code: number): Promise<void> {
       finishing ??= (async () => {
         clearTimeout(gracefulTimer)
+        switches?.stopRefreshing()
         uninstallSignals?.()
         risk.stop()
         marketData.stop()
@@ -482,7 +489,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         paused: t.paused !== false,
         deploymentsLocked: t.deploymentsLocked !== false,
         shutdown: running
-          ? { shutdownId: running.shutdownId, mode: running.state.mode ?? 'graceful', procedure: running.state.procedure, ...(step ? { step: step.step, stepName: step.name } : {}) }
+          ? { shutdownId: running.shutdownId, mode: running.state.mode ?? 'graceful', procedure: running.state.procedure, status: running.status, ...(step ? { step: step.step, stepName: step.name } : {}) }
           : null,
         startup: startupReport,
         anomalies: s.anomalyCount,
@@ -538,6 +545,11 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         }
       }),
     )
+    if (config.deadMansSwitch.keepArmed && unfinished?.procedure !== 'emergency') {
+      const { timeoutMs, refreshMs } = config.deadMansSwitch
+      switches = keepSwitches(log, [...venues.values()].filter((gw) => runner.state.venues.get(gw.venue)?.connected === true), { timeoutMs, refreshMs, onError })
+      cleanups.push(() => switches?.stopRefreshing())
+    }
     startupReport = await reconcileAtStartup({ log, venues, state, timeoutMs: connectBudget, adoptTagged: config.startup.adoptTaggedOrders })
     logger.info(
       { adopted: startupReport.adopted.length, foreign: startupReport.foreign.length, settled: startupReport.settled.length, mismatches: startupReport.mismatches.length, unreachable: startupReport.unreachable.length },
@@ -563,6 +575,11 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const halted = gate.halted || unfinished !== undefined
     const entries = [...config.strategies.map(strategyOf), ...(ports.strategies ?? [])]
     for (const e of entries) host.register(e.strategy, { limits: e.limits, enabled: (e.enabled ?? true) && !halted })
+    if (entries.length > 0) {
+      const r = restoreStrategyState(log, host)
+      if ('skipped' in r) logger.info(`strategy state starts fresh: ${r.skipped}`)
+      else logger.info({ restored: r.restored, unknown: r.unknown, checkpoint: r.path, atSeq: r.atSeq }, 'strategy state restored from the last checkpoint')
+    }
     // Held back only by a latched kill switch: an operator's reset lets them trade.
     heldBack = halted && !unfinished ? entries.filter((e) => e.enabled ?? true).map((e) => e.strategy.id) : []
     marketData.start()

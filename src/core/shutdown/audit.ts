@@ -1,4 +1,4 @@
-import type { HaltdEvent } from '../../events/index.js'
+import { current, type EventType, type HaltdEvent } from '../../events/index.js'
 import { evolve, initialState, type Fact, type HaltdState } from '../../projections/index.js'
 import type { EventLog } from '../event-log.js'
 import { readFacts } from '../projection-runner.js'
@@ -49,6 +49,9 @@ type PendingEscalation = { seq: number; fact: { type: string; data: unknown }; b
 
 /** What deciding a request reads of the state (the running step and its name), copied before evolve changes them in place. */
 const requestView = (state: ShutdownState): ShutdownState => ({ ...state, steps: state.steps.map((s) => ({ ...s })) })
+
+/** Replays read stored data unchecked, for speed; the few shutdown events a decision rests on are checked. */
+const readable = (fact: Fact): boolean => current[fact.type as EventType]?.data.safeParse(fact.data).success === true
 
 export function createDecisionReplay(): DecisionReplay {
   const states = new Map<string, ShutdownState>()
@@ -124,6 +127,12 @@ export function createDecisionReplay(): DecisionReplay {
     checked,
     before(fact, projections) {
       const out: DecisionDivergence[] = []
+      // A stored event this build cannot read is the schema check's finding; its data cannot be
+      // trusted to line up with a decision, so the batch it interrupts ends there.
+      if (fact.unreadable !== undefined || (fact.type.startsWith('shutdown.') && !readable(fact))) {
+        close(out)
+        return out
+      }
       if (fact.type.startsWith('shutdown.')) {
         const shutdownId = (fact.data as { shutdownId: string }).shutdownId
         const state = states.get(shutdownId) ?? initialShutdownState()

@@ -138,9 +138,10 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return { outcome: 'ok', detail: { feeds: Object.keys(world.marketData).length, port: ports.marketData !== undefined } }
     }
     case 'close-venue': {
+      const deadMansSwitch = ports.deadMansSwitches ? await releaseDeadMansSwitch(command.venue, ctx) : undefined
       await gatewayOf(ctx, command.venue).close()
       ports.log.append({ type: 'venue.disconnected', data: { venue: command.venue, reason: reasonOf(ctx) } })
-      return { outcome: 'ok' }
+      return { outcome: 'ok', ...(deadMansSwitch ? { detail: { deadMansSwitch } } : {}) }
     }
     case 'stop-service': {
       const stop = ports.services?.[command.service]
@@ -374,4 +375,25 @@ async function healthCheck(ctx: ExecuteContext, limit: number): Promise<Result> 
   const sockets = { leaked: leaked.slice(0, 50), kept: handles.outbound.length - leaked.length, inbound: handles.inbound.length, servers: handles.servers }
   const detail = { checkpointValid: checkpoint?.ok ?? false, logFlushed: flushed, sockets, resources: handles.resources, problems }
   return problems.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: problems.join('; ') } }
+}
+
+/** Orders whose state at the venue haltd does not know for sure. */
+const IN_DOUBT: ReadonlySet<string> = new Set(['pending-new', 'cancel-pending', 'cancel-unconfirmed'])
+
+/**
+ * A kept dead man's switch is disarmed only where a graceful shutdown left nothing in doubt at
+ * the venue (orders kept on purpose then survive haltd); anywhere else it stays armed, and the
+ * venue cancels what haltd could not confirm. A disarm that fails leaves it armed: the safe side.
+ */
+async function releaseDeadMansSwitch(venue: string, ctx: ExecuteContext): Promise<string> {
+  const world = ctx.ports.world()
+  const verified =
+    ctx.state.procedure === 'graceful' &&
+    !world.orders.some((o) => o.venue === venue && IN_DOUBT.has(o.status)) &&
+    !world.reconciliation.problems.some((p) => p.venue === venue)
+  try {
+    return await ctx.ports.deadMansSwitches!.release(venue, verified)
+  } catch (e) {
+    return `left-armed (disarm failed: ${messageOf(e)})`
+  }
 }

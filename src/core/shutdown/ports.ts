@@ -48,6 +48,11 @@ export type ShutdownPorts = {
   keepsSocket?: (socket: SocketInfo) => boolean
   /** Receives the post-shutdown report (step 13, and the stop of the emergency path). */
   onReport?: (report: ShutdownReport) => void
+  /**
+   * Step 10 hands each venue's kept dead man's switch back before closing its connection:
+   * `verified` is true only in a graceful shutdown that left nothing at that venue in doubt.
+   */
+  deadMansSwitches?: { release(venue: string, verified: boolean): Promise<string> }
   /** Per-order cancels in flight at once per venue where a venue has no mass or batch cancel. */
   cancelConcurrency?: number
 }
