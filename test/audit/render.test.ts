@@ -4,6 +4,7 @@ import { AuditReport } from '../../src/core/audit/report.js'
 import { renderMarkdown } from '../../src/core/audit/render/markdown.js'
 import { renderText } from '../../src/core/audit/render/text.js'
 import { renderHtml } from '../../src/core/audit/render/html.js'
+import { money } from '../../src/core/money.js'
 import { tempDb } from '../support/tmp.js'
 import { tamper, tradingDay, writeLog } from './fixtures.js'
 import { shutdownLog } from './sample-log.js'
@@ -20,6 +21,10 @@ describe('audit: the report and its renderers', () => {
     expect(text).toContain('CLEAN')
     expect(text).toContain('Final positions and P&L')
     expect(renderHtml(report)).toContain('<rect class="bar completed"')
+  })
+
+  it('prints amounts to the cent, a loss too small to show as 0.00 rather than -0.00', () => {
+    expect([-0.001, -0, 0.004, -0.006, 1234.567, -2.5].map(money)).toEqual(['0.00', '0.00', '0.00', '-0.01', '1234.57', '-2.50'])
   })
 
   it('findings are listed with their seq in every format, and text from the log is escaped in HTML and Markdown', () => {

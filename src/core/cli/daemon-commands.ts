@@ -9,6 +9,7 @@ import { openEventLog } from '../event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import { registerCommand } from './main.js'
+import { money } from '../money.js'
 
 /** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
 function noArguments(positional: string[]): void {
@@ -117,7 +118,7 @@ export function formatStatus(s: StatusBody): string {
   lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
-  if (s.pnl) lines.push(`P&L ${s.pnl.equity?.toFixed(2) ?? '?'} (fees included)  drawdown ${s.pnl.drawdown?.toFixed(2) ?? '?'}`)
+  if (s.pnl) lines.push(`P&L ${(s.pnl.equity !== undefined ? money(s.pnl.equity) : '?')} (fees included)  drawdown ${(s.pnl.drawdown !== undefined ? money(s.pnl.drawdown) : '?')}`)
   if (s.shutdown) lines.push(`${s.shutdown.status ?? 'shutdown'} ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd())
   return lines.join('\n')
 }
@@ -224,7 +225,7 @@ export function statusLine(s: DaemonStatus): string {
   const up = s.venues.filter((v) => v.connected).length
   const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
-  return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${s.pnl.equity.toFixed(2)} dd ${s.pnl.drawdown.toFixed(2)} | venues ${up}/${s.venues.length}${sd}`
+  return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${money(s.pnl.equity)} dd ${money(s.pnl.drawdown)} | venues ${up}/${s.venues.length}${sd}`
 }
 
 registerCommand({

@@ -61,7 +61,7 @@ function planStop(ctx: StepContext): StepPlan {
       commands: [
         ...venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const),
         { kind: 'report' },
-        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd emergency shutdown: ${why(ctx)}` },
+        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd ${why(ctx)}` },
       ],
     }
   }

@@ -1,6 +1,7 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
 import type { ShutdownState, StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
+import { money } from '../money.js'
 
 /**
  * The post-shutdown report: final positions, what is still open, P&L, reconciliation and the
@@ -107,7 +108,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
   for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${p.qty}`)
   if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
   lines.push(`reconciliation: ${report.reconciliation.ok ? 'OK' : `${report.reconciliation.problems.length} problem(s)`}`)
-  lines.push(`P&L: realized ${report.pnl.realized.toFixed(2)}, fees ${report.pnl.fees.toFixed(2)}, unrealized ${report.pnl.unrealized.toFixed(2)}`)
+  lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   return lines.join('\n')
 }

@@ -19,7 +19,7 @@ export function num(n: number | null, digits = 8): string {
   return String(Number(n.toFixed(digits)))
 }
 
-export const money = (n: number): string => (Object.is(n, -0) ? 0 : n).toFixed(2)
+export { money } from '../../money.js'
 
 /** Pad cells into aligned columns for the terminal. */
 export function table(header: string[], rows: string[][]): string {

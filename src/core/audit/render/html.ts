@@ -1,5 +1,5 @@
 import type { AuditReport, ShutdownSummary } from '../report.js'
-import { duration, iso } from './format.js'
+import { duration, iso, money } from './format.js'
 import {
   anomaliesTable, chainLine, coverageLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
   shutdownLine, timelineTables, tradingLine, type Table,
@@ -146,7 +146,7 @@ export function renderHtml(r: AuditReport): string {
       card('hash chain', r.chain.intact ? 'intact' : `broken at seq ${r.chain.firstBadSeq ?? '?'}`),
       card('trading', r.trading.mode),
       card('kill switch', k.latched ? `LATCHED: ${k.reason ?? ''}` : 'not latched'),
-      card('net P&L', r.pnl.net.toFixed(2)),
+      card('net P&L', money(r.pnl.net)),
     ].join('')}</div>`,
     `<p class="meta">${esc(chainLine(r))}<br>${esc(coverageLine(r))}<br>${esc(tradingLine(r))}</p>`,
     htmlTable(findingsTable(r), { id: 'findings' }),
