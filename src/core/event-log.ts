@@ -73,6 +73,8 @@ type LogEvents = {
 }
 
 const PAGE = 2000
+/** Idempotency keys of this process's latest appends, kept to answer an immediate repeat cheaply. */
+const RECENT_KEYS = 4096
 /** Rows per multi-row INSERT on the batch path (12 parameters each, well under SQLite's limit). */
 const ROWS_PER_INSERT = 32
 
@@ -179,6 +181,7 @@ export class EventLog {
   private readonly ids: IdSource
   private readonly beforeWrite: (() => void) | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
+  private readonly recentKeys = new Set<string>()
   private readonly insert: Database.Statement
   private readonly insertMany: Database.Statement
   /** Writes a batch in one transaction; wrapped once, not per call. */
@@ -385,19 +388,38 @@ export class EventLog {
   }
 
   private write(input: EventInput, event: HaltdEvent): Envelope {
+    // An event this process appended a moment ago arriving again (a venue's stream and the
+    // router both report an ack) is answered by one indexed read instead of a chained insert
+    // SQLite would ignore. The set is a hint: a key it names that is not stored is written as usual.
+    const recentKey = input.idempotencyKey ?? idempotencyKeyOf(event)
+    if (recentKey !== undefined && this.recentKeys.has(recentKey)) {
+      const existing = this.byKey.get(recentKey) as StoredRow | undefined
+      if (existing) return this.duplicate(recentKey, existing, event.type, event.data, JSON.stringify(event.data))
+    }
     const { envelope: e, key, json } = this.chain(input, event, this.seq + 1, this.hash, this.lastTs)
     const info = this.insert.run(e.seq, e.id, e.type, e.v, e.ts, e.stream, e.causationId, e.correlationId, key, json, e.prevHash, e.hash)
     if (info.changes === 0) {
       const existing = key === null ? undefined : (this.byKey.get(key) as StoredRow | undefined)
       if (!existing) throw new LogWriteFailed(undefined, `event ${e.seq} was not stored`, undefined)
-      const stored = toEnvelope(existing)
-      if (existing.type !== e.type || existing.data !== json) this.emitter.emit('conflict', { key: key!, stored, offered: { type: e.type, data: e.data } })
-      return stored
+      return this.duplicate(key!, existing, e.type, e.data, json)
     }
+    if (key !== null) this.remember(key)
     this.seq = e.seq
     this.hash = e.hash
     this.lastTs = e.ts
     return e
+  }
+
+  /** The envelope stored under `key`, publishing a conflict when the offered event differs from it. */
+  private duplicate(key: string, existing: StoredRow, type: string, data: unknown, json: string): Envelope {
+    const stored = toEnvelope(existing)
+    if (existing.type !== type || existing.data !== json) this.emitter.emit('conflict', { key, stored, offered: { type, data } })
+    return stored
+  }
+
+  private remember(key: string): void {
+    this.recentKeys.add(key)
+    if (this.recentKeys.size > RECENT_KEYS) this.recentKeys.delete(this.recentKeys.values().next().value!)
   }
 
   /**

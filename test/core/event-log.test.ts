@@ -100,6 +100,17 @@ describe('event log', () => {
       { key: 'fill:sim-a:T1', stored, offered: { type: 'order.filled', data: { ...reused.data, fee: 0 } } },
     ])
     log.close()
+
+    // reopened, the key is no longer among this process's recent appends: the insert finds it
+    const again = openEventLog({ path: log.path })
+    const later: unknown[] = []
+    again.on('conflict', (c) => later.push(c))
+    expect(again.append(fill)).toEqual(stored)
+    expect(again.append(reused)).toEqual(stored)
+    expect(again.lastSeq).toBe(2)
+    expect(later).toHaveLength(1)
+    expect(again.verify().ok).toBe(true)
+    again.close()
   })
 
   it('appends a batch all or nothing', () => {
