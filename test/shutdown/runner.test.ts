@@ -65,7 +65,7 @@ describe('graceful shutdown on three simulated venues', () => {
     expect(verifyCheckpoint(dataOf<{ path: string }>(written).path)).toMatchObject({ ok: true })
     expect(reports).toHaveLength(1)
     // step 1 told everyone the status is SHUTTING_DOWN_SOON; step 13 told them how it ended
-    expect(told.map((n) => [n.topic, n.fields?.status])).toEqual([['shutdown.announce', 'SHUTTING_DOWN_SOON'], ['shutdown.completed', 'SHUTTING_DOWN']])
+    expect(told.map((n) => [n.topic, n.fields?.status])).toEqual([['shutdown.announce', 'SHUTTING_DOWN_SOON'], ['shutdown.completed', 'SHUT_DOWN']])
     expect(told[1]!.text).toMatch(/^haltd shut down \(graceful, clean\): deploy\. positions flat; 0 order\(s\) still live; P&L realized -?\d+\.\d\d, unrealized -?\d+\.\d\d, fees \d+\.\d\d; reconciliation (OK|\d+ problem\(s\))$/)
     // the venue connections were closed and recorded
     expect(r.types('venue.disconnected')).toHaveLength(3)

@@ -277,7 +277,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(commandsOf(report)).toEqual([{ kind: 'report' }])
     given = answer(given, report)
     expect(commandsOf(decided(given, advanceWith(flat)))).toEqual([
-      { kind: 'notify', topic: 'shutdown.completed', severity: 'info', message: 'haltd shut down (graceful, clean): maintenance. positions flat; 0 order(s) still live; P&L realized 0.00, unrealized 0.00, fees 0.00; reconciliation OK' },
+      { kind: 'notify', topic: 'shutdown.completed', severity: 'info', status: 'SHUT_DOWN', message: 'haltd shut down (graceful, clean): maintenance. positions flat; 0 order(s) still live; P&L realized 0.00, unrealized 0.00, fees 0.00; reconciliation OK' },
     ])
     given = answer(given, decided(given, advanceWith(flat)))
     const end = decided(given, advanceWith(flat))

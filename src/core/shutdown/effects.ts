@@ -84,7 +84,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
   switch (command.kind) {
     case 'notify': {
       if (!ports.notifier) return { outcome: 'ok', detail: { sent: false, note: 'no notifier configured' } }
-      const outcomes = await ports.notifier.notify({ topic: command.topic, text: command.message, severity: command.severity, fields: { shutdownId: ctx.shutdownId, status: shutdownStatus(ctx.state) ?? 'unknown' } })
+      const outcomes = await ports.notifier.notify({ topic: command.topic, text: command.message, severity: command.severity, fields: { shutdownId: ctx.shutdownId, status: command.status ?? shutdownStatus(ctx.state) ?? 'unknown' } })
       const failed = outcomes.filter((o) => !o.ok)
       const detail = { sinks: outcomes.map((o) => ({ sink: o.sink, ok: o.ok, ...(o.error ? { error: o.error } : {}) })) }
       return failed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: failed.map((f) => `${f.sink}: ${f.error}`).join('; ') } }

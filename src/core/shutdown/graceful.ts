@@ -249,7 +249,7 @@ export function planReport(ctx: StepContext): StepPlan {
   if (ctx.commands.length === 1) {
     const { outcome } = finishGraceful(ctx)
     const severity = outcome === 'clean' ? 'info' : 'warning'
-    return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}` }] }
+    return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, status: 'SHUT_DOWN', message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}` }] }
   }
   const failures = outcomes.failures(ctx.commands)
   return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }

@@ -1,6 +1,6 @@
 import type { EventData, HaltdEvent, Origin, ShutdownMode } from '../../events/index.js'
 import { parseShutdownOptions, type ShutdownOptions } from './options.js'
-import type { CommandOutcome, ShutdownCommand, ShutdownWorld } from './types.js'
+import type { CommandOutcome, ShutdownCommand, ShutdownStatus, ShutdownWorld } from './types.js'
 
 /**
  * The state every shutdown procedure folds from its stream (`shutdown:<id>`), and the small
@@ -164,7 +164,7 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact): Shutd
  * request through the announcement (step 1) until step 4 closes the gate, SHUTTING_DOWN from
  * then on, EMERGENCY_SHUTDOWN once the emergency path runs, SHUT_DOWN when it completed.
  */
-export type ShutdownStatus = 'SHUTTING_DOWN_SOON' | 'SHUTTING_DOWN' | 'EMERGENCY_SHUTDOWN' | 'SHUT_DOWN'
+export type { ShutdownStatus }
 
 export function shutdownStatus(state: {
   shutdownId?: string | undefined

@@ -99,8 +99,16 @@ const Venue = z.string().min(1).max(64)
 export const ServiceName = z.enum(['strategies', 'engine', 'risk', 'order-management', 'market-data', 'monitoring'])
 export type ServiceName = z.infer<typeof ServiceName>
 
+/** What a shutdown tells the world it is doing (the runbook's status line). */
+export const ShutdownStatus = z.enum(['SHUTTING_DOWN_SOON', 'SHUTTING_DOWN', 'EMERGENCY_SHUTDOWN', 'SHUT_DOWN'])
+export type ShutdownStatus = z.infer<typeof ShutdownStatus>
+
 export const ShutdownCommand = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('notify'), topic: z.string().min(1).max(100), severity: z.enum(['info', 'warning', 'critical']), message: z.string().max(2000) }),
+  z.strictObject({
+    kind: z.literal('notify'), topic: z.string().min(1).max(100), severity: z.enum(['info', 'warning', 'critical']), message: z.string().max(2000),
+    /** The status the message announces, when it is not the one the procedure is in as it sends (the closing report says SHUT_DOWN). */
+    status: ShutdownStatus.optional(),
+  }),
   z.strictObject({ kind: z.literal('reduce-limits'), pct: z.number().min(0).max(100) }),
   z.strictObject({ kind: z.literal('disable-strategies') }),
   /** The synchronous latch on the order gate (the projected HALTED mode closes it too). */
