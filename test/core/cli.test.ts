@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openEventLog } from '../../src/index.js'
 import { repoRoot } from '../support/paths.js'
@@ -23,6 +23,8 @@ describe('the haltd command', () => {
     expect(pkg.engines.node).toBe('>=20')
     expect(existsSync(bin)).toBe(true)
     expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node')
+    // npm chmods the bins it links for dependencies, never the package's own: the build must
+    expect(statSync(bin).mode & 0o111).toBe(0o111)
     // prepare runs the build, and the build is what writes the bin
     expect(pkg.scripts.prepare).toBe('npm run build')
     expect(pkg.scripts.build).toMatch(/^tsc -p /)
