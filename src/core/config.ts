@@ -72,7 +72,8 @@ export const WebhookConfig = z.strictObject({
 /**
  * The budgets the shutdown keeps: the shutdown engine's own option schemas, so there is one
  * truth. The emergency deadline defaults below 30 s so that the watchdog, which ends the process
- * at most `WATCHDOG_KILL_AFTER_MS` after it, still has the process gone within 30 s.
+ * a few seconds after it but never later than 30 s after the emergency began, has room to let the
+ * procedure finish on its own first.
  */
 export const ShutdownConfig = z.strictObject({
   graceful: GracefulOptions.prefault({}),

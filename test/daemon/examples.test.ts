@@ -3,14 +3,14 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfig, parseConfig } from '../../src/core/config.js'
 import { EXIT } from '../../src/core/daemon/exit-codes.js'
-import { WATCHDOG_KILL_AFTER_MS } from '../../src/core/daemon/haltd.js'
+import { emergencyWatchdogTimes } from '../../src/core/daemon/watchdog.js'
 import { repoRoot } from '../support/paths.js'
 import { parseUnit, parseYaml, type Yaml } from './yaml-subset.js'
 
 const example = (name: string) => readFileSync(join(repoRoot, 'examples', name), 'utf8')
 const defaults = parseConfig({ db: { path: 'x.db' } }).shutdown
 /** The longest a stop can take: the whole graceful budget, then the emergency it escalates to, then the watchdog. */
-const worstStopMs = defaults.graceful.deadlineMs + defaults.emergency.deadlineMs + WATCHDOG_KILL_AFTER_MS
+const worstStopMs = defaults.graceful.deadlineMs + emergencyWatchdogTimes(defaults.emergency.deadlineMs).killAtMs
 
 const at = (v: Yaml, ...path: (string | number)[]): Yaml => path.reduce<Yaml>((x, k) => (x as Record<string | number, Yaml>)[k]!, v)
 

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
+import { emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_MS } from '../../src/core/daemon/watchdog.js'
+import { parseConfig } from '../../src/core/config.js'
 import { dist } from '../support/paths.js'
 
 function run(mode: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
@@ -28,5 +30,25 @@ describe('the watchdog', { timeout: 30_000 }, () => {
 
   it('never keeps a process alive that has finished its work', async () => {
     expect(await run('idle')).toEqual({ code: 0, signal: null, out: 'armed\n' })
+  })
+})
+
+describe('the emergency watchdog times', () => {
+  it('exit a little after the deadline and kill after that, with the default deadline', () => {
+    const deadline = parseConfig({ db: { path: 'x.db' } }).shutdown.emergency.deadlineMs
+    const { exitAtMs, killAtMs } = emergencyWatchdogTimes(deadline)
+    expect(exitAtMs).toBeGreaterThan(deadline)
+    expect(killAtMs).toBeGreaterThan(exitAtMs)
+    expect(killAtMs).toBeLessThanOrEqual(WATCHDOG_HARD_LIMIT_MS)
+  })
+
+  it('never let the process outlive 30 s, even with the deadline at its 30 s maximum', () => {
+    for (const deadline of [1_000, 25_000, 27_000, 28_500, 30_000]) {
+      const { exitAtMs, killAtMs } = emergencyWatchdogTimes(deadline)
+      expect(killAtMs, `deadline ${deadline}`).toBeLessThanOrEqual(30_000)
+      expect(exitAtMs, `deadline ${deadline}`).toBeLessThan(killAtMs)
+      expect(exitAtMs, `deadline ${deadline}`).toBeGreaterThanOrEqual(Math.min(deadline, 29_000))
+    }
+    expect(() => parseConfig({ db: { path: 'x.db' }, shutdown: { emergency: { deadlineMs: 30_001 } } })).toThrow(/deadlineMs/)
   })
 })

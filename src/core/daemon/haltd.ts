@@ -38,13 +38,10 @@ import { reconcileAtStartup, StartupMismatch, type StartupReconciliation } from 
 import { restoreStrategyState } from './strategy-restore.js'
 import { keepSwitches, type KeptSwitches } from './dead-mans-switches.js'
 import { createVenueHealth } from './venue-health.js'
-import { createWatchdog, type Watchdog } from './watchdog.js'
+import { createWatchdog, emergencyWatchdogTimes, type Watchdog } from './watchdog.js'
 
 export const HALTD_VERSION = '0.1.0'
 
-/** After the emergency deadline: the main thread exits this much later, a worker SIGKILLs later still. */
-export const WATCHDOG_EXIT_AFTER_MS = 2_000
-export const WATCHDOG_KILL_AFTER_MS = 4_000
 /** A graceful shutdown still running this long past its own deadline is escalated. */
 export const GRACEFUL_OVERRUN_MS = 5_000
 
@@ -369,8 +366,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
 
     const armEmergencyWatchdog = (reason: string) => {
       if (!(ports.watchdog ?? ports.exitProcess ?? false)) return
-      const d = config.shutdown.emergency.deadlineMs
-      watchdog.arm({ exitAtMs: d + WATCHDOG_EXIT_AFTER_MS, killAtMs: d + WATCHDOG_KILL_AFTER_MS, code: EXIT.emergency, reason })
+      watchdog.arm({ ...emergencyWatchdogTimes(config.shutdown.emergency.deadlineMs), code: EXIT.emergency, reason })
     }
 
     function requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle {

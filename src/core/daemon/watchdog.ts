@@ -18,6 +18,23 @@ export type Watchdog = {
   readonly armed: boolean
 }
 
+/** However long the emergency deadline, the process is gone this long after the emergency began. */
+export const WATCHDOG_HARD_LIMIT_MS = 30_000
+/** After the emergency deadline: the main thread exits this much later, a worker SIGKILLs later still. */
+export const WATCHDOG_EXIT_AFTER_MS = 2_000
+export const WATCHDOG_KILL_AFTER_MS = 4_000
+
+/**
+ * When the watchdog fires for an emergency with this deadline: a little slack past the deadline
+ * for the procedure's own last writes, but never past the hard limit, so a deadline configured
+ * at the 30 s maximum still has the process gone within 30 s (exit a second before the kill).
+ */
+export function emergencyWatchdogTimes(deadlineMs: number): { exitAtMs: number; killAtMs: number } {
+  const killAtMs = Math.min(deadlineMs + WATCHDOG_KILL_AFTER_MS, WATCHDOG_HARD_LIMIT_MS)
+  const exitAtMs = Math.max(0, Math.min(deadlineMs + WATCHDOG_EXIT_AFTER_MS, killAtMs - 1_000))
+  return { exitAtMs, killAtMs }
+}
+
 // A worker has its own event loop, so its timer fires even while the main thread is stuck.
 const KILLER = `
 const { workerData } = require('node:worker_threads')
