@@ -41,3 +41,13 @@ export class InvalidTick extends HaltdError {
     super('INVALID_TICK', `invalid tick: ${field ? `${field}: ` : ''}${detail}`)
   }
 }
+
+/**
+ * Deployments and config are locked (a freeze, or a shutdown from its step 2): no strategy is
+ * added and no limit is loosened until an operator unlocks them. Tightening stays allowed.
+ */
+export class DeploymentsLocked extends HaltdError {
+  constructor(readonly action: string, readonly lockReason: string) {
+    super('DEPLOYMENTS_LOCKED', `${action} refused: deployments and config are locked (${lockReason}); unlock them first (POST /deployments/unlock)`)
+  }
+}

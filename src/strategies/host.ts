@@ -4,7 +4,7 @@ import type { Origin } from '../events/primitives.js'
 import { Id } from '../events/primitives.js'
 import { CancelIntent, OrderIntent, PlaceIntent, Tick } from './contract.js'
 import type { OwnOrderUpdate, Strategy, StrategyContext } from './contract.js'
-import { DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy } from './errors.js'
+import { DeploymentsLocked, DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy } from './errors.js'
 import { limitRefusal, parseLimits, reducedLimits, SendRate, StrategyLimits } from './limits.js'
 import type { EventRecorder, Now, OrderSink, SinkCancelOutcome, SinkOutcome, StrategyBook } from './ports.js'
 
@@ -26,6 +26,8 @@ export type HostOptions = {
   clock: Now
   /** Called with every intent's result, sent or refused (metrics, tests). */
   onIntent?: (result: IntentResult) => void
+  /** Why deployments and config are locked, or undefined when they are not (the trading projection). */
+  lockedBecause?: () => string | undefined
 }
 
 export type RegisterOptions = { limits: StrategyLimits; enabled?: boolean }
@@ -88,6 +90,7 @@ export class StrategyHost {
     const id = strategy.id
     if (Id.safeParse(id).success === false) throw new InvalidStrategyConfig('id', `a strategy id must be 1 to 200 characters, got '${String(id)}'`)
     if (this.slots.has(id)) throw new DuplicateStrategy(id)
+    this.refuseWhileLocked(`registering strategy '${id}'`)
     const limits = parseLimits(options.limits)
     const enabled = options.enabled ?? true
     const { book, clock } = this.options
@@ -162,6 +165,7 @@ export class StrategyHost {
     const old = slot.limits
     const tighter = limits.maxPosition <= old.maxPosition && limits.maxOpenOrders <= old.maxOpenOrders && limits.maxOrdersPerSecond <= old.maxOrdersPerSecond
     const record = () => this.options.recorder.append({ type: 'strategy.limits-changed', data: { strategyId: id, limits, reason, origin } })
+    if (!tighter) this.refuseWhileLocked(`loosening the limits of strategy '${id}'`)
     if (tighter) {
       slot.limits = limits
       record()
@@ -170,6 +174,12 @@ export class StrategyHost {
       slot.limits = limits
     }
     return { ...limits }
+  }
+
+  /** A lock refuses what adds risk (a new strategy, looser limits); cutting risk is always allowed. */
+  private refuseWhileLocked(action: string): void {
+    const because = this.options.lockedBecause?.()
+    if (because !== undefined) throw new DeploymentsLocked(action, because)
   }
 
   /** Graceful step 3: every strategy's limits cut by `pct` percent. */

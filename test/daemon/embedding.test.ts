@@ -8,6 +8,7 @@ import { createLogger, memoryDestination } from '../../src/core/logger.js'
 import { openEventLog } from '../../src/core/event-log.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { Envelope } from '../../src/events/index.js'
+import { DeploymentsLocked, type Strategy } from '../../src/strategies/index.js'
 import { tempDir } from '../support/tmp.js'
 
 const open: Haltd[] = []
@@ -199,6 +200,39 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     expect(types[0]).toBe('run.started')
     expect(types).toContain('venue.positions-observed')
     expect(types.at(-1)).toBe('run.ended')
+  })
+
+  it('refuses new strategies and looser limits while deployments are locked, allows tighter ones, and takes both after the unlock', async () => {
+    const idle = (id: string): Strategy => ({ id, onTick: () => [], snapshot: () => null, restore: () => undefined })
+    const limits = { maxPosition: 1, maxOpenOrders: 4, maxOrdersPerSecond: 5 }
+    const db = join(tempDir(), 'lock.db')
+    const h = await createHaltd({ db: { path: db }, admin: { port: 0 } }, { gateways: [sim('alpha-sim')], strategies: [{ strategy: idle('mm-1'), limits }], logger: quiet(), env: {} })
+    open.push(h)
+    const admin = (path: string, body: unknown) =>
+      fetch(`${h.admin!.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${h.admin!.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+    expect((await admin('/deployments/lock', { reason: 'quarter-end freeze', by: 'risk desk' })).status).toBe(202)
+    const refused = (() => {
+      try {
+        h.strategies.register(idle('mm-2'), { limits })
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(refused).toBeInstanceOf(DeploymentsLocked)
+    expect((refused as Error).message).toMatch(/registering strategy 'mm-2' refused: .*quarter-end freeze/)
+    expect(() => h.strategies.setLimits('mm-1', { ...limits, maxPosition: 2 }, 'more room')).toThrow(DeploymentsLocked)
+    expect(h.strategies.limits('mm-1')).toEqual(limits)
+    // cutting risk needs no unlock
+    expect(h.strategies.setLimits('mm-1', { ...limits, maxPosition: 0.5 }, 'less room')).toMatchObject({ maxPosition: 0.5 })
+    expect(h.strategies.ids()).toEqual(['mm-1'])
+
+    expect((await admin('/deployments/unlock', { reason: 'freeze over', by: 'risk desk' })).status).toBe(202)
+    h.strategies.register(idle('mm-2'), { limits })
+    expect(h.strategies.setLimits('mm-1', limits, 'back to normal')).toEqual(limits)
+    expect(h.strategies.ids()).toEqual(['mm-1', 'mm-2'])
+    const changes = [...h.log.read()].filter((e) => e.type === 'strategy.limits-changed').map((e) => (e.data as { reason: string }).reason)
+    expect(changes).toEqual(['registered', 'less room', 'registered', 'back to normal'])
   })
 
   it('refuses a bad config before it opens anything, listing every problem', async () => {

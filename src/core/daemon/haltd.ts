@@ -256,10 +256,16 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       config: config.risk, log, state, gate, clock, onError,
       startEmergency: (reason) => requestShutdown('emergency', reason, 'risk').done,
     })
+    // The strategies a run starts with are its deployment; the lock guards changes to a running daemon.
+    let deployed = false
     const host = new StrategyHost({
       sink: router,
       recorder: log,
       clock,
+      lockedBecause: () => {
+        const lock = runner.state.trading.deploymentsLocked
+        return deployed && lock ? `${lock.reason}, by ${lock.origin}` : undefined
+      },
       book: {
         position: (id, venue, symbol) => runner.state.books.get(bookKey(venue, symbol, id))?.qty ?? 0,
         openOrders: (id) =>
@@ -576,6 +582,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       if ('skipped' in r) logger.info(`strategy state starts fresh: ${r.skipped}`)
       else logger.info({ restored: r.restored, unknown: r.unknown, checkpoint: r.path, atSeq: r.atSeq }, 'strategy state restored from the last checkpoint')
     }
+    deployed = true
     // Held back only by a latched kill switch: an operator's reset lets them trade.
     heldBack = halted && !unfinished ? entries.filter((e) => e.enabled ?? true).map((e) => e.strategy.id) : []
     marketData.start()
