@@ -46,8 +46,8 @@ describe('haltd replay', () => {
     expect(view.shutdowns[0].mode).toBe('graceful')
     expect(view.shutdowns[0].status).toBe('SHUTTING_DOWN')
     expect(JSON.parse(cli('replay', '--db', db, '--until', String(announced), '--json').stdout).shutdowns[0].status).toBe('SHUTTING_DOWN_SOON')
-    expect(view.shutdowns[0].steps.at(-1)).toMatchObject({ step: 5, name: 'cancel orders and flatten', endedAt: null, outcome: 'running' })
-    for (const s of view.shutdowns[0].steps) expect(Object.keys(s)).toEqual(expect.arrayContaining(['step', 'name', 'startedAt', 'endedAt', 'outcome']))
+    expect(view.shutdowns[0].steps.at(-1)).toMatchObject({ number: 5, name: 'cancel orders and flatten', endedAt: null, outcome: 'running' })
+    for (const s of view.shutdowns[0].steps) expect(Object.keys(s)).toEqual(expect.arrayContaining(['number', 'name', 'startedAt', 'endedAt', 'outcome']))
     expect(view.openOrders.length).toBeGreaterThan(0)
     expect(view.positions).toContainEqual(expect.objectContaining({ venue: 'alpha', qty: 3 }))
 

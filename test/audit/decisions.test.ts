@@ -32,7 +32,7 @@ describe('audit: decision replay re-derives every shutdown decision', () => {
     expect(report.coverage.decisionsReplayed).toBeGreaterThan(10)
     const [s] = report.shutdowns
     expect(s?.mode).toBe('graceful')
-    expect(s?.steps.map((st) => st.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+    expect(s?.steps.map((st) => st.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
     expect(s?.commandsIssued).toBeGreaterThan(5)
     // aggressive flatten left nothing open
     expect(report.positions.every((p) => Math.abs(p.qty) < 1e-9)).toBe(true)

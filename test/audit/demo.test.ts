@@ -42,7 +42,7 @@ describe.skipIf(!hasDemo)('audit: logs of real demo runs audit clean', () => {
     expect(report.coverage.decisionsReplayed).toBeGreaterThan(10)
     expect(report.shutdowns).toHaveLength(1)
     expect(report.shutdowns[0]).toMatchObject({ mode: 'graceful', origin: 'signal', outcome: 'clean' })
-    expect(report.shutdowns[0].steps.map((s: { step: number }) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+    expect(report.shutdowns[0].steps.map((s: { number: number }) => s.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
     expect(report.runs).toHaveLength(1)
     expect(report.runs[0].end).toMatchObject({ exitCode: 0 })
   }, 120_000)

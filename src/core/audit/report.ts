@@ -21,7 +21,8 @@ export type Finding = z.infer<typeof Finding>
 export const StepOutcome = z.enum(['running', 'completed', 'failed', 'timed-out', 'skipped'])
 
 export const TimelineStep = z.strictObject({
-  step: z.number().int(),
+  /** The step's number in its procedure (1–13 graceful, 1–5 emergency). */
+  number: z.number().int(),
   name: z.string(),
   startedAt: z.number().nullable(),
   endedAt: z.number().nullable(),

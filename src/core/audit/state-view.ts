@@ -43,7 +43,7 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     commandsIssued: s.commandsIssued,
     commandsFailed: s.commandsFailed,
     steps: s.steps.map((step) => ({
-      step: step.step,
+      number: step.step,
       name: step.name,
       startedAt: step.startedAt,
       endedAt: step.endedAt ?? null,

@@ -55,7 +55,7 @@ export function timelineSvg(s: ShutdownSummary): string {
   const span = Math.max(end - start, 1)
   const tick = niceStep(span / 6)
   const axisEnd = Math.ceil(span / tick) * tick
-  const longest = Math.max(...steps.map((st) => `${st.step}. ${st.name}`.length))
+  const longest = Math.max(...steps.map((st) => `${st.number}. ${st.name}`.length))
   const labelW = Math.min(340, Math.max(140, Math.round(longest * 6.8) + 16))
   const chartW = 960 - labelW
   const rowH = 22
@@ -77,9 +77,9 @@ export function timelineSvg(s: ShutdownSummary): string {
     const x0 = x(from)
     const w = Math.max(x(to) - x0, 3)
     const color = OUTCOME_COLOR[st.outcome] ?? '#616161'
-    parts.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" class="label">${esc(`${st.step}. ${st.name}`)}</text>`)
+    parts.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" class="label">${esc(`${st.number}. ${st.name}`)}</text>`)
     parts.push(
-      `<rect class="bar ${esc(st.outcome)}" x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" rx="2" fill="${color}"${st.outcome === 'running' ? ' fill-opacity="0.45"' : ''}><title>${esc(`step ${st.step} ${st.name}: ${st.outcome}, ${duration(st.durationMs)}`)}</title></rect>`,
+      `<rect class="bar ${esc(st.outcome)}" x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" rx="2" fill="${color}"${st.outcome === 'running' ? ' fill-opacity="0.45"' : ''}><title>${esc(`step ${st.number} ${st.name}: ${st.outcome}, ${duration(st.durationMs)}`)}</title></rect>`,
     )
     parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + 15}" class="dur">${esc(st.outcome === 'completed' ? duration(st.durationMs) : `${st.outcome} ${duration(st.durationMs)}`)}</text>`)
   })

@@ -18,7 +18,7 @@ export function renderReplayText(v: ReplayView, context: { lastSeq: number }): s
   if (v.positions.length) out.push(table(['venue', 'symbol', 'qty', 'avg entry', 'realized', 'unrealized'], v.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), money(p.unrealized)])))
   for (const s of v.shutdowns) {
     out.push('', `shutdown ${s.shutdownId} (${s.mode ?? 'unknown mode'}): ${s.completedAt !== null ? `completed ${s.outcome}, exit ${s.exitCode}` : `in progress, status ${s.status ?? 'unknown'}`}`)
-    out.push(table(['step', 'name', 'start', 'end', 'duration', 'outcome'], s.steps.map((st) => [String(st.step), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.outcome])))
+    out.push(table(['step', 'name', 'start', 'end', 'duration', 'outcome'], s.steps.map((st) => [String(st.number), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.outcome])))
   }
   return `${out.join('\n')}\n`
 }

@@ -11,7 +11,7 @@ export function timelineTables(r: AuditReport): Table[] {
   return r.shutdowns.map((s) => ({
     title: `Shutdown ${s.shutdownId} — ${s.mode ?? 'unknown mode'}${s.reason ? `: ${s.reason}` : ''}`,
     header: ['step', 'name', 'start', 'end', 'duration', 'outcome'],
-    rows: s.steps.map((st) => [String(st.step), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.note ? `${st.outcome} (${st.note})` : st.outcome]),
+    rows: s.steps.map((st) => [String(st.number), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.note ? `${st.outcome} (${st.note})` : st.outcome]),
     empty: 'no steps recorded',
   }))
 }
