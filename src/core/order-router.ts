@@ -3,7 +3,7 @@ import type { Origin } from '../events/primitives.js'
 import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../strategies/ports.js'
 import { HaltdError } from '../events/errors.js'
 import { orderEventKey } from '../events/routing.js'
-import type { ExchangeGateway, OrderAck } from '../exchanges/gateway.js'
+import type { ExchangeGateway, OrderAck, VenueOrder } from '../exchanges/gateway.js'
 import { HALTD_TAG } from '../exchanges/gateway.js'
 import { isVenueError } from '../exchanges/errors.js'
 import type { EventLog } from './event-log.js'
@@ -39,11 +39,31 @@ export type RouterOptions = {
   runTag: string
   /** Signed position as projected, for the reduce-only check at the gate. */
   positionOf?: (venue: string, symbol: string) => number
+  /**
+   * Also bounds the lookups after a lost answer: the first look and every re-check, waits
+   * included, fit within it.
+   */
   submitTimeoutMs?: number
   cancelTimeoutMs?: number
+  /**
+   * The wait before each re-check of an order whose submit answer was lost and that the venue
+   * did not know: an order still on its way to the matching engine can miss a lookup made right
+   * after the timeout. Shortened when the re-checks would not otherwise fit in `submitTimeoutMs`.
+   */
+  lostRecheckMs?: number
 }
 
+/** Lookups after the first before an order whose answer was lost is called lost. */
+const LOST_RECHECKS = 2
+
+/** What the lookups after a lost answer came to: settled (found, or the stream spoke), or not found. */
+type Looked =
+  | { kind: 'settled'; outcome: SubmitOutcome }
+  | { kind: 'not-found'; looks: number; failures: string[]; elapsedMs: number }
+
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+// a venue's error text can run long; an event that fails validation would lose the fact itself
+const clip = (reason: string) => (reason.length > 2000 ? `${reason.slice(0, 1997)}...` : reason)
 
 /**
  * The one way orders reach a venue. Gate check (synchronous) → `order.submitted` appended
@@ -55,11 +75,13 @@ export class OrderRouter {
   private refusals = 0
   private readonly submitTimeoutMs: number
   private readonly cancelTimeoutMs: number
+  private readonly lostRecheckMs: number
   private readonly offFault: () => void
 
   constructor(private readonly options: RouterOptions) {
     this.submitTimeoutMs = options.submitTimeoutMs ?? 10_000
     this.cancelTimeoutMs = options.cancelTimeoutMs ?? 10_000
+    this.lostRecheckMs = Math.max(0, options.lostRecheckMs ?? 1_000)
     this.offFault = options.log.on('fault', ({ error }) => options.gate.halt(`event log cannot be written: ${error.message}`))
   }
 
@@ -133,28 +155,101 @@ export class OrderRouter {
     }
   }
 
-  /** The submit's answer was lost: ask the venue by client order id before deciding anything. */
+  /**
+   * The submit's answer was lost: ask the venue by client order id before deciding anything, and
+   * call the order lost only when every look, a while apart, says the venue does not know it.
+   */
   private async findAfterLostAnswer(gateway: ExchangeGateway, venue: string, symbol: string, clientOrderId: string, why: string): Promise<SubmitOutcome> {
-    const { log } = this.options
     // the venue's stream may already have told us while the answer itself was lost
-    const streamed = log.findByKey(orderEventKey('order.accepted', venue, clientOrderId))
-    if (streamed?.type === 'order.accepted') {
-      const ack: OrderAck = { clientOrderId, venueOrderId: streamed.data.venueOrderId, status: 'open', filled: 0 }
+    const heard = this.heardFromVenue(venue, clientOrderId)
+    if (heard) return heard
+    this.options.log.append({ type: 'order.status-unknown', data: { venue, clientOrderId, reason: clip(why) } })
+    const looked = await this.lookUntilFound(gateway, venue, { clientOrderId, symbol })
+    if (looked.kind === 'settled') return looked.outcome
+    const { looks, failures, elapsedMs } = looked
+    const searched = `${looks} lookup${looks === 1 ? '' : 's'} by client order id over ${Math.round(elapsedMs)} ms`
+    if (failures.length > 0) {
+      // the venue could not always answer: its silence is not evidence the order is absent
+      return { status: 'unknown', clientOrderId, reason: clip(`${why}; ${failures.length} of ${searched} failed (last: ${failures.at(-1)}), none found it`) }
+    }
+    if (looks < LOST_RECHECKS + 1) {
+      return { status: 'unknown', clientOrderId, reason: clip(`${why}; ${searched} found nothing before the time to look ran out`) }
+    }
+    const reason = clip(`not at the venue after a lost answer (${why}): ${searched} found nothing`)
+    this.options.log.append({ type: 'order.rejected', data: { venue, clientOrderId, reason, code: 'LOST' } })
+    return { status: 'rejected', clientOrderId, reason }
+  }
+
+  /**
+   * Look the order up, then re-check up to LOST_RECHECKS times, all within the submit timeout.
+   * Ends early when a lookup finds the order (recorded accepted) or the venue's stream settles it.
+   */
+  private async lookUntilFound(gateway: ExchangeGateway, venue: string, ref: { clientOrderId: string; symbol: string }): Promise<Looked> {
+    const started = performance.now()
+    const deadline = started + this.submitTimeoutMs
+    // leave a share of the budget to the lookups themselves
+    const spacing = Math.min(this.lostRecheckMs, this.submitTimeoutMs / (LOST_RECHECKS + 1))
+    const failures: string[] = []
+    let looks = 0
+    for (let look = 0; look <= LOST_RECHECKS; look++) {
+      if (look > 0) await this.waitForVenue(venue, ref.clientOrderId, Math.min(spacing, deadline - performance.now()))
+      const heard = this.heardFromVenue(venue, ref.clientOrderId)
+      if (heard) return { kind: 'settled', outcome: heard }
+      const left = deadline - performance.now()
+      if (left <= 0) break
+      looks++
+      try {
+        const found = await pTimeout(gateway.fetchOrder(ref), { milliseconds: left, message: `lookup timed out after ${Math.round(left)} ms` })
+        if (found) return { kind: 'settled', outcome: this.acceptFound(venue, ref.clientOrderId, found) }
+      } catch (e) {
+        failures.push(messageOf(e))
+      }
+    }
+    // the stream may have spoken while the last lookup was out
+    const heard = this.heardFromVenue(venue, ref.clientOrderId)
+    if (heard) return { kind: 'settled', outcome: heard }
+    return { kind: 'not-found', looks, failures, elapsedMs: performance.now() - started }
+  }
+
+  private acceptFound(venue: string, clientOrderId: string, found: VenueOrder): SubmitOutcome {
+    const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
+    this.recordAck(venue, ack)
+    return { status: 'accepted', clientOrderId, venueOrderId: found.venueOrderId, ack }
+  }
+
+  /** The venue's own word on the order, as its update stream recorded it, if it settles the submit. */
+  private heardFromVenue(venue: string, clientOrderId: string): SubmitOutcome | undefined {
+    const { log } = this.options
+    const accepted = log.findByKey(orderEventKey('order.accepted', venue, clientOrderId))
+    if (accepted?.type === 'order.accepted') {
+      const ack: OrderAck = { clientOrderId, venueOrderId: accepted.data.venueOrderId, status: 'open', filled: 0 }
       return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
     }
-    log.append({ type: 'order.status-unknown', data: { venue, clientOrderId, reason: why } })
-    try {
-      const found = await pTimeout(gateway.fetchOrder({ clientOrderId, symbol }), { milliseconds: this.submitTimeoutMs })
-      if (!found) {
-        log.append({ type: 'order.rejected', data: { venue, clientOrderId, reason: `not at the venue after a lost answer (${why})`, code: 'LOST' } })
-        return { status: 'rejected', clientOrderId, reason: `not at the venue after a lost answer (${why})` }
+    const rejected = log.findByKey(orderEventKey('order.rejected', venue, clientOrderId))
+    if (rejected?.type === 'order.rejected') return { status: 'rejected', clientOrderId, reason: rejected.data.reason }
+    return undefined
+  }
+
+  /** Wait `ms`, or less if the venue's stream records the order accepted or rejected meanwhile. */
+  private waitForVenue(venue: string, clientOrderId: string, ms: number): Promise<void> {
+    if (!(ms > 0)) return Promise.resolve()
+    const { log } = this.options
+    return new Promise((resolve) => {
+      let settled = false
+      let off: (() => void) | undefined
+      const done = () => {
+        settled = true
+        clearTimeout(timer)
+        off?.()
+        resolve()
       }
-      const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
-      this.recordAck(venue, ack)
-      return { status: 'accepted', clientOrderId, venueOrderId: found.venueOrderId, ack }
-    } catch (e) {
-      return { status: 'unknown', clientOrderId, reason: `${why}; lookup failed: ${messageOf(e)}` }
-    }
+      const timer = setTimeout(done, ms)
+      off = log.subscribe(log.lastSeq + 1, (e) => {
+        if ((e.type === 'order.accepted' || e.type === 'order.rejected') && e.data.venue === venue && e.data.clientOrderId === clientOrderId) done()
+      })
+      // subscribe's catch-up can already have called done, before `off` was known
+      if (settled) off()
+    })
   }
 
   private recordAck(venue: string, ack: OrderAck): void {

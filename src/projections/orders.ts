@@ -151,7 +151,8 @@ export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, Partial<Record<Orde
     'status-unknown': 'cancel-unconfirmed',
   },
   rejected: {
-    // Real world: a reject inferred from a lost answer, then the venue reports the order alive.
+    // Real world: a reject inferred from a lost answer (code LOST), then the venue reports the
+    // order alive. The fact wins: the order is live again, so drain, cancel and reconciliation see it.
     accepted: real('open', 'out-of-order-report'),
     'fill-partial': real('partially-filled', 'fill-after-reject'),
     'fill-full': real('filled', 'fill-after-reject'),
@@ -289,7 +290,9 @@ export function evolveOrder(order: Order | undefined, fact: OrderFact, note: Ano
   }
   let target: Target
   if (typeof row === 'object') {
-    note(row.report, `${kind} while ${order.status}`, where)
+    // a reject may have been inferred (a lost answer the venue did not know yet): its reason tells which
+    const why = order.status === 'rejected' && order.reason !== undefined ? ` (${order.reason})` : ''
+    note(row.report, `${kind} while ${order.status}${why}`, where)
     target = row.to
   } else {
     target = row

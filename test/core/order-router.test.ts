@@ -4,7 +4,8 @@ import { OrderGate, type GateView } from '../../src/core/gate.js'
 import { OrderRouter } from '../../src/core/order-router.js'
 import { InvalidDeadMansSwitch, keepDeadMansSwitch, recordUpdates } from '../../src/core/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
-import type { ExchangeGateway, OrderRequest } from '../../src/exchanges/gateway.js'
+import type { ExchangeGateway, OrderRef, OrderRequest, VenueOrder } from '../../src/exchanges/gateway.js'
+import { VenueError } from '../../src/exchanges/errors.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
 import { fakeBinanceUsdm, faults, startFakeBinance } from '../support/fake-binance/index.js'
 import { tempDb } from '../support/tmp.js'
@@ -22,7 +23,7 @@ function setup(options: { faults?: ConstructorParameters<typeof SimExchange>[0][
   const gate = new OrderGate(() => view)
   const router = new OrderRouter({
     log, gate, venues: new Map<string, ExchangeGateway>([['sim', sim]]), runTag: 'r1',
-    positionOf: () => options.position ?? 0, submitTimeoutMs: 200, cancelTimeoutMs: 200,
+    positionOf: () => options.position ?? 0, submitTimeoutMs: 200, cancelTimeoutMs: 200, lostRecheckMs: 20,
   })
   const stop = options.stream === false ? () => {} : recordUpdates(log, sim)
   cleanups.push(async () => {
@@ -36,6 +37,35 @@ function setup(options: { faults?: ConstructorParameters<typeof SimExchange>[0][
 
 const types = (log: EventLog) => [...log.read()].map((e) => e.type)
 const strategy = { kind: 'strategy' as const, id: 'mm' }
+
+/**
+ * The sim as a venue whose submit answers time out while the order is still on its way to the
+ * matching engine: the order reaches the venue only when `arrive()` is called. `onLookup` sees
+ * each lookup by client order id after the venue answered it, and may replace the answer.
+ */
+function answerLostInFlight(sim: SimExchange, onLookup: (found: VenueOrder | undefined, look: number) => VenueOrder | undefined | Promise<VenueOrder | undefined> = (found) => found) {
+  const deliver = sim.submit.bind(sim)
+  const fetchOrder = sim.fetchOrder.bind(sim)
+  const inFlight: OrderRequest[] = []
+  const sent: string[] = []
+  const lookups: ('found' | 'not found')[] = []
+  sim.submit = async (order: OrderRequest) => {
+    sent.push(order.clientOrderId)
+    inFlight.push(order)
+    throw new VenueError('sim', 'timeout', `submit ${order.clientOrderId}: no answer from the venue (it may have the order)`)
+  }
+  sim.fetchOrder = async (ref: OrderRef) => {
+    const answer = await onLookup(await fetchOrder(ref), lookups.length + 1)
+    lookups.push(answer ? 'found' : 'not found')
+    return answer
+  }
+  const arrive = async () => {
+    for (const order of inFlight.splice(0)) await deliver(order)
+  }
+  return { arrive, sent, lookups }
+}
+
+const rejections = (log: EventLog) => [...log.read({ types: ['order.rejected'] })].map((e) => e.data as { code?: string; reason: string })
 
 describe('order router', () => {
   it('writes order.submitted before the order leaves for the venue, then records the answer', async () => {
@@ -111,6 +141,61 @@ describe('order router', () => {
     expect(outcome.status).toBe('accepted')
     expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.accepted'])
     expect(sim.openOrderCount).toBe(1)
+  })
+
+  describe('when the submit answer is lost and the venue does not know the order at first', () => {
+    const limitBuy = { venue: 'sim', symbol: SYMBOL, side: 'buy' as const, type: 'limit' as const, qty: 1, price: 90, origin: strategy }
+
+    it('looks again, and records an order that reaches the venue by the second look as accepted, never rejected', async () => {
+      const { log, sim, router } = setup({ stream: false })
+      const venue = answerLostInFlight(sim, async (found, look) => {
+        if (look === 1) await venue.arrive()
+        return found
+      })
+      const outcome = await router.submit(limitBuy)
+      expect(outcome).toMatchObject({ status: 'accepted', clientOrderId: venue.sent[0] })
+      expect(venue.lookups).toEqual(['not found', 'found'])
+      expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.accepted'])
+      expect(venue.sent).toHaveLength(1)
+      expect(sim.openOrderCount).toBe(1)
+    })
+
+    it('records an order the venue never saw rejected as LOST only after every re-check, the reason naming the looks', async () => {
+      const { log, sim, router } = setup()
+      const venue = answerLostInFlight(sim)
+      const outcome = await router.submit(limitBuy)
+      expect(venue.lookups).toEqual(['not found', 'not found', 'not found'])
+      expect(outcome).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/3 lookups by client order id over \d+ ms found nothing/) })
+      expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.rejected'])
+      expect(rejections(log)).toEqual([{ venue: 'sim', clientOrderId: venue.sent[0], code: 'LOST', reason: outcome.status === 'rejected' ? outcome.reason : '' }])
+      expect(rejections(log)[0]!.reason).toMatch(/^not at the venue after a lost answer \(sim: submit .*no answer from the venue/)
+      expect(venue.sent).toHaveLength(1)
+    })
+
+    it('ends the re-checks as accepted when the venue\'s stream reports the order meanwhile, though no lookup sees it', async () => {
+      const { log, sim, router } = setup()
+      // the venue's lookups lag behind its matching engine
+      const venue = answerLostInFlight(sim, (_found, look) => {
+        if (look === 1) setTimeout(() => void venue.arrive(), 0)
+        return undefined
+      })
+      const outcome = await router.submit(limitBuy)
+      expect(outcome).toMatchObject({ status: 'accepted', clientOrderId: venue.sent[0] })
+      expect(venue.lookups).toEqual(['not found'])
+      expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.accepted'])
+      expect(venue.sent).toHaveLength(1)
+    })
+
+    it('leaves the order status-unknown, never rejected, when the lookups themselves fail', async () => {
+      const { log, sim, router } = setup()
+      const venue = answerLostInFlight(sim, () => {
+        throw new VenueError('sim', 'network', 'fetchOrder: connection reset')
+      })
+      const outcome = await router.submit(limitBuy)
+      expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/3 of 3 lookups by client order id .*failed \(last: sim: fetchOrder: connection reset\)/) })
+      expect(types(log)).toEqual(['order.submitted', 'order.status-unknown'])
+      expect(venue.sent).toHaveLength(1)
+    })
   })
 
   it('cancels on the venue\'s word only, and marks a cancel without an answer unconfirmed', async () => {
@@ -190,7 +275,7 @@ describe('order router over CcxtGateway and the fake Binance venue', () => {
     const exchange = await fakeBinanceUsdm(venue)
     const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange, symbols: [SYMBOL], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 } })
     const gate = new OrderGate(() => ({ mode: 'ACTIVE', strategyBlock: undefined }))
-    const router = new OrderRouter({ log, gate, venues: new Map<string, ExchangeGateway>([['binanceusdm', gateway]]), runTag: 'r2' })
+    const router = new OrderRouter({ log, gate, venues: new Map<string, ExchangeGateway>([['binanceusdm', gateway]]), runTag: 'r2', lostRecheckMs: 20 })
     cleanups.push(async () => {
       router.close()
       await gateway.close()

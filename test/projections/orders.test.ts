@@ -238,3 +238,43 @@ describe('order lifecycle', () => {
     expect(state.positions.get('sim-a\u001fBTC/USDT')!.qty).toBe(1)
   })
 })
+
+describe('an order rejected as lost after its submit answer was lost', () => {
+  const LOST_REASON = 'not at the venue after a lost answer (submit timed out): 3 lookups by client order id over 2000 ms found nothing'
+  const lost = (cid: string): EventInput => ({ type: 'order.rejected', data: { venue: 'sim-a', clientOrderId: cid, reason: LOST_REASON, code: 'LOST' } })
+  const lostOrder = () => given(ev.submitted(C, { qty: 2 }), ev.statusUnknown(C), lost(C))
+
+  it('is finished until the venue says otherwise', () => {
+    const state = lostOrder()
+    expect(order(state, 'sim-a', C)!.status).toBe('rejected')
+    expect(inFlight(state)).toBe(0)
+  })
+
+  it('comes back open when the venue accepts it after all, where drain, cancel and reconciliation see it, and reports the anomaly', () => {
+    const state = lostOrder()
+    when(state, ev.accepted(C, 'V-9'))
+    expect(order(state, 'sim-a', C)).toMatchObject({ status: 'open', venueOrderId: 'V-9' })
+    expect(openOrders(state).map((o) => o.clientOrderId)).toEqual([C])
+    expect(inFlight(state)).toBe(1)
+    expect(anomalies(state)).toMatchObject([{ kind: 'out-of-order-report', seq: 4, venue: 'sim-a', clientOrderId: C, detail: expect.stringContaining(LOST_REASON) }])
+  })
+
+  it('comes back partially filled when a fill arrives first, the fill counting in the position and the P&L books', () => {
+    const state = lostOrder()
+    when(state, ev.filled(C, 't1', 0.5, 101, 0.01))
+    expect(order(state, 'sim-a', C)).toMatchObject({ status: 'partially-filled', filledQty: 0.5 })
+    expect(openOrders(state).map((o) => o.clientOrderId)).toEqual([C])
+    expect(inFlight(state)).toBe(1)
+    expect(position(state, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 0.5, avgEntry: 101, fills: 1 })
+    expect(state.pnl.fees).toBeCloseTo(0.01, 12)
+    expect(anomalies(state)).toMatchObject([{ kind: 'fill-after-reject', seq: 4, clientOrderId: C, detail: expect.stringContaining(LOST_REASON) }])
+  })
+
+  it('once revived, lives on as any order does: its acceptance after the fill is no news, and a cancel finishes it', () => {
+    const state = lostOrder()
+    when(state, ev.filled(C, 't1', 0.5), ev.accepted(C), ev.cancelRequested(C), ev.canceled(C))
+    expect(order(state, 'sim-a', C)).toMatchObject({ status: 'canceled', filledQty: 0.5 })
+    expect(inFlight(state)).toBe(0)
+    expect(anomalies(state).map((a) => a.kind)).toEqual(['fill-after-reject'])
+  })
+})
