@@ -59,7 +59,8 @@ async function engine(ctx: BenchContext, s: Setup) {
   const controller = new ShutdownController({
     log, gate, router, venues, clock: systemClock, world: () => worldOf(projections.state), ids: sequentialIds(`bench-${runNo}`),
     checkpointer: createCheckpointer({ primary: join(dir, 'checkpoint.json'), logPath: log.path }),
-    options: s.options ?? {},
+    // The venue's mass cancel takes every order on the account, so haltd only uses it with `account` scope.
+    options: s.massCancel ? { ...s.options, emergency: { ...s.options?.emergency, cancelScope: 'account' } } : (s.options ?? {}),
   })
   return {
     controller,

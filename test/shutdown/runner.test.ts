@@ -13,7 +13,7 @@ import { replayLog } from '../../src/core/projection-runner.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { Notification } from '../../src/core/notify/notifier.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
-import { rig, SYMBOL, type Rig } from './rig.js'
+import { MID, rig, SYMBOL, type Rig } from './rig.js'
 
 const dataOf = <T>(e: Envelope) => e.data as T
 
@@ -260,6 +260,43 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(bravoCancel?.data).toMatchObject({ outcome: 'failed', detail: { method: 'per-order', rejected: 2, unconfirmed: 2 } })
     expect(report.steps.find((s) => s.name === 'cancel all orders')).toMatchObject({ status: 'failed', error: expect.stringContaining('2 order(s) not confirmed canceled') })
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  describe('cancel scope', () => {
+    /** An order the engine placed at alpha without haltd: not in the log, not haltd's. */
+    const foreignAtAlpha = (r: Rig) =>
+      r.sim('alpha').submit({ clientOrderId: 'engine-7', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: MID * 0.8, timeInForce: 'GTC', reduceOnly: false })
+    const cancelAllAt = (r: Rig, venue: string) => {
+      const issued = r.events().find((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'cancel-all' && dataOf<{ command: { venue?: string } }>(e).command.venue === venue)!
+      return r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(issued).commandId)!.data
+    }
+
+    it('own (the default) cancels only haltd\'s orders, never by the venue\'s mass cancel, and leaves the engine\'s own order', async () => {
+      const r = rig()
+      await r.rest(4)
+      await foreignAtAlpha(r)
+      const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+      expect(report.openOrders.count).toBe(0)
+      expect(cancelAllAt(r, 'alpha')).toMatchObject({ outcome: 'ok', detail: { scope: 'own', method: 'batched' } })
+      expect(r.sim('alpha').openOrderCount).toBe(1)
+      expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => dataOf<{ scope: string }>(e).scope)).toEqual(['own', 'own', 'own'])
+    })
+
+    it('account uses each venue\'s mass cancel, which takes everything on the account, and replays to the same decisions', async () => {
+      const r = rig({ options: { emergency: { cancelScope: 'account' } } })
+      await r.rest(4)
+      await foreignAtAlpha(r)
+      const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+      expect(report.openOrders.count).toBe(0)
+      expect(cancelAllAt(r, 'alpha')).toMatchObject({ outcome: 'ok', detail: { scope: 'account', method: 'mass-cancel', canceled: 5 } })
+      expect(r.sim('alpha').openOrderCount).toBe(0)
+      // the venue's stream tells of each cancel as it happens, often before the mass cancel's answer
+      expect(new Set(r.events().filter((e) => e.type === 'order.canceled').map((e) => dataOf<{ confirmedBy: string }>(e).confirmedBy))).toSatisfy((by: Set<string>) => [...by].every((b) => b === 'mass-cancel' || b === 'stream'))
+      expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => dataOf<{ scope: string }>(e).scope)).toEqual(['account', 'account', 'account'])
+      expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+    })
   })
 
   it('an emergency request during a graceful shutdown escalates at once; a second graceful request is logged and ignored', async () => {

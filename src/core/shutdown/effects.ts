@@ -1,6 +1,6 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import type { EventInput } from '../../events/index.js'
-import type { ExchangeGateway } from '../../exchanges/gateway.js'
+import type { CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
 import { observeVenue } from '../venue-recorder.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
@@ -112,7 +112,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return { outcome: result === 'rejected' || result === 'open' ? 'failed' : 'ok', detail: { result } }
     }
     case 'cancel-all':
-      return cancelAllRound(command.venue, ctx, limit)
+      return cancelAllRound(command.venue, command.scope, ctx, limit)
     case 'arm-dead-mans-switch': {
       const armed = await gatewayOf(ctx, command.venue).armDeadMansSwitch(command.timeoutMs)
       if (!armed.armed) return { outcome: 'failed', detail: { error: `${command.venue} has no dead man's switch` } }
@@ -169,10 +169,10 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
  * order it says filled whose fills are not in the log yet, a missing gateway), so a shutdown
  * never ends with an order silently left in flight.
  */
-async function cancelAllRound(venue: string, ctx: ExecuteContext, limit: number): Promise<Result> {
+async function cancelAllRound(venue: string, scope: CancelScope, ctx: ExecuteContext, limit: number): Promise<Result> {
   let result: Result
   try {
-    result = await cancelAll(venue, ctx, limit)
+    result = await cancelAll(venue, scope, ctx, limit)
   } catch (e) {
     result = { outcome: 'failed', detail: { error: messageOf(e) } }
   }
@@ -185,16 +185,17 @@ async function cancelAllRound(venue: string, ctx: ExecuteContext, limit: number)
 
 /**
  * One venue's orders, all at once: the venue's cancel-all where it has a mass or batch cancel,
- * our own per-order cancels (a few in flight at a time) where it has neither. Only what the venue
- * confirmed is recorded canceled; the rest is recorded cancel-unconfirmed.
+ * our own per-order cancels (a few in flight at a time) where it has neither. With `account`
+ * scope the gateway takes everything on the account (its mass cancel, or each open order it
+ * lists). Only what the venue confirmed is recorded canceled; the rest is cancel-unconfirmed.
  */
-async function cancelAll(venue: string, ctx: ExecuteContext, limit: number): Promise<Result> {
+async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext, limit: number): Promise<Result> {
   const { ports } = ctx
   const gateway = gatewayOf(ctx, venue)
   const reason = reasonOf(ctx)
-  ports.log.append({ type: 'venue.cancel-all-requested', data: { venue, scope: 'own', reason } })
+  ports.log.append({ type: 'venue.cancel-all-requested', data: { venue, scope, reason } })
   const caps = gateway.capabilities
-  if (caps.massCancel === 'none' && caps.batchCancel === 0) {
+  if (scope === 'own' && caps.massCancel === 'none' && caps.batchCancel === 0) {
     const mine = ports.world().orders.filter((o) => o.venue === venue)
     const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) =>
       ports.router.cancel(
@@ -209,7 +210,7 @@ async function cancelAll(venue: string, ctx: ExecuteContext, limit: number): Pro
   }
   let result
   try {
-    result = await gateway.cancelAll({ scope: 'own' })
+    result = await gateway.cancelAll({ scope })
   } catch (e) {
     const unconfirmed = markUnconfirmed(ctx, venue, `cancel-all failed: ${messageOf(e)}`)
     return { outcome: 'failed', detail: { error: messageOf(e), unconfirmed } }
@@ -238,7 +239,7 @@ async function cancelAll(venue: string, ctx: ExecuteContext, limit: number): Pro
       data: { venue, clientOrderId: o.clientOrderId, reason: failed.get(o.clientOrderId) ?? `not in ${venue}'s cancel-all answer` },
     })),
   )
-  const detail = { method: result.method, canceled: result.canceled.length, failed: result.failed.length, unconfirmed: unconfirmed.length }
+  const detail = { scope: result.scope, method: result.method, canceled: result.canceled.length, failed: result.failed.length, unconfirmed: unconfirmed.length }
   return unconfirmed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
 }
 

@@ -38,7 +38,7 @@ function planCancelAll(ctx: StepContext): StepPlan {
     for (const venue of venues) {
       const info = ctx.options.venues.find((v) => v.name === venue)
       if (info && info.deadMansSwitch !== 'none') arm.push({ kind: 'arm-dead-mans-switch', venue, timeoutMs: ctx.options.emergency.deadMansSwitchMs })
-      cancel.push({ kind: 'cancel-all', venue, scope: 'own', orders: ctx.world.orders.filter((o) => o.venue === venue).length, round: 1 })
+      cancel.push({ kind: 'cancel-all', venue, scope: ctx.options.emergency.cancelScope, orders: ctx.world.orders.filter((o) => o.venue === venue).length, round: 1 })
     }
     return { kind: 'issue', commands: [...arm, ...cancel] }
   }

@@ -102,7 +102,7 @@ function cancelRound(ctx: StepContext, round: number, orders: readonly WorldOrde
     const info = ctx.options.venues.find((v) => v.name === venue)
     // One mass cancel per venue on the first round when everything there goes; per order otherwise.
     if (round === 1 && !kept && info && info.massCancel !== 'none') {
-      commands.push({ kind: 'cancel-all', venue, scope: 'own', orders: list.length, round })
+      commands.push({ kind: 'cancel-all', venue, scope: ctx.options.graceful.cancelScope, orders: list.length, round })
       continue
     }
     for (const o of list) {

@@ -11,6 +11,13 @@ export class InvalidShutdownOptions extends HaltdError {
 
 const Ms = z.number().int().nonnegative()
 
+/**
+ * Which orders a cancel-all takes: `own`, only those haltd tagged (never a venue's mass cancel,
+ * which would take the engine's other orders too); `account`, everything on the account, by the
+ * venue's mass cancel where it has one. `account` is for an account haltd trades alone.
+ */
+const CancelScope = z.enum(['own', 'account']).default('own')
+
 export const EmergencyOptions = z.strictObject({
   /** The whole emergency path ends within this, whatever the venues do. */
   deadlineMs: Ms.default(30_000),
@@ -18,6 +25,7 @@ export const EmergencyOptions = z.strictObject({
   deadMansSwitchMs: z.number().int().positive().default(10_000),
   /** Per-phase budgets by step name; by default fractions of the deadline (see `emergencyBudget`). */
   budgets: z.record(z.string(), Ms).default({}),
+  cancelScope: CancelScope,
 })
 export type EmergencyOptions = z.output<typeof EmergencyOptions>
 
@@ -38,6 +46,7 @@ export const GracefulOptions = z.strictObject({
   deadlineMs: Ms.default(300_000),
   /** Per-step budgets by step name (see `GRACEFUL_BUDGETS`). */
   budgets: z.record(z.string(), Ms).default({}),
+  cancelScope: CancelScope,
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 
