@@ -45,6 +45,8 @@ const CcxtVenue = z.strictObject({
   uid: Secret.optional(),
   sandbox: z.boolean().default(false),
   symbols: z.array(z.string().min(1)).default([]),
+  /** Market data: the `symbols`' tickers are polled this often (no symbols, no feed). */
+  tickerPollMs: z.number().int().positive().default(1_000),
   /** Passed to the ccxt constructor as they are. */
   options: z.record(z.string(), z.unknown()).default({}),
 })

@@ -83,6 +83,14 @@ describe('config', () => {
     expect(c.notify.webhooks.map((w) => w.url)).toEqual(['https://hooks.example.com/services/T/B/XYZ'])
   })
 
+  it('polls a ccxt venue\'s tickers every second unless told otherwise, at a positive whole number of ms', () => {
+    const ccxtVenue = (extra: Record<string, unknown> = {}) => ({ ...minimal, venues: [{ kind: 'ccxt', name: 'bn', exchange: 'binance', ...extra }] })
+    const pollOf = (c: ReturnType<typeof parseConfig>) => (c.venues[0]!.kind === 'ccxt' ? c.venues[0]!.tickerPollMs : undefined)
+    expect(pollOf(parseConfig(ccxtVenue(), {}))).toBe(1_000)
+    expect(pollOf(parseConfig(ccxtVenue({ tickerPollMs: 250 }), {}))).toBe(250)
+    for (const bad of [0, -5, 2.5, '1000']) expect(problemsOf(() => parseConfig(ccxtVenue({ tickerPollMs: bad }), {})).map((p) => p.path)).toEqual(['venues[0].tickerPollMs'])
+  })
+
   it('reads a JSON file and lets an object override it field by field', () => {
     const dir = tempDir()
     const file = join(dir, 'haltd.json')

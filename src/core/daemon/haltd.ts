@@ -143,8 +143,13 @@ export class VenueSetupFailed extends HaltdError {
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
-async function ccxtGateway(v: Extract<VenueConfig, { kind: 'ccxt' }>, clock: Clock, onError: (e: unknown) => void): Promise<ExchangeGateway> {
-  const ccxt = (await import('ccxt')) as unknown as Record<string, unknown> & { exchanges: string[] }
+async function ccxtVenue(
+  v: Extract<VenueConfig, { kind: 'ccxt' }>,
+  clock: Clock,
+  onError: { gateway: (e: unknown) => void; tickers: (e: unknown) => void },
+): Promise<{ gateway: ExchangeGateway; tickers: TickerSource | undefined }> {
+  // the default export: the namespace's own `exchanges` is the class map, not the list of ids
+  const ccxt = (await import('ccxt')).default as unknown as Record<string, unknown> & { exchanges: string[] }
   const ctor = (ccxt as Record<string, unknown>)[v.exchange] as (new (o: Record<string, unknown>) => import('ccxt').Exchange) | undefined
   if (!ccxt.exchanges.includes(v.exchange) || typeof ctor !== 'function') throw new VenueSetupFailed(v.name, `ccxt has no exchange '${v.exchange}'`)
   const make = () => {
@@ -153,7 +158,11 @@ async function ccxtGateway(v: Extract<VenueConfig, { kind: 'ccxt' }>, clock: Clo
     return ex
   }
   const { CcxtGateway } = await import('../../exchanges/ccxt-gateway.js')
-  return new CcxtGateway({ venue: v.name, exchange: make(), shutdownExchange: make(), ...(v.symbols.length ? { symbols: v.symbols } : {}), clock, onError })
+  const gateway = new CcxtGateway({ venue: v.name, exchange: make(), shutdownExchange: make(), ...(v.symbols.length ? { symbols: v.symbols } : {}), clock, onError: onError.gateway })
+  if (!v.symbols.length) return { gateway, tickers: undefined }
+  // market data polls on its own instance, so it never shares a rate-limit queue with order entry
+  const { ccxtTickerSource } = await import('./ccxt-ticker-source.js')
+  return { gateway, tickers: ccxtTickerSource({ venue: v.name, exchange: make(), symbols: v.symbols, pollMs: v.tickerPollMs, clock, onError: onError.tickers }) }
 }
 
 function strategyOf(s: HaltdConfig['strategies'][number]): StrategyEntry {
@@ -188,6 +197,14 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   const onError = (e: unknown) => {
     logger.error({ err: e }, 'background error')
     emitter.emit('error', e)
+  }
+  // A venue's own background failures (its order stream, its polling) count toward the risk
+  // monitor's error burst, like the rejects and unconfirmed cancels the log already shows.
+  // Ticker polls are left out: a feed that stays dead is the feed-loss trigger's to notice.
+  let noteVenueError = () => {}
+  const onVenueError = (e: unknown) => {
+    onError(e)
+    noteVenueError()
   }
 
   // ── the log and its projections ────────────────────────────────────────────────────────
@@ -228,7 +245,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         venues.set(name, venueHealth.wrap(gw))
         sources.push(simTickerSource(gw, v.symbols.map((s) => s.symbol), feedMs))
       } else {
-        venues.set(v.name, venueHealth.wrap(await ccxtGateway(v, clock, onError)))
+        const { gateway, tickers } = await ccxtVenue(v, clock, { gateway: onVenueError, tickers: onError })
+        venues.set(v.name, venueHealth.wrap(gateway))
+        // an embedder's own feed for this venue wins over polling
+        if (tickers && !sources.some((s) => s.venue === v.name)) sources.push(tickers)
       }
     }
     for (const gw of ports.gateways ?? []) {
@@ -256,6 +276,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       config: config.risk, log, state, gate, clock, onError,
       startEmergency: (reason) => requestShutdown('emergency', reason, 'risk').done,
     })
+    noteVenueError = () => risk.noteVenueError()
     // The strategies a run starts with are its deployment; the lock guards changes to a running daemon.
     let deployed = false
     const host = new StrategyHost({

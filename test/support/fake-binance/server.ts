@@ -5,13 +5,15 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { BinanceReject, DEFAULT_SYMBOLS, FakeExchangeEngine, NO_SUCH_ORDER, type FakeOrder, type Segment, type SymbolSpec } from './engine.js'
 import { FaultSwitchboard } from './faults.js'
 import { exchangeInfo } from './markets.js'
+import { tickerRoutes } from './tickers.js'
 import { executionReport, futuresOrder, futuresTrade, spotCancelAck, spotOrder, spotOrderAck, spotTrade } from './wire.js'
 
 /**
  * A Binance-compatible venue on 127.0.0.1: the spot REST subset (`/api/v3`), the USD-M futures
- * subset (`/fapi`), HMAC-SHA256 request signing, and the spot WebSocket API user-data stream
- * (`/ws-api/v3`, `userDataStream.subscribe.signature`, then `executionReport` events), which is
- * what ccxt.pro's binance `watchOrders`/`watchMyTrades` use for spot in 4.5.
+ * subset (`/fapi`), both segments' ticker endpoints, HMAC-SHA256 request signing, and the spot
+ * WebSocket API user-data stream (`/ws-api/v3`, `userDataStream.subscribe.signature`, then
+ * `executionReport` events), which is what ccxt.pro's binance `watchOrders`/`watchMyTrades` use
+ * for spot in 4.5.
  *
  * ccxt keeps its real URLs and reaches this server through `fetchImplementation`, so its
  * URL-dependent error mapping (spot versus linear codes) stays exact.
@@ -296,6 +298,9 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
       'GET /fapi/v2/balance': { security: 'signed', handler: () => futuresAccount().assets },
       'GET /fapi/v3/balance': { security: 'signed', handler: () => futuresAccount().assets },
       'GET /fapi/v1/userTrades': { security: 'signed', handler: (p) => trades('futures', p).map(futuresTrade) },
+
+      // ── public market data, spot and USD-M ──
+      ...tickerRoutes(engine, serverTime),
     }),
   )
 
