@@ -12,7 +12,7 @@ import { rig, SYMBOL } from './rig.js'
 
 const SOAK = process.env.HALTD_SOAK === '1'
 const PURE_RUNS = SOAK ? 2_000 : 200
-const LIVE_RUNS = SOAK ? 300 : 24
+const LIVE_RUNS = SOAK ? 1_000 : 200
 
 /**
  * The decider alone, against a small model of the venues: each command's outcome is drawn at
@@ -111,18 +111,19 @@ describe('shutdown invariants on the live engine with faults', () => {
     fillRacesCancel: fc.constantFrom(0, 0.5, 1),
     rejectRate: fc.constantFrom(0, 0, 0.5),
     noMassCancel: fc.boolean(),
+    cancelScope: fc.constantFrom('own' as const, 'account' as const),
   })
 
   it(`no strategy order passes a closed gate, flattens never increase |position|, canceled means the venue canceled, every step ends, deadlines hold, replay decides alike (${LIVE_RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(live, async (s) => {
-        const deadlineMs = 600
+        const deadlineMs = 400
         const r = rig({
           seed: s.seed,
           capabilities: s.noMassCancel ? { bravo: { massCancel: 'none', batchCancel: 0 } } : {},
           options: {
-            graceful: { flatten: s.flatten, settleMs: 30, waitTimeoutMs: 150, maxCancelRounds: 2, maxFlattenRounds: 2, deadlineMs: 2_000, budgets: { 'cancel orders and flatten': 500, 'wait for order completion': 250, reconcile: 200, 'close venue connections': 200 } },
-            emergency: { deadlineMs },
+            graceful: { flatten: s.flatten, cancelScope: s.cancelScope, settleMs: 20, waitTimeoutMs: 100, maxCancelRounds: 2, maxFlattenRounds: 2, deadlineMs: 1_500, budgets: { 'cancel orders and flatten': 300, 'wait for order completion': 150, reconcile: 120, 'close venue connections': 120 } },
+            emergency: { deadlineMs, cancelScope: s.cancelScope },
           },
         })
         await r.rest(s.resting)
