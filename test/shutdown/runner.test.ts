@@ -215,6 +215,25 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
+  it('asks every venue what is left once the cancels are answered, so its report reconciles against the venues as they are after it', async () => {
+    const r = rig()
+    await r.rest(2)
+    await r.take('alpha', 2)
+    await r.take('bravo', -1)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    const afterCancels = r.events().findLast((e) => e.type === 'shutdown.command-completed' && /:emergency\.3:/.test(dataOf<{ commandId: string }>(e).commandId))!.seq
+    const observed = r.events().filter((e) => e.type === 'venue.positions-observed' || e.type === 'venue.open-orders-observed')
+    expect(observed.map((e) => `${e.type} ${dataOf<{ venue: string }>(e).venue}`).sort()).toEqual(
+      ['alpha', 'bravo', 'charlie'].flatMap((v) => [`venue.open-orders-observed ${v}`, `venue.positions-observed ${v}`]).sort(),
+    )
+    expect(observed.every((e) => e.seq < afterCancels)).toBe(true)
+    // the emergency keeps its positions; the venues confirm them and show nothing left open
+    expect(report.positions.map((p) => `${p.venue} ${p.qty}`)).toEqual(['alpha 2', 'bravo -1'])
+    expect(report.reconciliation).toMatchObject({ ok: true, problems: [] })
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
   it('ends within its deadline when one venue never answers, recording that venue’s orders cancel-unconfirmed', async () => {
     const deadlineMs = 2_000
     const r = rig({ options: { emergency: { deadlineMs } } })
@@ -234,6 +253,8 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(timedOut.map((e) => dataOf<{ commandId: string }>(e).commandId).sort()).toEqual(['sd-1:emergency.3:2', 'sd-1:emergency.3:5'])
     // closing a hung connection does not wait for it: the last phase ends normally
     expect(stepTimeline(r)).toEqual(['started 1', 'completed 1', 'started 2', 'completed 2', 'started 3', 'timed-out 3', 'started 4', 'completed 4', 'started 5', 'completed 5'])
+    // the budget went to the hung venue: no time is spent asking the others what is left
+    expect(r.types('venue.open-orders-observed')).toEqual([])
   })
 
   it('makes one cancel-all round per venue and records every order the venue did not confirm canceled as cancel-unconfirmed, never dropping it', async () => {

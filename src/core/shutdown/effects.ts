@@ -125,7 +125,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
     case 'await-orders':
       return awaitOrders(command.which, ctx, timer)
     case 'observe-venue':
-      await observeVenue(ports.log, gatewayOf(ctx, command.venue))
+      await observeVenue(ports.log, gatewayOf(ctx, command.venue), command.what ? { openOrders: command.what.includes('open-orders'), positions: command.what.includes('positions') } : {})
       return { outcome: 'ok' }
     case 'write-checkpoint':
       return writeCheckpoint(command.verify, ctx)

@@ -42,15 +42,24 @@ function planCancelAll(ctx: StepContext): StepPlan {
     }
     return { kind: 'issue', commands: [...arm, ...cancel] }
   }
+  const cancels = ctx.commands.filter((c) => c.command.kind !== 'observe-venue')
+  const observations = ctx.commands.filter((c) => c.command.kind === 'observe-venue')
+  if (observations.length === 0 && venues.length > 0 && !outcomes.anyTimedOut(cancels)) {
+    // The venues' own word on what is left (open orders, positions): the report and the audit
+    // reconcile against it rather than against what startup saw. Skipped once a venue has run
+    // out the budget: the others have said what they canceled, and the deadline comes first.
+    return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['open-orders', 'positions'] })) }
+  }
   const remaining: Record<string, number> = {}
   for (const o of ctx.world.orders) remaining[o.venue] = (remaining[o.venue] ?? 0) + 1
   const left = Object.values(remaining).reduce((a, b) => a + b, 0)
   const perVenue = Object.fromEntries(
-    ctx.commands.filter((c) => c.command.kind === 'cancel-all').map((c) => [(c.command as { venue: string }).venue, c.outcome ?? 'pending']),
+    cancels.filter((c) => c.command.kind === 'cancel-all').map((c) => [(c.command as { venue: string }).venue, c.outcome ?? 'pending']),
   )
-  const detail = { remaining: left, remainingByVenue: remaining, venues: perVenue, failures: outcomes.failures(ctx.commands) }
+  const unobserved = observations.filter((c) => c.outcome !== 'ok').map((c) => (c.command as { venue: string }).venue)
+  const detail = { remaining: left, remainingByVenue: remaining, venues: perVenue, failures: outcomes.failures(cancels), ...(observations.length > 0 ? { unobserved } : {}) }
   if (left === 0) return { kind: 'complete', detail }
-  if (outcomes.anyTimedOut(ctx.commands)) return { kind: 'time-out', remaining: detail }
+  if (outcomes.anyTimedOut(cancels)) return { kind: 'time-out', remaining: detail }
   return { kind: 'fail', error: `${left} order(s) not confirmed canceled: ${JSON.stringify(remaining)}` }
 }
 
