@@ -5,6 +5,7 @@ import { HaltdError, type FieldProblem } from '../events/errors.js'
 import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
 import { MarketMakerConfig, MomentumTakerConfig, StrategyLimits } from '../strategies/index.js'
 import { RiskConfig } from './risk/config.js'
+import { EMERGENCY_DEADLINE_MAX_MS } from './daemon/watchdog.js'
 import { EmergencyOptions, GracefulOptions } from './shutdown/options.js'
 
 /**
@@ -73,13 +74,15 @@ export const WebhookConfig = z.strictObject({
 
 /**
  * The budgets the shutdown keeps: the shutdown engine's own option schemas, so there is one
- * truth. The emergency deadline defaults below 30 s so that the watchdog, which ends the process
- * a few seconds after it but never later than 30 s after the emergency began, has room to let the
- * procedure finish on its own first.
+ * truth. The emergency deadline is at most 26 s so that the watchdog, which exits 2 s and kills
+ * 4 s after it, has the process gone within 30 s of the emergency without cutting it short.
  */
 export const ShutdownConfig = z.strictObject({
   graceful: GracefulOptions.prefault({}),
-  emergency: EmergencyOptions.extend({ deadlineMs: Ms.min(1_000).max(30_000).default(25_000) }).prefault({}),
+  emergency: EmergencyOptions.extend({
+    deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),
+    observeAfterCancels: z.boolean().default(true),
+  }).prefault({}),
   checkpoint: z
     .strictObject({
       /** Where step 8 writes; default: `<db>.checkpoint.json`. */

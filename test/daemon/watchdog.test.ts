@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_MS } from '../../src/core/daemon/watchdog.js'
+import { EMERGENCY_DEADLINE_MAX_MS, emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_MS } from '../../src/core/daemon/watchdog.js'
 import { parseConfig } from '../../src/core/config.js'
 import { dist } from '../support/paths.js'
 
@@ -42,13 +42,22 @@ describe('the emergency watchdog times', () => {
     expect(killAtMs).toBeLessThanOrEqual(WATCHDOG_HARD_LIMIT_MS)
   })
 
-  it('never let the process outlive 30 s, even with the deadline at its 30 s maximum', () => {
-    for (const deadline of [1_000, 25_000, 27_000, 28_500, 30_000]) {
+  it('never cut an emergency short and never let the process outlive 30 s, for every deadline the config accepts', () => {
+    for (const deadline of [1_000, 25_000, EMERGENCY_DEADLINE_MAX_MS]) {
+      expect(parseConfig({ db: { path: 'x.db' }, shutdown: { emergency: { deadlineMs: deadline } } }).shutdown.emergency.deadlineMs).toBe(deadline)
       const { exitAtMs, killAtMs } = emergencyWatchdogTimes(deadline)
+      expect(exitAtMs, `deadline ${deadline}`).toBeGreaterThan(deadline)
+      expect(killAtMs, `deadline ${deadline}`).toBeGreaterThan(exitAtMs)
       expect(killAtMs, `deadline ${deadline}`).toBeLessThanOrEqual(30_000)
-      expect(exitAtMs, `deadline ${deadline}`).toBeLessThan(killAtMs)
-      expect(exitAtMs, `deadline ${deadline}`).toBeGreaterThanOrEqual(Math.min(deadline, 29_000))
     }
-    expect(() => parseConfig({ db: { path: 'x.db' }, shutdown: { emergency: { deadlineMs: 30_001 } } })).toThrow(/deadlineMs/)
+    expect(() => parseConfig({ db: { path: 'x.db' }, shutdown: { emergency: { deadlineMs: EMERGENCY_DEADLINE_MAX_MS + 1 } } })).toThrow(/deadlineMs/)
+  })
+
+  it('still end the process by 30 s for an emergency deadline set outside the config (an embedder\'s own)', () => {
+    for (const deadline of [27_000, 30_000, 60_000]) {
+      const { exitAtMs, killAtMs } = emergencyWatchdogTimes(deadline)
+      expect(killAtMs, `deadline ${deadline}`).toBe(30_000)
+      expect(exitAtMs, `deadline ${deadline}`).toBeLessThan(killAtMs)
+    }
   })
 })

@@ -200,5 +200,5 @@ describe('shutdown invariants on the live engine with faults', () => {
       }),
       { numRuns: LIVE_RUNS },
     )
-  }, SOAK ? 1_800_000 : 120_000)
+  }, SOAK ? 1_800_000 : 400_000)
 })

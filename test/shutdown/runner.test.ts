@@ -8,6 +8,7 @@ import { replayShutdownDecisions } from '../../src/core/shutdown/audit.js'
 import { verifyCheckpoint } from '../../src/core/shutdown/checkpoint.js'
 import { emergencyFromRisk, findUnfinishedShutdown } from '../../src/core/shutdown/controller.js'
 import { GRACEFUL_STEPS } from '../../src/core/shutdown/graceful.js'
+import { parseShutdownOptions } from '../../src/core/shutdown/options.js'
 import { worldOf } from '../../src/core/shutdown/world.js'
 import { replayLog } from '../../src/core/projection-runner.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
@@ -222,15 +223,47 @@ describe('emergency shutdown on three simulated venues', () => {
     await r.take('bravo', -1)
     const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
 
-    const afterCancels = r.events().findLast((e) => e.type === 'shutdown.command-completed' && /:emergency\.3:/.test(dataOf<{ commandId: string }>(e).commandId))!.seq
+    const cancelAllIds = new Set(
+      r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string } }>(e).command.kind === 'cancel-all').map((e) => dataOf<{ commandId: string }>(e).commandId),
+    )
+    const lastCancelAnswered = r.events().findLast((e) => e.type === 'shutdown.command-completed' && cancelAllIds.has(dataOf<{ commandId: string }>(e).commandId))!.seq
+    const stepEnded = r.events().find((e) => e.type === 'shutdown.step-completed' && dataOf<{ name: string }>(e).name === 'cancel all orders')!.seq
     const observed = r.events().filter((e) => e.type === 'venue.positions-observed' || e.type === 'venue.open-orders-observed')
     expect(observed.map((e) => `${e.type} ${dataOf<{ venue: string }>(e).venue}`).sort()).toEqual(
       ['alpha', 'bravo', 'charlie'].flatMap((v) => [`venue.open-orders-observed ${v}`, `venue.positions-observed ${v}`]).sort(),
     )
-    expect(observed.every((e) => e.seq < afterCancels)).toBe(true)
+    // after every venue answered its cancel-all, within the cancel step
+    expect(observed.every((e) => e.seq > lastCancelAnswered && e.seq < stepEnded)).toBe(true)
     // the emergency keeps its positions; the venues confirm them and show nothing left open
     expect(report.positions.map((p) => `${p.venue} ${p.qty}`)).toEqual(['alpha 2', 'bravo -1'])
     expect(report.reconciliation).toMatchObject({ ok: true, problems: [] })
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('waits for the venues\' word on what is left only a short while: a venue that cancels but does not list its orders costs 2 s, not the cancel budget', async () => {
+    const r = rig()
+    await r.rest(2)
+    r.sim('alpha').faults.set({ hang: ['fetchOpenOrders'] })
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    expect(report.openOrders.count).toBe(0)
+    const step = r.events().find((e) => e.type === 'shutdown.step-completed' && dataOf<{ name: string }>(e).name === 'cancel all orders')
+    expect(step?.data).toMatchObject({ detail: { remaining: 0, unobserved: ['alpha'] } })
+    const observeAlpha = r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'observe-venue' && dataOf<{ command: { venue?: string } }>(e).command.venue === 'alpha')
+    const outcome = r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(observeAlpha[0]!).commandId)
+    expect(outcome?.data).toMatchObject({ outcome: 'timed-out', detail: { error: 'alpha did not answer within 2000 ms' } })
+    expect(r.types('checkpoint.written')).toHaveLength(1)
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('does not ask when told not to, and a shutdown recorded before the option existed replays without asking', async () => {
+    // absent from a stored shutdown.requested means the behaviour that log was written with
+    expect(parseShutdownOptions({ emergency: {} }).emergency.observeAfterCancels).toBe(false)
+    const r = rig({ options: { emergency: { observeAfterCancels: false } } })
+    await r.rest(2)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+    expect(report.openOrders.count).toBe(0)
+    expect(r.types('venue.open-orders-observed')).toEqual([])
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 

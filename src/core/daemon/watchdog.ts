@@ -23,6 +23,11 @@ export const WATCHDOG_HARD_LIMIT_MS = 30_000
 /** After the emergency deadline: the main thread exits this much later, a worker SIGKILLs later still. */
 export const WATCHDOG_EXIT_AFTER_MS = 2_000
 export const WATCHDOG_KILL_AFTER_MS = 4_000
+/**
+ * The longest emergency deadline the config accepts: the procedure ends by its deadline on its
+ * own, the watchdog exits 2 s and kills 4 s after it, and all of it within the 30 s limit.
+ */
+export const EMERGENCY_DEADLINE_MAX_MS = WATCHDOG_HARD_LIMIT_MS - WATCHDOG_KILL_AFTER_MS
 
 /**
  * When the watchdog fires for an emergency with this deadline: a little slack past the deadline

@@ -57,7 +57,10 @@ export class ShutdownController {
       return { shutdownId: running.shutdownId, status: escalated ? 'escalated' : 'ignored', done: this.activeDone }
     }
     const shutdownId = this.ids.next()
-    const options = { ...(this.ports.options ?? {}), ...(request.options ?? {}), venues: this.venueInfo(request.options) }
+    const given = { ...(this.ports.options ?? {}), ...(request.options ?? {}) }
+    // Recorded explicitly: a log without the field replays with the behaviour before it existed.
+    const emergency = { observeAfterCancels: true, ...given.emergency }
+    const options = { ...given, emergency, venues: this.venueInfo(request.options) }
     const events = decideShutdown({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
     this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId: `${shutdownId}:start:0`, correlationId: shutdownId })))
     return this.runToEnd(shutdownId, 'started')

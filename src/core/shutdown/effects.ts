@@ -124,9 +124,22 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return flatten(command, ctx)
     case 'await-orders':
       return awaitOrders(command.which, ctx, timer)
-    case 'observe-venue':
-      await observeVenue(ports.log, gatewayOf(ctx, command.venue), command.what ? { openOrders: command.what.includes('open-orders'), positions: command.what.includes('positions') } : {})
-      return { outcome: 'ok' }
+    case 'observe-venue': {
+      const what = command.what ? { openOrders: command.what.includes('open-orders'), positions: command.what.includes('positions') } : {}
+      const observing = observeVenue(ports.log, gatewayOf(ctx, command.venue), what)
+      if (command.timeoutMs === undefined || command.timeoutMs >= limit) {
+        await observing
+        return { outcome: 'ok' }
+      }
+      observing.catch(() => {}) // a late answer after its bound is not waited for
+      try {
+        await pTimeout(observing, { milliseconds: command.timeoutMs })
+        return { outcome: 'ok' }
+      } catch (e) {
+        if (e instanceof TimeoutError) return { outcome: 'timed-out', detail: { error: `${command.venue} did not answer within ${command.timeoutMs} ms` } }
+        throw e
+      }
+    }
     case 'write-checkpoint':
       return writeCheckpoint(command.verify, ctx)
     case 'stop-market-data': {

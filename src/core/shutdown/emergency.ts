@@ -20,6 +20,9 @@ export const EMERGENCY_SHARES: Readonly<Record<string, number>> = {
   stop: 0.08,
 }
 
+/** How long the emergency waits for the venues' word on what is left after the cancels. */
+export const OBSERVE_AFTER_CANCELS_MS = 2_000
+
 export function emergencyBudget(name: string, o: ShutdownOptions): number {
   return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * (EMERGENCY_SHARES[name] ?? 0.05))
 }
@@ -44,11 +47,12 @@ function planCancelAll(ctx: StepContext): StepPlan {
   }
   const cancels = ctx.commands.filter((c) => c.command.kind !== 'observe-venue')
   const observations = ctx.commands.filter((c) => c.command.kind === 'observe-venue')
-  if (observations.length === 0 && venues.length > 0 && !outcomes.anyTimedOut(cancels)) {
+  if (ctx.options.emergency.observeAfterCancels && observations.length === 0 && venues.length > 0 && !outcomes.anyTimedOut(cancels)) {
     // The venues' own word on what is left (open orders, positions): the report and the audit
     // reconcile against it rather than against what startup saw. Skipped once a venue has run
     // out the budget: the others have said what they canceled, and the deadline comes first.
-    return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['open-orders', 'positions'] })) }
+    const timeoutMs = OBSERVE_AFTER_CANCELS_MS
+    return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['open-orders', 'positions'], timeoutMs })) }
   }
   const remaining: Record<string, number> = {}
   for (const o of ctx.world.orders) remaining[o.venue] = (remaining[o.venue] ?? 0) + 1

@@ -26,6 +26,13 @@ export const EmergencyOptions = z.strictObject({
   /** Per-phase budgets by step name; by default fractions of the deadline (see `emergencyBudget`). */
   budgets: z.record(z.string(), Ms).default({}),
   cancelScope: CancelScope,
+  /**
+   * Once every venue answered its cancel-all, ask each for its open orders and positions (within
+   * `OBSERVE_AFTER_CANCELS_MS`), so the report reconciles against the venues after the cancels.
+   * Absent means false: shutdowns recorded before the option existed replay as they ran. The
+   * controller and the daemon's config record true for every new shutdown unless told otherwise.
+   */
+  observeAfterCancels: z.boolean().default(false),
 })
 export type EmergencyOptions = z.output<typeof EmergencyOptions>
 

@@ -140,7 +140,13 @@ export const ShutdownCommand = z.discriminatedUnion('kind', [
   /** Wait until the projections show no order of the kind still live (or the budget ends). */
   z.strictObject({ kind: z.literal('await-orders'), which: z.enum(['all', 'shutdown', 'unkept']), timeoutMs: z.number().int().nonnegative() }),
   /** Ask a venue for its state and record it; `what` narrows it (all of it when absent). */
-  z.strictObject({ kind: z.literal('observe-venue'), venue: Venue, what: z.array(z.enum(['open-orders', 'positions'])).optional() }),
+  z.strictObject({
+    kind: z.literal('observe-venue'),
+    venue: Venue,
+    what: z.array(z.enum(['open-orders', 'positions'])).optional(),
+    /** A bound of its own, within the step's budget. */
+    timeoutMs: z.number().int().positive().optional(),
+  }),
   z.strictObject({ kind: z.literal('write-checkpoint'), verify: z.boolean() }),
   z.strictObject({ kind: z.literal('stop-market-data') }),
   z.strictObject({ kind: z.literal('close-venue'), venue: Venue }),
