@@ -283,7 +283,7 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'feedLoss', action: 'HALTED' }), { timeout: 10_000 })
   })
 
-  it('counts the venue\'s background failures (its order-update polling) toward the error-burst trigger, which trips', async () => {
+  it('counts the answers a reachable venue gives its background polling (rate limits) toward the error-burst trigger, which trips', async () => {
     const venue = await fakeVenue()
     const h = await createHaltd(
       {
@@ -298,13 +298,35 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     const background: unknown[] = []
     h.on('error', (e) => background.push(e))
     expect(h.risk.status().latched).toBe(false)
-    // no order is rejected and no event tells of it: only the venue's own polling fails
-    venue.faults.inject('GET /fapi/v1/openOrders', faults.unavailable())
+    // no order is rejected and no event tells of it: only the venue's own polling is refused
+    venue.faults.inject('GET /fapi/v1/openOrders', faults.rateLimited())
     await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'errorBurst', action: 'HALTED' }), { timeout: 20_000 })
     // the log alone held fewer errors than the trigger needs: the failed polls themselves were counted
     const logged = events(h).filter((e) => ['order.rejected', 'order.status-unknown', 'order.cancel-rejected', 'order.cancel-unconfirmed', 'venue.disconnected'].includes(e.type))
     expect(logged.length).toBeLessThan(3)
     expect(background.length).toBeGreaterThanOrEqual(3 - logged.length)
+  })
+
+  it('counts a venue it cannot reach once, as its disconnect, however many retries fail while the outage lasts', async () => {
+    const venue = await fakeVenue()
+    const h = await createHaltd(
+      {
+        db: { path: join(tempDir(), 'h.db') },
+        admin: { enabled: false },
+        venues: [{ kind: 'ccxt', name: 'bn-usdm', exchange: 'binanceusdm', apiKey: venue.apiKey, secret: venue.secret, symbols: [BTC], tickerPollMs: 50, options: ccxtOptions(venue) }],
+        risk: { errorBurst: { max: 3, windowMs: 60_000 }, checkIntervalMs: 20 },
+      },
+      { logger: quiet(), env: {} },
+    )
+    cleanups.push(() => h.close().catch(() => undefined))
+    const background: unknown[] = []
+    h.on('error', (e) => background.push(e))
+    venue.faults.inject('GET /fapi/v1/openOrders', faults.unavailable())
+    await vi.waitFor(() => expect(background.length).toBeGreaterThanOrEqual(4), { timeout: 20_000 })
+    await sleep(100)
+    expect(events(h).filter((e) => e.type === 'venue.disconnected')).toHaveLength(1)
+    expect(h.risk.status().latched).toBe(false)
+    expect(h.risk.status().readings.find((r) => r.trigger === 'errorBurst')?.reading).toBe(1)
   })
 
   it('leaves a venue to the embedder\'s own ticker source where one is given', async () => {

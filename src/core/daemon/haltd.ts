@@ -7,6 +7,7 @@ import type { Envelope } from '../../events/envelope.js'
 import { HaltdError } from '../../events/errors.js'
 import type { Origin, ShutdownMode } from '../../events/primitives.js'
 import type { ExchangeGateway } from '../../exchanges/gateway.js'
+import { VenueError, type VenueErrorKind } from '../../exchanges/errors.js'
 import { SimExchange } from '../../exchanges/sim/index.js'
 import { bookKey, openOrders, order as orderOf, type HaltdState } from '../../projections/index.js'
 import { MarketMaker, MomentumTaker, StrategyHost, type Strategy, type StrategyLimits } from '../../strategies/index.js'
@@ -142,6 +143,8 @@ export class VenueSetupFailed extends HaltdError {
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+/** Failures that mean a venue could not be reached; the gateway records those as a disconnect. */
+const UNREACHABLE_KINDS: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'unavailable'])
 
 async function ccxtVenue(
   v: Extract<VenueConfig, { kind: 'ccxt' }>,
@@ -199,12 +202,15 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     emitter.emit('error', e)
   }
   // A venue's own background failures (its order stream, its polling) count toward the risk
-  // monitor's error burst, like the rejects and unconfirmed cancels the log already shows.
+  // monitor's error burst, like the rejects and unconfirmed cancels the log already shows: the
+  // answers a reachable venue gives (rate limits, bad responses, refusals), each time. A venue
+  // that cannot be reached counts once, as its `venue.disconnected`; the retries while the
+  // outage lasts are not counted again, so a short network blip does not read as a burst.
   // Ticker polls are left out: a feed that stays dead is the feed-loss trigger's to notice.
-  let noteVenueError = () => {}
+  let noteVenueError = (_e: VenueError) => {}
   const onVenueError = (e: unknown) => {
     onError(e)
-    noteVenueError()
+    if (e instanceof VenueError && !UNREACHABLE_KINDS.has(e.kind)) noteVenueError(e)
   }
 
   // ── the log and its projections ────────────────────────────────────────────────────────
@@ -276,7 +282,9 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       config: config.risk, log, state, gate, clock, onError,
       startEmergency: (reason) => requestShutdown('emergency', reason, 'risk').done,
     })
-    noteVenueError = () => risk.noteVenueError()
+    noteVenueError = (e) => {
+      if (runner.state.venues.get(e.venue)?.connected !== false) risk.noteVenueError()
+    }
     // The strategies a run starts with are its deployment; the lock guards changes to a running daemon.
     let deployed = false
     const host = new StrategyHost({
