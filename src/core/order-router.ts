@@ -2,7 +2,7 @@ import pTimeout from 'p-timeout'
 import type { Origin } from '../events/primitives.js'
 import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../strategies/ports.js'
 import { HaltdError } from '../events/errors.js'
-import { orderEventKey } from '../events/routing.js'
+import { orderStream } from '../events/routing.js'
 import type { ExchangeGateway, OrderAck, VenueOrder } from '../exchanges/gateway.js'
 import { HALTD_TAG } from '../exchanges/gateway.js'
 import { isVenueError } from '../exchanges/errors.js'
@@ -21,7 +21,12 @@ export class UnknownVenue extends HaltdError {
 export type SubmitOrder = SinkOrder & { clientOrderId?: string }
 
 export type SubmitOutcome =
+  /**
+   * The venue has the order. `ack` is absent when only its update stream told of it after the
+   * answer was lost (fills, a cancel or an expiry), and then so is the venue's id if it never sent one.
+   */
   | { status: 'accepted'; clientOrderId: string; venueOrderId: string; ack: OrderAck }
+  | { status: 'accepted'; clientOrderId: string; venueOrderId?: string; ack?: undefined; seen: 'filled' | 'partially-filled' | 'canceled' | 'expired' }
   | { status: 'rejected'; clientOrderId: string; reason: string }
   /** The gate refused it: nothing was sent and nothing was logged. */
   | { status: 'refused'; clientOrderId?: undefined; reason: string }
@@ -52,6 +57,9 @@ export type RouterOptions = {
    */
   lostRecheckMs?: number
 }
+
+/** What only the venue can say about an order: any of these settles a submit whose answer was lost. */
+const VENUE_FACTS: ReadonlySet<string> = new Set(['order.accepted', 'order.rejected', 'order.filled', 'order.canceled', 'order.expired'])
 
 /** Lookups after the first before an order whose answer was lost is called lost. */
 const LOST_RECHECKS = 2
@@ -217,20 +225,44 @@ export class OrderRouter {
     return { status: 'accepted', clientOrderId, venueOrderId: found.venueOrderId, ack }
   }
 
-  /** The venue's own word on the order, as its update stream recorded it, if it settles the submit. */
+  /**
+   * The venue's own word on the order, as its update stream recorded it, if it settles the
+   * submit: any fact from the venue (accepted, a fill, canceled, expired) proves it has the order.
+   * An IOC or market order that fills at once is often told of only through its fills.
+   */
   private heardFromVenue(venue: string, clientOrderId: string): SubmitOutcome | undefined {
-    const { log } = this.options
-    const accepted = log.findByKey(orderEventKey('order.accepted', venue, clientOrderId))
-    if (accepted?.type === 'order.accepted') {
-      const ack: OrderAck = { clientOrderId, venueOrderId: accepted.data.venueOrderId, status: 'open', filled: 0 }
-      return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
+    let venueOrderId: string | undefined
+    let seen: 'filled' | 'partially-filled' | 'canceled' | 'expired' | undefined
+    let ordered = 0
+    let filled = 0
+    for (const e of this.options.log.read({ stream: orderStream(venue, clientOrderId) })) {
+      switch (e.type) {
+        case 'order.submitted':
+          ordered = e.data.qty
+          break
+        case 'order.accepted':
+          venueOrderId = e.data.venueOrderId
+          break
+        case 'order.filled':
+          filled += e.data.qty
+          seen ??= 'partially-filled'
+          break
+        case 'order.canceled':
+        case 'order.expired':
+          seen = e.type === 'order.canceled' ? 'canceled' : 'expired'
+          break
+        case 'order.rejected':
+          return { status: 'rejected', clientOrderId, reason: e.data.reason }
+      }
     }
-    const rejected = log.findByKey(orderEventKey('order.rejected', venue, clientOrderId))
-    if (rejected?.type === 'order.rejected') return { status: 'rejected', clientOrderId, reason: rejected.data.reason }
-    return undefined
+    if (seen === 'partially-filled' && ordered > 0 && filled >= ordered - 1e-12) seen = 'filled'
+    if (seen !== undefined) return { status: 'accepted', clientOrderId, ...(venueOrderId !== undefined ? { venueOrderId } : {}), seen }
+    if (venueOrderId === undefined) return undefined
+    const ack: OrderAck = { clientOrderId, venueOrderId, status: 'open', filled: 0 }
+    return { status: 'accepted', clientOrderId, venueOrderId, ack }
   }
 
-  /** Wait `ms`, or less if the venue's stream records the order accepted or rejected meanwhile. */
+  /** Wait `ms`, or less if the venue's stream records a fact about the order meanwhile. */
   private waitForVenue(venue: string, clientOrderId: string, ms: number): Promise<void> {
     if (!(ms > 0)) return Promise.resolve()
     const { log } = this.options
@@ -244,8 +276,9 @@ export class OrderRouter {
         resolve()
       }
       const timer = setTimeout(done, ms)
+      const stream = orderStream(venue, clientOrderId)
       off = log.subscribe(log.lastSeq + 1, (e) => {
-        if ((e.type === 'order.accepted' || e.type === 'order.rejected') && e.data.venue === venue && e.data.clientOrderId === clientOrderId) done()
+        if (e.stream === stream && VENUE_FACTS.has(e.type)) done()
       })
       // subscribe's catch-up can already have called done, before `off` was known
       if (settled) off()

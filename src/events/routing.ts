@@ -9,7 +9,7 @@ export function streamOf(event: HaltdEvent): string {
   const family = event.type.slice(0, event.type.indexOf('.'))
   switch (family) {
     case 'order':
-      return `order:${d.venue}:${d.clientOrderId}`
+      return orderStream(String(d.venue), String(d.clientOrderId))
     case 'venue':
     case 'marketdata':
       return `venue:${d.venue}`
@@ -29,6 +29,11 @@ export function streamOf(event: HaltdEvent): string {
       // trading, killswitch, drain, deployments: the one trading-state stream
       return 'trading'
   }
+}
+
+/** One order's stream: everything haltd and the venue said about it. */
+export function orderStream(venue: string, clientOrderId: string): string {
+  return `order:${venue}:${clientOrderId}`
 }
 
 /**

@@ -186,6 +186,21 @@ describe('order router', () => {
       expect(venue.sent).toHaveLength(1)
     })
 
+    it('takes the venue\'s fills as proof it had the order: a market order told of only through its fills is never called LOST', async () => {
+      const { log, sim, router } = setup()
+      // the order fills at once; the venue's stream tells of the fills, its lookups never see the order
+      const venue = answerLostInFlight(sim, (_found, look) => {
+        if (look === 1) setTimeout(() => void venue.arrive(), 0)
+        return undefined
+      })
+      const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'market', qty: 1, origin: strategy })
+      expect(outcome).toMatchObject({ status: 'accepted', clientOrderId: venue.sent[0], seen: 'filled' })
+      expect(venue.lookups).toEqual(['not found'])
+      expect(rejections(log)).toEqual([])
+      expect(types(log)).toContain('order.filled')
+      expect(venue.sent).toHaveLength(1)
+    })
+
     it('leaves the order status-unknown, never rejected, when the lookups themselves fail', async () => {
       const { log, sim, router } = setup()
       const venue = answerLostInFlight(sim, () => {
