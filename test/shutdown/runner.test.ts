@@ -337,6 +337,19 @@ describe('emergency shutdown on three simulated venues', () => {
       expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => dataOf<{ scope: string }>(e).scope)).toEqual(['own', 'own', 'own'])
     })
 
+    it('account in a graceful shutdown clears every venue\'s account, one where haltd has no order of its own too, and one without a mass cancel', async () => {
+      const r = rig({ options: { graceful: { cancelScope: 'account', settleMs: 20 } }, capabilities: { charlie: { massCancel: 'none', batchCancel: 0 } } })
+      await r.rest(2, ['bravo', 'charlie'])
+      await foreignAtAlpha(r)
+      await r.sim('charlie').submit({ clientOrderId: 'engine-8', symbol: SYMBOL, side: 'sell', type: 'limit', qty: 1, price: MID * 1.2, timeInForce: 'GTC', reduceOnly: false })
+      const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'end of day', origin: 'signal' }).done
+
+      expect(report).toMatchObject({ outcome: 'clean', openOrders: { count: 0 } })
+      expect(r.sims.map((s) => `${s.venue} ${s.openOrderCount}`)).toEqual(['alpha 0', 'bravo 0', 'charlie 0'])
+      expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => `${dataOf<{ venue: string }>(e).venue} ${dataOf<{ scope: string }>(e).scope}`)).toEqual(['alpha account', 'bravo account', 'charlie account'])
+      expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+    })
+
     it('account uses each venue\'s mass cancel, which takes everything on the account, and replays to the same decisions', async () => {
       const r = rig({ options: { emergency: { cancelScope: 'account' } } })
       await r.rest(4)

@@ -97,6 +97,11 @@ function cancelRound(ctx: StepContext, round: number, orders: readonly WorldOrde
   const kept = keepsPassive(ctx.options)
   const byVenue = new Map<string, WorldOrder[]>()
   for (const o of orders) byVenue.set(o.venue, [...(byVenue.get(o.venue) ?? []), o])
+  // Account scope clears the whole account at every venue, orders of ours there or not: the
+  // gateway mass-cancels where it can and lists and cancels each open order where it cannot.
+  if (round === 1 && !kept && ctx.options.graceful.cancelScope === 'account') {
+    return venuesOf(ctx).map((venue) => ({ kind: 'cancel-all', venue, scope: 'account', orders: byVenue.get(venue)?.length ?? 0, round }))
+  }
   for (const venue of [...byVenue.keys()].sort()) {
     const list = byVenue.get(venue)!
     const info = ctx.options.venues.find((v) => v.name === venue)
@@ -138,7 +143,9 @@ export function planCancelAndFlatten(ctx: StepContext): StepPlan {
   const lastCancel = lastIndexOfKind(cmds, CANCELS)
   const lastFlatten = lastIndexOfKind(cmds, FLATTENS)
 
-  if (flattenRounds === 0 && toCancel.length > 0) {
+  // With account scope the first round goes out even when haltd has nothing open: it is the engine's orders it is for.
+  const accountSweep = cancelRounds === 0 && g.cancelScope === 'account' && !keepsPassive(ctx.options)
+  if (flattenRounds === 0 && (toCancel.length > 0 || accountSweep)) {
     // Between rounds, let fills that raced the cancels land before asking again.
     if (lastCancel > lastAwait && g.settleMs > 0) {
       return { kind: 'issue', commands: [{ kind: 'await-orders', which: keepsPassive(ctx.options) ? 'unkept' : 'all', timeoutMs: g.settleMs }] }
