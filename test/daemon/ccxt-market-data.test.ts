@@ -218,6 +218,15 @@ describe('ccxtTickerSource over the real ccxt binance classes and a fake venue',
     await sleep(300)
     expect(venue.faults.hits(BOOK_TICKER)).toBe(before + 1)
   })
+
+  it('says once that the venue does not list a configured symbol, and keeps quoting the others', async () => {
+    const { source, quotes, errors } = await rig({ symbols: [BTC, 'DOGE/USDT:USDT'], pollMs: 10 })
+    source.start()
+    await vi.waitFor(() => expect(quotes.filter((q) => q.symbol === BTC).length).toBeGreaterThanOrEqual(5), { timeout: 5_000 })
+    expect(errors).toHaveLength(1)
+    expect(String(errors[0])).toMatch(/DOGE\/USDT:USDT/)
+    expect(quotes.some((q) => q.symbol === 'DOGE/USDT:USDT')).toBe(false)
+  })
 })
 
 describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 }, () => {

@@ -44,7 +44,7 @@ async function readGroup(ex: Exchange, symbols: string[]): Promise<Tickers> {
  * Multi-symbol calls take their market type from the first symbol, so spot and derivatives
  * symbols of one venue are read in separate requests.
  */
-function groupByMarketType(ex: Exchange, symbols: readonly string[], onUnknown: (e: unknown) => void): string[][] {
+function groupByMarketType(ex: Exchange, symbols: readonly string[], onUnknown: (symbol: string, e: unknown) => void): string[][] {
   const groups = new Map<string, string[]>()
   for (const s of symbols) {
     let key: string
@@ -52,7 +52,7 @@ function groupByMarketType(ex: Exchange, symbols: readonly string[], onUnknown: 
       const m = ex.market(s)
       key = `${m.type}/${m.subType ?? ''}`
     } catch (e) {
-      onUnknown(e)
+      onUnknown(s, e)
       continue
     }
     groups.set(key, [...(groups.get(key) ?? []), s])
@@ -75,6 +75,7 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
   let running = false
   let timer: NodeJS.Timeout | undefined
   let inFlight: Promise<void> | undefined
+  const unknown = new Set<string>()
 
   const report = (e: unknown) => {
     try {
@@ -104,7 +105,12 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
     } catch (e) {
       return report(e)
     }
-    const groups = groupByMarketType(exchange, symbols, report)
+    const groups = groupByMarketType(exchange, symbols, (symbol, e) => {
+      // a symbol the venue does not list stays unlisted: said once, not on every poll
+      if (unknown.has(symbol)) return
+      unknown.add(symbol)
+      report(e)
+    })
     const results = await Promise.allSettled(groups.map((g) => readGroup(exchange, g)))
     results.forEach((r, i) => {
       if (id !== loop) return
@@ -147,6 +153,10 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
       loop++
       clearTimeout(timer)
       timer = undefined
+      // its own instance: nothing else holds its connections open
+      void Promise.resolve()
+        .then(() => exchange.close())
+        .catch(() => {})
     },
   }
 }
