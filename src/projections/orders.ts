@@ -156,6 +156,9 @@ export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, Partial<Record<Orde
     accepted: real('open', 'out-of-order-report'),
     'fill-partial': real('partially-filled', 'fill-after-reject'),
     'fill-full': real('filled', 'fill-after-reject'),
+    // it was at the venue after all, and has ended there: the venue's last word is its status
+    canceled: real('canceled', 'out-of-order-report'),
+    expired: real('expired', 'out-of-order-report'),
     rejected: real('rejected', 'duplicate-report'),
     'cancel-requested': 'rejected',
     'cancel-rejected': 'rejected',

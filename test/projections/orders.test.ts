@@ -110,6 +110,8 @@ const spec: [OrderStatus, OrderEventKind, OrderStatus, string?][] = [
   ['rejected', 'fill-partial', 'partially-filled', 'fill-after-reject'],
   ['rejected', 'fill-full', 'filled', 'fill-after-reject'],
   ['rejected', 'accepted', 'open', 'out-of-order-report'],
+  ['rejected', 'canceled', 'canceled', 'out-of-order-report'],
+  ['rejected', 'expired', 'expired', 'out-of-order-report'],
   ['rejected', 'rejected', 'rejected', 'duplicate-report'],
   ['expired', 'cancel-requested', 'expired'],
   ['expired', 'cancel-rejected', 'expired'],
@@ -268,6 +270,14 @@ describe('an order rejected as lost after its submit answer was lost', () => {
     expect(position(state, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 0.5, avgEntry: 101, fills: 1 })
     expect(state.pnl.fees).toBeCloseTo(0.01, 12)
     expect(anomalies(state)).toMatchObject([{ kind: 'fill-after-reject', seq: 4, clientOrderId: C, detail: expect.stringContaining(LOST_REASON) }])
+  })
+
+  it('ends as the venue says when it reports the order canceled: it was there after all, an out-of-order report', () => {
+    const state = lostOrder()
+    when(state, ev.canceled(C))
+    expect(order(state, 'sim-a', C)!.status).toBe('canceled')
+    expect(inFlight(state)).toBe(0)
+    expect(anomalies(state)).toMatchObject([{ kind: 'out-of-order-report', seq: 4, clientOrderId: C, detail: expect.stringContaining(LOST_REASON) }])
   })
 
   it('once revived, lives on as any order does: its acceptance after the fill is no news, and a cancel finishes it', () => {
