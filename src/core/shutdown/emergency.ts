@@ -20,9 +20,6 @@ export const EMERGENCY_SHARES: Readonly<Record<string, number>> = {
   stop: 0.08,
 }
 
-/** How long the emergency waits for the venues' word on what is left after the cancels. */
-export const OBSERVE_AFTER_CANCELS_MS = 2_000
-
 export function emergencyBudget(name: string, o: ShutdownOptions): number {
   return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * (EMERGENCY_SHARES[name] ?? 0.05))
 }
@@ -51,7 +48,7 @@ function planCancelAll(ctx: StepContext): StepPlan {
     // The venues' own word on what is left (open orders, positions): the report and the audit
     // reconcile against it rather than against what startup saw. Skipped once a venue has run
     // out the budget: the others have said what they canceled, and the deadline comes first.
-    const timeoutMs = OBSERVE_AFTER_CANCELS_MS
+    const timeoutMs = ctx.options.emergency.observeTimeoutMs
     return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['open-orders', 'positions'], timeoutMs })) }
   }
   const remaining: Record<string, number> = {}

@@ -28,11 +28,13 @@ export const EmergencyOptions = z.strictObject({
   cancelScope: CancelScope,
   /**
    * Once every venue answered its cancel-all, ask each for its open orders and positions (within
-   * `OBSERVE_AFTER_CANCELS_MS`), so the report reconciles against the venues after the cancels.
+   * `observeTimeoutMs`), so the report reconciles against the venues after the cancels.
    * Absent means false: shutdowns recorded before the option existed replay as they ran. The
    * controller and the daemon's config record true for every new shutdown unless told otherwise.
    */
   observeAfterCancels: z.boolean().default(false),
+  /** How long the emergency waits for each venue's word on what is left after the cancels. */
+  observeTimeoutMs: z.number().int().positive().default(2_000),
 })
 export type EmergencyOptions = z.output<typeof EmergencyOptions>
 
