@@ -239,7 +239,7 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     options: { fetchCurrencies: false, fetchMargins: false, fetchOpenOrders: { warnWithoutSymbol: false } },
   })
 
-  async function start(venue: FakeBinance, venueConfig: Record<string, unknown> = {}): Promise<Haltd> {
+  async function start(venue: FakeBinance, venueConfig: Record<string, unknown> = {}, risk: Record<string, unknown> = { feedLoss: { maxSilenceMs: 1_000 }, checkIntervalMs: 20 }): Promise<Haltd> {
     const h = await createHaltd(
       {
         db: { path: join(tempDir(), 'h.db') },
@@ -257,7 +257,7 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
             ...venueConfig,
           },
         ],
-        risk: { feedLoss: { maxSilenceMs: 1_000 }, checkIntervalMs: 20 },
+        risk,
       },
       { logger: quiet(), env: {} },
     )
@@ -294,16 +294,7 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
 
   it('counts the answers a reachable venue gives its background polling (rate limits) toward the error-burst trigger, which trips', async () => {
     const venue = await fakeVenue()
-    const h = await createHaltd(
-      {
-        db: { path: join(tempDir(), 'h.db') },
-        admin: { enabled: false },
-        venues: [{ kind: 'ccxt', name: 'bn-usdm', exchange: 'binanceusdm', apiKey: venue.apiKey, secret: venue.secret, symbols: [BTC], tickerPollMs: 50, options: ccxtOptions(venue) }],
-        risk: { errorBurst: { max: 3, windowMs: 60_000 }, checkIntervalMs: 20 },
-      },
-      { logger: quiet(), env: {} },
-    )
-    cleanups.push(() => h.close().catch(() => undefined))
+    const h = await start(venue, { symbols: [BTC], tickerPollMs: 50 }, { errorBurst: { max: 3, windowMs: 60_000 }, checkIntervalMs: 20 })
     const background: unknown[] = []
     h.on('error', (e) => background.push(e))
     expect(h.risk.status().latched).toBe(false)
@@ -318,16 +309,7 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
 
   it('counts a venue it cannot reach once, as its disconnect, however many retries fail while the outage lasts', async () => {
     const venue = await fakeVenue()
-    const h = await createHaltd(
-      {
-        db: { path: join(tempDir(), 'h.db') },
-        admin: { enabled: false },
-        venues: [{ kind: 'ccxt', name: 'bn-usdm', exchange: 'binanceusdm', apiKey: venue.apiKey, secret: venue.secret, symbols: [BTC], tickerPollMs: 50, options: ccxtOptions(venue) }],
-        risk: { errorBurst: { max: 3, windowMs: 60_000 }, checkIntervalMs: 20 },
-      },
-      { logger: quiet(), env: {} },
-    )
-    cleanups.push(() => h.close().catch(() => undefined))
+    const h = await start(venue, { symbols: [BTC], tickerPollMs: 50 }, { errorBurst: { max: 3, windowMs: 60_000 }, checkIntervalMs: 20 })
     const background: unknown[] = []
     h.on('error', (e) => background.push(e))
     venue.faults.inject('GET /fapi/v1/openOrders', faults.unavailable())
