@@ -248,8 +248,11 @@ export class OrderRouter {
           seen ??= 'partially-filled'
           break
         case 'order.canceled':
+          // 'open-orders' is haltd's own inference that the venue no longer lists it: no proof it ever had it
+          if (e.data.confirmedBy !== 'open-orders') seen = 'canceled'
+          break
         case 'order.expired':
-          seen = e.type === 'order.canceled' ? 'canceled' : 'expired'
+          seen = 'expired'
           break
         case 'order.rejected':
           return { status: 'rejected', clientOrderId, reason: e.data.reason }
@@ -278,7 +281,7 @@ export class OrderRouter {
       const timer = setTimeout(done, ms)
       const stream = orderStream(venue, clientOrderId)
       off = log.subscribe(log.lastSeq + 1, (e) => {
-        if (e.stream === stream && VENUE_FACTS.has(e.type)) done()
+        if (e.stream === stream && VENUE_FACTS.has(e.type) && !(e.type === 'order.canceled' && e.data.confirmedBy === 'open-orders')) done()
       })
       // subscribe's catch-up can already have called done, before `off` was known
       if (settled) off()

@@ -201,6 +201,23 @@ describe('order router', () => {
       expect(venue.sent).toHaveLength(1)
     })
 
+    it('does not take its own cancel, settled because the venue does not list the order, as proof the venue had it', async () => {
+      const { log, sim, router } = setup()
+      let cancelSent = false
+      const venue = answerLostInFlight(sim, async (found) => {
+        if (!cancelSent) {
+          cancelSent = true
+          // a shutdown cancels the order meanwhile; the venue answers not-found and does not list it
+          await router.cancel({ venue: 'sim', clientOrderId: venue.sent[0]!, symbol: SYMBOL })
+        }
+        return found
+      })
+      const outcome = await router.submit(limitBuy)
+      expect([...log.read({ types: ['order.canceled'] })].map((e) => (e.data as { confirmedBy: string }).confirmedBy)).toEqual(['open-orders'])
+      expect(outcome).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/lookups by client order id over \d+ ms found nothing/) })
+      expect(rejections(log).map((r) => r.code)).toEqual(['LOST'])
+    })
+
     it('leaves the order status-unknown, never rejected, when the lookups themselves fail', async () => {
       const { log, sim, router } = setup()
       const venue = answerLostInFlight(sim, () => {

@@ -350,6 +350,14 @@ describe('emergency shutdown on three simulated venues', () => {
       expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     })
 
+    it('account with no venue at all has nothing to sweep and shuts down clean', async () => {
+      const r = rig({ venues: [], options: { graceful: { cancelScope: 'account' } } })
+      const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'end of day', origin: 'signal' }).done
+      expect(report.outcome).toBe('clean')
+      expect(r.types('venue.cancel-all-requested')).toEqual([])
+      expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+    })
+
     it('account uses each venue\'s mass cancel, which takes everything on the account, and replays to the same decisions', async () => {
       const r = rig({ options: { emergency: { cancelScope: 'account' } } })
       await r.rest(4)

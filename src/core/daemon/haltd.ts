@@ -207,10 +207,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   // that cannot be reached counts once, as its `venue.disconnected`; the retries while the
   // outage lasts are not counted again, so a short network blip does not read as a burst.
   // Ticker polls are left out: a feed that stays dead is the feed-loss trigger's to notice.
-  let noteVenueError = (_e: VenueError) => {}
+  let noteVenueError = () => {}
   const onVenueError = (e: unknown) => {
     onError(e)
-    if (e instanceof VenueError && !UNREACHABLE_KINDS.has(e.kind)) noteVenueError(e)
+    if (e instanceof VenueError && !UNREACHABLE_KINDS.has(e.kind)) noteVenueError()
   }
 
   // ── the log and its projections ────────────────────────────────────────────────────────
@@ -282,9 +282,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       config: config.risk, log, state, gate, clock, onError,
       startEmergency: (reason) => requestShutdown('emergency', reason, 'risk').done,
     })
-    noteVenueError = (e) => {
-      if (runner.state.venues.get(e.venue)?.connected !== false) risk.noteVenueError()
-    }
+    noteVenueError = () => risk.noteVenueError()
     // The strategies a run starts with are its deployment; the lock guards changes to a running daemon.
     let deployed = false
     const host = new StrategyHost({

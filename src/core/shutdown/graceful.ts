@@ -144,7 +144,7 @@ export function planCancelAndFlatten(ctx: StepContext): StepPlan {
   const lastFlatten = lastIndexOfKind(cmds, FLATTENS)
 
   // With account scope the first round goes out even when haltd has nothing open: it is the engine's orders it is for.
-  const accountSweep = cancelRounds === 0 && g.cancelScope === 'account' && !keepsPassive(ctx.options)
+  const accountSweep = cancelRounds === 0 && g.cancelScope === 'account' && !keepsPassive(ctx.options) && venuesOf(ctx).length > 0
   if (flattenRounds === 0 && (toCancel.length > 0 || accountSweep)) {
     // Between rounds, let fills that raced the cancels land before asking again.
     if (lastCancel > lastAwait && g.settleMs > 0) {
