@@ -24,6 +24,9 @@ export type VenueErrorKind =
   | 'not-found'
   | 'unsupported'
 
+/** Failures that mean the venue could not be reached (or never answered), as opposed to an answer it gave. */
+export const UNREACHABLE: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'unavailable'])
+
 const TRANSIENT: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'rate-limit', 'unavailable', 'bad-response'])
 
 export class VenueError extends HaltdError {

@@ -7,7 +7,7 @@ import type { Envelope } from '../../events/envelope.js'
 import { HaltdError } from '../../events/errors.js'
 import type { Origin, ShutdownMode } from '../../events/primitives.js'
 import type { ExchangeGateway } from '../../exchanges/gateway.js'
-import { VenueError, type VenueErrorKind } from '../../exchanges/errors.js'
+import { UNREACHABLE, VenueError } from '../../exchanges/errors.js'
 import { SimExchange } from '../../exchanges/sim/index.js'
 import { bookKey, openOrders, order as orderOf, type HaltdState } from '../../projections/index.js'
 import { MarketMaker, MomentumTaker, StrategyHost, type Strategy, type StrategyLimits } from '../../strategies/index.js'
@@ -143,8 +143,6 @@ export class VenueSetupFailed extends HaltdError {
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
-/** Failures that mean a venue could not be reached; the gateway records those as a disconnect. */
-const UNREACHABLE_KINDS: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'unavailable'])
 
 async function ccxtVenue(
   v: Extract<VenueConfig, { kind: 'ccxt' }>,
@@ -210,7 +208,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   let noteVenueError = () => {}
   const onVenueError = (e: unknown) => {
     onError(e)
-    if (e instanceof VenueError && !UNREACHABLE_KINDS.has(e.kind)) noteVenueError()
+    if (e instanceof VenueError && !UNREACHABLE.has(e.kind)) noteVenueError()
   }
 
   // ── the log and its projections ────────────────────────────────────────────────────────

@@ -1,5 +1,5 @@
 import type { ExchangeGateway } from '../../exchanges/gateway.js'
-import { isVenueError } from '../../exchanges/errors.js'
+import { isVenueError, UNREACHABLE } from '../../exchanges/errors.js'
 
 /** What `/health` and `/status` show for a venue: measured on the calls haltd makes anyway. */
 export type VenueLatency = {
@@ -24,8 +24,6 @@ const TIMED: ReadonlySet<PropertyKey> = new Set([
   'connect', 'submit', 'cancel', 'cancelAll', 'fetchOpenOrders', 'fetchOrder', 'fetchPositions', 'fetchBalances', 'fetchMarkets',
   'armDeadMansSwitch', 'disarmDeadMansSwitch',
 ])
-/** Failures that say nothing about a round trip: the call never reached the venue or never came back. */
-const NO_ANSWER = ['network', 'timeout', 'unavailable'] as const
 
 const round = (ms: number) => Math.round(ms * 10) / 10
 
@@ -35,7 +33,8 @@ export function createVenueHealth(input: { now: () => number; window?: number })
   const lastCallAt = new Map<string, number>()
 
   const record = (venue: string, ms: number, error: unknown) => {
-    if (error !== undefined && (!isVenueError(error) || NO_ANSWER.some((k) => isVenueError(error, k)))) return
+    // a call that never reached the venue or never came back says nothing about a round trip
+    if (error !== undefined && (!isVenueError(error) || UNREACHABLE.has(error.kind))) return
     const list = samples.get(venue) ?? []
     list.push(ms)
     if (list.length > window) list.shift()

@@ -1,9 +1,7 @@
 import type { Exchange } from 'ccxt'
-import type { VenueError, VenueErrorKind } from '../errors.js'
+import { UNREACHABLE, type VenueError } from '../errors.js'
 import type { ConnectionChange } from '../gateway.js'
 
-/** Failures that mean the venue could not be reached, as opposed to an answer it gave. */
-const UNREACHABLE: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'unavailable'])
 
 /**
  * Whether the venue answers the gateway's background work (the order stream, or polling),
