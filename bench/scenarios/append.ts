@@ -3,7 +3,7 @@
  * each next to the baselines it is judged against, their repetitions interleaved.
  */
 import { join } from 'node:path'
-import { openEventLog, type EventLog } from '../../src/core/event-log.js'
+import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
 import {
   compare, Histogram, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender, type ThroughputExtras,
 } from '../harness.js'

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3'
 import { createHash, randomUUID } from 'node:crypto'
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { LOG_SCHEMA } from '../../src/core/event-log.js'
+import { LOG_SCHEMA } from '../../src/core/log/event-log.js'
 import { current, idempotencyKeyOf, parseEvent, streamOf, type EventInput } from '../../src/events/index.js'
 import { skippedResult, throughputResult, type BenchContext, type BenchResult, type Contender } from '../harness.js'
 

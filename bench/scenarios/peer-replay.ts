@@ -5,8 +5,8 @@
  * counts what it gets; haltd replays every projection from seq 0. Repetitions are interleaved.
  */
 import { join } from 'node:path'
-import { openEventLog } from '../../src/core/event-log.js'
-import { replayLog } from '../../src/core/projection-runner.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { replayLog } from '../../src/core/log/projection-runner.js'
 import { parseEvent, streamOf } from '../../src/events/index.js'
 import { compare, skippedResult, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender } from '../harness.js'
 import { tradingEvents } from '../workload.js'

@@ -5,11 +5,11 @@
  * would pay without haltd) and two raw autocommit inserts (the floor for two log writes).
  */
 import { join } from 'node:path'
-import { openEventLog } from '../../src/core/event-log.js'
-import { OrderGate } from '../../src/core/gate.js'
-import { OrderRouter } from '../../src/core/order-router.js'
-import { createProjectionRunner } from '../../src/core/projection-runner.js'
-import { recordUpdates } from '../../src/core/venue-recorder.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { OrderGate } from '../../src/core/execution/gate.js'
+import { OrderRouter } from '../../src/core/execution/order-router.js'
+import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
+import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { position } from '../../src/projections/index.js'
 import { compare, ratio, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender } from '../harness.js'

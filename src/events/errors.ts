@@ -1,3 +1,4 @@
+import type { z } from 'zod'
 /**
  * The root of every error haltd throws on purpose. Each subclass carries what a person needs
  * to act on it (which event, which field, which venue, which step) and a stable `code`.
@@ -37,4 +38,12 @@ export class UnreadableEvent extends HaltdError {
   constructor(readonly type: string, readonly v: number, detail: string) {
     super('UNREADABLE_EVENT', `cannot read stored ${type} v${v}: ${detail}`)
   }
+}
+
+/** Each zod issue as a field path (`a.b[0].c`, under `prefix` when given) and its message. */
+export function problemsOf(error: z.ZodError, prefix = ''): FieldProblem[] {
+  return error.issues.map((issue) => ({
+    path: [prefix, issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[')].filter(Boolean).join('.'),
+    message: issue.message,
+  }))
 }

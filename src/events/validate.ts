@@ -1,19 +1,11 @@
-import type { z } from 'zod'
 import { current, type EventType, type HaltdEvent } from './catalogue.js'
 import { schemaAt, upcast } from './versions.js'
-import { InvalidEvent, type FieldProblem } from './errors.js'
+import { InvalidEvent, problemsOf, type FieldProblem } from './errors.js'
 
 const known = new Set<string>(Object.keys(current))
 
 export function isEventType(type: unknown): type is EventType {
   return typeof type === 'string' && known.has(type)
-}
-
-function problemsOf(error: z.ZodError, prefix: string): FieldProblem[] {
-  return error.issues.map((i) => ({
-    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
-    message: i.message,
-  }))
 }
 
 /**

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { openEventLog, type EventLog } from '../../src/core/event-log.js'
-import { createLogger, memoryDestination } from '../../src/core/logger.js'
-import { startAdminServer, type AdminServer, type EventsFrame } from '../../src/core/admin/index.js'
+import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
+import { createLogger, memoryDestination } from '../../src/daemon/logger.js'
+import { startAdminServer, type AdminServer, type EventsFrame } from '../../src/admin/index.js'
 import { tempDb } from '../support/tmp.js'
 import { logBackend } from './log-backend.js'
 

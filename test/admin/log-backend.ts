@@ -1,6 +1,6 @@
 import { HaltdError } from '../../src/events/errors.js'
-import type { EventLog } from '../../src/core/event-log.js'
-import type { AdminBackend } from '../../src/core/admin/index.js'
+import type { EventLog } from '../../src/core/log/event-log.js'
+import type { AdminBackend } from '../../src/admin/index.js'
 
 /**
  * An admin backend that only records each action in a real log, the way the daemon's does:

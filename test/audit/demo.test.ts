@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { helpText } from '../../src/core/cli/main.js'
+import { helpText } from '../../src/cli/main.js'
 import { dist } from '../support/paths.js'
 import { tempDir } from '../support/tmp.js'
 
-await import('../../src/core/cli/commands.js')
+await import('../../src/cli/commands.js')
 const hasDemo = /^\s+demo\s/m.test(helpText())
 if (!hasDemo) console.warn('skipping the demo audit tests: `haltd demo` is not registered in this build')
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
-import { openEventLog, type EventLog } from '../../src/core/event-log.js'
-import { manualClock, sequentialIds } from '../../src/core/clock.js'
+import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
+import { manualClock, sequentialIds } from '../../src/events/clock.js'
 import type { EventInput } from '../../src/events/index.js'
 
 export const T0 = Date.UTC(2025, 0, 15, 9, 30, 0)

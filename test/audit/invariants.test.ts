@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { auditFile } from '../../src/core/audit/audit.js'
+import { auditFile } from '../../src/audit/audit.js'
 import type { EventInput } from '../../src/events/index.js'
 import { tempDb } from '../support/tmp.js'
 import { tamper, tradingDay, writeLog } from './fixtures.js'

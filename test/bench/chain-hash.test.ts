@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { createHash } from 'node:crypto'
-import { chainHash } from '../../src/core/event-log.js'
+import { chainHash } from '../../src/core/log/event-log.js'
 
 /** The chain's definition, written the plain way: what the fast path in the log must equal. */
 function reference(prevHash: string, r: Parameters<typeof chainHash>[1]): string {

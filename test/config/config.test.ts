@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { configHash, InvalidConfig, loadConfig, parseConfig, redactConfig } from '../../src/core/config.js'
+import { configHash, InvalidConfig, loadConfig, parseConfig, redactConfig } from '../../src/daemon/config.js'
 import { tempDir } from '../support/tmp.js'
 
 const minimal = { db: { path: '/tmp/x.db' } }

@@ -2,7 +2,7 @@
 // each acknowledged seq. Every batch carries the correlation id `batch:<pid>:<n>:<size>`, so
 // the test can tell a batch that is in the log whole from one that is there only in part.
 // Usage: node durability-child.js DB process|power
-import { openEventLog } from '../../src/core/event-log.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
 import type { EventInput } from '../../src/events/index.js'
 
 const [path, durability = 'process'] = process.argv.slice(2)

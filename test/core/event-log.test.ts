@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import {
   openEventLog, chainHash, manualClock, sequentialIds, InvalidEvent, LogWriteFailed, NotAnEventLog, NewerLogFormat, GENESIS_HASH,
 } from '../../src/index.js'
-import { createProjectionRunner, replayLog } from '../../src/core/projection-runner.js'
+import { createProjectionRunner, replayLog } from '../../src/core/log/projection-runner.js'
 import { stateHash } from '../../src/projections/index.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { submitted, mark } from '../support/events.js'

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { main } from '../../src/core/cli/main.js'
-import { HALTD_VERSION } from '../../src/core/daemon/index.js'
+import { main } from '../../src/cli/main.js'
+import { HALTD_VERSION } from '../../src/daemon/index.js'
 
 /** Runs the CLI in this process and keeps what it wrote. */
 async function haltd(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/core/daemon/index.js'
-import { demoConfig } from '../../src/core/demo.js'
-import { createLogger, memoryDestination } from '../../src/core/logger.js'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { demoConfig } from '../../src/daemon/demo.js'
+import { createLogger, memoryDestination } from '../../src/daemon/logger.js'
 import { tempDir } from '../support/tmp.js'
 
 const open: Haltd[] = []

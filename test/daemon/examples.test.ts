@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadConfig, parseConfig } from '../../src/core/config.js'
-import { EXIT } from '../../src/core/daemon/exit-codes.js'
-import { emergencyWatchdogTimes } from '../../src/core/daemon/watchdog.js'
+import { loadConfig, parseConfig } from '../../src/daemon/config.js'
+import { EXIT } from '../../src/daemon/exit-codes.js'
+import { emergencyWatchdogTimes } from '../../src/daemon/watchdog.js'
 import { repoRoot } from '../support/paths.js'
 import { parseUnit, parseYaml, type Yaml } from './yaml-subset.js'
 

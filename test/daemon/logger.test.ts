@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createLogger, memoryDestination, Secrets } from '../../src/core/logger.js'
+import { createLogger, memoryDestination, Secrets } from '../../src/daemon/logger.js'
 
 const TOKEN = 'tok_6bX0c9kQm2TzR8wLp4HsY1'
 

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { openEventLog } from '../../src/core/event-log.js'
-import { createLogger, memoryDestination } from '../../src/core/logger.js'
-import { createNotifier, logSink, webhookSink } from '../../src/core/notify/index.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { createLogger, memoryDestination } from '../../src/daemon/logger.js'
+import { createNotifier, logSink, webhookSink } from '../../src/daemon/notify/index.js'
 import { tempDb } from '../support/tmp.js'
 
 type Hit = { method: string; path: string; contentType: string | undefined; body: unknown }

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { afterEach } from 'vitest'
-import { openEventLog } from '../../src/core/event-log.js'
-import { readAdminInfo, adminInfoPath, type AdminInfo } from '../../src/core/admin/info-file.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { readAdminInfo, adminInfoPath, type AdminInfo } from '../../src/admin/info-file.js'
 import type { Envelope } from '../../src/events/index.js'
 import { dist, repoRoot } from '../support/paths.js'
 

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { demoConfig } from '../../src/core/demo.js'
+import { demoConfig } from '../../src/daemon/demo.js'
 import { tempDir } from '../support/tmp.js'
 import { bearer, events, spawnHaltd, waitFor, whenUp } from './processes.js'
 

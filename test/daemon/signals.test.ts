@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { OrderGate } from '../../src/core/gate.js'
-import { installSignalHandlers } from '../../src/core/daemon/signals.js'
+import { OrderGate } from '../../src/core/execution/gate.js'
+import { installSignalHandlers } from '../../src/daemon/signals.js'
 
 type Call = [string, ...string[]]
 

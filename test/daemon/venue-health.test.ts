@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/core/daemon/index.js'
-import { createLogger, memoryDestination } from '../../src/core/logger.js'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { createLogger, memoryDestination } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { tempDir } from '../support/tmp.js'
 

@@ -1,5 +1,5 @@
 // A child for the watchdog tests. Usage: node watchdog-child.js blocked|busy-free|disarmed|idle
-import { createWatchdog } from '../../src/core/daemon/watchdog.js'
+import { createWatchdog } from '../../src/daemon/watchdog.js'
 
 const mode = process.argv[2]
 const watchdog = createWatchdog({ onFire: (reason) => process.stdout.write(`fired: ${reason}\n`) })

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { EMERGENCY_DEADLINE_MAX_MS, emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_MS } from '../../src/core/daemon/watchdog.js'
-import { parseConfig } from '../../src/core/config.js'
+import { EMERGENCY_DEADLINE_MAX_MS, emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_MS } from '../../src/daemon/watchdog.js'
+import { parseConfig } from '../../src/daemon/config.js'
 import { dist } from '../support/paths.js'
 
 function run(mode: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {

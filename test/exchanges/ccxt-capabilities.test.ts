@@ -1,6 +1,6 @@
 import ccxt, { type Exchange } from 'ccxt'
 import { describe, expect, it } from 'vitest'
-import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 
 // Capabilities come from ccxt's own `has` flags plus the venue facts ccxt does not state.
 // Constructing the real classes makes no request.

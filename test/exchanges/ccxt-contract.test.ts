@@ -1,4 +1,4 @@
-import { CcxtGateway } from '../../src/exchanges/ccxt-gateway.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceSpot, fakeBinanceUsdm, faults, startFakeBinance } from '../support/fake-binance/index.js'
 import { gatewayContract } from './contract.js'
 

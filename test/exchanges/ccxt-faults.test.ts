@@ -1,6 +1,6 @@
 import type { Exchange } from 'ccxt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt-gateway.js'
+import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import { VenueError } from '../../src/exchanges/errors.js'
 import { faults, fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'
 

@@ -1,6 +1,6 @@
 import type { Exchange } from 'ccxt'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt-gateway.js'
+import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import type { OrderUpdate } from '../../src/exchanges/gateway.js'
 import type { VenueError } from '../../src/exchanges/errors.js'
 import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'

@@ -1,6 +1,6 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { manualClock } from '../../src/core/clock.js'
+import { manualClock } from '../../src/events/clock.js'
 import {
   InvalidSimConfig,
   SimExchange,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { openEventLog, manualClock, sequentialIds, type EventInput } from '../../src/index.js'
-import { createProjectionRunner, readFacts, replayLog } from '../../src/core/projection-runner.js'
-import { openSnapshotStore } from '../../src/core/snapshots.js'
+import { createProjectionRunner, readFacts, replayLog } from '../../src/core/log/projection-runner.js'
+import { openSnapshotStore } from '../../src/core/log/snapshots.js'
 import { deserializeState, evolve, type Fact, initialState, position, positions, serializeState, stateHash } from '../../src/projections/index.js'
 import { tempDb } from '../support/tmp.js'
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { manualClock } from '../../src/core/clock.js'
-import { OrderRouter } from '../../src/core/order-router.js'
+import { manualClock } from '../../src/events/clock.js'
+import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { tempDb } from '../support/tmp.js'
 import { activations, fill, mark, reject, riskRig, type RiskRig } from './rig.js'

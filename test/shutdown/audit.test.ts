@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { evolve, initialState, type Fact } from '../../src/projections/index.js'
-import { readFacts } from '../../src/core/projection-runner.js'
-import { createDecisionReplay, type DecisionDivergence } from '../../src/core/shutdown/audit.js'
+import { readFacts } from '../../src/core/log/projection-runner.js'
+import { createDecisionReplay, type DecisionDivergence } from '../../src/audit/decision-replay.js'
 import { rig } from './rig.js'
 
 function audit(facts: Fact[]): DecisionDivergence[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { DrainController, decideDrain, DrainRefused, LockedFunds } from '../../src/core/shutdown/drain.js'
-import { decidePause, PauseController, PauseRefused } from '../../src/core/shutdown/pause.js'
+import { DrainController, decideDrain, DrainRefused, LockedFunds } from '../../src/core/execution/drain.js'
+import { decidePause, PauseController, PauseRefused } from '../../src/core/execution/pause.js'
 import { rig, SYMBOL } from './rig.js'
 
 describe('drain decider', () => {

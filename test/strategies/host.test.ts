@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { OrderRouter } from '../../src/core/order-router.js'
+import type { OrderRouter } from '../../src/core/execution/order-router.js'
 import {
   DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy,
   type OrderIntent, type OrderSink, type OwnOrderUpdate, type Strategy, type StrategyContext, type Tick,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { openEventLog } from '../../src/core/event-log.js'
-import { replayLog } from '../../src/core/projection-runner.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { replayLog } from '../../src/core/log/projection-runner.js'
 import { openOrders, stateHash } from '../../src/projections/index.js'
 import { MarketMaker, MomentumTaker } from '../../src/strategies/index.js'
 import { tempDb } from '../support/tmp.js'

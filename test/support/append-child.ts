@@ -1,6 +1,6 @@
 // A child process for the durability tests: appends in a loop and prints each acknowledged seq.
 // Usage: node append-child.js DB [process|power]
-import { openEventLog } from '../../src/core/event-log.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
 
 const [path, durability = 'process'] = process.argv.slice(2)
 if (!path) throw new Error('usage: append-child DB [process|power]')

@@ -1,6 +1,6 @@
 import type { Envelope, Origin, ShutdownMode } from '../../events/index.js'
-import { uuidIds, type IdSource } from '../clock.js'
-import type { EventLog } from '../event-log.js'
+import { uuidIds, type IdSource } from '../../events/clock.js'
+import type { EventLog } from '../log/event-log.js'
 import { decideShutdown, foldShutdown, PROCEDURES } from './decider.js'
 import type { ShutdownOptionsInput } from './options.js'
 import type { ShutdownPorts } from './ports.js'

@@ -1,7 +1,7 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import type { EventInput } from '../../events/index.js'
 import type { CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
-import { observeVenue } from '../venue-recorder.js'
+import { observeVenue } from '../execution/venue-recorder.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
 import { awaitSatisfied } from './graceful.js'

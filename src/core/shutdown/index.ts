@@ -11,12 +11,10 @@ export { decideShutdown, shutdownDecider, foldShutdown, PROCEDURES, ShutdownNotS
 export { ShutdownRunner } from './runner.js'
 export { ShutdownController, resumePoint, findUnfinishedShutdown, emergencyFromRisk, type ShutdownHandle, type ShutdownRequestInput, type ResumePoint } from './controller.js'
 export type { ShutdownPorts, StrategyControl } from './ports.js'
+export type { Notification, NotificationSink, Notifier, DeliveryOutcome } from './notifier.js'
 export { worldOf } from './world.js'
 export {
   createCheckpointer, verifyCheckpoint, writeFileAtomic, canonicalJson, checksumOf, recoveryNote, CheckpointFailed, CheckpointContent,
   type Checkpointer, type CheckpointWritten, type CheckpointVerdict,
 } from './checkpoint.js'
 export { buildShutdownReport, formatShutdownReport, type ShutdownReport } from './report.js'
-export { createDecisionReplay, replayShutdownDecisions, type DecisionDivergence, type DecisionReplay } from './audit.js'
-export { DrainController, drainDecider, decideDrain, evolveDrain, DrainRefused, LockedFunds, type DrainState, type DrainCommand, type DrainResult } from './drain.js'
-export { PauseController, pauseDecider, decidePause, evolvePause, PauseRefused, type PauseState, type PauseCommand } from './pause.js'

@@ -1,7 +1,7 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
 import type { ShutdownState, StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
-import { money } from '../money.js'
+import { money } from '../../projections/money.js'
 
 /**
  * The post-shutdown report: final positions, what is still open, P&L, reconciliation and the

@@ -1,0 +1,190 @@
+import { order, position, toleranceFor, type Fact, type HaltdState } from '../projections/index.js'
+import type { Finding } from './audit-report.js'
+import { deadlineOf } from './state-view.js'
+
+/**
+ * The shutdown invariants (DESIGN.md), checked as the log is replayed: each event is judged
+ * against the state just before it (and, for fills, just after), so "at that point of the
+ * replay" means exactly that. Memory: a few entries per open shutdown step, whatever the log length.
+ */
+export type InvariantCheck = {
+  before(fact: Fact, state: HaltdState): void
+  after(fact: Fact, state: HaltdState, before: { positionQty: number } | undefined): void
+  /** What a fill needs to remember from before it is applied. */
+  positionBefore(fact: Fact, state: HaltdState): { positionQty: number } | undefined
+  finish(state: HaltdState): void
+  /** A row its schema rejected: still judged where an invariant can be read from it. */
+  invalidRow(row: { seq: number; type: string; data: string }): void
+}
+
+/** The graceful step after which the gate is closed to strategy orders (runbook step 4). */
+export const GATE_STEP = 4
+
+type GateClose = { seq: number; why: string }
+
+/** What may confirm a cancel: the venue's ack, its stream, its open-order list, or its mass cancel. */
+const CONFIRMATIONS = new Set(['ack', 'stream', 'open-orders', 'mass-cancel'])
+
+export function createInvariantCheck(report: (finding: Finding) => void): InvariantCheck {
+  const flag = (kind: string, seq: number | null, message: string): void => report({ check: 'invariant', kind, seq, message })
+
+  /** Shutdowns that have closed the gate, and why; an entry leaves once its shutdown completed and a new run started. */
+  const shutdownGates = new Map<string, GateClose>()
+  const completedShutdowns = new Set<string>()
+  /** Started steps awaiting their end: `shutdownId step name` → seq of the start. */
+  const openSteps = new Map<string, number>()
+  const stepKey = (shutdownId: string, step: number, name: string): string => `${shutdownId}\u001f${step}\u001f${name}`
+  /** Emergency paths in progress: when their clock started and the deadline they must hold. */
+  const emergencies = new Map<string, { since: number; sinceSeq: number; deadlineMs: number }>()
+  let lastRunStart = 0
+  let lastTs = 0
+
+  // HALTED is judged exactly as the live gate judges it (OrderGate reads the projected mode): a
+  // strategy order while trading is HALTED could only have passed a gate that was bypassed.
+  // That holds after a completed shutdown too, until an event sets trading back to ACTIVE (the
+  // daemon does so when a new run starts after a completed shutdown and no kill switch holds it).
+  const closedBecause = (state: HaltdState): GateClose | undefined => {
+    if (state.trading.mode === 'HALTED') {
+      const c = state.trading.modeChange
+      return { seq: c?.seq ?? 0, why: `trading HALTED${c ? ` at seq ${c.seq} (${c.reason})` : ''}` }
+    }
+    for (const gate of shutdownGates.values()) return gate
+    return undefined
+  }
+
+  return {
+    before(fact, state) {
+      lastTs = fact.ts
+      switch (fact.type) {
+        case 'order.submitted': {
+          const d = fact.data
+          if (d.origin.kind === 'shutdown' || d.origin.kind === 'adopted') {
+            if (d.origin.kind === 'shutdown') checkFlattenSide(fact.seq, d.venue, d.symbol, d.side, d.qty, d.clientOrderId, state)
+            return
+          }
+          const closed = closedBecause(state)
+          const who = d.origin.kind === 'strategy' ? `strategy ${d.origin.id ?? '?'}` : `a ${d.origin.kind} order`
+          if (closed) {
+            flag('invariant.order-after-gate-closed', fact.seq, `seq ${fact.seq}: ${who} submitted ${d.side} ${d.qty} ${d.symbol} on ${d.venue} (${d.clientOrderId}) after the gate closed: ${closed.why}`)
+          } else if (state.trading.mode === 'REDUCING' && !d.reduceOnly) {
+            flag('invariant.order-not-reduce-only', fact.seq, `seq ${fact.seq}: ${who} submitted a non-reduce-only order (${d.clientOrderId}) while trading was REDUCING`)
+          }
+          return
+        }
+        case 'order.canceled':
+          // the schema requires it; this names the invariant a reader cares about if the schema ever loosens
+          if (!fact.data.confirmedBy) flag('invariant.canceled-without-confirmation', fact.seq, `seq ${fact.seq}: ${fact.data.clientOrderId} on ${fact.data.venue} recorded canceled without a venue confirmation`)
+          return
+        case 'shutdown.requested':
+          if (fact.data.mode === 'emergency') {
+            shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `emergency shutdown ${fact.data.shutdownId} requested at seq ${fact.seq}` })
+            emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: deadlineOf(fact.data.options, 'emergency') })
+          }
+          return
+        case 'shutdown.escalated': {
+          shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `shutdown ${fact.data.shutdownId} escalated to emergency at seq ${fact.seq}` })
+          const options = state.shutdowns.get(fact.data.shutdownId)?.options ?? {}
+          emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: deadlineOf(options, 'emergency') })
+          return
+        }
+        case 'shutdown.step-started':
+          openSteps.set(stepKey(fact.data.shutdownId, fact.data.step, fact.data.name), fact.seq)
+          return
+        case 'shutdown.step-completed':
+        case 'shutdown.step-failed':
+        case 'shutdown.step-timed-out':
+        case 'shutdown.step-skipped': {
+          const key = stepKey(fact.data.shutdownId, fact.data.step, fact.data.name)
+          if (!openSteps.delete(key) && fact.type !== 'shutdown.step-skipped') {
+            flag('invariant.step-end-without-start', fact.seq, `seq ${fact.seq}: step ${fact.data.step} (${fact.data.name}) of shutdown ${fact.data.shutdownId} ended without a start event`)
+          }
+          if (fact.data.step === GATE_STEP && !shutdownGates.has(fact.data.shutdownId)) {
+            const progress = state.shutdowns.get(fact.data.shutdownId)
+            if (progress?.mode !== 'emergency') {
+              shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `step ${GATE_STEP} of shutdown ${fact.data.shutdownId} ended at seq ${fact.seq}` })
+            }
+          }
+          return
+        }
+        case 'shutdown.completed': {
+          completedShutdowns.add(fact.data.shutdownId)
+          checkNothingDropped(fact.seq, fact.data.shutdownId, state)
+          const e = emergencies.get(fact.data.shutdownId)
+          if (e) {
+            emergencies.delete(fact.data.shutdownId)
+            checkDeadline(fact.data.shutdownId, e, fact.ts, fact.seq, 'took')
+          }
+          return
+        }
+        case 'run.started':
+          // a resumed shutdown's deadline counts from when the new process took over
+          lastRunStart = fact.ts
+          // a new process after a finished shutdown trades again (unless the kill switch or mode says otherwise)
+          for (const id of [...shutdownGates.keys()]) if (completedShutdowns.has(id)) shutdownGates.delete(id)
+          return
+        default:
+          return
+      }
+    },
+    positionBefore(fact, state) {
+      if (fact.type !== 'order.filled') return undefined
+      const o = order(state, fact.data.venue, fact.data.clientOrderId)
+      if (!o || o.origin.kind !== 'shutdown') return undefined
+      return { positionQty: position(state, o.venue, o.symbol)?.qty ?? 0 }
+    },
+    after(fact, state, before) {
+      if (fact.type !== 'order.filled' || before === undefined) return
+      const o = order(state, fact.data.venue, fact.data.clientOrderId)
+      if (!o) return
+      const now = position(state, o.venue, o.symbol)?.qty ?? 0
+      const tolerance = toleranceFor(state, o.venue, o.symbol)
+      if (Math.abs(now) > Math.abs(before.positionQty) + tolerance) {
+        flag('invariant.flatten-increased-exposure', fact.seq, `seq ${fact.seq}: a fill of shutdown order ${o.clientOrderId} (${o.side} ${fact.data.qty} ${o.symbol} on ${o.venue}) took |position| from ${Math.abs(before.positionQty)} to ${Math.abs(now)}`)
+      }
+    },
+    invalidRow(row) {
+      if (row.type !== 'order.canceled') return
+      let data: { confirmedBy?: unknown; clientOrderId?: unknown; venue?: unknown } | undefined
+      try {
+        data = JSON.parse(row.data) as typeof data
+      } catch {
+        return
+      }
+      if (data && typeof data === 'object' && !CONFIRMATIONS.has(data.confirmedBy as string)) {
+        flag('invariant.canceled-without-confirmation', row.seq, `seq ${row.seq}: ${String(data.clientOrderId)} on ${String(data.venue)} recorded canceled without a venue confirmation (confirmedBy is ${JSON.stringify(data.confirmedBy) ?? 'missing'})`)
+      }
+    },
+    finish(state) {
+      for (const [id, e] of emergencies) checkDeadline(id, e, lastTs, null, 'was still running after')
+      for (const [key, seq] of openSteps) {
+        const [shutdownId, step, name] = key.split('\u001f')
+        const done = state.shutdowns.get(shutdownId!)?.completed
+        flag('invariant.step-never-ended', seq, `seq ${seq}: step ${step} (${name}) of shutdown ${shutdownId} started and never ended${done ? ' (the shutdown completed without it)' : ''}`)
+      }
+    },
+  }
+
+  function checkFlattenSide(seq: number, venue: string, symbol: string, side: 'buy' | 'sell', qty: number, clientOrderId: string, state: HaltdState): void {
+    const held = position(state, venue, symbol)?.qty ?? 0
+    const tolerance = toleranceFor(state, venue, symbol)
+    const signed = side === 'buy' ? qty : -qty
+    if (Math.abs(held + signed) > Math.abs(held) + tolerance) {
+      flag('invariant.flatten-increases-exposure', seq, `seq ${seq}: shutdown order ${clientOrderId} (${side} ${qty} ${symbol} on ${venue}) would take |position| from ${Math.abs(held)} to ${Math.abs(held + signed)}`)
+    }
+  }
+
+  function checkDeadline(shutdownId: string, e: { since: number; sinceSeq: number; deadlineMs: number }, at: number, seq: number | null, verb: string): void {
+    const since = Math.max(e.since, lastRunStart)
+    const took = at - since
+    if (took > e.deadlineMs) {
+      flag('invariant.deadline-missed', seq ?? e.sinceSeq, `the emergency path of shutdown ${shutdownId} (from seq ${e.sinceSeq}) ${verb} ${took} ms, past its ${e.deadlineMs} ms deadline`)
+    }
+  }
+
+  function checkNothingDropped(seq: number, shutdownId: string, state: HaltdState): void {
+    for (const o of state.orders.values()) {
+      if (o.status !== 'cancel-pending') continue
+      flag('invariant.cancel-dropped', seq, `seq ${seq}: shutdown ${shutdownId} completed with ${o.clientOrderId} on ${o.venue} still waiting for its cancel: neither confirmed canceled nor recorded cancel-unconfirmed`)
+    }
+  }
+}

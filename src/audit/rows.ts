@@ -1,0 +1,54 @@
+import type Database from 'better-sqlite3'
+import type { StoredRow } from '../core/log/event-log.js'
+
+const COLUMNS = 'seq, id, type, v, ts, stream, causation_id, correlation_id, data, prev_hash, hash'
+type Raw = [number, string, string, number, number, string, string | null, string | null, string, string, string]
+
+const toRow = (r: Raw): StoredRow => ({
+  seq: r[0], id: r[1], type: r[2], v: r[3], ts: r[4], stream: r[5], causationId: r[6], correlationId: r[7], data: r[8], prevHash: r[9], hash: r[10],
+})
+
+/**
+ * Every stored row in seq order, a page at a time (memory flat in the log's length), read as
+ * arrays and shaped here: one fixed object shape is cheaper for V8 than SQLite's named rows. When
+ * a page cannot be read (a corrupt or missing page of a damaged file), it goes on one row at a
+ * time so the last readable seq is exact, then throws where reading stops.
+ */
+export function* storedRows(db: Database.Database, pageSize = 2000): Generator<StoredRow> {
+  const page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(true)
+  let one: Database.Statement | undefined
+  let next = 1
+  for (;;) {
+    let batch: Raw[]
+    try {
+      batch = page.all(next, pageSize) as Raw[]
+    } catch {
+      one ??= db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1`).raw(true)
+      for (;;) {
+        const r = one.get(next) as Raw | undefined
+        if (!r) return
+        yield toRow(r)
+        next = r[0] + 1
+      }
+    }
+    for (const r of batch) yield toRow(r)
+    if (batch.length < pageSize) return
+    next = batch[batch.length - 1]![0] + 1
+  }
+}
+
+/** What the replay side of an audit reads of a row when the chain is walked on another thread. */
+export type LightRow = Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data' | 'causationId'>
+type RawLight = [number, string, number, number, string, string | null]
+
+/** Rows up to `toSeq` without ids, streams and hashes: half the bytes to turn into strings. */
+export function* lightRows(db: Database.Database, toSeq: number, pageSize = 2000): Generator<LightRow> {
+  const page = db.prepare('SELECT seq, type, v, ts, data, causation_id FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true)
+  let next = 1
+  for (;;) {
+    const batch = page.all(next, toSeq, pageSize) as RawLight[]
+    for (const r of batch) yield { seq: r[0], type: r[1], v: r[2], ts: r[3], data: r[4], causationId: r[5] }
+    if (batch.length < pageSize) return
+    next = batch[batch.length - 1]![0] + 1
+  }
+}

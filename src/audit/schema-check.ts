@@ -1,0 +1,36 @@
+import { current, isEventType, schemaAt, upcast } from '../events/index.js'
+import type { StoredRow } from '../core/log/event-log.js'
+import type { Fact } from '../projections/fact.js'
+import type { Finding } from './audit-report.js'
+
+/**
+ * Parse and check one stored row against the schema of its type at its stored version. A valid
+ * row comes back as the fact the projections read (lifted to the current version, defaults
+ * applied); an invalid one is reported and left out of the replay, because a projection is only
+ * defined on valid events.
+ */
+export function factOf(row: Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>, report: (finding: Finding) => void): Fact | undefined {
+  const bad = (kind: string, why: string): undefined => {
+    report({ check: 'schema', kind, seq: row.seq, message: `seq ${row.seq} (${row.type} v${row.v}): ${why}` })
+    return undefined
+  }
+  if (!isEventType(row.type)) return bad('schema.unknown-type', `'${row.type}' is not an event type haltd knows`)
+  const schema = schemaAt(row.type, row.v)
+  if (!schema) return bad('schema.unknown-version', `version ${row.v} of ${row.type} is unknown (current is ${current[row.type].v})`)
+  let raw: unknown
+  try {
+    raw = JSON.parse(row.data)
+  } catch (e) {
+    return bad('schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
+  }
+  const parsed = schema.safeParse(raw)
+  if (!parsed.success) {
+    const what = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${['data', ...i.path.map(String)].join('.')}: ${i.message}`)
+      .join('; ')
+    return bad('schema.invalid', `does not match its schema: ${what}`)
+  }
+  const data = row.v < current[row.type].v ? upcast(row.type, row.v, parsed.data) : parsed.data
+  return { seq: row.seq, ts: row.ts, type: row.type, data } as Fact
+}

@@ -1,0 +1,110 @@
+import {
+  killSwitch, openOrders, pnl, positions, reconciliation, shutdowns, stateHash, tradingState,
+  type HaltdState, type ShutdownProgress,
+} from '../projections/index.js'
+import type { ShutdownMode } from '../events/index.js'
+import { parseShutdownOptions, type ShutdownOptions } from '../core/shutdown/options.js'
+import { shutdownStatus } from '../core/shutdown/procedure.js'
+import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './audit-report.js'
+
+/** The overall deadline a shutdown was started with (its recorded options, defaults filled in). */
+export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
+  let parsed: ShutdownOptions
+  try {
+    parsed = parseShutdownOptions(options)
+  } catch {
+    parsed = parseShutdownOptions({})
+  }
+  return mode === 'emergency' ? parsed.emergency.deadlineMs : parsed.graceful.deadlineMs
+}
+
+export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
+  const end = s.completed
+  return {
+    shutdownId: s.shutdownId,
+    mode: s.mode,
+    status: s.mode === null
+      ? null
+      : shutdownStatus({
+        shutdownId: s.shutdownId,
+        completed: s.completed,
+        procedure: s.mode === 'emergency' || s.escalation ? 'emergency' : 'graceful',
+        steps: s.steps.map((step) => ({ procedure: 'graceful', step: step.step })),
+      }) ?? null,
+    reason: s.reason,
+    origin: s.origin,
+    requestedAt: s.requestedAt,
+    escalatedAt: s.escalation?.at ?? null,
+    completedAt: end?.at ?? null,
+    outcome: end?.outcome ?? null,
+    exitCode: end?.exitCode ?? null,
+    durationMs: end ? end.durationMs : null,
+    deadlineMs: s.mode === null ? null : deadlineOf(s.options, s.mode),
+    commandsIssued: s.commandsIssued,
+    commandsFailed: s.commandsFailed,
+    steps: s.steps.map((step) => ({
+      number: step.step,
+      name: step.name,
+      startedAt: step.startedAt,
+      endedAt: step.endedAt ?? null,
+      durationMs: step.durationMs ?? null,
+      outcome: step.outcome,
+      ...(step.error !== undefined ? { note: step.error } : {}),
+    })),
+  }
+}
+
+export function positionRows(state: HaltdState): PositionRow[] {
+  return positions(state).map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized, fees: p.fees }))
+}
+
+export function openOrderRows(state: HaltdState): OpenOrderRow[] {
+  return openOrders(state).map((o) => ({
+    venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, qty: o.qty, filledQty: o.filledQty,
+    price: o.price ?? null, status: o.status, origin: o.origin.id === undefined ? o.origin.kind : `${o.origin.kind}:${o.origin.id}`,
+  }))
+}
+
+export function reconciliationTable(state: HaltdState): { venues: string[]; rows: ReconciliationRow[] } {
+  const r = reconciliation(state)
+  return {
+    venues: r.venues,
+    rows: r.rows.map((row) => ({
+      kind: row.kind,
+      symbol: row.kind === 'order' ? `${row.symbol} ${row.clientOrderId ?? row.venueOrderId ?? ''}`.trim() : row.symbol,
+      internal: row.internal,
+      venues: row.columns,
+      status: row.status,
+      ...(row.note !== undefined ? { detail: row.note } : {}),
+    })),
+  }
+}
+
+export function killSwitchSummary(state: HaltdState): { latched: boolean; reason: string | null } {
+  const k = killSwitch(state)
+  return k.latched ? { latched: true, reason: k.reason } : { latched: false, reason: null }
+}
+
+/** What `haltd replay --json` prints: the state as of one seq, in plain JSON. */
+export function replayView(state: HaltdState) {
+  const p = pnl(state)
+  const trading = tradingState(state)
+  return {
+    seq: state.seq,
+    ts: state.ts,
+    at: state.ts ? new Date(state.ts).toISOString() : null,
+    stateHash: stateHash(state),
+    tradingState: trading.mode,
+    killSwitch: killSwitchSummary(state),
+    drain: trading.drain.state,
+    paused: trading.paused !== false,
+    deploymentsLocked: trading.deploymentsLocked !== false,
+    openOrders: openOrderRows(state),
+    positions: positionRows(state),
+    pnl: { realized: p.realized, unrealized: p.unrealized, fees: p.fees, net: p.equity, peakEquity: p.peakEquity, maxDrawdown: p.maxDrawdown, byVenue: p.byVenue },
+    reconciliation: reconciliationTable(state),
+    shutdowns: shutdowns(state).map(shutdownSummary),
+    anomalies: { total: state.anomalyCount, newest: state.anomalies.slice(-50) },
+  }
+}
+export type ReplayView = ReturnType<typeof replayView>

@@ -1,0 +1,41 @@
+import { HaltdError } from '../events/errors.js'
+
+export class UsageError extends HaltdError {
+  constructor(message: string) {
+    super('USAGE', message)
+  }
+}
+
+export type FlagSpec = Record<string, 'string' | 'boolean' | 'number'>
+
+/** A small strict flag parser: unknown flags and missing values are errors that name the flag. */
+export function parseFlags<S extends FlagSpec>(
+  args: string[],
+  spec: S,
+): { flags: { [K in keyof S]?: S[K] extends 'boolean' ? boolean : S[K] extends 'number' ? number : string }; positional: string[] } {
+  const flags: Record<string, unknown> = {}
+  const positional: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (!arg.startsWith('--')) {
+      positional.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
+    const kind = spec[name]
+    if (!kind) throw new UsageError(`unknown option --${name}`)
+    if (kind === 'boolean') {
+      flags[name] = true
+      continue
+    }
+    const raw = eq === -1 ? args[++i] : arg.slice(eq + 1)
+    if (raw === undefined || (eq === -1 && raw.startsWith('--'))) throw new UsageError(`--${name} needs a value`)
+    if (kind === 'number') {
+      const n = Number(raw)
+      if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${raw}'`)
+      flags[name] = n
+    } else flags[name] = raw
+  }
+  return { flags: flags as never, positional }
+}

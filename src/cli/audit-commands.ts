@@ -1,0 +1,205 @@
+import { createWriteStream, writeFileSync } from 'node:fs'
+import type { Writable } from 'node:stream'
+import { isEventType } from '../events/index.js'
+import type { HaltdState } from '../projections/index.js'
+import { replayLog } from '../core/log/projection-runner.js'
+import { verifyCheckpoint } from '../core/shutdown/checkpoint.js'
+import { auditFile } from '../audit/audit.js'
+import { HaltdError } from '../events/errors.js'
+import { backupLog } from '../audit/backup.js'
+import { writeExport, type ExportFormat } from '../audit/export.js'
+import { renderHtml } from '../audit/render/html.js'
+import { renderMarkdown } from '../audit/render/markdown.js'
+import { renderText } from '../audit/render/text.js'
+import { exitCodeOf, type AuditReport } from '../audit/audit-report.js'
+import { replayView } from '../audit/state-view.js'
+import { renderReplayText } from '../audit/render/replay-text.js'
+import { openEventLog, type EventLog } from '../core/log/event-log.js'
+import { parseFlags, UsageError } from './args.js'
+import { registerCommand } from './main.js'
+
+/** Exit code for input that cannot be read as a haltd log (missing, not SQLite, not a log, corrupt). */
+const UNREADABLE = 2
+
+function openForReading(command: string, path: string): EventLog | undefined {
+  try {
+    return openEventLog({ path, readonly: true })
+  } catch (e) {
+    process.stderr.write(`haltd ${command}: ${e instanceof Error ? e.message : String(e)}\n`)
+    return undefined
+  }
+}
+
+function requireDb(flags: { db?: string }): string {
+  if (!flags.db) throw new UsageError('--db FILE is required')
+  return flags.db
+}
+
+registerCommand({
+  name: 'replay',
+  summary: 'rebuild the state (orders, positions, P&L, shutdowns) as of a seq or a time, offline',
+  usage: [
+    'haltd replay --db FILE [--until SEQ | --at ISO-TIME] [--json]',
+    '',
+    'Replays the log from its first event (snapshots are not used) and prints the state as it was after --until SEQ, or after the',
+    'last event stamped at or before --at (e.g. 2025-01-15T09:31:00Z); by default after the last event.',
+    '--json prints one object: seq, stateHash, tradingState, killSwitch, openOrders, positions, pnl,',
+    'reconciliation, shutdowns (mode and steps). Exit 0, or 2 when the file cannot be read.',
+  ].join('\n'),
+  run: async (args) => {
+    const { flags } = parseFlags(args, { db: 'string', until: 'number', at: 'string', json: 'boolean' })
+    const db = requireDb(flags)
+    if (flags.until !== undefined && flags.at !== undefined) throw new UsageError('give --until or --at, not both')
+    if (flags.until !== undefined && (!Number.isInteger(flags.until) || flags.until < 0)) throw new UsageError(`--until must be a seq (a whole number ≥ 0), got ${flags.until}`)
+    let untilTs: number | undefined
+    if (flags.at !== undefined) {
+      untilTs = Date.parse(flags.at)
+      if (Number.isNaN(untilTs)) throw new UsageError(`--at must be an ISO time such as 2025-01-15T09:31:00Z, got '${flags.at}'`)
+    }
+    const log = openForReading('replay', db)
+    if (!log) return UNREADABLE
+    try {
+      let state: HaltdState
+      try {
+        // from the first event, never from a snapshot: the replay an auditor trusts is the log's own
+        state = replayLog(log, { fromSnapshot: false, ...(flags.until !== undefined ? { until: flags.until } : {}), ...(untilTs !== undefined ? { untilTs } : {}) }).state
+      } catch (e) {
+        process.stderr.write(`haltd replay: the log cannot be replayed: ${e instanceof Error ? e.message : String(e)}\n`)
+        return UNREADABLE
+      }
+      const view = replayView(state)
+      process.stdout.write(flags.json ? `${JSON.stringify(view)}\n` : renderReplayText(view, { lastSeq: log.lastSeq }))
+      return 0
+    } finally {
+      log.close()
+    }
+  },
+})
+
+const FORMATS = ['text', 'json', 'md', 'html'] as const
+type Format = (typeof FORMATS)[number]
+
+export function renderReport(report: AuditReport, format: Format): string {
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(report, null, 2)}\n`
+    case 'md':
+      return renderMarkdown(report)
+    case 'html':
+      return renderHtml(report)
+    case 'text':
+      return renderText(report)
+  }
+}
+
+registerCommand({
+  name: 'audit',
+  summary: 'verify a log (chain, schemas, invariants, decisions) and report on it',
+  usage: [
+    'haltd audit --db FILE [--format text|json|md|html] [--out FILE]',
+    '',
+    'One streaming pass over the log: the hash chain (first bad seq and what is wrong there), seq gaps,',
+    'the schema of every stored event, the shutdown invariants, and decision replay (each logged',
+    'shutdown command re-derived from the replayed state). Then the report: shutdown timeline,',
+    'reconciliation, final positions and P&L, anomalies, findings. --format html writes one',
+    'self-contained page. Exit 0 clean, 1 findings, 2 unreadable input.',
+  ].join('\n'),
+  run: async (args) => {
+    const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string' })
+    const db = requireDb(flags)
+    const format = (flags.format ?? 'text') as Format
+    if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${flags.format}'`)
+    let report: AuditReport
+    try {
+      report = auditFile(db)
+    } catch (e) {
+      if (!(e instanceof HaltdError)) throw e
+      process.stderr.write(`haltd audit: ${e.message}\n`)
+      return UNREADABLE
+    }
+    const body = renderReport(report, format)
+    if (flags.out) {
+      writeFileSync(flags.out, body)
+      process.stdout.write(`${report.verdict}: ${report.findingsTotal} findings over ${report.log.events} events; report written to ${flags.out}\n`)
+    } else process.stdout.write(body)
+    if (report.verdict === 'unreadable') process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
+    return exitCodeOf(report.verdict)
+  },
+})
+
+registerCommand({
+  name: 'backup',
+  summary: 'copy a log consistently while a daemon may be writing to it, then verify the copy',
+  usage: 'haltd backup --db FILE --out FILE\n\nExit 0 when the copy is taken and its chain verifies, 1 otherwise, 2 when the source cannot be read.',
+  run: async (args) => {
+    const { flags } = parseFlags(args, { db: 'string', out: 'string' })
+    const db = requireDb(flags)
+    if (!flags.out) throw new UsageError('--out FILE is required')
+    const probe = openForReading('backup', db)
+    if (!probe) return UNREADABLE
+    probe.close()
+    const { verify, pages } = await backupLog(db, flags.out)
+    if (!verify.ok) {
+      process.stdout.write(`backup written to ${flags.out} but its chain is broken at seq ${verify.seq}: ${verify.problem}\n`)
+      return 1
+    }
+    process.stdout.write(`backup written to ${flags.out}: ${verify.count} events to seq ${verify.lastSeq} (${pages} pages), chain intact\n`)
+    return 0
+  },
+})
+
+registerCommand({
+  name: 'export',
+  summary: 'export events as NDJSON or CSV for other tools',
+  usage: [
+    'haltd export --db FILE --format ndjson|csv [--types TYPE,TYPE…] [--out FILE]',
+    '',
+    'Streams every event (or those of the given types) in seq order, as read: data lifted to the current',
+    'schema version. NDJSON: one envelope per line. CSV: seq,id,type,v,ts,time,stream,causationId,',
+    'correlationId,data (JSON),prevHash,hash.',
+  ].join('\n'),
+  run: async (args) => {
+    const { flags } = parseFlags(args, { db: 'string', format: 'string', types: 'string', out: 'string' })
+    const db = requireDb(flags)
+    const format = flags.format as ExportFormat | undefined
+    if (format !== 'ndjson' && format !== 'csv') throw new UsageError(`--format must be ndjson or csv${flags.format ? `, got '${flags.format}'` : ''}`)
+    const types = flags.types?.split(',').map((t) => t.trim()).filter(Boolean)
+    for (const t of types ?? []) if (!isEventType(t)) throw new UsageError(`--types: '${t}' is not an event type`)
+    const log = openForReading('export', db)
+    if (!log) return UNREADABLE
+    const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout
+    try {
+      await writeExport(log.read(types ? { types } : {}), format, out)
+    } catch (e) {
+      process.stderr.write(`haltd export: ${e instanceof Error ? e.message : String(e)}\n`)
+      return UNREADABLE
+    } finally {
+      log.close()
+      if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
+    }
+    return 0
+  },
+})
+
+registerCommand({
+  name: 'checkpoint',
+  summary: 'checkpoint verify FILE: check a shutdown checkpoint\'s format, schema and checksum',
+  usage: 'haltd checkpoint verify FILE [--json]\n\nExit 0 when the checkpoint is intact, 1 when it is not (unreadable, not a checkpoint, wrong checksum).',
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { json: 'boolean' })
+    const [sub, file, ...extra] = positional
+    if (sub !== 'verify') throw new UsageError(`unknown checkpoint subcommand '${sub ?? ''}': use 'haltd checkpoint verify FILE'`)
+    if (!file) throw new UsageError('haltd checkpoint verify needs the checkpoint FILE')
+    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`)
+    const verdict = verifyCheckpoint(file)
+    if (flags.json) {
+      const { content: _content, ...summary } = verdict as typeof verdict & { content?: unknown }
+      process.stdout.write(`${JSON.stringify(summary)}\n`)
+    } else if (verdict.ok) {
+      process.stdout.write(`ok: ${file} is a valid checkpoint at seq ${verdict.atSeq}, checksum ${verdict.checksum}\n`)
+    } else {
+      process.stdout.write(`bad: ${file}: ${verdict.problem}\n`)
+    }
+    return verdict.ok ? 0 : 1
+  },
+})

@@ -1,0 +1,338 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { dirname, relative, resolve } from 'node:path'
+import { adminRequest, type AdminReply } from '../admin/client.js'
+import { adminInfoPath } from '../admin/info-file.js'
+import { loadConfig, type HaltdConfig, type HaltdConfigInput } from '../daemon/config.js'
+import type { DaemonStatus, Haltd } from '../daemon/index.js'
+import { DEMO_VENUES, demoConfig, restingOrderPlan } from '../daemon/demo.js'
+import { openEventLog } from '../core/log/event-log.js'
+import { parseFlags, UsageError } from './args.js'
+import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
+import { registerCommand } from './main.js'
+import { money } from '../projections/money.js'
+
+/** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
+function noArguments(positional: string[]): void {
+  if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`)
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
+const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`)
+
+function refusal(reply: AdminReply): string {
+  const body = reply.body as { error?: { code?: string; message?: string } } | undefined
+  return body?.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${reply.status}`
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  // An exited process whose parent has not reaped it yet still answers signal 0: a zombie is gone.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return true
+  }
+}
+
+/** The exit code the daemon recorded for its last run, once it has gone. */
+function recordedExit(db: string | undefined): number | undefined {
+  if (!db || !existsSync(db)) return undefined
+  const log = openEventLog({ path: db, readonly: true })
+  try {
+    let code: number | undefined
+    for (const e of log.read({ types: ['run.ended'], from: Math.max(1, log.lastSeq - 50_000) })) if (e.type === 'run.ended') code = e.data.exitCode
+    return code
+  } finally {
+    log.close()
+  }
+}
+
+registerCommand({
+  name: 'stop',
+  summary: 'ask a running daemon to shut down (graceful, or --emergency) and wait for it',
+  usage: `haltd stop [--emergency] [--reason TEXT] [--no-wait] [--timeout SECONDS]
+
+Sends POST /shutdown to the daemon's admin API, then waits until the process has gone and prints
+the exit code it recorded. A stop sent during a graceful shutdown with --emergency escalates it.
+
+Exit code: the daemon's own (0 clean, 2 residual exposure or unconfirmed cancels, 3 emergency)
+once it has gone; 0 with --no-wait once the request was accepted; 1 when it was refused or the
+daemon could not be reached; 4 when it was still running at --timeout.
+
+${TARGET_HELP}`,
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, emergency: 'boolean', reason: 'string', 'no-wait': 'boolean', timeout: 'number' })
+    noArguments(positional)
+    const target = resolveTarget(flags)
+    const mode = flags.emergency ? 'emergency' : 'graceful'
+    const reason = flags.reason ?? `haltd stop${flags.emergency ? ' --emergency' : ''} by ${process.env.USER ?? 'an operator'}`
+    const reply = await adminRequest(target, 'POST', '/shutdown', { mode, reason })
+    if (reply.status !== 202) {
+      err(`haltd stop: refused: ${refusal(reply)}`)
+      return 1
+    }
+    out(`${mode} shutdown requested (${target.url}): ${reason}`)
+    if (flags['no-wait']) return 0
+    const pid = target.info?.pid
+    const deadline = Date.now() + (flags.timeout ?? 600) * 1000
+    // Gone means: the pid is gone (same host), or the admin API no longer answers.
+    for (;;) {
+      if (pid !== undefined ? !alive(pid) : await adminRequest(target, 'GET', '/health', undefined, 2_000).then(() => false, () => true)) break
+      if (Date.now() > deadline) {
+        err(`haltd stop: still running after ${flags.timeout ?? 600} s`)
+        return 4
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    const code = recordedExit(target.db)
+    out(code === undefined ? 'stopped' : `stopped with exit code ${code}`)
+    return code ?? 0
+  },
+})
+
+type StatusBody = {
+  state?: string
+  mode?: string
+  pid?: number
+  seq?: number
+  killSwitch?: { latched: boolean; reason?: string; by?: string }
+  openOrders?: number
+  positions?: { venue: string; symbol: string; qty: number }[]
+  venues?: { venue: string; connected: boolean }[]
+  strategies?: { id: string; enabled: boolean }[]
+  shutdown?: { shutdownId: string; mode: string; status?: string; step?: number; stepName?: string } | null
+  pnl?: { equity?: number; drawdown?: number }
+}
+
+export function formatStatus(s: StatusBody): string {
+  const lines = [
+    `state ${s.state ?? '?'}  mode ${s.mode ?? '?'}  pid ${s.pid ?? '?'}  seq ${s.seq ?? '?'}`,
+    `kill switch: ${s.killSwitch?.latched ? `LATCHED (${s.killSwitch.reason ?? ''}${s.killSwitch.by ? `, by ${s.killSwitch.by}` : ''})` : 'not latched'}`,
+    `open orders: ${s.openOrders ?? 0}`,
+  ]
+  const open = (s.positions ?? []).filter((p) => p.qty !== 0)
+  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
+  if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
+  if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
+  if (s.pnl) lines.push(`P&L ${(s.pnl.equity !== undefined ? money(s.pnl.equity) : '?')} (fees included)  drawdown ${(s.pnl.drawdown !== undefined ? money(s.pnl.drawdown) : '?')}`)
+  if (s.shutdown) lines.push(`${s.shutdown.status ?? 'shutdown'} ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd())
+  return lines.join('\n')
+}
+
+registerCommand({
+  name: 'status',
+  summary: "a running daemon's state, kill switch, orders, positions and venues",
+  usage: `haltd status [--json]
+
+Exit code: 0 when the daemon answered, 1 when it could not be reached.
+
+${TARGET_HELP}`,
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, json: 'boolean' })
+    noArguments(positional)
+    const target = resolveTarget(flags)
+    const reply = await adminRequest(target, 'GET', '/status')
+    if (reply.status !== 200) {
+      err(`haltd status: ${refusal(reply)}`)
+      return 1
+    }
+    out(flags.json ? JSON.stringify(reply.body, null, 2) : formatStatus(reply.body as StatusBody))
+    return 0
+  },
+})
+
+registerCommand({
+  name: 'killswitch',
+  summary: 'reset (or activate) the latched kill switch of a running daemon, with a reason',
+  usage: `haltd killswitch reset --reason TEXT [--by NAME]
+haltd killswitch activate --reason TEXT [--by NAME] [--action HALTED|REDUCING|EMERGENCY]
+
+A latched kill switch survives restarts; only a reset with a reason unlatches it. The reset is
+recorded in the log with its reason and origin.
+
+${TARGET_HELP}`,
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, reason: 'string', by: 'string', action: 'string' })
+    const [sub] = positional
+    if (sub !== 'reset' && sub !== 'activate') throw new UsageError("expected 'reset' or 'activate' (haltd killswitch reset --reason TEXT)")
+    if (!flags.reason?.trim()) throw new UsageError('--reason TEXT is required: the log records why')
+    const target = resolveTarget(flags)
+    const body = { reason: flags.reason, by: flags.by ?? process.env.USER, ...(sub === 'activate' && flags.action ? { action: flags.action } : {}) }
+    const reply = await adminRequest(target, 'POST', `/killswitch/${sub}`, body)
+    if (reply.status !== 202) {
+      err(`haltd killswitch ${sub}: refused: ${refusal(reply)}`)
+      return 1
+    }
+    out(`kill switch ${sub === 'reset' ? 'reset' : 'activated'}: ${flags.reason}`)
+    return 0
+  },
+})
+
+// ── running haltd: `run` and `demo` ────────────────────────────────────────────────────────
+
+async function runDaemon(config: HaltdConfigInput | HaltdConfig, onReady?: (h: Haltd) => Promise<void> | void): Promise<number> {
+  // Loaded here, not at the top: `haltd status` and `stop` need none of the daemon.
+  const { createHaltd, EXIT } = await import('../daemon/index.js')
+  const haltd = await createHaltd(config, { exitProcess: true })
+  // A crash is a crash: close the gate, say why, and leave the run open so the next start records it.
+  const crash = (e: unknown) => {
+    haltd.gate.halt('crash')
+    haltd.logger.fatal({ err: e }, 'haltd crashed')
+    process.exit(EXIT.crash)
+  }
+  process.on('uncaughtException', crash)
+  process.on('unhandledRejection', crash)
+  await onReady?.(haltd)
+  return haltd.exited
+}
+
+registerCommand({
+  name: 'run',
+  summary: 'run the daemon from a config file (signals: TERM/INT graceful, USR2 emergency)',
+  usage: `haltd run --config FILE [--db FILE] [--port N] [--log-level LEVEL]
+
+Starts haltd with the given config (JSON; secrets from the environment: HALTD_ADMIN_TOKEN,
+HALTD_VENUE_<NAME>_API_KEY / _SECRET / _PASSWORD / _UID, HALTD_WEBHOOK_URL), reconciles with every
+venue, then enables the strategies. SIGTERM or SIGINT: graceful shutdown (13 steps); a second one
+during it, or SIGUSR2 at any time: emergency shutdown.
+
+Exit codes: 0 shut down clean (flat where flattening was asked), 2 shut down with residual
+exposure or unconfirmed cancels, 3 emergency shutdown (the kill switch stays latched), 1 crash or
+bad config.`,
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { config: 'string', db: 'string', port: 'number', 'log-level': 'string' })
+    noArguments(positional)
+    if (!flags.config) throw new UsageError('--config FILE is required (haltd demo runs without one)')
+    const object: Record<string, unknown> = { signals: true }
+    if (flags.db) object.db = { path: flags.db }
+    if (flags.port !== undefined) object.admin = { port: flags.port }
+    if (flags['log-level']) object.log = { level: flags['log-level'] }
+    const config = loadConfig({ file: flags.config, object })
+    mkdirSync(dirname(config.db.path), { recursive: true })
+    return runDaemon(config)
+  },
+})
+
+const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
+
+export function statusLine(s: DaemonStatus): string {
+  const time = new Date().toISOString().slice(11, 19)
+  const pos = s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
+  const up = s.venues.filter((v) => v.connected).length
+  const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
+  const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
+  return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${money(s.pnl.equity)} dd ${money(s.pnl.drawdown)} | venues ${up}/${s.venues.length}${sd}`
+}
+
+registerCommand({
+  name: 'demo',
+  summary: 'three simulated venues, sample strategies, the admin API: try SIGTERM and SIGUSR2',
+  usage: `haltd demo [--db FILE] [--port N] [--seed N] [--orders N] [--status-every SECONDS]
+
+  --db FILE         the event log (default ${DEMO_DB}); several demos run side by side with different --db
+  --port N          admin API port on 127.0.0.1 (default 0: a free port, printed)
+  --seed N          same seed, same market and same decisions (default 1)
+  --orders N        resting orders to keep open besides the strategies' quotes (try the emergency path at size)
+  --status-every S  a one-line status every S seconds (default 5; 0: none)
+
+Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or SIGUSR2
+(emergency). Exit codes as for haltd run.`,
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { db: 'string', port: 'number', seed: 'number', orders: 'number', 'status-every': 'number' })
+    noArguments(positional)
+    const db = flags.db ?? DEMO_DB
+    const seed = flags.seed ?? 1
+    const orders = flags.orders ?? 0
+    if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`)
+    if (!Number.isInteger(orders) || orders < 0) throw new UsageError(`--orders must be a whole number, got ${orders}`)
+    if (flags['status-every'] !== undefined && flags['status-every'] < 0) throw new UsageError(`--status-every must be 0 (off) or more seconds, got ${flags['status-every']}`)
+    mkdirSync(dirname(db), { recursive: true })
+    const config = demoConfig({ db, port: flags.port ?? 0, seed, orders })
+    const every = flags['status-every'] ?? 5
+    return runDaemon(config, async (haltd) => {
+      const cli = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/src/cli.js') || 'dist/src/cli.js'}`
+      out(demoBanner({ haltd, cli, db, seed }))
+      const { formatShutdownReport } = await import('../core/shutdown/report.js')
+      haltd.on('shutdown', (report) => out(`\n${formatShutdownReport(report)}`))
+      haltd.on('exit', (code) => out(`\nhaltd demo exited ${code}: ${EXIT_MEANING[code] ?? 'unknown'}\nread the audit: ${cli} audit --db ${db}\n`))
+      if (orders > 0 && !haltd.gate.halted) await placeResting(haltd, orders)
+      if (every > 0) {
+        const timer = setInterval(() => {
+          if (haltd.status().state !== 'stopped') out(statusLine(haltd.status()))
+        }, every * 1000)
+        timer.unref()
+        haltd.on('exit', () => clearInterval(timer))
+      }
+    })
+  },
+})
+
+const EXIT_MEANING: Record<number, string> = {
+  0: 'shut down clean',
+  1: 'crashed',
+  2: 'shut down with residual exposure or unconfirmed cancels',
+  3: 'emergency shutdown; the kill switch stays latched until reset with a reason',
+}
+
+/** What the demo prints once it is up: where things are, and what to try, in the order that makes sense now. */
+export function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): string {
+  const { haltd, cli, db, seed } = input
+  const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
+  const pid = process.pid
+  const halted = haltd.gate.halted
+  const rows: [string, string][] = []
+  const reset: [string, string] = [`${cli} killswitch reset --reason "checked"${dbArg}`, 'unlatch the kill switch: trading resumes']
+  if (halted && haltd.status().killSwitch.latched) rows.push(reset)
+  rows.push([`${cli} status${dbArg}`, 'state, orders, positions, venues'])
+  if (haltd.admin) {
+    rows.push([`TOKEN=$(node -p "require('${resolve(adminInfoPath(db))}').token")`, 'the admin token, for curl'])
+    rows.push([`curl -H "Authorization: Bearer $TOKEN" ${haltd.admin.url}/status`, 'also /health /metrics /orders /positions /reconciliation'])
+  }
+  rows.push([`kill -TERM ${pid}`, 'graceful shutdown, 13 steps (or Ctrl-C); a second one escalates'])
+  rows.push([`kill -USR2 ${pid}`, 'emergency shutdown: cancels everything, latches the kill switch'])
+  rows.push([`${cli} stop${dbArg}`, 'graceful through the admin API, waits and exits with its code (--emergency)'])
+  if (!(halted && haltd.status().killSwitch.latched)) rows.push(reset)
+  const width = Math.max(...rows.map(([c]) => c.length))
+  const later: [string, string][] = [
+    [`${cli} audit --db ${db}`, 'checks and the shutdown timeline'],
+    [`${cli} replay --db ${db}`, 'the state as of any seq (--until SEQ, --json)'],
+  ]
+  const w2 = Math.max(...later.map(([c]) => c.length))
+  const status = haltd.status()
+  return [
+    '',
+    `haltd demo: ${DEMO_VENUES.join(', ')} (simulated), seed ${seed}, pid ${pid}`,
+    `  event log   ${db}`,
+    ...(haltd.admin
+      ? [`  admin API   ${haltd.admin.url}  token ${haltd.admin.token}`, `              (url and token also in ${adminInfoPath(db)}, mode 0600)`]
+      : ['  admin API   off']),
+    `  state       ${status.state.toUpperCase()}${halted ? ` (${haltd.gate.latchReason ?? 'HALTED'})` : ''}`,
+    '',
+    'try:',
+    ...rows.map(([c, what]) => `  ${c.padEnd(width)}  ${what}`),
+    'afterwards:',
+    ...later.map(([c, what]) => `  ${c.padEnd(w2)}  ${what}`),
+    '',
+  ].join('\n')
+}
+
+/** The demo's resting orders, sent through the gated router like any engine's. */
+async function placeResting(haltd: Haltd, n: number): Promise<void> {
+  const { SimExchange } = await import('../exchanges/sim/index.js')
+  const mids: Record<string, number> = {}
+  for (const gw of haltd.venues.values()) {
+    if (!(gw instanceof SimExchange)) continue
+    for (const sym of ['BTC/USDT:USDT', 'ETH/USDT:USDT']) mids[`${gw.venue} ${sym}`] = gw.ticker(sym).mid
+  }
+  const plan = restingOrderPlan(n, mids)
+  let accepted = 0
+  for (let i = 0; i < plan.length; i += 50) {
+    const batch = plan.slice(i, i + 50).map((o) => haltd.orders.submit({ ...o, type: 'limit', timeInForce: 'GTC', origin: { kind: 'manual', id: 'demo-resting' } }))
+    for (const r of await Promise.all(batch)) if (r.status === 'accepted') accepted++
+  }
+  out(`placed ${accepted}/${n} resting orders (origin manual:demo-resting)`)
+}

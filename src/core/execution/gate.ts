@@ -1,0 +1,50 @@
+import type { OrderOrigin, TradingMode } from '../../events/primitives.js'
+
+/** What the gate needs to know, read from the live projections at each check. */
+export type GateView = {
+  mode: TradingMode
+  /** Why strategy orders are refused (strategies disabled, drain, pause), or undefined while they may trade. */
+  strategyBlock: string | undefined
+}
+
+export type GateCandidate = { origin: OrderOrigin; reduceOnly: boolean }
+
+/**
+ * The order gate. It reads the trading state from the projections, and also holds a latch that
+ * closes it synchronously, with no await and no write (a signal handler, or a log that cannot be
+ * written), so that no order passes between the decision to stop and the event that records it.
+ */
+export class OrderGate {
+  private latch: string | undefined
+
+  constructor(private readonly view: () => GateView) {}
+
+  /** Close the gate now. Only the shutdown's own reduce-only orders pass from here on. */
+  halt(reason: string): void {
+    this.latch ??= reason
+  }
+
+  /** Reopen a latch (after the operator reset the kill switch); the projected mode still applies. */
+  release(): void {
+    this.latch = undefined
+  }
+
+  get halted(): boolean {
+    return this.latch !== undefined || this.view().mode === 'HALTED'
+  }
+
+  get latchReason(): string | undefined {
+    return this.latch
+  }
+
+  /** Undefined when the order may pass, else why it may not. */
+  refusal(order: GateCandidate): string | undefined {
+    const view = this.view()
+    const shutdownFlatten = order.origin.kind === 'shutdown' && order.reduceOnly
+    if (this.latch !== undefined) return shutdownFlatten ? undefined : `trading is halted: ${this.latch}`
+    if (view.mode === 'HALTED') return shutdownFlatten ? undefined : 'trading is HALTED'
+    if (view.mode === 'REDUCING' && !order.reduceOnly) return 'trading is REDUCING: only reduce-only orders pass'
+    if (order.origin.kind === 'strategy' && view.strategyBlock !== undefined) return `strategy orders are refused: ${view.strategyBlock}`
+    return undefined
+  }
+}

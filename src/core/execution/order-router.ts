@@ -1,0 +1,333 @@
+import pTimeout from 'p-timeout'
+import type { Origin } from '../../events/primitives.js'
+import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../../strategies/ports.js'
+import { HaltdError } from '../../events/errors.js'
+import { orderStream } from '../../events/routing.js'
+import type { ExchangeGateway, OrderAck, VenueOrder } from '../../exchanges/gateway.js'
+import { HALTD_TAG } from '../../exchanges/gateway.js'
+import { isVenueError } from '../../exchanges/errors.js'
+import type { EventLog } from '../log/event-log.js'
+import type { OrderGate } from './gate.js'
+import { LogWriteFailed } from '../log/errors.js'
+import { recordFills } from './venue-recorder.js'
+
+export class UnknownVenue extends HaltdError {
+  constructor(readonly venue: string, known: readonly string[]) {
+    super('UNKNOWN_VENUE', `no venue named '${venue}' (configured: ${known.join(', ') || 'none'})`)
+  }
+}
+
+/** `clientOrderId` is generated (with haltd's tag) when absent. */
+export type SubmitOrder = SinkOrder & { clientOrderId?: string }
+
+export type SubmitOutcome =
+  /**
+   * The venue has the order. `ack` is absent when only its update stream told of it after the
+   * answer was lost (fills, a cancel or an expiry), and then so is the venue's id if it never sent one.
+   */
+  | { status: 'accepted'; clientOrderId: string; venueOrderId: string; ack: OrderAck }
+  | { status: 'accepted'; clientOrderId: string; venueOrderId?: string; ack?: undefined; seen: 'filled' | 'partially-filled' | 'canceled' | 'expired' }
+  | { status: 'rejected'; clientOrderId: string; reason: string }
+  /** The gate refused it: nothing was sent and nothing was logged. */
+  | { status: 'refused'; clientOrderId?: undefined; reason: string }
+  /** The answer was lost and the venue could not be asked: the order may be live. */
+  | { status: 'unknown'; clientOrderId: string; reason: string }
+
+export type CancelRef = SinkCancel
+export type CancelOutcome = SinkCancelOutcome
+
+export type RouterOptions = {
+  log: EventLog
+  gate: OrderGate
+  venues: ReadonlyMap<string, ExchangeGateway>
+  /** A short tag that keeps client order ids unique across runs. */
+  runTag: string
+  /** Signed position as projected, for the reduce-only check at the gate. */
+  positionOf?: (venue: string, symbol: string) => number
+  /**
+   * Also bounds the lookups after a lost answer: the first look and every re-check, waits
+   * included, fit within it.
+   */
+  submitTimeoutMs?: number
+  cancelTimeoutMs?: number
+  /**
+   * The wait before each re-check of an order whose submit answer was lost and that the venue
+   * did not know: an order still on its way to the matching engine can miss a lookup made right
+   * after the timeout. Shortened when the re-checks would not otherwise fit in `submitTimeoutMs`.
+   */
+  lostRecheckMs?: number
+}
+
+/** What only the venue can say about an order: any of these settles a submit whose answer was lost. */
+const VENUE_FACTS: ReadonlySet<string> = new Set(['order.accepted', 'order.rejected', 'order.filled', 'order.canceled', 'order.expired'])
+
+/** Lookups after the first before an order whose answer was lost is called lost. */
+const LOST_RECHECKS = 2
+
+/** What the lookups after a lost answer came to: settled (found, or the stream spoke), or not found. */
+type Looked =
+  | { kind: 'settled'; outcome: SubmitOutcome }
+  | { kind: 'not-found'; looks: number; failures: string[]; elapsedMs: number }
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+// a venue's error text can run long; an event that fails validation would lose the fact itself
+const clip = (reason: string) => (reason.length > 2000 ? `${reason.slice(0, 1997)}...` : reason)
+
+/**
+ * The one way orders reach a venue. Gate check (synchronous) → `order.submitted` appended
+ * (write-ahead: durable before the order leaves) → the venue → the answer appended. An order
+ * whose answer is lost is never re-sent: it is looked up by client order id first.
+ */
+export class OrderRouter {
+  private seq = 0
+  private refusals = 0
+  private readonly submitTimeoutMs: number
+  private readonly cancelTimeoutMs: number
+  private readonly lostRecheckMs: number
+  private readonly offFault: () => void
+
+  constructor(private readonly options: RouterOptions) {
+    this.submitTimeoutMs = options.submitTimeoutMs ?? 10_000
+    this.cancelTimeoutMs = options.cancelTimeoutMs ?? 10_000
+    this.lostRecheckMs = Math.max(0, options.lostRecheckMs ?? 1_000)
+    this.offFault = options.log.on('fault', ({ error }) => options.gate.halt(`event log cannot be written: ${error.message}`))
+  }
+
+  /** How many orders the gate refused since start. */
+  get refusedCount(): number {
+    return this.refusals
+  }
+
+  venue(name: string): ExchangeGateway {
+    const gateway = this.options.venues.get(name)
+    if (!gateway) throw new UnknownVenue(name, [...this.options.venues.keys()])
+    return gateway
+  }
+
+  nextClientOrderId(): string {
+    return `${HALTD_TAG}-${this.options.runTag}-${(++this.seq).toString(36)}`
+  }
+
+  /** The gate's verdict without sending: undefined when the order would pass. */
+  refusal(order: SubmitOrder): string | undefined {
+    const reduceOnly = order.reduceOnly ?? false
+    const closed = this.options.gate.refusal({ origin: order.origin, reduceOnly })
+    if (closed) return closed
+    if (reduceOnly && this.options.positionOf) {
+      const position = this.options.positionOf(order.venue, order.symbol)
+      const closes = order.side === 'buy' ? position < 0 : position > 0
+      if (!closes) return `reduce-only ${order.side} would not reduce a position of ${position}`
+      if (order.qty > Math.abs(position) + 1e-12) return `reduce-only ${order.side} of ${order.qty} exceeds the position of ${position}`
+    }
+    return undefined
+  }
+
+  async submit(order: SubmitOrder): Promise<SubmitOutcome> {
+    const gateway = this.venue(order.venue)
+    const reason = this.refusal(order)
+    if (reason) {
+      this.refusals++
+      return { status: 'refused', reason }
+    }
+    const clientOrderId = order.clientOrderId ?? this.nextClientOrderId()
+    const reduceOnly = order.reduceOnly ?? false
+    const timeInForce = order.timeInForce ?? (order.type === 'market' ? 'IOC' : 'GTC')
+    const { log } = this.options
+    try {
+      await log.appendDurable({
+        type: 'order.submitted',
+        data: {
+          venue: order.venue, clientOrderId, symbol: order.symbol, side: order.side, type: order.type,
+          qty: order.qty, price: order.price, timeInForce, reduceOnly, origin: order.origin,
+        },
+      })
+    } catch (e) {
+      if (e instanceof LogWriteFailed) {
+        this.options.gate.halt(`event log cannot be written: ${e.message}`)
+        this.refusals++
+        return { status: 'refused', reason: `not sent: ${e.message}` }
+      }
+      throw e
+    }
+    const request = { clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, timeInForce, reduceOnly }
+    try {
+      const ack = await pTimeout(gateway.submit(request), { milliseconds: this.submitTimeoutMs, message: `submit timed out after ${this.submitTimeoutMs} ms` })
+      this.recordAck(order.venue, ack)
+      return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
+    } catch (e) {
+      if (isVenueError(e, 'rejected') || isVenueError(e, 'auth')) {
+        log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: messageOf(e), code: e.venueCode ?? e.kind } })
+        return { status: 'rejected', clientOrderId, reason: messageOf(e) }
+      }
+      return this.findAfterLostAnswer(gateway, order.venue, order.symbol, clientOrderId, messageOf(e))
+    }
+  }
+
+  /**
+   * The submit's answer was lost: ask the venue by client order id before deciding anything, and
+   * call the order lost only when every look, a while apart, says the venue does not know it.
+   */
+  private async findAfterLostAnswer(gateway: ExchangeGateway, venue: string, symbol: string, clientOrderId: string, why: string): Promise<SubmitOutcome> {
+    // the venue's stream may already have told us while the answer itself was lost
+    const heard = this.heardFromVenue(venue, clientOrderId)
+    if (heard) return heard
+    this.options.log.append({ type: 'order.status-unknown', data: { venue, clientOrderId, reason: clip(why) } })
+    const looked = await this.lookUntilFound(gateway, venue, { clientOrderId, symbol })
+    if (looked.kind === 'settled') return looked.outcome
+    const { looks, failures, elapsedMs } = looked
+    const searched = `${looks} lookup${looks === 1 ? '' : 's'} by client order id over ${Math.round(elapsedMs)} ms`
+    if (failures.length > 0) {
+      // the venue could not always answer: its silence is not evidence the order is absent
+      return { status: 'unknown', clientOrderId, reason: clip(`${why}; ${failures.length} of ${searched} failed (last: ${failures.at(-1)}), none found it`) }
+    }
+    if (looks < LOST_RECHECKS + 1) {
+      return { status: 'unknown', clientOrderId, reason: clip(`${why}; ${searched} found nothing before the time to look ran out`) }
+    }
+    const reason = clip(`not at the venue after a lost answer (${why}): ${searched} found nothing`)
+    this.options.log.append({ type: 'order.rejected', data: { venue, clientOrderId, reason, code: 'LOST' } })
+    return { status: 'rejected', clientOrderId, reason }
+  }
+
+  /**
+   * Look the order up, then re-check up to LOST_RECHECKS times, all within the submit timeout.
+   * Ends early when a lookup finds the order (recorded accepted) or the venue's stream settles it.
+   */
+  private async lookUntilFound(gateway: ExchangeGateway, venue: string, ref: { clientOrderId: string; symbol: string }): Promise<Looked> {
+    const started = performance.now()
+    const deadline = started + this.submitTimeoutMs
+    // leave a share of the budget to the lookups themselves
+    const spacing = Math.min(this.lostRecheckMs, this.submitTimeoutMs / (LOST_RECHECKS + 1))
+    const failures: string[] = []
+    let looks = 0
+    for (let look = 0; look <= LOST_RECHECKS; look++) {
+      if (look > 0) await this.waitForVenue(venue, ref.clientOrderId, Math.min(spacing, deadline - performance.now()))
+      const heard = this.heardFromVenue(venue, ref.clientOrderId)
+      if (heard) return { kind: 'settled', outcome: heard }
+      const left = deadline - performance.now()
+      if (left <= 0) break
+      looks++
+      try {
+        const found = await pTimeout(gateway.fetchOrder(ref), { milliseconds: left, message: `lookup timed out after ${Math.round(left)} ms` })
+        if (found) return { kind: 'settled', outcome: this.acceptFound(venue, ref.clientOrderId, found) }
+      } catch (e) {
+        failures.push(messageOf(e))
+      }
+    }
+    // the stream may have spoken while the last lookup was out
+    const heard = this.heardFromVenue(venue, ref.clientOrderId)
+    if (heard) return { kind: 'settled', outcome: heard }
+    return { kind: 'not-found', looks, failures, elapsedMs: performance.now() - started }
+  }
+
+  private acceptFound(venue: string, clientOrderId: string, found: VenueOrder): SubmitOutcome {
+    const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
+    this.recordAck(venue, ack)
+    return { status: 'accepted', clientOrderId, venueOrderId: found.venueOrderId, ack }
+  }
+
+  /**
+   * The venue's own word on the order, as its update stream recorded it, if it settles the
+   * submit: any fact from the venue (accepted, a fill, canceled, expired) proves it has the order.
+   * An IOC or market order that fills at once is often told of only through its fills.
+   */
+  private heardFromVenue(venue: string, clientOrderId: string): SubmitOutcome | undefined {
+    let venueOrderId: string | undefined
+    let seen: 'filled' | 'partially-filled' | 'canceled' | 'expired' | undefined
+    let ordered = 0
+    let filled = 0
+    for (const e of this.options.log.read({ stream: orderStream(venue, clientOrderId) })) {
+      switch (e.type) {
+        case 'order.submitted':
+          ordered = e.data.qty
+          break
+        case 'order.accepted':
+          venueOrderId = e.data.venueOrderId
+          break
+        case 'order.filled':
+          filled += e.data.qty
+          seen ??= 'partially-filled'
+          break
+        case 'order.canceled':
+          // 'open-orders' is haltd's own inference that the venue no longer lists it: no proof it ever had it
+          if (e.data.confirmedBy !== 'open-orders') seen = 'canceled'
+          break
+        case 'order.expired':
+          seen = 'expired'
+          break
+        case 'order.rejected':
+          return { status: 'rejected', clientOrderId, reason: e.data.reason }
+      }
+    }
+    if (seen === 'partially-filled' && ordered > 0 && filled >= ordered - 1e-12) seen = 'filled'
+    if (seen !== undefined) return { status: 'accepted', clientOrderId, ...(venueOrderId !== undefined ? { venueOrderId } : {}), seen }
+    if (venueOrderId === undefined) return undefined
+    const ack: OrderAck = { clientOrderId, venueOrderId, status: 'open', filled: 0 }
+    return { status: 'accepted', clientOrderId, venueOrderId, ack }
+  }
+
+  /** Wait `ms`, or less if the venue's stream records a fact about the order meanwhile. */
+  private waitForVenue(venue: string, clientOrderId: string, ms: number): Promise<void> {
+    if (!(ms > 0)) return Promise.resolve()
+    const { log } = this.options
+    return new Promise((resolve) => {
+      let settled = false
+      let off: (() => void) | undefined
+      const done = () => {
+        settled = true
+        clearTimeout(timer)
+        off?.()
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      const stream = orderStream(venue, clientOrderId)
+      off = log.subscribe(log.lastSeq + 1, (e) => {
+        if (e.stream === stream && VENUE_FACTS.has(e.type) && !(e.type === 'order.canceled' && e.data.confirmedBy === 'open-orders')) done()
+      })
+      // subscribe's catch-up can already have called done, before `off` was known
+      if (settled) off()
+    })
+  }
+
+  private recordAck(venue: string, ack: OrderAck): void {
+    const { log } = this.options
+    log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
+    if (ack.fills?.length) recordFills(log, venue, ack.fills)
+    if (ack.status === 'canceled') log.append({ type: 'order.canceled', data: { venue, clientOrderId: ack.clientOrderId, confirmedBy: 'ack' } })
+    else if (ack.status === 'expired') log.append({ type: 'order.expired', data: { venue, clientOrderId: ack.clientOrderId } })
+  }
+
+  /**
+   * Ask the venue to cancel, and record only what it confirms. `not-found` is checked against
+   * the venue's own view of the order; a cancel without an answer is `cancel-unconfirmed`.
+   */
+  async cancel(ref: CancelRef, options: { reason?: string; origin?: Origin; timeoutMs?: number } = {}): Promise<CancelOutcome> {
+    const gateway = this.venue(ref.venue)
+    const { log } = this.options
+    const timeoutMs = options.timeoutMs ?? this.cancelTimeoutMs
+    const key = { venue: ref.venue, clientOrderId: ref.clientOrderId }
+    log.append({ type: 'order.cancel-requested', data: { ...key, reason: options.reason, origin: options.origin } })
+    try {
+      const result = await pTimeout(gateway.cancel(ref), { milliseconds: timeoutMs, message: `cancel timed out after ${timeoutMs} ms` })
+      if (result.outcome === 'canceled') {
+        log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
+        return 'canceled'
+      }
+      if (result.outcome === 'rejected') {
+        log.append({ type: 'order.cancel-rejected', data: { ...key, reason: result.reason } })
+        return 'rejected'
+      }
+      const order = await pTimeout(gateway.fetchOrder(ref), { milliseconds: timeoutMs })
+      if (order?.status === 'filled') return 'filled'
+      if (order && (order.status === 'open' || order.status === 'partially-filled')) return 'open'
+      log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders' } })
+      return 'canceled'
+    } catch (e) {
+      log.append({ type: 'order.cancel-unconfirmed', data: { ...key, reason: messageOf(e) } })
+      return 'unconfirmed'
+    }
+  }
+
+  close(): void {
+    this.offFault()
+  }
+}

@@ -1,0 +1,160 @@
+import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
+import { HaltdError } from '../../events/errors.js'
+import type { EventLog } from '../log/event-log.js'
+
+/** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
+export function recordFills(log: EventLog, venue: string, fills: readonly Fill[]): void {
+  for (const f of fills) {
+    log.append({
+      type: 'order.filled',
+      data: { venue, clientOrderId: f.clientOrderId, tradeId: f.tradeId, qty: f.qty, price: f.price, fee: f.fee, feeCurrency: f.feeCurrency, liquidity: f.liquidity },
+    })
+  }
+}
+
+/** Turn one pushed or polled update into the event it means. Fills of untagged orders are recorded too: they are facts. */
+export function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
+  if (update.kind === 'fill') {
+    recordFills(log, venue, [update])
+    return
+  }
+  const key = { venue, clientOrderId: update.clientOrderId }
+  switch (update.status) {
+    case 'canceled':
+      log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'stream' } })
+      return
+    case 'expired':
+      log.append({ type: 'order.expired', data: key })
+      return
+    case 'rejected':
+      log.append({ type: 'order.rejected', data: { ...key, reason: update.reason ?? 'rejected by the venue' } })
+      return
+    case 'open':
+      if (update.venueOrderId) log.append({ type: 'order.accepted', data: { ...key, venueOrderId: update.venueOrderId } })
+      return
+    default:
+      // partially-filled / filled: the fills themselves carry the quantities
+      return
+  }
+}
+
+/** Turn a connection lost or regained while running into `venue.disconnected` / `venue.connected`. */
+export function recordConnectionChange(log: EventLog, venue: string, change: ConnectionChange): void {
+  if (change.connected) log.append({ type: 'venue.connected', data: { venue } })
+  else log.append({ type: 'venue.disconnected', data: { venue, reason: change.reason.slice(0, 2000) } })
+}
+
+/**
+ * Record every update a venue pushes, and every connection loss and recovery it reports, from
+ * now until the returned function is called.
+ */
+export function recordUpdates(log: EventLog, gateway: ExchangeGateway): () => void {
+  const offUpdates = gateway.onUpdate((update) => recordUpdate(log, gateway.venue, update))
+  const offConnection = gateway.onConnectionChange?.((change) => recordConnectionChange(log, gateway.venue, change))
+  return () => {
+    offUpdates()
+    offConnection?.()
+  }
+}
+
+/** Ask a venue what it holds and record each answer as an observation. */
+export async function observeVenue(log: EventLog, gateway: ExchangeGateway, what: { positions?: boolean; balances?: boolean; openOrders?: boolean; markets?: boolean } = {}): Promise<void> {
+  const venue = gateway.venue
+  const all = Object.keys(what).length === 0
+  if (all || what.markets) {
+    const markets = await gateway.fetchMarkets()
+    log.append({ type: 'venue.markets-observed', data: { venue, markets: markets.map((m) => ({ symbol: m.symbol, amountStep: m.amountStep, priceStep: m.priceStep })) } })
+  }
+  if (all || what.openOrders) {
+    const orders = await gateway.fetchOpenOrders()
+    log.append({
+      type: 'venue.open-orders-observed',
+      data: { venue, orders: orders.map((o) => ({ symbol: o.symbol, venueOrderId: o.venueOrderId, clientOrderId: o.clientOrderId, side: o.side, qty: o.qty, filled: o.filled, price: o.price })) },
+    })
+  }
+  if ((all || what.positions) && gateway.capabilities.positions) {
+    const positions = await gateway.fetchPositions()
+    log.append({ type: 'venue.positions-observed', data: { venue, positions } })
+  }
+  if (all || what.balances) {
+    const balances = await gateway.fetchBalances()
+    log.append({ type: 'venue.balances-observed', data: { venue, balances } })
+  }
+}
+
+export class InvalidDeadMansSwitch extends HaltdError {
+  constructor(readonly venue: string, field: 'timeoutMs' | 'refreshMs', detail: string) {
+    super('INVALID_DEAD_MANS_SWITCH', `dead man's switch at ${venue}: ${field} ${detail}`)
+  }
+}
+
+export type DeadMansSwitchKeeper = {
+  /** Resolves once the first arm was answered: true when the venue has a switch and armed it. */
+  readonly ready: Promise<boolean>
+  /** Stop refreshing and leave the switch armed: if haltd goes away now, the venue cancels. */
+  stop(): void
+  /** Stop refreshing and disarm, recorded; only after a shutdown verified nothing is left open. */
+  disarm(): Promise<void>
+}
+
+/**
+ * Arm a venue's dead man's switch (cancel-all-after / countdown) and refresh it every
+ * `refreshMs` while haltd runs, so that a haltd that dies or hangs leaves the venue to cancel
+ * everything within `timeoutMs`. The arm and the disarm are recorded; refreshes are not (one
+ * per interval would flood the log), a refresh that fails is reported to `onError`.
+ */
+export function keepDeadMansSwitch(
+  log: EventLog,
+  gateway: ExchangeGateway,
+  options: {
+    timeoutMs: number
+    refreshMs: number
+    onError?: (e: unknown) => void
+    /** The timer; setInterval by default. Returns the cancel. */
+    every?: (ms: number, fn: () => void) => () => void
+  },
+): DeadMansSwitchKeeper {
+  const { timeoutMs, refreshMs } = options
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new InvalidDeadMansSwitch(gateway.venue, 'timeoutMs', `must be a positive whole number of ms, got ${timeoutMs}`)
+  if (!(refreshMs > 0 && refreshMs < timeoutMs)) throw new InvalidDeadMansSwitch(gateway.venue, 'refreshMs', `must be positive and below timeoutMs (${timeoutMs}), got ${refreshMs}`)
+  const onError = options.onError ?? (() => undefined)
+  const every =
+    options.every ??
+    ((ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms)
+      t.unref?.()
+      return () => clearInterval(t)
+    })
+  let cancelTimer: (() => void) | undefined
+  let armed = false
+  let stopped = false
+  const ready = gateway.armDeadMansSwitch(timeoutMs).then((answer) => {
+    if (!answer.armed) return false
+    // armed at the venue: a fact, even if stop() came while the answer was on its way
+    armed = true
+    log.append({ type: 'venue.dead-mans-switch-armed', data: { venue: gateway.venue, timeoutMs, method: answer.method ?? 'unknown' } })
+    if (!stopped) {
+      cancelTimer = every(refreshMs, () => {
+        gateway.armDeadMansSwitch(timeoutMs).catch(onError)
+      })
+    }
+    return true
+  })
+  const stop = () => {
+    stopped = true
+    cancelTimer?.()
+    cancelTimer = undefined
+  }
+  return {
+    ready,
+    stop,
+    async disarm() {
+      stop()
+      await ready.catch(() => false)
+      if (!armed) return
+      await gateway.disarmDeadMansSwitch()
+      armed = false
+      log.append({ type: 'venue.dead-mans-switch-disarmed', data: { venue: gateway.venue } })
+    },
+  }
+}

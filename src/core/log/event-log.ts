@@ -1,0 +1,629 @@
+import Database from 'better-sqlite3'
+import { createHash, hash as oneShotHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { EventEmitter } from 'eventemitter3'
+import {
+  checkEnvelopeInput, current, GENESIS_HASH, idempotencyKeyOf, parseEvent, readStored, streamOf,
+  type Envelope, type EventInput, type HaltdEvent,
+} from '../../events/index.js'
+import { systemClock, uuidIds, type Clock, type IdSource } from '../../events/clock.js'
+import { LogClosed, LogReadOnly, LogWriteFailed, NewerLogFormat, NotAnEventLog } from './errors.js'
+
+export const LOG_FORMAT = 'haltd-event-log'
+export const LOG_FORMAT_VERSION = 1
+
+/**
+ * `process`: each append is its own WAL transaction with synchronous=NORMAL; an append that
+ * returned survives a killed process. `power`: synchronous=FULL with group commit: the appends
+ * of one event-loop turn share one fsync'd transaction; `appendDurable`/`flush` resolve once it
+ * has committed, which survives power loss.
+ */
+export type Durability = 'process' | 'power'
+
+export type EventLogOptions = {
+  path: string
+  clock?: Clock
+  ids?: IdSource
+  durability?: Durability
+  readonly?: boolean
+  /** Test seam: called before every write, may throw to simulate an I/O fault. */
+  beforeWrite?: () => void
+}
+
+export type ReadOptions = {
+  /** First seq to return (inclusive). */
+  from?: number
+  /** Last seq to return (inclusive). */
+  to?: number
+  /** Stop before the first event stamped later than this (ms since the epoch). */
+  untilTs?: number
+  types?: readonly string[]
+  stream?: string
+}
+
+/** A row exactly as stored: what the hash chain covers. */
+export type StoredRow = {
+  seq: number
+  id: string
+  type: string
+  v: number
+  ts: number
+  stream: string
+  causationId: string | null
+  correlationId: string | null
+  data: string
+  prevHash: string
+  hash: string
+}
+
+export type VerifyResult =
+  | { ok: true; lastSeq: number; count: number }
+  | { ok: false; seq: number; problem: string; lastGoodSeq: number }
+
+type LogEvents = {
+  event: (e: Envelope) => void
+  /** A power-mode group transaction was lost: events after `lastSeq` that were published are not in the log. */
+  fault: (info: { error: LogWriteFailed; lastSeq: number }) => void
+  /**
+   * An append carried an idempotency key already stored, but with another type or payload: the
+   * stored event stands and the offered one is not written. Two facts claiming one key (a venue
+   * reusing a trade id) is worth an operator's look, so it is published rather than dropped.
+   */
+  conflict: (info: { key: string; stored: Envelope; offered: { type: string; data: unknown } }) => void
+}
+
+const PAGE = 2000
+/** Idempotency keys of this process's latest appends, kept to answer an immediate repeat cheaply. */
+const RECENT_KEYS = 4096
+/** Rows per multi-row INSERT on the batch path (12 parameters each, well under SQLite's limit). */
+const ROWS_PER_INSERT = 32
+
+type Chained = { envelope: Envelope; key: string | null; json: string }
+
+/** A batch row was ignored as a duplicate on the fast path; the batch is redone row by row. */
+class DuplicateInBatch extends Error {}
+
+/** The log's tables; exported so the benchmark's raw-insert baseline writes rows of the same shape. */
+export const LOG_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  v INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  causation_id TEXT,
+  correlation_id TEXT,
+  idem_key TEXT,
+  data TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS events_idem ON events(idem_key) WHERE idem_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_stream ON events(stream, seq);
+`
+
+const COLUMNS = `seq, id, type, v, ts, stream, causation_id AS causationId, correlation_id AS correlationId, data, prev_hash AS prevHash, hash`
+
+/** The bytes the chain hashes for one event: its header in a fixed order, then its data as stored. */
+export function chainHash(prevHash: string, row: Omit<StoredRow, 'prevHash' | 'hash'>): string {
+  return hashLink(prevHash, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data)
+}
+
+// crypto.hash (Node >= 20.12) digests a string in one native call, without a Hash object; per
+// event that is most of the chain's cost. Decided once, at load.
+const sha256Hex: (text: string) => string =
+  typeof oneShotHash === 'function'
+    ? (text) => oneShotHash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text).digest('hex')
+
+// Strings JSON would escape (quotes, backslashes, control characters, surrogates) go through
+// JSON.stringify; the usual plain ones are quoted directly, with identical bytes.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+const str = (s: string | null | undefined) => (s == null ? 'null' : NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`)
+const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null')
+
+/**
+ * sha256(prevHash + header + data), where header is exactly
+ * JSON.stringify([seq, id, type, v, ts, stream, causationId, correlationId]), written out by hand
+ * so the hot path allocates neither the array nor a Hash object.
+ */
+function hashLink(
+  prevHash: string, seq: number, id: string, type: string, v: number, ts: number, stream: string,
+  causationId: string | null, correlationId: string | null, data: string,
+): string {
+  const header = `[${num(seq)},${str(id)},${str(type)},${num(v)},${num(ts)},${str(stream)},${str(causationId)},${str(correlationId)}]`
+  return sha256Hex(prevHash + header + data)
+}
+
+/**
+ * Turn a stored row into the envelope readers see: data parsed and lifted to the current version.
+ * A row this build cannot read keeps its stored version and data and says why in `unreadable`.
+ */
+export function toEnvelope(row: StoredRow): Envelope {
+  const stored = readStored(row.type, row.v, row.data)
+  const envelope = {
+    seq: row.seq,
+    id: row.id,
+    type: row.type,
+    v: stored.v,
+    ts: row.ts,
+    stream: row.stream,
+    causationId: row.causationId,
+    correlationId: row.correlationId,
+    data: stored.data,
+    prevHash: row.prevHash,
+    hash: row.hash,
+  } as Envelope
+  if (stored.unreadable !== undefined) envelope.unreadable = stored.unreadable
+  return envelope
+}
+
+function sqliteCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string'
+    ? (e as { code: string }).code
+    : undefined
+}
+
+function writeFailure(e: unknown): LogWriteFailed {
+  if (e instanceof LogWriteFailed) return e
+  return new LogWriteFailed(sqliteCode(e), e instanceof Error ? e.message : String(e), e)
+}
+
+export class EventLog {
+  readonly path: string
+  readonly durability: Durability
+  readonly readonly: boolean
+  /** The open database, for sibling stores in core (snapshots) that live in the same file. */
+  readonly database: Database.Database
+  private readonly clock: Clock
+  private readonly ids: IdSource
+  private readonly beforeWrite: (() => void) | undefined
+  private readonly emitter = new EventEmitter<LogEvents>()
+  private readonly recentKeys = new Set<string>()
+  private readonly insert: Database.Statement
+  private readonly insertMany: Database.Statement
+  /** Writes a batch in one transaction; wrapped once, not per call. */
+  private readonly writeAll: (inputs: readonly EventInput[], events: readonly HaltdEvent[]) => Envelope[]
+  private readonly power: boolean
+  private readonly byKey: Database.Statement
+  private readonly page: Database.Statement
+  private seq = 0
+  private hash = GENESIS_HASH
+  private lastTs = 0
+  private closed = false
+  // power mode: the open group transaction and who waits for it
+  private groupOpen = false
+  private groupWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = []
+  private committed: Promise<void> = Promise.resolve()
+
+  constructor(options: EventLogOptions) {
+    this.path = options.path
+    this.durability = options.durability ?? 'process'
+    this.power = this.durability === 'power'
+    this.readonly = options.readonly ?? false
+    this.clock = options.clock ?? systemClock
+    this.ids = options.ids ?? uuidIds
+    this.beforeWrite = options.beforeWrite
+    if (this.readonly && !existsSync(this.path)) throw new NotAnEventLog(this.path, 'no such file')
+    let db: Database.Database
+    try {
+      db = new Database(this.path, { readonly: this.readonly, fileMustExist: this.readonly })
+      this.database = db
+      this.checkFormat(db)
+    } catch (e) {
+      if (e instanceof NotAnEventLog || e instanceof NewerLogFormat) throw e
+      throw new NotAnEventLog(this.path, e instanceof Error ? e.message : String(e))
+    }
+    db.pragma('busy_timeout = 5000')
+    if (!this.readonly) {
+      db.pragma('journal_mode = WAL')
+      db.pragma(`synchronous = ${this.durability === 'power' ? 'FULL' : 'NORMAL'}`)
+    }
+    this.insert = this.readonly
+      ? db.prepare('SELECT 1')
+      : db.prepare(
+          `INSERT OR IGNORE INTO events (seq, id, type, v, ts, stream, causation_id, correlation_id, idem_key, data, prev_hash, hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+    this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
+    this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    this.insertMany = this.readonly
+      ? db.prepare('SELECT 1')
+      : db.prepare(
+          `INSERT OR IGNORE INTO events (seq, id, type, v, ts, stream, causation_id, correlation_id, idem_key, data, prev_hash, hash)
+           VALUES ${new Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        )
+    const writeEach = (inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+      const out = new Array<Envelope>(events.length)
+      for (let i = 0; i < events.length; i++) out[i] = this.write(inputs[i]!, events[i]!)
+      return out
+    }
+    const writeMany = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => this.writeMany(inputs, events))
+    this.writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+      if (events.length < ROWS_PER_INSERT) return writeEach(inputs, events)
+      const seq = this.seq
+      const hash = this.hash
+      const lastTs = this.lastTs
+      try {
+        return writeMany(inputs, events)
+      } catch (e) {
+        if (!(e instanceof DuplicateInBatch)) throw e
+        // a duplicate idempotency key: its savepoint is rolled back, so write row by row, where
+        // each duplicate resolves to the envelope already stored
+        this.seq = seq
+        this.hash = hash
+        this.lastTs = lastTs
+        return writeEach(inputs, events)
+      }
+    })
+    this.loadTail()
+  }
+
+  private checkFormat(db: Database.Database): void {
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
+    if (tables.length === 0) {
+      if (this.readonly) throw new NotAnEventLog(this.path, 'the file is empty')
+      db.exec(LOG_SCHEMA)
+      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
+      db.transaction(() => {
+        put.run('format', LOG_FORMAT)
+        put.run('format_version', String(LOG_FORMAT_VERSION))
+        put.run('created_at', new Date(this.clock.now()).toISOString())
+      })()
+      return
+    }
+    if (!tables.includes('meta') || !tables.includes('events')) {
+      throw new NotAnEventLog(this.path, `it has tables (${tables.join(', ')}) but no haltd meta/events tables`)
+    }
+    const meta = Object.fromEntries(
+      (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]),
+    )
+    if (meta.format !== LOG_FORMAT) throw new NotAnEventLog(this.path, `format is '${meta.format ?? 'missing'}'`)
+    const version = Number(meta.format_version)
+    if (!Number.isInteger(version)) throw new NotAnEventLog(this.path, `format_version is '${meta.format_version}'`)
+    if (version > LOG_FORMAT_VERSION) throw new NewerLogFormat(this.path, version, LOG_FORMAT_VERSION)
+  }
+
+  private loadTail(): void {
+    const last = this.database.prepare('SELECT seq, ts, hash FROM events ORDER BY seq DESC LIMIT 1').get() as
+      | { seq: number; ts: number; hash: string }
+      | undefined
+    this.seq = last?.seq ?? 0
+    this.hash = last?.hash ?? GENESIS_HASH
+    this.lastTs = last?.ts ?? 0
+  }
+
+  /** The seq of the newest event, 0 for an empty log. */
+  get lastSeq(): number {
+    return this.seq
+  }
+
+  /** The hash at the head of the chain. */
+  get headHash(): string {
+    return this.hash
+  }
+
+  /**
+   * Validate, chain and write one event, then publish it. Returns the stored envelope, or the
+   * envelope already stored under the same idempotency key. Throws `InvalidEvent` (nothing
+   * written) or `LogWriteFailed` (nothing written; the log stays usable).
+   */
+  append(input: EventInput): Envelope {
+    this.writable()
+    const event = parseEvent(input)
+    checkEnvelopeInput(input)
+    if (this.power) this.openGroup()
+    const seq = this.seq
+    const hash = this.hash
+    const lastTs = this.lastTs
+    let envelope: Envelope | undefined
+    try {
+      envelope = this.write(input, event)
+    } catch (e) {
+      this.seq = seq
+      this.hash = hash
+      this.lastTs = lastTs
+      throw this.afterWriteError(e)
+    }
+    if (envelope.seq > seq) this.emitter.emit('event', envelope)
+    return envelope
+  }
+
+  /** Append all or nothing: one transaction, published only once it has been written whole. */
+  appendBatch(inputs: readonly EventInput[]): Envelope[] {
+    this.writable()
+    const events = inputs.map((input) => {
+      const event = parseEvent(input)
+      checkEnvelopeInput(input)
+      return event
+    })
+    if (this.power) this.openGroup()
+    const seq = this.seq
+    const hash = this.hash
+    const lastTs = this.lastTs
+    let out: Envelope[]
+    try {
+      out = this.writeAll(inputs, events)
+    } catch (e) {
+      this.seq = seq
+      this.hash = hash
+      this.lastTs = lastTs
+      throw this.afterWriteError(e)
+    }
+    for (const envelope of out) if (envelope.seq > seq) this.emitter.emit('event', envelope)
+    return out
+  }
+
+  /** Append, resolving once the event is durable under the configured mode. */
+  appendDurable(input: EventInput): Promise<Envelope> {
+    const envelope = this.append(input)
+    return this.power ? this.flush().then(() => envelope) : Promise.resolve(envelope)
+  }
+
+  /** Resolves once everything appended so far is durable (immediately in `process` mode). */
+  flush(): Promise<void> {
+    if (!this.groupOpen) return this.committed
+    return new Promise((resolve, reject) => this.groupWaiters.push({ resolve, reject }))
+  }
+
+  /** Stamp, key, serialise and hash the event that follows `prevHash` at `seq`. Writes nothing. */
+  private chain(input: EventInput, event: HaltdEvent, seq: number, prevHash: string, lastTs: number): Chained {
+    this.beforeWrite?.()
+    const now = this.clock.now()
+    const ts = now > lastTs ? now : lastTs
+    const id = this.ids.next()
+    const stream = input.stream ?? streamOf(event)
+    const causationId = input.causationId ?? null
+    const correlationId = input.correlationId ?? null
+    const v = current[event.type].v
+    const json = JSON.stringify(event.data)
+    const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, json)
+    return {
+      envelope: { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope,
+      key: input.idempotencyKey ?? idempotencyKeyOf(event) ?? null,
+      json,
+    }
+  }
+
+  private write(input: EventInput, event: HaltdEvent): Envelope {
+    // An event this process appended a moment ago arriving again (a venue's stream and the
+    // router both report an ack) is answered by one indexed read instead of a chained insert
+    // SQLite would ignore. The set is a hint: a key it names that is not stored is written as usual.
+    const recentKey = input.idempotencyKey ?? idempotencyKeyOf(event)
+    if (recentKey !== undefined && this.recentKeys.has(recentKey)) {
+      const existing = this.byKey.get(recentKey) as StoredRow | undefined
+      if (existing) return this.duplicate(recentKey, existing, event.type, event.data, JSON.stringify(event.data))
+    }
+    const { envelope: e, key, json } = this.chain(input, event, this.seq + 1, this.hash, this.lastTs)
+    const info = this.insert.run(e.seq, e.id, e.type, e.v, e.ts, e.stream, e.causationId, e.correlationId, key, json, e.prevHash, e.hash)
+    if (info.changes === 0) {
+      const existing = key === null ? undefined : (this.byKey.get(key) as StoredRow | undefined)
+      if (!existing) throw new LogWriteFailed(undefined, `event ${e.seq} was not stored`, undefined)
+      return this.duplicate(key!, existing, e.type, e.data, json)
+    }
+    if (key !== null) this.remember(key)
+    this.seq = e.seq
+    this.hash = e.hash
+    this.lastTs = e.ts
+    return e
+  }
+
+  /** The envelope stored under `key`, publishing a conflict when the offered event differs from it. */
+  private duplicate(key: string, existing: StoredRow, type: string, data: unknown, json: string): Envelope {
+    const stored = toEnvelope(existing)
+    if (existing.type !== type || existing.data !== json) this.emitter.emit('conflict', { key, stored, offered: { type, data } })
+    return stored
+  }
+
+  private remember(key: string): void {
+    this.recentKeys.add(key)
+    if (this.recentKeys.size > RECENT_KEYS) this.recentKeys.delete(this.recentKeys.values().next().value!)
+  }
+
+  /**
+   * The batch fast path: rows chained in memory, then written ROWS_PER_INSERT at a time (one
+   * statement per chunk costs far less than one per row). It assumes no row is a duplicate and
+   * throws DuplicateInBatch when SQLite ignored one, so the caller can redo the batch row by row.
+   */
+  private writeMany(inputs: readonly EventInput[], events: readonly HaltdEvent[]): Envelope[] {
+    const out = new Array<Envelope>(events.length)
+    const params: unknown[] = new Array(ROWS_PER_INSERT * 12)
+    let seq = this.seq
+    let prevHash = this.hash
+    let lastTs = this.lastTs
+    let filled = 0
+    for (let i = 0; i < events.length; i++) {
+      const { envelope: e, key, json } = this.chain(inputs[i]!, events[i]!, ++seq, prevHash, lastTs)
+      const at = filled * 12
+      params[at] = seq
+      params[at + 1] = e.id
+      params[at + 2] = e.type
+      params[at + 3] = e.v
+      params[at + 4] = e.ts
+      params[at + 5] = e.stream
+      params[at + 6] = e.causationId
+      params[at + 7] = e.correlationId
+      params[at + 8] = key
+      params[at + 9] = json
+      params[at + 10] = prevHash
+      params[at + 11] = e.hash
+      out[i] = e
+      prevHash = e.hash
+      lastTs = e.ts
+      if (++filled === ROWS_PER_INSERT) {
+        if (this.insertMany.run(params).changes !== ROWS_PER_INSERT) throw new DuplicateInBatch()
+        filled = 0
+      }
+    }
+    for (let r = 0; r < filled; r++) {
+      if (this.insert.run(params.slice(r * 12, r * 12 + 12)).changes !== 1) throw new DuplicateInBatch()
+    }
+    this.seq = seq
+    this.hash = prevHash
+    this.lastTs = lastTs
+    return out
+  }
+
+  private afterWriteError(e: unknown): unknown {
+    if (e instanceof Error && e.name === 'InvalidEvent') return e
+    const failure = writeFailure(e)
+    // SQLite may roll the whole transaction back on SQLITE_FULL / IOERR: in power mode the
+    // group's earlier appends are gone too, so take the tail from disk and fail the waiters.
+    if (this.groupOpen && !this.database.inTransaction) this.abandonGroup(failure)
+    return failure
+  }
+
+  private openGroup(): void {
+    if (this.groupOpen) return
+    this.database.exec('BEGIN')
+    this.groupOpen = true
+    this.committed = new Promise((resolve, reject) => {
+      this.groupWaiters.push({ resolve, reject })
+      setImmediate(() => this.commitGroup())
+    })
+    this.committed.catch(() => {})
+  }
+
+  private commitGroup(): void {
+    if (!this.groupOpen) return
+    const waiters = this.groupWaiters
+    this.groupWaiters = []
+    this.groupOpen = false
+    try {
+      this.database.exec('COMMIT')
+    } catch (e) {
+      if (this.database.inTransaction) this.database.exec('ROLLBACK')
+      this.groupWaiters = waiters
+      this.abandonGroup(writeFailure(e))
+      return
+    }
+    for (const w of waiters) w.resolve()
+  }
+
+  private abandonGroup(error: LogWriteFailed): void {
+    const waiters = this.groupWaiters
+    this.groupWaiters = []
+    this.groupOpen = false
+    this.loadTail()
+    for (const w of waiters) w.reject(error)
+    this.committed = Promise.resolve()
+    this.emitter.emit('fault', { error, lastSeq: this.seq })
+  }
+
+  private writable(): void {
+    if (this.closed) throw new LogClosed()
+    if (this.readonly) throw new LogReadOnly()
+  }
+
+  /** Rows as stored, in seq order, a page at a time (so writes may go on meanwhile). */
+  *readRaw(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<StoredRow> {
+    if (this.closed) throw new LogClosed()
+    let next = from
+    for (;;) {
+      const rows = this.page.all(next, to) as StoredRow[]
+      for (const row of rows) yield row
+      if (rows.length < PAGE) return
+      next = rows[rows.length - 1]!.seq + 1
+    }
+  }
+
+  /** Stored events as envelopes (current versions), streamed in seq order. */
+  *read(options: ReadOptions = {}): Generator<Envelope> {
+    const types = options.types ? new Set(options.types) : undefined
+    const rows = options.stream === undefined ? this.readRaw(options.from ?? 1, options.to) : this.readStream(options)
+    for (const row of rows) {
+      if (options.untilTs !== undefined && row.ts > options.untilTs) return
+      if (types && !types.has(row.type)) continue
+      yield toEnvelope(row)
+    }
+  }
+
+  private *readStream(options: ReadOptions): Generator<StoredRow> {
+    const stmt = this.database.prepare(
+      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+    )
+    let next = options.from ?? 1
+    const to = options.to ?? Number.MAX_SAFE_INTEGER
+    for (;;) {
+      const rows = stmt.all(options.stream, next, to) as StoredRow[]
+      for (const row of rows) yield row
+      if (rows.length < PAGE) return
+      next = rows[rows.length - 1]!.seq + 1
+    }
+  }
+
+  /** The envelope stored under an idempotency key, if any. */
+  findByKey(key: string): Envelope | undefined {
+    const row = this.byKey.get(key) as StoredRow | undefined
+    return row && toEnvelope(row)
+  }
+
+  /**
+   * Deliver every event from `fromSeq` on, then each new one as it is appended. Catch-up runs
+   * synchronously, so no append can slip between catch-up and live delivery.
+   */
+  subscribe(fromSeq: number, handler: (e: Envelope) => void): () => void {
+    for (const e of this.read({ from: fromSeq })) handler(e)
+    const listener = (e: Envelope) => {
+      if (e.seq >= fromSeq) handler(e)
+    }
+    this.emitter.on('event', listener)
+    return () => {
+      this.emitter.off('event', listener)
+    }
+  }
+
+  on<K extends keyof LogEvents>(name: K, listener: LogEvents[K]): () => void {
+    this.emitter.on(name, listener as never)
+    return () => {
+      this.emitter.off(name, listener as never)
+    }
+  }
+
+  /** Walk the whole chain: seq continuity, each prevHash link, each hash. */
+  verify(): VerifyResult {
+    let expectSeq = 1
+    let prev = GENESIS_HASH
+    let count = 0
+    for (const row of this.readRaw()) {
+      if (row.seq !== expectSeq) {
+        return { ok: false, seq: expectSeq, problem: `seq ${expectSeq} is missing (next stored is ${row.seq})`, lastGoodSeq: expectSeq - 1 }
+      }
+      if (row.prevHash !== prev) {
+        return { ok: false, seq: row.seq, problem: 'prevHash does not match the hash of the previous event', lastGoodSeq: row.seq - 1 }
+      }
+      if (chainHash(prev, row) !== row.hash) {
+        return { ok: false, seq: row.seq, problem: 'hash does not match the stored event (contents changed)', lastGoodSeq: row.seq - 1 }
+      }
+      prev = row.hash
+      expectSeq++
+      count++
+    }
+    return { ok: true, lastSeq: expectSeq - 1, count }
+  }
+
+  /** A consistent online copy, taken while appends go on. */
+  async backup(toPath: string): Promise<void> {
+    if (this.closed) throw new LogClosed()
+    await this.flush()
+    await this.database.backup(toPath)
+  }
+
+  close(): void {
+    if (this.closed) return
+    if (this.groupOpen) this.commitGroup()
+    this.closed = true
+    this.emitter.removeAllListeners()
+    this.database.close()
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+}
+
+export function openEventLog(options: EventLogOptions): EventLog {
+  return new EventLog(options)
+}

@@ -1,3 +1,0 @@
-export { createNotifier, type Notification, type NotificationSink, type Notifier, type NotifierOptions, type SinkOutcome } from './notifier.js'
-export { logSink } from './log-sink.js'
-export { webhookSink, webhookBody, WebhookFailed, type WebhookSinkOptions } from './webhook-sink.js'

@@ -1,0 +1,161 @@
+import pTimeout from 'p-timeout'
+import type { ShutdownMode, Origin } from '../events/primitives.js'
+import type { ExchangeGateway } from '../exchanges/gateway.js'
+import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../projections/index.js'
+import type { ActionRequest, AdminBackend, Health } from '../admin/backend.js'
+import type { Clock } from '../events/clock.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import type { OrderRouter } from '../core/execution/order-router.js'
+import type { RiskMonitor } from '../core/risk/index.js'
+import type { MarketData } from './market-data.js'
+import type { VenueHealth } from './venue-health.js'
+import { daemonMetrics } from './metrics.js'
+import { HaltdError } from '../events/errors.js'
+import type { DrainController } from '../core/execution/drain.js'
+import { observeVenue } from '../core/execution/venue-recorder.js'
+import type { PauseController } from '../core/execution/pause.js'
+
+export type AdminBackendInput = {
+  log: EventLog
+  state: () => HaltdState
+  status: () => unknown
+  router: OrderRouter
+  risk: RiskMonitor
+  drain: DrainController
+  pause: PauseController
+  /** How long a started drain waits for in-flight orders before it records itself timed out. */
+  drainWaitMs: number
+  /** How long `/reconciliation` waits for a venue's fresh open orders and positions. */
+  observeTimeoutMs?: number
+  onError: (e: unknown) => void
+  venues: ReadonlyMap<string, ExchangeGateway>
+  venueHealth: VenueHealth
+  marketData: MarketData
+  gate: OrderGate
+  clock: Clock
+  startedAt: number
+  requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by?: string }) => unknown
+  shuttingDown: () => boolean
+  lifecycle: () => string
+}
+
+/** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
+export function createAdminBackend(d: AdminBackendInput): AdminBackend {
+  // These events have no `by` field: who asked goes into the reason, so the log still says it.
+  const refuseDuringShutdown = (what: string) => {
+    if (d.shuttingDown()) throw new HaltdError('SHUTTING_DOWN', `cannot ${what}: a shutdown is under way`)
+  }
+  const withBy = (r: ActionRequest): ActionRequest => (r.by ? { ...r, reason: `${r.reason} (by ${r.by})` } : r)
+  return {
+    log: d.log,
+    health(): Health {
+      const s = d.state()
+      const logOk = !d.log.isClosed
+      const venues = [...d.venues.keys()].map((venue) => {
+        const v = s.venues.get(venue)
+        // The recent calls' median when there are any; before the first, the connect's own time.
+        const measured = d.venueHealth.latency(venue)
+        return {
+          venue,
+          connected: v?.connected === true,
+          ...(measured
+            ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
+            : v?.latencyMs !== undefined ? { latencyMs: v.latencyMs, latencySamples: 0 } : {}),
+          ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
+        }
+      })
+      const lifecycle = d.lifecycle()
+      const ok = logOk && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
+      return {
+        ok,
+        state: lifecycle,
+        log: { ok: logOk, lastSeq: d.log.lastSeq, lastEventAt: s.ts ? new Date(s.ts).toISOString() : null, ...(logOk ? {} : { problem: 'the event log is closed' }) },
+        venues,
+        marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
+      }
+    },
+    status: () => d.status(),
+    metrics: () =>
+      daemonMetrics({
+        state: d.state(), lastSeq: d.log.lastSeq, startedAt: d.startedAt, now: d.clock.now(), lifecycle: d.lifecycle(),
+        gateHalted: d.gate.halted, gateRefusals: d.router.refusedCount, ticks: d.marketData.ticks, shuttingDown: d.shuttingDown(),
+        latencyMs: new Map([...d.venues.keys()].flatMap((v) => {
+          const l = d.venueHealth.latency(v)
+          return l ? [[v, l.latencyMs] as const] : []
+        })),
+      }),
+    positions: () => ({ positions: positions(d.state()), pnl: pnl(d.state()) }),
+    orders: () => ({ open: openOrders(d.state()) }),
+    // Against what the venues hold now: the last observation may be from startup, and a
+    // position that has traded since would read as a mismatch that is not there.
+    reconciliation: async () => {
+      const observed: Record<string, string> = {}
+      const lifecycle = d.lifecycle()
+      const ms = d.observeTimeoutMs ?? 5_000
+      await Promise.all(
+        [...d.venues.values()].map(async (gw) => {
+          if (lifecycle !== 'running' && lifecycle !== 'halted') return void (observed[gw.venue] = `not asked: haltd is ${lifecycle}`)
+          if (d.state().venues.get(gw.venue)?.connected !== true) return void (observed[gw.venue] = 'not asked: the venue is disconnected')
+          try {
+            await pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), { milliseconds: ms, message: `no answer within ${ms} ms` })
+            observed[gw.venue] = 'asked now'
+          } catch (e) {
+            observed[gw.venue] = `asked, no answer: ${e instanceof Error ? e.message : String(e)}`
+          }
+        }),
+      )
+      return { ...reconciliation(d.state()), observed }
+    },
+    inflight: () => {
+      const orders = openOrders(d.state())
+      return { count: inFlight(d.state()), byVenue: Object.fromEntries([...d.venues.keys()].map((v) => [v, orders.filter((o) => o.venue === v).length])), orders }
+    },
+    drainStatus: () => {
+      const s = d.state()
+      const strategyOrders = openOrders(s).filter((o) => o.origin.kind === 'strategy').length
+      return { ...s.trading.drain, inFlight: strategyOrders }
+    },
+    shutdown: (r) => d.requestShutdown(r),
+    killswitchActivate: (r) => {
+      const trip = d.risk.activate({ reason: r.reason, action: r.action, origin: r.origin, ...(r.by ? { by: r.by } : {}) })
+      return trip ? { activated: true, action: trip.action } : { activated: false, note: 'already latched at this level or higher' }
+    },
+    killswitchReset: (r) => {
+      d.risk.reset({ reason: r.reason, origin: r.origin, ...(r.by ? { by: r.by } : {}) })
+      return { reset: true, mode: d.state().trading.mode }
+    },
+    drainStart: (r) => {
+      refuseDuringShutdown('drain')
+      d.drain.start(withBy(r).reason, r.origin)
+      // Completes itself once nothing is in flight (or records that it timed out).
+      d.drain.waitForDrain(d.drainWaitMs).catch((e: unknown) => {
+        if (!(e instanceof HaltdError)) d.onError(e)
+      })
+      return { phase: d.drain.state.phase, inFlight: d.drain.inFlight }
+    },
+    drainCancel: (r) => {
+      d.drain.cancel(withBy(r).reason, r.origin)
+      return { phase: d.drain.state.phase }
+    },
+    drainForce: (r) => d.drain.force({ reason: withBy(r).reason, origin: r.origin, force: r.force }),
+    pause: async (r) => {
+      refuseDuringShutdown('pause')
+      return { paused: true, cancels: await d.pause.pause(withBy(r).reason, r.origin) }
+    },
+    resume: (r) => {
+      refuseDuringShutdown('resume')
+      d.pause.resume(withBy(r).reason, r.origin)
+      return { resumed: true }
+    },
+    lockDeployments: (r) => {
+      d.pause.freeze(withBy(r).reason, r.origin)
+      return { locked: true }
+    },
+    unlockDeployments: (r) => {
+      refuseDuringShutdown('unlock deployments')
+      d.pause.unfreeze(withBy(r).reason, r.origin)
+      return { locked: false }
+    },
+  }
+}

@@ -1,0 +1,326 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { HaltdError, problemsOf, type FieldProblem } from '../events/errors.js'
+import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
+import { MarketMakerConfig, MomentumTakerConfig, StrategyLimits } from '../strategies/index.js'
+import { RiskConfig } from '../core/risk/config.js'
+import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
+import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
+
+/**
+ * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
+ * object, or both (the object wins field by field), and secrets come from the environment so
+ * they need not sit in a file. A bad config fails before anything starts, with every problem.
+ */
+
+const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, dot, dash and underscore, at most 64')
+const Ms = z.number().int().nonnegative()
+const Secret = z.string().min(1)
+
+const DEFAULT_SIM_SYMBOLS = [
+  { symbol: 'BTC/USDT:USDT', mid: 64_000, amountStep: 0.001, priceStep: 0.1 },
+  { symbol: 'ETH/USDT:USDT', mid: 3_200, amountStep: 0.01, priceStep: 0.01 },
+]
+
+/** A simulated venue: the simulator's own schema, named like any venue, plus its feed rate. */
+const SimVenue = SimConfig.omit({ venue: true, seed: true, mode: true, symbols: true }).extend({
+  kind: z.literal('sim'),
+  name: Name,
+  /** Same seed, same market: the simulator's only source of randomness. */
+  seed: z.number().int().default(1),
+  mode: z.enum(['derivatives', 'spot']).default('derivatives'),
+  symbols: z.array(SimSymbolConfig).min(1).prefault(DEFAULT_SIM_SYMBOLS),
+  /** One market data tick every this many ms. */
+  feedMs: z.number().int().min(10).default(500),
+})
+
+const CcxtVenue = z.strictObject({
+  kind: z.literal('ccxt'),
+  name: Name,
+  /** The ccxt exchange id: `binance`, `okx`, `kraken`, `binanceusdm`… */
+  exchange: z.string().min(1),
+  apiKey: Secret.optional(),
+  secret: Secret.optional(),
+  password: Secret.optional(),
+  uid: Secret.optional(),
+  sandbox: z.boolean().default(false),
+  symbols: z.array(z.string().min(1)).default([]),
+  /** Market data: the `symbols`' tickers are polled this often (no symbols, no feed). */
+  tickerPollMs: z.number().int().positive().default(1_000),
+  /** Passed to the ccxt constructor as they are. */
+  options: z.record(z.string(), z.unknown()).default({}),
+})
+
+export const VenueConfig = z.discriminatedUnion('kind', [SimVenue, CcxtVenue])
+
+const StrategyCommon = { enabled: z.boolean().default(true), limits: StrategyLimits }
+
+/** A sample strategy: its own config schema plus the limits the host holds it to. */
+export const StrategyConfig = z.discriminatedUnion('kind', [
+  MarketMakerConfig.extend({ kind: z.literal('market-maker'), ...StrategyCommon }),
+  MomentumTakerConfig.extend({ kind: z.literal('taker'), ...StrategyCommon }),
+])
+
+export const WebhookConfig = z.strictObject({
+  name: Name.default('webhook'),
+  url: z.url({ protocol: /^https?$/ }),
+  timeoutMs: Ms.min(100).default(3_000),
+  retries: z.number().int().min(0).max(10).default(2),
+  backoffMs: Ms.default(250),
+  /** Extra HTTP headers (an auth header for the receiving end, for example). */
+  headers: z.record(z.string(), z.string()).default({}),
+})
+
+/**
+ * The budgets the shutdown keeps: the shutdown engine's own option schemas, so there is one
+ * truth. The emergency deadline is at most 26 s so that the watchdog, which exits 2 s and kills
+ * 4 s after it, has the process gone within 30 s of the emergency without cutting it short.
+ */
+export const ShutdownConfig = z.strictObject({
+  graceful: GracefulOptions.prefault({}),
+  emergency: EmergencyOptions.extend({
+    deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),
+    observeAfterCancels: z.boolean().default(true),
+  }).prefault({}),
+  checkpoint: z
+    .strictObject({
+      /** Where step 8 writes; default: `<db>.checkpoint.json`. */
+      path: z.string().min(1).optional(),
+      /** Used when the primary cannot be written; default: in the OS temp directory. */
+      fallbackPath: z.string().min(1).optional(),
+    })
+    .prefault({}),
+})
+
+export const HaltdConfig = z
+  .strictObject({
+    db: z
+      .strictObject({
+        path: z.string().min(1),
+        durability: z.enum(['process', 'power']).default('process'),
+        /** A projection snapshot every N events, so a restart reads only the tail. */
+        snapshotEvery: z.number().int().min(0).default(10_000),
+      }),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** `auto`: pretty on a terminal, JSON lines otherwise. */
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+      })
+      .prefault({}),
+    admin: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Loopback unless said otherwise: the admin API can stop trading. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** 0 picks a free port. */
+        port: z.number().int().min(0).max(65_535).default(7_707),
+        /** Bearer token; generated per run when absent (and written to `<db>.admin.json`, mode 0600). */
+        token: z.string().min(16, 'at least 16 characters').optional(),
+      })
+      .prefault({}),
+    venues: z.array(VenueConfig).default([]),
+    strategies: z.array(StrategyConfig).default([]),
+    /** Kill-switch triggers; each is off unless configured. */
+    risk: RiskConfig.prefault({}),
+    shutdown: ShutdownConfig.prefault({}),
+    startup: z
+      .strictObject({
+        /** Refuse to enable strategies when a venue disagrees with the log (else: record and go on). */
+        refuseToStartOnMismatch: z.boolean().default(false),
+        /** Adopt orders found at a venue that carry haltd's tag but are unknown to the log. */
+        adoptTaggedOrders: z.boolean().default(true),
+      })
+      .prefault({}),
+    notify: z
+      .strictObject({
+        webhooks: z.array(WebhookConfig).default([]),
+        /** What a notification may cost a shutdown step, all sinks and retries included. */
+        budgetMs: Ms.min(100).default(5_000),
+      })
+      .prefault({}),
+    /**
+     * While running, keep each countdown venue's dead man's switch armed (refreshed every
+     * `refreshMs`), so a haltd that dies or hangs leaves the venue to cancel its orders within
+     * `timeoutMs`. Disarmed only by a graceful shutdown that left nothing at the venue in doubt.
+     */
+    deadMansSwitch: z
+      .strictObject({
+        keepArmed: z.boolean().default(true),
+        timeoutMs: Ms.min(1_000).default(60_000),
+        refreshMs: Ms.min(100).default(15_000),
+      })
+      .prefault({}),
+    /** Install SIGTERM/SIGINT/SIGUSR2 handlers (always on for `haltd run`). */
+    signals: z.boolean().default(false),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Set<string>()
+    config.venues.forEach((v, i) => {
+      if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['venues', i, 'name'], message: `venue '${v.name}' is configured twice` })
+      names.add(v.name)
+    })
+    const ids = new Set<string>()
+    config.strategies.forEach((s, i) => {
+      if (ids.has(s.id)) ctx.addIssue({ code: 'custom', path: ['strategies', i, 'id'], message: `strategy '${s.id}' is configured twice` })
+      ids.add(s.id)
+      s.markets.forEach((m, j) => {
+        if (!names.has(m.venue)) {
+          ctx.addIssue({ code: 'custom', path: ['strategies', i, 'markets', j, 'venue'], message: `no venue named '${m.venue}' (configured: ${[...names].join(', ') || 'none'})` })
+        }
+      })
+    })
+    const d = config.deadMansSwitch
+    if (d.refreshMs >= d.timeoutMs) {
+      ctx.addIssue({ code: 'custom', path: ['deadMansSwitch', 'refreshMs'], message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes` })
+    }
+    const g = config.shutdown.graceful
+    if (g.waitTimeoutMs >= g.deadlineMs) {
+      ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })
+    }
+  })
+
+export type HaltdConfig = z.output<typeof HaltdConfig>
+export type HaltdConfigInput = z.input<typeof HaltdConfig>
+export type VenueConfig = z.output<typeof VenueConfig>
+export type StrategyConfig = z.output<typeof StrategyConfig>
+export type WebhookConfig = z.output<typeof WebhookConfig>
+export type ShutdownConfig = z.output<typeof ShutdownConfig>
+
+/** The config does not hold: every problem, field by field. */
+export class InvalidConfig extends HaltdError {
+  constructor(readonly problems: FieldProblem[], readonly source?: string) {
+    super(
+      'INVALID_CONFIG',
+      `invalid config${source ? ` (${source})` : ''}:\n${problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`,
+    )
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+/** `okx-sim` → `OKX_SIM`: the venue's part of its environment variable names. */
+export const envName = (venue: string): string => venue.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+
+/**
+ * Secrets the environment supplies (and that win over the file):
+ * `HALTD_ADMIN_TOKEN`, `HALTD_WEBHOOK_URL` (one more webhook, e.g. a Slack incoming webhook),
+ * `HALTD_VENUE_<NAME>_API_KEY`, `_SECRET`, `_PASSWORD`, `_UID` for each ccxt venue,
+ * and `HALTD_LOG_LEVEL`.
+ */
+export function applyEnv(raw: unknown, env: Env): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
+  const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) }
+  if (env.HALTD_ADMIN_TOKEN) out.admin = { ...asRecord(out.admin), token: env.HALTD_ADMIN_TOKEN }
+  if (env.HALTD_LOG_LEVEL) out.log = { ...asRecord(out.log), level: env.HALTD_LOG_LEVEL }
+  if (env.HALTD_WEBHOOK_URL) {
+    const notify = asRecord(out.notify)
+    const hooks = Array.isArray(notify.webhooks) ? notify.webhooks : []
+    out.notify = { ...notify, webhooks: [...hooks, { name: 'env-webhook', url: env.HALTD_WEBHOOK_URL }] }
+  }
+  if (Array.isArray(out.venues)) {
+    out.venues = out.venues.map((v: unknown) => {
+      const venue = asRecord(v)
+      if (venue.kind !== 'ccxt' || typeof venue.name !== 'string') return v
+      const prefix = `HALTD_VENUE_${envName(venue.name)}_`
+      const secrets: Record<string, string> = {}
+      for (const [suffix, field] of [['API_KEY', 'apiKey'], ['SECRET', 'secret'], ['PASSWORD', 'password'], ['UID', 'uid']] as const) {
+        const value = env[prefix + suffix]
+        if (value) secrets[field] = value
+      }
+      return { ...venue, ...secrets }
+    })
+  }
+  return out
+}
+
+function asRecord(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
+}
+
+/** Deep merge for plain objects; arrays and scalars of `over` replace those of `base`. */
+function merge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base
+  const b = asRecord(base)
+  if (typeof over !== 'object' || over === null || Array.isArray(over) || typeof base !== 'object' || base === null || Array.isArray(base)) return over
+  const out: Record<string, unknown> = { ...b }
+  for (const [k, v] of Object.entries(over)) out[k] = merge(b[k], v)
+  return out
+}
+
+export type LoadConfigOptions = {
+  /** A JSON file; its directory is where relative paths in it are taken from. */
+  file?: string
+  /** Fields over the file's (or the whole config when there is no file). */
+  object?: unknown
+  env?: Env
+}
+
+/** Read, merge, apply the environment and validate. Throws `InvalidConfig` listing every problem. */
+export function loadConfig(options: LoadConfigOptions): HaltdConfig {
+  let raw: unknown = {}
+  if (options.file !== undefined) {
+    let text: string
+    try {
+      text = readFileSync(options.file, 'utf8')
+    } catch (e) {
+      throw new InvalidConfig([{ path: '', message: `cannot read ${options.file}: ${(e as Error).message}` }], options.file)
+    }
+    try {
+      raw = JSON.parse(text)
+    } catch (e) {
+      throw new InvalidConfig([{ path: '', message: `not JSON: ${(e as Error).message}` }], options.file)
+    }
+  }
+  return parseConfig(merge(raw, options.object), options.env ?? process.env, options.file)
+}
+
+export function parseConfig(raw: unknown, env: Env = {}, source?: string): HaltdConfig {
+  const result = HaltdConfig.safeParse(applyEnv(raw, env))
+  if (!result.success) throw new InvalidConfig(problemsOf(result.error), source)
+  return result.data
+}
+
+/** Copy of a config with every secret replaced, for logs, hashes and the status endpoint. */
+export function redactConfig(config: HaltdConfig): HaltdConfig {
+  const mask = (v: string | undefined) => (v === undefined ? undefined : '[redacted]')
+  return {
+    ...config,
+    admin: { ...config.admin, token: mask(config.admin.token) },
+    venues: config.venues.map((v) =>
+      v.kind === 'ccxt' ? { ...v, apiKey: mask(v.apiKey), secret: mask(v.secret), password: mask(v.password), uid: mask(v.uid) } : v,
+    ),
+    notify: {
+      ...config.notify,
+      webhooks: config.notify.webhooks.map((w) => ({ ...w, url: redactUrl(w.url), headers: Object.fromEntries(Object.keys(w.headers).map((k) => [k, '[redacted]'])) })),
+    },
+  }
+}
+
+/** A webhook URL's path is often the secret (Slack): keep only the origin. */
+export function redactUrl(url: string): string {
+  try {
+    return `${new URL(url).origin}/[redacted]`
+  } catch {
+    return '[redacted]'
+  }
+}
+
+/** Canonical JSON: keys sorted at every level, so equal configs hash equal. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/** The hash recorded in `run.started`: what the process ran with, secrets left out (rotating a key is not a config change). */
+export function configHash(config: HaltdConfig): string {
+  return createHash('sha256').update(canonical(redactConfig(config))).digest('hex')
+}

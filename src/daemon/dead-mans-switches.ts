@@ -1,0 +1,53 @@
+import type { ExchangeGateway } from '../exchanges/gateway.js'
+import type { EventLog } from '../core/log/event-log.js'
+import { keepDeadMansSwitch, type DeadMansSwitchKeeper } from '../core/execution/venue-recorder.js'
+
+export type DeadMansSwitchRelease = 'disarmed' | 'left-armed' | 'not-kept'
+
+/** The switches a running daemon keeps armed, one per venue with a countdown. */
+export type KeptSwitches = {
+  readonly venues: readonly string[]
+  /** Stop every refresh and leave every switch armed: an emergency, a crash, the process ending. */
+  stopRefreshing(): void
+  /**
+   * Before a venue's connection closes: stop refreshing and, when the shutdown verified that
+   * nothing at that venue is left in doubt, disarm (so orders kept on purpose survive);
+   * otherwise leave it armed, so the venue cancels what haltd could not confirm.
+   */
+  release(venue: string, verified: boolean): Promise<DeadMansSwitchRelease>
+}
+
+/**
+ * Arms the countdown dead man's switch of every venue that has one and refreshes it while the
+ * daemon runs. Cancel-on-disconnect venues need nothing kept: their switch is the connection.
+ */
+export function keepSwitches(
+  log: EventLog,
+  venues: Iterable<ExchangeGateway>,
+  options: { timeoutMs: number; refreshMs: number; onError: (e: unknown) => void },
+): KeptSwitches {
+  const kept = new Map<string, DeadMansSwitchKeeper>()
+  for (const gw of venues) {
+    if (gw.capabilities.deadMansSwitch !== 'countdown') continue
+    const keeper = keepDeadMansSwitch(log, gw, options)
+    keeper.ready.catch(options.onError)
+    kept.set(gw.venue, keeper)
+  }
+  return {
+    venues: [...kept.keys()],
+    stopRefreshing() {
+      for (const k of kept.values()) k.stop()
+    },
+    async release(venue, verified) {
+      const keeper = kept.get(venue)
+      if (!keeper) return 'not-kept'
+      kept.delete(venue)
+      if (!verified) {
+        keeper.stop()
+        return 'left-armed'
+      }
+      await keeper.disarm()
+      return 'disarmed'
+    },
+  }
+}

@@ -1,0 +1,57 @@
+import type { ShutdownMode } from '../events/primitives.js'
+
+export type SignalHandlers = {
+  /** Synchronous, before anything else: closes the order gate (emergency only). */
+  halt(reason: string): void
+  /** Starts or escalates a shutdown; must not throw. */
+  request(mode: ShutdownMode, reason: string): void
+  /** Whether a graceful shutdown is under way (a second SIGTERM then escalates). */
+  shuttingDown(): ShutdownMode | undefined
+  /** A signal arrived (for the log). */
+  onSignal?(signal: NodeJS.Signals, action: string): void
+}
+
+/**
+ * SIGTERM and SIGINT start a graceful shutdown; a second one during it escalates to emergency
+ * (the double Ctrl-C convention). SIGUSR2 is the emergency path at any time. For an emergency the
+ * gate closes inside the handler itself, before any await, so no order slips out meanwhile.
+ * Returns the function that removes the handlers.
+ */
+export function installSignalHandlers(h: SignalHandlers, target: NodeJS.Process = process): () => void {
+  const graceful = (signal: NodeJS.Signals) => {
+    const under = h.shuttingDown()
+    if (under === undefined) {
+      h.onSignal?.(signal, 'graceful shutdown')
+      h.request('graceful', `${signal} received`)
+      return
+    }
+    if (under === 'graceful') {
+      h.halt(`second ${signal}: escalating to emergency`)
+      h.onSignal?.(signal, 'escalate to emergency')
+      h.request('emergency', `second ${signal} during graceful shutdown`)
+      return
+    }
+    h.onSignal?.(signal, 'ignored: emergency already under way')
+  }
+  const emergency = (signal: NodeJS.Signals) => {
+    h.halt(`${signal}: emergency`)
+    const under = h.shuttingDown()
+    if (under === 'emergency') {
+      h.onSignal?.(signal, 'ignored: emergency already under way')
+      return
+    }
+    h.onSignal?.(signal, under === 'graceful' ? 'escalate to emergency' : 'emergency shutdown')
+    h.request('emergency', `${signal} received${under === 'graceful' ? ' during graceful shutdown' : ''}`)
+  }
+  const onTerm = () => graceful('SIGTERM')
+  const onInt = () => graceful('SIGINT')
+  const onUsr2 = () => emergency('SIGUSR2')
+  target.on('SIGTERM', onTerm)
+  target.on('SIGINT', onInt)
+  target.on('SIGUSR2', onUsr2)
+  return () => {
+    target.off('SIGTERM', onTerm)
+    target.off('SIGINT', onInt)
+    target.off('SIGUSR2', onUsr2)
+  }
+}

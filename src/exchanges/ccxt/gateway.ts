@@ -1,0 +1,520 @@
+import type { Exchange, Order } from 'ccxt'
+import { systemClock, type Clock } from '../../events/clock.js'
+import { VenueError } from '../errors.js'
+import {
+  HALTD_TAG,
+  type CancelAllResult,
+  type CancelResult,
+  type CancelScope,
+  type Capabilities,
+  type ConnectionChange,
+  type ExchangeGateway,
+  type MarketInfo,
+  type OrderAck,
+  type OrderRef,
+  type OrderRequest,
+  type OrderUpdate,
+  type VenueBalance,
+  type VenueOrder,
+  type VenuePosition,
+} from '../gateway.js'
+import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
+import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
+import { isDefiniteRefusal, toVenueError } from './errors.js'
+import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
+import { Connectivity, watchSocketsOpening } from './connectivity.js'
+import { OrderTracker } from './order-tracker.js'
+import { OrderUpdateFeed } from './order-updates.js'
+import { quietPendingFutures } from './quiet-futures.js'
+import { guardTransport, outsideCall } from './transport-guard.js'
+
+export type CcxtGatewayOptions = {
+  /** The venue's name in events; unique per haltd. */
+  venue: string
+  /** A ready ccxt instance, configured as the trading engine already configures it (keys, options, markets). */
+  exchange: Exchange
+  /**
+   * A second instance for the same account, used for cancel, cancel-all, the dead man's switch
+   * and reduce-only (flatten) submits. ccxt queues every request of an instance behind its
+   * rate limiter; a shutdown must not wait behind the trading engine's queue. Without it the
+   * main instance serves everything.
+   */
+  shutdownExchange?: Exchange
+  /** Prefix of the client order ids counted as ours in `own` scope (`<tag>-…`); haltd's tag by default. */
+  tag?: string
+  /**
+   * The symbols this gateway trades. Used to poll, to arm per-symbol countdowns, and to list
+   * open orders on venues that need a symbol. Without it, symbol-less calls are used where the
+   * venue has them (Binance then needs `options.fetchOpenOrders.warnWithoutSymbol = false`).
+   */
+  symbols?: readonly string[]
+  retry?: Partial<RetryPolicy>
+  /** Budget of one gateway call: rate-limiter queue, every attempt and the backoff between them. */
+  callTimeoutMs?: number
+  /** Push updates over ccxt.pro WebSockets; by default when the instance can (`has.watchOrders`). */
+  stream?: boolean
+  pollIntervalMs?: number
+  capabilities?: CapabilityOverrides
+  /** Errors of background work (stream, polling) that no caller is waiting for. */
+  onError?: (e: VenueError) => void
+  clock?: Clock
+}
+
+/** Per-call options beyond the port: the caller's own deadline. */
+export type CallOptions = { signal?: AbortSignal }
+
+/**
+ * `ExchangeGateway` over a ccxt instance. See docs in `CcxtGatewayOptions`; the rules it keeps:
+ * every order carries our client order id; a submit is never re-sent after a timeout or lost
+ * answer (it is looked up by client order id first, and only then reported); reads and cancels
+ * are retried with bounded backoff inside the call's deadline; credentials errors are never
+ * retried; an HTTP 200 that is not JSON, or is `{}`, is a `bad-response`, never an answer.
+ */
+export class CcxtGateway implements ExchangeGateway {
+  readonly venue: string
+  readonly capabilities: Capabilities
+  private readonly main: Exchange
+  private readonly urgent: Exchange
+  private readonly tag: string
+  private readonly symbols: readonly string[]
+  private readonly runner: CallRunner
+  private readonly retry: RetryPolicy
+  private readonly closing = new AbortController()
+  private readonly restoreTransport: (() => void)[] = []
+  private readonly tracker = new OrderTracker()
+  private readonly connectivity: Connectivity
+  private feed: OrderUpdateFeed
+  private readonly armedCountdowns = new Set<string>()
+  private readonly onError: (e: VenueError) => void
+  private connected: Promise<void> | undefined
+  private closed = false
+
+  constructor(private readonly options: CcxtGatewayOptions) {
+    if (!options.venue) throw new VenueError('(unnamed)', 'unsupported', 'a CcxtGateway needs a venue name')
+    this.venue = options.venue
+    this.main = options.exchange
+    this.urgent = options.shutdownExchange ?? options.exchange
+    this.tag = options.tag ?? HALTD_TAG
+    this.symbols = options.symbols ?? []
+    this.retry = { ...DEFAULT_RETRY, ...options.retry }
+    this.runner = new CallRunner(this.venue, this.retry, options.callTimeoutMs ?? 20_000, this.closing.signal)
+    this.onError = options.onError ?? (() => undefined)
+    this.connectivity = new Connectivity((e) => this.onError(toVenueError(this.venue, e)))
+    for (const ex of new Set([this.main, this.urgent])) this.restoreTransport.push(guardTransport(ex))
+    const stream = options.stream ?? canStream(this.main)
+    if (stream && !canStream(this.main)) throw new VenueError(this.venue, 'unsupported', `${this.main.id} cannot stream order updates: pass a ccxt.pro instance`)
+    this.capabilities = deriveCapabilities(this.main, { stream, overrides: options.capabilities })
+    if (stream) this.restoreTransport.push(watchSocketsOpening(this.main, () => this.connectivity.answered()))
+    this.feed = this.makeFeed(stream ? 'stream' : 'poll')
+  }
+
+  /** Loads markets on both instances and, when streaming, waits until the order stream is subscribed. */
+  connect(options: CallOptions = {}): Promise<void> {
+    this.connected ??= this.doConnect(options).catch((e: unknown) => {
+      this.connected = undefined
+      throw e
+    })
+    return this.connected
+  }
+
+  async submit(order: OrderRequest, options: CallOptions = {}): Promise<OrderAck> {
+    const { clientOrderId, symbol } = order
+    if (!clientOrderId) throw new VenueError(this.venue, 'rejected', `an order on ${symbol} without a client order id: haltd always sends its own`)
+    if (order.type === 'limit' && !(order.price && order.price > 0)) throw new VenueError(this.venue, 'rejected', `limit order ${clientOrderId} has no price`)
+    if (order.reduceOnly && !this.capabilities.reduceOnly) {
+      throw new VenueError(this.venue, 'unsupported', `${this.main.id} ${defaultTypeOf(this.main)} has no reduce-only orders (order ${clientOrderId})`)
+    }
+    const ex = order.reduceOnly ? this.urgent : this.main
+    // never let ccxt's own retry (options.maxRetriesOnFailure) re-send an order
+    const params: Record<string, unknown> = { clientOrderId, maxRetriesOnFailure: 0 }
+    if (order.reduceOnly) params['reduceOnly'] = true
+    if (order.type === 'limit') {
+      if (order.timeInForce === 'PO') params['postOnly'] = true
+      else params['timeInForce'] = order.timeInForce ?? 'GTC'
+    }
+    const signal = this.runner.deadline(options.signal)
+    try {
+      return await this.run(
+        'submit',
+        ex,
+        async () => {
+          const placed = await ex.createOrder(symbol, order.type, order.side, order.qty, order.type === 'limit' ? order.price : undefined, params)
+          const ack = toAck(placed, clientOrderId)
+          this.remember(ack, symbol)
+          return ack
+        },
+        'nonce-only',
+        signal,
+      )
+    } catch (e) {
+      const failure = e as VenueError
+      if (isDefiniteRefusal(failure.cause) || failure.kind === 'auth' || failure.kind === 'rejected' || failure.kind === 'unsupported') throw failure
+      // The order's fate is unknown (timeout, dropped connection, 5xx, unreadable answer): the
+      // venue may hold it. Look it up by our client order id before saying anything.
+      if (signal.aborted) {
+        throw new VenueError(this.venue, failure.kind, `${failure.message}; no time left to look order ${clientOrderId} up: its fate is unknown`, { cause: failure })
+      }
+      let found: VenueOrder | undefined
+      try {
+        found = await this.reconcile({ clientOrderId, symbol }, ex, signal)
+      } catch (lookupError) {
+        const why = toVenueError(this.venue, lookupError).message
+        throw new VenueError(this.venue, failure.kind, `${failure.message}; looking order ${clientOrderId} up failed too (${why}): its fate is unknown`, { cause: failure })
+      }
+      if (found) {
+        const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
+        this.remember(ack, symbol)
+        return ack
+      }
+      throw new VenueError(
+        this.venue,
+        failure.kind,
+        `${failure.message}; order ${clientOrderId} was not found by its client order id afterwards, but may still arrive: reconcile before sending it again`,
+        { cause: failure },
+      )
+    }
+  }
+
+  async cancel(ref: OrderRef, options: CallOptions = {}): Promise<CancelResult> {
+    const ex = this.urgent
+    const { clientOrderId } = ref
+    try {
+      const answer = await this.run(
+        'cancel',
+        ex,
+        () => (ref.venueOrderId ? ex.cancelOrder(ref.venueOrderId, ref.symbol) : ex.cancelOrder('', ref.symbol, { clientOrderId })),
+        'all',
+        this.runner.deadline(options.signal),
+      )
+      const status = (answer as Order | undefined)?.status
+      if (status === undefined || status === null || status === 'canceled') return { clientOrderId, outcome: 'canceled' }
+      return { clientOrderId, outcome: 'rejected', reason: `the venue answered the cancel with order status '${status}'` }
+    } catch (e) {
+      const failure = e as VenueError
+      if (failure.kind === 'not-found') return { clientOrderId, outcome: 'not-found' }
+      if (failure.kind === 'rejected') return { clientOrderId, outcome: 'rejected', reason: failure.message }
+      throw failure
+    }
+  }
+
+  async cancelAll(request: { scope: CancelScope; symbols?: readonly string[] }, options: CallOptions = {}): Promise<CancelAllResult> {
+    const ex = this.urgent
+    const signal = this.runner.deadline(options.signal)
+    const open = await this.openOrders(ex, request.symbols, signal)
+    if (request.scope === 'own') {
+      const mine = open.filter((o) => this.isOwn(o.clientOrderId))
+      return { scope: 'own', ...(await this.cancelEach(ex, mine, signal)) }
+    }
+    if (this.capabilities.massCancel === 'none') return { scope: 'account', ...(await this.cancelEach(ex, open, signal)) }
+    return { scope: 'account', method: 'mass-cancel', ...(await this.massCancel(ex, open, request.symbols, signal)) }
+  }
+
+  fetchOpenOrders(symbols?: readonly string[], options: CallOptions = {}): Promise<VenueOrder[]> {
+    return this.openOrders(this.main, symbols, this.runner.deadline(options.signal))
+  }
+
+  async fetchOrder(ref: OrderRef, options: CallOptions = {}): Promise<VenueOrder | undefined> {
+    return this.lookup(ref, this.main, this.runner.deadline(options.signal))
+  }
+
+  async fetchPositions(options: CallOptions = {}): Promise<VenuePosition[]> {
+    if (!this.capabilities.positions) return []
+    const ex = this.main
+    const symbols = this.symbols.length > 0 ? [...this.symbols] : undefined
+    return this.run('fetchPositions', ex, async () => toPositions(await ex.fetchPositions(symbols)), 'all', this.runner.deadline(options.signal))
+  }
+
+  async fetchBalances(options: CallOptions = {}): Promise<VenueBalance[]> {
+    const ex = this.main
+    return this.run('fetchBalances', ex, async () => toBalances(await ex.fetchBalance()), 'all', this.runner.deadline(options.signal))
+  }
+
+  async fetchMarkets(options: CallOptions = {}): Promise<MarketInfo[]> {
+    const ex = this.main
+    const markets = await this.run('fetchMarkets', ex, () => ex.loadMarkets(), 'all', this.runner.deadline(options.signal))
+    const wanted = this.symbols.length > 0 ? new Set(this.symbols) : undefined
+    const derivative = this.capabilities.positions
+    const out: MarketInfo[] = []
+    for (const m of Object.values(markets)) {
+      if (!m || m.active === false) continue
+      if (wanted ? !wanted.has(m.symbol) : derivative ? !m.contract : !m.spot) continue
+      const info = toMarketInfo(m, ex.precisionMode ?? 4)
+      if (info) out.push(info)
+    }
+    return out
+  }
+
+  onUpdate(handler: (update: OrderUpdate) => void): () => void {
+    if (this.closed) return () => undefined
+    return this.feed.subscribe(handler)
+  }
+
+  /** Followed through the update feed: the stream, or the polls (which run while someone listens to updates). */
+  onConnectionChange(handler: (change: ConnectionChange) => void): () => void {
+    if (this.closed) return () => undefined
+    return this.connectivity.subscribe(handler)
+  }
+
+  /**
+   * Binance futures: the implicit `countdownCancelAll` per symbol (the configured symbols and
+   * those of orders this gateway follows); elsewhere ccxt's `cancelAllOrdersAfter`. Call again
+   * to refresh it before it runs out.
+   */
+  async armDeadMansSwitch(ms: number, options: CallOptions = {}): Promise<{ armed: boolean; method?: string }> {
+    if (!(Number.isInteger(ms) && ms > 0)) throw new VenueError(this.venue, 'rejected', `a dead man's switch needs a positive whole number of ms, got ${ms}`)
+    if (this.capabilities.deadMansSwitch !== 'countdown') return { armed: false }
+    const ex = this.urgent
+    const signal = this.runner.deadline(options.signal)
+    const countdown = await this.binanceCountdowns(ex)
+    if (countdown) {
+      if (countdown.symbols.length === 0) return { armed: false }
+      await Promise.all(countdown.symbols.map((symbol) => this.setCountdown(ex, symbol, ms, signal)))
+      return { armed: true, method: countdown.method }
+    }
+    await this.run('armDeadMansSwitch', ex, () => ex.cancelAllOrdersAfter(ms), 'all', signal)
+    return { armed: true, method: 'cancelAllOrdersAfter' }
+  }
+
+  async disarmDeadMansSwitch(options: CallOptions = {}): Promise<void> {
+    if (this.capabilities.deadMansSwitch !== 'countdown') return
+    const ex = this.urgent
+    const signal = this.runner.deadline(options.signal)
+    if (await this.binanceCountdowns(ex)) {
+      await Promise.all([...this.armedCountdowns].map((symbol) => this.setCountdown(ex, symbol, 0, signal)))
+      return
+    }
+    await this.run('disarmDeadMansSwitch', ex, () => ex.cancelAllOrdersAfter(0), 'all', signal)
+  }
+
+  /** Stops the update feed, abandons calls in flight, closes the WebSockets the feed opened, and unwraps the instances. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.closing.abort(new Error('gateway closed'))
+    await this.feed.stop()
+    this.connectivity.clear()
+    if (this.feed.streaming) await this.main.close().catch(() => undefined)
+    for (const restore of this.restoreTransport.splice(0)) restore()
+  }
+
+  // ── internals ──
+
+  private run<T>(label: string, ex: Exchange, op: () => Promise<T>, mode: RetryMode, signal: AbortSignal): Promise<T> {
+    if (this.closed) return Promise.reject(new VenueError(this.venue, 'network', `${label}: the gateway is closed`))
+    return this.runner.run(label, ex, op, mode, signal)
+  }
+
+  private isOwn(clientOrderId: string | undefined): boolean {
+    return !!clientOrderId && clientOrderId.startsWith(`${this.tag}-`)
+  }
+
+  private async doConnect(options: CallOptions): Promise<void> {
+    const signal = this.runner.deadline(options.signal)
+    await Promise.all([...new Set([this.main, this.urgent])].map((ex) => this.run('connect', ex, () => ex.loadMarkets(), 'all', signal)))
+    if (!this.feed.streaming) return
+    try {
+      // subscribe first, then watch: ccxt.pro marks a private stream subscribed before the venue
+      // confirms it, so an authenticate() racing the watch loops would return too early
+      await this.streamReady(signal)
+      this.feed.start()
+    } catch (e) {
+      // the WebSocket does not work here: poll instead, and say so
+      this.onError(toVenueError(this.venue, e))
+      await this.feed.stop()
+      await this.main.close().catch(() => undefined)
+      this.feed = this.makeFeed('poll')
+      this.capabilities.streamingUpdates = false
+    }
+  }
+
+  /** ccxt.pro subscribes private streams in `authenticate` (Binance spot: `userDataStream.subscribe.signature`). */
+  private async streamReady(signal: AbortSignal): Promise<void> {
+    const auth = (this.main as unknown as { authenticate?: (params?: object) => Promise<unknown> }).authenticate
+    if (typeof auth !== 'function') return
+    await this.run(
+      'stream subscribe',
+      this.main,
+      () =>
+        outsideCall(() => {
+          const subscribing = auth.call(this.main)
+          quietPendingFutures(this.main)
+          return subscribing
+        }),
+      'all',
+      signal,
+    )
+  }
+
+  private makeFeed(mode: 'stream' | 'poll'): OrderUpdateFeed {
+    return new OrderUpdateFeed(
+      {
+        venue: this.venue,
+        exchange: this.main,
+        tracker: this.tracker,
+        symbols: this.symbols,
+        now: () => (this.options.clock ?? systemClock).now(),
+        onError: (e) => this.onError(e),
+        connectivity: this.connectivity,
+        fetchOpenOrders: (symbols) => this.openOrders(this.main, symbols, this.runner.deadline()),
+        fetchOrder: (ref) => this.lookup(ref, this.main, this.runner.deadline()),
+        fetchTrades: (symbol, since) => this.run('fetchMyTrades', this.main, () => this.main.fetchMyTrades(symbol, since), 'all', this.runner.deadline()),
+      },
+      mode,
+      this.options.pollIntervalMs ?? 1_000,
+    )
+  }
+
+  private remember(ack: OrderAck, symbol: string): void {
+    this.tracker.observe({ clientOrderId: ack.clientOrderId, symbol, venueOrderId: ack.venueOrderId, status: ack.status, filled: ack.filled })
+    for (const f of ack.fills ?? []) this.tracker.firstSight(f.tradeId)
+  }
+
+  private async openOrders(ex: Exchange, symbols: readonly string[] | undefined, signal: AbortSignal): Promise<VenueOrder[]> {
+    const needsSymbol = openOrdersNeedSymbol(ex)
+    if (symbols === undefined && this.symbols.length === 0 && needsSymbol) {
+      // an empty answer here would read as "nothing open"
+      throw new VenueError(this.venue, 'unsupported', `${ex.id} lists open orders per symbol only: configure the gateway's symbols`)
+    }
+    const list = symbols ?? (this.symbols.length > 0 ? this.symbols : undefined)
+    if (list === undefined) return this.run('fetchOpenOrders', ex, async () => (await ex.fetchOpenOrders()).map(toVenueOrder), 'all', signal)
+    const perSymbol = await Promise.all(
+      list.map((symbol) => this.run('fetchOpenOrders', ex, async () => (await ex.fetchOpenOrders(symbol)).map(toVenueOrder), 'all', signal)),
+    )
+    return perSymbol.flat()
+  }
+
+  /** One order by venue id or client order id; undefined when the venue does not know it. */
+  private async lookup(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
+    const has = ex.has as Record<string, unknown>
+    try {
+      if (has['fetchOrder']) {
+        const raw = await this.run(
+          'fetchOrder',
+          ex,
+          () => (ref.venueOrderId ? ex.fetchOrder(ref.venueOrderId, ref.symbol) : ex.fetchOrder('', ref.symbol, { clientOrderId: ref.clientOrderId })),
+          'all',
+          signal,
+        )
+        const order = toVenueOrder(raw)
+        return order
+      }
+      const open = await this.openOrders(ex, [ref.symbol], signal)
+      return open.find((o) => (ref.venueOrderId ? o.venueOrderId === ref.venueOrderId : o.clientOrderId === ref.clientOrderId))
+    } catch (e) {
+      const failure = toVenueError(this.venue, e)
+      if (failure.kind === 'not-found') return undefined
+      throw failure
+    }
+  }
+
+  /** After an unanswered submit: look the order up by client order id, twice, a backoff apart. */
+  private async reconcile(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
+    for (let attempt = 1; attempt <= 2 && !signal.aborted; attempt++) {
+      const found = await this.lookup(ref, ex, signal)
+      if (found) return found
+      if (attempt < 2) await sleep(this.retry.baseDelayMs, signal)
+    }
+    return undefined
+  }
+
+  /** Cancels the given orders in batches where the venue has them, otherwise one by one. */
+  private async cancelEach(ex: Exchange, orders: VenueOrder[], signal: AbortSignal): Promise<Omit<CancelAllResult, 'scope'>> {
+    const canceled: string[] = []
+    const failed: { id: string; reason: string }[] = []
+    const idOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueOrderId
+    const batch = this.capabilities.batchCancel
+    if (batch > 0) {
+      const bySymbol = new Map<string, VenueOrder[]>()
+      for (const o of orders) bySymbol.set(o.symbol, [...(bySymbol.get(o.symbol) ?? []), o])
+      const chunks: { symbol: string; orders: VenueOrder[] }[] = []
+      for (const [symbol, list] of bySymbol) for (let i = 0; i < list.length; i += batch) chunks.push({ symbol, orders: list.slice(i, i + batch) })
+      await Promise.all(
+        chunks.map(async ({ symbol, orders: chunk }) => {
+          try {
+            const answers = await this.run('cancelOrders', ex, () => ex.cancelOrders(chunk.map((o) => o.venueOrderId), symbol), 'all', signal)
+            const byVenueId = new Map(answers.filter((a) => a.id).map((a) => [String(a.id), a]))
+            chunk.forEach((o, i) => {
+              const answer = byVenueId.get(o.venueOrderId) ?? answers[i]
+              if (answer?.id && (answer.status === 'canceled' || answer.status === undefined)) canceled.push(idOf(o))
+              else failed.push({ id: idOf(o), reason: reasonOf(answer) })
+            })
+          } catch (e) {
+            const reason = toVenueError(this.venue, e).message
+            for (const o of chunk) failed.push({ id: idOf(o), reason })
+          }
+        }),
+      )
+      return { method: 'batched', canceled, failed }
+    }
+    await Promise.all(
+      orders.map(async (o) => {
+        try {
+          const r = await this.cancel(o.clientOrderId ? { clientOrderId: o.clientOrderId, symbol: o.symbol, venueOrderId: o.venueOrderId } : { clientOrderId: '', symbol: o.symbol, venueOrderId: o.venueOrderId }, { signal })
+          if (r.outcome === 'canceled') canceled.push(idOf(o))
+          else failed.push({ id: idOf(o), reason: r.outcome === 'rejected' ? r.reason : 'not-found' })
+        } catch (e) {
+          failed.push({ id: idOf(o), reason: toVenueError(this.venue, e).message })
+        }
+      }),
+    )
+    return { method: 'per-order', canceled, failed }
+  }
+
+  /**
+   * One cancel-all per symbol (or one for the account where the venue's covers every pair). An
+   * empty book answering OrderNotFound means done. Where the venue lists what it canceled, that
+   * list is the confirmation; where it only says "done" (Binance futures), the orders open just
+   * before are the ones it canceled.
+   */
+  private async massCancel(ex: Exchange, open: VenueOrder[], symbols: readonly string[] | undefined, signal: AbortSignal): Promise<Omit<CancelAllResult, 'scope' | 'method'>> {
+    const canceled: string[] = []
+    const failed: { id: string; reason: string }[] = []
+    const idOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueOrderId
+    const accountWide = this.capabilities.massCancel === 'account' && symbols === undefined
+    const targets: (string | undefined)[] = accountWide ? [undefined] : [...new Set([...(symbols ?? []), ...open.map((o) => o.symbol)])]
+    await Promise.all(
+      targets.map(async (symbol) => {
+        const before = open.filter((o) => symbol === undefined || o.symbol === symbol)
+        try {
+          const answers = await this.run('cancelAllOrders', ex, () => ex.cancelAllOrders(symbol), 'all', signal)
+          const listed = answers.filter((a) => a.id)
+          if (listed.length > 0) {
+            for (const a of listed) if (a.status === 'canceled' || a.status === undefined) canceled.push(clientIdOf(a) ?? String(a.id))
+          } else {
+            for (const o of before) canceled.push(idOf(o))
+          }
+        } catch (e) {
+          const failure = toVenueError(this.venue, e)
+          if (failure.kind === 'not-found') return // nothing was open there
+          for (const o of before) failed.push({ id: idOf(o), reason: failure.message })
+          if (before.length === 0) failed.push({ id: symbol ?? '*', reason: failure.message })
+        }
+      }),
+    )
+    return { canceled, failed }
+  }
+
+  private async binanceCountdowns(ex: Exchange): Promise<{ method: string; symbols: string[] } | undefined> {
+    const markets = ex.markets ?? {}
+    const anyContract = Object.values(markets).find((m) => m && binanceCountdownMethod(ex, m))
+    if (!anyContract) return undefined
+    const symbols = [...new Set([...this.symbols, ...this.tracker.active().map((a) => a.symbol)])].filter((s) => markets[s] && binanceCountdownMethod(ex, markets[s]))
+    return { method: binanceCountdownMethod(ex, anyContract)!, symbols }
+  }
+
+  private async setCountdown(ex: Exchange, symbol: string, ms: number, signal: AbortSignal): Promise<void> {
+    const market = ex.market(symbol)
+    const method = binanceCountdownMethod(ex, market)!
+    const call = (ex as unknown as Record<string, (p: object) => Promise<unknown>>)[method]!
+    await this.run(ms > 0 ? 'armDeadMansSwitch' : 'disarmDeadMansSwitch', ex, () => call.call(ex, { symbol: market.id, countdownTime: ms }), 'all', signal)
+    if (ms > 0) this.armedCountdowns.add(symbol)
+    else this.armedCountdowns.delete(symbol)
+  }
+}
+
+function reasonOf(answer: Order | undefined): string {
+  if (!answer) return 'the venue did not answer for this order'
+  const info = (answer.info ?? {}) as Record<string, unknown>
+  if (info['code'] !== undefined) return `${String(info['code'])} ${String(info['msg'] ?? '')}`.trim()
+  return `the venue answered with order status '${String(answer.status)}'`
+}
