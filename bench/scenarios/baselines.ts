@@ -9,6 +9,7 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { LOG_SCHEMA } from '../../src/core/log/event-log.js'
 import { current, idempotencyKeyOf, parseEvent, streamOf, type EventInput } from '../../src/events/index.js'
+import { loadEmmettSqlite, type EmmettStore } from '../peer.js'
 import { skippedResult, throughputResult, type BenchContext, type BenchResult, type Contender } from '../harness.js'
 
 export type RunShape = { warmup: number; repetitions: number; opsPerRep: number }
@@ -105,8 +106,6 @@ export function rawNdjsonAppend(ctx: BenchContext, inputs: readonly EventInput[]
   }
 }
 
-type EmmettStore = { appendToStream(stream: string, events: { type: string; data: unknown }[]): Promise<unknown> }
-
 /**
  * The peer event store, @event-driven-io/emmett-sqlite, appending the same events one per
  * `appendToStream` call (its own durability: node-sqlite3, WAL, SQLite's default
@@ -122,7 +121,7 @@ export async function emmettAppend(
   need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
   let store: EmmettStore
   try {
-    const emmett = (await import('@event-driven-io/emmett-sqlite')) as unknown as { getSQLiteEventStore(o: { fileName: string }): EmmettStore }
+    const emmett = loadEmmettSqlite()
     store = emmett.getSQLiteEventStore({ fileName: join(ctx.tmpDir, `${slug(name)}.db`) })
   } catch (e) {
     const reason = `@event-driven-io/emmett-sqlite could not be loaded: ${e instanceof Error ? e.message : String(e)}`

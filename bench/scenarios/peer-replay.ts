@@ -9,19 +9,15 @@ import { openEventLog } from '../../src/core/log/event-log.js'
 import { replayLog } from '../../src/core/log/projection-runner.js'
 import { parseEvent, streamOf } from '../../src/events/index.js'
 import { compare, skippedResult, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender } from '../harness.js'
+import { loadEmmettSqlite, type EmmettStore } from '../peer.js'
 import { tradingEvents } from '../workload.js'
-
-type EmmettStore = {
-  appendToStream(stream: string, events: { type: string; data: unknown }[]): Promise<unknown>
-  readStream(stream: string): Promise<{ events: unknown[] }>
-}
 
 const EMMETT = 'emmett-sqlite read every stream'
 
 async function emmettReader(ctx: BenchContext, streams: Map<string, { type: string; data: unknown }[]>, n: number, reps: number): Promise<Contender | BenchResult> {
   let store: EmmettStore
   try {
-    const emmett = (await import('@event-driven-io/emmett-sqlite')) as unknown as { getSQLiteEventStore(o: { fileName: string }): EmmettStore }
+    const emmett = loadEmmettSqlite()
     store = emmett.getSQLiteEventStore({ fileName: join(ctx.tmpDir, 'emmett-replay.db') })
   } catch (e) {
     return skippedResult(EMMETT, 'events/s', `@event-driven-io/emmett-sqlite could not be loaded: ${e instanceof Error ? e.message : String(e)}`)

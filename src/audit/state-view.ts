@@ -3,7 +3,7 @@ import {
   type HaltdState, type ShutdownProgress,
 } from '../projections/index.js'
 import type { ShutdownMode } from '../events/index.js'
-import { parseShutdownOptions, type ShutdownOptions } from '../core/shutdown/options.js'
+import { parseRecordedShutdownOptions, type ShutdownOptions } from '../core/shutdown/options.js'
 import { shutdownStatus } from '../core/shutdown/procedure.js'
 import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './audit-report.js'
 
@@ -11,9 +11,9 @@ import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } fr
 export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
   let parsed: ShutdownOptions
   try {
-    parsed = parseShutdownOptions(options)
+    parsed = parseRecordedShutdownOptions(options)
   } catch {
-    parsed = parseShutdownOptions({})
+    parsed = parseRecordedShutdownOptions({})
   }
   return mode === 'emergency' ? parsed.emergency.deadlineMs : parsed.graceful.deadlineMs
 }

@@ -125,6 +125,15 @@ export const HaltdConfig = z
     /** Kill-switch triggers; each is off unless configured. */
     risk: RiskConfig.prefault({}),
     shutdown: ShutdownConfig.prefault({}),
+    /** The order router's own bounds (write-ahead submits and cancels while trading). */
+    orders: z
+      .strictObject({
+        /** How long a submit waits for the venue's answer before it looks the order up instead. */
+        submitTimeoutMs: Ms.min(100).default(10_000),
+        /** How far apart the lookups of a submit whose answer was lost are (three, within the submit timeout). */
+        lostRecheckMs: Ms.min(10).default(1_000),
+      })
+      .prefault({}),
     startup: z
       .strictObject({
         /** Refuse to enable strategies when a venue disagrees with the log (else: record and go on). */

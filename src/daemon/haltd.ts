@@ -31,7 +31,7 @@ import type { ShutdownReport } from '../core/shutdown/report.js'
 import { worldOf } from '../core/shutdown/world.js'
 import { recordUpdates } from '../core/execution/venue-recorder.js'
 import { createAdminBackend } from './admin-backend.js'
-import { EXIT } from './exit-codes.js'
+import { EXIT } from '../core/shutdown/exit-codes.js'
 import { createMarketData, type MarketData } from './market-data.js'
 import type { TickerSource } from '../exchanges/ticker-source.js'
 import { simTickerSource } from '../exchanges/sim/ticker-source.js'
@@ -265,7 +265,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const router = new OrderRouter({
       log, gate, venues, runTag: runId.slice(-6),
       positionOf: (venue, symbol) => runner.state.positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
-      submitTimeoutMs: config.shutdown.graceful.budgets['cancel-and-flatten'] ?? 10_000,
+      submitTimeoutMs: config.orders.submitTimeoutMs,
+      lostRecheckMs: config.orders.lostRecheckMs,
     })
     cleanups.push(() => router.close())
     for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw))

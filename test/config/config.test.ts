@@ -27,6 +27,22 @@ describe('config', () => {
     expect(c.signals).toBe(false)
   })
 
+  it('refuses a budget keyed by a name no step has, naming the key, and takes every step name', () => {
+    const problems = problemsOf(() => parseConfig({ ...minimal, shutdown: { graceful: { budgets: { 'cancel-and-flatten': 5_000 } }, emergency: { budgets: { 'cancel everything': 1_000 } } } }))
+    expect(problems.map((p) => p.path)).toEqual(['shutdown.graceful.budgets', 'shutdown.emergency.budgets'])
+    expect(problems[0]!.message).toContain('cancel-and-flatten')
+    expect(problems[1]!.message).toContain('cancel everything')
+    const c = parseConfig({ ...minimal, shutdown: { graceful: { budgets: { 'cancel orders and flatten': 5_000, reconcile: 1_000 } }, emergency: { budgets: { 'cancel all orders': 9_000 } } } })
+    expect(c.shutdown.graceful.budgets).toEqual({ 'cancel orders and flatten': 5_000, reconcile: 1_000 })
+    expect(c.shutdown.emergency.budgets).toEqual({ 'cancel all orders': 9_000 })
+  })
+
+  it('gives the router its own submit timeout and lost-answer spacing, not a shutdown budget', () => {
+    expect(parseConfig(minimal).orders).toEqual({ submitTimeoutMs: 10_000, lostRecheckMs: 1_000 })
+    expect(parseConfig({ ...minimal, orders: { submitTimeoutMs: 2_500 } }).orders.submitTimeoutMs).toBe(2_500)
+    expect(problemsOf(() => parseConfig({ ...minimal, orders: { submitTimeoutMs: 0 } })).map((p) => p.path)).toEqual(['orders.submitTimeoutMs'])
+  })
+
   it('lists every problem field by field instead of stopping at the first', () => {
     const problems = problemsOf(() =>
       parseConfig({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { decideShutdown, foldShutdown, ShutdownAlreadyStarted, ShutdownFinished } from '../../src/core/shutdown/decider.js'
 import { resumePoint } from '../../src/core/shutdown/controller.js'
-import { INTERRUPTED, shutdownStatus } from '../../src/core/shutdown/procedure.js'
+import { INTERRUPTED, shutdownStatus, type ShutdownFact } from '../../src/core/shutdown/procedure.js'
 import { SERVICE_ORDER } from '../../src/core/shutdown/graceful.js'
 import { InvalidShutdownOptions } from '../../src/core/shutdown/options.js'
 import { advanceWith, answer, appended, commandsOf, commandsOfStep, driveTo, order, requested, SD, stepEvents, decided, world } from './given.js'
@@ -25,6 +25,17 @@ describe('graceful shutdown decider: the runbook in order', () => {
       .toThrow(/graceful\.flatten/)
     expect(() => decideShutdown({ kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { waitTimeoutMs: -1 } } }, foldShutdown([])))
       .toThrow(InvalidShutdownOptions)
+  })
+
+  it('refuses a budget for a step that does not exist, and replays a stored request whose budgets name one as it ran', () => {
+    expect(() => decideShutdown({ kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { budgets: { 'cancel-and-flatten': 5 } } } }, foldShutdown([])))
+      .toThrow(/graceful\.budgets/)
+    const stored = requested() as Extract<ShutdownFact, { type: 'shutdown.requested' }>
+    const options = stored.data.options as { graceful: object }
+    const old: ShutdownFact = { ...stored, data: { ...stored.data, options: { ...options, graceful: { ...options.graceful, budgets: { 'cancel-and-flatten': 5, reconcile: 7 } } } } }
+    const state = foldShutdown([old])
+    expect(state.options.graceful.budgets).toEqual({ reconcile: 7 })
+    expect(stepEvents(decided([old], advanceWith(flat)))).toEqual(['step-started 1'])
   })
 
   it('step 1 announces: status SHUTTING_DOWN_SOON, one notification saying so, then ends on its outcome', () => {

@@ -1,4 +1,4 @@
-import type { HaltdEvent } from '../../events/index.js'
+import type { EmergencyStepName, HaltdEvent } from '../../events/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { venuesOf } from './graceful.js'
@@ -12,7 +12,7 @@ import type { ShutdownCommand } from './types.js'
  * Budgets are shares of the deadline so a venue that never answers costs its phase, never the
  * deadline: 70 % for the cancels, 10 % for the checkpoint, 10 % to stop, 10 % left as slack.
  */
-export const EMERGENCY_SHARES: Readonly<Record<string, number>> = {
+export const EMERGENCY_SHARES: Readonly<Record<EmergencyStepName, number>> = {
   halt: 0.02,
   'latch kill switch': 0.02,
   'cancel all orders': 0.7,
@@ -20,11 +20,11 @@ export const EMERGENCY_SHARES: Readonly<Record<string, number>> = {
   stop: 0.08,
 }
 
-export function emergencyBudget(name: string, o: ShutdownOptions): number {
-  return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * (EMERGENCY_SHARES[name] ?? 0.05))
+export function emergencyBudget(name: EmergencyStepName, o: ShutdownOptions): number {
+  return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * EMERGENCY_SHARES[name])
 }
 
-const budget = (name: string) => (o: ShutdownOptions): number => emergencyBudget(name, o)
+const budget = (name: EmergencyStepName) => (o: ShutdownOptions): number => emergencyBudget(name, o)
 const why = (ctx: StepContext): string => `emergency shutdown: ${ctx.state.escalation?.reason ?? ctx.state.reason}`
 const originOf = (ctx: StepContext) => ctx.state.escalation?.origin ?? ctx.state.origin ?? 'system'
 
@@ -79,7 +79,7 @@ function planStop(ctx: StepContext): StepPlan {
   return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
 }
 
-export const EMERGENCY_STEPS: readonly StepDef[] = [
+export const EMERGENCY_STEPS: readonly (StepDef & { name: EmergencyStepName })[] = [
   {
     step: 1,
     name: 'halt',
@@ -116,5 +116,5 @@ export const emergency: ProcedureDef = {
   steps: EMERGENCY_STEPS,
   deadlineMs: (o) => o.emergency.deadlineMs,
   strictDeadline: true,
-  finish: () => ({ outcome: 'emergency', exitCode: 3 }),
+  finish: () => 'emergency',
 }

@@ -1,4 +1,4 @@
-import type { HaltdEvent } from '../../events/index.js'
+import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
@@ -8,7 +8,7 @@ import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, ty
  * function from the state (its own commands so far, the projections) to what it wants next.
  */
 
-export const GRACEFUL_BUDGETS: Readonly<Record<string, number>> = {
+export const GRACEFUL_BUDGETS: Readonly<Record<GracefulStepName, number>> = {
   announce: 5_000,
   'lock deployments and config': 1_000,
   'reduce position limits': 5_000,
@@ -24,7 +24,7 @@ export const GRACEFUL_BUDGETS: Readonly<Record<string, number>> = {
   'report and notify': 10_000,
 }
 
-const budget = (name: string) => (o: ShutdownOptions): number => o.graceful.budgets[name] ?? GRACEFUL_BUDGETS[name]!
+const budget = (name: GracefulStepName) => (o: ShutdownOptions): number => o.graceful.budgets[name] ?? GRACEFUL_BUDGETS[name]
 
 /** Services stop in this order; monitoring last, so the shutdown stays observable to the end. */
 export const SERVICE_ORDER: readonly ServiceName[] = ['strategies', 'engine', 'risk', 'order-management', 'market-data', 'monitoring']
@@ -254,7 +254,7 @@ export function planReport(ctx: StepContext): StepPlan {
   const report = ctx.commands.find((c) => c.command.kind === 'report')
   if (!report) return { kind: 'issue', commands: [{ kind: 'report' }] }
   if (ctx.commands.length === 1) {
-    const { outcome } = finishGraceful(ctx)
+    const outcome = finishGraceful(ctx)
     const severity = outcome === 'clean' ? 'info' : 'warning'
     return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, status: 'SHUT_DOWN', message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}` }] }
   }
@@ -271,18 +271,18 @@ export function reportLine(world: ShutdownWorld): string {
   return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${r.ok ? 'OK' : `${r.problems.length} problem(s)`}`
 }
 
-export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): { outcome: 'clean' | 'residual-exposure' | 'failed'; exitCode: number } {
+export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
   // Not verified clean: no valid checkpoint, or the final health check found something left open.
   for (const name of ['checkpoint', 'health check']) {
     const step = ctx.ended(name)
-    if (step && step.status !== 'completed') return { outcome: 'failed', exitCode: 1 }
+    if (step && step.status !== 'completed') return 'failed'
   }
   const unfinished = ordersToFinish(ctx.world, ctx.options).length > 0
   const residual = ctx.options.graceful.flatten !== 'none' && openPositions(ctx.world).length > 0
-  return unfinished || residual ? { outcome: 'residual-exposure', exitCode: 2 } : { outcome: 'clean', exitCode: 0 }
+  return unfinished || residual ? 'residual-exposure' : 'clean'
 }
 
-export const GRACEFUL_STEPS: readonly StepDef[] = [
+export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] = [
   {
     step: 1,
     name: 'announce',

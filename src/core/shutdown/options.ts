@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
+import { EmergencyStepName, GracefulStepName } from '../../events/steps.js'
 import { VenueInfo } from './types.js'
 
 /** Shutdown options that cannot be used; `field` names which. */
@@ -24,7 +25,7 @@ export const EmergencyOptions = z.strictObject({
   /** The venue cancels everything itself if haltd does not refresh it within this. */
   deadMansSwitchMs: z.number().int().positive().default(10_000),
   /** Per-phase budgets by step name; by default fractions of the deadline (see `emergencyBudget`). */
-  budgets: z.record(z.string(), Ms).default({}),
+  budgets: z.partialRecord(EmergencyStepName, Ms).default({}),
   cancelScope: CancelScope,
   /**
    * Once every venue answered its cancel-all, ask each for its open orders and positions (within
@@ -54,7 +55,7 @@ export const GracefulOptions = z.strictObject({
   /** The graceful path's overall deadline; venue calls never run past it. */
   deadlineMs: Ms.default(300_000),
   /** Per-step budgets by step name (see `GRACEFUL_BUDGETS`). */
-  budgets: z.record(z.string(), Ms).default({}),
+  budgets: z.partialRecord(GracefulStepName, Ms).default({}),
   cancelScope: CancelScope,
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
@@ -74,3 +75,26 @@ export function parseShutdownOptions(input: unknown): ShutdownOptions {
   const issue = result.error.issues[0]!
   throw new InvalidShutdownOptions(issue.path.map(String).join('.'), issue.message)
 }
+
+/**
+ * The options a stored `shutdown.requested` carries. Logs written before budget keys were step
+ * names may hold keys no step has (they never applied to anything): those are dropped here, so
+ * such a log replays as it ran instead of failing to parse.
+ */
+export function parseRecordedShutdownOptions(input: unknown): ShutdownOptions {
+  return parseShutdownOptions(withKnownBudgets(input))
+}
+
+function withKnownBudgets(input: unknown): unknown {
+  if (!isObject(input)) return input
+  const out: Record<string, unknown> = { ...input }
+  for (const [procedure, names] of [['graceful', GracefulStepName], ['emergency', EmergencyStepName]] as const) {
+    const o = out[procedure]
+    if (!isObject(o) || !isObject(o.budgets)) continue
+    const budgets = Object.fromEntries(Object.entries(o.budgets).filter(([k]) => (names.options as readonly string[]).includes(k)))
+    out[procedure] = { ...o, budgets }
+  }
+  return out
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)

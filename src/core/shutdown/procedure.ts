@@ -1,5 +1,6 @@
-import type { EventData, HaltdEvent, Origin, ShutdownMode } from '../../events/index.js'
-import { parseShutdownOptions, type ShutdownOptions } from './options.js'
+import type { EventData, HaltdEvent, Origin, ShutdownMode, StepName } from '../../events/index.js'
+import { exitCodeFor } from './exit-codes.js'
+import { parseRecordedShutdownOptions, parseShutdownOptions, type ShutdownOptions } from './options.js'
 import type { CommandOutcome, ShutdownCommand, ShutdownStatus, ShutdownWorld } from './types.js'
 
 /**
@@ -83,7 +84,7 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact): Shutd
       state.reason = d.reason
       state.origin = d.origin
       state.requestedAt = event.ts
-      state.options = parseShutdownOptions(d.options)
+      state.options = parseRecordedShutdownOptions(d.options)
       return state
     }
     case 'shutdown.step-started':
@@ -206,7 +207,7 @@ export type StepPlan =
  */
 export type StepDef = {
   step: number
-  name: string
+  name: StepName
   budgetMs(options: ShutdownOptions): number
   /** A reason to skip the step, or undefined to run it. */
   skip?(ctx: StepContext): string | undefined
@@ -222,7 +223,8 @@ export type ProcedureDef = {
   deadlineMs(options: ShutdownOptions): number
   /** Whether every command, local ones included, must end by the deadline (emergency), or only venue calls (graceful). */
   strictDeadline: boolean
-  finish(ctx: StepContext): { outcome: EventData<'shutdown.completed'>['outcome']; exitCode: number }
+  /** How the procedure ended; the exit code follows from it (`exitCodeFor`). */
+  finish(ctx: StepContext): EventData<'shutdown.completed'>['outcome']
 }
 
 /** Deterministic from the state: an audit re-running `decide` gets the same ids. */
@@ -304,7 +306,8 @@ export function advance(def: ProcedureDef, state: ShutdownState, world: Shutdown
     }
     const step = def.steps[index]
     if (!step) {
-      const { outcome, exitCode } = def.finish(ctxFor([]))
+      const outcome = def.finish(ctxFor([]))
+      const exitCode = exitCodeFor(outcome)
       const durationMs = Math.max(0, (state.lastTs ?? 0) - (state.requestedAt ?? state.lastTs ?? 0))
       out.push({ type: 'shutdown.completed', data: { shutdownId, outcome, exitCode, durationMs } })
       return out

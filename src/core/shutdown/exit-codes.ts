@@ -1,3 +1,5 @@
+import type { EventData } from '../../events/index.js'
+
 /**
  * How a haltd process ends, for supervisors (systemd, Kubernetes, scripts):
  * 0 shut down clean (flat where flattening was asked), 2 shut down with residual exposure or
@@ -11,8 +13,10 @@ export const EXIT = {
 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 
-/** The exit code for a finished shutdown's outcome (as `shutdown.completed` records it). */
-export function exitCodeFor(outcome: 'clean' | 'residual-exposure' | 'emergency' | 'failed'): ExitCode {
+export type ShutdownOutcome = EventData<'shutdown.completed'>['outcome']
+
+/** The exit code for a finished shutdown's outcome (as `shutdown.completed` records it): the one mapping. */
+export function exitCodeFor(outcome: ShutdownOutcome): ExitCode {
   switch (outcome) {
     case 'clean':
       return EXIT.clean
