@@ -16,7 +16,7 @@ import { replayView } from '../audit/state-view.js'
 import { renderReplayText } from '../audit/render/replay-text.js'
 import { openEventLog, type EventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
-import { registerCommand } from './main.js'
+import type { Command } from './command.js'
 
 /** Exit code for input that cannot be read as a haltd log (missing, not SQLite, not a log, corrupt). */
 const UNREADABLE = 2
@@ -35,7 +35,7 @@ function requireDb(flags: { db?: string }): string {
   return flags.db
 }
 
-registerCommand({
+export const replayCommand: Command = {
   name: 'replay',
   summary: 'rebuild the state (orders, positions, P&L, shutdowns) as of a seq or a time, offline',
   usage: [
@@ -74,7 +74,7 @@ registerCommand({
       log.close()
     }
   },
-})
+}
 
 const FORMATS = ['text', 'json', 'md', 'html'] as const
 type Format = (typeof FORMATS)[number]
@@ -92,7 +92,7 @@ export function renderReport(report: AuditReport, format: Format): string {
   }
 }
 
-registerCommand({
+export const auditCommand: Command = {
   name: 'audit',
   summary: 'verify a log (chain, schemas, invariants, decisions) and report on it',
   usage: [
@@ -125,9 +125,9 @@ registerCommand({
     if (report.verdict === 'unreadable') process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
     return exitCodeOf(report.verdict)
   },
-})
+}
 
-registerCommand({
+export const backupCommand: Command = {
   name: 'backup',
   summary: 'copy a log consistently while a daemon may be writing to it, then verify the copy',
   usage: 'haltd backup --db FILE --out FILE\n\nExit 0 when the copy is taken and its chain verifies, 1 otherwise, 2 when the source cannot be read.',
@@ -146,9 +146,9 @@ registerCommand({
     process.stdout.write(`backup written to ${flags.out}: ${verify.count} events to seq ${verify.lastSeq} (${pages} pages), chain intact\n`)
     return 0
   },
-})
+}
 
-registerCommand({
+export const exportCommand: Command = {
   name: 'export',
   summary: 'export events as NDJSON or CSV for other tools',
   usage: [
@@ -179,9 +179,9 @@ registerCommand({
     }
     return 0
   },
-})
+}
 
-registerCommand({
+export const checkpointCommand: Command = {
   name: 'checkpoint',
   summary: 'checkpoint verify FILE: check a shutdown checkpoint\'s format, schema and checksum',
   usage: 'haltd checkpoint verify FILE [--json]\n\nExit 0 when the checkpoint is intact, 1 when it is not (unreadable, not a checkpoint, wrong checksum).',
@@ -202,4 +202,4 @@ registerCommand({
     }
     return verdict.ok ? 0 : 1
   },
-})
+}

@@ -1,4 +1,25 @@
-// Each CLI command registers itself here; the list grows with the daemon and the audit tools.
-import './log-commands.js'
-import './daemon-commands.js'
-import './audit-commands.js'
+import { auditCommand, backupCommand, checkpointCommand, exportCommand, replayCommand } from './audit-commands.js'
+import type { Command } from './command.js'
+import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand } from './daemon-commands.js'
+import { verifyCommand } from './log-commands.js'
+
+/** Every `haltd` command, in the order the help lists them: running haltd and talking to it first, then the offline tools. */
+export const COMMANDS: readonly Command[] = [
+  demoCommand,
+  runCommand,
+  statusCommand,
+  stopCommand,
+  killswitchCommand,
+  auditCommand,
+  replayCommand,
+  exportCommand,
+  verifyCommand,
+  backupCommand,
+  checkpointCommand,
+]
+
+/** The commands that work on a log file, with no daemon running. */
+export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
+
+/** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
+export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'checkpoint'])

@@ -8,7 +8,7 @@ import { DEMO_VENUES, demoConfig, restingOrderPlan } from '../daemon/demo.js'
 import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
-import { registerCommand } from './main.js'
+import type { Command } from './command.js'
 import { money } from '../projections/money.js'
 
 /** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
@@ -51,7 +51,7 @@ function recordedExit(db: string | undefined): number | undefined {
   }
 }
 
-registerCommand({
+export const stopCommand: Command = {
   name: 'stop',
   summary: 'ask a running daemon to shut down (graceful, or --emergency) and wait for it',
   usage: `haltd stop [--emergency] [--reason TEXT] [--no-wait] [--timeout SECONDS]
@@ -92,7 +92,7 @@ ${TARGET_HELP}`,
     out(code === undefined ? 'stopped' : `stopped with exit code ${code}`)
     return code ?? 0
   },
-})
+}
 
 type StatusBody = {
   state?: string
@@ -123,7 +123,7 @@ export function formatStatus(s: StatusBody): string {
   return lines.join('\n')
 }
 
-registerCommand({
+export const statusCommand: Command = {
   name: 'status',
   summary: "a running daemon's state, kill switch, orders, positions and venues",
   usage: `haltd status [--json]
@@ -143,9 +143,9 @@ ${TARGET_HELP}`,
     out(flags.json ? JSON.stringify(reply.body, null, 2) : formatStatus(reply.body as StatusBody))
     return 0
   },
-})
+}
 
-registerCommand({
+export const killswitchCommand: Command = {
   name: 'killswitch',
   summary: 'reset (or activate) the latched kill switch of a running daemon, with a reason',
   usage: `haltd killswitch reset --reason TEXT [--by NAME]
@@ -170,7 +170,7 @@ ${TARGET_HELP}`,
     out(`kill switch ${sub === 'reset' ? 'reset' : 'activated'}: ${flags.reason}`)
     return 0
   },
-})
+}
 
 // ── running haltd: `run` and `demo` ────────────────────────────────────────────────────────
 
@@ -190,7 +190,7 @@ async function runDaemon(config: HaltdConfigInput | HaltdConfig, onReady?: (h: H
   return haltd.exited
 }
 
-registerCommand({
+export const runCommand: Command = {
   name: 'run',
   summary: 'run the daemon from a config file (signals: TERM/INT graceful, USR2 emergency)',
   usage: `haltd run --config FILE [--db FILE] [--port N] [--log-level LEVEL]
@@ -215,7 +215,7 @@ bad config.`,
     mkdirSync(dirname(config.db.path), { recursive: true })
     return runDaemon(config)
   },
-})
+}
 
 const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
 
@@ -228,7 +228,7 @@ export function statusLine(s: DaemonStatus): string {
   return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${money(s.pnl.equity)} dd ${money(s.pnl.drawdown)} | venues ${up}/${s.venues.length}${sd}`
 }
 
-registerCommand({
+export const demoCommand: Command = {
   name: 'demo',
   summary: 'three simulated venues, sample strategies, the admin API: try SIGTERM and SIGUSR2',
   usage: `haltd demo [--db FILE] [--port N] [--seed N] [--orders N] [--status-every SECONDS]
@@ -269,7 +269,7 @@ Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or 
       }
     })
   },
-})
+}
 
 const EXIT_MEANING: Record<number, string> = {
   0: 'shut down clean',

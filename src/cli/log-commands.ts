@@ -1,8 +1,8 @@
 import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
-import { registerCommand } from './main.js'
+import type { Command } from './command.js'
 
-registerCommand({
+export const verifyCommand: Command = {
   name: 'verify',
   summary: 'walk a log file\'s hash chain and report the first bad seq',
   usage: 'haltd verify --db FILE\n\nExit 0 when the chain is intact, 1 when it is broken, 2 when it could not be checked (bad arguments, a file that is not a readable haltd log).',
@@ -36,4 +36,4 @@ registerCommand({
       log.close()
     }
   },
-})
+}

@@ -1,29 +1,10 @@
 import { HaltdError } from '../events/errors.js'
+import type { Command } from './command.js'
+import { CHECKS, COMMANDS, OFFLINE } from './commands.js'
 
-export type Command = {
-  name: string
-  summary: string
-  usage: string
-  run: (args: string[]) => Promise<number>
-}
-
-const commands = new Map<string, Command>()
-
-export function registerCommand(command: Command): void {
-  commands.set(command.name, command)
-}
-
-/** Running haltd and talking to it first, then the offline tools; anything else after them. */
-const ORDER = ['demo', 'run', 'status', 'stop', 'killswitch', 'audit', 'replay', 'export', 'verify', 'backup', 'checkpoint']
-const rank = (name: string) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length)
-const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
-/** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
-const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'checkpoint'])
-
-export function helpText(): string {
-  const width = Math.max(...[...commands.keys()].map((n) => n.length), 4)
+export function helpText(all: readonly Command[] = COMMANDS): string {
+  const width = Math.max(...all.map((c) => c.name.length), 4)
   const line = (c: Command) => `  ${c.name.padEnd(width)}  ${c.summary}`
-  const all = [...commands.values()].sort((a, b) => rank(a.name) - rank(b.name))
   return [
     'haltd: an event-sourced shutdown daemon for trading engines',
     '',
@@ -43,7 +24,6 @@ export function helpText(): string {
 
 /** Run the CLI; resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  await import('./commands.js')
   const [name, ...rest] = argv
   if (name === undefined) {
     process.stderr.write(helpText())
@@ -54,11 +34,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   if (name === '--version' || name === '-V') {
-    const { HALTD_VERSION } = await import('../daemon/haltd.js')
+    const { HALTD_VERSION } = await import('../daemon/index.js')
     process.stdout.write(`haltd ${HALTD_VERSION}\n`)
     return 0
   }
-  const command = commands.get(name)
+  const command = COMMANDS.find((c) => c.name === name)
   if (!command) {
     process.stderr.write(`haltd: unknown command '${name}'\n\n${helpText()}`)
     return 1
