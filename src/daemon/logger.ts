@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module'
-import { Writable } from 'node:stream'
 import { pino, type DestinationStream, type Logger } from 'pino'
 
 export type { Logger } from 'pino'
@@ -116,15 +115,3 @@ function scrubError(e: Error, secrets: Secrets): Error {
   return copy
 }
 
-/** A logger that keeps lines in memory: for tests and for `--json` commands that print nothing. */
-export function memoryDestination(): Writable & { lines: string[] } {
-  const lines: string[] = []
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean))
-      done()
-    },
-  }) as Writable & { lines: string[] }
-  w.lines = lines
-  return w
-}

@@ -223,12 +223,9 @@ export const current = {
 export type Catalogue = typeof current
 export type EventType = keyof Catalogue
 export type EventData<T extends EventType> = z.output<Catalogue[T]['data']>
-/** What a caller writes: before defaults are applied. */
-export type EventDataInput<T extends EventType> = z.input<Catalogue[T]['data']>
 
 /** Every current event as `{ type, data }`, discriminated on `type`. */
 export type HaltdEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType]
-export type EventOf<T extends EventType> = Extract<HaltdEvent, { type: T }>
 
 export const eventTypes = Object.keys(current) as EventType[]
 

@@ -32,6 +32,5 @@ type Meta = {
 
 /** A stored event: the event itself plus its place in the log and the hash chain. */
 export type Envelope<E extends HaltdEvent = HaltdEvent> = E extends HaltdEvent ? Meta & E : never
-export type EnvelopeOf<T extends EventType> = Envelope<Extract<HaltdEvent, { type: T }>>
 
 export const GENESIS_HASH = '0'.repeat(64)

@@ -4,8 +4,6 @@ import type { StrategyLimits } from './limits.js'
 import { MarketMaker } from './market-maker.js'
 import { MomentumTaker } from './taker.js'
 
-/** Limits a configured strategy gets for any limit its config leaves out. */
-export const DEFAULT_LIMITS: StrategyLimits = { maxPosition: 1, maxOpenOrders: 10, maxOrdersPerSecond: 5 }
 
 /** One strategy as the config file describes it (the shape of `strategies[]`). */
 export type StrategySpec = {

@@ -10,7 +10,6 @@ import type { EventRecorder, Now, OrderSink, SinkCancelOutcome, SinkOutcome, Str
 
 /** Why the host did not send an intent. `gate` is the router's gate (halted, reducing, strategies blocked). */
 export type RefusalKind = 'disabled' | 'invalid' | 'not-own-order' | 'maxPosition' | 'maxOpenOrders' | 'maxOrdersPerSecond' | 'gate'
-export const REFUSAL_KINDS: readonly RefusalKind[] = ['disabled', 'invalid', 'not-own-order', 'maxPosition', 'maxOpenOrders', 'maxOrdersPerSecond', 'gate']
 
 export type RefusalCounts = { total: number } & Record<RefusalKind, number>
 

@@ -2,7 +2,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { demoConfig } from '../../src/daemon/demo.js'
-import { createLogger, memoryDestination } from '../../src/daemon/logger.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 
 const open: Haltd[] = []

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createLogger, memoryDestination, Secrets } from '../../src/daemon/logger.js'
+import { createLogger, Secrets } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
 
 const TOKEN = 'tok_6bX0c9kQm2TzR8wLp4HsY1'
 

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openEventLog } from '../../src/core/log/event-log.js'
-import { createLogger, memoryDestination } from '../../src/daemon/logger.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { createNotifier, logSink, webhookSink } from '../../src/daemon/notify/index.js'
 import { tempDb } from '../support/tmp.js'
 
