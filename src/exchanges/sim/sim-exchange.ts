@@ -22,7 +22,7 @@ import {
 } from '../gateway.js'
 import { deriveSeed, seededRng, type Rng } from '../rng.js'
 import { SimAccount } from './account.js'
-import { CallRunner } from './calls.js'
+import { FaultInjector } from './fault-injector.js'
 import { CapabilitiesOverride, InvalidSimConfig, parseOrThrow, SimConfig, type Clock, type FaultConfig } from './config.js'
 import { Faults } from './faults.js'
 import { SymbolMarket, type Ticker } from './market.js'
@@ -78,7 +78,7 @@ export class SimExchange implements ExchangeGateway {
   private readonly clock: Clock
   private readonly marketRng: Rng
   private readonly fillRng: Rng
-  private readonly runner: CallRunner
+  private readonly runner: FaultInjector
   private readonly account: SimAccount
   private readonly markets = new Map<string, SymbolMarket>()
   private readonly orders = new Map<string, SimOrder>()
@@ -110,7 +110,7 @@ export class SimExchange implements ExchangeGateway {
     this.marketRng = seededRng(deriveSeed(this.cfg.seed, 1))
     this.fillRng = seededRng(deriveSeed(this.cfg.seed, 2))
     this.faults = new Faults(seededRng(deriveSeed(this.cfg.seed, 3)), this.clock, this.cfg.faults ?? {})
-    this.runner = new CallRunner(this.venue, this.faults)
+    this.runner = new FaultInjector(this.venue, this.faults)
 
     const initial = new Map<string, number>()
     for (const [i, s] of this.cfg.symbols.entries()) {

@@ -8,7 +8,7 @@ type Pending = { reject: (e: unknown) => void; timer?: ReturnType<typeof setTime
  * Runs each gateway call through the injected faults: hang, disconnect, 429, latency. Every
  * call that has not answered is tracked, so close() can release it and leave nothing behind.
  */
-export class CallRunner {
+export class FaultInjector {
   private readonly inFlight = new Set<Pending>()
   private readonly hung = new Set<Pending>()
   closed = false
