@@ -3,14 +3,14 @@ import type { Envelope } from '../events/index.js'
 
 export type ExportFormat = 'ndjson' | 'csv'
 
-export const CSV_COLUMNS = ['seq', 'id', 'type', 'v', 'ts', 'time', 'stream', 'causationId', 'correlationId', 'data', 'prevHash', 'hash'] as const
+const CSV_COLUMNS = ['seq', 'id', 'type', 'v', 'ts', 'time', 'stream', 'causationId', 'correlationId', 'data', 'prevHash', 'hash'] as const
 
 /** RFC 4180: quote a field that holds a comma, quote or line break, doubling the quotes. */
-export function csvField(value: string): string {
+function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value
 }
 
-export function csvLine(e: Envelope): string {
+function csvLine(e: Envelope): string {
   const cells = [
     String(e.seq), e.id, e.type, String(e.v), String(e.ts), new Date(e.ts).toISOString(), e.stream,
     e.causationId ?? '', e.correlationId ?? '', JSON.stringify(e.data), e.prevHash, e.hash,
@@ -18,7 +18,7 @@ export function csvLine(e: Envelope): string {
   return `${cells.map(csvField).join(',')}\r\n`
 }
 
-export function ndjsonLine(e: Envelope): string {
+function ndjsonLine(e: Envelope): string {
   return `${JSON.stringify(e)}\n`
 }
 

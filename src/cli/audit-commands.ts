@@ -79,7 +79,7 @@ export const replayCommand: Command = {
 const FORMATS = ['text', 'json', 'md', 'html'] as const
 type Format = (typeof FORMATS)[number]
 
-export function renderReport(report: AuditReport, format: Format): string {
+function renderReport(report: AuditReport, format: Format): string {
   switch (format) {
     case 'json':
       return `${JSON.stringify(report, null, 2)}\n`

@@ -108,7 +108,7 @@ type StatusBody = {
   pnl?: { equity?: number; drawdown?: number }
 }
 
-export function formatStatus(s: StatusBody): string {
+function formatStatus(s: StatusBody): string {
   const lines = [
     `state ${s.state ?? '?'}  mode ${s.mode ?? '?'}  pid ${s.pid ?? '?'}  seq ${s.seq ?? '?'}`,
     `kill switch: ${s.killSwitch?.latched ? `LATCHED (${s.killSwitch.reason ?? ''}${s.killSwitch.by ? `, by ${s.killSwitch.by}` : ''})` : 'not latched'}`,
@@ -219,7 +219,7 @@ bad config.`,
 
 const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
 
-export function statusLine(s: DaemonStatus): string {
+function statusLine(s: DaemonStatus): string {
   const time = new Date().toISOString().slice(11, 19)
   const pos = s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
   const up = s.venues.filter((v) => v.connected).length
@@ -279,7 +279,7 @@ const EXIT_MEANING: Record<number, string> = {
 }
 
 /** What the demo prints once it is up: where things are, and what to try, in the order that makes sense now. */
-export function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): string {
+function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): string {
   const { haltd, cli, db, seed } = input
   const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
   const pid = process.pid

@@ -210,7 +210,7 @@ export class InvalidConfig extends HaltdError {
 type Env = Record<string, string | undefined>
 
 /** `okx-sim` → `OKX_SIM`: the venue's part of its environment variable names. */
-export const envName = (venue: string): string => venue.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+const envName = (venue: string): string => venue.toUpperCase().replace(/[^A-Z0-9]/g, '_')
 
 /**
  * Secrets the environment supplies (and that win over the file):
@@ -218,7 +218,7 @@ export const envName = (venue: string): string => venue.toUpperCase().replace(/[
  * `HALTD_VENUE_<NAME>_API_KEY`, `_SECRET`, `_PASSWORD`, `_UID` for each ccxt venue,
  * and `HALTD_LOG_LEVEL`.
  */
-export function applyEnv(raw: unknown, env: Env): unknown {
+function applyEnv(raw: unknown, env: Env): unknown {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
   const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) }
   if (env.HALTD_ADMIN_TOKEN) out.admin = { ...asRecord(out.admin), token: env.HALTD_ADMIN_TOKEN }
@@ -308,7 +308,7 @@ export function redactConfig(config: HaltdConfig): HaltdConfig {
 }
 
 /** A webhook URL's path is often the secret (Slack): keep only the origin. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     return `${new URL(url).origin}/[redacted]`
   } catch {

@@ -10,7 +10,7 @@ import { UnreadableEvent } from './errors.js'
 type Upcaster = (data: any) => unknown
 type OldVersion = { data: z.ZodTypeAny; up: Upcaster }
 
-export const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
+const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
   'order.submitted': {
     // v1 used ccxt's word `amount`, knew nothing of reduce-only orders or time in force, and
     // named the strategy directly. v2 carries the origin, so shutdown orders can be told apart.

@@ -383,7 +383,7 @@ export class StrategyHost {
 }
 
 /** The strategy-facing view of an order event, or undefined for events strategies are not told about. */
-export function updateOf(e: Envelope): OwnOrderUpdate | undefined {
+function updateOf(e: Envelope): OwnOrderUpdate | undefined {
   switch (e.type) {
     case 'order.accepted':
       return { kind: 'accepted', venue: e.data.venue, clientOrderId: e.data.clientOrderId }

@@ -40,7 +40,7 @@ function htmlTable(t: Table, opts: { id?: string; statusColumn?: number; level?:
 const OUTCOME_CLASS: Record<string, string> = { completed: 'ok', failed: 'bad', 'timed-out': 'warn', skipped: 'muted', running: 'warn' }
 
 /** A Gantt chart of one shutdown's steps: one bar per step on a shared time axis, the deadline as a red line. */
-export function timelineSvg(s: ShutdownSummary): string {
+function timelineSvg(s: ShutdownSummary): string {
   const steps = s.steps
   const times = steps.flatMap((st) => [st.startedAt, st.endedAt]).filter((t): t is number => t !== null)
   if (s.requestedAt !== null) times.push(s.requestedAt)

@@ -13,7 +13,7 @@ export function recordFills(log: EventLog, venue: string, fills: readonly Fill[]
 }
 
 /** Turn one pushed or polled update into the event it means. Fills of untagged orders are recorded too: they are facts. */
-export function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
+function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
   if (update.kind === 'fill') {
     recordFills(log, venue, [update])
     return
@@ -39,7 +39,7 @@ export function recordUpdate(log: EventLog, venue: string, update: OrderUpdate):
 }
 
 /** Turn a connection lost or regained while running into `venue.disconnected` / `venue.connected`. */
-export function recordConnectionChange(log: EventLog, venue: string, change: ConnectionChange): void {
+function recordConnectionChange(log: EventLog, venue: string, change: ConnectionChange): void {
   if (change.connected) log.append({ type: 'venue.connected', data: { venue } })
   else log.append({ type: 'venue.disconnected', data: { venue, reason: change.reason.slice(0, 2000) } })
 }

@@ -141,7 +141,7 @@ function hashLink(
  * Turn a stored row into the envelope readers see: data parsed and lifted to the current version.
  * A row this build cannot read keeps its stored version and data and says why in `unreadable`.
  */
-export function toEnvelope(row: StoredRow): Envelope {
+function toEnvelope(row: StoredRow): Envelope {
   const stored = readStored(row.type, row.v, row.data)
   const envelope = {
     seq: row.seq,

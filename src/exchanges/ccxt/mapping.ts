@@ -8,7 +8,7 @@ import type { Fill, MarketInfo, OrderAck, VenueBalance, VenueOrder, VenueOrderSt
 const TICK_SIZE = 4
 const DECIMAL_PLACES = 2
 
-export function statusOf(o: Pick<Order, 'status' | 'filled'>): VenueOrderStatus {
+function statusOf(o: Pick<Order, 'status' | 'filled'>): VenueOrderStatus {
   switch (o.status) {
     case 'open':
     case 'canceling':
