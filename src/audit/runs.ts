@@ -1,29 +1,18 @@
-import type { Fact } from '../projections/index.js'
+import { evolveRuns, initialRuns, runs, type Fact, type Run, type RunsState } from '../projections/index.js'
 import type { RunRow } from './audit-report.js'
 
 /** Every run of the process the log saw: started, ended with an exit code, crashed, or still open. */
 export function createRunTracker(): { observe(fact: Fact): void; rows(): RunRow[] } {
-  const runs = new Map<string, RunRow>()
+  let state: RunsState = initialRuns()
   return {
     observe(fact) {
-      switch (fact.type) {
-        case 'run.started':
-          runs.set(fact.data.runId, { runId: fact.data.runId, startedAt: fact.ts, startedSeq: fact.seq, pid: fact.data.pid, version: fact.data.version, end: 'open' })
-          return
-        case 'run.ended': {
-          const run = runs.get(fact.data.runId)
-          if (run) run.end = { exitCode: fact.data.exitCode, at: fact.ts }
-          return
-        }
-        case 'run.crashed': {
-          const run = runs.get(fact.data.runId)
-          if (run) run.end = 'crashed'
-          return
-        }
-        default:
-          return
-      }
+      state = evolveRuns(state, fact)
     },
-    rows: () => [...runs.values()],
+    rows: () => runs(state).map(runRow),
   }
+}
+
+function runRow(run: Run): RunRow {
+  const end: RunRow['end'] = run.end === undefined ? 'open' : run.end.kind === 'crashed' ? 'crashed' : { exitCode: run.end.exitCode, at: run.end.ts }
+  return { runId: run.runId, startedAt: run.startedAt, startedSeq: run.startedSeq, pid: run.pid, version: run.version, end }
 }

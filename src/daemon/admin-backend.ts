@@ -15,6 +15,12 @@ import { HaltdError } from '../events/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
 import type { PauseController } from '../core/execution/pause.js'
+import { startAdminServer, type AdminServer } from '../admin/server.js'
+import { adminInfoPath, removeAdminInfo, writeAdminInfo } from '../admin/info-file.js'
+import type { HaltdConfig } from './config.js'
+import type { ShutdownController } from '../core/shutdown/controller.js'
+import type { Cleanups, DaemonLifecycle } from './lifecycle.js'
+import type { Logger } from './logger.js'
 
 export type AdminBackendInput = {
   log: EventLog
@@ -158,4 +164,38 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       return { locked: false }
     },
   }
+}
+
+/**
+ * Start the admin API over this daemon, its shutdown requests going where every other one goes,
+ * and write the file `haltd` commands find it by (beside the log); both are released with the
+ * daemon's cleanups.
+ */
+export async function startAdmin(input: {
+  backend: Omit<AdminBackendInput, 'requestShutdown' | 'shuttingDown' | 'lifecycle' | 'drainWaitMs'>
+  life: Pick<DaemonLifecycle, 'requestShutdown' | 'state'>
+  controller: Pick<ShutdownController, 'running'>
+  config: HaltdConfig
+  token: string
+  logger: Logger
+  cleanups: Cleanups
+}): Promise<AdminServer> {
+  const { life, controller, config, token, logger, cleanups } = input
+  const backend = createAdminBackend({
+    ...input.backend,
+    drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
+    requestShutdown: (r) => {
+      const h = life.requestShutdown(r.mode, r.by ? `${r.reason} (by ${r.by})` : r.reason, r.origin)
+      return { shutdownId: h.shutdownId, status: h.status }
+    },
+    shuttingDown: () => controller.running !== undefined,
+    lifecycle: () => life.state,
+  })
+  const admin = await startAdminServer({ backend, token, host: config.admin.host, port: config.admin.port, logger })
+  cleanups.push(() => admin.close())
+  const infoPath = adminInfoPath(config.db.path)
+  writeAdminInfo(infoPath, { url: admin.url, token, pid: process.pid, db: config.db.path, startedAt: new Date(input.backend.startedAt).toISOString() })
+  cleanups.push(() => removeAdminInfo(infoPath))
+  logger.info({ url: admin.url, adminFile: infoPath }, 'admin API listening')
+  return admin
 }

@@ -6,6 +6,7 @@ import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
 import { MarketMakerConfig, MomentumTakerConfig, StrategyLimits } from '../strategies/index.js'
 import { RiskConfig } from '../core/risk/config.js'
 import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
+import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 
 /**
@@ -332,4 +333,13 @@ function canonical(value: unknown): string {
 /** The hash recorded in `run.started`: what the process ran with, secrets left out (rotating a key is not a config change). */
 export function configHash(config: HaltdConfig): string {
   return createHash('sha256').update(canonical(redactConfig(config))).digest('hex')
+}
+
+/** What no log line may show (the logger scrubs it): the admin token in use, venue credentials, webhook URLs. */
+export function secretsOf(config: HaltdConfig, adminToken: string): Secrets {
+  const secrets = new Secrets()
+  secrets.add(adminToken)
+  for (const v of config.venues) if (v.kind === 'ccxt') [v.apiKey, v.secret, v.password, v.uid].forEach((s) => secrets.add(s))
+  for (const w of config.notify.webhooks) secrets.add(w.url)
+  return secrets
 }

@@ -1,24 +1,31 @@
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { evolveRuns, initialRuns, openRun, RUN_EVENT_TYPES } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
+import type { Logger } from './logger.js'
 
 export type RunInfo = { runId: string; crashed?: { runId: string; pid: number; lastSeq: number } }
+
+/** A run's id: its start time to the second (so ids sort by start), then a random tail for runs started in the same second. */
+export function newRunId(startedAt: number): string {
+  return `${new Date(startedAt).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`
+}
 
 /**
  * Record the start of a run. A previous run that never recorded its end crashed (or was killed):
  * that is written first, before anything else this run does.
  */
-export function startRun(log: EventLog, input: { runId: string; version: string; configHash: string }): RunInfo {
-  let open: { runId: string; pid: number } | undefined
-  for (const e of log.read({ stream: 'run' })) {
-    if (e.type === 'run.started') open = { runId: e.data.runId, pid: e.data.pid }
-    else if ((e.type === 'run.ended' || e.type === 'run.crashed') && open?.runId === e.data.runId) open = undefined
-  }
+export function startRun(log: EventLog, input: { runId: string; version: string; configHash: string }, logger: Pick<Logger, 'warn'>): RunInfo {
+  let runs = initialRuns()
+  for (const e of log.read({ stream: 'run', types: RUN_EVENT_TYPES })) runs = evolveRuns(runs, e)
+  const open = openRun(runs)
   let crashed: RunInfo['crashed']
   if (open) {
     crashed = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq }
     log.append({ type: 'run.crashed', data: crashed })
   }
   log.append({ type: 'run.started', data: { runId: input.runId, version: input.version, configHash: input.configHash, host: hostname().slice(0, 255), pid: process.pid } })
+  if (crashed) logger.warn({ crashedRun: crashed.runId, pid: crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')
   return { runId: input.runId, ...(crashed ? { crashed } : {}) }
 }
 

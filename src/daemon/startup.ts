@@ -1,9 +1,12 @@
 import pTimeout from 'p-timeout'
 import { HaltdError } from '../events/errors.js'
 import { isOwnOrderId, type ExchangeGateway } from '../exchanges/gateway.js'
-import { order as orderOf, reconciliation, type HaltdState, type ReconciliationRow } from '../projections/index.js'
+import { order as orderOf, reconciliation, type HaltdState, type ReconciliationRow, type TradingView } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
+import type { OrderGate } from '../core/execution/gate.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
+import { findUnfinishedShutdown, type ResumePoint } from '../core/shutdown/controller.js'
+import type { Logger } from './logger.js'
 
 export type StartupReconciliation = {
   /** Orders found at a venue with haltd's tag and unknown to the log: now in the log as `adopted`. */
@@ -28,6 +31,55 @@ export class StartupMismatch extends HaltdError {
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/**
+ * What holds this run HALTED from its first instant: a latched kill switch (the risk monitor has
+ * closed the gate already, with its latch, which its reset reopens), or a shutdown a previous run
+ * left unfinished (the gate closes here; the shutdown is resumed once the venues are reconciled).
+ */
+export function haltedAtStartup(input: { log: EventLog; state: HaltdState; gate: OrderGate; logger: Logger }): { unfinished: ResumePoint | undefined; latched: boolean } {
+  const { gate, logger } = input
+  const unfinished = findUnfinishedShutdown(input.log)
+  const latched = input.state.trading.killSwitch
+  if (latched.latched) {
+    logger.warn({ reason: latched.reason, action: latched.action }, `coming up ${latched.action === 'REDUCING' ? 'REDUCING' : 'HALTED'}: the kill switch is latched (reset it with a reason: haltd killswitch reset)`)
+  }
+  if (unfinished) {
+    gate.halt(`resuming unfinished shutdown ${unfinished.shutdownId}`)
+    logger.warn({ shutdownId: unfinished.shutdownId, procedure: unfinished.procedure, nextStep: unfinished.nextStep }, 'coming up HALTED: a shutdown was left unfinished; resuming it')
+  }
+  return { unfinished, latched: latched.latched }
+}
+
+/**
+ * `reconcileAtStartup`, with its outcome in the daemon's log; with `refuseOnMismatch`, a venue
+ * that disagrees with the log (or cannot be asked) stops the startup.
+ */
+export async function reconcileVenues(input: Parameters<typeof reconcileAtStartup>[0] & { logger: Logger; refuseOnMismatch: boolean }): Promise<StartupReconciliation> {
+  const { logger } = input
+  const report = await reconcileAtStartup(input)
+  logger.info(
+    { adopted: report.adopted.length, foreign: report.foreign.length, settled: report.settled.length, mismatches: report.mismatches.length, unreachable: report.unreachable.length },
+    'startup reconciliation done',
+  )
+  for (const f of report.foreign) logger.warn({ ...f }, 'foreign order at the venue (not sent by haltd): left alone')
+  if (input.refuseOnMismatch && (report.mismatches.length > 0 || report.unreachable.length > 0)) throw new StartupMismatch(report)
+  return report
+}
+
+/**
+ * A shutdown that completed left trading HALTED and deployments locked: that was its run's
+ * business. A new run starts ACTIVE unless something still holds it (the kill switch, an
+ * unfinished shutdown: the caller's to check).
+ */
+export function reopenAfterCompletedShutdown(log: EventLog, trading: TradingView, runId: string): void {
+  if (trading.mode !== 'ACTIVE' && trading.modeChange?.origin === 'shutdown') {
+    log.append({ type: 'trading.state-changed', data: { to: 'ACTIVE', reason: `new run ${runId} after a completed shutdown`, origin: 'restart' } })
+  }
+  if (trading.deploymentsLocked && trading.deploymentsLocked.origin === 'shutdown') {
+    log.append({ type: 'deployments.unlocked', data: { reason: `new run ${runId} after a completed shutdown`, origin: 'restart' } })
+  }
+}
 
 /**
  * Startup reconciliation: ask every venue what it holds (recorded as observations), adopt the

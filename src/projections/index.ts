@@ -5,6 +5,7 @@ export { applyFill, emptyPosition, unrealizedAt, type Position } from './positio
 export { evolveVenue, emptyVenue, type VenueView } from './venues.js'
 export { evolveTrading, evolveStrategy, initialTrading, type TradingView, type KillSwitch, type DrainState, type StrategyView } from './trading.js'
 export { evolveShutdown, type ShutdownProgress, type StepProgress, type StepOutcome } from './shutdowns.js'
+export { RUN_EVENT_TYPES, evolveRuns, initialRuns, openRun, runs, type Run, type RunEnd, type RunFact, type RunsState } from './runs.js'
 export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type Retention } from './state.js'
 export { reconciliation, toleranceFor, DEFAULT_TOLERANCE, type Reconciliation, type ReconciliationRow, type ReconciliationStatus } from './reconciliation.js'
 export * from './selectors.js'

@@ -201,8 +201,8 @@ function apply(state: HaltdState, fact: Fact): void {
       state.shutdowns.set(fact.data.shutdownId, evolveShutdown(state.shutdowns.get(fact.data.shutdownId), fact, sinkFor(state)))
       return
     default:
-      // runs, checkpoints and notifications: nothing to project. A type this build does not know
-      // may be a fact it should have applied: say so.
+      // runs (folded on their own, in runs.ts), checkpoints and notifications: nothing to project
+      // here. A type this build does not know may be a fact it should have applied: say so.
       if (!isEventType(fact.type)) record(state, 'unreadable-event', `'${String(fact.type)}' is not an event type this build knows: not applied`)
       return
   }

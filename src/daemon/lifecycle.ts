@@ -1,0 +1,206 @@
+import type { EventEmitter } from 'eventemitter3'
+import { HaltdError } from '../events/errors.js'
+import type { Origin, ShutdownMode } from '../events/primitives.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import type { ShutdownController, ShutdownHandle } from '../core/shutdown/controller.js'
+import { EXIT } from '../core/shutdown/exit-codes.js'
+import type { Logger } from './logger.js'
+import type { SignalHandlers } from './signals.js'
+import type { HaltdEvents, Lifecycle } from './types.js'
+import { createWatchdog, emergencyWatchdogTimes } from './watchdog.js'
+
+/** A graceful shutdown still running this long past its own deadline is escalated. */
+export const GRACEFUL_OVERRUN_MS = 5_000
+
+/** What startup opened, to release last-opened first, each on its own: one that fails stops none of the others. */
+export type Cleanups = {
+  push(cleanup: () => unknown): void
+  run(onError: (e: unknown) => void): Promise<void>
+}
+
+export function createCleanups(): Cleanups {
+  const stack: (() => unknown)[] = []
+  return {
+    push: (cleanup) => void stack.push(cleanup),
+    async run(onError) {
+      for (const c of stack.splice(0).reverse()) {
+        try {
+          await c()
+        } catch (e) {
+          onError(e)
+        }
+      }
+    },
+  }
+}
+
+export type LifecycleInput = {
+  controller: ShutdownController
+  gate: OrderGate
+  /** Where strategies held back by a latched kill switch are enabled once it is reset. */
+  strategies: { enable(id: string, reason: string, origin: 'operator'): void }
+  emitter: Pick<EventEmitter<HaltdEvents>, 'emit'>
+  logger: Logger
+  onError: (e: unknown) => void
+  deadlines: { gracefulMs: number; emergencyMs: number }
+  /** Arm the hard watchdog on an emergency (see `HaltdPorts.watchdog`). */
+  watchdog: boolean
+  /** End the process once stopped (see `HaltdPorts.exitProcess`). */
+  exitProcess: boolean
+  /**
+   * How `finish` closes everything, in this order: stop all that acts (nothing may write after the
+   * run's end), record the run's end, then release the rest, the log last.
+   */
+  finish: { quiesce(): Promise<void>; recordEnd(code: number): void; release(): Promise<void> }
+}
+
+export type DaemonLifecycle = {
+  readonly state: Lifecycle
+  set(to: Lifecycle): void
+  /** Resolves with the exit code once this haltd has stopped. */
+  readonly exited: Promise<number>
+  /** Start (or escalate) a shutdown and follow it to its end, which ends the run. */
+  requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle
+  /** Resume the shutdown a previous run left unfinished, as a shutdown of this run. */
+  resumeUnfinished(procedure: ShutdownMode): void
+  /** Strategies kept disabled only by a latched kill switch, to enable once it is reset. */
+  holdBack(strategyIds: string[]): void
+  releaseHeldBack(): void
+  signalHandlers(): SignalHandlers
+  /** Close everything, in the order that keeps the log last, and record the run's end. */
+  finish(code: number): Promise<void>
+  /** Wait for a running shutdown to end the run, or end it now. */
+  close(code: number): Promise<void>
+}
+
+/**
+ * The daemon's lifecycle: starting → running or halted → shutting-down → stopped. Every way a
+ * shutdown is asked for arrives here; a shutdown that completes (or fails) ends the run.
+ */
+export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
+  const { controller, gate, emitter, logger, onError } = input
+  let state: Lifecycle = 'starting'
+  let current: ShutdownHandle | undefined
+  let gracefulTimer: ReturnType<typeof setTimeout> | undefined
+  let finishing: Promise<void> | undefined
+  let heldBack: string[] = []
+  let exitResolve!: (code: number) => void
+  const exited = new Promise<number>((r) => (exitResolve = r))
+  const watchdog = createWatchdog({
+    onFire: (reason) => {
+      try {
+        logger.fatal({ reason }, 'watchdog: the emergency deadline passed, ending the process')
+        input.finish.recordEnd(EXIT.emergency)
+      } catch {
+        // the process ends either way
+      }
+    },
+  })
+
+  const set = (to: Lifecycle) => {
+    if (state === to) return
+    state = to
+    emitter.emit('lifecycle', to)
+  }
+
+  const armEmergencyWatchdog = (reason: string) => {
+    if (!input.watchdog) return
+    watchdog.arm({ ...emergencyWatchdogTimes(input.deadlines.emergencyMs), code: EXIT.emergency, reason })
+  }
+
+  function requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle {
+    if (state === 'stopped') throw new HaltdError('STOPPED', 'haltd has stopped')
+    const handle = controller.requestShutdown({ mode, reason, origin })
+    if (handle.status !== 'ignored' && (mode === 'emergency' || handle.status === 'escalated')) armEmergencyWatchdog(`emergency shutdown: ${reason}`)
+    if (handle.status === 'started') track(handle, mode)
+    logger.warn({ mode, origin, shutdownId: handle.shutdownId, status: handle.status }, `shutdown ${handle.status}: ${reason}`)
+    return handle
+  }
+
+  function track(handle: ShutdownHandle, mode: ShutdownMode | undefined) {
+    current = handle
+    set('shutting-down')
+    if (mode !== 'emergency') {
+      // The engine keeps its own deadline; this catches a graceful shutdown that overran it anyway.
+      gracefulTimer = setTimeout(() => {
+        if (controller.running) requestShutdown('emergency', 'the graceful shutdown overran its deadline', 'system')
+      }, input.deadlines.gracefulMs + GRACEFUL_OVERRUN_MS)
+      gracefulTimer.unref()
+    }
+    handle.done.then(
+      (report) => {
+        emitter.emit('shutdown', report)
+        logger.info({ shutdownId: report.shutdownId, outcome: report.outcome, exitCode: report.exitCode, residual: report.residualExposure.length, cancelUnconfirmed: report.cancelUnconfirmed.length }, 'shutdown completed')
+        void finish(report.exitCode ?? EXIT.crash)
+      },
+      (e: unknown) => {
+        logger.fatal({ err: e }, 'the shutdown failed')
+        void finish(EXIT.crash)
+      },
+    )
+  }
+
+  function finish(code: number): Promise<void> {
+    finishing ??= (async () => {
+      clearTimeout(gracefulTimer)
+      await input.finish.quiesce()
+      try {
+        input.finish.recordEnd(code)
+      } catch (e) {
+        onError(e)
+      }
+      await input.finish.release()
+      set('stopped')
+      watchdog.disarm()
+      logger.info({ exitCode: code }, 'haltd stopped')
+      emitter.emit('exit', code)
+      exitResolve(code)
+      if (input.exitProcess) {
+        logger.flush?.()
+        process.exit(code)
+      }
+    })()
+    return finishing
+  }
+
+  return {
+    get state() {
+      return state
+    },
+    set,
+    exited,
+    requestShutdown,
+    resumeUnfinished(procedure) {
+      const handle = controller.resumeUnfinished()
+      if (!handle) return
+      if (procedure === 'emergency') armEmergencyWatchdog(`resumed emergency shutdown ${handle.shutdownId}`)
+      track(handle, procedure)
+    },
+    holdBack(strategyIds) {
+      heldBack = strategyIds
+    },
+    releaseHeldBack() {
+      if (state !== 'halted' || controller.running || gate.halted) return
+      for (const id of heldBack.splice(0)) input.strategies.enable(id, 'the kill switch was reset', 'operator')
+      set('running')
+      logger.info('kill switch reset: strategies enabled, trading')
+    },
+    signalHandlers: () => ({
+      halt: (reason) => gate.halt(reason),
+      request: (mode, reason) => {
+        try {
+          requestShutdown(mode, reason, 'signal')
+        } catch (e) {
+          onError(e)
+        }
+      },
+      shuttingDown: () => (controller.running ? (controller.running.state.procedure as ShutdownMode) : undefined),
+      onSignal: (signal, action) => logger.warn({ signal }, `${signal}: ${action}`),
+    }),
+    finish,
+    close(code) {
+      if (controller.running && current) return current.done.then(() => finishing ?? finish(code)).then(() => undefined)
+      return finish(code)
+    },
+  }
+}

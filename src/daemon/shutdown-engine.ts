@@ -1,0 +1,65 @@
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import type { Clock, IdSource } from '../events/clock.js'
+import type { ExchangeGateway } from '../exchanges/gateway.js'
+import type { StrategyHost } from '../strategies/index.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import type { OrderRouter } from '../core/execution/order-router.js'
+import type { RiskMonitor } from '../core/risk/index.js'
+import { createCheckpointer } from '../core/shutdown/checkpoint.js'
+import { ShutdownController } from '../core/shutdown/controller.js'
+import type { ShutdownWorld } from '../core/shutdown/types.js'
+import { redactConfig, type HaltdConfig } from './config.js'
+import type { KeptSwitches } from './dead-mans-switches.js'
+import type { Logger } from './logger.js'
+import type { MarketData } from './market-data.js'
+import type { Notifier } from './notify/index.js'
+
+/** The shutdown procedures over this daemon's parts: what each step stops, checks and saves. */
+export function createShutdownEngine(input: {
+  config: HaltdConfig
+  log: EventLog
+  gate: OrderGate
+  router: OrderRouter
+  venues: ReadonlyMap<string, ExchangeGateway>
+  clock: Clock
+  ids: IdSource
+  world: () => ShutdownWorld
+  host: StrategyHost
+  /** The dead man's switches kept armed, once startup has armed them. */
+  switches: () => KeptSwitches | undefined
+  notifier: Notifier
+  marketData: MarketData
+  risk: RiskMonitor
+  logger: Logger
+}): ShutdownController {
+  const { config, log, host, marketData, risk, router, logger } = input
+  const checkpointer = createCheckpointer({
+    primary: config.shutdown.checkpoint.path ?? `${config.db.path}.checkpoint.json`,
+    fallback: config.shutdown.checkpoint.fallbackPath ?? join(tmpdir(), `haltd-${basename(config.db.path)}.checkpoint.json`),
+    logPath: config.db.path,
+  })
+  return new ShutdownController({
+    log, gate: input.gate, router, venues: input.venues, clock: input.clock, ids: input.ids,
+    world: input.world,
+    strategies: host,
+    deadMansSwitches: { release: (venue, verified) => input.switches()?.release(venue, verified) ?? Promise.resolve('not-kept') },
+    checkpointer,
+    notifier: input.notifier,
+    marketData: { stop: () => marketData.stop() },
+    services: {
+      strategies: () => host.stop(),
+      risk: () => risk.stop(),
+      'order-management': () => router.close(),
+      'market-data': () => marketData.stop(),
+    },
+    config: redactConfig(config),
+    healthChecks: {
+      'market data stopped': () => (marketData.running ? 'market data feeds still running' : undefined),
+      'event log writable': () => (log.isClosed ? 'the event log is closed' : undefined),
+    },
+    onReport: (report) => logger.info({ shutdownId: report.shutdownId, positions: report.positions.length, openOrders: report.openOrders.count, reconciliationOk: report.reconciliation.ok }, 'post-shutdown report'),
+    options: { graceful: config.shutdown.graceful, emergency: config.shutdown.emergency },
+  })
+}

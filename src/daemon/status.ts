@@ -1,0 +1,61 @@
+import type { HaltdState } from '../projections/index.js'
+import type { StrategyStatus } from '../strategies/index.js'
+import type { ShutdownController } from '../core/shutdown/controller.js'
+import type { VenueLatency } from './venue-health.js'
+import type { StartupReconciliation } from './startup.js'
+import type { DaemonStatus, Lifecycle } from './types.js'
+import { HALTD_VERSION } from './version.js'
+
+/** What `/status` is made of, each read at the moment it is asked. */
+export type StatusInputs = {
+  lifecycle: Lifecycle
+  state: HaltdState
+  run: { runId: string; pid: number; startedAt: number }
+  now: number
+  gate: { readonly halted: boolean; readonly latchReason: string | undefined }
+  /** The venues this run trades on, in their configured order. */
+  venues: Iterable<string>
+  /** Round trips measured on recent calls: fresher than the latency of the connect in the log. */
+  measuredLatency: (venue: string) => VenueLatency | undefined
+  strategies: readonly Pick<StrategyStatus, 'id' | 'enabled' | 'disabledReason'>[]
+  shutdown: ShutdownController['running']
+  startup: StartupReconciliation | undefined
+  adminUrl: string | undefined
+}
+
+/** The daemon's status: the projections, the gate, the strategies and the running shutdown in one view. */
+export function daemonStatus(i: StatusInputs): DaemonStatus {
+  const s = i.state
+  const t = s.trading
+  const ks = t.killSwitch
+  const running = i.shutdown
+  const step = running ? [...running.state.steps].reverse().find((x) => x.procedure === running.state.procedure) : undefined
+  return {
+    state: i.lifecycle,
+    mode: t.mode,
+    pid: i.run.pid,
+    runId: i.run.runId,
+    version: HALTD_VERSION,
+    seq: s.seq,
+    uptimeMs: i.now - i.run.startedAt,
+    gate: { halted: i.gate.halted, ...(i.gate.latchReason ? { reason: i.gate.latchReason } : {}) },
+    killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
+    openOrders: s.inFlight,
+    positions: [...s.positions.values()].filter((p) => Math.abs(p.qty) > 1e-12).map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, unrealized: p.unrealized })),
+    pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
+    venues: [...i.venues].map((venue) => {
+      const latency = i.measuredLatency(venue)?.latencyMs ?? s.venues.get(venue)?.latencyMs
+      return { venue, connected: s.venues.get(venue)?.connected === true, ...(latency !== undefined ? { latencyMs: latency } : {}) }
+    }),
+    strategies: i.strategies.map((x) => ({ id: x.id, enabled: x.enabled, ...(x.disabledReason ? { reason: x.disabledReason } : {}) })),
+    drain: t.drain.state,
+    paused: t.paused !== false,
+    deploymentsLocked: t.deploymentsLocked !== false,
+    shutdown: running
+      ? { shutdownId: running.shutdownId, mode: running.state.mode ?? 'graceful', procedure: running.state.procedure, status: running.status, ...(step ? { step: step.step, stepName: step.name } : {}) }
+      : null,
+    startup: i.startup,
+    anomalies: s.anomalyCount,
+    ...(i.adminUrl ? { admin: { url: i.adminUrl } } : {}),
+  }
+}

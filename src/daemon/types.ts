@@ -1,0 +1,105 @@
+import type { Envelope } from '../events/envelope.js'
+import type { Origin, ShutdownMode } from '../events/primitives.js'
+import type { Clock, IdSource } from '../events/clock.js'
+import type { ExchangeGateway } from '../exchanges/gateway.js'
+import type { TickerSource } from '../exchanges/ticker-source.js'
+import type { HaltdState } from '../projections/index.js'
+import type { StrategyHost, Strategy, StrategyLimits } from '../strategies/index.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import type { CancelOutcome, CancelRef, SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
+import type { RiskMonitor } from '../core/risk/index.js'
+import type { ShutdownReport } from '../core/shutdown/report.js'
+import type { HaltdConfig } from './config.js'
+import type { Logger } from './logger.js'
+import type { NotificationSink } from './notify/index.js'
+import type { StartupReconciliation } from './startup.js'
+
+export type Lifecycle = 'starting' | 'running' | 'halted' | 'shutting-down' | 'stopped'
+
+/** A strategy an embedder brings, with the limits the host holds it to. */
+export type StrategyEntry = { strategy: Strategy; limits: StrategyLimits; enabled?: boolean }
+
+/** What an embedder may bring besides the config: venues, strategies, time, ids, a logger, sinks. */
+export type HaltdPorts = {
+  gateways?: readonly ExchangeGateway[]
+  tickerSources?: readonly TickerSource[]
+  strategies?: readonly StrategyEntry[]
+  clock?: Clock
+  ids?: IdSource
+  logger?: Logger
+  notificationSinks?: readonly NotificationSink[]
+  env?: Record<string, string | undefined>
+  /** Ends the process when a shutdown completes or the watchdog fires (`haltd run` and the demo). */
+  exitProcess?: boolean
+  /**
+   * Arm the hard watchdog on an emergency: exit 3 past the deadline, SIGKILL from a worker thread
+   * if the main thread is stuck. On by default only with `exitProcess`: an embedding engine
+   * decides for itself whether haltd may end its process.
+   */
+  watchdog?: boolean
+}
+
+export type HaltdEvents = {
+  /** Every event appended to the log, after the projections applied it. */
+  event: (e: Envelope) => void
+  lifecycle: (to: Lifecycle) => void
+  /** A shutdown completed; the log is still open. */
+  shutdown: (report: ShutdownReport) => void
+  /** Everything is closed; `code` is the process exit code this run ends with. */
+  exit: (code: number) => void
+  /** Errors of background work no caller waits for. */
+  error: (e: unknown) => void
+}
+
+export type DaemonStatus = {
+  state: Lifecycle
+  mode: string
+  pid: number
+  runId: string
+  version: string
+  seq: number
+  uptimeMs: number
+  gate: { halted: boolean; reason?: string }
+  killSwitch: { latched: boolean; reason?: string; by?: string; action?: string }
+  openOrders: number
+  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number }[]
+  pnl: { realized: number; fees: number; unrealized: number; equity: number; drawdown: number }
+  venues: { venue: string; connected: boolean; latencyMs?: number }[]
+  strategies: { id: string; enabled: boolean; reason?: string }[]
+  drain: string
+  paused: boolean
+  deploymentsLocked: boolean
+  shutdown: { shutdownId: string; mode: string; procedure: string; status: string; step?: number; stepName?: string } | null
+  startup: StartupReconciliation | undefined
+  anomalies: number
+  admin?: { url: string }
+}
+
+export type Haltd = {
+  readonly runId: string
+  readonly config: HaltdConfig
+  readonly log: EventLog
+  readonly logger: Logger
+  /** The gated, write-ahead order router: the engine's way to the venues while haltd runs. */
+  readonly orders: {
+    submit(order: SubmitOrder): Promise<SubmitOutcome>
+    cancel(ref: CancelRef, options?: { reason?: string; origin?: Origin }): Promise<CancelOutcome>
+  }
+  readonly gate: OrderGate
+  readonly venues: ReadonlyMap<string, ExchangeGateway>
+  readonly strategies: StrategyHost
+  readonly risk: RiskMonitor
+  readonly startup: StartupReconciliation
+  readonly admin: { url: string; token: string } | undefined
+  /** The live projections. Read, never write. */
+  state(): HaltdState
+  status(): DaemonStatus
+  /** Start (or escalate) a shutdown; resolves with its report once it completed. */
+  shutdown(request: { mode: ShutdownMode; reason: string; origin?: Origin }): Promise<ShutdownReport>
+  on<K extends keyof HaltdEvents>(name: K, listener: HaltdEvents[K]): () => void
+  /** Stop everything without a shutdown procedure (embedders, tests); records the run's end. */
+  close(exitCode?: number): Promise<void>
+  /** Resolves with the exit code once this haltd has stopped. */
+  readonly exited: Promise<number>
+}

@@ -1,0 +1,1 @@
+export const HALTD_VERSION = '0.1.0'

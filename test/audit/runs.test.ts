@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { auditFile } from '../../src/audit/audit.js'
+import type { EventInput } from '../../src/events/index.js'
+import { tempDb } from '../support/tmp.js'
+import { T0, writeLog } from './fixtures.js'
+
+const started = (runId: string, pid: number): EventInput => ({ type: 'run.started', data: { runId, version: '0.1.0', configHash: 'c0ffee', host: 'box-1', pid } })
+
+describe('audit: the runs of the process', () => {
+  it('lists every run in the order it started: ended with its exit code, crashed, or still open', () => {
+    const path = tempDb()
+    writeLog(path, [
+      started('r1', 11),
+      { type: 'run.ended', data: { runId: 'r1', exitCode: 2 } },
+      started('r2', 12),
+      { type: 'run.crashed', data: { runId: 'r2', pid: 12, lastSeq: 3 } },
+      started('r3', 13),
+    ]).log.close()
+    expect(auditFile(path).runs).toEqual([
+      { runId: 'r1', startedAt: T0, startedSeq: 1, pid: 11, version: '0.1.0', end: { exitCode: 2, at: T0 + 10 } },
+      { runId: 'r2', startedAt: T0 + 20, startedSeq: 3, pid: 12, version: '0.1.0', end: 'crashed' },
+      { runId: 'r3', startedAt: T0 + 40, startedSeq: 5, pid: 13, version: '0.1.0', end: 'open' },
+    ])
+  })
+})
