@@ -265,6 +265,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const router = new OrderRouter({
       log, gate, venues, runTag: runId.slice(-6),
       positionOf: (venue, symbol) => runner.state.positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
+      orderOf: (venue, clientOrderId) => orderOf(runner.state, venue, clientOrderId),
       submitTimeoutMs: config.shutdown.graceful.budgets['cancel-and-flatten'] ?? 10_000,
     })
     cleanups.push(() => router.close())
