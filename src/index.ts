@@ -23,8 +23,7 @@ export * from './core/shutdown/index.js'
 export { DrainController, drainDecider, decideDrain, evolveDrain, DrainRefused, LockedFunds, type DrainCommand, type DrainResult } from './core/execution/drain.js'
 export { PauseController, pauseDecider, decidePause, evolvePause, PauseRefused, type PauseState, type PauseCommand } from './core/execution/pause.js'
 export { createDecisionReplay, replayShutdownDecisions, type DecisionDivergence, type DecisionReplay } from './audit/decision-replay.js'
-// Both the projections and the shutdown deciders have an evolveShutdown and a DrainState: the
-// plain names are the projections'; the deciders' carry their role in the name.
-export { evolveShutdown, type DrainState } from './projections/index.js'
-export { evolveShutdown as evolveShutdownDecider } from './core/shutdown/index.js'
+// Both the projections and the drain decider have a DrainState: the plain name is the
+// projections'; the decider's carries its role in the name.
+export type { DrainState } from './projections/index.js'
 export type { DrainState as DrainDeciderState } from './core/execution/drain.js'

@@ -11,7 +11,7 @@ import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { position } from '../../src/projections/index.js'
+import { order as projectedOrder, position } from '../../src/projections/index.js'
 import { compare, ratio, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender } from '../harness.js'
 import { tradingEvents } from '../workload.js'
 import { rawEventsTable, rawRows, type RunShape } from './baselines.js'
@@ -37,7 +37,7 @@ function throughHaltd(ctx: BenchContext, shape: RunShape): Contender {
   const gate = new OrderGate(() => ({ mode: projections.state.trading.mode, strategyBlock: undefined }))
   const venue = sim(1)
   const stopRecording = recordUpdates(log, venue)
-  const router = new OrderRouter({ log, gate, venues: new Map([[VENUE, venue]]), runTag: 'rt', positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0 })
+  const router = new OrderRouter({ log, gate, venues: new Map([[VENUE, venue]]), runTag: 'rt', positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0, orderOf: (v, id) => projectedOrder(projections.state, v, id) })
   return {
     fn: async (i) => {
       const r = await router.submit({ venue: VENUE, ...order(i), origin: { kind: 'strategy', id: 'bench' } })

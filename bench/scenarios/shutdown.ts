@@ -17,7 +17,7 @@ import { worldOf } from '../../src/core/shutdown/world.js'
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { position } from '../../src/projections/index.js'
+import { order, position } from '../../src/projections/index.js'
 import { median, type BenchContext, type BenchResult, type BenchScenario, type BenchTarget } from '../harness.js'
 
 const SYMBOL = 'BTC/USDT:USDT'
@@ -41,7 +41,7 @@ async function engine(ctx: BenchContext, s: Setup) {
       }),
   )
   const venues = new Map<string, ExchangeGateway>(sims.map((g) => [g.venue, g]))
-  const router = new OrderRouter({ log, gate, venues, runTag: `b${runNo}`, positionOf: (v, sym) => position(projections.state, v, sym)?.qty ?? 0 })
+  const router = new OrderRouter({ log, gate, venues, runTag: `b${runNo}`, positionOf: (v, sym) => position(projections.state, v, sym)?.qty ?? 0, orderOf: (v, id) => order(projections.state, v, id) })
   const stops = sims.map((g) => recordUpdates(log, g))
   for (const venue of venues.keys()) {
     for (let i = 0; i < s.orders; i++) {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ShutdownMode, ShutdownStatus, StepStatus } from '../events/index.js'
 
 /**
  * The audit report: one schema for what every renderer prints and what `--format json` emits,
@@ -18,8 +19,6 @@ export const Finding = z.strictObject({
 })
 export type Finding = z.infer<typeof Finding>
 
-export const StepOutcome = z.enum(['running', 'completed', 'failed', 'timed-out', 'skipped'])
-
 export const TimelineStep = z.strictObject({
   /** The step's number in its procedure (1–13 graceful, 1–5 emergency). */
   number: z.number().int(),
@@ -27,16 +26,17 @@ export const TimelineStep = z.strictObject({
   startedAt: z.number().nullable(),
   endedAt: z.number().nullable(),
   durationMs: z.number().nullable(),
-  outcome: StepOutcome,
+  /** Where the step stands (the report calls it the step's status). */
+  outcome: StepStatus,
   note: z.string().optional(),
 })
 export type TimelineStep = z.infer<typeof TimelineStep>
 
 export const ShutdownSummary = z.strictObject({
   shutdownId: z.string(),
-  mode: z.enum(['graceful', 'emergency']).nullable(),
+  mode: ShutdownMode.nullable(),
   /** The runbook's system status as of the report (SHUTTING_DOWN_SOON until the gate closes, …). */
-  status: z.enum(['SHUTTING_DOWN_SOON', 'SHUTTING_DOWN', 'EMERGENCY_SHUTDOWN', 'SHUT_DOWN']).nullable(),
+  status: ShutdownStatus.nullable(),
   reason: z.string(),
   origin: z.string().nullable(),
   requestedAt: z.number().nullable(),

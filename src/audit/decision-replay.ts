@@ -1,15 +1,16 @@
 import { current, type EventType, type HaltdEvent } from '../events/index.js'
-import { evolve, initialState, type Fact, type HaltdState } from '../projections/index.js'
+import { evolve, initialShutdownState, initialState, type Fact, type HaltdState, type ShutdownState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import { readFacts } from '../core/log/projection-runner.js'
 import { canonicalJson } from '../core/shutdown/checkpoint.js'
 import { decideShutdown } from '../core/shutdown/decider.js'
-import { evolveShutdown, initialShutdownState, INTERRUPTED, type ShutdownFact, type ShutdownState } from '../core/shutdown/procedure.js'
+import { INTERRUPTED } from '../core/shutdown/procedure.js'
 import { worldOf } from '../core/shutdown/world.js'
 
 /**
  * Decision replay for the audit: re-run each shutdown's `decide` on the state replayed from the
- * log and compare what it calls for with what the log recorded. The runner appends each decision
+ * log (the shutdown's fold in the projections, as it stood just before each event) and compare
+ * what it calls for with what the log recorded. The runner appends each decision
  * as one batch, nothing in between, so a batch starts at the first decided event after anything
  * else and `decide` is asked with the projections exactly as they stood just before it.
  * Requests are decisions too: an escalation, an ignored request, a resume and a start are each
@@ -54,7 +55,6 @@ const requestView = (state: ShutdownState): ShutdownState => ({ ...state, steps:
 const readable = (fact: Fact): boolean => current[fact.type as EventType]?.data.safeParse(fact.data).success === true
 
 export function createDecisionReplay(): DecisionReplay {
-  const states = new Map<string, ShutdownState>()
   const checked = { decisions: 0, commands: 0 }
   let batch: Batch | undefined
   const escalations = new Map<string, PendingEscalation>()
@@ -135,8 +135,8 @@ export function createDecisionReplay(): DecisionReplay {
       }
       if (fact.type.startsWith('shutdown.')) {
         const shutdownId = (fact.data as { shutdownId: string }).shutdownId
-        const state = states.get(shutdownId) ?? initialShutdownState()
-        states.set(shutdownId, state)
+        // the first event of a shutdown is decided on the state before any
+        const state = projections.shutdowns.get(shutdownId) ?? initialShutdownState()
         const error = fact.type === 'shutdown.step-failed' ? fact.data.error : ''
         const found = { type: fact.type, data: fact.data }
         if (fact.type !== 'shutdown.escalated') unfinishedEscalation(shutdownId, out)
@@ -180,7 +180,6 @@ export function createDecisionReplay(): DecisionReplay {
         } else {
           close(out)
         }
-        evolveShutdown(state, fact as ShutdownFact)
       } else if (batch) {
         if (batch.kind === 'advance' && DECIDED_FACTS.has(fact.type) && batch.expected[batch.pos]?.type === fact.type) compare(fact, out)
         else close(out)

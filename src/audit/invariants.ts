@@ -1,11 +1,12 @@
-import { order, position, toleranceFor, type Fact, type HaltdState } from '../projections/index.js'
+import { openStep, order, position, runningMode, toleranceFor, type Fact, type HaltdState, type ShutdownState, type StepRecord } from '../projections/index.js'
 import type { Finding } from './audit-report.js'
 import { deadlineOf } from './state-view.js'
 
 /**
  * The shutdown invariants (DESIGN.md), checked as the log is replayed: each event is judged
  * against the state just before it (and, for fills, just after), so "at that point of the
- * replay" means exactly that. Memory: a few entries per open shutdown step, whatever the log length.
+ * replay" means exactly that. Which steps are open is read from the shutdowns' fold
+ * (`state.shutdowns`); memory here is a few entries per shutdown, whatever the log length.
  */
 export type InvariantCheck = {
   before(fact: Fact, state: HaltdState): void
@@ -31,9 +32,6 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   /** Shutdowns that have closed the gate, and why; an entry leaves once its shutdown completed and a new run started. */
   const shutdownGates = new Map<string, GateClose>()
   const completedShutdowns = new Set<string>()
-  /** Started steps awaiting their end: `shutdownId step name` → seq of the start. */
-  const openSteps = new Map<string, number>()
-  const stepKey = (shutdownId: string, step: number, name: string): string => `${shutdownId}\u001f${step}\u001f${name}`
   /** Emergency paths in progress: when their clock started and the deadline they must hold. */
   const emergencies = new Map<string, { since: number; sinceSeq: number; deadlineMs: number }>()
   let lastRunStart = 0
@@ -83,24 +81,21 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           return
         case 'shutdown.escalated': {
           shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `shutdown ${fact.data.shutdownId} escalated to emergency at seq ${fact.seq}` })
-          const options = state.shutdowns.get(fact.data.shutdownId)?.options ?? {}
-          emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: deadlineOf(options, 'emergency') })
+          const options = state.shutdowns.get(fact.data.shutdownId)?.options
+          emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: options ? options.emergency.deadlineMs : deadlineOf({}, 'emergency') })
           return
         }
-        case 'shutdown.step-started':
-          openSteps.set(stepKey(fact.data.shutdownId, fact.data.step, fact.data.name), fact.seq)
-          return
         case 'shutdown.step-completed':
         case 'shutdown.step-failed':
         case 'shutdown.step-timed-out':
         case 'shutdown.step-skipped': {
-          const key = stepKey(fact.data.shutdownId, fact.data.step, fact.data.name)
-          if (!openSteps.delete(key) && fact.type !== 'shutdown.step-skipped') {
+          const shutdown = state.shutdowns.get(fact.data.shutdownId)
+          const open = shutdown && openStep(shutdown, fact.data.step, fact.data.name)
+          if (!open && fact.type !== 'shutdown.step-skipped') {
             flag('invariant.step-end-without-start', fact.seq, `seq ${fact.seq}: step ${fact.data.step} (${fact.data.name}) of shutdown ${fact.data.shutdownId} ended without a start event`)
           }
           if (fact.data.step === GATE_STEP && !shutdownGates.has(fact.data.shutdownId)) {
-            const progress = state.shutdowns.get(fact.data.shutdownId)
-            if (progress?.mode !== 'emergency') {
+            if (!shutdown || runningMode(shutdown) !== 'emergency') {
               shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `step ${GATE_STEP} of shutdown ${fact.data.shutdownId} ended at seq ${fact.seq}` })
             }
           }
@@ -156,10 +151,9 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
     },
     finish(state) {
       for (const [id, e] of emergencies) checkDeadline(id, e, lastTs, null, 'was still running after')
-      for (const [key, seq] of openSteps) {
-        const [shutdownId, step, name] = key.split('\u001f')
-        const done = state.shutdowns.get(shutdownId!)?.completed
-        flag('invariant.step-never-ended', seq, `seq ${seq}: step ${step} (${name}) of shutdown ${shutdownId} started and never ended${done ? ' (the shutdown completed without it)' : ''}`)
+      for (const { shutdownId, shutdown, step } of neverEnded(state)) {
+        const seq = step.startedSeq ?? null
+        flag('invariant.step-never-ended', seq, `seq ${seq}: step ${step.step} (${step.name}) of shutdown ${shutdownId} started and never ended${shutdown.completed ? ' (the shutdown completed without it)' : ''}`)
       }
     },
   }
@@ -187,4 +181,28 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       flag('invariant.cancel-dropped', seq, `seq ${seq}: shutdown ${shutdownId} completed with ${o.clientOrderId} on ${o.venue} still waiting for its cancel: neither confirmed canceled nor recorded cancel-unconfirmed`)
     }
   }
+}
+
+type NeverEnded = { shutdownId: string; shutdown: ShutdownState; step: StepRecord; since: number }
+
+/**
+ * Steps still open at the end of the log, in the order they were opened. A step counts once per
+ * number and name: the fold's last attempt at it is open (an end closes only that one), and a
+ * step started again while open is the same open step, reported at its newest start.
+ */
+function neverEnded(state: HaltdState): NeverEnded[] {
+  const out: NeverEnded[] = []
+  for (const [shutdownId, shutdown] of state.shutdowns) {
+    const opened = new Map<string, number>()
+    for (const s of shutdown.steps) {
+      const key = `${s.step}\u001f${s.name}`
+      if (s.status !== 'running') opened.delete(key)
+      else if (!opened.has(key)) opened.set(key, s.startedSeq ?? 0)
+    }
+    for (const s of shutdown.steps) {
+      const since = opened.get(`${s.step}\u001f${s.name}`)
+      if (since !== undefined && openStep(shutdown, s.step, s.name) === s) out.push({ shutdownId, shutdown, step: s, since })
+    }
+  }
+  return out.sort((a, b) => a.since - b.since)
 }

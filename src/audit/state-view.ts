@@ -1,20 +1,13 @@
 import {
-  killSwitch, openOrders, pnl, positions, reconciliation, shutdowns, stateHash, tradingState,
+  killSwitch, openOrders, pnl, positions, reconciliation, shutdownStatus, shutdowns, stateHash, tradingState,
   type HaltdState, type ShutdownProgress,
 } from '../projections/index.js'
-import type { ShutdownMode } from '../events/index.js'
-import { parseRecordedShutdownOptions, type ShutdownOptions } from '../core/shutdown/options.js'
-import { shutdownStatus } from '../core/shutdown/procedure.js'
+import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
 import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './audit-report.js'
 
-/** The overall deadline a shutdown was started with (its recorded options, defaults filled in). */
+/** The overall deadline a shutdown was started with (its recorded options, defaults filled in, as its fold reads them). */
 export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
-  let parsed: ShutdownOptions
-  try {
-    parsed = parseRecordedShutdownOptions(options)
-  } catch {
-    parsed = parseRecordedShutdownOptions({})
-  }
+  const parsed = recordedShutdownOptions(options)
   return mode === 'emergency' ? parsed.emergency.deadlineMs : parsed.graceful.deadlineMs
 }
 
@@ -26,7 +19,7 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     status: s.mode === null
       ? null
       : shutdownStatus({
-        shutdownId: s.shutdownId,
+        mode: s.mode,
         completed: s.completed,
         procedure: s.mode === 'emergency' || s.escalation ? 'emergency' : 'graceful',
         steps: s.steps.map((step) => ({ procedure: 'graceful', step: step.step })),
@@ -39,7 +32,7 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     outcome: end?.outcome ?? null,
     exitCode: end?.exitCode ?? null,
     durationMs: end ? end.durationMs : null,
-    deadlineMs: s.mode === null ? null : deadlineOf(s.options, s.mode),
+    deadlineMs: s.mode === null ? null : s.mode === 'emergency' ? s.options.emergency.deadlineMs : s.options.graceful.deadlineMs,
     commandsIssued: s.commandsIssued,
     commandsFailed: s.commandsFailed,
     steps: s.steps.map((step) => ({

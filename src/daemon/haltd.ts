@@ -9,6 +9,7 @@ import { DrainController } from '../core/execution/drain.js'
 import { PauseController } from '../core/execution/pause.js'
 import { RiskMonitor } from '../core/risk/index.js'
 import { worldOf } from '../core/shutdown/world.js'
+import { order as orderOf } from '../projections/index.js'
 import { startAdmin } from './admin-backend.js'
 import { configHash, parseConfig, secretsOf, type HaltdConfig, type HaltdConfigInput } from './config.js'
 import { keepSwitches, type KeptSwitches } from './dead-mans-switches.js'
@@ -72,6 +73,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const router = new OrderRouter({
       log, gate, venues, runTag: runId.slice(-6),
       positionOf: (venue, symbol) => runner.state.positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
+      orderOf: (venue, clientOrderId) => orderOf(runner.state, venue, clientOrderId),
       submitTimeoutMs: config.orders.submitTimeoutMs,
       lostRecheckMs: config.orders.lostRecheckMs,
     })

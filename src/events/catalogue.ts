@@ -3,6 +3,7 @@ import {
   Id, Venue, Symbol, Side, Qty, Price, SignedQty, Money, Reason, OrderType, TimeInForce,
   TradingMode, ShutdownMode, Origin, OrderOrigin,
 } from './primitives.js'
+import { CommandOutcome } from './shutdown.js'
 
 /**
  * The event catalogue: one schema per event type at its current version. Older versions live
@@ -196,7 +197,7 @@ export const current = {
   },
   'shutdown.command-completed': {
     v: 1,
-    data: z.strictObject({ shutdownId: Id, commandId: Id, outcome: z.enum(['ok', 'failed', 'timed-out']), detail: Note.optional() }),
+    data: z.strictObject({ shutdownId: Id, commandId: Id, outcome: CommandOutcome, detail: Note.optional() }),
   },
   'shutdown.escalated': { v: 1, data: z.strictObject({ shutdownId: Id, to: z.literal('emergency'), reason: Reason, origin: Origin }) },
   'shutdown.request-ignored': { v: 1, data: z.strictObject({ shutdownId: Id, mode: ShutdownMode, reason: Reason, origin: Origin }) },

@@ -26,12 +26,18 @@ export type Order = EventData<'order.submitted'> & {
   tradeIds: string[]
   /** The last reject / cancel-reject / unconfirmed / unknown reason the venue or gateway gave. */
   reason?: string
+  /**
+   * What confirmed it canceled: the venue's own word (its ack, its stream, its mass cancel) or
+   * haltd's inference from the venue's open orders (`open-orders`), which is no proof the venue
+   * ever had the order. A venue's word is kept over a later inference.
+   */
+  canceledBy?: EventData<'order.canceled'>['confirmedBy']
   submittedSeq: number
   updatedSeq: number
   updatedTs: number
 }
 
-type OrderFact =
+export type OrderFact =
   | FactOf<'order.submitted'>
   | FactOf<'order.accepted'>
   | FactOf<'order.rejected'>
@@ -209,7 +215,7 @@ function copyOrder(o: Order, seq: number, ts: number): Order {
     venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, qty: o.qty, price: o.price,
     timeInForce: o.timeInForce, reduceOnly: o.reduceOnly, origin: o.origin,
     status: o.status, venueOrderId: o.venueOrderId, filledQty: o.filledQty, avgFillPrice: o.avgFillPrice, fees: o.fees, tradeIds: o.tradeIds, reason: o.reason,
-    submittedSeq: o.submittedSeq, updatedSeq: seq, updatedTs: ts,
+    canceledBy: o.canceledBy, submittedSeq: o.submittedSeq, updatedSeq: seq, updatedTs: ts,
   }
 }
 
@@ -249,7 +255,7 @@ export function evolveOrder(order: Order | undefined, fact: OrderFact, note: Ano
       venue: d.venue, clientOrderId: d.clientOrderId, symbol: d.symbol, side: d.side, type: d.type, qty: d.qty, price: d.price,
       timeInForce: d.timeInForce, reduceOnly: d.reduceOnly, origin: d.origin,
       status: 'pending-new', venueOrderId: undefined, filledQty: 0, avgFillPrice: 0, fees: 0, tradeIds: [], reason: undefined,
-      submittedSeq: fact.seq, updatedSeq: fact.seq, updatedTs: fact.ts,
+      canceledBy: undefined, submittedSeq: fact.seq, updatedSeq: fact.seq, updatedTs: fact.ts,
     }
   }
   if (!order) {
@@ -281,6 +287,8 @@ export function evolveOrder(order: Order | undefined, fact: OrderFact, note: Ano
       note('out-of-order-report', `venue order id changed from ${order.venueOrderId} to ${fact.data.venueOrderId}`, where)
     }
     next.venueOrderId = fact.data.venueOrderId
+  } else if (fact.type === 'order.canceled') {
+    if (order.canceledBy === undefined || order.canceledBy === 'open-orders') next.canceledBy = fact.data.confirmedBy
   } else if ('reason' in fact.data && fact.data.reason !== undefined && fact.type !== 'order.cancel-requested') {
     next.reason = fact.data.reason
   }

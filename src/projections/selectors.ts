@@ -1,7 +1,7 @@
 import { marketKey, orderKey } from './fact.js'
 import { isLive, type Order } from './orders.js'
 import { unrealizedAt, type Position } from './positions.js'
-import type { ShutdownProgress } from './shutdowns.js'
+import { shutdownProgress, type ShutdownProgress } from './shutdowns.js'
 import type { HaltdState, PnlTotals } from './state.js'
 import type { KillSwitch, StrategyView, TradingView } from './trading.js'
 import type { VenueView } from './venues.js'
@@ -81,7 +81,7 @@ export function killSwitch(state: HaltdState): KillSwitch {
 
 /** Shutdowns in the order they were requested (or first seen). */
 export function shutdowns(state: HaltdState): ShutdownProgress[] {
-  return [...state.shutdowns.values()].sort((a, b) => (a.requestedAt ?? Infinity) - (b.requestedAt ?? Infinity) || cmp(a.shutdownId, b.shutdownId))
+  return [...state.shutdowns.values()].map(shutdownProgress).sort((a, b) => (a.requestedAt ?? Infinity) - (b.requestedAt ?? Infinity) || cmp(a.shutdownId, b.shutdownId))
 }
 
 export function anomalies(state: HaltdState): Anomaly[] {

@@ -3,7 +3,7 @@ import { ANOMALIES_KEPT, type Anomaly, type AnomalyKind, type AnomalySink } from
 import { bookKey, marketKey, orderKey, type Fact } from './fact.js'
 import { evolveOrder, isLive, type Order } from './orders.js'
 import { applyFill, emptyPosition, unrealizedAt, withUnrealized, type Position } from './positions.js'
-import { evolveShutdown, type ShutdownProgress } from './shutdowns.js'
+import { evolveShutdown, initialShutdownState, type ShutdownState } from './shutdowns.js'
 import { evolveStrategy, evolveTrading, initialTrading, type StrategyView, type TradingView } from './trading.js'
 import { evolveVenue, type VenueView } from './venues.js'
 
@@ -32,7 +32,8 @@ export type Retention = {
  * The contract: entity reducers (`evolveOrder`, `applyFill`, `evolveVenue`, …) are pure and
  * return new entities; `evolve` below is the one place that writes them into this container,
  * in place, and returns the same object. Copying whole maps per event would make every event
- * cost O(state). So a state handed to `evolve` belongs to it: callers that need a frozen view
+ * cost O(state). A shutdown is the one entity folded in place too (`evolveShutdown`): its
+ * command list grows to thousands in one step, and the shutdown's decider reads the same fold. So a state handed to `evolve` belongs to it: callers that need a frozen view
  * at some seq take `serializeState` or `stateHash` then, not a reference.
  */
 export type HaltdState = {
@@ -52,7 +53,8 @@ export type HaltdState = {
   venues: Map<string, VenueView>
   trading: TradingView
   strategies: Map<string, StrategyView>
-  shutdowns: Map<string, ShutdownProgress>
+  /** Each shutdown's stream folded (see `ShutdownState`: written in place, like this container). */
+  shutdowns: Map<string, ShutdownState>
   /** The newest anomalies (see `retention.anomalies`); `anomalyCount` counts all of them. */
   anomalies: Anomaly[]
   anomalyCount: number
@@ -197,9 +199,15 @@ function apply(state: HaltdState, fact: Fact): void {
     case 'shutdown.command-completed':
     case 'shutdown.escalated':
     case 'shutdown.request-ignored':
-    case 'shutdown.completed':
-      state.shutdowns.set(fact.data.shutdownId, evolveShutdown(state.shutdowns.get(fact.data.shutdownId), fact, sinkFor(state)))
+    case 'shutdown.completed': {
+      let shutdown = state.shutdowns.get(fact.data.shutdownId)
+      if (shutdown === undefined) {
+        shutdown = initialShutdownState()
+        state.shutdowns.set(fact.data.shutdownId, shutdown)
+      }
+      evolveShutdown(shutdown, fact, sinkFor(state))
       return
+    }
     default:
       // runs (folded on their own, in runs.ts), checkpoints and notifications: nothing to project
       // here. A type this build does not know may be a fact it should have applied: say so.

@@ -112,6 +112,31 @@ describe('audit: the shutdown invariants', () => {
     ])
   })
 
+  it('a step started again while still open is one open step, flagged at its newest start; open steps are listed in the order they opened', () => {
+    const found = invariantsOf([
+      requested('graceful'),
+      step('started', 1, 'announce'),
+      step('started', 2, 'lock deployments and config'),
+      step('started', 1, 'announce'),
+    ])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([
+      ['invariant.step-never-ended', 4],
+      ['invariant.step-never-ended', 3],
+    ])
+    expect(found[0]!.message).toBe('seq 4: step 1 (announce) of shutdown sd-1 started and never ended')
+  })
+
+  it('an end closes the newest start of its step: a second end without a start between is flagged', () => {
+    const found = invariantsOf([
+      requested('graceful'),
+      step('started', 1, 'announce'),
+      step('started', 1, 'announce'),
+      step('completed', 1, 'announce'),
+      step('completed', 1, 'announce'),
+    ])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([['invariant.step-end-without-start', 5]])
+  })
+
   it('an emergency path that took longer than the deadline it was started with is flagged at its completion', () => {
     const events: EventInput[] = [requested('emergency', { emergency: { deadlineMs: 1_000 } }), step('started', 1, 'halt'), step('completed', 1, 'halt')]
     events.push({ type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'emergency', exitCode: 3, durationMs: 1_500 } })

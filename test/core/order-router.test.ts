@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { openEventLog, type EventLog } from '../../src/index.js'
 import { OrderGate, type GateView } from '../../src/core/execution/gate.js'
 import { OrderRouter } from '../../src/core/execution/order-router.js'
+import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
+import { order as projectedOrder } from '../../src/projections/index.js'
 import { InvalidDeadMansSwitch, keepDeadMansSwitch, recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { ExchangeGateway, OrderRef, OrderRequest, VenueOrder } from '../../src/exchanges/gateway.js'
@@ -16,19 +18,23 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-function setup(options: { faults?: ConstructorParameters<typeof SimExchange>[0]['faults']; view?: GateView; position?: number; stream?: boolean } = {}) {
+function setup(options: { faults?: ConstructorParameters<typeof SimExchange>[0]['faults']; view?: GateView; position?: number; stream?: boolean; projections?: boolean } = {}) {
   const log = openEventLog({ path: tempDb() })
+  // the live projections, as the daemon hands them to its router; without them the router folds the order's stream itself
+  const projections = options.projections ? createProjectionRunner({ log, warn: () => {} }) : undefined
   const sim = new SimExchange({ venue: 'sim', seed: 7, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }], faults: options.faults })
   const view: GateView = options.view ?? { mode: 'ACTIVE', strategyBlock: undefined }
   const gate = new OrderGate(() => view)
   const router = new OrderRouter({
     log, gate, venues: new Map<string, ExchangeGateway>([['sim', sim]]), runTag: 'r1',
     positionOf: () => options.position ?? 0, submitTimeoutMs: 200, cancelTimeoutMs: 200, lostRecheckMs: 20,
+    ...(projections ? { orderOf: (venue: string, clientOrderId: string) => projectedOrder(projections.state, venue, clientOrderId) } : {}),
   })
   const stop = options.stream === false ? () => {} : recordUpdates(log, sim)
   cleanups.push(async () => {
     stop()
     router.close()
+    projections?.stop()
     await sim.close()
     log.close()
   })
@@ -227,6 +233,60 @@ describe('order router', () => {
       expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/3 of 3 lookups by client order id .*failed \(last: sim: fetchOrder: connection reset\)/) })
       expect(types(log)).toEqual(['order.submitted', 'order.status-unknown'])
       expect(venue.sent).toHaveLength(1)
+    })
+  })
+
+  describe('reading what the venue said from the live projections', () => {
+    const limitBuy = { venue: 'sim', symbol: SYMBOL, side: 'buy' as const, type: 'limit' as const, qty: 1, price: 90, origin: strategy }
+
+    it('given a lost answer, when the venue\'s stream reports the order during the re-checks, then it is accepted, never rejected, sent once', async () => {
+      const { log, sim, router } = setup({ projections: true })
+      const venue = answerLostInFlight(sim, (_found, look) => {
+        if (look === 1) setTimeout(() => void venue.arrive(), 0)
+        return undefined
+      })
+      const outcome = await router.submit(limitBuy)
+      expect(outcome).toMatchObject({ status: 'accepted', clientOrderId: venue.sent[0] })
+      expect(venue.lookups).toEqual(['not found'])
+      expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.accepted'])
+      expect(venue.sent).toHaveLength(1)
+    })
+
+    it('given a lost answer, when only the fills of a market order are heard of, then it is accepted as filled', async () => {
+      const { log, sim, router } = setup({ projections: true })
+      const venue = answerLostInFlight(sim, (_found, look) => {
+        if (look === 1) setTimeout(() => void venue.arrive(), 0)
+        return undefined
+      })
+      const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'market', qty: 1, origin: strategy })
+      expect(outcome).toMatchObject({ status: 'accepted', clientOrderId: venue.sent[0], seen: 'filled' })
+      expect(rejections(log)).toEqual([])
+    })
+
+    it('given a lost answer, when its own cancel is settled only by the venue not listing the order, then that is no proof and the order is LOST', async () => {
+      const { log, sim, router } = setup({ projections: true })
+      let cancelSent = false
+      const venue = answerLostInFlight(sim, async (found) => {
+        if (!cancelSent) {
+          cancelSent = true
+          await router.cancel({ venue: 'sim', clientOrderId: venue.sent[0]!, symbol: SYMBOL })
+        }
+        return found
+      })
+      const outcome = await router.submit(limitBuy)
+      expect(outcome).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/lookups by client order id over \d+ ms found nothing/) })
+      expect(rejections(log).map((r) => r.code)).toEqual(['LOST'])
+    })
+
+    it('given a lost answer, when the venue rejected the order meanwhile, then the outcome is the venue\'s rejection and its reason', async () => {
+      const { log, router, sim } = setup({ projections: true })
+      const venue = answerLostInFlight(sim, (_found, look) => {
+        if (look === 1) log.append({ type: 'order.rejected', data: { venue: 'sim', clientOrderId: venue.sent[0]!, reason: 'margin is insufficient' } })
+        return undefined
+      })
+      const outcome = await router.submit(limitBuy)
+      expect(outcome).toEqual({ status: 'rejected', clientOrderId: venue.sent[0], reason: 'margin is insufficient' })
+      expect(rejections(log).map((r) => r.reason)).toEqual(['margin is insufficient'])
     })
   })
 

@@ -288,3 +288,18 @@ describe('an order rejected as lost after its submit answer was lost', () => {
     expect(anomalies(state).map((a) => a.kind)).toEqual(['fill-after-reject'])
   })
 })
+
+describe('what confirmed a cancel', () => {
+  const byOpenOrders: EventInput = { type: 'order.canceled', data: { venue: 'sim-a', clientOrderId: C, confirmedBy: 'open-orders' } }
+
+  it('records the venue\'s word, and haltd\'s inference from the venue\'s open orders as such', () => {
+    expect(order(given(ev.submitted(C), ev.accepted(C), ev.canceled(C)), 'sim-a', C)).toMatchObject({ status: 'canceled', canceledBy: 'ack' })
+    expect(order(given(ev.submitted(C), byOpenOrders), 'sim-a', C)).toMatchObject({ status: 'canceled', canceledBy: 'open-orders' })
+    expect(order(given(ev.submitted(C), ev.accepted(C)), 'sim-a', C)!.canceledBy).toBeUndefined()
+  })
+
+  it('takes the venue\'s later word over an inference, and keeps it over a later inference', () => {
+    expect(order(given(ev.submitted(C), byOpenOrders, ev.canceled(C)), 'sim-a', C)!.canceledBy).toBe('ack')
+    expect(order(given(ev.submitted(C), ev.canceled(C), byOpenOrders), 'sim-a', C)!.canceledBy).toBe('ack')
+  })
+})

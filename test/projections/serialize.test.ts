@@ -14,7 +14,7 @@ describe('state serialization', () => {
     const detail = JSON.parse('{"$map":[["x",1]],"$$y":2,"__proto__":{"polluted":true},"10":"a","9":"b"}') as Record<string, unknown>
     const s = given(...step({ note: 'x' }), { type: 'venue.markets-observed', data: { venue: 'v', markets: [{ symbol: 'BTC/USDT', amountStep: 0.001 }] } })
     // put in place directly: schema validation already keeps __proto__ out of stored events
-    shutdowns(s)[0]!.steps[0]!.detail = detail
+    s.shutdowns.get('s')!.steps[0]!.detail = detail
     const back = deserializeState(serializeState(s))
     expect(stateHash(back)).toBe(stateHash(s))
     expect(back.venues.get('v')!.markets).toBeInstanceOf(Map)

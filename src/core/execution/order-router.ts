@@ -6,6 +6,7 @@ import { orderStream } from '../../events/routing.js'
 import type { ExchangeGateway, OrderAck, VenueOrder } from '../../exchanges/gateway.js'
 import { HALTD_TAG } from '../../exchanges/gateway.js'
 import { isVenueError } from '../../exchanges/errors.js'
+import { evolveOrder, type Order, type OrderFact } from '../../projections/orders.js'
 import type { EventLog } from '../log/event-log.js'
 import type { OrderGate } from './gate.js'
 import { LogWriteFailed } from '../log/errors.js'
@@ -44,6 +45,12 @@ export type RouterOptions = {
   runTag: string
   /** Signed position as projected, for the reduce-only check at the gate. */
   positionOf?: (venue: string, symbol: string) => number
+  /**
+   * An order as the projections know it, for what the venue said of an order whose submit
+   * answer was lost (the daemon reads its live projections). Without it the router folds the
+   * order's own stream through the orders projection's reducer when it needs to know.
+   */
+  orderOf?: (venue: string, clientOrderId: string) => Order | undefined
   /**
    * Also bounds the lookups after a lost answer: the first look and every re-check, waits
    * included, fit within it.
@@ -84,12 +91,14 @@ export class OrderRouter {
   private readonly submitTimeoutMs: number
   private readonly cancelTimeoutMs: number
   private readonly lostRecheckMs: number
+  private readonly orderOf: (venue: string, clientOrderId: string) => Order | undefined
   private readonly offFault: () => void
 
   constructor(private readonly options: RouterOptions) {
     this.submitTimeoutMs = options.submitTimeoutMs ?? 10_000
     this.cancelTimeoutMs = options.cancelTimeoutMs ?? 10_000
     this.lostRecheckMs = Math.max(0, options.lostRecheckMs ?? 1_000)
+    this.orderOf = options.orderOf ?? foldedFrom(options.log)
     this.offFault = options.log.on('fault', ({ error }) => options.gate.halt(`event log cannot be written: ${error.message}`))
   }
 
@@ -226,39 +235,21 @@ export class OrderRouter {
   }
 
   /**
-   * The venue's own word on the order, as its update stream recorded it, if it settles the
-   * submit: any fact from the venue (accepted, a fill, canceled, expired) proves it has the order.
-   * An IOC or market order that fills at once is often told of only through its fills.
+   * The venue's own word on the order, as the projections hold it, if it settles the submit: any
+   * fact from the venue (accepted, a fill, canceled, expired) proves it has the order. An IOC or
+   * market order that fills at once is often told of only through its fills.
    */
   private heardFromVenue(venue: string, clientOrderId: string): SubmitOutcome | undefined {
-    let venueOrderId: string | undefined
+    const order = this.orderOf(venue, clientOrderId)
+    if (order === undefined) return undefined
+    if (order.status === 'rejected') return { status: 'rejected', clientOrderId, reason: order.reason ?? 'rejected' }
+    const { venueOrderId } = order
     let seen: 'filled' | 'partially-filled' | 'canceled' | 'expired' | undefined
-    let ordered = 0
-    let filled = 0
-    for (const e of this.options.log.read({ stream: orderStream(venue, clientOrderId) })) {
-      switch (e.type) {
-        case 'order.submitted':
-          ordered = e.data.qty
-          break
-        case 'order.accepted':
-          venueOrderId = e.data.venueOrderId
-          break
-        case 'order.filled':
-          filled += e.data.qty
-          seen ??= 'partially-filled'
-          break
-        case 'order.canceled':
-          // 'open-orders' is haltd's own inference that the venue no longer lists it: no proof it ever had it
-          if (e.data.confirmedBy !== 'open-orders') seen = 'canceled'
-          break
-        case 'order.expired':
-          seen = 'expired'
-          break
-        case 'order.rejected':
-          return { status: 'rejected', clientOrderId, reason: e.data.reason }
-      }
-    }
-    if (seen === 'partially-filled' && ordered > 0 && filled >= ordered - 1e-12) seen = 'filled'
+    if (order.status === 'expired') seen = 'expired'
+    // 'open-orders' is haltd's own inference that the venue no longer lists it: no proof it ever had it
+    else if (order.status === 'canceled' && order.canceledBy !== 'open-orders') seen = 'canceled'
+    else if (order.status === 'filled' || (order.filledQty > 0 && order.filledQty >= order.qty - 1e-12)) seen = 'filled'
+    else if (order.filledQty > 0) seen = 'partially-filled'
     if (seen !== undefined) return { status: 'accepted', clientOrderId, ...(venueOrderId !== undefined ? { venueOrderId } : {}), seen }
     if (venueOrderId === undefined) return undefined
     const ack: OrderAck = { clientOrderId, venueOrderId, status: 'open', filled: 0 }
@@ -329,5 +320,14 @@ export class OrderRouter {
 
   close(): void {
     this.offFault()
+  }
+}
+
+/** An order folded from its own stream through the orders projection's reducer: for a router without the live projections. */
+function foldedFrom(log: EventLog): (venue: string, clientOrderId: string) => Order | undefined {
+  return (venue, clientOrderId) => {
+    let order: Order | undefined
+    for (const e of log.read({ stream: orderStream(venue, clientOrderId) })) order = evolveOrder(order, e as OrderFact)
+    return order
   }
 }

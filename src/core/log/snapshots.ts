@@ -16,7 +16,7 @@ export class SnapshotNotInLog extends HaltdError {
  * Bump whenever a projection changes what it derives from the same events: a snapshot written
  * by another version would otherwise be trusted and disagree with a full replay.
  */
-export const SNAPSHOT_FORMAT = 3
+export const SNAPSHOT_FORMAT = 4
 
 export type SnapshotMeta = {
   id: number

@@ -110,7 +110,7 @@ export type ResumePoint = {
 
 /** Pure: from a shutdown's folded state, where it resumes. Undefined when it completed. */
 export function resumePoint(state: ShutdownState): ResumePoint | undefined {
-  if (state.shutdownId === undefined || state.completed) return undefined
+  if (state.mode === undefined || state.shutdownId === undefined || state.completed) return undefined
   const def = PROCEDURES[state.procedure]
   const mine = state.steps.filter((s) => s.procedure === state.procedure)
   const ended = mine.filter((s) => s.status !== 'running' && !isInterrupted(s))

@@ -42,13 +42,13 @@ export function currentStepDef(state: ShutdownState): StepDef | undefined {
 export function decideShutdown(command: ShutdownDecision, state: ShutdownState): HaltdEvent[] {
   switch (command.kind) {
     case 'start': {
-      if (state.shutdownId !== undefined) throw new ShutdownAlreadyStarted(state.shutdownId)
+      if (state.mode !== undefined) throw new ShutdownAlreadyStarted(state.shutdownId ?? command.shutdownId)
       const options = parseShutdownOptions(command.options)
       return [{ type: 'shutdown.requested', data: { shutdownId: command.shutdownId, ...command.request, options } }]
     }
     case 'request': {
       const shutdownId = state.shutdownId
-      if (shutdownId === undefined) throw new ShutdownNotStarted('a further shutdown request')
+      if (state.mode === undefined || shutdownId === undefined) throw new ShutdownNotStarted('a further shutdown request')
       if (state.completed) throw new ShutdownFinished(shutdownId)
       const { request } = command
       if (request.mode === 'emergency' && state.procedure === 'graceful') {
@@ -62,13 +62,13 @@ export function decideShutdown(command: ShutdownDecision, state: ShutdownState):
     }
     case 'resume': {
       const shutdownId = state.shutdownId
-      if (shutdownId === undefined) throw new ShutdownNotStarted('resuming')
+      if (state.mode === undefined || shutdownId === undefined) throw new ShutdownNotStarted('resuming')
       if (state.completed) throw new ShutdownFinished(shutdownId)
       const open = runningStep(state)
       return open ? [{ type: 'shutdown.step-failed', data: { shutdownId, step: open.step, name: open.name, error: `${INTERRUPTED}; it runs again` } }] : []
     }
     case 'advance':
-      if (state.shutdownId === undefined) throw new ShutdownNotStarted('advancing')
+      if (state.mode === undefined) throw new ShutdownNotStarted('advancing')
       return advance(PROCEDURES[state.procedure], state, command.world)
   }
 }

@@ -2,7 +2,7 @@
 export * from './types.js'
 export { ShutdownOptions, GracefulOptions, EmergencyOptions, parseShutdownOptions, InvalidShutdownOptions, type ShutdownOptionsInput } from './options.js'
 export {
-  evolveShutdown, initialShutdownState, advance, runningStep, commandIdOf, INTERRUPTED, isInterrupted, shutdownStatus,
+  evolveShutdown, initialShutdownState, advance, runningStep, commandsOf, commandIdOf, INTERRUPTED, isInterrupted, shutdownStatus,
   type ShutdownStatus, type ShutdownState, type StepRecord, type CommandRecord, type StepDef, type StepPlan, type StepContext, type ProcedureDef, type Procedure, type ShutdownFact,
 } from './procedure.js'
 export { GRACEFUL_STEPS, GRACEFUL_BUDGETS, SERVICE_ORDER, graceful, awaitSatisfied, isAggressive, ordersToFinish } from './graceful.js'

@@ -1,183 +1,21 @@
-import type { EventData, HaltdEvent, Origin, ShutdownMode, StepName } from '../../events/index.js'
+import type { EventData, HaltdEvent, StepName } from '../../events/index.js'
+import { commandsOf, type CommandRecord, type Procedure, type ShutdownState, type StepRecord } from '../../projections/shutdowns.js'
 import { exitCodeFor } from './exit-codes.js'
-import { parseRecordedShutdownOptions, parseShutdownOptions, type ShutdownOptions } from './options.js'
-import type { CommandOutcome, ShutdownCommand, ShutdownStatus, ShutdownWorld } from './types.js'
+import type { ShutdownOptions } from './options.js'
+import type { ShutdownCommand, ShutdownWorld, StepStatus } from './types.js'
 
 /**
- * The state every shutdown procedure folds from its stream (`shutdown:<id>`), and the small
- * engine that walks a procedure's steps in runbook order. Graceful and emergency differ only in
- * their step tables (graceful.ts, emergency.ts).
+ * The small engine that walks a shutdown procedure's steps in runbook order, reading the
+ * shutdown's fold (src/projections/shutdowns.ts). Graceful and emergency differ only in their
+ * step tables (graceful.ts, emergency.ts).
  */
 
-export type Procedure = 'graceful' | 'emergency'
-export type StepStatus = 'running' | 'completed' | 'failed' | 'timed-out' | 'skipped'
-
-export type CommandRecord = {
-  commandId: string
-  procedure: Procedure
-  step: number
-  command: ShutdownCommand
-  outcome?: CommandOutcome
-  detail?: Record<string, unknown>
-}
-
-export type StepRecord = {
-  procedure: Procedure
-  step: number
-  name: string
-  status: StepStatus
-  startedAt?: number
-  endedAt?: number
-  commands: CommandRecord[]
-  /** Commands issued and not yet completed. */
-  pending: number
-  detail?: Record<string, unknown>
-  error?: string
-}
-
-/**
- * Folded in place: `evolve` writes into the state it is given and returns it (copying every
- * command list per event would make a 10,000-order shutdown quadratic). A state handed to
- * `evolve` belongs to it; `decide` only reads.
- */
-export type ShutdownState = {
-  shutdownId?: string
-  mode?: ShutdownMode
-  /** The procedure running now: emergency after an escalation. */
-  procedure: Procedure
-  reason: string
-  origin?: Origin
-  requestedAt?: number
-  options: ShutdownOptions
-  escalation?: { reason: string; origin: Origin; at?: number }
-  steps: StepRecord[]
-  commands: Map<string, CommandRecord>
-  ignoredRequests: number
-  completed?: Omit<EventData<'shutdown.completed'>, 'shutdownId'> & { at?: number }
-  /** Time of the newest event folded (from the envelopes), for durations. */
-  lastTs?: number
-}
-
-/** A stored shutdown event (an Envelope is one); `ts` is absent only in hand-built tests. */
-export type ShutdownFact = Extract<HaltdEvent, { type: `shutdown.${string}` }> & { ts?: number }
-
-export function initialShutdownState(): ShutdownState {
-  return { procedure: 'graceful', reason: '', options: parseShutdownOptions({}), steps: [], commands: new Map(), ignoredRequests: 0 }
-}
-
-function lastStep(state: ShutdownState, step: number, name?: string): StepRecord | undefined {
-  for (let i = state.steps.length - 1; i >= 0; i--) {
-    const s = state.steps[i]!
-    if (s.step === step && s.procedure === state.procedure && (name === undefined || s.name === name)) return s
-  }
-  return undefined
-}
-
-export function evolveShutdown(state: ShutdownState, event: ShutdownFact): ShutdownState {
-  if (event.ts !== undefined) state.lastTs = event.ts
-  switch (event.type) {
-    case 'shutdown.requested': {
-      const d = event.data
-      state.shutdownId = d.shutdownId
-      state.mode = d.mode
-      state.procedure = d.mode
-      state.reason = d.reason
-      state.origin = d.origin
-      state.requestedAt = event.ts
-      state.options = parseRecordedShutdownOptions(d.options)
-      return state
-    }
-    case 'shutdown.step-started':
-      state.steps.push({ procedure: state.procedure, step: event.data.step, name: event.data.name, status: 'running', startedAt: event.ts, commands: [], pending: 0 })
-      return state
-    case 'shutdown.step-completed':
-    case 'shutdown.step-failed':
-    case 'shutdown.step-timed-out':
-    case 'shutdown.step-skipped': {
-      let s = lastStep(state, event.data.step, event.data.name)
-      if (!s || s.status !== 'running') {
-        s = { procedure: state.procedure, step: event.data.step, name: event.data.name, status: 'running', commands: [], pending: 0 }
-        state.steps.push(s)
-      }
-      s.endedAt = event.ts
-      if (event.type === 'shutdown.step-completed') {
-        s.status = 'completed'
-        if (event.data.detail) s.detail = event.data.detail
-      } else if (event.type === 'shutdown.step-failed') {
-        s.status = 'failed'
-        s.error = event.data.error
-      } else if (event.type === 'shutdown.step-timed-out') {
-        s.status = 'timed-out'
-        if (event.data.remaining) s.detail = event.data.remaining
-      } else {
-        s.status = 'skipped'
-        s.error = event.data.reason
-      }
-      return state
-    }
-    case 'shutdown.command-issued': {
-      const s = lastStep(state, event.data.step)
-      const record: CommandRecord = {
-        commandId: event.data.commandId,
-        procedure: state.procedure,
-        step: event.data.step,
-        command: event.data.command as ShutdownCommand,
-      }
-      state.commands.set(record.commandId, record)
-      if (s) {
-        s.commands.push(record)
-        s.pending++
-      }
-      return state
-    }
-    case 'shutdown.command-completed': {
-      const record = state.commands.get(event.data.commandId)
-      if (!record || record.outcome !== undefined) return state
-      record.outcome = event.data.outcome
-      if (event.data.detail) record.detail = event.data.detail
-      for (let i = state.steps.length - 1; i >= 0; i--) {
-        const s = state.steps[i]!
-        if (s.procedure === record.procedure && s.step === record.step) {
-          s.pending--
-          break
-        }
-      }
-      return state
-    }
-    case 'shutdown.escalated':
-      state.procedure = 'emergency'
-      state.escalation = { reason: event.data.reason, origin: event.data.origin, at: event.ts }
-      return state
-    case 'shutdown.request-ignored':
-      state.ignoredRequests++
-      return state
-    case 'shutdown.completed': {
-      const { shutdownId: _id, ...rest } = event.data
-      state.completed = { ...rest, at: event.ts }
-      return state
-    }
-  }
-  return state
-}
-
-/**
- * The runbook's system status, read from where the shutdown stands: SHUTTING_DOWN_SOON from the
- * request through the announcement (step 1) until step 4 closes the gate, SHUTTING_DOWN from
- * then on, EMERGENCY_SHUTDOWN once the emergency path runs, SHUT_DOWN when it completed.
- */
-export type { ShutdownStatus }
-
-export function shutdownStatus(state: {
-  shutdownId?: string | undefined
-  completed?: unknown
-  procedure: Procedure
-  steps: readonly { procedure: Procedure; step: number }[]
-}): ShutdownStatus | undefined {
-  if (state.shutdownId === undefined) return undefined
-  if (state.completed) return 'SHUT_DOWN'
-  if (state.procedure === 'emergency') return 'EMERGENCY_SHUTDOWN'
-  return state.steps.some((s) => s.procedure === 'graceful' && s.step >= 4) ? 'SHUTTING_DOWN' : 'SHUTTING_DOWN_SOON'
-}
+// The fold every procedure reads, and how it is read.
+export {
+  evolveShutdown, initialShutdownState, runningStep, commandsOf, shutdownStatus,
+  type ShutdownState, type ShutdownFact, type StepRecord, type CommandRecord, type Procedure,
+} from '../../projections/shutdowns.js'
+export type { ShutdownStatus, StepStatus } from './types.js'
 
 // ── the step engine ────────────────────────────────────────────────────────────────────────
 
@@ -235,12 +73,6 @@ export const commandIdOf = (shutdownId: string, procedure: Procedure, step: numb
 export const INTERRUPTED = 'interrupted: haltd stopped during this step'
 export const isInterrupted = (s: StepRecord): boolean => s.status === 'failed' && (s.error ?? '').startsWith(INTERRUPTED)
 
-/** The step of the running procedure that is open now, if any. */
-export function runningStep(state: ShutdownState): StepRecord | undefined {
-  const last = state.steps[state.steps.length - 1]
-  return last && last.procedure === state.procedure && last.status === 'running' ? last : undefined
-}
-
 /**
  * Walk the procedure from where the state stands: end the running step when its plan says so,
  * start (or skip) the next ones, and stop at the first step that issues commands and must wait
@@ -248,7 +80,8 @@ export function runningStep(state: ShutdownState): StepRecord | undefined {
  */
 export function advance(def: ProcedureDef, state: ShutdownState, world: ShutdownWorld): HaltdEvent[] {
   const shutdownId = state.shutdownId
-  if (shutdownId === undefined || state.completed) return []
+  // a shutdown starts with its request
+  if (state.mode === undefined || shutdownId === undefined || state.completed) return []
   const out: HaltdEvent[] = []
   const mine = state.steps.filter((s) => s.procedure === def.procedure)
   const endedHere: EndedStep[] = []
@@ -261,13 +94,13 @@ export function advance(def: ProcedureDef, state: ShutdownState, world: Shutdown
 
   // Ids count every attempt at a step, so a step run again after a restart gets fresh ones.
   const issuedBefore = (step: number, except?: StepRecord): number =>
-    mine.reduce((n, s) => (s.step === step && s !== except ? n + s.commands.length : n), 0)
+    mine.reduce((n, s) => (s.step === step && s !== except ? n + s.commandIds.length : n), 0)
   const lastMine = mine[mine.length - 1]
   let index = lastMine ? def.steps.findIndex((s) => s.step === lastMine.step) : -1
   let open: { def: StepDef; commands: readonly CommandRecord[]; offset: number } | undefined
   if (lastMine && lastMine.status === 'running' && index >= 0) {
     if (lastMine.pending > 0) return out
-    open = { def: def.steps[index]!, commands: lastMine.commands, offset: issuedBefore(lastMine.step, lastMine) }
+    open = { def: def.steps[index]!, commands: commandsOf(state, lastMine), offset: issuedBefore(lastMine.step, lastMine) }
   } else if (!(lastMine && isInterrupted(lastMine))) {
     // an interrupted step runs again; any other ended step hands over to the next
     index++

@@ -1,5 +1,5 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
-import type { ShutdownState, StepStatus } from './procedure.js'
+import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 import { money } from '../../projections/money.js'
 
@@ -49,7 +49,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
   for (const o of world.orders) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1
   const flattenAsked = state.options.graceful.flatten !== 'none' || state.procedure === 'emergency'
   const checkpointStep = [...state.steps].reverse().find((s) => s.name === 'checkpoint' || s.name === 'quick checkpoint')
-  const checkpoint = checkpointStep?.commands.find((c) => c.command.kind === 'write-checkpoint')
+  const checkpoint = checkpointStep && commandsOf(state, checkpointStep).find((c) => c.command.kind === 'write-checkpoint')
   const r = world.reconciliation
   return {
     shutdownId: state.shutdownId ?? '',
@@ -62,8 +62,8 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
     requestedAt: state.requestedAt,
     durationMs: state.completed?.durationMs ?? (state.lastTs !== undefined && state.requestedAt !== undefined ? state.lastTs - state.requestedAt : undefined),
     steps: state.steps.map((s) => {
-      const commands = { issued: s.commands.length, ok: 0, failed: 0, timedOut: 0, pending: 0 }
-      for (const c of s.commands) {
+      const commands = { issued: s.commandIds.length, ok: 0, failed: 0, timedOut: 0, pending: 0 }
+      for (const c of commandsOf(state, s)) {
         if (c.outcome === 'ok') commands.ok++
         else if (c.outcome === 'failed') commands.failed++
         else if (c.outcome === 'timed-out') commands.timedOut++

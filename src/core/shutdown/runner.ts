@@ -2,7 +2,7 @@ import type { Envelope, HaltdEvent } from '../../events/index.js'
 import { currentStepDef, decideShutdown, PROCEDURES } from './decider.js'
 import { execute, VENUE_COMMANDS } from './effects.js'
 import type { ShutdownPorts } from './ports.js'
-import { evolveShutdown, initialShutdownState, runningStep, type Procedure, type ShutdownFact, type ShutdownState } from './procedure.js'
+import { commandsOf, evolveShutdown, initialShutdownState, runningStep, type Procedure, type ShutdownFact, type ShutdownState } from './procedure.js'
 import { buildShutdownReport, type ShutdownReport } from './report.js'
 import type { ShutdownCommand, ShutdownDecision } from './types.js'
 
@@ -34,7 +34,7 @@ export class ShutdownRunner {
     this.unsubscribe = ports.log.subscribe(ports.log.lastSeq + 1, (e) => {
       if (e.stream === stream) this.onEvent(e)
     })
-    if (this.state.shutdownId === undefined) throw new Error(`shutdown ${shutdownId} has not been requested in the log`)
+    if (this.state.mode === undefined) throw new Error(`shutdown ${shutdownId} has not been requested in the log`)
     const now = ports.clock.now()
     this.stepStartedAt = now
     // Budgets and deadlines count from when this process took over (a resumed shutdown gets them afresh).
@@ -106,7 +106,7 @@ export class ShutdownRunner {
         const step = runningStep(this.state)
         if (step && step.pending > 0) {
           // Commands issued by an earlier run of this process that nobody carries out: fail them.
-          for (const c of step.commands) if (c.outcome === undefined) this.complete(c.commandId, 'failed', { error: 'no runner carried this command out' })
+          for (const c of commandsOf(this.state, step)) if (c.outcome === undefined) this.complete(c.commandId, 'failed', { error: 'no runner carried this command out' })
           continue
         }
         throw new Error(`shutdown ${this.shutdownId}: the decider is waiting with nothing in flight`)

@@ -1,4 +1,3 @@
-import { z } from 'zod'
 import type { HaltdEvent, OrderOrigin, Origin, ShutdownMode, Side, TradingMode } from '../../events/index.js'
 
 /**
@@ -82,82 +81,9 @@ export function emptyWorld(): ShutdownWorld {
   }
 }
 
-// ── venues as the shutdown was told about them ─────────────────────────────────────────────
+// ── what a shutdown records (its options' venues, its commands): schemas in src/events ──────
 
-/** Recorded in `shutdown.requested`, so a replay decides with the capabilities the live run had. */
-export const VenueInfo = z.strictObject({
-  name: z.string().min(1).max(64),
-  massCancel: z.enum(['account', 'per-symbol', 'none']).default('none'),
-  batchCancel: z.number().int().nonnegative().default(0),
-  deadMansSwitch: z.enum(['countdown', 'cancel-on-disconnect', 'none']).default('none'),
-})
-export type VenueInfo = z.output<typeof VenueInfo>
-
-// ── the commands a procedure issues (the `command` of `shutdown.command-issued`) ───────────
-
-const Venue = z.string().min(1).max(64)
-export const ServiceName = z.enum(['strategies', 'engine', 'risk', 'order-management', 'market-data', 'monitoring'])
-export type ServiceName = z.infer<typeof ServiceName>
-
-/** What a shutdown tells the world it is doing (the runbook's status line). */
-export const ShutdownStatus = z.enum(['SHUTTING_DOWN_SOON', 'SHUTTING_DOWN', 'EMERGENCY_SHUTDOWN', 'SHUT_DOWN'])
-export type ShutdownStatus = z.infer<typeof ShutdownStatus>
-
-export const ShutdownCommand = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('notify'), topic: z.string().min(1).max(100), severity: z.enum(['info', 'warning', 'critical']), message: z.string().max(2000),
-    /** The status the message announces, when it is not the one the procedure is in as it sends (the closing report says SHUT_DOWN). */
-    status: ShutdownStatus.optional(),
-  }),
-  z.strictObject({ kind: z.literal('reduce-limits'), pct: z.number().min(0).max(100) }),
-  z.strictObject({ kind: z.literal('disable-strategies') }),
-  /** The synchronous latch on the order gate (the projected HALTED mode closes it too). */
-  z.strictObject({ kind: z.literal('close-gate') }),
-  z.strictObject({
-    kind: z.literal('cancel-order'),
-    venue: Venue,
-    clientOrderId: z.string().min(1),
-    symbol: z.string().min(1),
-    venueOrderId: z.string().optional(),
-    round: z.number().int().positive(),
-  }),
-  /** Every order of ours at the venue in one go: mass cancel where the venue has it, batched or per order otherwise. */
-  z.strictObject({ kind: z.literal('cancel-all'), venue: Venue, scope: z.enum(['own', 'account']), orders: z.number().int().nonnegative(), round: z.number().int().positive() }),
-  z.strictObject({ kind: z.literal('arm-dead-mans-switch'), venue: Venue, timeoutMs: z.number().int().positive() }),
-  /** A reduce-only order with the shutdown as origin; never larger than the position it closes. */
-  z.strictObject({
-    kind: z.literal('flatten'),
-    venue: Venue,
-    symbol: z.string().min(1),
-    side: z.enum(['buy', 'sell']),
-    qty: z.number().positive(),
-    type: z.enum(['market', 'limit']),
-    price: z.number().positive().optional(),
-    /** The signed position the order closes, as projected when it was decided. */
-    position: z.number(),
-    round: z.number().int().positive(),
-  }),
-  /** Wait until the projections show no order of the kind still live (or the budget ends). */
-  z.strictObject({ kind: z.literal('await-orders'), which: z.enum(['all', 'shutdown', 'unkept']), timeoutMs: z.number().int().nonnegative() }),
-  /** Ask a venue for its state and record it; `what` narrows it (all of it when absent). */
-  z.strictObject({
-    kind: z.literal('observe-venue'),
-    venue: Venue,
-    what: z.array(z.enum(['open-orders', 'positions'])).optional(),
-    /** A bound of its own, within the step's budget. */
-    timeoutMs: z.number().int().positive().optional(),
-  }),
-  z.strictObject({ kind: z.literal('write-checkpoint'), verify: z.boolean() }),
-  z.strictObject({ kind: z.literal('stop-market-data') }),
-  z.strictObject({ kind: z.literal('close-venue'), venue: Venue }),
-  z.strictObject({ kind: z.literal('stop-service'), service: ServiceName }),
-  z.strictObject({ kind: z.literal('health-check') }),
-  z.strictObject({ kind: z.literal('report') }),
-])
-export type ShutdownCommand = z.infer<typeof ShutdownCommand>
-export type CommandKind = ShutdownCommand['kind']
-
-export type CommandOutcome = 'ok' | 'failed' | 'timed-out'
+export { VenueInfo, ServiceName, ShutdownStatus, ShutdownCommand, CommandOutcome, StepStatus, type CommandKind } from '../../events/shutdown.js'
 
 // ── what decide is asked ───────────────────────────────────────────────────────────────────
 
