@@ -4,7 +4,7 @@ import { createDecisionReplay, type DecisionDivergence } from './decision-replay
 import type { Finding } from './audit-report.js'
 
 /**
- * Decision replay, as findings: the shutdown engine's own replay (src/core/shutdown/audit.ts)
+ * Decision replay, as findings: the decision replay (decision-replay.ts)
  * re-runs each shutdown's `decide` on the state replayed so far, just before each decision the
  * log recorded (each advance, and each request: start, escalation, ignored request, resume), and
  * names every event where the log and the decider part ways.

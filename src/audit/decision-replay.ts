@@ -3,7 +3,7 @@ import { evolve, initialShutdownState, initialState, type Fact, type HaltdState,
 import type { EventLog } from '../core/log/event-log.js'
 import { readFacts } from '../core/log/projection-runner.js'
 import { canonicalJson } from '../core/shutdown/checkpoint.js'
-import { decideShutdown } from '../core/shutdown/decider.js'
+import { shutdownDecider } from '../core/shutdown/decider.js'
 import { INTERRUPTED } from '../core/shutdown/procedure.js'
 import { worldOf } from '../core/shutdown/world.js'
 
@@ -146,7 +146,7 @@ export function createDecisionReplay(): DecisionReplay {
           escalations.set(shutdownId, { seq: fact.seq, fact: found, before: requestView(state) })
         } else if (error.startsWith(INTERRUPTED)) {
           close(out)
-          compareRequest(shutdownId, fact.seq, () => decideShutdown({ kind: 'resume' }, state), [found], out)
+          compareRequest(shutdownId, fact.seq, () => shutdownDecider.decide({ kind: 'resume' }, state), [found], out)
         } else if (fact.type === 'shutdown.escalated' || fact.type === 'shutdown.request-ignored') {
           close(out)
           const pending = fact.type === 'shutdown.escalated' ? escalations.get(shutdownId) : undefined
@@ -154,14 +154,14 @@ export function createDecisionReplay(): DecisionReplay {
           const d = fact.data
           const request = { mode: fact.type === 'shutdown.escalated' ? ('emergency' as const) : fact.data.mode, reason: d.reason, origin: d.origin }
           const base = pending?.before ?? state
-          compareRequest(shutdownId, pending?.seq ?? fact.seq, () => decideShutdown({ kind: 'request', request }, base), pending ? [pending.fact, found] : [found], out)
+          compareRequest(shutdownId, pending?.seq ?? fact.seq, () => shutdownDecider.decide({ kind: 'request', request }, base), pending ? [pending.fact, found] : [found], out)
         } else if (fact.type === 'shutdown.requested') {
           close(out)
           const { shutdownId: id, mode, reason, origin, options } = fact.data
           // Only whether the decider would start it (options it can use, a stream not started yet):
           // options recorded by an older haltd may lack defaults added since, which is no divergence.
           compareRequest(shutdownId, fact.seq, () => {
-            decideShutdown({ kind: 'start', shutdownId: id, request: { mode, reason, origin }, options }, state)
+            shutdownDecider.decide({ kind: 'start', shutdownId: id, request: { mode, reason, origin }, options }, state)
             return [found as HaltdEvent]
           }, [found], out)
         } else if (DECIDED.has(fact.type)) {
@@ -169,7 +169,7 @@ export function createDecisionReplay(): DecisionReplay {
             close(out)
             let expected: HaltdEvent[] = []
             try {
-              expected = decideShutdown({ kind: 'advance', world: worldOf(projections) }, state)
+              expected = shutdownDecider.decide({ kind: 'advance', world: worldOf(projections) }, state)
             } catch (e) {
               out.push({ shutdownId, seq: fact.seq, problem: `replaying the decision failed: ${e instanceof Error ? e.message : String(e)}` })
             }

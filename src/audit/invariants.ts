@@ -3,7 +3,7 @@ import type { Finding } from './audit-report.js'
 import { deadlineOf } from './state-view.js'
 
 /**
- * The shutdown invariants (DESIGN.md), checked as the log is replayed: each event is judged
+ * The shutdown invariants (docs/ARCHITECTURE.md, "Invariants"), checked as the log is replayed: each event is judged
  * against the state just before it (and, for fills, just after), so "at that point of the
  * replay" means exactly that. Which steps are open is read from the shutdowns' fold
  * (`state.shutdowns`); memory here is a few entries per shutdown, whatever the log length.

@@ -6,7 +6,8 @@ import { CancelIntent, OrderIntent, PlaceIntent, Tick } from './contract.js'
 import type { OwnOrderUpdate, Strategy, StrategyContext } from './contract.js'
 import { DeploymentsLocked, DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy } from './errors.js'
 import { limitRefusal, parseLimits, reducedLimits, SendRate, StrategyLimits } from './limits.js'
-import type { EventRecorder, Now, OrderSink, SinkCancelOutcome, SinkOutcome, StrategyBook } from './ports.js'
+import type { Clock } from '../events/clock.js'
+import type { EventRecorder, OrderSink, SinkCancelOutcome, SinkOutcome, StrategyBook } from './ports.js'
 
 /** Why the host did not send an intent. `gate` is the router's gate (halted, reducing, strategies blocked). */
 export type RefusalKind = 'disabled' | 'invalid' | 'not-own-order' | 'maxPosition' | 'maxOpenOrders' | 'maxOrdersPerSecond' | 'gate'
@@ -22,7 +23,7 @@ export type HostOptions = {
   sink: OrderSink
   book: StrategyBook
   recorder: EventRecorder
-  clock: Now
+  clock: Clock
   /** Called with every intent's result, sent or refused (metrics, tests). */
   onIntent?: (result: IntentResult) => void
   /** Why deployments and config are locked, or undefined when they are not (the trading projection). */

@@ -39,5 +39,3 @@ export type StrategyBook = {
 
 /** Where the host records what it changes (the event log). */
 export type EventRecorder = { append(input: EventInput): unknown }
-
-export type Now = { now(): number }

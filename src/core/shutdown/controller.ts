@@ -1,7 +1,7 @@
 import type { Envelope, Origin, ShutdownMode } from '../../events/index.js'
 import { uuidIds, type IdSource } from '../../events/clock.js'
 import type { EventLog } from '../log/event-log.js'
-import { decideShutdown, foldShutdown, PROCEDURES } from './decider.js'
+import { foldShutdown, PROCEDURES, shutdownDecider } from './decider.js'
 import type { ShutdownOptionsInput } from './options.js'
 import type { ShutdownPorts } from './ports.js'
 import { isInterrupted, runningStep, shutdownStatus, type Procedure, type ShutdownState, type ShutdownStatus } from './procedure.js'
@@ -50,7 +50,7 @@ export class ShutdownController {
     const req = { mode: request.mode, reason: request.reason, origin: request.origin }
     const running = this.active
     if (running && !running.current.completed && this.activeDone) {
-      const events = decideShutdown({ kind: 'request', request: req }, running.current as ShutdownState)
+      const events = shutdownDecider.decide({ kind: 'request', request: req }, running.current as ShutdownState)
       const causationId = `${running.shutdownId}:request:${this.ports.clock.now()}`
       this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId, correlationId: running.shutdownId })))
       const escalated = events.some((e) => e.type === 'shutdown.escalated')
@@ -61,7 +61,7 @@ export class ShutdownController {
     // Recorded explicitly: a log without the field replays with the behaviour before it existed.
     const emergency = { observeAfterCancels: true, ...given.emergency }
     const options = { ...given, emergency, venues: this.venueInfo(request.options) }
-    const events = decideShutdown({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
+    const events = shutdownDecider.decide({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
     this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId: `${shutdownId}:start:0`, correlationId: shutdownId })))
     return this.runToEnd(shutdownId, 'started')
   }

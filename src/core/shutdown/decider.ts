@@ -84,7 +84,7 @@ export const shutdownDecider: Decider<ShutdownDecision, DecidedEvent, ShutdownSt
 
 /** Fold a shutdown's stored events (envelopes or hand-built events) into its state. */
 export function foldShutdown(events: Iterable<ShutdownFact | { type: string }>): ShutdownState {
-  let state = initialShutdownState()
-  for (const e of events) if (e.type.startsWith('shutdown.')) state = evolveShutdown(state, e as ShutdownFact)
+  let state = shutdownDecider.initialState()
+  for (const e of events) state = shutdownDecider.evolve(state, e as DecidedEvent)
   return state
 }

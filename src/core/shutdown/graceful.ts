@@ -4,7 +4,7 @@ import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
 
 /**
- * The graceful shutdown, the HFT runbook's 13 steps in order. Each step is a small pure
+ * The graceful shutdown, the runbook's 13 steps in order (docs/ARCHITECTURE.md). Each step is a small pure
  * function from the state (its own commands so far, the projections) to what it wants next.
  */
 

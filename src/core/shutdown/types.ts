@@ -1,7 +1,7 @@
 import type { HaltdEvent, OrderOrigin, Origin, ShutdownMode, Side, TradingMode } from '../../events/index.js'
 
 /**
- * The shape every shutdown procedure has (DESIGN.md, "Deciders"). `evolve` folds the procedure's
+ * The shape every shutdown procedure has (docs/ARCHITECTURE.md, "Deciders"). `evolve` folds the procedure's
  * own stream; `decide` is pure: no clock, no I/O, only the state and what the command carries.
  * `initialState` is a function because states are folded in place (see `ShutdownState`).
  */

@@ -1,9 +1,6 @@
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
 
-/** Time as the sim sees it; core's Clock fits (exchanges do not import core). */
-export type Clock = { now(): number }
-
 /** A simulated venue was configured with something it cannot use; `field` names what. */
 export class InvalidSimConfig extends HaltdError {
   constructor(readonly field: string, detail: string) {

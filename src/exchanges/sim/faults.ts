@@ -1,4 +1,4 @@
-import type { Clock } from './config.js'
+import type { Clock } from '../../events/clock.js'
 import type { Rng } from '../rng.js'
 import { FaultConfig, parseOrThrow, type Latency, type SimMethod } from './config.js'
 

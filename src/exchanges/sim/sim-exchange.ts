@@ -23,7 +23,8 @@ import {
 import { deriveSeed, seededRng, type Rng } from '../rng.js'
 import { SimAccount } from './account.js'
 import { FaultInjector } from './fault-injector.js'
-import { CapabilitiesOverride, InvalidSimConfig, parseOrThrow, SimConfig, type Clock, type FaultConfig } from './config.js'
+import type { Clock } from '../../events/clock.js'
+import { CapabilitiesOverride, InvalidSimConfig, parseOrThrow, SimConfig, type FaultConfig } from './config.js'
 import { Faults } from './faults.js'
 import { SymbolMarket, type Ticker } from './market.js'
 
