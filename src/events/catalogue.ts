@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import {
-  Id, Venue, Symbol, Side, Qty, Price, SignedQty, Money, Reason, OrderType, TimeInForce,
+  Id, Venue, MarketSymbol, Side, Qty, Price, SignedQty, Money, Reason, OrderType, TimeInForce,
   TradingMode, ShutdownMode, Origin, OrderOrigin,
 } from './primitives.js'
 import { CommandOutcome } from './shutdown.js'
@@ -19,7 +19,7 @@ export const current = {
     v: 2,
     data: z.strictObject({
       ...OrderRef,
-      symbol: Symbol,
+      symbol: MarketSymbol,
       side: Side,
       type: OrderType,
       qty: Qty,
@@ -62,7 +62,7 @@ export const current = {
     v: 1,
     data: z.strictObject({
       venue: Venue,
-      positions: z.array(z.strictObject({ symbol: Symbol, qty: SignedQty, entryPrice: Price.optional() })),
+      positions: z.array(z.strictObject({ symbol: MarketSymbol, qty: SignedQty, entryPrice: Price.optional() })),
     }),
   },
   'venue.balances-observed': {
@@ -78,7 +78,7 @@ export const current = {
       venue: Venue,
       orders: z.array(
         z.strictObject({
-          symbol: Symbol,
+          symbol: MarketSymbol,
           venueOrderId: Id,
           clientOrderId: Id.optional(),
           side: Side,
@@ -93,7 +93,7 @@ export const current = {
     v: 1,
     data: z.strictObject({
       venue: Venue,
-      markets: z.array(z.strictObject({ symbol: Symbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() })),
+      markets: z.array(z.strictObject({ symbol: MarketSymbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() })),
     }),
   },
   'venue.connected': { v: 1, data: z.strictObject({ venue: Venue, latencyMs: z.number().finite().nonnegative().optional() }) },
@@ -102,11 +102,11 @@ export const current = {
   'venue.dead-mans-switch-disarmed': { v: 1, data: z.strictObject({ venue: Venue }) },
   'venue.cancel-all-requested': {
     v: 1,
-    data: z.strictObject({ venue: Venue, scope: z.enum(['own', 'account']), symbols: z.array(Symbol).optional(), reason: Reason.optional() }),
+    data: z.strictObject({ venue: Venue, scope: z.enum(['own', 'account']), symbols: z.array(MarketSymbol).optional(), reason: Reason.optional() }),
   },
-  'market.mark': { v: 1, data: z.strictObject({ venue: Venue, symbol: Symbol, price: Price }) },
-  'marketdata.subscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(Symbol) }) },
-  'marketdata.unsubscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(Symbol) }) },
+  'market.mark': { v: 1, data: z.strictObject({ venue: Venue, symbol: MarketSymbol, price: Price }) },
+  'marketdata.subscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(MarketSymbol) }) },
+  'marketdata.unsubscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(MarketSymbol) }) },
 
   // ── strategies ─────────────────────────────────────────────────────────────────────────
   'strategy.enabled': { v: 1, data: z.strictObject({ strategyId: Id, reason: Reason.optional(), origin: Origin.optional() }) },

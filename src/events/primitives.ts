@@ -3,7 +3,8 @@ import { z } from 'zod'
 // Small building blocks shared by the event schemas.
 export const Id = z.string().min(1).max(200)
 export const Venue = z.string().min(1).max(64)
-export const Symbol = z.string().min(1).max(64)
+/** A market's symbol as ccxt writes it (`BTC/USDT`, `BTC/USDT:USDT`). */
+export const MarketSymbol = z.string().min(1).max(64)
 export const Side = z.enum(['buy', 'sell'])
 export const Qty = z.number().finite().positive()
 export const Price = z.number().finite().positive()

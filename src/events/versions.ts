@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Id, Venue, Symbol, Side, Qty, Price, OrderType } from './primitives.js'
+import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType } from './primitives.js'
 import { current, type EventType } from './catalogue.js'
 import { UnreadableEvent } from './errors.js'
 
@@ -18,7 +18,7 @@ const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
       data: z.strictObject({
         venue: Venue,
         clientOrderId: Id,
-        symbol: Symbol,
+        symbol: MarketSymbol,
         side: Side,
         type: OrderType,
         amount: Qty,

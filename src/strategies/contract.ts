@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Id, Price, Qty, Side, Symbol, TimeInForce, Venue } from '../events/primitives.js'
+import { Id, Price, Qty, Side, MarketSymbol, TimeInForce, Venue } from '../events/primitives.js'
 
 /**
  * The strategy contract. A strategy sees market data ticks and updates about its own orders, and
@@ -10,7 +10,7 @@ import { Id, Price, Qty, Side, Symbol, TimeInForce, Venue } from '../events/prim
 /** One market data observation: best bid and ask of a symbol at a venue. */
 export const Tick = z.strictObject({
   venue: Venue,
-  symbol: Symbol,
+  symbol: MarketSymbol,
   bid: Price,
   ask: Price,
   /** The venue's own mid where it publishes one; (bid + ask) / 2 otherwise. */
@@ -25,7 +25,7 @@ export const midOf = (tick: Pick<Tick, 'bid' | 'ask' | 'mid'>): number => tick.m
 export const PlaceIntent = z.strictObject({
   kind: z.literal('place'),
   venue: Venue,
-  symbol: Symbol,
+  symbol: MarketSymbol,
   side: Side,
   type: z.enum(['market', 'limit']),
   qty: Qty,

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Id, Qty, Symbol, Venue } from '../events/primitives.js'
+import { Id, Qty, MarketSymbol, Venue } from '../events/primitives.js'
 import { midOf, type OrderIntent, type Strategy, type StrategyContext, type Tick } from './contract.js'
 import { InvalidStrategyConfig } from './errors.js'
 
@@ -12,7 +12,7 @@ import { InvalidStrategyConfig } from './errors.js'
  */
 export const MarketMakerConfig = z.strictObject({
   id: Id,
-  markets: z.array(z.strictObject({ venue: Venue, symbol: Symbol })).min(1),
+  markets: z.array(z.strictObject({ venue: Venue, symbol: MarketSymbol })).min(1),
   /** Size of each quote. */
   qty: Qty,
   /** Distance of each quote from the mid, in basis points. */

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Id, Qty, Symbol, Venue } from '../events/primitives.js'
+import { Id, Qty, MarketSymbol, Venue } from '../events/primitives.js'
 import { midOf, type OrderIntent, type Strategy, type StrategyContext, type Tick } from './contract.js'
 import { InvalidStrategyConfig } from './errors.js'
 
@@ -12,7 +12,7 @@ import { InvalidStrategyConfig } from './errors.js'
  */
 export const MomentumTakerConfig = z.strictObject({
   id: Id,
-  markets: z.array(z.strictObject({ venue: Venue, symbol: Symbol })).min(1),
+  markets: z.array(z.strictObject({ venue: Venue, symbol: MarketSymbol })).min(1),
   /** The absolute position it aims for when the signal is on. */
   qty: Qty,
   lookback: z.number().int().min(1).max(10_000),
