@@ -113,7 +113,10 @@ class Measuring {
   private readonly hist: Histogram | undefined
   private readonly samples: number[] = []
 
-  constructor(private readonly fn: Operation, private readonly options: MeasureOptions) {
+  constructor(
+    private readonly fn: Operation,
+    private readonly options: MeasureOptions,
+  ) {
     if (!(options.repetitions >= 1 && options.opsPerRep >= 1)) throw new RangeError('measure needs at least one repetition of one operation')
     this.hist = (options.latencies ?? true) ? new Histogram(options.repetitions * options.opsPerRep) : undefined
   }
@@ -257,7 +260,10 @@ export function parseEmergencyName(name: string): { orders: number; venues: numb
   const latency = /\blatency=(\d+(?:\.\d+)?)ms\b/.exec(name)
   if (!orders || !venues || !latency) return undefined
   // Everything but the order count tells the series apart, extra words included.
-  const series = name.replace(/^emergency\s*/, '').replace(/\borders=\d+\s*/, '').trim()
+  const series = name
+    .replace(/^emergency\s*/, '')
+    .replace(/\borders=\d+\s*/, '')
+    .trim()
   return { orders: Number(orders[1]), venues: Number(venues[1]), latencyMs: Number(latency[1]), series }
 }
 

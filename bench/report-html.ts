@@ -15,8 +15,8 @@ type Group = { label: string; bars: Bar[] }
 /** Decade-aligned logarithmic scale over the positive values. */
 function logScale(values: number[]) {
   const positive = values.filter((v) => v > 0 && Number.isFinite(v))
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...positive))))
-  let hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...positive))))
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...positive)))
+  let hi = 10 ** Math.ceil(Math.log10(Math.max(...positive)))
   if (hi <= lo) hi = lo * 10
   const span = Math.log10(hi) - Math.log10(lo)
   const ticks: number[] = []
@@ -58,7 +58,10 @@ function barChart(title: string, groups: Group[], format: (v: number) => string,
     })
     .join('')
   const legendSvg = legend
-    .map((l, i) => `<rect x="${labelW + i * 90}" y="6" width="10" height="10" fill="${l.color}"/><text x="${labelW + i * 90 + 14}" y="15" class="tick">${esc(l.label)}</text>`)
+    .map(
+      (l, i) =>
+        `<rect x="${labelW + i * 90}" y="6" width="10" height="10" fill="${l.color}"/><text x="${labelW + i * 90 + 14}" y="15" class="tick">${esc(l.label)}</text>`,
+    )
     .join('')
   return `<figure><figcaption>${esc(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${labelW + plotW + valueW}" height="${height}" role="img" aria-label="${esc(title)}">${legendSvg}${axis}${parts.join('')}</svg></figure>`
 }
@@ -85,7 +88,10 @@ function latencyChart(scenario: string, results: ReportedResult[]): string {
 function throughputChart(scenario: string, results: ReportedResult[]): string {
   const rs = results.filter((r) => (r.unit === 'events/s' || r.unit === 'ops/s') && r.skipped === undefined && Number.isFinite(r.value))
   if (rs.length === 0) return ''
-  const groups = rs.map((r) => ({ label: `${r.name} (${r.unit})`, bars: [{ value: r.value, color: r.name.startsWith('raw') || r.name.startsWith('emmett') ? PALETTE[5]! : PALETTE[3]!, label: 'median' }] }))
+  const groups = rs.map((r) => ({
+    label: `${r.name} (${r.unit})`,
+    bars: [{ value: r.value, color: r.name.startsWith('raw') || r.name.startsWith('emmett') ? PALETTE[5]! : PALETTE[3]!, label: 'median' }],
+  }))
   return barChart(`${scenario}: throughput, median of repetitions (log scale)`, groups, (v) => formatValue(v, 'events/s'), [
     { label: 'haltd', color: PALETTE[3]! },
     { label: 'baseline', color: PALETTE[5]! },
@@ -115,8 +121,14 @@ function emergencyChart(results: ReportedResult[]): string {
   const X = (o: number) => left + xs.at(o) * w
   const Y = (ms: number) => top + h - ys.at(ms) * h
   const grid = [
-    ...xs.ticks.map((t) => `<line x1="${X(t)}" y1="${top}" x2="${X(t)}" y2="${top + h}" class="grid"/><text x="${X(t)}" y="${top + h + 16}" text-anchor="middle" class="tick">${formatValue(t, 'ops/s')}</text>`),
-    ...ys.ticks.map((t) => `<line x1="${left}" y1="${Y(t)}" x2="${left + w}" y2="${Y(t)}" class="grid"/><text x="${left - 6}" y="${Y(t) + 4}" text-anchor="end" class="tick">${esc(formatValue(t, 'ms'))} ms</text>`),
+    ...xs.ticks.map(
+      (t) =>
+        `<line x1="${X(t)}" y1="${top}" x2="${X(t)}" y2="${top + h}" class="grid"/><text x="${X(t)}" y="${top + h + 16}" text-anchor="middle" class="tick">${formatValue(t, 'ops/s')}</text>`,
+    ),
+    ...ys.ticks.map(
+      (t) =>
+        `<line x1="${left}" y1="${Y(t)}" x2="${left + w}" y2="${Y(t)}" class="grid"/><text x="${left - 6}" y="${Y(t) + 4}" text-anchor="end" class="tick">${esc(formatValue(t, 'ms'))} ms</text>`,
+    ),
     `<text x="${left + w / 2}" y="${top + h + 34}" text-anchor="middle" class="lbl">open orders</text>`,
   ].join('')
   const lines = [...series.entries()]
@@ -125,7 +137,10 @@ function emergencyChart(results: ReportedResult[]): string {
       const sorted = pts.sort((a, b) => a.orders - b.orders)
       const path = sorted.map((p, k) => `${k ? 'L' : 'M'}${X(p.orders).toFixed(1)},${Y(p.ms).toFixed(1)}`).join(' ')
       const dots = sorted
-        .map((p) => `<circle cx="${X(p.orders).toFixed(1)}" cy="${Y(p.ms).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${key}, ${p.orders} orders: ${formatValue(p.ms, 'ms')} ms`)}</title></circle>`)
+        .map(
+          (p) =>
+            `<circle cx="${X(p.orders).toFixed(1)}" cy="${Y(p.ms).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${key}, ${p.orders} orders: ${formatValue(p.ms, 'ms')} ms`)}</title></circle>`,
+        )
         .join('')
       const legend = `<rect x="${left + w + 16}" y="${top + i * 18}" width="10" height="10" fill="${color}"/><text x="${left + w + 30}" y="${top + i * 18 + 9}" class="tick">${esc(key)}</text>`
       return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>${dots}${legend}`
@@ -135,7 +150,7 @@ function emergencyChart(results: ReportedResult[]): string {
 }
 
 function table(results: ReportedResult[]): string {
-  const head = COLUMNS.map((c) => `<th${c.right ? ' class="num"' : ''}>${esc(c.title)}</th>`).join('') + '<th>note</th>'
+  const head = `${COLUMNS.map((c) => `<th${c.right ? ' class="num"' : ''}>${esc(c.title)}</th>`).join('')}<th>note</th>`
   const body = results
     .map((r) => {
       const row = rowOf(r)

@@ -153,7 +153,17 @@ export type Row = { result: string; value: string; unit: string; range: string; 
 /** One printable row per result (skipped ones say so instead of showing figures). */
 export function rowOf(r: ReportedResult): Row {
   if (r.skipped !== undefined) {
-    return { result: r.name, value: 'skipped', unit: r.unit, range: '', p50: '', p99: '', p999: '', ratio: '', target: r.target ? `? ${r.target.of} ${r.target.op} ${r.target.value}` : '' }
+    return {
+      result: r.name,
+      value: 'skipped',
+      unit: r.unit,
+      range: '',
+      p50: '',
+      p99: '',
+      p999: '',
+      ratio: '',
+      target: r.target ? `? ${r.target.of} ${r.target.op} ${r.target.value}` : '',
+    }
   }
   return {
     result: r.name,
@@ -191,7 +201,11 @@ export function renderTable(report: Report): string {
     const width = (k: keyof Row, title: string) => Math.max(title.length, ...rows.map((r) => [...r[k]].length))
     const widths = COLUMNS.map((c) => width(c.key, c.title))
     const line = (cells: string[]) =>
-      '  ' + cells.map((cell, i) => (COLUMNS[i]!.right ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd()
+      '  ' +
+      cells
+        .map((cell, i) => (COLUMNS[i]!.right ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd()
     out.push(line(COLUMNS.map((c) => c.title)))
     out.push(line(widths.map((w) => '─'.repeat(w))))
     for (const row of rows) out.push(line(COLUMNS.map((c) => row[c.key])))

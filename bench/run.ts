@@ -46,7 +46,9 @@ async function discover(): Promise<{ found: Found[]; broken: ScenarioRun[] }> {
   const dir = join(here, 'scenarios')
   let files: string[]
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.js')).sort()
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.js'))
+      .sort()
   } catch {
     files = []
   }
@@ -63,8 +65,13 @@ async function discover(): Promise<{ found: Found[]; broken: ScenarioRun[] }> {
       for (const scenario of mod.scenarios) found.push({ file: stem, scenario })
     } catch (e) {
       broken.push({
-        name: `(${stem})`, description: `scenario file ${file} could not be loaded`, file: stem,
-        durationMs: 0, peakRssBytes: peakRss(), error: errorText(e), results: [],
+        name: `(${stem})`,
+        description: `scenario file ${file} could not be loaded`,
+        file: stem,
+        durationMs: 0,
+        peakRssBytes: peakRss(),
+        error: errorText(e),
+        results: [],
       })
     }
   }
@@ -140,11 +147,11 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: false,
   })
   if (values.help) {
-    process.stdout.write(HELP + '\n')
+    process.stdout.write(`${HELP}\n`)
     return 0
   }
   // With --json, stdout carries the report alone.
-  const say = (msg: string) => (values.json ? process.stderr : process.stdout).write(msg + '\n')
+  const say = (msg: string) => (values.json ? process.stderr : process.stdout).write(`${msg}\n`)
 
   const { found, broken } = await discover()
   if (values.list) {
@@ -159,9 +166,11 @@ async function main(argv: string[]): Promise<number> {
   const scratch = resolve(values.tmp ?? tmpdir())
   const env = environment(scratch)
   const startedAt = new Date().toISOString()
-  say(`haltd bench${values.quick ? ' --quick' : ''}: node ${env.node}, ${env.cpuCount} × ${env.cpuModel}, ` +
-    `${(env.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, SQLite ${env.sqlite}, ` +
-    `git ${env.gitCommit.slice(0, 12)}${env.gitDirty ? ' (dirty)' : ''}, scratch in ${scratch}`)
+  say(
+    `haltd bench${values.quick ? ' --quick' : ''}: node ${env.node}, ${env.cpuCount} × ${env.cpuModel}, ` +
+      `${(env.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, SQLite ${env.sqlite}, ` +
+      `git ${env.gitCommit.slice(0, 12)}${env.gitDirty ? ' (dirty)' : ''}, scratch in ${scratch}`,
+  )
 
   const runs: ScenarioRun[] = [...relevant]
   // A scenario (or a library it drives) that prints must not corrupt the JSON on stdout.
@@ -201,9 +210,9 @@ async function main(argv: string[]): Promise<number> {
   const outDir = resolve(values.out ?? join(repoRoot, 'bench', 'results'))
   mkdirSync(outDir, { recursive: true })
   const json = JSON.stringify(report, null, 2)
-  writeFileSync(join(outDir, 'latest.json'), json + '\n')
+  writeFileSync(join(outDir, 'latest.json'), `${json}\n`)
   writeFileSync(join(outDir, 'latest.html'), renderHtml(report))
-  if (values.json) process.stdout.write(json + '\n')
+  if (values.json) process.stdout.write(`${json}\n`)
   else say(renderTable(report))
   say(`\nwrote ${join(outDir, 'latest.json')} and latest.html`)
   return runs.some((r) => r.error !== undefined) ? 1 : 0

@@ -5,7 +5,14 @@
 import { join } from 'node:path'
 import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
 import {
-  compare, Histogram, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender, type ThroughputExtras,
+  compare,
+  Histogram,
+  throughputResult,
+  type BenchContext,
+  type BenchResult,
+  type BenchScenario,
+  type Contender,
+  type ThroughputExtras,
 } from '../harness.js'
 import { tradingEvents } from '../workload.js'
 import { emmettAppend, rawInsertAutocommit, rawInsertBatched, rawNdjsonAppend, type RunShape } from './baselines.js'

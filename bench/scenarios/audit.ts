@@ -31,20 +31,37 @@ function auditEvent(i: number): EventInput {
     case 0:
       return {
         type: 'order.submitted',
-        data: { venue, clientOrderId: cid, symbol: 'BTC/USDT', side: (i >> 4) % 3 === 0 ? 'sell' : 'buy', type: 'limit', qty, price, origin: { kind: 'strategy', id: (i >> 3) % 2 ? 'mm-1' : 'trend-1' } },
+        data: {
+          venue,
+          clientOrderId: cid,
+          symbol: 'BTC/USDT',
+          side: (i >> 4) % 3 === 0 ? 'sell' : 'buy',
+          type: 'limit',
+          qty,
+          price,
+          origin: { kind: 'strategy', id: (i >> 3) % 2 ? 'mm-1' : 'trend-1' },
+        },
       }
     case 1:
       return { type: 'order.accepted', data: { venue, clientOrderId: cid, venueOrderId: `v-${cid}` } }
     case 2:
-      return { type: 'order.filled', data: { venue, clientOrderId: cid, tradeId: `t-${cid}-1`, qty: qty / 2, price, fee: 0.01, feeCurrency: 'USDT', liquidity: 'maker' } }
+      return {
+        type: 'order.filled',
+        data: { venue, clientOrderId: cid, tradeId: `t-${cid}-1`, qty: qty / 2, price, fee: 0.01, feeCurrency: 'USDT', liquidity: 'maker' },
+      }
     case 3:
       return { type: 'market.mark', data: { venue, symbol: 'BTC/USDT', price } }
     case 4:
       return (i >> 3) % 4 === 0
         ? { type: 'order.cancel-requested', data: { venue, clientOrderId: cid, reason: 'requote', origin: 'strategy' } }
-        : { type: 'order.filled', data: { venue, clientOrderId: cid, tradeId: `t-${cid}-2`, qty: qty / 2, price, fee: 0.01, feeCurrency: 'USDT', liquidity: 'maker' } }
+        : {
+            type: 'order.filled',
+            data: { venue, clientOrderId: cid, tradeId: `t-${cid}-2`, qty: qty / 2, price, fee: 0.01, feeCurrency: 'USDT', liquidity: 'maker' },
+          }
     case 5:
-      return (i >> 3) % 4 === 0 ? { type: 'order.canceled', data: { venue, clientOrderId: cid, confirmedBy: 'ack' } } : { type: 'market.mark', data: { venue, symbol: 'ETH/USDT', price: price / 20 } }
+      return (i >> 3) % 4 === 0
+        ? { type: 'order.canceled', data: { venue, clientOrderId: cid, confirmedBy: 'ack' } }
+        : { type: 'market.mark', data: { venue, symbol: 'ETH/USDT', price: price / 20 } }
     case 6:
       return { type: 'market.mark', data: { venue, symbol: 'BTC/USDT', price: price + 1 } }
     default:
@@ -107,17 +124,34 @@ async function measureSize(ctx: BenchContext, n: number, repetitions: number, ta
   const fileBytes = statSync(path).size
   const replayName = `replay ${L} events (all projections)`
   const results: BenchResult[] = [
-    { name: replayName, unit: 'events/s', value: median(rate(runs.replay)), samples: rate(runs.replay), note: `replayLog from seq 0 in a fresh process (open included); log file ${fileBytes} bytes` },
     {
-      name: `audit ${L} events`, unit: 'events/s', value: median(rate(runs.audit)), samples: rate(runs.audit), baseline: replayName,
+      name: replayName,
+      unit: 'events/s',
+      value: median(rate(runs.replay)),
+      samples: rate(runs.replay),
+      note: `replayLog from seq 0 in a fresh process (open included); log file ${fileBytes} bytes`,
+    },
+    {
+      name: `audit ${L} events`,
+      unit: 'events/s',
+      value: median(rate(runs.audit)),
+      samples: rate(runs.audit),
+      baseline: replayName,
       note: 'one pass: hash chain, seq gaps, schema of every row, invariants, decision replay, projections, report',
     },
     {
-      name: `audit ${L} events without chain verification`, unit: 'events/s', value: median(rate(runs['audit-no-chain'])), samples: rate(runs['audit-no-chain']), baseline: replayName,
+      name: `audit ${L} events without chain verification`,
+      unit: 'events/s',
+      value: median(rate(runs['audit-no-chain'])),
+      samples: rate(runs['audit-no-chain']),
+      baseline: replayName,
       note: 'the same pass with the sha256 chain walk left out: what the chain costs',
     },
     {
-      name: `audit ${L} events wall time`, unit: 'ms', value: median(ms(runs.audit)), samples: ms(runs.audit),
+      name: `audit ${L} events wall time`,
+      unit: 'ms',
+      value: median(ms(runs.audit)),
+      samples: ms(runs.audit),
       ...(targetMs !== undefined ? { target: { op: '<=' as const, value: targetMs, of: 'value' as const } } : {}),
       note: 'haltd audit in a fresh process, open to report',
     },

@@ -32,8 +32,18 @@ export function rawRows(inputs: readonly EventInput[]): RawRow[] {
     const data = JSON.stringify(event.data)
     const hash = createHash('sha256').update(prev).update(data).digest('hex')
     const row: RawRow = [
-      k + 1, randomUUID(), event.type, current[event.type].v, now + k, streamOf(event), null, null,
-      idempotencyKeyOf(event) ?? null, data, prev, hash,
+      k + 1,
+      randomUUID(),
+      event.type,
+      current[event.type].v,
+      now + k,
+      streamOf(event),
+      null,
+      null,
+      idempotencyKeyOf(event) ?? null,
+      data,
+      prev,
+      hash,
     ]
     prev = hash
     return row
@@ -94,11 +104,22 @@ export function rawInsertBatched(
  */
 export function rawNdjsonAppend(ctx: BenchContext, inputs: readonly EventInput[], shape: RunShape, name = 'raw ndjson writeSync'): Contender {
   need(inputs, shape.warmup + shape.repetitions * shape.opsPerRep, name)
-  const rows = rawRows(inputs).map(([seq, id, type, v, ts, stream, , , key, data, prevHash, hash]) => ({ seq, id, type, v, ts, stream, key, data, prevHash, hash }))
+  const rows = rawRows(inputs).map(([seq, id, type, v, ts, stream, , , key, data, prevHash, hash]) => ({
+    seq,
+    id,
+    type,
+    v,
+    ts,
+    stream,
+    key,
+    data,
+    prevHash,
+    hash,
+  }))
   const fd = openSync(join(ctx.tmpDir, `${slug(name)}.ndjson`), 'a')
   return {
     fn: (i) => {
-      writeSync(fd, JSON.stringify(rows[i]) + '\n')
+      writeSync(fd, `${JSON.stringify(rows[i])}\n`)
     },
     options: shape,
     result: (m) => throughputResult(name, m, { note: 'JSON.stringify + fs.writeSync of one line per event, no fsync' }),
@@ -178,5 +199,8 @@ function need(inputs: readonly unknown[], n: number, name: string): void {
 }
 
 function slug(name: string): string {
-  return name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase()
+  return name
+    .replace(/[^a-z0-9]+/gi, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase()
 }

@@ -14,7 +14,12 @@ import { tradingEvents } from '../workload.js'
 
 const EMMETT = 'emmett-sqlite read every stream'
 
-async function emmettReader(ctx: BenchContext, streams: Map<string, { type: string; data: unknown }[]>, n: number, reps: number): Promise<Contender | BenchResult> {
+async function emmettReader(
+  ctx: BenchContext,
+  streams: Map<string, { type: string; data: unknown }[]>,
+  n: number,
+  reps: number,
+): Promise<Contender | BenchResult> {
   let store: EmmettStore
   try {
     const emmett = loadEmmettSqlite()

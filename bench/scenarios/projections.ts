@@ -10,13 +10,11 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
-import { createProjectionRunner, readFacts, replayLog } from '../../src/core/log/projection-runner.js'
+import { createProjectionRunner, replayLog } from '../../src/core/log/projection-runner.js'
 import { openSnapshotStore } from '../../src/core/log/snapshots.js'
 import { evolve, initialState, type Fact } from '../../src/projections/index.js'
 import { parseEvent, type EventInput } from '../../src/events/index.js'
-import {
-  compare, median, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender,
-} from '../harness.js'
+import { compare, median, throughputResult, type BenchContext, type BenchResult, type BenchScenario, type Contender } from '../harness.js'
 import { tradingEvents } from '../workload.js'
 import { rawInsertAutocommit, rawInsertBatched, type RunShape } from './baselines.js'
 
@@ -28,7 +26,13 @@ const count = (s: RunShape, perOp = 1) => (s.warmup + s.repetitions * s.opsPerRe
 function liveLog(ctx: BenchContext, file: string, make: (log: EventLog) => Omit<Contender, 'close'>): Contender {
   const log = openEventLog({ path: join(ctx.tmpDir, file) })
   const runner = createProjectionRunner({ log })
-  return { ...make(log), close: () => (runner.stop(), log.close()) }
+  return {
+    ...make(log),
+    close: () => {
+      runner.stop()
+      log.close()
+    },
+  }
 }
 
 // ── hot path ─────────────────────────────────────────────────────────────────────────────────
@@ -119,7 +123,16 @@ function finishingEvent(i: number): EventInput {
     case 0:
       return {
         type: 'order.submitted',
-        data: { venue, clientOrderId: cid, symbol: 'BTC/USDT', side: (i >> 3) % 3 === 0 ? 'sell' : 'buy', type: 'limit', qty, price, origin: { kind: 'strategy', id: (i >> 2) % 2 ? 'mm-1' : 'trend-1' } },
+        data: {
+          venue,
+          clientOrderId: cid,
+          symbol: 'BTC/USDT',
+          side: (i >> 3) % 3 === 0 ? 'sell' : 'buy',
+          type: 'limit',
+          qty,
+          price,
+          origin: { kind: 'strategy', id: (i >> 2) % 2 ? 'mm-1' : 'trend-1' },
+        },
       }
     case 1:
       return { type: 'order.accepted', data: { venue, clientOrderId: cid, venueOrderId: `v-${cid}` } }
@@ -238,16 +251,27 @@ async function restart(ctx: BenchContext, n: number, repetitions: number): Promi
   return [
     { name: fullName, unit: 'ms', value: median(ms(sides.full)), samples: ms(sides.full), note: `log file ${fileBytes} bytes` },
     {
-      name: `restart snapshot + tail ${label} events`, unit: 'ms', value: median(ms(sides.snapshot)), samples: ms(sides.snapshot), baseline: fullName,
+      name: `restart snapshot + tail ${label} events`,
+      unit: 'ms',
+      value: median(ms(sides.snapshot)),
+      samples: ms(sides.snapshot),
+      baseline: fullName,
       note: `snapshot at seq ${snap.seq} (${snap.bytes} bytes), tail of ${tail} events`,
     },
     { name: `peak RSS full replay ${label} events`, unit: 'bytes', value: rss(sides.full), note: 'child process maxRSS' },
     { name: `peak RSS snapshot + tail ${label} events`, unit: 'bytes', value: rss(sides.snapshot), note: 'child process maxRSS' },
     {
-      name: `live heap after full replay ${label} events`, unit: 'bytes', value: Math.max(...sides.full.map((c) => c.liveHeapBytes)),
+      name: `live heap after full replay ${label} events`,
+      unit: 'bytes',
+      value: Math.max(...sides.full.map((c) => c.liveHeapBytes)),
       note: 'heapUsed after a forced GC, log still open: the state replay keeps, not what it streamed through',
     },
-    { name: `snapshot size ${label} events`, unit: 'bytes', value: snap.bytes, note: 'canonical JSON of the state (closed orders beyond the retention are dropped)' },
+    {
+      name: `snapshot size ${label} events`,
+      unit: 'bytes',
+      value: snap.bytes,
+      note: 'canonical JSON of the state (closed orders beyond the retention are dropped)',
+    },
   ]
 }
 
@@ -283,7 +307,9 @@ export const scenarios: BenchScenario[] = [
       ctx.log(`replay: ${n} events`)
       const replayPath = join(ctx.tmpDir, 'replay.db')
       buildLog(replayPath, n)
-      results.push(...(await compare(replayContenders(replayPath, n, q ? { warmup: 1, repetitions: 3, opsPerRep: 1 } : { warmup: 1, repetitions: 5, opsPerRep: 1 }))))
+      results.push(
+        ...(await compare(replayContenders(replayPath, n, q ? { warmup: 1, repetitions: 3, opsPerRep: 1 } : { warmup: 1, repetitions: 5, opsPerRep: 1 }))),
+      )
 
       for (const size of q ? [20_000, 40_000] : [100_000, 1_000_000]) results.push(...(await restart(ctx, size, q ? 2 : 3)))
       return results

@@ -28,7 +28,13 @@ const order = (i: number) => {
 }
 
 const sim = (seed: number) =>
-  new SimExchange({ venue: VENUE, seed, mode: 'derivatives', idEpoch: `rt${seed}`, symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }] })
+  new SimExchange({
+    venue: VENUE,
+    seed,
+    mode: 'derivatives',
+    idEpoch: `rt${seed}`,
+    symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }],
+  })
 
 /** The router as the daemon wires it: gate, log (process durability), venue, recorded updates, live projections. */
 function throughHaltd(ctx: BenchContext, shape: RunShape): Contender {
@@ -37,7 +43,14 @@ function throughHaltd(ctx: BenchContext, shape: RunShape): Contender {
   const gate = new OrderGate(() => ({ mode: projections.state.trading.mode, strategyBlock: undefined }))
   const venue = sim(1)
   const stopRecording = recordUpdates(log, venue)
-  const router = new OrderRouter({ log, gate, venues: new Map([[VENUE, venue]]), runTag: 'rt', positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0, orderOf: (v, id) => projectedOrder(projections.state, v, id) })
+  const router = new OrderRouter({
+    log,
+    gate,
+    venues: new Map([[VENUE, venue]]),
+    runTag: 'rt',
+    positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0,
+    orderOf: (v, id) => projectedOrder(projections.state, v, id),
+  })
   return {
     fn: async (i) => {
       const r = await router.submit({ venue: VENUE, ...order(i), origin: { kind: 'strategy', id: 'bench' } })
@@ -82,7 +95,11 @@ function twoRawInserts(ctx: BenchContext, shape: RunShape): Contender {
       insert.run(...rows[2 * i + 1]!)
     },
     options: shape,
-    result: (m) => throughputResult('raw insert autocommit x2', m, { unit: 'ops/s', note: 'two better-sqlite3 prepared INSERTs, WAL, synchronous=NORMAL, one row per transaction' }),
+    result: (m) =>
+      throughputResult('raw insert autocommit x2', m, {
+        unit: 'ops/s',
+        note: 'two better-sqlite3 prepared INSERTs, WAL, synchronous=NORMAL, one row per transaction',
+      }),
     close: () => db.close(),
   }
 }

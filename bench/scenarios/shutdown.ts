@@ -35,18 +35,35 @@ async function engine(ctx: BenchContext, s: Setup) {
   const sims = VENUES.slice(0, s.venues).map(
     (venue, i) =>
       new SimExchange({
-        venue, seed: 100 + i, mode: 'derivatives',
+        venue,
+        seed: 100 + i,
+        mode: 'derivatives',
         symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }],
         capabilities: s.massCancel ? {} : { massCancel: 'none', batchCancel: 0 },
       }),
   )
   const venues = new Map<string, ExchangeGateway>(sims.map((g) => [g.venue, g]))
-  const router = new OrderRouter({ log, gate, venues, runTag: `b${runNo}`, positionOf: (v, sym) => position(projections.state, v, sym)?.qty ?? 0, orderOf: (v, id) => order(projections.state, v, id) })
+  const router = new OrderRouter({
+    log,
+    gate,
+    venues,
+    runTag: `b${runNo}`,
+    positionOf: (v, sym) => position(projections.state, v, sym)?.qty ?? 0,
+    orderOf: (v, id) => order(projections.state, v, id),
+  })
   const stops = sims.map((g) => recordUpdates(log, g))
   for (const venue of venues.keys()) {
     for (let i = 0; i < s.orders; i++) {
       const side = i % 2 === 0 ? 'buy' : 'sell'
-      await router.submit({ venue, symbol: SYMBOL, side, type: 'limit', qty: 1, price: side === 'buy' ? 90 - (i % 50) * 0.01 : 110 + (i % 50) * 0.01, origin: { kind: 'strategy', id: 'mm' } })
+      await router.submit({
+        venue,
+        symbol: SYMBOL,
+        side,
+        type: 'limit',
+        qty: 1,
+        price: side === 'buy' ? 90 - (i % 50) * 0.01 : 110 + (i % 50) * 0.01,
+        origin: { kind: 'strategy', id: 'mm' },
+      })
     }
   }
   for (const [i, g] of sims.entries()) g.faults.set({ latency: s.latencyMs, ...(s.hung && i === 0 ? { hang: true } : {}) })
@@ -57,7 +74,13 @@ async function engine(ctx: BenchContext, s: Setup) {
     halt(reason)
   }
   const controller = new ShutdownController({
-    log, gate, router, venues, clock: systemClock, world: () => worldOf(projections.state), ids: sequentialIds(`bench-${runNo}`),
+    log,
+    gate,
+    router,
+    venues,
+    clock: systemClock,
+    world: () => worldOf(projections.state),
+    ids: sequentialIds(`bench-${runNo}`),
     checkpointer: createCheckpointer({ primary: join(dir, 'checkpoint.json'), logPath: log.path }),
     // The venue's mass cancel takes every order on the account, so haltd only uses it with `account` scope.
     options: s.massCancel ? { ...s.options, emergency: { ...s.options?.emergency, cancelScope: 'account' } } : (s.options ?? {}),
@@ -133,8 +156,14 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
             left += once.left
           }
           const name = `emergency orders=${orders} venues=${venues} latency=${latencyMs}ms masscancel=${massCancel ? 'yes' : 'no'}`
-          const target: BenchTarget | undefined = orders === 1_000 && venues === 3 && latencyMs === 50 && massCancel ? { op: '<=', value: 1_000, of: 'value' } : undefined
-          out.push(result(name, samples, { ...(target ? { target } : {}), note: `${orders * venues} open orders; ${left} left unconfirmed over ${samples.length} run(s)` }))
+          const target: BenchTarget | undefined =
+            orders === 1_000 && venues === 3 && latencyMs === 50 && massCancel ? { op: '<=', value: 1_000, of: 'value' } : undefined
+          out.push(
+            result(name, samples, {
+              ...(target ? { target } : {}),
+              note: `${orders * venues} open orders; ${left} left unconfirmed over ${samples.length} run(s)`,
+            }),
+          )
           ctx.log(`${name}: ${median(samples).toFixed(1)} ms`)
         }
       }
@@ -142,17 +171,31 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   }
 
   const gateUs: number[] = []
-  for (let r = 0; r < (ctx.quick ? 3 : 20); r++) gateUs.push((await emergencyOnce(ctx, { orders: 10, venues: 1, latencyMs: 0, massCancel: true })).gateUs / 1000)
-  out.push(result('gate closed after the emergency request', gateUs, { target: { op: '<=', value: 1, of: 'value' }, note: `median ${(median(gateUs) * 1000).toFixed(1)} µs from requestShutdown to gate.halt` }))
+  for (let r = 0; r < (ctx.quick ? 3 : 20); r++)
+    gateUs.push((await emergencyOnce(ctx, { orders: 10, venues: 1, latencyMs: 0, massCancel: true })).gateUs / 1000)
+  out.push(
+    result('gate closed after the emergency request', gateUs, {
+      target: { op: '<=', value: 1, of: 'value' },
+      note: `median ${(median(gateUs) * 1000).toFixed(1)} µs from requestShutdown to gate.halt`,
+    }),
+  )
   const signal: number[] = []
   for (let r = 0; r < (ctx.quick ? 3 : 10); r++) signal.push(await signalToGate(ctx))
-  out.push(result('gate closed after SIGUSR2', signal, { target: { op: '<=', value: 1, of: 'value' }, note: `median ${(median(signal) * 1000).toFixed(1)} µs from kill() to gate.halt, signal delivery included` }))
+  out.push(
+    result('gate closed after SIGUSR2', signal, {
+      target: { op: '<=', value: 1, of: 'value' },
+      note: `median ${(median(signal) * 1000).toFixed(1)} µs from kill() to gate.halt, signal delivery included`,
+    }),
+  )
 
   const deadlineMs = ctx.quick ? 1_000 : 3_000
   const hung = await emergencyOnce(ctx, { orders: 1_000, venues: 3, latencyMs: 0, massCancel: true, hung: true, options: { emergency: { deadlineMs } } })
-  out.push(result(`emergency orders=1000 venues=3 latency=0ms masscancel=yes one venue hung deadline=${deadlineMs}ms`, [hung.durationMs], {
-    target: { op: '<=', value: deadlineMs, of: 'value' }, note: `${hung.left} orders of the hung venue left cancel-unconfirmed`,
-  }))
+  out.push(
+    result(`emergency orders=1000 venues=3 latency=0ms masscancel=yes one venue hung deadline=${deadlineMs}ms`, [hung.durationMs], {
+      target: { op: '<=', value: deadlineMs, of: 'value' },
+      note: `${hung.left} orders of the hung venue left cancel-unconfirmed`,
+    }),
+  )
 
   const graceful: number[] = []
   for (let r = 0; r < (ctx.quick ? 2 : 5); r++) {
@@ -165,13 +208,19 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       await e.close()
     }
   }
-  out.push(result('graceful overhead orders=100 venues=3', graceful, {
-    target: { op: '<=', value: 100, of: 'value' },
-    note: 'all 13 steps against venues that answer at once (0 ms latency): what haltd itself costs beyond the venues’ waits, fsync’d checkpoint included',
-  }))
+  out.push(
+    result('graceful overhead orders=100 venues=3', graceful, {
+      target: { op: '<=', value: 100, of: 'value' },
+      note: 'all 13 steps against venues that answer at once (0 ms latency): what haltd itself costs beyond the venues’ waits, fsync’d checkpoint included',
+    }),
+  )
   return out
 }
 
 export const scenarios: BenchScenario[] = [
-  { name: 'shutdown', description: 'emergency duration by open orders, venues, latency and cancel-all; signal to gate closed; hung venue; graceful overhead', run },
+  {
+    name: 'shutdown',
+    description: 'emergency duration by open orders, venues, latency and cancel-all; signal to gate closed; hung venue; graceful overhead',
+    run,
+  },
 ]

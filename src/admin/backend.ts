@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Origin, ShutdownMode } from '../events/primitives.js'
+import { type Origin, ShutdownMode } from '../events/primitives.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { Metric } from './prometheus.js'
 

@@ -3,7 +3,10 @@ import { HaltdError } from '../events/errors.js'
 export type AdminTarget = { url: string; token: string }
 
 export class AdminUnreachable extends HaltdError {
-  constructor(readonly url: string, detail: string) {
+  constructor(
+    readonly url: string,
+    detail: string,
+  ) {
     super('ADMIN_UNREACHABLE', `cannot reach the admin API at ${url}: ${detail}`)
   }
 }

@@ -1,5 +1,16 @@
 export { startAdminServer, type AdminServer, type AdminServerOptions } from './server.js'
-export { ActionBody, ShutdownBody, KillSwitchActivateBody, DrainForceBody, type AdminBackend, type ActionRequest, type ShutdownRequest, type KillSwitchActivateRequest, type DrainForceRequest, type Health } from './backend.js'
+export {
+  ActionBody,
+  ShutdownBody,
+  KillSwitchActivateBody,
+  DrainForceBody,
+  type AdminBackend,
+  type ActionRequest,
+  type ShutdownRequest,
+  type KillSwitchActivateRequest,
+  type DrainForceRequest,
+  type Health,
+} from './backend.js'
 export { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type Metric } from './prometheus.js'
 export { bearerCheck, generateToken } from './auth.js'
 export { streamEvents, type EventsFrame } from './events-socket.js'

@@ -18,14 +18,17 @@ export type AdminInfo = z.infer<typeof AdminInfo>
 export const adminInfoPath = (db: string): string => `${db}.admin.json`
 
 export class NoAdminInfo extends HaltdError {
-  constructor(readonly path: string, detail: string) {
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
     super('NO_ADMIN_INFO', `cannot read ${path}: ${detail} (is the daemon running? pass --url and --token, or HALTD_ADMIN_URL and HALTD_ADMIN_TOKEN)`)
   }
 }
 
 export function writeAdminInfo(path: string, info: AdminInfo): void {
   const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 })
+  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 })
   // The mode argument is filtered by the umask; the token file must be 0600 whatever it is.
   chmodSync(tmp, 0o600)
   renameSync(tmp, path)
@@ -38,13 +41,15 @@ export function readAdminInfo(path: string): AdminInfo {
   } catch (e) {
     throw new NoAdminInfo(path, (e as NodeJS.ErrnoException).code ?? (e as Error).message)
   }
-  const parsed = AdminInfo.safeParse((() => {
-    try {
-      return JSON.parse(text)
-    } catch {
-      return undefined
-    }
-  })())
+  const parsed = AdminInfo.safeParse(
+    (() => {
+      try {
+        return JSON.parse(text)
+      } catch {
+        return undefined
+      }
+    })(),
+  )
   if (!parsed.success) throw new NoAdminInfo(path, 'not an admin info file')
   return parsed.data
 }

@@ -33,5 +33,5 @@ export function renderPrometheus(metrics: readonly Metric[]): string {
       out.push(`${m.name}${rendered} ${value(s.value)}`)
     }
   }
-  return out.join('\n') + '\n'
+  return `${out.join('\n')}\n`
 }

@@ -35,7 +35,13 @@ type Handler = (req: IncomingMessage, body: unknown) => Promise<Reply>
 
 /** A request that is refused with a 4xx and a body saying exactly why. */
 class HttpRefusal extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly problems?: { path: string; message: string }[], readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly problems?: { path: string; message: string }[],
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message)
   }
 }
@@ -53,7 +59,8 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
 
 function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'POST', Handler>>> {
   const read = (f: () => unknown) => async () => json(200, await f())
-  const act = <S extends z.ZodType>(schema: S, f: (request: z.output<S> & { origin: 'admin' }) => unknown): Handler =>
+  const act =
+    <S extends z.ZodType>(schema: S, f: (request: z.output<S> & { origin: 'admin' }) => unknown): Handler =>
     async (_req, body) => {
       const request = { ...(parse(schema, body) as object), origin: 'admin' } as z.output<S> & { origin: 'admin' }
       return json(202, { ok: true, result: (await f(request)) ?? null })
@@ -117,7 +124,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
 }
 
 function send(res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
-  const text = typeof reply.body === 'string' && reply.contentType ? reply.body : JSON.stringify(reply.body, null, 2) + '\n'
+  const text = typeof reply.body === 'string' && reply.contentType ? reply.body : `${JSON.stringify(reply.body, null, 2)}\n`
   res.writeHead(reply.status, {
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'cache-control': 'no-store',
@@ -146,7 +153,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     let status = 500
     try {
       if (!authorized(req.headers.authorization)) {
-        throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, { 'www-authenticate': 'Bearer realm="haltd"' })
+        throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, {
+          'www-authenticate': 'Bearer realm="haltd"',
+        })
       }
       const route = table[path]
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${path}`)
@@ -184,7 +193,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     const url = new URL(req.url ?? '/', 'http://admin')
     const refuse = (status: number, code: string, message: string) => {
       const body = JSON.stringify(errorBody(code, message))
-      socket.end(`HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+      socket.end(
+        `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      )
     }
     if (!authorized(req.headers.authorization)) return refuse(401, 'UNAUTHORIZED', 'a valid bearer token is required')
     if (url.pathname !== '/events') return refuse(404, 'NOT_FOUND', `no websocket route ${url.pathname}`)

@@ -7,7 +7,7 @@ import { chainOnWorker, type ExternalChain } from './chain-thread.js'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
 import { Findings } from './findings.js'
 import { createInvariantCheck } from './invariants.js'
-import type { AuditReport, Check, Finding } from './audit-report.js'
+import type { AuditReport } from './audit-report.js'
 import { createRunTracker } from './run-rows.js'
 import { factOf } from './schema-check.js'
 import { killSwitchSummary, openOrderRows, positionRows, reconciliationTable, shutdownSummary } from './state-view.js'
@@ -140,7 +140,12 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
       const report = auditRows(path, salvage.rows, options)
       // the open failed, so even a fully read prefix is not the whole file
       if (report.verdict !== 'unreadable') {
-        report.findings.push({ check: 'read', kind: 'read.unreadable', seq: null, message: `the file cannot be opened as a log (${e.message}); ${report.log.events} events could be read` })
+        report.findings.push({
+          check: 'read',
+          kind: 'read.unreadable',
+          seq: null,
+          message: `the file cannot be opened as a log (${e.message}); ${report.log.events} events could be read`,
+        })
         report.findingsTotal++
         report.findingsByCheck.read = (report.findingsByCheck.read ?? 0) + 1
         report.log.unreadableAfterSeq = report.log.lastSeq ?? 0

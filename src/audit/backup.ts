@@ -4,7 +4,10 @@ import { HaltdError } from '../events/errors.js'
 import { openEventLog, type VerifyResult } from '../core/log/event-log.js'
 
 export class BackupFailed extends HaltdError {
-  constructor(readonly target: string, detail: string) {
+  constructor(
+    readonly target: string,
+    detail: string,
+  ) {
     super('BACKUP_FAILED', `backup to ${target} failed: ${detail}`)
   }
 }

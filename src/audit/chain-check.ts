@@ -14,7 +14,14 @@ export type ChainCheck = {
   finish(): ChainSummary
 }
 
-export type ChainSummary = { intact: boolean; firstBadSeq: number | null; problem: string | null; rows: number; lastSeq: number | null; headHash: string | null }
+export type ChainSummary = {
+  intact: boolean
+  firstBadSeq: number | null
+  problem: string | null
+  rows: number
+  lastSeq: number | null
+  headHash: string | null
+}
 
 type Pending = {
   row: StoredRow
@@ -57,7 +64,12 @@ export function createChainCheck(report: (finding: Finding) => void): ChainCheck
       for (const other of [row.seq + 1, row.seq - 1, row.seq + 2, row.seq - 2]) {
         if (other < 1 || rehashAs(row, other) !== row.hash) continue
         if (next && next.seq === row.seq + 1 && other === row.seq + 1 && rehashAs(next, row.seq) === next.hash) {
-          emit('chain', 'chain.rows-swapped', row.seq, `seq ${row.seq} and seq ${next.seq} were swapped: the event stored at ${row.seq} (${row.type}) was written as seq ${next.seq}, and the one stored at ${next.seq} (${next.type}) as seq ${row.seq}`)
+          emit(
+            'chain',
+            'chain.rows-swapped',
+            row.seq,
+            `seq ${row.seq} and seq ${next.seq} were swapped: the event stored at ${row.seq} (${row.type}) was written as seq ${next.seq}, and the one stored at ${next.seq} (${next.type}) as seq ${row.seq}`,
+          )
           explainedSeq = next.seq
           return true
         }
@@ -67,19 +79,39 @@ export function createChainCheck(report: (finding: Finding) => void): ChainCheck
           return true
         }
         shifted = { offset, lastSeq: row.seq }
-        emit('chain', 'chain.misplaced-row', row.seq, `seq ${row.seq} (${row.type}) was written as seq ${other}: events were ${offset > 0 ? 'deleted' : 'inserted'} here and the ones after renumbered (each later row moved alike is not listed again)`)
+        emit(
+          'chain',
+          'chain.misplaced-row',
+          row.seq,
+          `seq ${row.seq} (${row.type}) was written as seq ${other}: events were ${offset > 0 ? 'deleted' : 'inserted'} here and the ones after renumbered (each later row moved alike is not listed again)`,
+        )
         return true
       }
       if (!p.linkOk && rehashAs(row, row.seq, p.expectedPrev) === row.hash) {
-        emit('chain', 'chain.prev-hash-edited', row.seq, `seq ${row.seq} (${row.type}): its prevHash column was edited (the event hashes correctly over the previous event's hash)`)
+        emit(
+          'chain',
+          'chain.prev-hash-edited',
+          row.seq,
+          `seq ${row.seq} (${row.type}): its prevHash column was edited (the event hashes correctly over the previous event's hash)`,
+        )
         return true
       }
       if (next && next.prevHash === row.hash) {
-        emit('chain', 'chain.payload-edited', row.seq, `seq ${row.seq} (${row.type}): the stored contents do not match its hash, and seq ${next.seq} links to that hash: the contents were edited after they were written`)
+        emit(
+          'chain',
+          'chain.payload-edited',
+          row.seq,
+          `seq ${row.seq} (${row.type}): the stored contents do not match its hash, and seq ${next.seq} links to that hash: the contents were edited after they were written`,
+        )
         return true
       }
       if (next && next.prevHash === p.computed) {
-        emit('chain', 'chain.hash-edited', row.seq, `seq ${row.seq} (${row.type}): its stored hash was edited: the contents hash to what seq ${next.seq} links to, not to the stored hash`)
+        emit(
+          'chain',
+          'chain.hash-edited',
+          row.seq,
+          `seq ${row.seq} (${row.type}): its stored hash was edited: the contents hash to what seq ${next.seq} links to, not to the stored hash`,
+        )
         return true
       }
       const which = next ? 'its contents were edited' : 'its contents or its hash were edited (it is the last event, so no successor tells which)'
@@ -87,7 +119,12 @@ export function createChainCheck(report: (finding: Finding) => void): ChainCheck
       return true
     }
     if (!p.linkOk && !p.linkExcused) {
-      emit('chain', 'chain.broken-link', row.seq, `seq ${row.seq} (${row.type}): its prevHash is not the hash of seq ${row.seq - 1}: seq ${row.seq - 1} was rewritten with a recomputed hash, or this event was put in afterwards`)
+      emit(
+        'chain',
+        'chain.broken-link',
+        row.seq,
+        `seq ${row.seq} (${row.type}): its prevHash is not the hash of seq ${row.seq - 1}: seq ${row.seq - 1} was rewritten with a recomputed hash, or this event was put in afterwards`,
+      )
       return true
     }
     return false

@@ -11,9 +11,7 @@ import { storedRows } from './rows.js'
  * goes through a port the main thread reads synchronously, and a shared flag wakes it.
  */
 export type ChainJob = { path: string; toSeq: number; keep: number; port: MessagePort; done: SharedArrayBuffer }
-export type ChainAnswer =
-  | { ok: true; summary: ChainSummary; findings: Finding[]; total: number; byCheck: Findings['byCheck'] }
-  | { ok: false; error: string }
+export type ChainAnswer = { ok: true; summary: ChainSummary; findings: Finding[]; total: number; byCheck: Findings['byCheck'] } | { ok: false; error: string }
 
 function run(job: ChainJob): ChainAnswer {
   const db = new Database(job.path, { readonly: true, fileMustExist: true })

@@ -21,7 +21,8 @@ function kindOf(d: DecisionDivergence): string {
   if (d.problem.startsWith('replaying the decision failed') || d.problem.startsWith('the decider refuses')) return 'decision.decider-refused'
   if (d.problem.includes('no shutdown.escalated follows')) return 'decision.missing-event'
   if (d.problem.includes('does not have it')) return 'decision.missing-event'
-  if (d.problem.includes('was not called for')) return (d.found as { type?: string } | undefined)?.type === 'shutdown.command-issued' ? 'decision.undecided-command' : 'decision.undecided-event'
+  if (d.problem.includes('was not called for'))
+    return (d.found as { type?: string } | undefined)?.type === 'shutdown.command-issued' ? 'decision.undecided-command' : 'decision.undecided-event'
   return 'decision.divergence'
 }
 

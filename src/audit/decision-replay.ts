@@ -35,8 +35,13 @@ export type DecisionReplay = {
 }
 
 const DECIDED = new Set([
-  'shutdown.step-started', 'shutdown.step-completed', 'shutdown.step-failed', 'shutdown.step-timed-out', 'shutdown.step-skipped',
-  'shutdown.command-issued', 'shutdown.completed',
+  'shutdown.step-started',
+  'shutdown.step-completed',
+  'shutdown.step-failed',
+  'shutdown.step-timed-out',
+  'shutdown.step-skipped',
+  'shutdown.command-issued',
+  'shutdown.completed',
 ])
 /** Facts about haltd itself a step records as it starts: part of the decision batch. */
 const DECIDED_FACTS = new Set(['trading.state-changed', 'deployments.locked', 'killswitch.activated'])
@@ -62,25 +67,37 @@ export function createDecisionReplay(): DecisionReplay {
   const close = (out: DecisionDivergence[]): void => {
     if (batch?.kind === 'advance' && batch.pos < batch.expected.length) {
       for (const missing of batch.expected.slice(batch.pos)) {
-        out.push({ shutdownId: batch.shutdownId, seq: batch.firstSeq, problem: `the decision called for ${missing.type} but the log does not have it`, expected: missing })
+        out.push({
+          shutdownId: batch.shutdownId,
+          seq: batch.firstSeq,
+          problem: `the decision called for ${missing.type} but the log does not have it`,
+          expected: missing,
+        })
       }
     }
     batch = undefined
   }
 
   const compare = (fact: Fact, out: DecisionDivergence[]): void => {
-    if (!batch || batch.kind !== 'advance') return
+    if (batch?.kind !== 'advance') return
     const expected = batch.expected[batch.pos++]
     if (fact.type === 'shutdown.command-issued') checked.commands++
     if (expected === undefined) {
-      out.push({ shutdownId: batch.shutdownId, seq: fact.seq, problem: `${fact.type} was not called for by the replayed decision`, found: { type: fact.type, data: fact.data } })
+      out.push({
+        shutdownId: batch.shutdownId,
+        seq: fact.seq,
+        problem: `${fact.type} was not called for by the replayed decision`,
+        found: { type: fact.type, data: fact.data },
+      })
       return
     }
     if (comparable(expected) !== comparable(fact)) {
       out.push({
-        shutdownId: batch.shutdownId, seq: fact.seq,
+        shutdownId: batch.shutdownId,
+        seq: fact.seq,
         problem: `the log has ${fact.type} where the replayed decision calls for ${expected.type}${expected.type === fact.type ? ' with other data' : ''}`,
-        expected, found: { type: fact.type, data: fact.data },
+        expected,
+        found: { type: fact.type, data: fact.data },
       })
       // Past a divergence the rest of the batch cannot be lined up: stop comparing it.
       batch.pos = batch.expected.length
@@ -91,7 +108,13 @@ export function createDecisionReplay(): DecisionReplay {
    * A request's decision (start, escalation, ignored request, resume) re-derived from the request
    * the log recorded and the state before it, and compared whole with what the log has.
    */
-  const compareRequest = (shutdownId: string, seq: number, decide: () => HaltdEvent[], found: readonly { type: string; data: unknown }[], out: DecisionDivergence[]): void => {
+  const compareRequest = (
+    shutdownId: string,
+    seq: number,
+    decide: () => HaltdEvent[],
+    found: readonly { type: string; data: unknown }[],
+    out: DecisionDivergence[],
+  ): void => {
     checked.decisions++
     let expected: HaltdEvent[]
     try {
@@ -154,16 +177,28 @@ export function createDecisionReplay(): DecisionReplay {
           const d = fact.data
           const request = { mode: fact.type === 'shutdown.escalated' ? ('emergency' as const) : fact.data.mode, reason: d.reason, origin: d.origin }
           const base = pending?.before ?? state
-          compareRequest(shutdownId, pending?.seq ?? fact.seq, () => shutdownDecider.decide({ kind: 'request', request }, base), pending ? [pending.fact, found] : [found], out)
+          compareRequest(
+            shutdownId,
+            pending?.seq ?? fact.seq,
+            () => shutdownDecider.decide({ kind: 'request', request }, base),
+            pending ? [pending.fact, found] : [found],
+            out,
+          )
         } else if (fact.type === 'shutdown.requested') {
           close(out)
           const { shutdownId: id, mode, reason, origin, options } = fact.data
           // Only whether the decider would start it (options it can use, a stream not started yet):
           // options recorded by an older haltd may lack defaults added since, which is no divergence.
-          compareRequest(shutdownId, fact.seq, () => {
-            shutdownDecider.decide({ kind: 'start', shutdownId: id, request: { mode, reason, origin }, options }, state)
-            return [found as HaltdEvent]
-          }, [found], out)
+          compareRequest(
+            shutdownId,
+            fact.seq,
+            () => {
+              shutdownDecider.decide({ kind: 'start', shutdownId: id, request: { mode, reason, origin }, options }, state)
+              return [found as HaltdEvent]
+            },
+            [found],
+            out,
+          )
         } else if (DECIDED.has(fact.type)) {
           if (!batch || batch.shutdownId !== shutdownId) {
             close(out)

@@ -12,8 +12,18 @@ function csvField(value: string): string {
 
 function csvLine(e: Envelope): string {
   const cells = [
-    String(e.seq), e.id, e.type, String(e.v), String(e.ts), new Date(e.ts).toISOString(), e.stream,
-    e.causationId ?? '', e.correlationId ?? '', JSON.stringify(e.data), e.prevHash, e.hash,
+    String(e.seq),
+    e.id,
+    e.type,
+    String(e.v),
+    String(e.ts),
+    new Date(e.ts).toISOString(),
+    e.stream,
+    e.causationId ?? '',
+    e.correlationId ?? '',
+    JSON.stringify(e.data),
+    e.prevHash,
+    e.hash,
   ]
   return `${cells.map(csvField).join(',')}\r\n`
 }

@@ -63,15 +63,28 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           const closed = closedBecause(state)
           const who = d.origin.kind === 'strategy' ? `strategy ${d.origin.id ?? '?'}` : `a ${d.origin.kind} order`
           if (closed) {
-            flag('invariant.order-after-gate-closed', fact.seq, `seq ${fact.seq}: ${who} submitted ${d.side} ${d.qty} ${d.symbol} on ${d.venue} (${d.clientOrderId}) after the gate closed: ${closed.why}`)
+            flag(
+              'invariant.order-after-gate-closed',
+              fact.seq,
+              `seq ${fact.seq}: ${who} submitted ${d.side} ${d.qty} ${d.symbol} on ${d.venue} (${d.clientOrderId}) after the gate closed: ${closed.why}`,
+            )
           } else if (state.trading.mode === 'REDUCING' && !d.reduceOnly) {
-            flag('invariant.order-not-reduce-only', fact.seq, `seq ${fact.seq}: ${who} submitted a non-reduce-only order (${d.clientOrderId}) while trading was REDUCING`)
+            flag(
+              'invariant.order-not-reduce-only',
+              fact.seq,
+              `seq ${fact.seq}: ${who} submitted a non-reduce-only order (${d.clientOrderId}) while trading was REDUCING`,
+            )
           }
           return
         }
         case 'order.canceled':
           // the schema requires it; this names the invariant a reader cares about if the schema ever loosens
-          if (!fact.data.confirmedBy) flag('invariant.canceled-without-confirmation', fact.seq, `seq ${fact.seq}: ${fact.data.clientOrderId} on ${fact.data.venue} recorded canceled without a venue confirmation`)
+          if (!fact.data.confirmedBy)
+            flag(
+              'invariant.canceled-without-confirmation',
+              fact.seq,
+              `seq ${fact.seq}: ${fact.data.clientOrderId} on ${fact.data.venue} recorded canceled without a venue confirmation`,
+            )
           return
         case 'shutdown.requested':
           if (fact.data.mode === 'emergency') {
@@ -82,7 +95,11 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
         case 'shutdown.escalated': {
           shutdownGates.set(fact.data.shutdownId, { seq: fact.seq, why: `shutdown ${fact.data.shutdownId} escalated to emergency at seq ${fact.seq}` })
           const options = state.shutdowns.get(fact.data.shutdownId)?.options
-          emergencies.set(fact.data.shutdownId, { since: fact.ts, sinceSeq: fact.seq, deadlineMs: options ? options.emergency.deadlineMs : deadlineOf({}, 'emergency') })
+          emergencies.set(fact.data.shutdownId, {
+            since: fact.ts,
+            sinceSeq: fact.seq,
+            deadlineMs: options ? options.emergency.deadlineMs : deadlineOf({}, 'emergency'),
+          })
           return
         }
         case 'shutdown.step-completed':
@@ -92,7 +109,11 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           const shutdown = state.shutdowns.get(fact.data.shutdownId)
           const open = shutdown && openStep(shutdown, fact.data.step, fact.data.name)
           if (!open && fact.type !== 'shutdown.step-skipped') {
-            flag('invariant.step-end-without-start', fact.seq, `seq ${fact.seq}: step ${fact.data.step} (${fact.data.name}) of shutdown ${fact.data.shutdownId} ended without a start event`)
+            flag(
+              'invariant.step-end-without-start',
+              fact.seq,
+              `seq ${fact.seq}: step ${fact.data.step} (${fact.data.name}) of shutdown ${fact.data.shutdownId} ended without a start event`,
+            )
           }
           if (fact.data.step === GATE_STEP && !shutdownGates.has(fact.data.shutdownId)) {
             if (!shutdown || runningMode(shutdown) !== 'emergency') {
@@ -124,7 +145,7 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
     positionBefore(fact, state) {
       if (fact.type !== 'order.filled') return undefined
       const o = order(state, fact.data.venue, fact.data.clientOrderId)
-      if (!o || o.origin.kind !== 'shutdown') return undefined
+      if (o?.origin.kind !== 'shutdown') return undefined
       return { positionQty: position(state, o.venue, o.symbol)?.qty ?? 0 }
     },
     after(fact, state, before) {
@@ -134,7 +155,11 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       const now = position(state, o.venue, o.symbol)?.qty ?? 0
       const tolerance = toleranceFor(state, o.venue, o.symbol)
       if (Math.abs(now) > Math.abs(before.positionQty) + tolerance) {
-        flag('invariant.flatten-increased-exposure', fact.seq, `seq ${fact.seq}: a fill of shutdown order ${o.clientOrderId} (${o.side} ${fact.data.qty} ${o.symbol} on ${o.venue}) took |position| from ${Math.abs(before.positionQty)} to ${Math.abs(now)}`)
+        flag(
+          'invariant.flatten-increased-exposure',
+          fact.seq,
+          `seq ${fact.seq}: a fill of shutdown order ${o.clientOrderId} (${o.side} ${fact.data.qty} ${o.symbol} on ${o.venue}) took |position| from ${Math.abs(before.positionQty)} to ${Math.abs(now)}`,
+        )
       }
     },
     invalidRow(row) {
@@ -146,14 +171,22 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
         return
       }
       if (data && typeof data === 'object' && !CONFIRMATIONS.has(data.confirmedBy as string)) {
-        flag('invariant.canceled-without-confirmation', row.seq, `seq ${row.seq}: ${String(data.clientOrderId)} on ${String(data.venue)} recorded canceled without a venue confirmation (confirmedBy is ${JSON.stringify(data.confirmedBy) ?? 'missing'})`)
+        flag(
+          'invariant.canceled-without-confirmation',
+          row.seq,
+          `seq ${row.seq}: ${String(data.clientOrderId)} on ${String(data.venue)} recorded canceled without a venue confirmation (confirmedBy is ${JSON.stringify(data.confirmedBy) ?? 'missing'})`,
+        )
       }
     },
     finish(state) {
       for (const [id, e] of emergencies) checkDeadline(id, e, lastTs, null, 'was still running after')
       for (const { shutdownId, shutdown, step } of neverEnded(state)) {
         const seq = step.startedSeq ?? null
-        flag('invariant.step-never-ended', seq, `seq ${seq}: step ${step.step} (${step.name}) of shutdown ${shutdownId} started and never ended${shutdown.completed ? ' (the shutdown completed without it)' : ''}`)
+        flag(
+          'invariant.step-never-ended',
+          seq,
+          `seq ${seq}: step ${step.step} (${step.name}) of shutdown ${shutdownId} started and never ended${shutdown.completed ? ' (the shutdown completed without it)' : ''}`,
+        )
       }
     },
   }
@@ -163,7 +196,11 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
     const tolerance = toleranceFor(state, venue, symbol)
     const signed = side === 'buy' ? qty : -qty
     if (Math.abs(held + signed) > Math.abs(held) + tolerance) {
-      flag('invariant.flatten-increases-exposure', seq, `seq ${seq}: shutdown order ${clientOrderId} (${side} ${qty} ${symbol} on ${venue}) would take |position| from ${Math.abs(held)} to ${Math.abs(held + signed)}`)
+      flag(
+        'invariant.flatten-increases-exposure',
+        seq,
+        `seq ${seq}: shutdown order ${clientOrderId} (${side} ${qty} ${symbol} on ${venue}) would take |position| from ${Math.abs(held)} to ${Math.abs(held + signed)}`,
+      )
     }
   }
 
@@ -171,14 +208,22 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
     const since = Math.max(e.since, lastRunStart)
     const took = at - since
     if (took > e.deadlineMs) {
-      flag('invariant.deadline-missed', seq ?? e.sinceSeq, `the emergency path of shutdown ${shutdownId} (from seq ${e.sinceSeq}) ${verb} ${took} ms, past its ${e.deadlineMs} ms deadline`)
+      flag(
+        'invariant.deadline-missed',
+        seq ?? e.sinceSeq,
+        `the emergency path of shutdown ${shutdownId} (from seq ${e.sinceSeq}) ${verb} ${took} ms, past its ${e.deadlineMs} ms deadline`,
+      )
     }
   }
 
   function checkNothingDropped(seq: number, shutdownId: string, state: HaltdState): void {
     for (const o of state.orders.values()) {
       if (o.status !== 'cancel-pending') continue
-      flag('invariant.cancel-dropped', seq, `seq ${seq}: shutdown ${shutdownId} completed with ${o.clientOrderId} on ${o.venue} still waiting for its cancel: neither confirmed canceled nor recorded cancel-unconfirmed`)
+      flag(
+        'invariant.cancel-dropped',
+        seq,
+        `seq ${seq}: shutdown ${shutdownId} completed with ${o.clientOrderId} on ${o.venue} still waiting for its cancel: neither confirmed canceled nor recorded cancel-unconfirmed`,
+      )
     }
   }
 }

@@ -5,7 +5,17 @@ const COLUMNS = 'seq, id, type, v, ts, stream, causation_id, correlation_id, dat
 type Raw = [number, string, string, number, number, string, string | null, string | null, string, string, string]
 
 const toRow = (r: Raw): StoredRow => ({
-  seq: r[0], id: r[1], type: r[2], v: r[3], ts: r[4], stream: r[5], causationId: r[6], correlationId: r[7], data: r[8], prevHash: r[9], hash: r[10],
+  seq: r[0],
+  id: r[1],
+  type: r[2],
+  v: r[3],
+  ts: r[4],
+  stream: r[5],
+  causationId: r[6],
+  correlationId: r[7],
+  data: r[8],
+  prevHash: r[9],
+  hash: r[10],
 })
 
 /**

@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { LOG_FORMAT, type StoredRow } from '../core/log/event-log.js'
 import { storedRows } from './rows.js'
 
-
 /**
  * The rows of a haltd log that is too damaged to open as one (truncated, a corrupt page): read in
  * seq order until SQLite stops, so the audit can say how far the log is intact and where it breaks.

@@ -1,6 +1,15 @@
 import {
-  killSwitch, openOrders, pnl, positions, reconciliation, shutdownStatus, shutdowns, stateHash, tradingState,
-  type HaltdState, type ShutdownProgress,
+  killSwitch,
+  openOrders,
+  pnl,
+  positions,
+  reconciliation,
+  shutdownStatus,
+  shutdowns,
+  stateHash,
+  tradingState,
+  type HaltdState,
+  type ShutdownProgress,
 } from '../projections/index.js'
 import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
 import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './audit-report.js'
@@ -16,14 +25,15 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
   return {
     shutdownId: s.shutdownId,
     mode: s.mode,
-    status: s.mode === null
-      ? null
-      : shutdownStatus({
-        mode: s.mode,
-        completed: s.completed,
-        procedure: s.mode === 'emergency' || s.escalation ? 'emergency' : 'graceful',
-        steps: s.steps.map((step) => ({ procedure: 'graceful', step: step.step })),
-      }) ?? null,
+    status:
+      s.mode === null
+        ? null
+        : (shutdownStatus({
+            mode: s.mode,
+            completed: s.completed,
+            procedure: s.mode === 'emergency' || s.escalation ? 'emergency' : 'graceful',
+            steps: s.steps.map((step) => ({ procedure: 'graceful', step: step.step })),
+          }) ?? null),
     reason: s.reason,
     origin: s.origin,
     requestedAt: s.requestedAt,
@@ -48,13 +58,28 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
 }
 
 export function positionRows(state: HaltdState): PositionRow[] {
-  return positions(state).map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized, fees: p.fees }))
+  return positions(state).map((p) => ({
+    venue: p.venue,
+    symbol: p.symbol,
+    qty: p.qty,
+    avgEntry: p.avgEntry,
+    realized: p.realized,
+    unrealized: p.unrealized,
+    fees: p.fees,
+  }))
 }
 
 export function openOrderRows(state: HaltdState): OpenOrderRow[] {
   return openOrders(state).map((o) => ({
-    venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, qty: o.qty, filledQty: o.filledQty,
-    price: o.price ?? null, status: o.status, origin: o.origin.id === undefined ? o.origin.kind : `${o.origin.kind}:${o.origin.id}`,
+    venue: o.venue,
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    qty: o.qty,
+    filledQty: o.filledQty,
+    price: o.price ?? null,
+    status: o.status,
+    origin: o.origin.id === undefined ? o.origin.kind : `${o.origin.kind}:${o.origin.id}`,
   }))
 }
 
@@ -94,7 +119,15 @@ export function replayView(state: HaltdState) {
     deploymentsLocked: trading.deploymentsLocked !== false,
     openOrders: openOrderRows(state),
     positions: positionRows(state),
-    pnl: { realized: p.realized, unrealized: p.unrealized, fees: p.fees, net: p.equity, peakEquity: p.peakEquity, maxDrawdown: p.maxDrawdown, byVenue: p.byVenue },
+    pnl: {
+      realized: p.realized,
+      unrealized: p.unrealized,
+      fees: p.fees,
+      net: p.equity,
+      peakEquity: p.peakEquity,
+      maxDrawdown: p.maxDrawdown,
+      byVenue: p.byVenue,
+    },
     reconciliation: reconciliationTable(state),
     shutdowns: shutdowns(state).map(shutdownSummary),
     anomalies: { total: state.anomalyCount, newest: state.anomalies.slice(-50) },

@@ -17,7 +17,10 @@ export const TARGET_HELP = `Which daemon (first that applies):
 export type ResolvedTarget = AdminTarget & { info?: AdminInfo; db?: string }
 
 /** Flags, then the environment, then the admin file of `--db` (or of the demo). */
-export function resolveTarget(flags: { url?: string; token?: string; db?: string; 'admin-file'?: string }, env: NodeJS.ProcessEnv = process.env): ResolvedTarget {
+export function resolveTarget(
+  flags: { url?: string; token?: string; db?: string; 'admin-file'?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedTarget {
   const url = flags.url ?? env.HALTD_ADMIN_URL
   const token = flags.token ?? env.HALTD_ADMIN_TOKEN
   if (url && token && !flags['admin-file'] && !flags.db) return { url, token }

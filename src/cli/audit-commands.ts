@@ -50,7 +50,8 @@ export const replayCommand: Command = {
     const { flags } = parseFlags(args, { db: 'string', until: 'number', at: 'string', json: 'boolean' })
     const db = requireDb(flags)
     if (flags.until !== undefined && flags.at !== undefined) throw new UsageError('give --until or --at, not both')
-    if (flags.until !== undefined && (!Number.isInteger(flags.until) || flags.until < 0)) throw new UsageError(`--until must be a seq (a whole number ≥ 0), got ${flags.until}`)
+    if (flags.until !== undefined && (!Number.isInteger(flags.until) || flags.until < 0))
+      throw new UsageError(`--until must be a seq (a whole number ≥ 0), got ${flags.until}`)
     let untilTs: number | undefined
     if (flags.at !== undefined) {
       untilTs = Date.parse(flags.at)
@@ -62,7 +63,11 @@ export const replayCommand: Command = {
       let state: HaltdState
       try {
         // from the first event, never from a snapshot: the replay an auditor trusts is the log's own
-        state = replayLog(log, { fromSnapshot: false, ...(flags.until !== undefined ? { until: flags.until } : {}), ...(untilTs !== undefined ? { untilTs } : {}) }).state
+        state = replayLog(log, {
+          fromSnapshot: false,
+          ...(flags.until !== undefined ? { until: flags.until } : {}),
+          ...(untilTs !== undefined ? { untilTs } : {}),
+        }).state
       } catch (e) {
         process.stderr.write(`haltd replay: the log cannot be replayed: ${e instanceof Error ? e.message : String(e)}\n`)
         return UNREADABLE
@@ -122,7 +127,8 @@ export const auditCommand: Command = {
       writeFileSync(flags.out, body)
       process.stdout.write(`${report.verdict}: ${report.findingsTotal} findings over ${report.log.events} events; report written to ${flags.out}\n`)
     } else process.stdout.write(body)
-    if (report.verdict === 'unreadable') process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
+    if (report.verdict === 'unreadable')
+      process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
     return exitCodeOf(report.verdict)
   },
 }
@@ -163,7 +169,10 @@ export const exportCommand: Command = {
     const db = requireDb(flags)
     const format = flags.format as ExportFormat | undefined
     if (format !== 'ndjson' && format !== 'csv') throw new UsageError(`--format must be ndjson or csv${flags.format ? `, got '${flags.format}'` : ''}`)
-    const types = flags.types?.split(',').map((t) => t.trim()).filter(Boolean)
+    const types = flags.types
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean)
     for (const t of types ?? []) if (!isEventType(t)) throw new UsageError(`--types: '${t}' is not an event type`)
     const log = openForReading('export', db)
     if (!log) return UNREADABLE
@@ -183,7 +192,7 @@ export const exportCommand: Command = {
 
 export const checkpointCommand: Command = {
   name: 'checkpoint',
-  summary: 'checkpoint verify FILE: check a shutdown checkpoint\'s format, schema and checksum',
+  summary: "checkpoint verify FILE: check a shutdown checkpoint's format, schema and checksum",
   usage: 'haltd checkpoint verify FILE [--json]\n\nExit 0 when the checkpoint is intact, 1 when it is not (unreadable, not a checkpoint, wrong checksum).',
   run: async (args) => {
     const { flags, positional } = parseFlags(args, { json: 'boolean' })

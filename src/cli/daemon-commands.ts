@@ -81,7 +81,15 @@ ${TARGET_HELP}`,
     const deadline = Date.now() + (flags.timeout ?? 600) * 1000
     // Gone means: the pid is gone (same host), or the admin API no longer answers.
     for (;;) {
-      if (pid !== undefined ? !alive(pid) : await adminRequest(target, 'GET', '/health', undefined, 2_000).then(() => false, () => true)) break
+      if (
+        pid !== undefined
+          ? !alive(pid)
+          : await adminRequest(target, 'GET', '/health', undefined, 2_000).then(
+              () => false,
+              () => true,
+            )
+      )
+        break
       if (Date.now() > deadline) {
         err(`haltd stop: still running after ${flags.timeout ?? 600} s`)
         return 4
@@ -118,8 +126,14 @@ function formatStatus(s: StatusBody): string {
   lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
-  if (s.pnl) lines.push(`P&L ${(s.pnl.equity !== undefined ? money(s.pnl.equity) : '?')} (fees included)  drawdown ${(s.pnl.drawdown !== undefined ? money(s.pnl.drawdown) : '?')}`)
-  if (s.shutdown) lines.push(`${s.shutdown.status ?? 'shutdown'} ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd())
+  if (s.pnl)
+    lines.push(
+      `P&L ${s.pnl.equity !== undefined ? money(s.pnl.equity) : '?'} (fees included)  drawdown ${s.pnl.drawdown !== undefined ? money(s.pnl.drawdown) : '?'}`,
+    )
+  if (s.shutdown)
+    lines.push(
+      `${s.shutdown.status ?? 'shutdown'} ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd(),
+    )
   return lines.join('\n')
 }
 
@@ -221,7 +235,8 @@ const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.
 
 function statusLine(s: DaemonStatus): string {
   const time = new Date().toISOString().slice(11, 19)
-  const pos = s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
+  const pos =
+    s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
   const up = s.venues.filter((v) => v.connected).length
   const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
@@ -249,7 +264,8 @@ Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or 
     const orders = flags.orders ?? 0
     if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`)
     if (!Number.isInteger(orders) || orders < 0) throw new UsageError(`--orders must be a whole number, got ${orders}`)
-    if (flags['status-every'] !== undefined && flags['status-every'] < 0) throw new UsageError(`--status-every must be 0 (off) or more seconds, got ${flags['status-every']}`)
+    if (flags['status-every'] !== undefined && flags['status-every'] < 0)
+      throw new UsageError(`--status-every must be 0 (off) or more seconds, got ${flags['status-every']}`)
     mkdirSync(dirname(db), { recursive: true })
     const config = demoConfig({ db, port: flags.port ?? 0, seed, orders })
     const every = flags['status-every'] ?? 5
@@ -331,7 +347,9 @@ async function placeResting(haltd: Haltd, n: number): Promise<void> {
   const plan = restingOrderPlan(n, mids)
   let accepted = 0
   for (let i = 0; i < plan.length; i += 50) {
-    const batch = plan.slice(i, i + 50).map((o) => haltd.orders.submit({ ...o, type: 'limit', timeInForce: 'GTC', origin: { kind: 'manual', id: 'demo-resting' } }))
+    const batch = plan
+      .slice(i, i + 50)
+      .map((o) => haltd.orders.submit({ ...o, type: 'limit', timeInForce: 'GTC', origin: { kind: 'manual', id: 'demo-resting' } }))
     for (const r of await Promise.all(batch)) if (r.status === 'accepted') accepted++
   }
   out(`placed ${accepted}/${n} resting orders (origin manual:demo-resting)`)

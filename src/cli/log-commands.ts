@@ -1,11 +1,12 @@
-import { openEventLog } from '../core/log/event-log.js'
+import { openEventLog, type EventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import type { Command } from './command.js'
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'walk a log file\'s hash chain and report the first bad seq',
-  usage: 'haltd verify --db FILE\n\nExit 0 when the chain is intact, 1 when it is broken, 2 when it could not be checked (bad arguments, a file that is not a readable haltd log).',
+  summary: "walk a log file's hash chain and report the first bad seq",
+  usage:
+    'haltd verify --db FILE\n\nExit 0 when the chain is intact, 1 when it is broken, 2 when it could not be checked (bad arguments, a file that is not a readable haltd log).',
   run: async (args) => {
     let db: string | undefined
     try {
@@ -17,7 +18,7 @@ export const verifyCommand: Command = {
       process.stderr.write(`haltd verify: ${e.message}\n`)
       return 2
     }
-    let log
+    let log: EventLog
     try {
       log = openEventLog({ path: db, readonly: true })
     } catch (e) {

@@ -67,7 +67,9 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
           connected: v?.connected === true,
           ...(measured
             ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
-            : v?.latencyMs !== undefined ? { latencyMs: v.latencyMs, latencySamples: 0 } : {}),
+            : v?.latencyMs !== undefined
+              ? { latencyMs: v.latencyMs, latencySamples: 0 }
+              : {}),
           ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
         }
       })
@@ -76,7 +78,12 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       return {
         ok,
         state: lifecycle,
-        log: { ok: logOk, lastSeq: d.log.lastSeq, lastEventAt: s.ts ? new Date(s.ts).toISOString() : null, ...(logOk ? {} : { problem: 'the event log is closed' }) },
+        log: {
+          ok: logOk,
+          lastSeq: d.log.lastSeq,
+          lastEventAt: s.ts ? new Date(s.ts).toISOString() : null,
+          ...(logOk ? {} : { problem: 'the event log is closed' }),
+        },
         venues,
         marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
       }
@@ -84,12 +91,21 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     status: () => d.status(),
     metrics: () =>
       daemonMetrics({
-        state: d.state(), lastSeq: d.log.lastSeq, startedAt: d.startedAt, now: d.clock.now(), lifecycle: d.lifecycle(),
-        gateHalted: d.gate.halted, gateRefusals: d.router.refusedCount, ticks: d.marketData.ticks, shuttingDown: d.shuttingDown(),
-        latencyMs: new Map([...d.venues.keys()].flatMap((v) => {
-          const l = d.venueHealth.latency(v)
-          return l ? [[v, l.latencyMs] as const] : []
-        })),
+        state: d.state(),
+        lastSeq: d.log.lastSeq,
+        startedAt: d.startedAt,
+        now: d.clock.now(),
+        lifecycle: d.lifecycle(),
+        gateHalted: d.gate.halted,
+        gateRefusals: d.router.refusedCount,
+        ticks: d.marketData.ticks,
+        shuttingDown: d.shuttingDown(),
+        latencyMs: new Map(
+          [...d.venues.keys()].flatMap((v) => {
+            const l = d.venueHealth.latency(v)
+            return l ? [[v, l.latencyMs] as const] : []
+          }),
+        ),
       }),
     positions: () => ({ positions: positions(d.state()), pnl: pnl(d.state()) }),
     orders: () => ({ open: openOrders(d.state()) }),
@@ -101,8 +117,14 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       const ms = d.observeTimeoutMs ?? 5_000
       await Promise.all(
         [...d.venues.values()].map(async (gw) => {
-          if (lifecycle !== 'running' && lifecycle !== 'halted') return void (observed[gw.venue] = `not asked: haltd is ${lifecycle}`)
-          if (d.state().venues.get(gw.venue)?.connected !== true) return void (observed[gw.venue] = 'not asked: the venue is disconnected')
+          if (lifecycle !== 'running' && lifecycle !== 'halted') {
+            observed[gw.venue] = `not asked: haltd is ${lifecycle}`
+            return
+          }
+          if (d.state().venues.get(gw.venue)?.connected !== true) {
+            observed[gw.venue] = 'not asked: the venue is disconnected'
+            return
+          }
           try {
             await pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), { milliseconds: ms, message: `no answer within ${ms} ms` })
             observed[gw.venue] = 'asked now'
@@ -115,7 +137,11 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     },
     inflight: () => {
       const orders = openOrders(d.state())
-      return { count: inFlight(d.state()), byVenue: Object.fromEntries([...d.venues.keys()].map((v) => [v, orders.filter((o) => o.venue === v).length])), orders }
+      return {
+        count: inFlight(d.state()),
+        byVenue: Object.fromEntries([...d.venues.keys()].map((v) => [v, orders.filter((o) => o.venue === v).length])),
+        orders,
+      }
     },
     drainStatus: () => {
       const s = d.state()

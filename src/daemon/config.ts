@@ -96,13 +96,12 @@ export const ShutdownConfig = z.strictObject({
 
 export const HaltdConfig = z
   .strictObject({
-    db: z
-      .strictObject({
-        path: z.string().min(1),
-        durability: z.enum(['process', 'power']).default('process'),
-        /** A projection snapshot every N events, so a restart reads only the tail. */
-        snapshotEvery: z.number().int().min(0).default(10_000),
-      }),
+    db: z.strictObject({
+      path: z.string().min(1),
+      durability: z.enum(['process', 'power']).default('process'),
+      /** A projection snapshot every N events, so a restart reads only the tail. */
+      snapshotEvery: z.number().int().min(0).default(10_000),
+    }),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -177,13 +176,21 @@ export const HaltdConfig = z
       ids.add(s.id)
       s.markets.forEach((m, j) => {
         if (!names.has(m.venue)) {
-          ctx.addIssue({ code: 'custom', path: ['strategies', i, 'markets', j, 'venue'], message: `no venue named '${m.venue}' (configured: ${[...names].join(', ') || 'none'})` })
+          ctx.addIssue({
+            code: 'custom',
+            path: ['strategies', i, 'markets', j, 'venue'],
+            message: `no venue named '${m.venue}' (configured: ${[...names].join(', ') || 'none'})`,
+          })
         }
       })
     })
     const d = config.deadMansSwitch
     if (d.refreshMs >= d.timeoutMs) {
-      ctx.addIssue({ code: 'custom', path: ['deadMansSwitch', 'refreshMs'], message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes` })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['deadMansSwitch', 'refreshMs'],
+        message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes`,
+      })
     }
     const g = config.shutdown.graceful
     if (g.waitTimeoutMs >= g.deadlineMs) {
@@ -200,11 +207,11 @@ export type ShutdownConfig = z.output<typeof ShutdownConfig>
 
 /** The config does not hold: every problem, field by field. */
 export class InvalidConfig extends HaltdError {
-  constructor(readonly problems: FieldProblem[], readonly source?: string) {
-    super(
-      'INVALID_CONFIG',
-      `invalid config${source ? ` (${source})` : ''}:\n${problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`,
-    )
+  constructor(
+    readonly problems: FieldProblem[],
+    readonly source?: string,
+  ) {
+    super('INVALID_CONFIG', `invalid config${source ? ` (${source})` : ''}:\n${problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`)
   }
 }
 
@@ -235,7 +242,12 @@ function applyEnv(raw: unknown, env: Env): unknown {
       if (venue.kind !== 'ccxt' || typeof venue.name !== 'string') return v
       const prefix = `HALTD_VENUE_${envName(venue.name)}_`
       const secrets: Record<string, string> = {}
-      for (const [suffix, field] of [['API_KEY', 'apiKey'], ['SECRET', 'secret'], ['PASSWORD', 'password'], ['UID', 'uid']] as const) {
+      for (const [suffix, field] of [
+        ['API_KEY', 'apiKey'],
+        ['SECRET', 'secret'],
+        ['PASSWORD', 'password'],
+        ['UID', 'uid'],
+      ] as const) {
         const value = env[prefix + suffix]
         if (value) secrets[field] = value
       }
@@ -303,7 +315,11 @@ export function redactConfig(config: HaltdConfig): HaltdConfig {
     ),
     notify: {
       ...config.notify,
-      webhooks: config.notify.webhooks.map((w) => ({ ...w, url: redactUrl(w.url), headers: Object.fromEntries(Object.keys(w.headers).map((k) => [k, '[redacted]'])) })),
+      webhooks: config.notify.webhooks.map((w) => ({
+        ...w,
+        url: redactUrl(w.url),
+        headers: Object.fromEntries(Object.keys(w.headers).map((k) => [k, '[redacted]'])),
+      })),
     },
   }
 }
@@ -332,14 +348,16 @@ function canonical(value: unknown): string {
 
 /** The hash recorded in `run.started`: what the process ran with, secrets left out (rotating a key is not a config change). */
 export function configHash(config: HaltdConfig): string {
-  return createHash('sha256').update(canonical(redactConfig(config))).digest('hex')
+  return createHash('sha256')
+    .update(canonical(redactConfig(config)))
+    .digest('hex')
 }
 
 /** What no log line may show (the logger scrubs it): the admin token in use, venue credentials, webhook URLs. */
 export function secretsOf(config: HaltdConfig, adminToken: string): Secrets {
   const secrets = new Secrets()
   secrets.add(adminToken)
-  for (const v of config.venues) if (v.kind === 'ccxt') [v.apiKey, v.secret, v.password, v.uid].forEach((s) => secrets.add(s))
+  for (const v of config.venues) if (v.kind === 'ccxt') for (const s of [v.apiKey, v.secret, v.password, v.uid]) secrets.add(s)
   for (const w of config.notify.webhooks) secrets.add(w.url)
   return secrets
 }

@@ -64,7 +64,10 @@ export function demoConfig(options: DemoOptions): HaltdConfigInput {
 }
 
 /** Where a resting demo order goes: far enough from the mid that it will not fill, spread over venues and sides. */
-export function restingOrderPlan(n: number, mids: Readonly<Record<string, number>>): { venue: string; symbol: string; side: 'buy' | 'sell'; qty: number; price: number }[] {
+export function restingOrderPlan(
+  n: number,
+  mids: Readonly<Record<string, number>>,
+): { venue: string; symbol: string; side: 'buy' | 'sell'; qty: number; price: number }[] {
   const out = []
   for (let i = 0; i < n; i++) {
     const venue = DEMO_VENUES[i % DEMO_VENUES.length]!

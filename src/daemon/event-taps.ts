@@ -32,7 +32,15 @@ export function tapEvents(taps: EventTaps): () => void {
     if (e.type === 'killswitch.activated' || e.type === 'killswitch.reset') {
       const d = e.data as { reason: string; action?: string; origin: string; by?: string }
       const text = e.type === 'killswitch.activated' ? `kill switch ACTIVATED (${d.action}): ${d.reason}` : `kill switch reset: ${d.reason}`
-      queueMicrotask(() => void notifier.notify({ topic: e.type, text, severity: e.type === 'killswitch.activated' ? 'critical' : 'warning', fields: { origin: d.origin, ...(d.by ? { by: d.by } : {}) } }))
+      queueMicrotask(
+        () =>
+          void notifier.notify({
+            topic: e.type,
+            text,
+            severity: e.type === 'killswitch.activated' ? 'critical' : 'warning',
+            fields: { origin: d.origin, ...(d.by ? { by: d.by } : {}) },
+          }),
+      )
     }
     if (e.type.startsWith('shutdown.step-')) logStep(logger, e)
     if (e.type === 'killswitch.reset') queueMicrotask(taps.onKillSwitchReset)

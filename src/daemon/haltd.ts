@@ -68,10 +68,21 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const gate = tradingGate(state)
     const venueHealth = createVenueHealth({ now: () => clock.now() })
     const venueErrors = createVenueErrors(onError)
-    const { venues, sources } = await buildVenues({ venues: config.venues, gateways: ports.gateways ?? [], tickerSources: ports.tickerSources ?? [], clock, health: venueHealth, onVenueError: venueErrors.onVenueError, onError })
+    const { venues, sources } = await buildVenues({
+      venues: config.venues,
+      gateways: ports.gateways ?? [],
+      tickerSources: ports.tickerSources ?? [],
+      clock,
+      health: venueHealth,
+      onVenueError: venueErrors.onVenueError,
+      onError,
+    })
     cleanups.push(() => Promise.all([...venues.values()].map((g) => g.close().catch(() => undefined))))
     const router = new OrderRouter({
-      log, gate, venues, runTag: runId.slice(-6),
+      log,
+      gate,
+      venues,
+      runTag: runId.slice(-6),
       positionOf: (venue, symbol) => runner.state.positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
       orderOf: (venue, clientOrderId) => orderOf(runner.state, venue, clientOrderId),
       submitTimeoutMs: config.orders.submitTimeoutMs,
@@ -81,13 +92,28 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw))
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
-    const notifier = createNotifier({ sinks: [logSink(logger), ...config.notify.webhooks.map((w) => webhookSink(w)), ...(ports.notificationSinks ?? [])], budgetMs: config.notify.budgetMs, log })
+    const notifier = createNotifier({
+      sinks: [logSink(logger), ...config.notify.webhooks.map((w) => webhookSink(w)), ...(ports.notificationSinks ?? [])],
+      budgetMs: config.notify.budgetMs,
+      log,
+    })
     let switches: KeptSwitches | undefined
-    const risk = new RiskMonitor({ config: config.risk, log, state, gate, clock, onError, startEmergency: (reason) => life.requestShutdown('emergency', reason, 'risk').done })
+    const risk = new RiskMonitor({
+      config: config.risk,
+      log,
+      state,
+      gate,
+      clock,
+      onError,
+      startEmergency: (reason) => life.requestShutdown('emergency', reason, 'risk').done,
+    })
     venueErrors.countWith(() => risk.noteVenueError())
     const { host, deploy } = createStrategies({ router, log, clock, state, logger })
     const marketData = createMarketData({
-      log, sources, clock, onError,
+      log,
+      sources,
+      clock,
+      onError,
       onTick: (tick) => {
         risk.feedTick(tick.venue)
         host.onTick(tick).catch(onError)
@@ -97,17 +123,46 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const world = () => worldOf(runner.state)
     const drain = new DrainController({ log, world })
     const pause = new PauseController({ log, router, world, strategies: host })
-    cleanups.push(tapEvents({
-      log, strategies: host, risk, notifier, logger, onError, emit: (e) => emitter.emit('event', e),
-      onKillSwitchReset: () => life.releaseHeldBack(), stopSwitchRefresh: () => switches?.stopRefreshing(),
-    }))
+    cleanups.push(
+      tapEvents({
+        log,
+        strategies: host,
+        risk,
+        notifier,
+        logger,
+        onError,
+        emit: (e) => emitter.emit('event', e),
+        onKillSwitchReset: () => life.releaseHeldBack(),
+        stopSwitchRefresh: () => switches?.stopRefreshing(),
+      }),
+    )
 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
-    const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches: () => switches, notifier, marketData, risk, logger })
+    const controller = createShutdownEngine({
+      config,
+      log,
+      gate,
+      router,
+      venues,
+      clock,
+      ids,
+      world,
+      host,
+      switches: () => switches,
+      notifier,
+      marketData,
+      risk,
+      logger,
+    })
     let admin: AdminServer | undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
-      controller, gate, strategies: host, emitter, logger, onError,
+      controller,
+      gate,
+      strategies: host,
+      emitter,
+      logger,
+      onError,
       deadlines: { gracefulMs: config.shutdown.graceful.deadlineMs, emergencyMs: config.shutdown.emergency.deadlineMs },
       watchdog: ports.watchdog ?? ports.exitProcess ?? false,
       exitProcess: ports.exitProcess ?? false,
@@ -135,8 +190,17 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let startup: Haltd['startup'] | undefined
     const status = (): DaemonStatus =>
       daemonStatus({
-        lifecycle: life.state, state: runner.state, run: { runId, pid: process.pid, startedAt }, now: clock.now(), gate,
-        venues: venues.keys(), measuredLatency: (v) => venueHealth.latency(v), strategies: host.status(), shutdown: controller.running, startup, adminUrl: admin?.url,
+        lifecycle: life.state,
+        state: runner.state,
+        run: { runId, pid: process.pid, startedAt },
+        now: clock.now(),
+        gate,
+        venues: venues.keys(),
+        measuredLatency: (v) => venueHealth.latency(v),
+        strategies: host.status(),
+        shutdown: controller.running,
+        startup,
+        adminUrl: admin?.url,
       })
     if (config.admin.enabled) {
       const backend = { log, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
@@ -153,7 +217,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       cleanups.push(() => switches?.stopRefreshing())
     }
     startup = await reconcileVenues({
-      log, venues, state, timeoutMs: connectBudget, adoptTagged: config.startup.adoptTaggedOrders, logger,
+      log,
+      venues,
+      state,
+      timeoutMs: connectBudget,
+      adoptTagged: config.startup.adoptTaggedOrders,
+      logger,
       refuseOnMismatch: config.startup.refuseToStartOnMismatch && !unfinished,
     })
     if (!unfinished && !latched) reopenAfterCompletedShutdown(log, runner.state.trading, runId)
@@ -167,7 +236,16 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     if (unfinished) life.resumeUnfinished(unfinished.procedure)
 
     return {
-      runId, config, log, logger, gate, venues, risk, startup, state, status,
+      runId,
+      config,
+      log,
+      logger,
+      gate,
+      venues,
+      risk,
+      startup,
+      state,
+      status,
       orders: { submit: (o) => router.submit(o), cancel: (ref, opts) => router.cancel(ref, opts) },
       strategies: host,
       admin: admin ? { url: admin.url, token: adminToken } : undefined,

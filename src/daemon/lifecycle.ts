@@ -130,7 +130,16 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     handle.done.then(
       (report) => {
         emitter.emit('shutdown', report)
-        logger.info({ shutdownId: report.shutdownId, outcome: report.outcome, exitCode: report.exitCode, residual: report.residualExposure.length, cancelUnconfirmed: report.cancelUnconfirmed.length }, 'shutdown completed')
+        logger.info(
+          {
+            shutdownId: report.shutdownId,
+            outcome: report.outcome,
+            exitCode: report.exitCode,
+            residual: report.residualExposure.length,
+            cancelUnconfirmed: report.cancelUnconfirmed.length,
+          },
+          'shutdown completed',
+        )
         void finish(report.exitCode ?? EXIT.crash)
       },
       (e: unknown) => {

@@ -114,4 +114,3 @@ function scrubError(e: Error, secrets: Secrets): Error {
   if (e.stack) copy.stack = secrets.scrub(e.stack)
   return copy
 }
-

@@ -8,7 +8,10 @@ import type { Logger } from './logger.js'
  * Open the event log for writing and bring its projections up to date (the newest valid snapshot,
  * then the tail). A log whose projections cannot be built is closed again before the error is thrown.
  */
-export function openLogWithProjections(config: HaltdConfig, ports: { clock: Clock; ids: IdSource; logger: Logger }): { log: EventLog; runner: ProjectionRunner } {
+export function openLogWithProjections(
+  config: HaltdConfig,
+  ports: { clock: Clock; ids: IdSource; logger: Logger },
+): { log: EventLog; runner: ProjectionRunner } {
   const { clock, ids, logger } = ports
   const log = openEventLog({ path: config.db.path, durability: config.db.durability, clock, ids })
   let runner: ProjectionRunner
@@ -20,7 +23,10 @@ export function openLogWithProjections(config: HaltdConfig, ports: { clock: Cloc
   }
   // released with the log on close
   log.on('conflict', ({ key, stored, offered }) =>
-    logger.warn({ key, storedSeq: stored.seq, storedType: stored.type, offeredType: offered.type, offered: offered.data }, 'an event reused a stored idempotency key with other content: the stored event stands, the new one was not written'),
+    logger.warn(
+      { key, storedSeq: stored.seq, storedType: stored.type, offeredType: offered.type, offered: offered.data },
+      'an event reused a stored idempotency key with other content: the stored event stands, the new one was not written',
+    ),
   )
   logger.info({ db: config.db.path, seq: log.lastSeq, snapshot: runner.restoredFrom?.seq }, 'event log open')
   return { log, runner }

@@ -8,7 +8,10 @@ export type RunInfo = { runId: string; crashed?: { runId: string; pid: number; l
 
 /** A run's id: its start time to the second (so ids sort by start), then a random tail for runs started in the same second. */
 export function newRunId(startedAt: number): string {
-  return `${new Date(startedAt).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`
+  return `${new Date(startedAt)
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${randomBytes(3).toString('hex')}`
 }
 
 /**
@@ -24,7 +27,10 @@ export function startRun(log: EventLog, input: { runId: string; version: string;
     crashed = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq }
     log.append({ type: 'run.crashed', data: crashed })
   }
-  log.append({ type: 'run.started', data: { runId: input.runId, version: input.version, configHash: input.configHash, host: hostname().slice(0, 255), pid: process.pid } })
+  log.append({
+    type: 'run.started',
+    data: { runId: input.runId, version: input.version, configHash: input.configHash, host: hostname().slice(0, 255), pid: process.pid },
+  })
   if (crashed) logger.warn({ crashedRun: crashed.runId, pid: crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')
   return { runId: input.runId, ...(crashed ? { crashed } : {}) }
 }

@@ -41,7 +41,12 @@ export function createShutdownEngine(input: {
     logPath: config.db.path,
   })
   return new ShutdownController({
-    log, gate: input.gate, router, venues: input.venues, clock: input.clock, ids: input.ids,
+    log,
+    gate: input.gate,
+    router,
+    venues: input.venues,
+    clock: input.clock,
+    ids: input.ids,
     world: input.world,
     strategies: host,
     deadMansSwitches: { release: (venue, verified) => input.switches()?.release(venue, verified) ?? Promise.resolve('not-kept') },
@@ -59,7 +64,11 @@ export function createShutdownEngine(input: {
       'market data stopped': () => (marketData.running ? 'market data feeds still running' : undefined),
       'event log writable': () => (log.isClosed ? 'the event log is closed' : undefined),
     },
-    onReport: (report) => logger.info({ shutdownId: report.shutdownId, positions: report.positions.length, openOrders: report.openOrders.count, reconciliationOk: report.reconciliation.ok }, 'post-shutdown report'),
+    onReport: (report) =>
+      logger.info(
+        { shutdownId: report.shutdownId, positions: report.positions.length, openOrders: report.openOrders.count, reconciliationOk: report.reconciliation.ok },
+        'post-shutdown report',
+      ),
     options: { graceful: config.shutdown.graceful, emergency: config.shutdown.emergency },
   })
 }

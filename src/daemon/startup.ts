@@ -1,6 +1,6 @@
 import pTimeout from 'p-timeout'
 import { HaltdError } from '../events/errors.js'
-import { isOwnOrderId, type ExchangeGateway } from '../exchanges/gateway.js'
+import { isOwnOrderId, type ExchangeGateway, type VenueOrder } from '../exchanges/gateway.js'
 import { order as orderOf, reconciliation, type HaltdState, type ReconciliationRow, type TradingView } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -24,7 +24,9 @@ export type StartupReconciliation = {
 /** `refuseToStartOnMismatch` is set and a venue disagrees with the log. */
 export class StartupMismatch extends HaltdError {
   constructor(readonly report: StartupReconciliation) {
-    const rows = report.mismatches.map((r) => `${r.venue} ${r.symbol}${r.clientOrderId ? ` ${r.clientOrderId}` : ''}: ${r.status} (internal ${r.internal}, venue ${r.observed ?? '—'})`)
+    const rows = report.mismatches.map(
+      (r) => `${r.venue} ${r.symbol}${r.clientOrderId ? ` ${r.clientOrderId}` : ''}: ${r.status} (internal ${r.internal}, venue ${r.observed ?? '—'})`,
+    )
     const down = report.unreachable.map((u) => `${u.venue}: unreachable (${u.error})`)
     super('STARTUP_MISMATCH', `refusing to start: the venues disagree with the log:\n  ${[...rows, ...down].join('\n  ')}`)
   }
@@ -37,16 +39,25 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
  * closed the gate already, with its latch, which its reset reopens), or a shutdown a previous run
  * left unfinished (the gate closes here; the shutdown is resumed once the venues are reconciled).
  */
-export function haltedAtStartup(input: { log: EventLog; state: HaltdState; gate: OrderGate; logger: Logger }): { unfinished: ResumePoint | undefined; latched: boolean } {
+export function haltedAtStartup(input: { log: EventLog; state: HaltdState; gate: OrderGate; logger: Logger }): {
+  unfinished: ResumePoint | undefined
+  latched: boolean
+} {
   const { gate, logger } = input
   const unfinished = findUnfinishedShutdown(input.log)
   const latched = input.state.trading.killSwitch
   if (latched.latched) {
-    logger.warn({ reason: latched.reason, action: latched.action }, `coming up ${latched.action === 'REDUCING' ? 'REDUCING' : 'HALTED'}: the kill switch is latched (reset it with a reason: haltd killswitch reset)`)
+    logger.warn(
+      { reason: latched.reason, action: latched.action },
+      `coming up ${latched.action === 'REDUCING' ? 'REDUCING' : 'HALTED'}: the kill switch is latched (reset it with a reason: haltd killswitch reset)`,
+    )
   }
   if (unfinished) {
     gate.halt(`resuming unfinished shutdown ${unfinished.shutdownId}`)
-    logger.warn({ shutdownId: unfinished.shutdownId, procedure: unfinished.procedure, nextStep: unfinished.nextStep }, 'coming up HALTED: a shutdown was left unfinished; resuming it')
+    logger.warn(
+      { shutdownId: unfinished.shutdownId, procedure: unfinished.procedure, nextStep: unfinished.nextStep },
+      'coming up HALTED: a shutdown was left unfinished; resuming it',
+    )
   }
   return { unfinished, latched: latched.latched }
 }
@@ -55,11 +66,19 @@ export function haltedAtStartup(input: { log: EventLog; state: HaltdState; gate:
  * `reconcileAtStartup`, with its outcome in the daemon's log; with `refuseOnMismatch`, a venue
  * that disagrees with the log (or cannot be asked) stops the startup.
  */
-export async function reconcileVenues(input: Parameters<typeof reconcileAtStartup>[0] & { logger: Logger; refuseOnMismatch: boolean }): Promise<StartupReconciliation> {
+export async function reconcileVenues(
+  input: Parameters<typeof reconcileAtStartup>[0] & { logger: Logger; refuseOnMismatch: boolean },
+): Promise<StartupReconciliation> {
   const { logger } = input
   const report = await reconcileAtStartup(input)
   logger.info(
-    { adopted: report.adopted.length, foreign: report.foreign.length, settled: report.settled.length, mismatches: report.mismatches.length, unreachable: report.unreachable.length },
+    {
+      adopted: report.adopted.length,
+      foreign: report.foreign.length,
+      settled: report.settled.length,
+      mismatches: report.mismatches.length,
+      unreachable: report.unreachable.length,
+    },
     'startup reconciliation done',
   )
   for (const f of report.foreign) logger.warn({ ...f }, 'foreign order at the venue (not sent by haltd): left alone')
@@ -112,7 +131,14 @@ export async function reconcileAtStartup(input: {
     if (row.kind !== 'order' || !reachable.has(row.venue)) continue
     if (row.status === 'UNKNOWN_TO_US') {
       if (input.adoptTagged && isOwnOrderId(row.clientOrderId)) adopt(log, state(), row, report)
-      else report.foreign.push({ venue: row.venue, symbol: row.symbol, qty: row.observed ?? 0, ...(row.venueOrderId ? { venueOrderId: row.venueOrderId } : {}), ...(row.clientOrderId ? { clientOrderId: row.clientOrderId } : {}) })
+      else
+        report.foreign.push({
+          venue: row.venue,
+          symbol: row.symbol,
+          qty: row.observed ?? 0,
+          ...(row.venueOrderId ? { venueOrderId: row.venueOrderId } : {}),
+          ...(row.clientOrderId ? { clientOrderId: row.clientOrderId } : {}),
+        })
     } else if (row.status === 'MISSING_AT_VENUE' && row.clientOrderId) {
       await settle(log, state(), venues.get(row.venue)!, row, timeoutMs, report)
     }
@@ -134,20 +160,35 @@ function adopt(log: EventLog, state: HaltdState, row: ReconciliationRow, report:
   log.append({
     type: 'order.submitted',
     data: {
-      venue: row.venue, clientOrderId: row.clientOrderId, symbol: seen.symbol, side: seen.side, type: seen.price === undefined ? 'market' : 'limit',
-      qty: remaining, price: seen.price, origin: { kind: 'adopted', id: 'startup-reconciliation' },
+      venue: row.venue,
+      clientOrderId: row.clientOrderId,
+      symbol: seen.symbol,
+      side: seen.side,
+      type: seen.price === undefined ? 'market' : 'limit',
+      qty: remaining,
+      price: seen.price,
+      origin: { kind: 'adopted', id: 'startup-reconciliation' },
     },
   })
   log.append({ type: 'order.accepted', data: { venue: row.venue, clientOrderId: row.clientOrderId, venueOrderId: seen.venueOrderId } })
   report.adopted.push({ venue: row.venue, clientOrderId: row.clientOrderId, symbol: seen.symbol, qty: remaining })
 }
 
-async function settle(log: EventLog, state: HaltdState, gw: ExchangeGateway, row: ReconciliationRow, timeoutMs: number, report: StartupReconciliation): Promise<void> {
+async function settle(
+  log: EventLog,
+  state: HaltdState,
+  gw: ExchangeGateway,
+  row: ReconciliationRow,
+  timeoutMs: number,
+  report: StartupReconciliation,
+): Promise<void> {
   const clientOrderId = row.clientOrderId!
   const key = { venue: row.venue, clientOrderId }
-  let found
+  let found: VenueOrder | undefined
   try {
-    found = await pTimeout(gw.fetchOrder({ clientOrderId, symbol: row.symbol, ...(row.venueOrderId ? { venueOrderId: row.venueOrderId } : {}) }), { milliseconds: timeoutMs })
+    found = await pTimeout(gw.fetchOrder({ clientOrderId, symbol: row.symbol, ...(row.venueOrderId ? { venueOrderId: row.venueOrderId } : {}) }), {
+      milliseconds: timeoutMs,
+    })
   } catch {
     return
   }
@@ -178,4 +219,3 @@ async function settle(log: EventLog, state: HaltdState, gw: ExchangeGateway, row
   }
   report.settled.push({ venue: row.venue, clientOrderId, became })
 }
-

@@ -41,7 +41,9 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     gate: { halted: i.gate.halted, ...(i.gate.latchReason ? { reason: i.gate.latchReason } : {}) },
     killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
     openOrders: s.inFlight,
-    positions: [...s.positions.values()].filter((p) => Math.abs(p.qty) > 1e-12).map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, unrealized: p.unrealized })),
+    positions: [...s.positions.values()]
+      .filter((p) => Math.abs(p.qty) > 1e-12)
+      .map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, unrealized: p.unrealized })),
     pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
     venues: [...i.venues].map((venue) => {
       const latency = i.measuredLatency(venue)?.latencyMs ?? s.venues.get(venue)?.latencyMs
@@ -52,7 +54,13 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     paused: t.paused !== false,
     deploymentsLocked: t.deploymentsLocked !== false,
     shutdown: running
-      ? { shutdownId: running.shutdownId, mode: running.state.mode ?? 'graceful', procedure: running.state.procedure, status: running.status, ...(step ? { step: step.step, stepName: step.name } : {}) }
+      ? {
+          shutdownId: running.shutdownId,
+          mode: running.state.mode ?? 'graceful',
+          procedure: running.state.procedure,
+          status: running.status,
+          ...(step ? { step: step.step, stepName: step.name } : {}),
+        }
       : null,
     startup: i.startup,
     anomalies: s.anomalyCount,

@@ -45,7 +45,16 @@ export function createStrategies(input: { router: OrderRouter; log: EventLog; cl
       openOrders: (id) =>
         openOrders(state())
           .filter((o) => o.origin.kind === 'strategy' && o.origin.id === id)
-          .map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, qty: o.qty, filledQty: o.filledQty, reduceOnly: o.reduceOnly, ...(o.price !== undefined ? { price: o.price } : {}) })),
+          .map((o) => ({
+            venue: o.venue,
+            clientOrderId: o.clientOrderId,
+            symbol: o.symbol,
+            side: o.side,
+            qty: o.qty,
+            filledQty: o.filledQty,
+            reduceOnly: o.reduceOnly,
+            ...(o.price !== undefined ? { price: o.price } : {}),
+          })),
       ownerOf: (venue, clientOrderId) => {
         const o = orderOf(state(), venue, clientOrderId)
         return o?.origin.kind === 'strategy' ? o.origin.id : undefined

@@ -1,9 +1,7 @@
 import type { EventLog } from '../core/log/event-log.js'
 import { verifyCheckpoint } from '../core/shutdown/checkpoint.js'
 
-export type StrategyStateRestore =
-  | { restored: string[]; unknown: string[]; path: string; atSeq: number }
-  | { skipped: string }
+export type StrategyStateRestore = { restored: string[]; unknown: string[]; path: string; atSeq: number } | { skipped: string }
 
 /**
  * The strategies' state from the newest checkpoint the log records, read back and checked
@@ -18,7 +16,8 @@ export function restoreStrategyState(log: EventLog, host: { restoreState(input: 
   if (!last) return { skipped: 'no checkpoint in the log' }
   const file = verifyCheckpoint(last.path)
   if (!file.ok) return { skipped: `checkpoint ${last.path}: ${file.problem}` }
-  if (file.checksum !== last.checksum) return { skipped: `checkpoint ${last.path} is not the one the log recorded at seq ${last.atSeq} (checksum ${file.checksum}, expected ${last.checksum})` }
+  if (file.checksum !== last.checksum)
+    return { skipped: `checkpoint ${last.path} is not the one the log recorded at seq ${last.atSeq} (checksum ${file.checksum}, expected ${last.checksum})` }
   if (file.content.strategies === undefined || file.content.strategies === null) return { skipped: `checkpoint ${last.path} holds no strategy state` }
   try {
     return { ...host.restoreState(file.content.strategies), path: last.path, atSeq: file.atSeq }

@@ -21,8 +21,17 @@ export type VenueHealth = {
 }
 
 const TIMED: ReadonlySet<PropertyKey> = new Set([
-  'connect', 'submit', 'cancel', 'cancelAll', 'fetchOpenOrders', 'fetchOrder', 'fetchPositions', 'fetchBalances', 'fetchMarkets',
-  'armDeadMansSwitch', 'disarmDeadMansSwitch',
+  'connect',
+  'submit',
+  'cancel',
+  'cancelAll',
+  'fetchOpenOrders',
+  'fetchOrder',
+  'fetchPositions',
+  'fetchBalances',
+  'fetchMarkets',
+  'armDeadMansSwitch',
+  'disarmDeadMansSwitch',
 ])
 
 const round = (ms: number) => Math.round(ms * 10) / 10

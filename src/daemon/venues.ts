@@ -14,7 +14,10 @@ import type { VenueHealth } from './venue-health.js'
 
 /** Bad input in the config that only shows once it is used (an unknown ccxt exchange id). */
 export class VenueSetupFailed extends HaltdError {
-  constructor(readonly venue: string, detail: string) {
+  constructor(
+    readonly venue: string,
+    detail: string,
+  ) {
     super('VENUE_SETUP_FAILED', `venue '${venue}': ${detail}`)
   }
 }
@@ -65,7 +68,13 @@ export async function buildVenues(input: {
       const { kind: _k, name, feedMs, ...sim } = v
       const gw = new SimExchange({ ...sim, venue: name, clock })
       venues.set(name, health.wrap(gw))
-      sources.push(simTickerSource(gw, v.symbols.map((s) => s.symbol), feedMs))
+      sources.push(
+        simTickerSource(
+          gw,
+          v.symbols.map((s) => s.symbol),
+          feedMs,
+        ),
+      )
     } else {
       const { gateway, tickers } = await ccxtVenue(v, clock, { gateway: input.onVenueError, tickers: input.onError })
       venues.set(v.name, health.wrap(gateway))
@@ -90,16 +99,33 @@ async function ccxtVenue(
   const ctor = (ccxt as Record<string, unknown>)[v.exchange] as (new (o: Record<string, unknown>) => import('ccxt').Exchange) | undefined
   if (!ccxt.exchanges.includes(v.exchange) || typeof ctor !== 'function') throw new VenueSetupFailed(v.name, `ccxt has no exchange '${v.exchange}'`)
   const make = () => {
-    const ex = new ctor({ enableRateLimit: true, ...v.options, ...(v.apiKey ? { apiKey: v.apiKey } : {}), ...(v.secret ? { secret: v.secret } : {}), ...(v.password ? { password: v.password } : {}), ...(v.uid ? { uid: v.uid } : {}) })
+    const ex = new ctor({
+      enableRateLimit: true,
+      ...v.options,
+      ...(v.apiKey ? { apiKey: v.apiKey } : {}),
+      ...(v.secret ? { secret: v.secret } : {}),
+      ...(v.password ? { password: v.password } : {}),
+      ...(v.uid ? { uid: v.uid } : {}),
+    })
     if (v.sandbox) ex.setSandboxMode(true)
     return ex
   }
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
-  const gateway = new CcxtGateway({ venue: v.name, exchange: make(), shutdownExchange: make(), ...(v.symbols.length ? { symbols: v.symbols } : {}), clock, onError: onError.gateway })
+  const gateway = new CcxtGateway({
+    venue: v.name,
+    exchange: make(),
+    shutdownExchange: make(),
+    ...(v.symbols.length ? { symbols: v.symbols } : {}),
+    clock,
+    onError: onError.gateway,
+  })
   if (!v.symbols.length) return { gateway, tickers: undefined }
   // market data polls on its own instance, so it never shares a rate-limit queue with order entry
   const { ccxtTickerSource } = await import('../exchanges/ccxt/ticker-source.js')
-  return { gateway, tickers: ccxtTickerSource({ venue: v.name, exchange: make(), symbols: v.symbols, pollMs: v.tickerPollMs, clock, onError: onError.tickers }) }
+  return {
+    gateway,
+    tickers: ccxtTickerSource({ venue: v.name, exchange: make(), symbols: v.symbols, pollMs: v.tickerPollMs, clock, onError: onError.tickers }),
+  }
 }
 
 /** Connect every venue at once, each within the budget; the outcome of each is in the log. */

@@ -58,13 +58,16 @@ export function createWatchdog(options: WatchdogOptions = {}): Watchdog {
       if (at >= deadline) return
       this.disarm()
       deadline = at
-      timer = setTimeout(() => {
-        try {
-          options.onFire?.(reason)
-        } finally {
-          exit(code)
-        }
-      }, Math.max(0, exitAtMs))
+      timer = setTimeout(
+        () => {
+          try {
+            options.onFire?.(reason)
+          } finally {
+            exit(code)
+          }
+        },
+        Math.max(0, exitAtMs),
+      )
       timer.unref()
       worker = new Worker(KILLER, { eval: true, workerData: { pid: process.pid, ms: Math.max(0, killAtMs) } })
       worker.unref()

@@ -1,7 +1,20 @@
 import { z } from 'zod'
 import {
-  Id, Venue, MarketSymbol, Side, Qty, Price, SignedQty, Money, Reason, OrderType, TimeInForce,
-  TradingMode, ShutdownMode, Origin, OrderOrigin,
+  Id,
+  Venue,
+  MarketSymbol,
+  Side,
+  Qty,
+  Price,
+  SignedQty,
+  Money,
+  Reason,
+  OrderType,
+  TimeInForce,
+  TradingMode,
+  ShutdownMode,
+  Origin,
+  OrderOrigin,
 } from './primitives.js'
 import { CommandOutcome } from './shutdown.js'
 
@@ -93,7 +106,9 @@ export const current = {
     v: 1,
     data: z.strictObject({
       venue: Venue,
-      markets: z.array(z.strictObject({ symbol: MarketSymbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() })),
+      markets: z.array(
+        z.strictObject({ symbol: MarketSymbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() }),
+      ),
     }),
   },
   'venue.connected': { v: 1, data: z.strictObject({ venue: Venue, latencyMs: z.number().finite().nonnegative().optional() }) },
@@ -156,7 +171,12 @@ export const current = {
   'drain.completed': {
     v: 1,
     // reason and origin: present when someone forced the drain to end
-    data: z.strictObject({ outcome: z.enum(['drained', 'timed-out', 'forced']), inFlight: z.number().int().nonnegative(), reason: Reason.optional(), origin: Origin.optional() }),
+    data: z.strictObject({
+      outcome: z.enum(['drained', 'timed-out', 'forced']),
+      inFlight: z.number().int().nonnegative(),
+      reason: Reason.optional(),
+      origin: Origin.optional(),
+    }),
   },
   'trading.paused': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
   'trading.resumed': { v: 1, data: z.strictObject({ reason: Reason, origin: Origin }) },
@@ -186,14 +206,37 @@ export const current = {
     }),
   },
   'shutdown.step-started': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100) }) },
-  'shutdown.step-completed': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), detail: Note.optional() }) },
-  'shutdown.step-failed': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), error: Reason }) },
-  'shutdown.step-timed-out': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), budgetMs: z.number().int().nonnegative(), remaining: Note.optional() }) },
-  'shutdown.step-skipped': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), reason: Reason }) },
+  'shutdown.step-completed': {
+    v: 1,
+    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), detail: Note.optional() }),
+  },
+  'shutdown.step-failed': {
+    v: 1,
+    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), error: Reason }),
+  },
+  'shutdown.step-timed-out': {
+    v: 1,
+    data: z.strictObject({
+      shutdownId: Id,
+      step: z.number().int().min(1).max(99),
+      name: z.string().min(1).max(100),
+      budgetMs: z.number().int().nonnegative(),
+      remaining: Note.optional(),
+    }),
+  },
+  'shutdown.step-skipped': {
+    v: 1,
+    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), reason: Reason }),
+  },
   /** A command the decider called for, recorded before the runner carries it out; the audit re-derives it. */
   'shutdown.command-issued': {
     v: 1,
-    data: z.strictObject({ shutdownId: Id, commandId: Id, step: z.number().int().min(1).max(99), command: z.strictObject({ kind: z.string().min(1).max(100) }).catchall(z.unknown()) }),
+    data: z.strictObject({
+      shutdownId: Id,
+      commandId: Id,
+      step: z.number().int().min(1).max(99),
+      command: z.strictObject({ kind: z.string().min(1).max(100) }).catchall(z.unknown()),
+    }),
   },
   'shutdown.command-completed': {
     v: 1,
@@ -214,7 +257,13 @@ export const current = {
   // ── runs of the process ────────────────────────────────────────────────────────────────
   'run.started': {
     v: 1,
-    data: z.strictObject({ runId: Id, version: z.string().max(50), configHash: z.string().max(128), host: z.string().max(255), pid: z.number().int().nonnegative() }),
+    data: z.strictObject({
+      runId: Id,
+      version: z.string().max(50),
+      configHash: z.string().max(128),
+      host: z.string().max(255),
+      pid: z.number().int().nonnegative(),
+    }),
   },
   'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },
   'run.crashed': { v: 1, data: z.strictObject({ runId: Id, pid: z.number().int().nonnegative(), lastSeq: z.number().int().nonnegative() }) },

@@ -20,10 +20,7 @@ export class InvalidEvent extends HaltdError {
   readonly problems: FieldProblem[]
   constructor(type: string | undefined, problems: FieldProblem[]) {
     const what = type === undefined ? 'event' : `${type} event`
-    super(
-      'INVALID_EVENT',
-      `invalid ${what}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`,
-    )
+    super('INVALID_EVENT', `invalid ${what}: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`)
     this.type = type
     this.problems = problems
   }
@@ -35,7 +32,11 @@ export class InvalidEvent extends HaltdError {
 
 /** A stored event this build cannot lift to a current version (a newer version or type, or a missing upcaster). */
 export class UnreadableEvent extends HaltdError {
-  constructor(readonly type: string, readonly v: number, detail: string) {
+  constructor(
+    readonly type: string,
+    readonly v: number,
+    detail: string,
+  ) {
     super('UNREADABLE_EVENT', `cannot read stored ${type} v${v}: ${detail}`)
   }
 }
@@ -43,7 +44,15 @@ export class UnreadableEvent extends HaltdError {
 /** Each zod issue as a field path (`a.b[0].c`, under `prefix` when given) and its message. */
 export function problemsOf(error: z.ZodError, prefix = ''): FieldProblem[] {
   return error.issues.map((issue) => ({
-    path: [prefix, issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[')].filter(Boolean).join('.'),
+    path: [
+      prefix,
+      issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '['),
+    ]
+      .filter(Boolean)
+      .join('.'),
     message: issue.message,
   }))
 }

@@ -90,7 +90,10 @@ export type ShutdownStatus = z.infer<typeof ShutdownStatus>
 
 export const ShutdownCommand = z.discriminatedUnion('kind', [
   z.strictObject({
-    kind: z.literal('notify'), topic: z.string().min(1).max(100), severity: z.enum(['info', 'warning', 'critical']), message: z.string().max(2000),
+    kind: z.literal('notify'),
+    topic: z.string().min(1).max(100),
+    severity: z.enum(['info', 'warning', 'critical']),
+    message: z.string().max(2000),
     /** The status the message announces, when it is not the one the procedure is in as it sends (the closing report says SHUT_DOWN). */
     status: ShutdownStatus.optional(),
   }),
@@ -107,7 +110,13 @@ export const ShutdownCommand = z.discriminatedUnion('kind', [
     round: z.number().int().positive(),
   }),
   /** Every order of ours at the venue in one go: mass cancel where the venue has it, batched or per order otherwise. */
-  z.strictObject({ kind: z.literal('cancel-all'), venue: Venue, scope: z.enum(['own', 'account']), orders: z.number().int().nonnegative(), round: z.number().int().positive() }),
+  z.strictObject({
+    kind: z.literal('cancel-all'),
+    venue: Venue,
+    scope: z.enum(['own', 'account']),
+    orders: z.number().int().nonnegative(),
+    round: z.number().int().positive(),
+  }),
   z.strictObject({ kind: z.literal('arm-dead-mans-switch'), venue: Venue, timeoutMs: z.number().int().positive() }),
   /** A reduce-only order with the shutdown as origin; never larger than the position it closes. */
   z.strictObject({
@@ -173,7 +182,10 @@ const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 function withKnownBudgets(input: unknown): unknown {
   if (!isObject(input)) return input
   const out: Record<string, unknown> = { ...input }
-  for (const [procedure, names] of [['graceful', GracefulStepName], ['emergency', EmergencyStepName]] as const) {
+  for (const [procedure, names] of [
+    ['graceful', GracefulStepName],
+    ['emergency', EmergencyStepName],
+  ] as const) {
     const o = out[procedure]
     if (!isObject(o) || !isObject(o.budgets)) continue
     const known: readonly string[] = names.options

@@ -52,11 +52,17 @@ export function checkEnvelopeInput(input: { type?: unknown } & Partial<Record<(t
     const value = input[field]
     if (value === undefined || value === null) continue
     const message =
-      typeof value !== 'string' ? `must be a string, got ${Array.isArray(value) ? 'array' : typeof value}`
-      : value.length === 0 ? 'must not be empty'
-      : value.length > MAX_ENVELOPE_FIELD ? `must be at most ${MAX_ENVELOPE_FIELD} characters`
-      : undefined
-    if (message !== undefined) (problems ??= []).push({ path: field, message })
+      typeof value !== 'string'
+        ? `must be a string, got ${Array.isArray(value) ? 'array' : typeof value}`
+        : value.length === 0
+          ? 'must not be empty'
+          : value.length > MAX_ENVELOPE_FIELD
+            ? `must be at most ${MAX_ENVELOPE_FIELD} characters`
+            : undefined
+    if (message !== undefined) {
+      problems ??= []
+      problems.push({ path: field, message })
+    }
   }
   if (problems) throw new InvalidEvent(typeof input.type === 'string' ? input.type : undefined, problems)
 }

@@ -7,6 +7,7 @@ import { UnreadableEvent } from './errors.js'
  * Superseded versions of event types, each with the upcaster that lifts it one version up.
  * The log is never rewritten: a stored v1 stays v1 on disk and is read as the current version.
  */
+// biome-ignore lint/suspicious/noExplicitAny: each upcaster reads the older shape its own schema just checked
 type Upcaster = (data: any) => unknown
 type OldVersion = { data: z.ZodTypeAny; up: Upcaster }
 

@@ -13,16 +13,7 @@ import { HaltdError } from '../events/errors.js'
  * - not-found: the venue does not know the order (for a cancel: confirm with fetchOpenOrders).
  * - unsupported: the venue has no such feature.
  */
-export type VenueErrorKind =
-  | 'network'
-  | 'timeout'
-  | 'rate-limit'
-  | 'unavailable'
-  | 'bad-response'
-  | 'auth'
-  | 'rejected'
-  | 'not-found'
-  | 'unsupported'
+export type VenueErrorKind = 'network' | 'timeout' | 'rate-limit' | 'unavailable' | 'bad-response' | 'auth' | 'rejected' | 'not-found' | 'unsupported'
 
 /** Failures that mean the venue could not be reached (or never answered), as opposed to an answer it gave. */
 export const UNREACHABLE: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'unavailable'])

@@ -5,8 +5,21 @@ export { applyFill, emptyPosition, unrealizedAt, type Position } from './positio
 export { evolveVenue, emptyVenue, type VenueView } from './venues.js'
 export { evolveTrading, evolveStrategy, initialTrading, type TradingView, type KillSwitch, type DrainState, type StrategyView } from './trading.js'
 export {
-  evolveShutdown, initialShutdownState, openStep, runningStep, commandsOf, runningMode, shutdownStatus, shutdownProgress,
-  type ShutdownState, type ShutdownFact, type StepRecord, type CommandRecord, type Procedure, type ShutdownProgress, type StepProgress,
+  evolveShutdown,
+  initialShutdownState,
+  openStep,
+  runningStep,
+  commandsOf,
+  runningMode,
+  shutdownStatus,
+  shutdownProgress,
+  type ShutdownState,
+  type ShutdownFact,
+  type StepRecord,
+  type CommandRecord,
+  type Procedure,
+  type ShutdownProgress,
+  type StepProgress,
 } from './shutdowns.js'
 export { RUN_EVENT_TYPES, evolveRuns, initialRuns, openRun, runs, type Run, type RunEnd, type RunFact, type RunsState } from './runs.js'
 export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type Retention } from './state.js'

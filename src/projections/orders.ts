@@ -212,10 +212,27 @@ const quiet: AnomalySink = () => {}
 // serialization leaves out.
 function copyOrder(o: Order, seq: number, ts: number): Order {
   return {
-    venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, qty: o.qty, price: o.price,
-    timeInForce: o.timeInForce, reduceOnly: o.reduceOnly, origin: o.origin,
-    status: o.status, venueOrderId: o.venueOrderId, filledQty: o.filledQty, avgFillPrice: o.avgFillPrice, fees: o.fees, tradeIds: o.tradeIds, reason: o.reason,
-    canceledBy: o.canceledBy, submittedSeq: o.submittedSeq, updatedSeq: seq, updatedTs: ts,
+    venue: o.venue,
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    qty: o.qty,
+    price: o.price,
+    timeInForce: o.timeInForce,
+    reduceOnly: o.reduceOnly,
+    origin: o.origin,
+    status: o.status,
+    venueOrderId: o.venueOrderId,
+    filledQty: o.filledQty,
+    avgFillPrice: o.avgFillPrice,
+    fees: o.fees,
+    tradeIds: o.tradeIds,
+    reason: o.reason,
+    canceledBy: o.canceledBy,
+    submittedSeq: o.submittedSeq,
+    updatedSeq: seq,
+    updatedTs: ts,
   }
 }
 
@@ -225,16 +242,26 @@ const FILL_EPS = 1e-12
 
 function kindOf(fact: OrderFact, cumulative: number, qty: number): OrderEventKind {
   switch (fact.type) {
-    case 'order.accepted': return 'accepted'
-    case 'order.rejected': return 'rejected'
-    case 'order.filled': return cumulative >= qty * (1 - FILL_EPS) ? 'fill-full' : 'fill-partial'
-    case 'order.cancel-requested': return 'cancel-requested'
-    case 'order.canceled': return 'canceled'
-    case 'order.cancel-rejected': return 'cancel-rejected'
-    case 'order.cancel-unconfirmed': return 'cancel-unconfirmed'
-    case 'order.expired': return 'expired'
-    case 'order.status-unknown': return 'status-unknown'
-    case 'order.submitted': throw new Error('unreachable: submitted is handled before the table')
+    case 'order.accepted':
+      return 'accepted'
+    case 'order.rejected':
+      return 'rejected'
+    case 'order.filled':
+      return cumulative >= qty * (1 - FILL_EPS) ? 'fill-full' : 'fill-partial'
+    case 'order.cancel-requested':
+      return 'cancel-requested'
+    case 'order.canceled':
+      return 'canceled'
+    case 'order.cancel-rejected':
+      return 'cancel-rejected'
+    case 'order.cancel-unconfirmed':
+      return 'cancel-unconfirmed'
+    case 'order.expired':
+      return 'expired'
+    case 'order.status-unknown':
+      return 'status-unknown'
+    case 'order.submitted':
+      throw new Error('unreachable: submitted is handled before the table')
   }
 }
 
@@ -252,10 +279,27 @@ export function evolveOrder(order: Order | undefined, fact: OrderFact, note: Ano
     }
     const d = fact.data
     return {
-      venue: d.venue, clientOrderId: d.clientOrderId, symbol: d.symbol, side: d.side, type: d.type, qty: d.qty, price: d.price,
-      timeInForce: d.timeInForce, reduceOnly: d.reduceOnly, origin: d.origin,
-      status: 'pending-new', venueOrderId: undefined, filledQty: 0, avgFillPrice: 0, fees: 0, tradeIds: [], reason: undefined,
-      canceledBy: undefined, submittedSeq: fact.seq, updatedSeq: fact.seq, updatedTs: fact.ts,
+      venue: d.venue,
+      clientOrderId: d.clientOrderId,
+      symbol: d.symbol,
+      side: d.side,
+      type: d.type,
+      qty: d.qty,
+      price: d.price,
+      timeInForce: d.timeInForce,
+      reduceOnly: d.reduceOnly,
+      origin: d.origin,
+      status: 'pending-new',
+      venueOrderId: undefined,
+      filledQty: 0,
+      avgFillPrice: 0,
+      fees: 0,
+      tradeIds: [],
+      reason: undefined,
+      canceledBy: undefined,
+      submittedSeq: fact.seq,
+      updatedSeq: fact.seq,
+      updatedTs: fact.ts,
     }
   }
   if (!order) {

@@ -32,7 +32,17 @@ export function emptyPosition(venue: string, symbol: string, strategy?: string):
 
 // One literal shape for every position (see copyOrder in orders.ts for why).
 function copyPosition(p: Position): Position {
-  return { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, fees: p.fees, unrealized: p.unrealized, fills: p.fills, strategy: p.strategy }
+  return {
+    venue: p.venue,
+    symbol: p.symbol,
+    qty: p.qty,
+    avgEntry: p.avgEntry,
+    realized: p.realized,
+    fees: p.fees,
+    unrealized: p.unrealized,
+    fills: p.fills,
+    strategy: p.strategy,
+  }
 }
 
 /** Apply one fill; returns a new position. `mark` (if known) refreshes `unrealized`. */
@@ -42,7 +52,7 @@ export function applyFill(pos: Position, side: Side, qty: number, price: number,
   next.fees = pos.fees + fee
   next.fills = pos.fills + 1
   const held = pos.qty
-  if (held === 0 || (held > 0) === (signed > 0)) {
+  if (held === 0 || held > 0 === signed > 0) {
     const size = Math.abs(held) + qty
     next.avgEntry = (Math.abs(held) * pos.avgEntry + qty * price) / size
     next.qty = held + signed

@@ -101,8 +101,15 @@ export function reconciliation(state: HaltdState): Reconciliation {
       for (const o of mine) {
         if (!isLive(o.status)) continue
         row({
-          kind: 'order', venue, symbol: o.symbol, clientOrderId: o.clientOrderId, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}),
-          internal: remainingQty(o), observed: null, tolerance: toleranceFor(state, venue, o.symbol), status: 'MISSING_AT_VENUE',
+          kind: 'order',
+          venue,
+          symbol: o.symbol,
+          clientOrderId: o.clientOrderId,
+          ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}),
+          internal: remainingQty(o),
+          observed: null,
+          tolerance: toleranceFor(state, venue, o.symbol),
+          status: 'MISSING_AT_VENUE',
           note: 'the venue has not reported open orders yet',
         })
       }
@@ -117,14 +124,31 @@ export function reconciliation(state: HaltdState): Reconciliation {
       const theirs = Math.max(0, vo.qty - vo.filled)
       const ids = { venueOrderId: vo.venueOrderId, ...(vo.clientOrderId !== undefined ? { clientOrderId: vo.clientOrderId } : {}) }
       if (o === undefined) {
-        row({ kind: 'order', venue, symbol: vo.symbol, ...ids, internal: 0, observed: theirs, tolerance, status: 'UNKNOWN_TO_US', note: 'an order at the venue that haltd never sent' })
+        row({
+          kind: 'order',
+          venue,
+          symbol: vo.symbol,
+          ...ids,
+          internal: 0,
+          observed: theirs,
+          tolerance,
+          status: 'UNKNOWN_TO_US',
+          note: 'an order at the venue that haltd never sent',
+        })
         continue
       }
       matched.add(o)
       const ours = remainingQty(o)
       const same = isLive(o.status) && Math.abs(ours - theirs) <= tolerance
       const r: Omit<ReconciliationRow, 'columns'> = {
-        kind: 'order', venue, symbol: o.symbol, ...ids, clientOrderId: o.clientOrderId, internal: ours, observed: theirs, tolerance,
+        kind: 'order',
+        venue,
+        symbol: o.symbol,
+        ...ids,
+        clientOrderId: o.clientOrderId,
+        internal: ours,
+        observed: theirs,
+        tolerance,
         status: same ? 'OK' : 'MISMATCH',
       }
       if (!isLive(o.status)) r.note = `haltd has it ${o.status}`
@@ -135,13 +159,26 @@ export function reconciliation(state: HaltdState): Reconciliation {
       // an order submitted after the venue's list cannot be expected in it
       if (!isLive(o.status) || matched.has(o) || o.submittedSeq > report.seq) continue
       row({
-        kind: 'order', venue, symbol: o.symbol, clientOrderId: o.clientOrderId, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}),
-        internal: remainingQty(o), observed: 0, tolerance: toleranceFor(state, venue, o.symbol), status: 'MISSING_AT_VENUE',
+        kind: 'order',
+        venue,
+        symbol: o.symbol,
+        clientOrderId: o.clientOrderId,
+        ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}),
+        internal: remainingQty(o),
+        observed: 0,
+        tolerance: toleranceFor(state, venue, o.symbol),
+        status: 'MISSING_AT_VENUE',
       })
     }
   }
 
-  rows.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.kind, b.kind) || cmp(a.symbol, b.symbol) || cmp(a.clientOrderId ?? a.venueOrderId ?? '', b.clientOrderId ?? b.venueOrderId ?? ''))
+  rows.sort(
+    (a, b) =>
+      cmp(a.venue, b.venue) ||
+      cmp(a.kind, b.kind) ||
+      cmp(a.symbol, b.symbol) ||
+      cmp(a.clientOrderId ?? a.venueOrderId ?? '', b.clientOrderId ?? b.venueOrderId ?? ''),
+  )
   const counts: Record<ReconciliationStatus, number> = { OK: 0, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0 }
   for (const r of rows) counts[r.status]++
   return { venues, rows, counts, ok: rows.every((r) => r.status === 'OK') }

@@ -5,9 +5,7 @@ export const RUN_EVENT_TYPES = ['run.started', 'run.ended', 'run.crashed'] as co
 export type RunFact = FactOf<(typeof RUN_EVENT_TYPES)[number]>
 
 /** How a run ended: with its exit code, or found without an end by the next run (crashed, killed). */
-export type RunEnd =
-  | { kind: 'ended'; exitCode: number; seq: number; ts: number }
-  | { kind: 'crashed'; pid: number; lastSeq: number; seq: number; ts: number }
+export type RunEnd = { kind: 'ended'; exitCode: number; seq: number; ts: number } | { kind: 'crashed'; pid: number; lastSeq: number; seq: number; ts: number }
 
 export type Run = {
   runId: string
@@ -54,7 +52,10 @@ export function evolveRuns(state: RunsState, fact: Fact): RunsState {
     case 'run.crashed': {
       const { runId } = fact.data
       const run = state.runs.get(runId)
-      const end: RunEnd = fact.type === 'run.ended' ? { kind: 'ended', exitCode: fact.data.exitCode, ...at } : { kind: 'crashed', pid: fact.data.pid, lastSeq: fact.data.lastSeq, ...at }
+      const end: RunEnd =
+        fact.type === 'run.ended'
+          ? { kind: 'ended', exitCode: fact.data.exitCode, ...at }
+          : { kind: 'crashed', pid: fact.data.pid, lastSeq: fact.data.lastSeq, ...at }
       const next: RunsState = { runs: run === undefined ? state.runs : new Map(state.runs).set(runId, { ...run, end }) }
       if (state.open !== undefined && state.open !== runId) next.open = state.open
       return next

@@ -53,7 +53,14 @@ export function pnl(state: HaltdState): PnlReport {
   const bySymbol: PnlReport['bySymbol'] = []
   for (const p of positions(state)) {
     const mark = state.marks.get(marketKey(p.venue, p.symbol))
-    bySymbol.push({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, ...(mark === undefined ? {} : { mark }), ...line(p.realized, p.fees, p.unrealized) })
+    bySymbol.push({
+      venue: p.venue,
+      symbol: p.symbol,
+      qty: p.qty,
+      avgEntry: p.avgEntry,
+      ...(mark === undefined ? {} : { mark }),
+      ...line(p.realized, p.fees, p.unrealized),
+    })
     const v = venueLines.get(p.venue) ?? line(0, 0, 0)
     venueLines.set(p.venue, line(v.realized + p.realized, v.fees + p.fees, v.unrealized + p.unrealized))
   }
@@ -64,7 +71,11 @@ export function pnl(state: HaltdState): PnlReport {
     .map((b) => {
       const mark = state.marks.get(marketKey(b.venue, b.symbol))
       return {
-        venue: b.venue, symbol: b.symbol, strategy: b.strategy ?? '', qty: b.qty, avgEntry: b.avgEntry,
+        venue: b.venue,
+        symbol: b.symbol,
+        strategy: b.strategy ?? '',
+        qty: b.qty,
+        avgEntry: b.avgEntry,
         ...line(b.realized, b.fees, mark === undefined ? 0 : unrealizedAt(b, mark)),
       }
     })
@@ -81,7 +92,9 @@ export function killSwitch(state: HaltdState): KillSwitch {
 
 /** Shutdowns in the order they were requested (or first seen). */
 export function shutdowns(state: HaltdState): ShutdownProgress[] {
-  return [...state.shutdowns.values()].map(shutdownProgress).sort((a, b) => (a.requestedAt ?? Infinity) - (b.requestedAt ?? Infinity) || cmp(a.shutdownId, b.shutdownId))
+  return [...state.shutdowns.values()]
+    .map(shutdownProgress)
+    .sort((a, b) => (a.requestedAt ?? Infinity) - (b.requestedAt ?? Infinity) || cmp(a.shutdownId, b.shutdownId))
 }
 
 export function anomalies(state: HaltdState): Anomaly[] {

@@ -1,7 +1,14 @@
 import {
   recordedShutdownOptions,
   ShutdownOptions,
-  type CommandOutcome, type EventData, type HaltdEvent, type Origin, type ShutdownCommand, type ShutdownMode, type ShutdownStatus, type StepStatus,
+  type CommandOutcome,
+  type EventData,
+  type HaltdEvent,
+  type Origin,
+  type ShutdownCommand,
+  type ShutdownMode,
+  type ShutdownStatus,
+  type StepStatus,
 } from '../events/index.js'
 import type { AnomalySink } from './anomalies.js'
 
@@ -115,7 +122,8 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact, note: 
   const id = event.data.shutdownId
   if (state.shutdownId === undefined) {
     state.shutdownId = id
-    if (event.type !== 'shutdown.requested') note('shutdown-event-without-request', `${event.type} for shutdown ${id} that was never requested`, { shutdownId: id })
+    if (event.type !== 'shutdown.requested')
+      note('shutdown-event-without-request', `${event.type} for shutdown ${id} that was never requested`, { shutdownId: id })
   }
   if (event.ts !== undefined) state.lastTs = event.ts
   switch (event.type) {
@@ -131,8 +139,14 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact, note: 
     }
     case 'shutdown.step-started':
       state.steps.push({
-        procedure: state.procedure, step: event.data.step, name: event.data.name, status: 'running',
-        startedAt: event.ts, startedSeq: event.seq, commandIds: [], pending: 0,
+        procedure: state.procedure,
+        step: event.data.step,
+        name: event.data.name,
+        status: 'running',
+        startedAt: event.ts,
+        startedSeq: event.seq,
+        commandIds: [],
+        pending: 0,
       })
       return state
     case 'shutdown.step-completed':
@@ -143,7 +157,8 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact, note: 
       let s = openStep(state, step, name)
       if (!s) {
         // a step is skipped without a start; any other end needs one
-        if (event.type !== 'shutdown.step-skipped') note('step-end-without-start', `step ${step} (${name}) of shutdown ${id} ended without a start`, { shutdownId: id })
+        if (event.type !== 'shutdown.step-skipped')
+          note('step-end-without-start', `step ${step} (${name}) of shutdown ${id} ended without a start`, { shutdownId: id })
         s = { procedure: state.procedure, step, name, status: 'running', commandIds: [], pending: 0 }
         state.steps.push(s)
       }
@@ -288,7 +303,15 @@ export function shutdownProgress(state: ShutdownState): ShutdownProgress {
       if (outcome !== 'ok') failed++
     }
     const startedAt = s.startedAt ?? (s.status === 'skipped' ? (s.endedAt ?? null) : null)
-    const view: StepProgress = { step: s.step, name: s.name, startedAt, outcome: s.status, commandsIssued: s.commandIds.length, commandsCompleted: completed, commandsFailed: failed }
+    const view: StepProgress = {
+      step: s.step,
+      name: s.name,
+      startedAt,
+      outcome: s.status,
+      commandsIssued: s.commandIds.length,
+      commandsCompleted: completed,
+      commandsFailed: failed,
+    }
     if (s.endedAt !== undefined) {
       view.endedAt = s.endedAt
       if (startedAt !== null) view.durationMs = s.endedAt - startedAt

@@ -22,17 +22,19 @@ export type Tick = z.infer<typeof Tick>
 
 export const midOf = (tick: Pick<Tick, 'bid' | 'ask' | 'mid'>): number => tick.mid ?? (tick.bid + tick.ask) / 2
 
-export const PlaceIntent = z.strictObject({
-  kind: z.literal('place'),
-  venue: Venue,
-  symbol: MarketSymbol,
-  side: Side,
-  type: z.enum(['market', 'limit']),
-  qty: Qty,
-  price: Price.optional(),
-  timeInForce: TimeInForce.optional(),
-  reduceOnly: z.boolean().optional(),
-}).refine((i) => i.type === 'market' || i.price !== undefined, { message: 'a limit order needs a price', path: ['price'] })
+export const PlaceIntent = z
+  .strictObject({
+    kind: z.literal('place'),
+    venue: Venue,
+    symbol: MarketSymbol,
+    side: Side,
+    type: z.enum(['market', 'limit']),
+    qty: Qty,
+    price: Price.optional(),
+    timeInForce: TimeInForce.optional(),
+    reduceOnly: z.boolean().optional(),
+  })
+  .refine((i) => i.type === 'market' || i.price !== undefined, { message: 'a limit order needs a price', path: ['price'] })
 export type PlaceIntent = z.infer<typeof PlaceIntent>
 
 export const CancelIntent = z.strictObject({

@@ -1,9 +1,7 @@
 import type { Strategy } from './contract.js'
 import { InvalidStrategyConfig } from './errors.js'
-import type { StrategyLimits } from './limits.js'
 import { MarketMaker } from './market-maker.js'
 import { MomentumTaker } from './taker.js'
-
 
 /** One strategy as the config file describes it (the shape of `strategies[]`). */
 export type StrategySpec = {

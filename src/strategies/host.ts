@@ -2,9 +2,17 @@ import { z } from 'zod'
 import type { Envelope } from '../events/envelope.js'
 import type { Origin } from '../events/primitives.js'
 import { Id } from '../events/primitives.js'
-import { CancelIntent, OrderIntent, PlaceIntent, Tick } from './contract.js'
+import { type CancelIntent, OrderIntent, type PlaceIntent, Tick } from './contract.js'
 import type { OwnOrderUpdate, Strategy, StrategyContext } from './contract.js'
-import { DeploymentsLocked, DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy } from './errors.js'
+import {
+  DeploymentsLocked,
+  DuplicateStrategy,
+  InvalidStrategyCheckpoint,
+  InvalidStrategyConfig,
+  InvalidTick,
+  StrategyRestoreFailed,
+  UnknownStrategy,
+} from './errors.js'
 import { limitRefusal, parseLimits, reducedLimits, SendRate, StrategyLimits } from './limits.js'
 import type { Clock } from '../events/clock.js'
 import type { EventRecorder, OrderSink, SinkCancelOutcome, SinkOutcome, StrategyBook } from './ports.js'
@@ -65,7 +73,16 @@ type Slot = {
   draining: Promise<void> | undefined
 }
 
-const emptyCounts = (): RefusalCounts => ({ total: 0, disabled: 0, invalid: 0, 'not-own-order': 0, maxPosition: 0, maxOpenOrders: 0, maxOrdersPerSecond: 0, gate: 0 })
+const emptyCounts = (): RefusalCounts => ({
+  total: 0,
+  disabled: 0,
+  invalid: 0,
+  'not-own-order': 0,
+  maxPosition: 0,
+  maxOpenOrders: 0,
+  maxOrdersPerSecond: 0,
+  gate: 0,
+})
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const issueText = (error: z.ZodError) => error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
 
@@ -109,8 +126,17 @@ export class StrategyHost {
         : { type: 'strategy.disabled', data: { strategyId: id, reason: 'registered disabled', origin: 'system' } },
     )
     this.slots.set(id, {
-      strategy, ctx, limits, enabled, disabledReason: enabled ? undefined : 'registered disabled',
-      refusals: emptyCounts(), errors: 0, rate: new SendRate(), updates: [], ticks: new Map(), draining: undefined,
+      strategy,
+      ctx,
+      limits,
+      enabled,
+      disabledReason: enabled ? undefined : 'registered disabled',
+      refusals: emptyCounts(),
+      errors: 0,
+      rate: new SendRate(),
+      updates: [],
+      ticks: new Map(),
+      draining: undefined,
     })
   }
 
@@ -201,7 +227,12 @@ export class StrategyHost {
 
   status(): StrategyStatus[] {
     return [...this.slots.entries()].map(([id, s]) => ({
-      id, enabled: s.enabled, disabledReason: s.disabledReason, limits: { ...s.limits }, refusals: { ...s.refusals }, errors: s.errors,
+      id,
+      enabled: s.enabled,
+      disabledReason: s.disabledReason,
+      limits: { ...s.limits },
+      refusals: { ...s.refusals },
+      errors: s.errors,
     }))
   }
 
@@ -220,10 +251,12 @@ export class StrategyHost {
     const tick = parsed.data
     if (this.stopped) return Promise.resolve()
     const key = `${tick.venue}\u0000${tick.symbol}`
-    return Promise.all([...this.slots.values()].map((slot) => {
-      slot.ticks.set(key, tick)
-      return this.drain(slot)
-    })).then(() => undefined)
+    return Promise.all(
+      [...this.slots.values()].map((slot) => {
+        slot.ticks.set(key, tick)
+        return this.drain(slot)
+      }),
+    ).then(() => undefined)
   }
 
   /**
@@ -318,7 +351,10 @@ export class StrategyHost {
       // Cancels never add exposure, so a disabled strategy may still withdraw its own orders.
       const order = book.openOrders(id).find((o) => o.venue === intent.venue && o.clientOrderId === intent.clientOrderId)
       if (!order) return this.refuse(slot, intent, 'not-own-order', `${intent.clientOrderId} on ${intent.venue} is not a live order of strategy ${id}`)
-      const outcome = await sink.cancel({ venue: intent.venue, clientOrderId: intent.clientOrderId, symbol: order.symbol }, { reason: `strategy ${id}`, origin: 'strategy' })
+      const outcome = await sink.cancel(
+        { venue: intent.venue, clientOrderId: intent.clientOrderId, symbol: order.symbol },
+        { reason: `strategy ${id}`, origin: 'strategy' },
+      )
       onIntent?.({ strategyId: id, status: 'cancel-sent', intent, outcome })
       return
     }
@@ -332,8 +368,15 @@ export class StrategyHost {
     )
     if (over) return this.refuse(slot, intent, over.limit, over.reason)
     const outcome = await sink.submit({
-      venue: intent.venue, symbol: intent.symbol, side: intent.side, type: intent.type, qty: intent.qty, price: intent.price,
-      timeInForce: intent.timeInForce, reduceOnly: intent.reduceOnly, origin: { kind: 'strategy', id },
+      venue: intent.venue,
+      symbol: intent.symbol,
+      side: intent.side,
+      type: intent.type,
+      qty: intent.qty,
+      price: intent.price,
+      timeInForce: intent.timeInForce,
+      reduceOnly: intent.reduceOnly,
+      origin: { kind: 'strategy', id },
     })
     if (outcome.status === 'refused') return this.refuse(slot, intent, 'gate', outcome.reason)
     slot.rate.record(now)

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import type { z } from 'zod'
 import { current } from '../events/catalogue.js'
 import type { OwnOrder, PlaceIntent } from './contract.js'
 import { InvalidStrategyConfig } from './errors.js'

@@ -64,7 +64,14 @@ export class MarketMaker implements Strategy {
     const intents: OrderIntent[] = resting.map((o) => ({ kind: 'cancel', venue: o.venue, clientOrderId: o.clientOrderId }))
     const offset = (mid * halfSpreadBps) / 1e4
     const quote = (side: 'buy' | 'sell', price: number): OrderIntent => ({
-      kind: 'place', venue: tick.venue, symbol: tick.symbol, side, type: 'limit', qty, price, timeInForce: 'GTC',
+      kind: 'place',
+      venue: tick.venue,
+      symbol: tick.symbol,
+      side,
+      type: 'limit',
+      qty,
+      price,
+      timeInForce: 'GTC',
     })
     if (wantBid) intents.push(quote('buy', mid - offset))
     if (wantAsk) intents.push(quote('sell', mid + offset))

@@ -51,9 +51,9 @@ describe('admin API', () => {
 
   it('refuses a wrong token, a token of another length, and another scheme', async () => {
     expect((await call('GET', '/status', { token: TOKEN.replace(/.$/, 'X') })).status).toBe(401)
-    expect((await call('GET', '/status', { token: TOKEN + 'extra' })).status).toBe(401)
+    expect((await call('GET', '/status', { token: `${TOKEN}extra` })).status).toBe(401)
     expect((await call('GET', '/status', { token: '' })).status).toBe(401)
-    const basic = await fetch(server.url + '/status', { headers: { authorization: `Basic ${TOKEN}` } })
+    const basic = await fetch(`${server.url}/status`, { headers: { authorization: `Basic ${TOKEN}` } })
     expect(basic.status).toBe(401)
   })
 
@@ -166,7 +166,7 @@ describe('admin API', () => {
 
   it('never writes the token to its log', async () => {
     await call('GET', '/status')
-    await call('GET', '/status?token=' + TOKEN)
+    await call('GET', `/status?token=${TOKEN}`)
     await call('POST', '/pause', { body: { reason: 'x' } })
     expect(logLines.length).toBeGreaterThanOrEqual(3)
     for (const line of logLines) expect(line).not.toContain(TOKEN)
@@ -180,10 +180,11 @@ function openSocket(path: string, token: string | null): Promise<{ ws: WebSocket
     const ws = new WebSocket(server.url.replace('http', 'ws') + path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } })
     ws.on('message', (data) => {
       frames.push(JSON.parse(String(data)))
-      for (const w of [...waiters]) if (frames.length >= w.n) {
-        waiters.splice(waiters.indexOf(w), 1)
-        w.resolve(frames.slice(0, w.n))
-      }
+      for (const w of [...waiters])
+        if (frames.length >= w.n) {
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve(frames.slice(0, w.n))
+        }
     })
     ws.on('open', () =>
       resolve({

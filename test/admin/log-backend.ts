@@ -23,7 +23,8 @@ export function logBackend(log: EventLog): AdminBackend & { latched: () => boole
     reconciliation: () => ({ rows: [] }),
     inflight: () => ({ count: 0 }),
     drainStatus: () => ({ state: 'Active' }),
-    shutdown: (r) => log.append({ type: 'shutdown.requested', data: { shutdownId: `s-${log.lastSeq + 1}`, mode: r.mode, reason: r.reason, origin: r.origin } }).seq,
+    shutdown: (r) =>
+      log.append({ type: 'shutdown.requested', data: { shutdownId: `s-${log.lastSeq + 1}`, mode: r.mode, reason: r.reason, origin: r.origin } }).seq,
     killswitchActivate: (r) => {
       latched = true
       return log.append({ type: 'killswitch.activated', data: { reason: r.reason, origin: r.origin, by: r.by, action: r.action } }).seq

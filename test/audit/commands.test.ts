@@ -148,7 +148,10 @@ describe('haltd export', () => {
     log.close()
     const nd = cli('export', '--db', path, '--format', 'ndjson', '--types', 'order.filled,order.canceled')
     expect(nd.status, nd.stderr).toBe(0)
-    const rows = nd.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const rows = nd.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(rows.filter((e) => e.type === 'order.filled')).toHaveLength(fills)
     expect(new Set(rows.map((e) => e.type))).toEqual(new Set(['order.filled', 'order.canceled']))
     expect(rows[0]).toMatchObject({ seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/), data: { venue: expect.any(String) } })

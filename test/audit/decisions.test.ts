@@ -10,7 +10,9 @@ import { escalatedLog, shutdownLog } from './sample-log.js'
 /** Rewrite every hash from `fromSeq` on, as a forger with write access and the hash rule would. */
 function rechain(db: Database.Database, fromSeq: number): void {
   const rows = db
-    .prepare('SELECT seq, id, type, v, ts, stream, causation_id AS causationId, correlation_id AS correlationId, data, prev_hash AS prevHash, hash FROM events WHERE seq >= ? ORDER BY seq')
+    .prepare(
+      'SELECT seq, id, type, v, ts, stream, causation_id AS causationId, correlation_id AS correlationId, data, prev_hash AS prevHash, hash FROM events WHERE seq >= ? ORDER BY seq',
+    )
     .all(fromSeq - 1) as StoredRow[]
   let prev = rows[0]?.seq === fromSeq - 1 ? rows.shift()!.hash : GENESIS_HASH
   const set = db.prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?')
@@ -73,7 +75,12 @@ describe('audit: decision replay re-derives every shutdown decision', () => {
     const shutdownId = String((log.read({ types: ['shutdown.requested'] }).next().value as { data: { shutdownId: string } }).data.shutdownId)
     const forged = log.append({
       type: 'shutdown.command-issued',
-      data: { shutdownId, commandId: `${shutdownId}:emergency.3:99`, step: 3, command: { kind: 'flatten', venue: 'alpha', symbol: SYMBOL, side: 'buy', qty: 5, type: 'market', position: 0, round: 1 } },
+      data: {
+        shutdownId,
+        commandId: `${shutdownId}:emergency.3:99`,
+        step: 3,
+        command: { kind: 'flatten', venue: 'alpha', symbol: SYMBOL, side: 'buy', qty: 5, type: 'market', position: 0, round: 1 },
+      },
     })
     log.close()
     const report = auditFile(path)
@@ -160,7 +167,9 @@ describe('audit: decision replay re-derives every shutdown decision', () => {
       const seq = seqOf(path, 'shutdown.escalated')
       // the escalation retyped into an ignored graceful request, the chain rewritten to match
       const db = new Database(path)
-      db.prepare(`UPDATE events SET type = 'shutdown.request-ignored', data = json_object('shutdownId', json_extract(data, '$.shutdownId'), 'mode', 'graceful', 'reason', 'x', 'origin', 'signal') WHERE seq = ?`).run(seq)
+      db.prepare(
+        `UPDATE events SET type = 'shutdown.request-ignored', data = json_object('shutdownId', json_extract(data, '$.shutdownId'), 'mode', 'graceful', 'reason', 'x', 'origin', 'signal') WHERE seq = ?`,
+      ).run(seq)
       rechain(db, seq)
       db.close()
       const report = auditFile(path)

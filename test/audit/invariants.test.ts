@@ -5,13 +5,28 @@ import { tempDb } from '../support/tmp.js'
 import { tamper, tradingDay, writeLog } from './fixtures.js'
 
 const SD = 'sd-1'
-const order = (id: string, side: 'buy' | 'sell', qty: number, origin: { kind: 'strategy' | 'shutdown'; id?: string }, extra: Record<string, unknown> = {}): EventInput => ({
+const order = (
+  id: string,
+  side: 'buy' | 'sell',
+  qty: number,
+  origin: { kind: 'strategy' | 'shutdown'; id?: string },
+  extra: Record<string, unknown> = {},
+): EventInput => ({
   type: 'order.submitted',
   data: { venue: 'binance', clientOrderId: id, symbol: 'BTC/USDT', side, type: 'market', qty, origin, ...extra },
 })
-const fill = (id: string, qty: number): EventInput => ({ type: 'order.filled', data: { venue: 'binance', clientOrderId: id, tradeId: `t-${id}`, qty, price: 100 } })
-const step = (kind: 'started' | 'completed', n: number, name: string): EventInput => ({ type: `shutdown.step-${kind}`, data: { shutdownId: SD, step: n, name } })
-const requested = (mode: 'graceful' | 'emergency', options: Record<string, unknown> = {}): EventInput => ({ type: 'shutdown.requested', data: { shutdownId: SD, mode, reason: 'test', origin: 'admin', options } })
+const fill = (id: string, qty: number): EventInput => ({
+  type: 'order.filled',
+  data: { venue: 'binance', clientOrderId: id, tradeId: `t-${id}`, qty, price: 100 },
+})
+const step = (kind: 'started' | 'completed', n: number, name: string): EventInput => ({
+  type: `shutdown.step-${kind}`,
+  data: { shutdownId: SD, step: n, name },
+})
+const requested = (mode: 'graceful' | 'emergency', options: Record<string, unknown> = {}): EventInput => ({
+  type: 'shutdown.requested',
+  data: { shutdownId: SD, mode, reason: 'test', origin: 'admin', options },
+})
 
 /** Audit a log made of the given events (10 ms apart) and return its invariant findings. */
 function invariantsOf(events: EventInput[], step = 10) {
@@ -21,7 +36,7 @@ function invariantsOf(events: EventInput[], step = 10) {
 }
 
 describe('audit: the shutdown invariants', () => {
-  it('a strategy order after trading went HALTED is flagged at its seq; the shutdown\'s own orders are not', () => {
+  it("a strategy order after trading went HALTED is flagged at its seq; the shutdown's own orders are not", () => {
     const found = invariantsOf([
       order('s-1', 'buy', 2, { kind: 'strategy', id: 'mm' }),
       fill('s-1', 2),
@@ -56,7 +71,9 @@ describe('audit: the shutdown invariants', () => {
       step('completed', 4, 'disable strategies and close the gate'),
       { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'clean', exitCode: 0, durationMs: 30 } },
       { type: 'run.started', data: { runId: 'run-2', version: '0.1.0', configHash: 'c0ffee', host: 'test', pid: 2 } },
-      ...(reopen ? [{ type: 'trading.state-changed', data: { to: 'ACTIVE', reason: 'new run run-2 after a completed shutdown', origin: 'restart' } } as EventInput] : []),
+      ...(reopen
+        ? [{ type: 'trading.state-changed', data: { to: 'ACTIVE', reason: 'new run run-2 after a completed shutdown', origin: 'restart' } } as EventInput]
+        : []),
       order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }),
     ]
     expect(invariantsOf(shutdownThenNewRun(true))).toEqual([])
@@ -82,7 +99,10 @@ describe('audit: the shutdown invariants', () => {
 
   it('an order recorded canceled without a venue confirmation is an invariant finding as well as a schema one', () => {
     const path = tempDb()
-    writeLog(path, [order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }), { type: 'order.canceled', data: { venue: 'binance', clientOrderId: 's-1', confirmedBy: 'ack' } }]).log.close()
+    writeLog(path, [
+      order('s-1', 'buy', 1, { kind: 'strategy', id: 'mm' }),
+      { type: 'order.canceled', data: { venue: 'binance', clientOrderId: 's-1', confirmedBy: 'ack' } },
+    ]).log.close()
     tamper(path, (db) => db.prepare(`UPDATE events SET data = replace(data, ',"confirmedBy":"ack"', '') WHERE seq = 2`).run())
     const report = auditFile(path)
     expect(report.findings.map((f) => [f.check, f.kind, f.seq])).toEqual(

@@ -4,7 +4,10 @@ import type { EventInput } from '../../src/events/index.js'
 import { tempDb } from '../support/tmp.js'
 import { T0, writeLog } from './fixtures.js'
 
-const started = (runId: string, pid: number): EventInput => ({ type: 'run.started', data: { runId, version: '0.1.0', configHash: 'c0ffee', host: 'box-1', pid } })
+const started = (runId: string, pid: number): EventInput => ({
+  type: 'run.started',
+  data: { runId, version: '0.1.0', configHash: 'c0ffee', host: 'box-1', pid },
+})
 
 describe('audit: the runs of the process', () => {
   it('lists every run in the order it started: ended with its exit code, crashed, or still open', () => {

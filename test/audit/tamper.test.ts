@@ -65,8 +65,15 @@ describe('audit: tampering is found at the exact seq', () => {
       expect(data).not.toBe(row.data)
       // a forger who knows the hash rule rehashes the row, but cannot rehash everything after it without it showing
       const hash = chainHash(String(row.prev_hash), {
-        seq: 21, id: String(row.id), type: String(row.type), v: Number(row.v), ts: Number(row.ts), stream: String(row.stream),
-        causationId: row.causation_id as string | null, correlationId: row.correlation_id as string | null, data,
+        seq: 21,
+        id: String(row.id),
+        type: String(row.type),
+        v: Number(row.v),
+        ts: Number(row.ts),
+        stream: String(row.stream),
+        causationId: row.causation_id as string | null,
+        correlationId: row.correlation_id as string | null,
+        data,
       })
       db.prepare('UPDATE events SET data = ?, hash = ? WHERE seq = 21').run(data, hash)
     })
@@ -108,7 +115,10 @@ describe('audit: tampering is found at the exact seq', () => {
       db.prepare('DELETE FROM events WHERE seq = 5').run()
     })
     const found = chainFindings(path)
-    expect(found.map((f) => [f.kind, f.seq])).toEqual([['sequence.gap', 5], ['chain.payload-edited', 31]])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([
+      ['sequence.gap', 5],
+      ['chain.payload-edited', 31],
+    ])
     expect(auditFile(path).chain.firstBadSeq).toBe(5)
   })
 
@@ -128,8 +138,7 @@ describe('audit: tampering is found at the exact seq', () => {
       db.prepare('DELETE FROM events WHERE seq = 40').run()
       swapRows(db, 20, 21)
     })
-    const order = (fs: { seq: number | null; check: string; kind: string }[]) =>
-      fs.map((f) => `${f.seq} ${f.check} ${f.kind}`).sort()
+    const order = (fs: { seq: number | null; check: string; kind: string }[]) => fs.map((f) => `${f.seq} ${f.check} ${f.kind}`).sort()
     const inline = auditFile(path)
     const run = cli('audit', '--db', path, '--format', 'json')
     expect(run.status).toBe(1)
@@ -138,7 +147,9 @@ describe('audit: tampering is found at the exact seq', () => {
     expect(order(threaded.findings)).toEqual(order(inline.findings))
     expect(threaded.chain).toEqual(inline.chain)
     expect(threaded.log.headHash).toBe(inline.log.headHash)
-    expect(order(inline.findings)).toEqual(expect.arrayContaining(['15 chain chain.payload-edited', '20 chain chain.rows-swapped', '30 chain chain.hash-edited', '40 sequence sequence.gap']))
+    expect(order(inline.findings)).toEqual(
+      expect.arrayContaining(['15 chain chain.payload-edited', '20 chain chain.rows-swapped', '30 chain chain.hash-edited', '40 sequence sequence.gap']),
+    )
   })
 
   it('a truncated file is unreadable input: exit 2, naming the seq the log stops being readable at', () => {

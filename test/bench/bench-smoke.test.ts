@@ -41,8 +41,14 @@ describe('npm run bench -- --quick (smoke: it finishes and writes valid reports,
     const results = append.results as Result[]
     const names = results.map((r) => r.name)
     for (const expected of [
-      'raw insert autocommit', 'append per-event (process)', 'raw ndjson writeSync', 'raw insert 1000/tx',
-      'append batch 1000 (process)', 'raw insert 1000/tx FULL', 'append power burst 1000/turn', 'emmett-sqlite append per-event',
+      'raw insert autocommit',
+      'append per-event (process)',
+      'raw ndjson writeSync',
+      'raw insert 1000/tx',
+      'append batch 1000 (process)',
+      'raw insert 1000/tx FULL',
+      'append power burst 1000/turn',
+      'emmett-sqlite append per-event',
       'append per-event power awaited',
     ]) {
       expect(names).toContain(expected)

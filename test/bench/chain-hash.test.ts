@@ -17,8 +17,15 @@ describe('chainHash (sped up for the append benchmark)', () => {
       fc.property(
         text,
         fc.record({
-          seq: fc.integer(), id: text, type: text, v: fc.integer(), ts: fc.double(), stream: text,
-          causationId: fc.option(text), correlationId: fc.option(text), data: text,
+          seq: fc.integer(),
+          id: text,
+          type: text,
+          v: fc.integer(),
+          ts: fc.double(),
+          stream: text,
+          causationId: fc.option(text),
+          correlationId: fc.option(text),
+          data: text,
         }),
         (prev, row) => chainHash(prev, row) === reference(prev, row),
       ),
@@ -28,8 +35,15 @@ describe('chainHash (sped up for the append benchmark)', () => {
 
   it('keeps the hash of a known event unchanged, so logs written before still verify', () => {
     const row = {
-      seq: 1, id: 'id-1', type: 'market.mark', v: 1, ts: 1700000000000, stream: 'market:sim-a:BTC/USDT',
-      causationId: null, correlationId: 'run "7"', data: '{"venue":"sim-a","symbol":"BTC/USDT","price":100}',
+      seq: 1,
+      id: 'id-1',
+      type: 'market.mark',
+      v: 1,
+      ts: 1700000000000,
+      stream: 'market:sim-a:BTC/USDT',
+      causationId: null,
+      correlationId: 'run "7"',
+      data: '{"venue":"sim-a","symbol":"BTC/USDT","price":100}',
     }
     // computed with the original createHash(...).update(prev).update(header).update(data) code
     expect(chainHash('0'.repeat(64), row)).toBe('af369938ff256a5e55f2120eafc351c80dcb302348a9b359f1792d9c493ff845')

@@ -26,9 +26,12 @@ describe('the exact histogram', () => {
 describe('measure', () => {
   it('runs warm-up then repetitions × ops, hands each call a fresh index, and times every op', async () => {
     const seen: number[] = []
-    const m = await measure((i) => {
-      seen.push(i)
-    }, { warmup: 3, repetitions: 4, opsPerRep: 5 })
+    const m = await measure(
+      (i) => {
+        seen.push(i)
+      },
+      { warmup: 3, repetitions: 4, opsPerRep: 5 },
+    )
     expect(seen).toEqual(Array.from({ length: 23 }, (_, i) => i))
     expect(m.samples).toHaveLength(4)
     expect(m.latenciesNs).toHaveLength(20)
@@ -55,7 +58,12 @@ describe('measure', () => {
 
 describe('comparisons and targets', () => {
   const run = (results: Parameters<typeof reportResults>[1]): ScenarioRun => ({
-    name: 's', description: 'd', file: 's', durationMs: 1, peakRssBytes: 1, results: reportResults('s', results),
+    name: 's',
+    description: 'd',
+    file: 's',
+    durationMs: 1,
+    peakRssBytes: 1,
+    results: reportResults('s', results),
   })
 
   it('fills each ratio from the baseline measured in the same run and judges the target, never throwing on a miss', () => {
@@ -105,7 +113,10 @@ describe('emergency results', () => {
   it('are named by a convention the report can parse back', () => {
     expect(emergencyName(1000, 3, 50)).toBe('emergency orders=1000 venues=3 latency=50ms')
     expect(parseEmergencyName('emergency orders=10000 venues=1 latency=0ms masscancel=yes')).toEqual({
-      orders: 10000, venues: 1, latencyMs: 0, series: 'venues=1 latency=0ms masscancel=yes',
+      orders: 10000,
+      venues: 1,
+      latencyMs: 0,
+      series: 'venues=1 latency=0ms masscancel=yes',
     })
     expect(parseEmergencyName('emergency venues=1')).toBeUndefined()
     expect(parseEmergencyName('append per-event')).toBeUndefined()
@@ -118,9 +129,25 @@ describe('emergency results', () => {
     ]
     const runs = [{ name: 'shutdown <x>', description: 'd', file: 'shutdown', durationMs: 1, peakRssBytes: 1, results: reportResults('shutdown', results) }]
     const report: Report = {
-      format: 'haltd-bench/1', startedAt: 'a', finishedAt: 'b', quick: true, argv: [],
-      environment: { node: 'v20', platform: 'linux', arch: 'x64', cpuModel: 'cpu', cpuCount: 2, totalMemoryBytes: 1, sqlite: '3', gitCommit: 'c', gitDirty: false, tmpDir: '/tmp' },
-      scenarios: runs, targets: settleComparisons(runs),
+      format: 'haltd-bench/1',
+      startedAt: 'a',
+      finishedAt: 'b',
+      quick: true,
+      argv: [],
+      environment: {
+        node: 'v20',
+        platform: 'linux',
+        arch: 'x64',
+        cpuModel: 'cpu',
+        cpuCount: 2,
+        totalMemoryBytes: 1,
+        sqlite: '3',
+        gitCommit: 'c',
+        gitDirty: false,
+        tmpDir: '/tmp',
+      },
+      scenarios: runs,
+      targets: settleComparisons(runs),
     }
     const html = renderHtml(report)
     expect(html).toContain('Emergency duration vs open orders')

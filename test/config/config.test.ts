@@ -28,11 +28,16 @@ describe('config', () => {
   })
 
   it('refuses a budget keyed by a name no step has, naming the key, and takes every step name', () => {
-    const problems = problemsOf(() => parseConfig({ ...minimal, shutdown: { graceful: { budgets: { 'cancel-and-flatten': 5_000 } }, emergency: { budgets: { 'cancel everything': 1_000 } } } }))
+    const problems = problemsOf(() =>
+      parseConfig({ ...minimal, shutdown: { graceful: { budgets: { 'cancel-and-flatten': 5_000 } }, emergency: { budgets: { 'cancel everything': 1_000 } } } }),
+    )
     expect(problems.map((p) => p.path)).toEqual(['shutdown.graceful.budgets', 'shutdown.emergency.budgets'])
     expect(problems[0]!.message).toContain('cancel-and-flatten')
     expect(problems[1]!.message).toContain('cancel everything')
-    const c = parseConfig({ ...minimal, shutdown: { graceful: { budgets: { 'cancel orders and flatten': 5_000, reconcile: 1_000 } }, emergency: { budgets: { 'cancel all orders': 9_000 } } } })
+    const c = parseConfig({
+      ...minimal,
+      shutdown: { graceful: { budgets: { 'cancel orders and flatten': 5_000, reconcile: 1_000 } }, emergency: { budgets: { 'cancel all orders': 9_000 } } },
+    })
     expect(c.shutdown.graceful.budgets).toEqual({ 'cancel orders and flatten': 5_000, reconcile: 1_000 })
     expect(c.shutdown.emergency.budgets).toEqual({ 'cancel all orders': 9_000 })
   })
@@ -48,7 +53,10 @@ describe('config', () => {
       parseConfig({
         db: {},
         admin: { port: 70_000, token: 'short' },
-        venues: [{ kind: 'sim', name: 'a' }, { kind: 'ftx', name: 'b' }],
+        venues: [
+          { kind: 'sim', name: 'a' },
+          { kind: 'ftx', name: 'b' },
+        ],
         strategies: [{ id: 's', kind: 'market-maker', markets: [{ venue: 'nowhere', symbol: 'BTC/USDT' }], qty: -1 }],
         shutdown: { graceful: { flatten: 'panic' } },
         risk: { drawdown: { max: -5 } },
@@ -57,7 +65,18 @@ describe('config', () => {
     )
     const paths = problems.map((p) => p.path)
     expect(paths).toEqual(
-      expect.arrayContaining(['db.path', 'admin.port', 'admin.token', 'venues[1].kind', 'strategies[0].qty', 'strategies[0].halfSpreadBps', 'strategies[0].limits', 'shutdown.graceful.flatten', 'risk.drawdown.max', '']),
+      expect.arrayContaining([
+        'db.path',
+        'admin.port',
+        'admin.token',
+        'venues[1].kind',
+        'strategies[0].qty',
+        'strategies[0].halfSpreadBps',
+        'strategies[0].limits',
+        'shutdown.graceful.flatten',
+        'risk.drawdown.max',
+        '',
+      ]),
     )
     expect(problems.find((p) => p.path === '')?.message).toMatch(/surprise/)
   })
@@ -66,10 +85,18 @@ describe('config', () => {
     const problems = problemsOf(() =>
       parseConfig({
         ...minimal,
-        venues: [{ kind: 'sim', name: 'a' }, { kind: 'sim', name: 'a' }],
+        venues: [
+          { kind: 'sim', name: 'a' },
+          { kind: 'sim', name: 'a' },
+        ],
         strategies: [
           {
-            id: 's', kind: 'taker', markets: [{ venue: 'b', symbol: 'BTC/USDT' }], qty: 1, lookback: 5, thresholdBps: 10,
+            id: 's',
+            kind: 'taker',
+            markets: [{ venue: 'b', symbol: 'BTC/USDT' }],
+            qty: 1,
+            lookback: 5,
+            thresholdBps: 10,
             limits: { maxPosition: 1, maxOpenOrders: 2, maxOrdersPerSecond: 1 },
           },
         ],
@@ -99,12 +126,13 @@ describe('config', () => {
     expect(c.notify.webhooks.map((w) => w.url)).toEqual(['https://hooks.example.com/services/T/B/XYZ'])
   })
 
-  it('polls a ccxt venue\'s tickers every second unless told otherwise, at a positive whole number of ms', () => {
+  it("polls a ccxt venue's tickers every second unless told otherwise, at a positive whole number of ms", () => {
     const ccxtVenue = (extra: Record<string, unknown> = {}) => ({ ...minimal, venues: [{ kind: 'ccxt', name: 'bn', exchange: 'binance', ...extra }] })
     const pollOf = (c: ReturnType<typeof parseConfig>) => (c.venues[0]!.kind === 'ccxt' ? c.venues[0]!.tickerPollMs : undefined)
     expect(pollOf(parseConfig(ccxtVenue(), {}))).toBe(1_000)
     expect(pollOf(parseConfig(ccxtVenue({ tickerPollMs: 250 }), {}))).toBe(250)
-    for (const bad of [0, -5, 2.5, '1000']) expect(problemsOf(() => parseConfig(ccxtVenue({ tickerPollMs: bad }), {})).map((p) => p.path)).toEqual(['venues[0].tickerPollMs'])
+    for (const bad of [0, -5, 2.5, '1000'])
+      expect(problemsOf(() => parseConfig(ccxtVenue({ tickerPollMs: bad }), {})).map((p) => p.path)).toEqual(['venues[0].tickerPollMs'])
   })
 
   it('reads a JSON file and lets an object override it field by field', () => {
@@ -134,7 +162,11 @@ describe('config', () => {
 
   it('redacts the token, venue keys and webhook paths for display', () => {
     const c = parseConfig(
-      { ...minimal, venues: [{ kind: 'ccxt', name: 'bn', exchange: 'binance', secret: 'shh-its-secret' }], notify: { webhooks: [{ url: 'https://hooks.example.com/services/T/B/XYZ' }] } },
+      {
+        ...minimal,
+        venues: [{ kind: 'ccxt', name: 'bn', exchange: 'binance', secret: 'shh-its-secret' }],
+        notify: { webhooks: [{ url: 'https://hooks.example.com/services/T/B/XYZ' }] },
+      },
       { HALTD_ADMIN_TOKEN: 'a-token-of-enough-length' },
     )
     const shown = JSON.stringify(redactConfig(c))

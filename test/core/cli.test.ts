@@ -32,7 +32,11 @@ describe('the haltd command', () => {
 
   it('answers `npx haltd --help` with its usage and exit code 0', () => {
     // offline: npx must find haltd in this package, never look for it in a registry
-    const run = spawnSync('npx', ['haltd', '--help'], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' } })
+    const run = spawnSync('npx', ['haltd', '--help'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' },
+    })
     expect(run.status, run.stderr).toBe(0)
     expect(run.stdout).toMatch(/^haltd: an event-sourced shutdown daemon/)
     expect(run.stdout).toMatch(/usage: haltd <command>/)

@@ -20,8 +20,14 @@ function input(correlationId?: string): EventInput {
       : {
           type: 'order.submitted',
           data: {
-            venue: venues[i % 3]!, clientOrderId: `${process.pid}-${i}`, symbol: 'BTC/USDT', side: i % 2 ? 'buy' : 'sell', type: 'limit',
-            qty: 1 + (i % 7), price: 100 + (i % 11), origin: { kind: 'strategy', id: 'child' },
+            venue: venues[i % 3]!,
+            clientOrderId: `${process.pid}-${i}`,
+            symbol: 'BTC/USDT',
+            side: i % 2 ? 'buy' : 'sell',
+            type: 'limit',
+            qty: 1 + (i % 7),
+            price: 100 + (i % 11),
+            origin: { kind: 'strategy', id: 'child' },
           },
         }
   return correlationId === undefined ? event : { ...event, correlationId }

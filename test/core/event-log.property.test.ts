@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { openEventLog, InvalidEvent, checkEnvelopeInput, checkStored, parseEvent, type EventInput } from '../../src/index.js'
+import { openEventLog, InvalidEvent, checkEnvelopeInput, checkStored, parseEvent, type EventInput, type HaltdEvent } from '../../src/index.js'
 import { tempDb } from '../support/tmp.js'
 
 // about 75 events a run (lengths up to 150, drawn over the whole range): thousands per suite run
@@ -14,14 +14,26 @@ const validEvent: fc.Arbitrary<EventInput> = fc.oneof(
   fc.record({
     type: fc.constant('order.submitted'),
     data: fc.record({
-      venue, clientOrderId: cid, symbol: fc.constantFrom('BTC/USDT', 'ETH/USDT'), side: fc.constantFrom('buy', 'sell'),
-      type: fc.constantFrom('market', 'limit'), qty: positive, price: positive, origin: fc.constant({ kind: 'strategy', id: 's' }),
+      venue,
+      clientOrderId: cid,
+      symbol: fc.constantFrom('BTC/USDT', 'ETH/USDT'),
+      side: fc.constantFrom('buy', 'sell'),
+      type: fc.constantFrom('market', 'limit'),
+      qty: positive,
+      price: positive,
+      origin: fc.constant({ kind: 'strategy', id: 's' }),
     }),
   }),
-  fc.record({ type: fc.constant('order.filled'), data: fc.record({ venue, clientOrderId: cid, tradeId: cid, qty: positive, price: positive, fee: fc.double({ min: -10, max: 10, noNaN: true }) }) }),
+  fc.record({
+    type: fc.constant('order.filled'),
+    data: fc.record({ venue, clientOrderId: cid, tradeId: cid, qty: positive, price: positive, fee: fc.double({ min: -10, max: 10, noNaN: true }) }),
+  }),
   fc.record({ type: fc.constant('order.canceled'), data: fc.record({ venue, clientOrderId: cid, confirmedBy: fc.constantFrom('ack', 'stream') }) }),
   fc.record({ type: fc.constant('market.mark'), data: fc.record({ venue, symbol: fc.constant('BTC/USDT'), price: positive }) }),
-  fc.record({ type: fc.constant('killswitch.activated'), data: fc.record({ reason: fc.string(), origin: fc.constant('risk'), action: fc.constantFrom('REDUCING', 'HALTED') }) }),
+  fc.record({
+    type: fc.constant('killswitch.activated'),
+    data: fc.record({ reason: fc.string(), origin: fc.constant('risk'), action: fc.constantFrom('REDUCING', 'HALTED') }),
+  }),
 )
 
 /** A valid event, or one with a field replaced by anything, deleted, or the type changed. */
@@ -41,9 +53,13 @@ const maybeMutated: fc.Arbitrary<unknown> = fc.oneof(
   }),
   fc.tuple(validEvent, fc.string()).map(([e, type]) => ({ ...e, type })),
   // the envelope fields a writer may set: good strings, or anything at all
-  fc.tuple(validEvent, fc.constantFrom('stream', 'causationId', 'correlationId', 'idempotencyKey'), fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.anything())).map(
-    ([e, field, value]) => ({ ...e, [field]: value }),
-  ),
+  fc
+    .tuple(
+      validEvent,
+      fc.constantFrom('stream', 'causationId', 'correlationId', 'idempotencyKey'),
+      fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.anything()),
+    )
+    .map(([e, field, value]) => ({ ...e, [field]: value })),
   fc.anything(),
 )
 
@@ -58,7 +74,7 @@ describe('event log under random input (property)', () => {
         for (const input of inputs) {
           const before = log.lastSeq
           let isValid = true
-          let parsed
+          let parsed: HaltdEvent | undefined
           try {
             parsed = parseEvent(input as EventInput)
             checkEnvelopeInput(input as EventInput)

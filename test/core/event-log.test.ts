@@ -3,7 +3,15 @@ import Database from 'better-sqlite3'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  openEventLog, chainHash, manualClock, sequentialIds, InvalidEvent, LogWriteFailed, NotAnEventLog, NewerLogFormat, GENESIS_HASH,
+  openEventLog,
+  chainHash,
+  manualClock,
+  sequentialIds,
+  InvalidEvent,
+  LogWriteFailed,
+  NotAnEventLog,
+  NewerLogFormat,
+  GENESIS_HASH,
 } from '../../src/index.js'
 import { createProjectionRunner, replayLog } from '../../src/core/log/projection-runner.js'
 import { stateHash } from '../../src/projections/index.js'
@@ -56,7 +64,9 @@ describe('event log', () => {
       [{ idempotencyKey: '' }, 'idempotencyKey: must not be empty'],
       [{ stream: 's'.repeat(501) }, 'stream: must be at most 500 characters'],
     ] as const) {
-      expect(() => log.append({ ...mark(), ...extra } as never), problem).toThrow(new InvalidEvent('market.mark', [{ path: problem.split(':')[0]!, message: problem.split(': ')[1]! }]).message)
+      expect(() => log.append({ ...mark(), ...extra } as never), problem).toThrow(
+        new InvalidEvent('market.mark', [{ path: problem.split(':')[0]!, message: problem.split(': ')[1]! }]).message,
+      )
       expect(() => log.appendBatch([mark(), { ...mark(), ...extra } as never])).toThrow(InvalidEvent)
     }
     expect(log.lastSeq).toBe(0)
@@ -146,7 +156,12 @@ describe('event log', () => {
 
   it('rolls a batch back whole when a write fails half way', () => {
     let writes = 0
-    const log = openEventLog({ path: tempDb(), beforeWrite: () => { if (++writes === 3) throw new Error('EIO: injected') } })
+    const log = openEventLog({
+      path: tempDb(),
+      beforeWrite: () => {
+        if (++writes === 3) throw new Error('EIO: injected')
+      },
+    })
     expect(() => log.appendBatch([mark(), mark(), mark()])).toThrow(LogWriteFailed)
     expect(log.lastSeq).toBe(0)
     expect(log.appendBatch([mark(), mark()]).map((e) => e.seq)).toEqual([1, 2])
@@ -157,7 +172,12 @@ describe('event log', () => {
   it('writes and publishes nothing for a single append whose write fails, and gives its seq to the next one', () => {
     let fail = false
     const path = tempDb()
-    const log = openEventLog({ path, beforeWrite: () => { if (fail) throw new Error('EIO: injected') } })
+    const log = openEventLog({
+      path,
+      beforeWrite: () => {
+        if (fail) throw new Error('EIO: injected')
+      },
+    })
     const runner = createProjectionRunner({ log })
     const seen: number[] = []
     log.subscribe(1, (e) => seen.push(e.seq))
@@ -183,7 +203,12 @@ describe('event log', () => {
   it('rolls a large batch back whole when a write fails after its first multi-row inserts', () => {
     let writes = 0
     let failAt = 0
-    const log = openEventLog({ path: tempDb(), beforeWrite: () => { if (++writes === failAt) throw new Error('EIO: injected') } })
+    const log = openEventLog({
+      path: tempDb(),
+      beforeWrite: () => {
+        if (++writes === failAt) throw new Error('EIO: injected')
+      },
+    })
     log.append(mark())
     writes = 0
     failAt = 70
@@ -266,9 +291,32 @@ describe('event log', () => {
     log.close()
     // a v1 row written by an older haltd: insert it as it would have been, chained properly
     const db = new Database(path)
-    const row = { seq: 2, id: 'old', type: 'order.submitted', v: 1, ts: 1, stream: 'order:a:old', causationId: null, correlationId: null, data: JSON.stringify({ venue: 'a', clientOrderId: 'old', symbol: 'X/Y', side: 'sell', type: 'market', amount: 4, strategyId: 'mm' }) }
+    const row = {
+      seq: 2,
+      id: 'old',
+      type: 'order.submitted',
+      v: 1,
+      ts: 1,
+      stream: 'order:a:old',
+      causationId: null,
+      correlationId: null,
+      data: JSON.stringify({ venue: 'a', clientOrderId: 'old', symbol: 'X/Y', side: 'sell', type: 'market', amount: 4, strategyId: 'mm' }),
+    }
     const hash = chainHash(e.hash, row)
-    db.prepare(`INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`).run(row.seq, row.id, row.type, row.v, row.ts, row.stream, null, null, null, row.data, e.hash, hash)
+    db.prepare(`INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`).run(
+      row.seq,
+      row.id,
+      row.type,
+      row.v,
+      row.ts,
+      row.stream,
+      null,
+      null,
+      null,
+      row.data,
+      e.hash,
+      hash,
+    )
     db.close()
     const reopened = openEventLog({ path })
     const old = [...reopened.read({ from: 2 })][0]!
@@ -364,13 +412,15 @@ describe('event log', () => {
     log.on('fault', (f) => faults.push(f.lastSeq))
     const pages = log.database.pragma('page_count', { simple: true }) as number
     log.database.pragma(`max_page_count = ${pages}`)
-    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => {
-      try {
-        return log.appendDurable(submitted({ clientOrderId: `p-${i}`, symbol: 'Y'.repeat(60) }))
-      } catch (e) {
-        return Promise.reject(e)
-      }
-    }))
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => {
+        try {
+          return log.appendDurable(submitted({ clientOrderId: `p-${i}`, symbol: 'Y'.repeat(60) }))
+        } catch (e) {
+          return Promise.reject(e)
+        }
+      }),
+    )
     expect(results.some((r) => r.status === 'rejected')).toBe(true)
     expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof LogWriteFailed)).toBe(true)
     log.database.pragma('max_page_count = 1073741823')
@@ -382,7 +432,9 @@ describe('event log', () => {
     // on disk: every acknowledged append, none of the failed ones, and a gap-free chain
     const reopened = openEventLog({ path, readonly: true })
     const stored = new Set([...reopened.read({ types: ['order.submitted'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId))
-    results.forEach((r, i) => expect(stored.has(`p-${i}`), `p-${i} ${r.status}`).toBe(r.status === 'fulfilled'))
+    results.forEach((r, i) => {
+      expect(stored.has(`p-${i}`), `p-${i} ${r.status}`).toBe(r.status === 'fulfilled')
+    })
     expect(reopened.verify()).toMatchObject({ ok: true, lastSeq: after.seq })
     reopened.close()
   })

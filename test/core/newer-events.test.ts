@@ -11,9 +11,30 @@ import { ev } from '../projections/given.js'
 function appendForeignRow(path: string, type: string, v: number, data: unknown): number {
   const db = new Database(path)
   const head = db.prepare('SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string; ts: number }
-  const row = { seq: head.seq + 1, id: `foreign-${head.seq + 1}`, type, v, ts: head.ts, stream: 'order:sim-a:a', causationId: null, correlationId: null, data: JSON.stringify(data) }
+  const row = {
+    seq: head.seq + 1,
+    id: `foreign-${head.seq + 1}`,
+    type,
+    v,
+    ts: head.ts,
+    stream: 'order:sim-a:a',
+    causationId: null,
+    correlationId: null,
+    data: JSON.stringify(data),
+  }
   db.prepare('INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)').run(
-    row.seq, row.id, row.type, row.v, row.ts, row.stream, null, null, null, row.data, head.hash, chainHash(head.hash, row),
+    row.seq,
+    row.id,
+    row.type,
+    row.v,
+    row.ts,
+    row.stream,
+    null,
+    null,
+    null,
+    row.data,
+    head.hash,
+    chainHash(head.hash, row),
   )
   db.close()
   return row.seq
@@ -29,7 +50,13 @@ function logWithNewerEvents(): { path: string; newerSeq: number; unknownSeq: num
   log.append(ev.submitted('a', { qty: 2 }))
   log.append(ev.filled('a', 't1', 1, 100))
   log.close()
-  const newerSeq = appendForeignRow(path, 'order.filled', 9, { venue: 'sim-a', clientOrderId: 'a', tradeId: 't2', quantity: { amount: 1, unit: 'base' }, price: 101 })
+  const newerSeq = appendForeignRow(path, 'order.filled', 9, {
+    venue: 'sim-a',
+    clientOrderId: 'a',
+    tradeId: 't2',
+    quantity: { amount: 1, unit: 'base' },
+    price: 101,
+  })
   const unknownSeq = appendForeignRow(path, 'order.amended', 1, { venue: 'sim-a', clientOrderId: 'a', qty: 5 })
   const again = openEventLog({ path })
   again.append(ev.accepted('a'))
@@ -42,7 +69,10 @@ function expectUntouchedByNewerEvents(state: ReturnType<typeof replayLog>['state
   expect(position(state, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 1, avgEntry: 100 })
   expect(order(state, 'sim-a', 'a')).toMatchObject({ status: 'partially-filled', filledQty: 1, qty: 2 })
   expect(Number.isFinite(state.pnl.equity)).toBe(true)
-  expect(anomalies(state).map((a) => [a.seq, a.kind])).toEqual([[newerSeq, 'unreadable-event'], [unknownSeq, 'unreadable-event']])
+  expect(anomalies(state).map((a) => [a.seq, a.kind])).toEqual([
+    [newerSeq, 'unreadable-event'],
+    [unknownSeq, 'unreadable-event'],
+  ])
   expect(anomalies(state)[0]!.detail).toMatch(/order\.filled v9 not applied: version 9 is newer than this build reads \(v1\)/)
   expect(anomalies(state)[1]!.detail).toMatch(/'order\.amended' is not an event type this build knows/)
 }
@@ -54,7 +84,10 @@ describe('stored events written by a newer haltd', () => {
     expect(log.verify()).toMatchObject({ ok: true, lastSeq: 5 })
     const all = [...log.read()]
     expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5])
-    expect(all.filter((e) => e.unreadable !== undefined).map((e) => [e.seq, e.v])).toEqual([[newerSeq, 9], [unknownSeq, 1]])
+    expect(all.filter((e) => e.unreadable !== undefined).map((e) => [e.seq, e.v])).toEqual([
+      [newerSeq, 9],
+      [unknownSeq, 1],
+    ])
     expect(all[newerSeq - 1]!.data).toMatchObject({ quantity: { amount: 1 } })
     expect(all[0]!.unreadable).toBeUndefined()
     log.close()
@@ -86,13 +119,21 @@ describe('stored events written by a newer haltd', () => {
       ['schema.unknown-version', newerSeq],
       ['schema.unknown-type', unknownSeq],
     ])
-    expect(report.findings.find((f) => f.kind === 'schema.unknown-version')!.message).toMatch(/order\.filled v9.*version 9 of order\.filled is unknown \(current is 1\)/)
+    expect(report.findings.find((f) => f.kind === 'schema.unknown-version')!.message).toMatch(
+      /order\.filled v9.*version 9 of order\.filled is unknown \(current is 1\)/,
+    )
   })
 
   it('reads stored data without throwing, saying why when it cannot lift it', () => {
-    expect(readStored('order.accepted', 1, '{"venue":"v","clientOrderId":"c","venueOrderId":"x"}')).toEqual({ v: 1, data: { venue: 'v', clientOrderId: 'c', venueOrderId: 'x' } })
-    expect(readStored('order.submitted', 1, JSON.stringify({ venue: 'v', clientOrderId: 'c', symbol: 'S', side: 'buy', type: 'market', amount: 2 }))).toMatchObject({
-      v: 2, data: { qty: 2, origin: { kind: 'manual' } },
+    expect(readStored('order.accepted', 1, '{"venue":"v","clientOrderId":"c","venueOrderId":"x"}')).toEqual({
+      v: 1,
+      data: { venue: 'v', clientOrderId: 'c', venueOrderId: 'x' },
+    })
+    expect(
+      readStored('order.submitted', 1, JSON.stringify({ venue: 'v', clientOrderId: 'c', symbol: 'S', side: 'buy', type: 'market', amount: 2 })),
+    ).toMatchObject({
+      v: 2,
+      data: { qty: 2, origin: { kind: 'manual' } },
     })
     expect(readStored('order.accepted', 1, '{"venue":')).toMatchObject({ v: 1, data: null, unreadable: expect.stringMatching(/not JSON/) })
     expect(readStored('order.submitted', 0, '{}')).toMatchObject({ v: 0, unreadable: expect.stringMatching(/cannot be upcast from v0.*no upcaster from v0/) })

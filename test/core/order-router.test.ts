@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { openEventLog, type EventLog } from '../../src/index.js'
 import { OrderGate, type GateView } from '../../src/core/execution/gate.js'
-import { OrderRouter } from '../../src/core/execution/order-router.js'
+import { OrderRouter, type SubmitOutcome } from '../../src/core/execution/order-router.js'
 import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
 import { order as projectedOrder } from '../../src/projections/index.js'
 import { InvalidDeadMansSwitch, keepDeadMansSwitch, recordUpdates } from '../../src/core/execution/venue-recorder.js'
@@ -18,16 +18,36 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-function setup(options: { faults?: ConstructorParameters<typeof SimExchange>[0]['faults']; view?: GateView; position?: number; stream?: boolean; projections?: boolean } = {}) {
+function setup(
+  options: {
+    faults?: ConstructorParameters<typeof SimExchange>[0]['faults']
+    view?: GateView
+    position?: number
+    stream?: boolean
+    projections?: boolean
+  } = {},
+) {
   const log = openEventLog({ path: tempDb() })
   // the live projections, as the daemon hands them to its router; without them the router folds the order's stream itself
   const projections = options.projections ? createProjectionRunner({ log, warn: () => {} }) : undefined
-  const sim = new SimExchange({ venue: 'sim', seed: 7, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }], faults: options.faults })
+  const sim = new SimExchange({
+    venue: 'sim',
+    seed: 7,
+    mode: 'derivatives',
+    symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }],
+    faults: options.faults,
+  })
   const view: GateView = options.view ?? { mode: 'ACTIVE', strategyBlock: undefined }
   const gate = new OrderGate(() => view)
   const router = new OrderRouter({
-    log, gate, venues: new Map<string, ExchangeGateway>([['sim', sim]]), runTag: 'r1',
-    positionOf: () => options.position ?? 0, submitTimeoutMs: 200, cancelTimeoutMs: 200, lostRecheckMs: 20,
+    log,
+    gate,
+    venues: new Map<string, ExchangeGateway>([['sim', sim]]),
+    runTag: 'r1',
+    positionOf: () => options.position ?? 0,
+    submitTimeoutMs: 200,
+    cancelTimeoutMs: 200,
+    lostRecheckMs: 20,
     ...(projections ? { orderOf: (venue: string, clientOrderId: string) => projectedOrder(projections.state, venue, clientOrderId) } : {}),
   })
   const stop = options.stream === false ? () => {} : recordUpdates(log, sim)
@@ -49,7 +69,10 @@ const strategy = { kind: 'strategy' as const, id: 'mm' }
  * matching engine: the order reaches the venue only when `arrive()` is called. `onLookup` sees
  * each lookup by client order id after the venue answered it, and may replace the answer.
  */
-function answerLostInFlight(sim: SimExchange, onLookup: (found: VenueOrder | undefined, look: number) => VenueOrder | undefined | Promise<VenueOrder | undefined> = (found) => found) {
+function answerLostInFlight(
+  sim: SimExchange,
+  onLookup: (found: VenueOrder | undefined, look: number) => VenueOrder | undefined | Promise<VenueOrder | undefined> = (found) => found,
+) {
   const deliver = sim.submit.bind(sim)
   const fetchOrder = sim.fetchOrder.bind(sim)
   const inFlight: OrderRequest[] = []
@@ -106,7 +129,7 @@ describe('order router', () => {
     expect(log.lastSeq).toBe(0)
   })
 
-  it('lets only the shutdown\'s own reduce-only orders through a halted gate', async () => {
+  it("lets only the shutdown's own reduce-only orders through a halted gate", async () => {
     const { router, gate } = setup({ position: 3 })
     gate.halt('SIGUSR2')
     const manual = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 1, reduceOnly: true, origin: { kind: 'manual' } })
@@ -114,7 +137,15 @@ describe('order router', () => {
     const notReduce = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 1, origin: { kind: 'shutdown', id: 's1' } })
     expect(notReduce.status).toBe('refused')
     // the sim has no position, so the venue itself refuses the reduce-only order: what matters is that it passed the gate
-    const flatten = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'sell', type: 'market', qty: 1, reduceOnly: true, origin: { kind: 'shutdown', id: 's1' } })
+    const flatten = await router.submit({
+      venue: 'sim',
+      symbol: SYMBOL,
+      side: 'sell',
+      type: 'market',
+      qty: 1,
+      reduceOnly: true,
+      origin: { kind: 'shutdown', id: 's1' },
+    })
     expect(flatten.status).not.toBe('refused')
   })
 
@@ -173,12 +204,14 @@ describe('order router', () => {
       expect(venue.lookups).toEqual(['not found', 'not found', 'not found'])
       expect(outcome).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/3 lookups by client order id over \d+ ms found nothing/) })
       expect(types(log)).toEqual(['order.submitted', 'order.status-unknown', 'order.rejected'])
-      expect(rejections(log)).toEqual([{ venue: 'sim', clientOrderId: venue.sent[0], code: 'LOST', reason: outcome.status === 'rejected' ? outcome.reason : '' }])
+      expect(rejections(log)).toEqual([
+        { venue: 'sim', clientOrderId: venue.sent[0], code: 'LOST', reason: outcome.status === 'rejected' ? outcome.reason : '' },
+      ])
       expect(rejections(log)[0]!.reason).toMatch(/^not at the venue after a lost answer \(sim: submit .*no answer from the venue/)
       expect(venue.sent).toHaveLength(1)
     })
 
-    it('ends the re-checks as accepted when the venue\'s stream reports the order meanwhile, though no lookup sees it', async () => {
+    it("ends the re-checks as accepted when the venue's stream reports the order meanwhile, though no lookup sees it", async () => {
       const { log, sim, router } = setup()
       // the venue's lookups lag behind its matching engine
       const venue = answerLostInFlight(sim, (_found, look) => {
@@ -192,7 +225,7 @@ describe('order router', () => {
       expect(venue.sent).toHaveLength(1)
     })
 
-    it('takes the venue\'s fills as proof it had the order: a market order told of only through its fills is never called LOST', async () => {
+    it("takes the venue's fills as proof it had the order: a market order told of only through its fills is never called LOST", async () => {
       const { log, sim, router } = setup()
       // the order fills at once; the venue's stream tells of the fills, its lookups never see the order
       const venue = answerLostInFlight(sim, (_found, look) => {
@@ -230,7 +263,10 @@ describe('order router', () => {
         throw new VenueError('sim', 'network', 'fetchOrder: connection reset')
       })
       const outcome = await router.submit(limitBuy)
-      expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/3 of 3 lookups by client order id .*failed \(last: sim: fetchOrder: connection reset\)/) })
+      expect(outcome).toMatchObject({
+        status: 'unknown',
+        reason: expect.stringMatching(/3 of 3 lookups by client order id .*failed \(last: sim: fetchOrder: connection reset\)/),
+      })
       expect(types(log)).toEqual(['order.submitted', 'order.status-unknown'])
       expect(venue.sent).toHaveLength(1)
     })
@@ -239,7 +275,7 @@ describe('order router', () => {
   describe('reading what the venue said from the live projections', () => {
     const limitBuy = { venue: 'sim', symbol: SYMBOL, side: 'buy' as const, type: 'limit' as const, qty: 1, price: 90, origin: strategy }
 
-    it('given a lost answer, when the venue\'s stream reports the order during the re-checks, then it is accepted, never rejected, sent once', async () => {
+    it("given a lost answer, when the venue's stream reports the order during the re-checks, then it is accepted, never rejected, sent once", async () => {
       const { log, sim, router } = setup({ projections: true })
       const venue = answerLostInFlight(sim, (_found, look) => {
         if (look === 1) setTimeout(() => void venue.arrive(), 0)
@@ -278,7 +314,7 @@ describe('order router', () => {
       expect(rejections(log).map((r) => r.code)).toEqual(['LOST'])
     })
 
-    it('given a lost answer, when the venue rejected the order meanwhile, then the outcome is the venue\'s rejection and its reason', async () => {
+    it("given a lost answer, when the venue rejected the order meanwhile, then the outcome is the venue's rejection and its reason", async () => {
       const { log, router, sim } = setup({ projections: true })
       const venue = answerLostInFlight(sim, (_found, look) => {
         if (look === 1) log.append({ type: 'order.rejected', data: { venue: 'sim', clientOrderId: venue.sent[0]!, reason: 'margin is insufficient' } })
@@ -290,7 +326,7 @@ describe('order router', () => {
     })
   })
 
-  it('cancels on the venue\'s word only, and marks a cancel without an answer unconfirmed', async () => {
+  it("cancels on the venue's word only, and marks a cancel without an answer unconfirmed", async () => {
     const { log, sim, router } = setup()
     const a = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
     const b = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 91, origin: strategy })
@@ -298,7 +334,10 @@ describe('order router', () => {
     expect(await router.cancel({ venue: 'sim', symbol: SYMBOL, clientOrderId: a.clientOrderId })).toBe('canceled')
     sim.faults.set({ hang: ['cancel'] })
     expect(await router.cancel({ venue: 'sim', symbol: SYMBOL, clientOrderId: b.clientOrderId }, { timeoutMs: 30 })).toBe('unconfirmed')
-    const outcomes = [...log.read({ types: ['order.canceled', 'order.cancel-unconfirmed'] })].map((e) => [e.type, (e.data as { clientOrderId: string }).clientOrderId])
+    const outcomes = [...log.read({ types: ['order.canceled', 'order.cancel-unconfirmed'] })].map((e) => [
+      e.type,
+      (e.data as { clientOrderId: string }).clientOrderId,
+    ])
     expect(outcomes).toEqual([
       ['order.canceled', a.clientOrderId],
       ['order.cancel-unconfirmed', b.clientOrderId],
@@ -316,7 +355,7 @@ describe('order router', () => {
   it('closes the gate when the log cannot be written, so nothing trades blind', async () => {
     const { log, sim, gate, router } = setup()
     log.database.pragma(`max_page_count = ${log.database.pragma('page_count', { simple: true })}`)
-    let outcome
+    let outcome: SubmitOutcome | undefined
     for (let i = 0; i < 500; i++) {
       outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 50 + (i % 40), origin: strategy })
       if (outcome.status === 'refused') break
@@ -403,7 +442,13 @@ describe('order router over CcxtGateway and the fake Binance venue', () => {
 describe("keeping a venue's dead man's switch", () => {
   function sim(deadMansSwitch: 'countdown' | 'none' = 'countdown') {
     const log = openEventLog({ path: tempDb() })
-    const venue = new SimExchange({ venue: 'sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }], capabilities: { deadMansSwitch } })
+    const venue = new SimExchange({
+      venue: 'sim',
+      seed: 5,
+      mode: 'derivatives',
+      symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }],
+      capabilities: { deadMansSwitch },
+    })
     cleanups.push(async () => {
       await venue.close()
       log.close()
@@ -418,11 +463,14 @@ describe("keeping a venue's dead man's switch", () => {
     let canceled = false
     const every = (_ms: number, fn: () => void) => {
       refresh = fn
-      return () => void (canceled = true)
+      return () => {
+        canceled = true
+      }
     }
     return { log, venue, arms, every, refresh: () => refresh?.(), timerCanceled: () => canceled }
   }
-  const switchEvents = (log: EventLog) => [...log.read({ types: ['venue.dead-mans-switch-armed', 'venue.dead-mans-switch-disarmed'] })].map((e) => [e.type, e.data])
+  const switchEvents = (log: EventLog) =>
+    [...log.read({ types: ['venue.dead-mans-switch-armed', 'venue.dead-mans-switch-disarmed'] })].map((e) => [e.type, e.data])
 
   it('arms it once on record, refreshes it on every interval without flooding the log, and disarms it on record', async () => {
     const { log, venue, arms, every, refresh, timerCanceled } = sim()

@@ -64,13 +64,16 @@ describe('quoteOf: one price from a ccxt ticker', () => {
 })
 
 describe('ccxtTickerSource over the real ccxt binance classes and a fake venue', { timeout: 30_000 }, () => {
-  it('delivers, for every configured symbol, a quote with bid < mid < ask at the venue\'s own prices (USD-M: its book ticker)', async () => {
+  it("delivers, for every configured symbol, a quote with bid < mid < ask at the venue's own prices (USD-M: its book ticker)", async () => {
     const { venue, source, quotes, errors } = await rig()
     expect(source.venue).toBe('bn')
     expect(source.symbols).toEqual([BTC, ETH])
     source.start()
     await vi.waitFor(() => expect(new Set(quotes.map((q) => q.symbol))).toEqual(new Set([BTC, ETH])), { timeout: 5_000 })
-    for (const [symbol, mid] of [[BTC, 50_000], [ETH, 3_000]] as const) {
+    for (const [symbol, mid] of [
+      [BTC, 50_000],
+      [ETH, 3_000],
+    ] as const) {
       const q = latest(quotes, symbol)!
       expect(q.bid).toBeLessThan(q.mid)
       expect(q.mid).toBeLessThan(q.ask)
@@ -81,7 +84,7 @@ describe('ccxtTickerSource over the real ccxt binance classes and a fake venue',
     expect(venue.unrouted).toEqual([])
   })
 
-  it('follows the venue\'s price as it moves', async () => {
+  it("follows the venue's price as it moves", async () => {
     const { venue, source, quotes } = await rig({ symbols: [BTC] })
     source.start()
     await vi.waitFor(() => expect(quotes.length).toBeGreaterThan(0), { timeout: 5_000 })
@@ -99,7 +102,11 @@ describe('ccxtTickerSource over the real ccxt binance classes and a fake venue',
   })
 
   it('without a book-ticker call it reads the 24h tickers, and takes their last price where the venue gives no bid or ask there', async () => {
-    const { venue, source, quotes, errors } = await rig({ prepare: (ex) => void (ex.has['fetchBidsAsks'] = false) })
+    const { venue, source, quotes, errors } = await rig({
+      prepare: (ex) => {
+        ex.has.fetchBidsAsks = false
+      },
+    })
     source.start()
     await vi.waitFor(() => expect(new Set(quotes.map((q) => q.symbol))).toEqual(new Set([BTC, ETH])), { timeout: 5_000 })
     expect(latest(quotes, BTC)).toMatchObject({ bid: 50_000, ask: 50_000, mid: 50_000 })
@@ -108,12 +115,12 @@ describe('ccxtTickerSource over the real ccxt binance classes and a fake venue',
     expect(errors).toEqual([])
   })
 
-  it('with neither a book-ticker nor a multi-symbol call, reads each symbol\'s ticker on its own', async () => {
+  it("with neither a book-ticker nor a multi-symbol call, reads each symbol's ticker on its own", async () => {
     const { venue, source, quotes } = await rig({
       segment: 'spot',
       prepare: (ex) => {
-        ex.has['fetchBidsAsks'] = false
-        ex.has['fetchTickers'] = false
+        ex.has.fetchBidsAsks = false
+        ex.has.fetchTickers = false
       },
     })
     source.start()
@@ -148,7 +155,15 @@ describe('ccxtTickerSource over the real ccxt binance classes and a fake venue',
     const exchange = await fakeBinanceUsdm(venue, { enableRateLimit: false })
     venue.faults.inject(BOOK_TICKER, faults.internalError(), 2)
     const quotes: Quote[] = []
-    const source = ccxtTickerSource({ venue: 'bn', exchange, symbols: [BTC], pollMs: 20, onError: () => { throw new Error('sink down') } })
+    const source = ccxtTickerSource({
+      venue: 'bn',
+      exchange,
+      symbols: [BTC],
+      pollMs: 20,
+      onError: () => {
+        throw new Error('sink down')
+      },
+    })
     cleanups.push(() => source.stop())
     source.onTicker((q) => quotes.push(q))
     source.start()
@@ -183,7 +198,7 @@ describe('ccxtTickerSource over the real ccxt binance classes and a fake venue',
     expect(errors).toEqual([])
   })
 
-  it('stops mid-poll: the rest of that poll\'s quotes and its failure are dropped', async () => {
+  it("stops mid-poll: the rest of that poll's quotes and its failure are dropped", async () => {
     const { venue, source, quotes, errors } = await rig({ symbols: [BTC], pollMs: 10, client: { timeout: 300 } })
     // a stop from inside a handler: the other symbol of the same answer is not delivered
     const two = await rig()
@@ -240,7 +255,11 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     options: { fetchCurrencies: false, fetchMargins: false, fetchOpenOrders: { warnWithoutSymbol: false } },
   })
 
-  async function start(venue: FakeBinance, venueConfig: Record<string, unknown> = {}, risk: Record<string, unknown> = { feedLoss: { maxSilenceMs: 1_000 }, checkIntervalMs: 20 }): Promise<Haltd> {
+  async function start(
+    venue: FakeBinance,
+    venueConfig: Record<string, unknown> = {},
+    risk: Record<string, unknown> = { feedLoss: { maxSilenceMs: 1_000 }, checkIntervalMs: 20 },
+  ): Promise<Haltd> {
     const h = await createHaltd(
       {
         db: { path: join(tempDir(), 'h.db') },
@@ -267,10 +286,13 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
   }
   const events = (h: Haltd) => [...h.log.read()]
 
-  it('subscribes the venue\'s symbols, records marks at the venue\'s prices, and keeps the feed-loss trigger quiet while the venue answers', async () => {
+  it("subscribes the venue's symbols, records marks at the venue's prices, and keeps the feed-loss trigger quiet while the venue answers", async () => {
     const venue = await fakeVenue()
     const h = await start(venue)
-    const marks = () => events(h).filter((e) => e.type === 'market.mark').map((e) => e.data as { venue: string; symbol: string; price: number })
+    const marks = () =>
+      events(h)
+        .filter((e) => e.type === 'market.mark')
+        .map((e) => e.data as { venue: string; symbol: string; price: number })
     await vi.waitFor(() => expect(new Set(marks().map((m) => m.symbol))).toEqual(new Set([BTC, ETH])), { timeout: 10_000 })
     expect(events(h).find((e) => e.type === 'marketdata.subscribed')?.data).toEqual({ venue: 'bn-usdm', symbols: [BTC, ETH] })
     expect(marks().find((m) => m.symbol === BTC)).toEqual({ venue: 'bn-usdm', symbol: BTC, price: 50_000 })
@@ -285,12 +307,14 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     expect(venue.unrouted).toEqual([])
   })
 
-  it('trips the feed-loss trigger when the venue\'s tickers stay down', async () => {
+  it("trips the feed-loss trigger when the venue's tickers stay down", async () => {
     const venue = await fakeVenue()
     const h = await start(venue)
     await vi.waitFor(() => expect(events(h).some((e) => e.type === 'market.mark')).toBe(true), { timeout: 10_000 })
     venue.faults.inject(BOOK_TICKER, faults.unavailable())
-    await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'feedLoss', action: 'HALTED' }), { timeout: 10_000 })
+    await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'feedLoss', action: 'HALTED' }), {
+      timeout: 10_000,
+    })
   })
 
   it('counts the answers a reachable venue gives its background polling (rate limits) toward the error-burst trigger, which trips', async () => {
@@ -301,9 +325,13 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     expect(h.risk.status().latched).toBe(false)
     // no order is rejected and no event tells of it: only the venue's own polling is refused
     venue.faults.inject('GET /fapi/v1/openOrders', faults.rateLimited())
-    await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'errorBurst', action: 'HALTED' }), { timeout: 20_000 })
+    await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'errorBurst', action: 'HALTED' }), {
+      timeout: 20_000,
+    })
     // the log alone held fewer errors than the trigger needs: the failed polls themselves were counted
-    const logged = events(h).filter((e) => ['order.rejected', 'order.status-unknown', 'order.cancel-rejected', 'order.cancel-unconfirmed', 'venue.disconnected'].includes(e.type))
+    const logged = events(h).filter((e) =>
+      ['order.rejected', 'order.status-unknown', 'order.cancel-rejected', 'order.cancel-unconfirmed', 'venue.disconnected'].includes(e.type),
+    )
     expect(logged.length).toBeLessThan(3)
     expect(background.length).toBeGreaterThanOrEqual(3 - logged.length)
   })
@@ -321,27 +349,46 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     expect(h.risk.status().readings.find((r) => r.trigger === 'errorBurst')?.reading).toBe(1)
   })
 
-  it('leaves a venue to the embedder\'s own ticker source where one is given', async () => {
+  it("leaves a venue to the embedder's own ticker source where one is given", async () => {
     const venue = await fakeVenue()
     const own: TickerSource = { venue: 'bn-usdm', symbols: [BTC], onTicker: () => () => undefined, start: () => undefined, stop: () => undefined }
     const h = await createHaltd(
       {
         db: { path: join(tempDir(), 'h.db') },
         admin: { enabled: false },
-        venues: [{ kind: 'ccxt', name: 'bn-usdm', exchange: 'binanceusdm', apiKey: venue.apiKey, secret: venue.secret, symbols: [BTC], tickerPollMs: 20, options: ccxtOptions(venue) }],
+        venues: [
+          {
+            kind: 'ccxt',
+            name: 'bn-usdm',
+            exchange: 'binanceusdm',
+            apiKey: venue.apiKey,
+            secret: venue.secret,
+            symbols: [BTC],
+            tickerPollMs: 20,
+            options: ccxtOptions(venue),
+          },
+        ],
       },
       { logger: quiet(), env: {}, tickerSources: [own] },
     )
     cleanups.push(() => h.close().catch(() => undefined))
     await sleep(200)
-    expect(events(h).filter((e) => e.type === 'marketdata.subscribed').map((e) => e.data)).toEqual([{ venue: 'bn-usdm', symbols: [BTC] }])
+    expect(
+      events(h)
+        .filter((e) => e.type === 'marketdata.subscribed')
+        .map((e) => e.data),
+    ).toEqual([{ venue: 'bn-usdm', symbols: [BTC] }])
     expect(venue.faults.hits(BOOK_TICKER)).toBe(0)
   })
 
   it('refuses to start with an exchange ccxt does not have', async () => {
     await expect(
       createHaltd(
-        { db: { path: join(tempDir(), 'h.db') }, admin: { enabled: false }, venues: [{ kind: 'ccxt', name: 'nowhere', exchange: 'no-such-exchange', symbols: [BTC] }] },
+        {
+          db: { path: join(tempDir(), 'h.db') },
+          admin: { enabled: false },
+          venues: [{ kind: 'ccxt', name: 'nowhere', exchange: 'no-such-exchange', symbols: [BTC] }],
+        },
         { logger: quiet(), env: {} },
       ),
     ).rejects.toThrow(/venue 'nowhere': ccxt has no exchange 'no-such-exchange'/)

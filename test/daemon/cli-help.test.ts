@@ -6,8 +6,14 @@ import { HALTD_VERSION } from '../../src/daemon/index.js'
 async function haltd(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = ''
   let stderr = ''
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true))
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true))
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk)
+    return true
+  })
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    stderr += String(chunk)
+    return true
+  })
   try {
     const code = await main(argv)
     return { code, stdout, stderr }
@@ -51,7 +57,10 @@ describe('haltd --help and bad input', () => {
     expect(await haltd('demo', '--bogus')).toMatchObject({ code: 1, stderr: 'haltd demo: unknown option --bogus\n' })
     expect(await haltd('demo', '--port')).toMatchObject({ code: 1, stderr: 'haltd demo: --port needs a value\n' })
     expect(await haltd('demo', '--seed', 'x')).toMatchObject({ code: 1, stderr: "haltd demo: --seed must be a number, got 'x'\n" })
-    expect(await haltd('demo', '--status-every', '-1')).toMatchObject({ code: 1, stderr: expect.stringContaining('--status-every must be 0 (off) or more seconds') })
+    expect(await haltd('demo', '--status-every', '-1')).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--status-every must be 0 (off) or more seconds'),
+    })
     expect(await haltd('stop', '[--emergency]')).toMatchObject({ code: 1, stderr: expect.stringContaining("unexpected argument '[--emergency]'") })
     expect(await haltd('run')).toMatchObject({ code: 1, stderr: expect.stringContaining('--config FILE is required') })
   })

@@ -59,7 +59,10 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect([...new Set(ended)].sort((a, b) => a - b)).toEqual(Array.from({ length: GRACEFUL_STEPS }, (_, i) => i + 1))
     for (const e of log.filter((e) => e.type === 'shutdown.step-started')) {
       const { step } = e.data as { step: number }
-      expect(log.some((x) => x.seq > e.seq && ENDS.includes(x.type) && (x.data as { step: number }).step === step), `step ${step} has an end`).toBe(true)
+      expect(
+        log.some((x) => x.seq > e.seq && ENDS.includes(x.type) && (x.data as { step: number }).step === step),
+        `step ${step} has an end`,
+      ).toBe(true)
     }
     expect(log.find((e) => e.type === 'shutdown.completed')!.data).toMatchObject({ shutdownId, outcome: 'clean', exitCode: 0 })
     expect(log.at(-1)).toMatchObject({ type: 'run.ended', data: { exitCode: 0 } })
@@ -78,7 +81,9 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect(state.inFlight).toBe(0)
 
     expect(hook.bodies.map((b) => b.topic)).toEqual(expect.arrayContaining(['shutdown.announce', 'shutdown.completed']))
-    expect(log.filter((e) => e.type === 'notification.sent' && (e.data as { sink: string }).sink === 'env-webhook').every((e) => (e.data as { ok: boolean }).ok)).toBe(true)
+    expect(
+      log.filter((e) => e.type === 'notification.sent' && (e.data as { sink: string }).sink === 'env-webhook').every((e) => (e.data as { ok: boolean }).ok),
+    ).toBe(true)
     expect(existsSync(adminInfoPath(db))).toBe(false)
 
     // and the person who ran it reads the report and how it ended
@@ -114,12 +119,22 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     // the next start comes up HALTED: the latch survives the restart
     const again = spawnDemo(db)
     const info = await whenUp(again)
-    const status = async () => (await (await fetch(`${info.url}/status`, { headers: bearer(info.token) })).json()) as { state: string; mode: string; killSwitch: { latched: boolean }; strategies: { enabled: boolean }[] }
+    const status = async () =>
+      (await (await fetch(`${info.url}/status`, { headers: bearer(info.token) })).json()) as {
+        state: string
+        mode: string
+        killSwitch: { latched: boolean }
+        strategies: { enabled: boolean }[]
+      }
     expect(await status()).toMatchObject({ state: 'halted', mode: 'HALTED', killSwitch: { latched: true } })
     expect((await status()).strategies.every((s) => !s.enabled)).toBe(true)
 
     // an operator resets it, with a reason: trading resumes
-    const reset = spawnSync(process.execPath, [dist('src/cli.js'), 'killswitch', 'reset', '--db', db, '--reason', 'audit read, venues checked', '--by', 'dana'], { cwd: repoRoot, encoding: 'utf8' })
+    const reset = spawnSync(
+      process.execPath,
+      [dist('src/cli.js'), 'killswitch', 'reset', '--db', db, '--reason', 'audit read, venues checked', '--by', 'dana'],
+      { cwd: repoRoot, encoding: 'utf8' },
+    )
     expect(reset.status).toBe(0)
     const after = await waitForAsync(async () => {
       const s = await status()
@@ -127,7 +142,9 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     })
     expect(after).toMatchObject({ mode: 'ACTIVE', killSwitch: { latched: false } })
     expect(after.strategies.every((s) => s.enabled)).toBe(true)
-    expect(events(db, ['killswitch.reset']).map((e) => e.data)).toEqual([expect.objectContaining({ reason: 'audit read, venues checked', by: 'dana', origin: 'admin' })])
+    expect(events(db, ['killswitch.reset']).map((e) => e.data)).toEqual([
+      expect.objectContaining({ reason: 'audit read, venues checked', by: 'dana', origin: 'admin' }),
+    ])
     again.child.kill('SIGTERM')
     await again.exit
   })

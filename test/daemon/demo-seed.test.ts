@@ -25,12 +25,15 @@ async function demoRun(seed: number, ms: number): Promise<Map<string, Decision[]
     if (e.type !== 'order.submitted' || e.data.origin.kind !== 'strategy') continue
     const d = e.data
     const strategy = d.origin.id ?? '?'
-    byStrategy.set(strategy, [...(byStrategy.get(strategy) ?? []), { strategy, venue: d.venue, symbol: d.symbol, side: d.side, type: d.type, qty: d.qty, ...(d.price !== undefined ? { price: d.price } : {}) }])
+    byStrategy.set(strategy, [
+      ...(byStrategy.get(strategy) ?? []),
+      { strategy, venue: d.venue, symbol: d.symbol, side: d.side, type: d.type, qty: d.qty, ...(d.price !== undefined ? { price: d.price } : {}) },
+    ])
   }
   return byStrategy
 }
 
-describe('the demo\'s --seed', { timeout: 60_000 }, () => {
+describe("the demo's --seed", { timeout: 60_000 }, () => {
   it('same seed, same market and same decisions: each strategy sends the same orders in the same order; another seed, other ones', async () => {
     const [a, b, other] = await Promise.all([demoRun(7, 4_000), demoRun(7, 4_000), demoRun(8, 4_000)])
     // the three market makers quote from the first ticks; the taker trades only on momentum

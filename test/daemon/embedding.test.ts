@@ -30,7 +30,7 @@ async function start(db: string, gateways: SimExchange[], extra: Record<string, 
 }
 
 describe('createHaltd, embedded', { timeout: 60_000 }, () => {
-  it('routes the engine\'s orders through the gate, exposes the projections and events, and shuts down with a report', async () => {
+  it("routes the engine's orders through the gate, exposes the projections and events, and shuts down with a report", async () => {
     const db = join(tempDir(), 'e.db')
     const venue = sim('alpha-sim')
     const h = await start(db, [venue])
@@ -38,7 +38,15 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     h.on('event', (e) => seen.push(e))
     expect(h.status().state).toBe('running')
 
-    const sent = await h.orders.submit({ venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual', id: 'engine' } })
+    const sent = await h.orders.submit({
+      venue: 'alpha-sim',
+      symbol: 'BTC/USDT:USDT',
+      side: 'buy',
+      type: 'limit',
+      qty: 0.01,
+      price: 40_000,
+      origin: { kind: 'manual', id: 'engine' },
+    })
     expect(sent.status).toBe('accepted')
     expect(h.state().inFlight).toBe(1)
     expect(seen.map((e) => e.type)).toEqual(expect.arrayContaining(['order.submitted', 'order.accepted']))
@@ -57,9 +65,10 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     expect(venue.openOrderCount).toBe(0)
   })
 
-  describe('the dead man\'s switch kept while running', () => {
+  describe("the dead man's switch kept while running", () => {
     const keep = { deadMansSwitch: { timeoutMs: 1_000, refreshMs: 100 } }
-    const spot = (venue: string) => new SimExchange({ venue, seed: 3, mode: 'spot', symbols: [{ symbol: 'BTC/USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const spot = (venue: string) =>
+      new SimExchange({ venue, seed: 3, mode: 'spot', symbols: [{ symbol: 'BTC/USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
     const logOf = (db: string) => {
       const log = openEventLog({ path: db })
       try {
@@ -75,7 +84,9 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
         if (e.type === 'shutdown.command-issued' && e.data.command.kind === 'close-venue') venueOf.set(e.data.commandId, String(e.data.command.venue))
       }
       return Object.fromEntries(
-        events.flatMap((e) => (e.type === 'shutdown.command-completed' && venueOf.has(e.data.commandId) ? [[venueOf.get(e.data.commandId)!, e.data.detail?.deadMansSwitch]] : [])),
+        events.flatMap((e) =>
+          e.type === 'shutdown.command-completed' && venueOf.has(e.data.commandId) ? [[venueOf.get(e.data.commandId)!, e.data.detail?.deadMansSwitch]] : [],
+        ),
       )
     }
 
@@ -84,13 +95,23 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
       const countdown = sim('alpha-sim')
       const h = await start(db, [countdown, spot('spot-sim')], keep)
       expect(countdown.deadMansSwitchArmed).toBe(true)
-      await h.orders.submit({ venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual', id: 'engine' } })
+      await h.orders.submit({
+        venue: 'alpha-sim',
+        symbol: 'BTC/USDT:USDT',
+        side: 'buy',
+        type: 'limit',
+        qty: 0.01,
+        price: 40_000,
+        origin: { kind: 'manual', id: 'engine' },
+      })
       await new Promise((r) => setTimeout(r, 1_500))
       expect(countdown.openOrderCount).toBe(1)
 
       expect((await h.shutdown({ mode: 'graceful', reason: 'end of session' })).outcome).toBe('clean')
       const events = logOf(db)
-      expect(events.filter((e) => e.type === 'venue.dead-mans-switch-armed').map((e) => e.data)).toEqual([{ venue: 'alpha-sim', timeoutMs: 1_000, method: 'countdown' }])
+      expect(events.filter((e) => e.type === 'venue.dead-mans-switch-armed').map((e) => e.data)).toEqual([
+        { venue: 'alpha-sim', timeoutMs: 1_000, method: 'countdown' },
+      ])
       expect(events.filter((e) => e.type === 'venue.dead-mans-switch-disarmed').map((e) => e.data)).toEqual([{ venue: 'alpha-sim' }])
       expect(releases(events)).toEqual({ 'alpha-sim': 'disarmed', 'spot-sim': 'not-kept' })
     })
@@ -110,20 +131,27 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
       const countdown = sim('alpha-sim')
       await start(db, [countdown], { deadMansSwitch: { keepArmed: false } })
       expect(countdown.deadMansSwitchArmed).toBe(false)
-      await expect(start(join(tempDir(), 'f.db'), [sim('beta-sim')], { deadMansSwitch: { timeoutMs: 5_000, refreshMs: 5_000 } })).rejects.toThrow(/deadMansSwitch\.refreshMs: must be below deadMansSwitch\.timeoutMs \(5000\)/)
+      await expect(start(join(tempDir(), 'f.db'), [sim('beta-sim')], { deadMansSwitch: { timeoutMs: 5_000, refreshMs: 5_000 } })).rejects.toThrow(
+        /deadMansSwitch\.refreshMs: must be below deadMansSwitch\.timeoutMs \(5000\)/,
+      )
     })
   })
 
-  it('restores the strategies\' state from the checkpoint the last shutdown wrote, and starts them fresh when that file was tampered with', async () => {
+  it("restores the strategies' state from the checkpoint the last shutdown wrote, and starts them fresh when that file was tampered with", async () => {
     /** Counts the ticks it has seen; the count is its state. */
     const counter = () => {
       let ticks = 0
       return {
         strategy: {
           id: 'counter',
-          onTick: () => (ticks++, []),
+          onTick: () => {
+            ticks++
+            return []
+          },
           snapshot: () => ({ ticks }),
-          restore: (state: unknown) => void (ticks = (state as { ticks: number }).ticks),
+          restore: (state: unknown) => {
+            ticks = (state as { ticks: number }).ticks
+          },
         },
         ticks: () => ticks,
       }
@@ -131,7 +159,10 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     const limits = { maxPosition: 1, maxOpenOrders: 1, maxOrdersPerSecond: 1 }
     const run = async (db: string, c: ReturnType<typeof counter>) => {
       const logs = memoryDestination()
-      const h = await createHaltd({ db: { path: db }, admin: { enabled: false } }, { gateways: [sim('alpha-sim')], strategies: [{ strategy: c.strategy, limits }], logger: createLogger({ destination: logs, level: 'info' }), env: {} })
+      const h = await createHaltd(
+        { db: { path: db }, admin: { enabled: false } },
+        { gateways: [sim('alpha-sim')], strategies: [{ strategy: c.strategy, limits }], logger: createLogger({ destination: logs, level: 'info' }), env: {} },
+      )
       open.push(h)
       return { h, logs: logs.lines }
     }
@@ -158,7 +189,7 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     expect(c.logs.find((l) => l.includes('strategy state starts fresh'))).toMatch(/checksum mismatch/)
   })
 
-  it('adopts orders at a venue that carry haltd\'s tag, flags foreign ones, and leaves the foreign ones alone', async () => {
+  it("adopts orders at a venue that carry haltd's tag, flags foreign ones, and leaves the foreign ones alone", async () => {
     const db = join(tempDir(), 'e.db')
     const venue = sim('beta-sim')
     await venue.submit({ clientOrderId: 'hd-oldrun-1', symbol: 'BTC/USDT:USDT', side: 'sell', type: 'limit', qty: 0.002, price: 60_000 })
@@ -192,7 +223,10 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     const venue = sim('gamma-sim')
     // a position nobody told haltd about
     await venue.submit({ clientOrderId: 'someone-else-1', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'market', qty: 0.01 })
-    const err = await createHaltd({ db: { path: db }, admin: { enabled: false }, startup: { refuseToStartOnMismatch: true } }, { gateways: [venue], logger: quiet(), env: {} }).catch((e: unknown) => e)
+    const err = await createHaltd(
+      { db: { path: db }, admin: { enabled: false }, startup: { refuseToStartOnMismatch: true } },
+      { gateways: [venue], logger: quiet(), env: {} },
+    ).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StartupMismatch)
     expect((err as StartupMismatch).message).toMatch(/gamma-sim BTC\/USDT:USDT: UNKNOWN_TO_US \(internal 0, venue 0\.01\)/)
     const log = openEventLog({ path: db, readonly: true })
@@ -207,10 +241,17 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     const idle = (id: string): Strategy => ({ id, onTick: () => [], snapshot: () => null, restore: () => undefined })
     const limits = { maxPosition: 1, maxOpenOrders: 4, maxOrdersPerSecond: 5 }
     const db = join(tempDir(), 'lock.db')
-    const h = await createHaltd({ db: { path: db }, admin: { port: 0 } }, { gateways: [sim('alpha-sim')], strategies: [{ strategy: idle('mm-1'), limits }], logger: quiet(), env: {} })
+    const h = await createHaltd(
+      { db: { path: db }, admin: { port: 0 } },
+      { gateways: [sim('alpha-sim')], strategies: [{ strategy: idle('mm-1'), limits }], logger: quiet(), env: {} },
+    )
     open.push(h)
     const admin = (path: string, body: unknown) =>
-      fetch(`${h.admin!.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${h.admin!.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      fetch(`${h.admin!.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.admin!.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
 
     expect((await admin('/deployments/lock', { reason: 'quarter-end freeze', by: 'risk desk' })).status).toBe(202)
     const refused = (() => {
@@ -238,7 +279,9 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
 
   it('refuses a bad config before it opens anything, listing every problem', async () => {
     const dir = tempDir()
-    const err = await createHaltd({ db: { path: join(dir, 'never.db') }, admin: { port: 99_999 }, strategies: [{ kind: 'taker', id: 'x' }] } as never, { env: {} }).catch((e: unknown) => e)
+    const err = await createHaltd({ db: { path: join(dir, 'never.db') }, admin: { port: 99_999 }, strategies: [{ kind: 'taker', id: 'x' }] } as never, {
+      env: {},
+    }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(InvalidConfig)
     const paths = (err as InvalidConfig).problems.map((p) => p.path)
     expect(paths).toEqual(expect.arrayContaining(['admin.port', 'strategies[0].markets', 'strategies[0].qty', 'strategies[0].limits']))

@@ -74,9 +74,12 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
     const v = check()
     if (v !== undefined && v !== false) return v
     if (d && (d.child.exitCode !== null || d.child.signalCode !== null)) {
-      throw new Error(`haltd exited (${d.child.exitCode ?? d.child.signalCode}) while waiting for ${what}\nstdout:\n${d.stdout.slice(-30).join('\n')}\nstderr:\n${d.stderr.join('\n')}`)
+      throw new Error(
+        `haltd exited (${d.child.exitCode ?? d.child.signalCode}) while waiting for ${what}\nstdout:\n${d.stdout.slice(-30).join('\n')}\nstderr:\n${d.stderr.join('\n')}`,
+      )
     }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\nstdout:\n${d?.stdout.slice(-30).join('\n') ?? ''}\nstderr:\n${d?.stderr.join('\n') ?? ''}`)
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}\nstdout:\n${d?.stdout.slice(-30).join('\n') ?? ''}\nstderr:\n${d?.stderr.join('\n') ?? ''}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

@@ -48,10 +48,15 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
     expect(log.find((e) => e.type === 'shutdown.completed')!.data).toMatchObject({ shutdownId, exitCode: code })
     // no strategy order was sent by the second run: it came up HALTED
     const secondStart = log.findIndex((e) => e.type === 'run.started' && (e.data as { runId: string }).runId !== firstRun.runId)
-    const strategyOrders = log.slice(secondStart).filter((e) => e.type === 'order.submitted' && (e.data as { origin: { kind: string } }).origin.kind === 'strategy')
+    const strategyOrders = log
+      .slice(secondStart)
+      .filter((e) => e.type === 'order.submitted' && (e.data as { origin: { kind: string } }).origin.kind === 'strategy')
     expect(strategyOrders).toEqual([])
     // the resumed shutdown ran its remaining steps through to 13
-    const steps = log.slice(secondStart).filter((e) => e.type === 'shutdown.step-started').map((e) => (e.data as { step: number }).step)
+    const steps = log
+      .slice(secondStart)
+      .filter((e) => e.type === 'shutdown.step-started')
+      .map((e) => (e.data as { step: number }).step)
     expect(steps.at(-1)).toBe(13)
     expect(log.at(-1)).toMatchObject({ type: 'run.ended', data: { exitCode: code } })
   })
@@ -116,7 +121,10 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
   it('a bad config fails before anything starts, listing every problem, exit 1', async () => {
     const dir = tempDir()
     const file = join(dir, 'bad.json')
-    writeFileSync(file, JSON.stringify({ db: { path: join(dir, 'x.db') }, admin: { port: -1 }, venues: [{ kind: 'sim' }], shutdown: { emergency: { deadlineMs: 90_000 } } }))
+    writeFileSync(
+      file,
+      JSON.stringify({ db: { path: join(dir, 'x.db') }, admin: { port: -1 }, venues: [{ kind: 'sim' }], shutdown: { emergency: { deadlineMs: 90_000 } } }),
+    )
     const d = spawnHaltd(['run', '--config', file], { db: join(dir, 'x.db') })
     expect((await d.exit).code).toBe(1)
     const err = d.stderr.join('\n')

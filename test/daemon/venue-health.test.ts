@@ -22,13 +22,19 @@ async function start(venue: SimExchange): Promise<Haltd> {
 }
 
 const get = async (h: Haltd, path: string) => (await fetch(h.admin!.url + path, { headers: { authorization: `Bearer ${TOKEN}` } })).json()
-const order = (qty = 0.01) => ({ venue: 'delta-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty, price: 40_000, origin: { kind: 'manual', id: 'test' } }) as const
+const order = (qty = 0.01) =>
+  ({ venue: 'delta-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty, price: 40_000, origin: { kind: 'manual', id: 'test' } }) as const
 
 type HealthBody = { venues: { venue: string; connected: boolean; latencyMs?: number; latencySamples?: number; lastError?: string }[] }
 
 describe('venue health while running', { timeout: 30_000 }, () => {
   it('reports the latency of recent venue calls, not only the connect at startup', async () => {
-    const venue = new SimExchange({ venue: 'delta-sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const venue = new SimExchange({
+      venue: 'delta-sim',
+      seed: 5,
+      mode: 'derivatives',
+      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+    })
     const h = await start(venue)
     const before = ((await get(h, '/health')) as HealthBody).venues[0]!
     venue.faults.set({ latency: { minMs: 40, maxMs: 40 } })
@@ -42,7 +48,12 @@ describe('venue health while running', { timeout: 30_000 }, () => {
   })
 
   it('/health turns not ok while a venue is down, naming why, and ok again once it is back', async () => {
-    const venue = new SimExchange({ venue: 'delta-sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const venue = new SimExchange({
+      venue: 'delta-sim',
+      seed: 5,
+      mode: 'derivatives',
+      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+    })
     const h = await start(venue)
     venue.disconnect('the line went quiet')
     const down = (await get(h, '/health')) as HealthBody & { ok: boolean }
@@ -55,11 +66,27 @@ describe('venue health while running', { timeout: 30_000 }, () => {
   })
 
   it('/reconciliation asks the venues first, so a position traded since startup reads OK', async () => {
-    const venue = new SimExchange({ venue: 'delta-sim', seed: 5, mode: 'derivatives', symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+    const venue = new SimExchange({
+      venue: 'delta-sim',
+      seed: 5,
+      mode: 'derivatives',
+      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+    })
     const h = await start(venue)
-    const fill = await h.orders.submit({ venue: 'delta-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'market', qty: 0.01, origin: { kind: 'manual', id: 'test' } })
+    const fill = await h.orders.submit({
+      venue: 'delta-sim',
+      symbol: 'BTC/USDT:USDT',
+      side: 'buy',
+      type: 'market',
+      qty: 0.01,
+      origin: { kind: 'manual', id: 'test' },
+    })
     expect(fill.status).toBe('accepted')
-    const r = (await get(h, '/reconciliation')) as { ok: boolean; observed: Record<string, string>; rows: { kind: string; status: string; internal: number; observed?: number }[] }
+    const r = (await get(h, '/reconciliation')) as {
+      ok: boolean
+      observed: Record<string, string>
+      rows: { kind: string; status: string; internal: number; observed?: number }[]
+    }
     expect(r.observed).toEqual({ 'delta-sim': 'asked now' })
     const position = r.rows.find((x) => x.kind === 'position')!
     expect(position).toMatchObject({ status: 'OK', observed: 0.01 })

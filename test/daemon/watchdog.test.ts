@@ -53,7 +53,7 @@ describe('the emergency watchdog times', () => {
     expect(() => parseConfig({ db: { path: 'x.db' }, shutdown: { emergency: { deadlineMs: EMERGENCY_DEADLINE_MAX_MS + 1 } } })).toThrow(/deadlineMs/)
   })
 
-  it('still end the process by 30 s for an emergency deadline set outside the config (an embedder\'s own)', () => {
+  it("still end the process by 30 s for an emergency deadline set outside the config (an embedder's own)", () => {
     for (const deadline of [27_000, 30_000, 60_000]) {
       const { exitAtMs, killAtMs } = emergencyWatchdogTimes(deadline)
       expect(killAtMs, `deadline ${deadline}`).toBe(30_000)

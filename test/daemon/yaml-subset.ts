@@ -70,7 +70,8 @@ export function parseYaml(text: string): Yaml {
       const key = String(scalar(m[1]!, no))
       i++
       if (m[2] !== undefined && m[2] !== '') out[key] = scalar(m[2], no)
-      else if (i < lines.length && (lines[i]!.indent > indent || (lines[i]!.indent === indent && lines[i]!.text.startsWith('- ')))) out[key] = block(lines[i]!.indent)
+      else if (i < lines.length && (lines[i]!.indent > indent || (lines[i]!.indent === indent && lines[i]!.text.startsWith('- '))))
+        out[key] = block(lines[i]!.indent)
       else out[key] = null
     }
     return out
@@ -110,7 +111,8 @@ export function parseUnit(text: string): Record<string, Record<string, string[]>
     }
     const kv = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(line)
     if (!kv || !section) throw new Error(`line ${n + 1}: not a unit file line: '${line}'`)
-    ;(section[kv[1]!] ??= []).push(kv[2]!)
+    section[kv[1]!] ??= []
+    section[kv[1]!]!.push(kv[2]!)
   })
   return out
 }

@@ -40,15 +40,23 @@ describe('event catalogue', () => {
       data: { venue: 'a', clientOrderId: 'c1', symbol: 'ETH/USDT', side: 'sell', type: 'limit', amount: 3, price: 5, strategyId: 'taker' },
     })
     expect(e.data).toEqual({
-      venue: 'a', clientOrderId: 'c1', symbol: 'ETH/USDT', side: 'sell', type: 'limit', qty: 3, price: 5,
-      timeInForce: 'GTC', reduceOnly: false, origin: { kind: 'strategy', id: 'taker' },
+      venue: 'a',
+      clientOrderId: 'c1',
+      symbol: 'ETH/USDT',
+      side: 'sell',
+      type: 'limit',
+      qty: 3,
+      price: 5,
+      timeInForce: 'GTC',
+      reduceOnly: false,
+      origin: { kind: 'strategy', id: 'taker' },
     })
   })
 
   it('validates v1 against the v1 schema, not v2', () => {
-    expect(() => parseEvent({ type: 'order.submitted', v: 1, data: { venue: 'a', clientOrderId: 'c', symbol: 'X', side: 'buy', type: 'market', qty: 1 } })).toThrow(
-      /data\.amount/,
-    )
+    expect(() =>
+      parseEvent({ type: 'order.submitted', v: 1, data: { venue: 'a', clientOrderId: 'c', symbol: 'X', side: 'buy', type: 'market', qty: 1 } }),
+    ).toThrow(/data\.amount/)
   })
 
   it('offers the whole catalogue as one discriminated union schema', () => {

@@ -8,12 +8,36 @@ const gatewayFor = (exchange: Exchange) => new CcxtGateway({ venue: exchange.id,
 
 describe('CcxtGateway capabilities for the venues haltd users run', () => {
   it.each([
-    ['okx swap: no cancel-all, batches of 20, a countdown', new ccxt.okx({ options: { defaultType: 'swap' } }), { massCancel: 'none', batchCancel: 20, deadMansSwitch: 'countdown', reduceOnly: true, positions: true }],
-    ['kraken spot: one CancelAll for every pair, a countdown', new ccxt.kraken(), { massCancel: 'account', batchCancel: 50, deadMansSwitch: 'countdown', reduceOnly: false, positions: false }],
-    ['bybit linear: cancel-all per symbol, cancel-on-disconnect rather than a countdown', new ccxt.bybit({ options: { defaultType: 'swap' } }), { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'cancel-on-disconnect', reduceOnly: true, positions: true }],
-    ['coinbase spot: no cancel-all, no switch', new ccxt.coinbase(), { massCancel: 'none', batchCancel: 10, deadMansSwitch: 'none', reduceOnly: false, positions: false }],
-    ['binance spot: batch cancel exists only for contracts', new ccxt.binance(), { massCancel: 'per-symbol', batchCancel: 0, deadMansSwitch: 'none', reduceOnly: false, positions: false }],
-    ['binanceusdm: countdownCancelAll', new ccxt.binanceusdm(), { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'countdown', reduceOnly: true, positions: true }],
+    [
+      'okx swap: no cancel-all, batches of 20, a countdown',
+      new ccxt.okx({ options: { defaultType: 'swap' } }),
+      { massCancel: 'none', batchCancel: 20, deadMansSwitch: 'countdown', reduceOnly: true, positions: true },
+    ],
+    [
+      'kraken spot: one CancelAll for every pair, a countdown',
+      new ccxt.kraken(),
+      { massCancel: 'account', batchCancel: 50, deadMansSwitch: 'countdown', reduceOnly: false, positions: false },
+    ],
+    [
+      'bybit linear: cancel-all per symbol, cancel-on-disconnect rather than a countdown',
+      new ccxt.bybit({ options: { defaultType: 'swap' } }),
+      { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'cancel-on-disconnect', reduceOnly: true, positions: true },
+    ],
+    [
+      'coinbase spot: no cancel-all, no switch',
+      new ccxt.coinbase(),
+      { massCancel: 'none', batchCancel: 10, deadMansSwitch: 'none', reduceOnly: false, positions: false },
+    ],
+    [
+      'binance spot: batch cancel exists only for contracts',
+      new ccxt.binance(),
+      { massCancel: 'per-symbol', batchCancel: 0, deadMansSwitch: 'none', reduceOnly: false, positions: false },
+    ],
+    [
+      'binanceusdm: countdownCancelAll',
+      new ccxt.binanceusdm(),
+      { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'countdown', reduceOnly: true, positions: true },
+    ],
   ] as const)('%s', (_name, exchange, expected) => {
     expect(gatewayFor(exchange).capabilities).toEqual({ ...expected, streamingUpdates: false })
   })

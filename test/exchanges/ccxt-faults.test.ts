@@ -86,7 +86,7 @@ describe('ccxt errors become VenueError kinds (reads and cancels retry, then rep
     expect(err.message).toMatch(/deadline passed/)
   })
 
-  it("an already-aborted caller signal sends nothing", async () => {
+  it('an already-aborted caller signal sends nothing', async () => {
     const { gateway, venue } = await rig('futures')
     const err = await failure(gateway.fetchBalances({ signal: AbortSignal.abort() }))
     expect(err.kind).toBe('timeout')
@@ -238,14 +238,16 @@ describe('submit never re-sends an order whose answer was lost', () => {
   it('a 429 on submit is a refusal: reported at once, nothing looked up or re-sent', async () => {
     const { gateway, venue } = await rig('futures')
     venue.faults.inject('POST /fapi/v1/order', faults.rateLimited())
-    expect(await failure(gateway.submit({ clientOrderId: 'hd-429', symbol: BTC, side: 'buy', type: 'market', qty: 0.01 }))).toMatchObject({ kind: 'rate-limit' })
+    expect(await failure(gateway.submit({ clientOrderId: 'hd-429', symbol: BTC, side: 'buy', type: 'market', qty: 0.01 }))).toMatchObject({
+      kind: 'rate-limit',
+    })
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
     expect(venue.faults.hits('GET /fapi/v1/order')).toBe(0)
   })
 
   it('ccxt’s own maxRetriesOnFailure cannot re-send it either', async () => {
     const { gateway, venue, exchange } = await rig('futures', { timeout: 150 })
-    exchange.options['maxRetriesOnFailure'] = 3
+    exchange.options.maxRetriesOnFailure = 3
     venue.faults.inject('POST /fapi/v1/order', faults.hang())
     await failure(gateway.submit({ clientOrderId: 'hd-mr', symbol: BTC, side: 'buy', type: 'limit', qty: 0.01, price: 40_000 }))
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)

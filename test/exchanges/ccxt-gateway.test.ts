@@ -151,7 +151,7 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     const { gateway, venue, exchange } = await rig('futures')
     venue.clockOffsetMs = 120_000
     expect((await gateway.fetchBalances()).map((b) => b.asset)).toEqual(['USDT'])
-    expect(exchange.options['timeDifference']).toBeLessThan(-100_000)
+    expect(exchange.options.timeDifference).toBeLessThan(-100_000)
     venue.clockOffsetMs = -120_000
     await gateway.submit(limit('hd-skew'))
     expect(venue.engine.open('futures').map((o) => o.clientOrderId)).toEqual(['hd-skew'])
@@ -221,7 +221,9 @@ describe('CcxtGateway over ccxt.pro binance (spot)', () => {
 
   it('refuses a reduce-only order on spot rather than sending a meaningless flag', async () => {
     const { gateway, venue } = await rig('spot')
-    await expect(gateway.submit({ clientOrderId: 'hd-ro', symbol: 'BTC/USDT', side: 'sell', type: 'market', qty: 0.1, reduceOnly: true })).rejects.toMatchObject({
+    await expect(
+      gateway.submit({ clientOrderId: 'hd-ro', symbol: 'BTC/USDT', side: 'sell', type: 'market', qty: 0.1, reduceOnly: true }),
+    ).rejects.toMatchObject({
       kind: 'unsupported',
     })
     expect(venue.faults.hits('POST /api/v3/order')).toBe(0)
@@ -272,9 +274,17 @@ describe('CcxtGateway update stream resilience', () => {
     const venue = await startFakeBinance()
     const exchange = await fakeBinanceSpot(venue, { ws: true })
     // a path the venue does not serve: the upgrade is refused
-    ;(exchange.urls['api']['ws'] as Record<string, Record<string, string>>)['ws-api']!['spot'] = `${venue.wsApiUrl}-nowhere`
+    ;(exchange.urls.api.ws as Record<string, Record<string, string>>)['ws-api']!.spot = `${venue.wsApiUrl}-nowhere`
     const errors: VenueError[] = []
-    const gateway = new CcxtGateway({ venue: 'binance', exchange, symbols: ['BTC/USDT'], pollIntervalMs: 50, callTimeoutMs: 3_000, retry: { attempts: 1 }, onError: (e) => errors.push(e) })
+    const gateway = new CcxtGateway({
+      venue: 'binance',
+      exchange,
+      symbols: ['BTC/USDT'],
+      pollIntervalMs: 50,
+      callTimeoutMs: 3_000,
+      retry: { attempts: 1 },
+      onError: (e) => errors.push(e),
+    })
     cleanups.push(async () => {
       await gateway.close()
       await venue.close()
@@ -310,6 +320,9 @@ describe('CcxtGateway update stream resilience', () => {
     await vi.waitFor(() => expect(venue.userStreamSubscribers()).toBe(1), { timeout: 10_000, interval: 20 })
     await gateway.submit(limit('hd-drop-2', 'BTC/USDT'))
     venue.engine.fillResting('spot', 'hd-drop-2')
-    await vi.waitFor(() => expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-drop-2' })), { timeout: 10_000, interval: 20 })
+    await vi.waitFor(() => expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-drop-2' })), {
+      timeout: 10_000,
+      interval: 20,
+    })
   })
 })

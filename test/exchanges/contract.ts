@@ -65,8 +65,7 @@ export function gatewayContract(name: string, setup: () => Promise<ContractHarne
     const restingLimit = (side: Side = 'buy', clientOrderId = ownId()) =>
       gw.submit({ clientOrderId, symbol: h.symbol, side, type: 'limit', qty: h.qtyStep * 10, price: h.priceAway(side), timeInForce: 'GTC' })
 
-    const positionQty = async (): Promise<number> =>
-      (await gw.fetchPositions()).filter((p) => p.symbol === h.symbol).reduce((sum, p) => sum + p.qty, 0)
+    const positionQty = async (): Promise<number> => (await gw.fetchPositions()).filter((p) => p.symbol === h.symbol).reduce((sum, p) => sum + p.qty, 0)
 
     it('names its venue and declares its capabilities', () => {
       expect(gw.venue).toMatch(/\S/)
@@ -206,18 +205,14 @@ export function gatewayContract(name: string, setup: () => Promise<ContractHarne
         expect(q).toBeGreaterThan(0)
         return q
       })
-      const err = await rejectionOf(
-        gw.submit({ clientOrderId: ownId(), symbol: h.symbol, side: 'buy', type: 'market', qty, reduceOnly: true }),
-      )
+      const err = await rejectionOf(gw.submit({ clientOrderId: ownId(), symbol: h.symbol, side: 'buy', type: 'market', qty, reduceOnly: true }))
       expect(err.kind).toBe('rejected')
       expect(err.venue).toBe(gw.venue)
       expect(await positionQty()).toBeCloseTo(long, 8)
     })
 
     it('fails with a VenueError of kind rejected for a symbol the venue does not list', async () => {
-      const err = await rejectionOf(
-        gw.submit({ clientOrderId: ownId(), symbol: 'NOPE/NOTHING', side: 'buy', type: 'limit', qty: 1, price: 1 }),
-      )
+      const err = await rejectionOf(gw.submit({ clientOrderId: ownId(), symbol: 'NOPE/NOTHING', side: 'buy', type: 'limit', qty: 1, price: 1 }))
       expect(err.kind).toBe('rejected')
     })
 

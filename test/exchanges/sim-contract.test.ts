@@ -4,7 +4,12 @@ import { gatewayContract } from './contract.js'
 const BTC = { symbol: 'BTC/USDT:USDT', mid: 64000, amountStep: 0.001, priceStep: 0.1 }
 
 gatewayContract('SimExchange derivatives', async () => {
-  const sim = new SimExchange({ venue: 'binance-sim', seed: 42, mode: 'derivatives', symbols: [BTC, { symbol: 'ETH/USDT:USDT', mid: 3000, amountStep: 0.01, priceStep: 0.01 }] })
+  const sim = new SimExchange({
+    venue: 'binance-sim',
+    seed: 42,
+    mode: 'derivatives',
+    symbols: [BTC, { symbol: 'ETH/USDT:USDT', mid: 3000, amountStep: 0.01, priceStep: 0.01 }],
+  })
   return {
     gateway: sim,
     symbol: BTC.symbol,

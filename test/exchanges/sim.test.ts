@@ -1,14 +1,7 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { manualClock } from '../../src/events/clock.js'
-import {
-  InvalidSimConfig,
-  SimExchange,
-  VenueError,
-  type OrderUpdate,
-  type SimExchangeOptions,
-  type Ticker,
-} from '../../src/exchanges/index.js'
+import { InvalidSimConfig, SimExchange, VenueError, type OrderUpdate, type SimExchangeOptions, type Ticker } from '../../src/exchanges/index.js'
 
 const BTC = 'BTC/USDT:USDT'
 const ETH = 'ETH/USDT:USDT'
@@ -155,7 +148,12 @@ describe('SimExchange matching', () => {
     expect(order).toMatchObject({ status: 'filled', filled: 1 })
     const fills = updates.filter((u) => u.kind === 'fill')
     for (const f of fills) expect(f).toMatchObject({ price: 63000, liquidity: 'maker' })
-    expect(updates.filter((u) => u.kind === 'status').map((u) => u.kind === 'status' && u.status).at(-1)).toBe('filled')
+    expect(
+      updates
+        .filter((u) => u.kind === 'status')
+        .map((u) => u.kind === 'status' && u.status)
+        .at(-1),
+    ).toBe('filled')
     expect(await s.fetchPositions()).toEqual([{ symbol: BTC, qty: 1, entryPrice: 63000 }])
   })
 
@@ -324,7 +322,19 @@ describe('SimExchange faults', () => {
   })
 
   it('samples latency from percentile points and per method', async () => {
-    const s = sim({ faults: { latency: 0, latencyByMethod: { submit: { percentiles: [[0.5, 1], [1, 3]] } } } })
+    const s = sim({
+      faults: {
+        latency: 0,
+        latencyByMethod: {
+          submit: {
+            percentiles: [
+              [0.5, 1],
+              [1, 3],
+            ],
+          },
+        },
+      },
+    })
     const slow = s.submit(market(BTC, 'buy', 0.001))
     const fast = s.fetchMarkets()
     expect(s.pendingCalls).toBe(1)

@@ -28,7 +28,8 @@ export const ev = {
   accepted: (cid: string, venueOrderId = `v-${cid}`, venue = V): EventInput => ({ type: 'order.accepted', data: { venue, clientOrderId: cid, venueOrderId } }),
   rejected: (cid: string, venue = V): EventInput => ({ type: 'order.rejected', data: { venue, clientOrderId: cid, reason: 'insufficient margin' } }),
   filled: (cid: string, tradeId: string, qty: number, price = 100, fee = 0, venue = V): EventInput => ({
-    type: 'order.filled', data: { venue, clientOrderId: cid, tradeId, qty, price, fee },
+    type: 'order.filled',
+    data: { venue, clientOrderId: cid, tradeId, qty, price, fee },
   }),
   cancelRequested: (cid: string, venue = V): EventInput => ({ type: 'order.cancel-requested', data: { venue, clientOrderId: cid } }),
   canceled: (cid: string, venue = V): EventInput => ({ type: 'order.canceled', data: { venue, clientOrderId: cid, confirmedBy: 'ack' } }),

@@ -21,16 +21,26 @@ const reach: Record<OrderStatus, EventInput[]> = {
 /** The event of each kind for c1; fills are sized from what is already filled. */
 function eventOf(kind: OrderEventKind, filled: number): EventInput {
   switch (kind) {
-    case 'accepted': return ev.accepted(C)
-    case 'rejected': return ev.rejected(C)
-    case 'fill-partial': return ev.filled(C, 't-next', 0.1)
-    case 'fill-full': return ev.filled(C, 't-next', filled >= 1 ? 0.5 : 1 - filled)
-    case 'cancel-requested': return ev.cancelRequested(C)
-    case 'canceled': return ev.canceled(C)
-    case 'cancel-rejected': return ev.cancelRejected(C)
-    case 'cancel-unconfirmed': return ev.cancelUnconfirmed(C)
-    case 'expired': return ev.expired(C)
-    case 'status-unknown': return ev.statusUnknown(C)
+    case 'accepted':
+      return ev.accepted(C)
+    case 'rejected':
+      return ev.rejected(C)
+    case 'fill-partial':
+      return ev.filled(C, 't-next', 0.1)
+    case 'fill-full':
+      return ev.filled(C, 't-next', filled >= 1 ? 0.5 : 1 - filled)
+    case 'cancel-requested':
+      return ev.cancelRequested(C)
+    case 'canceled':
+      return ev.canceled(C)
+    case 'cancel-rejected':
+      return ev.cancelRejected(C)
+    case 'cancel-unconfirmed':
+      return ev.cancelUnconfirmed(C)
+    case 'expired':
+      return ev.expired(C)
+    case 'status-unknown':
+      return ev.statusUnknown(C)
   }
 }
 
@@ -143,7 +153,9 @@ describe('order lifecycle', () => {
   })
 
   it('has an example above for every row of the transition table, and the table for every example', () => {
-    const table = Object.entries(ORDER_TRANSITIONS).flatMap(([from, row]) => Object.keys(row).map((kind) => `${from} + ${kind}`)).sort()
+    const table = Object.entries(ORDER_TRANSITIONS)
+      .flatMap(([from, row]) => Object.keys(row).map((kind) => `${from} + ${kind}`))
+      .sort()
     const examples = spec.map(([from, kind]) => `${from} + ${kind}`).sort()
     expect(examples).toEqual(table)
   })
@@ -151,13 +163,27 @@ describe('order lifecycle', () => {
   it('keeps the status and reports an invalid transition for every pair missing from the table', () => {
     let checked = 0
     for (const from of Object.keys(reach) as OrderStatus[]) {
-      for (const kind of ['accepted', 'rejected', 'fill-partial', 'fill-full', 'cancel-requested', 'canceled', 'cancel-rejected', 'cancel-unconfirmed', 'expired', 'status-unknown'] as OrderEventKind[]) {
+      for (const kind of [
+        'accepted',
+        'rejected',
+        'fill-partial',
+        'fill-full',
+        'cancel-requested',
+        'canceled',
+        'cancel-rejected',
+        'cancel-unconfirmed',
+        'expired',
+        'status-unknown',
+      ] as OrderEventKind[]) {
         // any fill on a filled order completes it (an overfill, covered above)
         if (ORDER_TRANSITIONS[from][kind] !== undefined || (from === 'filled' && kind === 'fill-partial')) continue
         const state = given(...reach[from])
         when(state, eventOf(kind, order(state, 'sim-a', C)!.filledQty))
         expect(order(state, 'sim-a', C)!.status, `${from} + ${kind}`).toBe(from)
-        expect(anomalies(state).map((a) => a.kind), `${from} + ${kind}`).toContain('invalid-transition')
+        expect(
+          anomalies(state).map((a) => a.kind),
+          `${from} + ${kind}`,
+        ).toContain('invalid-transition')
         checked++
       }
     }
@@ -258,7 +284,9 @@ describe('an order rejected as lost after its submit answer was lost', () => {
     expect(order(state, 'sim-a', C)).toMatchObject({ status: 'open', venueOrderId: 'V-9' })
     expect(openOrders(state).map((o) => o.clientOrderId)).toEqual([C])
     expect(inFlight(state)).toBe(1)
-    expect(anomalies(state)).toMatchObject([{ kind: 'out-of-order-report', seq: 4, venue: 'sim-a', clientOrderId: C, detail: expect.stringContaining(LOST_REASON) }])
+    expect(anomalies(state)).toMatchObject([
+      { kind: 'out-of-order-report', seq: 4, venue: 'sim-a', clientOrderId: C, detail: expect.stringContaining(LOST_REASON) },
+    ])
   })
 
   it('comes back partially filled when a fill arrives first, the fill counting in the position and the P&L books', () => {
@@ -292,13 +320,13 @@ describe('an order rejected as lost after its submit answer was lost', () => {
 describe('what confirmed a cancel', () => {
   const byOpenOrders: EventInput = { type: 'order.canceled', data: { venue: 'sim-a', clientOrderId: C, confirmedBy: 'open-orders' } }
 
-  it('records the venue\'s word, and haltd\'s inference from the venue\'s open orders as such', () => {
+  it("records the venue's word, and haltd's inference from the venue's open orders as such", () => {
     expect(order(given(ev.submitted(C), ev.accepted(C), ev.canceled(C)), 'sim-a', C)).toMatchObject({ status: 'canceled', canceledBy: 'ack' })
     expect(order(given(ev.submitted(C), byOpenOrders), 'sim-a', C)).toMatchObject({ status: 'canceled', canceledBy: 'open-orders' })
     expect(order(given(ev.submitted(C), ev.accepted(C)), 'sim-a', C)!.canceledBy).toBeUndefined()
   })
 
-  it('takes the venue\'s later word over an inference, and keeps it over a later inference', () => {
+  it("takes the venue's later word over an inference, and keeps it over a later inference", () => {
     expect(order(given(ev.submitted(C), byOpenOrders, ev.canceled(C)), 'sim-a', C)!.canceledBy).toBe('ack')
     expect(order(given(ev.submitted(C), ev.canceled(C), byOpenOrders), 'sim-a', C)!.canceledBy).toBe('ack')
   })

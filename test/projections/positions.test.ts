@@ -32,7 +32,13 @@ describe('positions from fills', () => {
   })
 
   it('flips through partial fills of one order', () => {
-    const s = given(ev.submitted('a', { qty: 1 }), ev.filled('a', 't1', 1, 100), ev.submitted('b', { side: 'sell', qty: 2 }), ev.filled('b', 't2', 0.6, 90), ev.filled('b', 't3', 1.4, 95))
+    const s = given(
+      ev.submitted('a', { qty: 1 }),
+      ev.filled('a', 't1', 1, 100),
+      ev.submitted('b', { side: 'sell', qty: 2 }),
+      ev.filled('b', 't2', 0.6, 90),
+      ev.filled('b', 't3', 1.4, 95),
+    )
     expect(pos(s).qty).toBeCloseTo(-1, 12)
     expect(pos(s).avgEntry).toBe(95)
     // 0.6 closed at 90 (−6), 0.4 closed at 95 (−2)
@@ -47,12 +53,17 @@ describe('positions from fills', () => {
 
   it('keeps spot and derivative symbols and venues apart', () => {
     const s = given(
-      ev.submitted('a', { symbol: 'ETH/USDT' }), ev.filled('a', 't1', 1, 2000),
-      ev.submitted('b', { symbol: 'BTC/USDT:USDT', side: 'sell' }), ev.filled('b', 't2', 1, 50_000),
-      ev.submitted('c', { venue: 'sim-b' }), ev.filled('c', 't3', 1, 100, 0, 'sim-b'),
+      ev.submitted('a', { symbol: 'ETH/USDT' }),
+      ev.filled('a', 't1', 1, 2000),
+      ev.submitted('b', { symbol: 'BTC/USDT:USDT', side: 'sell' }),
+      ev.filled('b', 't2', 1, 50_000),
+      ev.submitted('c', { venue: 'sim-b' }),
+      ev.filled('c', 't3', 1, 100, 0, 'sim-b'),
     )
     expect(positions(s).map((p) => [p.venue, p.symbol, p.qty])).toEqual([
-      ['sim-a', 'BTC/USDT:USDT', -1], ['sim-a', 'ETH/USDT', 1], ['sim-b', 'BTC/USDT', 1],
+      ['sim-a', 'BTC/USDT:USDT', -1],
+      ['sim-a', 'ETH/USDT', 1],
+      ['sim-b', 'BTC/USDT', 1],
     ])
   })
 })
@@ -75,9 +86,12 @@ describe('P&L', () => {
 
   it('splits P&L per venue, symbol and strategy', () => {
     const s = given(
-      ev.submitted('a', { origin: { kind: 'strategy', id: 'mm' } }), ev.filled('a', 't1', 1, 100),
-      ev.submitted('b', { origin: { kind: 'strategy', id: 'trend' }, side: 'sell' }), ev.filled('b', 't2', 1, 110),
-      ev.submitted('c', { origin: { kind: 'shutdown', id: 'sd1' }, venue: 'sim-b', side: 'sell' }), ev.filled('c', 't3', 1, 100, 0, 'sim-b'),
+      ev.submitted('a', { origin: { kind: 'strategy', id: 'mm' } }),
+      ev.filled('a', 't1', 1, 100),
+      ev.submitted('b', { origin: { kind: 'strategy', id: 'trend' }, side: 'sell' }),
+      ev.filled('b', 't2', 1, 110),
+      ev.submitted('c', { origin: { kind: 'shutdown', id: 'sd1' }, venue: 'sim-b', side: 'sell' }),
+      ev.filled('c', 't3', 1, 100, 0, 'sim-b'),
       ev.mark(120),
     )
     const p = pnl(s)
@@ -86,7 +100,9 @@ describe('P&L', () => {
     expect(p.byVenue['sim-b']).toMatchObject({ realized: 0, unrealized: 0 })
     // each strategy's own book, marked at 120: mm long 1 from 100, trend short 1 from 110
     expect(p.byStrategy.map((b) => [b.venue, b.strategy, b.qty, b.unrealized])).toEqual([
-      ['sim-a', 'mm', 1, 20], ['sim-a', 'trend', -1, -10], ['sim-b', 'shutdown:sd1', -1, 0],
+      ['sim-a', 'mm', 1, 20],
+      ['sim-a', 'trend', -1, -10],
+      ['sim-b', 'shutdown:sd1', -1, 0],
     ])
   })
 })

@@ -15,21 +15,53 @@ const tenths = (lo: number, hi: number) => fc.integer({ min: lo, max: hi }).map(
 
 /** One step of a small trading model: orders of a few ids, their venue reports in any order, and everything around them. */
 const op = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ k: fc.constant('submit' as const), c: fc.nat(7), v: fc.nat(1), s: fc.nat(1), buy: fc.boolean(), qty: tenths(1, 30), strat: fc.constantFrom('mm', 'trend', 'shutdown') }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      k: fc.constant('submit' as const),
+      c: fc.nat(7),
+      v: fc.nat(1),
+      s: fc.nat(1),
+      buy: fc.boolean(),
+      qty: tenths(1, 30),
+      strat: fc.constantFrom('mm', 'trend', 'shutdown'),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('accept' as const), c: fc.nat(7) }) },
-  { weight: 5, arbitrary: fc.record({ k: fc.constant('fill' as const), c: fc.nat(7), qty: tenths(1, 20), price: fc.integer({ min: 90, max: 110 }), fee: tenths(0, 3) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({ k: fc.constant('fill' as const), c: fc.nat(7), qty: tenths(1, 20), price: fc.integer({ min: 90, max: 110 }), fee: tenths(0, 3) }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
-      k: fc.constantFrom('cancel-requested' as const, 'canceled' as const, 'rejected' as const, 'expired' as const, 'cancel-rejected' as const, 'cancel-unconfirmed' as const, 'status-unknown' as const),
+      k: fc.constantFrom(
+        'cancel-requested' as const,
+        'canceled' as const,
+        'rejected' as const,
+        'expired' as const,
+        'cancel-rejected' as const,
+        'cancel-unconfirmed' as const,
+        'status-unknown' as const,
+      ),
       c: fc.nat(7),
     }),
   },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('repeat' as const), back: fc.nat(20) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('mark' as const), v: fc.nat(1), s: fc.nat(1), price: fc.integer({ min: 80, max: 120 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('observe' as const), v: fc.nat(1), qty: tenths(-30, 30), open: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('shutdown' as const), step: fc.integer({ min: 1, max: 13 }), phase: fc.constantFrom('started', 'completed', 'failed', 'command') }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('kill' as const), action: fc.constantFrom('REDUCING' as const, 'HALTED' as const), reset: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('shutdown' as const),
+      step: fc.integer({ min: 1, max: 13 }),
+      phase: fc.constantFrom('started', 'completed', 'failed', 'command'),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('kill' as const), action: fc.constantFrom('REDUCING' as const, 'HALTED' as const), reset: fc.boolean() }),
+  },
 )
 type Op = typeof op extends fc.Arbitrary<infer T> ? T : never
 
@@ -48,8 +80,15 @@ function toEvents(ops: Op[]): EventInput[] {
         out.push({
           type: 'order.submitted',
           data: {
-            venue: VENUES[o.v], clientOrderId: cid, symbol: SYMBOLS[o.s], side: o.buy ? 'buy' : 'sell', type: 'limit', qty: o.qty, price: 100,
-            origin: o.strat === 'shutdown' ? { kind: 'shutdown', id: 'sd' } : { kind: 'strategy', id: o.strat }, reduceOnly: o.strat === 'shutdown',
+            venue: VENUES[o.v],
+            clientOrderId: cid,
+            symbol: SYMBOLS[o.s],
+            side: o.buy ? 'buy' : 'sell',
+            type: 'limit',
+            qty: o.qty,
+            price: 100,
+            origin: o.strat === 'shutdown' ? { kind: 'shutdown', id: 'sd' } : { kind: 'strategy', id: o.strat },
+            reduceOnly: o.strat === 'shutdown',
           },
         })
         break
@@ -71,7 +110,10 @@ function toEvents(ops: Op[]): EventInput[] {
       case 'observe':
         out.push({ type: 'venue.positions-observed', data: { venue: VENUES[o.v], positions: [{ symbol: 'BTC/USDT', qty: o.qty }] } })
         if (o.open) {
-          out.push({ type: 'venue.open-orders-observed', data: { venue: VENUES[o.v], orders: [{ symbol: 'BTC/USDT', venueOrderId: 'Vo1', clientOrderId: 'o1', side: 'buy', qty: 1 }] } })
+          out.push({
+            type: 'venue.open-orders-observed',
+            data: { venue: VENUES[o.v], orders: [{ symbol: 'BTC/USDT', venueOrderId: 'Vo1', clientOrderId: 'o1', side: 'buy', qty: 1 }] },
+          })
         }
         break
       case 'shutdown':
@@ -92,7 +134,14 @@ function toEvents(ops: Op[]): EventInput[] {
         )
         break
       default:
-        out.push({ type: `order.${o.k}`, data: { venue, clientOrderId: cid, ...(o.k === 'canceled' ? { confirmedBy: 'stream' } : o.k === 'cancel-requested' || o.k === 'expired' ? {} : { reason: 'r' }) } })
+        out.push({
+          type: `order.${o.k}`,
+          data: {
+            venue,
+            clientOrderId: cid,
+            ...(o.k === 'canceled' ? { confirmedBy: 'stream' } : o.k === 'cancel-requested' || o.k === 'expired' ? {} : { reason: 'r' }),
+          },
+        })
     }
   }
   return out
@@ -111,6 +160,7 @@ function expectedBooks(events: EventInput[]) {
   const seen = new Set<string>()
   const books = new Map<string, { qty: number; cost: number; realized: number; fees: number }>()
   for (const e of events) {
+    // biome-ignore lint/suspicious/noExplicitAny: the generator's events are read field by field whatever their type
     const d = e.data as Record<string, any>
     const key = `${d.venue}/${d.clientOrderId}`
     if (e.type === 'order.submitted' && !orders.has(key)) orders.set(key, { venue: d.venue, symbol: d.symbol, side: d.side })
@@ -173,7 +223,11 @@ describe('projections over random order and fill histories', () => {
             expect(stateHash(thawed)).toBe(live)
             // the same through the store and a restart
             openSnapshotStore(log).write(replayLog(log, { until: k, fromSnapshot: false }).state)
-            const restarted = replayLog(log, { warn: (m) => { throw new Error(m) } })
+            const restarted = replayLog(log, {
+              warn: (m) => {
+                throw new Error(m)
+              },
+            })
             expect(restarted.snapshot?.seq).toBe(k)
             expect(stateHash(restarted.state)).toBe(live)
           }

@@ -3,11 +3,21 @@ import type { EventInput } from '../../src/events/index.js'
 import { reconciliation } from '../../src/projections/index.js'
 import { ev, given } from './given.js'
 
-const positionsAt = (venue: string, positions: { symbol: string; qty: number }[]): EventInput => ({ type: 'venue.positions-observed', data: { venue, positions } })
-const ordersAt = (venue: string, orders: { symbol: string; venueOrderId: string; clientOrderId?: string; side: 'buy' | 'sell'; qty: number; filled?: number }[]): EventInput => ({
-  type: 'venue.open-orders-observed', data: { venue, orders },
+const positionsAt = (venue: string, positions: { symbol: string; qty: number }[]): EventInput => ({
+  type: 'venue.positions-observed',
+  data: { venue, positions },
 })
-const markets = (venue: string, symbol: string, amountStep: number): EventInput => ({ type: 'venue.markets-observed', data: { venue, markets: [{ symbol, amountStep }] } })
+const ordersAt = (
+  venue: string,
+  orders: { symbol: string; venueOrderId: string; clientOrderId?: string; side: 'buy' | 'sell'; qty: number; filled?: number }[],
+): EventInput => ({
+  type: 'venue.open-orders-observed',
+  data: { venue, orders },
+})
+const markets = (venue: string, symbol: string, amountStep: number): EventInput => ({
+  type: 'venue.markets-observed',
+  data: { venue, markets: [{ symbol, amountStep }] },
+})
 
 const long = (qty: number, cid = 'p'): EventInput[] => [ev.submitted(cid, { qty }), ev.filled(cid, `t-${cid}`, qty)]
 
@@ -46,9 +56,13 @@ describe('reconciliation', () => {
 
   it('matches open orders by client id or venue id and compares the remaining quantity', () => {
     const s = given(
-      ev.submitted('a', { qty: 2 }), ev.accepted('a', 'VA'), ev.filled('a', 'ta', 0.5),
-      ev.submitted('b', { qty: 1 }), ev.accepted('b', 'VB'),
-      ev.submitted('c', { qty: 1 }), ev.accepted('c', 'VC'),
+      ev.submitted('a', { qty: 2 }),
+      ev.accepted('a', 'VA'),
+      ev.filled('a', 'ta', 0.5),
+      ev.submitted('b', { qty: 1 }),
+      ev.accepted('b', 'VB'),
+      ev.submitted('c', { qty: 1 }),
+      ev.accepted('c', 'VC'),
       ordersAt('sim-a', [
         { symbol: 'BTC/USDT', venueOrderId: 'VA', clientOrderId: 'a', side: 'buy', qty: 2, filled: 0.5 },
         { symbol: 'BTC/USDT', venueOrderId: 'VB', side: 'buy', qty: 1, filled: 0.25 },
@@ -65,7 +79,12 @@ describe('reconciliation', () => {
   })
 
   it('says MISMATCH for an order haltd holds finished that the venue still lists open', () => {
-    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ev.canceled('a'), ordersAt('sim-a', [{ symbol: 'BTC/USDT', venueOrderId: 'VA', clientOrderId: 'a', side: 'buy', qty: 1 }]))
+    const s = given(
+      ev.submitted('a'),
+      ev.accepted('a', 'VA'),
+      ev.canceled('a'),
+      ordersAt('sim-a', [{ symbol: 'BTC/USDT', venueOrderId: 'VA', clientOrderId: 'a', side: 'buy', qty: 1 }]),
+    )
     expect(reconciliation(s).rows).toMatchObject([{ kind: 'order', status: 'MISMATCH', internal: 0, observed: 1, note: 'haltd has it canceled' }])
   })
 

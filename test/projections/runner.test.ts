@@ -206,12 +206,21 @@ describe('projection runner', () => {
     for (const e of history(7)) log.append(e)
     const meta = runner.snapshot()!
     expect(meta).toMatchObject({ seq: log.lastSeq, stateHash: stateHash(runner.state), logHash: log.headHash })
-    expect(openSnapshotStore(log).list().map((m) => m.id)).toEqual([meta.id])
+    expect(
+      openSnapshotStore(log)
+        .list()
+        .map((m) => m.id),
+    ).toEqual([meta.id])
     log.append(ev.submitted('after'))
     const live = stateHash(runner.state)
     log.close()
     const reopened = openEventLog({ path })
-    const restarted = createProjectionRunner({ log: reopened, warn: (m) => { throw new Error(m) } })
+    const restarted = createProjectionRunner({
+      log: reopened,
+      warn: (m) => {
+        throw new Error(m)
+      },
+    })
     expect(restarted.restoredFrom?.id).toBe(meta.id)
     expect(stateHash(restarted.state)).toBe(live)
     reopened.close()

@@ -14,7 +14,16 @@ describe('runs: the run stream folded', () => {
   it('a run that started and ended has its exit code and the time it ended, and leaves no run open', () => {
     const s = given(started('r1', 4242), ended('r1', 2))
     expect(runs(s)).toEqual([
-      { runId: 'r1', pid: 4242, version: '0.1.0', configHash: 'c0ffee', host: 'box-1', startedSeq: 1, startedAt: 1_000_000, end: { kind: 'ended', exitCode: 2, seq: 2, ts: 1_001_000 } },
+      {
+        runId: 'r1',
+        pid: 4242,
+        version: '0.1.0',
+        configHash: 'c0ffee',
+        host: 'box-1',
+        startedSeq: 1,
+        startedAt: 1_000_000,
+        end: { kind: 'ended', exitCode: 2, seq: 2, ts: 1_001_000 },
+      },
     ])
     expect(openRun(s)).toBeUndefined()
   })
@@ -27,7 +36,10 @@ describe('runs: the run stream folded', () => {
 
   it('the next start records the open run as crashed, and only the new run is open', () => {
     const s = given(started('r1', 11), crashed('r1', 11, 1), started('r2', 12))
-    expect(runs(s).map((r) => [r.runId, r.end?.kind ?? 'open'])).toEqual([['r1', 'crashed'], ['r2', 'open']])
+    expect(runs(s).map((r) => [r.runId, r.end?.kind ?? 'open'])).toEqual([
+      ['r1', 'crashed'],
+      ['r2', 'open'],
+    ])
     expect(runs(s)[0]!.end).toEqual({ kind: 'crashed', pid: 11, lastSeq: 1, seq: 2, ts: 1_001_000 })
     expect(openRun(s)?.runId).toBe('r2')
   })

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { ShutdownOptions } from '../../src/events/index.js'
 import {
-  anomalies, deserializeState, evolve, initialState, runningStep, serializeState, shutdownProgress, shutdowns, stateHash,
-  type Fact, type HaltdState,
+  anomalies,
+  deserializeState,
+  evolve,
+  initialState,
+  runningStep,
+  serializeState,
+  shutdownProgress,
+  shutdowns,
+  stateHash,
+  type Fact,
+  type HaltdState,
 } from '../../src/projections/index.js'
 import { decideShutdown, foldShutdown } from '../../src/core/shutdown/decider.js'
 import { buildShutdownReport } from '../../src/core/shutdown/report.js'

@@ -11,7 +11,18 @@ describe('trading state and kill switch', () => {
     expect(tradingState(s).mode).toBe('ACTIVE')
     when(s, t('trading.state-changed', { to: 'REDUCING', reason: 'limits', origin: 'admin' }))
     expect(tradingState(s).mode).toBe('REDUCING')
-    when(s, t('killswitch.activated', { reason: 'drawdown 12%', origin: 'risk', by: 'risk-engine', trigger: 'drawdown', reading: 0.12, threshold: 0.1, action: 'HALTED' }))
+    when(
+      s,
+      t('killswitch.activated', {
+        reason: 'drawdown 12%',
+        origin: 'risk',
+        by: 'risk-engine',
+        trigger: 'drawdown',
+        reading: 0.12,
+        threshold: 0.1,
+        action: 'HALTED',
+      }),
+    )
     expect(tradingState(s).mode).toBe('HALTED')
     expect(killSwitch(s)).toMatchObject({ latched: true, reason: 'drawdown 12%', by: 'risk-engine', trigger: 'drawdown', action: 'HALTED', seq: 2 })
     when(s, t('killswitch.reset', { reason: 'operator checked positions', origin: 'operator', by: 'alice' }))
@@ -21,14 +32,26 @@ describe('trading state and kill switch', () => {
   })
 
   it('never lowers the mode when a milder kill switch fires', () => {
-    const s = given(t('trading.state-changed', { to: 'HALTED', reason: 'x', origin: 'admin' }), t('killswitch.activated', { reason: 'r', origin: 'risk', action: 'REDUCING' }))
+    const s = given(
+      t('trading.state-changed', { to: 'HALTED', reason: 'x', origin: 'admin' }),
+      t('killswitch.activated', { reason: 'r', origin: 'risk', action: 'REDUCING' }),
+    )
     expect(tradingState(s).mode).toBe('HALTED')
   })
 
   it('follows drain, pause and deployment locks', () => {
-    const s = given(t('drain.started', { reason: 'deploy', origin: 'cli' }), t('trading.paused', { reason: 'news', origin: 'api' }), t('deployments.locked', { reason: 'shutdown', origin: 'shutdown' }))
+    const s = given(
+      t('drain.started', { reason: 'deploy', origin: 'cli' }),
+      t('trading.paused', { reason: 'news', origin: 'api' }),
+      t('deployments.locked', { reason: 'shutdown', origin: 'shutdown' }),
+    )
     expect(tradingState(s)).toMatchObject({ drain: { state: 'Draining' }, paused: { reason: 'news' }, deploymentsLocked: { reason: 'shutdown' } })
-    when(s, t('drain.completed', { outcome: 'timed-out', inFlight: 2 }), t('trading.resumed', { reason: 'ok', origin: 'api' }), t('deployments.unlocked', { reason: 'done', origin: 'admin' }))
+    when(
+      s,
+      t('drain.completed', { outcome: 'timed-out', inFlight: 2 }),
+      t('trading.resumed', { reason: 'ok', origin: 'api' }),
+      t('deployments.unlocked', { reason: 'done', origin: 'admin' }),
+    )
     expect(tradingState(s)).toMatchObject({ drain: { state: 'Drained', outcome: 'timed-out', inFlightAtEnd: 2 }, paused: false, deploymentsLocked: false })
     when(s, t('drain.canceled', { reason: 'back', origin: 'cli' }))
     expect(tradingState(s).drain.state).toBe('Active')
@@ -80,13 +103,31 @@ describe('shutdown progress', () => {
     )
     const [p] = shutdowns(s)
     expect(p).toMatchObject({
-      shutdownId: sd, mode: 'emergency', reason: 'SIGTERM', origin: 'signal', requestedAt: 1_000_000,
-      escalation: { reason: 'second SIGTERM' }, commandsIssued: 2, commandsCompleted: 2, commandsFailed: 1,
+      shutdownId: sd,
+      mode: 'emergency',
+      reason: 'SIGTERM',
+      origin: 'signal',
+      requestedAt: 1_000_000,
+      escalation: { reason: 'second SIGTERM' },
+      commandsIssued: 2,
+      commandsCompleted: 2,
+      commandsFailed: 1,
       completed: { outcome: 'emergency', exitCode: 2 },
     })
     expect(p!.steps).toMatchObject([
       { step: 1, name: 'announce', startedAt: 1_001_000, endedAt: 1_002_000, durationMs: 1000, outcome: 'completed' },
-      { step: 5, name: 'cancel open orders', startedAt: 1_003_000, endedAt: 1_008_000, durationMs: 5000, outcome: 'timed-out', budgetMs: 2000, commandsIssued: 2, commandsCompleted: 2, commandsFailed: 1 },
+      {
+        step: 5,
+        name: 'cancel open orders',
+        startedAt: 1_003_000,
+        endedAt: 1_008_000,
+        durationMs: 5000,
+        outcome: 'timed-out',
+        budgetMs: 2000,
+        commandsIssued: 2,
+        commandsCompleted: 2,
+        commandsFailed: 1,
+      },
     ])
     expect(anomalies(s)).toEqual([])
   })
@@ -102,11 +143,24 @@ describe('stored events a projection cannot use', () => {
   it('skips event types and versions newer than this build and malformed data, recording each as an anomaly, never throwing', () => {
     const s = initialState()
     expect(() => evolve(s, { seq: 1, ts: 5, type: 'future.thing', data: { x: 1 } } as unknown as Fact)).not.toThrow()
-    expect(anomalies(s)).toMatchObject([{ kind: 'unreadable-event', seq: 1, detail: expect.stringMatching(/'future\.thing' is not an event type this build knows/) }])
+    expect(anomalies(s)).toMatchObject([
+      { kind: 'unreadable-event', seq: 1, detail: expect.stringMatching(/'future\.thing' is not an event type this build knows/) },
+    ])
     expect(() => evolve(s, { seq: 2, ts: 6, type: 'venue.markets-observed', data: { venue: 'v' } } as unknown as Fact)).not.toThrow()
     expect(anomalies(s)[1]).toMatchObject({ kind: 'projection-error', seq: 2 })
-    evolve(s, { seq: 3, ts: 7, type: 'market.mark', v: 4, data: { venue: 'v', symbol: 'X', px: 'high' }, unreadable: 'version 4 is newer than this build reads (v1)' } as unknown as Fact)
-    expect(anomalies(s)[2]).toMatchObject({ kind: 'unreadable-event', seq: 3, detail: 'market.mark v4 not applied: version 4 is newer than this build reads (v1)' })
+    evolve(s, {
+      seq: 3,
+      ts: 7,
+      type: 'market.mark',
+      v: 4,
+      data: { venue: 'v', symbol: 'X', px: 'high' },
+      unreadable: 'version 4 is newer than this build reads (v1)',
+    } as unknown as Fact)
+    expect(anomalies(s)[2]).toMatchObject({
+      kind: 'unreadable-event',
+      seq: 3,
+      detail: 'market.mark v4 not applied: version 4 is newer than this build reads (v1)',
+    })
     expect(s.marks.size).toBe(0)
     expect(s.venues.size).toBe(0)
     expect(s.seq).toBe(3)

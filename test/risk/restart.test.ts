@@ -14,10 +14,18 @@ afterEach(async () => {
 /** One process lifetime: the log file reopened, projections replayed, a fresh gate, monitor and router. */
 function boot(path: string, config: unknown, clock: ReturnType<typeof manualClock>) {
   const r: RiskRig = riskRig(config, { path, clock })
-  const venue = new SimExchange({ venue: 'binance-sim', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 64000, amountStep: 0.001, priceStep: 0.1 }], clock })
+  const venue = new SimExchange({
+    venue: 'binance-sim',
+    seed: 3,
+    mode: 'derivatives',
+    symbols: [{ symbol: SYMBOL, mid: 64000, amountStep: 0.001, priceStep: 0.1 }],
+    clock,
+  })
   const router = new OrderRouter({ log: r.log, gate: r.gate, venues: new Map([[venue.venue, venue]]), runTag: 'r' })
   const life = {
-    r, venue, router,
+    r,
+    venue,
+    router,
     async close() {
       router.close()
       await venue.close()
@@ -28,7 +36,15 @@ function boot(path: string, config: unknown, clock: ReturnType<typeof manualCloc
   return life
 }
 
-const strategyOrder = { venue: 'binance-sim', symbol: SYMBOL, side: 'buy' as const, type: 'limit' as const, qty: 0.01, price: 60000, origin: { kind: 'strategy' as const, id: 'mm' } }
+const strategyOrder = {
+  venue: 'binance-sim',
+  symbol: SYMBOL,
+  side: 'buy' as const,
+  type: 'limit' as const,
+  qty: 0.01,
+  price: 60000,
+  origin: { kind: 'strategy' as const, id: 'mm' },
+}
 
 describe('a tripped kill switch survives a restart', () => {
   it('comes back latched and HALTED from the log file, refuses orders, does not start the emergency again, and clears only on a reset with a reason', async () => {

@@ -34,7 +34,15 @@ export function riskRig(config: unknown, options: { path?: string; clock?: Retur
   // after the projection runner, so the monitor reads projections that include the event
   const off = log.subscribe(log.lastSeq + 1, (e) => monitor.observe(e))
   return {
-    path, log, runner, state, gate, monitor, clock, emergencies, errors,
+    path,
+    log,
+    runner,
+    state,
+    gate,
+    monitor,
+    clock,
+    emergencies,
+    errors,
     close() {
       monitor.stop()
       off()
@@ -48,7 +56,10 @@ let n = 0
 /** A fill on a venue, as the venue recorder would append it (submitted first, as the router does). */
 export function fill(log: EventLog, venue: string, side: 'buy' | 'sell', qty: number, price: number, strategy = 'mm'): void {
   const clientOrderId = `hd-risk-${++n}`
-  log.append({ type: 'order.submitted', data: { venue, clientOrderId, symbol: 'BTC/USDT', side, type: 'market', qty, origin: { kind: 'strategy', id: strategy } } })
+  log.append({
+    type: 'order.submitted',
+    data: { venue, clientOrderId, symbol: 'BTC/USDT', side, type: 'market', qty, origin: { kind: 'strategy', id: strategy } },
+  })
   log.append({ type: 'order.filled', data: { venue, clientOrderId, tradeId: `t-${n}`, qty, price } })
 }
 
@@ -58,7 +69,10 @@ export function mark(log: EventLog, venue: string, price: number): void {
 
 export function reject(log: EventLog, venue = 'a'): void {
   const clientOrderId = `hd-risk-${++n}`
-  log.append({ type: 'order.submitted', data: { venue, clientOrderId, symbol: 'BTC/USDT', side: 'buy', type: 'limit', qty: 1, price: 1, origin: { kind: 'strategy', id: 'mm' } } })
+  log.append({
+    type: 'order.submitted',
+    data: { venue, clientOrderId, symbol: 'BTC/USDT', side: 'buy', type: 'limit', qty: 1, price: 1, origin: { kind: 'strategy', id: 'mm' } },
+  })
   log.append({ type: 'order.rejected', data: { venue, clientOrderId, reason: 'insufficient margin' } })
 }
 

@@ -204,7 +204,9 @@ describe('actions and the latch', () => {
     expect(r.monitor.latched).toBe(false)
     expect(r.gate.halted).toBe(false)
     expect(r.gate.refusal(strategyOrder)).toBeUndefined()
-    expect([...r.log.read({ types: ['killswitch.reset'] })].map((e) => e.data)).toEqual([{ reason: 'mark feed glitch confirmed with the venue', origin: 'operator', by: 'alice', equity: -1, peakEquity: 0 }])
+    expect([...r.log.read({ types: ['killswitch.reset'] })].map((e) => e.data)).toEqual([
+      { reason: 'mark feed glitch confirmed with the venue', origin: 'operator', by: 'alice', equity: -1, peakEquity: 0 },
+    ])
     expect(r.state().trading).toMatchObject({ mode: 'ACTIVE', killSwitch: { latched: false, lastReset: { by: 'alice' } } })
   })
 

@@ -30,7 +30,10 @@ describe('decision replay for the audit', () => {
     flatten.data.command.qty = 5
     const found = audit(tampered)
     expect(found).toHaveLength(1)
-    expect(found[0]).toMatchObject({ seq: facts[i]!.seq, problem: 'the log has shutdown.command-issued where the replayed decision calls for shutdown.command-issued with other data' })
+    expect(found[0]).toMatchObject({
+      seq: facts[i]!.seq,
+      problem: 'the log has shutdown.command-issued where the replayed decision calls for shutdown.command-issued with other data',
+    })
   })
 
   it('flags a command the state never called for, and one it called for that is missing', async () => {
@@ -40,7 +43,9 @@ describe('decision replay for the audit', () => {
     const facts = [...readFacts(r.log)]
     const i = facts.findIndex((f) => f.type === 'shutdown.command-issued' && f.data.command.kind === 'cancel-all')
     const dropped = facts.filter((_, k) => k !== i)
-    expect(audit(dropped).map((d) => d.problem)).toContain('the log has shutdown.command-issued where the replayed decision calls for shutdown.command-issued with other data')
+    expect(audit(dropped).map((d) => d.problem)).toContain(
+      'the log has shutdown.command-issued where the replayed decision calls for shutdown.command-issued with other data',
+    )
     const extra = structuredClone(facts)
     const last = extra.findLastIndex((f) => f.type === 'shutdown.command-issued')
     extra.splice(last + 1, 0, { ...extra[last]!, data: { ...(extra[last]!.data as object), commandId: 'sd-1:emergency.5:99' } } as Fact)

@@ -63,6 +63,8 @@ describe('checkpoint', () => {
     const failed = error as CheckpointFailed
     expect(failed.code).toBe('CHECKPOINT_FAILED')
     expect(failed.attempts.map((a) => a.path)).toEqual([join(file, 'a.json'), join(file, 'b.json')])
-    expect(failed.recovery).toBe('Rebuild the state from the event log: `haltd replay --db /var/lib/haltd/events.db --until 42 --json` gives the positions, orders and balances as of seq 42.')
+    expect(failed.recovery).toBe(
+      'Rebuild the state from the event log: `haltd replay --db /var/lib/haltd/events.db --until 42 --json` gives the positions, orders and balances as of seq 42.',
+    )
   })
 })

@@ -7,12 +7,27 @@ describe('drain decider', () => {
   const active = { phase: 'Active' as const }
   const draining = { phase: 'Draining' as const, reason: 'deploy' }
   it.each([
-    ['start while active', { kind: 'start', reason: 'deploy', origin: 'admin' }, active, [{ type: 'drain.started', data: { reason: 'deploy', origin: 'admin' } }]],
+    [
+      'start while active',
+      { kind: 'start', reason: 'deploy', origin: 'admin' },
+      active,
+      [{ type: 'drain.started', data: { reason: 'deploy', origin: 'admin' } }],
+    ],
     ['check with orders in flight', { kind: 'check', inFlight: 2 }, draining, []],
     ['check with nothing in flight', { kind: 'check', inFlight: 0 }, draining, [{ type: 'drain.completed', data: { outcome: 'drained', inFlight: 0 } }]],
     ['time out with what remains', { kind: 'time-out', inFlight: 3 }, draining, [{ type: 'drain.completed', data: { outcome: 'timed-out', inFlight: 3 } }]],
-    ['force when flat', { kind: 'force', inFlight: 1, openPositions: 0, force: false, reason: 'r', origin: 'admin' }, draining, [{ type: 'drain.completed', data: { outcome: 'forced', inFlight: 1, reason: 'r', origin: 'admin' } }]],
-    ['force with positions open, explicitly', { kind: 'force', inFlight: 0, openPositions: 2, force: true, reason: 'r', origin: 'admin' }, draining, [{ type: 'drain.completed', data: { outcome: 'forced', inFlight: 0, reason: 'r', origin: 'admin' } }]],
+    [
+      'force when flat',
+      { kind: 'force', inFlight: 1, openPositions: 0, force: false, reason: 'r', origin: 'admin' },
+      draining,
+      [{ type: 'drain.completed', data: { outcome: 'forced', inFlight: 1, reason: 'r', origin: 'admin' } }],
+    ],
+    [
+      'force with positions open, explicitly',
+      { kind: 'force', inFlight: 0, openPositions: 2, force: true, reason: 'r', origin: 'admin' },
+      draining,
+      [{ type: 'drain.completed', data: { outcome: 'forced', inFlight: 0, reason: 'r', origin: 'admin' } }],
+    ],
     ['cancel', { kind: 'cancel', reason: 'r', origin: 'admin' }, draining, [{ type: 'drain.canceled', data: { reason: 'r', origin: 'admin' } }]],
   ] as const)('%s', (_name, command, state, expected) => {
     expect(decideDrain(command as Parameters<typeof decideDrain>[0], state)).toEqual(expected)
@@ -32,7 +47,15 @@ describe('drain on the live engine', () => {
     const drain = new DrainController(r.ports)
     drain.start('deploy', 'admin')
     expect(drain.state.phase).toBe('Draining')
-    const refused = await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } })
+    const refused = await r.router.submit({
+      venue: 'alpha',
+      symbol: SYMBOL,
+      side: 'buy',
+      type: 'limit',
+      qty: 1,
+      price: 90,
+      origin: { kind: 'strategy', id: 'mm' },
+    })
     expect(refused).toMatchObject({ status: 'refused', reason: 'strategy orders are refused: draining' })
     const waiting = drain.waitForDrain(5_000)
     const [o] = r.world().orders
@@ -78,11 +101,25 @@ describe('pause, resume, freeze', () => {
     const r = rig()
     await r.rest(2, ['alpha', 'charlie'])
     const calls: string[] = []
-    const strategies = { disableAll: () => (calls.push('disableAll'), ['mm']), enable: (id: string) => calls.push(`enable ${id}`) }
+    const strategies = {
+      disableAll: () => {
+        calls.push('disableAll')
+        return ['mm']
+      },
+      enable: (id: string) => calls.push(`enable ${id}`),
+    }
     const pause = new PauseController({ ...r.ports, strategies })
     expect(await pause.pause('market closed', 'admin')).toEqual({ canceled: 4 })
     expect(r.world().orders).toEqual([])
-    const refused = await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } })
+    const refused = await r.router.submit({
+      venue: 'alpha',
+      symbol: SYMBOL,
+      side: 'buy',
+      type: 'limit',
+      qty: 1,
+      price: 90,
+      origin: { kind: 'strategy', id: 'mm' },
+    })
     expect(refused).toMatchObject({ status: 'refused', reason: 'strategy orders are refused: paused' })
     pause.resume('market open', 'admin')
     expect(calls).toEqual(['disableAll', 'enable mm'])

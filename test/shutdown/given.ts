@@ -26,8 +26,19 @@ let orderNo = 0
 export function order(over: Partial<WorldOrder> = {}): WorldOrder {
   orderNo++
   return {
-    venue: 'alpha', clientOrderId: `hd-o${orderNo}`, symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty: 1, filledQty: 0, price: 90,
-    timeInForce: 'GTC', status: 'open', origin: { kind: 'strategy', id: 'mm' }, reduceOnly: false, ...over,
+    venue: 'alpha',
+    clientOrderId: `hd-o${orderNo}`,
+    symbol: 'BTC/USDT:USDT',
+    side: 'buy',
+    type: 'limit',
+    qty: 1,
+    filledQty: 0,
+    price: 90,
+    timeInForce: 'GTC',
+    status: 'open',
+    origin: { kind: 'strategy', id: 'mm' },
+    reduceOnly: false,
+    ...over,
   }
 }
 
@@ -44,9 +55,7 @@ export const commandsOf = (events: readonly HaltdEvent[]) =>
 
 /** The same, for one step only. */
 export const commandsOfStep = (events: readonly HaltdEvent[], step: number) =>
-  events
-    .filter((e) => e.type === 'shutdown.command-issued' && e.data.step === step)
-    .map((e) => (e.data as { command: Record<string, unknown> }).command)
+  events.filter((e) => e.type === 'shutdown.command-issued' && e.data.step === step).map((e) => (e.data as { command: Record<string, unknown> }).command)
 
 export const stepEvents = (events: readonly HaltdEvent[]) =>
   events
@@ -77,7 +86,12 @@ export function driveTo(untilStep: string, w: ShutdownWorld, options: ShutdownOp
 }
 
 /** The events of a decision appended, each command answered with `outcome` (and detail). */
-export function answer(given: readonly ShutdownFact[], decided: readonly HaltdEvent[], outcome: 'ok' | 'failed' | 'timed-out' = 'ok', detail?: Record<string, unknown>): ShutdownFact[] {
+export function answer(
+  given: readonly ShutdownFact[],
+  decided: readonly HaltdEvent[],
+  outcome: 'ok' | 'failed' | 'timed-out' = 'ok',
+  detail?: Record<string, unknown>,
+): ShutdownFact[] {
   const out = [...given]
   let ts = (given[given.length - 1]?.ts ?? 1_000) + 1
   for (const e of decided) {

@@ -23,9 +23,22 @@ describe('shutdown decider invariants over random worlds (pure)', () => {
     mode: fc.constantFrom('graceful' as const, 'emergency' as const),
     flatten: fc.constantFrom('aggressive' as const, 'conservative' as const, 'none' as const),
     cancelOnlyAggressive: fc.boolean(),
-    orders: fc.array(fc.record({ venue: fc.constantFrom('alpha', 'bravo'), side: fc.constantFrom('buy' as const, 'sell' as const), price: fc.integer({ min: 80, max: 120 }) }), { maxLength: 8 }),
-    positions: fc.array(fc.record({ venue: fc.constantFrom('alpha', 'bravo'), symbol: fc.constantFrom('BTC/USDT:USDT', 'ETH/USDT:USDT'), qty: fc.double({ min: -5, max: 5, noNaN: true }) }), { maxLength: 3 }),
-    outcomes: fc.array(fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'failed' as const, 'timed-out' as const), { minLength: 200, maxLength: 200 }),
+    orders: fc.array(
+      fc.record({ venue: fc.constantFrom('alpha', 'bravo'), side: fc.constantFrom('buy' as const, 'sell' as const), price: fc.integer({ min: 80, max: 120 }) }),
+      { maxLength: 8 },
+    ),
+    positions: fc.array(
+      fc.record({
+        venue: fc.constantFrom('alpha', 'bravo'),
+        symbol: fc.constantFrom('BTC/USDT:USDT', 'ETH/USDT:USDT'),
+        qty: fc.double({ min: -5, max: 5, noNaN: true }),
+      }),
+      { maxLength: 3 },
+    ),
+    outcomes: fc.array(fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'failed' as const, 'timed-out' as const), {
+      minLength: 200,
+      maxLength: 200,
+    }),
     effects: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 200, maxLength: 200 }),
     escalateAt: fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined }),
   })
@@ -57,7 +70,8 @@ describe('shutdown decider invariants over random worlds (pure)', () => {
             // everything out must be answered before the decider moves
             const open = [...state.commands.values()].filter((c) => c.outcome === undefined)
             expect(open.length).toBeGreaterThan(0)
-            for (const c of open) log.push({ type: 'shutdown.command-completed', data: { shutdownId: SD, commandId: c.commandId, outcome: 'failed' }, ts: ++ts })
+            for (const c of open)
+              log.push({ type: 'shutdown.command-completed', data: { shutdownId: SD, commandId: c.commandId, outcome: 'failed' }, ts: ++ts })
             continue
           }
           for (const e of out) {
@@ -88,7 +102,9 @@ describe('shutdown decider invariants over random worlds (pure)', () => {
         const final = foldShutdown(log)
         expect(final.completed).toBeDefined()
         for (const step of final.steps) expect(step.status).not.toBe('running')
-        expect(final.completed!.exitCode).toBe(final.procedure === 'emergency' ? 3 : final.completed!.outcome === 'clean' ? 0 : final.completed!.outcome === 'failed' ? 1 : 2)
+        expect(final.completed!.exitCode).toBe(
+          final.procedure === 'emergency' ? 3 : final.completed!.outcome === 'clean' ? 0 : final.completed!.outcome === 'failed' ? 1 : 2,
+        )
       }),
       { numRuns: PURE_RUNS },
     )
@@ -114,91 +130,119 @@ describe('shutdown invariants on the live engine with faults', () => {
     cancelScope: fc.constantFrom('own' as const, 'account' as const),
   })
 
-  it(`no strategy order passes a closed gate, flattens never increase |position|, canceled means the venue canceled, every step ends, deadlines hold, replay decides alike (${LIVE_RUNS} runs)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(live, async (s) => {
-        const deadlineMs = 400
-        const r = rig({
-          seed: s.seed,
-          capabilities: s.noMassCancel ? { bravo: { massCancel: 'none', batchCancel: 0 } } : {},
-          options: {
-            graceful: { flatten: s.flatten, cancelScope: s.cancelScope, settleMs: 20, waitTimeoutMs: 100, maxCancelRounds: 2, maxFlattenRounds: 2, deadlineMs: 1_500, budgets: { 'cancel orders and flatten': 300, 'wait for order completion': 150, reconcile: 120, 'close venue connections': 120 } },
-            emergency: { deadlineMs, cancelScope: s.cancelScope },
-          },
-        })
-        await r.rest(s.resting)
-        for (const [i, qty] of s.positions.entries()) if (qty !== 0) await r.take(r.sims[i]!.venue, qty)
-        for (const sim of r.sims) {
-          sim.faults.set({ latency: s.latencyMs, fillRacesCancel: s.fillRacesCancel, ...(sim.venue === s.hung ? { hang: ['cancel', 'cancelAll', 'fetchOrder', 'armDeadMansSwitch'] } : {}) })
-        }
-        // a strategy that keeps sending orders throughout
-        let trading = true
-        const attempts = (async () => {
-          while (trading) {
-            await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } }).catch(() => {})
-            await new Promise((resolve) => setTimeout(resolve, 3))
+  it(
+    `no strategy order passes a closed gate, flattens never increase |position|, canceled means the venue canceled, every step ends, deadlines hold, replay decides alike (${LIVE_RUNS} runs)`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(live, async (s) => {
+          const deadlineMs = 400
+          const r = rig({
+            seed: s.seed,
+            capabilities: s.noMassCancel ? { bravo: { massCancel: 'none', batchCancel: 0 } } : {},
+            options: {
+              graceful: {
+                flatten: s.flatten,
+                cancelScope: s.cancelScope,
+                settleMs: 20,
+                waitTimeoutMs: 100,
+                maxCancelRounds: 2,
+                maxFlattenRounds: 2,
+                deadlineMs: 1_500,
+                budgets: { 'cancel orders and flatten': 300, 'wait for order completion': 150, reconcile: 120, 'close venue connections': 120 },
+              },
+              emergency: { deadlineMs, cancelScope: s.cancelScope },
+            },
+          })
+          await r.rest(s.resting)
+          for (const [i, qty] of s.positions.entries()) if (qty !== 0) await r.take(r.sims[i]!.venue, qty)
+          for (const sim of r.sims) {
+            sim.faults.set({
+              latency: s.latencyMs,
+              fillRacesCancel: s.fillRacesCancel,
+              ...(sim.venue === s.hung ? { hang: ['cancel', 'cancelAll', 'fetchOrder', 'armDeadMansSwitch'] } : {}),
+            })
           }
-        })()
-        await new Promise((resolve) => setTimeout(resolve, 5))
-        for (const sim of r.sims) if (s.rejectRate) sim.faults.set({ rejectRate: s.rejectRate })
-        const first = r.controller.requestShutdown({ mode: s.mode === 'emergency' ? 'emergency' : 'graceful', reason: 'property', origin: 'signal' })
-        if (s.mode === 'escalated') {
-          await new Promise((resolve) => setTimeout(resolve, 10))
-          r.controller.requestShutdown({ mode: 'emergency', reason: 'escalate', origin: 'signal' })
-        }
-        const report = await first.done
-        trading = false
-        await attempts
+          // a strategy that keeps sending orders throughout
+          let trading = true
+          const attempts = (async () => {
+            while (trading) {
+              await r.router
+                .submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } })
+                .catch(() => {})
+              await new Promise((resolve) => setTimeout(resolve, 3))
+            }
+          })()
+          await new Promise((resolve) => setTimeout(resolve, 5))
+          for (const sim of r.sims) if (s.rejectRate) sim.faults.set({ rejectRate: s.rejectRate })
+          const first = r.controller.requestShutdown({ mode: s.mode === 'emergency' ? 'emergency' : 'graceful', reason: 'property', origin: 'signal' })
+          if (s.mode === 'escalated') {
+            await new Promise((resolve) => setTimeout(resolve, 10))
+            r.controller.requestShutdown({ mode: 'emergency', reason: 'escalate', origin: 'signal' })
+          }
+          const report = await first.done
+          trading = false
+          await attempts
 
-        const events: Envelope[] = r.events()
-        // 1. after the gate closed, no strategy order was written (let alone sent)
-        const closedAt = events.find((e) => (e.type === 'trading.state-changed' && (e.data as { to: string }).to === 'HALTED') || (e.type === 'shutdown.escalated'))?.seq
-        expect(closedAt).toBeDefined()
-        const lateStrategy = events.filter((e) => e.seq > closedAt! && e.type === 'order.submitted' && (e.data as { origin: { kind: string } }).origin.kind === 'strategy')
-        expect(lateStrategy).toEqual([])
-        // 2. each flatten order is reduce-only, against the position, never larger than it, as projected when it was written
-        const state = initialState()
-        for (const fact of readFacts(r.log)) {
-          if (fact.type === 'order.submitted' && fact.data.origin.kind === 'shutdown') {
-            const held = position(state, fact.data.venue, fact.data.symbol)?.qty ?? 0
-            expect(fact.data.reduceOnly).toBe(true)
-            expect(fact.data.side).toBe(held > 0 ? 'sell' : 'buy')
-            expect(fact.data.qty).toBeLessThanOrEqual(Math.abs(held) + 1e-9)
+          const events: Envelope[] = r.events()
+          // 1. after the gate closed, no strategy order was written (let alone sent)
+          const closedAt = events.find(
+            (e) => (e.type === 'trading.state-changed' && (e.data as { to: string }).to === 'HALTED') || e.type === 'shutdown.escalated',
+          )?.seq
+          expect(closedAt).toBeDefined()
+          const lateStrategy = events.filter(
+            (e) => e.seq > closedAt! && e.type === 'order.submitted' && (e.data as { origin: { kind: string } }).origin.kind === 'strategy',
+          )
+          expect(lateStrategy).toEqual([])
+          // 2. each flatten order is reduce-only, against the position, never larger than it, as projected when it was written
+          const state = initialState()
+          for (const fact of readFacts(r.log)) {
+            if (fact.type === 'order.submitted' && fact.data.origin.kind === 'shutdown') {
+              const held = position(state, fact.data.venue, fact.data.symbol)?.qty ?? 0
+              expect(fact.data.reduceOnly).toBe(true)
+              expect(fact.data.side).toBe(held > 0 ? 'sell' : 'buy')
+              expect(fact.data.qty).toBeLessThanOrEqual(Math.abs(held) + 1e-9)
+            }
+            evolve(state, fact)
           }
-          evolve(state, fact)
-        }
-        // replaying the log gives the live state, hash for hash
-        expect(stateHash(state)).toBe(stateHash(r.projections.state))
-        // 3. an order is canceled in the log only where the venue has it canceled
-        for (const e of events.filter((x) => x.type === 'order.canceled')) {
-          const { venue, clientOrderId } = e.data as { venue: string; clientOrderId: string }
-          const atVenue = await r.sim(venue).fetchOrder({ clientOrderId, symbol: SYMBOL }).catch(() => undefined)
-          if (atVenue) expect(['canceled', 'filled']).toContain(atVenue.status) // filled: a fill after the cancel, reported as an anomaly
-        }
-        for (const o of r.world().orders) expect(['cancel-unconfirmed', 'open', 'partially-filled', 'cancel-pending', 'pending-new', 'unknown']).toContain(o.status)
-        // after the emergency path's one cancel-all round, whatever is still live is on record as unconfirmed, never dropped
-        if (s.mode !== 'graceful') for (const o of r.world().orders) expect(`${o.venue} ${o.clientOrderId} ${o.status}`).toBe(`${o.venue} ${o.clientOrderId} cancel-unconfirmed`)
-        // 4. every started step ended
-        const open = new Map<string, number>()
-        for (const e of events) {
-          if (!e.type.startsWith('shutdown.step-') || e.type === 'shutdown.step-skipped') continue
-          const { step, name } = e.data as { step: number; name: string }
-          open.set(`${step}/${name}`, (open.get(`${step}/${name}`) ?? 0) + (e.type === 'shutdown.step-started' ? 1 : -1))
-        }
-        expect([...open.values()].every((n) => n === 0)).toBe(true)
-        // 5. the emergency path ends by its deadline (log timestamps; wide allowance for a loaded machine)
-        const done = events.find((e) => e.type === 'shutdown.completed')!.data as { outcome: string; durationMs: number }
-        if (s.mode === 'emergency') expect(done.durationMs).toBeLessThanOrEqual(deadlineMs + 1_000)
-        if (s.mode === 'escalated') {
-          const escalatedAt = events.find((e) => e.type === 'shutdown.escalated')?.ts
-          if (escalatedAt !== undefined) expect(events.at(-1)!.ts - escalatedAt).toBeLessThanOrEqual(deadlineMs + 1_000)
-        }
-        expect(report.outcome).toBe(done.outcome)
-        // 6. re-running every decision on the replayed log gives the logged commands
-        expect(replayShutdownDecisions(r.log).divergences).toEqual([])
-        await r.close()
-      }),
-      { numRuns: LIVE_RUNS },
-    )
-  }, SOAK ? 1_800_000 : 400_000)
+          // replaying the log gives the live state, hash for hash
+          expect(stateHash(state)).toBe(stateHash(r.projections.state))
+          // 3. an order is canceled in the log only where the venue has it canceled
+          for (const e of events.filter((x) => x.type === 'order.canceled')) {
+            const { venue, clientOrderId } = e.data as { venue: string; clientOrderId: string }
+            const atVenue = await r
+              .sim(venue)
+              .fetchOrder({ clientOrderId, symbol: SYMBOL })
+              .catch(() => undefined)
+            if (atVenue) expect(['canceled', 'filled']).toContain(atVenue.status) // filled: a fill after the cancel, reported as an anomaly
+          }
+          for (const o of r.world().orders)
+            expect(['cancel-unconfirmed', 'open', 'partially-filled', 'cancel-pending', 'pending-new', 'unknown']).toContain(o.status)
+          // after the emergency path's one cancel-all round, whatever is still live is on record as unconfirmed, never dropped
+          if (s.mode !== 'graceful')
+            for (const o of r.world().orders) expect(`${o.venue} ${o.clientOrderId} ${o.status}`).toBe(`${o.venue} ${o.clientOrderId} cancel-unconfirmed`)
+          // 4. every started step ended
+          const open = new Map<string, number>()
+          for (const e of events) {
+            if (!e.type.startsWith('shutdown.step-') || e.type === 'shutdown.step-skipped') continue
+            const { step, name } = e.data as { step: number; name: string }
+            open.set(`${step}/${name}`, (open.get(`${step}/${name}`) ?? 0) + (e.type === 'shutdown.step-started' ? 1 : -1))
+          }
+          expect([...open.values()].every((n) => n === 0)).toBe(true)
+          // 5. the emergency path ends by its deadline (log timestamps; wide allowance for a loaded machine)
+          const done = events.find((e) => e.type === 'shutdown.completed')!.data as { outcome: string; durationMs: number }
+          if (s.mode === 'emergency') expect(done.durationMs).toBeLessThanOrEqual(deadlineMs + 1_000)
+          if (s.mode === 'escalated') {
+            const escalatedAt = events.find((e) => e.type === 'shutdown.escalated')?.ts
+            if (escalatedAt !== undefined) expect(events.at(-1)!.ts - escalatedAt).toBeLessThanOrEqual(deadlineMs + 1_000)
+          }
+          expect(report.outcome).toBe(done.outcome)
+          // 6. re-running every decision on the replayed log gives the logged commands
+          expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+          await r.close()
+        }),
+        { numRuns: LIVE_RUNS },
+      )
+    },
+    SOAK ? 1_800_000 : 400_000,
+  )
 })

@@ -53,17 +53,28 @@ export function rig(o: RigOptions = {}) {
     const t = projections.state.trading
     return { mode: t.mode, strategyBlock: t.drain.state !== 'Active' ? 'draining' : t.paused ? 'paused' : undefined }
   })
-  const sims = o.sims ?? names.map(
-    (venue, i) =>
-      new SimExchange({
-        venue, seed: (o.seed ?? 1) * 31 + i, mode: 'derivatives',
-        symbols: [{ symbol: SYMBOL, mid: MID, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }],
-        faults: o.faults?.[venue], capabilities: o.capabilities?.[venue], maxFillParts: 2,
-      }),
-  )
+  const sims =
+    o.sims ??
+    names.map(
+      (venue, i) =>
+        new SimExchange({
+          venue,
+          seed: (o.seed ?? 1) * 31 + i,
+          mode: 'derivatives',
+          symbols: [{ symbol: SYMBOL, mid: MID, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }],
+          faults: o.faults?.[venue],
+          capabilities: o.capabilities?.[venue],
+          maxFillParts: 2,
+        }),
+    )
   const venues = new Map<string, ExchangeGateway>(sims.map((s) => [s.venue, o.gateways?.[s.venue]?.(s) ?? s]))
   const router = new OrderRouter({
-    log, gate, venues, runTag: 't', submitTimeoutMs: 300, cancelTimeoutMs: 300,
+    log,
+    gate,
+    venues,
+    runTag: 't',
+    submitTimeoutMs: 300,
+    cancelTimeoutMs: 300,
     positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0,
   })
   const stops = sims.map((s) => recordUpdates(log, s))
@@ -73,7 +84,14 @@ export function rig(o: RigOptions = {}) {
     logPath: log.path,
   })
   const ports: ShutdownPorts = {
-    log, gate, router, venues, clock, checkpointer, world: () => worldOf(projections.state), ...o.ports,
+    log,
+    gate,
+    router,
+    venues,
+    clock,
+    checkpointer,
+    world: () => worldOf(projections.state),
+    ...o.ports,
   }
   const controller = new ShutdownController({ ...ports, ids: sequentialIds('sd'), options: o.options ?? {} })
   let closed = false
@@ -97,7 +115,18 @@ export function rig(o: RigOptions = {}) {
 
   const strategy = { kind: 'strategy' as const, id: 'mm' }
   return {
-    dir, log, projections, gate, router, sims, venues, ports, controller, checkpointer, close, crash,
+    dir,
+    log,
+    projections,
+    gate,
+    router,
+    sims,
+    venues,
+    ports,
+    controller,
+    checkpointer,
+    close,
+    crash,
     sim: (name: string) => sims.find((s) => s.venue === name)!,
     world: () => worldOf(projections.state),
     /** Resting limit orders far from the mid, `n` per venue, from a strategy. */
@@ -105,7 +134,15 @@ export function rig(o: RigOptions = {}) {
       for (const venue of on) {
         for (let i = 0; i < n; i++) {
           const side = i % 2 === 0 ? 'buy' : 'sell'
-          const out = await router.submit({ venue, symbol: SYMBOL, side, type: 'limit', qty: 1, price: side === 'buy' ? MID * 0.9 : MID * 1.1, origin: strategy })
+          const out = await router.submit({
+            venue,
+            symbol: SYMBOL,
+            side,
+            type: 'limit',
+            qty: 1,
+            price: side === 'buy' ? MID * 0.9 : MID * 1.1,
+            origin: strategy,
+          })
           if (out.status !== 'accepted') throw new Error(`resting order not accepted: ${JSON.stringify(out)}`)
         }
       }

@@ -19,7 +19,8 @@ import { MID, rig, SYMBOL, type Rig } from './rig.js'
 const dataOf = <T>(e: Envelope) => e.data as T
 
 function stepTimeline(r: Rig): string[] {
-  return r.events()
+  return r
+    .events()
     .filter((e) => e.type.startsWith('shutdown.step-'))
     .map((e) => `${e.type.slice('shutdown.step-'.length)} ${dataOf<{ step: number }>(e).step}`)
 }
@@ -37,13 +38,19 @@ function unendedSteps(r: Rig): string[] {
   return [...open].filter(([, n]) => n !== 0).map(([k]) => k)
 }
 
-const completedOf = (r: Rig) => r.events().find((e) => e.type === 'shutdown.completed')?.data as { outcome: string; exitCode: number; durationMs: number } | undefined
+const completedOf = (r: Rig) =>
+  r.events().find((e) => e.type === 'shutdown.completed')?.data as { outcome: string; exitCode: number; durationMs: number } | undefined
 
 describe('graceful shutdown on three simulated venues', () => {
   it('runs all 13 steps in order, each with a start and an end, cancels everything, flattens, and ends clean and replayable', async () => {
     const reports: unknown[] = []
     const told: Notification[] = []
-    const notifier = { notify: async (n: Notification) => (told.push(n), [{ sink: 'test', ok: true }]) }
+    const notifier = {
+      notify: async (n: Notification) => {
+        told.push(n)
+        return [{ sink: 'test', ok: true }]
+      },
+    }
     const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 100 } }, ports: { onReport: (rep) => reports.push(rep), notifier } })
     await r.rest(4)
     await r.take('alpha', 2)
@@ -51,13 +58,17 @@ describe('graceful shutdown on three simulated venues', () => {
     const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
 
     expect(report).toMatchObject({ outcome: 'clean', exitCode: 0, positions: [], openOrders: { count: 0 }, cancelUnconfirmed: [] })
-    const started = r.events().filter((e) => e.type === 'shutdown.step-started').map((e) => dataOf<{ step: number }>(e).step)
+    const started = r
+      .events()
+      .filter((e) => e.type === 'shutdown.step-started')
+      .map((e) => dataOf<{ step: number }>(e).step)
     expect(started).toEqual(GRACEFUL_STEPS.map((s) => s.step).filter((s) => s !== 3))
     expect(stepTimeline(r)).toContain('skipped 3')
     expect(unendedSteps(r)).toEqual([])
     // every order canceled on the venue's word, every flatten reduce-only and from the shutdown
     expect(r.world().orders).toEqual([])
-    for (const e of r.events().filter((x) => x.type === 'order.canceled')) expect(['ack', 'stream', 'mass-cancel', 'open-orders']).toContain(dataOf<{ confirmedBy: string }>(e).confirmedBy)
+    for (const e of r.events().filter((x) => x.type === 'order.canceled'))
+      expect(['ack', 'stream', 'mass-cancel', 'open-orders']).toContain(dataOf<{ confirmedBy: string }>(e).confirmedBy)
     const flattens = r.events().filter((e) => e.type === 'order.submitted' && dataOf<{ origin: { kind: string } }>(e).origin.kind === 'shutdown')
     expect(flattens.length).toBe(2)
     for (const f of flattens) expect(dataOf<{ reduceOnly: boolean }>(f).reduceOnly).toBe(true)
@@ -66,8 +77,13 @@ describe('graceful shutdown on three simulated venues', () => {
     expect(verifyCheckpoint(dataOf<{ path: string }>(written).path)).toMatchObject({ ok: true })
     expect(reports).toHaveLength(1)
     // step 1 told everyone the status is SHUTTING_DOWN_SOON; step 13 told them how it ended
-    expect(told.map((n) => [n.topic, n.fields?.status])).toEqual([['shutdown.announce', 'SHUTTING_DOWN_SOON'], ['shutdown.completed', 'SHUT_DOWN']])
-    expect(told[1]!.text).toMatch(/^haltd shut down \(graceful, clean\): deploy\. positions flat; 0 order\(s\) still live; P&L realized -?\d+\.\d\d, unrealized -?\d+\.\d\d, fees \d+\.\d\d; reconciliation (OK|\d+ problem\(s\))$/)
+    expect(told.map((n) => [n.topic, n.fields?.status])).toEqual([
+      ['shutdown.announce', 'SHUTTING_DOWN_SOON'],
+      ['shutdown.completed', 'SHUT_DOWN'],
+    ])
+    expect(told[1]!.text).toMatch(
+      /^haltd shut down \(graceful, clean\): deploy\. positions flat; 0 order\(s\) still live; P&L realized -?\d+\.\d\d, unrealized -?\d+\.\d\d, fees \d+\.\d\d; reconciliation (OK|\d+ problem\(s\))$/,
+    )
     // the venue connections were closed and recorded
     expect(r.types('venue.disconnected')).toHaveLength(3)
     // an auditor re-running decide on the replayed log gets every decision byte for byte
@@ -109,7 +125,15 @@ describe('graceful shutdown on three simulated venues', () => {
     await r.take('alpha', 1)
     const done = r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
     await done
-    const late = await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } })
+    const late = await r.router.submit({
+      venue: 'alpha',
+      symbol: SYMBOL,
+      side: 'buy',
+      type: 'limit',
+      qty: 1,
+      price: 90,
+      origin: { kind: 'strategy', id: 'mm' },
+    })
     expect(late.status).toBe('refused')
     expect(r.world().positions).toEqual([])
   })
@@ -117,7 +141,9 @@ describe('graceful shutdown on three simulated venues', () => {
   it('orders stuck in cancel are recorded cancel-unconfirmed, asked about again, reported, and never taken for canceled (exit 2)', async () => {
     const r = rig({
       capabilities: { bravo: { massCancel: 'none', batchCancel: 0 } },
-      options: { graceful: { settleMs: 20, maxCancelRounds: 2, waitTimeoutMs: 150, budgets: { 'cancel orders and flatten': 600, 'wait for order completion': 300 } } },
+      options: {
+        graceful: { settleMs: 20, maxCancelRounds: 2, waitTimeoutMs: 150, budgets: { 'cancel orders and flatten': 600, 'wait for order completion': 300 } },
+      },
     })
     await r.rest(2)
     r.sim('bravo').faults.set({ hang: ['cancel', 'fetchOrder', 'cancelAll'] })
@@ -208,7 +234,10 @@ describe('emergency shutdown on three simulated venues', () => {
     // arm went out ahead of the cancels on the same venue
     const seqOf = (t: string, venue: string) => r.events().find((e) => e.type === t && dataOf<{ venue: string }>(e).venue === venue)?.seq ?? Infinity
     expect(seqOf('venue.dead-mans-switch-armed', 'alpha')).toBeLessThan(Infinity)
-    const issued = r.events().filter((e) => e.type === 'shutdown.command-issued').map((e) => dataOf<{ command: { kind: string } }>(e).command.kind)
+    const issued = r
+      .events()
+      .filter((e) => e.type === 'shutdown.command-issued')
+      .map((e) => dataOf<{ command: { kind: string } }>(e).command.kind)
     expect(issued.indexOf('arm-dead-mans-switch')).toBeLessThan(issued.indexOf('cancel-all'))
     expect(r.types('order.canceled')).toHaveLength(18)
     expect(r.events().some((e) => e.type === 'checkpoint.written' && dataOf<{ verified: boolean }>(e).verified === false)).toBe(true)
@@ -224,9 +253,14 @@ describe('emergency shutdown on three simulated venues', () => {
     const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
 
     const cancelAllIds = new Set(
-      r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string } }>(e).command.kind === 'cancel-all').map((e) => dataOf<{ commandId: string }>(e).commandId),
+      r
+        .events()
+        .filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string } }>(e).command.kind === 'cancel-all')
+        .map((e) => dataOf<{ commandId: string }>(e).commandId),
     )
-    const lastCancelAnswered = r.events().findLast((e) => e.type === 'shutdown.command-completed' && cancelAllIds.has(dataOf<{ commandId: string }>(e).commandId))!.seq
+    const lastCancelAnswered = r
+      .events()
+      .findLast((e) => e.type === 'shutdown.command-completed' && cancelAllIds.has(dataOf<{ commandId: string }>(e).commandId))!.seq
     const stepEnded = r.events().find((e) => e.type === 'shutdown.step-completed' && dataOf<{ name: string }>(e).name === 'cancel all orders')!.seq
     const observed = r.events().filter((e) => e.type === 'venue.positions-observed' || e.type === 'venue.open-orders-observed')
     expect(observed.map((e) => `${e.type} ${dataOf<{ venue: string }>(e).venue}`).sort()).toEqual(
@@ -240,7 +274,7 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
-  it('waits for the venues\' word on what is left only a short while: a venue that cancels but does not list its orders costs 2 s, not the cancel budget', async () => {
+  it("waits for the venues' word on what is left only a short while: a venue that cancels but does not list its orders costs 2 s, not the cancel budget", async () => {
     const r = rig()
     await r.rest(2)
     r.sim('alpha').faults.set({ hang: ['fetchOpenOrders'] })
@@ -249,8 +283,20 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(report.openOrders.count).toBe(0)
     const step = r.events().find((e) => e.type === 'shutdown.step-completed' && dataOf<{ name: string }>(e).name === 'cancel all orders')
     expect(step?.data).toMatchObject({ detail: { remaining: 0, unobserved: ['alpha'] } })
-    const observeAlpha = r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'observe-venue' && dataOf<{ command: { venue?: string } }>(e).command.venue === 'alpha')
-    const outcome = r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(observeAlpha[0]!).commandId)
+    const observeAlpha = r
+      .events()
+      .filter(
+        (e) =>
+          e.type === 'shutdown.command-issued' &&
+          dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'observe-venue' &&
+          dataOf<{ command: { venue?: string } }>(e).command.venue === 'alpha',
+      )
+    const outcome = r
+      .events()
+      .find(
+        (e) =>
+          e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(observeAlpha[0]!).commandId,
+      )
     expect(outcome?.data).toMatchObject({ outcome: 'timed-out', detail: { error: 'alpha did not answer within 2000 ms' } })
     expect(r.types('checkpoint.written')).toHaveLength(1)
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
@@ -285,7 +331,18 @@ describe('emergency shutdown on three simulated venues', () => {
     // bravo's arm and cancel-all; both end at the same deadline, in either order
     expect(timedOut.map((e) => dataOf<{ commandId: string }>(e).commandId).sort()).toEqual(['sd-1:emergency.3:2', 'sd-1:emergency.3:5'])
     // closing a hung connection does not wait for it: the last phase ends normally
-    expect(stepTimeline(r)).toEqual(['started 1', 'completed 1', 'started 2', 'completed 2', 'started 3', 'timed-out 3', 'started 4', 'completed 4', 'started 5', 'completed 5'])
+    expect(stepTimeline(r)).toEqual([
+      'started 1',
+      'completed 1',
+      'started 2',
+      'completed 2',
+      'started 3',
+      'timed-out 3',
+      'started 4',
+      'completed 4',
+      'started 5',
+      'completed 5',
+    ])
     // the budget went to the hung venue: no time is spent asking the others what is left
     expect(r.types('venue.open-orders-observed')).toEqual([])
   })
@@ -295,7 +352,8 @@ describe('emergency shutdown on three simulated venues', () => {
     const refusing = (sim: SimExchange): ExchangeGateway =>
       new Proxy(sim, {
         get: (target, key) => {
-          if (key === 'cancel') return async (ref: { clientOrderId: string }) => ({ clientOrderId: ref.clientOrderId, outcome: 'rejected', reason: 'order is being matched' })
+          if (key === 'cancel')
+            return async (ref: { clientOrderId: string }) => ({ clientOrderId: ref.clientOrderId, outcome: 'rejected', reason: 'order is being matched' })
           const v = Reflect.get(target, key, target) as unknown
           return typeof v === 'function' ? v.bind(target) : v
         },
@@ -309,23 +367,47 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(report.cancelUnconfirmed.map((o) => o.venue)).toEqual(['bravo', 'bravo'])
     expect(r.world().orders.map((o) => `${o.venue} ${o.status}`)).toEqual(['bravo cancel-unconfirmed', 'bravo cancel-unconfirmed'])
     // one round, no re-check: the cancel-all on bravo ended failed with the count it left unconfirmed
-    const issued = r.events().find((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'cancel-all' && dataOf<{ command: { venue?: string } }>(e).command.venue === 'bravo')!
-    const bravoCancel = r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(issued).commandId)
+    const issued = r
+      .events()
+      .find(
+        (e) =>
+          e.type === 'shutdown.command-issued' &&
+          dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'cancel-all' &&
+          dataOf<{ command: { venue?: string } }>(e).command.venue === 'bravo',
+      )!
+    const bravoCancel = r
+      .events()
+      .find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(issued).commandId)
     expect(bravoCancel?.data).toMatchObject({ outcome: 'failed', detail: { method: 'per-order', rejected: 2, unconfirmed: 2 } })
-    expect(report.steps.find((s) => s.name === 'cancel all orders')).toMatchObject({ status: 'failed', error: expect.stringContaining('2 order(s) not confirmed canceled') })
+    expect(report.steps.find((s) => s.name === 'cancel all orders')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('2 order(s) not confirmed canceled'),
+    })
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
   describe('cancel scope', () => {
     /** An order the engine placed at alpha without haltd: not in the log, not haltd's. */
     const foreignAtAlpha = (r: Rig) =>
-      r.sim('alpha').submit({ clientOrderId: 'engine-7', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: MID * 0.8, timeInForce: 'GTC', reduceOnly: false })
+      r
+        .sim('alpha')
+        .submit({ clientOrderId: 'engine-7', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: MID * 0.8, timeInForce: 'GTC', reduceOnly: false })
     const cancelAllAt = (r: Rig, venue: string) => {
-      const issued = r.events().find((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'cancel-all' && dataOf<{ command: { venue?: string } }>(e).command.venue === venue)!
-      return r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(issued).commandId)!.data
+      const issued = r
+        .events()
+        .find(
+          (e) =>
+            e.type === 'shutdown.command-issued' &&
+            dataOf<{ command: { kind: string; venue?: string } }>(e).command.kind === 'cancel-all' &&
+            dataOf<{ command: { venue?: string } }>(e).command.venue === venue,
+        )!
+      return r
+        .events()
+        .find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === dataOf<{ commandId: string }>(issued).commandId)!
+        .data
     }
 
-    it('own (the default) cancels only haltd\'s orders, never by the venue\'s mass cancel, and leaves the engine\'s own order', async () => {
+    it("own (the default) cancels only haltd's orders, never by the venue's mass cancel, and leaves the engine's own order", async () => {
       const r = rig()
       await r.rest(4)
       await foreignAtAlpha(r)
@@ -334,19 +416,31 @@ describe('emergency shutdown on three simulated venues', () => {
       expect(report.openOrders.count).toBe(0)
       expect(cancelAllAt(r, 'alpha')).toMatchObject({ outcome: 'ok', detail: { scope: 'own', method: 'batched' } })
       expect(r.sim('alpha').openOrderCount).toBe(1)
-      expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => dataOf<{ scope: string }>(e).scope)).toEqual(['own', 'own', 'own'])
+      expect(
+        r
+          .events()
+          .filter((e) => e.type === 'venue.cancel-all-requested')
+          .map((e) => dataOf<{ scope: string }>(e).scope),
+      ).toEqual(['own', 'own', 'own'])
     })
 
-    it('account in a graceful shutdown clears every venue\'s account, one where haltd has no order of its own too, and one without a mass cancel', async () => {
+    it("account in a graceful shutdown clears every venue's account, one where haltd has no order of its own too, and one without a mass cancel", async () => {
       const r = rig({ options: { graceful: { cancelScope: 'account', settleMs: 20 } }, capabilities: { charlie: { massCancel: 'none', batchCancel: 0 } } })
       await r.rest(2, ['bravo', 'charlie'])
       await foreignAtAlpha(r)
-      await r.sim('charlie').submit({ clientOrderId: 'engine-8', symbol: SYMBOL, side: 'sell', type: 'limit', qty: 1, price: MID * 1.2, timeInForce: 'GTC', reduceOnly: false })
+      await r
+        .sim('charlie')
+        .submit({ clientOrderId: 'engine-8', symbol: SYMBOL, side: 'sell', type: 'limit', qty: 1, price: MID * 1.2, timeInForce: 'GTC', reduceOnly: false })
       const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'end of day', origin: 'signal' }).done
 
       expect(report).toMatchObject({ outcome: 'clean', openOrders: { count: 0 } })
       expect(r.sims.map((s) => `${s.venue} ${s.openOrderCount}`)).toEqual(['alpha 0', 'bravo 0', 'charlie 0'])
-      expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => `${dataOf<{ venue: string }>(e).venue} ${dataOf<{ scope: string }>(e).scope}`)).toEqual(['alpha account', 'bravo account', 'charlie account'])
+      expect(
+        r
+          .events()
+          .filter((e) => e.type === 'venue.cancel-all-requested')
+          .map((e) => `${dataOf<{ venue: string }>(e).venue} ${dataOf<{ scope: string }>(e).scope}`),
+      ).toEqual(['alpha account', 'bravo account', 'charlie account'])
       expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     })
 
@@ -358,7 +452,7 @@ describe('emergency shutdown on three simulated venues', () => {
       expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     })
 
-    it('account uses each venue\'s mass cancel, which takes everything on the account, and replays to the same decisions', async () => {
+    it("account uses each venue's mass cancel, which takes everything on the account, and replays to the same decisions", async () => {
       const r = rig({ options: { emergency: { cancelScope: 'account' } } })
       await r.rest(4)
       await foreignAtAlpha(r)
@@ -368,8 +462,20 @@ describe('emergency shutdown on three simulated venues', () => {
       expect(cancelAllAt(r, 'alpha')).toMatchObject({ outcome: 'ok', detail: { scope: 'account', method: 'mass-cancel', canceled: 5 } })
       expect(r.sim('alpha').openOrderCount).toBe(0)
       // the venue's stream tells of each cancel as it happens, often before the mass cancel's answer
-      expect(new Set(r.events().filter((e) => e.type === 'order.canceled').map((e) => dataOf<{ confirmedBy: string }>(e).confirmedBy))).toSatisfy((by: Set<string>) => [...by].every((b) => b === 'mass-cancel' || b === 'stream'))
-      expect(r.events().filter((e) => e.type === 'venue.cancel-all-requested').map((e) => dataOf<{ scope: string }>(e).scope)).toEqual(['account', 'account', 'account'])
+      expect(
+        new Set(
+          r
+            .events()
+            .filter((e) => e.type === 'order.canceled')
+            .map((e) => dataOf<{ confirmedBy: string }>(e).confirmedBy),
+        ),
+      ).toSatisfy((by: Set<string>) => [...by].every((b) => b === 'mass-cancel' || b === 'stream'))
+      expect(
+        r
+          .events()
+          .filter((e) => e.type === 'venue.cancel-all-requested')
+          .map((e) => dataOf<{ scope: string }>(e).scope),
+      ).toEqual(['account', 'account', 'account'])
       expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     })
   })
@@ -389,7 +495,13 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(report).toMatchObject({ outcome: 'emergency', exitCode: 3, escalated: true, ignoredRequests: 1 })
     expect(r.types('shutdown.request-ignored')).toHaveLength(1)
     expect(r.types('shutdown.escalated')).toHaveLength(1)
-    expect(report.steps.filter((s) => s.procedure === 'emergency').map((s) => s.name)).toEqual(['halt', 'latch kill switch', 'cancel all orders', 'quick checkpoint', 'stop'])
+    expect(report.steps.filter((s) => s.procedure === 'emergency').map((s) => s.name)).toEqual([
+      'halt',
+      'latch kill switch',
+      'cancel all orders',
+      'quick checkpoint',
+      'stop',
+    ])
     expect(report.steps.find((s) => s.procedure === 'graceful' && s.status === 'failed')?.error).toBe('escalated to emergency: SIGUSR2')
     expect(unendedSteps(r)).toEqual([])
     expect(r.world().orders).toEqual([])
@@ -418,7 +530,10 @@ describe('the final health check (step 12)', () => {
   const healthDetail = (r: Rig) => {
     const issued = r.events().find((e) => e.type === 'shutdown.command-issued' && dataOf<{ command: { kind: string } }>(e).command.kind === 'health-check')!
     const id = dataOf<{ commandId: string }>(issued).commandId
-    return r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === id)!.data as { outcome: string; detail: Record<string, unknown> }
+    return r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === id)!.data as {
+      outcome: string
+      detail: Record<string, unknown>
+    }
   }
 
   it('fails on a connection this process opened that is still open after the venues closed, names it, and the shutdown ends failed (exit 1)', async () => {

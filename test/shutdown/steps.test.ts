@@ -16,23 +16,48 @@ describe('graceful shutdown decider: the runbook in order', () => {
     )
     expect(out).toHaveLength(1)
     expect(out[0]!.type).toBe('shutdown.requested')
-    expect((out[0]!.data as unknown as { options: { graceful: { flatten: string; waitTimeoutMs: number } } }).options.graceful).toMatchObject({ flatten: 'aggressive', waitTimeoutMs: 60_000 })
+    expect((out[0]!.data as unknown as { options: { graceful: { flatten: string; waitTimeoutMs: number } } }).options.graceful).toMatchObject({
+      flatten: 'aggressive',
+      waitTimeoutMs: 60_000,
+    })
   })
 
   it('refuses a second start in the same stream and options it cannot use, naming the field', () => {
-    expect(() => decided([requested()], { kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: {} })).toThrow(ShutdownAlreadyStarted)
-    expect(() => decideShutdown({ kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { flatten: 'yolo' } } }, foldShutdown([])))
-      .toThrow(/graceful\.flatten/)
-    expect(() => decideShutdown({ kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { waitTimeoutMs: -1 } } }, foldShutdown([])))
-      .toThrow(InvalidShutdownOptions)
+    expect(() => decided([requested()], { kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: {} })).toThrow(
+      ShutdownAlreadyStarted,
+    )
+    expect(() =>
+      decideShutdown(
+        { kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { flatten: 'yolo' } } },
+        foldShutdown([]),
+      ),
+    ).toThrow(/graceful\.flatten/)
+    expect(() =>
+      decideShutdown(
+        { kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { waitTimeoutMs: -1 } } },
+        foldShutdown([]),
+      ),
+    ).toThrow(InvalidShutdownOptions)
   })
 
   it('refuses a budget for a step that does not exist, and replays a stored request whose budgets name one as it ran', () => {
-    expect(() => decideShutdown({ kind: 'start', shutdownId: SD, request: { mode: 'graceful', reason: 'x', origin: 'cli' }, options: { graceful: { budgets: { 'cancel-and-flatten': 5 } } } }, foldShutdown([])))
-      .toThrow(/graceful\.budgets/)
+    expect(() =>
+      decideShutdown(
+        {
+          kind: 'start',
+          shutdownId: SD,
+          request: { mode: 'graceful', reason: 'x', origin: 'cli' },
+          options: { graceful: { budgets: { 'cancel-and-flatten': 5 } } },
+        },
+        foldShutdown([]),
+      ),
+    ).toThrow(/graceful\.budgets/)
     const stored = requested() as Extract<ShutdownFact, { type: 'shutdown.requested' }>
     const options = stored.data.options as { graceful: object }
-    const old: ShutdownFact = { ...stored, data: { ...stored.data, options: { ...options, graceful: { ...options.graceful, budgets: { 'cancel-and-flatten': 5, reconcile: 7 } } } } }
+    const old: ShutdownFact = {
+      ...stored,
+      data: { ...stored.data, options: { ...options, graceful: { ...options.graceful, budgets: { 'cancel-and-flatten': 5, reconcile: 7 } } } },
+    }
     const state = foldShutdown([old])
     expect(state.options.graceful.budgets).toEqual({ reconcile: 7 })
     expect(stepEvents(decided([old], advanceWith(flat)))).toEqual(['step-started 1'])
@@ -42,7 +67,14 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(shutdownStatus(foldShutdown([requested()]))).toBe('SHUTTING_DOWN_SOON')
     const out = decided([requested()], advanceWith(flat))
     expect(stepEvents(out)).toEqual(['step-started 1'])
-    expect(commandsOf(out)).toEqual([{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: 'status SHUTTING_DOWN_SOON: haltd is shutting down soon (graceful): maintenance' }])
+    expect(commandsOf(out)).toEqual([
+      {
+        kind: 'notify',
+        topic: 'shutdown.announce',
+        severity: 'warning',
+        message: 'status SHUTTING_DOWN_SOON: haltd is shutting down soon (graceful): maintenance',
+      },
+    ])
     expect((out[1]!.data as { commandId: string }).commandId).toBe('sd-1:graceful.1:1')
     expect(shutdownStatus(foldShutdown(answer([requested()], out)))).toBe('SHUTTING_DOWN_SOON')
   })
@@ -53,7 +85,11 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(shutdownStatus(foldShutdown([requested({}, 'emergency')]))).toBe('EMERGENCY_SHUTDOWN')
     const escalated = decided([requested()], { kind: 'request', request: { mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' } })
     expect(shutdownStatus(foldShutdown(appended([requested()], escalated)))).toBe('EMERGENCY_SHUTDOWN')
-    expect(shutdownStatus(foldShutdown([requested(), { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'clean', exitCode: 0, durationMs: 5 }, ts: 2_000 }]))).toBe('SHUT_DOWN')
+    expect(
+      shutdownStatus(
+        foldShutdown([requested(), { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'clean', exitCode: 0, durationMs: 5 }, ts: 2_000 }]),
+      ),
+    ).toBe('SHUT_DOWN')
     expect(shutdownStatus(foldShutdown([]))).toBeUndefined()
   })
 
@@ -96,7 +132,11 @@ describe('graceful shutdown decider: the runbook in order', () => {
       {
         name: 'with flatten none and cancelOnlyAggressive, only orders that take liquidity (a passive one is kept)',
         world: world({
-          orders: [order({ venue: 'bravo', clientOrderId: 'passive', price: 90 }), order({ venue: 'bravo', clientOrderId: 'through', price: 101 }), order({ venue: 'bravo', clientOrderId: 'ioc', timeInForce: 'IOC' })],
+          orders: [
+            order({ venue: 'bravo', clientOrderId: 'passive', price: 90 }),
+            order({ venue: 'bravo', clientOrderId: 'through', price: 101 }),
+            order({ venue: 'bravo', clientOrderId: 'ioc', timeInForce: 'IOC' }),
+          ],
           marks: { 'bravo BTC/USDT:USDT': 100 },
         }),
         options: { graceful: { flatten: 'none', cancelOnlyAggressive: true } },
@@ -107,7 +147,12 @@ describe('graceful shutdown decider: the runbook in order', () => {
       },
       {
         name: 'aggressive: no orders left, a reduce-only market order against each open position',
-        world: world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }, { venue: 'bravo', symbol: 'ETH/USDT:USDT', qty: -0.5 }] }),
+        world: world({
+          positions: [
+            { venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 },
+            { venue: 'bravo', symbol: 'ETH/USDT:USDT', qty: -0.5 },
+          ],
+        }),
         options: { graceful: { flatten: 'aggressive' } },
         expect: [
           { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'market', position: 2, round: 1 },
@@ -141,7 +186,9 @@ describe('graceful shutdown decider: the runbook in order', () => {
       const after = answer(given, round1)
       expect(commandsOf(decided(after, advanceWith(w)))).toEqual([{ kind: 'await-orders', which: 'all', timeoutMs: 2_000 }])
       const settled = answer(after, decided(after, advanceWith(w)), 'timed-out')
-      expect(commandsOf(decided(settled, advanceWith(w)))).toEqual([{ kind: 'cancel-order', venue: 'alpha', clientOrderId: a1.clientOrderId, symbol: a1.symbol, round: 2 }])
+      expect(commandsOf(decided(settled, advanceWith(w)))).toEqual([
+        { kind: 'cancel-order', venue: 'alpha', clientOrderId: a1.clientOrderId, symbol: a1.symbol, round: 2 },
+      ])
     })
 
     it('sizes the flatten from the projections after the cancels, not from before (a fill raced a cancel)', () => {
@@ -171,7 +218,10 @@ describe('graceful shutdown decider: the runbook in order', () => {
       const opts = { graceful: { flatten: 'aggressive' as const } }
       const given = driveTo(step5, w, opts)
       const sent = answer(given, decided(given, advanceWith(w)))
-      const pending = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }], orders: [order({ origin: { kind: 'shutdown', id: SD }, side: 'sell', type: 'market', reduceOnly: true })] })
+      const pending = world({
+        positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }],
+        orders: [order({ origin: { kind: 'shutdown', id: SD }, side: 'sell', type: 'market', reduceOnly: true })],
+      })
       const wait = decided(sent, advanceWith(pending))
       expect(commandsOf(wait)).toEqual([{ kind: 'await-orders', which: 'shutdown', timeoutMs: 2_000 }])
       const out = decided(answer(sent, wait, 'timed-out'), advanceWith(pending))
@@ -185,7 +235,10 @@ describe('graceful shutdown decider: the runbook in order', () => {
       let given = driveTo(step5, w, opts)
       for (let i = 0; i < 2; i++) given = answer(given, decided(given, advanceWith(w)), 'failed', { error: 'no liquidity' })
       const out = decided(given, advanceWith(w))
-      expect(out[0]).toMatchObject({ type: 'shutdown.step-completed', data: { step: 5, detail: { flattenRounds: 2, positions: [{ venue: 'alpha', qty: 2 }] } } })
+      expect(out[0]).toMatchObject({
+        type: 'shutdown.step-completed',
+        data: { step: 5, detail: { flattenRounds: 2, positions: [{ venue: 'alpha', qty: 2 }] } },
+      })
     })
   })
 
@@ -199,7 +252,10 @@ describe('graceful shutdown decider: the runbook in order', () => {
       { kind: 'await-orders', which: 'all', timeoutMs: 500 },
     ])
     const end = decided(answer(given, out, 'timed-out'), advanceWith(w))
-    expect(end[0]).toMatchObject({ type: 'shutdown.step-timed-out', data: { step: 6, remaining: { count: 1, orders: [`alpha:${stuck.clientOrderId}:cancel-unconfirmed`] } } })
+    expect(end[0]).toMatchObject({
+      type: 'shutdown.step-timed-out',
+      data: { step: 6, remaining: { count: 1, orders: [`alpha:${stuck.clientOrderId}:cancel-unconfirmed`] } },
+    })
   })
 
   it('step 6 asks again every round until the wait timeout is spent, waiting twice as long each time, about every order not yet finished', () => {
@@ -262,7 +318,13 @@ describe('graceful shutdown decider: the runbook in order', () => {
     for (let guard = 0; guard < 10; guard++) {
       const next = decided(log, advanceWith(flat))
       const notify = commandsOf(next).find((c) => c.kind === 'notify')
-      if (notify) expect(notify).toMatchObject({ severity: 'warning', message: expect.stringMatching(/^haltd shut down \(graceful, failed\): maintenance\. positions flat; 0 order\(s\) still live; P&L realized 0\.00, .*reconciliation OK$/) })
+      if (notify)
+        expect(notify).toMatchObject({
+          severity: 'warning',
+          message: expect.stringMatching(
+            /^haltd shut down \(graceful, failed\): maintenance\. positions flat; 0 order\(s\) still live; P&L realized 0\.00, .*reconciliation OK$/,
+          ),
+        })
       const done = next.find((e) => e.type === 'shutdown.completed')
       if (done) return expect(done.data).toMatchObject({ outcome: 'failed', exitCode: 1 })
       log = answer(log, next)
@@ -288,7 +350,14 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(commandsOf(report)).toEqual([{ kind: 'report' }])
     given = answer(given, report)
     expect(commandsOf(decided(given, advanceWith(flat)))).toEqual([
-      { kind: 'notify', topic: 'shutdown.completed', severity: 'info', status: 'SHUT_DOWN', message: 'haltd shut down (graceful, clean): maintenance. positions flat; 0 order(s) still live; P&L realized 0.00, unrealized 0.00, fees 0.00; reconciliation OK' },
+      {
+        kind: 'notify',
+        topic: 'shutdown.completed',
+        severity: 'info',
+        status: 'SHUT_DOWN',
+        message:
+          'haltd shut down (graceful, clean): maintenance. positions flat; 0 order(s) still live; P&L realized 0.00, unrealized 0.00, fees 0.00; reconciliation OK',
+      },
     ])
     given = answer(given, decided(given, advanceWith(flat)))
     const end = decided(given, advanceWith(flat))
@@ -333,7 +402,10 @@ describe('requests during a shutdown', () => {
   })
 
   it('refuses requests to a shutdown that has completed', () => {
-    const done = [requested(), { type: 'shutdown.completed' as const, data: { shutdownId: SD, outcome: 'clean' as const, exitCode: 0, durationMs: 5 }, ts: 2_000 }]
+    const done = [
+      requested(),
+      { type: 'shutdown.completed' as const, data: { shutdownId: SD, outcome: 'clean' as const, exitCode: 0, durationMs: 5 }, ts: 2_000 },
+    ]
     expect(() => decided(done, { kind: 'request', request: { mode: 'emergency', reason: 'late', origin: 'admin' } })).toThrow(ShutdownFinished)
   })
 })
@@ -345,12 +417,18 @@ describe('resuming after a crash', () => {
     const first = decided(given, advanceWith(w))
     const crashed = appended(given, first)
     const interrupted = crashed.concat(
-      commandsOf(first).map((_, i) => ({ type: 'shutdown.command-completed' as const, data: { shutdownId: SD, commandId: `sd-1:graceful.5:${i + 1}`, outcome: 'failed' as const }, ts: 5_000 + i })),
+      commandsOf(first).map((_, i) => ({
+        type: 'shutdown.command-completed' as const,
+        data: { shutdownId: SD, commandId: `sd-1:graceful.5:${i + 1}`, outcome: 'failed' as const },
+        ts: 5_000 + i,
+      })),
     )
     const point = resumePoint(foldShutdown(interrupted))
     expect(point).toMatchObject({ shutdownId: SD, procedure: 'graceful', lastCompletedStep: 4, nextStep: { step: 5, name: 'cancel orders and flatten' } })
     const resume = decided(interrupted, { kind: 'resume' })
-    expect(resume).toEqual([{ type: 'shutdown.step-failed', data: { shutdownId: SD, step: 5, name: 'cancel orders and flatten', error: `${INTERRUPTED}; it runs again` } }])
+    expect(resume).toEqual([
+      { type: 'shutdown.step-failed', data: { shutdownId: SD, step: 5, name: 'cancel orders and flatten', error: `${INTERRUPTED}; it runs again` } },
+    ])
     const again = decided(appended(interrupted, resume), advanceWith(w))
     expect(stepEvents(again)).toEqual(['step-started 5'])
     expect(again.filter((e) => e.type === 'shutdown.command-issued').map((e) => (e.data as { commandId: string }).commandId)).toEqual(['sd-1:graceful.5:2'])

@@ -14,22 +14,29 @@ type Said = { place: Record<string, unknown> } | { cancelOpen: number } | { canc
 type Command =
   | { kind: 'say'; id: (typeof IDS)[number]; said: Said[] }
   | { kind: 'disable' | 'enable'; id: (typeof IDS)[number] }
-  | { kind: 'halt' } | { kind: 'release' }
+  | { kind: 'halt' }
+  | { kind: 'release' }
   | { kind: 'mode'; to: 'ACTIVE' | 'REDUCING' }
   | { kind: 'advance'; ms: number }
   | { kind: 'reduce'; pct: number }
   | { kind: 'market' }
 
-const place = fc.record({
-  venue: fc.constantFrom(...VENUES),
-  symbol: fc.constantFrom(BTC, ETH),
-  side: fc.constantFrom('buy', 'sell'),
-  type: fc.constantFrom('market', 'limit'),
-  qty: fc.constantFrom(0.01, 0.1, 0.25, 0.5, 1, 2),
-  // limits well away from the touch rest; near it they take
-  away: fc.constantFrom(-0.02, -0.001, 0, 0.001, 0.02),
-  reduceOnly: fc.boolean(),
-}).map(({ away, ...p }) => ({ kind: 'place', ...p, ...(p.type === 'limit' ? { price: (p.symbol === BTC ? 64000 : 3000) * (1 + (p.side === 'buy' ? -away : away)) } : {}) }))
+const place = fc
+  .record({
+    venue: fc.constantFrom(...VENUES),
+    symbol: fc.constantFrom(BTC, ETH),
+    side: fc.constantFrom('buy', 'sell'),
+    type: fc.constantFrom('market', 'limit'),
+    qty: fc.constantFrom(0.01, 0.1, 0.25, 0.5, 1, 2),
+    // limits well away from the touch rest; near it they take
+    away: fc.constantFrom(-0.02, -0.001, 0, 0.001, 0.02),
+    reduceOnly: fc.boolean(),
+  })
+  .map(({ away, ...p }) => ({
+    kind: 'place',
+    ...p,
+    ...(p.type === 'limit' ? { price: (p.symbol === BTC ? 64000 : 3000) * (1 + (p.side === 'buy' ? -away : away)) } : {}),
+  }))
 
 const said: fc.Arbitrary<Said> = fc.oneof(
   { weight: 6, arbitrary: place.map((p) => ({ place: p })) },
@@ -39,7 +46,10 @@ const said: fc.Arbitrary<Said> = fc.oneof(
 )
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('say' as const), id: fc.constantFrom(...IDS), said: fc.array(said, { minLength: 1, maxLength: 5 }) }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({ kind: fc.constant('say' as const), id: fc.constantFrom(...IDS), said: fc.array(said, { minLength: 1, maxLength: 5 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('disable' as const, 'enable' as const), id: fc.constantFrom(...IDS) }) },
   { weight: 1, arbitrary: fc.constantFrom<Command>({ kind: 'halt' }, { kind: 'release' }) },
   { weight: 1, arbitrary: fc.constantFrom('ACTIVE' as const, 'REDUCING' as const).map((to) => ({ kind: 'mode' as const, to })) },
@@ -96,11 +106,15 @@ describe('strategies cannot bypass the gate or their limits', () => {
             const live = [...state.orders.values()].filter((o) => isLive(o.status) && o.origin.kind === 'strategy' && o.origin.id === id)
             if (live.length + 1 > lim.maxOpenOrders) violations.push(`${id}: ${live.length} open, limit ${lim.maxOpenOrders}`)
             const now = r.clock.now()
-            const recent = [...r.log.read({ types: ['order.submitted'] })].filter((e) => e.type === 'order.submitted' && e.data.origin.id === id && e.ts > now - 1_000).length
+            const recent = [...r.log.read({ types: ['order.submitted'] })].filter(
+              (e) => e.type === 'order.submitted' && e.data.origin.id === id && e.ts > now - 1_000,
+            ).length
             if (recent + 1 > lim.maxOrdersPerSecond + EPS) violations.push(`${id}: ${recent} sent in the last second, limit ${lim.maxOrdersPerSecond}`)
             const pos = state.books.get(bookKey(order.venue, order.symbol, id))?.qty ?? 0
             const sign = order.side === 'buy' ? 1 : -1
-            const resting = live.filter((o) => o.venue === order.venue && o.symbol === order.symbol && o.side === order.side).reduce((s, o) => s + o.qty - o.filledQty, 0)
+            const resting = live
+              .filter((o) => o.venue === order.venue && o.symbol === order.symbol && o.side === order.side)
+              .reduce((s, o) => s + o.qty - o.filledQty, 0)
             const worst = pos + sign * (resting + order.qty)
             if (sign * worst > lim.maxPosition + EPS) violations.push(`${id}: worst position ${worst}, limit ${lim.maxPosition}`)
 

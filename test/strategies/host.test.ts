@@ -1,8 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { OrderRouter } from '../../src/core/execution/order-router.js'
 import {
-  DuplicateStrategy, InvalidStrategyCheckpoint, InvalidStrategyConfig, InvalidTick, StrategyRestoreFailed, UnknownStrategy,
-  type OrderIntent, type OrderSink, type OwnOrderUpdate, type Strategy, type StrategyContext, type Tick,
+  DuplicateStrategy,
+  InvalidStrategyCheckpoint,
+  InvalidStrategyConfig,
+  InvalidTick,
+  StrategyRestoreFailed,
+  UnknownStrategy,
+  type OrderIntent,
+  type OrderSink,
+  type OwnOrderUpdate,
+  type Strategy,
+  type StrategyContext,
+  type Tick,
 } from '../../src/strategies/index.js'
 import { BTC, ETH, rig, type Rig } from './rig.js'
 
@@ -38,10 +48,22 @@ function scripted(id: string, decide: (tick: Tick, ctx: StrategyContext) => Orde
   }
 }
 
-const bid = (venue: string, symbol: string, qty: number, price: number): OrderIntent => ({ kind: 'place', venue, symbol, side: 'buy', type: 'limit', qty, price })
+const bid = (venue: string, symbol: string, qty: number, price: number): OrderIntent => ({
+  kind: 'place',
+  venue,
+  symbol,
+  side: 'buy',
+  type: 'limit',
+  qty,
+  price,
+})
 const once = (intents: OrderIntent[]) => {
   let done = false
-  return () => (done ? [] : ((done = true), intents))
+  return () => {
+    if (done) return []
+    done = true
+    return intents
+  }
 }
 
 const rigs: Rig[] = []
@@ -71,14 +93,25 @@ describe('strategy host', () => {
 
   it('records registration, enabling, disabling and limit changes as events', () => {
     const r = make()
-    r.host.register(scripted('a', () => []), { limits })
-    r.host.register(scripted('b', () => []), { limits, enabled: false })
+    r.host.register(
+      scripted('a', () => []),
+      { limits },
+    )
+    r.host.register(
+      scripted('b', () => []),
+      { limits, enabled: false },
+    )
     expect(r.host.disable('a', 'operator pulled it')).toBe(true)
     expect(r.host.disable('a', 'again')).toBe(false)
     expect(r.host.enable('b', 'checked', 'admin')).toBe(true)
     const types = [...r.log.read()].filter((e) => e.type.startsWith('strategy.')).map((e) => `${e.type}:${(e.data as { strategyId: string }).strategyId}`)
     expect(types).toEqual([
-      'strategy.limits-changed:a', 'strategy.enabled:a', 'strategy.limits-changed:b', 'strategy.disabled:b', 'strategy.disabled:a', 'strategy.enabled:b',
+      'strategy.limits-changed:a',
+      'strategy.enabled:a',
+      'strategy.limits-changed:b',
+      'strategy.disabled:b',
+      'strategy.disabled:a',
+      'strategy.enabled:b',
     ])
     // the projection agrees with the host
     expect(r.state().strategies.get('a')).toMatchObject({ enabled: false, reason: 'operator pulled it' })
@@ -87,7 +120,10 @@ describe('strategy host', () => {
 
   it('refuses and counts a disabled strategy’s orders, and sends none of them', async () => {
     const r = make()
-    r.host.register(scripted('mm', () => [bid('binance-sim', BTC, 0.01, 60000)]), { limits })
+    r.host.register(
+      scripted('mm', () => [bid('binance-sim', BTC, 0.01, 60000)]),
+      { limits },
+    )
     r.host.disable('mm', 'maintenance')
     await r.tick()
     await r.tick()
@@ -98,8 +134,14 @@ describe('strategy host', () => {
 
   it('refuses and counts every strategy’s orders while the gate is halted', async () => {
     const r = make()
-    r.host.register(scripted('a', () => [bid('binance-sim', BTC, 0.01, 60000)]), { limits })
-    r.host.register(scripted('b', () => [bid('binance-sim', ETH, 0.1, 2900)]), { limits })
+    r.host.register(
+      scripted('a', () => [bid('binance-sim', BTC, 0.01, 60000)]),
+      { limits },
+    )
+    r.host.register(
+      scripted('b', () => [bid('binance-sim', ETH, 0.1, 2900)]),
+      { limits },
+    )
     r.gate.halt('operator test')
     await r.tick()
     expect(submittedBy(r, 'a')).toHaveLength(0)
@@ -116,7 +158,10 @@ describe('strategy host', () => {
       [{ kind: 'place', venue: 'binance-sim', symbol: BTC, side: 'buy', type: 'market', qty: 0.1 }],
       [{ kind: 'place', venue: 'binance-sim', symbol: BTC, side: 'sell', type: 'market', qty: 0.2, reduceOnly: true }],
     ]
-    r.host.register(scripted('t', () => intents.shift() ?? []), { limits })
+    r.host.register(
+      scripted('t', () => intents.shift() ?? []),
+      { limits },
+    )
     await r.tick()
     r.log.append({ type: 'trading.state-changed', data: { to: 'REDUCING', reason: 'test', origin: 'operator' } })
     await r.tick()
@@ -127,15 +172,26 @@ describe('strategy host', () => {
 
   it('knows open orders from the projections: a new host on the same log counts the orders the old one left resting', async () => {
     const r = make()
-    r.host.register(scripted('mm', once([bid('binance-sim', BTC, 0.01, 60000), bid('binance-sim', BTC, 0.01, 59000), bid('binance-sim', BTC, 0.01, 58000)])), { limits })
+    r.host.register(scripted('mm', once([bid('binance-sim', BTC, 0.01, 60000), bid('binance-sim', BTC, 0.01, 59000), bid('binance-sim', BTC, 0.01, 58000)])), {
+      limits,
+    })
     await r.tick()
     expect(r.sims[0]!.openOrderCount).toBe(3)
     // a second host (as after a restart) has sent nothing itself, yet sees three open orders
     const { StrategyHost } = await import('../../src/strategies/index.js')
     const { strategyBook } = await import('./rig.js')
     const results: string[] = []
-    const fresh = new StrategyHost({ sink: r.router, book: strategyBook(r.state), recorder: r.log, clock: r.clock, onIntent: (x) => results.push(x.status === 'refused' ? x.refusal : x.status) })
-    fresh.register(scripted('mm', () => [bid('binance-sim', BTC, 0.01, 57000)]), { limits })
+    const fresh = new StrategyHost({
+      sink: r.router,
+      book: strategyBook(r.state),
+      recorder: r.log,
+      clock: r.clock,
+      onIntent: (x) => results.push(x.status === 'refused' ? x.refusal : x.status),
+    })
+    fresh.register(
+      scripted('mm', () => [bid('binance-sim', BTC, 0.01, 57000)]),
+      { limits },
+    )
     await fresh.onTick({ venue: 'binance-sim', symbol: BTC, bid: 60000, ask: 60001, ts: 1 })
     expect(results).toEqual(['maxOpenOrders'])
     expect(r.sims[0]!.openOrderCount).toBe(3)
@@ -144,7 +200,10 @@ describe('strategy host', () => {
   it('knows positions from the projections: fills count toward the position limit', async () => {
     const r = make()
     const buyMarket: OrderIntent = { kind: 'place', venue: 'binance-sim', symbol: ETH, side: 'buy', type: 'market', qty: 0.6 }
-    r.host.register(scripted('t', () => [buyMarket]), { limits })
+    r.host.register(
+      scripted('t', () => [buyMarket]),
+      { limits },
+    )
     await r.tick()
     expect(r.state().books.get(['binance-sim', ETH, 't'].join('\u001f'))?.qty).toBeCloseTo(0.6)
     await r.tick()
@@ -153,8 +212,12 @@ describe('strategy host', () => {
 
   it('limits the order rate per second on the injected clock', async () => {
     const r = make()
-    const cancelFirst = (ctx: StrategyContext): OrderIntent[] => ctx.openOrders().map((o) => ({ kind: 'cancel', venue: o.venue, clientOrderId: o.clientOrderId }))
-    r.host.register(scripted('q', (_t, ctx) => [...cancelFirst(ctx), bid('binance-sim', BTC, 0.01, 50000)]), { limits: { ...limits, maxOrdersPerSecond: 2 } })
+    const cancelFirst = (ctx: StrategyContext): OrderIntent[] =>
+      ctx.openOrders().map((o) => ({ kind: 'cancel', venue: o.venue, clientOrderId: o.clientOrderId }))
+    r.host.register(
+      scripted('q', (_t, ctx) => [...cancelFirst(ctx), bid('binance-sim', BTC, 0.01, 50000)]),
+      { limits: { ...limits, maxOrdersPerSecond: 2 } },
+    )
     for (let i = 0; i < 4; i++) await r.tick()
     expect(r.results.filter((x) => x.status === 'submitted')).toHaveLength(2)
     expect(r.host.refusals('q').maxOrdersPerSecond).toBe(2)
@@ -165,8 +228,14 @@ describe('strategy host', () => {
 
   it('cuts every strategy’s limits by a percentage and records it (graceful step 3)', () => {
     const r = make()
-    r.host.register(scripted('a', () => []), { limits: { maxPosition: 10, maxOpenOrders: 5, maxOrdersPerSecond: 4 } })
-    r.host.register(scripted('b', () => []), { limits })
+    r.host.register(
+      scripted('a', () => []),
+      { limits: { maxPosition: 10, maxOpenOrders: 5, maxOrdersPerSecond: 4 } },
+    )
+    r.host.register(
+      scripted('b', () => []),
+      { limits },
+    )
     const cut = r.host.reduceLimits(50, 'graceful shutdown step 3')
     expect(cut).toEqual({ a: { maxPosition: 5, maxOpenOrders: 2, maxOrdersPerSecond: 2 }, b: { maxPosition: 0.5, maxOpenOrders: 1, maxOrdersPerSecond: 5 } })
     const changes = [...r.log.read({ types: ['strategy.limits-changed'] })].slice(2)
@@ -179,19 +248,35 @@ describe('strategy host', () => {
 
   it('disables every strategy at once, recording each, and refuses a disable without a reason', () => {
     const r = make()
-    r.host.register(scripted('a', () => []), { limits })
-    r.host.register(scripted('b', () => []), { limits, enabled: false })
+    r.host.register(
+      scripted('a', () => []),
+      { limits },
+    )
+    r.host.register(
+      scripted('b', () => []),
+      { limits, enabled: false },
+    )
     expect(() => r.host.disableAll('  ')).toThrow(InvalidStrategyConfig)
     expect(r.host.disableAll('graceful shutdown step 4')).toEqual(['a'])
-    expect(r.host.status().map((s) => [s.id, s.enabled])).toEqual([['a', false], ['b', false]])
-    expect([...r.log.read({ types: ['strategy.disabled'] })].map((e) => e.data)).toContainEqual({ strategyId: 'a', reason: 'graceful shutdown step 4', origin: 'shutdown' })
+    expect(r.host.status().map((s) => [s.id, s.enabled])).toEqual([
+      ['a', false],
+      ['b', false],
+    ])
+    expect([...r.log.read({ types: ['strategy.disabled'] })].map((e) => e.data)).toContainEqual({
+      strategyId: 'a',
+      reason: 'graceful shutdown step 4',
+      origin: 'shutdown',
+    })
   })
 
   it('disables a strategy whose code throws, and records why', async () => {
     const r = make()
-    r.host.register(scripted('bad', () => {
-      throw new Error('division by zero')
-    }), { limits })
+    r.host.register(
+      scripted('bad', () => {
+        throw new Error('division by zero')
+      }),
+      { limits },
+    )
     await r.tick()
     expect(r.host.isEnabled('bad')).toBe(false)
     expect(r.host.status()[0]).toMatchObject({ errors: 1, disabledReason: 'strategy threw in onTick: division by zero' })
@@ -203,11 +288,17 @@ describe('strategy host', () => {
     r.host.register(scripted('a', once([bid('binance-sim', BTC, 0.01, 50000)])), { limits })
     await r.tick()
     const theirs = r.results[0]!.status === 'submitted' ? (r.results[0] as { outcome: { clientOrderId: string } }).outcome.clientOrderId : ''
-    r.host.register(scripted('b', once([
-      { kind: 'cancel', venue: 'binance-sim', clientOrderId: theirs },
-      { kind: 'place', venue: 'binance-sim', symbol: BTC, side: 'buy', type: 'limit', qty: 1 } as OrderIntent,
-      { kind: 'place', venue: 'binance-sim', symbol: BTC, side: 'up', type: 'market', qty: -1 } as unknown as OrderIntent,
-    ])), { limits })
+    r.host.register(
+      scripted(
+        'b',
+        once([
+          { kind: 'cancel', venue: 'binance-sim', clientOrderId: theirs },
+          { kind: 'place', venue: 'binance-sim', symbol: BTC, side: 'buy', type: 'limit', qty: 1 } as OrderIntent,
+          { kind: 'place', venue: 'binance-sim', symbol: BTC, side: 'up', type: 'market', qty: -1 } as unknown as OrderIntent,
+        ]),
+      ),
+      { limits },
+    )
     await r.tick()
     expect(r.host.refusals('b')).toMatchObject({ total: 3, 'not-own-order': 1, invalid: 2 })
     expect(r.sims[0]!.openOrderCount).toBe(1)
@@ -216,7 +307,14 @@ describe('strategy host', () => {
   it('lets a disabled strategy cancel its own resting orders, which only removes exposure', async () => {
     const r = make()
     let step = 0
-    r.host.register(scripted('mm', (_t, ctx) => (step++ === 0 ? [bid('binance-sim', BTC, 0.01, 50000)] : ctx.openOrders().map((o) => ({ kind: 'cancel' as const, venue: o.venue, clientOrderId: o.clientOrderId })))), { limits })
+    r.host.register(
+      scripted('mm', (_t, ctx) =>
+        step++ === 0
+          ? [bid('binance-sim', BTC, 0.01, 50000)]
+          : ctx.openOrders().map((o) => ({ kind: 'cancel' as const, venue: o.venue, clientOrderId: o.clientOrderId })),
+      ),
+      { limits },
+    )
     await r.tick()
     r.host.disable('mm', 'winding down')
     await r.tick()
@@ -251,7 +349,10 @@ describe('strategy host', () => {
     const r2 = make()
     const a2 = scripted('a', () => [])
     r2.host.register(a2, { limits })
-    expect(r2.host.restoreState({ strategies: { ...saved.strategies, gone: { enabled: true, limits, state: null } } })).toEqual({ restored: ['a'], unknown: ['gone'] })
+    expect(r2.host.restoreState({ strategies: { ...saved.strategies, gone: { enabled: true, limits, state: null } } })).toEqual({
+      restored: ['a'],
+      unknown: ['gone'],
+    })
     expect(a2.state.n).toBe(2)
     // limits come from config unless asked; enabling is decided at startup, not by the checkpoint
     expect(r2.host.limits('a')).toEqual(limits)
@@ -262,7 +363,10 @@ describe('strategy host', () => {
 
   it('rejects a malformed checkpoint or state with a typed error naming what is wrong', () => {
     const r = make()
-    r.host.register(scripted('a', () => []), { limits })
+    r.host.register(
+      scripted('a', () => []),
+      { limits },
+    )
     expect(() => r.host.restoreState({ strategies: { a: { enabled: 'yes', limits, state: {} } } })).toThrow(InvalidStrategyCheckpoint)
     expect(() => r.host.restoreState({ strategies: { a: { enabled: true, limits, state: {} } } })).toThrow(StrategyRestoreFailed)
     expect(() => r.host.restoreState({ strategies: { a: { enabled: true, limits, state: {} } } })).toThrow(/'a'.*n must be a number/)
@@ -279,10 +383,23 @@ describe('strategy host', () => {
 
   it('names unknown and duplicate strategies', () => {
     const r = make()
-    r.host.register(scripted('a', () => []), { limits })
-    expect(() => r.host.register(scripted('a', () => []), { limits })).toThrow(DuplicateStrategy)
+    r.host.register(
+      scripted('a', () => []),
+      { limits },
+    )
+    expect(() =>
+      r.host.register(
+        scripted('a', () => []),
+        { limits },
+      ),
+    ).toThrow(DuplicateStrategy)
     expect(() => r.host.disable('zz', 'x')).toThrow(UnknownStrategy)
     expect(() => r.host.disable('zz', 'x')).toThrow(/'zz'.*registered: a/)
-    expect(() => r.host.register(scripted('c', () => []), { limits: { ...limits, maxOpenOrders: -1 } })).toThrow(/limits\.maxOpenOrders/)
+    expect(() =>
+      r.host.register(
+        scripted('c', () => []),
+        { limits: { ...limits, maxOpenOrders: -1 } },
+      ),
+    ).toThrow(/limits\.maxOpenOrders/)
   })
 })

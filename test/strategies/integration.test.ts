@@ -41,20 +41,33 @@ describe('the sample strategies trade against three simulated venues', () => {
     const byClient = new Map(submitted.map((s) => [`${s.venue} ${s.clientOrderId}`, s]))
     for (const venue of VENUES) {
       for (const id of ['mm', 'momo']) {
-        expect(submitted.some((s) => s.venue === venue && s.origin.id === id), `${id} sent orders to ${venue}`).toBe(true)
-        expect(fills.some((f) => f.venue === venue && byClient.get(`${f.venue} ${f.clientOrderId}`)?.origin.id === id), `${id} was filled on ${venue}`).toBe(true)
+        expect(
+          submitted.some((s) => s.venue === venue && s.origin.id === id),
+          `${id} sent orders to ${venue}`,
+        ).toBe(true)
+        expect(
+          fills.some((f) => f.venue === venue && byClient.get(`${f.venue} ${f.clientOrderId}`)?.origin.id === id),
+          `${id} was filled on ${venue}`,
+        ).toBe(true)
       }
     }
     expect(submitted.filter((s) => s.origin.id === 'mm').every((s) => s.type === 'limit')).toBe(true)
     expect(submitted.filter((s) => s.origin.id === 'momo').every((s) => s.type === 'market')).toBe(true)
     // never beyond a limit, at any tick
     expect(worst).toBeLessThanOrEqual(1 + 1e-9)
-    expect(r.host.status().map((s) => [s.id, s.enabled, s.errors])).toEqual([['mm', true, 0], ['momo', true, 0]])
+    expect(r.host.status().map((s) => [s.id, s.enabled, s.errors])).toEqual([
+      ['mm', true, 0],
+      ['momo', true, 0],
+    ])
 
     // what the venues hold is what the projections say is open
     for (const sim of r.sims) {
       const atVenue = (await sim.fetchOpenOrders()).map((o) => o.clientOrderId).sort()
-      expect(openOrders(r.state(), sim.venue).map((o) => o.clientOrderId).sort()).toEqual(atVenue)
+      expect(
+        openOrders(r.state(), sim.venue)
+          .map((o) => o.clientOrderId)
+          .sort(),
+      ).toEqual(atVenue)
     }
     // and what the venues hold as positions is what the fills built
     for (const sim of r.sims) {

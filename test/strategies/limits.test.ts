@@ -5,7 +5,14 @@ const limits = { maxPosition: 3, maxOpenOrders: 4, maxOrdersPerSecond: 5 }
 const buy = (qty: number): PlaceIntent => ({ kind: 'place', venue: 'v', symbol: 'S', side: 'buy', type: 'market', qty })
 const sell = (qty: number): PlaceIntent => ({ kind: 'place', venue: 'v', symbol: 'S', side: 'sell', type: 'market', qty })
 const resting = (side: 'buy' | 'sell', qty: number, filledQty = 0, venue = 'v'): OwnOrder => ({
-  venue, clientOrderId: `${side}-${qty}-${venue}`, symbol: 'S', side, qty, filledQty, price: 1, reduceOnly: false,
+  venue,
+  clientOrderId: `${side}-${qty}-${venue}`,
+  symbol: 'S',
+  side,
+  qty,
+  filledQty,
+  price: 1,
+  reduceOnly: false,
 })
 const view = (position: number, openOrders: OwnOrder[] = [], sentLastSecond = 0) => ({ position, openOrders, sentLastSecond })
 
@@ -47,7 +54,11 @@ describe('per-strategy limits', () => {
   })
 
   it('cuts limits by a percentage, rounding the open-order count down', () => {
-    expect(reducedLimits({ maxPosition: 10, maxOpenOrders: 5, maxOrdersPerSecond: 20 }, 30)).toEqual({ maxPosition: 7, maxOpenOrders: 3, maxOrdersPerSecond: 14 })
+    expect(reducedLimits({ maxPosition: 10, maxOpenOrders: 5, maxOrdersPerSecond: 20 }, 30)).toEqual({
+      maxPosition: 7,
+      maxOpenOrders: 3,
+      maxOrdersPerSecond: 14,
+    })
     expect(reducedLimits(limits, 100)).toEqual({ maxPosition: 0, maxOpenOrders: 0, maxOrdersPerSecond: 0 })
     expect(() => reducedLimits(limits, 120)).toThrow(InvalidStrategyConfig)
     expect(() => reducedLimits(limits, Number.NaN)).toThrow(/percentage/)

@@ -23,7 +23,16 @@ export function strategyBook(state: () => HaltdState): StrategyBook {
     openOrders: (id) =>
       openOrders(state())
         .filter((o) => o.origin.kind === 'strategy' && o.origin.id === id)
-        .map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, qty: o.qty, filledQty: o.filledQty, price: o.price, reduceOnly: o.reduceOnly })),
+        .map((o) => ({
+          venue: o.venue,
+          clientOrderId: o.clientOrderId,
+          symbol: o.symbol,
+          side: o.side,
+          qty: o.qty,
+          filledQty: o.filledQty,
+          price: o.price,
+          reduceOnly: o.reduceOnly,
+        })),
     ownerOf: (venue, clientOrderId) => {
       const o = order(state(), venue, clientOrderId)
       return o?.origin.kind === 'strategy' ? o.origin.id : undefined
@@ -67,7 +76,10 @@ export function rig(options: { venues?: string[]; path?: string; seed?: number; 
     (venue, i) => new SimExchange({ venue, seed: (options.seed ?? 7) + i, mode: 'derivatives', symbols: SYMBOLS, clock }),
   )
   const router = new OrderRouter({
-    log, gate, runTag: 't', venues: new Map(sims.map((s) => [s.venue, s])),
+    log,
+    gate,
+    runTag: 't',
+    venues: new Map(sims.map((s) => [s.venue, s])),
     positionOf: (venue, symbol) => position(runner.state, venue, symbol)?.qty ?? 0,
   })
   const offs = sims.map((s) => recordUpdates(log, s))
@@ -82,7 +94,15 @@ export function rig(options: { venues?: string[]; path?: string; seed?: number; 
   offs.push(log.subscribe(log.lastSeq + 1, (e) => void host.onLogEvent(e)))
   for (const s of sims) offs.push(s.onTicker((t) => void host.onTick({ venue: s.venue, ...t })))
   return {
-    log, runner, state, gate, router, sims, host, clock, results,
+    log,
+    runner,
+    state,
+    gate,
+    router,
+    sims,
+    host,
+    clock,
+    results,
     async tick() {
       for (const s of sims) s.tick()
       await host.idle()

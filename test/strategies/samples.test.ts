@@ -33,7 +33,10 @@ describe('sample market maker', () => {
     r.host.register(new MarketMaker(config), { limits })
     await mid(r, BTC, 64000)
     const first = await resting(r)
-    expect(first.map((o) => [o.side, o.price]).sort()).toEqual([['buy', 63936], ['sell', 64064]])
+    expect(first.map((o) => [o.side, o.price]).sort()).toEqual([
+      ['buy', 63936],
+      ['sell', 64064],
+    ])
     await mid(r, BTC, 64020) // 3.1 bps: below the requote threshold
     expect(await resting(r)).toEqual(first)
   })
@@ -45,7 +48,10 @@ describe('sample market maker', () => {
     const first = await resting(r)
     await mid(r, BTC, 64040) // 6.25 bps
     const second = await resting(r)
-    expect(second.map((o) => [o.side, o.price]).sort()).toEqual([['buy', 63976], ['sell', 64104]])
+    expect(second.map((o) => [o.side, o.price]).sort()).toEqual([
+      ['buy', 63976],
+      ['sell', 64104],
+    ])
     expect(second.map((o) => o.id).some((id) => first.some((f) => f.id === id))).toBe(false)
     const canceled = [...r.log.read({ types: ['order.canceled'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
     expect(canceled.sort()).toEqual(first.map((o) => o.id).sort())
@@ -92,7 +98,10 @@ describe('sample momentum taker', () => {
     await mid(r, ETH, 2995) // −30 bps
     expect(position(r)).toBeCloseTo(-0.05)
     const sides = [...r.log.read({ types: ['order.submitted'] })].map((e) => e.type === 'order.submitted' && [e.data.side, e.data.type, e.data.qty])
-    expect(sides).toEqual([['buy', 'market', 0.05], ['sell', 'market', 0.1]])
+    expect(sides).toEqual([
+      ['buy', 'market', 0.05],
+      ['sell', 'market', 0.1],
+    ])
   })
 
   it('waits out its cooldown after a trade', async () => {
@@ -113,7 +122,9 @@ describe('sample momentum taker', () => {
     for (const p of [3000, 3000, 3000]) a.onTick({ venue: V, symbol: ETH, bid: p, ask: p, ts: 0 }, ctx)
     const b = new MomentumTaker(config)
     b.restore(JSON.parse(JSON.stringify(a.snapshot())))
-    expect(b.onTick({ venue: V, symbol: ETH, bid: 3004, ask: 3004, ts: 0 }, ctx)).toEqual([{ kind: 'place', venue: V, symbol: ETH, side: 'buy', type: 'market', qty: 0.05 }])
+    expect(b.onTick({ venue: V, symbol: ETH, bid: 3004, ask: 3004, ts: 0 }, ctx)).toEqual([
+      { kind: 'place', venue: V, symbol: ETH, side: 'buy', type: 'market', qty: 0.05 },
+    ])
   })
 })
 

@@ -1,8 +1,19 @@
 import type { AuditReport, ShutdownSummary } from '../audit-report.js'
 import { duration, iso, money } from './format.js'
 import {
-  anomaliesTable, chainLine, coverageLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
-  shutdownLine, timelineTables, tradingLine, type Table,
+  anomaliesTable,
+  chainLine,
+  coverageLine,
+  findingsTable,
+  headline,
+  openOrdersTable,
+  positionsTable,
+  reconciliationTable,
+  runsTable,
+  shutdownLine,
+  timelineTables,
+  tradingLine,
+  type Table,
 } from './sections.js'
 
 /**
@@ -30,7 +41,7 @@ function htmlTable(t: Table, opts: { id?: string; statusColumn?: number; level?:
   const rows = t.rows
     .map((row) => {
       const status = opts.statusColumn === undefined ? undefined : row[opts.statusColumn]?.split(' ')[0]
-      const cls = status ? STATUS_CLASS[status] ?? OUTCOME_CLASS[status] : undefined
+      const cls = status ? (STATUS_CLASS[status] ?? OUTCOME_CLASS[status]) : undefined
       return `<tr${cls ? ` class="${cls}"` : ''}>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`
     })
     .join('\n')
@@ -81,10 +92,14 @@ function timelineSvg(s: ShutdownSummary): string {
     parts.push(
       `<rect class="bar ${esc(st.outcome)}" x="${x0.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" rx="2" fill="${color}"${st.outcome === 'running' ? ' fill-opacity="0.45"' : ''}><title>${esc(`step ${st.number} ${st.name}: ${st.outcome}, ${duration(st.durationMs)}`)}</title></rect>`,
     )
-    parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + 15}" class="dur">${esc(st.outcome === 'completed' ? duration(st.durationMs) : `${st.outcome} ${duration(st.durationMs)}`)}</text>`)
+    parts.push(
+      `<text x="${(x0 + w + 4).toFixed(1)}" y="${y + 15}" class="dur">${esc(st.outcome === 'completed' ? duration(st.durationMs) : `${st.outcome} ${duration(st.durationMs)}`)}</text>`,
+    )
   })
   if (deadlineAt !== null && !deadlineShown) {
-    parts.push(`<text x="${labelW + chartW}" y="${height - 6}" text-anchor="end" class="deadline-label">deadline ${esc(duration(s.deadlineMs))} after the start: off the chart →</text>`)
+    parts.push(
+      `<text x="${labelW + chartW}" y="${height - 6}" text-anchor="end" class="deadline-label">deadline ${esc(duration(s.deadlineMs))} after the start: off the chart →</text>`,
+    )
   } else if (deadlineAt !== null) {
     const px = x(deadlineAt).toFixed(1)
     parts.push(`<line class="deadline" x1="${px}" y1="${top - 4}" x2="${px}" y2="${height - 20}" stroke="#c62828" stroke-width="2" stroke-dasharray="5,3"/>`)
@@ -127,11 +142,16 @@ svg .label{font-size:12px;fill:#212121}svg .tick{font-size:10px;fill:#757575}svg
 export function renderHtml(r: AuditReport): string {
   const card = (label: string, value: string): string => `<div class="card"><b>${esc(label)}</b>${esc(value)}</div>`
   const k = r.trading.killSwitch
-  const legend = `<p class="legend">${Object.entries(OUTCOME_COLOR).map(([o, c]) => `<span><i style="background:${c}"></i>${esc(o)}</span>`).join('')}<span><i style="background:#c62828;height:2px;vertical-align:3px"></i>deadline</span></p>`
+  const legend = `<p class="legend">${Object.entries(OUTCOME_COLOR)
+    .map(([o, c]) => `<span><i style="background:${c}"></i>${esc(o)}</span>`)
+    .join('')}<span><i style="background:#c62828;height:2px;vertical-align:3px"></i>deadline</span></p>`
   const timelines = timelineTables(r)
   const shutdownsHtml = r.shutdowns.length
     ? r.shutdowns
-        .map((s, i) => `<section class="shutdown"><h3>${esc(timelines[i]!.title)}</h3><p class="meta">${esc(shutdownLine(s))}</p>${timelineSvg(s)}${htmlTable({ ...timelines[i]!, title: 'Steps' }, { statusColumn: 5, level: 'h3' })}</section>`)
+        .map(
+          (s, i) =>
+            `<section class="shutdown"><h3>${esc(timelines[i]!.title)}</h3><p class="meta">${esc(shutdownLine(s))}</p>${timelineSvg(s)}${htmlTable({ ...timelines[i]!, title: 'Steps' }, { statusColumn: 5, level: 'h3' })}</section>`,
+        )
         .join('\n') + legend
     : '<p class="empty">no shutdown in this log</p>'
   const body = [

@@ -1,7 +1,18 @@
 import type { AuditReport } from '../audit-report.js'
 import {
-  anomaliesTable, chainLine, coverageLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
-  shutdownLine, timelineTables, tradingLine, type Table,
+  anomaliesTable,
+  chainLine,
+  coverageLine,
+  findingsTable,
+  headline,
+  openOrdersTable,
+  positionsTable,
+  reconciliationTable,
+  runsTable,
+  shutdownLine,
+  timelineTables,
+  tradingLine,
+  type Table,
 } from './sections.js'
 
 const cell = (s: string): string => s.replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', ' ')
@@ -19,12 +30,24 @@ function mdTable(t: Table, level = '##'): string {
 }
 
 export function renderMarkdown(r: AuditReport): string {
-  const out = [`# haltd audit: \`${r.file}\``, '', `**${cell(headline(r))}**`, '', `- ${cell(chainLine(r))}`, `- ${cell(coverageLine(r))}`, `- ${cell(tradingLine(r))}`, `- generated ${r.generatedAt}`, '']
+  const out = [
+    `# haltd audit: \`${r.file}\``,
+    '',
+    `**${cell(headline(r))}**`,
+    '',
+    `- ${cell(chainLine(r))}`,
+    `- ${cell(coverageLine(r))}`,
+    `- ${cell(tradingLine(r))}`,
+    `- generated ${r.generatedAt}`,
+    '',
+  ]
   out.push(mdTable(findingsTable(r)))
   out.push('## Shutdown timeline\n')
   if (r.shutdowns.length === 0) out.push('_no shutdown in this log_\n')
   const timelines = timelineTables(r)
-  r.shutdowns.forEach((s, i) => out.push(mdTable(timelines[i]!, '###'), `${cell(shutdownLine(s))}\n`))
+  r.shutdowns.forEach((s, i) => {
+    out.push(mdTable(timelines[i]!, '###'), `${cell(shutdownLine(s))}\n`)
+  })
   out.push(mdTable(reconciliationTable(r)), mdTable(positionsTable(r)), mdTable(openOrdersTable(r)), mdTable(runsTable(r)), mdTable(anomaliesTable(r)))
   return out.join('\n')
 }

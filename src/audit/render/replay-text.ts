@@ -6,19 +6,42 @@ export function renderReplayText(v: ReplayView, context: { lastSeq: number }): s
   const out: string[] = []
   const where = v.seq === context.lastSeq ? 'the end of the log' : `seq ${v.seq} of ${context.lastSeq}`
   out.push(`state as of ${where} (${iso(v.ts || null)}), state hash ${v.stateHash.slice(0, 16)}…`)
-  out.push(`trading ${v.tradingState}; kill switch ${v.killSwitch.latched ? `LATCHED (${v.killSwitch.reason})` : 'not latched'}; drain ${v.drain}${v.paused ? '; paused' : ''}${v.deploymentsLocked ? '; deployments locked' : ''}`)
-  out.push(`P&L realized ${money(v.pnl.realized)}, unrealized ${money(v.pnl.unrealized)}, fees ${money(v.pnl.fees)}, net ${money(v.pnl.net)}; anomalies ${v.anomalies.total}`, '')
+  out.push(
+    `trading ${v.tradingState}; kill switch ${v.killSwitch.latched ? `LATCHED (${v.killSwitch.reason})` : 'not latched'}; drain ${v.drain}${v.paused ? '; paused' : ''}${v.deploymentsLocked ? '; deployments locked' : ''}`,
+  )
+  out.push(
+    `P&L realized ${money(v.pnl.realized)}, unrealized ${money(v.pnl.unrealized)}, fees ${money(v.pnl.fees)}, net ${money(v.pnl.net)}; anomalies ${v.anomalies.total}`,
+    '',
+  )
   out.push(`open orders: ${v.openOrders.length}`)
   if (v.openOrders.length) {
-    out.push(table(['venue', 'client order id', 'symbol', 'side', 'qty', 'filled', 'price', 'status', 'origin'],
-      v.openOrders.slice(0, 50).map((o) => [o.venue, o.clientOrderId, o.symbol, o.side, num(o.qty), num(o.filledQty), num(o.price), o.status, o.origin])))
+    out.push(
+      table(
+        ['venue', 'client order id', 'symbol', 'side', 'qty', 'filled', 'price', 'status', 'origin'],
+        v.openOrders.slice(0, 50).map((o) => [o.venue, o.clientOrderId, o.symbol, o.side, num(o.qty), num(o.filledQty), num(o.price), o.status, o.origin]),
+      ),
+    )
     if (v.openOrders.length > 50) out.push(`… and ${v.openOrders.length - 50} more (--json lists them all)`)
   }
   out.push('', `positions: ${v.positions.filter((p) => p.qty !== 0).length} open`)
-  if (v.positions.length) out.push(table(['venue', 'symbol', 'qty', 'avg entry', 'realized', 'unrealized'], v.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), money(p.unrealized)])))
+  if (v.positions.length)
+    out.push(
+      table(
+        ['venue', 'symbol', 'qty', 'avg entry', 'realized', 'unrealized'],
+        v.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), money(p.unrealized)]),
+      ),
+    )
   for (const s of v.shutdowns) {
-    out.push('', `shutdown ${s.shutdownId} (${s.mode ?? 'unknown mode'}): ${s.completedAt !== null ? `completed ${s.outcome}, exit ${s.exitCode}` : `in progress, status ${s.status ?? 'unknown'}`}`)
-    out.push(table(['step', 'name', 'start', 'end', 'duration', 'outcome'], s.steps.map((st) => [String(st.number), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.outcome])))
+    out.push(
+      '',
+      `shutdown ${s.shutdownId} (${s.mode ?? 'unknown mode'}): ${s.completedAt !== null ? `completed ${s.outcome}, exit ${s.exitCode}` : `in progress, status ${s.status ?? 'unknown'}`}`,
+    )
+    out.push(
+      table(
+        ['step', 'name', 'start', 'end', 'duration', 'outcome'],
+        s.steps.map((st) => [String(st.number), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.outcome]),
+      ),
+    )
   }
   return `${out.join('\n')}\n`
 }

@@ -11,7 +11,14 @@ export function timelineTables(r: AuditReport): Table[] {
   return r.shutdowns.map((s) => ({
     title: `Shutdown ${s.shutdownId} — ${s.mode ?? 'unknown mode'}${s.reason ? `: ${s.reason}` : ''}`,
     header: ['step', 'name', 'start', 'end', 'duration', 'outcome'],
-    rows: s.steps.map((st) => [String(st.number), st.name, clock(st.startedAt), clock(st.endedAt), duration(st.durationMs), st.note ? `${st.outcome} (${st.note})` : st.outcome]),
+    rows: s.steps.map((st) => [
+      String(st.number),
+      st.name,
+      clock(st.startedAt),
+      clock(st.endedAt),
+      duration(st.durationMs),
+      st.note ? `${st.outcome} (${st.note})` : st.outcome,
+    ]),
     empty: 'no steps recorded',
   }))
 }
@@ -33,7 +40,13 @@ export function reconciliationTable(r: AuditReport): Table {
   return {
     title: 'Reconciliation',
     header: ['kind', 'symbol', 'internal', ...venues, 'status'],
-    rows: r.reconciliation.rows.map((row) => [row.kind, row.symbol, num(row.internal), ...venues.map((v) => num(row.venues[v] ?? null)), row.detail ? `${row.status} (${row.detail})` : row.status]),
+    rows: r.reconciliation.rows.map((row) => [
+      row.kind,
+      row.symbol,
+      num(row.internal),
+      ...venues.map((v) => num(row.venues[v] ?? null)),
+      row.detail ? `${row.status} (${row.detail})` : row.status,
+    ]),
     empty: 'nothing to reconcile',
   }
 }
@@ -61,7 +74,11 @@ export function runsTable(r: AuditReport): Table {
     title: 'Runs',
     header: ['run', 'started', 'seq', 'pid', 'version', 'end'],
     rows: r.runs.map((run) => [
-      run.runId, iso(run.startedAt), String(run.startedSeq), String(run.pid), run.version,
+      run.runId,
+      iso(run.startedAt),
+      String(run.startedSeq),
+      String(run.pid),
+      run.version,
       typeof run.end === 'object' ? `exit ${run.end.exitCode} at ${iso(run.end.at)}` : run.end === 'crashed' ? 'crashed' : 'no end recorded',
     ]),
     empty: 'no runs recorded',
@@ -88,7 +105,11 @@ export function findingsTable(r: AuditReport): Table {
 
 export function headline(r: AuditReport): string {
   const verdict =
-    r.verdict === 'clean' ? 'CLEAN' : r.verdict === 'unreadable' ? `UNREADABLE past seq ${r.log.unreadableAfterSeq}` : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'}`
+    r.verdict === 'clean'
+      ? 'CLEAN'
+      : r.verdict === 'unreadable'
+        ? `UNREADABLE past seq ${r.log.unreadableAfterSeq}`
+        : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'}`
   return `${verdict} — ${r.log.events} events, seq ${r.log.firstSeq ?? '—'}…${r.log.lastSeq ?? '—'}, ${iso(r.log.firstTs)} to ${iso(r.log.lastTs)}`
 }
 

@@ -1,8 +1,19 @@
 import type { AuditReport } from '../audit-report.js'
 import { table } from './format.js'
 import {
-  anomaliesTable, chainLine, coverageLine, findingsTable, headline, openOrdersTable, positionsTable, reconciliationTable, runsTable,
-  shutdownLine, timelineTables, tradingLine, type Table,
+  anomaliesTable,
+  chainLine,
+  coverageLine,
+  findingsTable,
+  headline,
+  openOrdersTable,
+  positionsTable,
+  reconciliationTable,
+  runsTable,
+  shutdownLine,
+  timelineTables,
+  tradingLine,
+  type Table,
 } from './sections.js'
 
 const section = (t: Table): string => `${t.title}\n${t.rows.length ? table(t.header, t.rows) : `  (${t.empty})`}\n`
@@ -12,7 +23,9 @@ export function renderText(r: AuditReport): string {
   out.push(section(findingsTable(r)))
   if (r.shutdowns.length === 0) out.push('Shutdowns\n  (none in this log)\n')
   const timelines = timelineTables(r)
-  r.shutdowns.forEach((s, i) => out.push(`${section(timelines[i]!)}  ${shutdownLine(s)}\n`))
+  r.shutdowns.forEach((s, i) => {
+    out.push(`${section(timelines[i]!)}  ${shutdownLine(s)}\n`)
+  })
   out.push(section(reconciliationTable(r)), section(positionsTable(r)), section(openOrdersTable(r)), section(runsTable(r)), section(anomaliesTable(r)))
   return out.join('\n')
 }

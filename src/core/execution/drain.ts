@@ -21,7 +21,11 @@ export type DrainCommand =
   | { kind: 'force'; inFlight: number; openPositions: number; force: boolean; reason: string; origin: Origin }
 
 export class DrainRefused extends HaltdError {
-  constructor(readonly command: string, readonly phase: DrainPhase, detail: string) {
+  constructor(
+    readonly command: string,
+    readonly phase: DrainPhase,
+    detail: string,
+  ) {
     super('DRAIN_REFUSED', `drain ${command} refused while ${phase}: ${detail}`)
   }
 }
@@ -109,7 +113,14 @@ export class DrainController {
 
   force(options: { reason: string; origin: Origin; force?: boolean }): DrainResult {
     const world = this.ports.world()
-    this.run({ kind: 'force', inFlight: world.orders.length, openPositions: world.positions.length, force: options.force ?? false, reason: options.reason, origin: options.origin })
+    this.run({
+      kind: 'force',
+      inFlight: world.orders.length,
+      openPositions: world.positions.length,
+      force: options.force ?? false,
+      reason: options.reason,
+      origin: options.origin,
+    })
     return { outcome: 'forced', inFlight: world.orders.length, remaining: [...world.orders] }
   }
 

@@ -13,7 +13,10 @@ import { LogWriteFailed } from '../log/errors.js'
 import { recordFills } from './venue-recorder.js'
 
 export class UnknownVenue extends HaltdError {
-  constructor(readonly venue: string, known: readonly string[]) {
+  constructor(
+    readonly venue: string,
+    known: readonly string[],
+  ) {
     super('UNKNOWN_VENUE', `no venue named '${venue}' (configured: ${known.join(', ') || 'none'})`)
   }
 }
@@ -72,9 +75,7 @@ const VENUE_FACTS: ReadonlySet<string> = new Set(['order.accepted', 'order.rejec
 const LOST_RECHECKS = 2
 
 /** What the lookups after a lost answer came to: settled (found, or the stream spoke), or not found. */
-type Looked =
-  | { kind: 'settled'; outcome: SubmitOutcome }
-  | { kind: 'not-found'; looks: number; failures: string[]; elapsedMs: number }
+type Looked = { kind: 'settled'; outcome: SubmitOutcome } | { kind: 'not-found'; looks: number; failures: string[]; elapsedMs: number }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 // a venue's error text can run long; an event that fails validation would lose the fact itself
@@ -146,8 +147,16 @@ export class OrderRouter {
       await log.appendDurable({
         type: 'order.submitted',
         data: {
-          venue: order.venue, clientOrderId, symbol: order.symbol, side: order.side, type: order.type,
-          qty: order.qty, price: order.price, timeInForce, reduceOnly, origin: order.origin,
+          venue: order.venue,
+          clientOrderId,
+          symbol: order.symbol,
+          side: order.side,
+          type: order.type,
+          qty: order.qty,
+          price: order.price,
+          timeInForce,
+          reduceOnly,
+          origin: order.origin,
         },
       })
     } catch (e) {

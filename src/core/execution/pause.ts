@@ -18,7 +18,10 @@ export type PauseCommand =
   | { kind: 'unfreeze'; reason: string; origin: Origin }
 
 export class PauseRefused extends HaltdError {
-  constructor(readonly command: PauseCommand['kind'], detail: string) {
+  constructor(
+    readonly command: PauseCommand['kind'],
+    detail: string,
+  ) {
     super('PAUSE_REFUSED', `${command} refused: ${detail}`)
   }
 }
@@ -91,7 +94,9 @@ export class PauseController {
     this.pausedIds = Array.isArray(disabled) ? (disabled as string[]) : []
     const orders = this.ports.world().orders.filter((o) => o.origin.kind === 'strategy')
     const outcomes = await Promise.all(
-      orders.map((o) => this.ports.router.cancel({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol }, { reason: `paused: ${reason}`, origin })),
+      orders.map((o) =>
+        this.ports.router.cancel({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol }, { reason: `paused: ${reason}`, origin }),
+      ),
     )
     const counts: Record<string, number> = {}
     for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1

@@ -7,7 +7,16 @@ export function recordFills(log: EventLog, venue: string, fills: readonly Fill[]
   for (const f of fills) {
     log.append({
       type: 'order.filled',
-      data: { venue, clientOrderId: f.clientOrderId, tradeId: f.tradeId, qty: f.qty, price: f.price, fee: f.fee, feeCurrency: f.feeCurrency, liquidity: f.liquidity },
+      data: {
+        venue,
+        clientOrderId: f.clientOrderId,
+        tradeId: f.tradeId,
+        qty: f.qty,
+        price: f.price,
+        fee: f.fee,
+        feeCurrency: f.feeCurrency,
+        liquidity: f.liquidity,
+      },
     })
   }
 }
@@ -58,18 +67,36 @@ export function recordUpdates(log: EventLog, gateway: ExchangeGateway): () => vo
 }
 
 /** Ask a venue what it holds and record each answer as an observation. */
-export async function observeVenue(log: EventLog, gateway: ExchangeGateway, what: { positions?: boolean; balances?: boolean; openOrders?: boolean; markets?: boolean } = {}): Promise<void> {
+export async function observeVenue(
+  log: EventLog,
+  gateway: ExchangeGateway,
+  what: { positions?: boolean; balances?: boolean; openOrders?: boolean; markets?: boolean } = {},
+): Promise<void> {
   const venue = gateway.venue
   const all = Object.keys(what).length === 0
   if (all || what.markets) {
     const markets = await gateway.fetchMarkets()
-    log.append({ type: 'venue.markets-observed', data: { venue, markets: markets.map((m) => ({ symbol: m.symbol, amountStep: m.amountStep, priceStep: m.priceStep })) } })
+    log.append({
+      type: 'venue.markets-observed',
+      data: { venue, markets: markets.map((m) => ({ symbol: m.symbol, amountStep: m.amountStep, priceStep: m.priceStep })) },
+    })
   }
   if (all || what.openOrders) {
     const orders = await gateway.fetchOpenOrders()
     log.append({
       type: 'venue.open-orders-observed',
-      data: { venue, orders: orders.map((o) => ({ symbol: o.symbol, venueOrderId: o.venueOrderId, clientOrderId: o.clientOrderId, side: o.side, qty: o.qty, filled: o.filled, price: o.price })) },
+      data: {
+        venue,
+        orders: orders.map((o) => ({
+          symbol: o.symbol,
+          venueOrderId: o.venueOrderId,
+          clientOrderId: o.clientOrderId,
+          side: o.side,
+          qty: o.qty,
+          filled: o.filled,
+          price: o.price,
+        })),
+      },
     })
   }
   if ((all || what.positions) && gateway.capabilities.positions) {
@@ -83,7 +110,11 @@ export async function observeVenue(log: EventLog, gateway: ExchangeGateway, what
 }
 
 export class InvalidDeadMansSwitch extends HaltdError {
-  constructor(readonly venue: string, field: 'timeoutMs' | 'refreshMs', detail: string) {
+  constructor(
+    readonly venue: string,
+    field: 'timeoutMs' | 'refreshMs',
+    detail: string,
+  ) {
     super('INVALID_DEAD_MANS_SWITCH', `dead man's switch at ${venue}: ${field} ${detail}`)
   }
 }
@@ -115,8 +146,10 @@ export function keepDeadMansSwitch(
   },
 ): DeadMansSwitchKeeper {
   const { timeoutMs, refreshMs } = options
-  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new InvalidDeadMansSwitch(gateway.venue, 'timeoutMs', `must be a positive whole number of ms, got ${timeoutMs}`)
-  if (!(refreshMs > 0 && refreshMs < timeoutMs)) throw new InvalidDeadMansSwitch(gateway.venue, 'refreshMs', `must be positive and below timeoutMs (${timeoutMs}), got ${refreshMs}`)
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0))
+    throw new InvalidDeadMansSwitch(gateway.venue, 'timeoutMs', `must be a positive whole number of ms, got ${timeoutMs}`)
+  if (!(refreshMs > 0 && refreshMs < timeoutMs))
+    throw new InvalidDeadMansSwitch(gateway.venue, 'refreshMs', `must be positive and below timeoutMs (${timeoutMs}), got ${refreshMs}`)
   const onError = options.onError ?? (() => undefined)
   const every =
     options.every ??

@@ -3,8 +3,16 @@ import { createHash, hash as oneShotHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { EventEmitter } from 'eventemitter3'
 import {
-  checkEnvelopeInput, current, GENESIS_HASH, idempotencyKeyOf, parseEvent, readStored, streamOf,
-  type Envelope, type EventInput, type HaltdEvent,
+  checkEnvelopeInput,
+  current,
+  GENESIS_HASH,
+  idempotencyKeyOf,
+  parseEvent,
+  readStored,
+  streamOf,
+  type Envelope,
+  type EventInput,
+  type HaltdEvent,
 } from '../../events/index.js'
 import { systemClock, uuidIds, type Clock, type IdSource } from '../../events/clock.js'
 import { LogClosed, LogReadOnly, LogWriteFailed, NewerLogFormat, NotAnEventLog } from './errors.js'
@@ -56,9 +64,7 @@ export type StoredRow = {
   hash: string
 }
 
-export type VerifyResult =
-  | { ok: true; lastSeq: number; count: number }
-  | { ok: false; seq: number; problem: string; lastGoodSeq: number }
+export type VerifyResult = { ok: true; lastSeq: number; count: number } | { ok: false; seq: number; problem: string; lastGoodSeq: number }
 
 type LogEvents = {
   event: (e: Envelope) => void
@@ -114,12 +120,11 @@ export function chainHash(prevHash: string, row: Omit<StoredRow, 'prevHash' | 'h
 // crypto.hash (Node >= 20.12) digests a string in one native call, without a Hash object; per
 // event that is most of the chain's cost. Decided once, at load.
 const sha256Hex: (text: string) => string =
-  typeof oneShotHash === 'function'
-    ? (text) => oneShotHash('sha256', text, 'hex')
-    : (text) => createHash('sha256').update(text).digest('hex')
+  typeof oneShotHash === 'function' ? (text) => oneShotHash('sha256', text, 'hex') : (text) => createHash('sha256').update(text).digest('hex')
 
 // Strings JSON would escape (quotes, backslashes, control characters, surrogates) go through
 // JSON.stringify; the usual plain ones are quoted directly, with identical bytes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are exactly what JSON must escape
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 const str = (s: string | null | undefined) => (s == null ? 'null' : NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`)
 const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null')
@@ -130,8 +135,16 @@ const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null')
  * so the hot path allocates neither the array nor a Hash object.
  */
 function hashLink(
-  prevHash: string, seq: number, id: string, type: string, v: number, ts: number, stream: string,
-  causationId: string | null, correlationId: string | null, data: string,
+  prevHash: string,
+  seq: number,
+  id: string,
+  type: string,
+  v: number,
+  ts: number,
+  stream: string,
+  causationId: string | null,
+  correlationId: string | null,
+  data: string,
 ): string {
   const header = `[${num(seq)},${str(id)},${str(type)},${num(v)},${num(ts)},${str(stream)},${str(causationId)},${str(correlationId)}]`
   return sha256Hex(prevHash + header + data)
@@ -161,9 +174,7 @@ function toEnvelope(row: StoredRow): Envelope {
 }
 
 function sqliteCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string'
-    ? (e as { code: string }).code
-    : undefined
+  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : undefined
 }
 
 function writeFailure(e: unknown): LogWriteFailed {
@@ -277,9 +288,7 @@ export class EventLog {
     if (!tables.includes('meta') || !tables.includes('events')) {
       throw new NotAnEventLog(this.path, `it has tables (${tables.join(', ')}) but no haltd meta/events tables`)
     }
-    const meta = Object.fromEntries(
-      (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]),
-    )
+    const meta = Object.fromEntries((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]))
     if (meta.format !== LOG_FORMAT) throw new NotAnEventLog(this.path, `format is '${meta.format ?? 'missing'}'`)
     const version = Number(meta.format_version)
     if (!Number.isInteger(version)) throw new NotAnEventLog(this.path, `format_version is '${meta.format_version}'`)
@@ -372,7 +381,7 @@ export class EventLog {
   private chain(input: EventInput, event: HaltdEvent, seq: number, prevHash: string, lastTs: number): Chained {
     this.beforeWrite?.()
     const now = this.clock.now()
-    const ts = now > lastTs ? now : lastTs
+    const ts = Math.max(now, lastTs)
     const id = this.ids.next()
     const stream = input.stream ?? streamOf(event)
     const causationId = input.causationId ?? null
@@ -541,9 +550,7 @@ export class EventLog {
   }
 
   private *readStream(options: ReadOptions): Generator<StoredRow> {
-    const stmt = this.database.prepare(
-      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
-    )
+    const stmt = this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
     let next = options.from ?? 1
     const to = options.to ?? Number.MAX_SAFE_INTEGER
     for (;;) {

@@ -115,7 +115,10 @@ export type ProjectionRunner = {
 export function createProjectionRunner(options: ProjectionRunnerOptions): ProjectionRunner {
   const { log } = options
   const warn = options.warn ?? defaultWarn
-  const store = openSnapshotStore(log, { ...(options.clock ? { clock: options.clock } : {}), ...(options.keepSnapshots ? { keep: options.keepSnapshots } : {}) })
+  const store = openSnapshotStore(log, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.keepSnapshots ? { keep: options.keepSnapshots } : {}),
+  })
   const every = log.readonly ? 0 : Math.max(0, Math.floor(options.snapshotEvery ?? 0))
   const restored = replayWith(log, store, {
     warn,

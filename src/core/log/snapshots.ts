@@ -7,7 +7,11 @@ import type { EventLog } from './event-log.js'
 
 /** A snapshot was asked for at a seq the log does not hold. */
 export class SnapshotNotInLog extends HaltdError {
-  constructor(readonly seq: number, readonly path: string, readonly lastSeq: number) {
+  constructor(
+    readonly seq: number,
+    readonly path: string,
+    readonly lastSeq: number,
+  ) {
     super('SNAPSHOT_NOT_IN_LOG', `cannot snapshot at seq ${seq}: ${path} holds events 1..${lastSeq}`)
   }
 }

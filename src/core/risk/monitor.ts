@@ -39,7 +39,13 @@ export type RiskStatus = {
 }
 
 /** Events that count toward the error burst: the venue refused, or haltd could not get an answer. */
-const ERROR_EVENTS: ReadonlySet<string> = new Set(['order.rejected', 'order.status-unknown', 'order.cancel-rejected', 'order.cancel-unconfirmed', 'venue.disconnected'])
+const ERROR_EVENTS: ReadonlySet<string> = new Set([
+  'order.rejected',
+  'order.status-unknown',
+  'order.cancel-rejected',
+  'order.cancel-unconfirmed',
+  'venue.disconnected',
+])
 
 const SEVERITY: Record<KillAction, number> = { REDUCING: 1, HALTED: 2, EMERGENCY: 3 }
 const MODE_LEVEL: Record<TradingMode, number> = { ACTIVE: 0, REDUCING: 1, HALTED: 2 }
@@ -199,7 +205,10 @@ export class RiskMonitor {
       {
         type: 'killswitch.activated',
         data: {
-          reason: trip.reason, origin, action: trip.action, trigger: trip.trigger,
+          reason: trip.reason,
+          origin,
+          action: trip.action,
+          trigger: trip.trigger,
           ...(by !== undefined ? { by } : {}),
           ...(trip.reading !== undefined ? { reading: trip.reading, threshold: trip.threshold } : {}),
         },

@@ -39,21 +39,30 @@ export function readings(state: HaltdState, config: RiskConfig, live: LiveInputs
     const reading = drawdownReading(state, config.drawdown, live.peakSinceReset)
     const unit = config.drawdown.unit === 'quote' ? '' : '%'
     out.push({
-      trigger: 'drawdown', reading, threshold: config.drawdown.max, action: config.drawdown.action,
+      trigger: 'drawdown',
+      reading,
+      threshold: config.drawdown.max,
+      action: config.drawdown.action,
       detail: `drawdown from peak equity ${reading}${unit} (equity ${state.pnl.equity}, peak ${live.peakSinceReset ?? state.pnl.peakEquity}) reached the limit ${config.drawdown.max}${unit}`,
     })
   }
   if (config.grossNotional) {
     const reading = grossNotional(state)
     out.push({
-      trigger: 'grossNotional', reading, threshold: config.grossNotional.max, action: config.grossNotional.action,
+      trigger: 'grossNotional',
+      reading,
+      threshold: config.grossNotional.max,
+      action: config.grossNotional.action,
       detail: `gross position notional ${reading} reached the limit ${config.grossNotional.max}`,
     })
   }
   if (config.errorBurst) {
     const { max, windowMs, action } = config.errorBurst
     out.push({
-      trigger: 'errorBurst', reading: live.errorsInWindow, threshold: max, action,
+      trigger: 'errorBurst',
+      reading: live.errorsInWindow,
+      threshold: max,
+      action,
       detail: `${live.errorsInWindow} rejects or venue errors within ${windowMs} ms reached the limit ${max}`,
     })
   }
@@ -62,7 +71,10 @@ export function readings(state: HaltdState, config: RiskConfig, live: LiveInputs
     for (const [venue, ms] of live.silenceMs) if (worst === undefined || ms > worst[1]) worst = [venue, ms]
     if (worst) {
       out.push({
-        trigger: 'feedLoss', reading: worst[1], threshold: config.feedLoss.maxSilenceMs, action: config.feedLoss.action,
+        trigger: 'feedLoss',
+        reading: worst[1],
+        threshold: config.feedLoss.maxSilenceMs,
+        action: config.feedLoss.action,
         detail: `no market data from ${worst[0]} for ${worst[1]} ms reached the limit ${config.feedLoss.maxSilenceMs} ms`,
       })
     }

@@ -122,7 +122,14 @@ export function writeFileAtomic(path: string, data: string): void {
   }
 }
 
-export type CheckpointWritten = { path: string; checksum: string; atSeq: number; verified: boolean; fallback: boolean; attempts: { path: string; error: string }[] }
+export type CheckpointWritten = {
+  path: string
+  checksum: string
+  atSeq: number
+  verified: boolean
+  fallback: boolean
+  attempts: { path: string; error: string }[]
+}
 
 export type CheckpointerOptions = {
   primary: string

@@ -87,7 +87,8 @@ export class ShutdownController {
   private venueInfo(override?: ShutdownOptionsInput): VenueInfo[] {
     const given = new Map((override?.venues ?? this.ports.options?.venues ?? []).map((v) => [v.name, v]))
     for (const [name, g] of this.ports.venues) {
-      if (!given.has(name)) given.set(name, { name, massCancel: g.capabilities.massCancel, batchCancel: g.capabilities.batchCancel, deadMansSwitch: g.capabilities.deadMansSwitch })
+      if (!given.has(name))
+        given.set(name, { name, massCancel: g.capabilities.massCancel, batchCancel: g.capabilities.batchCancel, deadMansSwitch: g.capabilities.deadMansSwitch })
     }
     return [...given.values()].map((v) => ({ massCancel: 'none', batchCancel: 0, deadMansSwitch: 'none', ...v }) as VenueInfo)
   }

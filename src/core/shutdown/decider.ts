@@ -4,8 +4,16 @@ import { emergency } from './emergency.js'
 import { graceful } from './graceful.js'
 import { parseShutdownOptions } from './options.js'
 import {
-  advance, evolveShutdown, initialShutdownState, runningStep, INTERRUPTED,
-  type Procedure, type ProcedureDef, type ShutdownFact, type ShutdownState, type StepDef,
+  advance,
+  evolveShutdown,
+  initialShutdownState,
+  runningStep,
+  INTERRUPTED,
+  type Procedure,
+  type ProcedureDef,
+  type ShutdownFact,
+  type ShutdownState,
+  type StepDef,
 } from './procedure.js'
 import type { Decider, ShutdownDecision } from './types.js'
 
@@ -54,7 +62,8 @@ export function decideShutdown(command: ShutdownDecision, state: ShutdownState):
       if (request.mode === 'emergency' && state.procedure === 'graceful') {
         const out: HaltdEvent[] = []
         const open = runningStep(state)
-        if (open) out.push({ type: 'shutdown.step-failed', data: { shutdownId, step: open.step, name: open.name, error: `escalated to emergency: ${request.reason}` } })
+        if (open)
+          out.push({ type: 'shutdown.step-failed', data: { shutdownId, step: open.step, name: open.name, error: `escalated to emergency: ${request.reason}` } })
         out.push({ type: 'shutdown.escalated', data: { shutdownId, to: 'emergency', reason: request.reason, origin: request.origin } })
         return out
       }

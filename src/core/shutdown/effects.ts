@@ -1,6 +1,6 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import type { EventInput } from '../../events/index.js'
-import type { CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
+import type { CancelAllResult, CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
 import { observeVenue } from '../execution/venue-recorder.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
@@ -32,14 +32,20 @@ const ORIGIN = 'shutdown' as const
 
 /** Calls that leave the process: they may never answer, so they get the deadline, not only the budget. */
 export const VENUE_COMMANDS: ReadonlySet<ShutdownCommand['kind']> = new Set([
-  'cancel-order', 'cancel-all', 'arm-dead-mans-switch', 'flatten', 'await-orders', 'observe-venue', 'close-venue',
+  'cancel-order',
+  'cancel-all',
+  'arm-dead-mans-switch',
+  'flatten',
+  'await-orders',
+  'observe-venue',
+  'close-venue',
 ])
 
 export async function execute(command: ShutdownCommand, ctx: ExecuteContext): Promise<Result> {
   const limit = command.kind === 'await-orders' ? Math.min(ctx.limitMs, command.timeoutMs) : ctx.limitMs
   const by = command.kind === 'await-orders' && command.timeoutMs <= ctx.limitMs ? 'its own timeout' : ctx.limitBy
   if (limit <= 0) return { outcome: 'timed-out', detail: { error: `no time left (${by} spent)` } }
-  let timer: { stop?: () => void } = {}
+  const timer: { stop?: () => void } = {}
   try {
     return await pTimeout(run(command, ctx, limit, timer), { milliseconds: limit, message: `${by} of ${limit} ms spent` })
   } catch (e) {
@@ -84,10 +90,17 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
   switch (command.kind) {
     case 'notify': {
       if (!ports.notifier) return { outcome: 'ok', detail: { sent: false, note: 'no notifier configured' } }
-      const outcomes = await ports.notifier.notify({ topic: command.topic, text: command.message, severity: command.severity, fields: { shutdownId: ctx.shutdownId, status: command.status ?? shutdownStatus(ctx.state) ?? 'unknown' } })
+      const outcomes = await ports.notifier.notify({
+        topic: command.topic,
+        text: command.message,
+        severity: command.severity,
+        fields: { shutdownId: ctx.shutdownId, status: command.status ?? shutdownStatus(ctx.state) ?? 'unknown' },
+      })
       const failed = outcomes.filter((o) => !o.ok)
       const detail = { sinks: outcomes.map((o) => ({ sink: o.sink, ok: o.ok, ...(o.error ? { error: o.error } : {}) })) }
-      return failed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: failed.map((f) => `${f.sink}: ${f.error}`).join('; ') } }
+      return failed.length === 0
+        ? { outcome: 'ok', detail }
+        : { outcome: 'failed', detail: { ...detail, error: failed.map((f) => `${f.sink}: ${f.error}`).join('; ') } }
     }
     case 'reduce-limits': {
       if (!ports.strategies) return { outcome: 'ok', detail: { note: 'no strategies in this process' } }
@@ -104,7 +117,12 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return { outcome: 'ok', detail: { halted: ports.gate.halted } }
     case 'cancel-order': {
       const result = await ports.router.cancel(
-        { venue: command.venue, clientOrderId: command.clientOrderId, symbol: command.symbol, ...(command.venueOrderId ? { venueOrderId: command.venueOrderId } : {}) },
+        {
+          venue: command.venue,
+          clientOrderId: command.clientOrderId,
+          symbol: command.symbol,
+          ...(command.venueOrderId ? { venueOrderId: command.venueOrderId } : {}),
+        },
         { reason: reasonOf(ctx), origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
       )
       // 'unconfirmed' was recorded as such by the router: never taken for canceled.
@@ -169,7 +187,12 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       ports.onReport?.(report)
       return {
         outcome: 'ok',
-        detail: { positions: report.positions.length, openOrders: report.openOrders.count, cancelUnconfirmed: report.cancelUnconfirmed.length, reconciliationOk: report.reconciliation.ok },
+        detail: {
+          positions: report.positions.length,
+          openOrders: report.openOrders.count,
+          cancelUnconfirmed: report.cancelUnconfirmed.length,
+          reconciliationOk: report.reconciliation.ok,
+        },
       }
     }
   }
@@ -193,7 +216,10 @@ async function cancelAllRound(venue: string, scope: CancelScope, ctx: ExecuteCon
   if (left === 0) return result
   const detail = result.detail ?? {}
   const unconfirmed = (typeof detail.unconfirmed === 'number' ? detail.unconfirmed : 0) + left
-  return { outcome: 'failed', detail: { ...detail, unconfirmed, error: typeof detail.error === 'string' ? detail.error : `${unconfirmed} order(s) not confirmed canceled` } }
+  return {
+    outcome: 'failed',
+    detail: { ...detail, unconfirmed, error: typeof detail.error === 'string' ? detail.error : `${unconfirmed} order(s) not confirmed canceled` },
+  }
 }
 
 /**
@@ -219,9 +245,12 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     const counts: Record<string, number> = {}
     for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
     const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length
-    return { outcome: bad === 0 ? 'ok' : 'failed', detail: { method: 'per-order', ...counts, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) } }
+    return {
+      outcome: bad === 0 ? 'ok' : 'failed',
+      detail: { method: 'per-order', ...counts, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) },
+    }
   }
-  let result
+  let result: CancelAllResult
   try {
     result = await gateway.cancelAll({ scope })
   } catch (e) {
@@ -243,7 +272,12 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   }
   appendInChunks(ctx, events)
   // Orders the venue did not confirm: a fill that beat the cancel lands on its own; the rest is unconfirmed.
-  const stillLive = new Set(ports.world().orders.filter((o) => o.venue === venue).map((o) => o.clientOrderId))
+  const stillLive = new Set(
+    ports
+      .world()
+      .orders.filter((o) => o.venue === venue)
+      .map((o) => o.clientOrderId),
+  )
   const unconfirmed = left.filter((o) => stillLive.has(o.clientOrderId))
   appendInChunks(
     ctx,
@@ -253,7 +287,9 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     })),
   )
   const detail = { scope: result.scope, method: result.method, canceled: result.canceled.length, failed: result.failed.length, unconfirmed: unconfirmed.length }
-  return unconfirmed.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
+  return unconfirmed.length === 0
+    ? { outcome: 'ok', detail }
+    : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
 }
 
 async function pool<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -280,9 +316,15 @@ async function flatten(command: Extract<ShutdownCommand, { kind: 'flatten' }>, c
   if (!closes) return { outcome: 'ok', detail: { sent: false, note: `position is ${now} now: nothing to close with a ${command.side}` } }
   const qty = Math.min(command.qty, Math.abs(now))
   const outcome = await ports.router.submit({
-    venue: command.venue, symbol: command.symbol, side: command.side, type: command.type, qty,
+    venue: command.venue,
+    symbol: command.symbol,
+    side: command.side,
+    type: command.type,
+    qty,
     ...(command.price !== undefined ? { price: command.price } : {}),
-    timeInForce: 'IOC', reduceOnly: true, origin: { kind: 'shutdown', id: ctx.shutdownId },
+    timeInForce: 'IOC',
+    reduceOnly: true,
+    origin: { kind: 'shutdown', id: ctx.shutdownId },
   })
   const detail: Record<string, unknown> = { status: outcome.status, qty, ...(outcome.clientOrderId ? { clientOrderId: outcome.clientOrderId } : {}) }
   if (outcome.status === 'accepted') return { outcome: 'ok', detail }
@@ -339,7 +381,16 @@ async function writeCheckpoint(verify: boolean, ctx: ExecuteContext): Promise<Re
       type: 'checkpoint.written',
       data: { path: written.path, checksum: written.checksum, atSeq: written.atSeq, verified: written.verified, fallback: written.fallback },
     })
-    return { outcome: 'ok', detail: { path: written.path, checksum: written.checksum, verified: written.verified, fallback: written.fallback, ...(written.attempts.length ? { attempts: written.attempts } : {}) } }
+    return {
+      outcome: 'ok',
+      detail: {
+        path: written.path,
+        checksum: written.checksum,
+        verified: written.verified,
+        fallback: written.fallback,
+        ...(written.attempts.length ? { attempts: written.attempts } : {}),
+      },
+    }
   } catch (e) {
     const recovery = e instanceof CheckpointFailed ? e.recovery : undefined
     ports.log.append({ type: 'checkpoint.failed', data: { path: checkpointer.primary, error: messageOf(e).slice(0, 2000), ...(recovery ? { recovery } : {}) } })
@@ -384,7 +435,12 @@ async function healthCheck(ctx: ExecuteContext, limit: number): Promise<Result> 
     leaked = handles.outbound.filter((x) => !kept(x))
   }
   if (leaked.length > 0) {
-    problems.push(`${leaked.length} outbound socket(s) still open after the venues and services closed: ${leaked.slice(0, 10).map((x) => `${x.local} -> ${x.remote}`).join(', ')}`)
+    problems.push(
+      `${leaked.length} outbound socket(s) still open after the venues and services closed: ${leaked
+        .slice(0, 10)
+        .map((x) => `${x.local} -> ${x.remote}`)
+        .join(', ')}`,
+    )
   }
   const sockets = { leaked: leaked.slice(0, 50), kept: handles.outbound.length - leaked.length, inbound: handles.inbound.length, servers: handles.servers }
   const detail = { checkpointValid: checkpoint?.ok ?? false, logFlushed: flushed, sockets, resources: handles.resources, problems }

@@ -24,7 +24,10 @@ export function emergencyBudget(name: EmergencyStepName, o: ShutdownOptions): nu
   return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * EMERGENCY_SHARES[name])
 }
 
-const budget = (name: EmergencyStepName) => (o: ShutdownOptions): number => emergencyBudget(name, o)
+const budget =
+  (name: EmergencyStepName) =>
+  (o: ShutdownOptions): number =>
+    emergencyBudget(name, o)
 const why = (ctx: StepContext): string => `emergency shutdown: ${ctx.state.escalation?.reason ?? ctx.state.reason}`
 const originOf = (ctx: StepContext) => ctx.state.escalation?.origin ?? ctx.state.origin ?? 'system'
 
@@ -38,7 +41,13 @@ function planCancelAll(ctx: StepContext): StepPlan {
     for (const venue of venues) {
       const info = ctx.options.venues.find((v) => v.name === venue)
       if (info && info.deadMansSwitch !== 'none') arm.push({ kind: 'arm-dead-mans-switch', venue, timeoutMs: ctx.options.emergency.deadMansSwitchMs })
-      cancel.push({ kind: 'cancel-all', venue, scope: ctx.options.emergency.cancelScope, orders: ctx.world.orders.filter((o) => o.venue === venue).length, round: 1 })
+      cancel.push({
+        kind: 'cancel-all',
+        venue,
+        scope: ctx.options.emergency.cancelScope,
+        orders: ctx.world.orders.filter((o) => o.venue === venue).length,
+        round: 1,
+      })
     }
     return { kind: 'issue', commands: [...arm, ...cancel] }
   }
@@ -58,7 +67,13 @@ function planCancelAll(ctx: StepContext): StepPlan {
     cancels.filter((c) => c.command.kind === 'cancel-all').map((c) => [(c.command as { venue: string }).venue, c.outcome ?? 'pending']),
   )
   const unobserved = observations.filter((c) => c.outcome !== 'ok').map((c) => (c.command as { venue: string }).venue)
-  const detail = { remaining: left, remainingByVenue: remaining, venues: perVenue, failures: outcomes.failures(cancels), ...(observations.length > 0 ? { unobserved } : {}) }
+  const detail = {
+    remaining: left,
+    remainingByVenue: remaining,
+    venues: perVenue,
+    failures: outcomes.failures(cancels),
+    ...(observations.length > 0 ? { unobserved } : {}),
+  }
   if (left === 0) return { kind: 'complete', detail }
   if (outcomes.anyTimedOut(cancels)) return { kind: 'time-out', remaining: detail }
   return { kind: 'fail', error: `${left} order(s) not confirmed canceled: ${JSON.stringify(remaining)}` }

@@ -24,7 +24,10 @@ export const GRACEFUL_BUDGETS: Readonly<Record<GracefulStepName, number>> = {
   'report and notify': 10_000,
 }
 
-const budget = (name: GracefulStepName) => (o: ShutdownOptions): number => o.graceful.budgets[name] ?? GRACEFUL_BUDGETS[name]
+const budget =
+  (name: GracefulStepName) =>
+  (o: ShutdownOptions): number =>
+    o.graceful.budgets[name] ?? GRACEFUL_BUDGETS[name]
 
 /** Services stop in this order; monitoring last, so the shutdown stays observable to the end. */
 export const SERVICE_ORDER: readonly ServiceName[] = ['strategies', 'engine', 'risk', 'order-management', 'market-data', 'monitoring']
@@ -181,7 +184,10 @@ export function planCancelAndFlatten(ctx: StepContext): StepPlan {
 // ── the other steps ────────────────────────────────────────────────────────────────────────
 
 /** A step that issues its commands once, then ends on their outcomes. */
-function once(commands: (ctx: StepContext) => ShutdownCommand[], done?: (ctx: StepContext) => Record<string, unknown> | undefined): (ctx: StepContext) => StepPlan {
+function once(
+  commands: (ctx: StepContext) => ShutdownCommand[],
+  done?: (ctx: StepContext) => Record<string, unknown> | undefined,
+): (ctx: StepContext) => StepPlan {
   return (ctx) => {
     if (ctx.commands.length === 0) {
       const list = commands(ctx)
@@ -256,7 +262,18 @@ export function planReport(ctx: StepContext): StepPlan {
   if (ctx.commands.length === 1) {
     const outcome = finishGraceful(ctx)
     const severity = outcome === 'clean' ? 'info' : 'warning'
-    return { kind: 'issue', commands: [{ kind: 'notify', topic: 'shutdown.completed', severity, status: 'SHUT_DOWN', message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}` }] }
+    return {
+      kind: 'issue',
+      commands: [
+        {
+          kind: 'notify',
+          topic: 'shutdown.completed',
+          severity,
+          status: 'SHUT_DOWN',
+          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}`,
+        },
+      ],
+    }
   }
   const failures = outcomes.failures(ctx.commands)
   return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
@@ -265,7 +282,13 @@ export function planReport(ctx: StepContext): StepPlan {
 /** The post-shutdown report in one line, for the closing notification: positions, orders left, P&L, reconciliation. */
 export function reportLine(world: ShutdownWorld): string {
   const open = openPositions(world)
-  const positions = open.length === 0 ? 'positions flat' : `${open.length} position(s) open (${open.slice(0, 5).map((p) => `${p.venue} ${p.symbol} ${p.qty}`).join(', ')}${open.length > 5 ? ', …' : ''})`
+  const positions =
+    open.length === 0
+      ? 'positions flat'
+      : `${open.length} position(s) open (${open
+          .slice(0, 5)
+          .map((p) => `${p.venue} ${p.symbol} ${p.qty}`)
+          .join(', ')}${open.length > 5 ? ', …' : ''})`
   const r = world.reconciliation
   const money = (n: number) => n.toFixed(2)
   return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${r.ok ? 'OK' : `${r.problems.length} problem(s)`}`
@@ -288,7 +311,14 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     name: 'announce',
     budgetMs: budget('announce'),
     // The status is SHUTTING_DOWN_SOON from the request on (see `shutdownStatus`); this tells everyone.
-    plan: once((ctx) => [{ kind: 'notify', topic: 'shutdown.announce', severity: 'warning', message: `status SHUTTING_DOWN_SOON: haltd is shutting down soon (graceful): ${ctx.state.reason}` }]),
+    plan: once((ctx) => [
+      {
+        kind: 'notify',
+        topic: 'shutdown.announce',
+        severity: 'warning',
+        message: `status SHUTTING_DOWN_SOON: haltd is shutting down soon (graceful): ${ctx.state.reason}`,
+      },
+    ]),
   },
   {
     step: 2,
@@ -308,8 +338,7 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     step: 4,
     name: 'disable strategies and close the gate',
     budgetMs: budget('disable strategies and close the gate'),
-    start: (ctx): HaltdEvent[] =>
-      ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', ...shutdownFact(ctx) } }],
+    start: (ctx): HaltdEvent[] => (ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', ...shutdownFact(ctx) } }]),
     plan: once(() => [{ kind: 'close-gate' }, { kind: 'disable-strategies' }]),
   },
   { step: 5, name: 'cancel orders and flatten', budgetMs: budget('cancel orders and flatten'), plan: planCancelAndFlatten },
@@ -320,7 +349,15 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     plan: planWait,
   },
   { step: 7, name: 'reconcile', budgetMs: budget('reconcile'), plan: planReconcile },
-  { step: 8, name: 'checkpoint', budgetMs: budget('checkpoint'), plan: once(() => [{ kind: 'write-checkpoint', verify: true }], (ctx) => ctx.commands[0]?.detail) },
+  {
+    step: 8,
+    name: 'checkpoint',
+    budgetMs: budget('checkpoint'),
+    plan: once(
+      () => [{ kind: 'write-checkpoint', verify: true }],
+      (ctx) => ctx.commands[0]?.detail,
+    ),
+  },
   { step: 9, name: 'stop market data', budgetMs: budget('stop market data'), plan: once(() => [{ kind: 'stop-market-data' }]) },
   {
     step: 10,
@@ -329,7 +366,15 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     plan: once((ctx) => venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const)),
   },
   { step: 11, name: 'stop services', budgetMs: budget('stop services'), plan: planStopServices },
-  { step: 12, name: 'health check', budgetMs: budget('health check'), plan: once(() => [{ kind: 'health-check' }], (ctx) => ctx.commands[0]?.detail) },
+  {
+    step: 12,
+    name: 'health check',
+    budgetMs: budget('health check'),
+    plan: once(
+      () => [{ kind: 'health-check' }],
+      (ctx) => ctx.commands[0]?.detail,
+    ),
+  },
   { step: 13, name: 'report and notify', budgetMs: budget('report and notify'), plan: planReport },
 ]
 

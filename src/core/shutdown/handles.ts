@@ -47,7 +47,11 @@ export function openHandles(): OpenHandles {
     // pipes (stdio, a parent's IPC channel) are sockets without a remote port: not the network
     if (!(h instanceof Socket) || h.destroyed || (h.remotePort === undefined && !h.connecting)) continue
     const accepted = Boolean((h as Socket & { server?: unknown }).server) // set on sockets a server accepted, null otherwise
-    const info: SocketInfo = { direction: accepted ? 'inbound' : 'outbound', local: hostPort(h.localAddress, h.localPort), remote: hostPort(h.remoteAddress, h.remotePort) }
+    const info: SocketInfo = {
+      direction: accepted ? 'inbound' : 'outbound',
+      local: hostPort(h.localAddress, h.localPort),
+      remote: hostPort(h.remoteAddress, h.remotePort),
+    }
     ;(accepted ? inbound : outbound).push(info)
   }
   return { outbound, inbound, servers, resources }

@@ -6,7 +6,10 @@ export { EmergencyOptions, GracefulOptions, ShutdownOptions, type ShutdownOption
 
 /** Shutdown options that cannot be used; `field` names which. */
 export class InvalidShutdownOptions extends HaltdError {
-  constructor(readonly field: string, detail: string) {
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
     super('INVALID_SHUTDOWN_OPTIONS', `invalid shutdown options: ${field ? `${field}: ` : ''}${detail}`)
   }
 }

@@ -12,8 +12,16 @@ import type { ShutdownCommand, ShutdownWorld, StepStatus } from './types.js'
 
 // The fold every procedure reads, and how it is read.
 export {
-  evolveShutdown, initialShutdownState, runningStep, commandsOf, shutdownStatus,
-  type ShutdownState, type ShutdownFact, type StepRecord, type CommandRecord, type Procedure,
+  evolveShutdown,
+  initialShutdownState,
+  runningStep,
+  commandsOf,
+  shutdownStatus,
+  type ShutdownState,
+  type ShutdownFact,
+  type StepRecord,
+  type CommandRecord,
+  type Procedure,
 } from '../../projections/shutdowns.js'
 export type { ShutdownStatus, StepStatus } from './types.js'
 
@@ -66,8 +74,7 @@ export type ProcedureDef = {
 }
 
 /** Deterministic from the state: an audit re-running `decide` gets the same ids. */
-export const commandIdOf = (shutdownId: string, procedure: Procedure, step: number, n: number): string =>
-  `${shutdownId}:${procedure}.${step}:${n}`
+export const commandIdOf = (shutdownId: string, procedure: Procedure, step: number, n: number): string => `${shutdownId}:${procedure}.${step}:${n}`
 
 /** The error a step ends with when haltd stopped in the middle of it; such a step runs again on resume. */
 export const INTERRUPTED = 'interrupted: haltd stopped during this step'
@@ -93,8 +100,7 @@ export function advance(def: ProcedureDef, state: ShutdownState, world: Shutdown
   const ctxFor = (commands: readonly CommandRecord[]): StepContext => ({ shutdownId, state, options: state.options, world, commands, ended })
 
   // Ids count every attempt at a step, so a step run again after a restart gets fresh ones.
-  const issuedBefore = (step: number, except?: StepRecord): number =>
-    mine.reduce((n, s) => (s.step === step && s !== except ? n + s.commandIds.length : n), 0)
+  const issuedBefore = (step: number, except?: StepRecord): number => mine.reduce((n, s) => (s.step === step && s !== except ? n + s.commandIds.length : n), 0)
   const lastMine = mine[mine.length - 1]
   let index = lastMine ? def.steps.findIndex((s) => s.step === lastMine.step) : -1
   let open: { def: StepDef; commands: readonly CommandRecord[]; offset: number } | undefined

@@ -70,7 +70,11 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
         else commands.pending++
       }
       return {
-        procedure: s.procedure, step: s.step, name: s.name, status: s.status, commands,
+        procedure: s.procedure,
+        step: s.step,
+        name: s.name,
+        status: s.status,
+        commands,
         ...(s.startedAt !== undefined ? { startedAt: s.startedAt } : {}),
         ...(s.endedAt !== undefined ? { endedAt: s.endedAt } : {}),
         ...(s.startedAt !== undefined && s.endedAt !== undefined ? { durationMs: s.endedAt - s.startedAt } : {}),
@@ -95,7 +99,9 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
 /** The report as a person reads it in a terminal or a notification. */
 export function formatShutdownReport(report: ShutdownReport): string {
   const lines: string[] = []
-  lines.push(`shutdown ${report.shutdownId} (${report.mode}${report.escalated ? ', escalated to emergency' : ''}): ${report.outcome ?? 'unfinished'}, exit ${report.exitCode ?? '-'}`)
+  lines.push(
+    `shutdown ${report.shutdownId} (${report.mode}${report.escalated ? ', escalated to emergency' : ''}): ${report.outcome ?? 'unfinished'}, exit ${report.exitCode ?? '-'}`,
+  )
   lines.push(`reason: ${report.reason} (origin ${report.origin ?? '?'}), ${report.durationMs ?? '?'} ms`)
   lines.push('steps:')
   for (const s of report.steps) {

@@ -27,7 +27,10 @@ export class ShutdownRunner {
   /** An outcome that could not be recorded (the log closed or failed): the run stops with it. */
   private failure: unknown
 
-  constructor(private readonly ports: ShutdownPorts, shutdownId: string) {
+  constructor(
+    private readonly ports: ShutdownPorts,
+    shutdownId: string,
+  ) {
     this.shutdownId = shutdownId
     const stream = `shutdown:${shutdownId}`
     for (const e of ports.log.read({ stream })) evolveShutdown(this.state, e as ShutdownFact)
@@ -106,7 +109,8 @@ export class ShutdownRunner {
         const step = runningStep(this.state)
         if (step && step.pending > 0) {
           // Commands issued by an earlier run of this process that nobody carries out: fail them.
-          for (const c of commandsOf(this.state, step)) if (c.outcome === undefined) this.complete(c.commandId, 'failed', { error: 'no runner carried this command out' })
+          for (const c of commandsOf(this.state, step))
+            if (c.outcome === undefined) this.complete(c.commandId, 'failed', { error: 'no runner carried this command out' })
           continue
         }
         throw new Error(`shutdown ${this.shutdownId}: the decider is waiting with nothing in flight`)

@@ -14,8 +14,17 @@ export function worldOf(state: HaltdState): ShutdownWorld {
   for (const o of state.orders.values()) {
     if (!isLive(o.status)) continue
     const w: WorldOrder = {
-      venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, type: o.type, qty: o.qty, filledQty: o.filledQty,
-      timeInForce: o.timeInForce, status: o.status, origin: o.origin, reduceOnly: o.reduceOnly,
+      venue: o.venue,
+      clientOrderId: o.clientOrderId,
+      symbol: o.symbol,
+      side: o.side,
+      type: o.type,
+      qty: o.qty,
+      filledQty: o.filledQty,
+      timeInForce: o.timeInForce,
+      status: o.status,
+      origin: o.origin,
+      reduceOnly: o.reduceOnly,
     }
     if (o.price !== undefined) w.price = o.price
     if (o.venueOrderId !== undefined) w.venueOrderId = o.venueOrderId
@@ -61,7 +70,12 @@ export function worldOf(state: HaltdState): ShutdownWorld {
           problems: r.rows
             .filter((row) => row.status !== 'OK')
             .map((row) => ({
-              kind: row.kind, venue: row.venue, symbol: row.symbol, internal: row.internal, observed: row.observed, status: row.status,
+              kind: row.kind,
+              venue: row.venue,
+              symbol: row.symbol,
+              internal: row.internal,
+              observed: row.observed,
+              status: row.status,
               ...(row.clientOrderId !== undefined ? { clientOrderId: row.clientOrderId } : {}),
             })),
         }

@@ -3,7 +3,6 @@ import type { Notification, NotificationSink, Notifier, DeliveryOutcome } from '
 
 export type { Notification, NotificationSink, Notifier, DeliveryOutcome }
 
-
 export type NotifierOptions = {
   sinks: readonly NotificationSink[]
   /** All sinks run in parallel; whatever has not finished by then is abandoned and reported. */
@@ -41,7 +40,10 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (log && !log.isClosed && !log.readonly) {
         for (const o of outcomes) {
           try {
-            log.append({ type: 'notification.sent', data: { sink: o.sink.slice(0, 100), topic: notification.topic.slice(0, 100), ok: o.ok, error: o.error?.slice(0, 2000) } })
+            log.append({
+              type: 'notification.sent',
+              data: { sink: o.sink.slice(0, 100), topic: notification.topic.slice(0, 100), ok: o.ok, error: o.error?.slice(0, 2000) },
+            })
           } catch {
             // The record of a notification is not worth failing the step that sent it.
           }

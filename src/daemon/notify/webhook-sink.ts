@@ -14,7 +14,11 @@ export type WebhookSinkOptions = {
 }
 
 export class WebhookFailed extends HaltdError {
-  constructor(readonly sink: string, message: string, readonly status?: number) {
+  constructor(
+    readonly sink: string,
+    message: string,
+    readonly status?: number,
+  ) {
     super('WEBHOOK_FAILED', `${sink}: ${message}`)
   }
 }
@@ -38,10 +42,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason)
     const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
-      clearTimeout(t)
-      reject(signal.reason)
-    }, { once: true })
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t)
+        reject(signal.reason)
+      },
+      { once: true },
+    )
   })
 
 /** POSTs each notification as JSON, with a timeout per attempt and a bounded number of retries. */
@@ -84,7 +92,7 @@ function describe(e: unknown): string {
   if (e instanceof Error) {
     const cause = (e as { cause?: unknown }).cause
     const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String((cause as { code: unknown }).code) : undefined
-    return e.name === 'TimeoutError' ? 'timed out' : code ?? e.message
+    return e.name === 'TimeoutError' ? 'timed out' : (code ?? e.message)
   }
   return String(e)
 }

@@ -17,11 +17,14 @@ const CANCEL_ON_DISCONNECT = new Set(['bybit'])
 const BINANCE_FAMILY = new Set(['binance', 'binanceusdm', 'binancecoinm'])
 
 /** The market type a gateway trades: `options.defaultType` as ccxt uses it (`spot`, `swap`, `future`, …). */
-export const defaultTypeOf = (exchange: Exchange): string => String((exchange.options as Record<string, unknown>)['defaultType'] ?? 'spot')
+export const defaultTypeOf = (exchange: Exchange): string => String((exchange.options as Record<string, unknown>).defaultType ?? 'spot')
 const isDerivativeType = (type: string): boolean => type !== 'spot' && type !== 'margin'
 
 /** The implicit countdown endpoint for a Binance contract market, if there is one. */
-export function binanceCountdownMethod(exchange: Exchange, market: Market): 'fapiPrivatePostCountdownCancelAll' | 'dapiPrivatePostCountdownCancelAll' | undefined {
+export function binanceCountdownMethod(
+  exchange: Exchange,
+  market: Market,
+): 'fapiPrivatePostCountdownCancelAll' | 'dapiPrivatePostCountdownCancelAll' | undefined {
   if (!BINANCE_FAMILY.has(exchange.id) || !market?.contract) return undefined
   return market.inverse ? 'dapiPrivatePostCountdownCancelAll' : 'fapiPrivatePostCountdownCancelAll'
 }
@@ -34,12 +37,12 @@ export function deriveCapabilities(exchange: Exchange, options: { stream: boolea
   const derivative = isDerivativeType(type)
   const id = exchange.id
 
-  const massCancel: Capabilities['massCancel'] = has['cancelAllOrders'] ? (ACCOUNT_WIDE_CANCEL_ALL.has(id) ? 'account' : 'per-symbol') : 'none'
-  const batchCancel = has['cancelOrders'] && (derivative || !BATCH_CANCEL_CONTRACTS_ONLY.has(id)) ? (BATCH_CANCEL_MAX[id] ?? DEFAULT_BATCH_CANCEL_MAX) : 0
+  const massCancel: Capabilities['massCancel'] = has.cancelAllOrders ? (ACCOUNT_WIDE_CANCEL_ALL.has(id) ? 'account' : 'per-symbol') : 'none'
+  const batchCancel = has.cancelOrders && (derivative || !BATCH_CANCEL_CONTRACTS_ONLY.has(id)) ? (BATCH_CANCEL_MAX[id] ?? DEFAULT_BATCH_CANCEL_MAX) : 0
   const deadMansSwitch: Capabilities['deadMansSwitch'] =
     BINANCE_FAMILY.has(id) && derivative
       ? 'countdown'
-      : has['cancelAllOrdersAfter']
+      : has.cancelAllOrdersAfter
         ? CANCEL_ON_DISCONNECT.has(id)
           ? 'cancel-on-disconnect'
           : 'countdown'
@@ -49,9 +52,9 @@ export function deriveCapabilities(exchange: Exchange, options: { stream: boolea
     massCancel,
     batchCancel,
     deadMansSwitch,
-    reduceOnly: derivative && !!has['createReduceOnlyOrder'],
+    reduceOnly: derivative && !!has.createReduceOnlyOrder,
     streamingUpdates: options.stream,
-    positions: derivative && !!has['fetchPositions'],
+    positions: derivative && !!has.fetchPositions,
     ...options.overrides,
   }
 }
@@ -62,12 +65,12 @@ type FeatureSet = { fetchOpenOrders?: { symbolRequired?: boolean } }
 export function openOrdersNeedSymbol(exchange: Exchange): boolean {
   const byType = ((exchange.features ?? {}) as Record<string, unknown>)[defaultTypeOf(exchange)] as (FeatureSet & Record<string, unknown>) | undefined
   if (!byType) return false
-  const set: FeatureSet | undefined = byType.fetchOpenOrders ? byType : ((byType['linear'] ?? Object.values(byType)[0]) as FeatureSet | undefined)
+  const set: FeatureSet | undefined = byType.fetchOpenOrders ? byType : ((byType.linear ?? Object.values(byType)[0]) as FeatureSet | undefined)
   return !!set?.fetchOpenOrders?.symbolRequired
 }
 
 /** Whether the instance can push order updates at all (a ccxt.pro class). */
 export const canStream = (exchange: Exchange): boolean => {
   const has = exchange.has as Record<string, unknown>
-  return has['watchOrders'] === true && typeof (exchange as unknown as { watchOrders?: unknown }).watchOrders === 'function'
+  return has.watchOrders === true && typeof (exchange as unknown as { watchOrders?: unknown }).watchOrders === 'function'
 }

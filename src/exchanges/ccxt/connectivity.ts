@@ -2,7 +2,6 @@ import type { Exchange } from 'ccxt'
 import { UNREACHABLE, type VenueError } from '../errors.js'
 import type { ConnectionChange } from '../gateway.js'
 
-
 /**
  * Whether the venue answers the gateway's background work (the order stream, or polling),
  * told to listeners once per change: lost on the first failure that means it is unreachable,

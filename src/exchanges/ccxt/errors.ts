@@ -51,8 +51,7 @@ export function toVenueError(venue: string, e: unknown): VenueError {
 }
 
 /** Worth another attempt for an idempotent call (reads, cancels, arming): ccxt's OperationFailed root. */
-export const isRetryable = (e: unknown): boolean =>
-  e instanceof OperationFailed || (e instanceof VenueError && e.transient)
+export const isRetryable = (e: unknown): boolean => e instanceof OperationFailed || (e instanceof VenueError && e.transient)
 
 /**
  * The venue certainly did not act on the request: it answered with a refusal (an ExchangeError

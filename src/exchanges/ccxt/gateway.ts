@@ -102,7 +102,8 @@ export class CcxtGateway implements ExchangeGateway {
     this.connectivity = new Connectivity((e) => this.onError(toVenueError(this.venue, e)))
     for (const ex of new Set([this.main, this.urgent])) this.restoreTransport.push(guardTransport(ex))
     const stream = options.stream ?? canStream(this.main)
-    if (stream && !canStream(this.main)) throw new VenueError(this.venue, 'unsupported', `${this.main.id} cannot stream order updates: pass a ccxt.pro instance`)
+    if (stream && !canStream(this.main))
+      throw new VenueError(this.venue, 'unsupported', `${this.main.id} cannot stream order updates: pass a ccxt.pro instance`)
     this.capabilities = deriveCapabilities(this.main, { stream, overrides: options.capabilities })
     if (stream) this.restoreTransport.push(watchSocketsOpening(this.main, () => this.connectivity.answered()))
     this.feed = this.makeFeed(stream ? 'stream' : 'poll')
@@ -127,10 +128,10 @@ export class CcxtGateway implements ExchangeGateway {
     const ex = order.reduceOnly ? this.urgent : this.main
     // never let ccxt's own retry (options.maxRetriesOnFailure) re-send an order
     const params: Record<string, unknown> = { clientOrderId, maxRetriesOnFailure: 0 }
-    if (order.reduceOnly) params['reduceOnly'] = true
+    if (order.reduceOnly) params.reduceOnly = true
     if (order.type === 'limit') {
-      if (order.timeInForce === 'PO') params['postOnly'] = true
-      else params['timeInForce'] = order.timeInForce ?? 'GTC'
+      if (order.timeInForce === 'PO') params.postOnly = true
+      else params.timeInForce = order.timeInForce ?? 'GTC'
     }
     const signal = this.runner.deadline(options.signal)
     try {
@@ -152,14 +153,18 @@ export class CcxtGateway implements ExchangeGateway {
       // The order's fate is unknown (timeout, dropped connection, 5xx, unreadable answer): the
       // venue may hold it. Look it up by our client order id before saying anything.
       if (signal.aborted) {
-        throw new VenueError(this.venue, failure.kind, `${failure.message}; no time left to look order ${clientOrderId} up: its fate is unknown`, { cause: failure })
+        throw new VenueError(this.venue, failure.kind, `${failure.message}; no time left to look order ${clientOrderId} up: its fate is unknown`, {
+          cause: failure,
+        })
       }
       let found: VenueOrder | undefined
       try {
         found = await this.reconcile({ clientOrderId, symbol }, ex, signal)
       } catch (lookupError) {
         const why = toVenueError(this.venue, lookupError).message
-        throw new VenueError(this.venue, failure.kind, `${failure.message}; looking order ${clientOrderId} up failed too (${why}): its fate is unknown`, { cause: failure })
+        throw new VenueError(this.venue, failure.kind, `${failure.message}; looking order ${clientOrderId} up failed too (${why}): its fate is unknown`, {
+          cause: failure,
+        })
       }
       if (found) {
         const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
@@ -387,7 +392,7 @@ export class CcxtGateway implements ExchangeGateway {
   private async lookup(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
     const has = ex.has as Record<string, unknown>
     try {
-      if (has['fetchOrder']) {
+      if (has.fetchOrder) {
         const raw = await this.run(
           'fetchOrder',
           ex,
@@ -431,7 +436,17 @@ export class CcxtGateway implements ExchangeGateway {
       await Promise.all(
         chunks.map(async ({ symbol, orders: chunk }) => {
           try {
-            const answers = await this.run('cancelOrders', ex, () => ex.cancelOrders(chunk.map((o) => o.venueOrderId), symbol), 'all', signal)
+            const answers = await this.run(
+              'cancelOrders',
+              ex,
+              () =>
+                ex.cancelOrders(
+                  chunk.map((o) => o.venueOrderId),
+                  symbol,
+                ),
+              'all',
+              signal,
+            )
             const byVenueId = new Map(answers.filter((a) => a.id).map((a) => [String(a.id), a]))
             chunk.forEach((o, i) => {
               const answer = byVenueId.get(o.venueOrderId) ?? answers[i]
@@ -449,7 +464,12 @@ export class CcxtGateway implements ExchangeGateway {
     await Promise.all(
       orders.map(async (o) => {
         try {
-          const r = await this.cancel(o.clientOrderId ? { clientOrderId: o.clientOrderId, symbol: o.symbol, venueOrderId: o.venueOrderId } : { clientOrderId: '', symbol: o.symbol, venueOrderId: o.venueOrderId }, { signal })
+          const r = await this.cancel(
+            o.clientOrderId
+              ? { clientOrderId: o.clientOrderId, symbol: o.symbol, venueOrderId: o.venueOrderId }
+              : { clientOrderId: '', symbol: o.symbol, venueOrderId: o.venueOrderId },
+            { signal },
+          )
           if (r.outcome === 'canceled') canceled.push(idOf(o))
           else failed.push({ id: idOf(o), reason: r.outcome === 'rejected' ? r.reason : 'not-found' })
         } catch (e) {
@@ -466,7 +486,12 @@ export class CcxtGateway implements ExchangeGateway {
    * list is the confirmation; where it only says "done" (Binance futures), the orders open just
    * before are the ones it canceled.
    */
-  private async massCancel(ex: Exchange, open: VenueOrder[], symbols: readonly string[] | undefined, signal: AbortSignal): Promise<Omit<CancelAllResult, 'scope' | 'method'>> {
+  private async massCancel(
+    ex: Exchange,
+    open: VenueOrder[],
+    symbols: readonly string[] | undefined,
+    signal: AbortSignal,
+  ): Promise<Omit<CancelAllResult, 'scope' | 'method'>> {
     const canceled: string[] = []
     const failed: { id: string; reason: string }[] = []
     const idOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueOrderId
@@ -498,7 +523,9 @@ export class CcxtGateway implements ExchangeGateway {
     const markets = ex.markets ?? {}
     const anyContract = Object.values(markets).find((m) => m && binanceCountdownMethod(ex, m))
     if (!anyContract) return undefined
-    const symbols = [...new Set([...this.symbols, ...this.tracker.active().map((a) => a.symbol)])].filter((s) => markets[s] && binanceCountdownMethod(ex, markets[s]))
+    const symbols = [...new Set([...this.symbols, ...this.tracker.active().map((a) => a.symbol)])].filter(
+      (s) => markets[s] && binanceCountdownMethod(ex, markets[s]),
+    )
     return { method: binanceCountdownMethod(ex, anyContract)!, symbols }
   }
 
@@ -515,6 +542,6 @@ export class CcxtGateway implements ExchangeGateway {
 function reasonOf(answer: Order | undefined): string {
   if (!answer) return 'the venue did not answer for this order'
   const info = (answer.info ?? {}) as Record<string, unknown>
-  if (info['code'] !== undefined) return `${String(info['code'])} ${String(info['msg'] ?? '')}`.trim()
+  if (info.code !== undefined) return `${String(info.code)} ${String(info.msg ?? '')}`.trim()
   return `the venue answered with order status '${String(answer.status)}'`
 }

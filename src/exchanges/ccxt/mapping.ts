@@ -32,7 +32,7 @@ function statusOf(o: Pick<Order, 'status' | 'filled'>): VenueOrderStatus {
  */
 export function clientIdOf(o: Pick<Order, 'clientOrderId' | 'info'>): string | undefined {
   const info = (o.info ?? {}) as Record<string, unknown>
-  const orig = info['origClientOrderId']
+  const orig = info.origClientOrderId
   if (typeof orig === 'string' && orig !== '') return orig
   return o.clientOrderId ?? undefined
 }
@@ -105,9 +105,9 @@ export function toPositions(list: Position[]): VenuePosition[] {
 }
 
 export function toBalances(b: Balances): VenueBalance[] {
-  const totals = (b['total'] ?? {}) as unknown as Record<string, number | undefined>
-  const frees = (b['free'] ?? {}) as unknown as Record<string, number | undefined>
-  const useds = (b['used'] ?? {}) as unknown as Record<string, number | undefined>
+  const totals = (b.total ?? {}) as unknown as Record<string, number | undefined>
+  const frees = (b.free ?? {}) as unknown as Record<string, number | undefined>
+  const useds = (b.used ?? {}) as unknown as Record<string, number | undefined>
   const out: VenueBalance[] = []
   for (const [asset, rawTotal] of Object.entries(totals)) {
     const free = frees[asset] ?? 0

@@ -33,8 +33,8 @@ export function quoteOf(t: Pick<Ticker, 'bid' | 'ask' | 'last'>): { bid: number;
  * `fetchTicker` one by one works everywhere.
  */
 async function readGroup(ex: Exchange, symbols: string[]): Promise<Tickers> {
-  if (ex.has['fetchBidsAsks'] === true) return ex.fetchBidsAsks(symbols)
-  if (ex.has['fetchTickers'] && symbols.length > 1) return ex.fetchTickers(symbols)
+  if (ex.has.fetchBidsAsks === true) return ex.fetchBidsAsks(symbols)
+  if (ex.has.fetchTickers && symbols.length > 1) return ex.fetchTickers(symbols)
   const out: Tickers = {}
   for (const s of symbols) out[s] = await ex.fetchTicker(s)
   return out
@@ -114,8 +114,8 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
     const results = await Promise.allSettled(groups.map((g) => readGroup(exchange, g)))
     results.forEach((r, i) => {
       if (id !== loop) return
-      if (r.status === 'rejected') return report(r.reason)
-      for (const s of groups[i]!) deliver(id, s, r.value[s])
+      if (r.status === 'rejected') report(r.reason)
+      else for (const s of groups[i]!) deliver(id, s, r.value[s])
     })
   }
 

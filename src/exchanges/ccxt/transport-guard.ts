@@ -17,8 +17,7 @@ export const outsideCall = <T>(fn: () => T): T => current.exit(fn)
 
 type FetchFn = (url: string, method?: string, headers?: unknown, body?: unknown) => Promise<unknown>
 
-const isEmptyObject = (v: unknown): boolean =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0
+const isEmptyObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0
 
 /**
  * Wraps `exchange.fetch` (ccxt's one HTTP seam, after status and error-code handling) so that,

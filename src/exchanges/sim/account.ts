@@ -94,7 +94,10 @@ export class SimAccount {
 
   private balance(asset: string): Balance {
     let b = this.balances.get(asset)
-    if (!b) this.balances.set(asset, (b = { free: 0, used: 0 }))
+    if (!b) {
+      b = { free: 0, used: 0 }
+      this.balances.set(asset, b)
+    }
     return b
   }
 }

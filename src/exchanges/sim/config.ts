@@ -3,7 +3,10 @@ import { HaltdError } from '../../events/errors.js'
 
 /** A simulated venue was configured with something it cannot use; `field` names what. */
 export class InvalidSimConfig extends HaltdError {
-  constructor(readonly field: string, detail: string) {
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
     super('INVALID_SIM_CONFIG', `invalid simulated venue config: ${field ? `${field}: ` : ''}${detail}`)
   }
 }
@@ -102,7 +105,10 @@ export const SimConfig = z.strictObject({
    * the same venue the way a real venue's do (a log keys fills by trade id). Defaults to the
    * clock's time at construction, in base 36; fix it to make ids repeat run after run.
    */
-  idEpoch: z.string().regex(/^[A-Za-z0-9]{1,16}$/, 'expected 1 to 16 letters or digits').optional(),
+  idEpoch: z
+    .string()
+    .regex(/^[A-Za-z0-9]{1,16}$/, 'expected 1 to 16 letters or digits')
+    .optional(),
   mode: z.enum(['derivatives', 'spot']),
   symbols: z.array(SimSymbolConfig).min(1),
   capabilities: CapabilitiesOverride.optional(),

@@ -106,7 +106,8 @@ export class SimExchange implements ExchangeGateway {
     this.idEpoch = this.cfg.idEpoch ?? Math.abs(Math.floor(this.clock.now())).toString(36)
     this.capabilities = { ...defaultCapabilities(this.mode), ...parseOrThrow(CapabilitiesOverride, this.cfg.capabilities ?? {}, 'capabilities') }
     if (this.mode === 'spot' && this.capabilities.positions) throw new InvalidSimConfig('capabilities.positions', 'a spot venue has no positions')
-    if (this.mode === 'spot' && this.capabilities.reduceOnly) throw new InvalidSimConfig('capabilities.reduceOnly', 'reduce-only needs positions (derivatives mode)')
+    if (this.mode === 'spot' && this.capabilities.reduceOnly)
+      throw new InvalidSimConfig('capabilities.reduceOnly', 'reduce-only needs positions (derivatives mode)')
 
     this.marketRng = seededRng(deriveSeed(this.cfg.seed, 1))
     this.fillRng = seededRng(deriveSeed(this.cfg.seed, 2))
@@ -366,7 +367,8 @@ export class SimExchange implements ExchangeGateway {
     const tif: Tif = req.timeInForce ?? 'GTC'
     let price: number | undefined
     if (req.type === 'limit') {
-      if (!(typeof req.price === 'number' && Number.isFinite(req.price) && req.price > 0)) throw this.rejected(`submit ${id}: a limit order needs a positive price`)
+      if (!(typeof req.price === 'number' && Number.isFinite(req.price) && req.price > 0))
+        throw this.rejected(`submit ${id}: a limit order needs a positive price`)
       price = m.snapPrice(req.price)
     } else if (req.type !== 'market') throw this.rejected(`submit ${id}: unknown order type ${String(req.type)}`)
 
@@ -467,7 +469,15 @@ export class SimExchange implements ExchangeGateway {
     this.account.applyFill(m, o.side, qty, price, fee, resting ? (o.side === 'buy' ? o.price! : price) : undefined)
     if (resting) o.locked -= o.side === 'buy' ? qty * o.price! : qty
     o.filled = m.snapQty(o.filled + qty)
-    const f: Fill = { clientOrderId: o.clientOrderId, tradeId: `${this.venue}-${this.idEpoch}-t${this.nextTradeNo++}`, qty, price, fee, feeCurrency: m.quote, liquidity }
+    const f: Fill = {
+      clientOrderId: o.clientOrderId,
+      tradeId: `${this.venue}-${this.idEpoch}-t${this.nextTradeNo++}`,
+      qty,
+      price,
+      fee,
+      feeCurrency: m.quote,
+      liquidity,
+    }
     this.emit({ kind: 'fill', ...f })
     return f
   }

@@ -34,8 +34,8 @@ function config(venue: FakeBinance, segment: 'spot' | 'futures', o: ClientOption
 export async function fakeBinanceSpot(venue: FakeBinance, o: ClientOptions = {}): Promise<Exchange> {
   if (!o.ws) return new ccxt.binance(config(venue, 'spot', o))
   const ex = new ccxt.pro.binance(config(venue, 'spot', o))
-  const ws = ex.urls['api']['ws'] as Record<string, Record<string, string>>
-  ws['ws-api']!['spot'] = venue.wsApiUrl
+  const ws = ex.urls.api.ws as Record<string, Record<string, string>>
+  ws['ws-api']!.spot = venue.wsApiUrl
   // ccxt.pro refuses plain ws:// URLs in Node until it has an http agent
   await ex.loadHttpProxyAgent()
   return ex

@@ -155,10 +155,12 @@ export class FakeExchangeEngine {
     const spec = this.spec(req.symbol)
     if (req.side !== 'BUY' && req.side !== 'SELL') throw new BinanceReject(400, -1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
     if (req.type !== 'LIMIT' && req.type !== 'MARKET') throw new BinanceReject(400, -1116, 'Invalid orderType.')
-    if (!Number.isFinite(req.quantity) || req.quantity <= 0) throw new BinanceReject(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
+    if (!Number.isFinite(req.quantity) || req.quantity <= 0)
+      throw new BinanceReject(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
     if (!isMultiple(req.quantity, spec.stepSize) || req.quantity < spec.minQty) throw new BinanceReject(400, -1013, 'Filter failure: LOT_SIZE')
     if (req.type === 'LIMIT') {
-      if (req.price === undefined || !(req.price > 0)) throw new BinanceReject(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
+      if (req.price === undefined || !(req.price > 0))
+        throw new BinanceReject(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
       if (!isMultiple(req.price, spec.tickSize)) throw new BinanceReject(400, -1013, 'Filter failure: PRICE_FILTER')
     }
     if (this.open(segment).some((o) => o.clientOrderId === req.clientOrderId)) throw new BinanceReject(400, -2010, 'Duplicate order sent.')
@@ -295,7 +297,10 @@ export class FakeExchangeEngine {
 
   private balance(asset: string): { free: number; locked: number } {
     let b = this.spotBalances.get(asset)
-    if (!b) this.spotBalances.set(asset, (b = { free: 0, locked: 0 }))
+    if (!b) {
+      b = { free: 0, locked: 0 }
+      this.spotBalances.set(asset, b)
+    }
     return b
   }
 

@@ -37,7 +37,7 @@ export const faults = {
   /** Binance's answer for an order it does not know (-2011 on cancel). */
   unknownOrder: (): Fault => json(400, -2011, 'Unknown order sent.'),
   /** A clock-skew refusal: -1021. */
-  timestampOutside: (): Fault => json(400, -1021, "Timestamp for this request is outside of the recvWindow."),
+  timestampOutside: (): Fault => json(400, -1021, 'Timestamp for this request is outside of the recvWindow.'),
   hang: (): Fault => ({ kind: 'hang' }),
   loseResponse: (): Fault => ({ kind: 'lose-response' }),
   error: json,

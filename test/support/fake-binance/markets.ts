@@ -24,7 +24,17 @@ export function rawSymbol(segment: Segment, s: SymbolSpec): Record<string, unkno
       isMarginTradingAllowed: false,
       permissions: [],
       permissionSets: [['SPOT']],
-      filters: [...filters, { filterType: 'NOTIONAL', minNotional: '1.00000000', applyMinToMarket: true, maxNotional: '9000000.00000000', applyMaxToMarket: false, avgPriceMins: 5 }],
+      filters: [
+        ...filters,
+        {
+          filterType: 'NOTIONAL',
+          minNotional: '1.00000000',
+          applyMinToMarket: true,
+          maxNotional: '9000000.00000000',
+          applyMaxToMarket: false,
+          avgPriceMins: 5,
+        },
+      ],
     }
   }
   return {
@@ -60,8 +70,8 @@ export function exchangeInfo(segment: Segment, symbols: SymbolSpec[], serverTime
 export function ccxtMarkets(segment: Segment, symbols: SymbolSpec[]): Record<string, NonNullable<Market>> {
   const parser = segment === 'spot' ? new ccxt.binance() : new ccxt.binanceusdm()
   // parseMarket consults these margin lists, which loadMarkets would otherwise fetch
-  parser.options['crossMarginPairsData'] = []
-  parser.options['isolatedMarginPairsData'] = []
+  parser.options.crossMarginPairsData = []
+  parser.options.isolatedMarginPairsData = []
   const out: Record<string, NonNullable<Market>> = {}
   for (const s of symbols) {
     const m = parser.parseMarket(rawSymbol(segment, s) as never) as NonNullable<Market>

@@ -198,7 +198,10 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         security: 'signed',
         handler: (p) => {
           const o = place('spot', p)
-          return spotOrderAck(o, engine.trades.filter((t) => t.segment === 'spot' && t.orderId === o.orderId))
+          return spotOrderAck(
+            o,
+            engine.trades.filter((t) => t.segment === 'spot' && t.orderId === o.orderId),
+          )
         },
       },
       'GET /api/v3/order': {
@@ -210,7 +213,10 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
           return spotOrder(o)
         },
       },
-      'DELETE /api/v3/order': { security: 'signed', handler: (p) => spotCancelAck(engine.cancel('spot', requireSymbol(p), orderRef(p)), `cancel-${++cancelIds}`) },
+      'DELETE /api/v3/order': {
+        security: 'signed',
+        handler: (p) => spotCancelAck(engine.cancel('spot', requireSymbol(p), orderRef(p)), `cancel-${++cancelIds}`),
+      },
       'GET /api/v3/openOrders': { security: 'signed', handler: (p) => engine.open('spot', p.get('symbol') ?? undefined).map(spotOrder) },
       'DELETE /api/v3/openOrders': {
         security: 'signed',
@@ -324,8 +330,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
       throw new BinanceReject(400, -1022, 'Signature for this request is not valid.')
     const recvWindow = num(p, 'recvWindow') ?? 5000
     const now = serverTime()
-    if (timestamp > now + 1000 || now - timestamp > recvWindow)
-      throw new BinanceReject(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+    if (timestamp > now + 1000 || now - timestamp > recvWindow) throw new BinanceReject(400, -1021, 'Timestamp for this request is outside of the recvWindow.')
   }
 
   const readBody = (req: IncomingMessage): Promise<string> =>
