@@ -1,6 +1,6 @@
 import { evolve, initialState, pnl, tradingState, type HaltdState } from '../projections/index.js'
 import { openEventLog, type EventLog, type StoredRow } from '../core/log/event-log.js'
-import { NotAnEventLog } from '../core/log/errors.js'
+import { HaltdError, NotAnEventLog } from '../core/log/errors.js'
 import { salvageRows } from './salvage.js'
 import { lightRows, storedRows, type LightRow } from './rows.js'
 import { chainOnWorker, type ExternalChain } from './chain-thread.js'
@@ -134,34 +134,40 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
     log = openEventLog({ path, readonly: true })
   } catch (e) {
     if (!(e instanceof NotAnEventLog)) throw e
-    const salvage = salvageRows(path)
-    if (!salvage) throw e
-    try {
-      const report = auditRows(path, salvage.rows, options)
-      // the open failed, so even a fully read prefix is not the whole file
-      if (report.verdict !== 'unreadable') {
-        report.findings.push({
-          check: 'read',
-          kind: 'read.unreadable',
-          seq: null,
-          message: `the file cannot be opened as a log (${e.message}); ${report.log.events} events could be read`,
-        })
-        report.findingsTotal++
-        report.findingsByCheck.read = (report.findingsByCheck.read ?? 0) + 1
-        report.log.unreadableAfterSeq = report.log.lastSeq ?? 0
-        report.chain.intact = false
-        report.verdict = 'unreadable'
-      }
-      return report
-    } finally {
-      salvage.close()
-    }
+    return auditSalvaged(path, options, e, `the file cannot be opened as a log (${e.message})`)
   }
   try {
     const toSeq = log.lastSeq
     const external = options.verifyChain === false ? undefined : chainOnWorker(path, toSeq, options.keep ?? 1000)
     return external ? auditRows(path, lightRows(log.database, toSeq), options, external) : auditLog(log, options)
-  } finally {
+  } catch (e) {
+    // A file that opens but breaks while it is read (a corrupt page in the middle) is audited as
+    // far as its rows can be read, like one that does not open at all.
+    if (e instanceof HaltdError) throw e
     log.close()
+    return auditSalvaged(path, options, e, `the file breaks while it is read (${e instanceof Error ? e.message : String(e)})`)
+  } finally {
+    if (!log.isClosed) log.close()
+  }
+}
+
+/** The audit of what can still be read of a damaged file, with verdict `unreadable` and why. */
+function auditSalvaged(path: string, options: AuditOptions, cause: unknown, why: string): AuditReport {
+  const salvage = salvageRows(path)
+  if (!salvage) throw cause
+  try {
+    const report = auditRows(path, salvage.rows, options)
+    // the file did not read whole, so even a fully read prefix is not all of it
+    if (report.verdict !== 'unreadable') {
+      report.findings.push({ check: 'read', kind: 'read.unreadable', seq: null, message: `${why}; ${report.log.events} events could be read` })
+      report.findingsTotal++
+      report.findingsByCheck.read = (report.findingsByCheck.read ?? 0) + 1
+      report.log.unreadableAfterSeq = report.log.lastSeq ?? 0
+      report.chain.intact = false
+      report.verdict = 'unreadable'
+    }
+    return report
+  } finally {
+    salvage.close()
   }
 }

@@ -207,13 +207,22 @@ export type ShutdownConfig = z.output<typeof ShutdownConfig>
 
 /** The config does not hold: every problem, field by field. */
 export class InvalidConfig extends HaltdError {
+  readonly problems: FieldProblem[]
   constructor(
-    readonly problems: FieldProblem[],
+    problems: FieldProblem[],
     readonly source?: string,
   ) {
-    super('INVALID_CONFIG', `invalid config${source ? ` (${source})` : ''}:\n${problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`)
+    // A config wrong everywhere still gives a message a person can read: the first problems, and how many more.
+    const shown =
+      problems.length > MAX_PROBLEMS
+        ? [...problems.slice(0, MAX_PROBLEMS), { path: '', message: `and ${problems.length - MAX_PROBLEMS} more problem(s)` }]
+        : problems
+    super('INVALID_CONFIG', `invalid config${source ? ` (${source})` : ''}:\n${shown.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`)
+    this.problems = shown
   }
 }
+
+const MAX_PROBLEMS = 50
 
 type Env = Record<string, string | undefined>
 
@@ -299,7 +308,13 @@ export function loadConfig(options: LoadConfigOptions): HaltdConfig {
 }
 
 export function parseConfig(raw: unknown, env: Env = {}, source?: string): HaltdConfig {
-  const result = HaltdConfig.safeParse(applyEnv(raw, env))
+  let result: ReturnType<typeof HaltdConfig.safeParse>
+  try {
+    result = HaltdConfig.safeParse(applyEnv(raw, env))
+  } catch (e) {
+    // Whatever the input holds (getters that throw, odd prototypes), a bad config is an InvalidConfig.
+    throw new InvalidConfig([{ path: '', message: `cannot read the config: ${e instanceof Error ? e.message : String(e)}` }], source)
+  }
   if (!result.success) throw new InvalidConfig(problemsOf(result.error), source)
   return result.data
 }

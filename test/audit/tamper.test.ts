@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { closeSync, openSync, statSync, ftruncateSync, writeFileSync } from 'node:fs'
+import { closeSync, openSync, statSync, ftruncateSync, writeFileSync, writeSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { auditFile } from '../../src/audit/audit.js'
 import { chainHash } from '../../src/core/log/event-log.js'
@@ -174,6 +174,30 @@ describe('audit: tampering is found at the exact seq', () => {
     expect(report.findings).toContainEqual(expect.objectContaining({ kind: 'read.unreadable', seq: readable + 1 }))
     // the untouched log beside it still audits clean
     expect(cli('audit', '--db', path).status).toBe(0)
+  })
+
+  it('a corrupt page in the middle of a file that opens is unreadable input too: audit reports up to it and exits 2, verify exits 2 saying so', () => {
+    const big = tempDb()
+    const { log } = writeLog(big, tradingDay(400))
+    log.close()
+    const pages = Math.floor(statSync(big).size / 4096)
+    // a run of pages in the middle: rows as well as index pages, whatever the layout
+    const fd = openSync(big, 'r+')
+    for (let page = Math.floor(pages * 0.4); page < Math.floor(pages * 0.6); page++) writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, page * 4096)
+    closeSync(fd)
+    const total = [...tradingDay(400)].length
+
+    const audit = cli('audit', '--db', big, '--format', 'json')
+    expect(audit.status, audit.stderr).toBe(2)
+    const report = JSON.parse(audit.stdout)
+    expect(report.verdict).toBe('unreadable')
+    expect(report.log.unreadableAfterSeq).toBeGreaterThan(0)
+    expect(report.log.unreadableAfterSeq).toBeLessThan(total)
+    expect(report.findings).toContainEqual(expect.objectContaining({ check: 'read', kind: 'read.unreadable' }))
+
+    const verify = cli('verify', '--db', big)
+    expect(verify.status).toBe(2)
+    expect(verify.stderr).toContain('cannot be read to its end')
   })
 
   it('input that is not a haltd log exits 2 with what is wrong: missing, not SQLite, empty, foreign SQLite', () => {

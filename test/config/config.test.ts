@@ -48,6 +48,20 @@ describe('config', () => {
     expect(problemsOf(() => parseConfig({ ...minimal, orders: { submitTimeoutMs: 0 } })).map((p) => p.path)).toEqual(['orders.submitTimeoutMs'])
   })
 
+  it('is an InvalidConfig whatever the input holds, and a config wrong everywhere lists the first 50 problems and how many more', () => {
+    const evil = { db: { path: 'x.db' } }
+    Object.defineProperty(evil, 'venues', {
+      enumerable: true,
+      get() {
+        throw new TypeError('a getter that throws')
+      },
+    })
+    expect(problemsOf(() => parseConfig(evil, { HALTD_VENUE_A_API_KEY: 'k' }))[0]!.message).toContain('a getter that throws')
+    const problems = problemsOf(() => parseConfig({ ...minimal, venues: Array.from({ length: 200 }, (_, i) => ({ kind: 'nope', name: `v${i}` })) }))
+    expect(problems).toHaveLength(51)
+    expect(problems.at(-1)!.message).toBe('and 150 more problem(s)')
+  })
+
   it('lists every problem field by field instead of stopping at the first', () => {
     const problems = problemsOf(() =>
       parseConfig({
