@@ -1,5 +1,6 @@
 import { evolve, initialState, pnl, tradingState, type HaltdState } from '../projections/index.js'
 import { openEventLog, type EventLog, type StoredRow } from '../core/log/event-log.js'
+import { checkAnchor, type LogAnchor } from '../core/log/anchor.js'
 import { HaltdError, NotAnEventLog } from '../core/log/errors.js'
 import { salvageRows } from './salvage.js'
 import { lightRows, storedRows, type LightRow } from './rows.js'
@@ -21,6 +22,8 @@ export type AuditOptions = {
   keep?: number
   /** The report's timestamp (tests pin it). */
   now?: () => Date
+  /** A head kept outside the log (`SEQ:HASH` from a checkpoint, a report or a notification): the log must still hold it. */
+  expectHead?: LogAnchor
 }
 
 /**
@@ -139,7 +142,9 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
   try {
     const toSeq = log.lastSeq
     const external = options.verifyChain === false ? undefined : chainOnWorker(path, toSeq, options.keep ?? 1000)
-    return external ? auditRows(path, lightRows(log.database, toSeq), options, external) : auditLog(log, options)
+    const report = external ? auditRows(path, lightRows(log.database, toSeq), options, external) : auditLog(log, options)
+    if (options.expectHead) checkExpectedHead(report, log, options.expectHead)
+    return report
   } catch (e) {
     // A file that opens but breaks while it is read (a corrupt page in the middle) is audited as
     // far as its rows can be read, like one that does not open at all.
@@ -149,6 +154,16 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
   } finally {
     if (!log.isClosed) log.close()
   }
+}
+
+/** A log that no longer holds an anchor kept outside it was rewritten, however intact its own chain. */
+function checkExpectedHead(report: AuditReport, log: EventLog, anchor: LogAnchor): void {
+  const check = checkAnchor(log, anchor)
+  if (check.ok) return
+  report.findings.push({ check: 'chain', kind: `chain.${check.kind}`, seq: anchor.seq, message: check.problem })
+  report.findingsTotal++
+  report.findingsByCheck.chain = (report.findingsByCheck.chain ?? 0) + 1
+  if (report.verdict === 'clean') report.verdict = 'findings'
 }
 
 /** The audit of what can still be read of a damaged file, with verdict `unreadable` and why. */

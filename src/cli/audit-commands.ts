@@ -3,7 +3,8 @@ import type { Writable } from 'node:stream'
 import { isEventType } from '../events/index.js'
 import type { HaltdState } from '../projections/index.js'
 import { replayLog } from '../core/log/projection-runner.js'
-import { verifyCheckpoint } from '../core/shutdown/checkpoint.js'
+import { checkAnchor, parseAnchor } from '../core/log/anchor.js'
+import { verifyCheckpoint, type CheckpointVerdict } from '../core/shutdown/checkpoint.js'
 import { auditFile } from '../audit/audit.js'
 import { HaltdError } from '../events/errors.js'
 import { backupLog } from '../audit/backup.js'
@@ -101,22 +102,27 @@ export const auditCommand: Command = {
   name: 'audit',
   summary: 'verify a log (chain, schemas, invariants, decisions) and report on it',
   usage: [
-    'haltd audit --db FILE [--format text|json|md|html] [--out FILE]',
+    'haltd audit --db FILE [--format text|json|md|html] [--out FILE] [--expect-head SEQ:HASH]',
     '',
     'One streaming pass over the log: the hash chain (first bad seq and what is wrong there), seq gaps,',
     'the schema of every stored event, the shutdown invariants, and decision replay (each logged',
     'shutdown command re-derived from the replayed state). Then the report: shutdown timeline,',
     'reconciliation, final positions and P&L, anomalies, findings. --format html writes one',
-    'self-contained page. Exit 0 clean, 1 findings, 2 unreadable input.',
+    'self-contained page. --expect-head SEQ:HASH (the log head a checkpoint, a shutdown report or its',
+    'notification carried) checks that the log still holds that event: a rewritten log with recomputed',
+    'hashes passes the chain check but not this one. Exit 0 clean, 1 findings, 2 unreadable input.',
   ].join('\n'),
   run: async (args) => {
-    const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string' })
+    const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string', 'expect-head': 'string' })
     const db = requireDb(flags)
     const format = (flags.format ?? 'text') as Format
     if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${flags.format}'`)
+    const expectHead = flags['expect-head'] === undefined ? undefined : parseAnchor(flags['expect-head'])
+    if (flags['expect-head'] !== undefined && !expectHead)
+      throw new UsageError(`--expect-head must be SEQ:HASH (a seq and 64 hex digits), got '${flags['expect-head']}'`)
     let report: AuditReport
     try {
-      report = auditFile(db)
+      report = auditFile(db, expectHead ? { expectHead } : {})
     } catch (e) {
       if (!(e instanceof HaltdError)) throw e
       process.stderr.write(`haltd audit: ${e.message}\n`)
@@ -193,14 +199,34 @@ export const exportCommand: Command = {
 export const checkpointCommand: Command = {
   name: 'checkpoint',
   summary: "checkpoint verify FILE: check a shutdown checkpoint's format, schema and checksum",
-  usage: 'haltd checkpoint verify FILE [--json]\n\nExit 0 when the checkpoint is intact, 1 when it is not (unreadable, not a checkpoint, wrong checksum).',
+  usage: [
+    'haltd checkpoint verify FILE [--db LOG] [--json]',
+    '',
+    'With --db, the log must still hold the head the checkpoint recorded (its seq and hash): a log rewritten',
+    'after the checkpoint was taken fails. Exit 0 when the checkpoint is intact (and the log agrees), 1 when',
+    'it is not (unreadable, not a checkpoint, wrong checksum, the log disagrees), 2 when the log cannot be read.',
+  ].join('\n'),
   run: async (args) => {
-    const { flags, positional } = parseFlags(args, { json: 'boolean' })
+    const { flags, positional } = parseFlags(args, { json: 'boolean', db: 'string' })
     const [sub, file, ...extra] = positional
     if (sub !== 'verify') throw new UsageError(`unknown checkpoint subcommand '${sub ?? ''}': use 'haltd checkpoint verify FILE'`)
     if (!file) throw new UsageError('haltd checkpoint verify needs the checkpoint FILE')
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`)
-    const verdict = verifyCheckpoint(file)
+    let verdict: CheckpointVerdict = verifyCheckpoint(file)
+    if (verdict.ok && flags.db !== undefined) {
+      const head = verdict.content.head
+      if (!head) verdict = { ok: false, path: file, problem: 'the checkpoint records no log head to check the log against (written by an older haltd)' }
+      else {
+        const log = openForReading('checkpoint', flags.db)
+        if (!log) return UNREADABLE
+        try {
+          const check = checkAnchor(log, head)
+          if (!check.ok) verdict = { ok: false, path: file, problem: `the log ${flags.db} disagrees with it: ${check.problem}` }
+        } finally {
+          log.close()
+        }
+      }
+    }
     if (flags.json) {
       const { content: _content, ...summary } = verdict as typeof verdict & { content?: unknown }
       process.stdout.write(`${JSON.stringify(summary)}\n`)

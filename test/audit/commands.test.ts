@@ -9,7 +9,9 @@ import { openEventLog } from '../../src/core/log/event-log.js'
 import { dist } from '../support/paths.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { rig } from '../shutdown/rig.js'
-import { T0, tradingDay, writeLog } from './fixtures.js'
+import { T0, tamper, tradingDay, writeLog } from './fixtures.js'
+import { anchorOf, formatAnchor } from '../../src/core/log/anchor.js'
+import { formatShutdownReport } from '../../src/core/shutdown/report.js'
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
 
@@ -103,6 +105,30 @@ describe('haltd checkpoint verify', () => {
     expect(cli('checkpoint', 'verify', notOne).status).toBe(1)
     expect(cli('checkpoint', 'verify', join(r.dir, 'missing.json')).stdout).toContain('cannot read it')
     expect(cli('checkpoint', 'check', file).stderr).toContain("use 'haltd checkpoint verify FILE'")
+  })
+})
+
+describe('the log head kept outside the log', () => {
+  it('the checkpoint and the final report carry the head; checkpoint verify --db fails once the log no longer holds it', async () => {
+    const r = rig()
+    await r.rest(1)
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'anchor test', origin: 'admin' }).done
+    const end = anchorOf(r.log)
+    await r.close()
+    expect(report.head).toEqual(end)
+    expect(formatShutdownReport(report)).toContain(`--expect-head ${formatAnchor(end)}`)
+    const file = join(r.dir, 'checkpoints', 'checkpoint.json')
+    const head = JSON.parse(readFileSync(file, 'utf8')).content.head as { seq: number; hash: string }
+    expect(head.seq).toBeGreaterThan(0)
+    expect(head.seq).toBeLessThan(end.seq)
+    const ok = cli('checkpoint', 'verify', file, '--db', r.log.path)
+    expect([ok.status, ok.stdout]).toEqual([0, expect.stringContaining('valid checkpoint')])
+    expect(cli('audit', '--db', r.log.path, '--expect-head', formatAnchor(end)).status).toBe(0)
+
+    tamper(r.log.path, (db) => db.prepare('UPDATE events SET hash = ? WHERE seq = ?').run('0'.repeat(64), head.seq))
+    const bad = cli('checkpoint', 'verify', file, '--db', r.log.path)
+    expect([bad.status, bad.stdout]).toEqual([1, expect.stringContaining('disagrees with it')])
+    expect(cli('checkpoint', 'verify', file, '--db', join(r.dir, 'none.db')).status).toBe(2)
   })
 })
 

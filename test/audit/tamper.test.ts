@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { closeSync, openSync, statSync, ftruncateSync, writeFileSync, writeSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { auditFile } from '../../src/audit/audit.js'
-import { chainHash } from '../../src/core/log/event-log.js'
+import { chainHash, openEventLog } from '../../src/core/log/event-log.js'
+import { anchorOf, formatAnchor, parseAnchor } from '../../src/core/log/anchor.js'
 import { NotAnEventLog } from '../../src/core/log/errors.js'
 import { dist } from '../support/paths.js'
 import { tempDb } from '../support/tmp.js'
@@ -78,6 +79,47 @@ describe('audit: tampering is found at the exact seq', () => {
       db.prepare('UPDATE events SET data = ?, hash = ? WHERE seq = 21').run(data, hash)
     })
     expect(chainFindings(path)).toEqual([expect.objectContaining({ kind: 'chain.broken-link', seq: 22 })])
+  })
+
+  it('a log rewritten with every hash recomputed passes verify, and fails against a head kept outside it', () => {
+    const { path, lastSeq } = cleanLog()
+    const log = openEventLog({ path, readonly: true })
+    const kept = formatAnchor(anchorOf(log))
+    log.close()
+    expect(cli('audit', '--db', path, '--expect-head', kept).status).toBe(0)
+
+    // the forger edits seq 21 and rehashes it and everything after it: the chain is whole again
+    tamper(path, (db) => {
+      const rows = db.prepare('SELECT * FROM events WHERE seq >= 21 ORDER BY seq').all() as Record<string, string | number | null>[]
+      let prev = String(rows[0]!.prev_hash)
+      const update = db.prepare('UPDATE events SET data = ?, prev_hash = ?, hash = ? WHERE seq = ?')
+      for (const row of rows) {
+        const data = row.seq === 21 ? String(row.data).replace('"price":', '"price":1') : String(row.data)
+        const hash = chainHash(prev, {
+          seq: Number(row.seq),
+          id: String(row.id),
+          type: String(row.type),
+          v: Number(row.v),
+          ts: Number(row.ts),
+          stream: String(row.stream),
+          causationId: row.causation_id as string | null,
+          correlationId: row.correlation_id as string | null,
+          data,
+        })
+        update.run(data, prev, hash, row.seq)
+        prev = hash
+      }
+    })
+    expect(cli('verify', '--db', path).status).toBe(0)
+    const forged = cli('audit', '--db', path, '--expect-head', kept, '--format', 'json')
+    expect(forged.status).toBe(1)
+    expect(JSON.parse(forged.stdout).findings).toContainEqual(expect.objectContaining({ check: 'chain', kind: 'chain.anchor.mismatch', seq: lastSeq }))
+
+    // a tail cut off is caught the same way
+    tamper(path, (db) => db.prepare('DELETE FROM events WHERE seq > ?').run(lastSeq - 3))
+    const cut = auditFile(path, { expectHead: parseAnchor(kept)! })
+    expect(cut.findings).toContainEqual(expect.objectContaining({ kind: 'chain.anchor.missing', seq: lastSeq }))
+    expect(cli('audit', '--db', path, '--expect-head', 'nonsense').status).toBe(2)
   })
 
   it('a deleted row shows as a gap at the missing seq, not as a cascade of broken links', () => {

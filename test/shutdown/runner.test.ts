@@ -81,6 +81,8 @@ describe('graceful shutdown on three simulated venues', () => {
       ['shutdown.announce', 'SHUTTING_DOWN_SOON'],
       ['shutdown.completed', 'SHUT_DOWN'],
     ])
+    // each carries the log's head as it left, an anchor the receiver keeps outside the log
+    for (const n of told) expect(n.fields?.logHead).toMatch(/^\d+:[0-9a-f]{64}$/)
     expect(told[1]!.text).toMatch(
       /^haltd shut down \(graceful, clean\): deploy\. positions flat; 0 order\(s\) still live; P&L realized -?\d+\.\d\d, unrealized -?\d+\.\d\d, fees \d+\.\d\d; reconciliation (OK|\d+ problem\(s\))$/,
     )

@@ -20,6 +20,8 @@ export const CheckpointContent = z.strictObject({
   /** The log position the content reflects: replaying the log to this seq gives the same state. */
   atSeq: z.number().int().nonnegative(),
   logPath: z.string().optional(),
+  /** The log's head when the checkpoint was written: an anchor kept outside the log (`haltd checkpoint verify FILE --db LOG`). */
+  head: z.strictObject({ seq: z.number().int().nonnegative(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
   positions: z.array(z.strictObject({ venue: z.string(), symbol: z.string(), qty: z.number(), avgEntry: z.number().optional() })),
   orders: z.array(z.record(z.string(), z.unknown())),
   balances: z.record(z.string(), z.array(z.strictObject({ asset: z.string(), free: z.number(), used: z.number(), total: z.number() }))),

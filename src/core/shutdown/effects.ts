@@ -2,6 +2,7 @@ import pTimeout, { TimeoutError } from 'p-timeout'
 import type { EventInput } from '../../events/index.js'
 import type { CancelAllResult, CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
 import { observeVenue } from '../execution/venue-recorder.js'
+import { anchorOf, formatAnchor } from '../log/anchor.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
 import { awaitSatisfied } from './graceful.js'
@@ -94,7 +95,8 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
         topic: command.topic,
         text: command.message,
         severity: command.severity,
-        fields: { shutdownId: ctx.shutdownId, status: command.status ?? shutdownStatus(ctx.state) ?? 'unknown' },
+        // the log's head as the message leaves: an anchor the receiver keeps outside the log
+        fields: { shutdownId: ctx.shutdownId, status: command.status ?? shutdownStatus(ctx.state) ?? 'unknown', logHead: formatAnchor(anchorOf(ports.log)) },
       })
       const failed = outcomes.filter((o) => !o.ok)
       const detail = { sinks: outcomes.map((o) => ({ sink: o.sink, ok: o.ok, ...(o.error ? { error: o.error } : {}) })) }
@@ -183,7 +185,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
     case 'health-check':
       return healthCheck(ctx, limit)
     case 'report': {
-      const report = buildShutdownReport(ctx.state, ports.world())
+      const report = { ...buildShutdownReport(ctx.state, ports.world()), head: anchorOf(ports.log) }
       ports.onReport?.(report)
       return {
         outcome: 'ok',
@@ -359,6 +361,7 @@ function checkpointContent(ctx: ExecuteContext, world: ShutdownWorld): Checkpoin
     createdAt: ports.clock.now(),
     atSeq: ports.log.lastSeq,
     logPath: ports.log.path,
+    head: anchorOf(ports.log),
     positions: world.positions.map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, ...(p.avgEntry !== undefined ? { avgEntry: p.avgEntry } : {}) })),
     orders: world.orders.map((o) => ({ ...o })),
     balances: Object.fromEntries(Object.entries(world.balances).map(([v, b]) => [v, [...b]])),

@@ -2,6 +2,7 @@ import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 import { money } from '../../projections/money.js'
+import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
  * The post-shutdown report: final positions, what is still open, P&L, reconciliation and the
@@ -40,6 +41,8 @@ export type ShutdownReport = {
   pnl: ShutdownWorld['pnl']
   checkpoint: Record<string, unknown> | undefined
   ignoredRequests: number
+  /** The log's head when the report was made (the runner's final report: after `shutdown.completed`). */
+  head?: LogAnchor
 }
 
 const LISTED = 200
@@ -116,5 +119,6 @@ export function formatShutdownReport(report: ShutdownReport): string {
   lines.push(`reconciliation: ${report.reconciliation.ok ? 'OK' : `${report.reconciliation.problems.length} problem(s)`}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
+  if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)
   return lines.join('\n')
 }

@@ -3,6 +3,7 @@ import { currentStepDef, decideShutdown, PROCEDURES } from './decider.js'
 import { execute, VENUE_COMMANDS } from './effects.js'
 import type { ShutdownPorts } from './ports.js'
 import { commandsOf, evolveShutdown, initialShutdownState, runningStep, type Procedure, type ShutdownFact, type ShutdownState } from './procedure.js'
+import { anchorOf } from '../log/anchor.js'
 import { buildShutdownReport, type ShutdownReport } from './report.js'
 import type { ShutdownCommand, ShutdownDecision } from './types.js'
 
@@ -118,7 +119,7 @@ export class ShutdownRunner {
       await new Promise<void>((resolve) => (this.wakeUp = resolve))
       if (this.failure !== undefined) throw this.failure
     }
-    return buildShutdownReport(this.state, this.ports.world())
+    return { ...buildShutdownReport(this.state, this.ports.world()), head: anchorOf(this.ports.log) }
   }
 
   private wake(): void {
