@@ -51,3 +51,29 @@ export function keepSwitches(
     },
   }
 }
+
+/** The switches a run keeps armed, usable before startup arms them: `keep` hands over the ones it armed. */
+export type SwitchesArmedAtStartup = KeptSwitches & { keep(switches: KeptSwitches): void }
+
+/**
+ * The shutdown, the log's taps and the end of the run are wired to the switches before startup
+ * arms them (once the venues are connected): until then, and when none are kept, there is nothing
+ * to refresh or release.
+ */
+export function switchesArmedAtStartup(): SwitchesArmedAtStartup {
+  let kept: KeptSwitches | undefined
+  return {
+    get venues() {
+      return kept?.venues ?? []
+    },
+    keep(switches) {
+      kept = switches
+    },
+    stopRefreshing() {
+      kept?.stopRefreshing()
+    },
+    release(venue, verified) {
+      return kept ? kept.release(venue, verified) : Promise.resolve('not-kept')
+    },
+  }
+}

@@ -3,19 +3,17 @@ import { systemClock, uuidIds } from '../events/clock.js'
 import { generateToken } from '../admin/auth.js'
 import type { AdminServer } from '../admin/server.js'
 import { adminInfoPath, removeAdminInfo } from '../admin/info-file.js'
-import { OrderRouter } from '../core/execution/order-router.js'
-import { recordUpdates } from '../core/execution/venue-recorder.js'
 import { DrainController } from '../core/execution/drain.js'
 import { PauseController } from '../core/execution/pause.js'
 import { RiskMonitor } from '../core/risk/index.js'
 import { worldOf } from '../core/shutdown/world.js'
-import { order as orderOf } from '../projections/index.js'
 import { startAdmin } from './admin-backend.js'
 import { configHash, parseConfig, secretsOf, type HaltdConfig, type HaltdConfigInput } from './config.js'
-import { keepSwitches, type KeptSwitches } from './dead-mans-switches.js'
+import { switchesArmedAtStartup } from './dead-mans-switches.js'
 import { tapEvents } from './event-taps.js'
-import { EXIT } from '../core/shutdown/exit-codes.js'
-import { createCleanups, createLifecycle } from './lifecycle.js'
+import { createOrderRouter } from './execution.js'
+import { haltdHandle } from './handle.js'
+import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
 import { createMarketData } from './market-data.js'
 import { createNotifier, logSink, webhookSink } from './notify/index.js'
@@ -23,13 +21,12 @@ import { openLogWithProjections } from './open-log.js'
 import { endRun, newRunId, startRun } from './run-record.js'
 import { createShutdownEngine } from './shutdown-engine.js'
 import { installSignalHandlers } from './signals.js'
-import { haltedAtStartup, reconcileVenues, reopenAfterCompletedShutdown } from './startup.js'
+import { startUp } from './startup.js'
 import { daemonStatus } from './status.js'
 import { tradingGate } from './trading-gate.js'
-import { createStrategies, strategyEntries } from './strategies.js'
+import { createStrategies } from './strategies.js'
 import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
-import { createVenueHealth } from './venue-health.js'
-import { buildVenues, connectedVenues, connectVenues, createVenueErrors } from './venues.js'
+import { createVenues } from './venues.js'
 import { HALTD_VERSION } from './version.js'
 
 export { HALTD_VERSION } from './version.js'
@@ -66,30 +63,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   try {
     // ── gate, venues, router ─────────────────────────────────────────────────────────────
     const gate = tradingGate(state)
-    const venueHealth = createVenueHealth({ now: () => clock.now() })
-    const venueErrors = createVenueErrors(onError)
-    const { venues, sources } = await buildVenues({
-      venues: config.venues,
-      gateways: ports.gateways ?? [],
-      tickerSources: ports.tickerSources ?? [],
-      clock,
-      health: venueHealth,
-      onVenueError: venueErrors.onVenueError,
-      onError,
-    })
-    cleanups.push(() => Promise.all([...venues.values()].map((g) => g.close().catch(() => undefined))))
-    const router = new OrderRouter({
-      log,
-      gate,
-      venues,
-      runTag: runId.slice(-6),
-      positionOf: (venue, symbol) => runner.state.positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
-      orderOf: (venue, clientOrderId) => orderOf(runner.state, venue, clientOrderId),
-      submitTimeoutMs: config.orders.submitTimeoutMs,
-      lostRecheckMs: config.orders.lostRecheckMs,
-    })
-    cleanups.push(() => router.close())
-    for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw))
+    const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
+    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups })
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
     const notifier = createNotifier({
@@ -97,18 +72,11 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       budgetMs: config.notify.budgetMs,
       log,
     })
-    let switches: KeptSwitches | undefined
-    const risk = new RiskMonitor({
-      config: config.risk,
-      log,
-      state,
-      gate,
-      clock,
-      onError,
-      startEmergency: (reason) => life.requestShutdown('emergency', reason, 'risk').done,
-    })
+    const switches = switchesArmedAtStartup()
+    const startEmergency = (reason: string) => life.requestShutdown('emergency', reason, 'risk').done
+    const risk = new RiskMonitor({ config: config.risk, log, state, gate, clock, onError, startEmergency })
     venueErrors.countWith(() => risk.noteVenueError())
-    const { host, deploy } = createStrategies({ router, log, clock, state, logger })
+    const { host, deploy } = createStrategies({ router, log, clock, state, logger, config, embedded: ports.strategies })
     const marketData = createMarketData({
       log,
       sources,
@@ -133,27 +101,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         onError,
         emit: (e) => emitter.emit('event', e),
         onKillSwitchReset: () => life.releaseHeldBack(),
-        stopSwitchRefresh: () => switches?.stopRefreshing(),
+        stopSwitchRefresh: () => switches.stopRefreshing(),
       }),
     )
 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
-    const controller = createShutdownEngine({
-      config,
-      log,
-      gate,
-      router,
-      venues,
-      clock,
-      ids,
-      world,
-      host,
-      switches: () => switches,
-      notifier,
-      marketData,
-      risk,
-      logger,
-    })
+    const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches, notifier, marketData, risk, logger })
     let admin: AdminServer | undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
@@ -168,7 +121,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       exitProcess: ports.exitProcess ?? false,
       finish: {
         quiesce: async () => {
-          switches?.stopRefreshing()
+          switches.stopRefreshing()
           uninstallSignals?.()
           risk.stop()
           marketData.stop()
@@ -208,64 +161,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     }
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
-    const { unfinished, latched } = haltedAtStartup({ log, state: runner.state, gate, logger })
-    const connectBudget = config.shutdown.graceful.budgets.reconcile ?? 15_000
-    await connectVenues(log, venues, connectBudget, logger)
-    if (config.deadMansSwitch.keepArmed && unfinished?.procedure !== 'emergency') {
-      const { timeoutMs, refreshMs } = config.deadMansSwitch
-      switches = keepSwitches(log, connectedVenues(venues, runner.state), { timeoutMs, refreshMs, onError })
-      cleanups.push(() => switches?.stopRefreshing())
-    }
-    startup = await reconcileVenues({
-      log,
-      venues,
-      state,
-      timeoutMs: connectBudget,
-      adoptTagged: config.startup.adoptTaggedOrders,
-      logger,
-      refuseOnMismatch: config.startup.refuseToStartOnMismatch && !unfinished,
-    })
-    if (!unfinished && !latched) reopenAfterCompletedShutdown(log, runner.state.trading, runId)
-    const halted = gate.halted || unfinished !== undefined
-    const wouldTrade = deploy(strategyEntries(config, ports.strategies), { halted })
-    // Held back only by a latched kill switch: an operator's reset lets them trade.
-    life.holdBack(unfinished ? [] : wouldTrade)
-    marketData.start()
-    risk.start()
-    life.set(halted ? 'halted' : 'running')
-    if (unfinished) life.resumeUnfinished(unfinished.procedure)
+    startup = await startUp({ config, log, state, gate, venues, runId, switches, deploy, marketData, risk, life, cleanups, logger, onError })
 
-    return {
-      runId,
-      config,
-      log,
-      logger,
-      gate,
-      venues,
-      risk,
-      startup,
-      state,
-      status,
-      orders: { submit: (o) => router.submit(o), cancel: (ref, opts) => router.cancel(ref, opts) },
-      strategies: host,
-      admin: admin ? { url: admin.url, token: adminToken } : undefined,
-      shutdown: (r) => life.requestShutdown(r.mode, r.reason, r.origin ?? 'api').done,
-      on: (name, listener) => {
-        emitter.on(name, listener as never)
-        return () => void emitter.off(name, listener as never)
-      },
-      close: (code = EXIT.clean) => life.close(code),
-      exited: life.exited,
-    }
+    const adminHandle = admin ? { url: admin.url, token: adminToken } : undefined
+    return haltdHandle({ runId, config, log, logger, gate, venues, risk, startup, state, status, router, strategies: host, admin: adminHandle, life, emitter })
   } catch (e) {
-    // startup already failed; the first error is the one to report
-    await cleanups.run(() => {})
-    try {
-      endRun(log, runId, EXIT.crash)
-    } finally {
-      runner.stop()
-      log.close()
-    }
+    await releaseFailedStartup({ cleanups, log, runner, runId })
     throw e
   }
 }

@@ -4,7 +4,10 @@ import type { Origin, ShutdownMode } from '../events/primitives.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { ShutdownController, ShutdownHandle } from '../core/shutdown/controller.js'
 import { EXIT } from '../core/shutdown/exit-codes.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { ProjectionRunner } from '../core/log/projection-runner.js'
 import type { Logger } from './logger.js'
+import { endRun } from './run-record.js'
 import type { SignalHandlers } from './signals.js'
 import type { HaltdEvents, Lifecycle } from './types.js'
 import { createWatchdog, emergencyWatchdogTimes } from './watchdog.js'
@@ -31,6 +34,21 @@ export function createCleanups(): Cleanups {
         }
       }
     },
+  }
+}
+
+/**
+ * A startup that failed releases what it opened, records the run's end as a crash and closes the
+ * log; the caller throws the startup's error.
+ */
+export async function releaseFailedStartup(input: { cleanups: Cleanups; log: EventLog; runner: ProjectionRunner; runId: string }): Promise<void> {
+  // startup already failed; the first error is the one to report
+  await input.cleanups.run(() => {})
+  try {
+    endRun(input.log, input.runId, EXIT.crash)
+  } finally {
+    input.runner.stop()
+    input.log.close()
   }
 }
 

@@ -28,7 +28,7 @@ export function createShutdownEngine(input: {
   world: () => ShutdownWorld
   host: StrategyHost
   /** The dead man's switches kept armed, once startup has armed them. */
-  switches: () => KeptSwitches | undefined
+  switches: Pick<KeptSwitches, 'release'>
   notifier: Notifier
   marketData: MarketData
   risk: RiskMonitor
@@ -49,7 +49,7 @@ export function createShutdownEngine(input: {
     ids: input.ids,
     world: input.world,
     strategies: host,
-    deadMansSwitches: { release: (venue, verified) => input.switches()?.release(venue, verified) ?? Promise.resolve('not-kept') },
+    deadMansSwitches: { release: (venue, verified) => input.switches.release(venue, verified) },
     checkpointer,
     notifier: input.notifier,
     marketData: { stop: () => marketData.stop() },

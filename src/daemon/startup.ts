@@ -6,7 +6,11 @@ import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
 import { findUnfinishedShutdown, type ResumePoint } from '../core/shutdown/controller.js'
+import type { ShutdownMode } from '../events/primitives.js'
+import type { HaltdConfig } from './config.js'
+import { keepSwitches, type SwitchesArmedAtStartup } from './dead-mans-switches.js'
 import type { Logger } from './logger.js'
+import { connectedVenues, connectVenues } from './venues.js'
 
 export type StartupReconciliation = {
   /** Orders found at a venue with haltd's tag and unknown to the log: now in the log as `adopted`. */
@@ -33,6 +37,61 @@ export class StartupMismatch extends HaltdError {
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/**
+ * The startup sequence, once every part is wired and the admin API is up: is this run HALTED
+ * (`haltedAtStartup`)? Connect every venue, keep their dead man's switches armed, reconcile with
+ * every venue, reopen after a completed shutdown, deploy the strategies, start market data and the
+ * risk monitor; then the daemon is running or halted, and an unfinished shutdown is resumed.
+ * Returns the reconciliation's report.
+ */
+export async function startUp(input: {
+  config: Pick<HaltdConfig, 'shutdown' | 'deadMansSwitch' | 'startup'>
+  log: EventLog
+  state: () => HaltdState
+  gate: OrderGate
+  venues: ReadonlyMap<string, ExchangeGateway>
+  runId: string
+  switches: SwitchesArmedAtStartup
+  /** Build and register the run's strategies (disabled while halted); returns the ones that would have traded but for the halt. */
+  deploy: (options: { halted: boolean }) => string[]
+  marketData: { start(): void }
+  risk: { start(): void }
+  life: { holdBack(strategyIds: string[]): void; set(to: 'running' | 'halted'): void; resumeUnfinished(procedure: ShutdownMode): void }
+  cleanups: { push(cleanup: () => unknown): void }
+  logger: Logger
+  onError: (e: unknown) => void
+}): Promise<StartupReconciliation> {
+  const { config, log, state, gate, venues, switches, life, logger } = input
+  const { unfinished, latched } = haltedAtStartup({ log, state: state(), gate, logger })
+  const connectBudget = config.shutdown.graceful.budgets.reconcile ?? 15_000
+  await connectVenues(log, venues, connectBudget, logger)
+  // An unfinished emergency arms its own, shorter countdown when it resumes.
+  if (config.deadMansSwitch.keepArmed && unfinished?.procedure !== 'emergency') {
+    const { timeoutMs, refreshMs } = config.deadMansSwitch
+    switches.keep(keepSwitches(log, connectedVenues(venues, state()), { timeoutMs, refreshMs, onError: input.onError }))
+    input.cleanups.push(() => switches.stopRefreshing())
+  }
+  const report = await reconcileVenues({
+    log,
+    venues,
+    state,
+    timeoutMs: connectBudget,
+    adoptTagged: config.startup.adoptTaggedOrders,
+    logger,
+    refuseOnMismatch: config.startup.refuseToStartOnMismatch && !unfinished,
+  })
+  if (!unfinished && !latched) reopenAfterCompletedShutdown(log, state().trading, input.runId)
+  const halted = gate.halted || unfinished !== undefined
+  const wouldTrade = input.deploy({ halted })
+  // Held back only by a latched kill switch: an operator's reset lets them trade.
+  life.holdBack(unfinished ? [] : wouldTrade)
+  input.marketData.start()
+  input.risk.start()
+  life.set(halted ? 'halted' : 'running')
+  if (unfinished) life.resumeUnfinished(unfinished.procedure)
+  return report
+}
 
 /**
  * What holds this run HALTED from its first instant: a latched kill switch (the risk monitor has

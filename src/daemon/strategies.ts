@@ -9,7 +9,7 @@ import { restoreStrategyState } from './strategy-restore.js'
 import type { StrategyEntry } from './types.js'
 
 /** The strategies a run starts with: the config's, then the embedder's. */
-export function strategyEntries(config: HaltdConfig, embedded: readonly StrategyEntry[] = []): StrategyEntry[] {
+function strategyEntries(config: HaltdConfig, embedded: readonly StrategyEntry[] = []): StrategyEntry[] {
   return [...config.strategies.map(strategyOf), ...embedded]
 }
 
@@ -21,14 +21,24 @@ function strategyOf(s: HaltdConfig['strategies'][number]): StrategyEntry {
 export type Strategies = {
   host: StrategyHost
   /**
-   * Register the run's strategies (disabled while haltd comes up halted) and restore their state
-   * from the last checkpoint. Returns the ones that would have traded but for the halt.
+   * Build and register the run's strategies, the config's then the embedder's (disabled while
+   * haltd comes up halted), and restore their state from the last checkpoint. Returns the ones
+   * that would have traded but for the halt.
    */
-  deploy(entries: readonly StrategyEntry[], options: { halted: boolean }): string[]
+  deploy(options: { halted: boolean }): string[]
 }
 
 /** The strategy host, sending through the router and reading its books from the projections. */
-export function createStrategies(input: { router: OrderRouter; log: EventLog; clock: Clock; state: () => HaltdState; logger: Logger }): Strategies {
+export function createStrategies(input: {
+  router: OrderRouter
+  log: EventLog
+  clock: Clock
+  state: () => HaltdState
+  logger: Logger
+  config: HaltdConfig
+  /** The embedder's strategies, after the config's. */
+  embedded: readonly StrategyEntry[] | undefined
+}): Strategies {
   const { state, log, logger } = input
   // The strategies a run starts with are its deployment; the lock guards changes to a running daemon.
   let deployed = false
@@ -63,7 +73,8 @@ export function createStrategies(input: { router: OrderRouter; log: EventLog; cl
   })
   return {
     host,
-    deploy(entries, { halted }) {
+    deploy({ halted }) {
+      const entries = strategyEntries(input.config, input.embedded)
       for (const e of entries) host.register(e.strategy, { limits: e.limits, enabled: (e.enabled ?? true) && !halted })
       if (entries.length > 0) {
         const r = restoreStrategyState(log, host)

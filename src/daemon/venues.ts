@@ -10,7 +10,7 @@ import type { HaltdState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { HaltdConfig, VenueConfig } from './config.js'
 import type { Logger } from './logger.js'
-import type { VenueHealth } from './venue-health.js'
+import { createVenueHealth, type VenueHealth } from './venue-health.js'
 
 /** Bad input in the config that only shows once it is used (an unknown ccxt exchange id). */
 export class VenueSetupFailed extends HaltdError {
@@ -24,6 +24,9 @@ export class VenueSetupFailed extends HaltdError {
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
+/** Venue errors reported, and counted by the risk monitor once it is wired in. */
+export type VenueErrors = { onVenueError(e: unknown): void; countWith(note: () => void): void }
+
 /**
  * Where a venue's own background failures go (its order stream, its polling). They count toward
  * the risk monitor's error burst, like the rejects and unconfirmed cancels the log already shows:
@@ -32,7 +35,7 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
  * lasts are not counted again, so a short network blip does not read as a burst. Ticker polls
  * are left out: a feed that stays dead is the feed-loss trigger's to notice.
  */
-export function createVenueErrors(onError: (e: unknown) => void): { onVenueError(e: unknown): void; countWith(note: () => void): void } {
+export function createVenueErrors(onError: (e: unknown) => void): VenueErrors {
   // the risk monitor is built after the venues: until it is wired in, errors are only reported
   let noteVenueError = () => {}
   return {
@@ -44,6 +47,34 @@ export function createVenueErrors(onError: (e: unknown) => void): { onVenueError
       noteVenueError = note
     },
   }
+}
+
+/**
+ * This run's venues: the config's and the embedder's (`buildVenues`), every call timed by `health`,
+ * their background errors reported through `errors` (counted once the risk monitor is wired in).
+ * Their connections close with the daemon's cleanups.
+ */
+export async function createVenues(input: {
+  config: Pick<HaltdConfig, 'venues'>
+  ports: { gateways?: readonly ExchangeGateway[]; tickerSources?: readonly TickerSource[] }
+  clock: Clock
+  onError: (e: unknown) => void
+  cleanups: { push(cleanup: () => unknown): void }
+}): Promise<{ venues: Map<string, ExchangeGateway>; sources: TickerSource[]; health: VenueHealth; errors: VenueErrors }> {
+  const { clock, onError } = input
+  const health = createVenueHealth({ now: () => clock.now() })
+  const errors = createVenueErrors(onError)
+  const { venues, sources } = await buildVenues({
+    venues: input.config.venues,
+    gateways: input.ports.gateways ?? [],
+    tickerSources: input.ports.tickerSources ?? [],
+    clock,
+    health,
+    onVenueError: errors.onVenueError,
+    onError,
+  })
+  input.cleanups.push(() => Promise.all([...venues.values()].map((g) => g.close().catch(() => undefined))))
+  return { venues, sources, health, errors }
 }
 
 /**

@@ -1,0 +1,38 @@
+import type { ExchangeGateway } from '../exchanges/gateway.js'
+import { order as orderOf, type HaltdState } from '../projections/index.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import { OrderRouter } from '../core/execution/order-router.js'
+import { recordUpdates } from '../core/execution/venue-recorder.js'
+import type { HaltdConfig } from './config.js'
+
+/**
+ * The write-ahead order router behind the gate, reading positions (for the reduce-only check) and
+ * orders from the live projections, then what each venue reports of its own accord recorded in the
+ * log. Both are released with the daemon's cleanups: the router closes after the venues stop
+ * reporting.
+ */
+export function createOrderRouter(input: {
+  log: EventLog
+  gate: OrderGate
+  venues: ReadonlyMap<string, ExchangeGateway>
+  runId: string
+  state: () => HaltdState
+  orders: HaltdConfig['orders']
+  cleanups: { push(cleanup: () => unknown): void }
+}): OrderRouter {
+  const { log, venues, state, cleanups } = input
+  const router = new OrderRouter({
+    log,
+    gate: input.gate,
+    venues,
+    runTag: input.runId.slice(-6),
+    positionOf: (venue, symbol) => state().positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
+    orderOf: (venue, clientOrderId) => orderOf(state(), venue, clientOrderId),
+    submitTimeoutMs: input.orders.submitTimeoutMs,
+    lostRecheckMs: input.orders.lostRecheckMs,
+  })
+  cleanups.push(() => router.close())
+  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw))
+  return router
+}
