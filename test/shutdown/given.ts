@@ -2,7 +2,7 @@ import type { HaltdEvent } from '../../src/events/index.js'
 import { decideShutdown, foldShutdown } from '../../src/core/shutdown/decider.js'
 import { parseShutdownOptions, type ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import type { ShutdownFact, ShutdownState } from '../../src/core/shutdown/procedure.js'
-import { emptyWorld, type ShutdownDecision, type ShutdownWorld, type WorldOrder, type WorldPosition } from '../../src/core/shutdown/types.js'
+import type { ShutdownDecision, ShutdownWorld, WorldOrder, WorldPosition } from '../../src/core/shutdown/types.js'
 
 /**
  * Given / when / then for the shutdown deciders: `given` is a list of stored events, `when` a
@@ -19,6 +19,22 @@ export function requested(options: ShutdownOptionsInput = {}, mode: 'graceful' |
     type: 'shutdown.requested',
     data: { shutdownId: SD, mode, reason: 'maintenance', origin: 'signal', options: parseShutdownOptions({ venues: VENUES, ...options }) },
     ts: 1_000,
+  }
+}
+
+/** A world with nothing in it: no orders, no positions, trading ACTIVE. */
+function emptyWorld(): ShutdownWorld {
+  return {
+    seq: 0,
+    orders: [],
+    positions: [],
+    marks: {},
+    tradingMode: 'ACTIVE',
+    killSwitchLatched: false,
+    marketData: {},
+    reconciliation: { ok: true, counts: {}, problems: [] },
+    balances: {},
+    pnl: { realized: 0, fees: 0, unrealized: 0, equity: 0, drawdown: 0 },
   }
 }
 

@@ -1,4 +1,4 @@
-import type { HaltdEvent, OrderOrigin, Origin, ShutdownMode, Side, TradingMode } from '../../events/index.js'
+import type { OrderOrigin, Origin, ShutdownMode, Side, TradingMode } from '../../events/index.js'
 
 /**
  * The shape every shutdown procedure has (docs/ARCHITECTURE.md, "Deciders"). `evolve` folds the procedure's
@@ -66,21 +66,6 @@ export type ReconciliationProblem = {
 
 export const markKey = (venue: string, symbol: string): string => `${venue} ${symbol}`
 
-export function emptyWorld(): ShutdownWorld {
-  return {
-    seq: 0,
-    orders: [],
-    positions: [],
-    marks: {},
-    tradingMode: 'ACTIVE',
-    killSwitchLatched: false,
-    marketData: {},
-    reconciliation: { ok: true, counts: {}, problems: [] },
-    balances: {},
-    pnl: { realized: 0, fees: 0, unrealized: 0, equity: 0, drawdown: 0 },
-  }
-}
-
 // ── what a shutdown records (its options' venues, its commands): schemas in src/events ──────
 
 export { VenueInfo, ServiceName, ShutdownStatus, ShutdownCommand, CommandOutcome, StepStatus, type CommandKind } from '../../events/shutdown.js'
@@ -98,5 +83,3 @@ export type ShutdownDecision =
   | { kind: 'resume' }
   /** What should happen next, given the world now. */
   | { kind: 'advance'; world: ShutdownWorld }
-
-export type ShutdownEventOut = HaltdEvent
