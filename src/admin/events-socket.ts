@@ -43,16 +43,27 @@ export function streamEvents(ws: WebSocket, log: EventLog, from: number): void {
     }
     if (closed) return
     unsubscribe = log.subscribe(next, (event) => {
-      if (ws.bufferedAmount > CUT_OFF) {
+      // This runs inside the log's publish: whatever one socket does must not reach the writer.
+      try {
+        if (ws.bufferedAmount > CUT_OFF) {
+          unsubscribe?.()
+          ws.close(1013, `too far behind: reconnect with from=${event.seq}`)
+          return
+        }
+        ws.send(frame({ kind: 'event', event }))
+      } catch {
         unsubscribe?.()
-        ws.close(1013, `too far behind: reconnect with from=${event.seq}`)
-        return
+        ws.terminate()
       }
-      ws.send(frame({ kind: 'event', event }))
     })
     ws.send(frame({ kind: 'caught-up', seq: log.lastSeq }))
   }
   run().catch((e: unknown) => {
-    if (!closed) ws.close(1011, e instanceof Error ? e.message.slice(0, 100) : 'event stream failed')
+    if (closed) return
+    try {
+      ws.close(1011, e instanceof Error ? e.message.slice(0, 100) : 'event stream failed')
+    } catch {
+      ws.terminate()
+    }
   })
 }

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
@@ -8,6 +9,7 @@ import { bearerCheck } from './auth.js'
 import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
+import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -19,6 +21,11 @@ export type AdminServerOptions = {
   logger?: Logger
   /** Largest request body accepted. */
   maxBodyBytes?: number
+  /**
+   * Host header names accepted besides the bound IP literal (and `localhost` on loopback): a
+   * name an operator reaches a non-loopback bind by. Any other name is refused (421).
+   */
+  allowedHosts?: readonly string[]
 }
 
 export type AdminServer = {
@@ -92,26 +99,32 @@ function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'P
   }
 }
 
+const errorBody = (code: string, message: string, problems?: unknown) => ({ error: { code, message, ...(problems ? { problems } : {}) } })
+
+/** A refusal that leaves the rest of the request unread: answered, then the socket is closed. */
+const CLOSE = { connection: 'close' }
+
 function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
-    let tooLarge = false
-    req.on('data', (chunk: Buffer) => {
-      if (tooLarge) return
+    const onData = (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
-        // Answered at once; the rest is read and dropped so the client gets the 413, not a reset.
-        tooLarge = true
+        // Answered at once and the socket closed after the answer: the rest is never read.
+        req.off('data', onData)
+        req.pause()
         chunks.length = 0
-        reject(new HttpRefusal(413, 'BODY_TOO_LARGE', `the body is larger than ${limit} bytes`, undefined, { connection: 'close' }))
+        reject(new HttpRefusal(413, 'BODY_TOO_LARGE', `the body is larger than ${limit} bytes`, undefined, CLOSE))
         return
       }
       chunks.push(chunk)
-    })
+    }
+    req.on('data', onData)
     req.on('error', reject)
+    req.on('aborted', () => reject(new HttpRefusal(400, 'ABORTED', 'the request was aborted before its body ended', undefined, CLOSE)))
     req.on('end', () => {
-      if (tooLarge) return
+      if (size > limit) return
       const text = Buffer.concat(chunks).toString('utf8').trim()
       if (text === '') return resolve(undefined)
       try {
@@ -125,19 +138,52 @@ function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
 
 function send(res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
   const text = typeof reply.body === 'string' && reply.contentType ? reply.body : `${JSON.stringify(reply.body, null, 2)}\n`
+  if (headers.connection === 'close') {
+    // Node would read (and drop) the rest of the body to keep the connection; it is closed instead.
+    res.once('finish', () => res.req.socket?.destroy())
+  }
   res.writeHead(reply.status, {
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'cache-control': 'no-store',
+    'content-length': String(Buffer.byteLength(text)),
     ...headers,
   })
   res.end(text)
 }
 
-const errorBody = (code: string, message: string, problems?: unknown) => ({ error: { code, message, ...(problems ? { problems } : {}) } })
+/** An HTTP answer written straight to a socket (a refused upgrade, a request Node could not parse), then the socket closed. */
+function answerRaw(socket: Duplex, status: number, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify(errorBody(code, message))
+  const reason = STATUS_CODES[status] ?? 'Error'
+  // A client that never reads would hold the socket open: it is destroyed after a grace period either way.
+  const timer = setTimeout(() => socket.destroy(), 2_000)
+  timer.unref()
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => {
+      clearTimeout(timer)
+      socket.destroy()
+    },
+  )
+}
+
+/** What a log line says about an error from a socket or a client: never the raw bytes (they may hold the token). */
+const errInfo = (e: unknown) => (e instanceof Error ? { code: (e as NodeJS.ErrnoException).code, message: e.message.slice(0, 200) } : { message: String(e) })
 
 /**
  * The admin API: plain node:http plus ws for `/events`. Every request needs the bearer token;
  * every action becomes an event (origin `admin`, with its reason) through the backend.
+ *
+ * Nothing a client sends ends the process: every handler turns an error into an answer or a
+ * closed socket and a log line, and every server-side socket (HTTP, upgraded, WebSocket) and
+ * the WebSocket server have an error handler. A request is checked in this order, and each
+ * refusal closes the connection without reading the rest: the Host header against the bound
+ * address (421, DNS rebinding), the target (400), the token (401), the route (404), the method
+ * (405), the declared and the actual body size (413).
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const { backend, logger } = options
@@ -146,68 +192,126 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const authorized = bearerCheck(options.token)
   const table = routes(backend)
   const sockets = new Set<WebSocket>()
+  // Set once the port is known (the host check compares it).
+  let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
 
-  const server: Server = createServer(async (req, res) => {
+  /** The checks every request and upgrade passes first, in order; the path it asks for. */
+  const admit = (req: IncomingMessage): { path: string; query: URLSearchParams } => {
+    const hostOk = checkHost(req.headers.host, req.socket.localAddress)
+    if (!hostOk.ok) throw new HttpRefusal(hostOk.status, hostOk.status === 421 ? 'MISDIRECTED_REQUEST' : 'INVALID_HOST', hostOk.problem, undefined, CLOSE)
+    const target = parseTarget(req.url)
+    if (!target.ok) throw new HttpRefusal(400, 'INVALID_TARGET', target.problem, undefined, CLOSE)
+    if (!authorized(req.headers.authorization)) {
+      throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, {
+        'www-authenticate': 'Bearer realm="haltd"',
+        ...CLOSE,
+      })
+    }
+    return target
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> => {
     const started = performance.now()
-    const path = new URL(req.url ?? '/', 'http://admin').pathname
+    let path = '(refused before its target was read)'
     let status = 500
     try {
-      if (!authorized(req.headers.authorization)) {
-        throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, {
-          'www-authenticate': 'Bearer realm="haltd"',
-        })
-      }
-      const route = table[path]
-      if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${path}`)
+      const target = admit(req)
+      path = target.path
+      const route = Object.hasOwn(table, path) ? table[path] : undefined
+      if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
       const method = req.method as 'GET' | 'POST'
-      const handler = route[method]
+      const handler = Object.hasOwn(route, method) ? route[method] : undefined
       if (!handler) {
         const allow = Object.keys(route).join(', ')
-        throw new HttpRefusal(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path} (allowed: ${allow})`, undefined, { allow })
+        throw new HttpRefusal(405, 'METHOD_NOT_ALLOWED', `${shown(req.method ?? '')} is not allowed on ${path} (allowed: ${allow})`, undefined, {
+          allow,
+          ...CLOSE,
+        })
       }
-      const body = method === 'POST' ? await readBody(req, maxBody) : undefined
+      let body: unknown
+      if (method === 'POST') {
+        const declared = Number(req.headers['content-length'] ?? 0)
+        if (declared > maxBody) throw new HttpRefusal(413, 'BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`, undefined, CLOSE)
+        if (expectsContinue) res.writeContinue()
+        body = await readBody(req, maxBody)
+      }
       const reply = await handler(req, body)
       status = reply.status
       send(res, reply)
     } catch (e) {
-      if (e instanceof HttpRefusal) {
-        status = e.status
+      status = e instanceof HttpRefusal ? e.status : e instanceof HaltdError ? 409 : 500
+      if (status === 500) logger?.error({ err: e, path }, 'admin request failed')
+      if (res.headersSent || res.destroyed) {
+        res.destroy()
+      } else if (e instanceof HttpRefusal) {
         send(res, json(e.status, errorBody(e.code, e.message, e.problems)), e.headers)
       } else if (e instanceof HaltdError) {
         // The request was well formed but the state does not allow it (resume while latched…).
-        status = 409
         send(res, json(409, errorBody(e.code, e.message)))
       } else {
-        status = 500
-        logger?.error({ err: e, path }, 'admin request failed')
         send(res, json(500, errorBody('INTERNAL', e instanceof Error ? e.message : String(e))))
       }
     } finally {
       // The path only: never headers, never the query string.
       logger?.debug({ method: req.method, path, status, ms: Math.round(performance.now() - started) }, 'admin request')
     }
+  }
+  const guarded = (expectsContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res, expectsContinue).catch((e: unknown) => {
+      logger?.error({ err: errInfo(e) }, 'admin request handler failed')
+      res.destroy()
+    })
+  }
+
+  // requireHostHeader off: a missing Host is refused by the host check, with a body saying so.
+  const server: Server = createServer({ requireHostHeader: false }, guarded(false))
+  // Refused requests are answered before `100 Continue`, so a refused client never sends its body.
+  server.on('checkContinue', guarded(true))
+  server.on('connection', (socket: Socket) => {
+    // Node's own handler leaves the socket at an upgrade; this one stays for its whole life.
+    socket.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'admin socket error'))
+  })
+  server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
+    logger?.warn({ err: errInfo(e) }, 'admin request not understood')
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage
+    if (e.code === 'ECONNRESET' || inFlight?.headersSent) {
+      socket.destroy()
+      return
+    }
+    const status = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    answerRaw(socket, status, 'BAD_REQUEST', `the request cannot be read (${e.code ?? 'unknown'})`)
   })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
-  server.on('upgrade', (req, socket: Socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://admin')
-    const refuse = (status: number, code: string, message: string) => {
-      const body = JSON.stringify(errorBody(code, message))
-      socket.end(
-        `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      )
+  wss.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket server error'))
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    let target: { path: string; query: URLSearchParams }
+    try {
+      target = admit(req)
+    } catch (e) {
+      const r = e as HttpRefusal
+      return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
     }
-    if (!authorized(req.headers.authorization)) return refuse(401, 'UNAUTHORIZED', 'a valid bearer token is required')
-    if (url.pathname !== '/events') return refuse(404, 'NOT_FOUND', `no websocket route ${url.pathname}`)
-    const raw = url.searchParams.get('from')
+    if (target.path !== '/events') return answerRaw(socket, 404, 'NOT_FOUND', `no websocket route ${shown(target.path)}`)
+    const raw = target.query.get('from')
     const from = raw === null ? backend.log.lastSeq + 1 : Number(raw)
-    if (!Number.isInteger(from) || from < 1) return refuse(400, 'INVALID_QUERY', `from must be a positive integer seq, got '${raw}'`)
+    if (!Number.isInteger(from) || from < 1) return answerRaw(socket, 400, 'INVALID_QUERY', `from must be a positive integer seq, got '${shown(raw ?? '')}'`)
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // A frame over maxPayload, reserved bits, a bad opcode: ws closes the socket and says why here.
+      ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket error'))
       sockets.add(ws)
       ws.on('close', () => sockets.delete(ws))
       logger?.debug({ from }, 'events socket opened')
       streamEvents(ws, backend.log, from)
     })
+  }
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      upgrade(req, socket, head)
+    } catch (e) {
+      logger?.error({ err: errInfo(e) }, 'events socket upgrade failed')
+      socket.destroy()
+    }
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -217,7 +321,15 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       resolve()
     })
   })
+  server.on('error', (e) => logger?.error({ err: errInfo(e) }, 'admin server error'))
   const address = server.address() as AddressInfo
+  checkHost = hostCheck({ address: address.address, port: address.port, allowedHosts: options.allowedHosts })
+  if (!isLoopback(address.address)) {
+    logger?.warn(
+      { host: address.address, port: address.port },
+      'the admin API listens beyond loopback: anyone who can reach this address and holds the token can stop trading',
+    )
+  }
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return {
     host: address.address,

@@ -8,6 +8,7 @@ import { RiskConfig } from '../core/risk/config.js'
 import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
 import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
+import { isLoopback } from '../admin/request-target.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -118,6 +119,8 @@ export const HaltdConfig = z
         port: z.number().int().min(0).max(65_535).default(7_707),
         /** Bearer token; generated per run when absent (and written to `<db>.admin.json`, mode 0600). */
         token: z.string().min(16, 'at least 16 characters').optional(),
+        /** A `host` beyond loopback (`0.0.0.0`, a LAN address) is refused unless this says so. */
+        allowNonLoopback: z.boolean().default(false),
       })
       .prefault({}),
     venues: z.array(VenueConfig).default([]),
@@ -184,6 +187,14 @@ export const HaltdConfig = z
         }
       })
     })
+    const admin = config.admin
+    if (admin.enabled && !admin.allowNonLoopback && !isLoopbackHost(admin.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'host'],
+        message: `'${admin.host}' is not a loopback address, and the admin API can stop trading: set admin.allowNonLoopback to true to listen there`,
+      })
+    }
     const d = config.deadMansSwitch
     if (d.refreshMs >= d.timeoutMs) {
       ctx.addIssue({
@@ -197,6 +208,9 @@ export const HaltdConfig = z
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })
     }
   })
+
+/** `localhost`, `127.x.x.x`, `::1`: the admin API's hosts that need no `allowNonLoopback`. */
+const isLoopbackHost = (host: string): boolean => host.toLowerCase() === 'localhost' || isLoopback(host.replace(/^\[(.*)\]$/, '$1'))
 
 export type HaltdConfig = z.output<typeof HaltdConfig>
 export type HaltdConfigInput = z.input<typeof HaltdConfig>
