@@ -18,7 +18,7 @@ import { wellFormed } from './text.js'
 
 export const MAX_JSON_DEPTH = 32
 /** Values in one record at most; a bound on the walk for shared references nested deep. */
-export const MAX_JSON_VALUES = 1_000_000
+const MAX_JSON_VALUES = 1_000_000
 /** Problems reported per record at most; the walk stops there. */
 const MAX_PROBLEMS = 10
 
@@ -120,7 +120,7 @@ class Walk {
  * (each with its path below `value`). Never throws, whatever `value` is (a getter that throws is
  * reported as a problem).
  */
-export function plainJsonRecord(value: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; problems: Problem[] } {
+function plainJsonRecord(value: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; problems: Problem[] } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return {
       ok: false,
