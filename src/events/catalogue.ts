@@ -15,7 +15,9 @@ import {
   ShutdownMode,
   Origin,
   OrderOrigin,
+  Text,
 } from './primitives.js'
+import { JsonRecord } from './json.js'
 import { CommandOutcome } from './shutdown.js'
 
 /**
@@ -24,7 +26,8 @@ import { CommandOutcome } from './shutdown.js'
  */
 
 const OrderRef = { venue: Venue, clientOrderId: Id }
-const Note = z.record(z.string(), z.unknown())
+/** Free-form data: plain JSON values only, stored as published (json.ts). */
+const Note = JsonRecord
 
 export const current = {
   // ── order lifecycle ────────────────────────────────────────────────────────────────────
@@ -43,7 +46,7 @@ export const current = {
     }),
   },
   'order.accepted': { v: 1, data: z.strictObject({ ...OrderRef, venueOrderId: Id }) },
-  'order.rejected': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason, code: z.string().max(100).optional() }) },
+  'order.rejected': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason, code: Text(100).optional() }) },
   /** A fill or partial fill; the projection tells which from the cumulative quantity. */
   'order.filled': {
     v: 1,
@@ -53,7 +56,7 @@ export const current = {
       qty: Qty,
       price: Price,
       fee: Money.default(0),
-      feeCurrency: z.string().max(32).optional(),
+      feeCurrency: Text(32).optional(),
       liquidity: z.enum(['maker', 'taker']).optional(),
     }),
   },
@@ -82,7 +85,7 @@ export const current = {
     v: 1,
     data: z.strictObject({
       venue: Venue,
-      balances: z.array(z.strictObject({ asset: z.string().min(1).max(32), free: Money, used: Money, total: Money })),
+      balances: z.array(z.strictObject({ asset: Text(32).min(1), free: Money, used: Money, total: Money })),
     }),
   },
   'venue.open-orders-observed': {
@@ -113,7 +116,7 @@ export const current = {
   },
   'venue.connected': { v: 1, data: z.strictObject({ venue: Venue, latencyMs: z.number().finite().nonnegative().optional() }) },
   'venue.disconnected': { v: 1, data: z.strictObject({ venue: Venue, reason: Reason }) },
-  'venue.dead-mans-switch-armed': { v: 1, data: z.strictObject({ venue: Venue, timeoutMs: z.number().int().positive(), method: z.string().max(100) }) },
+  'venue.dead-mans-switch-armed': { v: 1, data: z.strictObject({ venue: Venue, timeoutMs: z.number().int().positive(), method: Text(100) }) },
   'venue.dead-mans-switch-disarmed': { v: 1, data: z.strictObject({ venue: Venue }) },
   'venue.cancel-all-requested': {
     v: 1,
@@ -147,8 +150,8 @@ export const current = {
     data: z.strictObject({
       reason: Reason,
       origin: Origin,
-      by: z.string().max(200).optional(),
-      trigger: z.string().max(100).optional(),
+      by: Text(200).optional(),
+      trigger: Text(100).optional(),
       reading: z.number().finite().optional(),
       threshold: z.number().finite().optional(),
       action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']),
@@ -159,7 +162,7 @@ export const current = {
     data: z.strictObject({
       reason: Reason.min(1),
       origin: Origin,
-      by: z.string().max(200).optional(),
+      by: Text(200).optional(),
       /** Mark-to-market equity at the reset: the drawdown trigger measures from here on, across restarts. */
       equity: z.number().finite().optional(),
       /** Peak equity since the log began, at the reset: a higher peak later was reached after the reset. */
@@ -185,14 +188,14 @@ export const current = {
   'checkpoint.written': {
     v: 1,
     data: z.strictObject({
-      path: z.string().min(1),
+      path: Text().min(1),
       checksum: z.string().regex(/^[0-9a-f]{64}$/),
       atSeq: z.number().int().nonnegative(),
       verified: z.boolean(),
       fallback: z.boolean().default(false),
     }),
   },
-  'checkpoint.failed': { v: 1, data: z.strictObject({ path: z.string(), error: Reason, recovery: Reason.optional() }) },
+  'checkpoint.failed': { v: 1, data: z.strictObject({ path: Text(), error: Reason, recovery: Reason.optional() }) },
 
   // ── shutdown lifecycle ─────────────────────────────────────────────────────────────────
   'shutdown.requested': {
@@ -205,28 +208,28 @@ export const current = {
       options: Note.default({}),
     }),
   },
-  'shutdown.step-started': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100) }) },
+  'shutdown.step-started': { v: 1, data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: Text(100).min(1) }) },
   'shutdown.step-completed': {
     v: 1,
-    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), detail: Note.optional() }),
+    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: Text(100).min(1), detail: Note.optional() }),
   },
   'shutdown.step-failed': {
     v: 1,
-    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), error: Reason }),
+    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: Text(100).min(1), error: Reason }),
   },
   'shutdown.step-timed-out': {
     v: 1,
     data: z.strictObject({
       shutdownId: Id,
       step: z.number().int().min(1).max(99),
-      name: z.string().min(1).max(100),
+      name: Text(100).min(1),
       budgetMs: z.number().int().nonnegative(),
       remaining: Note.optional(),
     }),
   },
   'shutdown.step-skipped': {
     v: 1,
-    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: z.string().min(1).max(100), reason: Reason }),
+    data: z.strictObject({ shutdownId: Id, step: z.number().int().min(1).max(99), name: Text(100).min(1), reason: Reason }),
   },
   /** A command the decider called for, recorded before the runner carries it out; the audit re-derives it. */
   'shutdown.command-issued': {
@@ -235,7 +238,7 @@ export const current = {
       shutdownId: Id,
       commandId: Id,
       step: z.number().int().min(1).max(99),
-      command: z.strictObject({ kind: z.string().min(1).max(100) }).catchall(z.unknown()),
+      command: JsonRecord.pipe(z.object({ kind: Text(100).min(1) }).catchall(z.unknown())),
     }),
   },
   'shutdown.command-completed': {
@@ -259,15 +262,15 @@ export const current = {
     v: 1,
     data: z.strictObject({
       runId: Id,
-      version: z.string().max(50),
-      configHash: z.string().max(128),
-      host: z.string().max(255),
+      version: Text(50),
+      configHash: Text(128),
+      host: Text(255),
       pid: z.number().int().nonnegative(),
     }),
   },
   'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },
   'run.crashed': { v: 1, data: z.strictObject({ runId: Id, pid: z.number().int().nonnegative(), lastSeq: z.number().int().nonnegative() }) },
-  'notification.sent': { v: 1, data: z.strictObject({ sink: z.string().max(100), topic: z.string().max(100), ok: z.boolean(), error: Reason.optional() }) },
+  'notification.sent': { v: 1, data: z.strictObject({ sink: Text(100), topic: Text(100), ok: z.boolean(), error: Reason.optional() }) },
 } as const
 
 export type Catalogue = typeof current

@@ -1,16 +1,20 @@
 import { z } from 'zod'
+import { freeText, idString } from './text.js'
 
-// Small building blocks shared by the event schemas.
-export const Id = z.string().min(1).max(200)
-export const Venue = z.string().min(1).max(64)
+// Small building blocks shared by the event schemas. Identifiers refuse a lone UTF-16
+// surrogate; free text is stored with it replaced (text.ts says why).
+export const Id = idString().min(1).max(200)
+export const Venue = idString().min(1).max(64)
 /** A market's symbol as ccxt writes it (`BTC/USDT`, `BTC/USDT:USDT`). */
-export const MarketSymbol = z.string().min(1).max(64)
+export const MarketSymbol = idString().min(1).max(64)
 export const Side = z.enum(['buy', 'sell'])
 export const Qty = z.number().finite().positive()
 export const Price = z.number().finite().positive()
 export const SignedQty = z.number().finite()
 export const Money = z.number().finite()
-export const Reason = z.string().max(2000)
+export const Reason = freeText().max(2000)
+/** Free text (a venue's error code, a host name, a file path), at most `max` characters when given. */
+export const Text = (max?: number) => (max === undefined ? freeText() : freeText().max(max))
 export const OrderType = z.enum(['market', 'limit'])
 export const TimeInForce = z.enum(['GTC', 'IOC', 'FOK', 'PO'])
 export const TradingMode = z.enum(['ACTIVE', 'REDUCING', 'HALTED'])
@@ -22,7 +26,7 @@ export const Origin = z.enum(['signal', 'admin', 'api', 'cli', 'risk', 'restart'
 /** Which part of the system an order came from. Shutdown orders are the only ones let through a closed gate. */
 export const OrderOrigin = z.strictObject({
   kind: z.enum(['strategy', 'shutdown', 'manual', 'adopted']),
-  id: z.string().max(200).optional(),
+  id: idString().max(200).optional(),
 })
 
 export type Side = z.infer<typeof Side>

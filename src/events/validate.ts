@@ -1,6 +1,7 @@
 import { current, type EventType, type HaltdEvent } from './catalogue.js'
 import { schemaAt, upcast } from './versions.js'
 import { InvalidEvent, problemsOf, type FieldProblem } from './errors.js'
+import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from './text.js'
 
 const known = new Set<string>(Object.keys(current))
 
@@ -43,8 +44,8 @@ const MAX_ENVELOPE_FIELD = 500
 /**
  * Check the envelope fields a writer may set besides the event (stream, causation and
  * correlation ids, idempotency key): each absent, or a non-empty string of at most 500
- * characters. They are stored and hashed as text, so anything else would be written in a form
- * the hash chain does not cover. Throws `InvalidEvent` naming every offending field.
+ * characters with no lone UTF-16 surrogate. They are stored and hashed as text, so anything else
+ * would be written in a form the hash chain does not cover (text.ts). Throws `InvalidEvent` naming every offending field.
  */
 export function checkEnvelopeInput(input: { type?: unknown } & Partial<Record<(typeof ENVELOPE_FIELDS)[number], unknown>>): void {
   let problems: FieldProblem[] | undefined
@@ -58,7 +59,9 @@ export function checkEnvelopeInput(input: { type?: unknown } & Partial<Record<(t
           ? 'must not be empty'
           : value.length > MAX_ENVELOPE_FIELD
             ? `must be at most ${MAX_ENVELOPE_FIELD} characters`
-            : undefined
+            : hasLoneSurrogate(value)
+              ? LONE_SURROGATE_MESSAGE
+              : undefined
     if (message !== undefined) {
       problems ??= []
       problems.push({ path: field, message })

@@ -7,6 +7,7 @@ import {
   current,
   GENESIS_HASH,
   idempotencyKeyOf,
+  InvalidEvent,
   parseEvent,
   readStored,
   streamOf,
@@ -36,7 +37,12 @@ export type EventLogOptions = {
   readonly?: boolean
   /** Test seam: called before every write, may throw to simulate an I/O fault. */
   beforeWrite?: () => void
+  /** The largest event data, serialized as stored (UTF-8 JSON), in bytes; larger events are `InvalidEvent`. */
+  maxEventBytes?: number
 }
+
+/** 1 MiB: far above any event haltd writes itself, far below what would stall the writer. */
+export const DEFAULT_MAX_EVENT_BYTES = 1 << 20
 
 export type ReadOptions = {
   /** First seq to return (inclusive). */
@@ -130,6 +136,28 @@ const str = (s: string | null | undefined) => (s == null ? 'null' : NEEDS_ESCAPE
 const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null')
 
 /**
+ * An event's data as the log stores and hashes it. Validation (the catalogue, events/json.ts)
+ * lets through only values JSON writes faithfully, so JSON.stringify cannot throw here; if it
+ * ever did, the input is at fault, not the disk, and it is reported as such.
+ */
+function serializeData(type: string, data: unknown, maxBytes: number): string {
+  let json: string
+  try {
+    json = JSON.stringify(data)
+  } catch (e) {
+    throw new InvalidEvent(type, [{ path: 'data', message: `cannot be written as JSON (${e instanceof Error ? e.message : String(e)})` }])
+  }
+  // UTF-8 takes at most 3 bytes per UTF-16 unit, so only a long text needs its bytes counted
+  if (json.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(json, 'utf8')
+    if (bytes > maxBytes) {
+      throw new InvalidEvent(type, [{ path: 'data', message: `is ${bytes} bytes as stored, over this log's cap of ${maxBytes} bytes (maxEventBytes)` }])
+    }
+  }
+  return json
+}
+
+/**
  * sha256(prevHash + header + data), where header is exactly
  * JSON.stringify([seq, id, type, v, ts, stream, causationId, correlationId]), written out by hand
  * so the hot path allocates neither the array nor a Hash object.
@@ -191,6 +219,7 @@ export class EventLog {
   private readonly clock: Clock
   private readonly ids: IdSource
   private readonly beforeWrite: (() => void) | undefined
+  private readonly maxEventBytes: number
   private readonly emitter = new EventEmitter<LogEvents>()
   private readonly recentKeys = new Set<string>()
   private readonly insert: Database.Statement
@@ -217,6 +246,10 @@ export class EventLog {
     this.clock = options.clock ?? systemClock
     this.ids = options.ids ?? uuidIds
     this.beforeWrite = options.beforeWrite
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES
+    if (!Number.isSafeInteger(this.maxEventBytes) || this.maxEventBytes < 1) {
+      throw new RangeError(`maxEventBytes must be a positive integer, got ${options.maxEventBytes}`)
+    }
     if (this.readonly && !existsSync(this.path)) throw new NotAnEventLog(this.path, 'no such file')
     let db: Database.Database
     try {
@@ -377,8 +410,12 @@ export class EventLog {
     return new Promise((resolve, reject) => this.groupWaiters.push({ resolve, reject }))
   }
 
-  /** Stamp, key, serialise and hash the event that follows `prevHash` at `seq`. Writes nothing. */
+  /**
+   * Serialise, stamp, key and hash the event that follows `prevHash` at `seq`. Writes nothing.
+   * Throws `InvalidEvent` for data over the size cap.
+   */
   private chain(input: EventInput, event: HaltdEvent, seq: number, prevHash: string, lastTs: number): Chained {
+    const json = serializeData(event.type, event.data, this.maxEventBytes)
     this.beforeWrite?.()
     const now = this.clock.now()
     const ts = Math.max(now, lastTs)
@@ -387,7 +424,6 @@ export class EventLog {
     const causationId = input.causationId ?? null
     const correlationId = input.correlationId ?? null
     const v = current[event.type].v
-    const json = JSON.stringify(event.data)
     const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, json)
     return {
       envelope: { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope,
