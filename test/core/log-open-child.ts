@@ -9,7 +9,6 @@ try {
   const log = openEventLog({ path, readonly: mode === 'read' })
   if (mode === 'write') log.append({ type: 'market.mark', data: { venue: 'sim-a', symbol: 'BTC/USDT', price: 100 } })
   process.stdout.write(`${JSON.stringify({ open: true, pid: process.pid, lastSeq: log.lastSeq })}\n`)
-  // the timer keeps the log reachable: a log that is garbage collected closes, and its lock goes with it
   if (hold === 'hold') setInterval(() => log.lastSeq, 60_000)
   else log.close()
 } catch (e) {

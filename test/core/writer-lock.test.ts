@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { appendFileSync, chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { openEventLog, NotAnEventLog } from '../../src/index.js'
@@ -93,20 +93,20 @@ describe('one writer per log file', () => {
     log.close()
   })
 
-  it('refuses a second writer in the same process, and lets one in once the first is closed', () => {
-    const path = tempDb()
+  it('holds the lock for the process: writers opened on one file in this process share it, and another process gets in once the last is closed', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'events.db')
     const first = openEventLog({ path })
     first.append(mark())
-    expect(() => openEventLog({ path })).toThrow(new RegExp(`already open for writing by pid ${process.pid} on `))
-    // a refused opener leaves the holder's lock and log alone
-    expect(first.append(mark()).seq).toBe(2)
-    const reader = openEventLog({ path, readonly: true })
-    expect(reader.lastSeq).toBe(2)
-    reader.close()
+    // the same file under another name (a symbolic link to its directory) is the same lock
+    symlinkSync(dir, join(dir, 'alias'))
+    const second = openEventLog({ path: join(dir, 'alias', 'events.db') })
     first.close()
-    const second = openEventLog({ path })
-    expect(second.append(mark()).seq).toBe(3)
+    const { outcome: refused } = await openInChild(path, 'write')
+    expect(refused).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: process.pid } })
     second.close()
+    const { outcome: admitted } = await openInChild(path, 'write')
+    expect(admitted).toMatchObject({ open: true, lastSeq: 2 })
   })
 })
 

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3'
-import { closeSync, existsSync, openSync } from 'node:fs'
+import { closeSync, existsSync, openSync, realpathSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import { LogLocked, type LockHolder } from './errors.js'
 
 /**
@@ -11,10 +12,13 @@ import { LogLocked, type LockHolder } from './errors.js'
  * mode: a RESERVED lock, which is an fcntl byte-range lock) for as long as the log is open.
  * The kernel drops it when the process ends, however it ends (kill -9 included), so there is
  * never a stale lock to clean up by hand. Another opener's BEGIN IMMEDIATE fails at once with
- * SQLITE_BUSY; so does a second writer in the same process, since SQLite tracks locks per file,
- * not per connection. A RESERVED lock still lets readers in, so a refused opener reads the
- * holder's pid, host and start time from the row the holder committed before taking the lock
- * for good. Readers of the log itself never touch this file.
+ * SQLITE_BUSY. A RESERVED lock still lets readers in, so a refused opener reads the holder's
+ * pid, host and start time from the row the holder committed before taking the lock for good.
+ * Readers of the log itself never touch this file.
+ *
+ * The lock belongs to the process: logs opened for writing on one file within one process (an
+ * embedder reopening a log that a stopping haltd has not closed yet) share it, counted, and it
+ * is let go when the last of them closes.
  *
  * The file is never deleted: removing it while a writer runs would let a second writer lock a
  * fresh file of the same name.
@@ -32,9 +36,44 @@ export function lockPathOf(logPath: string): string {
   return `${logPath}.lock`
 }
 
+type Held = { db: Database.Database; users: number }
+/** The locks this process holds, by the lock file's real path. */
+const held = new Map<string, Held>()
+
+/** The log's path with symbolic links resolved, so two names for one file share one lock. */
+function realLogPath(logPath: string): string {
+  try {
+    return realpathSync(logPath)
+  } catch {
+    return join(realpathSync(dirname(logPath)), basename(logPath))
+  }
+}
+
 /** Take the writer lock of the log at `logPath`, or throw `LogLocked` naming its holder. */
 export function acquireWriterLock(logPath: string): WriterLock {
-  const path = lockPathOf(logPath)
+  const path = lockPathOf(realLogPath(logPath))
+  let mine = held.get(path)
+  if (!mine) {
+    mine = { db: lock(logPath, path), users: 0 }
+    held.set(path, mine)
+  }
+  mine.users++
+  const holding = mine
+  let released = false
+  return {
+    path,
+    release() {
+      if (released) return
+      released = true
+      if (--holding.users > 0) return
+      held.delete(path)
+      if (holding.db.inTransaction) holding.db.exec('ROLLBACK')
+      holding.db.close()
+    },
+  }
+}
+
+function lock(logPath: string, path: string): Database.Database {
   createPrivateFile(path)
   const db = new Database(path)
   const me = { pid: process.pid, host: hostname(), since: new Date().toISOString() }
@@ -57,14 +96,7 @@ export function acquireWriterLock(logPath: string): WriterLock {
     db.close()
     throw e
   }
-  return {
-    path,
-    release() {
-      if (!db.open) return
-      if (db.inTransaction) db.exec('ROLLBACK')
-      db.close()
-    },
-  }
+  return db
 }
 
 /** Create the file with mode 0600 when it is missing; an existing one is left alone (never opened here: closing a descriptor would drop this process's locks on it). */
