@@ -45,3 +45,38 @@ export class LogReadOnly extends HaltdError {
     super('LOG_READ_ONLY', 'the event log was opened read-only')
   }
 }
+
+/** Who holds a log's writer lock, as the holder recorded it. */
+export type LockHolder = { pid: number; host: string; since: string }
+
+/** Another process (or another open log in this one) is writing this log: one writer per log file. */
+export class LogLocked extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly holder: LockHolder | undefined,
+  ) {
+    const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process (which has not recorded itself yet)'
+    super('LOG_LOCKED', `${path} is already open for writing by ${who}; one writer per log. Stop that haltd first, or open the log read-only.`)
+  }
+}
+
+/** Why a log could not be opened for writing, when the file itself is not to blame. */
+export type OpenFailure = 'read-only' | 'disk-full' | 'io-error'
+
+const OPEN_FAILURES: Record<OpenFailure, string> = {
+  'read-only': 'it is read-only',
+  'disk-full': 'the disk is full',
+  'io-error': 'an I/O error',
+}
+
+/** The log could not be opened or created for writing: a read-only file or directory, a full disk, an I/O error. */
+export class LogOpenFailed extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly reason: OpenFailure,
+    detail: string,
+    cause?: unknown,
+  ) {
+    super('LOG_OPEN_FAILED', `${path} cannot be opened for writing: ${OPEN_FAILURES[reason]} (${detail})`, { cause })
+  }
+}

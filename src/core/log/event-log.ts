@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { createHash, hash as oneShotHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { accessSync, constants, existsSync, fsyncSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { EventEmitter } from 'eventemitter3'
 import {
   checkEnvelopeInput,
@@ -16,7 +17,8 @@ import {
   type HaltdEvent,
 } from '../../events/index.js'
 import { systemClock, uuidIds, type Clock, type IdSource } from '../../events/clock.js'
-import { LogClosed, LogReadOnly, LogWriteFailed, NewerLogFormat, NotAnEventLog } from './errors.js'
+import { HaltdError, LogClosed, LogOpenFailed, LogReadOnly, LogWriteFailed, NewerLogFormat, NotAnEventLog } from './errors.js'
+import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
 export const LOG_FORMAT = 'haltd-event-log'
 export const LOG_FORMAT_VERSION = 1
@@ -39,6 +41,8 @@ export type EventLogOptions = {
   beforeWrite?: () => void
   /** The largest event data, serialized as stored (UTF-8 JSON), in bytes; larger events are `InvalidEvent`. */
   maxEventBytes?: number
+  /** Test seam: called before each power-mode group commit, may throw to simulate a failed commit. */
+  beforeCommit?: () => void
 }
 
 /** 1 MiB: far above any event haltd writes itself, far below what would stall the writer. */
@@ -74,7 +78,7 @@ export type VerifyResult = { ok: true; lastSeq: number; count: number } | { ok: 
 
 type LogEvents = {
   event: (e: Envelope) => void
-  /** A power-mode group transaction was lost: events after `lastSeq` that were published are not in the log. */
+  /** A power-mode group transaction was lost: none of its events were published, and the log ends at `lastSeq`. */
   fault: (info: { error: LogWriteFailed; lastSeq: number }) => void
   /**
    * An append carried an idempotency key already stored, but with another type or payload: the
@@ -205,6 +209,84 @@ function sqliteCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : undefined
 }
 
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  return typeof code === 'string' && code.startsWith('E') ? code : undefined
+}
+
+/**
+ * What went wrong opening a log, by its cause: a read-only file or directory, a full disk or an
+ * I/O error is said as such; anything else means the file is not a log this haltd can open.
+ */
+function openFailure(path: string, e: unknown): Error {
+  if (e instanceof HaltdError) return e
+  const message = e instanceof Error ? e.message : String(e)
+  const code = sqliteCode(e) ?? ''
+  const errno = errnoOf(e)
+  if (code === 'SQLITE_FULL' || errno === 'ENOSPC') return new LogOpenFailed(path, 'disk-full', message, e)
+  if (code.startsWith('SQLITE_READONLY') || errno === 'EROFS' || errno === 'EACCES' || errno === 'EPERM')
+    return new LogOpenFailed(path, 'read-only', message, e)
+  if (code.startsWith('SQLITE_IOERR') || errno === 'EIO') return new LogOpenFailed(path, 'io-error', message, e)
+  return new NotAnEventLog(path, message)
+}
+
+/** Refuse, before anything is locked or created, a log that this process could not write. */
+function checkWritable(path: string): void {
+  const dir = dirname(path)
+  const denied = (e: unknown) => errnoOf(e) === 'EACCES' || errnoOf(e) === 'EROFS' || errnoOf(e) === 'EPERM'
+  try {
+    accessSync(dir, constants.W_OK)
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') throw new NotAnEventLog(path, `its directory ${dir} does not exist`)
+    if (denied(e)) throw new LogOpenFailed(path, 'read-only', `the directory ${dir} is read-only`, e)
+    throw e
+  }
+  try {
+    accessSync(path, constants.W_OK)
+  } catch (e) {
+    if (denied(e)) throw new LogOpenFailed(path, 'read-only', 'the file is read-only', e)
+  }
+}
+
+/**
+ * A new, empty log at `path`, mode 0600 (its WAL and shared-memory files take the same mode
+ * from it). Written under a temporary name and renamed into place, so a crash part way leaves
+ * no file rather than a half-made one. The caller holds the writer lock.
+ */
+function createLog(path: string, createdAt: string): void {
+  const temp = `${path}.new`
+  rmSync(temp, { force: true })
+  rmSync(`${temp}-journal`, { force: true })
+  createPrivateFile(temp)
+  try {
+    const db = new Database(temp)
+    try {
+      db.exec(LOG_SCHEMA)
+      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
+      db.transaction(() => {
+        put.run('format', LOG_FORMAT)
+        put.run('format_version', String(LOG_FORMAT_VERSION))
+        put.run('created_at', createdAt)
+      })()
+    } finally {
+      db.close()
+    }
+    renameSync(temp, path)
+  } catch (e) {
+    rmSync(temp, { force: true })
+    throw e
+  }
+  // make the new name durable too (best effort: not every platform lets a directory be opened)
+  try {
+    const fd = openSync(dirname(path), 'r')
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  } catch {}
+}
+
 function writeFailure(e: unknown): LogWriteFailed {
   if (e instanceof LogWriteFailed) return e
   return new LogWriteFailed(sqliteCode(e), e instanceof Error ? e.message : String(e), e)
@@ -220,6 +302,9 @@ export class EventLog {
   private readonly ids: IdSource
   private readonly beforeWrite: (() => void) | undefined
   private readonly maxEventBytes: number
+  private readonly beforeCommit: (() => void) | undefined
+  /** The writer lock (one writer per log file); none for a read-only log. */
+  private readonly lock: WriterLock | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
   private readonly recentKeys = new Set<string>()
   private readonly insert: Database.Statement
@@ -237,6 +322,10 @@ export class EventLog {
   private groupOpen = false
   private groupWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = []
   private committed: Promise<void> = Promise.resolve()
+  /** Written in the open group, published once it commits. */
+  private unpublished: Envelope[] = []
+  /** The newest seq committed and published to subscribers. */
+  private published = 0
 
   constructor(options: EventLogOptions) {
     this.path = options.path
@@ -250,20 +339,31 @@ export class EventLog {
     if (!Number.isSafeInteger(this.maxEventBytes) || this.maxEventBytes < 1) {
       throw new RangeError(`maxEventBytes must be a positive integer, got ${options.maxEventBytes}`)
     }
+    this.beforeCommit = options.beforeCommit
     if (this.readonly && !existsSync(this.path)) throw new NotAnEventLog(this.path, 'no such file')
-    let db: Database.Database
+    if (!this.readonly) checkWritable(this.path)
+    let db: Database.Database | undefined
     try {
-      db = new Database(this.path, { readonly: this.readonly, fileMustExist: this.readonly })
+      this.lock = this.readonly ? undefined : acquireWriterLock(this.path)
+      if (!this.readonly) {
+        // a new log only where there is no file: an empty file is someone else's mistake, not a log
+        if (!existsSync(this.path)) createLog(this.path, new Date(this.clock.now()).toISOString())
+        else if (statSync(this.path).size === 0)
+          throw new NotAnEventLog(this.path, 'the file is empty (0 bytes); haltd creates a new log only where no file exists')
+      }
+      db = new Database(this.path, { readonly: this.readonly, fileMustExist: true })
       this.database = db
       this.checkFormat(db)
+      db.pragma('busy_timeout = 5000')
+      if (!this.readonly) {
+        db.pragma('journal_mode = WAL')
+        db.pragma(`synchronous = ${this.durability === 'power' ? 'FULL' : 'NORMAL'}`)
+      }
     } catch (e) {
-      if (e instanceof NotAnEventLog || e instanceof NewerLogFormat) throw e
-      throw new NotAnEventLog(this.path, e instanceof Error ? e.message : String(e))
-    }
-    db.pragma('busy_timeout = 5000')
-    if (!this.readonly) {
-      db.pragma('journal_mode = WAL')
-      db.pragma(`synchronous = ${this.durability === 'power' ? 'FULL' : 'NORMAL'}`)
+      db?.close()
+      this.lock?.release()
+      if (this.readonly && !(e instanceof HaltdError)) throw new NotAnEventLog(this.path, e instanceof Error ? e.message : String(e))
+      throw openFailure(this.path, e)
     }
     this.insert = this.readonly
       ? db.prepare('SELECT 1')
@@ -307,17 +407,7 @@ export class EventLog {
 
   private checkFormat(db: Database.Database): void {
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
-    if (tables.length === 0) {
-      if (this.readonly) throw new NotAnEventLog(this.path, 'the file is empty')
-      db.exec(LOG_SCHEMA)
-      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
-      db.transaction(() => {
-        put.run('format', LOG_FORMAT)
-        put.run('format_version', String(LOG_FORMAT_VERSION))
-        put.run('created_at', new Date(this.clock.now()).toISOString())
-      })()
-      return
-    }
+    if (tables.length === 0) throw new NotAnEventLog(this.path, 'the file is empty')
     if (!tables.includes('meta') || !tables.includes('events')) {
       throw new NotAnEventLog(this.path, `it has tables (${tables.join(', ')}) but no haltd meta/events tables`)
     }
@@ -335,11 +425,20 @@ export class EventLog {
     this.seq = last?.seq ?? 0
     this.hash = last?.hash ?? GENESIS_HASH
     this.lastTs = last?.ts ?? 0
+    this.published = this.seq
   }
 
   /** The seq of the newest event, 0 for an empty log. */
   get lastSeq(): number {
     return this.seq
+  }
+
+  /**
+   * The seq of the newest event committed and published to subscribers. It trails `lastSeq`
+   * only in `power` mode, while a group transaction is open.
+   */
+  get committedSeq(): number {
+    return this.published
   }
 
   /** The hash at the head of the chain. */
@@ -369,7 +468,7 @@ export class EventLog {
       this.lastTs = lastTs
       throw this.afterWriteError(e)
     }
-    if (envelope.seq > seq) this.emitter.emit('event', envelope)
+    if (envelope.seq > seq) this.publish(envelope)
     return envelope
   }
 
@@ -394,8 +493,22 @@ export class EventLog {
       this.lastTs = lastTs
       throw this.afterWriteError(e)
     }
-    for (const envelope of out) if (envelope.seq > seq) this.emitter.emit('event', envelope)
+    for (const envelope of out) if (envelope.seq > seq) this.publish(envelope)
     return out
+  }
+
+  /**
+   * Subscribers see an event once it is committed: in `process` mode that is when its write
+   * returns; in `power` mode when its group commits, so a group that is lost was never seen and
+   * the seqs it would have taken reach subscribers once, with what is really stored under them.
+   */
+  private publish(envelope: Envelope): void {
+    if (this.groupOpen) {
+      this.unpublished.push(envelope)
+      return
+    }
+    this.published = envelope.seq
+    this.emitter.emit('event', envelope)
   }
 
   /** Append, resolving once the event is durable under the configured mode. */
@@ -534,9 +647,12 @@ export class EventLog {
   private commitGroup(): void {
     if (!this.groupOpen) return
     const waiters = this.groupWaiters
+    const written = this.unpublished
     this.groupWaiters = []
+    this.unpublished = []
     this.groupOpen = false
     try {
+      this.beforeCommit?.()
       this.database.exec('COMMIT')
     } catch (e) {
       if (this.database.inTransaction) this.database.exec('ROLLBACK')
@@ -544,12 +660,19 @@ export class EventLog {
       this.abandonGroup(writeFailure(e))
       return
     }
-    for (const w of waiters) w.resolve()
+    this.published = this.seq
+    try {
+      // a subscriber that appends opens the next group; its events follow these
+      for (const envelope of written) this.emitter.emit('event', envelope)
+    } finally {
+      for (const w of waiters) w.resolve()
+    }
   }
 
   private abandonGroup(error: LogWriteFailed): void {
     const waiters = this.groupWaiters
     this.groupWaiters = []
+    this.unpublished = []
     this.groupOpen = false
     this.loadTail()
     for (const w of waiters) w.reject(error)
@@ -604,13 +727,19 @@ export class EventLog {
   }
 
   /**
-   * Deliver every event from `fromSeq` on, then each new one as it is appended. Catch-up runs
-   * synchronously, so no append can slip between catch-up and live delivery.
+   * Deliver every committed event from `fromSeq` on, then each new one as it is committed, each
+   * seq once. Catch-up runs synchronously, so no append can slip between catch-up and live delivery.
    */
   subscribe(fromSeq: number, handler: (e: Envelope) => void): () => void {
-    for (const e of this.read({ from: fromSeq })) handler(e)
+    let delivered = fromSeq - 1
+    for (const e of this.read({ from: fromSeq, to: this.published })) {
+      delivered = e.seq
+      handler(e)
+    }
     const listener = (e: Envelope) => {
-      if (e.seq >= fromSeq) handler(e)
+      if (e.seq <= delivered) return
+      delivered = e.seq
+      handler(e)
     }
     this.emitter.on('event', listener)
     return () => {
@@ -660,6 +789,7 @@ export class EventLog {
     this.closed = true
     this.emitter.removeAllListeners()
     this.database.close()
+    this.lock?.release()
   }
 
   get isClosed(): boolean {

@@ -93,7 +93,8 @@ export type ProjectionRunnerOptions = {
 
 export type ProjectionRunner = {
   /**
-   * The live state: updated in the same tick as each append. Read it, never write it, and read
+   * The live state: updated as each event is published (in the same tick as its append; in
+   * `power` mode once its group commits). Read it, never write it, and read
    * it through the runner each time (it is replaced when the log reports lost events).
    */
   readonly state: HaltdState
@@ -109,7 +110,7 @@ export type ProjectionRunner = {
 
 /**
  * Keep the projections live: restore (newest valid snapshot + the tail), then apply each event
- * as the log publishes it, synchronously inside its append. A failing automatic snapshot is a
+ * as the log publishes it (synchronously inside its append, or in `power` mode as its group commits). A failing automatic snapshot is a
  * warning, never an error thrown into the append that triggered it.
  */
 export function createProjectionRunner(options: ProjectionRunnerOptions): ProjectionRunner {
@@ -128,10 +129,15 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   let state = restored.state
   let sinceSnapshot = 0
 
-  // A lost power-mode group transaction takes back events that were already published (and
-  // applied here): rebuild from what the log really holds, or the state would show facts that
-  // never were and ignore the seqs that get reused.
+  // A lost power-mode group transaction: the log publishes a group only once it has committed,
+  // so none of it was applied here and the state needs no repair. Should the state ever run
+  // ahead of the log, it is rebuilt from what the log really holds rather than show facts that
+  // never were and skip the seqs that get reused.
   const offFault = log.on('fault', ({ lastSeq }) => {
+    if (state.seq <= lastSeq) {
+      warn(`the log lost events after seq ${lastSeq}; none of them had been applied to the projections`, { lastSeq })
+      return
+    }
     warn(`the log lost events after seq ${lastSeq}; rebuilding the projections from the log`, { lastSeq })
     state = replayWith(log, store, { warn, ...(options.retention ? { retention: options.retention } : {}) }).state
     sinceSnapshot = 0

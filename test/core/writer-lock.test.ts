@@ -1,0 +1,232 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { appendFileSync, chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { openEventLog, NotAnEventLog } from '../../src/index.js'
+import { LogLocked, LogOpenFailed } from '../../src/core/log/errors.js'
+import { tempDb, tempDir } from '../support/tmp.js'
+import { dist } from '../support/paths.js'
+import { mark } from '../support/events.js'
+
+type Outcome =
+  | { open: true; pid: number; lastSeq: number }
+  | { open: false; name: string; code: string; message: string; holder?: { pid: number; host: string; since: string }; reason?: string }
+
+const children: ChildProcess[] = []
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+})
+
+/** Start the opening child; resolves with what it reported on opening, and the child itself. */
+function openInChild(path: string, mode: 'write' | 'read', options: { hold?: boolean; uid?: number } = {}): Promise<{ outcome: Outcome; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const args = [dist('test/core/log-open-child.js'), path, mode, ...(options.hold ? ['hold'] : [])]
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {}),
+    })
+    children.push(child)
+    let out = ''
+    let err = ''
+    child.stderr!.on('data', (d) => (err += d))
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const line = out.split('\n')[0]
+      if (out.includes('\n') && line) resolve({ outcome: JSON.parse(line) as Outcome, child })
+    })
+    child.on('exit', (code) => {
+      if (!out.includes('\n')) reject(new Error(`the child exited (${code}) without reporting: ${err}`))
+    })
+  })
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())))
+
+describe('one writer per log file', () => {
+  it("refuses a second writer in another process, naming the holder's pid and host, while readers open the log", async () => {
+    const path = tempDb()
+    const { outcome: first } = await openInChild(path, 'write', { hold: true })
+    expect(first).toMatchObject({ open: true, lastSeq: 1 })
+    const holderPid = (first as { pid: number }).pid
+
+    const { outcome: second } = await openInChild(path, 'write')
+    expect(second).toMatchObject({ open: false, name: 'LogLocked', code: 'LOG_LOCKED', holder: { pid: holderPid, host: hostname() } })
+    expect((second as { message: string }).message).toContain(`pid ${holderPid} on ${hostname()}`)
+    expect((second as { message: string }).message).toContain(path)
+
+    // in this process too, with the typed error
+    let refused: unknown
+    try {
+      openEventLog({ path })
+    } catch (e) {
+      refused = e
+    }
+    expect(refused).toBeInstanceOf(LogLocked)
+    expect((refused as LogLocked).holder?.pid).toBe(holderPid)
+    expect(Date.parse((refused as LogLocked).holder!.since)).toBeLessThanOrEqual(Date.now())
+
+    // readers are never refused, in another process or in this one
+    const { outcome: reader } = await openInChild(path, 'read')
+    expect(reader).toMatchObject({ open: true, lastSeq: 1 })
+    const log = openEventLog({ path, readonly: true })
+    expect([...log.read()].map((e) => e.type)).toEqual(['market.mark'])
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 1 })
+    log.close()
+  })
+
+  it('lets the next writer in at once after the holder is killed with kill -9, with nothing to clean up', async () => {
+    const path = tempDb()
+    const { outcome, child } = await openInChild(path, 'write', { hold: true })
+    expect(outcome).toMatchObject({ open: true })
+    expect(() => openEventLog({ path })).toThrow(LogLocked)
+    child.kill('SIGKILL')
+    await exited(child)
+    const started = Date.now()
+    const log = openEventLog({ path })
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(log.append(mark()).seq).toBe(2)
+    // and it now holds the lock itself
+    const { outcome: refused } = await openInChild(path, 'write')
+    expect(refused).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: process.pid } })
+    log.close()
+  })
+
+  it('holds the lock for the process: writers opened on one file in this process share it, and another process gets in once the last is closed', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'events.db')
+    const first = openEventLog({ path })
+    first.append(mark())
+    // the same file under another name (a symbolic link to its directory) is the same lock
+    symlinkSync(dir, join(dir, 'alias'))
+    const second = openEventLog({ path: join(dir, 'alias', 'events.db') })
+    first.close()
+    const { outcome: refused } = await openInChild(path, 'write')
+    expect(refused).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: process.pid } })
+    second.close()
+    const { outcome: admitted } = await openInChild(path, 'write')
+    expect(admitted).toMatchObject({ open: true, lastSeq: 2 })
+  })
+})
+
+describe('opening a log for writing', () => {
+  it('creates a new log only where no file exists: an empty file is refused, named and left as it was', () => {
+    const path = tempDb()
+    writeFileSync(path, '')
+    expect(() => openEventLog({ path })).toThrow(NotAnEventLog)
+    expect(() => openEventLog({ path })).toThrow(`${path} is not a haltd event log: the file is empty (0 bytes)`)
+    expect(statSync(path).size).toBe(0)
+    // and the refusal released the lock: once the file is gone, a new log is made
+    const fresh = tempDb()
+    const log = openEventLog({ path: fresh })
+    expect(log.append(mark()).seq).toBe(1)
+    log.close()
+  })
+
+  it('creates the log, its WAL and shared-memory files and its lock file readable and writable by the owner only', () => {
+    const previous = process.umask(0o022)
+    try {
+      const path = tempDb()
+      const log = openEventLog({ path })
+      log.append(mark())
+      for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}.lock`]) {
+        expect((statSync(file).mode & 0o777).toString(8), file).toBe('600')
+      }
+      log.close()
+    } finally {
+      process.umask(previous)
+    }
+  })
+
+  // As root, permissions do not stop a write: the refused open then runs as nobody, who must
+  // be able to reach the directory.
+  const asRoot = process.getuid?.() === 0
+  const reachable = (dir: string) => {
+    chmodSync(dir, 0o755)
+    return dir
+  }
+  const openForWriting = async (path: string): Promise<{ name: string; message: string; reason?: string }> => {
+    if (asRoot) {
+      const { outcome } = await openInChild(path, 'write', { uid: 65534 })
+      expect(outcome.open).toBe(false)
+      return outcome as { name: string; message: string }
+    }
+    try {
+      openEventLog({ path })
+    } catch (e) {
+      return e as LogOpenFailed
+    }
+    throw new Error('the log opened')
+  }
+
+  it('says a read-only directory is read-only, naming the log, rather than calling the file no event log', async () => {
+    const dir = join(reachable(tempDir()), 'ro')
+    mkdirSync(dir)
+    const path = join(dir, 'events.db')
+    openEventLog({ path }).close()
+    chmodSync(dir, 0o555)
+    try {
+      const failure = await openForWriting(path)
+      expect(failure).toMatchObject({ name: 'LogOpenFailed', reason: 'read-only' })
+      expect(failure.message).toBe(`${path} cannot be opened for writing: it is read-only (the directory ${dir} is read-only)`)
+      const missing = await openForWriting(join(dir, 'new.db'))
+      expect(missing).toMatchObject({ name: 'LogOpenFailed', reason: 'read-only' })
+      expect(missing.message).toContain(join(dir, 'new.db'))
+      // readers still open it
+      const reader = openEventLog({ path, readonly: true })
+      expect(reader.verify()).toMatchObject({ ok: true })
+      reader.close()
+    } finally {
+      chmodSync(dir, 0o755)
+    }
+  })
+
+  it('says a read-only log file is read-only, naming it', async () => {
+    const dir = join(reachable(tempDir()), 'rw')
+    mkdirSync(dir)
+    const path = join(dir, 'events.db')
+    const log = openEventLog({ path })
+    log.append(mark())
+    log.close()
+    chmodSync(dir, 0o777)
+    chmodSync(path, 0o444)
+    const failure = await openForWriting(path)
+    expect(failure).toMatchObject({ name: 'LogOpenFailed', reason: 'read-only' })
+    expect(failure.message).toBe(`${path} cannot be opened for writing: it is read-only (the file is read-only)`)
+  })
+
+  // A real full disk needs a small filesystem of its own: a tmpfs, where this may mount one.
+  it('names a full disk as the cause when a log cannot be opened or created on it', (ctx) => {
+    const dir = tempDir()
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir], { stdio: 'ignore' })
+    } catch {
+      ctx.skip()
+    }
+    try {
+      const path = join(dir, 'events.db')
+      const log = openEventLog({ path })
+      log.append(mark())
+      log.close()
+      try {
+        for (;;) appendFileSync(join(dir, 'filler'), Buffer.alloc(4096))
+      } catch (e) {
+        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC')
+      }
+      for (const target of [path, join(dir, 'new.db')]) {
+        let failure: unknown
+        try {
+          openEventLog({ path: target })
+        } catch (e) {
+          failure = e
+        }
+        expect(failure, target).toBeInstanceOf(LogOpenFailed)
+        expect(failure).toMatchObject({ reason: 'disk-full' })
+        expect((failure as Error).message).toMatch(new RegExp(`^${target} cannot be opened for writing: the disk is full`))
+      }
+    } finally {
+      execFileSync('umount', [dir])
+    }
+  })
+})
