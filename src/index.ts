@@ -11,7 +11,8 @@ export {
   type VerifyResult,
 } from './core/log/event-log.js'
 export { systemClock, manualClock, uuidIds, sequentialIds, type Clock, type IdSource } from './events/clock.js'
-export { NotAnEventLog, NewerLogFormat, LogWriteFailed, LogClosed, LogReadOnly } from './core/log/errors.js'
+export { NotAnEventLog, NewerLogFormat, LogWriteFailed, LogClosed, LogReadOnly, LogLocked, LogOpenFailed, type LockHolder } from './core/log/errors.js'
+export { anchorOf, checkAnchor, formatAnchor, parseAnchor, type LogAnchor } from './core/log/anchor.js'
 export * from './strategies/index.js'
 export * from './core/risk/index.js'
 export {

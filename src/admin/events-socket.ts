@@ -35,8 +35,9 @@ export function streamEvents(ws: WebSocket, log: EventLog, from: number): void {
     ws.close(1003, 'this socket only sends')
   })
   const run = async () => {
-    while (!closed && next <= log.lastSeq) {
-      const to = Math.min(log.lastSeq, next + PAGE - 1)
+    // only what is committed: in power durability the tail of an open group may still roll back
+    while (!closed && next <= log.committedSeq) {
+      const to = Math.min(log.committedSeq, next + PAGE - 1)
       for (const event of log.read({ from: next, to })) ws.send(frame({ kind: 'event', event }))
       next = to + 1
       while (!closed && ws.bufferedAmount > HIGH_WATER) await sleep(5)
@@ -56,7 +57,7 @@ export function streamEvents(ws: WebSocket, log: EventLog, from: number): void {
         ws.terminate()
       }
     })
-    ws.send(frame({ kind: 'caught-up', seq: log.lastSeq }))
+    ws.send(frame({ kind: 'caught-up', seq: log.committedSeq }))
   }
   run().catch((e: unknown) => {
     if (closed) return
