@@ -78,6 +78,23 @@ describe('error burst trigger', () => {
     expect(r.monitor.check()).toMatchObject({ trigger: 'errorBurst', reading: 3, threshold: 3 })
   })
 
+  it("does not count a shutdown's own outcomes while it runs (unconfirmed cancels, venues it closes), and counts again once it completed", () => {
+    const r = make({ errorBurst: { max: 3, windowMs: 1_000 } })
+    const shutdownId = 'sd-risk'
+    r.log.append({ type: 'shutdown.requested', data: { shutdownId, mode: 'graceful', reason: 'end of day', origin: 'operator', options: {} } })
+    for (let i = 0; i < 10; i++) {
+      r.log.append({ type: 'order.cancel-unconfirmed', data: { venue: 'a', clientOrderId: `o-${i}`, reason: 'the venue did not confirm' } })
+      r.monitor.noteVenueError()
+    }
+    r.log.append({ type: 'venue.disconnected', data: { venue: 'a', reason: 'closed by the shutdown' } })
+    expect(r.monitor.check()).toBeUndefined()
+    r.log.append({ type: 'shutdown.completed', data: { shutdownId, outcome: 'residual-exposure', exitCode: 2, durationMs: 10 } })
+    reject(r.log)
+    reject(r.log)
+    reject(r.log)
+    expect(r.monitor.check()).toMatchObject({ trigger: 'errorBurst', reading: 3 })
+  })
+
   it('trips by itself as the errors are appended, once the projections have them', async () => {
     const r = make({ errorBurst: { max: 2, windowMs: 1_000, action: 'HALTED' } })
     reject(r.log)

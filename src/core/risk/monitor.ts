@@ -87,10 +87,20 @@ export class RiskMonitor {
 
   /** Every appended event (wire after the projection runner). Counts errors, then re-checks on the next microtask. */
   observe(e: Envelope | Fact): void {
-    if (ERROR_EVENTS.has(e.type)) this.errorTimes.push(this.options.clock.now())
+    if (ERROR_EVENTS.has(e.type) && !this.shuttingDown()) this.errorTimes.push(this.options.clock.now())
     // every intermediate equity counts toward the peak, not only the one a batched check sees
     if (this.peakSinceReset !== undefined) this.peakSinceReset = Math.max(this.peakSinceReset, this.options.state().pnl.equity)
     this.scheduleCheck()
+  }
+
+  /**
+   * While a shutdown runs, the errors it meets are its own outcomes (cancels left unconfirmed,
+   * venues it closes), already in its report: counting them would latch the kill switch for a
+   * reason nobody chose, and the next start would come up HALTED.
+   */
+  private shuttingDown(): boolean {
+    for (const s of this.options.state().shutdowns.values()) if (s.mode !== undefined && !s.completed) return true
+    return false
   }
 
   /** A market data message from a venue: the feed is alive. */
@@ -111,6 +121,7 @@ export class RiskMonitor {
 
   /** A venue error that does not reach the log as an event (a failed fetch, a dropped stream). */
   noteVenueError(): void {
+    if (this.shuttingDown()) return
     this.errorTimes.push(this.options.clock.now())
     this.scheduleCheck()
   }
