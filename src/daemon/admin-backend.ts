@@ -143,11 +143,8 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         orders,
       }
     },
-    drainStatus: () => {
-      const s = d.state()
-      const strategyOrders = openOrders(s).filter((o) => o.origin.kind === 'strategy').length
-      return { ...s.trading.drain, inFlight: strategyOrders }
-    },
+    // what the drain waits for: every live order, the number /inflight and /metrics show too
+    drainStatus: () => ({ ...d.state().trading.drain, inFlight: inFlight(d.state()) }),
     shutdown: (r) => d.requestShutdown(r),
     killswitchActivate: (r) => {
       const trip = d.risk.activate({ reason: r.reason, action: r.action, origin: r.origin, ...(r.by ? { by: r.by } : {}) })

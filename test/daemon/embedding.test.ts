@@ -30,6 +30,34 @@ async function start(db: string, gateways: SimExchange[], extra: Record<string, 
 }
 
 describe('createHaltd, embedded', { timeout: 60_000 }, () => {
+  it('a drain counts what it waits for: /drain/status, /inflight and /metrics give the same number, orders of any origin included', async () => {
+    const db = join(tempDir(), 'drain.db')
+    const venue = sim('alpha-sim')
+    const h = await start(db, [venue], { admin: { enabled: true, port: 0, token: 'a-token-of-sixteen-chars' } })
+    await h.orders.submit({
+      venue: 'alpha-sim',
+      symbol: 'BTC/USDT:USDT',
+      side: 'buy',
+      type: 'limit',
+      qty: 0.01,
+      price: 40_000,
+      origin: { kind: 'manual', id: 'engine' },
+    })
+    const get = async (path: string) => (await fetch(`${h.admin!.url}${path}`, { headers: { authorization: `Bearer ${h.admin!.token}` } })).text()
+    const post = (path: string) =>
+      fetch(`${h.admin!.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.admin!.token}`, 'content-type': 'application/json' },
+        body: '{"reason":"test"}',
+      })
+    expect((await post('/drain/start')).status).toBe(202)
+    const drain = JSON.parse(await get('/drain/status')) as { state: string; inFlight: number }
+    const inflight = JSON.parse(await get('/inflight')) as { count: number }
+    const metric = Number(/^haltd_orders_in_flight (\d+)$/m.exec(await get('/metrics'))?.[1])
+    expect(drain).toMatchObject({ state: 'Draining', inFlight: 1 })
+    expect([inflight.count, metric]).toEqual([1, 1])
+  })
+
   it("routes the engine's orders through the gate, exposes the projections and events, and shuts down with a report", async () => {
     const db = join(tempDir(), 'e.db')
     const venue = sim('alpha-sim')
