@@ -1,5 +1,6 @@
 import type { EventLog } from '../core/log/event-log.js'
-import type { LogWriteFailed } from '../core/log/errors.js'
+import { LogWriteFailed } from '../core/log/errors.js'
+import type { EventInput } from '../events/index.js'
 
 /** The first write the log could not make, and how many failed since. */
 export type LogFault = {
@@ -25,7 +26,11 @@ const UNRECORDED_KEPT = 100
  * power-mode group that did not commit), whoever the writer was: the router, a venue's callback,
  * the risk monitor, a shutdown step. The first one calls `onFirstFault` synchronously, inside
  * the failing append, so the daemon can close its gate before the caller even sees the error.
- * A fault is kept for the rest of the run: a log that lost a write stays untrusted until restart.
+ * A fault is kept for the rest of the run: a log that lost a write stays untrusted until restart,
+ * and from then on every append is refused with `LogWriteFailed` before it reaches the file. In
+ * power durability a failed group takes earlier appends with it, which their writers may have
+ * acted on; refusing what follows keeps anything from building on them (a shutdown step waiting
+ * for an outcome the log no longer holds would otherwise retry it forever).
  */
 export function watchLogHealth(input: { log: EventLog; now: () => number; onFirstFault: (fault: LogFault) => void; onError: (e: unknown) => void }): LogHealth {
   let fault: LogFault | undefined
@@ -35,6 +40,11 @@ export function watchLogHealth(input: { log: EventLog; now: () => number; onFirs
     fault.failures++
     for (const t of types) if (fault.unrecorded.length < UNRECORDED_KEPT) fault.unrecorded.push(t)
     if (!first) return
+    refuseAppends(input.log, (types) => {
+      const refused = new LogWriteFailed(undefined, `refused: the log failed a write earlier in this run (${fault?.error})`, undefined)
+      failed(refused, types)
+      return refused
+    })
     try {
       input.onFirstFault(fault)
     } catch (e) {
@@ -51,8 +61,18 @@ export function watchLogHealth(input: { log: EventLog; now: () => number; onFirs
   }
 }
 
+/** From now on, every append of this log throws what `refusal` returns, and writes nothing. */
+function refuseAppends(log: EventLog, refusal: (types: readonly string[]) => LogWriteFailed): void {
+  log.append = (event: EventInput) => {
+    throw refusal([event.type])
+  }
+  log.appendBatch = (events: readonly EventInput[]) => {
+    throw refusal(events.map((e) => e.type))
+  }
+}
+
 /** One line for an operator: what the log could not record during this run. */
 export function describeLogFault(fault: LogFault): string {
-  const more = fault.failures > fault.unrecorded.length ? ` (and more; ${fault.failures} writes failed)` : ''
+  const more = fault.unrecorded.length >= UNRECORDED_KEPT ? ', and more' : ''
   return `the event log could not record ${fault.failures} write(s) since ${new Date(fault.at).toISOString()}: ${fault.error}; not recorded: ${fault.unrecorded.join(', ')}${more}`
 }
