@@ -30,7 +30,7 @@ export type DrainForceRequest = z.output<typeof DrainForceBody> & { origin: Orig
 
 export type Health = {
   ok: boolean
-  log: { ok: boolean; lastSeq: number; lastEventAt: string | null; problem?: string }
+  log: { ok: boolean; lastSeq: number; lastEventAt: string | null; problem?: string; error?: string }
   venues: { venue: string; connected: boolean; latencyMs?: number; latencySamples?: number; lastCallAt?: string; lastError?: string }[]
   [more: string]: unknown
 }

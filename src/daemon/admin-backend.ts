@@ -24,6 +24,8 @@ import type { Logger } from './logger.js'
 
 export type AdminBackendInput = {
   log: EventLog
+  /** The first write the log could not make this run (a full disk, an I/O error), if any. */
+  logFault?: () => string | undefined
   state: () => HaltdState
   status: () => unknown
   router: OrderRouter
@@ -57,7 +59,8 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     log: d.log,
     health(): Health {
       const s = d.state()
-      const logOk = !d.log.isClosed
+      const logError = d.logFault?.()
+      const logOk = !d.log.isClosed && logError === undefined
       const venues = [...d.venues.keys()].map((venue) => {
         const v = s.venues.get(venue)
         // The recent calls' median when there are any; before the first, the connect's own time.
@@ -82,7 +85,8 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
           ok: logOk,
           lastSeq: d.log.lastSeq,
           lastEventAt: s.ts ? new Date(s.ts).toISOString() : null,
-          ...(logOk ? {} : { problem: 'the event log is closed' }),
+          ...(logError !== undefined ? { error: logError, problem: 'the event log cannot be written: haltd is HALTED' } : {}),
+          ...(d.log.isClosed ? { problem: 'the event log is closed' } : {}),
         },
         venues,
         marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },

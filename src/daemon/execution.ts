@@ -20,6 +20,8 @@ export function createOrderRouter(input: {
   state: () => HaltdState
   orders: HaltdConfig['orders']
   cleanups: { push(cleanup: () => unknown): void }
+  /** Where a venue's update that could not be recorded is reported. */
+  onError: (e: unknown) => void
 }): OrderRouter {
   const { log, venues, state, cleanups } = input
   const router = new OrderRouter({
@@ -33,6 +35,6 @@ export function createOrderRouter(input: {
     lostRecheckMs: input.orders.lostRecheckMs,
   })
   cleanups.push(() => router.close())
-  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw))
+  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw, input.onError))
   return router
 }

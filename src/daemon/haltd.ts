@@ -15,6 +15,7 @@ import { createOrderRouter } from './execution.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
+import { describeLogFault, watchLogHealth } from './log-health.js'
 import { createMarketData } from './market-data.js'
 import { createNotifier, logSink, webhookSink } from './notify/index.js'
 import { openLogWithProjections } from './open-log.js'
@@ -63,8 +64,27 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   try {
     // ── gate, venues, router ─────────────────────────────────────────────────────────────
     const gate = tradingGate(state)
+    // A write the log could not make (a full disk, an I/O error), whoever made it: HALTED, the process stays up.
+    const logHealth = watchLogHealth({
+      log,
+      now: () => clock.now(),
+      onError,
+      onFirstFault: (fault) => {
+        gate.halt(`the event log cannot be written: ${fault.error}`)
+        logger.fatal({ error: fault.error }, 'HALTED: the event log cannot be written; trading stops, haltd stays up for the operator')
+        // Not inside the append that failed; the parts below may not be wired yet.
+        setImmediate(() => {
+          try {
+            if (life.state === 'running') life.set('halted')
+            notifier.notify({ topic: 'log.write-failed', text: `HALTED: the event log cannot be written: ${fault.error}`, severity: 'critical' }).catch(onError)
+          } catch (e) {
+            onError(e)
+          }
+        })
+      },
+    })
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
-    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups })
+    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError })
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
     const notifier = createNotifier({
@@ -121,10 +141,13 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       exitProcess: ports.exitProcess ?? false,
       finish: {
         quiesce: async () => {
-          switches.stopRefreshing()
-          uninstallSignals?.()
-          risk.stop()
-          marketData.stop()
+          for (const stop of [() => switches.stopRefreshing(), () => uninstallSignals?.(), () => risk.stop(), () => marketData.stop()]) {
+            try {
+              stop()
+            } catch (e) {
+              onError(e)
+            }
+          }
           await host.stop().catch(onError)
         },
         recordEnd: (code) => endRun(log, runId, code),
@@ -136,6 +159,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           log.close()
         },
       },
+      unrecorded: () => (logHealth.fault ? describeLogFault(logHealth.fault) : undefined),
     })
     if (config.signals) uninstallSignals = installSignalHandlers(life.signalHandlers())
 
@@ -154,9 +178,26 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         shutdown: controller.running,
         startup,
         adminUrl: admin?.url,
+        logFault: logHealth.fault,
       })
     if (config.admin.enabled) {
-      const backend = { log, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
+      const backend = {
+        log,
+        logFault: () => logHealth.fault?.error,
+        state,
+        status,
+        router,
+        risk,
+        drain,
+        pause,
+        venues,
+        venueHealth,
+        marketData,
+        gate,
+        clock,
+        startedAt,
+        onError,
+      }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
     }
 

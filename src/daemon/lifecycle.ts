@@ -70,6 +70,11 @@ export type LifecycleInput = {
    * run's end), record the run's end, then release the rest, the log last.
    */
   finish: { quiesce(): Promise<void>; recordEnd(code: number): void; release(): Promise<void> }
+  /**
+   * What the log could not record during this run, if anything: the run then ends with a non-zero
+   * exit code (never `clean`), and says so on stderr and in the log.
+   */
+  unrecorded?: () => string | undefined
 }
 
 export type DaemonLifecycle = {
@@ -77,6 +82,8 @@ export type DaemonLifecycle = {
   set(to: Lifecycle): void
   /** Resolves with the exit code once this haltd has stopped. */
   readonly exited: Promise<number>
+  /** A shutdown was asked for (recorded or not) or the run is ending: startup must not carry on. */
+  readonly stopRequested: boolean
   /** Start (or escalate) a shutdown and follow it to its end, which ends the run. */
   requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle
   /** Resume the shutdown a previous run left unfinished, as a shutdown of this run. */
@@ -101,6 +108,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
   let current: ShutdownHandle | undefined
   let gracefulTimer: ReturnType<typeof setTimeout> | undefined
   let finishing: Promise<void> | undefined
+  let stopRequested = false
   let heldBack: string[] = []
   let exitResolve!: (code: number) => void
   const exited = new Promise<number>((r) => (exitResolve = r))
@@ -128,11 +136,29 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
 
   function requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle {
     if (state === 'stopped') throw new HaltdError('STOPPED', 'haltd has stopped')
-    const handle = controller.requestShutdown({ mode, reason, origin })
+    stopRequested = true
+    let handle: ShutdownHandle
+    try {
+      handle = controller.requestShutdown({ mode, reason, origin })
+    } catch (e) {
+      stopUnrecorded(mode, reason, e)
+      throw e
+    }
     if (handle.status !== 'ignored' && (mode === 'emergency' || handle.status === 'escalated')) armEmergencyWatchdog(`emergency shutdown: ${reason}`)
     if (handle.status === 'started') track(handle, mode)
     logger.warn({ mode, origin, shutdownId: handle.shutdownId, status: handle.status }, `shutdown ${handle.status}: ${reason}`)
     return handle
+  }
+
+  /**
+   * The request could not be written (a full disk, an I/O error): the procedure cannot run without
+   * its stream, but the operator asked to stop, so the gate closes and the run ends, non-zero, saying why.
+   */
+  function stopUnrecorded(mode: ShutdownMode, reason: string, e: unknown) {
+    const why = e instanceof Error ? e.message : String(e)
+    gate.halt(`the ${mode} shutdown request could not be recorded: ${why}`)
+    logger.fatal({ err: e, mode, reason }, `the ${mode} shutdown request (${reason}) could not be recorded: stopping without running it`)
+    if (!controller.running) void finish(EXIT.crash)
   }
 
   function track(handle: ShutdownHandle, mode: ShutdownMode | undefined) {
@@ -168,23 +194,32 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
   }
 
   function finish(code: number): Promise<void> {
+    stopRequested = true
     finishing ??= (async () => {
       clearTimeout(gracefulTimer)
-      await input.finish.quiesce()
+      // Each part on its own: one that cannot record its stop (a full disk) must not keep the rest running.
+      await input.finish.quiesce().catch(onError)
+      let exitCode = input.unrecorded?.() !== undefined && code === EXIT.clean ? EXIT.crash : code
       try {
-        input.finish.recordEnd(code)
+        input.finish.recordEnd(exitCode)
       } catch (e) {
         onError(e)
       }
-      await input.finish.release()
+      await input.finish.release().catch(onError)
+      const unrecorded = input.unrecorded?.()
+      if (unrecorded !== undefined) {
+        if (exitCode === EXIT.clean) exitCode = EXIT.crash
+        logger.fatal({ exitCode }, `stopping with exit code ${exitCode}: ${unrecorded}`)
+        process.stderr.write(`haltd: ${unrecorded}\n`)
+      }
       set('stopped')
       watchdog.disarm()
-      logger.info({ exitCode: code }, 'haltd stopped')
-      emitter.emit('exit', code)
-      exitResolve(code)
+      logger.info({ exitCode }, 'haltd stopped')
+      emitter.emit('exit', exitCode)
+      exitResolve(exitCode)
       if (input.exitProcess) {
         logger.flush?.()
-        process.exit(code)
+        process.exit(exitCode)
       }
     })()
     return finishing
@@ -196,6 +231,9 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     },
     set,
     exited,
+    get stopRequested() {
+      return stopRequested
+    },
     requestShutdown,
     resumeUnfinished(procedure) {
       const handle = controller.resumeUnfinished()

@@ -63,7 +63,12 @@ export function createMarketData(input: {
       for (const off of offs.splice(0)) off()
       for (const src of sources) {
         src.stop()
-        if (!log.isClosed) log.append({ type: 'marketdata.unsubscribed', data: { venue: src.venue, symbols: [...src.symbols] } })
+        try {
+          if (!log.isClosed) log.append({ type: 'marketdata.unsubscribed', data: { venue: src.venue, symbols: [...src.symbols] } })
+        } catch (e) {
+          // Stopped all the same: the next feed must stop too.
+          input.onError?.(e)
+        }
       }
     },
     get running() {

@@ -57,7 +57,13 @@ export async function startUp(input: {
   deploy: (options: { halted: boolean }) => string[]
   marketData: { start(): void }
   risk: { start(): void }
-  life: { holdBack(strategyIds: string[]): void; set(to: 'running' | 'halted'): void; resumeUnfinished(procedure: ShutdownMode): void }
+  life: {
+    holdBack(strategyIds: string[]): void
+    set(to: 'running' | 'halted'): void
+    resumeUnfinished(procedure: ShutdownMode): void
+    /** A shutdown was asked for meanwhile: what is left of startup would undo it. */
+    readonly stopRequested: boolean
+  }
   cleanups: { push(cleanup: () => unknown): void }
   logger: Logger
   onError: (e: unknown) => void
@@ -65,22 +71,45 @@ export async function startUp(input: {
   const { config, log, state, gate, venues, switches, life, logger } = input
   const { unfinished, latched } = haltedAtStartup({ log, state: state(), gate, logger })
   const connectBudget = config.shutdown.graceful.budgets.reconcile ?? 15_000
-  await connectVenues(log, venues, connectBudget, logger)
+  const report: StartupReconciliation = { adopted: [], foreign: [], settled: [], mismatches: [], unreachable: [] }
+  // A signal or an operator may stop haltd while it connects or reconciles: the shutdown then owns
+  // the venues, the gate and market data, and the rest of startup (reopen, deploy, market data,
+  // risk, running) would undo what it did. Whatever startup meets once stopping is not its error.
+  const stopping = () => {
+    if (life.stopRequested) logger.warn('a shutdown was requested during startup: the rest of startup is skipped')
+    return life.stopRequested
+  }
+  try {
+    await connectVenues(log, venues, connectBudget, logger)
+  } catch (e) {
+    if (stopping()) return report
+    throw e
+  }
+  if (stopping()) return report
   // An unfinished emergency arms its own, shorter countdown when it resumes.
   if (config.deadMansSwitch.keepArmed && unfinished?.procedure !== 'emergency') {
     const { timeoutMs, refreshMs } = config.deadMansSwitch
     switches.keep(keepSwitches(log, connectedVenues(venues, state()), { timeoutMs, refreshMs, onError: input.onError }))
     input.cleanups.push(() => switches.stopRefreshing())
   }
-  const report = await reconcileVenues({
-    log,
-    venues,
-    state,
-    timeoutMs: connectBudget,
-    adoptTagged: config.startup.adoptTaggedOrders,
-    logger,
-    refuseOnMismatch: config.startup.refuseToStartOnMismatch && !unfinished,
-  })
+  try {
+    Object.assign(
+      report,
+      await reconcileVenues({
+        log,
+        venues,
+        state,
+        timeoutMs: connectBudget,
+        adoptTagged: config.startup.adoptTaggedOrders,
+        logger,
+        refuseOnMismatch: config.startup.refuseToStartOnMismatch && !unfinished,
+      }),
+    )
+  } catch (e) {
+    if (stopping()) return report
+    throw e
+  }
+  if (stopping()) return report
   if (!unfinished && !latched) reopenAfterCompletedShutdown(log, state().trading, input.runId)
   const halted = gate.halted || unfinished !== undefined
   const wouldTrade = input.deploy({ halted })

@@ -21,6 +21,8 @@ export type StatusInputs = {
   shutdown: ShutdownController['running']
   startup: StartupReconciliation | undefined
   adminUrl: string | undefined
+  /** The first write the log could not make this run, if any. */
+  logFault?: { error: string; at: number; failures: number } | undefined
 }
 
 /** The daemon's status: the projections, the gate, the strategies and the running shutdown in one view. */
@@ -65,5 +67,6 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     startup: i.startup,
     anomalies: s.anomalyCount,
     ...(i.adminUrl ? { admin: { url: i.adminUrl } } : {}),
+    ...(i.logFault ? { log: { ok: false, error: i.logFault.error, since: new Date(i.logFault.at).toISOString(), failedWrites: i.logFault.failures } } : {}),
   }
 }

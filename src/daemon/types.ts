@@ -74,6 +74,8 @@ export type DaemonStatus = {
   startup: StartupReconciliation | undefined
   anomalies: number
   admin?: { url: string }
+  /** Present once the event log failed a write this run: haltd is HALTED until restarted. */
+  log?: { ok: false; error: string; since: string; failedWrites: number }
 }
 
 export type Haltd = {

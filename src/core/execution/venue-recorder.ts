@@ -57,9 +57,18 @@ function recordConnectionChange(log: EventLog, venue: string, change: Connection
  * Record every update a venue pushes, and every connection loss and recovery it reports, from
  * now until the returned function is called.
  */
-export function recordUpdates(log: EventLog, gateway: ExchangeGateway): () => void {
-  const offUpdates = gateway.onUpdate((update) => recordUpdate(log, gateway.venue, update))
-  const offConnection = gateway.onConnectionChange?.((change) => recordConnectionChange(log, gateway.venue, change))
+export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: (e: unknown) => void = () => {}): () => void {
+  // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
+  // thrown into the venue's code, where it would be an uncaught exception.
+  const safely = (record: () => void) => {
+    try {
+      record()
+    } catch (e) {
+      onError(e)
+    }
+  }
+  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(log, gateway.venue, update)))
+  const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))
   return () => {
     offUpdates()
     offConnection?.()

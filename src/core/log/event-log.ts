@@ -80,6 +80,8 @@ type LogEvents = {
   event: (e: Envelope) => void
   /** A power-mode group transaction was lost: none of its events were published, and the log ends at `lastSeq`. */
   fault: (info: { error: LogWriteFailed; lastSeq: number }) => void
+  /** An append or batch could not be written (disk full, I/O error): nothing of it is in the log. */
+  'write-failed': (info: { error: LogWriteFailed; types: readonly string[] }) => void
   /**
    * An append carried an idempotency key already stored, but with another type or payload: the
    * stored event stands and the offered one is not written. Two facts claiming one key (a venue
@@ -466,7 +468,7 @@ export class EventLog {
       this.seq = seq
       this.hash = hash
       this.lastTs = lastTs
-      throw this.afterWriteError(e)
+      throw this.afterWriteError(e, [input.type])
     }
     if (envelope.seq > seq) this.publish(envelope)
     return envelope
@@ -491,7 +493,10 @@ export class EventLog {
       this.seq = seq
       this.hash = hash
       this.lastTs = lastTs
-      throw this.afterWriteError(e)
+      throw this.afterWriteError(
+        e,
+        inputs.map((i) => i.type),
+      )
     }
     for (const envelope of out) if (envelope.seq > seq) this.publish(envelope)
     return out
@@ -624,9 +629,10 @@ export class EventLog {
     return out
   }
 
-  private afterWriteError(e: unknown): unknown {
+  private afterWriteError(e: unknown, types: readonly string[]): unknown {
     if (e instanceof Error && e.name === 'InvalidEvent') return e
     const failure = writeFailure(e)
+    this.emitter.emit('write-failed', { error: failure, types })
     // SQLite may roll the whole transaction back on SQLITE_FULL / IOERR: in power mode the
     // group's earlier appends are gone too, so take the tail from disk and fail the waiters.
     if (this.groupOpen && !this.database.inTransaction) this.abandonGroup(failure)

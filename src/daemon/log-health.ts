@@ -1,0 +1,78 @@
+import type { EventLog } from '../core/log/event-log.js'
+import { LogWriteFailed } from '../core/log/errors.js'
+import type { EventInput } from '../events/index.js'
+
+/** The first write the log could not make, and how many failed since. */
+export type LogFault = {
+  /** The first failure's message (`event log write failed (SQLITE_FULL): …`). */
+  error: string
+  /** When it was first seen (ms since the epoch, the daemon's clock). */
+  at: number
+  /** Writes that failed since, the first included. */
+  failures: number
+  /** Event types that are not in the log because their write failed, in order, the first 100 of them. */
+  unrecorded: string[]
+}
+
+export type LogHealth = {
+  /** Undefined while every write has gone in. */
+  readonly fault: LogFault | undefined
+}
+
+const UNRECORDED_KEPT = 100
+
+/**
+ * Watch the log for writes it could not make (an append or batch that threw `LogWriteFailed`, a
+ * power-mode group that did not commit), whoever the writer was: the router, a venue's callback,
+ * the risk monitor, a shutdown step. The first one calls `onFirstFault` synchronously, inside
+ * the failing append, so the daemon can close its gate before the caller even sees the error.
+ * A fault is kept for the rest of the run: a log that lost a write stays untrusted until restart,
+ * and from then on every append is refused with `LogWriteFailed` before it reaches the file. In
+ * power durability a failed group takes earlier appends with it, which their writers may have
+ * acted on; refusing what follows keeps anything from building on them (a shutdown step waiting
+ * for an outcome the log no longer holds would otherwise retry it forever).
+ */
+export function watchLogHealth(input: { log: EventLog; now: () => number; onFirstFault: (fault: LogFault) => void; onError: (e: unknown) => void }): LogHealth {
+  let fault: LogFault | undefined
+  const failed = (error: LogWriteFailed, types: readonly string[]) => {
+    const first = fault === undefined
+    fault ??= { error: error.message, at: input.now(), failures: 0, unrecorded: [] }
+    fault.failures++
+    for (const t of types) if (fault.unrecorded.length < UNRECORDED_KEPT) fault.unrecorded.push(t)
+    if (!first) return
+    refuseAppends(input.log, (types) => {
+      const refused = new LogWriteFailed(undefined, `refused: the log failed a write earlier in this run (${fault?.error})`, undefined)
+      failed(refused, types)
+      return refused
+    })
+    try {
+      input.onFirstFault(fault)
+    } catch (e) {
+      // This runs inside the failing append: its own error is the one its caller must see.
+      input.onError(e)
+    }
+  }
+  input.log.on('write-failed', ({ error, types }) => failed(error, types))
+  input.log.on('fault', ({ error, lastSeq }) => failed(error, [`the events after seq ${lastSeq} of an uncommitted group`]))
+  return {
+    get fault() {
+      return fault
+    },
+  }
+}
+
+/** From now on, every append of this log throws what `refusal` returns, and writes nothing. */
+function refuseAppends(log: EventLog, refusal: (types: readonly string[]) => LogWriteFailed): void {
+  log.append = (event: EventInput) => {
+    throw refusal([event.type])
+  }
+  log.appendBatch = (events: readonly EventInput[]) => {
+    throw refusal(events.map((e) => e.type))
+  }
+}
+
+/** One line for an operator: what the log could not record during this run. */
+export function describeLogFault(fault: LogFault): string {
+  const more = fault.unrecorded.length >= UNRECORDED_KEPT ? ', and more' : ''
+  return `the event log could not record ${fault.failures} write(s) since ${new Date(fault.at).toISOString()}: ${fault.error}; not recorded: ${fault.unrecorded.join(', ')}${more}`
+}

@@ -1,0 +1,92 @@
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/daemon/config.js'
+import { demoConfig } from '../../src/daemon/demo.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { mountSmallDisk } from '../support/small-disk.js'
+import { tempDir } from '../support/tmp.js'
+import { bearer, events, spawnHaltd, waitFor, waitForAsync, whenUp } from './processes.js'
+
+type HealthBody = { ok: boolean; log: { ok: boolean; error?: string } }
+type StatusBody = { state: string; gate: { halted: boolean; reason?: string }; log?: { ok: false; error: string; failedWrites: number } }
+
+const disks = { process: mountSmallDisk('2m'), power: mountSmallDisk('2m') }
+for (const [durability, disk] of Object.entries(disks)) {
+  if ('skipped' in disk) console.warn(`\n!!! SKIPPING the disk-full tests (${durability}): ${disk.skipped} !!!\n`)
+}
+afterAll(() => {
+  for (const disk of Object.values(disks)) if (!('skipped' in disk)) disk.unmount()
+})
+
+describe('haltd run on a disk that fills up', { timeout: 120_000 }, () => {
+  for (const durability of ['process', 'power'] as const) {
+    const disk = disks[durability]
+    it.skipIf('skipped' in disk)(
+      `with ${durability} durability a full disk halts the gate, keeps the process up with /health 503, and SIGTERM then stops it non-zero saying what was not recorded`,
+      async () => {
+        if ('skipped' in disk) return
+        const db = join(disk.dir, 'haltd.db')
+        const config = demoConfig({ db, port: 0, seed: 5, orders: 0 })
+        config.db = { ...config.db, durability }
+        const file = join(tempDir(), 'haltd.json')
+        writeFileSync(file, JSON.stringify(config))
+        const gracefulDeadlineMs = parseConfig(config, {}).shutdown.graceful.deadlineMs
+
+        const d = spawnHaltd(['run', '--config', file], { db })
+        const info = await whenUp(d)
+        await waitFor('the strategies trading', () => events(db, ['order.accepted']).length >= 3, d)
+        const seqBefore = events(db).length
+
+        const filledAt = Date.now()
+        const fillerBytes = disk.fill()
+        const get = async (path: string) => {
+          const r = await fetch(`${info.url}${path}`, { headers: bearer(info.token) })
+          return { status: r.status, body: (await r.json()) as unknown }
+        }
+        const health = await waitForAsync(async () => {
+          const h = await get('/health')
+          return h.status === 503 && (h.body as HealthBody).log.ok === false ? (h.body as HealthBody) : undefined
+        })
+        const noticedMs = Date.now() - filledAt
+        expect(health.ok).toBe(false)
+        expect(health.log.error).toMatch(/event log write failed/)
+
+        // The venues go on calling back, ticks keep coming: the process stays up, HALTED.
+        await new Promise((r) => setTimeout(r, 2_000))
+        expect(d.child.exitCode).toBeNull()
+        const status = (await get('/status')).body as StatusBody
+        expect(status.state).toBe('halted')
+        expect(status.gate.halted).toBe(true)
+        expect(status.gate.reason).toMatch(/the event log cannot be written/)
+        expect(status.log).toMatchObject({ ok: false })
+        const failedWrites = (status.log?.failedWrites ?? 0) as number
+        expect(d.logs().some((l) => l.notification === 'log.write-failed')).toBe(true)
+        expect(d.logs().some((l) => l.msg === 'haltd crashed')).toBe(false)
+
+        const signaledAt = Date.now()
+        d.child.kill('SIGTERM')
+        const { code } = await d.exit
+        const stopMs = Date.now() - signaledAt
+        expect(code).not.toBe(0)
+        expect(code).not.toBeNull()
+        expect(stopMs).toBeLessThan(gracefulDeadlineMs)
+        expect(d.stderr.join('\n')).toMatch(/haltd: the event log could not record \d+ write\(s\) since .*not recorded: /)
+        const requestUnrecorded = d.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('shutdown request (SIGTERM received) could not be recorded'))
+        expect(requestUnrecorded || d.logs().some((l) => l.msg === 'the shutdown failed')).toBe(true)
+
+        // With room again, the log reads and its chain holds: nothing half-written.
+        rmSync(join(disk.dir, 'filler'))
+        const log = openEventLog({ path: db, readonly: true })
+        const verified = log.verify()
+        log.close()
+        expect(verified.ok).toBe(true)
+        console.info(
+          `[${durability}] filler ${fillerBytes} B; events before the fill ${seqBefore}, in the log at the end ${verified.ok ? verified.lastSeq : '?'}; ` +
+            `/health 503 after ${noticedMs} ms; failed writes by then+2 s: ${failedWrites}; SIGTERM to exit ${code} in ${stopMs} ms; ` +
+            `shutdown request ${requestUnrecorded ? 'not recorded' : 'recorded, its steps failed'}`,
+        )
+      },
+    )
+  }
+})
