@@ -20,27 +20,41 @@ export type EventTaps = {
   emit: (e: Envelope) => void
 }
 
+export type Tapped = {
+  unsubscribe: () => void
+  /**
+   * Resolves once every notification the taps sent has its outcome (each recorded as
+   * `notification.sent`): the run waits for it before it ends, so a kill switch latched just
+   * before the exit is still announced, retries included. Bounded by the notifier's budget.
+   */
+  notificationsSettled: () => Promise<void>
+}
+
 /**
  * Each new event: strategies hear about their orders, risk re-checks, people are told, a shutdown
- * step becomes a log line. Returns the unsubscribe.
+ * step becomes a log line.
  */
-export function tapEvents(taps: EventTaps): () => void {
+export function tapEvents(taps: EventTaps): Tapped {
   const { log, notifier, logger, onError } = taps
-  return log.subscribe(log.lastSeq + 1, (e) => {
+  const sending = new Set<Promise<unknown>>()
+  const unsubscribe = log.subscribe(log.lastSeq + 1, (e) => {
     taps.strategies.onLogEvent(e).catch(onError)
     taps.risk.observe(e)
     if (e.type === 'killswitch.activated' || e.type === 'killswitch.reset') {
       const d = e.data as { reason: string; action?: string; origin: string; by?: string }
       const text = e.type === 'killswitch.activated' ? `kill switch ACTIVATED (${d.action}): ${d.reason}` : `kill switch reset: ${d.reason}`
-      queueMicrotask(
-        () =>
-          void notifier.notify({
+      const sent: Promise<unknown> = new Promise<void>((resolve) => queueMicrotask(resolve))
+        .then(() =>
+          notifier.notify({
             topic: e.type,
             text,
             severity: e.type === 'killswitch.activated' ? 'critical' : 'warning',
             fields: { origin: d.origin, ...(d.by ? { by: d.by } : {}) },
           }),
-      )
+        )
+        .catch(onError)
+        .finally(() => sending.delete(sent))
+      sending.add(sent)
     }
     if (e.type.startsWith('shutdown.step-')) logStep(logger, e)
     if (e.type === 'killswitch.reset') queueMicrotask(taps.onKillSwitchReset)
@@ -48,6 +62,12 @@ export function tapEvents(taps: EventTaps): () => void {
     if (e.type === 'shutdown.escalated' || (e.type === 'shutdown.requested' && (e.data as { mode: string }).mode === 'emergency')) taps.stopSwitchRefresh()
     taps.emit(e)
   })
+  return {
+    unsubscribe,
+    notificationsSettled: async () => {
+      while (sending.size > 0) await Promise.allSettled([...sending])
+    },
+  }
 }
 
 /** Each step of a shutdown as a log line too: what an operator tails while it runs. */

@@ -15,7 +15,7 @@ import { createOrderRouter } from './execution.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
-import { describeLogFault, watchLogHealth } from './log-health.js'
+import { describeLogFault, haltOnLogFault, watchLogHealth } from './log-health.js'
 import { createMarketData } from './market-data.js'
 import { createNotifier, logSink, webhookSink } from './notify/index.js'
 import { openLogWithProjections } from './open-log.js'
@@ -65,24 +65,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // ── gate, venues, router ─────────────────────────────────────────────────────────────
     const gate = tradingGate(state)
     // A write the log could not make (a full disk, an I/O error), whoever made it: HALTED, the process stays up.
-    const logHealth = watchLogHealth({
-      log,
-      now: () => clock.now(),
-      onError,
-      onFirstFault: (fault) => {
-        gate.halt(`the event log cannot be written: ${fault.error}`)
-        logger.fatal({ error: fault.error }, 'HALTED: the event log cannot be written; trading stops, haltd stays up for the operator')
-        // Not inside the append that failed; the parts below may not be wired yet.
-        setImmediate(() => {
-          try {
-            if (life.state === 'running') life.set('halted')
-            notifier.notify({ topic: 'log.write-failed', text: `HALTED: the event log cannot be written: ${fault.error}`, severity: 'critical' }).catch(onError)
-          } catch (e) {
-            onError(e)
-          }
-        })
-      },
-    })
+    const onFirstFault = haltOnLogFault({ gate, logger, onError, lifecycle: () => life, notifier: () => notifier })
+    const logHealth = watchLogHealth({ log, now: () => clock.now(), onError, onFirstFault })
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
     const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError })
 
@@ -111,19 +95,18 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const world = () => worldOf(runner.state)
     const drain = new DrainController({ log, world })
     const pause = new PauseController({ log, router, world, strategies: host })
-    cleanups.push(
-      tapEvents({
-        log,
-        strategies: host,
-        risk,
-        notifier,
-        logger,
-        onError,
-        emit: (e) => emitter.emit('event', e),
-        onKillSwitchReset: () => life.releaseHeldBack(),
-        stopSwitchRefresh: () => switches.stopRefreshing(),
-      }),
-    )
+    const taps = tapEvents({
+      log,
+      strategies: host,
+      risk,
+      notifier,
+      logger,
+      onError,
+      emit: (e) => emitter.emit('event', e),
+      onKillSwitchReset: () => life.releaseHeldBack(),
+      stopSwitchRefresh: () => switches.stopRefreshing(),
+    })
+    cleanups.push(taps.unsubscribe)
 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
     const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches, notifier, marketData, risk, logger })
@@ -149,6 +132,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
             }
           }
           await host.stop().catch(onError)
+          await taps.notificationsSettled()
         },
         recordEnd: (code) => endRun(log, runId, code),
         release: async () => {
@@ -181,23 +165,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         logFault: logHealth.fault,
       })
     if (config.admin.enabled) {
-      const backend = {
-        log,
-        logFault: () => logHealth.fault?.error,
-        state,
-        status,
-        router,
-        risk,
-        drain,
-        pause,
-        venues,
-        venueHealth,
-        marketData,
-        gate,
-        clock,
-        startedAt,
-        onError,
-      }
+      const logFault = () => logHealth.fault?.error
+      const backend = { log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
     }
 

@@ -1,6 +1,8 @@
 import type { EventLog } from '../core/log/event-log.js'
 import { LogWriteFailed } from '../core/log/errors.js'
 import type { EventInput } from '../events/index.js'
+import type { Logger } from './logger.js'
+import type { Notifier } from './notify/index.js'
 
 /** The first write the log could not make, and how many failed since. */
 export type LogFault = {
@@ -75,4 +77,34 @@ function refuseAppends(log: EventLog, refusal: (types: readonly string[]) => Log
 export function describeLogFault(fault: LogFault): string {
   const more = fault.unrecorded.length >= UNRECORDED_KEPT ? ', and more' : ''
   return `the event log could not record ${fault.failures} write(s) since ${new Date(fault.at).toISOString()}: ${fault.error}; not recorded: ${fault.unrecorded.join(', ')}${more}`
+}
+
+/**
+ * What the daemon does on the first write the log could not make: close the gate at once (inside
+ * the failing append), then, on the next turn, go HALTED and tell people. The lifecycle and the
+ * notifier are read when the fault comes, since they are wired after the log is watched.
+ */
+export function haltOnLogFault(parts: {
+  gate: { halt(reason: string): void }
+  logger: Logger
+  onError: (e: unknown) => void
+  lifecycle: () => { readonly state: string; set(to: 'halted'): void }
+  notifier: () => Notifier
+}): (fault: LogFault) => void {
+  return (fault) => {
+    parts.gate.halt(`the event log cannot be written: ${fault.error}`)
+    parts.logger.fatal({ error: fault.error }, 'HALTED: the event log cannot be written; trading stops, haltd stays up for the operator')
+    setImmediate(() => {
+      try {
+        const life = parts.lifecycle()
+        if (life.state === 'running') life.set('halted')
+        parts
+          .notifier()
+          .notify({ topic: 'log.write-failed', text: `HALTED: the event log cannot be written: ${fault.error}`, severity: 'critical' })
+          .catch(parts.onError)
+      } catch (e) {
+        parts.onError(e)
+      }
+    })
+  }
 }

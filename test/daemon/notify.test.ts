@@ -6,6 +6,7 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { createNotifier, logSink, webhookSink } from '../../src/daemon/notify/index.js'
 import { tempDb } from '../support/tmp.js'
+import { createHaltd } from '../../src/daemon/index.js'
 
 type Hit = { method: string; path: string; contentType: string | undefined; body: unknown }
 
@@ -91,5 +92,25 @@ describe('notifier', () => {
     const [outcome] = await notifier.notify(announce)
     expect(outcome).toMatchObject({ sink: 'webhook', ok: false })
     expect(outcome!.error).toMatch(/ECONNREFUSED|failed/)
+  })
+})
+
+describe('the kill switch notification', () => {
+  it('is awaited before the run ends: a first attempt answered 500 is retried, and the outcome is recorded as notification.sent', async () => {
+    const { url, hits } = await receiver([500, 200])
+    const db = tempDb()
+    const h = await createHaltd(
+      { db: { path: db }, admin: { enabled: false }, notify: { webhooks: [{ name: 'desk', url, retries: 2, backoffMs: 50 }] } },
+      { logger: createLogger({ destination: memoryDestination(), level: 'silent' }), env: {} },
+    )
+    h.risk.activate({ reason: 'desk says stop', action: 'HALTED', origin: 'operator' })
+    await h.close()
+    expect(hits.map((x) => (x.body as { topic: string }).topic)).toEqual(['killswitch.activated', 'killswitch.activated'])
+    const log = openEventLog({ path: db, readonly: true })
+    const sent = [...log.read({ types: ['notification.sent'] })].map((e) => e.data)
+    const ended = [...log.read({ types: ['run.ended'] })]
+    log.close()
+    expect(sent).toContainEqual({ sink: 'desk', topic: 'killswitch.activated', ok: true })
+    expect(ended).toHaveLength(1)
   })
 })
