@@ -65,10 +65,10 @@ describe('the daemon with a chain key', { timeout: 60_000 }, () => {
   })
 
   it('opens the log with db.maxEventBytes as its cap', () => {
-    const config = parseConfig({ db: { path: join(tempDir(), 'cap.db'), maxEventBytes: 256 }, admin: { enabled: false } })
+    const config = parseConfig({ db: { path: join(tempDir(), 'cap.db'), maxEventBytes: 64 }, admin: { enabled: false } })
     const { log } = openLogWithProjections(config, { clock: manualClock(0), ids: sequentialIds('e'), logger: quiet() })
     try {
-      expect(() => log.append({ type: 'run.started', data: { runId: 'r'.repeat(300), version: '0', configHash: 'c', host: 'h', pid: 1 } })).toThrow(
+      expect(() => log.append({ type: 'run.started', data: { runId: 'r'.repeat(100), version: '0', configHash: 'c', host: 'h', pid: 1 } })).toThrow(
         /maxEventBytes/,
       )
       expect(log.lastSeq).toBe(0)
