@@ -192,7 +192,9 @@ function auditSalvaged(path: string, options: AuditOptions, cause: unknown, why:
   const salvage = salvageRows(path)
   if (!salvage) throw cause
   try {
-    const report = auditRows(path, salvage.rows, options)
+    const unverifiable = salvage.keyed && options.chainKey === undefined
+    const report = auditRows(path, salvage.rows, unverifiable ? { ...options, verifyChain: false } : options)
+    if (unverifiable) report.coverage.chainNote = KEYED_WITHOUT_KEY
     // the file did not read whole, so even a fully read prefix is not all of it
     if (report.verdict !== 'unreadable') {
       report.findings.push({ check: 'read', kind: 'read.unreadable', seq: null, message: `${why}; ${report.log.events} events could be read` })
