@@ -120,7 +120,13 @@ export const AuditReport = z.strictObject({
     unreadableAfterSeq: z.number().int().nullable(),
   }),
   /** What was checked, so a clean verdict can be told from a vacuous one. */
-  coverage: z.strictObject({ chainVerified: z.boolean(), rowsSchemaChecked: z.number().int(), decisionsReplayed: z.number().int() }),
+  coverage: z.strictObject({
+    chainVerified: z.boolean(),
+    /** Why the chain was not checked, or how it was (a keyed log without its key; a key given for a log that says it is plain). */
+    chainNote: z.string().optional(),
+    rowsSchemaChecked: z.number().int(),
+    decisionsReplayed: z.number().int(),
+  }),
   chain: z.strictObject({ intact: z.boolean(), firstBadSeq: z.number().int().nullable(), problem: z.string().nullable() }),
   runs: z.array(RunRow),
   shutdowns: z.array(ShutdownSummary),

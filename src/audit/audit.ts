@@ -24,7 +24,12 @@ export type AuditOptions = {
   now?: () => Date
   /** A head kept outside the log (`SEQ:HASH` from a checkpoint, a report or a notification): the log must still hold it. */
   expectHead?: LogAnchor
+  /** A keyed log's chain key: without it the audit does all but check the chain, and says so. */
+  chainKey?: Buffer
 }
+
+/** What the audit says of a keyed log it was given no key for. */
+export const KEYED_WITHOUT_KEY = 'chain not verified: keyed log, give --key-file'
 
 /**
  * Audit a log in one streaming pass: every stored row goes through the chain check, the schema
@@ -32,7 +37,21 @@ export type AuditOptions = {
  * projection state plus a bounded list of findings, whatever the log's length.
  */
 export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport {
-  return auditRows(log.path, storedRows(log.database), options)
+  const unverifiable = log.chainKind === 'hmac-sha256' && options.chainKey === undefined
+  const report = auditRows(log.path, storedRows(log.database), unverifiable ? { ...options, verifyChain: false } : options)
+  noteChain(report, log, options)
+  return report
+}
+
+/** Why the chain was not checked (a keyed log without its key), or how (under a key, a log that says it is plain). */
+function noteChain(report: AuditReport, log: EventLog, options: AuditOptions): void {
+  if (log.chainKind === 'hmac-sha256' && options.chainKey === undefined) {
+    // nothing is claimed of a chain that was not checked
+    report.coverage.chainNote = KEYED_WITHOUT_KEY
+    report.chain = { intact: false, firstBadSeq: null, problem: KEYED_WITHOUT_KEY }
+  } else if (log.chainKind === 'sha256' && options.chainKey !== undefined)
+    report.coverage.chainNote =
+      'chain checked under the key given, though the log says it is plain sha256: a log created without a key fails from seq 1; one rewritten without the key fails where the rewrite starts'
 }
 
 /**
@@ -44,7 +63,7 @@ export function auditRows(path: string, rows: Iterable<LightRow>, options: Audit
 export function auditRows(path: string, rows: Iterable<LightRow & Partial<StoredRow>>, options: AuditOptions = {}, external?: ExternalChain): AuditReport {
   const keep = options.keep ?? 1000
   const findings = new Findings(keep)
-  const chain = options.verifyChain === false || external ? undefined : createChainCheck(findings.add)
+  const chain = options.verifyChain === false || external ? undefined : createChainCheck(findings.add, options.chainKey)
   const invariants = createInvariantCheck(findings.add)
   const decisions = createDecisionCheck(findings.add)
   const runs = createRunTracker()
@@ -134,15 +153,17 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
 export function auditFile(path: string, options: AuditOptions = {}): AuditReport {
   let log: EventLog
   try {
-    log = openEventLog({ path, readonly: true })
+    log = openEventLog({ path, readonly: true, ...(options.chainKey ? { chainKey: options.chainKey } : {}) })
   } catch (e) {
     if (!(e instanceof NotAnEventLog)) throw e
     return auditSalvaged(path, options, e, `the file cannot be opened as a log (${e.message})`)
   }
   try {
     const toSeq = log.lastSeq
-    const external = options.verifyChain === false ? undefined : chainOnWorker(path, toSeq, options.keep ?? 1000)
+    const unverifiable = log.chainKind === 'hmac-sha256' && options.chainKey === undefined
+    const external = options.verifyChain === false || unverifiable ? undefined : chainOnWorker(path, toSeq, options.keep ?? 1000, options.chainKey)
     const report = external ? auditRows(path, lightRows(log.database, toSeq), options, external) : auditLog(log, options)
+    if (external) noteChain(report, log, options)
     if (options.expectHead) checkExpectedHead(report, log, options.expectHead)
     return report
   } catch (e) {
@@ -171,7 +192,9 @@ function auditSalvaged(path: string, options: AuditOptions, cause: unknown, why:
   const salvage = salvageRows(path)
   if (!salvage) throw cause
   try {
-    const report = auditRows(path, salvage.rows, options)
+    const unverifiable = salvage.keyed && options.chainKey === undefined
+    const report = auditRows(path, salvage.rows, unverifiable ? { ...options, verifyChain: false } : options)
+    if (unverifiable) report.coverage.chainNote = KEYED_WITHOUT_KEY
     // the file did not read whole, so even a fully read prefix is not all of it
     if (report.verdict !== 'unreadable') {
       report.findings.push({ check: 'read', kind: 'read.unreadable', seq: null, message: `${why}; ${report.log.events} events could be read` })

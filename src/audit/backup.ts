@@ -16,12 +16,21 @@ export class BackupFailed extends HaltdError {
  * A consistent copy of a log that a daemon may be writing to at that moment. SQLite's online
  * backup restarts whenever another connection writes between two of its steps, so against a busy
  * writer it is asked to copy every page in a single step: one read transaction, one snapshot.
- * The copy is then opened as a log and its chain verified before it is reported good.
+ * The copy is then opened as a log and its chain verified before it is reported good. A keyed
+ * log's chain is verified under `chainKey`; without it the copy is taken but its chain not
+ * checked (`verify` undefined).
  */
-export async function backupLog(source: string, target: string): Promise<{ verify: VerifyResult; pages: number }> {
+export async function backupLog(
+  source: string,
+  target: string,
+  options: { chainKey?: Buffer } = {},
+): Promise<{ verify: VerifyResult | undefined; pages: number }> {
   if (existsSync(target)) throw new BackupFailed(target, 'the file exists already (a backup never overwrites)')
-  // opening as a log first proves the source is one, and names what is wrong if it is not
-  openEventLog({ path: source, readonly: true }).close()
+  const keyed = options.chainKey ? { chainKey: options.chainKey } : {}
+  // opening as a log first proves the source is one (and that a key given is its key), and names what is wrong if not
+  const probe = openEventLog({ path: source, readonly: true, ...keyed })
+  const verifiable = probe.chainKind === 'sha256' || options.chainKey !== undefined
+  probe.close()
   const db = new Database(source, { readonly: true, fileMustExist: true })
   db.pragma('busy_timeout = 5000')
   let pages: number
@@ -33,9 +42,9 @@ export async function backupLog(source: string, target: string): Promise<{ verif
   } finally {
     db.close()
   }
-  const copy = openEventLog({ path: target, readonly: true })
+  const copy = openEventLog({ path: target, readonly: true, ...keyed })
   try {
-    return { verify: copy.verify(), pages }
+    return { verify: verifiable ? copy.verify() : undefined, pages }
   } finally {
     copy.close()
   }

@@ -1,5 +1,5 @@
 import { GENESIS_HASH } from '../events/index.js'
-import { chainHash, type StoredRow } from '../core/log/event-log.js'
+import { chainLinker, type StoredRow } from '../core/log/event-log.js'
 import type { Finding } from './audit-report.js'
 
 /**
@@ -34,9 +34,10 @@ type Pending = {
   linkExcused: boolean
 }
 
-const rehashAs = (row: StoredRow, seq: number, prevHash = row.prevHash): string => chainHash(prevHash, { ...row, seq })
-
-export function createChainCheck(report: (finding: Finding) => void): ChainCheck {
+/** `key`: a keyed log's chain key; its links are then checked as HMAC-SHA256 under it. */
+export function createChainCheck(report: (finding: Finding) => void, key?: Buffer): ChainCheck {
+  const chainHash = chainLinker(key)
+  const rehashAs = (row: StoredRow, seq: number, prevHash = row.prevHash): string => chainHash(prevHash, { ...row, seq })
   let expect = 1
   let prevStored = GENESIS_HASH
   let prevComputed = GENESIS_HASH

@@ -16,14 +16,14 @@ const GIVE_UP_MS = 15 * 60_000
  * until it is done and hands over its findings. Undefined where the compiled worker is not there
  * (running from TypeScript sources) or a thread cannot be started: the caller walks inline.
  */
-export function chainOnWorker(path: string, toSeq: number, keep: number): ExternalChain | undefined {
+export function chainOnWorker(path: string, toSeq: number, keep: number, key?: Buffer): ExternalChain | undefined {
   const script = new URL('./chain-worker.js', import.meta.url)
   if (!existsSync(fileURLToPath(script))) return undefined
   const { port1, port2 } = new MessageChannel()
   const done = new SharedArrayBuffer(4)
   let worker: Worker
   try {
-    const job: ChainJob = { path, toSeq, keep, port: port2, done }
+    const job: ChainJob = { path, toSeq, keep, port: port2, done, ...(key ? { key: new Uint8Array(key) } : {}) }
     worker = new Worker(script, { workerData: job, transferList: [port2] })
   } catch {
     port1.close()

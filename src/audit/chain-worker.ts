@@ -10,14 +10,14 @@ import { storedRows } from './rows.js'
  * connection, the rows up to the seq the main thread stops at, the same chain check. The answer
  * goes through a port the main thread reads synchronously, and a shared flag wakes it.
  */
-export type ChainJob = { path: string; toSeq: number; keep: number; port: MessagePort; done: SharedArrayBuffer }
+export type ChainJob = { path: string; toSeq: number; keep: number; port: MessagePort; done: SharedArrayBuffer; key?: Uint8Array }
 export type ChainAnswer = { ok: true; summary: ChainSummary; findings: Finding[]; total: number; byCheck: Findings['byCheck'] } | { ok: false; error: string }
 
 function run(job: ChainJob): ChainAnswer {
   const db = new Database(job.path, { readonly: true, fileMustExist: true })
   try {
     const findings = new Findings(job.keep)
-    const chain = createChainCheck(findings.add)
+    const chain = createChainCheck(findings.add, job.key ? Buffer.from(job.key) : undefined)
     for (const row of storedRows(db)) {
       if (row.seq > job.toSeq) break
       chain.push(row)

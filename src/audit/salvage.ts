@@ -10,7 +10,7 @@ import { storedRows } from './rows.js'
  * seq order until SQLite stops, so the audit can say how far the log is intact and where it breaks.
  * Undefined when the file does not even look like a haltd log.
  */
-export function salvageRows(path: string): { rows: Iterable<StoredRow>; close(): void } | undefined {
+export function salvageRows(path: string): { rows: Iterable<StoredRow>; keyed: boolean; close(): void } | undefined {
   if (!existsSync(path)) return undefined
   let db = openIfLog(path)
   let scratch: string | undefined
@@ -32,7 +32,13 @@ export function salvageRows(path: string): { rows: Iterable<StoredRow>; close():
     db.close()
     if (scratch) rmSync(scratch, { recursive: true, force: true })
   }
-  return { rows: storedRows(db, 500), close: done }
+  let keyed = false
+  try {
+    keyed = db.prepare(`SELECT value FROM meta WHERE key = 'chain'`).pluck().get() === 'hmac-sha256'
+  } catch {
+    // a meta page too damaged to say: its links are checked as plain ones
+  }
+  return { rows: storedRows(db, 500), keyed, close: done }
 }
 
 function openIfLog(path: string): Database.Database | undefined {

@@ -16,15 +16,16 @@ import { exitCodeOf, type AuditReport } from '../audit/audit-report.js'
 import { replayView } from '../audit/state-view.js'
 import { renderReplayText } from '../audit/render/replay-text.js'
 import { openEventLog, type EventLog } from '../core/log/event-log.js'
+import { readChainKeyFile } from '../core/log/chain-key.js'
 import { parseFlags, UsageError } from './args.js'
 import type { Command } from './command.js'
 
 /** Exit code for input that cannot be read as a haltd log (missing, not SQLite, not a log, corrupt). */
 const UNREADABLE = 2
 
-function openForReading(command: string, path: string): EventLog | undefined {
+function openForReading(command: string, path: string, chainKey?: Buffer): EventLog | undefined {
   try {
-    return openEventLog({ path, readonly: true })
+    return openEventLog({ path, readonly: true, ...(chainKey ? { chainKey } : {}) })
   } catch (e) {
     process.stderr.write(`haltd ${command}: ${e instanceof Error ? e.message : String(e)}\n`)
     return undefined
@@ -102,7 +103,7 @@ export const auditCommand: Command = {
   name: 'audit',
   summary: 'verify a log (chain, schemas, invariants, decisions) and report on it',
   usage: [
-    'haltd audit --db FILE [--format text|json|md|html] [--out FILE] [--expect-head SEQ:HASH]',
+    'haltd audit --db FILE [--format text|json|md|html] [--out FILE] [--expect-head SEQ:HASH] [--key-file PATH]',
     '',
     'One streaming pass over the log: the hash chain (first bad seq and what is wrong there), seq gaps,',
     'the schema of every stored event, the shutdown invariants, and decision replay (each logged',
@@ -110,10 +111,12 @@ export const auditCommand: Command = {
     'reconciliation, final positions and P&L, anomalies, findings. --format html writes one',
     'self-contained page. --expect-head SEQ:HASH (the log head a checkpoint, a shutdown report or its',
     'notification carried) checks that the log still holds that event: a rewritten log with recomputed',
-    'hashes passes the chain check but not this one. Exit 0 clean, 1 findings, 2 unreadable input.',
+    "hashes passes the chain check but not this one. --key-file PATH: the chain key of a keyed log (the daemon's",
+    'db.chainKeyFile); without it a keyed log is audited in all but its chain, and the report says so.',
+    'Exit 0 clean, 1 findings, 2 unreadable input (or a key that does not match the log).',
   ].join('\n'),
   run: async (args) => {
-    const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string', 'expect-head': 'string' })
+    const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string', 'expect-head': 'string', 'key-file': 'string' })
     const db = requireDb(flags)
     const format = (flags.format ?? 'text') as Format
     if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${flags.format}'`)
@@ -122,7 +125,8 @@ export const auditCommand: Command = {
       throw new UsageError(`--expect-head must be SEQ:HASH (a seq and 64 hex digits), got '${flags['expect-head']}'`)
     let report: AuditReport
     try {
-      report = auditFile(db, expectHead ? { expectHead } : {})
+      const chainKey = flags['key-file'] === undefined ? undefined : readChainKeyFile(flags['key-file'])
+      report = auditFile(db, { ...(expectHead ? { expectHead } : {}), ...(chainKey ? { chainKey } : {}) })
     } catch (e) {
       if (!(e instanceof HaltdError)) throw e
       process.stderr.write(`haltd audit: ${e.message}\n`)
@@ -135,6 +139,7 @@ export const auditCommand: Command = {
     } else process.stdout.write(body)
     if (report.verdict === 'unreadable')
       process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
+    if (report.coverage.chainNote) process.stderr.write(`haltd audit: ${report.coverage.chainNote}\n`)
     return exitCodeOf(report.verdict)
   },
 }
@@ -142,15 +147,34 @@ export const auditCommand: Command = {
 export const backupCommand: Command = {
   name: 'backup',
   summary: 'copy a log consistently while a daemon may be writing to it, then verify the copy',
-  usage: 'haltd backup --db FILE --out FILE\n\nExit 0 when the copy is taken and its chain verifies, 1 otherwise, 2 when the source cannot be read.',
+  usage: [
+    'haltd backup --db FILE --out FILE [--key-file PATH]',
+    '',
+    "--key-file: the chain key of a keyed log (the daemon's db.chainKeyFile), to verify the copy's chain.",
+    'Exit 0 when the copy is taken and its chain verifies, 1 when its chain is broken, 2 when the source cannot be read,',
+    'the key does not match the log, or the log is keyed and no key was given (the copy is kept, its chain not checked).',
+  ].join('\n'),
   run: async (args) => {
-    const { flags } = parseFlags(args, { db: 'string', out: 'string' })
+    const { flags } = parseFlags(args, { db: 'string', out: 'string', 'key-file': 'string' })
     const db = requireDb(flags)
     if (!flags.out) throw new UsageError('--out FILE is required')
-    const probe = openForReading('backup', db)
+    let chainKey: Buffer | undefined
+    try {
+      chainKey = flags['key-file'] === undefined ? undefined : readChainKeyFile(flags['key-file'])
+    } catch (e) {
+      if (!(e instanceof HaltdError)) throw e
+      process.stderr.write(`haltd backup: ${e.message}\n`)
+      return UNREADABLE
+    }
+    const probe = openForReading('backup', db, chainKey)
     if (!probe) return UNREADABLE
     probe.close()
-    const { verify, pages } = await backupLog(db, flags.out)
+    const { verify, pages } = await backupLog(db, flags.out, chainKey ? { chainKey } : {})
+    if (!verify) {
+      process.stdout.write(`backup written to ${flags.out} (${pages} pages)\n`)
+      process.stderr.write(`haltd backup: ${flags.out}: chain not verified: keyed log, give --key-file\n`)
+      return UNREADABLE
+    }
     if (!verify.ok) {
       process.stdout.write(`backup written to ${flags.out} but its chain is broken at seq ${verify.seq}: ${verify.problem}\n`)
       return 1

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
+import { dirname, relative, resolve, isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { HaltdError, problemsOf, type FieldProblem } from '../events/errors.js'
 import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
@@ -9,6 +10,7 @@ import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
 import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
+import { chainKeyFileProblem } from '../core/log/chain-key.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -102,6 +104,14 @@ export const HaltdConfig = z
       durability: z.enum(['process', 'power']).default('process'),
       /** A projection snapshot every N events, so a restart reads only the tail. */
       snapshotEvery: z.number().int().min(0).default(10_000),
+      /** The largest event data the log takes, in bytes as stored; default 1 MiB. */
+      maxEventBytes: z.number().int().positive().optional(),
+      /**
+       * A keyed chain: the file's bytes (at least 32, mode 0600, outside the log's directory) key
+       * each link as HMAC-SHA256, so a rewrite of the log without the key fails `haltd verify
+       * --key-file`. Recorded when the log is created: a plain log stays plain.
+       */
+      chainKeyFile: z.string().min(1).optional(),
     }),
     log: z
       .strictObject({
@@ -187,6 +197,8 @@ export const HaltdConfig = z
         }
       })
     })
+    const keyProblem = config.db.chainKeyFile === undefined ? undefined : chainKeyFileCheck(config.db.chainKeyFile, config.db.path)
+    if (keyProblem) ctx.addIssue({ code: 'custom', path: ['db', 'chainKeyFile'], message: keyProblem })
     const admin = config.admin
     if (admin.enabled && !admin.allowNonLoopback && !isLoopbackHost(admin.host)) {
       ctx.addIssue({
@@ -208,6 +220,28 @@ export const HaltdConfig = z
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })
     }
   })
+
+/** A directory's real path where it exists (symlinks followed), else as resolved. */
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir)
+  } catch {
+    return resolve(dir)
+  }
+}
+
+/**
+ * Why a chain key file cannot serve, or undefined: one kept with the log (in its directory or
+ * below) goes wherever the log goes and protects nothing against whoever can write it.
+ */
+function chainKeyFileCheck(keyFile: string, logPath: string): string | undefined {
+  const logDir = realDir(dirname(resolve(logPath)))
+  const keyDir = realDir(dirname(resolve(keyFile)))
+  const rel = relative(logDir, keyDir)
+  if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)))
+    return `${keyFile} is in the log's directory (${logDir}): keep the chain key outside the data directory, or whoever can rewrite the log can read the key`
+  return chainKeyFileProblem(keyFile)
+}
 
 /** `localhost`, `127.x.x.x`, `::1`: the admin API's hosts that need no `allowNonLoopback`. */
 const isLoopbackHost = (host: string): boolean => host.toLowerCase() === 'localhost' || isLoopback(host.replace(/^\[(.*)\]$/, '$1'))

@@ -1,5 +1,6 @@
 import type { Clock, IdSource } from '../events/clock.js'
 import { openEventLog, type EventLog } from '../core/log/event-log.js'
+import { readChainKeyFile } from '../core/log/chain-key.js'
 import { createProjectionRunner, type ProjectionRunner } from '../core/log/projection-runner.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -13,7 +14,15 @@ export function openLogWithProjections(
   ports: { clock: Clock; ids: IdSource; logger: Logger },
 ): { log: EventLog; runner: ProjectionRunner } {
   const { clock, ids, logger } = ports
-  const log = openEventLog({ path: config.db.path, durability: config.db.durability, clock, ids })
+  const { path, durability, maxEventBytes, chainKeyFile } = config.db
+  const log = openEventLog({
+    path,
+    durability,
+    clock,
+    ids,
+    ...(maxEventBytes !== undefined ? { maxEventBytes } : {}),
+    ...(chainKeyFile !== undefined ? { chainKey: readChainKeyFile(chainKeyFile) } : {}),
+  })
   let runner: ProjectionRunner
   try {
     runner = createProjectionRunner({ log, snapshotEvery: config.db.snapshotEvery, clock, warn: (message) => logger.warn(message) })
@@ -28,6 +37,6 @@ export function openLogWithProjections(
       'an event reused a stored idempotency key with other content: the stored event stands, the new one was not written',
     ),
   )
-  logger.info({ db: config.db.path, seq: log.lastSeq, snapshot: runner.restoredFrom?.seq }, 'event log open')
+  logger.info({ db: config.db.path, seq: log.lastSeq, snapshot: runner.restoredFrom?.seq, chain: log.chainKind, chainKeyId: log.chainKeyId }, 'event log open')
   return { log, runner }
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { configHash, InvalidConfig, loadConfig, parseConfig, redactConfig } from '../../src/daemon/config.js'
@@ -188,5 +188,49 @@ describe('config', () => {
     expect(shown).not.toContain('shh-its-secret')
     expect(shown).not.toContain('XYZ')
     expect(shown).toContain('https://hooks.example.com/[redacted]')
+  })
+
+  describe('the chain key file (db.chainKeyFile)', () => {
+    /** A data directory with the log in it, and a key file at `where` (relative to a fresh root) with `mode`. */
+    function layout(where: string, mode = 0o600, bytes = 32): { db: string; key: string } {
+      const root = tempDir()
+      mkdirSync(join(root, 'data', 'sub'), { recursive: true })
+      mkdirSync(join(root, 'keys'), { recursive: true })
+      const key = join(root, where)
+      writeFileSync(key, Buffer.alloc(bytes, 7), { mode })
+      chmodSync(key, mode)
+      return { db: join(root, 'data', 'events.db'), key }
+    }
+
+    it('takes a key file outside the log directory, mode 0600, of at least 32 bytes', () => {
+      const { db, key } = layout('keys/chain.key')
+      expect(parseConfig({ db: { path: db, chainKeyFile: key } }).db.chainKeyFile).toBe(key)
+    })
+
+    it('refuses a key file in the log directory, or below it, naming db.chainKeyFile', () => {
+      for (const where of ['data/chain.key', 'data/sub/chain.key']) {
+        const { db, key } = layout(where)
+        const problems = problemsOf(() => parseConfig({ db: { path: db, chainKeyFile: key } }))
+        expect(problems.map((p) => p.path)).toEqual(['db.chainKeyFile'])
+        expect(problems[0]!.message).toContain("in the log's directory")
+      }
+    })
+
+    it('refuses a key file readable by group or others, a short one and a missing one, naming db.chainKeyFile', () => {
+      const readable = layout('keys/chain.key', 0o640)
+      const [open] = problemsOf(() => parseConfig({ db: { path: readable.db, chainKeyFile: readable.key } }))
+      expect(open).toMatchObject({ path: 'db.chainKeyFile' })
+      expect(open!.message).toMatch(/group or others \(mode 640\)/)
+      const short = layout('keys/chain.key', 0o600, 16)
+      expect(problemsOf(() => parseConfig({ db: { path: short.db, chainKeyFile: short.key } }))[0]!.message).toContain('fewer than the 32')
+      const missing = problemsOf(() => parseConfig({ db: { path: short.db, chainKeyFile: join(tempDir(), 'none.key') } }))
+      expect(missing[0]).toMatchObject({ path: 'db.chainKeyFile', message: expect.stringContaining('cannot be read') })
+    })
+
+    it('takes db.maxEventBytes as a positive integer and leaves it unset by default', () => {
+      expect(parseConfig(minimal).db.maxEventBytes).toBeUndefined()
+      expect(parseConfig({ db: { path: '/tmp/x.db', maxEventBytes: 4096 } }).db.maxEventBytes).toBe(4096)
+      for (const bad of [0, -1, 1.5]) expect(problemsOf(() => parseConfig({ db: { path: '/tmp/x.db', maxEventBytes: bad } }))[0]!.path).toBe('db.maxEventBytes')
+    })
   })
 })

@@ -115,10 +115,12 @@ export function headline(r: AuditReport): string {
 
 export function coverageLine(r: AuditReport): string {
   const c = r.coverage
-  return `checked: ${c.chainVerified ? 'hash chain, ' : 'hash chain NOT verified, '}${c.rowsSchemaChecked} events against their schemas, invariants, ${c.decisionsReplayed} shutdown decisions re-derived`
+  const note = c.chainNote ? ` (${c.chainNote})` : ''
+  return `checked: ${c.chainVerified ? 'hash chain, ' : 'hash chain NOT verified, '}${c.rowsSchemaChecked} events against their schemas, invariants, ${c.decisionsReplayed} shutdown decisions re-derived${note}`
 }
 
 export function chainLine(r: AuditReport): string {
+  if (!r.coverage.chainVerified) return `hash chain NOT verified${r.coverage.chainNote ? `: ${r.coverage.chainNote}` : ''}`
   if (r.chain.intact) return `hash chain intact (head ${r.log.headHash?.slice(0, 16) ?? '—'}…)`
   if (r.chain.firstBadSeq !== null) return `hash chain BROKEN: first bad seq ${r.chain.firstBadSeq}: ${r.chain.problem}`
   return 'hash chain not verified to the end'

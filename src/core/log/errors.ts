@@ -80,3 +80,47 @@ export class LogOpenFailed extends HaltdError {
     super('LOG_OPEN_FAILED', `${path} cannot be opened for writing: ${OPEN_FAILURES[reason]} (${detail})`, { cause })
   }
 }
+
+/** A log recorded as keyed (its chain is HMAC-SHA256) opened for writing, or verified, without its key. */
+export class ChainKeyMissing extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly keyId: string,
+  ) {
+    super(
+      'CHAIN_KEY_MISSING',
+      `${path}: chain not verified: keyed log (hmac-sha256, key id ${keyId}), give its key file (db.chainKeyFile in the config, --key-file on the command line)`,
+    )
+  }
+}
+
+/** A key given for a log that was created without one: a log stays as it was created. */
+export class ChainKeyUnexpected extends HaltdError {
+  constructor(readonly path: string) {
+    super(
+      'CHAIN_KEY_UNEXPECTED',
+      `${path} was created without a chain key (its chain is plain sha256) and stays so: open it without a key (drop db.chainKeyFile / --key-file), or start a new log with the key`,
+    )
+  }
+}
+
+/** The key given is not the one the log was created with (their key ids differ). */
+export class ChainKeyMismatch extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly logKeyId: string,
+    readonly givenKeyId: string,
+  ) {
+    super('CHAIN_KEY_MISMATCH', `the key does not match this log: ${path} was created with key id ${logKeyId}, the key given has key id ${givenKeyId}`)
+  }
+}
+
+/** A chain key file that cannot serve as one: missing, too short, or readable by others. */
+export class ChainKeyFileRefused extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly detail: string,
+  ) {
+    super('CHAIN_KEY_FILE_REFUSED', `chain key file ${path} refused: ${detail}`)
+  }
+}

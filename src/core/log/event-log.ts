@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { createHash, hash as oneShotHash } from 'node:crypto'
+import { createHash, createHmac, hash as oneShotHash } from 'node:crypto'
 import { accessSync, constants, existsSync, fsyncSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { EventEmitter } from 'eventemitter3'
@@ -17,11 +17,25 @@ import {
   type HaltdEvent,
 } from '../../events/index.js'
 import { systemClock, uuidIds, type Clock, type IdSource } from '../../events/clock.js'
-import { HaltdError, LogClosed, LogOpenFailed, LogReadOnly, LogWriteFailed, NewerLogFormat, NotAnEventLog } from './errors.js'
+import {
+  ChainKeyMismatch,
+  ChainKeyMissing,
+  ChainKeyUnexpected,
+  HaltdError,
+  LogClosed,
+  LogOpenFailed,
+  LogReadOnly,
+  LogWriteFailed,
+  NewerLogFormat,
+  NotAnEventLog,
+} from './errors.js'
+import { chainKeyId, type ChainKind } from './chain-key.js'
 import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
 export const LOG_FORMAT = 'haltd-event-log'
-export const LOG_FORMAT_VERSION = 1
+/** The newest format this haltd reads. A keyed log is version 2, so a haltd that predates keyed chains refuses it rather than append plain links to it. */
+export const LOG_FORMAT_VERSION = 2
+const PLAIN_FORMAT_VERSION = 1
 
 /**
  * `process`: each append is its own WAL transaction with synchronous=NORMAL; an append that
@@ -43,6 +57,13 @@ export type EventLogOptions = {
   maxEventBytes?: number
   /** Test seam: called before each power-mode group commit, may throw to simulate a failed commit. */
   beforeCommit?: () => void
+  /**
+   * The chain key (at least 32 bytes, kept outside the data directory): each link is then
+   * HMAC-SHA256(key, …) instead of sha256. A new log records that it is keyed, and the key's id;
+   * from then on a writer must bring the same key, and a log created without one never takes one.
+   * A reader needs it only to verify the chain.
+   */
+  chainKey?: Buffer
 }
 
 /** 1 MiB: far above any event haltd writes itself, far below what would stall the writer. */
@@ -124,9 +145,25 @@ CREATE INDEX IF NOT EXISTS events_stream ON events(stream, seq);
 
 const COLUMNS = `seq, id, type, v, ts, stream, causation_id AS causationId, correlation_id AS correlationId, data, prev_hash AS prevHash, hash`
 
-/** The bytes the chain hashes for one event: its header in a fixed order, then its data as stored. */
-export function chainHash(prevHash: string, row: Omit<StoredRow, 'prevHash' | 'hash'>): string {
-  return hashLink(prevHash, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data)
+/**
+ * The link of one event: the digest of its header in a fixed order, then its data as stored,
+ * after the previous link. sha256, or HMAC-SHA256 under the chain key of a keyed log.
+ */
+export function chainHash(prevHash: string, row: Omit<StoredRow, 'prevHash' | 'hash'>, key?: Buffer): string {
+  return chainLinker(key)(prevHash, row)
+}
+
+/** `chainHash` with its digest chosen once, for walking a whole chain. */
+export function chainLinker(key?: Buffer): (prevHash: string, row: Omit<StoredRow, 'prevHash' | 'hash'>) => string {
+  const digest = linkDigest(key)
+  return (prevHash, row) => hashLink(digest, prevHash, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data)
+}
+
+/** The digest a chain's links are made with: sha256, or HMAC-SHA256 under `key`. Chosen once per log. */
+function linkDigest(key?: Buffer): (text: string) => string {
+  if (key === undefined) return sha256Hex
+  const copy = Buffer.from(key)
+  return (text) => createHmac('sha256', copy).update(text).digest('hex')
 }
 
 // crypto.hash (Node >= 20.12) digests a string in one native call, without a Hash object; per
@@ -164,11 +201,12 @@ function serializeData(type: string, data: unknown, maxBytes: number): string {
 }
 
 /**
- * sha256(prevHash + header + data), where header is exactly
+ * digest(prevHash + header + data), where header is exactly
  * JSON.stringify([seq, id, type, v, ts, stream, causationId, correlationId]), written out by hand
  * so the hot path allocates neither the array nor a Hash object.
  */
 function hashLink(
+  digest: (text: string) => string,
   prevHash: string,
   seq: number,
   id: string,
@@ -181,7 +219,7 @@ function hashLink(
   data: string,
 ): string {
   const header = `[${num(seq)},${str(id)},${str(type)},${num(v)},${num(ts)},${str(stream)},${str(causationId)},${str(correlationId)}]`
-  return sha256Hex(prevHash + header + data)
+  return digest(prevHash + header + data)
 }
 
 /**
@@ -255,7 +293,7 @@ function checkWritable(path: string): void {
  * from it). Written under a temporary name and renamed into place, so a crash part way leaves
  * no file rather than a half-made one. The caller holds the writer lock.
  */
-function createLog(path: string, createdAt: string): void {
+function createLog(path: string, createdAt: string, key: Buffer | undefined): void {
   const temp = `${path}.new`
   rmSync(temp, { force: true })
   rmSync(`${temp}-journal`, { force: true })
@@ -267,8 +305,10 @@ function createLog(path: string, createdAt: string): void {
       const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
       db.transaction(() => {
         put.run('format', LOG_FORMAT)
-        put.run('format_version', String(LOG_FORMAT_VERSION))
+        put.run('format_version', String(key ? LOG_FORMAT_VERSION : PLAIN_FORMAT_VERSION))
         put.run('created_at', createdAt)
+        put.run('chain', key ? 'hmac-sha256' : 'sha256')
+        if (key) put.run('chain_key_id', chainKeyId(key))
       })()
     } finally {
       db.close()
@@ -305,6 +345,12 @@ export class EventLog {
   private readonly beforeWrite: (() => void) | undefined
   private readonly maxEventBytes: number
   private readonly beforeCommit: (() => void) | undefined
+  /** How the chain's links are made, as the log recorded it when it was created. */
+  readonly chainKind: ChainKind
+  /** The id of the key a keyed log was created with (its meta's `chain_key_id`). */
+  readonly chainKeyId: string | undefined
+  /** Makes each link: sha256, or HMAC-SHA256 under the key given; undefined for a keyed log read without its key. */
+  private readonly digest: ((text: string) => string) | undefined
   /** The writer lock (one writer per log file); none for a read-only log. */
   private readonly lock: WriterLock | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
@@ -342,6 +388,7 @@ export class EventLog {
       throw new RangeError(`maxEventBytes must be a positive integer, got ${options.maxEventBytes}`)
     }
     this.beforeCommit = options.beforeCommit
+    if (options.chainKey !== undefined && options.chainKey.length === 0) throw new RangeError('chainKey is empty')
     if (this.readonly && !existsSync(this.path)) throw new NotAnEventLog(this.path, 'no such file')
     if (!this.readonly) checkWritable(this.path)
     let db: Database.Database | undefined
@@ -349,13 +396,17 @@ export class EventLog {
       this.lock = this.readonly ? undefined : acquireWriterLock(this.path)
       if (!this.readonly) {
         // a new log only where there is no file: an empty file is someone else's mistake, not a log
-        if (!existsSync(this.path)) createLog(this.path, new Date(this.clock.now()).toISOString())
+        if (!existsSync(this.path)) createLog(this.path, new Date(this.clock.now()).toISOString(), options.chainKey)
         else if (statSync(this.path).size === 0)
           throw new NotAnEventLog(this.path, 'the file is empty (0 bytes); haltd creates a new log only where no file exists')
       }
       db = new Database(this.path, { readonly: this.readonly, fileMustExist: true })
       this.database = db
       this.checkFormat(db)
+      const chain = this.chainOf(db, options.chainKey)
+      this.chainKind = chain.kind
+      this.chainKeyId = chain.keyId
+      this.digest = chain.digest
       db.pragma('busy_timeout = 5000')
       if (!this.readonly) {
         db.pragma('journal_mode = WAL')
@@ -418,6 +469,34 @@ export class EventLog {
     const version = Number(meta.format_version)
     if (!Number.isInteger(version)) throw new NotAnEventLog(this.path, `format_version is '${meta.format_version}'`)
     if (version > LOG_FORMAT_VERSION) throw new NewerLogFormat(this.path, version, LOG_FORMAT_VERSION)
+  }
+
+  /**
+   * How this log's links are made, from what it recorded at creation, and whether the key given
+   * fits: a writer must bring a keyed log's key and may not bring one to a plain log; a key whose
+   * id differs from the recorded one is refused. A reader may read a keyed log without the key
+   * (all but the chain check), and a reader with a key checks the links under it even where the
+   * log says it is plain, so a chain rewritten without the key and marked plain still fails.
+   */
+  private chainOf(
+    db: Database.Database,
+    key: Buffer | undefined,
+  ): { kind: ChainKind; keyId: string | undefined; digest: ((text: string) => string) | undefined } {
+    const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck()
+    const recorded = (meta.get('chain') as string | undefined) ?? 'sha256'
+    const keyId = meta.get('chain_key_id') as string | undefined
+    if (recorded !== 'sha256' && recorded !== 'hmac-sha256') throw new NotAnEventLog(this.path, `its chain is '${recorded}', which this haltd does not know`)
+    if (recorded === 'hmac-sha256') {
+      if (key === undefined) {
+        if (!this.readonly) throw new ChainKeyMissing(this.path, keyId ?? 'not recorded')
+        return { kind: recorded, keyId, digest: undefined }
+      }
+      const given = chainKeyId(key)
+      if (given !== keyId) throw new ChainKeyMismatch(this.path, keyId ?? 'not recorded', given)
+      return { kind: recorded, keyId, digest: linkDigest(key) }
+    }
+    if (key !== undefined && !this.readonly) throw new ChainKeyUnexpected(this.path)
+    return { kind: recorded, keyId: undefined, digest: linkDigest(key) }
   }
 
   private loadTail(): void {
@@ -542,7 +621,7 @@ export class EventLog {
     const causationId = input.causationId ?? null
     const correlationId = input.correlationId ?? null
     const v = current[event.type].v
-    const hash = hashLink(prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, json)
+    const hash = hashLink(this.digest!, prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, json)
     return {
       envelope: { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope,
       key: input.idempotencyKey ?? idempotencyKeyOf(event) ?? null,
@@ -760,8 +839,18 @@ export class EventLog {
     }
   }
 
-  /** Walk the whole chain: seq continuity, each prevHash link, each hash. */
+  /**
+   * Walk the whole chain: seq continuity, each prevHash link, each hash. Throws `ChainKeyMissing`
+   * for a keyed log opened without its key: its links cannot be checked.
+   */
   verify(): VerifyResult {
+    const digest = this.digest
+    if (digest === undefined) throw new ChainKeyMissing(this.path, this.chainKeyId ?? 'not recorded')
+    // a log that says it is plain, checked under a key: either it was never keyed, or it was rewritten without the key
+    const plainUnderKey = this.chainKind === 'sha256' && digest !== sha256Hex
+    const changed = plainUnderKey
+      ? 'hash does not match the stored event under the key given (the log says its chain is plain sha256: if it was created without a key, verify it without one; otherwise it was rewritten without the key)'
+      : 'hash does not match the stored event (contents changed)'
     let expectSeq = 1
     let prev = GENESIS_HASH
     let count = 0
@@ -772,8 +861,8 @@ export class EventLog {
       if (row.prevHash !== prev) {
         return { ok: false, seq: row.seq, problem: 'prevHash does not match the hash of the previous event', lastGoodSeq: row.seq - 1 }
       }
-      if (chainHash(prev, row) !== row.hash) {
-        return { ok: false, seq: row.seq, problem: 'hash does not match the stored event (contents changed)', lastGoodSeq: row.seq - 1 }
+      if (hashLink(digest, prev, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data) !== row.hash) {
+        return { ok: false, seq: row.seq, problem: changed, lastGoodSeq: row.seq - 1 }
       }
       prev = row.hash
       expectSeq++
