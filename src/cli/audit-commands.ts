@@ -140,6 +140,8 @@ export const auditCommand: Command = {
     if (report.verdict === 'unreadable')
       process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
     if (report.coverage.chainNote) process.stderr.write(`haltd audit: ${report.coverage.chainNote}\n`)
+    // a chain it could not check (a keyed log without its key) is never reported clean
+    if (report.verdict === 'clean' && !report.coverage.chainVerified) return UNREADABLE
     return exitCodeOf(report.verdict)
   },
 }

@@ -188,6 +188,7 @@ describe('the keyed chain: a rewrite without the key is found', () => {
     expect(verify.status).toBe(2)
     expect(verify.stderr).toContain('chain not verified: keyed log, give --key-file')
     const audit = cli('audit', '--db', db)
+    expect(audit.status).toBe(2)
     expect(audit.stderr).toContain('chain not verified: keyed log, give --key-file')
     expect(audit.stdout).toContain('hash chain NOT verified: chain not verified: keyed log, give --key-file')
     const report = auditFile(db)
