@@ -11,6 +11,8 @@ import { startAdmin } from './admin-backend.js'
 import { configHash, parseConfig, secretsOf, type HaltdConfig, type HaltdConfigInput } from './config.js'
 import { switchesArmedAtStartup } from './dead-mans-switches.js'
 import { tapEvents } from './event-taps.js'
+import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
+import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
@@ -120,6 +122,13 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       logger,
       onError,
       deadlines: { gracefulMs: config.shutdown.graceful.deadlineMs, emergencyMs: config.shutdown.emergency.deadlineMs },
+      cancelUnrecorded: () =>
+        cancelEverywhereUnrecorded({
+          venues,
+          scope: config.shutdown.emergency.cancelScope,
+          budgetMs: emergencyBudget('cancel all orders', { venues: [], ...config.shutdown }),
+          logger,
+        }),
       watchdog: ports.watchdog ?? ports.exitProcess ?? false,
       exitProcess: ports.exitProcess ?? false,
       finish: {

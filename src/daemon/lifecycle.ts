@@ -75,6 +75,8 @@ export type LifecycleInput = {
    * exit code (never `clean`), and says so on stderr and in the log.
    */
   unrecorded?: () => string | undefined
+  /** When the log cannot take the shutdown: cancel at every venue without recording it (see `cancelEverywhereUnrecorded`). */
+  cancelUnrecorded?: () => Promise<unknown>
 }
 
 export type DaemonLifecycle = {
@@ -157,9 +159,18 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
   function stopUnrecorded(mode: ShutdownMode, reason: string, e: unknown) {
     const why = e instanceof Error ? e.message : String(e)
     gate.halt(`the ${mode} shutdown request could not be recorded: ${why}`)
-    logger.fatal({ err: e, mode, reason }, `the ${mode} shutdown request (${reason}) could not be recorded: stopping without running it`)
-    if (!controller.running) void finish(EXIT.crash)
+    logger.fatal(
+      { err: e, mode, reason },
+      `the ${mode} shutdown request (${reason}) could not be recorded: cancelling at every venue without recording it, then stopping`,
+    )
+    if (controller.running) return
+    // once: a second signal while the sweep runs must not start another
+    unrecordedStop ??= (async () => {
+      await input.cancelUnrecorded?.().catch(onError)
+      await finish(EXIT.crash)
+    })()
   }
+  let unrecordedStop: Promise<void> | undefined
 
   function track(handle: ShutdownHandle, mode: ShutdownMode | undefined) {
     current = handle

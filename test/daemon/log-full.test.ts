@@ -74,6 +74,11 @@ describe('haltd run on a disk that fills up', { timeout: 120_000 }, () => {
         expect(d.stderr.join('\n')).toMatch(/haltd: the event log could not record \d+ write\(s\) since .*not recorded: /)
         const requestUnrecorded = d.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('shutdown request (SIGTERM received) could not be recorded'))
         expect(requestUnrecorded || d.logs().some((l) => l.msg === 'the shutdown failed')).toBe(true)
+        if (requestUnrecorded) {
+          // the orders resting at the venues are cancelled all the same, each outcome on stderr since the log cannot take it
+          const sweeps = d.stderr.join('\n').match(/cancel-all at \S+ \(own\): \d+ canceled/g) ?? []
+          expect(sweeps).toHaveLength(config.venues.length)
+        }
 
         // With room again, the log reads and its chain holds: nothing half-written.
         rmSync(join(disk.dir, 'filler'))
