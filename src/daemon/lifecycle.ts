@@ -165,12 +165,14 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     )
     if (controller.running) return
     // once: a second signal while the sweep runs must not start another
-    unrecordedStop ??= (async () => {
+    if (sweeping) return
+    sweeping = true
+    void (async () => {
       await input.cancelUnrecorded?.().catch(onError)
       await finish(EXIT.crash)
     })()
   }
-  let unrecordedStop: Promise<void> | undefined
+  let sweeping = false
 
   function track(handle: ShutdownHandle, mode: ShutdownMode | undefined) {
     current = handle
