@@ -9,6 +9,23 @@ import { mark, submitted } from '../support/events.js'
 const clientOrderId = (e: Envelope) => (e.data as { clientOrderId?: string }).clientOrderId
 
 describe('publication: subscribers see only what the log keeps', () => {
+  for (const durability of ['process', 'power'] as const) {
+    it(`publishes each seq of a batch once when a later event in it repeats an earlier one's idempotency key (${durability})`, async () => {
+      const log = openEventLog({ path: tempDb(), durability })
+      const seen: number[] = []
+      const subscribed: number[] = []
+      log.on('event', (e) => seen.push(e.seq))
+      log.subscribe(1, (e) => subscribed.push(e.seq))
+      const a = submitted({ clientOrderId: 'twice' })
+      const out = log.appendBatch([a, mark(), a, mark()])
+      await log.flush()
+      expect(out.map((e) => e.seq)).toEqual([1, 2, 1, 3])
+      expect(seen).toEqual([1, 2, 3])
+      expect(subscribed).toEqual([1, 2, 3])
+      log.close()
+    })
+  }
+
   it('publishes nothing of a power-mode group whose commit fails, and delivers the seqs later appends reuse once each', async () => {
     let failCommit = false
     const path = tempDb()

@@ -577,7 +577,13 @@ export class EventLog {
         inputs.map((i) => i.type),
       )
     }
-    for (const envelope of out) if (envelope.seq > seq) this.publish(envelope)
+    // each new seq once: a later input repeating an earlier one's key in this batch gets that envelope back, not a second publication
+    let last = seq
+    for (const envelope of out) {
+      if (envelope.seq <= last) continue
+      this.publish(envelope)
+      last = envelope.seq
+    }
     return out
   }
 
