@@ -114,6 +114,9 @@ type StatusBody = {
   strategies?: { id: string; enabled: boolean }[]
   shutdown?: { shutdownId: string; mode: string; status?: string; step?: number; stepName?: string } | null
   pnl?: { equity?: number; drawdown?: number }
+  drain?: string
+  paused?: boolean
+  deploymentsLocked?: boolean
 }
 
 function formatStatus(s: StatusBody): string {
@@ -121,6 +124,7 @@ function formatStatus(s: StatusBody): string {
     `state ${s.state ?? '?'}  mode ${s.mode ?? '?'}  pid ${s.pid ?? '?'}  seq ${s.seq ?? '?'}`,
     `kill switch: ${s.killSwitch?.latched ? `LATCHED (${s.killSwitch.reason ?? ''}${s.killSwitch.by ? `, by ${s.killSwitch.by}` : ''})` : 'not latched'}`,
     `open orders: ${s.openOrders ?? 0}`,
+    `drain ${s.drain ?? '?'}  paused ${s.paused === undefined ? '?' : s.paused ? 'YES' : 'no'}  deployments ${s.deploymentsLocked === undefined ? '?' : s.deploymentsLocked ? 'LOCKED' : 'unlocked'}`,
   ]
   const open = (s.positions ?? []).filter((p) => p.qty !== 0)
   lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
@@ -248,14 +252,24 @@ bad config.`,
   },
 }
 
+/** The switches that hold trading back, only when set: ` DRAINING PAUSED DEPLOYMENTS-LOCKED`. */
+function switches(s: Pick<StatusBody, 'drain' | 'paused' | 'deploymentsLocked'>): string {
+  const on = [
+    ...(s.drain && s.drain !== 'Active' ? [s.drain.toUpperCase()] : []),
+    ...(s.paused ? ['PAUSED'] : []),
+    ...(s.deploymentsLocked ? ['DEPLOYMENTS-LOCKED'] : []),
+  ]
+  return on.map((x) => ` ${x}`).join('')
+}
+
 const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
 
-function statusLine(s: DaemonStatus): string {
+export function statusLine(s: DaemonStatus): string {
   const time = new Date().toISOString().slice(11, 19)
   const pos =
     s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
   const up = s.venues.filter((v) => v.connected).length
-  const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
+  const ks = `${s.killSwitch.latched ? ' KILL-SWITCH' : ''}${switches(s)}`
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
   return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${money(s.pnl.equity)} dd ${money(s.pnl.drawdown)} | venues ${up}/${s.venues.length}${sd}`
 }
