@@ -9,7 +9,7 @@ import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
-import { money } from '../projections/money.js'
+import { money, quantity } from '../projections/money.js'
 
 /** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
 function noArguments(positional: string[]): void {
@@ -127,7 +127,7 @@ function formatStatus(s: StatusBody): string {
     `drain ${s.drain ?? '?'}  paused ${s.paused === undefined ? '?' : s.paused ? 'YES' : 'no'}  deployments ${s.deploymentsLocked === undefined ? '?' : s.deploymentsLocked ? 'LOCKED' : 'unlocked'}`,
   ]
   const open = (s.positions ?? []).filter((p) => p.qty !== 0)
-  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
+  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${quantity(p.qty)}`).join(', ')}`)
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
   if (s.pnl)
@@ -267,7 +267,7 @@ const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.
 export function statusLine(s: DaemonStatus): string {
   const time = new Date().toISOString().slice(11, 19)
   const pos =
-    s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
+    s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${quantity(p.qty)}`).join(', ')
   const up = s.venues.filter((v) => v.connected).length
   const ks = `${s.killSwitch.latched ? ' KILL-SWITCH' : ''}${switches(s)}`
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''

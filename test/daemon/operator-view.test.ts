@@ -83,6 +83,8 @@ describe('pause, drain and deployment locks, where an operator looks', { timeout
     const { stdout } = await promisify(execFile)(process.execPath, [dist('src/cli.js'), 'status', '--url', url, '--token', TOKEN])
     expect(stdout).toContain('drain Draining  paused YES  deployments LOCKED')
     expect(statusLine(h.status())).toContain('ACTIVE DRAINING PAUSED DEPLOYMENTS-LOCKED |')
+    const noisy = { venue: 'okx-sim', symbol: 'ETH/USDT:USDT', qty: -0.019999999999999997, avgEntry: 3000, unrealized: 0 }
+    expect(statusLine({ ...h.status(), positions: [noisy] })).toContain('| okx ETH -0.02 |')
   })
 
   it('during a shutdown /metrics gives the step it is at and the deadline its procedure recorded', async () => {
