@@ -9,7 +9,7 @@ import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
-import { money } from '../projections/money.js'
+import { money, quantity } from '../projections/money.js'
 
 /** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
 function noArguments(positional: string[]): void {
@@ -114,6 +114,9 @@ type StatusBody = {
   strategies?: { id: string; enabled: boolean }[]
   shutdown?: { shutdownId: string; mode: string; status?: string; step?: number; stepName?: string } | null
   pnl?: { equity?: number; drawdown?: number }
+  drain?: string
+  paused?: boolean
+  deploymentsLocked?: boolean
 }
 
 function formatStatus(s: StatusBody): string {
@@ -121,9 +124,10 @@ function formatStatus(s: StatusBody): string {
     `state ${s.state ?? '?'}  mode ${s.mode ?? '?'}  pid ${s.pid ?? '?'}  seq ${s.seq ?? '?'}`,
     `kill switch: ${s.killSwitch?.latched ? `LATCHED (${s.killSwitch.reason ?? ''}${s.killSwitch.by ? `, by ${s.killSwitch.by}` : ''})` : 'not latched'}`,
     `open orders: ${s.openOrders ?? 0}`,
+    `drain ${s.drain ?? '?'}  paused ${s.paused === undefined ? '?' : s.paused ? 'YES' : 'no'}  deployments ${s.deploymentsLocked === undefined ? '?' : s.deploymentsLocked ? 'LOCKED' : 'unlocked'}`,
   ]
   const open = (s.positions ?? []).filter((p) => p.qty !== 0)
-  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${+p.qty.toFixed(8)}`).join(', ')}`)
+  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${quantity(p.qty)}`).join(', ')}`)
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
   if (s.pnl)
@@ -188,6 +192,23 @@ ${TARGET_HELP}`,
 
 // ── running haltd: `run` and `demo` ────────────────────────────────────────────────────────
 
+/**
+ * What the daemon commands print besides the log: human text on a terminal, and where the log is
+ * JSON lines (piped, `tee`, a journal) one JSON object a line like the log's own, so every stdout
+ * line parses. Decided once, from the same setting as the logger's format.
+ */
+type Say = (msg: string, fields: Record<string, unknown>, text: () => string) => void
+
+function stdoutIsJson(config: Pick<HaltdConfig, 'log'>, isTTY = process.stdout.isTTY === true): boolean {
+  return config.log.format === 'json' || (config.log.format === 'auto' && !isTTY)
+}
+
+function printer(json: boolean): Say {
+  if (!json) return (_msg, _fields, text) => out(text())
+  // level 30 (info) and the log's other fields: tools that read the log read these lines too.
+  return (msg, fields) => out(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, name: 'haltd', ...fields, msg }))
+}
+
 async function runDaemon(config: HaltdConfigInput | HaltdConfig, onReady?: (h: Haltd) => Promise<void> | void): Promise<number> {
   // Loaded here, not at the top: `haltd status` and `stop` need none of the daemon.
   const { createHaltd, EXIT } = await import('../daemon/index.js')
@@ -231,16 +252,44 @@ bad config.`,
   },
 }
 
+/** The switches that hold trading back, only when set: ` DRAINING PAUSED DEPLOYMENTS-LOCKED`. */
+function switches(s: Pick<StatusBody, 'drain' | 'paused' | 'deploymentsLocked'>): string {
+  const on = [
+    ...(s.drain && s.drain !== 'Active' ? [s.drain.toUpperCase()] : []),
+    ...(s.paused ? ['PAUSED'] : []),
+    ...(s.deploymentsLocked ? ['DEPLOYMENTS-LOCKED'] : []),
+  ]
+  return on.map((x) => ` ${x}`).join('')
+}
+
 const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
 
-function statusLine(s: DaemonStatus): string {
+export function statusLine(s: DaemonStatus): string {
   const time = new Date().toISOString().slice(11, 19)
   const pos =
-    s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${+p.qty.toFixed(6)}`).join(', ')
+    s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${quantity(p.qty)}`).join(', ')
   const up = s.venues.filter((v) => v.connected).length
-  const ks = s.killSwitch.latched ? ' KILL-SWITCH' : ''
+  const ks = `${s.killSwitch.latched ? ' KILL-SWITCH' : ''}${switches(s)}`
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''
   return `[${time}] ${col(s.state.toUpperCase(), 13)} ${s.mode}${ks} | seq ${s.seq} | open orders ${s.openOrders} | ${pos} | P&L ${money(s.pnl.equity)} dd ${money(s.pnl.drawdown)} | venues ${up}/${s.venues.length}${sd}`
+}
+
+/** The status line's content as fields, for the JSON form. */
+function statusFields(s: DaemonStatus): Record<string, unknown> {
+  return {
+    state: s.state,
+    mode: s.mode,
+    seq: s.seq,
+    openOrders: s.openOrders,
+    positions: s.positions.map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty })),
+    pnl: { equity: s.pnl.equity, drawdown: s.pnl.drawdown },
+    venues: { up: s.venues.filter((v) => v.connected).length, total: s.venues.length },
+    killSwitch: s.killSwitch.latched,
+    drain: s.drain,
+    paused: s.paused,
+    deploymentsLocked: s.deploymentsLocked,
+    shutdown: s.shutdown,
+  }
 }
 
 export const demoCommand: Command = {
@@ -271,14 +320,23 @@ Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or 
     const every = flags['status-every'] ?? 5
     return runDaemon(config, async (haltd) => {
       const cli = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/src/cli.js') || 'dist/src/cli.js'}`
-      out(demoBanner({ haltd, cli, db, seed }))
+      const say = printer(stdoutIsJson(haltd.config))
+      const banner = demoBanner({ haltd, cli, db, seed })
+      say('demo ready', banner.fields, () => banner.text)
       const { formatShutdownReport } = await import('../core/shutdown/report.js')
-      haltd.on('shutdown', (report) => out(`\n${formatShutdownReport(report)}`))
-      haltd.on('exit', (code) => out(`\nhaltd demo exited ${code}: ${EXIT_MEANING[code] ?? 'unknown'}\nread the audit: ${cli} audit --db ${db}\n`))
-      if (orders > 0 && !haltd.gate.halted) await placeResting(haltd, orders)
+      haltd.on('shutdown', (report) =>
+        say('shutdown report', { report, text: formatShutdownReport(report).split('\n') }, () => `\n${formatShutdownReport(report)}`),
+      )
+      haltd.on('exit', (code) => {
+        const meaning = EXIT_MEANING[code] ?? 'unknown'
+        const audit = `${cli} audit --db ${db}`
+        say('demo exited', { exitCode: code, meaning, audit }, () => `\nhaltd demo exited ${code}: ${meaning}\nread the audit: ${audit}\n`)
+      })
+      if (orders > 0 && !haltd.gate.halted) await placeResting(haltd, orders, say)
       if (every > 0) {
         const timer = setInterval(() => {
-          if (haltd.status().state !== 'stopped') out(statusLine(haltd.status()))
+          const s = haltd.status()
+          if (s.state !== 'stopped') say('status', statusFields(s), () => statusLine(s))
         }, every * 1000)
         timer.unref()
         haltd.on('exit', () => clearInterval(timer))
@@ -295,7 +353,7 @@ const EXIT_MEANING: Record<number, string> = {
 }
 
 /** What the demo prints once it is up: where things are, and what to try, in the order that makes sense now. */
-function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): string {
+function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): { text: string; fields: Record<string, unknown> } {
   const { haltd, cli, db, seed } = input
   const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
   const pid = process.pid
@@ -319,7 +377,18 @@ function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number
   ]
   const w2 = Math.max(...later.map(([c]) => c.length))
   const status = haltd.status()
-  return [
+  // No token in the fields: JSON lines end up in log collectors; the info file holds it.
+  const fields = {
+    venues: DEMO_VENUES,
+    seed,
+    db,
+    state: status.state,
+    ...(halted ? { halted: haltd.gate.latchReason ?? 'HALTED' } : {}),
+    admin: haltd.admin ? { url: haltd.admin.url, infoFile: adminInfoPath(db) } : null,
+    try: rows.map(([command, what]) => ({ command, what })),
+    afterwards: later.map(([command, what]) => ({ command, what })),
+  }
+  const text = [
     '',
     `haltd demo: ${DEMO_VENUES.join(', ')} (simulated), seed ${seed}, pid ${pid}`,
     `  event log   ${db}`,
@@ -334,10 +403,11 @@ function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number
     ...later.map(([c, what]) => `  ${c.padEnd(w2)}  ${what}`),
     '',
   ].join('\n')
+  return { text, fields }
 }
 
 /** The demo's resting orders, sent through the gated router like any engine's. */
-async function placeResting(haltd: Haltd, n: number): Promise<void> {
+async function placeResting(haltd: Haltd, n: number, say: Say): Promise<void> {
   const { SimExchange } = await import('../exchanges/sim/index.js')
   const mids: Record<string, number> = {}
   for (const gw of haltd.venues.values()) {
@@ -352,5 +422,9 @@ async function placeResting(haltd: Haltd, n: number): Promise<void> {
       .map((o) => haltd.orders.submit({ ...o, type: 'limit', timeInForce: 'GTC', origin: { kind: 'manual', id: 'demo-resting' } }))
     for (const r of await Promise.all(batch)) if (r.status === 'accepted') accepted++
   }
-  out(`placed ${accepted}/${n} resting orders (origin manual:demo-resting)`)
+  say(
+    'resting orders placed',
+    { accepted, asked: n, origin: 'manual:demo-resting' },
+    () => `placed ${accepted}/${n} resting orders (origin manual:demo-resting)`,
+  )
 }

@@ -1,4 +1,5 @@
 import { inFlight, openOrders, positions, strategies, type HaltdState } from '../projections/index.js'
+import type { ShutdownState } from '../projections/shutdowns.js'
 import type { Metric } from '../admin/prometheus.js'
 
 export type MetricsInput = {
@@ -13,6 +14,46 @@ export type MetricsInput = {
   shuttingDown: boolean
   /** Median round trip of recent calls, by venue. */
   latencyMs?: ReadonlyMap<string, number>
+  /** The process's own numbers; read from this process when absent. */
+  process?: ProcessSample
+}
+
+/** What the standard `process_*` metrics are made of. */
+export type ProcessSample = { residentBytes: number; cpuSeconds: number; startTimeSeconds: number }
+
+export function sampleProcess(): ProcessSample {
+  const cpu = process.cpuUsage()
+  return {
+    residentBytes: process.memoryUsage.rss(),
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    // wall clock on purpose: the process started in real time, whatever clock haltd runs on
+    startTimeSeconds: Math.round(Date.now() / 1000 - process.uptime()),
+  }
+}
+
+const DRAIN_MODE = { Active: 0, Draining: 1, Drained: 2 } as const
+
+/** The shutdown running now: the newest one without its end, when the daemon says one runs. */
+function runningShutdown(s: HaltdState, shuttingDown: boolean): ShutdownState | undefined {
+  if (!shuttingDown) return undefined
+  let found: ShutdownState | undefined
+  for (const sd of s.shutdowns.values()) if (sd.completed === undefined && sd.requestedAt !== undefined) found = sd
+  return found
+}
+
+/** The step a shutdown is at (the last one its current procedure recorded) and when it must end. */
+function shutdownProgressNow(sd: ShutdownState): { step?: number; deadlineMs?: number } {
+  let step: number | undefined
+  for (let i = sd.steps.length - 1; i >= 0; i--) {
+    if (sd.steps[i]!.procedure === sd.procedure) {
+      step = sd.steps[i]!.step
+      break
+    }
+  }
+  // An escalated shutdown's emergency deadline counts from the escalation, as its runner's does.
+  const from = sd.procedure === 'emergency' && sd.mode !== 'emergency' ? (sd.escalation?.at ?? sd.requestedAt) : sd.requestedAt
+  const deadline = sd.procedure === 'emergency' ? sd.options.emergency.deadlineMs : sd.options.graceful.deadlineMs
+  return { ...(step !== undefined ? { step } : {}), ...(from !== undefined ? { deadlineMs: from + deadline } : {}) }
 }
 
 const gauge = (name: string, help: string, samples: Metric['samples']): Metric => ({ name, help, type: 'gauge', samples })
@@ -24,6 +65,10 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
   const byVenue = new Map<string, number>()
   for (const o of openOrders(s)) byVenue.set(o.venue, (byVenue.get(o.venue) ?? 0) + 1)
   const modes = ['ACTIVE', 'REDUCING', 'HALTED'] as const
+  const t = s.trading
+  const shutdown = runningShutdown(s, m.shuttingDown)
+  const progress = shutdown ? shutdownProgressNow(shutdown) : {}
+  const proc = m.process ?? sampleProcess()
   return [
     gauge('haltd_up', '1 while the daemon runs', [{ value: 1 }]),
     gauge('haltd_uptime_seconds', 'seconds since this run started', [{ value: Math.max(0, (m.now - m.startedAt) / 1000) }]),
@@ -37,7 +82,21 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
     gauge('haltd_killswitch_latched', '1 while the kill switch is latched', [{ value: s.trading.killSwitch.latched ? 1 : 0 }]),
     gauge('haltd_gate_halted', '1 while the order gate refuses everything but shutdown orders', [{ value: m.gateHalted ? 1 : 0 }]),
     counter('haltd_gate_refusals_total', 'orders the gate refused since start', [{ value: m.gateRefusals }]),
+    gauge('haltd_drain_mode', 'drain: 0 Active, 1 Draining, 2 Drained', [{ value: DRAIN_MODE[t.drain.state] }]),
+    gauge(
+      'haltd_drain_started_timestamp_seconds',
+      'when the drain under way started',
+      t.drain.state === 'Draining' && t.drain.since ? [{ value: t.drain.since.ts / 1000 }] : [],
+    ),
+    gauge('haltd_paused', '1 while trading is paused', [{ value: t.paused === false ? 0 : 1 }]),
+    gauge('haltd_deployments_locked', '1 while deployments and config changes are locked', [{ value: t.deploymentsLocked === false ? 0 : 1 }]),
     gauge('haltd_shutdown_in_progress', '1 while a shutdown runs', [{ value: m.shuttingDown ? 1 : 0 }]),
+    gauge('haltd_shutdown_step', 'the step the running shutdown is at', progress.step !== undefined ? [{ value: progress.step }] : []),
+    gauge(
+      'haltd_shutdown_deadline_timestamp_seconds',
+      "when the running shutdown's procedure must have ended (requested at + its recorded deadline)",
+      progress.deadlineMs !== undefined ? [{ value: progress.deadlineMs / 1000 }] : [],
+    ),
     gauge('haltd_orders_in_flight', 'orders that may still trade', [{ value: inFlight(s) }]),
     gauge(
       'haltd_open_orders',
@@ -72,5 +131,8 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
       [...m.ticks].map(([venue, value]) => ({ labels: { venue }, value })),
     ),
     counter('haltd_anomalies_total', 'facts that broke a rule (see /status)', [{ value: s.anomalyCount }]),
+    gauge('process_resident_memory_bytes', 'resident memory size in bytes', [{ value: proc.residentBytes }]),
+    counter('process_cpu_seconds_total', 'user and system CPU time spent, in seconds', [{ value: proc.cpuSeconds }]),
+    gauge('process_start_time_seconds', 'start time of the process since the epoch, in seconds', [{ value: proc.startTimeSeconds }]),
   ]
 }

@@ -31,12 +31,33 @@ export function openLogWithProjections(
     throw e
   }
   // released with the log on close
-  log.on('conflict', ({ key, stored, offered }) =>
-    logger.warn(
-      { key, storedSeq: stored.seq, storedType: stored.type, offeredType: offered.type, offered: offered.data },
-      'an event reused a stored idempotency key with other content: the stored event stands, the new one was not written',
-    ),
-  )
+  log.on('conflict', (conflict) => logConflict(logger, conflict))
   logger.info({ db: config.db.path, seq: log.lastSeq, snapshot: runner.restoredFrom?.seq, chain: log.chainKind, chainKeyId: log.chainKeyId }, 'event log open')
   return { log, runner }
+}
+
+type Conflict = { key: string; stored: { seq: number; type: string; data: unknown }; offered: { type: string; data: unknown } }
+
+/**
+ * A second confirmation of a cancel: a venue's stream and its REST answer both say canceled, and
+ * whichever is recorded first stands. Expected on every cancel whose stream outruns its answer, so
+ * not worth a warning; any other reuse of a key with other content is.
+ */
+export function isRepeatedCancelConfirmation(c: Pick<Conflict, 'stored' | 'offered'>): boolean {
+  return c.stored.type === 'order.canceled' && c.offered.type === 'order.canceled'
+}
+
+function logConflict(logger: Logger, { key, stored, offered }: Conflict): void {
+  if (isRepeatedCancelConfirmation({ stored, offered })) {
+    const by = (d: unknown) => (d as { confirmedBy?: string }).confirmedBy ?? '?'
+    logger.debug(
+      { key, storedSeq: stored.seq, confirmedBy: by(stored.data), againBy: by(offered.data) },
+      'a cancel already confirmed was confirmed again: the first confirmation stands',
+    )
+    return
+  }
+  logger.warn(
+    { key, storedSeq: stored.seq, storedType: stored.type, offeredType: offered.type, offered: offered.data },
+    'an event reused a stored idempotency key with other content: the stored event stands, the new one was not written',
+  )
 }

@@ -2,6 +2,7 @@ import pTimeout from 'p-timeout'
 import { HaltdError } from '../events/errors.js'
 import { isOwnOrderId, type ExchangeGateway, type VenueOrder } from '../exchanges/gateway.js'
 import { order as orderOf, reconciliation, type HaltdState, type ReconciliationRow, type TradingView } from '../projections/index.js'
+import { quantity } from '../projections/money.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
@@ -29,7 +30,8 @@ export type StartupReconciliation = {
 export class StartupMismatch extends HaltdError {
   constructor(readonly report: StartupReconciliation) {
     const rows = report.mismatches.map(
-      (r) => `${r.venue} ${r.symbol}${r.clientOrderId ? ` ${r.clientOrderId}` : ''}: ${r.status} (internal ${r.internal}, venue ${r.observed ?? '—'})`,
+      (r) =>
+        `${r.venue} ${r.symbol}${r.clientOrderId ? ` ${r.clientOrderId}` : ''}: ${r.status} (internal ${quantity(r.internal)}, venue ${r.observed === null ? '—' : quantity(r.observed)})`,
     )
     const down = report.unreachable.map((u) => `${u.venue}: unreachable (${u.error})`)
     super('STARTUP_MISMATCH', `refusing to start: the venues disagree with the log:\n  ${[...rows, ...down].join('\n  ')}`)

@@ -3,3 +3,16 @@ export function money(n: number): string {
   const cents = Math.round(n * 100)
   return (cents === 0 ? 0 : cents / 100).toFixed(2)
 }
+
+/**
+ * A quantity or price as people read it: rounded to `decimals` places (8 by default, finer than
+ * any venue's step), without float noise, trailing zeros, exponents or "-0". `-0.019999999999999997`
+ * prints `-0.02`. For text only: JSON keeps the number as it is.
+ */
+export function quantity(n: number, decimals = 8): string {
+  if (!Number.isFinite(n)) return String(n)
+  if (Math.abs(n) >= 1e21) return String(n)
+  const fixed = n.toFixed(decimals)
+  const trimmed = fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed
+  return trimmed === '-0' ? '0' : trimmed
+}

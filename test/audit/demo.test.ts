@@ -12,7 +12,7 @@ if (!hasDemo) console.warn('skipping the demo audit tests: `haltd demo` is not r
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
 
-/** Run the demo until it has traded (open orders on the status line), send `signal`, and return its exit code and log. */
+/** Run the demo until it has traded (open orders in a status line), send `signal`, and return its exit code and log. */
 async function demoRun(signal: NodeJS.Signals, db = join(tempDir('haltd-demo-'), 'demo.db')): Promise<{ code: number | null; db: string }> {
   const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '1'], { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
@@ -20,7 +20,9 @@ async function demoRun(signal: NodeJS.Signals, db = join(tempDir('haltd-demo-'),
     await new Promise<void>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! })
       lines.on('line', (line) => {
-        if (/RUNNING .*open orders [1-9]/.test(line)) resolve()
+        // piped, the status line is a JSON object like the log lines around it
+        const status = line.startsWith('{') ? (JSON.parse(line) as { msg?: string; state?: string; openOrders?: number }) : undefined
+        if (status?.msg === 'status' && status.state === 'running' && (status.openOrders ?? 0) > 0) resolve()
       })
       child.on('exit', (code) => reject(new Error(`the demo exited (${code}) before it traded`)))
     })

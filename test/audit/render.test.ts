@@ -4,7 +4,9 @@ import { AuditReport } from '../../src/audit/audit-report.js'
 import { renderMarkdown } from '../../src/audit/render/markdown.js'
 import { renderText } from '../../src/audit/render/text.js'
 import { renderHtml } from '../../src/audit/render/html.js'
-import { money } from '../../src/projections/money.js'
+import { num } from '../../src/audit/render/format.js'
+import { formatShutdownReport, type ShutdownReport } from '../../src/core/shutdown/report.js'
+import { money, quantity } from '../../src/projections/money.js'
 import { tempDb } from '../support/tmp.js'
 import { tamper, tradingDay, writeLog } from './fixtures.js'
 import { shutdownLog } from './sample-log.js'
@@ -25,6 +27,44 @@ describe('audit: the report and its renderers', () => {
 
   it('prints amounts to the cent, a loss too small to show as 0.00 rather than -0.00', () => {
     expect([-0.001, -0, 0.004, -0.006, 1234.567, -2.5].map(money)).toEqual(['0.00', '0.00', '0.00', '-0.01', '1234.57', '-2.50'])
+  })
+
+  it('prints quantities and prices to 8 decimals without float noise, exponents or -0', () => {
+    expect([-0.019999999999999997, 0.1 + 0.2, -1e-12, -0, 5, 1e-7, 64_000.5, -2.123456789].map((n) => quantity(n))).toEqual([
+      '-0.02',
+      '0.3',
+      '0',
+      '0',
+      '5',
+      '0.0000001',
+      '64000.5',
+      '-2.12345679',
+    ])
+    expect([num(-0.019999999999999997), num(null), num(50_123.456789, 4)]).toEqual(['-0.02', '—', '50123.4568'])
+  })
+
+  it("the shutdown report's text prints positions through the same formatter", () => {
+    const report = {
+      shutdownId: 's-1',
+      mode: 'graceful',
+      escalated: false,
+      reason: 'test',
+      origin: 'admin',
+      outcome: 'residual-exposure',
+      exitCode: 2,
+      requestedAt: 0,
+      durationMs: 10,
+      steps: [],
+      positions: [{ venue: 'okx-sim', symbol: 'ETH/USDT:USDT', qty: -0.019999999999999997 }],
+      residualExposure: [],
+      openOrders: { count: 0, byStatus: {}, orders: [] },
+      cancelUnconfirmed: [],
+      reconciliation: { ok: true, counts: {}, problems: [] },
+      pnl: { realized: 0, fees: 0, unrealized: 0 },
+      checkpoint: undefined,
+      ignoredRequests: 0,
+    } as unknown as ShutdownReport
+    expect(formatShutdownReport(report)).toContain('position okx-sim ETH/USDT:USDT: -0.02\n')
   })
 
   it('findings are listed with their seq in every format, and text from the log is escaped in HTML and Markdown', () => {

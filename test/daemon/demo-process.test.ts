@@ -86,17 +86,19 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     ).toBe(true)
     expect(existsSync(adminInfoPath(db))).toBe(false)
 
-    // and the person who ran it reads the report and how it ended
-    expect(d.stdout).toContain(`shutdown ${shutdownId} (graceful): clean, exit 0`)
-    expect(d.stdout).toContain('positions: flat')
-    expect(d.stdout).toContain('haltd demo exited 0: shut down clean')
+    // and the person who ran it reads the report and how it ended (piped: as JSON lines)
+    const report = d.logs().find((l) => l.msg === 'shutdown report') as { report: { shutdownId: string; outcome: string }; text: string[] }
+    expect(report.report).toMatchObject({ shutdownId, outcome: 'clean', exitCode: 0 })
+    expect(report.text).toContain(`shutdown ${shutdownId} (graceful): clean, exit 0`)
+    expect(report.text).toContain('positions: flat')
+    expect(d.logs().find((l) => l.msg === 'demo exited')).toMatchObject({ exitCode: 0, meaning: 'shut down clean' })
   })
 
   it('SIGUSR2 runs the emergency path with resting orders, latches the kill switch and exits 3', async () => {
     const db = join(tempDir(), 'demo.db')
     const d = spawnDemo(db, ['--orders', '150'])
     await whenUp(d)
-    await waitFor('the resting orders', () => d.stdout.some((l) => l.startsWith('placed 150/150 resting orders')), d)
+    await waitFor('the resting orders', () => d.logs().some((l) => l.msg === 'resting orders placed' && l.accepted === 150), d)
 
     d.child.kill('SIGUSR2')
     const { code } = await d.exit
@@ -192,5 +194,25 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     a.child.kill('SIGTERM')
     b.child.kill('SIGTERM')
     expect([(await a.exit).code, (await b.exit).code]).toEqual([0, 0])
+  })
+})
+
+describe('haltd demo piped', { timeout: 60_000 }, () => {
+  it('writes nothing but JSON objects to stdout: banner, status lines, the shutdown report and its exit', async () => {
+    const db = join(tempDir(), 'demo.db')
+    const d = spawnHaltd(['demo', '--db', db, '--port', '0', '--status-every', '1'], { db })
+    await whenUp(d)
+    await waitFor('two status lines', () => d.logs().filter((l) => l.msg === 'status').length >= 2, d)
+    d.child.kill('SIGTERM')
+    expect((await d.exit).code).toBe(0)
+
+    const lines = d.stdout.filter((l) => l.trim() !== '')
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow()
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const msgs = parsed.map((l) => l.msg)
+    expect(msgs).toEqual(expect.arrayContaining(['demo ready', 'status', 'shutdown report', 'demo exited']))
+    expect(parsed.find((l) => l.msg === 'status')).toMatchObject({ state: 'running', mode: 'ACTIVE', drain: 'Active', paused: false, venues: { total: 3 } })
+    expect(parsed.find((l) => l.msg === 'shutdown report')).toMatchObject({ report: { outcome: 'clean', exitCode: 0 } })
+    expect(parsed.find((l) => l.msg === 'demo ready')).toMatchObject({ db, admin: { url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:/) } })
   })
 })

@@ -1,3 +1,5 @@
+import { quantity } from '../../projections/money.js'
+
 /** Small formatting helpers the renderers share, so text, Markdown and HTML print the same figures. */
 
 export const iso = (ts: number | null): string => (ts === null ? '—' : new Date(ts).toISOString())
@@ -13,10 +15,9 @@ export function duration(ms: number | null): string {
   return `${m} min ${Math.round((ms - m * 60_000) / 1000)} s`
 }
 
+/** A quantity or price (see `quantity`), or a dash where there is none. */
 export function num(n: number | null, digits = 8): string {
-  if (n === null) return '—'
-  if (Number.isInteger(n)) return String(n)
-  return String(Number(n.toFixed(digits)))
+  return n === null ? '—' : quantity(n, digits)
 }
 
 export { money } from '../../projections/money.js'

@@ -1,7 +1,7 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
-import { money } from '../../projections/money.js'
+import { money, quantity } from '../../projections/money.js'
 import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
@@ -114,7 +114,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
   }
   lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmed.length ? ` (${report.cancelUnconfirmed.length} cancel-unconfirmed)` : ''}`)
   if (report.positions.length === 0) lines.push('positions: flat')
-  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${+p.qty.toFixed(8)}`)
+  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantity(p.qty)}`)
   if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
   lines.push(`reconciliation: ${report.reconciliation.ok ? 'OK' : `${report.reconciliation.problems.length} problem(s)`}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
