@@ -105,7 +105,8 @@ function evidenceOf(state: HaltdState, venue: string, unanswered: Unanswered | u
  * heard nothing from.
  */
 export function reconciliation(state: HaltdState, unanswered?: Unanswered): Reconciliation {
-  const venueSet = new Set<string>(state.venues.keys())
+  // a venue haltd sent orders to is reconciled even when all of them finished: it may hold one haltd does not know of
+  const venueSet = new Set<string>([...state.venues.keys(), ...state.venueEvidence.keys()])
   const positionsAt = new Map<string, Position[]>()
   for (const p of state.positions.values()) {
     venueSet.add(p.venue)
