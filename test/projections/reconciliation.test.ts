@@ -102,7 +102,7 @@ describe('reconciliation', () => {
 })
 
 describe('reconciliation rests on an observation taken after the venue’s last order event', () => {
-  const resting = (venue: string, cid: string, venueOrderId: string) => ({ symbol: 'BTC/USDT', venueOrderId, clientOrderId: cid, side: 'buy' as const, qty: 1 })
+  const resting = (cid: string, venueOrderId: string) => ({ symbol: 'BTC/USDT', venueOrderId, clientOrderId: cid, side: 'buy' as const, qty: 1 })
   const observeCommand = (commandId: string, venue: string): EventInput => ({
     type: 'shutdown.command-issued',
     data: { shutdownId: 'sd-1', commandId, step: 7, command: { kind: 'observe-venue', venue } },
@@ -137,7 +137,7 @@ describe('reconciliation rests on an observation taken after the venue’s last 
   })
 
   it('says OK when an observation after the last order event matches', () => {
-    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('sim-a', 'a', 'VA')]), positionsAt('sim-a', []))
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA')]), positionsAt('sim-a', []))
     const r = reconciliation(s)
     expect(r).toMatchObject({ verdict: 'OK', ok: true, unverified: [] })
     expect(r.perVenue[0]).toMatchObject({ verdict: 'OK', observation: { seq: 3 }, lastOrderSeq: 2, newerThanLastOrder: true })
@@ -145,7 +145,7 @@ describe('reconciliation rests on an observation taken after the venue’s last 
 
   it('says MISMATCH when an observation after the last order event disagrees', () => {
     // the venue lists an order haltd never sent: the issue's unknown resting order
-    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('sim-a', 'a', 'VA'), resting('sim-a', 'zz', 'VZ')]))
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA'), resting('zz', 'VZ')]))
     const r = reconciliation(s)
     expect(r).toMatchObject({ verdict: 'MISMATCH', ok: false, unverified: [] })
     expect(r.perVenue[0]).toMatchObject({ verdict: 'MISMATCH', newerThanLastOrder: true })
@@ -153,7 +153,7 @@ describe('reconciliation rests on an observation taken after the venue’s last 
 
   it('leaves a venue UNVERIFIED when the observation asked of it failed, though an older one matched', () => {
     // given a matching observation after the last order event
-    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('sim-a', 'a', 'VA')]))
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA')]))
     expect(reconciliation(s).verdict).toBe('OK')
     // when a shutdown asks the venue again and the answer is a maintenance page
     when(s, observeCommand('c-1', 'sim-a'), observeFailed('c-1', 'HTTP 200 with a maintenance page'))
@@ -162,12 +162,12 @@ describe('reconciliation rests on an observation taken after the venue’s last 
     expect(r).toMatchObject({ verdict: 'UNVERIFIED', ok: false })
     expect(r.unverified).toEqual([{ venue: 'sim-a', why: 'observation failed at seq 5: HTTP 200 with a maintenance page' }])
     // and a later successful observation verifies it again
-    when(s, ordersAt('sim-a', [resting('sim-a', 'a', 'VA')]))
+    when(s, ordersAt('sim-a', [resting('a', 'VA')]))
     expect(reconciliation(s).verdict).toBe('OK')
   })
 
   it('is OK overall only when every venue is verified and matches', () => {
-    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('sim-a', 'a', 'VA')]), ev.submitted('b', { venue: 'sim-b' }))
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA')]), ev.submitted('b', { venue: 'sim-b' }))
     const r = reconciliation(s)
     expect(r.perVenue.map((v) => [v.venue, v.verdict])).toEqual([
       ['sim-a', 'OK'],
