@@ -63,6 +63,18 @@ export const ReconciliationRow = z.strictObject({
 })
 export type ReconciliationRow = z.infer<typeof ReconciliationRow>
 
+export const VenueEvidenceRow = z.strictObject({
+  venue: z.string(),
+  verdict: z.enum(['OK', 'MISMATCH', 'UNVERIFIED']),
+  observedSeq: z.number().int().nullable(),
+  observedTs: z.number().nullable(),
+  ageMs: z.number().nullable(),
+  lastOrderSeq: z.number().int().nullable(),
+  newerThanLastOrder: z.boolean(),
+  why: z.string().optional(),
+})
+export type VenueEvidenceRow = z.infer<typeof VenueEvidenceRow>
+
 export const PositionRow = z.strictObject({
   venue: z.string(),
   symbol: z.string(),
@@ -130,7 +142,15 @@ export const AuditReport = z.strictObject({
   chain: z.strictObject({ intact: z.boolean(), firstBadSeq: z.number().int().nullable(), problem: z.string().nullable() }),
   runs: z.array(RunRow),
   shutdowns: z.array(ShutdownSummary),
-  reconciliation: z.strictObject({ venues: z.array(z.string()), rows: z.array(ReconciliationRow) }),
+  reconciliation: z.strictObject({
+    venues: z.array(z.string()),
+    rows: z.array(ReconciliationRow),
+    /** OK only when every venue's observation is newer than its last order event and every row matches. */
+    verdict: z.enum(['OK', 'MISMATCH', 'UNVERIFIED']),
+    unverified: z.array(z.strictObject({ venue: z.string(), why: z.string() })),
+    /** The observation each venue's verdict rests on. */
+    evidence: z.array(VenueEvidenceRow),
+  }),
   positions: z.array(PositionRow),
   pnl: z.strictObject({ realized: z.number(), unrealized: z.number(), fees: z.number(), net: z.number() }),
   openOrders: z.array(OpenOrderRow),

@@ -12,7 +12,7 @@ import {
   type ShutdownProgress,
 } from '../projections/index.js'
 import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
-import type { OpenOrderRow, PositionRow, ReconciliationRow, ShutdownSummary } from './audit-report.js'
+import type { AuditReport, OpenOrderRow, PositionRow, ShutdownSummary } from './audit-report.js'
 
 /** The overall deadline a shutdown was started with (its recorded options, defaults filled in, as its fold reads them). */
 export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
@@ -83,10 +83,22 @@ export function openOrderRows(state: HaltdState): OpenOrderRow[] {
   }))
 }
 
-export function reconciliationTable(state: HaltdState): { venues: string[]; rows: ReconciliationRow[] } {
+export function reconciliationTable(state: HaltdState): AuditReport['reconciliation'] {
   const r = reconciliation(state)
   return {
     venues: r.venues,
+    verdict: r.verdict,
+    unverified: r.unverified,
+    evidence: r.perVenue.map((v) => ({
+      venue: v.venue,
+      verdict: v.verdict,
+      observedSeq: v.observation?.seq ?? null,
+      observedTs: v.observation?.ts ?? null,
+      ageMs: v.observation?.ageMs ?? null,
+      lastOrderSeq: v.lastOrderSeq,
+      newerThanLastOrder: v.newerThanLastOrder,
+      ...(v.why !== undefined ? { why: v.why } : {}),
+    })),
     rows: r.rows.map((row) => ({
       kind: row.kind,
       symbol: row.kind === 'order' ? `${row.symbol} ${row.clientOrderId ?? row.venueOrderId ?? ''}`.trim() : row.symbol,

@@ -117,6 +117,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     // position that has traded since would read as a mismatch that is not there.
     reconciliation: async () => {
       const observed: Record<string, string> = {}
+      const unanswered = new Map<string, string>()
       const lifecycle = d.lifecycle()
       const ms = d.observeTimeoutMs ?? 5_000
       await Promise.all(
@@ -133,11 +134,14 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
             await pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), { milliseconds: ms, message: `no answer within ${ms} ms` })
             observed[gw.venue] = 'asked now'
           } catch (e) {
-            observed[gw.venue] = `asked, no answer: ${e instanceof Error ? e.message : String(e)}`
+            const why = e instanceof Error ? e.message : String(e)
+            observed[gw.venue] = `asked, no answer: ${why}`
+            unanswered.set(gw.venue, why)
           }
         }),
       )
-      return { ...reconciliation(d.state()), observed }
+      // a venue asked now that did not answer is UNVERIFIED, whatever an older observation said
+      return { ...reconciliation(d.state(), unanswered), observed }
     },
     inflight: () => {
       const orders = openOrders(d.state())

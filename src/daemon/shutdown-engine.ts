@@ -66,7 +66,14 @@ export function createShutdownEngine(input: {
     },
     onReport: (report) =>
       logger.info(
-        { shutdownId: report.shutdownId, positions: report.positions.length, openOrders: report.openOrders.count, reconciliationOk: report.reconciliation.ok },
+        {
+          shutdownId: report.shutdownId,
+          positions: report.positions.length,
+          openOrders: report.openOrders.count,
+          reconciliationOk: report.reconciliation.ok,
+          reconciliation: report.reconciliation.verdict,
+          unverified: report.reconciliation.unverified,
+        },
         'post-shutdown report',
       ),
     options: { graceful: config.shutdown.graceful, emergency: config.shutdown.emergency },

@@ -22,8 +22,20 @@ export {
   type StepProgress,
 } from './shutdowns.js'
 export { RUN_EVENT_TYPES, evolveRuns, initialRuns, openRun, runs, type Run, type RunEnd, type RunFact, type RunsState } from './runs.js'
-export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type Retention } from './state.js'
-export { reconciliation, toleranceFor, DEFAULT_TOLERANCE, type Reconciliation, type ReconciliationRow, type ReconciliationStatus } from './reconciliation.js'
+export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type Retention, type VenueEvidence } from './state.js'
+export {
+  reconciliation,
+  reconciliationClaim,
+  toleranceFor,
+  DEFAULT_TOLERANCE,
+  type Reconciliation,
+  type ReconciliationRow,
+  type ReconciliationStatus,
+  type ReconciliationVerdict,
+  type VenueReconciliation,
+  type ObservationEvidence,
+  type Unanswered,
+} from './reconciliation.js'
 export * from './selectors.js'
 export { serializeState, deserializeState, stateHash } from './serialize.js'
 export { replay } from './replay.js'

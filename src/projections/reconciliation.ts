@@ -25,13 +25,49 @@ export type ReconciliationRow = {
   note?: string
 }
 
+/**
+ * What a reconciliation may claim. OK and MISMATCH rest on an observation of the venue taken
+ * after its last order event; without one the answer is UNVERIFIED, never OK by default.
+ */
+export type ReconciliationVerdict = 'OK' | 'MISMATCH' | 'UNVERIFIED'
+
+/** The observation a venue's verdict rests on: the older of its open-order and position reports. */
+export type ObservationEvidence = {
+  seq: number
+  /** When haltd recorded it (the venue's reports carry no time of their own). */
+  ts: number
+  /** How old it is at the state's latest event. */
+  ageMs: number
+}
+
+export type VenueReconciliation = {
+  venue: string
+  verdict: ReconciliationVerdict
+  /** null when the venue has never reported its open orders or positions. */
+  observation: ObservationEvidence | null
+  /** The seq of the venue's newest order event; null when it has none. */
+  lastOrderSeq: number | null
+  /** Whether the observation was taken after the venue's last order event. */
+  newerThanLastOrder: boolean
+  /** Why the verdict is UNVERIFIED. */
+  why?: string
+}
+
 export type Reconciliation = {
   venues: string[]
   rows: ReconciliationRow[]
   counts: Record<ReconciliationStatus, number>
-  /** True when every row is OK. */
+  /** OK only when every venue is verified and every row matches; UNVERIFIED when any venue is not verified. */
+  verdict: ReconciliationVerdict
+  /** One entry per venue, in `venues` order. */
+  perVenue: VenueReconciliation[]
+  unverified: { venue: string; why: string }[]
+  /** `verdict === 'OK'`. */
   ok: boolean
 }
+
+/** Observations the caller asked for and did not get, by venue (e.g. the admin API's live ask): each leaves its venue UNVERIFIED. */
+export type Unanswered = ReadonlyMap<string, string>
 
 /** Used when the venue has not reported the market's amount step. */
 export const DEFAULT_TOLERANCE = 1e-9
@@ -44,9 +80,33 @@ export function toleranceFor(state: HaltdState, venue: string, symbol: string): 
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-/** Internal positions and open orders against each venue's latest observations. */
-export function reconciliation(state: HaltdState): Reconciliation {
-  const venueSet = new Set<string>(state.venues.keys())
+/** The evidence a venue's rows rest on, and whether it is enough to call them verified. */
+function evidenceOf(state: HaltdState, venue: string, unanswered: Unanswered | undefined): Omit<VenueReconciliation, 'verdict'> {
+  const view = state.venues.get(venue)
+  const known = state.venueEvidence.get(venue)
+  const reports = [view?.openOrders, view?.positions].filter((o) => o !== undefined)
+  const oldest = reports.length === 0 ? undefined : reports.reduce((a, b) => (b.seq < a.seq ? b : a))
+  const observation = oldest ? { seq: oldest.seq, ts: oldest.ts, ageMs: Math.max(0, state.ts - oldest.ts) } : null
+  const lastOrderSeq = known?.lastOrderSeq ?? null
+  const newerThanLastOrder = observation !== null && (lastOrderSeq === null || observation.seq > lastOrderSeq)
+  const base = { venue, observation, lastOrderSeq, newerThanLastOrder }
+  const asked = unanswered?.get(venue)
+  if (asked !== undefined) return { ...base, why: `asked, no answer: ${asked}` }
+  const failed = known?.failedObservation
+  if (observation === null) return { ...base, why: failed ? `never observed; the last request failed: ${failed.why}` : 'never observed' }
+  if (failed && failed.seq > observation.seq) return { ...base, why: `observation failed at seq ${failed.seq}: ${failed.why}` }
+  if (!newerThanLastOrder) return { ...base, why: `last observed at seq ${observation.seq}, before its last order event at seq ${lastOrderSeq}` }
+  return base
+}
+
+/**
+ * Internal positions and open orders against each venue's latest observations, with the
+ * evidence each venue's verdict rests on. `unanswered` names venues the caller just asked and
+ * heard nothing from.
+ */
+export function reconciliation(state: HaltdState, unanswered?: Unanswered): Reconciliation {
+  // a venue haltd sent orders to is reconciled even when all of them finished: it may hold one haltd does not know of
+  const venueSet = new Set<string>([...state.venues.keys(), ...state.venueEvidence.keys()])
   const positionsAt = new Map<string, Position[]>()
   for (const p of state.positions.values()) {
     venueSet.add(p.venue)
@@ -181,5 +241,23 @@ export function reconciliation(state: HaltdState): Reconciliation {
   )
   const counts: Record<ReconciliationStatus, number> = { OK: 0, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0 }
   for (const r of rows) counts[r.status]++
-  return { venues, rows, counts, ok: rows.every((r) => r.status === 'OK') }
+  const perVenue = venues.map((venue): VenueReconciliation => {
+    const evidence = evidenceOf(state, venue, unanswered)
+    if (evidence.why !== undefined) return { ...evidence, verdict: 'UNVERIFIED' }
+    return { ...evidence, verdict: rows.every((r) => r.venue !== venue || r.status === 'OK') ? 'OK' : 'MISMATCH' }
+  })
+  const unverified = perVenue.flatMap((v) => (v.why !== undefined ? [{ venue: v.venue, why: v.why }] : []))
+  const verdict: ReconciliationVerdict = unverified.length > 0 ? 'UNVERIFIED' : perVenue.every((v) => v.verdict === 'OK') ? 'OK' : 'MISMATCH'
+  return { venues, rows, counts, verdict, perVenue, unverified, ok: verdict === 'OK' }
+}
+
+/**
+ * The reconciliation's claim in words, the one wording the report, the closing notification
+ * and the audit share: "OK", "MISMATCH (n problem(s))", or "UNVERIFIED (venue: why; …)".
+ */
+export function reconciliationClaim(r: { verdict: ReconciliationVerdict; unverified: readonly { venue: string; why: string }[]; problems: number }): string {
+  if (r.verdict === 'OK') return 'OK'
+  if (r.verdict === 'MISMATCH') return `MISMATCH (${r.problems} problem(s))`
+  const shown = r.unverified.slice(0, 5).map((u) => `${u.venue}: ${u.why}`)
+  return `UNVERIFIED (${shown.join('; ')}${r.unverified.length > 5 ? '; …' : ''})`
 }

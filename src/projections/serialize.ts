@@ -23,6 +23,8 @@ export function stateHash(state: HaltdState): string {
 export function deserializeState(text: string): HaltdState {
   const value = revive(JSON.parse(text))
   if (!isStateShape(value)) throw new Error('not a serialized haltd state')
+  // a snapshot written before the state kept venue evidence: rebuilt from the events after it
+  if (!(value.venueEvidence instanceof Map)) value.venueEvidence = new Map()
   return value
 }
 

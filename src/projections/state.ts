@@ -20,6 +20,17 @@ export type PnlTotals = {
   maxDrawdown: number
 }
 
+/**
+ * What a venue's observation must be newer than to be evidence of what the venue holds: the
+ * venue's newest order event, and its newest observation request that failed.
+ */
+export type VenueEvidence = {
+  /** The seq of the newest order event for this venue (a cancel the open-order list itself confirmed excepted). */
+  lastOrderSeq?: number
+  /** The newest observation request a shutdown made of this venue that did not succeed. */
+  failedObservation?: { seq: number; ts: number; why: string }
+}
+
 export type Retention = {
   /** Finished orders kept (oldest dropped first) so the state, and a snapshot, stay bounded. */
   closedOrders: number
@@ -51,6 +62,8 @@ export type HaltdState = {
   marks: Map<string, number>
   pnl: PnlTotals
   venues: Map<string, VenueView>
+  /** Per venue, what an observation of it must be newer than to count as evidence (see `VenueEvidence`). */
+  venueEvidence: Map<string, VenueEvidence>
   trading: TradingView
   strategies: Map<string, StrategyView>
   /** Each shutdown's stream folded (see `ShutdownState`: written in place, like this container). */
@@ -74,6 +87,7 @@ export function initialState(retention: Partial<Retention> = {}): HaltdState {
     marks: new Map(),
     pnl: { realized: 0, fees: 0, unrealized: 0, equity: 0, peakEquity: 0, drawdown: 0, maxDrawdown: 0 },
     venues: new Map(),
+    venueEvidence: new Map(),
     trading: initialTrading(),
     strategies: new Map(),
     shutdowns: new Map(),
@@ -133,6 +147,8 @@ function apply(state: HaltdState, fact: Fact): void {
     case 'order.cancel-unconfirmed':
     case 'order.expired':
     case 'order.status-unknown': {
+      // a cancel confirmed by a fetched open-order list follows from that observation: it does not outdate it
+      if (fact.type !== 'order.canceled' || fact.data.confirmedBy !== 'open-orders') noteEvidence(state, fact.data.venue, { lastOrderSeq: fact.seq })
       const key = orderKey(fact.data.venue, fact.data.clientOrderId)
       const before = state.orders.get(key)
       const after = evolveOrder(before, fact, sinkFor(state))
@@ -206,6 +222,14 @@ function apply(state: HaltdState, fact: Fact): void {
         state.shutdowns.set(fact.data.shutdownId, shutdown)
       }
       evolveShutdown(shutdown, fact, sinkFor(state))
+      if (fact.type === 'shutdown.command-completed' && fact.data.outcome !== 'ok') {
+        const command = shutdown.commands.get(fact.data.commandId)?.command
+        if (command?.kind === 'observe-venue') {
+          const error = fact.data.detail?.error
+          const why = typeof error === 'string' ? error : `the observation ${fact.data.outcome}`
+          noteEvidence(state, command.venue, { failedObservation: { seq: fact.seq, ts: fact.ts, why } })
+        }
+      }
       return
     }
     default:
@@ -214,6 +238,10 @@ function apply(state: HaltdState, fact: Fact): void {
       if (!isEventType(fact.type)) record(state, 'unreadable-event', `'${String(fact.type)}' is not an event type this build knows: not applied`)
       return
   }
+}
+
+function noteEvidence(state: HaltdState, venue: string, change: VenueEvidence): void {
+  state.venueEvidence.set(venue, { ...state.venueEvidence.get(venue), ...change })
 }
 
 function book(state: HaltdState, order: Order, qty: number, price: number, fee: number): void {

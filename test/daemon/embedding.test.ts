@@ -314,4 +314,36 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     const paths = (err as InvalidConfig).problems.map((p) => p.path)
     expect(paths).toEqual(expect.arrayContaining(['admin.port', 'strategies[0].markets', 'strategies[0].qty', 'strategies[0].limits']))
   })
+
+  it('/reconciliation answers UNVERIFIED for a venue that did not answer the live ask, never ok beside "asked, no answer"', async () => {
+    // given two venues answering, one of which will stop answering its open-orders and positions requests
+    const db = join(tempDir(), 'evidence.db')
+    const bravo = sim('bravo-sim')
+    const h = await createHaltd(
+      { db: { path: db }, admin: { enabled: true, port: 0, token: 'a-token-of-sixteen-chars' } },
+      { gateways: [sim('alpha-sim'), bravo], logger: quiet(), env: {} },
+    )
+    open.push(h)
+    await h.orders.submit({
+      venue: 'bravo-sim',
+      symbol: 'BTC/USDT:USDT',
+      side: 'buy',
+      type: 'limit',
+      qty: 0.01,
+      price: 40_000,
+      origin: { kind: 'manual', id: 'engine' },
+    })
+    type Answer = { ok: boolean; verdict: string; unverified: { venue: string; why: string }[]; observed: Record<string, string> }
+    const ask = async () => (await (await fetch(`${h.admin!.url}/reconciliation`, { headers: { authorization: `Bearer ${h.admin!.token}` } })).json()) as Answer
+    // while both answer, the live ask verifies both
+    expect(await ask()).toMatchObject({ ok: true, verdict: 'OK', unverified: [] })
+
+    // when bravo stops answering (a 429 on every call stands in for a maintenance page)
+    bravo.faults.set({ rateLimit: { probability: 1 } })
+    const r = await ask()
+
+    // then bravo is UNVERIFIED, saying why, and the whole answer is not OK
+    expect(r.observed['bravo-sim']).toContain('asked, no answer')
+    expect(r).toMatchObject({ ok: false, verdict: 'UNVERIFIED', unverified: [{ venue: 'bravo-sim', why: expect.stringContaining('asked, no answer') }] })
+  })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { EventInput } from '../../src/events/index.js'
 import { reconciliation } from '../../src/projections/index.js'
-import { ev, given } from './given.js'
+import { ev, given, when } from './given.js'
 
 const positionsAt = (venue: string, positions: { symbol: string; qty: number }[]): EventInput => ({
   type: 'venue.positions-observed',
@@ -98,5 +98,81 @@ describe('reconciliation', () => {
     expect(r.venues).toEqual(['sim-a', 'sim-b'])
     expect(r.rows[0]!.columns).toEqual({ 'sim-a': 1, 'sim-b': null })
     expect(r.counts).toEqual({ OK: 1, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0 })
+  })
+})
+
+describe('reconciliation rests on an observation taken after the venue’s last order event', () => {
+  const resting = (cid: string, venueOrderId: string) => ({ symbol: 'BTC/USDT', venueOrderId, clientOrderId: cid, side: 'buy' as const, qty: 1 })
+  const observeCommand = (commandId: string, venue: string): EventInput => ({
+    type: 'shutdown.command-issued',
+    data: { shutdownId: 'sd-1', commandId, step: 7, command: { kind: 'observe-venue', venue } },
+  })
+  const observeFailed = (commandId: string, error: string): EventInput => ({
+    type: 'shutdown.command-completed',
+    data: { shutdownId: 'sd-1', commandId, outcome: 'failed', detail: { error } },
+  })
+
+  it('says UNVERIFIED for a venue observed only before its last order event, never OK', () => {
+    // given an observation at startup, then an order the venue has not been asked about since
+    const r = reconciliation(given(ordersAt('sim-a', []), positionsAt('sim-a', []), ev.submitted('a'), ev.accepted('a', 'VA')))
+    // then the venue is UNVERIFIED, whatever its (empty, old) rows say
+    expect(r.verdict).toBe('UNVERIFIED')
+    expect(r.ok).toBe(false)
+    expect(r.unverified).toEqual([{ venue: 'sim-a', why: 'last observed at seq 1, before its last order event at seq 4' }])
+    expect(r.perVenue).toEqual([
+      {
+        venue: 'sim-a',
+        verdict: 'UNVERIFIED',
+        observation: { seq: 1, ts: 1_000_000, ageMs: 3000 },
+        lastOrderSeq: 4,
+        newerThanLastOrder: false,
+        why: 'last observed at seq 1, before its last order event at seq 4',
+      },
+    ])
+  })
+
+  it('says UNVERIFIED for a venue never observed at all', () => {
+    const r = reconciliation(given(ev.submitted('a'), ev.accepted('a', 'VA'), ev.canceled('a')))
+    expect(r).toMatchObject({ verdict: 'UNVERIFIED', ok: false, unverified: [{ venue: 'sim-a', why: 'never observed' }] })
+  })
+
+  it('says OK when an observation after the last order event matches', () => {
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA')]), positionsAt('sim-a', []))
+    const r = reconciliation(s)
+    expect(r).toMatchObject({ verdict: 'OK', ok: true, unverified: [] })
+    expect(r.perVenue[0]).toMatchObject({ verdict: 'OK', observation: { seq: 3 }, lastOrderSeq: 2, newerThanLastOrder: true })
+  })
+
+  it('says MISMATCH when an observation after the last order event disagrees', () => {
+    // the venue lists an order haltd never sent: the unknown resting order
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA'), resting('zz', 'VZ')]))
+    const r = reconciliation(s)
+    expect(r).toMatchObject({ verdict: 'MISMATCH', ok: false, unverified: [] })
+    expect(r.perVenue[0]).toMatchObject({ verdict: 'MISMATCH', newerThanLastOrder: true })
+  })
+
+  it('leaves a venue UNVERIFIED when the observation asked of it failed, though an older one matched', () => {
+    // given a matching observation after the last order event
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA')]))
+    expect(reconciliation(s).verdict).toBe('OK')
+    // when a shutdown asks the venue again and the answer is a maintenance page
+    when(s, observeCommand('c-1', 'sim-a'), observeFailed('c-1', 'HTTP 200 with a maintenance page'))
+    // then it is UNVERIFIED, saying why
+    const r = reconciliation(s)
+    expect(r).toMatchObject({ verdict: 'UNVERIFIED', ok: false })
+    expect(r.unverified).toEqual([{ venue: 'sim-a', why: 'observation failed at seq 5: HTTP 200 with a maintenance page' }])
+    // and a later successful observation verifies it again
+    when(s, ordersAt('sim-a', [resting('a', 'VA')]))
+    expect(reconciliation(s).verdict).toBe('OK')
+  })
+
+  it('is OK overall only when every venue is verified and matches', () => {
+    const s = given(ev.submitted('a'), ev.accepted('a', 'VA'), ordersAt('sim-a', [resting('a', 'VA')]), ev.submitted('b', { venue: 'sim-b' }))
+    const r = reconciliation(s)
+    expect(r.perVenue.map((v) => [v.venue, v.verdict])).toEqual([
+      ['sim-a', 'OK'],
+      ['sim-b', 'UNVERIFIED'],
+    ])
+    expect(r.verdict).toBe('UNVERIFIED')
   })
 })

@@ -30,6 +30,7 @@ describe('state serialization', () => {
     const b = given(ev.submitted('y', { venue: 'sim-b' }), ev.submitted('x'))
     // same facts, other seqs: align the seqs so only map order differs
     for (const o of b.orders.values()) o.submittedSeq = o.updatedSeq = o.venue === 'sim-b' ? 2 : 1
+    for (const [venue, e] of b.venueEvidence) e.lastOrderSeq = venue === 'sim-b' ? 2 : 1
     for (const o of a.orders.values()) o.updatedTs = b.orders.get(`${o.venue}\u001f${o.clientOrderId}`)!.updatedTs = 0
     expect([...a.orders.keys()]).not.toEqual([...b.orders.keys()])
     expect(stateHash(a)).toBe(stateHash(b))

@@ -32,7 +32,7 @@ function emptyWorld(): ShutdownWorld {
     tradingMode: 'ACTIVE',
     killSwitchLatched: false,
     marketData: {},
-    reconciliation: { ok: true, counts: {}, problems: [] },
+    reconciliation: { ok: true, verdict: 'OK', counts: {}, problems: [], unverified: [], venues: [] },
     balances: {},
     pnl: { realized: 0, fees: 0, unrealized: 0, equity: 0, drawdown: 0 },
   }

@@ -1,3 +1,4 @@
+import { reconciliationClaim } from '../../projections/index.js'
 import type { AuditReport } from '../audit-report.js'
 import { clock, duration, iso, money, num } from './format.js'
 
@@ -111,6 +112,13 @@ export function headline(r: AuditReport): string {
         ? `UNREADABLE past seq ${r.log.unreadableAfterSeq}`
         : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'}`
   return `${verdict} — ${r.log.events} events, seq ${r.log.firstSeq ?? '—'}…${r.log.lastSeq ?? '—'}, ${iso(r.log.firstTs)} to ${iso(r.log.lastTs)}`
+}
+
+/** The final state's reconciliation verdict, kept apart from the log's integrity verdict in the headline. */
+export function reconciliationLine(r: AuditReport): string {
+  const rec = r.reconciliation
+  const problems = rec.rows.filter((row) => row.status !== 'OK').length
+  return `reconciliation at the last event: ${reconciliationClaim({ verdict: rec.verdict, unverified: rec.unverified, problems })}`
 }
 
 export function coverageLine(r: AuditReport): string {

@@ -8,6 +8,7 @@ import {
   headline,
   openOrdersTable,
   positionsTable,
+  reconciliationLine,
   reconciliationTable,
   runsTable,
   shutdownLine,
@@ -19,7 +20,7 @@ import {
 const section = (t: Table): string => `${t.title}\n${t.rows.length ? table(t.header, t.rows) : `  (${t.empty})`}\n`
 
 export function renderText(r: AuditReport): string {
-  const out = [`haltd audit of ${r.file}`, headline(r), chainLine(r), coverageLine(r), tradingLine(r), '']
+  const out = [`haltd audit of ${r.file}`, headline(r), reconciliationLine(r), chainLine(r), coverageLine(r), tradingLine(r), '']
   out.push(section(findingsTable(r)))
   if (r.shutdowns.length === 0) out.push('Shutdowns\n  (none in this log)\n')
   const timelines = timelineTables(r)

@@ -463,7 +463,9 @@ async function releaseDeadMansSwitch(venue: string, ctx: ExecuteContext): Promis
   const verified =
     ctx.state.procedure === 'graceful' &&
     !world.orders.some((o) => o.venue === venue && IN_DOUBT.has(o.status)) &&
-    !world.reconciliation.problems.some((p) => p.venue === venue)
+    !world.reconciliation.problems.some((p) => p.venue === venue) &&
+    // no observation since its last order event: an order haltd does not know of may rest there
+    !world.reconciliation.unverified.some((u) => u.venue === venue)
   try {
     return await ctx.ports.deadMansSwitches!.release(venue, verified)
   } catch (e) {

@@ -1,4 +1,5 @@
 import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
+import { reconciliationClaim } from '../../projections/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
@@ -236,6 +237,8 @@ export function planReconcile(ctx: StepContext): StepPlan {
   const unobserved = ctx.commands.filter((c) => c.outcome !== 'ok').map((c) => (c.command.kind === 'observe-venue' ? c.command.venue : c.command.kind))
   const detail = {
     ok: r.ok && unobserved.length === 0,
+    verdict: r.verdict,
+    ...(r.unverified.length > 0 ? { unverified: r.unverified.slice(0, 50) } : {}),
     counts: r.counts,
     problems: r.problems.slice(0, 50),
     unobserved,
@@ -291,7 +294,8 @@ export function reportLine(world: ShutdownWorld): string {
           .join(', ')}${open.length > 5 ? ', …' : ''})`
   const r = world.reconciliation
   const money = (n: number) => n.toFixed(2)
-  return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${r.ok ? 'OK' : `${r.problems.length} problem(s)`}`
+  const claim = reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })
+  return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
 }
 
 export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
@@ -302,7 +306,10 @@ export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'end
   }
   const unfinished = ordersToFinish(ctx.world, ctx.options).length > 0
   const residual = ctx.options.graceful.flatten !== 'none' && openPositions(ctx.world).length > 0
-  return unfinished || residual ? 'residual-exposure' : 'clean'
+  // A venue with no observation since its last order event may hold what haltd does not know of:
+  // not verified clean, so exposure is not ruled out (the outcome enum is stored; UNVERIFIED maps here).
+  const unverified = ctx.world.reconciliation.verdict === 'UNVERIFIED'
+  return unfinished || residual || unverified ? 'residual-exposure' : 'clean'
 }
 
 export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] = [

@@ -2,6 +2,7 @@ import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 import { money, quantity } from '../../projections/money.js'
+import { reconciliationClaim, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
 import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
@@ -37,7 +38,15 @@ export type ShutdownReport = {
   openOrders: { count: number; byStatus: Record<string, number>; orders: WorldOrder[] }
   /** Orders no venue confirmed canceled: never assumed canceled. */
   cancelUnconfirmed: { venue: string; clientOrderId: string; symbol: string }[]
-  reconciliation: { ok: boolean; counts: Record<string, number>; problems: ReconciliationProblem[] }
+  /** `ok` is `verdict === 'OK'`; each venue carries the observation its verdict rests on. */
+  reconciliation: {
+    ok: boolean
+    verdict: ReconciliationVerdict
+    counts: Record<string, number>
+    problems: ReconciliationProblem[]
+    unverified: { venue: string; why: string }[]
+    venues: VenueReconciliation[]
+  }
   pnl: ShutdownWorld['pnl']
   checkpoint: Record<string, unknown> | undefined
   ignoredRequests: number
@@ -92,7 +101,14 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
       .filter((o) => o.status === 'cancel-unconfirmed')
       .slice(0, LISTED)
       .map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol })),
-    reconciliation: { ok: r.ok, counts: { ...r.counts }, problems: r.problems.slice(0, LISTED) },
+    reconciliation: {
+      ok: r.ok,
+      verdict: r.verdict,
+      counts: { ...r.counts },
+      problems: r.problems.slice(0, LISTED),
+      unverified: r.unverified.slice(0, LISTED).map((u) => ({ ...u })),
+      venues: r.venues.slice(0, LISTED).map((v) => ({ ...v, ...(v.observation ? { observation: { ...v.observation } } : {}) })),
+    },
     pnl: { ...world.pnl },
     checkpoint: checkpoint ? { outcome: checkpoint.outcome, ...(checkpoint.detail ?? {}) } : undefined,
     ignoredRequests: state.ignoredRequests,
@@ -116,7 +132,13 @@ export function formatShutdownReport(report: ShutdownReport): string {
   if (report.positions.length === 0) lines.push('positions: flat')
   for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantity(p.qty)}`)
   if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
-  lines.push(`reconciliation: ${report.reconciliation.ok ? 'OK' : `${report.reconciliation.problems.length} problem(s)`}`)
+  const r = report.reconciliation
+  lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })}`)
+  for (const v of r.venues) {
+    const seen = v.observation ? `observed at seq ${v.observation.seq}, ${v.observation.ageMs} ms old` : 'never observed'
+    const last = v.lastOrderSeq === null ? 'no order events' : `last order event at seq ${v.lastOrderSeq}`
+    lines.push(`  ${v.venue}: ${v.verdict} (${seen}; ${last})`)
+  }
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)

@@ -1,4 +1,5 @@
 import type { OrderOrigin, Origin, ShutdownMode, Side, TradingMode } from '../../events/index.js'
+import type { ReconciliationVerdict, VenueReconciliation } from '../../projections/index.js'
 
 /**
  * The shape every shutdown procedure has (docs/ARCHITECTURE.md, "Deciders"). `evolve` folds the procedure's
@@ -49,9 +50,20 @@ export type ShutdownWorld = {
   killSwitchLatched: boolean
   /** Symbols with market data subscribed, per venue. */
   marketData: Readonly<Record<string, readonly string[]>>
-  reconciliation: { ok: boolean; counts: Record<string, number>; problems: readonly ReconciliationProblem[] }
+  reconciliation: WorldReconciliation
   balances: Readonly<Record<string, readonly { asset: string; free: number; used: number; total: number }[]>>
   pnl: { realized: number; fees: number; unrealized: number; equity: number; drawdown: number }
+}
+
+/** The reconciliation as a shutdown sees it: `ok` is `verdict === 'OK'`, and UNVERIFIED names each venue without evidence. */
+export type WorldReconciliation = {
+  ok: boolean
+  verdict: ReconciliationVerdict
+  counts: Record<string, number>
+  problems: readonly ReconciliationProblem[]
+  unverified: readonly { venue: string; why: string }[]
+  /** The observation each venue's verdict rests on. */
+  venues: readonly VenueReconciliation[]
 }
 
 export type ReconciliationProblem = {

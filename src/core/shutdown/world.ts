@@ -66,7 +66,10 @@ export function worldOf(state: HaltdState): ShutdownWorld {
         const r = reconciliation(state)
         table = {
           ok: r.ok,
+          verdict: r.verdict,
           counts: { ...r.counts },
+          unverified: r.unverified,
+          venues: r.perVenue,
           problems: r.rows
             .filter((row) => row.status !== 'OK')
             .map((row) => ({
