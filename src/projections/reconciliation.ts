@@ -258,6 +258,8 @@ export function reconciliation(state: HaltdState, unanswered?: Unanswered): Reco
 export function reconciliationClaim(r: { verdict: ReconciliationVerdict; unverified: readonly { venue: string; why: string }[]; problems: number }): string {
   if (r.verdict === 'OK') return 'OK'
   if (r.verdict === 'MISMATCH') return `MISMATCH (${r.problems} problem(s))`
-  const shown = r.unverified.slice(0, 5).map((u) => `${u.venue}: ${u.why}`)
-  return `UNVERIFIED (${shown.join('; ')}${r.unverified.length > 5 ? '; …' : ''})`
+  // a report built without a verdict (by hand, or by an older haltd) claims nothing it cannot show
+  const unverified = r.unverified ?? []
+  const shown = unverified.slice(0, 5).map((u) => `${u.venue}: ${u.why}`)
+  return `UNVERIFIED (${shown.join('; ') || 'no evidence recorded'}${unverified.length > 5 ? '; …' : ''})`
 }

@@ -134,7 +134,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
   if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
   const r = report.reconciliation
   lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })}`)
-  for (const v of r.venues) {
+  for (const v of r.venues ?? []) {
     const seen = v.observation ? `observed at seq ${v.observation.seq}, ${v.observation.ageMs} ms old` : 'never observed'
     const last = v.lastOrderSeq === null ? 'no order events' : `last order event at seq ${v.lastOrderSeq}`
     lines.push(`  ${v.venue}: ${v.verdict} (${seen}; ${last})`)
