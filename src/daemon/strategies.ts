@@ -1,6 +1,6 @@
 import type { Clock } from '../events/clock.js'
 import { bookKey, openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
-import { MarketMaker, MomentumTaker, StrategyHost } from '../strategies/index.js'
+import { MarketMaker, MomentumTaker, StrategyHost, type StrategyBook } from '../strategies/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderRouter } from '../core/execution/order-router.js'
 import type { HaltdConfig } from './config.js'
@@ -50,26 +50,7 @@ export function createStrategies(input: {
       const lock = state().trading.deploymentsLocked
       return deployed && lock ? `${lock.reason}, by ${lock.origin}` : undefined
     },
-    book: {
-      position: (id, venue, symbol) => state().books.get(bookKey(venue, symbol, id))?.qty ?? 0,
-      openOrders: (id) =>
-        openOrders(state())
-          .filter((o) => o.origin.kind === 'strategy' && o.origin.id === id)
-          .map((o) => ({
-            venue: o.venue,
-            clientOrderId: o.clientOrderId,
-            symbol: o.symbol,
-            side: o.side,
-            qty: o.qty,
-            filledQty: o.filledQty,
-            reduceOnly: o.reduceOnly,
-            ...(o.price !== undefined ? { price: o.price } : {}),
-          })),
-      ownerOf: (venue, clientOrderId) => {
-        const o = orderOf(state(), venue, clientOrderId)
-        return o?.origin.kind === 'strategy' ? o.origin.id : undefined
-      },
-    },
+    book: strategyBook(state),
   })
   return {
     host,
@@ -83,6 +64,30 @@ export function createStrategies(input: {
       }
       deployed = true
       return halted ? entries.filter((e) => e.enabled ?? true).map((e) => e.strategy.id) : []
+    },
+  }
+}
+
+/** The strategies' book, read from the projections: their positions, their live orders, who owns an order. */
+export function strategyBook(state: () => HaltdState): StrategyBook {
+  return {
+    position: (id, venue, symbol) => state().books.get(bookKey(venue, symbol, id))?.qty ?? 0,
+    openOrders: (id) =>
+      openOrders(state())
+        .filter((o) => o.origin.kind === 'strategy' && o.origin.id === id)
+        .map((o) => ({
+          venue: o.venue,
+          clientOrderId: o.clientOrderId,
+          symbol: o.symbol,
+          side: o.side,
+          qty: o.qty,
+          filledQty: o.filledQty,
+          reduceOnly: o.reduceOnly,
+          ...(o.price !== undefined ? { price: o.price } : {}),
+        })),
+    ownerOf: (venue, clientOrderId) => {
+      const o = orderOf(state(), venue, clientOrderId)
+      return o?.origin.kind === 'strategy' ? o.origin.id : undefined
     },
   }
 }

@@ -1,4 +1,4 @@
-import type { ExchangeGateway } from '../exchanges/gateway.js'
+import { type ExchangeGateway, VENUE_CALLS } from '../exchanges/gateway.js'
 import { isVenueError, UNREACHABLE } from '../exchanges/errors.js'
 
 /** What `/health` and `/status` show for a venue: measured on the calls haltd makes anyway. */
@@ -20,19 +20,7 @@ export type VenueHealth = {
   latency(venue: string): VenueLatency | undefined
 }
 
-const TIMED: ReadonlySet<PropertyKey> = new Set([
-  'connect',
-  'submit',
-  'cancel',
-  'cancelAll',
-  'fetchOpenOrders',
-  'fetchOrder',
-  'fetchPositions',
-  'fetchBalances',
-  'fetchMarkets',
-  'armDeadMansSwitch',
-  'disarmDeadMansSwitch',
-])
+const TIMED: ReadonlySet<PropertyKey> = new Set(VENUE_CALLS)
 
 const round = (ms: number) => Math.round(ms * 10) / 10
 

@@ -134,3 +134,18 @@ export type OrderUpdate =
 /** haltd tags every client order id it sends with this prefix, so `own` scope can tell its orders. */
 export const HALTD_TAG = 'hd'
 export const isOwnOrderId = (clientOrderId: string | undefined): boolean => !!clientOrderId && clientOrderId.startsWith(`${HALTD_TAG}-`)
+
+/** The port's methods that go to the venue: what the simulator can fault and what the daemon times. */
+export const VENUE_CALLS = [
+  'connect',
+  'submit',
+  'cancel',
+  'cancelAll',
+  'fetchOpenOrders',
+  'fetchOrder',
+  'fetchPositions',
+  'fetchBalances',
+  'fetchMarkets',
+  'armDeadMansSwitch',
+  'disarmDeadMansSwitch',
+] as const satisfies readonly (keyof ExchangeGateway)[]

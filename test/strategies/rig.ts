@@ -5,9 +5,10 @@ import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { createProjectionRunner, type ProjectionRunner } from '../../src/core/log/projection-runner.js'
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { bookKey, openOrders, order, position, type HaltdState } from '../../src/projections/index.js'
-import { StrategyHost, type HostOptions, type IntentResult, type StrategyBook } from '../../src/strategies/index.js'
+import { position, type HaltdState } from '../../src/projections/index.js'
+import { StrategyHost, type HostOptions, type IntentResult } from '../../src/strategies/index.js'
 import { tempDb } from '../support/tmp.js'
+import { strategyBook } from '../../src/daemon/strategies.js'
 
 export const BTC = 'BTC/USDT:USDT'
 export const ETH = 'ETH/USDT:USDT'
@@ -16,29 +17,8 @@ export const SYMBOLS = [
   { symbol: ETH, mid: 3000, amountStep: 0.01, priceStep: 0.01 },
 ]
 
-/** The strategies' book, read from the projections: what core hands the host. */
-export function strategyBook(state: () => HaltdState): StrategyBook {
-  return {
-    position: (id, venue, symbol) => state().books.get(bookKey(venue, symbol, id))?.qty ?? 0,
-    openOrders: (id) =>
-      openOrders(state())
-        .filter((o) => o.origin.kind === 'strategy' && o.origin.id === id)
-        .map((o) => ({
-          venue: o.venue,
-          clientOrderId: o.clientOrderId,
-          symbol: o.symbol,
-          side: o.side,
-          qty: o.qty,
-          filledQty: o.filledQty,
-          price: o.price,
-          reduceOnly: o.reduceOnly,
-        })),
-    ownerOf: (venue, clientOrderId) => {
-      const o = order(state(), venue, clientOrderId)
-      return o?.origin.kind === 'strategy' ? o.origin.id : undefined
-    },
-  }
-}
+/** The strategies' book, read from the projections: the one the daemon hands the host. */
+export { strategyBook }
 
 /** What the gate reads from the trading-state projection. */
 export function gateView(state: HaltdState): GateView {

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
+import { VENUE_CALLS } from '../gateway.js'
 
 /** A simulated venue was configured with something it cannot use; `field` names what. */
 export class InvalidSimConfig extends HaltdError {
@@ -11,19 +12,7 @@ export class InvalidSimConfig extends HaltdError {
   }
 }
 
-export const SimMethod = z.enum([
-  'connect',
-  'submit',
-  'cancel',
-  'cancelAll',
-  'fetchOpenOrders',
-  'fetchOrder',
-  'fetchPositions',
-  'fetchBalances',
-  'fetchMarkets',
-  'armDeadMansSwitch',
-  'disarmDeadMansSwitch',
-])
+export const SimMethod = z.enum(VENUE_CALLS)
 export type SimMethod = z.infer<typeof SimMethod>
 
 const Ms = z.number().finite().nonnegative()
