@@ -1,21 +1,12 @@
 import { wsFrame } from './raw-http.js'
+import { mulberry32 } from '../../src/exchanges/rng.js'
 
 /**
  * Mutated admin API requests from a seeded generator: the same seed gives the same bytes, so a
  * failure names a seed and an index that reproduce it.
  */
 
-/** mulberry32: small, fast, good enough to pick bytes. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
+export const rng = mulberry32
 
 export type Auth = 'valid' | 'invalid' | 'none'
 export type FuzzCase = {

@@ -11,6 +11,7 @@ import {
   type Durability,
 } from '../../src/index.js'
 import { tempDb } from '../support/tmp.js'
+import { mulberry32 } from '../../src/exchanges/rng.js'
 
 // Seeded mutation fuzzing of `append`: valid events of every catalogue type, mutated (lone
 // surrogates, huge strings, odd numbers, nested junk, wrong types, missing and extra fields,
@@ -23,17 +24,7 @@ const PER_LOG = 2_500
 /** Small, so that huge strings cross it often and cheaply. */
 const MAX_EVENT_BYTES = 16_384
 
-/** mulberry32: a small seeded generator, so each run mutates alike. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = mulberry32
 
 type Rand = () => number
 const int = (r: Rand, n: number) => Math.floor(r() * n)
