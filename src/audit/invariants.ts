@@ -1,3 +1,4 @@
+import { CancelConfirmation } from '../events/index.js'
 import { openStep, order, position, runningMode, toleranceFor, type Fact, type HaltdState, type ShutdownState, type StepRecord } from '../projections/index.js'
 import type { Finding } from './audit-report.js'
 import { deadlineOf } from './state-view.js'
@@ -23,8 +24,8 @@ export const GATE_STEP = 4
 
 type GateClose = { seq: number; why: string }
 
-/** What may confirm a cancel: the venue's ack, its stream, its open-order list, or its mass cancel. */
-const CONFIRMATIONS = new Set(['ack', 'stream', 'open-orders', 'mass-cancel'])
+/** What may confirm a cancel: the catalogue's list (the venue's ack, its stream, a lookup, its open-order list, its mass cancel). */
+const CONFIRMATIONS: ReadonlySet<string> = new Set(CancelConfirmation.options)
 
 export function createInvariantCheck(report: (finding: Finding) => void): InvariantCheck {
   const flag = (kind: string, seq: number | null, message: string): void => report({ check: 'invariant', kind, seq, message })

@@ -82,10 +82,11 @@ export const WebhookConfig = z.strictObject({
  * 4 s after it, has the process gone within 30 s of the emergency without cutting it short.
  */
 export const ShutdownConfig = z.strictObject({
-  graceful: GracefulOptions.prefault({}),
+  graceful: GracefulOptions.extend({ settleByObservation: z.boolean().default(true) }).prefault({}),
   emergency: EmergencyOptions.extend({
     deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),
     observeAfterCancels: z.boolean().default(true),
+    settleByObservation: z.boolean().default(true),
   }).prefault({}),
   checkpoint: z
     .strictObject({

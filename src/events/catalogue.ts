@@ -29,6 +29,20 @@ const OrderRef = { venue: Venue, clientOrderId: Id }
 /** Free-form data: plain JSON values only, stored as published (json.ts). */
 const Note = JsonRecord
 
+/** What confirmed a cancel: the venue's ack, its stream, a lookup of the order, its absence from a fetched open-order list, or a mass cancel. */
+export const CancelConfirmation = z.enum(['ack', 'stream', 'lookup', 'open-orders', 'mass-cancel'])
+
+/**
+ * How an order the venue said it did not know was shown gone: a lookup by id answered with the
+ * order's final status, or an open-order list (the observation at `seq`) fetched after the cancel
+ * that does not list it (`absent`).
+ */
+export const SettleEvidence = z.strictObject({
+  kind: z.enum(['lookup', 'open-orders']),
+  seq: z.number().int().positive().optional(),
+  venueStatus: z.enum(['canceled', 'expired', 'filled', 'absent']),
+})
+
 export const current = {
   // ── order lifecycle ────────────────────────────────────────────────────────────────────
   'order.submitted': {
@@ -61,10 +75,14 @@ export const current = {
     }),
   },
   'order.cancel-requested': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason.optional(), origin: Origin.optional() }) },
-  /** Only ever appended on the venue's word: an ack, a stream update, or the order missing from a fetched open-order list. */
+  /**
+   * Only ever appended on the venue's word: an ack, a stream update, the venue's answer to a
+   * lookup of the order, or the order missing from a fetched open-order list. An order settled by
+   * observation (the venue had said it did not know it) carries what showed it gone in `evidence`.
+   */
   'order.canceled': {
-    v: 1,
-    data: z.strictObject({ ...OrderRef, confirmedBy: z.enum(['ack', 'stream', 'open-orders', 'mass-cancel']) }),
+    v: 2,
+    data: z.strictObject({ ...OrderRef, confirmedBy: CancelConfirmation, evidence: SettleEvidence.optional() }),
   },
   'order.cancel-rejected': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason }) },
   /** The cancel's budget ran out without a venue confirmation: never assumed canceled. */

@@ -46,6 +46,12 @@ export const EmergencyOptions = z.strictObject({
   observeAfterCancels: z.boolean().default(false),
   /** How long the emergency waits for each venue's word on what is left after the cancels. */
   observeTimeoutMs: z.number().int().positive().default(2_000),
+  /**
+   * Once the cancels (and the observation after them) are in, settle by observation every order
+   * still live at a venue: looked up by id, checked against the open-order list fetched after the
+   * cancel (see `settle-orders`). Absent means false, as with `observeAfterCancels`.
+   */
+  settleByObservation: z.boolean().default(false),
 })
 export type EmergencyOptions = z.output<typeof EmergencyOptions>
 
@@ -67,6 +73,12 @@ export const GracefulOptions = z.strictObject({
   /** Per-step budgets by step name (see `GRACEFUL_BUDGETS`). */
   budgets: z.partialRecord(GracefulStepName, Ms).default({}),
   cancelScope: CancelScope,
+  /**
+   * From the second cancel round on, orders whose cancel the venue did not confirm are settled by
+   * observation (`settle-orders`) instead of cancelled blindly again. Absent means false, so a
+   * shutdown recorded before the option existed replays as it ran.
+   */
+  settleByObservation: z.boolean().default(false),
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 
@@ -114,6 +126,17 @@ export const ShutdownCommand = z.discriminatedUnion('kind', [
     kind: z.literal('cancel-all'),
     venue: Venue,
     scope: z.enum(['own', 'account']),
+    orders: z.number().int().nonnegative(),
+    round: z.number().int().positive(),
+  }),
+  /**
+   * Settle by observation the orders still live at a venue after a cancel round whose answers
+   * left them unconfirmed: each is looked up by id where the venue can, and checked against an
+   * open-order list fetched after the cancel; only what the venue shows gone is settled.
+   */
+  z.strictObject({
+    kind: z.literal('settle-orders'),
+    venue: Venue,
     orders: z.number().int().nonnegative(),
     round: z.number().int().positive(),
   }),

@@ -12,6 +12,17 @@ type Upcaster = (data: any) => unknown
 type OldVersion = { data: z.ZodTypeAny; up: Upcaster }
 
 const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
+  'order.canceled': {
+    // v1 knew no lookup confirmation and carried no evidence; every v1 is a valid v2 as it is.
+    1: {
+      data: z.strictObject({ venue: Venue, clientOrderId: Id, confirmedBy: z.enum(['ack', 'stream', 'open-orders', 'mass-cancel']) }),
+      up: (d: { venue: string; clientOrderId: string; confirmedBy: string }) => ({
+        venue: d.venue,
+        clientOrderId: d.clientOrderId,
+        confirmedBy: d.confirmedBy,
+      }),
+    },
+  },
   'order.submitted': {
     // v1 used ccxt's word `amount`, knew nothing of reduce-only orders or time in force, and
     // named the strategy directly. v2 carries the origin, so shutdown orders can be told apart.

@@ -147,8 +147,10 @@ function apply(state: HaltdState, fact: Fact): void {
     case 'order.cancel-unconfirmed':
     case 'order.expired':
     case 'order.status-unknown': {
-      // a cancel confirmed by a fetched open-order list follows from that observation: it does not outdate it
-      if (fact.type !== 'order.canceled' || fact.data.confirmedBy !== 'open-orders') noteEvidence(state, fact.data.venue, { lastOrderSeq: fact.seq })
+      // A cancel confirmed by a fetched open-order list follows from that observation, and one
+      // settled by observation reports where the venue already was: neither outdates an observation.
+      if (fact.type !== 'order.canceled' || (fact.data.confirmedBy !== 'open-orders' && fact.data.evidence === undefined))
+        noteEvidence(state, fact.data.venue, { lastOrderSeq: fact.seq })
       const key = orderKey(fact.data.venue, fact.data.clientOrderId)
       const before = state.orders.get(key)
       const after = evolveOrder(before, fact, sinkFor(state))

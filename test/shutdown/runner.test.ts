@@ -360,7 +360,12 @@ describe('emergency shutdown on three simulated venues', () => {
           return typeof v === 'function' ? v.bind(target) : v
         },
       })
-    const r = rig({ capabilities: { bravo: { massCancel: 'none', batchCancel: 0 } }, gateways: { bravo: refusing } })
+    // (the round alone: no settling by observation after it, which settle.test.ts covers)
+    const r = rig({
+      capabilities: { bravo: { massCancel: 'none', batchCancel: 0 } },
+      gateways: { bravo: refusing },
+      options: { emergency: { settleByObservation: false } },
+    })
     await r.rest(2)
     const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
 

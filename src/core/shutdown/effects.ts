@@ -6,6 +6,8 @@ import { anchorOf, formatAnchor } from '../log/anchor.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
 import { awaitSatisfied } from './graceful.js'
+import { pool } from './pool.js'
+import { settleOrders, toSettle } from './settle.js'
 import type { ShutdownPorts } from './ports.js'
 import { shutdownStatus, type ShutdownState } from './procedure.js'
 import { buildShutdownReport } from './report.js'
@@ -35,6 +37,7 @@ const ORIGIN = 'shutdown' as const
 export const VENUE_COMMANDS: ReadonlySet<ShutdownCommand['kind']> = new Set([
   'cancel-order',
   'cancel-all',
+  'settle-orders',
   'arm-dead-mans-switch',
   'flatten',
   'await-orders',
@@ -133,6 +136,8 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
     }
     case 'cancel-all':
       return cancelAllRound(command.venue, command.scope, ctx, limit)
+    case 'settle-orders':
+      return settleAt(command.venue, ctx, limit)
     case 'arm-dead-mans-switch': {
       const armed = await gatewayOf(ctx, command.venue).armDeadMansSwitch(command.timeoutMs)
       if (!armed.armed) return { outcome: 'failed', detail: { error: `${command.venue} has no dead man's switch` } }
@@ -294,17 +299,37 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
 }
 
-async function pool<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await work(items[i]!)
-    }
+/**
+ * Settle by observation the orders still live at a venue whose cancel it did not confirm (see
+ * settle.ts); within the limit, with a share kept back to record what the answers settle.
+ */
+async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Promise<Result> {
+  const orders = toSettle(ctx.ports.world().orders, venue)
+  const { summary, events } = await settleOrders({
+    log: ctx.ports.log,
+    gateway: gatewayOf(ctx, venue),
+    orders,
+    concurrency: ctx.ports.cancelConcurrency ?? 64,
+    timeoutMs: Math.max(1, Math.floor(limit * 0.8)),
+  })
+  appendInChunks(ctx, events)
+  const detail = {
+    orders: orders.length,
+    settled: summary.settled,
+    open: summary.open,
+    unsettled: summary.unsettled.length,
+    ...(summary.list ? { list: summary.list } : {}),
+    ...(summary.listError ? { listError: summary.listError } : {}),
+    ...(summary.unsettled.length > 0 ? { reasons: summary.unsettled.slice(0, 20) } : {}),
   }
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker))
-  return out
+  if (summary.unsettled.length === 0 && summary.open === 0) return { outcome: 'ok', detail }
+  const error = [
+    summary.unsettled.length > 0 ? `${summary.unsettled.length} order(s) not shown gone by ${venue} (${summary.unsettled[0]!.reason})` : '',
+    summary.open > 0 ? `${summary.open} order(s) still live at ${venue} after the cancel` : '',
+  ]
+    .filter(Boolean)
+    .join('; ')
+  return { outcome: 'failed', detail: { ...detail, error } }
 }
 
 /**

@@ -2,6 +2,7 @@ import type { EmergencyStepName, HaltdEvent } from '../../events/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { venuesOf } from './graceful.js'
+import { settleCommands } from './settle.js'
 import type { ShutdownCommand } from './types.js'
 
 /**
@@ -51,14 +52,21 @@ function planCancelAll(ctx: StepContext): StepPlan {
     }
     return { kind: 'issue', commands: [...arm, ...cancel] }
   }
-  const cancels = ctx.commands.filter((c) => c.command.kind !== 'observe-venue')
+  const cancels = ctx.commands.filter((c) => c.command.kind !== 'observe-venue' && c.command.kind !== 'settle-orders')
   const observations = ctx.commands.filter((c) => c.command.kind === 'observe-venue')
+  const settles = ctx.commands.filter((c) => c.command.kind === 'settle-orders')
   if (ctx.options.emergency.observeAfterCancels && observations.length === 0 && venues.length > 0 && !outcomes.anyTimedOut(cancels)) {
     // The venues' own word on what is left (open orders, positions): the report and the audit
     // reconcile against it rather than against what startup saw. Skipped once a venue has run
     // out the budget: the others have said what they canceled, and the deadline comes first.
     const timeoutMs = ctx.options.emergency.observeTimeoutMs
     return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['open-orders', 'positions'], timeoutMs })) }
+  }
+  if (ctx.options.emergency.settleByObservation && settles.length === 0 && !outcomes.anyTimedOut([...cancels, ...observations])) {
+    // Orders a venue did not confirm canceled (it said it did not know them, or never answered
+    // for them): settled on what the venue shows after the cancels, its list just observed first.
+    const settle = settleCommands(ctx.world.orders, 1)
+    if (settle.length > 0) return { kind: 'issue', commands: settle }
   }
   const remaining: Record<string, number> = {}
   for (const o of ctx.world.orders) remaining[o.venue] = (remaining[o.venue] ?? 0) + 1
@@ -71,11 +79,11 @@ function planCancelAll(ctx: StepContext): StepPlan {
     remaining: left,
     remainingByVenue: remaining,
     venues: perVenue,
-    failures: outcomes.failures(cancels),
+    failures: outcomes.failures([...cancels, ...settles]),
     ...(observations.length > 0 ? { unobserved } : {}),
   }
   if (left === 0) return { kind: 'complete', detail }
-  if (outcomes.anyTimedOut(cancels)) return { kind: 'time-out', remaining: detail }
+  if (outcomes.anyTimedOut([...cancels, ...settles])) return { kind: 'time-out', remaining: detail }
   return { kind: 'fail', error: `${left} order(s) not confirmed canceled: ${JSON.stringify(remaining)}` }
 }
 

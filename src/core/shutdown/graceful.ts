@@ -2,6 +2,7 @@ import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
 import { reconciliationClaim } from '../../projections/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
+import { settleCommands, UNCONFIRMED } from './settle.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
 
 /**
@@ -76,7 +77,7 @@ const lastIndexOfKind = (commands: readonly CommandRecord[], kinds: readonly str
   return -1
 }
 
-const CANCELS = ['cancel-order', 'cancel-all']
+const CANCELS = ['cancel-order', 'cancel-all', 'settle-orders']
 const AWAIT = ['await-orders']
 const FLATTENS = ['flatten']
 
@@ -106,8 +107,12 @@ function cancelRound(ctx: StepContext, round: number, orders: readonly WorldOrde
   if (round === 1 && !kept && ctx.options.graceful.cancelScope === 'account') {
     return venuesOf(ctx).map((venue) => ({ kind: 'cancel-all', venue, scope: 'account', orders: byVenue.get(venue)?.length ?? 0, round }))
   }
+  // From the second round on, an order whose cancel the venue did not confirm is settled on what
+  // the venue shows of it (settle.ts) rather than cancelled blindly again.
+  const settling = round > 1 && ctx.options.graceful.settleByObservation
+  if (settling) commands.push(...settleCommands(orders, round))
   for (const venue of [...byVenue.keys()].sort()) {
-    const list = byVenue.get(venue)!
+    const list = settling ? byVenue.get(venue)!.filter((o) => o.status !== UNCONFIRMED) : byVenue.get(venue)!
     const info = ctx.options.venues.find((v) => v.name === venue)
     // One mass cancel per venue on the first round when everything there goes; per order otherwise.
     if (round === 1 && !kept && info && info.massCancel !== 'none') {

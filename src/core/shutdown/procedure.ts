@@ -181,6 +181,7 @@ export function describe(command: ShutdownCommand): string {
     case 'cancel-order':
       return `cancel ${command.venue} ${command.clientOrderId}`
     case 'cancel-all':
+    case 'settle-orders':
     case 'arm-dead-mans-switch':
     case 'observe-venue':
     case 'close-venue':

@@ -1,0 +1,222 @@
+import pTimeout from 'p-timeout'
+import type { EventData, EventInput } from '../../events/index.js'
+import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
+import type { EventLog } from '../log/event-log.js'
+import { pool } from './pool.js'
+import type { ShutdownCommand, WorldOrder } from './types.js'
+
+/**
+ * Settling by observation: an order a venue said it did not know (Binance -2011, ccxt
+ * `OrderNotFound`), or whose cancel it never clearly answered, is settled only on what the venue
+ * shows of it afterwards. "Not found once" is not "canceled":
+ *
+ * - a lookup by id that answers with the order's final status settles it as that status
+ *   (canceled, expired, rejected, or filled, its missing fill recorded);
+ * - failing that, an open-order list fetched after the cancel that does not list an order the
+ *   venue had acknowledged settles it canceled;
+ * - a lookup or list that shows it live records the cancel as not taken (it is cancelled again);
+ * - with neither answer it stays `cancel-unconfirmed`.
+ *
+ * `settlementOf` decides from the answers (pure); `settleOrders` asks the venue and records.
+ */
+
+export type SettleEvidence = NonNullable<EventData<'order.canceled'>['evidence']>
+
+/** What a lookup by id came back with. */
+export type Lookup = { kind: 'found'; order: VenueOrder } | { kind: 'unknown' } | { kind: 'failed'; error: string }
+
+/** An open-order list fetched after the cancel: the observation's seq and whether it lists the order. */
+export type ListSeen = { seq: number; listed: boolean }
+
+export type Settlement =
+  | { kind: 'settled'; as: 'canceled' | 'expired' | 'rejected' | 'filled'; events: EventInput[] }
+  /** The venue shows it live: the cancel did not take, and is recorded as not taken. */
+  | { kind: 'open'; events: EventInput[] }
+  | { kind: 'unsettled'; reason: string }
+
+const FILL_EPS = 1e-12
+
+/** One `settle-orders` per venue with orders whose cancel it did not confirm, in venue order. Pure. */
+export function settleCommands(orders: readonly WorldOrder[], round: number): ShutdownCommand[] {
+  const count = new Map<string, number>()
+  for (const o of orders) if (o.status === UNCONFIRMED) count.set(o.venue, (count.get(o.venue) ?? 0) + 1)
+  return [...count.keys()].sort().map((venue) => ({ kind: 'settle-orders', venue, orders: count.get(venue)!, round }))
+}
+
+/** The orders a settlement is for: live, their cancel not confirmed by the venue. */
+export const UNCONFIRMED = 'cancel-unconfirmed'
+export const toSettle = (orders: readonly WorldOrder[], venue: string): WorldOrder[] => orders.filter((o) => o.venue === venue && o.status === UNCONFIRMED)
+
+/** The fill the venue reports beyond those in the log, as one fill keyed by the order and its cumulative quantity. */
+function missingFill(order: WorldOrder, found: VenueOrder): EventInput[] | { error: string } {
+  const gap = found.filled - order.filledQty
+  if (!(gap > order.qty * FILL_EPS)) return []
+  const price = found.price ?? order.price
+  if (price === undefined) return { error: `the venue reports ${found.filled} filled at a price it did not give` }
+  const tradeId = `${found.venueOrderId}:filled:${found.filled}`
+  return [{ type: 'order.filled', data: { venue: order.venue, clientOrderId: order.clientOrderId, tradeId, qty: gap, price, fee: 0 } }]
+}
+
+/** How the venue's answers settle one order. Pure: the same answers always give the same events. */
+export function settlementOf(order: WorldOrder, lookup: Lookup, list: ListSeen | undefined): Settlement {
+  const key = { venue: order.venue, clientOrderId: order.clientOrderId }
+  if (lookup.kind === 'found') {
+    const found = lookup.order
+    const fills = missingFill(order, found)
+    if (!Array.isArray(fills)) return { kind: 'unsettled', reason: fills.error }
+    switch (found.status) {
+      case 'canceled': {
+        const evidence: SettleEvidence = { kind: 'lookup', venueStatus: 'canceled' }
+        return { kind: 'settled', as: 'canceled', events: [...fills, { type: 'order.canceled', data: { ...key, confirmedBy: 'lookup', evidence } }] }
+      }
+      case 'expired':
+        return { kind: 'settled', as: 'expired', events: [...fills, { type: 'order.expired', data: key }] }
+      case 'rejected':
+        return {
+          kind: 'settled',
+          as: 'rejected',
+          events: [{ type: 'order.rejected', data: { ...key, reason: 'rejected, as a lookup of the order at the venue answered' } }],
+        }
+      case 'filled':
+        // the fill the venue reports completes it; one already recorded in full left it out of the live orders
+        return { kind: 'settled', as: 'filled', events: fills }
+      case 'open':
+      case 'partially-filled':
+        return {
+          kind: 'open',
+          events: [
+            ...fills,
+            { type: 'order.cancel-rejected', data: { ...key, reason: `a lookup shows it still ${found.status} at the venue after the cancel` } },
+          ],
+        }
+    }
+  }
+  const asked = lookup.kind === 'failed' ? `the lookup failed (${lookup.error})` : 'a lookup found nothing'
+  if (list === undefined) return { kind: 'unsettled', reason: `${asked} and no open-order list was had after the cancel` }
+  if (list.listed) {
+    return {
+      kind: 'open',
+      events: [{ type: 'order.cancel-rejected', data: { ...key, reason: `the venue still lists it open after the cancel (observation at seq ${list.seq})` } }],
+    }
+  }
+  // an order the venue never acknowledged may still be on its way there: its absence proves nothing
+  if (order.venueOrderId === undefined) {
+    return { kind: 'unsettled', reason: `${asked}, and the venue never acknowledged it: its absence from the list is no proof` }
+  }
+  const evidence: SettleEvidence = { kind: 'open-orders', seq: list.seq, venueStatus: 'absent' }
+  return { kind: 'settled', as: 'canceled', events: [{ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders', evidence } }] }
+}
+
+export type SettleSummary = {
+  settled: Partial<Record<'canceled' | 'expired' | 'rejected' | 'filled', number>>
+  /** Live at the venue after all: recorded as a cancel not taken. */
+  open: number
+  unsettled: { clientOrderId: string; reason: string }[]
+  /** The open-order list the settlement used, and where it came from. */
+  list?: { seq: number; source: 'recorded' | 'fetched' }
+  listError?: string
+}
+
+export type SettleDeps = {
+  log: EventLog
+  gateway: ExchangeGateway
+  /** The live orders at the venue to settle. */
+  orders: readonly WorldOrder[]
+  /** Lookups in flight at once. */
+  concurrency: number
+  /** How long the lookups and a list fetch may take in all. */
+  timeoutMs: number
+}
+
+/**
+ * The newest open-order observation of a venue recorded after every cancel request of `orders`
+ * (and the venue's last cancel-all), or undefined when there is none: only a list fetched after
+ * the cancel can show an order gone.
+ */
+export function recordedListAfterCancels(log: EventLog, venue: string, orders: readonly WorldOrder[]): EventLogList | undefined {
+  let lastCancel = 0
+  let list: EventLogList | undefined
+  for (const e of log.read({ stream: `venue:${venue}`, types: ['venue.cancel-all-requested', 'venue.open-orders-observed'] })) {
+    if (e.type === 'venue.cancel-all-requested') lastCancel = e.seq
+    else list = { seq: e.seq, orders: (e.data as EventData<'venue.open-orders-observed'>).orders }
+  }
+  for (const o of orders) {
+    for (const e of log.read({ stream: `order:${venue}:${o.clientOrderId}`, types: ['order.cancel-requested'], from: lastCancel + 1 })) lastCancel = e.seq
+  }
+  return list && list.seq > lastCancel ? list : undefined
+}
+
+type EventLogList = { seq: number; orders: EventData<'venue.open-orders-observed'>['orders'] }
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/**
+ * Ask the venue about each order (lookups, and an open-order list fetched now when none was
+ * recorded after the cancel), then record what its answers settle. Answers that do not come
+ * within `timeoutMs` count as none. Returns the events they settle, for the caller to append.
+ */
+export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleSummary; events: EventInput[] }> {
+  const { log, gateway, orders } = deps
+  const venue = gateway.venue
+  const summary: SettleSummary = { settled: {}, open: 0, unsettled: [] }
+  if (orders.length === 0) return { summary, events: [] }
+  const recorded = recordedListAfterCancels(log, venue, orders)
+  const bound = <T>(p: Promise<T>, what: string) => {
+    p.catch(() => {})
+    return pTimeout(p, { milliseconds: Math.max(1, deps.timeoutMs), message: `${what} had no answer within ${deps.timeoutMs} ms` })
+  }
+  const listing: Promise<EventLogList | undefined> = recorded
+    ? Promise.resolve(recorded)
+    : bound(gateway.fetchOpenOrders([...new Set(orders.map((o) => o.symbol))]), 'the open-order list').then(
+        (fetched) => {
+          const observed = fetched.map((o) => ({
+            symbol: o.symbol,
+            venueOrderId: o.venueOrderId,
+            clientOrderId: o.clientOrderId,
+            side: o.side,
+            qty: o.qty,
+            filled: o.filled,
+            price: o.price,
+          }))
+          const e = log.append({ type: 'venue.open-orders-observed', data: { venue, orders: observed } })
+          return { seq: e.seq, orders: observed }
+        },
+        (e: unknown) => {
+          summary.listError = messageOf(e)
+          return undefined
+        },
+      )
+  const lookups = pool(orders, deps.concurrency, async (o): Promise<Lookup> => {
+    try {
+      const found = await bound(
+        gateway.fetchOrder({ clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) }),
+        'the lookup',
+      )
+      return found ? { kind: 'found', order: found } : { kind: 'unknown' }
+    } catch (e) {
+      return { kind: 'failed', error: messageOf(e) }
+    }
+  })
+  const [list, answers] = await Promise.all([listing, lookups])
+  if (list) summary.list = { seq: list.seq, source: recorded ? 'recorded' : 'fetched' }
+  const listedIds = new Set<string>()
+  for (const o of list?.orders ?? []) {
+    listedIds.add(`v:${o.venueOrderId}`)
+    if (o.clientOrderId) listedIds.add(`c:${o.clientOrderId}`)
+  }
+  const events: EventInput[] = []
+  orders.forEach((o, i) => {
+    const seen = list
+      ? { seq: list.seq, listed: listedIds.has(`c:${o.clientOrderId}`) || (o.venueOrderId !== undefined && listedIds.has(`v:${o.venueOrderId}`)) }
+      : undefined
+    const s = settlementOf(o, answers[i]!, seen)
+    if (s.kind === 'unsettled') {
+      summary.unsettled.push({ clientOrderId: o.clientOrderId, reason: s.reason })
+      return
+    }
+    if (s.kind === 'open') summary.open++
+    else summary.settled[s.as] = (summary.settled[s.as] ?? 0) + 1
+    events.push(...s.events)
+  })
+  return { summary, events }
+}
