@@ -33,14 +33,14 @@ const Note = JsonRecord
 export const CancelConfirmation = z.enum(['ack', 'stream', 'lookup', 'open-orders', 'mass-cancel'])
 
 /**
- * How an order the venue said it did not know was shown gone: a lookup by id answered with the
- * order's final status, or an open-order list (the observation at `seq`) fetched after the cancel
- * that does not list it (`absent`).
+ * How an order the venue had not confirmed canceled was shown gone: a lookup by id that answered
+ * `canceled`, or an open-order list (the observation at `seq`) fetched after the cancel that does
+ * not list it (`absent`).
  */
 export const SettleEvidence = z.strictObject({
   kind: z.enum(['lookup', 'open-orders']),
   seq: z.number().int().positive().optional(),
-  venueStatus: z.enum(['canceled', 'expired', 'filled', 'absent']),
+  venueStatus: z.enum(['canceled', 'absent']),
 })
 
 export const current = {

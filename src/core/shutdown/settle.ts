@@ -14,7 +14,8 @@ import type { ShutdownCommand, WorldOrder } from './types.js'
  *   (canceled, expired, rejected, or filled, its missing fill recorded);
  * - failing that, an open-order list fetched after the cancel that does not list an order the
  *   venue had acknowledged settles it canceled;
- * - a lookup or list that shows it live records the cancel as not taken (it is cancelled again);
+ * - a lookup or list that shows it live records the cancel as not taken: the order is live again,
+ *   for the next cancel round where there is one;
  * - with neither answer it stays `cancel-unconfirmed`.
  *
  * `settlementOf` decides from the answers (pure); `settleOrders` asks the venue and records.
@@ -36,16 +37,15 @@ export type Settlement =
 
 const FILL_EPS = 1e-12
 
-/** One `settle-orders` per venue with orders whose cancel it did not confirm, in venue order. Pure. */
-export function settleCommands(orders: readonly WorldOrder[], round: number): ShutdownCommand[] {
-  const count = new Map<string, number>()
-  for (const o of orders) if (o.status === UNCONFIRMED) count.set(o.venue, (count.get(o.venue) ?? 0) + 1)
-  return [...count.keys()].sort().map((venue) => ({ kind: 'settle-orders', venue, orders: count.get(venue)!, round }))
-}
-
 /** The orders a settlement is for: live, their cancel not confirmed by the venue. */
 export const UNCONFIRMED = 'cancel-unconfirmed'
 export const toSettle = (orders: readonly WorldOrder[], venue: string): WorldOrder[] => orders.filter((o) => o.venue === venue && o.status === UNCONFIRMED)
+
+/** One `settle-orders` per venue with orders whose cancel it did not confirm, in venue order. Pure. */
+export function settleCommands(orders: readonly WorldOrder[], round: number): ShutdownCommand[] {
+  const venues = [...new Set(orders.filter((o) => o.status === UNCONFIRMED).map((o) => o.venue))].sort()
+  return venues.map((venue) => ({ kind: 'settle-orders', venue, orders: toSettle(orders, venue).length, round }))
+}
 
 /** The fill the venue reports beyond those in the log, as one fill keyed by the order and its cumulative quantity. */
 function missingFill(order: WorldOrder, found: VenueOrder): EventInput[] | { error: string } {
