@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseEvent, InvalidEvent, HaltdEventSchema, eventTypes, streamOf, idempotencyKeyOf, current } from '../../src/events/index.js'
+import { parseEvent, InvalidEvent, HaltdEventSchema, eventTypes, streamOf, idempotencyKeyOf, current, readStored } from '../../src/events/index.js'
 
 describe('event catalogue', () => {
   it('parses a valid event and applies defaults', () => {
@@ -57,6 +57,15 @@ describe('event catalogue', () => {
     expect(() =>
       parseEvent({ type: 'order.submitted', v: 1, data: { venue: 'a', clientOrderId: 'c', symbol: 'X', side: 'buy', type: 'market', qty: 1 } }),
     ).toThrow(/data\.amount/)
+  })
+
+  it('reads a v1 order.canceled as v2 unchanged, and refuses evidence or a lookup confirmation in v1', () => {
+    const v1 = { venue: 'a', clientOrderId: 'c', confirmedBy: 'open-orders' }
+    expect(readStored('order.canceled', 1, JSON.stringify(v1))).toEqual({ v: 2, data: v1 })
+    expect(() => parseEvent({ type: 'order.canceled', v: 1, data: { ...v1, confirmedBy: 'lookup' } })).toThrow(/confirmedBy/)
+    const settled = { ...v1, evidence: { kind: 'open-orders', seq: 40, venueStatus: 'absent' } }
+    expect(parseEvent({ type: 'order.canceled', data: settled }).data).toEqual(settled)
+    expect(() => parseEvent({ type: 'order.canceled', v: 1, data: settled })).toThrow(/evidence/)
   })
 
   it('offers the whole catalogue as one discriminated union schema', () => {

@@ -311,6 +311,7 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
     orders,
     concurrency: ctx.ports.cancelConcurrency ?? 64,
     timeoutMs: Math.max(1, Math.floor(limit * 0.8)),
+    since: ctx.state.steps[0]?.startedSeq ?? 1,
   })
   appendInChunks(ctx, events)
   const detail = {

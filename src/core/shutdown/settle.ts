@@ -126,17 +126,19 @@ export type SettleDeps = {
   concurrency: number
   /** How long the lookups and a list fetch may take in all. */
   timeoutMs: number
+  /** The seq the cancels being settled came after (the shutdown's first step): older lists are not read. */
+  since: number
 }
 
 /**
  * The newest open-order observation of a venue recorded after every cancel request of `orders`
- * (and the venue's last cancel-all), or undefined when there is none: only a list fetched after
- * the cancel can show an order gone.
+ * (and the venue's last cancel-all) since `since`, or undefined when there is none: only a list
+ * fetched after the cancel can show an order gone.
  */
-export function recordedListAfterCancels(log: EventLog, venue: string, orders: readonly WorldOrder[]): EventLogList | undefined {
-  let lastCancel = 0
+export function recordedListAfterCancels(log: EventLog, venue: string, orders: readonly WorldOrder[], since: number): EventLogList | undefined {
+  let lastCancel = since
   let list: EventLogList | undefined
-  for (const e of log.read({ stream: `venue:${venue}`, types: ['venue.cancel-all-requested', 'venue.open-orders-observed'] })) {
+  for (const e of log.read({ stream: `venue:${venue}`, types: ['venue.cancel-all-requested', 'venue.open-orders-observed'], from: since })) {
     if (e.type === 'venue.cancel-all-requested') lastCancel = e.seq
     else list = { seq: e.seq, orders: (e.data as EventData<'venue.open-orders-observed'>).orders }
   }
@@ -160,7 +162,7 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
   const venue = gateway.venue
   const summary: SettleSummary = { settled: {}, open: 0, unsettled: [] }
   if (orders.length === 0) return { summary, events: [] }
-  const recorded = recordedListAfterCancels(log, venue, orders)
+  const recorded = recordedListAfterCancels(log, venue, orders, deps.since)
   const bound = <T>(p: Promise<T>, what: string) => {
     p.catch(() => {})
     return pTimeout(p, { milliseconds: Math.max(1, deps.timeoutMs), message: `${what} had no answer within ${deps.timeoutMs} ms` })
