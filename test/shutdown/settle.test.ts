@@ -142,9 +142,9 @@ describe('settling an order by what the venue shows of it (pure)', () => {
     expect(settlementOf(unacknowledged, { kind: 'unknown' }, { seq: 40, listed: false })).toMatchObject({ kind: 'unsettled' })
   })
 
-  it('an order the venue shows live is recorded as a cancel not taken', () => {
-    expect(settlementOf(order, found('open'), undefined)).toMatchObject({ kind: 'open', events: [{ type: 'order.cancel-rejected' }] })
-    expect(settlementOf(order, { kind: 'unknown' }, { seq: 40, listed: true })).toMatchObject({ kind: 'open', events: [{ type: 'order.cancel-rejected' }] })
+  it('an order the venue shows live is left to be cancelled again, and nothing is recorded of it', () => {
+    expect(settlementOf(order, found('open'), undefined)).toEqual({ kind: 'open', events: [], why: expect.stringContaining('lookup') })
+    expect(settlementOf(order, { kind: 'unknown' }, { seq: 40, listed: true })).toEqual({ kind: 'open', events: [], why: expect.stringContaining('seq 40') })
   })
 })
 
@@ -281,6 +281,29 @@ describe('a graceful shutdown settles in its second round with the same module',
     // one cancel per order, all in round 1's cancel-all
     expect(venue.faults.hits('DELETE /fapi/v1/order')).toBe(4)
     expect(stepOf(events, 'cancel orders and flatten')?.type).toBe('shutdown.step-completed')
+    auditsClean(r)
+  })
+
+  it('orders still unconfirmed when step 5 ends are settled the same way while step 6 waits', async () => {
+    // given one cancel round only, and two orders the venue cancels right after haltd lists them
+    const { r, ids, cancelAtVenue } = await binance({
+      options: { graceful: { settleMs: 20, maxCancelRounds: 1 } },
+      afterFirstList: (v) => {
+        cancelAtVenue(v, ids[0]!)
+        cancelAtVenue(v, ids[1]!)
+      },
+    })
+
+    // when haltd shuts down gracefully
+    await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+
+    // then step 6 settles them by lookup instead of cancelling them again
+    const events = r.events()
+    const settle = commandsOf(events, 'settle-orders')
+    expect(settle.issued).toEqual([{ kind: 'settle-orders', venue: VENUE, orders: 2, round: 1 }])
+    expect(settle.completed).toMatchObject([{ outcome: 'ok', detail: { settled: { canceled: 2 } } }])
+    expect(commandsOf(events, 'cancel-order').issued).toEqual([])
+    expect(stepOf(events, 'wait for order completion')).toMatchObject({ type: 'shutdown.step-completed', data: { detail: { remaining: 0 } } })
     auditsClean(r)
   })
 })

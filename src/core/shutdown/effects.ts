@@ -301,32 +301,43 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
 
 /**
  * Settle by observation the orders still live at a venue whose cancel it did not confirm (see
- * settle.ts); within the limit, with a share kept back to record what the answers settle.
+ * settle.ts), and cancel again those the venue shows live. The venue's answers get half the time
+ * left, as a cancel does, so a hung venue leaves time for the cancels and another round.
  */
 async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Promise<Result> {
-  const orders = toSettle(ctx.ports.world().orders, venue)
+  const { ports } = ctx
+  const started = ports.clock.now()
+  const orders = toSettle(ports.world().orders, venue)
   const { summary, events } = await settleOrders({
-    log: ctx.ports.log,
+    log: ports.log,
     gateway: gatewayOf(ctx, venue),
     orders,
-    concurrency: ctx.ports.cancelConcurrency ?? 64,
-    timeoutMs: Math.max(1, Math.floor(limit * 0.8)),
+    concurrency: ports.cancelConcurrency ?? 64,
+    timeoutMs: Math.max(1, Math.floor(limit / 2)),
     since: ctx.state.steps[0]?.startedSeq ?? 1,
   })
   appendInChunks(ctx, events)
+  const left = Math.max(1, limit - (ports.clock.now() - started))
+  const again = await pool(summary.open, ports.cancelConcurrency ?? 64, (o) =>
+    ports.router.cancel(
+      { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
+      { reason: `${reasonOf(ctx)} (still live at the venue after the cancel)`, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(left / 2)) },
+    ),
+  )
+  const notCanceled = again.filter((r) => r !== 'canceled' && r !== 'filled').length
   const detail = {
     orders: orders.length,
     settled: summary.settled,
-    open: summary.open,
+    ...(summary.open.length > 0 ? { canceledAgain: summary.open.length, notCanceled } : {}),
     unsettled: summary.unsettled.length,
     ...(summary.list ? { list: summary.list } : {}),
     ...(summary.listError ? { listError: summary.listError } : {}),
     ...(summary.unsettled.length > 0 ? { reasons: summary.unsettled.slice(0, 20) } : {}),
   }
-  if (summary.unsettled.length === 0 && summary.open === 0) return { outcome: 'ok', detail }
+  if (summary.unsettled.length === 0 && notCanceled === 0) return { outcome: 'ok', detail }
   const error = [
     summary.unsettled.length > 0 ? `${summary.unsettled.length} order(s) not shown gone by ${venue} (${summary.unsettled[0]!.reason})` : '',
-    summary.open > 0 ? `${summary.open} order(s) still live at ${venue} after the cancel` : '',
+    notCanceled > 0 ? `${notCanceled} order(s) still live at ${venue} and not confirmed canceled when cancelled again` : '',
   ]
     .filter(Boolean)
     .join('; ')

@@ -224,11 +224,15 @@ export function planWait(ctx: StepContext): StepPlan {
   // wait timeout is spent, so a venue that answers late is still heard within the timeout.
   const slice = settleMs > 0 ? Math.min(settleMs * 2 ** waits.length, waitTimeoutMs - waited) : waitTimeoutMs - waited
   const round = waits.length + 1
-  const requery: ShutdownCommand[] = remaining.map((o) => {
+  // an order whose cancel the venue did not confirm is settled on what the venue shows, as in step 5
+  const settling = ctx.options.graceful.settleByObservation
+  const requery: ShutdownCommand[] = settling ? settleCommands(remaining, round) : []
+  for (const o of remaining) {
+    if (settling && o.status === UNCONFIRMED) continue
     const c: ShutdownCommand = { kind: 'cancel-order', venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, round }
     if (o.venueOrderId !== undefined) c.venueOrderId = o.venueOrderId
-    return c
-  })
+    requery.push(c)
+  }
   const which = keepsPassive(ctx.options) ? 'unkept' : 'all'
   return { kind: 'issue', commands: [...requery, { kind: 'await-orders', which, timeoutMs: Math.max(0, slice) }] }
 }

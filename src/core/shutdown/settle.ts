@@ -14,8 +14,7 @@ import type { ShutdownCommand, WorldOrder } from './types.js'
  *   (canceled, expired, rejected, or filled, its missing fill recorded);
  * - failing that, an open-order list fetched after the cancel that does not list an order the
  *   venue had acknowledged settles it canceled;
- * - a lookup or list that shows it live records the cancel as not taken: the order is live again,
- *   for the next cancel round where there is one;
+ * - a lookup or list that shows it live leaves it to be cancelled again;
  * - with neither answer it stays `cancel-unconfirmed`.
  *
  * `settlementOf` decides from the answers (pure); `settleOrders` asks the venue and records.
@@ -31,8 +30,8 @@ export type ListSeen = { seq: number; listed: boolean }
 
 export type Settlement =
   | { kind: 'settled'; as: 'canceled' | 'expired' | 'rejected' | 'filled'; events: EventInput[] }
-  /** The venue shows it live: the cancel did not take, and is recorded as not taken. */
-  | { kind: 'open'; events: EventInput[] }
+  /** The venue shows it live: the cancel has not taken (yet); it is to be sent again. */
+  | { kind: 'open'; events: EventInput[]; why: string }
   | { kind: 'unsettled'; reason: string }
 
 const FILL_EPS = 1e-12
@@ -82,23 +81,13 @@ export function settlementOf(order: WorldOrder, lookup: Lookup, list: ListSeen |
         return { kind: 'settled', as: 'filled', events: fills }
       case 'open':
       case 'partially-filled':
-        return {
-          kind: 'open',
-          events: [
-            ...fills,
-            { type: 'order.cancel-rejected', data: { ...key, reason: `a lookup shows it still ${found.status} at the venue after the cancel` } },
-          ],
-        }
+        // its fills so far are facts; the cancel is for the caller to send again
+        return { kind: 'open', events: fills, why: `a lookup shows it still ${found.status} at the venue after the cancel` }
     }
   }
   const asked = lookup.kind === 'failed' ? `the lookup failed (${lookup.error})` : 'a lookup found nothing'
   if (list === undefined) return { kind: 'unsettled', reason: `${asked} and no open-order list was had after the cancel` }
-  if (list.listed) {
-    return {
-      kind: 'open',
-      events: [{ type: 'order.cancel-rejected', data: { ...key, reason: `the venue still lists it open after the cancel (observation at seq ${list.seq})` } }],
-    }
-  }
+  if (list.listed) return { kind: 'open', events: [], why: `the venue still lists it open after the cancel (observation at seq ${list.seq})` }
   // an order the venue never acknowledged may still be on its way there: its absence proves nothing
   if (order.venueOrderId === undefined) {
     return { kind: 'unsettled', reason: `${asked}, and the venue never acknowledged it: its absence from the list is no proof` }
@@ -109,8 +98,8 @@ export function settlementOf(order: WorldOrder, lookup: Lookup, list: ListSeen |
 
 export type SettleSummary = {
   settled: Partial<Record<'canceled' | 'expired' | 'rejected' | 'filled', number>>
-  /** Live at the venue after all: recorded as a cancel not taken. */
-  open: number
+  /** Live at the venue after all: to be cancelled again. */
+  open: WorldOrder[]
   unsettled: { clientOrderId: string; reason: string }[]
   /** The open-order list the settlement used, and where it came from. */
   list?: { seq: number; source: 'recorded' | 'fetched' }
@@ -160,7 +149,7 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleSummary; events: EventInput[] }> {
   const { log, gateway, orders } = deps
   const venue = gateway.venue
-  const summary: SettleSummary = { settled: {}, open: 0, unsettled: [] }
+  const summary: SettleSummary = { settled: {}, open: [], unsettled: [] }
   if (orders.length === 0) return { summary, events: [] }
   const recorded = recordedListAfterCancels(log, venue, orders, deps.since)
   const bound = <T>(p: Promise<T>, what: string) => {
@@ -216,7 +205,7 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
       summary.unsettled.push({ clientOrderId: o.clientOrderId, reason: s.reason })
       return
     }
-    if (s.kind === 'open') summary.open++
+    if (s.kind === 'open') summary.open.push(o)
     else summary.settled[s.as] = (summary.settled[s.as] ?? 0) + 1
     events.push(...s.events)
   })
