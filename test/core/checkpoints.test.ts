@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { openEventLog } from '../../src/index.js'
 import { tempDb } from '../support/tmp.js'
 import { submitted } from '../support/events.js'
+import { dist } from '../support/paths.js'
 
 const autocheckpoint = (db: Database.Database) => db.pragma('wal_autocheckpoint', { simple: true })
 
@@ -65,6 +67,20 @@ describe('WAL checkpoints off the append path', () => {
     appendOrders(second, 3000)
     expect(await until(() => statSync(second.path).size > created * 4)).toBe(true)
     second.close()
+  })
+
+  it.each([
+    ['after closing its log', 'log.close()'],
+    ['with its log still open', ''],
+  ])('a process that used a log ends on its own %s: the worker never holds it open', (_, close) => {
+    const path = tempDb()
+    const script = `import { openEventLog } from ${JSON.stringify(dist('src/core/log/event-log.js'))}
+const log = openEventLog({ path: ${JSON.stringify(path)} })
+log.append({ type: 'market.mark', data: { venue: 'sim-a', symbol: 'BTC/USDT', price: 1 } })
+${close}`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' })
+    expect(child.error, child.stderr).toBeUndefined()
+    expect(child.status, child.stderr).toBe(0)
   })
 
   it('given checkpoints inline, SQLite checkpoints inside the commits as it always did', () => {

@@ -86,12 +86,13 @@ class CheckpointWorker {
   constructor() {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sqlite, ...CHECKPOINTS } })
-    this.worker.unref()
     this.worker.on('message', (m: FromWorker) => {
       if (m.op === 'failed') this.registrations.get(m.id)?.failed(m.message)
     })
     this.worker.on('error', (e) => this.lose(`the checkpoint worker failed: ${e.message}`))
     this.worker.on('exit', (code) => this.lose(`the checkpoint worker exited (code ${code})`))
+    // after the listeners, which would otherwise hold the process open: the worker never does
+    this.worker.unref()
   }
 
   get alive(): boolean {
