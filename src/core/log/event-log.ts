@@ -365,6 +365,9 @@ export class EventLog {
   private readonly lock: WriterLock | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
   private readonly recentKeys = new Set<string>()
+  /** The same keys in arrival order, a ring: the oldest leaves the set without an iterator per append. */
+  private readonly recentRing = new Array<string | undefined>(RECENT_KEYS)
+  private recentAt = 0
   private readonly insert: Database.Statement
   private readonly insertMany: Database.Statement
   /** Writes a batch in one transaction; wrapped once, not per call. */
@@ -694,8 +697,12 @@ export class EventLog {
   }
 
   private remember(key: string): void {
+    if (this.recentKeys.has(key)) return
+    const oldest = this.recentRing[this.recentAt]
+    if (oldest !== undefined) this.recentKeys.delete(oldest)
+    this.recentRing[this.recentAt] = key
+    this.recentAt = (this.recentAt + 1) % RECENT_KEYS
     this.recentKeys.add(key)
-    if (this.recentKeys.size > RECENT_KEYS) this.recentKeys.delete(this.recentKeys.values().next().value!)
   }
 
   /**
