@@ -15,7 +15,7 @@ type Tracked = {
   shutdownId: string
   activity: Activity
   notifications: NotificationRow[]
-  outcome?: ShutdownOutcome
+  outcome?: ShutdownOutcome | undefined
 }
 
 const severity = (v: OutcomeVerdict): number => OutcomeVerdict.options.indexOf(v)
@@ -50,7 +50,7 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
         }
         case 'shutdown.completed': {
           const t = tracked.get(fact.data.shutdownId)
-          if (!t) return
+          if (!t || t.outcome) return
           running.delete(t)
           t.outcome = outcomeAt(state, t)
           return
@@ -82,14 +82,15 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
     finish(state) {
       for (const t of running) t.outcome = outcomeAt(state, t)
       // newest first: the shutdown a reader asks about is the last one
-      return [...tracked.values()].map((t) => t.outcome!).reverse()
+      return [...tracked.values()].flatMap((t) => (t.outcome ? [t.outcome] : [])).reverse()
     },
   }
 }
 
 /** A shutdown's outcome as of `state`: its completion, or the log's end for one that never completed. */
-function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome {
-  const s = state.shutdowns.get(t.shutdownId)!
+function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
+  const s = state.shutdowns.get(t.shutdownId)
+  if (!s) return undefined
   const emergency = s.procedure === 'emergency'
   const flattenAsked = emergency || s.options.graceful.flatten !== 'none'
   const world = worldOf(state)

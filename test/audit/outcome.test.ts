@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { auditFile } from '../../src/audit/audit.js'
 import { AUDIT_EXIT, AuditReport, exitCodeOf } from '../../src/audit/audit-report.js'
 import { renderMarkdown } from '../../src/audit/render/markdown.js'
+import { renderText } from '../../src/audit/render/text.js'
 import { openEventLog, type Envelope } from '../../src/index.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
@@ -110,6 +111,26 @@ describe('audit: two verdicts, the log and the shutdown', () => {
         newerThanLastOrder: true,
       })
     }
+  }, 60_000)
+
+  it('given a graceful shutdown told to keep its positions, when audited, then POSITIONS KEPT AS TOLD, safe (exit 0), and still never CLEAN beside open positions', async () => {
+    // given positions on alpha (3) and bravo (-2), and flatten: none
+    const db = await shutdownLog('graceful', { flatten: 'none' })
+
+    // when
+    const report = auditFile(db)
+
+    // then
+    expect(report.outcome).toEqual({ shutdownId: 'sd-1', verdict: 'POSITIONS_KEPT', safe: true })
+    expect(report.outcomes[0]!.exposure.map((e) => [e.venue, e.internal, e.observed])).toEqual([
+      ['alpha', 3, 3],
+      ['bravo', -2, -2],
+    ])
+    expect(exitCodeOf(report)).toBe(AUDIT_EXIT.clean)
+    const text = renderText(report)
+    expect(text).toContain('LOG INTACT — LAST SHUTDOWN sd-1: VERIFIED, POSITIONS KEPT AS TOLD')
+    expect(text).toContain('  kept: alpha BTC/USDT:USDT 3 (the venue says the same)')
+    expect(text).not.toContain('CLEAN')
   }, 60_000)
 
   it('given a venue that never answered for its open orders and positions, when audited, then the outcome is UNVERIFIED naming it, never flat, and the exit code is 3', async () => {

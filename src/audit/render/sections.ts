@@ -46,7 +46,7 @@ export function shutdownLine(s: AuditReport['shutdowns'][number]): string {
 export function reconciliationTable(r: AuditReport): Table {
   const venues = r.reconciliation.venues
   return {
-    title: 'Reconciliation',
+    title: `Reconciliation at the last event (seq ${r.log.lastSeq ?? '—'})`,
     header: ['kind', 'symbol', 'internal', ...venues, 'status'],
     rows: r.reconciliation.rows.map((row) => [
       row.kind,
@@ -144,17 +144,18 @@ export function outcomeWords(o: ShutdownOutcome): string {
 
 /**
  * Both verdicts: the log's integrity, then the last shutdown's outcome. CLEAN only when the log
- * is intact and the last shutdown (if any) is safe; an intact log over an unsafe outcome reads
- * `LOG INTACT — LAST SHUTDOWN: RESIDUAL EXPOSURE`.
+ * is intact and the last shutdown (if any) ended flat and verified; an intact log over anything
+ * else reads `LOG INTACT — LAST SHUTDOWN sd-1: RESIDUAL EXPOSURE`.
  */
 export function headline(r: AuditReport): string {
   const last = r.outcomes[0]
   const outcome = last ? `LAST SHUTDOWN ${last.shutdownId}: ${outcomeWords(last)}` : 'NO SHUTDOWN IN THE LOG'
   const integrity =
     r.verdict === 'clean'
-      ? last && !last.safe
-        ? 'LOG INTACT'
-        : 'CLEAN — LOG INTACT'
+      ? // CLEAN never stands beside anything left open, even positions kept as told
+        !last || last.verdict === 'FLAT_VERIFIED'
+        ? 'CLEAN — LOG INTACT'
+        : 'LOG INTACT'
       : r.verdict === 'unreadable'
         ? `UNREADABLE past seq ${r.log.unreadableAfterSeq}`
         : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'} FROM ${r.findingGroups.length} ROOT CAUSE${r.findingGroups.length === 1 ? '' : 'S'}`
