@@ -117,7 +117,7 @@ export const auditCommand: Command = {
     "Two verdicts, kept apart: the log's integrity, and each shutdown's outcome (flat and verified, positions kept",
     'as told, residual exposure, unverified venues, unconfirmed cancels, a mismatch, a missed deadline, unfinished),',
     "read at its completion: what it left, the observation each venue's verdict rests on and its age, its cancels,",
-    'fills and notifications. The headline says CLEAN only when the log is intact and the last shutdown is safe.',
+    'fills and notifications. The headline says CLEAN only when the log is intact and the last shutdown ended flat and verified.',
     `Exit ${AUDIT_EXIT.clean} log intact and the last shutdown flat and verified (or positions kept as told, verified, or no shutdown);`,
     `${AUDIT_EXIT.findings} findings (whatever the outcome); ${AUDIT_EXIT.unreadable} unreadable input (or a key that does not match the log);`,
     `${AUDIT_EXIT.unsafeOutcome} log intact but the last shutdown not safe (residual exposure, UNVERIFIED, unconfirmed cancels, …).`,

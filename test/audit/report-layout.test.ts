@@ -6,6 +6,8 @@ import { auditFile } from '../../src/audit/audit.js'
 import { AUDIT_EXIT, AuditReport } from '../../src/audit/audit-report.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
+import type { EventLog } from '../../src/core/log/event-log.js'
+import { createNotifier, type Notifier } from '../../src/daemon/notify/notifier.js'
 import { dist } from '../support/paths.js'
 import { rig } from '../shutdown/rig.js'
 import { tamper } from './fixtures.js'
@@ -54,12 +56,32 @@ describe('audit: the report laid out for its reader', () => {
     expect(rows.filter((l) => !l.startsWith('  ↳'))).toEqual([expect.stringMatching(new RegExp(`^chain\\s+${edited}\\s+chain\\.payload-edited`))])
   }, 60_000)
 
-  it('given two shutdowns, an emergency that left positions and a graceful one that flattened them, then the HTML shows the newest first, P&L in its currency and times in UTC; the last outcome decides the exit', async () => {
+  it('given two shutdowns, an emergency that left positions and a graceful one that flattened them, then the HTML shows the newest first, each with its notifications, P&L in its currency and times in UTC; the last outcome decides the exit', async () => {
     // given
+    // a pager that delivers and a chat webhook that answers 500, each outcome recorded in the log
+    let log: EventLog | undefined
+    const notifier: Notifier = {
+      notify: (n) =>
+        createNotifier({
+          sinks: [
+            { name: 'pager', send: async () => {} },
+            {
+              name: 'chat',
+              send: async () => {
+                throw new Error('HTTP 500')
+              },
+            },
+          ],
+          budgetMs: 1_000,
+          ...(log ? { log } : {}),
+        }).notify(n),
+    }
     const r = rig({
       options: { graceful: { flatten: 'aggressive', settleMs: 20 }, emergency: { deadlineMs: 5_000 } },
       gateways: { alpha: keptOpen, bravo: keptOpen, charlie: keptOpen },
+      ports: { notifier },
     })
+    log = r.log
     await r.rest(1)
     await r.take('alpha', 2)
     await r.controller.requestShutdown({ mode: 'emergency', reason: 'risk limit', origin: 'admin' }).done
@@ -89,5 +111,15 @@ describe('audit: the report laid out for its reader', () => {
     expect(doc).toContain('all times UTC (ISO 8601)')
     expect(doc).toContain('<th>start (UTC)</th>')
     expect(doc).toMatch(/requested \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/)
+
+    // each shutdown lists its notifications and what became of them
+    const emergency = report.outcomes[1]!
+    expect(emergency.notifications.map((n) => [n.topic, n.sink, n.ok, n.error ?? null])).toEqual([
+      ['shutdown.emergency', 'pager', true, null],
+      ['shutdown.emergency', 'chat', false, 'HTTP 500'],
+    ])
+    expect(report.outcomes[0]!.notifications.filter((n) => n.topic === 'shutdown.completed').map((n) => n.ok)).toEqual([true, false])
+    expect(doc).toContain('<td>shutdown.emergency</td><td>chat</td><td>FAILED: HTTP 500</td>')
+    expect(doc).toContain('notifications: 1 delivered, 1 failed')
   }, 60_000)
 })

@@ -117,7 +117,10 @@ export function findingsTable(r: AuditReport): Table {
   })
   const causes = r.findingGroups.length
   return {
-    title: `Findings (${r.findingsTotal} from ${causes} root cause${causes === 1 ? '' : 's'}${r.findingsTotal > r.findings.length ? `, first ${r.findings.length} grouped` : ''})`,
+    title:
+      r.findingsTotal === 0
+        ? 'Findings (0)'
+        : `Findings (${r.findingsTotal} from ${causes} root cause${causes === 1 ? '' : 's'}${r.findingsTotal > r.findings.length ? `, first ${r.findings.length} grouped` : ''})`,
     header: ['check', 'seq', 'kind', 'what'],
     rows,
     empty: 'none: the log is intact and every check passed',
