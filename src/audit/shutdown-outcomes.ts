@@ -115,7 +115,10 @@ function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
   if (unconfirmed.length > 0)
     concerns.push({ verdict: 'CANCEL_UNCONFIRMED', what: `${unconfirmed.length} order(s) no venue confirmed canceled: ${ordersWords(unconfirmed)}` })
   if (rec.verdict === 'UNVERIFIED')
-    concerns.push({ verdict: 'UNVERIFIED', what: `no evidence of what ${rec.unverified.map((u) => `${u.venue} holds (${u.why})`).join('; ')}` })
+    concerns.push({
+      verdict: 'UNVERIFIED',
+      what: `no observation shows what these venues hold: ${rec.unverified.map((u) => `${u.venue} (${u.why})`).join('; ')}`,
+    })
   if (rec.verdict === 'MISMATCH') {
     const problems = rec.rows.filter((r) => r.status !== 'OK')
     concerns.push({

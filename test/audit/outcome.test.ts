@@ -113,6 +113,28 @@ describe('audit: two verdicts, the log and the shutdown', () => {
     }
   }, 60_000)
 
+  it('given an emergency where one venue never answered its cancels or observations, then each concern is named: the position left, the unconfirmed cancels, the venues without evidence', async () => {
+    // given a position on alpha, resting orders everywhere, and bravo silent to cancels and observations
+    const r = rig({ faults: { bravo: { hang: ['cancelAll', 'cancel', 'fetchOpenOrders', 'fetchPositions'] } }, options: { emergency: { deadlineMs: 1_500 } } })
+    await r.rest(2)
+    await r.take('alpha', 1)
+    await r.controller.requestShutdown({ mode: 'emergency', reason: 'risk limit', origin: 'admin' }).done
+    await r.close()
+
+    // when
+    const report = auditFile(r.log.path)
+
+    // then
+    const outcome = report.outcomes[0]!
+    expect(outcome.concerns.map((c) => c.verdict)).toEqual(['RESIDUAL_EXPOSURE', 'CANCEL_UNCONFIRMED', 'UNVERIFIED'])
+    expect(outcome.concerns[0]!.what).toContain('alpha BTC/USDT:USDT 1')
+    expect(outcome.concerns[1]!.what).toMatch(/^2 order\(s\) no venue confirmed canceled: bravo /)
+    expect(outcome.concerns[2]!.what).toContain('bravo (')
+    expect(outcome.activity.cancelUnconfirmed).toBe(2)
+    expect(exitCodeOf(report)).toBe(AUDIT_EXIT.unsafeOutcome)
+    expect(renderText(report)).toContain('LOG INTACT — LAST SHUTDOWN sd-1: RESIDUAL EXPOSURE, CANCELS UNCONFIRMED, UNVERIFIED')
+  }, 60_000)
+
   it('given a graceful shutdown told to keep its positions, when audited, then POSITIONS KEPT AS TOLD, safe (exit 0), and still never CLEAN beside open positions', async () => {
     // given positions on alpha (3) and bravo (-2), and flatten: none
     const db = await shutdownLog('graceful', { flatten: 'none' })
@@ -152,7 +174,7 @@ describe('audit: two verdicts, the log and the shutdown', () => {
     expect(report.verdict).toBe('clean')
     const outcome = report.outcomes[0]!
     expect(outcome.verdict).toBe('UNVERIFIED')
-    expect(outcome.concerns).toEqual([{ verdict: 'UNVERIFIED', what: expect.stringContaining('bravo holds') }])
+    expect(outcome.concerns).toEqual([{ verdict: 'UNVERIFIED', what: expect.stringMatching(/^no observation shows what these venues hold: bravo \(/) }])
     expect(outcome.reconciliation.evidence.map((e) => [e.venue, e.verdict])).toEqual([
       ['alpha', 'OK'],
       ['bravo', 'UNVERIFIED'],

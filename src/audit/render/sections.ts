@@ -238,8 +238,8 @@ export function notificationsTable(o: ShutdownOutcome): Table {
 export function reconciliationLine(r: AuditReport): string {
   const rec = r.reconciliation
   const problems = rec.rows.filter((row) => row.status !== 'OK').length
-  const ages = rec.evidence.map(
-    (e) => `${e.venue} ${e.observedSeq === null ? 'never observed' : `observed at seq ${e.observedSeq}, ${duration(e.ageMs)} before the last event`}`,
+  const ages = rec.evidence.flatMap((e) =>
+    e.observedSeq === null ? [] : [`${e.venue} observed at seq ${e.observedSeq}, ${duration(e.ageMs)} before the last event`],
   )
   return `reconciliation at the last event (seq ${r.log.lastSeq ?? '—'}): ${reconciliationClaim({ verdict: rec.verdict, unverified: rec.unverified, problems })}${ages.length ? ` (${ages.join('; ')})` : ''}`
 }
