@@ -80,11 +80,13 @@ const commandsOf = (events: Envelope[], kind: string) => {
   }
 }
 
-function auditsClean(r: ReturnType<typeof rig>): void {
+/** `haltd audit` of the log: every decision re-derived, no finding; returns the report for its outcome verdict. */
+function auditsClean(r: ReturnType<typeof rig>): ReturnType<typeof auditLog> {
   expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   const report = auditLog(r.log)
   expect(report.findings.filter((f) => f.check === 'decision' || f.check === 'invariant' || f.check === 'schema')).toEqual([])
   expect(report.coverage.decisionsReplayed).toBeGreaterThan(3)
+  return report
 }
 
 describe('settling an order by what the venue shows of it (pure)', () => {
@@ -176,7 +178,7 @@ describe('an emergency settles by observation the orders the venue said it did n
     expect(r.world().orders).toEqual([])
     // a settlement reports where the venue already was: the observation after the cancels still verifies it
     expect(report.reconciliation.verdict).toBe('OK')
-    auditsClean(r)
+    expect(auditsClean(r).outcome).toMatchObject({ verdict: 'FLAT_VERIFIED', safe: true })
   })
 
   it('when a lookup no longer finds them, the emergency’s own open-order list after the cancels settles them, its seq the evidence', async () => {
@@ -251,7 +253,9 @@ describe('an emergency settles by observation the orders the venue said it did n
       { outcome: 'failed', detail: { unsettled: 2, listError: expect.any(String), error: expect.stringContaining('not shown gone') } },
     ])
     expect(stepOf(events, 'cancel all orders')).toMatchObject({ type: 'shutdown.step-failed', data: { error: expect.stringContaining('2 order(s)') } })
-    auditsClean(r)
+    const audit = auditsClean(r)
+    expect(audit.outcome?.safe).toBe(false)
+    expect(audit.outcomes[0]?.concerns.map((c) => c.verdict)).toContain('CANCEL_UNCONFIRMED')
   })
 })
 
