@@ -1,7 +1,8 @@
 import pTimeout from 'p-timeout'
-import type { EventData, EventInput } from '../../events/index.js'
+import { orderStream, type EventData, type EventInput } from '../../events/index.js'
 import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import type { EventLog } from '../log/event-log.js'
+import { observeVenue } from '../execution/venue-recorder.js'
 import { pool } from './pool.js'
 import type { ShutdownCommand, WorldOrder } from './types.js'
 
@@ -127,15 +128,18 @@ export type SettleDeps = {
 export function recordedListAfterCancels(log: EventLog, venue: string, orders: readonly WorldOrder[], since: number): EventLogList | undefined {
   let lastCancel = since
   let list: EventLogList | undefined
-  for (const e of log.read({ stream: `venue:${venue}`, types: ['venue.cancel-all-requested', 'venue.open-orders-observed'], from: since })) {
+  for (const e of log.read({ stream: venueStream(venue), types: ['venue.cancel-all-requested', 'venue.open-orders-observed'], from: since })) {
     if (e.type === 'venue.cancel-all-requested') lastCancel = e.seq
     else list = { seq: e.seq, orders: (e.data as EventData<'venue.open-orders-observed'>).orders }
   }
   for (const o of orders) {
-    for (const e of log.read({ stream: `order:${venue}:${o.clientOrderId}`, types: ['order.cancel-requested'], from: lastCancel + 1 })) lastCancel = e.seq
+    for (const e of log.read({ stream: orderStream(venue, o.clientOrderId), types: ['order.cancel-requested'], from: lastCancel + 1 })) lastCancel = e.seq
   }
   return list && list.seq > lastCancel ? list : undefined
 }
+
+/** A venue's stream, where its observations are (see `streamOf`). */
+const venueStream = (venue: string): string => `venue:${venue}`
 
 type EventLogList = { seq: number; orders: EventData<'venue.open-orders-observed'>['orders'] }
 
@@ -156,22 +160,11 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
     p.catch(() => {})
     return pTimeout(p, { milliseconds: Math.max(1, deps.timeoutMs), message: `${what} had no answer within ${deps.timeoutMs} ms` })
   }
+  // a list taken now is recorded like any observation of the venue, and read back as evidence
   const listing: Promise<EventLogList | undefined> = recorded
     ? Promise.resolve(recorded)
-    : bound(gateway.fetchOpenOrders([...new Set(orders.map((o) => o.symbol))]), 'the open-order list').then(
-        (fetched) => {
-          const observed = fetched.map((o) => ({
-            symbol: o.symbol,
-            venueOrderId: o.venueOrderId,
-            clientOrderId: o.clientOrderId,
-            side: o.side,
-            qty: o.qty,
-            filled: o.filled,
-            price: o.price,
-          }))
-          const e = log.append({ type: 'venue.open-orders-observed', data: { venue, orders: observed } })
-          return { seq: e.seq, orders: observed }
-        },
+    : bound(observeVenue(log, gateway, { openOrders: true }), 'the open-order list').then(
+        () => recordedListAfterCancels(log, venue, orders, deps.since),
         (e: unknown) => {
           summary.listError = messageOf(e)
           return undefined
