@@ -1,5 +1,6 @@
 import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
 import { reconciliationClaim } from '../../projections/index.js'
+import { money, quantityAt } from '../../projections/money.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
@@ -291,10 +292,9 @@ export function reportLine(world: ShutdownWorld): string {
       ? 'positions flat'
       : `${open.length} position(s) open (${open
           .slice(0, 5)
-          .map((p) => `${p.venue} ${p.symbol} ${p.qty}`)
+          .map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`)
           .join(', ')}${open.length > 5 ? ', …' : ''})`
   const r = world.reconciliation
-  const money = (n: number) => n.toFixed(2)
   const claim = reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })
   return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
 }
