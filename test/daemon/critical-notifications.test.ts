@@ -1,7 +1,12 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { createHaltd } from '../../src/daemon/index.js'
 import { demoConfig } from '../../src/daemon/demo.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
+import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 import { webhookReceiver } from '../support/webhook-receiver.js'
 import { events, spawnHaltd, waitFor, whenUp } from './processes.js'
@@ -69,5 +74,58 @@ describe('critical notifications from a real haltd process', { timeout: 90_000 }
     for (const [, symbol, qty] of text.matchAll(/\S+-sim (BTC|ETH)\/USDT:USDT (-?[\d.]+)/g)) {
       expect(qty!.split('.')[1]?.length ?? 0, `${symbol} ${qty}`).toBeLessThanOrEqual(symbol === 'BTC' ? 3 : 2)
     }
+  })
+})
+
+/** A simulated venue that reports a position haltd never took: the reconciliation is a MISMATCH. */
+function holdingUnknownPosition(): ExchangeGateway {
+  const sim = new SimExchange({
+    venue: 'alpha-sim',
+    seed: 5,
+    mode: 'derivatives',
+    symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+  })
+  return new Proxy(sim, {
+    get(target, key) {
+      if (key === 'fetchPositions') return async () => [{ symbol: 'BTC/USDT:USDT', qty: 0.25 }]
+      const value = Reflect.get(target, key, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
+describe('the closing notification of a shutdown that left exposure', { timeout: 60_000 }, () => {
+  it('given a webhook that answers its first attempt 503 Retry-After 1, when a graceful stop ends MISMATCH, then it is critical, retried, delivered and recorded before the run ends with exit 2', async () => {
+    // given a venue holding a position the log does not know, and a desk webhook that is briefly unavailable
+    const { url, hits } = await webhookReceiver((topic, nth) => (topic === 'shutdown.completed' && nth === 0 ? { status: 503, retryAfter: '1' } : 200))
+    const db = join(tempDir(), 'haltd.db')
+    const h = await createHaltd(
+      { db: { path: db }, admin: { enabled: false }, notify: { webhooks: [{ name: 'desk', url, retries: 2, backoffMs: 10 }] } },
+      { gateways: [holdingUnknownPosition()], logger: createLogger({ destination: memoryDestination(), level: 'silent' }), env: {} },
+    )
+
+    // when it shuts down gracefully
+    const report = await h.shutdown({ mode: 'graceful', reason: 'end of session', origin: 'operator' })
+    const code = await h.exited
+
+    // then the stop is not clean: exit 2, the reconciliation a MISMATCH
+    expect(report.reconciliation.verdict).toBe('MISMATCH')
+    expect(code).toBe(2)
+    // and the closing notification is critical, refused once and delivered on the retry
+    const closing = hits.filter((x) => x.topic === 'shutdown.completed')
+    expect(closing).toHaveLength(2)
+    expect(closing[1]!.body).toMatchObject({ severity: 'critical' })
+    expect((closing[1]!.body as { text: string }).text).toContain('(graceful, residual-exposure)')
+    const log = events(db)
+    const sentAt = log.findIndex((e) => e.type === 'notification.sent' && (e.data as Sent).sink === 'desk' && (e.data as Sent).topic === 'shutdown.completed')
+    expect(log[sentAt]!.data).toEqual({
+      sink: 'desk',
+      topic: 'shutdown.completed',
+      ok: true,
+      outcome: 'delivered',
+      attempts: 2,
+      failedAttempts: 'attempt 1: HTTP 503 (Retry-After 1 s)',
+    })
+    expect(sentAt).toBeLessThan(log.findIndex((e) => e.type === 'run.ended'))
   })
 })
