@@ -390,7 +390,8 @@ describe('venue recorder', () => {
     const ids: string[] = []
     for (let i = 0; i < 300; i++) {
       const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 50 - i * 0.01, origin: strategy })
-      ids.push(outcome.clientOrderId)
+      expect(outcome.status).toBe('accepted')
+      ids.push(outcome.clientOrderId ?? '')
     }
     const before = log.lastSeq
 
