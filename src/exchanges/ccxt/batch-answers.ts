@@ -11,18 +11,20 @@ export const resultIdOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueO
 /**
  * Whether the venue's own answer for an item says it was canceled, refused, or nothing clear.
  * ccxt parses a batch answer's items as orders: a status when the venue sent the order back
- * (Binance), an OKX item carries `sCode` ('0' is success; ccxt drops the others), a Bybit item
- * carries ids only (the per-item code is elsewhere in the answer, and ccxt drops it).
+ * (Binance); an OKX item carries `sCode` ('0' is success, ccxt 4.5.84 marks the others
+ * `rejected`, other builds drop them); a Bybit item carries ids only (the per-item code is
+ * elsewhere in the answer, and ccxt drops it).
  */
 function verdictOf(answer: Order): { canceled: true } | { canceled: false; reason: string } | undefined {
   const info = (answer.info ?? {}) as Record<string, unknown>
   if (answer.status === 'canceled') return { canceled: true }
+  const code = info.sCode ?? info.code ?? info.retCode
+  const hasCode = code !== undefined && code !== null && code !== ''
+  if (hasCode && String(code) !== '0') return { canceled: false, reason: `${String(code)} ${String(info.sMsg ?? info.msg ?? info.retMsg ?? '')}`.trim() }
   if (answer.status !== undefined && answer.status !== null)
     return { canceled: false, reason: `the venue answered with order status '${String(answer.status)}'` }
-  const code = info.sCode ?? info.code ?? info.retCode
-  if (code === undefined || code === null || code === '') return undefined
-  if (String(code) === '0') return info.sCode !== undefined ? { canceled: true } : undefined
-  return { canceled: false, reason: `${String(code)} ${String(info.sMsg ?? info.msg ?? info.retMsg ?? '')}`.trim() }
+  // OKX answers sCode '0' for an accepted cancel, with no order status
+  return hasCode && info.sCode !== undefined ? { canceled: true } : undefined
 }
 
 /**

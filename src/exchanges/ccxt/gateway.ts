@@ -463,13 +463,13 @@ export class CcxtGateway implements ExchangeGateway {
 
   /**
    * Bybit's `fetchOrder` reads `orderId` only (and fails on an empty answer without one): by
-   * `orderLinkId`, the open list, then the closed one.
+   * `orderLinkId`, the open list, then the closed and canceled one.
    */
   private async bybitByClientId(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
     const params = byClientIdParams(ex.id, ref.clientOrderId)
     const mine = (list: Order[]) => list.map(toVenueOrder).find((o) => o.clientOrderId === ref.clientOrderId)
     const open = await this.run('fetchOrder', ex, () => ex.fetchOpenOrders(ref.symbol, undefined, undefined, params), 'all', signal)
-    return mine(open) ?? mine(await this.run('fetchOrder', ex, () => ex.fetchClosedOrders(ref.symbol, undefined, undefined, params), 'all', signal))
+    return mine(open) ?? mine(await this.run('fetchOrder', ex, () => ex.fetchCanceledAndClosedOrders(ref.symbol, undefined, undefined, params), 'all', signal))
   }
 
   /** Every page of the venue's positions (one call where the venue answers all of them at once). */
