@@ -15,11 +15,20 @@ export const resultIdOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueO
  * `rejected`, other builds drop them); a Bybit item carries ids only (the per-item code is
  * elsewhere in the answer, and ccxt drops it).
  */
+/**
+ * Item codes that say the venue does not hold the order as open (filled, canceled, never
+ * there): the cancel did nothing and the order's fate is for a lookup to tell.
+ * Binance -2011 "Unknown order sent."; OKX 51400–51402 "cancellation failed as the order has
+ * been filled, canceled or does not exist"; Bybit 110001 "order does not exist".
+ */
+const NOT_OPEN_CODES: ReadonlySet<string> = new Set(['-2011', '-2013', '51400', '51401', '51402', '110001'])
+
 function verdictOf(answer: Order): { canceled: true } | { canceled: false; reason: string } | undefined {
   const info = (answer.info ?? {}) as Record<string, unknown>
   if (answer.status === 'canceled') return { canceled: true }
   const code = info.sCode ?? info.code ?? info.retCode
   const hasCode = code !== undefined && code !== null && code !== ''
+  if (hasCode && NOT_OPEN_CODES.has(String(code))) return undefined
   if (hasCode && String(code) !== '0') return { canceled: false, reason: `${String(code)} ${String(info.sMsg ?? info.msg ?? info.retMsg ?? '')}`.trim() }
   if (answer.status !== undefined && answer.status !== null)
     return { canceled: false, reason: `the venue answered with order status '${String(answer.status)}'` }

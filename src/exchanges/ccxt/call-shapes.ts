@@ -1,4 +1,4 @@
-import type { Exchange } from 'ccxt'
+import type { Exchange, Order } from 'ccxt'
 
 /**
  * How a venue's ccxt class wants a call shaped where the unified arguments are not enough
@@ -52,4 +52,41 @@ export async function withoutCcxtRetries<T>(exchange: Exchange, op: () => Promis
       }
     }
   }
+}
+
+type BybitBatchAnswer = {
+  result?: { list?: { orderId?: string; orderLinkId?: string }[] }
+  retExtInfo?: { list?: { code?: number | string; msg?: string }[] }
+}
+
+/** Bybit's v5 category of a market, as ccxt's `getBybitType` names it. */
+const bybitCategory = (m: { spot?: boolean; option?: boolean; linear?: boolean | undefined }): string =>
+  m.spot ? 'spot' : m.option ? 'option' : m.linear === false ? 'inverse' : 'linear'
+
+/**
+ * A Bybit batch cancel with each item's own code. Bybit answers the items in `result.list` and
+ * their codes, item for item, in `retExtInfo.list`; ccxt's `cancelOrders` keeps the items and
+ * drops the codes, so an item the venue refused (110001) would read like one it canceled. This
+ * sends the request ccxt's `cancelOrders` sends (`bybit.js` 4982) and joins each item to its
+ * code within the venue's answer: canceled where the code is 0, the code where it is not, no
+ * status where the answer has no code for the item. The items go on to be matched to orders by id.
+ */
+export async function bybitCancelBatch(exchange: Exchange, ids: readonly string[], symbol: string): Promise<Order[]> {
+  const market = exchange.market(symbol)
+  const call = (exchange as unknown as Record<string, unknown>).privatePostV5OrderCancelBatch as ((request: object) => Promise<BybitBatchAnswer>) | undefined
+  if (typeof call !== 'function') return exchange.cancelOrders([...ids], symbol)
+  const answer = await call.call(exchange, { category: bybitCategory(market), request: ids.map((orderId) => ({ symbol: market.id, orderId })) })
+  const items = answer.result?.list ?? []
+  const codes = answer.retExtInfo?.list ?? []
+  return items.map((item, i) => {
+    const code = codes.length === items.length ? codes[i]?.code : undefined
+    const ok = code !== undefined && String(code) === '0'
+    return {
+      ...(item.orderId ? { id: item.orderId } : {}),
+      ...(item.orderLinkId ? { clientOrderId: item.orderLinkId } : {}),
+      ...(ok ? { status: 'canceled' } : {}),
+      symbol,
+      info: { ...item, ...(code !== undefined && !ok ? { retCode: code, retMsg: codes[i]?.msg ?? '' } : {}) },
+    } as unknown as Order
+  })
 }

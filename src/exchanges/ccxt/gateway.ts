@@ -23,7 +23,7 @@ import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } fr
 import { isDefiniteRefusal, toVenueError } from './errors.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
 import { matchBatchAnswers, resultIdOf } from './batch-answers.js'
-import { byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
+import { bybitCancelBatch, byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
 import { pagingFor, readAllPages } from './pages.js'
 import { Connectivity, watchSocketsOpening } from './connectivity.js'
 import { OrderTracker } from './order-tracker.js'
@@ -524,14 +524,11 @@ export class CcxtGateway implements ExchangeGateway {
       await Promise.all(
         chunks.map(async ({ symbol, orders: chunk }) => {
           try {
+            const ids = chunk.map((o) => o.venueOrderId)
             const answers = await this.run(
               'cancelOrders',
               ex,
-              () =>
-                ex.cancelOrders(
-                  chunk.map((o) => o.venueOrderId),
-                  symbol,
-                ),
+              () => (ex.id === 'bybit' ? bybitCancelBatch(ex, ids, symbol) : ex.cancelOrders(ids, symbol)),
               'all',
               signal,
             )
