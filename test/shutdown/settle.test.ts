@@ -5,6 +5,8 @@ import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { settlementOf } from '../../src/core/shutdown/settle.js'
 import type { WorldOrder } from '../../src/core/shutdown/types.js'
 import type { Envelope } from '../../src/index.js'
+import type { CancelAllResult, ExchangeGateway } from '../../src/exchanges/gateway.js'
+import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { order as projectedOrder, position } from '../../src/projections/index.js'
@@ -308,6 +310,41 @@ describe('a graceful shutdown settles in its second round with the same module',
     expect(settle.completed).toMatchObject([{ outcome: 'ok', detail: { settled: { canceled: 2 } } }])
     expect(commandsOf(events, 'cancel-order').issued).toEqual([])
     expect(stepOf(events, 'wait for order completion')).toMatchObject({ type: 'shutdown.step-completed', data: { detail: { remaining: 0 } } })
+    auditsClean(r)
+  })
+})
+
+describe('orders a batch cancel left unanswered are settled like those the venue said it did not know', () => {
+  it('a lookup finds them still open, so they are cancelled again in the same command and end canceled on the venue’s word', async () => {
+    // given a venue whose batch cancel answers nothing for any order
+    const silent = (sim: SimExchange): ExchangeGateway =>
+      new Proxy(sim, {
+        get: (target, key) => {
+          if (key === 'cancelAll')
+            return async (): Promise<CancelAllResult> => {
+              const open = await sim.fetchOpenOrders()
+              return { scope: 'own', method: 'batched', canceled: [], failed: [], unanswered: open.map((o) => o.clientOrderId ?? o.venueOrderId) }
+            }
+          const v = Reflect.get(target, key, target) as unknown
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+    const r = rig({ venues: ['bravo'], capabilities: { bravo: { massCancel: 'none', batchCancel: 20 } }, gateways: { bravo: silent } })
+    await r.rest(2)
+
+    // when haltd shuts down in an emergency
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    // then the round left them unconfirmed, and the settlement cancelled them again, confirmed
+    const events = r.events()
+    expect(r.types('order.cancel-unconfirmed')).toHaveLength(2)
+    const confirmations = events.filter((e) => e.type === 'order.canceled').map((e) => dataOf<{ confirmedBy: string }>(e).confirmedBy)
+    expect(confirmations).toHaveLength(2)
+    // the venue's stream or its answer to the cancel, whichever came first
+    for (const by of confirmations) expect(['ack', 'stream']).toContain(by)
+    expect(commandsOf(events, 'settle-orders').completed).toMatchObject([{ outcome: 'ok', detail: { orders: 2, canceledAgain: 2, notCanceled: 0 } }])
+    expect(stepOf(events, 'cancel all orders')?.type).toBe('shutdown.step-completed')
+    expect(report.cancelUnconfirmed).toEqual([])
     auditsClean(r)
   })
 })
