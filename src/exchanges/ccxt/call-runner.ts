@@ -1,6 +1,6 @@
-import { InvalidNonce, type Exchange } from 'ccxt'
+import type { Exchange } from 'ccxt'
 import { VenueError } from '../errors.js'
-import { isRetryable, toVenueError } from './errors.js'
+import { isInvalidNonce, isRetryable, toVenueError } from './errors.js'
 import { inCall } from './transport-guard.js'
 
 export type RetryPolicy = {
@@ -42,7 +42,7 @@ export class CallRunner {
           return await untilAborted(op(), signal, () => this.abortError(label, signal))
         } catch (e) {
           if (e instanceof VenueError && e.cause === ABORTED) throw e
-          const nonce = e instanceof InvalidNonce
+          const nonce = isInvalidNonce(e)
           const again = attempt < this.retry.attempts && !signal.aborted && (mode === 'all' ? isRetryable(e) : nonce && !resynced)
           if (!again) throw toVenueError(this.venue, e)
           if (nonce && !resynced) {

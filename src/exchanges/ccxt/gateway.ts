@@ -21,6 +21,7 @@ import {
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
+import { assertUsableExchange } from './instance-check.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
 import { Connectivity, watchSocketsOpening } from './connectivity.js'
 import { OrderTracker } from './order-tracker.js'
@@ -92,6 +93,8 @@ export class CcxtGateway implements ExchangeGateway {
   constructor(private readonly options: CcxtGatewayOptions) {
     if (!options.venue) throw new VenueError('(unnamed)', 'unsupported', 'a CcxtGateway needs a venue name')
     this.venue = options.venue
+    assertUsableExchange(this.venue, options.exchange, 'exchange')
+    if (options.shutdownExchange !== undefined) assertUsableExchange(this.venue, options.shutdownExchange, 'shutdownExchange')
     this.main = options.exchange
     this.urgent = options.shutdownExchange ?? options.exchange
     this.tag = options.tag ?? HALTD_TAG
