@@ -100,7 +100,13 @@ export class CcxtGateway implements ExchangeGateway {
     this.tag = options.tag ?? HALTD_TAG
     this.symbols = options.symbols ?? []
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
-    this.runner = new CallRunner(this.venue, this.retry, options.callTimeoutMs ?? 20_000, this.closing.signal)
+    this.runner = new CallRunner(
+      this.venue,
+      this.retry,
+      options.callTimeoutMs ?? 20_000,
+      this.closing.signal,
+      this.urgent === this.main ? undefined : this.urgent,
+    )
     this.onError = options.onError ?? (() => undefined)
     this.connectivity = new Connectivity((e) => this.onError(toVenueError(this.venue, e)))
     for (const ex of new Set([this.main, this.urgent])) this.restoreTransport.push(guardTransport(ex))

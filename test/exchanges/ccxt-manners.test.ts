@@ -1,0 +1,133 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
+import { VenueError } from '../../src/exchanges/errors.js'
+import { faults, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
+import type { Exchange } from 'ccxt'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+const BTC = 'BTC/USDT:USDT'
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+type Rig = { venue: FakeBinance; gateway: CcxtGateway; exchange: Exchange; shutdownExchange: Exchange | undefined }
+
+async function rig(options: Partial<CcxtGatewayOptions> & { separateShutdown?: boolean } = {}): Promise<Rig> {
+  const venue = await startFakeBinance()
+  const exchange = await fakeBinanceUsdm(venue)
+  const shutdownExchange = options.separateShutdown ? await fakeBinanceUsdm(venue) : undefined
+  const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange, shutdownExchange, symbols: [BTC], retry: { attempts: 3, baseDelayMs: 10 }, ...options })
+  cleanups.push(async () => {
+    await gateway.close()
+    await venue.close()
+  })
+  return { venue, gateway, exchange, shutdownExchange }
+}
+
+const order = (clientOrderId: string) => ({ clientOrderId, symbol: BTC, side: 'buy' as const, type: 'limit' as const, qty: 0.01, price: 40_000 })
+
+async function failure(p: Promise<unknown>): Promise<VenueError> {
+  try {
+    await p
+  } catch (e) {
+    expect(e).toBeInstanceOf(VenueError)
+    return e as VenueError
+  }
+  throw new Error('expected a VenueError, but the call resolved')
+}
+
+describe('a venue that answers "too many requests" is given the time it asks for', { timeout: 20_000 }, () => {
+  it('given a cancel that keeps answering 429, when the shutdown asks again and again for 10 s, then the venue sees at most 5 cancels', async () => {
+    const { gateway, venue } = await rig({ retry: { attempts: 3, baseDelayMs: 10 } })
+    await gateway.submit(order('hd-429-loop'))
+    venue.faults.inject('DELETE /fapi/v1/order', faults.rateLimited())
+    const until = Date.now() + 10_000
+    const outcomes: string[] = []
+    while (Date.now() < until) {
+      const r = await gateway
+        .cancel({ clientOrderId: 'hd-429-loop', symbol: BTC }, { signal: AbortSignal.timeout(Math.max(1, until - Date.now())) })
+        .catch((e: VenueError) => e.kind)
+      outcomes.push(typeof r === 'string' ? r : r.outcome)
+    }
+    // 1 s, then doubling: sent at about 0, 1, 3 and 7 s
+    expect(venue.faults.hits('DELETE /fapi/v1/order')).toBeGreaterThanOrEqual(2)
+    expect(venue.faults.hits('DELETE /fapi/v1/order')).toBeLessThanOrEqual(5)
+    expect(new Set(outcomes)).toEqual(new Set(['rate-limit']))
+  })
+
+  it('given a 429 with Retry-After on a cancel, the other calls to the venue wait too, and everything goes once the venue takes requests again', async () => {
+    const { gateway, venue } = await rig()
+    await gateway.submit(order('hd-ra'))
+    venue.faults.inject('DELETE /fapi/v1/order', faults.rateLimited({ retryAfterS: 2 }), 1)
+    const cancel = gateway.cancel({ clientOrderId: 'hd-ra', symbol: BTC })
+    await vi.waitFor(() => expect(venue.faults.hits('DELETE /fapi/v1/order')).toBe(1), { interval: 5 })
+    await sleep(200) // the 429 is on its way back
+    const read = gateway.fetchOpenOrders()
+    await sleep(500)
+    // held at the gate, never sent
+    expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(0)
+    expect(venue.faults.hits('DELETE /fapi/v1/order')).toBe(1)
+    expect(await cancel).toEqual({ clientOrderId: 'hd-ra', outcome: 'canceled' })
+    expect(await read).toEqual([])
+    expect(venue.faults.hits('DELETE /fapi/v1/order')).toBe(2)
+    expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(1)
+  })
+
+  it('a call whose deadline would pass while the venue holds calls fails at once as rate-limit, unsent; another venue is not held', async () => {
+    const { gateway, venue } = await rig({ callTimeoutMs: 3_000 })
+    const other = await rig()
+    venue.faults.inject('GET /fapi/v3/account', faults.rateLimited({ retryAfterS: 60 }), 1)
+    const first = await failure(gateway.fetchBalances())
+    expect(first).toMatchObject({ kind: 'rate-limit' })
+    expect(first.message).toMatch(/not sent: the venue asked haltd to slow down.*another \d+(\.\d)? s, past this call’s deadline/)
+    expect(venue.faults.hits('GET /fapi/v3/account')).toBe(1)
+
+    expect(await failure(gateway.fetchOpenOrders())).toMatchObject({ kind: 'rate-limit' })
+    expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(0)
+
+    expect((await other.gateway.fetchBalances()).map((b) => b.asset)).toEqual(['USDT'])
+    expect(other.venue.faults.hits('GET /fapi/v3/account')).toBe(1)
+  })
+
+  it('a 418 ban holds the venue’s calls until the end the venue names in its body', async () => {
+    const { gateway, venue } = await rig({ callTimeoutMs: 3_000 })
+    await gateway.submit(order('hd-ban'))
+    venue.faults.inject('DELETE /fapi/v1/order', faults.banned(Date.now() + 120_000), 1)
+    expect(await failure(gateway.cancel({ clientOrderId: 'hd-ban', symbol: BTC }))).toMatchObject({ kind: 'rate-limit' })
+    const held = await failure(gateway.cancelAll({ scope: 'own' }))
+    expect(held.message).toMatch(/holds its calls for another 1\d\d(\.\d)? s/)
+    expect(venue.faults.hits('DELETE /fapi/v1/order')).toBe(1)
+    expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(0)
+  })
+
+  it('a 429 on submit is reported at once, and it holds the venue’s other calls as any refusal does', async () => {
+    const { gateway, venue } = await rig({ callTimeoutMs: 3_000 })
+    venue.faults.inject('POST /fapi/v1/order', faults.rateLimited({ retryAfterS: 30 }), 1)
+    expect(await failure(gateway.submit(order('hd-429-submit')))).toMatchObject({ kind: 'rate-limit' })
+    expect(await failure(gateway.submit(order('hd-429-submit-2')))).toMatchObject({ kind: 'rate-limit' })
+    expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
+  })
+})
+
+describe('one clock resync at a time per venue', () => {
+  it('given the venue’s clock moved, when 5 calls meet the stale-timestamp refusal at once, then one GET /time serves them all', async () => {
+    const { gateway, venue } = await rig()
+    venue.clockOffsetMs = 120_000
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => gateway.fetchBalances()))
+    expect(answers.map((a) => a.map((b) => b.asset))).toEqual(Array(5).fill(['USDT']))
+    expect(venue.faults.hits('GET /fapi/v1/time')).toBe(1)
+  })
+
+  it('the difference it learns serves the shutdown instance too, without a second GET /time', async () => {
+    const { gateway, venue, exchange, shutdownExchange } = await rig({ separateShutdown: true })
+    await gateway.submit(order('hd-clock'))
+    venue.clockOffsetMs = -120_000
+    await gateway.fetchBalances()
+    expect(shutdownExchange!.options.timeDifference).toBe(exchange.options.timeDifference)
+    expect(await gateway.cancel({ clientOrderId: 'hd-clock', symbol: BTC })).toEqual({ clientOrderId: 'hd-clock', outcome: 'canceled' })
+    expect(venue.faults.hits('DELETE /fapi/v1/order')).toBe(1)
+    expect(venue.faults.hits('GET /fapi/v1/time')).toBe(1)
+  })
+})
