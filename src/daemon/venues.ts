@@ -6,6 +6,7 @@ import { UNREACHABLE, VenueError } from '../exchanges/errors.js'
 import { SimExchange } from '../exchanges/sim/index.js'
 import type { TickerSource } from '../exchanges/ticker-source.js'
 import { simTickerSource } from '../exchanges/sim/ticker-source.js'
+import { applyUrlOverrides } from '../exchanges/ccxt/endpoints.js'
 import type { HaltdState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { HaltdConfig, VenueConfig } from './config.js'
@@ -139,6 +140,8 @@ async function ccxtVenue(
       ...(v.uid ? { uid: v.uid } : {}),
     })
     if (v.sandbox) ex.setSandboxMode(true)
+    const problems = v.urls ? applyUrlOverrides(ex, v.urls) : []
+    if (problems.length > 0) throw new VenueSetupFailed(v.name, `urls: ${problems.join('; ')}`)
     return ex
   }
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
