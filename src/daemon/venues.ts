@@ -144,10 +144,14 @@ async function ccxtVenue(
     if (problems.length > 0) throw new VenueSetupFailed(v.name, `urls: ${problems.join('; ')}`)
     return ex
   }
+  const exchange = make()
+  const { whySymbolsAreNeeded } = await import('../exchanges/ccxt/instance-check.js')
+  const why = v.symbols.length ? undefined : whySymbolsAreNeeded(exchange)
+  if (why) throw new VenueSetupFailed(v.name, `${why}: list the symbols haltd watches there in "symbols"`)
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
   const gateway = new CcxtGateway({
     venue: v.name,
-    exchange: make(),
+    exchange,
     shutdownExchange: make(),
     ...(v.symbols.length ? { symbols: v.symbols } : {}),
     clock,

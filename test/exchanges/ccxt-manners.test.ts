@@ -3,6 +3,7 @@ import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/g
 import { VenueError } from '../../src/exchanges/errors.js'
 import { faults, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
 import type { Exchange } from 'ccxt'
+import { isRateLimitAnswer, noteRateLimitAnswers, parseRetryAfter, retryAfterOf } from '../../src/exchanges/ccxt/rate-limit-answers.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -108,6 +109,36 @@ describe('a venue that answers "too many requests" is given the time it asks for
     expect(await failure(gateway.submit(order('hd-429-submit')))).toMatchObject({ kind: 'rate-limit' })
     expect(await failure(gateway.submit(order('hd-429-submit-2')))).toMatchObject({ kind: 'rate-limit' })
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
+  })
+})
+
+describe('what an HTTP answer said about the rate, kept on the ccxt error it became', () => {
+  const answerOf = async (exchange: Exchange, response: Response): Promise<unknown> => {
+    const handle = (exchange as unknown as { handleRestResponse: (r: Response, url: string, method: string) => Promise<unknown> }).handleRestResponse
+    return handle.call(exchange, response, 'https://fapi.binance.com/fapi/v1/order', 'DELETE').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+  }
+
+  it('a 429 keeps its Retry-After; a 418 without one, the end of the ban its body names; a plain refusal is no rate limit', async () => {
+    const { exchange } = await rig()
+    noteRateLimitAnswers(exchange)
+    const body = (code: number, msg: string) => JSON.stringify({ code, msg })
+    const limited = await answerOf(exchange, new Response(body(-1003, 'Too many requests.'), { status: 429, headers: { 'retry-after': '7' } }))
+    expect([isRateLimitAnswer(limited), retryAfterOf(limited)]).toEqual([true, 7_000])
+    const until = Date.now() + 60_000
+    const banned = await answerOf(exchange, new Response(body(-1003, `Way too many requests; IP banned until ${until}.`), { status: 418 }))
+    expect(isRateLimitAnswer(banned)).toBe(true)
+    expect(retryAfterOf(banned)).toBeGreaterThan(50_000)
+    const refused = await answerOf(exchange, new Response(body(-2011, 'Unknown order sent.'), { status: 400 }))
+    expect([isRateLimitAnswer(refused), retryAfterOf(refused)]).toEqual([false, undefined])
+  })
+
+  it('Retry-After as seconds or as an HTTP date', () => {
+    expect(parseRetryAfter('2')).toBe(2_000)
+    expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 30)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(30_000)
+    expect(parseRetryAfter('soon')).toBeUndefined()
   })
 })
 

@@ -89,8 +89,8 @@ export class CallRunner {
           const limited = this.report(ticket, e)
           if (e instanceof VenueError && e.cause === ABORTED) throw e
           const nonce = isInvalidNonce(e)
-          const again = attempt < this.retry.attempts && !signal.aborted && (mode === 'all' ? isRetryable(e) : nonce && !resynced)
-          if (!again) throw toVenueError(this.venue, e)
+          const again = attempt < this.retry.attempts && !signal.aborted && (mode === 'all' ? limited || isRetryable(e) : nonce && !resynced)
+          if (!again) throw limited ? this.asRateLimit(e) : toVenueError(this.venue, e)
           if (nonce && !resynced) {
             resynced = true
             // a refusal for a stale timestamp: learn the venue's clock (once for every call refused meanwhile), then ask again
@@ -117,10 +117,20 @@ export class CallRunner {
     return false
   }
 
+  /** A 429 or 418 is a rate limit whatever class the venue's own code made of it. */
+  private asRateLimit(e: unknown): VenueError {
+    const mapped = toVenueError(this.venue, e)
+    if (mapped.kind === 'rate-limit') return mapped
+    return new VenueError(this.venue, 'rate-limit', mapped.message.slice(this.venue.length + 2), { cause: e, venueCode: mapped.venueCode })
+  }
+
   private refusalError(label: string, signal: AbortSignal, e: unknown): VenueError {
     if (!(e instanceof GateRefusal)) return toVenueError(this.venue, e)
     if (this.closing.aborted) return new VenueError(this.venue, 'network', `${label}: the gateway is closing`, { cause: ABORTED })
-    const held = `the venue asked haltd to slow down (rate limit) and holds its calls for another ${Math.ceil(e.waitMs / 100) / 10} s`
+    const held =
+      e.waitMs > 0
+        ? `the venue asked haltd to slow down (rate limit) and holds its calls for another ${Math.ceil(e.waitMs / 100) / 10} s`
+        : 'the venue asked haltd to slow down (rate limit) and holds its calls until it answers a first one'
     const why = e.reason === 'too-late' ? 'past this call’s deadline' : `and this call's deadline passed while it waited (${reasonOf(signal)})`
     return new VenueError(this.venue, 'rate-limit', `${label}: not sent: ${held}, ${why}`, { cause: e })
   }

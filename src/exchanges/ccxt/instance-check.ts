@@ -1,5 +1,6 @@
 import type { Exchange } from 'ccxt'
 import { VenueError } from '../errors.js'
+import { openOrdersNeedSymbol } from './capabilities.js'
 import { classNames } from './errors.js'
 
 /** The unified calls and seams the gateway uses; ccxt versions without them cannot serve it. */
@@ -40,4 +41,20 @@ export function assertUsableExchange(venue: string, exchange: unknown, role: str
   if (classes.length === 0 || !classes.every((c) => classNames(c).includes('BaseError'))) {
     throw why(`${ex.id}'s error classes do not descend from ccxt's BaseError, so haltd could not tell an unknown order from a refusal`)
   }
+}
+
+/**
+ * Why this instance cannot list open orders without being told the symbols, if it cannot: the
+ * venue lists them per symbol only (ccxt's `features`), or ccxt refuses the symbol-less call
+ * unless told the venue's higher rate cost is accepted (Binance's `warnWithoutSymbol`).
+ */
+export function whySymbolsAreNeeded(exchange: Exchange): string | undefined {
+  if (openOrdersNeedSymbol(exchange)) return `${exchange.id} lists open orders per symbol only`
+  const options = (exchange.options ?? {}) as Record<string, unknown>
+  const legacy = options.warnOnFetchOpenOrdersWithoutSymbol
+  const warn = (options.fetchOpenOrders as { warnWithoutSymbol?: unknown } | undefined)?.warnWithoutSymbol
+  if (legacy === true || (legacy === undefined && warn === true)) {
+    return `ccxt ${exchange.id} refuses to list open orders without a symbol unless options.fetchOpenOrders.warnWithoutSymbol is false`
+  }
+  return undefined
 }
