@@ -160,9 +160,18 @@ async function ccxtVenue(
   if (!v.symbols.length) return { gateway, tickers: undefined }
   // market data polls on its own instance, so it never shares a rate-limit queue with order entry
   const { ccxtTickerSource } = await import('../exchanges/ccxt/ticker-source.js')
+  const { backoffGateOf } = await import('../exchanges/ccxt/call-runner.js')
   return {
     gateway,
-    tickers: ccxtTickerSource({ venue: v.name, exchange: make(), symbols: v.symbols, pollMs: v.tickerPollMs, clock, onError: onError.tickers }),
+    tickers: ccxtTickerSource({
+      venue: v.name,
+      exchange: make(),
+      symbols: v.symbols,
+      pollMs: v.tickerPollMs,
+      clock,
+      onError: onError.tickers,
+      gate: () => backoffGateOf(exchange),
+    }),
   }
 }
 

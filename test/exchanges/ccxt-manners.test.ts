@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import { VenueError } from '../../src/exchanges/errors.js'
+import { backoffGateOf } from '../../src/exchanges/ccxt/call-runner.js'
+import { ccxtTickerSource } from '../../src/exchanges/ccxt/ticker-source.js'
 import { faults, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
 import type { Exchange } from 'ccxt'
 import { isRateLimitAnswer, noteRateLimitAnswers, parseRetryAfter, retryAfterOf } from '../../src/exchanges/ccxt/rate-limit-answers.js'
@@ -109,6 +111,48 @@ describe('a venue that answers "too many requests" is given the time it asks for
     expect(await failure(gateway.submit(order('hd-429-submit')))).toMatchObject({ kind: 'rate-limit' })
     expect(await failure(gateway.submit(order('hd-429-submit-2')))).toMatchObject({ kind: 'rate-limit' })
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
+  })
+})
+
+describe('the venue’s market data keeps to the same gate', () => {
+  async function withTickers(callTimeoutMs: number) {
+    const r = await rig({ callTimeoutMs })
+    const source = ccxtTickerSource({
+      venue: 'binanceusdm',
+      exchange: await fakeBinanceUsdm(r.venue, { enableRateLimit: false }),
+      symbols: [BTC],
+      pollMs: 50,
+      gate: () => backoffGateOf(r.exchange),
+    })
+    const quotes: unknown[] = []
+    source.onTicker((q) => quotes.push(q))
+    cleanups.push(async () => source.stop())
+    await r.gateway.connect()
+    source.start()
+    await vi.waitFor(() => expect(quotes.length).toBeGreaterThan(0))
+    return { ...r, quotes }
+  }
+
+  it('given the gateway was told to slow down, the ticker polls stop until the venue takes requests again', async () => {
+    const { gateway, venue, quotes } = await withTickers(20_000)
+    venue.faults.inject('GET /fapi/v1/openOrders', faults.rateLimited({ retryAfterS: 1 }), 1)
+    const read = gateway.fetchOpenOrders()
+    await vi.waitFor(() => expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(1), { interval: 5 })
+    await sleep(200) // the 429 is on its way back
+    const polled = venue.faults.hits('GET /fapi/v1/ticker/bookTicker')
+    await sleep(500)
+    expect(venue.faults.hits('GET /fapi/v1/ticker/bookTicker')).toBe(polled)
+    expect(await read).toEqual([])
+    const delivered = quotes.length
+    await vi.waitFor(() => expect(quotes.length).toBeGreaterThan(delivered))
+  })
+
+  it('a 429 to a ticker poll holds the gateway’s calls', async () => {
+    const { gateway, venue, exchange } = await withTickers(3_000)
+    venue.faults.inject('GET /fapi/v1/ticker/bookTicker', faults.rateLimited({ retryAfterS: 30 }), 1)
+    await vi.waitFor(() => expect(backoffGateOf(exchange)!.closedForMs).toBeGreaterThan(20_000), { interval: 10 })
+    expect(await failure(gateway.fetchOpenOrders())).toMatchObject({ kind: 'rate-limit' })
+    expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(0)
   })
 })
 

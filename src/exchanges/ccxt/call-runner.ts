@@ -28,6 +28,10 @@ export const DEFAULT_RETRY: RetryPolicy = {
 /** `all`: every retryable failure (reads, cancels, arming). `nonce-only`: only a stale-clock refusal (submits). */
 export type RetryMode = 'all' | 'nonce-only'
 
+/** Each instance's venue gate, once a gateway has used the instance: others reading the venue (its ticker source) keep to it too. */
+const gates = new WeakMap<Exchange, BackoffGate>()
+export const backoffGateOf = (exchange: Exchange): BackoffGate | undefined => gates.get(exchange)
+
 /** The calls a shutdown cannot do without go first when a rate-limited venue takes requests again: its mass cancel before anything. */
 const PRIORITY: Readonly<Record<string, Priority>> = {
   cancelAllOrders: 0,
@@ -59,7 +63,10 @@ export class CallRunner {
     private readonly shutdownExchange?: Exchange,
   ) {
     this.gate = new BackoffGate({ baseMs: retry.rateLimitBaseMs, maxMs: retry.rateLimitMaxMs })
-    if (shutdownExchange) this.clock.track(shutdownExchange)
+    if (shutdownExchange) {
+      this.clock.track(shutdownExchange)
+      gates.set(shutdownExchange, this.gate)
+    }
   }
 
   /** A signal that fires at the call's deadline, the caller's own signal, or on close. */
@@ -71,6 +78,7 @@ export class CallRunner {
 
   async run<T>(label: string, exchange: Exchange, op: () => Promise<T>, mode: RetryMode, signal: AbortSignal): Promise<T> {
     this.clock.track(exchange)
+    gates.set(exchange, this.gate)
     const priority = PRIORITY[label] ?? (exchange === this.shutdownExchange ? 1 : 2)
     const deadlineAt = this.deadlines.get(signal)
     return inCall({ signal, label }, async () => {
