@@ -4,8 +4,9 @@ import { VenueError } from '../../src/exchanges/errors.js'
 import { backoffGateOf } from '../../src/exchanges/ccxt/call-runner.js'
 import { ccxtTickerSource } from '../../src/exchanges/ccxt/ticker-source.js'
 import { faults, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
-import type { Exchange } from 'ccxt'
-import { isRateLimitAnswer, noteRateLimitAnswers, parseRetryAfter, retryAfterOf } from '../../src/exchanges/ccxt/rate-limit-answers.js'
+import ccxt, { type Exchange } from 'ccxt'
+import { ccxtChain, isDefiniteRefusal, isRateLimited, toVenueError } from '../../src/exchanges/ccxt/errors.js'
+import { noteRateLimitAnswers, parseRetryAfter, retryAfterOf } from '../../src/exchanges/ccxt/rate-limit-answers.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -159,7 +160,7 @@ describe('the venue’s market data keeps to the same gate', () => {
 describe('what an HTTP answer said about the rate, kept on the ccxt error it became', () => {
   const answerOf = async (exchange: Exchange, response: Response): Promise<unknown> => {
     const handle = (exchange as unknown as { handleRestResponse: (r: Response, url: string, method: string) => Promise<unknown> }).handleRestResponse
-    return handle.call(exchange, response, 'https://fapi.binance.com/fapi/v1/order', 'DELETE').then(
+    return handle.call(exchange, response, 'https://venue.example/order', 'POST').then(
       () => undefined,
       (e: unknown) => e,
     )
@@ -170,13 +171,22 @@ describe('what an HTTP answer said about the rate, kept on the ccxt error it bec
     noteRateLimitAnswers(exchange)
     const body = (code: number, msg: string) => JSON.stringify({ code, msg })
     const limited = await answerOf(exchange, new Response(body(-1003, 'Too many requests.'), { status: 429, headers: { 'retry-after': '7' } }))
-    expect([isRateLimitAnswer(limited), retryAfterOf(limited)]).toEqual([true, 7_000])
+    expect([isRateLimited(limited), retryAfterOf(limited)]).toEqual([true, 7_000])
     const until = Date.now() + 60_000
     const banned = await answerOf(exchange, new Response(body(-1003, `Way too many requests; IP banned until ${until}.`), { status: 418 }))
-    expect(isRateLimitAnswer(banned)).toBe(true)
+    expect(isRateLimited(banned)).toBe(true)
     expect(retryAfterOf(banned)).toBeGreaterThan(50_000)
     const refused = await answerOf(exchange, new Response(body(-2011, 'Unknown order sent.'), { status: 400 }))
-    expect([isRateLimitAnswer(refused), retryAfterOf(refused)]).toEqual([false, undefined])
+    expect([isRateLimited(refused), retryAfterOf(refused)]).toEqual([false, undefined])
+  })
+
+  it('a 429 is a rate limit and a definite refusal even where the venue’s code made another error of it (OKX)', async () => {
+    const okx = new ccxt.okx({ apiKey: 'k', secret: 's', password: 'p' })
+    noteRateLimitAnswers(okx)
+    const e = await answerOf(okx, new Response(JSON.stringify({ code: '51000', msg: 'Parameter clOrdId error', data: [] }), { status: 429 }))
+    expect(ccxtChain(e)).not.toContain('RateLimitExceeded')
+    expect(toVenueError('okx', e)).toMatchObject({ kind: 'rate-limit', venueCode: '51000' })
+    expect([isRateLimited(e), isDefiniteRefusal(e)]).toEqual([true, true])
   })
 
   it('Retry-After as seconds or as an HTTP date', () => {

@@ -2,8 +2,8 @@ import type { Exchange } from 'ccxt'
 import { VenueError } from '../errors.js'
 import { BackoffGate, DEFAULT_BACKOFF, GateRefusal, type Priority, type Ticket } from './backoff-gate.js'
 import { ClockResync } from './clock-resync.js'
-import { isInvalidNonce, isRetryable, toVenueError } from './errors.js'
-import { isRateLimitAnswer, retryAfterOf } from './rate-limit-answers.js'
+import { isInvalidNonce, isRateLimited, isRetryable, toVenueError } from './errors.js'
+import { retryAfterOf } from './rate-limit-answers.js'
 import { inCall } from './transport-guard.js'
 
 export type RetryPolicy = {
@@ -98,7 +98,7 @@ export class CallRunner {
           if (e instanceof VenueError && e.cause === ABORTED) throw e
           const nonce = isInvalidNonce(e)
           const again = attempt < this.retry.attempts && !signal.aborted && (mode === 'all' ? limited || isRetryable(e) : nonce && !resynced)
-          if (!again) throw limited ? this.asRateLimit(e) : toVenueError(this.venue, e)
+          if (!again) throw toVenueError(this.venue, e)
           if (nonce && !resynced) {
             resynced = true
             // a refusal for a stale timestamp: learn the venue's clock (once for every call refused meanwhile), then ask again
@@ -115,7 +115,7 @@ export class CallRunner {
 
   /** Tells the gate how the attempt ended; true when the venue refused it for its rate. */
   private report(ticket: Ticket, e: unknown): boolean {
-    if (isRateLimitAnswer(e)) {
+    if (isRateLimited(e)) {
       this.gate.refused(ticket, retryAfterOf(e))
       return true
     }
@@ -123,13 +123,6 @@ export class CallRunner {
     const answered = !aborted && (isInvalidNonce(e) || !['network', 'timeout'].includes(toVenueError(this.venue, e).kind))
     this.gate.settled(ticket, answered ? 'answered' : 'no-answer')
     return false
-  }
-
-  /** A 429 or 418 is a rate limit whatever class the venue's own code made of it. */
-  private asRateLimit(e: unknown): VenueError {
-    const mapped = toVenueError(this.venue, e)
-    if (mapped.kind === 'rate-limit') return mapped
-    return new VenueError(this.venue, 'rate-limit', mapped.message.slice(this.venue.length + 2), { cause: e, venueCode: mapped.venueCode })
   }
 
   private refusalError(label: string, signal: AbortSignal, e: unknown): VenueError {

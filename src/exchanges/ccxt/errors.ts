@@ -1,4 +1,5 @@
 import { VenueError, type VenueErrorKind } from '../errors.js'
+import { httpStatusOf } from './rate-limit-answers.js'
 
 /**
  * ccxt's error class names onto haltd's VenueError kinds. Errors are recognised by the names of
@@ -52,7 +53,8 @@ export function toVenueError(venue: string, e: unknown): VenueError {
   if (e instanceof VenueError) return e
   const chain = ccxtChain(e)
   if (chain.length > 0) {
-    const kind = KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected'
+    // a 429 or 418 is a rate limit whatever class the venue's own code made of it
+    const kind = isRateStatus(e) ? 'rate-limit' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
     const message = String((e as Error).message)
     return new VenueError(venue, kind, `${chain[0]}: ${message}`, { cause: e, venueCode: venueCodeOf(message) })
   }
@@ -67,12 +69,17 @@ export const isRetryable = (e: unknown): boolean => isA(e, 'OperationFailed') ||
 /** A refusal for a stale timestamp (Binance -1021): the clock needs a resync. */
 export const isInvalidNonce = (e: unknown): boolean => isA(e, 'InvalidNonce')
 
-/** The venue said "too many requests" (ccxt maps 429, 418 and the venues' own codes to these). */
-export const isRateLimited = (e: unknown): boolean => isA(e, 'RateLimitExceeded', 'DDoSProtection') || (e instanceof VenueError && e.kind === 'rate-limit')
+/** HTTP 429 (too many requests) and 418 (Binance: banned for ignoring 429s). */
+const RATE_STATUSES = new Set([429, 418])
+const isRateStatus = (e: unknown): boolean => RATE_STATUSES.has(httpStatusOf(e) ?? 0)
+
+/** The venue said "too many requests": ccxt's rate-limit classes, or the HTTP status whatever class ccxt chose. */
+export const isRateLimited = (e: unknown): boolean =>
+  isA(e, 'RateLimitExceeded', 'DDoSProtection') || isRateStatus(e) || (e instanceof VenueError && e.kind === 'rate-limit')
 
 /**
  * The venue certainly did not act on the request: it answered with a refusal (an ExchangeError
  * with a code, a 429/418, a stale timestamp). Everything else after a submit (timeouts, dropped
  * connections, 5xx, garbage bodies) leaves the order's fate unknown.
  */
-export const isDefiniteRefusal = (e: unknown): boolean => isA(e, 'ExchangeError', 'DDoSProtection', 'RateLimitExceeded', 'InvalidNonce')
+export const isDefiniteRefusal = (e: unknown): boolean => isA(e, 'ExchangeError', 'DDoSProtection', 'RateLimitExceeded', 'InvalidNonce') || isRateStatus(e)

@@ -1,5 +1,3 @@
-import { isRateLimited } from './errors.js'
-
 /** What the HTTP answer behind a ccxt error said about the rate: its status and how long to wait. */
 type Answer = { status: number; retryAfterMs: number | undefined }
 
@@ -54,12 +52,8 @@ export function noteRateLimitAnswers(exchange: object): () => void {
   }
 }
 
-/** HTTP 429 (too many requests) and 418 (Binance: banned for ignoring 429s). */
-const RATE_STATUSES = new Set([429, 418])
-
-/** The venue asked to slow down: by its HTTP status, whatever class ccxt chose, or by ccxt's rate-limit classes. */
-export const isRateLimitAnswer = (e: unknown): boolean =>
-  isRateLimited(e) || (typeof e === 'object' && e !== null && RATE_STATUSES.has(answers.get(e)?.status ?? 0))
+/** The HTTP status of the answer behind a ccxt error, where one came. */
+export const httpStatusOf = (e: unknown): number | undefined => (typeof e === 'object' && e !== null ? answers.get(e)?.status : undefined)
 
 /** How long the venue asked to wait: its `Retry-After`, or a ban's end named in the body (Binance 418 "banned until <ms>"). */
 export function retryAfterOf(e: unknown, nowMs = Date.now()): number | undefined {

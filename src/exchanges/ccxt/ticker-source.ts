@@ -2,7 +2,8 @@ import type { Exchange, Ticker, Tickers } from 'ccxt'
 import { systemClock, type Clock } from '../../events/clock.js'
 import type { TickerSource } from '../ticker-source.js'
 import type { BackoffGate, Ticket } from './backoff-gate.js'
-import { isRateLimitAnswer, noteRateLimitAnswers, retryAfterOf } from './rate-limit-answers.js'
+import { isRateLimited } from './errors.js'
+import { noteRateLimitAnswers, retryAfterOf } from './rate-limit-answers.js'
 
 type Quote = Parameters<Parameters<TickerSource['onTicker']>[0]>[0]
 
@@ -129,7 +130,7 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
     }
     const results = await Promise.allSettled(groups.map((g) => readGroup(exchange, g)))
     if (gate && ticket) {
-      const limited = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isRateLimitAnswer(r.reason))
+      const limited = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isRateLimited(r.reason))
       if (limited) gate.refused(ticket, retryAfterOf(limited.reason))
       else gate.settled(ticket, results.some((r) => r.status === 'fulfilled') ? 'answered' : 'no-answer')
     }
