@@ -144,14 +144,23 @@ async function ccxtVenue(
     if (problems.length > 0) throw new VenueSetupFailed(v.name, `urls: ${problems.join('; ')}`)
     return ex
   }
-  const exchange = make()
-  const { whySymbolsAreNeeded } = await import('../exchanges/ccxt/instance-check.js')
-  const why = v.symbols.length ? undefined : whySymbolsAreNeeded(exchange)
-  if (why) throw new VenueSetupFailed(v.name, `${why}: list the symbols haltd watches there in "symbols"`)
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
+  const { defaultTypeOf } = await import('../exchanges/ccxt/capabilities.js')
+  const main = make()
+  const type = defaultTypeOf(main)
+  if (!v.symbols.length && (type === 'spot' || type === 'margin')) {
+    // a spot account has no positions to read: its symbols are what haltd lists, cancels and watches
+    throw new VenueSetupFailed(
+      v.name,
+      `a ${v.exchange} ${type} venue needs \`symbols\` (the markets haltd lists open orders on, cancels in and polls prices of, e.g. ["BTC/USDT"]); or set options.defaultType to a derivatives type (swap, future)`,
+    )
+  }
+  const { whySymbolsAreNeeded } = await import('../exchanges/ccxt/instance-check.js')
+  const why = v.symbols.length ? undefined : whySymbolsAreNeeded(main)
+  if (why) throw new VenueSetupFailed(v.name, `${why}: list the symbols haltd watches there in "symbols"`)
   const gateway = new CcxtGateway({
     venue: v.name,
-    exchange,
+    exchange: main,
     shutdownExchange: make(),
     ...(v.symbols.length ? { symbols: v.symbols } : {}),
     clock,
@@ -170,7 +179,7 @@ async function ccxtVenue(
       pollMs: v.tickerPollMs,
       clock,
       onError: onError.tickers,
-      gate: () => backoffGateOf(exchange),
+      gate: () => backoffGateOf(main),
     }),
   }
 }

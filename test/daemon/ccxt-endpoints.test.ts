@@ -98,19 +98,19 @@ describe('a config venue pointed at another endpoint', { timeout: 30_000 }, () =
     ).rejects.toThrow(/venue 'bn-usdm': urls: ccxt binanceusdm has no urls\.api\.fapiprivate \(it has .*fapiPrivate,/)
   })
 
-  it('a spot venue without `symbols` where ccxt cannot list open orders without one says so at startup', async () => {
+  it('a derivatives venue without `symbols` where ccxt cannot list open orders without one says so at startup', async () => {
     const venue = await startFakeBinance()
     cleanups.push(() => venue.close())
-    const spot = {
+    const usdm = {
       kind: 'ccxt' as const,
-      name: 'bn-spot',
-      exchange: 'binance',
+      name: 'bn-usdm',
+      exchange: 'binanceusdm',
       apiKey: venue.apiKey,
       secret: venue.secret,
       options: { enableRateLimit: false },
     }
     await expect(
-      createHaltd({ db: { path: join(tempDir(), 'h.db') }, admin: { enabled: false }, venues: [spot] }, { logger: quiet(), env: {} }),
-    ).rejects.toThrow(/venue 'bn-spot': ccxt binance refuses to list open orders without a symbol .*: list the symbols haltd watches there in "symbols"/)
+      createHaltd({ db: { path: join(tempDir(), 'h.db') }, admin: { enabled: false }, venues: [usdm] }, { logger: quiet(), env: {} }),
+    ).rejects.toThrow(/venue 'bn-usdm': ccxt binanceusdm refuses to list open orders without a symbol .*: list the symbols haltd watches there in "symbols"/)
   })
 })
