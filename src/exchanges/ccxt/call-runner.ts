@@ -72,7 +72,9 @@ export class CallRunner {
   /** A signal that fires at the call's deadline, the caller's own signal, or on close. */
   deadline(callerSignal?: AbortSignal): AbortSignal {
     const signal = AbortSignal.any([this.closing, AbortSignal.timeout(this.callTimeoutMs), ...(callerSignal ? [callerSignal] : [])])
-    this.deadlines.set(signal, performance.now() + this.callTimeoutMs)
+    // a call made inside another (a cancel of a cancel-all) keeps the outer call's deadline where it comes first
+    const outer = callerSignal ? this.deadlines.get(callerSignal) : undefined
+    this.deadlines.set(signal, Math.min(performance.now() + this.callTimeoutMs, outer ?? Number.POSITIVE_INFINITY))
     return signal
   }
 
