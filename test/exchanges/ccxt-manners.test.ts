@@ -79,6 +79,26 @@ describe('a venue that answers "too many requests" is given the time it asks for
     expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(1)
   })
 
+  it('when the venue takes requests again, the shutdown’s calls go before the engine’s that waited longer', async () => {
+    const { gateway, venue } = await rig({ separateShutdown: true })
+    await gateway.submit(order('hd-first'))
+    venue.faults.inject('GET /fapi/v3/account', faults.rateLimited({ retryAfterS: 1 }), 1)
+    const engineRead = gateway.fetchBalances()
+    await vi.waitFor(() => expect(venue.faults.hits('GET /fapi/v3/account')).toBe(1), { interval: 5 })
+    await sleep(200) // the 429 is on its way back
+    const engineReads = [engineRead, gateway.fetchPositions()]
+    const emergency = gateway.cancelAll({ scope: 'account' })
+    await sleep(100)
+    const before = venue.faults.arrivals.length
+    expect(await emergency).toMatchObject({ method: 'mass-cancel', canceled: ['hd-first'], failed: [] })
+    await Promise.all(engineReads)
+    // the emergency's listing probed the venue first; the engine's reads followed once it answered
+    expect(venue.faults.arrivals.slice(before)[0]).toBe('GET /fapi/v1/openOrders')
+    expect(venue.faults.arrivals.slice(before)).toEqual(
+      expect.arrayContaining(['GET /fapi/v3/account', 'GET /fapi/v3/positionRisk', 'DELETE /fapi/v1/allOpenOrders']),
+    )
+  })
+
   it('a call whose deadline would pass while the venue holds calls fails at once as rate-limit, unsent; another venue is not held', async () => {
     const { gateway, venue } = await rig({ callTimeoutMs: 3_000 })
     const other = await rig()

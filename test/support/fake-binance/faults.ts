@@ -55,6 +55,8 @@ export class FaultSwitchboard {
   private readonly armed = new Map<string, Armed>()
   /** How many times each route was hit (after routing, before any fault), e.g. `hits('POST /api/v3/order')`. */
   private readonly counts = new Map<string, number>()
+  /** Every routed request in arrival order, as `METHOD /path`. */
+  readonly arrivals: string[] = []
 
   inject(route: string, fault: Fault, times = Number.POSITIVE_INFINITY): void {
     if (!/^(\*|GET|POST|PUT|DELETE) \//.test(route)) throw new Error(`fault route must look like 'POST /api/v3/order', got '${route}'`)
@@ -74,6 +76,7 @@ export class FaultSwitchboard {
   take(method: string, path: string): Fault | undefined {
     const route = `${method} ${path}`
     this.counts.set(route, (this.counts.get(route) ?? 0) + 1)
+    this.arrivals.push(route)
     for (const key of [route, `* ${path}`]) {
       const a = this.armed.get(key)
       if (!a) continue
