@@ -6,6 +6,8 @@ export type OkxClientOptions = Omit<ClientOptions, 'ws'> & {
   /** ccxt's `options.defaultType`: what the instance trades when a call names no market. */
   type?: 'spot' | 'swap'
   passphrase?: string
+  /** ccxt's `options.fetchMarkets.types`; all four OKX instrument types by default. */
+  marketTypes?: readonly ('spot' | 'swap' | 'future' | 'option')[]
 }
 
 /**
@@ -19,7 +21,7 @@ export function fakeOkx(venue: FakeOkx, o: OkxClientOptions = {}): Exchange {
     password: o.passphrase ?? venue.passphrase,
     timeout: o.timeout ?? 10_000,
     enableRateLimit: o.enableRateLimit ?? true,
-    options: { defaultType: o.type ?? 'spot' },
+    options: { defaultType: o.type ?? 'spot', ...(o.marketTypes ? { fetchMarkets: { types: [...o.marketTypes] } } : {}) },
     ...o.config,
   })
   ;(ex.urls.api as Record<string, string>).rest = venue.origin
