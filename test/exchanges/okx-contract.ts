@@ -21,7 +21,10 @@ const flattens = [
   'a reduce-only market flatten closes a position without ever increasing it',
   'rejects a reduce-only order that would increase the position, with kind rejected',
 ]
-const known = (titles: string[]): KnownFailures => Object.fromEntries(titles.map((t) => [t, CL_ORD_ID]))
+/** Own orders are recognised by the `hd-` prefix today, which an OKX clOrdId cannot carry. */
+const OWN = `${CL_ORD_ID}, and recognising haltd's own orders without a separator`
+const known = (titles: string[]): KnownFailures =>
+  Object.fromEntries(titles.map((t) => [t, t.startsWith('cancelAll own') || t.startsWith('cancelAll with own') ? OWN : CL_ORD_ID]))
 
 export function okxContract(type: 'spot' | 'swap'): void {
   const symbol = type === 'swap' ? 'BTC/USDT:USDT' : 'BTC/USDT'

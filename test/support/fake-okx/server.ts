@@ -49,6 +49,13 @@ export type FakeOkx = {
    * only this list shows that a client sent something of its own to the venue.
    */
   readonly ignoredFields: string[]
+  /**
+   * Runs `fn` with the parsed body of the next request to `route` (`'POST /api/v5/trade/cancel-batch-orders'`)
+   * just before the venue handles it: the market moving between a client's read and its write.
+   */
+  beforeNext(route: string, fn: (body: unknown) => void): void
+  /** Fills a resting order completely at its price, as the market trading through it would. */
+  fill(ordId: string): void
   /** When the armed `cancel-all-after` fires (ms, venue clock), or undefined when disarmed. */
   deadMansSwitch(): number | undefined
   /** Places a resting order directly in the book, as another program on the account would. */
@@ -122,6 +129,7 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
   const requests: RecordedRequest[] = []
   const ignoredFields: string[] = []
   let dms: { timer: NodeJS.Timeout; at: number } | undefined
+  const before = new Map<string, (body: unknown) => void>()
   let anonymous = 0
 
   // the engine needs a unique client id for every order; one placed without clOrdId gets a
@@ -429,6 +437,9 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
           }
         }
         if (route.signed) requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), body })
+        const hook = before.get(`${method} ${url.pathname}`)
+        before.delete(`${method} ${url.pathname}`)
+        hook?.(body)
         const result = route.handler(url.searchParams, body)
         if (fault?.kind === 'lose-response') return void req.socket.destroy()
         reply(res, 200, JSON.stringify(result))
@@ -458,6 +469,12 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
     unrouted,
     requests,
     ignoredFields,
+    beforeNext: (route, fn) => void before.set(route, fn),
+    fill: (ordId) => {
+      const o = engine.orders.spot.get(Number(ordId)) ?? engine.orders.futures.get(Number(ordId))
+      if (!o) throw new Error(`fake-okx: no order ${ordId} to fill`)
+      engine.fillResting(o.segment, o.clientOrderId)
+    },
     deadMansSwitch: () => dms?.at,
     rest: ({ instId, side, sz, px, clOrdId }) => {
       const p = { instId, side, sz: String(sz), px: String(px), ordType: 'limit', tdMode: instId.endsWith('-SWAP') ? 'cross' : 'cash', clOrdId }

@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { fakeOkx, startFakeOkx, type FakeOkx } from '../support/fake-okx/index.js'
+
+// CcxtGateway on OKX, through the real ccxt.okx at the fake OKX: the venue's rules for fields,
+// batch answers and pages, each stated as the behaviour haltd owes there.
+
+const SWAP = 'BTC/USDT:USDT'
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function given(): Promise<{ venue: FakeOkx; gateway: CcxtGateway }> {
+  const venue = await startFakeOkx()
+  const exchange = fakeOkx(venue, { type: 'swap', marketTypes: ['spot', 'swap'], enableRateLimit: false })
+  const gateway = new CcxtGateway({ venue: 'okx', exchange, symbols: [SWAP] })
+  cleanups.push(
+    () => venue.close(),
+    () => gateway.close(),
+  )
+  await gateway.connect()
+  return { venue, gateway }
+}
+
+/** Resting buys below the market, placed on the account by another program, oldest first. */
+const resting = (venue: FakeOkx, n: number, prefix: string): string[] =>
+  Array.from({ length: n }, (_, i) => {
+    venue.rest({ instId: 'BTC-USDT-SWAP', side: 'buy', sz: 0.1, px: 30_000 + i, clOrdId: `${prefix}${i}` })
+    return `${prefix}${i}`
+  })
+
+describe('CcxtGateway at OKX', { timeout: 20_000 }, () => {
+  // haltd's own call option maxRetriesOnFailure leaks into the order body today
+  it.fails('sends an order with only the fields OKX defines', async () => {
+    const { venue, gateway } = await given()
+    const ack = await gateway.submit({ clientOrderId: 'hdokx1', symbol: SWAP, side: 'buy', type: 'limit', qty: 0.1, price: 40_000, timeInForce: 'GTC' })
+    expect(ack.status).toBe('open')
+    expect(venue.openCount()).toBe(1)
+    expect(venue.ignoredFields).toEqual([])
+  })
+
+  // today a batch answer that lacks an order is matched by position: the next order's answer counts for it
+  it.fails('counts an order canceled only on its own answer: one filled as the batch left is not reported canceled', async () => {
+    const { venue, gateway } = await given()
+    const ids = resting(venue, 3, 'other')
+    let filled: string | undefined
+    venue.beforeNext('POST /api/v5/trade/cancel-batch-orders', (body) => {
+      const first = (body as { ordId: string }[])[0]!
+      filled = first.ordId
+      venue.fill(first.ordId)
+    })
+    const result = await gateway.cancelAll({ scope: 'account', symbols: [SWAP] })
+    const filledClOrdId = venue.engine.orders.futures.get(Number(filled))!.clientOrderId
+    expect(result.canceled).not.toContain(filledClOrdId)
+    expect([...result.canceled].sort()).toEqual(ids.filter((id) => id !== filledClOrdId).sort())
+    expect(venue.openCount()).toBe(0)
+  })
+
+  // today the gateway reads the first page (100) of OKX's open orders only
+  it.fails('reads every page of open orders and cancels them all in account scope', async () => {
+    const { venue, gateway } = await given()
+    const ids = resting(venue, 250, 'page')
+    expect((await gateway.fetchOpenOrders([SWAP])).map((o) => o.clientOrderId).sort()).toEqual([...ids].sort())
+    const result = await gateway.cancelAll({ scope: 'account', symbols: [SWAP] })
+    expect(result.canceled).toHaveLength(250)
+    expect(venue.openCount()).toBe(0)
+  })
+
+  it("arms OKX's cancel-all-after as a countdown in whole seconds, and disarms it", async () => {
+    const { venue, gateway } = await given()
+    expect(gateway.capabilities.deadMansSwitch).toBe('countdown')
+    const before = Date.now()
+    expect(await gateway.armDeadMansSwitch(30_000)).toEqual({ armed: true, method: 'cancelAllOrdersAfter' })
+    expect(venue.deadMansSwitch()).toBeGreaterThanOrEqual(before + 30_000)
+    expect(venue.requests.at(-1)).toMatchObject({ path: '/api/v5/trade/cancel-all-after', body: { timeOut: 30 } })
+    await gateway.disarmDeadMansSwitch()
+    expect(venue.deadMansSwitch()).toBeUndefined()
+  })
+})
