@@ -159,6 +159,8 @@ describe('fake OKX, through the real ccxt.okx', { timeout: 20_000 }, () => {
       }
       expect([...seen].sort()).toEqual([...ids].sort())
       expect(await rejection(okx.fetchOpenOrders(SPOT, undefined, 101, { limit: 101 }))).toBeInstanceOf(BadRequest)
+      // ccxt's own pagination pages by `until`, which orders-pending does not take
+      expect(await okx.fetchOpenOrders(SPOT, undefined, undefined, { paginate: true })).toHaveLength(100)
     })
   })
 
