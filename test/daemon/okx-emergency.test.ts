@@ -7,8 +7,11 @@ import { fakeOkx, startFakeOkx, type FakeOkx } from '../support/fake-okx/index.j
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 
-// The emergency path at OKX with 1,000 of haltd's own orders resting: createHaltd with a
-// CcxtGateway over the real ccxt.okx, the fake OKX behind it.
+// The emergency path at OKX with 1,000 orders resting on the account: createHaltd with a
+// CcxtGateway over the real ccxt.okx (the perpetual), the fake OKX behind it. The orders are put
+// on the book directly, as the account's other programs would, and the emergency cancels in
+// account scope: the same listing, batching and switch as for haltd's own orders, without a
+// thousand submits before the clock starts.
 
 const SWAP = 'BTC/USDT:USDT'
 const ORDERS = 1_000
@@ -18,16 +21,15 @@ afterEach(async () => {
 })
 
 async function daemonAt(venue: FakeOkx): Promise<Haltd> {
-  const quick = { type: 'swap', marketTypes: ['spot', 'swap'] } as const
   const gateway = new CcxtGateway({
     venue: 'okx',
-    // the engine's instance places the orders unpaced; the shutdown's own keeps ccxt's OKX pacing
-    exchange: fakeOkx(venue, { ...quick, enableRateLimit: false }),
-    shutdownExchange: fakeOkx(venue, quick),
+    exchange: fakeOkx(venue, { type: 'swap', marketTypes: ['spot', 'swap'] }),
+    // the shutdown's own instance, so its calls never queue behind the engine's in ccxt's pacing
+    shutdownExchange: fakeOkx(venue, { type: 'swap', marketTypes: ['spot', 'swap'] }),
     symbols: [SWAP],
   })
   const h = await createHaltd(
-    { db: { path: join(tempDir(), 'okx.db') }, admin: { enabled: false } },
+    { db: { path: join(tempDir(), 'okx.db') }, admin: { enabled: false }, shutdown: { emergency: { cancelScope: 'account' } } },
     { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
   )
   cleanups.push(() => h.close().catch(() => undefined))
@@ -35,39 +37,26 @@ async function daemonAt(venue: FakeOkx): Promise<Haltd> {
 }
 
 describe('an emergency at OKX', { timeout: 60_000 }, () => {
-  // fails today at the first order: OKX refuses haltd's `hd-…-n` client order ids (51000), and the
-  // gateway would then read only the first 100 open orders and leak maxRetriesOnFailure into bodies
-  it.fails(`cancels ${ORDERS} resting orders of haltd's own and leaves none at the venue`, async () => {
+  // fails today: the gateway reads only the first page (100) of OKX's open orders, so haltd sees
+  // 100 of them at startup and the emergency leaves 900 resting
+  it.fails(`cancels ${ORDERS} resting orders in account scope and leaves none at the venue`, async () => {
     const venue = await startFakeOkx()
     cleanups.push(() => venue.close())
+    for (let i = 0; i < ORDERS; i++) venue.rest({ instId: 'BTC-USDT-SWAP', side: 'buy', sz: 0.1, px: 30_000 + i / 10, clOrdId: `desk${i}` })
     const h = await daemonAt(venue)
-    for (let i = 0; i < ORDERS; i += 50) {
-      const outcomes = await Promise.all(
-        Array.from({ length: Math.min(50, ORDERS - i) }, (_, j) =>
-          h.orders.submit({
-            venue: 'okx',
-            symbol: SWAP,
-            side: 'buy',
-            type: 'limit',
-            qty: 0.1,
-            price: 30_000 + (i + j) / 10,
-            origin: { kind: 'manual', id: 'engine' },
-          }),
-        ),
-      )
-      expect(outcomes.map((o) => o.status)).toEqual(outcomes.map(() => 'accepted'))
-    }
-    expect(venue.openCount()).toBe(ORDERS)
+    expect(h.startup.foreign).toHaveLength(ORDERS)
 
     const started = performance.now()
     const report = await h.shutdown({ mode: 'emergency', reason: 'drill' })
     const ms = Math.round(performance.now() - started)
-    console.info(`emergency at OKX: ${ORDERS} resting orders canceled in ${ms} ms (report ${report.durationMs} ms)`)
+    const steps = report.steps.map((s) => `${s.name} ${s.durationMs} ms`).join(', ')
+    console.info(`emergency at OKX with ${ORDERS} resting orders: ${ms} ms (${steps}), ${venue.openCount()} left at the venue`)
 
     expect(report.outcome).toBe('emergency')
     expect(venue.openCount()).toBe(0)
     expect(report.cancelUnconfirmed).toEqual([])
-    expect(venue.ignoredFields).toEqual([])
+    // the emergency's own switch, armed for 10 s, is left armed
     expect(venue.deadMansSwitch()).toBeDefined()
+    expect(venue.unrouted).toEqual([])
   })
 })
