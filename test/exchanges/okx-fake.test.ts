@@ -1,6 +1,6 @@
 import { AuthenticationError, BadRequest, InvalidNonce, OnMaintenance, OrderNotFound, RateLimitExceeded, type Exchange } from 'ccxt'
-import { afterEach, describe, expect, it } from 'vitest'
-import { fakeOkx, okxFaults, startFakeOkx, type FakeOkx, type OkxClientOptions } from '../support/fake-okx/index.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { fakeOkx, okxFaults, startFakeOkx, type FakeOkx, type FakeOkxOptions, type OkxClientOptions } from '../support/fake-okx/index.js'
 
 // The fake OKX's rules, proven with the real ccxt.okx: what it accepts and refuses is what the
 // gateway and the contract suite then meet.
@@ -12,8 +12,8 @@ afterEach(async () => {
   for (const v of open.splice(0)) await v.close()
 })
 
-async function given(client: OkxClientOptions = {}): Promise<{ venue: FakeOkx; okx: Exchange }> {
-  const venue = await startFakeOkx()
+async function given(client: OkxClientOptions = {}, venueOptions: FakeOkxOptions = {}): Promise<{ venue: FakeOkx; okx: Exchange }> {
+  const venue = await startFakeOkx(venueOptions)
   open.push(venue)
   return { venue, okx: fakeOkx(venue, { enableRateLimit: false, ...client }) }
 }
@@ -121,6 +121,10 @@ describe('fake OKX, through the real ccxt.okx', { timeout: 20_000 }, () => {
         [b, '51402'],
         ['42', '51400'],
       ])
+      // a single cancel that fails answers code 1 with the item's own sCode
+      const again = await rejection(okx.cancelOrder(a, SPOT))
+      expect(again).toBeInstanceOf(OrderNotFound)
+      expect(again.message).toMatch(/"code":"1".*"sCode":"51401"/)
     })
 
     it("leaves ccxt's cancelOrders with only the items that succeeded, and makes it throw OrderNotFound when every item failed", async () => {
@@ -198,6 +202,19 @@ describe('fake OKX, through the real ccxt.okx', { timeout: 20_000 }, () => {
       }
       await okx.cancelAllOrdersAfter(0)
       expect(venue.deadMansSwitch()).toBeUndefined()
+    })
+
+    it('cancels every live order, spot and perpetual, when it runs out unrefreshed', async () => {
+      // the venue's seconds last 20 ms here
+      const { venue, okx } = await given({}, { switchSecondMs: 20 })
+      await okx.loadMarkets()
+      venue.rest({ instId: 'BTC-USDT', side: 'buy', sz: 0.01, px: 40_000 })
+      venue.rest({ instId: 'ETH-USDT-SWAP', side: 'sell', sz: 1, px: 4_000 })
+      await okx.cancelAllOrdersAfter(10_000)
+      expect(venue.openCount()).toBe(2)
+      await vi.waitFor(() => expect(venue.openCount()).toBe(0), { timeout: 2_000, interval: 20 })
+      expect(venue.deadMansSwitch()).toBeUndefined()
+      expect((await okx.fetchOpenOrders(SPOT)).length + (await okx.fetchOpenOrders('ETH/USDT:USDT')).length).toBe(0)
     })
   })
 

@@ -25,6 +25,11 @@ export type FakeOkxOptions = {
   balances?: Record<string, number>
   /** The USDT that backs perpetual positions, besides the spot balances. */
   futuresWallet?: number
+  /**
+   * How long the dead man's switch takes for one of its seconds (1000 by default); a test
+   * shortens it to see the switch fire without waiting OKX's 10 s minimum.
+   */
+  switchSecondMs?: number
 }
 
 /** A private request as the venue received it: what a test reads to see what left the client. */
@@ -254,17 +259,18 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
     const order = (t: (typeof list)[number]) => engine.orders[t.segment].get(t.orderId)
     return ok(page(list, (t) => t.id, q).map((t) => fill(t, instOf(t), instruments, order(t) ? clOrdIdOf(order(t)!) : '')))
   }
+  const switchSecondMs = options.switchSecondMs ?? 1_000
   const armDeadMansSwitch = (seconds: number): number => {
     if (dms) clearTimeout(dms.timer)
     dms = undefined
     if (seconds === 0) return 0
-    const at = now() + seconds * 1000
+    const at = now() + seconds * switchSecondMs
     dms = {
       at,
       timer: setTimeout(() => {
         dms = undefined
         for (const segment of ['spot', 'futures'] as const) for (const spec of engine.symbols.values()) engine.cancelAll(segment, spec.id)
-      }, seconds * 1000),
+      }, seconds * switchSecondMs),
     }
     return at
   }
