@@ -1,6 +1,6 @@
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeOkx, okxFaults, startFakeOkx } from '../support/fake-okx/index.js'
-import { gatewayContract, type KnownFailures } from './contract.js'
+import { gatewayContract } from './contract.js'
 
 // The contract suite, unchanged, against CcxtGateway driving the real ccxt.okx at the fake OKX
 // (one test file per instrument type, to keep each short).
@@ -23,7 +23,7 @@ const flattens = [
 ]
 /** Own orders are recognised by the `hd-` prefix today, which an OKX clOrdId cannot carry. */
 const OWN = `${CL_ORD_ID}, and recognising haltd's own orders without a separator`
-const known = (titles: string[]): KnownFailures =>
+const known = (titles: string[]): Record<string, string> =>
   Object.fromEntries(titles.map((t) => [t, t.startsWith('cancelAll own') || t.startsWith('cancelAll with own') ? OWN : CL_ORD_ID]))
 
 export function okxContract(type: 'spot' | 'swap'): void {
@@ -52,6 +52,6 @@ export function okxContract(type: 'spot' | 'swap'): void {
         },
       }
     },
-    known(type === 'swap' ? [...placesOrders, ...flattens] : placesOrders),
+    { knownFailures: known(type === 'swap' ? [...placesOrders, ...flattens] : placesOrders) },
   )
 }
