@@ -5,7 +5,7 @@ import { FaultSwitchboard } from '../fake-binance/faults.js'
 import { OkxReject, fromEngine, isEngineReject, okxErrors } from './codes.js'
 import { Instruments, rawInstrument, type Instrument } from './instruments.js'
 import { authenticate } from './signing.js'
-import { balanceDetail, fill, orderDetail, position } from './wire.js'
+import { balanceDetail, fill, orderDetail, position, ticker } from './wire.js'
 
 /**
  * An OKX v5-compatible venue on 127.0.0.1: the REST subset `ccxt.okx` uses to load markets, trade
@@ -279,6 +279,15 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
     Object.entries({
       'GET /api/v5/public/time': { signed: false, handler: () => ok([{ ts: String(now()) }]) },
       'GET /api/v5/system/status': { signed: false, handler: () => ok([]) },
+      'GET /api/v5/market/ticker': { signed: false, handler: (q) => ok([ticker(instruments.get(q.get('instId') ?? undefined), now())]) },
+      'GET /api/v5/market/tickers': {
+        signed: false,
+        handler: (q) => {
+          const instType = q.get('instType')
+          if (!instType) throw okxErrors.paramEmpty('instType')
+          return ok(instruments.list(instType).map((i) => ticker(i, now())))
+        },
+      },
       'GET /api/v5/public/instruments': {
         signed: false,
         handler: (q) => {

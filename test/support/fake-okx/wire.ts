@@ -199,3 +199,26 @@ export function balanceDetail(ccy: string, free: number, frozen: number, now: nu
     spotIsoBal: '0',
   }
 }
+
+/** A ticker as `GET /market/ticker(s)` lists it: the engine's mid, one tick either side. */
+export function ticker(inst: Instrument, now: number): Record<string, string> {
+  const { mid, tickSize } = inst.spec
+  return {
+    instType: inst.instType,
+    instId: inst.instId,
+    last: s(mid),
+    lastSz: '1',
+    askPx: s(mid + tickSize),
+    askSz: '1',
+    bidPx: s(mid - tickSize),
+    bidSz: '1',
+    open24h: s(mid),
+    high24h: s(mid),
+    low24h: s(mid),
+    volCcy24h: '0',
+    vol24h: '0',
+    sodUtc0: s(mid),
+    sodUtc8: s(mid),
+    ts: String(now),
+  }
+}
