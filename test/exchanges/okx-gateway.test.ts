@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
-import { fakeOkx, startFakeOkx, type FakeOkx } from '../support/fake-okx/index.js'
+import { fakeOkx, okxFaults, startFakeOkx, type FakeOkx } from '../support/fake-okx/index.js'
 
 // CcxtGateway on OKX, through the real ccxt.okx at the fake OKX: the venue's rules for fields,
 // batch answers and pages, each stated as the behaviour haltd owes there.
@@ -76,5 +76,22 @@ describe('CcxtGateway at OKX', { timeout: 20_000 }, () => {
     expect(venue.requests.at(-1)).toMatchObject({ path: '/api/v5/trade/cancel-all-after', body: { timeOut: 30 } })
     await gateway.disarmDeadMansSwitch()
     expect(venue.deadMansSwitch()).toBeUndefined()
+  })
+
+  it("places an order when the venue's clock has moved 45 s away: 50102, one resync from /public/time, then accepted", async () => {
+    const { venue, gateway } = await given()
+    venue.clockOffsetMs = 45_000
+    const ack = await gateway.submit({ clientOrderId: 'hdokx2', symbol: SWAP, side: 'buy', type: 'limit', qty: 0.1, price: 40_000, timeInForce: 'GTC' })
+    expect(ack.status).toBe('open')
+    expect(venue.faults.hits('GET /api/v5/public/time')).toBe(1)
+    expect(venue.openCount()).toBe(1)
+  })
+
+  it('reads open orders through two rate-limit answers (HTTP 429, 50011)', async () => {
+    const { venue, gateway } = await given()
+    resting(venue, 2, 'rl')
+    venue.faults.inject('GET /api/v5/trade/orders-pending', okxFaults.rateLimited(), 2)
+    expect((await gateway.fetchOpenOrders([SWAP])).map((o) => o.clientOrderId).sort()).toEqual(['rl0', 'rl1'])
+    expect(venue.faults.hits('GET /api/v5/trade/orders-pending')).toBe(3)
   })
 })
