@@ -1,0 +1,5 @@
+export * from './server.js'
+export * from './account.js'
+export * from './codes.js'
+export * from './faults.js'
+export * from './clients.js'
