@@ -35,6 +35,8 @@ export type FakeBybit = {
   clockOffsetMs: number
   /** Requests that matched no route, as `METHOD /path`: a test that sees one has found a gap. */
   readonly unrouted: string[]
+  /** Runs `fn` once, just before the venue handles the next request on `route` (a fill or cancel racing the request). */
+  beforeNext(route: string, fn: () => void): void
   close(): Promise<void>
 }
 
@@ -65,6 +67,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
   const faultBoard = new FaultSwitchboard()
   const unrouted: string[] = []
   const windows = new Map<string, { second: number; count: number }>()
+  const pending = new Map<string, (() => void)[]>()
 
   const category = (p: Params): Category => {
     const c = s(p, 'category')
@@ -386,6 +389,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
       const fault = faultBoard.take(method, url.pathname) as BybitFault | undefined
       if (fault?.kind === 'status') return send(res, fault.status, fault.body, fault.contentType, 'headers' in fault ? fault.headers : {})
       if (fault?.kind === 'hang') return // the socket stays open; closeAllConnections() ends it
+      for (const fn of pending.get(key)?.splice(0) ?? []) fn()
       const limited = overLimit(key)
       if (limited) return send(res, 200, envelope(10006, 'Too many visits!', {}), undefined, limited)
       try {
@@ -429,6 +433,10 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
       state.clockOffsetMs = ms
     },
     unrouted,
+    beforeNext: (route, fn) => {
+      if (!routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
+      pending.set(route, [...(pending.get(route) ?? []), fn])
+    },
     close: async () => {
       engine.stop()
       server.closeAllConnections()

@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { fakeBybitClient, startFakeBybit, type BybitClientOptions, type FakeBybit } from '../support/fake-bybit/index.js'
+
+// CcxtGateway over the real ccxt.bybit at the fake Bybit: the venue's pages, call shapes, batch
+// answers and dead man's switch. Tests marked it.fails name a behaviour the gateway lacks today.
+
+const BTC = 'BTC/USDT:USDT'
+const ETH = 'ETH/USDT:USDT'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function rig(client: BybitClientOptions = { enableRateLimit: false }): Promise<{ venue: FakeBybit; gateway: CcxtGateway }> {
+  const venue = await startFakeBybit()
+  const gateway = new CcxtGateway({
+    venue: 'bybit',
+    exchange: fakeBybitClient(venue, client),
+    symbols: [BTC, ETH],
+    pollIntervalMs: 50,
+    retry: { baseDelayMs: 10 },
+  })
+  cleanups.push(async () => {
+    await gateway.close()
+    await venue.close()
+  })
+  await gateway.connect()
+  return { venue, gateway }
+}
+
+/** Orders resting at the venue, placed there directly (as an earlier run of haltd left them). */
+function resting(venue: FakeBybit, n: number, symbol = 'BTCUSDT', prefix = 'hd-rest'): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const orderLinkId = `${prefix}-${i}`
+    venue.account.place('linear', { symbol, side: 'Buy', orderType: 'Limit', qty: 0.001, price: 40_000 - i, orderLinkId })
+    return orderLinkId
+  })
+}
+
+describe('CcxtGateway over ccxt.bybit', () => {
+  it('cancels every order of a symbol in account scope with one cancel-all, which lists all it cancelled', async () => {
+    const { venue, gateway } = await rig()
+    const ids = resting(venue, 25)
+    const result = await gateway.cancelAll({ scope: 'account', symbols: [BTC] })
+    expect(result).toMatchObject({ scope: 'account', method: 'mass-cancel', failed: [] })
+    expect([...result.canceled].sort()).toEqual([...ids].sort())
+    expect(venue.account.open('linear')).toEqual([])
+  })
+
+  // Fails today: ccxt.bybit returns the first page (20) of open orders and the gateway stops there.
+  it.fails('lists every open order of a symbol, past Bybit page of 20', async () => {
+    const { venue, gateway } = await rig()
+    resting(venue, 25)
+    expect(await gateway.fetchOpenOrders([BTC])).toHaveLength(25)
+  })
+
+  // Fails today: the gateway asks fetchPositions for all its symbols at once; ccxt.bybit takes one or none.
+  it.fails('lists the positions of every configured symbol', async () => {
+    const { venue, gateway } = await rig()
+    venue.account.place('linear', { symbol: 'BTCUSDT', side: 'Buy', orderType: 'Market', qty: 0.01 })
+    venue.account.place('linear', { symbol: 'ETHUSDT', side: 'Sell', orderType: 'Market', qty: 0.1 })
+    expect(await gateway.fetchPositions()).toEqual(
+      expect.arrayContaining([
+        { symbol: BTC, qty: 0.01, entryPrice: 50_000 },
+        { symbol: ETH, qty: -0.1, entryPrice: 3_000 },
+      ]),
+    )
+  })
+
+  // Fails today: Bybit's batch answer carries the id of an order it could not cancel (110001 in
+  // retExtInfo only); the gateway counts any item with an id and no status as cancelled.
+  it.fails('does not count as cancelled an order the batch answered 110001 for (it filled first)', async () => {
+    const { venue, gateway } = await rig()
+    const [a, b, c] = resting(venue, 3)
+    venue.beforeNext('POST /v5/order/cancel-batch', () => venue.engine.fillResting('futures', b!))
+    const result = await gateway.cancelAll({ scope: 'own', symbols: [BTC] })
+    expect([...result.canceled].sort()).toEqual([a, c].sort())
+    expect(result.failed.map((f) => f.id)).toEqual([b])
+  })
+
+  // Fails today: the gateway classes Bybit as cancel-on-disconnect and arms nothing.
+  it.fails("arms Bybit's disconnect protection (DCP) as its dead man's switch", async () => {
+    const { venue, gateway } = await rig()
+    expect(await gateway.armDeadMansSwitch(60_000)).toMatchObject({ armed: true })
+    expect(venue.account.dcp.get('DERIVATIVES')).toBe(60)
+  })
+
+  // Fails today: ccxt.bybit asks whether the account is unified before each call that needs it
+  // until one answer has come back, so batches cancelled in parallel each ask (two requests
+  // apiece, through the rate limiter); in an emergency on 40 symbols the step's budget went on
+  // those questions and not one cancel was sent.
+  it.fails('asks at most once whether the account is unified, however many batches it cancels at once', async () => {
+    const { venue, gateway } = await rig({})
+    resting(venue, 20)
+    const result = await gateway.cancelAll({ scope: 'own', symbols: [BTC] })
+    expect(result.canceled).toHaveLength(20)
+    expect(venue.faults.hits('GET /v5/user/query-api')).toBeLessThanOrEqual(1)
+  })
+})
