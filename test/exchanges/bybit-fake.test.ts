@@ -12,7 +12,8 @@ afterEach(async () => {
 async function rig(o: BybitClientOptions = {}): Promise<{ venue: FakeBybit; ex: Exchange }> {
   const venue = await startFakeBybit()
   cleanups.push(() => venue.close())
-  const ex = fakeBybitClient(venue, o)
+  // ccxt's own limiter off to keep the run short; the fake's limits are proven below
+  const ex = fakeBybitClient(venue, { enableRateLimit: false, ...o })
   await ex.loadMarkets()
   return { venue, ex }
 }
