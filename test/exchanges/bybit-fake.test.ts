@@ -192,4 +192,10 @@ describe('fake Bybit v5 under ccxt.bybit', () => {
     const limited = results.filter((r) => r.status === 'rejected' && r.reason instanceof ccxt.RateLimitExceeded)
     expect(limited.length).toBeGreaterThanOrEqual(1)
   })
+
+  it('lists body fields Bybit does not define for the route', async () => {
+    const { venue, ex } = await rig()
+    await ex.createOrder(PERP, 'limit', 'buy', 0.001, 40_000, { clientOrderId: 'f-1', engineNote: 'mine' })
+    expect(venue.unknownFields).toEqual(['POST /v5/order/create engineNote'])
+  })
 })

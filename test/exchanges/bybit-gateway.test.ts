@@ -98,4 +98,14 @@ describe('CcxtGateway over ccxt.bybit', () => {
     expect(result.canceled).toHaveLength(20)
     expect(venue.faults.hits('GET /v5/user/query-api')).toBeLessThanOrEqual(1)
   })
+
+  // the gateway's own ccxt option (maxRetriesOnFailure) must never ride along into a body
+  it('sends Bybit only the fields Bybit defines', async () => {
+    const { venue, gateway } = await rig()
+    await gateway.submit({ clientOrderId: 'hd-fields-1', symbol: BTC, side: 'buy', type: 'limit', qty: 0.001, price: 40_000, timeInForce: 'GTC' })
+    await gateway.submit({ clientOrderId: 'hd-fields-2', symbol: BTC, side: 'buy', type: 'market', qty: 0.001 })
+    await gateway.submit({ clientOrderId: 'hd-fields-3', symbol: BTC, side: 'sell', type: 'market', qty: 0.001, reduceOnly: true })
+    await gateway.cancelAll({ scope: 'account', symbols: [BTC] })
+    expect(venue.unknownFields).toEqual([])
+  })
 })

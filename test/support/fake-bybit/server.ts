@@ -5,6 +5,7 @@ import { DEFAULT_SYMBOLS, FakeExchangeEngine, FaultSwitchboard, type SymbolSpec 
 import { BATCH_MAX, BybitAccount, page, pageLimit, PAGE, type OrderRef } from './account.js'
 import { BybitReject, paramError, type Category } from './codes.js'
 import { limitHeaders, type BybitFault } from './faults.js'
+import { unknownFields } from './fields.js'
 import { execution, instrument, linkIdOf, order, position, segmentOf, venueOrderId, walletCoin } from './wire.js'
 
 /**
@@ -35,6 +36,8 @@ export type FakeBybit = {
   clockOffsetMs: number
   /** Requests that matched no route, as `METHOD /path`: a test that sees one has found a gap. */
   readonly unrouted: string[]
+  /** Body fields sent that Bybit does not define for the route, as `METHOD /path field`: Bybit ignores them, a test should not. */
+  readonly unknownFields: string[]
   /** Runs `fn` once, just before the venue handles the next request on `route` (a fill or cancel racing the request). */
   beforeNext(route: string, fn: () => void): void
   close(): Promise<void>
@@ -66,6 +69,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
   const account = new BybitAccount(engine)
   const faultBoard = new FaultSwitchboard()
   const unrouted: string[] = []
+  const strayFields: string[] = []
   const windows = new Map<string, { second: number; count: number }>()
   const pending = new Map<string, (() => void)[]>()
 
@@ -96,7 +100,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
     const spec = account.spec(s(p, 'symbol'))
     // a spot market buy counts its qty in the quote coin unless told otherwise
     if (cat === 'spot' && s(p, 'orderType') === 'Market' && s(p, 'side') === 'Buy' && s(p, 'marketUnit') !== 'baseCoin') {
-      return Math.floor(qty / spec.mid / spec.stepSize) * spec.stepSize
+      return Math.round(Math.floor(qty / spec.mid / spec.stepSize) * spec.stepSize * 1e8) / 1e8
     }
     return qty
   }
@@ -403,6 +407,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
         } else {
           params = Object.fromEntries(url.searchParams)
         }
+        for (const field of unknownFields(key, params)) strayFields.push(`${key} ${field}`)
         if (route.security === 'signed') authenticate(req, method === 'POST' ? body : url.search.slice(1))
         const out = route.handler(params) as Record<string | symbol, unknown>
         if (fault?.kind === 'lose-response') return void req.socket.destroy()
@@ -433,6 +438,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
       state.clockOffsetMs = ms
     },
     unrouted,
+    unknownFields: strayFields,
     beforeNext: (route, fn) => {
       if (!routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
       pending.set(route, [...(pending.get(route) ?? []), fn])
