@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
-import { fakeBybitClient, startFakeBybit, type BybitClientOptions, type FakeBybit } from '../support/fake-bybit/index.js'
+import {
+  bybitFaults,
+  fakeBybitClient,
+  startFakeBybit,
+  venueOrderId as bybitOrderId,
+  type BybitClientOptions,
+  type FakeBybit,
+} from '../support/fake-bybit/index.js'
 
 // CcxtGateway over the real ccxt.bybit at the fake Bybit: the venue's pages, call shapes, batch
 // answers and dead man's switch. Tests marked it.fails name a behaviour the gateway lacks today.
@@ -107,5 +114,35 @@ describe('CcxtGateway over ccxt.bybit', () => {
     await gateway.submit({ clientOrderId: 'hd-fields-3', symbol: BTC, side: 'sell', type: 'market', qty: 0.001, reduceOnly: true })
     await gateway.cancelAll({ scope: 'account', symbols: [BTC] })
     expect(venue.unknownFields).toEqual([])
+  })
+
+  // Fails today: every call that meets 10002 fetches the venue's time on its own.
+  it.fails('resyncs its clock once when parallel calls all meet a timestamp refusal', async () => {
+    const { venue, gateway } = await rig()
+    venue.clockOffsetMs = 60_000
+    const reads = await Promise.all(Array.from({ length: 5 }, () => gateway.fetchOpenOrders([BTC])))
+    expect(reads).toEqual([[], [], [], [], []])
+    expect(venue.faults.hits('GET /v5/market/time')).toBe(1)
+  })
+
+  // Fails today: the gateway retries a rate-limited call after its own short backoff, not at the
+  // X-Bapi-Limit-Reset-Timestamp Bybit named.
+  it.fails('asks again after 10006 no sooner than the reset time Bybit named', async () => {
+    const { venue, gateway } = await rig()
+    const [clientOrderId] = resting(venue, 1)
+    const venueOrderId = bybitOrderId('linear', venue.account.open('linear')[0]!.orderId)
+    const times: number[] = []
+    venue.beforeNext('POST /v5/order/cancel', () => {
+      times.push(Date.now())
+      venue.beforeNext('POST /v5/order/cancel', () => times.push(Date.now()))
+    })
+    venue.faults.inject('POST /v5/order/cancel', bybitFaults.rateLimited(400), 1)
+    const result = await gateway.cancel({
+      clientOrderId: clientOrderId!,
+      symbol: BTC,
+      venueOrderId: `f0000000-0000-4000-8000-${String(venueOrderId).padStart(12, '0')}`,
+    })
+    expect(result.outcome).toBe('canceled')
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(350)
   })
 })

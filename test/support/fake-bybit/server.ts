@@ -390,10 +390,10 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
         unrouted.push(key)
         return send(res, 404, envelope(10017, 'route not found', {}))
       }
+      for (const fn of pending.get(key)?.splice(0) ?? []) fn()
       const fault = faultBoard.take(method, url.pathname) as BybitFault | undefined
       if (fault?.kind === 'status') return send(res, fault.status, fault.body, fault.contentType, 'headers' in fault ? fault.headers : {})
       if (fault?.kind === 'hang') return // the socket stays open; closeAllConnections() ends it
-      for (const fn of pending.get(key)?.splice(0) ?? []) fn()
       const limited = overLimit(key)
       if (limited) return send(res, 200, envelope(10006, 'Too many visits!', {}), undefined, limited)
       try {
