@@ -36,8 +36,15 @@ async function daemonWithRestingOrders(): Promise<{ venue: FakeBybit; h: Haltd }
   }
   // The account kind given up front, as an engine that knows its account configures ccxt: left
   // unknown, every parallel call asks for it first (see bybit-gateway.test.ts).
-  const exchange = fakeBybitClient(venue, { options: { enableUnifiedAccount: true, enableUnifiedMargin: false } })
-  const gateway = new CcxtGateway({ venue: 'bybit', exchange, symbols: specs.map((s) => `${s.base}/USDT:USDT`), pollIntervalMs: 1_000 })
+  const client = () => fakeBybitClient(venue, { options: { enableUnifiedAccount: true, enableUnifiedMargin: false } })
+  // its own instance for the shutdown's calls, so they do not queue behind the polls in ccxt's limiter
+  const gateway = new CcxtGateway({
+    venue: 'bybit',
+    exchange: client(),
+    shutdownExchange: client(),
+    symbols: specs.map((s) => `${s.base}/USDT:USDT`),
+    pollIntervalMs: 1_000,
+  })
   const h = await createHaltd(
     { db: { path: join(tempDir(), 'bybit.db') }, admin: { enabled: false } },
     { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
