@@ -107,7 +107,7 @@ describe('order router', () => {
     }
     const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
     expect(outcome.status).toBe('accepted')
-    expect(outcome.clientOrderId).toMatch(/^hd-r1-/)
+    expect(outcome.clientOrderId).toMatch(/^hd0000r1[0-9a-z]+$/)
     expect(seenAtVenue).toEqual([['order.submitted']])
     expect(types(log)).toEqual(['order.submitted', 'order.accepted'])
   })
@@ -390,7 +390,8 @@ describe('venue recorder', () => {
     const ids: string[] = []
     for (let i = 0; i < 300; i++) {
       const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 50 - i * 0.01, origin: strategy })
-      ids.push(outcome.clientOrderId)
+      expect(outcome.status).toBe('accepted')
+      ids.push(outcome.clientOrderId ?? '')
     }
     const before = log.lastSeq
 

@@ -4,7 +4,7 @@ import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../../strategies/
 import { HaltdError } from '../../events/errors.js'
 import { orderStream } from '../../events/routing.js'
 import type { ExchangeGateway, OrderAck, VenueOrder } from '../../exchanges/gateway.js'
-import { HALTD_TAG } from '../../exchanges/gateway.js'
+import { makeClientOrderId } from '../../exchanges/client-order-id.js'
 import { isVenueError } from '../../exchanges/errors.js'
 import { evolveOrder, type Order, type OrderFact } from '../../projections/orders.js'
 import type { EventLog } from '../log/event-log.js'
@@ -115,7 +115,7 @@ export class OrderRouter {
   }
 
   nextClientOrderId(): string {
-    return `${HALTD_TAG}-${this.options.runTag}-${(++this.seq).toString(36)}`
+    return makeClientOrderId(this.options.runTag, ++this.seq)
   }
 
   /** The gate's verdict without sending: undefined when the order would pass. */

@@ -1,8 +1,8 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
-import { money, quantity } from '../../projections/money.js'
-import { reconciliationClaim, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
+import { money, quantityAt } from '../../projections/money.js'
+import { reconciliationClaim, venueEvidenceLine, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
 import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
@@ -130,15 +130,11 @@ export function formatShutdownReport(report: ShutdownReport): string {
   }
   lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmed.length ? ` (${report.cancelUnconfirmed.length} cancel-unconfirmed)` : ''}`)
   if (report.positions.length === 0) lines.push('positions: flat')
-  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantity(p.qty)}`)
+  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}`)
   if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
   const r = report.reconciliation
   lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })}`)
-  for (const v of r.venues ?? []) {
-    const seen = v.observation ? `observed at seq ${v.observation.seq}, ${v.observation.ageMs} ms old` : 'never observed'
-    const last = v.lastOrderSeq === null ? 'no order events' : `last order event at seq ${v.lastOrderSeq}`
-    lines.push(`  ${v.venue}: ${v.verdict} (${seen}; ${last})`)
-  }
+  for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)

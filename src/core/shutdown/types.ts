@@ -31,7 +31,8 @@ export type WorldOrder = {
   venueOrderId?: string
 }
 
-export type WorldPosition = { venue: string; symbol: string; qty: number; avgEntry?: number; realized?: number; unrealized?: number }
+/** `amountStep` is the market's, where the venue reported it: quantities print at its precision. */
+export type WorldPosition = { venue: string; symbol: string; qty: number; avgEntry?: number; realized?: number; unrealized?: number; amountStep?: number }
 
 /**
  * A read-only view of the projections, handed to `decide` with every command. Lists are sorted

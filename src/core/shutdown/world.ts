@@ -35,7 +35,10 @@ export function worldOf(state: HaltdState): ShutdownWorld {
   const positions: WorldPosition[] = []
   for (const p of state.positions.values()) {
     if (Math.abs(p.qty) <= FLAT) continue
-    positions.push({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized })
+    const position: WorldPosition = { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized }
+    const amountStep = state.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
+    if (amountStep !== undefined) position.amountStep = amountStep
+    positions.push(position)
   }
   positions.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.symbol, b.symbol))
 
