@@ -7,15 +7,11 @@ import { gatewayContract } from './contract.js'
 
 /** What the gateway does not yet do on Bybit; each entry flips to a plain test once it does. */
 const KNOWN_FAILURES = {
-  // ccxt.bybit refuses fetchOrder without params.acknowledged, and by orderLinkId it needs fetchOpenOrder/fetchClosedOrder
-  'finds an order by client order id alone, and answers undefined for one it never saw': 'fetchOrder by orderLinkId on Bybit',
-  // ccxt.bybit sends the unified clientOrderId param as is; Bybit cancels by orderLinkId only
-  'cancels a resting order, then answers not-found to a second cancel': 'cancel by client order id sends orderLinkId',
-  'answers not-found when asked to cancel an order it does not know': 'cancel by client order id sends orderLinkId',
-  // the poll follows a cancelled order through fetchOrder, which fails as above
-  'pushes a canceled status update for a canceled order, and nothing after unsubscribe': 'fetchOrder by orderLinkId on Bybit',
-  // Bybit's cancelAllOrdersAfter is DCP; the gateway arms nothing for a cancel-on-disconnect venue
-  'arms and disarms a dead man switch where the venue has one': "DCP armed as Bybit's dead man's switch",
+  // the poll looks a vanished order up by venue id through fetchOrder, which reads /v5/order/realtime
+  // with openOnly=0: open orders only, so a cancelled one reads as unknown
+  'pushes a canceled status update for a canceled order, and nothing after unsubscribe': 'an order closed at Bybit looked up by venue id',
+  // DCP takes a window of 3–300 s; disarming sends cancelAllOrdersAfter(0), a window of 0, which Bybit refuses
+  'arms and disarms a dead man switch where the venue has one': "disarming Bybit's DCP without a window of 0",
 }
 
 for (const category of ['linear', 'spot'] as const) {
