@@ -198,4 +198,13 @@ describe('fake Bybit v5 under ccxt.bybit', () => {
     await ex.createOrder(PERP, 'limit', 'buy', 0.001, 40_000, { clientOrderId: 'f-1', engineNote: 'mine' })
     expect(venue.unknownFields).toEqual(['POST /v5/order/create engineNote'])
   })
+
+  it('keeps closed orders out of the open list and answers them from order history, by orderLinkId too', async () => {
+    const { ex } = await rig()
+    const [id] = await rest(ex, 1)
+    await ex.cancelOrder(id!, PERP)
+    await expect(ex.fetchOrder(id!, PERP, { acknowledged: true })).rejects.toBeInstanceOf(ccxt.OrderNotFound)
+    const closed = await ex.fetchCanceledAndClosedOrders(undefined, undefined, undefined, { orderLinkId: 'r-0' })
+    expect(closed.map((o) => [o.id, o.status])).toEqual([[id, 'canceled']])
+  })
 })

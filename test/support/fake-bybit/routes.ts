@@ -31,8 +31,8 @@ export function bybitRoutes({ engine, account, symbols, apiKey, serverTime }: Ro
     if (!CATEGORIES.includes(c)) throw paramError(`category ${c} is not supported`)
     return c as Category
   }
-  /** Linear lists need a symbol, a baseCoin or a settleCoin; spot ones take a symbol or nothing. */
-  const symbolScope = (cat: Category, p: Params): ((symbol: string) => boolean) => {
+  /** Linear open orders, positions and cancel-all need a symbol, a baseCoin or a settleCoin; order history and spot take any. */
+  const symbolScope = (cat: Category, p: Params, scopeRequired = true): ((symbol: string) => boolean) => {
     const symbol = s(p, 'symbol')
     if (symbol) {
       account.spec(symbol)
@@ -40,7 +40,7 @@ export function bybitRoutes({ engine, account, symbols, apiKey, serverTime }: Ro
     }
     const base = s(p, 'baseCoin')
     const settle = s(p, 'settleCoin')
-    if (cat === 'linear' && !base && !settle) throw paramError('symbol, baseCoin or settleCoin is required')
+    if (scopeRequired && cat === 'linear' && !base && !settle) throw paramError('symbol, baseCoin or settleCoin is required')
     return (x) => {
       const spec = engine.symbols.get(x)!
       return (!base || spec.base === base) && (!settle || spec.quote === settle)
@@ -57,7 +57,7 @@ export function bybitRoutes({ engine, account, symbols, apiKey, serverTime }: Ro
     return qty
   }
   const orderList = (cat: Category, p: Params, source: 'realtime' | 'history') => {
-    const inScope = symbolScope(cat, p)
+    const inScope = symbolScope(cat, p, source === 'realtime')
     const wanted = ref(p)
     const openOnly = s(p, 'openOnly') ?? '0'
     let items = source === 'history' ? account.closed(cat) : openOnly === '0' ? account.open(cat) : account.closed(cat).slice(0, 500)
