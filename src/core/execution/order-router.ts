@@ -1,4 +1,3 @@
-import pTimeout from 'p-timeout'
 import type { Origin } from '../../events/primitives.js'
 import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../../strategies/ports.js'
 import { HaltdError } from '../../events/errors.js'
@@ -11,6 +10,7 @@ import type { EventLog } from '../log/event-log.js'
 import type { OrderGate } from './gate.js'
 import { LogWriteFailed } from '../log/errors.js'
 import { recordFills } from './venue-recorder.js'
+import { withinMs } from './time-limit.js'
 
 export class UnknownVenue extends HaltdError {
   constructor(
@@ -169,7 +169,7 @@ export class OrderRouter {
     }
     const request = { clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, timeInForce, reduceOnly }
     try {
-      const ack = await pTimeout(gateway.submit(request), { milliseconds: this.submitTimeoutMs, message: `submit timed out after ${this.submitTimeoutMs} ms` })
+      const ack = await withinMs(gateway.submit(request), this.submitTimeoutMs, `submit timed out after ${this.submitTimeoutMs} ms`)
       this.recordAck(order.venue, ack)
       return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
     } catch (e) {
@@ -225,7 +225,7 @@ export class OrderRouter {
       if (left <= 0) break
       looks++
       try {
-        const found = await pTimeout(gateway.fetchOrder(ref), { milliseconds: left, message: `lookup timed out after ${Math.round(left)} ms` })
+        const found = await withinMs(gateway.fetchOrder(ref), left, `lookup timed out after ${Math.round(left)} ms`)
         if (found) return { kind: 'settled', outcome: this.acceptFound(venue, ref.clientOrderId, found) }
       } catch (e) {
         failures.push(messageOf(e))
@@ -307,7 +307,7 @@ export class OrderRouter {
     const key = { venue: ref.venue, clientOrderId: ref.clientOrderId }
     log.append({ type: 'order.cancel-requested', data: { ...key, reason: options.reason, origin: options.origin } })
     try {
-      const result = await pTimeout(gateway.cancel(ref), { milliseconds: timeoutMs, message: `cancel timed out after ${timeoutMs} ms` })
+      const result = await withinMs(gateway.cancel(ref), timeoutMs, `cancel timed out after ${timeoutMs} ms`)
       if (result.outcome === 'canceled') {
         log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
         return 'canceled'
@@ -316,7 +316,7 @@ export class OrderRouter {
         log.append({ type: 'order.cancel-rejected', data: { ...key, reason: result.reason } })
         return 'rejected'
       }
-      const order = await pTimeout(gateway.fetchOrder(ref), { milliseconds: timeoutMs })
+      const order = await withinMs(gateway.fetchOrder(ref), timeoutMs, `lookup timed out after ${timeoutMs} ms`)
       if (order?.status === 'filled') return 'filled'
       if (order && (order.status === 'open' || order.status === 'partially-filled')) return 'open'
       log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders' } })

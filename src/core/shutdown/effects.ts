@@ -1,6 +1,7 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import type { EventInput } from '../../events/index.js'
 import type { CancelAllResult, CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
+import { pool } from '../execution/pool.js'
 import { observeVenue } from '../execution/venue-recorder.js'
 import { anchorOf, formatAnchor } from '../log/anchor.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
@@ -305,19 +306,6 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   return unconfirmed.length === 0
     ? { outcome: 'ok', detail }
     : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
-}
-
-async function pool<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await work(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker))
-  return out
 }
 
 /**

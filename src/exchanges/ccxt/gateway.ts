@@ -21,6 +21,7 @@ import type {
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
+import { assertUsableExchange } from './instance-check.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
 import { matchBatchAnswers, resultIdOf } from './batch-answers.js'
 import { bybitCancelBatch, byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
@@ -99,13 +100,21 @@ export class CcxtGateway implements ExchangeGateway {
   constructor(private readonly options: CcxtGatewayOptions) {
     if (!options.venue) throw new VenueError('(unnamed)', 'unsupported', 'a CcxtGateway needs a venue name')
     this.venue = options.venue
+    assertUsableExchange(this.venue, options.exchange, 'exchange')
+    if (options.shutdownExchange !== undefined) assertUsableExchange(this.venue, options.shutdownExchange, 'shutdownExchange')
     this.main = options.exchange
     this.urgent = options.shutdownExchange ?? options.exchange
     this.tag = options.tag ?? HALTD_TAG
     this.clientIdRule = clientIdRuleFor(this.main.id)
     this.symbols = options.symbols ?? []
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
-    this.runner = new CallRunner(this.venue, this.retry, options.callTimeoutMs ?? 20_000, this.closing.signal)
+    this.runner = new CallRunner(
+      this.venue,
+      this.retry,
+      options.callTimeoutMs ?? 20_000,
+      this.closing.signal,
+      this.urgent === this.main ? undefined : this.urgent,
+    )
     this.onError = options.onError ?? (() => undefined)
     this.connectivity = new Connectivity((e) => this.onError(toVenueError(this.venue, e)))
     for (const ex of new Set([this.main, this.urgent])) this.restoreTransport.push(guardTransport(ex))
