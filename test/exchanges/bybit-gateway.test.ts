@@ -10,7 +10,7 @@ import {
 } from '../support/fake-bybit/index.js'
 
 // CcxtGateway over the real ccxt.bybit at the fake Bybit: the venue's pages, call shapes, batch
-// answers and dead man's switch. Tests marked it.fails name a behaviour the gateway lacks today.
+// answers, dead man's switch and manners.
 
 const BTC = 'BTC/USDT:USDT'
 const ETH = 'ETH/USDT:USDT'
@@ -114,8 +114,8 @@ describe('CcxtGateway over ccxt.bybit', () => {
     expect(venue.unknownFields).toEqual([])
   })
 
-  // Fails today: every call that meets 10002 fetches the venue's time on its own.
-  it.fails('resyncs its clock once when parallel calls all meet a timestamp refusal', async () => {
+  // one resync for the venue; the other calls wait for it
+  it('resyncs its clock once when parallel calls all meet a timestamp refusal', async () => {
     const { venue, gateway } = await rig()
     venue.clockOffsetMs = 60_000
     const reads = await Promise.all(Array.from({ length: 5 }, () => gateway.fetchOpenOrders([BTC])))
@@ -123,9 +123,8 @@ describe('CcxtGateway over ccxt.bybit', () => {
     expect(venue.faults.hits('GET /v5/market/time')).toBe(1)
   })
 
-  // Fails today: the gateway retries a rate-limited call after its own short backoff, not at the
-  // X-Bapi-Limit-Reset-Timestamp Bybit named.
-  it.fails('asks again after 10006 no sooner than the reset time Bybit named', async () => {
+  // Bybit names when its limit window resets (X-Bapi-Limit-Reset-Timestamp)
+  it('asks again after 10006 no sooner than the reset time Bybit named', async () => {
     const { venue, gateway } = await rig()
     const [clientOrderId] = resting(venue, 1)
     const venueOrderId = bybitOrderId('linear', venue.account.open('linear')[0]!.orderId)
