@@ -5,15 +5,6 @@ import { gatewayContract } from './contract.js'
 // The contract suite, unchanged, against CcxtGateway driving the real ccxt.bybit class at the fake Bybit.
 // ccxt's own rate limiter is off here to keep the run short; the fake's limits are proven in bybit-fake.test.ts.
 
-/** What the gateway does not yet do on Bybit; each entry flips to a plain test once it does. */
-const KNOWN_FAILURES = {
-  // the poll looks a vanished order up by venue id through fetchOrder, which reads /v5/order/realtime
-  // with openOnly=0: open orders only, so a cancelled one reads as unknown
-  'pushes a canceled status update for a canceled order, and nothing after unsubscribe': 'an order closed at Bybit looked up by venue id',
-  // DCP takes a window of 3–300 s; disarming sends cancelAllOrdersAfter(0), a window of 0, which Bybit refuses
-  'arms and disarms a dead man switch where the venue has one': "disarming Bybit's DCP without a window of 0",
-}
-
 for (const category of ['linear', 'spot'] as const) {
   const symbol = category === 'linear' ? 'BTC/USDT:USDT' : 'BTC/USDT'
   gatewayContract(
@@ -39,6 +30,5 @@ for (const category of ['linear', 'spot'] as const) {
         },
       }
     },
-    { knownFailures: KNOWN_FAILURES },
   )
 }
