@@ -116,7 +116,8 @@ describe('pause, drain and deployment locks, where an operator looks', { timeout
     while (Date.now() < until) {
       // busy: no timer can run
     }
-    // when scraped, then the lag since the last scrape shows it
+    // when scraped (once the loop's delay sampler has run again), then the lag since the last scrape shows it
+    await new Promise((resolve) => setTimeout(resolve, 50))
     const text = await metrics()
     expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge')
     expect(sample(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThan(0)
