@@ -15,6 +15,8 @@ import { ShutdownController } from '../../src/core/shutdown/controller.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { worldOf } from '../../src/core/shutdown/world.js'
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
+import { reconcileAtStartup } from '../../src/daemon/startup.js'
+import type { EventInput } from '../../src/events/index.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { order, position } from '../../src/projections/index.js'
@@ -237,7 +239,48 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
       note: 'all 13 steps against venues that answer at once (0 ms latency): what haltd itself costs beyond the venues’ waits, fsync’d checkpoint included',
     }),
   )
+  out.push(await restartSettle(ctx))
   return out
+}
+
+/**
+ * A restart after a crash that left `orders` live in the log at a venue that no longer lists
+ * them: startup reconciliation asks after each and settles it before trading resumes.
+ */
+async function restartSettle(ctx: BenchContext): Promise<BenchResult> {
+  const orders = ctx.quick ? 300 : 3_000
+  const latencyMs = 50
+  const log = openEventLog({ path: join(ctx.tmpDir, `restart-${++runNo}.db`) })
+  const projections = createProjectionRunner({ log, warn: () => {} })
+  const sim = new SimExchange({
+    venue: VENUES[0]!,
+    seed: 9,
+    mode: 'derivatives',
+    symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }],
+    faults: { latency: latencyMs },
+  })
+  try {
+    const facts: EventInput[] = []
+    for (let i = 0; i < orders; i++) {
+      const key = { venue: sim.venue, clientOrderId: `hdrestart${i.toString(36)}` }
+      facts.push(
+        { type: 'order.submitted', data: { ...key, symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: { kind: 'strategy', id: 'mm' } } },
+        { type: 'order.accepted', data: { ...key, venueOrderId: `v${i}` } },
+      )
+    }
+    log.appendBatch(facts)
+    const t0 = process.hrtime.bigint()
+    const report = await reconcileAtStartup({ log, venues: new Map([[sim.venue, sim]]), state: () => projections.state, timeoutMs: 10_000, adoptTagged: true })
+    const took = ms(t0, process.hrtime.bigint())
+    return result(`restart settle orders=${orders} latency=${latencyMs}ms`, [took], {
+      ...(ctx.quick ? {} : { target: { op: '<=', value: 2_000, of: 'value' } as const }),
+      note: `startup reconciliation of ${orders} live orders the venue no longer lists: ${report.settled.length} settled`,
+    })
+  } finally {
+    await sim.close()
+    projections.stop()
+    log.close()
+  }
 }
 
 export const scenarios: BenchScenario[] = [

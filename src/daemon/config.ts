@@ -4,6 +4,7 @@ import { dirname, relative, resolve, isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { HaltdError, problemsOf, type FieldProblem } from '../events/errors.js'
 import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
+import { UrlOverrides } from '../exchanges/ccxt/endpoints.js'
 import { MarketMakerConfig, MomentumTakerConfig, StrategyLimits } from '../strategies/index.js'
 import { RiskConfig } from '../core/risk/config.js'
 import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
@@ -48,11 +49,14 @@ const CcxtVenue = z.strictObject({
   secret: Secret.optional(),
   password: Secret.optional(),
   uid: Secret.optional(),
+  /** ccxt's testnet (`setSandboxMode(true)`), where the exchange has one. */
   sandbox: z.boolean().default(false),
+  /** Endpoints put over the exchange's own `urls` (after `sandbox`), in ccxt's shape: another endpoint, a proxy, a local venue. */
+  urls: UrlOverrides.optional(),
   symbols: z.array(z.string().min(1)).default([]),
   /** Market data: the `symbols`' tickers are polled this often (no symbols, no feed). */
   tickerPollMs: z.number().int().positive().default(1_000),
-  /** Passed to the ccxt constructor as they are. */
+  /** Passed to the ccxt constructor as they are (`enableRateLimit`, `timeout`, …; ccxt's own `options` go in `options.options`). */
   options: z.record(z.string(), z.unknown()).default({}),
 })
 

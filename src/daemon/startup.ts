@@ -6,6 +6,7 @@ import { quantity } from '../projections/money.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
+import { pool } from '../core/execution/pool.js'
 import { findUnfinishedShutdown, type ResumePoint } from '../core/shutdown/controller.js'
 import type { ShutdownMode } from '../events/primitives.js'
 import type { HaltdConfig } from './config.js'
@@ -195,6 +196,9 @@ export function reopenAfterCompletedShutdown(log: EventLog, trading: TradingView
  * orders that carry haltd's tag but are missing from the log, flag foreign ones, settle orders the
  * log thinks live but the venue no longer lists, and report what still does not match.
  */
+/** Lookups in flight per venue while settling orders at startup. */
+const SETTLE_IN_FLIGHT = 64
+
 export async function reconcileAtStartup(input: {
   log: EventLog
   venues: ReadonlyMap<string, ExchangeGateway>
@@ -217,6 +221,7 @@ export async function reconcileAtStartup(input: {
     }),
   )
 
+  const missing: ReconciliationRow[] = []
   for (const row of reconciliation(state()).rows) {
     if (row.kind !== 'order' || !reachable.has(row.venue)) continue
     if (row.status === 'UNKNOWN_TO_US') {
@@ -230,9 +235,20 @@ export async function reconcileAtStartup(input: {
           ...(row.clientOrderId ? { clientOrderId: row.clientOrderId } : {}),
         })
     } else if (row.status === 'MISSING_AT_VENUE' && row.clientOrderId) {
-      await settle(log, state(), venues.get(row.venue)!, row, timeoutMs, report)
+      missing.push(row)
     }
   }
+  // Orders the venue's list no longer shows, asked after in parallel per venue (the gateway keeps
+  // to the venue's rate limits): a crash with thousands live must not restart one round trip each.
+  await Promise.all(
+    [...venues.values()].map((gw) =>
+      pool(
+        missing.filter((row) => row.venue === gw.venue),
+        SETTLE_IN_FLIGHT,
+        (row) => settle(log, state(), gw, row, timeoutMs, report),
+      ),
+    ),
+  )
 
   const foreignIds = new Set(report.foreign.map((f) => `${f.venue} ${f.venueOrderId}`))
   report.mismatches = reconciliation(state()).rows.filter(

@@ -6,6 +6,7 @@ import { UNREACHABLE, VenueError } from '../exchanges/errors.js'
 import { SimExchange } from '../exchanges/sim/index.js'
 import type { TickerSource } from '../exchanges/ticker-source.js'
 import { simTickerSource } from '../exchanges/sim/ticker-source.js'
+import { applyUrlOverrides } from '../exchanges/ccxt/endpoints.js'
 import type { HaltdState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { HaltdConfig, VenueConfig } from './config.js'
@@ -139,6 +140,8 @@ async function ccxtVenue(
       ...(v.uid ? { uid: v.uid } : {}),
     })
     if (v.sandbox) ex.setSandboxMode(true)
+    const problems = v.urls ? applyUrlOverrides(ex, v.urls) : []
+    if (problems.length > 0) throw new VenueSetupFailed(v.name, `urls: ${problems.join('; ')}`)
     return ex
   }
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
@@ -152,6 +155,9 @@ async function ccxtVenue(
       `a ${v.exchange} ${type} venue needs \`symbols\` (the markets haltd lists open orders on, cancels in and polls prices of, e.g. ["BTC/USDT"]); or set options.defaultType to a derivatives type (swap, future)`,
     )
   }
+  const { whySymbolsAreNeeded } = await import('../exchanges/ccxt/instance-check.js')
+  const why = v.symbols.length ? undefined : whySymbolsAreNeeded(main)
+  if (why) throw new VenueSetupFailed(v.name, `${why}: list the symbols haltd watches there in "symbols"`)
   const gateway = new CcxtGateway({
     venue: v.name,
     exchange: main,
@@ -163,9 +169,18 @@ async function ccxtVenue(
   if (!v.symbols.length) return { gateway, tickers: undefined }
   // market data polls on its own instance, so it never shares a rate-limit queue with order entry
   const { ccxtTickerSource } = await import('../exchanges/ccxt/ticker-source.js')
+  const { backoffGateOf } = await import('../exchanges/ccxt/call-runner.js')
   return {
     gateway,
-    tickers: ccxtTickerSource({ venue: v.name, exchange: make(), symbols: v.symbols, pollMs: v.tickerPollMs, clock, onError: onError.tickers }),
+    tickers: ccxtTickerSource({
+      venue: v.name,
+      exchange: make(),
+      symbols: v.symbols,
+      pollMs: v.tickerPollMs,
+      clock,
+      onError: onError.tickers,
+      gate: () => backoffGateOf(main),
+    }),
   }
 }
 

@@ -295,8 +295,9 @@ export class StrategyHost {
     if (slot.draining) return slot.draining
     slot.draining = (async () => {
       // Never decide inside the caller's turn: a log subscriber must not append re-entrantly,
-      // and the projections must have applied the event that woke us.
-      await Promise.resolve()
+      // and the projections must have applied every fact of that turn, the event that woke us
+      // and the venue's facts the log appends at the turn's end (`appendSoon`) alike.
+      await new Promise((resolve) => setImmediate(resolve))
       try {
         for (;;) {
           if (this.stopped) return

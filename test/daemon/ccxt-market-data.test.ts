@@ -324,9 +324,10 @@ describe('a ccxt venue from the config, through createHaltd', { timeout: 60_000 
     h.on('error', (e) => background.push(e))
     expect(h.risk.status().latched).toBe(false)
     // no order is rejected and no event tells of it: only the venue's own polling is refused
-    venue.faults.inject('GET /fapi/v1/openOrders', faults.rateLimited())
+    // (with the Retry-After Binance sends, which the gateway waits out before each retry)
+    venue.faults.inject('GET /fapi/v1/openOrders', faults.rateLimited({ retryAfterS: 1 }))
     await vi.waitFor(() => expect(events(h).find((e) => e.type === 'killswitch.activated')?.data).toMatchObject({ trigger: 'errorBurst', action: 'HALTED' }), {
-      timeout: 20_000,
+      timeout: 40_000,
     })
     // the log alone held fewer errors than the trigger needs: the failed polls themselves were counted
     const logged = events(h).filter((e) =>

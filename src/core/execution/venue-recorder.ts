@@ -1,5 +1,5 @@
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
-import { HaltdError, InvalidEvent } from '../../events/errors.js'
+import { HaltdError } from '../../events/errors.js'
 import type { EventInput } from '../../events/index.js'
 import type { EventLog } from '../log/event-log.js'
 
@@ -61,9 +61,9 @@ function recordConnectionChange(log: Appender, venue: string, change: Connection
  * Record every update a venue pushes, and every connection loss and recovery it reports, from
  * now until the returned function is called.
  *
- * A venue pushes in bursts (a mass cancel confirms thousands of orders in one message): the facts
- * of one burst, everything pushed before the current task yields, are appended in order as one
- * batch at the end of it, one transaction instead of one per fact.
+ * A venue pushes in bursts (a mass cancel confirms thousands of orders in one message): its facts
+ * go through `appendSoon`, so a burst is one transaction instead of one per fact, in the log's
+ * order of the calls.
  */
 export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: (e: unknown) => void = () => {}): () => void {
   // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
@@ -75,34 +75,13 @@ export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: 
       onError(e)
     }
   }
-  let pending: EventInput[] = []
-  const flush = () => {
-    const burst = pending
-    if (burst.length === 0) return
-    pending = []
-    try {
-      log.appendBatch(burst)
-    } catch (e) {
-      if (!(e instanceof InvalidEvent)) return onError(e)
-      // one fact the catalogue refuses must not take its neighbours with it
-      for (const input of burst) safely(() => log.append(input))
-    }
-  }
-  const burst: Appender = {
-    append(input) {
-      if (pending.push(input) === 1) queueMicrotask(flush)
-    },
-  }
+  const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
   const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update)))
-  // rare and read at once by whoever watches the venue's health: written on the spot, after the burst before it
-  const offConnection = gateway.onConnectionChange?.((change) => {
-    if (pending.length > 0) flush()
-    safely(() => recordConnectionChange(log, gateway.venue, change))
-  })
+  // rare and read at once by whoever watches the venue's health: written on the spot (after the burst before it)
+  const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))
   return () => {
     offUpdates()
     offConnection?.()
-    if (pending.length > 0) flush()
   }
 }
 

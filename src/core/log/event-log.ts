@@ -387,6 +387,8 @@ export class EventLog {
   private unpublished: Envelope[] = []
   /** The newest seq committed and published to subscribers. */
   private published = 0
+  /** Appends asked for with `appendSoon`, written as one batch before anything else. */
+  private soon: { input: EventInput; onError: (e: unknown) => void }[] = []
   /** The checkpoint worker's hold on this log, while it checkpoints it. */
   private checkpoints: CheckpointLease | undefined
 
@@ -565,6 +567,7 @@ export class EventLog {
    */
   append(input: EventInput): Envelope {
     this.writable()
+    if (this.soon.length > 0) this.appendSoonNow()
     const event = parseEvent(input)
     checkEnvelopeInput(input)
     if (this.power) this.openGroup()
@@ -587,6 +590,7 @@ export class EventLog {
   /** Append all or nothing: one transaction, published only once it has been written whole. */
   appendBatch(inputs: readonly EventInput[]): Envelope[] {
     this.writable()
+    if (this.soon.length > 0) this.appendSoonNow()
     const events = inputs.map((input) => {
       const event = parseEvent(input)
       checkEnvelopeInput(input)
@@ -616,6 +620,39 @@ export class EventLog {
       last = envelope.seq
     }
     return out
+  }
+
+  /**
+   * Append `input` a moment later, with whatever else is appended soon, as one batch: at the end
+   * of the current task, or before any other append, whichever comes first, so the log's order
+   * is still the order of the calls. For facts that arrive in bursts (a venue confirming a mass
+   * cancel order by order): one transaction for the burst instead of one per fact. An event the
+   * catalogue refuses is reported to its own `onError` and does not take the others with it; a
+   * write that fails is reported to every caller in the batch.
+   */
+  appendSoon(input: EventInput, onError: (e: unknown) => void): void {
+    if (this.soon.push({ input, onError }) === 1) queueMicrotask(() => this.appendSoonNow())
+  }
+
+  private appendSoonNow(): void {
+    const pending = this.soon
+    if (pending.length === 0) return
+    this.soon = []
+    try {
+      this.appendBatch(pending.map((p) => p.input))
+    } catch (e) {
+      if (!(e instanceof InvalidEvent)) {
+        for (const report of new Set(pending.map((p) => p.onError))) report(e)
+        return
+      }
+      for (const p of pending) {
+        try {
+          this.append(p.input)
+        } catch (err) {
+          p.onError(err)
+        }
+      }
+    }
   }
 
   /**
@@ -921,6 +958,7 @@ export class EventLog {
 
   close(): void {
     if (this.closed) return
+    this.appendSoonNow()
     if (this.groupOpen) this.commitGroup()
     this.closed = true
     this.emitter.removeAllListeners()

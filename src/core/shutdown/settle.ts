@@ -3,7 +3,7 @@ import { orderStream, type EventData, type EventInput } from '../../events/index
 import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import type { EventLog } from '../log/event-log.js'
 import { observeVenue } from '../execution/venue-recorder.js'
-import { pool } from './pool.js'
+import { pool } from '../execution/pool.js'
 import type { ShutdownCommand, WorldOrder } from './types.js'
 
 /**

@@ -1,49 +1,62 @@
-import {
-  AuthenticationError,
-  BadResponse,
-  BaseError,
-  DDoSProtection,
-  ExchangeClosedByUser,
-  ExchangeError,
-  ExchangeNotAvailable,
-  InvalidNonce,
-  NetworkError,
-  NotSupported,
-  OperationFailed,
-  OrderNotFound,
-  RateLimitExceeded,
-  RequestTimeout,
-} from 'ccxt'
 import { VenueError, type VenueErrorKind } from '../errors.js'
+import { httpStatusOf } from './rate-limit-answers.js'
 
 /**
- * ccxt's error classes onto haltd's VenueError kinds. Order matters: the most specific class
- * first (OrderNotFound is an InvalidOrder, RateLimitExceeded a NetworkError, and so on).
+ * ccxt's error class names onto haltd's VenueError kinds. Errors are recognised by the names of
+ * their class chain, not by `instanceof`: an engine may build its exchange from ccxt's CommonJS
+ * build (`require('ccxt')`) or another accepted version, whose classes are not haltd's copy.
+ * Order matters: the most specific class first (OrderNotFound is an InvalidOrder,
+ * RateLimitExceeded a NetworkError, and so on).
  */
-const KINDS: ReadonlyArray<[abstract new (...args: never[]) => Error, VenueErrorKind]> = [
-  [AuthenticationError, 'auth'], // ⊃ PermissionDenied, AccountNotEnabled, AccountSuspended
-  [OrderNotFound, 'not-found'],
-  [NotSupported, 'unsupported'],
-  [ExchangeClosedByUser, 'network'],
-  [ExchangeError, 'rejected'], // BadRequest, BadSymbol, InvalidOrder, InsufficientFunds, OperationRejected, …
-  [RateLimitExceeded, 'rate-limit'],
-  [DDoSProtection, 'rate-limit'],
-  [RequestTimeout, 'timeout'],
-  [ExchangeNotAvailable, 'unavailable'], // ⊃ OnMaintenance
-  [InvalidNonce, 'network'],
-  [NetworkError, 'network'],
-  [BadResponse, 'bad-response'], // ⊃ NullResponse
-  [OperationFailed, 'unavailable'], // the venue's "unknown error, try again" family, CancelPending
+const KINDS: ReadonlyArray<[string, VenueErrorKind]> = [
+  ['AuthenticationError', 'auth'], // ⊃ PermissionDenied, AccountNotEnabled, AccountSuspended
+  ['OrderNotFound', 'not-found'],
+  ['NotSupported', 'unsupported'],
+  ['ExchangeClosedByUser', 'network'],
+  ['ExchangeError', 'rejected'], // BadRequest, BadSymbol, InvalidOrder, InsufficientFunds, OperationRejected, …
+  ['RateLimitExceeded', 'rate-limit'],
+  ['DDoSProtection', 'rate-limit'],
+  ['RequestTimeout', 'timeout'],
+  ['ExchangeNotAvailable', 'unavailable'], // ⊃ OnMaintenance
+  ['InvalidNonce', 'network'],
+  ['NetworkError', 'network'],
+  ['BadResponse', 'bad-response'], // ⊃ NullResponse
+  ['OperationFailed', 'unavailable'], // the venue's "unknown error, try again" family, CancelPending
 ]
+
+/** The root every ccxt error class descends from, in every build. */
+const CCXT_ROOT = 'BaseError'
+
+/** Names along a class's prototype chain, itself first, up to (not including) Function.prototype. */
+export function classNames(cls: unknown): string[] {
+  const names: string[] = []
+  for (let c = cls; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) names.push((c as { name: string }).name)
+  return names
+}
+
+/** The class names of a ccxt error, leaf first (`OrderNotFound, InvalidOrder, ExchangeError, BaseError`); empty for anything else. */
+export function ccxtChain(e: unknown): readonly string[] {
+  if (typeof e !== 'object' || e === null || e instanceof VenueError) return []
+  const names = classNames((e as { constructor?: unknown }).constructor)
+  return names.includes(CCXT_ROOT) ? names : []
+}
+
+const isA = (e: unknown, ...names: string[]): boolean => {
+  const chain = ccxtChain(e)
+  return names.some((n) => chain.includes(n))
+}
 
 /** Binance-style `"code":-2011` inside ccxt's message, kept for the record. */
 const venueCodeOf = (message: string): string | undefined => /"code"\s*:\s*"?(-?\d+)/.exec(message)?.[1]
 
 export function toVenueError(venue: string, e: unknown): VenueError {
   if (e instanceof VenueError) return e
-  if (e instanceof BaseError) {
-    const kind = KINDS.find(([cls]) => e instanceof cls)?.[1] ?? 'rejected'
-    return new VenueError(venue, kind, `${e.constructor.name}: ${e.message}`, { cause: e, venueCode: venueCodeOf(e.message) })
+  const chain = ccxtChain(e)
+  if (chain.length > 0) {
+    // a 429 or 418 is a rate limit whatever class the venue's own code made of it
+    const kind = isRateStatus(e) ? 'rate-limit' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
+    const message = String((e as Error).message)
+    return new VenueError(venue, kind, `${chain[0]}: ${message}`, { cause: e, venueCode: venueCodeOf(message) })
   }
   // Anything else came from parsing something the venue sent that ccxt did not expect.
   const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
@@ -51,12 +64,22 @@ export function toVenueError(venue: string, e: unknown): VenueError {
 }
 
 /** Worth another attempt for an idempotent call (reads, cancels, arming): ccxt's OperationFailed root. */
-export const isRetryable = (e: unknown): boolean => e instanceof OperationFailed || (e instanceof VenueError && e.transient)
+export const isRetryable = (e: unknown): boolean => isA(e, 'OperationFailed') || (e instanceof VenueError && e.transient)
+
+/** A refusal for a stale timestamp (Binance -1021): the clock needs a resync. */
+export const isInvalidNonce = (e: unknown): boolean => isA(e, 'InvalidNonce')
+
+/** HTTP 429 (too many requests) and 418 (Binance: banned for ignoring 429s). */
+const RATE_STATUSES = new Set([429, 418])
+const isRateStatus = (e: unknown): boolean => RATE_STATUSES.has(httpStatusOf(e) ?? 0)
+
+/** The venue said "too many requests": ccxt's rate-limit classes, or the HTTP status whatever class ccxt chose. */
+export const isRateLimited = (e: unknown): boolean =>
+  isA(e, 'RateLimitExceeded', 'DDoSProtection') || isRateStatus(e) || (e instanceof VenueError && e.kind === 'rate-limit')
 
 /**
  * The venue certainly did not act on the request: it answered with a refusal (an ExchangeError
  * with a code, a 429/418, a stale timestamp). Everything else after a submit (timeouts, dropped
  * connections, 5xx, garbage bodies) leaves the order's fate unknown.
  */
-export const isDefiniteRefusal = (e: unknown): boolean =>
-  e instanceof ExchangeError || e instanceof DDoSProtection || e instanceof RateLimitExceeded || e instanceof InvalidNonce
+export const isDefiniteRefusal = (e: unknown): boolean => isA(e, 'ExchangeError', 'DDoSProtection', 'RateLimitExceeded', 'InvalidNonce') || isRateStatus(e)

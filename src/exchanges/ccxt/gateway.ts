@@ -21,6 +21,7 @@ import type {
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
+import { assertUsableExchange } from './instance-check.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
 import { matchBatchAnswers, resultIdOf } from './batch-answers.js'
 import { bybitCancelBatch, byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
@@ -99,13 +100,21 @@ export class CcxtGateway implements ExchangeGateway {
   constructor(private readonly options: CcxtGatewayOptions) {
     if (!options.venue) throw new VenueError('(unnamed)', 'unsupported', 'a CcxtGateway needs a venue name')
     this.venue = options.venue
+    assertUsableExchange(this.venue, options.exchange, 'exchange')
+    if (options.shutdownExchange !== undefined) assertUsableExchange(this.venue, options.shutdownExchange, 'shutdownExchange')
     this.main = options.exchange
     this.urgent = options.shutdownExchange ?? options.exchange
     this.tag = options.tag ?? HALTD_TAG
     this.clientIdRule = clientIdRuleFor(this.main.id)
     this.symbols = options.symbols ?? []
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
-    this.runner = new CallRunner(this.venue, this.retry, options.callTimeoutMs ?? 20_000, this.closing.signal)
+    this.runner = new CallRunner(
+      this.venue,
+      this.retry,
+      options.callTimeoutMs ?? 20_000,
+      this.closing.signal,
+      this.urgent === this.main ? undefined : this.urgent,
+    )
     this.onError = options.onError ?? (() => undefined)
     this.connectivity = new Connectivity((e) => this.onError(toVenueError(this.venue, e)))
     for (const ex of new Set([this.main, this.urgent])) this.restoreTransport.push(guardTransport(ex))
@@ -323,10 +332,14 @@ export class CcxtGateway implements ExchangeGateway {
     return { armed: true, method: 'cancelAllOrdersAfter' }
   }
 
+  /**
+   * Stops a countdown. Bybit's disconnect protection has nothing to stop: it runs out only when
+   * the account's protected connection drops, and its window cannot be set to 0 (3–300 s), so
+   * it is left as it is.
+   */
   async disarmDeadMansSwitch(options: CallOptions = {}): Promise<void> {
     const ex = this.urgent
-    const windowed = this.capabilities.deadMansSwitch === 'cancel-on-disconnect' && disconnectWindowed(ex)
-    if (this.capabilities.deadMansSwitch !== 'countdown' && !windowed) return
+    if (this.capabilities.deadMansSwitch !== 'countdown') return
     const signal = this.runner.deadline(options.signal)
     if (await this.binanceCountdowns(ex)) {
       await Promise.all([...this.armedCountdowns].map((symbol) => this.setCountdown(ex, symbol, 0, signal)))
@@ -437,7 +450,7 @@ export class CcxtGateway implements ExchangeGateway {
     const has = ex.has as Record<string, unknown>
     try {
       if (has.fetchOrder) {
-        if (!ref.venueOrderId && ex.id === 'bybit') return await this.bybitByClientId(ref, ex, signal)
+        if (ex.id === 'bybit') return await this.bybitLookup(ref, ex, signal)
         const params = fetchOrderParams(ex.id)
         const raw = await this.run(
           'fetchOrder',
@@ -462,12 +475,14 @@ export class CcxtGateway implements ExchangeGateway {
   }
 
   /**
-   * Bybit's `fetchOrder` reads `orderId` only (and fails on an empty answer without one): by
+   * Bybit's `fetchOrder` reads the open orders only (`openOnly=0`; and fails on an empty answer
+   * without an `orderId`): an order closed or canceled there reads as unknown. So by `orderId` or
    * `orderLinkId`, the open list, then the closed and canceled one.
    */
-  private async bybitByClientId(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
-    const params = byClientIdParams(ex.id, ref.clientOrderId)
-    const mine = (list: Order[]) => list.map(toVenueOrder).find((o) => o.clientOrderId === ref.clientOrderId)
+  private async bybitLookup(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
+    const params = ref.venueOrderId ? { orderId: ref.venueOrderId } : byClientIdParams(ex.id, ref.clientOrderId)
+    const mine = (list: Order[]) =>
+      list.map(toVenueOrder).find((o) => (ref.venueOrderId ? o.venueOrderId === ref.venueOrderId : o.clientOrderId === ref.clientOrderId))
     const open = await this.run('fetchOrder', ex, () => ex.fetchOpenOrders(ref.symbol, undefined, undefined, params), 'all', signal)
     return mine(open) ?? mine(await this.run('fetchOrder', ex, () => ex.fetchCanceledAndClosedOrders(ref.symbol, undefined, undefined, params), 'all', signal))
   }

@@ -1,6 +1,9 @@
 import type { Exchange, Ticker, Tickers } from 'ccxt'
 import { systemClock, type Clock } from '../../events/clock.js'
 import type { TickerSource } from '../ticker-source.js'
+import type { BackoffGate, Ticket } from './backoff-gate.js'
+import { isRateLimited } from './errors.js'
+import { noteRateLimitAnswers, retryAfterOf } from './rate-limit-answers.js'
 
 type Quote = Parameters<Parameters<TickerSource['onTicker']>[0]>[0]
 
@@ -14,6 +17,11 @@ export type CcxtTickerSourceOptions = {
   clock?: Clock
   /** A failed poll. Polling goes on: a feed that stays dead is the feed-loss trigger's to notice. */
   onError?: (e: unknown) => void
+  /**
+   * The venue's backoff gate (its gateway's, `backoffGateOf(gatewayExchange)`): a poll the gate
+   * would hold past the next one is skipped, and a rate-limit answer to a poll holds the gateway's calls too.
+   */
+  gate?: () => BackoffGate | undefined
 }
 
 const positive = (x: number | undefined): number | undefined => (typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : undefined)
@@ -76,6 +84,8 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
   let timer: NodeJS.Timeout | undefined
   let inFlight: Promise<void> | undefined
   const unknown = new Set<string>()
+  // a rate-limit answer keeps its Retry-After for the gate
+  if (options.gate) noteRateLimitAnswers(exchange)
 
   const report = (e: unknown) => {
     try {
@@ -111,7 +121,19 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
       unknown.add(symbol)
       report(e)
     })
+    const gate = options.gate?.()
+    let ticket: Ticket | undefined
+    if (gate) {
+      // market data waits behind everything else, and never longer than until the next poll
+      ticket = await gate.pass(2, AbortSignal.timeout(pollMs), performance.now() + pollMs).catch(() => undefined)
+      if (!ticket) return
+    }
     const results = await Promise.allSettled(groups.map((g) => readGroup(exchange, g)))
+    if (gate && ticket) {
+      const limited = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isRateLimited(r.reason))
+      if (limited) gate.refused(ticket, retryAfterOf(limited.reason))
+      else gate.settled(ticket, results.some((r) => r.status === 'fulfilled') ? 'answered' : 'no-answer')
+    }
     results.forEach((r, i) => {
       if (id !== loop) return
       if (r.status === 'rejected') report(r.reason)

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { BadResponse, RequestTimeout, type Exchange } from 'ccxt'
+import { noteRateLimitAnswers } from './rate-limit-answers.js'
 
 /** What a gateway call carries down to the HTTP layer: its deadline and a name for errors. */
 export type CallContext = { signal: AbortSignal; label: string }
@@ -29,6 +30,8 @@ const isEmptyObject = (v: unknown): boolean => typeof v === 'object' && v !== nu
  *   instead of reaching ccxt's parsers, which would turn the characters into bogus orders;
  * - an empty `{}` raises `BadResponse` instead of reading as "no open orders" or "no positions".
  *
+ * Rate-limit answers keep their status and `Retry-After` (`rate-limit-answers.ts`).
+ *
  * Requests the trading engine makes on the same instance outside gateway calls pass untouched.
  * Returns the function that restores the original.
  */
@@ -52,7 +55,9 @@ export function guardTransport(exchange: Exchange): () => void {
     return response
   }
   target.fetch = guarded
+  const restoreAnswers = noteRateLimitAnswers(exchange)
   return () => {
     if (target.fetch === guarded) target.fetch = original
+    restoreAnswers()
   }
 }

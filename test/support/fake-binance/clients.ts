@@ -12,7 +12,12 @@ export type ClientOptions = {
   secret?: string
   /** Further ccxt constructor settings, e.g. `{ rateLimit: 1500, rollingWindowSize: 0 }` for a slow leaky bucket. */
   config?: Record<string, unknown>
+  /** The ccxt module to build from: haltd's own ESM copy by default, or e.g. the CommonJS build from `createRequire(import.meta.url)('ccxt')`. */
+  library?: CcxtLibrary
 }
+
+type ExchangeClass = new (config: Record<string, unknown>) => Exchange
+export type CcxtLibrary = { binance: ExchangeClass; binanceusdm: ExchangeClass }
 
 /** Offline settings: markets supplied, no currency or margin-pair downloads. */
 const offlineOptions = { fetchCurrencies: false, fetchMargins: false, fetchOpenOrders: { warnWithoutSymbol: false } }
@@ -32,7 +37,7 @@ function config(venue: FakeBinance, segment: 'spot' | 'futures', o: ClientOption
 
 /** The real `ccxt.binance` (or `ccxt.pro.binance`) talking to the fake venue. */
 export async function fakeBinanceSpot(venue: FakeBinance, o: ClientOptions = {}): Promise<Exchange> {
-  if (!o.ws) return new ccxt.binance(config(venue, 'spot', o))
+  if (!o.ws) return new (o.library ?? ccxt).binance(config(venue, 'spot', o))
   const ex = new ccxt.pro.binance(config(venue, 'spot', o))
   const ws = ex.urls.api.ws as Record<string, Record<string, string>>
   ws['ws-api']!.spot = venue.wsApiUrl
@@ -43,5 +48,5 @@ export async function fakeBinanceSpot(venue: FakeBinance, o: ClientOptions = {})
 
 /** The real `ccxt.binanceusdm` talking to the fake venue. */
 export async function fakeBinanceUsdm(venue: FakeBinance, o: ClientOptions = {}): Promise<Exchange> {
-  return new ccxt.binanceusdm(config(venue, 'futures', o))
+  return new (o.library ?? ccxt).binanceusdm(config(venue, 'futures', o))
 }

@@ -4,7 +4,7 @@
  */
 export type Fault =
   /** Any status with a body, e.g. 429 with Binance's JSON or 503 with an HTML page. */
-  | { kind: 'status'; status: number; body: string; contentType: string }
+  | { kind: 'status'; status: number; body: string; contentType: string; headers?: Record<string, string> }
   /** Never answer; the socket stays open until the client gives up. */
   | { kind: 'hang' }
   /** Process the request for real (an order is accepted), then destroy the socket unanswered. */
@@ -22,8 +22,14 @@ const MAINTENANCE_PAGE =
   '<body><h1>System maintenance</h1><p>Binance is upgrading its systems. Trading resumes shortly.</p></body></html>'
 
 export const faults = {
-  /** HTTP 429 with Binance's body: "Too many requests". */
-  rateLimited: (): Fault => json(429, -1003, 'Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute.'),
+  /** HTTP 429 with Binance's body: "Too many requests"; with `retryAfterS`, the `Retry-After` header Binance sends with it. */
+  rateLimited: (o: { retryAfterS?: number } = {}): Fault => ({
+    ...json(429, -1003, 'Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute.'),
+    ...(o.retryAfterS === undefined ? {} : { headers: { 'retry-after': String(o.retryAfterS) } }),
+  }),
+  /** HTTP 418: the IP ban Binance gives a client that went on after 429s, its end in the body. */
+  banned: (untilMs: number): Fault =>
+    json(418, -1003, `Way too many requests; IP(127.0.0.1) banned until ${untilMs}. Please use the websocket for live updates to avoid bans.`),
   /** HTTP 503 with an HTML page, as a load balancer answers during an outage. */
   unavailable: (): Fault => ({ kind: 'status', status: 503, body: '<html><body><h1>503 Service Unavailable</h1></body></html>', contentType: 'text/html' }),
   /** HTTP 500 with Binance's "unknown error" body. */
@@ -49,6 +55,8 @@ export class FaultSwitchboard {
   private readonly armed = new Map<string, Armed>()
   /** How many times each route was hit (after routing, before any fault), e.g. `hits('POST /api/v3/order')`. */
   private readonly counts = new Map<string, number>()
+  /** Every routed request in arrival order, as `METHOD /path`. */
+  readonly arrivals: string[] = []
 
   inject(route: string, fault: Fault, times = Number.POSITIVE_INFINITY): void {
     if (!/^(\*|GET|POST|PUT|DELETE) \//.test(route)) throw new Error(`fault route must look like 'POST /api/v3/order', got '${route}'`)
@@ -68,6 +76,7 @@ export class FaultSwitchboard {
   take(method: string, path: string): Fault | undefined {
     const route = `${method} ${path}`
     this.counts.set(route, (this.counts.get(route) ?? 0) + 1)
+    this.arrivals.push(route)
     for (const key of [route, `* ${path}`]) {
       const a = this.armed.get(key)
       if (!a) continue

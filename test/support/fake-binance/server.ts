@@ -310,8 +310,14 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     }),
   )
 
-  const reply = (res: ServerResponse, status: number, body: string, contentType = 'application/json;charset=UTF-8'): void => {
-    res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+  const reply = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    contentType = 'application/json;charset=UTF-8',
+    headers: Record<string, string> = {},
+  ): void => {
+    res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
     res.end(body)
   }
   const reject = (res: ServerResponse, r: BinanceReject): void => reply(res, r.status, JSON.stringify({ code: r.code, msg: r.msg }))
@@ -352,7 +358,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         return reply(res, 404, '<html><body>404 Not Found</body></html>', 'text/html')
       }
       const fault = faultBoard.take(method, url.pathname)
-      if (fault?.kind === 'status') return reply(res, fault.status, fault.body, fault.contentType)
+      if (fault?.kind === 'status') return reply(res, fault.status, fault.body, fault.contentType, fault.headers)
       if (fault?.kind === 'hang') return // the socket stays open; closeAllConnections() ends it
       const raw = method === 'GET' || method === 'DELETE' ? url.search.slice(1) : body
       const params = new URLSearchParams(url.search)

@@ -1,4 +1,4 @@
-/** Run `work` over `items`, at most `size` at a time; the results keep the items' order. */
+/** `work` over every item, at most `size` at a time, the answers in the items' order. */
 export async function pool<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length)
   let next = 0
@@ -8,6 +8,6 @@ export async function pool<T, R>(items: readonly T[], size: number, work: (item:
       out[i] = await work(items[i]!)
     }
   }
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, size), items.length) }, worker))
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker))
   return out
 }

@@ -1,0 +1,101 @@
+/**
+ * Memory over a trading week (issue [13]): a live log with its projections, as the daemon runs
+ * them, through 10,000 and then 1,000,000 orders (submitted, accepted, then filled or canceled on
+ * the venue's word), each size in a child process of this same file so its memory is its own.
+ * Finished orders leave the live state (they stay in the log), so the resident set must not grow
+ * with the orders seen: after 1,000,000 within 1.2× of after 10,000.
+ */
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
+import type { EventInput } from '../../src/events/index.js'
+import type { BenchContext, BenchResult, BenchScenario } from '../harness.js'
+
+const CHILD = '--memory-bench-child'
+/** Orders per batch; what a busy engine's second looks like, appended as the venues report it. */
+const ORDERS_PER_BATCH = 500
+
+function lifecycle(i: number): EventInput[] {
+  const venue = ['binance', 'okx', 'bybit'][i % 3]!
+  const key = { venue, clientOrderId: `hdmem${i.toString(36)}` }
+  const side = i % 2 === 0 ? 'buy' : 'sell'
+  const price = 64_000 + (i % 97)
+  return [
+    { type: 'order.submitted', data: { ...key, symbol: 'BTC/USDT', side, type: 'limit', qty: 0.01, price, origin: { kind: 'strategy', id: 'mm' } } },
+    { type: 'order.accepted', data: { ...key, venueOrderId: `v${i}` } },
+    i % 4 === 0
+      ? { type: 'order.filled', data: { ...key, tradeId: `t${i}`, qty: 0.01, price, fee: 0.01, feeCurrency: 'USDT', liquidity: 'maker' } }
+      : { type: 'order.canceled', data: { ...key, confirmedBy: 'stream' } },
+  ]
+}
+
+type ChildReport = { orders: number; rssBytes: number; heapBytes: number; liveOrders: number; ms: number }
+
+function child(path: string, orders: number): void {
+  const t0 = process.hrtime.bigint()
+  const log = openEventLog({ path })
+  const projections = createProjectionRunner({ log, warn: () => {} })
+  for (let from = 0; from < orders; from += ORDERS_PER_BATCH) {
+    const facts: EventInput[] = []
+    for (let i = from; i < Math.min(orders, from + ORDERS_PER_BATCH); i++) facts.push(...lifecycle(i))
+    log.appendBatch(facts)
+  }
+  globalThis.gc?.()
+  const memory = process.memoryUsage()
+  const out: ChildReport = {
+    orders,
+    rssBytes: memory.rss,
+    heapBytes: memory.heapUsed,
+    liveOrders: projections.state.orders.size,
+    ms: Number(process.hrtime.bigint() - t0) / 1e6,
+  }
+  projections.stop()
+  log.close()
+  process.stdout.write(`${JSON.stringify(out)}\n`)
+}
+
+function runChild(path: string, orders: number): ChildReport {
+  const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), CHILD, path, String(orders)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  })
+  return JSON.parse(out.trim().split('\n').pop()!) as ChildReport
+}
+
+const label = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`)
+
+export const scenarios: BenchScenario[] = [
+  {
+    name: 'memory',
+    description: 'RSS and heap of a live log with its projections after 10k and after 1M orders (5k and 50k in a quick run)',
+    async run(ctx: BenchContext): Promise<BenchResult[]> {
+      const [small, large] = ctx.quick ? [5_000, 50_000] : [10_000, 1_000_000]
+      const reports = [small, large].map((n) => {
+        ctx.log(`memory: ${n} orders through a live log and its projections`)
+        return runChild(join(ctx.tmpDir, `memory-${n}.db`), n)
+      })
+      const results: BenchResult[] = reports.flatMap((r) => [
+        {
+          name: `RSS after ${label(r.orders)} orders`,
+          unit: 'bytes' as const,
+          value: r.rssBytes,
+          note: `after GC; ${r.liveOrders} orders in the live state; ${(r.ms / 1000).toFixed(1)} s to record them`,
+        },
+        { name: `heap after ${label(r.orders)} orders`, unit: 'bytes' as const, value: r.heapBytes, note: 'V8 heap used after GC' },
+      ])
+      results.push({
+        name: `RSS after ${label(large)} / ${label(small)} orders`,
+        unit: 'bytes',
+        value: reports[1]!.rssBytes,
+        baseline: `RSS after ${label(small)} orders`,
+        target: { op: '<=', value: 1.2, of: 'ratio' },
+        note: `memory flat in the orders seen: ${large / small}× the orders should not take more than 1.2× the memory`,
+      })
+      return results
+    },
+  },
+]
+
+if (process.argv[2] === CHILD) child(process.argv[3]!, Number(process.argv[4]))

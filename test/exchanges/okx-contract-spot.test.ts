@@ -1,0 +1,3 @@
+import { okxContract } from './okx-contract.js'
+
+okxContract('spot')

@@ -1,0 +1,7 @@
+export * from './server.js'
+export * from './account.js'
+export * from './codes.js'
+export * from './faults.js'
+export * from './clients.js'
+export * from './fields.js'
+export { venueOrderId, engineOrderId } from './wire.js'

@@ -1,0 +1,6 @@
+export * from './server.js'
+export * from './codes.js'
+export * from './faults.js'
+export * from './instruments.js'
+export * from './signing.js'
+export * from './clients.js'
