@@ -1,5 +1,5 @@
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
-import { HaltdError, InvalidEvent } from '../../events/errors.js'
+import { HaltdError } from '../../events/errors.js'
 import type { EventInput } from '../../events/index.js'
 import type { EventLog } from '../log/event-log.js'
 
