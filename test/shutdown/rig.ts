@@ -7,7 +7,7 @@ import { createProjectionRunner, type ProjectionRunner } from '../../src/core/lo
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
-import { position } from '../../src/projections/index.js'
+import { exposureOf } from '../../src/projections/index.js'
 import { createCheckpointer, type Checkpointer } from '../../src/core/shutdown/checkpoint.js'
 import { ShutdownController } from '../../src/core/shutdown/controller.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
@@ -75,7 +75,7 @@ export function rig(o: RigOptions = {}) {
     runTag: 't',
     submitTimeoutMs: 300,
     cancelTimeoutMs: 300,
-    positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0,
+    positionOf: (v, s) => exposureOf(projections.state, v, s),
   })
   const stops = sims.map((s) => recordUpdates(log, s))
   const checkpointer: Checkpointer = createCheckpointer({

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
 import { HaltdError } from '../../events/errors.js'
+import { orderEventKey } from '../../events/routing.js'
 import type { EventLog } from '../log/event-log.js'
 
 /** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
@@ -21,12 +23,50 @@ export function recordFills(log: EventLog, venue: string, fills: readonly Fill[]
   }
 }
 
-/** Turn one pushed or polled update into the event it means. Fills of untagged orders are recorded too: they are facts. */
+/** What a venue said an order has filled in all: an ack, a cancel answer, a lookup. */
+export type OrderTotal = { clientOrderId: string; filled: number; average?: number; price?: number }
+
+/**
+ * Record the filled quantity a venue reported for one of haltd's orders as an `order-total`
+ * fill: the part beyond the trades already recorded counts once, whichever of the total and
+ * the trades reaches the log first (see `newlyFilled`). Its trade id is derived from the total,
+ * so the same report recorded twice (the router and a settling lookup) is one event. Nothing is
+ * recorded without a price to book it at, or for an order haltd never submitted.
+ */
+export function recordOrderTotal(log: EventLog, venue: string, total: OrderTotal, fallbackPrice?: number): boolean {
+  const price = total.average ?? total.price ?? fallbackPrice
+  if (!(total.filled > 0) || !(price !== undefined && price > 0)) return false
+  if (!isOurs(log, venue, total.clientOrderId)) return false
+  log.append({
+    type: 'order.filled',
+    data: { venue, clientOrderId: total.clientOrderId, tradeId: totalTradeId(total), qty: total.filled, price, source: 'order-total' },
+  })
+  return true
+}
+
+function totalTradeId(total: OrderTotal): string {
+  const id = `total:${total.filled}:${total.clientOrderId}`
+  // a trade id has room for 200 characters; a client order id near that length is hashed
+  return id.length <= 200 ? id : `total:${total.filled}:${createHash('sha256').update(total.clientOrderId).digest('hex')}`
+}
+
+/** Whether haltd itself submitted (or adopted) this order: only then is a status the venue reports about it haltd's to record. */
+export function isOurs(log: EventLog, venue: string, clientOrderId: string): boolean {
+  return log.findByKey(orderEventKey('order.submitted', venue, clientOrderId)) !== undefined
+}
+
+/**
+ * Turn one pushed or polled update into the event it means. Fills of untagged orders are
+ * recorded too: they are facts. A status of an order haltd never submitted (someone else's,
+ * seen in a stream or an open-order list) is not: that order stays foreign, and the venue's
+ * open-order observations list it as UNKNOWN_TO_US.
+ */
 function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
   if (update.kind === 'fill') {
     recordFills(log, venue, [update])
     return
   }
+  if (!isOurs(log, venue, update.clientOrderId)) return
   const key = { venue, clientOrderId: update.clientOrderId }
   switch (update.status) {
     case 'canceled':

@@ -31,7 +31,22 @@ export type WorldOrder = {
   venueOrderId?: string
 }
 
-export type WorldPosition = { venue: string; symbol: string; qty: number; avgEntry?: number; realized?: number; unrealized?: number }
+/**
+ * A position as the shutdown sizes it: the venue's word where it reported (`basis: 'venue'`, its
+ * report at `observedSeq` plus the fills of orders sent since), the fills alone elsewhere;
+ * `fromFills` is what haltd's own fills add up to.
+ */
+export type WorldPosition = {
+  venue: string
+  symbol: string
+  qty: number
+  avgEntry?: number
+  realized?: number
+  unrealized?: number
+  fromFills?: number
+  basis?: 'venue' | 'fills'
+  observedSeq?: number
+}
 
 /**
  * A read-only view of the projections, handed to `decide` with every command. Lists are sorted
