@@ -4,9 +4,10 @@ import type { HaltdState } from './state.js'
 
 /**
  * A position as haltd best knows it. Where the venue has reported its positions, the venue's
- * word is the size: its last report, plus the fills of orders sent after it (which the report
- * cannot contain). Elsewhere (a spot venue, a venue never asked) the fills alone. `fromFills`
- * keeps what the fills add up to, so a report can show both where they differ.
+ * word is the size: its last report, plus what traded since (the fills of orders sent after it,
+ * and trades of orders that rested across it; see `noteSinceObserved` in state.ts). Elsewhere (a
+ * spot venue, a venue never asked) the fills alone. `fromFills` keeps what the fills add up to,
+ * so a report can show both where they differ.
  */
 export type Exposure = {
   venue: string
@@ -15,7 +16,7 @@ export type Exposure = {
   qty: number
   /** What haltd's own fills add up to. */
   fromFills: number
-  /** `venue`: `qty` rests on the venue's positions report at `observedSeq`; `fills`: on the fills alone. */
+  /** `venue`: `qty` rests on the venue's positions report at `observedSeq` (and what traded since); `fills`: on the fills alone. */
   basis: 'venue' | 'fills'
   observedSeq?: number
   /** What that report said of this symbol. */

@@ -58,9 +58,9 @@ export type HaltdState = {
   inFlight: number
   positions: Map<string, Position>
   /**
-   * Per venue and symbol (keyed like `positions`), the signed quantity filled by orders sent
-   * after the venue's newest positions observation: what has changed since the venue last said
-   * what it holds (see `exposure.ts`). Cleared for a venue by each observation of its positions.
+   * Per venue and symbol (keyed like `positions`), the signed quantity traded since the venue's
+   * newest positions observation (see `noteSinceObserved`): what has changed since the venue last
+   * said what it holds (see `exposure.ts`). Cleared for a venue by each observation of its positions.
    */
   sinceObserved: Map<string, number>
   /** The same fills booked per venue, symbol and strategy (origin), for P&L by strategy. */
@@ -170,8 +170,10 @@ function apply(state: HaltdState, fact: Fact): void {
       if (fact.type === 'order.filled' && before !== undefined && after.tradeIds.length > before.tradeIds.length) {
         // a trade the venue's order total already counted adds only its fee
         const qty = after.filledQty - before.filledQty
-        if (qty > 0) book(state, after, qty, fact.data.price, fact.data.fee)
-        else moveEquity(state, 0, fact.data.fee, 0)
+        if (qty > 0) {
+          book(state, after, qty, fact.data.price, fact.data.fee)
+          noteSinceObserved(state, after, qty, fact.data.source !== 'order-total' && isLive(before.status))
+        } else moveEquity(state, 0, fact.data.fee, 0)
       }
       return
     }
@@ -257,6 +259,20 @@ function noteEvidence(state: HaltdState, venue: string, change: VenueEvidence): 
   state.venueEvidence.set(venue, { ...state.venueEvidence.get(venue), ...change })
 }
 
+/**
+ * Whether a fill recorded after the venue's newest positions report changes what the venue
+ * holds beyond it. An order sent after the report cannot be in it: its fills come on top. So does
+ * a trade of an order that rested across the report (it traded since, as far as haltd can tell).
+ * A venue-reported order total, or a trade of an order haltd had finished already, tells of the
+ * past, which the report already holds: counting it again would invent a position.
+ */
+function noteSinceObserved(state: HaltdState, order: Order, qty: number, restingTrade: boolean): void {
+  const observed = state.venues.get(order.venue)?.positions
+  if (observed === undefined || !(order.submittedSeq > observed.seq || restingTrade)) return
+  const key = marketKey(order.venue, order.symbol)
+  state.sinceObserved.set(key, (state.sinceObserved.get(key) ?? 0) + (order.side === 'buy' ? qty : -qty))
+}
+
 function book(state: HaltdState, order: Order, qty: number, price: number, fee: number): void {
   const key = marketKey(order.venue, order.symbol)
   const mark = state.marks.get(key)
@@ -264,12 +280,6 @@ function book(state: HaltdState, order: Order, qty: number, price: number, fee: 
   const next = applyFill(pos, order.side, qty, price, fee, mark)
   state.positions.set(key, next)
   moveEquity(state, next.realized - pos.realized, fee, next.unrealized - pos.unrealized)
-
-  // an order sent after the venue's newest positions report cannot be in it: its fills come on top
-  const observed = state.venues.get(order.venue)?.positions
-  if (observed !== undefined && order.submittedSeq > observed.seq) {
-    state.sinceObserved.set(key, (state.sinceObserved.get(key) ?? 0) + (order.side === 'buy' ? qty : -qty))
-  }
 
   const strategy = strategyOf(order.origin)
   const bk = bookKey(order.venue, order.symbol, strategy)

@@ -298,7 +298,9 @@ export class OrderRouter {
     const { log } = this.options
     log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
     if (ack.fills?.length) recordFills(log, venue, ack.fills)
-    this.recordTotal(venue, ack)
+    // an answer that says more filled than the trades it carries: the total is recorded too
+    const carried = (ack.fills ?? []).reduce((n, f) => n + f.qty, 0)
+    if (ack.filled > carried + 1e-12) this.recordTotal(venue, ack)
     if (ack.status === 'canceled') log.append({ type: 'order.canceled', data: { venue, clientOrderId: ack.clientOrderId, confirmedBy: 'ack' } })
     else if (ack.status === 'expired') log.append({ type: 'order.expired', data: { venue, clientOrderId: ack.clientOrderId } })
   }
