@@ -112,6 +112,113 @@ export const RunRow = z.strictObject({
 })
 export type RunRow = z.infer<typeof RunRow>
 
+/**
+ * What a shutdown left behind, the worst first: `UNFINISHED` (no completion in the log),
+ * `RESIDUAL_EXPOSURE` (positions or live orders left where they were to be closed),
+ * `CANCEL_UNCONFIRMED` (orders no venue confirmed canceled), `UNVERIFIED` (a venue without an
+ * observation after its last order event), `MISMATCH` (a venue holds other than haltd),
+ * `FAILED` (haltd recorded its own shutdown failed), `DEADLINE_MISSED`. The safe ones:
+ * `FLAT_VERIFIED`, and `POSITIONS_KEPT` (verified, with positions kept as the shutdown was told).
+ */
+export const OutcomeVerdict = z.enum([
+  'UNFINISHED',
+  'RESIDUAL_EXPOSURE',
+  'CANCEL_UNCONFIRMED',
+  'UNVERIFIED',
+  'MISMATCH',
+  'FAILED',
+  'DEADLINE_MISSED',
+  'POSITIONS_KEPT',
+  'FLAT_VERIFIED',
+])
+export type OutcomeVerdict = z.infer<typeof OutcomeVerdict>
+
+/** The verdicts an operator may read as "nothing left to do at the venues". */
+export const SAFE_OUTCOMES: readonly OutcomeVerdict[] = ['FLAT_VERIFIED', 'POSITIONS_KEPT']
+
+export const ExposureRow = z.strictObject({
+  venue: z.string(),
+  symbol: z.string(),
+  /** haltd's position from the fills it recorded. */
+  internal: z.number(),
+  /** What the venue last reported (null when it never reported positions). */
+  observed: z.number().nullable(),
+  /** The seq of that report. */
+  observedSeq: z.number().int().nullable(),
+})
+export type ExposureRow = z.infer<typeof ExposureRow>
+
+export const LeftOrderRow = z.strictObject({ venue: z.string(), clientOrderId: z.string(), symbol: z.string(), status: z.string() })
+
+export const NotificationRow = z.strictObject({
+  seq: z.number().int(),
+  ts: z.number(),
+  sink: z.string(),
+  topic: z.string(),
+  ok: z.boolean(),
+  error: z.string().optional(),
+})
+export type NotificationRow = z.infer<typeof NotificationRow>
+
+/** P&L as the log gives it: summed over every market without conversion, in the currency those markets settle in. */
+export const PnlSummary = z.strictObject({
+  realized: z.number(),
+  unrealized: z.number(),
+  fees: z.number(),
+  net: z.number(),
+  /** The settlement currency of the markets traded; `mixed: A, B` when they differ (then the sums add unlike units); null before any trade. */
+  currency: z.string().nullable(),
+})
+export type PnlSummary = z.infer<typeof PnlSummary>
+
+/** One shutdown's outcome, read from the events recorded up to its completion. */
+export const ShutdownOutcome = z.strictObject({
+  shutdownId: z.string(),
+  mode: ShutdownMode.nullable(),
+  escalated: z.boolean(),
+  verdict: OutcomeVerdict,
+  safe: z.boolean(),
+  /** Every reason the outcome is not FLAT_VERIFIED, worst first, in words. */
+  concerns: z.array(z.strictObject({ verdict: OutcomeVerdict, what: z.string() })),
+  /** What `shutdown.completed` recorded (null when the log holds none). */
+  recorded: z.strictObject({ outcome: z.string(), exitCode: z.number().int() }).nullable(),
+  requestedAt: z.number().nullable(),
+  /** The seq and time the outcome is read at: the completion, or the log's last event for an unfinished shutdown. */
+  atSeq: z.number().int(),
+  at: z.number(),
+  deadlineAt: z.number().nullable(),
+  /** Positions left open after the shutdown, by haltd's fills and by the venue's last report. */
+  exposure: z.array(ExposureRow),
+  /** Whether closing them was asked (an emergency, or a graceful shutdown told to flatten). */
+  flattenAsked: z.boolean(),
+  ordersLeft: z.array(LeftOrderRow),
+  ordersLeftTotal: z.number().int(),
+  /** What happened between the request and the completion. */
+  activity: z.strictObject({
+    ordersCanceled: z.number().int(),
+    fills: z.number().int(),
+    cancelUnconfirmed: z.number().int(),
+    ordersSubmitted: z.number().int(),
+  }),
+  /** Each `notification.sent` from the request until the next request or the next run. */
+  notifications: z.array(NotificationRow),
+  /** The reconciliation as of the completion: each venue's verdict and the observation it rests on, its age counted to the completion. */
+  reconciliation: z.strictObject({
+    verdict: z.enum(['OK', 'MISMATCH', 'UNVERIFIED']),
+    evidence: z.array(VenueEvidenceRow),
+    problems: z.array(ReconciliationRow),
+  }),
+  pnl: PnlSummary,
+})
+export type ShutdownOutcome = z.infer<typeof ShutdownOutcome>
+
+/** One root cause and the findings after it that may follow from it (a log edited at a seq replays differently from there). */
+export const FindingGroup = z.strictObject({
+  root: Finding,
+  consequences: z.array(Finding),
+})
+export type FindingGroup = z.infer<typeof FindingGroup>
+
 export const TradingSummary = z.strictObject({
   mode: z.string(),
   killSwitch: z.strictObject({ latched: z.boolean(), reason: z.string().nullable() }),
@@ -152,7 +259,7 @@ export const AuditReport = z.strictObject({
     evidence: z.array(VenueEvidenceRow),
   }),
   positions: z.array(PositionRow),
-  pnl: z.strictObject({ realized: z.number(), unrealized: z.number(), fees: z.number(), net: z.number() }),
+  pnl: PnlSummary,
   openOrders: z.array(OpenOrderRow),
   trading: TradingSummary,
   anomalies: z.array(AnomalyRow),
@@ -161,11 +268,32 @@ export const AuditReport = z.strictObject({
   /** All findings, including those beyond the kept list (memory stays flat on a badly broken log). */
   findingsTotal: z.number().int(),
   findingsByCheck: z.record(z.string(), z.number().int()),
+  /** The kept findings by root cause: one edited row is one group, whatever follows from it. */
+  findingGroups: z.array(FindingGroup),
+  /** The first verdict: the log's integrity (chain, sequence, schemas, invariants, decisions). */
   verdict: z.enum(['clean', 'findings', 'unreadable']),
+  /** The second verdict: each shutdown's outcome, newest first. */
+  outcomes: z.array(ShutdownOutcome),
+  /** The last shutdown's outcome verdict (null when the log holds no shutdown): what the headline and the exit code say. */
+  outcome: z.strictObject({ shutdownId: z.string(), verdict: OutcomeVerdict, safe: z.boolean() }).nullable(),
 })
 export type AuditReport = z.infer<typeof AuditReport>
 
-/** The exit code a verdict maps to: 0 clean, 1 findings, 2 unreadable input. */
-export function exitCodeOf(verdict: AuditReport['verdict']): 0 | 1 | 2 {
-  return verdict === 'clean' ? 0 : verdict === 'findings' ? 1 : 2
+/** `haltd audit`'s exit codes: integrity first, then the last shutdown's outcome. */
+export const AUDIT_EXIT = {
+  /** The log is intact, and its last shutdown (if any) ended flat and verified, or kept its positions as told, verified. */
+  clean: 0,
+  /** The log fails a check (chain, sequence, schema, invariant, decision), whatever its shutdowns' outcome. */
+  findings: 1,
+  /** The input cannot be read as a haltd log (or its chain could not be checked). */
+  unreadable: 2,
+  /** The log is intact and its last shutdown is not safe: residual exposure, unverified venues, unconfirmed cancels, a mismatch, a missed deadline, a failure, or no completion. */
+  unsafeOutcome: 3,
+} as const
+
+/** The exit code for both verdicts: an integrity problem wins (an outcome read from a damaged log is in doubt itself). */
+export function exitCodeOf(report: Pick<AuditReport, 'verdict' | 'outcome'>): 0 | 1 | 2 | 3 {
+  if (report.verdict === 'unreadable') return AUDIT_EXIT.unreadable
+  if (report.verdict === 'findings') return AUDIT_EXIT.findings
+  return report.outcome && !report.outcome.safe ? AUDIT_EXIT.unsafeOutcome : AUDIT_EXIT.clean
 }

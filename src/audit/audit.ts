@@ -1,4 +1,4 @@
-import { evolve, initialState, pnl, tradingState, type HaltdState } from '../projections/index.js'
+import { evolve, initialState, tradingState, type HaltdState } from '../projections/index.js'
 import { openEventLog, type EventLog, type StoredRow } from '../core/log/event-log.js'
 import { checkAnchor, type LogAnchor } from '../core/log/anchor.js'
 import { HaltdError, NotAnEventLog } from '../core/log/errors.js'
@@ -6,12 +6,13 @@ import { salvageRows } from './salvage.js'
 import { lightRows, storedRows, type LightRow } from './rows.js'
 import { chainOnWorker, type ExternalChain } from './chain-thread.js'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
-import { Findings } from './findings.js'
+import { Findings, groupFindings } from './findings.js'
 import { createInvariantCheck } from './invariants.js'
-import type { AuditReport } from './audit-report.js'
+import type { AuditReport, Finding } from './audit-report.js'
+import { createOutcomeTracker } from './shutdown-outcomes.js'
 import { createRunTracker } from './run-rows.js'
 import { factOf } from './schema-check.js'
-import { killSwitchSummary, openOrderRows, positionRows, reconciliationTable, shutdownSummary } from './state-view.js'
+import { killSwitchSummary, openOrderRows, pnlSummary, positionRows, reconciliationTable, shutdownSummary } from './state-view.js'
 import { shutdowns } from '../projections/index.js'
 import { createDecisionCheck } from './decision-check.js'
 
@@ -67,6 +68,7 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
   const invariants = createInvariantCheck(findings.add)
   const decisions = createDecisionCheck(findings.add)
   const runs = createRunTracker()
+  const outcomes = createOutcomeTracker()
   const state: HaltdState = initialState()
   let events = 0
   let firstSeq: number | null = null
@@ -98,6 +100,7 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
       const held = invariants.positionBefore(fact, state)
       evolve(state, fact)
       invariants.after(fact, state, held)
+      outcomes.observe(fact, state)
     }
   } catch (e) {
     // the file ends or breaks part-way (truncated, corrupt page): report what was read, and where it stopped
@@ -119,9 +122,10 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
   invariants.finish(state)
   decisions.finish()
 
-  const p = pnl(state)
   const trading = tradingState(state)
   const chainIntact = summary ? summary.intact : true
+  const shutdownOutcomes = outcomes.finish(state)
+  const last = shutdownOutcomes[0]
   return {
     tool: 'haltd audit',
     file: path,
@@ -133,7 +137,7 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
     shutdowns: shutdowns(state).map(shutdownSummary),
     reconciliation: reconciliationTable(state),
     positions: positionRows(state),
-    pnl: { realized: p.realized, unrealized: p.unrealized, fees: p.fees, net: p.equity },
+    pnl: pnlSummary(state),
     openOrders: openOrderRows(state),
     trading: { mode: trading.mode, killSwitch: killSwitchSummary(state) },
     anomalies: state.anomalies.slice(-keep).map((a) => ({ seq: a.seq, ts: a.ts, kind: a.kind, detail: a.detail })),
@@ -141,8 +145,20 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
     findings: findings.kept,
     findingsTotal: findings.total,
     findingsByCheck: { ...findings.byCheck },
+    findingGroups: groupFindings(findings.kept),
     verdict: unreadableAfterSeq !== null ? 'unreadable' : findings.total > 0 ? 'findings' : 'clean',
+    outcomes: shutdownOutcomes,
+    outcome: last ? { shutdownId: last.shutdownId, verdict: last.verdict, safe: last.safe } : null,
   }
+}
+
+/** A finding found after the pass (an anchor the log no longer holds, a file that did not read whole). */
+function addFinding(report: AuditReport, finding: Finding): void {
+  report.findings.push(finding)
+  report.findingsTotal++
+  report.findingsByCheck[finding.check] = (report.findingsByCheck[finding.check] ?? 0) + 1
+  report.findingGroups = groupFindings(report.findings)
+  if (report.verdict === 'clean') report.verdict = 'findings'
 }
 
 /**
@@ -181,10 +197,7 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
 function checkExpectedHead(report: AuditReport, log: EventLog, anchor: LogAnchor): void {
   const check = checkAnchor(log, anchor)
   if (check.ok) return
-  report.findings.push({ check: 'chain', kind: `chain.${check.kind}`, seq: anchor.seq, message: check.problem })
-  report.findingsTotal++
-  report.findingsByCheck.chain = (report.findingsByCheck.chain ?? 0) + 1
-  if (report.verdict === 'clean') report.verdict = 'findings'
+  addFinding(report, { check: 'chain', kind: `chain.${check.kind}`, seq: anchor.seq, message: check.problem })
 }
 
 /** The audit of what can still be read of a damaged file, with verdict `unreadable` and why. */
@@ -197,9 +210,7 @@ function auditSalvaged(path: string, options: AuditOptions, cause: unknown, why:
     if (unverifiable) report.coverage.chainNote = KEYED_WITHOUT_KEY
     // the file did not read whole, so even a fully read prefix is not all of it
     if (report.verdict !== 'unreadable') {
-      report.findings.push({ check: 'read', kind: 'read.unreadable', seq: null, message: `${why}; ${report.log.events} events could be read` })
-      report.findingsTotal++
-      report.findingsByCheck.read = (report.findingsByCheck.read ?? 0) + 1
+      addFinding(report, { check: 'read', kind: 'read.unreadable', seq: null, message: `${why}; ${report.log.events} events could be read` })
       report.log.unreadableAfterSeq = report.log.lastSeq ?? 0
       report.chain.intact = false
       report.verdict = 'unreadable'

@@ -12,7 +12,7 @@ import {
   type ShutdownProgress,
 } from '../projections/index.js'
 import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
-import type { AuditReport, OpenOrderRow, PositionRow, ShutdownSummary } from './audit-report.js'
+import type { AuditReport, OpenOrderRow, PnlSummary, PositionRow, ShutdownSummary } from './audit-report.js'
 
 /** The overall deadline a shutdown was started with (its recorded options, defaults filled in, as its fold reads them). */
 export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
@@ -108,6 +108,25 @@ export function reconciliationTable(state: HaltdState): AuditReport['reconciliat
       ...(row.note !== undefined ? { detail: row.note } : {}),
     })),
   }
+}
+
+/** The currency a market's P&L settles in: `BASE/QUOTE:SETTLE` settles in SETTLE, `BASE/QUOTE` in QUOTE. */
+export function settlementCurrency(symbol: string): string | undefined {
+  const [pair, settle] = symbol.split(':')
+  return settle || pair?.split('/')[1] || undefined
+}
+
+/** P&L over every market, with the currency the markets traded settle in (the sums never convert). */
+export function pnlSummary(state: HaltdState): PnlSummary {
+  const p = pnl(state)
+  const currencies = new Set<string>()
+  for (const pos of state.positions.values()) {
+    const c = settlementCurrency(pos.symbol)
+    if (c) currencies.add(c)
+  }
+  const list = [...currencies].sort()
+  const currency = list.length === 0 ? null : list.length === 1 ? list[0]! : `mixed: ${list.join(', ')}`
+  return { realized: p.realized, unrealized: p.unrealized, fees: p.fees, net: p.equity, currency }
 }
 
 export function killSwitchSummary(state: HaltdState): { latched: boolean; reason: string | null } {

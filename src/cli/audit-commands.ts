@@ -12,7 +12,8 @@ import { writeExport, type ExportFormat } from '../audit/export.js'
 import { renderHtml } from '../audit/render/html.js'
 import { renderMarkdown } from '../audit/render/markdown.js'
 import { renderText } from '../audit/render/text.js'
-import { exitCodeOf, type AuditReport } from '../audit/audit-report.js'
+import { AUDIT_EXIT, exitCodeOf, type AuditReport } from '../audit/audit-report.js'
+import { headline } from '../audit/render/sections.js'
 import { replayView } from '../audit/state-view.js'
 import { renderReplayText } from '../audit/render/replay-text.js'
 import { openEventLog, type EventLog } from '../core/log/event-log.js'
@@ -113,7 +114,13 @@ export const auditCommand: Command = {
     'notification carried) checks that the log still holds that event: a rewritten log with recomputed',
     "hashes passes the chain check but not this one. --key-file PATH: the chain key of a keyed log (the daemon's",
     'db.chainKeyFile); without it a keyed log is audited in all but its chain, and the report says so.',
-    'Exit 0 clean, 1 findings, 2 unreadable input (or a key that does not match the log).',
+    "Two verdicts, kept apart: the log's integrity, and each shutdown's outcome (flat and verified, positions kept",
+    'as told, residual exposure, unverified venues, unconfirmed cancels, a mismatch, a missed deadline, unfinished),',
+    "read at its completion: what it left, the observation each venue's verdict rests on and its age, its cancels,",
+    'fills and notifications. The headline says CLEAN only when the log is intact and the last shutdown ended flat and verified.',
+    `Exit ${AUDIT_EXIT.clean} log intact and the last shutdown flat and verified (or positions kept as told, verified, or no shutdown);`,
+    `${AUDIT_EXIT.findings} findings (whatever the outcome); ${AUDIT_EXIT.unreadable} unreadable input (or a key that does not match the log);`,
+    `${AUDIT_EXIT.unsafeOutcome} log intact but the last shutdown not safe (residual exposure, UNVERIFIED, unconfirmed cancels, …).`,
   ].join('\n'),
   run: async (args) => {
     const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string', 'expect-head': 'string', 'key-file': 'string' })
@@ -135,14 +142,14 @@ export const auditCommand: Command = {
     const body = renderReport(report, format)
     if (flags.out) {
       writeFileSync(flags.out, body)
-      process.stdout.write(`${report.verdict}: ${report.findingsTotal} findings over ${report.log.events} events; report written to ${flags.out}\n`)
+      process.stdout.write(`${headline(report)}; report written to ${flags.out}\n`)
     } else process.stdout.write(body)
     if (report.verdict === 'unreadable')
       process.stderr.write(`haltd audit: ${report.findings.find((f) => f.check === 'read')?.message ?? 'the log is unreadable'}\n`)
     if (report.coverage.chainNote) process.stderr.write(`haltd audit: ${report.coverage.chainNote}\n`)
     // a chain it could not check (a keyed log without its key) is never reported clean
     if (report.verdict === 'clean' && !report.coverage.chainVerified) return UNREADABLE
-    return exitCodeOf(report.verdict)
+    return exitCodeOf(report)
   },
 }
 

@@ -9,7 +9,8 @@ import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
-import { money, quantity } from '../projections/money.js'
+import { money, quantityAt } from '../projections/money.js'
+import { venueEvidenceLine, type VenueReconciliation } from '../projections/index.js'
 
 /** A stray word is a mistake (a pasted `[--emergency]`, a missing `--`): refuse it rather than ignore it. */
 function noArguments(positional: string[]): void {
@@ -109,7 +110,8 @@ type StatusBody = {
   seq?: number
   killSwitch?: { latched: boolean; reason?: string; by?: string }
   openOrders?: number
-  positions?: { venue: string; symbol: string; qty: number }[]
+  positions?: { venue: string; symbol: string; qty: number; amountStep?: number }[]
+  reconciliation?: { verdict: string; venues: VenueReconciliation[] }
   venues?: { venue: string; connected: boolean }[]
   strategies?: { id: string; enabled: boolean }[]
   shutdown?: { shutdownId: string; mode: string; status?: string; step?: number; stepName?: string } | null
@@ -127,7 +129,11 @@ function formatStatus(s: StatusBody): string {
     `drain ${s.drain ?? '?'}  paused ${s.paused === undefined ? '?' : s.paused ? 'YES' : 'no'}  deployments ${s.deploymentsLocked === undefined ? '?' : s.deploymentsLocked ? 'LOCKED' : 'unlocked'}`,
   ]
   const open = (s.positions ?? []).filter((p) => p.qty !== 0)
-  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${quantity(p.qty)}`).join(', ')}`)
+  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`).join(', ')}`)
+  if (s.reconciliation) {
+    lines.push(`reconciliation: ${s.reconciliation.verdict} (as the log knows it; GET /reconciliation asks the venues now)`)
+    for (const v of s.reconciliation.venues) lines.push(`  ${venueEvidenceLine(v)}`)
+  }
   if (s.venues?.length) lines.push(`venues: ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
   if (s.pnl)
@@ -267,7 +273,9 @@ const col = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.
 export function statusLine(s: DaemonStatus): string {
   const time = new Date().toISOString().slice(11, 19)
   const pos =
-    s.positions.length === 0 ? 'flat' : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${quantity(p.qty)}`).join(', ')
+    s.positions.length === 0
+      ? 'flat'
+      : s.positions.map((p) => `${p.venue.replace('-sim', '')} ${p.symbol.split('/')[0]} ${quantityAt(p.qty, p.amountStep)}`).join(', ')
   const up = s.venues.filter((v) => v.connected).length
   const ks = `${s.killSwitch.latched ? ' KILL-SWITCH' : ''}${switches(s)}`
   const sd = s.shutdown ? ` | shutdown ${s.shutdown.procedure} step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}` : ''

@@ -11,6 +11,7 @@ import type { RiskMonitor } from '../core/risk/index.js'
 import type { MarketData } from './market-data.js'
 import type { VenueHealth } from './venue-health.js'
 import { daemonMetrics } from './metrics.js'
+import { watchEventLoop } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
@@ -224,6 +225,8 @@ export async function startAdmin(input: {
   })
   const admin = await startAdminServer({ backend, token, host: config.admin.host, port: config.admin.port, logger })
   cleanups.push(() => admin.close())
+  // /metrics reports the event loop's lag: sample it from now on, not from the first scrape
+  watchEventLoop()
   const infoPath = adminInfoPath(config.db.path)
   writeAdminInfo(infoPath, { url: admin.url, token, pid: process.pid, db: config.db.path, startedAt: new Date(input.backend.startedAt).toISOString() })
   cleanups.push(() => removeAdminInfo(infoPath))

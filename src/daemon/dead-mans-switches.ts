@@ -18,8 +18,10 @@ export type KeptSwitches = {
 }
 
 /**
- * Arms the countdown dead man's switch of every venue that has one and refreshes it while the
- * daemon runs. Cancel-on-disconnect venues need nothing kept: their switch is the connection.
+ * Arms the dead man's switch of every venue that has one and refreshes it while the daemon runs:
+ * a countdown, or a cancel-on-disconnect window that has to be set (Bybit's disconnect
+ * protection, 3–300 s: `deadMansSwitch.timeoutMs` is its window). A gateway whose switch is the
+ * connection itself answers `armed: false` and nothing is kept.
  */
 export function keepSwitches(
   log: EventLog,
@@ -28,7 +30,7 @@ export function keepSwitches(
 ): KeptSwitches {
   const kept = new Map<string, DeadMansSwitchKeeper>()
   for (const gw of venues) {
-    if (gw.capabilities.deadMansSwitch !== 'countdown') continue
+    if (gw.capabilities.deadMansSwitch === 'none') continue
     const keeper = keepDeadMansSwitch(log, gw, options)
     keeper.ready.catch(options.onError)
     kept.set(gw.venue, keeper)

@@ -19,7 +19,7 @@ import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecyc
 import { createLogger } from './logger.js'
 import { describeLogFault, haltOnLogFault, watchLogHealth } from './log-health.js'
 import { createMarketData } from './market-data.js'
-import { createNotifier, logSink, webhookSink } from './notify/index.js'
+import { createNotifier, logSink, outcomeToProcessLog, webhookSink } from './notify/index.js'
 import { openLogWithProjections } from './open-log.js'
 import { endRun, newRunId, startRun } from './run-record.js'
 import { createShutdownEngine } from './shutdown-engine.js'
@@ -77,6 +77,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       sinks: [logSink(logger), ...config.notify.webhooks.map((w) => webhookSink(w)), ...(ports.notificationSinks ?? [])],
       budgetMs: config.notify.budgetMs,
       log,
+      onUnrecorded: outcomeToProcessLog(logger),
     })
     const switches = switchesArmedAtStartup()
     const startEmergency = (reason: string) => life.requestShutdown('emergency', reason, 'risk').done
@@ -141,7 +142,9 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
             }
           }
           await host.stop().catch(onError)
+          // Every notification in flight (an emergency's, a kill switch's, a log fault's) ends before the run does.
           await taps.notificationsSettled()
+          await notifier.settled()
         },
         recordEnd: (code) => endRun(log, runId, code),
         release: async () => {

@@ -1,6 +1,7 @@
 import { inFlight, openOrders, positions, strategies, type HaltdState } from '../projections/index.js'
 import type { ShutdownState } from '../projections/shutdowns.js'
 import type { Metric } from '../admin/prometheus.js'
+import { readEventLoopLag, type EventLoopLag } from './event-loop.js'
 
 export type MetricsInput = {
   state: HaltdState
@@ -18,8 +19,8 @@ export type MetricsInput = {
   process?: ProcessSample
 }
 
-/** What the standard `process_*` metrics are made of. */
-export type ProcessSample = { residentBytes: number; cpuSeconds: number; startTimeSeconds: number }
+/** What the standard `process_*` and `nodejs_*` metrics are made of. */
+export type ProcessSample = { residentBytes: number; cpuSeconds: number; startTimeSeconds: number; eventLoop?: EventLoopLag }
 
 export function sampleProcess(): ProcessSample {
   const cpu = process.cpuUsage()
@@ -28,6 +29,7 @@ export function sampleProcess(): ProcessSample {
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     // wall clock on purpose: the process started in real time, whatever clock haltd runs on
     startTimeSeconds: Math.round(Date.now() / 1000 - process.uptime()),
+    eventLoop: readEventLoopLag(),
   }
 }
 
@@ -134,5 +136,14 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
     gauge('process_resident_memory_bytes', 'resident memory size in bytes', [{ value: proc.residentBytes }]),
     counter('process_cpu_seconds_total', 'user and system CPU time spent, in seconds', [{ value: proc.cpuSeconds }]),
     gauge('process_start_time_seconds', 'start time of the process since the epoch, in seconds', [{ value: proc.startTimeSeconds }]),
+    ...(proc.eventLoop
+      ? [
+          gauge('nodejs_eventloop_lag_seconds', 'mean event loop lag since the last scrape, in seconds', [{ value: proc.eventLoop.meanSeconds }]),
+          gauge('nodejs_eventloop_lag_p99_seconds', '99th percentile of the event loop lag since the last scrape, in seconds', [
+            { value: proc.eventLoop.p99Seconds },
+          ]),
+          gauge('nodejs_eventloop_lag_max_seconds', 'largest event loop lag since the last scrape, in seconds', [{ value: proc.eventLoop.maxSeconds }]),
+        ]
+      : []),
   ]
 }

@@ -32,6 +32,9 @@ export function openLogWithProjections(
   }
   // released with the log on close
   log.on('conflict', (conflict) => logConflict(logger, conflict))
+  log.on('checkpoint-failed', ({ message }) =>
+    logger.warn({ db: path, error: message }, 'a background WAL checkpoint failed; appends go on and the WAL grows until one succeeds'),
+  )
   logger.info({ db: config.db.path, seq: log.lastSeq, snapshot: runner.restoredFrom?.seq, chain: log.chainKind, chainKeyId: log.chainKeyId }, 'event log open')
   return { log, runner }
 }

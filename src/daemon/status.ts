@@ -1,4 +1,4 @@
-import type { HaltdState } from '../projections/index.js'
+import { reconciliation, type HaltdState } from '../projections/index.js'
 import type { StrategyStatus } from '../strategies/index.js'
 import type { ShutdownController } from '../core/shutdown/controller.js'
 import type { VenueLatency } from './venue-health.js'
@@ -45,12 +45,23 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     openOrders: s.inFlight,
     positions: [...s.positions.values()]
       .filter((p) => Math.abs(p.qty) > 1e-12)
-      .map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, unrealized: p.unrealized })),
+      .map((p) => {
+        const amountStep = s.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
+        return {
+          venue: p.venue,
+          symbol: p.symbol,
+          qty: p.qty,
+          avgEntry: p.avgEntry,
+          unrealized: p.unrealized,
+          ...(amountStep !== undefined ? { amountStep } : {}),
+        }
+      }),
     pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
     venues: [...i.venues].map((venue) => {
       const latency = i.measuredLatency(venue)?.latencyMs ?? s.venues.get(venue)?.latencyMs
       return { venue, connected: s.venues.get(venue)?.connected === true, ...(latency !== undefined ? { latencyMs: latency } : {}) }
     }),
+    reconciliation: statusReconciliation(s),
     strategies: i.strategies.map((x) => ({ id: x.id, enabled: x.enabled, ...(x.disabledReason ? { reason: x.disabledReason } : {}) })),
     drain: t.drain.state,
     paused: t.paused !== false,
@@ -69,4 +80,9 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     ...(i.adminUrl ? { admin: { url: i.adminUrl } } : {}),
     ...(i.logFault ? { log: { ok: false, error: i.logFault.error, since: new Date(i.logFault.at).toISOString(), failedWrites: i.logFault.failures } } : {}),
   }
+}
+
+function statusReconciliation(s: HaltdState): DaemonStatus['reconciliation'] {
+  const r = reconciliation(s)
+  return { verdict: r.verdict, venues: r.perVenue }
 }

@@ -3,7 +3,7 @@ import type { Origin, ShutdownMode } from '../events/primitives.js'
 import type { Clock, IdSource } from '../events/clock.js'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { TickerSource } from '../exchanges/ticker-source.js'
-import type { HaltdState } from '../projections/index.js'
+import type { HaltdState, ReconciliationVerdict, VenueReconciliation } from '../projections/index.js'
 import type { StrategyHost, Strategy, StrategyLimits } from '../strategies/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -63,9 +63,15 @@ export type DaemonStatus = {
   gate: { halted: boolean; reason?: string }
   killSwitch: { latched: boolean; reason?: string; by?: string; action?: string }
   openOrders: number
-  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number }[]
+  /** `amountStep` is the market's where the venue reported it: quantities print at its precision. */
+  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number; amountStep?: number }[]
   pnl: { realized: number; fees: number; unrealized: number; equity: number; drawdown: number }
   venues: { venue: string; connected: boolean; latencyMs?: number }[]
+  /**
+   * The reconciliation as the log knows it (no venue asked: `/reconciliation` asks them), each
+   * venue's verdict with the observation it rests on.
+   */
+  reconciliation: { verdict: ReconciliationVerdict; venues: VenueReconciliation[] }
   strategies: { id: string; enabled: boolean; reason?: string }[]
   drain: string
   paused: boolean

@@ -20,7 +20,7 @@ export async function cancelEverywhereUnrecorded(input: {
     [...input.venues.values()].map(async (gw) => {
       try {
         const r = await pTimeout(gw.cancelAll({ scope: input.scope }), { milliseconds: input.budgetMs })
-        return `cancel-all at ${gw.venue} (${input.scope}): ${r.canceled.length} canceled, ${r.failed.length} not confirmed (not recorded in the log)`
+        return `cancel-all at ${gw.venue} (${input.scope}): ${r.canceled.length} canceled, ${r.failed.length + (r.unanswered?.length ?? 0)} not confirmed (not recorded in the log)`
       } catch (e) {
         return `cancel-all at ${gw.venue} (${input.scope}) failed: ${e instanceof Error ? e.message : String(e)} (not recorded in the log)`
       }

@@ -142,9 +142,19 @@ async function ccxtVenue(
     return ex
   }
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
+  const { defaultTypeOf } = await import('../exchanges/ccxt/capabilities.js')
+  const main = make()
+  const type = defaultTypeOf(main)
+  if (!v.symbols.length && (type === 'spot' || type === 'margin')) {
+    // a spot account has no positions to read: its symbols are what haltd lists, cancels and watches
+    throw new VenueSetupFailed(
+      v.name,
+      `a ${v.exchange} ${type} venue needs \`symbols\` (the markets haltd lists open orders on, cancels in and polls prices of, e.g. ["BTC/USDT"]); or set options.defaultType to a derivatives type (swap, future)`,
+    )
+  }
   const gateway = new CcxtGateway({
     venue: v.name,
-    exchange: make(),
+    exchange: main,
     shutdownExchange: make(),
     ...(v.symbols.length ? { symbols: v.symbols } : {}),
     clock,

@@ -277,7 +277,20 @@ export const current = {
   },
   'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },
   'run.crashed': { v: 1, data: z.strictObject({ runId: Id, pid: z.number().int().nonnegative(), lastSeq: z.number().int().nonnegative() }) },
-  'notification.sent': { v: 1, data: z.strictObject({ sink: Text(100), topic: Text(100), ok: z.boolean(), error: Reason.optional() }) },
+  'notification.sent': {
+    v: 1,
+    data: z.strictObject({
+      sink: Text(100),
+      topic: Text(100),
+      ok: z.boolean(),
+      error: Reason.optional(),
+      /** delivered, failed (after `attempts`), or cut off by the notification budget. Older events lack it. */
+      outcome: z.enum(['delivered', 'failed', 'budget-exhausted']).optional(),
+      attempts: z.number().int().nonnegative().optional(),
+      /** What each failed attempt met (`attempt 1: HTTP 429`), a delivery after retries included. */
+      failedAttempts: Reason.optional(),
+    }),
+  },
 } as const
 
 export type Catalogue = typeof current

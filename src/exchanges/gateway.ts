@@ -109,6 +109,11 @@ export type CancelAllResult = {
   /** Client order ids (venue order ids for orders without one) the venue confirmed canceled. */
   canceled: string[]
   failed: { id: string; reason: string }[]
+  /**
+   * Ids the venue gave no clear answer for (no item of their own in a batch answer, an item
+   * without a status, a batch refused as a whole): not canceled, not refused, to be looked up.
+   */
+  unanswered?: string[]
 }
 
 export type VenueOrder = {
@@ -136,9 +141,7 @@ export type OrderUpdate =
   | ({ kind: 'fill' } & Fill)
   | { kind: 'status'; clientOrderId: string; venueOrderId?: string; status: VenueOrderStatus; reason?: string }
 
-/** haltd tags every client order id it sends with this prefix, so `own` scope can tell its orders. */
-export const HALTD_TAG = 'hd'
-export const isOwnOrderId = (clientOrderId: string | undefined): boolean => !!clientOrderId && clientOrderId.startsWith(`${HALTD_TAG}-`)
+export { HALTD_TAG, isOwnOrderId } from './client-order-id.js'
 
 /** The port's methods that go to the venue: what the simulator can fault and what the daemon times. */
 export const VENUE_CALLS = [

@@ -27,6 +27,7 @@ export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type
 export {
   reconciliation,
   reconciliationClaim,
+  venueEvidenceLine,
   toleranceFor,
   DEFAULT_TOLERANCE,
   type Reconciliation,

@@ -16,3 +16,18 @@ export function quantity(n: number, decimals = 8): string {
   const trimmed = fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed
   return trimmed === '-0' ? '0' : trimmed
 }
+
+/** The decimal places a market's step needs (0.001 → 3, 0.5 → 1, 0.25 → 2, 5 → 0); undefined for no usable step. */
+export function stepDecimals(step: number | undefined): number | undefined {
+  if (step === undefined || !Number.isFinite(step) || step <= 0) return undefined
+  for (let d = 0; d <= 12; d++) {
+    const scaled = step * 10 ** d
+    if (Math.abs(scaled - Math.round(scaled)) <= 1e-9 * Math.max(1, scaled)) return d
+  }
+  return 12
+}
+
+/** A quantity or price at its market's precision (the step the venue reported) where known, else `quantity`'s 8 decimals. */
+export function quantityAt(n: number, step: number | undefined): string {
+  return quantity(n, stepDecimals(step) ?? 8)
+}

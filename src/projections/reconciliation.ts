@@ -263,3 +263,14 @@ export function reconciliationClaim(r: { verdict: ReconciliationVerdict; unverif
   const shown = unverified.slice(0, 5).map((u) => `${u.venue}: ${u.why}`)
   return `UNVERIFIED (${shown.join('; ') || 'no evidence recorded'}${unverified.length > 5 ? '; …' : ''})`
 }
+
+/**
+ * One venue's verdict with the evidence it rests on, the one wording the shutdown report and
+ * `haltd status` share: `binance: OK (observed at seq 120, 800 ms old; last order event at seq 98)`,
+ * or UNVERIFIED with why.
+ */
+export function venueEvidenceLine(v: Pick<VenueReconciliation, 'venue' | 'verdict' | 'observation' | 'lastOrderSeq' | 'why'>): string {
+  const seen = v.observation ? `observed at seq ${v.observation.seq}, ${v.observation.ageMs} ms old` : 'never observed'
+  const last = v.lastOrderSeq === null ? 'no order events' : `last order event at seq ${v.lastOrderSeq}`
+  return `${v.venue}: ${v.verdict} (${seen}; ${last})${v.verdict === 'UNVERIFIED' && v.why ? `: ${v.why}` : ''}`
+}

@@ -20,7 +20,9 @@ describe('audit: the report and its renderers', () => {
     expect(md).toMatch(/\| 3 \| cancel all orders \| \d\d:\d\d:\d\d\.\d{3} \| \d\d:\d\d:\d\d\.\d{3} \| \d+ ms \| completed \|/)
     expect(md).toMatch(/\| kind \| symbol \| internal \| alpha \| bravo \| charlie \| status \|/)
     const text = renderText(report)
-    expect(text).toContain('CLEAN')
+    // the emergency left its positions open: an intact log, never CLEAN over that outcome
+    expect(text).toContain('LOG INTACT — LAST SHUTDOWN sd-1: RESIDUAL EXPOSURE')
+    expect(text).not.toContain('CLEAN')
     expect(text).toContain('Final positions and P&L')
     expect(renderHtml(report)).toContain('<rect class="bar completed"')
   })

@@ -107,7 +107,7 @@ describe('order router', () => {
     }
     const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })
     expect(outcome.status).toBe('accepted')
-    expect(outcome.clientOrderId).toMatch(/^hd-r1-/)
+    expect(outcome.clientOrderId).toMatch(/^hd0000r1[0-9a-z]+$/)
     expect(seenAtVenue).toEqual([['order.submitted']])
     expect(types(log)).toEqual(['order.submitted', 'order.accepted'])
   })
@@ -383,6 +383,48 @@ describe('venue recorder', () => {
       ['venue.disconnected', { venue: 'sim', reason: 'cable pulled' }],
       ['venue.connected', { venue: 'sim' }],
     ])
+  })
+
+  it('given a mass cancel the venue confirms in one burst, every confirmation is recorded, in the order the venue pushed them', async () => {
+    const { log, sim, router } = setup()
+    const ids: string[] = []
+    for (let i = 0; i < 300; i++) {
+      const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 50 - i * 0.01, origin: strategy })
+      expect(outcome.status).toBe('accepted')
+      ids.push(outcome.clientOrderId ?? '')
+    }
+    const before = log.lastSeq
+
+    await sim.cancelAll({ scope: 'account' })
+
+    const confirmations = [...log.read({ from: before + 1, types: ['order.canceled'] })]
+    expect(confirmations.map((e) => (e.data as { clientOrderId: string }).clientOrderId).sort()).toEqual([...ids].sort())
+    expect(confirmations.every((e) => (e.data as { confirmedBy: string }).confirmedBy === 'stream')).toBe(true)
+    // one burst, one run of seqs: nothing of it was dropped or interleaved
+    expect(confirmations.at(-1)!.seq - confirmations[0]!.seq).toBe(ids.length - 1)
+  })
+
+  it('given a burst in which the catalogue refuses one fact, the others are still recorded and the refusal is reported', async () => {
+    const log = openEventLog({ path: tempDb() })
+    const sim = new SimExchange({ venue: 'sim', seed: 1, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01 }] })
+    const errors: unknown[] = []
+    const stop = recordUpdates(log, sim, (e) => errors.push(e))
+    cleanups.push(async () => {
+      stop()
+      await sim.close()
+      log.close()
+    })
+
+    sim.placeForeignOrder({ symbol: SYMBOL, side: 'buy', qty: 1, price: 50, clientOrderId: 'bad\uD800id' })
+    sim.placeForeignOrder({ symbol: SYMBOL, side: 'buy', qty: 1, price: 49, clientOrderId: 'goodone' })
+    // the market trades through both: their fills are one burst (a fill is recorded whoever placed
+    // the order; a status of someone else's order is not)
+    sim.setMid(SYMBOL, 40)
+    await Promise.resolve()
+
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ name: 'InvalidEvent' })
+    expect([...log.read()].some((e) => (e.data as { clientOrderId?: string }).clientOrderId === 'goodone')).toBe(true)
   })
 
   it('stops recording connection changes once unsubscribed', () => {

@@ -144,6 +144,24 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
       expect(releases(events)).toEqual({ 'alpha-sim': 'disarmed', 'spot-sim': 'not-kept' })
     })
 
+    it('arms a cancel-on-disconnect window too (Bybit’s disconnect protection) and disarms it after a clean graceful shutdown', async () => {
+      const db = join(tempDir(), 'e.db')
+      const dcp = new SimExchange({
+        venue: 'dcp-sim',
+        seed: 3,
+        mode: 'derivatives',
+        capabilities: { deadMansSwitch: 'cancel-on-disconnect' },
+        symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+      })
+      const h = await start(db, [dcp], keep)
+      expect((await h.shutdown({ mode: 'graceful', reason: 'end of session' })).outcome).toBe('clean')
+      const events = logOf(db)
+      expect(events.filter((e) => e.type === 'venue.dead-mans-switch-armed').map((e) => e.data)).toEqual([
+        { venue: 'dcp-sim', timeoutMs: 1_000, method: 'cancel-on-disconnect' },
+      ])
+      expect(releases(events)).toEqual({ 'dcp-sim': 'disarmed' })
+    })
+
     it('is left armed by an emergency shutdown, which arms its own shorter countdown and never disarms', async () => {
       const db = join(tempDir(), 'e.db')
       const h = await start(db, [sim('alpha-sim')], keep)

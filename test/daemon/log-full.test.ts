@@ -72,6 +72,10 @@ describe('haltd run on a disk that fills up', { timeout: 120_000 }, () => {
         expect(code).not.toBeNull()
         expect(stopMs).toBeLessThan(gracefulDeadlineMs)
         expect(d.stderr.join('\n')).toMatch(/haltd: the event log could not record \d+ write\(s\) since .*not recorded: /)
+        // the log fault's notification cannot be recorded in the broken log: its outcome is on stderr
+        expect(d.stderr.join('\n')).toMatch(
+          /haltd: notification log\.write-failed delivered by log \(1 attempt\); not in the event log \(the event log refused it: /,
+        )
         const requestUnrecorded = d.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('shutdown request (SIGTERM received) could not be recorded'))
         expect(requestUnrecorded || d.logs().some((l) => l.msg === 'the shutdown failed')).toBe(true)
         if (requestUnrecorded) {

@@ -1,40 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { createNotifier, logSink, webhookSink } from '../../src/daemon/notify/index.js'
 import { tempDb } from '../support/tmp.js'
 import { createHaltd } from '../../src/daemon/index.js'
+import { retryAfterMs } from '../../src/daemon/notify/index.js'
+import { webhookReceiver } from '../support/webhook-receiver.js'
 
-type Hit = { method: string; path: string; contentType: string | undefined; body: unknown }
-
-const servers: Server[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
-})
-
-/** A receiving end on 127.0.0.1 that answers each request with the next status in `statuses`. */
-async function receiver(statuses: (number | 'hang')[]): Promise<{ url: string; hits: Hit[] }> {
-  const hits: Hit[] = []
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let text = ''
-    req.on('data', (c) => (text += c))
-    req.on('end', () => {
-      hits.push({ method: req.method!, path: req.url!, contentType: req.headers['content-type'], body: JSON.parse(text) })
-      const status = statuses[hits.length - 1] ?? 200
-      if (status === 'hang') return
-      res.writeHead(status).end('ok')
-    })
-  })
-  servers.push(server)
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/services/T000/B000/secretpath`, hits }
-}
+const receiver = webhookReceiver
 
 const announce = { topic: 'shutdown.announced', text: 'graceful shutdown started: deploy', severity: 'warning' as const, fields: { mode: 'graceful' } }
 
@@ -44,20 +18,22 @@ describe('notifier', () => {
     const log = openEventLog({ path: tempDb() })
     const notifier = createNotifier({ sinks: [webhookSink({ name: 'slack', url })], budgetMs: 5_000, log })
     const outcomes = await notifier.notify(announce)
-    expect(outcomes).toEqual([{ sink: 'slack', ok: true }])
+    expect(outcomes).toEqual([{ sink: 'slack', ok: true, outcome: 'delivered', attempts: 1, failures: [] }])
     expect(hits).toHaveLength(1)
     expect(hits[0]).toMatchObject({ method: 'POST', path: '/services/T000/B000/secretpath', contentType: 'application/json' })
     expect(hits[0]!.body).toMatchObject({ topic: 'shutdown.announced', severity: 'warning', fields: { mode: 'graceful' } })
     expect((hits[0]!.body as { text: string }).text).toContain('graceful shutdown started: deploy')
     const sent = [...log.read({ types: ['notification.sent'] })]
-    expect(sent.map((e) => e.data)).toEqual([{ sink: 'slack', topic: 'shutdown.announced', ok: true }])
+    expect(sent.map((e) => e.data)).toEqual([{ sink: 'slack', topic: 'shutdown.announced', ok: true, outcome: 'delivered', attempts: 1 }])
     log.close()
   })
 
   it('retries a 503 and a 429, then succeeds', async () => {
     const { url, hits } = await receiver([503, 429, 200])
     const notifier = createNotifier({ sinks: [webhookSink({ url, retries: 2, backoffMs: 1 })], budgetMs: 5_000 })
-    expect(await notifier.notify(announce)).toEqual([{ sink: 'webhook', ok: true }])
+    expect(await notifier.notify(announce)).toEqual([
+      { sink: 'webhook', ok: true, outcome: 'delivered', attempts: 3, failures: ['attempt 1: HTTP 503', 'attempt 2: HTTP 429'] },
+    ])
     expect(hits).toHaveLength(3)
   })
 
@@ -65,7 +41,7 @@ describe('notifier', () => {
     const { url, hits } = await receiver([400, 200])
     const [outcome] = await createNotifier({ sinks: [webhookSink({ url, retries: 3, backoffMs: 1 })], budgetMs: 5_000 }).notify(announce)
     expect(hits).toHaveLength(1)
-    expect(outcome).toMatchObject({ ok: false, error: 'webhook: HTTP 400' })
+    expect(outcome).toMatchObject({ ok: false, error: 'webhook: HTTP 400', outcome: 'failed', attempts: 1 })
     expect(outcome!.error).not.toContain('secretpath')
   })
 
@@ -78,8 +54,8 @@ describe('notifier', () => {
     })
     const outcomes = await notifier.notify(announce)
     expect(outcomes).toEqual([
-      { sink: 'webhook', ok: false, error: expect.any(String) },
-      { sink: 'log', ok: true },
+      { sink: 'webhook', ok: false, error: expect.any(String), outcome: 'budget-exhausted', attempts: expect.any(Number), failures: expect.any(Array) },
+      { sink: 'log', ok: true, outcome: 'delivered', attempts: 1, failures: [] },
     ])
     // Bounded: with a 600 ms budget and 200 ms attempts, at most a few attempts were made.
     expect(hits.length).toBeGreaterThanOrEqual(1)
@@ -92,6 +68,68 @@ describe('notifier', () => {
     const [outcome] = await notifier.notify(announce)
     expect(outcome).toMatchObject({ sink: 'webhook', ok: false })
     expect(outcome!.error).toMatch(/ECONNREFUSED|failed/)
+  })
+})
+
+describe('Retry-After', () => {
+  it('reads delay-seconds and HTTP dates; a date in the past is no wait, anything else is no answer', () => {
+    const now = Date.parse('2026-12-04T12:00:00Z')
+    expect(retryAfterMs('2', now)).toBe(2_000)
+    expect(retryAfterMs(' 0 ', now)).toBe(0)
+    expect(retryAfterMs('Fri, 04 Dec 2026 12:00:03 GMT', now)).toBe(3_000)
+    expect(retryAfterMs('Fri, 04 Dec 2026 11:59:00 GMT', now)).toBe(0)
+    expect(retryAfterMs('soon', now)).toBeUndefined()
+    expect(retryAfterMs(null, now)).toBeUndefined()
+  })
+
+  it('given a 429 asking for one second, when notified, then the retry waits that long and is delivered, both attempts recorded', async () => {
+    const { url, hits } = await receiver([{ status: 429, retryAfter: '1' }, 200])
+    const log = openEventLog({ path: tempDb() })
+    const notifier = createNotifier({ sinks: [webhookSink({ name: 'desk', url, retries: 2, backoffMs: 1 })], budgetMs: 5_000, log })
+    const [outcome] = await notifier.notify(announce)
+    expect(outcome).toMatchObject({ ok: true, outcome: 'delivered', attempts: 2 })
+    expect(hits).toHaveLength(2)
+    // a lower bound, not a timing target: the backoff alone is 1 ms
+    expect(hits[1]!.at - hits[0]!.at).toBeGreaterThanOrEqual(950)
+    expect([...log.read({ types: ['notification.sent'] })].map((e) => e.data)).toEqual([
+      { sink: 'desk', topic: 'shutdown.announced', ok: true, outcome: 'delivered', attempts: 2, failedAttempts: 'attempt 1: HTTP 429 (Retry-After 1 s)' },
+    ])
+    log.close()
+  })
+
+  it('given a Retry-After longer than the budget, when notified, then the outcome is budget-exhausted after one attempt, and recorded', async () => {
+    const { url, hits } = await receiver([{ status: 503, retryAfter: '30' }])
+    const log = openEventLog({ path: tempDb() })
+    const notifier = createNotifier({ sinks: [webhookSink({ name: 'desk', url, retries: 3, backoffMs: 1 })], budgetMs: 300, log })
+    const [outcome] = await notifier.notify(announce)
+    expect(hits).toHaveLength(1)
+    expect(outcome).toMatchObject({ ok: false, outcome: 'budget-exhausted', attempts: 1 })
+    expect([...log.read({ types: ['notification.sent'] })][0]!.data).toMatchObject({ ok: false, outcome: 'budget-exhausted', attempts: 1 })
+    log.close()
+  })
+
+  it('given a receiver failing every attempt, when notified, then the outcome is failed after retries + 1 attempts', async () => {
+    const { url, hits } = await receiver([500, 502, 500])
+    const [outcome] = await createNotifier({ sinks: [webhookSink({ url, retries: 2, backoffMs: 1 })], budgetMs: 5_000 }).notify(announce)
+    expect(hits).toHaveLength(3)
+    expect(outcome).toMatchObject({ ok: false, outcome: 'failed', attempts: 3, error: 'webhook: 3 attempts failed, the last: HTTP 500' })
+  })
+
+  it('given a log that refuses the record, when notified, then the outcome goes to the fallback with the reason', async () => {
+    const seen: string[] = []
+    const log = openEventLog({ path: tempDb() })
+    log.close()
+    const notifier = createNotifier({ sinks: [], budgetMs: 1_000, log, onUnrecorded: (o, n, why) => void seen.push(`${n.topic} ${o.outcome}: ${why}`) })
+    await notifier.notify(announce)
+    expect(seen).toEqual([])
+    const withSink = createNotifier({
+      sinks: [{ name: 'x', send: async () => {} }],
+      budgetMs: 1_000,
+      log,
+      onUnrecorded: (o, n, why) => void seen.push(`${n.topic} ${o.outcome}: ${why}`),
+    })
+    await withSink.notify(announce)
+    expect(seen).toEqual(['shutdown.announced delivered: the event log is closed'])
   })
 })
 
@@ -110,7 +148,14 @@ describe('the kill switch notification', () => {
     const sent = [...log.read({ types: ['notification.sent'] })].map((e) => e.data)
     const ended = [...log.read({ types: ['run.ended'] })]
     log.close()
-    expect(sent).toContainEqual({ sink: 'desk', topic: 'killswitch.activated', ok: true })
+    expect(sent).toContainEqual({
+      sink: 'desk',
+      topic: 'killswitch.activated',
+      ok: true,
+      outcome: 'delivered',
+      attempts: 2,
+      failedAttempts: 'attempt 1: HTTP 500',
+    })
     expect(ended).toHaveLength(1)
   })
 })

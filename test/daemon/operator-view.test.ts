@@ -80,11 +80,48 @@ describe('pause, drain and deployment locks, where an operator looks', { timeout
     expect(sample(after, 'process_cpu_seconds_total')).toBeGreaterThan(0)
     expect(Math.abs(sample(after, 'process_start_time_seconds')! - (Date.now() / 1000 - process.uptime()))).toBeLessThan(2)
 
-    const { stdout } = await promisify(execFile)(process.execPath, [dist('src/cli.js'), 'status', '--url', url, '--token', TOKEN])
+    const status = async () => (await promisify(execFile)(process.execPath, [dist('src/cli.js'), 'status', '--url', url, '--token', TOKEN])).stdout
+    const stdout = await status()
     expect(stdout).toContain('drain Draining  paused YES  deployments LOCKED')
+    // the order went in after the startup's observation: haltd status says the verdict rests on nothing newer
+    expect(stdout).toContain('reconciliation: UNVERIFIED (as the log knows it')
+    expect(stdout).toMatch(
+      /\n {2}alpha-sim: UNVERIFIED \(observed at seq \d+, \d+ ms old; last order event at seq \d+\): last observed at seq \d+, before its last order event at seq \d+\n/,
+    )
+    // once the venue was asked again, the verdict is verified, and haltd status names the observation
+    expect((await fetch(`${url}/reconciliation`, { headers })).status).toBe(200)
+    expect(await status()).toMatch(
+      /reconciliation: OK \(as the log knows it[^\n]*\n {2}alpha-sim: OK \(observed at seq \d+, \d+ ms old; last order event at seq \d+\)\n/,
+    )
     expect(statusLine(h.status())).toContain('ACTIVE DRAINING PAUSED DEPLOYMENTS-LOCKED |')
     const noisy = { venue: 'okx-sim', symbol: 'ETH/USDT:USDT', qty: -0.019999999999999997, avgEntry: 3000, unrealized: 0 }
     expect(statusLine({ ...h.status(), positions: [noisy] })).toContain('| okx ETH -0.02 |')
+    // at the market's step where the venue reported one
+    expect(statusLine({ ...h.status(), positions: [{ ...noisy, qty: 0.0123456, amountStep: 0.01 }] })).toContain('| okx ETH 0.01 |')
+
+    // when the order it waits for is canceled, the drain ends: mode 2
+    expect(await h.orders.cancel({ venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', clientOrderId: sent.clientOrderId! })).toBe('canceled')
+    for (let i = 0; i < 100 && sample(await metrics(), 'haltd_drain_mode') !== 2; i++) await new Promise((r) => setTimeout(r, 50))
+    const drained = await metrics()
+    expect(sample(drained, 'haltd_drain_mode')).toBe(2)
+    expect(sample(drained, 'haltd_drain_started_timestamp_seconds')).toBeUndefined()
+  })
+
+  it('/metrics gives the event loop lag: a loop held up shows in the next scrape', async () => {
+    const h = await start()
+    const metrics = async () => (await fetch(`${h.admin!.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()
+    await metrics()
+    // given the loop held up for 150 ms
+    const until = Date.now() + 150
+    while (Date.now() < until) {
+      // busy: no timer can run
+    }
+    // when scraped, then the lag since the last scrape shows it
+    const text = await metrics()
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge')
+    expect(sample(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThan(0)
+    expect(sample(text, 'nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(0.1)
+    expect(sample(text, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0.1)
   })
 
   it('during a shutdown /metrics gives the step it is at and the deadline its procedure recorded', async () => {

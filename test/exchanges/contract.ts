@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Side } from '../../src/events/primitives.js'
+import { makeClientOrderId } from '../../src/exchanges/client-order-id.js'
 import { isOwnOrderId, type ConnectionChange, type ExchangeGateway, type VenueOrder } from '../../src/exchanges/gateway.js'
 import { VenueError } from '../../src/exchanges/errors.js'
 
@@ -29,8 +30,8 @@ export type ContractHarness = {
 }
 
 let counter = 0
-/** Short (Binance allows 36 chars), tagged as ours, unique across runs against a live server. */
-const ownId = (): string => `hd-c${Date.now().toString(36)}${(++counter).toString(36)}`
+/** haltd's own format (letters and digits, at most 32: every venue family takes it), unique across runs against a live server. */
+const ownId = (): string => makeClientOrderId(Date.now().toString(36), ++counter)
 
 const eventually = <T>(fn: () => Promise<T>): Promise<T> => vi.waitFor(fn, { timeout: 5_000, interval: 20 })
 

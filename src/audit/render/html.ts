@@ -1,18 +1,24 @@
-import type { AuditReport, ShutdownSummary } from '../audit-report.js'
+import type { AuditReport, ShutdownOutcome, ShutdownSummary } from '../audit-report.js'
 import { duration, iso, money } from './format.js'
 import {
+  activityLine,
   anomaliesTable,
   chainLine,
   coverageLine,
+  evidenceTable,
+  exposureTable,
   findingsTable,
   headline,
+  newestFirst,
+  notificationsTable,
   openOrdersTable,
+  outcomeWords,
   positionsTable,
   reconciliationLine,
   reconciliationTable,
   runsTable,
   shutdownLine,
-  timelineTables,
+  shutdownOutcomeLine,
   tradingLine,
   type Table,
 } from './sections.js'
@@ -33,16 +39,16 @@ const OUTCOME_COLOR: Record<string, string> = {
   running: '#1565c0',
 }
 
-const STATUS_CLASS: Record<string, string> = { OK: 'ok', MISMATCH: 'bad', MISSING_AT_VENUE: 'warn', UNKNOWN_TO_US: 'warn' }
+const STATUS_CLASS: Record<string, string> = { OK: 'ok', MISMATCH: 'bad', MISSING_AT_VENUE: 'warn', UNKNOWN_TO_US: 'warn', UNVERIFIED: 'bad', FAILED: 'bad' }
 
-function htmlTable(t: Table, opts: { id?: string; statusColumn?: number; level?: 'h2' | 'h3' } = {}): string {
+function htmlTable(t: Table, opts: { id?: string; statusColumn?: number; level?: 'h2' | 'h3' | 'h4' } = {}): string {
   const level = opts.level ?? 'h2'
   const head = `<${level}>${esc(t.title)}</${level}>`
   if (t.rows.length === 0) return `${head}<p class="empty">${esc(t.empty)}</p>`
   const rows = t.rows
     .map((row) => {
-      const status = opts.statusColumn === undefined ? undefined : row[opts.statusColumn]?.split(' ')[0]
-      const cls = status ? (STATUS_CLASS[status] ?? OUTCOME_CLASS[status]) : undefined
+      const status = opts.statusColumn === undefined ? undefined : row[opts.statusColumn]?.split(/[ :]/)[0]
+      const cls = row[0]?.startsWith('  ↳') ? 'sub' : status ? (STATUS_CLASS[status] ?? OUTCOME_CLASS[status]) : undefined
       return `<tr${cls ? ` class="${cls}"` : ''}>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`
     })
     .join('\n')
@@ -122,7 +128,12 @@ main{max-width:1120px;margin:0 auto;padding:24px 28px 48px;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e0e0e0;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
 .sub{color:#616161;margin:0 0 16px}
 .verdict{display:inline-block;padding:6px 14px;border-radius:4px;font-weight:700;color:#fff;letter-spacing:.03em}
-.verdict.clean{background:#2e7d32}.verdict.findings{background:#c62828}.verdict.unreadable{background:#ef6c00}
+.verdict.clean{background:#2e7d32}.verdict.findings{background:#c62828}.verdict.unreadable{background:#ef6c00}.verdict.unsafe{background:#6d4c41}
+.callout{border-left:6px solid;border-radius:4px;padding:10px 16px;margin:12px 0 16px}
+.callout.safe{border-color:#2e7d32;background:#e8f5e9}.callout.unsafe{border-color:#c62828;background:#ffebee}
+.callout h2{border:0;margin:0 0 6px;padding:0;font-size:19px}.callout ul{margin:6px 0 8px;padding-left:20px}
+.badge{display:inline-block;padding:2px 8px;border-radius:3px;font-weight:700;font-size:12px;color:#fff}.badge.safe{background:#2e7d32}.badge.unsafe{background:#c62828}
+#findings tr.sub td{background:#fff5f5;color:#5d4037}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
 .card{border:1px solid #e0e0e0;border-radius:6px;padding:8px 12px;min-width:150px}
 .card b{display:block;font-size:12px;color:#757575;font-weight:600;text-transform:uppercase;letter-spacing:.04em}
@@ -140,39 +151,69 @@ svg .label{font-size:12px;fill:#212121}svg .tick{font-size:10px;fill:#757575}svg
 @media print{body{background:#fff}main{padding:0}}
 `
 
+/** The outcome first: the last shutdown's verdict, every concern, and the positions it left, named. */
+function outcomeCallout(r: AuditReport): string {
+  const last = r.outcomes[0]
+  if (!last) return '<section class="callout safe" id="outcome"><h2>Shutdown outcome: no shutdown in this log</h2></section>'
+  const concerns = last.concerns.map((c) => `<li><b>${esc(c.verdict.replaceAll('_', ' '))}</b>: ${esc(c.what)}</li>`).join('')
+  const earlier = r.outcomes.slice(1).filter((o) => !o.safe)
+  return [
+    `<section class="callout ${last.safe ? 'safe' : 'unsafe'}" id="outcome">`,
+    `<h2>Shutdown outcome: ${esc(outcomeWords(last))}</h2>`,
+    `<p>${esc(shutdownOutcomeLine(last))}</p>`,
+    concerns ? `<ul>${concerns}</ul>` : '',
+    last.exposure.length ? htmlTable(exposureTable(last), { id: 'residual-exposure', level: 'h3' }) : '',
+    earlier.length ? `<p>Earlier shutdowns not safe: ${esc(earlier.map((o) => `${o.shutdownId} ${outcomeWords(o)}`).join('; '))}</p>` : '',
+    r.verdict !== 'clean' ? '<p><b>Read from a log that fails its checks: see the findings.</b></p>' : '',
+    '</section>',
+  ].join('')
+}
+
+function outcomeHtml(o: ShutdownOutcome): string {
+  return [
+    `<p><span class="badge ${o.safe ? 'safe' : 'unsafe'}">${esc(outcomeWords(o))}</span> <span class="meta">${esc(shutdownOutcomeLine(o))}</span></p>`,
+    o.concerns.length ? `<ul>${o.concerns.map((c) => `<li>${esc(c.what)}</li>`).join('')}</ul>` : '',
+    `<p class="meta">${esc(activityLine(o))}</p>`,
+    htmlTable(exposureTable(o), { level: 'h4' }),
+    htmlTable(evidenceTable(o), { level: 'h4', statusColumn: 1 }),
+    htmlTable(notificationsTable(o), { level: 'h4', statusColumn: 4 }),
+  ].join('')
+}
+
 export function renderHtml(r: AuditReport): string {
   const card = (label: string, value: string): string => `<div class="card"><b>${esc(label)}</b>${esc(value)}</div>`
   const k = r.trading.killSwitch
   const legend = `<p class="legend">${Object.entries(OUTCOME_COLOR)
     .map(([o, c]) => `<span><i style="background:${c}"></i>${esc(o)}</span>`)
     .join('')}<span><i style="background:#c62828;height:2px;vertical-align:3px"></i>deadline</span></p>`
-  const timelines = timelineTables(r)
   const shutdownsHtml = r.shutdowns.length
-    ? r.shutdowns
+    ? newestFirst(r)
         .map(
-          (s, i) =>
-            `<section class="shutdown"><h3>${esc(timelines[i]!.title)}</h3><p class="meta">${esc(shutdownLine(s))}</p>${timelineSvg(s)}${htmlTable({ ...timelines[i]!, title: 'Steps' }, { statusColumn: 5, level: 'h3' })}</section>`,
+          ({ summary, outcome, timeline }) =>
+            `<section class="shutdown" id="shutdown-${esc(summary.shutdownId)}"><h3>${esc(timeline.title)}</h3>${outcome ? outcomeHtml(outcome) : ''}<p class="meta">${esc(shutdownLine(summary))}</p>${timelineSvg(summary)}${htmlTable({ ...timeline, title: 'Steps' }, { statusColumn: 5, level: 'h4' })}</section>`,
         )
         .join('\n') + legend
     : '<p class="empty">no shutdown in this log</p>'
+  const unsafe = r.outcome !== null && !r.outcome.safe
   const body = [
     `<h1>haltd audit report</h1>`,
-    `<p class="sub">${esc(r.file)} · generated ${esc(r.generatedAt)}</p>`,
-    `<span class="verdict ${r.verdict}">${esc(headline(r))}</span>`,
+    `<p class="sub">${esc(r.file)} · generated ${esc(r.generatedAt)} · all times UTC (ISO 8601)</p>`,
+    outcomeCallout(r),
+    `<span class="verdict ${r.verdict === 'clean' && unsafe ? 'unsafe' : r.verdict}">${esc(headline(r))}</span>`,
     `<div class="cards">${[
       card('events', String(r.log.events)),
       card('seq range', `${r.log.firstSeq ?? '—'} … ${r.log.lastSeq ?? '—'}`),
-      card('from', iso(r.log.firstTs)),
-      card('to', iso(r.log.lastTs)),
+      card('from (UTC)', iso(r.log.firstTs)),
+      card('to (UTC)', iso(r.log.lastTs)),
       card('hash chain', r.chain.intact ? 'intact' : `broken at seq ${r.chain.firstBadSeq ?? '?'}`),
       card('trading', r.trading.mode),
       card('kill switch', k.latched ? `LATCHED: ${k.reason ?? ''}` : 'not latched'),
-      card('net P&L', money(r.pnl.net)),
-      card('reconciliation', reconciliationLine(r).replace('reconciliation at the last event: ', '')),
+      card('net P&L', `${money(r.pnl.net)}${r.pnl.currency ? ` ${r.pnl.currency}` : ''}`),
+      card('reconciliation at the last event', r.reconciliation.verdict),
     ].join('')}</div>`,
-    `<p class="meta">${esc(chainLine(r))}<br>${esc(coverageLine(r))}<br>${esc(tradingLine(r))}</p>`,
+    `<p class="meta">${esc(chainLine(r))}<br>${esc(coverageLine(r))}<br>${esc(reconciliationLine(r))}<br>${esc(tradingLine(r))}</p>`,
     htmlTable(findingsTable(r), { id: 'findings' }),
-    `<h2>Shutdown timeline</h2>`,
+    `<h2>Shutdown timeline (newest shutdown first)</h2>`,
     shutdownsHtml,
     htmlTable(reconciliationTable(r), { id: 'reconciliation', statusColumn: 3 + r.reconciliation.venues.length }),
     htmlTable(positionsTable(r), { id: 'positions' }),

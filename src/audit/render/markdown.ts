@@ -1,17 +1,22 @@
 import type { AuditReport } from '../audit-report.js'
 import {
+  activityLine,
   anomaliesTable,
   chainLine,
   coverageLine,
+  evidenceTable,
+  exposureTable,
   findingsTable,
   headline,
+  newestFirst,
+  notificationsTable,
   openOrdersTable,
+  outcomeLines,
   positionsTable,
   reconciliationLine,
   reconciliationTable,
   runsTable,
   shutdownLine,
-  timelineTables,
   tradingLine,
   type Table,
 } from './sections.js'
@@ -31,25 +36,29 @@ function mdTable(t: Table, level = '##'): string {
 }
 
 export function renderMarkdown(r: AuditReport): string {
+  const [outcome, ...concerns] = outcomeLines(r)
   const out = [
     `# haltd audit: \`${r.file}\``,
     '',
     `**${cell(headline(r))}**`,
     '',
-    `- ${cell(reconciliationLine(r))}`,
+    `> **${cell(outcome!)}**`,
+    ...concerns.map((c) => `> - ${cell(c.trim())}`),
+    '',
     `- ${cell(chainLine(r))}`,
     `- ${cell(coverageLine(r))}`,
+    `- ${cell(reconciliationLine(r))}`,
     `- ${cell(tradingLine(r))}`,
     `- generated ${r.generatedAt}`,
     '',
   ]
   out.push(mdTable(findingsTable(r)))
-  out.push('## Shutdown timeline\n')
+  out.push('## Shutdown timeline (newest shutdown first)\n')
   if (r.shutdowns.length === 0) out.push('_no shutdown in this log_\n')
-  const timelines = timelineTables(r)
-  r.shutdowns.forEach((s, i) => {
-    out.push(mdTable(timelines[i]!, '###'), `${cell(shutdownLine(s))}\n`)
-  })
+  for (const { summary, outcome: o, timeline } of newestFirst(r)) {
+    out.push(mdTable(timeline, '###'), `${cell(shutdownLine(summary))}\n`)
+    if (o) out.push(`${cell(activityLine(o))}\n`, mdTable(exposureTable(o), '####'), mdTable(evidenceTable(o), '####'), mdTable(notificationsTable(o), '####'))
+  }
   out.push(mdTable(reconciliationTable(r)), mdTable(positionsTable(r)), mdTable(openOrdersTable(r)), mdTable(runsTable(r)), mdTable(anomaliesTable(r)))
   return out.join('\n')
 }

@@ -1,5 +1,6 @@
 import { reconciliationClaim } from '../../projections/index.js'
-import type { AuditReport } from '../audit-report.js'
+import type { AuditReport, Finding, OutcomeVerdict, PnlSummary, ShutdownOutcome, ShutdownSummary } from '../audit-report.js'
+import { exposureWords } from '../shutdown-outcomes.js'
 import { clock, duration, iso, money, num } from './format.js'
 
 /**
@@ -8,10 +9,16 @@ import { clock, duration, iso, money, num } from './format.js'
  */
 export type Table = { title: string; header: string[]; rows: string[][]; empty: string }
 
+/** Each shutdown with its outcome, newest first: the one a reader asks about is the last. */
+export function newestFirst(r: AuditReport): { summary: ShutdownSummary; outcome: ShutdownOutcome | undefined; timeline: Table }[] {
+  const timelines = timelineTables(r)
+  return r.shutdowns.map((summary, i) => ({ summary, outcome: r.outcomes.find((o) => o.shutdownId === summary.shutdownId), timeline: timelines[i]! })).reverse()
+}
+
 export function timelineTables(r: AuditReport): Table[] {
   return r.shutdowns.map((s) => ({
     title: `Shutdown ${s.shutdownId} — ${s.mode ?? 'unknown mode'}${s.reason ? `: ${s.reason}` : ''}`,
-    header: ['step', 'name', 'start', 'end', 'duration', 'outcome'],
+    header: ['step', 'name', 'start (UTC)', 'end (UTC)', 'duration', 'outcome'],
     rows: s.steps.map((st) => [
       String(st.number),
       st.name,
@@ -39,7 +46,7 @@ export function shutdownLine(s: AuditReport['shutdowns'][number]): string {
 export function reconciliationTable(r: AuditReport): Table {
   const venues = r.reconciliation.venues
   return {
-    title: 'Reconciliation',
+    title: `Reconciliation at the last event (seq ${r.log.lastSeq ?? '—'})`,
     header: ['kind', 'symbol', 'internal', ...venues, 'status'],
     rows: r.reconciliation.rows.map((row) => [
       row.kind,
@@ -52,10 +59,12 @@ export function reconciliationTable(r: AuditReport): Table {
   }
 }
 
+const unit = (p: PnlSummary): string => (p.currency ? ` (${p.currency})` : '')
+
 export function positionsTable(r: AuditReport): Table {
   return {
     title: 'Final positions and P&L',
-    header: ['venue', 'symbol', 'qty', 'avg entry', 'realized', 'unrealized', 'fees'],
+    header: ['venue', 'symbol', 'qty', 'avg entry', `realized${unit(r.pnl)}`, `unrealized${unit(r.pnl)}`, `fees${unit(r.pnl)}`],
     rows: r.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), money(p.unrealized), money(p.fees)]),
     empty: 'no positions',
   }
@@ -73,7 +82,7 @@ export function openOrdersTable(r: AuditReport): Table {
 export function runsTable(r: AuditReport): Table {
   return {
     title: 'Runs',
-    header: ['run', 'started', 'seq', 'pid', 'version', 'end'],
+    header: ['run', 'started (UTC)', 'seq', 'pid', 'version', 'end'],
     rows: r.runs.map((run) => [
       run.runId,
       iso(run.startedAt),
@@ -89,36 +98,150 @@ export function runsTable(r: AuditReport): Table {
 export function anomaliesTable(r: AuditReport): Table {
   return {
     title: `Anomalies (${r.anomaliesTotal}${r.anomaliesTotal > r.anomalies.length ? `, newest ${r.anomalies.length} listed` : ''})`,
-    header: ['seq', 'time', 'kind', 'detail'],
+    header: ['seq', 'time (UTC)', 'kind', 'detail'],
     rows: r.anomalies.map((a) => [String(a.seq), iso(a.ts), a.kind, a.detail]),
     empty: 'none',
   }
 }
 
+/** How many findings a group lists under its root (the rest are counted). */
+const UNDER_ROOT = 10
+
+/** Findings by root cause: each root, then what was found after it, indented. */
 export function findingsTable(r: AuditReport): Table {
+  const cells = (f: Finding, under: boolean) => [under ? `  ↳ ${f.check}` : f.check, f.seq === null ? '—' : String(f.seq), f.kind, f.message]
+  const rows = r.findingGroups.flatMap((g) => {
+    const out = [cells(g.root, false), ...g.consequences.slice(0, UNDER_ROOT).map((f) => cells(f, true))]
+    if (g.consequences.length > UNDER_ROOT) out.push(['  ↳ …', '', '', `and ${g.consequences.length - UNDER_ROOT} more found after it`])
+    return out
+  })
+  const causes = r.findingGroups.length
   return {
-    title: `Findings (${r.findingsTotal}${r.findingsTotal > r.findings.length ? `, first ${r.findings.length} listed` : ''})`,
+    title:
+      r.findingsTotal === 0
+        ? 'Findings (0)'
+        : `Findings (${r.findingsTotal} from ${causes} root cause${causes === 1 ? '' : 's'}${r.findingsTotal > r.findings.length ? `, first ${r.findings.length} grouped` : ''})`,
     header: ['check', 'seq', 'kind', 'what'],
-    rows: r.findings.map((f) => [f.check, f.seq === null ? '—' : String(f.seq), f.kind, f.message]),
+    rows,
     empty: 'none: the log is intact and every check passed',
   }
 }
 
+const VERDICT_WORDS: Record<OutcomeVerdict, string> = {
+  UNFINISHED: 'UNFINISHED',
+  RESIDUAL_EXPOSURE: 'RESIDUAL EXPOSURE',
+  CANCEL_UNCONFIRMED: 'CANCELS UNCONFIRMED',
+  UNVERIFIED: 'UNVERIFIED',
+  MISMATCH: 'RECONCILIATION MISMATCH',
+  FAILED: 'FAILED',
+  DEADLINE_MISSED: 'DEADLINE MISSED',
+  POSITIONS_KEPT: 'VERIFIED, POSITIONS KEPT AS TOLD',
+  FLAT_VERIFIED: 'FLAT AND VERIFIED',
+}
+
+/** A shutdown's outcome in capitals, every distinct concern named: `RESIDUAL EXPOSURE, UNVERIFIED`. */
+export function outcomeWords(o: ShutdownOutcome): string {
+  if (o.concerns.length === 0) return VERDICT_WORDS[o.verdict]
+  return [...new Set(o.concerns.map((c) => VERDICT_WORDS[c.verdict]))].join(', ')
+}
+
+/**
+ * Both verdicts: the log's integrity, then the last shutdown's outcome. CLEAN only when the log
+ * is intact and the last shutdown (if any) ended flat and verified; an intact log over anything
+ * else reads `LOG INTACT — LAST SHUTDOWN sd-1: RESIDUAL EXPOSURE`.
+ */
 export function headline(r: AuditReport): string {
-  const verdict =
+  const last = r.outcomes[0]
+  const outcome = last ? `LAST SHUTDOWN ${last.shutdownId}: ${outcomeWords(last)}` : 'NO SHUTDOWN IN THE LOG'
+  const integrity =
     r.verdict === 'clean'
-      ? 'CLEAN'
+      ? // CLEAN never stands beside anything left open, even positions kept as told
+        !last || last.verdict === 'FLAT_VERIFIED'
+        ? 'CLEAN — LOG INTACT'
+        : 'LOG INTACT'
       : r.verdict === 'unreadable'
         ? `UNREADABLE past seq ${r.log.unreadableAfterSeq}`
-        : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'}`
-  return `${verdict} — ${r.log.events} events, seq ${r.log.firstSeq ?? '—'}…${r.log.lastSeq ?? '—'}, ${iso(r.log.firstTs)} to ${iso(r.log.lastTs)}`
+        : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'} FROM ${r.findingGroups.length} ROOT CAUSE${r.findingGroups.length === 1 ? '' : 'S'}`
+  return `${integrity} — ${outcome} — ${r.log.events} events, seq ${r.log.firstSeq ?? '—'}…${r.log.lastSeq ?? '—'}, ${iso(r.log.firstTs)} to ${iso(r.log.lastTs)}`
+}
+
+/** The second verdict at length: the last shutdown's outcome and every concern, for the top of each report. */
+export function outcomeLines(r: AuditReport): string[] {
+  const last = r.outcomes[0]
+  if (!last) return ['shutdown outcome: no shutdown in this log']
+  const lines = [`shutdown outcome: ${shutdownOutcomeLine(last)}`]
+  for (const c of last.concerns) lines.push(`  ${VERDICT_WORDS[c.verdict]}: ${c.what}`)
+  if (last.verdict === 'POSITIONS_KEPT') for (const e of last.exposure) lines.push(`  kept: ${exposureWords(e)}`)
+  const earlier = r.outcomes.slice(1).filter((o) => !o.safe)
+  if (earlier.length) lines.push(`  earlier shutdowns not safe: ${earlier.map((o) => `${o.shutdownId} ${outcomeWords(o)}`).join('; ')}`)
+  if (r.verdict !== 'clean') lines.push('  (read from a log that fails its checks: see the findings)')
+  return lines
+}
+
+export function shutdownOutcomeLine(o: ShutdownOutcome): string {
+  const mode = `${o.mode ?? 'unknown mode'}${o.escalated ? ', escalated to emergency' : ''}`
+  const recorded = o.recorded ? `recorded ${o.recorded.outcome}, exit ${o.recorded.exitCode}` : 'no completion recorded'
+  return `${o.shutdownId} (${mode}): ${outcomeWords(o)} as of seq ${o.atSeq} (${iso(o.at)}); ${recorded}`
+}
+
+/** P&L with the currency it is counted in. */
+export function pnlWords(p: PnlSummary): string {
+  const unit = p.currency ? ` ${p.currency}` : ''
+  return `realized ${money(p.realized)}${unit}, unrealized ${money(p.unrealized)}${unit}, fees ${money(p.fees)}${unit}, net ${money(p.net)}${unit}`
+}
+
+/** What happened during one shutdown, in one line. */
+export function activityLine(o: ShutdownOutcome): string {
+  const a = o.activity
+  const sent = o.notifications.filter((n) => n.ok).length
+  const lost = o.notifications.length - sent
+  return `during the shutdown: ${a.ordersCanceled} order(s) canceled, ${a.fills} fill(s), ${a.cancelUnconfirmed} cancel(s) unconfirmed, ${a.ordersSubmitted} order(s) submitted; notifications: ${o.notifications.length === 0 ? 'none recorded' : `${sent} delivered, ${lost} failed`}; P&L at its end ${pnlWords(o.pnl)}`
+}
+
+export function exposureTable(o: ShutdownOutcome): Table {
+  return {
+    title: o.flattenAsked ? 'Residual exposure' : 'Positions kept',
+    header: ['venue', 'symbol', 'haltd (fills)', 'venue (last report)', 'report seq'],
+    rows: o.exposure.map((e) => [e.venue, e.symbol, num(e.internal), num(e.observed), e.observedSeq === null ? 'never reported' : String(e.observedSeq)]),
+    empty: "flat: no position open by haltd's fills or by any venue's last report",
+  }
+}
+
+/** Each venue's verdict at the shutdown's end and the observation it rests on, aged to that end. */
+export function evidenceTable(o: ShutdownOutcome): Table {
+  return {
+    title: `Reconciliation at the shutdown's end: ${o.reconciliation.verdict}`,
+    header: ['venue', 'verdict', 'observed at seq', 'observed at (UTC)', 'age at the end', 'last order event seq', 'why'],
+    rows: o.reconciliation.evidence.map((e) => [
+      e.venue,
+      e.verdict,
+      e.observedSeq === null ? 'never' : String(e.observedSeq),
+      iso(e.observedTs),
+      duration(e.ageMs),
+      e.lastOrderSeq === null ? '—' : String(e.lastOrderSeq),
+      e.why ?? (e.newerThanLastOrder ? 'observed after its last order event' : ''),
+    ]),
+    empty: 'no venue to reconcile',
+  }
+}
+
+export function notificationsTable(o: ShutdownOutcome): Table {
+  return {
+    title: 'Notifications',
+    header: ['seq', 'time (UTC)', 'topic', 'sink', 'outcome'],
+    rows: o.notifications.map((n) => [String(n.seq), iso(n.ts), n.topic, n.sink, n.ok ? 'delivered' : `FAILED: ${n.error ?? ''}`]),
+    empty: 'no notification.sent recorded for this shutdown',
+  }
 }
 
 /** The final state's reconciliation verdict, kept apart from the log's integrity verdict in the headline. */
 export function reconciliationLine(r: AuditReport): string {
   const rec = r.reconciliation
   const problems = rec.rows.filter((row) => row.status !== 'OK').length
-  return `reconciliation at the last event: ${reconciliationClaim({ verdict: rec.verdict, unverified: rec.unverified, problems })}`
+  const ages = rec.evidence.flatMap((e) =>
+    e.observedSeq === null ? [] : [`${e.venue} observed at seq ${e.observedSeq}, ${duration(e.ageMs)} before the last event`],
+  )
+  return `reconciliation at the last event (seq ${r.log.lastSeq ?? '—'}): ${reconciliationClaim({ verdict: rec.verdict, unverified: rec.unverified, problems })}${ages.length ? ` (${ages.join('; ')})` : ''}`
 }
 
 export function coverageLine(r: AuditReport): string {
@@ -136,5 +259,5 @@ export function chainLine(r: AuditReport): string {
 
 export function tradingLine(r: AuditReport): string {
   const k = r.trading.killSwitch
-  return `trading ${r.trading.mode}; kill switch ${k.latched ? `LATCHED (${k.reason})` : 'not latched'}; P&L realized ${money(r.pnl.realized)}, unrealized ${money(r.pnl.unrealized)}, fees ${money(r.pnl.fees)}, net ${money(r.pnl.net)}`
+  return `trading ${r.trading.mode}; kill switch ${k.latched ? `LATCHED (${k.reason})` : 'not latched'}; P&L at the last event ${pnlWords(r.pnl)}`
 }

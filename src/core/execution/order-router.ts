@@ -1,16 +1,16 @@
-import pTimeout from 'p-timeout'
 import type { Origin } from '../../events/primitives.js'
 import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../../strategies/ports.js'
 import { HaltdError } from '../../events/errors.js'
 import { orderStream } from '../../events/routing.js'
 import type { ExchangeGateway, OrderAck, VenueOrder } from '../../exchanges/gateway.js'
-import { HALTD_TAG } from '../../exchanges/gateway.js'
+import { makeClientOrderId } from '../../exchanges/client-order-id.js'
 import { isVenueError } from '../../exchanges/errors.js'
 import { evolveOrder, type Order, type OrderFact } from '../../projections/orders.js'
 import type { EventLog } from '../log/event-log.js'
 import type { OrderGate } from './gate.js'
 import { LogWriteFailed } from '../log/errors.js'
 import { recordFills, recordOrderTotal, type OrderTotal } from './venue-recorder.js'
+import { withinMs } from './time-limit.js'
 
 export class UnknownVenue extends HaltdError {
   constructor(
@@ -115,7 +115,7 @@ export class OrderRouter {
   }
 
   nextClientOrderId(): string {
-    return `${HALTD_TAG}-${this.options.runTag}-${(++this.seq).toString(36)}`
+    return makeClientOrderId(this.options.runTag, ++this.seq)
   }
 
   /** The gate's verdict without sending: undefined when the order would pass. */
@@ -169,7 +169,7 @@ export class OrderRouter {
     }
     const request = { clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, timeInForce, reduceOnly }
     try {
-      const ack = await pTimeout(gateway.submit(request), { milliseconds: this.submitTimeoutMs, message: `submit timed out after ${this.submitTimeoutMs} ms` })
+      const ack = await withinMs(gateway.submit(request), this.submitTimeoutMs, `submit timed out after ${this.submitTimeoutMs} ms`)
       this.recordAck(order.venue, ack)
       return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
     } catch (e) {
@@ -225,7 +225,7 @@ export class OrderRouter {
       if (left <= 0) break
       looks++
       try {
-        const found = await pTimeout(gateway.fetchOrder(ref), { milliseconds: left, message: `lookup timed out after ${Math.round(left)} ms` })
+        const found = await withinMs(gateway.fetchOrder(ref), left, `lookup timed out after ${Math.round(left)} ms`)
         if (found) return { kind: 'settled', outcome: this.acceptFound(venue, ref.clientOrderId, found) }
       } catch (e) {
         failures.push(messageOf(e))
@@ -324,7 +324,7 @@ export class OrderRouter {
     const key = { venue: ref.venue, clientOrderId: ref.clientOrderId }
     log.append({ type: 'order.cancel-requested', data: { ...key, reason: options.reason, origin: options.origin } })
     try {
-      const result = await pTimeout(gateway.cancel(ref), { milliseconds: timeoutMs, message: `cancel timed out after ${timeoutMs} ms` })
+      const result = await withinMs(gateway.cancel(ref), timeoutMs, `cancel timed out after ${timeoutMs} ms`)
       if (result.outcome === 'canceled') {
         if (result.filled !== undefined) this.recordTotal(ref.venue, { clientOrderId: ref.clientOrderId, filled: result.filled, average: result.average })
         log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
@@ -334,7 +334,7 @@ export class OrderRouter {
         log.append({ type: 'order.cancel-rejected', data: { ...key, reason: result.reason } })
         return 'rejected'
       }
-      const order = await pTimeout(gateway.fetchOrder(ref), { milliseconds: timeoutMs })
+      const order = await withinMs(gateway.fetchOrder(ref), timeoutMs, `lookup timed out after ${timeoutMs} ms`)
       // what the venue says the order filled is a fact, whether or not its trades ever arrive
       if (order) this.recordTotal(ref.venue, { ...order, clientOrderId: ref.clientOrderId })
       if (order?.status === 'filled') return 'filled'

@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
-import { HaltdError } from '../../events/errors.js'
+import { HaltdError, InvalidEvent } from '../../events/errors.js'
+import type { EventInput } from '../../events/index.js'
 import { orderEventKey } from '../../events/routing.js'
 import type { EventLog } from '../log/event-log.js'
 
+/** Where a recorder puts the facts it makes: the log itself, or a batch bound for it. */
+type Appender = { append(input: EventInput): unknown }
+
 /** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
-export function recordFills(log: EventLog, venue: string, fills: readonly Fill[]): void {
+export function recordFills(log: Appender, venue: string, fills: readonly Fill[]): void {
   for (const f of fills) {
     log.append({
       type: 'order.filled',
@@ -61,12 +65,12 @@ export function isOurs(log: EventLog, venue: string, clientOrderId: string): boo
  * seen in a stream or an open-order list) is not: that order stays foreign, and the venue's
  * open-order observations list it as UNKNOWN_TO_US.
  */
-function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
+function recordUpdate(log: Appender, venue: string, update: OrderUpdate, ours: (clientOrderId: string) => boolean): void {
   if (update.kind === 'fill') {
     recordFills(log, venue, [update])
     return
   }
-  if (!isOurs(log, venue, update.clientOrderId)) return
+  if (!ours(update.clientOrderId)) return
   const key = { venue, clientOrderId: update.clientOrderId }
   switch (update.status) {
     case 'canceled':
@@ -88,7 +92,7 @@ function recordUpdate(log: EventLog, venue: string, update: OrderUpdate): void {
 }
 
 /** Turn a connection lost or regained while running into `venue.disconnected` / `venue.connected`. */
-function recordConnectionChange(log: EventLog, venue: string, change: ConnectionChange): void {
+function recordConnectionChange(log: Appender, venue: string, change: ConnectionChange): void {
   if (change.connected) log.append({ type: 'venue.connected', data: { venue } })
   else log.append({ type: 'venue.disconnected', data: { venue, reason: change.reason.slice(0, 2000) } })
 }
@@ -96,6 +100,10 @@ function recordConnectionChange(log: EventLog, venue: string, change: Connection
 /**
  * Record every update a venue pushes, and every connection loss and recovery it reports, from
  * now until the returned function is called.
+ *
+ * A venue pushes in bursts (a mass cancel confirms thousands of orders in one message): the facts
+ * of one burst, everything pushed before the current task yields, are appended in order as one
+ * batch at the end of it, one transaction instead of one per fact.
  */
 export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: (e: unknown) => void = () => {}): () => void {
   // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
@@ -107,11 +115,35 @@ export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: 
       onError(e)
     }
   }
-  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(log, gateway.venue, update)))
-  const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))
+  let pending: EventInput[] = []
+  const flush = () => {
+    const burst = pending
+    if (burst.length === 0) return
+    pending = []
+    try {
+      log.appendBatch(burst)
+    } catch (e) {
+      if (!(e instanceof InvalidEvent)) return onError(e)
+      // one fact the catalogue refuses must not take its neighbours with it
+      for (const input of burst) safely(() => log.append(input))
+    }
+  }
+  const burst: Appender = {
+    append(input) {
+      if (pending.push(input) === 1) queueMicrotask(flush)
+    },
+  }
+  const ours = (clientOrderId: string) => isOurs(log, gateway.venue, clientOrderId)
+  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours)))
+  // rare and read at once by whoever watches the venue's health: written on the spot, after the burst before it
+  const offConnection = gateway.onConnectionChange?.((change) => {
+    if (pending.length > 0) flush()
+    safely(() => recordConnectionChange(log, gateway.venue, change))
+  })
   return () => {
     offUpdates()
     offConnection?.()
+    if (pending.length > 0) flush()
   }
 }
 

@@ -29,6 +29,7 @@ import {
   NewerLogFormat,
   NotAnEventLog,
 } from './errors.js'
+import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
 import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
@@ -64,6 +65,11 @@ export type EventLogOptions = {
    * A reader needs it only to verify the chain.
    */
   chainKey?: Buffer
+  /**
+   * Who checkpoints the WAL of a writer: `background` (the default), the process's checkpoint
+   * worker, off the append path; `inline`, SQLite's own, inside the commit that fills the WAL.
+   */
+  checkpoints?: 'background' | 'inline'
 }
 
 /** 1 MiB: far above any event haltd writes itself, far below what would stall the writer. */
@@ -109,9 +115,13 @@ type LogEvents = {
    * reusing a trade id) is worth an operator's look, so it is published rather than dropped.
    */
   conflict: (info: { key: string; stored: Envelope; offered: { type: string; data: unknown } }) => void
+  /** A background WAL checkpoint failed, or the checkpoint worker is gone and the writer took checkpoints back. */
+  'checkpoint-failed': (info: { message: string }) => void
 }
 
 const PAGE = 2000
+/** SQLite's own default: a checkpoint in the commit that takes the WAL past this many pages. */
+const SQLITE_AUTOCHECKPOINT = 1000
 /** Idempotency keys of this process's latest appends, kept to answer an immediate repeat cheaply. */
 const RECENT_KEYS = 4096
 /** Rows per multi-row INSERT on the batch path (12 parameters each, well under SQLite's limit). */
@@ -355,6 +365,9 @@ export class EventLog {
   private readonly lock: WriterLock | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
   private readonly recentKeys = new Set<string>()
+  /** The same keys in arrival order, a ring: the oldest leaves the set without an iterator per append. */
+  private readonly recentRing = new Array<string | undefined>(RECENT_KEYS)
+  private recentAt = 0
   private readonly insert: Database.Statement
   private readonly insertMany: Database.Statement
   /** Writes a batch in one transaction; wrapped once, not per call. */
@@ -374,6 +387,8 @@ export class EventLog {
   private unpublished: Envelope[] = []
   /** The newest seq committed and published to subscribers. */
   private published = 0
+  /** The checkpoint worker's hold on this log, while it checkpoints it. */
+  private checkpoints: CheckpointLease | undefined
 
   constructor(options: EventLogOptions) {
     this.path = options.path
@@ -456,6 +471,22 @@ export class EventLog {
       }
     })
     this.loadTail()
+    if (!this.readonly && (options.checkpoints ?? 'background') === 'background') this.checkpointInBackground(db)
+  }
+
+  private checkpointInBackground(db: Database.Database): void {
+    this.checkpoints = leaseCheckpoints(this.path, {
+      failed: (message) => this.emitter.emit('checkpoint-failed', { message }),
+      lost: (reason) => {
+        this.checkpoints = undefined
+        if (this.closed) return
+        db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`)
+        this.emitter.emit('checkpoint-failed', { message: `${reason}; the writer checkpoints again` })
+      },
+    })
+    if (!this.checkpoints) return
+    db.pragma('wal_autocheckpoint = 0')
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`)
   }
 
   private checkFormat(db: Database.Database): void {
@@ -666,8 +697,12 @@ export class EventLog {
   }
 
   private remember(key: string): void {
+    if (this.recentKeys.has(key)) return
+    const oldest = this.recentRing[this.recentAt]
+    if (oldest !== undefined) this.recentKeys.delete(oldest)
+    this.recentRing[this.recentAt] = key
+    this.recentAt = (this.recentAt + 1) % RECENT_KEYS
     this.recentKeys.add(key)
-    if (this.recentKeys.size > RECENT_KEYS) this.recentKeys.delete(this.recentKeys.values().next().value!)
   }
 
   /**
@@ -889,6 +924,7 @@ export class EventLog {
     if (this.groupOpen) this.commitGroup()
     this.closed = true
     this.emitter.removeAllListeners()
+    this.checkpoints?.release()
     this.database.close()
     this.lock?.release()
   }

@@ -262,6 +262,8 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   const confirmedBy = result.method === 'mass-cancel' ? 'mass-cancel' : 'ack'
   const canceled = new Set(result.canceled)
   const failed = new Map(result.failed.map((f) => [f.id, f.reason]))
+  // no clear answer from the venue is not a confirmation: these stay unconfirmed until looked up
+  for (const id of result.unanswered ?? []) failed.set(id, `${venue} gave no answer of its own for it in the batch cancel`)
   const events: EventInput[] = []
   const live = ports.world().orders.filter((o) => o.venue === venue)
   const left: WorldOrder[] = []
@@ -285,10 +287,21 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     ctx,
     unconfirmed.map((o) => ({
       type: 'order.cancel-unconfirmed',
-      data: { venue, clientOrderId: o.clientOrderId, reason: failed.get(o.clientOrderId) ?? `not in ${venue}'s cancel-all answer` },
+      data: {
+        venue,
+        clientOrderId: o.clientOrderId,
+        reason: failed.get(o.clientOrderId) ?? (o.venueOrderId !== undefined ? failed.get(o.venueOrderId) : undefined) ?? `not in ${venue}'s cancel-all answer`,
+      },
     })),
   )
-  const detail = { scope: result.scope, method: result.method, canceled: result.canceled.length, failed: result.failed.length, unconfirmed: unconfirmed.length }
+  const detail = {
+    scope: result.scope,
+    method: result.method,
+    canceled: result.canceled.length,
+    failed: result.failed.length,
+    ...(result.unanswered?.length ? { unanswered: result.unanswered.length } : {}),
+    unconfirmed: unconfirmed.length,
+  }
   return unconfirmed.length === 0
     ? { outcome: 'ok', detail }
     : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }

@@ -1,7 +1,7 @@
 import type { EmergencyStepName, HaltdEvent } from '../../events/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
-import { venuesOf } from './graceful.js'
+import { reportLine, venuesOf } from './graceful.js'
 import type { ShutdownCommand } from './types.js'
 
 /**
@@ -86,7 +86,7 @@ function planStop(ctx: StepContext): StepPlan {
       commands: [
         ...venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const),
         { kind: 'report' },
-        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd ${why(ctx)}` },
+        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd ${why(ctx)}. ${reportLine(ctx.world)}` },
       ],
     }
   }

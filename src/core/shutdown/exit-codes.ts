@@ -2,8 +2,10 @@ import type { EventData } from '../../events/index.js'
 
 /**
  * How a haltd process ends, for supervisors (systemd, Kubernetes, scripts):
- * 0 shut down clean (flat where flattening was asked), 2 shut down with residual exposure or
- * unconfirmed cancels, 3 emergency shutdown, 1 crash or bad config.
+ * 0 shut down clean (flat where flattening was asked, every venue's reconciliation verified and
+ * matching), 2 shut down with residual exposure, unconfirmed cancels or a reconciliation that is
+ * not OK (MISMATCH or UNVERIFIED), 3 emergency shutdown whatever it left (its report says what),
+ * 1 crash or bad config.
  */
 export const EXIT = {
   clean: 0,

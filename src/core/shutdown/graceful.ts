@@ -1,5 +1,6 @@
 import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
 import { reconciliationClaim } from '../../projections/index.js'
+import { money, quantityAt } from '../../projections/money.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
@@ -280,7 +281,8 @@ export function planReport(ctx: StepContext): StepPlan {
   if (!report) return { kind: 'issue', commands: [{ kind: 'report' }] }
   if (ctx.commands.length === 1) {
     const outcome = finishGraceful(ctx)
-    const severity = outcome === 'clean' ? 'info' : 'warning'
+    // Anything left that is not verified flat is the message that must arrive: critical, awaited, retried.
+    const severity = outcome === 'clean' ? 'info' : outcome === 'residual-exposure' ? 'critical' : 'warning'
     return {
       kind: 'issue',
       commands: [
@@ -306,10 +308,9 @@ export function reportLine(world: ShutdownWorld): string {
       ? 'positions flat'
       : `${open.length} position(s) open (${open
           .slice(0, 5)
-          .map((p) => `${p.venue} ${p.symbol} ${p.qty}`)
+          .map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`)
           .join(', ')}${open.length > 5 ? ', …' : ''})`
   const r = world.reconciliation
-  const money = (n: number) => n.toFixed(2)
   const claim = reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })
   return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
 }
@@ -322,10 +323,11 @@ export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'end
   }
   const unfinished = ordersToFinish(ctx.world, ctx.options).length > 0
   const residual = ctx.options.graceful.flatten !== 'none' && openPositions(ctx.world).length > 0
-  // A venue with no observation since its last order event may hold what haltd does not know of:
-  // not verified clean, so exposure is not ruled out (the outcome enum is stored; UNVERIFIED maps here).
-  const unverified = ctx.world.reconciliation.verdict === 'UNVERIFIED'
-  return unfinished || residual || unverified ? 'residual-exposure' : 'clean'
+  // A venue with no observation since its last order event may hold what haltd does not know of,
+  // and one that disagrees with the log holds what haltd did not expect: not verified clean, so
+  // exposure is not ruled out (the outcome enum is stored; UNVERIFIED and MISMATCH map here).
+  const notOk = ctx.world.reconciliation.verdict !== 'OK'
+  return unfinished || residual || notOk ? 'residual-exposure' : 'clean'
 }
 
 export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] = [

@@ -36,7 +36,7 @@ export {
   type ResumePoint,
 } from './controller.js'
 export type { ShutdownPorts, StrategyControl } from './ports.js'
-export type { Notification, NotificationSink, Notifier, DeliveryOutcome } from './notifier.js'
+export type { Notification, NotificationSink, Notifier, DeliveryOutcome, DeliveryProgress } from './notifier.js'
 export { worldOf } from './world.js'
 export {
   createCheckpointer,

@@ -1,8 +1,8 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
-import { money, quantity } from '../../projections/money.js'
-import { reconciliationClaim, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
+import { money, quantityAt } from '../../projections/money.js'
+import { reconciliationClaim, venueEvidenceLine, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
 import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
@@ -119,7 +119,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
 function sizedBy(p: WorldPosition): string {
   if (p.fromFills === undefined || Math.abs(p.fromFills - p.qty) <= 1e-9) return ''
   const source = p.basis === 'venue' ? `the venue's report at seq ${p.observedSeq}` : 'fills'
-  return ` (${source}; haltd's fills say ${quantity(p.fromFills)})`
+  return ` (${source}; haltd's fills say ${quantityAt(p.fromFills, p.amountStep)})`
 }
 
 /** The report as a person reads it in a terminal or a notification. */
@@ -137,21 +137,17 @@ export function formatShutdownReport(report: ShutdownReport): string {
   }
   lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmed.length ? ` (${report.cancelUnconfirmed.length} cancel-unconfirmed)` : ''}`)
   if (report.positions.length === 0) lines.push('positions: flat')
-  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantity(p.qty)}${sizedBy(p)}`)
+  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
   if (report.residualExposure.length) {
     const named = report.residualExposure
       .slice(0, 10)
-      .map((p) => `${p.venue} ${p.symbol} ${quantity(p.qty)}`)
+      .map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`)
       .join(', ')
     lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s): ${named}${report.residualExposure.length > 10 ? ', …' : ''}`)
   }
   const r = report.reconciliation
   lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })}`)
-  for (const v of r.venues ?? []) {
-    const seen = v.observation ? `observed at seq ${v.observation.seq}, ${v.observation.ageMs} ms old` : 'never observed'
-    const last = v.lastOrderSeq === null ? 'no order events' : `last order event at seq ${v.lastOrderSeq}`
-    lines.push(`  ${v.venue}: ${v.verdict} (${seen}; ${last})`)
-  }
+  for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)

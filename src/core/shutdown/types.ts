@@ -33,8 +33,9 @@ export type WorldOrder = {
 
 /**
  * A position as the shutdown sizes it: the venue's word where it reported (`basis: 'venue'`, its
- * report at `observedSeq` plus the fills of orders sent since), the fills alone elsewhere;
- * `fromFills` is what haltd's own fills add up to.
+ * report at `observedSeq` plus what traded since), the fills alone elsewhere; `fromFills` is what
+ * haltd's own fills add up to. `amountStep` is the market's, where the venue reported it:
+ * quantities print at its precision.
  */
 export type WorldPosition = {
   venue: string
@@ -43,6 +44,7 @@ export type WorldPosition = {
   avgEntry?: number
   realized?: number
   unrealized?: number
+  amountStep?: number
   fromFills?: number
   basis?: 'venue' | 'fills'
   observedSeq?: number

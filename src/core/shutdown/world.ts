@@ -38,6 +38,8 @@ export function worldOf(state: HaltdState): ShutdownWorld {
   for (const p of exposures(state)) {
     if (Math.abs(p.qty) <= FLAT) continue
     const w: WorldPosition = { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized }
+    const amountStep = state.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
+    if (amountStep !== undefined) w.amountStep = amountStep
     w.fromFills = p.fromFills
     w.basis = p.basis
     if (p.observedSeq !== undefined) w.observedSeq = p.observedSeq

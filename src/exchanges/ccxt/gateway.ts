@@ -1,27 +1,30 @@
-import type { Exchange, Order } from 'ccxt'
+import type { Exchange, Order, Position, Trade } from 'ccxt'
 import { systemClock, type Clock } from '../../events/clock.js'
 import { VenueError } from '../errors.js'
-import {
-  HALTD_TAG,
-  type CancelAllResult,
-  type CancelResult,
-  type CancelScope,
-  type Capabilities,
-  type ConnectionChange,
-  type ExchangeGateway,
-  type MarketInfo,
-  type OrderAck,
-  type OrderRef,
-  type OrderRequest,
-  type OrderUpdate,
-  type VenueBalance,
-  type VenueOrder,
-  type VenuePosition,
+import { clientIdProblem, clientIdRuleFor, HALTD_TAG, isOwnOrderId, type ClientIdRule } from '../client-order-id.js'
+import type {
+  CancelAllResult,
+  CancelResult,
+  CancelScope,
+  Capabilities,
+  ConnectionChange,
+  ExchangeGateway,
+  MarketInfo,
+  OrderAck,
+  OrderRef,
+  OrderRequest,
+  OrderUpdate,
+  VenueBalance,
+  VenueOrder,
+  VenuePosition,
 } from '../gateway.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
+import { matchBatchAnswers, resultIdOf } from './batch-answers.js'
+import { bybitCancelBatch, byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
+import { pagingFor, readAllPages } from './pages.js'
 import { Connectivity, watchSocketsOpening } from './connectivity.js'
 import { OrderTracker } from './order-tracker.js'
 import { OrderUpdateFeed } from './order-updates.js'
@@ -40,7 +43,7 @@ export type CcxtGatewayOptions = {
    * main instance serves everything.
    */
   shutdownExchange?: Exchange
-  /** Prefix of the client order ids counted as ours in `own` scope (`<tag>-…`); haltd's tag by default. */
+  /** Prefix of the client order ids counted as ours in `own` scope (see `isOwnOrderId`); haltd's tag by default. */
   tag?: string
   /**
    * The symbols this gateway trades. Used to poll, to arm per-symbol countdowns, and to list
@@ -76,6 +79,10 @@ export class CcxtGateway implements ExchangeGateway {
   private readonly main: Exchange
   private readonly urgent: Exchange
   private readonly tag: string
+  /** What the venue accepts as a client order id, from its ccxt exchange id. */
+  readonly clientIdRule: ClientIdRule
+  /** Learned on the first refusal: the venue lists positions one symbol per call (Bybit). */
+  private positionsPerSymbol = false
   private readonly symbols: readonly string[]
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
@@ -95,6 +102,7 @@ export class CcxtGateway implements ExchangeGateway {
     this.main = options.exchange
     this.urgent = options.shutdownExchange ?? options.exchange
     this.tag = options.tag ?? HALTD_TAG
+    this.clientIdRule = clientIdRuleFor(this.main.id)
     this.symbols = options.symbols ?? []
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
     this.runner = new CallRunner(this.venue, this.retry, options.callTimeoutMs ?? 20_000, this.closing.signal)
@@ -121,13 +129,14 @@ export class CcxtGateway implements ExchangeGateway {
   async submit(order: OrderRequest, options: CallOptions = {}): Promise<OrderAck> {
     const { clientOrderId, symbol } = order
     if (!clientOrderId) throw new VenueError(this.venue, 'rejected', `an order on ${symbol} without a client order id: haltd always sends its own`)
+    const idProblem = clientIdProblem(this.clientIdRule, clientOrderId)
+    if (idProblem) throw new VenueError(this.venue, 'rejected', `${idProblem}; not sent`)
     if (order.type === 'limit' && !(order.price && order.price > 0)) throw new VenueError(this.venue, 'rejected', `limit order ${clientOrderId} has no price`)
     if (order.reduceOnly && !this.capabilities.reduceOnly) {
       throw new VenueError(this.venue, 'unsupported', `${this.main.id} ${defaultTypeOf(this.main)} has no reduce-only orders (order ${clientOrderId})`)
     }
     const ex = order.reduceOnly ? this.urgent : this.main
-    // never let ccxt's own retry (options.maxRetriesOnFailure) re-send an order
-    const params: Record<string, unknown> = { clientOrderId, maxRetriesOnFailure: 0 }
+    const params: Record<string, unknown> = { clientOrderId }
     if (order.reduceOnly) params.reduceOnly = true
     if (order.type === 'limit') {
       if (order.timeInForce === 'PO') params.postOnly = true
@@ -139,7 +148,10 @@ export class CcxtGateway implements ExchangeGateway {
         'submit',
         ex,
         async () => {
-          const placed = await ex.createOrder(symbol, order.type, order.side, order.qty, order.type === 'limit' ? order.price : undefined, params)
+          // never let ccxt's own retry (options.maxRetriesOnFailure) re-send an order
+          const placed = await withoutCcxtRetries(ex, () =>
+            ex.createOrder(symbol, order.type, order.side, order.qty, order.type === 'limit' ? order.price : undefined, params),
+          )
           const ack = toAck(placed, clientOrderId)
           this.remember(ack, symbol)
           return ack
@@ -189,11 +201,16 @@ export class CcxtGateway implements ExchangeGateway {
   async cancel(ref: OrderRef, options: CallOptions = {}): Promise<CancelResult> {
     const ex = this.urgent
     const { clientOrderId } = ref
+    if (!ref.venueOrderId && !clientOrderId)
+      throw new VenueError(this.venue, 'rejected', `a cancel on ${ref.symbol} names no order (no venue or client order id)`)
     try {
       const answer = await this.run(
         'cancel',
         ex,
-        () => (ref.venueOrderId ? ex.cancelOrder(ref.venueOrderId, ref.symbol) : ex.cancelOrder('', ref.symbol, { clientOrderId })),
+        () =>
+          ref.venueOrderId
+            ? ex.cancelOrder(ref.venueOrderId, ref.symbol)
+            : ex.cancelOrder(undefined as unknown as string, ref.symbol, byClientIdParams(ex.id, clientOrderId)),
         'all',
         this.runner.deadline(options.signal),
       )
@@ -235,8 +252,21 @@ export class CcxtGateway implements ExchangeGateway {
   async fetchPositions(options: CallOptions = {}): Promise<VenuePosition[]> {
     if (!this.capabilities.positions) return []
     const ex = this.main
+    const signal = this.runner.deadline(options.signal)
     const symbols = this.symbols.length > 0 ? [...this.symbols] : undefined
-    return this.run('fetchPositions', ex, async () => toPositions(await ex.fetchPositions(symbols)), 'all', this.runner.deadline(options.signal))
+    if (!this.positionsPerSymbol || !symbols) {
+      try {
+        return await this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, symbols)), 'all', signal)
+      } catch (e) {
+        // Bybit takes at most one symbol per call: learn it once, then ask per symbol
+        if (!(symbols && symbols.length > 1 && isArgumentsRequired((e as VenueError).cause))) throw e
+        this.positionsPerSymbol = true
+      }
+    }
+    const perSymbol = await Promise.all(
+      symbols.map((symbol) => this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, [symbol])), 'all', signal)),
+    )
+    return perSymbol.flat()
   }
 
   async fetchBalances(options: CallOptions = {}): Promise<VenueBalance[]> {
@@ -272,14 +302,27 @@ export class CcxtGateway implements ExchangeGateway {
 
   /**
    * Binance futures: the implicit `countdownCancelAll` per symbol (the configured symbols and
-   * those of orders this gateway follows); elsewhere ccxt's `cancelAllOrdersAfter`. Call again
-   * to refresh it before it runs out.
+   * those of orders this gateway follows); elsewhere ccxt's `cancelAllOrdersAfter`: a countdown,
+   * or Bybit's disconnect protection (DCP), whose window is 3–300 s. Call again to refresh it
+   * before it runs out.
    */
   async armDeadMansSwitch(ms: number, options: CallOptions = {}): Promise<{ armed: boolean; method?: string }> {
     if (!(Number.isInteger(ms) && ms > 0)) throw new VenueError(this.venue, 'rejected', `a dead man's switch needs a positive whole number of ms, got ${ms}`)
-    if (this.capabilities.deadMansSwitch !== 'countdown') return { armed: false }
     const ex = this.urgent
     const signal = this.runner.deadline(options.signal)
+    if (this.capabilities.deadMansSwitch === 'cancel-on-disconnect' && disconnectWindowed(ex)) {
+      // ccxt sends whole seconds, and a window of 0 would disarm it instead
+      if (ms < DCP_WINDOW_MS.min || ms > DCP_WINDOW_MS.max) {
+        throw new VenueError(
+          this.venue,
+          'rejected',
+          `${ex.id}'s disconnect protection takes a window of ${DCP_WINDOW_MS.min / 1000}–${DCP_WINDOW_MS.max / 1000} s, got ${ms} ms`,
+        )
+      }
+      await this.run('armDeadMansSwitch', ex, () => ex.cancelAllOrdersAfter(ms), 'all', signal)
+      return { armed: true, method: 'cancelAllOrdersAfter (disconnect protection)' }
+    }
+    if (this.capabilities.deadMansSwitch !== 'countdown') return { armed: false }
     const countdown = await this.binanceCountdowns(ex)
     if (countdown) {
       if (countdown.symbols.length === 0) return { armed: false }
@@ -291,8 +334,9 @@ export class CcxtGateway implements ExchangeGateway {
   }
 
   async disarmDeadMansSwitch(options: CallOptions = {}): Promise<void> {
-    if (this.capabilities.deadMansSwitch !== 'countdown') return
     const ex = this.urgent
+    const windowed = this.capabilities.deadMansSwitch === 'cancel-on-disconnect' && disconnectWindowed(ex)
+    if (this.capabilities.deadMansSwitch !== 'countdown' && !windowed) return
     const signal = this.runner.deadline(options.signal)
     if (await this.binanceCountdowns(ex)) {
       await Promise.all([...this.armedCountdowns].map((symbol) => this.setCountdown(ex, symbol, 0, signal)))
@@ -320,7 +364,7 @@ export class CcxtGateway implements ExchangeGateway {
   }
 
   private isOwn(clientOrderId: string | undefined): boolean {
-    return !!clientOrderId && clientOrderId.startsWith(`${this.tag}-`)
+    return isOwnOrderId(clientOrderId, this.tag)
   }
 
   private async doConnect(options: CallOptions): Promise<void> {
@@ -372,7 +416,7 @@ export class CcxtGateway implements ExchangeGateway {
         connectivity: this.connectivity,
         fetchOpenOrders: (symbols) => this.openOrders(this.main, symbols, this.runner.deadline()),
         fetchOrder: (ref) => this.lookup(ref, this.main, this.runner.deadline()),
-        fetchTrades: (symbol, since) => this.run('fetchMyTrades', this.main, () => this.main.fetchMyTrades(symbol, since), 'all', this.runner.deadline()),
+        fetchTrades: (symbol, since) => this.run('fetchMyTrades', this.main, () => this.tradePages(this.main, symbol, since), 'all', this.runner.deadline()),
       },
       mode,
       this.options.pollIntervalMs ?? 1_000,
@@ -391,9 +435,9 @@ export class CcxtGateway implements ExchangeGateway {
       throw new VenueError(this.venue, 'unsupported', `${ex.id} lists open orders per symbol only: configure the gateway's symbols`)
     }
     const list = symbols ?? (this.symbols.length > 0 ? this.symbols : undefined)
-    if (list === undefined) return this.run('fetchOpenOrders', ex, async () => (await ex.fetchOpenOrders()).map(toVenueOrder), 'all', signal)
+    if (list === undefined) return this.run('fetchOpenOrders', ex, async () => (await this.openOrderPages(ex, undefined)).map(toVenueOrder), 'all', signal)
     const perSymbol = await Promise.all(
-      list.map((symbol) => this.run('fetchOpenOrders', ex, async () => (await ex.fetchOpenOrders(symbol)).map(toVenueOrder), 'all', signal)),
+      list.map((symbol) => this.run('fetchOpenOrders', ex, async () => (await this.openOrderPages(ex, symbol)).map(toVenueOrder), 'all', signal)),
     )
     return perSymbol.flat()
   }
@@ -403,10 +447,15 @@ export class CcxtGateway implements ExchangeGateway {
     const has = ex.has as Record<string, unknown>
     try {
       if (has.fetchOrder) {
+        if (!ref.venueOrderId && ex.id === 'bybit') return await this.bybitByClientId(ref, ex, signal)
+        const params = fetchOrderParams(ex.id)
         const raw = await this.run(
           'fetchOrder',
           ex,
-          () => (ref.venueOrderId ? ex.fetchOrder(ref.venueOrderId, ref.symbol) : ex.fetchOrder('', ref.symbol, { clientOrderId: ref.clientOrderId })),
+          () =>
+            ref.venueOrderId
+              ? ex.fetchOrder(ref.venueOrderId, ref.symbol, params)
+              : ex.fetchOrder(undefined as unknown as string, ref.symbol, { ...params, ...byClientIdParams(ex.id, ref.clientOrderId) }),
           'all',
           signal,
         )
@@ -420,6 +469,44 @@ export class CcxtGateway implements ExchangeGateway {
       if (failure.kind === 'not-found') return undefined
       throw failure
     }
+  }
+
+  /**
+   * Bybit's `fetchOrder` reads `orderId` only (and fails on an empty answer without one): by
+   * `orderLinkId`, the open list, then the closed and canceled one.
+   */
+  private async bybitByClientId(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
+    const params = byClientIdParams(ex.id, ref.clientOrderId)
+    const mine = (list: Order[]) => list.map(toVenueOrder).find((o) => o.clientOrderId === ref.clientOrderId)
+    const open = await this.run('fetchOrder', ex, () => ex.fetchOpenOrders(ref.symbol, undefined, undefined, params), 'all', signal)
+    return mine(open) ?? mine(await this.run('fetchOrder', ex, () => ex.fetchCanceledAndClosedOrders(ref.symbol, undefined, undefined, params), 'all', signal))
+  }
+
+  /** Every page of the venue's positions (one call where the venue answers all of them at once). */
+  private positionPages(ex: Exchange, symbols: string[] | undefined): Promise<Position[]> {
+    return readAllPages(
+      pagingFor(ex.id, 'positions'),
+      (limit, params) => ex.fetchPositions(symbols, limit === undefined ? params : { ...params, limit }),
+      (p) => `${p.symbol}:${String(p.side)}:${String(p.marginMode ?? '')}`,
+    )
+  }
+
+  /** Every page of a symbol's open orders (or the account's, without a symbol). */
+  private openOrderPages(ex: Exchange, symbol: string | undefined): Promise<Order[]> {
+    return readAllPages(
+      pagingFor(ex.id, 'openOrders'),
+      (limit, params) => ex.fetchOpenOrders(symbol, undefined, limit, params),
+      (o) => String(o.id),
+    )
+  }
+
+  /** Every page of a symbol's fills since `since`. */
+  private tradePages(ex: Exchange, symbol: string, since: number | undefined): Promise<Trade[]> {
+    return readAllPages(
+      pagingFor(ex.id, 'trades'),
+      (limit, params) => ex.fetchMyTrades(symbol, since, limit, params),
+      (t) => String(t.id),
+    )
   }
 
   /** After an unanswered submit: look the order up by client order id, twice, a backoff apart. */
@@ -436,7 +523,8 @@ export class CcxtGateway implements ExchangeGateway {
   private async cancelEach(ex: Exchange, orders: VenueOrder[], signal: AbortSignal): Promise<Omit<CancelAllResult, 'scope'>> {
     const canceled: string[] = []
     const failed: { id: string; reason: string }[] = []
-    const idOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueOrderId
+    const unanswered: string[] = []
+    const idOf = resultIdOf
     const batch = this.capabilities.batchCancel
     if (batch > 0) {
       const bySymbol = new Map<string, VenueOrder[]>()
@@ -446,30 +534,28 @@ export class CcxtGateway implements ExchangeGateway {
       await Promise.all(
         chunks.map(async ({ symbol, orders: chunk }) => {
           try {
+            const ids = chunk.map((o) => o.venueOrderId)
             const answers = await this.run(
               'cancelOrders',
               ex,
-              () =>
-                ex.cancelOrders(
-                  chunk.map((o) => o.venueOrderId),
-                  symbol,
-                ),
+              () => (ex.id === 'bybit' ? bybitCancelBatch(ex, ids, symbol) : ex.cancelOrders(ids, symbol)),
               'all',
               signal,
             )
-            const byVenueId = new Map(answers.filter((a) => a.id).map((a) => [String(a.id), a]))
-            chunk.forEach((o, i) => {
-              const answer = byVenueId.get(o.venueOrderId) ?? answers[i]
-              if (answer?.id && (answer.status === 'canceled' || answer.status === undefined)) canceled.push(idOf(o))
-              else failed.push({ id: idOf(o), reason: reasonOf(answer) })
-            })
+            const matched = matchBatchAnswers(chunk, answers)
+            canceled.push(...matched.canceled)
+            failed.push(...matched.failed)
+            unanswered.push(...matched.unanswered)
           } catch (e) {
-            const reason = toVenueError(this.venue, e).message
-            for (const o of chunk) failed.push({ id: idOf(o), reason })
+            const failure = toVenueError(this.venue, e)
+            // a batch refused as a whole for unknown orders (OKX code 1 when every item failed)
+            // says nothing of any one order: each is looked up, none is called failed
+            if (failure.kind === 'not-found') unanswered.push(...chunk.map(idOf))
+            else for (const o of chunk) failed.push({ id: idOf(o), reason: failure.message })
           }
         }),
       )
-      return { method: 'batched', canceled, failed }
+      return { method: 'batched', canceled, failed, ...(unanswered.length > 0 ? { unanswered } : {}) }
     }
     await Promise.all(
       orders.map(async (o) => {
@@ -549,9 +635,15 @@ export class CcxtGateway implements ExchangeGateway {
   }
 }
 
-function reasonOf(answer: Order | undefined): string {
-  if (!answer) return 'the venue did not answer for this order'
-  const info = (answer.info ?? {}) as Record<string, unknown>
-  if (info.code !== undefined) return `${String(info.code)} ${String(info.msg ?? '')}`.trim()
-  return `the venue answered with order status '${String(answer.status)}'`
+/** Bybit's disconnect protection window (`timeWindow`, seconds on the wire). */
+const DCP_WINDOW_MS = { min: 3_000, max: 300_000 }
+
+/** A cancel-on-disconnect venue whose window haltd arms through ccxt's `cancelAllOrdersAfter` (Bybit's DCP). */
+const disconnectWindowed = (ex: Exchange): boolean => ex.id === 'bybit' && !!(ex.has as Record<string, unknown>).cancelAllOrdersAfter
+
+function isArgumentsRequired(e: unknown): boolean {
+  for (let proto = e ? Object.getPrototypeOf(e) : null; proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+    if ((proto as { constructor?: { name?: string } }).constructor?.name === 'ArgumentsRequired') return true
+  }
+  return false
 }

@@ -1,0 +1,144 @@
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
+
+/**
+ * WAL checkpoints off the append path. SQLite's default runs a checkpoint inside whichever commit
+ * pushes the WAL past 1,000 pages, so one append in a thousand pays for copying the WAL into the
+ * database and syncing it: the log's tail latency. Here a writer turns that off
+ * (`wal_autocheckpoint = 0`) and one worker thread per process, with its own connection to each
+ * registered log, checkpoints in the background: PASSIVE every tick (never blocks the writer),
+ * RESTART once the WAL passes a bound (a long reader kept PASSIVE from catching up; this one waits
+ * for the readers so the WAL can start over and stays bounded).
+ */
+/** How often the worker checkpoints each log, and the WAL pages past which it forces a RESTART (64 MiB of 4 KiB pages). */
+const CHECKPOINTS = { intervalMs: 100, boundPages: 16_384 }
+
+/** The size a writer's WAL is cut back to when it starts over, in bytes. */
+export const WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+/** One log's place in the worker: give it back before the writer closes its own connection. */
+export type CheckpointLease = {
+  /** Closes the worker's connection to the log (waits for a checkpoint under way to finish). */
+  release(): void
+}
+
+export type CheckpointLeaseEvents = {
+  /** A checkpoint failed; the writer's appends are unaffected, the WAL grows until one succeeds. */
+  failed(message: string): void
+  /** The worker is gone: the writer must take checkpoints back (`wal_autocheckpoint`). */
+  lost(reason: string): void
+}
+
+type ToWorker = { op: 'add'; id: number; path: string } | { op: 'remove'; id: number; done: SharedArrayBuffer }
+type FromWorker = { op: 'failed'; id: number; message: string }
+
+/** How long a release waits for the worker to close its connection. */
+const RELEASE_WAIT_MS = 5_000
+
+// The worker's body is plain JavaScript evaluated in the thread, so the same code runs from the
+// compiled package and from the TypeScript sources the tests load; it needs nothing of haltd.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Database = require(workerData.sqlite)
+const logs = new Map()
+const failedOnce = new Set()
+function checkpoint(id, db) {
+  try {
+    const [row] = db.pragma('wal_checkpoint(PASSIVE)')
+    if (row && row.log > workerData.boundPages) db.pragma('wal_checkpoint(RESTART)')
+    failedOnce.delete(id)
+  } catch (e) {
+    // one report per run of failures: a stuck checkpoint must not flood the writer's process
+    if (!failedOnce.has(id)) parentPort.postMessage({ op: 'failed', id, message: e && e.message ? e.message : String(e) })
+    failedOnce.add(id)
+  }
+}
+parentPort.on('message', (m) => {
+  if (m.op === 'add') {
+    try {
+      const db = new Database(m.path, { fileMustExist: true })
+      db.pragma('busy_timeout = 1000')
+      logs.set(m.id, db)
+    } catch (e) {
+      parentPort.postMessage({ op: 'failed', id: m.id, message: e && e.message ? e.message : String(e) })
+    }
+  } else if (m.op === 'remove') {
+    const db = logs.get(m.id)
+    logs.delete(m.id)
+    failedOnce.delete(m.id)
+    try { if (db) db.close() } catch {}
+    const flag = new Int32Array(m.done)
+    Atomics.store(flag, 0, 1)
+    Atomics.notify(flag, 0)
+  }
+})
+setInterval(() => { for (const [id, db] of logs) checkpoint(id, db) }, workerData.intervalMs)
+`
+
+type Registration = CheckpointLeaseEvents
+
+class CheckpointWorker {
+  private readonly worker: Worker
+  private readonly registrations = new Map<number, Registration>()
+  private nextId = 1
+  private dead: string | undefined
+
+  constructor() {
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sqlite, ...CHECKPOINTS } })
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.op === 'failed') this.registrations.get(m.id)?.failed(m.message)
+    })
+    this.worker.on('error', (e) => this.lose(`the checkpoint worker failed: ${e.message}`))
+    this.worker.on('exit', (code) => this.lose(`the checkpoint worker exited (code ${code})`))
+    // after the listeners, which would otherwise hold the process open: the worker never does
+    this.worker.unref()
+  }
+
+  get alive(): boolean {
+    return this.dead === undefined
+  }
+
+  register(path: string, events: Registration): CheckpointLease {
+    const id = this.nextId++
+    this.registrations.set(id, events)
+    this.post({ op: 'add', id, path })
+    return { release: () => this.release(id) }
+  }
+
+  private release(id: number): void {
+    if (!this.registrations.delete(id) || this.dead !== undefined) return
+    const done = new SharedArrayBuffer(4)
+    this.post({ op: 'remove', id, done })
+    // synchronous on purpose: the writer closes its connection right after, and only the last
+    // connection to close folds the WAL back into the database and removes it
+    Atomics.wait(new Int32Array(done), 0, 0, RELEASE_WAIT_MS)
+  }
+
+  private post(message: ToWorker): void {
+    this.worker.postMessage(message)
+  }
+
+  private lose(reason: string): void {
+    if (this.dead !== undefined) return
+    this.dead = reason
+    if (shared === this) shared = undefined
+    for (const r of this.registrations.values()) r.lost(reason)
+    this.registrations.clear()
+  }
+}
+
+let shared: CheckpointWorker | undefined
+
+/**
+ * A lease on the process's checkpoint worker for the log at `path`, starting the worker on first
+ * use; undefined when no thread can be started (the caller keeps SQLite's own checkpoints).
+ */
+export function leaseCheckpoints(path: string, events: CheckpointLeaseEvents): CheckpointLease | undefined {
+  try {
+    if (!shared?.alive) shared = new CheckpointWorker()
+    return shared.register(path, events)
+  } catch {
+    return undefined
+  }
+}
