@@ -195,8 +195,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   }
 
   const gateUs: number[] = []
-  for (let r = 0; r < (ctx.quick ? 3 : 20); r++)
-    gateUs.push((await emergencyOnce(ctx, { orders: 10, venues: 1, latencyMs: 0, cancel: 'mass' })).gateUs / 1000)
+  for (let r = 0; r < (ctx.quick ? 3 : 20); r++) gateUs.push((await emergencyOnce(ctx, { orders: 10, venues: 1, latencyMs: 0, cancel: 'mass' })).gateUs / 1000)
   out.push(
     result('gate closed after the emergency request', gateUs, {
       target: { op: '<=', value: 1, of: 'value' },
