@@ -17,7 +17,14 @@ export const VENUES = [
 export function requested(options: ShutdownOptionsInput = {}, mode: 'graceful' | 'emergency' = 'graceful'): ShutdownFact {
   return {
     type: 'shutdown.requested',
-    data: { shutdownId: SD, mode, reason: 'maintenance', origin: 'signal', options: parseShutdownOptions({ venues: VENUES, ...options }) },
+    // as the controller records every new shutdown: step 5 asks the venues for their positions
+    data: {
+      shutdownId: SD,
+      mode,
+      reason: 'maintenance',
+      origin: 'signal',
+      options: parseShutdownOptions({ venues: VENUES, ...options, graceful: { observePositions: true, ...options.graceful } }),
+    },
     ts: 1_000,
   }
 }

@@ -209,6 +209,14 @@ describe('graceful shutdown decider: the runbook in order', () => {
       ])
     })
 
+    it('a shutdown recorded before step 5 asked for positions replays as it ran: straight to the flatten', () => {
+      const w = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }] })
+      const given = driveTo(step5, w, { graceful: { flatten: 'aggressive', observePositions: false } })
+      expect(commandsOfStep(decided(given, advanceWith(w)), 5)).toEqual([
+        { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'market', position: 2, round: 1 },
+      ])
+    })
+
     it('waits for fills racing the cancels to settle before the next round, then cancels what is left order by order', () => {
       const w = world({ orders: [a1] })
       const given = driveTo(step5, w)

@@ -168,7 +168,7 @@ export function planCancelAndFlatten(ctx: StepContext): StepPlan {
 
   // The venue's word on what it holds, asked once the cancels are done: the flatten's sizes
   // rest on it, not on fills a venue's stream may never have delivered.
-  if (g.flatten !== 'none' && flattenRounds === 0 && !cmds.some((c) => c.command.kind === 'observe-venue')) {
+  if (g.observePositions && g.flatten !== 'none' && flattenRounds === 0 && !cmds.some((c) => c.command.kind === 'observe-venue')) {
     const venues = venuesOf(ctx)
     const timeoutMs = Math.max(1, Math.floor(budget('cancel orders and flatten')(ctx.options) / 4))
     if (venues.length > 0) return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['positions'], timeoutMs })) }
