@@ -67,6 +67,12 @@ export const GracefulOptions = z.strictObject({
   /** Per-step budgets by step name (see `GRACEFUL_BUDGETS`). */
   budgets: z.partialRecord(GracefulStepName, Ms).default({}),
   cancelScope: CancelScope,
+  /**
+   * Step 5, once the cancels are done: ask every venue for its positions and size the flatten by
+   * what the venues hold. Absent means false: shutdowns recorded before the option existed replay
+   * as they ran. The controller records true for every new shutdown unless told otherwise.
+   */
+  observePositions: z.boolean().default(false),
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 

@@ -60,7 +60,8 @@ export class ShutdownController {
     const given = { ...(this.ports.options ?? {}), ...(request.options ?? {}) }
     // Recorded explicitly: a log without the field replays with the behaviour before it existed.
     const emergency = { observeAfterCancels: true, ...given.emergency }
-    const options = { ...given, emergency, venues: this.venueInfo(request.options) }
+    const graceful = { observePositions: true, ...given.graceful }
+    const options = { ...given, emergency, graceful, venues: this.venueInfo(request.options) }
     const events = shutdownDecider.decide({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
     this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId: `${shutdownId}:start:0`, correlationId: shutdownId })))
     return this.runToEnd(shutdownId, 'started')
