@@ -1,5 +1,15 @@
 import { CancelConfirmation } from '../events/index.js'
-import { openStep, order, position, runningMode, toleranceFor, type Fact, type HaltdState, type ShutdownState, type StepRecord } from '../projections/index.js'
+import {
+  exposureOf,
+  openStep,
+  order,
+  runningMode,
+  toleranceFor,
+  type Fact,
+  type HaltdState,
+  type ShutdownState,
+  type StepRecord,
+} from '../projections/index.js'
 import type { Finding } from './audit-report.js'
 import { deadlineOf } from './state-view.js'
 
@@ -147,13 +157,13 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       if (fact.type !== 'order.filled') return undefined
       const o = order(state, fact.data.venue, fact.data.clientOrderId)
       if (o?.origin.kind !== 'shutdown') return undefined
-      return { positionQty: position(state, o.venue, o.symbol)?.qty ?? 0 }
+      return { positionQty: exposureOf(state, o.venue, o.symbol) }
     },
     after(fact, state, before) {
       if (fact.type !== 'order.filled' || before === undefined) return
       const o = order(state, fact.data.venue, fact.data.clientOrderId)
       if (!o) return
-      const now = position(state, o.venue, o.symbol)?.qty ?? 0
+      const now = exposureOf(state, o.venue, o.symbol)
       const tolerance = toleranceFor(state, o.venue, o.symbol)
       if (Math.abs(now) > Math.abs(before.positionQty) + tolerance) {
         flag(
@@ -193,7 +203,8 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   }
 
   function checkFlattenSide(seq: number, venue: string, symbol: string, side: 'buy' | 'sell', qty: number, clientOrderId: string, state: HaltdState): void {
-    const held = position(state, venue, symbol)?.qty ?? 0
+    // the size the flatten was sized by: the venue's word where it reported
+    const held = exposureOf(state, venue, symbol)
     const tolerance = toleranceFor(state, venue, symbol)
     const signed = side === 'buy' ? qty : -qty
     if (Math.abs(held + signed) > Math.abs(held) + tolerance) {

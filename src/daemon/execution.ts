@@ -1,5 +1,5 @@
 import type { ExchangeGateway } from '../exchanges/gateway.js'
-import { order as orderOf, type HaltdState } from '../projections/index.js'
+import { exposureOf, order as orderOf, type HaltdState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import { OrderRouter } from '../core/execution/order-router.js'
@@ -29,7 +29,8 @@ export function createOrderRouter(input: {
     gate: input.gate,
     venues,
     runTag: input.runId.slice(-6),
-    positionOf: (venue, symbol) => state().positions.get(`${venue}\u001f${symbol}`)?.qty ?? 0,
+    // the venue's word where it reported: a reduce-only order may close what the venue holds
+    positionOf: (venue, symbol) => exposureOf(state(), venue, symbol),
     orderOf: (venue, clientOrderId) => orderOf(state(), venue, clientOrderId),
     submitTimeoutMs: input.orders.submitTimeoutMs,
     lostRecheckMs: input.orders.lostRecheckMs,

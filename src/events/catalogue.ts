@@ -72,6 +72,13 @@ export const current = {
       fee: Money.default(0),
       feeCurrency: Text(32).optional(),
       liquidity: z.enum(['maker', 'taker']).optional(),
+      /**
+       * `trade` (absent): one trade the venue reported. `order-total`: `qty` is the order's whole
+       * filled quantity as the venue reported it (a cancel answer, a lookup, an ack) and `price`
+       * its average; only what it says beyond the fills already recorded counts, its trade id is
+       * derived from the total, and the order's later trades count against it, not again.
+       */
+      source: z.enum(['trade', 'order-total']).optional(),
     }),
   },
   'order.cancel-requested': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason.optional(), origin: Origin.optional() }) },

@@ -70,7 +70,7 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
 }
 
 /** The idempotency key of a once-per-order event, for looking it up in the log. */
-function orderEventKey(
+export function orderEventKey(
   type: 'order.submitted' | 'order.accepted' | 'order.rejected' | 'order.canceled' | 'order.expired',
   venue: string,
   clientOrderId: string,

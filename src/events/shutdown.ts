@@ -74,6 +74,12 @@ export const GracefulOptions = z.strictObject({
   budgets: z.partialRecord(GracefulStepName, Ms).default({}),
   cancelScope: CancelScope,
   /**
+   * Step 5, once the cancels are done: ask every venue for its positions and size the flatten by
+   * what the venues hold. Absent means false: shutdowns recorded before the option existed replay
+   * as they ran. The controller records true for every new shutdown unless told otherwise.
+   */
+  observePositions: z.boolean().default(false),
+  /**
    * From the second cancel round on, orders whose cancel the venue did not confirm are settled by
    * observation (`settle-orders`) instead of cancelled blindly again. Absent means false, so a
    * shutdown recorded before the option existed replays as it ran.

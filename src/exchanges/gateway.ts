@@ -80,6 +80,8 @@ export type OrderAck = {
   venueOrderId: string
   status: VenueOrderStatus
   filled: number
+  /** The average price of what filled, where the venue says. */
+  average?: number
   /** Fills that came back with the answer itself (market and IOC orders often do). */
   fills?: Fill[]
 }
@@ -95,7 +97,8 @@ export type Fill = {
 }
 
 export type CancelResult =
-  | { clientOrderId: string; outcome: 'canceled' }
+  /** `filled` (and its `average` price): what the order had filled when it was canceled, where the answer says. */
+  | { clientOrderId: string; outcome: 'canceled'; filled?: number; average?: number }
   /** The venue does not know it as open: filled already, canceled already, or never arrived. Confirm with fetchOpenOrders. */
   | { clientOrderId: string; outcome: 'not-found' }
   | { clientOrderId: string; outcome: 'rejected'; reason: string }
@@ -121,6 +124,8 @@ export type VenueOrder = {
   qty: number
   filled: number
   price?: number
+  /** The average price of what filled, where the venue says. */
+  average?: number
   status: VenueOrderStatus
   reduceOnly?: boolean
 }

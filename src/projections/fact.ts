@@ -24,3 +24,5 @@ const SEP = '\u001f'
 export const orderKey = (venue: string, clientOrderId: string): string => venue + SEP + clientOrderId
 export const marketKey = (venue: string, symbol: string): string => venue + SEP + symbol
 export const bookKey = (venue: string, symbol: string, strategy: string): string => venue + SEP + symbol + SEP + strategy
+/** The venue part of a `marketKey`, `orderKey` or `bookKey`. */
+export const venueOfKey = (key: string): string => key.slice(0, key.indexOf(SEP))

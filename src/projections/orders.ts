@@ -24,6 +24,12 @@ export type Order = EventData<'order.submitted'> & {
   fees: number
   /** Trade ids already applied, so a repeated venue report is not counted twice. */
   tradeIds: string[]
+  /**
+   * Filled quantity booked from the venue's order totals (`source: 'order-total'`) that no
+   * trade has accounted for yet: the order's later trades count against it, not again.
+   * Undefined while zero.
+   */
+  coveredQty?: number
   /** The last reject / cancel-reject / unconfirmed / unknown reason the venue or gateway gave. */
   reason?: string
   /**
@@ -199,6 +205,18 @@ export function isLive(status: OrderStatus): boolean {
   return status !== 'filled' && status !== 'canceled' && status !== 'rejected' && status !== 'expired'
 }
 
+/**
+ * What a fill adds to an order's filled quantity: all of a trade, less whatever of it the
+ * venue's order total already booked (a trade the stream delivers after a lookup counted it);
+ * of an order total, what it says beyond the quantity already filled (in whichever order the
+ * total and the trades reach the log, each unit counts once).
+ */
+export function newlyFilled(order: Pick<Order, 'coveredQty' | 'filledQty'>, fill: { qty: number; source?: 'trade' | 'order-total' }): number {
+  // an order total is cumulative: only what it says beyond the quantity already known is new
+  if (fill.source === 'order-total') return Math.max(0, fill.qty - order.filledQty)
+  return Math.max(0, fill.qty - (order.coveredQty ?? 0))
+}
+
 /** The quantity still able to trade (0 for finished orders). */
 export function remainingQty(order: Order): number {
   return isLive(order.status) ? Math.max(0, order.qty - order.filledQty) : 0
@@ -228,6 +246,7 @@ function copyOrder(o: Order, seq: number, ts: number): Order {
     avgFillPrice: o.avgFillPrice,
     fees: o.fees,
     tradeIds: o.tradeIds,
+    coveredQty: o.coveredQty,
     reason: o.reason,
     canceledBy: o.canceledBy,
     submittedSeq: o.submittedSeq,
@@ -295,6 +314,7 @@ export function evolveOrder(order: Order | undefined, fact: OrderFact, note: Ano
       avgFillPrice: 0,
       fees: 0,
       tradeIds: [],
+      coveredQty: undefined,
       reason: undefined,
       canceledBy: undefined,
       submittedSeq: fact.seq,
@@ -313,16 +333,22 @@ export function evolveOrder(order: Order | undefined, fact: OrderFact, note: Ano
 
   const next = copyOrder(order, fact.seq, fact.ts)
   if (fact.type === 'order.filled') {
-    const { tradeId, qty, price, fee } = fact.data
+    const { tradeId, price, fee } = fact.data
     if (order.tradeIds.includes(tradeId)) {
       note('duplicate-fill', `trade ${tradeId} was already applied`, where)
       return order
     }
+    const qty = newlyFilled(order, fact.data)
+    const covered = order.coveredQty ?? 0
+    const left = fact.data.source === 'order-total' ? covered + qty : covered - (fact.data.qty - qty)
+    next.coveredQty = left > FILL_EPS * order.qty ? left : undefined
     const filled = order.filledQty + qty
-    next.avgFillPrice = (order.avgFillPrice * order.filledQty + price * qty) / filled
+    if (qty > 0) next.avgFillPrice = (order.avgFillPrice * order.filledQty + price * qty) / filled
     next.filledQty = filled
     next.fees = order.fees + fee
     next.tradeIds = [...order.tradeIds, tradeId]
+    // a trade the venue's total already counted, or a total the trades already reached: known now by its id, nothing more happened
+    if (qty === 0) return next
     if (filled > order.qty * (1 + FILL_EPS)) {
       note('overfill', `filled ${filled} of an order for ${order.qty} (trade ${tradeId})`, where)
     }

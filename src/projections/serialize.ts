@@ -25,6 +25,8 @@ export function deserializeState(text: string): HaltdState {
   if (!isStateShape(value)) throw new Error('not a serialized haltd state')
   // a snapshot written before the state kept venue evidence: rebuilt from the events after it
   if (!(value.venueEvidence instanceof Map)) value.venueEvidence = new Map()
+  // nor what changed since each venue's positions report: the next report starts it again
+  if (!(value.sinceObserved instanceof Map)) value.sinceObserved = new Map()
   return value
 }
 

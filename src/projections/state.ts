@@ -1,6 +1,6 @@
 import { isEventType, type OrderOrigin } from '../events/index.js'
 import { ANOMALIES_KEPT, type Anomaly, type AnomalyKind, type AnomalySink } from './anomalies.js'
-import { bookKey, marketKey, orderKey, type Fact } from './fact.js'
+import { bookKey, marketKey, orderKey, venueOfKey, type Fact } from './fact.js'
 import { evolveOrder, isLive, type Order } from './orders.js'
 import { applyFill, emptyPosition, unrealizedAt, withUnrealized, type Position } from './positions.js'
 import { evolveShutdown, initialShutdownState, type ShutdownState } from './shutdowns.js'
@@ -57,6 +57,12 @@ export type HaltdState = {
   closedHead: number
   inFlight: number
   positions: Map<string, Position>
+  /**
+   * Per venue and symbol (keyed like `positions`), the signed quantity traded since the venue's
+   * newest positions observation (see `noteSinceObserved`): what has changed since the venue last
+   * said what it holds (see `exposure.ts`). Cleared for a venue by each observation of its positions.
+   */
+  sinceObserved: Map<string, number>
   /** The same fills booked per venue, symbol and strategy (origin), for P&L by strategy. */
   books: Map<string, Position>
   marks: Map<string, number>
@@ -83,6 +89,7 @@ export function initialState(retention: Partial<Retention> = {}): HaltdState {
     closedHead: 0,
     inFlight: 0,
     positions: new Map(),
+    sinceObserved: new Map(),
     books: new Map(),
     marks: new Map(),
     pnl: { realized: 0, fees: 0, unrealized: 0, equity: 0, peakEquity: 0, drawdown: 0, maxDrawdown: 0 },
@@ -163,7 +170,12 @@ function apply(state: HaltdState, fact: Fact): void {
         if (!is) closeOrder(state, key)
       }
       if (fact.type === 'order.filled' && before !== undefined && after.tradeIds.length > before.tradeIds.length) {
-        book(state, after, fact.data.qty, fact.data.price, fact.data.fee)
+        // a trade the venue's order total already counted adds only its fee
+        const qty = after.filledQty - before.filledQty
+        if (qty > 0) {
+          book(state, after, qty, fact.data.price, fact.data.fee)
+          noteSinceObserved(state, after, qty, fact.data.source !== 'order-total' && isLive(before.status))
+        } else moveEquity(state, 0, fact.data.fee, 0)
       }
       return
     }
@@ -178,6 +190,9 @@ function apply(state: HaltdState, fact: Fact): void {
       return
     }
     case 'venue.positions-observed':
+      for (const key of [...state.sinceObserved.keys()]) if (venueOfKey(key) === fact.data.venue) state.sinceObserved.delete(key)
+      state.venues.set(fact.data.venue, evolveVenue(state.venues.get(fact.data.venue), fact))
+      return
     case 'venue.balances-observed':
     case 'venue.open-orders-observed':
     case 'venue.markets-observed':
@@ -244,6 +259,20 @@ function apply(state: HaltdState, fact: Fact): void {
 
 function noteEvidence(state: HaltdState, venue: string, change: VenueEvidence): void {
   state.venueEvidence.set(venue, { ...state.venueEvidence.get(venue), ...change })
+}
+
+/**
+ * Whether a fill recorded after the venue's newest positions report changes what the venue
+ * holds beyond it. An order sent after the report cannot be in it: its fills come on top. So does
+ * a trade of an order that rested across the report (it traded since, as far as haltd can tell).
+ * A venue-reported order total, or a trade of an order haltd had finished already, tells of the
+ * past, which the report already holds: counting it again would invent a position.
+ */
+function noteSinceObserved(state: HaltdState, order: Order, qty: number, restingTrade: boolean): void {
+  const observed = state.venues.get(order.venue)?.positions
+  if (observed === undefined || !(order.submittedSeq > observed.seq || restingTrade)) return
+  const key = marketKey(order.venue, order.symbol)
+  state.sinceObserved.set(key, (state.sinceObserved.get(key) ?? 0) + (order.side === 'buy' ? qty : -qty))
 }
 
 function book(state: HaltdState, order: Order, qty: number, price: number, fee: number): void {

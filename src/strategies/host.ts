@@ -433,6 +433,8 @@ function updateOf(e: Envelope): OwnOrderUpdate | undefined {
     case 'order.accepted':
       return { kind: 'accepted', venue: e.data.venue, clientOrderId: e.data.clientOrderId }
     case 'order.filled':
+      // a venue-reported order total is not a trade, and its trades may still follow: strategies hear of trades
+      if (e.data.source === 'order-total') return undefined
       return { kind: 'filled', venue: e.data.venue, clientOrderId: e.data.clientOrderId, qty: e.data.qty, price: e.data.price, fee: e.data.fee }
     case 'order.rejected':
       return { kind: 'rejected', venue: e.data.venue, clientOrderId: e.data.clientOrderId, reason: e.data.reason }

@@ -17,7 +17,14 @@ export const VENUES = [
 export function requested(options: ShutdownOptionsInput = {}, mode: 'graceful' | 'emergency' = 'graceful'): ShutdownFact {
   return {
     type: 'shutdown.requested',
-    data: { shutdownId: SD, mode, reason: 'maintenance', origin: 'signal', options: parseShutdownOptions({ venues: VENUES, ...options }) },
+    // as the controller records every new shutdown: step 5 asks the venues for their positions
+    data: {
+      shutdownId: SD,
+      mode,
+      reason: 'maintenance',
+      origin: 'signal',
+      options: parseShutdownOptions({ venues: VENUES, ...options, graceful: { observePositions: true, ...options.graceful } }),
+    },
     ts: 1_000,
   }
 }
@@ -125,4 +132,16 @@ export function answer(
 export function appended(given: readonly ShutdownFact[], decided: readonly HaltdEvent[]): ShutdownFact[] {
   let ts = (given[given.length - 1]?.ts ?? 1_000) + 1
   return [...given, ...decided.filter((e) => e.type.startsWith('shutdown.')).map((e) => ({ ...(e as ShutdownFact), ts: ts++ }))]
+}
+
+/**
+ * Step 5 once its cancels are done: it asks every venue for its positions before any flatten.
+ * Checks that this is what it decided, and returns the events with the questions answered.
+ */
+export function positionsObserved(given: readonly ShutdownFact[], w: ShutdownWorld): ShutdownFact[] {
+  const asked = decided(given, advanceWith(w))
+  const kinds = commandsOf(asked).map((c) => c.kind)
+  if (kinds.length === 0 || kinds.some((k) => k !== 'observe-venue'))
+    throw new Error(`expected step 5 to observe positions, it decided ${kinds.join(', ') || 'nothing'}`)
+  return answer(given, asked)
 }

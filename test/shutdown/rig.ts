@@ -7,7 +7,7 @@ import { createProjectionRunner, type ProjectionRunner } from '../../src/core/lo
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
-import { position } from '../../src/projections/index.js'
+import { exposureOf } from '../../src/projections/index.js'
 import { createCheckpointer, type Checkpointer } from '../../src/core/shutdown/checkpoint.js'
 import { ShutdownController } from '../../src/core/shutdown/controller.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
@@ -33,6 +33,8 @@ export type RigOptions = {
   sims?: SimExchange[]
   /** A venue's gateway as haltd sees it, built around its simulator (a venue that answers otherwise). */
   gateways?: Record<string, (sim: SimExchange) => ExchangeGateway>
+  /** The router's submit and cancel timeouts (300 ms: the simulators answer in-process). */
+  routerTimeoutMs?: number
 }
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -73,11 +75,12 @@ export function rig(o: RigOptions = {}) {
     gate,
     venues,
     runTag: 't',
-    submitTimeoutMs: 300,
-    cancelTimeoutMs: 300,
-    positionOf: (v, s) => position(projections.state, v, s)?.qty ?? 0,
+    submitTimeoutMs: o.routerTimeoutMs ?? 300,
+    cancelTimeoutMs: o.routerTimeoutMs ?? 300,
+    positionOf: (v, s) => exposureOf(projections.state, v, s),
   })
-  const stops = sims.map((s) => recordUpdates(log, s))
+  // what haltd hears is what its gateways tell (a simulator, or whatever stands in for it)
+  const stops = [...venues.values()].map((g) => recordUpdates(log, g))
   const checkpointer: Checkpointer = createCheckpointer({
     primary: o.checkpoint?.primary ?? join(dir, 'checkpoints', 'checkpoint.json'),
     fallback: o.checkpoint?.fallback ?? join(dir, 'fallback', 'checkpoint.json'),

@@ -182,8 +182,14 @@ describe('graceful shutdown on three simulated venues', () => {
     expect(report.outcome).toBe('residual-exposure')
     expect(report.residualExposure).toMatchObject([{ venue: 'charlie', symbol: SYMBOL, qty: 3 }])
     const step5 = r.events().filter((e) => e.type === 'shutdown.command-issued' && dataOf<{ step: number }>(e).step === 5)
-    // conservative: limit IOC at mid first, then market for the rest
-    expect(step5.map((e) => dataOf<{ command: { type?: string } }>(e).command.type)).toEqual(['limit', 'market'])
+    // every venue is asked what it holds first; conservative: limit IOC at mid, then market for the rest
+    expect(step5.map((e) => dataOf<{ command: { kind: string; type?: string } }>(e).command).map((c) => c.type ?? c.kind)).toEqual([
+      'observe-venue',
+      'observe-venue',
+      'observe-venue',
+      'limit',
+      'market',
+    ])
   })
 
   it('fills that race the cancels are flattened too: sizes come from the projections after the cancels settle', async () => {

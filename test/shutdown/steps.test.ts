@@ -4,7 +4,21 @@ import { resumePoint } from '../../src/core/shutdown/controller.js'
 import { INTERRUPTED, shutdownStatus, type ShutdownFact } from '../../src/core/shutdown/procedure.js'
 import { SERVICE_ORDER } from '../../src/core/shutdown/graceful.js'
 import { InvalidShutdownOptions } from '../../src/core/shutdown/options.js'
-import { advanceWith, answer, appended, commandsOf, commandsOfStep, driveTo, order, requested, SD, stepEvents, decided, world } from './given.js'
+import {
+  advanceWith,
+  answer,
+  appended,
+  commandsOf,
+  commandsOfStep,
+  driveTo,
+  order,
+  requested,
+  SD,
+  stepEvents,
+  decided,
+  world,
+  positionsObserved,
+} from './given.js'
 
 const flat = world()
 
@@ -119,7 +133,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     const b1 = order({ venue: 'bravo', side: 'sell', price: 110 })
     const b2 = order({ venue: 'bravo', venueOrderId: 'v-9' })
 
-    const cases: { name: string; world: ReturnType<typeof world>; options?: object; expect: unknown[] }[] = [
+    const cases: { name: string; world: ReturnType<typeof world>; options?: object; observed?: boolean; expect: unknown[] }[] = [
       {
         name: 'one mass cancel where the venue has one, per-order cancels where it has none',
         world: world({ orders: [a1, b1, b2] }),
@@ -154,6 +168,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
           ],
         }),
         options: { graceful: { flatten: 'aggressive' } },
+        observed: true,
         expect: [
           { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'market', position: 2, round: 1 },
           { kind: 'flatten', venue: 'bravo', symbol: 'ETH/USDT:USDT', side: 'buy', qty: 0.5, type: 'market', position: -0.5, round: 1 },
@@ -163,6 +178,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
         name: 'conservative: a limit IOC at mid first',
         world: world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }], marks: { 'alpha BTC/USDT:USDT': 101.5 } }),
         options: { graceful: { flatten: 'conservative' } },
+        observed: true,
         expect: [{ kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'limit', price: 101.5, position: 2, round: 1 }],
       },
       {
@@ -174,10 +190,32 @@ describe('graceful shutdown decider: the runbook in order', () => {
     ]
     for (const c of cases) {
       it(c.name, () => {
-        const given = driveTo(step5, c.world, c.options)
+        const reached = driveTo(step5, c.world, c.options)
+        const given = c.observed ? positionsObserved(reached, c.world) : reached
         expect(commandsOfStep(decided(given, advanceWith(c.world)), 5)).toEqual(c.expect)
       })
     }
+
+    it('once the cancels are done, asks every venue what it holds before sizing any flatten, each question bounded', () => {
+      const w = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }] })
+      const given = driveTo(step5, w, { graceful: { flatten: 'aggressive' } })
+      expect(commandsOfStep(decided(given, advanceWith(w)), 5)).toEqual(
+        ['alpha', 'bravo'].map((venue) => ({ kind: 'observe-venue', venue, what: ['positions'], timeoutMs: 15_000 })),
+      )
+      // a venue that could not say still gets its flatten, sized by what haltd knows
+      const unanswered = answer(given, decided(given, advanceWith(w)), 'timed-out')
+      expect(commandsOfStep(decided(unanswered, advanceWith(w)), 5)).toEqual([
+        { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'market', position: 2, round: 1 },
+      ])
+    })
+
+    it('a shutdown recorded before step 5 asked for positions replays as it ran: straight to the flatten', () => {
+      const w = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }] })
+      const given = driveTo(step5, w, { graceful: { flatten: 'aggressive', observePositions: false } })
+      expect(commandsOfStep(decided(given, advanceWith(w)), 5)).toEqual([
+        { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'market', position: 2, round: 1 },
+      ])
+    })
 
     it('waits for fills racing the cancels to settle before the next round, then cancels what is left order by order', () => {
       const w = world({ orders: [a1] })
@@ -198,7 +236,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
       const cancelled = answer(given, decided(given, advanceWith(before)))
       // the order filled instead of cancelling: the position grew by its quantity
       const afterFill = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }] })
-      expect(commandsOf(decided(cancelled, advanceWith(afterFill)))).toEqual([
+      expect(commandsOf(decided(positionsObserved(cancelled, afterFill), advanceWith(afterFill)))).toEqual([
         { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 2, type: 'market', position: 2, round: 1 },
       ])
     })
@@ -206,7 +244,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     it('conservative escalates to market for what the limit IOC left', () => {
       const w = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }], marks: { 'alpha BTC/USDT:USDT': 100 } })
       const opts = { graceful: { flatten: 'conservative' as const } }
-      const given = driveTo(step5, w, opts)
+      const given = positionsObserved(driveTo(step5, w, opts), w)
       const left = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 0.7 }], marks: { 'alpha BTC/USDT:USDT': 100 } })
       expect(commandsOf(decided(answer(given, decided(given, advanceWith(w))), advanceWith(left)))).toEqual([
         { kind: 'flatten', venue: 'alpha', symbol: 'BTC/USDT:USDT', side: 'sell', qty: 0.7, type: 'market', position: 0.7, round: 2 },
@@ -216,7 +254,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     it('never tops up while a flatten order of its own is still live: it waits for it, then stops', () => {
       const w = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }] })
       const opts = { graceful: { flatten: 'aggressive' as const } }
-      const given = driveTo(step5, w, opts)
+      const given = positionsObserved(driveTo(step5, w, opts), w)
       const sent = answer(given, decided(given, advanceWith(w)))
       const pending = world({
         positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }],
@@ -232,7 +270,7 @@ describe('graceful shutdown decider: the runbook in order', () => {
     it('gives up after the last flatten round and reports the residual position in the step', () => {
       const w = world({ positions: [{ venue: 'alpha', symbol: 'BTC/USDT:USDT', qty: 2 }] })
       const opts = { graceful: { flatten: 'aggressive' as const, maxFlattenRounds: 2 } }
-      let given = driveTo(step5, w, opts)
+      let given = positionsObserved(driveTo(step5, w, opts), w)
       for (let i = 0; i < 2; i++) given = answer(given, decided(given, advanceWith(w)), 'failed', { error: 'no liquidity' })
       const out = decided(given, advanceWith(w))
       expect(out[0]).toMatchObject({

@@ -9,7 +9,7 @@ import { evolveOrder, type Order, type OrderFact } from '../../projections/order
 import type { EventLog } from '../log/event-log.js'
 import type { OrderGate } from './gate.js'
 import { LogWriteFailed } from '../log/errors.js'
-import { recordFills } from './venue-recorder.js'
+import { recordFills, recordOrderTotal, type OrderTotal } from './venue-recorder.js'
 import { withinMs } from './time-limit.js'
 
 export class UnknownVenue extends HaltdError {
@@ -238,7 +238,13 @@ export class OrderRouter {
   }
 
   private acceptFound(venue: string, clientOrderId: string, found: VenueOrder): SubmitOutcome {
-    const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
+    const ack: OrderAck = {
+      clientOrderId,
+      venueOrderId: found.venueOrderId,
+      status: found.status,
+      filled: found.filled,
+      ...(found.average !== undefined ? { average: found.average } : {}),
+    }
     this.recordAck(venue, ack)
     return { status: 'accepted', clientOrderId, venueOrderId: found.venueOrderId, ack }
   }
@@ -292,8 +298,19 @@ export class OrderRouter {
     const { log } = this.options
     log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
     if (ack.fills?.length) recordFills(log, venue, ack.fills)
+    // an answer that says more filled than the trades it carries: the total is recorded too
+    const carried = (ack.fills ?? []).reduce((n, f) => n + f.qty, 0)
+    if (ack.filled > carried + 1e-12) this.recordTotal(venue, ack)
     if (ack.status === 'canceled') log.append({ type: 'order.canceled', data: { venue, clientOrderId: ack.clientOrderId, confirmedBy: 'ack' } })
     else if (ack.status === 'expired') log.append({ type: 'order.expired', data: { venue, clientOrderId: ack.clientOrderId } })
+  }
+
+  /** Record the filled quantity the venue reported for an order, where it is more than haltd has (see `recordOrderTotal`). */
+  private recordTotal(venue: string, total: OrderTotal): void {
+    if (!(total.filled > 0)) return
+    const known = this.orderOf(venue, total.clientOrderId)
+    if (known !== undefined && known.filledQty >= total.filled - 1e-12) return
+    recordOrderTotal(this.options.log, venue, total, known?.price ?? (known && known.avgFillPrice > 0 ? known.avgFillPrice : undefined))
   }
 
   /**
@@ -309,6 +326,7 @@ export class OrderRouter {
     try {
       const result = await withinMs(gateway.cancel(ref), timeoutMs, `cancel timed out after ${timeoutMs} ms`)
       if (result.outcome === 'canceled') {
+        if (result.filled !== undefined) this.recordTotal(ref.venue, { clientOrderId: ref.clientOrderId, filled: result.filled, average: result.average })
         log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
         return 'canceled'
       }
@@ -317,6 +335,8 @@ export class OrderRouter {
         return 'rejected'
       }
       const order = await withinMs(gateway.fetchOrder(ref), timeoutMs, `lookup timed out after ${timeoutMs} ms`)
+      // what the venue says the order filled is a fact, whether or not its trades ever arrive
+      if (order) this.recordTotal(ref.venue, { ...order, clientOrderId: ref.clientOrderId })
       if (order?.status === 'filled') return 'filled'
       if (order && (order.status === 'open' || order.status === 'partially-filled')) return 'open'
       log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders' } })

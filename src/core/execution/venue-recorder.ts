@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto'
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
 import { HaltdError } from '../../events/errors.js'
 import type { EventInput } from '../../events/index.js'
+import { orderEventKey } from '../../events/routing.js'
 import type { EventLog } from '../log/event-log.js'
 
 /** Where a recorder puts the facts it makes: the log itself, or a batch bound for it. */
@@ -25,12 +27,51 @@ export function recordFills(log: Appender, venue: string, fills: readonly Fill[]
   }
 }
 
-/** Turn one pushed or polled update into the event it means. Fills of untagged orders are recorded too: they are facts. */
-function recordUpdate(log: Appender, venue: string, update: OrderUpdate): void {
+/** What a venue said an order has filled in all: an ack, a cancel answer, a lookup. */
+export type OrderTotal = { clientOrderId: string; filled: number; average?: number; price?: number }
+
+/**
+ * Record the filled quantity a venue reported for one of haltd's orders as an `order-total`
+ * fill: the part beyond the trades already recorded counts once, whichever of the total and
+ * the trades reaches the log first (see `newlyFilled`). Its trade id is derived from the total,
+ * so the same report recorded twice (the router and a settling lookup) is one event. Nothing is
+ * recorded without a price to book it at, or for an order haltd never submitted.
+ */
+export function recordOrderTotal(log: EventLog, venue: string, total: OrderTotal, fallbackPrice?: number): boolean {
+  const price = total.average ?? total.price ?? fallbackPrice
+  if (!(total.filled > 0) || !(price !== undefined && price > 0)) return false
+  if (!isOurs(log, venue, total.clientOrderId)) return false
+  log.append({
+    type: 'order.filled',
+    data: { venue, clientOrderId: total.clientOrderId, tradeId: totalTradeId(total), qty: total.filled, price, source: 'order-total' },
+  })
+  return true
+}
+
+/** The trade id of an order total: the same report, from whichever caller, is one event. */
+export function totalTradeId(total: Pick<OrderTotal, 'clientOrderId' | 'filled'>): string {
+  const id = `total:${total.filled}:${total.clientOrderId}`
+  // a trade id has room for 200 characters; a client order id near that length is hashed
+  return id.length <= 200 ? id : `total:${total.filled}:${createHash('sha256').update(total.clientOrderId).digest('hex')}`
+}
+
+/** Whether haltd itself submitted (or adopted) this order: only then is a status the venue reports about it haltd's to record. */
+export function isOurs(log: EventLog, venue: string, clientOrderId: string): boolean {
+  return log.findByKey(orderEventKey('order.submitted', venue, clientOrderId)) !== undefined
+}
+
+/**
+ * Turn one pushed or polled update into the event it means. Fills of untagged orders are
+ * recorded too: they are facts. A status of an order haltd never submitted (someone else's,
+ * seen in a stream or an open-order list) is not: that order stays foreign, and the venue's
+ * open-order observations list it as UNKNOWN_TO_US.
+ */
+function recordUpdate(log: Appender, venue: string, update: OrderUpdate, ours: (clientOrderId: string) => boolean): void {
   if (update.kind === 'fill') {
     recordFills(log, venue, [update])
     return
   }
+  if (!ours(update.clientOrderId)) return
   const key = { venue, clientOrderId: update.clientOrderId }
   switch (update.status) {
     case 'canceled':
@@ -76,7 +117,8 @@ export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: 
     }
   }
   const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
-  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update)))
+  const ours = (clientOrderId: string) => isOurs(log, gateway.venue, clientOrderId)
+  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours)))
   // rare and read at once by whoever watches the venue's health: written on the spot (after the burst before it)
   const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))
   return () => {

@@ -86,7 +86,15 @@ const summary = (orders: readonly WorldOrder[], max = 50) => ({
   count: orders.length,
   orders: orders.slice(0, max).map((o) => `${o.venue}:${o.clientOrderId}:${o.status}`),
 })
-const positionsOf = (positions: readonly WorldPosition[]) => positions.map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty }))
+/** Each position's size, and what haltd's own fills say of it where that differs (the venue's word sized it). */
+const positionsOf = (positions: readonly WorldPosition[]) =>
+  positions.map((p) => ({
+    venue: p.venue,
+    symbol: p.symbol,
+    qty: p.qty,
+    ...(p.fromFills !== undefined && Math.abs(p.fromFills - p.qty) > FLAT ? { fromFills: p.fromFills } : {}),
+    ...(p.observedSeq !== undefined && p.fromFills !== undefined && Math.abs(p.fromFills - p.qty) > FLAT ? { observedSeq: p.observedSeq } : {}),
+  }))
 
 /** Every venue the shutdown must touch: those it was told about, and any the projections show orders or positions at. */
 export function venuesOf(ctx: Pick<StepContext, 'options' | 'world'>): string[] {
@@ -161,6 +169,14 @@ export function planCancelAndFlatten(ctx: StepContext): StepPlan {
       return { kind: 'issue', commands: [{ kind: 'await-orders', which: keepsPassive(ctx.options) ? 'unkept' : 'all', timeoutMs: g.settleMs }] }
     }
     if (cancelRounds < g.maxCancelRounds) return { kind: 'issue', commands: cancelRound(ctx, cancelRounds + 1, toCancel) }
+  }
+
+  // The venue's word on what it holds, asked once the cancels are done: the flatten's sizes
+  // rest on it, not on fills a venue's stream may never have delivered.
+  if (g.observePositions && g.flatten !== 'none' && flattenRounds === 0 && !cmds.some((c) => c.command.kind === 'observe-venue')) {
+    const venues = venuesOf(ctx)
+    const timeoutMs = Math.max(1, Math.floor(budget('cancel orders and flatten')(ctx.options) / 4))
+    if (venues.length > 0) return { kind: 'issue', commands: venues.map((venue) => ({ kind: 'observe-venue', venue, what: ['positions'], timeoutMs })) }
   }
 
   const positions = openPositions(ctx.world)

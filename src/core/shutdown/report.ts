@@ -115,6 +115,13 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
   }
 }
 
+/** What a position's size rests on, where haltd's own fills say otherwise. */
+function sizedBy(p: WorldPosition): string {
+  if (p.fromFills === undefined || Math.abs(p.fromFills - p.qty) <= 1e-9) return ''
+  const source = p.basis === 'venue' ? `the venue's report at seq ${p.observedSeq}` : 'fills'
+  return ` (${source}; haltd's fills say ${quantityAt(p.fromFills, p.amountStep)})`
+}
+
 /** The report as a person reads it in a terminal or a notification. */
 export function formatShutdownReport(report: ShutdownReport): string {
   const lines: string[] = []
@@ -130,8 +137,14 @@ export function formatShutdownReport(report: ShutdownReport): string {
   }
   lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmed.length ? ` (${report.cancelUnconfirmed.length} cancel-unconfirmed)` : ''}`)
   if (report.positions.length === 0) lines.push('positions: flat')
-  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}`)
-  if (report.residualExposure.length) lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s)`)
+  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
+  if (report.residualExposure.length) {
+    const named = report.residualExposure
+      .slice(0, 10)
+      .map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`)
+      .join(', ')
+    lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s): ${named}${report.residualExposure.length > 10 ? ', …' : ''}`)
+  }
   const r = report.reconciliation
   lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })}`)
   for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)

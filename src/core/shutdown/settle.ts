@@ -2,7 +2,7 @@ import pTimeout from 'p-timeout'
 import { orderStream, type EventData, type EventInput } from '../../events/index.js'
 import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import type { EventLog } from '../log/event-log.js'
-import { observeVenue } from '../execution/venue-recorder.js'
+import { observeVenue, totalTradeId } from '../execution/venue-recorder.js'
 import { pool } from '../execution/pool.js'
 import type { ShutdownCommand, WorldOrder } from './types.js'
 
@@ -47,14 +47,22 @@ export function settleCommands(orders: readonly WorldOrder[], round: number): Sh
   return venues.map((venue) => ({ kind: 'settle-orders', venue, orders: toSettle(orders, venue).length, round }))
 }
 
-/** The fill the venue reports beyond those in the log, as one fill keyed by the order and its cumulative quantity. */
+/**
+ * The venue's filled total for the order where it says more than the log has, recorded as an
+ * `order-total` fill (see `recordOrderTotal`): its trade id is the total's, so the router and a
+ * settlement that both hear it record it once, and the order's later trades do not count again.
+ */
 function missingFill(order: WorldOrder, found: VenueOrder): EventInput[] | { error: string } {
-  const gap = found.filled - order.filledQty
-  if (!(gap > order.qty * FILL_EPS)) return []
-  const price = found.price ?? order.price
+  if (!(found.filled - order.filledQty > order.qty * FILL_EPS)) return []
+  const price = found.average ?? found.price ?? order.price
   if (price === undefined) return { error: `the venue reports ${found.filled} filled at a price it did not give` }
-  const tradeId = `${found.venueOrderId}:filled:${found.filled}`
-  return [{ type: 'order.filled', data: { venue: order.venue, clientOrderId: order.clientOrderId, tradeId, qty: gap, price, fee: 0 } }]
+  const tradeId = totalTradeId({ clientOrderId: order.clientOrderId, filled: found.filled })
+  return [
+    {
+      type: 'order.filled',
+      data: { venue: order.venue, clientOrderId: order.clientOrderId, tradeId, qty: found.filled, price, fee: 0, source: 'order-total' },
+    },
+  ]
 }
 
 /** How the venue's answers settle one order. Pure: the same answers always give the same events. */

@@ -31,8 +31,24 @@ export type WorldOrder = {
   venueOrderId?: string
 }
 
-/** `amountStep` is the market's, where the venue reported it: quantities print at its precision. */
-export type WorldPosition = { venue: string; symbol: string; qty: number; avgEntry?: number; realized?: number; unrealized?: number; amountStep?: number }
+/**
+ * A position as the shutdown sizes it: the venue's word where it reported (`basis: 'venue'`, its
+ * report at `observedSeq` plus what traded since), the fills alone elsewhere; `fromFills` is what
+ * haltd's own fills add up to. `amountStep` is the market's, where the venue reported it:
+ * quantities print at its precision.
+ */
+export type WorldPosition = {
+  venue: string
+  symbol: string
+  qty: number
+  avgEntry?: number
+  realized?: number
+  unrealized?: number
+  amountStep?: number
+  fromFills?: number
+  basis?: 'venue' | 'fills'
+  observedSeq?: number
+}
 
 /**
  * A read-only view of the projections, handed to `decide` with every command. Lists are sorted

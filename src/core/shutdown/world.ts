@@ -1,4 +1,4 @@
-import { isLive, reconciliation, type HaltdState } from '../../projections/index.js'
+import { exposures, isLive, reconciliation, type HaltdState } from '../../projections/index.js'
 import type { ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -32,15 +32,19 @@ export function worldOf(state: HaltdState): ShutdownWorld {
   }
   orders.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.clientOrderId, b.clientOrderId))
 
+  // sized by the venue's word where it has reported (see `exposures`), so a fill the venue's
+  // stream never delivered neither hides a position nor invents one
   const positions: WorldPosition[] = []
-  for (const p of state.positions.values()) {
+  for (const p of exposures(state)) {
     if (Math.abs(p.qty) <= FLAT) continue
-    const position: WorldPosition = { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized }
+    const w: WorldPosition = { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized }
     const amountStep = state.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
-    if (amountStep !== undefined) position.amountStep = amountStep
-    positions.push(position)
+    if (amountStep !== undefined) w.amountStep = amountStep
+    w.fromFills = p.fromFills
+    w.basis = p.basis
+    if (p.observedSeq !== undefined) w.observedSeq = p.observedSeq
+    positions.push(w)
   }
-  positions.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.symbol, b.symbol))
 
   const marks: Record<string, number> = {}
   for (const [key, price] of state.marks) marks[key.replace('\u001f', ' ')] = price

@@ -188,7 +188,13 @@ export class CcxtGateway implements ExchangeGateway {
         })
       }
       if (found) {
-        const ack: OrderAck = { clientOrderId, venueOrderId: found.venueOrderId, status: found.status, filled: found.filled }
+        const ack: OrderAck = {
+          clientOrderId,
+          venueOrderId: found.venueOrderId,
+          status: found.status,
+          filled: found.filled,
+          ...(found.average ? { average: found.average } : {}),
+        }
         this.remember(ack, symbol)
         return ack
       }
@@ -217,8 +223,12 @@ export class CcxtGateway implements ExchangeGateway {
         'all',
         this.runner.deadline(options.signal),
       )
-      const status = (answer as Order | undefined)?.status
-      if (status === undefined || status === null || status === 'canceled') return { clientOrderId, outcome: 'canceled' }
+      const order = answer as Order | undefined
+      const status = order?.status
+      if (status === undefined || status === null || status === 'canceled') {
+        const filled = order?.filled ? { filled: order.filled, ...(order.average ? { average: order.average } : {}) } : {}
+        return { clientOrderId, outcome: 'canceled', ...filled }
+      }
       return { clientOrderId, outcome: 'rejected', reason: `the venue answered the cancel with order status '${status}'` }
     } catch (e) {
       const failure = e as VenueError

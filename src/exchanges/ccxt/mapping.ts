@@ -55,6 +55,7 @@ export function toVenueOrder(o: Order): VenueOrder {
     qty: o.amount,
     filled: o.filled ?? 0,
     ...(o.price ? { price: o.price } : {}),
+    ...(o.average ? { average: o.average } : {}),
     status: statusOf(o),
     ...(typeof o.reduceOnly === 'boolean' ? { reduceOnly: o.reduceOnly } : {}),
   }
@@ -87,6 +88,7 @@ export function toAck(o: Order, clientOrderId: string): OrderAck {
     venueOrderId: String(o.id),
     status,
     filled: o.filled ?? 0,
+    ...(o.average ? { average: o.average } : {}),
     ...(fills.length > 0 ? { fills } : {}),
   }
 }
