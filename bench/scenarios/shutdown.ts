@@ -60,7 +60,7 @@ async function engine(ctx: BenchContext, s: Setup) {
     positionOf: (v, sym) => position(projections.state, v, sym)?.qty ?? 0,
     orderOf: (v, id) => order(projections.state, v, id),
   })
-  const stops = sims.map((g) => recordUpdates(log, g))
+  const stops = sims.map((g) => recordUpdates(log, g, undefined, (v, id) => order(projections.state, v, id) !== undefined))
   for (const venue of venues.keys()) {
     for (let i = 0; i < s.orders; i++) {
       const side = i % 2 === 0 ? 'buy' : 'sell'

@@ -36,6 +36,7 @@ export function createOrderRouter(input: {
     lostRecheckMs: input.orders.lostRecheckMs,
   })
   cleanups.push(() => router.close())
-  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw, input.onError))
+  const knows = (venue: string, clientOrderId: string) => orderOf(state(), venue, clientOrderId) !== undefined
+  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw, input.onError, knows))
   return router
 }

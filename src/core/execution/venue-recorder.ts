@@ -106,7 +106,13 @@ function recordConnectionChange(log: Appender, venue: string, change: Connection
  * go through `appendSoon`, so a burst is one transaction instead of one per fact, in the log's
  * order of the calls.
  */
-export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: (e: unknown) => void = () => {}): () => void {
+export function recordUpdates(
+  log: EventLog,
+  gateway: ExchangeGateway,
+  onError: (e: unknown) => void = () => {},
+  /** A quick "haltd knows this order" (the live projections); the log is asked only when it says no. */
+  knows?: (venue: string, clientOrderId: string) => boolean,
+): () => void {
   // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
   // thrown into the venue's code, where it would be an uncaught exception.
   const safely = (record: () => void) => {
@@ -117,7 +123,7 @@ export function recordUpdates(log: EventLog, gateway: ExchangeGateway, onError: 
     }
   }
   const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
-  const ours = (clientOrderId: string) => isOurs(log, gateway.venue, clientOrderId)
+  const ours = (clientOrderId: string) => knows?.(gateway.venue, clientOrderId) === true || isOurs(log, gateway.venue, clientOrderId)
   const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours)))
   // rare and read at once by whoever watches the venue's health: written on the spot (after the burst before it)
   const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))

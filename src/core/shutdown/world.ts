@@ -10,6 +10,17 @@ const FLAT = 1e-12
  * reconciliation table is built only when a step reads it (it walks every order).
  */
 export function worldOf(state: HaltdState): ShutdownWorld {
+  // the state is folded in place and every event moves its seq: one world per state and seq
+  const made = built.get(state)
+  if (made?.seq === state.seq) return made.world
+  const world = buildWorld(state)
+  built.set(state, { seq: state.seq, world })
+  return world
+}
+
+const built = new WeakMap<HaltdState, { seq: number; world: ShutdownWorld }>()
+
+function buildWorld(state: HaltdState): ShutdownWorld {
   const orders: WorldOrder[] = []
   for (const o of state.orders.values()) {
     if (!isLive(o.status)) continue
