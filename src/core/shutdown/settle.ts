@@ -12,7 +12,7 @@ import type { ShutdownCommand, WorldOrder } from './types.js'
  * shows of it afterwards. "Not found once" is not "canceled":
  *
  * - a lookup by id that answers with the order's final status settles it as that status
- *   (canceled, expired, rejected, or filled, its missing fill recorded);
+ *   (canceled, expired, rejected, or filled, the venue's filled total recorded as an order total);
  * - failing that, an open-order list fetched after the cancel that does not list an order the
  *   venue had acknowledged settles it canceled;
  * - a lookup or list that shows it live leaves it to be cancelled again;
