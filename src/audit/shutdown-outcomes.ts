@@ -202,7 +202,8 @@ export function exposureWords(r: ExposureRow): string {
   const venue =
     r.observed === null
       ? 'the venue never reported positions'
-      : r.observed === r.internal
+      : // the same as printed: sums of fills carry float noise the venue's figure does not
+        quantity(r.observed) === quantity(r.internal)
         ? 'the venue says the same'
         : `the venue says ${quantity(r.observed)}`
   return `${r.venue} ${r.symbol} ${quantity(r.internal)} (${venue})`
