@@ -1,11 +1,8 @@
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
+import type { Haltd } from '../../src/daemon/index.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { drillDaemon, runEmergencyDrill } from '../support/emergency-drill.js'
 import { fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { tempDir } from '../support/tmp.js'
 
 // The emergency path at Binance USD-M with 1,000 orders resting on the account: createHaltd with a
 // CcxtGateway over the real ccxt.binanceusdm, the fake Binance behind it, the same drill as the
@@ -27,12 +24,7 @@ async function daemonAt(venue: FakeBinance): Promise<Haltd> {
     shutdownExchange: await fakeBinanceUsdm(venue),
     symbols: [PERP],
   })
-  const h = await createHaltd(
-    { db: { path: join(tempDir(), 'binance.db') }, admin: { enabled: false }, shutdown: { emergency: { cancelScope: 'account' } } },
-    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
-  )
-  cleanups.push(() => h.close().catch(() => undefined))
-  return h
+  return drillDaemon(gateway, cleanups)
 }
 
 describe('an emergency at Binance USD-M', { timeout: 60_000 }, () => {
@@ -53,11 +45,7 @@ describe('an emergency at Binance USD-M', { timeout: 60_000 }, () => {
     const h = await daemonAt(venue)
     expect(h.startup.foreign).toHaveLength(ORDERS)
 
-    const started = performance.now()
-    const report = await h.shutdown({ mode: 'emergency', reason: 'drill' })
-    const ms = Math.round(performance.now() - started)
-    const steps = report.steps.map((s) => `${s.name} ${s.durationMs} ms`).join(', ')
-    console.info(`emergency at Binance USD-M with ${ORDERS} resting orders: ${ms} ms (${steps}), ${venue.engine.open('futures').length} left at the venue`)
+    const report = await runEmergencyDrill(h, `Binance USD-M with ${ORDERS} resting orders`, () => venue.engine.open('futures').length)
 
     expect(report.outcome).toBe('emergency')
     expect(venue.engine.open('futures')).toHaveLength(0)

@@ -1,11 +1,8 @@
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
+import type { Haltd } from '../../src/daemon/index.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { drillDaemon, runEmergencyDrill } from '../support/emergency-drill.js'
 import { fakeOkx, startFakeOkx, type FakeOkx } from '../support/fake-okx/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { tempDir } from '../support/tmp.js'
 
 // The emergency path at OKX with 1,000 orders resting on the account: createHaltd with a
 // CcxtGateway over the real ccxt.okx (the perpetual), the fake OKX behind it. The orders are put
@@ -28,12 +25,7 @@ async function daemonAt(venue: FakeOkx): Promise<Haltd> {
     shutdownExchange: fakeOkx(venue, { type: 'swap', marketTypes: ['spot', 'swap'] }),
     symbols: [SWAP],
   })
-  const h = await createHaltd(
-    { db: { path: join(tempDir(), 'okx.db') }, admin: { enabled: false }, shutdown: { emergency: { cancelScope: 'account' } } },
-    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
-  )
-  cleanups.push(() => h.close().catch(() => undefined))
-  return h
+  return drillDaemon(gateway, cleanups)
 }
 
 describe('an emergency at OKX', { timeout: 60_000 }, () => {
@@ -44,11 +36,7 @@ describe('an emergency at OKX', { timeout: 60_000 }, () => {
     const h = await daemonAt(venue)
     expect(h.startup.foreign).toHaveLength(ORDERS)
 
-    const started = performance.now()
-    const report = await h.shutdown({ mode: 'emergency', reason: 'drill' })
-    const ms = Math.round(performance.now() - started)
-    const steps = report.steps.map((s) => `${s.name} ${s.durationMs} ms`).join(', ')
-    console.info(`emergency at OKX with ${ORDERS} resting orders: ${ms} ms (${steps}), ${venue.openCount()} left at the venue`)
+    const report = await runEmergencyDrill(h, `OKX with ${ORDERS} resting orders`, () => venue.openCount())
 
     expect(report.outcome).toBe('emergency')
     expect(venue.openCount()).toBe(0)

@@ -7,6 +7,7 @@ import { FaultSwitchboard } from './faults.js'
 import { exchangeInfo } from './markets.js'
 import { tickerRoutes } from './tickers.js'
 import { executionReport, futuresOrder, futuresTrade, spotCancelAck, spotOrder, spotOrderAck, spotTrade } from './wire.js'
+import { readBody } from '../http-body.js'
 
 /**
  * A Binance-compatible venue on 127.0.0.1: the spot REST subset (`/api/v3`), the USD-M futures
@@ -338,14 +339,6 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     const now = serverTime()
     if (timestamp > now + 1000 || now - timestamp > recvWindow) throw new BinanceReject(400, -1021, 'Timestamp for this request is outside of the recvWindow.')
   }
-
-  const readBody = (req: IncomingMessage): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-      req.on('error', reject)
-    })
 
   const server = createServer((req, res) => {
     void (async () => {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { DEFAULT_SYMBOLS, FakeExchangeEngine, FaultSwitchboard, type SymbolSpec } from '../fake-binance/index.js'
 import { BybitAccount } from './account.js'
@@ -7,6 +7,7 @@ import { BybitReject, paramError } from './codes.js'
 import { limitHeaders, type BybitFault } from './faults.js'
 import { unknownFields } from './fields.js'
 import { bybitRoutes, RET_EXT_INFO, type Params } from './routes.js'
+import { readBody } from '../http-body.js'
 
 /**
  * A Bybit-v5-compatible venue on 127.0.0.1: one unified trading account with spot and linear
@@ -86,14 +87,6 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
     windows.set(route, current)
     return current.count > limit ? limitHeaders(limit, (second + 1) * 1000) : undefined
   }
-
-  const readBody = (req: IncomingMessage): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-      req.on('error', reject)
-    })
 
   const server = createServer((req, res) => {
     void (async () => {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { DEFAULT_SYMBOLS, FakeExchangeEngine, type FakeOrder, type SymbolSpec } from '../fake-binance/engine.js'
 import { FaultSwitchboard } from '../fake-binance/faults.js'
@@ -6,6 +6,7 @@ import { OkxReject, fromEngine, isEngineReject, okxErrors } from './codes.js'
 import { Instruments, rawInstrument, type Instrument } from './instruments.js'
 import { authenticate } from './signing.js'
 import { balanceDetail, fill, orderDetail, position, ticker } from './wire.js'
+import { readBody } from '../http-body.js'
 
 /**
  * An OKX v5-compatible venue on 127.0.0.1: the REST subset `ccxt.okx` uses to load markets, trade
@@ -419,14 +420,6 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
     res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
     res.end(body)
   }
-  const readBody = (req: IncomingMessage): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-      req.on('error', reject)
-    })
-
   const server = createServer((req, res) => {
     void (async () => {
       const requestPath = req.url ?? '/'
