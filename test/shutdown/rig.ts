@@ -6,7 +6,7 @@ import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { createProjectionRunner, type ProjectionRunner } from '../../src/core/log/projection-runner.js'
 import { recordUpdates } from '../../src/core/execution/venue-recorder.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
-import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
+import type { CancelAllResult, ExchangeGateway } from '../../src/exchanges/gateway.js'
 import { exposureOf } from '../../src/projections/index.js'
 import { createCheckpointer, type Checkpointer } from '../../src/core/shutdown/checkpoint.js'
 import { ShutdownController } from '../../src/core/shutdown/controller.js'
@@ -162,4 +162,19 @@ export function rig(o: RigOptions = {}) {
       return [...log.read()].map((e) => e.type).filter((t) => t.startsWith(prefix))
     },
   }
+}
+
+/** The simulated venue whose batch cancel answers no order by its own item (OKX's code 1 for the whole batch, say). */
+export function silentBatchCancel(sim: SimExchange): ExchangeGateway {
+  return new Proxy(sim, {
+    get: (target, key) => {
+      if (key === 'cancelAll')
+        return async (): Promise<CancelAllResult> => {
+          const open = await sim.fetchOpenOrders()
+          return { scope: 'own', method: 'batched', canceled: [], failed: [], unanswered: open.map((o) => o.clientOrderId ?? o.venueOrderId) }
+        }
+      const v = Reflect.get(target, key, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
 }

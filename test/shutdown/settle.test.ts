@@ -5,13 +5,11 @@ import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { settlementOf } from '../../src/core/shutdown/settle.js'
 import type { WorldOrder } from '../../src/core/shutdown/types.js'
 import type { Envelope } from '../../src/index.js'
-import type { CancelAllResult, ExchangeGateway } from '../../src/exchanges/gateway.js'
-import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { order as projectedOrder, position } from '../../src/projections/index.js'
 import { fakeBinanceUsdm, faults, startFakeBinance, type FakeBinance, type FetchLike } from '../support/fake-binance/index.js'
-import { rig } from './rig.js'
+import { rig, silentBatchCancel } from './rig.js'
 
 const VENUE = 'binanceusdm'
 const SYMBOL = 'BTC/USDT:USDT'
@@ -324,19 +322,7 @@ describe('a graceful shutdown settles in its second round with the same module',
 describe('orders a batch cancel left unanswered are settled like those the venue said it did not know', () => {
   it('a lookup finds them still open, so they are cancelled again in the same command and end canceled on the venue’s word', async () => {
     // given a venue whose batch cancel answers nothing for any order
-    const silent = (sim: SimExchange): ExchangeGateway =>
-      new Proxy(sim, {
-        get: (target, key) => {
-          if (key === 'cancelAll')
-            return async (): Promise<CancelAllResult> => {
-              const open = await sim.fetchOpenOrders()
-              return { scope: 'own', method: 'batched', canceled: [], failed: [], unanswered: open.map((o) => o.clientOrderId ?? o.venueOrderId) }
-            }
-          const v = Reflect.get(target, key, target) as unknown
-          return typeof v === 'function' ? v.bind(target) : v
-        },
-      })
-    const r = rig({ venues: ['bravo'], capabilities: { bravo: { massCancel: 'none', batchCancel: 20 } }, gateways: { bravo: silent } })
+    const r = rig({ venues: ['bravo'], capabilities: { bravo: { massCancel: 'none', batchCancel: 20 } }, gateways: { bravo: silentBatchCancel } })
     await r.rest(2)
 
     // when haltd shuts down in an emergency

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { CancelAllResult, ExchangeGateway } from '../../src/exchanges/gateway.js'
-import type { SimExchange } from '../../src/exchanges/sim/index.js'
-import { rig } from './rig.js'
+import { rig, silentBatchCancel } from './rig.js'
 
 type Data = Record<string, unknown>
 const dataOf = (e: { data: unknown }) => e.data as Data
@@ -9,23 +7,11 @@ const dataOf = (e: { data: unknown }) => e.data as Data
 describe('a batch cancel the venue did not answer order by order', () => {
   it('leaves every unanswered order cancel-unconfirmed, saying so, and never records it canceled', async () => {
     // bravo's batch answer has no item of its own for any order (OKX's code 1 for the whole batch, say)
-    const silent = (sim: SimExchange): ExchangeGateway =>
-      new Proxy(sim, {
-        get: (target, key) => {
-          if (key === 'cancelAll')
-            return async (): Promise<CancelAllResult> => {
-              const open = await sim.fetchOpenOrders()
-              return { scope: 'own', method: 'batched', canceled: [], failed: [], unanswered: open.map((o) => o.clientOrderId ?? o.venueOrderId) }
-            }
-          const v = Reflect.get(target, key, target) as unknown
-          return typeof v === 'function' ? v.bind(target) : v
-        },
-      })
     // (the round alone: the settling by observation after it is in settle.test.ts)
     const r = rig({
       venues: ['bravo'],
       capabilities: { bravo: { massCancel: 'none', batchCancel: 20 } },
-      gateways: { bravo: silent },
+      gateways: { bravo: silentBatchCancel },
       options: { emergency: { settleByObservation: false } },
     })
     await r.rest(2)
