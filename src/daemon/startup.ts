@@ -197,7 +197,7 @@ export function reopenAfterCompletedShutdown(log: EventLog, trading: TradingView
  * log thinks live but the venue no longer lists, and report what still does not match.
  */
 /** Lookups in flight per venue while settling orders at startup. */
-const SETTLE_IN_FLIGHT = 64
+const SETTLE_IN_FLIGHT = 128
 
 export async function reconcileAtStartup(input: {
   log: EventLog
