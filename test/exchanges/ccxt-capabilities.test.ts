@@ -19,9 +19,9 @@ describe('CcxtGateway capabilities for the venues haltd users run', () => {
       { massCancel: 'account', batchCancel: 50, deadMansSwitch: 'countdown', reduceOnly: false, positions: false },
     ],
     [
-      'bybit linear: cancel-all per symbol, cancel-on-disconnect rather than a countdown',
+      'bybit linear: cancel-all per symbol, batches of 20, cancel-on-disconnect rather than a countdown',
       new ccxt.bybit({ options: { defaultType: 'swap' } }),
-      { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'cancel-on-disconnect', reduceOnly: true, positions: true },
+      { massCancel: 'per-symbol', batchCancel: 20, deadMansSwitch: 'cancel-on-disconnect', reduceOnly: true, positions: true },
     ],
     [
       'coinbase spot: no cancel-all, no switch',

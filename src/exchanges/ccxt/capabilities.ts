@@ -11,6 +11,8 @@ import type { Capabilities } from '../gateway.js'
  */
 const ACCOUNT_WIDE_CANCEL_ALL = new Set(['kraken', 'krakenfutures', 'deribit', 'kucoin', 'kucoinfutures'])
 const BATCH_CANCEL_MAX: Readonly<Record<string, number>> = { binance: 10, binanceusdm: 10, binancecoinm: 10, okx: 20, bybit: 10, kraken: 50 }
+/** Where contracts take larger batches than spot (Bybit: 20 on linear, 10 on spot). */
+const BATCH_CANCEL_MAX_CONTRACTS: Readonly<Record<string, number>> = { bybit: 20 }
 const DEFAULT_BATCH_CANCEL_MAX = 10
 const BATCH_CANCEL_CONTRACTS_ONLY = new Set(['binance', 'binanceusdm', 'binancecoinm'])
 const CANCEL_ON_DISCONNECT = new Set(['bybit'])
@@ -38,7 +40,8 @@ export function deriveCapabilities(exchange: Exchange, options: { stream: boolea
   const id = exchange.id
 
   const massCancel: Capabilities['massCancel'] = has.cancelAllOrders ? (ACCOUNT_WIDE_CANCEL_ALL.has(id) ? 'account' : 'per-symbol') : 'none'
-  const batchCancel = has.cancelOrders && (derivative || !BATCH_CANCEL_CONTRACTS_ONLY.has(id)) ? (BATCH_CANCEL_MAX[id] ?? DEFAULT_BATCH_CANCEL_MAX) : 0
+  const batchMax = (derivative ? BATCH_CANCEL_MAX_CONTRACTS[id] : undefined) ?? BATCH_CANCEL_MAX[id] ?? DEFAULT_BATCH_CANCEL_MAX
+  const batchCancel = has.cancelOrders && (derivative || !BATCH_CANCEL_CONTRACTS_ONLY.has(id)) ? batchMax : 0
   const deadMansSwitch: Capabilities['deadMansSwitch'] =
     BINANCE_FAMILY.has(id) && derivative
       ? 'countdown'
