@@ -11,6 +11,12 @@ module.exports = {
     layer('strategies-know-no-engine', '^src/strategies/', '^src/(?!events/|exchanges/|strategies/)', 'Strategies see ports, never the engine.'),
     layer('core-is-the-engine', '^src/core/', '^src/(daemon|admin|audit|cli)/|^src/(index|cli)\\.ts$', 'The engine knows nothing of the surfaces around it.'),
     layer(
+      'cluster-beside-the-engine',
+      '^src/cluster/',
+      '^src/(daemon|admin|audit|cli)/|^src/(index|cli)\\.ts$',
+      'Replication, leadership and the fleet work over the engine and NATS, below the surfaces.',
+    ),
+    layer(
       'admin-serves-ports',
       '^src/admin/',
       '^src/(daemon|audit|cli)/|^src/(index|cli)\\.ts$',

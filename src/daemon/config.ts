@@ -12,6 +12,7 @@ import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
+import { NatsConfig } from '../cluster/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -181,6 +182,8 @@ export const HaltdConfig = z
       .prefault({}),
     /** Install SIGTERM/SIGINT/SIGUSR2 handlers (always on for `haltd run`). */
     signals: z.boolean().default(false),
+    /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
+    nats: NatsConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>()
@@ -286,12 +289,13 @@ const envName = (venue: string): string => venue.toUpperCase().replace(/[^A-Z0-9
  * Secrets the environment supplies (and that win over the file):
  * `HALTD_ADMIN_TOKEN`, `HALTD_WEBHOOK_URL` (one more webhook, e.g. a Slack incoming webhook),
  * `HALTD_VENUE_<NAME>_API_KEY`, `_SECRET`, `_PASSWORD`, `_UID` for each ccxt venue,
- * and `HALTD_LOG_LEVEL`.
+ * `HALTD_NATS_TOKEN` (with a `nats` section), and `HALTD_LOG_LEVEL`.
  */
 function applyEnv(raw: unknown, env: Env): unknown {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
   const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) }
   if (env.HALTD_ADMIN_TOKEN) out.admin = { ...asRecord(out.admin), token: env.HALTD_ADMIN_TOKEN }
+  if (env.HALTD_NATS_TOKEN && out.nats !== undefined) out.nats = { ...asRecord(out.nats), token: env.HALTD_NATS_TOKEN }
   if (env.HALTD_LOG_LEVEL) out.log = { ...asRecord(out.log), level: env.HALTD_LOG_LEVEL }
   if (env.HALTD_WEBHOOK_URL) {
     const notify = asRecord(out.notify)
@@ -381,6 +385,7 @@ export function redactConfig(config: HaltdConfig): HaltdConfig {
     venues: config.venues.map((v) =>
       v.kind === 'ccxt' ? { ...v, apiKey: mask(v.apiKey), secret: mask(v.secret), password: mask(v.password), uid: mask(v.uid) } : v,
     ),
+    nats: config.nats && { ...config.nats, token: mask(config.nats.token) },
     notify: {
       ...config.notify,
       webhooks: config.notify.webhooks.map((w) => ({
@@ -427,5 +432,6 @@ export function secretsOf(config: HaltdConfig, adminToken: string): Secrets {
   secrets.add(adminToken)
   for (const v of config.venues) if (v.kind === 'ccxt') for (const s of [v.apiKey, v.secret, v.password, v.uid]) secrets.add(s)
   for (const w of config.notify.webhooks) secrets.add(w.url)
+  secrets.add(config.nats?.token)
   return secrets
 }

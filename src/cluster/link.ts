@@ -1,0 +1,28 @@
+import { hostname } from 'node:os'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { NatsConfig } from './config.js'
+
+/** The instance name of this process when the config gives none. */
+export const instanceOf = (config: NatsConfig): string =>
+  config.instance ??
+  `${hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 48)}-${process.pid}`
+
+/**
+ * One connection to NATS for everything this process does there. It reconnects for ever (a desk's
+ * NATS restarting must not need a haltd restart); what depends on it watches `status()`.
+ */
+export async function openNatsLink(config: NatsConfig, name: string): Promise<NatsConnection> {
+  return connect({
+    servers: config.servers,
+    name,
+    token: config.token,
+    timeout: config.connectTimeoutMs,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    pingInterval: 5_000,
+    maxPingOut: 2,
+  })
+}
