@@ -13,6 +13,7 @@ import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
+import { FleetConfig } from '../cluster/fleet/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -184,6 +185,8 @@ export const HaltdConfig = z
     signals: z.boolean().default(false),
     /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
     nats: NatsConfig.optional(),
+    /** This engine in the desk's fleet: its registry row and the fleet kill switch (needs `nats`). */
+    fleet: FleetConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>()
@@ -223,6 +226,7 @@ export const HaltdConfig = z
         message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes`,
       })
     }
+    if (config.fleet && !config.nats) ctx.addIssue({ code: 'custom', path: ['fleet'], message: 'needs a nats section: the fleet lives in NATS JetStream' })
     const g = config.shutdown.graceful
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })

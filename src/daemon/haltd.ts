@@ -30,6 +30,7 @@ import { tradingGate } from './trading-gate.js'
 import { createStrategies } from './strategies.js'
 import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
+import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
 
 export { HALTD_VERSION } from './version.js'
@@ -114,6 +115,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
     const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches, notifier, marketData, risk, logger })
     let admin: AdminServer | undefined
+    let fleet: FleetMembership | undefined
+    let exitCode: number | undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -146,7 +149,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           await taps.notificationsSettled()
           await notifier.settled()
         },
-        recordEnd: (code) => endRun(log, runId, code),
+        recordEnd: (code) => {
+          exitCode = code
+          endRun(log, runId, code)
+        },
         release: async () => {
           await admin?.close().catch(onError)
           removeAdminInfo(adminInfoPath(config.db.path))
@@ -175,11 +181,29 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         startup,
         adminUrl: admin?.url,
         logFault: logHealth.fault,
+        fleet: fleet?.describe(),
       })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
       const backend = { log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
+    }
+
+    // ── the fleet: this engine's row in the registry ──────────────────────────────────────
+    fleet = await joinFleet({
+      config,
+      state,
+      status,
+      gateHalted: () => gate.halted,
+      role: ports.fleetRole ?? (() => 'leader'),
+      now: () => clock.now(),
+      logger,
+      onError,
+    })
+    if (fleet) {
+      const member = fleet
+      cleanups.push(() => member.close(exitCode))
+      emitter.on('lifecycle', () => member.publish())
     }
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────

@@ -23,6 +23,8 @@ export type StatusInputs = {
   adminUrl: string | undefined
   /** The first write the log could not make this run, if any. */
   logFault?: { error: string; at: number; failures: number } | undefined
+  /** This engine in the fleet, when it has one. */
+  fleet?: DaemonStatus['fleet'] | undefined
 }
 
 /** The daemon's status: the projections, the gate, the strategies and the running shutdown in one view. */
@@ -78,6 +80,7 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     startup: i.startup,
     anomalies: s.anomalyCount,
     ...(i.adminUrl ? { admin: { url: i.adminUrl } } : {}),
+    ...(i.fleet ? { fleet: i.fleet } : {}),
     ...(i.logFault ? { log: { ok: false, error: i.logFault.error, since: new Date(i.logFault.at).toISOString(), failedWrites: i.logFault.failures } } : {}),
   }
 }

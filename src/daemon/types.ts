@@ -38,6 +38,8 @@ export type HaltdPorts = {
    * decides for itself whether haltd may end its process.
    */
   watchdog?: boolean
+  /** This engine's role in its fleet row (the standby's leadership says which); 'leader' without it. */
+  fleetRole?: () => 'leader' | 'standby'
 }
 
 export type HaltdEvents = {
@@ -82,6 +84,8 @@ export type DaemonStatus = {
   admin?: { url: string }
   /** Present once the event log failed a write this run: haltd is HALTED until restarted. */
   log?: { ok: false; error: string; since: string; failedWrites: number }
+  /** Present with a fleet: whether this engine sees it (NATS reachable), since when, and why not. */
+  fleet?: { engine: string; instance: string; seen: boolean; since: string; problem?: string }
 }
 
 export type Haltd = {
