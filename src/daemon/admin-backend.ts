@@ -47,6 +47,8 @@ export type AdminBackendInput = {
   requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by?: string }) => unknown
   shuttingDown: () => boolean
   lifecycle: () => string
+  /** This engine in its fleet, when it has one: whether it sees it, and why not. */
+  fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -91,6 +93,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         },
         venues,
         marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
+        ...fleetHealth(d.fleet?.()),
       }
     },
     status: () => d.status(),
@@ -194,6 +197,18 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       refuseDuringShutdown('unlock deployments')
       d.pause.unfreeze(withBy(r).reason, r.origin)
       return { locked: false }
+    },
+  }
+}
+
+/** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
+function fleetHealth(f: ReturnType<NonNullable<AdminBackendInput['fleet']>>): { fleet?: Record<string, unknown> } {
+  if (!f) return {}
+  return {
+    fleet: {
+      seen: f.seen,
+      since: f.since,
+      ...(f.seen ? {} : { problem: `cannot see the fleet: the fleet kill switch cannot reach this engine${f.problem ? ` (${f.problem})` : ''}` }),
     },
   }
 }

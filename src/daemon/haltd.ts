@@ -185,16 +185,21 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
-      const backend = { log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
+      const backend = {
+        ...{ log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError },
+        fleet: () => fleet?.describe(),
+      }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
     }
 
-    // ── the fleet: this engine's row in the registry ──────────────────────────────────────
+    // ── the fleet: its kill switch, read before startup (set, it holds this engine HALTED), and this engine's row
     fleet = await joinFleet({
       config,
       state,
       status,
-      gateHalted: () => gate.halted,
+      lifecycle: () => life.state,
+      gate,
+      killSwitch: risk,
       role: ports.fleetRole ?? (() => 'leader'),
       now: () => clock.now(),
       logger,
