@@ -6,7 +6,16 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
 import { HaltdError, problemsOf } from '../events/errors.js'
 import { bearerCheck } from './auth.js'
-import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
+import {
+  ActionBody,
+  DrainForceBody,
+  FleetKillSwitchActivateBody,
+  FleetStopBody,
+  KillSwitchActivateBody,
+  ShutdownBody,
+  type AdminBackend,
+  type FleetAdmin,
+} from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
@@ -72,6 +81,10 @@ function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'P
       const request = { ...(parse(schema, body) as object), origin: 'admin' } as z.output<S> & { origin: 'admin' }
       return json(202, { ok: true, result: (await f(request)) ?? null })
     }
+  const fleet = (): FleetAdmin => {
+    if (!backend.fleet) throw new HttpRefusal(404, 'NO_FLEET', 'this haltd is in no fleet (configure the nats and fleet sections)')
+    return backend.fleet
+  }
   return {
     '/health': {
       GET: async () => {
@@ -96,6 +109,10 @@ function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'P
     '/resume': { POST: act(ActionBody, (r) => backend.resume(r)) },
     '/deployments/lock': { POST: act(ActionBody, (r) => backend.lockDeployments(r)) },
     '/deployments/unlock': { POST: act(ActionBody, (r) => backend.unlockDeployments(r)) },
+    '/fleet': { GET: read(() => fleet().view()) },
+    '/fleet/killswitch/activate': { POST: act(FleetKillSwitchActivateBody, (r) => fleet().killswitchActivate(r)) },
+    '/fleet/killswitch/reset': { POST: act(ActionBody, (r) => fleet().killswitchReset(r)) },
+    '/fleet/stop': { POST: act(FleetStopBody, (r) => fleet().stop(r)) },
   }
 }
 

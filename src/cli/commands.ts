@@ -1,6 +1,7 @@
 import { auditCommand, backupCommand, checkpointCommand, exportCommand, replayCommand } from './audit-commands.js'
 import type { Command } from './command.js'
 import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand } from './daemon-commands.js'
+import { fleetCommand } from './fleet-commands.js'
 import { verifyCommand } from './log-commands.js'
 
 /** Every `haltd` command, in the order the help lists them: running haltd and talking to it first, then the offline tools. */
@@ -10,6 +11,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   stopCommand,
   killswitchCommand,
+  fleetCommand,
   auditCommand,
   replayCommand,
   exportCommand,

@@ -2,7 +2,7 @@ import pTimeout from 'p-timeout'
 import type { ShutdownMode, Origin } from '../events/primitives.js'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../projections/index.js'
-import type { ActionRequest, AdminBackend, Health } from '../admin/backend.js'
+import type { ActionRequest, AdminBackend, FleetAdmin, Health } from '../admin/backend.js'
 import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -49,6 +49,7 @@ export type AdminBackendInput = {
   lifecycle: () => string
   /** This engine in its fleet, when it has one: whether it sees it, and why not. */
   fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
+  fleetAdmin?: () => FleetAdmin | undefined
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -60,6 +61,9 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   const withBy = (r: ActionRequest): ActionRequest => (r.by ? { ...r, reason: `${r.reason} (by ${r.by})` } : r)
   return {
     log: d.log,
+    get fleet() {
+      return d.fleetAdmin?.()
+    },
     health(): Health {
       const s = d.state()
       const logError = d.logFault?.()

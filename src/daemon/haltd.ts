@@ -188,6 +188,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       const backend = {
         ...{ log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError },
         fleet: () => fleet?.describe(),
+        fleetAdmin: () => fleet?.admin,
       }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
     }
@@ -200,6 +201,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       lifecycle: () => life.state,
       gate,
       killSwitch: risk,
+      requestShutdown: (mode, reason, origin) => life.requestShutdown(mode, reason, origin),
       role: ports.fleetRole ?? (() => 'leader'),
       now: () => clock.now(),
       logger,
