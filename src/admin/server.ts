@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
 import { HaltdError, problemsOf } from '../events/errors.js'
-import { bearerCheck } from './auth.js'
+import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, type Role } from './access.js'
 import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
@@ -13,7 +13,10 @@ import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
-  token: string
+  /** The single token of a single-user set-up: it acts as `admin`, under the name `local`. */
+  token?: string
+  /** Named credentials with roles (`admin.users`). */
+  users?: readonly AdminUser[]
   /** Loopback by default: the admin API can stop trading. */
   host?: string
   /** 0 picks a free port. */
@@ -38,7 +41,10 @@ export type AdminServer = {
 }
 
 type Reply = { status: number; body: unknown; contentType?: string }
-type Handler = (req: IncomingMessage, body: unknown) => Promise<Reply>
+type Call = { req: IncomingMessage; body: unknown; who: Principal }
+/** One method of one route: the roles it accepts, and what it does. */
+type Handler = { needs: readonly Role[]; run: (call: Call) => Promise<Reply> }
+type Route = Partial<Record<'GET' | 'POST', Handler>>
 
 /** A request that is refused with a 4xx and a body saying exactly why. */
 class HttpRefusal extends Error {
@@ -64,38 +70,48 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   return result.data
 }
 
-function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'POST', Handler>>> {
-  const read = (f: () => unknown) => async () => json(200, await f())
-  const act =
-    <S extends z.ZodType>(schema: S, f: (request: z.output<S> & { origin: 'admin' }) => unknown): Handler =>
-    async (_req, body) => {
-      const request = { ...(parse(schema, body) as object), origin: 'admin' } as z.output<S> & { origin: 'admin' }
+/**
+ * The route table: each path's methods, the roles each accepts (`needs`) and its handler. Reads are
+ * open to every role; an action names the roles it needs and records the caller as its `by`.
+ */
+function routes(backend: AdminBackend): Record<string, Route> {
+  const read = (f: () => unknown): Handler => ({ needs: READERS, run: async () => json(200, await f()) })
+  const act = <S extends z.ZodType>(needs: readonly Role[], schema: S, f: (request: z.output<S> & { origin: 'admin'; by: string }) => unknown): Handler => ({
+    needs,
+    run: async ({ body, who }) => {
+      const request = { ...(parse(schema, body) as object), origin: 'admin', by: byOf(who) } as z.output<S> & { origin: 'admin'; by: string }
       return json(202, { ok: true, result: (await f(request)) ?? null })
-    }
+    },
+  })
   return {
     '/health': {
-      GET: async () => {
-        const health = await backend.health()
-        return json(health.ok ? 200 : 503, health)
+      GET: {
+        needs: READERS,
+        run: async () => {
+          const health = await backend.health()
+          return json(health.ok ? 200 : 503, health)
+        },
       },
     },
     '/status': { GET: read(() => backend.status()) },
-    '/metrics': { GET: async () => ({ status: 200, body: renderPrometheus(await backend.metrics()), contentType: PROMETHEUS_CONTENT_TYPE }) },
+    '/metrics': {
+      GET: { needs: READERS, run: async () => ({ status: 200, body: renderPrometheus(await backend.metrics()), contentType: PROMETHEUS_CONTENT_TYPE }) },
+    },
     '/positions': { GET: read(() => backend.positions()) },
     '/orders': { GET: read(() => backend.orders()) },
     '/reconciliation': { GET: read(() => backend.reconciliation()) },
     '/inflight': { GET: read(() => backend.inflight()) },
     '/drain/status': { GET: read(() => backend.drainStatus()) },
-    '/shutdown': { POST: act(ShutdownBody, (r) => backend.shutdown(r)) },
-    '/killswitch/activate': { POST: act(KillSwitchActivateBody, (r) => backend.killswitchActivate(r)) },
-    '/killswitch/reset': { POST: act(ActionBody, (r) => backend.killswitchReset(r)) },
-    '/drain/start': { POST: act(ActionBody, (r) => backend.drainStart(r)) },
-    '/drain/cancel': { POST: act(ActionBody, (r) => backend.drainCancel(r)) },
-    '/drain/force': { POST: act(DrainForceBody, (r) => backend.drainForce(r)) },
-    '/pause': { POST: act(ActionBody, (r) => backend.pause(r)) },
-    '/resume': { POST: act(ActionBody, (r) => backend.resume(r)) },
-    '/deployments/lock': { POST: act(ActionBody, (r) => backend.lockDeployments(r)) },
-    '/deployments/unlock': { POST: act(ActionBody, (r) => backend.unlockDeployments(r)) },
+    '/shutdown': { POST: act(OPERATORS, ShutdownBody, (r) => backend.shutdown(r)) },
+    '/killswitch/activate': { POST: act(OPERATORS, KillSwitchActivateBody, (r) => backend.killswitchActivate(r)) },
+    '/killswitch/reset': { POST: act(ADMINS, ActionBody, (r) => backend.killswitchReset(r)) },
+    '/drain/start': { POST: act(OPERATORS, ActionBody, (r) => backend.drainStart(r)) },
+    '/drain/cancel': { POST: act(OPERATORS, ActionBody, (r) => backend.drainCancel(r)) },
+    '/drain/force': { POST: act(ADMINS, DrainForceBody, (r) => backend.drainForce(r)) },
+    '/pause': { POST: act(OPERATORS, ActionBody, (r) => backend.pause(r)) },
+    '/resume': { POST: act(OPERATORS, ActionBody, (r) => backend.resume(r)) },
+    '/deployments/lock': { POST: act(OPERATORS, ActionBody, (r) => backend.lockDeployments(r)) },
+    '/deployments/unlock': { POST: act(ADMINS, ActionBody, (r) => backend.unlockDeployments(r)) },
   }
 }
 
@@ -189,25 +205,33 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const { backend, logger } = options
   const host = options.host ?? '127.0.0.1'
   const maxBody = options.maxBodyBytes ?? 64 * 1024
-  const authorized = bearerCheck(options.token)
+  const known = credentials({ users: options.users, token: options.token })
   const table = routes(backend)
   const sockets = new Set<WebSocket>()
   // Set once the port is known (the host check compares it).
   let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
 
-  /** The checks every request and upgrade passes first, in order; the path it asks for. */
-  const admit = (req: IncomingMessage): { path: string; query: URLSearchParams } => {
+  /** The checks every request and upgrade passes first, in order; the path it asks for and who asks. */
+  const admit = (req: IncomingMessage): { path: string; query: URLSearchParams; who: Principal } => {
     const hostOk = checkHost(req.headers.host, req.socket.localAddress)
     if (!hostOk.ok) throw new HttpRefusal(hostOk.status, hostOk.status === 421 ? 'MISDIRECTED_REQUEST' : 'INVALID_HOST', hostOk.problem, undefined, CLOSE)
     const target = parseTarget(req.url)
     if (!target.ok) throw new HttpRefusal(400, 'INVALID_TARGET', target.problem, undefined, CLOSE)
-    if (!authorized(req.headers.authorization)) {
+    const who = known.bearer(req.headers.authorization)
+    if (!who) {
       throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, {
         'www-authenticate': 'Bearer realm="haltd"',
         ...CLOSE,
       })
     }
-    return target
+    return { ...target, who }
+  }
+
+  /** A role the route does not accept: 403 naming the role it needs, and a warning in the daemon's log. */
+  const permit = (who: Principal, needs: readonly Role[], method: string, path: string): void => {
+    if (needs.includes(who.role)) return
+    logger?.warn({ name: who.name, role: who.role, method, path, needs }, 'admin request refused: role not allowed')
+    throw new HttpRefusal(403, 'FORBIDDEN', refusal(who, needs, `${method} ${path}`))
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> => {
@@ -228,6 +252,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
           ...CLOSE,
         })
       }
+      permit(target.who, handler.needs, method, path)
       let body: unknown
       if (method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0)
@@ -235,7 +260,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         if (expectsContinue) res.writeContinue()
         body = await readBody(req, maxBody)
       }
-      const reply = await handler(req, body)
+      const reply = await handler.run({ req, body, who: target.who })
       status = reply.status
       send(res, reply)
     } catch (e) {
@@ -285,7 +310,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
   wss.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket server error'))
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    let target: { path: string; query: URLSearchParams }
+    let target: { path: string; query: URLSearchParams; who: Principal }
     try {
       target = admit(req)
     } catch (e) {
