@@ -4,12 +4,14 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
-import { HaltdError, problemsOf } from '../events/errors.js'
+import { caller, type Handler, HttpRefusal, json, parse, type Reply, type Route } from './route.js'
+import { HaltdError } from '../events/errors.js'
 import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, type Role } from './access.js'
 import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
+import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -29,6 +31,8 @@ export type AdminServerOptions = {
    * name an operator reaches a non-loopback bind by. Any other name is refused (421).
    */
   allowedHosts?: readonly string[]
+  /** How long a browser session lives idle, and at most. */
+  sessions?: { idleMs?: number; maxMs?: number }
 }
 
 export type AdminServer = {
@@ -40,36 +44,6 @@ export type AdminServer = {
   close(): Promise<void>
 }
 
-type Reply = { status: number; body: unknown; contentType?: string }
-type Call = { req: IncomingMessage; body: unknown; who: Principal }
-/** One method of one route: the roles it accepts, and what it does. */
-type Handler = { needs: readonly Role[]; run: (call: Call) => Promise<Reply> }
-type Route = Partial<Record<'GET' | 'POST', Handler>>
-
-/** A request that is refused with a 4xx and a body saying exactly why. */
-class HttpRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly problems?: { path: string; message: string }[],
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message)
-  }
-}
-
-const json = (status: number, body: unknown): Reply => ({ status, body })
-
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body ?? {})
-  if (!result.success) {
-    const problems = problemsOf(result.error)
-    throw new HttpRefusal(400, 'INVALID_BODY', `invalid body: ${problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; ')}`, problems)
-  }
-  return result.data
-}
-
 /**
  * The route table: each path's methods, the roles each accepts (`needs`) and its handler. Reads are
  * open to every role; an action names the roles it needs and records the caller as its `by`.
@@ -78,8 +52,8 @@ function routes(backend: AdminBackend): Record<string, Route> {
   const read = (f: () => unknown): Handler => ({ needs: READERS, run: async () => json(200, await f()) })
   const act = <S extends z.ZodType>(needs: readonly Role[], schema: S, f: (request: z.output<S> & { origin: 'admin'; by: string }) => unknown): Handler => ({
     needs,
-    run: async ({ body, who }) => {
-      const request = { ...(parse(schema, body) as object), origin: 'admin', by: byOf(who) } as z.output<S> & { origin: 'admin'; by: string }
+    run: async (call) => {
+      const request = { ...(parse(schema, call.body) as object), origin: 'admin', by: byOf(caller(call)) } as z.output<S> & { origin: 'admin'; by: string }
       return json(202, { ok: true, result: (await f(request)) ?? null })
     },
   })
@@ -162,6 +136,9 @@ function send(res: ServerResponse, reply: Reply, headers: Record<string, string>
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'cache-control': 'no-store',
     'content-length': String(Buffer.byteLength(text)),
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    ...reply.headers,
     ...headers,
   })
   res.end(text)
@@ -206,30 +183,52 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const host = options.host ?? '127.0.0.1'
   const maxBody = options.maxBodyBytes ?? 64 * 1024
   const known = credentials({ users: options.users, token: options.token })
-  const table = routes(backend)
+  const sessions = createSessions(options.sessions)
+  const table = { ...routes(backend), ...sessionRoutes({ known, sessions, logger }) }
   const sockets = new Set<WebSocket>()
   // Set once the port is known (the host check compares it).
   let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
 
-  /** The checks every request and upgrade passes first, in order; the path it asks for and who asks. */
-  const admit = (req: IncomingMessage): { path: string; query: URLSearchParams; who: Principal } => {
+  /** The checks every request and upgrade passes first, in order; the path it asks for. */
+  const admit = (req: IncomingMessage): { path: string; query: URLSearchParams } => {
     const hostOk = checkHost(req.headers.host, req.socket.localAddress)
     if (!hostOk.ok) throw new HttpRefusal(hostOk.status, hostOk.status === 421 ? 'MISDIRECTED_REQUEST' : 'INVALID_HOST', hostOk.problem, undefined, CLOSE)
     const target = parseTarget(req.url)
     if (!target.ok) throw new HttpRefusal(400, 'INVALID_TARGET', target.problem, undefined, CLOSE)
+    return target
+  }
+
+  /**
+   * Who asks: the bearer token when there is an Authorization header (tools, engines), else the
+   * session cookie (the page), whose request must come from the page's own origin.
+   */
+  const authenticate = (req: IncomingMessage, acting: boolean): Principal => {
+    if (req.headers.authorization === undefined) {
+      const session = sessions.find(sessionIdOf(req))
+      if (session) {
+        const origin = sessionOriginCheck(req, acting)
+        if (!origin.ok) {
+          logger?.warn({ name: session.who.name, role: session.who.role, origin: req.headers.origin?.slice(0, 100) }, 'admin request refused: cross-origin')
+          throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem, undefined, CLOSE)
+        }
+        return session.who
+      }
+    }
     const who = known.bearer(req.headers.authorization)
     if (!who) {
-      throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, {
+      throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>), or a session (log in at /)', undefined, {
         'www-authenticate': 'Bearer realm="haltd"',
         ...CLOSE,
       })
     }
-    return { ...target, who }
+    return who
   }
 
   /** A role the route does not accept: 403 naming the role it needs, and a warning in the daemon's log. */
-  const permit = (who: Principal, needs: readonly Role[], method: string, path: string): void => {
-    if (needs.includes(who.role)) return
+  const permit = (who: Principal | undefined, needs: readonly Role[] | 'anyone', method: string, path: string): void => {
+    if (needs === 'anyone') return
+    if (who && needs.includes(who.role)) return
+    if (!who) throw new Error(`${method} ${path} needs a role and was not authenticated`)
     logger?.warn({ name: who.name, role: who.role, method, path, needs }, 'admin request refused: role not allowed')
     throw new HttpRefusal(403, 'FORBIDDEN', refusal(who, needs, `${method} ${path}`))
   }
@@ -242,6 +241,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const target = admit(req)
       path = target.path
       const route = Object.hasOwn(table, path) ? table[path] : undefined
+      const open = route && Object.hasOwn(route, req.method ?? '') && route[req.method as 'GET' | 'POST']?.needs === 'anyone'
+      // Before 404 and 405: without a credential, nothing says which routes exist.
+      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD')
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
       const method = req.method as 'GET' | 'POST'
       const handler = Object.hasOwn(route, method) ? route[method] : undefined
@@ -252,7 +254,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
           ...CLOSE,
         })
       }
-      permit(target.who, handler.needs, method, path)
+      permit(who, handler.needs, method, path)
       let body: unknown
       if (method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0)
@@ -260,7 +262,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         if (expectsContinue) res.writeContinue()
         body = await readBody(req, maxBody)
       }
-      const reply = await handler.run({ req, body, who: target.who })
+      const reply = await handler.run({ req, body, who })
       status = reply.status
       send(res, reply)
     } catch (e) {
@@ -310,9 +312,10 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
   wss.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket server error'))
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    let target: { path: string; query: URLSearchParams; who: Principal }
+    let target: { path: string; query: URLSearchParams }
     try {
       target = admit(req)
+      authenticate(req, true)
     } catch (e) {
       const r = e as HttpRefusal
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
