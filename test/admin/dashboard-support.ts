@@ -6,6 +6,7 @@ import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { DEMO_VENUES, demoConfig, restingOrderPlan } from '../../src/daemon/demo.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
+import type { Envelope } from '../../src/events/envelope.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { repoRoot } from '../support/paths.js'
 import { tempDir } from '../support/tmp.js'
@@ -19,7 +20,8 @@ export const TOKENS = {
 export const NAMES = { viewer: 'vera', operator: 'olga', admin: 'adam' } as const
 const USERS: AdminUser[] = (['viewer', 'operator', 'admin'] as const).map((role) => ({ name: NAMES[role], role, tokenHash: hashToken(TOKENS[role]) }))
 
-export type Demo = { haltd: Haltd; url: string; logLines: string[] }
+/** `events`: every event as published, still readable once the daemon has stopped and closed its log. */
+export type Demo = { haltd: Haltd; url: string; logLines: string[]; events: Envelope[] }
 
 /** The demo daemon in this process: three simulated venues, four strategies, the three users above. */
 export async function startDemo(options: { seed?: number; resting?: number; config?: object } = {}): Promise<Demo> {
@@ -30,8 +32,10 @@ export async function startDemo(options: { seed?: number; resting?: number; conf
     { ...base, signals: false, log: { level: 'info' }, admin: { enabled: true, host: '127.0.0.1', port: 0, users: USERS }, ...options.config },
     { logger: createLogger({ destination: dest, level: 'info' }) },
   )
+  const events: Envelope[] = []
+  haltd.log.subscribe(1, (e) => events.push(e))
   if (options.resting) await placeResting(haltd, options.resting)
-  return { haltd, url: haltd.admin!.url, logLines: dest.lines }
+  return { haltd, url: haltd.admin!.url, logLines: dest.lines, events }
 }
 
 async function placeResting(haltd: Haltd, n: number): Promise<void> {
@@ -67,10 +71,10 @@ export async function logIn(page: Page, url: string, token: string): Promise<voi
 }
 
 const ARTIFACTS = join(repoRoot, 'test-artifacts')
-export async function screenshot(page: Page, name: string): Promise<string> {
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true })
   const path = join(ARTIFACTS, `${name}.png`)
-  await page.screenshot({ path, fullPage: true })
+  await page.screenshot({ path, fullPage })
   return path
 }
 

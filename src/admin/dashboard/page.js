@@ -7,8 +7,9 @@ const num = (v, digits = 2) => (typeof v === 'number' && Number.isFinite(v) ? v.
 const money = (v) => (typeof v === 'number' ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '–')
 const clock = (ms) => {
   if (typeof ms !== 'number') return '–'
-  const s = Math.max(0, Math.round(ms / 100) / 10)
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`
+  if (ms < 60_000) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`
+  const s = Math.round(ms / 1000)
+  return `${Math.floor(s / 60)} min ${s % 60} s`
 }
 const time = (ts) => (ts ? new Date(ts).toISOString().slice(11, 23) : '–')
 

@@ -75,7 +75,14 @@ export function dashboardView(i: ViewInputs) {
     pnl: i.status.pnl,
     risk: i.risk,
     reconciliation: recon.verdict,
-    shutdown: latest ? timeline(s, latest, i.now) : null,
+    shutdown: latest
+      ? timeline(
+          s,
+          latest,
+          i.now,
+          i.venues.map((v) => v.venue),
+        )
+      : null,
     report: latest?.completed ? reportOf(s, latest) : null,
     controls: { handover: i.controls?.handover === true, fleet: i.controls?.fleet === true },
   }
@@ -94,7 +101,7 @@ function latestShutdown(s: HaltdState, since: number): ShutdownState | undefined
  * `pending`), the time against the deadline, the counts against their targets, and each venue's
  * cancels and reconciliation.
  */
-function timeline(s: HaltdState, sh: ShutdownState, now: number) {
+function timeline(s: HaltdState, sh: ShutdownState, now: number, venues: readonly string[]) {
   const progress = shutdownProgress(sh)
   const emergency = sh.procedure === 'emergency'
   const startedAt = emergency && sh.escalation?.at !== undefined ? sh.escalation.at : (sh.requestedAt ?? now)
@@ -151,7 +158,7 @@ function timeline(s: HaltdState, sh: ShutdownState, now: number) {
       // flatten none keeps positions: the target is then what there was, not zero
       positions: { now: positions, target: flatten === 'none' ? null : 0 },
     },
-    venues: [...s.venues.keys()].map((venue) => ({ venue, cancels: cancels.get(venue) ?? { issued: 0, ok: 0, failed: 0, pending: 0 } })),
+    venues: venues.map((venue) => ({ venue, cancels: cancels.get(venue) ?? { issued: 0, ok: 0, failed: 0, pending: 0 } })),
   }
 }
 
