@@ -3,6 +3,7 @@ import type { ShutdownMode, Origin } from '../events/primitives.js'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../projections/index.js'
 import type { ActionRequest, AdminBackend, Health } from '../admin/backend.js'
+import { dashboardView, type StatusPart } from '../admin/dashboard/view.js'
 import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -56,44 +57,54 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   }
   // These events have no `by` field: who asked goes into the reason, so the log still says it.
   const withBy = (r: ActionRequest): ActionRequest => ({ ...r, reason: `${r.reason} [by ${r.by}]` })
+  const health = (): Health => {
+    const s = d.state()
+    const logError = d.logFault?.()
+    const logOk = !d.log.isClosed && logError === undefined
+    const venues = [...d.venues.keys()].map((venue) => {
+      const v = s.venues.get(venue)
+      // The recent calls' median when there are any; before the first, the connect's own time.
+      const measured = d.venueHealth.latency(venue)
+      return {
+        venue,
+        connected: v?.connected === true,
+        ...(measured
+          ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
+          : v?.latencyMs !== undefined
+            ? { latencyMs: v.latencyMs, latencySamples: 0 }
+            : {}),
+        ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
+      }
+    })
+    const lifecycle = d.lifecycle()
+    const ok = logOk && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
+    return {
+      ok,
+      state: lifecycle,
+      log: {
+        ok: logOk,
+        lastSeq: d.log.lastSeq,
+        lastEventAt: s.ts ? new Date(s.ts).toISOString() : null,
+        ...(logError !== undefined ? { error: logError, problem: 'the event log cannot be written: haltd is HALTED' } : {}),
+        ...(d.log.isClosed ? { problem: 'the event log is closed' } : {}),
+      },
+      venues,
+      marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
+    }
+  }
   return {
     log: d.log,
-    health(): Health {
-      const s = d.state()
-      const logError = d.logFault?.()
-      const logOk = !d.log.isClosed && logError === undefined
-      const venues = [...d.venues.keys()].map((venue) => {
-        const v = s.venues.get(venue)
-        // The recent calls' median when there are any; before the first, the connect's own time.
-        const measured = d.venueHealth.latency(venue)
-        return {
-          venue,
-          connected: v?.connected === true,
-          ...(measured
-            ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
-            : v?.latencyMs !== undefined
-              ? { latencyMs: v.latencyMs, latencySamples: 0 }
-              : {}),
-          ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
-        }
-      })
-      const lifecycle = d.lifecycle()
-      const ok = logOk && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
-      return {
-        ok,
-        state: lifecycle,
-        log: {
-          ok: logOk,
-          lastSeq: d.log.lastSeq,
-          lastEventAt: s.ts ? new Date(s.ts).toISOString() : null,
-          ...(logError !== undefined ? { error: logError, problem: 'the event log cannot be written: haltd is HALTED' } : {}),
-          ...(d.log.isClosed ? { problem: 'the event log is closed' } : {}),
-        },
-        venues,
-        marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
-      }
-    },
+    health,
     status: () => d.status(),
+    dashboard: () =>
+      dashboardView({
+        state: d.state(),
+        status: d.status() as StatusPart,
+        venues: health().venues,
+        risk: d.risk.status().readings,
+        now: d.clock.now(),
+        since: d.startedAt,
+      }),
     metrics: () =>
       daemonMetrics({
         state: d.state(),
