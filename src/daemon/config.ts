@@ -13,6 +13,7 @@ import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
+import { EngineConfig } from './engine-process.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -184,6 +185,8 @@ export const HaltdConfig = z
     signals: z.boolean().default(false),
     /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
     nats: NatsConfig.optional(),
+    /** The trading engine's process, which the shutdowns freeze, stop and kill (`daemon/engine-process.ts`). */
+    engine: EngineConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>()
