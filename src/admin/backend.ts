@@ -4,29 +4,30 @@ import type { EventLog } from '../core/log/event-log.js'
 import type { Metric } from './prometheus.js'
 
 const Reason = z.string().trim().min(1, 'a reason is required').max(2000)
-const By = z.string().trim().min(1).max(200).optional()
 
-/** The bodies the admin API accepts, one schema per action; unknown fields are refused. */
-export const ActionBody = z.strictObject({ reason: Reason, by: By })
-export const ShutdownBody = z.strictObject({ mode: ShutdownMode, reason: Reason, by: By })
+/**
+ * The bodies the admin API accepts, one schema per action; unknown fields are refused. None carries
+ * a `by`: who asked is the authenticated credential, never what the body says.
+ */
+export const ActionBody = z.strictObject({ reason: Reason })
+export const ShutdownBody = z.strictObject({ mode: ShutdownMode, reason: Reason })
 export const DrainForceBody = z.strictObject({
   reason: Reason,
-  by: By,
   /** Acknowledges that positions still open stay open ("locked funds"); without it such a force is refused. */
   force: z.boolean().default(false),
 })
 export const KillSwitchActivateBody = z.strictObject({
   reason: Reason,
-  by: By,
   /** REDUCING: reduce-only; HALTED: nothing but the shutdown's own orders; EMERGENCY: HALTED and the emergency path. */
   action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']).default('HALTED'),
 })
 
-/** What every action carries into the log: who asked (`origin`), why, and optionally who by name. */
-export type ActionRequest = z.output<typeof ActionBody> & { origin: Origin }
-export type ShutdownRequest = z.output<typeof ShutdownBody> & { origin: Origin }
-export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & { origin: Origin }
-export type DrainForceRequest = z.output<typeof DrainForceBody> & { origin: Origin }
+/** What every action carries into the log: where it came from (`origin`), why, and who asked (`by`: the authenticated name and role). */
+type Asked = { origin: Origin; by: string }
+export type ActionRequest = z.output<typeof ActionBody> & Asked
+export type ShutdownRequest = z.output<typeof ShutdownBody> & Asked
+export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & Asked
+export type DrainForceRequest = z.output<typeof DrainForceBody> & Asked
 
 export type Health = {
   ok: boolean

@@ -44,18 +44,18 @@ export type AdminBackendInput = {
   gate: OrderGate
   clock: Clock
   startedAt: number
-  requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by?: string }) => unknown
+  requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by: string }) => unknown
   shuttingDown: () => boolean
   lifecycle: () => string
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
 export function createAdminBackend(d: AdminBackendInput): AdminBackend {
-  // These events have no `by` field: who asked goes into the reason, so the log still says it.
   const refuseDuringShutdown = (what: string) => {
     if (d.shuttingDown()) throw new HaltdError('SHUTTING_DOWN', `cannot ${what}: a shutdown is under way`)
   }
-  const withBy = (r: ActionRequest): ActionRequest => (r.by ? { ...r, reason: `${r.reason} (by ${r.by})` } : r)
+  // These events have no `by` field: who asked goes into the reason, so the log still says it.
+  const withBy = (r: ActionRequest): ActionRequest => ({ ...r, reason: `${r.reason} [by ${r.by}]` })
   return {
     log: d.log,
     health(): Health {
@@ -156,11 +156,11 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     drainStatus: () => ({ ...d.state().trading.drain, inFlight: inFlight(d.state()) }),
     shutdown: (r) => d.requestShutdown(r),
     killswitchActivate: (r) => {
-      const trip = d.risk.activate({ reason: r.reason, action: r.action, origin: r.origin, ...(r.by ? { by: r.by } : {}) })
+      const trip = d.risk.activate({ reason: r.reason, action: r.action, origin: r.origin, by: r.by })
       return trip ? { activated: true, action: trip.action } : { activated: false, note: 'already latched at this level or higher' }
     },
     killswitchReset: (r) => {
-      d.risk.reset({ reason: r.reason, origin: r.origin, ...(r.by ? { by: r.by } : {}) })
+      d.risk.reset({ reason: r.reason, origin: r.origin, by: r.by })
       return { reset: true, mode: d.state().trading.mode }
     },
     drainStart: (r) => {
@@ -217,13 +217,13 @@ export async function startAdmin(input: {
     ...input.backend,
     drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
     requestShutdown: (r) => {
-      const h = life.requestShutdown(r.mode, r.by ? `${r.reason} (by ${r.by})` : r.reason, r.origin)
+      const h = life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin)
       return { shutdownId: h.shutdownId, status: h.status }
     },
     shuttingDown: () => controller.running !== undefined,
     lifecycle: () => life.state,
   })
-  const admin = await startAdminServer({ backend, token, host: config.admin.host, port: config.admin.port, logger })
+  const admin = await startAdminServer({ backend, token, users: config.admin.users, host: config.admin.host, port: config.admin.port, logger })
   cleanups.push(() => admin.close())
   // /metrics reports the event loop's lag: sample it from now on, not from the first scrape
   watchEventLoop()

@@ -11,6 +11,7 @@ import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
 import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
+import { AdminUser } from '../admin/access.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
 import { EngineConfig } from './engine-process.js'
@@ -134,8 +135,17 @@ export const HaltdConfig = z
         host: z.string().min(1).default('127.0.0.1'),
         /** 0 picks a free port. */
         port: z.number().int().min(0).max(65_535).default(7_707),
-        /** Bearer token; generated per run when absent (and written to `<db>.admin.json`, mode 0600). */
+        /**
+         * The single-user token, acting as `admin` under the name `local`; generated per run when
+         * absent (and written to `<db>.admin.json`, mode 0600, for the account that runs haltd).
+         */
         token: z.string().min(16, 'at least 16 characters').optional(),
+        /**
+         * Named credentials, each with a role and the hash of its token (`haltd token new`): an
+         * action records the name and role as its `by`. In the config hash, so a change of access
+         * shows in the log's `run.started`.
+         */
+        users: z.array(AdminUser).default([]),
         /** A `host` beyond loopback (`0.0.0.0`, a LAN address) is refused unless this says so. */
         allowNonLoopback: z.boolean().default(false),
       })
@@ -218,6 +228,17 @@ export const HaltdConfig = z
         message: `'${admin.host}' is not a loopback address, and the admin API can stop trading: set admin.allowNonLoopback to true to listen there`,
       })
     }
+    const seen = new Map<string, number>()
+    admin.users.forEach((u, i) => {
+      for (const key of [`name ${u.name}`, `hash ${u.tokenHash}`]) {
+        const first = seen.get(key)
+        if (first !== undefined) {
+          const what = key.startsWith('name') ? `the name '${u.name}'` : 'the same token hash'
+          ctx.addIssue({ code: 'custom', path: ['admin', 'users', i], message: `${what} as admin.users[${first}]: each credential is one person's own` })
+        }
+        seen.set(key, i)
+      }
+    })
     const d = config.deadMansSwitch
     if (d.refreshMs >= d.timeoutMs) {
       ctx.addIssue({

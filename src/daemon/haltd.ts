@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3'
 import { systemClock, uuidIds } from '../events/clock.js'
-import { generateToken } from '../admin/auth.js'
+import { generateToken } from '../admin/access.js'
 import type { AdminServer } from '../admin/server.js'
 import { adminInfoPath, removeAdminInfo } from '../admin/info-file.js'
 import { DrainController } from '../core/execution/drain.js'

@@ -296,7 +296,10 @@ export class OrderRouter {
 
   private recordAck(venue: string, ack: OrderAck): void {
     const { log } = this.options
-    log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
+    // the venue's stream usually tells first: the same acceptance is not written twice (a different venue id still is, and is a conflict)
+    if (this.orderOf(venue, ack.clientOrderId)?.venueOrderId !== ack.venueOrderId) {
+      log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
+    }
     if (ack.fills?.length) recordFills(log, venue, ack.fills)
     // an answer that says more filled than the trades it carries: the total is recorded too
     const carried = (ack.fills ?? []).reduce((n, f) => n + f.qty, 0)

@@ -638,6 +638,15 @@ export class EventLog {
     const pending = this.soon
     if (pending.length === 0) return
     this.soon = []
+    if (pending.length === 1) {
+      // one fact alone is an ordinary append: no transaction around it
+      try {
+        this.append(pending[0]!.input)
+      } catch (e) {
+        pending[0]!.onError(e)
+      }
+      return
+    }
     try {
       this.appendBatch(pending.map((p) => p.input))
     } catch (e) {
