@@ -14,6 +14,7 @@ import { isLoopback } from '../admin/request-target.js'
 import { AdminUser } from '../admin/access.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
+import { EngineConfig } from './engine-process.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -194,6 +195,8 @@ export const HaltdConfig = z
     signals: z.boolean().default(false),
     /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
     nats: NatsConfig.optional(),
+    /** The trading engine's process, which the shutdowns freeze, stop and kill (`daemon/engine-process.ts`). */
+    engine: EngineConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>()

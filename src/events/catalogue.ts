@@ -43,6 +43,9 @@ export const SettleEvidence = z.strictObject({
   venueStatus: z.enum(['canceled', 'absent']),
 })
 
+/** What haltd does to the engine's process: `check` asks whether it is gone. */
+export const EngineAction = z.enum(['freeze', 'thaw', 'stop', 'kill', 'check'])
+
 export const current = {
   // ── order lifecycle ────────────────────────────────────────────────────────────────────
   'order.submitted': {
@@ -279,6 +282,30 @@ export const current = {
       outcome: z.enum(['clean', 'residual-exposure', 'emergency', 'failed']),
       exitCode: z.number().int().min(0).max(255),
       durationMs: z.number().finite().nonnegative(),
+    }),
+  },
+
+  // ── the trading engine's process (the config's `engine` section) ─────────────────────────
+  /** About to act on the engine: `how` says by what (`SIGSTOP to pid 4242`, `POST http://…/api/v1/stop`, `command …`). */
+  'engine.action-requested': {
+    v: 1,
+    data: z.strictObject({ action: EngineAction, how: Reason, shutdownId: Id.optional() }),
+  },
+  /**
+   * What came of it: `done` (the signal was delivered, the call or command succeeded), `failed`,
+   * `timed-out`, or `gone` (the engine was found gone: nothing to act on). `gone` after a check
+   * says whether the engine is gone as far as haltd can tell (`evidence` says how it knows).
+   */
+  'engine.action-completed': {
+    v: 1,
+    data: z.strictObject({
+      action: EngineAction,
+      result: z.enum(['done', 'failed', 'timed-out', 'gone']),
+      gone: z.boolean().optional(),
+      evidence: Reason.optional(),
+      error: Reason.optional(),
+      durationMs: z.number().finite().nonnegative(),
+      shutdownId: Id.optional(),
     }),
   },
 

@@ -25,6 +25,8 @@ export function streamOf(event: HaltdEvent): string {
       return 'checkpoint'
     case 'notification':
       return 'notification'
+    case 'engine':
+      return 'engine'
     default:
       // trading, killswitch, drain, deployments: the one trading-state stream
       return 'trading'

@@ -116,6 +116,8 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
   'run.ended': (r) => ({ runId: id(r, 'run'), exitCode: 0 }),
   'run.crashed': (r) => ({ runId: id(r, 'run'), pid: 1, lastSeq: int(r, 1e4) }),
   'notification.sent': (r) => ({ sink: 'slack', topic: 'shutdown', ok: r() < 0.5, error: reason(r) }),
+  'engine.action-requested': (r) => ({ action: pick(r, ['freeze', 'stop', 'kill', 'check']), how: 'SIGSTOP to pid 42' }),
+  'engine.action-completed': (r) => ({ action: pick(r, ['freeze', 'stop', 'kill']), result: pick(r, ['done', 'failed', 'gone']), durationMs: int(r, 100) }),
 }
 
 class Opaque {
