@@ -13,6 +13,7 @@ import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
+import { ReplicationConfig } from '../cluster/replication/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -184,8 +185,11 @@ export const HaltdConfig = z
     signals: z.boolean().default(false),
     /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
     nats: NatsConfig.optional(),
+    /** Every committed event published to the engine's JetStream stream (docs/ARCHITECTURE.md, "Hot standby"). */
+    replication: ReplicationConfig.optional(),
   })
   .superRefine((config, ctx) => {
+    if (config.replication && !config.nats) ctx.addIssue({ code: 'custom', path: ['replication'], message: 'needs the nats section (servers and engine)' })
     const names = new Set<string>()
     config.venues.forEach((v, i) => {
       if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['venues', i, 'name'], message: `venue '${v.name}' is configured twice` })

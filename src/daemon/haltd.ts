@@ -30,6 +30,8 @@ import { tradingGate } from './trading-gate.js'
 import { createStrategies } from './strategies.js'
 import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
+import { instanceOf, openNatsLink } from '../cluster/link.js'
+import { startReplication } from './replication.js'
 import { HALTD_VERSION } from './version.js'
 
 export { HALTD_VERSION } from './version.js'
@@ -69,8 +71,32 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // A write the log could not make (a full disk, an I/O error), whoever made it: HALTED, the process stays up.
     const onFirstFault = haltOnLogFault({ gate, logger, onError, lifecycle: () => life, notifier: () => notifier })
     const logHealth = watchLogHealth({ log, now: () => clock.now(), onError, onFirstFault })
+    // ── NATS: the log off the node ───────────────────────────────────────────────────────
+    const nats = config.nats ? await openNatsLink(config.nats, `haltd ${instanceOf(config.nats)}`) : undefined
+    if (nats) cleanups.push(() => nats.close())
+    const replication =
+      nats && config.nats && config.replication
+        ? await startReplication({
+            nc: nats,
+            engine: config.nats.engine,
+            config: config.replication,
+            log,
+            gate,
+            logger,
+            onError,
+            lifecycle: () => life,
+            notifier: () => notifier,
+          })
+        : undefined
+    if (replication) {
+      cleanups.push(async () => {
+        // the run's end goes to the stream too, when it answers in time
+        await replication.flush(config.replication?.ackTimeoutMs ?? 2_000).catch(() => {})
+        await replication.stop()
+      })
+    }
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
-    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError })
+    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError, writeAhead: replication?.writeAhead })
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
     const notifier = createNotifier({
@@ -175,10 +201,28 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         startup,
         adminUrl: admin?.url,
         logFault: logHealth.fault,
+        replication: replication?.status(),
       })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
-      const backend = { log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
+      const backend = {
+        log,
+        logFault,
+        state,
+        status,
+        router,
+        risk,
+        drain,
+        pause,
+        venues,
+        venueHealth,
+        marketData,
+        gate,
+        clock,
+        startedAt,
+        onError,
+        replication: () => replication?.status(),
+      }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
     }
 

@@ -14,6 +14,7 @@ import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { NotificationSink } from './notify/index.js'
 import type { StartupReconciliation } from './startup.js'
+import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 
 export type Lifecycle = 'starting' | 'running' | 'halted' | 'shutting-down' | 'stopped'
 
@@ -60,7 +61,8 @@ export type DaemonStatus = {
   version: string
   seq: number
   uptimeMs: number
-  gate: { halted: boolean; reason?: string }
+  /** `fenced`: why every order is refused beyond the trading state (this haltd does not lead, its replication lags). */
+  gate: { halted: boolean; reason?: string; fenced?: string }
   killSwitch: { latched: boolean; reason?: string; by?: string; action?: string }
   openOrders: number
   /** `amountStep` is the market's where the venue reported it: quantities print at its precision. */
@@ -82,6 +84,8 @@ export type DaemonStatus = {
   admin?: { url: string }
   /** Present once the event log failed a write this run: haltd is HALTED until restarted. */
   log?: { ok: false; error: string; since: string; failedWrites: number }
+  /** The log's way to the engine's JetStream stream, when configured. */
+  replication?: ReplicationStatus & { mode: 'async' | 'sync' }
 }
 
 export type Haltd = {
