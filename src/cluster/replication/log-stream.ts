@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { headers, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StoredMsg, type StreamInfo } from '@nats-io/jetstream'
-import type { StoredRow } from '../../core/log/event-log.js'
+import type { ReplicatedRow, StoredRow } from '../../core/log/event-log.js'
 
 /**
  * The engine's log off the node: one JetStream stream per engine, one message per event, stream
@@ -36,6 +36,8 @@ const StreamRow = z.strictObject({
   data: z.string(),
   prevHash: Hex64,
   hash: Hex64,
+  /** The idempotency key the leader stored it under (not part of the chain). */
+  key: z.string().nullable().default(null),
 })
 
 export class UnreadableStreamMessage extends Error {
@@ -51,9 +53,9 @@ export class UnreadableStreamMessage extends Error {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-export function encodeRow(row: StoredRow): Uint8Array {
+export function encodeRow(row: StoredRow & { key?: string | null }): Uint8Array {
   const { seq, id, type, v, ts, stream, causationId, correlationId, data, prevHash, hash } = row
-  return encoder.encode(JSON.stringify({ seq, id, type, v, ts, stream, causationId, correlationId, data, prevHash, hash }))
+  return encoder.encode(JSON.stringify({ seq, id, type, v, ts, stream, causationId, correlationId, data, prevHash, hash, key: row.key ?? null }))
 }
 
 export function epochHeaders(epoch: number): MsgHdrs {
@@ -63,7 +65,12 @@ export function epochHeaders(epoch: number): MsgHdrs {
 }
 
 /** A stream message back to the row it carries, with the epoch it was published under. */
-export function decodeRow(streamSeq: number, data: Uint8Array, hdrs: MsgHdrs | undefined): { row: StoredRow; epoch: number } {
+export type StreamEntry = { row: StoredRow; key: string | null; epoch: number }
+
+/** The row as a replica appends it. */
+export const replicatedRow = (entry: StreamEntry): ReplicatedRow => ({ ...entry.row, key: entry.key })
+
+export function decodeRow(streamSeq: number, data: Uint8Array, hdrs: MsgHdrs | undefined): StreamEntry {
   let parsed: unknown
   try {
     parsed = JSON.parse(decoder.decode(data))
@@ -79,10 +86,11 @@ export function decodeRow(streamSeq: number, data: Uint8Array, hdrs: MsgHdrs | u
   const epochText = hdrs?.get(EPOCH_HEADER) ?? '0'
   const epoch = Number(epochText)
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new UnreadableStreamMessage(streamSeq, `header ${EPOCH_HEADER} is '${epochText}'`)
-  return { row: result.data, epoch }
+  const { key, ...row } = result.data
+  return { row, key, epoch }
 }
 
-export const decodeStored = (m: StoredMsg): { row: StoredRow; epoch: number } => decodeRow(m.seq, m.data, m.header)
+export const decodeStored = (m: StoredMsg): StreamEntry => decodeRow(m.seq, m.data, m.header)
 
 export type LogStreamOptions = {
   engine: string
@@ -118,7 +126,7 @@ export async function lastStreamSeq(jsm: JetStreamManager, engine: string): Prom
 }
 
 /** The row the stream holds at `seq`, or undefined where it has none. */
-export async function streamRowAt(jsm: JetStreamManager, engine: string, seq: number): Promise<{ row: StoredRow; epoch: number } | undefined> {
+export async function streamRowAt(jsm: JetStreamManager, engine: string, seq: number): Promise<StreamEntry | undefined> {
   const m = await jsm.streams.getMessage(streamNameOf(engine), { seq })
   return m ? decodeStored(m) : undefined
 }

@@ -219,7 +219,7 @@ class Publisher implements ReplicationPublisher {
     if (to < this.next) return
     const epoch = this.epoch()
     const hdrs = epochHeaders(epoch)
-    for (const row of log.readRaw(this.next, to)) {
+    for (const row of log.readReplicable(this.next, to)) {
       this.next = row.seq + 1
       this.inFlight++
       this.js
