@@ -32,6 +32,8 @@ export async function startReplication(input: {
   logger: Logger
   onError: (e: unknown) => void
   epoch?: () => number
+  /** Why this instance may not publish now (it is not the leader), or undefined. */
+  fence?: () => string | undefined
   /** Read when a fault comes: they are wired after replication starts. */
   lifecycle: () => { readonly state: string; set(to: 'halted'): void }
   notifier: () => Notifier
@@ -61,6 +63,7 @@ export async function startReplication(input: {
     maxInFlight: config.maxInFlight,
     ackTimeoutMs: config.ackTimeoutMs,
     ...(input.epoch ? { epoch: input.epoch } : {}),
+    ...(input.fence ? { fence: input.fence } : {}),
     onFenced: (reason) => halt(`the stream refused this haltd's events: ${reason}`),
     onState: (state, reason) => {
       if (state === 'recovering') logger.warn({ reason }, 'replication: a publish failed; catching up once the stream answers')

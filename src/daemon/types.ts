@@ -6,6 +6,8 @@ import type { TickerSource } from '../exchanges/ticker-source.js'
 import type { HaltdState, ReconciliationVerdict, VenueReconciliation } from '../projections/index.js'
 import type { StrategyHost, Strategy, StrategyLimits } from '../strategies/index.js'
 import type { EventLog } from '../core/log/event-log.js'
+import type { ProjectionRunner } from '../core/log/projection-runner.js'
+import type { TakenLeadership } from './cluster.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { CancelOutcome, CancelRef, SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
 import type { RiskMonitor } from '../core/risk/index.js'
@@ -39,6 +41,11 @@ export type HaltdPorts = {
    * decides for itself whether haltd may end its process.
    */
   watchdog?: boolean
+  /**
+   * A standby taking over the engine: the log it followed with its projections, and the lease it
+   * took. The daemon leads from where the log ends; no second log is opened.
+   */
+  takeover?: { log: EventLog; runner: ProjectionRunner; leadership: TakenLeadership }
 }
 
 export type HaltdEvents = {

@@ -52,6 +52,12 @@ export type PublisherOptions = {
   ackTimeoutMs?: number
   /** The leadership epoch each message is published under (0 without leadership). */
   epoch?: () => number
+  /**
+   * Why this instance may not publish now (it lost or could not renew its leadership), or undefined.
+   * While it says so nothing is published: a leader whose lease may have passed to another must
+   * not write to the stream the other now writes.
+   */
+  fence?: () => string | undefined
   /** Called once, when the stream refuses this writer: close the gate. */
   onFenced?: (reason: string) => void
   /** Called when publishing stops or resumes after a failure (for logs and status). */
@@ -93,6 +99,13 @@ export async function startPublisher(options: PublisherOptions): Promise<Replica
   return new Publisher(options, js, jsm, streamLast)
 }
 
+/** Refuse, before anything is written, a log that may not write to the engine's stream (`StreamAhead`, `StreamForked`). */
+export async function checkStreamHistory(nc: NatsConnection, log: EventLog, engine: string, replicas = 1): Promise<void> {
+  const jsm = await jetstreamManager(nc)
+  await ensureLogStream(jsm, { engine, replicas })
+  await checkSameHistory(jsm, log, engine, await lastStreamSeq(jsm, engine))
+}
+
 /** The stream may hold no more than this log, and its last event must be this log's event at that seq. */
 async function checkSameHistory(jsm: JetStreamManager, log: EventLog, engine: string, streamLast: number): Promise<void> {
   if (streamLast > log.committedSeq) throw new StreamAhead(engine, streamLast, log.committedSeq)
@@ -117,6 +130,7 @@ class Publisher implements ReplicationPublisher {
   private next: number
   private inFlight = 0
   private pumpQueued = false
+  private fenceTimer: NodeJS.Timeout | undefined
   private recoveries = 0
   private waiters: Waiter[] = []
   private settledWaiters: (() => void)[] = []
@@ -180,6 +194,7 @@ class Publisher implements ReplicationPublisher {
   async stop(graceMs = 2_000): Promise<void> {
     if (this.state === 'stopped') return
     this.offEvent()
+    if (this.fenceTimer) clearTimeout(this.fenceTimer)
     const wasFenced = this.state === 'fenced'
     this.setState('stopped', wasFenced ? this.reason : 'stopped')
     this.rejectWaiters(new ReplicationStopped(this.reason ?? 'stopped'))
@@ -213,6 +228,14 @@ class Publisher implements ReplicationPublisher {
     if (this.state !== 'live') return
     const log = this.options.log
     if (log.isClosed) return
+    if (this.options.fence?.() !== undefined) {
+      // asked again shortly: a renewal may lift the fence, and nothing else would wake the pump
+      this.fenceTimer ??= setTimeout(() => {
+        this.fenceTimer = undefined
+        this.pump()
+      }, 50)
+      return
+    }
     const room = this.maxInFlight - this.inFlight
     if (room <= 0) return
     const to = Math.min(log.committedSeq, this.next + room - 1)

@@ -185,6 +185,13 @@ export class OrderRouter {
         return { status: 'rejected', clientOrderId, reason }
       }
     }
+    // the write-ahead took time: an instance that stopped leading meanwhile (paused past its lease) sends nothing
+    const fenced = this.options.gate.fenced
+    if (fenced !== undefined) {
+      const reason = `not sent: ${fenced}`
+      log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: clip(reason), code: 'NOT_SENT' } })
+      return { status: 'rejected', clientOrderId, reason }
+    }
     const request = { clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, timeInForce, reduceOnly }
     try {
       const ack = await withinMs(gateway.submit(request), this.submitTimeoutMs, `submit timed out after ${this.submitTimeoutMs} ms`)
