@@ -12,6 +12,7 @@ import type { RiskMonitor } from '../core/risk/index.js'
 import type { MarketData } from './market-data.js'
 import type { VenueHealth } from './venue-health.js'
 import { daemonMetrics } from './metrics.js'
+import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 import { watchEventLoop } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
@@ -48,6 +49,8 @@ export type AdminBackendInput = {
   requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by: string }) => unknown
   shuttingDown: () => boolean
   lifecycle: () => string
+  /** The log's way to the engine's stream, when replication is configured. */
+  replication?: () => (ReplicationStatus & { mode: string }) | undefined
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -116,6 +119,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         gateRefusals: d.router.refusedCount,
         ticks: d.marketData.ticks,
         shuttingDown: d.shuttingDown(),
+        replication: d.replication?.(),
         latencyMs: new Map(
           [...d.venues.keys()].flatMap((v) => {
             const l = d.venueHealth.latency(v)
