@@ -17,6 +17,7 @@ import { NatsConfig } from '../cluster/config.js'
 import { EngineConfig } from './engine-process.js'
 import { ReplicationConfig } from '../cluster/replication/config.js'
 import { FailoverConfig } from '../cluster/leadership/config.js'
+import { FleetConfig } from '../cluster/fleet/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -203,6 +204,8 @@ export const HaltdConfig = z
     replication: ReplicationConfig.optional(),
     /** A lease-held leadership per engine, a standby's role, and what an unplanned failover comes up as. */
     failover: FailoverConfig.optional(),
+    /** This engine in the desk's fleet: its registry row and the fleet kill switch (needs `nats`). */
+    fleet: FleetConfig.optional(),
   })
   .superRefine((config, ctx) => {
     for (const section of ['replication', 'failover'] as const) {
@@ -258,6 +261,7 @@ export const HaltdConfig = z
         message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes`,
       })
     }
+    if (config.fleet && !config.nats) ctx.addIssue({ code: 'custom', path: ['fleet'], message: 'needs a nats section: the fleet lives in NATS JetStream' })
     const g = config.shutdown.graceful
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })

@@ -32,6 +32,7 @@ import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
 import { joinCluster, lead, type ClusterSeat } from './cluster.js'
 import { startReplication } from './replication.js'
+import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
 
 export { HALTD_VERSION } from './version.js'
@@ -167,6 +168,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
     const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches, notifier, marketData, risk, logger })
     let admin: AdminServer | undefined
+    let fleet: FleetMembership | undefined
+    let exitCode: number | undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -199,7 +202,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           await taps.notificationsSettled()
           await notifier.settled()
         },
-        recordEnd: (code) => endRun(log, runId, code),
+        recordEnd: (code) => {
+          exitCode = code
+          endRun(log, runId, code)
+        },
         release: async () => {
           await admin?.close().catch(onError)
           removeAdminInfo(adminInfoPath(config.db.path))
@@ -229,6 +235,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         adminUrl: admin?.url,
         logFault: logHealth.fault,
         replication: replication?.status(),
+        fleet: fleet?.describe(),
       })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
@@ -249,8 +256,28 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         startedAt,
         onError,
         replication: () => replication?.status(),
+        fleet: () => fleet?.describe(),
       }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
+    }
+
+    // ── the fleet: its kill switch, read before startup (set, it holds this engine HALTED), and this engine's row
+    fleet = await joinFleet({
+      config,
+      state,
+      status,
+      lifecycle: () => life.state,
+      gate,
+      killSwitch: risk,
+      role: ports.fleetRole ?? (() => 'leader'),
+      now: () => clock.now(),
+      logger,
+      onError,
+    })
+    if (fleet) {
+      const member = fleet
+      cleanups.push(() => member.close(exitCode))
+      emitter.on('lifecycle', () => member.publish())
     }
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────

@@ -25,6 +25,8 @@ export type StatusInputs = {
   logFault?: { error: string; at: number; failures: number } | undefined
   /** The log's way to the engine's stream, when replication is configured. */
   replication?: DaemonStatus['replication']
+  /** This engine in the fleet, when it has one. */
+  fleet?: DaemonStatus['fleet'] | undefined
 }
 
 /** The daemon's status: the projections, the gate, the strategies and the running shutdown in one view. */
@@ -85,6 +87,7 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     anomalies: s.anomalyCount,
     ...(i.adminUrl ? { admin: { url: i.adminUrl } } : {}),
     ...(i.replication ? { replication: i.replication } : {}),
+    ...(i.fleet ? { fleet: i.fleet } : {}),
     ...(i.logFault ? { log: { ok: false, error: i.logFault.error, since: new Date(i.logFault.at).toISOString(), failedWrites: i.logFault.failures } } : {}),
   }
 }

@@ -46,6 +46,8 @@ export type HaltdPorts = {
    * took. The daemon leads from where the log ends; no second log is opened.
    */
   takeover?: { log: EventLog; runner: ProjectionRunner; leadership: TakenLeadership }
+  /** This engine's role in its fleet row (the standby's leadership says which); 'leader' without it. */
+  fleetRole?: () => 'leader' | 'standby'
 }
 
 export type HaltdEvents = {
@@ -93,6 +95,8 @@ export type DaemonStatus = {
   log?: { ok: false; error: string; since: string; failedWrites: number }
   /** The log's way to the engine's JetStream stream, when configured. */
   replication?: ReplicationStatus & { mode: 'async' | 'sync' }
+  /** Present with a fleet: whether this engine sees it (NATS reachable), since when, and why not. */
+  fleet?: { engine: string; instance: string; seen: boolean; since: string; problem?: string }
 }
 
 export type Haltd = {

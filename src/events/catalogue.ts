@@ -45,6 +45,20 @@ export const SettleEvidence = z.strictObject({
 
 /** What haltd does to the engine's process: `check` asks whether it is gone. */
 export const EngineAction = z.enum(['freeze', 'thaw', 'stop', 'kill', 'check'])
+export const KillSwitchScope = z.enum(['local', 'fleet'])
+
+/**
+ * Where a fleet kill switch action came from: its id in the fleet's control bucket (the same
+ * action seen twice is one action), which engines it named, and the host and instance that issued it.
+ */
+export const FleetOrigin = z.strictObject({
+  id: Text(100),
+  engines: z.union([z.literal('all'), z.array(Text(64))]),
+  host: Text(200),
+  instance: Text(200).optional(),
+  at: z.string().max(40),
+})
+export type FleetOrigin = z.infer<typeof FleetOrigin>
 
 export const current = {
   // ── order lifecycle ────────────────────────────────────────────────────────────────────
@@ -174,7 +188,7 @@ export const current = {
   // ── trading state, kill switch, drain, pause, deployments ───────────────────────────────
   'trading.state-changed': { v: 1, data: z.strictObject({ to: TradingMode, reason: Reason, origin: Origin }) },
   'killswitch.activated': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       reason: Reason,
       origin: Origin,
@@ -183,14 +197,19 @@ export const current = {
       reading: z.number().finite().optional(),
       threshold: z.number().finite().optional(),
       action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']),
+      /** This engine's own switch, or the desk's fleet kill switch seen in NATS. */
+      scope: KillSwitchScope.default('local'),
+      fleet: FleetOrigin.optional(),
     }),
   },
   'killswitch.reset': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       reason: Reason.min(1),
       origin: Origin,
       by: Text(200).optional(),
+      scope: KillSwitchScope.default('local'),
+      fleet: FleetOrigin.optional(),
       /** Mark-to-market equity at the reset: the drawdown trigger measures from here on, across restarts. */
       equity: z.number().finite().optional(),
       /** Peak equity since the log began, at the reset: a higher peak later was reached after the reset. */

@@ -65,6 +65,10 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
       return `command-done:${event.data.commandId}`
     case 'shutdown.completed':
       return `shutdown-done:${event.data.shutdownId}`
+    case 'killswitch.activated':
+    case 'killswitch.reset':
+      // a fleet action is the same action wherever and however often an engine sees it
+      return event.data.fleet ? `fleet:${event.type}:${event.data.fleet.id}` : undefined
     case 'run.started':
       return `run:${event.data.runId}`
     case 'leadership.acquired':
