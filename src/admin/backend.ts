@@ -2,22 +2,23 @@ import { z } from 'zod'
 import { type Origin, ShutdownMode } from '../events/primitives.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { Metric } from './prometheus.js'
+import type { DashboardView } from './dashboard/view.js'
 
 const Reason = z.string().trim().min(1, 'a reason is required').max(2000)
-const By = z.string().trim().min(1).max(200).optional()
 
-/** The bodies the admin API accepts, one schema per action; unknown fields are refused. */
-export const ActionBody = z.strictObject({ reason: Reason, by: By })
-export const ShutdownBody = z.strictObject({ mode: ShutdownMode, reason: Reason, by: By })
+/**
+ * The bodies the admin API accepts, one schema per action; unknown fields are refused. None carries
+ * a `by`: who asked is the authenticated credential, never what the body says.
+ */
+export const ActionBody = z.strictObject({ reason: Reason })
+export const ShutdownBody = z.strictObject({ mode: ShutdownMode, reason: Reason })
 export const DrainForceBody = z.strictObject({
   reason: Reason,
-  by: By,
   /** Acknowledges that positions still open stay open ("locked funds"); without it such a force is refused. */
   force: z.boolean().default(false),
 })
 export const KillSwitchActivateBody = z.strictObject({
   reason: Reason,
-  by: By,
   /** REDUCING: reduce-only; HALTED: nothing but the shutdown's own orders; EMERGENCY: HALTED and the emergency path. */
   action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']).default('HALTED'),
 })
@@ -25,20 +26,20 @@ export const KillSwitchActivateBody = z.strictObject({
 /** The fleet kill switch: HALTED (halt and latch) or EMERGENCY (the emergency procedure), for every engine or those named. */
 export const FleetKillSwitchActivateBody = z.strictObject({
   reason: Reason,
-  by: By,
   action: z.enum(['HALTED', 'EMERGENCY']).default('HALTED'),
   engines: z.union([z.literal('all'), z.array(z.string().trim().min(1).max(64)).min(1)]).default('all'),
 })
 /** A fleet-wide shutdown: each engine runs its own procedure. */
-export const FleetStopBody = z.strictObject({ reason: Reason.default('fleet stop'), by: By, mode: z.enum(['graceful', 'emergency']).default('graceful') })
+export const FleetStopBody = z.strictObject({ reason: Reason.default('fleet stop'), mode: z.enum(['graceful', 'emergency']).default('graceful') })
 
-/** What every action carries into the log: who asked (`origin`), why, and optionally who by name. */
-export type ActionRequest = z.output<typeof ActionBody> & { origin: Origin }
-export type ShutdownRequest = z.output<typeof ShutdownBody> & { origin: Origin }
-export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & { origin: Origin }
-export type DrainForceRequest = z.output<typeof DrainForceBody> & { origin: Origin }
-export type FleetKillSwitchActivateRequest = z.output<typeof FleetKillSwitchActivateBody> & { origin: Origin }
-export type FleetStopRequest = z.output<typeof FleetStopBody> & { origin: Origin }
+/** What every action carries into the log: where it came from (`origin`), why, and who asked (`by`: the authenticated name and role). */
+type Asked = { origin: Origin; by: string }
+export type ActionRequest = z.output<typeof ActionBody> & Asked
+export type ShutdownRequest = z.output<typeof ShutdownBody> & Asked
+export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & Asked
+export type DrainForceRequest = z.output<typeof DrainForceBody> & Asked
+export type FleetKillSwitchActivateRequest = z.output<typeof FleetKillSwitchActivateBody> & Asked
+export type FleetStopRequest = z.output<typeof FleetStopBody> & Asked
 
 /** The desk's fleet as seen from this engine (present when it has one): the view, and the fleet-wide actions. */
 export interface FleetAdmin {
@@ -73,6 +74,8 @@ export interface AdminBackend {
   reconciliation(): Sync<unknown>
   inflight(): Sync<unknown>
   drainStatus(): Sync<unknown>
+  /** What the page shows (`/ui/feed`), built from the projections when asked. */
+  dashboard(): Sync<DashboardView>
 
   /** Starts (or escalates) the shutdown and answers at once; the report comes later in the log. */
   shutdown(request: ShutdownRequest): Sync<unknown>

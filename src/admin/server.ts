@@ -4,8 +4,9 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
-import { HaltdError, problemsOf } from '../events/errors.js'
-import { bearerCheck } from './auth.js'
+import { caller, type Handler, HttpRefusal, json, parse, type Reply, type Route } from './route.js'
+import { HaltdError } from '../events/errors.js'
+import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, type Role } from './access.js'
 import {
   ActionBody,
   DrainForceBody,
@@ -17,12 +18,18 @@ import {
   type FleetAdmin,
 } from './backend.js'
 import { streamEvents } from './events-socket.js'
+import { pageRoutes } from './dashboard/assets.js'
+import { type FeedOptions, streamDashboard } from './dashboard/feed.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
+import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
-  token: string
+  /** The single token of a single-user set-up: it acts as `admin`, under the name `local`. */
+  token?: string
+  /** Named credentials with roles (`admin.users`). */
+  users?: readonly AdminUser[]
   /** Loopback by default: the admin API can stop trading. */
   host?: string
   /** 0 picks a free port. */
@@ -35,84 +42,71 @@ export type AdminServerOptions = {
    * name an operator reaches a non-loopback bind by. Any other name is refused (421).
    */
   allowedHosts?: readonly string[]
+  /** The dashboard feed's pace (`/ui/feed`). */
+  feed?: FeedOptions
+  /** How long a browser session lives idle, and at most. */
+  sessions?: { idleMs?: number; maxMs?: number }
 }
 
 export type AdminServer = {
   readonly host: string
   readonly port: number
   readonly url: string
-  /** Open `/events` sockets. */
+  /** Open `/events` and `/ui/feed` sockets. */
   readonly clients: number
   close(): Promise<void>
 }
 
-type Reply = { status: number; body: unknown; contentType?: string }
-type Handler = (req: IncomingMessage, body: unknown) => Promise<Reply>
-
-/** A request that is refused with a 4xx and a body saying exactly why. */
-class HttpRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly problems?: { path: string; message: string }[],
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message)
-  }
-}
-
-const json = (status: number, body: unknown): Reply => ({ status, body })
-
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body ?? {})
-  if (!result.success) {
-    const problems = problemsOf(result.error)
-    throw new HttpRefusal(400, 'INVALID_BODY', `invalid body: ${problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; ')}`, problems)
-  }
-  return result.data
-}
-
-function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'POST', Handler>>> {
-  const read = (f: () => unknown) => async () => json(200, await f())
-  const act =
-    <S extends z.ZodType>(schema: S, f: (request: z.output<S> & { origin: 'admin' }) => unknown): Handler =>
-    async (_req, body) => {
-      const request = { ...(parse(schema, body) as object), origin: 'admin' } as z.output<S> & { origin: 'admin' }
+/**
+ * The route table: each path's methods, the roles each accepts (`needs`) and its handler. Reads are
+ * open to every role; an action names the roles it needs and records the caller as its `by`.
+ */
+function routes(backend: AdminBackend): Record<string, Route> {
+  const read = (f: () => unknown): Handler => ({ needs: READERS, run: async () => json(200, await f()) })
+  const act = <S extends z.ZodType>(needs: readonly Role[], schema: S, f: (request: z.output<S> & { origin: 'admin'; by: string }) => unknown): Handler => ({
+    needs,
+    run: async (call) => {
+      const request = { ...(parse(schema, call.body) as object), origin: 'admin', by: byOf(caller(call)) } as z.output<S> & { origin: 'admin'; by: string }
       return json(202, { ok: true, result: (await f(request)) ?? null })
-    }
+    },
+  })
   const fleet = (): FleetAdmin => {
     if (!backend.fleet) throw new HttpRefusal(404, 'NO_FLEET', 'this haltd is in no fleet (configure the nats and fleet sections)')
     return backend.fleet
   }
   return {
     '/health': {
-      GET: async () => {
-        const health = await backend.health()
-        return json(health.ok ? 200 : 503, health)
+      GET: {
+        needs: READERS,
+        run: async () => {
+          const health = await backend.health()
+          return json(health.ok ? 200 : 503, health)
+        },
       },
     },
     '/status': { GET: read(() => backend.status()) },
-    '/metrics': { GET: async () => ({ status: 200, body: renderPrometheus(await backend.metrics()), contentType: PROMETHEUS_CONTENT_TYPE }) },
+    '/metrics': {
+      GET: { needs: READERS, run: async () => ({ status: 200, body: renderPrometheus(await backend.metrics()), contentType: PROMETHEUS_CONTENT_TYPE }) },
+    },
     '/positions': { GET: read(() => backend.positions()) },
     '/orders': { GET: read(() => backend.orders()) },
     '/reconciliation': { GET: read(() => backend.reconciliation()) },
     '/inflight': { GET: read(() => backend.inflight()) },
     '/drain/status': { GET: read(() => backend.drainStatus()) },
-    '/shutdown': { POST: act(ShutdownBody, (r) => backend.shutdown(r)) },
-    '/killswitch/activate': { POST: act(KillSwitchActivateBody, (r) => backend.killswitchActivate(r)) },
-    '/killswitch/reset': { POST: act(ActionBody, (r) => backend.killswitchReset(r)) },
-    '/drain/start': { POST: act(ActionBody, (r) => backend.drainStart(r)) },
-    '/drain/cancel': { POST: act(ActionBody, (r) => backend.drainCancel(r)) },
-    '/drain/force': { POST: act(DrainForceBody, (r) => backend.drainForce(r)) },
-    '/pause': { POST: act(ActionBody, (r) => backend.pause(r)) },
-    '/resume': { POST: act(ActionBody, (r) => backend.resume(r)) },
-    '/deployments/lock': { POST: act(ActionBody, (r) => backend.lockDeployments(r)) },
-    '/deployments/unlock': { POST: act(ActionBody, (r) => backend.unlockDeployments(r)) },
+    '/shutdown': { POST: act(OPERATORS, ShutdownBody, (r) => backend.shutdown(r)) },
+    '/killswitch/activate': { POST: act(OPERATORS, KillSwitchActivateBody, (r) => backend.killswitchActivate(r)) },
+    '/killswitch/reset': { POST: act(ADMINS, ActionBody, (r) => backend.killswitchReset(r)) },
+    '/drain/start': { POST: act(OPERATORS, ActionBody, (r) => backend.drainStart(r)) },
+    '/drain/cancel': { POST: act(OPERATORS, ActionBody, (r) => backend.drainCancel(r)) },
+    '/drain/force': { POST: act(ADMINS, DrainForceBody, (r) => backend.drainForce(r)) },
+    '/pause': { POST: act(OPERATORS, ActionBody, (r) => backend.pause(r)) },
+    '/resume': { POST: act(OPERATORS, ActionBody, (r) => backend.resume(r)) },
+    '/deployments/lock': { POST: act(OPERATORS, ActionBody, (r) => backend.lockDeployments(r)) },
+    '/deployments/unlock': { POST: act(ADMINS, ActionBody, (r) => backend.unlockDeployments(r)) },
     '/fleet': { GET: read(() => fleet().view()) },
-    '/fleet/killswitch/activate': { POST: act(FleetKillSwitchActivateBody, (r) => fleet().killswitchActivate(r)) },
-    '/fleet/killswitch/reset': { POST: act(ActionBody, (r) => fleet().killswitchReset(r)) },
-    '/fleet/stop': { POST: act(FleetStopBody, (r) => fleet().stop(r)) },
+    '/fleet/killswitch/activate': { POST: act(OPERATORS, FleetKillSwitchActivateBody, (r) => fleet().killswitchActivate(r)) },
+    '/fleet/killswitch/reset': { POST: act(ADMINS, ActionBody, (r) => fleet().killswitchReset(r)) },
+    '/fleet/stop': { POST: act(OPERATORS, FleetStopBody, (r) => fleet().stop(r)) },
   }
 }
 
@@ -163,6 +157,9 @@ function send(res: ServerResponse, reply: Reply, headers: Record<string, string>
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'cache-control': 'no-store',
     'content-length': String(Buffer.byteLength(text)),
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    ...reply.headers,
     ...headers,
   })
   res.end(text)
@@ -206,9 +203,18 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const { backend, logger } = options
   const host = options.host ?? '127.0.0.1'
   const maxBody = options.maxBodyBytes ?? 64 * 1024
-  const authorized = bearerCheck(options.token)
-  const table = routes(backend)
+  const known = credentials({ users: options.users, token: options.token })
+  const sessions = createSessions(options.sessions)
+  const api = routes(backend)
+  const actionsOf = (role: Role) =>
+    Object.keys(api).filter((path) => {
+      const needs = api[path]?.POST?.needs
+      return needs !== undefined && (needs === 'anyone' || needs.includes(role))
+    })
+  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf }), ...pageRoutes() }
   const sockets = new Set<WebSocket>()
+  /** The dashboard's feeds, each with its last-frame flush. */
+  const feeds = new Map<WebSocket, () => Promise<void>>()
   // Set once the port is known (the host check compares it).
   let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
 
@@ -218,13 +224,42 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     if (!hostOk.ok) throw new HttpRefusal(hostOk.status, hostOk.status === 421 ? 'MISDIRECTED_REQUEST' : 'INVALID_HOST', hostOk.problem, undefined, CLOSE)
     const target = parseTarget(req.url)
     if (!target.ok) throw new HttpRefusal(400, 'INVALID_TARGET', target.problem, undefined, CLOSE)
-    if (!authorized(req.headers.authorization)) {
-      throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>)', undefined, {
+    return target
+  }
+
+  /**
+   * Who asks: the bearer token when there is an Authorization header (tools, engines), else the
+   * session cookie (the page), whose request must come from the page's own origin.
+   */
+  const authenticate = (req: IncomingMessage, acting: boolean): Principal => {
+    if (req.headers.authorization === undefined) {
+      const session = sessions.find(sessionIdOf(req))
+      if (session) {
+        const origin = sessionOriginCheck(req, acting)
+        if (!origin.ok) {
+          logger?.warn({ name: session.who.name, role: session.who.role, origin: req.headers.origin?.slice(0, 100) }, 'admin request refused: cross-origin')
+          throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem, undefined, CLOSE)
+        }
+        return session.who
+      }
+    }
+    const who = known.bearer(req.headers.authorization)
+    if (!who) {
+      throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>), or a session (log in at /)', undefined, {
         'www-authenticate': 'Bearer realm="haltd"',
         ...CLOSE,
       })
     }
-    return target
+    return who
+  }
+
+  /** A role the route does not accept: 403 naming the role it needs, and a warning in the daemon's log. */
+  const permit = (who: Principal | undefined, needs: readonly Role[] | 'anyone', method: string, path: string): void => {
+    if (needs === 'anyone') return
+    if (who && needs.includes(who.role)) return
+    if (!who) throw new Error(`${method} ${path} needs a role and was not authenticated`)
+    logger?.warn({ name: who.name, role: who.role, method, path, needs }, 'admin request refused: role not allowed')
+    throw new HttpRefusal(403, 'FORBIDDEN', refusal(who, needs, `${method} ${path}`))
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> => {
@@ -235,6 +270,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const target = admit(req)
       path = target.path
       const route = Object.hasOwn(table, path) ? table[path] : undefined
+      const open = route && Object.hasOwn(route, req.method ?? '') && route[req.method as 'GET' | 'POST']?.needs === 'anyone'
+      // Before 404 and 405: without a credential, nothing says which routes exist.
+      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD')
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
       const method = req.method as 'GET' | 'POST'
       const handler = Object.hasOwn(route, method) ? route[method] : undefined
@@ -245,6 +283,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
           ...CLOSE,
         })
       }
+      permit(who, handler.needs, method, path)
       let body: unknown
       if (method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0)
@@ -252,7 +291,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         if (expectsContinue) res.writeContinue()
         body = await readBody(req, maxBody)
       }
-      const reply = await handler(req, body)
+      const reply = await handler.run({ req, body, who })
       status = reply.status
       send(res, reply)
     } catch (e) {
@@ -305,9 +344,22 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     let target: { path: string; query: URLSearchParams }
     try {
       target = admit(req)
+      authenticate(req, true)
     } catch (e) {
       const r = e as HttpRefusal
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
+    }
+    if (target.path === '/ui/feed') {
+      return wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
+        sockets.add(ws)
+        const flush = streamDashboard(ws, backend.log, () => backend.dashboard(), options.feed)
+        feeds.set(ws, flush)
+        ws.on('close', () => {
+          sockets.delete(ws)
+          feeds.delete(ws)
+        })
+      })
     }
     if (target.path !== '/events') return answerRaw(socket, 404, 'NOT_FOUND', `no websocket route ${shown(target.path)}`)
     const raw = target.query.get('from')
@@ -356,6 +408,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return sockets.size
     },
     async close() {
+      // the page keeps what it last got: let it be the final word (the report)
+      await Promise.all([...feeds.values()].map((flush) => flush().catch(() => undefined)))
       for (const ws of sockets) ws.close(1001, 'haltd is stopping')
       wss.close()
       await new Promise<void>((resolve) => {

@@ -3,6 +3,7 @@ import type { Command } from './command.js'
 import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand } from './daemon-commands.js'
 import { fleetCommand } from './fleet-commands.js'
 import { verifyCommand } from './log-commands.js'
+import { tokenCommand } from './token-commands.js'
 
 /** Every `haltd` command, in the order the help lists them: running haltd and talking to it first, then the offline tools. */
 export const COMMANDS: readonly Command[] = [
@@ -18,10 +19,11 @@ export const COMMANDS: readonly Command[] = [
   verifyCommand,
   backupCommand,
   checkpointCommand,
+  tokenCommand,
 ]
 
 /** The commands that work on a log file, with no daemon running. */
-export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
+export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint', 'token'])
 
 /** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
 export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'checkpoint'])

@@ -172,20 +172,21 @@ ${TARGET_HELP}`,
 export const killswitchCommand: Command = {
   name: 'killswitch',
   summary: 'reset (or activate) the latched kill switch of a running daemon, with a reason',
-  usage: `haltd killswitch reset --reason TEXT [--by NAME]
-haltd killswitch activate --reason TEXT [--by NAME] [--action HALTED|REDUCING|EMERGENCY]
+  usage: `haltd killswitch reset --reason TEXT
+haltd killswitch activate --reason TEXT [--action HALTED|REDUCING|EMERGENCY]
 
-A latched kill switch survives restarts; only a reset with a reason unlatches it. The reset is
-recorded in the log with its reason and origin.
+A latched kill switch survives restarts; only a reset with a reason unlatches it (and only an admin
+credential may reset). The log records the reason, the origin, and as \`by\` the name and role of
+the credential used.
 
 ${TARGET_HELP}`,
   run: async (args) => {
-    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, reason: 'string', by: 'string', action: 'string' })
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, reason: 'string', action: 'string' })
     const [sub] = positional
     if (sub !== 'reset' && sub !== 'activate') throw new UsageError("expected 'reset' or 'activate' (haltd killswitch reset --reason TEXT)")
     if (!flags.reason?.trim()) throw new UsageError('--reason TEXT is required: the log records why')
     const target = resolveTarget(flags)
-    const body = { reason: flags.reason, by: flags.by ?? process.env.USER, ...(sub === 'activate' && flags.action ? { action: flags.action } : {}) }
+    const body = { reason: flags.reason, ...(sub === 'activate' && flags.action ? { action: flags.action } : {}) }
     const reply = await adminRequest(target, 'POST', `/killswitch/${sub}`, body)
     if (reply.status !== 202) {
       err(`haltd killswitch ${sub}: refused: ${refusal(reply)}`)

@@ -11,8 +11,12 @@ import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
 import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
+import { AdminUser } from '../admin/access.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
+import { EngineConfig } from './engine-process.js'
+import { ReplicationConfig } from '../cluster/replication/config.js'
+import { FailoverConfig } from '../cluster/leadership/config.js'
 import { FleetConfig } from '../cluster/fleet/config.js'
 
 /**
@@ -134,8 +138,17 @@ export const HaltdConfig = z
         host: z.string().min(1).default('127.0.0.1'),
         /** 0 picks a free port. */
         port: z.number().int().min(0).max(65_535).default(7_707),
-        /** Bearer token; generated per run when absent (and written to `<db>.admin.json`, mode 0600). */
+        /**
+         * The single-user token, acting as `admin` under the name `local`; generated per run when
+         * absent (and written to `<db>.admin.json`, mode 0600, for the account that runs haltd).
+         */
         token: z.string().min(16, 'at least 16 characters').optional(),
+        /**
+         * Named credentials, each with a role and the hash of its token (`haltd token new`): an
+         * action records the name and role as its `by`. In the config hash, so a change of access
+         * shows in the log's `run.started`.
+         */
+        users: z.array(AdminUser).default([]),
         /** A `host` beyond loopback (`0.0.0.0`, a LAN address) is refused unless this says so. */
         allowNonLoopback: z.boolean().default(false),
       })
@@ -185,10 +198,21 @@ export const HaltdConfig = z
     signals: z.boolean().default(false),
     /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
     nats: NatsConfig.optional(),
+    /** The trading engine's process, which the shutdowns freeze, stop and kill (`daemon/engine-process.ts`). */
+    engine: EngineConfig.optional(),
+    /** Every committed event published to the engine's JetStream stream (docs/ARCHITECTURE.md, "Hot standby"). */
+    replication: ReplicationConfig.optional(),
+    /** A lease-held leadership per engine, a standby's role, and what an unplanned failover comes up as. */
+    failover: FailoverConfig.optional(),
     /** This engine in the desk's fleet: its registry row and the fleet kill switch (needs `nats`). */
     fleet: FleetConfig.optional(),
   })
   .superRefine((config, ctx) => {
+    for (const section of ['replication', 'failover'] as const) {
+      if (config[section] && !config.nats) ctx.addIssue({ code: 'custom', path: [section], message: 'needs the nats section (servers and engine)' })
+    }
+    if (config.failover && !config.replication)
+      ctx.addIssue({ code: 'custom', path: ['failover'], message: 'needs the replication section: a standby follows the stream' })
     const names = new Set<string>()
     config.venues.forEach((v, i) => {
       if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['venues', i, 'name'], message: `venue '${v.name}' is configured twice` })
@@ -218,6 +242,17 @@ export const HaltdConfig = z
         message: `'${admin.host}' is not a loopback address, and the admin API can stop trading: set admin.allowNonLoopback to true to listen there`,
       })
     }
+    const seen = new Map<string, number>()
+    admin.users.forEach((u, i) => {
+      for (const key of [`name ${u.name}`, `hash ${u.tokenHash}`]) {
+        const first = seen.get(key)
+        if (first !== undefined) {
+          const what = key.startsWith('name') ? `the name '${u.name}'` : 'the same token hash'
+          ctx.addIssue({ code: 'custom', path: ['admin', 'users', i], message: `${what} as admin.users[${first}]: each credential is one person's own` })
+        }
+        seen.set(key, i)
+      }
+    })
     const d = config.deadMansSwitch
     if (d.refreshMs >= d.timeoutMs) {
       ctx.addIssue({

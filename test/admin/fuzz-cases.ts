@@ -112,7 +112,7 @@ export function generate(options: { seed: number; count: number; token: string; 
           JSON.stringify({ reason: 'fuzz' }),
           JSON.stringify({ mode: pick(['graceful', 'emergency', 'now']), reason: 'fuzz' }),
           JSON.stringify({ reason: 'fuzz', force: pick([true, false, 'yes']) }),
-          JSON.stringify({ reason: 'fuzz', action: pick(['REDUCING', 'HALTED', 'EMERGENCY', 'NOPE']), by: 'fuzzer' }),
+          JSON.stringify({ reason: 'fuzz', action: pick(['REDUCING', 'HALTED', 'EMERGENCY', 'NOPE']) }),
           JSON.stringify({ reason: '' }),
           JSON.stringify({ reason: 'x'.repeat(int(1, 3000)) }),
           JSON.stringify({ reason: 'fuzz', extra: 1 }),

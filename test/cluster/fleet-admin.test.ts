@@ -49,13 +49,13 @@ describe('the fleet through an engine admin API', { timeout: 30_000 }, () => {
     expect((await call(a, 'POST', '/fleet/killswitch/activate', { reason: 'x', action: 'REDUCING' })).status).toBe(400)
     expect((await call(a, 'POST', '/fleet/killswitch/reset', { reason: 'nothing to reset' })).status).toBe(409)
 
-    const on = await call(a, 'POST', '/fleet/killswitch/activate', { reason: 'desk incident', by: 'carol', engines: ['adm-b'] })
+    const on = await call(a, 'POST', '/fleet/killswitch/activate', { reason: 'desk incident', engines: ['adm-b'] })
     expect(on.status).toBe(202)
     await until('b halted', () => b.gate.halted)
     expect(a.gate.halted).toBe(false)
     const recorded = [...b.log.read({ types: ['killswitch.activated'] })][0]!.data
-    expect(recorded).toMatchObject({ scope: 'fleet', by: 'carol', fleet: { instance: 'adm-a-i1' } })
-    expect((await call(a, 'POST', '/fleet/killswitch/reset', { reason: 'all clear', by: 'carol' })).status).toBe(202)
+    expect(recorded).toMatchObject({ scope: 'fleet', by: expect.any(String), fleet: { instance: 'adm-a-i1' } })
+    expect((await call(a, 'POST', '/fleet/killswitch/reset', { reason: 'all clear' })).status).toBe(202)
     await until('b trading again', () => !b.gate.halted)
   })
 
@@ -78,7 +78,7 @@ describe('the fleet through an engine admin API', { timeout: 30_000 }, () => {
         (r.body.engines as { engine: string; row?: { state: string } }[]).filter((e) => e.engine.startsWith('stop-') && e.row?.state === 'RUNNING').length === 2
       )
     })
-    const r = await call(a, 'POST', '/fleet/stop', { reason: 'end of day', by: 'dan' })
+    const r = await call(a, 'POST', '/fleet/stop', { reason: 'end of day' })
     expect(r.status).toBe(202)
     const { id, engines: asked } = (r.body as { result: { id: string; engines: string[] } }).result
     expect(asked).toEqual(expect.arrayContaining(['stop-a', 'stop-b']))
@@ -89,7 +89,7 @@ describe('the fleet through an engine admin API', { timeout: 30_000 }, () => {
     logB.close()
     expect(completed).toEqual([expect.objectContaining({ exitCode: codeB })])
     expect(await a.exited).toBe(codeB)
-    expect(requested).toEqual([expect.objectContaining({ mode: 'graceful', reason: expect.stringMatching(/^fleet stop by dan on .*: end of day/) })])
+    expect(requested).toEqual([expect.objectContaining({ mode: 'graceful', reason: expect.stringMatching(/^fleet stop by .+ on .*: end of day/) })])
     expect(id).toMatch(/^[0-9a-f-]{36}$/)
   })
 })

@@ -132,11 +132,10 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect((await status()).strategies.every((s) => !s.enabled)).toBe(true)
 
     // an operator resets it, with a reason: trading resumes
-    const reset = spawnSync(
-      process.execPath,
-      [dist('src/cli.js'), 'killswitch', 'reset', '--db', db, '--reason', 'audit read, venues checked', '--by', 'dana'],
-      { cwd: repoRoot, encoding: 'utf8' },
-    )
+    const reset = spawnSync(process.execPath, [dist('src/cli.js'), 'killswitch', 'reset', '--db', db, '--reason', 'audit read, venues checked'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
     expect(reset.status).toBe(0)
     const after = await waitForAsync(async () => {
       const s = await status()
@@ -145,7 +144,7 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect(after).toMatchObject({ mode: 'ACTIVE', killSwitch: { latched: false } })
     expect(after.strategies.every((s) => s.enabled)).toBe(true)
     expect(events(db, ['killswitch.reset']).map((e) => e.data)).toEqual([
-      expect.objectContaining({ reason: 'audit read, venues checked', by: 'dana', origin: 'admin' }),
+      expect.objectContaining({ reason: 'audit read, venues checked', by: 'local (admin)', origin: 'admin' }),
     ])
     again.child.kill('SIGTERM')
     await again.exit
@@ -180,7 +179,7 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect(stop.stdout).toContain(`graceful shutdown requested (${info.url}): end of test`)
     expect(stop.stdout).toContain('stopped with exit code 0')
     expect((await d.exit).code).toBe(0)
-    expect(events(db, ['shutdown.requested'])[0]!.data).toMatchObject({ mode: 'graceful', origin: 'admin', reason: 'end of test' })
+    expect(events(db, ['shutdown.requested'])[0]!.data).toMatchObject({ mode: 'graceful', origin: 'admin', reason: 'end of test [by local (admin)]' })
   })
 
   it('two demos with different logs run side by side, each on its own free port', async () => {

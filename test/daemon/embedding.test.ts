@@ -299,7 +299,7 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
         body: JSON.stringify(body),
       })
 
-    expect((await admin('/deployments/lock', { reason: 'quarter-end freeze', by: 'risk desk' })).status).toBe(202)
+    expect((await admin('/deployments/lock', { reason: 'quarter-end freeze' })).status).toBe(202)
     const refused = (() => {
       try {
         h.strategies.register(idle('mm-2'), { limits })
@@ -315,7 +315,7 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
     expect(h.strategies.setLimits('mm-1', { ...limits, maxPosition: 0.5 }, 'less room')).toMatchObject({ maxPosition: 0.5 })
     expect(h.strategies.ids()).toEqual(['mm-1'])
 
-    expect((await admin('/deployments/unlock', { reason: 'freeze over', by: 'risk desk' })).status).toBe(202)
+    expect((await admin('/deployments/unlock', { reason: 'freeze over' })).status).toBe(202)
     h.strategies.register(idle('mm-2'), { limits })
     expect(h.strategies.setLimits('mm-1', limits, 'back to normal')).toEqual(limits)
     expect(h.strategies.ids()).toEqual(['mm-1', 'mm-2'])

@@ -81,20 +81,20 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
     const info = await whenUp(d)
     const post = (path: string, body: object) =>
       fetch(info.url + path, { method: 'POST', headers: { ...bearer(info.token), 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    expect((await post('/killswitch/activate', { reason: 'desk says stop', by: 'carol' })).status).toBe(202)
+    expect((await post('/killswitch/activate', { reason: 'desk says stop' })).status).toBe(202)
     const halted = (await (await fetch(`${info.url}/status`, { headers: bearer(info.token) })).json()) as { mode: string; gate: { halted: boolean } }
     expect(halted).toMatchObject({ mode: 'HALTED', gate: { halted: true } })
     const resume = await post('/resume', { reason: 'try to trade anyway' })
     expect(resume.status).toBe(409)
-    expect((await post('/killswitch/reset', { reason: 'desk says go', by: 'carol' })).status).toBe(202)
+    expect((await post('/killswitch/reset', { reason: 'desk says go' })).status).toBe(202)
     const metrics = await (await fetch(`${info.url}/metrics`, { headers: bearer(info.token) })).text()
     expect(metrics).toContain('haltd_killswitch_latched 0')
     expect(metrics).toMatch(/haltd_trading_mode\{mode="ACTIVE"\} 1/)
 
     const ks = events(db, ['killswitch.activated', 'killswitch.reset']).map((e) => [e.type, e.data])
     expect(ks).toEqual([
-      ['killswitch.activated', expect.objectContaining({ reason: 'desk says stop', by: 'carol', origin: 'admin', action: 'HALTED' })],
-      ['killswitch.reset', expect.objectContaining({ reason: 'desk says go', by: 'carol', origin: 'admin' })],
+      ['killswitch.activated', expect.objectContaining({ reason: 'desk says stop', by: 'local (admin)', origin: 'admin', action: 'HALTED' })],
+      ['killswitch.reset', expect.objectContaining({ reason: 'desk says go', by: 'local (admin)', origin: 'admin' })],
     ])
 
     // the log over the WebSocket: from seq 1 to the head, then live

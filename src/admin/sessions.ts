@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import { type Credentials, type Principal, READERS, type Role } from './access.js'
+import { caller, HttpRefusal, json, parse, type Route } from './route.js'
+
+/**
+ * Browser sessions: the login form trades a token for a random session id, kept only in this
+ * process's memory and sent back as an HttpOnly, SameSite=Strict cookie, so no token sits in a
+ * URL or in storage a script can read. A session ends on logout, after `idleMs` without a
+ * request, after `maxMs` whatever happens, and with the process.
+ */
+export const SESSION_COOKIE = 'haltd_session'
+
+export type Session = { id: string; who: Principal; createdAt: number; seenAt: number }
+
+export type Sessions = {
+  open(who: Principal): Session
+  /** The live session this id names (its idle clock restarted), if any. */
+  find(id: string | undefined): Session | undefined
+  close(id: string | undefined): void
+  readonly size: number
+  /** The cookie that sets `session` (or, without one, clears it). */
+  cookie(session?: Session): string
+}
+
+export function createSessions(options: { idleMs?: number; maxMs?: number; limit?: number; now?: () => number } = {}): Sessions {
+  const idleMs = options.idleMs ?? 30 * 60_000
+  const maxMs = options.maxMs ?? 12 * 60 * 60_000
+  const limit = options.limit ?? 1_000
+  const now = options.now ?? Date.now
+  const live = new Map<string, Session>()
+  const expired = (s: Session, t: number) => t - s.seenAt > idleMs || t - s.createdAt > maxMs
+  const sweep = (t: number) => {
+    for (const [id, s] of live) if (expired(s, t)) live.delete(id)
+  }
+  return {
+    open(who) {
+      const t = now()
+      sweep(t)
+      // a full table drops its oldest session rather than refuse a login
+      if (live.size >= limit) live.delete(live.keys().next().value as string)
+      const session = { id: randomBytes(32).toString('base64url'), who, createdAt: t, seenAt: t }
+      live.set(session.id, session)
+      return session
+    },
+    find(id) {
+      if (id === undefined) return undefined
+      const s = live.get(id)
+      if (!s) return undefined
+      const t = now()
+      if (expired(s, t)) {
+        live.delete(id)
+        return undefined
+      }
+      s.seenAt = t
+      return s
+    },
+    close(id) {
+      if (id !== undefined) live.delete(id)
+    },
+    get size() {
+      return live.size
+    },
+    cookie(session) {
+      // No `Secure`: the admin API speaks plain HTTP on loopback; behind TLS the proxy adds it.
+      const attributes = 'Path=/; HttpOnly; SameSite=Strict'
+      return session ? `${SESSION_COOKIE}=${session.id}; ${attributes}; Max-Age=${Math.floor(maxMs / 1000)}` : `${SESSION_COOKIE}=; ${attributes}; Max-Age=0`
+    },
+  }
+}
+
+/** The session id a request's Cookie header carries, if any. */
+export function sessionIdOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.cookie
+  if (!header) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq !== -1 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim() || undefined
+  }
+  return undefined
+}
+
+export type OriginCheck = { ok: true } | { ok: false; problem: string }
+
+/**
+ * Whether a request authenticated by its session cookie comes from the page itself. A page on
+ * another port of the same host is the same *site*, so SameSite=Strict still sends it the
+ * cookie: the Origin (and Fetch Metadata) tell them apart. Acting (a POST, a WebSocket upgrade)
+ * needs the Origin to be this server's own; any request naming another origin, or that the
+ * browser marks as cross-origin, is refused.
+ */
+export function sessionOriginCheck(req: IncomingMessage, acting: boolean): OriginCheck {
+  const own = `http://${req.headers.host ?? ''}`
+  const origin = req.headers.origin
+  if (origin !== undefined && origin !== own) return { ok: false, problem: `a session request from another origin (${origin.slice(0, 100)}) is refused` }
+  if (acting && origin === undefined) return { ok: false, problem: 'an action with a session cookie needs the Origin header of the page' }
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return { ok: false, problem: `a ${site} request with a session cookie is refused` }
+  return { ok: true }
+}
+
+const LoginBody = z.strictObject({ token: z.string().min(1).max(1000) })
+
+/**
+ * `POST /session` trades a token for a session cookie (from the page's own origin only);
+ * `GET /session` says who the session is; `POST /session/logout` ends it.
+ */
+export function sessionRoutes(d: {
+  known: Credentials
+  sessions: Sessions
+  logger: Logger | undefined
+  /** The actions (POST paths) a role may take: the page offers those, and no others. */
+  actionsOf: (role: Role) => string[]
+}): Record<string, Route> {
+  const whoami = (who: Principal) => ({ ...who, actions: d.actionsOf(who.role) })
+  return {
+    '/session': {
+      GET: { needs: READERS, run: async (call) => json(200, whoami(caller(call))) },
+      POST: {
+        needs: 'anyone',
+        run: async ({ req, body }) => {
+          const origin = sessionOriginCheck(req, true)
+          if (!origin.ok) throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem)
+          const who = d.known.token(parse(LoginBody, body).token)
+          if (!who) {
+            d.logger?.warn('admin login refused: unknown token')
+            throw new HttpRefusal(401, 'UNAUTHORIZED', 'no credential has this token')
+          }
+          const session = d.sessions.open(who)
+          d.logger?.info({ name: who.name, role: who.role }, 'admin login')
+          return json(200, whoami(who), { 'set-cookie': d.sessions.cookie(session) })
+        },
+      },
+    },
+    '/session/logout': {
+      POST: {
+        needs: READERS,
+        run: async (call) => {
+          d.sessions.close(sessionIdOf(call.req))
+          d.logger?.info({ name: caller(call).name }, 'admin logout')
+          return json(200, { loggedOut: true }, { 'set-cookie': d.sessions.cookie() })
+        },
+      },
+    },
+  }
+}
