@@ -23,12 +23,31 @@ export const KillSwitchActivateBody = z.strictObject({
   action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']).default('HALTED'),
 })
 
+/** The fleet kill switch: HALTED (halt and latch) or EMERGENCY (the emergency procedure), for every engine or those named. */
+export const FleetKillSwitchActivateBody = z.strictObject({
+  reason: Reason,
+  action: z.enum(['HALTED', 'EMERGENCY']).default('HALTED'),
+  engines: z.union([z.literal('all'), z.array(z.string().trim().min(1).max(64)).min(1)]).default('all'),
+})
+/** A fleet-wide shutdown: each engine runs its own procedure. */
+export const FleetStopBody = z.strictObject({ reason: Reason.default('fleet stop'), mode: z.enum(['graceful', 'emergency']).default('graceful') })
+
 /** What every action carries into the log: where it came from (`origin`), why, and who asked (`by`: the authenticated name and role). */
 type Asked = { origin: Origin; by: string }
 export type ActionRequest = z.output<typeof ActionBody> & Asked
 export type ShutdownRequest = z.output<typeof ShutdownBody> & Asked
 export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & Asked
 export type DrainForceRequest = z.output<typeof DrainForceBody> & Asked
+export type FleetKillSwitchActivateRequest = z.output<typeof FleetKillSwitchActivateBody> & Asked
+export type FleetStopRequest = z.output<typeof FleetStopBody> & Asked
+
+/** The desk's fleet as seen from this engine (present when it has one): the view, and the fleet-wide actions. */
+export interface FleetAdmin {
+  view(): Promise<unknown>
+  killswitchActivate(request: FleetKillSwitchActivateRequest): Promise<unknown>
+  killswitchReset(request: ActionRequest): Promise<unknown>
+  stop(request: FleetStopRequest): Promise<unknown>
+}
 
 export type Health = {
   ok: boolean
@@ -69,4 +88,6 @@ export interface AdminBackend {
   resume(request: ActionRequest): Sync<unknown>
   lockDeployments(request: ActionRequest): Sync<unknown>
   unlockDeployments(request: ActionRequest): Sync<unknown>
+  /** Absent without a fleet: its routes then answer 404. */
+  readonly fleet?: FleetAdmin
 }

@@ -7,7 +7,16 @@ import type { z } from 'zod'
 import { caller, type Handler, HttpRefusal, json, parse, type Reply, type Route } from './route.js'
 import { HaltdError } from '../events/errors.js'
 import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, type Role } from './access.js'
-import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
+import {
+  ActionBody,
+  DrainForceBody,
+  FleetKillSwitchActivateBody,
+  FleetStopBody,
+  KillSwitchActivateBody,
+  ShutdownBody,
+  type AdminBackend,
+  type FleetAdmin,
+} from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { pageRoutes } from './dashboard/assets.js'
 import { type FeedOptions, streamDashboard } from './dashboard/feed.js'
@@ -61,6 +70,10 @@ function routes(backend: AdminBackend): Record<string, Route> {
       return json(202, { ok: true, result: (await f(request)) ?? null })
     },
   })
+  const fleet = (): FleetAdmin => {
+    if (!backend.fleet) throw new HttpRefusal(404, 'NO_FLEET', 'this haltd is in no fleet (configure the nats and fleet sections)')
+    return backend.fleet
+  }
   return {
     '/health': {
       GET: {
@@ -90,6 +103,10 @@ function routes(backend: AdminBackend): Record<string, Route> {
     '/resume': { POST: act(OPERATORS, ActionBody, (r) => backend.resume(r)) },
     '/deployments/lock': { POST: act(OPERATORS, ActionBody, (r) => backend.lockDeployments(r)) },
     '/deployments/unlock': { POST: act(ADMINS, ActionBody, (r) => backend.unlockDeployments(r)) },
+    '/fleet': { GET: read(() => fleet().view()) },
+    '/fleet/killswitch/activate': { POST: act(OPERATORS, FleetKillSwitchActivateBody, (r) => fleet().killswitchActivate(r)) },
+    '/fleet/killswitch/reset': { POST: act(ADMINS, ActionBody, (r) => fleet().killswitchReset(r)) },
+    '/fleet/stop': { POST: act(OPERATORS, FleetStopBody, (r) => fleet().stop(r)) },
   }
 }
 

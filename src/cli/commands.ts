@@ -1,6 +1,7 @@
 import { auditCommand, backupCommand, checkpointCommand, exportCommand, replayCommand } from './audit-commands.js'
 import type { Command } from './command.js'
 import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand } from './daemon-commands.js'
+import { fleetCommand } from './fleet-commands.js'
 import { verifyCommand } from './log-commands.js'
 import { tokenCommand } from './token-commands.js'
 
@@ -11,6 +12,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   stopCommand,
   killswitchCommand,
+  fleetCommand,
   auditCommand,
   replayCommand,
   exportCommand,

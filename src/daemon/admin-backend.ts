@@ -2,7 +2,7 @@ import pTimeout from 'p-timeout'
 import type { ShutdownMode, Origin } from '../events/primitives.js'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../projections/index.js'
-import type { ActionRequest, AdminBackend, Health } from '../admin/backend.js'
+import type { ActionRequest, AdminBackend, FleetAdmin, Health } from '../admin/backend.js'
 import { dashboardView, type StatusPart } from '../admin/dashboard/view.js'
 import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
@@ -53,6 +53,7 @@ export type AdminBackendInput = {
   replication?: () => (ReplicationStatus & { mode: string }) | undefined
   /** This engine in its fleet, when it has one: whether it sees it, and why not. */
   fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
+  fleetAdmin?: () => FleetAdmin | undefined
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -100,6 +101,9 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   }
   return {
     log: d.log,
+    get fleet() {
+      return d.fleetAdmin?.()
+    },
     health,
     status: () => d.status(),
     dashboard: () =>

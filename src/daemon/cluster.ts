@@ -49,7 +49,8 @@ export async function joinCluster(input: {
   taken?: TakenLeadership | undefined
 }): Promise<ClusterSeat | undefined> {
   const { config, log } = input
-  if (!config.nats) return undefined
+  // A fleet alone needs no seat: it connects on its own and keeps running while NATS is away.
+  if (!config.nats || (!config.failover && !config.replication && !input.taken)) return undefined
   const engine = config.nats.engine
   const instance = instanceOf(config.nats)
   const nc = input.taken?.nc ?? (await openNatsLink(config.nats, `haltd ${instance}`))

@@ -1,15 +1,19 @@
 import { hostname } from 'node:os'
 import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
+import type { FleetAdmin } from '../admin/backend.js'
+import { HaltdError } from '../events/errors.js'
 import type { HaltdState } from '../projections/index.js'
 import type { KillAction } from '../core/risk/config.js'
 import type { FleetOrigin, Origin } from '../events/index.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { openFleetBuckets, type FleetBuckets } from '../cluster/fleet/buckets.js'
+import { fleetOperator, type FleetOperator } from '../cluster/fleet/operator.js'
 import { fleetOriginOf, inScope, readFleetKillSwitch, type FleetKillSwitch } from '../cluster/fleet/control.js'
 import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
-import { watchFleetKillSwitch } from '../cluster/fleet/watch.js'
+import type { FleetStopRequest } from '../cluster/fleet/stop.js'
+import { watchFleetKillSwitch, watchFleetStop } from '../cluster/fleet/watch.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { DaemonStatus, Lifecycle } from './types.js'
@@ -22,6 +26,8 @@ export type FleetMembership = {
   describe(): FleetStatus
   /** Rewrite this engine's row now. */
   publish(): void
+  /** The fleet-wide view and actions for the admin API, signed with this host and instance. */
+  readonly admin: FleetAdmin
   /** Write the last row (with the run's exit code) and leave NATS. */
   close(exitCode: number | undefined): Promise<void>
 }
@@ -41,6 +47,8 @@ export type FleetInput = {
   lifecycle: () => Lifecycle
   gate: { halt(reason: string): void; release(): void; readonly halted: boolean; readonly latchReason: string | undefined }
   killSwitch: FleetKillSwitchPort
+  /** Where a fleet stop's request for this engine's procedure goes: where every other shutdown request goes. */
+  requestShutdown: (mode: 'graceful' | 'emergency', reason: string, origin: Origin) => unknown
   role: () => 'leader' | 'standby'
   now: () => number
   logger: Logger
@@ -73,6 +81,9 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   let buckets: FleetBuckets | undefined
   let registration: Registration | undefined
   let watch: { stop(): void } | undefined
+  let stopWatch: { stop(): void } | undefined
+  /** The fleet stop this engine is carrying out: its row says so, and its last row pairs the exit code with it. */
+  let stopId: string | undefined
   /** Undefined until the first attempt to reach NATS ends, either way. */
   let seen: boolean | undefined
   let since = input.now()
@@ -148,12 +159,28 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     input.killSwitch.reset({ reason: `fleet kill switch reset: ${ks.reason}`, by: ks.by, origin: 'operator', fleet: fleetOriginOf(ks) })
   }
 
-  /** The switch as it is now, then every change; started afresh after each reconnect (a NATS restart ends a watch). */
+  const onStop = (r: FleetStopRequest) => {
+    if (stopId !== undefined) return
+    const life = input.lifecycle()
+    if (life === 'stopped') return
+    stopId = r.id
+    logger.warn({ id: r.id, mode: r.mode, by: r.by, host: r.host }, `fleet stop (${r.mode}) by ${r.by} on ${r.host}: ${r.reason}`)
+    try {
+      input.requestShutdown(r.mode, `fleet stop by ${r.by} on ${r.host}${r.instance ? ` (${r.instance})` : ''}: ${r.reason}`, 'operator')
+    } catch (e) {
+      input.onError(e)
+    }
+    publish()
+  }
+
+  /** The switch as it is now, then every change, and this engine's stop key; started afresh after each reconnect (a NATS restart ends a watch). */
   const follow = async (control: KV) => {
     watch?.stop()
+    stopWatch?.stop()
     const now = await readFleetKillSwitch(control)
     if (now) onKillSwitch(now.value)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
+    stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError)
   }
 
   const row = (exit?: FleetRow['exit']): FleetRow => {
@@ -164,7 +191,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       gateHalted: input.gate.halted,
       state: input.state(),
       fleetSeen: seen === true,
-      ...(exit ? { exit } : {}),
+      ...(exit ? { exit: stopId ? { ...exit, stopId } : exit } : {}),
+      stopId,
       refreshMs: fleet.refreshMs,
       now: input.now(),
     })
@@ -219,7 +247,20 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   }
   await connect()
 
+  const operator = (): FleetOperator => {
+    if (!buckets || !seen) throw new HaltdError('FLEET_OUT_OF_VIEW', `the fleet is out of view from this engine: ${problem ?? 'NATS cannot be reached'}`)
+    return fleetOperator(buckets, { host: identity.host, instance: identity.instance })
+  }
+  const by = (r: { by?: string | undefined }) => r.by ?? `admin API of ${identity.engine}`
+  const admin: FleetAdmin = {
+    view: () => operator().view(),
+    killswitchActivate: (r) => operator().activate({ by: by(r), action: r.action, engines: r.engines, reason: r.reason }),
+    killswitchReset: (r) => operator().reset({ by: by(r), reason: r.reason }),
+    stop: (r) => operator().stop({ by: by(r), mode: r.mode, reason: r.reason }),
+  }
+
   return {
+    admin,
     get seen() {
       return seen === true
     },
@@ -230,6 +271,7 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       clearTimeout(retry)
       clearInterval(poll)
       watch?.stop()
+      stopWatch?.stop()
       await registration?.stop(exitCode === undefined ? undefined : row({ code: exitCode }))
       await nc?.drain().catch(() => nc?.close())
     },

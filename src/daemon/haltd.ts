@@ -257,6 +257,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         onError,
         replication: () => replication?.status(),
         fleet: () => fleet?.describe(),
+        fleetAdmin: () => fleet?.admin,
       }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
     }
@@ -269,6 +270,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       lifecycle: () => life.state,
       gate,
       killSwitch: risk,
+      requestShutdown: (mode, reason, origin) => life.requestShutdown(mode, reason, origin),
       role: ports.fleetRole ?? (() => 'leader'),
       now: () => clock.now(),
       logger,

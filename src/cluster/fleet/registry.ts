@@ -70,7 +70,10 @@ const STALE_AFTER_REFRESHES = 3
  */
 export async function readFleet(input: { registry: KV; control: KV; now: number }): Promise<FleetMember[]> {
   const rows: FleetRow[] = []
-  for await (const key of await input.registry.keys()) {
+  // a key listing may name a key twice (a redelivery); each key is one row
+  const keys = new Set<string>()
+  for await (const key of await input.registry.keys()) keys.add(key)
+  for (const key of keys) {
     const entry = await input.registry.get(key)
     if (entry?.operation !== 'PUT') continue
     const parsed = FleetRow.safeParse(safeJson(entry.string()))

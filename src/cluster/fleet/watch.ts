@@ -1,19 +1,48 @@
-import type { KV } from '@nats-io/kv'
-import { KILL_SWITCH_KEY } from './buckets.js'
+import { KvWatchInclude, type KV } from '@nats-io/kv'
+import { KILL_SWITCH_KEY, stopKey } from './buckets.js'
 import { parseFleetKillSwitch, type FleetKillSwitch } from './control.js'
+import { parseFleetStop, type FleetStopRequest } from './stop.js'
+
+type Watch = { stop(): void }
+
+async function watchKey(control: KV, key: string, include: KvWatchInclude, onText: (text: string) => void, onError: (e: unknown) => void): Promise<Watch> {
+  const iter = await control.watch({ key, include })
+  void (async () => {
+    for await (const e of iter) if (e.operation === 'PUT') onText(e.string())
+  })().catch(onError)
+  return { stop: () => iter.stop() }
+}
 
 /**
  * Follow the fleet kill switch: its current value first, then each new one as it is written.
  * `stop()` ends the watch; a watch that broke (NATS went away) is restarted by the caller.
  */
-export async function watchFleetKillSwitch(control: KV, onValue: (ks: FleetKillSwitch) => void, onError: (e: unknown) => void): Promise<{ stop(): void }> {
-  const iter = await control.watch({ key: KILL_SWITCH_KEY })
-  void (async () => {
-    for await (const e of iter) {
-      if (e.operation !== 'PUT') continue
-      const value = parseFleetKillSwitch(e.string())
+export async function watchFleetKillSwitch(control: KV, onValue: (ks: FleetKillSwitch) => void, onError: (e: unknown) => void): Promise<Watch> {
+  return watchKey(
+    control,
+    KILL_SWITCH_KEY,
+    KvWatchInclude.LastValue,
+    (text) => {
+      const value = parseFleetKillSwitch(text)
       if (value) onValue(value)
-    }
-  })().catch(onError)
-  return { stop: () => iter.stop() }
+    },
+    onError,
+  )
+}
+
+/**
+ * Follow this engine's stop key: only requests written from now on (a stop left from an earlier
+ * run is that run's, and must not stop this one).
+ */
+export async function watchFleetStop(control: KV, engine: string, onRequest: (r: FleetStopRequest) => void, onError: (e: unknown) => void): Promise<Watch> {
+  return watchKey(
+    control,
+    stopKey(engine),
+    KvWatchInclude.UpdatesOnly,
+    (text) => {
+      const value = parseFleetStop(text)
+      if (value) onRequest(value)
+    },
+    onError,
+  )
 }

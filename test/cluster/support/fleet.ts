@@ -11,7 +11,7 @@ import { tempDir } from '../../support/tmp.js'
 export async function fleetEngine(
   url: string,
   engine: string,
-  options: { db?: string; fleet?: Record<string, unknown>; destination?: ReturnType<typeof memoryDestination> } = {},
+  options: { db?: string; fleet?: Record<string, unknown> | false; admin?: boolean; destination?: ReturnType<typeof memoryDestination> } = {},
 ): Promise<Haltd> {
   const venue = new SimExchange({
     venue: 'alpha-sim',
@@ -23,9 +23,9 @@ export async function fleetEngine(
   return createHaltd(
     {
       db: { path: options.db ?? join(tempDir(), `${engine}.db`) },
-      admin: { enabled: false },
+      admin: options.admin ? { enabled: true, port: 0, token: 'a-token-of-sixteen-chars' } : { enabled: false },
       nats: { servers: [url], engine, instance: `${engine}-i1`, connectTimeoutMs: 500 },
-      fleet: { refreshMs: 200, ttlMs: 1_000, ...options.fleet },
+      ...(options.fleet === false ? {} : { fleet: { refreshMs: 200, ttlMs: 1_000, ...options.fleet } }),
     },
     { gateways: [venue], logger, env: {} },
   )

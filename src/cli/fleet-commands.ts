@@ -1,0 +1,217 @@
+import { hostname } from 'node:os'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { HaltdError } from '../events/errors.js'
+import { openFleetBuckets } from '../cluster/fleet/buckets.js'
+import { FleetAction, type EngineScope, type FleetKillSwitch } from '../cluster/fleet/control.js'
+import { fleetOperator, type FleetOperator, type FleetView } from '../cluster/fleet/operator.js'
+import type { FleetMember } from '../cluster/fleet/registry.js'
+import type { StopOutcome } from '../cluster/fleet/stop.js'
+import { loadConfig } from '../daemon/config.js'
+import { parseFlags, UsageError } from './args.js'
+import type { Command } from './command.js'
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
+
+const NATS_FLAGS = { nats: 'string', config: 'string', by: 'string' } as const
+const NATS_HELP = `Where the fleet is: --nats URL[,URL...] (nats://host:4222), or --config FILE (its nats section);
+HALTD_NATS_TOKEN supplies a token. --by NAME signs the action (default: $USER); the host and
+this process are recorded with it, in the fleet's history and in each engine's log.`
+
+const EXIT_MEANING: Record<number, string> = {
+  0: 'shut down clean',
+  1: 'crashed',
+  2: 'residual exposure or unconfirmed cancels',
+  3: 'emergency shutdown',
+}
+
+class FleetUnreachable extends HaltdError {
+  constructor(servers: readonly string[], why: string) {
+    super('FLEET_UNREACHABLE', `cannot reach the fleet's NATS at ${servers.join(', ')}: ${why}`)
+  }
+}
+
+function serversOf(flags: { nats?: string | undefined; config?: string | undefined }): { servers: string[]; token?: string | undefined } {
+  if (flags.nats && flags.config) throw new UsageError('give --nats URL or --config FILE, not both')
+  if (flags.nats) {
+    const servers = flags.nats.split(',').map((s) => s.trim())
+    for (const s of servers) if (!/^(nats|tls):\/\/[^\s/]+$/.test(s)) throw new UsageError(`--nats: '${s}' is not a NATS URL such as nats://127.0.0.1:4222`)
+    return { servers, token: process.env.HALTD_NATS_TOKEN }
+  }
+  if (flags.config) {
+    const config = loadConfig({ file: flags.config })
+    if (!config.nats) throw new UsageError(`${flags.config} has no nats section: the fleet lives in NATS`)
+    return { servers: config.nats.servers, token: config.nats.token }
+  }
+  throw new UsageError('where is the fleet? give --nats URL or --config FILE')
+}
+
+/** Connect, run `f` with the fleet's operator, and always leave NATS. */
+async function withFleet<T>(flags: { nats?: string | undefined; config?: string | undefined }, f: (op: FleetOperator) => Promise<T>): Promise<T> {
+  const { servers, token } = serversOf(flags)
+  let nc: NatsConnection
+  try {
+    nc = await connect({ servers, token, timeout: 2_000, name: `haltd-cli-${process.pid}` })
+  } catch (e) {
+    throw new FleetUnreachable(servers, e instanceof Error ? e.message : String(e))
+  }
+  try {
+    const buckets = await openFleetBuckets(nc, { ttlMs: 10_000, replicas: 1 }).catch((e: unknown) => {
+      throw new FleetUnreachable(servers, `JetStream: ${e instanceof Error ? e.message : String(e)}`)
+    })
+    return await f(fleetOperator(buckets, { host: hostname(), instance: `cli-${process.pid}` }))
+  } finally {
+    await nc.close().catch(() => {})
+  }
+}
+
+const signer = (flags: { by?: string | undefined }): string => {
+  const by = flags.by ?? process.env.USER ?? 'unknown'
+  if (by.trim() === '') throw new UsageError('--by needs a name')
+  return by
+}
+
+function reasonOf(flags: { reason?: string | undefined }): string {
+  if (!flags.reason?.trim()) throw new UsageError('--reason TEXT is required: the fleet and every engine record why')
+  return flags.reason
+}
+
+export function describeKillSwitch(ks: FleetKillSwitch | null): string {
+  if (!ks) return 'fleet kill switch: never set'
+  if (ks.state === 'reset') return `fleet kill switch: not set (reset by ${ks.by} on ${ks.host} at ${ks.at}: ${ks.reason})`
+  const scope = ks.engines === 'all' ? 'all engines' : ks.engines.join(', ')
+  return `fleet kill switch: SET (${ks.action}, ${scope}) by ${ks.by} on ${ks.host} at ${ks.at}: ${ks.reason}`
+}
+
+const money = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 })
+
+function reach(m: FleetMember): string {
+  if (m.reachable) return m.row.fleetSeen ? 'yes' : 'yes (cannot see the fleet)'
+  return m.why === 'gone' ? 'GONE' : `STALE (${Math.round((m.ageMs ?? 0) / 1000)} s)`
+}
+
+/** One line per engine: the fleet view as a table. */
+export function formatFleet(view: FleetView): string {
+  const rows = view.engines.map((m) => {
+    const r = m.row
+    const ks = r?.killSwitch.latched ? `LATCHED (${r.killSwitch.scope})` : r ? '-' : '?'
+    return [
+      m.engine,
+      r?.instance ?? '-',
+      r?.host ?? '-',
+      r?.role ?? '-',
+      r ? `${r.state}${r.step ? ` ${r.step}` : ''}${r.exit ? ` exit ${r.exit.code}` : ''}` : '-',
+      r ? String(r.openOrders) : '-',
+      r ? money(r.grossExposure) : '-',
+      r?.lastEventAt ?? '-',
+      ks,
+      reach(m),
+    ]
+  })
+  const head = ['ENGINE', 'INSTANCE', 'HOST', 'ROLE', 'STATE', 'OPEN', 'EXPOSURE', 'LAST EVENT', 'KILL SWITCH', 'REACHABLE']
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
+  return [describeKillSwitch(view.killSwitch), '', line(head), ...rows.map(line), ...(rows.length === 0 ? ['(no engine has joined the fleet)'] : [])].join('\n')
+}
+
+function scopeOf(flags: { engines?: string | undefined; all?: boolean | undefined }): EngineScope {
+  if (flags.engines !== undefined && flags.all) throw new UsageError('give --engines a,b or --all, not both')
+  if (flags.engines === undefined) return 'all'
+  const names = flags.engines.split(',').map((e) => e.trim())
+  if (names.some((n) => n === '')) throw new UsageError(`--engines: an empty name in '${flags.engines}'`)
+  return names
+}
+
+function actionOf(raw: string | undefined): FleetAction {
+  if (raw === undefined) return 'HALTED'
+  const parsed = FleetAction.safeParse(raw.toUpperCase())
+  if (!parsed.success) throw new UsageError(`--action must be HALTED or EMERGENCY, got '${raw}'`)
+  return parsed.data
+}
+
+function outcomeLine(o: StopOutcome): string {
+  const secs = (o.afterMs / 1000).toFixed(1)
+  if (o.outcome === 'exited') return `${o.engine}: exit ${o.exitCode} (${EXIT_MEANING[o.exitCode ?? -1] ?? 'unknown'}) after ${secs} s`
+  if (o.outcome === 'gone') return `${o.engine}: GONE after ${secs} s without reporting its exit`
+  return `${o.engine}: no outcome within ${secs} s`
+}
+
+export const fleetCommand: Command = {
+  name: 'fleet',
+  summary: "the desk's fleet of engines: status, the fleet kill switch, a fleet-wide stop",
+  usage: `haltd fleet status [--json]
+haltd fleet killswitch activate --reason TEXT [--action HALTED|EMERGENCY] [--engines a,b | --all]
+haltd fleet killswitch reset --reason TEXT
+haltd fleet killswitch history [--json]
+haltd fleet stop [--emergency] [--reason TEXT] [--timeout SECONDS]
+
+status      one row per engine: state (and shutdown step), open orders, gross exposure, last
+            event, kill switch, and whether it is reachable (a row not refreshed is STALE; an
+            engine whose rows expired is GONE)
+killswitch  activate: every engine named (all by default) closes its gate and records it; HALTED
+            halts and latches, EMERGENCY runs the emergency procedure. Latched in NATS: an engine
+            that starts while it is set comes up HALTED. reset: each engine the fleet latched
+            records the reset and trades again. history: every activation and reset kept.
+stop        asks each running engine for its procedure (graceful, or --emergency) and prints
+            each outcome and exit code as it finishes; exits with the highest exit code (1 when an
+            engine gave none)
+
+${NATS_HELP}`,
+  run: async (args) => {
+    const [sub, ...rest] = args
+    if (sub === 'status') {
+      const { flags, positional } = parseFlags(rest, { ...NATS_FLAGS, json: 'boolean' })
+      if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`)
+      const view = await withFleet(flags, (op) => op.view())
+      out(flags.json ? JSON.stringify(view, null, 2) : formatFleet(view))
+      return 0
+    }
+    if (sub === 'killswitch') {
+      const [verb, ...more] = rest
+      const { flags, positional } = parseFlags(more, { ...NATS_FLAGS, reason: 'string', action: 'string', engines: 'string', all: 'boolean', json: 'boolean' })
+      if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`)
+      if (verb === 'activate') {
+        const input = { by: signer(flags), reason: reasonOf(flags), action: actionOf(flags.action), engines: scopeOf(flags) }
+        const ks = await withFleet(flags, (op) => op.activate(input))
+        out(describeKillSwitch(ks))
+        return 0
+      }
+      if (verb === 'reset') {
+        for (const f of ['action', 'engines', 'all'] as const)
+          if (flags[f] !== undefined) throw new UsageError(`--${f} is for activate; a reset clears the switch for every engine`)
+        const input = { by: signer(flags), reason: reasonOf(flags) }
+        const ks = await withFleet(flags, (op) => op.reset(input))
+        out(describeKillSwitch(ks))
+        return 0
+      }
+      if (verb === 'history') {
+        const history = await withFleet(flags, (op) => op.history())
+        out(
+          flags.json
+            ? JSON.stringify(history, null, 2)
+            : history.map((h) => describeKillSwitch(h).replace(/^fleet kill switch: /, '')).join('\n') || '(never set)',
+        )
+        return 0
+      }
+      throw new UsageError("expected 'activate', 'reset' or 'history' (haltd fleet killswitch activate --reason TEXT)")
+    }
+    if (sub === 'stop') {
+      const { flags, positional } = parseFlags(rest, { ...NATS_FLAGS, emergency: 'boolean', reason: 'string', timeout: 'number' })
+      if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`)
+      if (flags.timeout !== undefined && flags.timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${flags.timeout}`)
+      if (flags.reason !== undefined && flags.reason.trim() === '') throw new UsageError('--reason must not be empty')
+      const mode = flags.emergency ? 'emergency' : 'graceful'
+      const input = { by: signer(flags), mode, reason: flags.reason ?? `fleet ${mode} stop` } as const
+      const outcomes = await withFleet(flags, async (op) => {
+        const { id, engines } = await op.stop(input)
+        out(engines.length === 0 ? 'no running engine in the fleet' : `asked ${engines.length} engine(s) for their ${mode} shutdown: ${engines.join(', ')}`)
+        return op.follow({ id, engines, timeoutMs: (flags.timeout ?? 120) * 1000, onOutcome: (o) => out(outcomeLine(o)) })
+      })
+      return outcomes.reduce((worst, o) => Math.max(worst, o.exitCode ?? 1), 0)
+    }
+    throw new UsageError("expected 'status', 'killswitch' or 'stop' (haltd fleet --help)")
+  },
+}

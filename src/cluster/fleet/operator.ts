@@ -1,0 +1,46 @@
+import type { KV } from '@nats-io/kv'
+import {
+  activateFleetKillSwitch,
+  fleetKillSwitchHistory,
+  readFleetKillSwitch,
+  resetFleetKillSwitch,
+  type EngineScope,
+  type FleetAction,
+  type FleetKillSwitch,
+  type Issued,
+} from './control.js'
+import { readFleet, type FleetMember } from './registry.js'
+import { followFleetStop, requestFleetStop, type StopOutcome } from './stop.js'
+
+export type FleetView = { engines: FleetMember[]; killSwitch: FleetKillSwitch | null }
+
+/** What an operator does to the fleet, from the CLI or an engine's admin API: each action signed with who and where. */
+export type FleetOperator = {
+  view(): Promise<FleetView>
+  history(): Promise<FleetKillSwitch[]>
+  activate(input: { by: string; action: FleetAction; engines: EngineScope; reason: string }): Promise<FleetKillSwitch>
+  reset(input: { by: string; reason: string }): Promise<FleetKillSwitch>
+  stop(input: { by: string; mode: 'graceful' | 'emergency'; reason: string }): Promise<{ id: string; engines: string[] }>
+  follow(input: { id: string; engines: readonly string[]; timeoutMs: number; onOutcome: (o: StopOutcome) => void }): Promise<StopOutcome[]>
+}
+
+export function fleetOperator(buckets: { registry: KV; control: KV }, where: Omit<Issued, 'by'>): FleetOperator {
+  const view = async (): Promise<FleetView> => {
+    const [engines, ks] = await Promise.all([readFleet({ ...buckets, now: Date.now() }), readFleetKillSwitch(buckets.control)])
+    return { engines, killSwitch: ks?.value ?? null }
+  }
+  return {
+    view,
+    history: async () => (await fleetKillSwitchHistory(buckets.control)).map((h) => h.value),
+    async activate(input) {
+      const known = new Set((await readFleet({ ...buckets, now: Date.now() })).map((m) => m.engine))
+      return activateFleetKillSwitch(buckets.control, { ...where, ...input, known })
+    },
+    reset: (input) => resetFleetKillSwitch(buckets.control, { ...where, ...input }),
+    async stop(input) {
+      const { request, engines } = await requestFleetStop(buckets, { ...where, ...input })
+      return { id: request.id, engines }
+    },
+    follow: (input) => followFleetStop(buckets, input),
+  }
+}

@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { events, waitFor, waitForAsync } from '../daemon/processes.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+import { fleetCli, fleetStatus, spawnFleetEngine } from './support/fleet-processes.js'
+
+const closing: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of closing.splice(0).reverse()) await c().catch(() => undefined)
+})
+
+describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () => {
+  it('asks each trading engine for its emergency; prints each outcome and exit code as it finishes, and exits with the highest', async () => {
+    const nats = await startNats()
+    closing.push(() => nats.close())
+    const dir = tempDir()
+    const engines = ['s1', 's2', 's3'].map((n, i) => spawnFleetEngine(dir, n, nats.url, {}, i + 1))
+    await waitForAsync(
+      async () => ((await fleetStatus(nats.url).catch(() => undefined))?.engines.filter((e) => e.row?.state === 'RUNNING').length === 3 ? true : undefined),
+      40_000,
+    )
+    await waitFor('orders on every engine', () => engines.every((d) => events(d.db, ['order.accepted']).length > 0))
+
+    const text = await fleetCli(nats.url, ['status'])
+    expect(text.status).toBe(0)
+    expect(text.stdout).toMatch(/^fleet kill switch: /)
+    for (const n of ['s1', 's2', 's3']) expect(text.stdout).toMatch(new RegExp(`^${n}\\s+${n}-1\\s+\\S+\\s+leader\\s+RUNNING`, 'm'))
+
+    const lines: string[] = []
+    const stop = await fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', '40'], (l) => lines.push(l))
+    expect(stop.stderr).toBe('')
+    expect(lines[0]).toMatch(/^asked 3 engine\(s\) for their emergency shutdown: s1, s2, s3$/)
+    expect(lines.slice(1).sort()).toEqual(
+      ['s1', 's2', 's3'].map((n) => expect.stringMatching(new RegExp(`^${n}: exit 3 \\(emergency shutdown\\) after [\\d.]+ s$`))),
+    )
+    expect(stop.status).toBe(3)
+    for (const d of engines) {
+      expect((await d.exit).code).toBe(3)
+      expect(events(d.db, ['shutdown.requested'])[0]!.data).toMatchObject({
+        mode: 'emergency',
+        reason: expect.stringMatching(/^fleet stop by ops-test on .+: desk closing$/),
+      })
+    }
+    // stopped engines stay in the view with their exit code until their rows expire
+    const after = await fleetStatus(nats.url)
+    expect(after.engines.filter((e) => e.row?.state === 'STOPPED' && e.row.exit?.code === 3).map((e) => e.engine)).toEqual(['s1', 's2', 's3'])
+  })
+})
