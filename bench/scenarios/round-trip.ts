@@ -42,7 +42,7 @@ function throughHaltd(ctx: BenchContext, shape: RunShape): Contender {
   const projections = createProjectionRunner({ log, warn: () => {} })
   const gate = new OrderGate(() => ({ mode: projections.state.trading.mode, strategyBlock: undefined }))
   const venue = sim(1)
-  const stopRecording = recordUpdates(log, venue)
+  const stopRecording = recordUpdates(log, venue, undefined, (v, id) => projectedOrder(projections.state, v, id) !== undefined)
   const router = new OrderRouter({
     log,
     gate,
@@ -61,6 +61,7 @@ function throughHaltd(ctx: BenchContext, shape: RunShape): Contender {
       throughputResult('order round trip (router + SimExchange, 0 ms)', m, {
         unit: 'ops/s',
         baseline: 'raw insert autocommit x2',
+        target: { op: '>=', value: 0.8, of: 'ratio' },
         note: 'gate check, order.submitted written ahead, venue submit, ack, order.accepted, projections live; percentiles per order',
       }),
     close: () => {

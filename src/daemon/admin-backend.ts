@@ -12,6 +12,7 @@ import type { RiskMonitor } from '../core/risk/index.js'
 import type { MarketData } from './market-data.js'
 import type { VenueHealth } from './venue-health.js'
 import { daemonMetrics } from './metrics.js'
+import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 import { watchEventLoop } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
@@ -48,6 +49,10 @@ export type AdminBackendInput = {
   requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by: string }) => unknown
   shuttingDown: () => boolean
   lifecycle: () => string
+  /** The log's way to the engine's stream, when replication is configured. */
+  replication?: () => (ReplicationStatus & { mode: string }) | undefined
+  /** This engine in its fleet, when it has one: whether it sees it, and why not. */
+  fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -90,6 +95,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       },
       venues,
       marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
+      ...fleetHealth(d.fleet?.()),
     }
   }
   return {
@@ -116,6 +122,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         gateRefusals: d.router.refusedCount,
         ticks: d.marketData.ticks,
         shuttingDown: d.shuttingDown(),
+        replication: d.replication?.(),
         latencyMs: new Map(
           [...d.venues.keys()].flatMap((v) => {
             const l = d.venueHealth.latency(v)
@@ -205,6 +212,18 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       refuseDuringShutdown('unlock deployments')
       d.pause.unfreeze(withBy(r).reason, r.origin)
       return { locked: false }
+    },
+  }
+}
+
+/** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
+function fleetHealth(f: ReturnType<NonNullable<AdminBackendInput['fleet']>>): { fleet?: Record<string, unknown> } {
+  if (!f) return {}
+  return {
+    fleet: {
+      seen: f.seen,
+      since: f.since,
+      ...(f.seen ? {} : { problem: `cannot see the fleet: the fleet kill switch cannot reach this engine${f.problem ? ` (${f.problem})` : ''}` }),
     },
   }
 }

@@ -14,6 +14,10 @@ import { isLoopback } from '../admin/request-target.js'
 import { AdminUser } from '../admin/access.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
+import { EngineConfig } from './engine-process.js'
+import { ReplicationConfig } from '../cluster/replication/config.js'
+import { FailoverConfig } from '../cluster/leadership/config.js'
+import { FleetConfig } from '../cluster/fleet/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -194,8 +198,21 @@ export const HaltdConfig = z
     signals: z.boolean().default(false),
     /** NATS with JetStream, for a hot standby and the fleet; without it haltd runs alone. */
     nats: NatsConfig.optional(),
+    /** The trading engine's process, which the shutdowns freeze, stop and kill (`daemon/engine-process.ts`). */
+    engine: EngineConfig.optional(),
+    /** Every committed event published to the engine's JetStream stream (docs/ARCHITECTURE.md, "Hot standby"). */
+    replication: ReplicationConfig.optional(),
+    /** A lease-held leadership per engine, a standby's role, and what an unplanned failover comes up as. */
+    failover: FailoverConfig.optional(),
+    /** This engine in the desk's fleet: its registry row and the fleet kill switch (needs `nats`). */
+    fleet: FleetConfig.optional(),
   })
   .superRefine((config, ctx) => {
+    for (const section of ['replication', 'failover'] as const) {
+      if (config[section] && !config.nats) ctx.addIssue({ code: 'custom', path: [section], message: 'needs the nats section (servers and engine)' })
+    }
+    if (config.failover && !config.replication)
+      ctx.addIssue({ code: 'custom', path: ['failover'], message: 'needs the replication section: a standby follows the stream' })
     const names = new Set<string>()
     config.venues.forEach((v, i) => {
       if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['venues', i, 'name'], message: `venue '${v.name}' is configured twice` })
@@ -244,6 +261,7 @@ export const HaltdConfig = z
         message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes`,
       })
     }
+    if (config.fleet && !config.nats) ctx.addIssue({ code: 'custom', path: ['fleet'], message: 'needs a nats section: the fleet lives in NATS JetStream' })
     const g = config.shutdown.graceful
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })

@@ -15,6 +15,7 @@ import type { KeptSwitches } from './dead-mans-switches.js'
 import type { Logger } from './logger.js'
 import type { MarketData } from './market-data.js'
 import type { Notifier } from './notify/index.js'
+import { createEngineControl, engineShutdownOptions } from './engine-process.js'
 
 /** The shutdown procedures over this daemon's parts: what each step stops, checks and saves. */
 export function createShutdownEngine(input: {
@@ -35,6 +36,7 @@ export function createShutdownEngine(input: {
   logger: Logger
 }): ShutdownController {
   const { config, log, host, marketData, risk, router, logger } = input
+  const engine = config.engine && createEngineControl(config.engine)
   const checkpointer = createCheckpointer({
     primary: config.shutdown.checkpoint.path ?? `${config.db.path}.checkpoint.json`,
     fallback: config.shutdown.checkpoint.fallbackPath ?? join(tmpdir(), `haltd-${basename(config.db.path)}.checkpoint.json`),
@@ -64,6 +66,7 @@ export function createShutdownEngine(input: {
       'market data stopped': () => (marketData.running ? 'market data feeds still running' : undefined),
       'event log writable': () => (log.isClosed ? 'the event log is closed' : undefined),
     },
+    ...(engine ? { engine } : {}),
     onReport: (report) =>
       logger.info(
         {
@@ -76,6 +79,10 @@ export function createShutdownEngine(input: {
         },
         'post-shutdown report',
       ),
-    options: { graceful: config.shutdown.graceful, emergency: config.shutdown.emergency },
+    options: {
+      graceful: config.shutdown.graceful,
+      emergency: config.shutdown.emergency,
+      ...(config.engine ? { engine: engineShutdownOptions(config.engine) } : {}),
+    },
   })
 }

@@ -88,9 +88,24 @@ export const GracefulOptions = z.strictObject({
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 
+/**
+ * The trading engine's process, when haltd controls it (the config's `engine` section). Absent:
+ * no engine commands are decided, so a shutdown recorded before engines were controlled replays
+ * as it ran. How each action is carried out (signal, HTTP, command) is the daemon's; the decider
+ * only needs to know that there is an engine and how the emergency treats it first.
+ */
+export const EngineOptions = z.strictObject({
+  /** The emergency's first phase, before the cancels: freeze the engine (SIGSTOP) or ask it to stop. */
+  firstPhase: z.enum(['freeze', 'stop']).default('freeze'),
+  /** After TERM (the stop action), how long the engine has to exit before KILL. */
+  graceMs: Ms.default(2_000),
+})
+export type EngineOptions = z.output<typeof EngineOptions>
+
 /** Everything a shutdown was started with, recorded in `shutdown.requested` so replay decides alike. */
 export const ShutdownOptions = z.strictObject({
   venues: z.array(VenueInfo).default([]),
+  engine: EngineOptions.optional(),
   graceful: GracefulOptions.default(GracefulOptions.parse({})),
   emergency: EmergencyOptions.default(EmergencyOptions.parse({})),
 })
@@ -105,6 +120,9 @@ export type ServiceName = z.infer<typeof ServiceName>
 /** What a shutdown tells the world it is doing (the runbook's status line). */
 export const ShutdownStatus = z.enum(['SHUTTING_DOWN_SOON', 'SHUTTING_DOWN', 'EMERGENCY_SHUTDOWN', 'SHUT_DOWN'])
 export type ShutdownStatus = z.infer<typeof ShutdownStatus>
+
+export const EngineCommandAction = z.enum(['freeze', 'stop', 'terminate', 'confirm-gone'])
+export type EngineCommandAction = z.infer<typeof EngineCommandAction>
 
 export const ShutdownCommand = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -174,6 +192,16 @@ export const ShutdownCommand = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('stop-market-data') }),
   z.strictObject({ kind: z.literal('close-venue'), venue: Venue }),
   z.strictObject({ kind: z.literal('stop-service'), service: ServiceName }),
+  /**
+   * The trading engine's process: `freeze` (SIGSTOP, or the configured freeze), `stop` (TERM or
+   * the configured stop), `terminate` (stop, up to `graceMs` for it to be gone, then kill; an
+   * engine gone already is left alone), `confirm-gone` (only check).
+   */
+  z.strictObject({
+    kind: z.literal('control-engine'),
+    action: EngineCommandAction,
+    graceMs: Ms.optional(),
+  }),
   z.strictObject({ kind: z.literal('health-check') }),
   z.strictObject({ kind: z.literal('report') }),
 ])

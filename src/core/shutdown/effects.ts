@@ -6,6 +6,7 @@ import { observeVenue } from '../execution/venue-recorder.js'
 import { anchorOf, formatAnchor } from '../log/anchor.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
+import { controlEngine } from './engine-control.js'
 import { awaitSatisfied } from './graceful.js'
 import { settleOrders, toSettle } from './settle.js'
 import type { ShutdownPorts } from './ports.js'
@@ -43,6 +44,7 @@ export const VENUE_COMMANDS: ReadonlySet<ShutdownCommand['kind']> = new Set([
   'await-orders',
   'observe-venue',
   'close-venue',
+  'control-engine',
 ])
 
 export async function execute(command: ShutdownCommand, ctx: ExecuteContext): Promise<Result> {
@@ -189,6 +191,10 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
     }
     case 'health-check':
       return healthCheck(ctx, limit)
+    case 'control-engine': {
+      if (!ports.engine) return { outcome: 'failed', detail: { error: 'no engine control in this process' } }
+      return controlEngine(command.action, command.graceMs, limit, { log: ports.log, clock: ports.clock, engine: ports.engine, shutdownId: ctx.shutdownId })
+    }
     case 'report': {
       const report = { ...buildShutdownReport(ctx.state, ports.world()), head: anchorOf(ports.log) }
       ports.onReport?.(report)
@@ -467,6 +473,15 @@ async function healthCheck(ctx: ExecuteContext, limit: number): Promise<Result> 
   } catch (e) {
     flushed = false
     problems.push(`event log flush failed: ${messageOf(e)}`)
+  }
+  if (ports.engine && ctx.state.options.engine) {
+    // the engine haltd controls was stopped at step 11: it is still gone now
+    try {
+      const seen = await ports.engine.check(Math.max(1, Math.floor(limit / 4)))
+      if (!seen.gone) problems.push(`engine: still running (${seen.evidence})`)
+    } catch (e) {
+      problems.push(`engine: cannot tell whether it is gone: ${messageOf(e)}`)
+    }
   }
   for (const [name, check] of Object.entries(ports.healthChecks ?? {})) {
     try {

@@ -87,11 +87,27 @@ function planCancelAll(ctx: StepContext): StepPlan {
   return { kind: 'fail', error: `${left} order(s) not confirmed canceled: ${JSON.stringify(remaining)}` }
 }
 
+/** Step 1: close the gate and, where haltd controls the engine, freeze it (or stop it) before any cancel goes out. */
+function planHalt(ctx: StepContext): StepPlan {
+  const engine = ctx.options.engine
+  if (ctx.commands.length === 0) {
+    const commands: ShutdownCommand[] = [{ kind: 'close-gate' }]
+    if (engine) commands.push({ kind: 'control-engine', action: engine.firstPhase })
+    return { kind: 'issue', commands }
+  }
+  const failures = outcomes.failures(ctx.commands)
+  if (failures.length === 0) return { kind: 'complete' }
+  return outcomes.anyTimedOut(ctx.commands) ? { kind: 'time-out', remaining: { failures } } : { kind: 'fail', error: failures.join('; ') }
+}
+
 function planStop(ctx: StepContext): StepPlan {
   if (ctx.commands.length === 0) {
+    const engine = ctx.options.engine
     return {
       kind: 'issue',
       commands: [
+        // the runbook's last line: TERM, a grace, then KILL; an engine gone already is left alone
+        ...(engine ? [{ kind: 'control-engine', action: 'terminate', graceMs: engine.graceMs } as const] : []),
         ...venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const),
         { kind: 'report' },
         { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd ${why(ctx)}. ${reportLine(ctx.world)}` },
@@ -109,14 +125,14 @@ export const EMERGENCY_STEPS: readonly (StepDef & { name: EmergencyStepName })[]
     budgetMs: budget('halt'),
     start: (ctx): HaltdEvent[] =>
       ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', reason: why(ctx), origin: 'shutdown' } }],
-    plan: (ctx) => (ctx.commands.length === 0 ? { kind: 'issue', commands: [{ kind: 'close-gate' }] } : { kind: 'complete' }),
+    plan: planHalt,
   },
   {
     step: 2,
     name: 'latch kill switch',
     budgetMs: budget('latch kill switch'),
     skip: (ctx) => (ctx.world.killSwitchLatched ? 'the kill switch is latched already' : undefined),
-    start: (ctx): HaltdEvent[] => [{ type: 'killswitch.activated', data: { reason: why(ctx), origin: originOf(ctx), action: 'EMERGENCY' } }],
+    start: (ctx): HaltdEvent[] => [{ type: 'killswitch.activated', data: { reason: why(ctx), origin: originOf(ctx), action: 'EMERGENCY', scope: 'local' } }],
     plan: () => ({ kind: 'complete' }),
   },
   { step: 3, name: 'cancel all orders', budgetMs: budget('cancel all orders'), plan: planCancelAll },

@@ -279,6 +279,9 @@ export function planReconcile(ctx: StepContext): StepPlan {
 export function planStopServices(ctx: StepContext): StepPlan {
   // One at a time, in order: the next service stops only once the previous one has.
   const next = SERVICE_ORDER[ctx.commands.length]
+  // The engine haltd controls was asked to stop at step 4: here it is seen gone, or stopped for good (TERM, grace, KILL).
+  const engine = ctx.options.engine
+  if (next === 'engine' && engine) return { kind: 'issue', commands: [{ kind: 'control-engine', action: 'terminate', graceMs: engine.graceMs }] }
   if (next) return { kind: 'issue', commands: [{ kind: 'stop-service', service: next }] }
   const failures = outcomes.failures(ctx.commands)
   if (failures.length === 0) return { kind: 'complete', detail: { stopped: [...SERVICE_ORDER] } }
@@ -373,7 +376,12 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     name: 'disable strategies and close the gate',
     budgetMs: budget('disable strategies and close the gate'),
     start: (ctx): HaltdEvent[] => (ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', ...shutdownFact(ctx) } }]),
-    plan: once(() => [{ kind: 'close-gate' }, { kind: 'disable-strategies' }]),
+    // the engine haltd controls is asked to stop with the strategies; step 11 sees it gone
+    plan: once((ctx) => [
+      { kind: 'close-gate' },
+      { kind: 'disable-strategies' },
+      ...(ctx.options.engine ? [{ kind: 'control-engine', action: 'stop' } as const] : []),
+    ]),
   },
   { step: 5, name: 'cancel orders and flatten', budgetMs: budget('cancel orders and flatten'), plan: planCancelAndFlatten },
   {

@@ -9,6 +9,7 @@ import type { Checkpointer } from './checkpoint.js'
 import type { SocketInfo } from './handles.js'
 import type { ShutdownReport } from './report.js'
 import type { ServiceName, ShutdownWorld } from './types.js'
+import type { EngineControl } from './engine-control.js'
 
 /** What steps 3, 4 and 8 ask of the strategies. `StrategyHost` fits it as it is. */
 export type StrategyControl = {
@@ -55,4 +56,6 @@ export type ShutdownPorts = {
   deadMansSwitches?: { release(venue: string, verified: boolean): Promise<string> }
   /** Per-order cancels in flight at once per venue where a venue has no mass or batch cancel. */
   cancelConcurrency?: number
+  /** The trading engine's process (`control-engine` commands), where haltd controls it. */
+  engine?: EngineControl
 }

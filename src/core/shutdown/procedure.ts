@@ -190,6 +190,8 @@ export function describe(command: ShutdownCommand): string {
       return `flatten ${command.venue} ${command.symbol} ${command.side} ${command.qty}`
     case 'stop-service':
       return `stop ${command.service}`
+    case 'control-engine':
+      return `${command.action} the engine`
     default:
       return command.kind
   }

@@ -1,0 +1,150 @@
+import type { EventInput } from '../../events/index.js'
+import type { EngineCommandAction } from '../../events/shutdown.js'
+import type { EventLog } from '../log/event-log.js'
+import type { Clock } from '../../events/clock.js'
+
+/**
+ * The trading engine's process as the shutdown acts on it: freeze it before the cancels, stop it,
+ * kill it when it does not stop, and tell whether it is gone. How (signals to a pid, an HTTP call,
+ * a command) is the daemon's (`daemon/engine-process.ts`); this module decides the order of the
+ * actions within the time a command has and records each action and its result.
+ */
+export type EngineAct = 'freeze' | 'thaw' | 'stop' | 'kill'
+
+export type EngineControl = {
+  /** How an action is carried out, for the record (`SIGSTOP to pid 4242`); undefined when it is not configured. */
+  how(action: EngineAct | 'check'): string | undefined
+  /** Carry the action out within `timeoutMs`; `gone` when there was no engine left to act on. Throws on failure. */
+  act(action: EngineAct, timeoutMs: number): Promise<'done' | 'gone'>
+  /** Whether the engine is gone as far as haltd can tell, and how it knows. Throws when it cannot tell. */
+  check(timeoutMs: number): Promise<{ gone: boolean; evidence: string }>
+}
+
+export type EngineCommandResult = { outcome: 'ok' | 'failed' | 'timed-out'; detail: Record<string, unknown> }
+
+type Ctx = { log: EventLog; clock: Clock; engine: EngineControl; shutdownId: string }
+
+/** How often a wait for the engine to be gone looks again. */
+const POLL_MS = 25
+/** What a wait leaves unspent, so the command reports before its own limit cuts it off. */
+const MARGIN_MS = 30
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
+
+/** Carry out one `control-engine` command within `limitMs`. Never throws, never runs past the limit. */
+export async function controlEngine(action: EngineCommandAction, graceMs: number | undefined, limitMs: number, ctx: Ctx): Promise<EngineCommandResult> {
+  const until = ctx.clock.now() + limitMs - MARGIN_MS
+  switch (action) {
+    case 'freeze':
+    case 'stop': {
+      const r = await recorded(ctx, action, until)
+      return r.result === 'done' || r.result === 'gone'
+        ? { outcome: 'ok', detail: { action, result: r.result, how: r.how } }
+        : { outcome: r.result === 'timed-out' ? 'timed-out' : 'failed', detail: { action, how: r.how, error: r.error } }
+    }
+    case 'confirm-gone': {
+      const c = await checked(ctx, until, until)
+      if (c.gone) return { outcome: 'ok', detail: { gone: true, evidence: c.evidence } }
+      return { outcome: 'failed', detail: { gone: false, evidence: c.evidence, error: `the engine is still running (${c.evidence})` } }
+    }
+    case 'terminate':
+      return terminate(graceMs ?? 2_000, until, ctx)
+  }
+}
+
+/** Stop, up to the grace for it to go, then kill: each within what is left, never past it. */
+async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<EngineCommandResult> {
+  const first = await checked(ctx, until, ctx.clock.now())
+  if (first.gone) return { outcome: 'ok', detail: { gone: true, alreadyGone: true, evidence: first.evidence } }
+  const stop = await recorded(ctx, 'stop', until)
+  // The kill and its wait keep a quarter of what is left; the grace has the rest at most.
+  const left = until - ctx.clock.now()
+  const graceEnd = ctx.clock.now() + Math.min(graceMs, Math.floor(left * 0.75))
+  if (stop.result !== 'failed' || ctx.engine.how('kill') === undefined) {
+    const afterStop = await checked(ctx, until, graceEnd)
+    if (afterStop.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'stop', evidence: afterStop.evidence } }
+  }
+  if (ctx.engine.how('kill') === undefined) {
+    return { outcome: 'failed', detail: { gone: false, error: `the engine did not stop within ${graceMs} ms and no kill is configured` } }
+  }
+  const kill = await recorded(ctx, 'kill', until)
+  const afterKill = await checked(ctx, until, until)
+  if (afterKill.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'kill', evidence: afterKill.evidence } }
+  const error = kill.error ? `kill failed: ${kill.error}` : `the engine is still running after kill (${afterKill.evidence})`
+  return { outcome: 'failed', detail: { gone: false, error } }
+}
+
+type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out'; how: string; error?: string }
+
+/** One action on the engine, recorded before it is taken and with what came of it. */
+async function recorded(ctx: Ctx, action: EngineAct, until: number): Promise<Recorded> {
+  const how = ctx.engine.how(action) ?? 'not configured'
+  const started = ctx.clock.now()
+  append(ctx, { type: 'engine.action-requested', data: { action, how, shutdownId: ctx.shutdownId } })
+  let result: Recorded
+  const budget = until - started
+  if (ctx.engine.how(action) === undefined) result = { result: 'failed', how, error: `no ${action} is configured for the engine` }
+  else if (budget <= 0) result = { result: 'timed-out', how, error: 'no time left' }
+  else {
+    try {
+      result = { result: await withDeadline(ctx.engine.act(action, budget), budget, `${action} had no answer within ${budget} ms`), how }
+    } catch (e) {
+      result = { result: e instanceof DeadlinePassed ? 'timed-out' : 'failed', how, error: messageOf(e) }
+    }
+  }
+  const durationMs = Math.max(0, ctx.clock.now() - started)
+  append(ctx, {
+    type: 'engine.action-completed',
+    data: { action, result: result.result, ...(result.error ? { error: result.error } : {}), durationMs, shutdownId: ctx.shutdownId },
+  })
+  return result
+}
+
+/**
+ * Look whether the engine is gone, again every few milliseconds until it is or `waitUntil` comes
+ * (each look within `until`), and record the last answer. A look that fails counts as not gone.
+ */
+async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<{ gone: boolean; evidence: string }> {
+  const started = ctx.clock.now()
+  append(ctx, { type: 'engine.action-requested', data: { action: 'check', how: ctx.engine.how('check') ?? 'not configured', shutdownId: ctx.shutdownId } })
+  let last: { gone: boolean; evidence: string } = { gone: false, evidence: 'not looked at' }
+  for (;;) {
+    const budget = until - ctx.clock.now()
+    if (budget <= 0) break
+    try {
+      last = await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`)
+    } catch (e) {
+      last = { gone: false, evidence: `could not tell: ${messageOf(e)}` }
+    }
+    if (last.gone || ctx.clock.now() + POLL_MS > waitUntil) break
+    await sleep(POLL_MS)
+  }
+  append(ctx, {
+    type: 'engine.action-completed',
+    data: {
+      action: 'check',
+      result: last.gone ? 'gone' : 'done',
+      gone: last.gone,
+      evidence: last.evidence,
+      durationMs: Math.max(0, ctx.clock.now() - started),
+      shutdownId: ctx.shutdownId,
+    },
+  })
+  return last
+}
+
+class DeadlinePassed extends Error {}
+
+function withDeadline<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlinePassed(message)), ms)
+  })
+  p.catch(() => {}) // a late failure after the deadline is not waited for
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+}
+
+function append(ctx: Ctx, event: EventInput): void {
+  ctx.log.append(event)
+}

@@ -1,0 +1,258 @@
+import { execFile } from 'node:child_process'
+import { readFileSync, statSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { z } from 'zod'
+import type { EngineAct, EngineControl } from '../core/shutdown/engine-control.js'
+
+/**
+ * The config's `engine` section: how haltd freezes, stops and kills the trading engine's process
+ * and how it tells the engine is gone. Each action is a signal to the engine's pid (from `pid` or
+ * `pidFile`), an HTTP call (Freqtrade's REST `POST /api/v1/stop`, say) or a command (argv, no shell).
+ */
+
+const Signal = z.enum(['SIGSTOP', 'SIGCONT', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'])
+
+const HttpCall = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  method: z.enum(['GET', 'POST', 'PUT', 'DELETE']).default('POST'),
+  /** An auth header for the engine's API, for example. */
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.string().optional(),
+})
+
+const Argv = z.array(z.string().min(1)).min(1)
+
+export const EngineActionConfig = z.union([z.strictObject({ signal: Signal }), z.strictObject({ http: HttpCall }), z.strictObject({ command: Argv })])
+export type EngineActionConfig = z.output<typeof EngineActionConfig>
+
+/** How haltd tells the engine is gone: its pid no longer alive, an HTTP answer, or a command that exits 0. */
+export const EngineGoneConfig = z.union([
+  z.literal('pid'),
+  z.strictObject({
+    http: HttpCall.extend({
+      method: z.enum(['GET', 'POST']).default('GET'),
+      /** Gone when the answer has one of these statuses (an unreachable engine counts as gone only with `unreachableIsGone`). */
+      goneStatus: z.array(z.number().int().min(100).max(599)).default([]),
+      /** Gone when the answer's body contains this (Freqtrade's `/api/v1/show_config` says `"state": "stopped"`). */
+      goneBodyIncludes: z.string().min(1).optional(),
+      /** A refused connection means the engine is gone (its API lives in its process). */
+      unreachableIsGone: z.boolean().default(true),
+    }),
+  }),
+  z.strictObject({ command: Argv }),
+])
+
+export const EngineConfig = z
+  .strictObject({
+    /** A name for messages and events. */
+    name: z.string().min(1).max(64).default('engine'),
+    pid: z.number().int().positive().optional(),
+    /** Read at each action, so an engine restarted under another pid is still the one acted on. */
+    pidFile: z.string().min(1).optional(),
+    /** The emergency's first phase: SIGSTOP by default where there is a pid, else the stop action. */
+    freeze: EngineActionConfig.optional(),
+    /** SIGTERM by default where there is a pid. */
+    stop: EngineActionConfig.optional(),
+    /** SIGKILL by default where there is a pid. */
+    kill: EngineActionConfig.optional(),
+    /** `pid` by default where there is a pid. */
+    gone: EngineGoneConfig.optional(),
+    /** The emergency freezes the engine before its cancels (the runbook's `kill -STOP`), or asks it to stop. */
+    firstPhase: z.enum(['freeze', 'stop']).default('freeze'),
+    /** After the stop, how long the engine has to be gone before the kill. */
+    graceMs: z.number().int().nonnegative().default(2_000),
+  })
+  .superRefine((e, ctx) => {
+    const hasPid = e.pid !== undefined || e.pidFile !== undefined
+    if (e.pid !== undefined && e.pidFile !== undefined) ctx.addIssue({ code: 'custom', path: ['pidFile'], message: 'give pid or pidFile, not both' })
+    for (const key of ['freeze', 'stop', 'kill'] as const) {
+      const a = e[key]
+      if (a && 'signal' in a && !hasPid) ctx.addIssue({ code: 'custom', path: [key], message: 'a signal needs engine.pid or engine.pidFile' })
+    }
+    if (e.gone === 'pid' && !hasPid) ctx.addIssue({ code: 'custom', path: ['gone'], message: "'pid' needs engine.pid or engine.pidFile" })
+    if (!hasPid && !e.stop) ctx.addIssue({ code: 'custom', path: ['stop'], message: 'without a pid, say how to stop the engine (http or command)' })
+    if (!hasPid && !e.gone) ctx.addIssue({ code: 'custom', path: ['gone'], message: 'without a pid, say how to tell the engine is gone (http or command)' })
+  })
+export type EngineConfig = z.output<typeof EngineConfig>
+
+/** What the shutdown records of the engine (its options): enough for replay to decide alike. */
+export const engineShutdownOptions = (e: EngineConfig) => ({ firstPhase: e.firstPhase, graceMs: e.graceMs })
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/** The engine's process as the config describes it. */
+export function createEngineControl(config: EngineConfig): EngineControl {
+  const hasPid = config.pid !== undefined || config.pidFile !== undefined
+  const actions: Record<EngineAct, EngineActionConfig | undefined> = {
+    freeze: config.freeze ?? (hasPid ? { signal: 'SIGSTOP' } : config.stop),
+    thaw: hasPid ? { signal: 'SIGCONT' } : undefined,
+    stop: config.stop ?? (hasPid ? { signal: 'SIGTERM' } : undefined),
+    kill: config.kill ?? (hasPid ? { signal: 'SIGKILL' } : undefined),
+  }
+  const gone = config.gone ?? 'pid'
+
+  const pidNow = (): number => {
+    if (config.pid !== undefined) return config.pid
+    const text = readFileSync(config.pidFile!, 'utf8').trim()
+    const pid = Number(text)
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`pid file ${config.pidFile} does not hold a pid (${JSON.stringify(text.slice(0, 40))})`)
+    return pid
+  }
+  const pidLabel = () => (config.pid !== undefined ? `pid ${config.pid}` : `the pid in ${config.pidFile}`)
+
+  const describe = (a: EngineActionConfig): string =>
+    'signal' in a ? `${a.signal} to ${pidLabel()}` : 'http' in a ? `${a.http.method} ${a.http.url}` : `command ${a.command.join(' ')}`
+
+  return {
+    how(action) {
+      if (action === 'check') {
+        if (gone === 'pid') return `whether ${pidLabel()} is alive`
+        return 'http' in gone ? `${gone.http.method} ${gone.http.url}` : `command ${gone.command.join(' ')}`
+      }
+      const a = actions[action]
+      return a && describe(a)
+    },
+    async act(action, timeoutMs) {
+      const a = actions[action]
+      if (!a) throw new Error(`no ${action} is configured for ${config.name}`)
+      if ('signal' in a) {
+        const pid = pidNow()
+        if (!alive(pid)) return 'gone'
+        process.kill(pid, a.signal)
+        // The signal is queued, not yet taken: a freeze is done once the process is seen stopped.
+        if (a.signal === 'SIGSTOP') await stopped(pid, timeoutMs)
+        // A stopped process takes no signal but KILL until it runs again: a frozen engine is
+        // continued behind its TERM, so the TERM is what it sees first.
+        if (a.signal !== 'SIGSTOP' && a.signal !== 'SIGKILL' && a.signal !== 'SIGCONT') signalIfAlive(pid, 'SIGCONT')
+        return 'done'
+      }
+      if ('http' in a) {
+        const res = await call(a.http, timeoutMs)
+        if (!res.ok) throw new Error(`${a.http.method} ${a.http.url} answered HTTP ${res.status}: ${res.body.slice(0, 200)}`)
+        return 'done'
+      }
+      await run(a.command, timeoutMs)
+      return 'done'
+    },
+    async check(timeoutMs) {
+      if (gone === 'pid') {
+        const pid = pidNow()
+        return alive(pid) ? { gone: false, evidence: `pid ${pid} is alive` } : { gone: true, evidence: `pid ${pid} does not exist (or is a zombie)` }
+      }
+      if ('http' in gone) {
+        const h = gone.http
+        let res: { status: number; ok: boolean; body: string }
+        try {
+          res = await call(h, timeoutMs)
+        } catch (e) {
+          if (h.unreachableIsGone && isUnreachable(e)) return { gone: true, evidence: `${h.url} refuses connections (${messageOf(e)})` }
+          throw e
+        }
+        const byStatus = h.goneStatus.includes(res.status)
+        const byBody = h.goneBodyIncludes !== undefined && res.body.includes(h.goneBodyIncludes)
+        return { gone: byStatus || byBody, evidence: `${h.method} ${h.url} answered HTTP ${res.status}${byBody ? ` with '${h.goneBodyIncludes}'` : ''}` }
+      }
+      try {
+        await run(gone.command, timeoutMs)
+        return { gone: true, evidence: `${gone.command.join(' ')} exited 0` }
+      } catch (e) {
+        return { gone: false, evidence: messageOf(e) }
+      }
+    },
+  }
+}
+
+/** Alive: signal 0 reaches it (EPERM: it exists, owned by another user) and it is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  // a zombie has exited and waits only for its parent to read its status; without /proc, signal 0 is all there is
+  const state = procState(pid)
+  return state !== 'Z' && state !== 'gone'
+}
+
+/** Wait until the kernel shows the process stopped (state T), or it is gone; throws past `timeoutMs`. */
+async function stopped(pid: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const state = procState(pid)
+    if (state === undefined || state === 'T' || state === 't' || state === 'Z' || state === 'gone') return
+    if (Date.now() >= until) throw new Error(`SIGSTOP sent to pid ${pid}, but it was still running (state ${state}) after ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}
+
+/** The state letter in /proc/<pid>/stat; 'gone' without the entry, undefined where there is no /proc. */
+function procState(pid: number): string | undefined {
+  try {
+    // "pid (comm) S …": comm may hold spaces and parentheses, the state follows the last ')'
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const at = stat.lastIndexOf(')')
+    return stat.slice(at + 2, at + 3)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return readdirOk('/proc') ? 'gone' : undefined
+    return undefined
+  }
+}
+
+function readdirOk(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // gone between the two signals: nothing left to continue
+  }
+}
+
+/** One HTTP exchange on a connection of its own, closed after it (no kept-alive socket outlives the shutdown). */
+function call(h: z.output<typeof HttpCall>, timeoutMs: number): Promise<{ status: number; ok: boolean; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(h.url)
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      { method: h.method, headers: h.headers, agent: false, timeout: Math.max(1, timeoutMs) },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const status = res.statusCode ?? 0
+          resolve({ status, ok: status >= 200 && status < 300, body: Buffer.concat(chunks).toString('utf8') })
+        })
+        res.on('error', reject)
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`${h.method} ${h.url} had no answer within ${timeoutMs} ms`)))
+    req.on('error', reject)
+    req.end(h.body)
+  })
+}
+
+function isUnreachable(e: unknown): boolean {
+  const code = (e as { code?: string }).code
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET'
+}
+
+function run(argv: readonly string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: Math.max(1, timeoutMs), killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
+      if (!error) return resolve()
+      const code = (error as { code?: unknown }).code
+      reject(
+        new Error(
+          `${argv.join(' ')} ${typeof code === 'number' ? `exited ${code}` : `failed: ${error.message}`}${stderr ? `: ${String(stderr).trim().slice(0, 200)}` : ''}`,
+        ),
+      )
+    })
+  })
+}

@@ -1,0 +1,231 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Envelope } from '../../src/events/index.js'
+import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
+import { auditLog } from '../../src/audit/audit.js'
+import { createEngineControl, EngineConfig } from '../../src/daemon/engine-process.js'
+import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
+import type { SimExchange } from '../../src/exchanges/sim/index.js'
+import { rig } from './rig.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * The trading engine's process under haltd's control, with real child processes and real
+ * signals: an engine that obeys TERM, one that ignores it, one already gone, and one frozen by
+ * SIGSTOP while the emergency cancels.
+ */
+
+const children: ChildProcess[] = []
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+})
+
+type Engine = { child: ChildProcess; pid: number; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
+
+/** A stand-in engine: a node process that runs until told otherwise; `ignoreTerm` makes it shrug TERM off. */
+async function engine(o: { ignoreTerm?: boolean } = {}): Promise<Engine> {
+  const script = o.ignoreTerm
+    ? "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)"
+    : "process.on('SIGTERM', () => process.exit(0)); console.log('ready'); setInterval(() => {}, 1000)"
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  // ready once its handlers are installed, so a TERM is never taken by the default action
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
+  return { child, pid: child.pid!, exited }
+}
+
+/** The process state letter from /proc (R, S, T for stopped, Z…); 'gone' once it has no entry. */
+function procState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  } catch {
+    return 'gone'
+  }
+}
+
+const engineEvents = (events: Envelope[]) =>
+  events.filter((e) => e.type === 'engine.action-completed').map((e) => e.data as { action: string; result: string; gone?: boolean; error?: string })
+const issued = (events: Envelope[]) =>
+  events.filter((e) => e.type === 'shutdown.command-issued').map((e) => (e.data as { step: number; command: { kind: string; action?: string } }).command)
+const engineCommands = (events: Envelope[]) =>
+  events
+    .filter((e) => e.type === 'shutdown.command-issued' && (e.data as { command: { kind: string } }).command.kind === 'control-engine')
+    .map((e) => {
+      const d = e.data as unknown as { step: number; commandId: string; command: { action: string } }
+      const done = events.find((x) => x.type === 'shutdown.command-completed' && (x.data as { commandId: string }).commandId === d.commandId)
+      return { step: d.step, action: d.command.action, outcome: (done?.data as { outcome?: string } | undefined)?.outcome }
+    })
+
+function controlled(pid: number, extra: Record<string, unknown> = {}) {
+  const config = EngineConfig.parse({ pid, ...extra })
+  return { engine: createEngineControl(config), options: { engine: { firstPhase: config.firstPhase, graceMs: config.graceMs } } }
+}
+
+describe('control of the engine’s process in the shutdowns', () => {
+  it('graceful: the engine is told to stop at step 4 with the strategies, is seen gone at step 11, and the health check finds it gone', async () => {
+    const e = await engine()
+    const c = controlled(e.pid)
+    const r = rig({ venues: ['alpha'], options: { ...c.options, graceful: { settleMs: 10 } }, ports: { engine: c.engine } })
+    await r.rest(2)
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    expect(await e.exited).toEqual({ code: 0, signal: null })
+    expect(engineCommands(r.events())).toEqual([
+      { step: 4, action: 'stop', outcome: 'ok' },
+      { step: 11, action: 'terminate', outcome: 'ok' },
+    ])
+    // the stop at step 4 was a TERM, recorded before and after; step 11 found nothing left to stop
+    const requested = r
+      .events()
+      .filter((x) => x.type === 'engine.action-requested')
+      .map((x) => (x.data as { how: string }).how)
+    expect(requested[0]).toBe(`SIGTERM to pid ${e.pid}`)
+    expect(engineEvents(r.events()).at(-1)).toMatchObject({ action: 'check', result: 'gone', gone: true })
+    expect(report.outcome).toBe('clean')
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('emergency: an engine that ignores TERM gets KILL after its grace, and the emergency ends within its deadline', async () => {
+    const e = await engine({ ignoreTerm: true })
+    const c = controlled(e.pid, { graceMs: 300 })
+    const r = rig({ venues: ['alpha', 'bravo'], options: { ...c.options, emergency: { deadlineMs: 5_000 } }, ports: { engine: c.engine } })
+    await r.rest(3)
+    const started = Date.now()
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(await e.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    expect(report).toMatchObject({ outcome: 'emergency', openOrders: { count: 0 } })
+    expect(engineCommands(r.events())).toEqual([
+      { step: 1, action: 'freeze', outcome: 'ok' },
+      { step: 5, action: 'terminate', outcome: 'ok' },
+    ])
+    const actions = engineEvents(r.events()).map((x) => `${x.action}:${x.result}`)
+    expect(actions).toEqual(['freeze:done', 'check:done', 'stop:done', 'check:done', 'kill:done', 'check:gone'])
+    const terminate = r.events().find((x) => x.type === 'shutdown.command-completed' && (x.data as { detail?: { stoppedBy?: string } }).detail?.stoppedBy)
+    expect((terminate?.data as { detail: unknown } | undefined)?.detail).toMatchObject({ gone: true, stoppedBy: 'kill' })
+    // the audit accepts the new events and re-derives every engine command from the recorded options
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+    const audit = auditLog(r.log)
+    expect(audit.findings).toEqual([])
+    expect(audit.verdict).toBe('clean')
+  })
+
+  it('emergency: an engine already gone is found gone, left alone, and the shutdown goes on as without one', async () => {
+    const e = await engine()
+    e.child.kill('SIGKILL')
+    await e.exited
+    const c = controlled(e.pid)
+    const r = rig({ venues: ['alpha'], options: c.options, ports: { engine: c.engine } })
+    await r.rest(2)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
+    expect(report).toMatchObject({ outcome: 'emergency', openOrders: { count: 0 } })
+    expect(engineEvents(r.events()).map((x) => `${x.action}:${x.result}`)).toEqual(['freeze:gone', 'check:gone'])
+    expect(engineCommands(r.events()).map((x) => x.outcome)).toEqual(['ok', 'ok'])
+  })
+
+  it('emergency: the engine is frozen (SIGSTOP) before the first cancel and stays frozen through the cancels, then is stopped by TERM', async () => {
+    const e = await engine()
+    const c = controlled(e.pid)
+    const seen: string[] = []
+    // the venue looks at the engine's process state as each cancel-all arrives
+    const watching = (sim: SimExchange): ExchangeGateway =>
+      new Proxy(sim, {
+        get: (target, key) => {
+          if (key === 'cancelAll')
+            return async (...args: Parameters<SimExchange['cancelAll']>) => {
+              seen.push(procState(e.pid))
+              await new Promise((resolve) => setTimeout(resolve, 50))
+              const out = await sim.cancelAll(...args)
+              seen.push(procState(e.pid))
+              return out
+            }
+          const v = Reflect.get(target, key, target) as unknown
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+    const r = rig({ venues: ['alpha'], options: c.options, ports: { engine: c.engine }, gateways: { alpha: watching } })
+    await r.rest(4)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'risk', origin: 'risk' }).done
+    expect(seen.length).toBeGreaterThan(0)
+    expect(new Set(seen)).toEqual(new Set(['T']))
+    // continued behind its TERM, the frozen engine exits on it: no KILL needed
+    expect(await e.exited).toEqual({ code: 0, signal: null })
+    expect(engineEvents(r.events()).map((x) => `${x.action}:${x.result}`)).toEqual(['freeze:done', 'check:done', 'stop:done', 'check:gone'])
+    expect(report.openOrders.count).toBe(0)
+  })
+
+  it('an engine haltd cannot see go is reported still running within the stop budget, never waited for past the deadline', async () => {
+    const e = await engine({ ignoreTerm: true })
+    // a gone-check that never says gone: the engine's own health endpoint is stuck, say
+    const c = controlled(e.pid, { graceMs: 200, gone: { command: ['false'] } })
+    const r = rig({ venues: ['alpha'], options: { ...c.options, emergency: { deadlineMs: 3_000 } }, ports: { engine: c.engine } })
+    const started = Date.now()
+    await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
+    expect(Date.now() - started).toBeLessThan(3_000)
+    const terminate = engineCommands(r.events()).find((x) => x.action === 'terminate')
+    expect(terminate?.outcome).toBe('failed')
+    const stop = r.events().find((x) => x.type === 'shutdown.step-failed' && (x.data as { name: string }).name === 'stop')
+    expect((stop?.data as { error: string } | undefined)?.error).toMatch(/terminate the engine: failed \(the engine is still running after kill/)
+  })
+
+  it('reads the pid from a pid file at each action, and refuses a signal with no pid to send it to', async () => {
+    const e = await engine()
+    const dir = tempDir('haltd-engine-')
+    const pidFile = join(dir, 'engine.pid')
+    writeFileSync(pidFile, `${e.pid}\n`)
+    const control = createEngineControl(EngineConfig.parse({ pidFile }))
+    expect(await control.check(500)).toMatchObject({ gone: false })
+    expect(await control.act('stop', 500)).toBe('done')
+    await e.exited
+    expect(await control.check(500)).toMatchObject({ gone: true })
+    expect(await control.act('kill', 500)).toBe('gone')
+
+    const bad = EngineConfig.safeParse({ stop: { signal: 'SIGTERM' }, gone: 'pid' })
+    expect(bad.success).toBe(false)
+    expect(bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'stop: a signal needs engine.pid or engine.pidFile',
+      "gone: 'pid' needs engine.pid or engine.pidFile",
+    ])
+  })
+
+  it('stops an engine over HTTP (Freqtrade’s POST /api/v1/stop) and tells it is gone by its status answer', async () => {
+    const { createServer } = await import('node:http')
+    let state = 'running'
+    const calls: string[] = []
+    const server = createServer((req, res) => {
+      calls.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`)
+      if (req.method === 'POST' && req.url === '/api/v1/stop') state = 'stopped'
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ state }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    try {
+      const base = `http://127.0.0.1:${port}/api/v1`
+      const config = EngineConfig.parse({
+        stop: { http: { url: `${base}/stop`, headers: { authorization: 'Basic dTpw' } } },
+        gone: { http: { url: `${base}/show_config`, headers: { authorization: 'Basic dTpw' }, goneBodyIncludes: '"state":"stopped"' } },
+      })
+      const r = rig({ venues: ['alpha'], options: { engine: { firstPhase: 'stop', graceMs: 500 } }, ports: { engine: createEngineControl(config) } })
+      await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
+      expect(calls).toEqual(['POST /api/v1/stop Basic dTpw', 'GET /api/v1/show_config Basic dTpw'])
+      expect(engineCommands(r.events()).map((x) => `${x.action}:${x.outcome}`)).toEqual(['stop:ok', 'terminate:ok'])
+    } finally {
+      server.close()
+    }
+  })
+
+  it('decides no engine command for a shutdown recorded without an engine, so older logs replay as they ran', async () => {
+    const r = rig({ venues: ['alpha'] })
+    await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
+    await rig({ venues: ['alpha'], options: { graceful: { settleMs: 5 } } }).controller.requestShutdown({ mode: 'graceful', reason: 'x', origin: 'signal' })
+      .done
+    expect(issued(r.events()).some((c) => c.kind === 'control-engine')).toBe(false)
+    expect(r.types('engine.')).toEqual([])
+  })
+})
