@@ -19,7 +19,7 @@ import {
 } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { pageRoutes } from './dashboard/assets.js'
-import { type FeedOptions, streamDashboard } from './dashboard/feed.js'
+import { type FeedOptions, sharedView, streamDashboard } from './dashboard/feed.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
@@ -215,6 +215,10 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const sockets = new Set<WebSocket>()
   /** The dashboard's feeds, each with its last-frame flush. */
   const feeds = new Map<WebSocket, () => Promise<void>>()
+  const dashboardView = sharedView(
+    () => backend.dashboard(),
+    () => backend.log.lastSeq,
+  )
   // Set once the port is known (the host check compares it).
   let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
 
@@ -353,7 +357,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
         sockets.add(ws)
-        const flush = streamDashboard(ws, backend.log, () => backend.dashboard(), options.feed)
+        const flush = streamDashboard(ws, backend.log, dashboardView, options.feed)
         feeds.set(ws, flush)
         ws.on('close', () => {
           sockets.delete(ws)

@@ -19,6 +19,11 @@ export type FeedOptions = {
   heartbeatMs?: number
   /** Past this much unsent data a frame is skipped: the next one carries the newer view. */
   highWater?: number
+  /**
+   * The share of the event loop the feed may take: after a view that took `t` ms to build, the
+   * next waits at least `t / share` (a large log slows the page's frames, never the daemon).
+   */
+  share?: number
 }
 
 const EVENTS = 50
@@ -54,8 +59,9 @@ function ring<T>(size: number) {
 /**
  * The page's live feed over one WebSocket. The log's subscriber only notes the event (two ring
  * pushes and a flag), inside the log's publish; a timer builds the view at most every
- * `intervalMs` and only when the log moved, and skips a frame while the socket has more than
- * `highWater` unsent: a slow browser sees fewer frames, the writer never waits for it.
+ * `intervalMs` (longer when a view is costly, see `share`) and only when the log moved, and skips
+ * a frame while the socket has more than `highWater` unsent: a slow browser sees fewer frames,
+ * the writer never waits for it.
  * Returns `flush`: one last frame now (the daemon is stopping: the page keeps the report).
  */
 export function streamDashboard(
@@ -67,6 +73,8 @@ export function streamDashboard(
   const intervalMs = options.intervalMs ?? 150
   const heartbeatMs = options.heartbeatMs ?? 1_000
   const highWater = options.highWater ?? 1 << 18
+  const share = options.share ?? 0.1
+  let notBefore = 0
   const events = ring<Brief>(EVENTS)
   const actions = ring<Brief>(ACTIONS)
   let dirty = true
@@ -86,11 +94,15 @@ export function streamDashboard(
   const unsubscribe = log.subscribe(Math.max(1, log.committedSeq - 500), note)
   const send = async (force: boolean) => {
     if (building || ws.readyState !== ws.OPEN) return
-    if (!force && (ws.bufferedAmount > highWater || (!dirty && Date.now() - lastSent < heartbeatMs))) return
+    const now = Date.now()
+    if (!force && (now < notBefore || ws.bufferedAmount > highWater || (!dirty && now - lastSent < heartbeatMs))) return
     building = true
     dirty = false
     try {
-      const frame: FeedFrame = { kind: 'view', view: await view(), events: events.newest(), actions: actions.newest() }
+      const started = performance.now()
+      const built = await view()
+      notBefore = Date.now() + (performance.now() - started) / share
+      const frame: FeedFrame = { kind: 'view', view: built, events: events.newest(), actions: actions.newest() }
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
     } catch (e) {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ kind: 'error', message: e instanceof Error ? e.message : String(e) } satisfies FeedFrame))
@@ -108,4 +120,23 @@ export function streamDashboard(
   ws.on('message', () => ws.close(1003, 'this socket only sends'))
   void send(true)
   return () => send(true)
+}
+
+/**
+ * One view for every open page: built again only once the log has moved (or a second has
+ * passed, for the clocks in it), however many pages ask.
+ */
+export function sharedView(build: () => DashboardView | Promise<DashboardView>, seq: () => number): () => Promise<DashboardView> {
+  let last: { seq: number; at: number; view: Promise<DashboardView> } | undefined
+  return () => {
+    const now = Date.now()
+    if (last && last.seq === seq() && now - last.at < 1_000) return last.view
+    const view = Promise.resolve(build())
+    last = { seq: seq(), at: now, view }
+    // a failed build is not kept: the next ask tries again
+    view.catch(() => {
+      last = undefined
+    })
+    return view
+  }
 }

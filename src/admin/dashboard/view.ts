@@ -1,5 +1,5 @@
 import { GracefulStepName, EmergencyStepName } from '../../events/steps.js'
-import { openOrders, reconciliation, shutdownProgress, type HaltdState, type ShutdownState } from '../../projections/index.js'
+import { isLive, shutdownProgress, type HaltdState, type ShutdownState } from '../../projections/index.js'
 import { buildShutdownReport } from '../../core/shutdown/report.js'
 import { worldOf } from '../../core/shutdown/world.js'
 
@@ -24,6 +24,8 @@ export type StatusPart = {
   drain: string
   paused: boolean
   deploymentsLocked: boolean
+  /** The reconciliation as the log knows it: the page shows each venue's verdict. */
+  reconciliation: { verdict: string; venues: readonly { venue: string; verdict: string }[] }
 }
 
 export type ViewInputs = {
@@ -43,12 +45,17 @@ const POSITIONS_SHOWN = 50
 
 export function dashboardView(i: ViewInputs) {
   const s = i.state
-  const orders = openOrders(s)
+  // counted, not listed: at 10,000 orders a list a frame would cost the daemon more than the page is worth
   const ordersByVenue: Record<string, number> = {}
-  for (const o of orders) ordersByVenue[o.venue] = (ordersByVenue[o.venue] ?? 0) + 1
+  let open = 0
+  for (const o of s.orders.values()) {
+    if (!isLive(o.status)) continue
+    open++
+    ordersByVenue[o.venue] = (ordersByVenue[o.venue] ?? 0) + 1
+  }
   const positionsByVenue: Record<string, number> = {}
   for (const p of i.status.positions) positionsByVenue[p.venue] = (positionsByVenue[p.venue] ?? 0) + 1
-  const recon = reconciliation(s)
+  const recon = i.status.reconciliation
   const latest = latestShutdown(s, i.since)
   return {
     at: i.now,
@@ -66,10 +73,10 @@ export function dashboardView(i: ViewInputs) {
       ...v,
       openOrders: ordersByVenue[v.venue] ?? 0,
       positions: positionsByVenue[v.venue] ?? 0,
-      reconciliation: recon.perVenue.find((r) => r.venue === v.venue)?.verdict ?? 'UNVERIFIED',
+      reconciliation: recon.venues.find((r) => r.venue === v.venue)?.verdict ?? 'UNVERIFIED',
     })),
     strategies: i.status.strategies,
-    openOrders: orders.length,
+    openOrders: open,
     positions: i.status.positions.slice(0, POSITIONS_SHOWN),
     positionCount: i.status.positions.length,
     pnl: i.status.pnl,
