@@ -33,6 +33,8 @@ export type AdminServerOptions = {
   allowedHosts?: readonly string[]
   /** How long a browser session lives idle, and at most. */
   sessions?: { idleMs?: number; maxMs?: number }
+  /** Routes served beside the admin's own, under the same checks (the engine's order entry). */
+  routes?: Record<string, Route>
 }
 
 export type AdminServer = {
@@ -184,7 +186,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const maxBody = options.maxBodyBytes ?? 64 * 1024
   const known = credentials({ users: options.users, token: options.token })
   const sessions = createSessions(options.sessions)
-  const table = { ...routes(backend), ...sessionRoutes({ known, sessions, logger }) }
+  const table = { ...routes(backend), ...sessionRoutes({ known, sessions, logger }), ...options.routes }
   const sockets = new Set<WebSocket>()
   // Set once the port is known (the host check compares it).
   let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
@@ -264,7 +266,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       }
       const reply = await handler.run({ req, body, who })
       status = reply.status
-      send(res, reply)
+      if (reply.stream) reply.stream(res)
+      else send(res, reply)
     } catch (e) {
       status = e instanceof HttpRefusal ? e.status : e instanceof HaltdError ? 409 : 500
       if (status === 500) logger?.error({ err: e, path }, 'admin request failed')

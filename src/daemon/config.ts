@@ -15,6 +15,7 @@ import { AdminUser } from '../admin/access.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
 import { EngineConfig } from './engine-process.js'
+import { OrderEntryConfig } from './order-entry-config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -197,6 +198,8 @@ export const HaltdConfig = z
     nats: NatsConfig.optional(),
     /** The trading engine's process, which the shutdowns freeze, stop and kill (`daemon/engine-process.ts`). */
     engine: EngineConfig.optional(),
+    /** Order entry for an engine beside haltd (`daemon/order-entry.ts`): its orders become haltd's. */
+    orderEntry: OrderEntryConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>()

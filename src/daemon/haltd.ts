@@ -14,6 +14,7 @@ import { tapEvents } from './event-taps.js'
 import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
 import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
+import { startOrderEntry } from './order-entry.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
@@ -176,10 +177,11 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         adminUrl: admin?.url,
         logFault: logHealth.fault,
       })
+    const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, cleanups })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
       const backend = { log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
-      admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
+      admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
     }
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
