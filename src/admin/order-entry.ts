@@ -10,6 +10,7 @@ import {
   EntryCancelAll,
   EntryOrder,
   EntryOrderNotFound,
+  EntryTicker,
   InvalidEntryRequest,
   parseEntry,
   type OrderEntry,
@@ -37,6 +38,7 @@ export const ENTRY_OPS: Readonly<Record<string, Op>> = {
   'cancel-all': (e, engine, body) => e.cancelAll(engine, parseEntry(EntryCancelAll, body)),
   'open-orders': (e, engine, body) => e.openOrders(engine, parseEntry(EntryCancelAll, body)),
   order: (e, engine, body) => e.order(engine, parseEntry(EntryCancel, body)),
+  ticker: (e, _engine, body) => e.ticker(parseEntry(EntryTicker, body)),
   positions: (e) => e.positions(),
   balances: (e) => e.balances(),
 }
@@ -80,6 +82,7 @@ export function orderEntryRoutes(entry: OrderEntry): Record<string, Route> {
     '/engine/orders/cancel': { POST: op('cancel', 'body') },
     '/engine/orders/cancel-all': { POST: op('cancel-all', 'body') },
     '/engine/order': { GET: op('order', 'query') },
+    '/engine/ticker': { GET: op('ticker', 'query') },
     '/engine/positions': { GET: op('positions', 'query') },
     '/engine/balances': { GET: op('balances', 'query') },
     '/engine/stream': {

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'eventemitter3'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { exposureOf, exposures, openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
+import { marketKey } from '../projections/fact.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderRouter } from '../core/execution/order-router.js'
 import { OrderEntry } from '../core/execution/order-entry.js'
@@ -42,6 +43,7 @@ export async function startOrderEntry(input: {
     positionOf: (venue, symbol) => exposureOf(state(), venue, symbol),
     positions: () => exposures(state()),
     balances: () => worldOf(state()).balances,
+    mark: (venue, symbol) => state().marks.get(marketKey(venue, symbol)),
     onEvent: (listener) => {
       emitter.on('event', listener)
       return () => emitter.off('event', listener)

@@ -61,6 +61,9 @@ export type EntryCancel = z.output<typeof EntryCancel>
 export const EntryCancelAll = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64).optional() })
 export type EntryCancelAll = z.output<typeof EntryCancelAll>
 
+export const EntryTicker = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64) })
+export type EntryTicker = z.output<typeof EntryTicker>
+
 /** An engine's limits (the strategies' shape): open orders at once, orders per second, absolute position per market. */
 export const EntryLimits = StrategyLimits
 export type EntryLimits = z.output<typeof EntryLimits>
@@ -218,6 +221,8 @@ export type OrderEntryPorts = {
   positionOf: (venue: string, symbol: string) => number
   positions: () => unknown
   balances: () => unknown
+  /** The last mark haltd recorded for a market (its market data), if any. */
+  mark: (venue: string, symbol: string) => number | undefined
   /** Each event once the projections applied it; returns the unsubscribe. */
   onEvent: (listener: (e: Envelope) => void) => () => void
   /** Limits for an engine by its name (the credential's); the default otherwise. */
@@ -384,6 +389,12 @@ export class OrderEntry {
 
   balances(): unknown {
     return this.ports.balances()
+  }
+
+  /** The market's last mark as haltd recorded it (ccxt's ticker, `last` only). */
+  ticker(q: EntryTicker): { venue: string; symbol: string; last: number | null } {
+    const venue = this.venueFor(q.venue)
+    return { venue, symbol: q.symbol, last: this.ports.mark(venue, q.symbol) ?? null }
   }
 
   /** The engine's own order updates and fills, from the next event on, as the projections apply them. */
