@@ -136,6 +136,11 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
       const r = await call('POST', '/engine/orders', body)
       expect([r.status, r.body.error.message]).toEqual([400, expect.stringContaining(says)])
     }
+    // the field is named once, the message is the whole of it
+    expect((await call('POST', '/engine/orders', limit({ price: undefined }))).body.error).toEqual({
+      code: 'INVALID_REQUEST',
+      message: 'price: a limit order needs a price',
+    })
     const missing = await call('POST', '/engine/orders/cancel', { clientOrderId: 'never-sent' })
     expect([missing.status, missing.body.error.code]).toEqual([404, 'ORDER_NOT_FOUND'])
     expect((await call('POST', '/engine/orders', limit())).status).toBe(200)

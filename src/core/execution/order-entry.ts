@@ -76,7 +76,7 @@ export class InvalidEntryRequest extends HaltdError {
     readonly field: string,
     detail: string,
   ) {
-    super('INVALID_REQUEST', `${field ? `${field}: ` : ''}${detail}`)
+    super('INVALID_REQUEST', field && !detail.startsWith(`${field}: `) ? `${field}: ${detail}` : detail)
   }
 }
 
