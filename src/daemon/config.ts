@@ -200,6 +200,12 @@ export const HaltdConfig = z
     engine: EngineConfig.optional(),
     /** Order entry for an engine beside haltd (`daemon/order-entry.ts`): its orders become haltd's. */
     orderEntry: OrderEntryConfig.optional(),
+    /**
+     * Guardian mode (`core/execution/guardian.ts`): an engine keeps its own order entry on these
+     * accounts; haltd follows them, adopts every order it sees, and its shutdowns act on the whole
+     * account (cancel scope `account` in both procedures, whatever `shutdown` says).
+     */
+    guardian: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>()

@@ -15,6 +15,7 @@ import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
 import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
 import { startOrderEntry } from './order-entry.js'
+import { guardAccount } from './guardian.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
@@ -186,6 +187,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
     startup = await startUp({ config, log, state, gate, venues, runId, switches, deploy, marketData, risk, life, cleanups, logger, onError })
+    if (config.guardian) for (const g of venues.values()) cleanups.push(guardAccount(g, config.guardian.pollMs, { log, state, onError }))
 
     const adminHandle = admin ? { url: admin.url, token: adminToken } : undefined
     return haltdHandle({ runId, config, log, logger, gate, venues, risk, startup, state, status, router, strategies: host, admin: adminHandle, life, emitter })
