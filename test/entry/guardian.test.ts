@@ -23,7 +23,12 @@ describe('guardian mode', { timeout: 30_000 }, () => {
   it('adopts the orders another client places on the account, and its emergency cancels them all', async () => {
     const venue = await startFakeBinance()
     cleanups.push(() => venue.close())
-    const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange: await fakeBinanceUsdm(venue), shutdownExchange: await fakeBinanceUsdm(venue), symbols: [PERP] })
+    const gateway = new CcxtGateway({
+      venue: 'binanceusdm',
+      exchange: await fakeBinanceUsdm(venue),
+      shutdownExchange: await fakeBinanceUsdm(venue),
+      symbols: [PERP],
+    })
     const h: Haltd = await createHaltd(
       { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 } },
       { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
@@ -35,7 +40,11 @@ describe('guardian mode', { timeout: 30_000 }, () => {
     for (let i = 0; i < 3; i++) await engine.createOrder(PERP, 'limit', 'buy', 0.001, 30_000 + i, { newClientOrderId: `freq${i}` })
     const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => e.data as { clientOrderId: string; origin: { kind: string; id?: string } })
     for (let t = 0; t < 50 && adopted().length < 3; t++) await new Promise((r) => setTimeout(r, 100))
-    expect(adopted().map((d) => d.clientOrderId).sort()).toEqual(['freq0', 'freq1', 'freq2'])
+    expect(
+      adopted()
+        .map((d) => d.clientOrderId)
+        .sort(),
+    ).toEqual(['freq0', 'freq1', 'freq2'])
     expect(adopted().every((d) => d.origin.kind === 'adopted' && d.origin.id === 'guardian')).toBe(true)
     expect([...h.log.read({ types: ['venue.open-orders-observed'] })].length).toBeGreaterThan(0)
 
