@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { type Origin, ShutdownMode } from '../events/primitives.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { Metric } from './prometheus.js'
+import type { DashboardView } from './dashboard/view.js'
 
 const Reason = z.string().trim().min(1, 'a reason is required').max(2000)
 
@@ -54,6 +55,8 @@ export interface AdminBackend {
   reconciliation(): Sync<unknown>
   inflight(): Sync<unknown>
   drainStatus(): Sync<unknown>
+  /** What the page shows (`/ui/feed`), built from the projections when asked. */
+  dashboard(): Sync<DashboardView>
 
   /** Starts (or escalates) the shutdown and answers at once; the report comes later in the log. */
   shutdown(request: ShutdownRequest): Sync<unknown>

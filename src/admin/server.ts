@@ -9,6 +9,8 @@ import { HaltdError } from '../events/errors.js'
 import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, type Role } from './access.js'
 import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
 import { streamEvents } from './events-socket.js'
+import { pageRoutes } from './dashboard/assets.js'
+import { type FeedOptions, streamDashboard } from './dashboard/feed.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
@@ -31,6 +33,8 @@ export type AdminServerOptions = {
    * name an operator reaches a non-loopback bind by. Any other name is refused (421).
    */
   allowedHosts?: readonly string[]
+  /** The dashboard feed's pace (`/ui/feed`). */
+  feed?: FeedOptions
   /** How long a browser session lives idle, and at most. */
   sessions?: { idleMs?: number; maxMs?: number }
   /** Routes served beside the admin's own, under the same checks (the engine's order entry). */
@@ -41,7 +45,7 @@ export type AdminServer = {
   readonly host: string
   readonly port: number
   readonly url: string
-  /** Open `/events` sockets. */
+  /** Open `/events` and `/ui/feed` sockets. */
   readonly clients: number
   close(): Promise<void>
 }
@@ -186,8 +190,16 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const maxBody = options.maxBodyBytes ?? 64 * 1024
   const known = credentials({ users: options.users, token: options.token })
   const sessions = createSessions(options.sessions)
-  const table = { ...routes(backend), ...sessionRoutes({ known, sessions, logger }), ...options.routes }
+  const api = routes(backend)
+  const actionsOf = (role: Role) =>
+    Object.keys(api).filter((path) => {
+      const needs = api[path]?.POST?.needs
+      return needs !== undefined && (needs === 'anyone' || needs.includes(role))
+    })
+  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf }), ...pageRoutes(), ...options.routes }
   const sockets = new Set<WebSocket>()
+  /** The dashboard's feeds, each with its last-frame flush. */
+  const feeds = new Map<WebSocket, () => Promise<void>>()
   // Set once the port is known (the host check compares it).
   let checkHost: ReturnType<typeof hostCheck> = () => ({ ok: false, status: 421, problem: 'the server is not listening yet' })
 
@@ -323,6 +335,18 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const r = e as HttpRefusal
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
     }
+    if (target.path === '/ui/feed') {
+      return wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
+        sockets.add(ws)
+        const flush = streamDashboard(ws, backend.log, () => backend.dashboard(), options.feed)
+        feeds.set(ws, flush)
+        ws.on('close', () => {
+          sockets.delete(ws)
+          feeds.delete(ws)
+        })
+      })
+    }
     if (target.path !== '/events') return answerRaw(socket, 404, 'NOT_FOUND', `no websocket route ${shown(target.path)}`)
     const raw = target.query.get('from')
     const from = raw === null ? backend.log.lastSeq + 1 : Number(raw)
@@ -370,6 +394,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return sockets.size
     },
     async close() {
+      // the page keeps what it last got: let it be the final word (the report)
+      await Promise.all([...feeds.values()].map((flush) => flush().catch(() => undefined)))
       for (const ws of sockets) ws.close(1001, 'haltd is stopping')
       wss.close()
       await new Promise<void>((resolve) => {

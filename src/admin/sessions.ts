@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { type Credentials, type Principal, READERS } from './access.js'
+import { type Credentials, type Principal, READERS, type Role } from './access.js'
 import { caller, HttpRefusal, json, parse, type Route } from './route.js'
 
 /**
@@ -107,10 +107,17 @@ const LoginBody = z.strictObject({ token: z.string().min(1).max(1000) })
  * `POST /session` trades a token for a session cookie (from the page's own origin only);
  * `GET /session` says who the session is; `POST /session/logout` ends it.
  */
-export function sessionRoutes(d: { known: Credentials; sessions: Sessions; logger: Logger | undefined }): Record<string, Route> {
+export function sessionRoutes(d: {
+  known: Credentials
+  sessions: Sessions
+  logger: Logger | undefined
+  /** The actions (POST paths) a role may take: the page offers those, and no others. */
+  actionsOf: (role: Role) => string[]
+}): Record<string, Route> {
+  const whoami = (who: Principal) => ({ ...who, actions: d.actionsOf(who.role) })
   return {
     '/session': {
-      GET: { needs: READERS, run: async (call) => json(200, caller(call)) },
+      GET: { needs: READERS, run: async (call) => json(200, whoami(caller(call))) },
       POST: {
         needs: 'anyone',
         run: async ({ req, body }) => {
@@ -123,7 +130,7 @@ export function sessionRoutes(d: { known: Credentials; sessions: Sessions; logge
           }
           const session = d.sessions.open(who)
           d.logger?.info({ name: who.name, role: who.role }, 'admin login')
-          return json(200, who, { 'set-cookie': d.sessions.cookie(session) })
+          return json(200, whoami(who), { 'set-cookie': d.sessions.cookie(session) })
         },
       },
     },

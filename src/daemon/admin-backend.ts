@@ -3,6 +3,7 @@ import type { ShutdownMode, Origin } from '../events/primitives.js'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../projections/index.js'
 import type { ActionRequest, AdminBackend, Health } from '../admin/backend.js'
+import { dashboardView, type StatusPart } from '../admin/dashboard/view.js'
 import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -11,6 +12,7 @@ import type { RiskMonitor } from '../core/risk/index.js'
 import type { MarketData } from './market-data.js'
 import type { VenueHealth } from './venue-health.js'
 import { daemonMetrics } from './metrics.js'
+import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 import { watchEventLoop } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
@@ -48,6 +50,10 @@ export type AdminBackendInput = {
   requestShutdown: (r: { mode: ShutdownMode; reason: string; origin: Origin; by: string }) => unknown
   shuttingDown: () => boolean
   lifecycle: () => string
+  /** The log's way to the engine's stream, when replication is configured. */
+  replication?: () => (ReplicationStatus & { mode: string }) | undefined
+  /** This engine in its fleet, when it has one: whether it sees it, and why not. */
+  fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -57,44 +63,55 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   }
   // These events have no `by` field: who asked goes into the reason, so the log still says it.
   const withBy = (r: ActionRequest): ActionRequest => ({ ...r, reason: `${r.reason} [by ${r.by}]` })
+  const health = (): Health => {
+    const s = d.state()
+    const logError = d.logFault?.()
+    const logOk = !d.log.isClosed && logError === undefined
+    const venues = [...d.venues.keys()].map((venue) => {
+      const v = s.venues.get(venue)
+      // The recent calls' median when there are any; before the first, the connect's own time.
+      const measured = d.venueHealth.latency(venue)
+      return {
+        venue,
+        connected: v?.connected === true,
+        ...(measured
+          ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
+          : v?.latencyMs !== undefined
+            ? { latencyMs: v.latencyMs, latencySamples: 0 }
+            : {}),
+        ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
+      }
+    })
+    const lifecycle = d.lifecycle()
+    const ok = logOk && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
+    return {
+      ok,
+      state: lifecycle,
+      log: {
+        ok: logOk,
+        lastSeq: d.log.lastSeq,
+        lastEventAt: s.ts ? new Date(s.ts).toISOString() : null,
+        ...(logError !== undefined ? { error: logError, problem: 'the event log cannot be written: haltd is HALTED' } : {}),
+        ...(d.log.isClosed ? { problem: 'the event log is closed' } : {}),
+      },
+      venues,
+      marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
+      ...fleetHealth(d.fleet?.()),
+    }
+  }
   return {
     log: d.log,
-    health(): Health {
-      const s = d.state()
-      const logError = d.logFault?.()
-      const logOk = !d.log.isClosed && logError === undefined
-      const venues = [...d.venues.keys()].map((venue) => {
-        const v = s.venues.get(venue)
-        // The recent calls' median when there are any; before the first, the connect's own time.
-        const measured = d.venueHealth.latency(venue)
-        return {
-          venue,
-          connected: v?.connected === true,
-          ...(measured
-            ? { latencyMs: measured.latencyMs, latencySamples: measured.samples, lastCallAt: new Date(measured.lastCallAt).toISOString() }
-            : v?.latencyMs !== undefined
-              ? { latencyMs: v.latencyMs, latencySamples: 0 }
-              : {}),
-          ...(v?.disconnectReason ? { lastError: v.disconnectReason } : {}),
-        }
-      })
-      const lifecycle = d.lifecycle()
-      const ok = logOk && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
-      return {
-        ok,
-        state: lifecycle,
-        log: {
-          ok: logOk,
-          lastSeq: d.log.lastSeq,
-          lastEventAt: s.ts ? new Date(s.ts).toISOString() : null,
-          ...(logError !== undefined ? { error: logError, problem: 'the event log cannot be written: haltd is HALTED' } : {}),
-          ...(d.log.isClosed ? { problem: 'the event log is closed' } : {}),
-        },
-        venues,
-        marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
-      }
-    },
+    health,
     status: () => d.status(),
+    dashboard: () =>
+      dashboardView({
+        state: d.state(),
+        status: d.status() as StatusPart,
+        venues: health().venues,
+        risk: d.risk.status().readings,
+        now: d.clock.now(),
+        since: d.startedAt,
+      }),
     metrics: () =>
       daemonMetrics({
         state: d.state(),
@@ -106,6 +123,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         gateRefusals: d.router.refusedCount,
         ticks: d.marketData.ticks,
         shuttingDown: d.shuttingDown(),
+        replication: d.replication?.(),
         latencyMs: new Map(
           [...d.venues.keys()].flatMap((v) => {
             const l = d.venueHealth.latency(v)
@@ -195,6 +213,18 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       refuseDuringShutdown('unlock deployments')
       d.pause.unfreeze(withBy(r).reason, r.origin)
       return { locked: false }
+    },
+  }
+}
+
+/** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
+function fleetHealth(f: ReturnType<NonNullable<AdminBackendInput['fleet']>>): { fleet?: Record<string, unknown> } {
+  if (!f) return {}
+  return {
+    fleet: {
+      seen: f.seen,
+      since: f.since,
+      ...(f.seen ? {} : { problem: `cannot see the fleet: the fleet kill switch cannot reach this engine${f.problem ? ` (${f.problem})` : ''}` }),
     },
   }
 }

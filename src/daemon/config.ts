@@ -16,6 +16,9 @@ import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
 import { EngineConfig } from './engine-process.js'
 import { OrderEntryConfig } from './order-entry-config.js'
+import { ReplicationConfig } from '../cluster/replication/config.js'
+import { FailoverConfig } from '../cluster/leadership/config.js'
+import { FleetConfig } from '../cluster/fleet/config.js'
 
 /**
  * The whole configuration of a haltd process, as one schema. It comes from a JSON file, an
@@ -206,8 +209,19 @@ export const HaltdConfig = z
      * account (cancel scope `account` in both procedures, whatever `shutdown` says).
      */
     guardian: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).optional(),
+    /** Every committed event published to the engine's JetStream stream (docs/ARCHITECTURE.md, "Hot standby"). */
+    replication: ReplicationConfig.optional(),
+    /** A lease-held leadership per engine, a standby's role, and what an unplanned failover comes up as. */
+    failover: FailoverConfig.optional(),
+    /** This engine in the desk's fleet: its registry row and the fleet kill switch (needs `nats`). */
+    fleet: FleetConfig.optional(),
   })
   .superRefine((config, ctx) => {
+    for (const section of ['replication', 'failover'] as const) {
+      if (config[section] && !config.nats) ctx.addIssue({ code: 'custom', path: [section], message: 'needs the nats section (servers and engine)' })
+    }
+    if (config.failover && !config.replication)
+      ctx.addIssue({ code: 'custom', path: ['failover'], message: 'needs the replication section: a standby follows the stream' })
     const names = new Set<string>()
     config.venues.forEach((v, i) => {
       if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['venues', i, 'name'], message: `venue '${v.name}' is configured twice` })
@@ -256,6 +270,7 @@ export const HaltdConfig = z
         message: `must be below deadMansSwitch.timeoutMs (${d.timeoutMs}), or the switch fires between refreshes`,
       })
     }
+    if (config.fleet && !config.nats) ctx.addIssue({ code: 'custom', path: ['fleet'], message: 'needs a nats section: the fleet lives in NATS JetStream' })
     const g = config.shutdown.graceful
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })

@@ -5,6 +5,7 @@ import type { OrderGate } from '../core/execution/gate.js'
 import { OrderRouter } from '../core/execution/order-router.js'
 import { recordUpdates } from '../core/execution/venue-recorder.js'
 import type { HaltdConfig } from './config.js'
+import type { Envelope } from '../events/envelope.js'
 
 /**
  * The write-ahead order router behind the gate, reading positions (for the reduce-only check) and
@@ -22,6 +23,8 @@ export function createOrderRouter(input: {
   cleanups: { push(cleanup: () => unknown): void }
   /** Where a venue's update that could not be recorded is reported. */
   onError: (e: unknown) => void
+  /** The replicated log's write-ahead (sync mode). */
+  writeAhead?: ((submitted: Envelope) => Promise<void>) | undefined
 }): OrderRouter {
   const { log, venues, state, cleanups } = input
   const router = new OrderRouter({
@@ -34,6 +37,7 @@ export function createOrderRouter(input: {
     orderOf: (venue, clientOrderId) => orderOf(state(), venue, clientOrderId),
     submitTimeoutMs: input.orders.submitTimeoutMs,
     lostRecheckMs: input.orders.lostRecheckMs,
+    ...(input.writeAhead ? { writeAhead: input.writeAhead } : {}),
   })
   cleanups.push(() => router.close())
   const knows = (venue: string, clientOrderId: string) => orderOf(state(), venue, clientOrderId) !== undefined

@@ -32,6 +32,9 @@ import { tradingGate } from './trading-gate.js'
 import { createStrategies } from './strategies.js'
 import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
+import { joinCluster, lead, type ClusterSeat } from './cluster.js'
+import { startReplication } from './replication.js'
+import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
 
 export { HALTD_VERSION } from './version.js'
@@ -59,8 +62,18 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   }
 
   // ── the log and its projections, and this run in it ──────────────────────────────────────
-  const { log, runner } = openLogWithProjections(config, { clock, ids, logger })
+  // a standby taking over brings the log it followed, its projections warm
+  const { log, runner } = ports.takeover ?? openLogWithProjections(config, { clock, ids, logger })
   const state = () => runner.state
+  // ── NATS: the lease and the stream are checked before this run writes anything ──────────
+  let seat: ClusterSeat | undefined
+  try {
+    seat = await joinCluster({ config, log, logger, taken: ports.takeover?.leadership })
+  } catch (e) {
+    runner.stop()
+    log.close()
+    throw e
+  }
   startRun(log, { runId, version: HALTD_VERSION, configHash: configHash(config) }, logger)
 
   // Everything from here on must release the log if startup fails.
@@ -71,8 +84,41 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // A write the log could not make (a full disk, an I/O error), whoever made it: HALTED, the process stays up.
     const onFirstFault = haltOnLogFault({ gate, logger, onError, lifecycle: () => life, notifier: () => notifier })
     const logHealth = watchLogHealth({ log, now: () => clock.now(), onError, onFirstFault })
+    // ── NATS: leadership, and the log off the node ───────────────────────────────────────
+    if (seat) cleanups.push(() => seat.nc.close())
+    const haltOnLostLeadership = (reason: string) => {
+      logger.fatal({ reason }, 'HALTED: this haltd no longer leads its engine; trading stops')
+      setImmediate(() => (life.state === 'running' ? life.set('halted') : undefined))
+    }
+    const leadership =
+      seat?.taken && config.failover
+        ? lead({ seat, taken: seat.taken, config: config.failover, log, gate, logger, onError, onLost: haltOnLostLeadership })
+        : undefined
+    if (leadership) cleanups.push(() => leadership.stop())
+    const replication =
+      seat && config.replication
+        ? await startReplication({
+            nc: seat.nc,
+            engine: seat.engine,
+            config: config.replication,
+            log,
+            gate,
+            logger,
+            onError,
+            lifecycle: () => life,
+            notifier: () => notifier,
+            ...(leadership ? { epoch: () => leadership.epoch, fence: () => leadership.fence() } : {}),
+          })
+        : undefined
+    if (replication) {
+      cleanups.push(async () => {
+        // the run's end goes to the stream too, when it answers in time
+        await replication.flush(config.replication?.ackTimeoutMs ?? 2_000).catch(() => {})
+        await replication.stop()
+      })
+    }
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
-    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError })
+    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError, writeAhead: replication?.writeAhead })
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
     const notifier = createNotifier({
@@ -85,6 +131,14 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const startEmergency = (reason: string) => life.requestShutdown('emergency', reason, 'risk').done
     const risk = new RiskMonitor({ config: config.risk, log, state, gate, clock, onError, startEmergency })
     venueErrors.countWith(() => risk.noteVenueError())
+    const takenOver = ports.takeover?.leadership
+    if (takenOver?.reason === 'failover' && config.failover?.onUnplanned === 'halted') {
+      // the conservative playbook: after an unplanned failover, a person looks before anything trades
+      risk.activate({
+        reason: `unplanned failover: the lease of ${takenOver.lease.previous ?? 'the previous leader'} expired and this instance took over (epoch ${takenOver.lease.epoch})`,
+        origin: 'system',
+      })
+    }
     const { host, deploy } = createStrategies({ router, log, clock, state, logger, config, embedded: ports.strategies })
     const marketData = createMarketData({
       log,
@@ -116,6 +170,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
     const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches, notifier, marketData, risk, logger })
     let admin: AdminServer | undefined
+    let fleet: FleetMembership | undefined
+    let exitCode: number | undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -148,7 +204,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           await taps.notificationsSettled()
           await notifier.settled()
         },
-        recordEnd: (code) => endRun(log, runId, code),
+        recordEnd: (code) => {
+          exitCode = code
+          endRun(log, runId, code)
+        },
         release: async () => {
           await admin?.close().catch(onError)
           removeAdminInfo(adminInfoPath(config.db.path))
@@ -177,12 +236,51 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         startup,
         adminUrl: admin?.url,
         logFault: logHealth.fault,
+        replication: replication?.status(),
+        fleet: fleet?.describe(),
       })
     const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, cleanups })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
-      const backend = { log, logFault, state, status, router, risk, drain, pause, venues, venueHealth, marketData, gate, clock, startedAt, onError }
+      const backend = {
+        log,
+        logFault,
+        state,
+        status,
+        router,
+        risk,
+        drain,
+        pause,
+        venues,
+        venueHealth,
+        marketData,
+        gate,
+        clock,
+        startedAt,
+        onError,
+        replication: () => replication?.status(),
+        fleet: () => fleet?.describe(),
+      }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
+    }
+
+    // ── the fleet: its kill switch, read before startup (set, it holds this engine HALTED), and this engine's row
+    fleet = await joinFleet({
+      config,
+      state,
+      status,
+      lifecycle: () => life.state,
+      gate,
+      killSwitch: risk,
+      role: ports.fleetRole ?? (() => 'leader'),
+      now: () => clock.now(),
+      logger,
+      onError,
+    })
+    if (fleet) {
+      const member = fleet
+      cleanups.push(() => member.close(exitCode))
+      emitter.on('lifecycle', () => member.publish())
     }
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────

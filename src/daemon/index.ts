@@ -22,3 +22,4 @@ export {
   type Watchdog,
 } from './watchdog.js'
 export { StartupMismatch, type StartupReconciliation } from './startup.js'
+export { createStandby, StandbyNotConfigured, type Standby, type StandbyStatus } from './standby.js'

@@ -15,6 +15,8 @@ export type MetricsInput = {
   shuttingDown: boolean
   /** Median round trip of recent calls, by venue. */
   latencyMs?: ReadonlyMap<string, number>
+  /** The log's way to the engine's stream, when replication is configured. */
+  replication?: { state: string; ackedSeq: number; lagEvents: number; lagMs: number; mode: string } | undefined
   /** The process's own numbers; read from this process when absent. */
   process?: ProcessSample
 }
@@ -133,6 +135,7 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
       [...m.ticks].map(([venue, value]) => ({ labels: { venue }, value })),
     ),
     counter('haltd_anomalies_total', 'facts that broke a rule (see /status)', [{ value: s.anomalyCount }]),
+    ...replicationMetrics(m.replication),
     gauge('process_resident_memory_bytes', 'resident memory size in bytes', [{ value: proc.residentBytes }]),
     counter('process_cpu_seconds_total', 'user and system CPU time spent, in seconds', [{ value: proc.cpuSeconds }]),
     gauge('process_start_time_seconds', 'start time of the process since the epoch, in seconds', [{ value: proc.startTimeSeconds }]),
@@ -145,5 +148,24 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
           gauge('nodejs_eventloop_lag_max_seconds', 'largest event loop lag since the last scrape, in seconds', [{ value: proc.eventLoop.maxSeconds }]),
         ]
       : []),
+  ]
+}
+
+const REPLICATION_STATES = ['live', 'recovering', 'fenced', 'stopped'] as const
+
+/** The log's way to the stream: how far behind it is, in events and in age, and whether it publishes. */
+function replicationMetrics(r: MetricsInput['replication']): Metric[] {
+  if (!r) return []
+  return [
+    gauge('haltd_replication_lag_events', 'committed events the stream has not acknowledged yet', [{ labels: { mode: r.mode }, value: r.lagEvents }]),
+    gauge('haltd_replication_lag_seconds', 'age of the oldest event the stream has not acknowledged (0 when none)', [
+      { labels: { mode: r.mode }, value: r.lagMs / 1000 },
+    ]),
+    gauge('haltd_replication_acked_seq', 'the newest log seq the stream acknowledged', [{ value: r.ackedSeq }]),
+    gauge(
+      'haltd_replication_state',
+      '1 for the state the publisher is in',
+      REPLICATION_STATES.map((state) => ({ labels: { state }, value: r.state === state ? 1 : 0 })),
+    ),
   ]
 }

@@ -12,7 +12,7 @@ export type StatusInputs = {
   state: HaltdState
   run: { runId: string; pid: number; startedAt: number }
   now: number
-  gate: { readonly halted: boolean; readonly latchReason: string | undefined }
+  gate: { readonly halted: boolean; readonly latchReason: string | undefined; readonly fenced?: string | undefined }
   /** The venues this run trades on, in their configured order. */
   venues: Iterable<string>
   /** Round trips measured on recent calls: fresher than the latency of the connect in the log. */
@@ -23,6 +23,10 @@ export type StatusInputs = {
   adminUrl: string | undefined
   /** The first write the log could not make this run, if any. */
   logFault?: { error: string; at: number; failures: number } | undefined
+  /** The log's way to the engine's stream, when replication is configured. */
+  replication?: DaemonStatus['replication']
+  /** This engine in the fleet, when it has one. */
+  fleet?: DaemonStatus['fleet'] | undefined
 }
 
 /** The daemon's status: the projections, the gate, the strategies and the running shutdown in one view. */
@@ -40,7 +44,11 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     version: HALTD_VERSION,
     seq: s.seq,
     uptimeMs: i.now - i.run.startedAt,
-    gate: { halted: i.gate.halted, ...(i.gate.latchReason ? { reason: i.gate.latchReason } : {}) },
+    gate: {
+      halted: i.gate.halted,
+      ...(i.gate.latchReason ? { reason: i.gate.latchReason } : {}),
+      ...(i.gate.fenced !== undefined ? { fenced: i.gate.fenced } : {}),
+    },
     killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
     openOrders: s.inFlight,
     positions: [...s.positions.values()]
@@ -78,6 +86,8 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     startup: i.startup,
     anomalies: s.anomalyCount,
     ...(i.adminUrl ? { admin: { url: i.adminUrl } } : {}),
+    ...(i.replication ? { replication: i.replication } : {}),
+    ...(i.fleet ? { fleet: i.fleet } : {}),
     ...(i.logFault ? { log: { ok: false, error: i.logFault.error, since: new Date(i.logFault.at).toISOString(), failedWrites: i.logFault.failures } } : {}),
   }
 }

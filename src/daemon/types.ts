@@ -6,6 +6,8 @@ import type { TickerSource } from '../exchanges/ticker-source.js'
 import type { HaltdState, ReconciliationVerdict, VenueReconciliation } from '../projections/index.js'
 import type { StrategyHost, Strategy, StrategyLimits } from '../strategies/index.js'
 import type { EventLog } from '../core/log/event-log.js'
+import type { ProjectionRunner } from '../core/log/projection-runner.js'
+import type { TakenLeadership } from './cluster.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { CancelOutcome, CancelRef, SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
 import type { RiskMonitor } from '../core/risk/index.js'
@@ -14,6 +16,7 @@ import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { NotificationSink } from './notify/index.js'
 import type { StartupReconciliation } from './startup.js'
+import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 
 export type Lifecycle = 'starting' | 'running' | 'halted' | 'shutting-down' | 'stopped'
 
@@ -38,6 +41,13 @@ export type HaltdPorts = {
    * decides for itself whether haltd may end its process.
    */
   watchdog?: boolean
+  /**
+   * A standby taking over the engine: the log it followed with its projections, and the lease it
+   * took. The daemon leads from where the log ends; no second log is opened.
+   */
+  takeover?: { log: EventLog; runner: ProjectionRunner; leadership: TakenLeadership }
+  /** This engine's role in its fleet row (the standby's leadership says which); 'leader' without it. */
+  fleetRole?: () => 'leader' | 'standby'
 }
 
 export type HaltdEvents = {
@@ -60,7 +70,8 @@ export type DaemonStatus = {
   version: string
   seq: number
   uptimeMs: number
-  gate: { halted: boolean; reason?: string }
+  /** `fenced`: why every order is refused beyond the trading state (this haltd does not lead, its replication lags). */
+  gate: { halted: boolean; reason?: string; fenced?: string }
   killSwitch: { latched: boolean; reason?: string; by?: string; action?: string }
   openOrders: number
   /** `amountStep` is the market's where the venue reported it: quantities print at its precision. */
@@ -82,6 +93,10 @@ export type DaemonStatus = {
   admin?: { url: string }
   /** Present once the event log failed a write this run: haltd is HALTED until restarted. */
   log?: { ok: false; error: string; since: string; failedWrites: number }
+  /** The log's way to the engine's JetStream stream, when configured. */
+  replication?: ReplicationStatus & { mode: 'async' | 'sync' }
+  /** Present with a fleet: whether this engine sees it (NATS reachable), since when, and why not. */
+  fleet?: { engine: string; instance: string; seen: boolean; since: string; problem?: string }
 }
 
 export type Haltd = {

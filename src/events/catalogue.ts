@@ -45,6 +45,20 @@ export const SettleEvidence = z.strictObject({
 
 /** What haltd does to the engine's process: `check` asks whether it is gone. */
 export const EngineAction = z.enum(['freeze', 'thaw', 'stop', 'kill', 'check'])
+export const KillSwitchScope = z.enum(['local', 'fleet'])
+
+/**
+ * Where a fleet kill switch action came from: its id in the fleet's control bucket (the same
+ * action seen twice is one action), which engines it named, and the host and instance that issued it.
+ */
+export const FleetOrigin = z.strictObject({
+  id: Text(100),
+  engines: z.union([z.literal('all'), z.array(Text(64))]),
+  host: Text(200),
+  instance: Text(200).optional(),
+  at: z.string().max(40),
+})
+export type FleetOrigin = z.infer<typeof FleetOrigin>
 
 export const current = {
   // ── order lifecycle ────────────────────────────────────────────────────────────────────
@@ -174,7 +188,7 @@ export const current = {
   // ── trading state, kill switch, drain, pause, deployments ───────────────────────────────
   'trading.state-changed': { v: 1, data: z.strictObject({ to: TradingMode, reason: Reason, origin: Origin }) },
   'killswitch.activated': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       reason: Reason,
       origin: Origin,
@@ -183,14 +197,19 @@ export const current = {
       reading: z.number().finite().optional(),
       threshold: z.number().finite().optional(),
       action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']),
+      /** This engine's own switch, or the desk's fleet kill switch seen in NATS. */
+      scope: KillSwitchScope.default('local'),
+      fleet: FleetOrigin.optional(),
     }),
   },
   'killswitch.reset': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       reason: Reason.min(1),
       origin: Origin,
       by: Text(200).optional(),
+      scope: KillSwitchScope.default('local'),
+      fleet: FleetOrigin.optional(),
       /** Mark-to-market equity at the reset: the drawdown trigger measures from here on, across restarts. */
       equity: z.number().finite().optional(),
       /** Peak equity since the log began, at the reset: a higher peak later was reached after the reset. */
@@ -322,6 +341,54 @@ export const current = {
   },
   'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },
   'run.crashed': { v: 1, data: z.strictObject({ runId: Id, pid: z.number().int().nonnegative(), lastSeq: z.number().int().nonnegative() }) },
+  // ── leadership of the engine (hot standby, docs/ARCHITECTURE.md "Hot standby") ──────────
+  /** This instance leads the engine from `fromSeq` on, under `epoch` (one more than any before it). */
+  'leadership.acquired': {
+    v: 1,
+    data: z.strictObject({
+      engine: Id,
+      instance: Id,
+      epoch: z.number().int().positive(),
+      fromSeq: z.number().int().nonnegative(),
+      reason: z.enum(['startup', 'handover', 'failover']),
+      /** The instance that led before, where known. */
+      previous: Id.optional(),
+    }),
+  },
+  'leadership.released': {
+    v: 1,
+    data: z.strictObject({ engine: Id, instance: Id, epoch: z.number().int().positive(), reason: Reason, to: Id.optional() }),
+  },
+  /** A planned handover of the engine from the leader to a named standby. */
+  'handover.requested': {
+    v: 1,
+    data: z.strictObject({ handoverId: Id, from: Id, to: Id, budgetMs: z.number().int().positive(), reason: Reason, by: Text(100).optional() }),
+  },
+  /** One step of a handover: its start (with its budget), and its end or failure. */
+  'handover.step': {
+    v: 1,
+    data: z.strictObject({
+      handoverId: Id,
+      step: z.enum([
+        'close-gate',
+        'settle-in-flight',
+        'flush-replication',
+        'release-lease',
+        'confirm-last-seq',
+        'take-lease',
+        'adopt-orders',
+        'open-gate',
+        'roll-back',
+      ]),
+      phase: z.enum(['started', 'completed', 'failed']),
+      budgetMs: z.number().int().nonnegative(),
+      detail: Reason.optional(),
+    }),
+  },
+  'handover.completed': {
+    v: 1,
+    data: z.strictObject({ handoverId: Id, outcome: z.enum(['handed-over', 'rolled-back']), reason: Reason.optional() }),
+  },
   'notification.sent': {
     v: 1,
     data: z.strictObject({

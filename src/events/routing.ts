@@ -27,6 +27,10 @@ export function streamOf(event: HaltdEvent): string {
       return 'notification'
     case 'engine':
       return 'engine'
+    case 'leadership':
+      return 'leadership'
+    case 'handover':
+      return `handover:${d.handoverId}`
     default:
       // trading, killswitch, drain, deployments: the one trading-state stream
       return 'trading'
@@ -61,8 +65,18 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
       return `command-done:${event.data.commandId}`
     case 'shutdown.completed':
       return `shutdown-done:${event.data.shutdownId}`
+    case 'killswitch.activated':
+    case 'killswitch.reset':
+      // a fleet action is the same action wherever and however often an engine sees it
+      return event.data.fleet ? `fleet:${event.type}:${event.data.fleet.id}` : undefined
     case 'run.started':
       return `run:${event.data.runId}`
+    case 'leadership.acquired':
+      return `leadership:${event.data.engine}:${event.data.epoch}`
+    case 'handover.requested':
+      return `handover:${event.data.handoverId}`
+    case 'handover.completed':
+      return `handover-done:${event.data.handoverId}`
     case 'run.ended':
     case 'run.crashed':
       return `run-end:${event.data.runId}`

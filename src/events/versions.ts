@@ -11,7 +11,37 @@ import { UnreadableEvent } from './errors.js'
 type Upcaster = (data: any) => unknown
 type OldVersion = { data: z.ZodTypeAny; up: Upcaster }
 
+/** The kill switch's v1 events knew of one engine only: each was this engine's own switch. */
+const killSwitchV1 = { by: z.string().optional() }
+const localScope = (d: Record<string, unknown>) => ({ ...d, scope: 'local' })
+
 const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
+  'killswitch.activated': {
+    1: {
+      data: z.strictObject({
+        reason: z.string(),
+        origin: z.string(),
+        ...killSwitchV1,
+        trigger: z.string().optional(),
+        reading: z.number().finite().optional(),
+        threshold: z.number().finite().optional(),
+        action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']),
+      }),
+      up: localScope,
+    },
+  },
+  'killswitch.reset': {
+    1: {
+      data: z.strictObject({
+        reason: z.string(),
+        origin: z.string(),
+        ...killSwitchV1,
+        equity: z.number().finite().optional(),
+        peakEquity: z.number().finite().optional(),
+      }),
+      up: localScope,
+    },
+  },
   'order.canceled': {
     // v1 knew no lookup confirmation and carried no evidence; every v1 is a valid v2 as it is.
     1: {

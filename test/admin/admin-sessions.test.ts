@@ -71,12 +71,17 @@ describe('browser sessions', () => {
   it('trades a token for an HttpOnly, SameSite=Strict cookie that holds a random id, not the token', async () => {
     const r = await call('POST', '/session', { origin: own }, { token: OLGA })
     expect(r.status).toBe(200)
-    expect(r.body).toEqual({ name: 'olga', role: 'operator' })
+    const olga = {
+      name: 'olga',
+      role: 'operator',
+      actions: ['/shutdown', '/killswitch/activate', '/drain/start', '/drain/cancel', '/pause', '/resume', '/deployments/lock'],
+    }
+    expect(r.body).toEqual(olga)
     const cookie = String(r.headers['set-cookie'])
     expect(cookie).toMatch(/^haltd_session=[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/)
     expect(cookie).not.toContain(OLGA)
     const session = cookie.split(';')[0]!
-    expect((await call('GET', '/session', { cookie: session })).body).toEqual({ name: 'olga', role: 'operator' })
+    expect((await call('GET', '/session', { cookie: session })).body).toEqual(olga)
   })
 
   it('acts on a session only from its own origin, recording who as by', async () => {
@@ -99,6 +104,7 @@ describe('browser sessions', () => {
 
   it('refuses a read that another origin asks for with the cookie', async () => {
     const session = await login(VERA)
+    expect((await call('GET', '/session', { cookie: session })).body).toEqual({ name: 'vera', role: 'viewer', actions: [] })
     expect((await call('GET', '/status', { cookie: session })).status).toBe(200)
     expect((await call('GET', '/status', { cookie: session, origin: 'http://localhost:9' })).status).toBe(403)
     expect((await call('GET', '/status', { cookie: session, 'sec-fetch-site': 'cross-site' })).status).toBe(403)

@@ -1,3 +1,4 @@
+import type { DashboardView } from '../../src/admin/dashboard/view.js'
 import { HaltdError } from '../../src/events/errors.js'
 import type { EventLog } from '../../src/core/log/event-log.js'
 import type { AdminBackend } from '../../src/admin/index.js'
@@ -23,6 +24,8 @@ export function logBackend(log: EventLog): AdminBackend & { latched: () => boole
     reconciliation: () => ({ rows: [] }),
     inflight: () => ({ count: 0 }),
     drainStatus: () => ({ state: 'Active' }),
+    // the page's view is the daemon's (test/admin/dashboard-*); here only that the feed carries it
+    dashboard: () => ({ seq: log.lastSeq, state: 'running' }) as unknown as DashboardView,
     shutdown: (r) =>
       log.append({ type: 'shutdown.requested', data: { shutdownId: `s-${log.lastSeq + 1}`, mode: r.mode, reason: r.reason, origin: r.origin } }).seq,
     killswitchActivate: (r) => {

@@ -118,6 +118,11 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
   'notification.sent': (r) => ({ sink: 'slack', topic: 'shutdown', ok: r() < 0.5, error: reason(r) }),
   'engine.action-requested': (r) => ({ action: pick(r, ['freeze', 'stop', 'kill', 'check']), how: 'SIGSTOP to pid 42' }),
   'engine.action-completed': (r) => ({ action: pick(r, ['freeze', 'stop', 'kill']), result: pick(r, ['done', 'failed', 'gone']), durationMs: int(r, 100) }),
+  'leadership.acquired': (r) => ({ engine: 'mm-1', instance: id(r, 'i'), epoch: 1 + int(r, 100), fromSeq: int(r, 1e4), reason: 'handover' }),
+  'leadership.released': (r) => ({ engine: 'mm-1', instance: id(r, 'i'), epoch: 1 + int(r, 100), reason: reason(r) }),
+  'handover.requested': (r) => ({ handoverId: id(r, 'h'), from: id(r, 'i'), to: id(r, 'i'), budgetMs: 1 + int(r, 5_000), reason: reason(r) }),
+  'handover.step': (r) => ({ handoverId: id(r, 'h'), step: 'close-gate', phase: 'started', budgetMs: int(r, 5_000) }),
+  'handover.completed': (r) => ({ handoverId: id(r, 'h'), outcome: 'handed-over' }),
 }
 
 class Opaque {

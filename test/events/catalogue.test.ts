@@ -68,6 +68,20 @@ describe('event catalogue', () => {
     expect(() => parseEvent({ type: 'order.canceled', v: 1, data: settled })).toThrow(/evidence/)
   })
 
+  it('reads a v1 kill switch event as a local one (scope local), and keys a fleet action by its id so it is recorded once', () => {
+    const v1 = { reason: 'drawdown', origin: 'risk', action: 'HALTED', trigger: 'drawdown', reading: 5, threshold: 4 }
+    expect(readStored('killswitch.activated', 1, JSON.stringify(v1))).toEqual({ v: 2, data: { ...v1, scope: 'local' } })
+    expect(readStored('killswitch.reset', 1, JSON.stringify({ reason: 'ok', origin: 'cli' }))).toEqual({
+      v: 2,
+      data: { reason: 'ok', origin: 'cli', scope: 'local' },
+    })
+    expect(() => parseEvent({ type: 'killswitch.activated', v: 1, data: { ...v1, scope: 'fleet' } })).toThrow(/scope/)
+    const fleet = { id: 'ks-1', engines: 'all', host: 'desk-1', instance: 'ops', at: '2026-12-04T18:00:00.000Z' }
+    const activated = parseEvent({ type: 'killswitch.activated', data: { reason: 'bad deploy', origin: 'operator', action: 'HALTED', scope: 'fleet', fleet } })
+    expect(idempotencyKeyOf(activated)).toBe('fleet:killswitch.activated:ks-1')
+    expect(idempotencyKeyOf(parseEvent({ type: 'killswitch.activated', data: { reason: 'x', origin: 'risk', action: 'HALTED' } }))).toBeUndefined()
+  })
+
   it('offers the whole catalogue as one discriminated union schema', () => {
     expect(HaltdEventSchema.safeParse({ type: 'killswitch.reset', data: { reason: 'ok', origin: 'admin' } }).success).toBe(true)
     expect(HaltdEventSchema.safeParse({ type: 'killswitch.reset', data: { reason: '', origin: 'admin' } }).success).toBe(false)

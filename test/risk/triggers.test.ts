@@ -222,7 +222,7 @@ describe('actions and the latch', () => {
     expect(r.gate.halted).toBe(false)
     expect(r.gate.refusal(strategyOrder)).toBeUndefined()
     expect([...r.log.read({ types: ['killswitch.reset'] })].map((e) => e.data)).toEqual([
-      { reason: 'mark feed glitch confirmed with the venue', origin: 'operator', by: 'alice', equity: -1, peakEquity: 0 },
+      { reason: 'mark feed glitch confirmed with the venue', origin: 'operator', by: 'alice', equity: -1, peakEquity: 0, scope: 'local' },
     ])
     expect(r.state().trading).toMatchObject({ mode: 'ACTIVE', killSwitch: { latched: false, lastReset: { by: 'alice' } } })
   })
@@ -256,7 +256,7 @@ describe('actions and the latch', () => {
     const r = make({})
     expect(() => r.monitor.activate({ reason: '' })).toThrow(ActivationNeedsReason)
     r.monitor.activate({ reason: 'venue outage announced', by: 'bob', origin: 'admin' })
-    expect(activations(r.log)).toEqual([{ reason: 'venue outage announced', by: 'bob', origin: 'admin', trigger: 'manual', action: 'HALTED' }])
+    expect(activations(r.log)).toEqual([{ reason: 'venue outage announced', by: 'bob', origin: 'admin', trigger: 'manual', action: 'HALTED', scope: 'local' }])
     expect(r.gate.halted).toBe(true)
   })
 })

@@ -41,6 +41,8 @@ async function binance(o: { options?: ShutdownOptionsInput; afterFirstList?: (ve
     exchange,
     symbols: [SYMBOL],
     stream: false,
+    // no background polls: the first open-order list is the shutdown's own, and only the shutdown learns what the venue did
+    pollIntervalMs: 3_600_000,
     capabilities: { batchCancel: 0 },
     retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
   })

@@ -16,6 +16,7 @@ export type GateCandidate = { origin: OrderOrigin; reduceOnly: boolean }
  */
 export class OrderGate {
   private latch: string | undefined
+  private fences: (() => string | undefined)[] = []
 
   constructor(private readonly view: () => GateView) {}
 
@@ -37,8 +38,31 @@ export class OrderGate {
     return this.latch
   }
 
+  /**
+   * A condition beyond the trading state that refuses every order while it holds, the shutdown's
+   * own included: this instance does not lead its engine, or its log has not left the node. Returns
+   * the removal.
+   */
+  fence(check: () => string | undefined): () => void {
+    this.fences = [...this.fences, check]
+    return () => {
+      this.fences = this.fences.filter((f) => f !== check)
+    }
+  }
+
+  /** Why a fence refuses orders now, or undefined. */
+  get fenced(): string | undefined {
+    for (const check of this.fences) {
+      const reason = check()
+      if (reason !== undefined) return reason
+    }
+    return undefined
+  }
+
   /** Undefined when the order may pass, else why it may not. */
   refusal(order: GateCandidate): string | undefined {
+    const fenced = this.fences.length > 0 ? this.fenced : undefined
+    if (fenced !== undefined) return fenced
     const view = this.view()
     const shutdownFlatten = order.origin.kind === 'shutdown' && order.reduceOnly
     if (this.latch !== undefined) return shutdownFlatten ? undefined : `trading is halted: ${this.latch}`

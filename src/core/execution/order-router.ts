@@ -1,3 +1,4 @@
+import type { Envelope } from '../../events/envelope.js'
 import type { Origin } from '../../events/primitives.js'
 import type { SinkCancel, SinkCancelOutcome, SinkOrder } from '../../strategies/ports.js'
 import { HaltdError } from '../../events/errors.js'
@@ -66,6 +67,12 @@ export type RouterOptions = {
    * after the timeout. Shortened when the re-checks would not otherwise fit in `submitTimeoutMs`.
    */
   lostRecheckMs?: number
+  /**
+   * A second write-ahead after the log's own: resolves once the `order.submitted` is also held
+   * elsewhere (the replicated stream, in sync mode). An order whose write-ahead fails is not sent,
+   * is recorded rejected (`NOT_SENT`), and the gate closes.
+   */
+  writeAhead?: (submitted: Envelope) => Promise<void>
 }
 
 /** What only the venue can say about an order: any of these settles a submit whose answer was lost. */
@@ -143,8 +150,9 @@ export class OrderRouter {
     const reduceOnly = order.reduceOnly ?? false
     const timeInForce = order.timeInForce ?? (order.type === 'market' ? 'IOC' : 'GTC')
     const { log } = this.options
+    let submitted: Envelope
     try {
-      await log.appendDurable({
+      submitted = await log.appendDurable({
         type: 'order.submitted',
         data: {
           venue: order.venue,
@@ -166,6 +174,23 @@ export class OrderRouter {
         return { status: 'refused', reason: `not sent: ${e.message}` }
       }
       throw e
+    }
+    if (this.options.writeAhead) {
+      try {
+        await this.options.writeAhead(submitted)
+      } catch (e) {
+        const reason = `not sent: ${messageOf(e)}`
+        this.options.gate.halt(reason)
+        log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: clip(reason), code: 'NOT_SENT' } })
+        return { status: 'rejected', clientOrderId, reason }
+      }
+    }
+    // the write-ahead took time: an instance that stopped leading meanwhile (paused past its lease) sends nothing
+    const fenced = this.options.gate.fenced
+    if (fenced !== undefined) {
+      const reason = `not sent: ${fenced}`
+      log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: clip(reason), code: 'NOT_SENT' } })
+      return { status: 'rejected', clientOrderId, reason }
     }
     const request = { clientOrderId, symbol: order.symbol, side: order.side, type: order.type, qty: order.qty, price: order.price, timeInForce, reduceOnly }
     try {

@@ -124,3 +124,14 @@ export class ChainKeyFileRefused extends HaltdError {
     super('CHAIN_KEY_FILE_REFUSED', `chain key file ${path} refused: ${detail}`)
   }
 }
+
+/** An event replicated from another log that does not continue this one: nothing of it was written. */
+export class ReplicatedChainBroken extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly seq: number,
+    readonly problem: string,
+  ) {
+    super('REPLICATED_CHAIN_BROKEN', `${path}: replicated event ${seq} refused: ${problem}`)
+  }
+}

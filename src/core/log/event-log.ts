@@ -28,6 +28,7 @@ import {
   LogWriteFailed,
   NewerLogFormat,
   NotAnEventLog,
+  ReplicatedChainBroken,
 } from './errors.js'
 import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
@@ -100,6 +101,9 @@ export type StoredRow = {
   prevHash: string
   hash: string
 }
+
+/** A stored row with the idempotency key it was stored under: what a replica needs to be this log. */
+export type ReplicatedRow = StoredRow & { key: string | null }
 
 export type VerifyResult = { ok: true; lastSeq: number; count: number } | { ok: false; seq: number; problem: string; lastGoodSeq: number }
 
@@ -375,6 +379,7 @@ export class EventLog {
   private readonly power: boolean
   private readonly byKey: Database.Statement
   private readonly page: Database.Statement
+  private readonly pageKeyed: Database.Statement
   private seq = 0
   private hash = GENESIS_HASH
   private lastTs = 0
@@ -443,6 +448,7 @@ export class EventLog {
         )
     this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
     this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    this.pageKeyed = db.prepare(`SELECT ${COLUMNS}, idem_key AS key FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
     this.insertMany = this.readonly
       ? db.prepare('SELECT 1')
       : db.prepare(
@@ -867,6 +873,74 @@ export class EventLog {
       if (rows.length < PAGE) return
       next = rows[rows.length - 1]!.seq + 1
     }
+  }
+
+  /** Rows as stored with their idempotency keys, in seq order: what replication sends. */
+  *readReplicable(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<ReplicatedRow> {
+    if (this.closed) throw new LogClosed()
+    let next = from
+    for (;;) {
+      const rows = this.pageKeyed.all(next, to) as ReplicatedRow[]
+      for (const row of rows) yield row
+      if (rows.length < PAGE) return
+      next = rows[rows.length - 1]!.seq + 1
+    }
+  }
+
+  /**
+   * Append events another log already formed (a standby following its leader's stream), keeping
+   * their seq, id, timestamp and hashes. Each must be the next seq, link to this log's head and hash
+   * to what it says under this log's chain; the first that does not throws `ReplicatedChainBroken`
+   * and nothing of the batch is written. A type or version this build cannot read is stored as it
+   * came (its envelope says `unreadable`): the chain stays whole, and the reader decides.
+   */
+  appendReplicated(rows: readonly ReplicatedRow[]): Envelope[] {
+    this.writable()
+    if (this.soon.length > 0) this.appendSoonNow()
+    const digest = this.digest!
+    let seq = this.seq
+    let prev = this.hash
+    for (const row of rows) {
+      const refuse = (problem: string) => new ReplicatedChainBroken(this.path, row.seq, problem)
+      if (row.seq !== seq + 1) throw refuse(`this log ends at seq ${seq}, so the next is ${seq + 1}`)
+      if (row.prevHash !== prev) throw refuse(`its prevHash ${row.prevHash.slice(0, 12)}… is not this log's head ${prev.slice(0, 12)}…`)
+      const hash = hashLink(digest, prev, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data)
+      if (hash !== row.hash) throw refuse(`its hash does not match its contents under this log's chain (${this.chainKind})`)
+      seq = row.seq
+      prev = row.hash
+    }
+    if (rows.length === 0) return []
+    if (this.power) this.openGroup()
+    const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
+    try {
+      this.writeReplicated(rows)
+    } catch (e) {
+      this.seq = before.seq
+      this.hash = before.hash
+      this.lastTs = before.lastTs
+      if (e instanceof ReplicatedChainBroken) throw e
+      throw this.afterWriteError(
+        e,
+        rows.map((r) => r.type),
+      )
+    }
+    const out = rows.map(toEnvelope)
+    for (const envelope of out) this.publish(envelope)
+    return out
+  }
+
+  private writeReplicated(rows: readonly ReplicatedRow[]): void {
+    this.database.transaction(() => {
+      for (const r of rows) {
+        this.beforeWrite?.()
+        const info = this.insert.run(r.seq, r.id, r.type, r.v, r.ts, r.stream, r.causationId, r.correlationId, r.key, r.data, r.prevHash, r.hash)
+        if (info.changes !== 1) throw new ReplicatedChainBroken(this.path, r.seq, `its idempotency key '${r.key}' is already stored under another seq`)
+        this.seq = r.seq
+        this.hash = r.hash
+        this.lastTs = Math.max(this.lastTs, r.ts)
+        if (r.key !== null) this.remember(r.key)
+      }
+    })()
   }
 
   /** Stored events as envelopes (current versions), streamed in seq order. */

@@ -1,4 +1,4 @@
-import type { Envelope, EventInput } from '../../events/index.js'
+import type { Envelope, EventInput, FleetOrigin } from '../../events/index.js'
 import type { Origin, TradingMode } from '../../events/primitives.js'
 import { killSwitch, venues, type Fact, type HaltdState, type KillSwitch } from '../../projections/index.js'
 import type { Clock } from '../../events/clock.js'
@@ -194,18 +194,18 @@ export class RiskMonitor {
     return trip
   }
 
-  /** An operator's (or the admin API's) manual activation. */
-  activate(input: { reason: string; by?: string; action?: KillAction; origin?: Origin }): Trip | undefined {
+  /** An operator's (or the admin API's, or the fleet's: with `fleet`, where it came from) manual activation. */
+  activate(input: { reason: string; by?: string; action?: KillAction; origin?: Origin; fleet?: FleetOrigin }): Trip | undefined {
     if (typeof input.reason !== 'string' || input.reason.trim() === '') throw new ActivationNeedsReason()
     const action = input.action ?? 'HALTED'
     const latched = this.latchedAction()
     if (latched !== undefined && SEVERITY[latched] >= SEVERITY[action]) return undefined
-    const trip: Trip = { trigger: 'manual', action, reason: input.reason }
-    this.trip(trip, input.origin ?? 'operator', input.by)
+    const trip: Trip = { trigger: input.fleet ? 'fleet' : 'manual', action, reason: input.reason }
+    this.trip(trip, input.origin ?? 'operator', input.by, input.fleet)
     return trip
   }
 
-  private trip(trip: Trip, origin: Origin, by?: string): void {
+  private trip(trip: Trip, origin: Origin, by?: string, fleet?: FleetOrigin): void {
     const { gate, log, state } = this.options
     const mode = modeOf(trip.action)
     // Close first, record second: no order may pass between the decision and its event.
@@ -222,6 +222,8 @@ export class RiskMonitor {
           trigger: trip.trigger,
           ...(by !== undefined ? { by } : {}),
           ...(trip.reading !== undefined ? { reading: trip.reading, threshold: trip.threshold } : {}),
+          scope: fleet ? 'fleet' : 'local',
+          ...(fleet ? { fleet } : {}),
         },
       },
     ]
@@ -252,7 +254,7 @@ export class RiskMonitor {
    * The operator's reset: refused without a reason. Records `killswitch.reset`, returns trading
    * to ACTIVE if the kill switch was what last set the mode, and reopens a gate latch it set.
    */
-  reset(input: { reason: string; by?: string; origin?: Origin }): void {
+  reset(input: { reason: string; by?: string; origin?: Origin; fleet?: FleetOrigin }): void {
     if (typeof input?.reason !== 'string' || input.reason.trim() === '') throw new ResetNeedsReason()
     if (!this.latched) throw new KillSwitchNotLatched()
     const { gate, log, state, clock } = this.options
@@ -261,7 +263,18 @@ export class RiskMonitor {
     const origin = input.origin ?? 'operator'
     const { equity, peakEquity } = s.pnl
     const events: EventInput[] = [
-      { type: 'killswitch.reset', data: { reason: input.reason, origin, ...(input.by !== undefined ? { by: input.by } : {}), equity, peakEquity } },
+      {
+        type: 'killswitch.reset',
+        data: {
+          reason: input.reason,
+          origin,
+          ...(input.by !== undefined ? { by: input.by } : {}),
+          equity,
+          peakEquity,
+          scope: input.fleet ? 'fleet' : 'local',
+          ...(input.fleet ? { fleet: input.fleet } : {}),
+        },
+      },
     ]
     const setByKillSwitch = !ks.latched || s.trading.modeChange === undefined || s.trading.modeChange.seq <= ks.seq + 1
     if (s.trading.mode !== 'ACTIVE' && setByKillSwitch) {

@@ -132,7 +132,7 @@ export const EMERGENCY_STEPS: readonly (StepDef & { name: EmergencyStepName })[]
     name: 'latch kill switch',
     budgetMs: budget('latch kill switch'),
     skip: (ctx) => (ctx.world.killSwitchLatched ? 'the kill switch is latched already' : undefined),
-    start: (ctx): HaltdEvent[] => [{ type: 'killswitch.activated', data: { reason: why(ctx), origin: originOf(ctx), action: 'EMERGENCY' } }],
+    start: (ctx): HaltdEvent[] => [{ type: 'killswitch.activated', data: { reason: why(ctx), origin: originOf(ctx), action: 'EMERGENCY', scope: 'local' } }],
     plan: () => ({ kind: 'complete' }),
   },
   { step: 3, name: 'cancel all orders', budgetMs: budget('cancel all orders'), plan: planCancelAll },

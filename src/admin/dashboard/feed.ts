@@ -1,0 +1,111 @@
+import type { WebSocket } from 'ws'
+import type { EventLog } from '../../core/log/event-log.js'
+import type { Envelope } from '../../events/envelope.js'
+import type { DashboardView } from './view.js'
+
+/** One line of the page's event list: what happened, in a sentence's worth of fields. */
+export type Brief = { seq: number; ts: number; type: string; text: string }
+
+/**
+ * Frames on `/ui/feed`: the whole view (built from the projections), the newest events and the
+ * newest actions. Each frame replaces the last, so a frame the page never got costs nothing.
+ */
+export type FeedFrame = { kind: 'view'; view: DashboardView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
+
+export type FeedOptions = {
+  /** At most one frame this often while the log moves. */
+  intervalMs?: number
+  /** A frame at least this often while it does not (uptime, elapsed against the deadline). */
+  heartbeatMs?: number
+  /** Past this much unsent data a frame is skipped: the next one carries the newer view. */
+  highWater?: number
+}
+
+const EVENTS = 50
+const ACTIONS = 30
+/** Events the page reads as actions and steps: who asked for what, and how the shutdown goes. */
+const ACTION = /^(shutdown\.(requested|escalated|completed|step-)|killswitch\.|drain\.|trading\.(paused|resumed)|deployments\.|run\.)/
+const FIELDS = ['venue', 'symbol', 'clientOrderId', 'step', 'name', 'outcome', 'mode', 'action', 'reason', 'by', 'origin', 'error', 'status'] as const
+
+export function brief(e: Envelope): Brief {
+  const data = (e.data ?? {}) as Record<string, unknown>
+  const parts: string[] = []
+  for (const k of FIELDS) {
+    const v = data[k]
+    if (v === undefined || v === null || typeof v === 'object') continue
+    parts.push(`${k}=${String(v)}`)
+  }
+  const text = parts.join(' ')
+  return { seq: e.seq, ts: e.ts, type: e.type, text: text.length > 240 ? `${text.slice(0, 240)}…` : text }
+}
+
+/** The newest `size` items: pushed in O(1), trimmed in batches. */
+function ring<T>(size: number) {
+  let items: T[] = []
+  return {
+    push(item: T) {
+      items.push(item)
+      if (items.length > size * 2) items = items.slice(-size)
+    },
+    newest: () => items.slice(-size),
+  }
+}
+
+/**
+ * The page's live feed over one WebSocket. The log's subscriber only notes the event (two ring
+ * pushes and a flag), inside the log's publish; a timer builds the view at most every
+ * `intervalMs` and only when the log moved, and skips a frame while the socket has more than
+ * `highWater` unsent: a slow browser sees fewer frames, the writer never waits for it.
+ * Returns `flush`: one last frame now (the daemon is stopping: the page keeps the report).
+ */
+export function streamDashboard(
+  ws: WebSocket,
+  log: EventLog,
+  view: () => DashboardView | Promise<DashboardView>,
+  options: FeedOptions = {},
+): () => Promise<void> {
+  const intervalMs = options.intervalMs ?? 150
+  const heartbeatMs = options.heartbeatMs ?? 1_000
+  const highWater = options.highWater ?? 1 << 18
+  const events = ring<Brief>(EVENTS)
+  const actions = ring<Brief>(ACTIONS)
+  let dirty = true
+  let lastSent = 0
+  let building = false
+  const note = (e: Envelope) => {
+    try {
+      const b = brief(e)
+      events.push(b)
+      if (ACTION.test(e.type)) actions.push(b)
+      dirty = true
+    } catch {
+      // a line the page cannot show is not worth a fault in the log's publish
+    }
+  }
+  // the recent past first (its actions are what an operator who just opened the page needs)
+  const unsubscribe = log.subscribe(Math.max(1, log.committedSeq - 500), note)
+  const send = async (force: boolean) => {
+    if (building || ws.readyState !== ws.OPEN) return
+    if (!force && (ws.bufferedAmount > highWater || (!dirty && Date.now() - lastSent < heartbeatMs))) return
+    building = true
+    dirty = false
+    try {
+      const frame: FeedFrame = { kind: 'view', view: await view(), events: events.newest(), actions: actions.newest() }
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
+    } catch (e) {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ kind: 'error', message: e instanceof Error ? e.message : String(e) } satisfies FeedFrame))
+    } finally {
+      lastSent = Date.now()
+      building = false
+    }
+  }
+  const timer = setInterval(() => void send(false), intervalMs)
+  timer.unref()
+  ws.on('close', () => {
+    clearInterval(timer)
+    unsubscribe()
+  })
+  ws.on('message', () => ws.close(1003, 'this socket only sends'))
+  void send(true)
+  return () => send(true)
+}

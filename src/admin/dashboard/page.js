@@ -1,0 +1,367 @@
+// The haltd dashboard: plain DOM over one WebSocket (/ui/feed). The session cookie is HttpOnly;
+// this script never sees a token after the login form hands it to POST /session.
+
+const $ = (id) => document.getElementById(id)
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
+const num = (v, digits = 2) => (typeof v === 'number' && Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: digits }) : '–')
+const money = (v) => (typeof v === 'number' ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '–')
+const clock = (ms) => {
+  if (typeof ms !== 'number') return '–'
+  if (ms < 60_000) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`
+  const s = Math.round(ms / 1000)
+  return `${Math.floor(s / 60)} min ${s % 60} s`
+}
+const time = (ts) => (ts ? new Date(ts).toISOString().slice(11, 23) : '–')
+
+/** Every action the page offers: the path it posts to, the body besides the reason, what it does. */
+const ACTIONS = [
+  {
+    id: 'graceful',
+    label: 'Graceful stop',
+    path: '/shutdown',
+    body: { mode: 'graceful' },
+    danger: true,
+    what: 'Starts the graceful shutdown: cancel, flatten, reconcile, stop.',
+  },
+  {
+    id: 'emergency',
+    label: 'Emergency stop',
+    path: '/shutdown',
+    body: { mode: 'emergency' },
+    danger: true,
+    what: 'Halts, latches the kill switch and cancels everything now.',
+  },
+  {
+    id: 'killswitch-activate',
+    label: 'Kill switch: activate',
+    path: '/killswitch/activate',
+    choice: { name: 'action', options: ['HALTED', 'REDUCING', 'EMERGENCY'] },
+    danger: true,
+    what: 'Latches the kill switch; it survives restarts until an admin resets it.',
+  },
+  { id: 'killswitch-reset', label: 'Kill switch: reset', path: '/killswitch/reset', what: 'Unlatches the kill switch: trading may start again.' },
+  { id: 'pause', label: 'Pause', path: '/pause', what: 'Disables the strategies and cancels their orders; positions stay.' },
+  { id: 'resume', label: 'Resume', path: '/resume', what: 'Enables the strategies again.' },
+  { id: 'drain-start', label: 'Drain: start', path: '/drain/start', what: 'No new orders; the ones in flight complete.' },
+  { id: 'drain-cancel', label: 'Drain: cancel', path: '/drain/cancel', what: 'Ends the drain: orders may be sent again.' },
+  // shown only where the daemon says a standby or a fleet is configured
+  { id: 'handover', label: 'Hand over to the standby', path: '/handover', control: 'handover', danger: true, what: 'Hands trading to the standby.' },
+]
+
+let me
+let socket
+let latest
+let pending = false
+let stopped = false
+let retryMs = 500
+/** The largest open-order count seen in this shutdown: the bar counts down from it. */
+let peakOrders = 0
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  let parsed = null
+  try {
+    parsed = await res.json()
+  } catch {
+    parsed = null
+  }
+  return { status: res.status, body: parsed }
+}
+
+// ── logging in and out ───────────────────────────────────────────────────────────────────────
+
+async function start() {
+  const r = await api('GET', '/session')
+  if (r.status === 200) enter(r.body)
+  else showLogin()
+}
+
+function showLogin() {
+  $('login').hidden = false
+  $('app').hidden = true
+  $('logout').hidden = true
+  $('me').textContent = ''
+  $('token').focus()
+}
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const input = $('token')
+  const r = await api('POST', '/session', { token: input.value })
+  input.value = ''
+  if (r.status !== 200) {
+    $('login-error').textContent = r.body?.error?.message ?? `refused (${r.status})`
+    return
+  }
+  $('login-error').textContent = ''
+  enter(r.body)
+})
+
+$('logout').addEventListener('click', async () => {
+  await api('POST', '/session/logout')
+  stopped = true
+  socket?.close()
+  location.reload()
+})
+
+function enter(who) {
+  me = who
+  $('login').hidden = true
+  $('app').hidden = false
+  $('logout').hidden = false
+  $('me').textContent = `${who.name} (${who.role})`
+  renderButtons()
+  connect()
+}
+
+// ── the feed ────────────────────────────────────────────────────────────────────────────────
+
+function connect() {
+  socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ui/feed`)
+  socket.addEventListener('open', () => {
+    retryMs = 500
+    $('link').textContent = 'live'
+  })
+  socket.addEventListener('message', (m) => {
+    const frame = JSON.parse(m.data)
+    if (frame.kind === 'error') {
+      $('link').textContent = `feed error: ${frame.message}`
+      return
+    }
+    latest = frame
+    // one render per animation frame, however many frames arrived
+    if (!pending) {
+      pending = true
+      requestAnimationFrame(() => {
+        pending = false
+        render(latest)
+      })
+    }
+  })
+  socket.addEventListener('close', (e) => {
+    const done = latest?.view?.state === 'stopped' || latest?.view?.report
+    $('link').textContent = done ? 'haltd has stopped' : `disconnected${e.reason ? `: ${e.reason}` : ''}`
+    if (stopped || done) return
+    // the daemon went away or restarted: try again, less and less often
+    setTimeout(() => api('GET', '/session').then((r) => (r.status === 200 ? connect() : showLogin()), connect), retryMs)
+    retryMs = Math.min(retryMs * 2, 30_000)
+  })
+}
+
+// ── rendering ───────────────────────────────────────────────────────────────────────────────
+
+function badge(el, text, tone) {
+  el.textContent = text
+  el.className = `badge ${tone ?? ''}`
+}
+
+function table(headers, rows) {
+  const head = `<tr>${headers.map(([h, cls]) => `<th class="${cls ?? ''}">${esc(h)}</th>`).join('')}</tr>`
+  return head + (rows.length ? rows.join('') : `<tr><td colspan="${headers.length}" class="muted">none</td></tr>`)
+}
+
+function facts(pairs) {
+  return pairs.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')
+}
+
+function bars(root) {
+  // CSP allows no style attributes in markup: the widths are set here
+  for (const el of root.querySelectorAll('[data-pct]')) el.style.width = `${Math.max(0, Math.min(100, Number(el.dataset.pct)))}%`
+}
+
+function render(frame) {
+  const v = frame.view
+  const shuttingDown = v.shutdown && !v.shutdown.completed
+  const state = v.report ? 'STOPPED' : shuttingDown ? 'SHUTTING DOWN' : String(v.state).toUpperCase()
+  badge($('state'), state, state === 'RUNNING' ? 'ok' : state === 'STOPPED' ? 'bad' : 'warn')
+  badge($('mode'), v.mode, v.mode === 'ACTIVE' ? 'ok' : v.mode === 'REDUCING' ? 'warn' : 'bad')
+  badge($('killswitch'), v.killSwitch.latched ? `KILL SWITCH ${v.killSwitch.action ?? ''}` : 'kill switch off', v.killSwitch.latched ? 'bad' : '')
+
+  $('summary').innerHTML = facts([
+    ['state', esc(v.state)],
+    ['mode', esc(v.mode)],
+    ['gate', v.gate.halted ? `closed${v.gate.reason ? `: ${esc(v.gate.reason)}` : ''}` : 'open'],
+    [
+      'kill switch',
+      v.killSwitch.latched
+        ? `latched (${esc(v.killSwitch.action)}): ${esc(v.killSwitch.reason)}${v.killSwitch.by ? `, by ${esc(v.killSwitch.by)}` : ''}`
+        : 'not latched',
+    ],
+    ['paused', v.paused ? 'yes' : 'no'],
+    ['drain', esc(v.drain)],
+    ['deployments', v.deploymentsLocked ? 'locked' : 'unlocked'],
+    ['open orders', `<span data-testid="open-orders">${num(v.openOrders, 0)}</span>`],
+    ['reconciliation', esc(v.reconciliation)],
+    ['uptime', clock(v.uptimeMs)],
+    ['log seq', num(v.seq, 0)],
+  ])
+  $('pnl').innerHTML = facts([
+    ['realized', money(v.pnl.realized)],
+    ['unrealized', money(v.pnl.unrealized)],
+    ['fees', money(v.pnl.fees)],
+    ['equity', money(v.pnl.equity)],
+    ['drawdown', money(v.pnl.drawdown)],
+  ])
+  $('venues').innerHTML = table(
+    [['venue'], ['connected'], ['round trip', 'num'], ['open orders', 'num'], ['positions', 'num'], ['reconciliation'], ['last error']],
+    v.venues.map(
+      (x) =>
+        `<tr><td>${esc(x.venue)}</td><td>${x.connected ? 'yes' : '<b class="error">no</b>'}</td><td class="num">${x.latencyMs === undefined ? '–' : `${num(x.latencyMs, 0)} ms`}</td><td class="num">${num(x.openOrders, 0)}</td><td class="num">${num(x.positions, 0)}</td><td>${esc(x.reconciliation)}</td><td class="muted">${esc(x.lastError ?? '')}</td></tr>`,
+    ),
+  )
+  $('strategies').innerHTML = table(
+    [['strategy'], ['enabled'], ['why not']],
+    v.strategies.map((s) => `<tr><td>${esc(s.id)}</td><td>${s.enabled ? 'yes' : 'no'}</td><td class="muted">${esc(s.reason ?? '')}</td></tr>`),
+  )
+  $('risk').innerHTML = table(
+    [['trigger'], ['reading', 'num'], ['threshold', 'num'], ['action']],
+    v.risk.map(
+      (r) =>
+        `<tr title="${esc(r.detail)}"><td>${esc(r.trigger)}</td><td class="num">${num(r.reading)}</td><td class="num">${num(r.threshold)}</td><td>${esc(r.action)}</td></tr>`,
+    ),
+  )
+  $('positions').innerHTML = table(
+    [['venue'], ['symbol'], ['qty', 'num'], ['avg entry', 'num'], ['unrealized', 'num']],
+    v.positions.map(
+      (p) =>
+        `<tr><td>${esc(p.venue)}</td><td>${esc(p.symbol)}</td><td class="num">${num(p.qty, 6)}</td><td class="num">${num(p.avgEntry)}</td><td class="num">${money(p.unrealized)}</td></tr>`,
+    ),
+  )
+  const line = (e) => `<li title="${esc(e.text)}">${time(e.ts)} <span class="type">${esc(e.type)}</span> ${esc(e.text)}</li>`
+  $('recent-actions').innerHTML = frame.actions.slice().reverse().map(line).join('')
+  $('events').innerHTML = frame.events.slice().reverse().map(line).join('')
+
+  renderShutdown(v)
+  renderReport(v)
+  renderButtons()
+}
+
+function renderShutdown(v) {
+  const el = $('shutdown')
+  const sh = v.shutdown
+  el.hidden = !sh
+  if (!sh) {
+    peakOrders = 0
+    return
+  }
+  peakOrders = Math.max(peakOrders, sh.targets.openOrders.now)
+  const used = sh.deadlineMs ? ((sh.deadlineMs - sh.remainingMs) / sh.deadlineMs) * 100 : 0
+  const orders = sh.targets.openOrders
+  const positions = sh.targets.positions
+  const steps = sh.steps
+    .map((s) => {
+      const icon = { completed: '✔', running: '▶', failed: '✖', 'timed-out': '⏱', skipped: '↷' }[s.status] ?? '·'
+      const took = s.startedAt && s.endedAt ? clock(s.endedAt - s.startedAt) : s.startedAt ? `since ${time(s.startedAt)}` : ''
+      const cmds = s.commands.issued ? `${s.commands.done}/${s.commands.issued} cmds${s.commands.failed ? `, ${s.commands.failed} failed` : ''}` : ''
+      return `<li class="${esc(s.status.replace(' ', '-'))}" data-testid="step-${s.step}" data-status="${esc(s.status)}"><span class="icon">${icon}</span><span>${s.step}</span><span>${esc(s.name)}${s.error ? ` <span class="${s.status === 'skipped' ? 'muted' : 'error'}">${esc(s.error)}</span>` : ''}</span><span>${esc(took)}</span><span class="muted">${esc(cmds)}</span></li>`
+    })
+    .join('')
+  const venues = table(
+    [['venue'], ['cancels issued', 'num'], ['confirmed', 'num'], ['failed', 'num'], ['pending', 'num'], ['reconciliation']],
+    sh.venues.map((x) => {
+      const rec = v.venues.find((y) => y.venue === x.venue)?.reconciliation ?? '–'
+      return `<tr><td>${esc(x.venue)}</td><td class="num">${x.cancels.issued}</td><td class="num">${x.cancels.ok}</td><td class="num">${x.cancels.failed}</td><td class="num">${x.cancels.pending}</td><td>${esc(rec)}</td></tr>`
+    }),
+  )
+  el.innerHTML = `
+    <div class="banner">${sh.completed ? 'SHUTDOWN COMPLETE' : 'SHUTDOWN IN PROGRESS'}: ${esc(sh.procedure)}${sh.escalated ? ' (escalated)' : ''}</div>
+    <div class="muted">${esc(sh.shutdownId)} · ${esc(sh.reason)} · origin ${esc(sh.origin ?? '?')}</div>
+    <div class="clock">
+      <span>started <b>${time(sh.requestedAt)}</b></span>
+      <span>elapsed <b data-testid="elapsed">${clock(sh.elapsedMs)}</b></span>
+      <span>remaining <b data-testid="remaining">${clock(sh.remainingMs)}</b> of ${clock(sh.deadlineMs)}</span>
+    </div>
+    <div class="bar ${used > 90 ? 'late' : ''}"><span data-pct="${used}"></span></div>
+    <div class="counts">
+      <div class="count">open orders <b data-testid="orders-now">${num(orders.now, 0)}</b> → target <span data-testid="orders-target">${orders.target}</span>
+        <div class="bar"><span data-pct="${peakOrders ? ((peakOrders - orders.now) / peakOrders) * 100 : 100}"></span></div></div>
+      <div class="count">positions <b data-testid="positions-now">${num(positions.now, 0)}</b> → target <span data-testid="positions-target">${positions.target ?? 'kept'}</span></div>
+    </div>
+    <div class="cols">
+      <div><h2>Procedure</h2><ol class="steps" data-testid="steps">${steps}</ol></div>
+      <div><h2>Venues</h2><table>${venues}</table></div>
+    </div>`
+  bars(el)
+}
+
+function renderReport(v) {
+  const el = $('report')
+  const r = v.report
+  el.hidden = !r
+  if (!r) return
+  const tone = r.headline === 'VERIFIED FLAT' || r.headline.startsWith('VERIFIED') ? 'ok' : r.headline === 'RESIDUAL EXPOSURE' ? 'bad' : 'warn'
+  el.className = `card report ${tone}`
+  const unverified = r.unverified.map((u) => `<li>${esc(u.venue)}: ${esc(u.why)}</li>`).join('')
+  const residual = r.residualExposure.map((p) => `<li>${esc(p.venue)} ${esc(p.symbol)} ${num(p.qty, 6)}</li>`).join('')
+  el.innerHTML = `
+    <div class="banner" data-testid="report-headline">${esc(r.headline)}</div>
+    <dl class="facts">${facts([
+      ['outcome', `<span data-testid="report-outcome">${esc(r.outcome)}</span>`],
+      ['exit code', esc(r.exitCode)],
+      ['took', clock(r.durationMs)],
+      ['reconciliation', esc(r.verdict)],
+      ['open orders left', num(r.openOrders, 0)],
+      ['cancel unconfirmed', num(r.cancelUnconfirmed, 0)],
+      ['positions', num(r.positions, 0)],
+      ['realized P&L', money(r.pnl?.realized)],
+    ])}</dl>
+    ${unverified ? `<h2>Unverified venues</h2><ul>${unverified}</ul>` : ''}
+    ${residual ? `<h2>Residual exposure</h2><ul>${residual}</ul>` : ''}`
+}
+
+function renderButtons() {
+  const root = $('action-buttons')
+  const allowed = new Set(me?.actions ?? [])
+  const controls = latest?.view?.controls ?? {}
+  const offered = ACTIONS.filter((a) => !a.control || controls[a.control])
+  if (root.dataset.for !== `${me?.name}:${offered.length}`) {
+    root.dataset.for = `${me?.name}:${offered.length}`
+    root.innerHTML = offered
+      .map((a) => {
+        const may = allowed.has(a.path)
+        return `<button type="button" data-action="${a.id}" class="${a.danger ? 'danger' : ''}" ${may ? '' : 'disabled'} title="${may ? esc(a.what) : `your role (${esc(me?.role)}) may not do this`}">${esc(a.label)}</button>`
+      })
+      .join('')
+  }
+}
+
+// ── acting: a typed reason and a confirmation ───────────────────────────────────────────────
+
+let chosen
+$('action-buttons').addEventListener('click', (e) => {
+  const button = e.target.closest('button[data-action]')
+  if (!button || button.disabled) return
+  chosen = ACTIONS.find((a) => a.id === button.dataset.action)
+  $('confirm-title').textContent = chosen.label
+  $('confirm-what').textContent = chosen.what
+  $('confirm-reason').value = ''
+  $('confirm-ok').disabled = true
+  $('confirm-ok').textContent = `Confirm: ${chosen.label}`
+  const choice = $('confirm-choice')
+  $('confirm-choice-label').hidden = !chosen.choice
+  choice.innerHTML = (chosen.choice?.options ?? []).map((o) => `<option>${esc(o)}</option>`).join('')
+  $('confirm').showModal()
+  $('confirm-reason').focus()
+})
+$('confirm-reason').addEventListener('input', (e) => {
+  $('confirm-ok').disabled = e.target.value.trim() === ''
+})
+$('confirm-cancel').addEventListener('click', () => $('confirm').close())
+$('confirm-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const reason = $('confirm-reason').value.trim()
+  if (!chosen || !reason) return
+  const body = { ...chosen.body, reason, ...(chosen.choice ? { [chosen.choice.name]: $('confirm-choice').value } : {}) }
+  $('confirm').close()
+  const r = await api('POST', chosen.path, body)
+  $('action-result').textContent =
+    r.status === 202 ? `${chosen.label}: accepted (${time(Date.now())})` : `${chosen.label}: refused (${r.status}): ${r.body?.error?.message ?? ''}`
+  $('action-result').className = r.status === 202 ? 'muted' : 'error'
+})
+
+start()

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto'
+import type { KV } from '@nats-io/kv'
+import { z } from 'zod'
+import { HaltdError } from '../../events/errors.js'
+import type { FleetOrigin } from '../../events/index.js'
+import { KILL_SWITCH_KEY } from './buckets.js'
+
+const EngineName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'an engine name: letters, digits, dash and underscore')
+const Said = z.string().trim().min(1).max(2000)
+/** Who issued a fleet action and from where: the fleet's record of who did what. */
+const Issuer = z.strictObject({ by: z.string().min(1).max(200), host: z.string().min(1).max(200), instance: z.string().max(200).optional() })
+
+export const FleetAction = z.enum(['HALTED', 'EMERGENCY'])
+export type FleetAction = z.infer<typeof FleetAction>
+export const EngineScope = z.union([z.literal('all'), z.array(EngineName).min(1)])
+export type EngineScope = z.infer<typeof EngineScope>
+
+/**
+ * The fleet kill switch's one key: set (with the action and the engines it names) or reset. Every
+ * value is a new revision: the bucket's history is the record of each activation and reset.
+ */
+export const FleetKillSwitch = z.discriminatedUnion('state', [
+  z.strictObject({
+    state: z.literal('active'),
+    id: z.string().min(1).max(100),
+    action: FleetAction,
+    engines: EngineScope,
+    reason: Said,
+    at: z.string(),
+    ...Issuer.shape,
+  }),
+  z.strictObject({
+    state: z.literal('reset'),
+    id: z.string().min(1).max(100),
+    resets: z.string().max(100).optional(),
+    reason: Said,
+    at: z.string(),
+    ...Issuer.shape,
+  }),
+])
+export type FleetKillSwitch = z.infer<typeof FleetKillSwitch>
+export type ActiveFleetKillSwitch = Extract<FleetKillSwitch, { state: 'active' }>
+
+export class FleetKillSwitchRefused extends HaltdError {
+  constructor(message: string) {
+    super('FLEET_KILL_SWITCH', message)
+  }
+}
+
+/** Whether an activation names this engine. */
+export const inScope = (ks: ActiveFleetKillSwitch, engine: string): boolean => ks.engines === 'all' || ks.engines.includes(engine)
+
+/** A fleet action as an engine records it in its own log. */
+export function fleetOriginOf(ks: FleetKillSwitch): FleetOrigin {
+  return {
+    id: ks.id,
+    engines: ks.state === 'active' ? ks.engines : 'all',
+    host: ks.host,
+    ...(ks.instance ? { instance: ks.instance } : {}),
+    at: ks.at,
+  }
+}
+
+export function parseFleetKillSwitch(text: string): FleetKillSwitch | undefined {
+  try {
+    const parsed = FleetKillSwitch.safeParse(JSON.parse(text))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The switch as the bucket holds it now (undefined: never set, or unreadable). */
+export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch; revision: number } | undefined> {
+  const entry = await control.get(KILL_SWITCH_KEY)
+  if (entry?.operation !== 'PUT') return undefined
+  const value = parseFleetKillSwitch(entry.string())
+  return value ? { value, revision: entry.revision } : undefined
+}
+
+/** Every activation and reset the bucket still holds, oldest first. */
+export async function fleetKillSwitchHistory(control: KV): Promise<{ value: FleetKillSwitch; revision: number }[]> {
+  const out: { value: FleetKillSwitch; revision: number }[] = []
+  for await (const e of await control.history({ key: KILL_SWITCH_KEY })) {
+    if (e.operation !== 'PUT') continue
+    const value = parseFleetKillSwitch(e.string())
+    if (value) out.push({ value, revision: e.revision })
+  }
+  return out
+}
+
+export type Issued = { by: string; host: string; instance?: string | undefined }
+
+/**
+ * Set the fleet kill switch. `known` are the engines the registry knows: naming one it does not
+ * know is refused (a typo must not leave the meant engine trading). Written by compare-and-set on
+ * the key's revision: of two operators at once, one is refused rather than overwritten unseen.
+ */
+export async function activateFleetKillSwitch(
+  control: KV,
+  input: Issued & { action: FleetAction; engines: EngineScope; reason: string; known: ReadonlySet<string> },
+): Promise<ActiveFleetKillSwitch> {
+  if (input.engines !== 'all') {
+    const unknown = input.engines.filter((e) => !input.known.has(e))
+    if (unknown.length > 0) {
+      throw new FleetKillSwitchRefused(
+        `unknown engine${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (the fleet knows: ${[...input.known].sort().join(', ') || 'none'})`,
+      )
+    }
+  }
+  const value = checked({
+    state: 'active',
+    id: randomUUID(),
+    action: input.action,
+    engines: input.engines,
+    reason: input.reason,
+    at: new Date().toISOString(),
+    ...issuer(input),
+  })
+  await write(control, value)
+  return value as ActiveFleetKillSwitch
+}
+
+/** Reset it: refused when it is not set. Each engine it latched records the reset and trades again. */
+export async function resetFleetKillSwitch(control: KV, input: Issued & { reason: string }): Promise<FleetKillSwitch> {
+  const now = await readFleetKillSwitch(control)
+  if (now?.value.state !== 'active') throw new FleetKillSwitchRefused('the fleet kill switch is not set')
+  const value = checked({ state: 'reset', id: randomUUID(), resets: now.value.id, reason: input.reason, at: new Date().toISOString(), ...issuer(input) })
+  await control.update(KILL_SWITCH_KEY, JSON.stringify(value), now.revision)
+  return value
+}
+
+function issuer(input: Issued): z.infer<typeof Issuer> {
+  return { by: input.by, host: input.host, ...(input.instance ? { instance: input.instance } : {}) }
+}
+
+function checked(value: unknown): FleetKillSwitch {
+  const parsed = FleetKillSwitch.safeParse(value)
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]
+    throw new FleetKillSwitchRefused(`${first?.path.join('.') || 'value'}: ${first?.message ?? 'invalid'}`)
+  }
+  return parsed.data
+}
+
+async function write(control: KV, value: FleetKillSwitch): Promise<void> {
+  const now = await control.get(KILL_SWITCH_KEY)
+  const text = JSON.stringify(value)
+  if (now === null || now.operation !== 'PUT') await control.create(KILL_SWITCH_KEY, text).catch(() => control.put(KILL_SWITCH_KEY, text))
+  else await control.update(KILL_SWITCH_KEY, text, now.revision)
+}

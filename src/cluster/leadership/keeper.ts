@@ -1,0 +1,90 @@
+import type { KV } from '@nats-io/kv'
+import { LeaseLost, renewLease, type HeldLease } from './lease.js'
+
+/**
+ * The leader's hold on its lease: renewed every quarter lease, and a fence for the gate that says
+ * whether this instance may still send orders. The fence reads only this process's monotonic clock:
+ * once `leaseMs - marginMs` passed since the last renewal that the bucket confirmed was sent, it
+ * refuses every order, whatever the network or the bucket say, so a leader paused or cut off stops
+ * before its lease can pass to another instance.
+ */
+
+export type Leadership = {
+  readonly engine: string
+  readonly instance: string
+  /** The epoch this leader holds. */
+  readonly epoch: number
+  /** Why no order may pass now (the lease lost, or not renewed in time), or undefined. */
+  fence(): string | undefined
+  /** The lease as last written, for a handover's offer. */
+  lease(): HeldLease
+  /** Stop renewing (a handover offers the lease, a shutdown lets it age out). */
+  stop(): void
+  /** Renew again after a handover rolled back, from the lease as it is now. */
+  resume(lease: HeldLease): void
+  readonly lost: string | undefined
+}
+
+export function keepLeadership(input: {
+  kv: KV
+  lease: HeldLease
+  leaseMs: number
+  marginMs: number
+  /** Called once, when the bucket says another instance holds the lease or it expired. */
+  onLost: (reason: string) => void
+  onRenewError?: (e: unknown) => void
+  now?: () => number
+}): Leadership {
+  const now = input.now ?? (() => performance.now())
+  let lease = input.lease
+  let lost: string | undefined
+  let timer: NodeJS.Timeout | undefined
+  let renewing = false
+  const validFor = input.leaseMs - input.marginMs
+  const renew = async () => {
+    if (renewing || lost !== undefined) return
+    renewing = true
+    try {
+      lease = await renewLease(input.kv, lease)
+    } catch (e) {
+      if (e instanceof LeaseLost) {
+        lost = e.message
+        stop()
+        input.onLost(e.message)
+      } else input.onRenewError?.(e)
+    } finally {
+      renewing = false
+    }
+  }
+  const start = () => {
+    timer = setInterval(() => void renew(), Math.max(50, Math.floor(input.leaseMs / 4)))
+  }
+  const stop = () => {
+    if (timer) clearInterval(timer)
+    timer = undefined
+  }
+  start()
+  return {
+    engine: lease.engine,
+    instance: lease.instance,
+    get epoch() {
+      return lease.epoch
+    },
+    fence() {
+      if (lost !== undefined) return `not the leader: ${lost}`
+      const since = now() - lease.confirmedAt
+      if (since >= validFor) return `not the leader: the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)`
+      return undefined
+    },
+    lease: () => lease,
+    stop,
+    resume(next) {
+      lease = next
+      stop()
+      start()
+    },
+    get lost() {
+      return lost
+    },
+  }
+}

@@ -1,0 +1,138 @@
+import { Kvm, type KV } from '@nats-io/kv'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { z } from 'zod'
+import { HaltdError } from '../../events/errors.js'
+
+/**
+ * The lease of an engine's leadership: key `<engine>` in the bucket `haltd-leadership`, whose TTL is
+ * the lease. Its value names the holder and the epoch; it is taken with create (or an update at the
+ * revision of a handover offer) and renewed with update at the revision it last wrote: a
+ * compare-and-set, so of two instances racing for it exactly one wins. A key the leader stopped
+ * renewing ages out of the bucket after the TTL, and anyone may then take it.
+ */
+
+export const LEADERSHIP_BUCKET = 'haltd-leadership'
+
+export const LeaseValue = z.strictObject({
+  instance: z.string().min(1),
+  epoch: z.number().int().positive(),
+  /** When it was written (ISO), for people reading the bucket; haltd's own timing is monotonic. */
+  renewedAt: z.string(),
+  /** A planned handover: the leader offers the lease to this instance and stops renewing it. */
+  offeredTo: z.string().min(1).optional(),
+})
+export type LeaseValue = z.output<typeof LeaseValue>
+
+export class LeaseHeld extends HaltdError {
+  constructor(
+    readonly engine: string,
+    readonly holder: LeaseValue,
+  ) {
+    super(
+      'LEASE_HELD',
+      `engine '${engine}' is led by instance '${holder.instance}' (epoch ${holder.epoch}${holder.offeredTo ? `, offered to '${holder.offeredTo}'` : ''}): start this haltd as a standby, or hand over to it`,
+    )
+  }
+}
+
+export class LeaseLost extends HaltdError {
+  constructor(
+    readonly engine: string,
+    why: string,
+  ) {
+    super('LEASE_LOST', `the leadership of engine '${engine}' is lost: ${why}`)
+  }
+}
+
+export class LeaseBucketMismatch extends HaltdError {
+  constructor(ttlMs: number, leaseMs: number) {
+    super(
+      'LEASE_BUCKET_MISMATCH',
+      `the bucket ${LEADERSHIP_BUCKET} keeps keys ${ttlMs} ms and this haltd's lease is ${leaseMs} ms: every instance of the desk must use the same failover.leaseMs`,
+    )
+  }
+}
+
+/** The bucket, created with the lease as its TTL where it does not exist; an existing one must have the same TTL. */
+export async function openLeaseBucket(nc: NatsConnection, options: { leaseMs: number; replicas: number }): Promise<KV> {
+  const kv = await new Kvm(nc).create(LEADERSHIP_BUCKET, { ttl: options.leaseMs, history: 1, replicas: options.replicas })
+  const ttl = (await kv.status()).ttl
+  if (ttl !== options.leaseMs) throw new LeaseBucketMismatch(ttl, options.leaseMs)
+  return kv
+}
+
+/** The lease as the bucket holds it now, or undefined when nobody holds it (never taken, released, expired). */
+export async function readLease(kv: KV, engine: string): Promise<{ value: LeaseValue; revision: number } | undefined> {
+  const entry = await kv.get(engine)
+  if (entry?.operation !== 'PUT' || entry.length === 0) return undefined
+  const parsed = LeaseValue.safeParse(entry.json())
+  if (!parsed.success)
+    throw new HaltdError('LEASE_UNREADABLE', `the lease of engine '${engine}' in ${LEADERSHIP_BUCKET} is not a haltd lease (revision ${entry.revision})`)
+  return { value: parsed.data, revision: entry.revision }
+}
+
+const encode = (v: LeaseValue) => JSON.stringify(v)
+
+/** A lease this instance holds. `confirmedAt` is the monotonic time the last successful write was sent: the lease runs from there. */
+export type HeldLease = {
+  readonly engine: string
+  readonly instance: string
+  readonly epoch: number
+  readonly revision: number
+  readonly confirmedAt: number
+  /** Who held it before, where the bucket still said so. */
+  readonly previous: string | undefined
+}
+
+/**
+ * Take the lease: where nobody holds it, with create; where it is this instance's own (a restart)
+ * or offered to it, with an update at its revision. The epoch is one more than any this instance
+ * knows of (the bucket's and `minEpoch`, the newest in its log). Throws `LeaseHeld` otherwise, and
+ * when another instance wins the race.
+ */
+export async function acquireLease(kv: KV, input: { engine: string; instance: string; minEpoch: number }): Promise<HeldLease> {
+  const { engine, instance } = input
+  const current = await readLease(kv, engine)
+  if (current && current.value.instance !== instance && current.value.offeredTo !== instance) throw new LeaseHeld(engine, current.value)
+  const epoch = Math.max(input.minEpoch, current?.value.epoch ?? 0) + 1
+  const value: LeaseValue = { instance, epoch, renewedAt: new Date().toISOString() }
+  const sentAt = performance.now()
+  try {
+    const revision = current ? await kv.update(engine, encode(value), current.revision) : await kv.create(engine, encode(value))
+    return { engine, instance, epoch, revision, confirmedAt: sentAt, previous: current?.value.instance }
+  } catch (e) {
+    const holder = await readLease(kv, engine).catch(() => undefined)
+    if (holder && holder.value.instance !== instance) throw new LeaseHeld(engine, holder.value)
+    throw e
+  }
+}
+
+/** Renew at the revision last written; `LeaseLost` when the bucket holds anything else (taken, expired). */
+export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
+  const value: LeaseValue = { instance: lease.instance, epoch: lease.epoch, renewedAt: new Date().toISOString() }
+  const sentAt = performance.now()
+  try {
+    const revision = await kv.update(lease.engine, encode(value), lease.revision)
+    return { ...lease, revision, confirmedAt: sentAt }
+  } catch (e) {
+    const holder = await readLease(kv, lease.engine).catch(() => 'unknown' as const)
+    if (holder === 'unknown') throw e
+    if (holder === undefined) throw new LeaseLost(lease.engine, 'it expired in the bucket before it was renewed')
+    if (holder.revision !== lease.revision) throw new LeaseLost(lease.engine, `instance '${holder.value.instance}' holds it now (epoch ${holder.value.epoch})`)
+    throw e
+  }
+}
+
+/** Offer the lease to a named standby (a planned handover): the holder stops renewing it from here. */
+export async function offerLease(kv: KV, lease: HeldLease, to: string): Promise<number> {
+  const value: LeaseValue = { instance: lease.instance, epoch: lease.epoch, renewedAt: new Date().toISOString(), offeredTo: to }
+  return kv.update(lease.engine, encode(value), lease.revision)
+}
+
+/** Take back an offer no one took (a handover rolled back), at the offer's revision. */
+export async function withdrawOffer(kv: KV, lease: HeldLease, offerRevision: number): Promise<HeldLease> {
+  const value: LeaseValue = { instance: lease.instance, epoch: lease.epoch, renewedAt: new Date().toISOString() }
+  const sentAt = performance.now()
+  const revision = await kv.update(lease.engine, encode(value), offerRevision)
+  return { ...lease, revision, confirmedAt: sentAt }
+}

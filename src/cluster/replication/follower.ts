@@ -1,0 +1,232 @@
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { ReplicatedChainBroken } from '../../core/log/errors.js'
+import type { EventLog, ReplicatedRow } from '../../core/log/event-log.js'
+import { HaltdError } from '../../events/errors.js'
+import { StreamForked } from './errors.js'
+import { decodeRow, ensureLogStream, lastStreamSeq, replicatedRow, streamNameOf, streamRowAt } from './log-stream.js'
+
+/**
+ * The standby's side of replication: the engine's stream, followed into this instance's own log,
+ * each event checked to continue the chain (seq, prevHash, hash) before it is stored, so the local
+ * log is the leader's, byte for byte. The log's subscribers (the projections) see each event as it
+ * is stored: they stay warm. An event this build cannot read is stored as it came and named, so
+ * the standby can refuse to take over with it.
+ */
+
+/** The local log holds events the stream does not: it was a leader whose tail never left the node. */
+export class LogAheadOfStream extends HaltdError {
+  constructor(
+    readonly engine: string,
+    readonly logSeq: number,
+    readonly streamSeq: number,
+  ) {
+    super(
+      'LOG_AHEAD_OF_STREAM',
+      `this log holds ${logSeq} events and the stream of engine '${engine}' only ${streamSeq}: its last ${logSeq - streamSeq} never reached the stream, so it cannot follow it; restore a fresh log from the stream (haltd restore --from-stream) and keep this one for the audit`,
+    )
+  }
+}
+
+export type UnknownEvent = { seq: number; type: string; v: number; why: string }
+
+export type FollowerStatus = {
+  state: 'following' | 'broken' | 'stopped'
+  /** The newest seq in the local log. */
+  seq: number
+  /** Messages the stream held beyond the last one delivered, as of that delivery. */
+  pending: number
+  /** Events this build cannot read, the first ones (a standby refuses to take over with any). */
+  unknown: UnknownEvent[]
+  reason?: string
+}
+
+export type Follower = {
+  status(): FollowerStatus
+  /** Resolves once the local log holds `seq`. */
+  waitForSeq(seq: number, timeoutMs: number): Promise<void>
+  /** Resolves once the local log holds what the stream holds now; returns that seq. */
+  catchUp(timeoutMs: number): Promise<number>
+  stop(): Promise<void>
+}
+
+const UNKNOWN_KEPT = 20
+const BATCH = 512
+
+export async function startFollower(input: {
+  nc: NatsConnection
+  log: EventLog
+  engine: string
+  /** Copies of the stream, should this follower be the first to create it. */
+  replicas?: number
+  timeoutMs?: number
+  /** The chain broke or the log could not be written: following stopped. */
+  onBroken?: (reason: string) => void
+}): Promise<Follower> {
+  const { nc, log, engine } = input
+  const timeout = input.timeoutMs ?? 5_000
+  const jsm = await jetstreamManager(nc, { timeout })
+  await ensureLogStream(jsm, { engine, replicas: input.replicas ?? 1 })
+  await checkFollows(jsm, log, engine)
+  const consumer = await jetstream(nc, { timeout }).consumers.get(streamNameOf(engine), {
+    deliver_policy: log.lastSeq === 0 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+    ...(log.lastSeq === 0 ? {} : { opt_start_seq: log.lastSeq + 1 }),
+  })
+  const messages = await consumer.consume({ max_messages: 4_096 })
+  return new StreamFollower(log, engine, jsm, messages, input.onBroken)
+}
+
+/** The local log must be a prefix of the stream: its last event is the stream's event at that seq. */
+async function checkFollows(jsm: JetStreamManager, log: EventLog, engine: string): Promise<void> {
+  if (log.lastSeq === 0) return
+  const streamLast = await lastStreamSeq(jsm, engine)
+  if (streamLast < log.lastSeq) throw new LogAheadOfStream(engine, log.lastSeq, streamLast)
+  const theirs = await streamRowAt(jsm, engine, log.lastSeq)
+  if (!theirs || theirs.row.hash !== log.headHash) {
+    throw new StreamForked(
+      engine,
+      log.lastSeq,
+      `this log's head is ${log.headHash.slice(0, 12)}…, the stream's event there ${theirs?.row.hash.slice(0, 12) ?? 'missing'}…; restore a fresh log from the stream`,
+    )
+  }
+}
+
+class StreamFollower implements Follower {
+  private state: FollowerStatus['state'] = 'following'
+  private reason: string | undefined
+  private pending = 0
+  private readonly unknown: UnknownEvent[] = []
+  private buffer: ReplicatedRow[] = []
+  private flushQueued = false
+  private waiters: { seq: number; resolve: () => void; timer: NodeJS.Timeout }[] = []
+  private readonly done: Promise<void>
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly engine: string,
+    private readonly jsm: JetStreamManager,
+    private readonly messages: ConsumerMessages,
+    private readonly onBroken: ((reason: string) => void) | undefined,
+  ) {
+    this.done = this.run()
+  }
+
+  private async run(): Promise<void> {
+    for await (const m of this.messages) {
+      if (this.state !== 'following') break
+      try {
+        this.pending = m.info.pending
+        this.buffer.push(replicatedRow(decodeRow(m.seq, m.data, m.headers)))
+      } catch (e) {
+        this.break(e instanceof Error ? e.message : String(e))
+        break
+      }
+      if (this.buffer.length >= BATCH) this.flush()
+      else if (!this.flushQueued) {
+        this.flushQueued = true
+        setImmediate(() => this.flush())
+      }
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false
+    if (this.state !== 'following' || this.buffer.length === 0) return
+    const rows = this.buffer
+    this.buffer = []
+    // a message already stored (the consumer redelivered after a reconnect) is skipped, not refused
+    const fresh = rows.filter((r) => r.seq > this.log.lastSeq)
+    try {
+      this.store(fresh)
+    } catch (e) {
+      // the events before the one that broke the chain are sound: they are stored, then following stops
+      if (e instanceof ReplicatedChainBroken) {
+        const sound = fresh.filter((r) => r.seq < e.seq)
+        try {
+          this.store(sound)
+        } catch {}
+      }
+      this.resolveWaiters()
+      this.break(
+        e instanceof ReplicatedChainBroken ? e.message : `the local log could not store the stream's events: ${e instanceof Error ? e.message : String(e)}`,
+      )
+      return
+    }
+    this.resolveWaiters()
+  }
+
+  private store(rows: readonly ReplicatedRow[]): void {
+    for (const e of this.log.appendReplicated(rows)) {
+      if (e.unreadable !== undefined && this.unknown.length < UNKNOWN_KEPT) this.unknown.push({ seq: e.seq, type: e.type, v: e.v, why: e.unreadable })
+    }
+  }
+
+  private resolveWaiters(): void {
+    const seq = this.log.lastSeq
+    this.waiters = this.waiters.filter((w) => {
+      if (w.seq > seq) return true
+      clearTimeout(w.timer)
+      w.resolve()
+      return false
+    })
+  }
+
+  private break(reason: string): void {
+    if (this.state !== 'following') return
+    this.state = 'broken'
+    this.reason = reason
+    this.messages.stop()
+    this.onBroken?.(reason)
+  }
+
+  status(): FollowerStatus {
+    return {
+      state: this.state,
+      seq: this.log.isClosed ? 0 : this.log.lastSeq,
+      pending: this.pending,
+      unknown: [...this.unknown],
+      ...(this.reason !== undefined ? { reason: this.reason } : {}),
+    }
+  }
+
+  waitForSeq(seq: number, timeoutMs: number): Promise<void> {
+    if (this.log.lastSeq >= seq) return Promise.resolve()
+    if (this.state !== 'following')
+      return Promise.reject(new HaltdError('FOLLOWER_STOPPED', `the standby no longer follows the stream: ${this.reason ?? this.state}`))
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        seq,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter)
+          reject(new HaltdError('FOLLOWER_BEHIND', `the standby holds seq ${this.log.lastSeq}, not ${seq}, after ${timeoutMs} ms`))
+        }, timeoutMs),
+      }
+      this.waiters.push(waiter)
+    })
+  }
+
+  async catchUp(timeoutMs: number): Promise<number> {
+    const last = await lastStreamSeq(this.jsm, this.engine)
+    await this.waitForSeq(last, timeoutMs)
+    return last
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'following') this.state = 'stopped'
+    this.messages.stop()
+    await this.done.catch(() => {})
+    // what arrived before the stop is stored: a standby taking over holds everything it was given
+    if (this.buffer.length > 0 && !this.log.isClosed) {
+      const rows = this.buffer.filter((r) => r.seq > this.log.lastSeq)
+      this.buffer = []
+      try {
+        this.store(rows)
+      } catch (e) {
+        this.state = 'broken'
+        this.reason = e instanceof Error ? e.message : String(e)
+      }
+    }
+    for (const w of this.waiters.splice(0)) clearTimeout(w.timer)
+  }
+}

@@ -1,0 +1,113 @@
+import type { KV } from '@nats-io/kv'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { fenceMarginOf } from '../cluster/leadership/config.js'
+import { keepLeadership, type Leadership } from '../cluster/leadership/keeper.js'
+import { acquireLease, openLeaseBucket, type HeldLease } from '../cluster/leadership/lease.js'
+import { instanceOf, openNatsLink } from '../cluster/link.js'
+import { checkStreamHistory } from '../cluster/replication/publisher.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import type { HaltdConfig } from './config.js'
+import type { Logger } from './logger.js'
+
+/** Why this instance leads: it started as primary, a handover gave it the lease, or the leader died. */
+export type LeadershipReason = 'startup' | 'handover' | 'failover'
+
+/** What a standby brings when it takes over: its link, the bucket, the lease it took, and why. */
+export type TakenLeadership = { nc: NatsConnection; kv: KV; lease: HeldLease; reason: LeadershipReason; handoverId?: string }
+
+/** This haltd among the others: its link, and the lease it holds (with `failover` configured). */
+export type ClusterSeat = {
+  readonly nc: NatsConnection
+  readonly engine: string
+  readonly instance: string
+  readonly taken: TakenLeadership | undefined
+}
+
+/** The newest leadership the log knows: its epoch (0 before any) and who held it. */
+export function lastLeaderIn(log: EventLog): { epoch: number; instance: string | undefined } {
+  let last: { epoch: number; instance: string | undefined } = { epoch: 0, instance: undefined }
+  for (const e of log.read({ stream: 'leadership', types: ['leadership.acquired'] })) {
+    const d = e.data as { epoch: number; instance: string }
+    if (d.epoch > last.epoch) last = { epoch: d.epoch, instance: d.instance }
+  }
+  return last
+}
+
+export const lastEpochIn = (log: EventLog): number => lastLeaderIn(log).epoch
+
+/**
+ * Before this run writes anything: connect, and where leadership is configured take the lease (a
+ * standby taking over brings it), then check the stream holds nothing this log does not. A primary
+ * that another instance leads, or whose log is behind the stream, is refused here, before its run
+ * is recorded, so its log stays a prefix of the stream and it can still follow as a standby.
+ */
+export async function joinCluster(input: {
+  config: HaltdConfig
+  log: EventLog
+  logger: Logger
+  taken?: TakenLeadership | undefined
+}): Promise<ClusterSeat | undefined> {
+  const { config, log } = input
+  if (!config.nats) return undefined
+  const engine = config.nats.engine
+  const instance = instanceOf(config.nats)
+  const nc = input.taken?.nc ?? (await openNatsLink(config.nats, `haltd ${instance}`))
+  try {
+    let taken = input.taken
+    if (!taken && config.failover) {
+      const kv = await openLeaseBucket(nc, { leaseMs: config.failover.leaseMs, replicas: config.failover.replicas })
+      const lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log) })
+      taken = { nc, kv, lease, reason: 'startup' }
+    }
+    if (config.replication) await checkStreamHistory(nc, log, engine, config.replication.replicas)
+    return { nc, engine, instance, taken }
+  } catch (e) {
+    if (!input.taken) await nc.close().catch(() => {})
+    throw e
+  }
+}
+
+/**
+ * Lead: record the takeover (`leadership.acquired`, its epoch one above any before), renew the lease,
+ * and fence the gate on it. Losing the lease halts trading for good in this run.
+ */
+export function lead(input: {
+  seat: ClusterSeat
+  taken: TakenLeadership
+  config: NonNullable<HaltdConfig['failover']>
+  log: EventLog
+  gate: OrderGate
+  logger: Logger
+  onError: (e: unknown) => void
+  onLost: (reason: string) => void
+}): Leadership {
+  const { seat, taken, log, gate, logger } = input
+  // an expired lease is gone from the bucket: the log still says who led
+  const previous = taken.lease.previous ?? lastLeaderIn(log).instance
+  log.append({
+    type: 'leadership.acquired',
+    data: {
+      engine: seat.engine,
+      instance: seat.instance,
+      epoch: taken.lease.epoch,
+      fromSeq: log.lastSeq + 1,
+      reason: taken.reason,
+      ...(previous && previous !== seat.instance ? { previous } : {}),
+    },
+  })
+  const leadership = keepLeadership({
+    kv: taken.kv,
+    lease: taken.lease,
+    leaseMs: input.config.leaseMs,
+    marginMs: fenceMarginOf(input.config),
+    onLost: (reason) => {
+      gate.halt(reason)
+      input.onLost(reason)
+    },
+    onRenewError: (e) => logger.warn({ err: e }, 'leadership: a renewal failed; the gate closes if none succeeds within the lease'),
+  })
+  gate.fence(() => leadership.fence())
+  logger.info({ engine: seat.engine, instance: seat.instance, epoch: taken.lease.epoch, reason: taken.reason }, 'leading the engine')
+  return leadership
+}

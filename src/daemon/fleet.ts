@@ -1,0 +1,237 @@
+import { hostname } from 'node:os'
+import type { KV } from '@nats-io/kv'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { HaltdState } from '../projections/index.js'
+import type { KillAction } from '../core/risk/config.js'
+import type { FleetOrigin, Origin } from '../events/index.js'
+import { instanceOf, openNatsLink } from '../cluster/link.js'
+import { openFleetBuckets, type FleetBuckets } from '../cluster/fleet/buckets.js'
+import { fleetOriginOf, inScope, readFleetKillSwitch, type FleetKillSwitch } from '../cluster/fleet/control.js'
+import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
+import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
+import { watchFleetKillSwitch } from '../cluster/fleet/watch.js'
+import type { HaltdConfig } from './config.js'
+import type { Logger } from './logger.js'
+import type { DaemonStatus, Lifecycle } from './types.js'
+import { HALTD_VERSION } from './version.js'
+
+export type FleetMembership = {
+  /** Whether this engine sees the fleet now (NATS reachable, buckets open). */
+  readonly seen: boolean
+  /** What `/status` and `/health` say about the fleet. */
+  describe(): FleetStatus
+  /** Rewrite this engine's row now. */
+  publish(): void
+  /** Write the last row (with the run's exit code) and leave NATS. */
+  close(exitCode: number | undefined): Promise<void>
+}
+
+export type FleetStatus = { engine: string; instance: string; seen: boolean; since: string; problem?: string }
+
+/** The kill switch as the fleet drives it: this engine's own switch, with the fleet action's origin. */
+export type FleetKillSwitchPort = {
+  activate(input: { reason: string; by?: string; action?: KillAction; origin?: Origin; fleet?: FleetOrigin }): unknown
+  reset(input: { reason: string; by?: string; origin?: Origin; fleet?: FleetOrigin }): void
+}
+
+export type FleetInput = {
+  config: HaltdConfig
+  state: () => HaltdState
+  status: () => DaemonStatus
+  lifecycle: () => Lifecycle
+  gate: { halt(reason: string): void; release(): void; readonly halted: boolean; readonly latchReason: string | undefined }
+  killSwitch: FleetKillSwitchPort
+  role: () => 'leader' | 'standby'
+  now: () => number
+  logger: Logger
+  onError: (e: unknown) => void
+}
+
+/** The gate's latch while the fleet is out of view and `fleet.onDisconnect` is `halt`. */
+export const FLEET_OUT_OF_VIEW = 'the fleet is out of view (NATS unreachable) and fleet.onDisconnect is halt'
+
+/**
+ * This engine in the fleet: connected to NATS, its row kept in the registry, the fleet kill switch
+ * obeyed. It is read before startup goes on, so an engine that starts while the switch is set comes
+ * up HALTED. NATS that cannot be reached does not stop haltd: it keeps trying, says it cannot see
+ * the fleet, and keeps trading or halts as `fleet.onDisconnect` says.
+ */
+export async function joinFleet(input: FleetInput): Promise<FleetMembership | undefined> {
+  const { config, logger } = input
+  const nats = config.nats
+  const fleet = config.fleet
+  if (!nats || !fleet?.enabled) return undefined
+  const identity: Identity = {
+    engine: nats.engine,
+    instance: instanceOf(nats),
+    host: hostname(),
+    pid: process.pid,
+    role: input.role(),
+    version: HALTD_VERSION,
+  }
+  let nc: NatsConnection | undefined
+  let buckets: FleetBuckets | undefined
+  let registration: Registration | undefined
+  let watch: { stop(): void } | undefined
+  /** Undefined until the first attempt to reach NATS ends, either way. */
+  let seen: boolean | undefined
+  let since = input.now()
+  let problem: string | undefined
+  let closed = false
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let poll: ReturnType<typeof setInterval> | undefined
+  /** Fleet actions this run has acted on: the same one seen again (watch, poll, reconnect) is one action. */
+  const handled = new Set<string>()
+
+  const publish = () => void registration?.publish().catch(input.onError)
+
+  const setSeen = (now: boolean, why?: string) => {
+    problem = why
+    if (now === seen) return
+    seen = now
+    since = input.now()
+    if (now) {
+      logger.info({ engine: identity.engine }, 'fleet: connected to NATS, the fleet is in view')
+      if (input.gate.latchReason === FLEET_OUT_OF_VIEW) {
+        input.gate.release()
+        logger.warn('fleet: back in view, the gate closed for it reopens')
+      }
+    } else {
+      logger.warn(
+        { engine: identity.engine, why, onDisconnect: fleet.onDisconnect },
+        `fleet: cannot see the fleet (${why}): the fleet kill switch cannot reach this engine; ${fleet.onDisconnect === 'halt' ? 'halting until it can' : 'trading on (fleet.onDisconnect: keep)'}`,
+      )
+      if (fleet.onDisconnect === 'halt') input.gate.halt(FLEET_OUT_OF_VIEW)
+    }
+    publish()
+  }
+
+  const onKillSwitch = (ks: FleetKillSwitch) => {
+    if (handled.has(ks.id)) return
+    handled.add(ks.id)
+    try {
+      if (ks.state === 'active') onActivated(ks)
+      else onReset(ks)
+    } catch (e) {
+      input.onError(e)
+    }
+    publish()
+  }
+
+  const onActivated = (ks: Extract<FleetKillSwitch, { state: 'active' }>) => {
+    if (!inScope(ks, identity.engine)) return
+    const latched = input.state().trading.killSwitch
+    // recorded by an earlier run of this engine: the latch in its log holds the gate already
+    if (latched.latched && latched.fleet?.id === ks.id) return
+    // an engine that starts while the switch is set comes up HALTED: an emergency is for engines that were trading
+    const action = input.lifecycle() === 'starting' ? 'HALTED' : ks.action
+    logger.warn(
+      { id: ks.id, action, by: ks.by, host: ks.host, reason: ks.reason },
+      `fleet kill switch ACTIVATED (${action}) by ${ks.by} on ${ks.host}: ${ks.reason}`,
+    )
+    try {
+      const tripped = input.killSwitch.activate({ reason: `fleet kill switch: ${ks.reason}`, by: ks.by, action, origin: 'operator', fleet: fleetOriginOf(ks) })
+      if (!tripped) logger.warn({ id: ks.id }, 'fleet kill switch: this engine is latched already at this level or higher; nothing new to do')
+    } catch (e) {
+      input.gate.halt(`fleet kill switch: ${ks.reason}`)
+      throw e
+    }
+  }
+
+  const onReset = (ks: Extract<FleetKillSwitch, { state: 'reset' }>) => {
+    const latched = input.state().trading.killSwitch
+    // only a latch the fleet set is the fleet's to clear; this engine's own stays until reset here
+    if (!latched.latched || latched.scope !== 'fleet') return
+    const life = input.lifecycle()
+    if (life === 'shutting-down' || life === 'stopped') return
+    logger.warn({ id: ks.id, by: ks.by, host: ks.host, reason: ks.reason }, `fleet kill switch reset by ${ks.by} on ${ks.host}: ${ks.reason}`)
+    input.killSwitch.reset({ reason: `fleet kill switch reset: ${ks.reason}`, by: ks.by, origin: 'operator', fleet: fleetOriginOf(ks) })
+  }
+
+  /** The switch as it is now, then every change; started afresh after each reconnect (a NATS restart ends a watch). */
+  const follow = async (control: KV) => {
+    watch?.stop()
+    const now = await readFleetKillSwitch(control)
+    if (now) onKillSwitch(now.value)
+    watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
+  }
+
+  const row = (exit?: FleetRow['exit']): FleetRow => {
+    const s = input.status()
+    return fleetRowOf({
+      identity: { ...identity, role: input.role() },
+      activity: { lifecycle: s.state, shutdown: s.shutdown },
+      gateHalted: input.gate.halted,
+      state: input.state(),
+      fleetSeen: seen === true,
+      ...(exit ? { exit } : {}),
+      refreshMs: fleet.refreshMs,
+      now: input.now(),
+    })
+  }
+
+  const watchStatus = async (conn: NatsConnection) => {
+    for await (const s of conn.status()) {
+      if (s.type === 'disconnect') setSeen(false, 'disconnected from NATS')
+      else if (s.type === 'reconnect') {
+        setSeen(true)
+        if (buckets) follow(buckets.control).catch(input.onError)
+      }
+    }
+  }
+
+  const connect = async (): Promise<void> => {
+    try {
+      const conn = await openNatsLink(nats, `haltd-fleet-${identity.engine}-${identity.instance}`)
+      if (closed) {
+        await conn.close()
+        return
+      }
+      nc = conn
+      void watchStatus(conn).catch(input.onError)
+      buckets = await openFleetBuckets(conn, { ttlMs: fleet.ttlMs, replicas: fleet.replicas })
+      await follow(buckets.control)
+      registration = startRegistration({
+        ...buckets,
+        engine: identity.engine,
+        instance: identity.instance,
+        row,
+        refreshMs: fleet.refreshMs,
+        onError: input.onError,
+      })
+      setSeen(true)
+      // A watch that missed a change (the server restarted under it) is caught up by a read each refresh.
+      const control = buckets.control
+      poll = setInterval(() => {
+        if (seen)
+          readFleetKillSwitch(control).then(
+            (now) => now && onKillSwitch(now.value),
+            () => {},
+          )
+      }, fleet.refreshMs)
+      poll.unref?.()
+    } catch (e) {
+      setSeen(false, `cannot reach NATS: ${e instanceof Error ? e.message : String(e)}`)
+      await nc?.close().catch(() => {})
+      nc = undefined
+      if (!closed) retry = setTimeout(() => void connect(), fleet.refreshMs)
+    }
+  }
+  await connect()
+
+  return {
+    get seen() {
+      return seen === true
+    },
+    describe: () => ({ ...identity, seen: seen === true, since: new Date(since).toISOString(), ...(problem ? { problem } : {}) }),
+    publish,
+    async close(exitCode) {
+      closed = true
+      clearTimeout(retry)
+      clearInterval(poll)
+      watch?.stop()
+      await registration?.stop(exitCode === undefined ? undefined : row({ code: exitCode }))
+      await nc?.drain().catch(() => nc?.close())
+    },
+  }
+}

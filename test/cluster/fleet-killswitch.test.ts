@@ -1,0 +1,187 @@
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { activateFleetKillSwitch, FleetKillSwitchRefused, fleetKillSwitchHistory, resetFleetKillSwitch } from '../../src/cluster/fleet/control.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import type { Haltd } from '../../src/daemon/index.js'
+import { FLEET_OUT_OF_VIEW } from '../../src/daemon/fleet.js'
+import { startNats, type NatsNode } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+import { fleetEngine, operatorView, until } from './support/fleet.js'
+
+let nats: NatsNode & { close(): Promise<void> }
+const engines: Haltd[] = []
+beforeAll(async () => {
+  nats = await startNats()
+})
+afterAll(async () => {
+  await nats.close()
+})
+afterEach(async () => {
+  for (const h of engines.splice(0)) await h.close().catch(() => undefined)
+})
+
+const order = { venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual' } } as const
+const operator = { by: 'ops-anna', host: 'desk-7', instance: 'cli-1' }
+const fleetEvents = (h: Haltd, type: 'killswitch.activated' | 'killswitch.reset') =>
+  [...h.log.read({ types: [type] })].map((e) => e.data as { scope: string; fleet?: { id: string; host: string }; by?: string; action?: string })
+
+async function started(name: string, options: Parameters<typeof fleetEngine>[2] = {}): Promise<Haltd> {
+  const h = await fleetEngine(nats.url, name, options)
+  engines.push(h)
+  return h
+}
+
+describe('the fleet kill switch', { timeout: 30_000 }, () => {
+  it('given three engines, when the switch names two, those two close their gates and record it once with its origin; the third trades on; a reset reopens them, recorded', async () => {
+    const [alpha, beta, gamma] = [await started('ks-alpha'), await started('ks-beta'), await started('ks-gamma')]
+    const op = await operatorView(nats.url)
+    try {
+      const known = new Set(['ks-alpha', 'ks-beta', 'ks-gamma'])
+      const ks = await activateFleetKillSwitch(op.buckets.control, {
+        ...operator,
+        action: 'HALTED',
+        engines: ['ks-alpha', 'ks-beta'],
+        reason: 'bad deploy',
+        known,
+      })
+      await until('alpha and beta halted', () => alpha!.gate.halted && beta!.gate.halted)
+      expect(gamma!.gate.halted).toBe(false)
+      for (const h of [alpha!, beta!]) {
+        expect(fleetEvents(h, 'killswitch.activated')).toEqual([
+          expect.objectContaining({
+            scope: 'fleet',
+            action: 'HALTED',
+            by: 'ops-anna',
+            fleet: expect.objectContaining({ id: ks.id, host: 'desk-7', instance: 'cli-1', engines: ['ks-alpha', 'ks-beta'] }),
+          }),
+        ])
+        expect(h.status().killSwitch).toMatchObject({ latched: true, by: 'ops-anna' })
+        await expect(h.orders.submit(order)).resolves.toMatchObject({ status: 'refused' })
+      }
+      expect(fleetEvents(gamma!, 'killswitch.activated')).toEqual([])
+      expect((await gamma!.orders.submit(order)).status).toBe('accepted')
+
+      // the same activation written again (a second put of the same value) is the same action: recorded once
+      await op.buckets.control.put('killswitch', JSON.stringify(ks))
+      await new Promise((r) => setTimeout(r, 400))
+      expect(fleetEvents(alpha!, 'killswitch.activated')).toHaveLength(1)
+
+      const reset = await resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'rolled back' })
+      await until('alpha and beta trading again', () => !alpha!.gate.halted && !beta!.gate.halted)
+      expect(fleetEvents(alpha!, 'killswitch.reset')).toEqual([
+        expect.objectContaining({ scope: 'fleet', by: 'ops-anna', fleet: expect.objectContaining({ id: reset.id }) }),
+      ])
+      expect((await alpha!.orders.submit(order)).status).toBe('accepted')
+      expect(fleetEvents(gamma!, 'killswitch.reset')).toEqual([])
+      // the bucket's history holds both, with who and from where
+      const history = await fleetKillSwitchHistory(op.buckets.control)
+      expect(history.slice(-2).map((h) => [h.value.state, h.value.by, h.value.host])).toEqual([
+        ['active', 'ops-anna', 'desk-7'],
+        ['reset', 'ops-anna', 'desk-7'],
+      ])
+    } finally {
+      await op.nc.close()
+    }
+  })
+
+  it('refuses an unknown engine name, an empty reason and a reset of a switch that is not set, each saying what is wrong', async () => {
+    const op = await operatorView(nats.url)
+    try {
+      const known = new Set(['ks-alpha'])
+      await expect(activateFleetKillSwitch(op.buckets.control, { ...operator, action: 'HALTED', engines: ['ks-alhpa'], reason: 'x', known })).rejects.toThrow(
+        /unknown engine ks-alhpa \(the fleet knows: ks-alpha\)/,
+      )
+      await expect(activateFleetKillSwitch(op.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason: '  ', known })).rejects.toThrow(
+        FleetKillSwitchRefused,
+      )
+      await expect(resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'nothing set' })).rejects.toThrow(/not set/)
+    } finally {
+      await op.nc.close()
+    }
+  })
+
+  it('given the switch set, an engine that starts comes up HALTED, and a restart does not record the same activation again', async () => {
+    const op = await operatorView(nats.url)
+    const db = join(tempDir(), 'late.db')
+    try {
+      const ks = await activateFleetKillSwitch(op.buckets.control, {
+        ...operator,
+        action: 'EMERGENCY',
+        engines: 'all',
+        reason: 'venue incident',
+        known: new Set(),
+      })
+      const late = await fleetEngine(nats.url, 'ks-late', { db })
+      expect(late.gate.halted).toBe(true)
+      expect(late.status().state).toBe('halted')
+      // an engine that was not trading is held, not taken through an emergency
+      expect(fleetEvents(late, 'killswitch.activated')).toEqual([
+        expect.objectContaining({ scope: 'fleet', action: 'HALTED', fleet: expect.objectContaining({ id: ks.id }) }),
+      ])
+      await late.close()
+      const again = await fleetEngine(nats.url, 'ks-late', { db })
+      engines.push(again)
+      expect(again.gate.halted).toBe(true)
+      expect(fleetEvents(again, 'killswitch.activated')).toHaveLength(1)
+      await resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'venue back' })
+      await until('the late engine running', () => again.status().state === 'running' && !again.gate.halted)
+    } finally {
+      await op.nc.close()
+    }
+  })
+
+  it('an EMERGENCY activation runs the emergency procedure on each engine it names', async () => {
+    const db = join(tempDir(), 'emerg.db')
+    const h = await started('ks-emerg', { db })
+    await h.orders.submit(order)
+    const op = await operatorView(nats.url)
+    try {
+      await activateFleetKillSwitch(op.buckets.control, {
+        ...operator,
+        action: 'EMERGENCY',
+        engines: ['ks-emerg'],
+        reason: 'risk breach',
+        known: new Set(['ks-emerg']),
+      })
+      const code = await h.exited
+      expect(code).toBe(3)
+      const log = openEventLog({ path: db, readonly: true })
+      const types = [...log.read({ types: ['killswitch.activated', 'shutdown.requested', 'shutdown.completed'] })].map((e) => [
+        e.type,
+        (e.data as { mode?: string; scope?: string }).mode ?? (e.data as { scope?: string }).scope,
+      ])
+      expect(types).toEqual([
+        ['killswitch.activated', 'fleet'],
+        ['shutdown.requested', 'emergency'],
+        ['shutdown.completed', undefined],
+      ])
+      log.close()
+    } finally {
+      await resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'test over' })
+      await op.nc.close()
+    }
+  })
+})
+
+describe('an engine that cannot see the fleet', { timeout: 30_000 }, () => {
+  it('with onDisconnect keep, trades on and says it cannot see the fleet; with halt, closes its gate until it sees it again', async () => {
+    const later = await startNats()
+    await later.stop()
+    try {
+      const keep = await fleetEngine(later.url, 'dark-keep')
+      engines.push(keep)
+      expect(keep.gate.halted).toBe(false)
+      expect(keep.status().fleet).toMatchObject({ engine: 'dark-keep', seen: false, problem: expect.stringMatching(/cannot reach NATS/) })
+      const halt = await fleetEngine(later.url, 'dark-halt', { fleet: { onDisconnect: 'halt' } })
+      engines.push(halt)
+      expect(halt.gate.latchReason).toBe(FLEET_OUT_OF_VIEW)
+      expect(halt.status().fleet?.seen).toBe(false)
+
+      await later.start()
+      await until('both see the fleet', () => keep.status().fleet?.seen && halt.status().fleet?.seen)
+      expect(halt.gate.halted).toBe(false)
+    } finally {
+      await later.close()
+    }
+  })
+})

@@ -1,0 +1,117 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { KV } from '@nats-io/kv'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keepLeadership } from '../../src/cluster/leadership/keeper.js'
+import {
+  acquireLease,
+  LeaseBucketMismatch,
+  LeaseHeld,
+  LeaseLost,
+  offerLease,
+  openLeaseBucket,
+  readLease,
+  renewLease,
+} from '../../src/cluster/leadership/lease.js'
+import { startNats } from '../support/nats-server.js'
+
+const LEASE_MS = 1_000
+let server: Awaited<ReturnType<typeof startNats>>
+let nc: NatsConnection
+let kv: KV
+let engineNo = 0
+const engine = () => `lead-${++engineNo}`
+
+beforeAll(async () => {
+  server = await startNats()
+  nc = await connect({ servers: server.url })
+  kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+})
+afterAll(async () => {
+  await nc.close()
+  await server.close()
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('the leadership lease', () => {
+  it('given two instances racing for a free lease, exactly one holds it and the other is told who does', async () => {
+    const e = engine()
+    const results = await Promise.allSettled([
+      acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 }),
+      acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 }),
+    ])
+    const won = results.filter((r) => r.status === 'fulfilled')
+    const refused = results.filter((r) => r.status === 'rejected')
+    expect(won).toHaveLength(1)
+    expect(refused).toHaveLength(1)
+    expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(LeaseHeld)
+    const holder = (await readLease(kv, e))!.value
+    expect(holder.instance).toBe((won[0] as PromiseFulfilledResult<{ instance: string }>).value.instance)
+    expect(holder.epoch).toBe(1)
+  })
+
+  it('the epoch is one more than the newest known, from the bucket or from the log', async () => {
+    const e = engine()
+    const first = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 6 })
+    expect(first.epoch).toBe(7)
+    const again = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    expect(again.epoch).toBe(8)
+  })
+
+  it('given a leader that stops renewing, the lease expires after its TTL, another takes it with the next epoch, and the old one learns it lost it', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await expect(acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 })).rejects.toBeInstanceOf(LeaseHeld)
+    await sleep(LEASE_MS + 400)
+    const b = await acquireLease(kv, { engine: e, instance: 'b', minEpoch: a.epoch })
+    expect(b.epoch).toBe(a.epoch + 1)
+    await expect(renewLease(kv, a)).rejects.toBeInstanceOf(LeaseLost)
+    await expect(renewLease(kv, a)).rejects.toThrow(/instance 'b' holds it now \(epoch 2\)/)
+  })
+
+  it('a renewing leader keeps the lease well past its TTL', async () => {
+    const e = engine()
+    const lost: string[] = []
+    const keeper = keepLeadership({
+      kv,
+      lease: await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 }),
+      leaseMs: LEASE_MS,
+      marginMs: 250,
+      onLost: (r) => lost.push(r),
+    })
+    try {
+      await sleep(LEASE_MS * 2.5)
+      expect(keeper.fence()).toBeUndefined()
+      expect(lost).toEqual([])
+      await expect(acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 })).rejects.toBeInstanceOf(LeaseHeld)
+    } finally {
+      keeper.stop()
+    }
+  })
+
+  it('the fence closes from the leader’s own monotonic clock alone, before the lease can expire elsewhere', async () => {
+    const e = engine()
+    let clock = 0
+    const lease = { ...(await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })), confirmedAt: 0 }
+    const keeper = keepLeadership({ kv, lease, leaseMs: LEASE_MS, marginMs: 250, onLost: () => {}, now: () => clock })
+    keeper.stop()
+    clock = 749
+    expect(keeper.fence()).toBeUndefined()
+    clock = 750
+    expect(keeper.fence()).toBe('not the leader: the lease was last renewed 750 ms ago (it must be within 750 ms)')
+  })
+
+  it('given an offer to a named standby, that standby takes the lease with the next epoch and no other instance can', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await offerLease(kv, a, 'b')
+    await expect(acquireLease(kv, { engine: e, instance: 'c', minEpoch: 0 })).rejects.toThrow(/offered to 'b'/)
+    const b = await acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 })
+    expect(b).toMatchObject({ instance: 'b', epoch: 2, previous: 'a' })
+    await expect(renewLease(kv, a)).rejects.toBeInstanceOf(LeaseLost)
+  })
+
+  it('given a bucket made with another TTL, an instance with a different lease is refused, naming both', async () => {
+    await expect(openLeaseBucket(nc, { leaseMs: LEASE_MS * 2, replicas: 1 })).rejects.toBeInstanceOf(LeaseBucketMismatch)
+  })
+})

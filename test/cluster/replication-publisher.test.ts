@@ -1,0 +1,167 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openEventLog, type EventLog, type StoredRow } from '../../src/core/log/event-log.js'
+import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from '../../src/cluster/replication/errors.js'
+import { decodeStored, encodeRow, EPOCH_HEADER, msgIdOf, streamNameOf, subjectOf } from '../../src/cluster/replication/log-stream.js'
+import { startPublisher, type ReplicationPublisher } from '../../src/cluster/replication/publisher.js'
+import { startNats } from '../support/nats-server.js'
+import { mark, submitted } from '../support/events.js'
+import { tempDb } from '../support/tmp.js'
+
+let server: Awaited<ReturnType<typeof startNats>>
+let nc: NatsConnection
+let engineNo = 0
+const open: { close(): unknown }[] = []
+const publishers: ReplicationPublisher[] = []
+
+beforeAll(async () => {
+  server = await startNats()
+  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+})
+afterAll(async () => {
+  await nc.close()
+  await server.close()
+})
+afterEach(async () => {
+  for (const p of publishers.splice(0)) await p.stop(500)
+  for (const o of open.splice(0)) o.close()
+})
+
+function newLog(): EventLog {
+  const log = openEventLog({ path: tempDb() })
+  open.push(log)
+  return log
+}
+
+async function publisher(log: EventLog, engine: string, extra: Partial<Parameters<typeof startPublisher>[0]> = {}): Promise<ReplicationPublisher> {
+  const p = await startPublisher({ nc, log, engine, ackTimeoutMs: 1_000, ...extra })
+  publishers.push(p)
+  return p
+}
+
+async function streamRows(engine: string): Promise<{ row: StoredRow; epoch: number }[]> {
+  const jsm = await jetstreamManager(nc)
+  const info = await jsm.streams.info(streamNameOf(engine))
+  const out: { row: StoredRow; epoch: number }[] = []
+  for (let seq = 1; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(streamNameOf(engine), { seq })
+    if (m) out.push(decodeStored(m))
+  }
+  return out
+}
+
+const rowsOf = (log: EventLog) => [...log.readRaw()]
+const engine = () => `pub-${++engineNo}`
+
+describe('the replication publisher', () => {
+  it('given a log with a backlog and an empty stream, it publishes the backlog then every new event, stream seq = log seq, rows byte for byte', async () => {
+    const log = newLog()
+    for (let i = 0; i < 40; i++) log.append(i % 2 ? submitted() : mark(100 + i))
+    const e = engine()
+    const p = await publisher(log, e, { epoch: () => 7 })
+    await p.flush(5_000)
+    log.appendBatch(Array.from({ length: 160 }, (_, i) => mark(200 + i)))
+    for (let i = 0; i < 20; i++) log.append(submitted())
+    await p.flush(5_000)
+
+    const stream = await streamRows(e)
+    expect(stream.map((s) => s.row)).toEqual(rowsOf(log))
+    expect(stream.every((s) => s.epoch === 7)).toBe(true)
+    expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 220, lagEvents: 0, lagMs: 0 })
+  })
+
+  it('given the stream already holds the start of this log (a restarted primary), it resumes after it and stores nothing twice', async () => {
+    const log = newLog()
+    for (let i = 0; i < 30; i++) log.append(mark(i + 1))
+    const e = engine()
+    const first = await publisher(log, e)
+    await first.flush(5_000)
+    await first.stop()
+    for (let i = 0; i < 30; i++) log.append(mark(i + 50))
+
+    const second = await publisher(log, e)
+    await second.flush(5_000)
+    const stream = await streamRows(e)
+    expect(stream.map((s) => s.row.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1))
+    expect(stream.map((s) => s.row)).toEqual(rowsOf(log))
+  })
+
+  it('given a stream written by another log, a publisher of a shorter log is refused as behind and one of a different log as forked', async () => {
+    const e = engine()
+    const leader = newLog()
+    for (let i = 0; i < 10; i++) leader.append(mark(i + 1))
+    await (await publisher(leader, e)).flush(5_000)
+
+    const shorter = newLog()
+    for (let i = 0; i < 4; i++) shorter.append(mark(i + 1))
+    await expect(startPublisher({ nc, log: shorter, engine: e })).rejects.toBeInstanceOf(StreamAhead)
+
+    const other = newLog()
+    for (let i = 0; i < 12; i++) other.append(mark(i + 1))
+    const refused = startPublisher({ nc, log: other, engine: e })
+    await expect(refused).rejects.toBeInstanceOf(StreamForked)
+    await expect(refused).rejects.toThrow(/differ at seq 10/)
+  })
+
+  it('given a second writer appends to the stream, the publisher is fenced: it says why, stops publishing and fails whoever waits', async () => {
+    const e = engine()
+    const log = newLog()
+    const fenced: string[] = []
+    const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
+    log.append(mark(1))
+    await p.flush(5_000)
+
+    // another haltd, believing itself leader, appends its own seq 2
+    const intruder = newLog()
+    intruder.append(mark(1))
+    const foreign = { ...rowsOf(log)[0]!, seq: 2, hash: 'f'.repeat(64), prevHash: rowsOf(log)[0]!.hash }
+    await jetstream(nc).publish(subjectOf(e), encodeRow(foreign), { msgID: msgIdOf(foreign), expect: { lastSequence: 1 } })
+
+    const appended = log.append(mark(2))
+    await expect(p.waitFor(appended.seq, 5_000)).rejects.toBeInstanceOf(ReplicationStopped)
+    expect(fenced).toHaveLength(1)
+    expect(fenced[0]).toMatch(/differ at seq 2: another writer appended there/)
+    expect(p.status().state).toBe('fenced')
+    log.append(mark(3))
+    await new Promise((r) => setTimeout(r, 200))
+    expect((await streamRows(e)).map((s) => s.row.hash)).toEqual([rowsOf(log)[0]!.hash, 'f'.repeat(64)])
+  })
+
+  it('given the NATS server stops and comes back, waits time out meanwhile and then every event arrives once, in order', async () => {
+    const e = engine()
+    const log = newLog()
+    const states: string[] = []
+    const p = await publisher(log, e, { onState: (s) => states.push(s) })
+    for (let i = 0; i < 20; i++) log.append(mark(i + 1))
+    await p.flush(5_000)
+
+    await server.stop()
+    const during = log.append(submitted())
+    for (let i = 0; i < 50; i++) log.append(mark(i + 100))
+    await expect(p.waitFor(during.seq, 300)).rejects.toBeInstanceOf(ReplicationTimeout)
+    expect(p.status().lagEvents).toBe(51)
+    await server.start()
+    await p.flush(10_000)
+
+    expect(states).toContain('recovering')
+    expect(p.status()).toMatchObject({ state: 'live', lagEvents: 0 })
+    expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
+  })
+
+  it('each message carries the epoch header it was published under', async () => {
+    const e = engine()
+    const log = newLog()
+    let epoch = 3
+    const p = await publisher(log, e, { epoch: () => epoch })
+    log.append(mark(1))
+    await p.flush(5_000)
+    epoch = 4
+    log.append(mark(2))
+    await p.flush(5_000)
+    const jsm = await jetstreamManager(nc)
+    const m = await jsm.streams.getMessage(streamNameOf(e), { seq: 2 })
+    expect(m?.header.get(EPOCH_HEADER)).toBe('4')
+    expect((await streamRows(e)).map((s) => s.epoch)).toEqual([3, 4])
+  })
+})

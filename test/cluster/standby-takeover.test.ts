@@ -1,0 +1,145 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { LeaseHeld } from '../../src/cluster/leadership/lease.js'
+import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-stream.js'
+import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+
+const LEASE_MS = 1_000
+let server: Awaited<ReturnType<typeof startNats>>
+let nc: NatsConnection
+let engineNo = 0
+const haltds: Haltd[] = []
+const standbys: Standby[] = []
+
+beforeAll(async () => {
+  server = await startNats()
+  nc = await connect({ servers: server.url })
+})
+afterAll(async () => {
+  await nc.close()
+  await server.close()
+})
+afterEach(async () => {
+  for (const s of standbys.splice(0)) await s.close().catch(() => undefined)
+  for (const h of haltds.splice(0)) await h.close().catch(() => undefined)
+})
+
+const SYMBOL = 'BTC/USDT:USDT'
+const sim = () =>
+  new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+const quiet = () => createLogger({ destination: memoryDestination(), level: 'fatal' })
+
+function configFor(engine: string, instance: string, extra: Record<string, unknown> = {}) {
+  return {
+    db: { path: join(tempDir(), `${instance}.db`) },
+    admin: { enabled: false },
+    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
+    replication: { mode: 'sync' as const },
+    failover: { leaseMs: LEASE_MS, fenceMarginMs: 250 },
+    ...extra,
+  }
+}
+
+async function primary(engine: string, instance = 'a'): Promise<Haltd> {
+  const h = await createHaltd(configFor(engine, instance), { gateways: [sim()], logger: quiet(), env: {} })
+  haltds.push(h)
+  return h
+}
+async function standby(engine: string, instance: string): Promise<Standby> {
+  const s = await createStandby(configFor(engine, instance), { gateways: [sim()], logger: quiet(), env: {} })
+  standbys.push(s)
+  return s
+}
+
+const order = (price: number) => ({
+  venue: 'sim-a',
+  symbol: SYMBOL,
+  side: 'buy' as const,
+  type: 'limit' as const,
+  qty: 0.01,
+  price,
+  origin: { kind: 'manual' as const, id: 'engine' },
+})
+const until = async (what: string, check: () => boolean, ms = 8_000) => {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+async function streamHashes(engine: string): Promise<string[]> {
+  const jsm = await jetstreamManager(nc)
+  const last = (await jsm.streams.info(streamNameOf(engine))).state.last_seq
+  const out: string[] = []
+  for (let seq = 1; seq <= last; seq++) {
+    const m = await jsm.streams.getMessage(streamNameOf(engine), { seq })
+    out.push(m ? decodeStored(m).row.hash : 'missing')
+  }
+  return out
+}
+
+describe('a standby and its leader', { timeout: 30_000 }, () => {
+  it('given a leader trading, the standby’s log follows it row for row while it sends nothing', async () => {
+    const engine = `tk-${++engineNo}`
+    const a = await primary(engine)
+    const b = await standby(engine, 'b')
+    for (let i = 0; i < 10; i++) expect((await a.orders.submit(order(40_000 + i))).status).toBe('accepted')
+    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    expect(b.status()).toMatchObject({ role: 'standby', instance: 'b', follower: { state: 'following', unknown: [] } })
+    const acquired = [...a.log.read({ types: ['leadership.acquired'] })]
+    expect(acquired.map((e) => e.data)).toEqual([{ engine, instance: 'a', epoch: 1, fromSeq: acquired[0]!.seq, reason: 'startup' }])
+  })
+
+  it('given a second primary while the first leads, it is refused before it writes anything, naming the leader', async () => {
+    const engine = `tk-${++engineNo}`
+    await primary(engine)
+    const refused = createHaltd(configFor(engine, 'c'), { gateways: [sim()], logger: quiet(), env: {} })
+    await expect(refused).rejects.toBeInstanceOf(LeaseHeld)
+    await expect(refused).rejects.toThrow(/led by instance 'a' \(epoch 1\)/)
+  })
+
+  it('given the leader stops renewing, the standby takes over after the lease with the next epoch, comes up HALTED, and the stream holds one chain', async () => {
+    const engine = `tk-${++engineNo}`
+    const a = await primary(engine)
+    const b = await standby(engine, 'b')
+    for (let i = 0; i < 5; i++) await a.orders.submit(order(40_000 + i))
+    const stoppedAt = performance.now()
+    await a.close()
+    const leader = await b.promoted
+    haltds.push(leader)
+    const tookMs = performance.now() - stoppedAt
+    expect(tookMs).toBeGreaterThan(LEASE_MS - 100)
+
+    const acquired = [...leader.log.read({ types: ['leadership.acquired'] })].map((e) => e.data)
+    expect(acquired.at(-1)).toMatchObject({ instance: 'b', epoch: 2, reason: 'failover', previous: 'a' })
+    expect(leader.state().trading.killSwitch.latched).toBe(true)
+    expect((await leader.orders.submit(order(41_000))).status).toBe('refused')
+    await until('the stream holds the new leader’s log', () => leader.status().replication?.lagEvents === 0)
+    expect(await streamHashes(engine)).toEqual([...leader.log.readRaw()].map((r) => r.hash))
+    expect(leader.log.verify()).toMatchObject({ ok: true })
+  })
+
+  it('given two standbys racing for an expired lease, exactly one leads and the other stays a standby, told who leads', async () => {
+    const engine = `tk-${++engineNo}`
+    const a = await primary(engine)
+    const b = await standby(engine, 'b')
+    const c = await standby(engine, 'c')
+    await a.orders.submit(order(40_000))
+    await a.close()
+    const winner = await Promise.race([b.promoted, c.promoted])
+    haltds.push(winner)
+    const [won, lost] = b.status().role === 'leader' ? [b, c] : [c, b]
+    await until('the other saw the lease taken', () => lost.status().leader?.instance === won.instance)
+    expect(won.status().role).toBe('leader')
+    expect(lost.status()).toMatchObject({ role: 'standby', leader: { instance: won.instance, epoch: 2 }, follower: { state: 'following' } })
+    await until('the other follows the new leader', () => lost.status().follower.seq === winner.log.committedSeq)
+  })
+})
