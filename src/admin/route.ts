@@ -1,10 +1,17 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import { problemsOf } from '../events/errors.js'
 import type { Principal, Role } from './access.js'
 
 /** What a handler answers: JSON unless a content type says otherwise, with any extra headers. */
-export type Reply = { status: number; body: unknown; contentType?: string; headers?: Record<string, string> }
+export type Reply = {
+  status: number
+  body: unknown
+  contentType?: string
+  headers?: Record<string, string>
+  /** A long answer written as it comes (the engine's order stream): the handler owns the response from here. */
+  stream?: (res: ServerResponse) => void
+}
 /** A request that passed its checks: who asks (absent on the routes anyone may call). */
 export type Call = { req: IncomingMessage; body: unknown; who: Principal | undefined }
 /**

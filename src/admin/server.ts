@@ -46,6 +46,8 @@ export type AdminServerOptions = {
   feed?: FeedOptions
   /** How long a browser session lives idle, and at most. */
   sessions?: { idleMs?: number; maxMs?: number }
+  /** Routes served beside the admin's own, under the same checks (the engine's order entry). */
+  routes?: Record<string, Route>
 }
 
 export type AdminServer = {
@@ -211,7 +213,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const needs = api[path]?.POST?.needs
       return needs !== undefined && (needs === 'anyone' || needs.includes(role))
     })
-  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf }), ...pageRoutes() }
+  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf }), ...pageRoutes(), ...options.routes }
   const sockets = new Set<WebSocket>()
   /** The dashboard's feeds, each with its last-frame flush. */
   const feeds = new Map<WebSocket, () => Promise<void>>()
@@ -297,7 +299,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       }
       const reply = await handler.run({ req, body, who })
       status = reply.status
-      send(res, reply)
+      if (reply.stream) reply.stream(res)
+      else send(res, reply)
     } catch (e) {
       status = e instanceof HttpRefusal ? e.status : e instanceof HaltdError ? 409 : 500
       if (status === 500) logger?.error({ err: e, path }, 'admin request failed')

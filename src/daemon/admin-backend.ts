@@ -19,6 +19,7 @@ import type { DrainController } from '../core/execution/drain.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
 import type { PauseController } from '../core/execution/pause.js'
 import { startAdminServer, type AdminServer } from '../admin/server.js'
+import type { Route } from '../admin/route.js'
 import { adminInfoPath, removeAdminInfo, writeAdminInfo } from '../admin/info-file.js'
 import type { HaltdConfig } from './config.js'
 import type { ShutdownController } from '../core/shutdown/controller.js'
@@ -245,6 +246,8 @@ export async function startAdmin(input: {
   token: string
   logger: Logger
   cleanups: Cleanups
+  /** Served beside the admin's own (the engine's order entry). */
+  routes?: Record<string, Route>
 }): Promise<AdminServer> {
   const { life, controller, config, token, logger, cleanups } = input
   const backend = createAdminBackend({
@@ -257,7 +260,15 @@ export async function startAdmin(input: {
     shuttingDown: () => controller.running !== undefined,
     lifecycle: () => life.state,
   })
-  const admin = await startAdminServer({ backend, token, users: config.admin.users, host: config.admin.host, port: config.admin.port, logger })
+  const admin = await startAdminServer({
+    backend,
+    token,
+    users: config.admin.users,
+    host: config.admin.host,
+    port: config.admin.port,
+    logger,
+    ...(input.routes ? { routes: input.routes } : {}),
+  })
   cleanups.push(() => admin.close())
   // /metrics reports the event loop's lag: sample it from now on, not from the first scrape
   watchEventLoop()

@@ -15,6 +15,7 @@ import { AdminUser } from '../admin/access.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
 import { EngineConfig } from './engine-process.js'
+import { OrderEntryConfig } from './order-entry-config.js'
 import { ReplicationConfig } from '../cluster/replication/config.js'
 import { FailoverConfig } from '../cluster/leadership/config.js'
 import { FleetConfig } from '../cluster/fleet/config.js'
@@ -200,6 +201,14 @@ export const HaltdConfig = z
     nats: NatsConfig.optional(),
     /** The trading engine's process, which the shutdowns freeze, stop and kill (`daemon/engine-process.ts`). */
     engine: EngineConfig.optional(),
+    /** Order entry for an engine beside haltd (`daemon/order-entry.ts`): its orders become haltd's. */
+    orderEntry: OrderEntryConfig.optional(),
+    /**
+     * Guardian mode (`core/execution/guardian.ts`): an engine keeps its own order entry on these
+     * accounts; haltd follows them, adopts every order it sees, and its shutdowns act on the whole
+     * account (cancel scope `account` in both procedures, whatever `shutdown` says).
+     */
+    guardian: z.strictObject({ pollMs: z.number().int().min(50).default(1_000) }).optional(),
     /** Every committed event published to the engine's JetStream stream (docs/ARCHITECTURE.md, "Hot standby"). */
     replication: ReplicationConfig.optional(),
     /** A lease-held leadership per engine, a standby's role, and what an unplanned failover comes up as. */

@@ -14,6 +14,8 @@ import { tapEvents } from './event-taps.js'
 import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
 import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
+import { startOrderEntry } from './order-entry.js'
+import { guardAccount } from './guardian.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
@@ -237,6 +239,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         replication: replication?.status(),
         fleet: fleet?.describe(),
       })
+    const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, cleanups })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
       const backend = {
@@ -259,7 +262,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         fleet: () => fleet?.describe(),
         fleetAdmin: () => fleet?.admin,
       }
-      admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups })
+      admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
     }
 
     // ── the fleet: its kill switch, read before startup (set, it holds this engine HALTED), and this engine's row
@@ -284,6 +287,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
     startup = await startUp({ config, log, state, gate, venues, runId, switches, deploy, marketData, risk, life, cleanups, logger, onError })
+    if (config.guardian) for (const g of venues.values()) cleanups.push(guardAccount(g, config.guardian.pollMs, { log, state, onError }))
 
     const adminHandle = admin ? { url: admin.url, token: adminToken } : undefined
     return haltdHandle({ runId, config, log, logger, gate, venues, risk, startup, state, status, router, strategies: host, admin: adminHandle, life, emitter })

@@ -23,9 +23,13 @@ export const ShutdownMode = z.enum(['graceful', 'emergency'])
 /** Who or what asked for something: recorded with every command so the audit can tell. */
 export const Origin = z.enum(['signal', 'admin', 'api', 'cli', 'risk', 'restart', 'strategy', 'shutdown', 'operator', 'system'])
 
-/** Which part of the system an order came from. Shutdown orders are the only ones let through a closed gate. */
+/**
+ * Which part of the system an order came from. Shutdown orders are the only ones let through a
+ * closed gate. `engine`: an engine beside haltd entered it over the order-entry API; its id is
+ * `<engine>/<the engine's client order id>`.
+ */
 export const OrderOrigin = z.strictObject({
-  kind: z.enum(['strategy', 'shutdown', 'manual', 'adopted']),
+  kind: z.enum(['strategy', 'shutdown', 'manual', 'adopted', 'engine']),
   id: idString().max(200).optional(),
 })
 

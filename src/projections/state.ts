@@ -107,6 +107,8 @@ export function initialState(retention: Partial<Retention> = {}): HaltdState {
 /** The book a fill is booked to for P&L by strategy: the strategy id, or what else sent it. */
 export function strategyOf(origin: OrderOrigin): string {
   if (origin.kind === 'strategy' && origin.id !== undefined) return origin.id
+  // an engine's orders are one book per engine, not one per client order id
+  if (origin.kind === 'engine' && origin.id !== undefined) return `engine:${origin.id.split('/')[0]}`
   return origin.id === undefined ? origin.kind : `${origin.kind}:${origin.id}`
 }
 

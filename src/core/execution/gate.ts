@@ -68,7 +68,9 @@ export class OrderGate {
     if (this.latch !== undefined) return shutdownFlatten ? undefined : `trading is halted: ${this.latch}`
     if (view.mode === 'HALTED') return shutdownFlatten ? undefined : 'trading is HALTED'
     if (view.mode === 'REDUCING' && !order.reduceOnly) return 'trading is REDUCING: only reduce-only orders pass'
-    if (order.origin.kind === 'strategy' && view.strategyBlock !== undefined) return `strategy orders are refused: ${view.strategyBlock}`
+    // an engine entering orders beside haltd is held like a strategy: a drain or a pause stops its new orders too
+    if ((order.origin.kind === 'strategy' || order.origin.kind === 'engine') && view.strategyBlock !== undefined)
+      return `${order.origin.kind} orders are refused: ${view.strategyBlock}`
     return undefined
   }
 }

@@ -1,0 +1,162 @@
+/**
+ * The local hop an engine beside haltd pays per order: the same order entered through the
+ * order-entry API over HTTP (the admin listener, a kept-alive connection) and over the Unix socket,
+ * against the router called in-process, all in one daemon over a simulated venue at 0 ms,
+ * interleaved. The added latency is each transport's percentile minus the in-process one.
+ */
+import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { Agent, request } from 'node:http'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { hashToken } from '../../src/admin/access.js'
+import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { compare, throughputResult, type BenchResult, type BenchScenario, type Contender, type MeasureOptions } from '../harness.js'
+
+const SYMBOL = 'BTC/USDT:USDT'
+const TOKEN = 'bench-engine-token-0123456789'
+const TARGET_P99_US = 250
+
+const order = (i: number, tag: string) => {
+  const side = i % 2 === 0 ? ('buy' as const) : ('sell' as const)
+  return {
+    symbol: SYMBOL,
+    type: 'limit' as const,
+    side,
+    amount: 0.001,
+    price: side === 'buy' ? 50 - (i % 100) * 0.01 : 150 + (i % 100) * 0.01,
+    clientOrderId: `${tag}${i}`,
+  }
+}
+
+function inProcess(h: Haltd, shape: MeasureOptions): Contender {
+  return {
+    fn: async (i) => {
+      const o = order(i, 'p')
+      const r = await h.orders.submit({
+        venue: 'sim',
+        symbol: o.symbol,
+        side: o.side,
+        type: o.type,
+        qty: o.amount,
+        price: o.price,
+        origin: { kind: 'manual', id: 'bench' },
+      })
+      if (r.status !== 'accepted') throw new Error(`in-process ${i}: ${r.status}`)
+    },
+    options: shape,
+    result: (m) => throughputResult('order entry: router in-process', m, { unit: 'ops/s', note: 'the router called in the daemon: the floor' }),
+  }
+}
+
+function overHttp(h: Haltd, shape: MeasureOptions): Contender {
+  const url = new URL(`${h.admin!.url}/engine/orders`)
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  return {
+    fn: (i) =>
+      new Promise<void>((resolve, reject) => {
+        const body = JSON.stringify(order(i, 'h'))
+        const req = request(
+          url,
+          {
+            method: 'POST',
+            agent,
+            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            let text = ''
+            res.setEncoding('utf8')
+            res.on('data', (c: string) => (text += c))
+            res.on('end', () =>
+              res.statusCode === 200 && text.includes('"accepted"') ? resolve() : reject(new Error(`http ${i}: ${res.statusCode} ${text.slice(0, 200)}`)),
+            )
+          },
+        )
+        req.on('error', reject)
+        req.end(body)
+      }),
+    options: shape,
+    result: (m) => throughputResult('order entry: HTTP (admin listener, keep-alive)', m, { unit: 'ops/s', note: 'POST /engine/orders, engine role' }),
+    close: () => agent.destroy(),
+  }
+}
+
+async function overSocket(path: string, shape: MeasureOptions): Promise<Contender> {
+  const socket: Socket = connect(path)
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  socket.setNoDelay(true)
+  socket.setEncoding('utf8')
+  let buf = ''
+  let waiting: ((line: string) => void) | undefined
+  socket.on('data', (c: string) => {
+    buf += c
+    for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      const w = waiting
+      waiting = undefined
+      w?.(line)
+    }
+  })
+  const ask = (line: string) =>
+    new Promise<string>((resolve) => {
+      waiting = resolve
+      socket.write(`${line}\n`)
+    })
+  const auth = await ask(JSON.stringify({ id: 0, op: 'auth', token: TOKEN }))
+  if (!auth.includes('"ok":true')) throw new Error(`socket auth: ${auth}`)
+  return {
+    fn: async (i) => {
+      const answer = await ask(JSON.stringify({ id: i + 1, op: 'submit', body: order(i, 's') }))
+      if (!answer.includes('"accepted"')) throw new Error(`socket ${i}: ${answer.slice(0, 200)}`)
+    },
+    options: shape,
+    result: (m) => throughputResult('order entry: Unix socket (NDJSON)', m, { unit: 'ops/s', note: 'op submit on orderEntry.socketPath' }),
+    close: () => socket.destroy(),
+  }
+}
+
+const us = (ns: number | undefined) => (ns === undefined ? NaN : ns / 1000)
+
+export const scenarios: BenchScenario[] = [
+  {
+    name: 'order-entry',
+    description: 'The local hop of order entry per order, over HTTP and the Unix socket, against the router in-process (SimExchange at 0 ms)',
+    async run(ctx) {
+      const shape: MeasureOptions = ctx.quick ? { warmup: 200, repetitions: 3, opsPerRep: 500 } : { warmup: 2000, repetitions: 5, opsPerRep: 5000 }
+      const socketPath = join(ctx.tmpDir, 'entry.sock')
+      const venue = new SimExchange({
+        venue: 'sim',
+        seed: 1,
+        mode: 'derivatives',
+        symbols: [{ symbol: SYMBOL, mid: 100, amountStep: 0.001, priceStep: 0.01, volatilityBps: 0 }],
+      })
+      const h = await createHaltd(
+        {
+          db: { path: join(ctx.tmpDir, 'entry.db') },
+          admin: { port: 0, users: [{ name: 'bench', role: 'engine', tokenHash: hashToken(TOKEN) }] },
+          orderEntry: { socketPath, limits: { maxPosition: 1e12, maxOpenOrders: 1e9, maxOrdersPerSecond: 1e9 } },
+        },
+        { gateways: [venue], logger: createLogger({ level: 'silent' }), env: {} },
+      )
+      try {
+        ctx.log('order entry: in-process, HTTP, Unix socket')
+        const [local, http, sock] = await compare([inProcess(h, shape), overHttp(h, shape), await overSocket(socketPath, shape)])
+        const results: BenchResult[] = [local!, http!, sock!]
+        for (const r of [http!, sock!]) {
+          const p50 = us(r.percentiles?.p50) - us(local!.percentiles?.p50)
+          const p99 = us(r.percentiles?.p99) - us(local!.percentiles?.p99)
+          results.push({
+            name: `added per order, ${r.name.slice('order entry: '.length)}: p99`,
+            unit: 'ms',
+            value: p99 / 1000,
+            note: `p50 +${p50.toFixed(1)} µs, p99 +${p99.toFixed(1)} µs over the router in-process (target p99 < ${TARGET_P99_US} µs on loopback)`,
+          })
+        }
+        return results
+      } finally {
+        await h.close()
+      }
+    },
+  },
+]

@@ -1,0 +1,249 @@
+import type { ServerResponse } from 'node:http'
+import { createServer, type Server, type Socket } from 'node:net'
+import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { connect } from 'node:net'
+import type { Logger } from 'pino'
+import { HaltdError } from '../events/errors.js'
+import {
+  ClientOrderIdReused,
+  EntryCancel,
+  EntryCancelAll,
+  EntryOrder,
+  EntryOrderNotFound,
+  EntryTicker,
+  InvalidEntryRequest,
+  parseEntry,
+  type OrderEntry,
+} from '../core/execution/order-entry.js'
+import type { Credentials, Principal, Role } from './access.js'
+import { type Call, caller, type Handler, HttpRefusal, json, type Route } from './route.js'
+import { parseTarget } from './request-target.js'
+
+/**
+ * The order-entry API for an engine beside haltd, over two transports that share one table of
+ * operations: HTTP routes on the admin listener (`/engine/...`, for the `engine` role, or `admin`)
+ * and newline-delimited JSON over a Unix domain socket (mode 0600), for latency. The engine is the
+ * authenticated name: its orders, its limits, its stream.
+ */
+
+/** Who may enter orders: an engine's credential, or an admin's (an operator acting by hand). */
+export const ENTRY_ROLES: readonly Role[] = ['engine', 'admin']
+
+type Op = (entry: OrderEntry, engine: string, body: unknown) => Promise<unknown> | unknown
+
+/** Every operation by name: the socket's `op`, and the HTTP routes below. */
+export const ENTRY_OPS: Readonly<Record<string, Op>> = {
+  submit: (e, engine, body) => e.submit(engine, parseEntry(EntryOrder, body)),
+  cancel: (e, engine, body) => e.cancel(engine, parseEntry(EntryCancel, body)),
+  'cancel-all': (e, engine, body) => e.cancelAll(engine, parseEntry(EntryCancelAll, body)),
+  'open-orders': (e, engine, body) => e.openOrders(engine, parseEntry(EntryCancelAll, body)),
+  order: (e, engine, body) => e.order(engine, parseEntry(EntryCancel, body)),
+  ticker: (e, _engine, body) => e.ticker(parseEntry(EntryTicker, body)),
+  positions: (e) => e.positions(),
+  balances: (e) => e.balances(),
+}
+
+/** An operation's failure as an HTTP status: the request's fault (400, 404, 409) or haltd's (500). */
+export function statusOf(e: unknown): number {
+  if (e instanceof InvalidEntryRequest) return 400
+  if (e instanceof EntryOrderNotFound) return 404
+  if (e instanceof ClientOrderIdReused) return 409
+  if (e instanceof HaltdError) return 409
+  return 500
+}
+
+const errorOf = (e: unknown) => ({ code: e instanceof HaltdError ? e.code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) })
+
+// ── HTTP, on the admin listener ────────────────────────────────────────────────────────────
+
+/** The query string as a body, for the GET routes (`?venue=…&symbol=…`, `?clientOrderId=…`). */
+function queryBody(url: string | undefined): Record<string, string> {
+  const t = parseTarget(url)
+  return t.ok ? Object.fromEntries(t.query) : {}
+}
+
+export function orderEntryRoutes(entry: OrderEntry): Record<string, Route> {
+  const op = (name: string, from: 'body' | 'query'): Handler => ({
+    needs: ENTRY_ROLES,
+    run: async (call: Call) => {
+      const body = from === 'body' ? call.body : queryBody(call.req.url)
+      try {
+        return json(200, await ENTRY_OPS[name]!(entry, caller(call).name, body))
+      } catch (e) {
+        const status = statusOf(e)
+        if (status === 500) throw e
+        const err = errorOf(e)
+        throw new HttpRefusal(status, err.code, err.message)
+      }
+    },
+  })
+  return {
+    '/engine/orders': { POST: op('submit', 'body'), GET: op('open-orders', 'query') },
+    '/engine/orders/cancel': { POST: op('cancel', 'body') },
+    '/engine/orders/cancel-all': { POST: op('cancel-all', 'body') },
+    '/engine/order': { GET: op('order', 'query') },
+    '/engine/ticker': { GET: op('ticker', 'query') },
+    '/engine/positions': { GET: op('positions', 'query') },
+    '/engine/balances': { GET: op('balances', 'query') },
+    '/engine/stream': {
+      GET: {
+        needs: ENTRY_ROLES,
+        run: async (call) => {
+          const engine = caller(call).name
+          return { status: 200, body: null, stream: (res: ServerResponse) => streamTo(res, entry, engine) }
+        },
+      },
+    },
+  }
+}
+
+/** The engine's order updates and fills as NDJSON, one per line, until the client goes. */
+function streamTo(res: ServerResponse, entry: OrderEntry, engine: string): void {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+  res.write(`${JSON.stringify({ type: 'hello', engine })}\n`)
+  const stop = entry.subscribe(engine, (u) => res.write(`${JSON.stringify(u)}\n`))
+  res.on('close', stop)
+}
+
+// ── the Unix domain socket ─────────────────────────────────────────────────────────────────
+
+export type EntrySocket = { readonly path: string; readonly clients: number; close(): Promise<void> }
+
+const MAX_LINE = 64 * 1024
+
+/**
+ * Listen on `path` (mode 0600: only haltd's own user may connect). One JSON request per line,
+ * `{"id": 1, "op": "submit", "body": {...}}`, answered by one line `{"id": 1, "ok": true, "result": …}`
+ * or `{"id": 1, "ok": false, "status": 400, "error": {"code", "message"}}`, in the order asked. The
+ * first request must be `{"op": "auth", "token": "…"}` with an engine's (or an admin's) token.
+ * `{"op": "subscribe"}` starts the engine's updates on the same connection, as lines
+ * `{"stream": "order" | "fill", …}`. A bad line is answered and the connection stays.
+ */
+export async function startEntrySocket(input: { path: string; entry: OrderEntry; credentials: Credentials; logger?: Logger }): Promise<EntrySocket> {
+  const { path, entry, credentials, logger } = input
+  await removeStale(path)
+  const conns = new Set<Socket>()
+  const server: Server = createServer((socket) => {
+    conns.add(socket)
+    let who: Principal | undefined
+    let unsubscribe: (() => void) | undefined
+    let buffered = ''
+    let chain: Promise<void> = Promise.resolve()
+    const write = (line: unknown) => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(line)}\n`)
+    }
+    const answer = async (line: string): Promise<void> => {
+      let id: unknown = null
+      try {
+        let request: { id?: unknown; op?: unknown; body?: unknown; token?: unknown }
+        try {
+          request = JSON.parse(line) as typeof request
+        } catch (e) {
+          throw new InvalidEntryRequest('', `the line is not JSON: ${(e as Error).message}`)
+        }
+        if (typeof request !== 'object' || request === null || Array.isArray(request)) throw new InvalidEntryRequest('', 'a request is a JSON object')
+        id = request.id ?? null
+        if (request.op === 'auth') {
+          const found = typeof request.token === 'string' ? credentials.token(request.token) : undefined
+          if (!found) return write({ id, ok: false, status: 401, error: { code: 'UNAUTHORIZED', message: 'a valid token is required' } })
+          if (!ENTRY_ROLES.includes(found.role))
+            return write({
+              id,
+              ok: false,
+              status: 403,
+              error: { code: 'FORBIDDEN', message: `order entry needs the engine or admin role; ${found.name} is a ${found.role}` },
+            })
+          who = found
+          return write({ id, ok: true, result: { engine: who.name, role: who.role } })
+        }
+        if (!who) return write({ id, ok: false, status: 401, error: { code: 'UNAUTHORIZED', message: 'authenticate first: {"op":"auth","token":"…"}' } })
+        if (request.op === 'subscribe') {
+          unsubscribe ??= entry.subscribe(who.name, (u) => {
+            const { type, ...rest } = u
+            write({ stream: type, ...rest })
+          })
+          return write({ id, ok: true, result: { subscribed: true } })
+        }
+        if (request.op === 'unsubscribe') {
+          unsubscribe?.()
+          unsubscribe = undefined
+          return write({ id, ok: true, result: { subscribed: false } })
+        }
+        const op = typeof request.op === 'string' && Object.hasOwn(ENTRY_OPS, request.op) ? ENTRY_OPS[request.op] : undefined
+        if (!op)
+          throw new InvalidEntryRequest(
+            'op',
+            `unknown op ${JSON.stringify(request.op)} (known: auth, subscribe, unsubscribe, ${Object.keys(ENTRY_OPS).join(', ')})`,
+          )
+        write({ id, ok: true, result: await op(entry, who.name, request.body) })
+      } catch (e) {
+        const status = statusOf(e)
+        if (status === 500) logger?.error({ err: e }, 'order-entry request failed')
+        write({ id, ok: false, status, error: errorOf(e) })
+      }
+    }
+    socket.setEncoding('utf8')
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: string) => {
+      buffered += chunk
+      let nl = buffered.indexOf('\n')
+      while (nl !== -1) {
+        const line = buffered.slice(0, nl).trim()
+        buffered = buffered.slice(nl + 1)
+        // answered in the order asked, each once the one before it has been
+        if (line) chain = chain.then(() => answer(line))
+        nl = buffered.indexOf('\n')
+      }
+      if (buffered.length > MAX_LINE) {
+        buffered = ''
+        write({ id: null, ok: false, status: 413, error: { code: 'LINE_TOO_LONG', message: `a request line is at most ${MAX_LINE} bytes` } })
+        socket.end()
+      }
+    })
+    socket.on('error', (e) => logger?.warn({ err: { message: e.message } }, 'order-entry socket error'))
+    socket.on('close', () => {
+      unsubscribe?.()
+      conns.delete(socket)
+    })
+  })
+  server.on('error', (e) => logger?.error({ err: { message: e.message } }, 'order-entry socket server error'))
+  // Created 0600 from the start: the umask covers the bind, so no other user ever sees it open.
+  const mask = process.umask(0o177)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(path, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  } finally {
+    process.umask(mask)
+  }
+  chmodSync(path, 0o600)
+  return {
+    path,
+    get clients() {
+      return conns.size
+    },
+    async close() {
+      for (const c of conns) c.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** A socket file left by a haltd that died is removed; one another process listens on is refused. */
+async function removeStale(path: string): Promise<void> {
+  if (!existsSync(path)) return
+  const live = await new Promise<boolean>((resolve) => {
+    const c = connect(path)
+    c.once('connect', () => {
+      c.destroy()
+      resolve(true)
+    })
+    c.once('error', () => resolve(false))
+  })
+  if (live) throw new HaltdError('ENTRY_SOCKET_IN_USE', `another process listens on the order-entry socket ${path}`)
+  unlinkSync(path)
+}

@@ -1,0 +1,134 @@
+import type { EventLog } from '../log/event-log.js'
+import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
+import type { Order } from '../../projections/orders.js'
+import { observeVenue, recordOrderTotal } from './venue-recorder.js'
+
+/**
+ * Guardian mode: an engine keeps its own order entry on an account haltd holds the keys of too.
+ * haltd follows the account: it asks the venue for its open orders and positions every `pollMs`,
+ * and at once when the venue's stream reports an order it does not know; every order it sees is
+ * adopted into the log (origin `adopted`, id `guardian`) as an observed fact, and every adopted
+ * order that leaves the open list is looked up and settled on the venue's word (filled, canceled,
+ * expired). From then on the projections, the reconciliation, the risk triggers and the shutdowns
+ * see the account's orders as haltd's own.
+ *
+ * What it cannot promise: nothing is written ahead (haltd learns of an order when the venue
+ * reports it, a poll later at worst), an order placed and filled between two looks is known only
+ * by the position it left, and fills are known by each order's total, not trade by trade.
+ */
+export type Guardian = { stop(): void /** Look now (and wait for it). */; look(): Promise<void> }
+
+export const GUARDIAN_ORIGIN = { kind: 'adopted' as const, id: 'guardian' }
+
+export function followAccount(input: {
+  log: EventLog
+  gateway: ExchangeGateway
+  /** An order as the live projections know it. */
+  orderOf: (venue: string, clientOrderId: string) => Order | undefined
+  /** The account's orders haltd adopted that are still live, per the projections. */
+  adoptedLive: (venue: string) => Iterable<Order>
+  pollMs: number
+  onError: (e: unknown) => void
+}): Guardian {
+  const { log, gateway, orderOf, onError } = input
+  const venue = gateway.venue
+  let stopped = false
+  let running: Promise<void> | undefined
+  let again = false
+
+  /** The id an order goes by in the log: the engine's client order id, else the venue's id. */
+  const idOf = (o: VenueOrder) => o.clientOrderId || `v${o.venueOrderId}`
+
+  const adopt = (o: VenueOrder) => {
+    const clientOrderId = idOf(o)
+    if (orderOf(venue, clientOrderId)) return
+    log.appendBatch([
+      {
+        type: 'order.submitted',
+        data: {
+          venue,
+          clientOrderId,
+          symbol: o.symbol,
+          side: o.side,
+          type: o.price === undefined ? 'market' : 'limit',
+          qty: o.qty,
+          ...(o.price !== undefined ? { price: o.price } : {}),
+          reduceOnly: o.reduceOnly ?? false,
+          origin: GUARDIAN_ORIGIN,
+        },
+      },
+      { type: 'order.accepted', data: { venue, clientOrderId, venueOrderId: o.venueOrderId } },
+    ])
+    if (o.filled > 0)
+      recordOrderTotal(log, venue, {
+        clientOrderId,
+        filled: o.filled,
+        ...(o.average !== undefined ? { average: o.average } : {}),
+        ...(o.price !== undefined ? { price: o.price } : {}),
+      })
+  }
+
+  /** An adopted order the open list no longer shows: what the venue says became of it. */
+  const settle = async (o: Order) => {
+    const found = await gateway.fetchOrder({ clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) })
+    const key = { venue, clientOrderId: o.clientOrderId }
+    if (found && found.filled > 0)
+      recordOrderTotal(log, venue, {
+        clientOrderId: o.clientOrderId,
+        filled: found.filled,
+        ...(found.average !== undefined ? { average: found.average } : {}),
+        ...(found.price !== undefined ? { price: found.price } : {}),
+      })
+    if (found === undefined || found.status === 'canceled')
+      log.append({ type: 'order.canceled', data: { ...key, confirmedBy: found ? 'lookup' : 'open-orders' } })
+    else if (found.status === 'expired') log.append({ type: 'order.expired', data: key })
+    else if (found.status === 'rejected') log.append({ type: 'order.rejected', data: { ...key, reason: 'rejected, as the venue reported it' } })
+  }
+
+  const lookOnce = async () => {
+    await observeVenue(log, gateway, { openOrders: true, positions: true })
+    const open = await gateway.fetchOpenOrders()
+    const listed = new Set<string>()
+    for (const o of open) {
+      listed.add(idOf(o))
+      adopt(o)
+    }
+    for (const o of [...input.adoptedLive(venue)]) if (!listed.has(o.clientOrderId)) await settle(o)
+  }
+
+  const look = (): Promise<void> => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false
+          await lookOnce()
+        } while (again && !stopped)
+      } catch (e) {
+        onError(e)
+      } finally {
+        running = undefined
+      }
+    })()
+    return running
+  }
+
+  // The venue's stream names an order haltd does not know: someone placed it; look now.
+  const offUpdates = gateway.onUpdate((u) => {
+    if (!stopped && !orderOf(venue, u.clientOrderId)) void look()
+  })
+  const timer = setInterval(() => void look(), input.pollMs)
+  timer.unref()
+  void look()
+  return {
+    look,
+    stop() {
+      stopped = true
+      clearInterval(timer)
+      offUpdates()
+    },
+  }
+}

@@ -1,0 +1,443 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import type { Envelope } from '../../events/envelope.js'
+import { HaltdError, problemsOf } from '../../events/errors.js'
+import { orderStream } from '../../events/routing.js'
+import { HALTD_TAG } from '../../exchanges/client-order-id.js'
+import { evolveOrder, type Order, type OrderFact } from '../../projections/orders.js'
+import { StrategyLimits } from '../../strategies/limits.js'
+import type { EventLog } from '../log/event-log.js'
+import type { OrderRouter, SubmitOutcome } from './order-router.js'
+
+/**
+ * Order entry for an engine beside haltd (any language): its orders become haltd's orders, through
+ * the same router (write-ahead, the gate, the kill switch, the shutdowns), held to limits of its
+ * own. Requests and answers have ccxt's unified shapes. A submit is idempotent by the engine's
+ * client order id: haltd's id for the order is derived from it (`entryOrderId`), so a retried
+ * submit, in flight or long done, even across a restart, finds the order instead of sending another.
+ */
+
+// ── what an engine sends ───────────────────────────────────────────────────────────────────
+
+/** The engine's own client order id: what it retries by. */
+const EngineOrderId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only, at most 64')
+
+export const EntryOrder = z
+  .strictObject({
+    /** Which venue; may be left out when haltd has exactly one. */
+    venue: z.string().min(1).max(64).optional(),
+    symbol: z.string().min(1).max(64),
+    type: z.enum(['market', 'limit']),
+    side: z.enum(['buy', 'sell']),
+    amount: z.number().finite().positive(),
+    price: z.number().finite().positive().optional(),
+    reduceOnly: z.boolean().default(false),
+    timeInForce: z.enum(['GTC', 'IOC', 'FOK', 'PO']).optional(),
+    postOnly: z.boolean().default(false),
+    clientOrderId: EngineOrderId.optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.type === 'limit' && o.price === undefined) ctx.addIssue({ code: 'custom', path: ['price'], message: 'a limit order needs a price' })
+    if (o.type === 'market' && o.postOnly) ctx.addIssue({ code: 'custom', path: ['postOnly'], message: 'a market order cannot be post-only' })
+    if (o.postOnly && o.timeInForce !== undefined && o.timeInForce !== 'PO' && o.timeInForce !== 'GTC')
+      ctx.addIssue({ code: 'custom', path: ['timeInForce'], message: `post-only contradicts timeInForce ${o.timeInForce}` })
+  })
+export type EntryOrder = z.output<typeof EntryOrder>
+
+/** A cancel names the order by the engine's client order id, or by haltd's id (`id` in an answer). */
+export const EntryCancel = z
+  .strictObject({
+    venue: z.string().min(1).max(64).optional(),
+    clientOrderId: EngineOrderId.optional(),
+    id: z.string().min(1).max(64).optional(),
+  })
+  .refine((c) => c.clientOrderId !== undefined || c.id !== undefined, { message: 'give clientOrderId or id', path: ['clientOrderId'] })
+export type EntryCancel = z.output<typeof EntryCancel>
+
+export const EntryCancelAll = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64).optional() })
+export type EntryCancelAll = z.output<typeof EntryCancelAll>
+
+export const EntryTicker = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64) })
+export type EntryTicker = z.output<typeof EntryTicker>
+
+/** An engine's limits (the strategies' shape): open orders at once, orders per second, absolute position per market. */
+export const EntryLimits = StrategyLimits
+export type EntryLimits = z.output<typeof EntryLimits>
+
+export const DEFAULT_ENTRY_LIMITS: EntryLimits = { maxPosition: 1e12, maxOpenOrders: 500, maxOrdersPerSecond: 100 }
+
+/** A request that names what is wrong with it (HTTP 400). */
+export class InvalidEntryRequest extends HaltdError {
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
+    super('INVALID_REQUEST', field && !detail.startsWith(`${field}: `) ? `${field}: ${detail}` : detail)
+  }
+}
+
+/** A client order id the engine used before for another order (HTTP 409). */
+export class ClientOrderIdReused extends HaltdError {
+  constructor(clientOrderId: string, detail: string) {
+    super('CLIENT_ORDER_ID_REUSED', `clientOrderId '${clientOrderId}' was used for another order: ${detail}`)
+  }
+}
+
+/** No such order of this engine (HTTP 404). */
+export class EntryOrderNotFound extends HaltdError {
+  constructor(what: string) {
+    super('ORDER_NOT_FOUND', `no order ${what} entered by this engine`)
+  }
+}
+
+/** Parse a request body with `schema`, or throw naming every field that is wrong. */
+export function parseEntry<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const r = schema.safeParse(body ?? {})
+  if (r.success) return r.data
+  const problems = problemsOf(r.error)
+  throw new InvalidEntryRequest(problems[0]?.path ?? '', problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; '))
+}
+
+// ── what it gets back ─────────────────────────────────────────────────────────────────────
+
+/** ccxt's order statuses, from haltd's. An order whose cancel the venue has not confirmed is still `open`. */
+const CCXT_STATUS: Record<Order['status'], 'open' | 'closed' | 'canceled' | 'expired' | 'rejected'> = {
+  'pending-new': 'open',
+  open: 'open',
+  'partially-filled': 'open',
+  'cancel-pending': 'open',
+  'cancel-unconfirmed': 'open',
+  unknown: 'open',
+  filled: 'closed',
+  canceled: 'canceled',
+  rejected: 'rejected',
+  expired: 'expired',
+}
+
+/** An order as ccxt shapes it, with haltd's id and status beside the venue's. */
+export type EntryOrderView = {
+  /** haltd's client order id (what the venue knows as the client order id). */
+  id: string
+  /** The engine's own, where it gave one. */
+  clientOrderId?: string
+  venueOrderId?: string
+  venue: string
+  symbol: string
+  type: 'market' | 'limit'
+  side: 'buy' | 'sell'
+  amount: number
+  price?: number
+  filled: number
+  remaining: number
+  average?: number
+  fee: number
+  reduceOnly: boolean
+  timeInForce: string
+  postOnly: boolean
+  status: 'open' | 'closed' | 'canceled' | 'expired' | 'rejected'
+  haltdStatus: Order['status']
+  reason?: string
+}
+
+export type SubmitAnswer = {
+  /** What the submit came to: `accepted`, `rejected` (by the venue), `refused` (by haltd: gate or limits), `unknown` (answer lost). */
+  outcome: SubmitOutcome['status']
+  /** True when the client order id was known already: nothing was sent again. */
+  duplicate: boolean
+  reason?: string
+  order?: EntryOrderView
+}
+
+export type EntryUpdate = { type: 'order'; order: EntryOrderView; seq: number } | { type: 'fill'; fill: EntryFill; seq: number }
+export type EntryFill = {
+  id: string
+  clientOrderId?: string
+  venue: string
+  symbol: string
+  side: 'buy' | 'sell'
+  tradeId: string
+  amount: number
+  price: number
+  fee: number
+  feeCurrency?: string
+  liquidity?: 'maker' | 'taker'
+}
+
+/** haltd's id for an engine's order: its tag, then 16 base-36 digits of a hash of the engine and its id (fits every venue's rule). */
+export function entryOrderId(engine: string, clientOrderId: string): string {
+  const h = createHash('sha256').update(`${engine}\u0000${clientOrderId}`).digest()
+  return `${HALTD_TAG}${h.readBigUInt64BE(0).toString(36).padStart(13, '0').slice(-13)}${h.readUInt16BE(8).toString(36).padStart(3, '0').slice(-3)}`
+}
+
+const originId = (engine: string, clientOrderId: string | undefined) => `${engine}/${clientOrderId ?? ''}`
+
+function engineIdOf(o: Order): { engine: string; clientOrderId?: string } | undefined {
+  if (o.origin.kind !== 'engine' || o.origin.id === undefined) return undefined
+  const at = o.origin.id.indexOf('/')
+  const clientOrderId = o.origin.id.slice(at + 1)
+  return { engine: o.origin.id.slice(0, at), ...(clientOrderId ? { clientOrderId } : {}) }
+}
+
+export function viewOf(o: Order): EntryOrderView {
+  const mine = engineIdOf(o)
+  return {
+    id: o.clientOrderId,
+    ...(mine?.clientOrderId ? { clientOrderId: mine.clientOrderId } : {}),
+    ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}),
+    venue: o.venue,
+    symbol: o.symbol,
+    type: o.type,
+    side: o.side,
+    amount: o.qty,
+    ...(o.price !== undefined ? { price: o.price } : {}),
+    filled: o.filledQty,
+    remaining: Math.max(0, o.qty - o.filledQty),
+    ...(o.filledQty > 0 ? { average: o.avgFillPrice } : {}),
+    fee: o.fees,
+    reduceOnly: o.reduceOnly,
+    timeInForce: o.timeInForce,
+    postOnly: o.timeInForce === 'PO',
+    status: CCXT_STATUS[o.status],
+    haltdStatus: o.status,
+    ...(o.reason ? { reason: o.reason } : {}),
+  }
+}
+
+// ── the service ───────────────────────────────────────────────────────────────────────────
+
+export type OrderEntryPorts = {
+  log: EventLog
+  router: OrderRouter
+  venues: () => readonly string[]
+  /** An order as the live projections know it. */
+  orderOf: (venue: string, clientOrderId: string) => Order | undefined
+  /** Live orders (may still trade). */
+  liveOrders: () => Iterable<Order>
+  /** Signed position as projected (the venue's word where it reported). */
+  positionOf: (venue: string, symbol: string) => number
+  positions: () => unknown
+  balances: () => unknown
+  /** The last mark haltd recorded for a market (its market data), if any. */
+  mark: (venue: string, symbol: string) => number | undefined
+  /** Each event once the projections applied it; returns the unsubscribe. */
+  onEvent: (listener: (e: Envelope) => void) => () => void
+  /** Limits for an engine by its name (the credential's); the default otherwise. */
+  limitsOf?: (engine: string) => EntryLimits
+  now?: () => number
+}
+
+export class OrderEntry {
+  private readonly inFlight = new Map<string, Promise<SubmitAnswer>>()
+  private readonly recent = new Map<string, number[]>()
+  private readonly now: () => number
+
+  constructor(private readonly ports: OrderEntryPorts) {
+    this.now = ports.now ?? Date.now
+  }
+
+  private venueFor(given: string | undefined): string {
+    const venues = this.ports.venues()
+    if (given !== undefined) {
+      if (!venues.includes(given)) throw new InvalidEntryRequest('venue', `no venue named '${given}' (configured: ${venues.join(', ') || 'none'})`)
+      return given
+    }
+    if (venues.length === 1) return venues[0]!
+    throw new InvalidEntryRequest('venue', `say which venue (configured: ${venues.join(', ') || 'none'})`)
+  }
+
+  /** The order as the projections know it, else as the log does (a closed order the projections let go of). */
+  private find(venue: string, id: string): Order | undefined {
+    const live = this.ports.orderOf(venue, id)
+    if (live) return live
+    let o: Order | undefined
+    for (const e of this.ports.log.read({ stream: orderStream(venue, id) })) o = evolveOrder(o, e as unknown as OrderFact)
+    return o
+  }
+
+  async submit(engine: string, order: EntryOrder): Promise<SubmitAnswer> {
+    const venue = this.venueFor(order.venue)
+    if (order.clientOrderId === undefined) return this.send(engine, venue, order, undefined)
+    const id = entryOrderId(engine, order.clientOrderId)
+    const key = `${venue}\u0000${id}`
+    const pending = this.inFlight.get(key)
+    if (pending) return pending.then((a) => ({ ...a, duplicate: true }))
+    const known = this.find(venue, id)
+    if (known) {
+      const differs = sameOrder(known, order)
+      if (differs) throw new ClientOrderIdReused(order.clientOrderId, differs)
+      return { outcome: known.status === 'rejected' ? 'rejected' : 'accepted', duplicate: true, order: viewOf(known) }
+    }
+    const sending = this.send(engine, venue, order, id)
+    this.inFlight.set(key, sending)
+    try {
+      return await sending
+    } finally {
+      this.inFlight.delete(key)
+    }
+  }
+
+  private async send(engine: string, venue: string, order: EntryOrder, id: string | undefined): Promise<SubmitAnswer> {
+    const timeInForce = order.postOnly ? 'PO' : order.timeInForce
+    const request = {
+      venue,
+      symbol: order.symbol,
+      side: order.side,
+      type: order.type,
+      qty: order.amount,
+      ...(order.price !== undefined ? { price: order.price } : {}),
+      ...(timeInForce ? { timeInForce } : {}),
+      reduceOnly: order.reduceOnly,
+      ...(id ? { clientOrderId: id } : {}),
+      origin: { kind: 'engine' as const, id: originId(engine, order.clientOrderId) },
+    }
+    // the gate first (a halt says more than a limit), then the engine's own limits
+    const refused = this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
+    if (refused) return { outcome: 'refused', duplicate: false, reason: refused }
+    const out = await this.ports.router.submit(request)
+    if (out.status === 'refused') return { outcome: 'refused', duplicate: false, reason: out.reason }
+    const o = this.find(venue, out.clientOrderId)
+    return {
+      outcome: out.status,
+      duplicate: false,
+      ...('reason' in out ? { reason: out.reason } : {}),
+      ...(o ? { order: viewOf(o) } : {}),
+    }
+  }
+
+  /** Why the engine's limits refuse this order, or undefined. Counted before the order is sent, so a burst cannot pass them. */
+  private overLimit(engine: string, venue: string, order: EntryOrder): string | undefined {
+    const limits = this.ports.limitsOf?.(engine) ?? DEFAULT_ENTRY_LIMITS
+    const now = this.now()
+    const times = (this.recent.get(engine) ?? []).filter((t) => t > now - 1_000)
+    if (times.length + 1 > limits.maxOrdersPerSecond) {
+      this.recent.set(engine, times)
+      return `over engine ${engine}'s limit of ${limits.maxOrdersPerSecond} orders per second`
+    }
+    let open = 0
+    for (const o of this.ports.liveOrders()) if (engineIdOf(o)?.engine === engine) open++
+    if (open + 1 > limits.maxOpenOrders) return `engine ${engine} has ${open} open orders, at its limit of ${limits.maxOpenOrders}`
+    if (!order.reduceOnly) {
+      const position = this.ports.positionOf(venue, order.symbol)
+      const after = position + (order.side === 'buy' ? order.amount : -order.amount)
+      if (Math.abs(after) > limits.maxPosition + 1e-12 && Math.abs(after) > Math.abs(position))
+        return `a fill would take ${venue} ${order.symbol} to ${after}, over engine ${engine}'s limit of ${limits.maxPosition}`
+    }
+    times.push(now)
+    this.recent.set(engine, times)
+    return undefined
+  }
+
+  private mine(engine: string, venue: string | undefined, cancel: EntryCancel): Order {
+    const v = this.venueFor(venue)
+    const id = cancel.id ?? entryOrderId(engine, cancel.clientOrderId!)
+    const o = this.find(v, id)
+    if (!o || engineIdOf(o)?.engine !== engine)
+      throw new EntryOrderNotFound(cancel.clientOrderId !== undefined ? `with clientOrderId '${cancel.clientOrderId}'` : `'${id}'`)
+    return o
+  }
+
+  /** Cancel one of the engine's orders; answers the venue's word (`canceled`, `filled`, `unconfirmed`…) and the order as it stands. */
+  async cancel(engine: string, cancel: EntryCancel): Promise<{ result: string; order: EntryOrderView }> {
+    const o = this.mine(engine, cancel.venue, cancel)
+    const result = await this.ports.router.cancel(
+      { venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
+      { reason: `engine ${engine} canceled it`, origin: 'api' },
+    )
+    return { result, order: viewOf(this.find(o.venue, o.clientOrderId) ?? o) }
+  }
+
+  /** Cancel every live order of the engine (on one venue, one symbol, if given). Never touches another engine's or haltd's own. */
+  async cancelAll(engine: string, filter: EntryCancelAll): Promise<{ results: Record<string, number>; orders: EntryOrderView[] }> {
+    if (filter.venue !== undefined) this.venueFor(filter.venue)
+    const targets = this.openOrders(engine, filter)
+    const results = await Promise.all(
+      targets.map((o) =>
+        this.ports.router.cancel(
+          { venue: o.venue, clientOrderId: o.id, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
+          { reason: `engine ${engine} canceled all its orders`, origin: 'api' },
+        ),
+      ),
+    )
+    const counts: Record<string, number> = {}
+    for (const r of results) counts[r] = (counts[r] ?? 0) + 1
+    return { results: counts, orders: targets.map((o) => viewOf(this.find(o.venue, o.id)!)) }
+  }
+
+  openOrders(engine: string, filter: EntryCancelAll = {}): EntryOrderView[] {
+    const out: EntryOrderView[] = []
+    for (const o of this.ports.liveOrders()) {
+      if (engineIdOf(o)?.engine !== engine) continue
+      if (filter.venue !== undefined && o.venue !== filter.venue) continue
+      if (filter.symbol !== undefined && o.symbol !== filter.symbol) continue
+      out.push(viewOf(o))
+    }
+    return out
+  }
+
+  /** The order by the engine's client order id or haltd's id, open or not. */
+  order(engine: string, ref: EntryCancel): EntryOrderView {
+    return viewOf(this.mine(engine, ref.venue, ref))
+  }
+
+  positions(): unknown {
+    return this.ports.positions()
+  }
+
+  balances(): unknown {
+    return this.ports.balances()
+  }
+
+  /** The market's last mark as haltd recorded it (ccxt's ticker, `last` only). */
+  ticker(q: EntryTicker): { venue: string; symbol: string; last: number | null } {
+    const venue = this.venueFor(q.venue)
+    return { venue, symbol: q.symbol, last: this.ports.mark(venue, q.symbol) ?? null }
+  }
+
+  /** The engine's own order updates and fills, from the next event on, as the projections apply them. */
+  subscribe(engine: string, send: (u: EntryUpdate) => void): () => void {
+    return this.ports.onEvent((e) => {
+      if (!e.type.startsWith('order.')) return
+      const d = e.data as { venue: string; clientOrderId: string }
+      const o = this.ports.orderOf(d.venue, d.clientOrderId)
+      if (!o) return
+      const mine = engineIdOf(o)
+      if (mine?.engine !== engine) return
+      if (e.type === 'order.filled') {
+        const f = e.data as { tradeId: string; qty: number; price: number; fee: number; feeCurrency?: string; liquidity?: 'maker' | 'taker'; source?: string }
+        send({
+          type: 'fill',
+          seq: e.seq,
+          fill: {
+            id: o.clientOrderId,
+            ...(mine.clientOrderId ? { clientOrderId: mine.clientOrderId } : {}),
+            venue: o.venue,
+            symbol: o.symbol,
+            side: o.side,
+            tradeId: f.tradeId,
+            amount: f.qty,
+            price: f.price,
+            fee: f.fee,
+            ...(f.feeCurrency ? { feeCurrency: f.feeCurrency } : {}),
+            ...(f.liquidity ? { liquidity: f.liquidity } : {}),
+          },
+        })
+      }
+      send({ type: 'order', seq: e.seq, order: viewOf(o) })
+    })
+  }
+}
+
+/** Where a resubmitted order differs from the one its client order id already names; undefined when it is the same. */
+function sameOrder(known: Order, order: EntryOrder): string | undefined {
+  const diffs: string[] = []
+  if (known.symbol !== order.symbol) diffs.push(`symbol ${known.symbol}`)
+  if (known.side !== order.side) diffs.push(`side ${known.side}`)
+  if (known.type !== order.type) diffs.push(`type ${known.type}`)
+  if (known.qty !== order.amount) diffs.push(`amount ${known.qty}`)
+  if ((known.price ?? undefined) !== (order.price ?? undefined) && order.type === 'limit') diffs.push(`price ${known.price}`)
+  return diffs.length ? `it was ${diffs.join(', ')}` : undefined
+}

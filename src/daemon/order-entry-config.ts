@@ -1,0 +1,16 @@
+import { z } from 'zod'
+import { DEFAULT_ENTRY_LIMITS, EntryLimits } from '../core/execution/order-entry.js'
+
+/**
+ * The config's `orderEntry` section: an engine beside haltd enters its orders through haltd, on
+ * the admin listener (`/engine/...`) for the `engine` role, and on a Unix domain socket.
+ */
+export const OrderEntryConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** The Unix domain socket (mode 0600); none when absent. */
+  socketPath: z.string().min(1).optional(),
+  /** Every engine's limits unless `engines` names its own (by the credential's name). */
+  limits: EntryLimits.prefault(DEFAULT_ENTRY_LIMITS),
+  engines: z.record(z.string(), EntryLimits).default({}),
+})
+export type OrderEntryConfig = z.output<typeof OrderEntryConfig>

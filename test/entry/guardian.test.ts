@@ -1,0 +1,62 @@
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { fakeBinanceUsdm, startFakeBinance } from '../support/fake-binance/index.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * Guardian mode against the fake Binance USD-M through real ccxt: a separate client (the engine
+ * with its own order entry) places orders directly; haltd, holding the same account, sees them,
+ * records them as observed facts, and its emergency cancels them.
+ */
+
+const PERP = 'BTC/USDT:USDT'
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+describe('guardian mode', { timeout: 30_000 }, () => {
+  it('adopts the orders another client places on the account, and its emergency cancels them all', async () => {
+    const venue = await startFakeBinance()
+    cleanups.push(() => venue.close())
+    const gateway = new CcxtGateway({
+      venue: 'binanceusdm',
+      exchange: await fakeBinanceUsdm(venue),
+      shutdownExchange: await fakeBinanceUsdm(venue),
+      symbols: [PERP],
+    })
+    const h: Haltd = await createHaltd(
+      { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 } },
+      { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+    )
+    cleanups.push(() => h.close().catch(() => undefined))
+
+    // the engine, on its own connection to the account
+    const engine = await fakeBinanceUsdm(venue)
+    for (let i = 0; i < 3; i++) await engine.createOrder(PERP, 'limit', 'buy', 0.001, 30_000 + i, { newClientOrderId: `freq${i}` })
+    const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => e.data as { clientOrderId: string; origin: { kind: string; id?: string } })
+    for (let t = 0; t < 50 && adopted().length < 3; t++) await new Promise((r) => setTimeout(r, 100))
+    expect(
+      adopted()
+        .map((d) => d.clientOrderId)
+        .sort(),
+    ).toEqual(['freq0', 'freq1', 'freq2'])
+    expect(adopted().every((d) => d.origin.kind === 'adopted' && d.origin.id === 'guardian')).toBe(true)
+    expect([...h.log.read({ types: ['venue.open-orders-observed'] })].length).toBeGreaterThan(0)
+
+    // one the engine cancels itself is settled on the venue's word
+    await engine.cancelOrder(undefined as unknown as string, PERP, { origClientOrderId: 'freq2' })
+    for (let t = 0; t < 50 && ![...h.log.read({ types: ['order.canceled'] })].length; t++) await new Promise((r) => setTimeout(r, 100))
+    expect([...h.log.read({ types: ['order.canceled'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)).toEqual(['freq2'])
+
+    const report = await h.shutdown({ mode: 'emergency', reason: 'guardian drill' })
+    expect(report.outcome).toBe('emergency')
+    expect(venue.engine.open('futures')).toHaveLength(0)
+    const issued = [...h.log.read({ types: ['shutdown.command-issued'] })].map((e) => (e.data as { command: { kind: string; scope?: string } }).command)
+    expect(issued.find((c) => c.kind === 'cancel-all')?.scope).toBe('account')
+  })
+})

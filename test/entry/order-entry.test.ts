@@ -1,0 +1,219 @@
+import { statSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { hashToken } from '../../src/admin/access.js'
+import { entryOrderId } from '../../src/core/execution/order-entry.js'
+import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * An engine beside haltd enters its orders over the order-entry API: on the admin listener with
+ * its `engine` credential, and on the Unix socket. Real daemon, real log, simulated venues.
+ */
+
+const ENGINE_TOKEN = 'engine-token-0123456789abcdef'
+const VIEWER_TOKEN = 'viewer-token-0123456789abcdef'
+const SYMBOL = 'BTC/USDT:USDT'
+
+const open: Haltd[] = []
+afterEach(async () => {
+  for (const h of open.splice(0)) await h.close().catch(() => undefined)
+})
+
+async function start(extra: { limits?: Record<string, number>; venues?: string[] } = {}) {
+  const dir = tempDir('haltd-entry-')
+  const socketPath = join(dir, 'entry.sock')
+  const gateways = (extra.venues ?? ['sim']).map(
+    (venue) => new SimExchange({ venue, seed: 5, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] }),
+  )
+  const h = await createHaltd(
+    {
+      db: { path: join(dir, 'events.db') },
+      admin: {
+        port: 0,
+        users: [
+          { name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) },
+          { name: 'vera', role: 'viewer', tokenHash: hashToken(VIEWER_TOKEN) },
+        ],
+      },
+      orderEntry: { socketPath, ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}) },
+    },
+    { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+  )
+  open.push(h)
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, token = ENGINE_TOKEN) => {
+    const res = await fetch(`${h.admin!.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    })
+    return { status: res.status, body: (await res.json()) as Record<string, Wire> }
+  }
+  return { h, socketPath, call }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON off the wire, read field by field in the assertions
+type Wire = any
+
+const limit = (over: Record<string, unknown> = {}) => ({ symbol: SYMBOL, type: 'limit', side: 'buy', amount: 0.01, price: 40_000, ...over })
+
+/** A line-protocol client on the Unix socket: `ask` sends one request and resolves with its answer; stream lines are collected. */
+async function socketClient(path: string) {
+  const socket: Socket = connect(path)
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  socket.setEncoding('utf8')
+  const waiting = new Map<number, (line: Wire) => void>()
+  const streamed: Wire[] = []
+  let buf = ''
+  let n = 0
+  socket.on('data', (chunk: string) => {
+    buf += chunk
+    for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
+      const line = JSON.parse(buf.slice(0, i))
+      buf = buf.slice(i + 1)
+      if (line.stream) streamed.push(line)
+      else waiting.get(line.id)?.(line)
+    }
+  })
+  const ask = (op: string, extra: Record<string, unknown> = {}) =>
+    new Promise<Wire>((resolve) => {
+      const id = ++n
+      waiting.set(id, resolve)
+      socket.write(`${JSON.stringify({ id, op, ...extra })}\n`)
+    })
+  return { socket, ask, streamed, close: () => socket.destroy() }
+}
+
+describe('order entry over the admin listener', { timeout: 30_000 }, () => {
+  it('a submit is written ahead and sent; the answer carries haltd’s id, the venue’s id and both statuses', async () => {
+    const { h, call } = await start()
+    const r = await call('POST', '/engine/orders', limit({ clientOrderId: 'py-1' }))
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({
+      outcome: 'accepted',
+      duplicate: false,
+      order: { id: entryOrderId('pybot', 'py-1'), clientOrderId: 'py-1', status: 'open', haltdStatus: 'open', amount: 0.01, price: 40_000, filled: 0 },
+    })
+    expect(r.body.order.venueOrderId).toEqual(expect.any(String))
+    const submitted = [...h.log.read({ types: ['order.submitted'] })]
+    expect(submitted).toHaveLength(1)
+    expect(submitted[0]!.data).toMatchObject({ clientOrderId: r.body.order.id, origin: { kind: 'engine', id: 'pybot/py-1' } })
+  })
+
+  it('a retried submit never becomes two orders: in flight at once, or after the first answered', async () => {
+    const { h, call } = await start()
+    const burst = await Promise.all([1, 2, 3, 4, 5].map(() => call('POST', '/engine/orders', limit({ clientOrderId: 'again-1' }))))
+    const later = await call('POST', '/engine/orders', limit({ clientOrderId: 'again-1' }))
+    const ids = new Set([...burst, later].map((r) => r.body.order.id))
+    expect(ids.size).toBe(1)
+    expect(burst.filter((r) => !r.body.duplicate)).toHaveLength(1)
+    expect(later.body).toMatchObject({ outcome: 'accepted', duplicate: true })
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(1)
+    expect((await h.venues.get('sim')!.fetchOpenOrders()).length).toBe(1)
+    // the same id for another order is a conflict, named
+    const reused = await call('POST', '/engine/orders', limit({ clientOrderId: 'again-1', amount: 0.02 }))
+    expect(reused.status).toBe(409)
+    expect(reused.body.error.message).toBe("clientOrderId 'again-1' was used for another order: it was amount 0.01")
+  })
+
+  it('bad requests are 400s naming the field, and the daemon carries on', async () => {
+    const { call } = await start()
+    const cases: [unknown, string][] = [
+      [limit({ price: undefined }), 'price: a limit order needs a price'],
+      [limit({ amount: -1 }), 'amount:'],
+      [limit({ venue: 'nowhere' }), "venue: no venue named 'nowhere' (configured: sim)"],
+      [limit({ side: 'long' }), 'side:'],
+      [limit({ clientOrderId: 'has space' }), 'clientOrderId: letters, digits and . _ : - only'],
+      [limit({ type: 'market', postOnly: true, price: undefined }), 'postOnly: a market order cannot be post-only'],
+      [limit({ leverage: 5 }), 'leverage'],
+      ['{not json', 'the body is not JSON'],
+    ]
+    for (const [body, says] of cases) {
+      const r = await call('POST', '/engine/orders', body)
+      expect([r.status, r.body.error.message]).toEqual([400, expect.stringContaining(says)])
+    }
+    // the field is named once, the message is the whole of it
+    expect((await call('POST', '/engine/orders', limit({ price: undefined }))).body.error).toEqual({
+      code: 'INVALID_REQUEST',
+      message: 'price: a limit order needs a price',
+    })
+    const missing = await call('POST', '/engine/orders/cancel', { clientOrderId: 'never-sent' })
+    expect([missing.status, missing.body.error.code]).toEqual([404, 'ORDER_NOT_FOUND'])
+    expect((await call('POST', '/engine/orders', limit())).status).toBe(200)
+  })
+
+  it('lists, cancels one and cancels all of the engine’s own orders, and reads positions and balances', async () => {
+    const { call } = await start()
+    for (const id of ['a', 'b', 'c']) await call('POST', '/engine/orders', limit({ clientOrderId: id }))
+    expect((await call('GET', '/engine/orders')).body.map((o: { clientOrderId: string }) => o.clientOrderId).sort()).toEqual(['a', 'b', 'c'])
+    const one = await call('POST', '/engine/orders/cancel', { clientOrderId: 'a' })
+    expect(one.body).toMatchObject({ result: 'canceled', order: { clientOrderId: 'a', status: 'canceled' } })
+    expect((await call('GET', '/engine/order?clientOrderId=a')).body).toMatchObject({ status: 'canceled' })
+    const all = await call('POST', '/engine/orders/cancel-all', {})
+    expect(all.body.results).toEqual({ canceled: 2 })
+    expect((await call('GET', '/engine/orders')).body).toEqual([])
+    const taken = await call('POST', '/engine/orders', { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.005, clientOrderId: 'take-1' })
+    expect(taken.body.order).toMatchObject({ status: 'closed', filled: 0.005 })
+    const positions = (await call('GET', '/engine/positions')).body as unknown as { venue: string; symbol: string; qty: number }[]
+    expect(positions.find((p) => p.symbol === SYMBOL)?.qty).toBeCloseTo(0.005, 9)
+    expect((await call('GET', '/engine/balances')).status).toBe(200)
+  })
+
+  it('holds the engine to its limits, and the gate and kill switch apply as to any order', async () => {
+    const { h, call } = await start({ limits: { maxOpenOrders: 2 } })
+    await call('POST', '/engine/orders', limit({ clientOrderId: 'l1' }))
+    await call('POST', '/engine/orders', limit({ clientOrderId: 'l2' }))
+    const third = await call('POST', '/engine/orders', limit({ clientOrderId: 'l3' }))
+    expect(third.body).toMatchObject({ outcome: 'refused', reason: 'engine pybot has 2 open orders, at its limit of 2' })
+    expect((await call('POST', '/killswitch/activate', { reason: 'test' }, h.admin!.token)).status).toBe(202)
+    const after = await call('POST', '/engine/orders', limit({ clientOrderId: 'l4' }))
+    expect(after.body).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/halted/i) })
+    await h.shutdown({ mode: 'emergency', reason: 'test' })
+    // the emergency canceled the engine's orders as haltd's own, each on the venue's word
+    const canceled = [...h.log.read({ types: ['order.canceled'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId).sort()
+    expect(canceled).toEqual([entryOrderId('pybot', 'l1'), entryOrderId('pybot', 'l2')].sort())
+  })
+
+  it('a viewer may not enter orders; without a credential nothing is said', async () => {
+    const { call } = await start()
+    const r = await call('POST', '/engine/orders', limit(), VIEWER_TOKEN)
+    expect([r.status, r.body.error.message]).toEqual([403, 'POST /engine/orders needs the engine or admin role; vera is a viewer'])
+    expect((await call('POST', '/engine/orders', limit(), 'nope-nope-nope-nope')).status).toBe(401)
+  })
+})
+
+describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
+  it('is mode 0600, asks for a token first, answers in order, and streams the engine’s own updates and fills', async () => {
+    const { h, socketPath } = await start()
+    expect(statSync(socketPath).mode & 0o777).toBe(0o600)
+    const c = await socketClient(socketPath)
+    expect(await c.ask('submit', { body: limit() })).toMatchObject({ ok: false, status: 401 })
+    expect(await c.ask('auth', { token: VIEWER_TOKEN })).toMatchObject({ ok: false, status: 403 })
+    expect(await c.ask('auth', { token: ENGINE_TOKEN })).toMatchObject({ ok: true, result: { engine: 'pybot' } })
+    expect(await c.ask('subscribe')).toMatchObject({ ok: true })
+    const rest = await c.ask('submit', { body: limit({ clientOrderId: 's-1' }) })
+    expect(rest).toMatchObject({ ok: true, result: { outcome: 'accepted', order: { clientOrderId: 's-1', status: 'open' } } })
+    const take = await c.ask('submit', { body: { symbol: SYMBOL, type: 'market', side: 'sell', amount: 0.002, clientOrderId: 's-2' } })
+    expect(take.result.order).toMatchObject({ status: 'closed', filled: 0.002 })
+    // someone else's order (haltd's own, by hand) is not in this engine's stream
+    await h.orders.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 30_000, origin: { kind: 'manual' } })
+    await new Promise((r) => setTimeout(r, 50))
+    const ids = new Set(c.streamed.map((l) => (l.order ?? l.fill).clientOrderId))
+    expect(ids).toEqual(new Set(['s-1', 's-2']))
+    expect(c.streamed.some((l) => l.stream === 'fill' && l.fill.clientOrderId === 's-2' && l.fill.amount > 0)).toBe(true)
+    expect(c.streamed.some((l) => l.stream === 'order' && l.order.clientOrderId === 's-1' && l.order.status === 'open')).toBe(true)
+    // a bad line is answered, the connection stays
+    expect(await c.ask('submit', { body: limit({ amount: 0 }) })).toMatchObject({
+      ok: false,
+      status: 400,
+      error: { message: expect.stringContaining('amount') },
+    })
+    expect(await c.ask('fly')).toMatchObject({ ok: false, status: 400, error: { message: expect.stringContaining('unknown op "fly"') } })
+    expect(await c.ask('open-orders')).toMatchObject({ ok: true, result: [expect.objectContaining({ clientOrderId: 's-1' })] })
+    c.close()
+  })
+})

@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { demoConfig } from '../../src/daemon/demo.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { hashToken } from '../../src/admin/access.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * The example engine in Python (examples/python/quoting_engine.py, with the standard-library
+ * client beside it) quotes through haltd against the demo's simulated venues, over the Unix
+ * socket and over HTTP, as a real python3 process.
+ */
+
+const TOKEN = 'python-engine-token-0123456789'
+const open: Haltd[] = []
+afterEach(async () => {
+  for (const h of open.splice(0)) await h.close().catch(() => undefined)
+})
+
+async function demo() {
+  const dir = tempDir('haltd-py-')
+  const socketPath = join(dir, 'entry.sock')
+  const base = demoConfig({ db: join(dir, 'events.db'), port: 0, seed: 7, orders: 0 })
+  const venues = (base.venues ?? []).map((v) => ({ ...v, feedMs: 50 }))
+  const h = await createHaltd(
+    {
+      ...base,
+      venues,
+      strategies: [],
+      signals: false,
+      admin: { port: 0, users: [{ name: 'quoter', role: 'engine', tokenHash: hashToken(TOKEN) }] },
+      orderEntry: { socketPath, limits: { maxPosition: 1, maxOpenOrders: 10, maxOrdersPerSecond: 100 } },
+    },
+    { logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+  )
+  open.push(h)
+  return { h, socketPath }
+}
+
+function python(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('python3', [join('examples', 'python', 'quoting_engine.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+type Summary = { rounds: number; quotes: number; takes: number; duplicates: number; refused: string[]; fills: number; updates: number; open_after: number }
+
+describe('the example Python engine, quoting through haltd', { timeout: 40_000 }, () => {
+  for (const transport of ['socket', 'http'] as const) {
+    it(`quotes, takes, retries a submit without a second order, and leaves nothing open (${transport})`, async () => {
+      const { h, socketPath } = await demo()
+      const where = transport === 'socket' ? ['--socket', socketPath] : ['--url', h.admin!.url]
+      const run = await python([...where, '--token', TOKEN, '--venue', 'binance-sim', '--rounds', '6', '--interval', '0.05', '--run', transport])
+      expect(run.stderr).toBe('')
+      expect(run.code).toBe(0)
+      const summary = JSON.parse(run.stdout.trim()) as Summary
+      expect(summary).toMatchObject({ rounds: 6, quotes: 12, takes: 2, duplicates: 1, refused: [], open_after: 0 })
+      expect(summary.fills).toBeGreaterThanOrEqual(2)
+      // every order is haltd's, written ahead with the engine as its origin; the retry made none
+      const submitted = [...h.log.read({ types: ['order.submitted'] })].map((e) => e.data as { origin: { kind: string; id: string } })
+      expect(submitted).toHaveLength(14)
+      expect(submitted.every((d) => d.origin.kind === 'engine' && d.origin.id.startsWith(`quoter/qe-${transport}-`))).toBe(true)
+      const atVenue = await h.venues.get('binance-sim')!.fetchOpenOrders()
+      expect(atVenue).toEqual([])
+    })
+  }
+})
