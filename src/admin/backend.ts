@@ -22,11 +22,19 @@ export const KillSwitchActivateBody = z.strictObject({
   action: z.enum(['REDUCING', 'HALTED', 'EMERGENCY']).default('HALTED'),
 })
 
+export const HandoverBody = z.strictObject({
+  /** The standby instance to hand the engine to. */
+  to: z.string().trim().min(1).max(64),
+  reason: Reason,
+  by: By,
+})
+
 /** What every action carries into the log: who asked (`origin`), why, and optionally who by name. */
 export type ActionRequest = z.output<typeof ActionBody> & { origin: Origin }
 export type ShutdownRequest = z.output<typeof ShutdownBody> & { origin: Origin }
 export type KillSwitchActivateRequest = z.output<typeof KillSwitchActivateBody> & { origin: Origin }
 export type DrainForceRequest = z.output<typeof DrainForceBody> & { origin: Origin }
+export type HandoverRequest = z.output<typeof HandoverBody> & { origin: Origin }
 
 export type Health = {
   ok: boolean
@@ -65,4 +73,6 @@ export interface AdminBackend {
   resume(request: ActionRequest): Sync<unknown>
   lockDeployments(request: ActionRequest): Sync<unknown>
   unlockDeployments(request: ActionRequest): Sync<unknown>
+  /** A planned handover to a standby; answers once it handed over or rolled back. Absent where no failover is configured. */
+  handover?(request: HandoverRequest): Sync<unknown>
 }

@@ -6,7 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
 import { HaltdError, problemsOf } from '../events/errors.js'
 import { bearerCheck } from './auth.js'
-import { ActionBody, DrainForceBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
+import { ActionBody, DrainForceBody, HandoverBody, KillSwitchActivateBody, ShutdownBody, type AdminBackend } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
@@ -96,6 +96,12 @@ function routes(backend: AdminBackend): Record<string, Partial<Record<'GET' | 'P
     '/resume': { POST: act(ActionBody, (r) => backend.resume(r)) },
     '/deployments/lock': { POST: act(ActionBody, (r) => backend.lockDeployments(r)) },
     '/deployments/unlock': { POST: act(ActionBody, (r) => backend.unlockDeployments(r)) },
+    '/handover': {
+      POST: act(HandoverBody, (r) => {
+        if (!backend.handover) throw new HaltdError('NO_FAILOVER', 'this haltd has no failover section: there is no standby to hand over to')
+        return backend.handover(r)
+      }),
+    },
   }
 }
 
