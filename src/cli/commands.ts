@@ -2,7 +2,7 @@ import { auditCommand, backupCommand, checkpointCommand, exportCommand, replayCo
 import type { Command } from './command.js'
 import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand } from './daemon-commands.js'
 import { verifyCommand } from './log-commands.js'
-import { standbyCommand } from './cluster-commands.js'
+import { restoreCommand, standbyCommand } from './cluster-commands.js'
 
 /** Every `haltd` command, in the order the help lists them: running haltd and talking to it first, then the offline tools. */
 export const COMMANDS: readonly Command[] = [
@@ -17,11 +17,12 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   verifyCommand,
   backupCommand,
+  restoreCommand,
   checkpointCommand,
 ]
 
 /** The commands that work on a log file, with no daemon running. */
-export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint'])
+export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'restore', 'checkpoint'])
 
 /** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
-export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'checkpoint'])
+export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'restore', 'checkpoint'])
