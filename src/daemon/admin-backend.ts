@@ -50,6 +50,8 @@ export type AdminBackendInput = {
   lifecycle: () => string
   /** The log's way to the engine's stream, when replication is configured. */
   replication?: () => (ReplicationStatus & { mode: string }) | undefined
+  /** A planned handover to a standby. */
+  handover?: (r: { to: string; reason: string; by?: string }) => unknown
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -194,6 +196,9 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       d.pause.freeze(withBy(r).reason, r.origin)
       return { locked: true }
     },
+    ...(d.handover
+      ? { handover: (r: { to: string; reason: string; by?: string }) => d.handover!({ to: r.to, reason: r.reason, ...(r.by ? { by: r.by } : {}) }) }
+      : {}),
     unlockDeployments: (r) => {
       refuseDuringShutdown('unlock deployments')
       d.pause.unfreeze(withBy(r).reason, r.origin)

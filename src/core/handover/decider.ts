@@ -32,6 +32,8 @@ export type HandoverState = {
   /** The step started last and not yet ended. */
   running: HandoverStep | undefined
   ended: { step: HandoverStep; phase: 'completed' | 'failed'; detail?: string }[]
+  /** Why a roll-back started, as its start recorded. */
+  rollBackReason?: string
 }
 
 export const initialHandoverState = (): HandoverState => ({
@@ -71,7 +73,10 @@ export function evolveHandover(state: HandoverState, event: HandoverFact): Hando
       }
     case 'handover.step': {
       const d = event.data
-      if (d.phase === 'started') return { ...state, running: d.step, status: d.step === 'roll-back' ? 'rolling-back' : state.status }
+      if (d.phase === 'started') {
+        if (d.step !== 'roll-back') return { ...state, running: d.step }
+        return { ...state, running: d.step, status: 'rolling-back', ...(d.detail !== undefined ? { rollBackReason: d.detail } : {}) }
+      }
       return {
         ...state,
         running: undefined,
@@ -121,7 +126,7 @@ export function decideHandover(command: HandoverCommand, state: HandoverState): 
     },
   }
   if (command.step === 'roll-back') {
-    const why = state.ended.find((e) => e.phase === 'failed')?.detail ?? 'the standby did not take the lease within the budget'
+    const why = state.ended.find((e) => e.phase === 'failed')?.detail ?? state.rollBackReason ?? 'the standby did not take the lease within the budget'
     return [ended, { type: 'handover.completed', data: { handoverId: id, outcome: 'rolled-back', reason: why } }]
   }
   if (!command.ok) return [ended, started(id, 'roll-back', 0)]
