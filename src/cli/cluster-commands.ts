@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { loadConfig } from '../daemon/config.js'
+import { adminRequest } from '../admin/client.js'
 import { parseFlags, UsageError } from './args.js'
+import { resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
@@ -90,5 +92,36 @@ Exit codes: 0 restored and verified; 1 the chain did not verify or the stream br
     } finally {
       await nc.close()
     }
+  },
+}
+
+export const handoverCommand: Command = {
+  name: 'handover',
+  summary: 'hand the engine over to a named standby (planned: gate closed, in-flight settled, stream flushed)',
+  usage: `haltd handover --to INSTANCE [--reason TEXT] [--by NAME]
+
+Sends POST /handover to the leading daemon's admin API and waits for the outcome: the leader closes
+its gate, waits for its submits in flight, flushes replication and offers the lease to INSTANCE;
+once that standby took it, the old leader ends without a shutdown (its orders stay at the venues).
+A standby that does not take the lease within failover.handoverBudgetMs rolls it back.
+
+Exit codes: 0 handed over; 1 rolled back, refused or not reachable.
+
+${TARGET_HELP}`,
+  run: async (args) => {
+    const { flags, positional } = parseFlags(args, { ...TARGET_FLAGS, to: 'string', reason: 'string', by: 'string' })
+    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`)
+    if (!flags.to) throw new UsageError('--to INSTANCE is required (the standby to hand over to)')
+    const target = resolveTarget(flags)
+    const reason = flags.reason ?? `haltd handover by ${process.env.USER ?? 'an operator'}`
+    const reply = await adminRequest(target, 'POST', '/handover', { to: flags.to, reason, ...(flags.by ? { by: flags.by } : {}) })
+    const body = reply.body as { result?: { outcome?: string; handoverId?: string; reason?: string }; error?: { code?: string; message?: string } }
+    if (reply.status !== 202 || !body.result) {
+      process.stderr.write(`haltd handover: refused: ${body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${reply.status}`}\n`)
+      return 1
+    }
+    const r = body.result
+    out(`handover ${r.handoverId} to ${flags.to}: ${r.outcome}${r.reason ? ` (${r.reason})` : ''}`)
+    return r.outcome === 'handed-over' ? 0 : 1
   },
 }

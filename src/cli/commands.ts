@@ -2,13 +2,14 @@ import { auditCommand, backupCommand, checkpointCommand, exportCommand, replayCo
 import type { Command } from './command.js'
 import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand } from './daemon-commands.js'
 import { verifyCommand } from './log-commands.js'
-import { restoreCommand, standbyCommand } from './cluster-commands.js'
+import { handoverCommand, restoreCommand, standbyCommand } from './cluster-commands.js'
 
 /** Every `haltd` command, in the order the help lists them: running haltd and talking to it first, then the offline tools. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
   runCommand,
   standbyCommand,
+  handoverCommand,
   statusCommand,
   stopCommand,
   killswitchCommand,

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { LeaseHeld } from '../../src/cluster/leadership/lease.js'
 import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-stream.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
@@ -180,6 +181,11 @@ describe('a planned handover', { timeout: 30_000 }, () => {
     expect(leader.state().trading.killSwitch.latched).toBe(false)
     expect((await leader.orders.submit(order(41_000))).status).toBe('accepted')
     expect(await a.exited).toBe(0)
+    // the old primary wrote nothing after it offered the lease: its log is a prefix of the stream, so it can follow as a standby
+    const old = openEventLog({ path: a.config.db.path, readonly: true })
+    const oldRows = [...old.readRaw()]
+    old.close()
+    expect(oldRows).toEqual([...leader.log.readRaw(1, oldRows.length)])
   })
 
   it('given a standby that never takes the lease, the handover rolls back within its budget and the primary trades again', async () => {

@@ -24,7 +24,22 @@ async function haltd(...argv: string[]): Promise<{ code: number; stdout: string;
 
 afterEach(() => vi.restoreAllMocks())
 
-const COMMANDS = ['demo', 'run', 'standby', 'status', 'stop', 'killswitch', 'audit', 'replay', 'export', 'verify', 'backup', 'restore', 'checkpoint']
+const COMMANDS = [
+  'demo',
+  'run',
+  'standby',
+  'handover',
+  'status',
+  'stop',
+  'killswitch',
+  'audit',
+  'replay',
+  'export',
+  'verify',
+  'backup',
+  'restore',
+  'checkpoint',
+]
 
 describe('haltd --help and bad input', () => {
   it('lists every command, daemon first, with the exit codes', async () => {
