@@ -48,6 +48,13 @@ export interface FleetAdmin {
   killswitchReset(request: ActionRequest): Promise<unknown>
   stop(request: FleetStopRequest): Promise<unknown>
 }
+/** A planned handover to the standby instance named. */
+export const HandoverBody = z.strictObject({
+  /** The standby instance to hand the engine to. */
+  to: z.string().trim().min(1).max(64),
+  reason: Reason,
+})
+export type HandoverRequest = z.output<typeof HandoverBody> & Asked
 
 export type Health = {
   ok: boolean
@@ -90,4 +97,6 @@ export interface AdminBackend {
   unlockDeployments(request: ActionRequest): Sync<unknown>
   /** Absent without a fleet: its routes then answer 404. */
   readonly fleet?: FleetAdmin
+  /** A planned handover to a standby; answers once it handed over or rolled back. Absent where no failover is configured. */
+  handover?(request: HandoverRequest): Sync<unknown>
 }

@@ -12,6 +12,7 @@ import {
   DrainForceBody,
   FleetKillSwitchActivateBody,
   FleetStopBody,
+  HandoverBody,
   KillSwitchActivateBody,
   ShutdownBody,
   type AdminBackend,
@@ -109,6 +110,12 @@ function routes(backend: AdminBackend): Record<string, Route> {
     '/fleet/killswitch/activate': { POST: act(OPERATORS, FleetKillSwitchActivateBody, (r) => fleet().killswitchActivate(r)) },
     '/fleet/killswitch/reset': { POST: act(ADMINS, ActionBody, (r) => fleet().killswitchReset(r)) },
     '/fleet/stop': { POST: act(OPERATORS, FleetStopBody, (r) => fleet().stop(r)) },
+    '/handover': {
+      POST: act(ADMINS, HandoverBody, (r) => {
+        if (!backend.handover) throw new HaltdError('NO_FAILOVER', 'this haltd has no failover section: there is no standby to hand over to')
+        return backend.handover(r)
+      }),
+    },
   }
 }
 

@@ -4,11 +4,14 @@ import { demoCommand, killswitchCommand, runCommand, statusCommand, stopCommand 
 import { fleetCommand } from './fleet-commands.js'
 import { verifyCommand } from './log-commands.js'
 import { tokenCommand } from './token-commands.js'
+import { handoverCommand, restoreCommand, standbyCommand } from './cluster-commands.js'
 
 /** Every `haltd` command, in the order the help lists them: running haltd and talking to it first, then the offline tools. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
   runCommand,
+  standbyCommand,
+  handoverCommand,
   statusCommand,
   stopCommand,
   killswitchCommand,
@@ -18,12 +21,13 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   verifyCommand,
   backupCommand,
+  restoreCommand,
   checkpointCommand,
   tokenCommand,
 ]
 
 /** The commands that work on a log file, with no daemon running. */
-export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'checkpoint', 'token'])
+export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'restore', 'checkpoint', 'token'])
 
 /** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
-export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'checkpoint'])
+export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'restore', 'checkpoint'])

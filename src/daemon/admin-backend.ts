@@ -55,6 +55,8 @@ export type AdminBackendInput = {
   /** This engine in its fleet, when it has one: whether it sees it, and why not. */
   fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
   fleetAdmin?: () => FleetAdmin | undefined
+  /** A planned handover to a standby. */
+  handover?: (r: { to: string; reason: string; by?: string }) => unknown
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -213,6 +215,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       d.pause.freeze(withBy(r).reason, r.origin)
       return { locked: true }
     },
+    ...(d.handover ? { handover: (r: { to: string; reason: string; by: string }) => d.handover!({ to: r.to, reason: r.reason, by: r.by }) } : {}),
     unlockDeployments: (r) => {
       refuseDuringShutdown('unlock deployments')
       d.pause.unfreeze(withBy(r).reason, r.origin)

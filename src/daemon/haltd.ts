@@ -33,6 +33,9 @@ import { createStrategies } from './strategies.js'
 import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
 import { joinCluster, lead, type ClusterSeat } from './cluster.js'
+import { createHandover } from './handover.js'
+import { standbySteps } from '../core/handover/decider.js'
+import { HaltdError } from '../events/errors.js'
 import { startReplication } from './replication.js'
 import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
@@ -65,6 +68,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   // a standby taking over brings the log it followed, its projections warm
   const { log, runner } = ports.takeover ?? openLogWithProjections(config, { clock, ids, logger })
   const state = () => runner.state
+  const seqAtOpen = log.lastSeq
   // ── NATS: the lease and the stream are checked before this run writes anything ──────────
   let seat: ClusterSeat | undefined
   try {
@@ -172,6 +176,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let admin: AdminServer | undefined
     let fleet: FleetMembership | undefined
     let exitCode: number | undefined
+    let handover: ReturnType<typeof createHandover> | undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -288,9 +293,53 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
     startup = await startUp({ config, log, state, gate, venues, runId, switches, deploy, marketData, risk, life, cleanups, logger, onError })
     if (config.guardian) for (const g of venues.values()) cleanups.push(guardAccount(g, config.guardian.pollMs, { log, state, onError }))
+    if (takenOver?.reason === 'handover' && takenOver.handoverId) {
+      const adopted = startup.adopted.length
+      for (const e of standbySteps(takenOver.handoverId, {
+        'confirm-last-seq': `held seq ${seqAtOpen}, the stream's last, when it took the lease`,
+        'take-lease': `epoch ${takenOver.lease.epoch}`,
+        'adopt-orders': `${state().inFlight} open orders kept at the venues${adopted ? `, ${adopted} adopted` : ''}`,
+        'open-gate': gate.halted ? `the gate stays closed: ${gate.latchReason ?? 'HALTED'}` : 'open',
+      }))
+        log.append(e)
+    }
+    if (leadership && replication && seat?.taken && config.failover) {
+      handover = createHandover({
+        log,
+        gate,
+        submitsInFlight: () => router.submitsInFlight,
+        flush: (ms) => replication.flush(ms),
+        leadership,
+        kv: seat.taken.kv,
+        budgetMs: config.failover.handoverBudgetMs,
+        maxOfferMs: Math.floor(config.failover.leaseMs / 2),
+        logger,
+        recordEnd: () => endRun(log, runId, 0),
+        afterHandover: () => void life.close(0),
+      })
+    }
 
     const adminHandle = admin ? { url: admin.url, token: adminToken } : undefined
-    return haltdHandle({ runId, config, log, logger, gate, venues, risk, startup, state, status, router, strategies: host, admin: adminHandle, life, emitter })
+    const handOver: Haltd['handover'] = (r) =>
+      handover ? handover(r) : Promise.reject(new HaltdError('NO_FAILOVER', 'this haltd leads no engine: there is no standby to hand over to'))
+    return haltdHandle({
+      runId,
+      config,
+      log,
+      logger,
+      gate,
+      venues,
+      risk,
+      startup,
+      state,
+      status,
+      router,
+      strategies: host,
+      admin: adminHandle,
+      life,
+      emitter,
+      handover: handOver,
+    })
   } catch (e) {
     await releaseFailedStartup({ cleanups, log, runner, runId })
     throw e

@@ -97,7 +97,7 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
     refused = why
   }
 
-  const takeOver = async (reason: LeadershipReason) => {
+  const takeOver = async (reason: LeadershipReason, handoverId?: string) => {
     const followed = follower.status()
     if (followed.state !== 'following') return refuse(`it no longer follows the stream: ${followed.reason ?? followed.state}`)
     if (followed.unknown.length > 0) {
@@ -118,7 +118,11 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
     stopWatching()
     role = 'leader'
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
-    const haltd = await createHaltd(config, { ...ports, logger, takeover: { log, runner, leadership: { nc: link, kv, lease, reason } } })
+    const haltd = await createHaltd(config, {
+      ...ports,
+      logger,
+      takeover: { log, runner, leadership: { nc: link, kv, lease, reason, ...(handoverId ? { handoverId } : {}) } },
+    })
     resolvePromoted(haltd)
   }
 
@@ -129,7 +133,7 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
       const current = await readLease(kv, engine)
       leader = current && { instance: current.value.instance, epoch: current.value.epoch }
       if (current === undefined) await takeOver('failover')
-      else if (current.value.offeredTo === instance) await takeOver('handover')
+      else if (current.value.offeredTo === instance) await takeOver('handover', current.value.handoverId)
     } catch (e) {
       if ((role as StandbyStatus['role']) === 'leader') {
         role = 'stopped'

@@ -123,6 +123,8 @@ export type Haltd = {
   on<K extends keyof HaltdEvents>(name: K, listener: HaltdEvents[K]): () => void
   /** Stop everything without a shutdown procedure (embedders, tests); records the run's end. */
   close(exitCode?: number): Promise<void>
+  /** A planned handover to the named standby (failover configured); resolves once handed over or rolled back. */
+  handover(request: { to: string; reason: string; by?: string }): Promise<{ handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }>
   /** Resolves with the exit code once this haltd has stopped. */
   readonly exited: Promise<number>
 }

@@ -94,11 +94,12 @@ describe('the leadership lease', () => {
     let clock = 0
     const lease = { ...(await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })), confirmedAt: 0 }
     const keeper = keepLeadership({ kv, lease, leaseMs: LEASE_MS, marginMs: 250, onLost: () => {}, now: () => clock })
-    keeper.stop()
     clock = 749
     expect(keeper.fence()).toBeUndefined()
     clock = 750
     expect(keeper.fence()).toBe('not the leader: the lease was last renewed 750 ms ago (it must be within 750 ms)')
+    keeper.stop()
+    expect(keeper.fence()).toMatch(/stopped renewing its lease/)
   })
 
   it('given an offer to a named standby, that standby takes the lease with the next epoch and no other instance can', async () => {

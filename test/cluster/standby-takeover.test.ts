@@ -7,6 +7,7 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { LeaseHeld } from '../../src/cluster/leadership/lease.js'
 import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-stream.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
@@ -141,5 +142,58 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     expect(won.status().role).toBe('leader')
     expect(lost.status()).toMatchObject({ role: 'standby', leader: { instance: won.instance, epoch: 2 }, follower: { state: 'following' } })
     await until('the other follows the new leader', () => lost.status().follower.seq === winner.log.committedSeq)
+  })
+})
+
+describe('a planned handover', { timeout: 30_000 }, () => {
+  it('given a standby following, the leader hands over: every step logged with its budget, the standby leads with the next epoch and trades at once', async () => {
+    const engine = `tk-${++engineNo}`
+    const a = await primary(engine)
+    const b = await standby(engine, 'b')
+    for (let i = 0; i < 5; i++) await a.orders.submit(order(40_000 + i))
+    const outcome = await a.handover({ to: 'b', reason: 'rolling restart' })
+    expect(outcome).toMatchObject({ outcome: 'handed-over' })
+    const leader = await b.promoted
+    haltds.push(leader)
+    await until('the new leader recorded the handover', () => [...leader.log.read({ types: ['handover.completed'] })].length === 1)
+
+    const steps = [...leader.log.read({ stream: `handover:${outcome.handoverId}` })].map((e) =>
+      e.type === 'handover.step' ? `${(e.data as { step: string }).step}:${(e.data as { phase: string }).phase}` : e.type,
+    )
+    expect(steps).toEqual([
+      'handover.requested',
+      'close-gate:started',
+      'close-gate:completed',
+      'settle-in-flight:started',
+      'settle-in-flight:completed',
+      'flush-replication:started',
+      'flush-replication:completed',
+      'release-lease:started',
+      'release-lease:completed',
+      'confirm-last-seq:completed',
+      'take-lease:completed',
+      'adopt-orders:completed',
+      'open-gate:completed',
+      'handover.completed',
+    ])
+    expect([...leader.log.read({ types: ['leadership.acquired'] })].at(-1)?.data).toMatchObject({ instance: 'b', epoch: 2, reason: 'handover', previous: 'a' })
+    expect([...leader.log.read({ types: ['run.crashed'] })]).toEqual([])
+    expect(leader.state().trading.killSwitch.latched).toBe(false)
+    expect((await leader.orders.submit(order(41_000))).status).toBe('accepted')
+    expect(await a.exited).toBe(0)
+    // the old primary wrote nothing after it offered the lease: its log is a prefix of the stream, so it can follow as a standby
+    const old = openEventLog({ path: a.config.db.path, readonly: true })
+    const oldRows = [...old.readRaw()]
+    old.close()
+    expect(oldRows).toEqual([...leader.log.readRaw(1, oldRows.length)])
+  })
+
+  it('given a standby that never takes the lease, the handover rolls back within its budget and the primary trades again', async () => {
+    const engine = `tk-${++engineNo}`
+    const a = await primary(engine)
+    const outcome = await a.handover({ to: 'nobody', reason: 'try' })
+    expect(outcome).toMatchObject({ outcome: 'rolled-back', reason: expect.stringMatching(/'nobody' did not take the lease/) })
+    expect([...a.log.read({ types: ['handover.completed'] })].at(-1)?.data).toMatchObject({ outcome: 'rolled-back' })
+    expect(await a.orders.submit(order(40_000))).toMatchObject({ status: 'accepted' })
   })
 })

@@ -24,7 +24,24 @@ async function haltd(...argv: string[]): Promise<{ code: number; stdout: string;
 
 afterEach(() => vi.restoreAllMocks())
 
-const COMMANDS = ['demo', 'run', 'status', 'stop', 'killswitch', 'fleet', 'audit', 'replay', 'export', 'verify', 'backup', 'checkpoint', 'token']
+const COMMANDS = [
+  'demo',
+  'run',
+  'standby',
+  'handover',
+  'status',
+  'stop',
+  'killswitch',
+  'fleet',
+  'audit',
+  'replay',
+  'export',
+  'verify',
+  'backup',
+  'restore',
+  'checkpoint',
+  'token',
+]
 
 describe('haltd --help and bad input', () => {
   it('lists every command, daemon first, with the exit codes', async () => {

@@ -40,6 +40,8 @@ export function keepLeadership(input: {
   let lost: string | undefined
   let timer: NodeJS.Timeout | undefined
   let renewing = false
+  /** Set once this leader stopped renewing (a handover's offer, a close): it publishes and sends nothing more. */
+  let stopped = false
   const validFor = input.leaseMs - input.marginMs
   const renew = async () => {
     if (renewing || lost !== undefined) return
@@ -72,14 +74,19 @@ export function keepLeadership(input: {
     },
     fence() {
       if (lost !== undefined) return `not the leader: ${lost}`
+      if (stopped) return 'not the leader: it stopped renewing its lease (handed over or closing)'
       const since = now() - lease.confirmedAt
       if (since >= validFor) return `not the leader: the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)`
       return undefined
     },
     lease: () => lease,
-    stop,
+    stop() {
+      stopped = true
+      stop()
+    },
     resume(next) {
       lease = next
+      stopped = false
       stop()
       start()
     },

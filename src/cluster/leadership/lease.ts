@@ -20,6 +20,8 @@ export const LeaseValue = z.strictObject({
   renewedAt: z.string(),
   /** A planned handover: the leader offers the lease to this instance and stops renewing it. */
   offeredTo: z.string().min(1).optional(),
+  /** The handover the offer belongs to, so the new leader records its steps under it. */
+  handoverId: z.string().min(1).optional(),
 })
 export type LeaseValue = z.output<typeof LeaseValue>
 
@@ -124,8 +126,14 @@ export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
 }
 
 /** Offer the lease to a named standby (a planned handover): the holder stops renewing it from here. */
-export async function offerLease(kv: KV, lease: HeldLease, to: string): Promise<number> {
-  const value: LeaseValue = { instance: lease.instance, epoch: lease.epoch, renewedAt: new Date().toISOString(), offeredTo: to }
+export async function offerLease(kv: KV, lease: HeldLease, to: string, handoverId?: string): Promise<number> {
+  const value: LeaseValue = {
+    instance: lease.instance,
+    epoch: lease.epoch,
+    renewedAt: new Date().toISOString(),
+    offeredTo: to,
+    ...(handoverId ? { handoverId } : {}),
+  }
   return kv.update(lease.engine, encode(value), lease.revision)
 }
 

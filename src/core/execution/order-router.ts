@@ -96,6 +96,7 @@ const clip = (reason: string) => (reason.length > 2000 ? `${reason.slice(0, 1997
 export class OrderRouter {
   private seq = 0
   private refusals = 0
+  private inFlight = 0
   private readonly submitTimeoutMs: number
   private readonly cancelTimeoutMs: number
   private readonly lostRecheckMs: number
@@ -108,6 +109,11 @@ export class OrderRouter {
     this.lostRecheckMs = Math.max(0, options.lostRecheckMs ?? 1_000)
     this.orderOf = options.orderOf ?? foldedFrom(options.log)
     this.offFault = options.log.on('fault', ({ error }) => options.gate.halt(`event log cannot be written: ${error.message}`))
+  }
+
+  /** Submits past the gate whose venue answer has not come back (a handover waits for them). */
+  get submitsInFlight(): number {
+    return this.inFlight
   }
 
   /** How many orders the gate refused since start. */
@@ -141,6 +147,16 @@ export class OrderRouter {
 
   async submit(order: SubmitOrder): Promise<SubmitOutcome> {
     const gateway = this.venue(order.venue)
+    if (this.refusal(order) !== undefined) return this.submitPastGate(gateway, order)
+    this.inFlight++
+    try {
+      return await this.submitPastGate(gateway, order)
+    } finally {
+      this.inFlight--
+    }
+  }
+
+  private async submitPastGate(gateway: ExchangeGateway, order: SubmitOrder): Promise<SubmitOutcome> {
     const reason = this.refusal(order)
     if (reason) {
       this.refusals++

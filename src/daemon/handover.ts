@@ -1,0 +1,134 @@
+import type { KV } from '@nats-io/kv'
+import { randomUUID } from 'node:crypto'
+import type { Leadership } from '../cluster/leadership/keeper.js'
+import { offerLease, readLease, withdrawOffer } from '../cluster/leadership/lease.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import {
+  decideHandover,
+  evolveHandover,
+  initialHandoverState,
+  LEADER_STEPS,
+  stepBudget,
+  type HandoverCommand,
+  type HandoverFact,
+  type HandoverState,
+} from '../core/handover/decider.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { Logger } from './logger.js'
+
+export type HandoverOutcome = { handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/**
+ * The leader's side of a planned handover: the decider's steps run as effects, each outcome
+ * recorded. The gate closes to new orders, in-flight submits are waited for, replication is
+ * flushed, then the lease is offered to the named standby and this leader stops renewing and
+ * publishing. Taken within the budget: `afterHandover` ends this daemon without a shutdown (the
+ * orders stay at the venues for the new leader). Not taken, or a step failed: the offer is
+ * withdrawn, the lease renewed again and the gate reopened.
+ */
+export function createHandover(input: {
+  log: EventLog
+  gate: OrderGate
+  submitsInFlight: () => number
+  flush: (timeoutMs: number) => Promise<void>
+  leadership: Leadership
+  kv: KV
+  budgetMs: number
+  /** How long an offer may wait for the standby: well inside the lease, so the offered key cannot age out of the bucket before it is withdrawn. */
+  maxOfferMs: number
+  logger: Logger
+  /** Record this run's end (exit 0) before the offer, so the new leader finds it ended, not crashed. */
+  recordEnd: () => void
+  afterHandover: () => void
+}): (request: { to: string; reason: string; by?: string }) => Promise<HandoverOutcome> {
+  const { log, gate, leadership, kv, logger } = input
+  let state: HandoverState = initialHandoverState()
+  const apply = (command: HandoverCommand) => {
+    for (const event of decideHandover(command, state)) state = evolveHandover(state, log.append(event) as HandoverFact)
+  }
+
+  return async (request) => {
+    const handoverId = randomUUID()
+    apply({
+      kind: 'start',
+      handoverId,
+      from: leadership.instance,
+      to: request.to,
+      budgetMs: input.budgetMs,
+      reason: request.reason,
+      ...(request.by ? { by: request.by } : {}),
+    })
+    const offFence = gate.fence(() => `handing the engine over to '${request.to}'`)
+    const rollBack = (why?: string): HandoverOutcome => {
+      offFence()
+      apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
+      logger.warn({ handoverId, to: request.to }, 'handover rolled back')
+      return { handoverId, outcome: 'rolled-back', reason: why ?? state.ended.find((e) => e.phase === 'failed')?.detail ?? 'the lease was not taken in time' }
+    }
+    const end = (step: HandoverCommand & { kind: 'step-ended' }) => {
+      apply(step)
+      return step.ok
+    }
+    for (const { step } of LEADER_STEPS) {
+      const budget = stepBudget(state, step)
+      const until = performance.now() + budget
+      if (step === 'close-gate') end({ kind: 'step-ended', step, ok: true, detail: 'no new order passes' })
+      else if (step === 'settle-in-flight') {
+        while (input.submitsInFlight() > 0 && performance.now() < until) await sleep(2)
+        const left = input.submitsInFlight()
+        if (!end({ kind: 'step-ended', step, ok: left === 0, detail: left === 0 ? 'every submit answered' : `${left} submits unanswered after ${budget} ms` }))
+          return rollBack()
+      } else if (step === 'flush-replication') {
+        const ok = await input.flush(budget).then(
+          () => undefined,
+          (e: unknown) => messageOf(e),
+        )
+        if (!end({ kind: 'step-ended', step, ok: ok === undefined, detail: ok ?? `the stream holds seq ${log.committedSeq}` })) return rollBack()
+      } else {
+        log.append({
+          type: 'leadership.released',
+          data: { engine: leadership.engine, instance: leadership.instance, epoch: leadership.epoch, reason: request.reason, to: request.to },
+        })
+        end({ kind: 'step-ended', step, ok: true, detail: `offered to '${request.to}'` })
+        input.recordEnd()
+        // the standby must hold everything up to here before it may take the lease
+        const flushed = await input.flush(Math.max(1, until - performance.now())).then(
+          () => true,
+          () => false,
+        )
+        leadership.stop()
+        const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId).catch(() => undefined) : undefined
+        let taken = false
+        const offerUntil = Math.min(until, performance.now() + input.maxOfferMs)
+        while (offered !== undefined && !taken && performance.now() < offerUntil) {
+          const now = await readLease(kv, leadership.engine).catch(() => undefined)
+          taken = now?.value.instance === request.to
+          if (!taken) await sleep(2)
+        }
+        if (!taken && offered !== undefined) {
+          try {
+            leadership.resume(await withdrawOffer(kv, leadership.lease(), offered))
+          } catch {
+            // the offer could not be withdrawn at its revision: the standby took it meanwhile
+            taken = (await readLease(kv, leadership.engine).catch(() => undefined))?.value.instance === request.to
+          }
+        } else if (!taken) leadership.resume(leadership.lease())
+        if (taken) {
+          logger.info({ handoverId, to: request.to }, 'handed over: this haltd stops without a shutdown; its orders stay for the new leader')
+          setImmediate(input.afterHandover)
+          return { handoverId, outcome: 'handed-over' }
+        }
+        const why =
+          offered === undefined
+            ? 'the lease could not be offered'
+            : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
+        apply({ kind: 'not-taken', detail: why })
+        return rollBack(why)
+      }
+    }
+    return rollBack()
+  }
+}

@@ -1,0 +1,126 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { demoConfig } from '../../src/daemon/demo.js'
+import type { Envelope } from '../../src/events/index.js'
+import { openEventLog, type StoredRow } from '../../src/core/log/event-log.js'
+import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * Real haltd processes, a real nats-server: a primary trading under the demo's strategies (sync
+ * replication), a standby following it, and the primary killed or paused by a real signal.
+ */
+
+const LEASE_MS = 1_500
+let server: Awaited<ReturnType<typeof startNats>>
+let engineNo = 0
+
+beforeAll(async () => {
+  server = await startNats()
+})
+afterAll(async () => {
+  await server.close()
+})
+
+function configFile(dir: string, engine: string, instance: string): { file: string; db: string } {
+  const db = join(dir, `${instance}.db`)
+  const config = {
+    ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
+    log: { format: 'json', level: 'info' },
+    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
+    replication: { mode: 'sync', ackTimeoutMs: 1_000 },
+    failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 },
+  }
+  const file = join(dir, `${instance}.json`)
+  writeFileSync(file, JSON.stringify(config))
+  return { file, db }
+}
+
+const rows = (db: string): StoredRow[] => {
+  const log = openEventLog({ path: db, readonly: true })
+  try {
+    return [...log.readRaw()]
+  } finally {
+    log.close()
+  }
+}
+const idOf = (e: Envelope) => (e.data as { clientOrderId?: string }).clientOrderId
+
+async function pair(): Promise<{ primary: Daemon; standby: Daemon; p: { db: string }; s: { db: string } }> {
+  const dir = tempDir()
+  const engine = `proc-${++engineNo}`
+  const p = configFile(dir, engine, 'primary')
+  const s = configFile(dir, engine, 'standby')
+  const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
+  await whenUp(primary)
+  const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
+  await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+  return { primary, standby, p, s }
+}
+
+describe('failover between real haltd processes', { timeout: 60_000 }, () => {
+  it('kill -9 of the primary under load: the standby takes over after the lease, HALTED, with every order the primary sent, on one unforked chain', async () => {
+    const { primary, standby, p, s } = await pair()
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+    primary.child.kill('SIGKILL')
+    await primary.exit
+    const killedAt = Date.now()
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    await whenUp(standby)
+    expect(Date.now() - killedAt).toBeGreaterThan(LEASE_MS - 600)
+
+    const dead = rows(p.db)
+    const led = rows(s.db)
+    const firstOwn = led.findIndex((r) => r.type === 'run.crashed')
+    expect(firstOwn).toBeGreaterThan(0)
+    // the standby's log up to its takeover is the primary's, event for event: one chain, no fork
+    expect(led.slice(0, firstOwn)).toEqual(dead.slice(0, firstOwn))
+    // sync mode: every order that reached a venue was in the stream first, so the new leader has it
+    const sent = events(p.db, ['order.accepted']).map(idOf)
+    const known = new Set(events(s.db, ['order.submitted']).map(idOf))
+    expect(sent.filter((id) => !known.has(id))).toEqual([])
+    const acquired = events(s.db, ['leadership.acquired']).map((e) => e.data)
+    expect(acquired.at(-1)).toMatchObject({ instance: 'standby', epoch: 2, reason: 'failover', previous: 'primary' })
+    expect(events(s.db, ['killswitch.activated']).length).toBeGreaterThan(0)
+    const verify = openEventLog({ path: s.db, readonly: true })
+    expect(verify.verify()).toMatchObject({ ok: true })
+    verify.close()
+    standby.child.kill('SIGTERM')
+    await standby.exit
+  })
+
+  it('kill -STOP past the lease: the standby takes over; after kill -CONT the old primary sends no order and the stream keeps one chain', async () => {
+    const { primary, standby, p, s } = await pair()
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+    primary.child.kill('SIGSTOP')
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    await whenUp(standby)
+    const takeover = events(s.db, ['leadership.acquired']).at(-1)!
+    const sentBefore = new Set(events(p.db, ['order.submitted']).map(idOf))
+    primary.child.kill('SIGCONT')
+    // the old primary wakes to a lease it no longer holds: it must halt, not trade
+    await waitFor(
+      'the old primary halts',
+      () => primary.logs().some((l) => /no longer leads|not the leader|refused this haltd/.test(String(l.msg ?? '') + String(l.reason ?? ''))),
+      primary,
+      15_000,
+    )
+    await new Promise((r) => setTimeout(r, 1_000))
+
+    const after = events(p.db, ['order.submitted', 'order.accepted', 'order.filled']).filter((e) => !sentBefore.has(idOf(e)) && e.type !== 'order.filled')
+    // anything it wrote after waking never reached a venue: its submits were refused or never sent
+    const accepted = after.filter((e) => e.type === 'order.accepted')
+    expect(accepted).toEqual([])
+    // the stream, as the new leader holds it, is one chain from the start
+    const led = rows(s.db)
+    const verify = openEventLog({ path: s.db, readonly: true })
+    expect(verify.verify()).toMatchObject({ ok: true })
+    verify.close()
+    expect(led.find((r) => r.seq === takeover.seq)?.type).toBe('leadership.acquired')
+    primary.child.kill('SIGKILL')
+    standby.child.kill('SIGTERM')
+    await Promise.all([primary.exit, standby.exit])
+  })
+})
