@@ -74,7 +74,17 @@ describe('browser sessions', () => {
     const olga = {
       name: 'olga',
       role: 'operator',
-      actions: ['/shutdown', '/killswitch/activate', '/drain/start', '/drain/cancel', '/pause', '/resume', '/deployments/lock'],
+      actions: [
+        '/shutdown',
+        '/killswitch/activate',
+        '/drain/start',
+        '/drain/cancel',
+        '/pause',
+        '/resume',
+        '/deployments/lock',
+        '/fleet/killswitch/activate',
+        '/fleet/stop',
+      ],
     }
     expect(r.body).toEqual(olga)
     const cookie = String(r.headers['set-cookie'])
