@@ -16,6 +16,7 @@ import {
   type EventInput,
   type HaltdEvent,
 } from '../../events/index.js'
+import { parseCompiled, type CompiledEvent } from '../../events/compiled.js'
 import { systemClock, uuidIds, type Clock, type IdSource } from '../../events/clock.js'
 import {
   ChainKeyMismatch,
@@ -193,25 +194,34 @@ const str = (s: string | null | undefined) => (s == null ? 'null' : NEEDS_ESCAPE
 const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null')
 
 /**
- * An event's data as the log stores and hashes it. Validation (the catalogue, events/json.ts)
- * lets through only values JSON writes faithfully, so JSON.stringify cannot throw here; if it
- * ever did, the input is at fault, not the disk, and it is reported as such.
+ * An event's data as the log stores and hashes it: the JSON the compiled path built while it
+ * checked the event (events/compiled.ts), or JSON.stringify's. Validation (the catalogue,
+ * events/json.ts) lets through only values JSON writes faithfully, so JSON.stringify cannot
+ * throw here; if it ever did, the input is at fault, not the disk, and it is reported as such.
  */
-function serializeData(type: string, data: unknown, maxBytes: number): string {
+function serializeData(event: HaltdEvent | CompiledEvent, maxBytes: number): string {
   let json: string
-  try {
-    json = JSON.stringify(data)
-  } catch (e) {
-    throw new InvalidEvent(type, [{ path: 'data', message: `cannot be written as JSON (${e instanceof Error ? e.message : String(e)})` }])
+  if ('json' in event) json = event.json
+  else {
+    try {
+      json = JSON.stringify(event.data)
+    } catch (e) {
+      throw new InvalidEvent(event.type, [{ path: 'data', message: `cannot be written as JSON (${e instanceof Error ? e.message : String(e)})` }])
+    }
   }
   // UTF-8 takes at most 3 bytes per UTF-16 unit, so only a long text needs its bytes counted
   if (json.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(json, 'utf8')
     if (bytes > maxBytes) {
-      throw new InvalidEvent(type, [{ path: 'data', message: `is ${bytes} bytes as stored, over this log's cap of ${maxBytes} bytes (maxEventBytes)` }])
+      throw new InvalidEvent(event.type, [{ path: 'data', message: `is ${bytes} bytes as stored, over this log's cap of ${maxBytes} bytes (maxEventBytes)` }])
     }
   }
   return json
+}
+
+/** The event as the catalogue's schemas read it: the compiled path for the shapes it knows, zod for the rest. */
+function readInput(input: EventInput): HaltdEvent | CompiledEvent {
+  return parseCompiled(input) ?? parseEvent(input)
 }
 
 /**
@@ -574,7 +584,7 @@ export class EventLog {
   append(input: EventInput): Envelope {
     this.writable()
     if (this.soon.length > 0) this.appendSoonNow()
-    const event = parseEvent(input)
+    const event = readInput(input)
     checkEnvelopeInput(input)
     if (this.power) this.openGroup()
     const seq = this.seq
@@ -598,7 +608,7 @@ export class EventLog {
     this.writable()
     if (this.soon.length > 0) this.appendSoonNow()
     const events = inputs.map((input) => {
-      const event = parseEvent(input)
+      const event = readInput(input)
       checkEnvelopeInput(input)
       return event
     })
@@ -701,7 +711,7 @@ export class EventLog {
    * Throws `InvalidEvent` for data over the size cap.
    */
   private chain(input: EventInput, event: HaltdEvent, seq: number, prevHash: string, lastTs: number): Chained {
-    const json = serializeData(event.type, event.data, this.maxEventBytes)
+    const json = serializeData(event, this.maxEventBytes)
     this.beforeWrite?.()
     const now = this.clock.now()
     const ts = Math.max(now, lastTs)
