@@ -75,7 +75,7 @@ function perEvent(ctx: BenchContext, shape: RunShape, checkpoints: 'background' 
         throughputResult(checkpoints === 'inline' ? PER_EVENT_INLINE : PER_EVENT, m, {
           baseline: RAW_AUTOCOMMIT,
           ...(checkpoints === 'background' ? { target: { op: '>=', value: 0.7, of: 'ratio' } as const } : {}),
-          note: `EventLog.append: zod validation, stream and key, sha256 chain, INSERT, publish; WAL checkpoints ${checkpoints === 'inline' ? "in the writer's commits (SQLite's default)" : 'on the checkpoint worker'}`,
+          note: `EventLog.append: validation (compiled path, zod for the rest), stream and key, sha256 chain, INSERT, publish; WAL checkpoints ${checkpoints === 'inline' ? "in the writer's commits (SQLite's default)" : 'on the checkpoint worker'}`,
         }),
     }),
     checkpoints,
