@@ -178,6 +178,20 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect(canceled).toEqual([entryOrderId('pybot', 'l1'), entryOrderId('pybot', 'l2')].sort())
   })
 
+  it('counts a burst sent at once against the open-order limit, and frees a place when an order finishes', async () => {
+    const { h, call } = await start({ limits: { maxOpenOrders: 2 } })
+    const burst = await Promise.all(['b1', 'b2', 'b3', 'b4', 'b5'].map((id) => call('POST', '/engine/orders', limit({ clientOrderId: id }))))
+    expect(burst.map((r) => r.body.outcome).sort()).toEqual(['accepted', 'accepted', 'refused', 'refused', 'refused'])
+    expect((await h.venues.get('sim')!.fetchOpenOrders()).length).toBe(2)
+    const placed = burst.find((r) => r.body.outcome === 'accepted')!.body.order.clientOrderId
+    await call('POST', '/engine/orders/cancel', { clientOrderId: placed })
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'b6' }))).body.outcome).toBe('accepted')
+    // someone else's orders (haltd's own, by hand) take none of this engine's places
+    await h.orders.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 30_000, origin: { kind: 'manual' } })
+    expect((await call('GET', '/engine/orders')).body).toHaveLength(2)
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'b7' }))).body.reason).toBe('engine pybot has 2 open orders, at its limit of 2')
+  })
+
   it('a viewer may not enter orders; without a credential nothing is said', async () => {
     const { call } = await start()
     const r = await call('POST', '/engine/orders', limit(), VIEWER_TOKEN)
