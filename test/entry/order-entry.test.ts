@@ -24,7 +24,7 @@ afterEach(async () => {
   for (const h of open.splice(0)) await h.close().catch(() => undefined)
 })
 
-async function start(extra: { limits?: Record<string, number>; venues?: string[] } = {}) {
+async function start(extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown> } = {}) {
   const dir = tempDir('haltd-entry-')
   const socketPath = join(dir, 'entry.sock')
   const gateways = (extra.venues ?? ['sim']).map(
@@ -41,6 +41,7 @@ async function start(extra: { limits?: Record<string, number>; venues?: string[]
         ],
       },
       orderEntry: { socketPath, ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}) },
+      ...(extra.risk ? { risk: extra.risk } : {}),
     },
     { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
   )
@@ -190,6 +191,19 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     await h.orders.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 30_000, origin: { kind: 'manual' } })
     expect((await call('GET', '/engine/orders')).body).toHaveLength(2)
     expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'b7' }))).body.reason).toBe('engine pybot has 2 open orders, at its limit of 2')
+  })
+
+  it('a risk trigger trips on what the engine traded through order entry, and the engine’s next order is refused for it', async () => {
+    const { h, call } = await start({ risk: { grossNotional: { max: 400, action: 'HALTED' } } })
+    const taken = await call('POST', '/engine/orders', { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.01, clientOrderId: 'big-1' })
+    expect(taken.body.order).toMatchObject({ status: 'closed', filled: 0.01 })
+    const tripped = [...h.log.read({ types: ['killswitch.activated'] })]
+    expect(tripped).toHaveLength(1)
+    expect(tripped[0]!.data).toMatchObject({ trigger: 'grossNotional', action: 'HALTED', threshold: 400 })
+    expect((tripped[0]!.data as { reading: number }).reading).toBeGreaterThan(400)
+    const next = await call('POST', '/engine/orders', limit({ clientOrderId: 'after-1' }))
+    expect(next.body).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/kill switch: gross position notional/) })
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(1)
   })
 
   it('a viewer may not enter orders; without a credential nothing is said', async () => {
