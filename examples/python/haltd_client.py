@@ -100,7 +100,7 @@ class _Http:
 
 
 class _Socket:
-    """Newline-delimited JSON on haltd's Unix socket: one request per line, answered in order."""
+    """Newline-delimited JSON on haltd's Unix socket: one request per line, each answered by its id (haltd answers pipelined requests as each is done; this client waits for each answer in turn)."""
 
     def __init__(self, path, token, timeout):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

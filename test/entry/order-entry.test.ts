@@ -54,7 +54,7 @@ async function start(extra: { limits?: Record<string, number>; venues?: string[]
     })
     return { status: res.status, body: (await res.json()) as Record<string, Wire> }
   }
-  return { h, socketPath, call }
+  return { h, socketPath, call, gateways }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON off the wire, read field by field in the assertions
@@ -214,8 +214,51 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
   })
 })
 
+describe('order entry over the Unix socket, pipelined', { timeout: 30_000 }, () => {
+  it('starts requests in the order sent and answers each when done: a slow venue answer holds back no other order, and a cancel behind its submit waits for it', async () => {
+    const { h, socketPath, gateways } = await start()
+    // the venue itself (haltd calls it through its timing wrapper, which reads a method on first use)
+    const sim = gateways[0]!
+    const calls: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const slowId = entryOrderId('pybot', 'slow-1')
+    const submit = sim.submit.bind(sim)
+    const cancel = sim.cancel.bind(sim)
+    sim.submit = async (o) => {
+      calls.push(`submit ${o.clientOrderId === slowId ? 'slow-1' : 'other'}`)
+      if (o.clientOrderId === slowId) await held
+      return submit(o)
+    }
+    sim.cancel = async (ref) => {
+      calls.push(`cancel ${ref.clientOrderId === slowId ? 'slow-1' : 'other'}`)
+      return cancel(ref)
+    }
+    const c = await socketClient(socketPath)
+    await c.ask('auth', { token: ENGINE_TOKEN })
+    let slowAnswered = false
+    const slow = c.ask('submit', { body: limit({ clientOrderId: 'slow-1' }) }).then((a) => {
+      slowAnswered = true
+      return a
+    })
+    const canceled = c.ask('cancel', { body: { clientOrderId: 'slow-1' } })
+    const fast = await c.ask('submit', { body: limit({ clientOrderId: 'fast-1', price: 39_000 }) })
+    expect(fast).toMatchObject({ ok: true, result: { outcome: 'accepted', order: { clientOrderId: 'fast-1' } } })
+    expect(slowAnswered).toBe(false)
+    // written ahead in the order sent, and nothing of the cancel sent while its order is on its way
+    const submitted = [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { origin: { id: string } }).origin.id)
+    expect(submitted).toEqual(['pybot/slow-1', 'pybot/fast-1'])
+    expect(calls).toEqual(['submit slow-1', 'submit other'])
+    release()
+    expect((await slow).result).toMatchObject({ outcome: 'accepted', duplicate: false })
+    expect((await canceled).result).toMatchObject({ result: 'canceled', order: { clientOrderId: 'slow-1', status: 'canceled' } })
+    expect(calls).toEqual(['submit slow-1', 'submit other', 'cancel slow-1'])
+    c.close()
+  })
+})
+
 describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
-  it('is mode 0600, asks for a token first, answers in order, and streams the engine’s own updates and fills', async () => {
+  it('is mode 0600, asks for a token first, answers each request by its id, and streams the engine’s own updates and fills', async () => {
     const { h, socketPath } = await start()
     expect(statSync(socketPath).mode & 0o777).toBe(0o600)
     const c = await socketClient(socketPath)

@@ -364,9 +364,19 @@ export class OrderEntry {
     return o
   }
 
+  /**
+   * Once the submit of this order (sent on a pipelined socket, or on another connection) has its
+   * answer: a cancel sent right behind its submit must not reach the venue before the order does.
+   */
+  private async submitted(venue: string, id: string): Promise<void> {
+    await this.inFlight.get(`${venue}\u0000${id}`)?.catch(() => undefined)
+  }
+
   /** Cancel one of the engine's orders; answers the venue's word (`canceled`, `filled`, `unconfirmed`…) and the order as it stands. */
   async cancel(engine: string, cancel: EntryCancel): Promise<{ result: string; order: EntryOrderView }> {
-    const o = this.mine(engine, cancel.venue, cancel)
+    const first = this.mine(engine, cancel.venue, cancel)
+    await this.submitted(first.venue, first.clientOrderId)
+    const o = this.find(first.venue, first.clientOrderId) ?? first
     const result = await this.ports.router.cancel(
       { venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
       { reason: `engine ${engine} canceled it`, origin: 'api' },
@@ -377,6 +387,7 @@ export class OrderEntry {
   /** Cancel every live order of the engine (on one venue, one symbol, if given). Never touches another engine's or haltd's own. */
   async cancelAll(engine: string, filter: EntryCancelAll): Promise<{ results: Record<string, number>; orders: EntryOrderView[] }> {
     if (filter.venue !== undefined) this.venueFor(filter.venue)
+    for (const o of this.openOrders(engine, filter)) await this.submitted(o.venue, o.id)
     const targets = this.openOrders(engine, filter)
     const results = await Promise.all(
       targets.map((o) =>
