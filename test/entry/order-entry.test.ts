@@ -179,6 +179,26 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect(canceled).toEqual([entryOrderId('pybot', 'l1'), entryOrderId('pybot', 'l2')].sort())
   })
 
+  it('holds each order to the engine’s notional per order, at its price or the market’s mark, naming the limit', async () => {
+    const { h, call } = await start({ limits: { maxOrderNotional: 1_000 } })
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n1', amount: 0.02, price: 40_000 }))).body.outcome).toBe('accepted')
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n2', amount: 0.03, price: 40_000 }))).body).toMatchObject({
+      outcome: 'refused',
+      reason: "an order of 0.03 BTC/USDT:USDT at 40000 is 1200 notional, over engine pybot's limit of 1000 per order",
+    })
+    // a market order is judged at the market's last mark, and refused while haltd has none
+    const market = { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.03 }
+    expect((await call('POST', '/engine/orders', { ...market, clientOrderId: 'n3' })).body.reason).toBe(
+      "engine pybot's limit of 1000 notional per order needs a price: no mark for sim BTC/USDT:USDT yet",
+    )
+    h.log.append({ type: 'market.mark', data: { venue: 'sim', symbol: SYMBOL, price: 50_000 } })
+    expect((await call('POST', '/engine/orders', { ...market, clientOrderId: 'n4' })).body.reason).toBe(
+      "an order of 0.03 BTC/USDT:USDT at 50000 is 1500 notional, over engine pybot's limit of 1000 per order",
+    )
+    expect((await call('POST', '/engine/orders', { ...market, amount: 0.01, clientOrderId: 'n5' })).body.outcome).toBe('accepted')
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(2)
+  })
+
   it('counts a burst sent at once against the open-order limit, and frees a place when an order finishes', async () => {
     const { h, call } = await start({ limits: { maxOpenOrders: 2 } })
     const burst = await Promise.all(['b1', 'b2', 'b3', 'b4', 'b5'].map((id) => call('POST', '/engine/orders', limit({ clientOrderId: id }))))

@@ -62,7 +62,7 @@ function configFor(venue: FakeBinance, dir: string) {
     orderEntry: {
       socketPath: join(dir, 'entry.sock'),
       // this engine's own limits, by its credential's name: the config is what carries them over a restart
-      engines: { pybot: { maxPosition: 0.015, maxOpenOrders: 2, maxOrdersPerSecond: 50 } },
+      engines: { pybot: { maxPosition: 0.015, maxOpenOrders: 2, maxOrdersPerSecond: 50, maxOrderNotional: 300 } },
     },
     shutdown: { graceful: { flatten: 'none' } },
   }
@@ -163,6 +163,11 @@ describe('order entry across a restart of haltd (real processes)', { timeout: 90
       outcome: 'refused',
       duplicate: false,
       reason: "a fill would take bn BTC/USDT:USDT to 0.02, over engine pybot's limit of 0.015",
+    })
+    expect((await after.ask('submit', { body: { ...limit('big-5', 40_000), amount: 0.01 } })).result).toEqual({
+      outcome: 'refused',
+      duplicate: false,
+      reason: "an order of 0.01 BTC/USDT:USDT at 40000 is 400 notional, over engine pybot's limit of 300 per order",
     })
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(2)
   })

@@ -65,8 +65,12 @@ export type EntryCancelAll = z.output<typeof EntryCancelAll>
 export const EntryTicker = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64) })
 export type EntryTicker = z.output<typeof EntryTicker>
 
-/** An engine's limits (the strategies' shape): open orders at once, orders per second, absolute position per market. */
-export const EntryLimits = StrategyLimits
+/**
+ * An engine's limits: the strategies' (open orders at once, orders per second, absolute position
+ * per market), and the notional of one order (amount × its price, or × the market's last mark for
+ * a market order), the fat-finger check.
+ */
+export const EntryLimits = StrategyLimits.extend({ maxOrderNotional: z.number().finite().positive().optional() })
 export type EntryLimits = z.output<typeof EntryLimits>
 
 export const DEFAULT_ENTRY_LIMITS: EntryLimits = { maxPosition: 1e12, maxOpenOrders: 500, maxOrdersPerSecond: 100 }
@@ -350,6 +354,14 @@ export class OrderEntry {
       const after = position + (order.side === 'buy' ? order.amount : -order.amount)
       if (Math.abs(after) > limits.maxPosition + 1e-12 && Math.abs(after) > Math.abs(position))
         return `a fill would take ${venue} ${order.symbol} to ${after}, over engine ${engine}'s limit of ${limits.maxPosition}`
+    }
+    if (limits.maxOrderNotional !== undefined) {
+      const price = order.price ?? this.ports.mark(venue, order.symbol)
+      if (price === undefined)
+        return `engine ${engine}'s limit of ${limits.maxOrderNotional} notional per order needs a price: no mark for ${venue} ${order.symbol} yet`
+      const notional = order.amount * price
+      if (notional > limits.maxOrderNotional * (1 + 1e-12))
+        return `an order of ${order.amount} ${order.symbol} at ${price} is ${notional} notional, over engine ${engine}'s limit of ${limits.maxOrderNotional} per order`
     }
     window.add(now)
     return undefined
