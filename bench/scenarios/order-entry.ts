@@ -2,7 +2,10 @@
  * The local hop an engine beside haltd pays per order: the same order entered through the
  * order-entry API over HTTP (the admin listener, a kept-alive connection) and over the Unix socket,
  * against the router called in-process, all in one daemon over a simulated venue at 0 ms,
- * interleaved. The added latency is each transport's percentile minus the in-process one.
+ * interleaved in short repetitions so a stall of the shared machine (or a collection, or a
+ * snapshot of the projections) falls on all three alike. The added latency is each transport's
+ * percentile minus the in-process one. Every order rests (prices far from the mid), so the number
+ * of live orders grows through the run, as it does beside a quoting engine.
  */
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -123,7 +126,7 @@ export const scenarios: BenchScenario[] = [
     name: 'order-entry',
     description: 'The local hop of order entry per order, over HTTP and the Unix socket, against the router in-process (SimExchange at 0 ms)',
     async run(ctx) {
-      const shape: MeasureOptions = ctx.quick ? { warmup: 200, repetitions: 3, opsPerRep: 500 } : { warmup: 2000, repetitions: 5, opsPerRep: 5000 }
+      const shape: MeasureOptions = ctx.quick ? { warmup: 200, repetitions: 6, opsPerRep: 250 } : { warmup: 2000, repetitions: 50, opsPerRep: 500 }
       const socketPath = join(ctx.tmpDir, 'entry.sock')
       const venue = new SimExchange({
         venue: 'sim',
@@ -150,7 +153,9 @@ export const scenarios: BenchScenario[] = [
             name: `added per order, ${r.name.slice('order entry: '.length)}: p99`,
             unit: 'ms',
             value: p99 / 1000,
-            note: `p50 +${p50.toFixed(1)} µs, p99 +${p99.toFixed(1)} µs over the router in-process (target p99 < ${TARGET_P99_US} µs on loopback)`,
+            // the target is the socket's: HTTP is measured for the record
+            ...(r === sock ? { target: { op: '<=' as const, value: TARGET_P99_US / 1000, of: 'value' as const } } : {}),
+            note: `p50 +${p50.toFixed(1)} µs, p99 +${p99.toFixed(1)} µs over the router in-process${r === sock ? ` (target p99 < ${TARGET_P99_US} µs on loopback)` : ''}`,
           })
         }
         return results

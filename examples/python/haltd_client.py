@@ -8,6 +8,8 @@ Two transports, the same operations:
     client = HaltdClient(socket_path="/var/lib/haltd/entry.sock", token=TOKEN)
 
     answer = client.submit("BTC/USDT:USDT", "limit", "buy", 0.01, price=60000, client_order_id="q-1")
+    answers = client.submit_many([dict(symbol="BTC/USDT:USDT", type="limit", side="sell", amount=0.01,
+                                       price=61000, client_order_id="q-2"), ...])   # pipelined on the socket
     answer["outcome"]          # accepted | rejected | refused | unknown
     answer["order"]["id"]      # haltd's id; ["venueOrderId"] the venue's; ["status"] ccxt's
     client.cancel(client_order_id="q-1")
@@ -100,7 +102,7 @@ class _Http:
 
 
 class _Socket:
-    """Newline-delimited JSON on haltd's Unix socket: one request per line, answered in order."""
+    """Newline-delimited JSON on haltd's Unix socket: one request per line, each answered by its id (haltd answers pipelined requests as each is done; this client waits for each answer in turn)."""
 
     def __init__(self, path, token, timeout):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -119,23 +121,40 @@ class _Socket:
         return json.loads(line)
 
     def call(self, op, body=None, **extra):
-        self._next += 1
-        request = dict(extra, id=self._next, op=op)
-        if body is not None:
-            request["body"] = body
-        self._sock.sendall((json.dumps(request) + "\n").encode("utf-8"))
-        while True:
+        answer = self.pipeline([(op, body, extra)])[0]
+        if isinstance(answer, HaltdError):
+            raise answer
+        return answer
+
+    def pipeline(self, requests):
+        """Send every (op, body, extra) at once and wait for all: haltd starts them in this order and
+        answers each when it is done. Returns the results in the order given, a HaltdError in place
+        of each refused request."""
+        ids = []
+        lines = []
+        for op, body, extra in requests:
+            self._next += 1
+            request = dict(extra or {}, id=self._next, op=op)
+            if body is not None:
+                request["body"] = body
+            ids.append(self._next)
+            lines.append(json.dumps(request) + "\n")
+        self._sock.sendall("".join(lines).encode("utf-8"))
+        answers = {}
+        while len(answers) < len(ids):
             line = self._read()
             if "stream" in line:
-                # an update that arrived while waiting for the answer: kept for updates()
+                # an update that arrived while waiting for the answers: kept for updates()
                 self._updates.append(_as_update(line))
                 continue
-            if line.get("id") != self._next:
+            if line.get("id") not in ids:
                 continue
-            if not line.get("ok"):
+            if line.get("ok"):
+                answers[line["id"]] = line.get("result")
+            else:
                 err = line.get("error", {})
-                raise HaltdError(line.get("status", 500), err.get("code", "ERROR"), err.get("message", ""))
-            return line.get("result")
+                answers[line["id"]] = HaltdError(line.get("status", 500), err.get("code", "ERROR"), err.get("message", ""))
+        return [answers[i] for i in ids]
 
     def request(self, method, path, body=None, query=None):
         op = _OPS[(method, path)]
@@ -182,6 +201,14 @@ _OPS = {
 }
 
 
+def _submit_body(symbol, type, side, amount, price=None, reduce_only=False, time_in_force=None, post_only=False, client_order_id=None, venue=None):
+    body = {"symbol": symbol, "type": type, "side": side, "amount": amount, "reduceOnly": reduce_only, "postOnly": post_only}
+    for key, value in (("price", price), ("timeInForce", time_in_force), ("clientOrderId", client_order_id), ("venue", venue)):
+        if value is not None:
+            body[key] = value
+    return body
+
+
 class HaltdClient:
     """haltd's order entry over HTTP (`url`) or its Unix socket (`socket_path`), with an engine's `token`."""
 
@@ -195,11 +222,23 @@ class HaltdClient:
 
     def submit(self, symbol, type, side, amount, price=None, reduce_only=False, time_in_force=None, post_only=False, client_order_id=None, venue=None):
         """Enter an order (ccxt's shape). Returns {outcome, duplicate, reason?, order?}."""
-        body = {"symbol": symbol, "type": type, "side": side, "amount": amount, "reduceOnly": reduce_only, "postOnly": post_only}
-        for key, value in (("price", price), ("timeInForce", time_in_force), ("clientOrderId", client_order_id), ("venue", venue)):
-            if value is not None:
-                body[key] = value
+        body = _submit_body(symbol, type, side, amount, price, reduce_only, time_in_force, post_only, client_order_id, venue)
         return self._t.request("POST", "/engine/orders", body)
+
+    def submit_many(self, orders):
+        """Enter several orders (each a dict of submit's keyword arguments) at once. Over the socket
+        they are pipelined: the whole batch waits for about one venue round trip, not one per order.
+        Returns one answer per order, in order; a HaltdError in place of each one refused as a bad request."""
+        bodies = [_submit_body(**o) for o in orders]
+        if isinstance(self._t, _Socket):
+            return self._t.pipeline([("submit", body, None) for body in bodies])
+        out = []
+        for body in bodies:
+            try:
+                out.append(self._t.request("POST", "/engine/orders", body))
+            except HaltdError as e:
+                out.append(e)
+        return out
 
     def cancel(self, client_order_id=None, id=None, venue=None):
         """Cancel one of this engine's orders by its client order id (or haltd's id). Returns {result, order}."""

@@ -114,7 +114,11 @@ const MAX_LINE = 64 * 1024
 /**
  * Listen on `path` (mode 0600: only haltd's own user may connect). One JSON request per line,
  * `{"id": 1, "op": "submit", "body": {...}}`, answered by one line `{"id": 1, "ok": true, "result": …}`
- * or `{"id": 1, "ok": false, "status": 400, "error": {"code", "message"}}`, in the order asked. The
+ * or `{"id": 1, "ok": false, "status": 400, "error": {"code", "message"}}`. Requests are pipelined:
+ * each starts as its line arrives, in the order sent (so submits are written ahead in that order),
+ * and is answered as soon as it is done, so a burst waits for one venue round trip, not one each;
+ * the client matches answers by `id`. A cancel of an order whose submit is still on its way waits
+ * for that submit first. The
  * first request must be `{"op": "auth", "token": "…"}` with an engine's (or an admin's) token.
  * `{"op": "subscribe"}` starts the engine's updates on the same connection, as lines
  * `{"stream": "order" | "fill", …}`. A bad line is answered and the connection stays.
@@ -128,7 +132,6 @@ export async function startEntrySocket(input: { path: string; entry: OrderEntry;
     let who: Principal | undefined
     let unsubscribe: (() => void) | undefined
     let buffered = ''
-    let chain: Promise<void> = Promise.resolve()
     const write = (line: unknown) => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(line)}\n`)
     }
@@ -190,8 +193,8 @@ export async function startEntrySocket(input: { path: string; entry: OrderEntry;
       while (nl !== -1) {
         const line = buffered.slice(0, nl).trim()
         buffered = buffered.slice(nl + 1)
-        // answered in the order asked, each once the one before it has been
-        if (line) chain = chain.then(() => answer(line))
+        // started now, in the order sent; answered when done
+        if (line) void answer(line)
         nl = buffered.indexOf('\n')
       }
       if (buffered.length > MAX_LINE) {

@@ -1,15 +1,11 @@
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
-import { followAccount, GUARDIAN_ORIGIN } from '../core/execution/guardian.js'
+import { followAccount, GUARDIAN_ORIGIN, type Guardian } from '../core/execution/guardian.js'
 
-/** Follow one venue's account over the live projections; returns the stop. */
-export function guardAccount(
-  gateway: ExchangeGateway,
-  pollMs: number,
-  d: { log: EventLog; state: () => HaltdState; onError: (e: unknown) => void },
-): () => void {
-  const g = followAccount({
+/** Follow one venue's account over the live projections: listening at once, looking once `start()` is called. */
+export function guardAccount(gateway: ExchangeGateway, pollMs: number, d: { log: EventLog; state: () => HaltdState; onError: (e: unknown) => void }): Guardian {
+  return followAccount({
     log: d.log,
     gateway,
     pollMs,
@@ -17,5 +13,4 @@ export function guardAccount(
     orderOf: (venue, id) => orderOf(d.state(), venue, id),
     adoptedLive: (venue) => openOrders(d.state(), venue).filter((o) => o.origin.kind === GUARDIAN_ORIGIN.kind && o.origin.id === GUARDIAN_ORIGIN.id),
   })
-  return () => g.stop()
 }

@@ -122,7 +122,21 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       })
     }
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
-    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError, writeAhead: replication?.writeAhead })
+    const router = createOrderRouter({
+      log,
+      gate,
+      venues,
+      runId,
+      state,
+      orders: config.orders,
+      cleanups,
+      onError,
+      writeAhead: replication?.writeAhead,
+      guardian: config.guardian !== undefined,
+    })
+    // the guardian listens from here (a trade reported during startup is held), and looks once the venues are reconciled
+    const guardians = config.guardian ? [...venues.values()].map((g) => guardAccount(g, config.guardian!.pollMs, { log, state, onError })) : []
+    for (const g of guardians) cleanups.push(() => g.stop())
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
     const notifier = createNotifier({
@@ -292,7 +306,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
     startup = await startUp({ config, log, state, gate, venues, runId, switches, deploy, marketData, risk, life, cleanups, logger, onError })
-    if (config.guardian) for (const g of venues.values()) cleanups.push(guardAccount(g, config.guardian.pollMs, { log, state, onError }))
+    for (const g of guardians) g.start()
     if (takenOver?.reason === 'handover' && takenOver.handoverId) {
       const adopted = startup.adopted.length
       for (const e of standbySteps(takenOver.handoverId, {

@@ -50,6 +50,7 @@ export async function startOrderEntry(input: {
     },
     limitsOf: (engine) => c.engines[engine] ?? c.limits,
   })
+  input.cleanups.push(() => entry.close())
   if (c.socketPath) {
     const known = credentials({ users: input.config.admin.users, token: input.adminToken })
     const socket = await startEntrySocket({ path: c.socketPath, entry, credentials: known, logger: input.logger })

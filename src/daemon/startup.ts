@@ -19,7 +19,7 @@ export type StartupReconciliation = {
   adopted: { venue: string; clientOrderId: string; symbol: string; qty: number }[]
   /** Orders at a venue that haltd never sent: left alone, shown here and in `/reconciliation`. */
   foreign: { venue: string; venueOrderId?: string; clientOrderId?: string; symbol: string; qty: number }[]
-  /** Orders the log had live that the venue no longer lists, settled by asking the venue. */
+  /** Orders the log had live that the venue no longer lists, settled by asking the venue; and those whose answer was lost that it lists. */
   settled: { venue: string; clientOrderId: string; became: string }[]
   /** Rows still not OK once the above is done (foreign orders aside). */
   mismatches: ReconciliationRow[]
@@ -236,6 +236,8 @@ export async function reconcileAtStartup(input: {
         })
     } else if (row.status === 'MISSING_AT_VENUE' && row.clientOrderId) {
       missing.push(row)
+    } else if (row.clientOrderId && row.venueOrderId) {
+      acceptListed(log, state(), { venue: row.venue, clientOrderId: row.clientOrderId, venueOrderId: row.venueOrderId }, report)
     }
   }
   // Orders the venue's list no longer shows, asked after in parallel per venue (the gateway keeps
@@ -255,6 +257,22 @@ export async function reconcileAtStartup(input: {
     (r) => r.status !== 'OK' && reachable.has(r.venue) && !(r.kind === 'order' && foreignIds.has(`${r.venue} ${r.venueOrderId}`)),
   )
   return report
+}
+
+/**
+ * An order the last run sent whose answer never came back (it died waiting): the venue lists it,
+ * and that list is the venue's answer. Recorded accepted with the venue's id, as a lookup would.
+ */
+function acceptListed(
+  log: EventLog,
+  state: HaltdState,
+  listed: { venue: string; clientOrderId: string; venueOrderId: string },
+  report: StartupReconciliation,
+): void {
+  const o = orderOf(state, listed.venue, listed.clientOrderId)
+  if (!o || o.venueOrderId !== undefined || (o.status !== 'pending-new' && o.status !== 'unknown')) return
+  log.append({ type: 'order.accepted', data: listed })
+  report.settled.push({ venue: listed.venue, clientOrderId: listed.clientOrderId, became: 'accepted (listed open at the venue; its answer was lost)' })
 }
 
 function adopt(log: EventLog, state: HaltdState, row: ReconciliationRow, report: StartupReconciliation): void {

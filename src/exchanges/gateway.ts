@@ -138,7 +138,8 @@ export type MarketInfo = { symbol: string; amountStep: number; priceStep?: numbe
 export type ConnectionChange = { connected: true } | { connected: false; reason: string }
 
 export type OrderUpdate =
-  | ({ kind: 'fill' } & Fill)
+  /** A trade; `symbol` and `venueOrderId` where the venue's report names them (what an order unknown to haltd is looked up by). */
+  | ({ kind: 'fill'; symbol?: string; venueOrderId?: string } & Fill)
   | { kind: 'status'; clientOrderId: string; venueOrderId?: string; status: VenueOrderStatus; reason?: string }
 
 export { HALTD_TAG, isOwnOrderId } from './client-order-id.js'

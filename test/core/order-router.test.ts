@@ -164,6 +164,35 @@ describe('order router', () => {
     expect(types(log)).toEqual(['order.submitted', 'order.rejected'])
   })
 
+  it('never sends an order a second time when the log already holds its client order id, and books nothing against the first', async () => {
+    const { log, sim, router } = setup()
+    const sent: string[] = []
+    const submit = sim.submit.bind(sim)
+    sim.submit = (order: OrderRequest) => {
+      sent.push(order.clientOrderId)
+      return submit(order)
+    }
+    const order = {
+      venue: 'sim',
+      symbol: SYMBOL,
+      side: 'buy' as const,
+      type: 'limit' as const,
+      qty: 1,
+      price: 90,
+      clientOrderId: 'hd0000r1again',
+      origin: strategy,
+    }
+    expect(await router.submit(order)).toMatchObject({ status: 'accepted', clientOrderId: 'hd0000r1again' })
+    const first = [...log.read({ types: ['order.submitted'] })][0]!
+    expect(await router.submit(order)).toEqual({
+      status: 'refused',
+      reason: `not sent again: client order id hd0000r1again was submitted before (seq ${first.seq})`,
+    })
+    expect(sent).toEqual(['hd0000r1again'])
+    expect(types(log)).toEqual(['order.submitted', 'order.accepted'])
+    expect(sim.openOrderCount).toBe(1)
+  })
+
   it('finds an order whose answer was lost by its client order id and never sends it twice', async () => {
     const { log, sim, router } = setup({ faults: { loseResponse: 1 } })
     const outcome = await router.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: 90, origin: strategy })

@@ -9,7 +9,7 @@ describe('examples/beside-an-engine', () => {
   it('order entry: an engine credential, the socket and the engine’s limits', () => {
     const c = parseConfig(read('order-entry'), {})
     expect(c.admin.users?.[0]?.role).toBe('engine')
-    expect(c.orderEntry).toMatchObject({ enabled: true, socketPath: '/var/lib/haltd/entry.sock', limits: { maxOpenOrders: 50 } })
+    expect(c.orderEntry).toMatchObject({ enabled: true, socketPath: '/var/lib/haltd/entry.sock', limits: { maxOpenOrders: 50, maxOrderNotional: 25_000 } })
   })
 
   it('guardian: the account followed, risk triggers on what haltd sees', () => {

@@ -24,7 +24,7 @@ afterEach(async () => {
   for (const h of open.splice(0)) await h.close().catch(() => undefined)
 })
 
-async function start(extra: { limits?: Record<string, number>; venues?: string[] } = {}) {
+async function start(extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown> } = {}) {
   const dir = tempDir('haltd-entry-')
   const socketPath = join(dir, 'entry.sock')
   const gateways = (extra.venues ?? ['sim']).map(
@@ -41,6 +41,7 @@ async function start(extra: { limits?: Record<string, number>; venues?: string[]
         ],
       },
       orderEntry: { socketPath, ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}) },
+      ...(extra.risk ? { risk: extra.risk } : {}),
     },
     { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
   )
@@ -53,7 +54,7 @@ async function start(extra: { limits?: Record<string, number>; venues?: string[]
     })
     return { status: res.status, body: (await res.json()) as Record<string, Wire> }
   }
-  return { h, socketPath, call }
+  return { h, socketPath, call, gateways }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON off the wire, read field by field in the assertions
@@ -178,6 +179,53 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect(canceled).toEqual([entryOrderId('pybot', 'l1'), entryOrderId('pybot', 'l2')].sort())
   })
 
+  it('holds each order to the engine’s notional per order, at its price or the market’s mark, naming the limit', async () => {
+    const { h, call } = await start({ limits: { maxOrderNotional: 1_000 } })
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n1', amount: 0.02, price: 40_000 }))).body.outcome).toBe('accepted')
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n2', amount: 0.03, price: 40_000 }))).body).toMatchObject({
+      outcome: 'refused',
+      reason: "an order of 0.03 BTC/USDT:USDT at 40000 is 1200 notional, over engine pybot's limit of 1000 per order",
+    })
+    // a market order is judged at the market's last mark, and refused while haltd has none
+    const market = { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.03 }
+    expect((await call('POST', '/engine/orders', { ...market, clientOrderId: 'n3' })).body.reason).toBe(
+      "engine pybot's limit of 1000 notional per order needs a price: no mark for sim BTC/USDT:USDT yet",
+    )
+    h.log.append({ type: 'market.mark', data: { venue: 'sim', symbol: SYMBOL, price: 50_000 } })
+    expect((await call('POST', '/engine/orders', { ...market, clientOrderId: 'n4' })).body.reason).toBe(
+      "an order of 0.03 BTC/USDT:USDT at 50000 is 1500 notional, over engine pybot's limit of 1000 per order",
+    )
+    expect((await call('POST', '/engine/orders', { ...market, amount: 0.01, clientOrderId: 'n5' })).body.outcome).toBe('accepted')
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(2)
+  })
+
+  it('counts a burst sent at once against the open-order limit, and frees a place when an order finishes', async () => {
+    const { h, call } = await start({ limits: { maxOpenOrders: 2 } })
+    const burst = await Promise.all(['b1', 'b2', 'b3', 'b4', 'b5'].map((id) => call('POST', '/engine/orders', limit({ clientOrderId: id }))))
+    expect(burst.map((r) => r.body.outcome).sort()).toEqual(['accepted', 'accepted', 'refused', 'refused', 'refused'])
+    expect((await h.venues.get('sim')!.fetchOpenOrders()).length).toBe(2)
+    const placed = burst.find((r) => r.body.outcome === 'accepted')!.body.order.clientOrderId
+    await call('POST', '/engine/orders/cancel', { clientOrderId: placed })
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'b6' }))).body.outcome).toBe('accepted')
+    // someone else's orders (haltd's own, by hand) take none of this engine's places
+    await h.orders.submit({ venue: 'sim', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 30_000, origin: { kind: 'manual' } })
+    expect((await call('GET', '/engine/orders')).body).toHaveLength(2)
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'b7' }))).body.reason).toBe('engine pybot has 2 open orders, at its limit of 2')
+  })
+
+  it('a risk trigger trips on what the engine traded through order entry, and the engine’s next order is refused for it', async () => {
+    const { h, call } = await start({ risk: { grossNotional: { max: 400, action: 'HALTED' } } })
+    const taken = await call('POST', '/engine/orders', { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.01, clientOrderId: 'big-1' })
+    expect(taken.body.order).toMatchObject({ status: 'closed', filled: 0.01 })
+    const tripped = [...h.log.read({ types: ['killswitch.activated'] })]
+    expect(tripped).toHaveLength(1)
+    expect(tripped[0]!.data).toMatchObject({ trigger: 'grossNotional', action: 'HALTED', threshold: 400 })
+    expect((tripped[0]!.data as { reading: number }).reading).toBeGreaterThan(400)
+    const next = await call('POST', '/engine/orders', limit({ clientOrderId: 'after-1' }))
+    expect(next.body).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/kill switch: gross position notional/) })
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(1)
+  })
+
   it('a viewer may not enter orders; without a credential nothing is said', async () => {
     const { call } = await start()
     const r = await call('POST', '/engine/orders', limit(), VIEWER_TOKEN)
@@ -186,8 +234,51 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
   })
 })
 
+describe('order entry over the Unix socket, pipelined', { timeout: 30_000 }, () => {
+  it('starts requests in the order sent and answers each when done: a slow venue answer holds back no other order, and a cancel behind its submit waits for it', async () => {
+    const { h, socketPath, gateways } = await start()
+    // the venue itself (haltd calls it through its timing wrapper, which reads a method on first use)
+    const sim = gateways[0]!
+    const calls: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const slowId = entryOrderId('pybot', 'slow-1')
+    const submit = sim.submit.bind(sim)
+    const cancel = sim.cancel.bind(sim)
+    sim.submit = async (o) => {
+      calls.push(`submit ${o.clientOrderId === slowId ? 'slow-1' : 'other'}`)
+      if (o.clientOrderId === slowId) await held
+      return submit(o)
+    }
+    sim.cancel = async (ref) => {
+      calls.push(`cancel ${ref.clientOrderId === slowId ? 'slow-1' : 'other'}`)
+      return cancel(ref)
+    }
+    const c = await socketClient(socketPath)
+    await c.ask('auth', { token: ENGINE_TOKEN })
+    let slowAnswered = false
+    const slow = c.ask('submit', { body: limit({ clientOrderId: 'slow-1' }) }).then((a) => {
+      slowAnswered = true
+      return a
+    })
+    const canceled = c.ask('cancel', { body: { clientOrderId: 'slow-1' } })
+    const fast = await c.ask('submit', { body: limit({ clientOrderId: 'fast-1', price: 39_000 }) })
+    expect(fast).toMatchObject({ ok: true, result: { outcome: 'accepted', order: { clientOrderId: 'fast-1' } } })
+    expect(slowAnswered).toBe(false)
+    // written ahead in the order sent, and nothing of the cancel sent while its order is on its way
+    const submitted = [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { origin: { id: string } }).origin.id)
+    expect(submitted).toEqual(['pybot/slow-1', 'pybot/fast-1'])
+    expect(calls).toEqual(['submit slow-1', 'submit other'])
+    release()
+    expect((await slow).result).toMatchObject({ outcome: 'accepted', duplicate: false })
+    expect((await canceled).result).toMatchObject({ result: 'canceled', order: { clientOrderId: 'slow-1', status: 'canceled' } })
+    expect(calls).toEqual(['submit slow-1', 'submit other', 'cancel slow-1'])
+    c.close()
+  })
+})
+
 describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
-  it('is mode 0600, asks for a token first, answers in order, and streams the engine’s own updates and fills', async () => {
+  it('is mode 0600, asks for a token first, answers each request by its id, and streams the engine’s own updates and fills', async () => {
     const { h, socketPath } = await start()
     expect(statSync(socketPath).mode & 0o777).toBe(0o600)
     const c = await socketClient(socketPath)

@@ -40,9 +40,9 @@ async function demo() {
   return { h, socketPath }
 }
 
-function python(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function python(args: string[], script = join('examples', 'python', 'quoting_engine.py')): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn('python3', [join('examples', 'python', 'quoting_engine.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('python3', [...(script === '-c' ? [] : [script]), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -72,4 +72,30 @@ describe('the example Python engine, quoting through haltd', { timeout: 40_000 }
       expect(atVenue).toEqual([])
     })
   }
+
+  it('sends a batch of orders at once over the socket with submit_many, each answered, a bad one named', async () => {
+    const { h, socketPath } = await demo()
+    const script = [
+      'import json, sys',
+      "sys.path.insert(0, 'examples/python')",
+      'from haltd_client import HaltdClient, HaltdError',
+      'c = HaltdClient(socket_path=sys.argv[1], token=sys.argv[2])',
+      "orders = [dict(symbol='BTC/USDT:USDT', type='limit', side='buy', amount=0.001, price=1000 + i, client_order_id='many-%d' % i, venue='binance-sim') for i in range(4)]",
+      "orders.insert(2, dict(symbol='BTC/USDT:USDT', type='limit', side='buy', amount=0.001, client_order_id='many-bad', venue='binance-sim'))",
+      'out = c.submit_many(orders)',
+      "print(json.dumps([a.message if isinstance(a, HaltdError) else [a['outcome'], a['order']['clientOrderId']] for a in out]))",
+    ].join('\n')
+    const run = await python(['-c', script, socketPath, TOKEN], '-c')
+    expect(run.stderr).toBe('')
+    expect(JSON.parse(run.stdout.trim())).toEqual([
+      ['accepted', 'many-0'],
+      ['accepted', 'many-1'],
+      'price: a limit order needs a price',
+      ['accepted', 'many-2'],
+      ['accepted', 'many-3'],
+    ])
+    // written ahead in the order sent
+    const ids = [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { origin: { id: string } }).origin.id)
+    expect(ids).toEqual(['quoter/many-0', 'quoter/many-1', 'quoter/many-2', 'quoter/many-3'])
+  })
 })

@@ -1,7 +1,7 @@
 import type { EventLog } from '../log/event-log.js'
-import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
+import type { ExchangeGateway, Fill, OrderUpdate, VenueOrder } from '../../exchanges/gateway.js'
 import type { Order } from '../../projections/orders.js'
-import { observeVenue, recordOrderTotal } from './venue-recorder.js'
+import { observeVenue, recordFills, recordOrderTotal } from './venue-recorder.js'
 
 /**
  * Guardian mode: an engine keeps its own order entry on an account haltd holds the keys of too.
@@ -12,11 +12,24 @@ import { observeVenue, recordOrderTotal } from './venue-recorder.js'
  * expired). From then on the projections, the reconciliation, the risk triggers and the shutdowns
  * see the account's orders as haltd's own.
  *
+ * Trades are followed one by one where the venue reports them (its stream, or the gateway's polls
+ * of the account's trades): a trade of an order haltd already follows is the venue recorder's to
+ * record; one of an order it does not know yet (placed and filled between two looks) is held here,
+ * the order looked up by the trade's market and venue id and adopted, and then the trade recorded,
+ * so it is booked like any fill. Where the venue reports no trades, an order's fills are known by
+ * its total, as the open-order list or a lookup gives it.
+ *
  * What it cannot promise: nothing is written ahead (haltd learns of an order when the venue
- * reports it, a poll later at worst), an order placed and filled between two looks is known only
- * by the position it left, and fills are known by each order's total, not trade by trade.
+ * reports it, a poll later at worst), and an order placed and filled between two looks on a venue
+ * that reports no trades is known only by the position it left.
  */
-export type Guardian = { stop(): void /** Look now (and wait for it). */; look(): Promise<void> }
+export type Guardian = {
+  /** Start looking (the venue is connected); trades seen before are held until then. */
+  start(): void
+  stop(): void
+  /** Look now (and wait for it). */
+  look(): Promise<void>
+}
 
 export const GUARDIAN_ORIGIN = { kind: 'adopted' as const, id: 'guardian' }
 
@@ -32,9 +45,13 @@ export function followAccount(input: {
 }): Guardian {
   const { log, gateway, orderOf, onError } = input
   const venue = gateway.venue
+  let started = false
   let stopped = false
   let running: Promise<void> | undefined
   let again = false
+  let timer: ReturnType<typeof setInterval> | undefined
+  /** Trades of orders not adopted yet, by the order's client order id, recorded once it is. */
+  const held = new Map<string, { fills: Fill[]; symbol?: string; venueOrderId?: string }>()
 
   /** The id an order goes by in the log: the engine's client order id, else the venue's id. */
   const idOf = (o: VenueOrder) => o.clientOrderId || `v${o.venueOrderId}`
@@ -59,6 +76,10 @@ export function followAccount(input: {
       },
       { type: 'order.accepted', data: { venue, clientOrderId, venueOrderId: o.venueOrderId } },
     ])
+    // its trades first, each booked at its own price; the total then adds only what they miss
+    const trades = held.get(clientOrderId)
+    held.delete(clientOrderId)
+    if (trades) recordFills(log, venue, trades.fills)
     if (o.filled > 0)
       recordOrderTotal(log, venue, {
         clientOrderId,
@@ -85,6 +106,27 @@ export function followAccount(input: {
     else if (found.status === 'rejected') log.append({ type: 'order.rejected', data: { ...key, reason: 'rejected, as the venue reported it' } })
   }
 
+  /** Orders known only by their trades: asked for by the trade's market and venue id, adopted with their trades. */
+  const adoptTraded = async () => {
+    for (const [clientOrderId, h] of [...held]) {
+      if (orderOf(venue, clientOrderId)) {
+        // adopted meanwhile (or haltd's own after all): the trades are plain fills now
+        held.delete(clientOrderId)
+        recordFills(log, venue, h.fills)
+        continue
+      }
+      const found = h.symbol
+        ? await gateway.fetchOrder({ clientOrderId, symbol: h.symbol, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) })
+        : undefined
+      if (found) adopt(found)
+      else {
+        // the venue would not say which order: the trades are recorded as the facts they are
+        held.delete(clientOrderId)
+        recordFills(log, venue, h.fills)
+      }
+    }
+  }
+
   const lookOnce = async () => {
     await observeVenue(log, gateway, { openOrders: true, positions: true })
     const open = await gateway.fetchOpenOrders()
@@ -93,10 +135,12 @@ export function followAccount(input: {
       listed.add(idOf(o))
       adopt(o)
     }
+    await adoptTraded()
     for (const o of [...input.adoptedLive(venue)]) if (!listed.has(o.clientOrderId)) await settle(o)
   }
 
   const look = (): Promise<void> => {
+    if (!started || stopped) return Promise.resolve()
     if (running) {
       again = true
       return running
@@ -116,15 +160,30 @@ export function followAccount(input: {
     return running
   }
 
-  // The venue's stream names an order haltd does not know: someone placed it; look now.
-  const offUpdates = gateway.onUpdate((u) => {
-    if (!stopped && !orderOf(venue, u.clientOrderId)) void look()
-  })
-  const timer = setInterval(() => void look(), input.pollMs)
-  timer.unref()
-  void look()
+  const onUpdate = (u: OrderUpdate) => {
+    if (stopped || orderOf(venue, u.clientOrderId)) return
+    if (u.kind === 'fill') {
+      const { kind: _, symbol, venueOrderId, ...fill } = u
+      const h = held.get(u.clientOrderId) ?? { fills: [] }
+      h.fills.push(fill)
+      if (symbol) h.symbol = symbol
+      if (venueOrderId) h.venueOrderId = venueOrderId
+      held.set(u.clientOrderId, h)
+    }
+    // The venue names an order haltd does not know: someone placed it; look now.
+    void look()
+  }
+  // Listening from the start, so no trade reported before the first look is missed.
+  const offUpdates = gateway.onUpdate(onUpdate)
   return {
     look,
+    start() {
+      if (started || stopped) return
+      started = true
+      timer = setInterval(() => void look(), input.pollMs)
+      timer.unref()
+      void look()
+    },
     stop() {
       stopped = true
       clearInterval(timer)

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { Envelope } from '../../events/envelope.js'
 import { HaltdError, problemsOf } from '../../events/errors.js'
-import { orderStream } from '../../events/routing.js'
+import { orderEventKey, orderStream } from '../../events/routing.js'
 import { HALTD_TAG } from '../../exchanges/client-order-id.js'
 import { evolveOrder, type Order, type OrderFact } from '../../projections/orders.js'
 import { StrategyLimits } from '../../strategies/limits.js'
 import type { EventLog } from '../log/event-log.js'
 import type { OrderRouter, SubmitOutcome } from './order-router.js'
+import { EntryBook } from './entry-book.js'
 
 /**
  * Order entry for an engine beside haltd (any language): its orders become haltd's orders, through
@@ -64,8 +65,12 @@ export type EntryCancelAll = z.output<typeof EntryCancelAll>
 export const EntryTicker = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64) })
 export type EntryTicker = z.output<typeof EntryTicker>
 
-/** An engine's limits (the strategies' shape): open orders at once, orders per second, absolute position per market. */
-export const EntryLimits = StrategyLimits
+/**
+ * An engine's limits: the strategies' (open orders at once, orders per second, absolute position
+ * per market), and the notional of one order (amount × its price, or × the market's last mark for
+ * a market order), the fat-finger check.
+ */
+export const EntryLimits = StrategyLimits.extend({ maxOrderNotional: z.number().finite().positive().optional() })
 export type EntryLimits = z.output<typeof EntryLimits>
 
 export const DEFAULT_ENTRY_LIMITS: EntryLimits = { maxPosition: 1e12, maxOpenOrders: 500, maxOrdersPerSecond: 100 }
@@ -215,7 +220,7 @@ export type OrderEntryPorts = {
   venues: () => readonly string[]
   /** An order as the live projections know it. */
   orderOf: (venue: string, clientOrderId: string) => Order | undefined
-  /** Live orders (may still trade). */
+  /** Live orders (may still trade): read once, at construction, to seed each engine's book. */
   liveOrders: () => Iterable<Order>
   /** Signed position as projected (the venue's word where it reported). */
   positionOf: (venue: string, symbol: string) => number
@@ -232,11 +237,20 @@ export type OrderEntryPorts = {
 
 export class OrderEntry {
   private readonly inFlight = new Map<string, Promise<SubmitAnswer>>()
-  private readonly recent = new Map<string, number[]>()
+  private readonly recent = new Map<string, RateWindow>()
   private readonly now: () => number
+  private readonly book: EntryBook
+  private readonly offBook: () => void
 
   constructor(private readonly ports: OrderEntryPorts) {
     this.now = ports.now ?? Date.now
+    this.book = new EntryBook(ports.orderOf, ports.liveOrders())
+    this.offBook = ports.onEvent((e) => this.book.apply(e))
+  }
+
+  /** Stop following the log (the daemon closes). */
+  close(): void {
+    this.offBook()
   }
 
   private venueFor(given: string | undefined): string {
@@ -249,10 +263,14 @@ export class OrderEntry {
     throw new InvalidEntryRequest('venue', `say which venue (configured: ${venues.join(', ') || 'none'})`)
   }
 
-  /** The order as the projections know it, else as the log does (a closed order the projections let go of). */
+  /**
+   * The order as the projections know it, else as the log does (a closed order the projections let
+   * go of). An id the log never saw submitted costs one indexed lookup, not a read of its stream.
+   */
   private find(venue: string, id: string): Order | undefined {
     const live = this.ports.orderOf(venue, id)
     if (live) return live
+    if (this.ports.log.findByKey(orderEventKey('order.submitted', venue, id)) === undefined) return undefined
     let o: Order | undefined
     for (const e of this.ports.log.read({ stream: orderStream(venue, id) })) o = evolveOrder(o, e as unknown as OrderFact)
     return o
@@ -265,12 +283,10 @@ export class OrderEntry {
     const key = `${venue}\u0000${id}`
     const pending = this.inFlight.get(key)
     if (pending) return pending.then((a) => ({ ...a, duplicate: true }))
-    const known = this.find(venue, id)
-    if (known) {
-      const differs = sameOrder(known, order)
-      if (differs) throw new ClientOrderIdReused(order.clientOrderId, differs)
-      return { outcome: known.status === 'rejected' ? 'rejected' : 'accepted', duplicate: true, order: viewOf(known) }
-    }
+    // the projections hold every live order and the recent closed ones; an older id is found by
+    // the log itself, which keeps one `order.submitted` per id and the router sends no second
+    const known = this.ports.orderOf(venue, id)
+    if (known) return again(known, order)
     const sending = this.send(engine, venue, order, id)
     this.inFlight.set(key, sending)
     try {
@@ -280,7 +296,8 @@ export class OrderEntry {
     }
   }
 
-  private async send(engine: string, venue: string, order: EntryOrder, id: string | undefined): Promise<SubmitAnswer> {
+  private async send(engine: string, venue: string, order: EntryOrder, given: string | undefined): Promise<SubmitAnswer> {
+    const id = given ?? this.ports.router.nextClientOrderId()
     const timeInForce = order.postOnly ? 'PO' : order.timeInForce
     const request = {
       venue,
@@ -291,14 +308,20 @@ export class OrderEntry {
       ...(order.price !== undefined ? { price: order.price } : {}),
       ...(timeInForce ? { timeInForce } : {}),
       reduceOnly: order.reduceOnly,
-      ...(id ? { clientOrderId: id } : {}),
+      clientOrderId: id,
       origin: { kind: 'engine' as const, id: originId(engine, order.clientOrderId) },
     }
     // the gate first (a halt says more than a limit), then the engine's own limits
     const refused = this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
-    if (refused) return { outcome: 'refused', duplicate: false, reason: refused }
-    const out = await this.ports.router.submit(request)
-    if (out.status === 'refused') return { outcome: 'refused', duplicate: false, reason: out.reason }
+    if (refused) return this.refusedUnlessKnown(venue, given, order, refused)
+    const release = this.book.reserve(engine, venue, id)
+    let out: SubmitOutcome
+    try {
+      out = await this.ports.router.submit(request)
+    } finally {
+      release()
+    }
+    if (out.status === 'refused') return this.refusedUnlessKnown(venue, given, order, out.reason)
     const o = this.find(venue, out.clientOrderId)
     return {
       outcome: out.status,
@@ -308,17 +331,23 @@ export class OrderEntry {
     }
   }
 
+  /** A refusal, unless the engine's client order id names an order the log holds: then that order, as a retry's answer. */
+  private refusedUnlessKnown(venue: string, id: string | undefined, order: EntryOrder, reason: string): SubmitAnswer {
+    const known = id === undefined ? undefined : this.find(venue, id)
+    return known ? again(known, order) : { outcome: 'refused', duplicate: false, reason }
+  }
+
   /** Why the engine's limits refuse this order, or undefined. Counted before the order is sent, so a burst cannot pass them. */
   private overLimit(engine: string, venue: string, order: EntryOrder): string | undefined {
     const limits = this.ports.limitsOf?.(engine) ?? DEFAULT_ENTRY_LIMITS
     const now = this.now()
-    const times = (this.recent.get(engine) ?? []).filter((t) => t > now - 1_000)
-    if (times.length + 1 > limits.maxOrdersPerSecond) {
-      this.recent.set(engine, times)
-      return `over engine ${engine}'s limit of ${limits.maxOrdersPerSecond} orders per second`
+    let window = this.recent.get(engine)
+    if (window === undefined) {
+      window = new RateWindow(1_000)
+      this.recent.set(engine, window)
     }
-    let open = 0
-    for (const o of this.ports.liveOrders()) if (engineIdOf(o)?.engine === engine) open++
+    if (window.count(now) + 1 > limits.maxOrdersPerSecond) return `over engine ${engine}'s limit of ${limits.maxOrdersPerSecond} orders per second`
+    const open = this.book.openCount(engine)
     if (open + 1 > limits.maxOpenOrders) return `engine ${engine} has ${open} open orders, at its limit of ${limits.maxOpenOrders}`
     if (!order.reduceOnly) {
       const position = this.ports.positionOf(venue, order.symbol)
@@ -326,8 +355,15 @@ export class OrderEntry {
       if (Math.abs(after) > limits.maxPosition + 1e-12 && Math.abs(after) > Math.abs(position))
         return `a fill would take ${venue} ${order.symbol} to ${after}, over engine ${engine}'s limit of ${limits.maxPosition}`
     }
-    times.push(now)
-    this.recent.set(engine, times)
+    if (limits.maxOrderNotional !== undefined) {
+      const price = order.price ?? this.ports.mark(venue, order.symbol)
+      if (price === undefined)
+        return `engine ${engine}'s limit of ${limits.maxOrderNotional} notional per order needs a price: no mark for ${venue} ${order.symbol} yet`
+      const notional = order.amount * price
+      if (notional > limits.maxOrderNotional * (1 + 1e-12))
+        return `an order of ${order.amount} ${order.symbol} at ${price} is ${notional} notional, over engine ${engine}'s limit of ${limits.maxOrderNotional} per order`
+    }
+    window.add(now)
     return undefined
   }
 
@@ -340,9 +376,19 @@ export class OrderEntry {
     return o
   }
 
+  /**
+   * Once the submit of this order (sent on a pipelined socket, or on another connection) has its
+   * answer: a cancel sent right behind its submit must not reach the venue before the order does.
+   */
+  private async submitted(venue: string, id: string): Promise<void> {
+    await this.inFlight.get(`${venue}\u0000${id}`)?.catch(() => undefined)
+  }
+
   /** Cancel one of the engine's orders; answers the venue's word (`canceled`, `filled`, `unconfirmed`…) and the order as it stands. */
   async cancel(engine: string, cancel: EntryCancel): Promise<{ result: string; order: EntryOrderView }> {
-    const o = this.mine(engine, cancel.venue, cancel)
+    const first = this.mine(engine, cancel.venue, cancel)
+    await this.submitted(first.venue, first.clientOrderId)
+    const o = this.find(first.venue, first.clientOrderId) ?? first
     const result = await this.ports.router.cancel(
       { venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
       { reason: `engine ${engine} canceled it`, origin: 'api' },
@@ -353,6 +399,7 @@ export class OrderEntry {
   /** Cancel every live order of the engine (on one venue, one symbol, if given). Never touches another engine's or haltd's own. */
   async cancelAll(engine: string, filter: EntryCancelAll): Promise<{ results: Record<string, number>; orders: EntryOrderView[] }> {
     if (filter.venue !== undefined) this.venueFor(filter.venue)
+    for (const o of this.openOrders(engine, filter)) await this.submitted(o.venue, o.id)
     const targets = this.openOrders(engine, filter)
     const results = await Promise.all(
       targets.map((o) =>
@@ -369,8 +416,7 @@ export class OrderEntry {
 
   openOrders(engine: string, filter: EntryCancelAll = {}): EntryOrderView[] {
     const out: EntryOrderView[] = []
-    for (const o of this.ports.liveOrders()) {
-      if (engineIdOf(o)?.engine !== engine) continue
+    for (const o of this.book.live(engine)) {
       if (filter.venue !== undefined && o.venue !== filter.venue) continue
       if (filter.symbol !== undefined && o.symbol !== filter.symbol) continue
       out.push(viewOf(o))
@@ -431,6 +477,13 @@ export class OrderEntry {
   }
 }
 
+/** The answer to a retried submit: the order its client order id names, unless the retry asks for another. */
+function again(known: Order, order: EntryOrder): SubmitAnswer {
+  const differs = sameOrder(known, order)
+  if (differs) throw new ClientOrderIdReused(order.clientOrderId!, differs)
+  return { outcome: known.status === 'rejected' ? 'rejected' : 'accepted', duplicate: true, order: viewOf(known) }
+}
+
 /** Where a resubmitted order differs from the one its client order id already names; undefined when it is the same. */
 function sameOrder(known: Order, order: EntryOrder): string | undefined {
   const diffs: string[] = []
@@ -440,4 +493,26 @@ function sameOrder(known: Order, order: EntryOrder): string | undefined {
   if (known.qty !== order.amount) diffs.push(`amount ${known.qty}`)
   if ((known.price ?? undefined) !== (order.price ?? undefined) && order.type === 'limit') diffs.push(`price ${known.price}`)
   return diffs.length ? `it was ${diffs.join(', ')}` : undefined
+}
+
+/** Times within the last `ms`, oldest first: counted and added in O(1) amortized, without a copy per order. */
+class RateWindow {
+  private times: number[] = []
+  private head = 0
+
+  constructor(private readonly ms: number) {}
+
+  count(now: number): number {
+    const since = now - this.ms
+    while (this.head < this.times.length && this.times[this.head]! <= since) this.head++
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head)
+      this.head = 0
+    }
+    return this.times.length - this.head
+  }
+
+  add(now: number): void {
+    this.times.push(now)
+  }
 }

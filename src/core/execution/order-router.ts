@@ -33,7 +33,10 @@ export type SubmitOutcome =
   | { status: 'accepted'; clientOrderId: string; venueOrderId: string; ack: OrderAck }
   | { status: 'accepted'; clientOrderId: string; venueOrderId?: string; ack?: undefined; seen: 'filled' | 'partially-filled' | 'canceled' | 'expired' }
   | { status: 'rejected'; clientOrderId: string; reason: string }
-  /** The gate refused it: nothing was sent and nothing was logged. */
+  /**
+   * Nothing was sent and nothing was logged: the gate refused it, or its client order id names an
+   * order submitted before (the log holds its `order.submitted`: `alreadySubmitted`).
+   */
   | { status: 'refused'; clientOrderId?: undefined; reason: string }
   /** The answer was lost and the venue could not be asked: the order may be live. */
   | { status: 'unknown'; clientOrderId: string; reason: string }
@@ -77,6 +80,9 @@ export type RouterOptions = {
 
 /** What only the venue can say about an order: any of these settles a submit whose answer was lost. */
 const VENUE_FACTS: ReadonlySet<string> = new Set(['order.accepted', 'order.rejected', 'order.filled', 'order.canceled', 'order.expired'])
+
+/** Why an order whose client order id the log already holds is not sent: its reason names the seq. */
+export const alreadySubmitted = (clientOrderId: string, seq: number) => `not sent again: client order id ${clientOrderId} was submitted before (seq ${seq})`
 
 /** Lookups after the first before an order whose answer was lost is called lost. */
 const LOST_RECHECKS = 2
@@ -166,6 +172,7 @@ export class OrderRouter {
     const reduceOnly = order.reduceOnly ?? false
     const timeInForce = order.timeInForce ?? (order.type === 'market' ? 'IOC' : 'GTC')
     const { log } = this.options
+    const before = log.lastSeq
     let submitted: Envelope
     try {
       submitted = await log.appendDurable({
@@ -191,6 +198,10 @@ export class OrderRouter {
       }
       throw e
     }
+    // The log keeps one `order.submitted` per client order id and answered with the one it holds:
+    // that order went out before (a retry, perhaps from before a restart). Sending it again could
+    // only make a second order or a reject that would be booked against the first.
+    if (submitted.seq <= before) return { status: 'refused', reason: alreadySubmitted(clientOrderId, submitted.seq) }
     if (this.options.writeAhead) {
       try {
         await this.options.writeAhead(submitted)

@@ -66,9 +66,9 @@ export function isOurs(log: EventLog, venue: string, clientOrderId: string): boo
  * seen in a stream or an open-order list) is not: that order stays foreign, and the venue's
  * open-order observations list it as UNKNOWN_TO_US.
  */
-function recordUpdate(log: Appender, venue: string, update: OrderUpdate, ours: (clientOrderId: string) => boolean): void {
+function recordUpdate(log: Appender, venue: string, update: OrderUpdate, ours: (clientOrderId: string) => boolean, leaveForeignFills: boolean): void {
   if (update.kind === 'fill') {
-    recordFills(log, venue, [update])
+    if (!leaveForeignFills || ours(update.clientOrderId)) recordFills(log, venue, [update])
     return
   }
   if (!ours(update.clientOrderId)) return
@@ -112,6 +112,12 @@ export function recordUpdates(
   onError: (e: unknown) => void = () => {},
   /** A quick "haltd knows this order" (the live projections); the log is asked only when it says no. */
   knows?: (venue: string, clientOrderId: string) => boolean,
+  /**
+   * Leave the fills of orders haltd does not know to someone else: the guardian, which adopts the
+   * order first and then records its trades, so they are booked (a fill of an unknown order is
+   * recorded but books nothing, and its trade id is then taken).
+   */
+  options: { leaveForeignFills?: boolean } = {},
 ): () => void {
   // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
   // thrown into the venue's code, where it would be an uncaught exception.
@@ -124,7 +130,7 @@ export function recordUpdates(
   }
   const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
   const ours = (clientOrderId: string) => knows?.(gateway.venue, clientOrderId) === true || isOurs(log, gateway.venue, clientOrderId)
-  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours)))
+  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours, options.leaveForeignFills === true)))
   // rare and read at once by whoever watches the venue's health: written on the spot (after the burst before it)
   const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))
   return () => {

@@ -139,7 +139,13 @@ export class OrderUpdateFeed {
     if (!t.id || !this.ports.tracker.firstSight(String(t.id))) return
     try {
       const clientOrderId = await this.clientIdOfTrade(t)
-      if (clientOrderId) this.emit({ kind: 'fill', ...toFill(t, clientOrderId) })
+      if (clientOrderId)
+        this.emit({
+          kind: 'fill',
+          ...toFill(t, clientOrderId),
+          ...(t.symbol ? { symbol: t.symbol } : {}),
+          ...(t.order ? { venueOrderId: String(t.order) } : {}),
+        })
     } catch (e) {
       this.ports.onError(toVenueError(this.ports.venue, e))
     }

@@ -9,6 +9,8 @@ export type Fault =
   | { kind: 'hang' }
   /** Process the request for real (an order is accepted), then destroy the socket unanswered. */
   | { kind: 'lose-response' }
+  /** Process the request for real (an order is accepted), then never answer: the caller may die waiting. */
+  | { kind: 'process-then-hang' }
 
 const json = (status: number, code: number, msg: string): Fault => ({
   kind: 'status',
@@ -46,6 +48,7 @@ export const faults = {
   timestampOutside: (): Fault => json(400, -1021, 'Timestamp for this request is outside of the recvWindow.'),
   hang: (): Fault => ({ kind: 'hang' }),
   loseResponse: (): Fault => ({ kind: 'lose-response' }),
+  processThenHang: (): Fault => ({ kind: 'process-then-hang' }),
   error: json,
 }
 

@@ -360,6 +360,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         authenticate(route.security, req, raw, params)
         const result = route.handler(params)
         if (fault?.kind === 'lose-response') return void req.socket.destroy()
+        if (fault?.kind === 'process-then-hang') return // done at the venue; the answer never leaves
         reply(res, 200, JSON.stringify(result))
       } catch (e) {
         if (fault?.kind === 'lose-response') return void req.socket.destroy()
