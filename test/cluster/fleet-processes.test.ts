@@ -28,7 +28,7 @@ const lateName = `f${ENGINES + 1}`
 const cutName = names.at(-1)!
 
 describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * SLOW }, () => {
-  it(`halts the ${ENGINES - 1} engines that see it while they trade; one cut from NATS trades on and halts once back; NATS restarts with it latched; an engine started meanwhile comes up HALTED; a reset sets all trading`, async () => {
+  it(`halts the ${ENGINES - 1} engines that see it while they trade; one cut from NATS trades on and halts once back; NATS restarts with it latched; an engine started meanwhile comes up HALTED; a reset sets all trading; a fleet stop waits for the cut engine until it is back`, async () => {
     const nats = await startNats()
     closing.push(() => nats.close())
     const proxy = await linkProxy(nats.port)
