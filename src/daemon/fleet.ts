@@ -301,8 +301,10 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       clearInterval(poll)
       watch?.stop()
       stopWatch?.stop()
-      await registration?.stop(exitCode === undefined ? undefined : row({ code: exitCode }))
-      await nc?.drain().catch(() => nc?.close())
+      // out of view, a last row would only wait for NATS's timeout and delay the exit: the row expires instead
+      const inView = seen === true
+      await registration?.stop(exitCode === undefined || !inView ? undefined : row({ code: exitCode }))
+      await (inView ? nc?.drain().catch(() => nc?.close()) : nc?.close().catch(() => {}))
     },
   }
 }
