@@ -146,7 +146,7 @@ export const fleetCommand: Command = {
 haltd fleet killswitch activate --reason TEXT [--action HALTED|EMERGENCY] [--engines a,b | --all]
 haltd fleet killswitch reset --reason TEXT
 haltd fleet killswitch history [--json]
-haltd fleet stop [--emergency] [--reason TEXT] [--timeout SECONDS]
+haltd fleet stop [--emergency] [--reason TEXT] [--timeout SECONDS] [--valid-for SECONDS]
 
 status      one row per engine: state (and shutdown step), open orders, gross exposure, last
             event, kill switch, and whether it is reachable (a row not refreshed is STALE; an
@@ -157,7 +157,10 @@ killswitch  activate: every engine named (all by default) closes its gate and re
             records the reset and trades again. history: every activation and reset kept.
 stop        asks each running engine for its procedure (graceful, or --emergency) and prints
             each outcome and exit code as it finishes; exits with the highest exit code (1 when an
-            engine gave none)
+            engine gave none). An engine the fleet knows but cannot see now (STALE or GONE: cut
+            from NATS, or dead) is asked too: it acts on the request when it sees the fleet again,
+            within --valid-for (default 900 s), unless it restarted since the request; it is listed
+            as pending, not followed, and counts as giving no exit code
 
 ${NATS_HELP}`,
   run: async (args) => {
@@ -199,18 +202,26 @@ ${NATS_HELP}`,
       throw new UsageError("expected 'activate', 'reset' or 'history' (haltd fleet killswitch activate --reason TEXT)")
     }
     if (sub === 'stop') {
-      const { flags, positional } = parseFlags(rest, { ...NATS_FLAGS, emergency: 'boolean', reason: 'string', timeout: 'number' })
+      const { flags, positional } = parseFlags(rest, { ...NATS_FLAGS, emergency: 'boolean', reason: 'string', timeout: 'number', 'valid-for': 'number' })
       if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`)
       if (flags.timeout !== undefined && flags.timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${flags.timeout}`)
+      const validFor = flags['valid-for']
+      if (validFor !== undefined && validFor <= 0) throw new UsageError(`--valid-for must be a positive number of seconds, got ${validFor}`)
       if (flags.reason !== undefined && flags.reason.trim() === '') throw new UsageError('--reason must not be empty')
       const mode = flags.emergency ? 'emergency' : 'graceful'
-      const input = { by: signer(flags), mode, reason: flags.reason ?? `fleet ${mode} stop` } as const
-      const outcomes = await withFleet(flags, async (op) => {
-        const { id, engines } = await op.stop(input)
+      const input = {
+        by: signer(flags),
+        mode,
+        reason: flags.reason ?? `fleet ${mode} stop`,
+        validForMs: validFor === undefined ? undefined : validFor * 1000,
+      } as const
+      const { outcomes, pending } = await withFleet(flags, async (op) => {
+        const { id, engines, pending, validUntil } = await op.stop(input)
         out(engines.length === 0 ? 'no running engine in the fleet' : `asked ${engines.length} engine(s) for their ${mode} shutdown: ${engines.join(', ')}`)
-        return op.follow({ id, engines, timeoutMs: (flags.timeout ?? 120) * 1000, onOutcome: (o) => out(outcomeLine(o)) })
+        if (pending.length > 0) out(`pending until ${validUntil}, out of view (each acts on it when it sees the fleet again): ${pending.join(', ')}`)
+        return { outcomes: await op.follow({ id, engines, timeoutMs: (flags.timeout ?? 120) * 1000, onOutcome: (o) => out(outcomeLine(o)) }), pending }
       })
-      return outcomes.reduce((worst, o) => Math.max(worst, o.exitCode ?? 1), 0)
+      return outcomes.reduce((worst, o) => Math.max(worst, o.exitCode ?? 1), pending.length > 0 ? 1 : 0)
     }
     throw new UsageError("expected 'status', 'killswitch' or 'stop' (haltd fleet --help)")
   },

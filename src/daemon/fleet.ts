@@ -5,14 +5,14 @@ import type { FleetAdmin } from '../admin/backend.js'
 import { HaltdError } from '../events/errors.js'
 import type { HaltdState } from '../projections/index.js'
 import type { KillAction } from '../core/risk/config.js'
-import type { FleetOrigin, Origin } from '../events/index.js'
+import type { FleetOrigin, HaltdEvent, Origin } from '../events/index.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
-import { openFleetBuckets, type FleetBuckets } from '../cluster/fleet/buckets.js'
+import { openFleetBuckets, stopKey, type FleetBuckets } from '../cluster/fleet/buckets.js'
 import { fleetOperator, type FleetOperator } from '../cluster/fleet/operator.js'
 import { fleetOriginOf, inScope, readFleetKillSwitch, type FleetKillSwitch } from '../cluster/fleet/control.js'
 import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
-import type { FleetStopRequest } from '../cluster/fleet/stop.js'
+import { parseFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
 import { watchFleetKillSwitch, watchFleetStop } from '../cluster/fleet/watch.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -47,6 +47,8 @@ export type FleetInput = {
   lifecycle: () => Lifecycle
   gate: { halt(reason: string): void; release(): void; readonly halted: boolean; readonly latchReason: string | undefined }
   killSwitch: FleetKillSwitchPort
+  /** This engine's log: losing and regaining sight of the fleet are recorded in it. */
+  record: (event: Extract<HaltdEvent, { type: 'fleet.disconnected' | 'fleet.reconnected' }>) => void
   /** Where a fleet stop's request for this engine's procedure goes: where every other shutdown request goes. */
   requestShutdown: (mode: 'graceful' | 'emergency', reason: string, origin: Origin) => unknown
   role: () => 'leader' | 'standby'
@@ -91,23 +93,39 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   let closed = false
   let retry: ReturnType<typeof setTimeout> | undefined
   let poll: ReturnType<typeof setInterval> | undefined
+  /** A fleet stop issued before this moment is an earlier run's. */
+  const runStartedAt = input.now()
   /** Fleet actions this run has acted on: the same one seen again (watch, poll, reconnect) is one action. */
   const handled = new Set<string>()
 
   const publish = () => void registration?.publish().catch(input.onError)
 
+  const record = (event: Parameters<FleetInput['record']>[0]) => {
+    if (closed) return
+    try {
+      input.record(event)
+    } catch (e) {
+      input.onError(e)
+    }
+  }
+
   const setSeen = (now: boolean, why?: string) => {
     problem = why
     if (now === seen) return
+    const was = seen
+    const lostAt = since
     seen = now
     since = input.now()
     if (now) {
       logger.info({ engine: identity.engine }, 'fleet: connected to NATS, the fleet is in view')
+      // only an outage recorded is ended in the log (a first connect that succeeds says nothing)
+      if (was === false) record({ type: 'fleet.reconnected', data: { outOfViewMs: Math.max(0, since - lostAt), onDisconnect: fleet.onDisconnect } })
       if (input.gate.latchReason === FLEET_OUT_OF_VIEW) {
         input.gate.release()
         logger.warn('fleet: back in view, the gate closed for it reopens')
       }
     } else {
+      record({ type: 'fleet.disconnected', data: { reason: why ?? 'NATS cannot be reached', onDisconnect: fleet.onDisconnect } })
       logger.warn(
         { engine: identity.engine, why, onDisconnect: fleet.onDisconnect },
         `fleet: cannot see the fleet (${why}): the fleet kill switch cannot reach this engine; ${fleet.onDisconnect === 'halt' ? 'halting until it can' : 'trading on (fleet.onDisconnect: keep)'}`,
@@ -163,6 +181,10 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     if (stopId !== undefined) return
     const life = input.lifecycle()
     if (life === 'stopped') return
+    if (!stopApplies(r, runStartedAt, input.now())) {
+      logger.info({ id: r.id, at: r.at, validUntil: r.validUntil }, "fleet stop: an earlier run's or expired request; not acting on it")
+      return
+    }
     stopId = r.id
     logger.warn({ id: r.id, mode: r.mode, by: r.by, host: r.host }, `fleet stop (${r.mode}) by ${r.by} on ${r.host}: ${r.reason}`)
     try {
@@ -173,7 +195,11 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     publish()
   }
 
-  /** The switch as it is now, then every change, and this engine's stop key; started afresh after each reconnect (a NATS restart ends a watch). */
+  /**
+   * The switch as it is now, then every change, and this engine's stop key: a stop requested while
+   * this run could not see the fleet is found here, and acted on while still valid. Started afresh
+   * after each reconnect (a NATS restart ends a watch).
+   */
   const follow = async (control: KV) => {
     watch?.stop()
     stopWatch?.stop()
@@ -181,6 +207,9 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     if (now) onKillSwitch(now.value)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
     stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError)
+    const pendingStop = await control.get(stopKey(identity.engine))
+    const request = pendingStop?.operation === 'PUT' ? parseFleetStop(pendingStop.string()) : undefined
+    if (request && stopApplies(request, runStartedAt, input.now())) onStop(request)
   }
 
   const row = (exit?: FleetRow['exit']): FleetRow => {
@@ -272,8 +301,10 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       clearInterval(poll)
       watch?.stop()
       stopWatch?.stop()
-      await registration?.stop(exitCode === undefined ? undefined : row({ code: exitCode }))
-      await nc?.drain().catch(() => nc?.close())
+      // out of view, a last row would only wait for NATS's timeout and delay the exit: the row expires instead
+      const inView = seen === true
+      await registration?.stop(exitCode === undefined || !inView ? undefined : row({ code: exitCode }))
+      await (inView ? nc?.drain().catch(() => nc?.close()) : nc?.close().catch(() => {}))
     },
   }
 }

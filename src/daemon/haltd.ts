@@ -292,6 +292,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       lifecycle: () => life.state,
       gate,
       killSwitch: risk,
+      record: (event) => log.append(event),
       requestShutdown: (mode, reason, origin) => life.requestShutdown(mode, reason, origin),
       role: ports.fleetRole ?? (() => 'leader'),
       now: () => clock.now(),

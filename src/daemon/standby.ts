@@ -1,3 +1,4 @@
+import { hostname } from 'node:os'
 import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
@@ -5,12 +6,16 @@ import { HaltdError } from '../events/errors.js'
 import { acquireLease, LeaseHeld, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { startFollower, type Follower, type FollowerStatus } from '../cluster/replication/follower.js'
+import { openFleetBuckets } from '../cluster/fleet/buckets.js'
+import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
+import { standbyRowOf } from '../cluster/fleet/row.js'
 import { lastEpochIn, type LeadershipReason } from './cluster.js'
 import { parseConfig, secretsOf, type HaltdConfig, type HaltdConfigInput } from './config.js'
 import { createHaltd } from './haltd.js'
 import { createLogger } from './logger.js'
 import { openLogWithProjections } from './open-log.js'
 import type { Haltd, HaltdPorts } from './types.js'
+import { HALTD_VERSION } from './version.js'
 
 /**
  * A hot standby: it follows the engine's stream into its own log (the chain checked link by link,
@@ -79,6 +84,7 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
   }
   const link = nc
   logger.info({ engine, instance, seq: log.lastSeq }, 'standby: following the stream')
+  const registration = await registerStandby()
 
   let role: StandbyStatus['role'] = 'standby'
   let refused: string | undefined
@@ -116,6 +122,8 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
     await follower.catchUp(failover.handoverBudgetMs)
     await follower.stop()
     stopWatching()
+    // the leading haltd rewrites this instance's row (the same key) with role leader as it joins the fleet
+    await registration?.stop()
     role = 'leader'
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
     const haltd = await createHaltd(config, {
@@ -144,6 +152,38 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
     }
   }
 
+  /**
+   * With a fleet configured, this instance has its row in the registry as the engine's standby,
+   * over the standby's own link (a standby that cannot see NATS cannot take over either). A fleet
+   * that cannot be opened is said and does not stop the standby.
+   */
+  async function registerStandby(): Promise<Registration | undefined> {
+    const fleet = config.fleet
+    if (!fleet?.enabled) return undefined
+    const identity = { engine, instance, host: hostname(), pid: process.pid, role: 'standby' as const, version: HALTD_VERSION }
+    let seen = true
+    void (async () => {
+      for await (const s of link.status()) {
+        if (s.type === 'disconnect') seen = false
+        else if (s.type === 'reconnect') seen = true
+      }
+    })().catch(() => {})
+    try {
+      const buckets = await openFleetBuckets(link, { ttlMs: fleet.ttlMs, replicas: fleet.replicas })
+      return startRegistration({
+        ...buckets,
+        engine,
+        instance,
+        row: () => standbyRowOf({ identity, state: runner.state, fleetSeen: seen, refreshMs: fleet.refreshMs, now: clock.now() }),
+        refreshMs: fleet.refreshMs,
+        onError: (e) => logger.warn({ err: e }, 'standby: its row in the fleet registry could not be written'),
+      })
+    } catch (e) {
+      logger.warn({ err: e }, 'standby: cannot open the fleet registry; following the stream without a row in it')
+      return undefined
+    }
+  }
+
   // An offer arrives on the watch at once; an expiry makes no sound in the bucket, so it is polled.
   const watcher = await kv.watch({ key: engine })
   void (async () => {
@@ -163,6 +203,7 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
       if (role === 'leader') return
       role = 'stopped'
       stopWatching()
+      await registration?.stop()
       await follower.stop()
       await link.close().catch(() => {})
       runner.stop()

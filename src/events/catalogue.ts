@@ -389,6 +389,14 @@ export const current = {
     v: 1,
     data: z.strictObject({ handoverId: Id, outcome: z.enum(['handed-over', 'rolled-back']), reason: Reason.optional() }),
   },
+  // ── the fleet (docs/ARCHITECTURE.md "The fleet") ─────────────────────────────────────────
+  /**
+   * This engine lost sight of the fleet (NATS cannot be reached): the fleet kill switch cannot
+   * reach it. `onDisconnect` says what it does meanwhile: trade on (`keep`) or halt (`halt`).
+   */
+  'fleet.disconnected': { v: 1, data: z.strictObject({ reason: Reason, onDisconnect: z.enum(['keep', 'halt']) }) },
+  /** It sees the fleet again, after `outOfViewMs`: a gate it closed for the outage reopens. */
+  'fleet.reconnected': { v: 1, data: z.strictObject({ outOfViewMs: z.number().int().nonnegative(), onDisconnect: z.enum(['keep', 'halt']) }) },
   'notification.sent': {
     v: 1,
     data: z.strictObject({

@@ -31,6 +31,8 @@ export function streamOf(event: HaltdEvent): string {
       return 'leadership'
     case 'handover':
       return `handover:${d.handoverId}`
+    case 'fleet':
+      return 'fleet'
     default:
       // trading, killswitch, drain, deployments: the one trading-state stream
       return 'trading'

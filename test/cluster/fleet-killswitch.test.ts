@@ -7,6 +7,7 @@ import { FLEET_OUT_OF_VIEW } from '../../src/daemon/fleet.js'
 import { startNats, type NatsNode } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { fleetEngine, operatorView, until } from './support/fleet.js'
+import { linkProxy } from './support/proxy.js'
 
 let nats: NatsNode & { close(): Promise<void> }
 const engines: Haltd[] = []
@@ -163,6 +164,8 @@ describe('the fleet kill switch', { timeout: 30_000 }, () => {
   })
 })
 
+const outages = (h: Haltd) => [...h.log.read({ stream: 'fleet' })].map((e) => [e.type, e.data])
+
 describe('an engine that cannot see the fleet', { timeout: 30_000 }, () => {
   it('with onDisconnect keep, trades on and says it cannot see the fleet; with halt, closes its gate until it sees it again', async () => {
     const later = await startNats()
@@ -176,12 +179,48 @@ describe('an engine that cannot see the fleet', { timeout: 30_000 }, () => {
       engines.push(halt)
       expect(halt.gate.latchReason).toBe(FLEET_OUT_OF_VIEW)
       expect(halt.status().fleet?.seen).toBe(false)
+      // each says so in its log, with the reason and what it does meanwhile
+      expect(outages(keep)).toEqual([['fleet.disconnected', { reason: expect.stringMatching(/^cannot reach NATS/), onDisconnect: 'keep' }]])
+      expect(outages(halt)).toEqual([['fleet.disconnected', { reason: expect.stringMatching(/^cannot reach NATS/), onDisconnect: 'halt' }]])
 
       await later.start()
       await until('both see the fleet', () => keep.status().fleet?.seen && halt.status().fleet?.seen)
       expect(halt.gate.halted).toBe(false)
+      for (const h of [keep, halt]) expect(outages(h).at(-1)).toEqual(['fleet.reconnected', expect.objectContaining({ outOfViewMs: expect.any(Number) })])
     } finally {
+      // the engines first: each writes its last row while NATS is still there
+      for (const h of engines.splice(0)) await h.close().catch(() => undefined)
       await later.close()
+    }
+  })
+
+  it('given two engines trading, when their link to NATS is cut: with halt, the gate closes and the log says why; with keep, it trades on and says the same; both come back and say so', async () => {
+    const proxy = await linkProxy(nats.port)
+    try {
+      const keep = await fleetEngine(proxy.url, 'cut-keep')
+      engines.push(keep)
+      const halt = await fleetEngine(proxy.url, 'cut-halt', { fleet: { onDisconnect: 'halt' } })
+      engines.push(halt)
+      await until('both in view', () => keep.status().fleet?.seen && halt.status().fleet?.seen)
+      expect(outages(keep)).toEqual([])
+
+      proxy.cut()
+      await until('both out of view', () => !keep.status().fleet?.seen && !halt.status().fleet?.seen)
+      expect(outages(halt)).toEqual([['fleet.disconnected', { reason: 'disconnected from NATS', onDisconnect: 'halt' }]])
+      expect(halt.gate.latchReason).toBe(FLEET_OUT_OF_VIEW)
+      expect(halt.status().fleet).toMatchObject({ seen: false, problem: 'disconnected from NATS' })
+      await expect(halt.orders.submit(order)).resolves.toMatchObject({ status: 'refused' })
+      expect(outages(keep)).toEqual([['fleet.disconnected', { reason: 'disconnected from NATS', onDisconnect: 'keep' }]])
+      expect(keep.gate.halted).toBe(false)
+      expect((await keep.orders.submit(order)).status).toBe('accepted')
+
+      await proxy.restore()
+      await until('both back in view', () => keep.status().fleet?.seen && halt.status().fleet?.seen)
+      expect(halt.gate.halted).toBe(false)
+      for (const h of [keep, halt]) expect(outages(h).map(([type]) => type)).toEqual(['fleet.disconnected', 'fleet.reconnected'])
+    } finally {
+      for (const h of engines.splice(0)) await h.close().catch(() => undefined)
+      await proxy.close()
     }
   })
 })

@@ -1,7 +1,9 @@
+import { hostname } from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
 import { events, waitFor, waitForAsync } from '../daemon/processes.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
+import { operatorView } from './support/fleet.js'
 import { fleetCli, fleetStatus, spawnFleetEngine } from './support/fleet-processes.js'
 
 const closing: (() => Promise<void>)[] = []
@@ -40,6 +42,19 @@ describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () =
         mode: 'emergency',
         reason: expect.stringMatching(/^fleet stop by ops-test on .+: desk closing$/),
       })
+    }
+    // the request stays in the bucket's history under each engine's stop key, with who and from where
+    const op = await operatorView(nats.url)
+    try {
+      for (const n of ['s1', 's2', 's3']) {
+        const kept: unknown[] = []
+        for await (const e of await op.buckets.control.history({ key: `stop.${n}` })) if (e.operation === 'PUT') kept.push(JSON.parse(e.string()))
+        expect(kept).toEqual([
+          expect.objectContaining({ mode: 'emergency', by: 'ops-test', host: hostname(), reason: 'desk closing', validUntil: expect.any(String) }),
+        ])
+      }
+    } finally {
+      await op.nc.close()
     }
     // stopped engines stay in the view with their exit code until their rows expire
     const after = await fleetStatus(nats.url)

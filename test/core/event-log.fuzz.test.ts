@@ -123,6 +123,8 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
   'handover.requested': (r) => ({ handoverId: id(r, 'h'), from: id(r, 'i'), to: id(r, 'i'), budgetMs: 1 + int(r, 5_000), reason: reason(r) }),
   'handover.step': (r) => ({ handoverId: id(r, 'h'), step: 'close-gate', phase: 'started', budgetMs: int(r, 5_000) }),
   'handover.completed': (r) => ({ handoverId: id(r, 'h'), outcome: 'handed-over' }),
+  'fleet.disconnected': (r) => ({ reason: reason(r), onDisconnect: pick(r, ['keep', 'halt']) }),
+  'fleet.reconnected': (r) => ({ outOfViewMs: int(r, 1e5), onDisconnect: pick(r, ['keep', 'halt']) }),
 }
 
 class Opaque {

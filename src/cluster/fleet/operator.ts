@@ -20,7 +20,13 @@ export type FleetOperator = {
   history(): Promise<FleetKillSwitch[]>
   activate(input: { by: string; action: FleetAction; engines: EngineScope; reason: string }): Promise<FleetKillSwitch>
   reset(input: { by: string; reason: string }): Promise<FleetKillSwitch>
-  stop(input: { by: string; mode: 'graceful' | 'emergency'; reason: string }): Promise<{ id: string; engines: string[] }>
+  /** `engines` are followed to their exit; `pending` cannot see the fleet now and act on it when they do, until `validUntil`. */
+  stop(input: {
+    by: string
+    mode: 'graceful' | 'emergency'
+    reason: string
+    validForMs?: number | undefined
+  }): Promise<{ id: string; engines: string[]; pending: string[]; validUntil: string }>
   follow(input: { id: string; engines: readonly string[]; timeoutMs: number; onOutcome: (o: StopOutcome) => void }): Promise<StopOutcome[]>
 }
 
@@ -38,8 +44,8 @@ export function fleetOperator(buckets: { registry: KV; control: KV }, where: Omi
     },
     reset: (input) => resetFleetKillSwitch(buckets.control, { ...where, ...input }),
     async stop(input) {
-      const { request, engines } = await requestFleetStop(buckets, { ...where, ...input })
-      return { id: request.id, engines }
+      const { request, engines, pending } = await requestFleetStop(buckets, { ...where, ...input })
+      return { id: request.id, engines, pending, validUntil: request.validUntil ?? request.at }
     },
     follow: (input) => followFleetStop(buckets, input),
   }

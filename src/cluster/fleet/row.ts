@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import type { HaltdState } from '../../projections/index.js'
 
-/** What an engine is doing, as the fleet sees it. */
-export const EngineState = z.enum(['STARTING', 'RUNNING', 'HALTED', 'SHUTTING-DOWN', 'STOPPED'])
+/** What an engine is doing, as the fleet sees it. `STANDBY`: a hot standby following the leader's stream. */
+export const EngineState = z.enum(['STARTING', 'RUNNING', 'HALTED', 'SHUTTING-DOWN', 'STOPPED', 'STANDBY'])
 export type EngineState = z.infer<typeof EngineState>
 
 /** An engine's row in the registry: who it is, what it is doing, what it holds, and when it said so. */
@@ -87,6 +87,29 @@ export function fleetRowOf(input: {
     fleetSeen: input.fleetSeen,
     ...(input.exit ? { exit: input.exit } : {}),
     ...(input.stopId ? { stopId: input.stopId } : {}),
+    at: new Date(input.now).toISOString(),
+    refreshMs: input.refreshMs,
+  }
+}
+
+/**
+ * A hot standby's row: it sends nothing and holds nothing (the engine's orders and exposure are in
+ * its leader's row), so it counts none; its seq and last event say how far it follows the stream,
+ * and its kill switch is the engine's as the stream carried it. Pure.
+ */
+export function standbyRowOf(input: { identity: Identity; state: HaltdState; fleetSeen: boolean; refreshMs: number; now: number }): FleetRow {
+  const { state } = input
+  const ks = state.trading.killSwitch
+  return {
+    ...input.identity,
+    role: 'standby',
+    state: 'STANDBY',
+    openOrders: 0,
+    grossExposure: 0,
+    seq: state.seq,
+    lastEventAt: state.seq > 0 ? new Date(state.ts).toISOString() : null,
+    killSwitch: ks.latched ? { latched: true, scope: ks.scope ?? 'local', reason: ks.reason } : { latched: false },
+    fleetSeen: input.fleetSeen,
     at: new Date(input.now).toISOString(),
     refreshMs: input.refreshMs,
   }

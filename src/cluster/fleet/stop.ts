@@ -14,8 +14,27 @@ export const FleetStopRequest = z.strictObject({
   host: z.string().min(1).max(200),
   instance: z.string().max(200).optional(),
   at: z.string(),
+  /**
+   * Until when an engine that could not see the fleet when it was issued still acts on it once it
+   * sees the fleet again. Absent in requests from earlier builds: `at` + `FLEET_STOP_VALID_MS`.
+   */
+  validUntil: z.string().optional(),
 })
 export type FleetStopRequest = z.infer<typeof FleetStopRequest>
+
+/** How long a fleet stop waits for an engine out of view, by default. */
+export const FLEET_STOP_VALID_MS = 15 * 60_000
+
+/**
+ * Whether a stop request is for the run that started at `runStartedAt`, at `now`: issued after it
+ * started (a request left from an earlier run is that run's, and must not stop this one), and not
+ * expired. Both times are wall clocks (the operator's and the engine's): hosts keep them in sync.
+ */
+export function stopApplies(r: FleetStopRequest, runStartedAt: number, now: number): boolean {
+  const at = Date.parse(r.at)
+  const until = r.validUntil !== undefined ? Date.parse(r.validUntil) : at + FLEET_STOP_VALID_MS
+  return Number.isFinite(at) && Number.isFinite(until) && at >= runStartedAt && now <= until
+}
 
 export function parseFleetStop(text: string): FleetStopRequest | undefined {
   try {
@@ -26,17 +45,26 @@ export function parseFleetStop(text: string): FleetStopRequest | undefined {
   }
 }
 
-/** The engines a fleet stop can reach: those with a fresh row that have not stopped. */
-export const stoppable = (fleet: readonly FleetMember[]): string[] => [
-  ...new Set(fleet.flatMap((m) => (m.reachable && m.row.state !== 'STOPPED' ? [m.engine] : []))),
-]
+/**
+ * Whom a fleet stop asks: `engines`, those with a fresh row that have not stopped (followed to
+ * their exit), and `pending`, those the fleet knows but cannot see now (a stale row, or none left):
+ * an engine cut from NATS finds the request when it sees the fleet again. An engine whose rows all
+ * say it stopped is not asked.
+ */
+export function stopTargets(fleet: readonly FleetMember[]): { engines: string[]; pending: string[] } {
+  const names = [...new Set(fleet.map((m) => m.engine))]
+  const engines = names.filter((e) => fleet.some((m) => m.engine === e && m.reachable && m.row.state !== 'STOPPED'))
+  const pending = names.filter((e) => !engines.includes(e) && !fleet.some((m) => m.engine === e && m.row?.state === 'STOPPED'))
+  return { engines, pending }
+}
 
-/** Ask each engine for its procedure: one request, written under each engine's stop key. */
+/** Ask each engine for its procedure: one request, written under each engine's stop key, those out of view included. */
 export async function requestFleetStop(
   buckets: { registry: KV; control: KV },
-  input: Issued & { mode: 'graceful' | 'emergency'; reason: string },
-): Promise<{ request: FleetStopRequest; engines: string[] }> {
-  const engines = stoppable(await readFleet({ ...buckets, now: Date.now() }))
+  input: Issued & { mode: 'graceful' | 'emergency'; reason: string; validForMs?: number | undefined },
+): Promise<{ request: FleetStopRequest; engines: string[]; pending: string[] }> {
+  const { engines, pending } = stopTargets(await readFleet({ ...buckets, now: Date.now() }))
+  const now = Date.now()
   const request = FleetStopRequest.parse({
     id: randomUUID(),
     mode: input.mode,
@@ -44,10 +72,11 @@ export async function requestFleetStop(
     by: input.by,
     host: input.host,
     ...(input.instance ? { instance: input.instance } : {}),
-    at: new Date().toISOString(),
+    at: new Date(now).toISOString(),
+    validUntil: new Date(now + (input.validForMs ?? FLEET_STOP_VALID_MS)).toISOString(),
   })
-  await Promise.all(engines.map((engine) => buckets.control.put(stopKey(engine), JSON.stringify(request))))
-  return { request, engines }
+  await Promise.all([...engines, ...pending].map((engine) => buckets.control.put(stopKey(engine), JSON.stringify(request))))
+  return { request, engines, pending }
 }
 
 export type StopOutcome = { engine: string; exitCode: number | undefined; outcome: 'exited' | 'gone' | 'timed-out'; afterMs: number }
