@@ -39,11 +39,18 @@ import { HaltdError } from '../events/errors.js'
 import { startReplication } from './replication.js'
 import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
+import { startStandby, type Standby } from './standby.js'
+import { haltdAsStandby } from './standby-haltd.js'
 
 export { HALTD_VERSION } from './version.js'
 export { GRACEFUL_OVERRUN_MS } from './lifecycle.js'
 export { VenueSetupFailed } from './venues.js'
 export type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts, Lifecycle, StrategyEntry } from './types.js'
+
+/** A hot standby of the engine (`haltd standby`): follows its stream and leads once it takes the lease. */
+export function createStandby(input: HaltdConfigInput | HaltdConfig, ports: HaltdPorts = {}): Promise<Standby> {
+  return startStandby(input, ports, createHaltd)
+}
 
 /**
  * Start haltd: open the log (snapshot + tail), record the run (and a crash before it), come up
@@ -52,6 +59,8 @@ export type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts, Lifecycle, StrategyE
  */
 export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: HaltdPorts = {}): Promise<Haltd> {
   const config = parseConfig(input, ports.env ?? process.env)
+  // a standby follows until it takes the lease; then this same function leads over the log it followed
+  if (config.failover?.role === 'standby' && !ports.takeover) return haltdAsStandby(config, ports, createHaltd)
   const clock = ports.clock ?? systemClock
   const ids = ports.ids ?? uuidIds
   const adminToken = config.admin.token ?? generateToken()
