@@ -324,6 +324,11 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         maxOfferMs: Math.floor(config.failover.leaseMs / 2),
         logger,
         recordEnd: () => endRun(log, runId, 0),
+        quiesceWriters: () => {
+          const was = marketData.running
+          marketData.stop()
+          return () => (was ? marketData.start() : undefined)
+        },
         afterHandover: () => void life.close(0),
       })
     }

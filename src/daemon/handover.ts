@@ -42,6 +42,12 @@ export function createHandover(input: {
   logger: Logger
   /** Record this run's end (exit 0) before the offer, so the new leader finds it ended, not crashed. */
   recordEnd: () => void
+  /**
+   * Stop what appends on its own (market data) before the release is recorded, so nothing of this
+   * run follows it into the local log, which must stay a prefix of the stream to follow it as a
+   * standby; returns the restart, for a roll-back.
+   */
+  quiesceWriters: () => () => void
   afterHandover: () => void
 }): (request: { to: string; reason: string; by?: string }) => Promise<HandoverOutcome> {
   const { log, gate, leadership, kv, logger } = input
@@ -62,8 +68,10 @@ export function createHandover(input: {
       ...(request.by ? { by: request.by } : {}),
     })
     const offFence = gate.fence(() => `handing the engine over to '${request.to}'`)
+    let restartWriters: (() => void) | undefined
     const rollBack = (why?: string): HandoverOutcome => {
       offFence()
+      restartWriters?.()
       apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
       logger.warn({ handoverId, to: request.to }, 'handover rolled back')
       return { handoverId, outcome: 'rolled-back', reason: why ?? state.ended.find((e) => e.phase === 'failed')?.detail ?? 'the lease was not taken in time' }
@@ -88,6 +96,7 @@ export function createHandover(input: {
         )
         if (!end({ kind: 'step-ended', step, ok: ok === undefined, detail: ok ?? `the stream holds seq ${log.committedSeq}` })) return rollBack()
       } else {
+        restartWriters = input.quiesceWriters()
         log.append({
           type: 'leadership.released',
           data: { engine: leadership.engine, instance: leadership.instance, epoch: leadership.epoch, reason: request.reason, to: request.to },
