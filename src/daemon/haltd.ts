@@ -275,6 +275,13 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         replication: () => replication?.status(),
         fleet: () => fleet?.describe(),
         fleetAdmin: () => fleet?.admin,
+        // `handover` is built once startup is done: asked before that, it is refused as not leading yet
+        ...(config.failover && config.replication
+          ? {
+              handover: (r: { to: string; reason: string; by?: string }) =>
+                handover ? handover(r) : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet')),
+            }
+          : {}),
       }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
     }
