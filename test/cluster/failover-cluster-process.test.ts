@@ -74,8 +74,9 @@ function configFile(dir: string, engine: string, instance: string, role: 'primar
       },
     ],
     nats: { servers: cluster.urls, engine, instance, connectTimeoutMs: 2_000 },
-    replication: { mode: 'sync', replicas: 3, ackTimeoutMs: 8_000 },
-    failover: { role, replicas: 3, leaseMs: 8_000, fenceMarginMs: 2_000, handoverBudgetMs: 3_000 },
+    // an order waits out a stream leader's election (some seconds on NATS 2.9) rather than halting the desk
+    replication: { mode: 'sync', replicas: 3, ackTimeoutMs: 20_000 },
+    failover: { role, replicas: 3, leaseMs: 15_000, fenceMarginMs: 3_000, handoverBudgetMs: 3_000 },
   }
   const file = join(dir, `${instance}.json`)
   writeFileSync(file, JSON.stringify(config))

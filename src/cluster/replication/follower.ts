@@ -52,6 +52,7 @@ export type Follower = {
 
 const UNKNOWN_KEPT = 20
 const BATCH = 512
+const PULL_EXPIRES_MS = 2_000
 
 export async function startFollower(input: {
   nc: NatsConnection
@@ -72,7 +73,9 @@ export async function startFollower(input: {
     deliver_policy: log.lastSeq === 0 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
     ...(log.lastSeq === 0 ? {} : { opt_start_seq: log.lastSeq + 1 }),
   })
-  const messages = await consumer.consume({ max_messages: 4_096 })
+  // short pulls: the ordered consumer lives on one server (the stream's leader when it was made); if
+  // that server dies, two missed heartbeats (half a pull each) are what tell the client to make it anew
+  const messages = await consumer.consume({ max_messages: 4_096, expires: PULL_EXPIRES_MS })
   return new StreamFollower(log, engine, jsm, messages, input.onBroken)
 }
 
