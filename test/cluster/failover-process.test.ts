@@ -5,8 +5,10 @@ import { demoConfig } from '../../src/daemon/demo.js'
 import type { Envelope } from '../../src/events/index.js'
 import { openEventLog, type StoredRow } from '../../src/core/log/event-log.js'
 import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
+import { failoverFindings, readStream } from './support/failover-invariants.js'
 
 /**
  * Real haltd processes, a real nats-server: a primary trading under the demo's strategies (sync
@@ -15,12 +17,15 @@ import { tempDir } from '../support/tmp.js'
 
 const LEASE_MS = 1_500
 let server: Awaited<ReturnType<typeof startNats>>
+let nc: NatsConnection
 let engineNo = 0
 
 beforeAll(async () => {
   server = await startNats()
+  nc = await connect({ servers: server.url })
 })
 afterAll(async () => {
+  await nc.close()
   await server.close()
 })
 
@@ -48,7 +53,16 @@ const rows = (db: string): StoredRow[] => {
 }
 const idOf = (e: Envelope) => (e.data as { clientOrderId?: string }).clientOrderId
 
-async function pair(): Promise<{ primary: Daemon; standby: Daemon; p: { db: string }; s: { db: string } }> {
+/**
+ * The three numbers: each process trades on its own simulated venues, so what reached a venue is
+ * what each log records the venue accepted.
+ */
+async function invariants(engine: string, p: { db: string }, s: { db: string }) {
+  const venueOrders = [...events(p.db, ['order.accepted']), ...events(s.db, ['order.accepted'])].map((e) => idOf(e) ?? '')
+  return failoverFindings({ stream: await readStream(nc, engine), logs: { primary: rows(p.db), standby: rows(s.db) }, venueOrders, deposed: ['primary'] })
+}
+
+async function pair(): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string }; s: { db: string } }> {
   const dir = tempDir()
   const engine = `proc-${++engineNo}`
   const p = configFile(dir, engine, 'primary')
@@ -57,12 +71,12 @@ async function pair(): Promise<{ primary: Daemon; standby: Daemon; p: { db: stri
   await whenUp(primary)
   const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
   await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-  return { primary, standby, p, s }
+  return { engine, primary, standby, p, s }
 }
 
 describe('failover between real haltd processes', { timeout: 60_000 }, () => {
   it('kill -9 of the primary under load: the standby takes over after the lease, HALTED, with every order the primary sent, on one unforked chain', async () => {
-    const { primary, standby, p, s } = await pair()
+    const { engine, primary, standby, p, s } = await pair()
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
     primary.child.kill('SIGKILL')
     await primary.exit
@@ -89,10 +103,18 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     verify.close()
     standby.child.kill('SIGTERM')
     await standby.exit
+    // the killed primary may hold a tail the stream never took; nothing of it reached a venue
+    const found = await invariants(engine, p, s)
+    expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
+      lost: [],
+      forks: [],
+      nonLeaderOrders: [],
+      tails: Object.keys(found.tails).filter((k) => k === 'primary'),
+    })
   })
 
   it('kill -STOP past the lease: the standby takes over; after kill -CONT the old primary sends no order and the stream keeps one chain', async () => {
-    const { primary, standby, p, s } = await pair()
+    const { engine, primary, standby, p, s } = await pair()
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
     primary.child.kill('SIGSTOP')
     await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
@@ -122,5 +144,12 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     primary.child.kill('SIGKILL')
     standby.child.kill('SIGTERM')
     await Promise.all([primary.exit, standby.exit])
+    const found = await invariants(engine, p, s)
+    expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
+      lost: [],
+      forks: [],
+      nonLeaderOrders: [],
+      tails: Object.keys(found.tails).filter((k) => k === 'primary'),
+    })
   })
 })

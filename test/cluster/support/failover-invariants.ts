@@ -38,7 +38,11 @@ export function logRows(path: string): StoredRow[] {
 export type FailoverFindings = {
   /** Orders the venue received whose `order.submitted` the stream does not hold: acknowledged (the order left) and lost. */
   lost: string[]
-  /** Breaks in the stream's own chain, and local logs that hold something else than the stream at a seq the stream has. */
+  /**
+   * Breaks in the stream's own chain, and a log that holds something else than the stream at a seq
+   * the stream has, unless its instance was deposed (killed or paused past its lease): a deposed
+   * leader's tail is what the stream never acknowledged, and what reached a venue from it shows in `lost`.
+   */
   forks: string[]
   /** Orders the venue received that were submitted while the submitting instance's epoch was not the current one. */
   nonLeaderOrders: string[]
@@ -48,7 +52,12 @@ export type FailoverFindings = {
 
 const dataOf = (row: StoredRow) => JSON.parse(row.data) as Record<string, unknown>
 
-export function failoverFindings(input: { stream: StreamEntry[]; logs: Record<string, StoredRow[]>; venueOrders: readonly string[] }): FailoverFindings {
+export function failoverFindings(input: {
+  stream: StreamEntry[]
+  logs: Record<string, StoredRow[]>
+  venueOrders: readonly string[]
+  deposed?: readonly string[]
+}): FailoverFindings {
   const { stream } = input
   const forks: string[] = []
   stream.forEach((e, i) => {
@@ -60,9 +69,8 @@ export function failoverFindings(input: { stream: StreamEntry[]; logs: Record<st
     const differs = rows.findIndex((r, i) => stream[i]?.row.hash !== r.hash)
     if (differs === -1) continue
     tails[name] = rows[differs]!.seq
-    // a log that differs where the stream holds events is a fork unless everything after it is a tail the stream never took
     const at = stream[differs]
-    if (at) forks.push(`${name}: seq ${at.row.seq} is ${rows[differs]!.type} in the log and ${at.row.type} in the stream`)
+    if (at && !input.deposed?.includes(name)) forks.push(`${name}: seq ${at.row.seq} is ${rows[differs]!.type} in the log and ${at.row.type} in the stream`)
   }
 
   // who led at each point of the stream: the newest leadership event before it
