@@ -1,6 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -9,8 +8,8 @@ import { demoConfig } from '../../src/daemon/demo.js'
 import { events, spawnHaltd, waitFor, waitForAsync, whenUp, type Daemon } from '../daemon/processes.js'
 import { startFakeOkx, type FakeOkx } from '../support/fake-okx/index.js'
 import { startNatsCluster, type NatsCluster } from '../support/nats-server.js'
-import { dist, repoRoot } from '../support/paths.js'
 import { tempDir } from '../support/tmp.js'
+import { haltdCli } from './support/cli.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
 
 /**
@@ -96,16 +95,6 @@ async function pair(): Promise<{ engine: string; primary: Daemon; standby: Daemo
   return { engine, primary, standby }
 }
 
-/** A `haltd` command as an operator types it, asynchronous: this process serves the fake venue meanwhile. */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [dist('src/cli.js'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')))
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
-  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout, stderr })))
-}
-
 const venueOrders = () => [...venue.engine.orders.futures.values()].map((o) => o.clientOrderId)
 const okxAccepted = (db: string) => events(db, ['order.accepted']).filter((e) => (e.data as { venue: string }).venue === 'okx').length
 const streamLast = async (engine: string) => (await (await jetstreamManager(nc)).streams.info(streamNameOf(engine))).state.last_seq
@@ -157,7 +146,7 @@ describe('failover on a three-node NATS cluster, real processes', { timeout: 90_
     const { engine, primary, standby } = await pair()
     await waitFor('orders at the venue', () => okxAccepted(primary.db) >= 2, primary)
     standby.child.kill('SIGSTOP')
-    const handover = await cli(['handover', '--to', 'standby', '--db', primary.db, '--reason', 'rolling restart'])
+    const handover = await haltdCli(['handover', '--to', 'standby', '--db', primary.db, '--reason', 'rolling restart'])
     standby.child.kill('SIGKILL')
     await standby.exit
     expect(handover.status).toBe(1)

@@ -8,6 +8,7 @@ import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/proc
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
+import { haltdCli } from './support/cli.js'
 import { failoverFindings, readStream } from './support/failover-invariants.js'
 
 /**
@@ -62,7 +63,7 @@ async function invariants(engine: string, p: { db: string }, s: { db: string }) 
   return failoverFindings({ stream: await readStream(nc, engine), logs: { primary: rows(p.db), standby: rows(s.db) }, venueOrders, deposed: ['primary'] })
 }
 
-async function pair(): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string }; s: { db: string } }> {
+async function pair(): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string; file: string }; s: { db: string; file: string } }> {
   const dir = tempDir()
   const engine = `proc-${++engineNo}`
   const p = configFile(dir, engine, 'primary')
@@ -144,6 +145,42 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     primary.child.kill('SIGKILL')
     standby.child.kill('SIGTERM')
     await Promise.all([primary.exit, standby.exit])
+    const found = await invariants(engine, p, s)
+    expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
+      lost: [],
+      forks: [],
+      nonLeaderOrders: [],
+      tails: Object.keys(found.tails).filter((k) => k === 'primary'),
+    })
+  })
+
+  it('a rolling restart from the command line: handover to the standby, the old primary back as a standby catching up from the stream, handed back; one chain throughout', async () => {
+    const { engine, primary, standby, p, s } = await pair()
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+    const first = await haltdCli(['handover', '--to', 'standby', '--db', p.db, '--reason', 'rolling restart'])
+    expect(first).toMatchObject({ status: 0, stderr: '', stdout: expect.stringMatching(/to standby: handed-over/) })
+    expect((await primary.exit).code).toBe(0)
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    await whenUp(standby)
+
+    // the old primary, restarted (or upgraded) with its own config, follows from where its log ends
+    const again = spawnHaltd(['standby', '--config', p.file], { db: p.db })
+    await waitFor('the old primary follows again', () => again.stdout.some((l) => l.startsWith('haltd standby: instance primary follows')), again)
+    const ledBy = events(s.db, ['order.accepted']).length
+    await waitFor('the new leader trades', () => events(s.db, ['order.accepted']).length > ledBy, standby)
+    const back = await haltdCli(['handover', '--to', 'primary', '--db', s.db, '--reason', 'hand back'])
+    expect(back).toMatchObject({ status: 0, stderr: '', stdout: expect.stringMatching(/to primary: handed-over/) })
+    expect((await standby.exit).code).toBe(0)
+    await waitFor('the primary leads again', () => again.stdout.some((l) => l.includes('leads engine')), again)
+    await whenUp(again)
+    const acquired = events(p.db, ['leadership.acquired']).map((e) => e.data as { instance: string; epoch: number; reason: string })
+    expect(acquired.map((a) => `${a.instance}:${a.epoch}:${a.reason}`)).toEqual(['primary:1:startup', 'standby:2:handover', 'primary:3:handover'])
+    expect(events(p.db, ['run.crashed'])).toEqual([])
+    const resumed = events(p.db, ['order.accepted']).length
+    await waitFor('the primary trades again', () => events(p.db, ['order.accepted']).length > resumed, again)
+
+    again.child.kill('SIGKILL')
+    await again.exit
     const found = await invariants(engine, p, s)
     expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
       lost: [],
