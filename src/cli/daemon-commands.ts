@@ -242,7 +242,8 @@ Starts haltd with the given config (JSON; secrets from the environment: HALTD_AD
 HALTD_VENUE_<NAME>_API_KEY / _SECRET / _PASSWORD / _UID, HALTD_WEBHOOK_URL), reconciles with every
 venue, then enables the strategies. SIGTERM or SIGINT: graceful shutdown (13 steps); a second one
 during it, or SIGUSR2 at any time: emergency shutdown. A config with failover.role "standby" runs
-as \`haltd standby\` (it follows the engine's stream and leads once it takes the lease).
+as \`haltd standby\` (it follows the engine's stream and leads once it takes the lease); so does a
+primary that finds another instance leading its engine (restarted after a handover).
 
 Exit codes: 0 shut down clean (flat where flattening was asked), 2 shut down with residual
 exposure or unconfirmed cancels, 3 emergency shutdown (the kill switch stays latched), 1 crash or
@@ -259,7 +260,16 @@ bad config.`,
     // a config whose role is standby runs as `haltd standby` does
     if (config.failover?.role === 'standby') return runStandby(config)
     mkdirSync(dirname(config.db.path), { recursive: true })
-    return runDaemon(config)
+    try {
+      return await runDaemon(config)
+    } catch (e) {
+      // a primary restarted while another instance leads (a rolling restart, after a handover) comes
+      // back as that leader's standby; it was refused before its run was recorded, so its log still follows
+      const { LeaseHeld } = await import('../cluster/leadership/lease.js')
+      if (!(e instanceof LeaseHeld)) throw e
+      process.stderr.write(`haltd run: ${e.message}; following it as a standby\n`)
+      return runStandby(config)
+    }
   },
 }
 

@@ -163,9 +163,10 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
     await whenUp(standby)
 
-    // the old primary, restarted (or upgraded) with its own config, follows from where its log ends
-    const again = spawnHaltd(['standby', '--config', p.file], { db: p.db })
+    // the old primary, restarted (or upgraded) with its own config and command, finds the engine led and follows from where its log ends
+    const again = spawnHaltd(['run', '--config', p.file], { db: p.db })
     await waitFor('the old primary follows again', () => again.stdout.some((l) => l.startsWith('haltd standby: instance primary follows')), again)
+    expect(again.stderr.join('')).toMatch(/engine '.*' is led by instance 'standby' \(epoch 2\).*following it as a standby/)
     const ledBy = events(s.db, ['order.accepted']).length
     await waitFor('the new leader trades', () => events(s.db, ['order.accepted']).length > ledBy, standby)
     const back = await haltdCli(['handover', '--to', 'primary', '--db', s.db, '--reason', 'hand back'])
