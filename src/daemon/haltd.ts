@@ -186,6 +186,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let fleet: FleetMembership | undefined
     let exitCode: number | undefined
     let handover: ReturnType<typeof createHandover> | undefined
+    let handedOver = false
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -220,7 +221,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         },
         recordEnd: (code) => {
           exitCode = code
-          endRun(log, runId, code)
+          // a handed-over run recorded its end before the offer, and its log takes no more writes
+          if (!handedOver) endRun(log, runId, code)
         },
         release: async () => {
           await admin?.close().catch(onError)
@@ -323,7 +325,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       handover = createHandover({
         log,
         gate,
-        submitsInFlight: () => router.submitsInFlight,
+        // a cancel's answer is recorded too: the release waits for it
+        submitsInFlight: () => router.submitsInFlight + router.cancelsInFlight,
         flush: (ms) => replication.flush(ms),
         leadership,
         kv: seat.taken.kv,
@@ -336,7 +339,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           marketData.stop()
           return () => (was ? marketData.start() : undefined)
         },
-        afterHandover: () => void life.close(0),
+        afterHandover: () => {
+          handedOver = true
+          void life.close(0)
+        },
       })
     }
 

@@ -30,14 +30,14 @@ afterAll(async () => {
   await server.close()
 })
 
-function configFile(dir: string, engine: string, instance: string): { file: string; db: string } {
+function configFile(dir: string, engine: string, instance: string, leaseMs = LEASE_MS): { file: string; db: string } {
   const db = join(dir, `${instance}.db`)
   const config = {
     ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
     log: { format: 'json', level: 'info' },
     nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
     replication: { mode: 'sync', ackTimeoutMs: 1_000 },
-    failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 },
+    failover: { leaseMs, fenceMarginMs: 400 },
   }
   const file = join(dir, `${instance}.json`)
   writeFileSync(file, JSON.stringify(config))
@@ -63,11 +63,13 @@ async function invariants(engine: string, p: { db: string }, s: { db: string }) 
   return failoverFindings({ stream: await readStream(nc, engine), logs: { primary: rows(p.db), standby: rows(s.db) }, venueOrders, deposed: ['primary'] })
 }
 
-async function pair(): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string; file: string }; s: { db: string; file: string } }> {
+async function pair(
+  leaseMs = LEASE_MS,
+): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string; file: string }; s: { db: string; file: string } }> {
   const dir = tempDir()
   const engine = `proc-${++engineNo}`
-  const p = configFile(dir, engine, 'primary')
-  const s = configFile(dir, engine, 'standby')
+  const p = configFile(dir, engine, 'primary', leaseMs)
+  const s = configFile(dir, engine, 'standby', leaseMs)
   const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
   await whenUp(primary)
   const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
@@ -155,7 +157,8 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
   })
 
   it('a rolling restart from the command line: handover to the standby, the old primary back as a standby catching up from the stream, handed back; one chain throughout', async () => {
-    const { engine, primary, standby, p, s } = await pair()
+    // a longer lease than the failover cases: an offer may wait half of it for a standby under load
+    const { engine, primary, standby, p, s } = await pair(4_000)
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
     const first = await haltdCli(['handover', '--to', 'standby', '--db', p.db, '--reason', 'rolling restart'])
     expect(first).toMatchObject({ status: 0, stderr: '', stdout: expect.stringMatching(/to standby: handed-over/) })
