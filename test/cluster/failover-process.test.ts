@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { demoConfig } from '../../src/daemon/demo.js'
 import type { Envelope } from '../../src/events/index.js'
 import { openEventLog, type StoredRow } from '../../src/core/log/event-log.js'
@@ -30,12 +30,12 @@ afterAll(async () => {
   await server.close()
 })
 
-function configFile(dir: string, engine: string, instance: string, leaseMs = LEASE_MS): { file: string; db: string } {
+function configFile(dir: string, engine: string, instance: string, leaseMs = LEASE_MS, url = server.url): { file: string; db: string } {
   const db = join(dir, `${instance}.db`)
   const config = {
     ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
     log: { format: 'json', level: 'info' },
-    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
+    nats: { servers: [url], engine, instance, connectTimeoutMs: 1_000 },
     replication: { mode: 'sync', ackTimeoutMs: 1_000 },
     failover: { leaseMs, fenceMarginMs: 400 },
   }
@@ -58,18 +58,19 @@ const idOf = (e: Envelope) => (e.data as { clientOrderId?: string }).clientOrder
  * The three numbers: each process trades on its own simulated venues, so what reached a venue is
  * what each log records the venue accepted.
  */
-async function invariants(engine: string, p: { db: string }, s: { db: string }) {
+async function invariants(engine: string, p: { db: string }, s: { db: string }, link = nc) {
   const venueOrders = [...events(p.db, ['order.accepted']), ...events(s.db, ['order.accepted'])].map((e) => idOf(e) ?? '')
-  return failoverFindings({ stream: await readStream(nc, engine), logs: { primary: rows(p.db), standby: rows(s.db) }, venueOrders, deposed: ['primary'] })
+  return failoverFindings({ stream: await readStream(link, engine), logs: { primary: rows(p.db), standby: rows(s.db) }, venueOrders, deposed: ['primary'] })
 }
 
 async function pair(
   leaseMs = LEASE_MS,
+  url = server.url,
 ): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string; file: string }; s: { db: string; file: string } }> {
   const dir = tempDir()
   const engine = `proc-${++engineNo}`
-  const p = configFile(dir, engine, 'primary', leaseMs)
-  const s = configFile(dir, engine, 'standby', leaseMs)
+  const p = configFile(dir, engine, 'primary', leaseMs, url)
+  const s = configFile(dir, engine, 'standby', leaseMs, url)
   const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
   await whenUp(primary)
   const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
@@ -157,8 +158,15 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
   })
 
   it('a rolling restart from the command line: handover to the standby, the old primary back as a standby catching up from the stream, handed back; one chain throughout', async () => {
-    // a longer lease than the failover cases: an offer may wait half of it for a standby under load
-    const { engine, primary, standby, p, s } = await pair(4_000)
+    // a longer lease than the failover cases (an offer may wait half of it for a standby under load),
+    // so a server of its own: the lease bucket's TTL is the first instance's, for every engine on it
+    const own = await startNats()
+    const link = await connect({ servers: own.url })
+    onTestFinished(async () => {
+      await link.close()
+      await own.close()
+    })
+    const { engine, primary, standby, p, s } = await pair(4_000, own.url)
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
     const first = await haltdCli(['handover', '--to', 'standby', '--db', p.db, '--reason', 'rolling restart'])
     expect(first).toMatchObject({ status: 0, stderr: '', stdout: expect.stringMatching(/to standby: handed-over/) })
@@ -185,7 +193,7 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
 
     again.child.kill('SIGKILL')
     await again.exit
-    const found = await invariants(engine, p, s)
+    const found = await invariants(engine, p, s, link)
     expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
       lost: [],
       forks: [],

@@ -57,7 +57,8 @@ function configFor(engine: string, instance: string, role: 'primary' | 'standby'
     venues: [okx()],
     nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
     replication: { mode: 'sync' as const },
-    failover: { role, leaseMs: 1_000, fenceMarginMs: 250 },
+    // an offer waits at most half the lease: room for a standby sharing a loaded machine
+    failover: { role, leaseMs: 4_000, fenceMarginMs: 500 },
   }
 }
 async function start(config: ReturnType<typeof configFor>): Promise<Haltd> {
