@@ -25,6 +25,8 @@ export function createOrderRouter(input: {
   onError: (e: unknown) => void
   /** The replicated log's write-ahead (sync mode). */
   writeAhead?: ((submitted: Envelope) => Promise<void>) | undefined
+  /** Holds the venues' facts back while a handover offers the lease. */
+  hold?: { run(record: () => void): void }
 }): OrderRouter {
   const { log, venues, state, cleanups } = input
   const router = new OrderRouter({
@@ -41,6 +43,6 @@ export function createOrderRouter(input: {
   })
   cleanups.push(() => router.close())
   const knows = (venue: string, clientOrderId: string) => orderOf(state(), venue, clientOrderId) !== undefined
-  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw, input.onError, knows))
+  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw, input.onError, knows, input.hold))
   return router
 }

@@ -14,6 +14,7 @@ import { tapEvents } from './event-taps.js'
 import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
 import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
+import { createFactHold } from './fact-hold.js'
 import { startOrderEntry } from './order-entry.js'
 import { guardAccount } from './guardian.js'
 import { haltdHandle } from './handle.js'
@@ -131,7 +132,19 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       })
     }
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
-    const router = createOrderRouter({ log, gate, venues, runId, state, orders: config.orders, cleanups, onError, writeAhead: replication?.writeAhead })
+    const venueFacts = createFactHold()
+    const router = createOrderRouter({
+      log,
+      gate,
+      venues,
+      runId,
+      state,
+      orders: config.orders,
+      cleanups,
+      onError,
+      writeAhead: replication?.writeAhead,
+      hold: venueFacts,
+    })
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
     const notifier = createNotifier({
@@ -339,8 +352,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
           marketData.stop()
           return () => (was ? marketData.start() : undefined)
         },
+        holdVenueFacts: () => venueFacts.hold(),
         afterHandover: () => {
           handedOver = true
+          if (venueFacts.held > 0) logger.info({ facts: venueFacts.held }, 'handed over: venue facts heard after the release are left to the new leader')
           void life.close(0)
         },
       })

@@ -76,6 +76,11 @@ export function createHandover(input: {
    * of the stream to follow it as a standby; returns the restart, for a roll-back.
    */
   quiesceWriters: () => () => void
+  /**
+   * Hold back what the venues push from the release on: recorded should the handover roll back
+   * (the returned function), never recorded once the lease is taken (the new leader reads the venues).
+   */
+  holdVenueFacts: () => () => void
   afterHandover: () => void
 }): (request: { to: string; reason: string; by?: string }) => Promise<HandoverOutcome> {
   const { log, gate, leadership, kv, logger } = input
@@ -97,8 +102,10 @@ export function createHandover(input: {
     })
     const offFence = gate.fence(() => `handing the engine over to '${request.to}'`)
     let restartWriters: (() => void) | undefined
+    let releaseFacts: (() => void) | undefined
     const rollBack = (why?: string): HandoverOutcome => {
       offFence()
+      releaseFacts?.()
       restartWriters?.()
       apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
       logger.warn({ handoverId, to: request.to }, 'handover rolled back')
@@ -133,6 +140,7 @@ export function createHandover(input: {
         )
         if (!end({ kind: 'step-ended', step, ok: ok === undefined, detail: ok ?? `the stream holds seq ${log.committedSeq}` })) return rollBack()
       } else {
+        releaseFacts = input.holdVenueFacts()
         log.append({
           type: 'leadership.released',
           data: { engine: leadership.engine, instance: leadership.instance, epoch: leadership.epoch, reason: request.reason, to: request.to },

@@ -112,16 +112,19 @@ export function recordUpdates(
   onError: (e: unknown) => void = () => {},
   /** A quick "haltd knows this order" (the live projections); the log is asked only when it says no. */
   knows?: (venue: string, clientOrderId: string) => boolean,
+  /** Where each fact goes first: recorded at once, or held back for a while (a handover offering the lease). */
+  hold?: { run(record: () => void): void },
 ): () => void {
   // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
   // thrown into the venue's code, where it would be an uncaught exception.
-  const safely = (record: () => void) => {
+  const now = (record: () => void) => {
     try {
       record()
     } catch (e) {
       onError(e)
     }
   }
+  const safely = hold ? (record: () => void) => hold.run(() => now(record)) : now
   const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
   const ours = (clientOrderId: string) => knows?.(gateway.venue, clientOrderId) === true || isOurs(log, gateway.venue, clientOrderId)
   const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours)))
