@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { loadConfig } from '../daemon/config.js'
+import { loadConfig, type HaltdConfig } from '../daemon/config.js'
 import { adminRequest } from '../admin/client.js'
 import { parseFlags, UsageError } from './args.js'
 import { resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
@@ -18,7 +18,9 @@ local log (each event's chain link checked), keeps the projections warm and send
 leader offers it the lease (haltd handover) or the lease expires (the leader died or hung), it
 catches up with the stream, takes the lease and runs as the leading haltd over the same log, as
 \`haltd run\` does (after an unplanned failover HALTED unless failover.onUnplanned is "active").
-SIGTERM or SIGINT while still a standby: stop following, exit 0.
+SIGTERM or SIGINT while still a standby: stop following, exit 0. It connects to the venues
+read-only (market data, order updates) and refuses every order until it leads. \`haltd run\` with
+failover.role "standby" in the config does the same.
 
 Exit codes: as haltd run once it leads; 0 stopped as a standby; 1 bad config or the stream could
 not be followed.`,
@@ -31,30 +33,35 @@ not be followed.`,
     if (flags.port !== undefined) object.admin = { port: flags.port }
     if (flags['log-level']) object.log = { level: flags['log-level'] }
     const config = loadConfig({ file: flags.config, object })
-    mkdirSync(dirname(config.db.path), { recursive: true })
-    // Loaded here: the other commands need none of the daemon.
-    const { createStandby, EXIT } = await import('../daemon/index.js')
-    const standby = await createStandby(config, { exitProcess: true })
-    out(`haltd standby: instance ${standby.instance} follows engine ${config.nats?.engine} (seq ${standby.status().follower.seq})`)
-    const stopAsStandby = () => {
-      if (standby.status().role !== 'standby') return
-      void standby.close().then(() => process.exit(0))
-    }
-    process.once('SIGTERM', stopAsStandby)
-    process.once('SIGINT', stopAsStandby)
-    const haltd = await standby.promoted
-    process.off('SIGTERM', stopAsStandby)
-    process.off('SIGINT', stopAsStandby)
-    out(`haltd standby: instance ${standby.instance} leads engine ${config.nats?.engine} (${haltd.status().state})`)
-    const crash = (e: unknown) => {
-      haltd.gate.halt('crash')
-      haltd.logger.fatal({ err: e }, 'haltd crashed')
-      process.exit(EXIT.crash)
-    }
-    process.on('uncaughtException', crash)
-    process.on('unhandledRejection', crash)
-    return haltd.exited
+    return runStandby(config)
   },
+}
+
+/** `haltd standby`, and `haltd run` with `failover.role: "standby"`: follow, then lead once the lease is taken. */
+export async function runStandby(config: HaltdConfig): Promise<number> {
+  mkdirSync(dirname(config.db.path), { recursive: true })
+  // Loaded here: the other commands need none of the daemon.
+  const { createStandby, EXIT } = await import('../daemon/index.js')
+  const standby = await createStandby(config, { exitProcess: true })
+  out(`haltd standby: instance ${standby.instance} follows engine ${config.nats?.engine} (seq ${standby.status().follower.seq})`)
+  const stopAsStandby = () => {
+    if (standby.status().role !== 'standby') return
+    void standby.close().then(() => process.exit(0))
+  }
+  process.once('SIGTERM', stopAsStandby)
+  process.once('SIGINT', stopAsStandby)
+  const haltd = await standby.promoted
+  process.off('SIGTERM', stopAsStandby)
+  process.off('SIGINT', stopAsStandby)
+  out(`haltd standby: instance ${standby.instance} leads engine ${config.nats?.engine} (${haltd.status().state})`)
+  const crash = (e: unknown) => {
+    haltd.gate.halt('crash')
+    haltd.logger.fatal({ err: e }, 'haltd crashed')
+    process.exit(EXIT.crash)
+  }
+  process.on('uncaughtException', crash)
+  process.on('unhandledRejection', crash)
+  return haltd.exited
 }
 
 export const restoreCommand: Command = {

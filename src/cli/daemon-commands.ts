@@ -8,6 +8,7 @@ import { DEMO_VENUES, demoConfig, restingOrderPlan } from '../daemon/demo.js'
 import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
+import { runStandby } from './cluster-commands.js'
 import type { Command } from './command.js'
 import { money, quantityAt } from '../projections/money.js'
 import { venueEvidenceLine, type VenueReconciliation } from '../projections/index.js'
@@ -240,7 +241,9 @@ export const runCommand: Command = {
 Starts haltd with the given config (JSON; secrets from the environment: HALTD_ADMIN_TOKEN,
 HALTD_VENUE_<NAME>_API_KEY / _SECRET / _PASSWORD / _UID, HALTD_WEBHOOK_URL), reconciles with every
 venue, then enables the strategies. SIGTERM or SIGINT: graceful shutdown (13 steps); a second one
-during it, or SIGUSR2 at any time: emergency shutdown.
+during it, or SIGUSR2 at any time: emergency shutdown. A config with failover.role "standby" runs
+as \`haltd standby\` (it follows the engine's stream and leads once it takes the lease); so does a
+primary that finds another instance leading its engine (restarted after a handover).
 
 Exit codes: 0 shut down clean (flat where flattening was asked), 2 shut down with residual
 exposure or unconfirmed cancels, 3 emergency shutdown (the kill switch stays latched), 1 crash or
@@ -254,8 +257,19 @@ bad config.`,
     if (flags.port !== undefined) object.admin = { port: flags.port }
     if (flags['log-level']) object.log = { level: flags['log-level'] }
     const config = loadConfig({ file: flags.config, object })
+    // a config whose role is standby runs as `haltd standby` does
+    if (config.failover?.role === 'standby') return runStandby(config)
     mkdirSync(dirname(config.db.path), { recursive: true })
-    return runDaemon(config)
+    try {
+      return await runDaemon(config)
+    } catch (e) {
+      // a primary restarted while another instance leads (a rolling restart, after a handover) comes
+      // back as that leader's standby; it was refused before its run was recorded, so its log still follows
+      const { LeaseHeld } = await import('../cluster/leadership/lease.js')
+      if (!(e instanceof LeaseHeld)) throw e
+      process.stderr.write(`haltd run: ${e.message}; following it as a standby\n`)
+      return runStandby(config)
+    }
   },
 }
 

@@ -27,6 +27,8 @@ export function createOrderRouter(input: {
   writeAhead?: ((submitted: Envelope) => Promise<void>) | undefined
   /** Guardian mode: the fills of orders not yet known are the guardian's to record, once it adopted them. */
   guardian?: boolean
+  /** Holds the venues' facts back while a handover offers the lease. */
+  hold?: { run(record: () => void): void }
 }): OrderRouter {
   const { log, venues, state, cleanups } = input
   const router = new OrderRouter({
@@ -43,6 +45,7 @@ export function createOrderRouter(input: {
   })
   cleanups.push(() => router.close())
   const knows = (venue: string, clientOrderId: string) => orderOf(state(), venue, clientOrderId) !== undefined
-  for (const gw of venues.values()) cleanups.push(recordUpdates(log, gw, input.onError, knows, { leaveForeignFills: input.guardian === true }))
+  for (const gw of venues.values())
+    cleanups.push(recordUpdates(log, gw, input.onError, knows, { leaveForeignFills: input.guardian === true, hold: input.hold }))
   return router
 }

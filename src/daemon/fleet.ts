@@ -216,7 +216,7 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     const s = input.status()
     return fleetRowOf({
       identity: { ...identity, role: input.role() },
-      activity: { lifecycle: s.state, shutdown: s.shutdown },
+      activity: { lifecycle: input.lifecycle(), shutdown: s.shutdown },
       gateHalted: input.gate.halted,
       state: input.state(),
       fleetSeen: seen === true,

@@ -14,6 +14,7 @@ import { tapEvents } from './event-taps.js'
 import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
 import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
+import { createFactHold } from './fact-hold.js'
 import { startOrderEntry } from './order-entry.js'
 import { guardAccount } from './guardian.js'
 import { haltdHandle } from './handle.js'
@@ -39,11 +40,18 @@ import { HaltdError } from '../events/errors.js'
 import { startReplication } from './replication.js'
 import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
+import { startStandby, type Standby } from './standby.js'
+import { haltdAsStandby } from './standby-haltd.js'
 
 export { HALTD_VERSION } from './version.js'
 export { GRACEFUL_OVERRUN_MS } from './lifecycle.js'
 export { VenueSetupFailed } from './venues.js'
 export type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts, Lifecycle, StrategyEntry } from './types.js'
+
+/** A hot standby of the engine (`haltd standby`): follows its stream and leads once it takes the lease. */
+export function createStandby(input: HaltdConfigInput | HaltdConfig, ports: HaltdPorts = {}): Promise<Standby> {
+  return startStandby(input, ports, createHaltd)
+}
 
 /**
  * Start haltd: open the log (snapshot + tail), record the run (and a crash before it), come up
@@ -52,6 +60,8 @@ export type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts, Lifecycle, StrategyE
  */
 export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: HaltdPorts = {}): Promise<Haltd> {
   const config = parseConfig(input, ports.env ?? process.env)
+  // a standby follows until it takes the lease; then this same function leads over the log it followed
+  if (config.failover?.role === 'standby' && !ports.takeover) return haltdAsStandby(config, ports, createHaltd)
   const clock = ports.clock ?? systemClock
   const ids = ports.ids ?? uuidIds
   const adminToken = config.admin.token ?? generateToken()
@@ -122,6 +132,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       })
     }
     const { venues, sources, health: venueHealth, errors: venueErrors } = await createVenues({ config, ports, clock, onError, cleanups })
+    const venueFacts = createFactHold()
     const router = createOrderRouter({
       log,
       gate,
@@ -133,6 +144,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       onError,
       writeAhead: replication?.writeAhead,
       guardian: config.guardian !== undefined,
+      hold: venueFacts,
     })
     // the guardian listens from here (a trade reported during startup is held), and looks once the venues are reconciled
     const guardians = config.guardian ? [...venues.values()].map((g) => guardAccount(g, config.guardian!.pollMs, { log, state, onError })) : []
@@ -191,6 +203,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let fleet: FleetMembership | undefined
     let exitCode: number | undefined
     let handover: ReturnType<typeof createHandover> | undefined
+    let handedOver = false
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -225,7 +238,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         },
         recordEnd: (code) => {
           exitCode = code
-          endRun(log, runId, code)
+          // a handed-over run recorded its end before the offer, and its log takes no more writes
+          if (!handedOver) endRun(log, runId, code)
         },
         release: async () => {
           await admin?.close().catch(onError)
@@ -280,6 +294,13 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         replication: () => replication?.status(),
         fleet: () => fleet?.describe(),
         fleetAdmin: () => fleet?.admin,
+        // `handover` is built once startup is done: asked before that, it is refused as not leading yet
+        ...(config.failover && config.replication
+          ? {
+              handover: (r: { to: string; reason: string; by?: string }) =>
+                handover ? handover(r) : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet')),
+            }
+          : {}),
       }
       admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
     }
@@ -322,7 +343,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       handover = createHandover({
         log,
         gate,
-        submitsInFlight: () => router.submitsInFlight,
+        // a cancel's answer is recorded too: the release waits for it
+        submitsInFlight: () => router.submitsInFlight + router.cancelsInFlight,
         flush: (ms) => replication.flush(ms),
         leadership,
         kv: seat.taken.kv,
@@ -330,7 +352,17 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         maxOfferMs: Math.floor(config.failover.leaseMs / 2),
         logger,
         recordEnd: () => endRun(log, runId, 0),
-        afterHandover: () => void life.close(0),
+        quiesceWriters: () => {
+          const was = marketData.running
+          marketData.stop()
+          return () => (was ? marketData.start() : undefined)
+        },
+        holdVenueFacts: () => venueFacts.hold(),
+        afterHandover: () => {
+          handedOver = true
+          if (venueFacts.held > 0) logger.info({ facts: venueFacts.held }, 'handed over: venue facts heard after the release are left to the new leader')
+          void life.close(0)
+        },
       })
     }
 

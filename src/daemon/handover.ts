@@ -14,7 +14,35 @@ import {
   type HandoverState,
 } from '../core/handover/decider.js'
 import type { EventLog } from '../core/log/event-log.js'
+import { HaltdError } from '../events/errors.js'
 import type { Logger } from './logger.js'
+
+/** A write asked of a haltd that handed its engine over: its log must stay a prefix of the stream. */
+export class HandedOver extends HaltdError {
+  constructor(to: string, types: readonly string[]) {
+    super(
+      'HANDED_OVER',
+      `not recorded (${types.join(', ')}): this haltd handed its engine over to '${to}' and records nothing more, so its log stays a prefix of the stream; the new leader learns it from the venues`,
+    )
+  }
+}
+
+/**
+ * From the moment the new leader holds the lease, this log takes no more writes: whatever the
+ * closing daemon still hears (a venue's push, a cancel's answer) is the new leader's to record.
+ */
+export function sealAfterHandover(log: EventLog, to: string): void {
+  log.append = (event) => {
+    throw new HandedOver(to, [event.type])
+  }
+  log.appendBatch = (events) => {
+    throw new HandedOver(
+      to,
+      events.map((e) => e.type),
+    )
+  }
+  log.appendSoon = (event, onError) => onError(new HandedOver(to, [event.type]))
+}
 
 export type HandoverOutcome = { handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }
 
@@ -42,6 +70,17 @@ export function createHandover(input: {
   logger: Logger
   /** Record this run's end (exit 0) before the offer, so the new leader finds it ended, not crashed. */
   recordEnd: () => void
+  /**
+   * Stop what appends on its own (market data, and the strategies' reactions to it) as the gate
+   * closes, so nothing of this run follows the release into the local log, which must stay a prefix
+   * of the stream to follow it as a standby; returns the restart, for a roll-back.
+   */
+  quiesceWriters: () => () => void
+  /**
+   * Hold back what the venues push from the release on: recorded should the handover roll back
+   * (the returned function), never recorded once the lease is taken (the new leader reads the venues).
+   */
+  holdVenueFacts: () => () => void
   afterHandover: () => void
 }): (request: { to: string; reason: string; by?: string }) => Promise<HandoverOutcome> {
   const { log, gate, leadership, kv, logger } = input
@@ -62,8 +101,12 @@ export function createHandover(input: {
       ...(request.by ? { by: request.by } : {}),
     })
     const offFence = gate.fence(() => `handing the engine over to '${request.to}'`)
+    let restartWriters: (() => void) | undefined
+    let releaseFacts: (() => void) | undefined
     const rollBack = (why?: string): HandoverOutcome => {
       offFence()
+      releaseFacts?.()
+      restartWriters?.()
       apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
       logger.warn({ handoverId, to: request.to }, 'handover rolled back')
       return { handoverId, outcome: 'rolled-back', reason: why ?? state.ended.find((e) => e.phase === 'failed')?.detail ?? 'the lease was not taken in time' }
@@ -75,11 +118,20 @@ export function createHandover(input: {
     for (const { step } of LEADER_STEPS) {
       const budget = stepBudget(state, step)
       const until = performance.now() + budget
-      if (step === 'close-gate') end({ kind: 'step-ended', step, ok: true, detail: 'no new order passes' })
-      else if (step === 'settle-in-flight') {
+      if (step === 'close-gate') {
+        restartWriters = input.quiesceWriters()
+        end({ kind: 'step-ended', step, ok: true, detail: 'no new order passes; market data stopped' })
+      } else if (step === 'settle-in-flight') {
         while (input.submitsInFlight() > 0 && performance.now() < until) await sleep(2)
         const left = input.submitsInFlight()
-        if (!end({ kind: 'step-ended', step, ok: left === 0, detail: left === 0 ? 'every submit answered' : `${left} submits unanswered after ${budget} ms` }))
+        if (
+          !end({
+            kind: 'step-ended',
+            step,
+            ok: left === 0,
+            detail: left === 0 ? 'every submit and cancel answered' : `${left} submits or cancels unanswered after ${budget} ms`,
+          })
+        )
           return rollBack()
       } else if (step === 'flush-replication') {
         const ok = await input.flush(budget).then(
@@ -88,6 +140,7 @@ export function createHandover(input: {
         )
         if (!end({ kind: 'step-ended', step, ok: ok === undefined, detail: ok ?? `the stream holds seq ${log.committedSeq}` })) return rollBack()
       } else {
+        releaseFacts = input.holdVenueFacts()
         log.append({
           type: 'leadership.released',
           data: { engine: leadership.engine, instance: leadership.instance, epoch: leadership.epoch, reason: request.reason, to: request.to },
@@ -117,6 +170,7 @@ export function createHandover(input: {
           }
         } else if (!taken) leadership.resume(leadership.lease())
         if (taken) {
+          sealAfterHandover(log, request.to)
           logger.info({ handoverId, to: request.to }, 'handed over: this haltd stops without a shutdown; its orders stay for the new leader')
           setImmediate(input.afterHandover)
           return { handoverId, outcome: 'handed-over' }

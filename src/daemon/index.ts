@@ -22,4 +22,5 @@ export {
   type Watchdog,
 } from './watchdog.js'
 export { StartupMismatch, type StartupReconciliation } from './startup.js'
-export { createStandby, StandbyNotConfigured, type Standby, type StandbyStatus } from './standby.js'
+export { createStandby } from './haltd.js'
+export { NotLeading, StandbyNotConfigured, type Standby, type StandbyStatus, type StandbyVenue } from './standby.js'

@@ -1,21 +1,29 @@
 import { hostname } from 'node:os'
 import type { KV } from '@nats-io/kv'
+import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
 import { acquireLease, LeaseHeld, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
-import { startFollower, type Follower, type FollowerStatus } from '../cluster/replication/follower.js'
+import { startFollower, type Follower } from '../cluster/replication/follower.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
 import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { standbyRowOf } from '../cluster/fleet/row.js'
 import { lastEpochIn, type LeadershipReason } from './cluster.js'
 import { parseConfig, secretsOf, type HaltdConfig, type HaltdConfigInput } from './config.js'
-import { createHaltd } from './haltd.js'
-import { createLogger } from './logger.js'
+import { createLogger, type Logger } from './logger.js'
 import { openLogWithProjections } from './open-log.js'
-import type { Haltd, HaltdPorts } from './types.js'
 import { HALTD_VERSION } from './version.js'
+import { watchVenues, type StandbyVenues } from './standby-venues.js'
+import { tradingGate } from './trading-gate.js'
+import type { OrderGate } from '../core/execution/gate.js'
+import type { SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
+import type { EventLog } from '../core/log/event-log.js'
+import type { HaltdState } from '../projections/index.js'
+import type { Haltd, HaltdPorts, StandbyStatus } from './types.js'
+
+export type { StandbyStatus, StandbyVenue } from './types.js'
 
 /**
  * A hot standby: it follows the engine's stream into its own log (the chain checked link by link,
@@ -23,7 +31,8 @@ import { HALTD_VERSION } from './version.js'
  * it the lease (a planned handover), or the lease expired (the leader died or hung), it catches up
  * with the stream, takes the lease by compare-and-set, and becomes the leading haltd over the same
  * log, without reopening it. It refuses to take over while its log holds an event this build cannot
- * read, and says which.
+ * read, and says which. Meanwhile it is connected to the venues, read-only (`standby-venues.ts`),
+ * and its gate is fenced shut: it has no router, so no order of its own can reach a venue.
  */
 
 export class StandbyNotConfigured extends HaltdError {
@@ -32,27 +41,37 @@ export class StandbyNotConfigured extends HaltdError {
   }
 }
 
-export type StandbyStatus = {
-  role: 'standby' | 'leader' | 'stopped'
-  instance: string
-  engine: string
-  follower: FollowerStatus
-  /** Who leads the engine, as the bucket last said (absent while nobody holds the lease). */
-  leader?: { instance: string; epoch: number }
-  /** Why the last chance to take over was not taken. */
-  refused?: string
+/** An order or cancel asked of an instance that does not lead its engine. */
+export class NotLeading extends HaltdError {
+  constructor(instance: string, engine: string, what: string) {
+    super('NOT_LEADING', `instance '${instance}' is a standby of engine '${engine}': ${what} until it leads`)
+  }
 }
 
 export type Standby = {
   readonly instance: string
+  readonly engine: string
+  readonly logger: Logger
   status(): StandbyStatus
+  /** The log it follows into, the projections over it: read, never write. */
+  readonly log: EventLog
+  state(): HaltdState
+  /** Fenced shut while a standby: every order is refused, the shutdown's own included. */
+  readonly gate: OrderGate
+  /** The venues it keeps connected, read-only. */
+  readonly venues: ReadonlyMap<string, ExchangeGateway>
+  /** An order asked of a standby is refused by its gate: nothing is sent and nothing is logged. */
+  readonly orders: { submit(order: SubmitOrder): Promise<SubmitOutcome>; cancel(): Promise<never> }
   /** Resolves with the leading haltd once this standby took over. */
   readonly promoted: Promise<Haltd>
   /** Stop following (a standby that has not taken over); a promoted one is closed through its haltd. */
   close(): Promise<void>
 }
 
-export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports: HaltdPorts = {}): Promise<Standby> {
+/** How a standby that took the lease comes to lead: `createHaltd` over the log it followed (injected: the daemon's root imports this file). */
+export type Lead = (config: HaltdConfig, ports: HaltdPorts) => Promise<Haltd>
+
+export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports: HaltdPorts, lead: Lead): Promise<Standby> {
   const config = parseConfig(input, ports.env ?? process.env)
   if (!config.nats) throw new StandbyNotConfigured('nats')
   if (!config.replication) throw new StandbyNotConfigured('replication')
@@ -64,8 +83,9 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
   const engine = nats.engine
   const { log, runner } = openLogWithProjections(config, { clock, ids: ports.ids ?? uuidIds, logger })
   let nc: NatsConnection | undefined
-  let follower: Follower
+  let follower: Follower | undefined
   let kv: KV
+  let venues: StandbyVenues | undefined
   try {
     nc = await openNatsLink(nats, `haltd standby ${instance}`)
     follower = await startFollower({
@@ -76,17 +96,29 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
       onBroken: (reason) => logger.fatal({ reason }, 'the standby stopped following the stream: it will not take over'),
     })
     kv = await openLeaseBucket(nc, { leaseMs: failover.leaseMs, replicas: failover.replicas })
+    venues = await watchVenues({ config, ports, clock, logger })
   } catch (e) {
+    await follower?.stop().catch(() => {})
+    await venues?.release()
     await nc?.close().catch(() => {})
     runner.stop()
     log.close()
     throw e
   }
   const link = nc
+  const watched = venues
+  const following = follower
   logger.info({ engine, instance, seq: log.lastSeq }, 'standby: following the stream')
   const registration = await registerStandby()
 
   let role: StandbyStatus['role'] = 'standby'
+  const state = () => runner.state
+  const gate = tradingGate(state)
+  gate.fence(() =>
+    role === 'leader'
+      ? 'this standby took over: its leading haltd sends the orders'
+      : `instance '${instance}' is a standby: only the leader of '${engine}' sends orders`,
+  )
   let refused: string | undefined
   let leader: StandbyStatus['leader']
   let taking = false
@@ -104,13 +136,13 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
   }
 
   const takeOver = async (reason: LeadershipReason, handoverId?: string) => {
-    const followed = follower.status()
+    const followed = following.status()
     if (followed.state !== 'following') return refuse(`it no longer follows the stream: ${followed.reason ?? followed.state}`)
     if (followed.unknown.length > 0) {
       const which = followed.unknown.map((u) => `seq ${u.seq}: ${u.type} v${u.v} (${u.why})`).join('; ')
       return refuse(`its log holds events this build cannot read: ${which}; upgrade this instance before it may lead`)
     }
-    await follower.catchUp(failover.handoverBudgetMs)
+    await following.catchUp(failover.handoverBudgetMs)
     let lease: Awaited<ReturnType<typeof acquireLease>>
     try {
       lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log) })
@@ -119,14 +151,15 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
       throw e
     }
     // the old leader's last events may still have been on their way: the lease is ours, so take them
-    await follower.catchUp(failover.handoverBudgetMs)
-    await follower.stop()
+    await following.catchUp(failover.handoverBudgetMs)
+    await following.stop()
     stopWatching()
     // the leading haltd rewrites this instance's row (the same key) with role leader as it joins the fleet
     await registration?.stop()
     role = 'leader'
+    await watched.release()
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
-    const haltd = await createHaltd(config, {
+    const haltd = await lead(config, {
       ...ports,
       logger,
       takeover: { log, runner, leadership: { nc: link, kv, lease, reason, ...(handoverId ? { handoverId } : {}) } },
@@ -197,14 +230,37 @@ export async function createStandby(input: HaltdConfigInput | HaltdConfig, ports
 
   return {
     instance,
-    status: () => ({ role, instance, engine, follower: follower.status(), ...(leader ? { leader } : {}), ...(refused !== undefined ? { refused } : {}) }),
+    engine,
+    logger,
+    log,
+    state,
+    gate,
+    venues: watched.gateways,
+    orders: {
+      // the gate answers, as a leader's would: refused, nothing sent, nothing logged
+      submit: async (order) => ({
+        status: 'refused',
+        reason: gate.refusal({ origin: order.origin, reduceOnly: order.reduceOnly === true }) ?? 'not the leader',
+      }),
+      cancel: () => Promise.reject(new NotLeading(instance, engine, 'it cancels nothing')),
+    },
+    status: () => ({
+      role,
+      instance,
+      engine,
+      follower: following.status(),
+      ...(leader ? { leader } : {}),
+      ...(refused !== undefined ? { refused } : {}),
+      venues: watched.status(),
+    }),
     promoted,
     async close() {
       if (role === 'leader') return
       role = 'stopped'
       stopWatching()
       await registration?.stop()
-      await follower.stop()
+      await following.stop()
+      await watched.release()
       await link.close().catch(() => {})
       runner.stop()
       log.close()

@@ -3,12 +3,12 @@ import type { StrategyStatus } from '../strategies/index.js'
 import type { ShutdownController } from '../core/shutdown/controller.js'
 import type { VenueLatency } from './venue-health.js'
 import type { StartupReconciliation } from './startup.js'
-import type { DaemonStatus, Lifecycle } from './types.js'
+import type { DaemonStatus } from './types.js'
 import { HALTD_VERSION } from './version.js'
 
 /** What `/status` is made of, each read at the moment it is asked. */
 export type StatusInputs = {
-  lifecycle: Lifecycle
+  lifecycle: DaemonStatus['state']
   state: HaltdState
   run: { runId: string; pid: number; startedAt: number }
   now: number

@@ -17,8 +17,25 @@ import type { Logger } from './logger.js'
 import type { NotificationSink } from './notify/index.js'
 import type { StartupReconciliation } from './startup.js'
 import type { ReplicationStatus } from '../cluster/replication/publisher.js'
+import type { FollowerStatus } from '../cluster/replication/follower.js'
 
 export type Lifecycle = 'starting' | 'running' | 'halted' | 'shutting-down' | 'stopped'
+
+/** A venue as a standby sees it: connected or not, and what it heard (it records none of it). */
+export type StandbyVenue = { venue: string; connected: boolean; problem?: string; updates: number; lastUpdateAt?: number; ticks: number; lastTickAt?: number }
+
+/** A hot standby: following the engine's stream, or leading once it took over. */
+export type StandbyStatus = {
+  role: 'standby' | 'leader' | 'stopped'
+  instance: string
+  engine: string
+  follower: FollowerStatus
+  /** Who leads the engine, as the bucket last said (absent while nobody holds the lease). */
+  leader?: { instance: string; epoch: number }
+  /** Why the last chance to take over was not taken. */
+  refused?: string
+  venues: StandbyVenue[]
+}
 
 /** A strategy an embedder brings, with the limits the host holds it to. */
 export type StrategyEntry = { strategy: Strategy; limits: StrategyLimits; enabled?: boolean }
@@ -63,7 +80,8 @@ export type HaltdEvents = {
 }
 
 export type DaemonStatus = {
-  state: Lifecycle
+  /** `standby`: following the leader's stream; it sends no order (`standby` says more). */
+  state: Lifecycle | 'standby'
   mode: string
   pid: number
   runId: string
@@ -97,6 +115,8 @@ export type DaemonStatus = {
   replication?: ReplicationStatus & { mode: 'async' | 'sync' }
   /** Present with a fleet: whether this engine sees it (NATS reachable), since when, and why not. */
   fleet?: { engine: string; instance: string; seen: boolean; since: string; problem?: string }
+  /** Present while this haltd is a standby (`failover.role: "standby"`). */
+  standby?: StandbyStatus
 }
 
 export type Haltd = {

@@ -11,6 +11,7 @@ import { openEventLog } from '../../src/core/log/event-log.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
+import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
 
 const LEASE_MS = 1_000
 let server: Awaited<ReturnType<typeof startNats>>
@@ -133,7 +134,7 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     const a = await primary(engine)
     const b = await standby(engine, 'b')
     const c = await standby(engine, 'c')
-    await a.orders.submit(order(40_000))
+    const sent = await a.orders.submit(order(40_000))
     await a.close()
     const winner = await Promise.race([b.promoted, c.promoted])
     haltds.push(winner)
@@ -142,6 +143,14 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     expect(won.status().role).toBe('leader')
     expect(lost.status()).toMatchObject({ role: 'standby', leader: { instance: won.instance, epoch: 2 }, follower: { state: 'following' } })
     await until('the other follows the new leader', () => lost.status().follower.seq === winner.log.committedSeq)
+    // the loser sent nothing and took nothing: one chain, the primary's order in it, every order from a leader
+    expect([...winner.log.read({ types: ['leadership.acquired'] })].map((e) => (e.data as { instance: string }).instance)).toEqual(['a', won.instance])
+    const found = failoverFindings({
+      stream: await readStream(nc, engine),
+      logs: { a: logRows(a.config.db.path), [won.instance]: [...winner.log.readRaw()], [lost.instance]: [...lost.log.readRaw()] },
+      venueOrders: [sent.clientOrderId ?? ''],
+    })
+    expect(found).toEqual({ lost: [], forks: [], nonLeaderOrders: [], tails: {} })
   })
 })
 

@@ -62,3 +62,54 @@ describe('production examples', () => {
     expect(() => parseYaml('a: 1\n    b: 2\n')).toThrow(/indentation/)
   })
 })
+
+describe('the primary/standby pair examples', () => {
+  const secrets = { HALTD_VENUE_OKX_API_KEY: 'k', HALTD_VENUE_OKX_SECRET: 's', HALTD_VENUE_OKX_PASSWORD: 'p' }
+  const pair = (name: string) => loadConfig({ file: join(repoRoot, 'examples', 'standby', name), env: secrets })
+
+  it('the two configs are one engine with two instances: same venues, strategies and lease, each its own log, admin port and role', () => {
+    const primary = pair('primary.json')
+    const standby = pair('standby.json')
+    expect([primary.failover?.role, standby.failover?.role]).toEqual(['primary', 'standby'])
+    expect(standby.nats?.engine).toBe(primary.nats?.engine)
+    expect(standby.failover?.leaseMs).toBe(primary.failover?.leaseMs)
+    expect(standby.venues).toEqual(primary.venues)
+    expect(standby.strategies).toEqual(primary.strategies)
+    expect(standby.replication).toEqual(primary.replication)
+    expect(new Set([primary.nats?.instance, standby.nats?.instance]).size).toBe(2)
+    expect(new Set([primary.db.path, standby.db.path]).size).toBe(2)
+    expect(new Set([primary.admin.port, standby.admin.port]).size).toBe(2)
+  })
+
+  it('the systemd template runs either config with run, stops with SIGTERM within the worst case, and never restarts a latched kill switch', () => {
+    const service = parseUnit(readFileSync(join(repoRoot, 'examples', 'standby', 'haltd@.service'), 'utf8')).Service!
+    expect(service.ExecStart![0]).toMatch(/cli\.js run --config \/etc\/haltd\/%i\.json$/)
+    expect(service.KillSignal).toEqual(['SIGTERM'])
+    expect(service.KillMode).toEqual(['mixed'])
+    expect(Number(service.TimeoutStopSec![0]) * 1000).toBeGreaterThan(worstStopMs)
+    expect(service.Restart).toEqual(['on-failure'])
+    expect(service.RestartPreventExitStatus!.join(' ').split(/\s+/).map(Number)).toEqual(expect.arrayContaining([EXIT.emergency, EXIT.residual]))
+  })
+
+  it('the Kubernetes pair is two one-replica StatefulSets on different nodes, one per config, each stopped as the single instance is', () => {
+    const doc = parseYaml(readFileSync(join(repoRoot, 'examples', 'standby', 'kubernetes.yaml'), 'utf8'))
+    expect(at(doc, 'kind')).toBe('List')
+    const sets = at(doc, 'items') as Yaml[]
+    expect(sets.map((s) => at(s, 'kind'))).toEqual(['StatefulSet', 'StatefulSet'])
+    const configs = sets.map((s) => {
+      expect(at(s, 'spec', 'replicas')).toBe(1)
+      const pod = at(s, 'spec', 'template', 'spec')
+      expect((at(pod, 'terminationGracePeriodSeconds') as number) * 1000).toBeGreaterThan(worstStopMs)
+      const anti = at(pod, 'affinity', 'podAntiAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 0)
+      expect(at(anti, 'topologyKey')).toBe('kubernetes.io/hostname')
+      const container = at(pod, 'containers', 0)
+      const preStop = at(container, 'lifecycle', 'preStop', 'exec', 'command') as string[]
+      expect(preStop).toContain('stop')
+      expect(preStop).not.toContain('--emergency')
+      const command = at(container, 'command') as string[]
+      expect(command.slice(-3, -1)).toEqual(['run', '--config'])
+      return command.at(-1)
+    })
+    expect(configs).toEqual(['/etc/haltd/primary.json', '/etc/haltd/standby.json'])
+  })
+})

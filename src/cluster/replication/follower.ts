@@ -52,6 +52,13 @@ export type Follower = {
 
 const UNKNOWN_KEPT = 20
 const BATCH = 512
+const PULL_EXPIRES_MS = 2_000
+/**
+ * How often a follower that received nothing asks whether the stream holds more: when it does, the
+ * consumer is made anew from the next seq (the client's own reset does not come when the consumer's
+ * server is gone and its questions go unanswered).
+ */
+const STALL_CHECK_MS = 3_000
 
 export async function startFollower(input: {
   nc: NatsConnection
@@ -68,12 +75,17 @@ export async function startFollower(input: {
   const jsm = await jetstreamManager(nc, { timeout })
   await ensureLogStream(jsm, { engine, replicas: input.replicas ?? 1 })
   await checkFollows(jsm, log, engine)
-  const consumer = await jetstream(nc, { timeout }).consumers.get(streamNameOf(engine), {
-    deliver_policy: log.lastSeq === 0 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
-    ...(log.lastSeq === 0 ? {} : { opt_start_seq: log.lastSeq + 1 }),
-  })
-  const messages = await consumer.consume({ max_messages: 4_096 })
-  return new StreamFollower(log, engine, jsm, messages, input.onBroken)
+  const js = jetstream(nc, { timeout })
+  // short pulls: the ordered consumer lives on one server (the stream's leader when it was made); if
+  // that server dies, two missed heartbeats (half a pull each) are what tell the client to make it anew
+  const open = async (from: number): Promise<ConsumerMessages> => {
+    const consumer = await js.consumers.get(streamNameOf(engine), {
+      deliver_policy: from <= 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+      ...(from <= 1 ? {} : { opt_start_seq: from }),
+    })
+    return consumer.consume({ max_messages: 4_096, expires: PULL_EXPIRES_MS })
+  }
+  return new StreamFollower(log, engine, jsm, await open(log.lastSeq + 1), open, input.onBroken)
 }
 
 /** The local log must be a prefix of the stream: its last event is the stream's event at that seq. */
@@ -100,32 +112,75 @@ class StreamFollower implements Follower {
   private flushQueued = false
   private waiters: { seq: number; resolve: () => void; timer: NodeJS.Timeout }[] = []
   private readonly done: Promise<void>
+  /** The newest seq taken from the stream (stored or in the buffer): a consumer made anew starts after it. */
+  private lastTaken: number
+  private delivered = 0
+  private deliveredAtCheck = 0
+  private remaking = false
+  private readonly stallCheck: NodeJS.Timeout
 
   constructor(
     private readonly log: EventLog,
     private readonly engine: string,
     private readonly jsm: JetStreamManager,
-    private readonly messages: ConsumerMessages,
+    private messages: ConsumerMessages,
+    private readonly open: (from: number) => Promise<ConsumerMessages>,
     private readonly onBroken: ((reason: string) => void) | undefined,
   ) {
+    this.lastTaken = log.lastSeq
     this.done = this.run()
+    this.stallCheck = setInterval(() => void this.checkStalled(), STALL_CHECK_MS)
+    this.stallCheck.unref()
   }
 
   private async run(): Promise<void> {
-    for await (const m of this.messages) {
-      if (this.state !== 'following') break
-      try {
-        this.pending = m.info.pending
-        this.buffer.push(replicatedRow(decodeRow(m.seq, m.data, m.headers)))
-      } catch (e) {
-        this.break(e instanceof Error ? e.message : String(e))
-        break
+    for (;;) {
+      const messages = this.messages
+      for await (const m of messages) {
+        if (this.state !== 'following') break
+        this.delivered++
+        // a consumer made anew may deliver again what the old one delivered last
+        if (m.seq <= this.lastTaken) continue
+        try {
+          this.pending = m.info.pending
+          this.buffer.push(replicatedRow(decodeRow(m.seq, m.data, m.headers)))
+          this.lastTaken = m.seq
+        } catch (e) {
+          this.break(e instanceof Error ? e.message : String(e))
+          break
+        }
+        if (this.buffer.length >= BATCH) this.flush()
+        else if (!this.flushQueued) {
+          this.flushQueued = true
+          setImmediate(() => this.flush())
+        }
       }
-      if (this.buffer.length >= BATCH) this.flush()
-      else if (!this.flushQueued) {
-        this.flushQueued = true
-        setImmediate(() => this.flush())
+      // stopped to be replaced: go on with the new consumer; stopped for good: done
+      if (this.state !== 'following' || this.messages === messages) return
+    }
+  }
+
+  private async checkStalled(): Promise<void> {
+    if (this.state !== 'following' || this.remaking) return
+    const progressed = this.delivered !== this.deliveredAtCheck
+    this.deliveredAtCheck = this.delivered
+    if (progressed) return
+    this.remaking = true
+    try {
+      const last = await lastStreamSeq(this.jsm, this.engine)
+      if (last <= this.lastTaken || this.state !== 'following') return
+      const next = await this.open(this.lastTaken + 1)
+      if (this.state !== 'following') {
+        next.stop()
+        return
       }
+      const old = this.messages
+      this.messages = next
+      old.stop()
+    } catch {
+      // the stream cannot answer yet: asked again at the next check
+    } finally {
+      this.remaking = false
     }
   }
 
@@ -175,6 +230,7 @@ class StreamFollower implements Follower {
     if (this.state !== 'following') return
     this.state = 'broken'
     this.reason = reason
+    clearInterval(this.stallCheck)
     this.messages.stop()
     this.onBroken?.(reason)
   }
@@ -214,6 +270,7 @@ class StreamFollower implements Follower {
 
   async stop(): Promise<void> {
     if (this.state === 'following') this.state = 'stopped'
+    clearInterval(this.stallCheck)
     this.messages.stop()
     await this.done.catch(() => {})
     // what arrived before the stop is stored: a standby taking over holds everything it was given

@@ -81,6 +81,7 @@ type Waiter = { seq: number; resolve: () => void; reject: (e: unknown) => void; 
 
 const RECOVERY_BACKOFF_MS = [50, 100, 250, 500, 1000] as const
 
+const attemptTimeout = (ackTimeoutMs: number) => Math.max(250, Math.floor(ackTimeoutMs / 4))
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 /**
@@ -96,7 +97,10 @@ export async function startPublisher(options: PublisherOptions): Promise<Replica
   await ensureLogStream(jsm, { engine, replicas: options.replicas ?? 1 })
   const streamLast = await lastStreamSeq(jsm, engine)
   await checkSameHistory(jsm, log, engine, streamLast)
-  return new Publisher(options, js, jsm, streamLast)
+  // a publish, or a question to the stream while recovering, waits a quarter of the ack budget: a
+  // stream leader lost mid-publish is noticed and the stream asked again while an order's write-ahead
+  // still waits, so a replicated stream's election delays orders instead of halting trading
+  return new Publisher(options, js, await jetstreamManager(nc, { timeout: attemptTimeout(timeout) }), streamLast)
 }
 
 /** Refuse, before anything is written, a log that may not write to the engine's stream (`StreamAhead`, `StreamForked`). */
@@ -246,7 +250,12 @@ class Publisher implements ReplicationPublisher {
       this.next = row.seq + 1
       this.inFlight++
       this.js
-        .publish(this.subject, encodeRow(row), { msgID: msgIdOf(row), expect: { lastSequence: row.seq - 1 }, headers: hdrs, timeout: this.ackTimeoutMs })
+        .publish(this.subject, encodeRow(row), {
+          msgID: msgIdOf(row),
+          expect: { lastSequence: row.seq - 1 },
+          headers: hdrs,
+          timeout: attemptTimeout(this.ackTimeoutMs),
+        })
         .then(
           (ack) => this.answered(row, ack, undefined),
           (e: unknown) => this.answered(row, undefined, e),

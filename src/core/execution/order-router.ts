@@ -103,6 +103,7 @@ export class OrderRouter {
   private seq = 0
   private refusals = 0
   private inFlight = 0
+  private cancelling = 0
   private readonly submitTimeoutMs: number
   private readonly cancelTimeoutMs: number
   private readonly lostRecheckMs: number
@@ -120,6 +121,11 @@ export class OrderRouter {
   /** Submits past the gate whose venue answer has not come back (a handover waits for them). */
   get submitsInFlight(): number {
     return this.inFlight
+  }
+
+  /** Cancels sent and not answered yet: their answers are still to be recorded. */
+  get cancelsInFlight(): number {
+    return this.cancelling
   }
 
   /** How many orders the gate refused since start. */
@@ -378,6 +384,7 @@ export class OrderRouter {
     const timeoutMs = options.timeoutMs ?? this.cancelTimeoutMs
     const key = { venue: ref.venue, clientOrderId: ref.clientOrderId }
     log.append({ type: 'order.cancel-requested', data: { ...key, reason: options.reason, origin: options.origin } })
+    this.cancelling++
     try {
       const result = await withinMs(gateway.cancel(ref), timeoutMs, `cancel timed out after ${timeoutMs} ms`)
       if (result.outcome === 'canceled') {
@@ -399,6 +406,8 @@ export class OrderRouter {
     } catch (e) {
       log.append({ type: 'order.cancel-unconfirmed', data: { ...key, reason: messageOf(e) } })
       return 'unconfirmed'
+    } finally {
+      this.cancelling--
     }
   }
 

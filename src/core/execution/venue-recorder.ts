@@ -117,17 +117,23 @@ export function recordUpdates(
    * order first and then records its trades, so they are booked (a fill of an unknown order is
    * recorded but books nothing, and its trade id is then taken).
    */
-  options: { leaveForeignFills?: boolean } = {},
+  options: {
+    leaveForeignFills?: boolean
+    /** Where each fact goes first: recorded at once, or held back for a while (a handover offering the lease). */
+    hold?: { run(record: () => void): void }
+  } = {},
 ): () => void {
   // These run in the venue's callbacks: an append that fails (a full disk) is reported, never
   // thrown into the venue's code, where it would be an uncaught exception.
-  const safely = (record: () => void) => {
+  const now = (record: () => void) => {
     try {
       record()
     } catch (e) {
       onError(e)
     }
   }
+  const { hold } = options
+  const safely = hold ? (record: () => void) => hold.run(() => now(record)) : now
   const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
   const ours = (clientOrderId: string) => knows?.(gateway.venue, clientOrderId) === true || isOurs(log, gateway.venue, clientOrderId)
   const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours, options.leaveForeignFills === true)))
