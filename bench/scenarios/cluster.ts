@@ -114,7 +114,8 @@ function phasesOf(h: Haltd, handoverId: string): Phases | undefined {
   const events = [...h.log.read({ stream: `handover:${handoverId}` })]
   const acquired = [...h.log.read({ stream: 'leadership', types: ['leadership.acquired'] })].at(-1)
   const requested = events.find((e) => e.type === 'handover.requested')
-  const step = (name: string, phase: string) => events.find((e) => e.type === 'handover.step' && (e.data as { step: string; phase: string }).step === name && (e.data as { phase: string }).phase === phase)
+  const step = (name: string, phase: string) =>
+    events.find((e) => e.type === 'handover.step' && (e.data as { step: string; phase: string }).step === name && (e.data as { phase: string }).phase === phase)
   const released = step('release-lease', 'completed')
   const opened = step('open-gate', 'completed')
   if (!requested || !released || !opened || !acquired) return undefined
@@ -236,7 +237,9 @@ function spawnPrimary(configFile: string): { child: ChildProcess; ready: Promise
       if (out.includes('startup reconciliation done')) res()
     }
     child.stdout?.on('data', onData)
-    child.stderr?.on('data', (c: Buffer) => void (out += c.toString('utf8')))
+    child.stderr?.on('data', (c: Buffer) => {
+      out += c.toString('utf8')
+    })
     child.once('exit', (code, signal) => rej(new Error(`the primary exited (${code ?? signal}) before it was up:\n${out.slice(-2_000)}`)))
   })
   ready.catch(() => undefined)
@@ -451,12 +454,21 @@ async function runReplication(ctx: BenchContext): Promise<BenchResult[]> {
             if (i >= 20) lat[k]!.push(ms)
           }
         }
-        const [none, async, sync] = lat.map((l) => percentilesOf(l.map(ns))) as [ReturnType<typeof percentilesOf>, ReturnType<typeof percentilesOf>, ReturnType<typeof percentilesOf>]
+        const [none, async, sync] = lat.map((l) => percentilesOf(l.map(ns))) as [
+          ReturnType<typeof percentilesOf>,
+          ReturnType<typeof percentilesOf>,
+          ReturnType<typeof percentilesOf>,
+        ]
         const per = (p: typeof none) => `${fmt(p.p50 / 1e6)}/${fmt(p.p99 / 1e6)}`
         const note = `submit p50/p99 ms: no replication ${per(none)}, async ${per(async)}, sync ${per(sync)} (${orders} orders each, interleaved)`
         results.push(
           { name: SYNC50, unit: 'ms', value: (sync.p50 - none.p50) / 1e6, note },
-          { name: SYNC99, unit: 'ms', value: (sync.p99 - none.p99) / 1e6, note: `sync's p99 over no replication's; async adds ${fmt((async.p99 - none.p99) / 1e6)} ms at p99` },
+          {
+            name: SYNC99,
+            unit: 'ms',
+            value: (sync.p99 - none.p99) / 1e6,
+            note: `sync's p99 over no replication's; async adds ${fmt((async.p99 - none.p99) / 1e6)} ms at p99`,
+          },
         )
       } finally {
         for (const h of daemons) await h.close().catch(() => undefined)
@@ -472,5 +484,9 @@ async function runReplication(ctx: BenchContext): Promise<BenchResult[]> {
 export const scenarios: BenchScenario[] = [
   { name: 'cluster-handover', description: 'planned handovers under a steady order flow: old gate closed to new gate open, p50/p99', run: runHandover },
   { name: 'cluster-failover', description: 'kill -9 of a primary process: lease expiry to the standby leading with its gate open', run: runFailover },
-  { name: 'cluster-replication', description: 'the stream publisher: lag at 5,000 events/s, pipelined throughput, sync mode added latency per order', run: runReplication },
+  {
+    name: 'cluster-replication',
+    description: 'the stream publisher: lag at 5,000 events/s, pipelined throughput, sync mode added latency per order',
+    run: runReplication,
+  },
 ]
