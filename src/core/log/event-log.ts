@@ -85,6 +85,8 @@ export type ReadOptions = {
   untilTs?: number
   types?: readonly string[]
   stream?: string
+  /** Every stream whose name starts with this (`shutdown:`), read through the stream index rather than the whole log. */
+  streamPrefix?: string
 }
 
 /** A row exactly as stored: what the hash chain covers. */
@@ -946,7 +948,7 @@ export class EventLog {
   /** Stored events as envelopes (current versions), streamed in seq order. */
   *read(options: ReadOptions = {}): Generator<Envelope> {
     const types = options.types ? new Set(options.types) : undefined
-    const rows = options.stream === undefined ? this.readRaw(options.from ?? 1, options.to) : this.readStream(options)
+    const rows = options.stream === undefined && options.streamPrefix === undefined ? this.readRaw(options.from ?? 1, options.to) : this.readStream(options)
     for (const row of rows) {
       if (options.untilTs !== undefined && row.ts > options.untilTs) return
       if (types && !types.has(row.type)) continue
@@ -955,11 +957,19 @@ export class EventLog {
   }
 
   private *readStream(options: ReadOptions): Generator<StoredRow> {
-    const stmt = this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    const prefix = options.stream === undefined ? options.streamPrefix : undefined
+    const stmt =
+      prefix === undefined
+        ? this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+        : this.database.prepare(
+            `SELECT ${COLUMNS} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+          )
+    // the streams from the prefix up to, not including, the prefix with its last character one higher
+    const range = prefix === undefined ? [options.stream] : [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)]
     let next = options.from ?? 1
     const to = options.to ?? Number.MAX_SAFE_INTEGER
     for (;;) {
-      const rows = stmt.all(options.stream, next, to) as StoredRow[]
+      const rows = stmt.all(...range, next, to) as StoredRow[]
       for (const row of rows) yield row
       if (rows.length < PAGE) return
       next = rows[rows.length - 1]!.seq + 1
