@@ -13,7 +13,10 @@ import { EPOCH_HEADER, encodeRow, ensureLogStream, lastStreamSeq, msgIdOf, strea
  * They go out as plain publishes with a reply subject under one inbox of this publisher, the
  * stream's acknowledgements coming back there by seq: no request, timer or promise per event, so
  * the window can be kept full at tens of thousands of events a second. One timer ages the oldest
- * unanswered publish against `ackTimeoutMs`.
+ * unanswered publish against a quarter of `ackTimeoutMs` (at least 250 ms), and a question to the
+ * stream while recovering waits as long: a stream leader lost mid-publish is noticed and the stream
+ * asked again while an order's write-ahead still waits, so a replicated stream's election delays
+ * orders instead of halting trading.
  *
  * After any failed publish the pipeline stops, lets what is in flight settle, then asks the stream
  * what it holds: events it holds that are this log's own are counted as acknowledged and publishing
@@ -92,6 +95,7 @@ type Waiter = { seq: number; resolve: () => void; reject: (e: unknown) => void; 
 
 const RECOVERY_BACKOFF_MS = [50, 100, 250, 500, 1000] as const
 
+const attemptTimeout = (ackTimeoutMs: number) => Math.max(250, Math.floor(ackTimeoutMs / 4))
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 /**
@@ -102,12 +106,13 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 export async function startPublisher(options: PublisherOptions): Promise<ReplicationPublisher> {
   const { nc, log, engine } = options
   const timeout = options.ackTimeoutMs ?? 5_000
-  if (options.streamSeq !== undefined) return new Publisher(options, await jetstreamManager(nc, { timeout, checkAPI: false }), options.streamSeq)
+  const recovering = { timeout: attemptTimeout(timeout), checkAPI: false }
+  if (options.streamSeq !== undefined) return new Publisher(options, await jetstreamManager(nc, recovering), options.streamSeq)
   const jsm = await jetstreamManager(nc, { timeout })
   await ensureLogStream(jsm, { engine, replicas: options.replicas ?? 1 })
   const streamLast = await lastStreamSeq(jsm, engine)
   await checkSameHistory(jsm, log, engine, streamLast)
-  return new Publisher(options, jsm, streamLast)
+  return new Publisher(options, await jetstreamManager(nc, recovering), streamLast)
 }
 
 /** Refuse, before anything is written, a log that may not write to the engine's stream (`StreamAhead`, `StreamForked`). */
@@ -161,7 +166,8 @@ class Publisher implements ReplicationPublisher {
   private settledWaiters: (() => void)[] = []
   private readonly subject: string
   private readonly maxInFlight: number
-  private readonly ackTimeoutMs: number
+  /** How long one publish waits for its acknowledgement before it counts as failed. */
+  private readonly attemptMs: number
   private readonly epoch: () => number
   private readonly now: () => number
   private readonly offEvent: () => void
@@ -174,7 +180,7 @@ class Publisher implements ReplicationPublisher {
     this.engine = options.engine
     this.subject = subjectOf(options.engine)
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1024)
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 5_000
+    this.attemptMs = attemptTimeout(options.ackTimeoutMs ?? 5_000)
     this.epoch = options.epoch ?? (() => 0)
     this.now = options.now ?? Date.now
     this.refill = Math.max(1, Math.min(256, Math.floor(this.maxInFlight / 4)))
@@ -182,7 +188,7 @@ class Publisher implements ReplicationPublisher {
     this.next = streamLast + 1
     this.inbox = createInbox()
     this.replies = options.nc.subscribe(`${this.inbox}.*`, { callback: (_e, m) => this.reply(m) })
-    this.ager = setInterval(() => this.ageOut(), Math.max(10, Math.min(250, Math.floor(this.ackTimeoutMs / 4))))
+    this.ager = setInterval(() => this.ageOut(), Math.max(10, Math.min(250, Math.floor(this.attemptMs / 4))))
     this.ager.unref()
     this.offEvent = options.log.on('event', () => this.schedulePump())
     this.pump()
@@ -315,11 +321,11 @@ class Publisher implements ReplicationPublisher {
   /** Publishes unanswered for longer than the ack timeout count as failed. */
   private ageOut(): void {
     if (this.pending.size === 0) return
-    const oldest = performance.now() - this.ackTimeoutMs
+    const oldest = performance.now() - this.attemptMs
     for (const [seq, sent] of this.pending) {
       if (sent.sentAt > oldest) break
       this.pending.delete(seq)
-      this.answered(sent.row, undefined, new PublishFailed(`no acknowledgement within ${this.ackTimeoutMs} ms`))
+      this.answered(sent.row, undefined, new PublishFailed(`no acknowledgement within ${this.attemptMs} ms`))
     }
   }
 
