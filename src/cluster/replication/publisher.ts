@@ -2,7 +2,7 @@ import { JetStreamApiCodes, jetstreamManager, type JetStreamManager } from '@nat
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { EventLog, StoredRow } from '../../core/log/event-log.js'
 import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from './errors.js'
-import { EPOCH_HEADER, encodeRow, ensureLogStream, lastStreamSeq, msgIdOf, streamRowAt, subjectOf } from './log-stream.js'
+import { EPOCH_HEADER, ensureLogStream, lastStreamSeq, msgIdOf, streamRowAt, subjectOf } from './log-stream.js'
 
 /**
  * The leader's side of replication: every committed event of the log, in seq order, published to
@@ -152,8 +152,8 @@ class Publisher implements ReplicationPublisher {
   private acked: number
   private next: number
   private inFlight = 0
-  /** The publishes not answered yet, by seq, oldest first, with when each was sent. */
-  private readonly pending = new Map<number, { row: StoredRow; sentAt: number }>()
+  /** The publishes not answered yet: seq → when it was sent, oldest first. */
+  private readonly pending = new Map<number, number>()
   private readonly inbox: string
   private readonly replies: Subscription
   private readonly ager: NodeJS.Timeout
@@ -282,15 +282,16 @@ class Publisher implements ReplicationPublisher {
     const nc = this.options.nc
     const sentAt = performance.now()
     try {
-      for (const row of log.readReplicable(this.next, to)) {
+      // each row as SQLite wrote its JSON (the same message `encodeRow` makes)
+      for (const row of log.readReplicableJson(this.next, to)) {
         const h = headers()
         h.set('Nats-Msg-Id', msgIdOf(row))
         h.set('Nats-Expected-Last-Sequence', String(row.seq - 1))
         h.set(EPOCH_HEADER, epoch)
         this.next = row.seq + 1
         this.inFlight++
-        this.pending.set(row.seq, { row, sentAt })
-        nc.publish(this.subject, encodeRow(row), { reply: `${this.inbox}.${row.seq}`, headers: h })
+        this.pending.set(row.seq, sentAt)
+        nc.publish(this.subject, row.json, { reply: `${this.inbox}.${row.seq}`, headers: h })
       }
     } catch (e) {
       // the connection is closed or draining: what was sent is aged out, then recovered
@@ -301,41 +302,39 @@ class Publisher implements ReplicationPublisher {
   /** The stream's answer to the publish of the seq the reply subject names. */
   private reply(m: Msg): void {
     const seq = Number(m.subject.slice(this.inbox.length + 1))
-    const sent = this.pending.get(seq)
-    if (!sent) return
-    this.pending.delete(seq)
+    if (!this.pending.delete(seq)) return
     let answer: StreamReply | undefined
     try {
       if (m.data.length > 0) answer = JSON.parse(decoder.decode(m.data)) as StreamReply
     } catch {}
     if (answer?.error === undefined && typeof answer?.seq === 'number') {
-      this.answered(sent.row, answer.seq, undefined)
+      this.answered(seq, answer.seq, undefined)
       return
     }
     const status = m.headers?.code ? `status ${m.headers.code} ${m.headers.description}` : 'no answer it could read'
     const err = answer?.error
     const refused = err?.err_code === JetStreamApiCodes.StreamWrongLastSequence
-    this.answered(sent.row, undefined, new PublishFailed(err ? `${err.description ?? 'error'} (${err.err_code ?? err.code ?? '?'})` : status), refused)
+    this.answered(seq, undefined, new PublishFailed(err ? `${err.description ?? 'error'} (${err.err_code ?? err.code ?? '?'})` : status), refused)
   }
 
   /** Publishes unanswered for longer than the ack timeout count as failed. */
   private ageOut(): void {
     if (this.pending.size === 0) return
     const oldest = performance.now() - this.attemptMs
-    for (const [seq, sent] of this.pending) {
-      if (sent.sentAt > oldest) break
+    for (const [seq, sentAt] of this.pending) {
+      if (sentAt > oldest) break
       this.pending.delete(seq)
-      this.answered(sent.row, undefined, new PublishFailed(`no acknowledgement within ${this.attemptMs} ms`))
+      this.answered(seq, undefined, new PublishFailed(`no acknowledgement within ${this.attemptMs} ms`))
     }
   }
 
-  private answered(row: StoredRow, ackSeq: number | undefined, error: unknown, refused = false): void {
+  private answered(seq: number, ackSeq: number | undefined, error: unknown, refused = false): void {
     this.inFlight--
     if (ackSeq !== undefined && this.state !== 'fenced') {
-      if (ackSeq !== row.seq) this.fence(`the stream stored log seq ${row.seq} at stream seq ${ackSeq}`)
-      else this.acknowledge(row.seq)
+      if (ackSeq !== seq) this.fence(`the stream stored log seq ${seq} at stream seq ${ackSeq}`)
+      else this.acknowledge(seq)
     } else if (error !== undefined && this.state === 'live') {
-      this.setState('recovering', refused ? `the stream refused seq ${row.seq}: ${messageOf(error)}` : `publish of seq ${row.seq} failed: ${messageOf(error)}`)
+      this.setState('recovering', refused ? `the stream refused seq ${seq}: ${messageOf(error)}` : `publish of seq ${seq} failed: ${messageOf(error)}`)
       this.recoveries = 0
     }
     if (this.inFlight === 0) {

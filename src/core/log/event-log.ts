@@ -382,6 +382,7 @@ export class EventLog {
   private readonly byKey: Database.Statement
   private readonly page: Database.Statement
   private readonly pageKeyed: Database.Statement
+  private readonly pageJson: Database.Statement
   private seq = 0
   private hash = GENESIS_HASH
   private lastTs = 0
@@ -451,6 +452,11 @@ export class EventLog {
     this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
     this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
     this.pageKeyed = db.prepare(`SELECT ${COLUMNS}, idem_key AS key FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    this.pageJson = db.prepare(
+      `SELECT seq, hash, json_object('seq', seq, 'id', id, 'type', type, 'v', v, 'ts', ts, 'stream', stream, 'causationId', causation_id,
+         'correlationId', correlation_id, 'data', data, 'prevHash', prev_hash, 'hash', hash, 'key', idem_key) AS json
+       FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+    )
     this.insertMany = this.readonly
       ? db.prepare('SELECT 1')
       : db.prepare(
@@ -883,6 +889,22 @@ export class EventLog {
     let next = from
     for (;;) {
       const rows = this.pageKeyed.all(next, to) as ReplicatedRow[]
+      for (const row of rows) yield row
+      if (rows.length < PAGE) return
+      next = rows[rows.length - 1]!.seq + 1
+    }
+  }
+
+  /**
+   * The rows of `readReplicable` as JSON text made by SQLite (the row's columns by their row names,
+   * the stored data as a string, `key` the idempotency key), with the seq and hash beside it:
+   * replication's messages without a JavaScript object per column.
+   */
+  *readReplicableJson(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<{ seq: number; hash: string; json: string }> {
+    if (this.closed) throw new LogClosed()
+    let next = from
+    for (;;) {
+      const rows = this.pageJson.all(next, to) as { seq: number; hash: string; json: string }[]
       for (const row of rows) yield row
       if (rows.length < PAGE) return
       next = rows[rows.length - 1]!.seq + 1
