@@ -410,7 +410,7 @@ async function runReplication(ctx: BenchContext): Promise<BenchResult[]> {
     }
     // throughput
     {
-      const n = ctx.quick ? 20_000 : 100_000
+      const n = ctx.quick ? 10_000 : 100_000
       const reps = ctx.quick ? 1 : 3
       const drained: number[] = []
       const live: number[] = []
@@ -443,7 +443,7 @@ async function runReplication(ctx: BenchContext): Promise<BenchResult[]> {
     }
     // sync mode's added latency per order: three daemons in one run, orders interleaved
     {
-      const orders = ctx.quick ? 200 : 2_000
+      const orders = ctx.quick ? 100 : 2_000
       const kinds = ['none', 'async', 'sync'] as const
       const daemons: Haltd[] = []
       try {
