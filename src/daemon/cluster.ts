@@ -13,8 +13,12 @@ import type { Logger } from './logger.js'
 /** Why this instance leads: it started as primary, a handover gave it the lease, or the leader died. */
 export type LeadershipReason = 'startup' | 'handover' | 'failover'
 
-/** What a standby brings when it takes over: its link, the bucket, the lease it took, and why. */
-export type TakenLeadership = { nc: NatsConnection; kv: KV; lease: HeldLease; reason: LeadershipReason; handoverId?: string }
+/**
+ * What a standby brings when it takes over: its link, the bucket, the lease it took, and why; and
+ * the stream's last seq, which its log holds, every link checked as it followed (so the stream's
+ * checks at start are not asked again on the way to opening the gate).
+ */
+export type TakenLeadership = { nc: NatsConnection; kv: KV; lease: HeldLease; reason: LeadershipReason; handoverId?: string; streamSeq?: number }
 
 /** This haltd among the others: its link, and the lease it holds (with `failover` configured). */
 export type ClusterSeat = {
@@ -61,7 +65,7 @@ export async function joinCluster(input: {
       const lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log) })
       taken = { nc, kv, lease, reason: 'startup' }
     }
-    if (config.replication) await checkStreamHistory(nc, log, engine, config.replication.replicas)
+    if (config.replication && taken?.streamSeq === undefined) await checkStreamHistory(nc, log, engine, config.replication.replicas)
     return { nc, engine, instance, taken }
   } catch (e) {
     if (!input.taken) await nc.close().catch(() => {})

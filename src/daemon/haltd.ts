@@ -122,6 +122,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
             lifecycle: () => life,
             notifier: () => notifier,
             ...(leadership ? { epoch: () => leadership.epoch, fence: () => leadership.fence() } : {}),
+            streamSeq: seat.taken?.streamSeq,
           })
         : undefined
     if (replication) {

@@ -148,12 +148,13 @@ export function createHandover(input: {
         end({ kind: 'step-ended', step, ok: true, detail: `offered to '${request.to}'` })
         input.recordEnd()
         // the standby must hold everything up to here before it may take the lease
+        const lastSeq = log.committedSeq
         const flushed = await input.flush(Math.max(1, until - performance.now())).then(
           () => true,
           () => false,
         )
         leadership.stop()
-        const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId).catch(() => undefined) : undefined
+        const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
         let taken = false
         const offerUntil = Math.min(until, performance.now() + input.maxOfferMs)
         while (offered !== undefined && !taken && performance.now() < offerUntil) {

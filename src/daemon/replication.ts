@@ -34,6 +34,8 @@ export async function startReplication(input: {
   epoch?: () => number
   /** Why this instance may not publish now (it is not the leader), or undefined. */
   fence?: () => string | undefined
+  /** The stream's last seq, confirmed by a standby that followed it to here (its start checks are skipped). */
+  streamSeq?: number | undefined
   /** Read when a fault comes: they are wired after replication starts. */
   lifecycle: () => { readonly state: string; set(to: 'halted'): void }
   notifier: () => Notifier
@@ -64,6 +66,7 @@ export async function startReplication(input: {
     ackTimeoutMs: config.ackTimeoutMs,
     ...(input.epoch ? { epoch: input.epoch } : {}),
     ...(input.fence ? { fence: input.fence } : {}),
+    ...(input.streamSeq !== undefined ? { streamSeq: input.streamSeq } : {}),
     onFenced: (reason) => halt(`the stream refused this haltd's events: ${reason}`),
     onState: (state, reason) => {
       if (state === 'recovering') logger.warn({ reason }, 'replication: a publish failed; catching up once the stream answers')

@@ -4,7 +4,7 @@ import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
-import { acquireLease, LeaseHeld, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
+import { acquireLease, LeaseHeld, LeaseValue, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { startFollower, type Follower } from '../cluster/replication/follower.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
@@ -135,24 +135,31 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     refused = why
   }
 
-  const takeOver = async (reason: LeadershipReason, handoverId?: string) => {
+  type Seen = { value: LeaseValue; revision: number }
+  const takeOver = async (reason: LeadershipReason, offer?: Seen) => {
+    const handoverId = offer?.value.handoverId
     const followed = following.status()
     if (followed.state !== 'following') return refuse(`it no longer follows the stream: ${followed.reason ?? followed.state}`)
     if (followed.unknown.length > 0) {
       const which = followed.unknown.map((u) => `seq ${u.seq}: ${u.type} v${u.v} (${u.why})`).join('; ')
       return refuse(`its log holds events this build cannot read: ${which}; upgrade this instance before it may lead`)
     }
-    await following.catchUp(failover.handoverBudgetMs)
+    // an offer names the leader's last seq, all of it on the stream: waiting for it here asks the stream nothing
+    const offeredSeq = offer?.value.lastSeq
+    if (offeredSeq !== undefined) await following.waitForSeq(offeredSeq, failover.handoverBudgetMs)
+    else await following.catchUp(failover.handoverBudgetMs)
     let lease: Awaited<ReturnType<typeof acquireLease>>
     try {
-      lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log) })
+      lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log), ...(offer ? { seen: offer } : {}) })
     } catch (e) {
       if (e instanceof LeaseHeld) return refuse(e.message)
       throw e
     }
     // the old leader's last events may still have been on their way: the lease is ours, so take them
-    await following.catchUp(failover.handoverBudgetMs)
+    const streamLast = await following.catchUp(failover.handoverBudgetMs)
     await following.stop()
+    // every event the stream held when the lease was ours is in the log, each link checked
+    const stored = following.status().state === 'stopped' && log.lastSeq >= streamLast
     stopWatching()
     // the leading haltd rewrites this instance's row (the same key) with role leader as it joins the fleet
     await registration?.stop()
@@ -162,19 +169,24 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     const haltd = await lead(config, {
       ...ports,
       logger,
-      takeover: { log, runner, leadership: { nc: link, kv, lease, reason, ...(handoverId ? { handoverId } : {}) } },
+      takeover: {
+        log,
+        runner,
+        leadership: { nc: link, kv, lease, reason, ...(handoverId ? { handoverId } : {}), ...(stored ? { streamSeq: log.lastSeq } : {}) },
+      },
     })
     resolvePromoted(haltd)
   }
 
-  const consider = async () => {
+  /** `seen`: the lease as the watch just delivered it, so it is not read again. */
+  const consider = async (seen?: Seen) => {
     if (taking || role !== 'standby') return
     taking = true
     try {
-      const current = await readLease(kv, engine)
+      const current = seen ?? (await readLease(kv, engine))
       leader = current && { instance: current.value.instance, epoch: current.value.epoch }
       if (current === undefined) await takeOver('failover')
-      else if (current.value.offeredTo === instance) await takeOver('handover', current.value.handoverId)
+      else if (current.value.offeredTo === instance) await takeOver('handover', current)
     } catch (e) {
       if ((role as StandbyStatus['role']) === 'leader') {
         role = 'stopped'
@@ -217,14 +229,37 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     }
   }
 
-  // An offer arrives on the watch at once; an expiry makes no sound in the bucket, so it is polled.
+  // An offer arrives on the watch at once. An expiry makes no sound in the bucket: each write of
+  // the lease seen on the watch sets a check for the moment it can expire (the bucket's TTL runs
+  // from its write, which was no later than this sight of it), asked again shortly until the
+  // bucket has dropped it; a slower poll stays behind that, for a watch that missed a write.
+  let expiry: NodeJS.Timeout | undefined
+  const EXPIRY_RECHECK_MS = 10
+  const EXPIRY_RECHECKS = 50
+  const checkExpiry = (left: number) => {
+    expiry = undefined
+    void consider().then(() => {
+      if (role === 'standby' && left > 0 && expiry === undefined && leader !== undefined) expiry = setTimeout(() => checkExpiry(left - 1), EXPIRY_RECHECK_MS)
+    })
+  }
   const watcher = await kv.watch({ key: engine })
   void (async () => {
-    for await (const _ of watcher) void consider()
+    for await (const entry of watcher) {
+      if (entry.operation !== 'PUT') {
+        void consider()
+        continue
+      }
+      const parsed = LeaseValue.safeParse(entry.json())
+      const seen = parsed.success ? { value: parsed.data, revision: entry.revision } : undefined
+      if (expiry) clearTimeout(expiry)
+      expiry = setTimeout(() => checkExpiry(EXPIRY_RECHECKS), failover.leaseMs)
+      void consider(seen?.value.offeredTo === instance ? seen : undefined)
+    }
   })().catch(() => {})
   const poll = setInterval(() => void consider(), Math.max(25, Math.floor(failover.leaseMs / 10)))
   const stopWatching = () => {
     clearInterval(poll)
+    if (expiry) clearTimeout(expiry)
     watcher.stop()
   }
 

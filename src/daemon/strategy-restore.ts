@@ -12,7 +12,7 @@ export type StrategyStateRestore = { restored: string[]; unknown: string[]; path
  */
 export function restoreStrategyState(log: EventLog, host: { restoreState(input: unknown): { restored: string[]; unknown: string[] } }): StrategyStateRestore {
   let last: { path: string; checksum: string; atSeq: number } | undefined
-  for (const e of log.read({ types: ['checkpoint.written'] })) if (e.type === 'checkpoint.written') last = e.data
+  for (const e of log.read({ stream: 'checkpoint', types: ['checkpoint.written'] })) if (e.type === 'checkpoint.written') last = e.data
   if (!last) return { skipped: 'no checkpoint in the log' }
   const file = verifyCheckpoint(last.path)
   if (!file.ok) return { skipped: `checkpoint ${last.path}: ${file.problem}` }

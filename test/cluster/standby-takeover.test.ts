@@ -118,7 +118,8 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     const leader = await b.promoted
     haltds.push(leader)
     const tookMs = performance.now() - stoppedAt
-    expect(tookMs).toBeGreaterThan(LEASE_MS - 100)
+    // the lease runs from its last renewal, which may have been up to a quarter lease before the close
+    expect(tookMs).toBeGreaterThan(LEASE_MS * 0.75 - 100)
 
     const acquired = [...leader.log.read({ types: ['leadership.acquired'] })].map((e) => e.data)
     expect(acquired.at(-1)).toMatchObject({ instance: 'b', epoch: 2, reason: 'failover', previous: 'a' })

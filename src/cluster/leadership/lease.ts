@@ -22,6 +22,8 @@ export const LeaseValue = z.strictObject({
   offeredTo: z.string().min(1).optional(),
   /** The handover the offer belongs to, so the new leader records its steps under it. */
   handoverId: z.string().min(1).optional(),
+  /** With an offer: the last seq the leader wrote, every event up to it acknowledged by the stream. */
+  lastSeq: z.number().int().nonnegative().optional(),
 })
 export type LeaseValue = z.output<typeof LeaseValue>
 
@@ -92,9 +94,18 @@ export type HeldLease = {
  * knows of (the bucket's and `minEpoch`, the newest in its log). Throws `LeaseHeld` otherwise, and
  * when another instance wins the race.
  */
-export async function acquireLease(kv: KV, input: { engine: string; instance: string; minEpoch: number }): Promise<HeldLease> {
+export async function acquireLease(
+  kv: KV,
+  input: {
+    engine: string
+    instance: string
+    minEpoch: number
+    /** The lease as the caller just saw it in the bucket (an offer on its watch), so it is not read again; a stale one fails the compare-and-set. */
+    seen?: { value: LeaseValue; revision: number }
+  },
+): Promise<HeldLease> {
   const { engine, instance } = input
-  const current = await readLease(kv, engine)
+  const current = input.seen ?? (await readLease(kv, engine))
   if (current && current.value.instance !== instance && current.value.offeredTo !== instance) throw new LeaseHeld(engine, current.value)
   const epoch = Math.max(input.minEpoch, current?.value.epoch ?? 0) + 1
   const value: LeaseValue = { instance, epoch, renewedAt: new Date().toISOString() }
@@ -126,13 +137,14 @@ export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
 }
 
 /** Offer the lease to a named standby (a planned handover): the holder stops renewing it from here. */
-export async function offerLease(kv: KV, lease: HeldLease, to: string, handoverId?: string): Promise<number> {
+export async function offerLease(kv: KV, lease: HeldLease, to: string, handoverId?: string, lastSeq?: number): Promise<number> {
   const value: LeaseValue = {
     instance: lease.instance,
     epoch: lease.epoch,
     renewedAt: new Date().toISOString(),
     offeredTo: to,
     ...(handoverId ? { handoverId } : {}),
+    ...(lastSeq !== undefined ? { lastSeq } : {}),
   }
   return kv.update(lease.engine, encode(value), lease.revision)
 }

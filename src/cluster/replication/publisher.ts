@@ -1,8 +1,8 @@
-import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
+import { JetStreamApiCodes, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { EventLog, StoredRow } from '../../core/log/event-log.js'
 import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from './errors.js'
-import { encodeRow, ensureLogStream, epochHeaders, lastStreamSeq, msgIdOf, streamRowAt, subjectOf } from './log-stream.js'
+import { EPOCH_HEADER, ensureLogStream, lastStreamSeq, msgIdOf, streamRowAt, subjectOf } from './log-stream.js'
 
 /**
  * The leader's side of replication: every committed event of the log, in seq order, published to
@@ -10,6 +10,13 @@ import { encodeRow, ensureLogStream, epochHeaders, lastStreamSeq, msgIdOf, strea
  * follow and carries a message id made of its seq and hash, so a retry is answered as a duplicate
  * and a second writer meets a stream that refuses it. Publishes are pipelined (up to `maxInFlight`
  * unanswered); since each expects its predecessor, the stream still stores them in order or not at all.
+ * They go out as plain publishes with a reply subject under one inbox of this publisher, the
+ * stream's acknowledgements coming back there by seq: no request, timer or promise per event, so
+ * the window can be kept full at tens of thousands of events a second. One timer ages the oldest
+ * unanswered publish against a quarter of `ackTimeoutMs` (at least 250 ms), and a question to the
+ * stream while recovering waits as long: a stream leader lost mid-publish is noticed and the stream
+ * asked again while an order's write-ahead still waits, so a replicated stream's election delays
+ * orders instead of halting trading.
  *
  * After any failed publish the pipeline stops, lets what is in flight settle, then asks the stream
  * what it holds: events it holds that are this log's own are counted as acknowledged and publishing
@@ -64,6 +71,13 @@ export type PublisherOptions = {
   onState?: (state: PublisherState, reason?: string) => void
   /** Wall clock in ms, to age the oldest unacknowledged event against its log timestamp. */
   now?: () => number
+  /**
+   * The stream's last seq as the caller has just confirmed it holds this log up to there (a standby
+   * that followed the stream link by link and took the lease): the checks at start are skipped, and
+   * publishing starts after it at once. A stream that holds more refuses the first publish (its
+   * expected last sequence), which fences this publisher as any other writer's events would.
+   */
+  streamSeq?: number
 }
 
 export type ReplicationPublisher = {
@@ -92,15 +106,13 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 export async function startPublisher(options: PublisherOptions): Promise<ReplicationPublisher> {
   const { nc, log, engine } = options
   const timeout = options.ackTimeoutMs ?? 5_000
+  const recovering = { timeout: attemptTimeout(timeout), checkAPI: false }
+  if (options.streamSeq !== undefined) return new Publisher(options, await jetstreamManager(nc, recovering), options.streamSeq)
   const jsm = await jetstreamManager(nc, { timeout })
-  const js = jetstream(nc, { timeout })
   await ensureLogStream(jsm, { engine, replicas: options.replicas ?? 1 })
   const streamLast = await lastStreamSeq(jsm, engine)
   await checkSameHistory(jsm, log, engine, streamLast)
-  // a publish, or a question to the stream while recovering, waits a quarter of the ack budget: a
-  // stream leader lost mid-publish is noticed and the stream asked again while an order's write-ahead
-  // still waits, so a replicated stream's election delays orders instead of halting trading
-  return new Publisher(options, js, await jetstreamManager(nc, { timeout: attemptTimeout(timeout) }), streamLast)
+  return new Publisher(options, await jetstreamManager(nc, recovering), streamLast)
 }
 
 /** Refuse, before anything is written, a log that may not write to the engine's stream (`StreamAhead`, `StreamForked`). */
@@ -126,6 +138,13 @@ function rowAt(log: EventLog, seq: number): StoredRow | undefined {
   return undefined
 }
 
+/** What the stream answers a publish: its ack, or its error. */
+type StreamReply = { seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } }
+
+class PublishFailed extends Error {}
+
+const decoder = new TextDecoder()
+
 class Publisher implements ReplicationPublisher {
   readonly engine: string
   private state: PublisherState = 'live'
@@ -133,6 +152,13 @@ class Publisher implements ReplicationPublisher {
   private acked: number
   private next: number
   private inFlight = 0
+  /** The publishes not answered yet: seq → when it was sent, oldest first. */
+  private readonly pending = new Map<number, number>()
+  private readonly inbox: string
+  private readonly replies: Subscription
+  private readonly ager: NodeJS.Timeout
+  /** Fill the window again only once this much of it is free (or nothing is in flight), so rows are read from the log in pages. */
+  private readonly refill: number
   private pumpQueued = false
   private fenceTimer: NodeJS.Timeout | undefined
   private recoveries = 0
@@ -140,25 +166,30 @@ class Publisher implements ReplicationPublisher {
   private settledWaiters: (() => void)[] = []
   private readonly subject: string
   private readonly maxInFlight: number
-  private readonly ackTimeoutMs: number
+  /** How long one publish waits for its acknowledgement before it counts as failed. */
+  private readonly attemptMs: number
   private readonly epoch: () => number
   private readonly now: () => number
   private readonly offEvent: () => void
 
   constructor(
     private readonly options: PublisherOptions,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     streamLast: number,
   ) {
     this.engine = options.engine
     this.subject = subjectOf(options.engine)
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1024)
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 5_000
+    this.attemptMs = attemptTimeout(options.ackTimeoutMs ?? 5_000)
     this.epoch = options.epoch ?? (() => 0)
     this.now = options.now ?? Date.now
+    this.refill = Math.max(1, Math.min(256, Math.floor(this.maxInFlight / 4)))
     this.acked = streamLast
     this.next = streamLast + 1
+    this.inbox = createInbox()
+    this.replies = options.nc.subscribe(`${this.inbox}.*`, { callback: (_e, m) => this.reply(m) })
+    this.ager = setInterval(() => this.ageOut(), Math.max(10, Math.min(250, Math.floor(this.attemptMs / 4))))
+    this.ager.unref()
     this.offEvent = options.log.on('event', () => this.schedulePump())
     this.pump()
   }
@@ -202,14 +233,17 @@ class Publisher implements ReplicationPublisher {
     const wasFenced = this.state === 'fenced'
     this.setState('stopped', wasFenced ? this.reason : 'stopped')
     this.rejectWaiters(new ReplicationStopped(this.reason ?? 'stopped'))
-    if (this.inFlight === 0) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, graceMs)
-      this.settledWaiters.push(() => {
-        clearTimeout(timer)
-        resolve()
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.settledWaiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
       })
-    })
+    }
+    clearInterval(this.ager)
+    this.replies.unsubscribe()
   }
 
   private setState(state: PublisherState, reason?: string): void {
@@ -232,6 +266,8 @@ class Publisher implements ReplicationPublisher {
     if (this.state !== 'live') return
     const log = this.options.log
     if (log.isClosed) return
+    const room = this.maxInFlight - this.inFlight
+    if (room <= 0 || (room < this.refill && this.inFlight > 0)) return
     if (this.options.fence?.() !== undefined) {
       // asked again shortly: a renewal may lift the fence, and nothing else would wake the pump
       this.fenceTimer ??= setTimeout(() => {
@@ -240,37 +276,65 @@ class Publisher implements ReplicationPublisher {
       }, 50)
       return
     }
-    const room = this.maxInFlight - this.inFlight
-    if (room <= 0) return
     const to = Math.min(log.committedSeq, this.next + room - 1)
     if (to < this.next) return
-    const epoch = this.epoch()
-    const hdrs = epochHeaders(epoch)
-    for (const row of log.readReplicable(this.next, to)) {
-      this.next = row.seq + 1
-      this.inFlight++
-      this.js
-        .publish(this.subject, encodeRow(row), {
-          msgID: msgIdOf(row),
-          expect: { lastSequence: row.seq - 1 },
-          headers: hdrs,
-          timeout: attemptTimeout(this.ackTimeoutMs),
-        })
-        .then(
-          (ack) => this.answered(row, ack, undefined),
-          (e: unknown) => this.answered(row, undefined, e),
-        )
+    const epoch = String(this.epoch())
+    const nc = this.options.nc
+    const sentAt = performance.now()
+    try {
+      // each row as SQLite wrote its JSON (the same message `encodeRow` makes)
+      for (const row of log.readReplicableJson(this.next, to)) {
+        const h = headers()
+        h.set('Nats-Msg-Id', msgIdOf(row))
+        h.set('Nats-Expected-Last-Sequence', String(row.seq - 1))
+        h.set(EPOCH_HEADER, epoch)
+        this.next = row.seq + 1
+        this.inFlight++
+        this.pending.set(row.seq, sentAt)
+        nc.publish(this.subject, row.json, { reply: `${this.inbox}.${row.seq}`, headers: h })
+      }
+    } catch (e) {
+      // the connection is closed or draining: what was sent is aged out, then recovered
+      if (this.state === 'live') this.setState('recovering', `publish failed: ${messageOf(e)}`)
     }
   }
 
-  private answered(row: StoredRow, ack: PubAck | undefined, error: unknown): void {
+  /** The stream's answer to the publish of the seq the reply subject names. */
+  private reply(m: Msg): void {
+    const seq = Number(m.subject.slice(this.inbox.length + 1))
+    if (!this.pending.delete(seq)) return
+    let answer: StreamReply | undefined
+    try {
+      if (m.data.length > 0) answer = JSON.parse(decoder.decode(m.data)) as StreamReply
+    } catch {}
+    if (answer?.error === undefined && typeof answer?.seq === 'number') {
+      this.answered(seq, answer.seq, undefined)
+      return
+    }
+    const status = m.headers?.code ? `status ${m.headers.code} ${m.headers.description}` : 'no answer it could read'
+    const err = answer?.error
+    const refused = err?.err_code === JetStreamApiCodes.StreamWrongLastSequence
+    this.answered(seq, undefined, new PublishFailed(err ? `${err.description ?? 'error'} (${err.err_code ?? err.code ?? '?'})` : status), refused)
+  }
+
+  /** Publishes unanswered for longer than the ack timeout count as failed. */
+  private ageOut(): void {
+    if (this.pending.size === 0) return
+    const oldest = performance.now() - this.attemptMs
+    for (const [seq, sentAt] of this.pending) {
+      if (sentAt > oldest) break
+      this.pending.delete(seq)
+      this.answered(seq, undefined, new PublishFailed(`no acknowledgement within ${this.attemptMs} ms`))
+    }
+  }
+
+  private answered(seq: number, ackSeq: number | undefined, error: unknown, refused = false): void {
     this.inFlight--
-    if (ack && this.state !== 'fenced') {
-      if (ack.seq !== row.seq) this.fence(`the stream stored log seq ${row.seq} at stream seq ${ack.seq}`)
-      else this.acknowledge(row.seq)
+    if (ackSeq !== undefined && this.state !== 'fenced') {
+      if (ackSeq !== seq) this.fence(`the stream stored log seq ${seq} at stream seq ${ackSeq}`)
+      else this.acknowledge(seq)
     } else if (error !== undefined && this.state === 'live') {
-      const refused = error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence
-      this.setState('recovering', refused ? `the stream refused seq ${row.seq}: ${messageOf(error)}` : `publish of seq ${row.seq} failed: ${messageOf(error)}`)
+      this.setState('recovering', refused ? `the stream refused seq ${seq}: ${messageOf(error)}` : `publish of seq ${seq} failed: ${messageOf(error)}`)
       this.recoveries = 0
     }
     if (this.inFlight === 0) {

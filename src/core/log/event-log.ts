@@ -86,6 +86,8 @@ export type ReadOptions = {
   untilTs?: number
   types?: readonly string[]
   stream?: string
+  /** Every stream whose name starts with this (`shutdown:`), read through the stream index rather than the whole log. */
+  streamPrefix?: string
 }
 
 /** A row exactly as stored: what the hash chain covers. */
@@ -390,6 +392,7 @@ export class EventLog {
   private readonly byKey: Database.Statement
   private readonly page: Database.Statement
   private readonly pageKeyed: Database.Statement
+  private readonly pageJson: Database.Statement
   private seq = 0
   private hash = GENESIS_HASH
   private lastTs = 0
@@ -459,6 +462,11 @@ export class EventLog {
     this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
     this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
     this.pageKeyed = db.prepare(`SELECT ${COLUMNS}, idem_key AS key FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    this.pageJson = db.prepare(
+      `SELECT seq, hash, json_object('seq', seq, 'id', id, 'type', type, 'v', v, 'ts', ts, 'stream', stream, 'causationId', causation_id,
+         'correlationId', correlation_id, 'data', data, 'prevHash', prev_hash, 'hash', hash, 'key', idem_key) AS json
+       FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+    )
     this.insertMany = this.readonly
       ? db.prepare('SELECT 1')
       : db.prepare(
@@ -898,6 +906,22 @@ export class EventLog {
   }
 
   /**
+   * The rows of `readReplicable` as JSON text made by SQLite (the row's columns by their row names,
+   * the stored data as a string, `key` the idempotency key), with the seq and hash beside it:
+   * replication's messages without a JavaScript object per column.
+   */
+  *readReplicableJson(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<{ seq: number; hash: string; json: string }> {
+    if (this.closed) throw new LogClosed()
+    let next = from
+    for (;;) {
+      const rows = this.pageJson.all(next, to) as { seq: number; hash: string; json: string }[]
+      for (const row of rows) yield row
+      if (rows.length < PAGE) return
+      next = rows[rows.length - 1]!.seq + 1
+    }
+  }
+
+  /**
    * Append events another log already formed (a standby following its leader's stream), keeping
    * their seq, id, timestamp and hashes. Each must be the next seq, link to this log's head and hash
    * to what it says under this log's chain; the first that does not throws `ReplicatedChainBroken`
@@ -956,7 +980,7 @@ export class EventLog {
   /** Stored events as envelopes (current versions), streamed in seq order. */
   *read(options: ReadOptions = {}): Generator<Envelope> {
     const types = options.types ? new Set(options.types) : undefined
-    const rows = options.stream === undefined ? this.readRaw(options.from ?? 1, options.to) : this.readStream(options)
+    const rows = options.stream === undefined && options.streamPrefix === undefined ? this.readRaw(options.from ?? 1, options.to) : this.readStream(options)
     for (const row of rows) {
       if (options.untilTs !== undefined && row.ts > options.untilTs) return
       if (types && !types.has(row.type)) continue
@@ -965,11 +989,19 @@ export class EventLog {
   }
 
   private *readStream(options: ReadOptions): Generator<StoredRow> {
-    const stmt = this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    const prefix = options.stream === undefined ? options.streamPrefix : undefined
+    const stmt =
+      prefix === undefined
+        ? this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+        : this.database.prepare(
+            `SELECT ${COLUMNS} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+          )
+    // the streams from the prefix up to, not including, the prefix with its last character one higher
+    const range = prefix === undefined ? [options.stream] : [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)]
     let next = options.from ?? 1
     const to = options.to ?? Number.MAX_SAFE_INTEGER
     for (;;) {
-      const rows = stmt.all(options.stream, next, to) as StoredRow[]
+      const rows = stmt.all(...range, next, to) as StoredRow[]
       for (const row of rows) yield row
       if (rows.length < PAGE) return
       next = rows[rows.length - 1]!.seq + 1

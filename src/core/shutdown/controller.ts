@@ -142,7 +142,7 @@ export function resumePoint(state: ShutdownState): ResumePoint | undefined {
 export function findUnfinishedShutdown(log: EventLog): ResumePoint | undefined {
   let latest: string | undefined
   const done = new Set<string>()
-  for (const e of log.read({ types: ['shutdown.requested', 'shutdown.completed'] }) as Iterable<Envelope>) {
+  for (const e of log.read({ streamPrefix: 'shutdown:', types: ['shutdown.requested', 'shutdown.completed'] }) as Iterable<Envelope>) {
     const id = (e.data as { shutdownId: string }).shutdownId
     if (e.type === 'shutdown.requested') latest = id
     else done.add(id)
