@@ -20,10 +20,13 @@ import {
 } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { pageRoutes } from './dashboard/assets.js'
-import { type FeedOptions, sharedView, streamDashboard } from './dashboard/feed.js'
+import { type FeedOptions, type PageView, sharedView, streamDashboard } from './dashboard/feed.js'
+import { fleetPanel } from './dashboard/fleet-panel.js'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
+import { loginLimit, type LoginLimitOptions } from './login-limit.js'
+import { refusalRecorder } from './refusals.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -49,6 +52,10 @@ export type AdminServerOptions = {
   sessions?: { idleMs?: number; maxMs?: number }
   /** Routes served beside the admin's own, under the same checks (the engine's order entry). */
   routes?: Record<string, Route>
+  /** Failed logins per remote address before it waits (429 with Retry-After). */
+  loginLimit?: LoginLimitOptions
+  /** Refused requests (403) are recorded per credential, route and cause once per this window, with their count. */
+  refusalWindowMs?: number
 }
 
 export type AdminServer = {
@@ -220,12 +227,18 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const needs = api[path]?.POST?.needs
       return needs !== undefined && (needs === 'anyone' || needs.includes(role))
     })
-  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf }), ...pageRoutes(), ...options.routes }
+  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf, limit: loginLimit(options.loginLimit) }), ...pageRoutes(), ...options.routes }
+  const refusals = refusalRecorder({
+    record: (data) => backend.log.append({ type: 'access.refused', data }),
+    logger,
+    ...(options.refusalWindowMs ? { windowMs: options.refusalWindowMs } : {}),
+  })
   const sockets = new Set<WebSocket>()
   /** The dashboard's feeds, each with its last-frame flush. */
   const feeds = new Map<WebSocket, () => Promise<void>>()
+  const fleet = fleetPanel(() => backend.fleet)
   const dashboardView = sharedView(
-    () => backend.dashboard(),
+    async (): Promise<PageView> => ({ ...(await backend.dashboard()), fleet: fleet() }),
     () => backend.log.lastSeq,
   )
   // Set once the port is known (the host check compares it).
@@ -244,13 +257,16 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
    * Who asks: the bearer token when there is an Authorization header (tools, engines), else the
    * session cookie (the page), whose request must come from the page's own origin.
    */
-  const authenticate = (req: IncomingMessage, acting: boolean): Principal => {
+  const authenticate = (req: IncomingMessage, acting: boolean, path: string): Principal => {
     if (req.headers.authorization === undefined) {
       const session = sessions.find(sessionIdOf(req))
       if (session) {
         const origin = sessionOriginCheck(req, acting)
         if (!origin.ok) {
-          logger?.warn({ name: session.who.name, role: session.who.role, origin: req.headers.origin?.slice(0, 100) }, 'admin request refused: cross-origin')
+          refusals.refused(
+            { route: `${shown(req.method ?? '')} ${path}`, name: session.who.name, role: session.who.role, why: 'cross-origin' },
+            { origin: (req.headers.origin ?? '(none)').slice(0, 100) },
+          )
           throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem, undefined, CLOSE)
         }
         return session.who
@@ -271,7 +287,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     if (needs === 'anyone') return
     if (who && needs.includes(who.role)) return
     if (!who) throw new Error(`${method} ${path} needs a role and was not authenticated`)
-    logger?.warn({ name: who.name, role: who.role, method, path, needs }, 'admin request refused: role not allowed')
+    refusals.refused({ route: `${method} ${path}`, name: who.name, role: who.role, why: 'role', needs: [...needs] })
     throw new HttpRefusal(403, 'FORBIDDEN', refusal(who, needs, `${method} ${path}`))
   }
 
@@ -285,7 +301,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const route = Object.hasOwn(table, path) ? table[path] : undefined
       const open = route && Object.hasOwn(route, req.method ?? '') && route[req.method as 'GET' | 'POST']?.needs === 'anyone'
       // Before 404 and 405: without a credential, nothing says which routes exist.
-      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD')
+      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD', path)
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
       const method = req.method as 'GET' | 'POST'
       const handler = Object.hasOwn(route, method) ? route[method] : undefined
@@ -358,7 +374,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     let target: { path: string; query: URLSearchParams }
     try {
       target = admit(req)
-      authenticate(req, true)
+      authenticate(req, true, target.path)
     } catch (e) {
       const r = e as HttpRefusal
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
@@ -424,6 +440,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     async close() {
       // the page keeps what it last got: let it be the final word (the report)
       await Promise.all([...feeds.values()].map((flush) => flush().catch(() => undefined)))
+      refusals.flush()
       for (const ws of sockets) ws.close(1001, 'haltd is stopping')
       wss.close()
       await new Promise<void>((resolve) => {

@@ -266,8 +266,22 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         replication: () => replication?.status(),
         fleet: () => fleet?.describe(),
         fleetAdmin: () => fleet?.admin,
+        handover: (r: { to: string; reason: string; by?: string }) =>
+          handover ? handover(r) : Promise.reject(new HaltdError('NO_FAILOVER', 'this haltd leads no engine: there is no standby to hand over to')),
+        // a handover is offered once this haltd leads with a failover section; the fleet once it has joined one
+        controls: () => ({ handover: handover !== undefined && (life.state === 'running' || life.state === 'halted'), fleet: fleet?.admin !== undefined }),
       }
-      admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
+      admin = await startAdmin({
+        backend,
+        life,
+        controller,
+        config,
+        token: adminToken,
+        logger,
+        cleanups,
+        routes: entry?.routes,
+        handoverSince: takenOver?.handoverId ? { handoverId: takenOver.handoverId } : undefined,
+      })
     }
 
     // ── the fleet: its kill switch, read before startup (set, it holds this engine HALTED), and this engine's row

@@ -31,6 +31,8 @@ export function streamOf(event: HaltdEvent): string {
       return 'leadership'
     case 'handover':
       return `handover:${d.handoverId}`
+    case 'access':
+      return 'access'
     default:
       // trading, killswitch, drain, deployments: the one trading-state stream
       return 'trading'

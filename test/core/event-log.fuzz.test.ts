@@ -123,6 +123,15 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
   'handover.requested': (r) => ({ handoverId: id(r, 'h'), from: id(r, 'i'), to: id(r, 'i'), budgetMs: 1 + int(r, 5_000), reason: reason(r) }),
   'handover.step': (r) => ({ handoverId: id(r, 'h'), step: 'close-gate', phase: 'started', budgetMs: int(r, 5_000) }),
   'handover.completed': (r) => ({ handoverId: id(r, 'h'), outcome: 'handed-over' }),
+  'access.refused': (r) => ({
+    route: 'POST /shutdown',
+    name: id(r, 'u'),
+    role: 'viewer',
+    why: 'role',
+    needs: ['operator', 'admin'],
+    count: 1 + int(r, 100),
+    since: int(r, 1e12),
+  }),
 }
 
 class Opaque {

@@ -2,6 +2,10 @@ import type { WebSocket } from 'ws'
 import type { EventLog } from '../../core/log/event-log.js'
 import type { Envelope } from '../../events/envelope.js'
 import type { DashboardView } from './view.js'
+import type { FleetPanel } from './fleet-panel.js'
+
+/** The view and, where this haltd is in a fleet, the fleet as last read. */
+export type PageView = DashboardView & { fleet: FleetPanel | null }
 
 /** One line of the page's event list: what happened, in a sentence's worth of fields. */
 export type Brief = { seq: number; ts: number; type: string; text: string }
@@ -10,7 +14,7 @@ export type Brief = { seq: number; ts: number; type: string; text: string }
  * Frames on `/ui/feed`: the whole view (built from the projections), the newest events and the
  * newest actions. Each frame replaces the last, so a frame the page never got costs nothing.
  */
-export type FeedFrame = { kind: 'view'; view: DashboardView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
+export type FeedFrame = { kind: 'view'; view: PageView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
 
 export type FeedOptions = {
   /** At most one frame this often while the log moves. */
@@ -29,8 +33,28 @@ export type FeedOptions = {
 const EVENTS = 50
 const ACTIONS = 30
 /** Events the page reads as actions and steps: who asked for what, and how the shutdown goes. */
-const ACTION = /^(shutdown\.(requested|escalated|completed|step-)|killswitch\.|drain\.|trading\.(paused|resumed)|deployments\.|run\.)/
-const FIELDS = ['venue', 'symbol', 'clientOrderId', 'step', 'name', 'outcome', 'mode', 'action', 'reason', 'by', 'origin', 'error', 'status'] as const
+const ACTION =
+  /^(shutdown\.(requested|escalated|completed|step-)|killswitch\.|drain\.|trading\.(paused|resumed)|deployments\.|run\.|handover\.|leadership\.|access\.)/
+const FIELDS = [
+  'venue',
+  'symbol',
+  'clientOrderId',
+  'step',
+  'phase',
+  'name',
+  'role',
+  'route',
+  'count',
+  'to',
+  'outcome',
+  'mode',
+  'action',
+  'reason',
+  'by',
+  'origin',
+  'error',
+  'status',
+] as const
 
 export function brief(e: Envelope): Brief {
   const data = (e.data ?? {}) as Record<string, unknown>
@@ -64,12 +88,7 @@ function ring<T>(size: number) {
  * the writer never waits for it.
  * Returns `flush`: one last frame now (the daemon is stopping: the page keeps the report).
  */
-export function streamDashboard(
-  ws: WebSocket,
-  log: EventLog,
-  view: () => DashboardView | Promise<DashboardView>,
-  options: FeedOptions = {},
-): () => Promise<void> {
+export function streamDashboard(ws: WebSocket, log: EventLog, view: () => PageView | Promise<PageView>, options: FeedOptions = {}): () => Promise<void> {
   const intervalMs = options.intervalMs ?? 150
   const heartbeatMs = options.heartbeatMs ?? 1_000
   const highWater = options.highWater ?? 1 << 18
@@ -126,8 +145,8 @@ export function streamDashboard(
  * One view for every open page: built again only once the log has moved (or a second has
  * passed, for the clocks in it), however many pages ask.
  */
-export function sharedView(build: () => DashboardView | Promise<DashboardView>, seq: () => number): () => Promise<DashboardView> {
-  let last: { seq: number; at: number; view: Promise<DashboardView> } | undefined
+export function sharedView<V>(build: () => V | Promise<V>, seq: () => number): () => Promise<V> {
+  let last: { seq: number; at: number; view: Promise<V> } | undefined
   return () => {
     const now = Date.now()
     if (last && last.seq === seq() && now - last.at < 1_000) return last.view
