@@ -1,9 +1,15 @@
-export type LoginLimitOptions = {
+import { z } from 'zod'
+
+/** `admin.loginLimit` in the config. */
+export const LoginLimitConfig = z.strictObject({
   /** Failed logins from one address within `windowMs` before it must wait. */
-  maxFailures?: number
-  windowMs?: number
+  maxFailures: z.number().int().min(1).max(1_000).optional(),
+  windowMs: z.number().int().min(1_000).max(86_400_000).optional(),
   /** How long an address waits once it reached `maxFailures`. */
-  lockMs?: number
+  lockMs: z.number().int().min(1_000).max(86_400_000).optional(),
+})
+
+export type LoginLimitOptions = z.output<typeof LoginLimitConfig> & {
   /** Addresses tracked at once; the oldest is forgotten first. */
   maxAddresses?: number
   now?: () => number

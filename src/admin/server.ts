@@ -20,9 +20,9 @@ import {
 } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { pageRoutes } from './dashboard/assets.js'
-import { type FeedOptions, type PageView, sharedView, streamDashboard } from './dashboard/feed.js'
+import { type FeedOptions, feedStats, type PageView, sharedView, streamDashboard } from './dashboard/feed.js'
 import { fleetPanel } from './dashboard/fleet-panel.js'
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
+import { type Metric, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
 import { loginLimit, type LoginLimitOptions } from './login-limit.js'
@@ -71,7 +71,7 @@ export type AdminServer = {
  * The route table: each path's methods, the roles each accepts (`needs`) and its handler. Reads are
  * open to every role; an action names the roles it needs and records the caller as its `by`.
  */
-function routes(backend: AdminBackend): Record<string, Route> {
+function routes(backend: AdminBackend, feedMetrics: () => Metric[]): Record<string, Route> {
   const read = (f: () => unknown): Handler => ({ needs: READERS, run: async () => json(200, await f()) })
   const act = <S extends z.ZodType>(needs: readonly Role[], schema: S, f: (request: z.output<S> & { origin: 'admin'; by: string }) => unknown): Handler => ({
     needs,
@@ -96,7 +96,10 @@ function routes(backend: AdminBackend): Record<string, Route> {
     },
     '/status': { GET: read(() => backend.status()) },
     '/metrics': {
-      GET: { needs: READERS, run: async () => ({ status: 200, body: renderPrometheus(await backend.metrics()), contentType: PROMETHEUS_CONTENT_TYPE }) },
+      GET: {
+        needs: READERS,
+        run: async () => ({ status: 200, body: renderPrometheus([...(await backend.metrics()), ...feedMetrics()]), contentType: PROMETHEUS_CONTENT_TYPE }),
+      },
     },
     '/positions': { GET: read(() => backend.positions()) },
     '/orders': { GET: read(() => backend.orders()) },
@@ -221,7 +224,30 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const maxBody = options.maxBodyBytes ?? 64 * 1024
   const known = credentials({ users: options.users, token: options.token })
   const sessions = createSessions(options.sessions)
-  const api = routes(backend)
+  const stats = feedStats()
+  /** The dashboard's feeds in `/metrics`: how many pages, what they were sent, what a slow one was spared. */
+  const feedMetrics = (): Metric[] => {
+    let unsent = 0
+    for (const ws of feeds.keys()) unsent = Math.max(unsent, ws.bufferedAmount)
+    return [
+      { name: 'haltd_dashboard_feeds', help: 'Open dashboard feeds (/ui/feed).', type: 'gauge', samples: [{ value: feeds.size }] },
+      { name: 'haltd_dashboard_frames_sent_total', help: 'Frames sent to dashboard pages.', type: 'counter', samples: [{ value: stats.sent }] },
+      {
+        name: 'haltd_dashboard_frames_skipped_total',
+        help: 'Frames not sent because a page had more than the high-water mark unsent.',
+        type: 'counter',
+        samples: [{ value: stats.skipped }],
+      },
+      { name: 'haltd_dashboard_unsent_bytes', help: 'The most any open page has unsent now.', type: 'gauge', samples: [{ value: unsent }] },
+      {
+        name: 'haltd_dashboard_unsent_bytes_peak',
+        help: 'The most any page had unsent right after a frame, since start.',
+        type: 'gauge',
+        samples: [{ value: stats.peakUnsentBytes }],
+      },
+    ]
+  }
+  const api = routes(backend, feedMetrics)
   const actionsOf = (role: Role) =>
     Object.keys(api).filter((path) => {
       const needs = api[path]?.POST?.needs
@@ -383,7 +409,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
         sockets.add(ws)
-        const flush = streamDashboard(ws, backend.log, dashboardView, options.feed)
+        const flush = streamDashboard(ws, backend.log, dashboardView, options.feed, stats)
         feeds.set(ws, flush)
         ws.on('close', () => {
           sockets.delete(ws)

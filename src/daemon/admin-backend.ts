@@ -283,6 +283,8 @@ export async function startAdmin(input: {
     port: config.admin.port,
     logger,
     ...(input.routes ? { routes: input.routes } : {}),
+    ...(config.admin.feed ? { feed: config.admin.feed } : {}),
+    ...(config.admin.loginLimit ? { loginLimit: config.admin.loginLimit } : {}),
   })
   cleanups.push(() => admin.close())
   // /metrics reports the event loop's lag: sample it from now on, not from the first scrape

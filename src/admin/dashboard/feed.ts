@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws'
+import { z } from 'zod'
 import type { EventLog } from '../../core/log/event-log.js'
 import type { Envelope } from '../../events/envelope.js'
 import type { DashboardView } from './view.js'
@@ -16,19 +17,26 @@ export type Brief = { seq: number; ts: number; type: string; text: string }
  */
 export type FeedFrame = { kind: 'view'; view: PageView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
 
-export type FeedOptions = {
+/** The feed's pace (`admin.feed` in the config). */
+export const FeedConfig = z.strictObject({
   /** At most one frame this often while the log moves. */
-  intervalMs?: number
+  intervalMs: z.number().int().min(10).max(60_000).optional(),
   /** A frame at least this often while it does not (uptime, elapsed against the deadline). */
-  heartbeatMs?: number
-  /** Past this much unsent data a frame is skipped: the next one carries the newer view. */
-  highWater?: number
+  heartbeatMs: z.number().int().min(100).max(600_000).optional(),
+  /** Past this many unsent bytes on a page's socket a frame is skipped: the next one carries the newer view. */
+  highWater: z
+    .number()
+    .int()
+    .min(1_024)
+    .max(64 * 1024 * 1024)
+    .optional(),
   /**
    * The share of the event loop the feed may take: after a view that took `t` ms to build, the
    * next waits at least `t / share` (a large log slows the page's frames, never the daemon).
    */
-  share?: number
-}
+  share: z.number().gt(0).max(1).optional(),
+})
+export type FeedOptions = z.output<typeof FeedConfig>
 
 const EVENTS = 50
 const ACTIONS = 30
@@ -80,6 +88,10 @@ function ring<T>(size: number) {
   }
 }
 
+/** What every page's feed did, for `/metrics`: frames sent, frames skipped for a page that was behind, the most left unsent. */
+export type FeedStats = { sent: number; skipped: number; peakUnsentBytes: number }
+export const feedStats = (): FeedStats => ({ sent: 0, skipped: 0, peakUnsentBytes: 0 })
+
 /**
  * The page's live feed over one WebSocket. The log's subscriber only notes the event (two ring
  * pushes and a flag), inside the log's publish; a timer builds the view at most every
@@ -88,7 +100,13 @@ function ring<T>(size: number) {
  * the writer never waits for it.
  * Returns `flush`: one last frame now (the daemon is stopping: the page keeps the report).
  */
-export function streamDashboard(ws: WebSocket, log: EventLog, view: () => PageView | Promise<PageView>, options: FeedOptions = {}): () => Promise<void> {
+export function streamDashboard(
+  ws: WebSocket,
+  log: EventLog,
+  view: () => PageView | Promise<PageView>,
+  options: FeedOptions = {},
+  stats: FeedStats = feedStats(),
+): () => Promise<void> {
   const intervalMs = options.intervalMs ?? 150
   const heartbeatMs = options.heartbeatMs ?? 1_000
   const highWater = options.highWater ?? 1 << 18
@@ -114,7 +132,12 @@ export function streamDashboard(ws: WebSocket, log: EventLog, view: () => PageVi
   const send = async (force: boolean) => {
     if (building || ws.readyState !== ws.OPEN) return
     const now = Date.now()
-    if (!force && (now < notBefore || ws.bufferedAmount > highWater || (!dirty && now - lastSent < heartbeatMs))) return
+    if (!force && (now < notBefore || (!dirty && now - lastSent < heartbeatMs))) return
+    if (!force && ws.bufferedAmount > highWater) {
+      // the page is behind: this frame is dropped, the next one carries the newer view
+      stats.skipped++
+      return
+    }
     building = true
     dirty = false
     try {
@@ -122,7 +145,11 @@ export function streamDashboard(ws: WebSocket, log: EventLog, view: () => PageVi
       const built = await view()
       notBefore = Date.now() + (performance.now() - started) / share
       const frame: FeedFrame = { kind: 'view', view: built, events: events.newest(), actions: actions.newest() }
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
+      if (ws.readyState === ws.OPEN) {
+        ws.send(JSON.stringify(frame))
+        stats.sent++
+        if (ws.bufferedAmount > stats.peakUnsentBytes) stats.peakUnsentBytes = ws.bufferedAmount
+      }
     } catch (e) {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ kind: 'error', message: e instanceof Error ? e.message : String(e) } satisfies FeedFrame))
     } finally {
