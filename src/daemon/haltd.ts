@@ -34,6 +34,7 @@ import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
 import { joinCluster, lead, type ClusterSeat } from './cluster.js'
 import { createHandover } from './handover.js'
+import { streamFollowers } from '../cluster/replication/followers.js'
 import { standbySteps } from '../core/handover/decider.js'
 import { HaltdError } from '../events/errors.js'
 import { startReplication } from './replication.js'
@@ -177,6 +178,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let fleet: FleetMembership | undefined
     let exitCode: number | undefined
     let handover: ReturnType<typeof createHandover> | undefined
+    const followers = seat?.taken && config.failover ? streamFollowers(seat.nc, seat.engine) : undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -268,8 +270,11 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         fleetAdmin: () => fleet?.admin,
         handover: (r: { to: string; reason: string; by?: string }) =>
           handover ? handover(r) : Promise.reject(new HaltdError('NO_FAILOVER', 'this haltd leads no engine: there is no standby to hand over to')),
-        // a handover is offered once this haltd leads with a failover section; the fleet once it has joined one
-        controls: () => ({ handover: handover !== undefined && (life.state === 'running' || life.state === 'halted'), fleet: fleet?.admin !== undefined }),
+        // a handover is offered once this haltd leads with a failover section and something follows its stream; the fleet once it has joined one
+        controls: () => ({
+          handover: handover !== undefined && (life.state === 'running' || life.state === 'halted') && (followers?.() ?? 0) > 0,
+          fleet: fleet?.admin !== undefined,
+        }),
       }
       admin = await startAdmin({
         backend,
