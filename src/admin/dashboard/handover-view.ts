@@ -5,7 +5,7 @@ import type { EventData } from '../../events/catalogue.js'
 
 type StepRow = {
   step: HandoverStep
-  status: 'pending' | 'running' | 'completed' | 'failed'
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'not run'
   budgetMs: number
   startedAt: number | null
   endedAt: number | null
@@ -64,7 +64,6 @@ export function evolveHandoverView(view: HandoverView | undefined, e: Envelope):
                 status: d.phase,
                 startedAt: s.startedAt ?? e.ts,
                 endedAt: e.ts,
-                ...(d.budgetMs ? { budgetMs: d.budgetMs } : {}),
                 ...(d.detail !== undefined ? { detail: d.detail } : {}),
               },
       ),
@@ -72,7 +71,10 @@ export function evolveHandoverView(view: HandoverView | undefined, e: Envelope):
   }
   if (e.type === 'handover.completed') {
     const d = e.data as EventData<'handover.completed'>
-    return d.handoverId === view.handoverId ? { ...view, outcome: d.outcome, completedAt: e.ts } : view
+    if (d.handoverId !== view.handoverId) return view
+    // rolled back: the steps it never reached will not run
+    const steps = d.outcome === 'rolled-back' ? view.steps.map((s) => (s.status === 'pending' ? { ...s, status: 'not run' as const } : s)) : view.steps
+    return { ...view, outcome: d.outcome, completedAt: e.ts, steps }
   }
   return view
 }

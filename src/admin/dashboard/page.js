@@ -280,7 +280,7 @@ function renderHandover(h) {
       const icon = { completed: '✔', running: '▶', failed: '✖' }[s.status] ?? '·'
       const took = s.startedAt && s.endedAt ? clock(s.endedAt - s.startedAt) : s.startedAt ? `since ${time(s.startedAt)}` : ''
       const budget = s.budgetMs ? `budget ${clock(s.budgetMs)}` : ''
-      return `<li class="${esc(s.status)}" data-testid="handover-step-${esc(s.step)}" data-status="${esc(s.status)}"><span class="icon">${icon}</span><span>${n + 1}</span><span>${esc(s.step)}${s.detail ? ` <span class="${s.status === 'failed' ? 'error' : 'muted'}">${esc(s.detail)}</span>` : ''}</span><span>${esc(took)}</span><span class="muted">${esc(budget)}</span></li>`
+      return `<li class="${esc(s.status.replace(' ', '-'))}" data-testid="handover-step-${esc(s.step)}" data-status="${esc(s.status)}"><span class="icon">${icon}</span><span>${n + 1}</span><span>${esc(s.step)}${s.detail ? ` <span class="${s.status === 'failed' ? 'error' : 'muted'}">${esc(s.detail)}</span>` : ''}</span><span>${esc(took)}</span><span class="muted">${esc(budget)}</span></li>`
     })
     .join('')
   const state = h.outcome === 'handed-over' ? 'HANDED OVER' : h.outcome === 'rolled-back' ? 'HANDOVER ROLLED BACK' : 'HANDOVER IN PROGRESS'
