@@ -10,8 +10,11 @@ export type RefusalRecorder = {
    * counted. `detail` (the Origin a cross-origin request named) goes to the process log line only.
    */
   refused(r: Refusal, detail?: Record<string, string>): void
-  /** Record every count still open (the server is closing). */
-  flush(): void
+  /**
+   * The server is closing: every count still open goes to the process log only. The daemon has
+   * recorded its run's end by then (or handed the log over), so the event log takes nothing more.
+   */
+  close(): void
 }
 
 /**
@@ -35,22 +38,23 @@ export function refusalRecorder(input: {
   const open = new Map<string, { refusal: Refusal; count: number; since: number }>()
   let timer: ReturnType<typeof setInterval> | undefined
 
-  const write = (r: Refused, detail?: Record<string, string>) => {
+  const write = (r: Refused, detail?: Record<string, string>, toEventLog = true) => {
     input.logger?.warn({ ...detail, ...r }, r.count === 1 ? 'admin request refused' : `admin requests refused: ${r.count} in the last window`)
+    if (!toEventLog) return
     try {
       input.record(r)
     } catch (e) {
       // a closed or failing log must not turn a refusal into a 500: the process log has it
-      input.logger?.error({ err: e instanceof Error ? e.message : String(e) }, 'a refused request could not be recorded in the event log')
+      input.logger?.warn({ err: e instanceof Error ? e.message : String(e) }, 'a refused request was not recorded in the event log')
     }
   }
-  const flush = () => {
+  const flush = (toEventLog = true) => {
     for (const [key, kind] of open) {
       if (kind.count === 0) {
         open.delete(key)
         continue
       }
-      write({ ...kind.refusal, count: kind.count, since: kind.since })
+      write({ ...kind.refusal, count: kind.count, since: kind.since }, undefined, toEventLog)
       kind.count = 0
       kind.since = now()
     }
@@ -80,8 +84,8 @@ export function refusalRecorder(input: {
         timer.unref()
       }
     },
-    flush() {
-      flush()
+    close() {
+      flush(false)
       if (timer) clearInterval(timer)
       timer = undefined
       open.clear()

@@ -255,7 +255,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     })
   const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf, limit: loginLimit(options.loginLimit) }), ...pageRoutes(), ...options.routes }
   const refusals = refusalRecorder({
-    record: (data) => backend.log.append({ type: 'access.refused', data }),
+    record: (data) => (backend.recordRefused ? backend.recordRefused(data) : backend.log.append({ type: 'access.refused', data })),
     logger,
     ...(options.refusalWindowMs ? { windowMs: options.refusalWindowMs } : {}),
   })
@@ -466,7 +466,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     async close() {
       // the page keeps what it last got: let it be the final word (the report)
       await Promise.all([...feeds.values()].map((flush) => flush().catch(() => undefined)))
-      refusals.flush()
+      refusals.close()
       for (const ws of sockets) ws.close(1001, 'haltd is stopping')
       wss.close()
       await new Promise<void>((resolve) => {

@@ -109,6 +109,12 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   }
   return {
     log: d.log,
+    // a fenced gate (a handover under way or done, a lease not renewed) means this haltd may no longer write its log
+    recordRefused: (data) => {
+      const fenced = d.gate.fenced
+      if (fenced !== undefined) throw new HaltdError('LOG_FENCED', `the log takes nothing while the gate is fenced: ${fenced}`)
+      d.log.append({ type: 'access.refused', data })
+    },
     get fleet() {
       return d.fleetAdmin?.()
     },

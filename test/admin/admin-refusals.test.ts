@@ -5,6 +5,7 @@ import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDb } from '../support/tmp.js'
+import { startDemo, TOKENS } from './dashboard-support.js'
 import { logBackend } from './log-backend.js'
 
 const VERA = 'viewer-token-0123456789abcdef'
@@ -67,12 +68,16 @@ describe('refused requests in the event log', () => {
     expect(log.verify()).toMatchObject({ ok: true })
   })
 
-  it('given refusals still being counted when the server closes, records their count before it stops', async () => {
+  it('given refusals still being counted when the server closes, writes their count to the process log only (the run has ended by then)', async () => {
     const s = await start({ refusalWindowMs: 60_000 })
     for (let i = 0; i < 3; i++) await post(s, '/shutdown', { mode: 'graceful', reason: 'x' }, { authorization: `Bearer ${VERA}` })
     await s.close()
     server = undefined
-    expect(refusedRows().map((r) => r.count)).toEqual([1, 2])
+    expect(refusedRows().map((r) => r.count)).toEqual([1])
+    expect(logLines.map((l) => JSON.parse(l)).filter((l) => l.route === 'POST /shutdown')).toEqual([
+      expect.objectContaining({ msg: 'admin request refused', count: 1 }),
+      expect.objectContaining({ msg: 'admin requests refused: 2 in the last window', count: 2, name: 'vera' }),
+    ])
   })
 })
 
@@ -104,6 +109,26 @@ describe('login attempts', () => {
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 2; i++) expect((await login(`wrong-token-${i}-0123456789`)).status).toBe(401)
       expect((await login(OLGA)).status).toBe(200)
+    }
+  })
+})
+
+describe('refused requests in a daemon that may not write its log', () => {
+  it('given the gate fenced (as during a handover), a refusal goes to the process log and not to the event log', async () => {
+    const demo = await startDemo({ seed: 9 })
+    try {
+      const viewer = { authorization: `Bearer ${TOKENS.viewer}`, 'content-type': 'application/json' }
+      const refuse = (path: string) => fetch(`${demo.url}${path}`, { method: 'POST', headers: viewer, body: JSON.stringify({ reason: 'x' }) })
+      expect((await refuse('/pause')).status).toBe(403)
+      const unfence = demo.haltd.gate.fence(() => 'handing the engine over')
+      expect((await refuse('/resume')).status).toBe(403)
+      unfence()
+      const rows = [...demo.haltd.log.read({ types: ['access.refused'] })].map((e) => (e.data as { route: string }).route)
+      expect(rows).toEqual(['POST /pause'])
+      expect(demo.logLines.some((l) => l.includes('"route":"POST /resume"') && l.includes('admin request refused'))).toBe(true)
+      expect(demo.logLines.some((l) => l.includes('not recorded in the event log') && l.includes('handing the engine over'))).toBe(true)
+    } finally {
+      await demo.haltd.close()
     }
   })
 })
