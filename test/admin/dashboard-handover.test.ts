@@ -83,7 +83,7 @@ describe('the handover on the dashboard', () => {
     const alone = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
     await logIn(alone, a.admin!.url, TOKENS.admin)
     await alone.waitForSelector('#action-buttons button:text-is("Pause")')
-    await alone.waitForTimeout(3_000)
+    await alone.waitForTimeout(1_500)
     expect(Object.keys(await buttons(alone))).not.toContain('Hand over to the standby')
 
     // a standby starts following: the button appears
