@@ -3,11 +3,13 @@
  * to the report on the page, and what streaming it costs the daemon (its event-loop delay while
  * the emergency runs), against the same emergency with no page open.
  *
- *   npm run build && node dist/bench/dashboard-emergency.js [--orders 10000] [--runs page,none]
+ *   npm run build && node dist/bench/dashboard-emergency.js [--orders 10000] [--runs page,none,stuck]
  *
  * The demo daemon runs in this process (three simulated venues, its strategies trading), the
  * page in Chromium (/usr/bin/chromium) logged in as an operator, who presses "Emergency stop".
+ * `stuck`: the page, and beside it a feed client that upgrades to /ui/feed and never reads.
  */
+import { connect } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,7 +38,19 @@ const ms = (ns: number) => Math.round(ns / 1e5) / 10
 
 type Result = Record<string, number | string>
 
-async function run(withPage: boolean, browser: Browser | undefined): Promise<Result> {
+/** A feed client that never reads after its upgrade; returns its socket (destroyed at the end of the run). */
+function neverReading(url: string, token: string) {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  socket.on('error', () => undefined)
+  socket.write(
+    `GET /ui/feed HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+  )
+  return socket
+}
+
+async function run(mode: string, browser: Browser | undefined): Promise<Result> {
+  const withPage = mode !== 'none'
   const dir = mkdtempSync(join(tmpdir(), 'haltd-dashboard-bench-'))
   const token = generateToken()
   const haltd = await createHaltd(
@@ -62,6 +76,7 @@ async function run(withPage: boolean, browser: Browser | undefined): Promise<Res
     )
   }
 
+  const stuck = mode === 'stuck' ? neverReading(haltd.admin!.url, token) : undefined
   const page = withPage ? await browser!.newPage({ viewport: { width: 1400, height: 1000 } }) : undefined
   let frames = 0
   let bytes = 0
@@ -109,7 +124,7 @@ async function run(withPage: boolean, browser: Browser | undefined): Promise<Res
   const completed = events.find((e) => e.seq > seqBefore && e.type === 'shutdown.completed')!
   const canceled = events.filter((e) => e.seq > seqBefore && e.type === 'order.canceled').length
   const result: Result = {
-    run: withPage ? 'page open' : 'no page',
+    run: mode === 'stuck' ? 'page + a client that never reads' : withPage ? 'page open' : 'no page',
     orders: ORDERS,
     canceled,
     eventsDuringEmergency: completed.seq - first.seq + 1,
@@ -130,19 +145,20 @@ async function run(withPage: boolean, browser: Browser | undefined): Promise<Res
     })
     await page.close()
   }
+  stuck?.destroy()
   rmSync(dir, { recursive: true, force: true })
   return result
 }
 
 const runs = String(values.runs).split(',')
-const browser = runs.includes('page')
+const browser = runs.some((r) => r !== 'none')
   ? await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
     })
   : undefined
 const results: Result[] = []
-for (const r of runs) results.push(await run(r === 'page', browser))
+for (const r of runs) results.push(await run(r, browser))
 await browser?.close()
 console.table(results)
 process.stdout.write(`${JSON.stringify(results)}\n`)

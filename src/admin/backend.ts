@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { type Origin, ShutdownMode } from '../events/primitives.js'
 import type { EventLog } from '../core/log/event-log.js'
+import type { EventData } from '../events/catalogue.js'
 import type { Metric } from './prometheus.js'
 import type { DashboardView } from './dashboard/view.js'
 
@@ -97,6 +98,11 @@ export interface AdminBackend {
   unlockDeployments(request: ActionRequest): Sync<unknown>
   /** Absent without a fleet: its routes then answer 404. */
   readonly fleet?: FleetAdmin
+  /**
+   * Records refused requests (`access.refused`) where the daemon lets the log take them; absent,
+   * they are appended to `log`. Throws when the log must take nothing now (the reason goes to the process log).
+   */
+  recordRefused?(refused: EventData<'access.refused'>): void
   /** A planned handover to a standby; answers once it handed over or rolled back. Absent where no failover is configured. */
   handover?(request: HandoverRequest): Sync<unknown>
 }

@@ -20,10 +20,13 @@ import {
 } from './backend.js'
 import { streamEvents } from './events-socket.js'
 import { pageRoutes } from './dashboard/assets.js'
-import { type FeedOptions, sharedView, streamDashboard } from './dashboard/feed.js'
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
+import { type FeedOptions, feedStats, type PageView, sharedView, streamDashboard } from './dashboard/feed.js'
+import { fleetPanel } from './dashboard/fleet-panel.js'
+import { type Metric, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
+import { loginLimit, type LoginLimitOptions } from './login-limit.js'
+import { refusalRecorder } from './refusals.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -49,6 +52,10 @@ export type AdminServerOptions = {
   sessions?: { idleMs?: number; maxMs?: number }
   /** Routes served beside the admin's own, under the same checks (the engine's order entry). */
   routes?: Record<string, Route>
+  /** Failed logins per remote address before it waits (429 with Retry-After). */
+  loginLimit?: LoginLimitOptions
+  /** Refused requests (403) are recorded per credential, route and cause once per this window, with their count. */
+  refusalWindowMs?: number
 }
 
 export type AdminServer = {
@@ -64,7 +71,7 @@ export type AdminServer = {
  * The route table: each path's methods, the roles each accepts (`needs`) and its handler. Reads are
  * open to every role; an action names the roles it needs and records the caller as its `by`.
  */
-function routes(backend: AdminBackend): Record<string, Route> {
+function routes(backend: AdminBackend, feedMetrics: () => Metric[]): Record<string, Route> {
   const read = (f: () => unknown): Handler => ({ needs: READERS, run: async () => json(200, await f()) })
   const act = <S extends z.ZodType>(needs: readonly Role[], schema: S, f: (request: z.output<S> & { origin: 'admin'; by: string }) => unknown): Handler => ({
     needs,
@@ -89,7 +96,10 @@ function routes(backend: AdminBackend): Record<string, Route> {
     },
     '/status': { GET: read(() => backend.status()) },
     '/metrics': {
-      GET: { needs: READERS, run: async () => ({ status: 200, body: renderPrometheus(await backend.metrics()), contentType: PROMETHEUS_CONTENT_TYPE }) },
+      GET: {
+        needs: READERS,
+        run: async () => ({ status: 200, body: renderPrometheus([...(await backend.metrics()), ...feedMetrics()]), contentType: PROMETHEUS_CONTENT_TYPE }),
+      },
     },
     '/positions': { GET: read(() => backend.positions()) },
     '/orders': { GET: read(() => backend.orders()) },
@@ -214,18 +224,47 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const maxBody = options.maxBodyBytes ?? 64 * 1024
   const known = credentials({ users: options.users, token: options.token })
   const sessions = createSessions(options.sessions)
-  const api = routes(backend)
+  const stats = feedStats()
+  /** The dashboard's feeds in `/metrics`: how many pages, what they were sent, what a slow one was spared. */
+  const feedMetrics = (): Metric[] => {
+    let unsent = 0
+    for (const ws of feeds.keys()) unsent = Math.max(unsent, ws.bufferedAmount)
+    return [
+      { name: 'haltd_dashboard_feeds', help: 'Open dashboard feeds (/ui/feed).', type: 'gauge', samples: [{ value: feeds.size }] },
+      { name: 'haltd_dashboard_frames_sent_total', help: 'Frames sent to dashboard pages.', type: 'counter', samples: [{ value: stats.sent }] },
+      {
+        name: 'haltd_dashboard_frames_skipped_total',
+        help: 'Frames not sent because a page had more than the high-water mark unsent.',
+        type: 'counter',
+        samples: [{ value: stats.skipped }],
+      },
+      { name: 'haltd_dashboard_unsent_bytes', help: 'The most any open page has unsent now.', type: 'gauge', samples: [{ value: unsent }] },
+      {
+        name: 'haltd_dashboard_unsent_bytes_peak',
+        help: 'The most any page had unsent right after a frame, since start.',
+        type: 'gauge',
+        samples: [{ value: stats.peakUnsentBytes }],
+      },
+    ]
+  }
+  const api = routes(backend, feedMetrics)
   const actionsOf = (role: Role) =>
     Object.keys(api).filter((path) => {
       const needs = api[path]?.POST?.needs
       return needs !== undefined && (needs === 'anyone' || needs.includes(role))
     })
-  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf }), ...pageRoutes(), ...options.routes }
+  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf, limit: loginLimit(options.loginLimit) }), ...pageRoutes(), ...options.routes }
+  const refusals = refusalRecorder({
+    record: (data) => (backend.recordRefused ? backend.recordRefused(data) : backend.log.append({ type: 'access.refused', data })),
+    logger,
+    ...(options.refusalWindowMs ? { windowMs: options.refusalWindowMs } : {}),
+  })
   const sockets = new Set<WebSocket>()
   /** The dashboard's feeds, each with its last-frame flush. */
   const feeds = new Map<WebSocket, () => Promise<void>>()
+  const fleet = fleetPanel(() => backend.fleet)
   const dashboardView = sharedView(
-    () => backend.dashboard(),
+    async (): Promise<PageView> => ({ ...(await backend.dashboard()), fleet: fleet() }),
     () => backend.log.lastSeq,
   )
   // Set once the port is known (the host check compares it).
@@ -244,13 +283,16 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
    * Who asks: the bearer token when there is an Authorization header (tools, engines), else the
    * session cookie (the page), whose request must come from the page's own origin.
    */
-  const authenticate = (req: IncomingMessage, acting: boolean): Principal => {
+  const authenticate = (req: IncomingMessage, acting: boolean, path: string): Principal => {
     if (req.headers.authorization === undefined) {
       const session = sessions.find(sessionIdOf(req))
       if (session) {
         const origin = sessionOriginCheck(req, acting)
         if (!origin.ok) {
-          logger?.warn({ name: session.who.name, role: session.who.role, origin: req.headers.origin?.slice(0, 100) }, 'admin request refused: cross-origin')
+          refusals.refused(
+            { route: `${shown(req.method ?? '')} ${path}`, name: session.who.name, role: session.who.role, why: 'cross-origin' },
+            { origin: (req.headers.origin ?? '(none)').slice(0, 100) },
+          )
           throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem, undefined, CLOSE)
         }
         return session.who
@@ -271,7 +313,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     if (needs === 'anyone') return
     if (who && needs.includes(who.role)) return
     if (!who) throw new Error(`${method} ${path} needs a role and was not authenticated`)
-    logger?.warn({ name: who.name, role: who.role, method, path, needs }, 'admin request refused: role not allowed')
+    refusals.refused({ route: `${method} ${path}`, name: who.name, role: who.role, why: 'role', needs: [...needs] })
     throw new HttpRefusal(403, 'FORBIDDEN', refusal(who, needs, `${method} ${path}`))
   }
 
@@ -285,7 +327,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const route = Object.hasOwn(table, path) ? table[path] : undefined
       const open = route && Object.hasOwn(route, req.method ?? '') && route[req.method as 'GET' | 'POST']?.needs === 'anyone'
       // Before 404 and 405: without a credential, nothing says which routes exist.
-      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD')
+      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD', path)
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
       const method = req.method as 'GET' | 'POST'
       const handler = Object.hasOwn(route, method) ? route[method] : undefined
@@ -358,7 +400,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     let target: { path: string; query: URLSearchParams }
     try {
       target = admit(req)
-      authenticate(req, true)
+      authenticate(req, true, target.path)
     } catch (e) {
       const r = e as HttpRefusal
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
@@ -367,7 +409,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
         sockets.add(ws)
-        const flush = streamDashboard(ws, backend.log, dashboardView, options.feed)
+        const flush = streamDashboard(ws, backend.log, dashboardView, options.feed, stats)
         feeds.set(ws, flush)
         ws.on('close', () => {
           sockets.delete(ws)
@@ -424,6 +466,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     async close() {
       // the page keeps what it last got: let it be the final word (the report)
       await Promise.all([...feeds.values()].map((flush) => flush().catch(() => undefined)))
+      refusals.close()
       for (const ws of sockets) ws.close(1001, 'haltd is stopping')
       wss.close()
       await new Promise<void>((resolve) => {

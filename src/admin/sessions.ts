@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { type Credentials, type Principal, READERS, type Role } from './access.js'
 import { caller, HttpRefusal, json, parse, type Route } from './route.js'
+import type { LoginLimit } from './login-limit.js'
 
 /**
  * Browser sessions: the login form trades a token for a random session id, kept only in this
@@ -103,6 +104,13 @@ export function sessionOriginCheck(req: IncomingMessage, acting: boolean): Origi
 
 const LoginBody = z.strictObject({ token: z.string().min(1).max(1000) })
 
+const tooMany = (waitMs: number) => {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000))
+  return new HttpRefusal(429, 'TOO_MANY_LOGINS', `too many failed logins from this address: try again in ${seconds} s`, undefined, {
+    'retry-after': String(seconds),
+  })
+}
+
 /**
  * `POST /session` trades a token for a session cookie (from the page's own origin only);
  * `GET /session` says who the session is; `POST /session/logout` ends it.
@@ -113,6 +121,8 @@ export function sessionRoutes(d: {
   logger: Logger | undefined
   /** The actions (POST paths) a role may take: the page offers those, and no others. */
   actionsOf: (role: Role) => string[]
+  /** Failed logins per remote address: past its limit an address is answered 429 until its wait is over. */
+  limit: LoginLimit
 }): Record<string, Route> {
   const whoami = (who: Principal) => ({ ...who, actions: d.actionsOf(who.role) })
   return {
@@ -123,11 +133,20 @@ export function sessionRoutes(d: {
         run: async ({ req, body }) => {
           const origin = sessionOriginCheck(req, true)
           if (!origin.ok) throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem)
+          const address = req.socket.remoteAddress ?? '(unknown)'
+          const waitMs = d.limit.waitMs(address)
+          if (waitMs > 0) throw tooMany(waitMs)
           const who = d.known.token(parse(LoginBody, body).token)
           if (!who) {
-            d.logger?.warn('admin login refused: unknown token')
+            const locked = d.limit.failed(address)
+            d.logger?.warn(
+              { address, locked },
+              locked ? 'admin login refused: unknown token; too many failures, this address waits' : 'admin login refused: unknown token',
+            )
+            if (locked) throw tooMany(d.limit.waitMs(address))
             throw new HttpRefusal(401, 'UNAUTHORIZED', 'no credential has this token')
           }
+          d.limit.succeeded(address)
           const session = d.sessions.open(who)
           d.logger?.info({ name: who.name, role: who.role }, 'admin login')
           return json(200, whoami(who), { 'set-cookie': d.sessions.cookie(session) })

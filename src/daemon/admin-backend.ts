@@ -4,6 +4,7 @@ import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { inFlight, openOrders, pnl, positions, reconciliation, type HaltdState } from '../projections/index.js'
 import type { ActionRequest, AdminBackend, FleetAdmin, Health } from '../admin/backend.js'
 import { dashboardView, type StatusPart } from '../admin/dashboard/view.js'
+import { type HandoverView, watchHandovers } from '../admin/dashboard/handover-view.js'
 import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -57,6 +58,10 @@ export type AdminBackendInput = {
   fleetAdmin?: () => FleetAdmin | undefined
   /** A planned handover to a standby. */
   handover?: (r: { to: string; reason: string; by?: string }) => unknown
+  /** Which optional controls this daemon has now (a standby to hand over to, a fleet): the page offers them only then. */
+  controls?: () => { handover: boolean; fleet: boolean }
+  /** The latest handover's timeline, for the page. */
+  handoverView?: () => HandoverView | null
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -104,6 +109,12 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   }
   return {
     log: d.log,
+    // a fenced gate (a handover under way or done, a lease not renewed) means this haltd may no longer write its log
+    recordRefused: (data) => {
+      const fenced = d.gate.fenced
+      if (fenced !== undefined) throw new HaltdError('LOG_FENCED', `the log takes nothing while the gate is fenced: ${fenced}`)
+      d.log.append({ type: 'access.refused', data })
+    },
     get fleet() {
       return d.fleetAdmin?.()
     },
@@ -117,6 +128,8 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         risk: d.risk.status().readings,
         now: d.clock.now(),
         since: d.startedAt,
+        ...(d.controls ? { controls: d.controls() } : {}),
+        ...(d.handoverView ? { handover: d.handoverView() } : {}),
       }),
     metrics: () =>
       daemonMetrics({
@@ -251,10 +264,15 @@ export async function startAdmin(input: {
   cleanups: Cleanups
   /** Served beside the admin's own (the engine's order entry). */
   routes?: Record<string, Route>
+  /** The handover that made this haltd leader, if one did: the page shows its steps. */
+  handoverSince?: { handoverId: string } | undefined
 }): Promise<AdminServer> {
   const { life, controller, config, token, logger, cleanups } = input
+  const handovers = watchHandovers(input.backend.log, input.handoverSince)
+  cleanups.push(() => handovers.stop())
   const backend = createAdminBackend({
     ...input.backend,
+    handoverView: () => handovers.current(),
     drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
     requestShutdown: (r) => {
       const h = life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin)
@@ -271,6 +289,8 @@ export async function startAdmin(input: {
     port: config.admin.port,
     logger,
     ...(input.routes ? { routes: input.routes } : {}),
+    ...(config.admin.feed ? { feed: config.admin.feed } : {}),
+    ...(config.admin.loginLimit ? { loginLimit: config.admin.loginLimit } : {}),
   })
   cleanups.push(() => admin.close())
   // /metrics reports the event loop's lag: sample it from now on, not from the first scrape

@@ -12,6 +12,8 @@ import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
 import { AdminUser } from '../admin/access.js'
+import { FeedConfig } from '../admin/dashboard/feed.js'
+import { LoginLimitConfig } from '../admin/login-limit.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
 import { NatsConfig } from '../cluster/config.js'
 import { EngineConfig } from './engine-process.js'
@@ -152,6 +154,10 @@ export const HaltdConfig = z
         users: z.array(AdminUser).default([]),
         /** A `host` beyond loopback (`0.0.0.0`, a LAN address) is refused unless this says so. */
         allowNonLoopback: z.boolean().default(false),
+        /** The dashboard feed's pace and how much a slow page may leave unsent before frames are skipped. */
+        feed: FeedConfig.optional(),
+        /** Failed logins per remote address before it waits (5 a minute, then a minute, unless said). */
+        loginLimit: LoginLimitConfig.optional(),
       })
       .prefault({}),
     venues: z.array(VenueConfig).default([]),

@@ -35,6 +35,7 @@ import type { DaemonStatus, Haltd, HaltdEvents, HaltdPorts } from './types.js'
 import { createVenues } from './venues.js'
 import { joinCluster, lead, type ClusterSeat } from './cluster.js'
 import { createHandover } from './handover.js'
+import { streamFollowers } from '../cluster/replication/followers.js'
 import { standbySteps } from '../core/handover/decider.js'
 import { HaltdError } from '../events/errors.js'
 import { startReplication } from './replication.js'
@@ -205,6 +206,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let exitCode: number | undefined
     let handover: ReturnType<typeof createHandover> | undefined
     let handedOver = false
+    const followers = seat?.taken && config.failover ? streamFollowers(seat.nc, seat.engine) : undefined
     let uninstallSignals: (() => void) | undefined
     const life = createLifecycle({
       controller,
@@ -302,8 +304,23 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
                 handover ? handover(r) : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet')),
             }
           : {}),
+        // a handover is offered once this haltd leads with a failover section and something follows its stream; the fleet once it has joined one
+        controls: () => ({
+          handover: handover !== undefined && (life.state === 'running' || life.state === 'halted') && (followers?.() ?? 0) > 0,
+          fleet: fleet?.admin !== undefined,
+        }),
       }
-      admin = await startAdmin({ backend, life, controller, config, token: adminToken, logger, cleanups, routes: entry?.routes })
+      admin = await startAdmin({
+        backend,
+        life,
+        controller,
+        config,
+        token: adminToken,
+        logger,
+        cleanups,
+        routes: entry?.routes,
+        handoverSince: takenOver?.handoverId ? { handoverId: takenOver.handoverId } : undefined,
+      })
     }
 
     // ── the fleet: its kill switch, read before startup (set, it holds this engine HALTED), and this engine's row

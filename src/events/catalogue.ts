@@ -397,6 +397,26 @@ export const current = {
   'fleet.disconnected': { v: 1, data: z.strictObject({ reason: Reason, onDisconnect: z.enum(['keep', 'halt']) }) },
   /** It sees the fleet again, after `outOfViewMs`: a gate it closed for the outage reopens. */
   'fleet.reconnected': { v: 1, data: z.strictObject({ outOfViewMs: z.number().int().nonnegative(), onDisconnect: z.enum(['keep', 'halt']) }) },
+  // ── access to the admin API ────────────────────────────────────────────────────────────
+  /**
+   * Requests the admin API refused with 403 (a role that may not, a session request from another
+   * origin), counted per credential, route and cause: the first at once (`count` 1), then one row
+   * per window with the number refused in it, so a flood of refusals is a row a minute, not a row a request.
+   */
+  'access.refused': {
+    v: 1,
+    data: z.strictObject({
+      route: Text(200),
+      name: Text(100),
+      role: Text(20),
+      why: z.enum(['role', 'cross-origin']),
+      /** The roles the route accepts (a role refusal). */
+      needs: z.array(Text(20)).max(10).optional(),
+      count: z.number().int().positive(),
+      /** When the first refusal this row counts was answered (epoch ms). */
+      since: z.number().int().nonnegative(),
+    }),
+  },
   'notification.sent': {
     v: 1,
     data: z.strictObject({

@@ -33,6 +33,8 @@ export function streamOf(event: HaltdEvent): string {
       return `handover:${d.handoverId}`
     case 'fleet':
       return 'fleet'
+    case 'access':
+      return 'access'
     default:
       // trading, killswitch, drain, deployments: the one trading-state stream
       return 'trading'

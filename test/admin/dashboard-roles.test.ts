@@ -100,7 +100,10 @@ describe('the dashboard, by role', () => {
       body: { error: { code: 'FORBIDDEN', message: 'POST /shutdown needs the operator or admin role; vera is a viewer' } },
     })
     expect(eventsOf('shutdown.requested')).toEqual([])
-    expect(demo.logLines.some((l) => l.includes('admin request refused: role not allowed') && l.includes('"name":"vera"'))).toBe(true)
+    expect(demo.logLines.some((l) => l.includes('admin request refused') && l.includes('"name":"vera"') && l.includes('"route":"POST /shutdown"'))).toBe(true)
+    expect(eventsOf('access.refused').map((e) => e.data)).toEqual([
+      { route: 'POST /shutdown', name: 'vera', role: 'viewer', why: 'role', needs: ['operator', 'admin'], count: 1, since: expect.any(Number) },
+    ])
 
     // the session is a cookie no script can read; no token in the URL or in storage
     const [cookie] = await context.cookies()

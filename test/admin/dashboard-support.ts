@@ -24,12 +24,18 @@ const USERS: AdminUser[] = (['viewer', 'operator', 'admin'] as const).map((role)
 export type Demo = { haltd: Haltd; url: string; logLines: string[]; events: Envelope[] }
 
 /** The demo daemon in this process: three simulated venues, four strategies, the three users above. */
-export async function startDemo(options: { seed?: number; resting?: number; config?: object } = {}): Promise<Demo> {
+export async function startDemo(options: { seed?: number; resting?: number; config?: object; admin?: object } = {}): Promise<Demo> {
   const db = join(tempDir(), 'demo.db')
   const base = demoConfig({ db, port: 0, seed: options.seed ?? 7, orders: 0 })
   const dest = memoryDestination()
   const haltd = await createHaltd(
-    { ...base, signals: false, log: { level: 'info' }, admin: { enabled: true, host: '127.0.0.1', port: 0, users: USERS }, ...options.config },
+    {
+      ...base,
+      signals: false,
+      log: { level: 'info' },
+      admin: { enabled: true, host: '127.0.0.1', port: 0, users: USERS, ...options.admin },
+      ...options.config,
+    },
     { logger: createLogger({ destination: dest, level: 'info' }) },
   )
   const events: Envelope[] = []

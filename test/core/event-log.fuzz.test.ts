@@ -125,6 +125,15 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
   'handover.completed': (r) => ({ handoverId: id(r, 'h'), outcome: 'handed-over' }),
   'fleet.disconnected': (r) => ({ reason: reason(r), onDisconnect: pick(r, ['keep', 'halt']) }),
   'fleet.reconnected': (r) => ({ outOfViewMs: int(r, 1e5), onDisconnect: pick(r, ['keep', 'halt']) }),
+  'access.refused': (r) => ({
+    route: 'POST /shutdown',
+    name: id(r, 'u'),
+    role: 'viewer',
+    why: 'role',
+    needs: ['operator', 'admin'],
+    count: 1 + int(r, 100),
+    since: int(r, 1e12),
+  }),
 }
 
 class Opaque {

@@ -1,7 +1,12 @@
 import type { WebSocket } from 'ws'
+import { z } from 'zod'
 import type { EventLog } from '../../core/log/event-log.js'
 import type { Envelope } from '../../events/envelope.js'
 import type { DashboardView } from './view.js'
+import type { FleetPanel } from './fleet-panel.js'
+
+/** The view and, where this haltd is in a fleet, the fleet as last read. */
+export type PageView = DashboardView & { fleet: FleetPanel | null }
 
 /** One line of the page's event list: what happened, in a sentence's worth of fields. */
 export type Brief = { seq: number; ts: number; type: string; text: string }
@@ -10,27 +15,54 @@ export type Brief = { seq: number; ts: number; type: string; text: string }
  * Frames on `/ui/feed`: the whole view (built from the projections), the newest events and the
  * newest actions. Each frame replaces the last, so a frame the page never got costs nothing.
  */
-export type FeedFrame = { kind: 'view'; view: DashboardView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
+export type FeedFrame = { kind: 'view'; view: PageView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
 
-export type FeedOptions = {
+/** The feed's pace (`admin.feed` in the config). */
+export const FeedConfig = z.strictObject({
   /** At most one frame this often while the log moves. */
-  intervalMs?: number
+  intervalMs: z.number().int().min(10).max(60_000).optional(),
   /** A frame at least this often while it does not (uptime, elapsed against the deadline). */
-  heartbeatMs?: number
-  /** Past this much unsent data a frame is skipped: the next one carries the newer view. */
-  highWater?: number
+  heartbeatMs: z.number().int().min(100).max(600_000).optional(),
+  /** Past this many unsent bytes on a page's socket a frame is skipped: the next one carries the newer view. */
+  highWater: z
+    .number()
+    .int()
+    .min(1_024)
+    .max(64 * 1024 * 1024)
+    .optional(),
   /**
    * The share of the event loop the feed may take: after a view that took `t` ms to build, the
    * next waits at least `t / share` (a large log slows the page's frames, never the daemon).
    */
-  share?: number
-}
+  share: z.number().gt(0).max(1).optional(),
+})
+export type FeedOptions = z.output<typeof FeedConfig>
 
 const EVENTS = 50
 const ACTIONS = 30
 /** Events the page reads as actions and steps: who asked for what, and how the shutdown goes. */
-const ACTION = /^(shutdown\.(requested|escalated|completed|step-)|killswitch\.|drain\.|trading\.(paused|resumed)|deployments\.|run\.)/
-const FIELDS = ['venue', 'symbol', 'clientOrderId', 'step', 'name', 'outcome', 'mode', 'action', 'reason', 'by', 'origin', 'error', 'status'] as const
+const ACTION =
+  /^(shutdown\.(requested|escalated|completed|step-)|killswitch\.|drain\.|trading\.(paused|resumed)|deployments\.|run\.|handover\.|leadership\.|access\.)/
+const FIELDS = [
+  'venue',
+  'symbol',
+  'clientOrderId',
+  'step',
+  'phase',
+  'name',
+  'role',
+  'route',
+  'count',
+  'to',
+  'outcome',
+  'mode',
+  'action',
+  'reason',
+  'by',
+  'origin',
+  'error',
+  'status',
+] as const
 
 export function brief(e: Envelope): Brief {
   const data = (e.data ?? {}) as Record<string, unknown>
@@ -56,6 +88,10 @@ function ring<T>(size: number) {
   }
 }
 
+/** What every page's feed did, for `/metrics`: frames sent, frames skipped for a page that was behind, the most left unsent. */
+export type FeedStats = { sent: number; skipped: number; peakUnsentBytes: number }
+export const feedStats = (): FeedStats => ({ sent: 0, skipped: 0, peakUnsentBytes: 0 })
+
 /**
  * The page's live feed over one WebSocket. The log's subscriber only notes the event (two ring
  * pushes and a flag), inside the log's publish; a timer builds the view at most every
@@ -67,8 +103,9 @@ function ring<T>(size: number) {
 export function streamDashboard(
   ws: WebSocket,
   log: EventLog,
-  view: () => DashboardView | Promise<DashboardView>,
+  view: () => PageView | Promise<PageView>,
   options: FeedOptions = {},
+  stats: FeedStats = feedStats(),
 ): () => Promise<void> {
   const intervalMs = options.intervalMs ?? 150
   const heartbeatMs = options.heartbeatMs ?? 1_000
@@ -95,7 +132,12 @@ export function streamDashboard(
   const send = async (force: boolean) => {
     if (building || ws.readyState !== ws.OPEN) return
     const now = Date.now()
-    if (!force && (now < notBefore || ws.bufferedAmount > highWater || (!dirty && now - lastSent < heartbeatMs))) return
+    if (!force && (now < notBefore || (!dirty && now - lastSent < heartbeatMs))) return
+    if (!force && ws.bufferedAmount > highWater) {
+      // the page is behind: this frame is dropped, the next one carries the newer view
+      stats.skipped++
+      return
+    }
     building = true
     dirty = false
     try {
@@ -103,7 +145,11 @@ export function streamDashboard(
       const built = await view()
       notBefore = Date.now() + (performance.now() - started) / share
       const frame: FeedFrame = { kind: 'view', view: built, events: events.newest(), actions: actions.newest() }
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
+      if (ws.readyState === ws.OPEN) {
+        ws.send(JSON.stringify(frame))
+        stats.sent++
+        if (ws.bufferedAmount > stats.peakUnsentBytes) stats.peakUnsentBytes = ws.bufferedAmount
+      }
     } catch (e) {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ kind: 'error', message: e instanceof Error ? e.message : String(e) } satisfies FeedFrame))
     } finally {
@@ -126,8 +172,8 @@ export function streamDashboard(
  * One view for every open page: built again only once the log has moved (or a second has
  * passed, for the clocks in it), however many pages ask.
  */
-export function sharedView(build: () => DashboardView | Promise<DashboardView>, seq: () => number): () => Promise<DashboardView> {
-  let last: { seq: number; at: number; view: Promise<DashboardView> } | undefined
+export function sharedView<V>(build: () => V | Promise<V>, seq: () => number): () => Promise<V> {
+  let last: { seq: number; at: number; view: Promise<V> } | undefined
   return () => {
     const now = Date.now()
     if (last && last.seq === seq() && now - last.at < 1_000) return last.view

@@ -45,7 +45,34 @@ const ACTIONS = [
   { id: 'drain-start', label: 'Drain: start', path: '/drain/start', what: 'No new orders; the ones in flight complete.' },
   { id: 'drain-cancel', label: 'Drain: cancel', path: '/drain/cancel', what: 'Ends the drain: orders may be sent again.' },
   // shown only where the daemon says a standby or a fleet is configured
-  { id: 'handover', label: 'Hand over to the standby', path: '/handover', control: 'handover', danger: true, what: 'Hands trading to the standby.' },
+  {
+    id: 'handover',
+    label: 'Hand over to the standby',
+    path: '/handover',
+    control: 'handover',
+    to: true,
+    danger: true,
+    what: 'Closes the gate, waits for orders in flight, flushes the stream and offers the lease to the standby named; rolls back if it is not taken in time.',
+  },
+  {
+    id: 'fleet-killswitch-activate',
+    label: 'Fleet kill switch: activate',
+    path: '/fleet/killswitch/activate',
+    control: 'fleet',
+    panel: 'fleet',
+    choice: { name: 'action', options: ['HALTED', 'EMERGENCY'] },
+    engines: true,
+    danger: true,
+    what: 'Latches the kill switch of every engine named: each halts (EMERGENCY: runs its emergency procedure) and stays halted until the fleet switch is reset.',
+  },
+  {
+    id: 'fleet-killswitch-reset',
+    label: 'Fleet kill switch: reset',
+    path: '/fleet/killswitch/reset',
+    control: 'fleet',
+    panel: 'fleet',
+    what: 'Resets the fleet kill switch: the engines it halted may trade again (a local latch stays).',
+  },
 ]
 
 let me
@@ -238,7 +265,64 @@ function render(frame) {
 
   renderShutdown(v)
   renderReport(v)
+  renderHandover(v.handover)
+  renderFleet(v.fleet)
   renderButtons()
+}
+
+/** The latest handover as a timeline: the leader's steps, then the new leader's, each against its budget. */
+function renderHandover(h) {
+  const el = $('handover')
+  el.hidden = !h
+  if (!h) return
+  const steps = h.steps
+    .map((s, n) => {
+      const icon = { completed: '✔', running: '▶', failed: '✖' }[s.status] ?? '·'
+      const took = s.startedAt && s.endedAt ? clock(s.endedAt - s.startedAt) : s.startedAt ? `since ${time(s.startedAt)}` : ''
+      const budget = s.budgetMs ? `budget ${clock(s.budgetMs)}` : ''
+      return `<li class="${esc(s.status.replace(' ', '-'))}" data-testid="handover-step-${esc(s.step)}" data-status="${esc(s.status)}"><span class="icon">${icon}</span><span>${n + 1}</span><span>${esc(s.step)}${s.detail ? ` <span class="${s.status === 'failed' ? 'error' : 'muted'}">${esc(s.detail)}</span>` : ''}</span><span>${esc(took)}</span><span class="muted">${esc(budget)}</span></li>`
+    })
+    .join('')
+  const state = h.outcome === 'handed-over' ? 'HANDED OVER' : h.outcome === 'rolled-back' ? 'HANDOVER ROLLED BACK' : 'HANDOVER IN PROGRESS'
+  const end = h.completedAt ?? Date.now()
+  el.innerHTML = `
+    <div class="banner" data-testid="handover-banner">${state}: ${esc(h.from)} → ${esc(h.to)}</div>
+    <div class="muted">${esc(h.handoverId)} · ${esc(h.reason)}${h.by ? ` · by ${esc(h.by)}` : ''}</div>
+    <div class="clock">
+      <span>started <b>${time(h.requestedAt)}</b></span>
+      <span>elapsed <b>${clock(end - h.requestedAt)}</b> of ${clock(h.budgetMs)}</span>
+    </div>
+    <ol class="steps" data-testid="handover-steps">${steps}</ol>`
+}
+
+/** The fleet: one row per engine as its registry row says, and the fleet kill switch. */
+function renderFleet(fleet) {
+  const el = $('fleet')
+  el.hidden = !fleet
+  if (!fleet) return
+  const view = fleet.view
+  const ks = view?.killSwitch
+  $('fleet-killswitch').innerHTML = !view
+    ? '<span class="muted">reading the fleet…</span>'
+    : ks?.state === 'active'
+      ? `<span class="badge bad">FLEET KILL SWITCH ${esc(ks.action)}</span> ${esc(ks.engines === 'all' ? 'all engines' : ks.engines.join(', '))}: ${esc(ks.reason)} <span class="muted">by ${esc(ks.by)} on ${esc(ks.host)} at ${time(Date.parse(ks.at))}</span>`
+      : `<span class="badge">fleet kill switch off</span>${ks ? ` <span class="muted">reset by ${esc(ks.by)}: ${esc(ks.reason)}</span>` : ''}`
+  const rows = (view?.engines ?? []).map((m) => {
+    const r = m.row
+    const state = r
+      ? `${esc(r.state)}${r.step ? ` <span class="muted">${esc(r.step)}</span>` : ''}${r.exit ? ` <span class="muted">exit ${esc(r.exit.code)}</span>` : ''}`
+      : '–'
+    const tone = !m.reachable ? 'bad' : r?.state === 'RUNNING' ? 'ok' : r?.state === 'STOPPED' || r?.state === 'HALTED' ? 'bad' : 'warn'
+    const reach = m.reachable ? 'yes' : `<b class="error">${esc(m.why)}</b>`
+    const ksCell = r?.killSwitch?.latched ? `<b class="error">latched (${esc(r.killSwitch.scope ?? 'local')})</b>` : r ? 'off' : '–'
+    return `<tr data-engine="${esc(m.engine)}"><td>${esc(m.engine)}</td><td class="muted">${esc(r?.instance ?? '')}</td><td><span class="badge ${tone}">${state}</span></td><td class="num">${r ? num(r.openOrders, 0) : '–'}</td><td class="num">${r ? money(r.grossExposure) : '–'}</td><td>${r?.lastEventAt ? time(Date.parse(r.lastEventAt)) : '–'}</td><td>${ksCell}</td><td>${r ? (r.fleetSeen ? 'yes' : '<b class="error">no</b>') : '–'}</td><td>${reach}${m.ageMs !== undefined ? ` <span class="muted">${clock(m.ageMs)} ago</span>` : ''}</td></tr>`
+  })
+  $('fleet-engines').innerHTML = table(
+    [['engine'], ['instance'], ['state'], ['open orders', 'num'], ['exposure', 'num'], ['last event'], ['kill switch'], ['sees fleet'], ['reachable']],
+    rows,
+  )
+  $('fleet-read').textContent = `${fleet.readAt ? `read ${time(fleet.readAt)}` : 'not read yet'}${fleet.error ? ` · last read failed: ${fleet.error}` : ''}`
+  $('fleet-read').className = fleet.error ? 'error' : 'muted'
 }
 
 function renderShutdown(v) {
@@ -315,12 +399,16 @@ function renderReport(v) {
 }
 
 function renderButtons() {
-  const root = $('action-buttons')
   const allowed = new Set(me?.actions ?? [])
   const controls = latest?.view?.controls ?? {}
-  const offered = ACTIONS.filter((a) => !a.control || controls[a.control])
-  if (root.dataset.for !== `${me?.name}:${offered.length}`) {
-    root.dataset.for = `${me?.name}:${offered.length}`
+  for (const [root, panel] of [
+    [$('action-buttons'), undefined],
+    [$('fleet-buttons'), 'fleet'],
+  ]) {
+    const offered = ACTIONS.filter((a) => a.panel === panel && (!a.control || controls[a.control]))
+    const key = `${me?.name}:${offered.map((a) => a.id).join(',')}`
+    if (root.dataset.for === key) continue
+    root.dataset.for = key
     root.innerHTML = offered
       .map((a) => {
         const may = allowed.has(a.path)
@@ -333,7 +421,8 @@ function renderButtons() {
 // ── acting: a typed reason and a confirmation ───────────────────────────────────────────────
 
 let chosen
-$('action-buttons').addEventListener('click', (e) => {
+const ready = () => $('confirm-reason').value.trim() !== '' && (!chosen?.to || $('confirm-to').value.trim() !== '')
+const choose = (e) => {
   const button = e.target.closest('button[data-action]')
   if (!button || button.disabled) return
   chosen = ACTIONS.find((a) => a.id === button.dataset.action)
@@ -345,22 +434,40 @@ $('action-buttons').addEventListener('click', (e) => {
   const choice = $('confirm-choice')
   $('confirm-choice-label').hidden = !chosen.choice
   choice.innerHTML = (chosen.choice?.options ?? []).map((o) => `<option>${esc(o)}</option>`).join('')
+  // the engines the fleet knows now: all of them, or one
+  $('confirm-engines-label').hidden = !chosen.engines
+  const engines = [...new Set((latest?.view?.fleet?.view?.engines ?? []).map((m) => m.engine))]
+  $('confirm-engines').innerHTML = ['all', ...engines].map((o) => `<option>${esc(o)}</option>`).join('')
+  $('confirm-to-label').hidden = !chosen.to
+  $('confirm-to').value = ''
   $('confirm').showModal()
-  $('confirm-reason').focus()
-})
-$('confirm-reason').addEventListener('input', (e) => {
-  $('confirm-ok').disabled = e.target.value.trim() === ''
-})
+  $(chosen.to ? 'confirm-to' : 'confirm-reason').focus()
+}
+$('action-buttons').addEventListener('click', choose)
+$('fleet-buttons').addEventListener('click', choose)
+for (const id of ['confirm-reason', 'confirm-to']) {
+  $(id).addEventListener('input', () => {
+    $('confirm-ok').disabled = !ready()
+  })
+}
 $('confirm-cancel').addEventListener('click', () => $('confirm').close())
 $('confirm-form').addEventListener('submit', async (e) => {
   e.preventDefault()
   const reason = $('confirm-reason').value.trim()
-  if (!chosen || !reason) return
-  const body = { ...chosen.body, reason, ...(chosen.choice ? { [chosen.choice.name]: $('confirm-choice').value } : {}) }
+  if (!chosen || !ready()) return
+  const engines = $('confirm-engines').value
+  const body = {
+    ...chosen.body,
+    reason,
+    ...(chosen.choice ? { [chosen.choice.name]: $('confirm-choice').value } : {}),
+    ...(chosen.engines ? { engines: engines === 'all' ? 'all' : [engines] } : {}),
+    ...(chosen.to ? { to: $('confirm-to').value.trim() } : {}),
+  }
   $('confirm').close()
   const r = await api('POST', chosen.path, body)
+  const outcome = r.body?.result?.outcome ? `: ${r.body.result.outcome}${r.body.result.reason ? ` (${r.body.result.reason})` : ''}` : ''
   $('action-result').textContent =
-    r.status === 202 ? `${chosen.label}: accepted (${time(Date.now())})` : `${chosen.label}: refused (${r.status}): ${r.body?.error?.message ?? ''}`
+    r.status === 202 ? `${chosen.label}: accepted${outcome} (${time(Date.now())})` : `${chosen.label}: refused (${r.status}): ${r.body?.error?.message ?? ''}`
   $('action-result').className = r.status === 202 ? 'muted' : 'error'
 })
 

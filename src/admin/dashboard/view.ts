@@ -2,6 +2,7 @@ import { GracefulStepName, EmergencyStepName } from '../../events/steps.js'
 import { isLive, shutdownProgress, type HaltdState, type ShutdownState } from '../../projections/index.js'
 import { buildShutdownReport } from '../../core/shutdown/report.js'
 import { worldOf } from '../../core/shutdown/world.js'
+import type { HandoverView } from './handover-view.js'
 
 /**
  * What the dashboard shows, in one JSON object: built from the projections whenever the log has
@@ -39,6 +40,8 @@ export type ViewInputs = {
   since: number
   /** Which optional controls exist here (a standby, a fleet): the page shows their buttons only then. */
   controls?: { handover?: boolean; fleet?: boolean }
+  /** The latest handover's timeline, where there was one. */
+  handover?: HandoverView | null
 }
 
 const POSITIONS_SHOWN = 50
@@ -92,6 +95,7 @@ export function dashboardView(i: ViewInputs) {
       : null,
     report: latest?.completed ? reportOf(s, latest) : null,
     controls: { handover: i.controls?.handover === true, fleet: i.controls?.fleet === true },
+    handover: i.handover ?? null,
   }
 }
 

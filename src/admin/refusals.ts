@@ -1,0 +1,94 @@
+import type { Logger } from 'pino'
+import type { EventData } from '../events/catalogue.js'
+
+export type Refused = EventData<'access.refused'>
+export type Refusal = Omit<Refused, 'count' | 'since'>
+
+export type RefusalRecorder = {
+  /**
+   * Note one refused request: recorded at once if it is the first of its kind in the window, else
+   * counted. `detail` (the Origin a cross-origin request named) goes to the process log line only.
+   */
+  refused(r: Refusal, detail?: Record<string, string>): void
+  /**
+   * The server is closing: every count still open goes to the process log only. The daemon has
+   * recorded its run's end by then (or handed the log over), so the event log takes nothing more.
+   */
+  close(): void
+}
+
+/**
+ * Refused requests, into the event log and the process log without letting a flood fill either:
+ * per credential, route and cause, the first refusal is recorded at once (an operator sees it
+ * now), the rest of the window only counted, and each window that counted any ends in one row
+ * with its count. A kind that stays quiet for a whole window is forgotten. At most `maxKinds`
+ * kinds are tracked; past that, refusals of new kinds are counted under one `(others)` kind.
+ * Credentials are the configured names and routes the fixed table, so the limit is a safeguard.
+ */
+export function refusalRecorder(input: {
+  record: (r: Refused) => void
+  logger?: Logger | undefined
+  windowMs?: number
+  maxKinds?: number
+  now?: () => number
+}): RefusalRecorder {
+  const windowMs = input.windowMs ?? 60_000
+  const maxKinds = input.maxKinds ?? 1_000
+  const now = input.now ?? Date.now
+  const open = new Map<string, { refusal: Refusal; count: number; since: number }>()
+  let timer: ReturnType<typeof setInterval> | undefined
+
+  const write = (r: Refused, detail?: Record<string, string>, toEventLog = true) => {
+    input.logger?.warn({ ...detail, ...r }, r.count === 1 ? 'admin request refused' : `admin requests refused: ${r.count} in the last window`)
+    if (!toEventLog) return
+    try {
+      input.record(r)
+    } catch (e) {
+      // a closed or failing log must not turn a refusal into a 500: the process log has it
+      input.logger?.warn({ err: e instanceof Error ? e.message : String(e) }, 'a refused request was not recorded in the event log')
+    }
+  }
+  const flush = (toEventLog = true) => {
+    for (const [key, kind] of open) {
+      if (kind.count === 0) {
+        open.delete(key)
+        continue
+      }
+      write({ ...kind.refusal, count: kind.count, since: kind.since }, undefined, toEventLog)
+      kind.count = 0
+      kind.since = now()
+    }
+    if (open.size === 0 && timer) {
+      clearInterval(timer)
+      timer = undefined
+    }
+  }
+  return {
+    refused(refusal, detail) {
+      let key = `${refusal.why}\u0000${refusal.name}\u0000${refusal.role}\u0000${refusal.route}`
+      let kind = open.get(key)
+      if (!kind && open.size >= maxKinds) {
+        refusal = { route: '(others)', name: '(others)', role: '(others)', why: refusal.why }
+        key = `${refusal.why}\u0000(others)`
+        kind = open.get(key)
+      }
+      if (kind) {
+        if (kind.count === 0) kind.since = now()
+        kind.count++
+        return
+      }
+      open.set(key, { refusal, count: 0, since: now() })
+      write({ ...refusal, count: 1, since: now() }, detail)
+      if (!timer) {
+        timer = setInterval(flush, windowMs)
+        timer.unref()
+      }
+    },
+    close() {
+      flush(false)
+      if (timer) clearInterval(timer)
+      timer = undefined
+      open.clear()
+    },
+  }
+}

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { hashToken } from '../../src/admin/access.js'
+import { startAdminServer, type AdminServer } from '../../src/admin/index.js'
+import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { tempDb } from '../support/tmp.js'
+import { startDemo, TOKENS } from './dashboard-support.js'
+import { logBackend } from './log-backend.js'
+
+const VERA = 'viewer-token-0123456789abcdef'
+const OLGA = 'operator-token-0123456789abcdef'
+
+let log: EventLog
+let server: AdminServer | undefined
+let logLines: string[]
+
+async function start(options: Partial<Parameters<typeof startAdminServer>[0]> = {}): Promise<AdminServer> {
+  log = openEventLog({ path: tempDb() })
+  const dest = memoryDestination()
+  logLines = dest.lines
+  server = await startAdminServer({
+    backend: logBackend(log),
+    users: [
+      { name: 'vera', role: 'viewer', tokenHash: hashToken(VERA) },
+      { name: 'olga', role: 'operator', tokenHash: hashToken(OLGA) },
+    ],
+    port: 0,
+    logger: createLogger({ destination: dest, level: 'info' }),
+    ...options,
+  })
+  return server
+}
+afterEach(async () => {
+  await server?.close()
+  server = undefined
+  log?.close()
+})
+
+const post = (s: AdminServer, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${s.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+const refusedRows = () => [...log.read({ types: ['access.refused'] })].map((e) => e.data as { route: string; name: string; count: number })
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('refused requests in the event log', () => {
+  it('given a flood of refused requests, records the first of each credential and route at once and the rest as one counted row per window', async () => {
+    const windowMs = 400
+    const s = await start({ refusalWindowMs: windowMs })
+    const bearer = { authorization: `Bearer ${VERA}` }
+    const began = Date.now()
+    for (let i = 0; i < 300; i++) expect((await post(s, '/shutdown', { mode: 'emergency', reason: 'x' }, bearer)).status).toBe(403)
+    expect((await post(s, '/pause', { reason: 'x' }, bearer)).status).toBe(403)
+    const windows = Math.ceil((Date.now() - began) / windowMs)
+    await sleep(windowMs * 2.5)
+
+    const rows = refusedRows()
+    const shutdown = rows.filter((r) => r.route === 'POST /shutdown')
+    // the first at once, with its count of one; every refusal counted once; a row per window at most, not one per request
+    expect(shutdown[0]).toMatchObject({ name: 'vera', count: 1 })
+    expect(shutdown.reduce((n, r) => n + r.count, 0)).toBe(300)
+    expect(shutdown.length).toBeLessThanOrEqual(windows + 2)
+    expect(rows.filter((r) => r.route === 'POST /pause')).toEqual([expect.objectContaining({ name: 'vera', count: 1 })])
+    // quiet since: nothing more is written
+    await sleep(windowMs * 2)
+    expect(refusedRows()).toHaveLength(rows.length)
+    // and the process log as bounded: a line per row, not per request
+    expect(logLines.filter((l) => l.includes('admin request') && l.includes('refused')).length).toBe(rows.length)
+    expect(log.verify()).toMatchObject({ ok: true })
+  })
+
+  it('given refusals still being counted when the server closes, writes their count to the process log only (the run has ended by then)', async () => {
+    const s = await start({ refusalWindowMs: 60_000 })
+    for (let i = 0; i < 3; i++) await post(s, '/shutdown', { mode: 'graceful', reason: 'x' }, { authorization: `Bearer ${VERA}` })
+    await s.close()
+    server = undefined
+    expect(refusedRows().map((r) => r.count)).toEqual([1])
+    expect(logLines.map((l) => JSON.parse(l)).filter((l) => l.route === 'POST /shutdown')).toEqual([
+      expect.objectContaining({ msg: 'admin request refused', count: 1 }),
+      expect.objectContaining({ msg: 'admin requests refused: 2 in the last window', count: 2, name: 'vera' }),
+    ])
+  })
+})
+
+describe('login attempts', () => {
+  it('given five failed logins from one address, answers 429 with Retry-After, even to the right token, until the wait is over', async () => {
+    const s = await start({ loginLimit: { maxFailures: 5, windowMs: 10_000, lockMs: 1_200 } })
+    const login = (token: string) => post(s, '/session', { token }, { origin: s.url })
+    for (let i = 0; i < 4; i++) expect((await login(`wrong-token-${i}-0123456789`)).status).toBe(401)
+    const fifth = await login('wrong-token-5-0123456789')
+    expect(fifth.status).toBe(429)
+    expect(Number(fifth.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(((await fifth.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'TOO_MANY_LOGINS',
+      message: expect.stringMatching(/^too many failed logins from this address: try again in \d+ s$/),
+    })
+    const right = await login(OLGA)
+    expect([right.status, right.headers.get('set-cookie')]).toEqual([429, null])
+    expect(logLines.some((l) => l.includes('too many failures, this address waits') && l.includes('"address":"127.0.0.1"'))).toBe(true)
+
+    await sleep(Number(fifth.headers.get('retry-after')) * 1000 + 100)
+    const after = await login(OLGA)
+    expect(after.status).toBe(200)
+    expect(after.headers.get('set-cookie')).toMatch(/^haltd_session=/)
+  })
+
+  it('given a successful login, starts the address afresh', async () => {
+    const s = await start({ loginLimit: { maxFailures: 3, windowMs: 10_000, lockMs: 10_000 } })
+    const login = (token: string) => post(s, '/session', { token }, { origin: s.url })
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 2; i++) expect((await login(`wrong-token-${i}-0123456789`)).status).toBe(401)
+      expect((await login(OLGA)).status).toBe(200)
+    }
+  })
+})
+
+describe('refused requests in a daemon that may not write its log', () => {
+  it('given the gate fenced (as during a handover), a refusal goes to the process log and not to the event log', async () => {
+    const demo = await startDemo({ seed: 9 })
+    try {
+      const viewer = { authorization: `Bearer ${TOKENS.viewer}`, 'content-type': 'application/json' }
+      const refuse = (path: string) => fetch(`${demo.url}${path}`, { method: 'POST', headers: viewer, body: JSON.stringify({ reason: 'x' }) })
+      expect((await refuse('/pause')).status).toBe(403)
+      const unfence = demo.haltd.gate.fence(() => 'handing the engine over')
+      expect((await refuse('/resume')).status).toBe(403)
+      unfence()
+      const rows = [...demo.haltd.log.read({ types: ['access.refused'] })].map((e) => (e.data as { route: string }).route)
+      expect(rows).toEqual(['POST /pause'])
+      expect(demo.logLines.some((l) => l.includes('"route":"POST /resume"') && l.includes('admin request refused'))).toBe(true)
+      expect(demo.logLines.some((l) => l.includes('not recorded in the event log') && l.includes('handing the engine over'))).toBe(true)
+    } finally {
+      await demo.haltd.close()
+    }
+  })
+})
