@@ -5,6 +5,7 @@ import { adminRequest } from '../admin/client.js'
 import { parseFlags, UsageError } from './args.js'
 import { resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
+import { exitOnCrash } from './crash.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 
@@ -54,13 +55,7 @@ export async function runStandby(config: HaltdConfig): Promise<number> {
   process.off('SIGTERM', stopAsStandby)
   process.off('SIGINT', stopAsStandby)
   out(`haltd standby: instance ${standby.instance} leads engine ${config.nats?.engine} (${haltd.status().state})`)
-  const crash = (e: unknown) => {
-    haltd.gate.halt('crash')
-    haltd.logger.fatal({ err: e }, 'haltd crashed')
-    process.exit(EXIT.crash)
-  }
-  process.on('uncaughtException', crash)
-  process.on('unhandledRejection', crash)
+  exitOnCrash(haltd, EXIT.crash)
   return haltd.exited
 }
 

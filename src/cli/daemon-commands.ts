@@ -10,6 +10,7 @@ import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import { runStandby } from './cluster-commands.js'
 import type { Command } from './command.js'
+import { exitOnCrash } from './crash.js'
 import { money, quantityAt } from '../projections/money.js'
 import { venueEvidenceLine, type VenueReconciliation } from '../projections/index.js'
 
@@ -221,14 +222,7 @@ async function runDaemon(config: HaltdConfigInput | HaltdConfig, onReady?: (h: H
   // Loaded here, not at the top: `haltd status` and `stop` need none of the daemon.
   const { createHaltd, EXIT } = await import('../daemon/index.js')
   const haltd = await createHaltd(config, { exitProcess: true })
-  // A crash is a crash: close the gate, say why, and leave the run open so the next start records it.
-  const crash = (e: unknown) => {
-    haltd.gate.halt('crash')
-    haltd.logger.fatal({ err: e }, 'haltd crashed')
-    process.exit(EXIT.crash)
-  }
-  process.on('uncaughtException', crash)
-  process.on('unhandledRejection', crash)
+  exitOnCrash(haltd, EXIT.crash)
   await onReady?.(haltd)
   return haltd.exited
 }

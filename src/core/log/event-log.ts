@@ -221,6 +221,20 @@ function serializeData(event: HaltdEvent | CompiledEvent, maxBytes: number): str
   return json
 }
 
+/**
+ * A statement's rows in seq order, a page at a time (so writes may go on meanwhile): the statement
+ * takes `lead`'s parameters, then the first seq and the last, and returns at most PAGE rows.
+ */
+function* pagesOf<R extends { seq: number }>(stmt: Database.Statement, from: number, to: number, lead: readonly unknown[] = []): Generator<R> {
+  let next = from
+  for (;;) {
+    const rows = stmt.all(...lead, next, to) as R[]
+    for (const row of rows) yield row
+    if (rows.length < PAGE) return
+    next = rows[rows.length - 1]!.seq + 1
+  }
+}
+
 /** The event as the catalogue's schemas read it: the compiled path for the shapes it knows, zod for the rest. */
 function readInput(input: EventInput): HaltdEvent | CompiledEvent {
   return parseCompiled(input) ?? parseEvent(input)
@@ -393,6 +407,9 @@ export class EventLog {
   private readonly page: Database.Statement
   private readonly pageKeyed: Database.Statement
   private readonly pageJson: Database.Statement
+  // prepared at their first read: a log read only by seq never needs them
+  private pageOfStream: Database.Statement | undefined
+  private pageOfStreams: Database.Statement | undefined
   private seq = 0
   private hash = GENESIS_HASH
   private lastTs = 0
@@ -884,25 +901,13 @@ export class EventLog {
   /** Rows as stored, in seq order, a page at a time (so writes may go on meanwhile). */
   *readRaw(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<StoredRow> {
     if (this.closed) throw new LogClosed()
-    let next = from
-    for (;;) {
-      const rows = this.page.all(next, to) as StoredRow[]
-      for (const row of rows) yield row
-      if (rows.length < PAGE) return
-      next = rows[rows.length - 1]!.seq + 1
-    }
+    yield* pagesOf<StoredRow>(this.page, from, to)
   }
 
   /** Rows as stored with their idempotency keys, in seq order: what replication sends. */
   *readReplicable(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<ReplicatedRow> {
     if (this.closed) throw new LogClosed()
-    let next = from
-    for (;;) {
-      const rows = this.pageKeyed.all(next, to) as ReplicatedRow[]
-      for (const row of rows) yield row
-      if (rows.length < PAGE) return
-      next = rows[rows.length - 1]!.seq + 1
-    }
+    yield* pagesOf<ReplicatedRow>(this.pageKeyed, from, to)
   }
 
   /**
@@ -912,13 +917,7 @@ export class EventLog {
    */
   *readReplicableJson(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<{ seq: number; hash: string; json: string }> {
     if (this.closed) throw new LogClosed()
-    let next = from
-    for (;;) {
-      const rows = this.pageJson.all(next, to) as { seq: number; hash: string; json: string }[]
-      for (const row of rows) yield row
-      if (rows.length < PAGE) return
-      next = rows[rows.length - 1]!.seq + 1
-    }
+    yield* pagesOf<{ seq: number; hash: string; json: string }>(this.pageJson, from, to)
   }
 
   /**
@@ -990,22 +989,17 @@ export class EventLog {
 
   private *readStream(options: ReadOptions): Generator<StoredRow> {
     const prefix = options.stream === undefined ? options.streamPrefix : undefined
-    const stmt =
-      prefix === undefined
-        ? this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
-        : this.database.prepare(
-            `SELECT ${COLUMNS} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
-          )
+    if (prefix === undefined) {
+      this.pageOfStream ??= this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
+    } else {
+      this.pageOfStreams ??= this.database.prepare(
+        `SELECT ${COLUMNS} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+      )
+    }
+    const stmt = prefix === undefined ? this.pageOfStream! : this.pageOfStreams!
     // the streams from the prefix up to, not including, the prefix with its last character one higher
     const range = prefix === undefined ? [options.stream] : [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)]
-    let next = options.from ?? 1
-    const to = options.to ?? Number.MAX_SAFE_INTEGER
-    for (;;) {
-      const rows = stmt.all(...range, next, to) as StoredRow[]
-      for (const row of rows) yield row
-      if (rows.length < PAGE) return
-      next = rows[rows.length - 1]!.seq + 1
-    }
+    yield* pagesOf<StoredRow>(stmt, options.from ?? 1, options.to ?? Number.MAX_SAFE_INTEGER, range)
   }
 
   /** The envelope stored under an idempotency key, if any. */
