@@ -27,21 +27,39 @@ export class HandedOver extends HaltdError {
   }
 }
 
+/** A write asked of a haltd while its handover offers the lease: the standby must find the log as offered. */
+export class HandingOver extends HaltdError {
+  constructor(handoverId: string, to: string, types: readonly string[]) {
+    super(
+      'HANDING_OVER',
+      `not recorded (${types.join(', ')}): handover ${handoverId} is offering the lease to '${to}' with this log as it stands; recorded only should it roll back`,
+    )
+  }
+}
+
+/** Make every write of `log` throw `refuse(types)`; returns the undo. */
+function sealLog(log: EventLog, refuse: (types: readonly string[]) => Error): () => void {
+  const { append, appendBatch, appendSoon } = log
+  log.append = (event) => {
+    throw refuse([event.type])
+  }
+  log.appendBatch = (events) => {
+    throw refuse(events.map((e) => e.type))
+  }
+  log.appendSoon = (event, onError) => onError(refuse([event.type]))
+  return () => {
+    log.append = append
+    log.appendBatch = appendBatch
+    log.appendSoon = appendSoon
+  }
+}
+
 /**
  * From the moment the new leader holds the lease, this log takes no more writes: whatever the
  * closing daemon still hears (a venue's push, a cancel's answer) is the new leader's to record.
  */
 export function sealAfterHandover(log: EventLog, to: string): void {
-  log.append = (event) => {
-    throw new HandedOver(to, [event.type])
-  }
-  log.appendBatch = (events) => {
-    throw new HandedOver(
-      to,
-      events.map((e) => e.type),
-    )
-  }
-  log.appendSoon = (event, onError) => onError(new HandedOver(to, [event.type]))
+  sealLog(log, (types) => new HandedOver(to, types))
 }
 
 export type HandoverOutcome = { handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }
@@ -101,10 +119,21 @@ export function createHandover(input: {
       ...(request.by ? { by: request.by } : {}),
     })
     const offFence = gate.fence(() => `handing the engine over to '${request.to}'`)
+    // cancels pass a closed gate: from here they are refused too, so nothing this leader sends or
+    // records escapes the flush, and nothing reaches a venue once the lease is offered
+    let handedOver = false
+    const offCancels = gate.fenceCancels(() =>
+      handedOver
+        ? `handover ${handoverId} handed the engine to '${request.to}': send it to the new leader`
+        : `handover ${handoverId} to '${request.to}' is under way: cancels are refused until it ends; send it again to whoever leads then`,
+    )
+    let unseal: (() => void) | undefined
     let restartWriters: (() => void) | undefined
     let releaseFacts: (() => void) | undefined
     const rollBack = (why?: string): HandoverOutcome => {
+      unseal?.()
       offFence()
+      offCancels()
       releaseFacts?.()
       restartWriters?.()
       apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
@@ -149,6 +178,8 @@ export function createHandover(input: {
         input.recordEnd()
         // the standby must hold everything up to here before it may take the lease
         const lastSeq = log.committedSeq
+        // nothing more is recorded while the offer stands: the standby takes the log as offered
+        unseal = sealLog(log, (types) => new HandingOver(handoverId, request.to, types))
         const flushed = await input.flush(Math.max(1, until - performance.now())).then(
           () => true,
           () => false,
@@ -171,6 +202,7 @@ export function createHandover(input: {
           }
         } else if (!taken) leadership.resume(leadership.lease())
         if (taken) {
+          handedOver = true
           sealAfterHandover(log, request.to)
           logger.info({ handoverId, to: request.to }, 'handed over: this haltd stops without a shutdown; its orders stay for the new leader')
           setImmediate(input.afterHandover)
@@ -180,6 +212,8 @@ export function createHandover(input: {
           offered === undefined
             ? 'the lease could not be offered'
             : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
+        unseal()
+        unseal = undefined
         apply({ kind: 'not-taken', detail: why })
         return rollBack(why)
       }
