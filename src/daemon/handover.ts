@@ -187,18 +187,32 @@ export function createHandover(input: {
         leadership.stop()
         const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
         let taken = false
+        // a standby that refuses says so in the key at the offer's revision: no need to wait the offer out
+        let declined: { reason: string; revision: number } | undefined
+        const declinedIn = (now: Awaited<ReturnType<typeof readLease>>) =>
+          now?.value.declinedBy === request.to && now.value.handoverId === handoverId
+            ? { reason: now.value.declined ?? 'no reason given', revision: now.revision }
+            : undefined
         const offerUntil = Math.min(until, performance.now() + input.maxOfferMs)
-        while (offered !== undefined && !taken && performance.now() < offerUntil) {
+        while (offered !== undefined && !taken && declined === undefined && performance.now() < offerUntil) {
           const now = await readLease(kv, leadership.engine).catch(() => undefined)
           taken = now?.value.instance === request.to
-          if (!taken) await sleep(2)
+          declined = declinedIn(now)
+          if (!taken && declined === undefined) await sleep(2)
         }
         if (!taken && offered !== undefined) {
           try {
-            leadership.resume(await withdrawOffer(kv, leadership.lease(), offered))
+            leadership.resume(await withdrawOffer(kv, leadership.lease(), declined?.revision ?? offered))
           } catch {
-            // the offer could not be withdrawn at its revision: the standby took it meanwhile
-            taken = (await readLease(kv, leadership.engine).catch(() => undefined))?.value.instance === request.to
+            // the offer could not be taken back at its revision: the standby took it, or declined it, meanwhile
+            const now = await readLease(kv, leadership.engine).catch(() => undefined)
+            taken = now?.value.instance === request.to
+            if (!taken) {
+              declined ??= declinedIn(now)
+              const back = declined ? await withdrawOffer(kv, leadership.lease(), declined.revision).catch(() => undefined) : undefined
+              // not taken back: the first renewal finds the lease lost and halts this run
+              leadership.resume(back ?? leadership.lease())
+            }
           }
         } else if (!taken) leadership.resume(leadership.lease())
         if (taken) {
@@ -211,7 +225,9 @@ export function createHandover(input: {
         const why =
           offered === undefined
             ? 'the lease could not be offered'
-            : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
+            : declined
+              ? `'${request.to}' declined the lease: ${declined.reason}`
+              : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
         unseal()
         unseal = undefined
         apply({ kind: 'not-taken', detail: why })

@@ -4,7 +4,8 @@ import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
-import { acquireLease, LeaseHeld, LeaseValue, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
+import { acquireLease, declineOffer, LeaseHeld, LeaseValue, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
+import { stepBudget } from '../core/handover/decider.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { startFollower, type Follower } from '../cluster/replication/follower.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
@@ -136,18 +137,44 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   }
 
   type Seen = { value: LeaseValue; revision: number }
+  // how long an offer's last seq is waited for: half of what the leader waits for the take, so a
+  // standby that is behind declines while the leader still listens
+  const offerWaitMs = Math.max(1, Math.floor(Math.min(stepBudget({ budgetMs: failover.handoverBudgetMs }, 'release-lease'), failover.leaseMs / 2) / 2))
+
+  /**
+   * Refuse, and where the lease was offered, say so in the key at the offer's revision: the leader
+   * reads the reason and rolls back at once. This log records nothing (it must stay a prefix of
+   * the stream); the refusal is in the process log, the status, and the leader's handover events.
+   */
+  const decline = async (why: string, offer: Seen | undefined) => {
+    refuse(why)
+    if (!offer) return
+    try {
+      await declineOffer(kv, engine, offer, instance, why)
+      logger.warn({ handoverId: offer.value.handoverId, leader: offer.value.instance, reason: why }, 'standby: declined the offered lease')
+    } catch (e) {
+      // withdrawn or expired meanwhile: the leader has rolled back already
+      logger.warn({ err: e, handoverId: offer.value.handoverId }, 'standby: could not decline the offer (withdrawn meanwhile?)')
+    }
+  }
+
   const takeOver = async (reason: LeadershipReason, offer?: Seen) => {
     const handoverId = offer?.value.handoverId
     const followed = following.status()
-    if (followed.state !== 'following') return refuse(`it no longer follows the stream: ${followed.reason ?? followed.state}`)
+    if (followed.state !== 'following') return decline(`it no longer follows the stream: ${followed.reason ?? followed.state}`, offer)
     if (followed.unknown.length > 0) {
       const which = followed.unknown.map((u) => `seq ${u.seq}: ${u.type} v${u.v} (${u.why})`).join('; ')
-      return refuse(`its log holds events this build cannot read: ${which}; upgrade this instance before it may lead`)
+      return decline(`its log holds events this build cannot read: ${which}; upgrade this instance before it may lead`, offer)
     }
     // an offer names the leader's last seq, all of it on the stream: waiting for it here asks the stream nothing
     const offeredSeq = offer?.value.lastSeq
-    if (offeredSeq !== undefined) await following.waitForSeq(offeredSeq, failover.handoverBudgetMs)
-    else await following.catchUp(failover.handoverBudgetMs)
+    try {
+      if (offeredSeq !== undefined) await following.waitForSeq(offeredSeq, offerWaitMs)
+      else await following.catchUp(failover.handoverBudgetMs)
+    } catch (e) {
+      if (offer) return decline(`it is behind the offer: ${e instanceof Error ? e.message : String(e)}`, offer)
+      throw e
+    }
     let lease: Awaited<ReturnType<typeof acquireLease>>
     try {
       lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log), ...(offer ? { seen: offer } : {}) })
