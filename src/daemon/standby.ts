@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './logger.js'
 import { openLogWithProjections } from './open-log.js'
 import { HALTD_VERSION } from './version.js'
 import { watchVenues, type StandbyVenues } from './standby-venues.js'
+import { startStandbyAdmin, type StandbyAdmin } from './standby-admin.js'
 import { tradingGate } from './trading-gate.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
@@ -63,6 +64,8 @@ export type Standby = {
   readonly venues: ReadonlyMap<string, ExchangeGateway>
   /** An order asked of a standby is refused by its gate: nothing is sent and nothing is logged. */
   readonly orders: { submit(order: SubmitOrder): Promise<SubmitOutcome>; cancel(): Promise<never> }
+  /** Its read-only admin API (with `admin.enabled`), closed as it starts to lead. */
+  readonly admin: { url: string; token: string } | undefined
   /** Resolves with the leading haltd once this standby took over. */
   readonly promoted: Promise<Haltd>
   /** Stop following (a standby that has not taken over); a promoted one is closed through its haltd. */
@@ -191,6 +194,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     // the leading haltd rewrites this instance's row (the same key) with role leader as it joins the fleet
     await registration?.stop()
     role = 'leader'
+    // the leading haltd listens on the same port
+    await admin?.close()
     await watched.release()
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
     const haltd = await lead(config, {
@@ -284,6 +289,22 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     }
   })().catch(() => {})
   const poll = setInterval(() => void consider(), Math.max(25, Math.floor(failover.leaseMs / 10)))
+  const status = (): StandbyStatus => ({
+    role,
+    instance,
+    engine,
+    follower: following.status(),
+    ...(leader ? { leader } : {}),
+    ...(refused !== undefined ? { refused } : {}),
+    venues: watched.status(),
+  })
+  let admin: StandbyAdmin | undefined
+  try {
+    admin = await startStandbyAdmin({ config, log, state, status, startedAt: clock.now(), logger })
+  } catch (e) {
+    // without its listener it is still a standby: said, not fatal (the leader's own may hold the port on this host)
+    logger.error({ err: e }, 'standby: its admin API could not start; following without it')
+  }
   const stopWatching = () => {
     clearInterval(poll)
     if (expiry) clearTimeout(expiry)
@@ -306,20 +327,16 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       }),
       cancel: () => Promise.reject(new NotLeading(instance, engine, 'it cancels nothing')),
     },
-    status: () => ({
-      role,
-      instance,
-      engine,
-      follower: following.status(),
-      ...(leader ? { leader } : {}),
-      ...(refused !== undefined ? { refused } : {}),
-      venues: watched.status(),
-    }),
+    status,
+    get admin() {
+      return admin && role === 'standby' ? { url: admin.url, token: admin.token } : undefined
+    },
     promoted,
     async close() {
       if (role === 'leader') return
       role = 'stopped'
       stopWatching()
+      await admin?.close()
       await registration?.stop()
       await following.stop()
       await watched.release()
