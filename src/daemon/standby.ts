@@ -140,9 +140,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   }
 
   type Seen = { value: LeaseValue; revision: number }
-  // how long an offer's last seq is waited for: half of what the leader waits for the take, so a
-  // standby that is behind declines while the leader still listens
-  const offerWaitMs = Math.max(1, Math.floor(Math.min(stepBudget({ budgetMs: failover.handoverBudgetMs }, 'release-lease'), failover.leaseMs / 2) / 2))
+  // how long an offer's last seq is waited for: three quarters of what the leader waits for the
+  // take, so a standby that is behind declines, saying how far, while the leader still listens
+  const offerWaitMs = Math.max(1, Math.floor((Math.min(stepBudget({ budgetMs: failover.handoverBudgetMs }, 'release-lease'), failover.leaseMs / 2) * 3) / 4))
 
   /**
    * Refuse, and where the lease was offered, say so in the key at the offer's revision: the leader
