@@ -176,10 +176,12 @@ export function createHandover(input: {
         })
         end({ kind: 'step-ended', step, ok: true, detail: `offered to '${request.to}'` })
         input.recordEnd()
-        // the standby must hold everything up to here before it may take the lease
-        const lastSeq = log.committedSeq
         // nothing more is recorded while the offer stands: the standby takes the log as offered
         unseal = sealLog(log, (types) => new HandingOver(handoverId, request.to, types))
+        // an open group (power durability) commits first, so the offered seq is the log's last
+        await log.flush().catch(() => undefined)
+        // the standby must hold everything up to here before it may take the lease
+        const lastSeq = log.committedSeq
         const flushed = await input.flush(Math.max(1, until - performance.now())).then(
           () => true,
           () => false,
