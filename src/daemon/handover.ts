@@ -211,7 +211,9 @@ export function createHandover(input: {
             taken = now?.value.instance === request.to
             if (!taken) {
               declined ??= declinedIn(now)
-              const back = declined ? await withdrawOffer(kv, leadership.lease(), declined.revision).catch(() => undefined) : undefined
+              // a decline that came after the last look, or our own offer still there (the first try failed on the way)
+              const at = declined?.revision ?? (now?.value.instance === leadership.instance ? now.revision : undefined)
+              const back = at !== undefined ? await withdrawOffer(kv, leadership.lease(), at).catch(() => undefined) : undefined
               // not taken back: the first renewal finds the lease lost and halts this run
               leadership.resume(back ?? leadership.lease())
             }
