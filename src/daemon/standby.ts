@@ -261,6 +261,23 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     }
   }
 
+  const status = (): StandbyStatus => ({
+    role,
+    instance,
+    engine,
+    follower: following.status(),
+    ...(leader ? { leader } : {}),
+    ...(refused !== undefined ? { refused } : {}),
+    venues: watched.status(),
+  })
+  // up before the lease is watched: a takeover closes it before the leader opens its own
+  let admin: StandbyAdmin | undefined
+  try {
+    admin = await startStandbyAdmin({ config, log, state, status, startedAt: clock.now(), logger })
+  } catch (e) {
+    // without its listener it is still a standby: said, not fatal (the leader's own may hold the port on this host)
+    logger.error({ err: e }, 'standby: its admin API could not start; following without it')
+  }
   // An offer arrives on the watch at once. An expiry makes no sound in the bucket: each write of
   // the lease seen on the watch sets a check for the moment it can expire (the bucket's TTL runs
   // from its write, which was no later than this sight of it), asked again shortly until the
@@ -289,22 +306,6 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     }
   })().catch(() => {})
   const poll = setInterval(() => void consider(), Math.max(25, Math.floor(failover.leaseMs / 10)))
-  const status = (): StandbyStatus => ({
-    role,
-    instance,
-    engine,
-    follower: following.status(),
-    ...(leader ? { leader } : {}),
-    ...(refused !== undefined ? { refused } : {}),
-    venues: watched.status(),
-  })
-  let admin: StandbyAdmin | undefined
-  try {
-    admin = await startStandbyAdmin({ config, log, state, status, startedAt: clock.now(), logger })
-  } catch (e) {
-    // without its listener it is still a standby: said, not fatal (the leader's own may hold the port on this host)
-    logger.error({ err: e }, 'standby: its admin API could not start; following without it')
-  }
   const stopWatching = () => {
     clearInterval(poll)
     if (expiry) clearTimeout(expiry)
