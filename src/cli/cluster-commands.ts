@@ -44,7 +44,8 @@ export async function runStandby(config: HaltdConfig): Promise<number> {
   // Loaded here: the other commands need none of the daemon.
   const { createStandby, EXIT } = await import('../daemon/index.js')
   const standby = await createStandby(config, { exitProcess: true })
-  out(`haltd standby: instance ${standby.instance} follows engine ${config.nats?.engine} (seq ${standby.status().follower.seq})`)
+  const admin = standby.admin ? `; admin API (read-only until it leads) at ${standby.admin.url}` : ''
+  out(`haltd standby: instance ${standby.instance} follows engine ${config.nats?.engine} (seq ${standby.status().follower.seq})${admin}`)
   const stopAsStandby = () => {
     if (standby.status().role !== 'standby') return
     void standby.close().then(() => process.exit(0))

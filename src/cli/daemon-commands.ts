@@ -123,7 +123,33 @@ type StatusBody = {
   deploymentsLocked?: boolean
 }
 
+/** What a standby's admin API answers on `/status`. */
+type StandbyStatusBody = {
+  role: 'standby' | 'leader' | 'stopped'
+  instance?: string
+  engine?: string
+  pid?: number
+  followedSeq?: number
+  lag?: { events?: number }
+  leader?: { instance: string; epoch: number } | null
+  follower?: { state?: string; reason?: string }
+  refused?: string
+  venues?: { venue: string; connected: boolean }[]
+}
+
+function formatStandbyStatus(s: StandbyStatusBody): string {
+  const lines = [
+    `role ${s.role}  instance ${s.instance ?? '?'}  engine ${s.engine ?? '?'}  pid ${s.pid ?? '?'}`,
+    `leader: ${s.leader ? `${s.leader.instance} (epoch ${s.leader.epoch})` : 'none holds the lease'}`,
+    `following: ${s.follower?.state ?? '?'}${s.follower?.reason ? ` (${s.follower.reason})` : ''}  seq ${s.followedSeq ?? '?'}  lag ${s.lag?.events ?? '?'} events`,
+  ]
+  if (s.refused) lines.push(`not taking over: ${s.refused}`)
+  if (s.venues?.length) lines.push(`venues (read-only): ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
+  return lines.join('\n')
+}
+
 function formatStatus(s: StatusBody): string {
+  if ((s as { role?: unknown }).role === 'standby') return formatStandbyStatus(s as StandbyStatusBody)
   const lines = [
     `state ${s.state ?? '?'}  mode ${s.mode ?? '?'}  pid ${s.pid ?? '?'}  seq ${s.seq ?? '?'}`,
     `kill switch: ${s.killSwitch?.latched ? `LATCHED (${s.killSwitch.reason ?? ''}${s.killSwitch.by ? `, by ${s.killSwitch.by}` : ''})` : 'not latched'}`,

@@ -128,8 +128,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         : undefined
     if (replication) {
       cleanups.push(async () => {
-        // the run's end goes to the stream too, when it answers in time
-        await replication.flush(config.replication?.ackTimeoutMs ?? 2_000).catch(() => {})
+        // the run's end goes to the stream too, when it answers in time (a stream gone does not hold the exit for long)
+        await replication.flush(Math.min(config.replication?.ackTimeoutMs ?? 2_000, 5_000)).catch(() => {})
         await replication.stop()
       })
     }

@@ -27,21 +27,39 @@ export class HandedOver extends HaltdError {
   }
 }
 
+/** A write asked of a haltd while its handover offers the lease: the standby must find the log as offered. */
+export class HandingOver extends HaltdError {
+  constructor(handoverId: string, to: string, types: readonly string[]) {
+    super(
+      'HANDING_OVER',
+      `not recorded (${types.join(', ')}): handover ${handoverId} is offering the lease to '${to}' with this log as it stands; recorded only should it roll back`,
+    )
+  }
+}
+
+/** Make every write of `log` throw `refuse(types)`; returns the undo. */
+function sealLog(log: EventLog, refuse: (types: readonly string[]) => Error): () => void {
+  const { append, appendBatch, appendSoon } = log
+  log.append = (event) => {
+    throw refuse([event.type])
+  }
+  log.appendBatch = (events) => {
+    throw refuse(events.map((e) => e.type))
+  }
+  log.appendSoon = (event, onError) => onError(refuse([event.type]))
+  return () => {
+    log.append = append
+    log.appendBatch = appendBatch
+    log.appendSoon = appendSoon
+  }
+}
+
 /**
  * From the moment the new leader holds the lease, this log takes no more writes: whatever the
  * closing daemon still hears (a venue's push, a cancel's answer) is the new leader's to record.
  */
 export function sealAfterHandover(log: EventLog, to: string): void {
-  log.append = (event) => {
-    throw new HandedOver(to, [event.type])
-  }
-  log.appendBatch = (events) => {
-    throw new HandedOver(
-      to,
-      events.map((e) => e.type),
-    )
-  }
-  log.appendSoon = (event, onError) => onError(new HandedOver(to, [event.type]))
+  sealLog(log, (types) => new HandedOver(to, types))
 }
 
 export type HandoverOutcome = { handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }
@@ -101,10 +119,21 @@ export function createHandover(input: {
       ...(request.by ? { by: request.by } : {}),
     })
     const offFence = gate.fence(() => `handing the engine over to '${request.to}'`)
+    // cancels pass a closed gate: from here they are refused too, so nothing this leader sends or
+    // records escapes the flush, and nothing reaches a venue once the lease is offered
+    let handedOver = false
+    const offCancels = gate.fenceCancels(() =>
+      handedOver
+        ? `handover ${handoverId} handed the engine to '${request.to}': send it to the new leader`
+        : `handover ${handoverId} to '${request.to}' is under way: cancels are refused until it ends; send it again to whoever leads then`,
+    )
+    let unseal: (() => void) | undefined
     let restartWriters: (() => void) | undefined
     let releaseFacts: (() => void) | undefined
     const rollBack = (why?: string): HandoverOutcome => {
+      unseal?.()
       offFence()
+      offCancels()
       releaseFacts?.()
       restartWriters?.()
       apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
@@ -147,6 +176,10 @@ export function createHandover(input: {
         })
         end({ kind: 'step-ended', step, ok: true, detail: `offered to '${request.to}'` })
         input.recordEnd()
+        // nothing more is recorded while the offer stands: the standby takes the log as offered
+        unseal = sealLog(log, (types) => new HandingOver(handoverId, request.to, types))
+        // an open group (power durability) commits first, so the offered seq is the log's last
+        await log.flush().catch(() => undefined)
         // the standby must hold everything up to here before it may take the lease
         const lastSeq = log.committedSeq
         const flushed = await input.flush(Math.max(1, until - performance.now())).then(
@@ -156,21 +189,38 @@ export function createHandover(input: {
         leadership.stop()
         const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
         let taken = false
+        // a standby that refuses says so in the key at the offer's revision: no need to wait the offer out
+        let declined: { reason: string; revision: number } | undefined
+        const declinedIn = (now: Awaited<ReturnType<typeof readLease>>) =>
+          now?.value.declinedBy === request.to && now.value.handoverId === handoverId
+            ? { reason: now.value.declined ?? 'no reason given', revision: now.revision }
+            : undefined
         const offerUntil = Math.min(until, performance.now() + input.maxOfferMs)
-        while (offered !== undefined && !taken && performance.now() < offerUntil) {
+        while (offered !== undefined && !taken && declined === undefined && performance.now() < offerUntil) {
           const now = await readLease(kv, leadership.engine).catch(() => undefined)
           taken = now?.value.instance === request.to
-          if (!taken) await sleep(2)
+          declined = declinedIn(now)
+          if (!taken && declined === undefined) await sleep(2)
         }
         if (!taken && offered !== undefined) {
           try {
-            leadership.resume(await withdrawOffer(kv, leadership.lease(), offered))
+            leadership.resume(await withdrawOffer(kv, leadership.lease(), declined?.revision ?? offered))
           } catch {
-            // the offer could not be withdrawn at its revision: the standby took it meanwhile
-            taken = (await readLease(kv, leadership.engine).catch(() => undefined))?.value.instance === request.to
+            // the offer could not be taken back at its revision: the standby took it, or declined it, meanwhile
+            const now = await readLease(kv, leadership.engine).catch(() => undefined)
+            taken = now?.value.instance === request.to
+            if (!taken) {
+              declined ??= declinedIn(now)
+              // a decline that came after the last look, or our own offer still there (the first try failed on the way)
+              const at = declined?.revision ?? (now?.value.instance === leadership.instance ? now.revision : undefined)
+              const back = at !== undefined ? await withdrawOffer(kv, leadership.lease(), at).catch(() => undefined) : undefined
+              // not taken back: the first renewal finds the lease lost and halts this run
+              leadership.resume(back ?? leadership.lease())
+            }
           }
         } else if (!taken) leadership.resume(leadership.lease())
         if (taken) {
+          handedOver = true
           sealAfterHandover(log, request.to)
           logger.info({ handoverId, to: request.to }, 'handed over: this haltd stops without a shutdown; its orders stay for the new leader')
           setImmediate(input.afterHandover)
@@ -179,7 +229,11 @@ export function createHandover(input: {
         const why =
           offered === undefined
             ? 'the lease could not be offered'
-            : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
+            : declined
+              ? `'${request.to}' declined the lease: ${declined.reason}`
+              : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
+        unseal()
+        unseal = undefined
         apply({ kind: 'not-taken', detail: why })
         return rollBack(why)
       }

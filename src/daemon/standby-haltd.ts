@@ -82,7 +82,7 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
       return leader?.startup ?? notYet('it has not started up')
     },
     get admin() {
-      return leader?.admin
+      return leader ? leader.admin : standby.admin
     },
     orders: {
       submit: (order) => (leader ? leader.orders.submit(order) : standby.orders.submit(order)),
@@ -104,7 +104,7 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
           strategies: [],
           shutdown: undefined,
           startup: undefined,
-          adminUrl: undefined,
+          adminUrl: standby.admin?.url,
         }),
         standby: s,
       }

@@ -4,7 +4,8 @@ import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
-import { acquireLease, LeaseHeld, LeaseValue, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
+import { acquireLease, declineOffer, LeaseHeld, LeaseValue, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
+import { stepBudget } from '../core/handover/decider.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { startFollower, type Follower } from '../cluster/replication/follower.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
@@ -16,6 +17,7 @@ import { createLogger, type Logger } from './logger.js'
 import { openLogWithProjections } from './open-log.js'
 import { HALTD_VERSION } from './version.js'
 import { watchVenues, type StandbyVenues } from './standby-venues.js'
+import { startStandbyAdmin, type StandbyAdmin } from './standby-admin.js'
 import { tradingGate } from './trading-gate.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
@@ -62,6 +64,8 @@ export type Standby = {
   readonly venues: ReadonlyMap<string, ExchangeGateway>
   /** An order asked of a standby is refused by its gate: nothing is sent and nothing is logged. */
   readonly orders: { submit(order: SubmitOrder): Promise<SubmitOutcome>; cancel(): Promise<never> }
+  /** Its read-only admin API (with `admin.enabled`), closed as it starts to lead. */
+  readonly admin: { url: string; token: string } | undefined
   /** Resolves with the leading haltd once this standby took over. */
   readonly promoted: Promise<Haltd>
   /** Stop following (a standby that has not taken over); a promoted one is closed through its haltd. */
@@ -136,18 +140,44 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   }
 
   type Seen = { value: LeaseValue; revision: number }
+  // how long an offer's last seq is waited for: three quarters of what the leader waits for the
+  // take, so a standby that is behind declines, saying how far, while the leader still listens
+  const offerWaitMs = Math.max(1, Math.floor((Math.min(stepBudget({ budgetMs: failover.handoverBudgetMs }, 'release-lease'), failover.leaseMs / 2) * 3) / 4))
+
+  /**
+   * Refuse, and where the lease was offered, say so in the key at the offer's revision: the leader
+   * reads the reason and rolls back at once. This log records nothing (it must stay a prefix of
+   * the stream); the refusal is in the process log, the status, and the leader's handover events.
+   */
+  const decline = async (why: string, offer: Seen | undefined) => {
+    refuse(why)
+    if (!offer) return
+    try {
+      await declineOffer(kv, engine, offer, instance, why)
+      logger.warn({ handoverId: offer.value.handoverId, leader: offer.value.instance, reason: why }, 'standby: declined the offered lease')
+    } catch (e) {
+      // withdrawn or expired meanwhile: the leader has rolled back already
+      logger.warn({ err: e, handoverId: offer.value.handoverId }, 'standby: could not decline the offer (withdrawn meanwhile?)')
+    }
+  }
+
   const takeOver = async (reason: LeadershipReason, offer?: Seen) => {
     const handoverId = offer?.value.handoverId
     const followed = following.status()
-    if (followed.state !== 'following') return refuse(`it no longer follows the stream: ${followed.reason ?? followed.state}`)
+    if (followed.state !== 'following') return decline(`it no longer follows the stream: ${followed.reason ?? followed.state}`, offer)
     if (followed.unknown.length > 0) {
       const which = followed.unknown.map((u) => `seq ${u.seq}: ${u.type} v${u.v} (${u.why})`).join('; ')
-      return refuse(`its log holds events this build cannot read: ${which}; upgrade this instance before it may lead`)
+      return decline(`its log holds events this build cannot read: ${which}; upgrade this instance before it may lead`, offer)
     }
     // an offer names the leader's last seq, all of it on the stream: waiting for it here asks the stream nothing
     const offeredSeq = offer?.value.lastSeq
-    if (offeredSeq !== undefined) await following.waitForSeq(offeredSeq, failover.handoverBudgetMs)
-    else await following.catchUp(failover.handoverBudgetMs)
+    try {
+      if (offeredSeq !== undefined) await following.waitForSeq(offeredSeq, offerWaitMs)
+      else await following.catchUp(failover.handoverBudgetMs)
+    } catch (e) {
+      if (offer) return decline(`it is behind the offer: ${e instanceof Error ? e.message : String(e)}`, offer)
+      throw e
+    }
     let lease: Awaited<ReturnType<typeof acquireLease>>
     try {
       lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log), ...(offer ? { seen: offer } : {}) })
@@ -164,6 +194,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     // the leading haltd rewrites this instance's row (the same key) with role leader as it joins the fleet
     await registration?.stop()
     role = 'leader'
+    // the leading haltd listens on the same port
+    await admin?.close()
     await watched.release()
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
     const haltd = await lead(config, {
@@ -229,6 +261,23 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     }
   }
 
+  const status = (): StandbyStatus => ({
+    role,
+    instance,
+    engine,
+    follower: following.status(),
+    ...(leader ? { leader } : {}),
+    ...(refused !== undefined ? { refused } : {}),
+    venues: watched.status(),
+  })
+  // up before the lease is watched: a takeover closes it before the leader opens its own
+  let admin: StandbyAdmin | undefined
+  try {
+    admin = await startStandbyAdmin({ config, log, state, status, startedAt: clock.now(), logger })
+  } catch (e) {
+    // without its listener it is still a standby: said, not fatal (the leader's own may hold the port on this host)
+    logger.error({ err: e }, 'standby: its admin API could not start; following without it')
+  }
   // An offer arrives on the watch at once. An expiry makes no sound in the bucket: each write of
   // the lease seen on the watch sets a check for the moment it can expire (the bucket's TTL runs
   // from its write, which was no later than this sight of it), asked again shortly until the
@@ -279,20 +328,16 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       }),
       cancel: () => Promise.reject(new NotLeading(instance, engine, 'it cancels nothing')),
     },
-    status: () => ({
-      role,
-      instance,
-      engine,
-      follower: following.status(),
-      ...(leader ? { leader } : {}),
-      ...(refused !== undefined ? { refused } : {}),
-      venues: watched.status(),
-    }),
+    status,
+    get admin() {
+      return admin && role === 'standby' ? { url: admin.url, token: admin.token } : undefined
+    },
     promoted,
     async close() {
       if (role === 'leader') return
       role = 'stopped'
       stopWatching()
+      await admin?.close()
       await registration?.stop()
       await following.stop()
       await watched.release()

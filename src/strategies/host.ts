@@ -15,6 +15,7 @@ import {
 } from './errors.js'
 import { limitRefusal, parseLimits, reducedLimits, SendRate, StrategyLimits } from './limits.js'
 import type { Clock } from '../events/clock.js'
+import { HaltdError } from '../events/errors.js'
 import type { EventRecorder, OrderSink, SinkCancelOutcome, SinkOutcome, StrategyBook } from './ports.js'
 
 /** Why the host did not send an intent. `gate` is the router's gate (halted, reducing, strategies blocked). */
@@ -352,10 +353,17 @@ export class StrategyHost {
       // Cancels never add exposure, so a disabled strategy may still withdraw its own orders.
       const order = book.openOrders(id).find((o) => o.venue === intent.venue && o.clientOrderId === intent.clientOrderId)
       if (!order) return this.refuse(slot, intent, 'not-own-order', `${intent.clientOrderId} on ${intent.venue} is not a live order of strategy ${id}`)
-      const outcome = await sink.cancel(
-        { venue: intent.venue, clientOrderId: intent.clientOrderId, symbol: order.symbol },
-        { reason: `strategy ${id}`, origin: 'strategy' },
-      )
+      let outcome: SinkCancelOutcome
+      try {
+        outcome = await sink.cancel(
+          { venue: intent.venue, clientOrderId: intent.clientOrderId, symbol: order.symbol },
+          { reason: `strategy ${id}`, origin: 'strategy' },
+        )
+      } catch (e) {
+        // the gate refused it (a handover under way): nothing was sent, the strategy may ask again
+        if (e instanceof HaltdError && e.code === 'CANCEL_REFUSED') return this.refuse(slot, intent, 'gate', e.message)
+        throw e
+      }
       onIntent?.({ strategyId: id, status: 'cancel-sent', intent, outcome })
       return
     }

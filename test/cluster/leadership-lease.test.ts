@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keepLeadership } from '../../src/cluster/leadership/keeper.js'
 import {
   acquireLease,
+  declineOffer,
   LeaseBucketMismatch,
   LeaseHeld,
   LeaseLost,
@@ -11,6 +12,7 @@ import {
   openLeaseBucket,
   readLease,
   renewLease,
+  withdrawOffer,
 } from '../../src/cluster/leadership/lease.js'
 import { startNats } from '../support/nats-server.js'
 
@@ -110,6 +112,25 @@ describe('the leadership lease', () => {
     const b = await acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 })
     expect(b).toMatchObject({ instance: 'b', epoch: 2, previous: 'a' })
     await expect(renewLease(kv, a)).rejects.toBeInstanceOf(LeaseLost)
+  })
+
+  it('given an offer the standby declines, the key goes back to the leader with the reason, the standby cannot take it, and the leader takes it back at the decline', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    const offered = await offerLease(kv, a, 'b', 'h-1', 7)
+    const offer = (await readLease(kv, e))!
+    expect(offer.revision).toBe(offered)
+    await declineOffer(kv, e, offer, 'b', 'it is behind the offer')
+    const now = (await readLease(kv, e))!
+    expect(now.value).toMatchObject({ instance: 'a', epoch: 1, handoverId: 'h-1', declinedBy: 'b', declined: 'it is behind the offer' })
+    expect(now.value.offeredTo).toBeUndefined()
+    // the offer it declined is gone: neither a take at the offer's revision nor a second decline succeeds
+    await expect(acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0, seen: offer })).rejects.toThrow()
+    await expect(declineOffer(kv, e, offer, 'b', 'again')).rejects.toThrow()
+    // and withdrawing at the offer's own revision fails too: the leader takes it back at the decline's
+    await expect(withdrawOffer(kv, a, offered)).rejects.toThrow()
+    const back = await withdrawOffer(kv, a, now.revision)
+    expect((await renewLease(kv, back)).instance).toBe('a')
   })
 
   it('given a bucket made with another TTL, an instance with a different lease is refused, naming both', async () => {

@@ -158,7 +158,7 @@ describe('createHaltd with the standby role', { timeout: 30_000 }, () => {
 })
 
 describe('rollback safety', { timeout: 30_000 }, () => {
-  it('given the log holds an event type and a version this build cannot read, the standby refuses the handover naming both; the handover rolls back and the primary trades again', async () => {
+  it('given the log holds an event type and a version this build cannot read, the standby declines the offer naming both; the handover rolls back at once with that reason and the primary trades again', async () => {
     const engine = `role-${++engineNo}`
     const before = venueOrders().length
     // a log a newer haltd wrote: one event of a type, and one of a version, this build does not know
@@ -181,8 +181,17 @@ describe('rollback safety', { timeout: 30_000 }, () => {
     await until('the standby follows past the unknown events', () => b.log.lastSeq >= 3)
     expect(b.status().standby?.follower.unknown.map((u) => `${u.type} v${u.v}`)).toEqual(['venue.teleported v3', 'order.submitted v9'])
 
+    // the standby declines the offer in the lease's key: the primary rolls back at once, with its reason, not after waiting out the offer
+    const asked = performance.now()
     const outcome = await a.handover({ to: 'b', reason: 'upgrade' })
-    expect(outcome).toMatchObject({ outcome: 'rolled-back', reason: expect.stringMatching(/'b' did not take the lease/) })
+    const tookMs = performance.now() - asked
+    expect(outcome).toMatchObject({
+      outcome: 'rolled-back',
+      reason: expect.stringMatching(
+        /^'b' declined the lease: its log holds events this build cannot read: seq 2: venue\.teleported v3 .*upgrade this instance/,
+      ),
+    })
+    expect(tookMs).toBeLessThan(a.config.failover!.leaseMs / 4)
     expect(b.status()).toMatchObject({ state: 'standby', standby: { role: 'standby' } })
     expect(b.status().standby?.refused).toMatch(/this build cannot read: seq 2: venue\.teleported v3 .*; seq 3: order\.submitted v9 .*upgrade this instance/)
 
@@ -203,7 +212,10 @@ describe('rollback safety', { timeout: 30_000 }, () => {
     ])
     expect(steps).toContain('roll-back:completed')
     expect(steps.at(-1)).toBe('handover.completed')
-    expect([...a.log.read({ types: ['handover.completed'] })].at(-1)?.data).toMatchObject({ outcome: 'rolled-back' })
+    expect([...a.log.read({ types: ['handover.completed'] })].at(-1)?.data).toMatchObject({
+      outcome: 'rolled-back',
+      reason: expect.stringMatching(/^'b' declined the lease: its log holds events this build cannot read/),
+    })
     expect(a.gate.fenced).toBeUndefined()
     expect((await a.orders.submit(order(60_300))).status).toBe('accepted')
 

@@ -322,6 +322,34 @@ describe('strategy host', () => {
     expect(r.results.map((x) => x.status)).toEqual(['submitted', 'cancel-sent'])
   })
 
+  it('given the gate refusing cancels (a handover under way), a strategy’s cancel is a gate refusal naming it: nothing sent, nothing recorded, the strategy keeps running', async () => {
+    const r = make()
+    let step = 0
+    r.host.register(
+      scripted('mm', (_t, ctx) =>
+        step++ === 0
+          ? [bid('binance-sim', BTC, 0.01, 50000)]
+          : ctx.openOrders().map((o) => ({ kind: 'cancel' as const, venue: o.venue, clientOrderId: o.clientOrderId })),
+      ),
+      { limits },
+    )
+    await r.tick()
+    const lift = r.gate.fenceCancels(() => "handover h-1 to 'b' is under way")
+    await r.tick()
+    expect(r.sims[0]!.openOrderCount).toBe(1)
+    expect([...r.log.read({ types: ['order.cancel-requested'] })]).toHaveLength(0)
+    expect(r.results.at(-1)).toMatchObject({
+      status: 'refused',
+      refusal: 'gate',
+      reason: expect.stringMatching(/refused, nothing sent or recorded: handover h-1 to 'b' is under way$/),
+    })
+    expect(r.host.status().find((s) => s.id === 'mm')).toMatchObject({ enabled: true })
+    // once the handover ended (here: rolled back), the same cancel goes out
+    lift()
+    await r.tick()
+    expect(r.sims[0]!.openOrderCount).toBe(0)
+  })
+
   it('tells each strategy about its own orders only', async () => {
     const r = make()
     const a = scripted('a', once([{ kind: 'place', venue: 'binance-sim', symbol: ETH, side: 'buy', type: 'market', qty: 0.1 }]))

@@ -24,6 +24,9 @@ export const LeaseValue = z.strictObject({
   handoverId: z.string().min(1).optional(),
   /** With an offer: the last seq the leader wrote, every event up to it acknowledged by the stream. */
   lastSeq: z.number().int().nonnegative().optional(),
+  /** An offer the named standby refused: the leader sees it at once, rolls back and reports `declined`. */
+  declinedBy: z.string().min(1).optional(),
+  declined: z.string().max(1_500).optional(),
 })
 export type LeaseValue = z.output<typeof LeaseValue>
 
@@ -155,4 +158,16 @@ export async function withdrawOffer(kv: KV, lease: HeldLease, offerRevision: num
   const sentAt = performance.now()
   const revision = await kv.update(lease.engine, encode(value), offerRevision)
   return { ...lease, revision, confirmedAt: sentAt }
+}
+
+/**
+ * Refuse an offer made to `by`, at the offer's revision: the key goes back to the leader (same
+ * instance and epoch, no offer) with the reason, so the leader rolls back at once instead of waiting
+ * out its offer. Of a decline, a take and a withdrawal of the same offer exactly one succeeds.
+ */
+export async function declineOffer(kv: KV, engine: string, offer: { value: LeaseValue; revision: number }, by: string, reason: string): Promise<number> {
+  const { instance, epoch, handoverId } = offer.value
+  const declined = reason.length > 1_500 ? `${reason.slice(0, 1_497)}...` : reason
+  const value: LeaseValue = { instance, epoch, renewedAt: new Date().toISOString(), ...(handoverId ? { handoverId } : {}), declinedBy: by, declined }
+  return kv.update(engine, encode(value), offer.revision)
 }

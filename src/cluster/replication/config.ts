@@ -15,7 +15,13 @@ export const ReplicationConfig = z.strictObject({
   maxInFlight: z.number().int().min(1).max(65_536).default(1_024),
   /** async: committed events the stream may lag behind before orders are refused until it catches up. */
   maxLagEvents: z.number().int().min(1).default(10_000),
-  /** How long one publish (and, in sync mode, one order's write-ahead) waits for the stream. */
-  ackTimeoutMs: z.number().int().min(50).default(2_000),
+  /**
+   * How long one publish (and, in sync mode, one order's write-ahead) waits for the stream before
+   * trading halts. Long enough to ride through a stream leader's election on a cluster of three
+   * (nats-server's election timeout is 4 to 9 s, and a publish caught in it is asked again after a
+   * quarter of this): meanwhile an order only waits, and still leaves only once the stream holds
+   * its `order.submitted`. Measured by `npm run bench -- --scenario cluster-election`.
+   */
+  ackTimeoutMs: z.number().int().min(50).default(20_000),
 })
 export type ReplicationConfig = z.output<typeof ReplicationConfig>

@@ -17,6 +17,7 @@ export type GateCandidate = { origin: OrderOrigin; reduceOnly: boolean }
 export class OrderGate {
   private latch: string | undefined
   private fences: (() => string | undefined)[] = []
+  private cancelFences: (() => string | undefined)[] = []
 
   constructor(private readonly view: () => GateView) {}
 
@@ -48,6 +49,28 @@ export class OrderGate {
     return () => {
       this.fences = this.fences.filter((f) => f !== check)
     }
+  }
+
+  /**
+   * A condition that refuses cancels too. Cancels pass a halted gate (they never add exposure),
+   * so a fence on orders alone does not stop them: a planned handover refuses them while it
+   * fences, so the releasing leader records and sends nothing its successor does not know of.
+   * Returns the removal.
+   */
+  fenceCancels(check: () => string | undefined): () => void {
+    this.cancelFences = [...this.cancelFences, check]
+    return () => {
+      this.cancelFences = this.cancelFences.filter((f) => f !== check)
+    }
+  }
+
+  /** Why a cancel may not be sent now, or undefined. */
+  get cancelRefusal(): string | undefined {
+    for (const check of this.cancelFences) {
+      const reason = check()
+      if (reason !== undefined) return reason
+    }
+    return undefined
   }
 
   /** Why a fence refuses orders now, or undefined. */

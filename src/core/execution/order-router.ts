@@ -22,6 +22,13 @@ export class UnknownVenue extends HaltdError {
   }
 }
 
+/** A cancel the gate refuses (a handover under way): nothing was sent and nothing was recorded. */
+export class CancelRefused extends HaltdError {
+  constructor(ref: { venue: string; clientOrderId: string }, why: string) {
+    super('CANCEL_REFUSED', `cancel of ${ref.clientOrderId} on ${ref.venue} refused, nothing sent or recorded: ${why}`)
+  }
+}
+
 /** `clientOrderId` is generated (with haltd's tag) when absent. */
 export type SubmitOrder = SinkOrder & { clientOrderId?: string }
 
@@ -377,9 +384,15 @@ export class OrderRouter {
   /**
    * Ask the venue to cancel, and record only what it confirms. `not-found` is checked against
    * the venue's own view of the order; a cancel without an answer is `cancel-unconfirmed`.
+   * Throws `CancelRefused` while the gate refuses cancels (a handover under way).
    */
   async cancel(ref: CancelRef, options: { reason?: string; origin?: Origin; timeoutMs?: number } = {}): Promise<CancelOutcome> {
     const gateway = this.venue(ref.venue)
+    const held = this.options.gate.cancelRefusal
+    if (held !== undefined) {
+      this.refusals++
+      throw new CancelRefused(ref, held)
+    }
     const { log } = this.options
     const timeoutMs = options.timeoutMs ?? this.cancelTimeoutMs
     const key = { venue: ref.venue, clientOrderId: ref.clientOrderId }

@@ -1,0 +1,73 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { acquireLease, offerLease, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
+import { createStandby } from '../../src/daemon/index.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * A standby offered the lease while its log cannot hold the offered seq in time declines the offer
+ * in the lease's key, saying how far behind it is, instead of letting the leader wait it out. The
+ * leader here is the test itself, writing the bucket as a leader does.
+ */
+
+let server: Awaited<ReturnType<typeof startNats>>
+let nc: NatsConnection
+beforeAll(async () => {
+  server = await startNats()
+  nc = await connect({ servers: server.url })
+})
+afterAll(async () => {
+  await nc.close()
+  await server.close()
+})
+
+const LEASE_MS = 4_000
+
+describe('a standby behind an offer', { timeout: 20_000 }, () => {
+  it('given an offer naming a seq its stream never delivers, the standby declines within the leader’s wait, naming both seqs, and records nothing', async () => {
+    const engine = 'behind'
+    const b = await createStandby(
+      {
+        db: { path: join(tempDir(), 'b.db') },
+        admin: { enabled: false },
+        nats: { servers: [server.url], engine, instance: 'b', connectTimeoutMs: 1_000 },
+        replication: { mode: 'sync' },
+        failover: { leaseMs: LEASE_MS },
+      },
+      { logger: createLogger({ destination: memoryDestination(), level: 'fatal' }), env: {} },
+    )
+    try {
+      const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+      const lease = await acquireLease(kv, { engine, instance: 'a', minEpoch: 0 })
+      // the leader's wait for the take: the release step's share of the default 5 s budget, at most half the lease
+      const leaderWaitsMs = Math.min(2_000, LEASE_MS / 2)
+      const offeredAt = performance.now()
+      const offered = await offerLease(kv, lease, 'b', 'h-behind', 100)
+
+      let now = await readLease(kv, engine)
+      while (now?.value.declinedBy === undefined && performance.now() - offeredAt < leaderWaitsMs * 2) {
+        await new Promise((r) => setTimeout(r, 10))
+        now = await readLease(kv, engine)
+      }
+      const tookMs = performance.now() - offeredAt
+      expect(now?.revision).toBeGreaterThan(offered)
+      expect(now?.value).toMatchObject({
+        instance: 'a',
+        epoch: lease.epoch,
+        handoverId: 'h-behind',
+        declinedBy: 'b',
+        declined: expect.stringMatching(/^it is behind the offer: the standby holds seq 0, not 100, after \d+ ms$/),
+      })
+      expect(now?.value.offeredTo).toBeUndefined()
+      expect(tookMs).toBeLessThan(leaderWaitsMs)
+      expect(b.status()).toMatchObject({ role: 'standby', refused: now?.value.declined })
+      expect(b.log.lastSeq).toBe(0)
+    } finally {
+      await b.close()
+    }
+  })
+})
