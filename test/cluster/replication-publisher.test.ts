@@ -210,6 +210,27 @@ describe('the replication publisher', () => {
     expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
   })
 
+  it('given the NATS server frozen mid-backlog with unanswered publishes in flight, after it thaws publishing resumes from the stream\'s last seq: every event stored once, in order', async () => {
+    const e = engine()
+    const log = newLog()
+    log.appendBatch(Array.from({ length: 5_000 }, (_, i) => mark(i + 1)))
+    const states: string[] = []
+    const p = await publisher(log, e, { onState: (s) => states.push(s) })
+    server.pause()
+    try {
+      // a quarter of the 1 s ack timeout ages the asks out: the publisher recovers, asking a frozen stream
+      await new Promise((r) => setTimeout(r, 600))
+      expect(p.status().state).toBe('recovering')
+    } finally {
+      server.resume()
+    }
+    await p.flush(20_000)
+
+    expect(states).toContain('recovering')
+    expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 5_000, lagEvents: 0 })
+    expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
+  })
+
   it('each message carries the epoch header it was published under', async () => {
     const e = engine()
     const log = newLog()
