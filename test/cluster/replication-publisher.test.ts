@@ -210,7 +210,7 @@ describe('the replication publisher', () => {
     expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
   })
 
-  it('given the NATS server frozen mid-backlog with unanswered publishes in flight, after it thaws publishing resumes from the stream\'s last seq: every event stored once, in order', async () => {
+  it('given the NATS server frozen mid-backlog with unanswered publishes in flight, after it thaws publishing resumes from the last seq of the stream: every event stored once, in order', async () => {
     const e = engine()
     const log = newLog()
     log.appendBatch(Array.from({ length: 5_000 }, (_, i) => mark(i + 1)))
