@@ -16,7 +16,7 @@
  * When nats-server cannot be started every result is skipped, with the reason.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Kvm } from '@nats-io/kv'
@@ -194,8 +194,9 @@ async function runHandover(ctx: BenchContext): Promise<BenchResult[]> {
     await flow
     if (!leader.log.verify().ok) throw new Error('the chain is broken after the handovers')
     const p = percentilesOf(interruptions.map(ns))
-    const med = (f: (x: Phases) => number) => median(phases.map(f)).toFixed(0)
-    const where = `log timestamps, medians: old leader's steps ${med((x) => x.oldSteps)} ms, offer → lease taken ${med((x) => x.offerToAcquired)} ms, taken → gate open ${med((x) => x.acquiredToOpen)} ms`
+    // median and the slowest of each step, so a tail shows in which step it lies
+    const med = (f: (x: Phases) => number) => `${median(phases.map(f)).toFixed(0)}/${Math.max(...phases.map(f)).toFixed(0)}`
+    const where = `log timestamps, median/max: old leader's steps ${med((x) => x.oldSteps)} ms, offer → lease taken ${med((x) => x.offerToAcquired)} ms, taken → gate open ${med((x) => x.acquiredToOpen)} ms`
     const flowNote = `flow: ${flowStats.accepted} orders accepted, ${flowStats.refused} refused, ${flowStats.errors} failed`
     const base = { unit: 'ms' as const, samples: interruptions, min: Math.min(...interruptions), max: Math.max(...interruptions) }
     return [
@@ -364,8 +365,24 @@ async function lagAtRate(nc: NatsConnection, log: EventLog, rate: number, second
  * batches of 1,000 in this process as fast as it takes them meanwhile; else a backlog of `n`
  * committed events drained (the publisher alone, as after a reconnect or a standby's promotion).
  */
-async function throughput(nc: NatsConnection, log: EventLog, engine: string, n: number, live: boolean): Promise<number> {
+/** CPU time a process has used so far, in µs, from /proc (undefined where there is none). */
+function cpuOfPid(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    // utime and stime are fields 14 and 15, counted after the command name's closing parenthesis
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
+  } catch {
+    return undefined
+  }
+}
+
+type Throughput = { rate: number; ownCpuUs: number; natsCpuUs: number | undefined }
+
+async function throughput(nc: NatsConnection, log: EventLog, engine: string, n: number, live: boolean, natsPid: number | undefined): Promise<Throughput> {
   if (!live) for (let done = 0; done < n; done += 1_000) log.appendBatch(tradingEvents(1_000, engine, done))
+  const natsBefore = cpuOfPid(natsPid)
+  const ownBefore = process.cpuUsage()
   const t0 = performance.now()
   const publisher = await startPublisher({ nc, log, engine })
   for (let done = 0; live && done < n; done += 1_000) {
@@ -374,8 +391,14 @@ async function throughput(nc: NatsConnection, log: EventLog, engine: string, n: 
   }
   await publisher.flush(60_000)
   const seconds = (performance.now() - t0) / 1000
+  const own = process.cpuUsage(ownBefore)
+  const natsAfter = cpuOfPid(natsPid)
   await publisher.stop()
-  return n / seconds
+  return {
+    rate: n / seconds,
+    ownCpuUs: (own.user + own.system) / n,
+    natsCpuUs: natsBefore !== undefined && natsAfter !== undefined ? (natsAfter - natsBefore) / n : undefined,
+  }
 }
 
 async function runReplication(ctx: BenchContext): Promise<BenchResult[]> {
@@ -412,26 +435,31 @@ async function runReplication(ctx: BenchContext): Promise<BenchResult[]> {
     {
       const n = ctx.quick ? 10_000 : 100_000
       const reps = ctx.quick ? 1 : 3
-      const drained: number[] = []
-      const live: number[] = []
+      const drained: Throughput[] = []
+      const live: Throughput[] = []
       for (let r = 0; r < reps; r++) {
         for (const [i, into] of [drained, live].entries()) {
           const log = openEventLog({ path: join(ctx.tmpDir, `tput-${r}-${i}.db`), durability: 'process' })
           try {
-            into.push(await throughput(nc, log, `bench-tput-${r}-${i}`, n, into === live))
+            into.push(await throughput(nc, log, `bench-tput-${r}-${i}`, n, into === live, nats.pid()))
           } finally {
             log.close()
           }
         }
       }
-      const spread = (samples: number[]) => ({ value: median(samples), samples, min: Math.min(...samples), max: Math.max(...samples) })
+      const spread = (runs: Throughput[]) => {
+        const samples = runs.map((t) => t.rate)
+        return { value: median(samples), samples, min: Math.min(...samples), max: Math.max(...samples) }
+      }
+      const natsCpu = drained.flatMap((t) => (t.natsCpuUs === undefined ? [] : [t.natsCpuUs]))
+      const cpu = `CPU per event (median): this process ${fmt(median(drained.map((t) => t.ownCpuUs)))} µs, nats-server ${natsCpu.length ? `${fmt(median(natsCpu))} µs` : 'not measured'}`
       results.push(
         {
           name: TPUT,
           unit: 'events/s',
           ...spread(drained),
           target: { op: '>=', value: 50_000, of: 'value' },
-          note: `a backlog of ${n} committed events, from the publisher's start to the last acknowledgement (window ${1_024}); median of ${reps}; target ≥ 50,000 events/s`,
+          note: `a backlog of ${n} committed events, from the publisher's start to the last acknowledgement (window ${1_024}); median of ${reps}; ${cpu}; target ≥ 50,000 events/s`,
         },
         {
           name: LIVE,

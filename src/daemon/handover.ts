@@ -1,7 +1,7 @@
 import type { KV } from '@nats-io/kv'
 import { randomUUID } from 'node:crypto'
 import type { Leadership } from '../cluster/leadership/keeper.js'
-import { offerLease, readLease, withdrawOffer } from '../cluster/leadership/lease.js'
+import { offerAnswerIn, offerLease, readLease, watchForTake, withdrawOffer } from '../cluster/leadership/lease.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import {
   decideHandover,
@@ -65,6 +65,8 @@ export function sealAfterHandover(log: EventLog, to: string): void {
 export type HandoverOutcome = { handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** How long a daemon that handed over lingers, sealed and fenced, before it ends. */
+const AFTER_HANDOVER_MS = 100
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 /**
@@ -151,7 +153,7 @@ export function createHandover(input: {
         restartWriters = input.quiesceWriters()
         end({ kind: 'step-ended', step, ok: true, detail: 'no new order passes; market data stopped' })
       } else if (step === 'settle-in-flight') {
-        while (input.submitsInFlight() > 0 && performance.now() < until) await sleep(2)
+        while (input.submitsInFlight() > 0 && performance.now() < until) await sleep(1)
         const left = input.submitsInFlight()
         if (
           !end({
@@ -188,29 +190,22 @@ export function createHandover(input: {
         )
         leadership.stop()
         const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
-        let taken = false
         // a standby that refuses says so in the key at the offer's revision: no need to wait the offer out
-        let declined: { reason: string; revision: number } | undefined
-        const declinedIn = (now: Awaited<ReturnType<typeof readLease>>) =>
-          now?.value.declinedBy === request.to && now.value.handoverId === handoverId
-            ? { reason: now.value.declined ?? 'no reason given', revision: now.revision }
-            : undefined
-        const offerUntil = Math.min(until, performance.now() + input.maxOfferMs)
-        while (offered !== undefined && !taken && declined === undefined && performance.now() < offerUntil) {
-          const now = await readLease(kv, leadership.engine).catch(() => undefined)
-          taken = now?.value.instance === request.to
-          declined = declinedIn(now)
-          if (!taken && declined === undefined) await sleep(2)
-        }
+        const offer = { to: request.to, handoverId }
+        const answer =
+          offered === undefined ? undefined : await watchForTake(kv, leadership.engine, offer, Math.min(until - performance.now(), input.maxOfferMs))
+        let taken = answer?.taken === true
+        let declined = answer?.taken === false ? answer.declined : undefined
         if (!taken && offered !== undefined) {
           try {
             leadership.resume(await withdrawOffer(kv, leadership.lease(), declined?.revision ?? offered))
           } catch {
             // the offer could not be taken back at its revision: the standby took it, or declined it, meanwhile
             const now = await readLease(kv, leadership.engine).catch(() => undefined)
-            taken = now?.value.instance === request.to
+            const late = offerAnswerIn(now, offer)
+            taken = late?.taken === true
             if (!taken) {
-              declined ??= declinedIn(now)
+              declined ??= late?.taken === false ? late.declined : undefined
               // a decline that came after the last look, or our own offer still there (the first try failed on the way)
               const at = declined?.revision ?? (now?.value.instance === leadership.instance ? now.revision : undefined)
               const back = at !== undefined ? await withdrawOffer(kv, leadership.lease(), at).catch(() => undefined) : undefined
@@ -223,7 +218,9 @@ export function createHandover(input: {
           handedOver = true
           sealAfterHandover(log, request.to)
           logger.info({ handoverId, to: request.to }, 'handed over: this haltd stops without a shutdown; its orders stay for the new leader')
-          setImmediate(input.afterHandover)
+          // ended a little later, not at once: the new leader is opening its gate now, and this
+          // daemon's teardown (venues, NATS, the log) would compete with it for the same cores
+          setTimeout(input.afterHandover, AFTER_HANDOVER_MS)
           return { handoverId, outcome: 'handed-over' }
         }
         const why =

@@ -210,9 +210,16 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     resolvePromoted(haltd)
   }
 
+  // asked while a look was under way (an offer landing while a poll still reads the key): looked
+  // again the moment that look ends, not at the next poll
+  let askedAgain: { seen: Seen | undefined } | undefined
   /** `seen`: the lease as the watch just delivered it, so it is not read again. */
-  const consider = async (seen?: Seen) => {
-    if (taking || role !== 'standby') return
+  const consider = async (seen?: Seen): Promise<void> => {
+    if (role !== 'standby') return
+    if (taking) {
+      if (seen || !askedAgain) askedAgain = { seen }
+      return
+    }
     taking = true
     try {
       const current = seen ?? (await readLease(kv, engine))
@@ -227,6 +234,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     } finally {
       taking = false
     }
+    const again = askedAgain
+    askedAgain = undefined
+    if (again && role === 'standby') await consider(again.seen)
   }
 
   /**

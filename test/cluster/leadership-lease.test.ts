@@ -12,6 +12,7 @@ import {
   openLeaseBucket,
   readLease,
   renewLease,
+  watchForTake,
   withdrawOffer,
 } from '../../src/cluster/leadership/lease.js'
 import { startNats } from '../support/nats-server.js'
@@ -131,6 +132,53 @@ describe('the leadership lease', () => {
     await expect(withdrawOffer(kv, a, offered)).rejects.toThrow()
     const back = await withdrawOffer(kv, a, now.revision)
     expect((await renewLease(kv, back)).instance).toBe('a')
+  })
+
+  it('given an offer, watchForTake resolves as the standby takes the lease, well before its timeout', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await offerLease(kv, a, 'b', 'h-2', 0)
+    const started = performance.now()
+    const answer = watchForTake(kv, e, { to: 'b', handoverId: 'h-2' }, 5_000)
+    await sleep(50)
+
+    await acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 })
+
+    await expect(answer).resolves.toEqual({ taken: true })
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+
+  it('given the standby took the lease before the watch started, watchForTake sees the take at once', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await offerLease(kv, a, 'b', 'h-3', 0)
+    await acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0 })
+    const started = performance.now()
+
+    await expect(watchForTake(kv, e, { to: 'b', handoverId: 'h-3' }, 5_000)).resolves.toEqual({ taken: true })
+    expect(performance.now() - started).toBeLessThan(1_000)
+  })
+
+  it('given an offer the standby declines while watched, watchForTake says so with the reason and the revision of the decline', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await offerLease(kv, a, 'b', 'h-4', 0)
+    const answer = watchForTake(kv, e, { to: 'b', handoverId: 'h-4' }, 5_000)
+    await sleep(20)
+
+    const declined = await declineOffer(kv, e, (await readLease(kv, e))!, 'b', 'it is behind the offer')
+
+    await expect(answer).resolves.toEqual({ taken: false, declined: { reason: 'it is behind the offer', revision: declined } })
+  })
+
+  it('given an offer nobody answers, watchForTake gives up after its timeout with neither a take nor a decline', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await offerLease(kv, a, 'b', 'h-5', 0)
+    const started = performance.now()
+
+    await expect(watchForTake(kv, e, { to: 'b', handoverId: 'h-5' }, 150)).resolves.toEqual({ taken: false })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140)
   })
 
   it('given a bucket made with another TTL, an instance with a different lease is refused, naming both', async () => {

@@ -128,6 +128,67 @@ describe('the replication publisher', () => {
     expect((await streamRows(e)).map((s) => s.row.hash)).toEqual([rowsOf(log)[0]!.hash, 'f'.repeat(64)])
   })
 
+  it('given another writer stored seq 2 unknown to a pipeline that sends seq 2 to 120 unconfirmed, the stream keeps none of them after it (no fork) and the publisher is fenced', async () => {
+    const e = engine()
+    const log = newLog()
+    log.append(mark(1))
+    const first = await publisher(log, e)
+    await first.flush(5_000)
+    await first.stop()
+    const foreign = { ...rowsOf(log)[0]!, seq: 2, hash: 'f'.repeat(64), prevHash: rowsOf(log)[0]!.hash }
+    await jetstream(nc).publish(subjectOf(e), encodeRow(foreign), { msgID: msgIdOf(foreign), expect: { lastSequence: 1 } })
+    log.appendBatch(Array.from({ length: 119 }, (_, i) => mark(i + 2)))
+
+    // told the stream ends at 1, it pipelines 2..120: 2 is refused (the stream ends at 2), and 3 expects
+    // seq 2 — which the stream has — so only its naming of our own seq 2 keeps it out
+    const fenced: string[] = []
+    const p = await publisher(log, e, { streamSeq: 1, onFenced: (r) => fenced.push(r) })
+
+    await expect(p.waitFor(120, 5_000)).rejects.toBeInstanceOf(ReplicationStopped)
+    expect(fenced).toEqual([expect.stringMatching(/differ at seq 2: another writer appended there/)])
+    expect((await streamRows(e)).map((s) => s.row.hash)).toEqual([rowsOf(log)[0]!.hash, 'f'.repeat(64)])
+    expect(p.status()).toMatchObject({ state: 'fenced', ackedSeq: 1 })
+  })
+
+  it('given a backlog of 2,000 events, about one publish in 64 asks for an answer, and every event is stored once, in order, and confirmed', async () => {
+    const e = engine()
+    const log = newLog()
+    log.appendBatch(Array.from({ length: 2_000 }, (_, i) => mark(i + 1)))
+    const watcher = await connect({ servers: server.url })
+    let answers = 0
+    watcher.subscribe('_INBOX.>', {
+      callback: () => {
+        answers++
+      },
+    })
+    await watcher.flush()
+    try {
+      const p = await publisher(log, e)
+      await p.flush(5_000)
+      await watcher.flush()
+      const answered = answers
+
+      expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 2_000, lagEvents: 0 })
+      expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
+      // one per 64 publishes plus the last of each page read from the log, and the start's few API replies
+      expect(answered).toBeGreaterThanOrEqual(Math.floor(2_000 / 64))
+      expect(answered).toBeLessThan(2_000 / 64 + 40)
+    } finally {
+      await watcher.close()
+    }
+  })
+
+  it('given an idle publisher, one event appended alone (a sync-mode order) is confirmed at once, not after 63 more', async () => {
+    const e = engine()
+    const log = newLog()
+    const p = await publisher(log, e)
+    const event = log.append(submitted())
+    const started = performance.now()
+    await p.waitFor(event.seq, 1_000)
+    expect(performance.now() - started).toBeLessThan(250)
+    expect(p.status()).toMatchObject({ state: 'live', ackedSeq: event.seq })
+  })
+
   it('given the NATS server stops and comes back, waits time out meanwhile and then every event arrives once, in order', async () => {
     const e = engine()
     const log = newLog()
@@ -146,6 +207,27 @@ describe('the replication publisher', () => {
 
     expect(states).toContain('recovering')
     expect(p.status()).toMatchObject({ state: 'live', lagEvents: 0 })
+    expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
+  })
+
+  it('given the NATS server frozen mid-backlog with unanswered publishes in flight, after it thaws publishing resumes from the last seq of the stream: every event stored once, in order', async () => {
+    const e = engine()
+    const log = newLog()
+    log.appendBatch(Array.from({ length: 5_000 }, (_, i) => mark(i + 1)))
+    const states: string[] = []
+    const p = await publisher(log, e, { onState: (s) => states.push(s) })
+    server.pause()
+    try {
+      // a quarter of the 1 s ack timeout ages the asks out: the publisher recovers, asking a frozen stream
+      await new Promise((r) => setTimeout(r, 600))
+      expect(p.status().state).toBe('recovering')
+    } finally {
+      server.resume()
+    }
+    await p.flush(20_000)
+
+    expect(states).toContain('recovering')
+    expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 5_000, lagEvents: 0 })
     expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
   })
 

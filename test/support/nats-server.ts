@@ -28,6 +28,8 @@ export type NatsNode = {
   resume(): void
   /** What the server wrote to its log, for a failing test's message. */
   output(): string
+  /** The running server's process id (a benchmark reads its CPU time), or undefined. */
+  pid(): number | undefined
 }
 
 export type NatsCluster = {
@@ -98,6 +100,7 @@ function natsNode(spec: NodeSpec): NatsNode {
     url: `nats://127.0.0.1:${spec.port}`,
     storeDir,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    pid: () => child?.pid,
     async start() {
       if (node.running()) return
       const c = spawn('nats-server', ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,4 +1,4 @@
-import { Kvm, type KV } from '@nats-io/kv'
+import { Kvm, KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
@@ -170,4 +170,62 @@ export async function declineOffer(kv: KV, engine: string, offer: { value: Lease
   const declined = reason.length > 1_500 ? `${reason.slice(0, 1_497)}...` : reason
   const value: LeaseValue = { instance, epoch, renewedAt: new Date().toISOString(), ...(handoverId ? { handoverId } : {}), declinedBy: by, declined }
   return kv.update(engine, encode(value), offer.revision)
+}
+
+/** What became of an offer: taken by the standby, declined by it (at the decline's revision), or neither in time. */
+export type OfferAnswer = { taken: true } | { taken: false; declined?: { reason: string; revision: number } }
+
+/** The answer to an offer the lease as read says, if any: the standby holds it, or declined this handover's offer. */
+export function offerAnswerIn(lease: { value: LeaseValue; revision: number } | undefined, offer: { to: string; handoverId: string }): OfferAnswer | undefined {
+  if (lease?.value.instance === offer.to) return { taken: true }
+  if (lease?.value.declinedBy === offer.to && lease.value.handoverId === offer.handoverId)
+    return { taken: false, declined: { reason: lease.value.declined ?? 'no reason given', revision: lease.revision } }
+  return undefined
+}
+
+/**
+ * Wait up to `timeoutMs` for the standby `to` to take the lease offered under `handoverId`, or to
+ * decline it. A watch on the key hears each write as it lands (no polling of the bucket while the
+ * standby works); the key is read once more as soon as the watch is up, so an answer written
+ * before the watch started is not missed. A watch that cannot start leaves the key read every few ms.
+ */
+export async function watchForTake(kv: KV, engine: string, offer: { to: string; handoverId: string }, timeoutMs: number): Promise<OfferAnswer> {
+  const answerIn = (lease: { value: LeaseValue; revision: number } | undefined) => offerAnswerIn(lease, offer)
+  const leaseOf = (entry: KvEntry) => {
+    if (entry.operation !== 'PUT' || entry.length === 0) return undefined
+    const parsed = LeaseValue.safeParse(entry.json())
+    return parsed.success ? { value: parsed.data, revision: entry.revision } : undefined
+  }
+  const until = performance.now() + timeoutMs
+  let resolve!: (answer: OfferAnswer) => void
+  const promise = new Promise<OfferAnswer>((r) => {
+    resolve = r
+  })
+  let settled = false
+  const settle = (answer: OfferAnswer) => {
+    settled = true
+    resolve(answer)
+  }
+  const timer = setTimeout(() => settle({ taken: false }), Math.max(0, timeoutMs))
+  try {
+    const watcher = await kv.watch({ key: engine, include: KvWatchInclude.UpdatesOnly }).catch(() => undefined)
+    if (watcher) {
+      void promise.then(() => watcher.stop())
+      void (async () => {
+        for await (const entry of watcher) {
+          const answer = answerIn(leaseOf(entry))
+          if (answer) return settle(answer)
+        }
+      })().catch(() => undefined)
+    }
+    while (!settled) {
+      const answer = answerIn(await readLease(kv, engine).catch(() => undefined))
+      if (answer) settle(answer)
+      else if (watcher || performance.now() >= until) break
+      else await new Promise((r) => setTimeout(r, 5))
+    }
+    return await promise
+  } finally {
+    clearTimeout(timer)
+  }
 }

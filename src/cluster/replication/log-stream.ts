@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { headers, type MsgHdrs } from '@nats-io/transport-node'
+import { headers, MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node'
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StoredMsg, type StreamInfo } from '@nats-io/jetstream'
 import type { ReplicatedRow, StoredRow } from '../../core/log/event-log.js'
 
@@ -22,6 +22,34 @@ export const EPOCH_HEADER = 'Haltd-Epoch'
  * duplicate, so it meets the expected-last-sequence check and is refused.
  */
 export const msgIdOf = (row: Pick<StoredRow, 'seq' | 'hash'>): string => `${row.seq}:${row.hash}`
+
+/**
+ * The headers of one row's publish, written out once as the header block they encode to: its msg
+ * id, the stream sequence it must follow, the epoch, and where its predecessor is not acknowledged
+ * yet, the predecessor's msg id (so it is stored only right after that very message). The client
+ * encodes a message's headers synchronously as it publishes, so one object serves every publish
+ * of a publisher, refilled before each: no map of values to check and canonicalise per event.
+ * Only `encode` (what the client sends) and `toString` speak for the block.
+ */
+export class RowHeaders extends MsgHdrsImpl {
+  private text = ''
+  private block: Uint8Array = new Uint8Array(0)
+
+  fill(msgId: string, expectedLastSeq: number, epoch: string, expectedLastMsgId: string | undefined): this {
+    const after = expectedLastMsgId === undefined ? '' : `\r\nNats-Expected-Last-Msg-Id: ${expectedLastMsgId}`
+    this.text = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\nNats-Expected-Last-Sequence: ${expectedLastSeq}\r\n${EPOCH_HEADER}: ${epoch}${after}\r\n\r\n`
+    this.block = Buffer.from(this.text, 'latin1')
+    return this
+  }
+
+  override encode(): Uint8Array {
+    return this.block
+  }
+
+  override toString(): string {
+    return this.text
+  }
+}
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, '64 hex digits')
 const StreamRow = z.strictObject({

@@ -1,24 +1,29 @@
 import { JetStreamApiCodes, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { EventLog, StoredRow } from '../../core/log/event-log.js'
 import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from './errors.js'
-import { EPOCH_HEADER, ensureLogStream, lastStreamSeq, msgIdOf, streamRowAt, subjectOf } from './log-stream.js'
+import { ensureLogStream, lastStreamSeq, msgIdOf, RowHeaders, streamRowAt, subjectOf } from './log-stream.js'
 
 /**
  * The leader's side of replication: every committed event of the log, in seq order, published to
  * the engine's stream with stream sequence = log seq. Each publish names the sequence it expects to
  * follow and carries a message id made of its seq and hash, so a retry is answered as a duplicate
  * and a second writer meets a stream that refuses it. Publishes are pipelined (up to `maxInFlight`
- * unanswered); since each expects its predecessor, the stream still stores them in order or not at all.
- * They go out as plain publishes with a reply subject under one inbox of this publisher, the
- * stream's acknowledgements coming back there by seq: no request, timer or promise per event, so
- * the window can be kept full at tens of thousands of events a second. One timer ages the oldest
- * unanswered publish against a quarter of `ackTimeoutMs` (at least 250 ms), and a question to the
+ * unconfirmed); since each expects its predecessor, the stream still stores them in order or not at all.
+ * Only one publish in 64, and the last of each page sent, asks for the stream's answer (a reply
+ * subject under one inbox of this publisher, by seq); the rest go out with no reply subject. An
+ * answer confirms every publish before it: stream seq = log seq, and each publish whose predecessor
+ * is not confirmed yet also names that predecessor's msg id, so the stream stored it only right
+ * after this log's own event there, never after another writer's (a pipeline cannot fork around a
+ * refused publish). So no request, timer or promise per event, and the stream answers a sixty-fourth
+ * of them: the window stays full at tens of thousands of events a second. A refused or unanswered
+ * ask stops the pipeline as any failure does. One timer ages the oldest
+ * unanswered ask against a quarter of `ackTimeoutMs` (at least 250 ms), and a question to the
  * stream while recovering waits as long: a stream leader lost mid-publish is noticed and the stream
  * asked again while an order's write-ahead still waits, so a replicated stream's election delays
  * orders instead of halting trading.
  *
- * After any failed publish the pipeline stops, lets what is in flight settle, then asks the stream
+ * After any failed publish the pipeline stops, lets the asks in flight settle, then asks the stream
  * what it holds: events it holds that are this log's own are counted as acknowledged and publishing
  * resumes after them; anything else there (another writer's event, a stream ahead of or behind what
  * it acknowledged) fences this publisher for good and says why.
@@ -94,6 +99,10 @@ export type ReplicationPublisher = {
 type Waiter = { seq: number; resolve: () => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
 
 const RECOVERY_BACKOFF_MS = [50, 100, 250, 500, 1000] as const
+/** One publish in this many asks for the stream's answer (besides the last of each page). */
+const ACK_EVERY = 64
+/** The stream's error code for a publish whose expected last msg id is not its last (nats-server's JSStreamWrongLastMsgIDErrF). */
+const STREAM_WRONG_LAST_MSG_ID = 10070
 
 const attemptTimeout = (ackTimeoutMs: number) => Math.max(250, Math.floor(ackTimeoutMs / 4))
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
@@ -151,13 +160,17 @@ class Publisher implements ReplicationPublisher {
   private reason: string | undefined
   private acked: number
   private next: number
-  private inFlight = 0
-  /** The publishes not answered yet: seq → when it was sent, oldest first. */
+  /** The asks not answered yet: seq → when it was sent, oldest first. */
   private readonly pending = new Map<number, number>()
+  /** Publishes since the last that asked for an answer. */
+  private sinceAsk = 0
+  /** The msg id of the last publish (seq `next - 1`), named by the next one while it is unconfirmed. */
+  private lastMsgId: string | undefined
+  private readonly headers = new RowHeaders()
   private readonly inbox: string
   private readonly replies: Subscription
   private readonly ager: NodeJS.Timeout
-  /** Fill the window again only once this much of it is free (or nothing is in flight), so rows are read from the log in pages. */
+  /** Fill the window again only once this much of it is free (or nothing is unconfirmed), so rows are read from the log in pages. */
   private readonly refill: number
   private pumpQueued = false
   private fenceTimer: NodeJS.Timeout | undefined
@@ -233,7 +246,7 @@ class Publisher implements ReplicationPublisher {
     const wasFenced = this.state === 'fenced'
     this.setState('stopped', wasFenced ? this.reason : 'stopped')
     this.rejectWaiters(new ReplicationStopped(this.reason ?? 'stopped'))
-    if (this.inFlight > 0) {
+    if (this.pending.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs)
         this.settledWaiters.push(() => {
@@ -266,8 +279,9 @@ class Publisher implements ReplicationPublisher {
     if (this.state !== 'live') return
     const log = this.options.log
     if (log.isClosed) return
-    const room = this.maxInFlight - this.inFlight
-    if (room <= 0 || (room < this.refill && this.inFlight > 0)) return
+    const unconfirmed = this.next - 1 - this.acked
+    const room = this.maxInFlight - unconfirmed
+    if (room <= 0 || (room < this.refill && unconfirmed > 0)) return
     if (this.options.fence?.() !== undefined) {
       // asked again shortly: a renewal may lift the fence, and nothing else would wake the pump
       this.fenceTimer ??= setTimeout(() => {
@@ -276,26 +290,36 @@ class Publisher implements ReplicationPublisher {
       }, 50)
       return
     }
-    const to = Math.min(log.committedSeq, this.next + room - 1)
-    if (to < this.next) return
+    const count = Math.min(log.committedSeq - this.next + 1, room)
+    if (count <= 0) return
     const epoch = String(this.epoch())
-    const nc = this.options.nc
+    const { nc } = this.options
+    const { subject, headers } = this
     const sentAt = performance.now()
     try {
-      // each row as SQLite wrote its JSON (the same message `encodeRow` makes)
-      for (const row of log.readReplicableJson(this.next, to)) {
-        const h = headers()
-        h.set('Nats-Msg-Id', msgIdOf(row))
-        h.set('Nats-Expected-Last-Sequence', String(row.seq - 1))
-        h.set(EPOCH_HEADER, epoch)
-        this.next = row.seq + 1
-        this.inFlight++
-        this.pending.set(row.seq, sentAt)
-        nc.publish(this.subject, row.json, { reply: `${this.inbox}.${row.seq}`, headers: h })
+      // each row's JSON as SQLite wrote it (the same message `encodeRow` makes)
+      const rows = log.replicableMessages(this.next, count)
+      const last = rows.length - 1
+      for (let i = 0; i <= last; i++) {
+        const [seq, hash, payload] = rows[i]!
+        const msgId = msgIdOf({ seq, hash })
+        // a predecessor not confirmed yet is named: stored only right after this log's own event there
+        headers.fill(msgId, seq - 1, epoch, seq - 1 > this.acked ? this.lastMsgId : undefined)
+        this.lastMsgId = msgId
+        this.next = seq + 1
+        if (i === last || ++this.sinceAsk >= ACK_EVERY) {
+          this.sinceAsk = 0
+          this.pending.set(seq, sentAt)
+          nc.publish(subject, payload, { reply: `${this.inbox}.${seq}`, headers })
+        } else nc.publish(subject, payload, { headers })
       }
     } catch (e) {
-      // the connection is closed or draining: what was sent is aged out, then recovered
-      if (this.state === 'live') this.setState('recovering', `publish failed: ${messageOf(e)}`)
+      // the connection is closed or draining: the asks sent are aged out, then recovered
+      if (this.state === 'live') {
+        this.setState('recovering', `publish failed: ${messageOf(e)}`)
+        this.recoveries = 0
+        if (this.pending.size === 0) this.recover()
+      }
     }
   }
 
@@ -313,7 +337,7 @@ class Publisher implements ReplicationPublisher {
     }
     const status = m.headers?.code ? `status ${m.headers.code} ${m.headers.description}` : 'no answer it could read'
     const err = answer?.error
-    const refused = err?.err_code === JetStreamApiCodes.StreamWrongLastSequence
+    const refused = err?.err_code === JetStreamApiCodes.StreamWrongLastSequence || err?.err_code === STREAM_WRONG_LAST_MSG_ID
     this.answered(seq, undefined, new PublishFailed(err ? `${err.description ?? 'error'} (${err.err_code ?? err.code ?? '?'})` : status), refused)
   }
 
@@ -329,15 +353,21 @@ class Publisher implements ReplicationPublisher {
   }
 
   private answered(seq: number, ackSeq: number | undefined, error: unknown, refused = false): void {
-    this.inFlight--
     if (ackSeq !== undefined && this.state !== 'fenced') {
       if (ackSeq !== seq) this.fence(`the stream stored log seq ${seq} at stream seq ${ackSeq}`)
-      else this.acknowledge(seq)
+      else {
+        // the stream stored every publish before this one too: earlier asks still unanswered are moot
+        for (const asked of this.pending.keys()) {
+          if (asked > seq) break
+          this.pending.delete(asked)
+        }
+        this.acknowledge(seq)
+      }
     } else if (error !== undefined && this.state === 'live') {
       this.setState('recovering', refused ? `the stream refused seq ${seq}: ${messageOf(error)}` : `publish of seq ${seq} failed: ${messageOf(error)}`)
       this.recoveries = 0
     }
-    if (this.inFlight === 0) {
+    if (this.pending.size === 0) {
       for (const settled of this.settledWaiters.splice(0)) settled()
       if (this.state === 'recovering') this.recover()
     }
@@ -378,6 +408,8 @@ class Publisher implements ReplicationPublisher {
           this.acknowledge(seq)
         }
         this.next = this.acked + 1
+        this.lastMsgId = undefined
+        this.sinceAsk = 0
         this.setState('live')
         this.pump()
       } catch (e) {

@@ -108,6 +108,9 @@ export type StoredRow = {
 /** A stored row with the idempotency key it was stored under: what a replica needs to be this log. */
 export type ReplicatedRow = StoredRow & { key: string | null }
 
+/** A row as replication sends it: its seq, its hash, and its JSON as UTF-8 bytes. */
+export type ReplicableMessage = [seq: number, hash: string, payload: Buffer]
+
 export type VerifyResult = { ok: true; lastSeq: number; count: number } | { ok: false; seq: number; problem: string; lastGoodSeq: number }
 
 type LogEvents = {
@@ -406,7 +409,7 @@ export class EventLog {
   private readonly byKey: Database.Statement
   private readonly page: Database.Statement
   private readonly pageKeyed: Database.Statement
-  private readonly pageJson: Database.Statement
+  private readonly pageMessages: Database.Statement
   // prepared at their first read: a log read only by seq never needs them
   private pageOfStream: Database.Statement | undefined
   private pageOfStreams: Database.Statement | undefined
@@ -479,11 +482,16 @@ export class EventLog {
     this.byKey = db.prepare(`SELECT ${COLUMNS} FROM events WHERE idem_key = ?`)
     this.page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
     this.pageKeyed = db.prepare(`SELECT ${COLUMNS}, idem_key AS key FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
-    this.pageJson = db.prepare(
-      `SELECT seq, hash, json_object('seq', seq, 'id', id, 'type', type, 'v', v, 'ts', ts, 'stream', stream, 'causationId', causation_id,
-         'correlationId', correlation_id, 'data', data, 'prevHash', prev_hash, 'hash', hash, 'key', idem_key) AS json
-       FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
-    )
+    // replication's messages: SQLite writes each row's JSON (its columns by their row names, the
+    // stored data as a string, `key` the idempotency key) and hands it over as UTF-8 bytes (a blob
+    // arrives as a Buffer), each row an array: no object per column or row, no string to encode
+    this.pageMessages = db
+      .prepare(
+        `SELECT seq, hash, CAST(json_object('seq', seq, 'id', id, 'type', type, 'v', v, 'ts', ts, 'stream', stream, 'causationId', causation_id,
+           'correlationId', correlation_id, 'data', data, 'prevHash', prev_hash, 'hash', hash, 'key', idem_key) AS BLOB)
+         FROM events WHERE seq >= ? ORDER BY seq LIMIT ?`,
+      )
+      .raw(true)
     this.insertMany = this.readonly
       ? db.prepare('SELECT 1')
       : db.prepare(
@@ -911,13 +919,13 @@ export class EventLog {
   }
 
   /**
-   * The rows of `readReplicable` as JSON text made by SQLite (the row's columns by their row names,
-   * the stored data as a string, `key` the idempotency key), with the seq and hash beside it:
-   * replication's messages without a JavaScript object per column.
+   * At most `limit` rows from `from` on, in seq order, each as `[seq, hash, payload]`: the payload
+   * the row of `readReplicable` as JSON (the message `encodeRow` makes) in UTF-8, written by SQLite.
+   * What the replication publisher sends.
    */
-  *readReplicableJson(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<{ seq: number; hash: string; json: string }> {
+  replicableMessages(from: number, limit: number): ReplicableMessage[] {
     if (this.closed) throw new LogClosed()
-    yield* pagesOf<{ seq: number; hash: string; json: string }>(this.pageJson, from, to)
+    return this.pageMessages.all(from, limit) as ReplicableMessage[]
   }
 
   /**
