@@ -410,6 +410,7 @@ export class EventLog {
   // prepared at their first read: a log read only by seq never needs them
   private pageOfStream: Database.Statement | undefined
   private pageOfStreams: Database.Statement | undefined
+  private tsAt: Database.Statement | undefined
   private seq = 0
   private hash = GENESIS_HASH
   private lastTs = 0
@@ -1000,6 +1001,26 @@ export class EventLog {
     // the streams from the prefix up to, not including, the prefix with its last character one higher
     const range = prefix === undefined ? [options.stream] : [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)]
     yield* pagesOf<StoredRow>(stmt, options.from ?? 1, options.to ?? Number.MAX_SAFE_INTEGER, range)
+  }
+
+  /**
+   * The seq of the first event stamped at or after `ts`, `lastSeq + 1` when none is. Seqs run
+   * 1..lastSeq without a gap and a stamp is never earlier than the one before it (the writer takes
+   * the later of its clock and the last stamp), so a binary search finds it in about log2(lastSeq)
+   * point reads by the primary key: a question about the last second costs the same on any log.
+   */
+  firstSeqSince(ts: number): number {
+    if (this.closed) throw new LogClosed()
+    this.tsAt ??= this.database.prepare('SELECT ts FROM events WHERE seq = ?').pluck()
+    let lo = 1
+    let hi = this.seq + 1
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2)
+      const at = this.tsAt.get(mid) as number | undefined
+      if (at !== undefined && at >= ts) hi = mid
+      else lo = mid + 1
+    }
+    return lo
   }
 
   /** The envelope stored under an idempotency key, if any. */
