@@ -497,7 +497,7 @@ export class EventLog {
       return out
     }
     const writeMany = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => this.writeMany(inputs, events))
-    this.writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+    const writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
       if (events.length < ROWS_PER_INSERT) return writeEach(inputs, events)
       const seq = this.seq
       const hash = this.hash
@@ -514,6 +514,11 @@ export class EventLog {
         return writeEach(inputs, events)
       }
     })
+    // IMMEDIATE: the write lock at BEGIN, where SQLite waits out another holder (the checkpoint
+    // worker's RESTART) under busy_timeout. A deferred transaction that read first (a duplicate's
+    // lookup) and then writes asks for the lock as an upgrade, which SQLite refuses at once with
+    // SQLITE_BUSY instead of waiting. Inside a power-mode group it is a savepoint, as before.
+    this.writeAll = (inputs, events) => writeAll.immediate(inputs, events)
     this.loadTail()
     if (!this.readonly && (options.checkpoints ?? 'background') === 'background') this.checkpointInBackground(db)
   }
@@ -612,7 +617,7 @@ export class EventLog {
     if (this.soon.length > 0) this.appendSoonNow()
     const event = readInput(input)
     checkEnvelopeInput(input)
-    if (this.power) this.openGroup()
+    if (this.power) this.openGroup(() => [input.type])
     const seq = this.seq
     const hash = this.hash
     const lastTs = this.lastTs
@@ -638,7 +643,7 @@ export class EventLog {
       checkEnvelopeInput(input)
       return event
     })
-    if (this.power) this.openGroup()
+    if (this.power) this.openGroup(() => inputs.map((i) => i.type))
     const seq = this.seq
     const hash = this.hash
     const lastTs = this.lastTs
@@ -847,9 +852,14 @@ export class EventLog {
     return failure
   }
 
-  private openGroup(): void {
+  private openGroup(types: () => readonly string[]): void {
     if (this.groupOpen) return
-    this.database.exec('BEGIN')
+    try {
+      // IMMEDIATE for the reason `writeAll` is (the group's first append may read before it writes)
+      this.database.exec('BEGIN IMMEDIATE')
+    } catch (e) {
+      throw this.afterWriteError(e, types())
+    }
     this.groupOpen = true
     this.committed = new Promise((resolve, reject) => {
       this.groupWaiters.push({ resolve, reject })
@@ -944,7 +954,7 @@ export class EventLog {
       prev = row.hash
     }
     if (rows.length === 0) return []
-    if (this.power) this.openGroup()
+    if (this.power) this.openGroup(() => rows.map((r) => r.type))
     const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
     try {
       this.writeReplicated(rows)
@@ -964,17 +974,19 @@ export class EventLog {
   }
 
   private writeReplicated(rows: readonly ReplicatedRow[]): void {
-    this.database.transaction(() => {
-      for (const r of rows) {
-        this.beforeWrite?.()
-        const info = this.insert.run(r.seq, r.id, r.type, r.v, r.ts, r.stream, r.causationId, r.correlationId, r.key, r.data, r.prevHash, r.hash)
-        if (info.changes !== 1) throw new ReplicatedChainBroken(this.path, r.seq, `its idempotency key '${r.key}' is already stored under another seq`)
-        this.seq = r.seq
-        this.hash = r.hash
-        this.lastTs = Math.max(this.lastTs, r.ts)
-        if (r.key !== null) this.remember(r.key)
-      }
-    })()
+    this.database
+      .transaction(() => {
+        for (const r of rows) {
+          this.beforeWrite?.()
+          const info = this.insert.run(r.seq, r.id, r.type, r.v, r.ts, r.stream, r.causationId, r.correlationId, r.key, r.data, r.prevHash, r.hash)
+          if (info.changes !== 1) throw new ReplicatedChainBroken(this.path, r.seq, `its idempotency key '${r.key}' is already stored under another seq`)
+          this.seq = r.seq
+          this.hash = r.hash
+          this.lastTs = Math.max(this.lastTs, r.ts)
+          if (r.key !== null) this.remember(r.key)
+        }
+      })
+      .immediate()
   }
 
   /** Stored events as envelopes (current versions), streamed in seq order. */
