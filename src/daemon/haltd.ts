@@ -401,6 +401,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       router,
       strategies: host,
       admin: adminHandle,
+      orderEntry: entry?.entry,
       life,
       emitter,
       handover: handOver,

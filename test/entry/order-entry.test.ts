@@ -333,3 +333,12 @@ describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
     c.close()
   })
 })
+
+describe('haltd’s id for an engine’s order', () => {
+  it('is the same derivation from release to release, so a retry after an upgrade finds the order it sent', () => {
+    expect(entryOrderId('pybot', 'py-1')).toBe('hd3nzctyj6oh1l8usb')
+    expect(entryOrderId('desk-7', 'a.b:c_9')).toBe('hd2cxk7id3u4ph0jfw')
+    expect(entryOrderId('e', 'x'.repeat(64))).toBe('hd223hlm8b85nwscpc')
+    expect(entryOrderId('pybot', 'py-2')).not.toBe(entryOrderId('pybot', 'py-1'))
+  })
+})

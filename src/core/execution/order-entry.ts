@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { z } from 'zod'
 import type { Envelope } from '../../events/envelope.js'
 import { HaltdError, problemsOf } from '../../events/errors.js'
@@ -172,10 +172,20 @@ export type EntryFill = {
   liquidity?: 'maker' | 'taker'
 }
 
-/** haltd's id for an engine's order: its tag, then 16 base-36 digits of a hash of the engine and its id (fits every venue's rule). */
+/**
+ * haltd's id for an engine's order: its tag, then 16 base-36 digits of a hash of the engine and its
+ * id (fits every venue's rule): the first 64 bits in 13 digits, the next 16 in 3. A retry across a
+ * restart or an upgrade must find the same id, so this derivation never changes; one-shot `hash`
+ * (no Hash object per order) gives the same digest as `createHash`.
+ */
 export function entryOrderId(engine: string, clientOrderId: string): string {
-  const h = createHash('sha256').update(`${engine}\u0000${clientOrderId}`).digest()
-  return `${HALTD_TAG}${h.readBigUInt64BE(0).toString(36).padStart(13, '0').slice(-13)}${h.readUInt16BE(8).toString(36).padStart(3, '0').slice(-3)}`
+  const hex = hash('sha256', `${engine}\u0000${clientOrderId}`)
+  const high = BigInt(`0x${hex.slice(0, 16)}`)
+    .toString(36)
+    .padStart(13, '0')
+    .slice(-13)
+  const low = Number.parseInt(hex.slice(16, 20), 16).toString(36).padStart(3, '0').slice(-3)
+  return `${HALTD_TAG}${high}${low}`
 }
 
 const originId = (engine: string, clientOrderId: string | undefined) => `${engine}/${clientOrderId ?? ''}`
