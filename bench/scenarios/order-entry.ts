@@ -1,7 +1,8 @@
 /**
  * The local hop an engine beside haltd pays per order: the same order entered through the
  * order-entry API over HTTP (the admin listener, a kept-alive connection) and over the Unix socket,
- * against the router called in-process, all in one daemon over a simulated venue at 0 ms,
+ * against the router called in-process (and the order-entry service called in-process, to tell
+ * the transport's share from the service's checks), all in one daemon over a simulated venue at 0 ms,
  * interleaved in short repetitions so a stall of the shared machine (or a collection, or a
  * snapshot of the projections) falls on all three alike. The added latency is each transport's
  * percentile minus the in-process one. Every order rests (prices far from the mid), so the number
@@ -49,6 +50,23 @@ function inProcess(h: Haltd, shape: MeasureOptions): Contender {
     },
     options: shape,
     result: (m) => throughputResult('order entry: router in-process', m, { unit: 'ops/s', note: 'the router called in the daemon: the floor' }),
+  }
+}
+
+/** The order-entry service called in the daemon: the engine's checks and answer without a transport. */
+function entryInProcess(h: Haltd, shape: MeasureOptions): Contender {
+  const entry = h.orderEntry!
+  return {
+    fn: async (i) => {
+      const r = await entry.submit('bench', { ...order(i, 'e'), reduceOnly: false, postOnly: false })
+      if (r.outcome !== 'accepted') throw new Error(`order entry in-process ${i}: ${r.outcome}`)
+    },
+    options: shape,
+    result: (m) =>
+      throughputResult('order entry: service in-process', m, {
+        unit: 'ops/s',
+        note: 'OrderEntry.submit in the daemon: the checks and the answer, no transport',
+      }),
   }
 }
 
@@ -143,9 +161,14 @@ export const scenarios: BenchScenario[] = [
         { gateways: [venue], logger: createLogger({ level: 'silent' }), env: {} },
       )
       try {
-        ctx.log('order entry: in-process, HTTP, Unix socket')
-        const [local, http, sock] = await compare([inProcess(h, shape), overHttp(h, shape), await overSocket(socketPath, shape)])
-        const results: BenchResult[] = [local!, http!, sock!]
+        ctx.log('order entry: in-process (router, service), HTTP, Unix socket')
+        const [local, service, http, sock] = await compare([
+          inProcess(h, shape),
+          entryInProcess(h, shape),
+          overHttp(h, shape),
+          await overSocket(socketPath, shape),
+        ])
+        const results: BenchResult[] = [local!, service!, http!, sock!]
         for (const r of [http!, sock!]) {
           const p50 = us(r.percentiles?.p50) - us(local!.percentiles?.p50)
           const p99 = us(r.percentiles?.p99) - us(local!.percentiles?.p99)
@@ -158,6 +181,15 @@ export const scenarios: BenchScenario[] = [
             note: `p50 +${p50.toFixed(1)} µs, p99 +${p99.toFixed(1)} µs over the router in-process${r === sock ? ` (target p99 < ${TARGET_P99_US} µs on loopback)` : ''}`,
           })
         }
+        // the transport alone: the socket over the same service called in-process
+        const p50 = us(sock!.percentiles?.p50) - us(service!.percentiles?.p50)
+        const p99 = us(sock!.percentiles?.p99) - us(service!.percentiles?.p99)
+        results.push({
+          name: 'added per order by the socket alone: p99',
+          unit: 'ms',
+          value: p99 / 1000,
+          note: `p50 +${p50.toFixed(1)} µs, p99 +${p99.toFixed(1)} µs over the order-entry service in-process`,
+        })
         return results
       } finally {
         await h.close()

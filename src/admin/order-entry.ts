@@ -132,8 +132,21 @@ export async function startEntrySocket(input: { path: string; entry: OrderEntry;
     let who: Principal | undefined
     let unsubscribe: (() => void) | undefined
     let buffered = ''
+    // Answers done in one turn of the event loop leave in one write: the first corks the socket and
+    // the next tick uncorks it, so a pipelined burst costs one system call per turn, not one per line.
+    let corked = false
+    const uncork = () => {
+      corked = false
+      socket.uncork()
+    }
     const write = (line: unknown) => {
-      if (!socket.destroyed) socket.write(`${JSON.stringify(line)}\n`)
+      if (socket.destroyed) return
+      if (!corked) {
+        corked = true
+        socket.cork()
+        process.nextTick(uncork)
+      }
+      socket.write(`${JSON.stringify(line)}\n`)
     }
     const answer = async (line: string): Promise<void> => {
       let id: unknown = null

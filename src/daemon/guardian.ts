@@ -1,5 +1,5 @@
 import type { ExchangeGateway } from '../exchanges/gateway.js'
-import { openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
+import { marketsTraded, openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import { followAccount, GUARDIAN_ORIGIN, type Guardian } from '../core/execution/guardian.js'
 
@@ -11,6 +11,7 @@ export function guardAccount(gateway: ExchangeGateway, pollMs: number, d: { log:
     pollMs,
     onError: d.onError,
     orderOf: (venue, id) => orderOf(d.state(), venue, id),
+    markets: () => marketsTraded(d.state(), gateway.venue),
     adoptedLive: (venue) => openOrders(d.state(), venue).filter((o) => o.origin.kind === GUARDIAN_ORIGIN.kind && o.origin.id === GUARDIAN_ORIGIN.id),
   })
 }

@@ -275,7 +275,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         replication: replication?.status(),
         fleet: fleet?.describe(),
       })
-    const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, cleanups })
+    const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, clock, cleanups })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
       const backend = {
@@ -401,6 +401,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       router,
       strategies: host,
       admin: adminHandle,
+      orderEntry: entry?.entry,
       life,
       emitter,
       handover: handOver,

@@ -27,6 +27,7 @@ export function haltdHandle(
     orders: { submit: (o) => router.submit(o), cancel: (ref, opts) => router.cancel(ref, opts) },
     strategies: parts.strategies,
     admin: parts.admin,
+    orderEntry: parts.orderEntry,
     handover: parts.handover,
     shutdown: (r) => life.requestShutdown(r.mode, r.reason, r.origin ?? 'api').done,
     on: (name, listener) => {

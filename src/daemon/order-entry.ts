@@ -2,6 +2,7 @@ import type { EventEmitter } from 'eventemitter3'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { exposureOf, exposures, openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
 import { marketKey } from '../projections/fact.js'
+import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { OrderRouter } from '../core/execution/order-router.js'
 import { OrderEntry } from '../core/execution/order-entry.js'
@@ -29,6 +30,8 @@ export async function startOrderEntry(input: {
   state: () => HaltdState
   emitter: EventEmitter<HaltdEvents>
   logger: Logger
+  /** The log's clock: the orders-per-second window counts in the time the log stamps. */
+  clock: Clock
   cleanups: { push(cleanup: () => unknown): void }
 }): Promise<{ entry: OrderEntry; routes: Record<string, Route> } | undefined> {
   const c = input.config.orderEntry
@@ -49,6 +52,7 @@ export async function startOrderEntry(input: {
       return () => emitter.off('event', listener)
     },
     limitsOf: (engine) => c.engines[engine] ?? c.limits,
+    now: () => input.clock.now(),
   })
   input.cleanups.push(() => entry.close())
   if (c.socketPath) {

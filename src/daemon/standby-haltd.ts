@@ -84,6 +84,10 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
     get admin() {
       return leader ? leader.admin : standby.admin
     },
+    /** A standby takes no orders: order entry is the leader's once it leads. */
+    get orderEntry() {
+      return leader?.orderEntry
+    },
     orders: {
       submit: (order) => (leader ? leader.orders.submit(order) : standby.orders.submit(order)),
       cancel: (ref, options) => (leader ? leader.orders.cancel(ref, options) : standby.orders.cancel()),

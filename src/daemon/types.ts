@@ -10,6 +10,7 @@ import type { ProjectionRunner } from '../core/log/projection-runner.js'
 import type { TakenLeadership } from './cluster.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { CancelOutcome, CancelRef, SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
+import type { OrderEntry } from '../core/execution/order-entry.js'
 import type { RiskMonitor } from '../core/risk/index.js'
 import type { ShutdownReport } from '../core/shutdown/report.js'
 import type { HaltdConfig } from './config.js'
@@ -135,6 +136,8 @@ export type Haltd = {
   readonly risk: RiskMonitor
   readonly startup: StartupReconciliation
   readonly admin: { url: string; token: string } | undefined
+  /** Order entry for engines beside haltd (`orderEntry` in the config), the service its HTTP routes and socket call; undefined when off. */
+  readonly orderEntry: OrderEntry | undefined
   /** The live projections. Read, never write. */
   state(): HaltdState
   status(): DaemonStatus

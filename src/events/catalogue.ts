@@ -164,6 +164,27 @@ export const current = {
     v: 1,
     data: z.strictObject({ venue: Venue, scope: z.enum(['own', 'account']), symbols: z.array(MarketSymbol).optional(), reason: Reason.optional() }),
   },
+  /**
+   * A trade the venue reported without its market, whose order haltd asked for on each market the
+   * account trades (`marketsAsked`) and did not find: the trade as the venue reported it, booked to
+   * no position, and why it could not be placed.
+   */
+  'venue.trade-unresolved': {
+    v: 1,
+    data: z.strictObject({
+      venue: Venue,
+      tradeId: Id,
+      clientOrderId: Id.optional(),
+      venueOrderId: Id.optional(),
+      qty: Qty,
+      price: Price,
+      fee: Money.default(0),
+      feeCurrency: Text(32).optional(),
+      liquidity: z.enum(['maker', 'taker']).optional(),
+      marketsAsked: z.array(MarketSymbol).max(20),
+      reason: Reason,
+    }),
+  },
   'market.mark': { v: 1, data: z.strictObject({ venue: Venue, symbol: MarketSymbol, price: Price }) },
   'marketdata.subscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(MarketSymbol) }) },
   'marketdata.unsubscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(MarketSymbol) }) },

@@ -61,6 +61,8 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
       return orderEventKey(event.type, event.data.venue, event.data.clientOrderId)
     case 'order.filled':
       return `fill:${event.data.venue}:${event.data.tradeId}`
+    case 'venue.trade-unresolved':
+      return `trade-unresolved:${event.data.venue}:${event.data.tradeId}`
     case 'shutdown.requested':
       return `shutdown:${event.data.shutdownId}`
     case 'shutdown.command-issued':

@@ -18,6 +18,8 @@ export type AnomalyKind =
   | 'shutdown-event-without-request'
   | 'step-end-without-start'
   | 'projection-error'
+  /** A trade the venue reported without its market, whose order haltd could not find: recorded, booked nowhere. */
+  | 'trade-unresolved'
   /** A stored event this build cannot read (written by a newer haltd, or damaged): skipped. */
   | 'unreadable-event'
 

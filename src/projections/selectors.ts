@@ -23,6 +23,24 @@ export function openOrders(state: HaltdState, venue?: string): Order[] {
   return out.sort((a, b) => a.submittedSeq - b.submittedSeq)
 }
 
+/**
+ * The markets an account trades on a venue as haltd knows them, each once: those of its orders
+ * (newest first), of its positions (booked or as the venue last reported them), then the markets
+ * haltd observed there (the venue's configured symbols, by name). Where to look for an order a
+ * report names without its market.
+ */
+export function marketsTraded(state: HaltdState, venue: string): string[] {
+  const out = new Set<string>()
+  const orders = [...state.orders.values()].filter((o) => o.venue === venue).sort((a, b) => b.submittedSeq - a.submittedSeq)
+  for (const o of orders) out.add(o.symbol)
+  const held = new Set<string>()
+  for (const p of state.positions.values()) if (p.venue === venue) held.add(p.symbol)
+  for (const p of state.venues.get(venue)?.positions?.positions ?? []) held.add(p.symbol)
+  for (const symbol of [...held].sort(cmp)) out.add(symbol)
+  for (const symbol of [...(state.venues.get(venue)?.markets.keys() ?? [])].sort(cmp)) out.add(symbol)
+  return [...out]
+}
+
 export function inFlight(state: HaltdState): number {
   return state.inFlight
 }

@@ -207,6 +207,15 @@ function apply(state: HaltdState, fact: Fact): void {
     case 'marketdata.unsubscribed':
       state.venues.set(fact.data.venue, evolveVenue(state.venues.get(fact.data.venue), fact))
       return
+    case 'venue.trade-unresolved': {
+      const d = fact.data
+      const order = d.clientOrderId ?? (d.venueOrderId === undefined ? 'an order it did not name' : `venue order ${d.venueOrderId}`)
+      record(state, 'trade-unresolved', `trade ${d.tradeId} of ${d.qty} @ ${d.price} for ${order}, booked to no position: ${d.reason}`, {
+        venue: d.venue,
+        ...(d.clientOrderId === undefined ? {} : { clientOrderId: d.clientOrderId }),
+      })
+      return
+    }
     case 'strategy.enabled':
     case 'strategy.disabled':
     case 'strategy.limits-changed':

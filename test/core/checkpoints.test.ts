@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { openEventLog } from '../../src/index.js'
 import { tempDb } from '../support/tmp.js'
@@ -22,6 +24,33 @@ async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
 function appendOrders(log: ReturnType<typeof openEventLog>, n: number, from = 0): void {
   for (let i = from; i < from + n; i++) log.append(submitted({ clientOrderId: `hdck${i}` }))
 }
+
+// A connection of its own on its own thread that takes the log's write lock, as the checkpoint
+// worker's RESTART does, holds it for `ms`, then lets go.
+const LOCK_HOLDER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Database = require(workerData.sqlite)
+const db = new Database(workerData.path, { fileMustExist: true })
+db.exec('BEGIN IMMEDIATE')
+parentPort.postMessage('held')
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.ms)
+db.exec('ROLLBACK')
+db.close()
+`
+
+/** Resolves once another connection holds the write lock of the log at `path`; it lets go after `ms` and the thread ends. */
+async function holdWriteLock(path: string, ms: number): Promise<{ ended: Promise<number> }> {
+  const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
+  const worker = new Worker(LOCK_HOLDER, { eval: true, workerData: { sqlite, path, ms } })
+  const ended = new Promise<number>((resolve) => worker.once('exit', resolve))
+  await new Promise<void>((resolve, reject) => {
+    worker.once('message', () => resolve())
+    worker.once('error', reject)
+  })
+  return { ended }
+}
+
+const HOLD_MS = 300
 
 describe('WAL checkpoints off the append path', () => {
   it('given a writer, its commits never checkpoint: the background worker folds the WAL into the database while appends go on', async () => {
@@ -81,6 +110,55 @@ ${close}`
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' })
     expect(child.error, child.stderr).toBeUndefined()
     expect(child.status, child.stderr).toBe(0)
+  })
+
+  it('given another connection holding the write lock, as a RESTART checkpoint does, a batch that reads before it writes waits for it: no SQLITE_BUSY, nothing lost', async () => {
+    // given a log with an order in it, and another connection holding its write lock
+    const log = openEventLog({ path: tempDb() })
+    const failures: unknown[] = []
+    log.on('write-failed', (f) => failures.push(f))
+    const first = log.append(submitted({ clientOrderId: 'hdbusy0' }))
+    const holder = await holdWriteLock(log.path, HOLD_MS)
+    // when the writer appends a batch whose first event is that order again (its lookup reads first), then one alone
+    const started = Date.now()
+    const batch = log.appendBatch([submitted({ clientOrderId: 'hdbusy0' }), submitted({ clientOrderId: 'hdbusy1' }), submitted({ clientOrderId: 'hdbusy2' })])
+    const alone = log.append(submitted({ clientOrderId: 'hdbusy3' }))
+    // then both waited for the lock and wrote everything once, in order
+    expect(Date.now() - started).toBeGreaterThanOrEqual(HOLD_MS - 50)
+    expect(await holder.ended).toBe(0)
+    expect(batch.map((e) => e.seq)).toEqual([first.seq, 2, 3])
+    expect(alone.seq).toBe(4)
+    expect(failures).toEqual([])
+    expect(log.verify()).toEqual({ ok: true, lastSeq: 4, count: 4 })
+    log.close()
+  })
+
+  it('given another connection holding the write lock, a power-mode group and a standby’s replicated rows wait for it: no SQLITE_BUSY, nothing lost', async () => {
+    // given a leader in power durability with one order, and a standby following it
+    const leader = openEventLog({ path: tempDb(), durability: 'power' })
+    const standby = openEventLog({ path: tempDb(), durability: 'power' })
+    const failures: unknown[] = []
+    for (const log of [leader, standby]) log.on('write-failed', (f) => failures.push(f))
+    leader.append(submitted({ clientOrderId: 'hdgroup0' }))
+    await leader.flush()
+    // when the leader's next group starts with that order again (a read) while another connection holds the lock
+    let holder = await holdWriteLock(leader.path, HOLD_MS)
+    leader.append(submitted({ clientOrderId: 'hdgroup0' }))
+    leader.append(submitted({ clientOrderId: 'hdgroup1' }))
+    await leader.flush()
+    expect(await holder.ended).toBe(0)
+    // and the standby takes the leader's rows while another connection holds its own lock
+    holder = await holdWriteLock(standby.path, HOLD_MS)
+    standby.appendReplicated([...leader.readReplicable()])
+    await standby.flush()
+    expect(await holder.ended).toBe(0)
+    // then nothing failed and both logs hold the same two events
+    expect(failures).toEqual([])
+    expect(leader.verify()).toEqual({ ok: true, lastSeq: 2, count: 2 })
+    expect(standby.verify()).toEqual({ ok: true, lastSeq: 2, count: 2 })
+    expect(standby.headHash).toBe(leader.headHash)
+    leader.close()
+    standby.close()
   })
 
   it('given checkpoints inline, SQLite checkpoints inside the commits as it always did', () => {

@@ -283,6 +283,30 @@ describe('event log', () => {
     log.close()
   })
 
+  it('finds the first event stamped at or after a time, with equal stamps and a clock that stepped back, on an empty log too', () => {
+    const clock = manualClock(1_000)
+    const log = openEventLog({ path: tempDb(), clock })
+    expect(log.firstSeqSince(0)).toBe(1)
+    // stamps by seq: 1000 1000 1010 1010 1010 (clock back to 900) 1010 1500
+    for (const step of [0, 0, 10, 0, 0]) {
+      clock.advance(step)
+      log.append(mark())
+    }
+    clock.set(900)
+    log.append(mark())
+    clock.set(1_500)
+    log.append(mark())
+    expect([...log.read()].map((e) => e.ts)).toEqual([1_000, 1_000, 1_010, 1_010, 1_010, 1_010, 1_500])
+    expect(log.firstSeqSince(0)).toBe(1)
+    expect(log.firstSeqSince(1_000)).toBe(1)
+    expect(log.firstSeqSince(1_001)).toBe(3)
+    expect(log.firstSeqSince(1_010)).toBe(3)
+    expect(log.firstSeqSince(1_011)).toBe(7)
+    expect(log.firstSeqSince(1_500)).toBe(7)
+    expect(log.firstSeqSince(1_501)).toBe(8)
+    log.close()
+  })
+
   it('reads stored v1 events as the current version without rewriting them', () => {
     const path = tempDb()
     const log = openEventLog({ path })

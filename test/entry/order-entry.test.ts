@@ -7,6 +7,7 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { hashToken } from '../../src/admin/access.js'
 import { entryOrderId } from '../../src/core/execution/order-entry.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
+import { manualClock, type Clock } from '../../src/events/clock.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 
@@ -24,8 +25,8 @@ afterEach(async () => {
   for (const h of open.splice(0)) await h.close().catch(() => undefined)
 })
 
-async function start(extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown> } = {}) {
-  const dir = tempDir('haltd-entry-')
+async function start(extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown>; dir?: string; clock?: Clock } = {}) {
+  const dir = extra.dir ?? tempDir('haltd-entry-')
   const socketPath = join(dir, 'entry.sock')
   const gateways = (extra.venues ?? ['sim']).map(
     (venue) => new SimExchange({ venue, seed: 5, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] }),
@@ -43,7 +44,7 @@ async function start(extra: { limits?: Record<string, number>; venues?: string[]
       orderEntry: { socketPath, ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}) },
       ...(extra.risk ? { risk: extra.risk } : {}),
     },
-    { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+    { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {}, ...(extra.clock ? { clock: extra.clock } : {}) },
   )
   open.push(h)
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown, token = ENGINE_TOKEN) => {
@@ -179,6 +180,30 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect(canceled).toEqual([entryOrderId('pybot', 'l1'), entryOrderId('pybot', 'l2')].sort())
   })
 
+  it('keeps counting the orders of the last second across a restart: a burst after it is refused at the limit, and passes once the second is over', async () => {
+    // given an engine that sent 3 orders, at its limit of 4 per second, on a log in a file
+    const dir = tempDir('haltd-entry-restart-')
+    const clock = manualClock(Date.parse('2026-01-05T10:00:00Z'))
+    const first = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
+    for (const id of ['r1', 'r2', 'r3']) {
+      expect((await first.call('POST', '/engine/orders', limit({ clientOrderId: id }))).body.outcome).toBe('accepted')
+      clock.advance(100)
+    }
+    await first.h.close()
+    // when haltd comes back on the same file within that second
+    clock.advance(300)
+    const again = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
+    // then one more order fits, and the next is refused naming the limit
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'r4' }))).body.outcome).toBe('accepted')
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'r5' }))).body).toMatchObject({
+      outcome: 'refused',
+      reason: "over engine pybot's limit of 4 orders per second",
+    })
+    // and once the first orders are a second old, their places are free again
+    clock.advance(601)
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'r6' }))).body.outcome).toBe('accepted')
+  })
+
   it('holds each order to the engine’s notional per order, at its price or the market’s mark, naming the limit', async () => {
     const { h, call } = await start({ limits: { maxOrderNotional: 1_000 } })
     expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n1', amount: 0.02, price: 40_000 }))).body.outcome).toBe('accepted')
@@ -306,5 +331,14 @@ describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
     expect(await c.ask('fly')).toMatchObject({ ok: false, status: 400, error: { message: expect.stringContaining('unknown op "fly"') } })
     expect(await c.ask('open-orders')).toMatchObject({ ok: true, result: [expect.objectContaining({ clientOrderId: 's-1' })] })
     c.close()
+  })
+})
+
+describe('haltd’s id for an engine’s order', () => {
+  it('is the same derivation from release to release, so a retry after an upgrade finds the order it sent', () => {
+    expect(entryOrderId('pybot', 'py-1')).toBe('hd3nzctyj6oh1l8usb')
+    expect(entryOrderId('desk-7', 'a.b:c_9')).toBe('hd2cxk7id3u4ph0jfw')
+    expect(entryOrderId('e', 'x'.repeat(64))).toBe('hd223hlm8b85nwscpc')
+    expect(entryOrderId('pybot', 'py-2')).not.toBe(entryOrderId('pybot', 'py-1'))
   })
 })

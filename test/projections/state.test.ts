@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import type { EventInput } from '../../src/events/index.js'
-import { evolve, initialState, type Fact, anomalies, killSwitch, shutdowns, strategies, tradingState, venues } from '../../src/projections/index.js'
-import { given, when } from './given.js'
+import {
+  evolve,
+  initialState,
+  type Fact,
+  anomalies,
+  killSwitch,
+  marketsTraded,
+  shutdowns,
+  strategies,
+  tradingState,
+  venues,
+} from '../../src/projections/index.js'
+import { ev, given, when } from './given.js'
 
 const t = (type: string, data: Record<string, unknown>): EventInput => ({ type, data })
 
@@ -82,6 +93,59 @@ describe('strategies and venues', () => {
       { venue: 'kraken', connected: false, disconnectReason: 'ws closed', marketData: [] },
       { venue: 'okx', connected: true, latencyMs: 12, marketData: ['BTC/USDT'], deadMansSwitch: { armed: true, timeoutMs: 60_000 } },
     ])
+  })
+})
+
+describe('trades a venue reported without their market', () => {
+  it('raises an unresolved trade as an anomaly naming the trade, its order and why, and books it to no position', () => {
+    const s = given(
+      t('venue.trade-unresolved', {
+        venue: 'binance',
+        tradeId: '900001',
+        clientOrderId: 'eng-7',
+        venueOrderId: '4000007',
+        qty: 0.02,
+        price: 50_000,
+        marketsAsked: ['ETH/USDT'],
+        reason: 'its order is on none of the 1 market(s) asked',
+      }),
+    )
+    expect(anomalies(s)).toEqual([
+      {
+        seq: 1,
+        ts: 1_000_000,
+        kind: 'trade-unresolved',
+        venue: 'binance',
+        clientOrderId: 'eng-7',
+        detail: 'trade 900001 of 0.02 @ 50000 for eng-7, booked to no position: its order is on none of the 1 market(s) asked',
+      },
+    ])
+    expect(s.positions.size).toBe(0)
+  })
+
+  it('looks for their order on the markets of its orders newest first, then of its positions, then those observed, each once', () => {
+    const s = given(
+      ev.submitted('a', { venue: 'bn', symbol: 'BTC/USDT' }),
+      ev.submitted('b', { venue: 'bn', symbol: 'SOL/USDT' }),
+      ev.submitted('c', { venue: 'other', symbol: 'XRP/USDT' }),
+      t('venue.positions-observed', {
+        venue: 'bn',
+        positions: [
+          { symbol: 'ETH/USDT', qty: 1 },
+          { symbol: 'BTC/USDT', qty: 2 },
+        ],
+      }),
+      t('venue.markets-observed', {
+        venue: 'bn',
+        markets: [
+          { symbol: 'DOGE/USDT', amountStep: 1 },
+          { symbol: 'ADA/USDT', amountStep: 1 },
+          { symbol: 'SOL/USDT', amountStep: 0.01 },
+        ],
+      }),
+    )
+    expect(marketsTraded(s, 'bn')).toEqual(['SOL/USDT', 'BTC/USDT', 'ETH/USDT', 'ADA/USDT', 'DOGE/USDT'])
+    expect(marketsTraded(s, 'nowhere')).toEqual([])
   })
 })
 

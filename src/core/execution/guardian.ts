@@ -16,8 +16,12 @@ import { observeVenue, recordFills, recordOrderTotal } from './venue-recorder.js
  * of the account's trades): a trade of an order haltd already follows is the venue recorder's to
  * record; one of an order it does not know yet (placed and filled between two looks) is held here,
  * the order looked up by the trade's market and venue id and adopted, and then the trade recorded,
- * so it is booked like any fill. Where the venue reports no trades, an order's fills are known by
- * its total, as the open-order list or a lookup gives it.
+ * so it is booked like any fill. A trade reported without its market (some venues' user streams
+ * leave it out, or ccxt leaves it undefined) is looked up on each market the account trades (at
+ * most MAX_MARKETS_ASKED, at once) and booked where its order is found; where it is not, it is
+ * recorded as `venue.trade-unresolved`, which the projections raise as an anomaly. Where the venue
+ * reports no trades, an order's fills are known by its total, as the open-order list or a lookup
+ * gives it.
  *
  * What it cannot promise: nothing is written ahead (haltd learns of an order when the venue
  * reports it, a poll later at worst), and an order placed and filled between two looks on a venue
@@ -33,6 +37,14 @@ export type Guardian = {
 
 export const GUARDIAN_ORIGIN = { kind: 'adopted' as const, id: 'guardian' }
 
+/** Markets asked at once for the order of a trade reported without its market. */
+export const MAX_MARKETS_ASKED = 20
+/** Looks in which a lookup may fail before its trade is recorded unresolved. */
+const LOOKUPS_BEFORE_GIVING_UP = 3
+
+/** Trades of one order not adopted yet. */
+type Held = { fills: Fill[]; symbol?: string; venueOrderId?: string; failedLookups: number }
+
 export function followAccount(input: {
   log: EventLog
   gateway: ExchangeGateway
@@ -40,6 +52,8 @@ export function followAccount(input: {
   orderOf: (venue: string, clientOrderId: string) => Order | undefined
   /** The account's orders haltd adopted that are still live, per the projections. */
   adoptedLive: (venue: string) => Iterable<Order>
+  /** The markets the account trades on the venue, most likely first: where a trade without its market is looked for. */
+  markets: () => readonly string[]
   pollMs: number
   onError: (e: unknown) => void
 }): Guardian {
@@ -51,7 +65,7 @@ export function followAccount(input: {
   let again = false
   let timer: ReturnType<typeof setInterval> | undefined
   /** Trades of orders not adopted yet, by the order's client order id, recorded once it is. */
-  const held = new Map<string, { fills: Fill[]; symbol?: string; venueOrderId?: string }>()
+  const held = new Map<string, Held>()
 
   /** The id an order goes by in the log: the engine's client order id, else the venue's id. */
   const idOf = (o: VenueOrder) => o.clientOrderId || `v${o.venueOrderId}`
@@ -115,15 +129,65 @@ export function followAccount(input: {
         recordFills(log, venue, h.fills)
         continue
       }
-      const found = h.symbol
-        ? await gateway.fetchOrder({ clientOrderId, symbol: h.symbol, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) })
-        : undefined
+      if (h.symbol === undefined) {
+        await placeUnnamed(clientOrderId, h)
+        continue
+      }
+      const found = await gateway.fetchOrder({ clientOrderId, symbol: h.symbol, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) })
       if (found) adopt(found)
       else {
         // the venue would not say which order: the trades are recorded as the facts they are
         held.delete(clientOrderId)
         recordFills(log, venue, h.fills)
       }
+    }
+  }
+
+  /**
+   * Trades reported without their market: their order asked for on each market the account
+   * trades, all at once, and adopted with them where found. A lookup that failed is asked again
+   * at the next look, up to LOOKUPS_BEFORE_GIVING_UP; not found anywhere, the trades are recorded
+   * as unresolved, booked to no position.
+   */
+  const placeUnnamed = async (clientOrderId: string, h: Held) => {
+    const markets = [...new Set(input.markets())]
+    const asked = markets.slice(0, MAX_MARKETS_ASKED)
+    const ref = { clientOrderId, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) }
+    const answers = await Promise.allSettled(asked.map((symbol) => gateway.fetchOrder({ ...ref, symbol })))
+    if (orderOf(venue, clientOrderId)) return // adopted while it asked: the next look books the trades
+    const found = answers.find((a): a is PromiseFulfilledResult<VenueOrder> => a.status === 'fulfilled' && a.value !== undefined)
+    if (found) {
+      adopt(found.value)
+      return
+    }
+    const failed = asked.filter((_, i) => answers[i]!.status === 'rejected')
+    if (failed.length > 0 && ++h.failedLookups < LOOKUPS_BEFORE_GIVING_UP) return
+    held.delete(clientOrderId)
+    const reason =
+      asked.length === 0
+        ? 'haltd knows no market this account trades on the venue to ask for its order'
+        : [
+            `its order is on none of the ${asked.length} market(s) asked`,
+            ...(failed.length > 0 ? [`the lookup failed ${h.failedLookups} time(s) on ${failed.join(', ')}`] : []),
+            ...(markets.length > asked.length ? [`${markets.length - asked.length} further market(s) not asked`] : []),
+          ].join('; ')
+    for (const f of h.fills) {
+      log.append({
+        type: 'venue.trade-unresolved',
+        data: {
+          venue,
+          tradeId: f.tradeId,
+          clientOrderId,
+          ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}),
+          qty: f.qty,
+          price: f.price,
+          fee: f.fee,
+          ...(f.feeCurrency ? { feeCurrency: f.feeCurrency } : {}),
+          ...(f.liquidity ? { liquidity: f.liquidity } : {}),
+          marketsAsked: asked,
+          reason,
+        },
+      })
     }
   }
 
@@ -164,7 +228,7 @@ export function followAccount(input: {
     if (stopped || orderOf(venue, u.clientOrderId)) return
     if (u.kind === 'fill') {
       const { kind: _, symbol, venueOrderId, ...fill } = u
-      const h = held.get(u.clientOrderId) ?? { fills: [] }
+      const h = held.get(u.clientOrderId) ?? { fills: [], failedLookups: 0 }
       h.fills.push(fill)
       if (symbol) h.symbol = symbol
       if (venueOrderId) h.venueOrderId = venueOrderId

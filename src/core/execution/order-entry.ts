@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { z } from 'zod'
 import type { Envelope } from '../../events/envelope.js'
 import { HaltdError, problemsOf } from '../../events/errors.js'
@@ -8,7 +8,7 @@ import { evolveOrder, type Order, type OrderFact } from '../../projections/order
 import { StrategyLimits } from '../../strategies/limits.js'
 import type { EventLog } from '../log/event-log.js'
 import type { OrderRouter, SubmitOutcome } from './order-router.js'
-import { EntryBook } from './entry-book.js'
+import { EntryBook, engineOf } from './entry-book.js'
 
 /**
  * Order entry for an engine beside haltd (any language): its orders become haltd's orders, through
@@ -172,10 +172,20 @@ export type EntryFill = {
   liquidity?: 'maker' | 'taker'
 }
 
-/** haltd's id for an engine's order: its tag, then 16 base-36 digits of a hash of the engine and its id (fits every venue's rule). */
+/**
+ * haltd's id for an engine's order: its tag, then 16 base-36 digits of a hash of the engine and its
+ * id (fits every venue's rule): the first 64 bits in 13 digits, the next 16 in 3. A retry across a
+ * restart or an upgrade must find the same id, so this derivation never changes; one-shot `hash`
+ * (no Hash object per order) gives the same digest as `createHash`.
+ */
 export function entryOrderId(engine: string, clientOrderId: string): string {
-  const h = createHash('sha256').update(`${engine}\u0000${clientOrderId}`).digest()
-  return `${HALTD_TAG}${h.readBigUInt64BE(0).toString(36).padStart(13, '0').slice(-13)}${h.readUInt16BE(8).toString(36).padStart(3, '0').slice(-3)}`
+  const hex = hash('sha256', `${engine}\u0000${clientOrderId}`)
+  const high = BigInt(`0x${hex.slice(0, 16)}`)
+    .toString(36)
+    .padStart(13, '0')
+    .slice(-13)
+  const low = Number.parseInt(hex.slice(16, 20), 16).toString(36).padStart(3, '0').slice(-3)
+  return `${HALTD_TAG}${high}${low}`
 }
 
 const originId = (engine: string, clientOrderId: string | undefined) => `${engine}/${clientOrderId ?? ''}`
@@ -246,6 +256,31 @@ export class OrderEntry {
     this.now = ports.now ?? Date.now
     this.book = new EntryBook(ports.orderOf, ports.liveOrders())
     this.offBook = ports.onEvent((e) => this.book.apply(e))
+    this.countRecentSubmissions()
+  }
+
+  /**
+   * Each engine's orders-per-second window as the log has it: its orders submitted within the last
+   * second, read from the first event of that second on, so a restart does not open the window to
+   * a burst and a long log costs no more to start than a short one.
+   */
+  private countRecentSubmissions(): void {
+    const log = this.ports.log
+    const from = log.firstSeqSince(this.now() - RATE_WINDOW_MS)
+    if (from > log.lastSeq) return
+    for (const e of log.read({ from, types: ['order.submitted'] })) {
+      const engine = engineOf(e.data as { origin: Order['origin'] })
+      if (engine !== undefined) this.windowOf(engine).add(e.ts)
+    }
+  }
+
+  private windowOf(engine: string): RateWindow {
+    let window = this.recent.get(engine)
+    if (window === undefined) {
+      window = new RateWindow(RATE_WINDOW_MS)
+      this.recent.set(engine, window)
+    }
+    return window
   }
 
   /** Stop following the log (the daemon closes). */
@@ -341,11 +376,7 @@ export class OrderEntry {
   private overLimit(engine: string, venue: string, order: EntryOrder): string | undefined {
     const limits = this.ports.limitsOf?.(engine) ?? DEFAULT_ENTRY_LIMITS
     const now = this.now()
-    let window = this.recent.get(engine)
-    if (window === undefined) {
-      window = new RateWindow(1_000)
-      this.recent.set(engine, window)
-    }
+    const window = this.windowOf(engine)
     if (window.count(now) + 1 > limits.maxOrdersPerSecond) return `over engine ${engine}'s limit of ${limits.maxOrdersPerSecond} orders per second`
     const open = this.book.openCount(engine)
     if (open + 1 > limits.maxOpenOrders) return `engine ${engine} has ${open} open orders, at its limit of ${limits.maxOpenOrders}`
@@ -494,6 +525,9 @@ function sameOrder(known: Order, order: EntryOrder): string | undefined {
   if ((known.price ?? undefined) !== (order.price ?? undefined) && order.type === 'limit') diffs.push(`price ${known.price}`)
   return diffs.length ? `it was ${diffs.join(', ')}` : undefined
 }
+
+/** The span `maxOrdersPerSecond` counts over. */
+const RATE_WINDOW_MS = 1_000
 
 /** Times within the last `ms`, oldest first: counted and added in O(1) amortized, without a copy per order. */
 class RateWindow {

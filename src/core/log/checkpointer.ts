@@ -7,8 +7,11 @@ import { Worker } from 'node:worker_threads'
  * database and syncing it: the log's tail latency. Here a writer turns that off
  * (`wal_autocheckpoint = 0`) and one worker thread per process, with its own connection to each
  * registered log, checkpoints in the background: PASSIVE every tick (never blocks the writer),
- * RESTART once the WAL passes a bound (a long reader kept PASSIVE from catching up; this one waits
- * for the readers so the WAL can start over and stays bounded).
+ * and RESTART once the WAL is past a bound and PASSIVE has caught up with it (every frame in the
+ * database), so the WAL can start over and stays bounded. RESTART takes the writer's lock; it runs
+ * with no busy wait, so it holds that lock only as long as it takes to find the readers gone (or
+ * not: it tries again next tick) and never keeps the writer waiting on a reader. A long reader
+ * keeps PASSIVE from catching up: then nothing is restarted until it is done.
  */
 /** How often the worker checkpoints each log, and the WAL pages past which it forces a RESTART (64 MiB of 4 KiB pages). */
 const CHECKPOINTS = { intervalMs: 100, boundPages: 16_384 }
@@ -45,7 +48,7 @@ const failedOnce = new Set()
 function checkpoint(id, db) {
   try {
     const [row] = db.pragma('wal_checkpoint(PASSIVE)')
-    if (row && row.log > workerData.boundPages) db.pragma('wal_checkpoint(RESTART)')
+    if (row && row.busy === 0 && row.log > workerData.boundPages && row.checkpointed === row.log) db.pragma('wal_checkpoint(RESTART)')
     failedOnce.delete(id)
   } catch (e) {
     // one report per run of failures: a stuck checkpoint must not flood the writer's process
@@ -57,7 +60,8 @@ parentPort.on('message', (m) => {
   if (m.op === 'add') {
     try {
       const db = new Database(m.path, { fileMustExist: true })
-      db.pragma('busy_timeout = 1000')
+      // no busy wait: PASSIVE never waits anyway, and a RESTART that waited would hold the writer's lock meanwhile
+      db.pragma('busy_timeout = 0')
       logs.set(m.id, db)
     } catch (e) {
       parentPort.postMessage({ op: 'failed', id: m.id, message: e && e.message ? e.message : String(e) })

@@ -413,6 +413,7 @@ export class EventLog {
   // prepared at their first read: a log read only by seq never needs them
   private pageOfStream: Database.Statement | undefined
   private pageOfStreams: Database.Statement | undefined
+  private tsAt: Database.Statement | undefined
   private seq = 0
   private hash = GENESIS_HASH
   private lastTs = 0
@@ -504,7 +505,7 @@ export class EventLog {
       return out
     }
     const writeMany = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => this.writeMany(inputs, events))
-    this.writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
+    const writeAll = db.transaction((inputs: readonly EventInput[], events: readonly HaltdEvent[]) => {
       if (events.length < ROWS_PER_INSERT) return writeEach(inputs, events)
       const seq = this.seq
       const hash = this.hash
@@ -521,6 +522,11 @@ export class EventLog {
         return writeEach(inputs, events)
       }
     })
+    // IMMEDIATE: the write lock at BEGIN, where SQLite waits out another holder (the checkpoint
+    // worker's RESTART) under busy_timeout. A deferred transaction that read first (a duplicate's
+    // lookup) and then writes asks for the lock as an upgrade, which SQLite refuses at once with
+    // SQLITE_BUSY instead of waiting. Inside a power-mode group it is a savepoint, as before.
+    this.writeAll = (inputs, events) => writeAll.immediate(inputs, events)
     this.loadTail()
     if (!this.readonly && (options.checkpoints ?? 'background') === 'background') this.checkpointInBackground(db)
   }
@@ -619,7 +625,7 @@ export class EventLog {
     if (this.soon.length > 0) this.appendSoonNow()
     const event = readInput(input)
     checkEnvelopeInput(input)
-    if (this.power) this.openGroup()
+    if (this.power) this.openGroup(() => [input.type])
     const seq = this.seq
     const hash = this.hash
     const lastTs = this.lastTs
@@ -645,7 +651,7 @@ export class EventLog {
       checkEnvelopeInput(input)
       return event
     })
-    if (this.power) this.openGroup()
+    if (this.power) this.openGroup(() => inputs.map((i) => i.type))
     const seq = this.seq
     const hash = this.hash
     const lastTs = this.lastTs
@@ -854,9 +860,14 @@ export class EventLog {
     return failure
   }
 
-  private openGroup(): void {
+  private openGroup(types: () => readonly string[]): void {
     if (this.groupOpen) return
-    this.database.exec('BEGIN')
+    try {
+      // IMMEDIATE for the reason `writeAll` is (the group's first append may read before it writes)
+      this.database.exec('BEGIN IMMEDIATE')
+    } catch (e) {
+      throw this.afterWriteError(e, types())
+    }
     this.groupOpen = true
     this.committed = new Promise((resolve, reject) => {
       this.groupWaiters.push({ resolve, reject })
@@ -951,7 +962,7 @@ export class EventLog {
       prev = row.hash
     }
     if (rows.length === 0) return []
-    if (this.power) this.openGroup()
+    if (this.power) this.openGroup(() => rows.map((r) => r.type))
     const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
     try {
       this.writeReplicated(rows)
@@ -971,17 +982,19 @@ export class EventLog {
   }
 
   private writeReplicated(rows: readonly ReplicatedRow[]): void {
-    this.database.transaction(() => {
-      for (const r of rows) {
-        this.beforeWrite?.()
-        const info = this.insert.run(r.seq, r.id, r.type, r.v, r.ts, r.stream, r.causationId, r.correlationId, r.key, r.data, r.prevHash, r.hash)
-        if (info.changes !== 1) throw new ReplicatedChainBroken(this.path, r.seq, `its idempotency key '${r.key}' is already stored under another seq`)
-        this.seq = r.seq
-        this.hash = r.hash
-        this.lastTs = Math.max(this.lastTs, r.ts)
-        if (r.key !== null) this.remember(r.key)
-      }
-    })()
+    this.database
+      .transaction(() => {
+        for (const r of rows) {
+          this.beforeWrite?.()
+          const info = this.insert.run(r.seq, r.id, r.type, r.v, r.ts, r.stream, r.causationId, r.correlationId, r.key, r.data, r.prevHash, r.hash)
+          if (info.changes !== 1) throw new ReplicatedChainBroken(this.path, r.seq, `its idempotency key '${r.key}' is already stored under another seq`)
+          this.seq = r.seq
+          this.hash = r.hash
+          this.lastTs = Math.max(this.lastTs, r.ts)
+          if (r.key !== null) this.remember(r.key)
+        }
+      })
+      .immediate()
   }
 
   /** Stored events as envelopes (current versions), streamed in seq order. */
@@ -1008,6 +1021,26 @@ export class EventLog {
     // the streams from the prefix up to, not including, the prefix with its last character one higher
     const range = prefix === undefined ? [options.stream] : [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)]
     yield* pagesOf<StoredRow>(stmt, options.from ?? 1, options.to ?? Number.MAX_SAFE_INTEGER, range)
+  }
+
+  /**
+   * The seq of the first event stamped at or after `ts`, `lastSeq + 1` when none is. Seqs run
+   * 1..lastSeq without a gap and a stamp is never earlier than the one before it (the writer takes
+   * the later of its clock and the last stamp), so a binary search finds it in about log2(lastSeq)
+   * point reads by the primary key: a question about the last second costs the same on any log.
+   */
+  firstSeqSince(ts: number): number {
+    if (this.closed) throw new LogClosed()
+    this.tsAt ??= this.database.prepare('SELECT ts FROM events WHERE seq = ?').pluck()
+    let lo = 1
+    let hi = this.seq + 1
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2)
+      const at = this.tsAt.get(mid) as number | undefined
+      if (at !== undefined && at >= ts) hi = mid
+      else lo = mid + 1
+    }
+    return lo
   }
 
   /** The envelope stored under an idempotency key, if any. */

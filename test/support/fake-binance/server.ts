@@ -41,6 +41,11 @@ export type FakeBinance = {
   readonly wsApiUrl: string
   /** Moves the venue's clock (for -1021 tests); ccxt's `loadTimeDifference` reads it from `/time`. */
   clockOffsetMs: number
+  /**
+   * Leave the symbol (`s`) out of the user-data stream's trade reports, as some venues' user
+   * streams do: the trade then names only its order's venue id.
+   */
+  tradeReportsWithoutSymbol: boolean
   /** Requests that matched no route, as `METHOD /path`: a test that sees one has found a gap. */
   readonly unrouted: string[]
   /** Live user-data subscribers. */
@@ -62,7 +67,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
   const apiKey = options.apiKey ?? FAKE_API_KEY
   const secret = options.secret ?? FAKE_SECRET
   const symbols = options.symbols ?? DEFAULT_SYMBOLS
-  const state = { clockOffsetMs: 0 }
+  const state = { clockOffsetMs: 0, tradeReportsWithoutSymbol: false }
   const serverTime = (): number => Date.now() + state.clockOffsetMs
   const engine = new FakeExchangeEngine(symbols, options.balances, options.futuresWallet, serverTime)
   const faultBoard = new FaultSwitchboard()
@@ -404,6 +409,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
   engine.onExecution((order, trade) => {
     if (order.segment !== 'spot') return
     const report = executionReport(order, trade, serverTime())
+    if (trade && state.tradeReportsWithoutSymbol) delete report.s
     for (const [ws, subscriptionId] of subscribers) ws.send(JSON.stringify({ subscriptionId, event: report }))
   })
 
@@ -435,6 +441,12 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     },
     set clockOffsetMs(ms: number) {
       state.clockOffsetMs = ms
+    },
+    get tradeReportsWithoutSymbol() {
+      return state.tradeReportsWithoutSymbol
+    },
+    set tradeReportsWithoutSymbol(on: boolean) {
+      state.tradeReportsWithoutSymbol = on
     },
     unrouted,
     userStreamSubscribers: () => subscribers.size,
