@@ -209,9 +209,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     const handOver = (r: { to: string; reason: string; by?: string }) => {
       if (life.stopRequested)
         return Promise.reject(new HaltdError('SHUTTING_DOWN', `no handover to '${r.to}': a shutdown was asked for, and this haltd runs it as leader`))
-      return handover
-        ? handover.run(r)
-        : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet'))
+      return handover ? handover.run(r) : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet'))
     }
     let handedOver = false
     const followers = seat?.taken && config.failover ? streamFollowers(seat.nc, seat.engine) : undefined

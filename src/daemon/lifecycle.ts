@@ -168,7 +168,14 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
   }
 
   /** A stop that waits for a handover's outcome, under the id it was given when asked for. */
-  type Waiting = { shutdownId: string; mode: ShutdownMode; reason: string; handover: HandoverUnderWay; answer: Promise<StopAnswer>; done: Promise<ShutdownReport> }
+  type Waiting = {
+    shutdownId: string
+    mode: ShutdownMode
+    reason: string
+    handover: HandoverUnderWay
+    answer: Promise<StopAnswer>
+    done: Promise<ShutdownReport>
+  }
   let waiting: Waiting | undefined
 
   /**
