@@ -42,13 +42,15 @@ const SYMBOL = 'BTC/USDT:USDT'
 /** What each venue was asked to do, by method, with the time it was asked. */
 type VenueCall = { method: string; at: number }
 const ORDER_METHODS = ['submit', 'cancel', 'cancelAll', 'armDeadMansSwitch'] as const
-function sim(calls?: VenueCall[]) {
+/** A venue that records what it is asked, and answers after `lag.ms` (to hold a handover in its settle step). */
+function sim(calls?: VenueCall[], lag = { ms: 0 }) {
   const venue = new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
   if (calls) {
     for (const method of ORDER_METHODS) {
       const original = (venue[method] as (...a: unknown[]) => unknown).bind(venue)
-      ;(venue as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
+      ;(venue as unknown as Record<string, unknown>)[method] = async (...a: unknown[]) => {
         calls.push({ method, at: performance.now() })
+        if (lag.ms > 0) await new Promise((r) => setTimeout(r, lag.ms))
         return original(...a)
       }
     }
@@ -66,8 +68,8 @@ function configFor(engine: string, instance: string, admin = false) {
     failover: { leaseMs: LEASE_MS, fenceMarginMs: 250 },
   }
 }
-async function primary(engine: string, calls?: VenueCall[], admin = false): Promise<Haltd> {
-  const h = await createHaltd(configFor(engine, 'a', admin), { gateways: [sim(calls)], logger: quiet(), env: {} })
+async function primary(engine: string, calls?: VenueCall[], admin = false, lag?: { ms: number }): Promise<Haltd> {
+  const h = await createHaltd(configFor(engine, 'a', admin), { gateways: [sim(calls, lag)], logger: quiet(), env: {} })
   haltds.push(h)
   return h
 }
@@ -165,16 +167,23 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
   it('given a graceful stop asked mid-handover, when the standby takes the lease, then the stop is answered HANDED_OVER naming the new leader, the old leader calls no venue and writes nothing after it, and exits 0', async () => {
     const engine = `hs-${++engineNo}`
     const calls: VenueCall[] = []
-    const a = await primary(engine, calls, true)
+    const lag = { ms: 0 }
+    const a = await primary(engine, calls, true, lag)
     const b = await standby(engine)
     for (let i = 0; i < 3; i++) await a.orders.submit(order(40_000 + i))
     await until('the standby follows', () => b.status().follower.seq === a.log.committedSeq)
+    // a submit the venue answers late holds the handover in its settle step while the stop arrives
+    lag.ms = 300
+    const sent = calls.length
+    const late = a.orders.submit(order(39_000))
+    await until('the venue holds the late submit', () => calls.length > sent)
 
     const handover = a.handover({ to: 'b', reason: 'rolling restart' })
     const askedAt = performance.now()
     const answer = await post(a, '/shutdown', { mode: 'graceful', reason: 'desk stop' })
     const outcome = await handover
     const rowsAtOutcome = a.log.lastSeq
+    expect(await late).toMatchObject({ status: 'accepted' })
 
     expect(outcome.outcome).toBe('handed-over')
     expect(answer.status).toBe(202)
