@@ -61,6 +61,9 @@ export const stopCommand: Command = {
 
 Sends POST /shutdown to the daemon's admin API, then waits until the process has gone and prints
 the exit code it recorded. A stop sent during a graceful shutdown with --emergency escalates it.
+A stop sent during a planned handover waits for its outcome (--emergency aborts it first): rolled
+back, the shutdown runs; handed over, it prints HANDED_OVER and the new leader, and the daemon
+exits 0 without a shutdown.
 
 Exit code: the daemon's own (0 clean, 2 residual exposure or unconfirmed cancels, 3 emergency)
 once it has gone; 0 with --no-wait once the request was accepted; 1 when it was refused or the
@@ -78,7 +81,10 @@ ${TARGET_HELP}`,
       err(`haltd stop: refused: ${refusal(reply)}`)
       return 1
     }
-    out(`${mode} shutdown requested (${target.url}): ${reason}`)
+    const answer = (reply.body as { result?: { outcome?: string; leader?: string; message?: string } }).result
+    // a stop asked during a planned handover that handed the engine over: nothing ran here, the new leader trades
+    if (answer?.outcome === 'HANDED_OVER') out(`HANDED_OVER: the engine is led by '${answer.leader}' now; ${answer.message ?? ''}`.trimEnd())
+    else out(`${mode} shutdown requested (${target.url}): ${reason}`)
     if (flags['no-wait']) return 0
     const pid = target.info?.pid
     const deadline = Date.now() + (flags.timeout ?? 600) * 1000

@@ -275,8 +275,8 @@ export async function startAdmin(input: {
     handoverView: () => handovers.current(),
     drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
     requestShutdown: (r) => {
-      const h = life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin)
-      return { shutdownId: h.shutdownId, status: h.status }
+      // during a handover the answer waits for its outcome: the shutdown started then, or the engine handed over
+      return life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin).answer
     },
     shuttingDown: () => controller.running !== undefined,
     lifecycle: () => life.state,

@@ -205,6 +205,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     let fleet: FleetMembership | undefined
     let exitCode: number | undefined
     let handover: ReturnType<typeof createHandover> | undefined
+    // one way in for the handle and the admin API: refused once a stop was asked for, which it would only hold up
+    const handOver = (r: { to: string; reason: string; by?: string }) => {
+      if (life.stopRequested)
+        return Promise.reject(new HaltdError('SHUTTING_DOWN', `no handover to '${r.to}': a shutdown was asked for, and this haltd runs it as leader`))
+      return handover ? handover.run(r) : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet'))
+    }
     let handedOver = false
     const followers = seat?.taken && config.failover ? streamFollowers(seat.nc, seat.engine) : undefined
     let uninstallSignals: (() => void) | undefined
@@ -253,6 +259,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         },
       },
       unrecorded: () => (logHealth.fault ? describeLogFault(logHealth.fault) : undefined),
+      handover: () => handover?.current,
     })
     if (config.signals) uninstallSignals = installSignalHandlers(life.signalHandlers())
 
@@ -300,8 +307,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         // `handover` is built once startup is done: asked before that, it is refused as not leading yet
         ...(config.failover && config.replication
           ? {
-              handover: (r: { to: string; reason: string; by?: string }) =>
-                handover ? handover(r) : Promise.reject(new HaltdError('NOT_LEADING', 'this haltd has not finished its startup: it cannot hand over yet')),
+              handover: handOver,
             }
           : {}),
         // a handover is offered once this haltd leads with a failover section and something follows its stream; the fleet once it has joined one
@@ -385,8 +391,10 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     }
 
     const adminHandle = admin ? { url: admin.url, token: adminToken } : undefined
-    const handOver: Haltd['handover'] = (r) =>
-      handover ? handover(r) : Promise.reject(new HaltdError('NO_FAILOVER', 'this haltd leads no engine: there is no standby to hand over to'))
+    const handOverFromHandle: Haltd['handover'] = (r) =>
+      leadership && replication && seat?.taken && config.failover
+        ? handOver(r)
+        : Promise.reject(new HaltdError('NO_FAILOVER', 'this haltd leads no engine: there is no standby to hand over to'))
     return haltdHandle({
       runId,
       config,
@@ -404,7 +412,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       orderEntry: entry?.entry,
       life,
       emitter,
-      handover: handOver,
+      handover: handOverFromHandle,
     })
   } catch (e) {
     await releaseFailedStartup({ cleanups, log, runner, runId })

@@ -64,6 +64,40 @@ export function sealAfterHandover(log: EventLog, to: string): void {
 
 export type HandoverOutcome = { handoverId: string; outcome: 'handed-over' | 'rolled-back'; reason?: string }
 
+/** A stop asked of a haltd whose engine a handover gave to another instance: nothing was run, sent or recorded here. */
+export class EngineHandedOver extends HaltdError {
+  constructor(
+    readonly leader: string,
+    readonly handoverId: string,
+  ) {
+    super(
+      'HANDED_OVER',
+      `handover ${handoverId} gave the engine to '${leader}', which leads it now: this haltd ran no shutdown, sent nothing and recorded nothing more, and exits 0`,
+    )
+  }
+}
+
+/**
+ * A handover under way, or the one that handed the engine over (this haltd then leads no more).
+ * A stop waits for its `outcome`; an emergency `abort`s it first.
+ */
+export type HandoverUnderWay = {
+  readonly handoverId: string
+  readonly to: string
+  readonly outcome: Promise<HandoverOutcome>
+  /**
+   * Roll it back as soon as it can be: before the offer, at the next step; once offered, the offer
+   * is withdrawn at its revision. A standby that took the lease first keeps it: the outcome says so.
+   */
+  abort(why: string): void
+}
+
+export type Handover = {
+  run(request: { to: string; reason: string; by?: string }): Promise<HandoverOutcome>
+  /** The handover under way, or the one that handed the engine over; undefined otherwise. */
+  readonly current: HandoverUnderWay | undefined
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** How long a daemon that handed over lingers, sealed and fenced, before it ends. */
 const AFTER_HANDOVER_MS = 100
@@ -102,15 +136,18 @@ export function createHandover(input: {
    */
   holdVenueFacts: () => () => void
   afterHandover: () => void
-}): (request: { to: string; reason: string; by?: string }) => Promise<HandoverOutcome> {
+}): Handover {
   const { log, gate, leadership, kv, logger } = input
   let state: HandoverState = initialHandoverState()
+  let current: HandoverUnderWay | undefined
   const apply = (command: HandoverCommand) => {
     for (const event of decideHandover(command, state)) state = evolveHandover(state, log.append(event) as HandoverFact)
   }
 
-  return async (request) => {
-    const handoverId = randomUUID()
+  const run = async (request: { to: string; reason: string; by?: string }, handoverId: string, stop: AbortSignal): Promise<HandoverOutcome> => {
+    const stoppedBy = () => (stop.aborted ? String(stop.reason) : undefined)
+    // resolves (never rejects) when the stop comes, so a wait on the network can be cut short
+    const stopped = new Promise<void>((r) => stop.addEventListener('abort', () => r(), { once: true }))
     apply({
       kind: 'start',
       handoverId,
@@ -138,7 +175,12 @@ export function createHandover(input: {
       offCancels()
       releaseFacts?.()
       restartWriters?.()
-      apply({ kind: 'step-ended', step: 'roll-back', ok: true, detail: 'the lease stays here; the gate is open again' })
+      apply({
+        kind: 'step-ended',
+        step: 'roll-back',
+        ok: true,
+        detail: stop.aborted ? 'the lease stays here, for the shutdown asked for' : 'the lease stays here; the gate is open again',
+      })
       logger.warn({ handoverId, to: request.to }, 'handover rolled back')
       return { handoverId, outcome: 'rolled-back', reason: why ?? state.ended.find((e) => e.phase === 'failed')?.detail ?? 'the lease was not taken in time' }
     }
@@ -149,12 +191,22 @@ export function createHandover(input: {
     for (const { step } of LEADER_STEPS) {
       const budget = stepBudget(state, step)
       const until = performance.now() + budget
+      const stoppedBefore = stoppedBy()
+      if (stoppedBefore !== undefined && step !== 'close-gate') {
+        end({ kind: 'step-ended', step, ok: false, detail: stoppedBefore })
+        return rollBack(stoppedBefore)
+      }
       if (step === 'close-gate') {
         restartWriters = input.quiesceWriters()
         end({ kind: 'step-ended', step, ok: true, detail: 'no new order passes; market data stopped' })
       } else if (step === 'settle-in-flight') {
-        while (input.submitsInFlight() > 0 && performance.now() < until) await sleep(1)
+        while (input.submitsInFlight() > 0 && performance.now() < until && !stop.aborted) await sleep(1)
         const left = input.submitsInFlight()
+        const why = stoppedBy()
+        if (why !== undefined && left > 0) {
+          end({ kind: 'step-ended', step, ok: false, detail: `${why} (${left} submits or cancels still unanswered)` })
+          return rollBack(why)
+        }
         if (
           !end({
             kind: 'step-ended',
@@ -165,10 +217,14 @@ export function createHandover(input: {
         )
           return rollBack()
       } else if (step === 'flush-replication') {
-        const ok = await input.flush(budget).then(
-          () => undefined,
-          (e: unknown) => messageOf(e),
-        )
+        const flushed = await Promise.race([
+          input.flush(budget).then(
+            () => undefined,
+            (e: unknown) => messageOf(e),
+          ),
+          stopped.then(() => stoppedBy()),
+        ])
+        const ok = stoppedBy() ?? flushed
         if (!end({ kind: 'step-ended', step, ok: ok === undefined, detail: ok ?? `the stream holds seq ${log.committedSeq}` })) return rollBack()
       } else {
         releaseFacts = input.holdVenueFacts()
@@ -184,16 +240,19 @@ export function createHandover(input: {
         await log.flush().catch(() => undefined)
         // the standby must hold everything up to here before it may take the lease
         const lastSeq = log.committedSeq
-        const flushed = await input.flush(Math.max(1, until - performance.now())).then(
-          () => true,
-          () => false,
-        )
+        const flushed = await Promise.race([
+          input.flush(Math.max(1, until - performance.now())).then(
+            () => true,
+            () => false,
+          ),
+          stopped.then(() => false),
+        ])
         leadership.stop()
-        const offered = flushed ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
+        const offered = flushed && !stop.aborted ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
         // a standby that refuses says so in the key at the offer's revision: no need to wait the offer out
         const offer = { to: request.to, handoverId }
         const answer =
-          offered === undefined ? undefined : await watchForTake(kv, leadership.engine, offer, Math.min(until - performance.now(), input.maxOfferMs))
+          offered === undefined ? undefined : await watchForTake(kv, leadership.engine, offer, Math.min(until - performance.now(), input.maxOfferMs), stop)
         let taken = answer?.taken === true
         let declined = answer?.taken === false ? answer.declined : undefined
         if (!taken && offered !== undefined) {
@@ -224,11 +283,12 @@ export function createHandover(input: {
           return { handoverId, outcome: 'handed-over' }
         }
         const why =
-          offered === undefined
+          stoppedBy() ??
+          (offered === undefined
             ? 'the lease could not be offered'
             : declined
               ? `'${request.to}' declined the lease: ${declined.reason}`
-              : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`
+              : `'${request.to}' did not take the lease within ${Math.round(Math.min(budget, input.maxOfferMs))} ms`)
         unseal()
         unseal = undefined
         apply({ kind: 'not-taken', detail: why })
@@ -236,5 +296,29 @@ export function createHandover(input: {
       }
     }
     return rollBack()
+  }
+
+  return {
+    get current() {
+      return current
+    },
+    run(request) {
+      const handoverId = randomUUID()
+      const stop = new AbortController()
+      const outcome = run(request, handoverId, stop.signal).then(
+        (o) => {
+          // a roll-back leaves this haltd leading as before; a handover that handed over stays, for a stop asked after it
+          if (o.outcome === 'rolled-back' && current?.handoverId === handoverId) current = undefined
+          return o
+        },
+        (e: unknown) => {
+          if (current?.handoverId === handoverId) current = undefined
+          throw e
+        },
+      )
+      // a refused start (one under way already) throws before anything is recorded: nothing to wait for
+      if (state.handoverId === handoverId) current = { handoverId, to: request.to, outcome, abort: (why) => stop.abort(why) }
+      return outcome
+    },
   }
 }

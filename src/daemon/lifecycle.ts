@@ -6,7 +6,9 @@ import type { ShutdownController, ShutdownHandle } from '../core/shutdown/contro
 import { EXIT } from '../core/shutdown/exit-codes.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { ProjectionRunner } from '../core/log/projection-runner.js'
+import { EngineHandedOver, type HandoverUnderWay } from './handover.js'
 import type { Logger } from './logger.js'
+import type { ShutdownReport } from '../core/shutdown/report.js'
 import { endRun } from './run-record.js'
 import type { SignalHandlers } from './signals.js'
 import type { HaltdEvents, Lifecycle } from './types.js'
@@ -77,6 +79,25 @@ export type LifecycleInput = {
   unrecorded?: () => string | undefined
   /** When the log cannot take the shutdown: cancel at every venue without recording it (see `cancelEverywhereUnrecorded`). */
   cancelUnrecorded?: () => Promise<unknown>
+  /** The planned handover under way, or the one that handed the engine over: a stop waits for its outcome. */
+  handover?: () => HandoverUnderWay | undefined
+}
+
+/** What became of a stop request: the shutdown's id and status, or that the engine had been handed over instead. */
+export type StopAnswer =
+  | { shutdownId: string; status: ShutdownHandle['status'] }
+  | { shutdownId: string; status: 'handed-over'; outcome: 'HANDED_OVER'; leader: string; handoverId: string; message: string }
+
+/**
+ * A stop request: as the controller's handle, or `after-handover` while it waits for a handover
+ * under way to end. `answer` says what became of it (at once, or once the handover ended); `done`
+ * rejects with `EngineHandedOver` where the engine was handed over and no shutdown ran here.
+ */
+export type StopHandle = {
+  shutdownId: string
+  status: ShutdownHandle['status'] | 'after-handover'
+  answer: Promise<StopAnswer>
+  done: Promise<ShutdownReport>
 }
 
 export type DaemonLifecycle = {
@@ -87,7 +108,7 @@ export type DaemonLifecycle = {
   /** A shutdown was asked for (recorded or not) or the run is ending: startup must not carry on. */
   readonly stopRequested: boolean
   /** Start (or escalate) a shutdown and follow it to its end, which ends the run. */
-  requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle
+  requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): StopHandle
   /** Resume the shutdown a previous run left unfinished, as a shutdown of this run. */
   resumeUnfinished(procedure: ShutdownMode): void
   /** Strategies kept disabled only by a latched kill switch, to enable once it is reset. */
@@ -136,12 +157,93 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     watchdog.arm({ ...emergencyWatchdogTimes(input.deadlines.emergencyMs), code: EXIT.emergency, reason })
   }
 
-  function requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): ShutdownHandle {
+  function requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): StopHandle {
     if (state === 'stopped') throw new HaltdError('STOPPED', 'haltd has stopped')
     stopRequested = true
+    if (waiting) return joinWaiting(waiting, mode, reason)
+    const handover = controller.running ? undefined : input.handover?.()
+    if (handover) return afterHandover(handover, mode, reason, origin)
+    const handle = startNow(mode, reason, origin)
+    return { ...handle, answer: Promise.resolve({ shutdownId: handle.shutdownId, status: handle.status }) }
+  }
+
+  /** A stop that waits for a handover's outcome, under the id it was given when asked for. */
+  type Waiting = {
+    shutdownId: string
+    mode: ShutdownMode
+    reason: string
+    handover: HandoverUnderWay
+    answer: Promise<StopAnswer>
+    done: Promise<ShutdownReport>
+  }
+  let waiting: Waiting | undefined
+
+  /**
+   * A stop asked for during a planned handover. The log takes no writes while the lease is offered,
+   * and the standby may take it: the stop waits for the outcome. An emergency closes the gate now
+   * and aborts the handover first. Rolled back, this haltd still leads and runs the shutdown; handed
+   * over, it leads no more, so it runs nothing, sends nothing, records nothing, and says who leads.
+   */
+  function afterHandover(handover: HandoverUnderWay, mode: ShutdownMode, reason: string, origin: Origin): StopHandle {
+    const shutdownId = controller.reserveId()
+    let resolveDone!: (r: Promise<ShutdownReport>) => void
+    const done = new Promise<ShutdownReport>((r) => (resolveDone = r))
+    // the signal path and the fleet do not wait on it: a handed-over stop must not end the process as unhandled
+    done.catch(() => {})
+    const answer = handover.outcome.then(
+      (outcome): StopAnswer => {
+        const asked = waiting ?? { mode, reason }
+        waiting = undefined
+        if (outcome.outcome === 'handed-over') {
+          const why = new EngineHandedOver(handover.to, handover.handoverId)
+          logger.warn({ shutdownId, leader: handover.to, handoverId: handover.handoverId }, `shutdown not run: ${why.message}`)
+          resolveDone(Promise.reject(why))
+          return { shutdownId, status: 'handed-over', outcome: 'HANDED_OVER', leader: handover.to, handoverId: handover.handoverId, message: why.message }
+        }
+        if (finishing) {
+          resolveDone(Promise.reject(new HaltdError('STOPPED', 'haltd stopped while the shutdown waited for the handover to end')))
+          return { shutdownId, status: 'ignored' }
+        }
+        const handle = startNow(asked.mode, asked.reason, origin, shutdownId)
+        resolveDone(handle.done)
+        return { shutdownId: handle.shutdownId, status: handle.status }
+      },
+      (e: unknown) => {
+        waiting = undefined
+        resolveDone(Promise.reject(e))
+        throw e
+      },
+    )
+    // a caller that does not wait for the answer (a signal, the fleet) leaves it to the log and `done`
+    answer.catch(onError)
+    waiting = { shutdownId, mode, reason, handover, answer, done }
+    set('shutting-down')
+    logger.warn({ mode, origin, shutdownId, handoverId: handover.handoverId }, `${mode} shutdown waits for handover ${handover.handoverId} to end: ${reason}`)
+    if (mode === 'emergency') abortFor(waiting, reason)
+    return { shutdownId, status: 'after-handover', answer, done }
+  }
+
+  function abortFor(w: Waiting, reason: string) {
+    gate.halt(`emergency shutdown requested during handover ${w.handover.handoverId}: ${reason}`)
+    armEmergencyWatchdog(`emergency shutdown: ${reason}`)
+    w.handover.abort(`emergency shutdown ${w.shutdownId} asked for: ${reason}`)
+  }
+
+  /** A second request while the stop waits: an emergency escalates it (and aborts the handover); anything else changes nothing. */
+  function joinWaiting(w: Waiting, mode: ShutdownMode, reason: string): StopHandle {
+    if (mode === 'emergency' && w.mode !== 'emergency') {
+      w.mode = 'emergency'
+      w.reason = `${reason} (escalating the graceful shutdown asked for: ${w.reason})`
+      logger.warn({ shutdownId: w.shutdownId }, `shutdown escalated to emergency while it waits for handover ${w.handover.handoverId}: ${reason}`)
+      abortFor(w, reason)
+    }
+    return { shutdownId: w.shutdownId, status: 'after-handover', answer: w.answer, done: w.done }
+  }
+
+  function startNow(mode: ShutdownMode, reason: string, origin: Origin, shutdownId?: string): ShutdownHandle {
     let handle: ShutdownHandle
     try {
-      handle = controller.requestShutdown({ mode, reason, origin })
+      handle = controller.requestShutdown({ mode, reason, origin, ...(shutdownId !== undefined ? { shutdownId } : {}) })
     } catch (e) {
       stopUnrecorded(mode, reason, e)
       throw e
@@ -272,7 +374,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
           onError(e)
         }
       },
-      shuttingDown: () => (controller.running ? (controller.running.state.procedure as ShutdownMode) : undefined),
+      shuttingDown: () => (controller.running ? (controller.running.state.procedure as ShutdownMode) : waiting?.mode),
       onSignal: (signal, action) => logger.warn({ signal }, `${signal}: ${action}`),
     }),
     finish,

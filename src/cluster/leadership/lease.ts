@@ -189,7 +189,13 @@ export function offerAnswerIn(lease: { value: LeaseValue; revision: number } | u
  * standby works); the key is read once more as soon as the watch is up, so an answer written
  * before the watch started is not missed. A watch that cannot start leaves the key read every few ms.
  */
-export async function watchForTake(kv: KV, engine: string, offer: { to: string; handoverId: string }, timeoutMs: number): Promise<OfferAnswer> {
+export async function watchForTake(
+  kv: KV,
+  engine: string,
+  offer: { to: string; handoverId: string },
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<OfferAnswer> {
   const answerIn = (lease: { value: LeaseValue; revision: number } | undefined) => offerAnswerIn(lease, offer)
   const leaseOf = (entry: KvEntry) => {
     if (entry.operation !== 'PUT' || entry.length === 0) return undefined
@@ -207,6 +213,10 @@ export async function watchForTake(kv: KV, engine: string, offer: { to: string; 
     resolve(answer)
   }
   const timer = setTimeout(() => settle({ taken: false }), Math.max(0, timeoutMs))
+  // an abort ends the wait as if unanswered: the caller takes its offer back, or finds it taken meanwhile
+  const onAbort = () => settle({ taken: false })
+  if (signal?.aborted) onAbort()
+  else signal?.addEventListener('abort', onAbort, { once: true })
   try {
     const watcher = await kv.watch({ key: engine, include: KvWatchInclude.UpdatesOnly }).catch(() => undefined)
     if (watcher) {
@@ -227,5 +237,6 @@ export async function watchForTake(kv: KV, engine: string, offer: { to: string; 
     return await promise
   } finally {
     clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
   }
 }

@@ -15,6 +15,8 @@ export type ShutdownRequestInput = {
   origin: Origin
   /** Overrides the controller's default options for this shutdown (venues are filled in from the gateways). */
   options?: ShutdownOptionsInput
+  /** The id given at the request when the shutdown had to wait (for a handover to end), so its answer and its report tie together. */
+  shutdownId?: string
 }
 
 export type ShutdownHandle = {
@@ -44,6 +46,11 @@ export class ShutdownController {
     return r && !r.current.completed ? { shutdownId: r.shutdownId, state: r.current, status: shutdownStatus(r.current) ?? 'SHUTTING_DOWN_SOON' } : undefined
   }
 
+  /** An id for a shutdown asked for now and started later (see `ShutdownRequestInput.shutdownId`). */
+  reserveId(): string {
+    return this.ids.next()
+  }
+
   requestShutdown(request: ShutdownRequestInput): ShutdownHandle {
     // Synchronous and first: no order passes between the decision to stop and anything after it.
     if (request.mode === 'emergency') this.ports.gate.halt(`emergency shutdown requested (${request.origin}): ${request.reason}`)
@@ -56,7 +63,7 @@ export class ShutdownController {
       const escalated = events.some((e) => e.type === 'shutdown.escalated')
       return { shutdownId: running.shutdownId, status: escalated ? 'escalated' : 'ignored', done: this.activeDone }
     }
-    const shutdownId = this.ids.next()
+    const shutdownId = request.shutdownId ?? this.ids.next()
     const given = { ...(this.ports.options ?? {}), ...(request.options ?? {}) }
     // Recorded explicitly: a log without the field replays with the behaviour before it existed.
     const emergency = { observeAfterCancels: true, settleByObservation: true, ...given.emergency }

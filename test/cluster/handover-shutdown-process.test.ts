@@ -1,0 +1,77 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
+import { demoConfig } from '../../src/daemon/demo.js'
+import { events, spawnHaltd, whenUp } from '../daemon/processes.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+import { haltdCli } from './support/cli.js'
+
+/**
+ * A real haltd process, a real nats-server, a real signal: SIGUSR2 while the primary offers its
+ * lease to an instance that never takes it. The emergency aborts the handover, which withdraws its
+ * offer, and then runs as leader.
+ */
+
+const LEASE_MS = 4_000
+let server: Awaited<ReturnType<typeof startNats>>
+let nc: NatsConnection
+
+beforeAll(async () => {
+  server = await startNats()
+  nc = await connect({ servers: server.url })
+})
+afterAll(async () => {
+  await nc.close()
+  await server.close()
+})
+
+describe('SIGUSR2 during a planned handover', { timeout: 60_000 }, () => {
+  it('given the lease offered to a standby that does not take it, when SIGUSR2 arrives, then the handover rolls back naming the emergency, and the emergency runs to its end as leader with exit code 3', async () => {
+    const dir = tempDir()
+    const engine = 'sigusr2-handover'
+    const db = join(dir, 'primary.db')
+    const file = join(dir, 'primary.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
+        log: { format: 'json', level: 'info' },
+        nats: { servers: [server.url], engine, instance: 'primary', connectTimeoutMs: 1_000 },
+        replication: { mode: 'sync', ackTimeoutMs: 1_000 },
+        failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 },
+      }),
+    )
+    const primary = spawnHaltd(['run', '--config', file], { db })
+    await whenUp(primary)
+    const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+
+    // given: the lease offered to an instance that is not there
+    const handover = haltdCli(['handover', '--to', 'nobody', '--db', db])
+    const offerSeenBy = Date.now() + 10_000
+    while ((await readLease(kv, engine))?.value.offeredTo !== 'nobody') {
+      expect(Date.now()).toBeLessThan(offerSeenBy)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+
+    // when
+    const signalledAt = performance.now()
+    primary.child.kill('SIGUSR2')
+    const { code } = await primary.exit
+    const tookMs = performance.now() - signalledAt
+
+    // then
+    expect(code).toBe(3)
+    expect(tookMs).toBeLessThan(15_000)
+    const answered = await handover
+    expect(answered.stdout).toMatch(/: rolled-back \(emergency shutdown .* asked for: SIGUSR2 received\)/)
+    const completed = events(db, ['handover.completed']).map((e) => e.data)
+    expect(completed).toEqual([expect.objectContaining({ outcome: 'rolled-back' })])
+    const types = events(db).map((e) => e.type)
+    expect(types.indexOf('handover.completed')).toBeLessThan(types.indexOf('shutdown.requested'))
+    expect(events(db, ['shutdown.requested']).map((e) => (e.data as { mode: string }).mode)).toEqual(['emergency'])
+    expect(events(db, ['shutdown.completed']).map((e) => (e.data as { outcome: string }).outcome)).toEqual(['emergency'])
+  })
+})
