@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { spawn, spawnSync } from 'node:child_process'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { helpText } from '../../src/cli/main.js'
@@ -10,7 +10,18 @@ await import('../../src/cli/commands.js')
 const hasDemo = /^\s+demo\s/m.test(helpText())
 if (!hasDemo) console.warn('skipping the demo audit tests: `haltd demo` is not registered in this build')
 
-const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+type AuditRun = { status: number | null; stdout: string }
+
+/** `haltd audit --format json` on a log; asynchronous, so a demo running alongside is not held up. */
+const audit = (db: string): Promise<AuditRun> =>
+  new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [dist('src/cli.js'), 'audit', '--db', db, '--format', 'json'],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      (_e, stdout) => resolve({ status: child.exitCode, stdout }),
+    )
+  })
 
 /** Run the demo until it has traded (open orders in a status line), send `signal`, and return its exit code and log. */
 async function demoRun(signal: NodeJS.Signals, db = join(tempDir('haltd-demo-'), 'demo.db')): Promise<{ code: number | null; db: string }> {
@@ -34,12 +45,31 @@ async function demoRun(signal: NodeJS.Signals, db = join(tempDir('haltd-demo-'),
 }
 
 describe.skipIf(!hasDemo)('audit: logs of real demo runs audit clean', () => {
-  it('SIGTERM: the graceful shutdown, all 13 steps, audits clean (exit 0)', async () => {
-    const { code, db } = await demoRun('SIGTERM')
-    expect(code).toBe(0)
-    const run = cli('audit', '--db', db, '--format', 'json')
-    expect(run.status, run.stdout.slice(0, 4000)).toBe(0)
-    const report = JSON.parse(run.stdout)
+  // Each demo run mostly waits for seconds until it has traded: the cases share three runs, the
+  // second on the first one's log, each audited as it ends; the emergency's runs alongside.
+  let first: { code: number | null; auditAfterIt: AuditRun }
+  let second: { code: number | null; auditOfBoth: AuditRun }
+  let emergency: { code: number | null; audit: AuditRun }
+
+  beforeAll(async () => {
+    const graceful = async () => {
+      const one = await demoRun('SIGTERM')
+      first = { code: one.code, auditAfterIt: await audit(one.db) }
+      const two = await demoRun('SIGTERM', one.db)
+      second = { code: two.code, auditOfBoth: await audit(one.db) }
+    }
+    const urgent = async () => {
+      const three = await demoRun('SIGUSR2')
+      emergency = { code: three.code, audit: await audit(three.db) }
+    }
+    await Promise.all([graceful(), urgent()])
+  }, 300_000)
+
+  it('SIGTERM: the graceful shutdown, all 13 steps, audits clean (exit 0)', () => {
+    expect(first.code).toBe(0)
+    const { status, stdout } = first.auditAfterIt
+    const report = JSON.parse(stdout)
+    expect(status, stdout.slice(0, 4000)).toBe(0)
     expect(report.verdict).toBe('clean')
     expect(report.coverage.decisionsReplayed).toBeGreaterThan(10)
     expect(report.shutdowns).toHaveLength(1)
@@ -47,34 +77,31 @@ describe.skipIf(!hasDemo)('audit: logs of real demo runs audit clean', () => {
     expect(report.shutdowns[0].steps.map((s: { number: number }) => s.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
     expect(report.runs).toHaveLength(1)
     expect(report.runs[0].end).toMatchObject({ exitCode: 0 })
-  }, 120_000)
+  })
 
-  it('a second run on the same log trades, stops clean and audits clean: the restarted venues repeat no trade id', async () => {
-    const first = await demoRun('SIGTERM')
+  it('a second run on the same log trades, stops clean and audits clean: the restarted venues repeat no trade id', () => {
     expect(first.code).toBe(0)
-    const second = await demoRun('SIGTERM', first.db)
     expect(second.code).toBe(0)
-    const run = cli('audit', '--db', first.db, '--format', 'json')
-    expect(run.status, run.stdout.slice(0, 4000)).toBe(0)
-    const report = JSON.parse(run.stdout)
+    const { status, stdout } = second.auditOfBoth
+    const report = JSON.parse(stdout)
+    expect(status, stdout.slice(0, 4000)).toBe(0)
     expect(report.verdict).toBe('clean')
     expect(report.runs.map((r: { end?: { exitCode: number } }) => r.end?.exitCode)).toEqual([0, 0])
     expect(report.shutdowns.map((s: { outcome: string }) => s.outcome)).toEqual(['clean', 'clean'])
-  }, 180_000)
+  })
 
-  it('SIGUSR2: the emergency path leaves an intact log, kill switch latched, within its deadline (exit 3); what it left open is its outcome', async () => {
-    const { code, db } = await demoRun('SIGUSR2')
-    expect(code).toBe(3)
-    const run = cli('audit', '--db', db, '--format', 'json')
-    const report = JSON.parse(run.stdout)
+  it('SIGUSR2: the emergency path leaves an intact log, kill switch latched, within its deadline (exit 3); what it left open is its outcome', () => {
+    expect(emergency.code).toBe(3)
+    const { status, stdout } = emergency.audit
+    const report = JSON.parse(stdout)
     expect(report.verdict).toBe('clean')
     // the emergency cancels and never flattens: positions the demo held are residual exposure, and the exit code says so
     const last = report.outcomes[0]
     expect(last.safe).toBe(last.concerns.length === 0)
-    expect(run.status, run.stdout.slice(0, 4000)).toBe(last.safe ? 0 : 3)
+    expect(status, stdout.slice(0, 4000)).toBe(last.safe ? 0 : 3)
     if (last.exposure.length > 0) expect(last.verdict).toBe('RESIDUAL_EXPOSURE')
     expect(report.shutdowns[0]).toMatchObject({ mode: 'emergency', outcome: 'emergency' })
     expect(report.shutdowns[0].durationMs).toBeLessThanOrEqual(report.shutdowns[0].deadlineMs)
     expect(report.trading.killSwitch.latched).toBe(true)
-  }, 120_000)
+  })
 })

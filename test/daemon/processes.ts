@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { afterEach } from 'vitest'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { readAdminInfo, adminInfoPath, type AdminInfo } from '../../src/admin/info-file.js'
 import type { Envelope } from '../../src/events/index.js'
+import { afterEachTest } from '../support/after-each-test.js'
 import { dist, repoRoot } from '../support/paths.js'
 
 /** A haltd process started by a test: its output lines, its exit, and its admin file once it is up. */
@@ -18,11 +18,10 @@ export type Daemon = {
   logs(): Record<string, unknown>[]
 }
 
-const started: ChildProcess[] = []
-afterEach(() => {
-  // Whatever a failed test left running.
-  for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-})
+/** Whatever a failed test left running. */
+function killIfRunning(c: ChildProcess): void {
+  if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+}
 
 export function spawnHaltd(args: string[], options: { db: string; env?: Record<string, string> }): Daemon {
   const child = spawn(process.execPath, [dist('src/cli.js'), ...args], {
@@ -30,7 +29,7 @@ export function spawnHaltd(args: string[], options: { db: string; env?: Record<s
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  started.push(child)
+  afterEachTest(() => killIfRunning(child))
   const stdout: string[] = []
   const stderr: string[] = []
   const lines = (into: string[]) => {

@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import { afterEach } from 'vitest'
 import { openEventLog, sequentialIds, systemClock, type Clock, type Envelope, type EventLog } from '../../src/index.js'
 import { OrderGate } from '../../src/core/execution/gate.js'
 import { OrderRouter } from '../../src/core/execution/order-router.js'
@@ -13,6 +12,7 @@ import { ShutdownController } from '../../src/core/shutdown/controller.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import type { ShutdownPorts } from '../../src/core/shutdown/ports.js'
 import { worldOf } from '../../src/core/shutdown/world.js'
+import { afterEachTest } from '../support/after-each-test.js'
 import { tempDir } from '../support/tmp.js'
 
 export const SYMBOL = 'BTC/USDT:USDT'
@@ -36,11 +36,6 @@ export type RigOptions = {
   /** The router's submit and cancel timeouts (300 ms: the simulators answer in-process). */
   routerTimeoutMs?: number
 }
-
-const cleanups: (() => Promise<void> | void)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 export type Rig = Awaited<ReturnType<typeof rig>>
 
@@ -114,7 +109,7 @@ export function rig(o: RigOptions = {}) {
     crash()
     for (const s of sims) await s.close()
   }
-  cleanups.push(close)
+  afterEachTest(close)
 
   const strategy = { kind: 'strategy' as const, id: 'mm' }
   return {

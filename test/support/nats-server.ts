@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterEachTest } from './after-each-test.js'
 
 /**
  * Real `nats-server` processes with JetStream for the tests: one server, or a cluster of three
@@ -138,17 +139,20 @@ function natsNode(spec: NodeSpec): NatsNode {
   return node
 }
 
-/** One JetStream server on a free port; `close()` stops it and removes its store. */
+/** One JetStream server on a free port; `close()` stops it and removes its store (done anyway when the test, or the file, ends). */
 export async function startNats(): Promise<NatsNode & { close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'haltd-nats-'))
   const node = natsNode({ name: 'n1', port: await freePort(), clusterPort: 0, routes: [], dir })
-  await node.start()
-  return Object.assign(node, {
+  const server = Object.assign(node, {
     async close() {
       await node.kill()
       rmSync(dir, { recursive: true, force: true })
     },
   })
+  // closing twice is harmless: the test's own close comes first, this one catches a failed test's
+  afterEachTest(() => server.close())
+  await node.start()
+  return server
 }
 
 /** A JetStream cluster of `size` servers (3 by default) routed to each other, ready for R3 streams. */
@@ -163,9 +167,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const nodes = ports.map((port, i) =>
     natsNode({ name: `n${i + 1}`, port, clusterPort: clusterPorts[i] as number, routes: clusterPorts.filter((_, j) => j !== i), cluster: 'haltd-test', dir }),
   )
-  await Promise.all(nodes.map((n) => n.start()))
-  await waitForJetStreamLeader(nodes)
-  return {
+  const cluster: NatsCluster = {
     nodes,
     urls: nodes.map((n) => n.url),
     async close() {
@@ -173,6 +175,10 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       rmSync(dir, { recursive: true, force: true })
     },
   }
+  afterEachTest(() => cluster.close())
+  await Promise.all(nodes.map((n) => n.start()))
+  await waitForJetStreamLeader(nodes)
+  return cluster
 }
 
 /** A cluster serves JetStream only once its meta group has a leader; the servers say so in their logs. */

@@ -1,17 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach } from 'vitest'
+import { afterEachTest } from './after-each-test.js'
 
-const made: string[] = []
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
-})
-
-/** A fresh directory removed after the test. */
+/** A fresh directory, removed after the test (or, made outside a test, after the file). */
 export function tempDir(prefix = 'haltd-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  made.push(dir)
+  afterEachTest(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 

@@ -1,19 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach } from 'vitest'
+import { afterEachTest } from './after-each-test.js'
 
 export type Hit = { method: string; path: string; contentType: string | undefined; body: unknown; at: number; topic: string | undefined }
 
 /** How the receiver answers one request: a status, a status with `Retry-After`, or no answer at all. */
 export type Answer = number | 'hang' | { status: number; retryAfter: string }
 
-const servers: Server[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
-})
+async function closeServer(s: Server): Promise<void> {
+  s.closeAllConnections()
+  await new Promise((r) => s.close(r))
+}
 
 /**
  * A webhook's receiving end on 127.0.0.1 (port 0). `answers` picks the answer to each request: by
@@ -38,7 +35,7 @@ export async function webhookReceiver(
       res.writeHead(answer.status, { 'retry-after': answer.retryAfter }).end('slow down')
     })
   })
-  servers.push(server)
+  afterEachTest(() => closeServer(server))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/services/T000/B000/secretpath`, hits }
 }
