@@ -204,6 +204,20 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'r6' }))).body.outcome).toBe('accepted')
   })
 
+  it('counts no order stamped after the clock’s now at a restart: a clock set back does not hold the engine at its limit', async () => {
+    // given an engine that sent 4 orders, its limit per second, while the clock ran ten minutes ahead
+    const dir = tempDir('haltd-entry-clock-back-')
+    const clock = manualClock(Date.parse('2026-01-05T10:10:00Z'))
+    const first = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
+    for (const id of ['b1', 'b2', 'b3', 'b4']) expect((await first.call('POST', '/engine/orders', limit({ clientOrderId: id }))).body.outcome).toBe('accepted')
+    await first.h.close()
+    // when haltd comes back on the same file with the clock set right, ten minutes earlier
+    clock.set(Date.parse('2026-01-05T10:00:00Z'))
+    const again = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
+    // then the engine's next order passes: none was sent within the last second of this clock
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'b5' }))).body.outcome).toBe('accepted')
+  })
+
   it('holds each order to the engine’s notional per order, at its price or the market’s mark, naming the limit', async () => {
     const { h, call } = await start({ limits: { maxOrderNotional: 1_000 } })
     expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n1', amount: 0.02, price: 40_000 }))).body.outcome).toBe('accepted')

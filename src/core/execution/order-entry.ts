@@ -262,13 +262,15 @@ export class OrderEntry {
   /**
    * Each engine's orders-per-second window as the log has it: its orders submitted within the last
    * second, read from the first event of that second on, so a restart does not open the window to
-   * a burst and a long log costs no more to start than a short one.
+   * a burst and a long log costs no more to start than a short one. Orders stamped after now (a
+   * clock set back since) are not counted: the window would hold them until the clock caught up.
    */
   private countRecentSubmissions(): void {
     const log = this.ports.log
-    const from = log.firstSeqSince(this.now() - RATE_WINDOW_MS)
+    const now = this.now()
+    const from = log.firstSeqSince(now - RATE_WINDOW_MS)
     if (from > log.lastSeq) return
-    for (const e of log.read({ from, types: ['order.submitted'] })) {
+    for (const e of log.read({ from, types: ['order.submitted'], untilTs: now })) {
       const engine = engineOf(e.data as { origin: Order['origin'] })
       if (engine !== undefined) this.windowOf(engine).add(e.ts)
     }
