@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
-import { hashToken } from '../../src/admin/access.js'
+import { credentials, hashToken } from '../../src/admin/access.js'
+import { startEntrySocket, type EntrySocket } from '../../src/admin/order-entry.js'
 import { entryOrderId } from '../../src/core/execution/order-entry.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { manualClock, type Clock } from '../../src/events/clock.js'
@@ -345,6 +346,45 @@ describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
     expect(await c.ask('fly')).toMatchObject({ ok: false, status: 400, error: { message: expect.stringContaining('unknown op "fly"') } })
     expect(await c.ask('open-orders')).toMatchObject({ ok: true, result: [expect.objectContaining({ clientOrderId: 's-1' })] })
     c.close()
+  })
+})
+
+describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () => {
+  it('sends an answer written in the same turn as the socket closes before the connection ends', async () => {
+    // given a socket whose server is closed while it reads a request (the last of two sent at once)
+    const { h } = await start()
+    const known = credentials({ users: [{ name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) }] })
+    let sock!: EntrySocket
+    sock = await startEntrySocket({
+      path: join(tempDir('haltd-entry-close-'), 'entry.sock'),
+      entry: h.orderEntry!,
+      credentials: {
+        ...known,
+        token: (t) => {
+          if (t === 'close-now') void sock.close()
+          return known.token(t)
+        },
+      },
+    })
+    const client = connect(sock.path)
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject))
+    let received = ''
+    client.setEncoding('utf8')
+    client.on('data', (chunk: string) => {
+      received += chunk
+    })
+    const ended = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    client.on('error', () => undefined)
+    // when the first is answered and the second closes the server in that same turn
+    client.write(`${JSON.stringify({ id: 1, op: 'auth', token: ENGINE_TOKEN })}\n${JSON.stringify({ id: 2, op: 'auth', token: 'close-now' })}\n`)
+    await ended
+    // then the first answer reached the client before the connection ended
+    expect(
+      received
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ id: 1, ok: true, result: { engine: 'pybot', role: 'engine' } }])
   })
 })
 
