@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { statSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -7,6 +8,7 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { credentials, hashToken } from '../../src/admin/access.js'
 import { startEntrySocket, type EntrySocket } from '../../src/admin/order-entry.js'
 import { entryOrderId } from '../../src/core/execution/order-entry.js'
+import { chainHash } from '../../src/core/log/event-log.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { manualClock, type Clock } from '../../src/events/clock.js'
 import { memoryDestination } from '../support/memory-log.js'
@@ -217,6 +219,36 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     const again = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
     // then the engine's next order passes: none was sent within the last second of this clock
     expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'b5' }))).body.outcome).toBe('accepted')
+  })
+
+  it('starts over a log whose last second holds an order a newer haltd wrote in a shape this build cannot read', async () => {
+    // given a log whose newest event is an order.submitted v9 without the origin this build reads
+    const dir = tempDir('haltd-entry-newer-')
+    const clock = manualClock(Date.parse('2026-01-05T10:00:00Z'))
+    const first = await start({ dir, clock })
+    expect((await first.call('POST', '/engine/orders', limit({ clientOrderId: 'n1' }))).body.outcome).toBe('accepted')
+    await first.h.close()
+    const db = new Database(join(dir, 'events.db'))
+    const head = db.prepare('SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string; ts: number }
+    const row = {
+      seq: head.seq + 1,
+      id: 'newer-1',
+      type: 'order.submitted',
+      v: 9,
+      ts: head.ts,
+      stream: 'order:sim:x',
+      causationId: null,
+      correlationId: null,
+      data: JSON.stringify({ venue: 'sim', clientOrderId: 'x', placedBy: { engine: 'pybot', ref: 'n0' } }),
+    }
+    db.prepare('INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)').run(
+      ...[row.seq, row.id, row.type, row.v, row.ts, row.stream, null, null, null, row.data, head.hash, chainHash(head.hash, row)],
+    )
+    db.close()
+    // when haltd comes back on it within that second
+    const again = await start({ dir, clock })
+    // then it takes the engine's orders
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'n2' }))).body.outcome).toBe('accepted')
   })
 
   it('holds each order to the engine’s notional per order, at its price or the market’s mark, naming the limit', async () => {

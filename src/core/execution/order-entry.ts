@@ -271,6 +271,8 @@ export class OrderEntry {
     const from = log.firstSeqSince(now - RATE_WINDOW_MS)
     if (from > log.lastSeq) return
     for (const e of log.read({ from, types: ['order.submitted'], untilTs: now })) {
+      // one this build cannot read (a newer haltd's) is skipped, as the projections skip it
+      if (e.unreadable !== undefined) continue
       const engine = engineOf(e.data as { origin: Order['origin'] })
       if (engine !== undefined) this.windowOf(engine).add(e.ts)
     }
