@@ -243,7 +243,11 @@ export async function startEntrySocket(input: { path: string; entry: OrderEntry;
       return conns.size
     },
     async close() {
-      for (const c of conns) c.destroy()
+      // answers corked this turn go out first: destroying a corked socket drops them
+      for (const c of conns) {
+        c.uncork()
+        c.destroy()
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }

@@ -1,11 +1,14 @@
+import Database from 'better-sqlite3'
 import { statSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
-import { hashToken } from '../../src/admin/access.js'
+import { credentials, hashToken } from '../../src/admin/access.js'
+import { startEntrySocket, type EntrySocket } from '../../src/admin/order-entry.js'
 import { entryOrderId } from '../../src/core/execution/order-entry.js'
+import { chainHash } from '../../src/core/log/event-log.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { manualClock, type Clock } from '../../src/events/clock.js'
 import { memoryDestination } from '../support/memory-log.js'
@@ -204,6 +207,50 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'r6' }))).body.outcome).toBe('accepted')
   })
 
+  it('counts no order stamped after the clock’s now at a restart: a clock set back does not hold the engine at its limit', async () => {
+    // given an engine that sent 4 orders, its limit per second, while the clock ran ten minutes ahead
+    const dir = tempDir('haltd-entry-clock-back-')
+    const clock = manualClock(Date.parse('2026-01-05T10:10:00Z'))
+    const first = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
+    for (const id of ['b1', 'b2', 'b3', 'b4']) expect((await first.call('POST', '/engine/orders', limit({ clientOrderId: id }))).body.outcome).toBe('accepted')
+    await first.h.close()
+    // when haltd comes back on the same file with the clock set right, ten minutes earlier
+    clock.set(Date.parse('2026-01-05T10:00:00Z'))
+    const again = await start({ dir, clock, limits: { maxOrdersPerSecond: 4 } })
+    // then the engine's next order passes: none was sent within the last second of this clock
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'b5' }))).body.outcome).toBe('accepted')
+  })
+
+  it('starts over a log whose last second holds an order a newer haltd wrote in a shape this build cannot read', async () => {
+    // given a log whose newest event is an order.submitted v9 without the origin this build reads
+    const dir = tempDir('haltd-entry-newer-')
+    const clock = manualClock(Date.parse('2026-01-05T10:00:00Z'))
+    const first = await start({ dir, clock })
+    expect((await first.call('POST', '/engine/orders', limit({ clientOrderId: 'n1' }))).body.outcome).toBe('accepted')
+    await first.h.close()
+    const db = new Database(join(dir, 'events.db'))
+    const head = db.prepare('SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string; ts: number }
+    const row = {
+      seq: head.seq + 1,
+      id: 'newer-1',
+      type: 'order.submitted',
+      v: 9,
+      ts: head.ts,
+      stream: 'order:sim:x',
+      causationId: null,
+      correlationId: null,
+      data: JSON.stringify({ venue: 'sim', clientOrderId: 'x', placedBy: { engine: 'pybot', ref: 'n0' } }),
+    }
+    db.prepare('INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)').run(
+      ...[row.seq, row.id, row.type, row.v, row.ts, row.stream, null, null, null, row.data, head.hash, chainHash(head.hash, row)],
+    )
+    db.close()
+    // when haltd comes back on it within that second
+    const again = await start({ dir, clock })
+    // then it takes the engine's orders
+    expect((await again.call('POST', '/engine/orders', limit({ clientOrderId: 'n2' }))).body.outcome).toBe('accepted')
+  })
+
   it('holds each order to the engine’s notional per order, at its price or the market’s mark, naming the limit', async () => {
     const { h, call } = await start({ limits: { maxOrderNotional: 1_000 } })
     expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n1', amount: 0.02, price: 40_000 }))).body.outcome).toBe('accepted')
@@ -331,6 +378,45 @@ describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
     expect(await c.ask('fly')).toMatchObject({ ok: false, status: 400, error: { message: expect.stringContaining('unknown op "fly"') } })
     expect(await c.ask('open-orders')).toMatchObject({ ok: true, result: [expect.objectContaining({ clientOrderId: 's-1' })] })
     c.close()
+  })
+})
+
+describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () => {
+  it('sends an answer written in the same turn as the socket closes before the connection ends', async () => {
+    // given a socket whose server is closed while it reads a request (the last of two sent at once)
+    const { h } = await start()
+    const known = credentials({ users: [{ name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) }] })
+    let sock!: EntrySocket
+    sock = await startEntrySocket({
+      path: join(tempDir('haltd-entry-close-'), 'entry.sock'),
+      entry: h.orderEntry!,
+      credentials: {
+        ...known,
+        token: (t) => {
+          if (t === 'close-now') void sock.close()
+          return known.token(t)
+        },
+      },
+    })
+    const client = connect(sock.path)
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject))
+    let received = ''
+    client.setEncoding('utf8')
+    client.on('data', (chunk: string) => {
+      received += chunk
+    })
+    const ended = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    client.on('error', () => undefined)
+    // when the first is answered and the second closes the server in that same turn
+    client.write(`${JSON.stringify({ id: 1, op: 'auth', token: ENGINE_TOKEN })}\n${JSON.stringify({ id: 2, op: 'auth', token: 'close-now' })}\n`)
+    await ended
+    // then the first answer reached the client before the connection ended
+    expect(
+      received
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ id: 1, ok: true, result: { engine: 'pybot', role: 'engine' } }])
   })
 })
 
