@@ -247,7 +247,7 @@ export function createHandover(input: {
           ),
           stopped.then(() => false),
         ])
-        leadership.stop()
+        await leadership.stop()
         const offered = flushed && !stop.aborted ? await offerLease(kv, leadership.lease(), request.to, handoverId, lastSeq).catch(() => undefined) : undefined
         // a standby that refuses says so in the key at the offer's revision: no need to wait the offer out
         const offer = { to: request.to, handoverId }

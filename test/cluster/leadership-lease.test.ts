@@ -92,6 +92,37 @@ describe('the leadership lease', () => {
     }
   })
 
+  it('given a renewal on its way, when the leader stops renewing, then stop resolves after it lands and an offer at the lease it names succeeds', async () => {
+    const e = engine()
+    // the real bucket, its writes held 40 ms on the way, and told when one sets off
+    let updateStarted: () => void = () => {}
+    const started = new Promise<void>((r) => {
+      updateStarted = r
+    })
+    const slow = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== 'update') return Reflect.get(target, prop, receiver)
+        return async (...args: Parameters<KV['update']>) => {
+          updateStarted()
+          await sleep(40)
+          return target.update(...args)
+        }
+      },
+    })
+    const keeper = keepLeadership({
+      kv: slow,
+      lease: await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 }),
+      leaseMs: 200,
+      marginMs: 50,
+      onLost: () => {},
+    })
+    await started
+    await keeper.stop()
+    // the offer travels the same slow way, behind the renewal
+    await expect(offerLease(slow, keeper.lease(), 'b')).resolves.toBeGreaterThan(keeper.lease().revision)
+    expect((await readLease(kv, e))!.value.offeredTo).toBe('b')
+  })
+
   it('the fence closes from the leader’s own monotonic clock alone, before the lease can expire elsewhere', async () => {
     const e = engine()
     let clock = 0

@@ -18,8 +18,11 @@ export type Leadership = {
   fence(): string | undefined
   /** The lease as last written, for a handover's offer. */
   lease(): HeldLease
-  /** Stop renewing (a handover offers the lease, a shutdown lets it age out). */
-  stop(): void
+  /**
+   * Stop renewing (a handover offers the lease, a shutdown lets it age out). Resolves once a renewal
+   * already on its way has landed, so `lease()` then names the key's current revision.
+   */
+  stop(): Promise<void>
   /** Renew again after a handover rolled back, from the lease as it is now. */
   resume(lease: HeldLease): void
   readonly lost: string | undefined
@@ -39,13 +42,11 @@ export function keepLeadership(input: {
   let lease = input.lease
   let lost: string | undefined
   let timer: NodeJS.Timeout | undefined
-  let renewing = false
+  let renewing: Promise<void> | undefined
   /** Set once this leader stopped renewing (a handover's offer, a close): it publishes and sends nothing more. */
   let stopped = false
   const validFor = input.leaseMs - input.marginMs
-  const renew = async () => {
-    if (renewing || lost !== undefined) return
-    renewing = true
+  const renewOnce = async () => {
     try {
       lease = await renewLease(input.kv, lease)
     } catch (e) {
@@ -55,11 +56,15 @@ export function keepLeadership(input: {
         input.onLost(e.message)
       } else input.onRenewError?.(e)
     } finally {
-      renewing = false
+      renewing = undefined
     }
   }
+  const renew = () => {
+    if (renewing !== undefined || lost !== undefined) return
+    renewing = renewOnce()
+  }
   const start = () => {
-    timer = setInterval(() => void renew(), Math.max(50, Math.floor(input.leaseMs / 4)))
+    timer = setInterval(renew, Math.max(50, Math.floor(input.leaseMs / 4)))
   }
   const stop = () => {
     if (timer) clearInterval(timer)
@@ -80,9 +85,10 @@ export function keepLeadership(input: {
       return undefined
     },
     lease: () => lease,
-    stop() {
+    async stop() {
       stopped = true
       stop()
+      await renewing
     },
     resume(next) {
       lease = next
