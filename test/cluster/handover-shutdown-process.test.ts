@@ -2,8 +2,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createRunTracker } from '../../src/audit/run-rows.js'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import { demoConfig } from '../../src/daemon/demo.js'
+import type { Fact } from '../../src/projections/index.js'
 import { events, spawnHaltd, whenUp } from '../daemon/processes.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
@@ -29,7 +31,7 @@ afterAll(async () => {
 })
 
 describe('SIGUSR2 during a planned handover', { timeout: 60_000 }, () => {
-  it('given the lease offered to a standby that does not take it, when SIGUSR2 arrives, then the handover rolls back naming the emergency, and the emergency runs to its end as leader with exit code 3', async () => {
+  it("given the lease offered to a standby that does not take it, when SIGUSR2 arrives, then the handover rolls back naming the emergency, and the emergency runs to its end as leader with exit code 3, which the log and the audit record as the run's end", async () => {
     const dir = tempDir()
     const engine = 'sigusr2-handover'
     const db = join(dir, 'primary.db')
@@ -73,5 +75,16 @@ describe('SIGUSR2 during a planned handover', { timeout: 60_000 }, () => {
     expect(types.indexOf('handover.completed')).toBeLessThan(types.indexOf('shutdown.requested'))
     expect(events(db, ['shutdown.requested']).map((e) => (e.data as { mode: string }).mode)).toEqual(['emergency'])
     expect(events(db, ['shutdown.completed']).map((e) => (e.data as { outcome: string }).outcome)).toEqual(['emergency'])
+    // the run's end is the real one: the offer's handed-over mark, then the exit code it ran to
+    const [started] = events(db, ['run.started'])
+    const ends = events(db, ['run.handed-over', 'run.ended', 'run.crashed'])
+    expect(ends.map((e) => [e.type, e.data])).toEqual([
+      ['run.handed-over', { runId: (started!.data as { runId: string }).runId, handoverId: (completed[0] as { handoverId: string }).handoverId, to: 'nobody' }],
+      ['run.ended', { runId: (started!.data as { runId: string }).runId, exitCode: 3 }],
+    ])
+    // and the audit reports the run as it ended
+    const audit = createRunTracker()
+    for (const e of events(db)) audit.observe(e as Fact)
+    expect(audit.rows().map((r) => r.end)).toEqual([{ exitCode: 3, at: ends[1]!.ts }])
   })
 })
