@@ -66,7 +66,7 @@ export const stopCommand: Command = {
   usage: `haltd stop [--emergency] [--reason TEXT] [--no-wait] [--timeout SECONDS]
 
 Sends POST /shutdown to the daemon's admin API, then waits until the process has gone and prints
-the exit code it recorded. A stop sent during a graceful shutdown with --emergency escalates it.
+the exit code it recorded (or, for a run that handed the engine over, to whom). A stop sent during a graceful shutdown with --emergency escalates it.
 A stop sent during a planned handover waits for its outcome (--emergency aborts it first): rolled
 back, the shutdown runs; handed over, it prints HANDED_OVER and the new leader, and the daemon
 exits 0 without a shutdown.
