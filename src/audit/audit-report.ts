@@ -107,8 +107,16 @@ export const RunRow = z.strictObject({
   startedSeq: z.number().int(),
   pid: z.number().int(),
   version: z.string(),
-  /** How the run ended: its exit code, `crashed` (found without an end), or `running` (no end yet). */
-  end: z.union([z.strictObject({ exitCode: z.number().int(), at: z.number() }), z.literal('crashed'), z.literal('open')]),
+  /**
+   * How the run ended: its exit code, the instance it handed the engine over to, `crashed` (found
+   * without an end), or `open` (no end yet).
+   */
+  end: z.union([
+    z.strictObject({ exitCode: z.number().int(), at: z.number() }),
+    z.strictObject({ handedOverTo: z.string(), at: z.number() }),
+    z.literal('crashed'),
+    z.literal('open'),
+  ]),
 })
 export type RunRow = z.infer<typeof RunRow>
 

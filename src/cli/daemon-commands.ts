@@ -41,14 +41,20 @@ const alive = (pid: number): boolean => {
   }
 }
 
-/** The exit code the daemon recorded for its last run, once it has gone. */
-function recordedExit(db: string | undefined): number | undefined {
+/**
+ * How the daemon's last run ended, once it has gone: the exit code it recorded, or the instance it
+ * handed the engine over to (a run whose handover rolled back records its real exit code after).
+ */
+function recordedEnd(db: string | undefined): { exitCode: number } | { handedOverTo: string } | undefined {
   if (!db || !existsSync(db)) return undefined
   const log = openEventLog({ path: db, readonly: true })
   try {
-    let code: number | undefined
-    for (const e of log.read({ types: ['run.ended'], from: Math.max(1, log.lastSeq - 50_000) })) if (e.type === 'run.ended') code = e.data.exitCode
-    return code
+    let end: { exitCode: number } | { handedOverTo: string } | undefined
+    for (const e of log.read({ types: ['run.ended', 'run.handed-over'], from: Math.max(1, log.lastSeq - 50_000) })) {
+      if (e.type === 'run.ended') end = { exitCode: e.data.exitCode }
+      else if (e.type === 'run.handed-over') end = { handedOverTo: e.data.to }
+    }
+    return end
   } finally {
     log.close()
   }
@@ -60,7 +66,7 @@ export const stopCommand: Command = {
   usage: `haltd stop [--emergency] [--reason TEXT] [--no-wait] [--timeout SECONDS]
 
 Sends POST /shutdown to the daemon's admin API, then waits until the process has gone and prints
-the exit code it recorded. A stop sent during a graceful shutdown with --emergency escalates it.
+the exit code it recorded (or, for a run that handed the engine over, to whom). A stop sent during a graceful shutdown with --emergency escalates it.
 A stop sent during a planned handover waits for its outcome (--emergency aborts it first): rolled
 back, the shutdown runs; handed over, it prints HANDED_OVER and the new leader, and the daemon
 exits 0 without a shutdown.
@@ -105,9 +111,12 @@ ${TARGET_HELP}`,
       }
       await new Promise((r) => setTimeout(r, 200))
     }
-    const code = recordedExit(target.db)
-    out(code === undefined ? 'stopped' : `stopped with exit code ${code}`)
-    return code ?? 0
+    const end = recordedEnd(target.db)
+    if (end === undefined) out('stopped')
+    else if ('handedOverTo' in end) out(`stopped: handed the engine over to '${end.handedOverTo}' (no shutdown ran)`)
+    else out(`stopped with exit code ${end.exitCode}`)
+    // a run that handed over exits 0: its process ends without a shutdown
+    return end !== undefined && 'exitCode' in end ? end.exitCode : 0
   },
 }
 

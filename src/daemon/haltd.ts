@@ -24,7 +24,7 @@ import { describeLogFault, haltOnLogFault, watchLogHealth } from './log-health.j
 import { createMarketData } from './market-data.js'
 import { createNotifier, logSink, outcomeToProcessLog, webhookSink } from './notify/index.js'
 import { openLogWithProjections } from './open-log.js'
-import { endRun, newRunId, startRun } from './run-record.js'
+import { endRun, handedOverRun, newRunId, startRun } from './run-record.js'
 import { createShutdownEngine } from './shutdown-engine.js'
 import { installSignalHandlers } from './signals.js'
 import { startUp } from './startup.js'
@@ -247,7 +247,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         },
         recordEnd: (code) => {
           exitCode = code
-          // a handed-over run recorded its end before the offer, and its log takes no more writes
+          // a run that handed over recorded so before the offer, and its log takes no more writes;
+          // one whose handover rolled back records its real end here
           if (!handedOver) endRun(log, runId, code)
         },
         release: async () => {
@@ -375,7 +376,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         budgetMs: config.failover.handoverBudgetMs,
         maxOfferMs: Math.floor(config.failover.leaseMs / 2),
         logger,
-        recordEnd: () => endRun(log, runId, 0),
+        recordHandedOver: (handover) => handedOverRun(log, runId, handover),
         quiesceWriters: () => {
           const was = marketData.running
           marketData.stop()

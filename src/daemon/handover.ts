@@ -122,8 +122,11 @@ export function createHandover(input: {
   /** How long an offer may wait for the standby: well inside the lease, so the offered key cannot age out of the bucket before it is withdrawn. */
   maxOfferMs: number
   logger: Logger
-  /** Record this run's end (exit 0) before the offer, so the new leader finds it ended, not crashed. */
-  recordEnd: () => void
+  /**
+   * Record that this run hands over, before the offer, so the new leader finds it ended, not
+   * crashed; rolled back, the run records its real end when it exits.
+   */
+  recordHandedOver: (handover: { handoverId: string; to: string }) => void
   /**
    * Stop what appends on its own (market data, and the strategies' reactions to it) as the gate
    * closes, so nothing of this run follows the release into the local log, which must stay a prefix
@@ -233,7 +236,7 @@ export function createHandover(input: {
           data: { engine: leadership.engine, instance: leadership.instance, epoch: leadership.epoch, reason: request.reason, to: request.to },
         })
         end({ kind: 'step-ended', step, ok: true, detail: `offered to '${request.to}'` })
-        input.recordEnd()
+        input.recordHandedOver({ handoverId, to: request.to })
         // nothing more is recorded while the offer stands: the standby takes the log as offered
         unseal = sealLog(log, (types) => new HandingOver(handoverId, request.to, types))
         // an open group (power durability) commits first, so the offered seq is the log's last

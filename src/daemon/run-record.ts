@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { evolveRuns, initialRuns, openRun, RUN_EVENT_TYPES } from '../projections/index.js'
+import { evolveRuns, initialRuns, openRun, RUNS_READ } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { Logger } from './logger.js'
 
@@ -20,7 +20,8 @@ export function newRunId(startedAt: number): string {
  */
 export function startRun(log: EventLog, input: { runId: string; version: string; configHash: string }, logger: Pick<Logger, 'warn'>): RunInfo {
   let runs = initialRuns()
-  for (const e of log.read({ stream: 'run', types: RUN_EVENT_TYPES })) runs = evolveRuns(runs, e)
+  const facts = RUNS_READ.flatMap((read) => [...log.read(read)]).sort((x, y) => x.seq - y.seq)
+  for (const e of facts) runs = evolveRuns(runs, e)
   const open = openRun(runs)
   let crashed: RunInfo['crashed']
   if (open) {
@@ -33,6 +34,12 @@ export function startRun(log: EventLog, input: { runId: string; version: string;
   })
   if (crashed) logger.warn({ crashedRun: crashed.runId, pid: crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')
   return { runId: input.runId, ...(crashed ? { crashed } : {}) }
+}
+
+/** Record that this run handed the engine over (its end, unless the handover rolls back). */
+export function handedOverRun(log: EventLog, runId: string, handover: { handoverId: string; to: string }): void {
+  if (log.isClosed) return
+  log.append({ type: 'run.handed-over', data: { runId, ...handover } })
 }
 
 export function endRun(log: EventLog, runId: string, exitCode: number): void {

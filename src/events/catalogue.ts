@@ -362,6 +362,12 @@ export const current = {
   },
   'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },
   'run.crashed': { v: 1, data: z.strictObject({ runId: Id, pid: z.number().int().nonnegative(), lastSeq: z.number().int().nonnegative() }) },
+  /**
+   * The run gave the engine to `to` in planned handover `handoverId`: recorded before the lease is
+   * offered, so the new leader finds this run ended, not crashed. Should the handover roll back,
+   * the run goes on and records its real end (`run.ended`) later.
+   */
+  'run.handed-over': { v: 1, data: z.strictObject({ runId: Id, handoverId: Id, to: Id }) },
   // ── leadership of the engine (hot standby, docs/ARCHITECTURE.md "Hot standby") ──────────
   /** This instance leads the engine from `fromSeq` on, under `epoch` (one more than any before it). */
   'leadership.acquired': {

@@ -86,6 +86,8 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
     case 'run.ended':
     case 'run.crashed':
       return `run-end:${event.data.runId}`
+    case 'run.handed-over':
+      return `run-handed-over:${event.data.runId}:${event.data.handoverId}`
     default:
       return undefined
   }

@@ -1,11 +1,25 @@
 import type { Fact, FactOf } from './fact.js'
 
 /** The events of the run stream: each start of the process, and how it ended. */
-export const RUN_EVENT_TYPES = ['run.started', 'run.ended', 'run.crashed'] as const
+export const RUN_EVENT_TYPES = ['run.started', 'run.ended', 'run.crashed', 'run.handed-over'] as const
+/**
+ * Where the runs are read from: the run stream, and the handovers' ends (a rolled-back handover
+ * takes back the end its offer recorded).
+ */
+export const RUNS_READ = [
+  { stream: 'run', types: RUN_EVENT_TYPES },
+  { streamPrefix: 'handover:', types: ['handover.completed'] },
+] as const
 export type RunFact = FactOf<(typeof RUN_EVENT_TYPES)[number]>
 
-/** How a run ended: with its exit code, or found without an end by the next run (crashed, killed). */
-export type RunEnd = { kind: 'ended'; exitCode: number; seq: number; ts: number } | { kind: 'crashed'; pid: number; lastSeq: number; seq: number; ts: number }
+/**
+ * How a run ended: with its exit code, found without an end by the next run (crashed, killed), or
+ * by handing the engine over to another instance (its process then exits without a shutdown).
+ */
+export type RunEnd =
+  | { kind: 'ended'; exitCode: number; seq: number; ts: number }
+  | { kind: 'crashed'; pid: number; lastSeq: number; seq: number; ts: number }
+  | { kind: 'handed-over'; to: string; handoverId: string; seq: number; ts: number }
 
 export type Run = {
   runId: string
@@ -33,11 +47,14 @@ export function initialRuns(): RunsState {
   return { runs: new Map() }
 }
 
-const isRunFact = (fact: Fact): fact is RunFact => fact.type === 'run.started' || fact.type === 'run.ended' || fact.type === 'run.crashed'
+const isRunFact = (fact: Fact): fact is RunFact | FactOf<'handover.completed'> =>
+  (RUN_EVENT_TYPES as readonly string[]).includes(fact.type) || fact.type === 'handover.completed'
 
 /**
  * The run stream's reducer (a new state each time). Other events, and run events this build
- * cannot read, leave it as it is. An end for a run the log never saw start changes nothing.
+ * cannot read, leave it as it is. An end for a run the log never saw start changes nothing. A
+ * handed-over end is provisional: a later `run.ended` of the run replaces it, and a roll-back of
+ * its handover takes it back (the run goes on, and is open again if it is the newest).
  */
 export function evolveRuns(state: RunsState, fact: Fact): RunsState {
   if (!isRunFact(fact) || fact.unreadable !== undefined) return state
@@ -48,14 +65,25 @@ export function evolveRuns(state: RunsState, fact: Fact): RunsState {
       const run: Run = { runId, pid, version, configHash, host, startedSeq: fact.seq, startedAt: fact.ts }
       return { runs: new Map(state.runs).set(runId, run), open: runId }
     }
+    case 'handover.completed': {
+      if (fact.data.outcome !== 'rolled-back') return state
+      const run = [...state.runs.values()].find((r) => r.end?.kind === 'handed-over' && r.end.handoverId === fact.data.handoverId)
+      if (run === undefined) return state
+      const { end: _, ...going } = run
+      const newest = [...state.runs.keys()].at(-1) === run.runId
+      return { runs: new Map(state.runs).set(run.runId, going), ...(newest ? { open: run.runId } : state.open !== undefined ? { open: state.open } : {}) }
+    }
     case 'run.ended':
-    case 'run.crashed': {
+    case 'run.crashed':
+    case 'run.handed-over': {
       const { runId } = fact.data
       const run = state.runs.get(runId)
       const end: RunEnd =
         fact.type === 'run.ended'
           ? { kind: 'ended', exitCode: fact.data.exitCode, ...at }
-          : { kind: 'crashed', pid: fact.data.pid, lastSeq: fact.data.lastSeq, ...at }
+          : fact.type === 'run.crashed'
+            ? { kind: 'crashed', pid: fact.data.pid, lastSeq: fact.data.lastSeq, ...at }
+            : { kind: 'handed-over', to: fact.data.to, handoverId: fact.data.handoverId, ...at }
       const next: RunsState = { runs: run === undefined ? state.runs : new Map(state.runs).set(runId, { ...run, end }) }
       if (state.open !== undefined && state.open !== runId) next.open = state.open
       return next

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { auditFile } from '../../src/audit/audit.js'
+import { runsTable } from '../../src/audit/render/sections.js'
 import type { EventInput } from '../../src/events/index.js'
 import { tempDb } from '../support/tmp.js'
 import { T0, writeLog } from './fixtures.js'
@@ -23,6 +24,33 @@ describe('audit: the runs of the process', () => {
       { runId: 'r1', startedAt: T0, startedSeq: 1, pid: 11, version: '0.1.0', end: { exitCode: 2, at: T0 + 10 } },
       { runId: 'r2', startedAt: T0 + 20, startedSeq: 3, pid: 12, version: '0.1.0', end: 'crashed' },
       { runId: 'r3', startedAt: T0 + 40, startedSeq: 5, pid: 13, version: '0.1.0', end: 'open' },
+    ])
+  })
+
+  it('names the instance a run handed the engine over to, and reports the real exit code of a run whose handover rolled back', () => {
+    // given: r1 handed over to 'b'; r2 offered the lease to 'c', which did not take it, and then exited 3
+    const path = tempDb()
+    writeLog(path, [
+      started('r1', 11),
+      { type: 'run.handed-over', data: { runId: 'r1', handoverId: 'ho-1', to: 'b' } },
+      { type: 'handover.completed', data: { handoverId: 'ho-1', outcome: 'handed-over' } },
+      started('r2', 12),
+      { type: 'run.handed-over', data: { runId: 'r2', handoverId: 'ho-2', to: 'c' } },
+      { type: 'handover.completed', data: { handoverId: 'ho-2', outcome: 'rolled-back', reason: "'c' did not take the lease within 1000 ms" } },
+      { type: 'run.ended', data: { runId: 'r2', exitCode: 3 } },
+    ]).log.close()
+
+    // when
+    const report = auditFile(path)
+
+    // then
+    expect(report.runs.map((r) => [r.runId, r.end])).toEqual([
+      ['r1', { handedOverTo: 'b', at: T0 + 10 }],
+      ['r2', { exitCode: 3, at: T0 + 60 }],
+    ])
+    expect(runsTable(report).rows.map((row) => row.at(-1))).toEqual([
+      `handed over to 'b' at ${new Date(T0 + 10).toISOString()}`,
+      `exit 3 at ${new Date(T0 + 60).toISOString()}`,
     ])
   })
 })

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { createRunTracker } from '../../src/audit/run-rows.js'
 import { demoConfig } from '../../src/daemon/demo.js'
+import type { Fact } from '../../src/projections/index.js'
 import type { Envelope } from '../../src/events/index.js'
 import { openEventLog, type StoredRow } from '../../src/core/log/event-log.js'
 import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
@@ -188,6 +190,14 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     const acquired = events(p.db, ['leadership.acquired']).map((e) => e.data as { instance: string; epoch: number; reason: string })
     expect(acquired.map((a) => `${a.instance}:${a.epoch}:${a.reason}`)).toEqual(['primary:1:startup', 'standby:2:handover', 'primary:3:handover'])
     expect(events(p.db, ['run.crashed'])).toEqual([])
+    const audit = createRunTracker()
+    for (const e of events(p.db)) audit.observe(e as Fact)
+    // each leader's run ended by handing over, naming to whom; the leader now is the one run open
+    expect(audit.rows().map((r) => r.end)).toEqual([
+      { handedOverTo: 'standby', at: expect.any(Number) },
+      { handedOverTo: 'primary', at: expect.any(Number) },
+      'open',
+    ])
     const resumed = events(p.db, ['order.accepted']).length
     await waitFor('the primary trades again', () => events(p.db, ['order.accepted']).length > resumed, again)
 

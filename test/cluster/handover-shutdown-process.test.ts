@@ -2,8 +2,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createRunTracker } from '../../src/audit/run-rows.js'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import { demoConfig } from '../../src/daemon/demo.js'
+import type { Fact } from '../../src/projections/index.js'
 import { events, spawnHaltd, whenUp } from '../daemon/processes.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
@@ -28,33 +30,37 @@ afterAll(async () => {
   await server.close()
 })
 
-describe('SIGUSR2 during a planned handover', { timeout: 60_000 }, () => {
-  it('given the lease offered to a standby that does not take it, when SIGUSR2 arrives, then the handover rolls back naming the emergency, and the emergency runs to its end as leader with exit code 3', async () => {
-    const dir = tempDir()
-    const engine = 'sigusr2-handover'
-    const db = join(dir, 'primary.db')
-    const file = join(dir, 'primary.json')
-    writeFileSync(
-      file,
-      JSON.stringify({
-        ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
-        log: { format: 'json', level: 'info' },
-        nats: { servers: [server.url], engine, instance: 'primary', connectTimeoutMs: 1_000 },
-        replication: { mode: 'sync', ackTimeoutMs: 1_000 },
-        failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 },
-      }),
-    )
-    const primary = spawnHaltd(['run', '--config', file], { db })
-    await whenUp(primary)
-    const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+/** A real haltd leading `engine`, its lease offered to an instance that is not there and never takes it. */
+async function primaryOfferingTheLease(engine: string) {
+  const dir = tempDir()
+  const db = join(dir, 'primary.db')
+  const file = join(dir, 'primary.json')
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
+      log: { format: 'json', level: 'info' },
+      nats: { servers: [server.url], engine, instance: 'primary', connectTimeoutMs: 1_000 },
+      replication: { mode: 'sync', ackTimeoutMs: 1_000 },
+      failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 },
+    }),
+  )
+  const primary = spawnHaltd(['run', '--config', file], { db })
+  await whenUp(primary)
+  const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+  const handover = haltdCli(['handover', '--to', 'nobody', '--db', db])
+  const offerSeenBy = Date.now() + 10_000
+  while ((await readLease(kv, engine))?.value.offeredTo !== 'nobody') {
+    expect(Date.now()).toBeLessThan(offerSeenBy)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  return { db, primary, handover }
+}
 
+describe('SIGUSR2 during a planned handover', { timeout: 60_000 }, () => {
+  it("given the lease offered to a standby that does not take it, when SIGUSR2 arrives, then the handover rolls back naming the emergency, and the emergency runs to its end as leader with exit code 3, which the log and the audit record as the run's end", async () => {
     // given: the lease offered to an instance that is not there
-    const handover = haltdCli(['handover', '--to', 'nobody', '--db', db])
-    const offerSeenBy = Date.now() + 10_000
-    while ((await readLease(kv, engine))?.value.offeredTo !== 'nobody') {
-      expect(Date.now()).toBeLessThan(offerSeenBy)
-      await new Promise((r) => setTimeout(r, 5))
-    }
+    const { db, primary, handover } = await primaryOfferingTheLease('sigusr2-handover')
 
     // when
     const signalledAt = performance.now()
@@ -73,5 +79,32 @@ describe('SIGUSR2 during a planned handover', { timeout: 60_000 }, () => {
     expect(types.indexOf('handover.completed')).toBeLessThan(types.indexOf('shutdown.requested'))
     expect(events(db, ['shutdown.requested']).map((e) => (e.data as { mode: string }).mode)).toEqual(['emergency'])
     expect(events(db, ['shutdown.completed']).map((e) => (e.data as { outcome: string }).outcome)).toEqual(['emergency'])
+    // the run's end is the real one: the offer's handed-over mark, then the exit code it ran to
+    const [started] = events(db, ['run.started'])
+    const ends = events(db, ['run.handed-over', 'run.ended', 'run.crashed'])
+    expect(ends.map((e) => [e.type, e.data])).toEqual([
+      ['run.handed-over', { runId: (started!.data as { runId: string }).runId, handoverId: (completed[0] as { handoverId: string }).handoverId, to: 'nobody' }],
+      ['run.ended', { runId: (started!.data as { runId: string }).runId, exitCode: 3 }],
+    ])
+    // and the audit reports the run as it ended
+    const audit = createRunTracker()
+    for (const e of events(db)) audit.observe(e as Fact)
+    expect(audit.rows().map((r) => r.end)).toEqual([{ exitCode: 3, at: ends[1]!.ts }])
+  })
+})
+
+describe('haltd stop --emergency during a planned handover', { timeout: 60_000 }, () => {
+  it('given the lease offered to a standby that does not take it, when `haltd stop --emergency` is run, then the handover rolls back and the stop prints and returns the exit code the run really ended with, 3', async () => {
+    // given
+    const { primary, db, handover } = await primaryOfferingTheLease('stop-handover')
+
+    // when
+    const stopped = await haltdCli(['stop', '--emergency', '--db', db])
+
+    // then
+    expect((await primary.exit).code).toBe(3)
+    expect((await handover).stdout).toMatch(/: rolled-back/)
+    expect(stopped.stdout).toMatch(/stopped with exit code 3\n?$/)
+    expect(stopped.status).toBe(3)
   })
 })

@@ -123,6 +123,7 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
   'shutdown.completed': (r) => ({ shutdownId: id(r, 'sd'), outcome: 'clean', exitCode: 0, durationMs: num(r) }),
   'run.started': (r) => ({ runId: id(r, 'run'), version: '0.1.0', configHash: 'abc', host: 'box', pid: int(r, 1e5) }),
   'run.ended': (r) => ({ runId: id(r, 'run'), exitCode: 0 }),
+  'run.handed-over': (r) => ({ runId: id(r, 'run'), handoverId: id(r, 'ho'), to: id(r, 'inst') }),
   'run.crashed': (r) => ({ runId: id(r, 'run'), pid: 1, lastSeq: int(r, 1e4) }),
   'notification.sent': (r) => ({ sink: 'slack', topic: 'shutdown', ok: r() < 0.5, error: reason(r) }),
   'engine.action-requested': (r) => ({ action: pick(r, ['freeze', 'stop', 'kill', 'check']), how: 'SIGSTOP to pid 42' }),

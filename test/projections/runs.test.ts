@@ -6,6 +6,11 @@ import { facts } from './given.js'
 const started = (runId: string, pid = 100): EventInput => ({ type: 'run.started', data: { runId, version: '0.1.0', configHash: 'c0ffee', host: 'box-1', pid } })
 const ended = (runId: string, exitCode = 0): EventInput => ({ type: 'run.ended', data: { runId, exitCode } })
 const crashed = (runId: string, pid = 100, lastSeq = 1): EventInput => ({ type: 'run.crashed', data: { runId, pid, lastSeq } })
+const handedOver = (runId: string, to = 'b', handoverId = 'ho-1'): EventInput => ({ type: 'run.handed-over', data: { runId, handoverId, to } })
+const handoverEnded = (outcome: 'handed-over' | 'rolled-back', handoverId = 'ho-1'): EventInput => ({
+  type: 'handover.completed',
+  data: { handoverId, outcome },
+})
 
 /** Given these events (seq from 1, ts from 1 000 000, 1 s apart), the runs. */
 const given = (...inputs: EventInput[]): RunsState => facts(inputs).reduce(evolveRuns, initialRuns())
@@ -49,6 +54,36 @@ describe('runs: the run stream folded', () => {
     expect(runs(s).map((r) => r.runId)).toEqual(['r1', 'r2', 'r3'])
     expect(runs(s).map((r) => r.end)).toMatchObject([{ kind: 'crashed' }, { kind: 'ended', exitCode: 0 }, { kind: 'ended', exitCode: 3 }])
     expect(openRun(s)).toBeUndefined()
+  })
+
+  it('a run that handed over has ended, naming the instance it handed over to, and leaves no run open for the next start to find crashed', () => {
+    const s = given(started('r1'), handedOver('r1', 'b', 'ho-7'), handoverEnded('handed-over', 'ho-7'))
+    expect(runs(s)[0]!.end).toEqual({ kind: 'handed-over', to: 'b', handoverId: 'ho-7', seq: 2, ts: 1_001_000 })
+    expect(openRun(s)).toBeUndefined()
+  })
+
+  it('a run whose handover rolled back and that then exited records its real exit code, replacing the handed-over end', () => {
+    const s = given(started('r1'), handedOver('r1'), handoverEnded('rolled-back'), ended('r1', 3))
+    expect(runs(s)[0]!.end).toEqual({ kind: 'ended', exitCode: 3, seq: 4, ts: 1_003_000 })
+    expect(openRun(s)).toBeUndefined()
+  })
+
+  it('a run whose handover rolled back and that recorded no end since is open again: the next start finds it crashed, not handed over', () => {
+    const s = given(started('r1'), handedOver('r1'), handoverEnded('rolled-back'))
+    expect(runs(s)[0]!.end).toBeUndefined()
+    expect(openRun(s)?.runId).toBe('r1')
+  })
+
+  it('a rolled-back handover takes back only the end of its own handover', () => {
+    const s = given(started('r1'), handedOver('r1', 'b', 'ho-1'), started('r2'), ended('r2', 0), handoverEnded('rolled-back', 'ho-2'))
+    expect(runs(s).map((r) => r.end?.kind)).toEqual(['handed-over', 'ended'])
+    expect(openRun(s)).toBeUndefined()
+  })
+
+  it('an older run whose handover rolled back after a newer run started does not take the open place of the newer run', () => {
+    const s = given(started('r1'), handedOver('r1'), started('r2'), handoverEnded('rolled-back'))
+    expect(runs(s)[0]!.end).toBeUndefined()
+    expect(openRun(s)?.runId).toBe('r2')
   })
 
   it('an end for a run the log never saw start changes nothing, and the open run stays open', () => {

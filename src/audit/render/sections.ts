@@ -89,7 +89,13 @@ export function runsTable(r: AuditReport): Table {
       String(run.startedSeq),
       String(run.pid),
       run.version,
-      typeof run.end === 'object' ? `exit ${run.end.exitCode} at ${iso(run.end.at)}` : run.end === 'crashed' ? 'crashed' : 'no end recorded',
+      typeof run.end !== 'object'
+        ? run.end === 'crashed'
+          ? 'crashed'
+          : 'no end recorded'
+        : 'handedOverTo' in run.end
+          ? `handed over to '${run.end.handedOverTo}' at ${iso(run.end.at)}`
+          : `exit ${run.end.exitCode} at ${iso(run.end.at)}`,
     ]),
     empty: 'no runs recorded',
   }
