@@ -5,9 +5,11 @@ import type { Metric } from '../admin/prometheus.js'
 import { startAdminServer } from '../admin/server.js'
 import type { EventLog } from '../core/log/event-log.js'
 import { HaltdError } from '../events/errors.js'
+import { dashboardView, type StatusPart } from '../admin/dashboard/view.js'
 import { openOrders, positions, type HaltdState } from '../projections/index.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
+import { statusPositions, statusReconciliation } from './status.js'
 import type { StandbyStatus } from './types.js'
 
 /**
@@ -34,6 +36,7 @@ export async function startStandbyAdmin(input: {
   state: () => HaltdState
   status: () => StandbyStatus
   startedAt: number
+  now: () => number
   logger: Logger
 }): Promise<StandbyAdmin | undefined> {
   const { config, log, logger } = input
@@ -110,6 +113,45 @@ export async function startStandbyAdmin(input: {
       },
     ]
   }
+  /** The page of a standby: the leader's state as the stream carried it, read-only, with whom it follows. */
+  const dashboard = () => {
+    const s = input.status()
+    const state = input.state()
+    const t = state.trading
+    const ks = t.killSwitch
+    const who = s.leader ? `the leader is '${s.leader.instance}' (epoch ${s.leader.epoch})` : 'no instance holds the lease now'
+    const status: StatusPart = {
+      state: 'standby',
+      mode: t.mode,
+      gate: { halted: true, reason: `a standby sends no order; ${who}` },
+      killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
+      positions: statusPositions(state),
+      pnl: { realized: state.pnl.realized, fees: state.pnl.fees, unrealized: state.pnl.unrealized, equity: state.pnl.equity, drawdown: state.pnl.drawdown },
+      strategies: [],
+      drain: t.drain.state,
+      paused: t.paused !== false,
+      deploymentsLocked: t.deploymentsLocked !== false,
+      reconciliation: statusReconciliation(state),
+      uptimeMs: input.now() - input.startedAt,
+    }
+    return dashboardView({
+      state,
+      status,
+      venues: health().venues,
+      risk: [],
+      now: input.now(),
+      since: input.startedAt,
+      standby: {
+        engine: s.engine,
+        instance: s.instance,
+        leader: s.leader ?? null,
+        followedSeq: s.follower.seq,
+        lagEvents: s.follower.pending,
+        following: s.follower.state === 'following',
+        ...(s.refused !== undefined ? { refused: s.refused } : {}),
+      },
+    })
+  }
   const backend: AdminBackend = {
     log,
     // the log takes nothing on a standby: a refused request is the process log's
@@ -125,7 +167,7 @@ export async function startStandbyAdmin(input: {
     reconciliation: refuse('reconciliation with the venues'),
     inflight: refuse('orders in flight'),
     drainStatus: refuse('the drain'),
-    dashboard: refuse('the dashboard'),
+    dashboard,
     shutdown: refuse('a shutdown'),
     killswitchActivate: refuse('the kill switch'),
     killswitchReset: refuse('the kill switch'),

@@ -283,7 +283,7 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   // up before the lease is watched: a takeover closes it before the leader opens its own
   let admin: StandbyAdmin | undefined
   try {
-    admin = await startStandbyAdmin({ config, log, state, status, startedAt: clock.now(), logger })
+    admin = await startStandbyAdmin({ config, log, state, status, startedAt: clock.now(), now: () => clock.now(), logger })
   } catch (e) {
     // without its listener it is still a standby: said, not fatal (the leader's own may hold the port on this host)
     logger.error({ err: e }, 'standby: its admin API could not start; following without it')

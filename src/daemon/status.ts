@@ -51,19 +51,7 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
     },
     killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
     openOrders: s.inFlight,
-    positions: [...s.positions.values()]
-      .filter((p) => Math.abs(p.qty) > 1e-12)
-      .map((p) => {
-        const amountStep = s.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
-        return {
-          venue: p.venue,
-          symbol: p.symbol,
-          qty: p.qty,
-          avgEntry: p.avgEntry,
-          unrealized: p.unrealized,
-          ...(amountStep !== undefined ? { amountStep } : {}),
-        }
-      }),
+    positions: statusPositions(s),
     pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
     venues: [...i.venues].map((venue) => {
       const latency = i.measuredLatency(venue)?.latencyMs ?? s.venues.get(venue)?.latencyMs
@@ -92,7 +80,24 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
   }
 }
 
-function statusReconciliation(s: HaltdState): DaemonStatus['reconciliation'] {
+/** The positions held, each with its market's amount step where the venue named one. */
+export function statusPositions(s: HaltdState): DaemonStatus['positions'] {
+  return [...s.positions.values()]
+    .filter((p) => Math.abs(p.qty) > 1e-12)
+    .map((p) => {
+      const amountStep = s.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
+      return {
+        venue: p.venue,
+        symbol: p.symbol,
+        qty: p.qty,
+        avgEntry: p.avgEntry,
+        unrealized: p.unrealized,
+        ...(amountStep !== undefined ? { amountStep } : {}),
+      }
+    })
+}
+
+export function statusReconciliation(s: HaltdState): DaemonStatus['reconciliation'] {
   const r = reconciliation(s)
   return { verdict: r.verdict, venues: r.perVenue }
 }

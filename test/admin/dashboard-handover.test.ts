@@ -19,11 +19,11 @@ const standbys: Standby[] = []
 
 const USERS = (['viewer', 'operator', 'admin'] as const).map((role) => ({ name: NAMES[role], role, tokenHash: hashToken(TOKENS[role]) }))
 const dir = tempDir()
-const config = (instance: string) => ({
+const config = (instance: string, engine = 'page-hop') => ({
   db: { path: join(dir, `${instance}.db`) },
   signals: false,
   admin: { enabled: true, host: '127.0.0.1', port: 0, users: USERS },
-  nats: { servers: [nats.url], engine: 'page-hop', instance, connectTimeoutMs: 1_000 },
+  nats: { servers: [nats.url], engine, instance, connectTimeoutMs: 1_000 },
   replication: { mode: 'sync' as const },
   failover: { leaseMs: 2_000 },
 })
@@ -140,5 +140,52 @@ describe('the handover on the dashboard', () => {
     expect(Object.values(await steps(next))).toEqual(Array(8).fill('completed'))
     expect(await testText(next, 'handover')).toContain('rolling restart')
     await screenshot(next, 'dashboard-handover-completed')
+  }, 60_000)
+})
+
+describe("a standby's dashboard", () => {
+  it('shows the engine as the stream carried it, whom it follows and how far, and offers no action', async () => {
+    const a = await createHaltd(config('lead', 'page-watch'), ports())
+    haltds.push(a)
+    const b = await createStandby(config('follow', 'page-watch'), ports())
+    standbys.push(b)
+    for (let i = 0; i < 3; i++) {
+      const out = await a.orders.submit({
+        venue: 'sim-a',
+        symbol: 'BTC/USDT:USDT',
+        side: 'buy',
+        type: 'limit',
+        qty: 0.01,
+        price: 40_000 + i,
+        origin: { kind: 'manual', id: 'engine' },
+      })
+      expect(out.status).toBe('accepted')
+    }
+
+    // given the standby followed the leader's three resting orders
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
+    await logIn(page, b.admin!.url, TOKENS.admin)
+    // when an admin opens the standby's page, then it is live and says what it is
+    await page.waitForFunction(() => document.querySelector('[data-testid="open-orders"]')?.textContent === '3', undefined, { timeout: 10_000 })
+    expect(await testText(page, 'standby-banner')).toBe('STANDBY: follow follows engine page-watch; the leader is lead (epoch 1)')
+    expect(await testText(page, 'standby-detail')).toMatch(
+      /^following the stream · followed to seq [\d,]+ · 0 event\(s\) behind · read-only: act on the leader$/,
+    )
+    expect(await testText(page, 'state')).toBe('STANDBY')
+    expect(await testText(page, 'summary')).toContain('closed: a standby sends no order')
+    // and every action is offered disabled, even to an admin: the standby would refuse it
+    await page.waitForSelector('#action-buttons button:text-is("Pause")')
+    const offered = await buttons(page)
+    expect(Object.keys(offered).length).toBeGreaterThan(0)
+    expect(Object.values(offered).every((enabled) => enabled === false)).toBe(true)
+    expect(await page.getAttribute('#action-buttons button:text-is("Pause")', 'title')).toBe('a standby takes no action: act on the leader (lead)')
+    await screenshot(page, 'dashboard-standby')
+
+    // the leader's page, by contrast, shows no standby banner
+    const leaderPage = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
+    await logIn(leaderPage, a.admin!.url, TOKENS.admin)
+    await leaderPage.waitForSelector('#action-buttons button:text-is("Pause")')
+    expect(await leaderPage.isHidden('[data-testid="standby"]')).toBe(true)
+    expect((await buttons(leaderPage)).Pause).toBe(true)
   }, 60_000)
 })

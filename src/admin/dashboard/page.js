@@ -265,9 +265,21 @@ function render(frame) {
 
   renderShutdown(v)
   renderReport(v)
+  renderStandby(v.standby)
   renderHandover(v.handover)
   renderFleet(v.fleet)
   renderButtons()
+}
+
+/** On a standby: whom it follows, how far behind, and that the page only watches. */
+function renderStandby(s) {
+  const el = $('standby')
+  el.hidden = !s
+  if (!s) return
+  const leader = s.leader ? `the leader is ${esc(s.leader.instance)} (epoch ${esc(s.leader.epoch)})` : 'no instance holds the lease now'
+  el.innerHTML = `
+    <div class="banner" data-testid="standby-banner">STANDBY: ${esc(s.instance)} follows engine ${esc(s.engine)}; ${leader}</div>
+    <div class="muted" data-testid="standby-detail">${s.following ? 'following the stream' : '<b class="error">not following the stream</b>'} · followed to seq ${num(s.followedSeq, 0)} · ${num(s.lagEvents, 0)} event(s) behind · read-only: act on the leader${s.refused ? ` · <span class="error">${esc(s.refused)}</span>` : ''}</div>`
 }
 
 /** The latest handover as a timeline: the leader's steps, then the new leader's, each against its budget. */
@@ -401,18 +413,22 @@ function renderReport(v) {
 function renderButtons() {
   const allowed = new Set(me?.actions ?? [])
   const controls = latest?.view?.controls ?? {}
+  const standby = latest?.view?.standby
   for (const [root, panel] of [
     [$('action-buttons'), undefined],
     [$('fleet-buttons'), 'fleet'],
   ]) {
     const offered = ACTIONS.filter((a) => a.panel === panel && (!a.control || controls[a.control]))
-    const key = `${me?.name}:${offered.map((a) => a.id).join(',')}`
+    const key = `${me?.name}:${standby ? 'standby' : 'leader'}:${offered.map((a) => a.id).join(',')}`
     if (root.dataset.for === key) continue
     root.dataset.for = key
     root.innerHTML = offered
       .map((a) => {
-        const may = allowed.has(a.path)
-        return `<button type="button" data-action="${a.id}" class="${a.danger ? 'danger' : ''}" ${may ? '' : 'disabled'} title="${may ? esc(a.what) : `your role (${esc(me?.role)}) may not do this`}">${esc(a.label)}</button>`
+        const may = allowed.has(a.path) && !standby
+        const why = standby
+          ? `a standby takes no action: act on the leader${standby.leader ? ` (${esc(standby.leader.instance)})` : ''}`
+          : `your role (${esc(me?.role)}) may not do this`
+        return `<button type="button" data-action="${a.id}" class="${a.danger ? 'danger' : ''}" ${may ? '' : 'disabled'} title="${may ? esc(a.what) : why}">${esc(a.label)}</button>`
       })
       .join('')
   }

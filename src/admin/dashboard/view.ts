@@ -42,6 +42,20 @@ export type ViewInputs = {
   controls?: { handover?: boolean; fleet?: boolean }
   /** The latest handover's timeline, where there was one. */
   handover?: HandoverView | null
+  /** Set on a standby: whom it follows and how far; the page is read-only then. */
+  standby?: StandbyPart
+}
+
+/** A standby's place in its engine, as its page shows it. */
+export type StandbyPart = {
+  engine: string
+  instance: string
+  leader: { instance: string; epoch: number } | null
+  followedSeq: number
+  lagEvents: number
+  following: boolean
+  /** Why it would not take over, when it refused. */
+  refused?: string
 }
 
 const POSITIONS_SHOWN = 50
@@ -96,6 +110,7 @@ export function dashboardView(i: ViewInputs) {
     report: latest?.completed ? reportOf(s, latest) : null,
     controls: { handover: i.controls?.handover === true, fleet: i.controls?.fleet === true },
     handover: i.handover ?? null,
+    standby: i.standby ?? null,
   }
 }
 
