@@ -10,6 +10,7 @@ import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
+import { until } from '../support/until.js'
 
 /**
  * A stop asked for while the leader hands its engine over: the stop waits for the handover's
@@ -87,13 +88,6 @@ const order = (price: number) => ({
   price,
   origin: { kind: 'manual' as const, id: 'engine' },
 })
-const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 8_000) => {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 async function post(h: Haltd, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${h.admin!.url}${path}`, {
     method: 'POST',

@@ -10,6 +10,7 @@ import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { until } from '../support/until.js'
 
 /**
  * `createHaltd` with `failover.role: "standby"`: one handle that follows as a standby, connected
@@ -77,13 +78,6 @@ const order = (price: number) => ({
   origin: { kind: 'manual' as const, id: 'desk' },
 })
 const venueOrders = () => [...venue.engine.orders.futures.values(), ...venue.engine.orders.spot.values()].map((o) => o.clientOrderId)
-const until = async (what: string, check: () => boolean, ms = 8_000) => {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('createHaltd with the standby role', { timeout: 30_000 }, () => {
   it('given a primary trading at the venue, the standby follows, sees the venue read-only and refuses every order: nothing of it reaches the venue', async () => {

@@ -12,6 +12,7 @@ import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { until } from '../support/until.js'
 
 const LEASE_MS = 1_000
 let server: Awaited<ReturnType<typeof startNats>>
@@ -69,13 +70,6 @@ const order = (price: number) => ({
   price,
   origin: { kind: 'manual' as const, id: 'engine' },
 })
-const until = async (what: string, check: () => boolean, ms = 8_000) => {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 async function streamHashes(engine: string): Promise<string[]> {
   const jsm = await jetstreamManager(nc)

@@ -7,6 +7,7 @@ import { order, position } from '../../src/projections/index.js'
 import { fakeBinanceUsdm, startFakeBinance } from '../support/fake-binance/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
+import { until } from '../support/until.js'
 
 /**
  * Guardian mode follows the account trade by trade where the venue reports trades (Binance's
@@ -38,16 +39,6 @@ async function guarded(risk: Record<string, unknown> = {}) {
   cleanups.push(() => h.close().catch(() => undefined))
   const engine = await fakeBinanceUsdm(venue)
   return { venue, h, engine }
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, ms = 8_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = check()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 type Filled = { clientOrderId: string; tradeId: string; qty: number; price: number; source?: string }

@@ -7,6 +7,7 @@ import { anomalies, order, position } from '../../src/projections/index.js'
 import { fakeBinanceSpot, startFakeBinance } from '../support/fake-binance/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
+import { until } from '../support/until.js'
 
 /**
  * Guardian mode, where the venue's user stream reports a trade without its market (the fake
@@ -36,16 +37,6 @@ async function guarded(symbols: string[]) {
   // the engine, on its own order entry, over REST
   const engine = await fakeBinanceSpot(venue)
   return { venue, h, engine }
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, ms = 8_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = check()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 type Filled = { clientOrderId: string; tradeId: string; qty: number; price: number; source?: string }

@@ -8,6 +8,7 @@ import { order, position, reconciliation } from '../../src/projections/index.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { DEFAULT_SYMBOLS, fakeBinanceUsdm, faults, startFakeBinance, type FakeBinance, type SymbolSpec } from '../support/fake-binance/index.js'
 import { rig } from './rig.js'
+import { until } from '../support/until.js'
 
 /**
  * The venue's word on positions and fills, against the fake Binance USD-M venue through the
@@ -27,14 +28,6 @@ const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 /** haltd wired as the daemon wires it, with one venue: the fake Binance USD-M, polled. */
 async function onBinance(options: ShutdownOptionsInput = {}) {

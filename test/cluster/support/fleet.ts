@@ -37,12 +37,4 @@ export async function operatorView(url: string): Promise<{ nc: NatsConnection; b
   return { nc, buckets: await openFleetBuckets(nc, { ttlMs: 1_000, replicas: 1 }) }
 }
 
-export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await check()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+export { until } from '../../support/until.js'
