@@ -69,6 +69,7 @@ async function startPrimary(e: string, mode: 'sync' | 'async', dir: string): Pro
   const h = await createHaltd(
     {
       db: { path: join(dir, 'primary.db') },
+      admin: { enabled: true, port: 0, token: 'a-token-of-sixteen-chars' },
       nats: { servers: [server.url], engine: e, connectTimeoutMs: 1_000 },
       replication: { mode, ackTimeoutMs: 2_000 },
     },
@@ -179,6 +180,26 @@ describe('replicating events larger than the server’s max payload', { timeout:
     const standby = newLog()
     await (await follow(standby, e)).catchUp(10_000)
     expect([...standby.readReplicable()]).toEqual([...log.readReplicable()])
+  })
+
+  it('given a primary whose big event cannot be replicated even in chunks, /status, /health and /metrics say so, naming the seq', async () => {
+    const e = engine()
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [`haltd.log.${e}.bodies.>`], max_msg_size: 1_500, max_msgs_per_subject: 1 })
+    const h = await startPrimary(e, 'async', tempDir())
+    const big = h.log.append(openOrders(1_000))
+    await until('replication is blocked', () => h.status().replication?.state === 'blocked')
+    const get = async (path: string) => fetch(`${h.admin!.url}${path}`, { headers: { authorization: `Bearer ${h.admin!.token}` } })
+
+    const health = await get('/health')
+    expect(health.status).toBe(503)
+    expect(((await health.json()) as { replication: unknown }).replication).toMatchObject({
+      ok: false,
+      state: 'blocked',
+      problem: expect.stringContaining(`the event at seq ${big.seq} (`),
+    })
+    expect(h.status().replication?.reason).toMatch(/cannot be replicated: the stream takes messages of at most 1500 bytes/)
+    expect(await (await get('/metrics')).text()).toMatch(/^haltd_replication_state\{state="blocked"\} 1$/m)
   })
 
   it('given a body stream whose messages are too small to carry a chunk, the event is named as unreplicable (seq, size, limit), publishing waits at it without spinning, and goes on once the limit is raised', async () => {
