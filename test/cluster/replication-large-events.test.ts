@@ -10,10 +10,10 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { EventInput } from '../../src/events/index.js'
 import { startFollower, type Follower } from '../../src/cluster/replication/follower.js'
-import { bodyStreamNameOf, bodySubjectOf, chunkMsgIdOf, isChunked, readEntry, streamNameOf } from '../../src/cluster/replication/log-stream.js'
+import { bodyStreamNameOf, bodySubjectOf, bodySubjectsOf, chunkMsgIdOf, isChunked, readEntry, streamNameOf } from '../../src/cluster/replication/log-stream.js'
 import { startPublisher, type ReplicationPublisher } from '../../src/cluster/replication/publisher.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
+import { startNats, startNatsCluster } from '../support/nats-server.js'
 import { mark } from '../support/events.js'
 import { dist, repoRoot } from '../support/paths.js'
 import { tempDb, tempDir } from '../support/tmp.js'
@@ -59,8 +59,8 @@ function openOrders(count: number): EventInput {
   }
 }
 
-function newLog(path = tempDb()): EventLog {
-  const log = openEventLog({ path })
+function newLog(): EventLog {
+  const log = openEventLog({ path: tempDb() })
   closers.push(() => log.close())
   return log
 }
@@ -182,10 +182,37 @@ describe('replicating events larger than the server’s max payload', { timeout:
     expect([...standby.readReplicable()]).toEqual([...log.readReplicable()])
   })
 
+  it('given a cluster of three and a stream of three replicas, an event the log takes by default but over the default 1 MiB max payload is replicated with its chunks on three replicas too, and a standby stores it', async () => {
+    const cluster = await startNatsCluster(3)
+    const cnc = await connect({ servers: cluster.urls })
+    closers.push(() => cnc.close())
+    const e = engine()
+    // under the log's default cap of 1 MiB of data, yet over 1 MiB as a message: the data travels as an escaped JSON string
+    const log = newLog()
+    log.append(mark(100))
+    const big = log.append(openOrders(7_700))
+    expect(log.replicableMessages(big.seq, 1)[0]![2].length).toBeGreaterThan(cnc.info!.max_payload)
+    log.append(mark(101))
+    const p = await startPublisher({ nc: cnc, log, engine: e, replicas: 3, ackTimeoutMs: 10_000 })
+    closers.push(() => p.stop(500))
+    await p.flush(20_000)
+    expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 3 })
+
+    const jsm = await jetstreamManager(cnc)
+    const bodies = await jsm.streams.info(bodyStreamNameOf(e))
+    expect(bodies.config).toMatchObject({ num_replicas: 3, deny_delete: true, deny_purge: true })
+    expect(bodies.state.messages).toBe(2)
+    const standby = newLog()
+    const f = await startFollower({ nc: cnc, log: standby, engine: e, timeoutMs: 10_000 })
+    closers.push(() => f.stop())
+    await f.catchUp(20_000)
+    expect([...standby.readReplicable()]).toEqual([...log.readReplicable()])
+  })
+
   it('given a primary whose big event cannot be replicated even in chunks, /status, /health and /metrics say so, naming the seq', async () => {
     const e = engine()
     const jsm = await jetstreamManager(nc)
-    await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [`haltd.log.${e}.bodies.>`], max_msg_size: 1_500, max_msgs_per_subject: 1 })
+    await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [bodySubjectsOf(e)], max_msg_size: 1_500, max_msgs_per_subject: 1 })
     const h = await startPrimary(e, 'async', tempDir())
     const big = h.log.append(openOrders(1_000))
     await until('replication is blocked', () => h.status().replication?.state === 'blocked')
@@ -205,7 +232,7 @@ describe('replicating events larger than the server’s max payload', { timeout:
   it('given a body stream whose messages are too small to carry a chunk, the event is named as unreplicable (seq, size, limit), publishing waits at it without spinning, and goes on once the limit is raised', async () => {
     const e = engine()
     const jsm = await jetstreamManager(nc)
-    await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [`haltd.log.${e}.bodies.>`], max_msg_size: 1_500, max_msgs_per_subject: 1 })
+    await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [bodySubjectsOf(e)], max_msg_size: 1_500, max_msgs_per_subject: 1 })
     const log = newLog()
     log.append(mark(100))
     const p: ReplicationPublisher = await startPublisher({ nc, log, engine: e, ackTimeoutMs: 2_000 })

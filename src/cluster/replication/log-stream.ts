@@ -22,6 +22,8 @@ export const subjectOf = (engine: string): string => `haltd.log.${engine}`
  */
 export const bodyStreamNameOf = (engine: string): string => `HALTD_LOG_BODIES_${engine}`
 export const bodySubjectOf = (engine: string, seq: number, hash: string, chunk: number): string => `haltd.log.${engine}.bodies.${seq}.${hash}.${chunk}`
+/** Every chunk subject of the engine: the companion stream's. */
+export const bodySubjectsOf = (engine: string): string => `haltd.log.${engine}.bodies.>`
 /**
  * A chunk's msg id: a retry of the same chunk is answered as a duplicate. It names the chunk size, so
  * a retry cut at another size (the server's limit changed between) is stored, replacing the old one,
@@ -232,7 +234,7 @@ export async function ensureBodyStream(jsm: JetStreamManager, engine: string, lo
   const log = logStream ?? (await jsm.streams.info(streamNameOf(engine)))
   return jsm.streams.add({
     name: bodyStreamNameOf(engine),
-    subjects: [`haltd.log.${engine}.bodies.>`],
+    subjects: [bodySubjectsOf(engine)],
     num_replicas: log.config.num_replicas,
     storage: log.config.storage,
     max_msgs_per_subject: 1,
