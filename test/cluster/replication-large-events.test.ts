@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
@@ -10,7 +10,17 @@ import { createLogger } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { EventInput } from '../../src/events/index.js'
 import { startFollower, type Follower } from '../../src/cluster/replication/follower.js'
-import { bodyStreamNameOf, bodySubjectOf, bodySubjectsOf, chunkMsgIdOf, isChunked, readEntry, streamNameOf } from '../../src/cluster/replication/log-stream.js'
+import {
+  bodyHeaderLines,
+  bodyStreamNameOf,
+  bodySubjectOf,
+  bodySubjectsOf,
+  chunkMsgIdOf,
+  isChunked,
+  readEntry,
+  streamNameOf,
+  subjectOf,
+} from '../../src/cluster/replication/log-stream.js'
 import { startPublisher, type ReplicationPublisher } from '../../src/cluster/replication/publisher.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startNats, startNatsCluster } from '../support/nats-server.js'
@@ -180,6 +190,35 @@ describe('replicating events larger than the server’s max payload', { timeout:
     const standby = newLog()
     await (await follow(standby, e)).catchUp(10_000)
     expect([...standby.readReplicable()]).toEqual([...log.readReplicable()])
+  })
+
+  it('given a log message that names chunks the body stream does not hold, a standby stops at it, names the seq and the missing chunk, and stores nothing of it', async () => {
+    const e = engine()
+    const leader = newLog()
+    leader.append(mark(100))
+    const p = await startPublisher({ nc, log: leader, engine: e })
+    await p.flush(5_000)
+    await p.stop()
+    const big = leader.append(openOrders(1_000))
+    const [, hash, payload] = leader.replicableMessages(big.seq, 1)[0]!
+    const h = headers()
+    h.set('Nats-Msg-Id', `${big.seq}:${hash}`)
+    for (const line of bodyHeaderLines(3, payload.length, hash).split('\r\n')) {
+      const [name, value] = line.split(': ') as [string, string]
+      h.set(name, value)
+    }
+    await jetstream(nc).publish(subjectOf(e), new Uint8Array(0), { headers: h, expect: { lastSequence: big.seq - 1 } })
+
+    const standby = newLog()
+    const broken: string[] = []
+    const f = await startFollower({ nc, log: standby, engine: e, onBroken: (r) => broken.push(r) })
+    closers.push(() => f.stop())
+    await until('the standby stops', () => f.status().state === 'broken')
+    expect(f.status().reason).toMatch(
+      new RegExp(`stream message ${big.seq} is not a haltd log row: chunk 1 of 3 of its body is not in stream ${bodyStreamNameOf(e)}`),
+    )
+    expect(broken).toHaveLength(1)
+    expect(standby.lastSeq).toBe(big.seq - 1)
   })
 
   it('given a cluster of three and a stream of three replicas, an event the log takes by default but over the default 1 MiB max payload is replicated with its chunks on three replicas too, and a standby stores it', async () => {

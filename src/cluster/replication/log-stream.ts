@@ -175,7 +175,11 @@ export async function readEntry(jsm: JetStreamManager, engine: string, streamSeq
   const body = new Uint8Array(size)
   let at = 0
   for (let n = 0; n < chunks; n++) {
-    const m = await jsm.streams.getMessage(bodyStreamNameOf(engine), { last_by_subj: bodySubjectOf(engine, streamSeq, hash, n) })
+    const m = await jsm.streams.getMessage(bodyStreamNameOf(engine), { last_by_subj: bodySubjectOf(engine, streamSeq, hash, n) }).catch((e: unknown) => {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)
+        throw new UnreadableStreamMessage(streamSeq, `its body is in chunks and there is no stream ${bodyStreamNameOf(engine)}`)
+      throw e
+    })
     if (!m) throw new UnreadableStreamMessage(streamSeq, `chunk ${n + 1} of ${chunks} of its body is not in stream ${bodyStreamNameOf(engine)}`)
     if (at + m.data.length > size) throw new UnreadableStreamMessage(streamSeq, `its body's chunks hold more than the ${size} bytes its headers say`)
     body.set(m.data, at)
