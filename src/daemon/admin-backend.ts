@@ -91,7 +91,8 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       }
     })
     const lifecycle = d.lifecycle()
-    const ok = logOk && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
+    const replication = replicationHealth(d.replication?.())
+    const ok = logOk && replication.replication?.ok !== false && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
     return {
       ok,
       state: lifecycle,
@@ -104,6 +105,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       },
       venues,
       marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
+      ...replication,
       ...fleetHealth(d.fleet?.()),
     }
   }
@@ -238,6 +240,22 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
 }
 
 /** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
+/** Replication is unhealthy once it cannot go on by itself: an event it cannot carry, or a stream that refused this writer. */
+function replicationHealth(r: (ReplicationStatus & { mode: string }) | undefined): { replication?: Record<string, unknown> } {
+  if (!r) return {}
+  const ok = r.state !== 'blocked' && r.state !== 'fenced'
+  return {
+    replication: {
+      ok,
+      mode: r.mode,
+      state: r.state,
+      ackedSeq: r.ackedSeq,
+      lagEvents: r.lagEvents,
+      ...(r.reason !== undefined && r.state !== 'live' ? { problem: r.reason } : {}),
+    },
+  }
+}
+
 function fleetHealth(f: ReturnType<NonNullable<AdminBackendInput['fleet']>>): { fleet?: Record<string, unknown> } {
   if (!f) return {}
   return {

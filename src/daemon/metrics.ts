@@ -151,7 +151,7 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
   ]
 }
 
-const REPLICATION_STATES = ['live', 'recovering', 'fenced', 'stopped'] as const
+const REPLICATION_STATES = ['live', 'recovering', 'blocked', 'fenced', 'stopped'] as const
 
 /** The log's way to the stream: how far behind it is, in events and in age, and whether it publishes. */
 function replicationMetrics(r: MetricsInput['replication']): Metric[] {

@@ -70,6 +70,7 @@ export async function startReplication(input: {
     onFenced: (reason) => halt(`the stream refused this haltd's events: ${reason}`),
     onState: (state, reason) => {
       if (state === 'recovering') logger.warn({ reason }, 'replication: a publish failed; catching up once the stream answers')
+      else if (state === 'blocked') logger.error({ reason }, 'replication: an event cannot be replicated; publishing waits at it until the limit is raised')
       else if (state === 'live') logger.info('replication: the stream answers again')
     },
   })

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openEventLog, type EventLog, type StoredRow } from '../../src/core/log/event-log.js'
 import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from '../../src/cluster/replication/errors.js'
@@ -229,6 +229,33 @@ describe('the replication publisher', () => {
     expect(states).toContain('recovering')
     expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 5_000, lagEvents: 0 })
     expect((await streamRows(e)).map((s) => s.row)).toEqual(rowsOf(log))
+  })
+
+  it('given a stream that refuses every further event (it is full), the publisher asks again later and later, never in a loop, and goes on once the stream takes them', async () => {
+    const e = engine()
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: streamNameOf(e), subjects: [subjectOf(e)], max_msgs: 3, discard: DiscardPolicy.New, allow_direct: true })
+    const log = newLog()
+    for (let i = 0; i < 3; i++) log.append(mark(i + 1))
+    const p = await publisher(log, e)
+    await p.flush(5_000)
+    const asked: string[] = []
+    const watch = nc.subscribe(`$JS.API.STREAM.INFO.${streamNameOf(e)}`, { callback: (_err, m) => void asked.push(m.subject) })
+    try {
+      log.append(mark(4))
+      await new Promise((r) => setTimeout(r, 2_000))
+      expect(p.status()).toMatchObject({ state: 'recovering', ackedSeq: 3, lagEvents: 1 })
+      expect(p.status().reason).toMatch(/the stream refused seq 4|publish of seq 4 failed/)
+      // at once, then after 50, 100, 250, 500 and 1000 ms: a handful, not thousands
+      expect(asked.length).toBeGreaterThan(1)
+      expect(asked.length).toBeLessThanOrEqual(8)
+    } finally {
+      watch.unsubscribe()
+    }
+    const info = await jsm.streams.info(streamNameOf(e))
+    await jsm.streams.update(streamNameOf(e), { ...info.config, max_msgs: -1 })
+    await p.flush(5_000)
+    expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 4 })
   })
 
   it('each message carries the epoch header it was published under', async () => {

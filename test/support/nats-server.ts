@@ -79,12 +79,13 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   throw new Error(`nats-server: ${what} within ${timeoutMs} ms\n${output()}`)
 }
 
-type NodeSpec = { name: string; port: number; clusterPort: number; routes: number[]; cluster?: string; dir: string }
+type NodeSpec = { name: string; port: number; clusterPort: number; routes: number[]; cluster?: string; dir: string; maxPayload?: number }
 
 function natsNode(spec: NodeSpec): NatsNode {
   const storeDir = join(spec.dir, spec.name)
   const confFile = join(spec.dir, `${spec.name}.conf`)
   const lines = [`server_name: ${spec.name}`, `listen: 127.0.0.1:${spec.port}`, `jetstream { store_dir: "${storeDir}" }`]
+  if (spec.maxPayload !== undefined) lines.push(`max_payload: ${spec.maxPayload}`)
   if (spec.cluster) {
     lines.push(
       `cluster { name: ${spec.cluster}, listen: 127.0.0.1:${spec.clusterPort}, routes: [${spec.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,
@@ -139,10 +140,13 @@ function natsNode(spec: NodeSpec): NatsNode {
   return node
 }
 
-/** One JetStream server on a free port; `close()` stops it and removes its store (done anyway when the test, or the file, ends). */
-export async function startNats(): Promise<NatsNode & { close(): Promise<void> }> {
+/**
+ * One JetStream server on a free port; `close()` stops it and removes its store (done anyway when the
+ * test, or the file, ends). `maxPayload`: the largest message it takes, in bytes (1 MiB by default).
+ */
+export async function startNats(options: { maxPayload?: number } = {}): Promise<NatsNode & { close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'haltd-nats-'))
-  const node = natsNode({ name: 'n1', port: await freePort(), clusterPort: 0, routes: [], dir })
+  const node = natsNode({ name: 'n1', port: await freePort(), clusterPort: 0, routes: [], dir, ...options })
   const server = Object.assign(node, {
     async close() {
       await node.kill()

@@ -42,3 +42,21 @@ export class ReplicationStopped extends HaltdError {
     super('REPLICATION_STOPPED', `replication stopped: ${reason}`)
   }
 }
+
+/**
+ * A row no message of the stream can carry, even in chunks: the server's or the streams' largest
+ * message leaves no room for a chunk next to its headers. Publishing waits at this row (asking again
+ * now and then, so a server given a larger max_payload lifts it) until an operator raises the limit.
+ */
+export class RowTooLarge extends HaltdError {
+  constructor(
+    readonly seq: number,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(
+      'REPLICATION_ROW_TOO_LARGE',
+      `the event at seq ${seq} (${bytes} bytes) cannot be replicated: the stream takes messages of at most ${limit} bytes, too few to carry it even in chunks; raise the NATS server's max_payload (and the streams' max_msg_size)`,
+    )
+  }
+}

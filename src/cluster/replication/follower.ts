@@ -4,14 +4,26 @@ import { ReplicatedChainBroken } from '../../core/log/errors.js'
 import type { EventLog, ReplicatedRow } from '../../core/log/event-log.js'
 import { HaltdError } from '../../events/errors.js'
 import { StreamForked } from './errors.js'
-import { decodeRow, ensureLogStream, lastStreamSeq, replicatedRow, streamNameOf, streamRowAt } from './log-stream.js'
+import {
+  decodeRow,
+  ensureLogStream,
+  isChunked,
+  lastStreamSeq,
+  readEntry,
+  replicatedRow,
+  streamNameOf,
+  streamRowAt,
+  UnreadableStreamMessage,
+  type StreamEntry,
+} from './log-stream.js'
 
 /**
  * The standby's side of replication: the engine's stream, followed into this instance's own log,
  * each event checked to continue the chain (seq, prevHash, hash) before it is stored, so the local
  * log is the leader's, byte for byte. The log's subscribers (the projections) see each event as it
  * is stored: they stay warm. An event this build cannot read is stored as it came and named, so
- * the standby can refuse to take over with it.
+ * the standby can refuse to take over with it. An event whose body was too large for one message is
+ * put together from its chunks in the companion stream before it is checked and stored.
  */
 
 /** The local log holds events the stream does not: it was a leader whose tail never left the node. */
@@ -59,6 +71,8 @@ const PULL_EXPIRES_MS = 2_000
  * server is gone and its questions go unanswered).
  */
 const STALL_CHECK_MS = 3_000
+/** How long a follower waits before asking again for a chunked body the companion stream did not answer for. */
+const BODY_RETRY_MS = [100, 250, 500, 1_000] as const
 
 export async function startFollower(input: {
   nc: NatsConnection
@@ -143,7 +157,9 @@ class StreamFollower implements Follower {
         if (m.seq <= this.lastTaken) continue
         try {
           this.pending = m.info.pending
-          this.buffer.push(replicatedRow(decodeRow(m.seq, m.data, m.headers)))
+          const entry = isChunked(m.headers) ? await this.readChunked(m.seq, m.data, m.headers) : decodeRow(m.seq, m.data, m.headers)
+          if (entry === undefined) break
+          this.buffer.push(replicatedRow(entry))
           this.lastTaken = m.seq
         } catch (e) {
           this.break(e instanceof Error ? e.message : String(e))
@@ -157,6 +173,22 @@ class StreamFollower implements Follower {
       }
       // stopped to be replaced: go on with the new consumer; stopped for good: done
       if (this.state !== 'following' || this.messages === messages) return
+    }
+  }
+
+  /**
+   * A chunked event's body from the companion stream: asked again while the stream does not answer
+   * (undefined once following stopped meanwhile); a body that is missing or wrong is unreadable.
+   */
+  private async readChunked(seq: number, data: Uint8Array, hdrs: Parameters<typeof readEntry>[4]): Promise<StreamEntry | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await readEntry(this.jsm, this.engine, seq, data, hdrs)
+      } catch (e) {
+        if (e instanceof UnreadableStreamMessage || this.state !== 'following') throw e
+        await new Promise((r) => setTimeout(r, BODY_RETRY_MS[Math.min(attempt, BODY_RETRY_MS.length - 1)]))
+        if (this.state !== 'following') return undefined
+      }
     }
   }
 

@@ -1,8 +1,21 @@
-import { JetStreamApiCodes, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { JetStreamApiCodes, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { EventLog, StoredRow } from '../../core/log/event-log.js'
-import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from './errors.js'
-import { ensureLogStream, lastStreamSeq, msgIdOf, RowHeaders, streamRowAt, subjectOf } from './log-stream.js'
+import { ReplicationStopped, ReplicationTimeout, RowTooLarge, StreamAhead, StreamForked } from './errors.js'
+import {
+  bodyHeaderLines,
+  bodyStreamNameOf,
+  bodySubjectOf,
+  chunkMsgIdOf,
+  ensureBodyStream,
+  ensureLogStream,
+  lastStreamSeq,
+  msgIdOf,
+  RowHeaders,
+  streamNameOf,
+  streamRowAt,
+  subjectOf,
+} from './log-stream.js'
 
 /**
  * The leader's side of replication: every committed event of the log, in seq order, published to
@@ -26,7 +39,16 @@ import { ensureLogStream, lastStreamSeq, msgIdOf, RowHeaders, streamRowAt, subje
  * After any failed publish the pipeline stops, lets the asks in flight settle, then asks the stream
  * what it holds: events it holds that are this log's own are counted as acknowledged and publishing
  * resumes after them; anything else there (another writer's event, a stream ahead of or behind what
- * it acknowledged) fences this publisher for good and says why.
+ * it acknowledged) fences this publisher for good and says why. A failure that comes again before
+ * anything more is acknowledged is asked again later and later (up to a second apart), never in a loop.
+ *
+ * A row too large for one message (the server's max_payload, the stream's max_msg_size, less room
+ * for headers) goes in two steps: its body in chunks to the engine's companion stream, all of them
+ * acknowledged, then its message in the log stream at its seq, as any other, with headers naming
+ * the chunks instead of a body. A crash or refusal between the two leaves chunks no log message
+ * names: harmless, and the same ones again on the retry (same subjects, same msg ids). A row that
+ * cannot fit even in chunks blocks publishing at its seq (state `blocked`, saying the seq, its size
+ * and the limit) and is tried again every few seconds, so raising the server's limit lifts it.
  */
 
 export type ReplicationMode = 'async' | 'sync'
@@ -38,6 +60,8 @@ export type PublisherState =
   | 'recovering'
   /** The stream refused this writer (or holds another history): nothing more is published. */
   | 'fenced'
+  /** An event too large for the stream's messages, even in chunks: publishing waits at it until the limit is raised. */
+  | 'blocked'
   | 'stopped'
 
 export type ReplicationStatus = {
@@ -48,7 +72,7 @@ export type ReplicationStatus = {
   lagEvents: number
   /** Age of the oldest unacknowledged event (0 when none), by the log's timestamps. */
   lagMs: number
-  /** Why the publisher is recovering or fenced. */
+  /** Why the publisher is recovering, blocked or fenced. */
   reason?: string
 }
 
@@ -99,6 +123,15 @@ export type ReplicationPublisher = {
 type Waiter = { seq: number; resolve: () => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
 
 const RECOVERY_BACKOFF_MS = [50, 100, 250, 500, 1000] as const
+/** How often a row that cannot be replicated is tried again (the server's limit may have been raised meanwhile). */
+const BLOCKED_RETRY_MS = [1_000, 2_000, 5_000] as const
+/** Room kept in a message for its headers: a row larger than the largest message less this goes in chunks. */
+const HEADER_ROOM = 1_024
+/** The smallest chunk worth sending: a limit that leaves less makes a row unreplicable. */
+const MIN_CHUNK = 1_024
+/** Chunks of one body awaiting the companion stream's answer at once. */
+const CHUNKS_IN_FLIGHT = 16
+const EMPTY = new Uint8Array(0)
 /** One publish in this many asks for the stream's answer (besides the last of each page). */
 const ACK_EVERY = 64
 /** The stream's error code for a publish whose expected last msg id is not its last (nats-server's JSStreamWrongLastMsgIDErrF). */
@@ -116,12 +149,12 @@ export async function startPublisher(options: PublisherOptions): Promise<Replica
   const { nc, log, engine } = options
   const timeout = options.ackTimeoutMs ?? 5_000
   const recovering = { timeout: attemptTimeout(timeout), checkAPI: false }
-  if (options.streamSeq !== undefined) return new Publisher(options, await jetstreamManager(nc, recovering), options.streamSeq)
+  if (options.streamSeq !== undefined) return new Publisher(options, await jetstreamManager(nc, recovering), options.streamSeq, 0)
   const jsm = await jetstreamManager(nc, { timeout })
-  await ensureLogStream(jsm, { engine, replicas: options.replicas ?? 1 })
+  const info = await ensureLogStream(jsm, { engine, replicas: options.replicas ?? 1 })
   const streamLast = await lastStreamSeq(jsm, engine)
   await checkSameHistory(jsm, log, engine, streamLast)
-  return new Publisher(options, await jetstreamManager(nc, recovering), streamLast)
+  return new Publisher(options, await jetstreamManager(nc, recovering), streamLast, info.config.max_msg_size)
 }
 
 /** Refuse, before anything is written, a log that may not write to the engine's stream (`StreamAhead`, `StreamForked`). */
@@ -174,7 +207,17 @@ class Publisher implements ReplicationPublisher {
   private readonly refill: number
   private pumpQueued = false
   private fenceTimer: NodeJS.Timeout | undefined
-  private recoveries = 0
+  /** Failures since the stream last acknowledged something new: the next recovery waits longer with each. */
+  private failures = 0
+  /** The log stream's max_msg_size as last read (0 or less: none). */
+  private streamMaxMsg: number
+  private readonly js: JetStreamClient
+  /** The row whose body is being put in the companion stream, if any. */
+  private uploading: number | undefined
+  /** The last row whose chunks the companion stream acknowledged: its log message carries these header lines. */
+  private body: { seq: number; hash: string; lines: string } | undefined
+  private blockedTimer: NodeJS.Timeout | undefined
+  private blockedRetries = 0
   private waiters: Waiter[] = []
   private settledWaiters: (() => void)[] = []
   private readonly subject: string
@@ -189,11 +232,14 @@ class Publisher implements ReplicationPublisher {
     private readonly options: PublisherOptions,
     private readonly jsm: JetStreamManager,
     streamLast: number,
+    streamMaxMsg: number,
   ) {
     this.engine = options.engine
+    this.streamMaxMsg = streamMaxMsg
     this.subject = subjectOf(options.engine)
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1024)
     this.attemptMs = attemptTimeout(options.ackTimeoutMs ?? 5_000)
+    this.js = jetstream(options.nc, { timeout: this.attemptMs })
     this.epoch = options.epoch ?? (() => 0)
     this.now = options.now ?? Date.now
     this.refill = Math.max(1, Math.min(256, Math.floor(this.maxInFlight / 4)))
@@ -228,7 +274,9 @@ class Publisher implements ReplicationPublisher {
         reject,
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== waiter)
-          reject(new ReplicationTimeout(seq, timeoutMs, this.state === 'recovering' ? `the stream cannot be reached: ${this.reason}` : 'no answer yet'))
+          const why =
+            this.state === 'recovering' ? `the stream cannot be reached: ${this.reason}` : this.state === 'blocked' ? `${this.reason}` : 'no answer yet'
+          reject(new ReplicationTimeout(seq, timeoutMs, why))
         }, timeoutMs),
       }
       this.waiters.push(waiter)
@@ -243,6 +291,7 @@ class Publisher implements ReplicationPublisher {
     if (this.state === 'stopped') return
     this.offEvent()
     if (this.fenceTimer) clearTimeout(this.fenceTimer)
+    if (this.blockedTimer) clearTimeout(this.blockedTimer)
     const wasFenced = this.state === 'fenced'
     this.setState('stopped', wasFenced ? this.reason : 'stopped')
     this.rejectWaiters(new ReplicationStopped(this.reason ?? 'stopped'))
@@ -299,28 +348,108 @@ class Publisher implements ReplicationPublisher {
     try {
       // each row's JSON as SQLite wrote it (the same message `encodeRow` makes)
       const rows = log.replicableMessages(this.next, count)
-      const last = rows.length - 1
+      const whole = this.wholeLimit()
+      let last = rows.length - 1
+      for (let i = 0; i <= last; i++) {
+        const [seq, hash, payload] = rows[i]!
+        if (payload.length > whole && !(this.body?.seq === seq && this.body.hash === hash)) {
+          // its body goes to the companion stream first: the rows before it go now, it once its chunks are stored
+          last = i - 1
+          if (i === 0) this.upload(seq)
+        }
+      }
       for (let i = 0; i <= last; i++) {
         const [seq, hash, payload] = rows[i]!
         const msgId = msgIdOf({ seq, hash })
+        const chunked = payload.length > whole ? this.body?.lines : undefined
         // a predecessor not confirmed yet is named: stored only right after this log's own event there
-        headers.fill(msgId, seq - 1, epoch, seq - 1 > this.acked ? this.lastMsgId : undefined)
+        headers.fill(msgId, seq - 1, epoch, seq - 1 > this.acked ? this.lastMsgId : undefined, chunked)
         this.lastMsgId = msgId
         this.next = seq + 1
+        const data = chunked === undefined ? payload : EMPTY
         if (i === last || ++this.sinceAsk >= ACK_EVERY) {
           this.sinceAsk = 0
           this.pending.set(seq, sentAt)
-          nc.publish(subject, payload, { reply: `${this.inbox}.${seq}`, headers })
-        } else nc.publish(subject, payload, { headers })
+          nc.publish(subject, data, { reply: `${this.inbox}.${seq}`, headers })
+        } else nc.publish(subject, data, { headers })
       }
     } catch (e) {
       // the connection is closed or draining: the asks sent are aged out, then recovered
-      if (this.state === 'live') {
-        this.setState('recovering', `publish failed: ${messageOf(e)}`)
-        this.recoveries = 0
-        if (this.pending.size === 0) this.recover()
-      }
+      if (this.state === 'live') this.failed(`publish of seq ${this.next} failed: ${messageOf(e)}`)
     }
+  }
+
+  /** The largest row a message carries whole: the server's and the stream's limit, less room for headers. */
+  private wholeLimit(): number {
+    return this.messageLimit(this.streamMaxMsg) - HEADER_ROOM
+  }
+
+  private messageLimit(streamMaxMsg: number): number {
+    const payload = this.options.nc.info?.max_payload ?? 1_048_576
+    return streamMaxMsg > 0 ? Math.min(payload, streamMaxMsg) : payload
+  }
+
+  /** Put the body of the row at `seq` in the companion stream, then publish on (its log message now carries the chunking). */
+  private upload(seq: number): void {
+    if (this.uploading !== undefined) return
+    this.uploading = seq
+    this.putBody(seq).then(
+      (body) => {
+        this.uploading = undefined
+        this.body = body
+        this.blockedRetries = 0
+        if (this.state === 'blocked') this.setState('live')
+        this.pump()
+      },
+      (e: unknown) => {
+        this.uploading = undefined
+        if (this.state === 'fenced' || this.state === 'stopped') return
+        if (e instanceof RowTooLarge || this.state === 'blocked') {
+          if (e instanceof RowTooLarge && this.state === 'blocked') this.reason = e.message
+          else if (e instanceof RowTooLarge) this.setState('blocked', e.message)
+          const wait = BLOCKED_RETRY_MS[Math.min(this.blockedRetries++, BLOCKED_RETRY_MS.length - 1)]
+          this.blockedTimer = setTimeout(() => {
+            this.blockedTimer = undefined
+            if (this.state === 'blocked') this.upload(seq)
+          }, wait)
+          this.blockedTimer.unref()
+        } else if (this.state === 'live') this.failed(`the body of seq ${seq} could not be stored in chunks: ${messageOf(e)}`)
+      },
+    )
+  }
+
+  private async putBody(seq: number): Promise<{ seq: number; hash: string; lines: string }> {
+    const [row] = this.options.log.replicableMessages(seq, 1)
+    if (!row) throw new Error(`the log holds no event at seq ${seq}`)
+    const [, hash, payload] = row
+    const bodies = await ensureBodyStream(this.jsm, this.engine)
+    const limit = Math.min(this.messageLimit(this.streamMaxMsg), this.messageLimit(bodies.config.max_msg_size))
+    const chunkSize = limit - HEADER_ROOM
+    if (chunkSize < MIN_CHUNK) throw new RowTooLarge(seq, payload.length, limit)
+    const chunks = Math.ceil(payload.length / chunkSize)
+    const name = bodyStreamNameOf(this.engine)
+    for (let from = 0; from < chunks; from += CHUNKS_IN_FLIGHT) {
+      const acks: Promise<void>[] = []
+      for (let n = from; n < Math.min(chunks, from + CHUNKS_IN_FLIGHT); n++) {
+        const chunk = payload.subarray(n * chunkSize, (n + 1) * chunkSize)
+        acks.push(
+          this.js
+            .publish(bodySubjectOf(this.engine, seq, hash, n), chunk, { msgID: chunkMsgIdOf(seq, hash, chunkSize, n), timeout: this.attemptMs })
+            .then((ack) => {
+              if (ack.stream !== name) throw new Error(`stream ${ack.stream} took chunk ${n} of seq ${seq}, not ${name}`)
+            }),
+        )
+      }
+      await Promise.all(acks)
+    }
+    return { seq, hash, lines: bodyHeaderLines(chunks, payload.length, hash) }
+  }
+
+  /** Publishing stops for a failure; recovery starts once nothing is in flight. */
+  private failed(reason: string): void {
+    this.setState('recovering', reason)
+    this.failures++
+    if (this.pending.size === 0) this.recover()
   }
 
   /** The stream's answer to the publish of the seq the reply subject names. */
@@ -365,7 +494,7 @@ class Publisher implements ReplicationPublisher {
       }
     } else if (error !== undefined && this.state === 'live') {
       this.setState('recovering', refused ? `the stream refused seq ${seq}: ${messageOf(error)}` : `publish of seq ${seq} failed: ${messageOf(error)}`)
-      this.recoveries = 0
+      this.failures++
     }
     if (this.pending.size === 0) {
       for (const settled of this.settledWaiters.splice(0)) settled()
@@ -377,6 +506,7 @@ class Publisher implements ReplicationPublisher {
   private acknowledge(seq: number): void {
     if (seq <= this.acked) return
     this.acked = seq
+    this.failures = 0
     if (this.waiters.length === 0) return
     const still: Waiter[] = []
     for (const w of this.waiters) {
@@ -393,11 +523,14 @@ class Publisher implements ReplicationPublisher {
    * there count as acknowledged; anything else fences. A stream that cannot answer is asked again.
    */
   private recover(): void {
+    let unreachable = 0
     const attempt = async () => {
       if (this.state !== 'recovering') return
       const log = this.options.log
       try {
-        const last = await lastStreamSeq(this.jsm, this.engine)
+        const info = await this.jsm.streams.info(streamNameOf(this.engine))
+        const last = info.state.last_seq
+        this.streamMaxMsg = info.config.max_msg_size
         if (this.state !== 'recovering') return
         if (last < this.acked) return this.fence(`the stream holds ${last} events but had acknowledged ${this.acked}`)
         if (last > log.committedSeq) return this.fence(new StreamAhead(this.engine, last, log.committedSeq).message)
@@ -415,11 +548,13 @@ class Publisher implements ReplicationPublisher {
       } catch (e) {
         if (this.state !== 'recovering') return
         this.reason = `the stream cannot be reached: ${messageOf(e)}`
-        const wait = RECOVERY_BACKOFF_MS[Math.min(this.recoveries++, RECOVERY_BACKOFF_MS.length - 1)]
+        const wait = RECOVERY_BACKOFF_MS[Math.min(unreachable++, RECOVERY_BACKOFF_MS.length - 1)]
         setTimeout(() => void attempt(), wait).unref()
       }
     }
-    void attempt()
+    // the first failure is asked about at once; one that comes again with nothing acknowledged since waits
+    if (this.failures <= 1) void attempt()
+    else setTimeout(() => void attempt(), RECOVERY_BACKOFF_MS[Math.min(this.failures - 2, RECOVERY_BACKOFF_MS.length - 1)]).unref()
   }
 
   private fence(reason: string): void {
