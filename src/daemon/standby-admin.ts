@@ -152,6 +152,7 @@ export async function startStandbyAdmin(input: {
         lagEvents: s.follower.pending,
         following: s.follower.state === 'following',
         ...(s.refused !== undefined ? { refused: s.refused } : {}),
+        ...(s.engineStopped ? { engineStopped: s.engineStopped.message } : {}),
       },
     })
   }

@@ -9,6 +9,7 @@ import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
+import { until } from '../support/until.js'
 
 /**
  * A leader stopped on purpose (a graceful or emergency shutdown, a fleet stop) ends its run with a
@@ -101,13 +102,6 @@ const order = (price: number) => ({
   price,
   origin: { kind: 'manual' as const, id: 'engine' },
 })
-const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 8_000) => {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const rowsOf = (path: string) => {
   const log = openEventLog({ path, readonly: true })
