@@ -35,8 +35,9 @@ export type { StandbyStatus, StandbyVenue } from './types.js'
  * with the stream, takes the lease by compare-and-set, and becomes the leading haltd over the same
  * log, without reopening it. It refuses to take over while its log holds an event this build cannot
  * read, and says which. An expired lease is not taken when the stream shows its leader stopped the
- * engine on purpose (`stopped-engine.ts`): the standby keeps following and says so. Meanwhile it is connected to the venues, read-only (`standby-venues.ts`),
- * and its gate is fenced shut: it has no router, so no order of its own can reach a venue.
+ * engine on purpose (`stopped-engine.ts`): the standby keeps following and says so. Meanwhile it is
+ * connected to the venues, read-only (`standby-venues.ts`), and its gate is fenced shut: it has no
+ * router, so no order of its own can reach a venue.
  */
 
 export class StandbyNotConfigured extends HaltdError {
