@@ -19,6 +19,9 @@ local log (each event's chain link checked), keeps the projections warm and send
 leader offers it the lease (haltd handover) or the lease expires (the leader died or hung), it
 catches up with the stream, takes the lease and runs as the leading haltd over the same log, as
 \`haltd run\` does (after an unplanned failover HALTED unless failover.onUnplanned is "active").
+An engine its leader stopped on purpose (a shutdown, then the run's end, on the stream) is left
+stopped: it keeps following and says so in its log and status; start a leader to trade again (the
+primary, or this config with haltd run --lead).
 SIGTERM or SIGINT while still a standby: stop following, exit 0. It connects to the venues
 read-only (market data, order updates) and refuses every order until it leads. \`haltd run\` with
 failover.role "standby" in the config does the same.

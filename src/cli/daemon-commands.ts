@@ -149,6 +149,7 @@ type StandbyStatusBody = {
   leader?: { instance: string; epoch: number } | null
   follower?: { state?: string; reason?: string }
   refused?: string
+  engineStopped?: { message?: string }
   venues?: { venue: string; connected: boolean }[]
 }
 
@@ -158,6 +159,7 @@ function formatStandbyStatus(s: StandbyStatusBody): string {
     `leader: ${s.leader ? `${s.leader.instance} (epoch ${s.leader.epoch})` : 'none holds the lease'}`,
     `following: ${s.follower?.state ?? '?'}${s.follower?.reason ? ` (${s.follower.reason})` : ''}  seq ${s.followedSeq ?? '?'}  lag ${s.lag?.events ?? '?'} events`,
   ]
+  if (s.engineStopped?.message) lines.push(`not taking over: ${s.engineStopped.message}`)
   if (s.refused) lines.push(`not taking over: ${s.refused}`)
   if (s.venues?.length) lines.push(`venues (read-only): ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
   return lines.join('\n')
@@ -271,7 +273,7 @@ async function runDaemon(config: HaltdConfigInput | HaltdConfig, onReady?: (h: H
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the daemon from a config file (signals: TERM/INT graceful, USR2 emergency)',
-  usage: `haltd run --config FILE [--db FILE] [--port N] [--log-level LEVEL]
+  usage: `haltd run --config FILE [--db FILE] [--port N] [--log-level LEVEL] [--lead]
 
 Starts haltd with the given config (JSON; secrets from the environment: HALTD_ADMIN_TOKEN,
 HALTD_VENUE_<NAME>_API_KEY / _SECRET / _PASSWORD / _UID, HALTD_WEBHOOK_URL), reconciles with every
@@ -279,19 +281,25 @@ venue, then enables the strategies. SIGTERM or SIGINT: graceful shutdown (13 ste
 during it, or SIGUSR2 at any time: emergency shutdown. A config with failover.role "standby" runs
 as \`haltd standby\` (it follows the engine's stream and leads once it takes the lease); so does a
 primary that finds another instance leading its engine (restarted after a handover).
+--lead runs a standby's config as the engine's leader: it takes the lease at start, as a primary
+does (stop the standby process first: they share the log). That is how a standby's instance leads
+an engine its leader stopped on purpose, which a standby does not take over by itself. Refused
+(exit 1) while another instance leads.
 
 Exit codes: 0 shut down clean (flat where flattening was asked), 2 shut down with residual
 exposure or unconfirmed cancels, 3 emergency shutdown (the kill switch stays latched), 1 crash or
 bad config.`,
   run: async (args) => {
-    const { flags, positional } = parseFlags(args, { config: 'string', db: 'string', port: 'number', 'log-level': 'string' })
+    const { flags, positional } = parseFlags(args, { config: 'string', db: 'string', port: 'number', 'log-level': 'string', lead: 'boolean' })
     noArguments(positional)
     if (!flags.config) throw new UsageError('--config FILE is required (haltd demo runs without one)')
     const object: Record<string, unknown> = { signals: true }
     if (flags.db) object.db = { path: flags.db }
     if (flags.port !== undefined) object.admin = { port: flags.port }
     if (flags['log-level']) object.log = { level: flags['log-level'] }
-    const config = loadConfig({ file: flags.config, object })
+    const loaded = loadConfig({ file: flags.config, object })
+    if (flags.lead && !loaded.failover) throw new UsageError(`--lead needs a failover section: ${flags.config} has none`)
+    const config = flags.lead && loaded.failover ? { ...loaded, failover: { ...loaded.failover, role: 'primary' as const } } : loaded
     // a config whose role is standby runs as `haltd standby` does
     if (config.failover?.role === 'standby') return runStandby(config)
     mkdirSync(dirname(config.db.path), { recursive: true })
@@ -301,7 +309,7 @@ bad config.`,
       // a primary restarted while another instance leads (a rolling restart, after a handover) comes
       // back as that leader's standby; it was refused before its run was recorded, so its log still follows
       const { LeaseHeld } = await import('../cluster/leadership/lease.js')
-      if (!(e instanceof LeaseHeld)) throw e
+      if (!(e instanceof LeaseHeld) || flags.lead) throw e
       process.stderr.write(`haltd run: ${e.message}; following it as a standby\n`)
       return runStandby(config)
     }

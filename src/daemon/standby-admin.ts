@@ -61,6 +61,7 @@ export async function startStandbyAdmin(input: {
       leader: s.leader ?? null,
       follower: s.follower,
       ...(s.refused !== undefined ? { refused: s.refused } : {}),
+      ...(s.engineStopped ? { engineStopped: s.engineStopped } : {}),
       venues: s.venues,
     }
   }
@@ -80,6 +81,8 @@ export async function startStandbyAdmin(input: {
       venues: s.venues.map((v) => ({ venue: v.venue, connected: v.connected, ...(v.problem ? { lastError: v.problem } : {}) })),
       follower: { state: s.follower.state, seq: s.follower.seq, lagEvents: s.follower.pending },
       leader: s.leader ?? null,
+      // a standby of a stopped engine is healthy: it follows, and waits for a leader on purpose
+      ...(s.engineStopped ? { engineStopped: s.engineStopped.message } : {}),
     }
   }
   const metrics = (): Metric[] => {
@@ -149,6 +152,7 @@ export async function startStandbyAdmin(input: {
         lagEvents: s.follower.pending,
         following: s.follower.state === 'following',
         ...(s.refused !== undefined ? { refused: s.refused } : {}),
+        ...(s.engineStopped ? { engineStopped: s.engineStopped.message } : {}),
       },
     })
   }

@@ -18,6 +18,7 @@ import { openLogWithProjections } from './open-log.js'
 import { HALTD_VERSION } from './version.js'
 import { watchVenues, type StandbyVenues } from './standby-venues.js'
 import { startStandbyAdmin, type StandbyAdmin } from './standby-admin.js'
+import { deliberateStopIn, describeDeliberateStop, type DeliberateStop } from './stopped-engine.js'
 import { tradingGate } from './trading-gate.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
@@ -33,8 +34,10 @@ export type { StandbyStatus, StandbyVenue } from './types.js'
  * it the lease (a planned handover), or the lease expired (the leader died or hung), it catches up
  * with the stream, takes the lease by compare-and-set, and becomes the leading haltd over the same
  * log, without reopening it. It refuses to take over while its log holds an event this build cannot
- * read, and says which. Meanwhile it is connected to the venues, read-only (`standby-venues.ts`),
- * and its gate is fenced shut: it has no router, so no order of its own can reach a venue.
+ * read, and says which. An expired lease is not taken when the stream shows its leader stopped the
+ * engine on purpose (`stopped-engine.ts`): the standby keeps following and says so. Meanwhile it is
+ * connected to the venues, read-only (`standby-venues.ts`), and its gate is fenced shut: it has no
+ * router, so no order of its own can reach a venue.
  */
 
 export class StandbyNotConfigured extends HaltdError {
@@ -125,6 +128,20 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   )
   let refused: string | undefined
   let leader: StandbyStatus['leader']
+  let engineStopped: (DeliberateStop & { message: string }) | undefined
+  // read again only once the log has grown: a lease left absent is looked at every poll
+  let stopRead: { seq: number; stop: DeliberateStop | undefined } | undefined
+  const deliberateStop = () => {
+    if (stopRead?.seq !== log.lastSeq) stopRead = { seq: log.lastSeq, stop: deliberateStopIn(log) }
+    return stopRead.stop
+  }
+  /** Said once per stopped run; it records nothing, as a standby never does. */
+  const stayStopped = (stop: DeliberateStop) => {
+    if (engineStopped?.runId === stop.runId) return
+    const message = describeDeliberateStop(stop)
+    engineStopped = { ...stop, message }
+    logger.warn({ engine, leader: stop.leader, runId: stop.runId, shutdownId: stop.shutdownId, exitCode: stop.exitCode }, `standby: ${message}`)
+  }
   let taking = false
   let resolvePromoted!: (h: Haltd) => void
   let rejectPromoted!: (e: unknown) => void
@@ -178,6 +195,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       if (offer) return decline(`it is behind the offer: ${e instanceof Error ? e.message : String(e)}`, offer)
       throw e
     }
+    // caught up with the stream: a lease gone because the leader stopped the engine is left alone
+    const stop = offer ? undefined : deliberateStop()
+    if (stop) return stayStopped(stop)
     let lease: Awaited<ReturnType<typeof acquireLease>>
     try {
       lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log), ...(offer ? { seen: offer } : {}) })
@@ -224,6 +244,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     try {
       const current = seen ?? (await readLease(kv, engine))
       leader = current && { instance: current.value.instance, epoch: current.value.epoch }
+      // a leader again (the primary restarted): the stop it ended is history
+      if (current) engineStopped = undefined
       if (current === undefined) await takeOver('failover')
       else if (current.value.offeredTo === instance) await takeOver('handover', current)
     } catch (e) {
@@ -278,6 +300,7 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     follower: following.status(),
     ...(leader ? { leader } : {}),
     ...(refused !== undefined ? { refused } : {}),
+    ...(engineStopped ? { engineStopped: { ...engineStopped } } : {}),
     venues: watched.status(),
   })
   // up before the lease is watched: a takeover closes it before the leader opens its own

@@ -35,6 +35,11 @@ export type StandbyStatus = {
   leader?: { instance: string; epoch: number }
   /** Why the last chance to take over was not taken. */
   refused?: string
+  /**
+   * While nobody leads because the last leader stopped the engine on purpose (a shutdown, then its
+   * run's end): the lease is left alone until a leader is started again.
+   */
+  engineStopped?: { leader: string | undefined; runId: string; exitCode: number; shutdownId: string; message: string }
   venues: StandbyVenue[]
 }
 

@@ -187,5 +187,13 @@ describe("a standby's dashboard", () => {
     await leaderPage.waitForSelector('#action-buttons button:text-is("Pause")')
     expect(await leaderPage.isHidden('[data-testid="standby"]')).toBe(true)
     expect((await buttons(leaderPage)).Pause).toBe(true)
+
+    // when the leader stops the engine on purpose, then past its lease the standby's page says why it leaves the engine stopped
+    await a.shutdown({ mode: 'graceful', reason: 'end of day' })
+    await a.exited
+    await page.waitForSelector('[data-testid="standby-stopped"]', { timeout: 10_000 })
+    expect(await testText(page, 'standby-stopped')).toMatch(/^the engine was stopped by its leader 'lead' \(run .*start a leader with haltd run/)
+    expect(await testText(page, 'standby-banner')).toBe('STANDBY: follow follows engine page-watch; no instance holds the lease now')
+    expect(b.status().role).toBe('standby')
   }, 60_000)
 })

@@ -279,7 +279,12 @@ function renderStandby(s) {
   const leader = s.leader ? `the leader is ${esc(s.leader.instance)} (epoch ${esc(s.leader.epoch)})` : 'no instance holds the lease now'
   el.innerHTML = `
     <div class="banner" data-testid="standby-banner">STANDBY: ${esc(s.instance)} follows engine ${esc(s.engine)}; ${leader}</div>
-    <div class="muted" data-testid="standby-detail">${s.following ? 'following the stream' : '<b class="error">not following the stream</b>'} · followed to seq ${num(s.followedSeq, 0)} · ${num(s.lagEvents, 0)} event(s) behind · read-only: act on the leader${s.refused ? ` · <span class="error">${esc(s.refused)}</span>` : ''}</div>`
+    <div class="muted" data-testid="standby-detail">${s.following ? 'following the stream' : '<b class="error">not following the stream</b>'} · followed to seq ${num(s.followedSeq, 0)} · ${num(s.lagEvents, 0)} event(s) behind · read-only: act on the leader${s.refused ? ` · <span class="error">${esc(s.refused)}</span>` : ''}</div>${
+      s.engineStopped
+        ? `
+    <div class="muted" data-testid="standby-stopped">${esc(s.engineStopped)}</div>`
+        : ''
+    }`
 }
 
 /** The latest handover as a timeline: the leader's steps, then the new leader's, each against its budget. */

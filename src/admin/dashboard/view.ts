@@ -56,6 +56,8 @@ export type StandbyPart = {
   following: boolean
   /** Why it would not take over, when it refused. */
   refused?: string
+  /** While the last leader's stop on purpose keeps it from taking over: what it says of it. */
+  engineStopped?: string
 }
 
 const POSITIONS_SHOWN = 50

@@ -1,0 +1,125 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminInfoPath, readAdminInfo } from '../../src/admin/info-file.js'
+import { demoConfig } from '../../src/daemon/demo.js'
+import { bearer, events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+import { haltdCli } from './support/cli.js'
+
+/**
+ * Real haltd processes, a real nats-server: a primary trading under the demo's strategies, a
+ * standby following it (`onUnplanned: "active"`: were it to take over, it would trade at once).
+ * SIGTERM stops the engine on purpose: the standby leaves it stopped, until an operator runs its
+ * config with `haltd run --lead`. A primary killed in the middle of its shutdown is a crash: the
+ * standby takes over and finishes that shutdown.
+ */
+
+const LEASE_MS = 1_500
+let server: Awaited<ReturnType<typeof startNats>>
+let engineNo = 0
+
+beforeAll(async () => {
+  server = await startNats()
+})
+afterAll(async () => {
+  await server.close()
+})
+
+function configFile(dir: string, engine: string, instance: string, venueLatency?: Record<string, number>): { file: string; db: string } {
+  const db = join(dir, `${instance}.db`)
+  const demo = demoConfig({ db, port: 0, seed: 1, orders: 0 })
+  const config = {
+    ...demo,
+    ...(venueLatency
+      ? { venues: (demo.venues as Record<string, unknown>[]).map((v) => ({ ...v, faults: { ...(v.faults as object), latencyByMethod: venueLatency } })) }
+      : {}),
+    log: { format: 'json', level: 'info' },
+    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
+    replication: { mode: 'sync', ackTimeoutMs: 1_000 },
+    failover: { leaseMs: LEASE_MS, fenceMarginMs: 400, onUnplanned: 'active' },
+  }
+  const file = join(dir, `${instance}.json`)
+  writeFileSync(file, JSON.stringify(config))
+  return { file, db }
+}
+
+async function pair(primaryLatency?: Record<string, number>) {
+  const dir = tempDir()
+  const engine = `stop-${++engineNo}`
+  const p = configFile(dir, engine, 'primary', primaryLatency)
+  const s = configFile(dir, engine, 'standby')
+  const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
+  await whenUp(primary)
+  const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
+  await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+  return { engine, primary, standby, p, s }
+}
+
+async function getJson(d: Daemon, path: string): Promise<Record<string, unknown>> {
+  const info = readAdminInfo(adminInfoPath(d.db))
+  const res = await fetch(`${info.url}${path}`, { headers: bearer(info.token) })
+  return (await res.json()) as Record<string, unknown>
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('a standby of an engine stopped on purpose, as real processes', { timeout: 90_000 }, () => {
+  it('given SIGTERM to the primary, the standby does not lead past the lease and says why once; haltd run --lead of its config leads', async () => {
+    const { primary, standby, p, s } = await pair()
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+    primary.child.kill('SIGTERM')
+    const exit = await primary.exit
+    await sleep(LEASE_MS * 3)
+
+    expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
+    expect(events(s.db, ['leadership.acquired']).map((e) => (e.data as { instance: string }).instance)).toEqual(['primary'])
+    // it recorded nothing: its log is the stopped primary's, event for event
+    expect(events(s.db).map((e) => e.hash)).toEqual(events(p.db).map((e) => e.hash))
+    const said = standby.logs().filter((l) => String(l.msg).includes('the engine was stopped by its leader'))
+    expect(said).toHaveLength(1)
+    const runId = (events(p.db, ['run.ended']).at(-1)!.data as { runId: string }).runId
+    expect(await getJson(standby, '/status')).toMatchObject({
+      role: 'standby',
+      leader: null,
+      engineStopped: { leader: 'primary', runId, exitCode: exit.code, message: expect.stringMatching(/haltd run --lead/) },
+    })
+    expect(await getJson(standby, '/health')).toMatchObject({
+      ok: true,
+      engineStopped: expect.stringMatching(/^the engine was stopped by its leader 'primary'/),
+    })
+    const shown = await haltdCli(['status', '--db', s.db])
+    expect(shown).toMatchObject({ status: 0, stdout: expect.stringMatching(/not taking over: the engine was stopped by its leader 'primary' \(run /) })
+
+    // the operator makes this instance lead: stop the standby, run its config as the leader
+    standby.child.kill('SIGTERM')
+    expect((await standby.exit).code).toBe(0)
+    const leading = spawnHaltd(['run', '--config', s.file, '--lead'], { db: s.db })
+    await whenUp(leading)
+    const acquired = events(s.db, ['leadership.acquired']).map((e) => e.data as { instance: string; epoch: number; reason: string })
+    expect(acquired.map((a) => `${a.instance}:${a.epoch}:${a.reason}`)).toEqual(['primary:1:startup', 'standby:2:startup'])
+    // a run recorded its end: the new run starts without a crash
+    expect(events(s.db, ['run.crashed'])).toEqual([])
+    leading.child.kill('SIGTERM')
+    await leading.exit
+  })
+
+  it('given the primary killed -9 in the middle of its graceful shutdown, the standby takes over after the lease and finishes that shutdown', async () => {
+    // cancels answered slowly: the shutdown is still cancelling when the kill comes
+    const { primary, standby, p, s } = await pair({ cancel: 2_000, cancelAll: 2_000 })
+    await waitFor('orders resting', () => events(p.db, ['order.accepted']).length >= 5, primary)
+    primary.child.kill('SIGTERM')
+    const requested = await waitFor('the shutdown started', () => events(p.db, ['shutdown.requested'])[0], primary)
+    primary.child.kill('SIGKILL')
+    await primary.exit
+    const shutdownId = (requested.data as { shutdownId: string }).shutdownId
+    expect(events(p.db, ['shutdown.completed', 'run.ended'])).toEqual([])
+
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    const end = await standby.exit
+    expect(events(s.db, ['leadership.acquired']).at(-1)?.data).toMatchObject({ instance: 'standby', reason: 'failover', previous: 'primary' })
+    const completed = events(s.db, ['shutdown.completed']).map((e) => e.data as { shutdownId: string; exitCode: number })
+    expect(completed).toEqual([expect.objectContaining({ shutdownId })])
+    expect(end.code).toBe(completed[0]!.exitCode)
+  })
+})
