@@ -66,7 +66,7 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
     case 'venue.order-unreadable': {
       // once per order (per trade) it names; one it cannot name is recorded as often as it is offered
       const d = event.data
-      if (d.clientOrderId === undefined && d.venueOrderId === undefined && d.tradeId === undefined) return undefined
+      if (d.what === 'trade' ? d.tradeId === undefined : d.clientOrderId === undefined && d.venueOrderId === undefined) return undefined
       return `order-unreadable:${d.venue}:${d.what}:${d.clientOrderId ?? ''}:${d.venueOrderId ?? ''}:${d.tradeId ?? ''}`
     }
     case 'shutdown.requested':
