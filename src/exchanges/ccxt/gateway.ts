@@ -428,7 +428,7 @@ export class CcxtGateway implements ExchangeGateway {
         now: () => (this.options.clock ?? systemClock).now(),
         onError: (e) => this.onError(e),
         connectivity: this.connectivity,
-        fetchOpenOrders: (symbols) => this.openOrders(this.main, symbols, this.runner.deadline()),
+        fetchOpenOrders: (symbols, unreadable) => this.openOrders(this.main, symbols, this.runner.deadline(), unreadable),
         fetchOrder: (ref) => this.lookup(ref, this.main, this.runner.deadline()),
         fetchTrades: (symbol, since) => this.run('fetchMyTrades', this.main, () => this.tradePages(this.main, symbol, since), 'all', this.runner.deadline()),
       },
