@@ -185,6 +185,24 @@ export const current = {
       reason: Reason,
     }),
   },
+  /**
+   * An order the venue reported (`what`: or one of its trades) in a shape haltd cannot record: a
+   * quantity of 0, a side that is neither buy nor sell, an id too long… Not adopted or booked;
+   * `reason` names the field and what is wrong with it. The ids and market are those the venue
+   * gave, where they are readable themselves.
+   */
+  'venue.order-unreadable': {
+    v: 1,
+    data: z.strictObject({
+      venue: Venue,
+      what: z.enum(['order', 'trade']),
+      clientOrderId: Id.optional(),
+      venueOrderId: Id.optional(),
+      symbol: MarketSymbol.optional(),
+      tradeId: Id.optional(),
+      reason: Reason,
+    }),
+  },
   'market.mark': { v: 1, data: z.strictObject({ venue: Venue, symbol: MarketSymbol, price: Price }) },
   'marketdata.subscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(MarketSymbol) }) },
   'marketdata.unsubscribed': { v: 1, data: z.strictObject({ venue: Venue, symbols: z.array(MarketSymbol) }) },

@@ -63,6 +63,12 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
       return `fill:${event.data.venue}:${event.data.tradeId}`
     case 'venue.trade-unresolved':
       return `trade-unresolved:${event.data.venue}:${event.data.tradeId}`
+    case 'venue.order-unreadable': {
+      // once per order (per trade) it names; one it cannot name is recorded as often as it is offered
+      const d = event.data
+      if (d.what === 'trade' ? d.tradeId === undefined : d.clientOrderId === undefined && d.venueOrderId === undefined) return undefined
+      return `order-unreadable:${d.venue}:${d.what}:${d.clientOrderId ?? ''}:${d.venueOrderId ?? ''}:${d.tradeId ?? ''}`
+    }
     case 'shutdown.requested':
       return `shutdown:${event.data.shutdownId}`
     case 'shutdown.command-issued':

@@ -21,7 +21,12 @@ export interface ExchangeGateway {
    * `account` cancels everything on the account. The result says which method was used.
    */
   cancelAll(options: { scope: CancelScope; symbols?: readonly string[] }): Promise<CancelAllResult>
-  fetchOpenOrders(symbols?: readonly string[]): Promise<VenueOrder[]>
+  /**
+   * The open orders. An order in the venue's answer the gateway cannot read (no id, no amount, a
+   * status it does not know) fails the whole list, unless `unreadable` is given: then it is left
+   * out and handed to it, for a caller that records each such order and knows the list is not whole.
+   */
+  fetchOpenOrders(symbols?: readonly string[], options?: OpenOrdersOptions): Promise<VenueOrder[]>
   /** One order by our client order id; undefined when the venue does not know it. */
   fetchOrder(ref: OrderRef): Promise<VenueOrder | undefined>
   fetchPositions(): Promise<VenuePosition[]>
@@ -129,6 +134,11 @@ export type VenueOrder = {
   status: VenueOrderStatus
   reduceOnly?: boolean
 }
+
+/** An order in a venue's answer the gateway could not read: what it could tell of it, and why. */
+export type UnreadableVenueOrder = { venueOrderId?: string; clientOrderId?: string; symbol?: string; reason: string }
+
+export type OpenOrdersOptions = { unreadable?: (order: UnreadableVenueOrder) => void }
 
 /** Signed: positive long, negative short. */
 export type VenuePosition = { symbol: string; qty: number; entryPrice?: number }

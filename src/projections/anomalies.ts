@@ -20,6 +20,8 @@ export type AnomalyKind =
   | 'projection-error'
   /** A trade the venue reported without its market, whose order haltd could not find: recorded, booked nowhere. */
   | 'trade-unresolved'
+  /** An order (or a trade of one) the venue reported in a shape haltd cannot record: not adopted, booked nowhere. */
+  | 'order-unreadable'
   /** A stored event this build cannot read (written by a newer haltd, or damaged): skipped. */
   | 'unreadable-event'
 

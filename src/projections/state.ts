@@ -216,6 +216,16 @@ function apply(state: HaltdState, fact: Fact): void {
       })
       return
     }
+    case 'venue.order-unreadable': {
+      const d = fact.data
+      const order = d.clientOrderId ?? (d.venueOrderId === undefined ? 'an order it did not name readably' : `venue order ${d.venueOrderId}`)
+      const what = d.what === 'order' ? `order ${order}` : d.tradeId === undefined ? `a trade of ${order}` : `trade ${d.tradeId} of ${order}`
+      record(state, 'order-unreadable', `${what}${d.symbol === undefined ? '' : ` on ${d.symbol}`} could not be recorded: ${d.reason}`, {
+        venue: d.venue,
+        ...(d.clientOrderId === undefined ? {} : { clientOrderId: d.clientOrderId }),
+      })
+      return
+    }
     case 'strategy.enabled':
     case 'strategy.disabled':
     case 'strategy.limits-changed':

@@ -81,6 +81,7 @@ const samples: Record<EventType, (r: Rand) => Record<string, unknown>> = {
     marketsAsked: [symbol(r)],
     reason: reason(r),
   }),
+  'venue.order-unreadable': (r) => ({ venue: venue(r), what: 'order', venueOrderId: id(r, 'v'), symbol: symbol(r), reason: reason(r) }),
   'market.mark': (r) => ({ venue: venue(r), symbol: symbol(r), price: num(r) }),
   'marketdata.subscribed': (r) => ({ venue: venue(r), symbols: [symbol(r)] }),
   'marketdata.unsubscribed': (r) => ({ venue: venue(r), symbols: [symbol(r)] }),

@@ -96,4 +96,22 @@ describe('event catalogue', () => {
     expect(streamOf(ks)).toBe('trading')
     expect(idempotencyKeyOf(ks)).toBeUndefined()
   })
+
+  it('keys an unreadable order once per order or trade it names, and leaves one it cannot name unkeyed', () => {
+    const order = parseEvent({ type: 'venue.order-unreadable', data: { venue: 'v', what: 'order', clientOrderId: 'c', venueOrderId: '9', reason: 'qty' } })
+    expect(streamOf(order)).toBe('venue:v')
+    expect(idempotencyKeyOf(order)).toBe('order-unreadable:v:order:c:9:')
+    const trade = parseEvent({
+      type: 'venue.order-unreadable',
+      data: { venue: 'v', what: 'trade', clientOrderId: 'c', venueOrderId: '9', tradeId: 't1', reason: 'qty' },
+    })
+    expect(idempotencyKeyOf(trade)).toBe('order-unreadable:v:trade:c:9:t1')
+    // a trade whose own id cannot be read: two of one order are two facts
+    expect(
+      idempotencyKeyOf(parseEvent({ type: 'venue.order-unreadable', data: { venue: 'v', what: 'trade', clientOrderId: 'c', reason: 'tradeId' } })),
+    ).toBeUndefined()
+    expect(
+      idempotencyKeyOf(parseEvent({ type: 'venue.order-unreadable', data: { venue: 'v', what: 'order', symbol: 'BTC/USDT', reason: 'ids' } })),
+    ).toBeUndefined()
+  })
 })

@@ -147,6 +147,47 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     expect(seen.filter((u) => u.kind === 'fill')).toHaveLength(1)
   })
 
+  it('polls the others on when the venue lists one order in a shape it cannot read, and says so once', async () => {
+    // given a venue listing one open order with no side
+    const { gateway, venue, errors } = await rig('futures')
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-p-bad'))
+    await gateway.submit(limit('hd-p-2'))
+    venue.malformOrder('hd-p-bad', { side: 'SIDEWAYS' })
+    // when the other order fills at the venue
+    venue.engine.fillResting('futures', 'hd-p-2')
+    // then its fill and final status still come through the polls
+    await vi.waitFor(
+      () => {
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-p-2', qty: 0.01 }))
+        expect(seen).toContainEqual(expect.objectContaining({ kind: 'status', clientOrderId: 'hd-p-2', status: 'filled' }))
+      },
+      { timeout: 5_000, interval: 20 },
+    )
+    // and the unreadable one is reported once, across several polls, naming what is wrong
+    await new Promise((r) => setTimeout(r, 300))
+    const unreadable = errors.filter((e) => e.message.includes('could not be read'))
+    expect(unreadable.map((e) => [e.kind, e.message])).toEqual([
+      ['bad-response', expect.stringMatching(/^binanceusdm: open order hd-p-bad could not be read, left out: order \d+ has no side \(got "sideways"\)$/)],
+    ])
+    // the unreadable order reports no status it did not have
+    expect(seen.filter((u) => u.clientOrderId === 'hd-p-bad')).toEqual([])
+  })
+
+  it('lists the open orders it can read and hands over the one it cannot, only when asked to', async () => {
+    const { gateway, venue } = await rig('futures')
+    await gateway.submit(limit('hd-l-1'))
+    await gateway.submit(limit('hd-l-bad'))
+    venue.malformOrder('hd-l-bad', { origQty: '0' })
+    // asked without a callback, the list fails whole: a shutdown never reads a partial list as whole
+    await expect(gateway.fetchOpenOrders([BTC])).rejects.toMatchObject({ kind: 'bad-response' })
+    const unread: unknown[] = []
+    const open = await gateway.fetchOpenOrders([BTC], { unreadable: (u) => unread.push(u) })
+    expect(open.map((o) => o.clientOrderId)).toEqual(['hd-l-1'])
+    expect(unread).toEqual([{ venueOrderId: expect.any(String), clientOrderId: 'hd-l-bad', symbol: BTC, reason: expect.stringMatching(/has no amount$/) }])
+  })
+
   it('resyncs its clock on InvalidNonce and then succeeds, for a read and for a submit', async () => {
     const { gateway, venue, exchange } = await rig('futures')
     venue.clockOffsetMs = 120_000

@@ -96,6 +96,40 @@ describe('strategies and venues', () => {
   })
 })
 
+describe('orders a venue reported in a shape haltd cannot record', () => {
+  it('raises an unreadable order, and a trade of one, as anomalies naming the order, the trade and why, booking nothing', () => {
+    const s = given(
+      t('venue.order-unreadable', {
+        venue: 'binance',
+        what: 'order',
+        clientOrderId: 'eng-8',
+        venueOrderId: '4000008',
+        symbol: 'BTC/USDT',
+        reason: 'qty: Too small: expected number to be >0 (the venue gave 0)',
+      }),
+      t('venue.order-unreadable', { venue: 'binance', what: 'trade', venueOrderId: '4000009', reason: 'tradeId: Too big' }),
+    )
+    expect(anomalies(s)).toEqual([
+      {
+        seq: 1,
+        ts: 1_000_000,
+        kind: 'order-unreadable',
+        venue: 'binance',
+        clientOrderId: 'eng-8',
+        detail: 'order eng-8 on BTC/USDT could not be recorded: qty: Too small: expected number to be >0 (the venue gave 0)',
+      },
+      expect.objectContaining({
+        seq: 2,
+        kind: 'order-unreadable',
+        venue: 'binance',
+        detail: 'a trade of venue order 4000009 could not be recorded: tradeId: Too big',
+      }),
+    ])
+    expect(s.orders.size).toBe(0)
+    expect(s.positions.size).toBe(0)
+  })
+})
+
 describe('trades a venue reported without their market', () => {
   it('raises an unresolved trade as an anomaly naming the trade, its order and why, and books it to no position', () => {
     const s = given(

@@ -1,7 +1,9 @@
 import type { EventLog } from '../log/event-log.js'
-import type { ExchangeGateway, Fill, OrderUpdate, VenueOrder } from '../../exchanges/gateway.js'
+import { isVenueError } from '../../exchanges/errors.js'
+import type { ExchangeGateway, Fill, OrderUpdate, UnreadableVenueOrder, VenueOrder } from '../../exchanges/gateway.js'
 import type { Order } from '../../projections/orders.js'
-import { observeVenue, recordFills, recordOrderTotal } from './venue-recorder.js'
+import { adoptionEvents, logIdOf, orderUnreadableData, Remembered, rememberedKey, tradeRef, whyOrderUnrecordable, whyUnrecordable } from './unrecordable.js'
+import { fillEvent, observeVenue, openOrdersObserved, orderTotalEvent, recordOrderTotal } from './venue-recorder.js'
 
 /**
  * Guardian mode: an engine keeps its own order entry on an account haltd holds the keys of too.
@@ -23,6 +25,15 @@ import { observeVenue, recordFills, recordOrderTotal } from './venue-recorder.js
  * reports no trades, an order's fills are known by its total, as the open-order list or a lookup
  * gives it.
  *
+ * An order the venue reports in a shape the log refuses (a quantity of 0, a price that is not a
+ * number, an id too long) is recorded once as `venue.order-unreadable`, naming the field, and
+ * raised as an anomaly; the orders reported with it are adopted and settled as ever, each on its
+ * own. The trades held for such an order are recorded as `venue.trade-unresolved`, and a trade
+ * that is itself unreadable as `venue.order-unreadable` with its trade id. Reported readably
+ * later, the order is adopted then. While the open-order list holds an unreadable order it is not
+ * recorded as an observation: a list without an order the venue shows would be taken for
+ * evidence that the order is gone.
+ *
  * What it cannot promise: nothing is written ahead (haltd learns of an order when the venue
  * reports it, a poll later at worst), and an order placed and filled between two looks on a venue
  * that reports no trades is known only by the position it left.
@@ -41,6 +52,11 @@ export const GUARDIAN_ORIGIN = { kind: 'adopted' as const, id: 'guardian' }
 export const MAX_MARKETS_ASKED = 20
 /** Looks in which a lookup may fail before its trade is recorded unresolved. */
 const LOOKUPS_BEFORE_GIVING_UP = 3
+/** Unreadable orders and trades remembered as recorded, so a look does not record them again. */
+export const UNREADABLE_REMEMBERED = 1000
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+const lookupUnreadable = (e: Error) => `the venue's answer to its lookup could not be read: ${messageOf(e.cause ?? e)}`
 
 /** Trades of one order not adopted yet. */
 type Held = { fills: Fill[]; symbol?: string; venueOrderId?: string; failedLookups: number }
@@ -66,34 +82,47 @@ export function followAccount(input: {
   let timer: ReturnType<typeof setInterval> | undefined
   /** Trades of orders not adopted yet, by the order's client order id, recorded once it is. */
   const held = new Map<string, Held>()
+  /** Orders and trades recorded as unreadable. */
+  const remembered = new Remembered(UNREADABLE_REMEMBERED)
 
-  /** The id an order goes by in the log: the engine's client order id, else the venue's id. */
-  const idOf = (o: VenueOrder) => o.clientOrderId || `v${o.venueOrderId}`
+  const idOf = logIdOf
+  const whyUnreadable = (o: VenueOrder) => whyOrderUnrecordable(venue, o, GUARDIAN_ORIGIN)
+
+  /** An order the venue reported that haltd cannot record: recorded once, as long as it is remembered. */
+  const unreadable = (o: Partial<Pick<VenueOrder, 'clientOrderId' | 'venueOrderId' | 'symbol'>>, reason: string) => {
+    const key = rememberedKey(o)
+    if (remembered.has(key)) return
+    log.append({ type: 'venue.order-unreadable', data: orderUnreadableData(venue, o, reason) })
+    remembered.add(key)
+  }
+
+  /** Trades, each booked as an `order.filled`, or recorded as unreadable where the log refuses it. */
+  const recordTrades = (fills: readonly Fill[], order: { symbol?: string; venueOrderId?: string } = {}) => {
+    for (const f of fills) {
+      const event = fillEvent(venue, f)
+      const why = whyUnrecordable([event])
+      if (why === undefined) log.append(event)
+      else tradeUnreadable(f, order, why)
+    }
+  }
+
+  const tradeUnreadable = (f: Fill, order: { symbol?: string; venueOrderId?: string }, reason: string) => {
+    const key = `t\u0000${String(f.tradeId).slice(0, 256)}`
+    if (remembered.has(key)) return
+    log.append({ type: 'venue.order-unreadable', data: orderUnreadableData(venue, tradeRef(f, order), reason, f) })
+    remembered.add(key)
+  }
 
   const adopt = (o: VenueOrder) => {
     const clientOrderId = idOf(o)
     if (orderOf(venue, clientOrderId)) return
-    log.appendBatch([
-      {
-        type: 'order.submitted',
-        data: {
-          venue,
-          clientOrderId,
-          symbol: o.symbol,
-          side: o.side,
-          type: o.price === undefined ? 'market' : 'limit',
-          qty: o.qty,
-          ...(o.price !== undefined ? { price: o.price } : {}),
-          reduceOnly: o.reduceOnly ?? false,
-          origin: GUARDIAN_ORIGIN,
-        },
-      },
-      { type: 'order.accepted', data: { venue, clientOrderId, venueOrderId: o.venueOrderId } },
-    ])
+    log.appendBatch(adoptionEvents(venue, o, GUARDIAN_ORIGIN))
+    // readable now: should it turn unreadable again, that is news
+    remembered.delete(rememberedKey(o))
     // its trades first, each booked at its own price; the total then adds only what they miss
     const trades = held.get(clientOrderId)
     held.delete(clientOrderId)
-    if (trades) recordFills(log, venue, trades.fills)
+    if (trades) recordTrades(trades.fills, { symbol: o.symbol, venueOrderId: o.venueOrderId })
     if (o.filled > 0)
       recordOrderTotal(log, venue, {
         clientOrderId,
@@ -105,15 +134,30 @@ export function followAccount(input: {
 
   /** An adopted order the open list no longer shows: what the venue says became of it. */
   const settle = async (o: Order) => {
-    const found = await gateway.fetchOrder({ clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) })
+    const ref = { clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) }
+    let found: VenueOrder | undefined
+    try {
+      found = await gateway.fetchOrder(ref)
+    } catch (e) {
+      if (!isVenueError(e, 'bad-response')) throw e
+      // said once, not at every look; the order stays live until the venue answers readably
+      unreadable(ref, lookupUnreadable(e))
+      return
+    }
     const key = { venue, clientOrderId: o.clientOrderId }
-    if (found && found.filled > 0)
-      recordOrderTotal(log, venue, {
+    if (found && found.filled > 0) {
+      const total = {
         clientOrderId: o.clientOrderId,
         filled: found.filled,
         ...(found.average !== undefined ? { average: found.average } : {}),
         ...(found.price !== undefined ? { price: found.price } : {}),
-      })
+      }
+      const event = orderTotalEvent(venue, total)
+      const why = event && whyUnrecordable([event])
+      // what the venue says became of it stands even where its filled total cannot be read
+      if (why) unreadable(found, `its filled total: ${why}`)
+      else recordOrderTotal(log, venue, total)
+    }
     if (found === undefined || found.status === 'canceled')
       log.append({ type: 'order.canceled', data: { ...key, confirmedBy: found ? 'lookup' : 'open-orders' } })
     else if (found.status === 'expired') log.append({ type: 'order.expired', data: key })
@@ -122,24 +166,82 @@ export function followAccount(input: {
 
   /** Orders known only by their trades: asked for by the trade's market and venue id, adopted with their trades. */
   const adoptTraded = async () => {
-    for (const [clientOrderId, h] of [...held]) {
-      if (orderOf(venue, clientOrderId)) {
-        // adopted meanwhile (or haltd's own after all): the trades are plain fills now
-        held.delete(clientOrderId)
-        recordFills(log, venue, h.fills)
-        continue
+    for (const [clientOrderId, h] of [...held]) await each(() => adoptTradedOne(clientOrderId, h))
+  }
+
+  const adoptTradedOne = async (clientOrderId: string, h: Held) => {
+    if (orderOf(venue, clientOrderId)) {
+      // adopted meanwhile (or haltd's own after all): the trades are plain fills now
+      held.delete(clientOrderId)
+      recordTrades(h.fills, h)
+      return
+    }
+    if (h.symbol === undefined) {
+      await placeUnnamed(clientOrderId, h)
+      return
+    }
+    let found: VenueOrder | undefined
+    try {
+      found = await gateway.fetchOrder({ clientOrderId, symbol: h.symbol, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) })
+    } catch (e) {
+      // an answer the gateway cannot read, look after look: the order is unreadable, its trades unresolved
+      if (!isVenueError(e, 'bad-response') || ++h.failedLookups < LOOKUPS_BEFORE_GIVING_UP) throw e
+      const why = lookupUnreadable(e)
+      unreadable({ clientOrderId, symbol: h.symbol, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) }, why)
+      unresolve(clientOrderId, h, [h.symbol], `its order could not be recorded: ${why}`)
+      return
+    }
+    if (found) adoptWithTrades(clientOrderId, h, found, [h.symbol])
+    else {
+      // the venue would not say which order: the trades are recorded as the facts they are
+      held.delete(clientOrderId)
+      recordTrades(h.fills, h)
+    }
+  }
+
+  /** The order a lookup found for held trades: adopted with them, or, where the log refuses it, recorded unreadable and the trades unresolved. */
+  const adoptWithTrades = (clientOrderId: string, h: Held, found: VenueOrder, marketsAsked: string[]) => {
+    const why = whyUnreadable(found)
+    if (why === undefined) {
+      adopt(found)
+      return
+    }
+    unreadable(found, why)
+    unresolve(clientOrderId, h, marketsAsked, `its order could not be recorded: ${why}`)
+  }
+
+  /** Held trades booked to no position, each recorded as `venue.trade-unresolved` with why (or unreadable, where the trade itself is). */
+  const unresolve = (clientOrderId: string, h: Held, marketsAsked: string[], reason: string) => {
+    held.delete(clientOrderId)
+    for (const f of h.fills) {
+      const event = {
+        type: 'venue.trade-unresolved',
+        data: {
+          venue,
+          tradeId: f.tradeId,
+          clientOrderId,
+          ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}),
+          qty: f.qty,
+          price: f.price,
+          fee: f.fee,
+          ...(f.feeCurrency ? { feeCurrency: f.feeCurrency } : {}),
+          ...(f.liquidity ? { liquidity: f.liquidity } : {}),
+          marketsAsked,
+          reason,
+        },
       }
-      if (h.symbol === undefined) {
-        await placeUnnamed(clientOrderId, h)
-        continue
-      }
-      const found = await gateway.fetchOrder({ clientOrderId, symbol: h.symbol, ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}) })
-      if (found) adopt(found)
-      else {
-        // the venue would not say which order: the trades are recorded as the facts they are
-        held.delete(clientOrderId)
-        recordFills(log, venue, h.fills)
-      }
+      const why = whyUnrecordable([event])
+      if (why === undefined) log.append(event)
+      else tradeUnreadable(f, h, `${why}; ${reason}`)
+    }
+  }
+
+  /** One order's part of a look: what goes wrong with it is reported and the look goes on with the next. */
+  const each = async (part: () => unknown) => {
+    try {
+      await part()
+    } catch (e) {
+      onError(e)
     }
   }
 
@@ -157,12 +259,11 @@ export function followAccount(input: {
     if (orderOf(venue, clientOrderId)) return // adopted while it asked: the next look books the trades
     const found = answers.find((a): a is PromiseFulfilledResult<VenueOrder> => a.status === 'fulfilled' && a.value !== undefined)
     if (found) {
-      adopt(found.value)
+      adoptWithTrades(clientOrderId, h, found.value, asked)
       return
     }
     const failed = asked.filter((_, i) => answers[i]!.status === 'rejected')
     if (failed.length > 0 && ++h.failedLookups < LOOKUPS_BEFORE_GIVING_UP) return
-    held.delete(clientOrderId)
     const reason =
       asked.length === 0
         ? 'haltd knows no market this account trades on the venue to ask for its order'
@@ -171,36 +272,38 @@ export function followAccount(input: {
             ...(failed.length > 0 ? [`the lookup failed ${h.failedLookups} time(s) on ${failed.join(', ')}`] : []),
             ...(markets.length > asked.length ? [`${markets.length - asked.length} further market(s) not asked`] : []),
           ].join('; ')
-    for (const f of h.fills) {
-      log.append({
-        type: 'venue.trade-unresolved',
-        data: {
-          venue,
-          tradeId: f.tradeId,
-          clientOrderId,
-          ...(h.venueOrderId ? { venueOrderId: h.venueOrderId } : {}),
-          qty: f.qty,
-          price: f.price,
-          fee: f.fee,
-          ...(f.feeCurrency ? { feeCurrency: f.feeCurrency } : {}),
-          ...(f.liquidity ? { liquidity: f.liquidity } : {}),
-          marketsAsked: asked,
-          reason,
-        },
-      })
-    }
+    unresolve(clientOrderId, h, asked, reason)
   }
 
   const lookOnce = async () => {
-    await observeVenue(log, gateway, { openOrders: true, positions: true })
-    const open = await gateway.fetchOpenOrders()
+    const unread: UnreadableVenueOrder[] = []
+    const open = await gateway.fetchOpenOrders(undefined, { unreadable: (u) => unread.push(u) })
+    const observed = openOrdersObserved(venue, open)
+    const whole = whyUnrecordable([observed]) === undefined
+    // an order haltd follows was readable when adopted: only the list needs reading again
+    const unreadableWhy = new Map(
+      open.map((o) => [o, orderOf(venue, idOf(o)) ? (whole ? undefined : whyUnrecordable([openOrdersObserved(venue, [o])])) : whyUnreadable(o)] as const),
+    )
+    // recorded only whole: a list without an order the venue shows would read as that order gone
+    if (unread.length === 0 && [...unreadableWhy.values()].every((why) => why === undefined)) log.append(observed)
+    await observeVenue(log, gateway, { positions: true })
     const listed = new Set<string>()
+    /** Venue ids of the orders listed that could not be read: still open, whatever shape they are reported in. */
+    const listedUnread = new Set<string>()
+    for (const u of unread) {
+      if (u.clientOrderId) listed.add(u.clientOrderId)
+      if (u.venueOrderId) listedUnread.add(u.venueOrderId)
+      await each(() => unreadable(u, `the venue's order could not be read: ${u.reason}`))
+    }
     for (const o of open) {
       listed.add(idOf(o))
-      adopt(o)
+      const why = unreadableWhy.get(o)
+      await each(() => (why === undefined ? adopt(o) : unreadable(o, why)))
     }
     await adoptTraded()
-    for (const o of [...input.adoptedLive(venue)]) if (!listed.has(o.clientOrderId)) await settle(o)
+    for (const o of [...input.adoptedLive(venue)]) {
+      if (!listed.has(o.clientOrderId) && !(o.venueOrderId !== undefined && listedUnread.has(o.venueOrderId))) await each(() => settle(o))
+    }
   }
 
   const look = (): Promise<void> => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate } from '../../exchanges/gateway.js'
+import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate, VenueOrder } from '../../exchanges/gateway.js'
 import { HaltdError } from '../../events/errors.js'
 import type { EventInput } from '../../events/index.js'
 import { orderEventKey } from '../../events/routing.js'
@@ -10,20 +10,23 @@ type Appender = { append(input: EventInput): unknown }
 
 /** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
 export function recordFills(log: Appender, venue: string, fills: readonly Fill[]): void {
-  for (const f of fills) {
-    log.append({
-      type: 'order.filled',
-      data: {
-        venue,
-        clientOrderId: f.clientOrderId,
-        tradeId: f.tradeId,
-        qty: f.qty,
-        price: f.price,
-        fee: f.fee,
-        feeCurrency: f.feeCurrency,
-        liquidity: f.liquidity,
-      },
-    })
+  for (const f of fills) log.append(fillEvent(venue, f))
+}
+
+/** One trade as the `order.filled` it is recorded as. */
+export function fillEvent(venue: string, f: Fill): EventInput {
+  return {
+    type: 'order.filled',
+    data: {
+      venue,
+      clientOrderId: f.clientOrderId,
+      tradeId: f.tradeId,
+      qty: f.qty,
+      price: f.price,
+      fee: f.fee,
+      feeCurrency: f.feeCurrency,
+      liquidity: f.liquidity,
+    },
   }
 }
 
@@ -38,14 +41,20 @@ export type OrderTotal = { clientOrderId: string; filled: number; average?: numb
  * recorded without a price to book it at, or for an order haltd never submitted.
  */
 export function recordOrderTotal(log: EventLog, venue: string, total: OrderTotal, fallbackPrice?: number): boolean {
+  const event = orderTotalEvent(venue, total, fallbackPrice)
+  if (event === undefined || !isOurs(log, venue, total.clientOrderId)) return false
+  log.append(event)
+  return true
+}
+
+/** The `order-total` fill an order's reported total is recorded as; undefined when it says nothing filled, or gives no price. */
+export function orderTotalEvent(venue: string, total: OrderTotal, fallbackPrice?: number): EventInput | undefined {
   const price = total.average ?? total.price ?? fallbackPrice
-  if (!(total.filled > 0) || !(price !== undefined && price > 0)) return false
-  if (!isOurs(log, venue, total.clientOrderId)) return false
-  log.append({
+  if (!(total.filled > 0) || !(price !== undefined && price > 0)) return undefined
+  return {
     type: 'order.filled',
     data: { venue, clientOrderId: total.clientOrderId, tradeId: totalTradeId(total), qty: total.filled, price, source: 'order-total' },
-  })
-  return true
+  }
 }
 
 /** The trade id of an order total: the same report, from whichever caller, is one event. */
@@ -145,6 +154,25 @@ export function recordUpdates(
   }
 }
 
+/** A venue's open-order list as the observation it is recorded as. */
+export function openOrdersObserved(venue: string, orders: readonly VenueOrder[]): EventInput {
+  return {
+    type: 'venue.open-orders-observed',
+    data: {
+      venue,
+      orders: orders.map((o) => ({
+        symbol: o.symbol,
+        venueOrderId: o.venueOrderId,
+        clientOrderId: o.clientOrderId,
+        side: o.side,
+        qty: o.qty,
+        filled: o.filled,
+        price: o.price,
+      })),
+    },
+  }
+}
+
 /** Ask a venue what it holds and record each answer as an observation. */
 export async function observeVenue(
   log: EventLog,
@@ -161,22 +189,7 @@ export async function observeVenue(
     })
   }
   if (all || what.openOrders) {
-    const orders = await gateway.fetchOpenOrders()
-    log.append({
-      type: 'venue.open-orders-observed',
-      data: {
-        venue,
-        orders: orders.map((o) => ({
-          symbol: o.symbol,
-          venueOrderId: o.venueOrderId,
-          clientOrderId: o.clientOrderId,
-          side: o.side,
-          qty: o.qty,
-          filled: o.filled,
-          price: o.price,
-        })),
-      },
-    })
+    log.append(openOrdersObserved(venue, await gateway.fetchOpenOrders()))
   }
   if ((all || what.positions) && gateway.capabilities.positions) {
     const positions = await gateway.fetchPositions()

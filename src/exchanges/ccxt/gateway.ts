@@ -15,6 +15,7 @@ import type {
   OrderRequest,
   OrderUpdate,
   VenueBalance,
+  OpenOrdersOptions,
   VenueOrder,
   VenuePosition,
 } from '../gateway.js'
@@ -22,7 +23,7 @@ import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, o
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
 import { assertUsableExchange } from './instance-check.js'
-import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder } from './mapping.js'
+import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder, toVenueOrders } from './mapping.js'
 import { matchBatchAnswers, resultIdOf } from './batch-answers.js'
 import { bybitCancelBatch, byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
 import { pagingFor, readAllPages } from './pages.js'
@@ -250,8 +251,8 @@ export class CcxtGateway implements ExchangeGateway {
     return { scope: 'account', method: 'mass-cancel', ...(await this.massCancel(ex, open, request.symbols, signal)) }
   }
 
-  fetchOpenOrders(symbols?: readonly string[], options: CallOptions = {}): Promise<VenueOrder[]> {
-    return this.openOrders(this.main, symbols, this.runner.deadline(options.signal))
+  fetchOpenOrders(symbols?: readonly string[], options: CallOptions & OpenOrdersOptions = {}): Promise<VenueOrder[]> {
+    return this.openOrders(this.main, symbols, this.runner.deadline(options.signal), options.unreadable)
   }
 
   async fetchOrder(ref: OrderRef, options: CallOptions = {}): Promise<VenueOrder | undefined> {
@@ -427,7 +428,7 @@ export class CcxtGateway implements ExchangeGateway {
         now: () => (this.options.clock ?? systemClock).now(),
         onError: (e) => this.onError(e),
         connectivity: this.connectivity,
-        fetchOpenOrders: (symbols) => this.openOrders(this.main, symbols, this.runner.deadline()),
+        fetchOpenOrders: (symbols, unreadable) => this.openOrders(this.main, symbols, this.runner.deadline(), unreadable),
         fetchOrder: (ref) => this.lookup(ref, this.main, this.runner.deadline()),
         fetchTrades: (symbol, since) => this.run('fetchMyTrades', this.main, () => this.tradePages(this.main, symbol, since), 'all', this.runner.deadline()),
       },
@@ -441,16 +442,22 @@ export class CcxtGateway implements ExchangeGateway {
     for (const f of ack.fills ?? []) this.tracker.firstSight(f.tradeId)
   }
 
-  private async openOrders(ex: Exchange, symbols: readonly string[] | undefined, signal: AbortSignal): Promise<VenueOrder[]> {
+  private async openOrders(
+    ex: Exchange,
+    symbols: readonly string[] | undefined,
+    signal: AbortSignal,
+    unreadable?: OpenOrdersOptions['unreadable'],
+  ): Promise<VenueOrder[]> {
+    const read = (list: Order[]) => toVenueOrders(list, unreadable)
     const needsSymbol = openOrdersNeedSymbol(ex)
     if (symbols === undefined && this.symbols.length === 0 && needsSymbol) {
       // an empty answer here would read as "nothing open"
       throw new VenueError(this.venue, 'unsupported', `${ex.id} lists open orders per symbol only: configure the gateway's symbols`)
     }
     const list = symbols ?? (this.symbols.length > 0 ? this.symbols : undefined)
-    if (list === undefined) return this.run('fetchOpenOrders', ex, async () => (await this.openOrderPages(ex, undefined)).map(toVenueOrder), 'all', signal)
+    if (list === undefined) return this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, undefined)), 'all', signal)
     const perSymbol = await Promise.all(
-      list.map((symbol) => this.run('fetchOpenOrders', ex, async () => (await this.openOrderPages(ex, symbol)).map(toVenueOrder), 'all', signal)),
+      list.map((symbol) => this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, symbol)), 'all', signal)),
     )
     return perSymbol.flat()
   }

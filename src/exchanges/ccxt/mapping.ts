@@ -1,6 +1,6 @@
 import { BadResponse, type Balances, type Market, type Order, type Position, type Trade } from 'ccxt'
 import type { Side } from '../../events/primitives.js'
-import type { Fill, MarketInfo, OrderAck, VenueBalance, VenueOrder, VenueOrderStatus, VenuePosition } from '../gateway.js'
+import type { Fill, MarketInfo, OrderAck, UnreadableVenueOrder, VenueBalance, VenueOrder, VenueOrderStatus, VenuePosition } from '../gateway.js'
 
 // ccxt's unified structures onto the port's shapes. Anything a shutdown would act on (an id, a
 // side, a quantity) that is missing raises BadResponse rather than becoming a made-up order.
@@ -59,6 +59,30 @@ export function toVenueOrder(o: Order): VenueOrder {
     status: statusOf(o),
     ...(typeof o.reduceOnly === 'boolean' ? { reduceOnly: o.reduceOnly } : {}),
   }
+}
+
+/**
+ * A list of orders. Without `unreadable`, one that cannot be read fails the list (BadResponse);
+ * with it, that order is handed to it, with what can be told of it, and left out.
+ */
+export function toVenueOrders(list: readonly Order[], unreadable?: (order: UnreadableVenueOrder) => void): VenueOrder[] {
+  if (!unreadable) return list.map(toVenueOrder)
+  const out: VenueOrder[] = []
+  for (const o of list) {
+    try {
+      out.push(toVenueOrder(o))
+    } catch (e) {
+      if (!(e instanceof BadResponse)) throw e
+      const clientOrderId = clientIdOf(o)
+      unreadable({
+        ...(o.id ? { venueOrderId: String(o.id) } : {}),
+        ...(clientOrderId ? { clientOrderId } : {}),
+        ...(o.symbol ? { symbol: o.symbol } : {}),
+        reason: e.message,
+      })
+    }
+  }
+  return out
 }
 
 export function toFill(t: Trade, clientOrderId: string): Fill {

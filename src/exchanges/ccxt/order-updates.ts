@@ -1,6 +1,6 @@
 import type { Exchange, Order, Trade } from 'ccxt'
-import type { OrderUpdate, VenueOrder } from '../gateway.js'
-import type { VenueError } from '../errors.js'
+import type { OrderUpdate, UnreadableVenueOrder, VenueOrder } from '../gateway.js'
+import { VenueError } from '../errors.js'
 import { toVenueError } from './errors.js'
 import { toFill, toVenueOrder } from './mapping.js'
 import type { OrderTracker } from './order-tracker.js'
@@ -12,7 +12,7 @@ export type FeedPorts = {
   venue: string
   exchange: Exchange
   tracker: OrderTracker
-  fetchOpenOrders(symbols: readonly string[] | undefined): Promise<VenueOrder[]>
+  fetchOpenOrders(symbols: readonly string[] | undefined, unreadable?: (order: UnreadableVenueOrder) => void): Promise<VenueOrder[]>
   fetchOrder(ref: { clientOrderId: string; symbol: string; venueOrderId?: string }): Promise<VenueOrder | undefined>
   fetchTrades(symbol: string, since: number): Promise<Trade[]>
   /** Symbols to poll besides those of tracked orders. */
@@ -24,6 +24,9 @@ export type FeedPorts = {
 }
 
 type Handler = (u: OrderUpdate) => void
+
+/** Open orders the poll could not read, remembered as reported so a poll does not report them again. */
+const UNREADABLE_REPORTED = 1000
 
 /**
  * Order status changes and fills, either pushed (ccxt.pro `watchOrders` + `watchMyTrades`) or
@@ -38,6 +41,7 @@ export class OrderUpdateFeed {
   private pollTimer: NodeJS.Timeout | undefined
   private polling: Promise<void> | undefined
   private readonly stopped = new AbortController()
+  private readonly unreadableReported = new Set<string>()
   private tradesSince: number
 
   constructor(
@@ -87,15 +91,26 @@ export class OrderUpdateFeed {
   async poll(): Promise<void> {
     const p = this.ports
     const symbols = [...new Set([...p.symbols, ...p.tracker.symbols()])]
-    const open = await p.fetchOpenOrders(symbols.length > 0 ? symbols : undefined)
     const openIds = new Set<string>()
+    // one order the venue lists in a shape that cannot be read does not hide the others' updates
+    const open = await p.fetchOpenOrders(symbols.length > 0 ? symbols : undefined, (u) => {
+      if (u.clientOrderId) openIds.add(u.clientOrderId)
+      this.reportUnreadable(u)
+    })
     for (const o of open) {
       if (o.clientOrderId) openIds.add(o.clientOrderId)
       this.onOrder(o)
     }
     for (const gone of p.tracker.active().filter((a) => !openIds.has(a.clientOrderId))) {
-      const found = await p.fetchOrder(gone)
-      if (found) this.onOrder(found)
+      try {
+        const found = await p.fetchOrder(gone)
+        if (found) this.onOrder(found)
+      } catch (e) {
+        // one lookup that fails leaves the others, and the trades, to this poll
+        const failure = toVenueError(p.venue, e)
+        if (failure.kind !== 'bad-response') throw failure
+        p.onError(failure)
+      }
     }
     const since = this.tradesSince
     const pollStarted = p.now()
@@ -104,6 +119,16 @@ export class OrderUpdateFeed {
     }
     // overlap by a little: venue clocks and ours differ; trade ids dedupe the rest
     this.tradesSince = pollStarted - 5_000
+  }
+
+  /** An open order the venue listed unreadably: reported once while remembered. */
+  private reportUnreadable(u: UnreadableVenueOrder): void {
+    const key = `${u.venueOrderId ?? ''}\u0000${u.clientOrderId ?? ''}`
+    if (this.unreadableReported.has(key)) return
+    if (this.unreadableReported.size >= UNREADABLE_REPORTED) this.unreadableReported.delete(this.unreadableReported.values().next().value!)
+    this.unreadableReported.add(key)
+    const which = u.clientOrderId ?? (u.venueOrderId === undefined ? 'an order without ids' : `venue order ${u.venueOrderId}`)
+    this.ports.onError(new VenueError(this.ports.venue, 'bad-response', `open order ${which} could not be read, left out: ${u.reason}`))
   }
 
   private emit(u: OrderUpdate): void {

@@ -46,6 +46,18 @@ export type FakeBinance = {
    * streams do: the trade then names only its order's venue id.
    */
   tradeReportsWithoutSymbol: boolean
+  /**
+   * Report the order with this client id malformed in every REST answer that shows it (open-order
+   * lists, lookups, spot and futures): `fields` replace those of its wire shape (`{ origQty: '0' }`,
+   * `{ price: 'NaN' }`, `{ clientOrderId: '' }`), as a venue answering garbage would. Undefined
+   * reports it as it is again.
+   */
+  malformOrder(clientOrderId: string, fields: Record<string, unknown> | undefined): void
+  /**
+   * The user-data stream's trade reports of the order with this client id carry `fields` in place
+   * of their own (`{ t: 'x'.repeat(250) }`: a trade id too long). Undefined reports them as they are.
+   */
+  malformTradeReports(clientOrderId: string, fields: Record<string, unknown> | undefined): void
   /** Requests that matched no route, as `METHOD /path`: a test that sees one has found a gap. */
   readonly unrouted: string[]
   /** Live user-data subscribers. */
@@ -72,6 +84,15 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
   const engine = new FakeExchangeEngine(symbols, options.balances, options.futuresWallet, serverTime)
   const faultBoard = new FaultSwitchboard()
   const unrouted: string[] = []
+  const malformed = new Map<string, Record<string, unknown>>()
+  const malformedTrades = new Map<string, Record<string, unknown>>()
+  /** An order's wire shape as the venue shows it: malformed where a test asked for it. */
+  const shown = (o: FakeOrder, wire: Record<string, unknown>): Record<string, unknown> => {
+    const fields = malformed.get(o.clientOrderId)
+    return fields ? { ...wire, ...fields } : wire
+  }
+  const spotShown = (o: FakeOrder) => shown(o, spotOrder(o))
+  const futuresShown = (o: FakeOrder) => shown(o, futuresOrder(o))
   let cancelIds = 0
 
   const sign = (payload: string): string => createHmac('sha256', secret).update(payload).digest('hex')
@@ -216,14 +237,14 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
           const symbol = requireSymbol(p)
           const o = engine.find('spot', orderRef(p), symbol)
           if (!o) throw NO_SUCH_ORDER()
-          return spotOrder(o)
+          return spotShown(o)
         },
       },
       'DELETE /api/v3/order': {
         security: 'signed',
         handler: (p) => spotCancelAck(engine.cancel('spot', requireSymbol(p), orderRef(p)), `cancel-${++cancelIds}`),
       },
-      'GET /api/v3/openOrders': { security: 'signed', handler: (p) => engine.open('spot', p.get('symbol') ?? undefined).map(spotOrder) },
+      'GET /api/v3/openOrders': { security: 'signed', handler: (p) => engine.open('spot', p.get('symbol') ?? undefined).map(spotShown) },
       'DELETE /api/v3/openOrders': {
         security: 'signed',
         handler: (p) => {
@@ -247,11 +268,11 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
         handler: (p) => {
           const o = engine.find('futures', orderRef(p), requireSymbol(p))
           if (!o) throw NO_SUCH_ORDER()
-          return futuresOrder(o)
+          return futuresShown(o)
         },
       },
       'DELETE /fapi/v1/order': { security: 'signed', handler: (p) => futuresOrder(engine.cancel('futures', requireSymbol(p), orderRef(p))) },
-      'GET /fapi/v1/openOrders': { security: 'signed', handler: (p) => engine.open('futures', p.get('symbol') ?? undefined).map(futuresOrder) },
+      'GET /fapi/v1/openOrders': { security: 'signed', handler: (p) => engine.open('futures', p.get('symbol') ?? undefined).map(futuresShown) },
       'DELETE /fapi/v1/allOpenOrders': {
         security: 'signed',
         handler: (p) => {
@@ -410,6 +431,7 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     if (order.segment !== 'spot') return
     const report = executionReport(order, trade, serverTime())
     if (trade && state.tradeReportsWithoutSymbol) delete report.s
+    if (trade) Object.assign(report, malformedTrades.get(order.clientOrderId))
     for (const [ws, subscriptionId] of subscribers) ws.send(JSON.stringify({ subscriptionId, event: report }))
   })
 
@@ -447,6 +469,14 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
     },
     set tradeReportsWithoutSymbol(on: boolean) {
       state.tradeReportsWithoutSymbol = on
+    },
+    malformOrder: (clientOrderId, fields) => {
+      if (fields === undefined) malformed.delete(clientOrderId)
+      else malformed.set(clientOrderId, fields)
+    },
+    malformTradeReports: (clientOrderId, fields) => {
+      if (fields === undefined) malformedTrades.delete(clientOrderId)
+      else malformedTrades.set(clientOrderId, fields)
     },
     unrouted,
     userStreamSubscribers: () => subscribers.size,
