@@ -63,7 +63,7 @@ parentPort.on('message', (m) => {
       const db = new Database(m.path, { fileMustExist: true })
       // no busy wait: PASSIVE never waits anyway, and a RESTART that waited would hold the writer's lock meanwhile
       db.pragma('busy_timeout = 0')
-      // a checkpoint copies WAL frames through one page of its own, not the page cache: keep that small
+      // a checkpoint copies WAL frames through a page buffer of its own, not the page cache; what it does cache is capped like the writer's
       db.pragma('cache_size = -' + workerData.cacheKib)
       logs.set(m.id, db)
     } catch (e) {
