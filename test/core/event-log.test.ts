@@ -15,6 +15,7 @@ import {
 } from '../../src/index.js'
 import { createProjectionRunner, replayLog } from '../../src/core/log/projection-runner.js'
 import { stateHash } from '../../src/projections/index.js'
+import { PAGE_CACHE_KIB } from '../../src/core/log/page-cache.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { submitted, mark } from '../support/events.js'
 
@@ -476,5 +477,23 @@ describe('event log', () => {
     expect(copy.lastSeq).toBeGreaterThanOrEqual(2_000)
     copy.close()
     log.close()
+  })
+})
+
+describe('the log’s SQLite page cache', () => {
+  const cacheKib = (db: Database.Database) => -(db.pragma('cache_size', { simple: true }) as number)
+
+  it('given a log opened to write, and one opened to read, each connection caches at most PAGE_CACHE_KIB, not the 16 MB better-sqlite3 builds SQLite with', () => {
+    const path = tempDb()
+    const writer = openEventLog({ path })
+    writer.appendBatch(Array.from({ length: 2_000 }, (_, i) => submitted({ clientOrderId: `hdpc${i}` })))
+    const reader = openEventLog({ path, readonly: true })
+    try {
+      expect(cacheKib(writer.database)).toBe(PAGE_CACHE_KIB)
+      expect(cacheKib(reader.database)).toBe(PAGE_CACHE_KIB)
+    } finally {
+      reader.close()
+      writer.close()
+    }
   })
 })

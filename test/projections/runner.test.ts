@@ -272,4 +272,28 @@ describe('projection runner', () => {
     expect(Math.abs(size(late) - size(early)) / size(early)).toBeLessThan(0.05)
     log.close()
   })
+
+  it('given a live runner, finished orders appended through the log leave its state beyond the retention, and a working order stays', () => {
+    const log = openEventLog({ path: tempDb() })
+    const runner = createProjectionRunner({ log, retention: { closedOrders: 100 } })
+    log.append(ev.submitted('working'))
+    log.append(ev.accepted('working'))
+    for (let from = 0; from < 5_000; from += 500) {
+      const batch = []
+      for (let i = from; i < from + 500; i++) {
+        batch.push(ev.submitted(`f${i}`), ev.accepted(`f${i}`), i % 2 === 0 ? ev.filled(`f${i}`, `ft${i}`, 1, 100) : ev.canceled(`f${i}`))
+      }
+      log.appendBatch(batch)
+      expect(runner.state.orders.size).toBeLessThanOrEqual(101)
+    }
+    expect(runner.state.orders.size).toBe(101)
+    expect(order(runner.state, 'sim-a', 'working')!.status).toBe('open')
+    expect(order(runner.state, 'sim-a', 'f4999')!.status).toBe('canceled')
+    expect(order(runner.state, 'sim-a', 'f4899')).toBeUndefined()
+    expect(runner.state.closedOrders.length - runner.state.closedHead).toBe(100)
+    // the fills of the orders it forgot still count
+    expect(position(runner.state, 'sim-a', 'BTC/USDT')!.qty).toBe(2_500)
+    runner.stop()
+    log.close()
+  })
 })

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
+import { PAGE_CACHE_KIB } from './page-cache.js'
 
 /**
  * WAL checkpoints off the append path. SQLite's default runs a checkpoint inside whichever commit
@@ -62,6 +63,8 @@ parentPort.on('message', (m) => {
       const db = new Database(m.path, { fileMustExist: true })
       // no busy wait: PASSIVE never waits anyway, and a RESTART that waited would hold the writer's lock meanwhile
       db.pragma('busy_timeout = 0')
+      // a checkpoint copies WAL frames through a page buffer of its own, not the page cache; what it does cache is capped like the writer's
+      db.pragma('cache_size = -' + workerData.cacheKib)
       logs.set(m.id, db)
     } catch (e) {
       parentPort.postMessage({ op: 'failed', id: m.id, message: e && e.message ? e.message : String(e) })
@@ -89,7 +92,7 @@ class CheckpointWorker {
 
   constructor() {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sqlite, ...CHECKPOINTS } })
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sqlite, cacheKib: PAGE_CACHE_KIB, ...CHECKPOINTS } })
     this.worker.on('message', (m: FromWorker) => {
       if (m.op === 'failed') this.registrations.get(m.id)?.failed(m.message)
     })

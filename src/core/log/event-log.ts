@@ -32,6 +32,7 @@ import {
   ReplicatedChainBroken,
 } from './errors.js'
 import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
+import { PAGE_CACHE_KIB } from './page-cache.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
 import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
@@ -464,6 +465,7 @@ export class EventLog {
       this.chainKeyId = chain.keyId
       this.digest = chain.digest
       db.pragma('busy_timeout = 5000')
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`)
       if (!this.readonly) {
         db.pragma('journal_mode = WAL')
         db.pragma(`synchronous = ${this.durability === 'power' ? 'FULL' : 'NORMAL'}`)
