@@ -108,7 +108,8 @@ const specs: Partial<Record<EventType, Kind & { kind: 'object' }>> = {
  * The source of one object's check: statements that read the object in `src`, leave the canonical
  * copy in `out` and its JSON in `json`, and `return` (undefined: ask zod) at the first value this
  * path does not vouch for. Generated once per type so each check is straight-line code, as zod's
- * own object parser is.
+ * own object parser is. Each field's JSON is added with as few strings made per event as can be:
+ * the comma, key, quotes and any known value (an enum's, a boolean's, a default) are one literal.
  */
 function objectSource(fields: Field[], src: string, out: string, json: string, fresh: () => string): string {
   const lines = [
@@ -117,16 +118,23 @@ function objectSource(fields: Field[], src: string, out: string, json: string, f
     `const ${out} = {};`,
     `let ${json} = '{';`,
   ]
-  // the comma before a field is decided at run time: an optional field before it may be left out
-  const append = (field: Field, encoded: string) =>
-    `${json} += (${json}.length === 1 ? '' : ',') + ${JSON.stringify(`${JSON.stringify(field.key)}:`)} + ${encoded};`
+  // Whether a comma comes before a field: none before the first, one after a field always
+  // written; after only optional fields, the JSON may still be just '{', so it is decided at run time.
+  let before: 'nothing' | 'optional fields' | 'a field' = 'nothing'
   for (const field of fields) {
     const key = JSON.stringify(field.key)
     const v = fresh()
-    const enc = fresh()
+    const comma = before
+    /** An expression for the field's text up to its value, with `tail` (literal JSON) after it. */
+    const lead = (tail: string) => {
+      const text = `${key}:${tail}`
+      if (comma === 'nothing') return JSON.stringify(text)
+      if (comma === 'a field') return JSON.stringify(`,${text}`)
+      return `(${json}.length === 1 ? ${JSON.stringify(text)} : ${JSON.stringify(`,${text}`)})`
+    }
     lines.push(`const ${v} = ${src}[${key}];`)
     const copy = field.kind === 'object' ? fresh() : v
-    const check = [...checkSource(field, v, copy, enc, fresh), `${out}[${key}] = ${copy};`, append(field, enc)]
+    const check = [...checkSource(field, v, copy, json, lead, fresh), `${out}[${key}] = ${copy};`]
     const absent = field.absent
     if (absent === 'required') lines.push(`if (${v} === undefined) return undefined;`, ...check)
     else if (absent === 'optional')
@@ -134,26 +142,35 @@ function objectSource(fields: Field[], src: string, out: string, json: string, f
       lines.push(`if (${v} === undefined) { if (hasOwn(${src}, ${key})) ${out}[${key}] = undefined; } else {`, ...check, '}')
     else {
       const value = JSON.stringify(absent.value)
-      lines.push(`if (${v} === undefined) { ${out}[${key}] = ${value}; ${append(field, JSON.stringify(value))} } else {`, ...check, '}')
+      lines.push(`if (${v} === undefined) { ${out}[${key}] = ${value}; ${json} += ${lead(value)}; } else {`, ...check, '}')
     }
+    if (absent !== 'optional') before = 'a field'
+    else if (before === 'nothing') before = 'optional fields'
   }
   lines.push(`${json} += '}';`)
   return lines.join('\n')
 }
 
-/** Statements that check the value in `v` and leave its JSON in `enc` (and a nested object's copy in `copy`). */
-function checkSource(field: Field, v: string, copy: string, enc: string, fresh: () => string): string[] {
+/**
+ * Statements that check the value in `v` and add its field to `json` (`lead(tail)` is the
+ * field's text before its value, with the literal JSON `tail` after it), leaving a nested
+ * object's copy in `copy`.
+ */
+function checkSource(field: Field, v: string, copy: string, json: string, lead: (tail: string) => string, fresh: () => string): string[] {
   switch (field.kind) {
     case 'text':
       return [
         `if (typeof ${v} !== 'string' || ${v}.length < ${field.min} || ${v}.length > ${field.max}) return undefined;`,
-        `let ${enc};`,
-        `if (!needsLook.test(${v})) ${enc} = '"' + ${v} + '"';`,
+        `if (!needsLook.test(${v})) ${json} += ${lead('"')} + ${v} + '"';`,
         `else if (loneSurrogate.test(${v})) return undefined;`,
-        `else ${enc} = JSON.stringify(${v});`,
+        `else ${json} += ${lead('')} + JSON.stringify(${v});`,
       ]
     case 'enum':
-      return [`if (${field.values.map((x) => `${v} !== ${JSON.stringify(x)}`).join(' && ')}) return undefined;`, `const ${enc} = '"' + ${v} + '"';`]
+      return [
+        `switch (${v}) {`,
+        ...field.values.map((x) => `case ${JSON.stringify(x)}: ${json} += ${lead(JSON.stringify(x))}; break;`),
+        'default: return undefined; }',
+      ]
     case 'number': {
       // JSON writes a finite number as String(n) (-0 as 0, as String does); NaN fails every test
       const test = {
@@ -161,12 +178,14 @@ function checkSource(field: Field, v: string, copy: string, enc: string, fresh: 
         finite: `Number.isFinite(${v})`,
         'positive-int': `Number.isSafeInteger(${v}) && ${v} > 0`,
       }[field.test]
-      return [`if (typeof ${v} !== 'number' || !(${test})) return undefined;`, `const ${enc} = String(${v});`]
+      return [`if (typeof ${v} !== 'number' || !(${test})) return undefined;`, `${json} += ${lead('')} + String(${v});`]
     }
     case 'boolean':
-      return [`if (typeof ${v} !== 'boolean') return undefined;`, `const ${enc} = ${v} ? 'true' : 'false';`]
-    case 'object':
-      return [objectSource(field.fields, v, copy, enc, fresh)]
+      return [`if (typeof ${v} !== 'boolean') return undefined;`, `${json} += ${v} ? ${lead('true')} : ${lead('false')};`]
+    case 'object': {
+      const enc = fresh()
+      return [objectSource(field.fields, v, copy, enc, fresh), `${json} += ${lead('')} + ${enc};`]
+    }
   }
 }
 

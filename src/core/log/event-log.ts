@@ -34,6 +34,7 @@ import {
 import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
 import { PAGE_CACHE_KIB } from './page-cache.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
+import { RecentKeys } from './recent-keys.js'
 import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
 export const LOG_FORMAT = 'haltd-event-log'
@@ -138,7 +139,7 @@ const RECENT_KEYS = 4096
 /** Rows per multi-row INSERT on the batch path (12 parameters each, well under SQLite's limit). */
 const ROWS_PER_INSERT = 32
 
-type Chained = { envelope: Envelope; key: string | null; json: string }
+type Chained = { envelope: Envelope; json: string }
 
 /** A batch row was ignored as a duplicate on the fast path; the batch is redone row by row. */
 class DuplicateInBatch extends Error {}
@@ -262,9 +263,16 @@ function hashLink(
   correlationId: string | null,
   data: string,
 ): string {
-  const header = `[${num(seq)},${str(id)},${str(type)},${num(v)},${num(ts)},${str(stream)},${str(causationId)},${str(correlationId)}]`
-  return digest(prevHash + header + data)
+  const known = TYPE_AND_VERSION.get(type)
+  const typeAndV = known !== undefined && known.v === v ? known.text : `${str(type)},${num(v)},`
+  const ids = causationId === null && correlationId === null ? 'null,null]' : `${str(causationId)},${str(correlationId)}]`
+  return digest(`${prevHash}[${num(seq)},${str(id)},${typeAndV}${num(ts)},${str(stream)},${ids}${data}`)
 }
+
+/** `"type",v,` of the header for each catalogue type at its current version, written once rather than per event. */
+const TYPE_AND_VERSION = new Map<string, { v: number; text: string }>(
+  Object.entries(current).map(([type, { v }]) => [type, { v, text: `${JSON.stringify(type)},${num(v)},` }]),
+)
 
 /**
  * Turn a stored row into the envelope readers see: data parsed and lifted to the current version.
@@ -398,10 +406,7 @@ export class EventLog {
   /** The writer lock (one writer per log file); none for a read-only log. */
   private readonly lock: WriterLock | undefined
   private readonly emitter = new EventEmitter<LogEvents>()
-  private readonly recentKeys = new Set<string>()
-  /** The same keys in arrival order, a ring: the oldest leaves the set without an iterator per append. */
-  private readonly recentRing = new Array<string | undefined>(RECENT_KEYS)
-  private recentAt = 0
+  private readonly recentKeys = new RecentKeys(RECENT_KEYS)
   private readonly insert: Database.Statement
   private readonly insertMany: Database.Statement
   /** Writes a batch in one transaction; wrapped once, not per call. */
@@ -627,7 +632,7 @@ export class EventLog {
     if (this.soon.length > 0) this.appendSoonNow()
     const event = readInput(input)
     checkEnvelopeInput(input)
-    if (this.power) this.openGroup(() => [input.type])
+    if (this.power) this.openGroup(input)
     const seq = this.seq
     const hash = this.hash
     const lastTs = this.lastTs
@@ -653,7 +658,7 @@ export class EventLog {
       checkEnvelopeInput(input)
       return event
     })
-    if (this.power) this.openGroup(() => inputs.map((i) => i.type))
+    if (this.power) this.openGroup(inputs)
     const seq = this.seq
     const hash = this.hash
     const lastTs = this.lastTs
@@ -748,7 +753,7 @@ export class EventLog {
   }
 
   /**
-   * Serialise, stamp, key and hash the event that follows `prevHash` at `seq`. Writes nothing.
+   * Serialise, stamp and hash the event that follows `prevHash` at `seq`. Writes nothing.
    * Throws `InvalidEvent` for data over the size cap.
    */
   private chain(input: EventInput, event: HaltdEvent, seq: number, prevHash: string, lastTs: number): Chained {
@@ -764,7 +769,6 @@ export class EventLog {
     const hash = hashLink(this.digest!, prevHash, seq, id, event.type, v, ts, stream, causationId, correlationId, json)
     return {
       envelope: { seq, id, type: event.type, v, ts, stream, causationId, correlationId, data: event.data, prevHash, hash } as Envelope,
-      key: input.idempotencyKey ?? idempotencyKeyOf(event) ?? null,
       json,
     }
   }
@@ -772,20 +776,20 @@ export class EventLog {
   private write(input: EventInput, event: HaltdEvent): Envelope {
     // An event this process appended a moment ago arriving again (a venue's stream and the
     // router both report an ack) is answered by one indexed read instead of a chained insert
-    // SQLite would ignore. The set is a hint: a key it names that is not stored is written as usual.
-    const recentKey = input.idempotencyKey ?? idempotencyKeyOf(event)
-    if (recentKey !== undefined && this.recentKeys.has(recentKey)) {
-      const existing = this.byKey.get(recentKey) as StoredRow | undefined
-      if (existing) return this.duplicate(recentKey, existing, event.type, event.data, JSON.stringify(event.data))
+    // SQLite would ignore. The filter is a hint: a key it may hold that is not stored is written as usual.
+    const key = input.idempotencyKey ?? idempotencyKeyOf(event) ?? null
+    if (key !== null && this.recentKeys.mayHave(key)) {
+      const existing = this.byKey.get(key) as StoredRow | undefined
+      if (existing) return this.duplicate(key, existing, event.type, event.data, JSON.stringify(event.data))
     }
-    const { envelope: e, key, json } = this.chain(input, event, this.seq + 1, this.hash, this.lastTs)
+    const { envelope: e, json } = this.chain(input, event, this.seq + 1, this.hash, this.lastTs)
     const info = this.insert.run(e.seq, e.id, e.type, e.v, e.ts, e.stream, e.causationId, e.correlationId, key, json, e.prevHash, e.hash)
     if (info.changes === 0) {
       const existing = key === null ? undefined : (this.byKey.get(key) as StoredRow | undefined)
       if (!existing) throw new LogWriteFailed(undefined, `event ${e.seq} was not stored`, undefined)
       return this.duplicate(key!, existing, e.type, e.data, json)
     }
-    if (key !== null) this.remember(key)
+    if (key !== null) this.recentKeys.add(key)
     this.seq = e.seq
     this.hash = e.hash
     this.lastTs = e.ts
@@ -797,15 +801,6 @@ export class EventLog {
     const stored = toEnvelope(existing)
     if (existing.type !== type || existing.data !== json) this.emitter.emit('conflict', { key, stored, offered: { type, data } })
     return stored
-  }
-
-  private remember(key: string): void {
-    if (this.recentKeys.has(key)) return
-    const oldest = this.recentRing[this.recentAt]
-    if (oldest !== undefined) this.recentKeys.delete(oldest)
-    this.recentRing[this.recentAt] = key
-    this.recentAt = (this.recentAt + 1) % RECENT_KEYS
-    this.recentKeys.add(key)
   }
 
   /**
@@ -821,7 +816,10 @@ export class EventLog {
     let lastTs = this.lastTs
     let filled = 0
     for (let i = 0; i < events.length; i++) {
-      const { envelope: e, key, json } = this.chain(inputs[i]!, events[i]!, ++seq, prevHash, lastTs)
+      const input = inputs[i]!
+      const event = events[i]!
+      const key = input.idempotencyKey ?? idempotencyKeyOf(event) ?? null
+      const { envelope: e, json } = this.chain(input, event, ++seq, prevHash, lastTs)
       const at = filled * 12
       params[at] = seq
       params[at + 1] = e.id
@@ -862,13 +860,14 @@ export class EventLog {
     return failure
   }
 
-  private openGroup(types: () => readonly string[]): void {
+  /** Begin the group transaction if none is open; `writing` is what is about to be written, named if BEGIN fails. */
+  private openGroup(writing: { type: string } | readonly { type: string }[]): void {
     if (this.groupOpen) return
     try {
       // IMMEDIATE for the reason `writeAll` is (the group's first append may read before it writes)
       this.database.exec('BEGIN IMMEDIATE')
     } catch (e) {
-      throw this.afterWriteError(e, types())
+      throw this.afterWriteError(e, Array.isArray(writing) ? writing.map((w: { type: string }) => w.type) : [(writing as { type: string }).type])
     }
     this.groupOpen = true
     this.committed = new Promise((resolve, reject) => {
@@ -964,7 +963,7 @@ export class EventLog {
       prev = row.hash
     }
     if (rows.length === 0) return []
-    if (this.power) this.openGroup(() => rows.map((r) => r.type))
+    if (this.power) this.openGroup(rows)
     const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
     try {
       this.writeReplicated(rows)
@@ -993,7 +992,7 @@ export class EventLog {
           this.seq = r.seq
           this.hash = r.hash
           this.lastTs = Math.max(this.lastTs, r.ts)
-          if (r.key !== null) this.remember(r.key)
+          if (r.key !== null) this.recentKeys.add(r.key)
         }
       })
       .immediate()
