@@ -14,7 +14,7 @@ import type { MarketData } from './market-data.js'
 import type { VenueHealth } from './venue-health.js'
 import { daemonMetrics } from './metrics.js'
 import type { ReplicationStatus } from '../cluster/replication/publisher.js'
-import { watchEventLoop } from './event-loop.js'
+import { watchEventLoop, type EventLoopLag } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
@@ -62,6 +62,8 @@ export type AdminBackendInput = {
   controls?: () => { handover: boolean; fleet: boolean }
   /** The latest handover's timeline, for the page. */
   handoverView?: () => HandoverView | null
+  /** This haltd's reading of the event loop's lag since the last scrape. */
+  eventLoopLag?: () => EventLoopLag
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
@@ -145,6 +147,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         ticks: d.marketData.ticks,
         shuttingDown: d.shuttingDown(),
         replication: d.replication?.(),
+        ...(d.eventLoopLag ? { eventLoopLag: d.eventLoopLag } : {}),
         latencyMs: new Map(
           [...d.venues.keys()].flatMap((v) => {
             const l = d.venueHealth.latency(v)
@@ -288,8 +291,12 @@ export async function startAdmin(input: {
   const { life, controller, config, token, logger, cleanups } = input
   const handovers = watchHandovers(input.backend.log, input.handoverSince)
   cleanups.push(() => handovers.stop())
+  // /metrics reports the event loop's lag: sample it from now on, not from the first scrape
+  const eventLoop = watchEventLoop()
+  cleanups.push(() => eventLoop.stop())
   const backend = createAdminBackend({
     ...input.backend,
+    eventLoopLag: eventLoop.read,
     handoverView: () => handovers.current(),
     drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
     requestShutdown: (r) => {
@@ -311,8 +318,6 @@ export async function startAdmin(input: {
     ...(config.admin.loginLimit ? { loginLimit: config.admin.loginLimit } : {}),
   })
   cleanups.push(() => admin.close())
-  // /metrics reports the event loop's lag: sample it from now on, not from the first scrape
-  watchEventLoop()
   const infoPath = adminInfoPath(config.db.path)
   writeAdminInfo(infoPath, { url: admin.url, token, pid: process.pid, db: config.db.path, startedAt: new Date(input.backend.startedAt).toISOString() })
   cleanups.push(() => removeAdminInfo(infoPath))

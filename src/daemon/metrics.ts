@@ -1,7 +1,7 @@
 import { inFlight, openOrders, positions, strategies, type HaltdState } from '../projections/index.js'
 import type { ShutdownState } from '../projections/shutdowns.js'
 import type { Metric } from '../admin/prometheus.js'
-import { readEventLoopLag, type EventLoopLag } from './event-loop.js'
+import type { EventLoopLag } from './event-loop.js'
 
 export type MetricsInput = {
   state: HaltdState
@@ -19,19 +19,21 @@ export type MetricsInput = {
   replication?: { state: string; ackedSeq: number; lagEvents: number; lagMs: number; mode: string } | undefined
   /** The process's own numbers; read from this process when absent. */
   process?: ProcessSample
+  /** This haltd's reading of the event loop's lag, when it watches the loop. */
+  eventLoopLag?: () => EventLoopLag
 }
 
 /** What the standard `process_*` and `nodejs_*` metrics are made of. */
 export type ProcessSample = { residentBytes: number; cpuSeconds: number; startTimeSeconds: number; eventLoop?: EventLoopLag }
 
-export function sampleProcess(): ProcessSample {
+export function sampleProcess(eventLoop?: EventLoopLag): ProcessSample {
   const cpu = process.cpuUsage()
   return {
     residentBytes: process.memoryUsage.rss(),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     // wall clock on purpose: the process started in real time, whatever clock haltd runs on
     startTimeSeconds: Math.round(Date.now() / 1000 - process.uptime()),
-    eventLoop: readEventLoopLag(),
+    ...(eventLoop ? { eventLoop } : {}),
   }
 }
 
@@ -72,7 +74,7 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
   const t = s.trading
   const shutdown = runningShutdown(s, m.shuttingDown)
   const progress = shutdown ? shutdownProgressNow(shutdown) : {}
-  const proc = m.process ?? sampleProcess()
+  const proc = m.process ?? sampleProcess(m.eventLoopLag?.())
   return [
     gauge('haltd_up', '1 while the daemon runs', [{ value: 1 }]),
     gauge('haltd_uptime_seconds', 'seconds since this run started', [{ value: Math.max(0, (m.now - m.startedAt) / 1000) }]),
