@@ -109,7 +109,9 @@ describe('a standby of an engine stopped on purpose, as real processes', { timeo
     const { primary, standby, p, s } = await pair({ cancel: 2_000, cancelAll: 2_000 })
     await waitFor('orders resting', () => events(p.db, ['order.accepted']).length >= 5, primary)
     primary.child.kill('SIGTERM')
-    const requested = await waitFor('the shutdown started', () => events(p.db, ['shutdown.requested'])[0], primary)
+    // killed once the standby holds the request: a request that never reached the stream is not a
+    // shutdown the standby could know of, and it would take over to trade
+    const requested = await waitFor('the standby holds the shutdown request', () => events(s.db, ['shutdown.requested'])[0], primary)
     primary.child.kill('SIGKILL')
     await primary.exit
     const shutdownId = (requested.data as { shutdownId: string }).shutdownId
