@@ -60,4 +60,16 @@ describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () =
     const after = await fleetStatus(nats.url)
     expect(after.engines.filter((e) => e.row?.state === 'STOPPED' && e.row.exit?.code === 3).map((e) => e.engine)).toEqual(['s1', 's2', 's3'])
   })
+
+  it('given a NATS server that takes the connection and never answers (paused), haltd fleet says it cannot reach it and exits 1 within its connect timeout', async () => {
+    const nats = await startNats()
+    closing.push(() => nats.close())
+    nats.pause()
+    closing.push(async () => nats.resume())
+    const started = Date.now()
+    const status = await fleetCli(nats.url, ['status'])
+    expect(status).toMatchObject({ status: 1, stdout: '', stderr: expect.stringMatching(/^haltd fleet: cannot reach the fleet's NATS at nats:\/\/127\.0\.0\.1:\d+: timeout/) })
+    // the connect timeout is 2 s; a process kept alive by the timed-out socket would wait on the server for ever
+    expect(Date.now() - started).toBeLessThan(20_000)
+  })
 })
