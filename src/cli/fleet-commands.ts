@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { HaltdError } from '../events/errors.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
 import { FleetAction, type EngineScope, type FleetKillSwitch } from '../cluster/fleet/control.js'
+import { silentNats } from '../cluster/greeting.js'
 import { fleetOperator, type FleetOperator, type FleetView } from '../cluster/fleet/operator.js'
 import type { FleetMember } from '../cluster/fleet/registry.js'
 import type { StopOutcome } from '../cluster/fleet/stop.js'
@@ -23,6 +24,8 @@ const EXIT_MEANING: Record<number, string> = {
   2: 'residual exposure or unconfirmed cancels',
   3: 'emergency shutdown',
 }
+
+const CONNECT_TIMEOUT_MS = 2_000
 
 class FleetUnreachable extends HaltdError {
   constructor(servers: readonly string[], why: string) {
@@ -50,7 +53,9 @@ async function withFleet<T>(flags: { nats?: string | undefined; config?: string 
   const { servers, token } = serversOf(flags)
   let nc: NatsConnection
   try {
-    nc = await connect({ servers, token, timeout: 2_000, name: `haltd-cli-${process.pid}` })
+    const silent = await silentNats(servers, CONNECT_TIMEOUT_MS)
+    if (silent !== undefined) throw new Error(silent)
+    nc = await connect({ servers, token, timeout: CONNECT_TIMEOUT_MS, name: `haltd-cli-${process.pid}` })
   } catch (e) {
     throw new FleetUnreachable(servers, e instanceof Error ? e.message : String(e))
   }
