@@ -68,7 +68,13 @@ describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () =
     closing.push(async () => nats.resume())
     const started = Date.now()
     const status = await fleetCli(nats.url, ['status'])
-    expect(status).toMatchObject({ status: 1, stdout: '', stderr: expect.stringMatching(/^haltd fleet: cannot reach the fleet's NATS at nats:\/\/127\.0\.0\.1:\d+: no greeting from the server within 2000 ms \(timeout\)$/m) })
+    expect(status).toMatchObject({
+      status: 1,
+      stdout: '',
+      stderr: expect.stringMatching(
+        /^haltd fleet: cannot reach the fleet's NATS at nats:\/\/127\.0\.0\.1:\d+: no greeting from the server within 2000 ms \(timeout\)$/m,
+      ),
+    })
     // the connect timeout is 2 s; a process kept alive by the timed-out socket would wait on the server for ever
     expect(Date.now() - started).toBeLessThan(20_000)
   })
