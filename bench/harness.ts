@@ -17,6 +17,8 @@
  *   (extra words may follow): the HTML page charts them as duration vs order count, one line per
  *   distinct rest of the name (venues, latency and any extra words).
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Histogram, type Percentiles } from './histogram.js'
 
 export { Histogram, percentilesOf, type Percentiles } from './histogram.js'
@@ -100,6 +102,19 @@ function isPromise(x: unknown): x is Promise<void> {
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
+/**
+ * A full collection, run between the warm-ups and the timed repetitions. Contenders build their
+ * inputs for every repetition up front (tens of MB of events); until a collection has moved them
+ * to the old generation, each young one copies them, and it runs when some side allocates: the
+ * side that does (haltd's log) paid for promoting every side's workload, the raw baseline's
+ * prebuilt rows included, and a ratio swung by a fifth from run to run. After this, each side's
+ * collections are those of its own garbage.
+ */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc')
+  return runInNewContext('gc') as () => void
+})()
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN
   const s = [...values].sort((a, b) => a - b)
@@ -181,6 +196,7 @@ export async function measureInterleaved(entries: readonly { fn: Operation; opti
   if (entries.some((e) => e.options.repetitions !== reps)) throw new RangeError('interleaved measurements need the same number of repetitions')
   const runs = entries.map((e) => new Measuring(e.fn, e.options))
   for (const r of runs) await r.warm()
+  collectGarbage()
   await yieldToLoop()
   for (let rep = 0; rep < reps; rep++) {
     // Rotate who goes first, so no side always runs in the wake of the same neighbour.
