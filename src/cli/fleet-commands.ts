@@ -1,9 +1,9 @@
 import { hostname } from 'node:os'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { HaltdError } from '../events/errors.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
 import { FleetAction, type EngineScope, type FleetKillSwitch } from '../cluster/fleet/control.js'
-import { silentNats } from '../cluster/greeting.js'
+import { connectNats } from '../cluster/greeting.js'
 import { fleetOperator, type FleetOperator, type FleetView } from '../cluster/fleet/operator.js'
 import type { FleetMember } from '../cluster/fleet/registry.js'
 import type { StopOutcome } from '../cluster/fleet/stop.js'
@@ -53,9 +53,7 @@ async function withFleet<T>(flags: { nats?: string | undefined; config?: string 
   const { servers, token } = serversOf(flags)
   let nc: NatsConnection
   try {
-    const silent = await silentNats(servers, CONNECT_TIMEOUT_MS)
-    if (silent !== undefined) throw new Error(silent)
-    nc = await connect({ servers, token, timeout: CONNECT_TIMEOUT_MS, name: `haltd-cli-${process.pid}` })
+    nc = await connectNats({ servers, token, timeout: CONNECT_TIMEOUT_MS, name: `haltd-cli-${process.pid}` })
   } catch (e) {
     throw new FleetUnreachable(servers, e instanceof Error ? e.message : String(e))
   }

@@ -1,4 +1,12 @@
 import { connect as tcpConnect } from 'node:net'
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node'
+
+/** Connect as the client does, once a server has greeted a probe of ours (see `silentNats`). */
+export async function connectNats(options: ConnectionOptions & { servers: string[]; timeout: number }): Promise<NatsConnection> {
+  const silent = await silentNats(options.servers, options.timeout)
+  if (silent !== undefined) throw new Error(silent)
+  return connect(options)
+}
 
 /**
  * Whether one of `servers` (nats:// or tls:// URLs) greets a new connection, as NATS does with its
@@ -10,7 +18,7 @@ import { connect as tcpConnect } from 'node:net'
  * process retrying against such a server (the fleet link does, every refresh) would gather one
  * socket per try, and a one-shot command would never end. Our own probe's socket is always closed.
  */
-export async function silentNats(servers: readonly string[], timeoutMs: number): Promise<string | undefined> {
+async function silentNats(servers: readonly string[], timeoutMs: number): Promise<string | undefined> {
   const answers = await Promise.all(servers.map((s) => greets(s, timeoutMs)))
   if (answers.some((a) => a === undefined)) return undefined
   return answers.length === 1 ? answers[0] : answers.map((a, i) => `${servers[i]}: ${a}`).join('; ')

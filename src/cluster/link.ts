@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
 import type { NatsConfig } from './config.js'
-import { silentNats } from './greeting.js'
+import { connectNats } from './greeting.js'
 
 /** The instance name of this process when the config gives none. */
 export const instanceOf = (config: NatsConfig): string =>
@@ -15,9 +15,7 @@ export const instanceOf = (config: NatsConfig): string =>
  * NATS restarting must not need a haltd restart); what depends on it watches `status()`.
  */
 export async function openNatsLink(config: NatsConfig, name: string): Promise<NatsConnection> {
-  const silent = await silentNats(config.servers, config.connectTimeoutMs)
-  if (silent !== undefined) throw new Error(silent)
-  return connect({
+  return connectNats({
     servers: config.servers,
     name,
     token: config.token,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { evolveRuns, initialRuns, openRun, RUNS_READ } from '../projections/index.js'
+import { evolveRuns, initialRuns, openRun, RUNS_READ, type RunsState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { Logger } from './logger.js'
 
@@ -14,15 +14,20 @@ export function newRunId(startedAt: number): string {
     .slice(0, 14)}-${randomBytes(3).toString('hex')}`
 }
 
+/** The runs projection over a log, read from the streams that hold run facts only. */
+export function runsIn(log: EventLog): RunsState {
+  let runs = initialRuns()
+  const facts = RUNS_READ.flatMap((read) => [...log.read(read)]).sort((x, y) => x.seq - y.seq)
+  for (const e of facts) runs = evolveRuns(runs, e)
+  return runs
+}
+
 /**
  * Record the start of a run. A previous run that never recorded its end crashed (or was killed):
  * that is written first, before anything else this run does.
  */
 export function startRun(log: EventLog, input: { runId: string; version: string; configHash: string }, logger: Pick<Logger, 'warn'>): RunInfo {
-  let runs = initialRuns()
-  const facts = RUNS_READ.flatMap((read) => [...log.read(read)]).sort((x, y) => x.seq - y.seq)
-  for (const e of facts) runs = evolveRuns(runs, e)
-  const open = openRun(runs)
+  const open = openRun(runsIn(log))
   let crashed: RunInfo['crashed']
   if (open) {
     crashed = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq }

@@ -9,7 +9,7 @@ import { dashboardView, type StatusPart } from '../admin/dashboard/view.js'
 import { openOrders, positions, type HaltdState } from '../projections/index.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
-import { statusPositions, statusReconciliation } from './status.js'
+import { tradingStatus } from './status.js'
 import type { StandbyStatus } from './types.js'
 
 /**
@@ -120,21 +120,12 @@ export async function startStandbyAdmin(input: {
   const dashboard = () => {
     const s = input.status()
     const state = input.state()
-    const t = state.trading
-    const ks = t.killSwitch
     const who = s.leader ? `the leader is '${s.leader.instance}' (epoch ${s.leader.epoch})` : 'no instance holds the lease now'
     const status: StatusPart = {
       state: 'standby',
-      mode: t.mode,
       gate: { halted: true, reason: `a standby sends no order; ${who}` },
-      killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
-      positions: statusPositions(state),
-      pnl: { realized: state.pnl.realized, fees: state.pnl.fees, unrealized: state.pnl.unrealized, equity: state.pnl.equity, drawdown: state.pnl.drawdown },
+      ...tradingStatus(state),
       strategies: [],
-      drain: t.drain.state,
-      paused: t.paused !== false,
-      deploymentsLocked: t.deploymentsLocked !== false,
-      reconciliation: statusReconciliation(state),
       uptimeMs: input.now() - input.startedAt,
     }
     return dashboardView({

@@ -29,16 +29,29 @@ export type StatusInputs = {
   fleet?: DaemonStatus['fleet'] | undefined
 }
 
+/** What the status says of the projections alone: a leader's and a standby's alike. */
+export function tradingStatus(s: HaltdState) {
+  const t = s.trading
+  const ks = t.killSwitch
+  return {
+    mode: t.mode,
+    killSwitch: ks.latched ? { latched: true as const, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false as const },
+    positions: statusPositions(s),
+    pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
+    reconciliation: statusReconciliation(s),
+    drain: t.drain.state,
+    paused: t.paused !== false,
+    deploymentsLocked: t.deploymentsLocked !== false,
+  }
+}
+
 /** The daemon's status: the projections, the gate, the strategies and the running shutdown in one view. */
 export function daemonStatus(i: StatusInputs): DaemonStatus {
   const s = i.state
-  const t = s.trading
-  const ks = t.killSwitch
   const running = i.shutdown
   const step = running ? [...running.state.steps].reverse().find((x) => x.procedure === running.state.procedure) : undefined
   return {
     state: i.lifecycle,
-    mode: t.mode,
     pid: i.run.pid,
     runId: i.run.runId,
     version: HALTD_VERSION,
@@ -49,19 +62,13 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
       ...(i.gate.latchReason ? { reason: i.gate.latchReason } : {}),
       ...(i.gate.fenced !== undefined ? { fenced: i.gate.fenced } : {}),
     },
-    killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
     openOrders: s.inFlight,
-    positions: statusPositions(s),
-    pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
     venues: [...i.venues].map((venue) => {
       const latency = i.measuredLatency(venue)?.latencyMs ?? s.venues.get(venue)?.latencyMs
       return { venue, connected: s.venues.get(venue)?.connected === true, ...(latency !== undefined ? { latencyMs: latency } : {}) }
     }),
-    reconciliation: statusReconciliation(s),
     strategies: i.strategies.map((x) => ({ id: x.id, enabled: x.enabled, ...(x.disabledReason ? { reason: x.disabledReason } : {}) })),
-    drain: t.drain.state,
-    paused: t.paused !== false,
-    deploymentsLocked: t.deploymentsLocked !== false,
+    ...tradingStatus(s),
     shutdown: running
       ? {
           shutdownId: running.shutdownId,
@@ -81,7 +88,7 @@ export function daemonStatus(i: StatusInputs): DaemonStatus {
 }
 
 /** The positions held, each with its market's amount step where the venue named one. */
-export function statusPositions(s: HaltdState): DaemonStatus['positions'] {
+function statusPositions(s: HaltdState): DaemonStatus['positions'] {
   return [...s.positions.values()]
     .filter((p) => Math.abs(p.qty) > 1e-12)
     .map((p) => {
@@ -97,7 +104,7 @@ export function statusPositions(s: HaltdState): DaemonStatus['positions'] {
     })
 }
 
-export function statusReconciliation(s: HaltdState): DaemonStatus['reconciliation'] {
+function statusReconciliation(s: HaltdState): DaemonStatus['reconciliation'] {
   const r = reconciliation(s)
   return { verdict: r.verdict, venues: r.perVenue }
 }

@@ -1,6 +1,7 @@
 import type { EventLog } from '../core/log/event-log.js'
-import { evolveRuns, initialRuns, RUNS_READ, type RunsState } from '../projections/index.js'
+import type { RunsState } from '../projections/index.js'
 import { lastLeaderIn } from './cluster.js'
+import { runsIn } from './run-record.js'
 
 /**
  * An engine its leader stopped on purpose: the newest run ended with a recorded end, after the
@@ -41,9 +42,7 @@ export function deliberateStopOf(runs: RunsState, shutdowns: readonly ShutdownMa
 
 /** `deliberateStopOf` over a log, with who led. */
 export function deliberateStopIn(log: EventLog): DeliberateStop | undefined {
-  let runs = initialRuns()
-  const facts = RUNS_READ.flatMap((read) => [...log.read(read)]).sort((x, y) => x.seq - y.seq)
-  for (const e of facts) runs = evolveRuns(runs, e)
+  const runs = runsIn(log)
   const shutdowns: ShutdownMark[] = []
   for (const e of log.read({ streamPrefix: 'shutdown:', types: ['shutdown.requested', 'shutdown.completed'] })) {
     if (e.unreadable !== undefined) continue

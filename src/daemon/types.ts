@@ -8,6 +8,7 @@ import type { StrategyHost, Strategy, StrategyLimits } from '../strategies/index
 import type { EventLog } from '../core/log/event-log.js'
 import type { ProjectionRunner } from '../core/log/projection-runner.js'
 import type { TakenLeadership } from './cluster.js'
+import type { DeliberateStop } from './stopped-engine.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { CancelOutcome, CancelRef, SubmitOrder, SubmitOutcome } from '../core/execution/order-router.js'
 import type { OrderEntry } from '../core/execution/order-entry.js'
@@ -39,7 +40,7 @@ export type StandbyStatus = {
    * While nobody leads because the last leader stopped the engine on purpose (a shutdown, then its
    * run's end): the lease is left alone until a leader is started again.
    */
-  engineStopped?: { leader: string | undefined; runId: string; exitCode: number; shutdownId: string; message: string }
+  engineStopped?: DeliberateStop & { message: string }
   venues: StandbyVenue[]
 }
 

@@ -2,8 +2,10 @@ import type { EventLog } from '../log/event-log.js'
 import { isVenueError } from '../../exchanges/errors.js'
 import type { ExchangeGateway, Fill, OrderUpdate, UnreadableVenueOrder, VenueOrder } from '../../exchanges/gateway.js'
 import type { Order } from '../../projections/orders.js'
-import { adoptionEvents, logIdOf, orderUnreadableData, Remembered, rememberedKey, tradeRef, whyOrderUnrecordable, whyUnrecordable } from './unrecordable.js'
-import { fillEvent, observeVenue, openOrdersObserved, orderTotalEvent, recordOrderTotal } from './venue-recorder.js'
+import type { EventData } from '../../events/index.js'
+import { ReportedOnce } from '../../exchanges/reported-once.js'
+import { adoptionEvents, logIdOf, orderUnreadableData, rememberedKey, tradeRef, whyOrderUnrecordable, whyUnrecordable } from './unrecordable.js'
+import { fillEvent, observeVenue, openOrdersObserved, orderTotalEvent, orderTotalOf, recordOrderTotal } from './venue-recorder.js'
 
 /**
  * Guardian mode: an engine keeps its own order entry on an account haltd holds the keys of too.
@@ -83,18 +85,18 @@ export function followAccount(input: {
   /** Trades of orders not adopted yet, by the order's client order id, recorded once it is. */
   const held = new Map<string, Held>()
   /** Orders and trades recorded as unreadable. */
-  const remembered = new Remembered(UNREADABLE_REMEMBERED)
+  const remembered = new ReportedOnce(UNREADABLE_REMEMBERED)
 
-  const idOf = logIdOf
   const whyUnreadable = (o: VenueOrder) => whyOrderUnrecordable(venue, o, GUARDIAN_ORIGIN)
 
-  /** An order the venue reported that haltd cannot record: recorded once, as long as it is remembered. */
-  const unreadable = (o: Partial<Pick<VenueOrder, 'clientOrderId' | 'venueOrderId' | 'symbol'>>, reason: string) => {
-    const key = rememberedKey(o)
+  /** What the venue reported that haltd cannot record: recorded once, as long as it is remembered (a failed append is tried again next time). */
+  const recordOnce = (key: string, data: EventData<'venue.order-unreadable'>) => {
     if (remembered.has(key)) return
-    log.append({ type: 'venue.order-unreadable', data: orderUnreadableData(venue, o, reason) })
+    log.append({ type: 'venue.order-unreadable', data })
     remembered.add(key)
   }
+  const unreadable = (o: Partial<Pick<VenueOrder, 'clientOrderId' | 'venueOrderId' | 'symbol'>>, reason: string) =>
+    recordOnce(rememberedKey(o), orderUnreadableData(venue, o, reason))
 
   /** Trades, each booked as an `order.filled`, or recorded as unreadable where the log refuses it. */
   const recordTrades = (fills: readonly Fill[], order: { symbol?: string; venueOrderId?: string } = {}) => {
@@ -106,30 +108,18 @@ export function followAccount(input: {
     }
   }
 
-  const tradeUnreadable = (f: Fill, order: { symbol?: string; venueOrderId?: string }, reason: string) => {
-    const key = `t\u0000${String(f.tradeId).slice(0, 256)}`
-    if (remembered.has(key)) return
-    log.append({ type: 'venue.order-unreadable', data: orderUnreadableData(venue, tradeRef(f, order), reason, f) })
-    remembered.add(key)
-  }
+  const tradeUnreadable = (f: Fill, order: { symbol?: string; venueOrderId?: string }, reason: string) =>
+    recordOnce(`t\u0000${String(f.tradeId).slice(0, 256)}`, orderUnreadableData(venue, tradeRef(f, order), reason, f))
 
   const adopt = (o: VenueOrder) => {
-    const clientOrderId = idOf(o)
+    const clientOrderId = logIdOf(o)
     if (orderOf(venue, clientOrderId)) return
     log.appendBatch(adoptionEvents(venue, o, GUARDIAN_ORIGIN))
-    // readable now: should it turn unreadable again, that is news
-    remembered.delete(rememberedKey(o))
     // its trades first, each booked at its own price; the total then adds only what they miss
     const trades = held.get(clientOrderId)
     held.delete(clientOrderId)
     if (trades) recordTrades(trades.fills, { symbol: o.symbol, venueOrderId: o.venueOrderId })
-    if (o.filled > 0)
-      recordOrderTotal(log, venue, {
-        clientOrderId,
-        filled: o.filled,
-        ...(o.average !== undefined ? { average: o.average } : {}),
-        ...(o.price !== undefined ? { price: o.price } : {}),
-      })
+    if (o.filled > 0) recordOrderTotal(log, venue, orderTotalOf(clientOrderId, o))
   }
 
   /** An adopted order the open list no longer shows: what the venue says became of it. */
@@ -146,12 +136,7 @@ export function followAccount(input: {
     }
     const key = { venue, clientOrderId: o.clientOrderId }
     if (found && found.filled > 0) {
-      const total = {
-        clientOrderId: o.clientOrderId,
-        filled: found.filled,
-        ...(found.average !== undefined ? { average: found.average } : {}),
-        ...(found.price !== undefined ? { price: found.price } : {}),
-      }
+      const total = orderTotalOf(o.clientOrderId, found)
       const event = orderTotalEvent(venue, total)
       const why = event && whyUnrecordable([event])
       // what the venue says became of it stands even where its filled total cannot be read
@@ -282,7 +267,7 @@ export function followAccount(input: {
     const whole = whyUnrecordable([observed]) === undefined
     // an order haltd follows was readable when adopted: only the list needs reading again
     const unreadableWhy = new Map(
-      open.map((o) => [o, orderOf(venue, idOf(o)) ? (whole ? undefined : whyUnrecordable([openOrdersObserved(venue, [o])])) : whyUnreadable(o)] as const),
+      open.map((o) => [o, orderOf(venue, logIdOf(o)) ? (whole ? undefined : whyUnrecordable([openOrdersObserved(venue, [o])])) : whyUnreadable(o)] as const),
     )
     // recorded only whole: a list without an order the venue shows would read as that order gone
     if (unread.length === 0 && [...unreadableWhy.values()].every((why) => why === undefined)) log.append(observed)
@@ -296,7 +281,7 @@ export function followAccount(input: {
       await each(() => unreadable(u, `the venue's order could not be read: ${u.reason}`))
     }
     for (const o of open) {
-      listed.add(idOf(o))
+      listed.add(logIdOf(o))
       const why = unreadableWhy.get(o)
       await each(() => (why === undefined ? adopt(o) : unreadable(o, why)))
     }

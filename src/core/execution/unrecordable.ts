@@ -1,6 +1,7 @@
-import { current, Id, isEventType, MarketSymbol, type EventInput, type OrderOrigin } from '../../events/index.js'
+import { current, Id, isEventType, MarketSymbol, type EventData, type EventInput, type OrderOrigin } from '../../events/index.js'
+import { parseCompiled } from '../../events/compiled.js'
 import type { Fill, VenueOrder } from '../../exchanges/gateway.js'
-import { openOrdersObserved, orderTotalEvent } from './venue-recorder.js'
+import { openOrdersObserved, orderTotalEvent, orderTotalOf } from './venue-recorder.js'
 
 // What a venue reports that the catalogue refuses (a quantity of 0, a price that is not a
 // number, an id too long): found before anything is appended, so one such order is recorded as
@@ -41,12 +42,7 @@ export function adoptionEvents(venue: string, o: VenueOrder, origin: OrderOrigin
  * filled total booked), naming each field and what is wrong with it; undefined when it can.
  */
 export function whyOrderUnrecordable(venue: string, o: VenueOrder, origin: OrderOrigin): string | undefined {
-  const total = orderTotalEvent(venue, {
-    clientOrderId: logIdOf(o),
-    filled: o.filled,
-    ...(o.average !== undefined ? { average: o.average } : {}),
-    ...(o.price !== undefined ? { price: o.price } : {}),
-  })
+  const total = orderTotalEvent(venue, orderTotalOf(logIdOf(o), o))
   return whyUnrecordable([...adoptionEvents(venue, o, origin), openOrdersObserved(venue, [o]), ...(total ? [total] : [])])
 }
 
@@ -58,6 +54,8 @@ export function whyOrderUnrecordable(venue: string, o: VenueOrder, origin: Order
 export function whyUnrecordable(events: readonly EventInput[]): string | undefined {
   for (const e of events) {
     if (!isEventType(e.type)) return `'${e.type}' is not an event type`
+    // the compiled check vouches only for what the catalogue accepts: zod is asked only otherwise
+    if (parseCompiled(e) !== undefined) continue
     const parsed = current[e.type].data.safeParse(e.data)
     if (parsed.success) continue
     const problems = parsed.error.issues.map((issue) => {
@@ -78,7 +76,7 @@ export function orderUnreadableData(
   reason: string,
   /** Set when what cannot be recorded is one trade of the order. */
   trade?: { tradeId: string },
-) {
+): EventData<'venue.order-unreadable'> {
   const clientOrderId = readable(Id, o.clientOrderId)
   const venueOrderId = readable(Id, o.venueOrderId)
   const symbol = readable(MarketSymbol, o.symbol)
@@ -100,29 +98,6 @@ export const tradeRef = (f: Fill, order: { symbol?: string; venueOrderId?: strin
   ...(order.symbol !== undefined ? { symbol: order.symbol } : {}),
   ...(order.venueOrderId !== undefined ? { venueOrderId: order.venueOrderId } : {}),
 })
-
-/**
- * Keys of the reports already recorded as unreadable, so the next looks do not record them
- * again; beyond `cap` the oldest is forgotten (recorded again if the venue still reports it).
- */
-export class Remembered {
-  private readonly keys = new Map<string, true>()
-  constructor(private readonly cap: number) {}
-  has(key: string): boolean {
-    return this.keys.has(key)
-  }
-  add(key: string): void {
-    this.keys.delete(key)
-    this.keys.set(key, true)
-    if (this.keys.size > this.cap) this.keys.delete(this.keys.keys().next().value!)
-  }
-  delete(key: string): void {
-    this.keys.delete(key)
-  }
-  get size(): number {
-    return this.keys.size
-  }
-}
 
 /** The key a venue's order is remembered by: its ids as the venue gave them, cut short (a venue may send anything). */
 export const rememberedKey = (o: Partial<Pick<VenueOrder, 'clientOrderId' | 'venueOrderId'>>): string =>

@@ -33,6 +33,14 @@ export function fillEvent(venue: string, f: Fill): EventInput {
 /** What a venue said an order has filled in all: an ack, a cancel answer, a lookup. */
 export type OrderTotal = { clientOrderId: string; filled: number; average?: number; price?: number }
 
+/** The total a venue's report of an order gives, under the id the log knows the order by. */
+export const orderTotalOf = (clientOrderId: string, o: Pick<VenueOrder, 'filled' | 'average' | 'price'>): OrderTotal => ({
+  clientOrderId,
+  filled: o.filled,
+  ...(o.average !== undefined ? { average: o.average } : {}),
+  ...(o.price !== undefined ? { price: o.price } : {}),
+})
+
 /**
  * Record the filled quantity a venue reported for one of haltd's orders as an `order-total`
  * fill: the part beyond the trades already recorded counts once, whichever of the total and

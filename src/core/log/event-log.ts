@@ -34,7 +34,7 @@ import {
 import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
 import { PAGE_CACHE_KIB } from './page-cache.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
-import { RecentKeys } from './recent-keys.js'
+import { keyHash, RecentKeys } from './recent-keys.js'
 import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
 export const LOG_FORMAT = 'haltd-event-log'
@@ -778,9 +778,10 @@ export class EventLog {
     // router both report an ack) is answered by one indexed read instead of a chained insert
     // SQLite would ignore. The filter is a hint: a key it may hold that is not stored is written as usual.
     const key = input.idempotencyKey ?? idempotencyKeyOf(event) ?? null
-    if (key !== null && this.recentKeys.mayHave(key)) {
+    const hashed = key === null ? 0 : keyHash(key)
+    if (key !== null && this.recentKeys.mayHaveHash(hashed)) {
       const existing = this.byKey.get(key) as StoredRow | undefined
-      if (existing) return this.duplicate(key, existing, event.type, event.data, JSON.stringify(event.data))
+      if (existing) return this.duplicate(key, existing, event.type, event.data, 'json' in event ? (event.json as string) : JSON.stringify(event.data))
     }
     const { envelope: e, json } = this.chain(input, event, this.seq + 1, this.hash, this.lastTs)
     const info = this.insert.run(e.seq, e.id, e.type, e.v, e.ts, e.stream, e.causationId, e.correlationId, key, json, e.prevHash, e.hash)
@@ -789,7 +790,7 @@ export class EventLog {
       if (!existing) throw new LogWriteFailed(undefined, `event ${e.seq} was not stored`, undefined)
       return this.duplicate(key!, existing, e.type, e.data, json)
     }
-    if (key !== null) this.recentKeys.add(key)
+    if (key !== null) this.recentKeys.addHash(hashed)
     this.seq = e.seq
     this.hash = e.hash
     this.lastTs = e.ts

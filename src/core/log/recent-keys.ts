@@ -21,17 +21,24 @@ export class RecentKeys {
 
   /** False only when `key` is not among the latest `capacity` added; true may be wrong. */
   mayHave(key: string): boolean {
-    const h = hashOf(key)
-    return this.counts[h & 0xffff]! > 0 && this.counts[h >>> 16]! > 0
+    return this.mayHaveHash(keyHash(key))
   }
 
   add(key: string): void {
+    this.addHash(keyHash(key))
+  }
+
+  /** `mayHave` for a key already hashed with `keyHash` (an append asks, then adds: one hash). */
+  mayHaveHash(h: number): boolean {
+    return this.counts[h & 0xffff]! > 0 && this.counts[h >>> 16]! > 0
+  }
+
+  addHash(h: number): void {
     if (this.filled === this.capacity) {
       const oldest = this.ring[this.next]!
       this.counts[oldest & 0xffff]!--
       this.counts[oldest >>> 16]!--
     } else this.filled++
-    const h = hashOf(key)
     this.ring[this.next] = h
     this.next = this.next + 1 === this.capacity ? 0 : this.next + 1
     this.counts[h & 0xffff]!++
@@ -40,7 +47,7 @@ export class RecentKeys {
 }
 
 /** FNV-1a over the UTF-16 units, 32 bits; its two halves pick a key's two slots. */
-function hashOf(key: string): number {
+export function keyHash(key: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
   return h >>> 0

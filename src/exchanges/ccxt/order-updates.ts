@@ -6,6 +6,7 @@ import { toFill, toVenueOrder } from './mapping.js'
 import type { OrderTracker } from './order-tracker.js'
 import { quietPendingFutures } from './quiet-futures.js'
 import { outsideCall } from './transport-guard.js'
+import { ReportedOnce } from '../reported-once.js'
 
 /** What the feeds need from the gateway: its reads (with deadlines, retries and the guard). */
 export type FeedPorts = {
@@ -41,7 +42,7 @@ export class OrderUpdateFeed {
   private pollTimer: NodeJS.Timeout | undefined
   private polling: Promise<void> | undefined
   private readonly stopped = new AbortController()
-  private readonly unreadableReported = new Set<string>()
+  private readonly unreadableReported = new ReportedOnce(UNREADABLE_REPORTED)
   private tradesSince: number
 
   constructor(
@@ -125,7 +126,6 @@ export class OrderUpdateFeed {
   private reportUnreadable(u: UnreadableVenueOrder): void {
     const key = `${u.venueOrderId ?? ''}\u0000${u.clientOrderId ?? ''}`
     if (this.unreadableReported.has(key)) return
-    if (this.unreadableReported.size >= UNREADABLE_REPORTED) this.unreadableReported.delete(this.unreadableReported.values().next().value!)
     this.unreadableReported.add(key)
     const which = u.clientOrderId ?? (u.venueOrderId === undefined ? 'an order without ids' : `venue order ${u.venueOrderId}`)
     this.ports.onError(new VenueError(this.ports.venue, 'bad-response', `open order ${which} could not be read, left out: ${u.reason}`))
