@@ -6,13 +6,13 @@ import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { launchBrowser, logIn, NAMES, type PageDocument, screenshot, testText, TOKENS } from './dashboard-support.js'
 
 declare const document: PageDocument
 
-let nats: Awaited<ReturnType<typeof startNats>>
+const nats = natsForFile()
 let browser: Browser
 const engines: Haltd[] = []
 
@@ -41,12 +41,11 @@ async function engine(name: string): Promise<Haltd> {
 }
 
 beforeAll(async () => {
-  ;[nats, browser] = await Promise.all([startNats(), launchBrowser()])
+  browser = await launchBrowser()
 }, 30_000)
 afterAll(async () => {
   await browser?.close()
   for (const h of engines) await h.close().catch(() => undefined)
-  await nats?.close()
 })
 
 /** The fleet table as the page shows it: engine → [state, open orders, kill switch, sees fleet, reachable]. */

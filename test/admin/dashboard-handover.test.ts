@@ -6,13 +6,13 @@ import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/
 import { createLogger } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { launchBrowser, logIn, NAMES, type PageDocument, screenshot, testText, TOKENS } from './dashboard-support.js'
 
 declare const document: PageDocument
 
-let nats: Awaited<ReturnType<typeof startNats>>
+const nats = natsForFile()
 let browser: Browser
 const haltds: Haltd[] = []
 const standbys: Standby[] = []
@@ -36,13 +36,12 @@ const ports = () => ({
 })
 
 beforeAll(async () => {
-  ;[nats, browser] = await Promise.all([startNats(), launchBrowser()])
+  browser = await launchBrowser()
 }, 30_000)
 afterAll(async () => {
   await browser?.close()
   for (const s of standbys) await s.close().catch(() => undefined)
   for (const h of haltds) await h.close().catch(() => undefined)
-  await nats?.close()
 })
 
 /** The handover's steps as the page shows them: step → status. */

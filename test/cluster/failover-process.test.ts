@@ -1,17 +1,15 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { createRunTracker } from '../../src/audit/run-rows.js'
-import { demoConfig } from '../../src/daemon/demo.js'
 import type { Fact } from '../../src/projections/index.js'
 import type { Envelope } from '../../src/events/index.js'
-import { openEventLog, type StoredRow } from '../../src/core/log/event-log.js'
-import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { startNats } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { events, spawnHaltd, waitFor, whenUp } from '../daemon/processes.js'
+import { connect } from '@nats-io/transport-node'
+import { natsForFile, startNats } from '../support/nats-server.js'
 import { haltdCli } from './support/cli.js'
-import { failoverFindings, readStream } from './support/failover-invariants.js'
+import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { processPair } from './support/process-pair.js'
 
 /**
  * Real haltd processes, a real nats-server: a primary trading under the demo's strategies (sync
@@ -19,66 +17,27 @@ import { failoverFindings, readStream } from './support/failover-invariants.js'
  */
 
 const LEASE_MS = 1_500
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 let engineNo = 0
 
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-
-function configFile(dir: string, engine: string, instance: string, leaseMs = LEASE_MS, url = server.url): { file: string; db: string } {
-  const db = join(dir, `${instance}.db`)
-  const config = {
-    ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
-    log: { format: 'json', level: 'info' },
-    nats: { servers: [url], engine, instance, connectTimeoutMs: 1_000 },
-    replication: { mode: 'sync', ackTimeoutMs: 1_000 },
-    failover: { leaseMs, fenceMarginMs: 400 },
-  }
-  const file = join(dir, `${instance}.json`)
-  writeFileSync(file, JSON.stringify(config))
-  return { file, db }
-}
-
-const rows = (db: string): StoredRow[] => {
-  const log = openEventLog({ path: db, readonly: true })
-  try {
-    return [...log.readRaw()]
-  } finally {
-    log.close()
-  }
-}
 const idOf = (e: Envelope) => (e.data as { clientOrderId?: string }).clientOrderId
 
 /**
  * The three numbers: each process trades on its own simulated venues, so what reached a venue is
  * what each log records the venue accepted.
  */
-async function invariants(engine: string, p: { db: string }, s: { db: string }, link = nc) {
+async function invariants(engine: string, p: { db: string }, s: { db: string }, link = client.nc) {
   const venueOrders = [...events(p.db, ['order.accepted']), ...events(s.db, ['order.accepted'])].map((e) => idOf(e) ?? '')
-  return failoverFindings({ stream: await readStream(link, engine), logs: { primary: rows(p.db), standby: rows(s.db) }, venueOrders, deposed: ['primary'] })
+  return failoverFindings({
+    stream: await readStream(link, engine),
+    logs: { primary: logRows(p.db), standby: logRows(s.db) },
+    venueOrders,
+    deposed: ['primary'],
+  })
 }
 
-async function pair(
-  leaseMs = LEASE_MS,
-  url = server.url,
-): Promise<{ engine: string; primary: Daemon; standby: Daemon; p: { db: string; file: string }; s: { db: string; file: string } }> {
-  const dir = tempDir()
-  const engine = `proc-${++engineNo}`
-  const p = configFile(dir, engine, 'primary', leaseMs, url)
-  const s = configFile(dir, engine, 'standby', leaseMs, url)
-  const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
-  await whenUp(primary)
-  const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
-  await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-  return { engine, primary, standby, p, s }
-}
+const pair = (leaseMs = LEASE_MS, url = nats.url) => processPair({ url, engine: `proc-${++engineNo}`, failover: { leaseMs, fenceMarginMs: 400 } })
 
 describe('failover between real haltd processes', { timeout: 60_000 }, () => {
   it('kill -9 of the primary under load: the standby takes over after the lease, HALTED, with every order the primary sent, on one unforked chain', async () => {
@@ -91,8 +50,8 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     await whenUp(standby)
     expect(Date.now() - killedAt).toBeGreaterThan(LEASE_MS - 600)
 
-    const dead = rows(p.db)
-    const led = rows(s.db)
+    const dead = logRows(p.db)
+    const led = logRows(s.db)
     const firstOwn = led.findIndex((r) => r.type === 'run.crashed')
     expect(firstOwn).toBeGreaterThan(0)
     // the standby's log up to its takeover is the primary's, event for event: one chain, no fork
@@ -142,7 +101,7 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     const accepted = after.filter((e) => e.type === 'order.accepted')
     expect(accepted).toEqual([])
     // the stream, as the new leader holds it, is one chain from the start
-    const led = rows(s.db)
+    const led = logRows(s.db)
     const verify = openEventLog({ path: s.db, readonly: true })
     expect(verify.verify()).toMatchObject({ ok: true })
     verify.close()

@@ -1,19 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import type { Haltd } from '../../src/daemon/index.js'
 import { tempDir } from '../support/tmp.js'
-import { startNats, type NatsNode } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { fleetEngine, until } from './support/fleet.js'
 
-let nats: NatsNode & { close(): Promise<void> }
+const nats = natsForFile()
 const engines: Haltd[] = []
-beforeAll(async () => {
-  nats = await startNats()
-})
-afterAll(async () => {
-  await nats.close()
-})
 afterEach(async () => {
   for (const h of engines.splice(0)) await h.close().catch(() => undefined)
 })

@@ -1,22 +1,16 @@
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { activateFleetKillSwitch, FleetKillSwitchRefused, fleetKillSwitchHistory, resetFleetKillSwitch } from '../../src/cluster/fleet/control.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import type { Haltd } from '../../src/daemon/index.js'
 import { FLEET_OUT_OF_VIEW } from '../../src/daemon/fleet.js'
-import { startNats, type NatsNode } from '../support/nats-server.js'
+import { natsForFile, startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { fleetEngine, operatorView, until } from './support/fleet.js'
 import { linkProxy } from './support/proxy.js'
 
-let nats: NatsNode & { close(): Promise<void> }
+const nats = natsForFile()
 const engines: Haltd[] = []
-beforeAll(async () => {
-  nats = await startNats()
-})
-afterAll(async () => {
-  await nats.close()
-})
 afterEach(async () => {
   for (const h of engines.splice(0)) await h.close().catch(() => undefined)
 })
@@ -195,7 +189,7 @@ describe('an engine that cannot see the fleet', { timeout: 30_000 }, () => {
   })
 
   it('given two engines trading, when their link to NATS is cut: with halt, the gate closes and the log says why; with keep, it trades on and says the same; both come back and say so', async () => {
-    const proxy = await linkProxy(nats.port)
+    const proxy = await linkProxy(nats.node.port)
     try {
       const keep = await fleetEngine(proxy.url, 'cut-keep')
       engines.push(keep)

@@ -1,18 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { readFleet } from '../../src/cluster/fleet/registry.js'
 import { InvalidConfig, parseConfig } from '../../src/daemon/config.js'
 import type { Haltd } from '../../src/daemon/index.js'
-import { startNats, type NatsNode } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { fleetEngine, operatorView, until } from './support/fleet.js'
 
-let nats: NatsNode & { close(): Promise<void> }
+const nats = natsForFile()
 const engines: Haltd[] = []
-beforeAll(async () => {
-  nats = await startNats()
-})
-afterAll(async () => {
-  await nats.close()
-})
 afterEach(async () => {
   for (const h of engines.splice(0)) await h.close().catch(() => undefined)
 })

@@ -1,51 +1,21 @@
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { readFleet, type FleetMember } from '../../src/cluster/fleet/registry.js'
-import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats, type NatsNode } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import { natsForFile } from '../support/nats-server.js'
 import { operatorView, until } from './support/fleet.js'
+import { pairsForFile } from './support/instances.js'
+import { SYMBOL } from './support/sim-venue.js'
 
-let nats: NatsNode & { close(): Promise<void> }
-const haltds: Haltd[] = []
-const standbys: Standby[] = []
-beforeAll(async () => {
-  nats = await startNats()
-})
-afterAll(async () => {
-  await nats.close()
-})
-afterEach(async () => {
-  for (const s of standbys.splice(0)) await s.close().catch(() => undefined)
-  for (const h of haltds.splice(0)) await h.close().catch(() => undefined)
-})
+const nats = natsForFile()
+const pairs = pairsForFile(nats, { leaseMs: 1_000, fenceMarginMs: 250 })
 
-const SYMBOL = 'BTC/USDT:USDT'
-const ports = () => ({
-  gateways: [new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })],
-  logger: createLogger({ destination: memoryDestination(), level: 'fatal' }),
-  env: {},
-})
-const configFor = (engine: string, instance: string) => ({
-  db: { path: join(tempDir(), `${instance}.db`) },
-  admin: { enabled: false },
-  nats: { servers: [nats.url], engine, instance, connectTimeoutMs: 1_000 },
-  replication: { mode: 'sync' as const },
-  failover: { leaseMs: 1_000, fenceMarginMs: 250 },
-  fleet: { refreshMs: 200, ttlMs: 1_000 },
-})
+const configFor = (engine: string, instance: string) => ({ ...pairs.config(engine, instance), fleet: { refreshMs: 200, ttlMs: 1_000 } })
 const order = { venue: 'sim-a', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual' } } as const
 const rowOf = (fleet: FleetMember[], instance: string) => fleet.find((m) => m.row?.instance === instance)?.row
 
 describe('a hot standby in the fleet', { timeout: 30_000 }, () => {
   it('given a leader and its standby, the registry holds a row for each (standby: role standby, counting nothing, following the seq); after a handover the standby’s row says leader and RUNNING', async () => {
-    const a = await createHaltd(configFor('sb-fleet', 'a'), ports())
-    haltds.push(a)
-    const b = await createStandby(configFor('sb-fleet', 'b'), ports())
-    standbys.push(b)
+    const a = await pairs.primary(configFor('sb-fleet', 'a'))
+    const b = await pairs.standby(configFor('sb-fleet', 'b'))
     expect((await a.orders.submit(order)).status).toBe('accepted')
     const op = await operatorView(nats.url)
     try {
@@ -62,7 +32,7 @@ describe('a hot standby in the fleet', { timeout: 30_000 }, () => {
       // when the leader hands the engine to the standby
       expect(await a.handover({ to: 'b', reason: 'rolling restart' })).toMatchObject({ outcome: 'handed-over' })
       const leader = await b.promoted
-      haltds.push(leader)
+      pairs.closeAfter(leader)
 
       // then the same instance's row says leader, and the old leader's says it stopped
       const after = await until('the standby’s row says leader, running', async () => {

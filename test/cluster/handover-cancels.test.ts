@@ -1,13 +1,12 @@
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { instanceConfig, quietPorts } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { SYMBOL, simVenue } from './support/sim-venue.js'
 
 /**
  * A strategy's cancels (or the engine's) keep coming while the leader hands over. Cancels are
@@ -16,39 +15,19 @@ import { failoverFindings, logRows, readStream } from './support/failover-invari
  * stream does not hold and sends nothing to a venue once it released the lease.
  */
 
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 
-const SYMBOL = 'BTC/USDT:USDT'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('cancels through a planned handover', { timeout: 30_000 }, () => {
   it('given cancels fired continuously at the leader, when it hands over, then every cancel it sent is in the stream, the ones it refused name the handover, and its log is a prefix of the stream that it follows again as a standby', async () => {
     const dir = tempDir()
-    const config = (instance: string) => ({
-      db: { path: join(dir, `${instance}.db`) },
-      admin: { enabled: false },
-      nats: { servers: [server.url], engine: 'cxl', instance, connectTimeoutMs: 1_000 },
-      replication: { mode: 'sync' as const },
-      failover: { leaseMs: 4_000 },
-    })
+    const config = (instance: string) => instanceConfig(nats.url, 'cxl', instance, { leaseMs: 4_000 }, { db: join(dir, `${instance}.db`) })
     // what reached the old leader's venue: each cancel by client order id
     const cancelsAtVenue: string[] = []
     const venueOf = (record: boolean) => {
-      const sim = new SimExchange({
-        venue: 'sim-a',
-        seed: 5,
-        mode: 'derivatives',
-        symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
-      })
+      const sim = simVenue(5)
       if (record) {
         const cancel = sim.cancel.bind(sim)
         sim.cancel = (ref) => {
@@ -58,7 +37,7 @@ describe('cancels through a planned handover', { timeout: 30_000 }, () => {
       }
       return sim
     }
-    const ports = (record = false) => ({ gateways: [venueOf(record)], logger: createLogger({ destination: memoryDestination(), level: 'fatal' }), env: {} })
+    const ports = (record = false) => quietPorts(venueOf(record))
 
     const a: Haltd = await createHaltd(config('a'), ports(true))
     const b: Standby = await createStandby(config('b'), ports())
@@ -116,7 +95,7 @@ describe('cancels through a planned handover', { timeout: 30_000 }, () => {
         )
 
       // every cancel that reached the venue from the old leader was requested in the stream, before its release
-      const stream = await readStream(nc, 'cxl')
+      const stream = await readStream(client.nc, 'cxl')
       const released = stream.findIndex((e) => e.row.type === 'leadership.released')
       expect(released).toBeGreaterThan(0)
       const requested = new Set(

@@ -1,52 +1,23 @@
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHaltd, createStandby, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { logRows, failoverFindings, readStream } from './support/failover-invariants.js'
-import { startNats } from '../support/nats-server.js'
+import { instanceConfig, quietPorts } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { limitBuy } from './support/sim-venue.js'
+import { natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 
 // `npm test` hands over a few times; `npm run soak` (HALTD_SOAK=1) the issue's 100
 const HANDOVERS = process.env.HALTD_SOAK === '1' ? 100 : 10
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-
-const SYMBOL = 'BTC/USDT:USDT'
-const sim = () =>
-  new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
-const ports = () => ({ gateways: [sim()], logger: createLogger({ destination: memoryDestination(), level: 'fatal' }), env: {} })
-const order = (price: number) => ({
-  venue: 'sim-a',
-  symbol: SYMBOL,
-  side: 'buy' as const,
-  type: 'limit' as const,
-  qty: 0.01,
-  price,
-  origin: { kind: 'manual' as const, id: 'engine' },
-})
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 
 describe('repeated planned handovers', { timeout: HANDOVERS * 5_000 }, () => {
   it(`hands the engine back and forth ${HANDOVERS} times under a steady order flow, the old leader rejoining as standby each time; every handover is handed over, nothing is lost, nothing forks, and only the leader's orders reach a venue`, async () => {
     const dir = tempDir()
-    const config = (instance: string) => ({
-      db: { path: join(dir, `${instance}.db`) },
-      admin: { enabled: false },
-      nats: { servers: [server.url], engine: 'hop', instance, connectTimeoutMs: 1_000 },
-      replication: { mode: 'sync' as const },
-      failover: { leaseMs: 2_000 },
-    })
-    let leader: Haltd = await createHaltd(config('a'), ports())
+    const config = (instance: string) => instanceConfig(nats.url, 'hop', instance, { leaseMs: 2_000 }, { db: join(dir, `${instance}.db`) })
+    let leader: Haltd = await createHaltd(config('a'), quietPorts())
     let names = ['a', 'b']
     const interruptions: number[] = []
     // the engine keeps sending to whoever leads now, one order every few milliseconds; what each venue accepted is what reached it
@@ -56,7 +27,7 @@ describe('repeated planned handovers', { timeout: HANDOVERS * 5_000 }, () => {
     let price = 30_000
     const flow = (async () => {
       while (flowing) {
-        const out = await leader.orders.submit(order(price++)).catch((e: unknown) => ({ status: 'error', reason: String(e) }) as const)
+        const out = await leader.orders.submit(limitBuy(price++)).catch((e: unknown) => ({ status: 'error', reason: String(e) }) as const)
         if (out.status === 'accepted' && out.clientOrderId) accepted.push(out.clientOrderId)
         else refused.push(out.status === 'refused' || out.status === 'error' ? out.reason : out.status)
         await new Promise((r) => setTimeout(r, 5))
@@ -64,7 +35,7 @@ describe('repeated planned handovers', { timeout: HANDOVERS * 5_000 }, () => {
     })()
     try {
       for (let i = 0; i < HANDOVERS; i++) {
-        const standby = await createStandby(config(names[1]!), ports())
+        const standby = await createStandby(config(names[1]!), quietPorts())
         const before = accepted.length
         while (accepted.length < before + 2) await new Promise((r) => setTimeout(r, 5))
         const outcome = await leader.handover({ to: names[1]!, reason: `hop ${i}` })
@@ -82,9 +53,9 @@ describe('repeated planned handovers', { timeout: HANDOVERS * 5_000 }, () => {
       expect(leader.log.verify()).toMatchObject({ ok: true })
       // the refusals are the gate's while a handover runs, never an error
       expect(refused.filter((r) => !/handing the engine over|standby took over|no longer leads|not the leader|lease/.test(r))).toEqual([])
-      await leader.orders.submit(order(price)).then((o) => o.status === 'accepted' && o.clientOrderId && accepted.push(o.clientOrderId))
+      await leader.orders.submit(limitBuy(price)).then((o) => o.status === 'accepted' && o.clientOrderId && accepted.push(o.clientOrderId))
       const found = failoverFindings({
-        stream: await readStream(nc, 'hop'),
+        stream: await readStream(client.nc, 'hop'),
         logs: { a: logRows(join(dir, 'a.db')), b: logRows(join(dir, 'b.db')), leader: [...leader.log.readRaw()] },
         venueOrders: accepted,
       })

@@ -1,15 +1,13 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createRunTracker } from '../../src/audit/run-rows.js'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
-import { demoConfig } from '../../src/daemon/demo.js'
 import type { Fact } from '../../src/projections/index.js'
 import { events, spawnHaltd, whenUp } from '../daemon/processes.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { haltdCli } from './support/cli.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { processConfigFile } from './support/process-pair.js'
 
 /**
  * A real haltd process, a real nats-server, a real signal: SIGUSR2 while the primary offers its
@@ -18,36 +16,15 @@ import { haltdCli } from './support/cli.js'
  */
 
 const LEASE_MS = 4_000
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
-
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 
 /** A real haltd leading `engine`, its lease offered to an instance that is not there and never takes it. */
 async function primaryOfferingTheLease(engine: string) {
-  const dir = tempDir()
-  const db = join(dir, 'primary.db')
-  const file = join(dir, 'primary.json')
-  writeFileSync(
-    file,
-    JSON.stringify({
-      ...demoConfig({ db, port: 0, seed: 1, orders: 0 }),
-      log: { format: 'json', level: 'info' },
-      nats: { servers: [server.url], engine, instance: 'primary', connectTimeoutMs: 1_000 },
-      replication: { mode: 'sync', ackTimeoutMs: 1_000 },
-      failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 },
-    }),
-  )
+  const { file, db } = processConfigFile(tempDir(), { url: nats.url, engine, instance: 'primary', failover: { leaseMs: LEASE_MS, fenceMarginMs: 400 } })
   const primary = spawnHaltd(['run', '--config', file], { db })
   await whenUp(primary)
-  const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+  const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
   const handover = haltdCli(['handover', '--to', 'nobody', '--db', db])
   const offerSeenBy = Date.now() + 10_000
   while ((await readLease(kv, engine))?.value.offeredTo !== 'nobody') {

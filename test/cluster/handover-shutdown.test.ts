@@ -1,16 +1,13 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import { openOrders } from '../../src/projections/selectors.js'
-import { openEventLog } from '../../src/core/log/event-log.js'
-import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import type { Haltd, Standby } from '../../src/daemon/index.js'
+import { natsForFile } from '../support/nats-server.js'
 import { until } from '../support/until.js'
+import { logRows } from './support/failover-invariants.js'
+import { pairsForFile, quietPorts } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { limitBuy, simVenue } from './support/sim-venue.js'
 
 /**
  * A stop asked for while the leader hands its engine over: the stop waits for the handover's
@@ -20,32 +17,17 @@ import { until } from '../support/until.js'
 
 const LEASE_MS = 2_000
 const TOKEN = 'handover-shutdown-token-0123456789'
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile()
+const client = natsClientForFile(nats)
+const pairs = pairsForFile(nats, { leaseMs: LEASE_MS, fenceMarginMs: 250 }, { adminToken: TOKEN })
 let engineNo = 0
-const haltds: Haltd[] = []
-const standbys: Standby[] = []
 
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-afterEach(async () => {
-  for (const s of standbys.splice(0)) await s.close().catch(() => undefined)
-  for (const h of haltds.splice(0)) await h.close().catch(() => undefined)
-})
-
-const SYMBOL = 'BTC/USDT:USDT'
 /** What each venue was asked to do, by method, with the time it was asked. */
 type VenueCall = { method: string; at: number }
 const ORDER_METHODS = ['submit', 'cancel', 'cancelAll', 'armDeadMansSwitch'] as const
 /** A venue that records what it is asked, and answers after `lag.ms` (to hold a handover in its settle step). */
 function sim(calls?: VenueCall[], lag = { ms: 0 }) {
-  const venue = new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
+  const venue = simVenue()
   if (calls) {
     for (const method of ORDER_METHODS) {
       const original = (venue[method] as (...a: unknown[]) => unknown).bind(venue)
@@ -58,36 +40,13 @@ function sim(calls?: VenueCall[], lag = { ms: 0 }) {
   }
   return venue
 }
-const quiet = () => createLogger({ destination: memoryDestination(), level: 'fatal' })
 
-function configFor(engine: string, instance: string, admin = false) {
-  return {
-    db: { path: join(tempDir(), `${instance}.db`) },
-    admin: admin ? { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN } : { enabled: false },
-    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
-    replication: { mode: 'sync' as const },
-    failover: { leaseMs: LEASE_MS, fenceMarginMs: 250 },
-  }
-}
 async function primary(engine: string, calls?: VenueCall[], admin = false, lag?: { ms: number }): Promise<Haltd> {
-  const h = await createHaltd(configFor(engine, 'a', admin), { gateways: [sim(calls, lag)], logger: quiet(), env: {} })
-  haltds.push(h)
-  return h
+  return pairs.primary(pairs.config(engine, 'a', { admin }), quietPorts(sim(calls, lag)))
 }
 async function standby(engine: string): Promise<Standby> {
-  const s = await createStandby(configFor(engine, 'b'), { gateways: [sim()], logger: quiet(), env: {} })
-  standbys.push(s)
-  return s
+  return pairs.standby(pairs.config(engine, 'b'))
 }
-const order = (price: number) => ({
-  venue: 'sim-a',
-  symbol: SYMBOL,
-  side: 'buy' as const,
-  type: 'limit' as const,
-  qty: 0.01,
-  price,
-  origin: { kind: 'manual' as const, id: 'engine' },
-})
 async function post(h: Haltd, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${h.admin!.url}${path}`, {
     method: 'POST',
@@ -97,21 +56,13 @@ async function post(h: Haltd, path: string, body: unknown): Promise<{ status: nu
   return { status: res.status, body: (await res.json()) as Record<string, unknown> }
 }
 const typesIn = (h: Haltd) => [...h.log.read({})].map((e) => e.type)
-const rowsOf = (path: string) => {
-  const log = openEventLog({ path, readonly: true })
-  try {
-    return [...log.readRaw()]
-  } finally {
-    log.close()
-  }
-}
 
 describe('a stop asked for during a planned handover', { timeout: 30_000 }, () => {
   it('given resting orders and a standby following, when an emergency is asked mid-handover, then the handover rolls back, the emergency cancels every order as leader well inside 30 s, and the standby still follows', async () => {
     const engine = `hs-${++engineNo}`
     const a = await primary(engine)
     const b = await standby(engine)
-    for (let i = 0; i < 5; i++) expect((await a.orders.submit(order(40_000 + i))).status).toBe('accepted')
+    for (let i = 0; i < 5; i++) expect((await a.orders.submit(limitBuy(40_000 + i))).status).toBe('accepted')
 
     // when: the emergency comes while the handover flushes the stream
     const handover = a.handover({ to: 'b', reason: 'rolling restart' })
@@ -131,7 +82,7 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
     expect(await a.exited).toBe(3)
     // the standby never took the lease, and holds the old leader's whole log
     expect(b.status().role).toBe('standby')
-    const rows = rowsOf(a.config.db.path)
+    const rows = logRows(a.config.db.path)
     await until('the standby holds the leader’s last row', () => b.log.lastSeq === rows.length)
     expect([...b.log.readRaw()].map((r) => r.hash)).toEqual(rows.map((r) => r.hash))
   })
@@ -139,8 +90,8 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
   it('given the lease offered to a standby that does not take it, when an emergency is asked, then the offer is withdrawn at its revision, this haltd still holds the lease and the emergency runs under the id it was asked with', async () => {
     const engine = `hs-${++engineNo}`
     const a = await primary(engine, undefined, true)
-    await a.orders.submit(order(40_000))
-    const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+    await a.orders.submit(limitBuy(40_000))
+    const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
     const handover = a.handover({ to: 'nobody', reason: 'try' })
     await until('the lease is offered', async () => (await readLease(kv, engine))?.value.offeredTo === 'nobody')
 
@@ -154,7 +105,7 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
     expect(lease?.value).toMatchObject({ instance: 'a' })
     expect(lease?.value.offeredTo).toBeUndefined()
     expect(await a.exited).toBe(3)
-    const requested = rowsOf(a.config.db.path).filter((r) => r.type === 'shutdown.requested')
+    const requested = logRows(a.config.db.path).filter((r) => r.type === 'shutdown.requested')
     expect(requested.map((r) => (JSON.parse(r.data) as { shutdownId: string }).shutdownId)).toEqual([result.shutdownId])
   })
 
@@ -164,12 +115,12 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
     const lag = { ms: 0 }
     const a = await primary(engine, calls, true, lag)
     const b = await standby(engine)
-    for (let i = 0; i < 3; i++) await a.orders.submit(order(40_000 + i))
+    for (let i = 0; i < 3; i++) await a.orders.submit(limitBuy(40_000 + i))
     await until('the standby follows', () => b.status().follower.seq === a.log.committedSeq)
     // a submit the venue answers late holds the handover in its settle step while the stop arrives
     lag.ms = 300
     const sent = calls.length
-    const late = a.orders.submit(order(39_000))
+    const late = a.orders.submit(limitBuy(39_000))
     await until('the venue holds the late submit', () => calls.length > sent)
 
     const handover = a.handover({ to: 'b', reason: 'rolling restart' })
@@ -184,10 +135,10 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
     expect(answer.body.result).toMatchObject({ status: 'handed-over', outcome: 'HANDED_OVER', leader: 'b', handoverId: outcome.handoverId })
     expect((answer.body.result as { message: string }).message).toMatch(/'b', which leads it now/)
     const leader = await b.promoted
-    haltds.push(leader)
+    pairs.closeAfter(leader)
     expect(await a.exited).toBe(0)
     expect(calls.filter((c) => c.at >= askedAt)).toEqual([])
-    const rows = rowsOf(a.config.db.path)
+    const rows = logRows(a.config.db.path)
     expect(rows).toHaveLength(rowsAtOutcome)
     expect(rows.map((r) => r.type)).not.toContain('shutdown.requested')
     expect(rows).toEqual([...leader.log.readRaw(1, rows.length)])
@@ -196,8 +147,8 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
   it('given a graceful stop asked while the lease is offered to a standby that does not take it, when the handover rolls back, then the graceful shutdown runs as leader under the id the stop was answered with', async () => {
     const engine = `hs-${++engineNo}`
     const a = await primary(engine, undefined, true)
-    await a.orders.submit(order(40_000))
-    const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+    await a.orders.submit(limitBuy(40_000))
+    const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
     const handover = a.handover({ to: 'nobody', reason: 'try' })
     await until('the lease is offered', async () => (await readLease(kv, engine))?.value.offeredTo === 'nobody')
 
@@ -210,7 +161,7 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
     expect(result.status).toBe('started')
     await a.exited
     expect(reports).toEqual([`${result.shutdownId}:graceful`])
-    const types = rowsOf(a.config.db.path).map((r) => r.type)
+    const types = logRows(a.config.db.path).map((r) => r.type)
     expect(types.lastIndexOf('handover.completed')).toBeLessThan(types.indexOf('shutdown.requested'))
     expect(types).toContain('shutdown.completed')
   })
@@ -218,7 +169,7 @@ describe('a stop asked for during a planned handover', { timeout: 30_000 }, () =
   it('given a graceful stop waiting for a handover, when a second request asks for an emergency, then the handover is aborted and the emergency runs under the same id', async () => {
     const engine = `hs-${++engineNo}`
     const a = await primary(engine)
-    const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+    const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
     const handover = a.handover({ to: 'nobody', reason: 'try' })
     await until('the lease is offered', async () => (await readLease(kv, engine))?.value.offeredTo === 'nobody')
     const graceful = a.shutdown({ mode: 'graceful', reason: 'first stop' })

@@ -1,6 +1,5 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
 import type { KV } from '@nats-io/kv'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { keepLeadership } from '../../src/cluster/leadership/keeper.js'
 import {
   acquireLease,
@@ -15,23 +14,17 @@ import {
   watchForTake,
   withdrawOffer,
 } from '../../src/cluster/leadership/lease.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
+import { natsClientForFile } from './support/nats-client.js'
 
 const LEASE_MS = 1_000
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const client = natsClientForFile(natsForFile())
 let kv: KV
 let engineNo = 0
 const engine = () => `lead-${++engineNo}`
 
 beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-  kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
+  kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -213,6 +206,6 @@ describe('the leadership lease', () => {
   })
 
   it('given a bucket made with another TTL, an instance with a different lease is refused, naming both', async () => {
-    await expect(openLeaseBucket(nc, { leaseMs: LEASE_MS * 2, replicas: 1 })).rejects.toBeInstanceOf(LeaseBucketMismatch)
+    await expect(openLeaseBucket(client.nc, { leaseMs: LEASE_MS * 2, replicas: 1 })).rejects.toBeInstanceOf(LeaseBucketMismatch)
   })
 })

@@ -1,15 +1,13 @@
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node'
+import { connect, headers } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
+import { describe, expect, it } from 'vitest'
+import { openEventLog } from '../../src/core/log/event-log.js'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { EventInput } from '../../src/events/index.js'
-import { startFollower, type Follower } from '../../src/cluster/replication/follower.js'
+import { startFollower } from '../../src/cluster/replication/follower.js'
 import {
   bodyHeaderLines,
   bodyStreamNameOf,
@@ -22,33 +20,24 @@ import {
   subjectOf,
 } from '../../src/cluster/replication/log-stream.js'
 import { startPublisher, type ReplicationPublisher } from '../../src/cluster/replication/publisher.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats, startNatsCluster } from '../support/nats-server.js'
+import { afterEachTest } from '../support/after-each-test.js'
+import { natsForFile, startNatsCluster } from '../support/nats-server.js'
 import { mark } from '../support/events.js'
 import { dist, repoRoot } from '../support/paths.js'
-import { tempDb, tempDir } from '../support/tmp.js'
+import { tempDir } from '../support/tmp.js'
+import { quietPorts, replicatingPrimaryConfig } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { newLog, replicationOver } from './support/replication.js'
+import { limitBuy, SYMBOL } from './support/sim-venue.js'
 
 /** The server takes messages of at most 64 KiB: an observation of a few thousand open orders is many times that. */
 const MAX_PAYLOAD = 65_536
 
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile({ maxPayload: MAX_PAYLOAD })
+const client = natsClientForFile(nats)
+const { publish, follow } = replicationOver(client)
 let engineNo = 0
-const closers: (() => unknown)[] = []
 
-beforeAll(async () => {
-  server = await startNats({ maxPayload: MAX_PAYLOAD })
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c()
-})
-
-const SYMBOL = 'BTC/USDT:USDT'
 const engine = () => `big-${++engineNo}`
 
 /** A desk's open orders on a venue, as the venue recorder observes them: `count` orders, about 130 bytes each. */
@@ -69,41 +58,15 @@ function openOrders(count: number): EventInput {
   }
 }
 
-function newLog(): EventLog {
-  const log = openEventLog({ path: tempDb() })
-  closers.push(() => log.close())
-  return log
-}
-
 async function startPrimary(e: string, mode: 'sync' | 'async', dir: string): Promise<Haltd> {
-  const h = await createHaltd(
-    {
-      db: { path: join(dir, 'primary.db') },
-      admin: { enabled: true, port: 0, token: 'a-token-of-sixteen-chars' },
-      nats: { servers: [server.url], engine: e, connectTimeoutMs: 1_000 },
-      replication: { mode, ackTimeoutMs: 2_000 },
-    },
-    {
-      gateways: [
-        new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] }),
-      ],
-      logger: createLogger({ destination: memoryDestination(), level: 'fatal' }),
-      env: {},
-    },
-  )
-  closers.push(() => h.close().catch(() => undefined))
+  const h = await createHaltd(replicatingPrimaryConfig(nats.url, e, { mode, ackTimeoutMs: 2_000 }, join(dir, 'primary.db')), quietPorts())
+  afterEachTest(() => h.close().catch(() => undefined))
   return h
-}
-
-async function follow(log: EventLog, e: string): Promise<Follower> {
-  const f = await startFollower({ nc, log, engine: e })
-  closers.push(() => f.stop())
-  return f
 }
 
 /** Every row of the engine's stream, chunked bodies put together, and how many of them came in chunks. */
 async function streamHashes(e: string): Promise<{ hashes: string[]; chunked: number }> {
-  const jsm = await jetstreamManager(nc)
+  const jsm = await jetstreamManager(client.nc)
   const last = (await jsm.streams.info(streamNameOf(e))).state.last_seq
   const hashes: string[] = []
   let chunked = 0
@@ -136,8 +99,7 @@ describe('replicating events larger than the server’s max payload', { timeout:
       const bigRow = [...h.log.readRaw(big.seq, big.seq)][0]!
       expect(Buffer.byteLength(bigRow.data)).toBeGreaterThan(5 * MAX_PAYLOAD)
       // an order after it: in sync mode it leaves only once the stream holds its order.submitted, so the big event before it too
-      const order = { venue: 'sim-a', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual', id: 'engine' } } as const
-      expect((await h.orders.submit(order)).status).toBe('accepted')
+      expect((await h.orders.submit(limitBuy(40_000))).status).toBe('accepted')
       h.log.append(mark(101))
       await until('the stream holds the whole log', async () => (await streamHashes(e)).hashes.length === h.log.committedSeq)
 
@@ -154,13 +116,13 @@ describe('replicating events larger than the server’s max payload', { timeout:
       expect(f.status().state).toBe('following')
 
       const config = join(dir, 'haltd.json')
-      writeFileSync(config, JSON.stringify({ db: { path: join(dir, 'unused.db') }, nats: { servers: [server.url], engine: e } }))
+      writeFileSync(config, JSON.stringify({ db: { path: join(dir, 'unused.db') }, nats: { servers: [nats.url], engine: e } }))
       const to = join(dir, 'restored.db')
       const restored = haltd('restore', '--from-stream', '--config', config, '--to', to)
       expect(restored.stderr).toBe('')
       expect(restored.status).toBe(0)
       const log = openEventLog({ path: to, readonly: true })
-      closers.push(() => log.close())
+      afterEachTest(() => log.close())
       expect([...log.readRaw()].map((r) => r.hash)).toEqual([...h.log.readRaw()].map((r) => r.hash))
       expect(log.verify()).toMatchObject({ ok: true, lastSeq: h.log.committedSeq })
     })
@@ -170,17 +132,16 @@ describe('replicating events larger than the server’s max payload', { timeout:
     const e = engine()
     const log = newLog()
     log.append(mark(100))
-    const first = await startPublisher({ nc, log, engine: e, ackTimeoutMs: 2_000 })
+    const first = await startPublisher({ nc: client.nc, log, engine: e, ackTimeoutMs: 2_000 })
     await first.flush(5_000)
     await first.stop()
     const big = log.append(openOrders(2_000))
     const [, hash, payload] = log.replicableMessages(big.seq, 1)[0]!
-    const js = jetstream(nc)
+    const js = jetstream(client.nc)
     await js.publish(bodySubjectOf(e, big.seq, hash, 0), payload.subarray(0, 10_000), { msgID: chunkMsgIdOf(big.seq, hash, 10_000, 0) })
     await js.publish(bodySubjectOf(e, big.seq, 'f'.repeat(64), 0), new TextEncoder().encode('another writer'))
 
-    const again = await startPublisher({ nc, log, engine: e, ackTimeoutMs: 2_000 })
-    closers.push(() => again.stop(500))
+    const again = await publish(log, e, { ackTimeoutMs: 2_000 })
     log.append(mark(101))
     await again.flush(10_000)
     const stream = await streamHashes(e)
@@ -196,7 +157,7 @@ describe('replicating events larger than the server’s max payload', { timeout:
     const e = engine()
     const leader = newLog()
     leader.append(mark(100))
-    const p = await startPublisher({ nc, log: leader, engine: e })
+    const p = await startPublisher({ nc: client.nc, log: leader, engine: e })
     await p.flush(5_000)
     await p.stop()
     const big = leader.append(openOrders(1_000))
@@ -207,12 +168,11 @@ describe('replicating events larger than the server’s max payload', { timeout:
       const [name, value] = line.split(': ') as [string, string]
       h.set(name, value)
     }
-    await jetstream(nc).publish(subjectOf(e), new Uint8Array(0), { headers: h, expect: { lastSequence: big.seq - 1 } })
+    await jetstream(client.nc).publish(subjectOf(e), new Uint8Array(0), { headers: h, expect: { lastSequence: big.seq - 1 } })
 
     const standby = newLog()
     const broken: string[] = []
-    const f = await startFollower({ nc, log: standby, engine: e, onBroken: (r) => broken.push(r) })
-    closers.push(() => f.stop())
+    const f = await follow(standby, e, { onBroken: (r) => broken.push(r) })
     await until('the standby stops', () => f.status().state === 'broken')
     expect(f.status().reason).toMatch(
       new RegExp(`stream message ${big.seq} is not a haltd log row: chunk 1 of 3 of its body is not in stream ${bodyStreamNameOf(e)}`),
@@ -224,7 +184,7 @@ describe('replicating events larger than the server’s max payload', { timeout:
   it('given a cluster of three and a stream of three replicas, an event the log takes by default but over the default 1 MiB max payload is replicated with its chunks on three replicas too, and a standby stores it', async () => {
     const cluster = await startNatsCluster(3)
     const cnc = await connect({ servers: cluster.urls })
-    closers.push(() => cnc.close())
+    afterEachTest(() => cnc.close())
     const e = engine()
     // under the log's default cap of 1 MiB of data, yet over 1 MiB as a message: the data travels as an escaped JSON string
     const log = newLog()
@@ -233,7 +193,7 @@ describe('replicating events larger than the server’s max payload', { timeout:
     expect(log.replicableMessages(big.seq, 1)[0]![2].length).toBeGreaterThan(cnc.info!.max_payload)
     log.append(mark(101))
     const p = await startPublisher({ nc: cnc, log, engine: e, replicas: 3, ackTimeoutMs: 10_000 })
-    closers.push(() => p.stop(500))
+    afterEachTest(() => p.stop(500))
     await p.flush(20_000)
     expect(p.status()).toMatchObject({ state: 'live', ackedSeq: 3 })
 
@@ -243,14 +203,14 @@ describe('replicating events larger than the server’s max payload', { timeout:
     expect(bodies.state.messages).toBe(2)
     const standby = newLog()
     const f = await startFollower({ nc: cnc, log: standby, engine: e, timeoutMs: 10_000 })
-    closers.push(() => f.stop())
+    afterEachTest(() => f.stop())
     await f.catchUp(20_000)
     expect([...standby.readReplicable()]).toEqual([...log.readReplicable()])
   })
 
   it('given a primary whose big event cannot be replicated even in chunks, /status, /health and /metrics say so, naming the seq', async () => {
     const e = engine()
-    const jsm = await jetstreamManager(nc)
+    const jsm = await jetstreamManager(client.nc)
     await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [bodySubjectsOf(e)], max_msg_size: 1_500, max_msgs_per_subject: 1 })
     const h = await startPrimary(e, 'async', tempDir())
     const big = h.log.append(openOrders(1_000))
@@ -270,16 +230,15 @@ describe('replicating events larger than the server’s max payload', { timeout:
 
   it('given a body stream whose messages are too small to carry a chunk, the event is named as unreplicable (seq, size, limit), publishing waits at it without spinning, and goes on once the limit is raised', async () => {
     const e = engine()
-    const jsm = await jetstreamManager(nc)
+    const jsm = await jetstreamManager(client.nc)
     await jsm.streams.add({ name: bodyStreamNameOf(e), subjects: [bodySubjectsOf(e)], max_msg_size: 1_500, max_msgs_per_subject: 1 })
     const log = newLog()
     log.append(mark(100))
-    const p: ReplicationPublisher = await startPublisher({ nc, log, engine: e, ackTimeoutMs: 2_000 })
-    closers.push(() => p.stop(500))
+    const p: ReplicationPublisher = await publish(log, e, { ackTimeoutMs: 2_000 })
     await p.flush(5_000)
     const asked: string[] = []
-    const watch = nc.subscribe(`$JS.API.STREAM.INFO.${bodyStreamNameOf(e)}`, { callback: (_err, m) => void asked.push(m.subject) })
-    closers.push(() => watch.unsubscribe())
+    const watch = client.nc.subscribe(`$JS.API.STREAM.INFO.${bodyStreamNameOf(e)}`, { callback: (_err, m) => void asked.push(m.subject) })
+    afterEachTest(() => watch.unsubscribe())
     const big = log.append(openOrders(1_000))
     const size = [...log.readRaw(big.seq, big.seq)][0]!.data.length
 

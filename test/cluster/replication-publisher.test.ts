@@ -1,47 +1,24 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { connect } from '@nats-io/transport-node'
 import { DiscardPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openEventLog, type EventLog, type StoredRow } from '../../src/core/log/event-log.js'
+import { describe, expect, it } from 'vitest'
+import type { EventLog, StoredRow } from '../../src/core/log/event-log.js'
 import { ReplicationStopped, ReplicationTimeout, StreamAhead, StreamForked } from '../../src/cluster/replication/errors.js'
 import { decodeStored, encodeRow, EPOCH_HEADER, msgIdOf, streamNameOf, subjectOf } from '../../src/cluster/replication/log-stream.js'
-import { startPublisher, type ReplicationPublisher } from '../../src/cluster/replication/publisher.js'
-import { startNats } from '../support/nats-server.js'
+import { startPublisher } from '../../src/cluster/replication/publisher.js'
+import { natsForFile } from '../support/nats-server.js'
 import { mark, submitted } from '../support/events.js'
-import { tempDb } from '../support/tmp.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { newLog, replicationOver } from './support/replication.js'
 
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile()
+const client = natsClientForFile(nats, { maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+const { publish } = replicationOver(client)
 let engineNo = 0
-const open: { close(): unknown }[] = []
-const publishers: ReplicationPublisher[] = []
 
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-afterEach(async () => {
-  for (const p of publishers.splice(0)) await p.stop(500)
-  for (const o of open.splice(0)) o.close()
-})
-
-function newLog(): EventLog {
-  const log = openEventLog({ path: tempDb() })
-  open.push(log)
-  return log
-}
-
-async function publisher(log: EventLog, engine: string, extra: Partial<Parameters<typeof startPublisher>[0]> = {}): Promise<ReplicationPublisher> {
-  const p = await startPublisher({ nc, log, engine, ackTimeoutMs: 1_000, ...extra })
-  publishers.push(p)
-  return p
-}
+const publisher = (log: EventLog, engine: string, extra: Parameters<typeof publish>[2] = {}) => publish(log, engine, { ackTimeoutMs: 1_000, ...extra })
 
 async function streamRows(engine: string): Promise<{ row: StoredRow; epoch: number }[]> {
-  const jsm = await jetstreamManager(nc)
+  const jsm = await jetstreamManager(client.nc)
   const info = await jsm.streams.info(streamNameOf(engine))
   const out: { row: StoredRow; epoch: number }[] = []
   for (let seq = 1; seq <= info.state.last_seq; seq++) {
@@ -95,11 +72,11 @@ describe('the replication publisher', () => {
 
     const shorter = newLog()
     for (let i = 0; i < 4; i++) shorter.append(mark(i + 1))
-    await expect(startPublisher({ nc, log: shorter, engine: e })).rejects.toBeInstanceOf(StreamAhead)
+    await expect(startPublisher({ nc: client.nc, log: shorter, engine: e })).rejects.toBeInstanceOf(StreamAhead)
 
     const other = newLog()
     for (let i = 0; i < 12; i++) other.append(mark(i + 1))
-    const refused = startPublisher({ nc, log: other, engine: e })
+    const refused = startPublisher({ nc: client.nc, log: other, engine: e })
     await expect(refused).rejects.toBeInstanceOf(StreamForked)
     await expect(refused).rejects.toThrow(/differ at seq 10/)
   })
@@ -116,7 +93,7 @@ describe('the replication publisher', () => {
     const intruder = newLog()
     intruder.append(mark(1))
     const foreign = { ...rowsOf(log)[0]!, seq: 2, hash: 'f'.repeat(64), prevHash: rowsOf(log)[0]!.hash }
-    await jetstream(nc).publish(subjectOf(e), encodeRow(foreign), { msgID: msgIdOf(foreign), expect: { lastSequence: 1 } })
+    await jetstream(client.nc).publish(subjectOf(e), encodeRow(foreign), { msgID: msgIdOf(foreign), expect: { lastSequence: 1 } })
 
     const appended = log.append(mark(2))
     await expect(p.waitFor(appended.seq, 5_000)).rejects.toBeInstanceOf(ReplicationStopped)
@@ -136,7 +113,7 @@ describe('the replication publisher', () => {
     await first.flush(5_000)
     await first.stop()
     const foreign = { ...rowsOf(log)[0]!, seq: 2, hash: 'f'.repeat(64), prevHash: rowsOf(log)[0]!.hash }
-    await jetstream(nc).publish(subjectOf(e), encodeRow(foreign), { msgID: msgIdOf(foreign), expect: { lastSequence: 1 } })
+    await jetstream(client.nc).publish(subjectOf(e), encodeRow(foreign), { msgID: msgIdOf(foreign), expect: { lastSequence: 1 } })
     log.appendBatch(Array.from({ length: 119 }, (_, i) => mark(i + 2)))
 
     // told the stream ends at 1, it pipelines 2..120: 2 is refused (the stream ends at 2), and 3 expects
@@ -154,7 +131,7 @@ describe('the replication publisher', () => {
     const e = engine()
     const log = newLog()
     log.appendBatch(Array.from({ length: 2_000 }, (_, i) => mark(i + 1)))
-    const watcher = await connect({ servers: server.url })
+    const watcher = await connect({ servers: nats.url })
     let answers = 0
     watcher.subscribe('_INBOX.>', {
       callback: () => {
@@ -197,12 +174,12 @@ describe('the replication publisher', () => {
     for (let i = 0; i < 20; i++) log.append(mark(i + 1))
     await p.flush(5_000)
 
-    await server.stop()
+    await nats.node.stop()
     const during = log.append(submitted())
     for (let i = 0; i < 50; i++) log.append(mark(i + 100))
     await expect(p.waitFor(during.seq, 300)).rejects.toBeInstanceOf(ReplicationTimeout)
     expect(p.status().lagEvents).toBe(51)
-    await server.start()
+    await nats.node.start()
     await p.flush(10_000)
 
     expect(states).toContain('recovering')
@@ -216,13 +193,13 @@ describe('the replication publisher', () => {
     log.appendBatch(Array.from({ length: 5_000 }, (_, i) => mark(i + 1)))
     const states: string[] = []
     const p = await publisher(log, e, { onState: (s) => states.push(s) })
-    server.pause()
+    nats.node.pause()
     try {
       // a quarter of the 1 s ack timeout ages the asks out: the publisher recovers, asking a frozen stream
       await new Promise((r) => setTimeout(r, 600))
       expect(p.status().state).toBe('recovering')
     } finally {
-      server.resume()
+      nats.node.resume()
     }
     await p.flush(20_000)
 
@@ -233,14 +210,14 @@ describe('the replication publisher', () => {
 
   it('given a stream that refuses every further event (it is full), the publisher asks again later and later, never in a loop, and goes on once the stream takes them', async () => {
     const e = engine()
-    const jsm = await jetstreamManager(nc)
+    const jsm = await jetstreamManager(client.nc)
     await jsm.streams.add({ name: streamNameOf(e), subjects: [subjectOf(e)], max_msgs: 3, discard: DiscardPolicy.New, allow_direct: true })
     const log = newLog()
     for (let i = 0; i < 3; i++) log.append(mark(i + 1))
     const p = await publisher(log, e)
     await p.flush(5_000)
     const asked: string[] = []
-    const watch = nc.subscribe(`$JS.API.STREAM.INFO.${streamNameOf(e)}`, { callback: (_err, m) => void asked.push(m.subject) })
+    const watch = client.nc.subscribe(`$JS.API.STREAM.INFO.${streamNameOf(e)}`, { callback: (_err, m) => void asked.push(m.subject) })
     try {
       log.append(mark(4))
       await new Promise((r) => setTimeout(r, 2_000))
@@ -268,7 +245,7 @@ describe('the replication publisher', () => {
     epoch = 4
     log.append(mark(2))
     await p.flush(5_000)
-    const jsm = await jetstreamManager(nc)
+    const jsm = await jetstreamManager(client.nc)
     const m = await jsm.streams.getMessage(streamNameOf(e), { seq: 2 })
     expect(m?.header.get(EPOCH_HEADER)).toBe('4')
     expect((await streamRows(e)).map((s) => s.epoch)).toEqual([3, 4])

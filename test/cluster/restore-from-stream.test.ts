@@ -1,26 +1,17 @@
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { startPublisher } from '../../src/cluster/replication/publisher.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { mark, submitted } from '../support/events.js'
 import { dist, repoRoot } from '../support/paths.js'
 import { tempDir } from '../support/tmp.js'
+import { natsClientForFile } from './support/nats-client.js'
 
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
-
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 
 const haltd = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 20_000 })
 
@@ -29,11 +20,11 @@ describe('haltd restore --from-stream', { timeout: 30_000 }, () => {
     const dir = tempDir()
     const leader = openEventLog({ path: join(dir, 'leader.db') })
     for (let i = 0; i < 300; i++) leader.append(i % 3 ? mark(100 + i) : submitted())
-    const p = await startPublisher({ nc, log: leader, engine: 'restore-1' })
+    const p = await startPublisher({ nc: client.nc, log: leader, engine: 'restore-1' })
     await p.flush(5_000)
     await p.stop()
     const config = join(dir, 'haltd.json')
-    writeFileSync(config, JSON.stringify({ db: { path: join(dir, 'unused.db') }, nats: { servers: [server.url], engine: 'restore-1' } }))
+    writeFileSync(config, JSON.stringify({ db: { path: join(dir, 'unused.db') }, nats: { servers: [nats.url], engine: 'restore-1' } }))
     const to = join(dir, 'restored.db')
 
     const restored = haltd('restore', '--from-stream', '--config', config, '--to', to)

@@ -1,12 +1,11 @@
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { freePort, startNats } from '../support/nats-server.js'
+import { freePort, natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { haltdCli } from './support/cli.js'
+import { instanceConfig, quietPorts } from './support/instances.js'
+import { SYMBOL, simVenue } from './support/sim-venue.js'
 
 /**
  * A standby's admin API, through its real listener: `haltd status` and a scrape reach it before it
@@ -14,22 +13,11 @@ import { haltdCli } from './support/cli.js'
  * it hands its port to the leading haltd it becomes.
  */
 
-let server: Awaited<ReturnType<typeof startNats>>
-beforeAll(async () => {
-  server = await startNats()
-})
-afterAll(async () => {
-  await server.close()
-})
+const nats = natsForFile()
 
-const SYMBOL = 'BTC/USDT:USDT'
 const TOKEN = 'standby-admin-token-0123456789'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const ports = () => ({
-  gateways: [new SimExchange({ venue: 'sim-a', seed: 9, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })],
-  logger: createLogger({ destination: memoryDestination(), level: 'fatal' }),
-  env: {},
-})
+const ports = () => quietPorts(simVenue(9))
 const call = async (url: string, method: 'GET' | 'POST', path: string, body?: unknown) => {
   const res = await fetch(`${url}${path}`, {
     method,
@@ -45,11 +33,8 @@ describe("a standby's admin API", { timeout: 30_000 }, () => {
     const dir = tempDir()
     const port = await freePort()
     const config = (instance: string, admin: { enabled: boolean; port?: number }) => ({
-      db: { path: join(dir, `${instance}.db`) },
+      ...instanceConfig(nats.url, 'adm', instance, { leaseMs: 4_000 }, { db: join(dir, `${instance}.db`) }),
       admin: { ...admin, token: TOKEN },
-      nats: { servers: [server.url], engine: 'adm', instance, connectTimeoutMs: 1_000 },
-      replication: { mode: 'sync' as const },
-      failover: { leaseMs: 4_000 },
     })
     const a: Haltd = await createHaltd(config('a', { enabled: false }), ports())
     const b: Standby = await createStandby(config('b', { enabled: true, port }), ports())

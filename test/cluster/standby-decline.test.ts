@@ -1,12 +1,9 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { acquireLease, offerLease, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import { createStandby } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import { natsForFile } from '../support/nats-server.js'
+import { instanceConfig, quietLogger } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
 
 /**
  * A standby offered the lease while its log cannot hold the offered seq in time declines the offer
@@ -14,34 +11,17 @@ import { tempDir } from '../support/tmp.js'
  * leader here is the test itself, writing the bucket as a leader does.
  */
 
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 
 const LEASE_MS = 4_000
 
 describe('a standby behind an offer', { timeout: 20_000 }, () => {
   it('given an offer naming a seq its stream never delivers, the standby declines within the leader’s wait, naming both seqs, and records nothing', async () => {
     const engine = 'behind'
-    const b = await createStandby(
-      {
-        db: { path: join(tempDir(), 'b.db') },
-        admin: { enabled: false },
-        nats: { servers: [server.url], engine, instance: 'b', connectTimeoutMs: 1_000 },
-        replication: { mode: 'sync' },
-        failover: { leaseMs: LEASE_MS },
-      },
-      { logger: createLogger({ destination: memoryDestination(), level: 'fatal' }), env: {} },
-    )
+    const b = await createStandby(instanceConfig(nats.url, engine, 'b', { leaseMs: LEASE_MS }), { logger: quietLogger(), env: {} })
     try {
-      const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+      const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
       const lease = await acquireLease(kv, { engine, instance: 'a', minEpoch: 0 })
       // the leader's wait for the take: the release step's share of the default 5 s budget, at most half the lease
       const leaderWaitsMs = Math.min(2_000, LEASE_MS / 2)

@@ -1,54 +1,25 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { chainHash, openEventLog, type EventLog } from '../../src/core/log/event-log.js'
+import { describe, expect, it } from 'vitest'
+import { chainHash } from '../../src/core/log/event-log.js'
 import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
 import { stateHash } from '../../src/projections/serialize.js'
 import { StreamForked } from '../../src/cluster/replication/errors.js'
-import { LogAheadOfStream, startFollower, type Follower } from '../../src/cluster/replication/follower.js'
+import { LogAheadOfStream, startFollower } from '../../src/cluster/replication/follower.js'
 import { encodeRow, msgIdOf, subjectOf } from '../../src/cluster/replication/log-stream.js'
-import { startPublisher, type ReplicationPublisher } from '../../src/cluster/replication/publisher.js'
-import { startNats } from '../support/nats-server.js'
+import { afterEachTest } from '../support/after-each-test.js'
+import { natsForFile } from '../support/nats-server.js'
 import { mark, submitted } from '../support/events.js'
-import { tempDb } from '../support/tmp.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { newLog, replicationOver } from './support/replication.js'
 
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const client = natsClientForFile(natsForFile())
+const { publish, follow } = replicationOver(client)
 let engineNo = 0
-const closers: (() => unknown)[] = []
-
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c()
-})
-
-function newLog(): EventLog {
-  const log = openEventLog({ path: tempDb() })
-  closers.push(() => log.close())
-  return log
-}
-async function publish(log: EventLog, engine: string): Promise<ReplicationPublisher> {
-  const p = await startPublisher({ nc, log, engine })
-  closers.push(() => p.stop(500))
-  return p
-}
-async function follow(log: EventLog, engine: string, onBroken?: (r: string) => void): Promise<Follower> {
-  const f = await startFollower({ nc, log, engine, ...(onBroken ? { onBroken } : {}) })
-  closers.push(() => f.stop())
-  return f
-}
 const engine = () => `fol-${++engineNo}`
 
 /** Publish a row straight into the stream, as a writer other than haltd's publisher would. */
 async function inject(e: string, row: Parameters<typeof encodeRow>[0]): Promise<void> {
-  await jetstream(nc).publish(subjectOf(e), encodeRow(row), { msgID: msgIdOf(row), expect: { lastSequence: row.seq - 1 } })
+  await jetstream(client.nc).publish(subjectOf(e), encodeRow(row), { msgID: msgIdOf(row), expect: { lastSequence: row.seq - 1 } })
 }
 
 describe('a standby following the stream', () => {
@@ -59,7 +30,7 @@ describe('a standby following the stream', () => {
     const p = await publish(leader, e)
     const standby = newLog()
     const projections = createProjectionRunner({ log: standby, snapshotEvery: 0 })
-    closers.push(() => projections.stop())
+    afterEachTest(() => projections.stop())
     const f = await follow(standby, e)
     leader.appendBatch(Array.from({ length: 400 }, (_, i) => (i % 4 ? mark(200 + i) : submitted())))
     await p.flush(5_000)
@@ -68,7 +39,7 @@ describe('a standby following the stream', () => {
     expect([...standby.readReplicable()]).toEqual([...leader.readReplicable()])
     expect(standby.verify()).toEqual({ ok: true, lastSeq: 500, count: 500 })
     const leaderState = createProjectionRunner({ log: leader, snapshotEvery: 0 })
-    closers.push(() => leaderState.stop())
+    afterEachTest(() => leaderState.stop())
     expect(stateHash(projections.state)).toBe(stateHash(leaderState.state))
     expect(f.status()).toMatchObject({ state: 'following', seq: 500, unknown: [] })
   })
@@ -102,7 +73,7 @@ describe('a standby following the stream', () => {
 
     const broken: string[] = []
     const standby = newLog()
-    const f = await follow(standby, e, (r) => broken.push(r))
+    const f = await follow(standby, e, { onBroken: (r) => broken.push(r) })
     await expect(f.waitForSeq(6, 2_000)).rejects.toThrow(/no longer follows|holds seq 5/)
     expect(broken).toEqual([expect.stringMatching(/replicated event 6 refused: its hash does not match its contents/)])
     expect(f.status()).toMatchObject({ state: 'broken', seq: 5 })
@@ -146,10 +117,10 @@ describe('a standby following the stream', () => {
 
     const ahead = newLog()
     for (let i = 0; i < 5; i++) ahead.append(mark(i + 1))
-    await expect(startFollower({ nc, log: ahead, engine: e })).rejects.toBeInstanceOf(LogAheadOfStream)
+    await expect(startFollower({ nc: client.nc, log: ahead, engine: e })).rejects.toBeInstanceOf(LogAheadOfStream)
 
     const forked = newLog()
     for (let i = 0; i < 2; i++) forked.append(mark(i + 1))
-    await expect(startFollower({ nc, log: forked, engine: e })).rejects.toBeInstanceOf(StreamForked)
+    await expect(startFollower({ nc: client.nc, log: forked, engine: e })).rejects.toBeInstanceOf(StreamForked)
   })
 })

@@ -1,15 +1,14 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createHaltd, NotLeading, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
 import { chainHash, openEventLog } from '../../src/core/log/event-log.js'
 import { mark } from '../support/events.js'
 import { startFakeOkx, type FakeOkx } from '../support/fake-okx/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { quietLogger } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
 import { until } from '../support/until.js'
 
 /**
@@ -19,21 +18,17 @@ import { until } from '../support/until.js'
  */
 
 const SWAP = 'BTC/USDT:USDT'
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile()
+const client = natsClientForFile(nats)
 let venue: FakeOkx
 let engineNo = 0
 const open: Haltd[] = []
 
 beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
   venue = await startFakeOkx()
 })
 afterAll(async () => {
   await venue.close()
-  await nc.close()
-  await server.close()
 })
 afterEach(async () => {
   for (const h of open.splice(0).reverse()) await h.close().catch(() => undefined)
@@ -56,14 +51,14 @@ function configFor(engine: string, instance: string, role: 'primary' | 'standby'
     db: { path: db },
     admin: { enabled: false },
     venues: [okx()],
-    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
+    nats: { servers: [nats.url], engine, instance, connectTimeoutMs: 1_000 },
     replication: { mode: 'sync' as const },
     // an offer waits at most half the lease: room for a standby sharing a loaded machine
     failover: { role, leaseMs: 4_000, fenceMarginMs: 500 },
   }
 }
 async function start(config: ReturnType<typeof configFor>): Promise<Haltd> {
-  const h = await createHaltd(config, { logger: createLogger({ destination: memoryDestination(), level: 'fatal' }), env: {} })
+  const h = await createHaltd(config, { logger: quietLogger(), env: {} })
   open.push(h)
   return h
 }
@@ -105,7 +100,7 @@ describe('createHaltd with the standby role', { timeout: 30_000 }, () => {
     expect(venueOrders().slice(before)).toEqual([sent.clientOrderId])
 
     const findings = failoverFindings({
-      stream: await readStream(nc, engine),
+      stream: await readStream(client.nc, engine),
       logs: { a: [...a.log.readRaw()], b: [...b.log.readRaw()] },
       venueOrders: venueOrders().slice(before),
     })
@@ -131,7 +126,7 @@ describe('createHaltd with the standby role', { timeout: 30_000 }, () => {
     expect(b.startup.unreachable).toEqual([])
 
     const findings = failoverFindings({
-      stream: await readStream(nc, engine),
+      stream: await readStream(client.nc, engine),
       logs: { a: logRows(a.config.db.path), b: [...b.log.readRaw()] },
       venueOrders: venueOrders().slice(before),
     })
@@ -142,7 +137,7 @@ describe('createHaltd with the standby role', { timeout: 30_000 }, () => {
   it('given a standby closed before it leads, it exits 0 and leaves its log a prefix of the stream', async () => {
     const engine = `role-${++engineNo}`
     const a = await start(configFor(engine, 'a', 'primary'))
-    const b = await createHaltd(configFor(engine, 'b', 'standby'), { logger: createLogger({ destination: memoryDestination(), level: 'fatal' }), env: {} })
+    const b = await createHaltd(configFor(engine, 'b', 'standby'), { logger: quietLogger(), env: {} })
     await until('the standby holds the leader’s log', () => b.log.lastSeq === a.log.committedSeq)
     await b.close()
     expect(await b.exited).toBe(0)
@@ -215,7 +210,7 @@ describe('rollback safety', { timeout: 30_000 }, () => {
 
     await until('the standby holds the leader’s log', () => b.log.lastSeq === a.log.committedSeq)
     const findings = failoverFindings({
-      stream: await readStream(nc, engine),
+      stream: await readStream(client.nc, engine),
       logs: { a: [...a.log.readRaw()], b: [...b.log.readRaw()] },
       venueOrders: venueOrders().slice(before),
     })

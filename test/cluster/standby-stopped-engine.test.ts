@@ -1,15 +1,14 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
-import { openEventLog } from '../../src/core/log/event-log.js'
-import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
+import type { Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import { natsForFile } from '../support/nats-server.js'
 import { until } from '../support/until.js'
+import { logRows } from './support/failover-invariants.js'
+import { pairsForFile } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { limitBuy, simVenue } from './support/sim-venue.js'
 
 /**
  * A leader stopped on purpose (a graceful or emergency shutdown, a fleet stop) ends its run with a
@@ -21,71 +20,45 @@ import { until } from '../support/until.js'
 
 const LEASE_MS = 1_000
 const TOKEN = 'standby-stopped-token-0123456789'
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile()
+const client = natsClientForFile(nats)
+// a standby that took over would trade at once: the case the operator's stop must not undo
+const pairs = pairsForFile(nats, { leaseMs: LEASE_MS, fenceMarginMs: 250, onUnplanned: 'active' }, { adminToken: TOKEN })
 let engineNo = 0
-const haltds: Haltd[] = []
-const standbys: Standby[] = []
 
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-afterEach(async () => {
-  for (const s of standbys.splice(0)) await s.close().catch(() => undefined)
-  for (const h of haltds.splice(0)) await h.close().catch(() => undefined)
-})
-
-const SYMBOL = 'BTC/USDT:USDT'
 const ORDER_METHODS = ['submit', 'cancel', 'cancelAll', 'armDeadMansSwitch'] as const
 /** A venue that records each order call it is asked. */
-function sim(calls?: string[]) {
-  const venue = new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
-  if (calls) {
-    for (const method of ORDER_METHODS) {
-      const original = (venue[method] as (...a: unknown[]) => unknown).bind(venue)
-      ;(venue as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
-        calls.push(method)
-        return original(...a)
-      }
+function sim(calls: string[]) {
+  const venue = simVenue()
+  for (const method of ORDER_METHODS) {
+    const original = (venue[method] as (...a: unknown[]) => unknown).bind(venue)
+    ;(venue as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
+      calls.push(method)
+      return original(...a)
     }
   }
   return venue
 }
-const quiet = () => createLogger({ destination: memoryDestination(), level: 'fatal' })
 
-function configFor(engine: string, instance: string, options: { db?: string; admin?: boolean; fleet?: boolean } = {}) {
-  return {
-    db: { path: options.db ?? join(tempDir(), `${instance}.db`) },
-    admin: options.admin ? { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN } : { enabled: false },
-    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
-    replication: { mode: 'sync' as const },
-    // a standby that took over would trade at once: the case the operator's stop must not undo
-    failover: { leaseMs: LEASE_MS, fenceMarginMs: 250, onUnplanned: 'active' as const },
-    ...(options.fleet ? { fleet: { refreshMs: 200, ttlMs: 1_000 } } : {}),
-  }
-}
-async function primary(engine: string, options: { db?: string; admin?: boolean; fleet?: boolean } = {}): Promise<Haltd> {
-  const h = await createHaltd(configFor(engine, 'a', options), { gateways: [sim()], logger: quiet(), env: {} })
-  haltds.push(h)
-  return h
+type InstanceOptions = { db?: string; admin?: boolean; fleet?: boolean }
+const configFor = (engine: string, instance: string, options: InstanceOptions = {}) => ({
+  ...pairs.config(engine, instance, options),
+  ...(options.fleet ? { fleet: { refreshMs: 200, ttlMs: 1_000 } } : {}),
+})
+async function primary(engine: string, options: InstanceOptions = {}): Promise<Haltd> {
+  return pairs.primary(configFor(engine, 'a', options))
 }
 /** The standby, and what reached its venue and whether it came to lead. */
 async function standby(engine: string, options: { db?: string; fleet?: boolean } = {}) {
   const calls: string[] = []
   const config = configFor(engine, 'b', options)
   const lines = memoryDestination()
-  const s = await createStandby(config, { gateways: [sim(calls)], logger: createLogger({ destination: lines, level: 'info' }), env: {} })
-  standbys.push(s)
+  const s = await pairs.standby(config, { gateways: [sim(calls)], logger: createLogger({ destination: lines, level: 'info' }), env: {} })
   const led = { yes: false }
   void s.promoted.then(
     (h) => {
       led.yes = true
-      haltds.push(h)
+      pairs.closeAfter(h)
     },
     () => undefined,
   )
@@ -93,24 +66,7 @@ async function standby(engine: string, options: { db?: string; fleet?: boolean }
   const said = () => lines.lines.filter((l) => l.includes('the engine was stopped by its leader'))
   return { s, calls, led, said, db: config.db.path }
 }
-const order = (price: number) => ({
-  venue: 'sim-a',
-  symbol: SYMBOL,
-  side: 'buy' as const,
-  type: 'limit' as const,
-  qty: 0.01,
-  price,
-  origin: { kind: 'manual' as const, id: 'engine' },
-})
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const rowsOf = (path: string) => {
-  const log = openEventLog({ path, readonly: true })
-  try {
-    return [...log.readRaw()]
-  } finally {
-    log.close()
-  }
-}
 
 /** Then: long past the lease, the standby still follows, leads nothing, sent nothing, holds the leader's log as it was, and says why. */
 async function expectStillStandby(
@@ -119,7 +75,7 @@ async function expectStillStandby(
   leader: { db: string; runId: string; exitCode: number; shutdownId: string },
 ) {
   await sleep(LEASE_MS * 2.5)
-  const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+  const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
   expect(await readLease(kv, engine)).toBeUndefined()
   expect(b.led.yes).toBe(false)
   const status = b.s.status()
@@ -135,7 +91,7 @@ async function expectStillStandby(
   expect(b.calls).toEqual([])
   expect(b.said()).toHaveLength(1)
   // it recorded nothing: its log is the stopped leader's, row for row
-  const rows = rowsOf(leader.db)
+  const rows = logRows(leader.db)
   expect(rows.at(-1)?.type).toBe('run.ended')
   expect([...b.s.log.readRaw()]).toEqual(rows)
 }
@@ -145,7 +101,7 @@ describe('a standby of an engine its leader stopped on purpose', { timeout: 40_0
     const engine = `ss-${++engineNo}`
     const a = await primary(engine)
     let b = await standby(engine)
-    for (let i = 0; i < 3; i++) expect((await a.orders.submit(order(40_000 + i))).status).toBe('accepted')
+    for (let i = 0; i < 3; i++) expect((await a.orders.submit(limitBuy(40_000 + i))).status).toBe('accepted')
     await until('the standby follows', () => b.s.status().follower.seq === a.log.committedSeq)
 
     const report = await a.shutdown({ mode: 'graceful', reason: 'desk stop' })
@@ -163,7 +119,7 @@ describe('a standby of an engine its leader stopped on purpose', { timeout: 40_0
     const again = await primary(engine, { db: stopped.db })
     await until('the standby sees the new leader', () => b.s.status().leader?.instance === 'a')
     expect(b.s.status().engineStopped).toBeUndefined()
-    expect((await again.orders.submit(order(41_000))).status).toBe('accepted')
+    expect((await again.orders.submit(limitBuy(41_000))).status).toBe('accepted')
     await until('the standby follows the new run', () => b.s.status().follower.seq === again.log.committedSeq)
     expect(b.led.yes).toBe(false)
   })
@@ -172,7 +128,7 @@ describe('a standby of an engine its leader stopped on purpose', { timeout: 40_0
     const engine = `ss-${++engineNo}`
     const a = await primary(engine)
     const b = await standby(engine)
-    for (let i = 0; i < 3; i++) await a.orders.submit(order(40_000 + i))
+    for (let i = 0; i < 3; i++) await a.orders.submit(limitBuy(40_000 + i))
     await until('the standby follows', () => b.s.status().follower.seq === a.log.committedSeq)
 
     const report = await a.shutdown({ mode: 'emergency', reason: 'desk emergency' })
@@ -185,7 +141,7 @@ describe('a standby of an engine its leader stopped on purpose', { timeout: 40_0
     const engine = `ss-${++engineNo}`
     const a = await primary(engine, { admin: true, fleet: true })
     const b = await standby(engine, { fleet: true })
-    await a.orders.submit(order(40_000))
+    await a.orders.submit(limitBuy(40_000))
     await until('the standby follows', () => b.s.status().follower.seq === a.log.committedSeq)
 
     const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
@@ -206,7 +162,7 @@ describe('a standby of an engine its leader stopped on purpose', { timeout: 40_0
     expect(stop.status).toBe(202)
     expect((stop.body.result as { engines: string[] }).engines).toEqual([engine])
     const exitCode = await a.exited
-    const requested = rowsOf(a.config.db.path)
+    const requested = logRows(a.config.db.path)
       .filter((r) => r.type === 'shutdown.requested')
       .map((r) => JSON.parse(r.data) as { shutdownId: string; reason: string })
     expect(requested).toEqual([expect.objectContaining({ reason: expect.stringMatching(/^fleet stop by .*: end of day/) })])

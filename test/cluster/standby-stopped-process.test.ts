@@ -1,12 +1,9 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { adminInfoPath, readAdminInfo } from '../../src/admin/info-file.js'
-import { demoConfig } from '../../src/daemon/demo.js'
 import { bearer, events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
-import { startNats } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import { natsForFile } from '../support/nats-server.js'
 import { haltdCli } from './support/cli.js'
+import { processPair } from './support/process-pair.js'
 
 /**
  * Real haltd processes, a real nats-server: a primary trading under the demo's strategies, a
@@ -17,45 +14,16 @@ import { haltdCli } from './support/cli.js'
  */
 
 const LEASE_MS = 1_500
-let server: Awaited<ReturnType<typeof startNats>>
+const nats = natsForFile()
 let engineNo = 0
 
-beforeAll(async () => {
-  server = await startNats()
-})
-afterAll(async () => {
-  await server.close()
-})
-
-function configFile(dir: string, engine: string, instance: string, venueLatency?: Record<string, number>): { file: string; db: string } {
-  const db = join(dir, `${instance}.db`)
-  const demo = demoConfig({ db, port: 0, seed: 1, orders: 0 })
-  const config = {
-    ...demo,
-    ...(venueLatency
-      ? { venues: (demo.venues as Record<string, unknown>[]).map((v) => ({ ...v, faults: { ...(v.faults as object), latencyByMethod: venueLatency } })) }
-      : {}),
-    log: { format: 'json', level: 'info' },
-    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
-    replication: { mode: 'sync', ackTimeoutMs: 1_000 },
+const pair = (primaryLatency?: Record<string, number>) =>
+  processPair({
+    url: nats.url,
+    engine: `stop-${++engineNo}`,
     failover: { leaseMs: LEASE_MS, fenceMarginMs: 400, onUnplanned: 'active' },
-  }
-  const file = join(dir, `${instance}.json`)
-  writeFileSync(file, JSON.stringify(config))
-  return { file, db }
-}
-
-async function pair(primaryLatency?: Record<string, number>) {
-  const dir = tempDir()
-  const engine = `stop-${++engineNo}`
-  const p = configFile(dir, engine, 'primary', primaryLatency)
-  const s = configFile(dir, engine, 'standby')
-  const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
-  await whenUp(primary)
-  const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
-  await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-  return { engine, primary, standby, p, s }
-}
+    primaryLatency,
+  })
 
 async function getJson(d: Daemon, path: string): Promise<Record<string, unknown>> {
   const info = readAdminInfo(adminInfoPath(d.db))

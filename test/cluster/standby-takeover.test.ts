@@ -1,78 +1,27 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
+import { describe, expect, it } from 'vitest'
+import { createHaltd, type Haltd, type Standby } from '../../src/daemon/index.js'
 import { LeaseHeld } from '../../src/cluster/leadership/lease.js'
 import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-stream.js'
-import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { startNats } from '../support/nats-server.js'
-import { tempDir } from '../support/tmp.js'
+import { natsForFile } from '../support/nats-server.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { pairsForFile, quietPorts } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { limitBuy } from './support/sim-venue.js'
 import { until } from '../support/until.js'
 
 const LEASE_MS = 1_000
-let server: Awaited<ReturnType<typeof startNats>>
-let nc: NatsConnection
+const nats = natsForFile()
+const client = natsClientForFile(nats)
+const pairs = pairsForFile(nats, { leaseMs: LEASE_MS, fenceMarginMs: 250 })
 let engineNo = 0
-const haltds: Haltd[] = []
-const standbys: Standby[] = []
 
-beforeAll(async () => {
-  server = await startNats()
-  nc = await connect({ servers: server.url })
-})
-afterAll(async () => {
-  await nc.close()
-  await server.close()
-})
-afterEach(async () => {
-  for (const s of standbys.splice(0)) await s.close().catch(() => undefined)
-  for (const h of haltds.splice(0)) await h.close().catch(() => undefined)
-})
-
-const SYMBOL = 'BTC/USDT:USDT'
-const sim = () =>
-  new SimExchange({ venue: 'sim-a', seed: 3, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] })
-const quiet = () => createLogger({ destination: memoryDestination(), level: 'fatal' })
-
-function configFor(engine: string, instance: string, extra: Record<string, unknown> = {}) {
-  return {
-    db: { path: join(tempDir(), `${instance}.db`) },
-    admin: { enabled: false },
-    nats: { servers: [server.url], engine, instance, connectTimeoutMs: 1_000 },
-    replication: { mode: 'sync' as const },
-    failover: { leaseMs: LEASE_MS, fenceMarginMs: 250 },
-    ...extra,
-  }
-}
-
-async function primary(engine: string, instance = 'a'): Promise<Haltd> {
-  const h = await createHaltd(configFor(engine, instance), { gateways: [sim()], logger: quiet(), env: {} })
-  haltds.push(h)
-  return h
-}
-async function standby(engine: string, instance: string): Promise<Standby> {
-  const s = await createStandby(configFor(engine, instance), { gateways: [sim()], logger: quiet(), env: {} })
-  standbys.push(s)
-  return s
-}
-
-const order = (price: number) => ({
-  venue: 'sim-a',
-  symbol: SYMBOL,
-  side: 'buy' as const,
-  type: 'limit' as const,
-  qty: 0.01,
-  price,
-  origin: { kind: 'manual' as const, id: 'engine' },
-})
+const primary = (engine: string, instance = 'a'): Promise<Haltd> => pairs.primary(pairs.config(engine, instance))
+const standby = (engine: string, instance: string): Promise<Standby> => pairs.standby(pairs.config(engine, instance))
 
 async function streamHashes(engine: string): Promise<string[]> {
-  const jsm = await jetstreamManager(nc)
+  const jsm = await jetstreamManager(client.nc)
   const last = (await jsm.streams.info(streamNameOf(engine))).state.last_seq
   const out: string[] = []
   for (let seq = 1; seq <= last; seq++) {
@@ -87,7 +36,7 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     const engine = `tk-${++engineNo}`
     const a = await primary(engine)
     const b = await standby(engine, 'b')
-    for (let i = 0; i < 10; i++) expect((await a.orders.submit(order(40_000 + i))).status).toBe('accepted')
+    for (let i = 0; i < 10; i++) expect((await a.orders.submit(limitBuy(40_000 + i))).status).toBe('accepted')
     await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
     expect(b.status()).toMatchObject({ role: 'standby', instance: 'b', follower: { state: 'following', unknown: [] } })
     const acquired = [...a.log.read({ types: ['leadership.acquired'] })]
@@ -97,7 +46,7 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
   it('given a second primary while the first leads, it is refused before it writes anything, naming the leader', async () => {
     const engine = `tk-${++engineNo}`
     await primary(engine)
-    const refused = createHaltd(configFor(engine, 'c'), { gateways: [sim()], logger: quiet(), env: {} })
+    const refused = createHaltd(pairs.config(engine, 'c'), quietPorts())
     await expect(refused).rejects.toBeInstanceOf(LeaseHeld)
     await expect(refused).rejects.toThrow(/led by instance 'a' \(epoch 1\)/)
   })
@@ -106,11 +55,11 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     const engine = `tk-${++engineNo}`
     const a = await primary(engine)
     const b = await standby(engine, 'b')
-    for (let i = 0; i < 5; i++) await a.orders.submit(order(40_000 + i))
+    for (let i = 0; i < 5; i++) await a.orders.submit(limitBuy(40_000 + i))
     const stoppedAt = performance.now()
     await a.close()
     const leader = await b.promoted
-    haltds.push(leader)
+    pairs.closeAfter(leader)
     const tookMs = performance.now() - stoppedAt
     // the lease runs from its last renewal, which may have been up to a quarter lease before the close
     expect(tookMs).toBeGreaterThan(LEASE_MS * 0.75 - 100)
@@ -118,7 +67,7 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     const acquired = [...leader.log.read({ types: ['leadership.acquired'] })].map((e) => e.data)
     expect(acquired.at(-1)).toMatchObject({ instance: 'b', epoch: 2, reason: 'failover', previous: 'a' })
     expect(leader.state().trading.killSwitch.latched).toBe(true)
-    expect((await leader.orders.submit(order(41_000))).status).toBe('refused')
+    expect((await leader.orders.submit(limitBuy(41_000))).status).toBe('refused')
     await until('the stream holds the new leader’s log', () => leader.status().replication?.lagEvents === 0)
     expect(await streamHashes(engine)).toEqual([...leader.log.readRaw()].map((r) => r.hash))
     expect(leader.log.verify()).toMatchObject({ ok: true })
@@ -129,10 +78,10 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     const a = await primary(engine)
     const b = await standby(engine, 'b')
     const c = await standby(engine, 'c')
-    const sent = await a.orders.submit(order(40_000))
+    const sent = await a.orders.submit(limitBuy(40_000))
     await a.close()
     const winner = await Promise.race([b.promoted, c.promoted])
-    haltds.push(winner)
+    pairs.closeAfter(winner)
     const [won, lost] = b.status().role === 'leader' ? [b, c] : [c, b]
     await until('the other saw the lease taken', () => lost.status().leader?.instance === won.instance)
     expect(won.status().role).toBe('leader')
@@ -141,7 +90,7 @@ describe('a standby and its leader', { timeout: 30_000 }, () => {
     // the loser sent nothing and took nothing: one chain, the primary's order in it, every order from a leader
     expect([...winner.log.read({ types: ['leadership.acquired'] })].map((e) => (e.data as { instance: string }).instance)).toEqual(['a', won.instance])
     const found = failoverFindings({
-      stream: await readStream(nc, engine),
+      stream: await readStream(client.nc, engine),
       logs: { a: logRows(a.config.db.path), [won.instance]: [...winner.log.readRaw()], [lost.instance]: [...lost.log.readRaw()] },
       venueOrders: [sent.clientOrderId ?? ''],
     })
@@ -154,11 +103,11 @@ describe('a planned handover', { timeout: 30_000 }, () => {
     const engine = `tk-${++engineNo}`
     const a = await primary(engine)
     const b = await standby(engine, 'b')
-    for (let i = 0; i < 5; i++) await a.orders.submit(order(40_000 + i))
+    for (let i = 0; i < 5; i++) await a.orders.submit(limitBuy(40_000 + i))
     const outcome = await a.handover({ to: 'b', reason: 'rolling restart' })
     expect(outcome).toMatchObject({ outcome: 'handed-over' })
     const leader = await b.promoted
-    haltds.push(leader)
+    pairs.closeAfter(leader)
     await until('the new leader recorded the handover', () => [...leader.log.read({ types: ['handover.completed'] })].length === 1)
 
     const steps = [...leader.log.read({ stream: `handover:${outcome.handoverId}` })].map((e) =>
@@ -183,7 +132,7 @@ describe('a planned handover', { timeout: 30_000 }, () => {
     expect([...leader.log.read({ types: ['leadership.acquired'] })].at(-1)?.data).toMatchObject({ instance: 'b', epoch: 2, reason: 'handover', previous: 'a' })
     expect([...leader.log.read({ types: ['run.crashed'] })]).toEqual([])
     expect(leader.state().trading.killSwitch.latched).toBe(false)
-    expect((await leader.orders.submit(order(41_000))).status).toBe('accepted')
+    expect((await leader.orders.submit(limitBuy(41_000))).status).toBe('accepted')
     expect(await a.exited).toBe(0)
     // the old primary wrote nothing after it offered the lease: its log is a prefix of the stream, so it can follow as a standby
     const old = openEventLog({ path: a.config.db.path, readonly: true })
@@ -198,6 +147,6 @@ describe('a planned handover', { timeout: 30_000 }, () => {
     const outcome = await a.handover({ to: 'nobody', reason: 'try' })
     expect(outcome).toMatchObject({ outcome: 'rolled-back', reason: expect.stringMatching(/'nobody' did not take the lease/) })
     expect([...a.log.read({ types: ['handover.completed'] })].at(-1)?.data).toMatchObject({ outcome: 'rolled-back' })
-    expect(await a.orders.submit(order(40_000))).toMatchObject({ status: 'accepted' })
+    expect(await a.orders.submit(limitBuy(40_000))).toMatchObject({ status: 'accepted' })
   })
 })

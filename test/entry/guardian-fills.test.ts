@@ -1,13 +1,10 @@
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
+import { describe, expect, it } from 'vitest'
+import type { Haltd } from '../../src/daemon/index.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { order, position } from '../../src/projections/index.js'
-import { fakeBinanceUsdm, startFakeBinance } from '../support/fake-binance/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { tempDir } from '../support/tmp.js'
+import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
 import { until } from '../support/until.js'
+import { fakeBinance, guardianOver } from './guarded-account.js'
 
 /**
  * Guardian mode follows the account trade by trade where the venue reports trades (Binance's
@@ -17,14 +14,9 @@ import { until } from '../support/until.js'
  */
 
 const PERP = 'BTC/USDT:USDT'
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 async function guarded(risk: Record<string, unknown> = {}) {
-  const venue = await startFakeBinance()
-  cleanups.push(() => venue.close())
+  const venue = await fakeBinance()
   const gateway = new CcxtGateway({
     venue: 'binanceusdm',
     exchange: await fakeBinanceUsdm(venue),
@@ -32,11 +24,7 @@ async function guarded(risk: Record<string, unknown> = {}) {
     symbols: [PERP],
     pollIntervalMs: 100,
   })
-  const h: Haltd = await createHaltd(
-    { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 }, risk },
-    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
-  )
-  cleanups.push(() => h.close().catch(() => undefined))
+  const h = await guardianOver(gateway, { risk })
   const engine = await fakeBinanceUsdm(venue)
   return { venue, h, engine }
 }

@@ -1,13 +1,8 @@
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { describe, expect, it } from 'vitest'
+import type { Haltd } from '../../src/daemon/index.js'
 import { anomalies, order, position } from '../../src/projections/index.js'
-import { fakeBinanceSpot, startFakeBinance } from '../support/fake-binance/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { tempDir } from '../support/tmp.js'
 import { until } from '../support/until.js'
+import { guardedSpotAccount } from './guarded-account.js'
 
 /**
  * Guardian mode, where the venue's user stream reports a trade without its market (the fake
@@ -18,26 +13,12 @@ import { until } from '../support/until.js'
  */
 
 const BTC = 'BTC/USDT'
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 /** A guardian over the fake venue's spot account, its stream reporting trades without their symbol; `symbols`: the markets haltd is told of. */
-async function guarded(symbols: string[]) {
-  const venue = await startFakeBinance()
-  cleanups.push(() => venue.close())
-  venue.tradeReportsWithoutSymbol = true
-  const gateway = new CcxtGateway({ venue: 'binance', exchange: await fakeBinanceSpot(venue, { ws: true }), symbols, pollIntervalMs: 100 })
-  const h: Haltd = await createHaltd(
-    { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 } },
-    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
-  )
-  cleanups.push(() => h.close().catch(() => undefined))
-  // the engine, on its own order entry, over REST
-  const engine = await fakeBinanceSpot(venue)
-  return { venue, h, engine }
-}
+const guarded = (symbols: string[]) =>
+  guardedSpotAccount(symbols, (venue) => {
+    venue.tradeReportsWithoutSymbol = true
+  })
 
 type Filled = { clientOrderId: string; tradeId: string; qty: number; price: number; source?: string }
 const fills = (h: Haltd) => [...h.log.read({ types: ['order.filled'] })].map((e) => e.data as Filled)

@@ -1,12 +1,8 @@
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { describe, expect, it } from 'vitest'
+import type { Haltd } from '../../src/daemon/index.js'
 import { anomalies, order, position } from '../../src/projections/index.js'
-import { fakeBinanceSpot, startFakeBinance } from '../support/fake-binance/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { tempDir } from '../support/tmp.js'
+import type { fakeBinanceSpot } from '../support/fake-binance/index.js'
+import { guardedSpotAccount } from './guarded-account.js'
 
 /**
  * Guardian mode, where the venue reports an order in a shape haltd cannot record (the fake Binance
@@ -19,24 +15,7 @@ import { tempDir } from '../support/tmp.js'
  */
 
 const BTC = 'BTC/USDT'
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-async function guarded() {
-  const venue = await startFakeBinance()
-  cleanups.push(() => venue.close())
-  const gateway = new CcxtGateway({ venue: 'binance', exchange: await fakeBinanceSpot(venue, { ws: true }), symbols: [BTC], pollIntervalMs: 100 })
-  const h: Haltd = await createHaltd(
-    { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 } },
-    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
-  )
-  cleanups.push(() => h.close().catch(() => undefined))
-  // the engine, on its own order entry, over REST
-  const engine = await fakeBinanceSpot(venue)
-  return { venue, h, engine }
-}
+const guarded = () => guardedSpotAccount([BTC])
 
 async function until<T>(what: string, check: () => T | undefined | false, ms = 8_000): Promise<T> {
   const end = Date.now() + ms

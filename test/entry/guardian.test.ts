@@ -1,11 +1,7 @@
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createHaltd, type Haltd } from '../../src/daemon/index.js'
-import { createLogger } from '../../src/daemon/logger.js'
+import { describe, expect, it } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
-import { fakeBinanceUsdm, startFakeBinance } from '../support/fake-binance/index.js'
-import { memoryDestination } from '../support/memory-log.js'
-import { tempDir } from '../support/tmp.js'
+import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
+import { fakeBinance, guardianOver } from './guarded-account.js'
 
 /**
  * Guardian mode against the fake Binance USD-M through real ccxt: a separate client (the engine
@@ -14,26 +10,17 @@ import { tempDir } from '../support/tmp.js'
  */
 
 const PERP = 'BTC/USDT:USDT'
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 describe('guardian mode', { timeout: 30_000 }, () => {
   it('adopts the orders another client places on the account, and its emergency cancels them all', async () => {
-    const venue = await startFakeBinance()
-    cleanups.push(() => venue.close())
+    const venue = await fakeBinance()
     const gateway = new CcxtGateway({
       venue: 'binanceusdm',
       exchange: await fakeBinanceUsdm(venue),
       shutdownExchange: await fakeBinanceUsdm(venue),
       symbols: [PERP],
     })
-    const h: Haltd = await createHaltd(
-      { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 } },
-      { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
-    )
-    cleanups.push(() => h.close().catch(() => undefined))
+    const h = await guardianOver(gateway)
 
     // the engine, on its own connection to the account
     const engine = await fakeBinanceUsdm(venue)

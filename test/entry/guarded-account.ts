@@ -1,0 +1,47 @@
+import { join } from 'node:path'
+import type { HaltdConfigInput } from '../../src/daemon/config.js'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
+import { afterEachTest } from '../support/after-each-test.js'
+import { fakeBinanceSpot, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
+import { memoryDestination } from '../support/memory-log.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * Guardian mode over an account at the fake Binance, for the guardian tests: the venue, a haltd
+ * following the account through `gateway`, and the engine placing orders on it on its own. What
+ * they start is put away after the test, haltd before the venue.
+ */
+
+/** The fake Binance, closed after the test. */
+export async function fakeBinance(): Promise<FakeBinance> {
+  const venue = await startFakeBinance()
+  afterEachTest(() => venue.close())
+  return venue
+}
+
+/** A haltd in guardian mode (looking every 100 ms) over `gateway`, closed after the test; `extra` adds to its config. */
+export async function guardianOver(gateway: ExchangeGateway, extra: Partial<HaltdConfigInput> = {}): Promise<Haltd> {
+  const h = await createHaltd(
+    { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 }, ...extra },
+    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+  )
+  afterEachTest(() => h.close().catch(() => undefined))
+  return h
+}
+
+/**
+ * A guardian over the fake venue's spot account, told of the markets `symbols`, and the engine on
+ * its own order entry over REST; `prepare` sets the venue up before haltd connects to it.
+ */
+export async function guardedSpotAccount(symbols: string[], prepare: (venue: FakeBinance) => void = () => undefined) {
+  const venue = await fakeBinance()
+  prepare(venue)
+  const gateway = new CcxtGateway({ venue: 'binance', exchange: await fakeBinanceSpot(venue, { ws: true }), symbols, pollIntervalMs: 100 })
+  const h = await guardianOver(gateway)
+  // the engine, on its own order entry, over REST
+  const engine = await fakeBinanceSpot(venue)
+  return { venue, h, engine }
+}
