@@ -6,7 +6,7 @@ import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/
 import { createLogger } from '../../src/daemon/logger.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
 import { launchBrowser, logIn, NAMES, type PageDocument, screenshot, testText, TOKENS } from './dashboard-support.js'
 

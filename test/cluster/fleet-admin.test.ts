@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import type { Haltd } from '../../src/daemon/index.js'
 import { tempDir } from '../support/tmp.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { fleetEngine, until } from './support/fleet.js'
 
 const nats = natsForFile()

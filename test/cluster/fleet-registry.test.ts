@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { readFleet } from '../../src/cluster/fleet/registry.js'
 import { InvalidConfig, parseConfig } from '../../src/daemon/config.js'
 import type { Haltd } from '../../src/daemon/index.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { fleetEngine, operatorView, until } from './support/fleet.js'
 
 const nats = natsForFile()

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { readFleet, type FleetMember } from '../../src/cluster/fleet/registry.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { operatorView, until } from './support/fleet.js'
 import { pairsForFile } from './support/instances.js'
 import { SYMBOL } from './support/sim-venue.js'

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createHaltd, createStandby, type Haltd, type Standby } from '../../src/daemon/index.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
 import { instanceConfig, quietPorts } from './support/instances.js'

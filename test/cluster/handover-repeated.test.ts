@@ -5,7 +5,7 @@ import { logRows, failoverFindings, readStream } from './support/failover-invari
 import { instanceConfig, quietPorts } from './support/instances.js'
 import { natsClientForFile } from './support/nats-client.js'
 import { limitBuy } from './support/sim-venue.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
 
 // `npm test` hands over a few times; `npm run soak` (HALTD_SOAK=1) the issue's 100

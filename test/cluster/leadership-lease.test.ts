@@ -14,7 +14,7 @@ import {
   watchForTake,
   withdrawOffer,
 } from '../../src/cluster/leadership/lease.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { natsClientForFile } from './support/nats-client.js'
 
 const LEASE_MS = 1_000

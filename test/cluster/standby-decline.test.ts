@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { acquireLease, offerLease, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import { createStandby } from '../../src/daemon/index.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { instanceConfig, quietLogger } from './support/instances.js'
 import { natsClientForFile } from './support/nats-client.js'
 

@@ -3,7 +3,7 @@ import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.j
 import type { Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { until } from '../support/until.js'
 import { logRows } from './support/failover-invariants.js'
 import { pairsForFile } from './support/instances.js'

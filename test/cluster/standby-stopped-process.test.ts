@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { adminInfoPath, readAdminInfo } from '../../src/admin/info-file.js'
 import { bearer, events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { haltdCli } from './support/cli.js'
 import { processPair } from './support/process-pair.js'
 

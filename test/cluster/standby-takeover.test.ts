@@ -4,7 +4,7 @@ import { createHaltd, type Haltd, type Standby } from '../../src/daemon/index.js
 import { LeaseHeld } from '../../src/cluster/leadership/lease.js'
 import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-stream.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
-import { natsForFile } from '../support/nats-server.js'
+import { natsForFile } from '../support/nats-for-file.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
 import { pairsForFile, quietPorts } from './support/instances.js'
 import { natsClientForFile } from './support/nats-client.js'
