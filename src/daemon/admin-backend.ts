@@ -12,7 +12,7 @@ import type { OrderRouter } from '../core/execution/order-router.js'
 import type { RiskMonitor } from '../core/risk/index.js'
 import type { MarketData } from './market-data.js'
 import type { VenueHealth } from './venue-health.js'
-import { daemonMetrics } from './metrics.js'
+import { daemonMetrics, sampleProcess } from './metrics.js'
 import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 import { watchEventLoop, type EventLoopLag } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
@@ -147,7 +147,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
         ticks: d.marketData.ticks,
         shuttingDown: d.shuttingDown(),
         replication: d.replication?.(),
-        ...(d.eventLoopLag ? { eventLoopLag: d.eventLoopLag } : {}),
+        process: sampleProcess(d.eventLoopLag?.()),
         latencyMs: new Map(
           [...d.venues.keys()].flatMap((v) => {
             const l = d.venueHealth.latency(v)

@@ -19,8 +19,6 @@ export type MetricsInput = {
   replication?: { state: string; ackedSeq: number; lagEvents: number; lagMs: number; mode: string } | undefined
   /** The process's own numbers; read from this process when absent. */
   process?: ProcessSample
-  /** This haltd's reading of the event loop's lag, when it watches the loop. */
-  eventLoopLag?: () => EventLoopLag
 }
 
 /** What the standard `process_*` and `nodejs_*` metrics are made of. */
@@ -74,7 +72,7 @@ export function daemonMetrics(m: MetricsInput): Metric[] {
   const t = s.trading
   const shutdown = runningShutdown(s, m.shuttingDown)
   const progress = shutdown ? shutdownProgressNow(shutdown) : {}
-  const proc = m.process ?? sampleProcess(m.eventLoopLag?.())
+  const proc = m.process ?? sampleProcess()
   return [
     gauge('haltd_up', '1 while the daemon runs', [{ value: 1 }]),
     gauge('haltd_uptime_seconds', 'seconds since this run started', [{ value: Math.max(0, (m.now - m.startedAt) / 1000) }]),

@@ -30,12 +30,14 @@ export type StatusInputs = {
 }
 
 /** What the status says of the projections alone: a leader's and a standby's alike. */
-export function tradingStatus(s: HaltdState) {
+export function tradingStatus(
+  s: HaltdState,
+): Pick<DaemonStatus, 'mode' | 'killSwitch' | 'positions' | 'pnl' | 'reconciliation' | 'drain' | 'paused' | 'deploymentsLocked'> {
   const t = s.trading
   const ks = t.killSwitch
   return {
     mode: t.mode,
-    killSwitch: ks.latched ? { latched: true as const, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false as const },
+    killSwitch: ks.latched ? { latched: true, reason: ks.reason, action: ks.action, ...(ks.by ? { by: ks.by } : {}) } : { latched: false },
     positions: statusPositions(s),
     pnl: { realized: s.pnl.realized, fees: s.pnl.fees, unrealized: s.pnl.unrealized, equity: s.pnl.equity, drawdown: s.pnl.drawdown },
     reconciliation: statusReconciliation(s),
