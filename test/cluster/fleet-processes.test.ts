@@ -11,6 +11,10 @@ afterEach(async () => {
   for (const c of closing.splice(0).reverse()) await c().catch(() => undefined)
 })
 
+/** `promise`, or a failure naming `what` once `ms` have passed: a hang here names its step. */
+const within = <T>(what: string, promise: Promise<T>, ms = 40_000 * SLOW_BOUND): Promise<T> =>
+  Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())])
+
 const count = (s: FleetStatusJson, f: (row: NonNullable<FleetStatusJson['engines'][number]['row']>) => boolean) =>
   s.engines.filter((e) => e.reachable && e.row && f(e.row)).length
 const strategyOrdersBetween = (d: Daemon, from: number, to: number) =>
@@ -23,6 +27,7 @@ const strategyOrdersBetween = (d: Daemon, from: number, to: number) =>
 const SOAK = process.env.HALTD_SOAK === '1'
 const ENGINES = SOAK ? 20 : 5
 const SLOW = SOAK ? 4 : 1
+const SLOW_BOUND = SOAK ? 4 : 1
 const names = Array.from({ length: ENGINES }, (_, i) => `f${i + 1}`)
 const lateName = `f${ENGINES + 1}`
 const cutName = names.at(-1)!
@@ -73,8 +78,8 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     expect(events(cut.db, ['killswitch.activated'])).toEqual([])
 
     // when NATS restarts while the switch is set, it is still set (file-backed JetStream)
-    await nats.stop()
-    await nats.start()
+    await within('NATS to stop', nats.stop())
+    await within('NATS to start again', nats.start())
     const after = await waitForAsync(async () => (await fleetStatus(nats.url).catch(() => undefined)) ?? undefined)
     expect(after.killSwitch?.state).toBe('active')
 
@@ -84,7 +89,7 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     expect(events(late.db, ['order.submitted']).filter((e) => (e.data as { origin: { kind: string } }).origin.kind === 'strategy')).toEqual([])
 
     // the cut engine, back in view, sees the switch and halts
-    await proxy.restore()
+    await within('the proxy to restore the cut link', proxy.restore())
     await waitFor('the cut engine halted once back', () => events(cut.db, ['killswitch.activated']).length === 1, cut)
     expect(events(cut.db, ['killswitch.activated'])[0]!.data).toMatchObject({ scope: 'fleet', by: 'ops-test', reason: 'fleet kill switch: bad deploy' })
     // each outage (the cut, and the NATS restart may add one) recorded, and ended, in its log
@@ -124,14 +129,18 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     await waitFor('the cut engine out of view again', () => cut.logs().filter((l) => /cannot see the fleet/.test(String(l.msg))).length >= 2, cut)
     await waitForAsync(async () => (await fleetStatus(nats.url)).engines.some((e) => e.engine === cutName && !e.reachable) || undefined)
     const lines: string[] = []
-    const stop = await fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', String(60 * SLOW)], (l) => lines.push(l))
+    const stop = await within(
+      'haltd fleet stop',
+      fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', String(60 * SLOW)], (l) => lines.push(l)),
+      70_000 * SLOW,
+    )
     expect(stop.stderr).toBe('')
     expect(lines[1]).toMatch(new RegExp(`^pending until \\S+, out of view \\(each acts on it when it sees the fleet again\\): ${cutName}$`))
     expect(stop.status).toBe(3)
-    for (const d of [...direct, late]) expect((await d.exit).code).toBe(3)
+    for (const d of [...direct, late]) expect((await within(`${d.db} to exit`, d.exit)).code).toBe(3)
     expect(events(cut.db, ['shutdown.requested'])).toEqual([])
-    await proxy.restore()
-    expect((await cut.exit).code).toBe(3)
+    await within('the proxy to restore the cut link again', proxy.restore())
+    expect((await within('the cut engine to exit once back', cut.exit)).code).toBe(3)
     expect(events(cut.db, ['shutdown.requested'])[0]!.data).toMatchObject({
       mode: 'emergency',
       reason: expect.stringMatching(/^fleet stop by ops-test on .+: desk closing$/),
