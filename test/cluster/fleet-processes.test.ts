@@ -12,7 +12,7 @@ afterEach(async () => {
 })
 
 /** `promise`, or a failure naming `what` once `ms` have passed: a hang here names its step. */
-const within = <T>(what: string, promise: Promise<T>, ms = 40_000 * SLOW_BOUND): Promise<T> =>
+const within = <T>(what: string, promise: Promise<T>, ms = 40_000 * SLOW): Promise<T> =>
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())])
 
 const count = (s: FleetStatusJson, f: (row: NonNullable<FleetStatusJson['engines'][number]['row']>) => boolean) =>
@@ -27,7 +27,6 @@ const strategyOrdersBetween = (d: Daemon, from: number, to: number) =>
 const SOAK = process.env.HALTD_SOAK === '1'
 const ENGINES = SOAK ? 20 : 5
 const SLOW = SOAK ? 4 : 1
-const SLOW_BOUND = SOAK ? 4 : 1
 const names = Array.from({ length: ENGINES }, (_, i) => `f${i + 1}`)
 const lateName = `f${ENGINES + 1}`
 const cutName = names.at(-1)!
