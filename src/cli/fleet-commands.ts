@@ -16,7 +16,9 @@ const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 const NATS_FLAGS = { nats: 'string', config: 'string', by: 'string' } as const
 const NATS_HELP = `Where the fleet is: --nats URL[,URL...] (nats://host:4222), or --config FILE (its nats section);
 HALTD_NATS_TOKEN supplies a token. --by NAME signs the action (default: $USER); the host and
-this process are recorded with it, in the fleet's history and in each engine's log.`
+this process are recorded with it, in the fleet's history and in each engine's log.
+Every command ends within 15 s (stop: its --timeout and 15 s more); a fleet that does not answer
+in time ends it with exit 1, naming the step it was in.`
 
 const EXIT_MEANING: Record<number, string> = {
   0: 'shut down clean',
@@ -48,22 +50,55 @@ function serversOf(flags: { nats?: string | undefined; config?: string | undefin
   throw new UsageError('where is the fleet? give --nats URL or --config FILE')
 }
 
-/** Connect, run `f` with the fleet's operator, and always leave NATS. */
-async function withFleet<T>(flags: { nats?: string | undefined; config?: string | undefined }, f: (op: FleetOperator) => Promise<T>): Promise<T> {
-  const { servers, token } = serversOf(flags)
-  let nc: NatsConnection
-  try {
-    nc = await connectNats({ servers, token, timeout: CONNECT_TIMEOUT_MS, name: `haltd-cli-${process.pid}` })
-  } catch (e) {
-    throw new FleetUnreachable(servers, e instanceof Error ? e.message : String(e))
+/** How long a command that only reads or writes the fleet's keys may take, connecting included. */
+const COMMAND_DEADLINE_MS = 15_000
+/** What closing the connection may take: a server gone meanwhile must not hold the command. */
+const CLOSE_DEADLINE_MS = 1_000
+
+class FleetTimeout extends HaltdError {
+  constructor(servers: readonly string[], ms: number, step: string) {
+    super('FLEET_TIMEOUT', `the fleet's NATS at ${servers.join(', ')} gave no answer within ${ms / 1000} s (${step})`)
   }
+}
+
+/**
+ * Connect, run `f` with the fleet's operator, and always leave NATS, all within `deadlineMs`: a
+ * server that takes requests and never answers them (paused, overloaded, JetStream still starting)
+ * ends the command with the step it was in, never holds it.
+ */
+async function withFleet<T>(
+  flags: { nats?: string | undefined; config?: string | undefined },
+  f: (op: FleetOperator) => Promise<T>,
+  deadlineMs = COMMAND_DEADLINE_MS,
+): Promise<T> {
+  const { servers, token } = serversOf(flags)
+  let step = 'connecting'
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FleetTimeout(servers, deadlineMs, step)), deadlineMs)
+  })
+  let nc: NatsConnection | undefined
   try {
-    const buckets = await openFleetBuckets(nc, { ttlMs: 10_000, replicas: 1 }).catch((e: unknown) => {
-      throw new FleetUnreachable(servers, `JetStream: ${e instanceof Error ? e.message : String(e)}`)
-    })
-    return await f(fleetOperator(buckets, { host: hostname(), instance: `cli-${process.pid}` }))
+    return await Promise.race([
+      expired,
+      (async () => {
+        try {
+          nc = await connectNats({ servers, token, timeout: CONNECT_TIMEOUT_MS, name: `haltd-cli-${process.pid}` })
+        } catch (e) {
+          throw new FleetUnreachable(servers, e instanceof Error ? e.message : String(e))
+        }
+        step = "opening the fleet's buckets"
+        const buckets = await openFleetBuckets(nc, { ttlMs: 10_000, replicas: 1 }).catch((e: unknown) => {
+          throw new FleetUnreachable(servers, `JetStream: ${e instanceof Error ? e.message : String(e)}`)
+        })
+        step = 'reading and writing the fleet'
+        return await f(fleetOperator(buckets, { host: hostname(), instance: `cli-${process.pid}` }))
+      })(),
+    ])
   } finally {
-    await nc.close().catch(() => {})
+    clearTimeout(timer)
+    const closing = nc?.close().catch(() => {})
+    if (closing) await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_DEADLINE_MS).unref())])
   }
 }
 
@@ -218,12 +253,18 @@ ${NATS_HELP}`,
         reason: flags.reason ?? `fleet ${mode} stop`,
         validForMs: validFor === undefined ? undefined : validFor * 1000,
       } as const
-      const { outcomes, pending } = await withFleet(flags, async (op) => {
-        const { id, engines, pending, validUntil } = await op.stop(input)
-        out(engines.length === 0 ? 'no running engine in the fleet' : `asked ${engines.length} engine(s) for their ${mode} shutdown: ${engines.join(', ')}`)
-        if (pending.length > 0) out(`pending until ${validUntil}, out of view (each acts on it when it sees the fleet again): ${pending.join(', ')}`)
-        return { outcomes: await op.follow({ id, engines, timeoutMs: (flags.timeout ?? 120) * 1000, onOutcome: (o) => out(outcomeLine(o)) }), pending }
-      })
+      const timeoutMs = (flags.timeout ?? 120) * 1000
+      const { outcomes, pending } = await withFleet(
+        flags,
+        async (op) => {
+          const { id, engines, pending, validUntil } = await op.stop(input)
+          out(engines.length === 0 ? 'no running engine in the fleet' : `asked ${engines.length} engine(s) for their ${mode} shutdown: ${engines.join(', ')}`)
+          if (pending.length > 0) out(`pending until ${validUntil}, out of view (each acts on it when it sees the fleet again): ${pending.join(', ')}`)
+          return { outcomes: await op.follow({ id, engines, timeoutMs, onOutcome: (o) => out(outcomeLine(o)) }), pending }
+        },
+        // following the engines takes up to --timeout; asking them and the rest, the usual deadline
+        timeoutMs + COMMAND_DEADLINE_MS,
+      )
       return outcomes.reduce((worst, o) => Math.max(worst, o.exitCode ?? 1), pending.length > 0 ? 1 : 0)
     }
     throw new UsageError("expected 'status', 'killswitch' or 'stop' (haltd fleet --help)")

@@ -50,7 +50,9 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     )
     await waitForAsync(async () => (count(await fleetStatus(nats.url), (r) => r.state === 'RUNNING') === ENGINES ? true : undefined), 40_000 * SLOW)
     await waitFor('orders on every engine', () => five.every((d) => events(d.db, ['order.accepted']).length > 0), undefined, 45_000 * SLOW)
-    process.stderr.write(`fleet-processes: ${ENGINES} engines running and trading after ${Date.now() - started} ms\n`)
+    // each step's time on stderr: a run that fails on its timeout shows the last step it passed
+    const passed = (what: string) => process.stderr.write(`fleet-processes: ${what} after ${Date.now() - started} ms\n`)
+    passed(`${ENGINES} engines running and trading`)
 
     // when one engine's link to NATS is cut, and the switch is activated for all
     proxy.cut()
@@ -71,22 +73,26 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
         fleet: { host: hostname(), engines: 'all' },
       })
     }
+    passed('the switch activated and seen')
     // and the cut one trades on (onDisconnect: keep)
     const before = events(cut.db, ['order.submitted']).length
     await waitFor('the cut engine trading on', () => events(cut.db, ['order.submitted']).length > before, cut)
     expect(events(cut.db, ['killswitch.activated'])).toEqual([])
 
+    passed('the cut engine trading on')
     // when NATS restarts while the switch is set, it is still set (file-backed JetStream)
     await within('NATS to stop', nats.stop())
     await within('NATS to start again', nats.start())
     const after = await waitForAsync(async () => (await fleetStatus(nats.url).catch(() => undefined)) ?? undefined)
     expect(after.killSwitch?.state).toBe('active')
 
+    passed('NATS restarted with the switch set')
     // an engine started now comes up HALTED
     const late = spawnFleetEngine(dir, lateName, nats.url, {}, ENGINES + 1)
     await waitFor('the late engine halted from its start', () => events(late.db, ['killswitch.activated']).length === 1, late)
     expect(events(late.db, ['order.submitted']).filter((e) => (e.data as { origin: { kind: string } }).origin.kind === 'strategy')).toEqual([])
 
+    passed('the late engine up HALTED')
     // the cut engine, back in view, sees the switch and halts
     await within('the proxy to restore the cut link', proxy.restore())
     await waitFor('the cut engine halted once back', () => events(cut.db, ['killswitch.activated']).length === 1, cut)
@@ -102,6 +108,7 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     }, 30_000 * SLOW)
     expect(halted.engines.map((e) => e.engine).sort()).toEqual([...names, lateName].sort())
 
+    passed('every engine halted')
     // a reset: every engine records it and trades again
     const reset = await fleetCli(nats.url, ['killswitch', 'reset', '--reason', 'rolled back'])
     expect(reset.status).toBe(0)
@@ -122,6 +129,7 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
       ['reset', 'ops-test'],
     ])
 
+    passed('every engine reset and trading')
     // a fleet stop while the cut engine is out of view again: the others stop at once; it is listed
     // as pending, and stops once it sees the fleet again (the request still valid)
     proxy.cut()
@@ -130,9 +138,10 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     const lines: string[] = []
     const stop = await within(
       'haltd fleet stop',
-      fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', String(60 * SLOW)], (l) => lines.push(l)),
+      fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', String(60 * SLOW)], (l) => lines.push(l), 90_000 * SLOW),
       70_000 * SLOW,
     )
+    passed('haltd fleet stop')
     expect(stop.stderr).toBe('')
     expect(lines[1]).toMatch(new RegExp(`^pending until \\S+, out of view \\(each acts on it when it sees the fleet again\\): ${cutName}$`))
     expect(stop.status).toBe(3)

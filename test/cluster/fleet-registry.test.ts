@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { connect } from '@nats-io/transport-node'
+import { openFleetBuckets, rowKey } from '../../src/cluster/fleet/buckets.js'
 import { readFleet } from '../../src/cluster/fleet/registry.js'
 import { InvalidConfig, parseConfig } from '../../src/daemon/config.js'
 import type { Haltd } from '../../src/daemon/index.js'
 import { natsForFile } from '../support/nats-for-file.js'
+import { startNats } from '../support/nats-server.js'
 import { fleetEngine, operatorView, until } from './support/fleet.js'
 
 const nats = natsForFile()
@@ -93,6 +96,37 @@ describe('the fleet registry', { timeout: 30_000 }, () => {
       expect(gone).toEqual({ engine: 'gamma', reachable: false, why: 'gone' })
     } finally {
       await op.nc.close()
+    }
+  })
+})
+
+describe('reading the fleet while rows expire', { timeout: 60_000 }, () => {
+  it('given rows expiring while the registry is listed, every read answers at once: none waits on a row that expired meanwhile', async () => {
+    // a server of its own: the registry's age limit is the bucket's, set by whoever creates it first
+    const server = await startNats()
+    const nc = await connect({ servers: [server.url] })
+    try {
+      const buckets = await openFleetBuckets(nc, { ttlMs: 300, replicas: 1 })
+      let slowest = 0
+      let mostKeys = 0
+      for (let round = 0; round < 15; round++) {
+        for (let i = 0; i < 5; i++) await buckets.registry.put(rowKey(`e${i}`, 'i1'), JSON.stringify({ round }))
+        // read over and over across the moment the rows expire
+        const until = Date.now() + 500
+        while (Date.now() < until) {
+          const started = Date.now()
+          const fleet = await readFleet({ ...buckets, now: Date.now() })
+          slowest = Math.max(slowest, Date.now() - started)
+          mostKeys = Math.max(mostKeys, fleet.length, (await buckets.keys('haltd-fleet')).length)
+        }
+      }
+      // listing by a consumer waited out its 30 s heartbeat here, within the first few rounds
+      expect(slowest).toBeLessThan(3_000)
+      expect(mostKeys).toBe(5)
+      expect(await buckets.keys('haltd-fleet')).toEqual([])
+    } finally {
+      await nc.close()
+      await server.close()
     }
   })
 })

@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
 import { events, waitFor, waitForAsync } from '../daemon/processes.js'
@@ -29,7 +30,7 @@ describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () =
     for (const n of ['s1', 's2', 's3']) expect(text.stdout).toMatch(new RegExp(`^${n}\\s+${n}-1\\s+\\S+\\s+leader\\s+RUNNING`, 'm'))
 
     const lines: string[] = []
-    const stop = await fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', '40'], (l) => lines.push(l))
+    const stop = await fleetCli(nats.url, ['stop', '--emergency', '--reason', 'desk closing', '--timeout', '40'], (l) => lines.push(l), 60_000)
     expect(stop.stderr).toBe('')
     expect(lines[0]).toMatch(/^asked 3 engine\(s\) for their emergency shutdown: s1, s2, s3$/)
     expect(lines.slice(1).sort()).toEqual(
@@ -77,5 +78,31 @@ describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () =
     })
     // the connect timeout is 2 s; a process kept alive by the timed-out socket would wait on the server for ever
     expect(Date.now() - started).toBeLessThan(20_000)
+  })
+
+  it('given a server that greets and keeps the connection alive but answers no request, haltd fleet exits 1 naming the server, never waiting on it', async () => {
+    // it speaks the protocol's first words (INFO, PONG to each PING) and swallows every request:
+    // a JetStream that never answers, as one still starting or stuck
+    const sockets = new Set<Socket>()
+    const mute = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.write('INFO {"server_id":"mute","version":"2.10.0","proto":1,"headers":true,"max_payload":1048576}\r\n')
+      socket.on('data', (chunk) => {
+        for (const line of chunk.toString('latin1').split('\r\n')) if (line === 'PING') socket.write('PONG\r\n')
+      })
+    })
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve))
+    closing.push(async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => mute.close(resolve))
+    })
+    const url = `nats://127.0.0.1:${(mute.address() as { port: number }).port}`
+    const started = Date.now()
+    const status = await fleetCli(url, ['status'])
+    expect(status).toMatchObject({ status: 1, stdout: '', stderr: expect.stringContaining(`haltd fleet: `) })
+    expect(status.stderr).toContain(url)
+    // JetStream's request timeout (5 s) ends it, or else the command's deadline (15 s)
+    expect(Date.now() - started).toBeLessThan(30_000)
   })
 })

@@ -1,3 +1,4 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 
@@ -13,7 +14,10 @@ export const stopKey = (engine: string): string => `stop.${engine}`
 export const memberKey = (engine: string): string => `member.${engine}`
 export const rowKey = (engine: string, instance: string): string => `${engine}.${instance}`
 
-export type FleetBuckets = { registry: KV; control: KV }
+/** The keys a bucket holds under `filter` (a key pattern, `member.>`), deleted ones included. */
+export type BucketKeys = (bucket: typeof REGISTRY_BUCKET | typeof CONTROL_BUCKET, filter?: string) => Promise<string[]>
+
+export type FleetBuckets = { registry: KV; control: KV; keys: BucketKeys }
 
 /**
  * Open the fleet's two buckets, creating them on first use. The registry's age limit is a bucket
@@ -24,5 +28,19 @@ export async function openFleetBuckets(nc: NatsConnection, options: { ttlMs: num
   const timeout = options.timeoutMs ?? 5_000
   const registry = await kvm.create(REGISTRY_BUCKET, { ttl: options.ttlMs, history: 1, replicas: options.replicas, timeout })
   const control = await kvm.create(CONTROL_BUCKET, { history: CONTROL_HISTORY, replicas: options.replicas, timeout })
-  return { registry, control }
+  return { registry, control, keys: bucketKeys(await jetstreamManager(nc, { timeout })) }
+}
+
+/**
+ * A bucket's keys from its stream's count of messages per subject: one request (paged for a long
+ * list). Not the client's `keys()`: that one follows a consumer until it has the number of keys
+ * the stream held when it started, so a row expiring meanwhile (the registry's rows do, all the
+ * time) left it waiting out the consumer's 30 s heartbeat.
+ */
+function bucketKeys(jsm: JetStreamManager): BucketKeys {
+  return async (bucket, filter = '>') => {
+    const prefix = `$KV.${bucket}.`
+    const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` })
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length))
+  }
 }

@@ -1,4 +1,3 @@
-import type { KV } from '@nats-io/kv'
 import {
   activateFleetKillSwitch,
   fleetKillSwitchHistory,
@@ -9,6 +8,7 @@ import {
   type FleetKillSwitch,
   type Issued,
 } from './control.js'
+import type { FleetBuckets } from './buckets.js'
 import { readFleet, type FleetMember } from './registry.js'
 import { followFleetStop, requestFleetStop, type StopOutcome } from './stop.js'
 
@@ -30,7 +30,7 @@ export type FleetOperator = {
   follow(input: { id: string; engines: readonly string[]; timeoutMs: number; onOutcome: (o: StopOutcome) => void }): Promise<StopOutcome[]>
 }
 
-export function fleetOperator(buckets: { registry: KV; control: KV }, where: Omit<Issued, 'by'>): FleetOperator {
+export function fleetOperator(buckets: FleetBuckets, where: Omit<Issued, 'by'>): FleetOperator {
   const view = async (): Promise<FleetView> => {
     const [engines, ks] = await Promise.all([readFleet({ ...buckets, now: Date.now() }), readFleetKillSwitch(buckets.control)])
     return { engines, killSwitch: ks?.value ?? null }

@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv'
-import { memberKey, rowKey } from './buckets.js'
+import { type BucketKeys, CONTROL_BUCKET, memberKey, REGISTRY_BUCKET, rowKey } from './buckets.js'
 import { FleetRow } from './row.js'
 
 export type Registration = {
@@ -68,19 +68,17 @@ const STALE_AFTER_REFRESHES = 3
  * Every engine of the fleet: each row in the registry (reachable while fresh, stale after missing
  * refreshes), and each engine ever seen that has no row any more (gone: its rows expired).
  */
-export async function readFleet(input: { registry: KV; control: KV; now: number }): Promise<FleetMember[]> {
+export async function readFleet(input: { registry: KV; control: KV; keys: BucketKeys; now: number }): Promise<FleetMember[]> {
+  const [rowKeys, memberKeys] = await Promise.all([input.keys(REGISTRY_BUCKET), input.keys(CONTROL_BUCKET, 'member.>')])
+  // a key whose latest entry is a delete or purge marker holds nothing
+  const latest = (kv: KV, key: string) => kv.get(key).then((entry) => (entry?.operation === 'PUT' ? entry : undefined))
   const rows: FleetRow[] = []
-  // a key listing may name a key twice (a redelivery); each key is one row
-  const keys = new Set<string>()
-  for await (const key of await input.registry.keys()) keys.add(key)
-  for (const key of keys) {
-    const entry = await input.registry.get(key)
-    if (entry?.operation !== 'PUT') continue
-    const parsed = FleetRow.safeParse(safeJson(entry.string()))
-    if (parsed.success) rows.push(parsed.data)
+  for (const entry of await Promise.all(rowKeys.map((key) => latest(input.registry, key)))) {
+    const parsed = entry && FleetRow.safeParse(safeJson(entry.string()))
+    if (parsed?.success) rows.push(parsed.data)
   }
   const members = new Set<string>()
-  for await (const key of await input.control.keys('member.>')) members.add(key.slice('member.'.length))
+  for (const entry of await Promise.all(memberKeys.map((key) => latest(input.control, key)))) if (entry) members.add(entry.key.slice('member.'.length))
   const out: FleetMember[] = rows.map((row) => {
     const ageMs = Math.max(0, input.now - Date.parse(row.at))
     const fresh = row.state === 'STOPPED' || ageMs <= STALE_AFTER_REFRESHES * row.refreshMs + 1_000

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { KV } from '@nats-io/kv'
 import { z } from 'zod'
-import { stopKey } from './buckets.js'
+import { type FleetBuckets, stopKey } from './buckets.js'
 import type { Issued } from './control.js'
 import { readFleet, type FleetMember } from './registry.js'
 
@@ -60,7 +59,7 @@ export function stopTargets(fleet: readonly FleetMember[]): { engines: string[];
 
 /** Ask each engine for its procedure: one request, written under each engine's stop key, those out of view included. */
 export async function requestFleetStop(
-  buckets: { registry: KV; control: KV },
+  buckets: FleetBuckets,
   input: Issued & { mode: 'graceful' | 'emergency'; reason: string; validForMs?: number | undefined },
 ): Promise<{ request: FleetStopRequest; engines: string[]; pending: string[] }> {
   const { engines, pending } = stopTargets(await readFleet({ ...buckets, now: Date.now() }))
@@ -86,7 +85,7 @@ export type StopOutcome = { engine: string; exitCode: number | undefined; outcom
  * without one, or the time runs out), in the order they finish.
  */
 export async function followFleetStop(
-  buckets: { registry: KV; control: KV },
+  buckets: FleetBuckets,
   input: { id: string; engines: readonly string[]; timeoutMs: number; pollMs?: number; onOutcome: (o: StopOutcome) => void },
 ): Promise<StopOutcome[]> {
   const started = Date.now()

@@ -23,8 +23,14 @@ export function spawnFleetEngine(dir: string, engine: string, url: string, fleet
 /**
  * `haltd fleet …` as an operator types it: its exit code and what it printed. Asynchronous: the
  * test process keeps serving what it runs (a proxy) meanwhile. `onLine` sees each line as it comes.
+ * A command still running after `ms` is killed and fails naming itself and what it printed.
  */
-export function fleetCli(url: string, args: string[], onLine?: (line: string) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function fleetCli(
+  url: string,
+  args: string[],
+  onLine?: (line: string) => void,
+  ms = 40_000,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [dist('src/cli.js'), 'fleet', ...args, '--nats', url, '--by', 'ops-test'], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,7 +43,16 @@ export function fleetCli(url: string, args: string[], onLine?: (line: string) =>
     if (onLine) for (const line of text.split('\n').filter(Boolean)) onLine(line)
   })
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
-  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout, stderr })))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`haltd fleet ${args.join(' ')} still running after ${ms} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`))
+    }, ms)
+    child.on('exit', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
 }
 
 export type FleetStatusJson = {
