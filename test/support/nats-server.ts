@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { jetstreamManager, StorageType } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
 import { afterEachTest } from './after-each-test.js'
 
 /**
@@ -182,7 +184,37 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   afterEachTest(() => cluster.close())
   await Promise.all(nodes.map((n) => n.start()))
   await waitForJetStreamLeader(nodes)
+  await waitForPlacement(cluster.urls, size)
   return cluster
+}
+
+/**
+ * A meta leader may not yet count every server as a peer: until it does, a stream replicated
+ * `replicas` ways is refused ("no suitable peers for placement"). Ready once one can be placed.
+ */
+async function waitForPlacement(urls: string[], replicas: number): Promise<void> {
+  const nc = await connect({ servers: urls })
+  try {
+    const jsm = await jetstreamManager(nc)
+    let last = ''
+    await until(
+      `a stream placed on ${replicas} servers`,
+      async () => {
+        try {
+          await jsm.streams.add({ name: 'HARNESS_READY', subjects: ['harness.ready'], num_replicas: replicas, storage: StorageType.Memory })
+          await jsm.streams.delete('HARNESS_READY')
+          return true
+        } catch (e) {
+          last = e instanceof Error ? e.message : String(e)
+          return false
+        }
+      },
+      20_000,
+      () => last,
+    )
+  } finally {
+    await nc.close()
+  }
 }
 
 /** A cluster serves JetStream only once its meta group has a leader; the servers say so in their logs. */
