@@ -1,5 +1,5 @@
 import { current, isEventType, schemaAt, upcast } from '../events/index.js'
-import { parseCompiled } from '../events/compiled.js'
+import { checkCompiled } from '../events/compiled.js'
 import type { StoredRow } from '../core/log/event-log.js'
 import type { Fact } from '../projections/fact.js'
 import type { Finding } from './audit-report.js'
@@ -11,30 +11,55 @@ import type { Finding } from './audit-report.js'
  * defined on valid events.
  */
 export function factOf(row: Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>, report: (finding: Finding) => void): Fact | undefined {
-  const bad = (kind: string, why: string): undefined => {
-    report({ check: 'schema', kind, seq: row.seq, message: `seq ${row.seq} (${row.type} v${row.v}): ${why}` })
-    return undefined
-  }
-  if (!isEventType(row.type)) return bad('schema.unknown-type', `'${row.type}' is not an event type haltd knows`)
-  const schema = schemaAt(row.type, row.v)
-  if (!schema) return bad('schema.unknown-version', `version ${row.v} of ${row.type} is unknown (current is ${current[row.type].v})`)
-  let raw: unknown
-  try {
-    raw = JSON.parse(row.data)
-  } catch (e) {
-    return bad('schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
-  }
   // the compiled path vouches for the common shapes at the current version (and returns exactly
   // what zod would); what it does not vouch for, zod checks and names
-  const fast = row.v === current[row.type].v ? parseCompiled({ type: row.type, v: row.v, data: raw }) : undefined
-  if (fast) return { seq: row.seq, ts: row.ts, type: row.type, data: fast.data } as Fact
+  if (row.v === CURRENT_V.get(row.type)) {
+    let raw: unknown
+    try {
+      raw = JSON.parse(row.data)
+    } catch (e) {
+      return unparseable(row, e, report)
+    }
+    const data = checkCompiled(row.type, raw)
+    if (data !== undefined) return { seq: row.seq, ts: row.ts, type: row.type, data } as Fact
+    return checked(row, raw, report)
+  }
+  let raw: unknown
+  if (isEventType(row.type) && schemaAt(row.type, row.v)) {
+    try {
+      raw = JSON.parse(row.data)
+    } catch (e) {
+      return unparseable(row, e, report)
+    }
+  }
+  return checked(row, raw, report)
+}
+
+/** Each type's current version, looked up once per row. */
+const CURRENT_V = new Map<string, number>(Object.entries(current).map(([type, { v }]) => [type, v]))
+
+type Row = Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>
+
+function bad(row: Row, report: (finding: Finding) => void, kind: string, why: string): undefined {
+  report({ check: 'schema', kind, seq: row.seq, message: `seq ${row.seq} (${row.type} v${row.v}): ${why}` })
+  return undefined
+}
+
+const unparseable = (row: Row, e: unknown, report: (finding: Finding) => void) =>
+  bad(row, report, 'schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
+
+/** The row checked by zod against its type's schema at its version, lifted to the current one. */
+function checked(row: Row, raw: unknown, report: (finding: Finding) => void): Fact | undefined {
+  if (!isEventType(row.type)) return bad(row, report, 'schema.unknown-type', `'${row.type}' is not an event type haltd knows`)
+  const schema = schemaAt(row.type, row.v)
+  if (!schema) return bad(row, report, 'schema.unknown-version', `version ${row.v} of ${row.type} is unknown (current is ${current[row.type].v})`)
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
     const what = parsed.error.issues
       .slice(0, 5)
       .map((i) => `${['data', ...i.path.map(String)].join('.')}: ${i.message}`)
       .join('; ')
-    return bad('schema.invalid', `does not match its schema: ${what}`)
+    return bad(row, report, 'schema.invalid', `does not match its schema: ${what}`)
   }
   const data = row.v < current[row.type].v ? upcast(row.type, row.v, parsed.data) : parsed.data
   return { seq: row.seq, ts: row.ts, type: row.type, data } as Fact

@@ -111,12 +111,12 @@ const specs: Partial<Record<EventType, Kind & { kind: 'object' }>> = {
  * own object parser is. Each field's JSON is added with as few strings made per event as can be:
  * the comma, key, quotes and any known value (an enum's, a boolean's, a default) are one literal.
  */
-function objectSource(fields: Field[], src: string, out: string, json: string, fresh: () => string): string {
+function objectSource(fields: Field[], src: string, out: string, json: string | undefined, fresh: () => string): string {
   const lines = [
     `if (typeof ${src} !== 'object' || ${src} === null || getPrototypeOf(${src}) !== objectPrototype) return undefined;`,
     `for (const key in ${src}) switch (key) { ${fields.map((f) => `case ${JSON.stringify(f.key)}:`).join(' ')} break; default: return undefined; }`,
     `const ${out} = {};`,
-    `let ${json} = '{';`,
+    ...(json === undefined ? [] : [`let ${json} = '{';`]),
   ]
   // Whether a comma comes before a field: none before the first, one after a field always
   // written; after only optional fields, the JSON may still be just '{', so it is decided at run time.
@@ -130,7 +130,7 @@ function objectSource(fields: Field[], src: string, out: string, json: string, f
       const text = `${key}:${tail}`
       if (comma === 'nothing') return JSON.stringify(text)
       if (comma === 'a field') return JSON.stringify(`,${text}`)
-      return `(${json}.length === 1 ? ${JSON.stringify(text)} : ${JSON.stringify(`,${text}`)})`
+      return `(${json ?? ''}.length === 1 ? ${JSON.stringify(text)} : ${JSON.stringify(`,${text}`)})`
     }
     lines.push(`const ${v} = ${src}[${key}];`)
     const copy = field.kind === 'object' ? fresh() : v
@@ -142,12 +142,12 @@ function objectSource(fields: Field[], src: string, out: string, json: string, f
       lines.push(`if (${v} === undefined) { if (hasOwn(${src}, ${key})) ${out}[${key}] = undefined; } else {`, ...check, '}')
     else {
       const value = JSON.stringify(absent.value)
-      lines.push(`if (${v} === undefined) { ${out}[${key}] = ${value}; ${json} += ${lead(value)}; } else {`, ...check, '}')
+      lines.push(`if (${v} === undefined) { ${out}[${key}] = ${value};${json === undefined ? '' : ` ${json} += ${lead(value)};`} } else {`, ...check, '}')
     }
     if (absent !== 'optional') before = 'a field'
     else if (before === 'nothing') before = 'optional fields'
   }
-  lines.push(`${json} += '}';`)
+  if (json !== undefined) lines.push(`${json} += '}';`)
   return lines.join('\n')
 }
 
@@ -156,19 +156,23 @@ function objectSource(fields: Field[], src: string, out: string, json: string, f
  * field's text before its value, with the literal JSON `tail` after it), leaving a nested
  * object's copy in `copy`.
  */
-function checkSource(field: Field, v: string, copy: string, json: string, lead: (tail: string) => string, fresh: () => string): string[] {
+function checkSource(field: Field, v: string, copy: string, json: string | undefined, lead: (tail: string) => string, fresh: () => string): string[] {
+  // without `json`, the same checks with nothing written
+  const add = (text: string) => (json === undefined ? '' : `${json} += ${text};`)
   switch (field.kind) {
     case 'text':
       return [
         `if (typeof ${v} !== 'string' || ${v}.length < ${field.min} || ${v}.length > ${field.max}) return undefined;`,
-        `if (!needsLook.test(${v})) ${json} += ${lead('"')} + ${v} + '"';`,
-        `else if (loneSurrogate.test(${v})) return undefined;`,
-        `else ${json} += ${lead('')} + JSON.stringify(${v});`,
+        json === undefined
+          ? `if (needsLook.test(${v}) && loneSurrogate.test(${v})) return undefined;`
+          : `if (!needsLook.test(${v})) ${add(`${lead('"')} + ${v} + '"'`)}
+else if (loneSurrogate.test(${v})) return undefined;
+else ${add(`${lead('')} + JSON.stringify(${v})`)}`,
       ]
     case 'enum':
       return [
         `switch (${v}) {`,
-        ...field.values.map((x) => `case ${JSON.stringify(x)}: ${json} += ${lead(JSON.stringify(x))}; break;`),
+        ...field.values.map((x) => `case ${JSON.stringify(x)}: ${add(lead(JSON.stringify(x)))} break;`),
         'default: return undefined; }',
       ]
     case 'number': {
@@ -178,25 +182,30 @@ function checkSource(field: Field, v: string, copy: string, json: string, lead: 
         finite: `Number.isFinite(${v})`,
         'positive-int': `Number.isSafeInteger(${v}) && ${v} > 0`,
       }[field.test]
-      return [`if (typeof ${v} !== 'number' || !(${test})) return undefined;`, `${json} += ${lead('')} + String(${v});`]
+      return [`if (typeof ${v} !== 'number' || !(${test})) return undefined;`, add(`${lead('')} + String(${v})`)]
     }
     case 'boolean':
-      return [`if (typeof ${v} !== 'boolean') return undefined;`, `${json} += ${v} ? ${lead('true')} : ${lead('false')};`]
+      return [`if (typeof ${v} !== 'boolean') return undefined;`, add(`${v} ? ${lead('true')} : ${lead('false')}`)]
     case 'object': {
-      const enc = fresh()
-      return [objectSource(field.fields, v, copy, enc, fresh), `${json} += ${lead('')} + ${enc};`]
+      const enc = json === undefined ? undefined : fresh()
+      return [objectSource(field.fields, v, copy, enc, fresh), add(`${lead('')} + ${enc}`)]
     }
   }
 }
 
 type Check = (type: EventType, data: unknown) => CompiledEvent | undefined
+/** The same check without the JSON: the data as zod would return it, or undefined (ask zod). */
+type CheckOnly = (data: unknown) => HaltdEvent['data'] | undefined
 
-function compile(spec: Kind & { kind: 'object' }): Check {
-  let n = 0
-  const fresh = () => `_${n++}`
-  const body = `${objectSource(spec.fields, 'data', 'out', 'json', fresh)}\nreturn { type, data: out, json };`
-  const make = new Function('getPrototypeOf', 'objectPrototype', 'hasOwn', 'needsLook', 'loneSurrogate', `return function check(type, data) {\n${body}\n}`)
-  return make(Object.getPrototypeOf, Object.prototype, Object.hasOwn, NEEDS_LOOK, LONE_SURROGATE) as Check
+function compile(spec: Kind & { kind: 'object' }): { check: Check; checkOnly: CheckOnly } {
+  const build = (json: string | undefined, returns: string, params: string) => {
+    let n = 0
+    const fresh = () => `_${n++}`
+    const body = `${objectSource(spec.fields, 'data', 'out', json, fresh)}\nreturn ${returns};`
+    const make = new Function('getPrototypeOf', 'objectPrototype', 'hasOwn', 'needsLook', 'loneSurrogate', `return function check(${params}) {\n${body}\n}`)
+    return make(Object.getPrototypeOf, Object.prototype, Object.hasOwn, NEEDS_LOOK, LONE_SURROGATE)
+  }
+  return { check: build('json', '{ type, data: out, json }', 'type, data') as Check, checkOnly: build(undefined, 'out', 'data') as CheckOnly }
 }
 
 /** The zod object schema's field names, in order (a strict object's `shape`). */
@@ -209,7 +218,7 @@ function schemaKeys(type: EventType): string[] {
  * The types compiled: those whose compiled fields are the schema's, in the schema's order (the
  * order zod writes them in, and so the JSON's). A schema changed without this file is left to zod.
  */
-const compiled = new Map<string, Check>()
+const compiled = new Map<string, { check: Check; checkOnly: CheckOnly }>()
 for (const [type, spec] of Object.entries(specs) as [EventType, Kind & { kind: 'object' }][]) {
   if (schemaKeys(type).join() === spec.fields.map((f) => f.key).join()) compiled.set(type, compile(spec))
 }
@@ -233,9 +242,24 @@ export function parseCompiled(input: { type: unknown; v?: unknown; data: unknown
     if (spec === undefined) return undefined
     const type = input.type as EventType
     if (input.v !== undefined && input.v !== current[type].v) return undefined
-    return spec(type, input.data)
+    return spec.check(type, input.data)
   } catch {
     // a getter that throws, a proxy: zod reports it in its own words
+    return undefined
+  }
+}
+
+/**
+ * The data of a `type` event at the current version as zod would return it, when the compiled
+ * path can vouch for it, without building its JSON (a reader that has the stored JSON already:
+ * the audit); undefined means "ask zod", never "invalid".
+ */
+export function checkCompiled(type: string, data: unknown): HaltdEvent['data'] | undefined {
+  const spec = compiled.get(type)
+  if (spec === undefined) return undefined
+  try {
+    return spec.checkOnly(data)
+  } catch {
     return undefined
   }
 }
