@@ -161,6 +161,54 @@ ${close}`
     standby.close()
   })
 
+  it('given SQLite refusing writes with SQLITE_BUSY for a moment (a commit racing a checkpoint), an append, a batch and a power group commit once it lets go: stored once, chain intact', async () => {
+    const busy = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })
+    let refuse = 0
+    const refused = () => {
+      if (refuse > 0) {
+        refuse--
+        throw busy()
+      }
+    }
+    const log = openEventLog({ path: tempDb(), beforeWrite: refused })
+    const failures: unknown[] = []
+    log.on('write-failed', (f) => failures.push(f))
+    // when the first tries of a single append and of a batch are refused busy
+    refuse = 3
+    expect(log.append(submitted({ clientOrderId: 'hdbusy0' })).seq).toBe(1)
+    refuse = 2
+    expect(log.appendBatch([submitted({ clientOrderId: 'hdbusy1' }), submitted({ clientOrderId: 'hdbusy2' })]).map((e) => e.seq)).toEqual([2, 3])
+    // then each is stored once and the gate has nothing to halt for
+    expect(failures).toEqual([])
+    expect(log.verify()).toEqual({ ok: true, lastSeq: 3, count: 3 })
+    log.close()
+
+    // and a power-mode group whose COMMIT is refused busy twice commits on the third try
+    const power = openEventLog({ path: tempDb(), durability: 'power', beforeCommit: refused })
+    power.on('write-failed', (f) => failures.push(f))
+    refuse = 2
+    power.append(submitted({ clientOrderId: 'hdbusy3' }))
+    power.append(submitted({ clientOrderId: 'hdbusy4' }))
+    await power.flush()
+    expect(failures).toEqual([])
+    expect(power.verify()).toEqual({ ok: true, lastSeq: 2, count: 2 })
+    power.close()
+  })
+
+  it('given SQLITE_BUSY that does not let go within a second, the append fails as a write failure and stores nothing', () => {
+    const log = openEventLog({
+      path: tempDb(),
+      beforeWrite: () => {
+        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })
+      },
+    })
+    const started = Date.now()
+    expect(() => log.append(submitted({ clientOrderId: 'hdbusy5' }))).toThrow(/SQLITE_BUSY/)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900)
+    expect(log.lastSeq).toBe(0)
+    log.close()
+  })
+
   it('given checkpoints inline, SQLite checkpoints inside the commits as it always did', () => {
     const log = openEventLog({ path: tempDb(), checkpoints: 'inline' })
     expect(autocheckpoint(log.database)).toBe(1000)

@@ -32,6 +32,7 @@ import {
   ReplicatedChainBroken,
 } from './errors.js'
 import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
+import { retryBusy } from './busy.js'
 import { PAGE_CACHE_KIB } from './page-cache.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
 import { keyHash, RecentKeys } from './recent-keys.js'
@@ -638,7 +639,11 @@ export class EventLog {
     const lastTs = this.lastTs
     let envelope: Envelope | undefined
     try {
-      envelope = this.write(input, event)
+      // inside a power-mode group a failed write leaves the group's transaction open: not retried
+      envelope = retryBusy(
+        () => this.write(input, event),
+        () => !this.database.inTransaction,
+      )
     } catch (e) {
       this.seq = seq
       this.hash = hash
@@ -664,7 +669,16 @@ export class EventLog {
     const lastTs = this.lastTs
     let out: Envelope[]
     try {
-      out = this.writeAll(inputs, events)
+      out = retryBusy(
+        () => {
+          // a transaction that failed part-way advanced the chain in memory: start from the top again
+          this.seq = seq
+          this.hash = hash
+          this.lastTs = lastTs
+          return this.writeAll(inputs, events)
+        },
+        () => !this.database.inTransaction,
+      )
     } catch (e) {
       this.seq = seq
       this.hash = hash
@@ -886,8 +900,14 @@ export class EventLog {
     this.unpublished = []
     this.groupOpen = false
     try {
-      this.beforeCommit?.()
-      this.database.exec('COMMIT')
+      // a COMMIT refused busy leaves the transaction open, to be committed again
+      retryBusy(
+        () => {
+          this.beforeCommit?.()
+          this.database.exec('COMMIT')
+        },
+        () => this.database.inTransaction,
+      )
     } catch (e) {
       if (this.database.inTransaction) this.database.exec('ROLLBACK')
       this.groupWaiters = waiters
@@ -967,7 +987,15 @@ export class EventLog {
     if (this.power) this.openGroup(rows)
     const before = { seq: this.seq, hash: this.hash, lastTs: this.lastTs }
     try {
-      this.writeReplicated(rows)
+      retryBusy(
+        () => {
+          this.seq = before.seq
+          this.hash = before.hash
+          this.lastTs = before.lastTs
+          this.writeReplicated(rows)
+        },
+        () => !this.database.inTransaction,
+      )
     } catch (e) {
       this.seq = before.seq
       this.hash = before.hash
