@@ -116,7 +116,7 @@ export const HaltdConfig = z
     db: z.strictObject({
       path: z.string().min(1),
       durability: z.enum(['process', 'power']).default('process'),
-      /** A projection snapshot every N events, so a restart reads only the tail. */
+      /** A projection snapshot every N events at least, so a restart reads only the tail (a large state's are spaced by its size). */
       snapshotEvery: z.number().int().min(0).default(10_000),
       /** The largest event data the log takes, in bytes as stored; default 1 MiB. */
       maxEventBytes: z.number().int().positive().optional(),

@@ -78,6 +78,28 @@ describe('projection runner', () => {
     reopened.close()
   })
 
+  it('given snapshot spacing by size, a state that grew is snapshotted after as many events as its last snapshot has bytes per that share, a small one every N', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    createProjectionRunner({ log, snapshotEvery: 10, snapshotBytesPerEvent: 200, keepSnapshots: 100 })
+    for (const e of history(60)) log.append(e)
+    const snaps = openSnapshotStore(log).list().reverse()
+    // each gap is the larger of N and the bytes of the snapshot before it over the share
+    expect(snaps.length).toBeGreaterThanOrEqual(3)
+    expect(snaps[0]!.seq).toBe(10)
+    for (let k = 1; k < snaps.length; k++) expect(snaps[k]!.seq - snaps[k - 1]!.seq).toBe(Math.max(10, Math.floor(snaps[k - 1]!.bytes / 200)))
+    // and the state grew past the point where its size, not N, sets the gap
+    expect(snaps.some((sn, k) => k > 0 && sn.seq - snaps[k - 1]!.seq > 10)).toBe(true)
+    // a restart from the newest one replays the tail to the same state
+    const live = stateHash(replayLog(log, { fromSnapshot: false }).state)
+    log.close()
+    const reopened = openEventLog({ path })
+    const restarted = createProjectionRunner({ log: reopened })
+    expect(restarted.restoredFrom?.seq).toBe(snaps.at(-1)!.seq)
+    expect(stateHash(restarted.state)).toBe(live)
+    reopened.close()
+  })
+
   it('skips a snapshot whose checksum does not match and falls back to an older one', () => {
     const log = openEventLog({ path: tempDb() })
     const runner = createProjectionRunner({ log, snapshotEvery: 20 })

@@ -82,6 +82,14 @@ export type ProjectionRunnerOptions = {
   log: EventLog
   /** Write a snapshot after every this many events applied live (off when absent or 0). */
   snapshotEvery?: number
+  /**
+   * Space a large state's snapshots out: the next one comes after at least the last one's bytes
+   * divided by this many events (off when absent or 0). A snapshot costs time in proportion to
+   * the state, so at a fixed `snapshotEvery` a desk with 100,000 resting orders spent a third of
+   * its time writing them; spaced this way each event pays about the same share whatever the
+   * state's size, and a restart replays at most that many events past the snapshot.
+   */
+  snapshotBytesPerEvent?: number
   /** Snapshots kept in the file (default 3). */
   keepSnapshots?: number
   /** Restore from the newest valid snapshot on start (default true). */
@@ -128,6 +136,12 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   })
   let state = restored.state
   let sinceSnapshot = 0
+  const perEvent = Math.max(0, options.snapshotBytesPerEvent ?? 0)
+  /** Events until the next automatic snapshot: `every`, or more after a large one. */
+  let interval = every
+  const spaceAfter = (meta: SnapshotMeta) => {
+    interval = perEvent > 0 ? Math.max(every, Math.floor(meta.bytes / perEvent)) : every
+  }
 
   // A lost power-mode group transaction: the log publishes a group only once it has committed,
   // so none of it was applied here and the state needs no repair. Should the state ever run
@@ -146,10 +160,10 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   const unsubscribe = log.subscribe(state.seq + 1, (envelope) => {
     if (envelope.seq <= state.seq) return
     evolve(state, envelope)
-    if (every > 0 && ++sinceSnapshot >= every) {
+    if (every > 0 && ++sinceSnapshot >= interval) {
       sinceSnapshot = 0
       try {
-        store.write(state)
+        spaceAfter(store.write(state))
       } catch (e) {
         warn(`automatic snapshot at seq ${state.seq} failed: ${e instanceof Error ? e.message : String(e)}`, { seq: state.seq })
       }
@@ -167,7 +181,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     snapshot() {
       if (state.seq === 0) return undefined
       sinceSnapshot = 0
-      return store.write(state)
+      const meta = store.write(state)
+      spaceAfter(meta)
+      return meta
     },
     stop() {
       unsubscribe()
