@@ -96,6 +96,12 @@ export type Measurement = {
 /** An operation: `i` counts every call (warm-up included), so each call can use fresh input. */
 export type Operation = (i: number) => void | Promise<void>
 
+/**
+ * A whole repetition run and timed elsewhere (in another process: an engine beside the daemon),
+ * operations `from`…`from + ops - 1`; resolves with each one's time in nanoseconds, as measured there.
+ */
+export type TimedElsewhere = (from: number, ops: number) => Promise<number[]>
+
 function isPromise(x: unknown): x is Promise<void> {
   return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function'
 }
@@ -131,12 +137,18 @@ class Measuring {
   constructor(
     private readonly fn: Operation,
     private readonly options: MeasureOptions,
+    private readonly elsewhere?: TimedElsewhere,
   ) {
     if (!(options.repetitions >= 1 && options.opsPerRep >= 1)) throw new RangeError('measure needs at least one repetition of one operation')
     this.hist = (options.latencies ?? true) ? new Histogram(options.repetitions * options.opsPerRep) : undefined
   }
 
   async warm(): Promise<void> {
+    if (this.elsewhere) {
+      await this.elsewhere(this.i, this.options.warmup)
+      this.i += this.options.warmup
+      return
+    }
     for (let w = 0; w < this.options.warmup; w++) {
       const r = this.fn(this.i++)
       if (isPromise(r)) await r
@@ -146,6 +158,14 @@ class Measuring {
   async repetition(): Promise<void> {
     const { fn, hist } = this
     const n = this.options.opsPerRep
+    if (this.elsewhere) {
+      const times = await this.elsewhere(this.i, n)
+      this.i += n
+      if (times.length !== n) throw new Error(`a repetition timed elsewhere gave ${times.length} timings for ${n} operations`)
+      for (const t of times) hist?.record(t)
+      this.samples.push((n * (this.options.unitsPerOp ?? 1) * 1e9) / times.reduce((a, b) => a + b, 0))
+      return
+    }
     const start = process.hrtime.bigint()
     for (let k = 0; k < n; k++) {
       if (hist) {
@@ -191,10 +211,10 @@ export async function measure(fn: Operation, options: MeasureOptions): Promise<M
  * disk stall or a noisy neighbour hits each of them alike and their ratios hold. All entries
  * need the same number of repetitions; warm-ups run first, in order.
  */
-export async function measureInterleaved(entries: readonly { fn: Operation; options: MeasureOptions }[]): Promise<Measurement[]> {
+export async function measureInterleaved(entries: readonly { fn: Operation; options: MeasureOptions; elsewhere?: TimedElsewhere }[]): Promise<Measurement[]> {
   const reps = entries[0]?.options.repetitions ?? 0
   if (entries.some((e) => e.options.repetitions !== reps)) throw new RangeError('interleaved measurements need the same number of repetitions')
-  const runs = entries.map((e) => new Measuring(e.fn, e.options))
+  const runs = entries.map((e) => new Measuring(e.fn, e.options, e.elsewhere))
   for (const r of runs) await r.warm()
   collectGarbage()
   await yieldToLoop()
@@ -214,6 +234,8 @@ export async function measureInterleaved(entries: readonly { fn: Operation; opti
  */
 export type Contender = {
   fn: Operation
+  /** Set when the side times its operations itself, elsewhere: `fn` is then not called. */
+  elsewhere?: TimedElsewhere
   options: MeasureOptions
   result(m: Measurement): BenchResult
   close?(): void
