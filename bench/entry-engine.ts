@@ -4,8 +4,7 @@
  * orders one after another, timing each from its write to its answer with its own clock, and
  * sends the timings back. Started with `fork`; speaks to its parent over the IPC channel only.
  */
-import { connect } from 'node:net'
-import { entryOrder } from './entry-order.js'
+import { connectEntrySocket, entryOrder } from './entry-client.js'
 
 type Request = { op: 'connect'; path: string; token: string; tag: string } | { op: 'run'; from: number; ops: number }
 export type EngineAnswer = { ok: true; times?: number[] } | { ok: false; error: string }
@@ -14,30 +13,9 @@ let ask: ((line: string) => Promise<string>) | undefined
 let tag = 'x'
 
 async function open(path: string, token: string): Promise<void> {
-  const socket = connect(path)
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
-  socket.setNoDelay(true)
-  socket.setEncoding('utf8')
-  let buffered = ''
-  let waiting: ((line: string) => void) | undefined
-  socket.on('data', (chunk: string) => {
-    buffered += chunk
-    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, nl)
-      buffered = buffered.slice(nl + 1)
-      const w = waiting
-      waiting = undefined
-      w?.(line)
-    }
-  })
-  socket.on('close', () => process.exit(0))
-  ask = (line) =>
-    new Promise<string>((resolve) => {
-      waiting = resolve
-      socket.write(`${line}\n`)
-    })
-  const auth = await ask(JSON.stringify({ id: 0, op: 'auth', token }))
-  if (!auth.includes('"ok":true')) throw new Error(`auth refused: ${auth}`)
+  const connection = await connectEntrySocket(path, token)
+  connection.socket.on('close', () => process.exit(0))
+  ask = connection.ask
 }
 
 async function run(from: number, ops: number): Promise<number[]> {

@@ -9,7 +9,6 @@
  * of live orders grows through the run, as it does beside a quoting engine.
  */
 import { fork } from 'node:child_process'
-import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'node:http'
@@ -19,7 +18,7 @@ import { hashToken } from '../../src/admin/access.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
 import { compare, throughputResult, type BenchResult, type BenchScenario, type Contender, type MeasureOptions } from '../harness.js'
 import type { EngineAnswer } from '../entry-engine.js'
-import { ENTRY_SYMBOL, entryOrder } from '../entry-order.js'
+import { connectEntrySocket, ENTRY_SYMBOL, entryOrder } from '../entry-client.js'
 
 const SYMBOL = ENTRY_SYMBOL
 const TOKEN = 'bench-engine-token-0123456789'
@@ -96,29 +95,7 @@ function overHttp(h: Haltd, shape: MeasureOptions): Contender {
 }
 
 async function overSocket(path: string, shape: MeasureOptions): Promise<Contender> {
-  const socket: Socket = connect(path)
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
-  socket.setNoDelay(true)
-  socket.setEncoding('utf8')
-  let buf = ''
-  let waiting: ((line: string) => void) | undefined
-  socket.on('data', (c: string) => {
-    buf += c
-    for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      const w = waiting
-      waiting = undefined
-      w?.(line)
-    }
-  })
-  const ask = (line: string) =>
-    new Promise<string>((resolve) => {
-      waiting = resolve
-      socket.write(`${line}\n`)
-    })
-  const auth = await ask(JSON.stringify({ id: 0, op: 'auth', token: TOKEN }))
-  if (!auth.includes('"ok":true')) throw new Error(`socket auth: ${auth}`)
+  const { socket, ask } = await connectEntrySocket(path, TOKEN)
   return {
     fn: async (i) => {
       const answer = await ask(JSON.stringify({ id: i + 1, op: 'submit', body: order(i, 's') }))

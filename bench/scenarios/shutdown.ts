@@ -160,8 +160,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const venueCounts = ctx.quick ? [3] : [1, 3]
   const latencies = [0, 50]
   // the 0 ms mass-cancel series at the largest count is judged per order (haltd's own cost): a median of three, not one run
-  const reps = (orders: number, latencyMs: number, cancel: CancelKind) =>
-    ctx.quick ? 1 : orders < 10_000 || (latencyMs === 0 && cancel === 'mass') ? 3 : 1
+  const reps = (orders: number, latencyMs: number, cancel: CancelKind) => (ctx.quick ? 1 : orders < 10_000 || (latencyMs === 0 && cancel === 'mass') ? 3 : 1)
 
   for (const orders of counts) {
     for (const venues of venueCounts) {
