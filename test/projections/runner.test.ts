@@ -94,9 +94,15 @@ describe('projection runner', () => {
     const live = stateHash(replayLog(log, { fromSnapshot: false }).state)
     log.close()
     const reopened = openEventLog({ path })
-    const restarted = createProjectionRunner({ log: reopened })
+    const restarted = createProjectionRunner({ log: reopened, snapshotEvery: 10, snapshotBytesPerEvent: 200, keepSnapshots: 100 })
     expect(restarted.restoredFrom?.seq).toBe(snaps.at(-1)!.seq)
     expect(stateHash(restarted.state)).toBe(live)
+    // and after the restart the spacing is the restored snapshot's, not N
+    const gap = Math.max(10, Math.floor(snaps.at(-1)!.bytes / 200))
+    expect(gap).toBeGreaterThan(10)
+    const from = reopened.lastSeq
+    for (let i = 0; i < gap; i++) reopened.append(ev.mark(100 + (i % 13)))
+    expect(openSnapshotStore(reopened).list()[0]!.seq).toBe(from + gap)
     reopened.close()
   })
 

@@ -142,6 +142,8 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   const spaceAfter = (meta: SnapshotMeta) => {
     interval = perEvent > 0 ? Math.max(every, Math.floor(meta.bytes / perEvent)) : every
   }
+  // a restart from a large snapshot keeps its spacing
+  if (restored.snapshot) spaceAfter(restored.snapshot)
 
   // A lost power-mode group transaction: the log publishes a group only once it has committed,
   // so none of it was applied here and the state needs no repair. Should the state ever run
