@@ -21,6 +21,23 @@ describe('reading every stream under a prefix', () => {
     log.close()
   })
 
+  it('given one type asked of the streams under a prefix, returns its events there only, in seq order, across pages', () => {
+    const log = openEventLog({ path: tempDb() })
+    const requested: number[] = []
+    for (let i = 0; i < 2_100; i++) {
+      const stream = `shutdown:s${i % 7}`
+      log.append({ ...mark(), stream })
+      requested.push(log.append({ type: 'shutdown.requested', data: { shutdownId: `s-${i}`, mode: 'graceful', reason: 'test', origin: 'api' }, stream }).seq)
+    }
+    log.append({ type: 'shutdown.requested', data: { shutdownId: 'elsewhere', mode: 'graceful', reason: 'test', origin: 'api' }, stream: 'other' })
+    const read = [...log.read({ streamPrefix: 'shutdown:', types: ['shutdown.requested'] })]
+    expect(read.map((e) => e.seq)).toEqual(requested)
+    expect(new Set(read.map((e) => e.type))).toEqual(new Set(['shutdown.requested']))
+    // and from a seq on, as the other reads
+    expect([...log.read({ streamPrefix: 'shutdown:', types: ['shutdown.requested'], from: requested[500]! })].map((e) => e.seq)).toEqual(requested.slice(500))
+    log.close()
+  })
+
   it('given a shutdown requested and never completed among other events, a restart still finds it unfinished', () => {
     const log = openEventLog({ path: tempDb() })
     log.append(mark())

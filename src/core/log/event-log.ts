@@ -420,6 +420,7 @@ export class EventLog {
   // prepared at their first read: a log read only by seq never needs them
   private pageOfStream: Database.Statement | undefined
   private pageOfStreams: Database.Statement | undefined
+  private pageOfStreamsOfType: Database.Statement | undefined
   private tsAt: Database.Statement | undefined
   private seq = 0
   private hash = GENESIS_HASH
@@ -1040,17 +1041,24 @@ export class EventLog {
 
   private *readStream(options: ReadOptions): Generator<StoredRow> {
     const prefix = options.stream === undefined ? options.streamPrefix : undefined
+    // one type asked of many streams (every handover's completion): SQLite leaves the other rows
+    // unread, so a question about a few events does not read all their streams' events
+    const oneType = prefix !== undefined && options.types?.length === 1 ? options.types[0] : undefined
     if (prefix === undefined) {
       this.pageOfStream ??= this.database.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`)
-    } else {
+    } else if (oneType === undefined) {
       this.pageOfStreams ??= this.database.prepare(
         `SELECT ${COLUMNS} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
       )
+    } else {
+      this.pageOfStreamsOfType ??= this.database.prepare(
+        `SELECT ${COLUMNS} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? AND type = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`,
+      )
     }
-    const stmt = prefix === undefined ? this.pageOfStream! : this.pageOfStreams!
+    const stmt = prefix === undefined ? this.pageOfStream! : oneType === undefined ? this.pageOfStreams! : this.pageOfStreamsOfType!
     // the streams from the prefix up to, not including, the prefix with its last character one higher
     const range = prefix === undefined ? [options.stream] : [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)]
-    yield* pagesOf<StoredRow>(stmt, options.from ?? 1, options.to ?? Number.MAX_SAFE_INTEGER, range)
+    yield* pagesOf<StoredRow>(stmt, options.from ?? 1, options.to ?? Number.MAX_SAFE_INTEGER, oneType === undefined ? range : [...range, oneType])
   }
 
   /**
