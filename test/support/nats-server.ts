@@ -195,7 +195,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
 async function waitForPlacement(urls: string[], replicas: number): Promise<void> {
   const nc = await connect({ servers: urls })
   try {
-    const jsm = await jetstreamManager(nc)
+    // no account check at creation: that request is one that may go unanswered before the cluster is ready
+    const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 2_000 })
     let last = ''
     await until(
       `a stream placed on ${replicas} servers`,
