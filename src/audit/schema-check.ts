@@ -13,25 +13,17 @@ import type { Finding } from './audit-report.js'
 export function factOf(row: Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>, report: (finding: Finding) => void): Fact | undefined {
   // the compiled path vouches for the common shapes at the current version (and returns exactly
   // what zod would); what it does not vouch for, zod checks and names
-  if (row.v === CURRENT_V.get(row.type)) {
-    let raw: unknown
-    try {
-      raw = JSON.parse(row.data)
-    } catch (e) {
-      return unparseable(row, e, report)
-    }
-    const data = checkCompiled(row.type, raw)
-    if (data !== undefined) return { seq: row.seq, ts: row.ts, type: row.type, data } as Fact
-    return checked(row, raw, report)
-  }
+  const atCurrent = row.v === CURRENT_V.get(row.type)
+  // an unknown type or version is named before the data is looked at
+  if (!atCurrent && !(isEventType(row.type) && schemaAt(row.type, row.v))) return checked(row, undefined, report)
   let raw: unknown
-  if (isEventType(row.type) && schemaAt(row.type, row.v)) {
-    try {
-      raw = JSON.parse(row.data)
-    } catch (e) {
-      return unparseable(row, e, report)
-    }
+  try {
+    raw = JSON.parse(row.data)
+  } catch (e) {
+    return bad(row, report, 'schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
   }
+  const data = atCurrent ? checkCompiled(row.type, raw) : undefined
+  if (data !== undefined) return { seq: row.seq, ts: row.ts, type: row.type, data } as Fact
   return checked(row, raw, report)
 }
 
@@ -44,9 +36,6 @@ function bad(row: Row, report: (finding: Finding) => void, kind: string, why: st
   report({ check: 'schema', kind, seq: row.seq, message: `seq ${row.seq} (${row.type} v${row.v}): ${why}` })
   return undefined
 }
-
-const unparseable = (row: Row, e: unknown, report: (finding: Finding) => void) =>
-  bad(row, report, 'schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
 
 /** The row checked by zod against its type's schema at its version, lifted to the current one. */
 function checked(row: Row, raw: unknown, report: (finding: Finding) => void): Fact | undefined {

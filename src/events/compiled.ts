@@ -130,7 +130,7 @@ function objectSource(fields: Field[], src: string, out: string, json: string | 
       const text = `${key}:${tail}`
       if (comma === 'nothing') return JSON.stringify(text)
       if (comma === 'a field') return JSON.stringify(`,${text}`)
-      return `(${json ?? ''}.length === 1 ? ${JSON.stringify(text)} : ${JSON.stringify(`,${text}`)})`
+      return `(${json}.length === 1 ? ${JSON.stringify(text)} : ${JSON.stringify(`,${text}`)})`
     }
     lines.push(`const ${v} = ${src}[${key}];`)
     const copy = field.kind === 'object' ? fresh() : v
@@ -157,22 +157,22 @@ function objectSource(fields: Field[], src: string, out: string, json: string | 
  * object's copy in `copy`.
  */
 function checkSource(field: Field, v: string, copy: string, json: string | undefined, lead: (tail: string) => string, fresh: () => string): string[] {
-  // without `json`, the same checks with nothing written
-  const add = (text: string) => (json === undefined ? '' : `${json} += ${text};`)
+  // without `json`, the same checks with nothing written (and no field text built)
+  const add = (text: () => string) => (json === undefined ? '' : `${json} += ${text()};`)
   switch (field.kind) {
     case 'text':
       return [
         `if (typeof ${v} !== 'string' || ${v}.length < ${field.min} || ${v}.length > ${field.max}) return undefined;`,
         json === undefined
           ? `if (needsLook.test(${v}) && loneSurrogate.test(${v})) return undefined;`
-          : `if (!needsLook.test(${v})) ${add(`${lead('"')} + ${v} + '"'`)}
+          : `if (!needsLook.test(${v})) ${add(() => `${lead('"')} + ${v} + '"'`)}
 else if (loneSurrogate.test(${v})) return undefined;
-else ${add(`${lead('')} + JSON.stringify(${v})`)}`,
+else ${add(() => `${lead('')} + JSON.stringify(${v})`)}`,
       ]
     case 'enum':
       return [
         `switch (${v}) {`,
-        ...field.values.map((x) => `case ${JSON.stringify(x)}: ${add(lead(JSON.stringify(x)))} break;`),
+        ...field.values.map((x) => `case ${JSON.stringify(x)}: ${add(() => lead(JSON.stringify(x)))} break;`),
         'default: return undefined; }',
       ]
     case 'number': {
@@ -182,13 +182,13 @@ else ${add(`${lead('')} + JSON.stringify(${v})`)}`,
         finite: `Number.isFinite(${v})`,
         'positive-int': `Number.isSafeInteger(${v}) && ${v} > 0`,
       }[field.test]
-      return [`if (typeof ${v} !== 'number' || !(${test})) return undefined;`, add(`${lead('')} + String(${v})`)]
+      return [`if (typeof ${v} !== 'number' || !(${test})) return undefined;`, add(() => `${lead('')} + String(${v})`)]
     }
     case 'boolean':
-      return [`if (typeof ${v} !== 'boolean') return undefined;`, add(`${v} ? ${lead('true')} : ${lead('false')}`)]
+      return [`if (typeof ${v} !== 'boolean') return undefined;`, add(() => `${v} ? ${lead('true')} : ${lead('false')}`)]
     case 'object': {
       const enc = json === undefined ? undefined : fresh()
-      return [objectSource(field.fields, v, copy, enc, fresh), add(`${lead('')} + ${enc}`)]
+      return [objectSource(field.fields, v, copy, enc, fresh), add(() => `${lead('')} + ${enc}`)]
     }
   }
 }
