@@ -5,7 +5,15 @@ import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/t
 export async function connectNats(options: ConnectionOptions & { servers: string[]; timeout: number }): Promise<NatsConnection> {
   const silent = await silentNats(options.servers, options.timeout)
   if (silent !== undefined) throw new Error(silent)
-  return connect(options)
+  try {
+    return await connect(options)
+  } catch (e) {
+    // a server can fall silent between our probe and the client's connect: name it the same way
+    const why = e instanceof Error ? e.message : String(e)
+    throw new Error(why === 'timeout' ? `no answer from ${options.servers.join(', ')} within ${options.timeout} ms of its greeting (timeout)` : why, {
+      cause: e,
+    })
+  }
 }
 
 /**

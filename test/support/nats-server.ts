@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -61,6 +61,19 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
 })
 
+/**
+ * A stop signal takes effect asynchronously: until the kernel reports the process stopped, its
+ * threads may still answer a connection made right after `kill`.
+ */
+function waitStopped(pid: number): void {
+  const end = Date.now() + 2_000
+  while (Date.now() < end) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    if (/^\d+ \(.*\) [tT] /.test(stat)) return
+  }
+  throw new Error(`nats-server ${pid} was sent SIGSTOP and did not stop within 2 s`)
+}
+
 async function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = tcpConnect({ port, host: '127.0.0.1' })
@@ -113,11 +126,13 @@ function natsNode(spec: NodeSpec): NatsNode {
       c.once('exit', () => live.delete(c))
       c.stdout?.on('data', (d) => (log += d))
       c.stderr?.on('data', (d) => (log += d))
+      const from = log.length
+      // ready once this child says so: a port that accepts may belong to another process's server
       await until(
         `${spec.name} listening on ${spec.port}`,
         async () => {
           if (c.exitCode !== null) throw new Error(`nats-server ${spec.name} exited ${c.exitCode}\n${log}`)
-          return portAccepts(spec.port)
+          return log.indexOf('Server is ready', from) >= 0 && (await portAccepts(spec.port))
         },
         10_000,
         () => log,
@@ -135,7 +150,12 @@ function natsNode(spec: NodeSpec): NatsNode {
       c.kill('SIGKILL')
       await exited(c)
     },
-    pause: () => child?.kill('SIGSTOP'),
+    pause: () => {
+      const pid = child?.pid
+      if (!child || pid === undefined || !node.running()) return
+      child.kill('SIGSTOP')
+      waitStopped(pid)
+    },
     resume: () => child?.kill('SIGCONT'),
     output: () => log,
   }
