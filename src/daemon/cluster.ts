@@ -6,6 +6,7 @@ import { acquireLease, openLeaseBucket, type HeldLease } from '../cluster/leader
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { checkStreamHistory } from '../cluster/replication/publisher.js'
 import type { EventLog } from '../core/log/event-log.js'
+import { foldStreams, type StreamFold } from '../core/log/stream-fold.js'
 import type { OrderGate } from '../core/execution/gate.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -28,15 +29,19 @@ export type ClusterSeat = {
   readonly taken: TakenLeadership | undefined
 }
 
-/** The newest leadership the log knows: its epoch (0 before any) and who held it. */
-export function lastLeaderIn(log: EventLog): { epoch: number; instance: string | undefined } {
-  let last: { epoch: number; instance: string | undefined } = { epoch: 0, instance: undefined }
-  for (const e of log.read({ stream: 'leadership', types: ['leadership.acquired'] })) {
+type LastLeader = { epoch: number; instance: string | undefined }
+
+const LAST_LEADER: StreamFold<LastLeader> = {
+  reads: [{ stream: 'leadership', types: ['leadership.acquired'] }],
+  initial: () => ({ epoch: 0, instance: undefined }),
+  evolve: (last, e) => {
     const d = e.data as { epoch: number; instance: string }
-    if (d.epoch > last.epoch) last = { epoch: d.epoch, instance: d.instance }
-  }
-  return last
+    return d.epoch > last.epoch ? { epoch: d.epoch, instance: d.instance } : last
+  },
 }
+
+/** The newest leadership the log knows: its epoch (0 before any) and who held it. */
+export const lastLeaderIn = (log: EventLog): LastLeader => foldStreams(log, LAST_LEADER)
 
 export const lastEpochIn = (log: EventLog): number => lastLeaderIn(log).epoch
 

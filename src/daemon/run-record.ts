@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { evolveRuns, initialRuns, openRun, RUNS_READ, type RunsState } from '../projections/index.js'
 import type { EventLog } from '../core/log/event-log.js'
+import { foldStreams, type StreamFold } from '../core/log/stream-fold.js'
 import type { Logger } from './logger.js'
 
 export type RunInfo = { runId: string; crashed?: { runId: string; pid: number; lastSeq: number } }
@@ -14,13 +15,10 @@ export function newRunId(startedAt: number): string {
     .slice(0, 14)}-${randomBytes(3).toString('hex')}`
 }
 
-/** The runs projection over a log, read from the streams that hold run facts only. */
-export function runsIn(log: EventLog): RunsState {
-  let runs = initialRuns()
-  const facts = RUNS_READ.flatMap((read) => [...log.read(read)]).sort((x, y) => x.seq - y.seq)
-  for (const e of facts) runs = evolveRuns(runs, e)
-  return runs
-}
+const RUNS: StreamFold<RunsState> = { reads: RUNS_READ, initial: initialRuns, evolve: evolveRuns }
+
+/** The runs projection over a log, read from the streams that hold run facts only (what was read before is kept). */
+export const runsIn = (log: EventLog): RunsState => foldStreams(log, RUNS)
 
 /**
  * Record the start of a run. A previous run that never recorded its end crashed (or was killed):

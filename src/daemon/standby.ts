@@ -18,6 +18,7 @@ import { openLogWithProjections } from './open-log.js'
 import { HALTD_VERSION } from './version.js'
 import { watchVenues, type StandbyVenues } from './standby-venues.js'
 import { startStandbyAdmin, type StandbyAdmin } from './standby-admin.js'
+import { runsIn } from './run-record.js'
 import { deliberateStopIn, describeDeliberateStop, type DeliberateStop } from './stopped-engine.js'
 import { tradingGate } from './trading-gate.js'
 import type { OrderGate } from '../core/execution/gate.js'
@@ -116,6 +117,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   const watched = venues
   const following = follower
   logger.info({ engine, instance, seq: log.lastSeq }, 'standby: following the stream')
+  // folded now, off the takeover's path: taking over then reads only the runs and leaderships since
+  runsIn(log)
+  lastEpochIn(log)
   const registration = await registerStandby()
 
   let role: StandbyStatus['role'] = 'standby'
