@@ -169,7 +169,13 @@ class _Socket:
                 yield self._updates.pop(0)
             line = self._read()
             if "stream" in line:
-                yield _as_update(line)
+                update = _as_update(line)
+                if update["type"] == "cut-off":
+                    # haltd stopped the updates of a subscriber too far behind: the next stream() subscribes again
+                    self._subscribed = False
+                yield update
+                if update["type"] == "cut-off":
+                    return
 
     def pending_updates(self):
         """Updates already received (while waiting for answers), without blocking."""
@@ -266,7 +272,11 @@ class HaltdClient:
         return self._t.request("GET", "/engine/balances")
 
     def updates(self):
-        """The engine's own order updates and fills, as they happen: {"type": "order"|"fill", "seq", "order"|"fill"}."""
+        """The engine's own order updates and fills, as they happen: {"type": "order"|"fill", "seq", "order"|"fill"}.
+
+        Ends after {"type": "cut-off", "message"} when the engine left too much unread: read open
+        orders to learn what changed, then call updates() again.
+        """
         self.subscribed = True
         return self._t.stream()
 

@@ -62,7 +62,19 @@ function queryBody(url: string | undefined): Record<string, string> {
   return t.ok ? Object.fromEntries(t.query) : {}
 }
 
-export function orderEntryRoutes(entry: OrderEntry): Record<string, Route> {
+/**
+ * The last line a subscriber too far behind is sent: its updates stop there, and it learns what
+ * it missed from its open orders (and each order), then subscribes again. An engine frozen or
+ * stuck while its orders move (a mass cancel of thousands) would otherwise grow haltd's memory
+ * without bound.
+ */
+const cutOffLine = (unsent: number, max: number) => ({
+  stream: 'cut-off',
+  message: `updates stopped: ${unsent} bytes were unread, over the ${max} bytes allowed; read open orders, then subscribe again`,
+})
+
+/** `maxUnsentBytes`: unread updates past which `/engine/stream` ends with a `cut-off` line. */
+export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Record<string, Route> {
   const op = (name: string, from: 'body' | 'query'): Handler => ({
     needs: ENTRY_ROLES,
     run: async (call: Call) => {
@@ -90,7 +102,7 @@ export function orderEntryRoutes(entry: OrderEntry): Record<string, Route> {
         needs: ENTRY_ROLES,
         run: async (call) => {
           const engine = caller(call).name
-          return { status: 200, body: null, stream: (res: ServerResponse) => streamTo(res, entry, engine) }
+          return { status: 200, body: null, stream: (res: ServerResponse) => streamTo(res, entry, engine, maxUnsentBytes) }
         },
       },
     },
@@ -98,10 +110,15 @@ export function orderEntryRoutes(entry: OrderEntry): Record<string, Route> {
 }
 
 /** The engine's order updates and fills as NDJSON, one per line, until the client goes. */
-function streamTo(res: ServerResponse, entry: OrderEntry, engine: string): void {
+function streamTo(res: ServerResponse, entry: OrderEntry, engine: string, maxUnsentBytes: number): void {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
   res.write(`${JSON.stringify({ type: 'hello', engine })}\n`)
-  const stop = entry.subscribe(engine, (u) => res.write(`${JSON.stringify(u)}\n`))
+  const stop = entry.subscribe(engine, (u) => {
+    if (res.writableLength <= maxUnsentBytes) return void res.write(`${JSON.stringify(u)}\n`)
+    stop()
+    const { stream: _, ...cut } = cutOffLine(res.writableLength, maxUnsentBytes)
+    res.end(`${JSON.stringify({ type: 'cut-off', ...cut })}\n`)
+  })
   res.on('close', stop)
 }
 
@@ -121,10 +138,18 @@ const MAX_LINE = 64 * 1024
  * for that submit first. The
  * first request must be `{"op": "auth", "token": "…"}` with an engine's (or an admin's) token.
  * `{"op": "subscribe"}` starts the engine's updates on the same connection, as lines
- * `{"stream": "order" | "fill", …}`. A bad line is answered and the connection stays.
+ * `{"stream": "order" | "fill", …}`, until it leaves more than `maxUnsentBytes` unread: then one
+ * line `{"stream": "cut-off", …}` ends them (requests are still answered). A bad line is answered and the connection stays.
  */
-export async function startEntrySocket(input: { path: string; entry: OrderEntry; credentials: Credentials; logger?: Logger }): Promise<EntrySocket> {
-  const { path, entry, credentials, logger } = input
+export async function startEntrySocket(input: {
+  path: string
+  entry: OrderEntry
+  credentials: Credentials
+  logger?: Logger
+  /** Unread updates past which a connection's subscription ends (its requests go on). */
+  maxUnsentBytes: number
+}): Promise<EntrySocket> {
+  const { path, entry, credentials, logger, maxUnsentBytes } = input
   await removeStale(path)
   const conns = new Set<Socket>()
   const server: Server = createServer((socket) => {
@@ -174,7 +199,14 @@ export async function startEntrySocket(input: { path: string; entry: OrderEntry;
         }
         if (!who) return write({ id, ok: false, status: 401, error: { code: 'UNAUTHORIZED', message: 'authenticate first: {"op":"auth","token":"…"}' } })
         if (request.op === 'subscribe') {
-          unsubscribe ??= entry.subscribe(who.name, (u) => {
+          const engine = who.name
+          unsubscribe ??= entry.subscribe(engine, (u) => {
+            if (socket.writableLength > maxUnsentBytes) {
+              unsubscribe?.()
+              unsubscribe = undefined
+              logger?.warn({ engine, unsent: socket.writableLength }, 'order entry: a subscriber stopped reading; its updates are cut off')
+              return write(cutOffLine(socket.writableLength, maxUnsentBytes))
+            }
             const { type, ...rest } = u
             write({ stream: type, ...rest })
           })

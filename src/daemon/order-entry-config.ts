@@ -12,5 +12,14 @@ export const OrderEntryConfig = z.strictObject({
   /** Every engine's limits unless `engines` names its own (by the credential's name). */
   limits: EntryLimits.prefault(DEFAULT_ENTRY_LIMITS),
   engines: z.record(z.string(), EntryLimits).default({}),
+  /**
+   * Updates an engine's subscription may leave unread (on the socket or `/engine/stream`) before
+   * they stop with a `cut-off` line: a frozen engine does not grow haltd's memory.
+   */
+  maxUnsentBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(16 * 1024 * 1024),
 })
 export type OrderEntryConfig = z.output<typeof OrderEntryConfig>

@@ -57,9 +57,9 @@ export async function startOrderEntry(input: {
   input.cleanups.push(() => entry.close())
   if (c.socketPath) {
     const known = credentials({ users: input.config.admin.users, token: input.adminToken })
-    const socket = await startEntrySocket({ path: c.socketPath, entry, credentials: known, logger: input.logger })
+    const socket = await startEntrySocket({ path: c.socketPath, entry, credentials: known, logger: input.logger, maxUnsentBytes: c.maxUnsentBytes })
     input.cleanups.push(() => socket.close())
     input.logger.info({ socket: socket.path }, 'order entry listening on its socket')
   }
-  return { entry, routes: orderEntryRoutes(entry) }
+  return { entry, routes: orderEntryRoutes(entry, c.maxUnsentBytes) }
 }

@@ -28,7 +28,9 @@ afterEach(async () => {
   for (const h of open.splice(0)) await h.close().catch(() => undefined)
 })
 
-async function start(extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown>; dir?: string; clock?: Clock } = {}) {
+async function start(
+  extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown>; dir?: string; clock?: Clock; maxUnsentBytes?: number } = {},
+) {
   const dir = extra.dir ?? tempDir('haltd-entry-')
   const socketPath = join(dir, 'entry.sock')
   const gateways = (extra.venues ?? ['sim']).map(
@@ -44,7 +46,11 @@ async function start(extra: { limits?: Record<string, number>; venues?: string[]
           { name: 'vera', role: 'viewer', tokenHash: hashToken(VIEWER_TOKEN) },
         ],
       },
-      orderEntry: { socketPath, ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}) },
+      orderEntry: {
+        socketPath,
+        ...(extra.maxUnsentBytes ? { maxUnsentBytes: extra.maxUnsentBytes } : {}),
+        ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}),
+      },
       ...(extra.risk ? { risk: extra.risk } : {}),
     },
     { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {}, ...(extra.clock ? { clock: extra.clock } : {}) },
@@ -381,6 +387,42 @@ describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
   })
 })
 
+describe('order entry over the Unix socket, a subscriber that stops reading', { timeout: 60_000 }, () => {
+  it('given an engine subscribed that reads nothing while its orders move, its updates stop with one cut-off line past the bound; its requests are still answered and it can subscribe again', async () => {
+    const { socketPath } = await start({ maxUnsentBytes: 64 * 1024, limits: { maxOpenOrders: 10_000, maxOrdersPerSecond: 100_000 } })
+    const frozen = await socketClient(socketPath)
+    const trader = await socketClient(socketPath)
+    for (const c of [frozen, trader]) expect((await c.ask('auth', { token: ENGINE_TOKEN })).ok).toBe(true)
+    expect((await frozen.ask('subscribe')).ok).toBe(true)
+    // when the subscriber stops reading and its engine enters and cancels 1,500 orders
+    frozen.socket.pause()
+    const answers = await Promise.all(Array.from({ length: 1_500 }, (_, i) => trader.ask('submit', { body: limit({ clientOrderId: `f-${i}` }) })))
+    expect(answers.every((a) => a.ok && a.result.outcome === 'accepted')).toBe(true)
+    expect((await trader.ask('cancel-all', { body: {} })).ok).toBe(true)
+    // then once it reads again, its updates end with a cut-off line naming the bound, and nothing after it
+    frozen.socket.resume()
+    const deadline = Date.now() + 20_000
+    while (!frozen.streamed.some((l) => l.stream === 'cut-off') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const cut = frozen.streamed.findIndex((l) => l.stream === 'cut-off')
+    expect(cut).toBeGreaterThan(0)
+    expect(frozen.streamed[cut].message).toContain('over the 65536 bytes allowed')
+    expect(frozen.streamed.slice(cut + 1)).toEqual([])
+    // its own updates stopped short of all the orders' news, which the other connection's answers carried
+    expect(frozen.streamed.slice(0, cut).every((l) => l.stream === 'order' || l.stream === 'fill')).toBe(true)
+    expect(cut).toBeLessThan(3_000)
+    // and its requests are still answered, and a new subscription gets what happens next
+    expect((await frozen.ask('open-orders')).ok).toBe(true)
+    expect((await frozen.ask('subscribe')).ok).toBe(true)
+    expect((await trader.ask('submit', { body: limit({ clientOrderId: 'after-cut' }) })).result.outcome).toBe('accepted')
+    const until = Date.now() + 5_000
+    while (!frozen.streamed.slice(cut + 1).some((l) => l.order?.clientOrderId === 'after-cut') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(frozen.streamed.slice(cut + 1).some((l) => l.order?.clientOrderId === 'after-cut')).toBe(true)
+    frozen.close()
+    trader.close()
+  })
+})
+
 describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () => {
   it('sends an answer written in the same turn as the socket closes before the connection ends', async () => {
     // given a socket whose server is closed while it reads a request (the last of two sent at once)
@@ -397,6 +439,7 @@ describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () =>
           return known.token(t)
         },
       },
+      maxUnsentBytes: 1 << 20,
     })
     const client = connect(sock.path)
     await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject))
