@@ -423,6 +423,46 @@ describe('order entry over the Unix socket, a subscriber that stops reading', { 
   })
 })
 
+describe('order entry over HTTP, a stream that is not read', { timeout: 60_000 }, () => {
+  it('given an engine on /engine/stream that reads nothing while its orders move, the stream ends with one cut-off line past the bound', async () => {
+    const { h, socketPath } = await start({ maxUnsentBytes: 64 * 1024, limits: { maxOpenOrders: 10_000, maxOrdersPerSecond: 100_000 } })
+    const url = new URL(h.admin!.url)
+    const reader = connect(Number(url.port), url.hostname)
+    await new Promise<void>((resolve, reject) => reader.once('connect', resolve).once('error', reject))
+    let received = ''
+    reader.setEncoding('utf8')
+    reader.on('data', (chunk: string) => {
+      received += chunk
+    })
+    const ended = new Promise<void>((resolve) => reader.once('end', () => resolve()))
+    reader.write(`GET /engine/stream HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${ENGINE_TOKEN}\r\n\r\n`)
+    const trader = await socketClient(socketPath)
+    expect((await trader.ask('auth', { token: ENGINE_TOKEN })).ok).toBe(true)
+    while (!received.includes('"hello"')) await new Promise((r) => setTimeout(r, 10))
+    // when the stream's reader stops reading and its engine enters and cancels 3,000 orders
+    reader.pause()
+    for (let round = 0; round < 2; round++) {
+      const answers = await Promise.all(Array.from({ length: 1_500 }, (_, i) => trader.ask('submit', { body: limit({ clientOrderId: `h-${round}-${i}` }) })))
+      expect(answers.every((a) => a.ok && a.result.outcome === 'accepted')).toBe(true)
+      expect((await trader.ask('cancel-all', { body: {} })).ok).toBe(true)
+    }
+    // then, read again, the stream ends, its last line the cut-off naming the bound
+    reader.resume()
+    await ended
+    const lines = received
+      .slice(received.indexOf('\r\n\r\n') + 4)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+    expect(lines.at(-1)).toMatchObject({ type: 'cut-off', message: expect.stringContaining('over the 65536 bytes allowed') })
+    expect(lines.filter((l) => l.type === 'cut-off')).toHaveLength(1)
+    // and the daemon trades on
+    expect((await trader.ask('submit', { body: limit({ clientOrderId: 'after-http-cut' }) })).result.outcome).toBe('accepted')
+    reader.destroy()
+    trader.close()
+  })
+})
+
 describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () => {
   it('sends an answer written in the same turn as the socket closes before the connection ends', async () => {
     // given a socket whose server is closed while it reads a request (the last of two sent at once)
