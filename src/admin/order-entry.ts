@@ -63,15 +63,13 @@ function queryBody(url: string | undefined): Record<string, string> {
 }
 
 /**
- * The last line a subscriber too far behind is sent: its updates stop there, and it learns what
- * it missed from its open orders (and each order), then subscribes again. An engine frozen or
- * stuck while its orders move (a mass cancel of thousands) would otherwise grow haltd's memory
+ * What the last line to a subscriber too far behind says: its updates stop there, and it learns
+ * what it missed from its open orders (and each order), then subscribes again. An engine frozen
+ * or stuck while its orders move (a mass cancel of thousands) would otherwise grow haltd's memory
  * without bound.
  */
-const cutOffLine = (unsent: number, max: number) => ({
-  stream: 'cut-off',
-  message: `updates stopped: ${unsent} bytes were unread, over the ${max} bytes allowed; read open orders, then subscribe again`,
-})
+const cutOffMessage = (unsent: number, max: number) =>
+  `updates stopped: ${unsent} bytes were unread, over the ${max} bytes allowed; read open orders, then subscribe again`
 
 /** `maxUnsentBytes`: unread updates past which `/engine/stream` ends with a `cut-off` line. */
 export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Record<string, Route> {
@@ -116,8 +114,7 @@ function streamTo(res: ServerResponse, entry: OrderEntry, engine: string, maxUns
   const stop = entry.subscribe(engine, (u) => {
     if (res.writableLength <= maxUnsentBytes) return void res.write(`${JSON.stringify(u)}\n`)
     stop()
-    const { stream: _, ...cut } = cutOffLine(res.writableLength, maxUnsentBytes)
-    res.end(`${JSON.stringify({ type: 'cut-off', ...cut })}\n`)
+    res.end(`${JSON.stringify({ type: 'cut-off', message: cutOffMessage(res.writableLength, maxUnsentBytes) })}\n`)
   })
   res.on('close', stop)
 }
@@ -205,7 +202,7 @@ export async function startEntrySocket(input: {
               unsubscribe?.()
               unsubscribe = undefined
               logger?.warn({ engine, unsent: socket.writableLength }, 'order entry: a subscriber stopped reading; its updates are cut off')
-              return write(cutOffLine(socket.writableLength, maxUnsentBytes))
+              return write({ stream: 'cut-off', message: cutOffMessage(socket.writableLength, maxUnsentBytes) })
             }
             const { type, ...rest } = u
             write({ stream: type, ...rest })
