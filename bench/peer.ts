@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
 /** The peer's own package folder (bench/peer, beside the sources; the compiled bench runs from dist/bench). */
-const PEER_DIR = fileURLToPath(new URL('../../bench/peer', import.meta.url))
+const PEER_DIR = fileURLToPath(new URL('../../bench/peer/', import.meta.url))
 
 export type EmmettStore = {
   appendToStream(stream: string, events: { type: string; data: unknown }[]): Promise<unknown>
