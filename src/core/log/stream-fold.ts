@@ -10,10 +10,12 @@ export type StreamFold<S> = {
   /** Where its events are read from (each read filtered as `EventLog.read` filters). */
   readonly reads: readonly ReadOptions[]
   initial(): S
+  /** A new state, the one given left as it is: the committed state is kept and folded on again. */
   evolve(state: S, event: Envelope): S
 }
 
-const kept = new WeakMap<EventLog, Map<StreamFold<unknown>, { seq: number; state: unknown }>>()
+type Kept = { seq: number; state: unknown }
+const kept = new WeakMap<EventLog, Map<object, Kept>>()
 
 /** The events of `reads` with seqs in `from..to`, in seq order. */
 const eventsIn = (log: EventLog, reads: readonly ReadOptions[], from: number, to: number): Envelope[] => {
@@ -28,13 +30,16 @@ const eventsIn = (log: EventLog, reads: readonly ReadOptions[], from: number, to
  */
 export function foldStreams<S>(log: EventLog, fold: StreamFold<S>): S {
   const committed = log.committedSeq
-  const folds = kept.get(log) ?? new Map<StreamFold<unknown>, { seq: number; state: unknown }>()
-  kept.set(log, folds)
-  const before = folds.get(fold as StreamFold<unknown>) as { seq: number; state: S } | undefined
+  let folds = kept.get(log)
+  if (folds === undefined) {
+    folds = new Map()
+    kept.set(log, folds)
+  }
+  const before = folds.get(fold)
   const known = before !== undefined && before.seq <= committed ? before : { seq: 0, state: fold.initial() }
-  let state = known.state
+  let state = known.state as S
   for (const e of eventsIn(log, fold.reads, known.seq + 1, committed)) state = fold.evolve(state, e)
-  folds.set(fold as StreamFold<unknown>, { seq: committed, state })
+  folds.set(fold, { seq: committed, state })
   for (const e of eventsIn(log, fold.reads, committed + 1, log.lastSeq)) state = fold.evolve(state, e)
   return state
 }
