@@ -34,21 +34,27 @@ type Pending = {
   linkExcused: boolean
 }
 
-/** `key`: a keyed log's chain key; its links are then checked as HMAC-SHA256 under it. */
-export function createChainCheck(report: (finding: Finding) => void, key?: Buffer): ChainCheck {
+/** Rows 1…seq already found linked and intact elsewhere: the check goes on after them. */
+export type VerifiedPrefix = { seq: number; hash: string; rows: number }
+
+/**
+ * `key`: a keyed log's chain key; its links are then checked as HMAC-SHA256 under it.
+ * `after`: where an intact prefix ends; the first row pushed is then the one after it.
+ */
+export function createChainCheck(report: (finding: Finding) => void, key?: Buffer, after?: VerifiedPrefix): ChainCheck {
   const chainHash = chainLinker(key)
   const rehashAs = (row: StoredRow, seq: number, prevHash = row.prevHash): string => chainHash(prevHash, { ...row, seq })
-  let expect = 1
-  let prevStored = GENESIS_HASH
-  let prevComputed = GENESIS_HASH
+  let expect = (after?.seq ?? 0) + 1
+  let prevStored = after?.hash ?? GENESIS_HASH
+  let prevComputed = prevStored
   let prevHadProblem = false
   let pending: Pending | undefined
   /** A row already reported as half of a swapped pair: its own classification is skipped. */
   let explainedSeq = -1
   /** The current run of rows that all verify under the same seq offset (renumbered). */
   let shifted: { offset: number; lastSeq: number } | undefined
-  let rows = 0
-  let lastSeq: number | null = null
+  let rows = after?.rows ?? 0
+  let lastSeq: number | null = after && after.rows > 0 ? after.seq : null
   let first: { seq: number; problem: string } | null = null
 
   const emit = (check: 'chain' | 'sequence', kind: string, seq: number, message: string): void => {

@@ -3,11 +3,13 @@ import Database from 'better-sqlite3'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
 import { Findings } from './findings.js'
 import type { Finding } from './audit-report.js'
+import { intactPrefix } from './chain-prefix.js'
 import { storedRows } from './rows.js'
 
 /**
  * The hash chain walked on a second thread while the main one replays: its own read-only
- * connection, the rows up to the seq the main thread stops at, the same chain check. The answer
+ * connection, the rows up to the seq the main thread stops at, the same chain check after the
+ * intact prefix found the cheap way. The answer
  * goes through a port the main thread reads synchronously, and a shared flag wakes it.
  */
 export type ChainJob = { path: string; toSeq: number; keep: number; port: MessagePort; done: SharedArrayBuffer; key?: Uint8Array }
@@ -17,10 +19,14 @@ function run(job: ChainJob): ChainAnswer {
   const db = new Database(job.path, { readonly: true, fileMustExist: true })
   try {
     const findings = new Findings(job.keep)
-    const chain = createChainCheck(findings.add, job.key ? Buffer.from(job.key) : undefined)
-    for (const row of storedRows(db)) {
-      if (row.seq > job.toSeq) break
-      chain.push(row)
+    const key = job.key ? Buffer.from(job.key) : undefined
+    const prefix = intactPrefix(db, job.toSeq, key)
+    const chain = createChainCheck(findings.add, key, prefix)
+    if (!prefix.complete) {
+      for (const row of storedRows(db, 2000, prefix.seq + 1)) {
+        if (row.seq > job.toSeq) break
+        chain.push(row)
+      }
     }
     return { ok: true, summary: chain.finish(), findings: findings.kept, total: findings.total, byCheck: findings.byCheck }
   } finally {

@@ -182,8 +182,19 @@ export function chainLinker(key?: Buffer): (prevHash: string, row: Omit<StoredRo
   return (prevHash, row) => hashLink(digest, prevHash, row.seq, row.id, row.type, row.v, row.ts, row.stream, row.causationId, row.correlationId, row.data)
 }
 
+/**
+ * What `hashLink` digests, built by SQLite from a stored row: prevHash, then the header as
+ * `json_array` writes it (compact JSON, like the header written by hand below), then the data.
+ * For the rows haltd writes the two texts are the same bytes, so a chain walk can hash this one
+ * string instead of turning eleven columns into values. Where SQLite's JSON differs (it escapes
+ * some characters otherwise), the digest does not match and the walker must rebuild the link
+ * with `chainLinker` before it calls anything wrong; a match is a real match, since the text
+ * starts with prevHash and JSON text decodes to one header only.
+ */
+export const LINK_TEXT_SQL = 'prev_hash || json_array(seq, id, type, v, ts, stream, causation_id, correlation_id) || data'
+
 /** The digest a chain's links are made with: sha256, or HMAC-SHA256 under `key`. Chosen once per log. */
-function linkDigest(key?: Buffer): (text: string) => string {
+export function linkDigest(key?: Buffer): (text: string) => string {
   if (key === undefined) return sha256Hex
   const copy = Buffer.from(key)
   return (text) => createHmac('sha256', copy).update(text).digest('hex')
