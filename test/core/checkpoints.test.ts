@@ -72,6 +72,25 @@ describe('WAL checkpoints off the append path', () => {
     log.close()
   })
 
+  it('given appends that never pause, the worker still checkpoints while they go on, at the latest a second after its last checkpoint', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    appendOrders(log, 10)
+    const created = statSync(path).size
+    // commits back to back for up to 6 s, with no pause for the worker to wait for
+    const end = Date.now() + 6_000
+    let i = 10
+    let grewAt: number | undefined
+    const started = Date.now()
+    while (grewAt === undefined && Date.now() < end) {
+      appendOrders(log, 50, i)
+      i += 50
+      if (statSync(path).size > created) grewAt = Date.now() - started
+    }
+    expect(grewAt).toBeDefined()
+    log.close()
+  })
+
   it('when the writer closes, the worker lets go first, so the last connection folds the WAL in and removes it', () => {
     for (let k = 0; k < 10; k++) {
       const path = tempDb()
@@ -107,9 +126,12 @@ describe('WAL checkpoints off the append path', () => {
 const log = openEventLog({ path: ${JSON.stringify(path)} })
 log.append({ type: 'market.mark', data: { venue: 'sim-a', symbol: 'BTC/USDT', price: 1 } })
 ${close}`
+    const started = Date.now()
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' })
     expect(child.error, child.stderr).toBeUndefined()
     expect(child.status, child.stderr).toBe(0)
+    // nor keeps its close waiting for a thread not yet running (the release's wait is 5 s)
+    expect(Date.now() - started).toBeLessThan(4_000)
   })
 
   it('given another connection holding the write lock, as a RESTART checkpoint does, a batch that reads before it writes waits for it: no SQLITE_BUSY, nothing lost', async () => {
