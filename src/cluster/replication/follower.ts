@@ -16,6 +16,7 @@ import {
   UnreadableStreamMessage,
   type StreamEntry,
 } from './log-stream.js'
+import { backoffAt } from './backoff.js'
 
 /**
  * The standby's side of replication: the engine's stream, followed into this instance's own log,
@@ -186,7 +187,7 @@ class StreamFollower implements Follower {
         return await readEntry(this.jsm, this.engine, seq, data, hdrs)
       } catch (e) {
         if (e instanceof UnreadableStreamMessage || this.state !== 'following') throw e
-        await new Promise((r) => setTimeout(r, BODY_RETRY_MS[Math.min(attempt, BODY_RETRY_MS.length - 1)]))
+        await new Promise((r) => setTimeout(r, backoffAt(BODY_RETRY_MS, attempt)))
         if (this.state !== 'following') return undefined
       }
     }

@@ -16,6 +16,7 @@ import {
   streamRowAt,
   subjectOf,
 } from './log-stream.js'
+import { backoffAt } from './backoff.js'
 
 /**
  * The leader's side of replication: every committed event of the log, in seq order, published to
@@ -407,7 +408,7 @@ class Publisher implements ReplicationPublisher {
         if (e instanceof RowTooLarge || this.state === 'blocked') {
           if (e instanceof RowTooLarge && this.state === 'blocked') this.reason = e.message
           else if (e instanceof RowTooLarge) this.setState('blocked', e.message)
-          const wait = BLOCKED_RETRY_MS[Math.min(this.blockedRetries++, BLOCKED_RETRY_MS.length - 1)]
+          const wait = backoffAt(BLOCKED_RETRY_MS, this.blockedRetries++)
           this.blockedTimer = setTimeout(() => {
             this.blockedTimer = undefined
             if (this.state === 'blocked') this.upload(seq)
@@ -548,13 +549,13 @@ class Publisher implements ReplicationPublisher {
       } catch (e) {
         if (this.state !== 'recovering') return
         this.reason = `the stream cannot be reached: ${messageOf(e)}`
-        const wait = RECOVERY_BACKOFF_MS[Math.min(unreachable++, RECOVERY_BACKOFF_MS.length - 1)]
+        const wait = backoffAt(RECOVERY_BACKOFF_MS, unreachable++)
         setTimeout(() => void attempt(), wait).unref()
       }
     }
     // the first failure is asked about at once; one that comes again with nothing acknowledged since waits
     if (this.failures <= 1) void attempt()
-    else setTimeout(() => void attempt(), RECOVERY_BACKOFF_MS[Math.min(this.failures - 2, RECOVERY_BACKOFF_MS.length - 1)]).unref()
+    else setTimeout(() => void attempt(), backoffAt(RECOVERY_BACKOFF_MS, this.failures - 2)).unref()
   }
 
   private fence(reason: string): void {
