@@ -7,7 +7,7 @@ import { anchorOf, formatAnchor, parseAnchor } from '../../src/core/log/anchor.j
 import { NotAnEventLog } from '../../src/core/log/errors.js'
 import { dist } from '../support/paths.js'
 import { tempDb } from '../support/tmp.js'
-import { swapRows, tamper, tradingDay, writeLog } from './fixtures.js'
+import { swapRows, T0, tamper, tradingDay, writeLog } from './fixtures.js'
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8' })
 
@@ -192,6 +192,24 @@ describe('audit: tampering is found at the exact seq', () => {
     expect(order(inline.findings)).toEqual(
       expect.arrayContaining(['15 chain chain.payload-edited', '20 chain chain.rows-swapped', '30 chain chain.hash-edited', '40 sequence sequence.gap']),
     )
+  })
+
+  it('without the chain walk, the audit reads the same log to the same head and findings, less the chain’s, and says the chain was not verified', () => {
+    const { path, lastSeq } = cleanLog()
+    tamper(path, (db) => {
+      db.prepare(`UPDATE events SET data = replace(data, '"qty":1', '"qty":-1') WHERE seq = 15`).run()
+      db.prepare(`UPDATE events SET hash = ? WHERE seq = 30`).run('ab'.repeat(32))
+    })
+    const now = () => new Date(T0)
+    const full = auditFile(path, { now })
+    const unchained = auditFile(path, { now, verifyChain: false })
+    expect(unchained.coverage).toEqual({ ...full.coverage, chainVerified: false })
+    expect(unchained.log).toEqual(full.log)
+    expect(unchained.log.events).toBe(lastSeq)
+    expect(unchained.findings).toEqual(full.findings.filter((f) => f.check !== 'chain' && f.check !== 'sequence'))
+    expect(unchained.findings).toEqual([expect.objectContaining({ check: 'schema', seq: 15 })])
+    expect(unchained.positions).toEqual(full.positions)
+    expect(unchained.openOrders).toEqual(full.openOrders)
   })
 
   it('a truncated file is unreadable input: exit 2, naming the seq the log stops being readable at', () => {
