@@ -59,9 +59,10 @@ function checkpoint(id, db) {
   try {
     const [row] = db.pragma('wal_checkpoint(PASSIVE)')
     const caughtUp = !!row && row.busy === 0 && row.checkpointed === row.log
-    if (caughtUp && row.log > workerData.boundPages) db.pragma('wal_checkpoint(RESTART)')
+    // a RESTART that found readers still there is tried again, even if nothing more is committed
+    const restarted = !caughtUp || row.log <= workerData.boundPages || db.pragma('wal_checkpoint(RESTART)')[0]?.busy === 0
     failedOnce.delete(id)
-    return caughtUp ? 'done' : 'partial'
+    return caughtUp && restarted ? 'done' : 'partial'
   } catch (e) {
     // one report per run of failures: a stuck checkpoint must not flood the writer's process
     if (!failedOnce.has(id)) parentPort.postMessage({ op: 'failed', id, message: e && e.message ? e.message : String(e) })
@@ -175,6 +176,7 @@ class CheckpointWorker {
     if (shared === this) shared = undefined
     for (const r of this.registrations.values()) r.lost(reason)
     this.registrations.clear()
+    this.starting.clear()
   }
 }
 
