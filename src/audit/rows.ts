@@ -71,7 +71,7 @@ export function storedRow(db: Database.Database, seq: number): StoredRow | undef
 
 /**
  * What a chain walk needs of each row up to `toSeq`: seq, stored hash, the length of its prevHash
- * and the text its link digests (`LINK_TEXT_SQL`), built by SQLite: three values turned into
+ * and the text its link digests (`LINK_TEXT_SQL`), built by SQLite: four values turned into
  * JavaScript per row instead of eleven. The text is null where a column it joins is null.
  */
 export type LinkText = [seq: number, hash: string, prevHashLength: number | null, text: string | null]

@@ -186,10 +186,10 @@ export function chainLinker(key?: Buffer): (prevHash: string, row: Omit<StoredRo
  * What `hashLink` digests, built by SQLite from a stored row: prevHash, then the header as
  * `json_array` writes it (compact JSON, like the header written by hand below), then the data.
  * For the rows haltd writes the two texts are the same bytes, so a chain walk can hash this one
- * string instead of turning eleven columns into values. Where SQLite's JSON differs (it escapes
- * some characters otherwise), the digest does not match and the walker must rebuild the link
- * with `chainLinker` before it calls anything wrong; a match is a real match, since the text
- * starts with prevHash and JSON text decodes to one header only.
+ * string instead of turning eleven columns into values. Where the two differ (an integer past
+ * 2^53, which JavaScript reads as the nearest double), the digest does not match and the walker
+ * must rebuild the link with `chainLinker` before it calls anything wrong. A match is a real
+ * match: the walker checks the prevHash's length, and JSON text decodes to one header only.
  */
 export const LINK_TEXT_SQL = 'prev_hash || json_array(seq, id, type, v, ts, stream, causation_id, correlation_id) || data'
 
