@@ -54,10 +54,17 @@ type RawLight = [number, string, number, number, string]
 /** Rows up to `toSeq` without ids, streams, links and hashes: half the bytes to turn into strings. */
 export function* lightRows(db: Database.Database, toSeq: number, pageSize = 2000): Generator<LightRow> {
   const page = db.prepare('SELECT seq, type, v, ts, data FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true)
+  for (const batch of rawPages<RawLight>(page, toSeq, pageSize)) {
+    for (const r of batch) yield { seq: r[0], type: r[1], v: r[2], ts: r[3], data: r[4] }
+  }
+}
+
+/** Pages of raw rows (seq first) from seq 1 up to `toSeq`, for a statement taking (from, to, limit). */
+function* rawPages<R extends [number, ...unknown[]]>(page: Database.Statement, toSeq: number, pageSize: number): Generator<R[]> {
   let next = 1
   for (;;) {
-    const batch = page.all(next, toSeq, pageSize) as RawLight[]
-    for (const r of batch) yield { seq: r[0], type: r[1], v: r[2], ts: r[3], data: r[4] }
+    const batch = page.all(next, toSeq, pageSize) as R[]
+    yield batch
     if (batch.length < pageSize) return
     next = batch[batch.length - 1]![0] + 1
   }
@@ -78,11 +85,5 @@ export type LinkText = [seq: number, hash: string, prevHashLength: number | null
 
 export function* linkTexts(db: Database.Database, toSeq: number, pageSize = 2000): Generator<LinkText> {
   const page = db.prepare(`SELECT seq, hash, length(prev_hash), ${LINK_TEXT_SQL} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`).raw(true)
-  let next = 1
-  for (;;) {
-    const batch = page.all(next, toSeq, pageSize) as LinkText[]
-    yield* batch
-    if (batch.length < pageSize) return
-    next = batch[batch.length - 1]![0] + 1
-  }
+  for (const batch of rawPages<LinkText>(page, toSeq, pageSize)) yield* batch
 }
