@@ -159,6 +159,24 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect(report.openOrders.count).toBe(0)
   })
 
+  it('given a look at the engine that never answers, when the emergency terminates it, then the stop and the kill are still sent, each in its share of the time', async () => {
+    const e = await engine({ ignoreTerm: true })
+    // the engine's health check hangs: each look runs until its budget cuts it off
+    const c = controlled(e.pid, { graceMs: 200, gone: { command: ['sleep', '30'] } })
+    const r = rig({ venues: ['alpha'], options: { ...c.options, emergency: { deadlineMs: 3_000 } }, ports: { engine: c.engine } })
+    const started = Date.now()
+    await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
+    expect(Date.now() - started).toBeLessThan(3_000)
+    expect(await e.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    const acts = engineEvents(r.events()).map((x) => `${x.action}:${x.result}`)
+    expect(acts).toContain('stop:done')
+    expect(acts).toContain('kill:done')
+    const stop = r.events().find((x) => x.type === 'shutdown.step-failed' && (x.data as { name: string }).name === 'stop')
+    expect((stop?.data as { error: string } | undefined)?.error).toMatch(
+      /terminate the engine: failed \(the engine is still running after kill \(could not tell/,
+    )
+  })
+
   it('an engine haltd cannot see go is reported still running within the stop budget, never waited for past the deadline', async () => {
     const e = await engine({ ignoreTerm: true })
     // a gone-check that never says gone: the engine's own health endpoint is stuck, say

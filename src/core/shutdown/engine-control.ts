@@ -55,17 +55,21 @@ export async function controlEngine(action: EngineCommandAction, graceMs: number
 
 /** Stop, up to the grace for it to go, then kill: each within what is left, never past it. */
 async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<EngineCommandResult> {
-  const first = await checked(ctx, until, ctx.clock.now())
+  // The kill and its wait keep a quarter of the time, and the first look (is it gone already?) has
+  // at most a quarter: a look that hangs, or a slow one started just before the grace ends, would
+  // otherwise run on into the time of what comes after it.
+  const start = ctx.clock.now()
+  const canKill = ctx.engine.how('kill') !== undefined
+  const beforeKill = canKill ? until - Math.floor((until - start) / 4) : until
+  const first = await checked(ctx, start + Math.floor((until - start) / 4), start)
   if (first.gone) return { outcome: 'ok', detail: { gone: true, alreadyGone: true, evidence: first.evidence } }
-  const stop = await recorded(ctx, 'stop', until)
-  // The kill and its wait keep a quarter of what is left; the grace has the rest at most.
-  const left = until - ctx.clock.now()
-  const graceEnd = ctx.clock.now() + Math.min(graceMs, Math.floor(left * 0.75))
-  if (stop.result !== 'failed' || ctx.engine.how('kill') === undefined) {
-    const afterStop = await checked(ctx, until, graceEnd)
+  const stop = await recorded(ctx, 'stop', beforeKill)
+  const graceEnd = Math.min(ctx.clock.now() + graceMs, beforeKill)
+  if (stop.result !== 'failed' || !canKill) {
+    const afterStop = await checked(ctx, graceEnd, graceEnd)
     if (afterStop.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'stop', evidence: afterStop.evidence } }
   }
-  if (ctx.engine.how('kill') === undefined) {
+  if (!canKill) {
     return { outcome: 'failed', detail: { gone: false, error: `the engine did not stop within ${graceMs} ms and no kill is configured` } }
   }
   const kill = await recorded(ctx, 'kill', until)
@@ -103,7 +107,8 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number): Promise<Rec
 
 /**
  * Look whether the engine is gone, again every few milliseconds until it is or `waitUntil` comes
- * (each look within `until`), and record the last answer. A look that fails counts as not gone.
+ * (each look within `until`), and record the last answer. A look that fails, or has no answer by
+ * `until`, counts as not gone.
  */
 async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<{ gone: boolean; evidence: string }> {
   const started = ctx.clock.now()
