@@ -124,6 +124,14 @@ function streamTo(res: ServerResponse, entry: OrderEntry, engine: string, maxUns
 export type EntrySocket = { readonly path: string; readonly clients: number; close(): Promise<void> }
 
 const MAX_LINE = 64 * 1024
+/**
+ * A connection's limits. Past `unsentBytes` of answers and updates its client has not read, or
+ * `inFlight` requests started and not answered, no further line is read until it catches up: a
+ * client that writes without reading is held back by its own socket, not by haltd's memory.
+ * `authMs` is how long a connection may stay without authenticating; `connections` how many may
+ * be open at once.
+ */
+export const ENTRY_SOCKET_LIMITS = { unsentBytes: 1 << 20, inFlight: 1024, authMs: 10_000, connections: 256 }
 
 /**
  * Listen on `path` (mode 0600: only haltd's own user may connect). One JSON request per line,
@@ -132,11 +140,13 @@ const MAX_LINE = 64 * 1024
  * each starts as its line arrives, in the order sent (so submits are written ahead in that order),
  * and is answered as soon as it is done, so a burst waits for one venue round trip, not one each;
  * the client matches answers by `id`. A cancel of an order whose submit is still on its way waits
- * for that submit first. The
- * first request must be `{"op": "auth", "token": "…"}` with an engine's (or an admin's) token.
- * `{"op": "subscribe"}` starts the engine's updates on the same connection, as lines
- * `{"stream": "order" | "fill", …}`, until it leaves more than `maxUnsentBytes` unread: then one
- * line `{"stream": "cut-off", …}` ends them (requests are still answered). A bad line is answered and the connection stays.
+ * for that submit first. The first request must be `{"op": "auth", "token": "…"}` with an
+ * engine's (or an admin's) token, within `ENTRY_SOCKET_LIMITS.authMs`; a connection keeps the
+ * identity it authenticated as. `{"op": "subscribe"}` starts the engine's updates on the same
+ * connection, as lines `{"stream": "order" | "fill", …}`, until it leaves more than
+ * `maxUnsentBytes` unread: then one line `{"stream": "cut-off", …}` ends them (requests are still
+ * answered). A bad line is answered and the connection stays. A client that sends without reading
+ * its answers is read no further until it does (`ENTRY_SOCKET_LIMITS`).
  */
 export async function startEntrySocket(input: {
   path: string
@@ -145,15 +155,33 @@ export async function startEntrySocket(input: {
   logger?: Logger
   /** Unread updates past which a connection's subscription ends (its requests go on). */
   maxUnsentBytes: number
+  limits?: Partial<typeof ENTRY_SOCKET_LIMITS>
 }): Promise<EntrySocket> {
   const { path, entry, credentials, logger, maxUnsentBytes } = input
+  const limits = { ...ENTRY_SOCKET_LIMITS, ...input.limits }
   await removeStale(path)
   const conns = new Set<Socket>()
   const server: Server = createServer((socket) => {
+    if (conns.size >= limits.connections) {
+      const refusal = { code: 'TOO_MANY_CONNECTIONS', message: `the order-entry socket takes at most ${limits.connections} connections at once` }
+      socket.on('error', () => undefined)
+      socket.end(`${JSON.stringify({ id: null, ok: false, status: 503, error: refusal })}\n`)
+      return
+    }
     conns.add(socket)
     let who: Principal | undefined
     let unsubscribe: (() => void) | undefined
     let buffered = ''
+    /** Requests started and not answered yet. */
+    let inFlight = 0
+    /** Reading stopped until the client has read its answers. */
+    let held = false
+    const authTimer = setTimeout(() => {
+      if (who) return
+      write({ id: null, ok: false, status: 408, error: { code: 'AUTH_TIMEOUT', message: `no valid auth within ${limits.authMs} ms` } })
+      socket.end()
+    }, limits.authMs)
+    authTimer.unref()
     // Answers done in one turn of the event loop leave in one write: the first corks the socket and
     // the next tick uncorks it, so a pipelined burst costs one system call per turn, not one per line.
     let corked = false
@@ -182,6 +210,14 @@ export async function startEntrySocket(input: {
         if (typeof request !== 'object' || request === null || Array.isArray(request)) throw new InvalidEntryRequest('', 'a request is a JSON object')
         id = request.id ?? null
         if (request.op === 'auth') {
+          // one identity per connection: its orders, its stream, its limits
+          if (who)
+            return write({
+              id,
+              ok: false,
+              status: 409,
+              error: { code: 'ALREADY_AUTHENTICATED', message: `this connection is ${who.name}'s; open another connection to act as someone else` },
+            })
           const found = typeof request.token === 'string' ? credentials.token(request.token) : undefined
           if (!found) return write({ id, ok: false, status: 401, error: { code: 'UNAUTHORIZED', message: 'a valid token is required' } })
           if (!ENTRY_ROLES.includes(found.role))
@@ -227,26 +263,58 @@ export async function startEntrySocket(input: {
         write({ id, ok: false, status, error: errorOf(e) })
       }
     }
-    socket.setEncoding('utf8')
-    socket.setNoDelay(true)
-    socket.on('data', (chunk: string) => {
-      buffered += chunk
+    const behind = () => socket.writableLength > limits.unsentBytes || inFlight >= limits.inFlight
+    /** Start the lines read so far, in the order sent, until the client falls behind. */
+    const pump = () => {
       let nl = buffered.indexOf('\n')
-      while (nl !== -1) {
+      while (nl !== -1 && !behind() && !socket.destroyed) {
         const line = buffered.slice(0, nl).trim()
         buffered = buffered.slice(nl + 1)
         // started now, in the order sent; answered when done
-        if (line) void answer(line)
+        if (line) {
+          inFlight++
+          void answer(line).finally(() => {
+            inFlight--
+            if (held) resume()
+          })
+        }
         nl = buffered.indexOf('\n')
+      }
+      if (nl !== -1 || behind()) {
+        if (!held) {
+          held = true
+          socket.pause()
+          if (socket.writableLength > 0) socket.once('drain', resume)
+        }
+        return
       }
       if (buffered.length > MAX_LINE) {
         buffered = ''
         write({ id: null, ok: false, status: 413, error: { code: 'LINE_TOO_LONG', message: `a request line is at most ${MAX_LINE} bytes` } })
         socket.end()
       }
+    }
+    const resume = () => {
+      if (!held || socket.destroyed) return
+      if (socket.writableLength > limits.unsentBytes) {
+        socket.once('drain', resume)
+        return
+      }
+      if (inFlight >= limits.inFlight) return
+      held = false
+      socket.off('drain', resume)
+      pump()
+      if (!held) socket.resume()
+    }
+    socket.setEncoding('utf8')
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: string) => {
+      buffered += chunk
+      pump()
     })
     socket.on('error', (e) => logger?.warn({ err: { message: e.message } }, 'order-entry socket error'))
     socket.on('close', () => {
+      clearTimeout(authTimer)
       unsubscribe?.()
       conns.delete(socket)
     })

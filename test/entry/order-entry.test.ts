@@ -463,6 +463,107 @@ describe('order entry over HTTP, a stream that is not read', { timeout: 60_000 }
   })
 })
 
+describe('order entry over the Unix socket, a client that does not read its answers', { timeout: 60_000 }, () => {
+  /** A socket of its own on the daemon's order entry, with the limits given. */
+  async function entrySocket(h: Haltd, limits: Parameters<typeof startEntrySocket>[0]['limits']) {
+    const known = credentials({ users: [{ name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) }] })
+    return startEntrySocket({
+      path: join(tempDir('haltd-entry-held-'), 'entry.sock'),
+      entry: h.orderEntry!,
+      credentials: known,
+      maxUnsentBytes: 1 << 20,
+      limits,
+    })
+  }
+  const connected = async (path: string) => {
+    const c = connect(path)
+    await new Promise<void>((resolve, reject) => c.once('connect', resolve).once('error', reject))
+    c.on('error', () => undefined)
+    c.setEncoding('utf8')
+    return c
+  }
+  const lines = (text: string) =>
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Wire)
+
+  it('given a client that writes 200,000 requests and reads nothing, it is read no further past the bound, and once it reads, every request is answered once, in order', async () => {
+    const { h } = await start()
+    const sock = await entrySocket(h, { unsentBytes: 64 * 1024 })
+    const c = await connected(sock.path)
+    c.pause()
+    // when it sends, without authenticating, line after line (each answered with a refusal), a hundred lines a write
+    const count = 200_000
+    let sent = 0
+    for (let i = 1; i <= count; i += 100) {
+      let text = ''
+      for (let k = i; k < i + 100; k++) text += `{"id":${k}}\n`
+      sent += text.length
+      c.write(text)
+    }
+    await new Promise((r) => setTimeout(r, 500))
+    // then most of what it sent is still its own to send: the daemon stopped reading it
+    expect(c.writableLength).toBeGreaterThan(sent / 2)
+    // and once it reads, every request gets its answer, in the order sent
+    let received = ''
+    let answered = 0
+    const all = new Promise<void>((resolve) =>
+      c.on('data', (chunk: string) => {
+        received += chunk
+        for (let at = chunk.indexOf('\n'); at !== -1; at = chunk.indexOf('\n', at + 1)) answered++
+        if (answered === count) resolve()
+      }),
+    )
+    c.resume()
+    await all
+    const answers = lines(received)
+    expect(answers.length).toBe(count)
+    expect(answers.every((a, i) => a.id === i + 1 && a.status === 401)).toBe(true)
+    c.destroy()
+    await sock.close()
+  })
+
+  it('given a connection that never authenticates, it is told so and closed after the auth time', async () => {
+    const { h } = await start()
+    const sock = await entrySocket(h, { authMs: 200 })
+    const c = await connected(sock.path)
+    let received = ''
+    c.on('data', (chunk: string) => (received += chunk))
+    await new Promise<void>((resolve) => c.once('close', () => resolve()))
+    expect(lines(received)).toEqual([{ id: null, ok: false, status: 408, error: { code: 'AUTH_TIMEOUT', message: 'no valid auth within 200 ms' } }])
+    await sock.close()
+  })
+
+  it('given the connections at their limit, one more is refused with 503 and closed; the others go on', async () => {
+    const { h } = await start()
+    const sock = await entrySocket(h, { connections: 2 })
+    const first = await connected(sock.path)
+    const second = await connected(sock.path)
+    const third = await connected(sock.path)
+    let refused = ''
+    third.on('data', (chunk: string) => (refused += chunk))
+    await new Promise<void>((resolve) => third.once('close', () => resolve()))
+    expect(lines(refused)).toEqual([
+      { id: null, ok: false, status: 503, error: { code: 'TOO_MANY_CONNECTIONS', message: 'the order-entry socket takes at most 2 connections at once' } },
+    ])
+    const answer = new Promise<string>((resolve) => first.once('data', (chunk: string) => resolve(chunk)))
+    first.write(`${JSON.stringify({ id: 1, op: 'auth', token: ENGINE_TOKEN })}\n`)
+    expect(lines(await answer)).toEqual([{ id: 1, ok: true, result: { engine: 'pybot', role: 'engine' } }])
+    for (const c of [first, second]) c.destroy()
+    await sock.close()
+  })
+
+  it('given an authenticated connection, a second auth is refused and the connection stays who it was', async () => {
+    const { socketPath } = await start()
+    const c = await socketClient(socketPath)
+    expect(await c.ask('auth', { token: ENGINE_TOKEN })).toMatchObject({ ok: true, result: { engine: 'pybot' } })
+    expect(await c.ask('auth', { token: 'wrong-wrong-wrong-wrong' })).toMatchObject({ ok: false, status: 409, error: { code: 'ALREADY_AUTHENTICATED' } })
+    expect(await c.ask('open-orders')).toMatchObject({ ok: true, result: [] })
+    c.close()
+  })
+})
+
 describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () => {
   it('sends an answer written in the same turn as the socket closes before the connection ends', async () => {
     // given a socket whose server is closed while it reads a request (the last of two sent at once)
@@ -491,7 +592,7 @@ describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () =>
     const ended = new Promise<void>((resolve) => client.once('close', () => resolve()))
     client.on('error', () => undefined)
     // when the first is answered and the second closes the server in that same turn
-    client.write(`${JSON.stringify({ id: 1, op: 'auth', token: ENGINE_TOKEN })}\n${JSON.stringify({ id: 2, op: 'auth', token: 'close-now' })}\n`)
+    client.write(`${JSON.stringify({ id: 1, op: 'positions' })}\n${JSON.stringify({ id: 2, op: 'auth', token: 'close-now' })}\n`)
     await ended
     // then the first answer reached the client before the connection ended
     expect(
@@ -499,7 +600,7 @@ describe('order entry over the Unix socket, closing', { timeout: 30_000 }, () =>
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l)),
-    ).toEqual([{ id: 1, ok: true, result: { engine: 'pybot', role: 'engine' } }])
+    ).toEqual([{ id: 1, ok: false, status: 401, error: { code: 'UNAUTHORIZED', message: 'authenticate first: {"op":"auth","token":"…"}' } }])
   })
 })
 
