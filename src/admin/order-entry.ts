@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
-import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { chmodSync, lstatSync, type Stats, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
 import type { Logger } from 'pino'
 import { HaltdError } from '../events/errors.js'
@@ -350,9 +350,22 @@ export async function startEntrySocket(input: {
   }
 }
 
-/** A socket file left by a haltd that died is removed; one another process listens on is refused. */
+/**
+ * A socket file left by a haltd that died is removed; one another process listens on is refused,
+ * and so is anything at the path that is not a socket (a file there is someone's, never removed).
+ */
 async function removeStale(path: string): Promise<void> {
-  if (!existsSync(path)) return
+  let found: Stats
+  try {
+    found = lstatSync(path)
+  } catch {
+    return
+  }
+  if (!found.isSocket())
+    throw new HaltdError(
+      'ENTRY_SOCKET_PATH_TAKEN',
+      `the order-entry socket path ${path} is taken by a ${kindOf(found)}, not a socket: haltd removes only a socket`,
+    )
   const live = await new Promise<boolean>((resolve) => {
     const c = connect(path)
     c.once('connect', () => {
@@ -364,3 +377,5 @@ async function removeStale(path: string): Promise<void> {
   if (live) throw new HaltdError('ENTRY_SOCKET_IN_USE', `another process listens on the order-entry socket ${path}`)
   unlinkSync(path)
 }
+
+const kindOf = (s: Stats) => (s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symbolic link' : 'file of another kind')

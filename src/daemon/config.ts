@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync, realpathSync } from 'node:fs'
-import { dirname, relative, resolve, isAbsolute } from 'node:path'
+import { basename, dirname, relative, resolve, isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { HaltdError, problemsOf, type FieldProblem } from '../events/errors.js'
 import { SimConfig, SimSymbolConfig } from '../exchanges/sim/index.js'
@@ -281,7 +281,46 @@ export const HaltdConfig = z
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })
     }
+    for (const clash of pathClashes(config)) ctx.addIssue({ code: 'custom', ...clash })
   })
+
+/**
+ * Files haltd writes, replaces or removes that would land on another it keeps: a checkpoint
+ * renamed over the log, a stale socket removed where the log is. Each is named with the one it
+ * would take the place of.
+ */
+function pathClashes(config: {
+  db: { path: string; chainKeyFile?: string | undefined }
+  shutdown: { checkpoint: { path?: string | undefined; fallbackPath?: string | undefined } }
+  orderEntry?: { socketPath?: string | undefined } | undefined
+}): { path: (string | number)[]; message: string }[] {
+  const where = (p: string) => resolve(realDir(dirname(resolve(p))), basename(p))
+  const log = config.db.path
+  const kept = new Map<string, string>()
+  for (const [file, what] of [
+    [log, 'db.path (the event log)'],
+    [`${log}-wal`, "the event log's WAL"],
+    [`${log}-shm`, "the event log's shared memory"],
+    [`${log}.lock`, "the event log's writer lock"],
+    [`${log}.admin.json`, "the admin listener's info file"],
+    ...(config.db.chainKeyFile ? [[config.db.chainKeyFile, 'db.chainKeyFile']] : []),
+  ] as const)
+    kept.set(where(file), what)
+  const out: { path: (string | number)[]; message: string }[] = []
+  const written: [string[], string | undefined][] = [
+    [['shutdown', 'checkpoint', 'path'], config.shutdown.checkpoint.path],
+    [['shutdown', 'checkpoint', 'fallbackPath'], config.shutdown.checkpoint.fallbackPath],
+    [['orderEntry', 'socketPath'], config.orderEntry?.socketPath],
+  ]
+  for (const [path, file] of written) {
+    if (file === undefined) continue
+    const at = where(file)
+    const taken = kept.get(at)
+    if (taken !== undefined) out.push({ path, message: `is the path of ${taken}: haltd would write over it` })
+    else kept.set(at, path.join('.'))
+  }
+  return out
+}
 
 /** A directory's real path where it exists (symlinks followed), else as resolved. */
 function realDir(dir: string): string {

@@ -124,6 +124,33 @@ describe('config', () => {
     )
   })
 
+  it('refuses a checkpoint or socket path that is one of the log’s own files or another such path, naming both', () => {
+    const dir = tempDir('haltd-config-clash-')
+    const log = join(dir, 'events.db')
+    const clashes = problemsOf(() =>
+      parseConfig({
+        db: { path: log },
+        shutdown: { checkpoint: { path: join(dir, '.', 'events.db'), fallbackPath: `${log}-wal` } },
+        orderEntry: { socketPath: join(dir, 'sub', '..', 'events.db.admin.json') },
+      }),
+    )
+    expect(clashes).toEqual(
+      expect.arrayContaining([
+        { path: 'shutdown.checkpoint.path', message: 'is the path of db.path (the event log): haltd would write over it' },
+        { path: 'shutdown.checkpoint.fallbackPath', message: "is the path of the event log's WAL: haltd would write over it" },
+        { path: 'orderEntry.socketPath', message: "is the path of the admin listener's info file: haltd would write over it" },
+      ]),
+    )
+    expect(
+      problemsOf(() =>
+        parseConfig({ db: { path: log }, shutdown: { checkpoint: { path: join(dir, 'cp.json') } }, orderEntry: { socketPath: join(dir, 'cp.json') } }),
+      ),
+    ).toEqual([{ path: 'orderEntry.socketPath', message: 'is the path of shutdown.checkpoint.path: haltd would write over it' }])
+    expect(() =>
+      parseConfig({ db: { path: log }, shutdown: { checkpoint: { path: join(dir, 'cp.json') } }, orderEntry: { socketPath: join(dir, 'e.sock') } }),
+    ).not.toThrow()
+  })
+
   it('takes secrets from the environment over the file: admin token, venue keys, a webhook', () => {
     const c = parseConfig(
       { ...minimal, venues: [{ kind: 'ccxt', name: 'okx-main', exchange: 'okx', apiKey: 'from-file' }] },

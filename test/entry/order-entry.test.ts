@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { statSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -552,6 +552,18 @@ describe('order entry over the Unix socket, a client that does not read its answ
     expect(lines(await answer)).toEqual([{ id: 1, ok: true, result: { engine: 'pybot', role: 'engine' } }])
     for (const c of [first, second]) c.destroy()
     await sock.close()
+  })
+
+  it('given a file where the socket should be, it is refused naming the path and the file is left as it was', async () => {
+    const { h } = await start()
+    const path = join(tempDir('haltd-entry-taken-'), 'entry.sock')
+    writeFileSync(path, 'someone else’s')
+    const known = credentials({ users: [{ name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) }] })
+    await expect(startEntrySocket({ path, entry: h.orderEntry!, credentials: known, maxUnsentBytes: 1 << 20 })).rejects.toMatchObject({
+      code: 'ENTRY_SOCKET_PATH_TAKEN',
+      message: `the order-entry socket path ${path} is taken by a file, not a socket: haltd removes only a socket`,
+    })
+    expect(readFileSync(path, 'utf8')).toBe('someone else’s')
   })
 
   it('given an authenticated connection, a second auth is refused and the connection stays who it was', async () => {
