@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import type { Writable } from 'node:stream'
 import type { Envelope } from '../events/index.js'
 
@@ -47,7 +48,8 @@ export async function writeExport(events: Iterable<Envelope>, format: ExportForm
     if (chunk.length < 64 * 1024) continue
     const ok = out.write(chunk)
     chunk = ''
-    if (!ok) await new Promise<void>((resolve) => out.once('drain', resolve))
+    // rejects when the stream fails instead (a full disk, a closed pipe): a wait for 'drain' alone would never end
+    if (!ok) await once(out, 'drain')
   }
   if (chunk) out.write(chunk)
   return n

@@ -1,4 +1,4 @@
-import { createWriteStream, writeFileSync } from 'node:fs'
+import { createWriteStream, rmSync, writeFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { isEventType } from '../events/index.js'
 import type { HaltdState } from '../projections/index.js'
@@ -19,6 +19,7 @@ import { renderReplayText } from '../audit/render/replay-text.js'
 import { openEventLog, type EventLog } from '../core/log/event-log.js'
 import { readChainKeyFile } from '../core/log/chain-key.js'
 import { parseFlags, UsageError } from './args.js'
+import { cannotWrite, refuseLogAsOutput } from './output.js'
 import type { Command } from './command.js'
 
 /** Exit code for input that cannot be read as a haltd log (missing, not SQLite, not a log, corrupt). */
@@ -127,6 +128,7 @@ export const auditCommand: Command = {
     const db = requireDb(flags)
     const format = (flags.format ?? 'text') as Format
     if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got '${flags.format}'`)
+    if (flags.out) refuseLogAsOutput(flags.out, db)
     const expectHead = flags['expect-head'] === undefined ? undefined : parseAnchor(flags['expect-head'])
     if (flags['expect-head'] !== undefined && !expectHead)
       throw new UsageError(`--expect-head must be SEQ:HASH (a seq and 64 hex digits), got '${flags['expect-head']}'`)
@@ -141,7 +143,13 @@ export const auditCommand: Command = {
     }
     const body = renderReport(report, format)
     if (flags.out) {
-      writeFileSync(flags.out, body)
+      try {
+        writeFileSync(flags.out, body, { mode: 0o600 })
+      } catch (e) {
+        rmSync(flags.out, { force: true })
+        process.stderr.write(`haltd audit: ${cannotWrite(flags.out, e)}\n`)
+        return UNREADABLE
+      }
       process.stdout.write(`${headline(report)}; report written to ${flags.out}\n`)
     } else process.stdout.write(body)
     if (report.verdict === 'unreadable')
@@ -202,6 +210,8 @@ export const exportCommand: Command = {
     'Streams every event (or those of the given types) in seq order, as read: data lifted to the current',
     'schema version. NDJSON: one envelope per line. CSV: seq,id,type,v,ts,time,stream,causationId,',
     'correlationId,data (JSON),prevHash,hash.',
+    'Exit 0 when every event is written, 2 when the log cannot be read or the output cannot be written',
+    '(a partial --out file is removed; --out may not be the log itself).',
   ].join('\n'),
   run: async (args) => {
     const { flags } = parseFlags(args, { db: 'string', format: 'string', types: 'string', out: 'string' })
@@ -213,19 +223,32 @@ export const exportCommand: Command = {
       .map((t) => t.trim())
       .filter(Boolean)
     for (const t of types ?? []) if (!isEventType(t)) throw new UsageError(`--types: '${t}' is not an event type`)
+    if (flags.out) refuseLogAsOutput(flags.out, db)
     const log = openForReading('export', db)
     if (!log) return UNREADABLE
-    const out: Writable = flags.out ? createWriteStream(flags.out) : process.stdout
+    const toFile = flags.out !== undefined
+    const out: Writable = toFile ? createWriteStream(flags.out!, { mode: 0o600 }) : process.stdout
+    // a failed write (a full disk, a directory, a reader gone from the pipe) ends the export with what happened, never an uncaught error
+    let failed: NodeJS.ErrnoException | undefined
+    const onError = (e: NodeJS.ErrnoException) => {
+      failed ??= e
+    }
+    out.on('error', onError)
     try {
       await writeExport(log.read(types ? { types } : {}), format, out)
+      if (toFile) await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
     } catch (e) {
-      process.stderr.write(`haltd export: ${e instanceof Error ? e.message : String(e)}\n`)
-      return UNREADABLE
+      failed ??= e as NodeJS.ErrnoException
     } finally {
       log.close()
-      if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
     }
-    return 0
+    if (failed === undefined) return 0
+    if (toFile) {
+      out.destroy()
+      rmSync(flags.out!, { force: true })
+    } else if (failed.code === 'EPIPE') return 0 // the reader took what it wanted (`| head`)
+    process.stderr.write(`haltd export: ${failed.syscall ? cannotWrite(flags.out ?? 'stdout', failed) : failed.message}\n`)
+    return UNREADABLE
   },
 }
 

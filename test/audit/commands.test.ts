@@ -192,4 +192,35 @@ describe('haltd export', () => {
     expect(cli('export', '--db', path, '--format', 'xml').stderr).toContain('--format must be ndjson or csv')
     expect(cli('export', '--db', path, '--format', 'csv', '--types', 'order.nope').stderr).toContain("'order.nope' is not an event type")
   })
+
+  it('given an output it cannot write, says so naming it, exits 2 and leaves no partial file; the log itself is never an output', () => {
+    const path = tempDb()
+    const written = writeLog(path, tradingDay(5))
+    const dir = tempDir()
+    const missing = join(dir, 'no', 'such', 'dir', 'x.ndjson')
+    const r = cli('export', '--db', path, '--format', 'ndjson', '--out', missing)
+    expect([r.status, r.stderr.trim()]).toEqual([2, `haltd export: cannot write ${missing}: ENOENT: no such file or directory, open '${missing}'`])
+    expect(cli('export', '--db', path, '--format', 'ndjson', '--out', dir).stderr).toContain(`--out ${dir} is a directory: give a file`)
+    for (const command of ['export', 'audit']) {
+      const over = cli(command, '--db', path, '--format', command === 'export' ? 'csv' : 'text', '--out', path)
+      expect([over.status, over.stderr.trim()]).toEqual([
+        command === 'audit' ? 2 : 1,
+        `haltd ${command}: --out ${path} is the log being read: give another path`,
+      ])
+    }
+    const log = openEventLog({ path, readonly: true })
+    expect([log.lastSeq, log.verify().ok]).toEqual([written.lastSeq, true])
+    log.close()
+  })
+
+  it('given a reader that stops early (`| head`), ends quietly with exit 0', async () => {
+    const path = tempDb()
+    writeLog(path, tradingDay(20))
+    const child = spawn(process.execPath, [dist('src/cli.js'), 'export', '--db', path, '--format', 'ndjson'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => (stderr += c))
+    child.stdout.once('data', () => child.stdout.destroy())
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect([code, stderr]).toEqual([0, ''])
+  })
 })

@@ -1,0 +1,28 @@
+import { statSync, type Stats } from 'node:fs'
+import { UsageError } from './args.js'
+
+const statOf = (path: string): Stats | undefined => {
+  try {
+    return statSync(path)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Refuse an `--out` that is the log being read or one of its files (its WAL, shared memory, writer
+ * lock): writing a report or an export there would destroy what it reports on.
+ */
+export function refuseLogAsOutput(out: string, db: string): void {
+  const target = statOf(out)
+  if (target === undefined) return
+  if (target.isDirectory()) throw new UsageError(`--out ${out} is a directory: give a file`)
+  for (const file of [db, `${db}-wal`, `${db}-shm`, `${db}.lock`]) {
+    const f = statOf(file)
+    if (f !== undefined && f.dev === target.dev && f.ino === target.ino)
+      throw new UsageError(`--out ${out} is ${file === db ? 'the log being read' : `${file}, a file of the log being read`}: give another path`)
+  }
+}
+
+/** What a failed write of `path` says: the path and the system's reason, without a stack. */
+export const cannotWrite = (path: string, e: unknown): string => `cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`
