@@ -6,7 +6,7 @@ import { ccxtTickerSource } from '../../src/exchanges/ccxt/ticker-source.js'
 import { faults, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
 import ccxt, { type Exchange } from 'ccxt'
 import { ccxtChain, isDefiniteRefusal, isRateLimited, toVenueError } from '../../src/exchanges/ccxt/errors.js'
-import { noteRateLimitAnswers, parseRetryAfter, retryAfterOf } from '../../src/exchanges/ccxt/rate-limit-answers.js'
+import { MAX_NAMED_WAIT_MS, noteRateLimitAnswers, parseRetryAfter, retryAfterOf } from '../../src/exchanges/ccxt/rate-limit-answers.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -198,6 +198,17 @@ describe('what an HTTP answer said about the rate, kept on the ccxt error it bec
     expect(retryAfterOf(banned)).toBeGreaterThan(50_000)
     const refused = await answerOf(exchange, new Response(body(-2011, 'Unknown order sent.'), { status: 400 }))
     expect([isRateLimited(refused), retryAfterOf(refused)]).toEqual([false, undefined])
+  })
+
+  it('a wait of years, named in Retry-After or as a ban’s end, holds the venue’s calls at most MAX_NAMED_WAIT_MS before haltd asks again', async () => {
+    const { exchange } = await rig()
+    noteRateLimitAnswers(exchange)
+    const body = (code: number, msg: string) => JSON.stringify({ code, msg })
+    const years = await answerOf(exchange, new Response(body(-1003, 'Too many requests.'), { status: 429, headers: { 'retry-after': '999999999' } }))
+    expect(retryAfterOf(years)).toBe(MAX_NAMED_WAIT_MS)
+    const banned = await answerOf(exchange, new Response(body(-1003, 'Way too many requests; IP banned until 9999999999999.'), { status: 418 }))
+    expect(retryAfterOf(banned)).toBe(MAX_NAMED_WAIT_MS)
+    expect(MAX_NAMED_WAIT_MS).toBeLessThanOrEqual(120_000)
   })
 
   it('a 429 is a rate limit and a definite refusal even where the venue’s code made another error of it (OKX)', async () => {

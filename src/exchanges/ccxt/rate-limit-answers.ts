@@ -55,11 +55,19 @@ export function noteRateLimitAnswers(exchange: object): () => void {
 /** The HTTP status of the answer behind a ccxt error, where one came. */
 export const httpStatusOf = (e: unknown): number | undefined => (typeof e === 'object' && e !== null ? answers.get(e)?.status : undefined)
 
-/** How long the venue asked to wait: its `Retry-After`, or a ban's end named in the body (Binance 418 "banned until <ms>"). */
+/**
+ * The longest wait a venue's answer can impose before haltd asks again (one probe), in ms. A
+ * `Retry-After` of years, or a ban's end in 2286, would otherwise shut haltd off from the venue:
+ * no dead man's switch refresh, no observation, no emergency cancel. A venue still banning haltd
+ * when the probe goes says so again, so haltd asks at most once per this span meanwhile.
+ */
+export const MAX_NAMED_WAIT_MS = 120_000
+
+/** How long the venue asked to wait: its `Retry-After`, or a ban's end named in the body (Binance 418 "banned until <ms>"), at most MAX_NAMED_WAIT_MS. */
 export function retryAfterOf(e: unknown, nowMs = Date.now()): number | undefined {
   if (typeof e !== 'object' || e === null) return undefined
   const fromHeader = answers.get(e)?.retryAfterMs
-  if (fromHeader !== undefined) return fromHeader
-  const until = /banned until (\d{13})/.exec(String((e as { message?: unknown }).message))?.[1]
-  return until === undefined ? undefined : Math.max(0, Number(until) - nowMs)
+  if (fromHeader !== undefined) return Math.min(fromHeader, MAX_NAMED_WAIT_MS)
+  const until = /banned until (\d{13,})/.exec(String((e as { message?: unknown }).message))?.[1]
+  return until === undefined ? undefined : Math.min(Math.max(0, Number(until) - nowMs), MAX_NAMED_WAIT_MS)
 }
