@@ -247,3 +247,17 @@ describe('one clock resync at a time per venue', () => {
     expect(venue.faults.hits('GET /fapi/v1/time')).toBe(1)
   })
 })
+
+describe('a cancel answer is a confirmation only of the order it names', { timeout: 20_000 }, () => {
+  it('given a cancel answered 200 with no order and no status, the cancel is not taken as done: it fails as an unreadable answer and the order stays open at the venue', async () => {
+    const { gateway, venue } = await rig({ callTimeoutMs: 3_000 })
+    await gateway.submit(order('hd-bare'))
+    venue.faults.inject('DELETE /fapi/v1/order', { kind: 'status', status: 200, body: '{"result":true}', contentType: 'application/json' }, 1)
+    const e = await failure(gateway.cancel({ clientOrderId: 'hd-bare', symbol: BTC }))
+    expect(e).toMatchObject({ kind: 'bad-response' })
+    expect(e.message).toContain('without naming the order or its status')
+    expect((await gateway.fetchOpenOrders([BTC])).map((o) => o.clientOrderId)).toEqual(['hd-bare'])
+    // and a cancel the venue answers for real is one
+    expect(await gateway.cancel({ clientOrderId: 'hd-bare', symbol: BTC })).toMatchObject({ outcome: 'canceled' })
+  })
+})

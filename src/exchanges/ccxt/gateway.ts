@@ -226,6 +226,14 @@ export class CcxtGateway implements ExchangeGateway {
       )
       const order = answer as Order | undefined
       const status = order?.status
+      // An answer without a status (OKX, Bybit) confirms the cancel of the order it names; one that
+      // names no order at all (`{"result": true}`) confirms nothing: the order's fate is looked up.
+      if ((status === undefined || status === null) && !order?.id && !order?.clientOrderId)
+        throw new VenueError(
+          this.venue,
+          'bad-response',
+          `the venue answered the cancel of ${clientOrderId ?? ref.venueOrderId} without naming the order or its status`,
+        )
       if (status === undefined || status === null || status === 'canceled') {
         const filled = order?.filled ? { filled: order.filled, ...(order.average ? { average: order.average } : {}) } : {}
         return { clientOrderId, outcome: 'canceled', ...filled }
