@@ -129,6 +129,29 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     const reused = await call('POST', '/engine/orders', limit({ clientOrderId: 'again-1', amount: 0.02 }))
     expect(reused.status).toBe(409)
     expect(reused.body.error.message).toBe("clientOrderId 'again-1' was used for another order: it was amount 0.01")
+    // so is a retry that changes how the order may execute
+    for (const [change, said] of [
+      [{ reduceOnly: true }, 'reduceOnly false'],
+      [{ postOnly: true }, 'timeInForce GTC'],
+      [{ timeInForce: 'IOC' }, 'timeInForce GTC'],
+    ] as const) {
+      const r = await call('POST', '/engine/orders', limit({ clientOrderId: 'again-1', ...change }))
+      expect([r.status, r.body.error.message]).toEqual([409, `clientOrderId 'again-1' was used for another order: it was ${said}`])
+    }
+  })
+
+  it('given two submits under one client order id for different orders at once, the second is refused as a conflict, not answered with the first', async () => {
+    const { h, call } = await start()
+    const [buy, sell] = await Promise.all([
+      call('POST', '/engine/orders', limit({ clientOrderId: 'twice-1' })),
+      call('POST', '/engine/orders', limit({ clientOrderId: 'twice-1', side: 'sell', price: 90_000, amount: 0.5 })),
+    ])
+    expect(buy.body).toMatchObject({ outcome: 'accepted', duplicate: false })
+    expect([sell.status, sell.body.error.message]).toEqual([
+      409,
+      "clientOrderId 'twice-1' was used for another order: it was side buy, amount 0.01, price 40000",
+    ])
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(1)
   })
 
   it('bad requests are 400s naming the field, and the daemon carries on', async () => {

@@ -246,7 +246,8 @@ export type OrderEntryPorts = {
 }
 
 export class OrderEntry {
-  private readonly inFlight = new Map<string, Promise<SubmitAnswer>>()
+  /** Submits on their way, by venue and id: what each asks for, and its answer to come. */
+  private readonly inFlight = new Map<string, { terms: Terms; answer: Promise<SubmitAnswer> }>()
   private readonly recent = new Map<string, RateWindow>()
   private readonly now: () => number
   private readonly book: EntryBook
@@ -321,13 +322,18 @@ export class OrderEntry {
     const id = entryOrderId(engine, order.clientOrderId)
     const key = `${venue}\u0000${id}`
     const pending = this.inFlight.get(key)
-    if (pending) return pending.then((a) => ({ ...a, duplicate: true }))
+    if (pending) {
+      // the same id asking for another order, while the first is on its way, is refused as after it
+      const differs = differences(pending.terms, termsOf(order))
+      if (differs) throw new ClientOrderIdReused(order.clientOrderId, differs)
+      return pending.answer.then((a) => ({ ...a, duplicate: true }))
+    }
     // the projections hold every live order and the recent closed ones; an older id is found by
     // the log itself, which keeps one `order.submitted` per id and the router sends no second
     const known = this.ports.orderOf(venue, id)
     if (known) return again(known, order)
     const sending = this.send(engine, venue, order, id)
-    this.inFlight.set(key, sending)
+    this.inFlight.set(key, { terms: termsOf(order), answer: sending })
     try {
       return await sending
     } finally {
@@ -416,7 +422,7 @@ export class OrderEntry {
    * answer: a cancel sent right behind its submit must not reach the venue before the order does.
    */
   private async submitted(venue: string, id: string): Promise<void> {
-    await this.inFlight.get(`${venue}\u0000${id}`)?.catch(() => undefined)
+    await this.inFlight.get(`${venue}\u0000${id}`)?.answer.catch(() => undefined)
   }
 
   /** Cancel one of the engine's orders; answers the venue's word (`canceled`, `filled`, `unconfirmed`…) and the order as it stands. */
@@ -519,16 +525,43 @@ function again(known: Order, order: EntryOrder): SubmitAnswer {
   return { outcome: known.status === 'rejected' ? 'rejected' : 'accepted', duplicate: true, order: viewOf(known) }
 }
 
-/** Where a resubmitted order differs from the one its client order id already names; undefined when it is the same. */
-function sameOrder(known: Order, order: EntryOrder): string | undefined {
+/** What an order asks the venue for: two submits under one client order id are one order only where these agree. */
+type Terms = { symbol: string; side: string; type: string; amount: number; price: number | undefined; reduceOnly: boolean; timeInForce: string }
+
+/** An entry's terms as the router sends them (post-only is timeInForce PO; GTC where none is said). */
+function termsOf(o: EntryOrder): Terms {
+  return {
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    amount: o.amount,
+    price: o.type === 'limit' ? o.price : undefined,
+    reduceOnly: o.reduceOnly,
+    timeInForce: o.postOnly ? 'PO' : (o.timeInForce ?? 'GTC'),
+  }
+}
+
+const knownTerms = (o: Order): Terms => ({
+  symbol: o.symbol,
+  side: o.side,
+  type: o.type,
+  amount: o.qty,
+  price: o.type === 'limit' ? o.price : undefined,
+  reduceOnly: o.reduceOnly ?? false,
+  timeInForce: o.timeInForce ?? 'GTC',
+})
+
+/** Where a resubmitted order's terms differ from the first's, as the first had them; undefined when they agree. */
+function differences(first: Terms, again: Terms): string | undefined {
   const diffs: string[] = []
-  if (known.symbol !== order.symbol) diffs.push(`symbol ${known.symbol}`)
-  if (known.side !== order.side) diffs.push(`side ${known.side}`)
-  if (known.type !== order.type) diffs.push(`type ${known.type}`)
-  if (known.qty !== order.amount) diffs.push(`amount ${known.qty}`)
-  if ((known.price ?? undefined) !== (order.price ?? undefined) && order.type === 'limit') diffs.push(`price ${known.price}`)
+  for (const key of ['symbol', 'side', 'type', 'amount', 'price', 'reduceOnly', 'timeInForce'] as const) {
+    if (first[key] !== again[key]) diffs.push(`${key} ${first[key]}`)
+  }
   return diffs.length ? `it was ${diffs.join(', ')}` : undefined
 }
+
+/** Where a resubmitted order differs from the one its client order id already names; undefined when it is the same. */
+const sameOrder = (known: Order, order: EntryOrder): string | undefined => differences(knownTerms(known), termsOf(order))
 
 /** The span `maxOrdersPerSecond` counts over. */
 const RATE_WINDOW_MS = 1_000
