@@ -16,9 +16,12 @@ const CUT_OFF = 1 << 25
 
 const frame = (f: EventsFrame) => JSON.stringify(f)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** The rest of the event loop's work (orders, venues, other clients) goes between two pages. */
+const turn = () => new Promise<void>((r) => setImmediate(r))
 
 /**
- * Catch-up a page at a time (pausing while the client is slow, so a long log never sits in
+ * Catch-up a page at a time (each page its own turn of the event loop, so a long catch-up never
+ * holds up the daemon's other work; pausing while the client is slow, so a long log never sits in
  * memory), then `log.subscribe` from the next seq: its synchronous catch-up covers whatever was
  * appended meanwhile, so no event is lost or repeated between the two phases.
  */
@@ -40,6 +43,7 @@ export function streamEvents(ws: WebSocket, log: EventLog, from: number): void {
       const to = Math.min(log.committedSeq, next + PAGE - 1)
       for (const event of log.read({ from: next, to })) ws.send(frame({ kind: 'event', event }))
       next = to + 1
+      await turn()
       while (!closed && ws.bufferedAmount > HIGH_WATER) await sleep(5)
     }
     if (closed) return

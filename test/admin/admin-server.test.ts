@@ -259,4 +259,32 @@ describe('admin API /events', () => {
     await expect(openSocket('/events?from=-3', TOKEN)).rejects.toThrow('HTTP 400')
     await expect(openSocket('/elsewhere', TOKEN)).rejects.toThrow('HTTP 404')
   })
+
+  it('refuses a from that is no plain decimal seq, or is past the log’s end, with 400', async () => {
+    mark(1)
+    for (const from of ['1e300', '1e2', '0x10', '%205%20', '9007199254740993', '0', '3']) {
+      await expect(openSocket(`/events?from=${from}`, TOKEN), from).rejects.toThrow('HTTP 400')
+    }
+    const { ws, next } = await openSocket('/events?from=2', TOKEN)
+    expect(await next(1)).toEqual([{ kind: 'caught-up', seq: 1 }])
+    ws.close()
+  })
+
+  it('given a long catch-up, the daemon’s other work goes on between its pages', async () => {
+    log.appendBatch(Array.from({ length: 60_000 }, (_, i) => ({ type: 'market.mark' as const, data: { venue: 'a', symbol: 'BTC/USDT', price: i + 1 } })))
+    let longest = 0
+    let last = performance.now()
+    const ticks = setInterval(() => {
+      const now = performance.now()
+      longest = Math.max(longest, now - last)
+      last = now
+    }, 5)
+    const { ws, next } = await openSocket('/events?from=1', TOKEN)
+    const frames = await next(60_001)
+    clearInterval(ticks)
+    expect(frames.at(-1)).toEqual({ kind: 'caught-up', seq: 60_000 })
+    // one page at a time: a timer waits for one page, not for the whole log
+    expect(longest).toBeLessThan(250)
+    ws.close()
+  })
 })
