@@ -130,6 +130,13 @@ describe('settling an order by what the venue shows of it (pure)', () => {
     })
   })
 
+  it('a lookup that answers more filled than the order was for settles nothing and books nothing, naming the quantities', () => {
+    expect(settlementOf(order, found('canceled', 1000), undefined)).toEqual({
+      kind: 'unsettled',
+      reason: 'the venue reports 1000 filled on an order of 2: more than the order',
+    })
+  })
+
   it('an order a lookup does not find is settled canceled only by a list fetched after the cancel that does not list it', () => {
     expect(settlementOf(order, { kind: 'unknown' }, { seq: 40, listed: false })).toMatchObject({
       kind: 'settled',

@@ -5,7 +5,7 @@ import type { Order } from '../../projections/orders.js'
 import type { EventData } from '../../events/index.js'
 import { ReportedOnce } from '../../exchanges/reported-once.js'
 import { adoptionEvents, logIdOf, orderUnreadableData, rememberedKey, tradeRef, whyOrderUnrecordable, whyUnrecordable } from './unrecordable.js'
-import { fillEvent, observeVenue, openOrdersObserved, orderTotalEvent, orderTotalOf, recordOrderTotal } from './venue-recorder.js'
+import { fillOrRefusal, observeVenue, openOrdersObserved, orderTotalEvent, orderTotalOf, recordOrderTotal } from './venue-recorder.js'
 
 /**
  * Guardian mode: an engine keeps its own order entry on an account haltd holds the keys of too.
@@ -101,7 +101,7 @@ export function followAccount(input: {
   /** Trades, each booked as an `order.filled`, or recorded as unreadable where the log refuses it. */
   const recordTrades = (fills: readonly Fill[], order: { symbol?: string; venueOrderId?: string } = {}) => {
     for (const f of fills) {
-      const event = fillEvent(venue, f)
+      const event = fillOrRefusal(log, venue, f)
       const why = whyUnrecordable([event])
       if (why === undefined) log.append(event)
       else tradeUnreadable(f, order, why)

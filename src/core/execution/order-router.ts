@@ -365,7 +365,7 @@ export class OrderRouter {
     if (this.orderOf(venue, ack.clientOrderId)?.venueOrderId !== ack.venueOrderId) {
       log.append({ type: 'order.accepted', data: { venue, clientOrderId: ack.clientOrderId, venueOrderId: ack.venueOrderId } })
     }
-    if (ack.fills?.length) recordFills(log, venue, ack.fills)
+    if (ack.fills?.length) recordFills(log, venue, ack.fills, log)
     // an answer that says more filled than the trades it carries: the total is recorded too
     const carried = (ack.fills ?? []).reduce((n, f) => n + f.qty, 0)
     if (ack.filled > carried + 1e-12) this.recordTotal(venue, ack)

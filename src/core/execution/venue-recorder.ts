@@ -8,9 +8,41 @@ import type { EventLog } from '../log/event-log.js'
 /** Where a recorder puts the facts it makes: the log itself, or a batch bound for it. */
 type Appender = { append(input: EventInput): unknown }
 
-/** Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice. */
-export function recordFills(log: Appender, venue: string, fills: readonly Fill[]): void {
-  for (const f of fills) log.append(fillEvent(venue, f))
+/**
+ * Append fills as `order.filled`; a fill already recorded (same trade id) is not appended twice.
+ * A fill of more than its order (see `moreThanTheOrder`) is recorded as the venue's unreadable
+ * report instead, and books nothing. `orders` is where the orders are looked up: the log.
+ */
+export function recordFills(log: Appender, venue: string, fills: readonly Fill[], orders: Orders): void {
+  for (const f of fills) log.append(fillOrRefusal(orders, venue, f))
+}
+
+/** Where an order's submission is found: the log. */
+type Orders = Pick<EventLog, 'findByKey'>
+
+/**
+ * Why a fill, or an order's reported total, cannot be booked: it is more than the order haltd
+ * submitted. A venue's answer of 1,000 filled on an order of 0.01 is no fill: booked, it would
+ * size a flatten of 1,000 (closing a position that is not haltd's) and leave the order, still open
+ * at the venue, taken for filled and never cancelled. Undefined when it fits, or the order is not
+ * one haltd submitted (a fill of an order it does not know books nothing anyway).
+ */
+export function moreThanTheOrder(orders: Orders, venue: string, clientOrderId: string, qty: number): string | undefined {
+  const submitted = orders.findByKey(orderEventKey('order.submitted', venue, clientOrderId))
+  if (submitted === undefined || submitted.unreadable !== undefined) return undefined
+  const orderQty = (submitted.data as { qty: number }).qty
+  return qty > orderQty * (1 + 1e-9) ? `the venue reported ${qty} filled on an order of ${orderQty}: more than the order, not booked` : undefined
+}
+
+/** A trade as the log takes it: `order.filled`, or, where it is more than its order, the venue's report recorded as unreadable (once per trade). */
+export function fillOrRefusal(orders: Orders, venue: string, f: Fill): EventInput {
+  const why = moreThanTheOrder(orders, venue, f.clientOrderId, f.qty)
+  if (why === undefined) return fillEvent(venue, f)
+  return {
+    type: 'venue.order-unreadable',
+    data: { venue, what: 'trade', clientOrderId: f.clientOrderId, tradeId: f.tradeId, reason: why },
+    idempotencyKey: `venue.order-unreadable:${venue}:overfill:${f.tradeId}`,
+  }
 }
 
 /** One trade as the `order.filled` it is recorded as. */
@@ -51,6 +83,16 @@ export const orderTotalOf = (clientOrderId: string, o: Pick<VenueOrder, 'filled'
 export function recordOrderTotal(log: EventLog, venue: string, total: OrderTotal, fallbackPrice?: number): boolean {
   const event = orderTotalEvent(venue, total, fallbackPrice)
   if (event === undefined || !isOurs(log, venue, total.clientOrderId)) return false
+  const why = moreThanTheOrder(log, venue, total.clientOrderId, total.filled)
+  if (why !== undefined) {
+    const tradeId = totalTradeId(total)
+    log.append({
+      type: 'venue.order-unreadable',
+      data: { venue, what: 'trade', clientOrderId: total.clientOrderId, tradeId, reason: why },
+      idempotencyKey: `venue.order-unreadable:${venue}:overfill:${tradeId}`,
+    })
+    return false
+  }
   log.append(event)
   return true
 }
@@ -83,9 +125,16 @@ export function isOurs(log: EventLog, venue: string, clientOrderId: string): boo
  * seen in a stream or an open-order list) is not: that order stays foreign, and the venue's
  * open-order observations list it as UNKNOWN_TO_US.
  */
-function recordUpdate(log: Appender, venue: string, update: OrderUpdate, ours: (clientOrderId: string) => boolean, leaveForeignFills: boolean): void {
+function recordUpdate(
+  log: Appender,
+  venue: string,
+  update: OrderUpdate,
+  ours: (clientOrderId: string) => boolean,
+  leaveForeignFills: boolean,
+  orders: Orders,
+): void {
   if (update.kind === 'fill') {
-    if (!leaveForeignFills || ours(update.clientOrderId)) recordFills(log, venue, [update])
+    if (!leaveForeignFills || ours(update.clientOrderId)) recordFills(log, venue, [update], orders)
     return
   }
   if (!ours(update.clientOrderId)) return
@@ -153,7 +202,7 @@ export function recordUpdates(
   const safely = hold ? (record: () => void) => hold.run(() => now(record)) : now
   const burst: Appender = { append: (input) => log.appendSoon(input, onError) }
   const ours = (clientOrderId: string) => knows?.(gateway.venue, clientOrderId) === true || isOurs(log, gateway.venue, clientOrderId)
-  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours, options.leaveForeignFills === true)))
+  const offUpdates = gateway.onUpdate((update) => safely(() => recordUpdate(burst, gateway.venue, update, ours, options.leaveForeignFills === true, log)))
   // rare and read at once by whoever watches the venue's health: written on the spot (after the burst before it)
   const offConnection = gateway.onConnectionChange?.((change) => safely(() => recordConnectionChange(log, gateway.venue, change)))
   return () => {

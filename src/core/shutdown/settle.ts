@@ -54,6 +54,8 @@ export function settleCommands(orders: readonly WorldOrder[], round: number): Sh
  */
 function missingFill(order: WorldOrder, found: VenueOrder): EventInput[] | { error: string } {
   if (!(found.filled - order.filledQty > order.qty * FILL_EPS)) return []
+  // more filled than the order was for is no total to book: the answer is not to be believed
+  if (found.filled > order.qty * (1 + 1e-9)) return { error: `the venue reports ${found.filled} filled on an order of ${order.qty}: more than the order` }
   const price = found.average ?? found.price ?? order.price
   if (price === undefined) return { error: `the venue reports ${found.filled} filled at a price it did not give` }
   const tradeId = totalTradeId({ clientOrderId: order.clientOrderId, filled: found.filled })
