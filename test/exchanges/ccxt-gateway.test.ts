@@ -367,3 +367,27 @@ describe('CcxtGateway update stream resilience', () => {
     })
   })
 })
+
+describe('CcxtGateway reading an open-order list that contradicts itself', () => {
+  it('given the list shows an order both NEW and CANCELED, the order is taken as open: no canceled status is reported, and the contradiction is, naming the order', async () => {
+    const { gateway, exchange, venue, errors } = await rig('futures')
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-contra'))
+    const listed = (await (exchange as unknown as { fapiPrivateGetOpenOrders: () => Promise<Record<string, unknown>[]> }).fapiPrivateGetOpenOrders()) as Record<
+      string,
+      unknown
+    >[]
+    expect(listed.map((o) => o.clientOrderId)).toEqual(['hd-contra'])
+    const body = JSON.stringify([...listed, ...listed.map((o) => ({ ...o, status: 'CANCELED' }))])
+    const polls = venue.faults.hits('GET /fapi/v1/openOrders')
+    venue.faults.inject('GET /fapi/v1/openOrders', { kind: 'status', status: 200, body, contentType: 'application/json' })
+    await vi.waitFor(() => expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBeGreaterThan(polls + 2), { timeout: 5_000 })
+    expect(seen.filter((u) => u.kind === 'status' && u.clientOrderId === 'hd-contra' && u.status === 'canceled')).toEqual([])
+    expect(errors.map((e) => e.message)).toContain(
+      'binanceusdm: the venue listed order hd-contra among its open orders with status canceled: taken as open, its status not believed',
+    )
+    venue.faults.clear()
+    expect((await gateway.fetchOpenOrders([BTC])).map((o) => o.clientOrderId)).toEqual(['hd-contra'])
+  })
+})

@@ -100,6 +100,12 @@ export class OrderUpdateFeed {
     })
     for (const o of open) {
       if (o.clientOrderId) openIds.add(o.clientOrderId)
+      // an open-order list that calls an order canceled (or filled, or expired) contradicts itself:
+      // the order is taken as listed, its end is left to a lookup or the venue's trades
+      if (o.status !== 'open' && o.status !== 'partially-filled') {
+        this.reportContradiction(o)
+        continue
+      }
       this.onOrder(o)
     }
     for (const gone of p.tracker.active().filter((a) => !openIds.has(a.clientOrderId))) {
@@ -120,6 +126,21 @@ export class OrderUpdateFeed {
     }
     // overlap by a little: venue clocks and ours differ; trade ids dedupe the rest
     this.tradesSince = pollStarted - 5_000
+  }
+
+  /** An order the venue's open-order list gives an end to: reported once while remembered, its status not taken. */
+  private reportContradiction(o: VenueOrder): void {
+    const key = `status\u0000${o.venueOrderId}\u0000${o.clientOrderId ?? ''}\u0000${o.status}`
+    if (this.unreadableReported.has(key)) return
+    this.unreadableReported.add(key)
+    const which = o.clientOrderId ?? `venue order ${o.venueOrderId}`
+    this.ports.onError(
+      new VenueError(
+        this.ports.venue,
+        'bad-response',
+        `the venue listed order ${which} among its open orders with status ${o.status}: taken as open, its status not believed`,
+      ),
+    )
   }
 
   /** An open order the venue listed unreadably: reported once while remembered. */
