@@ -191,6 +191,9 @@ describe('the keyed chain: a rewrite without the key is found', () => {
     expect(audit.status).toBe(2)
     expect(audit.stderr).toContain('chain not verified: keyed log, give --key-file')
     expect(audit.stdout).toContain('hash chain NOT verified: chain not verified: keyed log, give --key-file')
+    // the headline claims nothing of the chain it did not walk
+    expect(audit.stdout).toMatch(/^NO FINDINGS, CHAIN NOT VERIFIED — /m)
+    expect(audit.stdout).not.toContain('LOG INTACT')
     const report = auditFile(db)
     expect(report.coverage).toMatchObject({ chainVerified: false, chainNote: 'chain not verified: keyed log, give --key-file' })
     expect(report.chain.intact).toBe(false)

@@ -153,18 +153,22 @@ export function outcomeWords(o: ShutdownOutcome): string {
 
 /**
  * Both verdicts: the log's integrity, then the last shutdown's outcome. CLEAN only when the log
- * is intact and the last shutdown (if any) ended flat and verified; an intact log over anything
- * else reads `LOG INTACT — LAST SHUTDOWN sd-1: RESIDUAL EXPOSURE`.
+ * is intact (its chain walked) and the last shutdown (if any) ended flat and verified; an intact
+ * log over anything else reads `LOG INTACT — LAST SHUTDOWN sd-1: RESIDUAL EXPOSURE`, and one whose
+ * chain was not walked `NO FINDINGS, CHAIN NOT VERIFIED`.
  */
 export function headline(r: AuditReport): string {
   const last = r.outcomes[0]
   const outcome = last ? `LAST SHUTDOWN ${last.shutdownId}: ${outcomeWords(last)}` : 'NO SHUTDOWN IN THE LOG'
   const integrity =
     r.verdict === 'clean'
-      ? // CLEAN never stands beside anything left open, even positions kept as told
-        !last || last.verdict === 'FLAT_VERIFIED'
-        ? 'CLEAN — LOG INTACT'
-        : 'LOG INTACT'
+      ? !r.coverage.chainVerified
+        ? // nothing found, but the chain was not walked (a keyed log read without its key): no claim of intact
+          'NO FINDINGS, CHAIN NOT VERIFIED'
+        : // CLEAN never stands beside anything left open, even positions kept as told
+          !last || last.verdict === 'FLAT_VERIFIED'
+          ? 'CLEAN — LOG INTACT'
+          : 'LOG INTACT'
       : r.verdict === 'unreadable'
         ? `UNREADABLE past seq ${r.log.unreadableAfterSeq}`
         : `${r.findingsTotal} FINDING${r.findingsTotal === 1 ? '' : 'S'} FROM ${r.findingGroups.length} ROOT CAUSE${r.findingGroups.length === 1 ? '' : 'S'}`
