@@ -314,6 +314,20 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'b7' }))).body.reason).toBe('engine pybot has 2 open orders, at its limit of 2')
   })
 
+  it('counts a burst of orders sent at once against the position limit as if each before it had filled', async () => {
+    const { call } = await start({ limits: { maxPosition: 0.025 } })
+    const market = (id: string) => ({ symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.01, clientOrderId: id })
+    const burst = await Promise.all(['p1', 'p2', 'p3', 'p4', 'p5'].map((id) => call('POST', '/engine/orders', market(id))))
+    expect(burst.map((r) => r.body.outcome).sort()).toEqual(['accepted', 'accepted', 'refused', 'refused', 'refused'])
+    expect(burst.find((r) => r.body.outcome === 'refused')!.body.reason).toMatch(
+      /^a fill would take sim BTC\/USDT:USDT to 0\.03\d*, over engine pybot's limit of 0\.025$/,
+    )
+    const positions = (await call('GET', '/engine/positions')).body as unknown as { venue: string; symbol: string; qty: number }[]
+    expect(positions.find((p) => p.venue === 'sim' && p.symbol === SYMBOL)?.qty).toBeCloseTo(0.02, 9)
+    // a sell, which takes the position down, still passes
+    expect((await call('POST', '/engine/orders', { ...market('p6'), side: 'sell' })).body.outcome).toBe('accepted')
+  })
+
   it('a risk trigger trips on what the engine traded through order entry, and the engine’s next order is refused for it', async () => {
     const { h, call } = await start({ risk: { grossNotional: { max: 400, action: 'HALTED' } } })
     const taken = await call('POST', '/engine/orders', { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.01, clientOrderId: 'big-1' })

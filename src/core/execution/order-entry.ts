@@ -246,6 +246,12 @@ export type OrderEntryPorts = {
 }
 
 export class OrderEntry {
+  /**
+   * What the engine's submits on their way would add to each position (by engine, venue and
+   * symbol; buys positive), counted until the router answers: a burst sent at once is held to the
+   * position limit as if each order before it had filled.
+   */
+  private readonly onTheirWay = new Map<string, number>()
   /** Submits on their way, by venue and id: what each asks for, and its answer to come. */
   private readonly inFlight = new Map<string, { terms: Terms; answer: Promise<SubmitAnswer> }>()
   private readonly recent = new Map<string, RateWindow>()
@@ -360,11 +366,17 @@ export class OrderEntry {
     const refused = this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
     if (refused) return this.refusedUnlessKnown(venue, given, order, refused)
     const release = this.book.reserve(engine, venue, id)
+    const way = `${engine}\u0000${venue}\u0000${order.symbol}`
+    const signed = order.reduceOnly ? 0 : order.side === 'buy' ? order.amount : -order.amount
+    this.onTheirWay.set(way, (this.onTheirWay.get(way) ?? 0) + signed)
     let out: SubmitOutcome
     try {
       out = await this.ports.router.submit(request)
     } finally {
       release()
+      const left = (this.onTheirWay.get(way) ?? 0) - signed
+      if (Math.abs(left) < 1e-12) this.onTheirWay.delete(way)
+      else this.onTheirWay.set(way, left)
     }
     if (out.status === 'refused') return this.refusedUnlessKnown(venue, given, order, out.reason)
     const o = this.find(venue, out.clientOrderId)
@@ -391,7 +403,8 @@ export class OrderEntry {
     const open = this.book.openCount(engine)
     if (open + 1 > limits.maxOpenOrders) return `engine ${engine} has ${open} open orders, at its limit of ${limits.maxOpenOrders}`
     if (!order.reduceOnly) {
-      const position = this.ports.positionOf(venue, order.symbol)
+      // the engine's submits still on their way count as filled: a burst cannot pass the limit
+      const position = this.ports.positionOf(venue, order.symbol) + (this.onTheirWay.get(`${engine}\u0000${venue}\u0000${order.symbol}`) ?? 0)
       const after = position + (order.side === 'buy' ? order.amount : -order.amount)
       if (Math.abs(after) > limits.maxPosition + 1e-12 && Math.abs(after) > Math.abs(position))
         return `a fill would take ${venue} ${order.symbol} to ${after}, over engine ${engine}'s limit of ${limits.maxPosition}`
