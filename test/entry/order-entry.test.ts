@@ -29,12 +29,28 @@ afterEach(async () => {
 })
 
 async function start(
-  extra: { limits?: Record<string, number>; venues?: string[]; risk?: Record<string, unknown>; dir?: string; clock?: Clock; maxUnsentBytes?: number } = {},
+  extra: {
+    limits?: Record<string, number>
+    venues?: string[]
+    risk?: Record<string, unknown>
+    dir?: string
+    clock?: Clock
+    maxUnsentBytes?: number
+    /** How long the venue takes to answer a submit. */
+    submitMs?: number
+  } = {},
 ) {
   const dir = extra.dir ?? tempDir('haltd-entry-')
   const socketPath = join(dir, 'entry.sock')
   const gateways = (extra.venues ?? ['sim']).map(
-    (venue) => new SimExchange({ venue, seed: 5, mode: 'derivatives', symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }] }),
+    (venue) =>
+      new SimExchange({
+        venue,
+        seed: 5,
+        mode: 'derivatives',
+        symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+        ...(extra.submitMs ? { faults: { latencyByMethod: { submit: extra.submitMs } } } : {}),
+      }),
   )
   const h = await createHaltd(
     {
@@ -315,7 +331,8 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
   })
 
   it('counts a burst of orders sent at once against the position limit as if each before it had filled', async () => {
-    const { call } = await start({ limits: { maxPosition: 0.025 } })
+    // a venue that takes 100 ms to answer: the five are all on their way at once
+    const { call } = await start({ limits: { maxPosition: 0.025 }, submitMs: 100 })
     const market = (id: string) => ({ symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.01, clientOrderId: id })
     const burst = await Promise.all(['p1', 'p2', 'p3', 'p4', 'p5'].map((id) => call('POST', '/engine/orders', market(id))))
     expect(burst.map((r) => r.body.outcome).sort()).toEqual(['accepted', 'accepted', 'refused', 'refused', 'refused'])
