@@ -283,7 +283,9 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         replication: replication?.status(),
         fleet: fleet?.describe(),
       })
-    const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, clock, cleanups })
+    // an engine's order waits for the startup reconciliation: until then haltd does not know what the venues hold
+    const notYet = () => (startup === undefined ? 'haltd is starting: the venues are being reconciled; enter the order again once it runs' : undefined)
+    const entry = await startOrderEntry({ config, adminToken, log, router, venues, state, emitter, logger, clock, cleanups, notYet })
     if (config.admin.enabled) {
       const logFault = () => logHealth.fault?.error
       const backend = {

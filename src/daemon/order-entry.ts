@@ -32,6 +32,8 @@ export async function startOrderEntry(input: {
   logger: Logger
   /** The log's clock: the orders-per-second window counts in the time the log stamps. */
   clock: Clock
+  /** Why no order may be entered yet (startup still reconciling the venues), or undefined. */
+  notYet: () => string | undefined
   cleanups: { push(cleanup: () => unknown): void }
 }): Promise<{ entry: OrderEntry; routes: Record<string, Route> } | undefined> {
   const c = input.config.orderEntry
@@ -52,6 +54,7 @@ export async function startOrderEntry(input: {
       return () => emitter.off('event', listener)
     },
     limitsOf: (engine) => c.engines[engine] ?? c.limits,
+    notYet: input.notYet,
     now: () => input.clock.now(),
   })
   input.cleanups.push(() => entry.close())

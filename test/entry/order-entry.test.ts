@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -514,6 +514,42 @@ describe('order entry over HTTP, a stream that is not read', { timeout: 60_000 }
     expect((await trader.ask('submit', { body: limit({ clientOrderId: 'after-http-cut' }) })).result.outcome).toBe('accepted')
     reader.destroy()
     trader.close()
+  })
+})
+
+describe('order entry while haltd starts', { timeout: 30_000 }, () => {
+  it('given the venues still being reconciled at startup, an engine’s order is refused saying so, and passes once haltd runs', async () => {
+    const dir = tempDir('haltd-entry-starting-')
+    const socketPath = join(dir, 'entry.sock')
+    // a venue whose open-order list takes a second: startup reconciles through it
+    const venue = new SimExchange({
+      venue: 'sim',
+      seed: 5,
+      mode: 'derivatives',
+      symbols: [{ symbol: SYMBOL, mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+      faults: { latencyByMethod: { fetchOpenOrders: 1_000 } },
+    })
+    const starting = createHaltd(
+      {
+        db: { path: join(dir, 'events.db') },
+        admin: { port: 0, users: [{ name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) }] },
+        orderEntry: { socketPath },
+      },
+      { gateways: [venue], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+    )
+    while (!existsSync(socketPath)) await new Promise((r) => setTimeout(r, 5))
+    const c = await socketClient(socketPath)
+    expect((await c.ask('auth', { token: ENGINE_TOKEN })).ok).toBe(true)
+    const early = await c.ask('submit', { body: limit({ clientOrderId: 'early-1' }) })
+    expect(early).toMatchObject({
+      ok: true,
+      result: { outcome: 'refused', reason: 'haltd is starting: the venues are being reconciled; enter the order again once it runs' },
+    })
+    const h = await starting
+    open.push(h)
+    expect([...h.log.read({ types: ['order.submitted'] })]).toEqual([])
+    expect(await c.ask('submit', { body: limit({ clientOrderId: 'early-1' }) })).toMatchObject({ ok: true, result: { outcome: 'accepted' } })
+    c.close()
   })
 })
 

@@ -242,6 +242,8 @@ export type OrderEntryPorts = {
   onEvent: (listener: (e: Envelope) => void) => () => void
   /** Limits for an engine by its name (the credential's); the default otherwise. */
   limitsOf?: (engine: string) => EntryLimits
+  /** Why no order may be entered yet (haltd still reconciling the venues at startup), or undefined. */
+  notYet?: () => string | undefined
   now?: () => number
 }
 
@@ -363,7 +365,7 @@ export class OrderEntry {
       origin: { kind: 'engine' as const, id: originId(engine, order.clientOrderId) },
     }
     // the gate first (a halt says more than a limit), then the engine's own limits
-    const refused = this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
+    const refused = this.ports.notYet?.() ?? this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
     if (refused) return this.refusedUnlessKnown(venue, given, order, refused)
     const release = this.book.reserve(engine, venue, id)
     const way = `${engine}\u0000${venue}\u0000${order.symbol}`
