@@ -1,3 +1,4 @@
+import { specialFileKind } from '../core/log/special-file.js'
 import { evolve, initialState, tradingState, type HaltdState } from '../projections/index.js'
 import { openEventLog, type EventLog, type StoredRow } from '../core/log/event-log.js'
 import { checkAnchor, type LogAnchor } from '../core/log/anchor.js'
@@ -169,6 +170,9 @@ function addFinding(report: AuditReport, finding: Finding): void {
  * where reading stopped. Throws `NotAnEventLog` when the file is not a haltd log at all.
  */
 export function auditFile(path: string, options: AuditOptions = {}): AuditReport {
+  // not salvaged either: a copy of a FIFO or a device would block, or never end
+  const special = specialFileKind(path)
+  if (special !== undefined) throw new NotAnEventLog(path, `it is a ${special}, not a file`)
   let log: EventLog
   try {
     log = openEventLog({ path, readonly: true, ...(options.chainKey ? { chainKey: options.chainKey } : {}) })

@@ -20,8 +20,15 @@ export function salvageRows(path: string): { rows: Iterable<StoredRow>; keyed: b
     // sizes the file by its length, and read what is there.
     scratch = mkdtempSync(join(tmpdir(), 'haltd-salvage-'))
     const copy = join(scratch, 'log.db')
-    copyFileSync(path, copy)
-    invalidateHeaderPageCount(copy)
+    try {
+      copyFileSync(path, copy)
+      // its WAL too: the events committed since the last checkpoint are there (a log on a read-only medium, say)
+      if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`)
+      invalidateHeaderPageCount(copy)
+    } catch (e) {
+      rmSync(scratch, { recursive: true, force: true })
+      throw e
+    }
     db = openIfLog(copy)
     if (!db) {
       rmSync(scratch, { recursive: true, force: true })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { closeSync, openSync, statSync, ftruncateSync, writeFileSync, writeSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { auditFile } from '../../src/audit/audit.js'
 import { chainHash, openEventLog } from '../../src/core/log/event-log.js'
 import { anchorOf, formatAnchor, parseAnchor } from '../../src/core/log/anchor.js'
@@ -273,5 +273,26 @@ describe('audit: tampering is found at the exact seq', () => {
     tamper(`${dir}foreign.db`, (db) => db.exec('CREATE TABLE t (x INTEGER)'))
     const foreign = cli('audit', '--db', `${dir}foreign.db`)
     expect([foreign.status, foreign.stderr]).toEqual([2, expect.stringContaining('no haltd meta/events tables')])
+  })
+
+  it('a FIFO, a device or a directory given as the log is refused at once, naming what it is, never read or waited on', () => {
+    const dir = tempDb().replace(/events\.db$/, '')
+    const fifo = `${dir}pipe.db`
+    execFileSync('mkfifo', [fifo])
+    for (const [path, kind] of [
+      [fifo, 'FIFO'],
+      ['/dev/zero', 'device'],
+      [dir, 'directory'],
+    ] as const) {
+      for (const command of ['audit', 'verify', 'replay']) {
+        const r = cli(command, '--db', path)
+        expect([r.status, r.stderr.trim()], `${command} ${path}`).toEqual([
+          2,
+          `haltd ${command}: ${path} is not a haltd event log: it is a ${kind}, not a file`,
+        ])
+      }
+    }
+    const checkpoint = cli('checkpoint', 'verify', fifo)
+    expect([checkpoint.status, checkpoint.stdout.trim()]).toEqual([1, `bad: ${fifo}: cannot read it: it is a FIFO, not a file`])
   })
 })

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { createHash, createHmac, hash as oneShotHash } from 'node:crypto'
 import { accessSync, constants, existsSync, fsyncSync, openSync, closeSync, renameSync, rmSync, statSync } from 'node:fs'
+import { specialFileKind } from './special-file.js'
 import { dirname } from 'node:path'
 import { EventEmitter } from 'eventemitter3'
 import {
@@ -465,6 +466,9 @@ export class EventLog {
     this.beforeCommit = options.beforeCommit
     if (options.chainKey !== undefined && options.chainKey.length === 0) throw new RangeError('chainKey is empty')
     if (this.readonly && !existsSync(this.path)) throw new NotAnEventLog(this.path, 'no such file')
+    // a FIFO or a device would block the open, or read without end
+    const special = specialFileKind(this.path)
+    if (special !== undefined) throw new NotAnEventLog(this.path, `it is a ${special}, not a file`)
     if (!this.readonly) checkWritable(this.path)
     let db: Database.Database | undefined
     try {

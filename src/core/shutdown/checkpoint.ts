@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { specialFileKind } from '../log/special-file.js'
 import { dirname } from 'node:path'
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
@@ -60,14 +61,21 @@ export function canonicalJson(value: unknown): string {
 
 export const checksumOf = (content: unknown): string => createHash('sha256').update(canonicalJson(content)).digest('hex')
 
+/** The largest checkpoint file read: far above any real one (a summary, not the orders), so a wrong path is not read whole. */
+const MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
 export type CheckpointVerdict =
   | { ok: true; path: string; checksum: string; atSeq: number; content: CheckpointContent }
   | { ok: false; path: string; problem: string }
 
 /** Read a checkpoint file and check its format, schema and checksum (`haltd checkpoint verify`). */
 export function verifyCheckpoint(path: string): CheckpointVerdict {
+  const special = specialFileKind(path)
+  if (special !== undefined) return { ok: false, path, problem: `cannot read it: it is a ${special}, not a file` }
   let text: string
   try {
+    const size = statSync(path).size
+    if (size > MAX_CHECKPOINT_BYTES) return { ok: false, path, problem: `it is ${size} bytes; a checkpoint is at most ${MAX_CHECKPOINT_BYTES}` }
     text = readFileSync(path, 'utf8')
   } catch (e) {
     return { ok: false, path, problem: `cannot read it: ${e instanceof Error ? e.message : String(e)}` }
