@@ -281,6 +281,12 @@ export const HaltdConfig = z
     if (g.waitTimeoutMs >= g.deadlineMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdown', 'graceful', 'waitTimeoutMs'], message: `must be below shutdown.graceful.deadlineMs (${g.deadlineMs})` })
     }
+    if (g.budgets.reconcile === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['shutdown', 'graceful', 'budgets', 'reconcile'],
+        message: 'must be at least 1 ms: it is also how long startup gives each venue to connect and be reconciled',
+      })
     for (const clash of pathClashes(config)) ctx.addIssue({ code: 'custom', ...clash })
   })
 

@@ -124,6 +124,15 @@ describe('config', () => {
     )
   })
 
+  it('refuses a reconcile budget of 0, which startup uses to connect each venue', () => {
+    expect(problemsOf(() => parseConfig({ ...minimal, shutdown: { graceful: { budgets: { reconcile: 0 } } } }))).toEqual([
+      {
+        path: 'shutdown.graceful.budgets.reconcile',
+        message: 'must be at least 1 ms: it is also how long startup gives each venue to connect and be reconciled',
+      },
+    ])
+  })
+
   it('refuses a checkpoint or socket path that is one of the log’s own files or another such path, naming both', () => {
     const dir = tempDir('haltd-config-clash-')
     const log = join(dir, 'events.db')
