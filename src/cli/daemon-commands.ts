@@ -482,15 +482,21 @@ async function placeResting(haltd: Haltd, n: number, say: Say): Promise<void> {
   }
   const plan = restingOrderPlan(n, mids)
   let accepted = 0
-  for (let i = 0; i < plan.length; i += 50) {
+  let failed: unknown
+  for (let i = 0; i < plan.length && failed === undefined && !haltd.gate.halted; i += 50) {
     const batch = plan
       .slice(i, i + 50)
       .map((o) => haltd.orders.submit({ ...o, type: 'limit', timeInForce: 'GTC', origin: { kind: 'manual', id: 'demo-resting' } }))
-    for (const r of await Promise.all(batch)) if (r.status === 'accepted') accepted++
+    // an order the router cannot record (a full disk) stops the placing, not the demo: haltd stays up, HALTED, for the operator
+    for (const r of await Promise.allSettled(batch)) {
+      if (r.status === 'rejected') failed ??= r.reason
+      else if (r.value.status === 'accepted') accepted++
+    }
   }
+  const why = failed === undefined ? undefined : failed instanceof Error ? failed.message : String(failed)
   say(
     'resting orders placed',
-    { accepted, asked: n, origin: 'manual:demo-resting' },
-    () => `placed ${accepted}/${n} resting orders (origin manual:demo-resting)`,
+    { accepted, asked: n, origin: 'manual:demo-resting', ...(why ? { stoppedBy: why } : {}) },
+    () => `placed ${accepted}/${n} resting orders (origin manual:demo-resting)${why ? `; stopped: ${why}` : ''}`,
   )
 }

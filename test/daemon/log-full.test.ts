@@ -11,7 +11,7 @@ import { bearer, events, spawnHaltd, waitFor, waitForAsync, whenUp } from './pro
 type HealthBody = { ok: boolean; log: { ok: boolean; error?: string } }
 type StatusBody = { state: string; gate: { halted: boolean; reason?: string }; log?: { ok: false; error: string; failedWrites: number } }
 
-const disks = { process: mountSmallDisk('2m'), power: mountSmallDisk('2m') }
+const disks = { process: mountSmallDisk('2m'), power: mountSmallDisk('2m'), demo: mountSmallDisk('400k') }
 for (const [durability, disk] of Object.entries(disks)) {
   if ('skipped' in disk) console.warn(`\n!!! SKIPPING the disk-full tests (${durability}): ${disk.skipped} !!!\n`)
 }
@@ -98,4 +98,19 @@ describe('haltd run on a disk that fills up', { timeout: 120_000 }, () => {
       },
     )
   }
+})
+
+describe('haltd demo on a disk that fills up while it places its resting orders', { timeout: 120_000 }, () => {
+  const disk = disks.demo
+  it.skipIf('skipped' in disk)('stops placing them, says why, and stays up HALTED; SIGTERM then stops it non-zero', async () => {
+    if ('skipped' in disk) return
+    const db = join(disk.dir, 'demo.db')
+    const d = spawnHaltd(['demo', '--db', db, '--port', '0', '--orders', '2000'], { db })
+    const placed = await waitFor('the resting orders placed', () => d.logs().find((l) => l.msg === 'resting orders placed'), d)
+    expect(placed.stoppedBy).toMatch(/event log write failed/)
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(d.child.exitCode).toBeNull()
+    d.child.kill('SIGTERM')
+    expect((await d.exit).code).toBe(1)
+  })
 })
