@@ -90,6 +90,7 @@ ${TARGET_HELP}`,
     const answer = (reply.body as { result?: { outcome?: string; leader?: string; message?: string } }).result
     // a stop asked during a planned handover that handed the engine over: nothing ran here, the new leader trades
     if (answer?.outcome === 'HANDED_OVER') out(`HANDED_OVER: the engine is led by '${answer.leader}' now; ${answer.message ?? ''}`.trimEnd())
+    else if (answer?.outcome === 'STOPPING_UNRECORDED') out(`STOPPING_UNRECORDED: ${answer.message ?? ''}`.trimEnd())
     else out(`${mode} shutdown requested (${target.url}): ${reason}`)
     if (flags['no-wait']) return 0
     const pid = target.info?.pid
@@ -112,6 +113,11 @@ ${TARGET_HELP}`,
       await new Promise((r) => setTimeout(r, 200))
     }
     const end = recordedEnd(target.db)
+    // a stop it could not record ends the daemon with exit 1, also unrecorded
+    if (end === undefined && answer?.outcome === 'STOPPING_UNRECORDED') {
+      out('stopped, unrecorded (exit 1)')
+      return 1
+    }
     if (end === undefined) out('stopped')
     else if ('handedOverTo' in end) out(`stopped: handed the engine over to '${end.handedOverTo}' (no shutdown ran)`)
     else out(`stopped with exit code ${end.exitCode}`)

@@ -16,6 +16,7 @@ import { daemonMetrics, sampleProcess } from './metrics.js'
 import type { ReplicationStatus } from '../cluster/replication/publisher.js'
 import { watchEventLoop, type EventLoopLag } from './event-loop.js'
 import { HaltdError } from '../events/errors.js'
+import { LogWriteFailed } from '../core/log/errors.js'
 import type { DrainController } from '../core/execution/drain.js'
 import { observeVenue } from '../core/execution/venue-recorder.js'
 import type { PauseController } from '../core/execution/pause.js'
@@ -300,8 +301,17 @@ export async function startAdmin(input: {
     handoverView: () => handovers.current(),
     drainWaitMs: config.shutdown.graceful.waitTimeoutMs,
     requestShutdown: (r) => {
-      // during a handover the answer waits for its outcome: the shutdown started then, or the engine handed over
-      return life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin).answer
+      try {
+        // during a handover the answer waits for its outcome: the shutdown started then, or the engine handed over
+        return life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin).answer
+      } catch (e) {
+        if (!(e instanceof LogWriteFailed)) throw e
+        // the stop goes ahead all the same, unrecorded: the operator is told that, not that it was refused
+        return {
+          outcome: 'STOPPING_UNRECORDED',
+          message: `the request could not be recorded (${e.message}): haltd cancels at every venue without recording it, then stops with exit 1`,
+        }
+      }
     },
     shuttingDown: () => controller.running !== undefined,
     lifecycle: () => life.state,

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process'
 import { rmSync, writeFileSync } from 'node:fs'
+import { dist } from '../support/paths.js'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/daemon/config.js'
@@ -102,15 +104,23 @@ describe('haltd run on a disk that fills up', { timeout: 120_000 }, () => {
 
 describe('haltd demo on a disk that fills up while it places its resting orders', { timeout: 120_000 }, () => {
   const disk = disks.demo
-  it.skipIf('skipped' in disk)('stops placing them, says why, and stays up HALTED; SIGTERM then stops it non-zero', async () => {
-    if ('skipped' in disk) return
-    const db = join(disk.dir, 'demo.db')
-    const d = spawnHaltd(['demo', '--db', db, '--port', '0', '--orders', '2000'], { db })
-    const placed = await waitFor('the resting orders placed', () => d.logs().find((l) => l.msg === 'resting orders placed'), d)
-    expect(placed.stoppedBy).toMatch(/event log write failed/)
-    await new Promise((r) => setTimeout(r, 1_000))
-    expect(d.child.exitCode).toBeNull()
-    d.child.kill('SIGTERM')
-    expect((await d.exit).code).toBe(1)
-  })
+  it.skipIf('skipped' in disk)(
+    'stops placing them, says why, and stays up HALTED; haltd stop then stops it, saying the stop goes ahead unrecorded, exit 1',
+    async () => {
+      if ('skipped' in disk) return
+      const db = join(disk.dir, 'demo.db')
+      const d = spawnHaltd(['demo', '--db', db, '--port', '0', '--orders', '2000'], { db })
+      const placed = await waitFor('the resting orders placed', () => d.logs().find((l) => l.msg === 'resting orders placed'), d)
+      expect(placed.stoppedBy).toMatch(/event log write failed/)
+      await new Promise((r) => setTimeout(r, 1_000))
+      expect(d.child.exitCode).toBeNull()
+      const stop = spawnSync(process.execPath, [dist('src/cli.js'), 'stop', '--db', db, '--timeout', '60'], { encoding: 'utf8' })
+      expect(stop.stdout).toMatch(
+        /^STOPPING_UNRECORDED: the request could not be recorded \(.*\): haltd cancels at every venue without recording it, then stops with exit 1/m,
+      )
+      expect(stop.stderr).not.toContain('refused')
+      expect(stop.status).toBe(1)
+      expect((await d.exit).code).toBe(1)
+    },
+  )
 })
