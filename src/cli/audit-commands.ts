@@ -64,20 +64,24 @@ export const replayCommand: Command = {
     const log = openForReading('replay', db)
     if (!log) return UNREADABLE
     try {
-      let state: HaltdState
+      let text: string
       try {
         // from the first event, never from a snapshot: the replay an auditor trusts is the log's own
-        state = replayLog(log, {
+        const state: HaltdState = replayLog(log, {
           fromSnapshot: false,
           ...(flags.until !== undefined ? { until: flags.until } : {}),
           ...(untilTs !== undefined ? { untilTs } : {}),
         }).state
+        // rows that passed the reader but not their schema (an edited file) can leave a state no view fits
+        const view = replayView(state)
+        text = flags.json ? `${JSON.stringify(view)}\n` : renderReplayText(view, { lastSeq: log.lastSeq })
       } catch (e) {
-        process.stderr.write(`haltd replay: the log cannot be replayed: ${e instanceof Error ? e.message : String(e)}\n`)
+        process.stderr.write(
+          `haltd replay: the log cannot be replayed: ${e instanceof Error ? e.message : String(e)} (haltd audit --db ${db} names the rows at fault)\n`,
+        )
         return UNREADABLE
       }
-      const view = replayView(state)
-      process.stdout.write(flags.json ? `${JSON.stringify(view)}\n` : renderReplayText(view, { lastSeq: log.lastSeq }))
+      process.stdout.write(text)
       return 0
     } finally {
       log.close()

@@ -275,6 +275,15 @@ describe('audit: tampering is found at the exact seq', () => {
     expect([foreign.status, foreign.stderr]).toEqual([2, expect.stringContaining('no haltd meta/events tables')])
   })
 
+  it('a log whose order row was edited into another shape cannot be replayed: replay exits 2 saying so and pointing at the audit', () => {
+    const path = tempDb()
+    writeLog(path, tradingDay(3))
+    tamper(path, (db) => db.prepare(`UPDATE events SET data = '[]' WHERE seq = (SELECT MIN(seq) FROM events WHERE type = 'order.submitted')`).run())
+    const r = cli('replay', '--db', path)
+    expect(r.status).toBe(2)
+    expect(r.stderr).toMatch(new RegExp(`^haltd replay: the log cannot be replayed: .+ \\(haltd audit --db ${path} names the rows at fault\\)\\n$`))
+  })
+
   it('a FIFO, a device or a directory given as the log is refused at once, naming what it is, never read or waited on', () => {
     const dir = tempDb().replace(/events\.db$/, '')
     const fifo = `${dir}pipe.db`
