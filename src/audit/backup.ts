@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs'
 import { HaltdError } from '../events/errors.js'
 import { openEventLog, type VerifyResult } from '../core/log/event-log.js'
 
@@ -31,6 +31,12 @@ export async function backupLog(
   const probe = openEventLog({ path: source, readonly: true, ...keyed })
   const verifiable = probe.chainKind === 'sha256' || options.chainKey !== undefined
   probe.close()
+  // made here, empty, mode 0600 like the log, and only if nothing is there: the copy is never readable by others, even while it is written
+  try {
+    closeSync(openSync(target, 'wx', 0o600))
+  } catch (e) {
+    throw new BackupFailed(target, e instanceof Error ? e.message : String(e))
+  }
   const db = new Database(source, { readonly: true, fileMustExist: true })
   db.pragma('busy_timeout = 5000')
   let pages: number
@@ -38,14 +44,21 @@ export async function backupLog(
     const result = await db.backup(target, { progress: () => 0x7fffffff })
     pages = result.totalPages
   } catch (e) {
+    rmSync(target, { force: true })
     throw new BackupFailed(target, e instanceof Error ? e.message : String(e))
   } finally {
     db.close()
   }
+  let verify: VerifyResult | undefined
   const copy = openEventLog({ path: target, readonly: true, ...keyed })
   try {
-    return { verify: verifiable ? copy.verify() : undefined, pages }
+    verify = verifiable ? copy.verify() : undefined
   } finally {
     copy.close()
   }
+  // one file, as a backup should be: the reader's WAL and shared memory beside it are folded back and removed
+  const fold = new Database(target, { fileMustExist: true })
+  fold.pragma('wal_checkpoint(TRUNCATE)')
+  fold.close()
+  return { verify, pages }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { stateHash } from '../../src/projections/index.js'
@@ -154,6 +154,9 @@ describe('haltd backup', () => {
       const count = Number(/: (\d+) events to seq (\d+)/.exec(run.stdout)?.[1])
       expect(count).toBeGreaterThanOrEqual(before)
       expect(run.stdout).toContain('chain intact')
+      // one file, readable by its owner only, as the log is
+      expect(statSync(out).mode & 0o777).toBe(0o600)
+      expect([existsSync(`${out}-wal`), existsSync(`${out}-shm`)]).toEqual([false, false])
       const report = auditFile(out)
       expect(report.verdict).toBe('clean')
       expect(report.log.events).toBe(count)
