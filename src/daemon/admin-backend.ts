@@ -68,7 +68,16 @@ export type AdminBackendInput = {
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
+/**
+ * The venues are asked at most this often for /reconciliation: readers asking together (a
+ * dashboard, a script in a loop) share one observation, which costs the venue's rate limit and
+ * two events in the log.
+ */
+const ASK_AT_MOST_EVERY_MS = 1_000
+
 export function createAdminBackend(d: AdminBackendInput): AdminBackend {
+  /** Each venue's last observation for /reconciliation: when it was started, and what went wrong, if anything. */
+  const asked = new Map<string, { at: number; outcome: Promise<string | undefined> }>()
   const refuseDuringShutdown = (what: string) => {
     if (d.shuttingDown()) throw new HaltdError('SHUTTING_DOWN', `cannot ${what}: a shutdown is under way`)
   }
@@ -161,6 +170,21 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     // Against what the venues hold now: the last observation may be from startup, and a
     // position that has traded since would read as a mismatch that is not there.
     reconciliation: async () => {
+      /** The venue observed for this request, or the observation another reader started less than a second ago: what went wrong, if anything. */
+      const askNow = (gw: ExchangeGateway, ms: number): Promise<string | undefined> => {
+        const now = performance.now()
+        const last = asked.get(gw.venue)
+        if (last !== undefined && now - last.at < ASK_AT_MOST_EVERY_MS) return last.outcome
+        const outcome = pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), {
+          milliseconds: ms,
+          message: `no answer within ${ms} ms`,
+        }).then(
+          () => undefined,
+          (e: unknown) => (e instanceof Error ? e.message : String(e)),
+        )
+        asked.set(gw.venue, { at: now, outcome })
+        return outcome
+      }
       const observed: Record<string, string> = {}
       const unanswered = new Map<string, string>()
       const lifecycle = d.lifecycle()
@@ -175,11 +199,9 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
             observed[gw.venue] = 'not asked: the venue is disconnected'
             return
           }
-          try {
-            await pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), { milliseconds: ms, message: `no answer within ${ms} ms` })
-            observed[gw.venue] = 'asked now'
-          } catch (e) {
-            const why = e instanceof Error ? e.message : String(e)
+          const why = await askNow(gw, ms)
+          if (why === undefined) observed[gw.venue] = 'asked now'
+          else {
             observed[gw.venue] = `asked, no answer: ${why}`
             unanswered.set(gw.venue, why)
           }

@@ -92,4 +92,19 @@ describe('venue health while running', { timeout: 30_000 }, () => {
     expect(position).toMatchObject({ status: 'OK', observed: 0.01 })
     expect(r.ok).toBe(true)
   })
+
+  it('/reconciliation asked by many readers at once asks each venue once, and records one observation', async () => {
+    const venue = new SimExchange({
+      venue: 'delta-sim',
+      seed: 5,
+      mode: 'derivatives',
+      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+    })
+    const h = await start(venue)
+    const observations = () => [...h.log.read({ types: ['venue.open-orders-observed'] })].length
+    const before = observations()
+    const answers = (await Promise.all(Array.from({ length: 20 }, () => get(h, '/reconciliation')))) as { observed: Record<string, string> }[]
+    expect(answers.every((a) => a.observed['delta-sim'] === 'asked now')).toBe(true)
+    expect(observations() - before).toBe(1)
+  })
 })
