@@ -180,6 +180,7 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
       [limit({ clientOrderId: 'has space' }), 'clientOrderId: letters, digits and . _ : - only'],
       [limit({ type: 'market', postOnly: true, price: undefined }), 'postOnly: a market order cannot be post-only'],
       [limit({ leverage: 5 }), 'leverage'],
+      [limit({ symbol: 'BTC\ud800/USDT' }), 'symbol: must not contain a lone UTF-16 surrogate'],
       ['{not json', 'the body is not JSON'],
     ]
     for (const [body, says] of cases) {

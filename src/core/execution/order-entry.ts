@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { Envelope } from '../../events/envelope.js'
 import { HaltdError, problemsOf } from '../../events/errors.js'
+import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../../events/text.js'
 import { orderEventKey, orderStream } from '../../events/routing.js'
 import { HALTD_TAG } from '../../exchanges/client-order-id.js'
 import { evolveOrder, type Order, type OrderFact } from '../../projections/orders.js'
@@ -27,11 +28,18 @@ const EngineOrderId = z
   .max(64)
   .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only, at most 64')
 
+/** A venue, symbol or id as an engine sends it: text the log can store (a lone surrogate is the request's fault, a 400, not a refusal later). */
+const EntryText = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((s) => !hasLoneSurrogate(s), { message: LONE_SURROGATE_MESSAGE })
+
 export const EntryOrder = z
   .strictObject({
     /** Which venue; may be left out when haltd has exactly one. */
-    venue: z.string().min(1).max(64).optional(),
-    symbol: z.string().min(1).max(64),
+    venue: EntryText.optional(),
+    symbol: EntryText,
     type: z.enum(['market', 'limit']),
     side: z.enum(['buy', 'sell']),
     amount: z.number().finite().positive(),
@@ -52,17 +60,17 @@ export type EntryOrder = z.output<typeof EntryOrder>
 /** A cancel names the order by the engine's client order id, or by haltd's id (`id` in an answer). */
 export const EntryCancel = z
   .strictObject({
-    venue: z.string().min(1).max(64).optional(),
+    venue: EntryText.optional(),
     clientOrderId: EngineOrderId.optional(),
-    id: z.string().min(1).max(64).optional(),
+    id: EntryText.optional(),
   })
   .refine((c) => c.clientOrderId !== undefined || c.id !== undefined, { message: 'give clientOrderId or id', path: ['clientOrderId'] })
 export type EntryCancel = z.output<typeof EntryCancel>
 
-export const EntryCancelAll = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64).optional() })
+export const EntryCancelAll = z.strictObject({ venue: EntryText.optional(), symbol: EntryText.optional() })
 export type EntryCancelAll = z.output<typeof EntryCancelAll>
 
-export const EntryTicker = z.strictObject({ venue: z.string().min(1).max(64).optional(), symbol: z.string().min(1).max(64) })
+export const EntryTicker = z.strictObject({ venue: EntryText.optional(), symbol: EntryText })
 export type EntryTicker = z.output<typeof EntryTicker>
 
 /**
