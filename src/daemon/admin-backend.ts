@@ -68,16 +68,13 @@ export type AdminBackendInput = {
 }
 
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
-/**
- * The venues are asked at most this often for /reconciliation: readers asking together (a
- * dashboard, a script in a loop) share one observation, which costs the venue's rate limit and
- * two events in the log.
- */
-const ASK_AT_MOST_EVERY_MS = 1_000
-
 export function createAdminBackend(d: AdminBackendInput): AdminBackend {
-  /** Each venue's last observation for /reconciliation: when it was started, and what went wrong, if anything. */
-  const asked = new Map<string, { at: number; outcome: Promise<string | undefined> }>()
+  /**
+   * Each venue's observation for /reconciliation while it is under way: readers asking together (a
+   * dashboard, scripts) share it, since each costs the venue's rate limit and two events in the
+   * log; a request after it has ended asks again. Resolves with what went wrong, if anything.
+   */
+  const asking = new Map<string, Promise<string | undefined>>()
   const refuseDuringShutdown = (what: string) => {
     if (d.shuttingDown()) throw new HaltdError('SHUTTING_DOWN', `cannot ${what}: a shutdown is under way`)
   }
@@ -170,19 +167,17 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     // Against what the venues hold now: the last observation may be from startup, and a
     // position that has traded since would read as a mismatch that is not there.
     reconciliation: async () => {
-      /** The venue observed for this request, or the observation another reader started less than a second ago: what went wrong, if anything. */
+      /** The venue observed now, or by the ask another reader has under way: what went wrong, if anything. */
       const askNow = (gw: ExchangeGateway, ms: number): Promise<string | undefined> => {
-        const now = performance.now()
-        const last = asked.get(gw.venue)
-        if (last !== undefined && now - last.at < ASK_AT_MOST_EVERY_MS) return last.outcome
-        const outcome = pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), {
-          milliseconds: ms,
-          message: `no answer within ${ms} ms`,
-        }).then(
-          () => undefined,
-          (e: unknown) => (e instanceof Error ? e.message : String(e)),
-        )
-        asked.set(gw.venue, { at: now, outcome })
+        const under = asking.get(gw.venue)
+        if (under !== undefined) return under
+        const outcome = pTimeout(observeVenue(d.log, gw, { openOrders: true, positions: true }), { milliseconds: ms, message: `no answer within ${ms} ms` })
+          .then(
+            () => undefined,
+            (e: unknown) => (e instanceof Error ? e.message : String(e)),
+          )
+          .finally(() => asking.delete(gw.venue))
+        asking.set(gw.venue, outcome)
         return outcome
       }
       const observed: Record<string, string> = {}

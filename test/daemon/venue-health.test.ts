@@ -101,10 +101,15 @@ describe('venue health while running', { timeout: 30_000 }, () => {
       symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
     })
     const h = await start(venue)
+    // the venue takes a moment to list its orders: the readers' requests all arrive while one ask is under way
+    venue.faults.set({ latencyByMethod: { fetchOpenOrders: 300 } })
     const observations = () => [...h.log.read({ types: ['venue.open-orders-observed'] })].length
     const before = observations()
     const answers = (await Promise.all(Array.from({ length: 20 }, () => get(h, '/reconciliation')))) as { observed: Record<string, string> }[]
     expect(answers.every((a) => a.observed['delta-sim'] === 'asked now')).toBe(true)
     expect(observations() - before).toBe(1)
+    // and a request after that ask has ended asks again
+    await get(h, '/reconciliation')
+    expect(observations() - before).toBe(2)
   })
 })
