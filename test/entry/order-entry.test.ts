@@ -154,6 +154,11 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
       const r = await call('POST', '/engine/orders', limit({ clientOrderId: 'again-1', ...change }))
       expect([r.status, r.body.error.message]).toEqual([409, `clientOrderId 'again-1' was used for another order: it was ${said}`])
     }
+    // a market order retried as it was sent is the same order (the router gave it IOC)
+    const market = { symbol: SYMBOL, type: 'market', side: 'buy', amount: 0.01, clientOrderId: 'again-m' }
+    const first = await call('POST', '/engine/orders', market)
+    const retried = await call('POST', '/engine/orders', market)
+    expect([first.status, retried.status, retried.body.duplicate, retried.body.order.id]).toEqual([200, 200, true, first.body.order.id])
   })
 
   it('given two submits under one client order id for different orders at once, the second is refused as a conflict, not answered with the first', async () => {

@@ -551,7 +551,10 @@ function again(known: Order, order: EntryOrder): SubmitAnswer {
 /** What an order asks the venue for: two submits under one client order id are one order only where these agree. */
 type Terms = { symbol: string; side: string; type: string; amount: number; price: number | undefined; reduceOnly: boolean; timeInForce: string }
 
-/** An entry's terms as the router sends them (post-only is timeInForce PO; GTC where none is said). */
+/** The time in force the router sends where none is given: a market order's is IOC, a limit order's GTC. */
+const defaultTimeInForce = (type: string) => (type === 'market' ? 'IOC' : 'GTC')
+
+/** An entry's terms as the router sends them (post-only is timeInForce PO; the router's default where none is said). */
 function termsOf(o: EntryOrder): Terms {
   return {
     symbol: o.symbol,
@@ -560,7 +563,7 @@ function termsOf(o: EntryOrder): Terms {
     amount: o.amount,
     price: o.type === 'limit' ? o.price : undefined,
     reduceOnly: o.reduceOnly,
-    timeInForce: o.postOnly ? 'PO' : (o.timeInForce ?? 'GTC'),
+    timeInForce: o.postOnly ? 'PO' : (o.timeInForce ?? defaultTimeInForce(o.type)),
   }
 }
 
@@ -571,7 +574,7 @@ const knownTerms = (o: Order): Terms => ({
   amount: o.qty,
   price: o.type === 'limit' ? o.price : undefined,
   reduceOnly: o.reduceOnly ?? false,
-  timeInForce: o.timeInForce ?? 'GTC',
+  timeInForce: o.timeInForce ?? defaultTimeInForce(o.type),
 })
 
 /** Where a resubmitted order's terms differ from the first's, as the first had them; undefined when they agree. */
