@@ -25,16 +25,20 @@ const get = async (h: Haltd, path: string) => (await fetch(h.admin!.url + path, 
 const order = (qty = 0.01) =>
   ({ venue: 'delta-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty, price: 40_000, origin: { kind: 'manual', id: 'test' } }) as const
 
+/** The venue every test here runs against. */
+const deltaSim = () =>
+  new SimExchange({
+    venue: 'delta-sim',
+    seed: 5,
+    mode: 'derivatives',
+    symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
+  })
+
 type HealthBody = { venues: { venue: string; connected: boolean; latencyMs?: number; latencySamples?: number; lastError?: string }[] }
 
 describe('venue health while running', { timeout: 30_000 }, () => {
   it('reports the latency of recent venue calls, not only the connect at startup', async () => {
-    const venue = new SimExchange({
-      venue: 'delta-sim',
-      seed: 5,
-      mode: 'derivatives',
-      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
-    })
+    const venue = deltaSim()
     const h = await start(venue)
     const before = ((await get(h, '/health')) as HealthBody).venues[0]!
     venue.faults.set({ latency: { minMs: 40, maxMs: 40 } })
@@ -48,12 +52,7 @@ describe('venue health while running', { timeout: 30_000 }, () => {
   })
 
   it('/health turns not ok while a venue is down, naming why, and ok again once it is back', async () => {
-    const venue = new SimExchange({
-      venue: 'delta-sim',
-      seed: 5,
-      mode: 'derivatives',
-      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
-    })
+    const venue = deltaSim()
     const h = await start(venue)
     venue.disconnect('the line went quiet')
     const down = (await get(h, '/health')) as HealthBody & { ok: boolean }
@@ -66,12 +65,7 @@ describe('venue health while running', { timeout: 30_000 }, () => {
   })
 
   it('/reconciliation asks the venues first, so a position traded since startup reads OK', async () => {
-    const venue = new SimExchange({
-      venue: 'delta-sim',
-      seed: 5,
-      mode: 'derivatives',
-      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
-    })
+    const venue = deltaSim()
     const h = await start(venue)
     const fill = await h.orders.submit({
       venue: 'delta-sim',
@@ -94,12 +88,7 @@ describe('venue health while running', { timeout: 30_000 }, () => {
   })
 
   it('/reconciliation asked by many readers at once asks each venue once, and records one observation', async () => {
-    const venue = new SimExchange({
-      venue: 'delta-sim',
-      seed: 5,
-      mode: 'derivatives',
-      symbols: [{ symbol: 'BTC/USDT:USDT', mid: 50_000, amountStep: 0.001, priceStep: 0.5 }],
-    })
+    const venue = deltaSim()
     const h = await start(venue)
     // the venue takes a moment to list its orders: the readers' requests all arrive while one ask is under way
     venue.faults.set({ latencyByMethod: { fetchOpenOrders: 300 } })
