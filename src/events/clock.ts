@@ -55,3 +55,17 @@ export function sequentialIds(prefix = 'id'): IdSource {
   let n = 0
   return { next: () => `${prefix}-${++n}` }
 }
+
+/**
+ * A signal that aborts with a `TimeoutError` after `ms`, as `AbortSignal.timeout` does, but held
+ * by its timer until then. Node 20's `AbortSignal.timeout` is held only weakly, and inside
+ * `AbortSignal.any` nothing else holds it: a collection before it fires leaves the composite
+ * never aborting (nodejs/node#57736), so a call's deadline would silently never come.
+ */
+export function timeoutSignal(ms: number): AbortSignal {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new DOMException(`The operation was aborted due to timeout`, 'TimeoutError')), ms)
+  // like AbortSignal.timeout's: a deadline alone does not keep the process alive
+  timer.unref()
+  return controller.signal
+}

@@ -1,5 +1,7 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { randomUuid, uuidIds } from '../../src/events/clock.js'
+import { randomUuid, timeoutSignal, uuidIds } from '../../src/events/clock.js'
 
 const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
@@ -27,5 +29,22 @@ describe('uuidIds: the log ids a writer gets by default', () => {
       const expected = [8, 13, 18, 23].includes(p) ? 1 : p === 14 ? 1 : p === 19 ? 4 : 16
       expect(seen[p]!.size, `position ${p}`).toBe(expected)
     }
+  })
+})
+
+describe('timeoutSignal', () => {
+  it('given a deadline inside AbortSignal.any and collections before it is due, the composite still aborts, with a TimeoutError', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    // the shape of a venue call's deadline: the gateway's closing signal, and the call's timeout
+    const composite = AbortSignal.any([new AbortController().signal, timeoutSignal(100)])
+    const aborted = new Promise<void>((resolve) => composite.addEventListener('abort', () => resolve()))
+    for (let i = 0; i < 5; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const late = new Promise<'late'>((r) => setTimeout(() => r('late'), 1_000))
+    expect(await Promise.race([aborted.then(() => 'aborted' as const), late])).toBe('aborted')
+    expect((composite.reason as DOMException).name).toBe('TimeoutError')
   })
 })

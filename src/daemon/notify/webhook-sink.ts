@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { HaltdError } from '../../events/errors.js'
+import { timeoutSignal } from '../../events/clock.js'
 import type { Notification, NotificationSink } from './notifier.js'
 
 export type WebhookSinkOptions = {
@@ -91,7 +92,7 @@ export function webhookSink(options: WebhookSinkOptions): NotificationSink {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'user-agent': 'haltd', ...options.headers },
             body,
-            signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+            signal: AbortSignal.any([signal, timeoutSignal(timeoutMs)]),
           })
           await response.arrayBuffer().catch(() => undefined)
           if (response.ok) return

@@ -1,4 +1,5 @@
 import type { Exchange } from 'ccxt'
+import { timeoutSignal } from '../../events/clock.js'
 import { VenueError } from '../errors.js'
 import { BackoffGate, DEFAULT_BACKOFF, GateRefusal, type Priority, type Ticket } from './backoff-gate.js'
 import { ClockResync } from './clock-resync.js'
@@ -71,7 +72,7 @@ export class CallRunner {
 
   /** A signal that fires at the call's deadline, the caller's own signal, or on close. */
   deadline(callerSignal?: AbortSignal): AbortSignal {
-    const signal = AbortSignal.any([this.closing, AbortSignal.timeout(this.callTimeoutMs), ...(callerSignal ? [callerSignal] : [])])
+    const signal = AbortSignal.any([this.closing, timeoutSignal(this.callTimeoutMs), ...(callerSignal ? [callerSignal] : [])])
     // a call made inside another (a cancel of a cancel-all) keeps the outer call's deadline where it comes first
     const outer = callerSignal ? this.deadlines.get(callerSignal) : undefined
     this.deadlines.set(signal, Math.min(performance.now() + this.callTimeoutMs, outer ?? Number.POSITIVE_INFINITY))
