@@ -4,6 +4,7 @@ import { chmodSync, lstatSync, type Stats, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
 import type { Logger } from 'pino'
 import { HaltdError } from '../events/errors.js'
+import { kindOfFile } from '../core/log/special-file.js'
 import {
   ClientOrderIdReused,
   EntryCancel,
@@ -364,7 +365,7 @@ async function removeStale(path: string): Promise<void> {
   if (!found.isSocket())
     throw new HaltdError(
       'ENTRY_SOCKET_PATH_TAKEN',
-      `the order-entry socket path ${path} is taken by a ${kindOf(found)}, not a socket: haltd removes only a socket`,
+      `the order-entry socket path ${path} is taken by a ${kindOfFile(found)}, not a socket: haltd removes only a socket`,
     )
   const live = await new Promise<boolean>((resolve) => {
     const c = connect(path)
@@ -377,5 +378,3 @@ async function removeStale(path: string): Promise<void> {
   if (live) throw new HaltdError('ENTRY_SOCKET_IN_USE', `another process listens on the order-entry socket ${path}`)
   unlinkSync(path)
 }
-
-const kindOf = (s: Stats) => (s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symbolic link' : 'file of another kind')

@@ -376,7 +376,7 @@ export class OrderEntry {
     const refused = this.ports.notYet?.() ?? this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
     if (refused) return this.refusedUnlessKnown(venue, given, order, refused)
     const release = this.book.reserve(engine, venue, id)
-    const way = `${engine}\u0000${venue}\u0000${order.symbol}`
+    const way = wayOf(engine, venue, order.symbol)
     const signed = order.reduceOnly ? 0 : order.side === 'buy' ? order.amount : -order.amount
     this.onTheirWay.set(way, (this.onTheirWay.get(way) ?? 0) + signed)
     let out: SubmitOutcome
@@ -414,7 +414,7 @@ export class OrderEntry {
     if (open + 1 > limits.maxOpenOrders) return `engine ${engine} has ${open} open orders, at its limit of ${limits.maxOpenOrders}`
     if (!order.reduceOnly) {
       // the engine's submits still on their way count as filled: a burst cannot pass the limit
-      const position = this.ports.positionOf(venue, order.symbol) + (this.onTheirWay.get(`${engine}\u0000${venue}\u0000${order.symbol}`) ?? 0)
+      const position = this.ports.positionOf(venue, order.symbol) + (this.onTheirWay.get(wayOf(engine, venue, order.symbol)) ?? 0)
       const after = position + (order.side === 'buy' ? order.amount : -order.amount)
       if (Math.abs(after) > limits.maxPosition + 1e-12 && Math.abs(after) > Math.abs(position))
         return `a fill would take ${venue} ${order.symbol} to ${after}, over engine ${engine}'s limit of ${limits.maxPosition}`
@@ -588,6 +588,9 @@ function differences(first: Terms, again: Terms): string | undefined {
 
 /** Where a resubmitted order differs from the one its client order id already names; undefined when it is the same. */
 const sameOrder = (known: Order, order: EntryOrder): string | undefined => differences(knownTerms(known), termsOf(order))
+
+/** The key of an engine's market in `onTheirWay`. */
+const wayOf = (engine: string, venue: string, symbol: string) => `${engine}\u0000${venue}\u0000${symbol}`
 
 /** The span `maxOrdersPerSecond` counts over. */
 const RATE_WINDOW_MS = 1_000

@@ -37,13 +37,15 @@ export function moreThanTheOrder(orders: Orders, venue: string, clientOrderId: s
 /** A trade as the log takes it: `order.filled`, or, where it is more than its order, the venue's report recorded as unreadable (once per trade). */
 export function fillOrRefusal(orders: Orders, venue: string, f: Fill): EventInput {
   const why = moreThanTheOrder(orders, venue, f.clientOrderId, f.qty)
-  if (why === undefined) return fillEvent(venue, f)
-  return {
-    type: 'venue.order-unreadable',
-    data: { venue, what: 'trade', clientOrderId: f.clientOrderId, tradeId: f.tradeId, reason: why },
-    idempotencyKey: `venue.order-unreadable:${venue}:overfill:${f.tradeId}`,
-  }
+  return why === undefined ? fillEvent(venue, f) : overfill(venue, f.clientOrderId, f.tradeId, why)
 }
+
+/** A trade (or total) of more than its order, as the venue's unreadable report of it: once per trade id. */
+const overfill = (venue: string, clientOrderId: string, tradeId: string, reason: string): EventInput => ({
+  type: 'venue.order-unreadable',
+  data: { venue, what: 'trade', clientOrderId, tradeId, reason },
+  idempotencyKey: `venue.order-unreadable:${venue}:overfill:${tradeId}`,
+})
 
 /** One trade as the `order.filled` it is recorded as. */
 export function fillEvent(venue: string, f: Fill): EventInput {
@@ -85,12 +87,7 @@ export function recordOrderTotal(log: EventLog, venue: string, total: OrderTotal
   if (event === undefined || !isOurs(log, venue, total.clientOrderId)) return false
   const why = moreThanTheOrder(log, venue, total.clientOrderId, total.filled)
   if (why !== undefined) {
-    const tradeId = totalTradeId(total)
-    log.append({
-      type: 'venue.order-unreadable',
-      data: { venue, what: 'trade', clientOrderId: total.clientOrderId, tradeId, reason: why },
-      idempotencyKey: `venue.order-unreadable:${venue}:overfill:${tradeId}`,
-    })
+    log.append(overfill(venue, total.clientOrderId, totalTradeId(total), why))
     return false
   }
   log.append(event)
