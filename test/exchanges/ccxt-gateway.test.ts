@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import type { OrderUpdate } from '../../src/exchanges/gateway.js'
 import type { VenueError } from '../../src/exchanges/errors.js'
-import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'
+import { fakeBinanceSpot, fakeBinanceUsdm, faults, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -103,6 +103,49 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     expect(result.canceled.sort()).toEqual(['hd-a-1', 'manual-eth'])
     expect(venue.engine.open('futures')).toEqual([])
     expect(venue.faults.hits('DELETE /fapi/v1/allOpenOrders')).toBe(2)
+  })
+
+  it('a bare "done" that canceled nothing confirms nothing: the orders the venue still lists are failed', async () => {
+    const { gateway, venue, exchange } = await rig('futures')
+    await gateway.submit(limit('hd-d-1', BTC))
+    await exchange.createOrder(ETH, 'limit', 'buy', 0.1, 2_000, { clientOrderId: 'manual-d' })
+    // given a venue answering its cancel-all "done" for ETH without cancelling anything there
+    venue.faults.inject(
+      'DELETE /fapi/v1/allOpenOrders',
+      {
+        kind: 'status',
+        status: 200,
+        body: JSON.stringify({ code: 200, msg: 'The operation of cancel all open order is done.' }),
+        contentType: 'application/json',
+      },
+      1,
+    )
+    // when haltd cancels the whole account
+    const result = await gateway.cancelAll({ scope: 'account' })
+    // then only the order the venue no longer lists is canceled
+    const stillOpen = venue.engine.open('futures').map((o) => o.clientOrderId)
+    expect(stillOpen).toHaveLength(1)
+    expect(result.canceled).toEqual(['hd-d-1', 'manual-d'].filter((id) => !stillOpen.includes(id)))
+    expect(result.failed).toEqual([{ id: stillOpen[0], reason: expect.stringContaining('still lists the order open') }])
+  })
+
+  it('a bare "done" whose venue cannot then list its orders leaves them unanswered, not canceled', async () => {
+    const { gateway, venue } = await rig('futures')
+    await gateway.submit(limit('hd-u-1', BTC))
+    await gateway.submit(limit('hd-u-2', BTC, 'sell'))
+    // given a venue whose open-orders list fails from its cancel-all on
+    const take = venue.faults.take.bind(venue.faults)
+    venue.faults.take = (method, path) => {
+      const fault = take(method, path)
+      if (`${method} ${path}` === 'DELETE /fapi/v1/allOpenOrders') venue.faults.inject('GET /fapi/v1/openOrders', faults.unavailable())
+      return fault
+    }
+    // when the cancel-all answers "done"
+    const result = await gateway.cancelAll({ scope: 'account' })
+    // then nothing is confirmed canceled on its word alone
+    expect(venue.engine.open('futures')).toEqual([])
+    expect(result.canceled).toEqual([])
+    expect(result.unanswered?.sort()).toEqual(['hd-u-1', 'hd-u-2'])
   })
 
   it('cancelAll account on a venue without cancel-all (as OKX) cancels every order in batches', async () => {

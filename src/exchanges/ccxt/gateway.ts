@@ -609,8 +609,10 @@ export class CcxtGateway implements ExchangeGateway {
   /**
    * One cancel-all per symbol (or one for the account where the venue's covers every pair). An
    * empty book answering OrderNotFound means done. Where the venue lists what it canceled, that
-   * list is the confirmation; where it only says "done" (Binance futures), the orders open just
-   * before are the ones it canceled.
+   * list is the confirmation. Where it only says "done" (Binance futures), a word is not a
+   * confirmation: the venue's open orders are listed again, and only the orders it no longer
+   * lists are canceled; those it still lists failed, and all of them stay unanswered when the
+   * list cannot be read.
    */
   private async massCancel(
     ex: Exchange,
@@ -620,6 +622,7 @@ export class CcxtGateway implements ExchangeGateway {
   ): Promise<Omit<CancelAllResult, 'scope' | 'method'>> {
     const canceled: string[] = []
     const failed: { id: string; reason: string }[] = []
+    const saidDone: VenueOrder[] = []
     const idOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueOrderId
     const accountWide = this.capabilities.massCancel === 'account' && symbols === undefined
     const targets: (string | undefined)[] = accountWide ? [undefined] : [...new Set([...(symbols ?? []), ...open.map((o) => o.symbol)])]
@@ -632,7 +635,7 @@ export class CcxtGateway implements ExchangeGateway {
           if (listed.length > 0) {
             for (const a of listed) if (a.status === 'canceled' || a.status === undefined) canceled.push(clientIdOf(a) ?? String(a.id))
           } else {
-            for (const o of before) canceled.push(idOf(o))
+            saidDone.push(...before)
           }
         } catch (e) {
           const failure = toVenueError(this.venue, e)
@@ -642,6 +645,20 @@ export class CcxtGateway implements ExchangeGateway {
         }
       }),
     )
+    if (saidDone.length === 0) return { canceled, failed }
+    const listAgain = accountWide ? symbols : [...new Set(saidDone.map((o) => o.symbol))]
+    let still: VenueOrder[]
+    try {
+      still = await this.openOrders(ex, listAgain, signal)
+    } catch {
+      return { canceled, failed, unanswered: saidDone.map(idOf) }
+    }
+    const stillOpen = new Set(still.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId])))
+    for (const o of saidDone) {
+      if (stillOpen.has(o.venueOrderId) || (o.clientOrderId !== undefined && stillOpen.has(o.clientOrderId)))
+        failed.push({ id: idOf(o), reason: `${this.venue} answered its cancel-all "done" and still lists the order open` })
+      else canceled.push(idOf(o))
+    }
     return { canceled, failed }
   }
 
