@@ -60,6 +60,17 @@ export const FleetOrigin = z.strictObject({
 })
 export type FleetOrigin = z.infer<typeof FleetOrigin>
 
+/** An order as a venue's open-order list shows it. */
+export const ObservedOpenOrder = z.strictObject({
+  symbol: MarketSymbol,
+  venueOrderId: Id,
+  clientOrderId: Id.optional(),
+  side: Side,
+  qty: Qty,
+  filled: z.number().finite().nonnegative().default(0),
+  price: Price.optional(),
+})
+
 export const current = {
   // ── order lifecycle ────────────────────────────────────────────────────────────────────
   'order.submitted': {
@@ -130,21 +141,19 @@ export const current = {
       balances: z.array(z.strictObject({ asset: Text(32).min(1), free: Money, used: Money, total: Money })),
     }),
   },
+  /**
+   * One list of a venue's open orders. A list too long for one event is recorded as parts (`part`
+   * 1 of n … n of n, appended together): the list is observed at its last part, and not before.
+   */
   'venue.open-orders-observed': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       venue: Venue,
-      orders: z.array(
-        z.strictObject({
-          symbol: MarketSymbol,
-          venueOrderId: Id,
-          clientOrderId: Id.optional(),
-          side: Side,
-          qty: Qty,
-          filled: z.number().finite().nonnegative().default(0),
-          price: Price.optional(),
-        }),
-      ),
+      orders: z.array(ObservedOpenOrder),
+      part: z
+        .strictObject({ index: z.number().int().positive(), of: z.number().int().min(2) })
+        .refine((p) => p.index <= p.of, 'index is past of')
+        .optional(),
     }),
   },
   'venue.markets-observed': {

@@ -18,6 +18,8 @@ export type VenueView = {
   positions?: Observed<Pick<EventData<'venue.positions-observed'>, 'positions'>>
   balances?: Observed<Pick<EventData<'venue.balances-observed'>, 'balances'>>
   openOrders?: Observed<Pick<EventData<'venue.open-orders-observed'>, 'orders'>>
+  /** The parts of a list recorded in parts, up to the last one read; observed only once whole. */
+  openOrdersSoFar?: ListSoFar
   /** Precision per symbol, merged across observations (a venue may report markets in parts). */
   markets: Map<string, { amountStep: number; priceStep?: number }>
 }
@@ -35,6 +37,29 @@ export type VenueFact =
   | FactOf<'marketdata.subscribed'>
   | FactOf<'marketdata.unsubscribed'>
 
+type ObservedOrders = EventData<'venue.open-orders-observed'>['orders']
+export type OpenOrderList = Observed<{ orders: ObservedOrders }>
+/** A list recorded in parts, read up to part `next - 1`. */
+export type ListSoFar = { next: number; of: number; orders: ObservedOrders }
+
+/**
+ * One open-order observation folded into what was read before it: a whole list, the list its
+ * last part completes, or the parts so far. A part that does not follow the one before starts
+ * nothing: a list missing a part would read as those orders gone.
+ */
+export function foldOpenOrderList(
+  soFar: ListSoFar | undefined,
+  fact: Pick<FactOf<'venue.open-orders-observed'>, 'seq' | 'ts' | 'data'>,
+): { list?: OpenOrderList; soFar?: ListSoFar } {
+  const { part, orders } = fact.data
+  if (part === undefined) return { list: { seq: fact.seq, ts: fact.ts, orders } }
+  const before = part.index === 1 ? [] : soFar?.next === part.index && soFar.of === part.of ? soFar.orders : undefined
+  if (before === undefined) return {}
+  const joined = before.length === 0 ? orders : [...before, ...orders]
+  if (part.index === part.of) return { list: { seq: fact.seq, ts: fact.ts, orders: joined } }
+  return { soFar: { next: part.index + 1, of: part.of, orders: joined } }
+}
+
 export function emptyVenue(venue: string): VenueView {
   return { venue, connected: null, marketData: [], deadMansSwitch: { armed: false }, markets: new Map() }
 }
@@ -50,9 +75,13 @@ export function evolveVenue(view: VenueView | undefined, fact: VenueFact): Venue
     case 'venue.balances-observed':
       next.balances = { ...at, balances: fact.data.balances }
       break
-    case 'venue.open-orders-observed':
-      next.openOrders = { ...at, orders: fact.data.orders }
+    case 'venue.open-orders-observed': {
+      const { list, soFar } = foldOpenOrderList(next.openOrdersSoFar, fact)
+      if (list) next.openOrders = list
+      if (soFar) next.openOrdersSoFar = soFar
+      else delete next.openOrdersSoFar
       break
+    }
     case 'venue.markets-observed': {
       const markets = new Map(next.markets)
       for (const m of fact.data.markets) {

@@ -264,13 +264,13 @@ export function followAccount(input: {
     const unread: UnreadableVenueOrder[] = []
     const open = await gateway.fetchOpenOrders(undefined, { unreadable: (u) => unread.push(u) })
     const observed = openOrdersObserved(venue, open)
-    const whole = whyUnrecordable([observed]) === undefined
+    const whole = whyUnrecordable(observed) === undefined
     // an order haltd follows was readable when adopted: only the list needs reading again
     const unreadableWhy = new Map(
-      open.map((o) => [o, orderOf(venue, logIdOf(o)) ? (whole ? undefined : whyUnrecordable([openOrdersObserved(venue, [o])])) : whyUnreadable(o)] as const),
+      open.map((o) => [o, orderOf(venue, logIdOf(o)) ? (whole ? undefined : whyUnrecordable(openOrdersObserved(venue, [o]))) : whyUnreadable(o)] as const),
     )
     // recorded only whole: a list without an order the venue shows would read as that order gone
-    if (unread.length === 0 && [...unreadableWhy.values()].every((why) => why === undefined)) log.append(observed)
+    if (unread.length === 0 && [...unreadableWhy.values()].every((why) => why === undefined)) log.appendBatch(observed)
     await observeVenue(log, gateway, { positions: true })
     const listed = new Set<string>()
     /** Venue ids of the orders listed that could not be read: still open, whatever shape they are reported in. */

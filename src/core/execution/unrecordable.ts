@@ -43,7 +43,7 @@ export function adoptionEvents(venue: string, o: VenueOrder, origin: OrderOrigin
  */
 export function whyOrderUnrecordable(venue: string, o: VenueOrder, origin: OrderOrigin): string | undefined {
   const total = orderTotalEvent(venue, orderTotalOf(logIdOf(o), o))
-  return whyUnrecordable([...adoptionEvents(venue, o, origin), openOrdersObserved(venue, [o]), ...(total ? [total] : [])])
+  return whyUnrecordable([...adoptionEvents(venue, o, origin), ...openOrdersObserved(venue, [o]), ...(total ? [total] : [])])
 }
 
 /**

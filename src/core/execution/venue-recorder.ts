@@ -208,23 +208,32 @@ export function recordUpdates(
   }
 }
 
-/** A venue's open-order list as the observation it is recorded as. */
-export function openOrdersObserved(venue: string, orders: readonly VenueOrder[]): EventInput {
-  return {
+/**
+ * Orders per event of an open-order list: at most a few hundred KiB, well inside the log's
+ * default event cap (1 MiB) with ids and symbols at their longest.
+ */
+export const OPEN_ORDERS_PER_EVENT = 1_000
+
+/**
+ * A venue's open-order list as the observation it is recorded as: one event, or parts of
+ * `OPEN_ORDERS_PER_EVENT` orders to append together (`appendBatch`) where the list is longer.
+ */
+export function openOrdersObserved(venue: string, orders: readonly VenueOrder[], perEvent = OPEN_ORDERS_PER_EVENT): EventInput[] {
+  const shown = orders.map((o) => ({
+    symbol: o.symbol,
+    venueOrderId: o.venueOrderId,
+    clientOrderId: o.clientOrderId,
+    side: o.side,
+    qty: o.qty,
+    filled: o.filled,
+    price: o.price,
+  }))
+  if (shown.length <= perEvent) return [{ type: 'venue.open-orders-observed', data: { venue, orders: shown } }]
+  const of = Math.ceil(shown.length / perEvent)
+  return Array.from({ length: of }, (_, i) => ({
     type: 'venue.open-orders-observed',
-    data: {
-      venue,
-      orders: orders.map((o) => ({
-        symbol: o.symbol,
-        venueOrderId: o.venueOrderId,
-        clientOrderId: o.clientOrderId,
-        side: o.side,
-        qty: o.qty,
-        filled: o.filled,
-        price: o.price,
-      })),
-    },
-  }
+    data: { venue, orders: shown.slice(i * perEvent, (i + 1) * perEvent), part: { index: i + 1, of } },
+  }))
 }
 
 /** Ask a venue what it holds and record each answer as an observation. */
@@ -243,7 +252,7 @@ export async function observeVenue(
     })
   }
   if (all || what.openOrders) {
-    log.append(openOrdersObserved(venue, await gateway.fetchOpenOrders()))
+    log.appendBatch(openOrdersObserved(venue, await gateway.fetchOpenOrders()))
   }
   if ((all || what.positions) && gateway.capabilities.positions) {
     const positions = await gateway.fetchPositions()

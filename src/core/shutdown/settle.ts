@@ -3,6 +3,7 @@ import { orderStream, type EventData, type EventInput } from '../../events/index
 import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import type { EventLog } from '../log/event-log.js'
 import { observeVenue, totalTradeId } from '../execution/venue-recorder.js'
+import { foldOpenOrderList, type ListSoFar } from '../../projections/venues.js'
 import { pool } from '../execution/pool.js'
 import type { ShutdownCommand, WorldOrder } from './types.js'
 
@@ -138,9 +139,15 @@ export type SettleDeps = {
 export function recordedListAfterCancels(log: EventLog, venue: string, orders: readonly WorldOrder[], since: number): EventLogList | undefined {
   let lastCancel = since
   let list: EventLogList | undefined
+  let soFar: ListSoFar | undefined
   for (const e of log.read({ stream: venueStream(venue), types: ['venue.cancel-all-requested', 'venue.open-orders-observed'], from: since })) {
-    if (e.type === 'venue.cancel-all-requested') lastCancel = e.seq
-    else list = { seq: e.seq, orders: (e.data as EventData<'venue.open-orders-observed'>).orders }
+    if (e.type === 'venue.cancel-all-requested') {
+      lastCancel = e.seq
+      continue
+    }
+    const folded = foldOpenOrderList(soFar, { seq: e.seq, ts: e.ts, data: e.data as EventData<'venue.open-orders-observed'> })
+    soFar = folded.soFar
+    if (folded.list) list = folded.list
   }
   for (const o of orders) {
     for (const e of log.read({ stream: orderStream(venue, o.clientOrderId), types: ['order.cancel-requested'], from: lastCancel + 1 })) lastCancel = e.seq
