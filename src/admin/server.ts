@@ -24,7 +24,7 @@ import { type FeedOptions, feedStats, type PageView, sharedView, streamDashboard
 import { fleetPanel } from './dashboard/fleet-panel.js'
 import { type Metric, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.js'
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
-import { createSessions, sessionIdOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
+import { createSessions, type Session, sessionOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
 import { loginLimit, type LoginLimitOptions } from './login-limit.js'
 import { refusalRecorder } from './refusals.js'
 
@@ -286,9 +286,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
    * Who asks: the bearer token when there is an Authorization header (tools, engines), else the
    * session cookie (the page), whose request must come from the page's own origin.
    */
-  const authenticate = (req: IncomingMessage, acting: boolean, path: string): Principal => {
+  const authenticate = (req: IncomingMessage, acting: boolean, path: string): { who: Principal; session?: Session } => {
     if (req.headers.authorization === undefined) {
-      const session = sessions.find(sessionIdOf(req))
+      const session = sessionOf(sessions, req)
       if (session) {
         const origin = sessionOriginCheck(req, acting)
         if (!origin.ok) {
@@ -298,7 +298,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
           )
           throw new HttpRefusal(403, 'CROSS_ORIGIN', origin.problem, undefined, CLOSE)
         }
-        return session.who
+        return { who: session.who, session }
       }
     }
     const who = known.bearer(req.headers.authorization)
@@ -308,7 +308,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         ...CLOSE,
       })
     }
-    return who
+    return { who }
   }
 
   /** A role the route does not accept: 403 naming the role it needs, and a warning in the daemon's log. */
@@ -330,7 +330,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const route = Object.hasOwn(table, path) ? table[path] : undefined
       const open = route && Object.hasOwn(route, req.method ?? '') && route[req.method as 'GET' | 'POST']?.needs === 'anyone'
       // Before 404 and 405: without a credential, nothing says which routes exist.
-      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD', path)
+      const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD', path).who
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
       const method = req.method as 'GET' | 'POST'
       const handler = Object.hasOwn(route, method) ? route[method] : undefined
@@ -397,13 +397,17 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     answerRaw(socket, status, 'BAD_REQUEST', `the request cannot be read (${e.code ?? 'unknown'})`)
   })
 
+  /** A socket opened on a session's cookie closes when the session ends (logout, its maximum age). */
+  const endWithSession = (ws: WebSocket, session: Session | undefined): (() => void) =>
+    session ? sessions.hold(session, () => ws.close(4401, 'the session has ended: log in again')) : () => undefined
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
   wss.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket server error'))
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     let target: { path: string; query: URLSearchParams }
+    let session: Session | undefined
     try {
       target = admit(req)
-      authenticate(req, true, target.path)
+      session = authenticate(req, true, target.path).session
     } catch (e) {
       const r = e as HttpRefusal
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
@@ -412,9 +416,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
         sockets.add(ws)
+        const release = endWithSession(ws, session)
         const flush = streamDashboard(ws, backend.log, dashboardView, options.feed, stats)
         feeds.set(ws, flush)
         ws.on('close', () => {
+          release()
           sockets.delete(ws)
           feeds.delete(ws)
         })
@@ -431,7 +437,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket error'))
       sockets.add(ws)
       eventSockets.add(ws)
+      const release = endWithSession(ws, session)
       ws.on('close', () => {
+        release()
         sockets.delete(ws)
         eventSockets.delete(ws)
       })

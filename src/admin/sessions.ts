@@ -10,7 +10,8 @@ import type { LoginLimit } from './login-limit.js'
  * Browser sessions: the login form trades a token for a random session id, kept only in this
  * process's memory and sent back as an HttpOnly, SameSite=Strict cookie, so no token sits in a
  * URL or in storage a script can read. A session ends on logout, after `idleMs` without a
- * request, after `maxMs` whatever happens, and with the process.
+ * request while none of its sockets is open, after `maxMs` whatever happens, and with the
+ * process; its sockets (the dashboard's feed, `/events`) close when it ends.
  */
 export const SESSION_COOKIE = 'haltd_session'
 
@@ -20,7 +21,14 @@ export type Sessions = {
   open(who: Principal): Session
   /** The live session this id names (its idle clock restarted), if any. */
   find(id: string | undefined): Session | undefined
+  /** Ends the session: its sockets are closed. */
   close(id: string | undefined): void
+  /**
+   * Ties a socket to the session: `end` is called when the session ends. An open socket is the
+   * session in use, so it does not idle out; `maxMs` still ends it. Returns the release, for
+   * when the socket closes first.
+   */
+  hold(session: Session, end: () => void): () => void
   readonly size: number
   /** The cookie that sets `session` (or, without one, clears it). */
   cookie(session?: Session): string
@@ -32,16 +40,23 @@ export function createSessions(options: { idleMs?: number; maxMs?: number; limit
   const limit = options.limit ?? 1_000
   const now = options.now ?? Date.now
   const live = new Map<string, Session>()
-  const expired = (s: Session, t: number) => t - s.seenAt > idleMs || t - s.createdAt > maxMs
+  const held = new Map<string, Set<() => void>>()
+  const expired = (s: Session, t: number) => (t - s.seenAt > idleMs && !held.has(s.id)) || t - s.createdAt > maxMs
+  const end = (id: string) => {
+    live.delete(id)
+    const ends = held.get(id)
+    held.delete(id)
+    for (const f of ends ?? []) f()
+  }
   const sweep = (t: number) => {
-    for (const [id, s] of live) if (expired(s, t)) live.delete(id)
+    for (const [id, s] of live) if (expired(s, t)) end(id)
   }
   return {
     open(who) {
       const t = now()
       sweep(t)
       // a full table drops its oldest session rather than refuse a login
-      if (live.size >= limit) live.delete(live.keys().next().value as string)
+      if (live.size >= limit) end(live.keys().next().value as string)
       const session = { id: randomBytes(32).toString('base64url'), who, createdAt: t, seenAt: t }
       live.set(session.id, session)
       return session
@@ -52,14 +67,37 @@ export function createSessions(options: { idleMs?: number; maxMs?: number; limit
       if (!s) return undefined
       const t = now()
       if (expired(s, t)) {
-        live.delete(id)
+        end(id)
         return undefined
       }
       s.seenAt = t
       return s
     },
     close(id) {
-      if (id !== undefined) live.delete(id)
+      if (id !== undefined) end(id)
+    },
+    hold(session, onEnd) {
+      if (!live.has(session.id)) {
+        onEnd()
+        return () => undefined
+      }
+      let ends = held.get(session.id)
+      if (!ends) held.set(session.id, (ends = new Set()))
+      const once = () => {
+        clearTimeout(timer)
+        onEnd()
+      }
+      ends.add(once)
+      const timer = setTimeout(() => end(session.id), Math.max(0, session.createdAt + maxMs - now()))
+      timer.unref()
+      return () => {
+        clearTimeout(timer)
+        const set = held.get(session.id)
+        if (!set?.delete(once) || set.size > 0) return
+        held.delete(session.id)
+        // the idle clock starts again when the last socket leaves
+        session.seenAt = now()
+      }
     },
     get size() {
       return live.size
@@ -72,13 +110,29 @@ export function createSessions(options: { idleMs?: number; maxMs?: number; limit
   }
 }
 
-/** The session id a request's Cookie header carries, if any. */
-export function sessionIdOf(req: IncomingMessage): string | undefined {
+/**
+ * Every session id a request's Cookie header carries, in its order. Another page of the same
+ * host (another port) can set a cookie of the same name for a narrower path, which the browser
+ * then sends first: each is tried, so such a cookie cannot shadow the page's own.
+ */
+export function sessionIdsOf(req: IncomingMessage): string[] {
   const header = req.headers.cookie
-  if (!header) return undefined
+  if (!header) return []
+  const ids: string[] = []
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim() || undefined
+    if (eq === -1 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue
+    const id = part.slice(eq + 1).trim()
+    if (id) ids.push(id)
+  }
+  return ids.slice(0, 8)
+}
+
+/** The live session among those a request's cookies name, if any. */
+export function sessionOf(sessions: Sessions, req: IncomingMessage): Session | undefined {
+  for (const id of sessionIdsOf(req)) {
+    const s = sessions.find(id)
+    if (s) return s
   }
   return undefined
 }
@@ -157,7 +211,7 @@ export function sessionRoutes(d: {
       POST: {
         needs: READERS,
         run: async (call) => {
-          d.sessions.close(sessionIdOf(call.req))
+          for (const id of sessionIdsOf(call.req)) d.sessions.close(id)
           d.logger?.info({ name: caller(call).name }, 'admin logout')
           return json(200, { loggedOut: true }, { 'set-cookie': d.sessions.cookie() })
         },

@@ -156,6 +156,40 @@ describe('browser sessions', () => {
     expect(await open(own)).toBe('open')
   })
 
+  it('given a session with its feed and event sockets open, when it logs out, then both sockets close and the cookie opens nothing more', async () => {
+    // given a logged-in page holding the dashboard feed and an event stream
+    const session = await login(VERA)
+    const opened = (path: string) =>
+      new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve, reject) => {
+        const ws = new WebSocket(`${own.replace('http', 'ws')}${path}`, { headers: { cookie: session }, origin: own })
+        const closed = new Promise<number>((done) => ws.on('close', (code) => done(code)))
+        ws.on('open', () => resolve({ ws, closed }))
+        ws.on('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)))
+      })
+    const feed = await opened('/ui/feed')
+    const events = await opened('/events?from=1')
+
+    // when the page logs out
+    expect((await call('POST', '/session/logout', { cookie: session, origin: own })).status).toBe(200)
+
+    // then both sockets are closed by haltd, saying the session ended
+    expect(await feed.closed).toBe(4401)
+    expect(await events.closed).toBe(4401)
+    await expect(opened('/ui/feed')).rejects.toThrow('refused: 401')
+  })
+
+  it('given another page of the same host set a cookie of the same name, then the page’s own session still works, and its logout ends it', async () => {
+    // given the browser sends a junk haltd_session (set by a page on another port, for a narrower path) before the real one
+    const session = await login(VERA)
+    const both = `haltd_session=junk-from-another-port; ${session}`
+
+    // then the real one is found
+    expect((await call('GET', '/status', { cookie: both })).status).toBe(200)
+    // and logging out with both ends the real one
+    expect((await call('POST', '/session/logout', { cookie: both, origin: own })).status).toBe(200)
+    expect((await call('GET', '/status', { cookie: session })).status).toBe(401)
+  })
+
   it('bearer calls keep working without any Origin', async () => {
     expect((await call('POST', '/pause', { authorization: `Bearer ${OLGA}` }, { reason: 'curl' })).status).toBe(202)
   })
@@ -177,5 +211,34 @@ describe('the session table', () => {
     t = 361
     expect(sessions.find(b.id)).toBeUndefined()
     expect(sessions.find(undefined)).toBeUndefined()
+  })
+
+  it('keeps a session with an open socket past its idle time, never past its maximum, and ends the socket with it', async () => {
+    let t = 0
+    const sessions = createSessions({ idleMs: 100, maxMs: 60_250, now: () => t })
+    const who = { name: 'vera', role: 'viewer' } as const
+    // given a session holding a socket
+    const a = sessions.open(who)
+    let ended = 0
+    const release = sessions.hold(a, () => ended++)
+    // when it stays without a request past its idle time, then it lives on: the page is open
+    t = 500
+    expect(sessions.find(a.id)).toBeDefined()
+    // when the socket goes, the idle clock starts from then
+    release()
+    t = 550
+    expect(sessions.find(a.id)).toBeDefined()
+    t = 700
+    expect(sessions.find(a.id)).toBeUndefined()
+    expect(ended).toBe(0)
+    // and a session closed while it holds a socket ends the socket once
+    const b = sessions.open(who)
+    sessions.hold(b, () => ended++)
+    sessions.close(b.id)
+    sessions.close(b.id)
+    expect(ended).toBe(1)
+    // and a socket held on a session already gone ends at once
+    sessions.hold(b, () => ended++)
+    expect(ended).toBe(2)
   })
 })

@@ -15,7 +15,8 @@ export type Brief = { seq: number; ts: number; type: string; text: string }
  * Frames on `/ui/feed`: the whole view (built from the projections), the newest events and the
  * newest actions. Each frame replaces the last, so a frame the page never got costs nothing.
  */
-export type FeedFrame = { kind: 'view'; view: PageView; events: Brief[]; actions: Brief[] } | { kind: 'error'; message: string }
+/** `heartbeatMs`: the longest a page waits for a frame while all is well; past a few of those it says its view is stale. */
+export type FeedFrame = { kind: 'view'; view: PageView; events: Brief[]; actions: Brief[]; heartbeatMs: number } | { kind: 'error'; message: string }
 
 /** The feed's pace (`admin.feed` in the config). */
 export const FeedConfig = z.strictObject({
@@ -144,7 +145,7 @@ export function streamDashboard(
       const started = performance.now()
       const built = await view()
       notBefore = Date.now() + (performance.now() - started) / share
-      const frame: FeedFrame = { kind: 'view', view: built, events: events.newest(), actions: actions.newest() }
+      const frame: FeedFrame = { kind: 'view', view: built, events: events.newest(), actions: actions.newest(), heartbeatMs }
       if (ws.readyState === ws.OPEN) {
         ws.send(JSON.stringify(frame))
         stats.sent++

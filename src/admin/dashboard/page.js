@@ -81,6 +81,9 @@ let latest
 let pending = false
 let stopped = false
 let retryMs = 500
+/** When the last frame came, and how often one comes at the least: past three of those the view is stale. */
+let lastFrameAt = 0
+let heartbeatMs = 1_000
 /** The largest open-order count seen in this shutdown: the bar counts down from it. */
 let peakOrders = 0
 
@@ -156,6 +159,12 @@ function connect() {
   })
   socket.addEventListener('message', (m) => {
     const frame = JSON.parse(m.data)
+    lastFrameAt = Date.now()
+    if (typeof frame.heartbeatMs === 'number') heartbeatMs = frame.heartbeatMs
+    if (document.body.classList.contains('stale')) {
+      document.body.classList.remove('stale')
+      $('link').textContent = 'live'
+    }
     if (frame.kind === 'error') {
       $('link').textContent = `feed error: ${frame.message}`
       return
@@ -179,6 +188,16 @@ function connect() {
     retryMs = Math.min(retryMs * 2, 30_000)
   })
 }
+
+// A daemon that is frozen (SIGSTOP, a stall) keeps its socket open and sends nothing: the page
+// says its view is old rather than show it as current.
+setInterval(() => {
+  if (!socket || socket.readyState !== WebSocket.OPEN || lastFrameAt === 0) return
+  const silentMs = Date.now() - lastFrameAt
+  if (silentMs <= Math.max(3 * heartbeatMs, 3_000)) return
+  document.body.classList.add('stale')
+  $('link').textContent = `stale: no word from haltd for ${clock(silentMs)}; what is shown may be out of date`
+}, 1_000)
 
 // ── rendering ───────────────────────────────────────────────────────────────────────────────
 
