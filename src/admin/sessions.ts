@@ -81,8 +81,8 @@ export function createSessions(options: { idleMs?: number; maxMs?: number; limit
         onEnd()
         return () => undefined
       }
-      let ends = held.get(session.id)
-      if (!ends) held.set(session.id, (ends = new Set()))
+      const ends = held.get(session.id) ?? new Set<() => void>()
+      held.set(session.id, ends)
       const once = () => {
         clearTimeout(timer)
         onEnd()
