@@ -30,6 +30,8 @@ export type FleetMembership = {
   readonly admin: FleetAdmin
   /** Write the last row (with the run's exit code) and leave NATS. */
   close(exitCode: number | undefined): Promise<void>
+  /** The connection to NATS now, if one is open: kept until the last row is written. */
+  readonly link: NatsConnection | undefined
 }
 
 export type FleetStatus = { engine: string; instance: string; seen: boolean; since: string; problem?: string }
@@ -295,6 +297,9 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     },
     describe: () => ({ ...identity, seen: seen === true, since: new Date(since).toISOString(), ...(problem ? { problem } : {}) }),
     publish,
+    get link() {
+      return nc
+    },
     async close(exitCode) {
       closed = true
       clearTimeout(retry)

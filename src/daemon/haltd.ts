@@ -26,6 +26,8 @@ import { createNotifier, logSink, outcomeToProcessLog, webhookSink } from './not
 import { openLogWithProjections } from './open-log.js'
 import { endRun, handedOverRun, newRunId, startRun } from './run-record.js'
 import { createShutdownEngine } from './shutdown-engine.js'
+import { isNatsLinkSocket } from './nats-sockets.js'
+import type { SocketInfo } from '../core/shutdown/handles.js'
 import { installSignalHandlers } from './signals.js'
 import { startUp } from './startup.js'
 import { daemonStatus } from './status.js'
@@ -200,9 +202,27 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     cleanups.push(taps.unsubscribe)
 
     // ── the shutdown engine, the lifecycle that ends the run, signals ────────────────────
-    const controller = createShutdownEngine({ config, log, gate, router, venues, clock, ids, world, host, switches, notifier, marketData, risk, logger })
-    let admin: AdminServer | undefined
     let fleet: FleetMembership | undefined
+    // the links to NATS stay open until the run's last event is replicated and its last fleet row written
+    const keepsSocket = (socket: SocketInfo) => isNatsLinkSocket([seat?.nc, fleet?.link], socket)
+    const controller = createShutdownEngine({
+      config,
+      log,
+      gate,
+      router,
+      venues,
+      clock,
+      ids,
+      world,
+      host,
+      switches,
+      notifier,
+      marketData,
+      risk,
+      logger,
+      keepsSocket,
+    })
+    let admin: AdminServer | undefined
     let exitCode: number | undefined
     let handover: ReturnType<typeof createHandover> | undefined
     // one way in for the handle and the admin API: refused once a stop was asked for, which it would only hold up

@@ -10,6 +10,7 @@ import type { RiskMonitor } from '../core/risk/index.js'
 import { createCheckpointer } from '../core/shutdown/checkpoint.js'
 import { ShutdownController } from '../core/shutdown/controller.js'
 import type { ShutdownWorld } from '../core/shutdown/types.js'
+import type { SocketInfo } from '../core/shutdown/handles.js'
 import { redactConfig, type HaltdConfig } from './config.js'
 import type { KeptSwitches } from './dead-mans-switches.js'
 import type { Logger } from './logger.js'
@@ -34,6 +35,8 @@ export function createShutdownEngine(input: {
   marketData: MarketData
   risk: RiskMonitor
   logger: Logger
+  /** Outbound sockets the daemon keeps open on purpose past step 12 (its links to NATS). */
+  keepsSocket?: (socket: SocketInfo) => boolean
 }): ShutdownController {
   const { config, log, host, marketData, risk, router, logger } = input
   const engine = config.engine && createEngineControl(config.engine)
@@ -67,6 +70,7 @@ export function createShutdownEngine(input: {
       'event log writable': () => (log.isClosed ? 'the event log is closed' : undefined),
     },
     ...(engine ? { engine } : {}),
+    ...(input.keepsSocket ? { keepsSocket: input.keepsSocket } : {}),
     onReport: (report) =>
       logger.info(
         {

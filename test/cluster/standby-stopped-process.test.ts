@@ -38,6 +38,10 @@ describe('a standby of an engine stopped on purpose, as real processes', { timeo
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
     primary.child.kill('SIGTERM')
     const exit = await primary.exit
+    // its own links to NATS are kept on purpose: step 12 counts them, never as a leak, and the stop is clean
+    expect(exit.code).toBe(0)
+    const health = events(p.db, ['shutdown.step-completed', 'shutdown.step-failed']).find((e) => (e.data as { step: number }).step === 12)
+    expect(health?.type).toBe('shutdown.step-completed')
     await sleep(LEASE_MS * 3)
 
     expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
