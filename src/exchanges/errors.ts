@@ -20,19 +20,36 @@ export const UNREACHABLE: ReadonlySet<VenueErrorKind> = new Set(['network', 'tim
 
 const TRANSIENT: ReadonlySet<VenueErrorKind> = new Set(['network', 'timeout', 'rate-limit', 'unavailable', 'bad-response'])
 
+/** Kinds that say the venue did not act on the request, whatever the request was. */
+const REFUSALS: ReadonlySet<VenueErrorKind> = new Set(['auth', 'rejected', 'unsupported'])
+
 export class VenueError extends HaltdError {
   constructor(
     readonly venue: string,
     readonly kind: VenueErrorKind,
     message: string,
-    options?: { cause?: unknown; venueCode?: string },
+    options?: { cause?: unknown; venueCode?: string; refused?: boolean },
   ) {
     super(`VENUE_${kind.toUpperCase().replace('-', '_')}`, `${venue}: ${message}`, options)
     this.venueCode = options?.venueCode
+    this.refused = options?.refused ?? REFUSALS.has(kind)
+    this.detail = message
   }
   readonly venueCode: string | undefined
+  /**
+   * The venue certainly did not act on the request: it refused it (a rejection, a 429, a stale
+   * timestamp), or it was never sent. A submit that failed so placed no order.
+   */
+  readonly refused: boolean
+  /** The message without the venue's name before it. */
+  readonly detail: string
   get transient(): boolean {
     return TRANSIENT.has(this.kind)
+  }
+  /** The same failure, known to be a refusal. */
+  asRefusal(): VenueError {
+    if (this.refused) return this
+    return new VenueError(this.venue, this.kind, this.detail, { cause: this.cause, ...(this.venueCode ? { venueCode: this.venueCode } : {}), refused: true })
   }
 }
 

@@ -499,6 +499,20 @@ describe('order router over CcxtGateway and the fake Binance venue', () => {
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
   })
 
+  it('a submit the venue answers 429 placed nothing: it is recorded rejected at once, never status-unknown, and not looked up', async () => {
+    // given a venue answering the order with "too many requests" and a Retry-After
+    const { log, venue, router } = await ccxtSetup()
+    venue.faults.inject('POST /fapi/v1/order', faults.rateLimited({ retryAfterS: 1 }), 1)
+    // when an order is entered
+    const outcome = await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: strategy })
+    // then it is rejected, saying why, with nothing in doubt and no lookup sent
+    expect(outcome).toMatchObject({ status: 'rejected', reason: expect.stringContaining('binanceusdm') })
+    expect(types(log)).toEqual(['order.submitted', 'order.rejected'])
+    expect([...log.read({ types: ['order.rejected'] })][0]!.data).toMatchObject({ code: '-1003' })
+    expect(venue.faults.hits('GET /fapi/v1/order')).toBe(0)
+    expect(venue.engine.open('futures')).toEqual([])
+  })
+
   it('when neither the answer nor a lookup gets through, the order stays status-unknown, never rejected', async () => {
     const { log, venue, router } = await ccxtSetup()
     venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)

@@ -38,6 +38,8 @@ async function start(
     maxUnsentBytes?: number
     /** How long the venue takes to answer a submit. */
     submitMs?: number
+    /** The router's submit timeout. */
+    submitTimeoutMs?: number
   } = {},
 ) {
   const dir = extra.dir ?? tempDir('haltd-entry-')
@@ -68,6 +70,7 @@ async function start(
         ...(extra.limits ? { limits: { maxPosition: 1e9, maxOpenOrders: 100, maxOrdersPerSecond: 1000, ...extra.limits } } : {}),
       },
       ...(extra.risk ? { risk: extra.risk } : {}),
+      ...(extra.submitTimeoutMs ? { orders: { submitTimeoutMs: extra.submitTimeoutMs, lostRecheckMs: 10 } } : {}),
     },
     { gateways, logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {}, ...(extra.clock ? { clock: extra.clock } : {}) },
   )
@@ -159,6 +162,19 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     const first = await call('POST', '/engine/orders', market)
     const retried = await call('POST', '/engine/orders', market)
     expect([first.status, retried.status, retried.body.duplicate, retried.body.order.id]).toEqual([200, 200, true, first.body.order.id])
+  })
+
+  it('given a submit whose fate is unknown (the venue hangs), when the engine retries it, then the answer is unknown, never accepted', async () => {
+    // given a venue that never answers a submit, nor a lookup
+    const { call, gateways } = await start({ submitTimeoutMs: 300 })
+    gateways[0]!.faults.set({ hang: ['submit', 'fetchOrder'] })
+    const first = await call('POST', '/engine/orders', limit({ clientOrderId: 'hung-1' }))
+    expect(first.body).toMatchObject({ outcome: 'unknown', duplicate: false })
+    // when the engine sends it again
+    const retried = await call('POST', '/engine/orders', limit({ clientOrderId: 'hung-1' }))
+    // then nothing is sent again, and haltd still does not know whether the venue holds it
+    expect(retried.status).toBe(200)
+    expect(retried.body).toMatchObject({ outcome: 'unknown', duplicate: true, order: { haltdStatus: 'unknown' } })
   })
 
   it('given two submits under one client order id for different orders at once, the second is refused as a conflict, not answered with the first', async () => {

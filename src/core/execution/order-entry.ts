@@ -545,7 +545,9 @@ export class OrderEntry {
 function again(known: Order, order: EntryOrder): SubmitAnswer {
   const differs = sameOrder(known, order)
   if (differs) throw new ClientOrderIdReused(order.clientOrderId!, differs)
-  return { outcome: known.status === 'rejected' ? 'rejected' : 'accepted', duplicate: true, order: viewOf(known) }
+  // an order whose submit answer was lost (or cut short by a restart) is not known to be accepted
+  const outcome = known.status === 'rejected' ? 'rejected' : known.status === 'unknown' || known.status === 'pending-new' ? 'unknown' : 'accepted'
+  return { outcome, duplicate: true, order: viewOf(known), ...(outcome === 'unknown' && known.reason ? { reason: known.reason } : {}) }
 }
 
 /** What an order asks the venue for: two submits under one client order id are one order only where these agree. */

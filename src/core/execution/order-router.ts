@@ -238,8 +238,9 @@ export class OrderRouter {
       this.recordAck(order.venue, ack)
       return { status: 'accepted', clientOrderId, venueOrderId: ack.venueOrderId, ack }
     } catch (e) {
-      if (isVenueError(e, 'rejected') || isVenueError(e, 'auth')) {
-        log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: messageOf(e), code: e.venueCode ?? e.kind } })
+      // a refusal placed nothing: a rejection, a 429, a call the rate limit never let out
+      if (isVenueError(e) && e.refused) {
+        log.append({ type: 'order.rejected', data: { venue: order.venue, clientOrderId, reason: clip(messageOf(e)), code: e.venueCode ?? e.kind } })
         return { status: 'rejected', clientOrderId, reason: messageOf(e) }
       }
       return this.findAfterLostAnswer(gateway, order.venue, order.symbol, clientOrderId, messageOf(e))

@@ -136,7 +136,7 @@ export class CallRunner {
         ? `the venue asked haltd to slow down (rate limit) and holds its calls for another ${Math.ceil(e.waitMs / 100) / 10} s`
         : 'the venue asked haltd to slow down (rate limit) and holds its calls until it answers a first one'
     const why = e.reason === 'too-late' ? 'past this call’s deadline' : `and this call's deadline passed while it waited (${reasonOf(signal)})`
-    return new VenueError(this.venue, 'rate-limit', `${label}: not sent: ${held}, ${why}`, { cause: e })
+    return new VenueError(this.venue, 'rate-limit', `${label}: not sent: ${held}, ${why}`, { cause: e, refused: true })
   }
 
   private abortError(label: string, signal: AbortSignal): VenueError {

@@ -171,7 +171,7 @@ export class CcxtGateway implements ExchangeGateway {
       )
     } catch (e) {
       const failure = e as VenueError
-      if (isDefiniteRefusal(failure.cause) || failure.kind === 'auth' || failure.kind === 'rejected' || failure.kind === 'unsupported') throw failure
+      if (failure.refused || isDefiniteRefusal(failure.cause)) throw failure.asRefusal()
       // The order's fate is unknown (timeout, dropped connection, 5xx, unreadable answer): the
       // venue may hold it. Look it up by our client order id before saying anything.
       if (signal.aborted) {

@@ -28,7 +28,7 @@ export class FaultInjector {
     }
     if (this.disconnected) return Promise.reject(this.disconnectedError(method))
     if (this.faults.rateLimited(method)) {
-      return Promise.reject(new VenueError(this.venue, 'rate-limit', `${method}: 429 too many requests`, { venueCode: '429' }))
+      return Promise.reject(new VenueError(this.venue, 'rate-limit', `${method}: 429 too many requests`, { venueCode: '429', refused: true }))
     }
     const ms = this.faults.latencyMs(method)
     if (ms <= 0) return Promise.resolve().then(work)
