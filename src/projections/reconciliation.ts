@@ -3,7 +3,8 @@ import { isLive, remainingQty, type Order } from './orders.js'
 import type { Position } from './positions.js'
 import type { HaltdState } from './state.js'
 
-export type ReconciliationStatus = 'OK' | 'MISMATCH' | 'MISSING_AT_VENUE' | 'UNKNOWN_TO_US'
+/** `UNOBSERVED`: haltd holds it and the venue has never reported on it (a spot venue reports no positions): neither agreement nor its absence. */
+export type ReconciliationStatus = 'OK' | 'MISMATCH' | 'MISSING_AT_VENUE' | 'UNKNOWN_TO_US' | 'UNOBSERVED'
 
 /**
  * One line of the table status, the shutdown report and `haltd audit` print: what haltd holds
@@ -140,7 +141,8 @@ export function reconciliation(state: HaltdState, unanswered?: Unanswered): Reco
       const theirs = observed.get(symbol)
       const base = { kind: 'position' as const, venue, symbol, internal: ours, tolerance }
       if (reported === undefined) {
-        if (Math.abs(ours) > tolerance) row({ ...base, observed: null, status: 'MISSING_AT_VENUE', note: 'the venue has not reported positions yet' })
+        if (Math.abs(ours) > tolerance)
+          row({ ...base, observed: null, status: 'UNOBSERVED', note: 'the venue has not reported positions (a spot venue reports none)' })
         continue
       }
       const held = theirs ?? 0
@@ -239,11 +241,16 @@ export function reconciliation(state: HaltdState, unanswered?: Unanswered): Reco
       cmp(a.symbol, b.symbol) ||
       cmp(a.clientOrderId ?? a.venueOrderId ?? '', b.clientOrderId ?? b.venueOrderId ?? ''),
   )
-  const counts: Record<ReconciliationStatus, number> = { OK: 0, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0 }
+  const counts: Record<ReconciliationStatus, number> = { OK: 0, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0, UNOBSERVED: 0 }
   for (const r of rows) counts[r.status]++
   const perVenue = venues.map((venue): VenueReconciliation => {
     const evidence = evidenceOf(state, venue, unanswered)
     if (evidence.why !== undefined) return { ...evidence, verdict: 'UNVERIFIED' }
+    const unobserved = rows.filter((r) => r.venue === venue && r.status === 'UNOBSERVED')
+    if (unobserved.length > 0) {
+      const held = unobserved.map((r) => `${r.symbol} ${r.internal}`).join(', ')
+      return { ...evidence, verdict: 'UNVERIFIED', why: `the venue has never reported positions, and haltd holds ${held} there (a spot venue reports none)` }
+    }
     return { ...evidence, verdict: rows.every((r) => r.venue !== venue || r.status === 'OK') ? 'OK' : 'MISMATCH' }
   })
   const unverified = perVenue.flatMap((v) => (v.why !== undefined ? [{ venue: v.venue, why: v.why }] : []))

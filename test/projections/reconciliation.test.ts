@@ -49,9 +49,18 @@ describe('reconciliation', () => {
     expect(r.rows).toMatchObject([{ kind: 'position', venue: 'sim-b', symbol: 'ETH/USDT', status: 'UNKNOWN_TO_US', internal: 0, observed: -3 }])
   })
 
-  it('says MISSING_AT_VENUE, with a note, for a position on a venue that has not reported yet', () => {
+  it('says UNOBSERVED, never MISSING_AT_VENUE, for a position on a venue that has not reported positions', () => {
     const r = reconciliation(given(...long(1)))
-    expect(r.rows).toMatchObject([{ status: 'MISSING_AT_VENUE', observed: null, note: 'the venue has not reported positions yet' }])
+    expect(r.rows).toMatchObject([{ status: 'UNOBSERVED', observed: null, note: 'the venue has not reported positions (a spot venue reports none)' }])
+  })
+
+  it('given a spot venue that lists its open orders and reports no positions, when haltd holds a position there, then the venue is UNVERIFIED, never MISMATCH', () => {
+    // given a fill on a venue whose open orders were listed after it, and no positions report
+    const r = reconciliation(given(...long(1), ordersAt('sim-a', [])))
+    // then nothing is claimed either way about the position
+    expect(r.rows).toMatchObject([{ kind: 'position', status: 'UNOBSERVED' }])
+    expect(r.verdict).toBe('UNVERIFIED')
+    expect(r.unverified).toEqual([{ venue: 'sim-a', why: expect.stringContaining('has never reported positions, and haltd holds BTC/USDT 1 there') }])
   })
 
   it('matches open orders by client id or venue id and compares the remaining quantity', () => {
@@ -97,7 +106,7 @@ describe('reconciliation', () => {
     const r = reconciliation(given(...long(1), positionsAt('sim-a', [{ symbol: 'BTC/USDT', qty: 1 }]), positionsAt('sim-b', [])))
     expect(r.venues).toEqual(['sim-a', 'sim-b'])
     expect(r.rows[0]!.columns).toEqual({ 'sim-a': 1, 'sim-b': null })
-    expect(r.counts).toEqual({ OK: 1, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0 })
+    expect(r.counts).toEqual({ OK: 1, MISMATCH: 0, MISSING_AT_VENUE: 0, UNKNOWN_TO_US: 0, UNOBSERVED: 0 })
   })
 })
 
