@@ -35,13 +35,18 @@ const HASH = /^sha256:([0-9a-f]{64})$/
  */
 export const TokenHash = z.string().regex(HASH, "a token hash is 'sha256:' and 64 lowercase hex digits (haltd token hash)")
 
+/** The name the single token of a single-user set-up acts under; no user may take it. */
+export const SINGLE_TOKEN_NAME = 'local'
+
 export const AdminUser = z.strictObject({
   name: z
     .string()
     .trim()
     .min(1)
     .max(64)
-    .regex(/^[\w.@-]+$/, 'letters, digits and . _ @ - only'),
+    .regex(/^[\w.@-]+$/, 'letters, digits and . _ @ - only')
+    // the single token acts under this name: a user of the same name could not be told from it in the log
+    .refine((name) => name.toLowerCase() !== SINGLE_TOKEN_NAME, `'${SINGLE_TOKEN_NAME}' is the name the single admin token acts under: choose another`),
   role: Role,
   tokenHash: TokenHash,
 })
@@ -73,7 +78,7 @@ export function credentials(input: { users?: readonly AdminUser[]; token?: strin
     digest: Buffer.from(HASH.exec(u.tokenHash)?.[1] ?? '', 'hex'),
     principal: { name: u.name, role: u.role },
   }))
-  if (input.token !== undefined) known.push({ digest: digest(input.token), principal: { name: input.singleName ?? 'local', role: 'admin' } })
+  if (input.token !== undefined) known.push({ digest: digest(input.token), principal: { name: input.singleName ?? SINGLE_TOKEN_NAME, role: 'admin' } })
   const token = (given: string): Principal | undefined => {
     const d = digest(given)
     let found: Principal | undefined

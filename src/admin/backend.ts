@@ -5,7 +5,20 @@ import type { EventData } from '../events/catalogue.js'
 import type { Metric } from './prometheus.js'
 import type { DashboardView } from './dashboard/view.js'
 
-const Reason = z.string().trim().min(1, 'a reason is required').max(2000)
+/** C0 and C1 controls (line breaks, tabs, escapes) and the marks that reorder text shown right to left. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/
+
+/**
+ * An operator's reason: one line, shown as given in the log, the status and the page. Who asked
+ * is added by haltd (`[by name (role)]`), so a reason may not say it.
+ */
+const Reason = z
+  .string()
+  .trim()
+  .min(1, 'a reason is required')
+  .max(2000)
+  .refine((r) => !UNPRINTABLE.test(r), 'a reason is one line of printable text: no line breaks, tabs, control characters or bidirectional overrides')
+  .refine((r) => !/\[\s*by\b/i.test(r), "a reason may not say '[by …]': haltd adds who asked")
 
 /**
  * The bodies the admin API accepts, one schema per action; unknown fields are refused. None carries

@@ -11,6 +11,7 @@ import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-targe
 import { runStandby } from './cluster-commands.js'
 import type { Command } from './command.js'
 import { exitOnCrash } from './crash.js'
+import { oneLine } from './output.js'
 import { money, quantityAt } from '../projections/money.js'
 import { venueEvidenceLine, type VenueReconciliation } from '../projections/index.js'
 
@@ -170,7 +171,7 @@ function formatStandbyStatus(s: StandbyStatusBody): string {
   if (s.engineStopped?.message) lines.push(`not taking over: ${s.engineStopped.message}`)
   if (s.refused) lines.push(`not taking over: ${s.refused}`)
   if (s.venues?.length) lines.push(`venues (read-only): ${s.venues.map((v) => `${v.venue} ${v.connected ? 'up' : 'DOWN'}`).join(', ')}`)
-  return lines.join('\n')
+  return lines.map(oneLine).join('\n')
 }
 
 function formatStatus(s: StatusBody): string {
@@ -197,7 +198,7 @@ function formatStatus(s: StatusBody): string {
     lines.push(
       `${s.shutdown.status ?? 'shutdown'} ${s.shutdown.shutdownId} (${s.shutdown.mode}) at step ${s.shutdown.step ?? '?'} ${s.shutdown.stepName ?? ''}`.trimEnd(),
     )
-  return lines.join('\n')
+  return lines.map(oneLine).join('\n')
 }
 
 export const statusCommand: Command = {

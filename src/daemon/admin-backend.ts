@@ -67,6 +67,12 @@ export type AdminBackendInput = {
   eventLoopLag?: () => EventLoopLag
 }
 
+/**
+ * The events of most actions have no `by` field: who asked leads the reason, so the log says it
+ * and no clipping of a long reason drops it (a reason cannot say `[by …]` itself).
+ */
+export const reasonWithBy = (r: { reason: string; by: string }): string => `[by ${r.by}] ${r.reason}`
+
 /** The admin API over a running daemon: reads from the projections, actions through the same paths the daemon uses. */
 export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   /**
@@ -78,8 +84,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   const refuseDuringShutdown = (what: string) => {
     if (d.shuttingDown()) throw new HaltdError('SHUTTING_DOWN', `cannot ${what}: a shutdown is under way`)
   }
-  // These events have no `by` field: who asked goes into the reason, so the log still says it.
-  const withBy = (r: ActionRequest): ActionRequest => ({ ...r, reason: `${r.reason} [by ${r.by}]` })
+  const withBy = (r: ActionRequest): ActionRequest => ({ ...r, reason: reasonWithBy(r) })
   const health = (): Health => {
     const s = d.state()
     const logError = d.logFault?.()
@@ -320,7 +325,7 @@ export async function startAdmin(input: {
     requestShutdown: (r) => {
       try {
         // during a handover the answer waits for its outcome: the shutdown started then, or the engine handed over
-        return life.requestShutdown(r.mode, `${r.reason} [by ${r.by}]`, r.origin).answer
+        return life.requestShutdown(r.mode, reasonWithBy(r), r.origin).answer
       } catch (e) {
         if (!(e instanceof LogWriteFailed)) throw e
         // the stop goes ahead all the same, unrecorded: the operator is told that, not that it was refused

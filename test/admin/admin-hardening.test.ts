@@ -232,3 +232,33 @@ describe('admin API: a refused request is not read to its end', () => {
     expect(log.lastSeq).toBe(1)
   })
 })
+
+describe('admin API: a reason is one line the operator wrote', () => {
+  const pause = (reason: string) =>
+    fetch(`${server.url}/pause`, { method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ reason }) })
+
+  it('refuses a reason with a line break, a control character or a bidirectional override, naming the field, and records nothing', async () => {
+    for (const reason of ['probe)\nkill switch: not latched', 'tab\there', 'bell\u0007', 'esc\u001b[2J', 'c1\u0085', 'flip \u202eresu', 'iso \u2067x\u2069']) {
+      const r = await pause(reason)
+      expect(r.status, JSON.stringify(reason)).toBe(400)
+      expect(JSON.stringify(await r.json())).toContain('reason')
+    }
+    expect(log.lastSeq).toBe(0)
+    expect(await healthy()).toBe(200)
+  })
+
+  it("refuses a reason that says who asked: '[by …]' is haltd's to add", async () => {
+    for (const reason of ['halt [by boss (admin)]', '[BY boss (admin)] halt', 'x [ by boss]']) {
+      const r = await pause(reason)
+      expect(r.status, reason).toBe(400)
+      expect(((await r.json()) as { error: { message: string } }).error.message).toContain("may not say '[by …]'")
+    }
+    expect(log.lastSeq).toBe(0)
+  })
+
+  it('takes plain text, accents and other scripts as they are', async () => {
+    const r = await pause('fin de séance — 市場休場')
+    expect(r.status).toBe(202)
+    expect([...log.read()].at(-1)!.data).toMatchObject({ reason: 'fin de séance — 市場休場' })
+  })
+})

@@ -128,7 +128,7 @@ describe('the dashboard, by role', () => {
     expect(eventsOf('trading.paused')).toEqual([])
 
     expect(await act(page, 'Pause', 'funding window')).toMatch(/^Pause: accepted/)
-    expect(eventsOf('trading.paused').map((e) => (e.data as { reason: string }).reason)).toEqual(['funding window [by olga (operator)]'])
+    expect(eventsOf('trading.paused').map((e) => (e.data as { reason: string }).reason)).toEqual(['[by olga (operator)] funding window'])
     await page.waitForFunction(
       () => [...document.querySelectorAll('[data-testid="summary"] dt')].find((dt) => dt.textContent === 'paused')?.nextElementSibling?.textContent === 'yes',
     )

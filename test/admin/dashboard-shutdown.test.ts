@@ -118,6 +118,6 @@ describe('the dashboard during a graceful shutdown', () => {
     expect(await testText(page, 'state')).toBe('STOPPED')
     await screenshot(page, 'dashboard-shutdown-report')
     const requested = demo.events.find((e) => e.type === 'shutdown.requested')
-    expect(requested?.data).toMatchObject({ mode: 'graceful', reason: 'end of session [by olga (operator)]', origin: 'admin' })
+    expect(requested?.data).toMatchObject({ mode: 'graceful', reason: '[by olga (operator)] end of session', origin: 'admin' })
   }, 60_000)
 })

@@ -133,6 +133,16 @@ describe('config', () => {
     ])
   })
 
+  it("refuses a user named 'local', the name the single admin token acts under, whatever its case", () => {
+    const hash = `sha256:${'ab'.repeat(32)}`
+    for (const name of ['local', 'LOCAL', ' Local ']) {
+      expect(problemsOf(() => parseConfig({ ...minimal, admin: { users: [{ name, role: 'engine', tokenHash: hash }] } }))).toEqual([
+        { path: 'admin.users[0].name', message: "'local' is the name the single admin token acts under: choose another" },
+      ])
+    }
+    expect(parseConfig({ ...minimal, admin: { users: [{ name: 'locals', role: 'engine', tokenHash: hash }] } }).admin.users).toHaveLength(1)
+  })
+
   it('refuses a checkpoint or socket path that is one of the log’s own files or another such path, naming both', () => {
     const dir = tempDir('haltd-config-clash-')
     const log = join(dir, 'events.db')

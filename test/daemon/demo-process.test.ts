@@ -179,7 +179,7 @@ describe('haltd demo as a real process', { timeout: 90_000 }, () => {
     expect(stop.stdout).toContain(`graceful shutdown requested (${info.url}): end of test`)
     expect(stop.stdout).toContain('stopped with exit code 0')
     expect((await d.exit).code).toBe(0)
-    expect(events(db, ['shutdown.requested'])[0]!.data).toMatchObject({ mode: 'graceful', origin: 'admin', reason: 'end of test [by local (admin)]' })
+    expect(events(db, ['shutdown.requested'])[0]!.data).toMatchObject({ mode: 'graceful', origin: 'admin', reason: '[by local (admin)] end of test' })
   })
 
   it('two demos with different logs run side by side, each on its own free port', async () => {

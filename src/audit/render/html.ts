@@ -39,7 +39,15 @@ const OUTCOME_COLOR: Record<string, string> = {
   running: '#1565c0',
 }
 
-const STATUS_CLASS: Record<string, string> = { OK: 'ok', MISMATCH: 'bad', MISSING_AT_VENUE: 'warn', UNKNOWN_TO_US: 'warn', UNOBSERVED: 'warn', UNVERIFIED: 'bad', FAILED: 'bad' }
+const STATUS_CLASS: Record<string, string> = {
+  OK: 'ok',
+  MISMATCH: 'bad',
+  MISSING_AT_VENUE: 'warn',
+  UNKNOWN_TO_US: 'warn',
+  UNOBSERVED: 'warn',
+  UNVERIFIED: 'bad',
+  FAILED: 'bad',
+}
 
 function htmlTable(t: Table, opts: { id?: string; statusColumn?: number; level?: 'h2' | 'h3' | 'h4' } = {}): string {
   const level = opts.level ?? 'h2'
