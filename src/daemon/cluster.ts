@@ -116,8 +116,21 @@ export function lead(input: {
       input.onLost(reason)
     },
     onRenewError: (e) => logger.warn({ err: e }, 'leadership: a renewal failed; the gate closes if none succeeds within the lease'),
+    onOverwrote: (what) =>
+      logger.error(
+        { engine: seat.engine, overwrote: what },
+        'leadership: another writer rewrote this engine’s lease key without taking the lease; renewed over it',
+      ),
   })
   gate.fence(() => leadership.fence())
+  // A leader that lost its lease acts no more at the venues: the new leader owns them, cancels
+  // included. One whose lease is past its time (paused, cut off) may have lost it: only a
+  // shutdown's or the risk monitor's cancels go out then, which never add exposure and may be all
+  // that stands between the venues and a leader that cannot reach NATS.
+  gate.fenceCancels((origin) => {
+    if (leadership.lost !== undefined) return `not the leader: ${leadership.lost}`
+    return origin === 'shutdown' || origin === 'risk' ? undefined : leadership.fence()
+  })
   logger.info({ engine: seat.engine, instance: seat.instance, epoch: taken.lease.epoch, reason: taken.reason }, 'leading the engine')
   return leadership
 }

@@ -271,7 +271,7 @@ export function createHandover(input: {
               // a decline that came after the last look, or our own offer still there (the first try failed on the way)
               const at = declined?.revision ?? (now?.value.instance === leadership.instance ? now.revision : undefined)
               const back = at !== undefined ? await withdrawOffer(kv, leadership.lease(), at).catch(() => undefined) : undefined
-              // not taken back: the first renewal finds the lease lost and halts this run
+              // not taken back: the first renewal writes over the offer still standing, or finds the lease taken and halts this run
               leadership.resume(back ?? leadership.lease())
             }
           }

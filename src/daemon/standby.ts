@@ -199,6 +199,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       if (offer) return decline(`it is behind the offer: ${e instanceof Error ? e.message : String(e)}`, offer)
       throw e
     }
+    const forged = offer ? offerNotRecorded(log, offer.value, instance) : undefined
+    if (forged && offer) return decline(forged, offer)
     // caught up with the stream: a lease gone because the leader stopped the engine is left alone
     const stop = offer ? undefined : deliberateStop()
     if (stop) return stayStopped(stop)
@@ -383,4 +385,25 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       log.close()
     },
   }
+}
+
+/**
+ * Why an offer of the lease is not one its leader made, or undefined. Before it offers, a leader
+ * records its release to this instance at its epoch (`leadership.released`) and has the stream
+ * hold it, and the offer names that last seq. An offer the followed log does not back was written
+ * by someone else while the leader still leads: taking it would make two leaders.
+ */
+export function offerNotRecorded(log: EventLog, offer: LeaseValue, instance: string): string | undefined {
+  if (offer.lastSeq === undefined || offer.handoverId === undefined)
+    return `the offer from '${offer.instance}' names no handover or last seq, as no leader's offer does: it is not taken`
+  // the release is among the last events before the offer: the handover seals the log after it
+  const from = Math.max(1, offer.lastSeq - 64)
+  let released = false
+  for (const e of log.read({ from, to: offer.lastSeq, types: ['leadership.released', 'leadership.acquired'] })) {
+    const d = e.data as { instance: string; epoch: number; to?: string }
+    released = e.type === 'leadership.released' && d.instance === offer.instance && d.epoch === offer.epoch && d.to === instance
+  }
+  return released
+    ? undefined
+    : `the offer from '${offer.instance}' (epoch ${offer.epoch}, handover ${offer.handoverId}) is not in its log: no release to '${instance}' at that epoch up to seq ${offer.lastSeq}; it is not taken`
 }

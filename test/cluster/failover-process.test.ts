@@ -87,6 +87,7 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     await whenUp(standby)
     const takeover = events(s.db, ['leadership.acquired']).at(-1)!
     const sentBefore = new Set(events(p.db, ['order.submitted']).map(idOf))
+    const pausedAt = events(p.db).at(-1)!.seq
     primary.child.kill('SIGCONT')
     // the old primary wakes to a lease it no longer holds: it must halt, not trade
     await waitFor(
@@ -101,6 +102,8 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     // anything it wrote after waking never reached a venue: its submits were refused or never sent
     const accepted = after.filter((e) => e.type === 'order.accepted')
     expect(accepted).toEqual([])
+    // nor did it cancel anything: the orders it left are the new leader's to cancel
+    expect(events(p.db, ['order.cancel-requested', 'venue.cancel-all-requested']).filter((e) => e.seq > pausedAt)).toEqual([])
     // the stream, as the new leader holds it, is one chain from the start
     const led = logRows(s.db)
     const verify = openEventLog({ path: s.db, readonly: true })

@@ -129,6 +129,44 @@ describe('the leadership lease', () => {
     expect(keeper.fence()).toMatch(/stopped renewing its lease/)
   })
 
+  it('given another writer rewrote the key in the leader’s name offering the lease, the renewal writes over it at that revision and says so; the standby can no longer take it', async () => {
+    // given a leader, and an offer to 'b' it never made, written straight into the bucket
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    const forged = await kv.put(e, JSON.stringify({ instance: 'a', epoch: 1, renewedAt: new Date().toISOString(), offeredTo: 'b', handoverId: 'forged-1' }))
+    // when the leader renews
+    const renewed = await renewLease(kv, a)
+    // then it still leads, over the forged revision, and says what it wrote over
+    expect(renewed.overwrote).toBe(`revision ${forged}, written by another writer in this leader's name offering the lease to 'b'`)
+    expect((await readLease(kv, e))!.value).toEqual({ instance: 'a', epoch: 1, renewedAt: expect.any(String) })
+    const offer = { value: { instance: 'a', epoch: 1, renewedAt: '', offeredTo: 'b' }, revision: forged }
+    await expect(acquireLease(kv, { engine: e, instance: 'b', minEpoch: 0, seen: offer })).rejects.toThrow()
+    // and the next renewal is a plain one again
+    expect((await renewLease(kv, renewed)).overwrote).toBeUndefined()
+  })
+
+  it('given a key rewritten with what is no lease, readers are told which bucket and key and why, and the leader renews over it', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    const garbage = await kv.put(e, 'not json at all')
+    await expect(readLease(kv, e)).rejects.toThrow(
+      `the lease of engine '${e}' in the bucket haltd-leadership (key '${e}', revision ${garbage}) cannot be read: it is not JSON`,
+    )
+    const renewed = await renewLease(kv, a)
+    expect(renewed.overwrote).toBe(`revision ${garbage}, which is no lease: it is not JSON`)
+    expect((await readLease(kv, e))!.value.instance).toBe('a')
+    await kv.put(e, JSON.stringify({ holder: 'x' }))
+    await expect(readLease(kv, e)).rejects.toThrow(/cannot be read: it is not a haltd lease \(instance: /)
+  })
+
+  it('given a lease another instance took, the renewal is lost, never written over', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    await kv.put(e, JSON.stringify({ instance: 'b', epoch: 2, renewedAt: new Date().toISOString() }))
+    await expect(renewLease(kv, a)).rejects.toThrow("instance 'b' holds it now (epoch 2)")
+    expect((await readLease(kv, e))!.value.instance).toBe('b')
+  })
+
   it('given an offer to a named standby, that standby takes the lease with the next epoch and no other instance can', async () => {
     const e = engine()
     const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })

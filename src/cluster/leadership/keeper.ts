@@ -36,6 +36,8 @@ export function keepLeadership(input: {
   /** Called once, when the bucket says another instance holds the lease or it expired. */
   onLost: (reason: string) => void
   onRenewError?: (e: unknown) => void
+  /** A renewal wrote over a key another writer had rewritten without taking the lease (see `renewLease`). */
+  onOverwrote?: (what: string) => void
   now?: () => number
 }): Leadership {
   const now = input.now ?? (() => performance.now())
@@ -49,6 +51,7 @@ export function keepLeadership(input: {
   const renewOnce = async () => {
     try {
       lease = await renewLease(input.kv, lease)
+      if (lease.overwrote) input.onOverwrote?.(lease.overwrote)
     } catch (e) {
       if (e instanceof LeaseLost) {
         lost = e.message
@@ -81,7 +84,11 @@ export function keepLeadership(input: {
       if (lost !== undefined) return `not the leader: ${lost}`
       if (stopped) return 'not the leader: it stopped renewing its lease (handed over or closing)'
       const since = now() - lease.confirmedAt
-      if (since >= validFor) return `not the leader: the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)`
+      if (since >= validFor) {
+        // woken late (a pause, a stall): ask the bucket now rather than at the next tick, so a lease taken meanwhile is known lost at once
+        if (timer !== undefined) renew()
+        return `not the leader: the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)`
+      }
       return undefined
     },
     lease: () => lease,

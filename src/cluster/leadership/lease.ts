@@ -72,10 +72,36 @@ export async function openLeaseBucket(nc: NatsConnection, options: { leaseMs: nu
 export async function readLease(kv: KV, engine: string): Promise<{ value: LeaseValue; revision: number } | undefined> {
   const entry = await kv.get(engine)
   if (entry?.operation !== 'PUT' || entry.length === 0) return undefined
-  const parsed = LeaseValue.safeParse(entry.json())
+  const lease = leaseIn(entry)
+  if ('unreadable' in lease) throw new LeaseUnreadable(engine, entry.revision, lease.unreadable)
+  return lease
+}
+
+/** The lease an entry of the bucket holds, or why it holds none that haltd wrote. */
+function leaseIn(entry: KvEntry): { value: LeaseValue; revision: number } | { unreadable: string } {
+  let json: unknown
+  try {
+    json = entry.json()
+  } catch {
+    return { unreadable: 'it is not JSON' }
+  }
+  const parsed = LeaseValue.safeParse(json)
   if (!parsed.success)
-    throw new HaltdError('LEASE_UNREADABLE', `the lease of engine '${engine}' in ${LEADERSHIP_BUCKET} is not a haltd lease (revision ${entry.revision})`)
+    return { unreadable: `it is not a haltd lease (${parsed.error.issues[0]?.path.join('.') || 'the value'}: ${parsed.error.issues[0]?.message})` }
   return { value: parsed.data, revision: entry.revision }
+}
+
+export class LeaseUnreadable extends HaltdError {
+  constructor(
+    readonly engine: string,
+    readonly revision: number,
+    why: string,
+  ) {
+    super(
+      'LEASE_UNREADABLE',
+      `the lease of engine '${engine}' in the bucket ${LEADERSHIP_BUCKET} (key '${engine}', revision ${revision}) cannot be read: ${why}`,
+    )
+  }
 }
 
 const encode = (v: LeaseValue) => JSON.stringify(v)
@@ -89,6 +115,8 @@ export type HeldLease = {
   readonly confirmedAt: number
   /** Who held it before, where the bucket still said so. */
   readonly previous: string | undefined
+  /** What the last renewal wrote over: the key rewritten by another writer, still naming no other leader. */
+  readonly overwrote?: string
 }
 
 /**
@@ -123,19 +151,34 @@ export async function acquireLease(
   }
 }
 
-/** Renew at the revision last written; `LeaseLost` when the bucket holds anything else (taken, expired). */
+/**
+ * Renew at the revision last written; `LeaseLost` when the bucket says another instance holds it,
+ * or it expired. A key rewritten by another writer that names no other leader (its own instance
+ * and epoch with an offer it never made, or a value that is no lease at all) is renewed over, at
+ * that revision, and said so in `overwrote`: only a taken or expired lease is lost. Of the renewal
+ * and a standby's take of the same revision, exactly one succeeds.
+ */
 export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
   const value: LeaseValue = { instance: lease.instance, epoch: lease.epoch, renewedAt: new Date().toISOString() }
   const sentAt = performance.now()
   try {
     const revision = await kv.update(lease.engine, encode(value), lease.revision)
-    return { ...lease, revision, confirmedAt: sentAt }
+    return { ...lease, revision, confirmedAt: sentAt, overwrote: undefined }
   } catch (e) {
-    const holder = await readLease(kv, lease.engine).catch(() => 'unknown' as const)
-    if (holder === 'unknown') throw e
-    if (holder === undefined) throw new LeaseLost(lease.engine, 'it expired in the bucket before it was renewed')
-    if (holder.revision !== lease.revision) throw new LeaseLost(lease.engine, `instance '${holder.value.instance}' holds it now (epoch ${holder.value.epoch})`)
-    throw e
+    const entry = await kv.get(lease.engine).catch(() => 'unknown' as const)
+    if (entry === 'unknown') throw e
+    if (entry === null || entry.operation !== 'PUT' || entry.length === 0) throw new LeaseLost(lease.engine, 'it expired in the bucket before it was renewed')
+    if (entry.revision === lease.revision) throw e
+    const found = leaseIn(entry)
+    if ('value' in found && (found.value.instance !== lease.instance || found.value.epoch !== lease.epoch))
+      throw new LeaseLost(lease.engine, `instance '${found.value.instance}' holds it now (epoch ${found.value.epoch})`)
+    const overwrote =
+      'unreadable' in found
+        ? `revision ${entry.revision}, which is no lease: ${found.unreadable}`
+        : `revision ${entry.revision}, written by another writer in this leader's name${found.value.offeredTo ? ` offering the lease to '${found.value.offeredTo}'` : ''}`
+    const again = performance.now()
+    const revision = await kv.update(lease.engine, encode({ ...value, renewedAt: new Date().toISOString() }), entry.revision)
+    return { ...lease, revision, confirmedAt: again, overwrote }
   }
 }
 
@@ -199,8 +242,8 @@ export async function watchForTake(
   const answerIn = (lease: { value: LeaseValue; revision: number } | undefined) => offerAnswerIn(lease, offer)
   const leaseOf = (entry: KvEntry) => {
     if (entry.operation !== 'PUT' || entry.length === 0) return undefined
-    const parsed = LeaseValue.safeParse(entry.json())
-    return parsed.success ? { value: parsed.data, revision: entry.revision } : undefined
+    const found = leaseIn(entry)
+    return 'value' in found ? found : undefined
   }
   const until = performance.now() + timeoutMs
   let resolve!: (answer: OfferAnswer) => void

@@ -1,4 +1,4 @@
-import type { OrderOrigin, TradingMode } from '../../events/primitives.js'
+import type { Origin, OrderOrigin, TradingMode } from '../../events/primitives.js'
 
 /** What the gate needs to know, read from the live projections at each check. */
 export type GateView = {
@@ -17,7 +17,7 @@ export type GateCandidate = { origin: OrderOrigin; reduceOnly: boolean }
 export class OrderGate {
   private latch: string | undefined
   private fences: (() => string | undefined)[] = []
-  private cancelFences: (() => string | undefined)[] = []
+  private cancelFences: ((origin: Origin | undefined) => string | undefined)[] = []
 
   constructor(private readonly view: () => GateView) {}
 
@@ -57,17 +57,17 @@ export class OrderGate {
    * fences, so the releasing leader records and sends nothing its successor does not know of.
    * Returns the removal.
    */
-  fenceCancels(check: () => string | undefined): () => void {
+  fenceCancels(check: (origin: Origin | undefined) => string | undefined): () => void {
     this.cancelFences = [...this.cancelFences, check]
     return () => {
       this.cancelFences = this.cancelFences.filter((f) => f !== check)
     }
   }
 
-  /** Why a cancel may not be sent now, or undefined. */
-  get cancelRefusal(): string | undefined {
+  /** Why a cancel asked for by `origin` may not be sent now, or undefined. */
+  cancelRefusal(origin?: Origin): string | undefined {
     for (const check of this.cancelFences) {
-      const reason = check()
+      const reason = check(origin)
       if (reason !== undefined) return reason
     }
     return undefined

@@ -389,7 +389,7 @@ export class OrderRouter {
    */
   async cancel(ref: CancelRef, options: { reason?: string; origin?: Origin; timeoutMs?: number } = {}): Promise<CancelOutcome> {
     const gateway = this.venue(ref.venue)
-    const held = this.options.gate.cancelRefusal
+    const held = this.options.gate.cancelRefusal(options.origin)
     if (held !== undefined) {
       this.refusals++
       throw new CancelRefused(ref, held)

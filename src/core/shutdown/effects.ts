@@ -245,6 +245,9 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   const { ports } = ctx
   const gateway = gatewayOf(ctx, venue)
   const reason = reasonOf(ctx)
+  // a fence on cancels (this instance no longer leads its engine) holds the venue's cancel-all too
+  const refused = ports.gate.cancelRefusal(ORIGIN)
+  if (refused !== undefined) return { outcome: 'failed', detail: { error: `not sent: ${refused}` } }
   ports.log.append({ type: 'venue.cancel-all-requested', data: { venue, scope, reason } })
   const caps = gateway.capabilities
   if (scope === 'own' && caps.massCancel === 'none' && caps.batchCancel === 0) {
