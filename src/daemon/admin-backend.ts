@@ -54,6 +54,8 @@ export type AdminBackendInput = {
   lifecycle: () => string
   /** The log's way to the engine's stream, when replication is configured. */
   replication?: () => (ReplicationStatus & { mode: string }) | undefined
+  /** Why this haltd no longer leads its engine (its lease taken or expired), when it has a failover section. */
+  leadershipLost?: () => string | undefined
   /** This engine in its fleet, when it has one: whether it sees it, and why not. */
   fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
   fleetAdmin?: () => FleetAdmin | undefined
@@ -106,7 +108,12 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     })
     const lifecycle = d.lifecycle()
     const replication = replicationHealth(d.replication?.())
-    const ok = logOk && replication.replication?.ok !== false && (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
+    const lost = d.leadershipLost?.()
+    const ok =
+      logOk &&
+      lost === undefined &&
+      replication.replication?.ok !== false &&
+      (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
     return {
       ok,
       state: lifecycle,
@@ -120,6 +127,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       venues,
       marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
       ...replication,
+      ...(lost !== undefined ? { leadership: { ok: false, problem: `this haltd no longer leads its engine: ${lost}` } } : {}),
       ...fleetHealth(d.fleet?.()),
     }
   }
@@ -266,10 +274,19 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
 }
 
 /** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
-/** Replication is unhealthy once it cannot go on by itself: an event it cannot carry, or a stream that refused this writer. */
-function replicationHealth(r: (ReplicationStatus & { mode: string }) | undefined): { replication?: Record<string, unknown> } {
+/** How long replication may recover from a failed publish (a stream leader moving, a server restarting) before it counts as down. */
+export const REPLICATION_RECOVERY_GRACE_MS = 10_000
+
+/**
+ * Replication is unhealthy once it cannot go on by itself (an event it cannot carry, a stream that
+ * refused this writer), or once it has tried to recover for longer than a server takes to come back.
+ */
+export function replicationHealth(r: (ReplicationStatus & { mode: string }) | undefined): { replication?: Record<string, unknown> } {
   if (!r) return {}
-  const ok = r.state !== 'blocked' && r.state !== 'fenced'
+  const stuck = r.state === 'recovering' && r.stateForMs > REPLICATION_RECOVERY_GRACE_MS
+  const ok = r.state !== 'blocked' && r.state !== 'fenced' && !stuck
+  const problem =
+    r.reason !== undefined && r.state !== 'live' ? (stuck ? `recovering for ${Math.round(r.stateForMs / 1000)} s: ${r.reason}` : r.reason) : undefined
   return {
     replication: {
       ok,
@@ -277,7 +294,7 @@ function replicationHealth(r: (ReplicationStatus & { mode: string }) | undefined
       state: r.state,
       ackedSeq: r.ackedSeq,
       lagEvents: r.lagEvents,
-      ...(r.reason !== undefined && r.state !== 'live' ? { problem: r.reason } : {}),
+      ...(problem !== undefined ? { problem } : {}),
     },
   }
 }

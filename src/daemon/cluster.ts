@@ -129,7 +129,7 @@ export function lead(input: {
   // that stands between the venues and a leader that cannot reach NATS.
   gate.fenceCancels((origin) => {
     if (leadership.lost !== undefined) return `not the leader: ${leadership.lost}`
-    return origin === 'shutdown' || origin === 'risk' ? undefined : leadership.fence()
+    return origin === 'shutdown' || origin === 'risk' || leadership.stopped ? undefined : leadership.fence()
   })
   logger.info({ engine: seat.engine, instance: seat.instance, epoch: taken.lease.epoch, reason: taken.reason }, 'leading the engine')
   return leadership

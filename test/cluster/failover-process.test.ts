@@ -3,7 +3,8 @@ import { createRunTracker } from '../../src/audit/run-rows.js'
 import type { Fact } from '../../src/projections/index.js'
 import type { Envelope } from '../../src/events/index.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
-import { events, spawnHaltd, waitFor, whenUp } from '../daemon/processes.js'
+import { adminInfoPath, readAdminInfo } from '../../src/admin/info-file.js'
+import { bearer, events, spawnHaltd, waitFor, whenUp } from '../daemon/processes.js'
 import { connect } from '@nats-io/transport-node'
 import { startNats } from '../support/nats-server.js'
 import { natsForFile } from '../support/nats-for-file.js'
@@ -104,6 +105,14 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     expect(accepted).toEqual([])
     // nor did it cancel anything: the orders it left are the new leader's to cancel
     expect(events(p.db, ['order.cancel-requested', 'venue.cancel-all-requested']).filter((e) => e.seq > pausedAt)).toEqual([])
+    // and its health says it no longer leads
+    const info = readAdminInfo(adminInfoPath(p.db))
+    const health = await fetch(`${info.url}/health`, { headers: bearer(info.token) })
+    expect(health.status).toBe(503)
+    expect(await health.json()).toMatchObject({
+      ok: false,
+      leadership: { ok: false, problem: expect.stringMatching(/^this haltd no longer leads its engine: /) },
+    })
     // the stream, as the new leader holds it, is one chain from the start
     const led = logRows(s.db)
     const verify = openEventLog({ path: s.db, readonly: true })

@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { InvalidConfig } from '../../src/daemon/config.js'
+import { REPLICATION_RECOVERY_GRACE_MS, replicationHealth } from '../../src/daemon/admin-backend.js'
+import type { ReplicationStatus } from '../../src/cluster/replication/publisher.js'
 import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-stream.js'
 import type { OrderRequest } from '../../src/exchanges/gateway.js'
 import { natsForFile } from '../support/nats-for-file.js'
@@ -129,5 +131,34 @@ describe('a primary with replication', { timeout: 30_000 }, () => {
     await first.orders.submit(limitBuy(40_000))
     await first.close()
     await expect(start(engine, { mode: 'async' })).rejects.toThrow(/the stream of engine 'd-\d+' holds \d+ events and this log only \d+/)
+  })
+})
+
+describe('replication in /health', () => {
+  const status = (over: Partial<ReplicationStatus>): ReplicationStatus & { mode: string } => ({
+    state: 'live',
+    ackedSeq: 10,
+    lagEvents: 0,
+    lagMs: 0,
+    stateForMs: 0,
+    mode: 'sync',
+    ...over,
+  })
+
+  it('is ok while live, and while it recovers for no longer than a server takes to come back', () => {
+    expect(replicationHealth(status({})).replication).toMatchObject({ ok: true, state: 'live' })
+    expect(replicationHealth(status({ state: 'recovering', reason: 'publish of seq 11 failed', stateForMs: 3_000 })).replication).toMatchObject({
+      ok: true,
+      problem: 'publish of seq 11 failed',
+    })
+  })
+
+  it('is not ok once it has recovered for longer than that, saying for how long and why, nor when fenced or blocked', () => {
+    const long = replicationHealth(
+      status({ state: 'recovering', reason: 'the stream cannot be reached: timeout', stateForMs: REPLICATION_RECOVERY_GRACE_MS + 5_000 }),
+    )
+    expect(long.replication).toMatchObject({ ok: false, problem: 'recovering for 15 s: the stream cannot be reached: timeout' })
+    expect(replicationHealth(status({ state: 'fenced', reason: 'another writer' })).replication).toMatchObject({ ok: false, problem: 'another writer' })
+    expect(replicationHealth(status({ state: 'blocked', reason: 'too large' })).replication).toMatchObject({ ok: false })
   })
 })

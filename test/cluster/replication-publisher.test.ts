@@ -105,6 +105,37 @@ describe('the replication publisher', () => {
     expect((await streamRows(e)).map((s) => s.row.hash)).toEqual([rowsOf(log)[0]!.hash, 'f'.repeat(64)])
   })
 
+  it('given a message on the stream that is no haltd row at all, the publisher is fenced at once, naming its seq, not left recovering', async () => {
+    const e = engine()
+    const log = newLog()
+    const fenced: string[] = []
+    const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
+    log.append(mark(1))
+    await p.flush(5_000)
+
+    // garbage published on the engine's subject by anyone with access to it
+    await jetstream(client.nc).publish(subjectOf(e), new TextEncoder().encode('garbage bytes'))
+
+    const appended = log.append(mark(2))
+    await expect(p.waitFor(appended.seq, 5_000)).rejects.toBeInstanceOf(ReplicationStopped)
+    expect(fenced).toEqual([expect.stringMatching(/differ at seq 2: another writer appended there: stream message 2 is not a haltd log row/)])
+    expect(p.status()).toMatchObject({ state: 'fenced', ackedSeq: 1 })
+  })
+
+  it('given the stream deleted under a publisher that had events acknowledged, the publisher is fenced saying so, not left recovering', async () => {
+    const e = engine()
+    const log = newLog()
+    const fenced: string[] = []
+    const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
+    log.append(mark(1))
+    await p.flush(5_000)
+    // as a server that lost its store: the stream is gone (deletes are refused on the stream itself, not on the server)
+    await (await jetstreamManager(client.nc)).streams.delete(streamNameOf(e))
+    const appended = log.append(mark(2))
+    await expect(p.waitFor(appended.seq, 5_000)).rejects.toBeInstanceOf(ReplicationStopped)
+    expect(fenced).toEqual([`the stream ${streamNameOf(e)} no longer exists, and it had acknowledged seq 1 to 1: deleted, or its server lost its store`])
+  })
+
   it('given another writer stored seq 2 unknown to a pipeline that sends seq 2 to 120 unconfirmed, the stream keeps none of them after it (no fork) and the publisher is fenced', async () => {
     const e = engine()
     const log = newLog()

@@ -26,6 +26,8 @@ export type Leadership = {
   /** Renew again after a handover rolled back, from the lease as it is now. */
   resume(lease: HeldLease): void
   readonly lost: string | undefined
+  /** Whether it stopped renewing (a handover's offer, a close): whoever stopped it fences for itself. */
+  readonly stopped: boolean
 }
 
 export function keepLeadership(input: {
@@ -105,6 +107,9 @@ export function keepLeadership(input: {
     },
     get lost() {
       return lost
+    },
+    get stopped() {
+      return stopped
     },
   }
 }

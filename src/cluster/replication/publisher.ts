@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { EventLog, StoredRow } from '../../core/log/event-log.js'
 import { ReplicationStopped, ReplicationTimeout, RowTooLarge, StreamAhead, StreamForked } from './errors.js'
@@ -15,6 +15,7 @@ import {
   streamNameOf,
   streamRowAt,
   subjectOf,
+  UnreadableStreamMessage,
 } from './log-stream.js'
 import { backoffAt } from './backoff.js'
 
@@ -75,6 +76,8 @@ export type ReplicationStatus = {
   lagMs: number
   /** Why the publisher is recovering, blocked or fenced. */
   reason?: string
+  /** How long it has been in this state, in ms. */
+  stateForMs: number
 }
 
 export type PublisherOptions = {
@@ -191,6 +194,7 @@ const decoder = new TextDecoder()
 class Publisher implements ReplicationPublisher {
   readonly engine: string
   private state: PublisherState = 'live'
+  private stateSince = Date.now()
   private reason: string | undefined
   private acked: number
   private next: number
@@ -262,7 +266,14 @@ class Publisher implements ReplicationPublisher {
       const oldest = rowAt(this.options.log, this.acked + 1)
       if (oldest) lagMs = Math.max(0, this.now() - oldest.ts)
     }
-    return { state: this.state, ackedSeq: this.acked, lagEvents, lagMs, ...(this.reason !== undefined ? { reason: this.reason } : {}) }
+    return {
+      state: this.state,
+      ackedSeq: this.acked,
+      lagEvents,
+      lagMs,
+      ...(this.reason !== undefined ? { reason: this.reason } : {}),
+      stateForMs: Math.max(0, this.now() - this.stateSince),
+    }
   }
 
   waitFor(seq: number, timeoutMs: number): Promise<void> {
@@ -310,6 +321,7 @@ class Publisher implements ReplicationPublisher {
   }
 
   private setState(state: PublisherState, reason?: string): void {
+    if (state !== this.state) this.stateSince = this.now()
     this.state = state
     this.reason = reason
     this.options.onState?.(state, reason)
@@ -536,7 +548,15 @@ class Publisher implements ReplicationPublisher {
         if (last < this.acked) return this.fence(`the stream holds ${last} events but had acknowledged ${this.acked}`)
         if (last > log.committedSeq) return this.fence(new StreamAhead(this.engine, last, log.committedSeq).message)
         for (let seq = this.acked + 1; seq <= last; seq++) {
-          const theirs = await streamRowAt(this.jsm, this.engine, seq)
+          let theirs: Awaited<ReturnType<typeof streamRowAt>>
+          try {
+            theirs = await streamRowAt(this.jsm, this.engine, seq)
+          } catch (e) {
+            // a message that is no row of any haltd log: another writer's, for good
+            if (e instanceof UnreadableStreamMessage)
+              return this.fence(new StreamForked(this.engine, seq, `another writer appended there: ${e.message}`).message)
+            throw e
+          }
           const ours = rowAt(log, seq)
           if (!theirs || !ours || theirs.row.hash !== ours.hash) return this.fence(new StreamForked(this.engine, seq, 'another writer appended there').message)
           this.acknowledge(seq)
@@ -548,6 +568,12 @@ class Publisher implements ReplicationPublisher {
         this.pump()
       } catch (e) {
         if (this.state !== 'recovering') return
+        // the stream it acknowledged events to is gone (deleted, or its server lost its store): what
+        // it held cannot be taken back from here, and a new empty one would read as another history
+        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound && this.acked > 0)
+          return this.fence(
+            `the stream ${streamNameOf(this.engine)} no longer exists, and it had acknowledged seq 1 to ${this.acked}: deleted, or its server lost its store`,
+          )
         this.reason = `the stream cannot be reached: ${messageOf(e)}`
         const wait = backoffAt(RECOVERY_BACKOFF_MS, unreachable++)
         setTimeout(() => void attempt(), wait).unref()
