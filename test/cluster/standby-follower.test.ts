@@ -1,11 +1,11 @@
-import { jetstream } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { describe, expect, it } from 'vitest'
 import { chainHash } from '../../src/core/log/event-log.js'
 import { createProjectionRunner } from '../../src/core/log/projection-runner.js'
 import { stateHash } from '../../src/projections/serialize.js'
 import { StreamForked } from '../../src/cluster/replication/errors.js'
 import { LogAheadOfStream, startFollower } from '../../src/cluster/replication/follower.js'
-import { encodeRow, msgIdOf, subjectOf } from '../../src/cluster/replication/log-stream.js'
+import { encodeRow, msgIdOf, streamNameOf, subjectOf } from '../../src/cluster/replication/log-stream.js'
 import { afterEachTest } from '../support/after-each-test.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { mark, submitted } from '../support/events.js'
@@ -78,6 +78,42 @@ describe('a standby following the stream', () => {
     expect(broken).toEqual([expect.stringMatching(/replicated event 6 refused: its hash does not match its contents/)])
     expect(f.status()).toMatchObject({ state: 'broken', seq: 5 })
     expect(standby.lastSeq).toBe(5)
+  })
+
+  it('given the stream deleted under it (its server lost its store), the standby stops following and says so, rather than follow nothing', async () => {
+    const e = engine()
+    const leader = newLog()
+    for (let i = 0; i < 10; i++) leader.append(mark(100 + i))
+    const p = await publish(leader, e)
+    await p.flush(5_000)
+    const standby = newLog()
+    const f = await follow(standby, e)
+    await f.catchUp(5_000)
+    await p.stop()
+    // when the stream is gone
+    await (await jetstreamManager(client.nc)).streams.delete(streamNameOf(e))
+    // then within a few stall checks the follower breaks, naming the stream and what this log holds
+    const until = Date.now() + 15_000
+    while (f.status().state === 'following' && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+    expect(f.status()).toMatchObject({
+      state: 'broken',
+      reason: `the stream ${streamNameOf(e)} no longer exists (deleted, or its server lost its store): this log holds seq 1 to 10`,
+    })
+  })
+
+  it('given a message that is no haltd row, the standby stops following, naming its seq, and stores nothing of it', async () => {
+    const e = engine()
+    const leader = newLog()
+    leader.append(mark(1))
+    const p = await publish(leader, e)
+    await p.flush(5_000)
+    const standby = newLog()
+    const f = await follow(standby, e)
+    await f.catchUp(5_000)
+    await jetstream(client.nc).publish(subjectOf(e), new TextEncoder().encode('garbage bytes'))
+    const until = Date.now() + 10_000
+    while (f.status().state === 'following' && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    expect(f.status()).toMatchObject({ state: 'broken', seq: 1, reason: expect.stringMatching(/^stream message 2 is not a haltd log row/) })
   })
 
   it('given an event type this build does not know, the standby stores it whole and names it', async () => {

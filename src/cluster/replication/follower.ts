@@ -1,4 +1,12 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager } from '@nats-io/jetstream'
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+} from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { ReplicatedChainBroken } from '../../core/log/errors.js'
 import type { EventLog, ReplicatedRow } from '../../core/log/event-log.js'
@@ -200,8 +208,23 @@ class StreamFollower implements Follower {
     if (progressed) return
     this.remaking = true
     try {
-      const last = await lastStreamSeq(this.jsm, this.engine)
-      if (last <= this.lastTaken || this.state !== 'following') return
+      let last: number
+      try {
+        last = await lastStreamSeq(this.jsm, this.engine)
+      } catch (e) {
+        // the stream this log follows is gone: nothing it held can come again from there
+        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)
+          this.break(
+            `the stream ${streamNameOf(this.engine)} no longer exists (deleted, or its server lost its store): this log holds seq 1 to ${this.log.lastSeq}`,
+          )
+        return
+      }
+      if (this.state !== 'following') return
+      if (last < this.log.lastSeq)
+        return this.break(
+          `the stream ${streamNameOf(this.engine)} holds ${last} events and this log ${this.log.lastSeq}: it was made anew, or lost its store; it is not the history this log follows`,
+        )
+      if (last <= this.lastTaken) return
       const next = await this.open(this.lastTaken + 1)
       if (this.state !== 'following') {
         next.stop()
