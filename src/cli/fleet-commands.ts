@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { HaltdError } from '../events/errors.js'
 import { openFleetBuckets } from '../cluster/fleet/buckets.js'
-import { FleetAction, type EngineScope, type FleetKillSwitch } from '../cluster/fleet/control.js'
+import { FleetAction, type EngineScope, type FleetKillSwitch, type UnreadableFleetKillSwitch } from '../cluster/fleet/control.js'
 import { connectNats } from '../cluster/greeting.js'
 import { fleetOperator, type FleetOperator, type FleetView } from '../cluster/fleet/operator.js'
 import type { FleetMember } from '../cluster/fleet/registry.js'
@@ -113,8 +113,10 @@ function reasonOf(flags: { reason?: string | undefined }): string {
   return flags.reason
 }
 
-export function describeKillSwitch(ks: FleetKillSwitch | null): string {
+export function describeKillSwitch(ks: FleetKillSwitch | UnreadableFleetKillSwitch | null): string {
   if (!ks) return 'fleet kill switch: never set'
+  if (ks.state === 'unreadable')
+    return `fleet kill switch: UNREADABLE (revision ${ks.revision}: ${ks.why}); each engine keeps its state (see LATCHED below); reset or activate to write a readable value`
   if (ks.state === 'reset') return `fleet kill switch: not set (reset by ${ks.by} on ${ks.host} at ${ks.at}: ${ks.reason})`
   const scope = ks.engines === 'all' ? 'all engines' : ks.engines.join(', ')
   return `fleet kill switch: SET (${ks.action}, ${scope}) by ${ks.by} on ${ks.host} at ${ks.at}: ${ks.reason}`

@@ -9,7 +9,7 @@ import type { FleetOrigin, HaltdEvent, Origin } from '../events/index.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { openFleetBuckets, stopKey, type FleetBuckets } from '../cluster/fleet/buckets.js'
 import { fleetOperator, type FleetOperator } from '../cluster/fleet/operator.js'
-import { fleetOriginOf, inScope, readFleetKillSwitch, type FleetKillSwitch } from '../cluster/fleet/control.js'
+import { fleetOriginOf, inScope, readFleetKillSwitch, type FleetKillSwitch, type UnreadableFleetKillSwitch } from '../cluster/fleet/control.js'
 import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
 import { parseFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
@@ -137,7 +137,18 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     publish()
   }
 
-  const onKillSwitch = (ks: FleetKillSwitch) => {
+  const onKillSwitch = (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => {
+    if (ks.state === 'unreadable') {
+      // what the switch is cannot be read from it: this engine keeps the state it is in, and says so once per value
+      const key = `unreadable:${ks.revision}`
+      if (handled.has(key)) return
+      handled.add(key)
+      logger.error(
+        { revision: ks.revision, why: ks.why },
+        `fleet kill switch: the value at revision ${ks.revision} cannot be read (${ks.why}); this engine keeps its state until a readable one is written (haltd fleet killswitch reset, or activate)`,
+      )
+      return
+    }
     if (handled.has(ks.id)) return
     handled.add(ks.id)
     try {

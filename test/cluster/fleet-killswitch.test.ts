@@ -4,6 +4,9 @@ import { activateFleetKillSwitch, FleetKillSwitchRefused, fleetKillSwitchHistory
 import { openEventLog } from '../../src/core/log/event-log.js'
 import type { Haltd } from '../../src/daemon/index.js'
 import { FLEET_OUT_OF_VIEW } from '../../src/daemon/fleet.js'
+import { fleetOperator } from '../../src/cluster/fleet/operator.js'
+import { describeKillSwitch } from '../../src/cli/fleet-commands.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { startNats } from '../support/nats-server.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
@@ -91,6 +94,49 @@ describe('the fleet kill switch', { timeout: 30_000 }, () => {
         FleetKillSwitchRefused,
       )
       await expect(resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'nothing set' })).rejects.toThrow(/not set/)
+    } finally {
+      await op.nc.close()
+    }
+  })
+
+  it('given the switch set and its value then overwritten with what is no switch, the engine stays latched and says so once, the view says UNREADABLE, and a reset over it reopens the engine', async () => {
+    // given an engine the fleet switch latched
+    const dest = memoryDestination()
+    const h = await started('ks-garbled', { destination: dest })
+    const op = await operatorView(nats.url)
+    const view = fleetOperator(op.buckets, { host: 'desk-7' })
+    try {
+      await activateFleetKillSwitch(op.buckets.control, {
+        ...operator,
+        action: 'HALTED',
+        engines: ['ks-garbled'],
+        reason: 'bad deploy',
+        known: new Set(['ks-garbled']),
+      })
+      await until('the engine halted', () => h.gate.halted)
+
+      // when the key is overwritten with garbage, and then with a value missing its id
+      const garbage = await op.buckets.control.put('killswitch', 'garbage{')
+      await until('the engine says it cannot read it', () =>
+        dest.lines.some((l) => l.includes(`the value at revision ${garbage} cannot be read (it is not JSON)`)),
+      )
+      await op.buckets.control.put(
+        'killswitch',
+        JSON.stringify({ state: 'active', action: 'HALTED', engines: 'all', reason: 'x', at: 'now', by: 'a', host: 'b' }),
+      )
+      await until('the engine says it cannot read that either', () => dest.lines.some((l) => l.includes('cannot be read (it is not a fleet kill switch (id: ')))
+
+      // then the engine keeps its latch, and the view names the value rather than say "never set"
+      expect(h.gate.halted).toBe(true)
+      expect(h.status().killSwitch).toMatchObject({ latched: true })
+      const seen = (await view.view()).killSwitch
+      expect(seen).toMatchObject({ state: 'unreadable', why: expect.stringMatching(/^it is not a fleet kill switch \(id: /) })
+      expect(describeKillSwitch(seen)).toMatch(/^fleet kill switch: UNREADABLE \(revision \d+: it is not a fleet kill switch/)
+
+      // and a reset over it is taken, and reopens the engine
+      await view.reset({ by: 'ops-anna', reason: 'clear the garbled value' })
+      await until('the engine trades again', () => !h.gate.halted)
+      expect((await view.view()).killSwitch).toMatchObject({ state: 'reset', reason: 'clear the garbled value' })
     } finally {
       await op.nc.close()
     }

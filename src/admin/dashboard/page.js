@@ -342,7 +342,9 @@ function renderFleet(fleet) {
     ? '<span class="muted">reading the fleet…</span>'
     : ks?.state === 'active'
       ? `<span class="badge bad">FLEET KILL SWITCH ${esc(ks.action)}</span> ${esc(ks.engines === 'all' ? 'all engines' : ks.engines.join(', '))}: ${esc(ks.reason)} <span class="muted">by ${esc(ks.by)} on ${esc(ks.host)} at ${time(Date.parse(ks.at))}</span>`
-      : `<span class="badge">fleet kill switch off</span>${ks ? ` <span class="muted">reset by ${esc(ks.by)}: ${esc(ks.reason)}</span>` : ''}`
+      : ks?.state === 'unreadable'
+        ? `<span class="badge warn">FLEET KILL SWITCH UNREADABLE</span> revision ${esc(ks.revision)}: ${esc(ks.why)} <span class="muted">each engine keeps its state; reset or activate to write a readable value</span>`
+        : `<span class="badge">fleet kill switch off</span>${ks ? ` <span class="muted">reset by ${esc(ks.by)}: ${esc(ks.reason)}</span>` : ''}`
   const rows = (view?.engines ?? []).map((m) => {
     const r = m.row
     const state = r

@@ -61,21 +61,37 @@ export function fleetOriginOf(ks: FleetKillSwitch): FleetOrigin {
   }
 }
 
-export function parseFleetKillSwitch(text: string): FleetKillSwitch | undefined {
+/** A value of the switch's key as written, or why it is none that haltd writes. */
+export function readFleetKillSwitchText(text: string): { value: FleetKillSwitch } | { unreadable: string } {
+  let json: unknown
   try {
-    const parsed = FleetKillSwitch.safeParse(JSON.parse(text))
-    return parsed.success ? parsed.data : undefined
+    json = JSON.parse(text)
   } catch {
-    return undefined
+    return { unreadable: 'it is not JSON' }
   }
+  const parsed = FleetKillSwitch.safeParse(json)
+  if (parsed.success) return { value: parsed.data }
+  const first = parsed.error.issues[0]
+  return { unreadable: `it is not a fleet kill switch (${first?.path.join('.') || 'the value'}: ${first?.message ?? 'invalid'})` }
 }
 
-/** The switch as the bucket holds it now (undefined: never set, or unreadable). */
-export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch; revision: number } | undefined> {
+export function parseFleetKillSwitch(text: string): FleetKillSwitch | undefined {
+  const read = readFleetKillSwitchText(text)
+  return 'value' in read ? read.value : undefined
+}
+
+/**
+ * The key's value that no haltd wrote, or not whole: the switch's state cannot be known from it.
+ * An engine keeps the state it is in; an operator may reset over it, or set it again.
+ */
+export type UnreadableFleetKillSwitch = { state: 'unreadable'; revision: number; why: string }
+
+/** The switch as the bucket holds it now: undefined when never set. */
+export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
   const entry = await control.get(KILL_SWITCH_KEY)
   if (entry?.operation !== 'PUT') return undefined
-  const value = parseFleetKillSwitch(entry.string())
-  return value ? { value, revision: entry.revision } : undefined
+  const read = readFleetKillSwitchText(entry.string())
+  return { value: 'value' in read ? read.value : { state: 'unreadable', revision: entry.revision, why: read.unreadable }, revision: entry.revision }
 }
 
 /** Every activation and reset the bucket still holds, oldest first. */
@@ -121,11 +137,15 @@ export async function activateFleetKillSwitch(
   return value as ActiveFleetKillSwitch
 }
 
-/** Reset it: refused when it is not set. Each engine it latched records the reset and trades again. */
+/**
+ * Reset it: refused when it is not set. Each engine it latched records the reset and trades again.
+ * A value no haltd wrote is reset over (it may hide a switch that is set).
+ */
 export async function resetFleetKillSwitch(control: KV, input: Issued & { reason: string }): Promise<FleetKillSwitch> {
   const now = await readFleetKillSwitch(control)
-  if (now?.value.state !== 'active') throw new FleetKillSwitchRefused('the fleet kill switch is not set')
-  const value = checked({ state: 'reset', id: randomUUID(), resets: now.value.id, reason: input.reason, at: new Date().toISOString(), ...issuer(input) })
+  if (now?.value.state !== 'active' && now?.value.state !== 'unreadable') throw new FleetKillSwitchRefused('the fleet kill switch is not set')
+  const resets = now.value.state === 'active' ? { resets: now.value.id } : {}
+  const value = checked({ state: 'reset', id: randomUUID(), ...resets, reason: input.reason, at: new Date().toISOString(), ...issuer(input) })
   await control.update(KILL_SWITCH_KEY, JSON.stringify(value), now.revision)
   return value
 }

@@ -7,12 +7,13 @@ import {
   type FleetAction,
   type FleetKillSwitch,
   type Issued,
+  type UnreadableFleetKillSwitch,
 } from './control.js'
 import type { FleetBuckets } from './buckets.js'
 import { readFleet, type FleetMember } from './registry.js'
 import { followFleetStop, requestFleetStop, type StopOutcome } from './stop.js'
 
-export type FleetView = { engines: FleetMember[]; killSwitch: FleetKillSwitch | null }
+export type FleetView = { engines: FleetMember[]; killSwitch: FleetKillSwitch | UnreadableFleetKillSwitch | null }
 
 /** What an operator does to the fleet, from the CLI or an engine's admin API: each action signed with who and where. */
 export type FleetOperator = {

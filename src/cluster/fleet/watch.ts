@@ -1,6 +1,6 @@
 import { KvWatchInclude, type KV } from '@nats-io/kv'
 import { KILL_SWITCH_KEY, stopKey } from './buckets.js'
-import { parseFleetKillSwitch, type FleetKillSwitch } from './control.js'
+import { readFleetKillSwitchText, type FleetKillSwitch, type UnreadableFleetKillSwitch } from './control.js'
 import { parseFleetStop, type FleetStopRequest } from './stop.js'
 
 type Watch = { stop(): void }
@@ -17,17 +17,20 @@ async function watchKey(control: KV, key: string, include: KvWatchInclude, onTex
  * Follow the fleet kill switch: its current value first, then each new one as it is written.
  * `stop()` ends the watch; a watch that broke (NATS went away) is restarted by the caller.
  */
-export async function watchFleetKillSwitch(control: KV, onValue: (ks: FleetKillSwitch) => void, onError: (e: unknown) => void): Promise<Watch> {
-  return watchKey(
-    control,
-    KILL_SWITCH_KEY,
-    KvWatchInclude.LastValue,
-    (text) => {
-      const value = parseFleetKillSwitch(text)
-      if (value) onValue(value)
-    },
-    onError,
-  )
+export async function watchFleetKillSwitch(
+  control: KV,
+  onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => void,
+  onError: (e: unknown) => void,
+): Promise<Watch> {
+  const iter = await control.watch({ key: KILL_SWITCH_KEY, include: KvWatchInclude.LastValue })
+  void (async () => {
+    for await (const e of iter) {
+      if (e.operation !== 'PUT') continue
+      const read = readFleetKillSwitchText(e.string())
+      onValue('value' in read ? read.value : { state: 'unreadable', revision: e.revision, why: read.unreadable })
+    }
+  })().catch(onError)
+  return { stop: () => iter.stop() }
 }
 
 /**
