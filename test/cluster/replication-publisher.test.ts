@@ -254,6 +254,8 @@ describe('the replication publisher', () => {
       await new Promise((r) => setTimeout(r, 2_000))
       expect(p.status()).toMatchObject({ state: 'recovering', ackedSeq: 3, lagEvents: 1 })
       expect(p.status().reason).toMatch(/the stream refused seq 4|publish of seq 4 failed/)
+      // whoever waits for it is told the stream's own reason, not only that no answer came
+      await expect(p.waitFor(4, 200)).rejects.toThrow(/maximum messages exceeded/)
       // at once, then after 50, 100, 250, 500 and 1000 ms: a handful, not thousands
       expect(asked.length).toBeGreaterThan(1)
       expect(asked.length).toBeLessThanOrEqual(8)

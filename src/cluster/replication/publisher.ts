@@ -195,6 +195,8 @@ class Publisher implements ReplicationPublisher {
   readonly engine: string
   private state: PublisherState = 'live'
   private stateSince = Date.now()
+  /** Why the last publish failed, until one is acknowledged: a timeout names it, not only "no answer". */
+  private lastFailure: string | undefined
   private reason: string | undefined
   private acked: number
   private next: number
@@ -287,7 +289,13 @@ class Publisher implements ReplicationPublisher {
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== waiter)
           const why =
-            this.state === 'recovering' ? `the stream cannot be reached: ${this.reason}` : this.state === 'blocked' ? `${this.reason}` : 'no answer yet'
+            this.state === 'recovering'
+              ? `the stream cannot be reached: ${this.reason}`
+              : this.state === 'blocked'
+                ? `${this.reason}`
+                : this.lastFailure !== undefined
+                  ? `no answer yet; the last publish that failed: ${this.lastFailure}`
+                  : 'no answer yet'
           reject(new ReplicationTimeout(seq, timeoutMs, why))
         }, timeoutMs),
       }
@@ -506,7 +514,8 @@ class Publisher implements ReplicationPublisher {
         this.acknowledge(seq)
       }
     } else if (error !== undefined && this.state === 'live') {
-      this.setState('recovering', refused ? `the stream refused seq ${seq}: ${messageOf(error)}` : `publish of seq ${seq} failed: ${messageOf(error)}`)
+      this.lastFailure = refused ? `the stream refused seq ${seq}: ${messageOf(error)}` : `publish of seq ${seq} failed: ${messageOf(error)}`
+      this.setState('recovering', this.lastFailure)
       this.failures++
     }
     if (this.pending.size === 0) {
@@ -520,6 +529,7 @@ class Publisher implements ReplicationPublisher {
     if (seq <= this.acked) return
     this.acked = seq
     this.failures = 0
+    this.lastFailure = undefined
     if (this.waiters.length === 0) return
     const still: Waiter[] = []
     for (const w of this.waiters) {
