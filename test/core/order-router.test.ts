@@ -499,6 +499,25 @@ describe('order router over CcxtGateway and the fake Binance venue', () => {
     expect(venue.faults.hits('POST /fapi/v1/order')).toBe(1)
   })
 
+  it('given a venue that looks orders up by its own id only, an order whose answer was lost is found in its open orders, and then in its closed ones', async () => {
+    // given a venue refusing a lookup by client order id (as Kraken's QueryOrders, which wants a txid)
+    const { log, venue, router } = await ccxtSetup()
+    venue.faults.inject('GET /fapi/v1/order', faults.error(400, -1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed."))
+    // when a resting order's answer is lost
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    const resting = await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: strategy })
+    // then it is found where the venue lists it, and recorded accepted
+    expect(resting).toMatchObject({ status: 'accepted' })
+    expect(venue.faults.hits('GET /fapi/v1/order')).toBe(1)
+    // and a market order filled at once, its answer lost, is found among the closed ones, without asking fetchOrder again
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    const market = await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'market', qty: 0.01, origin: strategy })
+    expect(market).toMatchObject({ status: 'accepted' })
+    expect(venue.faults.hits('GET /fapi/v1/order')).toBe(1)
+    expect(venue.faults.hits('GET /fapi/v1/allOrders')).toBeGreaterThan(0)
+    expect(types(log).filter((t) => t === 'order.rejected')).toEqual([])
+  })
+
   it('a submit the venue answers 429 placed nothing: it is recorded rejected at once, never status-unknown, and not looked up', async () => {
     // given a venue answering the order with "too many requests" and a Retry-After
     const { log, venue, router } = await ccxtSetup()

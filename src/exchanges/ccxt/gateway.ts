@@ -85,6 +85,8 @@ export class CcxtGateway implements ExchangeGateway {
   readonly clientIdRule: ClientIdRule
   /** Learned on the first refusal: the venue lists positions one symbol per call (Bybit). */
   private positionsPerSymbol = false
+  /** Why this venue's `fetchOrder` cannot find an order by client order id (learnt once): such lookups read its lists instead. */
+  private noLookupByClientId: string | undefined
   private readonly symbols: readonly string[]
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
@@ -474,29 +476,63 @@ export class CcxtGateway implements ExchangeGateway {
   private async lookup(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
     const has = ex.has as Record<string, unknown>
     try {
-      if (has.fetchOrder) {
+      if (has.fetchOrder && (ref.venueOrderId || this.noLookupByClientId === undefined)) {
         if (ex.id === 'bybit') return await this.bybitLookup(ref, ex, signal)
         const params = fetchOrderParams(ex.id)
-        const raw = await this.run(
-          'fetchOrder',
-          ex,
-          () =>
-            ref.venueOrderId
-              ? ex.fetchOrder(ref.venueOrderId, ref.symbol, params)
-              : ex.fetchOrder(undefined as unknown as string, ref.symbol, { ...params, ...byClientIdParams(ex.id, ref.clientOrderId) }),
-          'all',
-          signal,
-        )
-        const order = toVenueOrder(raw)
-        return order
+        try {
+          const raw = await this.run(
+            'fetchOrder',
+            ex,
+            () =>
+              ref.venueOrderId
+                ? ex.fetchOrder(ref.venueOrderId, ref.symbol, params)
+                : ex.fetchOrder(undefined as unknown as string, ref.symbol, { ...params, ...byClientIdParams(ex.id, ref.clientOrderId) }),
+            'all',
+            signal,
+          )
+          return toVenueOrder(raw)
+        } catch (e) {
+          const failure = toVenueError(this.venue, e)
+          // a venue that looks orders up by its own id only (Kraken's QueryOrders wants a txid) refuses
+          // the question, not the order: its lists answer it instead, from now on
+          if (ref.venueOrderId || (failure.kind !== 'rejected' && failure.kind !== 'unsupported')) throw failure
+          this.noLookupByClientId = failure.message
+        }
       }
-      const open = await this.openOrders(ex, [ref.symbol], signal)
-      return open.find((o) => (ref.venueOrderId ? o.venueOrderId === ref.venueOrderId : o.clientOrderId === ref.clientOrderId))
+      return await this.lookupInLists(ref, ex, signal)
     } catch (e) {
       const failure = toVenueError(this.venue, e)
       if (failure.kind === 'not-found') return undefined
       throw failure
     }
+  }
+
+  /**
+   * An order found in the venue's open orders, then its recent closed ones, where it cannot be
+   * looked up by itself. Absent from lists that stop at the most recent orders is not absent from
+   * the venue: that is an error (its fate stays unknown), never "the venue does not know it".
+   */
+  private async lookupInLists(ref: OrderRef, ex: Exchange, signal: AbortSignal): Promise<VenueOrder | undefined> {
+    const mine = (o: VenueOrder) => (ref.venueOrderId ? o.venueOrderId === ref.venueOrderId : o.clientOrderId === ref.clientOrderId)
+    const open = (await this.openOrders(ex, [ref.symbol], signal)).find(mine)
+    if (open) return open
+    const has = ex.has as Record<string, unknown>
+    const closedOf = has.fetchClosedOrders
+      ? (symbol: string) => ex.fetchClosedOrders(symbol)
+      : has.fetchCanceledAndClosedOrders
+        ? (symbol: string) => ex.fetchCanceledAndClosedOrders(symbol)
+        : has.fetchOrders
+          ? (symbol: string) => ex.fetchOrders(symbol)
+          : undefined
+    if (!has.fetchOrder && !closedOf) return undefined
+    const closed = closedOf ? (await this.run('fetchOrder', ex, () => closedOf(ref.symbol), 'all', signal)).map(toVenueOrder).find(mine) : undefined
+    if (closed) return closed
+    const how = this.noLookupByClientId ? `it cannot be looked up by client order id (${this.noLookupByClientId})` : 'it cannot be looked up by itself'
+    throw new VenueError(
+      this.venue,
+      'unavailable',
+      `order ${ref.clientOrderId ?? ref.venueOrderId} is in neither the open nor the recent closed orders of ${ref.symbol}, and ${how}: its fate is unknown`,
+    )
   }
 
   /**

@@ -273,6 +273,14 @@ export async function startFakeBinance(options: FakeBinanceOptions = {}): Promis
       },
       'DELETE /fapi/v1/order': { security: 'signed', handler: (p) => futuresOrder(engine.cancel('futures', requireSymbol(p), orderRef(p))) },
       'GET /fapi/v1/openOrders': { security: 'signed', handler: (p) => engine.open('futures', p.get('symbol') ?? undefined).map(futuresShown) },
+      // every order of a symbol, open or not, oldest first (ccxt's fetchOrders and fetchClosedOrders)
+      'GET /fapi/v1/allOrders': {
+        security: 'signed',
+        handler: (p) => {
+          const symbol = requireSymbol(p)
+          return [...engine.orders.futures.values()].filter((o) => o.symbol === symbol).map(futuresShown)
+        },
+      },
       'DELETE /fapi/v1/allOpenOrders': {
         security: 'signed',
         handler: (p) => {
