@@ -8,7 +8,13 @@ export class UsageError extends HaltdError {
 
 export type FlagSpec = Record<string, 'string' | 'boolean' | 'number'>
 
-/** A small strict flag parser: unknown flags and missing values are errors that name the flag. */
+/** A number as a person writes one: digits, a sign, a decimal point; not `0x10`, `1e3`, ` 5 ` or an empty string. */
+const PLAIN_NUMBER = /^-?(?:\d+(?:\.\d+)?|\.\d+)$/
+
+/**
+ * A small strict flag parser: unknown flags, missing values, a value flag given twice and a number
+ * that is not written plainly are errors that name the flag.
+ */
 export function parseFlags<S extends FlagSpec>(
   args: string[],
   spec: S,
@@ -31,9 +37,10 @@ export function parseFlags<S extends FlagSpec>(
     }
     const raw = eq === -1 ? args[++i] : arg.slice(eq + 1)
     if (raw === undefined || (eq === -1 && raw.startsWith('--'))) throw new UsageError(`--${name} needs a value`)
+    if (Object.hasOwn(flags, name)) throw new UsageError(`--${name} is given twice: which one is meant is not for haltd to guess`)
     if (kind === 'number') {
       const n = Number(raw)
-      if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${raw}'`)
+      if (!PLAIN_NUMBER.test(raw) || !Number.isFinite(n)) throw new UsageError(`--${name} must be a plain decimal number, got '${raw}'`)
       flags[name] = n
     } else flags[name] = raw
   }

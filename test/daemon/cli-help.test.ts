@@ -73,7 +73,14 @@ describe('haltd --help and bad input', () => {
   it('names an unknown option, a missing value, a bad number and a stray argument', async () => {
     expect(await haltd('demo', '--bogus')).toMatchObject({ code: 1, stderr: 'haltd demo: unknown option --bogus\n' })
     expect(await haltd('demo', '--port')).toMatchObject({ code: 1, stderr: 'haltd demo: --port needs a value\n' })
-    expect(await haltd('demo', '--seed', 'x')).toMatchObject({ code: 1, stderr: "haltd demo: --seed must be a number, got 'x'\n" })
+    expect(await haltd('demo', '--seed', 'x')).toMatchObject({ code: 1, stderr: "haltd demo: --seed must be a plain decimal number, got 'x'\n" })
+    // numbers JavaScript would read, a person would not write: refused, not taken as 16, 1000, 5 or 0
+    for (const odd of ['0x10', '1e3', ' 5 ', '', 'Infinity'])
+      expect(await haltd('demo', '--orders', odd)).toMatchObject({ code: 1, stderr: `haltd demo: --orders must be a plain decimal number, got '${odd}'\n` })
+    expect(await haltd('demo', '--seed', '1', '--seed', '2')).toMatchObject({
+      code: 1,
+      stderr: 'haltd demo: --seed is given twice: which one is meant is not for haltd to guess\n',
+    })
     expect(await haltd('demo', '--status-every', '-1')).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('--status-every must be 0 (off) or more seconds'),

@@ -1,5 +1,5 @@
 import type { Exchange, Ticker, Tickers } from 'ccxt'
-import { systemClock, type Clock } from '../../events/clock.js'
+import { systemClock, timeoutSignal, type Clock } from '../../events/clock.js'
 import type { TickerSource } from '../ticker-source.js'
 import type { BackoffGate, Ticket } from './backoff-gate.js'
 import { isRateLimited } from './errors.js'
@@ -125,7 +125,7 @@ export function ccxtTickerSource(options: CcxtTickerSourceOptions): TickerSource
     let ticket: Ticket | undefined
     if (gate) {
       // market data waits behind everything else, and never longer than until the next poll
-      ticket = await gate.pass(2, AbortSignal.timeout(pollMs), performance.now() + pollMs).catch(() => undefined)
+      ticket = await gate.pass(2, timeoutSignal(pollMs), performance.now() + pollMs).catch(() => undefined)
       if (!ticket) return
     }
     const results = await Promise.allSettled(groups.map((g) => readGroup(exchange, g)))
