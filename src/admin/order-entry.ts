@@ -73,7 +73,11 @@ const cutOffMessage = (unsent: number, max: number) =>
   `updates stopped: ${unsent} bytes were unread, over the ${max} bytes allowed; read open orders, then subscribe again`
 
 /** `maxUnsentBytes`: unread updates past which `/engine/stream` ends with a `cut-off` line. */
+/** `/engine/stream` responses open at once, every engine together: each holds a socket and a listener on the log. */
+export const MAX_ENTRY_STREAMS = 64
+
 export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Record<string, Route> {
+  let streams = 0
   const op = (name: string, from: 'body' | 'query'): Handler => ({
     needs: ENTRY_ROLES,
     run: async (call: Call) => {
@@ -101,7 +105,17 @@ export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Rec
         needs: ENTRY_ROLES,
         run: async (call) => {
           const engine = caller(call).name
-          return { status: 200, body: null, stream: (res: ServerResponse) => streamTo(res, entry, engine, maxUnsentBytes) }
+          if (streams >= MAX_ENTRY_STREAMS)
+            throw new HttpRefusal(503, 'TOO_MANY_STREAMS', `the admin listener serves at most ${MAX_ENTRY_STREAMS} /engine/stream responses at once`)
+          streams++
+          return {
+            status: 200,
+            body: null,
+            stream: (res: ServerResponse) => {
+              res.once('close', () => streams--)
+              streamTo(res, entry, engine, maxUnsentBytes)
+            },
+          }
         },
       },
     },

@@ -49,6 +49,10 @@ export async function startOrderEntry(input: {
     positions: () => exposures(state()),
     balances: () => worldOf(state()).balances,
     mark: (venue, symbol) => state().marks.get(marketKey(venue, symbol)),
+    marketsAt: (venue) => {
+      const markets = state().venues.get(venue)?.markets
+      return markets && markets.size > 0 ? [...markets.keys()] : undefined
+    },
     onEvent: (listener) => {
       emitter.on('event', listener)
       return () => emitter.off('event', listener)

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { credentials, hashToken } from '../../src/admin/access.js'
-import { startEntrySocket, type EntrySocket } from '../../src/admin/order-entry.js'
+import { MAX_ENTRY_STREAMS, startEntrySocket, type EntrySocket } from '../../src/admin/order-entry.js'
 import { entryOrderId } from '../../src/core/execution/order-entry.js'
 import { chainHash } from '../../src/core/log/event-log.js'
 import { SimExchange } from '../../src/exchanges/sim/index.js'
@@ -734,5 +734,41 @@ describe('haltd’s id for an engine’s order', () => {
     expect(entryOrderId('desk-7', 'a.b:c_9')).toBe('hd2cxk7id3u4ph0jfw')
     expect(entryOrderId('e', 'x'.repeat(64))).toBe('hd223hlm8b85nwscpc')
     expect(entryOrderId('pybot', 'py-2')).not.toBe(entryOrderId('pybot', 'py-1'))
+  })
+})
+
+describe('order entry: what it holds open, and markets it does not know', () => {
+  it(`given ${MAX_ENTRY_STREAMS} order-update streams open, one more is refused with 503 until one closes`, async () => {
+    const { h } = await start()
+    const open = async () => {
+      const controller = new AbortController()
+      const res = await fetch(`${h.admin!.url}/engine/stream`, { headers: { authorization: `Bearer ${ENGINE_TOKEN}` }, signal: controller.signal })
+      return { res, controller }
+    }
+    const streams = []
+    for (let i = 0; i < MAX_ENTRY_STREAMS; i++) streams.push(await open())
+    expect(streams.every((s) => s.res.status === 200)).toBe(true)
+    const refused = await open()
+    expect(refused.res.status).toBe(503)
+    expect(((await refused.res.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_STREAMS')
+    // when one stream goes, another may come
+    streams.pop()!.controller.abort()
+    let again = await open()
+    for (let i = 0; i < 50 && again.res.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      again = await open()
+    }
+    expect(again.res.status).toBe(200)
+    for (const s of [...streams, again]) s.controller.abort()
+  })
+
+  it('answers a ticker for a market the venue does not have with 400 naming the symbol, and a known one with its last mark', async () => {
+    const { call } = await start()
+    const unknown = await call('GET', `/engine/ticker?venue=sim&symbol=${encodeURIComponent('NOPE/USDT:USDT')}`)
+    expect(unknown.status).toBe(400)
+    expect(unknown.body.error.message).toMatch(/^symbol: no market 'NOPE\/USDT:USDT' at sim \(it has: BTC\/USDT:USDT\)/)
+    const known = await call('GET', `/engine/ticker?venue=sim&symbol=${encodeURIComponent(SYMBOL)}`)
+    expect(known.status).toBe(200)
+    expect(known.body).toMatchObject({ venue: 'sim', symbol: SYMBOL })
   })
 })

@@ -246,6 +246,8 @@ export type OrderEntryPorts = {
   balances: () => unknown
   /** The last mark haltd recorded for a market (its market data), if any. */
   mark: (venue: string, symbol: string) => number | undefined
+  /** The markets haltd knows at a venue (its markets as observed), where it has observed them. */
+  marketsAt?: (venue: string) => readonly string[] | undefined
   /** Each event once the projections applied it; returns the unsubscribe. */
   onEvent: (listener: (e: Envelope) => void) => () => void
   /** Limits for an engine by its name (the credential's); the default otherwise. */
@@ -504,7 +506,14 @@ export class OrderEntry {
   /** The market's last mark as haltd recorded it (ccxt's ticker, `last` only). */
   ticker(q: EntryTicker): { venue: string; symbol: string; last: number | null } {
     const venue = this.venueFor(q.venue)
-    return { venue, symbol: q.symbol, last: this.ports.mark(venue, q.symbol) ?? null }
+    const last = this.ports.mark(venue, q.symbol)
+    // null is "no price yet" for a market haltd knows; a market it does not know is named as such
+    const known = this.ports.marketsAt?.(venue)
+    if (last === undefined && known !== undefined && known.length > 0 && !known.includes(q.symbol)) {
+      const some = known.slice(0, 20).join(', ')
+      throw new InvalidEntryRequest('symbol', `no market '${q.symbol}' at ${venue} (it has: ${some}${known.length > 20 ? ', …' : ''})`)
+    }
+    return { venue, symbol: q.symbol, last: last ?? null }
   }
 
   /** The engine's own order updates and fills, from the next event on, as the projections apply them. */
