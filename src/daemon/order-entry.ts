@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'eventemitter3'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
-import { exposureOf, exposures, openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
+import { contractSizeOf, exposureOf, exposures, openOrders, order as orderOf, type HaltdState } from '../projections/index.js'
 import { marketKey } from '../projections/fact.js'
 import type { Clock } from '../events/clock.js'
 import type { EventLog } from '../core/log/event-log.js'
@@ -49,6 +49,7 @@ export async function startOrderEntry(input: {
     positions: () => exposures(state()),
     balances: () => worldOf(state()).balances,
     mark: (venue, symbol) => state().marks.get(marketKey(venue, symbol)),
+    contractSizeOf: (venue, symbol) => contractSizeOf(state().venues, venue, symbol),
     marketsAt: (venue) => {
       const markets = state().venues.get(venue)?.markets
       return markets && markets.size > 0 ? [...markets.keys()] : undefined

@@ -156,12 +156,18 @@ export const current = {
         .optional(),
     }),
   },
+  /** `contractSize`: a contract market's unit in the base asset, where it is not 1; every notional and P&L there scales by it. */
   'venue.markets-observed': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       venue: Venue,
       markets: z.array(
-        z.strictObject({ symbol: MarketSymbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() }),
+        z.strictObject({
+          symbol: MarketSymbol,
+          amountStep: z.number().finite().positive(),
+          priceStep: z.number().finite().positive().optional(),
+          contractSize: z.number().finite().positive().optional(),
+        }),
       ),
     }),
   },

@@ -53,6 +53,18 @@ const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
       }),
     },
   },
+  'venue.markets-observed': {
+    // v1 knew no contract size: every market of a v1 counts one unit as one, as it did
+    1: {
+      data: z.strictObject({
+        venue: Venue,
+        markets: z.array(
+          z.strictObject({ symbol: MarketSymbol, amountStep: z.number().finite().positive(), priceStep: z.number().finite().positive().optional() }),
+        ),
+      }),
+      up: (d: unknown) => d,
+    },
+  },
   'venue.open-orders-observed': {
     // v1 knew only whole lists; every v1 is a valid v2 as it is.
     1: { data: z.strictObject({ venue: Venue, orders: z.array(ObservedOpenOrder) }), up: (d: unknown) => d },

@@ -143,7 +143,8 @@ export type OpenOrdersOptions = { unreadable?: (order: UnreadableVenueOrder) => 
 /** Signed: positive long, negative short. */
 export type VenuePosition = { symbol: string; qty: number; entryPrice?: number }
 export type VenueBalance = { asset: string; free: number; used: number; total: number }
-export type MarketInfo = { symbol: string; amountStep: number; priceStep?: number; minQty?: number }
+/** `contractSize`: what one unit of `qty` is worth in the base asset, where it is not 1 (a derivatives contract of 0.01 BTC). */
+export type MarketInfo = { symbol: string; amountStep: number; priceStep?: number; minQty?: number; contractSize?: number }
 
 export type ConnectionChange = { connected: true } | { connected: false; reason: string }
 

@@ -1,6 +1,7 @@
 import { marketKey, venueOfKey } from './fact.js'
 import { emptyPosition, unrealizedAt, type Position } from './positions.js'
 import type { HaltdState } from './state.js'
+import { contractSizeOf } from './venues.js'
 
 /**
  * A position as haltd best knows it. Where the venue has reported its positions, the venue's
@@ -61,7 +62,7 @@ export function exposures(state: HaltdState): Exposure[] {
       const avgEntry = said?.entryPrice ?? base.avgEntry
       const mark = state.marks.get(key)
       const e: Exposure = { ...base, qty, basis: 'venue', observedSeq: report.seq, observedQty, avgEntry, unrealized: 0 }
-      e.unrealized = mark === undefined ? 0 : unrealizedAt({ ...emptyPosition(venue, symbol), qty, avgEntry }, mark)
+      e.unrealized = mark === undefined ? 0 : unrealizedAt({ qty, avgEntry }, mark, contractSizeOf(state.venues, venue, symbol))
       out.set(key, e)
     }
   }

@@ -3,7 +3,7 @@ export * from './anomalies.js'
 export { ORDER_TRANSITIONS, evolveOrder, isLive, remainingQty, type Order, type OrderStatus, type OrderEventKind } from './orders.js'
 export { applyFill, emptyPosition, unrealizedAt, type Position } from './positions.js'
 export { exposures, exposureOf, type Exposure } from './exposure.js'
-export { evolveVenue, emptyVenue, type VenueView } from './venues.js'
+export { contractSizeOf, evolveVenue, emptyVenue, type VenueView } from './venues.js'
 export { evolveTrading, evolveStrategy, initialTrading, type TradingView, type KillSwitch, type DrainState, type StrategyView } from './trading.js'
 export {
   evolveShutdown,

@@ -45,8 +45,11 @@ function copyPosition(p: Position): Position {
   }
 }
 
-/** Apply one fill; returns a new position. `mark` (if known) refreshes `unrealized`. */
-export function applyFill(pos: Position, side: Side, qty: number, price: number, fee: number, mark?: number): Position {
+/**
+ * Apply one fill; returns a new position. `mark` (if known) refreshes `unrealized`. `contractSize`
+ * is the market's unit in the base asset (see `contractSizeOf`): P&L scales by it, quantities do not.
+ */
+export function applyFill(pos: Position, side: Side, qty: number, price: number, fee: number, mark?: number, contractSize = 1): Position {
   const signed = side === 'buy' ? qty : -qty
   const next = copyPosition(pos)
   next.fees = pos.fees + fee
@@ -60,7 +63,7 @@ export function applyFill(pos: Position, side: Side, qty: number, price: number,
     const open = Math.abs(held)
     const direction = held > 0 ? 1 : -1
     const closing = Math.min(open, qty)
-    next.realized = pos.realized + closing * (price - pos.avgEntry) * direction
+    next.realized = pos.realized + closing * (price - pos.avgEntry) * direction * contractSize
     const rest = qty - open
     if (Math.abs(rest) <= FLAT_EPS * Math.max(open, qty)) {
       next.qty = 0
@@ -72,12 +75,12 @@ export function applyFill(pos: Position, side: Side, qty: number, price: number,
       next.qty = held + signed
     }
   }
-  next.unrealized = mark === undefined ? 0 : unrealizedAt(next, mark)
+  next.unrealized = mark === undefined ? 0 : unrealizedAt(next, mark, contractSize)
   return next
 }
 
-export function unrealizedAt(pos: Position, mark: number): number {
-  return pos.qty === 0 ? 0 : pos.qty * (mark - pos.avgEntry)
+export function unrealizedAt(pos: Pick<Position, 'qty' | 'avgEntry'>, mark: number, contractSize = 1): number {
+  return pos.qty === 0 ? 0 : pos.qty * (mark - pos.avgEntry) * contractSize
 }
 
 export function withUnrealized(pos: Position, unrealized: number): Position {

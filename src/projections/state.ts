@@ -5,7 +5,7 @@ import { evolveOrder, isLive, type Order } from './orders.js'
 import { applyFill, emptyPosition, unrealizedAt, withUnrealized, type Position } from './positions.js'
 import { evolveShutdown, initialShutdownState, type ShutdownState } from './shutdowns.js'
 import { evolveStrategy, evolveTrading, initialTrading, type StrategyView, type TradingView } from './trading.js'
-import { evolveVenue, type VenueView } from './venues.js'
+import { contractSizeOf, evolveVenue, type VenueView } from './venues.js'
 
 /** Running totals over every venue, kept per event so peak equity sees every intermediate value. */
 export type PnlTotals = {
@@ -186,7 +186,7 @@ function apply(state: HaltdState, fact: Fact): void {
       state.marks.set(key, fact.data.price)
       const pos = state.positions.get(key)
       if (pos === undefined || pos.qty === 0) return
-      const unrealized = unrealizedAt(pos, fact.data.price)
+      const unrealized = unrealizedAt(pos, fact.data.price, contractSizeOf(state.venues, fact.data.venue, fact.data.symbol))
       state.positions.set(key, withUnrealized(pos, unrealized))
       moveEquity(state, 0, 0, unrealized - pos.unrealized)
       return
@@ -300,14 +300,15 @@ function book(state: HaltdState, order: Order, qty: number, price: number, fee: 
   const key = marketKey(order.venue, order.symbol)
   const mark = state.marks.get(key)
   const pos = state.positions.get(key) ?? emptyPosition(order.venue, order.symbol)
-  const next = applyFill(pos, order.side, qty, price, fee, mark)
+  const size = contractSizeOf(state.venues, order.venue, order.symbol)
+  const next = applyFill(pos, order.side, qty, price, fee, mark, size)
   state.positions.set(key, next)
   moveEquity(state, next.realized - pos.realized, fee, next.unrealized - pos.unrealized)
 
   const strategy = strategyOf(order.origin)
   const bk = bookKey(order.venue, order.symbol, strategy)
   const bookPos = state.books.get(bk) ?? emptyPosition(order.venue, order.symbol, strategy)
-  state.books.set(bk, applyFill(bookPos, order.side, qty, price, fee))
+  state.books.set(bk, applyFill(bookPos, order.side, qty, price, fee, undefined, size))
 }
 
 function moveEquity(state: HaltdState, realized: number, fees: number, unrealized: number): void {

@@ -20,8 +20,8 @@ export type VenueView = {
   openOrders?: Observed<Pick<EventData<'venue.open-orders-observed'>, 'orders'>>
   /** The parts of a list recorded in parts, up to the last one read; observed only once whole. */
   openOrdersSoFar?: ListSoFar
-  /** Precision per symbol, merged across observations (a venue may report markets in parts). */
-  markets: Map<string, { amountStep: number; priceStep?: number }>
+  /** Precision (and a contract market's size) per symbol, merged across observations (a venue may report markets in parts). */
+  markets: Map<string, { amountStep: number; priceStep?: number; contractSize?: number }>
 }
 
 export type VenueFact =
@@ -85,7 +85,11 @@ export function evolveVenue(view: VenueView | undefined, fact: VenueFact): Venue
     case 'venue.markets-observed': {
       const markets = new Map(next.markets)
       for (const m of fact.data.markets) {
-        markets.set(m.symbol, m.priceStep === undefined ? { amountStep: m.amountStep } : { amountStep: m.amountStep, priceStep: m.priceStep })
+        markets.set(m.symbol, {
+          amountStep: m.amountStep,
+          ...(m.priceStep !== undefined ? { priceStep: m.priceStep } : {}),
+          ...(m.contractSize !== undefined ? { contractSize: m.contractSize } : {}),
+        })
       }
       next.markets = markets
       break
@@ -123,4 +127,12 @@ export function evolveVenue(view: VenueView | undefined, fact: VenueFact): Venue
     }
   }
   return next
+}
+
+/**
+ * What one unit of a market's quantity is worth in its base asset: the contract size the venue
+ * reported for it, else 1. Every notional and P&L of the market is quantity × price × this.
+ */
+export function contractSizeOf(venues: ReadonlyMap<string, VenueView>, venue: string, symbol: string): number {
+  return venues.get(venue)?.markets.get(symbol)?.contractSize ?? 1
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { clientIdProblem, clientIdRuleFor, idRunTag, isOwnOrderId, makeClientOrderId } from '../../src/exchanges/client-order-id.js'
+import ccxt from 'ccxt'
+import { toVenueOrder, withoutVenuePrefix } from '../../src/exchanges/ccxt/mapping.js'
 
 const FAMILIES = ['okx', 'okxus', 'binance', 'binanceusdm', 'binancecoinm', 'bybit', 'kraken', 'krakenfutures', 'coinbase', 'deribit']
 
@@ -95,5 +97,34 @@ describe('each venue family’s rule', () => {
     expect(clientIdProblem(other, 'hd-abe607-1')).toBeUndefined()
     expect(clientIdProblem(other, '')).toMatch(/an empty client order id/)
     expect(clientIdProblem(other, 'a b')).toMatch(/printable ASCII/)
+  })
+})
+
+describe('an id as the venue reports it back', () => {
+  // Gate's futures `text` must start with `t-`; ccxt adds it on the way out and leaves it on the way back
+  const gate = new ccxt.gate()
+  const gateOrder = (text: string) =>
+    gate.parseOrder({
+      id: 15675394,
+      contract: 'BTC_USDT',
+      size: 3,
+      left: 3,
+      price: '40000',
+      status: 'open',
+      text,
+      create_time: 1700000000.1,
+      finish_as: '',
+      tif: 'gtc',
+    })
+
+  it('given a Gate order whose text is t- and an id haltd made, then it is haltd’s id again, so its fills and status reach the order', () => {
+    const own = makeClientOrderId('r1abcd', 7)
+    expect(gateOrder(`t-${own}`).clientOrderId).toBe(`t-${own}`)
+    expect(toVenueOrder(gateOrder(`t-${own}`)).clientOrderId).toBe(own)
+  })
+
+  it('leaves another program’s t- id as the venue shows it', () => {
+    expect(toVenueOrder(gateOrder('t-manual-42')).clientOrderId).toBe('t-manual-42')
+    expect(withoutVenuePrefix('t-')).toBe('t-')
   })
 })

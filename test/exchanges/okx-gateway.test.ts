@@ -31,6 +31,14 @@ const resting = (venue: FakeOkx, n: number, prefix: string): string[] =>
   })
 
 describe('CcxtGateway at OKX', { timeout: 20_000 }, () => {
+  it('gives a swap market the contract size OKX lists (ctVal), which scales its notional and P&L', async () => {
+    const { venue, gateway } = await given()
+    const swap = (await gateway.fetchMarkets()).find((m) => m.symbol === SWAP)
+    const listed = venue.instruments.get('BTC-USDT-SWAP').ctVal
+    expect(listed).not.toBe(1)
+    expect(swap).toMatchObject({ symbol: SWAP, contractSize: listed })
+  })
+
   // OKX ignores fields it does not define: only the fake's record shows one a client sent
   it('sends an order with only the fields OKX defines', async () => {
     const { venue, gateway } = await given()

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { pnl, position, positions } from '../../src/projections/index.js'
+import { grossNotional } from '../../src/core/risk/readings.js'
 import { ev, given, when } from './given.js'
 
 const pos = (s: ReturnType<typeof given>, symbol = 'BTC/USDT', venue = 'sim-a') => position(s, venue, symbol)!
@@ -104,5 +105,26 @@ describe('P&L', () => {
       ['sim-a', 'trend', -1, -10],
       ['sim-b', 'shutdown:sd1', -1, 0],
     ])
+  })
+})
+
+describe('a contract market: amounts in contracts of a size the venue lists', () => {
+  const markets = (contractSize?: number) => ({
+    type: 'venue.markets-observed',
+    data: { venue: 'sim-a', markets: [{ symbol: 'BTC/USDT', amountStep: 1, ...(contractSize ? { contractSize } : {}) }] },
+  })
+
+  it('given contracts of 0.01, when 10 are bought at 50,000 and sold at 51,000, then the P&L is 10 × 0.01 × 1,000 = 100, not 10,000', () => {
+    const s = given(markets(0.01), ev.submitted('b', { qty: 10, price: 50_000 }), ev.filled('b', 't1', 10, 50_000), ev.mark(50_500))
+    // the quantity stays in contracts; what it is worth scales by their size
+    expect(position(s, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 10, avgEntry: 50_000, unrealized: 50 })
+    when(s, ev.submitted('s', { side: 'sell', qty: 10, price: 51_000 }), ev.filled('s', 't2', 10, 51_000))
+    expect(position(s, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 0, realized: 100 })
+    expect(pnl(s)).toMatchObject({ realized: 100, unrealized: 0 })
+  })
+
+  it('counts the gross notional the risk trigger reads at contracts × size × mark', () => {
+    const s = given(markets(0.01), ev.submitted('b', { qty: 10, price: 50_000 }), ev.filled('b', 't1', 10, 50_000), ev.mark(60_000))
+    expect(grossNotional(s)).toBe(6_000)
   })
 })

@@ -248,6 +248,8 @@ export type OrderEntryPorts = {
   mark: (venue: string, symbol: string) => number | undefined
   /** The markets haltd knows at a venue (its markets as observed), where it has observed them. */
   marketsAt?: (venue: string) => readonly string[] | undefined
+  /** What one unit of a market's amount is in its base asset (a contract's size), 1 where the venue did not say. */
+  contractSizeOf?: (venue: string, symbol: string) => number
   /** Each event once the projections applied it; returns the unsubscribe. */
   onEvent: (listener: (e: Envelope) => void) => () => void
   /** Limits for an engine by its name (the credential's); the default otherwise. */
@@ -425,9 +427,10 @@ export class OrderEntry {
       const price = order.price ?? this.ports.mark(venue, order.symbol)
       if (price === undefined)
         return `engine ${engine}'s limit of ${limits.maxOrderNotional} notional per order needs a price: no mark for ${venue} ${order.symbol} yet`
-      const notional = order.amount * price
+      const size = this.ports.contractSizeOf?.(venue, order.symbol) ?? 1
+      const notional = order.amount * size * price
       if (notional > limits.maxOrderNotional * (1 + 1e-12))
-        return `an order of ${order.amount} ${order.symbol} at ${price} is ${notional} notional, over engine ${engine}'s limit of ${limits.maxOrderNotional} per order`
+        return `an order of ${order.amount} ${order.symbol}${size !== 1 ? ` (contracts of ${size})` : ''} at ${price} is ${notional} notional, over engine ${engine}'s limit of ${limits.maxOrderNotional} per order`
     }
     window.add(now)
     return undefined

@@ -248,7 +248,15 @@ export async function observeVenue(
     const markets = await gateway.fetchMarkets()
     log.append({
       type: 'venue.markets-observed',
-      data: { venue, markets: markets.map((m) => ({ symbol: m.symbol, amountStep: m.amountStep, priceStep: m.priceStep })) },
+      data: {
+        venue,
+        markets: markets.map((m) => ({
+          symbol: m.symbol,
+          amountStep: m.amountStep,
+          priceStep: m.priceStep,
+          ...(m.contractSize !== undefined ? { contractSize: m.contractSize } : {}),
+        })),
+      },
     })
   }
   if (all || what.openOrders) {

@@ -1,15 +1,15 @@
-import { marketKey, positions, type HaltdState } from '../../projections/index.js'
+import { contractSizeOf, marketKey, positions, type HaltdState } from '../../projections/index.js'
 import type { KillAction, RiskConfig, TriggerName } from './config.js'
 
 /** One trigger's current reading against its threshold; it trips when `reading >= threshold`. */
 export type Reading = { trigger: TriggerName; reading: number; threshold: number; action: KillAction; detail: string }
 
-/** Gross notional: Σ |qty| × mark over every position (entry price until a mark arrives). */
+/** Gross notional: Σ |qty| × contract size × mark over every position (entry price until a mark arrives). */
 export function grossNotional(state: HaltdState): number {
   let sum = 0
   for (const p of positions(state)) {
     if (p.qty === 0) continue
-    sum += Math.abs(p.qty) * (state.marks.get(marketKey(p.venue, p.symbol)) ?? p.avgEntry)
+    sum += Math.abs(p.qty) * contractSizeOf(state.venues, p.venue, p.symbol) * (state.marks.get(marketKey(p.venue, p.symbol)) ?? p.avgEntry)
   }
   return sum
 }

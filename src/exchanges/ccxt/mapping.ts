@@ -1,5 +1,6 @@
 import { BadResponse, type Balances, type Market, type Order, type Position, type Trade } from 'ccxt'
 import type { Side } from '../../events/primitives.js'
+import { isOwnOrderId } from '../client-order-id.js'
 import type { Fill, MarketInfo, OrderAck, UnreadableVenueOrder, VenueBalance, VenueOrder, VenueOrderStatus, VenuePosition } from '../gateway.js'
 
 // ccxt's unified structures onto the port's shapes. Anything a shutdown would act on (an id, a
@@ -27,14 +28,27 @@ function statusOf(o: Pick<Order, 'status' | 'filled'>): VenueOrderStatus {
 }
 
 /**
+ * Prefixes a venue puts before the client order id it was sent, and reports it back with: Gate's
+ * `text` must start with `t-`, and ccxt adds it. Taken off only where what follows is an id haltd
+ * made, so another program's `t-…` stays as the venue shows it.
+ */
+const VENUE_ID_PREFIXES = ['t-'] as const
+
+/**
  * The order's own client id. Binance spot cancel answers put the cancel request's id in
  * `clientOrderId` and the order's in `origClientOrderId`; prefer the latter when present.
  */
 export function clientIdOf(o: Pick<Order, 'clientOrderId' | 'info'>): string | undefined {
   const info = (o.info ?? {}) as Record<string, unknown>
   const orig = info.origClientOrderId
-  if (typeof orig === 'string' && orig !== '') return orig
-  return o.clientOrderId ?? undefined
+  const id = typeof orig === 'string' && orig !== '' ? orig : (o.clientOrderId ?? undefined)
+  return id === undefined ? undefined : withoutVenuePrefix(id)
+}
+
+/** A client order id as haltd sent it, without the prefix its venue added (see `VENUE_ID_PREFIXES`). */
+export function withoutVenuePrefix(id: string): string {
+  for (const prefix of VENUE_ID_PREFIXES) if (id.startsWith(prefix) && isOwnOrderId(id.slice(prefix.length))) return id.slice(prefix.length)
+  return id
 }
 
 const sideOf = (side: unknown, what: string): Side => {
@@ -153,5 +167,10 @@ export function toMarketInfo(m: Market, precisionMode: number): MarketInfo | und
   if (!amountStep || !(amountStep > 0)) return undefined
   const priceStep = step(m.precision.price ?? undefined)
   const minQty = m.limits.amount?.min ?? undefined
-  return { symbol: m.symbol, amountStep, ...(priceStep ? { priceStep } : {}), ...(minQty ? { minQty } : {}) }
+  // ccxt's amounts on a contract market are contracts: their worth in the base asset scales every notional and P&L
+  const contractSize =
+    m.contract && typeof m.contractSize === 'number' && Number.isFinite(m.contractSize) && m.contractSize > 0 && m.contractSize !== 1
+      ? m.contractSize
+      : undefined
+  return { symbol: m.symbol, amountStep, ...(priceStep ? { priceStep } : {}), ...(minQty ? { minQty } : {}), ...(contractSize ? { contractSize } : {}) }
 }
