@@ -3,7 +3,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import type { OrderUpdate } from '../../src/exchanges/gateway.js'
 import type { VenueError } from '../../src/exchanges/errors.js'
-import { fakeBinanceSpot, fakeBinanceUsdm, faults, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'
+import {
+  fakeBinanceSpot,
+  fakeBinanceUsdm,
+  faults,
+  startFakeBinance,
+  type ClientOptions,
+  type FakeBinance,
+  type FetchLike,
+} from '../support/fake-binance/index.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -146,6 +154,36 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     expect(venue.engine.open('futures')).toEqual([])
     expect(result.canceled).toEqual([])
     expect(result.unanswered?.sort()).toEqual(['hd-u-1', 'hd-u-2'])
+  })
+
+  it('given one of its orders listed with a status ccxt does not know, cancelAll own cancels the rest as read and that one by its venue id', async () => {
+    // given a venue whose open-order list shows one order with a status no venue family defines
+    const venue = await startFakeBinance()
+    let odd: string | undefined
+    const fetchImplementation: FetchLike = async (url, init) => {
+      const answer = await venue.fetchImplementation(url, init)
+      if ((init.method ?? 'GET') !== 'GET' || new URL(url).pathname !== '/fapi/v1/openOrders' || odd === undefined) return answer
+      const list = (await answer.json()) as { clientOrderId: string; status: string }[]
+      for (const o of list) if (o.clientOrderId === odd) o.status = '_UPDATE'
+      return new Response(JSON.stringify(list), { status: answer.status, headers: answer.headers })
+    }
+    const exchange = await fakeBinanceUsdm(venue, { config: { fetchImplementation } })
+    const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange, symbols: [BTC, ETH], retry: { baseDelayMs: 10 } })
+    cleanups.push(async () => {
+      await gateway.close()
+      await venue.close()
+    })
+    await gateway.connect()
+    for (const id of ['hdodd00001', 'hdodd00002', 'hdodd00003']) await gateway.submit(limit(id))
+    odd = 'hdodd00002'
+
+    // when haltd cancels its own orders
+    const result = await gateway.cancelAll({ scope: 'own' })
+
+    // then all three are gone, the unreadable one cancelled by its id, and each is confirmed
+    expect(venue.engine.open('futures')).toEqual([])
+    expect(result.canceled.sort()).toEqual(['hdodd00001', 'hdodd00002', 'hdodd00003'])
+    expect(result.failed).toEqual([])
   })
 
   it('cancelAll account on a venue without cancel-all (as OKX) cancels every order in batches', async () => {

@@ -16,6 +16,7 @@ import type {
   OrderUpdate,
   VenueBalance,
   OpenOrdersOptions,
+  UnreadableVenueOrder,
   VenueOrder,
   VenuePosition,
 } from '../gateway.js'
@@ -252,13 +253,47 @@ export class CcxtGateway implements ExchangeGateway {
   async cancelAll(request: { scope: CancelScope; symbols?: readonly string[] }, options: CallOptions = {}): Promise<CancelAllResult> {
     const ex = this.urgent
     const signal = this.runner.deadline(options.signal)
-    const open = await this.openOrders(ex, request.symbols, signal)
+    // an order listed in a shape that cannot be read (a status ccxt does not know) is still an order:
+    // the rest of the list is cancelled as read, and it by its id
+    const unread: UnreadableVenueOrder[] = []
+    const open = await this.openOrders(ex, request.symbols, signal, (u) => unread.push(u))
     if (request.scope === 'own') {
       const mine = open.filter((o) => this.isOwn(o.clientOrderId))
-      return { scope: 'own', ...(await this.cancelEach(ex, mine, signal)) }
+      const each = await this.cancelEach(ex, mine, signal)
+      return {
+        scope: 'own',
+        ...(await this.cancelUnread(
+          unread.filter((u) => this.isOwn(u.clientOrderId)),
+          each,
+          signal,
+        )),
+      }
     }
-    if (this.capabilities.massCancel === 'none') return { scope: 'account', ...(await this.cancelEach(ex, open, signal)) }
-    return { scope: 'account', method: 'mass-cancel', ...(await this.massCancel(ex, open, request.symbols, signal)) }
+    if (this.capabilities.massCancel === 'none')
+      return { scope: 'account', ...(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal)) }
+    // the venue's cancel-all takes them with the rest; its list afterwards says which are gone
+    return { scope: 'account', method: 'mass-cancel', ...(await this.massCancel(ex, [...open, ...unread.flatMap(unreadAsListed)], request.symbols, signal)) }
+  }
+
+  /** Orders listed unreadably, cancelled one by one by their venue id, their outcomes added to `into`. */
+  private async cancelUnread<R extends Omit<CancelAllResult, 'scope'>>(unread: readonly UnreadableVenueOrder[], into: R, signal: AbortSignal): Promise<R> {
+    await Promise.all(
+      unread.map(async (u) => {
+        const id = u.clientOrderId ?? u.venueOrderId
+        if (!u.venueOrderId || !u.symbol || !id) return
+        try {
+          const r = await this.cancel(
+            { venueOrderId: u.venueOrderId, symbol: u.symbol, ...(u.clientOrderId ? { clientOrderId: u.clientOrderId } : {}) } as OrderRef,
+            { signal },
+          )
+          if (r.outcome === 'canceled') into.canceled.push(id)
+          else into.failed.push({ id, reason: r.outcome === 'rejected' ? r.reason : r.outcome })
+        } catch (e) {
+          into.failed.push({ id, reason: toVenueError(this.venue, e).message })
+        }
+      }),
+    )
+    return into
   }
 
   fetchOpenOrders(symbols?: readonly string[], options: CallOptions & OpenOrdersOptions = {}): Promise<VenueOrder[]> {
@@ -685,7 +720,10 @@ export class CcxtGateway implements ExchangeGateway {
     const listAgain = accountWide ? symbols : [...new Set(saidDone.map((o) => o.symbol))]
     let still: VenueOrder[]
     try {
-      still = await this.openOrders(ex, listAgain, signal)
+      // an order listed unreadably is listed all the same: still open
+      const unread: UnreadableVenueOrder[] = []
+      still = await this.openOrders(ex, listAgain, signal, (u) => unread.push(u))
+      still.push(...unread.flatMap(unreadAsListed))
     } catch {
       return { canceled, failed, unanswered: saidDone.map(idOf) }
     }
@@ -729,4 +767,20 @@ function isArgumentsRequired(e: unknown): boolean {
     if ((proto as { constructor?: { name?: string } }).constructor?.name === 'ArgumentsRequired') return true
   }
   return false
+}
+
+/** An order listed in a shape that cannot be read, as far as the cancel-all needs it: its ids and market. */
+function unreadAsListed(u: UnreadableVenueOrder): VenueOrder[] {
+  if (!u.venueOrderId || !u.symbol) return []
+  return [
+    {
+      venueOrderId: u.venueOrderId,
+      ...(u.clientOrderId ? { clientOrderId: u.clientOrderId } : {}),
+      symbol: u.symbol,
+      side: 'buy',
+      qty: 0,
+      filled: 0,
+      status: 'open',
+    },
+  ]
 }

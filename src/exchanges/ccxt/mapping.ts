@@ -132,16 +132,28 @@ export function toAck(o: Order, clientOrderId: string): OrderAck {
 }
 
 /** Signed quantity in the unit orders use (contracts), so a flatten can send it back as is. */
+/**
+ * One signed position per market. An account in hedge mode holds a long and a short leg of one
+ * market at once: haltd keeps one net position per market and flattens it with reduce-only orders,
+ * which in hedge mode close one leg and leave the other, so such a report is refused, saying so,
+ * rather than shown as one of its legs or as a net that no flatten could reach.
+ */
 export function toPositions(list: Position[]): VenuePosition[] {
-  const out: VenuePosition[] = []
+  const out = new Map<string, VenuePosition>()
   for (const p of list) {
     if (!p.symbol) throw new BadResponse('a position without a symbol')
     const contracts = Math.abs(p.contracts ?? 0)
     if (contracts === 0) continue
     if (p.side !== 'long' && p.side !== 'short') throw new BadResponse(`position ${p.symbol} has no side`)
-    out.push({ symbol: p.symbol, qty: p.side === 'short' ? -contracts : contracts, ...(p.entryPrice ? { entryPrice: p.entryPrice } : {}) })
+    const qty = p.side === 'short' ? -contracts : contracts
+    const other = out.get(p.symbol)
+    if (other)
+      throw new BadResponse(
+        `the account holds ${p.symbol} twice (${other.qty} and ${qty}): it is in hedge (two-way) position mode, which haltd does not manage; set it to one-way mode`,
+      )
+    out.set(p.symbol, { symbol: p.symbol, qty, ...(p.entryPrice ? { entryPrice: p.entryPrice } : {}) })
   }
-  return out
+  return [...out.values()]
 }
 
 export function toBalances(b: Balances): VenueBalance[] {
