@@ -242,6 +242,9 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
 
   function startNow(mode: ShutdownMode, reason: string, origin: Origin, shutdownId?: string): ShutdownHandle {
     let handle: ShutdownHandle
+    // armed before the procedure starts: were it to spin or block, the process still ends (arming
+    // keeps the earliest deadline, so a second request never moves it)
+    if (mode === 'emergency') armEmergencyWatchdog(`emergency shutdown: ${reason}`)
     try {
       handle = controller.requestShutdown({ mode, reason, origin, ...(shutdownId !== undefined ? { shutdownId } : {}) })
     } catch (e) {

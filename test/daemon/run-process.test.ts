@@ -75,6 +75,34 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
     expect(log.find((e) => e.type === 'shutdown.completed')!.data).toMatchObject({ outcome: 'emergency', exitCode: 3 })
   })
 
+  for (const [signal, code, outcome] of [
+    ['SIGTERM', 0, 'clean'],
+    ['SIGUSR2', 3, 'emergency'],
+  ] as const) {
+    it(`with power durability (each turn's appends one fsync'd group), ${signal} runs its shutdown to the end: exit ${code}, each step recorded once`, async () => {
+      // given the demo's config with the durability the production example uses
+      const dir = tempDir()
+      const db = join(dir, 'haltd.db')
+      const config = demoConfig({ db, port: 0, seed: 7, orders: 0 })
+      const file = join(dir, 'haltd.json')
+      writeFileSync(file, JSON.stringify({ ...config, db: { ...config.db, durability: 'power' } }))
+      const d = spawnHaltd(['run', '--config', file], { db })
+      await whenUp(d)
+      await waitFor('some orders', () => events(db, ['order.accepted']).length >= 4, d)
+
+      // when the signal comes
+      d.child.kill(signal)
+
+      // then the procedure runs once through and the process ends with its code
+      expect((await d.exit).code).toBe(code)
+      const log = events(db)
+      expect(log.find((e) => e.type === 'shutdown.completed')!.data).toMatchObject({ outcome, exitCode: code })
+      const started = log.filter((e) => e.type === 'shutdown.step-started').map((e) => (e.data as { step: number }).step)
+      expect(started).toEqual([...new Set(started)])
+      expect(log.at(-1)).toMatchObject({ type: 'run.ended', data: { exitCode: code } })
+    })
+  }
+
   it('the admin API turns a kill switch activation and reset into events with origin admin and their reasons', async () => {
     const { file, db } = slowCancelConfig(tempDir())
     const d = spawnHaltd(['run', '--config', file], { db })

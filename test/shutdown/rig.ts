@@ -35,6 +35,8 @@ export type RigOptions = {
   gateways?: Record<string, (sim: SimExchange) => ExchangeGateway>
   /** The router's submit and cancel timeouts (300 ms: the simulators answer in-process). */
   routerTimeoutMs?: number
+  /** The log's durability (`process` by default). */
+  durability?: 'process' | 'power'
 }
 
 export type Rig = Awaited<ReturnType<typeof rig>>
@@ -44,7 +46,7 @@ export function rig(o: RigOptions = {}) {
   const dir = tempDir('haltd-shutdown-')
   const names = o.venues ?? ['alpha', 'bravo', 'charlie']
   const clock = o.clock ?? systemClock
-  const log: EventLog = openEventLog({ path: o.path ?? join(dir, 'events.db'), clock })
+  const log: EventLog = openEventLog({ path: o.path ?? join(dir, 'events.db'), clock, ...(o.durability ? { durability: o.durability } : {}) })
   const projections: ProjectionRunner = createProjectionRunner({ log, warn: () => {} })
   const gate = new OrderGate(() => {
     const t = projections.state.trading

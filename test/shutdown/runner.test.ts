@@ -639,4 +639,53 @@ describe('crash in the middle of a shutdown', () => {
     expect(findUnfinishedShutdown(second.log)).toBeUndefined()
     expect(replayShutdownDecisions(second.log).divergences).toEqual([])
   })
+
+  it('given a crash after the checkpoint was written, the resumed shutdown’s health check takes the checkpoint the log records, and ends clean', async () => {
+    // given a graceful shutdown that dies once its checkpoint step (8) is done
+    const first = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 20 } } })
+    await first.rest(1)
+    const handle = first.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' })
+    handle.done.catch(() => {})
+    await new Promise<void>((resolve) => {
+      const off = first.log.on('event', (e) => {
+        if (e.type === 'shutdown.step-completed' && dataOf<{ step: number }>(e).step === 8) {
+          off()
+          resolve()
+        }
+      })
+    })
+    const path = first.log.path
+    first.crash()
+
+    // when another process resumes it, with a checkpointer that wrote nothing yet
+    const second = rig({ path, sims: first.sims, options: { graceful: { flatten: 'aggressive', settleMs: 20 } } })
+    expect(second.checkpointer.last).toBeUndefined()
+    const report = await second.controller.resumeUnfinished()!.done
+
+    // then step 12 finds the checkpoint the first process wrote and recorded, verified, and the stop is clean
+    const step12 = report.steps.filter((s) => s.step === 12)
+    expect(step12.map((s) => s.status)).toEqual(['completed'])
+    expect(report.outcome).toBe('clean')
+  })
+})
+
+describe('a shutdown over a log with power durability', () => {
+  // each turn's appends are one fsync'd group, published when it commits: the runner decides on what it has folded
+  for (const mode of ['graceful', 'emergency'] as const) {
+    it(`runs the ${mode} procedure once through, each step once, and the audit re-derives every decision`, async () => {
+      const r = rig({ durability: 'power', options: { graceful: { flatten: 'aggressive', settleMs: 20 } } })
+      await r.rest(2)
+      await r.take('alpha', 1)
+      const report = await r.controller.requestShutdown({ mode, reason: 'SIGTERM', origin: 'signal' }).done
+      expect(report.outcome).toBe(mode === 'graceful' ? 'clean' : 'emergency')
+      await r.log.flush()
+      const started = r
+        .events()
+        .filter((e) => e.type === 'shutdown.step-started')
+        .map((e) => dataOf<{ step: number }>(e).step)
+      expect(started).toEqual([...new Set(started)])
+      expect(unendedSteps(r)).toEqual([])
+      expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+    })
+  }
 })

@@ -776,6 +776,11 @@ export class EventLog {
     return this.power ? this.flush().then(() => envelope) : Promise.resolve(envelope)
   }
 
+  /** Whether appends wait for their group to commit (power durability) before they are published. */
+  get uncommitted(): boolean {
+    return this.groupOpen
+  }
+
   /** Resolves once everything appended so far is durable (immediately in `process` mode). */
   flush(): Promise<void> {
     if (!this.groupOpen) return this.committed

@@ -470,14 +470,22 @@ async function writeCheckpoint(verify: boolean, ctx: ExecuteContext): Promise<Re
   }
 }
 
+/** The newest checkpoint this shutdown recorded written (`checkpoint.written` since its first step), if any. */
+function recordedCheckpointPath(ctx: ExecuteContext): string | undefined {
+  let path: string | undefined
+  for (const e of ctx.ports.log.read({ types: ['checkpoint.written'], from: ctx.state.steps[0]?.startedSeq ?? 1 })) path = (e.data as { path: string }).path
+  return path
+}
+
 /** How long step 12 lets an outbound socket that is closing finish before it counts as left open. */
 const SOCKET_GRACE_MS = 1_000
 
 async function healthCheck(ctx: ExecuteContext, limit: number): Promise<Result> {
   const { ports } = ctx
   const problems: string[] = []
-  const last = ports.checkpointer?.last
-  const checkpoint = last ? verifyCheckpoint(last.path) : undefined
+  // this process's checkpoint, else the one this shutdown recorded before a crash it resumed from
+  const path = ports.checkpointer?.last?.path ?? recordedCheckpointPath(ctx)
+  const checkpoint = path !== undefined ? verifyCheckpoint(path) : undefined
   if (!checkpoint) problems.push('no checkpoint was written')
   else if (!checkpoint.ok) problems.push(`checkpoint ${checkpoint.path}: ${checkpoint.problem}`)
   let flushed = true

@@ -98,7 +98,12 @@ export class ShutdownRunner {
       for (const c of interrupted) this.complete(c.commandId, 'failed', { error: 'interrupted: haltd stopped before this command finished' })
       this.append(decideShutdown({ kind: 'resume' }, this.state), 'resume')
     }
-    while (!this.state.completed) {
+    for (;;) {
+      // Decide only on a state that holds everything this runner appended: with power durability
+      // an append is published (and folded here) once its group commits, at the end of the turn;
+      // deciding before that would decide the same again, for ever.
+      if (this.ports.log.uncommitted) await this.ports.log.flush()
+      if (this.state.completed) break
       const open = runningStep(this.state)
       if (!open || open.pending === 0) {
         const envelopes = this.append(decideShutdown({ kind: 'advance', world: this.ports.world() }, this.state), 'advance')
