@@ -340,35 +340,25 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
   })
   appendInChunks(ctx, events)
   const left = Math.max(1, limit - (ports.clock.now() - started))
-  // an order the venue's answers did not settle may be live all the same: it is cancelled again too,
-  // by its ids, and a confirmed cancel settles it
-  const inDoubt = new Set(summary.unsettled.map((u) => u.clientOrderId))
-  const unsettled = orders.filter((o) => inDoubt.has(o.clientOrderId))
-  const cancelAgain = (o: WorldOrder, why: string) =>
+  const again = await pool(summary.open, ports.cancelConcurrency ?? 64, (o) =>
     ports.router.cancel(
       { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
-      { reason: `${reasonOf(ctx)} (${why})`, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(left / 2)) },
-    )
-  const [again, tried] = await Promise.all([
-    pool(summary.open, ports.cancelConcurrency ?? 64, (o) => cancelAgain(o, 'still live at the venue after the cancel')),
-    pool(unsettled, ports.cancelConcurrency ?? 64, (o) => cancelAgain(o, 'not shown gone by the venue after the cancel')),
-  ])
-  const gone = (r: string) => r === 'canceled' || r === 'filled'
-  const notCanceled = again.filter((r) => !gone(r)).length
-  const stillInDoubt = summary.unsettled.filter((_, i) => !gone(tried[i]!))
+      { reason: `${reasonOf(ctx)} (still live at the venue after the cancel)`, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(left / 2)) },
+    ),
+  )
+  const notCanceled = again.filter((r) => r !== 'canceled' && r !== 'filled').length
   const detail = {
     orders: orders.length,
     settled: summary.settled,
     ...(summary.open.length > 0 ? { canceledAgain: summary.open.length, notCanceled } : {}),
-    unsettled: stillInDoubt.length,
-    ...(unsettled.length > 0 ? { unsettledCanceled: unsettled.length - stillInDoubt.length } : {}),
+    unsettled: summary.unsettled.length,
     ...(summary.list ? { list: summary.list } : {}),
     ...(summary.listError ? { listError: summary.listError } : {}),
-    ...(stillInDoubt.length > 0 ? { reasons: stillInDoubt.slice(0, 20) } : {}),
+    ...(summary.unsettled.length > 0 ? { reasons: summary.unsettled.slice(0, 20) } : {}),
   }
-  if (stillInDoubt.length === 0 && notCanceled === 0) return { outcome: 'ok', detail }
+  if (summary.unsettled.length === 0 && notCanceled === 0) return { outcome: 'ok', detail }
   const error = [
-    stillInDoubt.length > 0 ? `${stillInDoubt.length} order(s) not shown gone by ${venue} (${stillInDoubt[0]!.reason})` : '',
+    summary.unsettled.length > 0 ? `${summary.unsettled.length} order(s) not shown gone by ${venue} (${summary.unsettled[0]!.reason})` : '',
     notCanceled > 0 ? `${notCanceled} order(s) still live at ${venue} and not confirmed canceled when cancelled again` : '',
   ]
     .filter(Boolean)
