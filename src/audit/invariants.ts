@@ -191,7 +191,13 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
     },
     finish(state) {
       for (const [id, e] of emergencies) checkDeadline(id, e, lastTs, null, 'was still running after')
+      // The newest shutdown, not completed, is where the log ends (the process died, or still runs
+      // it): the step it was running, with no step event after its start, is unfinished, which the
+      // outcome says (UNFINISHED), not a step the log dropped.
+      const newest = [...state.shutdowns.keys()].at(-1)
+      const running = newest === undefined ? undefined : runningAtTheEnd(state.shutdowns.get(newest)!)
       for (const { shutdownId, shutdown, step } of neverEnded(state)) {
+        if (shutdownId === newest && step === running) continue
         const seq = step.startedSeq ?? null
         flag(
           'invariant.step-never-ended',
@@ -247,6 +253,13 @@ type NeverEnded = { shutdownId: string; shutdown: ShutdownState; step: StepRecor
  * number and name: the fold's last attempt at it is open (an end closes only that one), and a
  * step started again while open is the same open step, reported at its newest start.
  */
+/** The step a shutdown not completed was running when its log ended: its newest step record, still running. */
+function runningAtTheEnd(shutdown: NeverEnded['shutdown']): NeverEnded['shutdown']['steps'][number] | undefined {
+  if (shutdown.completed) return undefined
+  const last = shutdown.steps.at(-1)
+  return last?.status === 'running' ? last : undefined
+}
+
 function neverEnded(state: HaltdState): NeverEnded[] {
   const out: NeverEnded[] = []
   for (const [shutdownId, shutdown] of state.shutdowns) {

@@ -138,12 +138,26 @@ describe('audit: the shutdown invariants', () => {
       step('started', 1, 'announce'),
       step('started', 2, 'lock deployments and config'),
       step('started', 1, 'announce'),
+      { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'failed', exitCode: 1, durationMs: 20 } },
     ])
     expect(found.map((f) => [f.kind, f.seq])).toEqual([
       ['invariant.step-never-ended', 4],
       ['invariant.step-never-ended', 3],
     ])
-    expect(found[0]!.message).toBe('seq 4: step 1 (announce) of shutdown sd-1 started and never ended')
+    expect(found[0]!.message).toBe('seq 4: step 1 (announce) of shutdown sd-1 started and never ended (the shutdown completed without it)')
+  })
+
+  it('given a log that ends in the middle of a shutdown’s step (kill -9), that step is unfinished, not a finding; an earlier step left open still is', () => {
+    expect(
+      invariantsOf([
+        requested('graceful'),
+        step('started', 1, 'announce'),
+        step('completed', 1, 'announce'),
+        step('started', 2, 'lock deployments and config'),
+      ]),
+    ).toEqual([])
+    const found = invariantsOf([requested('graceful'), step('started', 1, 'announce'), step('started', 2, 'lock deployments and config')])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([['invariant.step-never-ended', 2]])
   })
 
   it('an end closes the newest start of its step: a second end without a start between is flagged', () => {

@@ -32,6 +32,10 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
     expect((await first.exit).signal).toBe('SIGKILL')
     const shutdownId = (events(db, ['shutdown.requested'])[0]!.data as { shutdownId: string }).shutdownId
     expect(events(db, ['shutdown.completed'])).toEqual([])
+    // the log the kill left is intact: the audit says the shutdown is unfinished (3), not that the log fails a check (1)
+    const audit = spawnHaltd(['audit', '--db', db], { db })
+    expect((await audit.exit).code).toBe(3)
+    expect(audit.stdout.join('\n')).toMatch(/UNFINISHED/)
 
     const second = spawnHaltd(['run', '--config', file], { db })
     await waitFor('the resume', () => second.logs().some((l) => l.msg === 'coming up HALTED: a shutdown was left unfinished; resuming it'), second)
