@@ -1,6 +1,6 @@
 import { specialFileKind } from '../core/log/special-file.js'
 import { evolve, initialState, tradingState, type HaltdState } from '../projections/index.js'
-import { openEventLog, type EventLog, type StoredRow } from '../core/log/event-log.js'
+import { openEventLog, outOfRangeRows, type EventLog, type StoredRow } from '../core/log/event-log.js'
 import { checkAnchor, type LogAnchor } from '../core/log/anchor.js'
 import { HaltdError, NotAnEventLog } from '../core/log/errors.js'
 import { salvageRows } from './salvage.js'
@@ -42,7 +42,21 @@ export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport
   const unverifiable = log.chainKind === 'hmac-sha256' && options.chainKey === undefined
   const report = auditRows(log.path, storedRows(log.database), unverifiable ? { ...options, verifyChain: false } : options)
   noteChain(report, log, options)
+  noteRowsOutOfRange(report, log)
   return report
+}
+
+/** Rows no page read reaches (a seq past 2^53 - 1, or below 1): the audit read less than the file holds. */
+function noteRowsOutOfRange(report: AuditReport, log: EventLog): void {
+  const outside = outOfRangeRows(log.database)
+  if (outside === 0) return
+  addFinding(report, {
+    check: 'chain',
+    kind: 'chain.seq-out-of-range',
+    seq: null,
+    message: `${outside} row(s) stored at a seq outside 1 to ${Number.MAX_SAFE_INTEGER}: no append writes there, so the file was edited, and the audit did not read them`,
+  })
+  report.chain.intact = false
 }
 
 /** Why the chain was not checked (a keyed log without its key), or how (under a key, a log that says it is plain). */
@@ -190,6 +204,8 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
         ? withoutChain(path, log, toSeq, { ...options, verifyChain: false })
         : auditLog(log, options)
     if (external) noteChain(report, log, options)
+    // auditLog notes them itself
+    if (external || options.verifyChain === false) noteRowsOutOfRange(report, log)
     if (options.expectHead) checkExpectedHead(report, log, options.expectHead)
     return report
   } catch (e) {

@@ -33,6 +33,23 @@ describe('audit: tampering is found at the exact seq', () => {
     expect(run.stdout).toContain('CLEAN')
   })
 
+  it('given a row moved to a seq past 2^53 or below 1, which no page reads, verify and audit both say the file holds rows they could not read', () => {
+    for (const seq of ['9007199254740993', '9223372036854775807', '0']) {
+      const { path } = cleanLog()
+      tamper(path, (db) => db.prepare(`UPDATE events SET seq = ${seq} WHERE seq = (SELECT MAX(seq) FROM events)`).run())
+      const log = openEventLog({ path, readonly: true })
+      const verified = log.verify()
+      log.close()
+      expect(verified).toMatchObject({ ok: false, problem: expect.stringMatching(/^1 row\(s\) stored at a seq outside 1 to 9007199254740991/) })
+      const report = auditFile(path)
+      expect(report.verdict).not.toBe('clean')
+      expect(report.chain.intact).toBe(false)
+      expect(report.findings.map((f) => f.kind)).toContain('chain.seq-out-of-range')
+      expect(cli('verify', '--db', path).status).toBe(1)
+      expect(cli('audit', '--db', path).status).toBe(1)
+    }
+  })
+
   it('an edited payload is named as such at its seq, and only there', () => {
     const { path } = cleanLog()
     tamper(path, (db) => db.prepare(`UPDATE events SET data = replace(data, '"qty":1', '"qty":5') WHERE seq = 10`).run())

@@ -1164,6 +1164,15 @@ export class EventLog {
       expectSeq++
       count++
     }
+    // rows no page reads: a seq past what a number holds exactly, or below 1, put there by hand
+    const outside = outOfRangeRows(this.database)
+    if (outside > 0)
+      return {
+        ok: false,
+        seq: expectSeq,
+        problem: `${outside} row(s) stored at a seq outside 1 to ${Number.MAX_SAFE_INTEGER}: no append writes there, so the file was edited`,
+        lastGoodSeq: expectSeq - 1,
+      }
     return { ok: true, lastSeq: expectSeq - 1, count }
   }
 
@@ -1192,4 +1201,10 @@ export class EventLog {
 
 export function openEventLog(options: EventLogOptions): EventLog {
   return new EventLog(options)
+}
+
+/** Rows at a seq a page read never reaches (past 2^53 - 1, or below 1). */
+export function outOfRangeRows(database: Database.Database): number {
+  const row = database.prepare(`SELECT COUNT(*) AS n FROM events WHERE seq > ${Number.MAX_SAFE_INTEGER} OR seq < 1`).get() as { n: number }
+  return row.n
 }
