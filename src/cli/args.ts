@@ -23,6 +23,11 @@ export function parseFlags<S extends FlagSpec>(
   const positional: string[] = []
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
+    if (arg === '--') {
+      // the end of the options: what follows is positional, however it starts
+      positional.push(...args.slice(i + 1))
+      break
+    }
     if (!arg.startsWith('--')) {
       positional.push(arg)
       continue
@@ -41,6 +46,7 @@ export function parseFlags<S extends FlagSpec>(
     if (kind === 'number') {
       const n = Number(raw)
       if (!PLAIN_NUMBER.test(raw) || !Number.isFinite(n)) throw new UsageError(`--${name} must be a plain decimal number, got '${raw}'`)
+      if (Math.abs(n) > Number.MAX_SAFE_INTEGER) throw new UsageError(`--${name} is past what haltd counts exactly (${Number.MAX_SAFE_INTEGER}), got '${raw}'`)
       flags[name] = n
     } else flags[name] = raw
   }

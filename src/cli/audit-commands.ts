@@ -226,6 +226,7 @@ export const exportCommand: Command = {
       ?.split(',')
       .map((t) => t.trim())
       .filter(Boolean)
+    if (types !== undefined && types.length === 0) throw new UsageError('--types names no event type: leave it out to export every event')
     for (const t of types ?? []) if (!isEventType(t)) throw new UsageError(`--types: '${t}' is not an event type`)
     if (flags.out) refuseLogAsOutput(flags.out, db)
     const log = openForReading('export', db)

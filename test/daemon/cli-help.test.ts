@@ -77,6 +77,14 @@ describe('haltd --help and bad input', () => {
     // numbers JavaScript would read, a person would not write: refused, not taken as 16, 1000, 5 or 0
     for (const odd of ['0x10', '1e3', ' 5 ', '', 'Infinity'])
       expect(await haltd('demo', '--orders', odd)).toMatchObject({ code: 1, stderr: `haltd demo: --orders must be a plain decimal number, got '${odd}'\n` })
+    expect(await haltd('demo', '--seed', '9007199254740993')).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--seed is past what haltd counts exactly'),
+    })
+    expect(await haltd('export', '--db', 'x.db', '--format', 'csv', '--types', '')).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--types names no event type'),
+    })
     expect(await haltd('demo', '--seed', '1', '--seed', '2')).toMatchObject({
       code: 1,
       stderr: 'haltd demo: --seed is given twice: which one is meant is not for haltd to guess\n',
