@@ -1,12 +1,10 @@
 import { z } from 'zod'
 import { type Origin, ShutdownMode } from '../events/primitives.js'
+import { UNPRINTABLE } from '../events/text.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { EventData } from '../events/catalogue.js'
 import type { Metric } from './prometheus.js'
 import type { DashboardView } from './dashboard/view.js'
-
-/** C0 and C1 controls (line breaks, tabs, escapes) and the marks that reorder text shown right to left. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/
 
 /**
  * An operator's reason: one line, shown as given in the log, the status and the page. Who asked

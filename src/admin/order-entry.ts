@@ -72,10 +72,10 @@ function queryBody(url: string | undefined): Record<string, string> {
 const cutOffMessage = (unsent: number, max: number) =>
   `updates stopped: ${unsent} bytes were unread, over the ${max} bytes allowed; read open orders, then subscribe again`
 
-/** `maxUnsentBytes`: unread updates past which `/engine/stream` ends with a `cut-off` line. */
 /** `/engine/stream` responses open at once, every engine together: each holds a socket and a listener on the log. */
 export const MAX_ENTRY_STREAMS = 64
 
+/** `maxUnsentBytes`: unread updates past which `/engine/stream` ends with a `cut-off` line. */
 export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Record<string, Route> {
   let streams = 0
   const op = (name: string, from: 'body' | 'query'): Handler => ({

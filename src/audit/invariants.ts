@@ -248,11 +248,6 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
 
 type NeverEnded = { shutdownId: string; shutdown: ShutdownState; step: StepRecord; since: number }
 
-/**
- * Steps still open at the end of the log, in the order they were opened. A step counts once per
- * number and name: the fold's last attempt at it is open (an end closes only that one), and a
- * step started again while open is the same open step, reported at its newest start.
- */
 /** The step a shutdown not completed was running when its log ended: its newest step record, still running. */
 function runningAtTheEnd(shutdown: NeverEnded['shutdown']): NeverEnded['shutdown']['steps'][number] | undefined {
   if (shutdown.completed) return undefined
@@ -260,6 +255,11 @@ function runningAtTheEnd(shutdown: NeverEnded['shutdown']): NeverEnded['shutdown
   return last?.status === 'running' ? last : undefined
 }
 
+/**
+ * Steps still open at the end of the log, in the order they were opened. A step counts once per
+ * number and name: the fold's last attempt at it is open (an end closes only that one), and a
+ * step started again while open is the same open step, reported at its newest start.
+ */
 function neverEnded(state: HaltdState): NeverEnded[] {
   const out: NeverEnded[] = []
   for (const [shutdownId, shutdown] of state.shutdowns) {

@@ -1,5 +1,6 @@
 import { statSync, type Stats } from 'node:fs'
 import { UsageError } from './args.js'
+import { UNPRINTABLE } from '../events/text.js'
 
 const statOf = (path: string): Stats | undefined => {
   try {
@@ -27,12 +28,11 @@ export function refuseLogAsOutput(out: string, db: string): void {
 /** What a failed write of `path` says: the path and the system's reason, without a stack. */
 export const cannotWrite = (path: string, e: unknown): string => `cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`
 
-/** Characters a terminal would act on rather than show: controls, and marks that reorder what follows. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+const EACH_UNPRINTABLE = new RegExp(UNPRINTABLE.source, 'g')
 
 /**
  * One line of text as it came (a venue's error, a reason), with every character that would break
  * the line or reorder it shown as its escape: text from outside never forges a line of its own.
  */
 export const oneLine = (text: string): string =>
-  text.replace(UNPRINTABLE, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u{${c.codePointAt(0)!.toString(16)}}`))
+  text.replace(EACH_UNPRINTABLE, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u{${c.codePointAt(0)!.toString(16)}}`))

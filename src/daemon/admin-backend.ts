@@ -273,7 +273,6 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
   }
 }
 
-/** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
 /** How long replication may recover from a failed publish (a stream leader moving, a server restarting) before it counts as down. */
 export const REPLICATION_RECOVERY_GRACE_MS = 10_000
 
@@ -299,6 +298,7 @@ export function replicationHealth(r: (ReplicationStatus & { mode: string }) | un
   }
 }
 
+/** The fleet in `/health`: a detail, never a failure (an engine that cannot see the fleet trades on, or halts, as configured). */
 function fleetHealth(f: ReturnType<NonNullable<AdminBackendInput['fleet']>>): { fleet?: Record<string, unknown> } {
   if (!f) return {}
   return {

@@ -124,12 +124,15 @@ export function lead(input: {
   })
   gate.fence(() => leadership.fence())
   // A leader that lost its lease acts no more at the venues: the new leader owns them, cancels
-  // included. One whose lease is past its time (paused, cut off) may have lost it: only a
+  // included. One whose lease is past its fence (paused, cut off) may be losing it: only a
   // shutdown's or the risk monitor's cancels go out then, which never add exposure and may be all
-  // that stands between the venues and a leader that cannot reach NATS.
+  // that stands between the venues and a leader that cannot reach NATS, until a whole lease has
+  // passed, when another instance may lead and own the orders.
   gate.fenceCancels((origin) => {
     if (leadership.lost !== undefined) return `not the leader: ${leadership.lost}`
-    return origin === 'shutdown' || origin === 'risk' || leadership.stopped ? undefined : leadership.fence()
+    if (leadership.stopped) return undefined
+    if (origin === 'shutdown' || origin === 'risk') return leadership.lapsed()
+    return leadership.fence()
   })
   logger.info({ engine: seat.engine, instance: seat.instance, epoch: taken.lease.epoch, reason: taken.reason }, 'leading the engine')
   return leadership

@@ -38,3 +38,11 @@ export function idString(): z.ZodString {
 export function freeText(): z.ZodString {
   return z.string().overwrite(wellFormed)
 }
+
+/**
+ * Characters a reader's screen acts on rather than shows: C0 and C1 controls (line breaks, tabs,
+ * escapes) and the marks that reorder text shown right to left. Text a person writes for others
+ * to read (an operator's reason) holds none; text printed from outside shows them escaped.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it is there to find
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/

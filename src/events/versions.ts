@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType } from './primitives.js'
-import { current, ObservedOpenOrder, type EventType } from './catalogue.js'
+import { current, type EventType } from './catalogue.js'
 import { UnreadableEvent } from './errors.js'
 
 /**
@@ -67,7 +67,23 @@ const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
   },
   'venue.open-orders-observed': {
     // v1 knew only whole lists; every v1 is a valid v2 as it is.
-    1: { data: z.strictObject({ venue: Venue, orders: z.array(ObservedOpenOrder) }), up: (d: unknown) => d },
+    1: {
+      data: z.strictObject({
+        venue: Venue,
+        orders: z.array(
+          z.strictObject({
+            symbol: MarketSymbol,
+            venueOrderId: Id,
+            clientOrderId: Id.optional(),
+            side: Side,
+            qty: Qty,
+            filled: z.number().finite().nonnegative().default(0),
+            price: Price.optional(),
+          }),
+        ),
+      }),
+      up: (d: unknown) => d,
+    },
   },
   'order.submitted': {
     // v1 used ccxt's word `amount`, knew nothing of reduce-only orders or time in force, and

@@ -62,7 +62,8 @@ export function exposures(state: HaltdState): Exposure[] {
       const avgEntry = said?.entryPrice ?? base.avgEntry
       const mark = state.marks.get(key)
       const e: Exposure = { ...base, qty, basis: 'venue', observedSeq: report.seq, observedQty, avgEntry, unrealized: 0 }
-      e.unrealized = mark === undefined ? 0 : unrealizedAt({ qty, avgEntry }, mark, contractSizeOf(state.venues, venue, symbol))
+      // the venue's position as it is now: at the market's size now
+      e.unrealized = mark === undefined ? 0 : unrealizedAt({ qty, avgEntry, contractSize: contractSizeOf(state.venues, venue, symbol) }, mark)
       out.set(key, e)
     }
   }

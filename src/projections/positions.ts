@@ -20,6 +20,12 @@ export type Position = {
   fills: number
   /** Set on per-strategy books only. */
   strategy?: string
+  /**
+   * A contract market's size where it is not 1, as it was when the position opened: a size learnt
+   * later (a log from before sizes were recorded) applies from the next position on, so the equity
+   * never jumps by a re-denomination.
+   */
+  contractSize?: number
 }
 
 // A remainder this small relative to the quantities involved is float noise from summing
@@ -32,7 +38,7 @@ export function emptyPosition(venue: string, symbol: string, strategy?: string):
 
 // One literal shape for every position (see copyOrder in orders.ts for why).
 function copyPosition(p: Position): Position {
-  return {
+  const copy: Position = {
     venue: p.venue,
     symbol: p.symbol,
     qty: p.qty,
@@ -43,15 +49,21 @@ function copyPosition(p: Position): Position {
     fills: p.fills,
     strategy: p.strategy,
   }
+  if (p.contractSize !== undefined) copy.contractSize = p.contractSize
+  return copy
 }
 
 /**
  * Apply one fill; returns a new position. `mark` (if known) refreshes `unrealized`. `contractSize`
- * is the market's unit in the base asset (see `contractSizeOf`): P&L scales by it, quantities do not.
+ * is the market's unit in the base asset now (see `contractSizeOf`): P&L scales by it, quantities
+ * do not. A position keeps the size it opened with until it is flat.
  */
 export function applyFill(pos: Position, side: Side, qty: number, price: number, fee: number, mark?: number, contractSize = 1): Position {
   const signed = side === 'buy' ? qty : -qty
   const next = copyPosition(pos)
+  const size = pos.qty === 0 ? contractSize : (pos.contractSize ?? 1)
+  if (size !== 1) next.contractSize = size
+  else delete next.contractSize
   next.fees = pos.fees + fee
   next.fills = pos.fills + 1
   const held = pos.qty
@@ -63,7 +75,7 @@ export function applyFill(pos: Position, side: Side, qty: number, price: number,
     const open = Math.abs(held)
     const direction = held > 0 ? 1 : -1
     const closing = Math.min(open, qty)
-    next.realized = pos.realized + closing * (price - pos.avgEntry) * direction * contractSize
+    next.realized = pos.realized + closing * (price - pos.avgEntry) * direction * size
     const rest = qty - open
     if (Math.abs(rest) <= FLAT_EPS * Math.max(open, qty)) {
       next.qty = 0
@@ -75,12 +87,13 @@ export function applyFill(pos: Position, side: Side, qty: number, price: number,
       next.qty = held + signed
     }
   }
-  next.unrealized = mark === undefined ? 0 : unrealizedAt(next, mark, contractSize)
+  next.unrealized = mark === undefined ? 0 : unrealizedAt(next, mark)
   return next
 }
 
-export function unrealizedAt(pos: Pick<Position, 'qty' | 'avgEntry'>, mark: number, contractSize = 1): number {
-  return pos.qty === 0 ? 0 : pos.qty * (mark - pos.avgEntry) * contractSize
+/** A position's P&L at `mark`, in contracts of the size it holds (1 unless it says otherwise). */
+export function unrealizedAt(pos: Pick<Position, 'qty' | 'avgEntry' | 'contractSize'>, mark: number): number {
+  return pos.qty === 0 ? 0 : pos.qty * (mark - pos.avgEntry) * (pos.contractSize ?? 1)
 }
 
 export function withUnrealized(pos: Position, unrealized: number): Position {

@@ -4,7 +4,7 @@ import { unrealizedAt, type Position } from './positions.js'
 import { shutdownProgress, type ShutdownProgress } from './shutdowns.js'
 import type { HaltdState, PnlTotals } from './state.js'
 import type { KillSwitch, StrategyView, TradingView } from './trading.js'
-import { contractSizeOf, type VenueView } from './venues.js'
+import type { VenueView } from './venues.js'
 import type { Anomaly } from './anomalies.js'
 
 // What the rest of haltd reads. Lists come back in a stable order (by seq or by name), never in
@@ -94,7 +94,7 @@ export function pnl(state: HaltdState): PnlReport {
         strategy: b.strategy ?? '',
         qty: b.qty,
         avgEntry: b.avgEntry,
-        ...line(b.realized, b.fees, mark === undefined ? 0 : unrealizedAt(b, mark, contractSizeOf(state.venues, b.venue, b.symbol))),
+        ...line(b.realized, b.fees, mark === undefined ? 0 : unrealizedAt(b, mark)),
       }
     })
   return { ...state.pnl, byVenue, bySymbol, byStrategy }

@@ -186,7 +186,7 @@ function apply(state: HaltdState, fact: Fact): void {
       state.marks.set(key, fact.data.price)
       const pos = state.positions.get(key)
       if (pos === undefined || pos.qty === 0) return
-      const unrealized = unrealizedAt(pos, fact.data.price, contractSizeOf(state.venues, fact.data.venue, fact.data.symbol))
+      const unrealized = unrealizedAt(pos, fact.data.price)
       state.positions.set(key, withUnrealized(pos, unrealized))
       moveEquity(state, 0, 0, unrealized - pos.unrealized)
       return

@@ -159,6 +159,44 @@ describe('the leadership lease', () => {
     await expect(readLease(kv, e)).rejects.toThrow(/cannot be read: it is not a haltd lease \(instance: /)
   })
 
+  it('given a renewal that landed and whose answer was lost, the next look finds its own write: no other writer is reported', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    // a bucket whose first update is stored and its answer lost on the way back
+    let lose = true
+    const lossy = new Proxy(kv, {
+      get: (target, key) =>
+        key === 'update'
+          ? async (...args: Parameters<KV['update']>) => {
+              const revision = await target.update(...args)
+              if (!lose) return revision
+              lose = false
+              throw new Error('TIMEOUT')
+            }
+          : Reflect.get(target, key, target),
+    })
+    const renewed = await renewLease(lossy, a)
+    expect(renewed.overwrote).toBeUndefined()
+    expect(renewed.revision).toBe((await readLease(kv, e))!.revision)
+  })
+
+  it('says the lease may be another’s only once a whole lease passed without a renewal', () => {
+    let clock = 0
+    const keeper = keepLeadership({
+      kv,
+      lease: { engine: 'x', instance: 'a', epoch: 1, revision: 1, confirmedAt: 0, previous: undefined },
+      leaseMs: LEASE_MS,
+      marginMs: 250,
+      onLost: () => {},
+      now: () => clock,
+    })
+    clock = LEASE_MS - 1
+    expect(keeper.lapsed()).toBeUndefined()
+    clock = LEASE_MS
+    expect(keeper.lapsed()).toMatch(/a whole lease \(1000 ms\): another instance may hold it/)
+    void keeper.stop()
+  })
+
   it('given a lease another instance took, the renewal is lost, never written over', async () => {
     const e = engine()
     const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })

@@ -509,13 +509,19 @@ describe('order router over CcxtGateway and the fake Binance venue', () => {
     // then it is found where the venue lists it, and recorded accepted
     expect(resting).toMatchObject({ status: 'accepted' })
     expect(venue.faults.hits('GET /fapi/v1/order')).toBe(1)
-    // and a market order filled at once, its answer lost, is found among the closed ones, without asking fetchOrder again
+    // and a market order filled at once, its answer lost, is found among the closed ones
     venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
     const market = await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'market', qty: 0.01, origin: strategy })
     expect(market).toMatchObject({ status: 'accepted' })
-    expect(venue.faults.hits('GET /fapi/v1/order')).toBe(1)
     expect(venue.faults.hits('GET /fapi/v1/allOrders')).toBeGreaterThan(0)
     expect(types(log).filter((t) => t === 'order.rejected')).toEqual([])
+    // after three refusals in a row the gateway asks the lists at once: fetchOrder by client id is not asked again
+    expect(venue.faults.hits('GET /fapi/v1/order')).toBe(2)
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_001, origin: strategy })
+    venue.faults.inject('POST /fapi/v1/order', faults.loseResponse(), 1)
+    await router.submit({ venue: 'binanceusdm', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 0.01, price: 40_002, origin: strategy })
+    expect(venue.faults.hits('GET /fapi/v1/order')).toBe(3)
   })
 
   it('a submit the venue answers 429 placed nothing: it is recorded rejected at once, never status-unknown, and not looked up', async () => {

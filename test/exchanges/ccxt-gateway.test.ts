@@ -160,11 +160,13 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     // given a venue whose open-order list shows one order with a status no venue family defines
     const venue = await startFakeBinance()
     let odd: string | undefined
+    let idless: string | undefined
     const fetchImplementation: FetchLike = async (url, init) => {
       const answer = await venue.fetchImplementation(url, init)
       if ((init.method ?? 'GET') !== 'GET' || new URL(url).pathname !== '/fapi/v1/openOrders' || odd === undefined) return answer
-      const list = (await answer.json()) as { clientOrderId: string; status: string }[]
+      const list = (await answer.json()) as { clientOrderId: string; status: string; orderId?: number }[]
       for (const o of list) if (o.clientOrderId === odd) o.status = '_UPDATE'
+      for (const o of list) if (o.clientOrderId === idless) delete o.orderId
       return new Response(JSON.stringify(list), { status: answer.status, headers: answer.headers })
     }
     const exchange = await fakeBinanceUsdm(venue, { config: { fetchImplementation } })
@@ -184,6 +186,14 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     expect(venue.engine.open('futures')).toEqual([])
     expect(result.canceled.sort()).toEqual(['hdodd00001', 'hdodd00002', 'hdodd00003'])
     expect(result.failed).toEqual([])
+
+    // and one listed without a venue id cannot be cancelled by it: it is named as failed, never left out
+    await gateway.submit(limit('hdodd00004'))
+    idless = 'hdodd00004'
+    odd = 'none'
+    const again = await gateway.cancelAll({ scope: 'own' })
+    expect(again.canceled).toEqual([])
+    expect(again.failed).toEqual([{ id: 'hdodd00004', reason: expect.stringContaining('without a venue id and a market to cancel it by') }])
   })
 
   it('cancelAll account on a venue without cancel-all (as OKX) cancels every order in batches', async () => {

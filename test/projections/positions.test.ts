@@ -123,6 +123,24 @@ describe('a contract market: amounts in contracts of a size the venue lists', ()
     expect(pnl(s)).toMatchObject({ realized: 100, unrealized: 0 })
   })
 
+  it('given a position opened before its market’s size was known (a log from before sizes were recorded), it keeps counting one unit as one until flat: the equity never jumps', () => {
+    const s = given(ev.submitted('b', { qty: 10, price: 100 }), ev.filled('b', 't1', 10, 100), ev.mark(101))
+    const before = pnl(s).equity
+    when(s, markets(0.01), ev.mark(101))
+    expect(pnl(s).equity).toBe(before)
+    when(s, ev.submitted('s', { side: 'sell', qty: 10, price: 102 }), ev.filled('s', 't2', 10, 102))
+    expect(position(s, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 0, realized: 20 })
+    // the next position opens at the size known now
+    when(
+      s,
+      ev.submitted('b2', { qty: 10, price: 100 }),
+      ev.filled('b2', 't3', 10, 100),
+      ev.submitted('s2', { side: 'sell', qty: 10, price: 110 }),
+      ev.filled('s2', 't4', 10, 110),
+    )
+    expect(position(s, 'sim-a', 'BTC/USDT')).toMatchObject({ qty: 0, realized: 21 })
+  })
+
   it('counts the gross notional the risk trigger reads at contracts × size × mark', () => {
     const s = given(markets(0.01), ev.submitted('b', { qty: 10, price: 50_000 }), ev.filled('b', 't1', 10, 50_000), ev.mark(60_000))
     expect(grossNotional(s)).toBe(6_000)

@@ -685,6 +685,15 @@ describe('a shutdown over a log with power durability', () => {
         .map((e) => dataOf<{ step: number }>(e).step)
       expect(started).toEqual([...new Set(started)])
       expect(unendedSteps(r)).toEqual([])
+      // each command had its own step's budget, and each order one fate
+      expect(r.types('shutdown.step-failed')).toEqual([])
+      expect(r.types('shutdown.step-timed-out')).toEqual([])
+      const fates = new Map<string, string[]>()
+      for (const e of r.events().filter((x) => x.type === 'order.canceled' || x.type === 'order.cancel-unconfirmed')) {
+        const id = dataOf<{ clientOrderId: string }>(e).clientOrderId
+        fates.set(id, [...(fates.get(id) ?? []), e.type])
+      }
+      for (const [id, f] of fates) expect([id, f]).toEqual([id, [f[0]]])
       expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     })
   }

@@ -16,6 +16,8 @@ export type Leadership = {
   readonly epoch: number
   /** Why no order may pass now (the lease lost, or not renewed in time), or undefined. */
   fence(): string | undefined
+  /** Why the lease may be another's by now (not renewed for a whole lease: it can have expired and been taken), or undefined. */
+  lapsed(): string | undefined
   /** The lease as last written, for a handover's offer. */
   lease(): HeldLease
   /**
@@ -92,6 +94,12 @@ export function keepLeadership(input: {
         return `not the leader: the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)`
       }
       return undefined
+    },
+    lapsed() {
+      const since = now() - lease.confirmedAt
+      return since >= input.leaseMs
+        ? `the lease was last renewed ${Math.round(since)} ms ago, a whole lease (${input.leaseMs} ms): another instance may hold it`
+        : undefined
     },
     lease: () => lease,
     async stop() {

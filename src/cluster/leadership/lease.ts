@@ -106,6 +106,13 @@ export class LeaseUnreadable extends HaltdError {
 
 const encode = (v: LeaseValue) => JSON.stringify(v)
 
+/** Whether two lease values say the same, field by field. */
+const isSame = (a: LeaseValue, b: LeaseValue): boolean => {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof LeaseValue)[])
+  for (const k of keys) if (a[k] !== b[k]) return false
+  return true
+}
+
 /** A lease this instance holds. `confirmedAt` is the monotonic time the last successful write was sent: the lease runs from there. */
 export type HeldLease = {
   readonly engine: string
@@ -172,6 +179,8 @@ export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
     const found = leaseIn(entry)
     if ('value' in found && (found.value.instance !== lease.instance || found.value.epoch !== lease.epoch))
       throw new LeaseLost(lease.engine, `instance '${found.value.instance}' holds it now (epoch ${found.value.epoch})`)
+    // the renewal landed and only its answer was lost: the key holds what was just sent
+    if ('value' in found && isSame(found.value, value)) return { ...lease, revision: entry.revision, confirmedAt: sentAt, overwrote: undefined }
     const overwrote =
       'unreadable' in found
         ? `revision ${entry.revision}, which is no lease: ${found.unreadable}`

@@ -189,12 +189,15 @@ type StreamReply = { seq?: number; duplicate?: boolean; error?: { code?: number;
 
 class PublishFailed extends Error {}
 
+/** Asks in a row that find the stream gone before the publisher takes it for gone (50, 100, 250, 500 ms apart: about a second). */
+const STREAM_GONE_CONFIRMATIONS = 5
+
 const decoder = new TextDecoder()
 
 class Publisher implements ReplicationPublisher {
   readonly engine: string
   private state: PublisherState = 'live'
-  private stateSince = Date.now()
+  private stateSince = 0
   /** Why the last publish failed, until one is acknowledged: a timeout names it, not only "no answer". */
   private lastFailure: string | undefined
   private reason: string | undefined
@@ -249,6 +252,7 @@ class Publisher implements ReplicationPublisher {
     this.js = jetstream(options.nc, { timeout: this.attemptMs })
     this.epoch = options.epoch ?? (() => 0)
     this.now = options.now ?? Date.now
+    this.stateSince = this.now()
     this.refill = Math.max(1, Math.min(256, Math.floor(this.maxInFlight / 4)))
     this.acked = streamLast
     this.next = streamLast + 1
@@ -547,6 +551,7 @@ class Publisher implements ReplicationPublisher {
    */
   private recover(): void {
     let unreachable = 0
+    let gone = 0
     const attempt = async () => {
       if (this.state !== 'recovering') return
       const log = this.options.log
@@ -579,8 +584,11 @@ class Publisher implements ReplicationPublisher {
       } catch (e) {
         if (this.state !== 'recovering') return
         // the stream it acknowledged events to is gone (deleted, or its server lost its store): what
-        // it held cannot be taken back from here, and a new empty one would read as another history
-        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound && this.acked > 0)
+        // it held cannot be taken back from here, and a new empty one would read as another history.
+        // Said on a few asks in a row: a clustered stream being restored says it for a moment.
+        const missing = e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound && this.acked > 0
+        gone = missing ? gone + 1 : 0
+        if (gone >= STREAM_GONE_CONFIRMATIONS)
           return this.fence(
             `the stream ${streamNameOf(this.engine)} no longer exists, and it had acknowledged seq 1 to ${this.acked}: deleted, or its server lost its store`,
           )

@@ -53,6 +53,9 @@ export async function execute(command: ShutdownCommand, ctx: ExecuteContext): Pr
   if (limit <= 0) return { outcome: 'timed-out', detail: { error: `no time left (${by} spent)` } }
   const timer: { stop?: () => void } = {}
   try {
+    // with power durability the projections hold an append once its group commits: a command reads
+    // the world after every event appended before it
+    if (ctx.ports.log.uncommitted) await ctx.ports.log.flush()
     return await pTimeout(run(command, ctx, limit, timer), { milliseconds: limit, message: `${by} of ${limit} ms spent` })
   } catch (e) {
     if (e instanceof TimeoutError) return { outcome: 'timed-out', detail: { error: e.message, ...(await lateDetail(command, ctx)) } }
@@ -289,6 +292,7 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     }
   }
   appendInChunks(ctx, events)
+  if (ports.log.uncommitted) await ports.log.flush()
   // Orders the venue did not confirm: a fill that beat the cancel lands on its own; the rest is unconfirmed.
   const stillLive = new Set(
     ports

@@ -107,8 +107,12 @@ export class ShutdownRunner {
       const open = runningStep(this.state)
       if (!open || open.pending === 0) {
         const envelopes = this.append(decideShutdown({ kind: 'advance', world: this.ports.world() }, this.state), 'advance')
-        for (const e of envelopes) if (e.type === 'shutdown.command-issued') this.launch(e.data.commandId, e.data.command as ShutdownCommand)
-        if (envelopes.length > 0) continue
+        if (envelopes.length > 0) {
+          // a command's budget runs from its step's start: launched once the step is folded
+          if (this.ports.log.uncommitted) await this.ports.log.flush()
+          for (const e of envelopes) if (e.type === 'shutdown.command-issued') this.launch(e.data.commandId, e.data.command as ShutdownCommand)
+          continue
+        }
       }
       if (this.state.completed) break
       if (this.inFlight.size === 0) {

@@ -86,8 +86,12 @@ export class CcxtGateway implements ExchangeGateway {
   readonly clientIdRule: ClientIdRule
   /** Learned on the first refusal: the venue lists positions one symbol per call (Bybit). */
   private positionsPerSymbol = false
-  /** Why this venue's `fetchOrder` cannot find an order by client order id (learnt once): such lookups read its lists instead. */
+  /**
+   * Why this venue's `fetchOrder` cannot find an order by client order id, once it refused the
+   * question `LOOKUP_REFUSALS_TO_LEARN` times in a row: such lookups read its lists from then on.
+   */
   private noLookupByClientId: string | undefined
+  private lookupRefusals = 0
   private readonly symbols: readonly string[]
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
@@ -272,7 +276,14 @@ export class CcxtGateway implements ExchangeGateway {
     if (this.capabilities.massCancel === 'none')
       return { scope: 'account', ...(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal)) }
     // the venue's cancel-all takes them with the rest; its list afterwards says which are gone
-    return { scope: 'account', method: 'mass-cancel', ...(await this.massCancel(ex, [...open, ...unread.flatMap(unreadAsListed)], request.symbols, signal)) }
+    const mass = await this.massCancel(ex, [...open, ...unread.flatMap(unreadAsListed)], request.symbols, signal)
+    for (const u of unread)
+      if (unreadAsListed(u).length === 0)
+        mass.failed.push({
+          id: u.clientOrderId ?? '(an order without ids)',
+          reason: `listed in a shape that cannot be read, without a venue id and a market: ${u.reason}`,
+        })
+    return { scope: 'account', method: 'mass-cancel', ...mass }
   }
 
   /** Orders listed unreadably, cancelled one by one by their venue id, their outcomes added to `into`. */
@@ -280,7 +291,13 @@ export class CcxtGateway implements ExchangeGateway {
     await Promise.all(
       unread.map(async (u) => {
         const id = u.clientOrderId ?? u.venueOrderId
-        if (!u.venueOrderId || !u.symbol || !id) return
+        if (!u.venueOrderId || !u.symbol || !id) {
+          into.failed.push({
+            id: id ?? '(an order without ids)',
+            reason: `listed in a shape that cannot be read, without a venue id and a market to cancel it by: ${u.reason}`,
+          })
+          return
+        }
         try {
           const r = await this.cancel(
             { venueOrderId: u.venueOrderId, symbol: u.symbol, ...(u.clientOrderId ? { clientOrderId: u.clientOrderId } : {}) } as OrderRef,
@@ -525,13 +542,16 @@ export class CcxtGateway implements ExchangeGateway {
             'all',
             signal,
           )
-          return toVenueOrder(raw)
+          const found = toVenueOrder(raw)
+          if (!ref.venueOrderId) this.lookupRefusals = 0
+          return found
         } catch (e) {
           const failure = toVenueError(this.venue, e)
           // a venue that looks orders up by its own id only (Kraken's QueryOrders wants a txid) refuses
-          // the question, not the order: its lists answer it instead, from now on
+          // the question, not the order: its lists answer it instead, and after a few refusals in a
+          // row, from then on (one refusal can be the call's own: a bad symbol)
           if (ref.venueOrderId || (failure.kind !== 'rejected' && failure.kind !== 'unsupported')) throw failure
-          this.noLookupByClientId = failure.message
+          if (++this.lookupRefusals >= LOOKUP_REFUSALS_TO_LEARN) this.noLookupByClientId = failure.message
         }
       }
       return await this.lookupInLists(ref, ex, signal)
@@ -562,7 +582,9 @@ export class CcxtGateway implements ExchangeGateway {
     if (!has.fetchOrder && !closedOf) return undefined
     const closed = closedOf ? (await this.run('fetchOrder', ex, () => closedOf(ref.symbol), 'all', signal)).map(toVenueOrder).find(mine) : undefined
     if (closed) return closed
-    const how = this.noLookupByClientId ? `it cannot be looked up by client order id (${this.noLookupByClientId})` : 'it cannot be looked up by itself'
+    const how = this.noLookupByClientId
+      ? `it cannot be looked up by client order id (${this.noLookupByClientId})`
+      : 'the venue refused to look it up by client order id'
     throw new VenueError(
       this.venue,
       'unavailable',
@@ -723,6 +745,8 @@ export class CcxtGateway implements ExchangeGateway {
       // an order listed unreadably is listed all the same: still open
       const unread: UnreadableVenueOrder[] = []
       still = await this.openOrders(ex, listAgain, signal, (u) => unread.push(u))
+      // one listed without an id could be any of them: none is shown gone
+      if (unread.some((u) => unreadAsListed(u).length === 0)) return { canceled, failed, unanswered: saidDone.map(idOf) }
       still.push(...unread.flatMap(unreadAsListed))
     } catch {
       return { canceled, failed, unanswered: saidDone.map(idOf) }
@@ -755,6 +779,9 @@ export class CcxtGateway implements ExchangeGateway {
     else this.armedCountdowns.delete(symbol)
   }
 }
+
+/** Refusals in a row of a lookup by client order id after which a gateway reads the venue's lists instead. */
+const LOOKUP_REFUSALS_TO_LEARN = 3
 
 /** Bybit's disconnect protection window (`timeWindow`, seconds on the wire). */
 const DCP_WINDOW_MS = { min: 3_000, max: 300_000 }

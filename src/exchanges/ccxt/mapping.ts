@@ -131,9 +131,9 @@ export function toAck(o: Order, clientOrderId: string): OrderAck {
   }
 }
 
-/** Signed quantity in the unit orders use (contracts), so a flatten can send it back as is. */
 /**
- * One signed position per market. An account in hedge mode holds a long and a short leg of one
+ * One signed position per market, in the unit orders use (contracts), so a flatten can send it
+ * back as is. An account in hedge mode holds a long and a short leg of one
  * market at once: haltd keeps one net position per market and flattens it with reduce-only orders,
  * which in hedge mode close one leg and leave the other, so such a report is refused, saying so,
  * rather than shown as one of its legs or as a net that no flatten could reach.
@@ -179,9 +179,11 @@ export function toMarketInfo(m: Market, precisionMode: number): MarketInfo | und
   if (!amountStep || !(amountStep > 0)) return undefined
   const priceStep = step(m.precision.price ?? undefined)
   const minQty = m.limits.amount?.min ?? undefined
-  // ccxt's amounts on a contract market are contracts: their worth in the base asset scales every notional and P&L
+  // ccxt's amounts on a linear contract market are contracts of `contractSize` base each: it scales
+  // every notional and P&L. An inverse contract's size is in the quote currency and its P&L in the
+  // base: another formula, which haltd does not apply, so it records no size for one
   const contractSize =
-    m.contract && typeof m.contractSize === 'number' && Number.isFinite(m.contractSize) && m.contractSize > 0 && m.contractSize !== 1
+    m.contract && m.linear === true && typeof m.contractSize === 'number' && Number.isFinite(m.contractSize) && m.contractSize > 0 && m.contractSize !== 1
       ? m.contractSize
       : undefined
   return { symbol: m.symbol, amountStep, ...(priceStep ? { priceStep } : {}), ...(minQty ? { minQty } : {}), ...(contractSize ? { contractSize } : {}) }
