@@ -29,6 +29,17 @@ async function streamRows(engine: string): Promise<{ row: StoredRow; epoch: numb
 }
 
 const rowsOf = (log: EventLog) => [...log.readRaw()]
+
+/** A publisher over a log whose first event the stream holds, and the reasons it is fenced with, as they come. */
+async function publishedOne() {
+  const e = engine()
+  const log = newLog()
+  const fenced: string[] = []
+  const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
+  log.append(mark(1))
+  await p.flush(5_000)
+  return { e, log, fenced, p }
+}
 const engine = () => `pub-${++engineNo}`
 
 describe('the replication publisher', () => {
@@ -82,12 +93,7 @@ describe('the replication publisher', () => {
   })
 
   it('given a second writer appends to the stream, the publisher is fenced: it says why, stops publishing and fails whoever waits', async () => {
-    const e = engine()
-    const log = newLog()
-    const fenced: string[] = []
-    const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
-    log.append(mark(1))
-    await p.flush(5_000)
+    const { e, log, fenced, p } = await publishedOne()
 
     // another haltd, believing itself leader, appends its own seq 2
     const intruder = newLog()
@@ -106,12 +112,7 @@ describe('the replication publisher', () => {
   })
 
   it('given a message on the stream that is no haltd row at all, the publisher is fenced at once, naming its seq, not left recovering', async () => {
-    const e = engine()
-    const log = newLog()
-    const fenced: string[] = []
-    const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
-    log.append(mark(1))
-    await p.flush(5_000)
+    const { e, log, fenced, p } = await publishedOne()
 
     // garbage published on the engine's subject by anyone with access to it
     await jetstream(client.nc).publish(subjectOf(e), new TextEncoder().encode('garbage bytes'))
@@ -123,12 +124,7 @@ describe('the replication publisher', () => {
   })
 
   it('given the stream deleted under a publisher that had events acknowledged, the publisher is fenced saying so, not left recovering', async () => {
-    const e = engine()
-    const log = newLog()
-    const fenced: string[] = []
-    const p = await publisher(log, e, { onFenced: (r) => fenced.push(r) })
-    log.append(mark(1))
-    await p.flush(5_000)
+    const { e, log, fenced, p } = await publishedOne()
     // as a server that lost its store: the stream is gone (deletes are refused on the stream itself, not on the server)
     await (await jetstreamManager(client.nc)).streams.delete(streamNameOf(e))
     const appended = log.append(mark(2))
