@@ -37,7 +37,7 @@ export function emptyPosition(venue: string, symbol: string, strategy?: string):
 }
 
 // One literal shape for every position (see copyOrder in orders.ts for why).
-function copyPosition(p: Position): Position {
+function copyPosition(p: Position, contractSize = p.contractSize ?? 1): Position {
   const copy: Position = {
     venue: p.venue,
     symbol: p.symbol,
@@ -49,7 +49,7 @@ function copyPosition(p: Position): Position {
     fills: p.fills,
     strategy: p.strategy,
   }
-  if (p.contractSize !== undefined) copy.contractSize = p.contractSize
+  if (contractSize !== 1) copy.contractSize = contractSize
   return copy
 }
 
@@ -60,10 +60,8 @@ function copyPosition(p: Position): Position {
  */
 export function applyFill(pos: Position, side: Side, qty: number, price: number, fee: number, mark?: number, contractSize = 1): Position {
   const signed = side === 'buy' ? qty : -qty
-  const next = copyPosition(pos)
   const size = pos.qty === 0 ? contractSize : (pos.contractSize ?? 1)
-  if (size !== 1) next.contractSize = size
-  else delete next.contractSize
+  const next = copyPosition(pos, size)
   next.fees = pos.fees + fee
   next.fills = pos.fills + 1
   const held = pos.qty
