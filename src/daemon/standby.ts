@@ -387,6 +387,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   }
 }
 
+/** How far before an offer's last seq its release is looked for: a handover records two events after it, then seals the log. */
+const RELEASE_WITHIN = 64
+
 /**
  * Why an offer of the lease is not one its leader made, or undefined. Before it offers, a leader
  * records its release to this instance at its epoch (`leadership.released`) and has the stream
@@ -397,7 +400,7 @@ export function offerNotRecorded(log: EventLog, offer: LeaseValue, instance: str
   if (offer.lastSeq === undefined || offer.handoverId === undefined)
     return `the offer from '${offer.instance}' names no handover or last seq, as no leader's offer does: it is not taken`
   // the release is among the last events before the offer: the handover seals the log after it
-  const from = Math.max(1, offer.lastSeq - 64)
+  const from = Math.max(1, offer.lastSeq - RELEASE_WITHIN)
   let released = false
   for (const e of log.read({ from, to: offer.lastSeq, types: ['leadership.released', 'leadership.acquired'] })) {
     const d = e.data as { instance: string; epoch: number; to?: string }

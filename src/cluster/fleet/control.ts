@@ -62,7 +62,7 @@ export function fleetOriginOf(ks: FleetKillSwitch): FleetOrigin {
 }
 
 /** A value of the switch's key as written, or why it is none that haltd writes. */
-export function readFleetKillSwitchText(text: string): { value: FleetKillSwitch } | { unreadable: string } {
+function readFleetKillSwitchText(text: string): { value: FleetKillSwitch } | { unreadable: string } {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -90,8 +90,13 @@ export type UnreadableFleetKillSwitch = { state: 'unreadable'; revision: number;
 export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
   const entry = await control.get(KILL_SWITCH_KEY)
   if (entry?.operation !== 'PUT') return undefined
-  const read = readFleetKillSwitchText(entry.string())
-  return { value: 'value' in read ? read.value : { state: 'unreadable', revision: entry.revision, why: read.unreadable }, revision: entry.revision }
+  return { value: fleetKillSwitchAt(entry.string(), entry.revision), revision: entry.revision }
+}
+
+/** What the key's value at `revision` says: the switch, or why it says nothing readable. */
+export function fleetKillSwitchAt(text: string, revision: number): FleetKillSwitch | UnreadableFleetKillSwitch {
+  const read = readFleetKillSwitchText(text)
+  return 'value' in read ? read.value : { state: 'unreadable', revision, why: read.unreadable }
 }
 
 /** Every activation and reset the bucket still holds, oldest first. */

@@ -1,14 +1,20 @@
 import { KvWatchInclude, type KV } from '@nats-io/kv'
 import { KILL_SWITCH_KEY, stopKey } from './buckets.js'
-import { readFleetKillSwitchText, type FleetKillSwitch, type UnreadableFleetKillSwitch } from './control.js'
+import { fleetKillSwitchAt, type FleetKillSwitch, type UnreadableFleetKillSwitch } from './control.js'
 import { parseFleetStop, type FleetStopRequest } from './stop.js'
 
 type Watch = { stop(): void }
 
-async function watchKey(control: KV, key: string, include: KvWatchInclude, onText: (text: string) => void, onError: (e: unknown) => void): Promise<Watch> {
+async function watchKey(
+  control: KV,
+  key: string,
+  include: KvWatchInclude,
+  onText: (text: string, revision: number) => void,
+  onError: (e: unknown) => void,
+): Promise<Watch> {
   const iter = await control.watch({ key, include })
   void (async () => {
-    for await (const e of iter) if (e.operation === 'PUT') onText(e.string())
+    for await (const e of iter) if (e.operation === 'PUT') onText(e.string(), e.revision)
   })().catch(onError)
   return { stop: () => iter.stop() }
 }
@@ -22,15 +28,7 @@ export async function watchFleetKillSwitch(
   onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => void,
   onError: (e: unknown) => void,
 ): Promise<Watch> {
-  const iter = await control.watch({ key: KILL_SWITCH_KEY, include: KvWatchInclude.LastValue })
-  void (async () => {
-    for await (const e of iter) {
-      if (e.operation !== 'PUT') continue
-      const read = readFleetKillSwitchText(e.string())
-      onValue('value' in read ? read.value : { state: 'unreadable', revision: e.revision, why: read.unreadable })
-    }
-  })().catch(onError)
-  return { stop: () => iter.stop() }
+  return watchKey(control, KILL_SWITCH_KEY, KvWatchInclude.LastValue, (text, revision) => onValue(fleetKillSwitchAt(text, revision)), onError)
 }
 
 /**

@@ -1,5 +1,5 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
-import type { EventInput } from '../../events/index.js'
+import type { EventData, EventInput } from '../../events/index.js'
 import type { CancelAllResult, CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
 import { pool } from '../execution/pool.js'
 import { observeVenue } from '../execution/venue-recorder.js'
@@ -467,7 +467,8 @@ async function writeCheckpoint(verify: boolean, ctx: ExecuteContext): Promise<Re
 /** The newest checkpoint this shutdown recorded written (`checkpoint.written` since its first step), if any. */
 function recordedCheckpointPath(ctx: ExecuteContext): string | undefined {
   let path: string | undefined
-  for (const e of ctx.ports.log.read({ types: ['checkpoint.written'], from: ctx.state.steps[0]?.startedSeq ?? 1 })) path = (e.data as { path: string }).path
+  for (const e of ctx.ports.log.read({ types: ['checkpoint.written'], from: ctx.state.steps[0]?.startedSeq ?? 1 }))
+    path = (e.data as EventData<'checkpoint.written'>).path
   return path
 }
 

@@ -276,13 +276,8 @@ export class CcxtGateway implements ExchangeGateway {
     if (this.capabilities.massCancel === 'none')
       return { scope: 'account', ...(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal)) }
     // the venue's cancel-all takes them with the rest; its list afterwards says which are gone
-    const mass = await this.massCancel(ex, [...open, ...unread.flatMap(unreadAsListed)], request.symbols, signal)
-    for (const u of unread)
-      if (unreadAsListed(u).length === 0)
-        mass.failed.push({
-          id: u.clientOrderId ?? '(an order without ids)',
-          reason: `listed in a shape that cannot be read, without a venue id and a market: ${u.reason}`,
-        })
+    const mass = await this.massCancel(ex, [...open, ...unread.flatMap(listedOf)], request.symbols, signal)
+    for (const u of unread) if (listedOf(u).length === 0) mass.failed.push(cannotCancel(u))
     return { scope: 'account', method: 'mass-cancel', ...mass }
   }
 
@@ -292,10 +287,7 @@ export class CcxtGateway implements ExchangeGateway {
       unread.map(async (u) => {
         const id = u.clientOrderId ?? u.venueOrderId
         if (!u.venueOrderId || !u.symbol || !id) {
-          into.failed.push({
-            id: id ?? '(an order without ids)',
-            reason: `listed in a shape that cannot be read, without a venue id and a market to cancel it by: ${u.reason}`,
-          })
+          into.failed.push(cannotCancel(u))
           return
         }
         try {
@@ -709,14 +701,14 @@ export class CcxtGateway implements ExchangeGateway {
    */
   private async massCancel(
     ex: Exchange,
-    open: VenueOrder[],
+    open: readonly Listed[],
     symbols: readonly string[] | undefined,
     signal: AbortSignal,
   ): Promise<Omit<CancelAllResult, 'scope' | 'method'>> {
     const canceled: string[] = []
     const failed: { id: string; reason: string }[] = []
-    const saidDone: VenueOrder[] = []
-    const idOf = (o: VenueOrder): string => o.clientOrderId ?? o.venueOrderId
+    const saidDone: Listed[] = []
+    const idOf = (o: Listed): string => o.clientOrderId ?? o.venueOrderId
     const accountWide = this.capabilities.massCancel === 'account' && symbols === undefined
     const targets: (string | undefined)[] = accountWide ? [undefined] : [...new Set([...(symbols ?? []), ...open.map((o) => o.symbol)])]
     await Promise.all(
@@ -740,14 +732,14 @@ export class CcxtGateway implements ExchangeGateway {
     )
     if (saidDone.length === 0) return { canceled, failed }
     const listAgain = accountWide ? symbols : [...new Set(saidDone.map((o) => o.symbol))]
-    let still: VenueOrder[]
+    let still: Listed[]
     try {
       // an order listed unreadably is listed all the same: still open
       const unread: UnreadableVenueOrder[] = []
-      still = await this.openOrders(ex, listAgain, signal, (u) => unread.push(u))
+      const read: Listed[] = await this.openOrders(ex, listAgain, signal, (u) => unread.push(u))
       // one listed without an id could be any of them: none is shown gone
-      if (unread.some((u) => unreadAsListed(u).length === 0)) return { canceled, failed, unanswered: saidDone.map(idOf) }
-      still.push(...unread.flatMap(unreadAsListed))
+      if (unread.some((u) => listedOf(u).length === 0)) return { canceled, failed, unanswered: saidDone.map(idOf) }
+      still = [...read, ...unread.flatMap(listedOf)]
     } catch {
       return { canceled, failed, unanswered: saidDone.map(idOf) }
     }
@@ -796,18 +788,17 @@ function isArgumentsRequired(e: unknown): boolean {
   return false
 }
 
-/** An order listed in a shape that cannot be read, as far as the cancel-all needs it: its ids and market. */
-function unreadAsListed(u: UnreadableVenueOrder): VenueOrder[] {
+/** What a cancel-all needs of an order its venue lists: its ids and its market. */
+type Listed = Pick<VenueOrder, 'venueOrderId' | 'clientOrderId' | 'symbol'>
+
+/** An order listed in a shape that cannot be read, as a cancel-all takes it: none where it lacks a venue id or a market. */
+function listedOf(u: UnreadableVenueOrder): Listed[] {
   if (!u.venueOrderId || !u.symbol) return []
-  return [
-    {
-      venueOrderId: u.venueOrderId,
-      ...(u.clientOrderId ? { clientOrderId: u.clientOrderId } : {}),
-      symbol: u.symbol,
-      side: 'buy',
-      qty: 0,
-      filled: 0,
-      status: 'open',
-    },
-  ]
+  return [{ venueOrderId: u.venueOrderId, ...(u.clientOrderId ? { clientOrderId: u.clientOrderId } : {}), symbol: u.symbol }]
 }
+
+/** Why an order listed unreadably, without a venue id or a market, is not cancelled: nothing to cancel it by. */
+const cannotCancel = (u: UnreadableVenueOrder): { id: string; reason: string } => ({
+  id: u.clientOrderId ?? u.venueOrderId ?? '(an order without ids)',
+  reason: `listed in a shape that cannot be read, without a venue id and a market to cancel it by: ${u.reason}`,
+})
