@@ -92,14 +92,30 @@ export function createEngineControl(config: EngineConfig): EngineControl {
   }
   const gone = config.gone ?? 'pid'
 
-  const pidNow = (): number => {
-    if (config.pid !== undefined) return config.pid
-    const text = readFileSync(config.pidFile!, 'utf8').trim()
-    const pid = Number(text)
-    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`pid file ${config.pidFile} does not hold a pid (${JSON.stringify(text.slice(0, 40))})`)
-    return pid
-  }
   const pidLabel = () => (config.pid !== undefined ? `pid ${config.pid}` : `the pid in ${config.pidFile}`)
+  // A configured pid names the process that held it when haltd started: one started since (the
+  // engine gone, its pid reused) or any process there when none was is not the engine.
+  const startedWith = config.pid === undefined ? undefined : { ticks: startTicks(config.pid), alive: alive(config.pid) }
+
+  /** The engine's pid now, or why no process holding it is the engine. Throws when it cannot be told. */
+  const engineNow = (): { pid: number } | { gone: string } => {
+    const pid = config.pid ?? pidInFile(config.pidFile!)
+    if (pid === process.pid) throw new Error(`${pidLabel()} is ${pid}, haltd's own process: haltd does not signal itself`)
+    if (!alive(pid)) return { gone: `pid ${pid} does not exist (or is a zombie)` }
+    const ticks = startTicks(pid)
+    if (startedWith !== undefined && ticks !== undefined) {
+      if (!startedWith.alive) return { gone: `pid ${pid} was not alive when haltd started: the process holding it now is not the engine` }
+      if (startedWith.ticks !== undefined && ticks !== startedWith.ticks)
+        return { gone: `pid ${pid} is held by a process started after the engine's (the engine is gone, its pid reused)` }
+    }
+    if (config.pidFile !== undefined) {
+      const started = startedAtMs(ticks)
+      const written = mtimeMs(config.pidFile)
+      if (started !== undefined && written !== undefined && started > written + PID_FILE_SLACK_MS)
+        return { gone: `pid ${pid} is held by a process started after ${config.pidFile} was written (a stale pid file)` }
+    }
+    return { pid }
+  }
 
   const describe = (a: EngineActionConfig): string =>
     'signal' in a ? `${a.signal} to ${pidLabel()}` : 'http' in a ? `${a.http.method} ${a.http.url}` : `command ${a.command.join(' ')}`
@@ -117,8 +133,9 @@ export function createEngineControl(config: EngineConfig): EngineControl {
       const a = actions[action]
       if (!a) throw new Error(`no ${action} is configured for ${config.name}`)
       if ('signal' in a) {
-        const pid = pidNow()
-        if (!alive(pid)) return 'gone'
+        const target = engineNow()
+        if ('gone' in target) return 'gone'
+        const { pid } = target
         process.kill(pid, a.signal)
         // The signal is queued, not yet taken: a freeze is done once the process is seen stopped.
         if (a.signal === 'SIGSTOP') await stopped(pid, timeoutMs)
@@ -137,8 +154,8 @@ export function createEngineControl(config: EngineConfig): EngineControl {
     },
     async check(timeoutMs) {
       if (gone === 'pid') {
-        const pid = pidNow()
-        return alive(pid) ? { gone: false, evidence: `pid ${pid} is alive` } : { gone: true, evidence: `pid ${pid} does not exist (or is a zombie)` }
+        const target = engineNow()
+        return 'gone' in target ? { gone: true, evidence: target.gone } : { gone: false, evidence: `pid ${target.pid} is alive` }
       }
       if ('http' in gone) {
         const h = gone.http
@@ -160,6 +177,54 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         return { gone: false, evidence: messageOf(e) }
       }
     },
+  }
+}
+
+function pidInFile(path: string): number {
+  const text = readFileSync(path, 'utf8').trim()
+  const pid = Number(text)
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 0)
+    throw new Error(`pid file ${path} does not hold a pid (${JSON.stringify(text.slice(0, 40))})`)
+  return pid
+}
+
+/**
+ * How much later than its pid file a process may have started and still be the one that wrote it
+ * (the start time is read to the clock tick, against the wall clock, and a wrapper may write the
+ * file for the process it then execs).
+ */
+const PID_FILE_SLACK_MS = 1_000
+
+/** The kernel's clock ticks per second in /proc (USER_HZ, 100 on Linux). */
+const USER_HZ = 100
+
+/** When the process holding `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); undefined without /proc. */
+function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    return Number.isSafeInteger(ticks) ? ticks : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A start in clock ticks after boot as wall-clock milliseconds, from the uptime now. */
+function startedAtMs(ticks: number | undefined): number | undefined {
+  if (ticks === undefined) return undefined
+  try {
+    const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])
+    return Number.isFinite(uptime) ? Date.now() - (uptime - ticks / USER_HZ) * 1000 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function mtimeMs(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs
+  } catch {
+    return undefined
   }
 }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Envelope } from '../../src/events/index.js'
@@ -209,6 +209,43 @@ describe('control of the engine’s process in the shutdowns', () => {
       'stop: a signal needs engine.pid or engine.pidFile',
       "gone: 'pid' needs engine.pid or engine.pidFile",
     ])
+  })
+
+  it('given a stale pid file, when its pid is held by a process started after the file was written, then that process is never signalled and the engine is found gone', async () => {
+    const bystander = await engine()
+    const dir = tempDir('haltd-engine-')
+    const pidFile = join(dir, 'engine.pid')
+    writeFileSync(pidFile, `${bystander.pid}\n`)
+    // written an hour before the process now holding its pid started: the engine that wrote it is gone
+    const anHourAgo = new Date(Date.now() - 3_600_000)
+    utimesSync(pidFile, anHourAgo, anHourAgo)
+    const control = createEngineControl(EngineConfig.parse({ pidFile }))
+
+    expect(await control.act('freeze', 500)).toBe('gone')
+    expect(await control.act('stop', 500)).toBe('gone')
+    expect(await control.act('kill', 500)).toBe('gone')
+    const seen = await control.check(500)
+    expect(seen.gone).toBe(true)
+    expect(seen.evidence).toContain('a stale pid file')
+    expect(['R', 'S']).toContain(procState(bystander.pid))
+
+    // the same file written now names the running process, which is then the engine
+    utimesSync(pidFile, new Date(), new Date())
+    expect(await control.check(500)).toEqual({ gone: false, evidence: `pid ${bystander.pid} is alive` })
+  })
+
+  it('refuses to signal haltd’s own process, by pid or from a pid file, and a pid file holding anything but a pid', async () => {
+    await expect(createEngineControl(EngineConfig.parse({ pid: process.pid })).act('stop', 500)).rejects.toThrow(/haltd's own process/)
+    const dir = tempDir('haltd-engine-')
+    const pidFile = join(dir, 'engine.pid')
+    const fromFile = createEngineControl(EngineConfig.parse({ pidFile }))
+    writeFileSync(pidFile, `${process.pid}\n`)
+    await expect(fromFile.act('kill', 500)).rejects.toThrow(/haltd's own process/)
+    await expect(fromFile.check(500)).rejects.toThrow(/haltd's own process/)
+    for (const text of ['1e3', '0x10', '-5', '12 13', '']) {
+      writeFileSync(pidFile, text)
+      await expect(fromFile.act('stop', 500), text).rejects.toThrow(/does not hold a pid/)
+    }
   })
 
   it('stops an engine over HTTP (Freqtrade’s POST /api/v1/stop) and tells it is gone by its status answer', async () => {
