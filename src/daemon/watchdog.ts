@@ -69,7 +69,7 @@ export function createWatchdog(options: WatchdogOptions = {}): Watchdog {
         Math.max(0, exitAtMs),
       )
       timer.unref()
-      worker = new Worker(KILLER, { eval: true, workerData: { pid: process.pid, ms: Math.max(0, killAtMs) } })
+      worker = new Worker(KILLER, { eval: true, execArgv: [], workerData: { pid: process.pid, ms: Math.max(0, killAtMs) } })
       worker.unref()
       worker.on('error', () => {})
     },

@@ -56,7 +56,8 @@ describe('WAL checkpoints off the append path', () => {
   it('given a writer, its commits never checkpoint: the background worker folds the WAL into the database while appends go on', async () => {
     const path = tempDb()
     const log = openEventLog({ path })
-    expect(autocheckpoint(log.database)).toBe(0)
+    // the writer's own checkpoints end once the worker holds the log
+    expect(await until(() => autocheckpoint(log.database) === 0)).toBe(true)
     const created = statSync(path).size
 
     appendOrders(log, 4000)
@@ -89,6 +90,29 @@ describe('WAL checkpoints off the append path', () => {
     }
     expect(grewAt).toBeDefined()
     log.close()
+  })
+
+  it('given the first log of a process and a main thread that does not yield, when it appends megabytes, then SQLite’s own checkpoints bound the WAL until the worker holds the log', () => {
+    const path = tempDb()
+    // nothing lets the worker's word in until the appends are done: the writer must not have given up its checkpoints yet
+    const script = `import { openEventLog } from ${JSON.stringify(dist('src/core/log/event-log.js'))}
+import { statSync } from 'node:fs'
+const log = openEventLog({ path: ${JSON.stringify(path)} })
+for (let i = 0; i < 6000; i++) log.append({ type: 'order.submitted', data: { venue: 'sim-a', clientOrderId: 'hdwal' + i, symbol: 'BTC/USDT', side: 'buy', type: 'limit', qty: 1, price: 100, origin: { kind: 'strategy', id: 's' } } })
+const walBytes = statSync(${JSON.stringify(`${path}-wal`)}).size
+const before = log.database.pragma('wal_autocheckpoint', { simple: true })
+const end = Date.now() + 5000
+while (log.database.pragma('wal_autocheckpoint', { simple: true }) !== 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
+console.log(JSON.stringify({ walBytes, before, after: log.database.pragma('wal_autocheckpoint', { simple: true }) }))
+log.close()`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000, encoding: 'utf8' })
+    expect(child.status, child.stderr).toBe(0)
+    const seen = JSON.parse(child.stdout) as { walBytes: number; before: number; after: number }
+    // 6,000 commits of a few pages each are about 100 MB of WAL unchecked; SQLite's 1,000-page rule keeps it near 4 MB
+    expect(seen.before).toBe(1000)
+    expect(seen.walBytes).toBeLessThan(16 * 1024 * 1024)
+    // and once the main thread lets the worker's word in, the writer leaves the checkpoints to it
+    expect(seen.after).toBe(0)
   })
 
   it('when the writer closes, the worker lets go first, so the last connection folds the WAL in and removes it', () => {

@@ -4,9 +4,13 @@ import { EMERGENCY_DEADLINE_MAX_MS, emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_
 import { parseConfig } from '../../src/daemon/config.js'
 import { dist } from '../support/paths.js'
 
-function run(mode: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+/** Runs the child in `mode`; `evalAsModule` starts it from a module string given to `node --input-type=module -e`, as an embedder may. */
+function run(mode: string, evalAsModule = false): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [dist('test/daemon/watchdog-child.js'), mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const script = dist('test/daemon/watchdog-child.js')
+    // with -e the child's argv is [node, ...args]: a placeholder keeps the mode at argv[2]
+    const args = evalAsModule ? ['--input-type=module', '-e', `await import(${JSON.stringify(script)})`, '-', mode] : [script, mode]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (c) => (out += c))
     child.on('exit', (code, signal) => resolve({ code, signal, out }))
@@ -20,6 +24,13 @@ describe('the watchdog', { timeout: 30_000 }, () => {
 
   it('kills a process whose main thread is stuck, from a worker thread', async () => {
     const r = await run('blocked')
+    expect(r.signal).toBe('SIGKILL')
+    expect(r.out).toBe('armed\n')
+  })
+
+  it('given a process started with `--input-type=module`, its stuck main thread is still killed', async () => {
+    // a worker inherits the process's flags unless told otherwise: with this one its CommonJS body would not run
+    const r = await run('blocked', true)
     expect(r.signal).toBe('SIGKILL')
     expect(r.out).toBe('armed\n')
   })

@@ -5,9 +5,9 @@ import { PAGE_CACHE_KIB } from './page-cache.js'
 /**
  * WAL checkpoints off the append path. SQLite's default runs a checkpoint inside whichever commit
  * pushes the WAL past 1,000 pages, so one append in a thousand pays for copying the WAL into the
- * database and syncing it: the log's tail latency. Here a writer turns that off
- * (`wal_autocheckpoint = 0`) and one worker thread per process, with its own connection to each
- * registered log, checkpoints in the background: PASSIVE (never blocks the writer), and RESTART
+ * database and syncing it: the log's tail latency. Here one worker thread per process, with its
+ * own connection to each registered log, checkpoints in the background, and a writer turns its own
+ * off (`wal_autocheckpoint = 0`) once the worker says it holds the log (`taken`): PASSIVE (never blocks the writer), and RESTART
  * once the WAL is past a bound and PASSIVE has caught up with it (every frame in the database),
  * so the WAL can start over and stays bounded. RESTART takes the writer's lock; it runs with no
  * busy wait, so it holds that lock only as long as it takes to find the readers gone (or not: it
@@ -35,6 +35,8 @@ export type CheckpointLease = {
 }
 
 export type CheckpointLeaseEvents = {
+  /** The worker has its connection to the log: from now on it checkpoints it, and the writer may stop. */
+  taken(): void
   /** A checkpoint failed; the writer's appends are unaffected, the WAL grows until one succeeds. */
   failed(message: string): void
   /** The worker is gone: the writer must take checkpoints back (`wal_autocheckpoint`). */
@@ -42,7 +44,7 @@ export type CheckpointLeaseEvents = {
 }
 
 type ToWorker = { op: 'add'; id: number; path: string } | { op: 'remove'; id: number; done: SharedArrayBuffer }
-type FromWorker = { op: 'failed'; id: number; message: string }
+type FromWorker = { op: 'failed'; id: number; message: string } | { op: 'taken'; id: number }
 
 /** How long a release waits for the worker to close its connection. */
 const RELEASE_WAIT_MS = 5_000
@@ -99,6 +101,7 @@ parentPort.on('message', (m) => {
       // a checkpoint copies WAL frames through a page buffer of its own, not the page cache; what it does cache is capped like the writer's
       db.pragma('cache_size = -' + workerData.cacheKib)
       logs.set(m.id, { db, seen: undefined, done: undefined, at: Date.now(), failing: false })
+      parentPort.postMessage({ op: 'taken', id: m.id })
     } catch (e) {
       parentPort.postMessage({ op: 'failed', id: m.id, message: e && e.message ? e.message : String(e) })
     }
@@ -128,7 +131,7 @@ class CheckpointWorker {
 
   constructor() {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sqlite, cacheKib: PAGE_CACHE_KIB, ...CHECKPOINTS } })
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { sqlite, cacheKib: PAGE_CACHE_KIB, ...CHECKPOINTS } })
     // Until the thread runs, messages to it wait on this thread's event loop, which a release
     // blocks: a log opened and closed before then is never handed over (nothing to wait for).
     this.worker.once('online', () => {
@@ -138,6 +141,7 @@ class CheckpointWorker {
     })
     this.worker.on('message', (m: FromWorker) => {
       if (m.op === 'failed') this.registrations.get(m.id)?.failed(m.message)
+      else if (m.op === 'taken') this.registrations.get(m.id)?.taken()
     })
     this.worker.on('error', (e) => this.lose(`the checkpoint worker failed: ${e.message}`))
     this.worker.on('exit', (code) => this.lose(`the checkpoint worker exited (code ${code})`))

@@ -555,8 +555,16 @@ export class EventLog {
     if (!this.readonly && (options.checkpoints ?? 'background') === 'background') this.checkpointInBackground(db)
   }
 
+  /**
+   * Hand the WAL's checkpoints to the worker. The writer keeps SQLite's own until the worker says
+   * it holds the log: until then (a thread not yet running, a main thread that has not yet let its
+   * message in, a connection the worker could not open) nothing else would bound the WAL.
+   */
   private checkpointInBackground(db: Database.Database): void {
     this.checkpoints = leaseCheckpoints(this.path, {
+      taken: () => {
+        if (!this.closed && this.checkpoints) db.pragma('wal_autocheckpoint = 0')
+      },
       failed: (message) => this.emitter.emit('checkpoint-failed', { message }),
       lost: (reason) => {
         this.checkpoints = undefined
@@ -566,7 +574,6 @@ export class EventLog {
       },
     })
     if (!this.checkpoints) return
-    db.pragma('wal_autocheckpoint = 0')
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`)
   }
 
