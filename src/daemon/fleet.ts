@@ -61,6 +61,8 @@ export type FleetInput = {
 
 /** The gate's latch while the fleet is out of view and `fleet.onDisconnect` is `halt`. */
 export const FLEET_OUT_OF_VIEW = 'the fleet is out of view (NATS unreachable) and fleet.onDisconnect is halt'
+/** The gate's latch while the fleet kill switch's value cannot be read: the switch cannot reach this engine, as when out of view. */
+export const FLEET_SWITCH_UNREADABLE = 'the fleet kill switch cannot be read and fleet.onDisconnect is halt'
 
 /**
  * This engine in the fleet: connected to NATS, its row kept in the registry, the fleet kill switch
@@ -139,15 +141,22 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
 
   const onKillSwitch = (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => {
     if (ks.state === 'unreadable') {
-      // what the switch is cannot be read from it: this engine keeps the state it is in, and says so once per value
+      // What the switch says cannot be read from it: it cannot reach this engine, which is what
+      // fleet.onDisconnect decides for (halt until it can, or keep the state it is in). Said once per value.
       const key = `unreadable:${ks.revision}`
       if (handled.has(key)) return
       handled.add(key)
+      const halting = fleet.onDisconnect === 'halt'
       logger.error(
-        { revision: ks.revision, why: ks.why },
-        `fleet kill switch: the value at revision ${ks.revision} cannot be read (${ks.why}); this engine keeps its state until a readable one is written (haltd fleet killswitch reset, or activate)`,
+        { revision: ks.revision, why: ks.why, onDisconnect: fleet.onDisconnect },
+        `fleet kill switch: the value at revision ${ks.revision} cannot be read (${ks.why}); ${halting ? 'this engine halts' : 'this engine keeps its state (fleet.onDisconnect: keep)'} until a readable one is written (haltd fleet killswitch reset, or activate)`,
       )
+      if (halting) input.gate.halt(FLEET_SWITCH_UNREADABLE)
       return
+    }
+    if (input.gate.latchReason === FLEET_SWITCH_UNREADABLE) {
+      input.gate.release()
+      logger.warn({ id: ks.id, state: ks.state }, 'fleet kill switch: readable again; the gate closed while it was not reopens')
     }
     if (handled.has(ks.id)) return
     handled.add(ks.id)

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { activateFleetKillSwitch, FleetKillSwitchRefused, fleetKillSwitchHistory, resetFleetKillSwitch } from '../../src/cluster/fleet/control.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import type { Haltd } from '../../src/daemon/index.js'
-import { FLEET_OUT_OF_VIEW } from '../../src/daemon/fleet.js'
+import { FLEET_OUT_OF_VIEW, FLEET_SWITCH_UNREADABLE } from '../../src/daemon/fleet.js'
 import { fleetOperator } from '../../src/cluster/fleet/operator.js'
 import { describeKillSwitch } from '../../src/cli/fleet-commands.js'
 import { memoryDestination } from '../support/memory-log.js'
@@ -137,6 +137,33 @@ describe('the fleet kill switch', { timeout: 30_000 }, () => {
       await view.reset({ by: 'ops-anna', reason: 'clear the garbled value' })
       await until('the engine trades again', () => !h.gate.halted)
       expect((await view.view()).killSwitch).toMatchObject({ state: 'reset', reason: 'clear the garbled value' })
+    } finally {
+      await op.nc.close()
+    }
+  })
+
+  it('given fleet.onDisconnect halt, when the switch’s value cannot be read, the engine closes its gate until a readable value is written; with keep it trades on', async () => {
+    const dest = memoryDestination()
+    const halting = await started('ks-unread-halt', { destination: dest, fleet: { onDisconnect: 'halt' } })
+    const keeping = await started('ks-unread-keep')
+    const op = await operatorView(nats.url)
+    const view = fleetOperator(op.buckets, { host: 'desk-7' })
+    try {
+      expect(halting.gate.halted).toBe(false)
+      // when the key holds what no haltd wrote
+      await op.buckets.control.put('killswitch', 'garbage{')
+      await until('the halting engine closes its gate', () => halting.gate.halted)
+      expect(halting.gate.latchReason).toBe(FLEET_SWITCH_UNREADABLE)
+      await expect(halting.orders.submit(order)).resolves.toMatchObject({ status: 'refused' })
+      expect(dest.lines.some((l) => l.includes('cannot be read (it is not JSON); this engine halts until a readable one is written'))).toBe(true)
+      // then the one that keeps its state trades on, and nothing is latched in either log
+      await expect(keeping.orders.submit(order)).resolves.toMatchObject({ status: 'accepted' })
+      expect(fleetEvents(halting, 'killswitch.activated')).toEqual([])
+
+      // when a readable value is written over it (a reset of the garbled value), the gate reopens
+      await view.reset({ by: 'ops-anna', reason: 'clear the garbled value' })
+      await until('the halting engine trades again', () => !halting.gate.halted)
+      await expect(halting.orders.submit(order)).resolves.toMatchObject({ status: 'accepted' })
     } finally {
       await op.nc.close()
     }
