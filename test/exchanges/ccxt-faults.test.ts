@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import { VenueError } from '../../src/exchanges/errors.js'
 import { faults, fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type ClientOptions, type FakeBinance } from '../support/fake-binance/index.js'
+import { futuresOrder } from '../support/fake-binance/wire.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -276,5 +277,32 @@ describe('the shutdown path does not queue behind the trading engine', () => {
     await Promise.all(engineReads)
     // the gateway's read left the queue after its deadline and was never sent; the engine's were
     expect(venue.faults.hits('GET /api/v3/openOrders')).toBe(3)
+  })
+})
+
+describe('a cancel answered done is confirmed by the venue’s list', () => {
+  it('given a batch cancel answered CANCELED for orders the venue still lists open, the cancel-all names them failed, not canceled', async () => {
+    const { gateway, venue } = await rig('futures')
+    for (const id of ['hd-lie1', 'hd-lie2', 'hd-lie3'])
+      await gateway.submit({ clientOrderId: id, symbol: BTC, side: 'buy', type: 'limit', qty: 0.01, price: 40_000 })
+    // the venue answers each order canceled and cancels none of them
+    const answer = venue.engine.open('futures').map((o) => ({ ...futuresOrder(o), status: 'CANCELED' }))
+    venue.faults.inject('DELETE /fapi/v1/batchOrders', { kind: 'status', status: 200, body: JSON.stringify(answer), contentType: 'application/json' })
+
+    const result = await gateway.cancelAll({ scope: 'own' })
+
+    expect(result.canceled).toEqual([])
+    expect(result.failed.map((f) => f.id).sort()).toEqual(['hd-lie1', 'hd-lie2', 'hd-lie3'])
+    for (const f of result.failed) expect(f.reason).toBe('binanceusdm answered the order canceled and still lists it open')
+    expect(venue.engine.open('futures')).toHaveLength(3)
+  })
+
+  it('given a batch cancel that cancels for real, the list read after it confirms every order', async () => {
+    const { gateway, venue } = await rig('futures')
+    for (const id of ['hd-ok1', 'hd-ok2']) await gateway.submit({ clientOrderId: id, symbol: BTC, side: 'buy', type: 'limit', qty: 0.01, price: 40_000 })
+    const result = await gateway.cancelAll({ scope: 'own' })
+    expect(result.canceled.sort()).toEqual(['hd-ok1', 'hd-ok2'])
+    expect(result.failed).toEqual([])
+    expect(venue.engine.open('futures')).toEqual([])
   })
 })

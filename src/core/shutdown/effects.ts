@@ -253,28 +253,21 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   if (refused !== undefined) return { outcome: 'failed', detail: { error: `not sent: ${refused}` } }
   ports.log.append({ type: 'venue.cancel-all-requested', data: { venue, scope, reason } })
   const caps = gateway.capabilities
-  if (scope === 'own' && caps.massCancel === 'none' && caps.batchCancel === 0) {
-    const mine = ports.world().orders.filter((o) => o.venue === venue)
-    const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) =>
-      ports.router.cancel(
-        { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
-        { reason, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
-      ),
-    )
-    const counts: Record<string, number> = {}
-    for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
-    const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length
-    return {
-      outcome: bad === 0 ? 'ok' : 'failed',
-      detail: { method: 'per-order', ...counts, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) },
-    }
-  }
+  if (scope === 'own' && caps.massCancel === 'none' && caps.batchCancel === 0) return cancelEachKnown(venue, ctx, limit, reason)
+  const started = ports.clock.now()
   let result: CancelAllResult
   try {
-    result = await gateway.cancelAll({ scope })
+    result = await withinMs(gateway.cancelAll({ scope }), Math.floor(limit / 2), `${venue}'s cancel-all had no answer within ${Math.floor(limit / 2)} ms`)
   } catch (e) {
-    const unconfirmed = markUnconfirmed(ctx, venue, `cancel-all failed: ${messageOf(e)}`)
-    return { outcome: 'failed', detail: { error: messageOf(e), unconfirmed } }
+    // The cancel-all (or the list it starts from) failed or hangs: the orders haltd knows there are
+    // cancelled by their ids, one by one, with the time left, rather than left to the deadline.
+    const left = Math.max(1, limit - (ports.clock.now() - started))
+    const each = await cancelEachKnown(venue, ctx, left, reason)
+    const error = `cancel-all failed: ${messageOf(e)}; cancelled one by one instead`
+    return {
+      outcome: 'failed',
+      detail: { ...each.detail, method: 'per-order after cancel-all failed', error: each.outcome === 'ok' ? error : `${error}: ${each.detail?.error}` },
+    }
   }
   const confirmedBy = result.method === 'mass-cancel' ? 'mass-cancel' : 'ack'
   const canceled = new Set(result.canceled)
@@ -323,6 +316,35 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   return unconfirmed.length === 0
     ? { outcome: 'ok', detail }
     : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
+}
+
+/** Each order haltd knows live at `venue`, cancelled by its ids through the router (a few in flight at a time). */
+async function cancelEachKnown(venue: string, ctx: ExecuteContext, limit: number, reason: string): Promise<Result> {
+  const { ports } = ctx
+  const mine = ports.world().orders.filter((o) => o.venue === venue)
+  const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) =>
+    ports.router.cancel(
+      { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
+      { reason, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
+    ),
+  )
+  const counts: Record<string, number> = {}
+  for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
+  const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length
+  return {
+    outcome: bad === 0 ? 'ok' : 'failed',
+    detail: { method: 'per-order', ...counts, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) },
+  }
+}
+
+/** `p`, or a rejection naming `what` once `ms` have passed (`p` runs on; a late rejection of it is dropped). */
+function withinMs<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), Math.max(1, ms))
+  })
+  p.catch(() => undefined)
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
 
 /**

@@ -261,24 +261,55 @@ export class CcxtGateway implements ExchangeGateway {
     // the rest of the list is cancelled as read, and it by its id
     const unread: UnreadableVenueOrder[] = []
     const open = await this.openOrders(ex, request.symbols, signal, (u) => unread.push(u))
+    const stillListed = <R extends Omit<CancelAllResult, 'scope'>>(r: R) => this.notStillListed(ex, request.symbols, r, signal)
     if (request.scope === 'own') {
       const mine = open.filter((o) => this.isOwn(o.clientOrderId))
       const each = await this.cancelEach(ex, mine, signal)
       return {
         scope: 'own',
-        ...(await this.cancelUnread(
-          unread.filter((u) => this.isOwn(u.clientOrderId)),
-          each,
-          signal,
+        ...(await stillListed(
+          await this.cancelUnread(
+            unread.filter((u) => this.isOwn(u.clientOrderId)),
+            each,
+            signal,
+          ),
         )),
       }
     }
     if (this.capabilities.massCancel === 'none')
-      return { scope: 'account', ...(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal)) }
+      return { scope: 'account', ...(await stillListed(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal))) }
     // the venue's cancel-all takes them with the rest; its list afterwards says which are gone
     const mass = await this.massCancel(ex, [...open, ...unread.flatMap(listedOf)], request.symbols, signal)
     for (const u of unread) if (listedOf(u).length === 0) mass.failed.push(cannotCancel(u))
-    return { scope: 'account', method: 'mass-cancel', ...mass }
+    return { scope: 'account', ...(await stillListed({ method: 'mass-cancel' as const, ...mass })) }
+  }
+
+  /**
+   * A cancel the venue answered done is a confirmation only if its own list, read after the
+   * answers, no longer holds the order: one it still lists is failed, to be looked up and cancelled
+   * again. A list that cannot be read (or holds an order without ids) takes no answer back: it
+   * shows nothing either way.
+   */
+  private async notStillListed<R extends Omit<CancelAllResult, 'scope'>>(
+    ex: Exchange,
+    symbols: readonly string[] | undefined,
+    result: R,
+    signal: AbortSignal,
+  ): Promise<R> {
+    if (result.canceled.length === 0) return result
+    let still: Listed[]
+    try {
+      const unread: UnreadableVenueOrder[] = []
+      still = [...(await this.openOrders(ex, symbols, signal, (u) => unread.push(u))), ...unread.flatMap(listedOf)]
+    } catch {
+      return result
+    }
+    const listed = new Set(still.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId])))
+    const canceled = result.canceled.filter((id) => !listed.has(id))
+    if (canceled.length === result.canceled.length) return result
+    const failed = [...result.failed]
+    for (const id of result.canceled) if (listed.has(id)) failed.push({ id, reason: `${this.venue} answered the order canceled and still lists it open` })
+    return { ...result, canceled, failed }
   }
 
   /** Orders listed unreadably, cancelled one by one by their venue id, their outcomes added to `into`. */
