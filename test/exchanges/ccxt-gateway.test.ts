@@ -12,6 +12,7 @@ import {
   type FakeBinance,
   type FetchLike,
 } from '../support/fake-binance/index.js'
+import { futuresTrade } from '../support/fake-binance/wire.js'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -236,6 +237,27 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
       { timeout: 5_000, interval: 20 },
     )
     expect(seen.filter((u) => u.kind === 'fill')).toHaveLength(1)
+  })
+
+  it('given a fill the venue first reports unreadably, when it later reports it readably, then the fill is booked, and the unreadable answer was said once', async () => {
+    const { gateway, venue, errors } = await rig('futures')
+    const seen: OrderUpdate[] = []
+    gateway.onUpdate((u) => seen.push(u))
+    await gateway.submit(limit('hd-p-nan'))
+    venue.engine.fillResting('futures', 'hd-p-nan')
+    // the trade list answers its one trade with an amount that is no number, for several polls
+    const unreadable = venue.engine.trades.map((t) => ({ ...futuresTrade(t), qty: 'NaN' }))
+    venue.faults.inject('GET /fapi/v1/userTrades', { kind: 'status', status: 200, body: JSON.stringify(unreadable), contentType: 'application/json' })
+    await vi.waitFor(() => expect(venue.faults.hits('GET /fapi/v1/userTrades')).toBeGreaterThanOrEqual(3), { timeout: 5_000, interval: 20 })
+    expect(seen.filter((u) => u.kind === 'fill')).toEqual([])
+    // then the venue answers it as it is
+    venue.faults.clear('GET /fapi/v1/userTrades')
+    await vi.waitFor(() => expect(seen).toContainEqual(expect.objectContaining({ kind: 'fill', clientOrderId: 'hd-p-nan', qty: 0.01, price: 40_000 })), {
+      timeout: 5_000,
+      interval: 20,
+    })
+    expect(seen.filter((u) => u.kind === 'fill')).toHaveLength(1)
+    expect(errors.filter((e) => e.message.includes('has no amount or price'))).toHaveLength(1)
   })
 
   it('polls the others on when the venue lists one order in a shape it cannot read, and says so once', async () => {

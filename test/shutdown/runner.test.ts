@@ -347,9 +347,7 @@ describe('emergency shutdown on three simulated venues', () => {
     // bravo's arm runs out the step; its cancel-all gives up on the venue's answer at half of it and
     // tries each order by its ids in what is left, which ends failed (nothing confirmed), not timed out
     expect(timedOut.map((e) => dataOf<{ commandId: string }>(e).commandId)).toEqual(['sd-1:emergency.3:2'])
-    const cancelAll = r
-      .events()
-      .find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === 'sd-1:emergency.3:5')
+    const cancelAll = r.events().find((e) => e.type === 'shutdown.command-completed' && dataOf<{ commandId: string }>(e).commandId === 'sd-1:emergency.3:5')
     expect(cancelAll?.data).toMatchObject({
       outcome: 'failed',
       detail: { method: 'per-order after cancel-all failed', error: expect.stringMatching(/^cancel-all failed: bravo's cancel-all had no answer within/) },

@@ -55,4 +55,9 @@ export class OrderTracker {
     if (this.trades.size > TRADE_MEMORY) this.trades.delete(this.trades.values().next().value as string)
     return true
   }
+
+  /** Unsee a trade id: one that could not be read or placed is taken up again when next reported. */
+  forgetTrade(tradeId: string): void {
+    this.trades.delete(tradeId)
+  }
 }

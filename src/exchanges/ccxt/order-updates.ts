@@ -182,7 +182,9 @@ export class OrderUpdateFeed {
   }
 
   private async onTrade(t: Trade): Promise<void> {
-    if (!t.id || !this.ports.tracker.firstSight(String(t.id))) return
+    if (!t.id) return
+    const id = String(t.id)
+    if (!this.ports.tracker.firstSight(id)) return
     try {
       const clientOrderId = await this.clientIdOfTrade(t)
       if (clientOrderId)
@@ -193,7 +195,15 @@ export class OrderUpdateFeed {
           ...(t.order ? { venueOrderId: String(t.order) } : {}),
         })
     } catch (e) {
-      this.ports.onError(toVenueError(this.ports.venue, e))
+      // A trade that could not be read, or whose order could not be asked for, is not done with:
+      // the next poll or stream message that reports it takes it up again, so a readable answer
+      // later is booked. Reported once per trade and reason, however often it comes back so.
+      this.ports.tracker.forgetTrade(id)
+      const error = toVenueError(this.ports.venue, e)
+      const key = `trade\u0000${id}\u0000${error.message}`
+      if (this.unreadableReported.has(key)) return
+      this.unreadableReported.add(key)
+      this.ports.onError(error)
     }
   }
 
