@@ -120,6 +120,15 @@ export function createEngineControl(config: EngineConfig): EngineControl {
   const describe = (a: EngineActionConfig): string =>
     'signal' in a ? `${a.signal} to ${pidLabel()}` : 'http' in a ? `${a.http.method} ${a.http.url}` : `command ${a.command.join(' ')}`
 
+  const thawIfFrozen = () => {
+    try {
+      const target = engineNow()
+      if ('pid' in target) signalIfAlive(target.pid, 'SIGCONT')
+    } catch {
+      // no pid to read: nothing of ours to continue
+    }
+  }
+
   return {
     how(action) {
       if (action === 'check') {
@@ -144,6 +153,8 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         if (a.signal !== 'SIGSTOP' && a.signal !== 'SIGKILL' && a.signal !== 'SIGCONT') signalIfAlive(pid, 'SIGCONT')
         return 'done'
       }
+      // a frozen engine cannot take an HTTP call or see what a command does: it runs again first
+      if ((action === 'stop' || action === 'kill') && hasPid) thawIfFrozen()
       if ('http' in a) {
         const res = await call(a.http, timeoutMs)
         if (!res.ok) throw new Error(`${a.http.method} ${a.http.url} answered HTTP ${res.status}: ${res.body.slice(0, 200)}`)
@@ -303,9 +314,9 @@ function call(h: z.output<typeof HttpCall>, timeoutMs: number): Promise<{ status
   })
 }
 
+/** Nothing listens there. A reset connection was accepted first: something is there, and what cannot be told. */
 function isUnreachable(e: unknown): boolean {
-  const code = (e as { code?: string }).code
-  return code === 'ECONNREFUSED' || code === 'ECONNRESET'
+  return (e as { code?: string }).code === 'ECONNREFUSED'
 }
 
 function run(argv: readonly string[], timeoutMs: number): Promise<void> {

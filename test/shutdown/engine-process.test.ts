@@ -248,6 +248,25 @@ describe('control of the engine’s process in the shutdowns', () => {
     }
   })
 
+  it('given an engine frozen by SIGSTOP whose stop is an HTTP call, when it is stopped, then it runs again first and takes the call', async () => {
+    // an engine with its own API in its process, as Freqtrade's REST server is
+    const script = `const http = require('node:http')
+const server = http.createServer((req, res) => { res.end('{"status":"stopping"}'); if (req.url === '/api/v1/stop') setTimeout(() => process.exit(0), 10) })
+server.listen(0, '127.0.0.1', () => console.log(server.address().port))`
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(child)
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d) => resolve(Number(String(d).trim()))))
+    const control = createEngineControl(
+      EngineConfig.parse({ pid: child.pid, stop: { http: { url: `http://127.0.0.1:${port}/api/v1/stop` } }, firstPhase: 'freeze' }),
+    )
+    expect(await control.act('freeze', 1_000)).toBe('done')
+    expect(procState(child.pid!)).toBe('T')
+
+    expect(await control.act('stop', 2_000)).toBe('done')
+    expect(await exited).toBe(0)
+  })
+
   it('stops an engine over HTTP (Freqtrade’s POST /api/v1/stop) and tells it is gone by its status answer', async () => {
     const { createServer } = await import('node:http')
     let state = 'running'
