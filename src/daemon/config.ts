@@ -11,7 +11,8 @@ import { EMERGENCY_DEADLINE_MAX_MS } from './watchdog.js'
 import { Secrets } from './logger.js'
 import { EmergencyOptions, GracefulOptions } from '../core/shutdown/options.js'
 import { isLoopback } from '../admin/request-target.js'
-import { AdminUser } from '../admin/access.js'
+import { AdminUser, SINGLE_TOKEN_NAME } from '../admin/access.js'
+import { ENTRY_ROLES } from '../admin/order-entry.js'
 import { FeedConfig } from '../admin/dashboard/feed.js'
 import { LoginLimitConfig } from '../admin/login-limit.js'
 import { chainKeyFileProblem } from '../core/log/chain-key.js'
@@ -268,6 +269,19 @@ export const HaltdConfig = z
         seen.set(key, i)
       }
     })
+    if (config.orderEntry) {
+      // limits for a name no credential enters orders as would be left unused, and the engine meant held to the defaults
+      const entering = new Set([SINGLE_TOKEN_NAME, ...admin.users.filter((u) => ENTRY_ROLES.includes(u.role)).map((u) => u.name)])
+      for (const name of Object.keys(config.orderEntry.engines)) {
+        if (entering.has(name)) continue
+        const known = [...entering].filter((n) => n !== SINGLE_TOKEN_NAME)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['orderEntry', 'engines', name],
+          message: `no admin user named '${name}' with the engine or admin role enters orders (${known.length > 0 ? `those that do: ${known.join(', ')}` : 'none does'}; the single admin token is '${SINGLE_TOKEN_NAME}')`,
+        })
+      }
+    }
     const d = config.deadMansSwitch
     if (d.refreshMs >= d.timeoutMs) {
       ctx.addIssue({

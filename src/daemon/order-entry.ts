@@ -50,6 +50,10 @@ export async function startOrderEntry(input: {
     balances: () => worldOf(state()).balances,
     mark: (venue, symbol) => state().marks.get(marketKey(venue, symbol)),
     contractSizeOf: (venue, symbol) => contractSizeOf(state().venues, venue, symbol),
+    knowsMarket: (venue, symbol) => {
+      const markets = state().venues.get(venue)?.markets
+      return markets && markets.size > 0 ? markets.has(symbol) : undefined
+    },
     marketsAt: (venue) => {
       const markets = state().venues.get(venue)?.markets
       return markets && markets.size > 0 ? [...markets.keys()] : undefined

@@ -143,6 +143,25 @@ describe('config', () => {
     expect(parseConfig({ ...minimal, admin: { users: [{ name: 'locals', role: 'engine', tokenHash: hash }] } }).admin.users).toHaveLength(1)
   })
 
+  it('refuses order-entry limits for a name no credential enters orders as, naming those that do', () => {
+    const users = [
+      { name: 'pybot', role: 'engine', tokenHash: `sha256:${'a'.repeat(64)}` },
+      { name: 'viewer', role: 'viewer', tokenHash: `sha256:${'b'.repeat(64)}` },
+    ]
+    const limits = { maxPosition: 1, maxOpenOrders: 1, maxOrdersPerSecond: 1 }
+    expect(problemsOf(() => parseConfig({ ...minimal, admin: { users }, orderEntry: { engines: { pyBot: limits, viewer: limits } } }))).toEqual([
+      {
+        path: 'orderEntry.engines.pyBot',
+        message: "no admin user named 'pyBot' with the engine or admin role enters orders (those that do: pybot; the single admin token is 'local')",
+      },
+      {
+        path: 'orderEntry.engines.viewer',
+        message: "no admin user named 'viewer' with the engine or admin role enters orders (those that do: pybot; the single admin token is 'local')",
+      },
+    ])
+    expect(parseConfig({ ...minimal, admin: { users }, orderEntry: { engines: { pybot: limits, local: limits } } }).orderEntry?.engines).toHaveProperty('pybot')
+  })
+
   it('refuses a checkpoint or socket path that is one of the log’s own files or another such path, naming both', () => {
     const dir = tempDir('haltd-config-clash-')
     const log = join(dir, 'events.db')

@@ -335,7 +335,24 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
       "an order of 0.03 BTC/USDT:USDT at 50000 is 1500 notional, over engine pybot's limit of 1000 per order",
     )
     expect((await call('POST', '/engine/orders', { ...market, amount: 0.01, clientOrderId: 'n5' })).body.outcome).toBe('accepted')
-    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(2)
+    // a sell limit far below the market would trade at the market: it is judged at the mark
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n6', side: 'sell', amount: 0.03, price: 1 }))).body).toMatchObject({
+      outcome: 'refused',
+      reason: "an order of 0.03 BTC/USDT:USDT at 50000 (the mark: its limit 1 would trade there) is 1500 notional, over engine pybot's limit of 1000 per order",
+    })
+    // and an order that can only reduce the position is not held to it
+    expect(
+      (await call('POST', '/engine/orders', { ...market, side: 'sell', amount: 0.03, reduceOnly: true, clientOrderId: 'n7' })).body.reason ?? '',
+    ).not.toMatch(/notional/)
+    expect([...h.log.read({ types: ['order.submitted'] })].length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('refuses an order for a market the venue does not have, as a bad request naming the markets it has', async () => {
+    const { h, call } = await start()
+    const r = await call('POST', '/engine/orders', limit({ clientOrderId: 'u1', symbol: 'NOPE/USDT:USDT' }))
+    expect(r.status).toBe(400)
+    expect(r.body.error.message).toMatch(/^symbol: no market 'NOPE\/USDT:USDT' at sim \(it has: BTC\/USDT:USDT/)
+    expect([...h.log.read({ types: ['order.submitted'] })]).toHaveLength(0)
   })
 
   it('counts a burst sent at once against the open-order limit, and frees a place when an order finishes', async () => {
@@ -365,6 +382,24 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect(positions.find((p) => p.venue === 'sim' && p.symbol === SYMBOL)?.qty).toBeCloseTo(0.02, 9)
     // a sell, which takes the position down, still passes
     expect((await call('POST', '/engine/orders', { ...market('p6'), side: 'sell' })).body.outcome).toBe('accepted')
+  })
+
+  it('counts the engine’s resting orders on a side against the position limit as if they had filled; the other side and what it frees are its own', async () => {
+    const { call } = await start({ limits: { maxPosition: 0.05 } })
+    // given two resting sells of 0.02 (far above the market: they rest)
+    const sell = (id: string) => limit({ clientOrderId: id, side: 'sell', amount: 0.02, price: 60_000 })
+    expect((await call('POST', '/engine/orders', sell('r1'))).body.outcome).toBe('accepted')
+    expect((await call('POST', '/engine/orders', sell('r2'))).body.outcome).toBe('accepted')
+    // when a third would take the position to -0.06 if all filled, then it is refused, saying why
+    expect((await call('POST', '/engine/orders', sell('r3'))).body).toMatchObject({
+      outcome: 'refused',
+      reason: "a fill would take sim BTC/USDT:USDT to -0.06 with the engine's resting sells filled too, over engine pybot's limit of 0.05",
+    })
+    // a resting buy is judged on the buy side alone
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'r4', amount: 0.04, price: 30_000 }))).body.outcome).toBe('accepted')
+    // and a cancelled sell frees its amount
+    expect((await call('POST', '/engine/orders/cancel', { clientOrderId: 'r1' })).body).toMatchObject({ result: 'canceled' })
+    expect((await call('POST', '/engine/orders', sell('r5'))).body.outcome).toBe('accepted')
   })
 
   it('a risk trigger trips on what the engine traded through order entry, and the engine’s next order is refused for it', async () => {

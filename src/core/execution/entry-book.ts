@@ -19,10 +19,19 @@ export function engineOf(o: Pick<Order, 'origin'>): string | undefined {
 
 type Book = { live: Map<string, Order>; pending: Set<string> }
 
+/** What the engine's resting orders in one market would add to its position if all filled: buys up, sells down (both positive). */
+export type Resting = { buy: number; sell: number }
+
 export class EntryBook {
   private readonly books = new Map<string, Book>()
   /** The engine of each live order, by its key, to find its book when it finishes. */
   private readonly engineByKey = new Map<string, string>()
+  /** The resting amounts of each engine's live orders per market (reduce-only ones add nothing), kept as orders move. */
+  private readonly resting = new Map<string, Resting>()
+  /** What each live order adds to `resting`, by its key, to take back when it moves. */
+  private readonly adds = new Map<string, { market: string; side: 'buy' | 'sell'; amount: number }>()
+  /** Orders whose submit has not settled: the order entry counts them as on their way, so they rest only once it has. */
+  private readonly onTheirWay = new Set<string>()
 
   constructor(
     /** An order as the live projections hold it. */
@@ -46,15 +55,42 @@ export class EntryBook {
     if (engine === undefined) return
     const key = keyOf(o.venue, o.clientOrderId)
     const b = this.book(engine)
+    this.unrest(key)
     if (isLive(o.status)) {
       b.live.set(key, o)
       b.pending.delete(key)
       this.engineByKey.set(key, engine)
+      const amount = Math.max(0, o.qty - o.filledQty)
+      if (!o.reduceOnly && amount > 0 && !this.onTheirWay.has(key)) {
+        const market = marketOf(engine, o.venue, o.symbol)
+        const r = this.resting.get(market) ?? { buy: 0, sell: 0 }
+        r[o.side] += amount
+        this.resting.set(market, r)
+        this.adds.set(key, { market, side: o.side, amount })
+      }
     } else {
       b.live.delete(key)
       b.pending.delete(key)
       this.engineByKey.delete(key)
     }
+  }
+
+  /** Take back what an order added to its market's resting amounts. */
+  private unrest(key: string): void {
+    const add = this.adds.get(key)
+    if (add === undefined) return
+    this.adds.delete(key)
+    const r = this.resting.get(add.market)
+    if (r === undefined) return
+    r[add.side] -= add.amount
+    // sums of decimal amounts leave dust: a market with nothing resting is forgotten
+    if (r.buy < 1e-12 && r.sell < 1e-12) this.resting.delete(add.market)
+  }
+
+  /** The amounts the engine's live orders rest with in a market, each side. */
+  restingIn(engine: string, venue: string, symbol: string): Resting {
+    const r = this.resting.get(marketOf(engine, venue, symbol))
+    return r === undefined ? { buy: 0, sell: 0 } : { buy: Math.max(0, r.buy), sell: Math.max(0, r.sell) }
   }
 
   /** Apply one event the projections applied (any event; only `order.*` ones move the book). */
@@ -71,6 +107,7 @@ export class EntryBook {
     const engine = this.engineByKey.get(key)
     if (engine === undefined) return
     this.engineByKey.delete(key)
+    this.unrest(key)
     this.books.get(engine)?.live.delete(key)
   }
 
@@ -87,7 +124,10 @@ export class EntryBook {
     for (const [key, o] of b.live) {
       const now = this.orderOf(o.venue, o.clientOrderId) ?? o
       if (isLive(now.status)) yield now
-      else b.live.delete(key)
+      else {
+        b.live.delete(key)
+        this.unrest(key)
+      }
     }
   }
 
@@ -96,10 +136,16 @@ export class EntryBook {
     const key = keyOf(venue, clientOrderId)
     const b = this.book(engine)
     if (!b.live.has(key)) b.pending.add(key)
+    this.onTheirWay.add(key)
     return () => {
       b.pending.delete(key)
+      this.onTheirWay.delete(key)
+      // from now on what it leaves resting counts here, not as on its way
+      const o = this.orderOf(venue, clientOrderId)
+      if (o) this.place(o)
     }
   }
 }
 
 const keyOf = (venue: string, clientOrderId: string) => `${venue}\u0000${clientOrderId}`
+const marketOf = (engine: string, venue: string, symbol: string) => `${engine}\u0000${venue}\u0000${symbol}`

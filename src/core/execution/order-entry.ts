@@ -196,6 +196,9 @@ export function entryOrderId(engine: string, clientOrderId: string): string {
   return `${HALTD_TAG}${high}${low}`
 }
 
+/** A figure for a message: at most 8 significant digits (no float dust like 31231.864999999998). */
+const roundForHumans = (n: number) => Number(n.toPrecision(8))
+
 const originId = (engine: string, clientOrderId: string | undefined) => `${engine}/${clientOrderId ?? ''}`
 
 function engineIdOf(o: Order): { engine: string; clientOrderId?: string } | undefined {
@@ -248,6 +251,8 @@ export type OrderEntryPorts = {
   mark: (venue: string, symbol: string) => number | undefined
   /** The markets haltd knows at a venue (its markets as observed), where it has observed them. */
   marketsAt?: (venue: string) => readonly string[] | undefined
+  /** Whether a venue has the market, where haltd has observed its markets (undefined before). */
+  knowsMarket?: (venue: string, symbol: string) => boolean | undefined
   /** What one unit of a market's amount is in its base asset (a contract's size), 1 where the venue did not say. */
   contractSizeOf?: (venue: string, symbol: string) => number
   /** Each event once the projections applied it; returns the unsubscribe. */
@@ -376,6 +381,13 @@ export class OrderEntry {
       clientOrderId: id,
       origin: { kind: 'engine' as const, id: originId(engine, order.clientOrderId) },
     }
+    if (this.ports.knowsMarket?.(venue, order.symbol) === false) {
+      const some = this.ports.marketsAt?.(venue) ?? []
+      throw new InvalidEntryRequest(
+        'symbol',
+        `no market '${order.symbol}' at ${venue} (it has: ${some.slice(0, 20).join(', ')}${some.length > 20 ? ', …' : ''})`,
+      )
+    }
     // the gate first (a halt says more than a limit), then the engine's own limits
     const refused = this.ports.notYet?.() ?? this.ports.router.refusal(request) ?? this.overLimit(engine, venue, order)
     if (refused) return this.refusedUnlessKnown(venue, given, order, refused)
@@ -417,20 +429,29 @@ export class OrderEntry {
     const open = this.book.openCount(engine)
     if (open + 1 > limits.maxOpenOrders) return `engine ${engine} has ${open} open orders, at its limit of ${limits.maxOpenOrders}`
     if (!order.reduceOnly) {
-      // the engine's submits still on their way count as filled: a burst cannot pass the limit
+      // The position if every order of the engine on this side filled: its submits still on their
+      // way and its resting orders count as filled, so neither a burst nor a ladder of resting
+      // orders can pass the limit. An order that brings the position back toward it passes.
       const position = this.ports.positionOf(venue, order.symbol) + (this.onTheirWay.get(wayOf(engine, venue, order.symbol)) ?? 0)
-      const after = position + (order.side === 'buy' ? order.amount : -order.amount)
-      if (Math.abs(after) > limits.maxPosition + 1e-12 && Math.abs(after) > Math.abs(position))
-        return `a fill would take ${venue} ${order.symbol} to ${after}, over engine ${engine}'s limit of ${limits.maxPosition}`
+      const resting = this.book.restingIn(engine, venue, order.symbol)
+      const worst = order.side === 'buy' ? position + resting.buy + order.amount : position - resting.sell - order.amount
+      const before = order.side === 'buy' ? position + resting.buy : position - resting.sell
+      if (Math.abs(worst) > limits.maxPosition + 1e-12 && Math.abs(worst) > Math.abs(before))
+        return `a fill would take ${venue} ${order.symbol} to ${roundForHumans(worst)}${worst !== position + (order.side === 'buy' ? order.amount : -order.amount) ? ` with the engine's resting ${order.side}s filled too` : ''}, over engine ${engine}'s limit of ${limits.maxPosition}`
     }
-    if (limits.maxOrderNotional !== undefined) {
-      const price = order.price ?? this.ports.mark(venue, order.symbol)
+    // a reduce-only order can only bring a position back: the fat-finger check is for what opens one
+    if (limits.maxOrderNotional !== undefined && !order.reduceOnly) {
+      const mark = this.ports.mark(venue, order.symbol)
+      // A buy pays at most its limit; a sell's limit is only the least it takes, so one priced far
+      // below the market (a fat finger, or a way round the check) trades at the market: counted at
+      // the mark where that is higher.
+      const price = order.price === undefined ? mark : order.side === 'sell' && mark !== undefined ? Math.max(order.price, mark) : order.price
       if (price === undefined)
         return `engine ${engine}'s limit of ${limits.maxOrderNotional} notional per order needs a price: no mark for ${venue} ${order.symbol} yet`
       const size = this.ports.contractSizeOf?.(venue, order.symbol) ?? 1
       const notional = order.amount * size * price
       if (notional > limits.maxOrderNotional * (1 + 1e-12))
-        return `an order of ${order.amount} ${order.symbol}${size !== 1 ? ` (contracts of ${size})` : ''} at ${price} is ${notional} notional, over engine ${engine}'s limit of ${limits.maxOrderNotional} per order`
+        return `an order of ${order.amount} ${order.symbol}${size !== 1 ? ` (contracts of ${size})` : ''} at ${price}${order.price !== undefined && price !== order.price ? ` (the mark: its limit ${order.price} would trade there)` : ''} is ${roundForHumans(notional)} notional, over engine ${engine}'s limit of ${limits.maxOrderNotional} per order`
     }
     window.add(now)
     return undefined
