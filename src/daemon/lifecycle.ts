@@ -298,7 +298,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
             outcome: report.outcome,
             exitCode: report.exitCode,
             residual: report.residualExposure.length,
-            cancelUnconfirmed: report.cancelUnconfirmed.length,
+            cancelUnconfirmed: report.cancelUnconfirmedCount,
           },
           'shutdown completed',
         )

@@ -3,6 +3,7 @@ import { observeVenue, OPEN_ORDERS_PER_EVENT, openOrdersObserved } from '../../s
 import { auditLog } from '../../src/audit/audit.js'
 import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
 import { reconciliation } from '../../src/projections/reconciliation.js'
+import { formatShutdownReport } from '../../src/core/shutdown/report.js'
 import { rig, silentBatchCancel } from './rig.js'
 
 const MiB = 1024 * 1024
@@ -74,5 +75,18 @@ describe('a venue listing more open orders than one event holds', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     const audit = auditLog(r.log)
     expect(audit.findings.filter((f) => f.check === 'decision' || f.check === 'invariant' || f.check === 'schema')).toEqual([])
+  })
+})
+
+describe('a report over more orders than it lists', () => {
+  it('given 300 orders a hung venue never confirms canceled, the report lists 200 of them and counts all 300', async () => {
+    const r = rig({ venues: ['alpha'], options: { emergency: { deadlineMs: 2_000 } } })
+    await r.rest(300)
+    r.sim('alpha').faults.set({ hang: true })
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    expect(report.cancelUnconfirmed).toHaveLength(200)
+    expect(report.cancelUnconfirmedCount).toBe(300)
+    expect(formatShutdownReport(report)).toContain('open orders: 300 (300 cancel-unconfirmed)')
   })
 })

@@ -213,7 +213,7 @@ function reportOf(s: HaltdState, sh: ShutdownState) {
     unverified: r.reconciliation.unverified,
     residualExposure: r.residualExposure.slice(0, 20).map((p) => ({ venue: p.venue, symbol: p.symbol, qty: p.qty })),
     openOrders: r.openOrders.count,
-    cancelUnconfirmed: r.cancelUnconfirmed.length,
+    cancelUnconfirmed: r.cancelUnconfirmedCount,
     positions: r.positions.length,
     pnl: r.pnl,
     venues: r.reconciliation.venues.map((v) => ({ venue: v.venue, verdict: v.verdict, ...(v.why ? { why: v.why } : {}) })),

@@ -206,7 +206,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
         detail: {
           positions: report.positions.length,
           openOrders: report.openOrders.count,
-          cancelUnconfirmed: report.cancelUnconfirmed.length,
+          cancelUnconfirmed: report.cancelUnconfirmedCount,
           reconciliationOk: report.reconciliation.ok,
         },
       }
@@ -318,16 +318,24 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
 }
 
+/** What a cancel leaves of its command's time, to be answered and recorded in. */
+const CANCEL_MARGIN_MS = 50
+
 /** Each order haltd knows live at `venue`, cancelled by its ids through the router (a few in flight at a time). */
 async function cancelEachKnown(venue: string, ctx: ExecuteContext, limit: number, reason: string): Promise<Result> {
   const { ports } = ctx
   const mine = ports.world().orders.filter((o) => o.venue === venue)
-  const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) =>
-    ports.router.cancel(
+  // every cancel ends before the command's limit: one that could not is not sent, and its order
+  // is left for the round to name unconfirmed rather than to a cancel still out when time is up
+  const until = ports.clock.now() + limit - CANCEL_MARGIN_MS
+  const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) => {
+    const left = until - ports.clock.now()
+    if (left < CANCEL_MARGIN_MS) return Promise.resolve('not sent: no time left' as const)
+    return ports.router.cancel(
       { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
-      { reason, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
-    ),
-  )
+      { reason, origin: ORIGIN, timeoutMs: Math.max(1, Math.min(Math.floor(limit / 2), left)) },
+    )
+  })
   const counts: Record<string, number> = {}
   for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
   const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length

@@ -36,14 +36,17 @@ export type ShutdownReport = {
   /** Positions left open where flattening was asked for (or any, after an emergency). */
   residualExposure: WorldPosition[]
   openOrders: { count: number; byStatus: Record<string, number>; orders: WorldOrder[] }
-  /** Orders no venue confirmed canceled: never assumed canceled. */
+  /** Orders no venue confirmed canceled: never assumed canceled. The first `LISTED` of them; `cancelUnconfirmedCount` says how many. */
   cancelUnconfirmed: { venue: string; clientOrderId: string; symbol: string }[]
+  cancelUnconfirmedCount: number
   /** `ok` is `verdict === 'OK'`; each venue carries the observation its verdict rests on. */
   reconciliation: {
     ok: boolean
     verdict: ReconciliationVerdict
     counts: Record<string, number>
+    /** The first `LISTED`; `problemCount` says how many there are. */
     problems: ReconciliationProblem[]
+    problemCount: number
     unverified: { venue: string; why: string }[]
     venues: VenueReconciliation[]
   }
@@ -101,11 +104,13 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
       .filter((o) => o.status === 'cancel-unconfirmed')
       .slice(0, LISTED)
       .map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol })),
+    cancelUnconfirmedCount: byStatus['cancel-unconfirmed'] ?? 0,
     reconciliation: {
       ok: r.ok,
       verdict: r.verdict,
       counts: { ...r.counts },
       problems: r.problems.slice(0, LISTED),
+      problemCount: r.problems.length,
       unverified: r.unverified.slice(0, LISTED).map((u) => ({ ...u })),
       venues: r.venues.slice(0, LISTED).map((v) => ({ ...v, ...(v.observation ? { observation: { ...v.observation } } : {}) })),
     },
@@ -135,7 +140,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
     const why = s.error ? ` — ${s.error}` : ''
     lines.push(`  ${s.procedure[0]}${String(s.step).padStart(2)} ${s.name.padEnd(40)} ${s.status}${took}${why}`)
   }
-  lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmed.length ? ` (${report.cancelUnconfirmed.length} cancel-unconfirmed)` : ''}`)
+  lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmedCount ? ` (${report.cancelUnconfirmedCount} cancel-unconfirmed)` : ''}`)
   if (report.positions.length === 0) lines.push('positions: flat')
   for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
   if (report.residualExposure.length) {
@@ -146,7 +151,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
     lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s): ${named}${report.residualExposure.length > 10 ? ', …' : ''}`)
   }
   const r = report.reconciliation
-  lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })}`)
+  lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problemCount })}`)
   for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
