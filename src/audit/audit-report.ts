@@ -123,6 +123,7 @@ export type RunRow = z.infer<typeof RunRow>
 /**
  * What a shutdown left behind, the worst first: `UNFINISHED` (no completion in the log),
  * `RESIDUAL_EXPOSURE` (positions or live orders left where they were to be closed),
+ * `ENGINE_RUNNING` (the trading engine's process, which haltd controls, was not seen gone at the end),
  * `CANCEL_UNCONFIRMED` (orders no venue confirmed canceled), `UNVERIFIED` (a venue without an
  * observation after its last order event), `MISMATCH` (a venue holds other than haltd),
  * `FAILED` (haltd recorded its own shutdown failed), `DEADLINE_MISSED`. The safe ones:
@@ -131,6 +132,7 @@ export type RunRow = z.infer<typeof RunRow>
 export const OutcomeVerdict = z.enum([
   'UNFINISHED',
   'RESIDUAL_EXPOSURE',
+  'ENGINE_RUNNING',
   'CANCEL_UNCONFIRMED',
   'UNVERIFIED',
   'MISMATCH',

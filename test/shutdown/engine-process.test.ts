@@ -189,6 +189,13 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect(terminate?.outcome).toBe('failed')
     const stop = r.events().find((x) => x.type === 'shutdown.step-failed' && (x.data as { name: string }).name === 'stop')
     expect((stop?.data as { error: string } | undefined)?.error).toMatch(/terminate the engine: failed \(the engine is still running after kill/)
+    // and the audit does not call the shutdown clean while the engine may still trade
+    const audit = auditLog(r.log)
+    expect(audit.outcome).toMatchObject({ safe: false })
+    expect(audit.outcomes[0]!.concerns).toContainEqual({
+      verdict: 'ENGINE_RUNNING',
+      what: expect.stringMatching(/^the engine's process was not seen gone \(step 5: the engine is still running after kill/),
+    })
   })
 
   it('reads the pid from a pid file at each action, and refuses a signal with no pid to send it to', async () => {
