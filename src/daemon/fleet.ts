@@ -47,7 +47,7 @@ export type FleetInput = {
   state: () => HaltdState
   status: () => DaemonStatus
   lifecycle: () => Lifecycle
-  gate: { halt(reason: string): void; release(): void; readonly halted: boolean; readonly latchReason: string | undefined }
+  gate: { halt(reason: string): void; release(reason: string): boolean; readonly halted: boolean; readonly latchReason: string | undefined }
   killSwitch: FleetKillSwitchPort
   /** This engine's log: losing and regaining sight of the fleet are recorded in it. */
   record: (event: Extract<HaltdEvent, { type: 'fleet.disconnected' | 'fleet.reconnected' }>) => void
@@ -124,10 +124,7 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       logger.info({ engine: identity.engine }, 'fleet: connected to NATS, the fleet is in view')
       // only an outage recorded is ended in the log (a first connect that succeeds says nothing)
       if (was === false) record({ type: 'fleet.reconnected', data: { outOfViewMs: Math.max(0, since - lostAt), onDisconnect: fleet.onDisconnect } })
-      if (input.gate.latchReason === FLEET_OUT_OF_VIEW) {
-        input.gate.release()
-        logger.warn('fleet: back in view, the gate closed for it reopens')
-      }
+      if (input.gate.release(FLEET_OUT_OF_VIEW)) logger.warn('fleet: back in view, the gate closed for it reopens (unless latched for another cause)')
     } else {
       record({ type: 'fleet.disconnected', data: { reason: why ?? 'NATS cannot be reached', onDisconnect: fleet.onDisconnect } })
       logger.warn(
@@ -154,10 +151,11 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       if (halting) input.gate.halt(FLEET_SWITCH_UNREADABLE)
       return
     }
-    if (input.gate.latchReason === FLEET_SWITCH_UNREADABLE) {
-      input.gate.release()
-      logger.warn({ id: ks.id, state: ks.state }, 'fleet kill switch: readable again; the gate closed while it was not reopens')
-    }
+    if (input.gate.release(FLEET_SWITCH_UNREADABLE))
+      logger.warn(
+        { id: ks.id, state: ks.state },
+        'fleet kill switch: readable again; the gate closed while it was not reopens (unless latched for another cause)',
+      )
     if (handled.has(ks.id)) return
     handled.add(ks.id)
     try {

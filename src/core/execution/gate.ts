@@ -15,7 +15,8 @@ export type GateCandidate = { origin: OrderOrigin; reduceOnly: boolean }
  * written), so that no order passes between the decision to stop and the event that records it.
  */
 export class OrderGate {
-  private latch: string | undefined
+  /** Why it is latched, oldest first: each cause is released by whoever latched for it, and the gate opens only when none is left. */
+  private readonly latches = new Set<string>()
   private fences: (() => string | undefined)[] = []
   private cancelFences: ((origin: Origin | undefined) => string | undefined)[] = []
 
@@ -23,20 +24,33 @@ export class OrderGate {
 
   /** Close the gate now. Only the shutdown's own reduce-only orders pass from here on. */
   halt(reason: string): void {
-    this.latch ??= reason
+    this.latches.add(reason)
   }
 
-  /** Reopen a latch (after the operator reset the kill switch); the projected mode still applies. */
-  release(): void {
-    this.latch = undefined
+  /**
+   * Take back the latches `which` names (a reason, or those a test picks; all without it), as the
+   * cause that latched them ends (the operator reset the kill switch, the fleet is in view again).
+   * Latches for other causes stay; the projected mode still applies. True if one was taken back.
+   */
+  release(which?: string | ((reason: string) => boolean)): boolean {
+    if (which === undefined) {
+      const had = this.latches.size > 0
+      this.latches.clear()
+      return had
+    }
+    if (typeof which === 'string') return this.latches.delete(which)
+    let released = false
+    for (const r of [...this.latches]) if (which(r)) released = this.latches.delete(r) || released
+    return released
   }
 
   get halted(): boolean {
-    return this.latch !== undefined || this.view().mode === 'HALTED'
+    return this.latches.size > 0 || this.view().mode === 'HALTED'
   }
 
+  /** The first cause that latched it, while any is latched. */
   get latchReason(): string | undefined {
-    return this.latch
+    return this.latches.values().next().value
   }
 
   /**
@@ -88,7 +102,8 @@ export class OrderGate {
     if (fenced !== undefined) return fenced
     const view = this.view()
     const shutdownFlatten = order.origin.kind === 'shutdown' && order.reduceOnly
-    if (this.latch !== undefined) return shutdownFlatten ? undefined : `trading is halted: ${this.latch}`
+    const latched = this.latchReason
+    if (latched !== undefined) return shutdownFlatten ? undefined : `trading is halted: ${latched}`
     if (view.mode === 'HALTED') return shutdownFlatten ? undefined : 'trading is HALTED'
     if (view.mode === 'REDUCING' && !order.reduceOnly) return 'trading is REDUCING: only reduce-only orders pass'
     // an engine entering orders beside haltd is held like a strategy: a drain or a pause stops its new orders too

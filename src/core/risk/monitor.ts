@@ -282,7 +282,7 @@ export class RiskMonitor {
     }
     log.appendBatch(events)
     this.localAction = undefined
-    if (gate.latchReason?.startsWith(LATCH_PREFIX)) gate.release()
+    gate.release((reason) => reason.startsWith(LATCH_PREFIX))
     // What tripped it was seen and judged by the operator: start counting afresh.
     this.errorTimes = []
     this.peakSinceReset = equity
