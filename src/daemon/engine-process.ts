@@ -111,8 +111,12 @@ export function createEngineControl(config: EngineConfig): EngineControl {
     if (config.pidFile !== undefined) {
       const started = startedAtMs(ticks)
       const written = mtimeMs(config.pidFile)
+      // the engine that wrote it is gone, or the clock was stepped since it was written: either
+      // way this process is not known to be the engine, so it is neither signalled nor called gone
       if (started !== undefined && written !== undefined && started > written + PID_FILE_SLACK_MS)
-        return { gone: `pid ${pid} is held by a process started after ${config.pidFile} was written (a stale pid file)` }
+        throw new Error(
+          `pid ${pid} is held by a process that started after ${config.pidFile} was written (a stale pid file, or a clock stepped since): haltd does not signal it, and cannot tell whether the engine is gone`,
+        )
     }
     return { pid }
   }
