@@ -124,6 +124,8 @@ export function createEngineControl(config: EngineConfig): EngineControl {
   const describe = (a: EngineActionConfig): string =>
     'signal' in a ? `${a.signal} to ${pidLabel()}` : 'http' in a ? `${a.http.method} ${a.http.url}` : `command ${a.command.join(' ')}`
 
+  /** A stop that asks the engine itself (not a signal) where haltd may have frozen it: a kill needs nothing of it. */
+  const thawsFirst = (action: EngineAct, a: EngineActionConfig) => action === 'stop' && hasPid && !('signal' in a)
   const thawIfFrozen = () => {
     try {
       const target = engineNow()
@@ -140,7 +142,8 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         return 'http' in gone ? `${gone.http.method} ${gone.http.url}` : `command ${gone.command.join(' ')}`
       }
       const a = actions[action]
-      return a && describe(a)
+      if (!a) return undefined
+      return thawsFirst(action, a) ? `SIGCONT to ${pidLabel()} (a frozen engine cannot take it), then ${describe(a)}` : describe(a)
     },
     async act(action, timeoutMs) {
       const a = actions[action]
@@ -157,8 +160,8 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         if (a.signal !== 'SIGSTOP' && a.signal !== 'SIGKILL' && a.signal !== 'SIGCONT') signalIfAlive(pid, 'SIGCONT')
         return 'done'
       }
-      // a frozen engine cannot take an HTTP call or see what a command does: it runs again first
-      if ((action === 'stop' || action === 'kill') && hasPid) thawIfFrozen()
+      // a frozen engine cannot take an HTTP call or see what a command asks of it: it runs again first
+      if (thawsFirst(action, a)) thawIfFrozen()
       if ('http' in a) {
         const res = await call(a.http, timeoutMs)
         if (!res.ok) throw new Error(`${a.http.method} ${a.http.url} answered HTTP ${res.status}: ${res.body.slice(0, 200)}`)

@@ -268,6 +268,8 @@ server.listen(0, '127.0.0.1', () => console.log(server.address().port))`
     expect(await control.act('freeze', 1_000)).toBe('done')
     expect(procState(child.pid!)).toBe('T')
 
+    // the record of the stop says it continues the engine first
+    expect(control.how('stop')).toBe(`SIGCONT to pid ${child.pid} (a frozen engine cannot take it), then POST http://127.0.0.1:${port}/api/v1/stop`)
     expect(await control.act('stop', 2_000)).toBe('done')
     expect(await exited).toBe(0)
   })
