@@ -382,6 +382,9 @@ export class OrderEntry {
       origin: { kind: 'engine' as const, id: originId(engine, order.clientOrderId) },
     }
     if (this.ports.knowsMarket?.(venue, order.symbol) === false) {
+      // a retry of an order the log holds is answered with it, whatever became of its market
+      const known = given === undefined ? undefined : this.find(venue, given)
+      if (known) return again(known, order)
       const some = this.ports.marketsAt?.(venue) ?? []
       throw new InvalidEntryRequest(
         'symbol',

@@ -36,6 +36,9 @@ const UNREADABLE_REPORTED = 1000
  * after a stream error one poll fills the gap before watching again. Polling runs only while
  * someone listens.
  */
+/** How long a trade that could not be taken is asked for again by the polls (from its own time). */
+const UNTAKEN_TRADE_RETRY_MS = 10 * 60_000
+
 export class OrderUpdateFeed {
   private readonly handlers = new Set<Handler>()
   private running = false
@@ -44,6 +47,8 @@ export class OrderUpdateFeed {
   private readonly stopped = new AbortController()
   private readonly unreadableReported = new ReportedOnce(UNREADABLE_REPORTED)
   private tradesSince: number
+  /** The time of the oldest trade this poll could not take, to ask for it again from there. */
+  private oldestUntaken: number | undefined
 
   constructor(
     private readonly ports: FeedPorts,
@@ -121,11 +126,15 @@ export class OrderUpdateFeed {
     }
     const since = this.tradesSince
     const pollStarted = p.now()
+    this.oldestUntaken = undefined
     for (const symbol of symbols) {
       for (const t of await p.fetchTrades(symbol, since)) await this.onTrade(t)
     }
-    // overlap by a little: venue clocks and ours differ; trade ids dedupe the rest
-    this.tradesSince = pollStarted - 5_000
+    // Overlap by a little: venue clocks and ours differ; trade ids dedupe the rest. A trade not
+    // taken this time (unreadable, or its order not found) is asked for again from its own time,
+    // for as long as it is recent: a venue that never answers it readably is not read back for ever.
+    const retry = this.oldestUntaken !== undefined && this.oldestUntaken >= pollStarted - UNTAKEN_TRADE_RETRY_MS ? this.oldestUntaken - 1 : undefined
+    this.tradesSince = Math.min(pollStarted - 5_000, retry ?? Number.POSITIVE_INFINITY)
   }
 
   /** An order the venue's open-order list gives an end to: reported once while remembered, its status not taken. */
@@ -199,6 +208,7 @@ export class OrderUpdateFeed {
       // the next poll or stream message that reports it takes it up again, so a readable answer
       // later is booked. Reported once per trade and reason, however often it comes back so.
       this.ports.tracker.forgetTrade(id)
+      if (typeof t.timestamp === 'number' && Number.isFinite(t.timestamp)) this.oldestUntaken = Math.min(this.oldestUntaken ?? t.timestamp, t.timestamp)
       const error = toVenueError(this.ports.venue, e)
       const key = `trade\u0000${id}\u0000${error.message}`
       if (this.unreadableReported.has(key)) return
