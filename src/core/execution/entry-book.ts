@@ -31,7 +31,7 @@ export class EntryBook {
   /** What each live order adds to `resting`, by its key, to take back when it moves. */
   private readonly adds = new Map<string, { market: string; side: 'buy' | 'sell'; amount: number }>()
   /** Orders whose submit has not settled: the order entry counts them as on their way, so they rest only once it has. */
-  private readonly onTheirWay = new Set<string>()
+  private readonly unsettled = new Set<string>()
 
   constructor(
     /** An order as the live projections hold it. */
@@ -61,7 +61,7 @@ export class EntryBook {
       b.pending.delete(key)
       this.engineByKey.set(key, engine)
       const amount = Math.max(0, o.qty - o.filledQty)
-      if (!o.reduceOnly && amount > 0 && !this.onTheirWay.has(key)) {
+      if (!o.reduceOnly && amount > 0 && !this.unsettled.has(key)) {
         const market = marketOf(engine, o.venue, o.symbol)
         const r = this.resting.get(market) ?? { buy: 0, sell: 0 }
         r[o.side] += amount
@@ -136,10 +136,10 @@ export class EntryBook {
     const key = keyOf(venue, clientOrderId)
     const b = this.book(engine)
     if (!b.live.has(key)) b.pending.add(key)
-    this.onTheirWay.add(key)
+    this.unsettled.add(key)
     return () => {
       b.pending.delete(key)
-      this.onTheirWay.delete(key)
+      this.unsettled.delete(key)
       // from now on what it leaves resting counts here, not as on its way
       const o = this.orderOf(venue, clientOrderId)
       if (o) this.place(o)

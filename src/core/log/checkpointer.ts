@@ -5,9 +5,10 @@ import { PAGE_CACHE_KIB } from './page-cache.js'
 /**
  * WAL checkpoints off the append path. SQLite's default runs a checkpoint inside whichever commit
  * pushes the WAL past 1,000 pages, so one append in a thousand pays for copying the WAL into the
- * database and syncing it: the log's tail latency. Here one worker thread per process, with its
- * own connection to each registered log, checkpoints in the background, and a writer turns its own
- * off (`wal_autocheckpoint = 0`) once the worker says it holds the log (`taken`): PASSIVE (never blocks the writer), and RESTART
+ * database and syncing it: the log's tail latency. Here a writer turns its own off
+ * (`wal_autocheckpoint = 0`) once the process's one worker thread says it holds the log (`taken`),
+ * and the worker, with its own connection to each registered log, checkpoints in the background:
+ * PASSIVE (never blocks the writer), and RESTART
  * once the WAL is past a bound and PASSIVE has caught up with it (every frame in the database),
  * so the WAL can start over and stays bounded. RESTART takes the writer's lock; it runs with no
  * busy wait, so it holds that lock only as long as it takes to find the readers gone (or not: it
