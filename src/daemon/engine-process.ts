@@ -192,6 +192,8 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         await run(gone.command, timeoutMs)
         return { gone: true, evidence: `${gone.command.join(' ')} exited 0` }
       } catch (e) {
+        // a look cut off by its time said nothing either way: only one that exited said "not gone"
+        if (e instanceof CommandTimedOut) throw e
         return { gone: false, evidence: messageOf(e) }
       }
     },
@@ -326,10 +328,14 @@ function isUnreachable(e: unknown): boolean {
   return (e as { code?: string }).code === 'ECONNREFUSED'
 }
 
+/** A command killed at its time limit: it never said how it went. */
+class CommandTimedOut extends Error {}
+
 function run(argv: readonly string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(argv[0]!, argv.slice(1), { timeout: Math.max(1, timeoutMs), killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
       if (!error) return resolve()
+      if (error.killed) return reject(new CommandTimedOut(`${argv.join(' ')} had no answer within ${Math.max(1, timeoutMs)} ms`))
       const code = (error as { code?: unknown }).code
       reject(
         new Error(
