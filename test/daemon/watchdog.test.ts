@@ -1,8 +1,14 @@
-import { spawn } from 'node:child_process'
-import { describe, expect, it } from 'vitest'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { afterEach, describe, expect, it } from 'vitest'
 import { EMERGENCY_DEADLINE_MAX_MS, emergencyWatchdogTimes, WATCHDOG_HARD_LIMIT_MS } from '../../src/daemon/watchdog.js'
 import { parseConfig } from '../../src/daemon/config.js'
 import { dist } from '../support/paths.js'
+
+// a child whose watchdog failed spins for ever: whatever the test came to, it does not outlive it
+const children: ChildProcess[] = []
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+})
 
 /** Runs the child in `mode`; `evalAsModule` starts it from a module string given to `node --input-type=module -e`, as an embedder may. */
 function run(mode: string, evalAsModule = false): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
@@ -11,6 +17,7 @@ function run(mode: string, evalAsModule = false): Promise<{ code: number | null;
     // with -e the child's argv is [node, ...args]: a placeholder keeps the mode at argv[2]
     const args = evalAsModule ? ['--input-type=module', '-e', `await import(${JSON.stringify(script)})`, '-', mode] : [script, mode]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(child)
     let out = ''
     child.stdout.on('data', (c) => (out += c))
     child.on('exit', (code, signal) => resolve({ code, signal, out }))
