@@ -39,6 +39,11 @@ export async function startOrderEntry(input: {
   const c = input.config.orderEntry
   if (!c?.enabled) return undefined
   const { state, emitter } = input
+  /** A venue's markets as haltd observed them; undefined before it has. */
+  const observedMarkets = (venue: string) => {
+    const markets = state().venues.get(venue)?.markets
+    return markets && markets.size > 0 ? markets : undefined
+  }
   const entry = new OrderEntry({
     log: input.log,
     router: input.router,
@@ -50,13 +55,10 @@ export async function startOrderEntry(input: {
     balances: () => worldOf(state()).balances,
     mark: (venue, symbol) => state().marks.get(marketKey(venue, symbol)),
     contractSizeOf: (venue, symbol) => contractSizeOf(state().venues, venue, symbol),
-    knowsMarket: (venue, symbol) => {
-      const markets = state().venues.get(venue)?.markets
-      return markets && markets.size > 0 ? markets.has(symbol) : undefined
-    },
+    knowsMarket: (venue, symbol) => observedMarkets(venue)?.has(symbol),
     marketsAt: (venue) => {
-      const markets = state().venues.get(venue)?.markets
-      return markets && markets.size > 0 ? [...markets.keys()] : undefined
+      const markets = observedMarkets(venue)
+      return markets && [...markets.keys()]
     },
     onEvent: (listener) => {
       emitter.on('event', listener)

@@ -437,10 +437,13 @@ export class OrderEntry {
       // orders can pass the limit. An order that brings the position back toward it passes.
       const position = this.ports.positionOf(venue, order.symbol) + (this.onTheirWay.get(wayOf(engine, venue, order.symbol)) ?? 0)
       const resting = this.book.restingIn(engine, venue, order.symbol)
-      const worst = order.side === 'buy' ? position + resting.buy + order.amount : position - resting.sell - order.amount
+      const signed = order.side === 'buy' ? order.amount : -order.amount
       const before = order.side === 'buy' ? position + resting.buy : position - resting.sell
-      if (Math.abs(worst) > limits.maxPosition + 1e-12 && Math.abs(worst) > Math.abs(before))
-        return `a fill would take ${venue} ${order.symbol} to ${roundForHumans(worst)}${worst !== position + (order.side === 'buy' ? order.amount : -order.amount) ? ` with the engine's resting ${order.side}s filled too` : ''}, over engine ${engine}'s limit of ${limits.maxPosition}`
+      const worst = before + signed
+      if (Math.abs(worst) > limits.maxPosition + 1e-12 && Math.abs(worst) > Math.abs(before)) {
+        const withResting = before !== position ? ` with the engine's resting ${order.side}s filled too` : ''
+        return `a fill would take ${venue} ${order.symbol} to ${roundForHumans(worst)}${withResting}, over engine ${engine}'s limit of ${limits.maxPosition}`
+      }
     }
     // a reduce-only order can only bring a position back: the fat-finger check is for what opens one
     if (limits.maxOrderNotional !== undefined && !order.reduceOnly) {

@@ -297,19 +297,37 @@ export class CcxtGateway implements ExchangeGateway {
     signal: AbortSignal,
   ): Promise<R> {
     if (result.canceled.length === 0) return result
-    let still: Listed[]
-    try {
-      const unread: UnreadableVenueOrder[] = []
-      still = [...(await this.openOrders(ex, symbols, signal, (u) => unread.push(u))), ...unread.flatMap(listedOf)]
-    } catch {
-      return result
-    }
-    const listed = new Set(still.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId])))
+    const open = await this.idsListedOpen(ex, symbols, signal)
+    if (open === undefined) return result
+    const listed = open.ids
     const canceled = result.canceled.filter((id) => !listed.has(id))
     if (canceled.length === result.canceled.length) return result
     const failed = [...result.failed]
     for (const id of result.canceled) if (listed.has(id)) failed.push({ id, reason: `${this.venue} answered the order canceled and still lists it open` })
     return { ...result, canceled, failed }
+  }
+
+  /**
+   * The ids (client and venue) of every order the venue lists open now, those listed unreadably
+   * included (listed all the same), and whether one came without ids; undefined when the list
+   * cannot be read.
+   */
+  private async idsListedOpen(
+    ex: Exchange,
+    symbols: readonly string[] | undefined,
+    signal: AbortSignal,
+  ): Promise<{ ids: Set<string>; withoutIds: boolean } | undefined> {
+    try {
+      const unread: UnreadableVenueOrder[] = []
+      const read: Listed[] = await this.openOrders(ex, symbols, signal, (u) => unread.push(u))
+      const listed = [...read, ...unread.flatMap(listedOf)]
+      return {
+        ids: new Set(listed.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId]))),
+        withoutIds: unread.some((u) => listedOf(u).length === 0),
+      }
+    } catch {
+      return undefined
+    }
   }
 
   /** Orders listed unreadably, cancelled one by one by their venue id, their outcomes added to `into`. */
@@ -763,18 +781,10 @@ export class CcxtGateway implements ExchangeGateway {
     )
     if (saidDone.length === 0) return { canceled, failed }
     const listAgain = accountWide ? symbols : [...new Set(saidDone.map((o) => o.symbol))]
-    let still: Listed[]
-    try {
-      // an order listed unreadably is listed all the same: still open
-      const unread: UnreadableVenueOrder[] = []
-      const read: Listed[] = await this.openOrders(ex, listAgain, signal, (u) => unread.push(u))
-      // one listed without an id could be any of them: none is shown gone
-      if (unread.some((u) => listedOf(u).length === 0)) return { canceled, failed, unanswered: saidDone.map(idOf) }
-      still = [...read, ...unread.flatMap(listedOf)]
-    } catch {
-      return { canceled, failed, unanswered: saidDone.map(idOf) }
-    }
-    const stillOpen = new Set(still.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId])))
+    const after = await this.idsListedOpen(ex, listAgain, signal)
+    // one listed without an id could be any of them: none is shown gone
+    if (after === undefined || after.withoutIds) return { canceled, failed, unanswered: saidDone.map(idOf) }
+    const stillOpen = after.ids
     for (const o of saidDone) {
       if (stillOpen.has(o.venueOrderId) || (o.clientOrderId !== undefined && stillOpen.has(o.clientOrderId)))
         failed.push({ id: idOf(o), reason: `${this.venue} answered its cancel-all "done" and still lists the order open` })
