@@ -32,7 +32,7 @@ import {
   NotAnEventLog,
   ReplicatedChainBroken,
 } from './errors.js'
-import { leaseCheckpoints, WAL_SIZE_LIMIT, type CheckpointLease } from './checkpointer.js'
+import { leaseCheckpoints, WAL_SIZE_LIMIT, WORKER_BEHIND_PAGES, type CheckpointLease } from './checkpointer.js'
 import { retryBusy } from './busy.js'
 import { PAGE_CACHE_KIB } from './page-cache.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
@@ -563,7 +563,7 @@ export class EventLog {
   private checkpointInBackground(db: Database.Database): void {
     this.checkpoints = leaseCheckpoints(this.path, {
       taken: () => {
-        if (!this.closed && this.checkpoints) db.pragma('wal_autocheckpoint = 0')
+        if (!this.closed && this.checkpoints) db.pragma(`wal_autocheckpoint = ${WORKER_BEHIND_PAGES}`)
       },
       failed: (message) => this.emitter.emit('checkpoint-failed', { message }),
       lost: (reason) => {
