@@ -39,7 +39,7 @@ export const KillSwitchActivateBody = z.strictObject({
 export const FleetKillSwitchActivateBody = z.strictObject({
   reason: Reason,
   action: z.enum(['HALTED', 'EMERGENCY']).default('HALTED'),
-  engines: z.union([z.literal('all'), z.array(z.string().trim().min(1).max(64)).min(1)]).default('all'),
+  engines: z.union([z.literal('all'), z.array(z.string().trim().min(1).max(64)).min(1)], { error: '"all", or a list of engine names' }).default('all'),
 })
 /** A fleet-wide shutdown: each engine runs its own procedure. */
 export const FleetStopBody = z.strictObject({ reason: Reason.default('fleet stop'), mode: z.enum(['graceful', 'emergency']).default('graceful') })

@@ -23,25 +23,30 @@ const HttpCall = z.strictObject({
 
 const Argv = z.array(z.string().min(1)).min(1)
 
-export const EngineActionConfig = z.union([z.strictObject({ signal: Signal }), z.strictObject({ http: HttpCall }), z.strictObject({ command: Argv })])
+export const EngineActionConfig = z.union([z.strictObject({ signal: Signal }), z.strictObject({ http: HttpCall }), z.strictObject({ command: Argv })], {
+  error: 'one action: {"signal": "SIGTERM"}, {"http": {"url": "http://…"}} or {"command": ["program", "arg", …]}',
+})
 export type EngineActionConfig = z.output<typeof EngineActionConfig>
 
 /** How haltd tells the engine is gone: its pid no longer alive, an HTTP answer, or a command that exits 0. */
-export const EngineGoneConfig = z.union([
-  z.literal('pid'),
-  z.strictObject({
-    http: HttpCall.extend({
-      method: z.enum(['GET', 'POST']).default('GET'),
-      /** Gone when the answer has one of these statuses (an unreachable engine counts as gone only with `unreachableIsGone`). */
-      goneStatus: z.array(z.number().int().min(100).max(599)).default([]),
-      /** Gone when the answer's body contains this (Freqtrade's `/api/v1/show_config` says `"state": "stopped"`). */
-      goneBodyIncludes: z.string().min(1).optional(),
-      /** A refused connection means the engine is gone (its API lives in its process). */
-      unreachableIsGone: z.boolean().default(true),
+export const EngineGoneConfig = z.union(
+  [
+    z.literal('pid'),
+    z.strictObject({
+      http: HttpCall.extend({
+        method: z.enum(['GET', 'POST']).default('GET'),
+        /** Gone when the answer has one of these statuses (an unreachable engine counts as gone only with `unreachableIsGone`). */
+        goneStatus: z.array(z.number().int().min(100).max(599)).default([]),
+        /** Gone when the answer's body contains this (Freqtrade's `/api/v1/show_config` says `"state": "stopped"`). */
+        goneBodyIncludes: z.string().min(1).optional(),
+        /** A refused connection means the engine is gone (its API lives in its process). */
+        unreachableIsGone: z.boolean().default(true),
+      }),
     }),
-  }),
-  z.strictObject({ command: Argv }),
-])
+    z.strictObject({ command: Argv }),
+  ],
+  { error: '"pid", {"http": {"url": "http://…"}} or {"command": ["program", "arg", …]}' },
+)
 
 export const EngineConfig = z
   .strictObject({

@@ -43,7 +43,7 @@ export class UnreadableEvent extends HaltdError {
 
 /** Each zod issue as a field path (`a.b[0].c`, under `prefix` when given) and its message. */
 export function problemsOf(error: z.ZodError, prefix = ''): FieldProblem[] {
-  return error.issues.map((issue) => ({
+  return error.issues.flatMap(explained).map((issue) => ({
     path: [
       prefix,
       issue.path
@@ -56,3 +56,22 @@ export function problemsOf(error: z.ZodError, prefix = ''): FieldProblem[] {
     message: issue.message,
   }))
 }
+
+type Issue = z.core.$ZodIssue
+
+/**
+ * A union's own issue says only that no form matched ("Invalid input"). Where exactly one form
+ * fits the value's shape (right type, no unknown key, every key it needs given) and fails only
+ * inside, that form's issues say what is wrong: `stop.signal: expected one of SIGTERM, …` rather
+ * than `stop: Invalid input`. Otherwise the union's own message stands, which a schema sets to
+ * name the forms it takes.
+ */
+function explained(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue]
+  const near = issue.errors.filter((form) => form.length > 0 && form.every((i) => i.path.length > 0 && !isMissing(i)))
+  if (near.length !== 1) return [issue]
+  return near[0]!.flatMap((i) => explained({ ...i, path: [...issue.path, ...i.path] } as Issue))
+}
+
+/** A key the form needs that the value does not have (zod says so only in its message). */
+const isMissing = (i: Issue) => i.code === 'invalid_type' && i.message.endsWith('received undefined')

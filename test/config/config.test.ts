@@ -162,6 +162,27 @@ describe('config', () => {
     expect(parseConfig({ ...minimal, admin: { users }, orderEntry: { engines: { pybot: limits, local: limits } } }).orderEntry?.engines).toHaveProperty('pybot')
   })
 
+  it('given a value meant as one form of a choice, names what is wrong inside that form; given one that fits no form, names the forms', () => {
+    const problems = problemsOf(() =>
+      parseConfig({
+        ...minimal,
+        engine: {
+          pid: 1234,
+          stop: { signal: 'SIGTERN' },
+          kill: { http: { url: 'ftp://engine/stop' } },
+          freeze: { signal: 'SIGSTOP', command: ['pkill', 'bot'] },
+          gone: 'pidd',
+        },
+      }),
+    )
+    expect(problems).toContainEqual({ path: 'engine.stop.signal', message: expect.stringContaining('expected one of "SIGSTOP"|"SIGCONT"|"SIGTERM"') })
+    expect(problems).toContainEqual({ path: 'engine.kill.http.url', message: expect.any(String) })
+    expect(problems).toContainEqual({ path: 'engine.freeze', message: expect.stringMatching(/^one action: \{"signal": .*\{"http": .*\{"command": /) })
+    expect(problems).toContainEqual({ path: 'engine.gone', message: expect.stringMatching(/^"pid", \{"http": .* or \{"command": /) })
+    // no problem is left saying only that the input is invalid
+    expect(problems.filter((p) => p.message === 'Invalid input')).toEqual([])
+  })
+
   it('refuses a checkpoint or socket path that is one of the log’s own files or another such path, naming both', () => {
     const dir = tempDir('haltd-config-clash-')
     const log = join(dir, 'events.db')

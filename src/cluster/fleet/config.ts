@@ -17,7 +17,7 @@ export const FleetConfig = z
     /** How long a row outlives its last refresh (the registry bucket's max age): a dead engine is gone after it. */
     ttlMs: z.number().int().min(1_000).default(10_000),
     /** Copies of the fleet's buckets in a NATS cluster (the first engine to create them decides). */
-    replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+    replicas: z.union([z.literal(1), z.literal(3), z.literal(5)], { error: 'replicas is 1, 3 or 5' }).default(1),
   })
   .superRefine((f, ctx) => {
     if (f.ttlMs < 2 * f.refreshMs) {

@@ -12,7 +12,7 @@ const Issuer = z.strictObject({ by: z.string().min(1).max(200), host: z.string()
 
 export const FleetAction = z.enum(['HALTED', 'EMERGENCY'])
 export type FleetAction = z.infer<typeof FleetAction>
-export const EngineScope = z.union([z.literal('all'), z.array(EngineName).min(1)])
+export const EngineScope = z.union([z.literal('all'), z.array(EngineName).min(1)], { error: '"all", or a list of engine names' })
 export type EngineScope = z.infer<typeof EngineScope>
 
 /**

@@ -23,18 +23,21 @@ const Probability = z.number().min(0).max(1)
  * list of [percentile, ms] points interpolated linearly (e.g. [[0.5, 5], [0.99, 80], [1, 400]]).
  * 0 answers on the next microtask, so zero-latency benchmarks measure haltd, not timers.
  */
-export const Latency = z.union([
-  Ms,
-  z.strictObject({ minMs: Ms, maxMs: Ms }).refine((u) => u.minMs <= u.maxMs, { message: 'minMs must not exceed maxMs' }),
-  z.strictObject({
-    percentiles: z
-      .array(z.tuple([Probability, Ms]))
-      .min(1)
-      .refine((pts) => pts.every((pt, i) => i === 0 || (pt[0] > pts[i - 1]![0] && pt[1] >= pts[i - 1]![1])), {
-        message: 'percentile points must rise in both percentile and ms',
-      }),
-  }),
-])
+export const Latency = z.union(
+  [
+    Ms,
+    z.strictObject({ minMs: Ms, maxMs: Ms }).refine((u) => u.minMs <= u.maxMs, { message: 'minMs must not exceed maxMs' }),
+    z.strictObject({
+      percentiles: z
+        .array(z.tuple([Probability, Ms]))
+        .min(1)
+        .refine((pts) => pts.every((pt, i) => i === 0 || (pt[0] > pts[i - 1]![0] && pt[1] >= pts[i - 1]![1])), {
+          message: 'percentile points must rise in both percentile and ms',
+        }),
+    }),
+  ],
+  { error: 'milliseconds, {"minMs": …, "maxMs": …} or {"percentiles": [[0.5, ms], …]}' },
+)
 export type Latency = z.infer<typeof Latency>
 
 /** Faults a simulated venue injects. Every random choice comes from the venue's seed. */
@@ -53,7 +56,7 @@ export const FaultConfig = z.strictObject({
     })
     .optional(),
   /** Calls that never answer: every call (`true`) or only the named methods. Released by close(). */
-  hang: z.union([z.boolean(), z.array(SimMethod)]).optional(),
+  hang: z.union([z.boolean(), z.array(SimMethod)], { error: 'true, false, or a list of the methods that hang' }).optional(),
   /** Probability that a submit is accepted at the venue but its answer is lost (kind `timeout`). */
   loseResponse: Probability.optional(),
   /** Probability that a cancel arrives after the order filled: the fill is emitted, the cancel answers not-found. */
