@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
-import { chmodSync, lstatSync, type Stats, unlinkSync } from 'node:fs'
+import { chmodSync, lstatSync, type Stats, statSync, unlinkSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { connect } from 'node:net'
 import type { Logger } from 'pino'
 import { HaltdError } from '../events/errors.js'
@@ -334,7 +335,6 @@ export async function startEntrySocket(input: {
       conns.delete(socket)
     })
   })
-  server.on('error', (e) => logger?.error({ err: { message: e.message } }, 'order-entry socket server error'))
   // Created 0600 from the start: the umask covers the bind, so no other user ever sees it open.
   const mask = process.umask(0o177)
   try {
@@ -345,10 +345,13 @@ export async function startEntrySocket(input: {
         resolve()
       })
     })
+  } catch (e) {
+    throw new HaltdError('ENTRY_SOCKET_LISTEN_FAILED', `cannot listen on the order-entry socket ${path}: ${(e as Error).message}`, { cause: e })
   } finally {
     process.umask(mask)
   }
   chmodSync(path, 0o600)
+  server.on('error', (e) => logger?.error({ err: { message: e.message } }, 'order-entry socket server error'))
   return {
     path,
     get clients() {
@@ -370,6 +373,19 @@ export async function startEntrySocket(input: {
  * and so is anything at the path that is not a socket (a file there is someone's, never removed).
  */
 async function removeStale(path: string): Promise<void> {
+  // listen() reports a missing directory as EACCES, which sends one looking at permissions
+  const dir = dirname(path)
+  let parent: Stats | undefined
+  try {
+    parent = statSync(dir)
+  } catch {
+    parent = undefined
+  }
+  if (!parent?.isDirectory())
+    throw new HaltdError(
+      'ENTRY_SOCKET_DIR_MISSING',
+      `the order-entry socket's directory ${dir} ${parent ? `is a ${kindOfFile(parent)}, not a directory` : 'does not exist'}: create it (mode 0700) or set orderEntry.socketPath elsewhere`,
+    )
   let found: Stats
   try {
     found = lstatSync(path)

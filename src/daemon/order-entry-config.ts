@@ -8,7 +8,12 @@ import { DEFAULT_ENTRY_LIMITS, EntryLimits } from '../core/execution/order-entry
 export const OrderEntryConfig = z.strictObject({
   enabled: z.boolean().default(true),
   /** The Unix domain socket (mode 0600); none when absent. */
-  socketPath: z.string().min(1).optional(),
+  socketPath: z
+    .string()
+    .min(1)
+    // sun_path holds 108 bytes with the terminating NUL: a longer path cannot be listened on
+    .refine((p) => Buffer.byteLength(p) <= 107, { error: (i) => `a Unix socket path is at most 107 bytes; this one is ${Buffer.byteLength(String(i.input))}` })
+    .optional(),
   /** Every engine's limits unless `engines` names its own (by the credential's name). */
   limits: EntryLimits.prefault(DEFAULT_ENTRY_LIMITS),
   engines: z.record(z.string(), EntryLimits).default({}),

@@ -183,6 +183,13 @@ describe('config', () => {
     expect(problems.filter((p) => p.message === 'Invalid input')).toEqual([])
   })
 
+  it('refuses an order-entry socket path longer than a Unix socket address holds, with its length', () => {
+    expect(problemsOf(() => parseConfig({ ...minimal, orderEntry: { socketPath: `/run/${'é'.repeat(60)}.sock` } }))).toEqual([
+      { path: 'orderEntry.socketPath', message: 'a Unix socket path is at most 107 bytes; this one is 130' },
+    ])
+    expect(parseConfig({ ...minimal, orderEntry: { socketPath: `/${'s'.repeat(106)}` } }).orderEntry?.socketPath).toHaveLength(107)
+  })
+
   it('refuses a checkpoint or socket path that is one of the log’s own files or another such path, naming both', () => {
     const dir = tempDir('haltd-config-clash-')
     const log = join(dir, 'events.db')

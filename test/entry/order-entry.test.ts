@@ -721,6 +721,27 @@ describe('order entry over the Unix socket, a client that does not read its answ
     expect(readFileSync(path, 'utf8')).toBe('someone else’s')
   })
 
+  it('given a socket path whose directory does not exist (or is a file), it is refused naming the directory, not as a permission problem', async () => {
+    const { h } = await start()
+    const dir = tempDir('haltd-entry-nodir-')
+    const known = credentials({ users: [{ name: 'pybot', role: 'engine', tokenHash: hashToken(ENGINE_TOKEN) }] })
+    const missing = join(dir, 'run', 'haltd')
+    await expect(
+      startEntrySocket({ path: join(missing, 'entry.sock'), entry: h.orderEntry!, credentials: known, maxUnsentBytes: 1 << 20 }),
+    ).rejects.toMatchObject({
+      code: 'ENTRY_SOCKET_DIR_MISSING',
+      message: `the order-entry socket's directory ${missing} does not exist: create it (mode 0700) or set orderEntry.socketPath elsewhere`,
+    })
+    const file = join(dir, 'plain')
+    writeFileSync(file, '')
+    await expect(startEntrySocket({ path: join(file, 'entry.sock'), entry: h.orderEntry!, credentials: known, maxUnsentBytes: 1 << 20 })).rejects.toMatchObject(
+      {
+        code: 'ENTRY_SOCKET_DIR_MISSING',
+        message: expect.stringContaining(`${file} is a file, not a directory`),
+      },
+    )
+  })
+
   it('given an authenticated connection, a second auth is refused and the connection stays who it was', async () => {
     const { socketPath } = await start()
     const c = await socketClient(socketPath)
