@@ -486,7 +486,31 @@ export function parseConfig(raw: unknown, env: Env = {}, source?: string): Haltd
     throw new InvalidConfig([{ path: '', message: `cannot read the config: ${e instanceof Error ? e.message : String(e)}` }], source)
   }
   if (!result.success) throw new InvalidConfig(problemsOf(result.error), source)
-  return result.data
+  const config = result.data
+  if (!config.guardian) return config
+  const own = ownScopeBesideGuardian(raw)
+  if (own.length > 0) throw new InvalidConfig(own, source)
+  // a guardian's shutdowns act on the whole account: the engine's orders are not haltd's by tag
+  const shutdown = config.shutdown
+  return {
+    ...config,
+    shutdown: { ...shutdown, graceful: { ...shutdown.graceful, cancelScope: 'account' }, emergency: { ...shutdown.emergency, cancelScope: 'account' } },
+  }
+}
+
+/** A cancel scope `own` written beside `guardian`, which would leave every order of the engine standing. */
+function ownScopeBesideGuardian(raw: unknown): FieldProblem[] {
+  const problems: FieldProblem[] = []
+  const shutdown = (raw as { shutdown?: Record<string, { cancelScope?: unknown } | undefined> } | undefined)?.shutdown
+  for (const procedure of ['graceful', 'emergency'] as const) {
+    if (shutdown?.[procedure]?.cancelScope !== 'own') continue
+    problems.push({
+      path: `shutdown.${procedure}.cancelScope`,
+      message:
+        "guardian mode cancels on the whole account: the engine's orders are not haltd's by tag, so 'own' would leave every one of them standing; remove it or write 'account'",
+    })
+  }
+  return problems
 }
 
 /** Copy of a config with every secret replaced, for logs, hashes and the status endpoint. */

@@ -84,9 +84,9 @@ export function createShutdownEngine(input: {
         'post-shutdown report',
       ),
     options: {
-      // a guardian's shutdowns act on the whole account: the engine's orders are not haltd's by tag
-      graceful: config.guardian ? { ...config.shutdown.graceful, cancelScope: 'account' } : config.shutdown.graceful,
-      emergency: config.guardian ? { ...config.shutdown.emergency, cancelScope: 'account' } : config.shutdown.emergency,
+      // a guardian's scope is the account already (parseConfig)
+      graceful: config.shutdown.graceful,
+      emergency: config.shutdown.emergency,
       ...(config.engine ? { engine: engineShutdownOptions(config.engine) } : {}),
     },
   })

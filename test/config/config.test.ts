@@ -183,6 +183,20 @@ describe('config', () => {
     expect(problems.filter((p) => p.message === 'Invalid input')).toEqual([])
   })
 
+  it('given guardian mode, both procedures cancel on the whole account, and an explicit cancel scope own beside it is refused naming why', () => {
+    const c = parseConfig({ ...minimal, guardian: {} })
+    expect([c.shutdown.graceful.cancelScope, c.shutdown.emergency.cancelScope]).toEqual(['account', 'account'])
+    expect(parseConfig({ ...minimal, guardian: {}, shutdown: { emergency: { cancelScope: 'account' } } }).shutdown.graceful.cancelScope).toBe('account')
+    expect(parseConfig(minimal).shutdown.emergency.cancelScope).toBe('own')
+    expect(problemsOf(() => parseConfig({ ...minimal, guardian: { pollMs: 500 }, shutdown: { emergency: { cancelScope: 'own' } } }))).toEqual([
+      {
+        path: 'shutdown.emergency.cancelScope',
+        message:
+          "guardian mode cancels on the whole account: the engine's orders are not haltd's by tag, so 'own' would leave every one of them standing; remove it or write 'account'",
+      },
+    ])
+  })
+
   it('refuses an order-entry socket path longer than a Unix socket address holds, with its length', () => {
     expect(problemsOf(() => parseConfig({ ...minimal, orderEntry: { socketPath: `/run/${'é'.repeat(60)}.sock` } }))).toEqual([
       { path: 'orderEntry.socketPath', message: 'a Unix socket path is at most 107 bytes; this one is 130' },
