@@ -330,6 +330,10 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect((await call('POST', '/engine/orders', { ...market, clientOrderId: 'n3' })).body.reason).toBe(
       "engine pybot's limit of 1000 notional per order needs a price: no mark for sim BTC/USDT:USDT yet",
     )
+    // and so is a sell limit, which may trade at any price above it: 0.001 at 1 is no proof of 1 notional
+    expect((await call('POST', '/engine/orders', limit({ clientOrderId: 'n3s', side: 'sell', amount: 0.001, price: 1 }))).body.reason).toBe(
+      "engine pybot's limit of 1000 notional per order needs the market's price for a sell (its limit is only the least it takes): no mark for sim BTC/USDT:USDT yet",
+    )
     h.log.append({ type: 'market.mark', data: { venue: 'sim', symbol: SYMBOL, price: 50_000 } })
     expect((await call('POST', '/engine/orders', { ...market, clientOrderId: 'n4' })).body.reason).toBe(
       "an order of 0.03 BTC/USDT:USDT at 50000 is 1500 notional, over engine pybot's limit of 1000 per order",

@@ -450,10 +450,10 @@ export class OrderEntry {
       const mark = this.ports.mark(venue, order.symbol)
       // A buy pays at most its limit; a sell's limit is only the least it takes, so one priced far
       // below the market (a fat finger, or a way round the check) trades at the market: counted at
-      // the mark where that is higher.
-      const price = order.price === undefined ? mark : order.side === 'sell' && mark !== undefined ? Math.max(order.price, mark) : order.price
+      // the mark where that is higher, and, like a market order, not judged at all without one.
+      const price = order.price === undefined || order.side === 'sell' ? (mark === undefined ? undefined : Math.max(order.price ?? mark, mark)) : order.price
       if (price === undefined)
-        return `engine ${engine}'s limit of ${limits.maxOrderNotional} notional per order needs a price: no mark for ${venue} ${order.symbol} yet`
+        return `engine ${engine}'s limit of ${limits.maxOrderNotional} notional per order needs ${order.price === undefined ? 'a price' : "the market's price for a sell (its limit is only the least it takes)"}: no mark for ${venue} ${order.symbol} yet`
       const size = this.ports.contractSizeOf?.(venue, order.symbol) ?? 1
       const notional = order.amount * size * price
       if (notional > limits.maxOrderNotional * (1 + 1e-12))
