@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
@@ -336,17 +336,52 @@ function isUnreachable(e: unknown): boolean {
 /** A command killed at its time limit: it never said how it went. */
 class CommandTimedOut extends Error {}
 
+/**
+ * Run a command in a process group of its own, and at its time limit kill the whole group: a
+ * shell's children (`sh -c 'sleep 60'`) would otherwise outlive it, and while one held the pipe
+ * open the answer waited for it, past any deadline. Its end is the command's exit, not its pipes'
+ * (what a command that ends in time leaves running, it meant to).
+ */
 function run(argv: readonly string[], timeoutMs: number): Promise<void> {
+  const limit = Math.max(1, timeoutMs)
   return new Promise((resolve, reject) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: Math.max(1, timeoutMs), killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
-      if (!error) return resolve()
-      if (error.killed) return reject(new CommandTimedOut(`${argv.join(' ')} had no answer within ${Math.max(1, timeoutMs)} ms`))
-      const code = (error as { code?: unknown }).code
-      reject(
-        new Error(
-          `${argv.join(' ')} ${typeof code === 'number' ? `exited ${code}` : `failed: ${error.message}`}${stderr ? `: ${String(stderr).trim().slice(0, 200)}` : ''}`,
-        ),
-      )
+    let child: ChildProcess
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+    } catch (e) {
+      reject(new Error(`${argv.join(' ')} failed: ${(e as Error).message}`))
+      return
+    }
+    let stderr = ''
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 200) stderr += chunk
+    })
+    child.stderr?.on('error', () => undefined)
+    let timedOut = false
+    const killGroup = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // the group is gone already
+      }
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup()
+    }, limit)
+    const done = (error: Error | undefined) => {
+      clearTimeout(timer)
+      child.stderr?.destroy()
+      if (error) reject(error)
+      else resolve()
+    }
+    child.once('error', (e) => done(new Error(`${argv.join(' ')} failed: ${e.message}`)))
+    child.once('exit', (code, signal) => {
+      if (timedOut) return done(new CommandTimedOut(`${argv.join(' ')} had no answer within ${limit} ms`))
+      if (code === 0) return done(undefined)
+      const said = stderr.trim().slice(0, 200)
+      done(new Error(`${argv.join(' ')} ${code !== null ? `exited ${code}` : `was killed by ${signal}`}${said ? `: ${said}` : ''}`))
     })
   })
 }

@@ -253,6 +253,24 @@ describe('control of the engine’s process in the shutdowns', () => {
     }
   })
 
+  it('given a stop command whose shell starts a child that holds its output open, when it passes its time limit, then it fails at the limit and the child dies with it', async () => {
+    const dir = tempDir('haltd-engine-cmd-')
+    const childPid = join(dir, 'child.pid')
+    const script = `sleep 30 & echo $! > ${childPid}; echo stopping >&2; wait`
+    const control = createEngineControl(EngineConfig.parse({ stop: { command: ['sh', '-c', script] }, gone: { command: ['true'] } }))
+    const started = Date.now()
+    await expect(control.act('stop', 400)).rejects.toThrow(`sh -c ${script} had no answer within 400 ms`)
+    expect(Date.now() - started).toBeLessThan(2_000)
+    const pid = Number(readFileSync(childPid, 'utf8'))
+    await expect.poll(() => procState(pid), { timeout: 2_000 }).toMatch(/^(gone|Z)$/)
+    // and a command that ends in time is answered at its exit, saying what it wrote where it failed
+    const failing = createEngineControl(EngineConfig.parse({ stop: { command: ['sh', '-c', 'echo no such bot >&2; exit 3'] }, gone: { command: ['true'] } }))
+    await expect(failing.act('stop', 2_000)).rejects.toThrow(/exited 3: no such bot$/)
+    await expect(
+      createEngineControl(EngineConfig.parse({ stop: { command: ['true'] }, gone: { command: ['true'] } })).act('stop', 2_000),
+    ).resolves.not.toThrow()
+  })
+
   it('given an engine frozen by SIGSTOP whose stop is an HTTP call, when it is stopped, then it runs again first and takes the call', async () => {
     // an engine with its own API in its process, as Freqtrade's REST server is
     const script = `const http = require('node:http')
