@@ -1,6 +1,7 @@
 import { toleranceFor, type Fact, type HaltdState, type ShutdownState } from '../projections/index.js'
 import { worldOf } from '../core/shutdown/world.js'
 import { ordersToFinish } from '../core/shutdown/graceful.js'
+import { engineNotSeenGone } from '../core/shutdown/report.js'
 import type { WorldOrder } from '../core/shutdown/types.js'
 import { quantity } from '../projections/money.js'
 import { OutcomeVerdict, SAFE_OUTCOMES, type ExposureRow, type NotificationRow, type ShutdownOutcome } from './audit-report.js'
@@ -87,22 +88,6 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
   }
 }
 
-/**
- * Why the trading engine's process may still be running, from the shutdown's last look at it (the
- * terminate or confirm-gone command that ended last): undefined where that look saw it gone, or the
- * shutdown controls no engine. An engine that was not seen go can still trade.
- */
-function engineLeftRunning(s: ShutdownState): string | undefined {
-  let last: { step: number; outcome: string; detail: Record<string, unknown> } | undefined
-  for (const c of s.commands.values()) {
-    if (c.command.kind !== 'control-engine' || (c.command.action !== 'terminate' && c.command.action !== 'confirm-gone') || c.outcome === undefined) continue
-    last = { step: c.step, outcome: c.outcome, detail: c.detail ?? {} }
-  }
-  if (last === undefined || last.outcome === 'ok' || last.detail.gone === true) return undefined
-  const why = typeof last.detail.error === 'string' ? last.detail.error : typeof last.detail.evidence === 'string' ? last.detail.evidence : last.outcome
-  return `the engine's process was not seen gone (step ${last.step}: ${why})`
-}
-
 /** A shutdown's outcome as of `state`: its completion, or the log's end for one that never completed. */
 function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
   const s = state.shutdowns.get(t.shutdownId)
@@ -128,7 +113,7 @@ function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
   if (flattenAsked && exposure.length > 0)
     concerns.push({ verdict: 'RESIDUAL_EXPOSURE', what: `${exposure.length} position(s) open: ${exposure.map(exposureWords).join('; ')}` })
   if (left.length > 0) concerns.push({ verdict: 'RESIDUAL_EXPOSURE', what: `${left.length} order(s) still live: ${ordersWords(left)}` })
-  const engine = engineLeftRunning(s)
+  const engine = engineNotSeenGone(s)
   if (engine !== undefined) concerns.push({ verdict: 'ENGINE_RUNNING', what: engine })
   if (unconfirmed.length > 0)
     concerns.push({ verdict: 'CANCEL_UNCONFIRMED', what: `${unconfirmed.length} order(s) no venue confirmed canceled: ${ordersWords(unconfirmed)}` })

@@ -6,6 +6,7 @@ import type { Envelope } from '../../src/events/index.js'
 import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
 import { auditLog } from '../../src/audit/audit.js'
 import { createEngineControl, EngineConfig } from '../../src/daemon/engine-process.js'
+import { formatShutdownReport } from '../../src/core/shutdown/report.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { rig } from './rig.js'
@@ -87,6 +88,28 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect(requested[0]).toBe(`SIGTERM to pid ${e.pid}`)
     expect(engineEvents(r.events()).at(-1)).toMatchObject({ action: 'check', result: 'gone', gone: true })
     expect(report.outcome).toBe('clean')
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('graceful: given an engine haltd cannot see go, the closing notification and the report say it may still trade', async () => {
+    const e = await engine()
+    // a gone-check that never says gone
+    const c = controlled(e.pid, { graceMs: 100, gone: { command: ['false'] } })
+    const r = rig({
+      venues: ['alpha'],
+      options: {
+        ...c.options,
+        graceful: { settleMs: 10, budgets: { 'disable strategies and close the gate': 500, 'stop services': 500, 'health check': 500 } },
+      },
+      ports: { engine: c.engine },
+    })
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    expect(report.engineRunning).toMatch(/^the engine's process was not seen gone \(step 1[12]: /)
+    expect(formatShutdownReport(report)).toContain(`ENGINE MAY STILL TRADE: ${report.engineRunning}`)
+    const closing = issued(r.events()).find((x) => x.kind === 'notify' && (x as unknown as { topic: string }).topic === 'shutdown.completed') as unknown as {
+      message: string
+    }
+    expect(closing.message).toContain(`; ENGINE MAY STILL TRADE: ${report.engineRunning}`)
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
@@ -183,10 +206,16 @@ describe('control of the engine’s process in the shutdowns', () => {
     const c = controlled(e.pid, { graceMs: 200, gone: { command: ['false'] } })
     const r = rig({ venues: ['alpha'], options: { ...c.options, emergency: { deadlineMs: 3_000 } }, ports: { engine: c.engine } })
     const started = Date.now()
-    await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
     expect(Date.now() - started).toBeLessThan(3_000)
     const terminate = engineCommands(r.events()).find((x) => x.action === 'terminate')
     expect(terminate?.outcome).toBe('failed')
+    // the report says so, and a second critical notification follows the emergency's own
+    expect(report.engineRunning).toMatch(/^the engine's process was not seen gone \(step 5: the engine is still running after kill/)
+    const notices = issued(r.events()).filter((c) => c.kind === 'notify') as unknown as { topic: string; severity: string; message: string }[]
+    expect(notices.map((n) => n.topic)).toEqual(['shutdown.emergency', 'shutdown.engine-running'])
+    expect(notices[1]).toMatchObject({ severity: 'critical', message: expect.stringMatching(/not seen gone .*: it may still trade$/) })
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     const stop = r.events().find((x) => x.type === 'shutdown.step-failed' && (x.data as { name: string }).name === 'stop')
     expect((stop?.data as { error: string } | undefined)?.error).toMatch(/terminate the engine: failed \(the engine is still running after kill/)
     // and the audit does not call the shutdown clean while the engine may still trade

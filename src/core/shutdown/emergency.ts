@@ -1,6 +1,7 @@
 import type { EmergencyStepName, HaltdEvent } from '../../events/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
+import { engineNotSeenGone } from './report.js'
 import { reportLine, venuesOf } from './graceful.js'
 import { settleCommands } from './settle.js'
 import type { ShutdownCommand } from './types.js'
@@ -114,9 +115,20 @@ function planStop(ctx: StepContext): StepPlan {
       ],
     }
   }
+  // The notification above leaves with the TERM, so it goes out whatever the engine does; an engine
+  // the terminate did not see go is worth a second one: it may still be trading.
+  const running = engineNotSeenGone(ctx.state)
+  if (running !== undefined && !ctx.commands.some((c) => c.command.kind === 'notify' && c.command.topic === ENGINE_RUNNING_TOPIC)) {
+    return {
+      kind: 'issue',
+      commands: [{ kind: 'notify', topic: ENGINE_RUNNING_TOPIC, severity: 'critical', message: `haltd ${why(ctx)}, and ${running}: it may still trade` }],
+    }
+  }
   const failures = outcomes.failures(ctx.commands)
   return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
 }
+
+const ENGINE_RUNNING_TOPIC = 'shutdown.engine-running'
 
 export const EMERGENCY_STEPS: readonly (StepDef & { name: EmergencyStepName })[] = [
   {

@@ -2,7 +2,8 @@ import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
 import { reconciliationClaim } from '../../projections/index.js'
 import { money, quantityAt } from '../../projections/money.js'
 import type { ShutdownOptions } from './options.js'
-import { outcomes, type CommandRecord, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
+import { outcomes, type CommandRecord, type ProcedureDef, type ShutdownState, type StepContext, type StepDef, type StepPlan } from './procedure.js'
+import { engineNotSeenGone } from './report.js'
 import { settleCommands, UNCONFIRMED } from './settle.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
 
@@ -303,13 +304,19 @@ export function planReport(ctx: StepContext): StepPlan {
           topic: 'shutdown.completed',
           severity,
           status: 'SHUT_DOWN',
-          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}`,
+          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}${engineLine(ctx.state)}`,
         },
       ],
     }
   }
   const failures = outcomes.failures(ctx.commands)
   return failures.length === 0 ? { kind: 'complete' } : { kind: 'fail', error: failures.join('; ') }
+}
+
+/** The closing notification's word on an engine not seen gone (nothing where it was, or none is controlled). */
+export function engineLine(state: Pick<ShutdownState, 'commands'>): string {
+  const running = engineNotSeenGone(state)
+  return running === undefined ? '' : `; ENGINE MAY STILL TRADE: ${running}`
 }
 
 /** The post-shutdown report in one line, for the closing notification: positions, orders left, P&L, reconciliation. */

@@ -51,6 +51,8 @@ export type ShutdownReport = {
     venues: VenueReconciliation[]
   }
   pnl: ShutdownWorld['pnl']
+  /** Why the engine's process may still be running (`engineNotSeenGone`); absent where it was seen gone or none is controlled. */
+  engineRunning?: string
   checkpoint: Record<string, unknown> | undefined
   ignoredRequests: number
   /** The log's head when the report was made (the runner's final report: after `shutdown.completed`). */
@@ -59,6 +61,22 @@ export type ShutdownReport = {
 
 const LISTED = 200
 
+/**
+ * Why the trading engine's process may still be running, from the shutdown's last look at it (the
+ * terminate or confirm-gone command that ended last): undefined where that look saw it gone, or the
+ * shutdown controls no engine. An engine that was not seen go can still trade.
+ */
+export function engineNotSeenGone(s: Pick<ShutdownState, 'commands'>): string | undefined {
+  let last: { step: number; outcome: string; detail: Record<string, unknown> } | undefined
+  for (const c of s.commands.values()) {
+    if (c.command.kind !== 'control-engine' || (c.command.action !== 'terminate' && c.command.action !== 'confirm-gone') || c.outcome === undefined) continue
+    last = { step: c.step, outcome: c.outcome, detail: c.detail ?? {} }
+  }
+  if (last === undefined || last.outcome === 'ok' || last.detail.gone === true) return undefined
+  const why = typeof last.detail.error === 'string' ? last.detail.error : typeof last.detail.evidence === 'string' ? last.detail.evidence : last.outcome
+  return `the engine's process was not seen gone (step ${last.step}: ${why})`
+}
+
 export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld): ShutdownReport {
   const byStatus: Record<string, number> = {}
   for (const o of world.orders) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1
@@ -66,6 +84,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
   const checkpointStep = [...state.steps].reverse().find((s) => s.name === 'checkpoint' || s.name === 'quick checkpoint')
   const checkpoint = checkpointStep && commandsOf(state, checkpointStep).find((c) => c.command.kind === 'write-checkpoint')
   const r = world.reconciliation
+  const engineRunning = engineNotSeenGone(state)
   return {
     shutdownId: state.shutdownId ?? '',
     mode: state.mode,
@@ -115,6 +134,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
       venues: r.venues.slice(0, LISTED).map((v) => ({ ...v, ...(v.observation ? { observation: { ...v.observation } } : {}) })),
     },
     pnl: { ...world.pnl },
+    ...(engineRunning !== undefined ? { engineRunning } : {}),
     checkpoint: checkpoint ? { outcome: checkpoint.outcome, ...(checkpoint.detail ?? {}) } : undefined,
     ignoredRequests: state.ignoredRequests,
   }
@@ -153,6 +173,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
   const r = report.reconciliation
   lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problemCount })}`)
   for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)
+  if (report.engineRunning) lines.push(`ENGINE MAY STILL TRADE: ${report.engineRunning}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)
