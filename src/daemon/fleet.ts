@@ -136,6 +136,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     publish()
   }
 
+  /** Since when the switch's value could not be read, while it cannot. */
+  let unreadableSince: number | undefined
   const onKillSwitch = (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => {
     if (ks.state === 'unreadable') {
       // What the switch says cannot be read from it: it cannot reach this engine, which is what
@@ -148,8 +150,18 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
         { revision: ks.revision, why: ks.why, onDisconnect: fleet.onDisconnect },
         `fleet kill switch: the value at revision ${ks.revision} cannot be read (${ks.why}); ${halting ? 'this engine halts' : 'this engine keeps its state (fleet.onDisconnect: keep)'} until a readable one is written (haltd fleet killswitch reset, or activate)`,
       )
+      // in the log as the fleet out of view: the switch cannot reach this engine, and the gate (under halt) is closed for it
+      record({
+        type: 'fleet.disconnected',
+        data: { reason: `the fleet kill switch at revision ${ks.revision} cannot be read: ${ks.why}`.slice(0, 2000), onDisconnect: fleet.onDisconnect },
+      })
+      unreadableSince ??= input.now()
       if (halting) input.gate.halt(FLEET_SWITCH_UNREADABLE)
       return
+    }
+    if (unreadableSince !== undefined) {
+      record({ type: 'fleet.reconnected', data: { outOfViewMs: Math.max(0, input.now() - unreadableSince), onDisconnect: fleet.onDisconnect } })
+      unreadableSince = undefined
     }
     if (input.gate.release(FLEET_SWITCH_UNREADABLE))
       logger.warn(

@@ -21,7 +21,7 @@ afterEach(async () => {
 
 const order = { venue: 'alpha-sim', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', qty: 0.01, price: 40_000, origin: { kind: 'manual' } } as const
 const operator = { by: 'ops-anna', host: 'desk-7', instance: 'cli-1' }
-const fleetEvents = (h: Haltd, type: 'killswitch.activated' | 'killswitch.reset') =>
+const fleetEvents = (h: Haltd, type: 'killswitch.activated' | 'killswitch.reset' | 'fleet.disconnected' | 'fleet.reconnected') =>
   [...h.log.read({ types: [type] })].map((e) => e.data as { scope: string; fleet?: { id: string; host: string }; by?: string; action?: string })
 
 async function started(name: string, options: Parameters<typeof fleetEngine>[2] = {}): Promise<Haltd> {
@@ -160,10 +160,16 @@ describe('the fleet kill switch', { timeout: 30_000 }, () => {
       await expect(keeping.orders.submit(order)).resolves.toMatchObject({ status: 'accepted' })
       expect(fleetEvents(halting, 'killswitch.activated')).toEqual([])
 
+      // and the log says why the gate closed: the switch could not reach this engine
+      expect(fleetEvents(halting, 'fleet.disconnected')).toEqual([
+        { reason: expect.stringMatching(/^the fleet kill switch at revision \d+ cannot be read: it is not JSON/), onDisconnect: 'halt' },
+      ])
+
       // when a readable value is written over it (a reset of the garbled value), the gate reopens
       await view.reset({ by: 'ops-anna', reason: 'clear the garbled value' })
       await until('the halting engine trades again', () => !halting.gate.halted)
       await expect(halting.orders.submit(order)).resolves.toMatchObject({ status: 'accepted' })
+      expect(fleetEvents(halting, 'fleet.reconnected')).toEqual([{ outOfViewMs: expect.any(Number), onDisconnect: 'halt' }])
     } finally {
       await op.nc.close()
     }
