@@ -19,7 +19,7 @@ import {
 } from '../core/execution/order-entry.js'
 import type { Credentials, Principal, Role } from './access.js'
 import { type Call, caller, type Handler, HttpRefusal, json, type Route } from './route.js'
-import { parseTarget } from './request-target.js'
+import { parseTarget, shown } from './request-target.js'
 
 /**
  * The order-entry API for an engine beside haltd, over two transports that share one table of
@@ -58,10 +58,19 @@ const errorOf = (e: unknown) => ({ code: e instanceof HaltdError ? e.code : 'INT
 
 // ── HTTP, on the admin listener ────────────────────────────────────────────────────────────
 
-/** The query string as a body, for the GET routes (`?venue=…&symbol=…`, `?clientOrderId=…`). */
+/**
+ * The query string as a body, for the GET routes (`?venue=…&symbol=…`, `?clientOrderId=…`). A
+ * parameter given twice is refused: which of the two was meant is not haltd's to guess.
+ */
 function queryBody(url: string | undefined): Record<string, string> {
   const t = parseTarget(url)
-  return t.ok ? Object.fromEntries(t.query) : {}
+  if (!t.ok) return {}
+  const body: Record<string, string> = {}
+  for (const [key, value] of t.query) {
+    if (Object.hasOwn(body, key)) throw new InvalidEntryRequest(key, `given more than once in the query (${shown(body[key]!)}, ${shown(value)}): give it once`)
+    body[key] = value
+  }
+  return body
 }
 
 /**
@@ -82,8 +91,8 @@ export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Rec
   const op = (name: string, from: 'body' | 'query'): Handler => ({
     needs: ENTRY_ROLES,
     run: async (call: Call) => {
-      const body = from === 'body' ? call.body : queryBody(call.req.url)
       try {
+        const body = from === 'body' ? call.body : queryBody(call.req.url)
         return json(200, await ENTRY_OPS[name]!(entry, caller(call).name, body))
       } catch (e) {
         const status = statusOf(e)

@@ -427,6 +427,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       })
     }
     if (target.path !== '/events') return answerRaw(socket, 404, 'NOT_FOUND', `no websocket route ${shown(target.path)}`)
+    if (target.query.getAll('from').length > 1) return answerRaw(socket, 400, 'INVALID_QUERY', 'from is given more than once: give it once')
     const raw = target.query.get('from')
     const from = raw === null ? backend.log.lastSeq + 1 : /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : Number.NaN
     if (!Number.isSafeInteger(from)) return answerRaw(socket, 400, 'INVALID_QUERY', `from must be a positive integer seq, got '${shown(raw ?? '')}'`)

@@ -225,6 +225,12 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     const one = await call('POST', '/engine/orders/cancel', { clientOrderId: 'a' })
     expect(one.body).toMatchObject({ result: 'canceled', order: { clientOrderId: 'a', status: 'canceled' } })
     expect((await call('GET', '/engine/order?clientOrderId=a')).body).toMatchObject({ status: 'canceled' })
+    // a query naming a parameter twice is refused, not read as either
+    const twice = await call('GET', '/engine/order?clientOrderId=a&clientOrderId=b')
+    expect([twice.status, twice.body.error]).toEqual([
+      400,
+      { code: 'INVALID_REQUEST', message: 'clientOrderId: given more than once in the query (a, b): give it once' },
+    ])
     const all = await call('POST', '/engine/orders/cancel-all', {})
     expect(all.body.results).toEqual({ canceled: 2 })
     expect((await call('GET', '/engine/orders')).body).toEqual([])
