@@ -28,9 +28,18 @@ describe('audit: tampering is found at the exact seq', () => {
     expect(report.findings).toEqual([])
     expect(report.chain).toEqual({ intact: true, firstBadSeq: null, problem: null })
     expect(report.log.events).toBe(lastSeq)
+    // the run the log holds has no end: intact, and not called clean while it may still be running
     const run = cli('audit', '--db', path)
     expect(run.status).toBe(0)
-    expect(run.stdout).toContain('CLEAN')
+    expect(run.stdout).toContain('LOG INTACT — LAST RUN run-1 NOT ENDED')
+    expect(run.stdout).toContain('last run: run-1 (pid 4242, started ')
+    // once it has ended, the log audits clean
+    const log = openEventLog({ path })
+    log.append({ type: 'run.ended', data: { runId: 'run-1', exitCode: 0 } })
+    log.close()
+    const ended = cli('audit', '--db', path)
+    expect(ended.status).toBe(0)
+    expect(ended.stdout).toContain('CLEAN — LOG INTACT — NO SHUTDOWN IN THE LOG')
   })
 
   it('given a row moved to a seq past 2^53 or below 1, which no page reads, verify and audit both say the file holds rows they could not read', () => {

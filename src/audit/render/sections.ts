@@ -160,14 +160,15 @@ export function outcomeWords(o: ShutdownOutcome): string {
  */
 export function headline(r: AuditReport): string {
   const last = r.outcomes[0]
-  const outcome = last ? `LAST SHUTDOWN ${last.shutdownId}: ${outcomeWords(last)}` : 'NO SHUTDOWN IN THE LOG'
+  const unended = runNotEnded(r)
+  const outcome = unended ? `LAST RUN ${unended.runId} NOT ENDED` : last ? `LAST SHUTDOWN ${last.shutdownId}: ${outcomeWords(last)}` : 'NO SHUTDOWN IN THE LOG'
   const integrity =
     r.verdict === 'clean'
       ? !r.coverage.chainVerified
         ? // nothing found, but the chain was not walked (a keyed log read without its key): no claim of intact
           'NO FINDINGS, CHAIN NOT VERIFIED'
-        : // CLEAN never stands beside anything left open, even positions kept as told
-          !last || last.verdict === 'FLAT_VERIFIED'
+        : // CLEAN never stands beside anything left open, even positions kept as told, nor a run with no end
+          !unended && (!last || last.verdict === 'FLAT_VERIFIED')
           ? 'CLEAN — LOG INTACT'
           : 'LOG INTACT'
       : r.verdict === 'unreadable'
@@ -177,9 +178,25 @@ export function headline(r: AuditReport): string {
 }
 
 /** The second verdict at length: the last shutdown's outcome and every concern, for the top of each report. */
+/**
+ * The last run, where the log holds no end of it and no shutdown asked for in it: its process is
+ * still running, or stopped without a word (kill -9, a power cut) with whatever it held open.
+ */
+export function runNotEnded(r: Pick<AuditReport, 'runs' | 'outcomes'>): AuditReport['runs'][number] | undefined {
+  const run = r.runs.at(-1)
+  if (run?.end !== 'open') return undefined
+  const last = r.outcomes[0]
+  return last?.requestedAt != null && last.requestedAt >= run.startedAt ? undefined : run
+}
+
+const notEndedLine = (run: AuditReport['runs'][number]) =>
+  `last run: ${run.runId} (pid ${run.pid}, started ${iso(run.startedAt)}) has no end in the log and asked for no shutdown: it is still running, or stopped without a word (kill -9, a power cut) with whatever it held open`
+
 export function outcomeLines(r: AuditReport): string[] {
   const last = r.outcomes[0]
-  if (!last) return ['shutdown outcome: no shutdown in this log']
+  const unended = runNotEnded(r)
+  if (!last) return unended ? ['shutdown outcome: no shutdown in this log', notEndedLine(unended)] : ['shutdown outcome: no shutdown in this log']
+  if (unended) return [notEndedLine(unended), ...outcomeLines({ ...r, runs: [] })]
   const lines = [`shutdown outcome: ${shutdownOutcomeLine(last)}`]
   for (const c of last.concerns) lines.push(`  ${VERDICT_WORDS[c.verdict]}: ${c.what}`)
   if (last.verdict === 'POSITIONS_KEPT') for (const e of last.exposure) lines.push(`  kept: ${exposureWords(e)}`)
