@@ -152,6 +152,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     })
     // the guardian listens from here (a trade reported during startup is held), and looks once the venues are reconciled
     const guardians = config.guardian ? [...venues.values()].map((g) => guardAccount(g, config.guardian!.pollMs, { log, state, onError })) : []
+    for (const g of config.guardian ? venues.values() : [])
+      if (g.wholeAccountRefusal)
+        logger.warn(
+          { venue: g.venue, why: g.wholeAccountRefusal },
+          `guardian: ${g.venue} is followed on its symbols only, not the whole account (${g.wholeAccountRefusal}): orders and positions the engine has elsewhere there go unseen`,
+        )
     for (const g of guardians) cleanups.push(() => g.stop())
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────

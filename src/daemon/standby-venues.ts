@@ -24,7 +24,7 @@ export type StandbyVenues = {
 type Seen = { connected: boolean; problem?: string; updates: number; lastUpdateAt?: number; ticks: number; lastTickAt?: number }
 
 export async function watchVenues(input: {
-  config: Pick<HaltdConfig, 'venues' | 'shutdown'>
+  config: Pick<HaltdConfig, 'venues' | 'shutdown' | 'guardian'>
   ports: { gateways?: readonly ExchangeGateway[]; tickerSources?: readonly TickerSource[] }
   clock: Clock
   logger: Logger
@@ -41,6 +41,7 @@ export async function watchVenues(input: {
   const onError = (e: unknown) => logger.warn({ err: e }, 'standby: a venue reported an error')
   const { venues, sources } = await buildVenues({
     venues: input.config.venues,
+    wholeAccount: input.config.guardian !== undefined,
     gateways: [],
     tickerSources: input.ports.tickerSources ?? [],
     clock,

@@ -56,7 +56,7 @@ export function createVenueErrors(onError: (e: unknown) => void): VenueErrors {
  * Their connections close with the daemon's cleanups.
  */
 export async function createVenues(input: {
-  config: Pick<HaltdConfig, 'venues'>
+  config: Pick<HaltdConfig, 'venues' | 'guardian'>
   ports: { gateways?: readonly ExchangeGateway[]; tickerSources?: readonly TickerSource[] }
   clock: Clock
   onError: (e: unknown) => void
@@ -67,6 +67,8 @@ export async function createVenues(input: {
   const errors = createVenueErrors(onError)
   const { venues, sources } = await buildVenues({
     venues: input.config.venues,
+    // a guardian follows the engine's whole account, not only the markets it watches prices of
+    wholeAccount: input.config.guardian !== undefined,
     gateways: input.ports.gateways ?? [],
     tickerSources: input.ports.tickerSources ?? [],
     clock,
@@ -85,6 +87,8 @@ export async function createVenues(input: {
  */
 export async function buildVenues(input: {
   venues: HaltdConfig['venues']
+  /** The config's ccxt venues list open orders and positions account-wide where they can (`CcxtGateway`'s `wholeAccount`). */
+  wholeAccount?: boolean
   gateways: readonly ExchangeGateway[]
   tickerSources: readonly TickerSource[]
   clock: Clock
@@ -108,7 +112,7 @@ export async function buildVenues(input: {
         ),
       )
     } else {
-      const { gateway, tickers } = await ccxtVenue(v, clock, { gateway: input.onVenueError, tickers: input.onError })
+      const { gateway, tickers } = await ccxtVenue(v, clock, input.wholeAccount ?? false, { gateway: input.onVenueError, tickers: input.onError })
       venues.set(v.name, health.wrap(gateway))
       // an embedder's own feed for this venue wins over polling
       if (tickers && !sources.some((s) => s.venue === v.name)) sources.push(tickers)
@@ -124,6 +128,7 @@ export async function buildVenues(input: {
 async function ccxtVenue(
   v: Extract<VenueConfig, { kind: 'ccxt' }>,
   clock: Clock,
+  wholeAccount: boolean,
   onError: { gateway: (e: unknown) => void; tickers: (e: unknown) => void },
 ): Promise<{ gateway: ExchangeGateway; tickers: TickerSource | undefined }> {
   // the default export: the namespace's own `exchanges` is the class map, not the list of ids
@@ -163,6 +168,7 @@ async function ccxtVenue(
     exchange: main,
     shutdownExchange: make(),
     ...(v.symbols.length ? { symbols: v.symbols } : {}),
+    ...(wholeAccount ? { wholeAccount } : {}),
     clock,
     onError: onError.gateway,
   })

@@ -11,6 +11,12 @@ export interface ExchangeGateway {
   /** The venue's name as it appears in events (`binance`, `okx-sim`, …); unique per haltd. */
   readonly venue: string
   readonly capabilities: Capabilities
+  /**
+   * Why a gateway asked to follow the whole account (guardian mode) lists open orders and positions
+   * only on its own symbols: the venue cannot answer without one. Undefined where it follows the
+   * account, or lists all there is anyway.
+   */
+  readonly wholeAccountRefusal?: string | undefined
 
   connect(): Promise<void>
   /** Always with our client order id: it is how haltd finds an order whose answer was lost. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
 import { fakeBinance, guardianOver } from './guarded-account.js'
@@ -10,6 +10,7 @@ import { fakeBinance, guardianOver } from './guarded-account.js'
  */
 
 const PERP = 'BTC/USDT:USDT'
+const ETH = 'ETH/USDT:USDT'
 
 describe('guardian mode', { timeout: 30_000 }, () => {
   it('adopts the orders another client places on the account, and its emergency cancels them all', async () => {
@@ -45,5 +46,42 @@ describe('guardian mode', { timeout: 30_000 }, () => {
     expect(venue.engine.open('futures')).toHaveLength(0)
     const issued = [...h.log.read({ types: ['shutdown.command-issued'] })].map((e) => (e.data as { command: { kind: string; scope?: string } }).command)
     expect(issued.find((c) => c.kind === 'cancel-all')?.scope).toBe('account')
+  })
+
+  it('given symbols, follows the whole account where the venue lists it without one: an order and a position on another market are seen, and the emergency cancels that order too', async () => {
+    const venue = await fakeBinance()
+    const gateway = new CcxtGateway({
+      venue: 'binanceusdm',
+      exchange: await fakeBinanceUsdm(venue),
+      shutdownExchange: await fakeBinanceUsdm(venue),
+      symbols: [PERP],
+      wholeAccount: true,
+    })
+    expect(gateway.wholeAccountRefusal).toBeUndefined()
+    const h = await guardianOver(gateway)
+
+    // the engine trades a market haltd watches no prices of
+    const engine = await fakeBinanceUsdm(venue)
+    await engine.createOrder(ETH, 'limit', 'buy', 0.01, 2_000, { newClientOrderId: 'eth-rest' })
+    await engine.createOrder(ETH, 'market', 'buy', 0.02, undefined, { newClientOrderId: 'eth-take' })
+    const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    const ethPosition = () =>
+      [...h.log.read({ types: ['venue.positions-observed'] })]
+        .flatMap((e) => (e.data as { positions: { symbol: string; qty: number }[] }).positions)
+        .filter((p) => p.symbol === ETH)
+        .at(-1)
+    await vi.waitFor(() => expect(adopted()).toContain('eth-rest'), { timeout: 5_000, interval: 50 })
+    await vi.waitFor(() => expect(ethPosition()?.qty).toBeCloseTo(0.02, 9), { timeout: 5_000, interval: 50 })
+
+    await h.shutdown({ mode: 'emergency', reason: 'guardian drill, whole account' })
+    expect(venue.engine.open('futures')).toHaveLength(0)
+  })
+
+  it('given a venue that lists open orders only by symbol, a gateway asked to follow the whole account says why it follows its symbols only', async () => {
+    const venue = await fakeBinance()
+    const refusing = await fakeBinanceUsdm(venue, { config: { options: { fetchOpenOrders: { warnWithoutSymbol: true } } } })
+    const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange: refusing, symbols: [PERP], wholeAccount: true })
+    expect(gateway.wholeAccountRefusal).toMatch(/refuses to list open orders without a symbol unless options\.fetchOpenOrders\.warnWithoutSymbol is false/)
+    await gateway.close()
   })
 })

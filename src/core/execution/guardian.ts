@@ -332,7 +332,12 @@ export function followAccount(input: {
     start() {
       if (started || stopped) return
       started = true
-      timer = setInterval(() => void look(), input.pollMs)
+      // A poll that comes due during a look is skipped, not queued: where a look takes longer than
+      // `pollMs` (an account-wide list a venue charges heavily for) looks would follow back to back
+      // and fill the rate limit the venue's other calls wait in.
+      timer = setInterval(() => {
+        if (!running) void look()
+      }, input.pollMs)
       timer.unref()
       void look()
     },

@@ -23,7 +23,7 @@ import type {
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
-import { assertUsableExchange } from './instance-check.js'
+import { assertUsableExchange, whySymbolsAreNeeded } from './instance-check.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder, toVenueOrders } from './mapping.js'
 import { matchBatchAnswers, resultIdOf } from './batch-answers.js'
 import { bybitCancelBatch, byClientIdParams, fetchOrderParams, withoutCcxtRetries } from './call-shapes.js'
@@ -54,6 +54,12 @@ export type CcxtGatewayOptions = {
    * venue has them (Binance then needs `options.fetchOpenOrders.warnWithoutSymbol = false`).
    */
   symbols?: readonly string[]
+  /**
+   * Open orders and positions are asked of the whole account, not only of `symbols`, wherever the
+   * venue answers without a symbol (guardian mode: the engine trades the account, not haltd's
+   * markets). Where it cannot (`wholeAccountRefusal`), `symbols` bound them as before.
+   */
+  wholeAccount?: boolean
   retry?: Partial<RetryPolicy>
   /** Budget of one gateway call: rate-limiter queue, every attempt and the backoff between them. */
   callTimeoutMs?: number
@@ -93,6 +99,10 @@ export class CcxtGateway implements ExchangeGateway {
   private noLookupByClientId: string | undefined
   private lookupRefusals = 0
   private readonly symbols: readonly string[]
+  /** The symbols open orders and positions are listed on: `symbols`, or none (the whole account) for a gateway that follows it. */
+  private readonly listedOn: readonly string[]
+  /** Why this gateway, asked to follow the whole account, follows only its symbols (undefined where it follows the account, or was not asked). */
+  readonly wholeAccountRefusal: string | undefined
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
   private readonly closing = new AbortController()
@@ -115,6 +125,8 @@ export class CcxtGateway implements ExchangeGateway {
     this.tag = options.tag ?? HALTD_TAG
     this.clientIdRule = clientIdRuleFor(this.main.id)
     this.symbols = options.symbols ?? []
+    this.wholeAccountRefusal = options.wholeAccount ? whySymbolsAreNeeded(this.main) : undefined
+    this.listedOn = options.wholeAccount && this.wholeAccountRefusal === undefined ? [] : this.symbols
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
     this.runner = new CallRunner(
       this.venue,
@@ -366,7 +378,7 @@ export class CcxtGateway implements ExchangeGateway {
     if (!this.capabilities.positions) return []
     const ex = this.main
     const signal = this.runner.deadline(options.signal)
-    const symbols = this.symbols.length > 0 ? [...this.symbols] : undefined
+    const symbols = this.listedOn.length > 0 ? [...this.listedOn] : undefined
     if (!this.positionsPerSymbol || !symbols) {
       try {
         return await this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, symbols)), 'all', signal)
@@ -553,11 +565,11 @@ export class CcxtGateway implements ExchangeGateway {
   ): Promise<VenueOrder[]> {
     const read = (list: Order[]) => toVenueOrders(list, unreadable)
     const needsSymbol = openOrdersNeedSymbol(ex)
-    if (symbols === undefined && this.symbols.length === 0 && needsSymbol) {
+    if (symbols === undefined && this.listedOn.length === 0 && needsSymbol) {
       // an empty answer here would read as "nothing open"
       throw new VenueError(this.venue, 'unsupported', `${ex.id} lists open orders per symbol only: configure the gateway's symbols`)
     }
-    const list = symbols ?? (this.symbols.length > 0 ? this.symbols : undefined)
+    const list = symbols ?? (this.listedOn.length > 0 ? this.listedOn : undefined)
     if (list === undefined) return this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, undefined)), 'all', signal)
     const perSymbol = await Promise.all(
       list.map((symbol) => this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, symbol)), 'all', signal)),
