@@ -22,11 +22,15 @@ export async function fakeBinance(): Promise<FakeBinance> {
   return venue
 }
 
-/** A haltd in guardian mode (looking every 100 ms) over `gateway`, closed after the test; `extra` adds to its config. */
-export async function guardianOver(gateway: ExchangeGateway, extra: Partial<HaltdConfigInput> = {}): Promise<Haltd> {
+/** A haltd in guardian mode (looking every 100 ms) over `gateway`, closed after the test; `extra` adds to its config, its warnings go to `logged`. */
+export async function guardianOver(
+  gateway: ExchangeGateway,
+  extra: Partial<HaltdConfigInput> = {},
+  logged: ReturnType<typeof memoryDestination> = memoryDestination(),
+): Promise<Haltd> {
   const h = await createHaltd(
     { db: { path: join(tempDir(), 'guardian.db') }, admin: { enabled: false }, guardian: { pollMs: 100 }, ...extra },
-    { gateways: [gateway], logger: createLogger({ destination: memoryDestination(), level: 'warn' }), env: {} },
+    { gateways: [gateway], logger: createLogger({ destination: logged, level: 'warn' }), env: {} },
   )
   afterEachTest(() => h.close().catch(() => undefined))
   return h

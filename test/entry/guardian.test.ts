@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { fakeBinance, guardianOver } from './guarded-account.js'
 
 /**
@@ -77,11 +78,17 @@ describe('guardian mode', { timeout: 30_000 }, () => {
     expect(venue.engine.open('futures')).toHaveLength(0)
   })
 
-  it('given a venue that lists open orders only by symbol, a gateway asked to follow the whole account says why it follows its symbols only', async () => {
+  it('given a venue that lists open orders only by symbol, a gateway asked to follow the whole account says why it follows its symbols only, and haltd warns of it at start', async () => {
     const venue = await fakeBinance()
     const refusing = await fakeBinanceUsdm(venue, { config: { options: { fetchOpenOrders: { warnWithoutSymbol: true } } } })
     const gateway = new CcxtGateway({ venue: 'binanceusdm', exchange: refusing, symbols: [PERP], wholeAccount: true })
     expect(gateway.wholeAccountRefusal).toMatch(/refuses to list open orders without a symbol unless options\.fetchOpenOrders\.warnWithoutSymbol is false/)
-    await gateway.close()
+
+    const logged = memoryDestination()
+    await guardianOver(gateway, {}, logged)
+    const warning = logged.lines
+      .map((l) => JSON.parse(l) as { msg: string })
+      .find((l) => l.msg.startsWith('guardian: binanceusdm is followed on its symbols only'))
+    expect(warning?.msg).toContain('orders and positions the engine has elsewhere there go unseen')
   })
 })
