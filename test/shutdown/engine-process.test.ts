@@ -91,7 +91,7 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
-  it('graceful: given an engine haltd cannot see go, the closing notification and the report say it may still trade', async () => {
+  it('graceful: given an engine haltd cannot see go, the closing notification and the report say it may still trade, and it ends with residual exposure (exit 2)', async () => {
     const e = await engine()
     // a gone-check that never says gone
     const c = controlled(e.pid, { graceMs: 100, gone: { command: ['false'] } })
@@ -105,6 +105,9 @@ describe('control of the engine’s process in the shutdowns', () => {
     })
     const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
     expect(report.engineRunning).toMatch(/^the engine's process was not seen gone \(step 1[12]: /)
+    expect(report.outcome).toBe('residual-exposure')
+    const completed = r.events().find((x) => x.type === 'shutdown.completed')?.data as { exitCode: number } | undefined
+    expect(completed?.exitCode).toBe(2)
     expect(formatShutdownReport(report)).toContain(`ENGINE MAY STILL TRADE: ${report.engineRunning}`)
     const closing = issued(r.events()).find((x) => x.kind === 'notify' && (x as unknown as { topic: string }).topic === 'shutdown.completed') as unknown as {
       message: string

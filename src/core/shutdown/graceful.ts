@@ -334,7 +334,10 @@ export function reportLine(world: ShutdownWorld): string {
   return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
 }
 
-export function finishGraceful(ctx: Pick<StepContext, 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
+export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
+  // An engine that may still trade is exposure whatever else failed: exit 2 tells a supervisor to
+  // look at the account, where 1 (a crash) would read as haltd's own fault.
+  if (engineNotSeenGone(ctx.state) !== undefined) return 'residual-exposure'
   // Not verified clean: no valid checkpoint, or the final health check found something left open.
   for (const name of ['checkpoint', 'health check']) {
     const step = ctx.ended(name)
