@@ -112,6 +112,8 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
     expect(result.canceled.sort()).toEqual(['hd-a-1', 'manual-eth'])
     expect(venue.engine.open('futures')).toEqual([])
     expect(venue.faults.hits('DELETE /fapi/v1/allOpenOrders')).toBe(2)
+    // the list before the cancels and the one after them, each per market: not a second list after
+    expect(venue.faults.hits('GET /fapi/v1/openOrders')).toBe(4)
   })
 
   it('a bare "done" that canceled nothing confirms nothing: the orders the venue still lists are failed', async () => {

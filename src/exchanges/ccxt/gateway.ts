@@ -291,9 +291,11 @@ export class CcxtGateway implements ExchangeGateway {
     if (this.capabilities.massCancel === 'none')
       return { scope: 'account', ...(await stillListed(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal))) }
     // the venue's cancel-all takes them with the rest; its list afterwards says which are gone
-    const mass = await this.massCancel(ex, [...open, ...unread.flatMap(listedOf)], request.symbols, signal)
+    const { checked, ...mass } = await this.massCancel(ex, [...open, ...unread.flatMap(listedOf)], request.symbols, signal)
     for (const u of unread) if (listedOf(u).length === 0) mass.failed.push(cannotCancel(u))
-    return { scope: 'account', ...(await stillListed({ method: 'mass-cancel' as const, ...mass })) }
+    const result = { method: 'mass-cancel' as const, ...mass }
+    // a list the mass cancel read after its answers already took back what it still holds
+    return { scope: 'account', ...(checked ? result : await stillListed(result)) }
   }
 
   /**
@@ -315,7 +317,7 @@ export class CcxtGateway implements ExchangeGateway {
     const canceled = result.canceled.filter((id) => !listed.has(id))
     if (canceled.length === result.canceled.length) return result
     const failed = [...result.failed]
-    for (const id of result.canceled) if (listed.has(id)) failed.push({ id, reason: `${this.venue} answered the order canceled and still lists it open` })
+    for (const id of result.canceled) if (listed.has(id)) failed.push({ id, reason: listedAfterCancel(this.venue) })
     return { ...result, canceled, failed }
   }
 
@@ -758,17 +760,20 @@ export class CcxtGateway implements ExchangeGateway {
    * list is the confirmation. Where it only says "done" (Binance futures), a word is not a
    * confirmation: the venue's open orders are listed again, and only the orders it no longer
    * lists are canceled; those it still lists failed, and all of them stay unanswered when the
-   * list cannot be read.
+   * list cannot be read. That list covers the markets whose answers listed their orders too, so
+   * those are checked against it (`checked`) and the caller need not list a second time.
    */
   private async massCancel(
     ex: Exchange,
     open: readonly Listed[],
     symbols: readonly string[] | undefined,
     signal: AbortSignal,
-  ): Promise<Omit<CancelAllResult, 'scope' | 'method'>> {
+  ): Promise<Omit<CancelAllResult, 'scope' | 'method'> & { checked: boolean }> {
     const canceled: string[] = []
     const failed: { id: string; reason: string }[] = []
     const saidDone: Listed[] = []
+    /** The markets whose cancel-all listed what it canceled. */
+    const answered = new Set<string>()
     const idOf = (o: Listed): string => o.clientOrderId ?? o.venueOrderId
     const accountWide = this.capabilities.massCancel === 'account' && symbols === undefined
     const targets: (string | undefined)[] = accountWide ? [undefined] : [...new Set([...(symbols ?? []), ...open.map((o) => o.symbol)])]
@@ -779,6 +784,7 @@ export class CcxtGateway implements ExchangeGateway {
           const answers = await this.run('cancelAllOrders', ex, () => ex.cancelAllOrders(symbol), 'all', signal)
           const listed = answers.filter((a) => a.id)
           if (listed.length > 0) {
+            if (symbol !== undefined) answered.add(symbol)
             for (const a of listed) if (a.status === 'canceled' || a.status === undefined) canceled.push(clientIdOf(a) ?? String(a.id))
           } else {
             saidDone.push(...before)
@@ -791,18 +797,20 @@ export class CcxtGateway implements ExchangeGateway {
         }
       }),
     )
-    if (saidDone.length === 0) return { canceled, failed }
-    const listAgain = accountWide ? symbols : [...new Set(saidDone.map((o) => o.symbol))]
+    if (saidDone.length === 0) return { canceled, failed, checked: false }
+    const listAgain = accountWide ? symbols : [...new Set([...saidDone.map((o) => o.symbol), ...answered])]
     const after = await this.idsListedOpen(ex, listAgain, signal)
     // one listed without an id could be any of them: none is shown gone
-    if (after === undefined || after.withoutIds) return { canceled, failed, unanswered: saidDone.map(idOf) }
+    if (after === undefined || after.withoutIds) return { canceled, failed, unanswered: saidDone.map(idOf), checked: false }
     const stillOpen = after.ids
+    const confirmed = canceled.filter((id) => !stillOpen.has(id))
+    for (const id of canceled) if (stillOpen.has(id)) failed.push({ id, reason: listedAfterCancel(this.venue) })
     for (const o of saidDone) {
       if (stillOpen.has(o.venueOrderId) || (o.clientOrderId !== undefined && stillOpen.has(o.clientOrderId)))
         failed.push({ id: idOf(o), reason: `${this.venue} answered its cancel-all "done" and still lists the order open` })
-      else canceled.push(idOf(o))
+      else confirmed.push(idOf(o))
     }
-    return { canceled, failed }
+    return { canceled: confirmed, failed, checked: true }
   }
 
   private async binanceCountdowns(ex: Exchange): Promise<{ method: string; symbols: string[] } | undefined> {
@@ -824,6 +832,9 @@ export class CcxtGateway implements ExchangeGateway {
     else this.armedCountdowns.delete(symbol)
   }
 }
+
+/** Why an order a venue answered canceled is not taken for canceled. */
+const listedAfterCancel = (venue: string): string => `${venue} answered the order canceled and still lists it open`
 
 /** Refusals in a row of a lookup by client order id after which a gateway reads the venue's lists instead. */
 const LOOKUP_REFUSALS_TO_LEARN = 3
