@@ -72,7 +72,7 @@ A stop sent during a planned handover waits for its outcome (--emergency aborts 
 back, the shutdown runs; handed over, it prints HANDED_OVER and the new leader, and the daemon
 exits 0 without a shutdown.
 
-Exit code: the daemon's own (0 clean, 2 residual exposure or unconfirmed cancels, 3 emergency)
+Exit code: the daemon's own (0 clean, 2 residual exposure, unconfirmed cancels or an engine not seen gone, 3 emergency)
 once it has gone; 0 with --no-wait once the request was accepted; 1 when it was refused or the
 daemon could not be reached, and when the daemon could not record the request (it prints
 STOPPING_UNRECORDED: the stop goes ahead unrecorded, and the daemon exits 1); 4 when it was still
