@@ -2,10 +2,10 @@ import { join } from 'node:path'
 import type { HaltdConfigInput } from '../../src/daemon/config.js'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { createLogger } from '../../src/daemon/logger.js'
-import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/gateway.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import { afterEachTest } from '../support/after-each-test.js'
-import { fakeBinanceSpot, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
+import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 
@@ -20,6 +20,17 @@ export async function fakeBinance(): Promise<FakeBinance> {
   const venue = await startFakeBinance()
   afterEachTest(() => venue.close())
   return venue
+}
+
+/** A gateway to the fake venue's USD-M futures account told of the market `symbols`, its shutdown calls on a connection of their own; `extra` adds to its options. */
+export async function usdmGateway(venue: FakeBinance, symbols: string[], extra: Partial<CcxtGatewayOptions> = {}): Promise<CcxtGateway> {
+  return new CcxtGateway({
+    venue: 'binanceusdm',
+    exchange: await fakeBinanceUsdm(venue),
+    shutdownExchange: await fakeBinanceUsdm(venue),
+    symbols,
+    ...extra,
+  })
 }
 
 /** A haltd in guardian mode (looking every 100 ms) over `gateway`, closed after the test; `extra` adds to its config, its warnings go to `logged`. */

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { Haltd } from '../../src/daemon/index.js'
-import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { order, position } from '../../src/projections/index.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
 import { until } from '../support/until.js'
-import { fakeBinance, guardianOver } from './guarded-account.js'
+import { fakeBinance, guardianOver, usdmGateway } from './guarded-account.js'
 
 /**
  * Guardian mode follows the account trade by trade where the venue reports trades (Binance's
@@ -17,13 +16,7 @@ const PERP = 'BTC/USDT:USDT'
 
 async function guarded(risk: Record<string, unknown> = {}) {
   const venue = await fakeBinance()
-  const gateway = new CcxtGateway({
-    venue: 'binanceusdm',
-    exchange: await fakeBinanceUsdm(venue),
-    shutdownExchange: await fakeBinanceUsdm(venue),
-    symbols: [PERP],
-    pollIntervalMs: 100,
-  })
+  const gateway = await usdmGateway(venue, [PERP], { pollIntervalMs: 100 })
   const h = await guardianOver(gateway, { risk })
   const engine = await fakeBinanceUsdm(venue)
   return { venue, h, engine }

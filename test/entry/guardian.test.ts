@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { fakeBinance, guardianOver } from './guarded-account.js'
+import { fakeBinance, guardianOver, usdmGateway } from './guarded-account.js'
 
 /**
  * Guardian mode against the fake Binance USD-M through real ccxt: a separate client (the engine
@@ -16,12 +16,7 @@ const ETH = 'ETH/USDT:USDT'
 describe('guardian mode', { timeout: 30_000 }, () => {
   it('adopts the orders another client places on the account, and its emergency cancels them all', async () => {
     const venue = await fakeBinance()
-    const gateway = new CcxtGateway({
-      venue: 'binanceusdm',
-      exchange: await fakeBinanceUsdm(venue),
-      shutdownExchange: await fakeBinanceUsdm(venue),
-      symbols: [PERP],
-    })
+    const gateway = await usdmGateway(venue, [PERP])
     const h = await guardianOver(gateway)
 
     // the engine, on its own connection to the account
@@ -51,13 +46,7 @@ describe('guardian mode', { timeout: 30_000 }, () => {
 
   it('given symbols, follows the whole account where the venue lists it without one: an order and a position on another market are seen, and the emergency cancels that order too', async () => {
     const venue = await fakeBinance()
-    const gateway = new CcxtGateway({
-      venue: 'binanceusdm',
-      exchange: await fakeBinanceUsdm(venue),
-      shutdownExchange: await fakeBinanceUsdm(venue),
-      symbols: [PERP],
-      wholeAccount: true,
-    })
+    const gateway = await usdmGateway(venue, [PERP], { wholeAccount: true })
     expect(gateway.wholeAccountRefusal).toBeUndefined()
     const h = await guardianOver(gateway)
 
