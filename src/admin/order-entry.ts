@@ -10,6 +10,7 @@ import {
   ClientOrderIdReused,
   EntryCancel,
   EntryCancelAll,
+  EntryNothing,
   EntryOrder,
   EntryOrderNotFound,
   EntryTicker,
@@ -31,18 +32,25 @@ import { parseTarget, shown } from './request-target.js'
 /** Who may enter orders: an engine's credential, or an admin's (an operator acting by hand). */
 export const ENTRY_ROLES: readonly Role[] = ['engine', 'admin']
 
-type Op = (entry: OrderEntry, engine: string, body: unknown) => Promise<unknown> | unknown
+/** `from`: where the request's fields came from (a GET's query string, or a body), as its errors name it. */
+type Op = (entry: OrderEntry, engine: string, body: unknown, from?: 'body' | 'query') => Promise<unknown> | unknown
 
 /** Every operation by name: the socket's `op`, and the HTTP routes below. */
 export const ENTRY_OPS: Readonly<Record<string, Op>> = {
-  submit: (e, engine, body) => e.submit(engine, parseEntry(EntryOrder, body)),
-  cancel: (e, engine, body) => e.cancel(engine, parseEntry(EntryCancel, body)),
-  'cancel-all': (e, engine, body) => e.cancelAll(engine, parseEntry(EntryCancelAll, body)),
-  'open-orders': (e, engine, body) => e.openOrders(engine, parseEntry(EntryCancelAll, body)),
-  order: (e, engine, body) => e.order(engine, parseEntry(EntryCancel, body)),
-  ticker: (e, _engine, body) => e.ticker(parseEntry(EntryTicker, body)),
-  positions: (e) => e.positions(),
-  balances: (e) => e.balances(),
+  submit: (e, engine, body, from) => e.submit(engine, parseEntry(EntryOrder, body, from)),
+  cancel: (e, engine, body, from) => e.cancel(engine, parseEntry(EntryCancel, body, from)),
+  'cancel-all': (e, engine, body, from) => e.cancelAll(engine, parseEntry(EntryCancelAll, body, from)),
+  'open-orders': (e, engine, body, from) => e.openOrders(engine, parseEntry(EntryCancelAll, body, from)),
+  order: (e, engine, body, from) => e.order(engine, parseEntry(EntryCancel, body, from)),
+  ticker: (e, _engine, body, from) => e.ticker(parseEntry(EntryTicker, body, from)),
+  positions: (e, _engine, body, from) => {
+    parseEntry(EntryNothing, body, from)
+    return e.positions()
+  },
+  balances: (e, _engine, body, from) => {
+    parseEntry(EntryNothing, body, from)
+    return e.balances()
+  },
 }
 
 /** An operation's failure as an HTTP status: the request's fault (400, 404, 409) or haltd's (500). */
@@ -54,7 +62,11 @@ export function statusOf(e: unknown): number {
   return 500
 }
 
-const errorOf = (e: unknown) => ({ code: e instanceof HaltdError ? e.code : 'INTERNAL', message: e instanceof Error ? e.message : String(e) })
+const errorOf = (e: unknown) => ({
+  code: e instanceof HaltdError ? e.code : 'INTERNAL',
+  message: e instanceof Error ? e.message : String(e),
+  ...(e instanceof InvalidEntryRequest ? { problems: e.problems } : {}),
+})
 
 // ── HTTP, on the admin listener ────────────────────────────────────────────────────────────
 
@@ -93,12 +105,12 @@ export function orderEntryRoutes(entry: OrderEntry, maxUnsentBytes: number): Rec
     run: async (call: Call) => {
       try {
         const body = from === 'body' ? call.body : queryBody(call.req.url)
-        return json(200, await ENTRY_OPS[name]!(entry, caller(call).name, body))
+        return json(200, await ENTRY_OPS[name]!(entry, caller(call).name, body, from))
       } catch (e) {
         const status = statusOf(e)
         if (status === 500) throw e
         const err = errorOf(e)
-        throw new HttpRefusal(status, err.code, err.message)
+        throw new HttpRefusal(status, err.code, err.message, err.problems ? [...err.problems] : undefined)
       }
     },
   })

@@ -36,8 +36,9 @@ export class HttpRefusal extends Error {
 
 export const json = (status: number, body: unknown, headers?: Record<string, string>): Reply => ({ status, body, ...(headers ? { headers } : {}) })
 
+/** The body read by its schema: none at all is an empty one; `null` is not an object and is said so. */
 export function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body ?? {})
+  const result = schema.safeParse(body === undefined ? {} : body)
   if (!result.success) {
     const problems = problemsOf(result.error)
     throw new HttpRefusal(400, 'INVALID_BODY', `invalid body: ${problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; ')}`, problems)

@@ -6,7 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { z } from 'zod'
 import { caller, type Handler, HttpRefusal, json, parse, type Reply, type Route } from './route.js'
 import { HaltdError } from '../events/errors.js'
-import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, type Role } from './access.js'
+import { ADMINS, type AdminUser, byOf, credentials, OPERATORS, type Principal, READERS, refusal, Role } from './access.js'
 import {
   ActionBody,
   DrainForceBody,
@@ -186,6 +186,21 @@ function send(res: ServerResponse, reply: Reply, headers: Record<string, string>
   res.end(text)
 }
 
+/** The WebSocket routes asked for without an upgrade: 426 saying how to open them, not a 404 saying they do not exist. */
+const upgradeRequired = (path: string, how: string): Route => ({
+  GET: {
+    needs: ALL_ROLES,
+    run: () => {
+      throw new HttpRefusal(426, 'UPGRADE_REQUIRED', `${path} is a WebSocket: ${how}`, undefined, { upgrade: 'websocket' })
+    },
+  },
+})
+const ALL_ROLES = Role.options
+const SOCKET_ONLY: Record<string, Route> = {
+  '/events': upgradeRequired('/events', 'open it with an Upgrade: websocket request (ws://HOST:PORT/events?from=SEQ)'),
+  '/ui/feed': upgradeRequired('/ui/feed', "the dashboard's page at / opens it"),
+}
+
 /** An HTTP answer written straight to a socket (a refused upgrade, a request Node could not parse), then the socket closed. */
 function answerRaw(socket: Duplex, status: number, code: string, message: string): void {
   if (!socket.writable) {
@@ -255,7 +270,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const needs = api[path]?.POST?.needs
       return needs !== undefined && (needs === 'anyone' || needs.includes(role))
     })
-  const table = { ...api, ...sessionRoutes({ known, sessions, logger, actionsOf, limit: loginLimit(options.loginLimit) }), ...pageRoutes(), ...options.routes }
+  const table = {
+    ...api,
+    ...sessionRoutes({ known, sessions, logger, actionsOf, limit: loginLimit(options.loginLimit) }),
+    ...pageRoutes(),
+    ...SOCKET_ONLY,
+    ...options.routes,
+  }
   const refusals = refusalRecorder({
     record: (data) => (backend.recordRefused ? backend.recordRefused(data) : backend.log.append({ type: 'access.refused', data })),
     logger,

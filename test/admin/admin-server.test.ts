@@ -75,6 +75,21 @@ describe('admin API', () => {
     expect((await call('POST', '/status', { body: {} })).status).toBe(405)
   })
 
+  it('answers a WebSocket route asked for without an upgrade with 426 saying how to open it, not 404, and still only to a caller with a token', async () => {
+    for (const path of ['/events', '/events?from=1', '/ui/feed']) {
+      const r = await call('GET', path)
+      expect([path, r.status, r.headers.get('upgrade'), r.json().error.code]).toEqual([path, 426, 'websocket', 'UPGRADE_REQUIRED'])
+      expect(r.json().error.message).toContain('is a WebSocket')
+    }
+    expect((await call('GET', '/events', { token: null })).status).toBe(401)
+  })
+
+  it('takes a body of null for what it is: not an object, not an empty request', async () => {
+    const r = await call('POST', '/pause', { body: 'null' })
+    expect(r.status).toBe(400)
+    expect(r.json().error.message).toMatch(/^invalid body: \(body\): .*object/i)
+  })
+
   it('refuses malformed bodies with 400 naming the field, and records nothing', async () => {
     const before = log.lastSeq
     const badMode = await call('POST', '/shutdown', { body: { mode: 'now', reason: 'deploy' } })

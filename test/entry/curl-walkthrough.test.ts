@@ -94,7 +94,9 @@ describe('the curl walk-through of order entry', { timeout: 30_000 }, () => {
     expect(JSON.parse(await run(submit))).toMatchObject({ outcome: 'accepted', duplicate: true, order: { id: first.order.id } })
 
     // 4. a bad request, named
-    expect(JSON.parse(await run(doc.get(4)![0]!))).toEqual({ error: { code: 'INVALID_REQUEST', message: 'price: a limit order needs a price' } })
+    expect(JSON.parse(await run(doc.get(4)![0]!))).toEqual({
+      error: { code: 'INVALID_REQUEST', message: 'price: a limit order needs a price', problems: [{ path: 'price', message: 'a limit order needs a price' }] },
+    })
 
     // 5. read, cancel, cancel everything
     const read: unknown[] = []

@@ -212,7 +212,11 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     expect((await call('POST', '/engine/orders', limit({ price: undefined }))).body.error).toEqual({
       code: 'INVALID_REQUEST',
       message: 'price: a limit order needs a price',
+      problems: [{ path: 'price', message: 'a limit order needs a price' }],
     })
+    // null is not an order, nor an empty request
+    const nothing = await call('POST', '/engine/orders', 'null')
+    expect([nothing.status, nothing.body.error.message]).toEqual([400, expect.stringMatching(/^\(body\): .*object/i)])
     const missing = await call('POST', '/engine/orders/cancel', { clientOrderId: 'never-sent' })
     expect([missing.status, missing.body.error.code]).toEqual([404, 'ORDER_NOT_FOUND'])
     expect((await call('POST', '/engine/orders', limit())).status).toBe(200)
@@ -229,7 +233,11 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
     const twice = await call('GET', '/engine/order?clientOrderId=a&clientOrderId=b')
     expect([twice.status, twice.body.error]).toEqual([
       400,
-      { code: 'INVALID_REQUEST', message: 'clientOrderId: given more than once in the query (a, b): give it once' },
+      {
+        code: 'INVALID_REQUEST',
+        message: 'clientOrderId: given more than once in the query (a, b): give it once',
+        problems: [{ path: 'clientOrderId', message: 'given more than once in the query (a, b): give it once' }],
+      },
     ])
     const all = await call('POST', '/engine/orders/cancel-all', {})
     expect(all.body.results).toEqual({ canceled: 2 })
@@ -363,6 +371,36 @@ describe('order entry over the admin listener', { timeout: 30_000 }, () => {
       'pybot/n9',
       'pybot/n7',
     ])
+  })
+
+  it('given a venue or a market haltd does not have in a read or a cancel-all, answers a bad request naming it, not "nothing open"', async () => {
+    const { call, socketPath } = await start({ venues: ['sim', 'sim2'] })
+    await call('POST', '/engine/orders', limit({ clientOrderId: 'kept', venue: 'sim' }))
+    const cases: [string, 'GET' | 'POST', unknown, string][] = [
+      ['/engine/orders?venue=simm', 'GET', undefined, "venue: no venue named 'simm' (configured: sim, sim2)"],
+      ['/engine/orders?venue=sim&symbol=BTC/USDT', 'GET', undefined, "symbol: no market 'BTC/USDT' at sim (it has: BTC/USDT:USDT)"],
+      ['/engine/orders?symbol=NOPE', 'GET', undefined, "symbol: no market 'NOPE' at any venue (sim has: BTC/USDT:USDT; sim2 has: BTC/USDT:USDT)"],
+      ['/engine/orders/cancel-all', 'POST', { venue: 'sim', symbol: 'NOPE' }, "symbol: no market 'NOPE' at sim"],
+      ['/engine/orders/cancel-all', 'POST', { venue: 'simm' }, "venue: no venue named 'simm'"],
+      ['/engine/orders?foo=1', 'GET', undefined, '(query): Unrecognized key: "foo"'],
+      ['/engine/positions?venue=sim', 'GET', undefined, '(query): Unrecognized key: "venue"'],
+    ]
+    for (const [path, method, body, says] of cases) {
+      const r = await call(method, path, body)
+      expect([path, r.status, r.body.error?.message]).toEqual([path, 400, expect.stringContaining(says)])
+      expect(r.body.error.problems).toEqual([expect.objectContaining({ message: expect.any(String) })])
+    }
+    // a market the venue has, with nothing of the engine's on it, is simply empty; the order stands
+    expect((await call('GET', '/engine/orders?venue=sim2&symbol=BTC/USDT:USDT')).body).toEqual([])
+    expect((await call('GET', '/engine/orders?venue=sim')).body.map((o: { clientOrderId: string }) => o.clientOrderId)).toEqual(['kept'])
+
+    // the socket answers the same
+    const client = await socketClient(socketPath)
+    await client.ask('auth', { token: ENGINE_TOKEN })
+    const typo = await client.ask('open-orders', { body: { venue: 'simm' } })
+    expect(typo).toMatchObject({ ok: false, status: 400, error: { code: 'INVALID_REQUEST', problems: [{ path: 'venue' }] } })
+    expect((await client.ask('cancel-all', { body: { symbol: 'NOPE' } })).status).toBe(400)
+    client.close()
   })
 
   it('refuses an order for a market the venue does not have, as a bad request naming the markets it has', async () => {

@@ -72,6 +72,8 @@ export type EntryCancelAll = z.output<typeof EntryCancelAll>
 
 export const EntryTicker = z.strictObject({ venue: EntryText.optional(), symbol: EntryText })
 export type EntryTicker = z.output<typeof EntryTicker>
+/** What positions and balances take: nothing (a filter they would ignore is refused, not read as applied). */
+export const EntryNothing = z.strictObject({})
 
 /**
  * An engine's limits: the strategies' (open orders at once, orders per second, absolute position
@@ -85,11 +87,15 @@ export const DEFAULT_ENTRY_LIMITS: EntryLimits = { maxPosition: 1e12, maxOpenOrd
 
 /** A request that names what is wrong with it (HTTP 400). */
 export class InvalidEntryRequest extends HaltdError {
+  /** Each thing wrong, by where it is (`symbol`, `price`; empty for the request as a whole), as the admin API's `problems`. */
+  readonly problems: readonly { path: string; message: string }[]
   constructor(
     readonly field: string,
     detail: string,
+    problems?: readonly { path: string; message: string }[],
   ) {
     super('INVALID_REQUEST', field && !detail.startsWith(`${field}: `) ? `${field}: ${detail}` : detail)
+    this.problems = problems ?? [{ path: field, message: detail }]
   }
 }
 
@@ -108,11 +114,15 @@ export class EntryOrderNotFound extends HaltdError {
 }
 
 /** Parse a request body with `schema`, or throw naming every field that is wrong. */
-export function parseEntry<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const r = schema.safeParse(body ?? {})
+/**
+ * The request read by its schema; `from` names where it came from in the errors (a GET's query
+ * string, or the body). No body at all is an empty one; `null` is not an object and is said so.
+ */
+export function parseEntry<S extends z.ZodType>(schema: S, body: unknown, from: 'body' | 'query' = 'body'): z.output<S> {
+  const r = schema.safeParse(body === undefined ? {} : body)
   if (r.success) return r.data
   const problems = problemsOf(r.error)
-  throw new InvalidEntryRequest(problems[0]?.path ?? '', problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; '))
+  throw new InvalidEntryRequest(problems[0]?.path ?? '', problems.map((p) => `${p.path || `(${from})`}: ${p.message}`).join('; '), problems)
 }
 
 // ── what it gets back ─────────────────────────────────────────────────────────────────────
@@ -494,9 +504,8 @@ export class OrderEntry {
 
   /** Cancel every live order of the engine (on one venue, one symbol, if given). Never touches another engine's or haltd's own. */
   async cancelAll(engine: string, filter: EntryCancelAll): Promise<{ results: Record<string, number>; orders: EntryOrderView[] }> {
-    if (filter.venue !== undefined) this.venueFor(filter.venue)
     for (const o of this.openOrders(engine, filter)) await this.submitted(o.venue, o.id)
-    const targets = this.openOrders(engine, filter)
+    const targets = this.listed(engine, filter)
     const results = await Promise.all(
       targets.map((o) =>
         this.ports.router.cancel(
@@ -510,7 +519,34 @@ export class OrderEntry {
     return { results: counts, orders: targets.map((o) => viewOf(this.find(o.venue, o.id)!)) }
   }
 
+  /**
+   * The engine's live orders (on one venue, one symbol, if given). A venue haltd does not have, or a
+   * market the venue does not list and the engine has no order on, is a 400 naming it: an engine
+   * with a typo in its filter must not read "nothing open" while its orders stand.
+   */
   openOrders(engine: string, filter: EntryCancelAll = {}): EntryOrderView[] {
+    if (filter.venue !== undefined) this.venueFor(filter.venue)
+    const out = this.listed(engine, filter)
+    if (out.length === 0 && filter.symbol !== undefined) this.knownSymbol(filter.venue, filter.symbol)
+    return out
+  }
+
+  /** Throws unless some venue asked (`venue`, else every one) lists the market `symbol`, or none says which markets it lists. */
+  private knownSymbol(venue: string | undefined, symbol: string): void {
+    const venues = venue !== undefined ? [venue] : this.ports.venues()
+    const known = venues.map((v) => ({ v, markets: this.ports.marketsAt?.(v), knows: this.ports.knowsMarket?.(v, symbol) }))
+    if (known.some((k) => k.knows !== false)) return
+    const some = (markets: readonly string[] = []) => `${markets.slice(0, 20).join(', ')}${markets.length > 20 ? ', …' : ''}`
+    const only = known.length === 1 ? known[0]! : undefined
+    throw new InvalidEntryRequest(
+      'symbol',
+      only
+        ? `no market '${symbol}' at ${only.v} (it has: ${some(only.markets)})`
+        : `no market '${symbol}' at any venue (${known.map((k) => `${k.v} has: ${some(k.markets)}`).join('; ')})`,
+    )
+  }
+
+  private listed(engine: string, filter: EntryCancelAll): EntryOrderView[] {
     const out: EntryOrderView[] = []
     for (const o of this.book.live(engine)) {
       if (filter.venue !== undefined && o.venue !== filter.venue) continue
