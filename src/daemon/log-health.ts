@@ -10,8 +10,10 @@ export type LogFault = {
   error: string
   /** When it was first seen (ms since the epoch, the daemon's clock). */
   at: number
-  /** Writes that failed since, the first included. */
+  /** Writes that failed since, the first included (an append or a batch, each one write). */
   failures: number
+  /** Events those writes held: the count the operator's line gives. */
+  events: number
   /** Event types that are not in the log because their write failed, in order, the first 100 of them. */
   unrecorded: string[]
 }
@@ -38,8 +40,9 @@ export function watchLogHealth(input: { log: EventLog; now: () => number; onFirs
   let fault: LogFault | undefined
   const failed = (error: LogWriteFailed, types: readonly string[]) => {
     const first = fault === undefined
-    fault ??= { error: error.message, at: input.now(), failures: 0, unrecorded: [] }
+    fault ??= { error: error.message, at: input.now(), failures: 0, events: 0, unrecorded: [] }
     fault.failures++
+    fault.events += types.length
     for (const t of types) if (fault.unrecorded.length < UNRECORDED_KEPT) fault.unrecorded.push(t)
     if (!first) return
     refuseAppends(input.log, (types) => {
@@ -75,8 +78,14 @@ function refuseAppends(log: EventLog, refusal: (types: readonly string[]) => Log
 
 /** One line for an operator: what the log could not record during this run. */
 export function describeLogFault(fault: LogFault): string {
-  const more = fault.unrecorded.length >= UNRECORDED_KEPT ? ', and more' : ''
-  return `the event log could not record ${fault.failures} write(s) since ${new Date(fault.at).toISOString()}: ${fault.error}; not recorded: ${fault.unrecorded.join(', ')}${more}`
+  // one unit throughout: events, each type once with how many of the first 100 it was
+  const counts = new Map<string, number>()
+  for (const t of fault.unrecorded) counts.set(t, (counts.get(t) ?? 0) + 1)
+  const listed = [...counts].map(([t, n]) => (n > 1 ? `${t} ×${n}` : t)).join(', ')
+  const rest = fault.events - fault.unrecorded.length
+  const more = rest > 0 ? `, and ${rest} more` : ''
+  const writes = fault.failures === fault.events ? '' : ` in ${fault.failures} write(s)`
+  return `the event log could not record ${fault.events} event(s)${writes} since ${new Date(fault.at).toISOString()}: ${fault.error}; not recorded: ${listed}${more}`
 }
 
 /**

@@ -73,7 +73,16 @@ describe('haltd run on a disk that fills up', { timeout: 120_000 }, () => {
         expect(code).not.toBe(0)
         expect(code).not.toBeNull()
         expect(stopMs).toBeLessThan(gracefulDeadlineMs)
-        expect(d.stderr.join('\n')).toMatch(/haltd: the event log could not record \d+ write\(s\) since .*not recorded: /)
+        // one unit, events: the count is what the list names, each type with how many
+        const said = /haltd: the event log could not record (\d+) event\(s\)(?: in \d+ write\(s\))? since .*not recorded: (.*)$/m.exec(d.stderr.join('\n'))
+        expect(said).not.toBeNull()
+        const listed = said![2]!.split(', ').reduce((n, part) => {
+          const more = /^and (\d+) more$/.exec(part)
+          if (more) return n + Number(more[1])
+          const times = /×(\d+)$/.exec(part)
+          return n + (times ? Number(times[1]) : 1)
+        }, 0)
+        expect(listed).toBe(Number(said![1]))
         // the log fault's notification cannot be recorded in the broken log: its outcome is on stderr
         expect(d.stderr.join('\n')).toMatch(
           /haltd: notification log\.write-failed delivered by log \(1 attempt\); not in the event log \(the event log refused it: /,

@@ -1,0 +1,40 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { LogWriteFailed } from '../../src/core/log/errors.js'
+import { describeLogFault, watchLogHealth } from '../../src/daemon/log-health.js'
+import { tempDir } from '../support/tmp.js'
+
+/**
+ * What the operator reads when the log could not record: one unit throughout, events, so the count
+ * and the list of what was not recorded agree.
+ */
+describe('the log fault line', () => {
+  it('given a batch and single appends refused, counts the events they held and lists each type once with its count', () => {
+    // a disk that fills at the first write
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })
+    const log = openEventLog({
+      path: join(tempDir(), 'events.db'),
+      durability: 'process',
+      beforeWrite: () => {
+        throw full
+      },
+    })
+    const health = watchLogHealth({ log, now: () => Date.UTC(2026, 0, 1), onFirstFault: () => undefined, onError: () => undefined })
+    const mark = (i: number) => ({ type: 'market.mark', data: { venue: 'sim', symbol: 'BTC/USDT:USDT', price: 50_000 + i } })
+    // the first failure comes from the file; every append after it is refused
+    expect(() => log.append({ type: 'killswitch.reset', data: { reason: 'x', origin: 'operator' } })).toThrow(LogWriteFailed)
+    expect(() => log.appendBatch([mark(1), mark(2), mark(3)])).toThrow(LogWriteFailed)
+    expect(() => log.append(mark(4))).toThrow(LogWriteFailed)
+
+    const line = describeLogFault(health.fault!)
+    expect(line).toMatch(/^the event log could not record 5 event\(s\) in 3 write\(s\) since 2026-01-01T00:00:00\.000Z: .*database or disk is full/)
+    expect(line).toMatch(/; not recorded: killswitch\.reset, market\.mark ×4$/)
+    log.close()
+  })
+
+  it('given more refused than it keeps, names how many more there were', () => {
+    const line = describeLogFault({ error: 'x', at: 0, failures: 150, events: 150, unrecorded: Array.from({ length: 100 }, () => 'order.canceled') })
+    expect(line).toMatch(/could not record 150 event\(s\) since .*not recorded: order\.canceled ×100, and 50 more$/)
+  })
+})
