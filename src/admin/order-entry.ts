@@ -18,7 +18,7 @@ import {
   parseEntry,
   type OrderEntry,
 } from '../core/execution/order-entry.js'
-import type { Credentials, Principal, Role } from './access.js'
+import { type Credentials, type Principal, refusal, type Role } from './access.js'
 import { type Call, caller, type Handler, HttpRefusal, json, type Route } from './route.js'
 import { parseTarget, shown } from './request-target.js'
 
@@ -262,7 +262,7 @@ export async function startEntrySocket(input: {
               id,
               ok: false,
               status: 403,
-              error: { code: 'FORBIDDEN', message: `order entry needs the engine or admin role; ${found.name} is a ${found.role}` },
+              error: { code: 'FORBIDDEN', message: refusal(found, ENTRY_ROLES, 'order entry') },
             })
           who = found
           return write({ id, ok: true, result: { engine: who.name, role: who.role } })

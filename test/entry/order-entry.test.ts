@@ -528,7 +528,11 @@ describe('order entry over the Unix socket', { timeout: 30_000 }, () => {
     expect(statSync(socketPath).mode & 0o777).toBe(0o600)
     const c = await socketClient(socketPath)
     expect(await c.ask('submit', { body: limit() })).toMatchObject({ ok: false, status: 401 })
-    expect(await c.ask('auth', { token: VIEWER_TOKEN })).toMatchObject({ ok: false, status: 403 })
+    expect(await c.ask('auth', { token: VIEWER_TOKEN })).toMatchObject({
+      ok: false,
+      status: 403,
+      error: { code: 'FORBIDDEN', message: 'order entry needs the engine or admin role; vera is a viewer' },
+    })
     expect(await c.ask('auth', { token: ENGINE_TOKEN })).toMatchObject({ ok: true, result: { engine: 'pybot' } })
     expect(await c.ask('subscribe')).toMatchObject({ ok: true })
     const rest = await c.ask('submit', { body: limit({ clientOrderId: 's-1' }) })
