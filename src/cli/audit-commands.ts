@@ -49,6 +49,7 @@ export const replayCommand: Command = {
     'last event stamped at or before --at (e.g. 2025-01-15T09:31:00Z); by default after the last event.',
     '--json prints one object: seq, stateHash, tradingState, killSwitch, openOrders, positions, pnl,',
     'reconciliation, shutdowns (mode and steps). Exit 0, or 2 when the file cannot be read.',
+    'It reads the events as stored and does not check the hash chain: `haltd verify` or `haltd audit` tells an edited log.',
   ].join('\n'),
   run: async (args) => {
     const { flags } = parseFlags(args, { db: 'string', until: 'number', at: 'string', json: 'boolean' })
