@@ -1,11 +1,10 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { loadConfig, type HaltdConfig } from '../daemon/config.js'
 import { adminRequest } from '../admin/client.js'
 import { parseFlags, UsageError } from './args.js'
 import { resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
 import { exitOnCrash } from './crash.js'
+import { logFolder } from './log-folder.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 
@@ -43,7 +42,7 @@ not be followed.`,
 
 /** `haltd standby`, and `haltd run` with `failover.role: "standby"`: follow, then lead once the lease is taken. */
 export async function runStandby(config: HaltdConfig): Promise<number> {
-  mkdirSync(dirname(config.db.path), { recursive: true })
+  logFolder('standby', config.db.path)
   // Loaded here: the other commands need none of the daemon.
   const { createStandby, EXIT } = await import('../daemon/index.js')
   const standby = await createStandby(config, { exitProcess: true })

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { logFolder } from './log-folder.js'
 import { dirname, relative, resolve } from 'node:path'
 import { adminRequest, type AdminReply } from '../admin/client.js'
 import { adminInfoPath } from '../admin/info-file.js'
@@ -311,7 +312,7 @@ bad config.`,
     const config = flags.lead && loaded.failover ? { ...loaded, failover: { ...loaded.failover, role: 'primary' as const } } : loaded
     // a config whose role is standby runs as `haltd standby` does
     if (config.failover?.role === 'standby') return runStandby(config)
-    mkdirSync(dirname(config.db.path), { recursive: true })
+    logFolder('run', config.db.path)
     try {
       return await runDaemon(config)
     } catch (e) {

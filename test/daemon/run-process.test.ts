@@ -65,6 +65,21 @@ describe('haltd run as a real process', { timeout: 120_000 }, () => {
     expect(log.at(-1)).toMatchObject({ type: 'run.ended', data: { exitCode: code } })
   })
 
+  it('given a db.path whose folder does not exist, says it made the folder and a new log there, then runs', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'no-such-folder', 'haltd.db')
+    const config = demoConfig({ db, port: 0, seed: 3, orders: 0 })
+    const file = join(dir, 'haltd.json')
+    writeFileSync(file, JSON.stringify(config, null, 2))
+    const d = spawnHaltd(['run', '--config', file], { db })
+    await whenUp(d)
+    expect(d.stderr.join('')).toContain(
+      `haltd run: ${join(dir, 'no-such-folder')} (the folder of db.path) did not exist: created it, and a new event log ${db} in it`,
+    )
+    d.child.kill('SIGTERM')
+    expect((await d.exit).code).toBe(0)
+  })
+
   it('a second SIGTERM during a graceful shutdown escalates it to the emergency path: exit 3', async () => {
     const { file, db } = slowCancelConfig(tempDir())
     const d = spawnHaltd(['run', '--config', file], { db })
