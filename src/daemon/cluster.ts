@@ -66,10 +66,14 @@ export async function joinCluster(input: {
   try {
     let taken = input.taken
     if (!taken && config.failover) {
+      // A log the stream is ahead of is refused before the lease is touched: taking it would depose
+      // the instance leading now (a second start under the same instance name, on another file).
+      if (config.replication) await checkStreamHistory(nc, log, engine, config.replication.replicas)
       const kv = await openLeaseBucket(nc, { leaseMs: config.failover.leaseMs, replicas: config.failover.replicas })
       const lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log) })
       taken = { nc, kv, lease, reason: 'startup' }
     }
+    // again with the lease held: nothing can have been written to the stream behind this check
     if (config.replication && taken?.streamSeq === undefined) await checkStreamHistory(nc, log, engine, config.replication.replicas)
     return { nc, engine, instance, taken }
   } catch (e) {

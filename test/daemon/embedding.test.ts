@@ -144,6 +144,19 @@ describe('createHaltd, embedded', { timeout: 60_000 }, () => {
       expect(releases(events)).toEqual({ 'alpha-sim': 'disarmed', 'spot-sim': 'not-kept' })
     })
 
+    it('given an instance that no longer leads its engine, its shutdown leaves the venue’s switch as it is: the switch is the leader’s', async () => {
+      const db = join(tempDir(), 'e.db')
+      const countdown = sim('alpha-sim')
+      const h = await start(db, [countdown], keep)
+      expect(countdown.deadMansSwitchArmed).toBe(true)
+      // as the cluster's fence says once another instance took the lease
+      h.gate.fenceCancels(() => "not the leader: instance 'standby' holds it now")
+      await h.shutdown({ mode: 'graceful', reason: 'stopping the deposed primary' })
+      const events = logOf(db)
+      expect(events.some((e) => e.type === 'venue.dead-mans-switch-disarmed')).toBe(false)
+      expect(releases(events)).toEqual({ 'alpha-sim': "left as it is (not the leader: instance 'standby' holds it now)" })
+    })
+
     it('arms a cancel-on-disconnect window too (Bybit’s disconnect protection) and disarms it after a clean graceful shutdown', async () => {
       const db = join(tempDir(), 'e.db')
       const dcp = new SimExchange({

@@ -144,6 +144,9 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
     case 'settle-orders':
       return settleAt(command.venue, ctx, limit)
     case 'arm-dead-mans-switch': {
+      // the venue's switch is the leading instance's, as its cancels are
+      const fenced = ports.gate.cancelRefusal(ORIGIN)
+      if (fenced !== undefined) return { outcome: 'failed', detail: { error: `not armed: ${fenced}` } }
       const armed = await gatewayOf(ctx, command.venue).armDeadMansSwitch(command.timeoutMs)
       if (!armed.armed) return { outcome: 'failed', detail: { error: `${command.venue} has no dead man's switch` } }
       const method = armed.method ?? 'unknown'
@@ -570,6 +573,10 @@ const IN_DOUBT: ReadonlySet<string> = new Set(['pending-new', 'cancel-pending', 
  * venue cancels what haltd could not confirm. A disarm that fails leaves it armed: the safe side.
  */
 async function releaseDeadMansSwitch(venue: string, ctx: ExecuteContext): Promise<string> {
+  // An instance that no longer leads its engine leaves the venue's switch to the one that does:
+  // disarming it would take away the new leader's protection on the same account.
+  const fenced = ctx.ports.gate.cancelRefusal(ORIGIN)
+  if (fenced !== undefined) return `left as it is (${fenced})`
   const world = ctx.ports.world()
   const verified =
     ctx.state.procedure === 'graceful' &&
