@@ -2,7 +2,7 @@ import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { fenceMarginOf } from '../cluster/leadership/config.js'
 import { keepLeadership, type Leadership } from '../cluster/leadership/keeper.js'
-import { acquireLease, openLeaseBucket, type HeldLease } from '../cluster/leadership/lease.js'
+import { acquireLease, LeaseHeld, openLeaseBucket, readLease, type HeldLease } from '../cluster/leadership/lease.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { checkStreamHistory } from '../cluster/replication/publisher.js'
 import type { EventLog } from '../core/log/event-log.js'
@@ -66,10 +66,13 @@ export async function joinCluster(input: {
   try {
     let taken = input.taken
     if (!taken && config.failover) {
-      // A log the stream is ahead of is refused before the lease is touched: taking it would depose
-      // the instance leading now (a second start under the same instance name, on another file).
-      if (config.replication) await checkStreamHistory(nc, log, engine, config.replication.replicas)
       const kv = await openLeaseBucket(nc, { leaseMs: config.failover.leaseMs, replicas: config.failover.replicas })
+      // Another instance leading is named first; then a log the stream is ahead of is refused before
+      // the lease is touched: taking it would depose the instance leading now (a second start under
+      // the same instance name, on another file).
+      const seen = await readLease(kv, engine)
+      if (seen && seen.value.instance !== instance && seen.value.offeredTo !== instance) throw new LeaseHeld(engine, seen.value)
+      if (config.replication) await checkStreamHistory(nc, log, engine, config.replication.replicas)
       const lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log) })
       taken = { nc, kv, lease, reason: 'startup' }
     }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import type { CancelAllResult, ExchangeGateway } from '../../src/exchanges/gateway.js'
+import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { rig, silentBatchCancel } from './rig.js'
 
 type Data = Record<string, unknown>
@@ -62,5 +64,62 @@ describe('a cancel-all the venue never answers', () => {
         error: expect.stringMatching(/^cancel-all failed: alpha's cancel-all had no answer within \d+ ms; cancelled one by one instead$/),
       },
     })
+  })
+})
+
+describe('a venue whose cancels say canceled and cancel nothing', () => {
+  /** A venue that fails its cancel-all honestly, then answers each single cancel "canceled" and keeps the order. */
+  const lyingCancels = (sim: SimExchange): ExchangeGateway =>
+    new Proxy(sim, {
+      get: (target, key) => {
+        if (key === 'cancelAll')
+          return async (): Promise<CancelAllResult> => {
+            const open = await sim.fetchOpenOrders()
+            return { scope: 'own', method: 'batched', canceled: [], failed: open.map((o) => ({ id: o.clientOrderId ?? o.venueOrderId, reason: 'busy' })) }
+          }
+        if (key === 'cancel') return async (ref: { clientOrderId: string }) => ({ clientOrderId: ref.clientOrderId, outcome: 'canceled' as const })
+        const v = Reflect.get(target, key, target) as unknown
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+
+  it('given orders it still lists after the cancel-all, when its cancel again answers canceled, then its list decides: they are cancel-unconfirmed, not canceled', async () => {
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'none', batchCancel: 20, deadMansSwitch: 'none' } },
+      gateways: { alpha: lyingCancels },
+    })
+    await r.rest(3)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    expect(r.sim('alpha').openOrderCount).toBe(3)
+    expect(r.types('order.canceled')).toEqual([])
+    expect(report.openOrders.count).toBe(3)
+    expect(report.cancelUnconfirmed.map((o) => o.venue)).toEqual(['alpha', 'alpha', 'alpha'])
+    const reasons = r
+      .events()
+      .filter((e) => e.type === 'order.cancel-unconfirmed')
+      .map((e) => dataOf(e).reason)
+    expect(reasons).toContain('alpha answered the cancel canceled again and still lists it open')
+  })
+
+  it('given a venue whose second cancel works, the orders are canceled on its own report (its stream, or its list), not on the answer', async () => {
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'none', batchCancel: 20, deadMansSwitch: 'none' } },
+      // the cancel-all fails honestly; the single cancels are the simulator's own, which do cancel
+      gateways: { alpha: (sim) => new Proxy(lyingCancels(sim), { get: (t, k) => (k === 'cancel' ? sim.cancel.bind(sim) : Reflect.get(t, k)) }) },
+    })
+    await r.rest(2)
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    expect(r.sim('alpha').openOrderCount).toBe(0)
+    expect(report.openOrders.count).toBe(0)
+    const confirmedBy = r
+      .events()
+      .filter((e) => e.type === 'order.canceled')
+      .map((e) => dataOf(e).confirmedBy)
+    expect(confirmedBy).toHaveLength(2)
+    for (const by of confirmedBy) expect(['stream', 'open-orders']).toContain(by)
   })
 })

@@ -388,6 +388,24 @@ export class OrderRouter {
    * Throws `CancelRefused` while the gate refuses cancels (a handover under way).
    */
   async cancel(ref: CancelRef, options: { reason?: string; origin?: Origin; timeoutMs?: number } = {}): Promise<CancelOutcome> {
+    const outcome = await this.cancelAnswered(ref, options, true)
+    return outcome === 'answered-canceled' ? 'canceled' : outcome
+  }
+
+  /**
+   * A cancel whose "canceled" answer is not recorded as proof (`answered-canceled`): for an order
+   * the venue listed open after answering an earlier cancel of it canceled, whose word is not
+   * enough any more; the caller confirms it by the venue's list. Every other outcome as `cancel`.
+   */
+  cancelAwaitingList(ref: CancelRef, options: { reason?: string; origin?: Origin; timeoutMs?: number } = {}): Promise<CancelOutcome | 'answered-canceled'> {
+    return this.cancelAnswered(ref, options, false)
+  }
+
+  private async cancelAnswered(
+    ref: CancelRef,
+    options: { reason?: string; origin?: Origin; timeoutMs?: number },
+    ackConfirms: boolean,
+  ): Promise<CancelOutcome | 'answered-canceled'> {
     const gateway = this.venue(ref.venue)
     const held = this.options.gate.cancelRefusal(options.origin)
     if (held !== undefined) {
@@ -403,6 +421,7 @@ export class OrderRouter {
       const result = await withinMs(gateway.cancel(ref), timeoutMs, `cancel timed out after ${timeoutMs} ms`)
       if (result.outcome === 'canceled') {
         if (result.filled !== undefined) this.recordTotal(ref.venue, { clientOrderId: ref.clientOrderId, filled: result.filled, average: result.average })
+        if (!ackConfirms) return 'answered-canceled'
         log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
         return 'canceled'
       }

@@ -377,12 +377,16 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
   })
   appendInChunks(ctx, events)
   const left = Math.max(1, limit - (ports.clock.now() - started))
-  const again = await pool(summary.open, ports.cancelConcurrency ?? 64, (o) =>
-    ports.router.cancel(
+  // The venue listed these open after a cancel: its "canceled" again is not proof, its list is.
+  const answers = await pool(summary.open, ports.cancelConcurrency ?? 64, (o) =>
+    ports.router.cancelAwaitingList(
       { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
-      { reason: `${reasonOf(ctx)} (still live at the venue after the cancel)`, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(left / 2)) },
+      { reason: `${reasonOf(ctx)} (still live at the venue after the cancel)`, origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(left / 3)) },
     ),
   )
+  const answered = summary.open.filter((_, i) => answers[i] === 'answered-canceled')
+  const confirmed = await confirmByList(venue, answered, ctx, Math.max(1, limit - (ports.clock.now() - started)))
+  const again = answers.map((r, i) => (r === 'answered-canceled' ? (confirmed.has(summary.open[i]!.clientOrderId) ? 'canceled' : 'unconfirmed') : r))
   const notCanceled = again.filter((r) => r !== 'canceled' && r !== 'filled').length
   const detail = {
     orders: orders.length,
@@ -401,6 +405,42 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
     .filter(Boolean)
     .join('; ')
   return { outcome: 'failed', detail: { ...detail, error } }
+}
+
+/**
+ * Orders the venue answered canceled, confirmed by its open-order list read after the answers:
+ * recorded canceled (`open-orders`) where the list no longer holds them, cancel-unconfirmed where
+ * it does or cannot be read. Returns the client order ids confirmed.
+ */
+async function confirmByList(venue: string, orders: readonly WorldOrder[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
+  const confirmed = new Set<string>()
+  if (orders.length === 0) return confirmed
+  let listed: Set<string> | undefined
+  let why = ''
+  try {
+    const symbols = [...new Set(orders.map((o) => o.symbol))]
+    const open = await withinMs(gatewayOf(ctx, venue).fetchOpenOrders(symbols), limit, `${venue} listed no open orders within ${limit} ms`)
+    listed = new Set(open.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId])))
+  } catch (e) {
+    why = messageOf(e)
+  }
+  const events: EventInput[] = []
+  for (const o of orders) {
+    const key = { venue, clientOrderId: o.clientOrderId }
+    const still = listed === undefined || listed.has(o.clientOrderId) || (o.venueOrderId !== undefined && listed.has(o.venueOrderId))
+    if (!still) {
+      confirmed.add(o.clientOrderId)
+      events.push({ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders' } })
+    } else {
+      const reason =
+        listed === undefined
+          ? `${venue} answered the cancel canceled again, and its list after it could not be read (${why})`
+          : `${venue} answered the cancel canceled again and still lists it open`
+      events.push({ type: 'order.cancel-unconfirmed', data: { ...key, reason } })
+    }
+  }
+  appendInChunks(ctx, events)
+  return confirmed
 }
 
 /**
