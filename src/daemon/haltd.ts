@@ -286,6 +286,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         },
       },
       unrecorded: () => (logHealth.fault ? describeLogFault(logHealth.fault) : undefined),
+      notLeading: () => leadership?.lost,
       handover: () => handover?.current,
     })
     if (config.signals) uninstallSignals = installSignalHandlers(life.signalHandlers())

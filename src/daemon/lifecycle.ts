@@ -77,6 +77,11 @@ export type LifecycleInput = {
    * exit code (never `clean`), and says so on stderr and in the log.
    */
   unrecorded?: () => string | undefined
+  /**
+   * Why this instance no longer leads its engine, if it lost the lease in this run: its stop is
+   * then not the engine's (the leader trades on), and it says so on stderr and in the log.
+   */
+  notLeading?: () => string | undefined
   /** When the log cannot take the shutdown: cancel at every venue without recording it (see `cancelEverywhereUnrecorded`). */
   cancelUnrecorded?: () => Promise<unknown>
   /** The planned handover under way, or the one that handed the engine over: a stop waits for its outcome. */
@@ -329,6 +334,12 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
         if (exitCode === EXIT.clean) exitCode = EXIT.crash
         logger.fatal({ exitCode }, `stopping with exit code ${exitCode}: ${unrecorded}`)
         process.stderr.write(`haltd: ${unrecorded}\n`)
+      }
+      const notLeading = input.notLeading?.()
+      if (notLeading !== undefined) {
+        const said = `this instance no longer led its engine (${notLeading}): its stop is not the engine's, and its shutdown sent no order, cancel or dead man's switch to the venues; the leader trades on`
+        logger.warn({ exitCode }, said)
+        process.stderr.write(`haltd: ${said}\n`)
       }
       set('stopped')
       watchdog.disarm()

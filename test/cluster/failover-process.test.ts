@@ -119,9 +119,20 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     expect(verify.verify()).toMatchObject({ ok: true })
     verify.close()
     expect(led.find((r) => r.seq === takeover.seq)?.type).toBe('leadership.acquired')
-    primary.child.kill('SIGKILL')
+    // stopped, it says its stop is not the engine's, and its shutdown leaves the venues to the leader
+    const stoppingAt = events(p.db).at(-1)!.seq
+    primary.child.kill('SIGTERM')
+    await primary.exit
+    expect(primary.stderr.join('')).toMatch(
+      /haltd: this instance no longer led its engine \(the leadership of engine '[^']+' is lost: instance 'standby' holds it now .*\): its stop is not the engine's/,
+    )
+    expect(
+      events(p.db, ['order.cancel-requested', 'venue.cancel-all-requested', 'venue.dead-mans-switch-disarmed', 'order.submitted']).filter(
+        (e) => e.seq > stoppingAt,
+      ),
+    ).toEqual([])
     standby.child.kill('SIGTERM')
-    await Promise.all([primary.exit, standby.exit])
+    await standby.exit
     const found = await invariants(engine, p, s)
     expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
       lost: [],
