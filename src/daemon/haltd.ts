@@ -370,7 +370,8 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       killSwitch: risk,
       record: (event) => log.append(event),
       requestShutdown: (mode, reason, origin) => life.requestShutdown(mode, reason, origin),
-      role: ports.fleetRole ?? (() => 'leader'),
+      // one that handed the engine over, or lost its lease, leads it no more: its row says so
+      role: ports.fleetRole ?? (() => (handedOver || leadership?.lost !== undefined ? 'standby' : 'leader')),
       now: () => clock.now(),
       logger,
       onError,

@@ -13,7 +13,7 @@ const order = { venue: 'sim-a', symbol: SYMBOL, side: 'buy', type: 'limit', qty:
 const rowOf = (fleet: FleetMember[], instance: string) => fleet.find((m) => m.row?.instance === instance)?.row
 
 describe('a hot standby in the fleet', { timeout: 30_000 }, () => {
-  it('given a leader and its standby, the registry holds a row for each (standby: role standby, counting nothing, following the seq); after a handover the standby’s row says leader and RUNNING', async () => {
+  it('given a leader and its standby, the registry holds a row for each (standby: role standby, counting nothing, following the seq); after a handover the standby’s row says leader and RUNNING, and the old leader’s row leads and holds nothing', async () => {
     const a = await pairs.primary(configFor('sb-fleet', 'a'))
     const b = await pairs.standby(configFor('sb-fleet', 'b'))
     expect((await a.orders.submit(order)).status).toBe('accepted')
@@ -34,7 +34,7 @@ describe('a hot standby in the fleet', { timeout: 30_000 }, () => {
       const leader = await b.promoted
       pairs.closeAfter(leader)
 
-      // then the same instance's row says leader, and the old leader's says it stopped
+      // then the same instance's row says leader, and the old leader's says it stopped, leading no more and holding nothing
       const after = await until('the standby’s row says leader, running', async () => {
         const f = await read()
         const row = rowOf(f, 'b')
@@ -42,7 +42,8 @@ describe('a hot standby in the fleet', { timeout: 30_000 }, () => {
       })
       expect(rowOf(after, 'b')).toMatchObject({ role: 'leader', state: 'RUNNING', fleetSeen: true })
       expect(rowOf(after, 'b')!.seq).toBeGreaterThan(rowOf(both, 'a')!.seq)
-      expect(rowOf(after, 'a')).toMatchObject({ role: 'leader', state: 'STOPPED', exit: { code: 0 } })
+      expect(rowOf(after, 'a')).toMatchObject({ role: 'standby', state: 'STOPPED', exit: { code: 0 }, openOrders: 0, grossExposure: 0 })
+      expect(after.filter((m) => m.engine === 'sb-fleet' && m.row?.role === 'leader').map((m) => m.row?.instance)).toEqual(['b'])
       expect(b.status().role).toBe('leader')
     } finally {
       await op.nc.close()

@@ -75,12 +75,15 @@ export function fleetRowOf(input: {
   let engineState = input.exit ? 'STOPPED' : STATE_OF[activity.lifecycle]
   if (engineState === 'RUNNING' && input.gateHalted) engineState = 'HALTED'
   const sd = input.exit ? null : activity.shutdown
+  // an instance that no longer leads (it handed the engine over, or lost its lease) holds nothing:
+  // the engine's orders and exposure are in its leader's row
+  const leads = identity.role === 'leader'
   return {
     ...identity,
     state: engineState,
     ...(sd ? { step: `${sd.procedure}${sd.step !== undefined ? ` step ${sd.step}${sd.stepName ? ` ${sd.stepName}` : ''}` : ''}` } : {}),
-    openOrders: state.inFlight,
-    grossExposure: grossExposure(state),
+    openOrders: leads ? state.inFlight : 0,
+    grossExposure: leads ? grossExposure(state) : 0,
     seq: state.seq,
     lastEventAt: state.seq > 0 ? new Date(state.ts).toISOString() : null,
     killSwitch: ks.latched ? { latched: true, scope: ks.scope ?? 'local', reason: ks.reason } : { latched: false },
