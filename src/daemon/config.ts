@@ -96,7 +96,10 @@ export const WebhookConfig = z.strictObject({
  * 4 s after it, has the process gone within 30 s of the emergency without cutting it short.
  */
 export const ShutdownConfig = z.strictObject({
-  graceful: GracefulOptions.extend({ settleByObservation: z.boolean().default(true) }).prefault({}),
+  // how an engine left running ends a shutdown is haltd's rule, recorded by the controller, not a setting
+  graceful: GracefulOptions.omit({ engineRunningIsExposure: true })
+    .extend({ settleByObservation: z.boolean().default(true) })
+    .prefault({}),
   emergency: EmergencyOptions.extend({
     deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),
     observeAfterCancels: z.boolean().default(true),

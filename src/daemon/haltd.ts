@@ -252,7 +252,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         cancelEverywhereUnrecorded({
           venues,
           scope: config.shutdown.emergency.cancelScope,
-          budgetMs: emergencyBudget('cancel all orders', { venues: [], ...config.shutdown }),
+          budgetMs: emergencyBudget('cancel all orders', config.shutdown),
           logger,
         }),
       watchdog: ports.watchdog ?? ports.exitProcess ?? false,

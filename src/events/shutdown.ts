@@ -85,6 +85,12 @@ export const GracefulOptions = z.strictObject({
    * shutdown recorded before the option existed replays as it ran.
    */
   settleByObservation: z.boolean().default(false),
+  /**
+   * An engine haltd controls that was not seen gone ends the shutdown `residual-exposure` (exit 2),
+   * whatever else failed: it may still trade. Absent means false (it ended `failed` then), so a
+   * shutdown recorded before the rule replays as it ran; the controller records true.
+   */
+  engineRunningIsExposure: z.boolean().default(false),
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 

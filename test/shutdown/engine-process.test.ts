@@ -116,6 +116,26 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
+  it('graceful: a shutdown recorded before that rule (no engineRunningIsExposure in its options) ends failed as it did, and replays so', async () => {
+    const e = await engine()
+    const c = controlled(e.pid, { graceMs: 100, gone: { command: ['false'] } })
+    const r = rig({
+      venues: ['alpha'],
+      options: {
+        ...c.options,
+        graceful: {
+          settleMs: 10,
+          budgets: { 'disable strategies and close the gate': 500, 'stop services': 500, 'health check': 500 },
+          engineRunningIsExposure: false,
+        },
+      },
+      ports: { engine: c.engine },
+    })
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    expect(report.outcome).toBe('failed')
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
   it('emergency: an engine that ignores TERM gets KILL after its grace, and the emergency ends within its deadline', async () => {
     const e = await engine({ ignoreTerm: true })
     const c = controlled(e.pid, { graceMs: 300 })

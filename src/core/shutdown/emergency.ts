@@ -22,7 +22,7 @@ export const EMERGENCY_SHARES: Readonly<Record<EmergencyStepName, number>> = {
   stop: 0.08,
 }
 
-export function emergencyBudget(name: EmergencyStepName, o: ShutdownOptions): number {
+export function emergencyBudget(name: EmergencyStepName, o: Pick<ShutdownOptions, 'emergency'>): number {
   return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * EMERGENCY_SHARES[name])
 }
 

@@ -336,8 +336,9 @@ export function reportLine(world: ShutdownWorld): string {
 
 export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
   // An engine that may still trade is exposure whatever else failed: exit 2 tells a supervisor to
-  // look at the account, where 1 (a crash) would read as haltd's own fault.
-  if (engineNotSeenGone(ctx.state) !== undefined) return 'residual-exposure'
+  // look at the account, where 1 (a crash) would read as haltd's own fault. (Recorded with the
+  // shutdown: one recorded before the rule replays as it ran.)
+  if (ctx.options.graceful.engineRunningIsExposure && engineNotSeenGone(ctx.state) !== undefined) return 'residual-exposure'
   // Not verified clean: no valid checkpoint, or the final health check found something left open.
   for (const name of ['checkpoint', 'health check']) {
     const step = ctx.ended(name)
