@@ -16,6 +16,8 @@ export type LogFault = {
   events: number
   /** Event types that are not in the log because their write failed, in order, the first 100 of them. */
   unrecorded: string[]
+  /** In power durability: the seq after which a group that did not commit was lost (its events, however many, are not in the log). */
+  groupLostAfter?: number
 }
 
 export type LogHealth = {
@@ -58,7 +60,10 @@ export function watchLogHealth(input: { log: EventLog; now: () => number; onFirs
     }
   }
   input.log.on('write-failed', ({ error, types }) => failed(error, types))
-  input.log.on('fault', ({ error, lastSeq }) => failed(error, [`the events after seq ${lastSeq} of an uncommitted group`]))
+  input.log.on('fault', ({ error, lastSeq }) => {
+    failed(error, [])
+    if (fault && fault.groupLostAfter === undefined) fault.groupLostAfter = lastSeq
+  })
   return {
     get fault() {
       return fault
@@ -84,8 +89,14 @@ export function describeLogFault(fault: LogFault): string {
   const listed = [...counts].map(([t, n]) => (n > 1 ? `${t} ×${n}` : t)).join(', ')
   const rest = fault.events - fault.unrecorded.length
   const more = rest > 0 ? `, and ${rest} more` : ''
-  const writes = fault.failures === fault.events ? '' : ` in ${fault.failures} write(s)`
-  return `the event log could not record ${fault.events} event(s)${writes} since ${new Date(fault.at).toISOString()}: ${fault.error}; not recorded: ${listed}${more}`
+  const groupWrites = fault.groupLostAfter === undefined ? 0 : 1
+  const writes = fault.failures - groupWrites === fault.events ? '' : ` in ${fault.failures - groupWrites} write(s)`
+  const what = [
+    ...(fault.events > 0 || fault.groupLostAfter === undefined ? [`could not record ${fault.events} event(s)${writes}`] : []),
+    ...(fault.groupLostAfter !== undefined ? [`lost the events after seq ${fault.groupLostAfter} (a group that did not commit)`] : []),
+  ].join(' and ')
+  const list = fault.unrecorded.length > 0 ? `; not recorded: ${listed}${more}` : ''
+  return `the event log ${what} since ${new Date(fault.at).toISOString()}: ${fault.error}${list}`
 }
 
 /**

@@ -33,6 +33,24 @@ describe('the log fault line', () => {
     log.close()
   })
 
+  it('given a power-mode group that does not commit, names the group apart from the events it counts', async () => {
+    const failing = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })
+    const log = openEventLog({
+      path: join(tempDir(), 'events.db'),
+      durability: 'power',
+      beforeCommit: () => {
+        throw failing
+      },
+    })
+    const health = watchLogHealth({ log, now: () => Date.UTC(2026, 0, 1), onFirstFault: () => undefined, onError: () => undefined })
+    for (let i = 0; i < 3; i++) log.append({ type: 'market.mark', data: { venue: 'sim', symbol: 'BTC/USDT:USDT', price: 50_000 + i } })
+    await expect(log.flush()).rejects.toThrow()
+    expect(describeLogFault(health.fault!)).toMatch(
+      /^the event log lost the events after seq 0 \(a group that did not commit\) since 2026-01-01T00:00:00\.000Z: .*disk I\/O error$/,
+    )
+    log.close()
+  })
+
   it('given more refused than it keeps, names how many more there were', () => {
     const line = describeLogFault({ error: 'x', at: 0, failures: 150, events: 150, unrecorded: Array.from({ length: 100 }, () => 'order.canceled') })
     expect(line).toMatch(/could not record 150 event\(s\) since .*not recorded: order\.canceled ×100, and 50 more$/)

@@ -48,6 +48,8 @@ describe('guardian mode', { timeout: 30_000 }, () => {
     const venue = await fakeBinance()
     const gateway = await usdmGateway(venue, [PERP], { wholeAccount: true })
     expect(gateway.wholeAccountRefusal).toBeUndefined()
+    // the markets it knows are the account's, each with its own contract size, not only its symbols
+    expect((await gateway.fetchMarkets()).map((m) => m.symbol)).toEqual(expect.arrayContaining([PERP, ETH]))
     const h = await guardianOver(gateway)
 
     // the engine trades a market haltd watches no prices of

@@ -404,8 +404,11 @@ export class CcxtGateway implements ExchangeGateway {
   async fetchMarkets(options: CallOptions = {}): Promise<MarketInfo[]> {
     const ex = this.main
     const markets = await this.run('fetchMarkets', ex, () => ex.loadMarkets(), 'all', this.runner.deadline(options.signal))
-    const wanted = this.symbols.length > 0 ? new Set(this.symbols) : undefined
     const derivative = this.capabilities.positions
+    // following the whole account, a derivatives venue's markets are all the engine may hold: each
+    // position sized by its own contract, not taken as one unit per contract
+    const wholeAccount = this.listedOn.length === 0 && this.symbols.length > 0 && derivative
+    const wanted = this.symbols.length > 0 && !wholeAccount ? new Set(this.symbols) : undefined
     const out: MarketInfo[] = []
     for (const m of Object.values(markets)) {
       if (!m || m.active === false) continue
