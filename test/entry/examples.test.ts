@@ -14,7 +14,7 @@ describe('examples/beside-an-engine', () => {
 
   it('guardian: the account followed, risk triggers on what haltd sees', () => {
     const c = parseConfig(read('guardian'), {})
-    expect(c.guardian).toEqual({ pollMs: 1000 })
+    expect(c.guardian).toEqual({ pollMs: 5000 })
     expect(c.risk.drawdown).toMatchObject({ max: 2000, action: 'EMERGENCY' })
   })
 
