@@ -114,3 +114,27 @@ describe('a config venue pointed at another endpoint', { timeout: 30_000 }, () =
     ).rejects.toThrow(/venue 'bn-usdm': ccxt binanceusdm refuses to list open orders without a symbol .*: list the symbols haltd watches there in "symbols"/)
   })
 })
+
+describe('a config venue in guardian mode', { timeout: 30_000 }, () => {
+  it('given guardian and a venue that lists the account without a symbol, follows the whole account: an order on a market outside its symbols is adopted', async () => {
+    const venue = await startFakeBinance()
+    cleanups.push(() => venue.close())
+    const config = venueConfig(venue, { urls: fapiAt(venue.origin) })
+    const h = await createHaltd(
+      {
+        db: { path: join(tempDir(), 'h.db') },
+        admin: { enabled: false },
+        guardian: { pollMs: 100 },
+        venues: [{ ...config, options: { ...config.options, options: { ...config.options.options, fetchOpenOrders: { warnWithoutSymbol: false } } } }],
+      },
+      { logger: quiet(), env: {} },
+    )
+    cleanups.push(() => h.close())
+    // the engine, on its own order entry, rests an order on a market haltd was not told of
+    venue.engine.place('futures', { symbol: 'ETHUSDT', side: 'BUY', type: 'LIMIT', quantity: 0.01, price: 2_000, timeInForce: 'GTC', clientOrderId: 'eth-1' })
+    const deadline = Date.now() + 5_000
+    const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    while (!adopted().includes('eth-1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(adopted()).toContain('eth-1')
+  })
+})
