@@ -9,18 +9,20 @@ import { tempDir } from '../support/tmp.js'
  * What the operator reads when the log could not record: one unit throughout, events, so the count
  * and the list of what was not recorded agree.
  */
+/** A log whose writes (or, in power durability, whose group commits) fail with the SQLite `code`, watched for its health. */
+function failingLog(durability: 'process' | 'power', code: string, message: string) {
+  const fail = () => {
+    throw Object.assign(new Error(message), { code })
+  }
+  const log = openEventLog({ path: join(tempDir(), 'events.db'), durability, ...(durability === 'power' ? { beforeCommit: fail } : { beforeWrite: fail }) })
+  const health = watchLogHealth({ log, now: () => Date.UTC(2026, 0, 1), onFirstFault: () => undefined, onError: () => undefined })
+  return { log, health }
+}
+
 describe('the log fault line', () => {
   it('given a batch and single appends refused, counts the events they held and lists each type once with its count', () => {
     // a disk that fills at the first write
-    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })
-    const log = openEventLog({
-      path: join(tempDir(), 'events.db'),
-      durability: 'process',
-      beforeWrite: () => {
-        throw full
-      },
-    })
-    const health = watchLogHealth({ log, now: () => Date.UTC(2026, 0, 1), onFirstFault: () => undefined, onError: () => undefined })
+    const { log, health } = failingLog('process', 'SQLITE_FULL', 'database or disk is full')
     const mark = (i: number) => ({ type: 'market.mark', data: { venue: 'sim', symbol: 'BTC/USDT:USDT', price: 50_000 + i } })
     // the first failure comes from the file; every append after it is refused
     expect(() => log.append({ type: 'killswitch.reset', data: { reason: 'x', origin: 'operator' } })).toThrow(LogWriteFailed)
@@ -34,15 +36,7 @@ describe('the log fault line', () => {
   })
 
   it('given a power-mode group that does not commit, names the group apart from the events it counts', async () => {
-    const failing = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })
-    const log = openEventLog({
-      path: join(tempDir(), 'events.db'),
-      durability: 'power',
-      beforeCommit: () => {
-        throw failing
-      },
-    })
-    const health = watchLogHealth({ log, now: () => Date.UTC(2026, 0, 1), onFirstFault: () => undefined, onError: () => undefined })
+    const { log, health } = failingLog('power', 'SQLITE_IOERR', 'disk I/O error')
     for (let i = 0; i < 3; i++) log.append({ type: 'market.mark', data: { venue: 'sim', symbol: 'BTC/USDT:USDT', price: 50_000 + i } })
     await expect(log.flush()).rejects.toThrow()
     expect(describeLogFault(health.fault!)).toMatch(

@@ -91,19 +91,24 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
-  it('graceful: given an engine haltd cannot see go, the closing notification and the report say it may still trade, and it ends with residual exposure (exit 2)', async () => {
+  /** A graceful shutdown, with short budgets, beside an engine whose gone-check never says gone; `recorded` adds to its graceful options. */
+  async function besideAnEngineNotSeenGone(recorded: { engineRunningIsExposure?: boolean } = {}) {
     const e = await engine()
-    // a gone-check that never says gone
     const c = controlled(e.pid, { graceMs: 100, gone: { command: ['false'] } })
     const r = rig({
       venues: ['alpha'],
       options: {
         ...c.options,
-        graceful: { settleMs: 10, budgets: { 'disable strategies and close the gate': 500, 'stop services': 500, 'health check': 500 } },
+        graceful: { settleMs: 10, budgets: { 'disable strategies and close the gate': 500, 'stop services': 500, 'health check': 500 }, ...recorded },
       },
       ports: { engine: c.engine },
     })
     const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    return { r, report }
+  }
+
+  it('graceful: given an engine haltd cannot see go, the closing notification and the report say it may still trade, and it ends with residual exposure (exit 2)', async () => {
+    const { r, report } = await besideAnEngineNotSeenGone()
     expect(report.engineRunning).toMatch(/^the engine's process was not seen gone \(step 1[12]: /)
     expect(report.outcome).toBe('residual-exposure')
     const completed = r.events().find((x) => x.type === 'shutdown.completed')?.data as { exitCode: number } | undefined
@@ -117,21 +122,7 @@ describe('control of the engine’s process in the shutdowns', () => {
   })
 
   it('graceful: a shutdown recorded before that rule (no engineRunningIsExposure in its options) ends failed as it did, and replays so', async () => {
-    const e = await engine()
-    const c = controlled(e.pid, { graceMs: 100, gone: { command: ['false'] } })
-    const r = rig({
-      venues: ['alpha'],
-      options: {
-        ...c.options,
-        graceful: {
-          settleMs: 10,
-          budgets: { 'disable strategies and close the gate': 500, 'stop services': 500, 'health check': 500 },
-          engineRunningIsExposure: false,
-        },
-      },
-      ports: { engine: c.engine },
-    })
-    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    const { r, report } = await besideAnEngineNotSeenGone({ engineRunningIsExposure: false })
     expect(report.outcome).toBe('failed')
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
