@@ -10,7 +10,7 @@ export type LogFault = {
   error: string
   /** When it was first seen (ms since the epoch, the daemon's clock). */
   at: number
-  /** Writes that failed since, the first included (an append or a batch, each one write). */
+  /** Writes that failed since, the first included (an append or a batch, each one write; a lost group is `groupLostAfter`). */
   failures: number
   /** Events those writes held: the count the operator's line gives. */
   events: number
@@ -40,10 +40,12 @@ const UNRECORDED_KEPT = 100
  */
 export function watchLogHealth(input: { log: EventLog; now: () => number; onFirstFault: (fault: LogFault) => void; onError: (e: unknown) => void }): LogHealth {
   let fault: LogFault | undefined
-  const failed = (error: LogWriteFailed, types: readonly string[]) => {
+  /** A write that failed with its events' `types`, or (`groupLostAfter`) a power-mode group lost whole. */
+  const failed = (error: LogWriteFailed, types: readonly string[], groupLostAfter?: number) => {
     const first = fault === undefined
     fault ??= { error: error.message, at: input.now(), failures: 0, events: 0, unrecorded: [] }
-    fault.failures++
+    if (groupLostAfter === undefined) fault.failures++
+    else fault.groupLostAfter ??= groupLostAfter
     fault.events += types.length
     for (const t of types) if (fault.unrecorded.length < UNRECORDED_KEPT) fault.unrecorded.push(t)
     if (!first) return
@@ -60,10 +62,7 @@ export function watchLogHealth(input: { log: EventLog; now: () => number; onFirs
     }
   }
   input.log.on('write-failed', ({ error, types }) => failed(error, types))
-  input.log.on('fault', ({ error, lastSeq }) => {
-    failed(error, [])
-    if (fault && fault.groupLostAfter === undefined) fault.groupLostAfter = lastSeq
-  })
+  input.log.on('fault', ({ error, lastSeq }) => failed(error, [], lastSeq))
   return {
     get fault() {
       return fault
@@ -89,8 +88,7 @@ export function describeLogFault(fault: LogFault): string {
   const listed = [...counts].map(([t, n]) => (n > 1 ? `${t} ×${n}` : t)).join(', ')
   const rest = fault.events - fault.unrecorded.length
   const more = rest > 0 ? `, and ${rest} more` : ''
-  const groupWrites = fault.groupLostAfter === undefined ? 0 : 1
-  const writes = fault.failures - groupWrites === fault.events ? '' : ` in ${fault.failures - groupWrites} write(s)`
+  const writes = fault.failures === fault.events ? '' : ` in ${fault.failures} write(s)`
   const what = [
     ...(fault.events > 0 || fault.groupLostAfter === undefined ? [`could not record ${fault.events} event(s)${writes}`] : []),
     ...(fault.groupLostAfter !== undefined ? [`lost the events after seq ${fault.groupLostAfter} (a group that did not commit)`] : []),

@@ -408,39 +408,45 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
 }
 
 /**
- * Orders the venue answered canceled, confirmed by its open-order list read after the answers:
- * recorded canceled (`open-orders`) where the list no longer holds them, cancel-unconfirmed where
- * it does or cannot be read. Returns the client order ids confirmed.
+ * Orders the venue answered canceled after it had listed them open past an earlier cancel: settled
+ * by observation again (`settleOrders`: a lookup, and an open-order list recorded after these
+ * cancels, its seq the evidence), not on the answer. One the venue still shows live, or that
+ * nothing settles, is recorded cancel-unconfirmed saying why. Returns the client order ids no
+ * longer live.
  */
-async function confirmByList(venue: string, orders: readonly WorldOrder[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
-  const confirmed = new Set<string>()
-  if (orders.length === 0) return confirmed
-  let listed: Set<string> | undefined
-  let why = ''
-  try {
-    const symbols = [...new Set(orders.map((o) => o.symbol))]
-    const open = await withinMs(gatewayOf(ctx, venue).fetchOpenOrders(symbols), limit, `${venue} listed no open orders within ${limit} ms`)
-    listed = new Set(open.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId])))
-  } catch (e) {
-    why = messageOf(e)
-  }
-  const events: EventInput[] = []
-  for (const o of orders) {
-    const key = { venue, clientOrderId: o.clientOrderId }
-    const still = listed === undefined || listed.has(o.clientOrderId) || (o.venueOrderId !== undefined && listed.has(o.venueOrderId))
-    if (!still) {
-      confirmed.add(o.clientOrderId)
-      events.push({ type: 'order.canceled', data: { ...key, confirmedBy: 'open-orders' } })
-    } else {
-      const reason =
-        listed === undefined
-          ? `${venue} answered the cancel canceled again, and its list after it could not be read (${why})`
-          : `${venue} answered the cancel canceled again and still lists it open`
-      events.push({ type: 'order.cancel-unconfirmed', data: { ...key, reason } })
-    }
+async function confirmByList(venue: string, answered: readonly WorldOrder[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
+  const { ports } = ctx
+  // the venue's own stream may have confirmed some meanwhile
+  const live = new Set(
+    ports
+      .world()
+      .orders.filter((o) => o.venue === venue)
+      .map((o) => o.clientOrderId),
+  )
+  const still = answered.filter((o) => live.has(o.clientOrderId))
+  const gone = new Set(answered.filter((o) => !live.has(o.clientOrderId)).map((o) => o.clientOrderId))
+  if (still.length === 0) return gone
+  const { summary, events } = await settleOrders({
+    log: ports.log,
+    gateway: gatewayOf(ctx, venue),
+    orders: still,
+    concurrency: ports.cancelConcurrency ?? 64,
+    timeoutMs: limit,
+    since: ctx.state.steps[0]?.startedSeq ?? 1,
+  })
+  const open = new Set(summary.open.map((o) => o.clientOrderId))
+  const unsettled = new Map(summary.unsettled.map((u) => [u.clientOrderId, u.reason]))
+  for (const o of still) {
+    const why = open.has(o.clientOrderId)
+      ? `${venue} answered the cancel canceled again and still lists it open`
+      : unsettled.has(o.clientOrderId)
+        ? `${venue} answered the cancel canceled again, and nothing showed it gone: ${unsettled.get(o.clientOrderId)}`
+        : undefined
+    if (why === undefined) gone.add(o.clientOrderId)
+    else events.push({ type: 'order.cancel-unconfirmed', data: { venue, clientOrderId: o.clientOrderId, reason: why } })
   }
   appendInChunks(ctx, events)
-  return confirmed
+  return gone
 }
 
 /**

@@ -99,6 +99,8 @@ export class CcxtGateway implements ExchangeGateway {
   private noLookupByClientId: string | undefined
   private lookupRefusals = 0
   private readonly symbols: readonly string[]
+  /** Whether open orders, positions and markets are asked of the whole account (asked to, and the venue answers without a symbol). */
+  private readonly followsAccount: boolean
   /** The symbols open orders and positions are listed on: `symbols`, or none (the whole account) for a gateway that follows it. */
   private readonly listedOn: readonly string[]
   /** Why this gateway, asked to follow the whole account, follows only its symbols (undefined where it follows the account, or was not asked). */
@@ -126,7 +128,8 @@ export class CcxtGateway implements ExchangeGateway {
     this.clientIdRule = clientIdRuleFor(this.main.id)
     this.symbols = options.symbols ?? []
     this.wholeAccountRefusal = options.wholeAccount ? whySymbolsAreNeeded(this.main) : undefined
-    this.listedOn = options.wholeAccount && this.wholeAccountRefusal === undefined ? [] : this.symbols
+    this.followsAccount = options.wholeAccount === true && this.wholeAccountRefusal === undefined
+    this.listedOn = this.followsAccount ? [] : this.symbols
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
     this.runner = new CallRunner(
       this.venue,
@@ -407,8 +410,7 @@ export class CcxtGateway implements ExchangeGateway {
     const derivative = this.capabilities.positions
     // following the whole account, a derivatives venue's markets are all the engine may hold: each
     // position sized by its own contract, not taken as one unit per contract
-    const wholeAccount = this.listedOn.length === 0 && this.symbols.length > 0 && derivative
-    const wanted = this.symbols.length > 0 && !wholeAccount ? new Set(this.symbols) : undefined
+    const wanted = this.symbols.length > 0 && !(this.followsAccount && derivative) ? new Set(this.symbols) : undefined
     const out: MarketInfo[] = []
     for (const m of Object.values(markets)) {
       if (!m || m.active === false) continue
