@@ -97,7 +97,7 @@ export const WebhookConfig = z.strictObject({
  */
 export const ShutdownConfig = z.strictObject({
   // how an engine left running ends a shutdown is haltd's rule, recorded by the controller, not a setting
-  graceful: GracefulOptions.omit({ engineRunningIsExposure: true })
+  graceful: GracefulOptions.omit({ engineRunningIsExposure: true, exposureOutranksFailure: true })
     .extend({ settleByObservation: z.boolean().default(true) })
     .prefault({}),
   emergency: EmergencyOptions.extend({

@@ -91,6 +91,14 @@ export const GracefulOptions = z.strictObject({
    * shutdown recorded before the rule replays as it ran; the controller records true.
    */
   engineRunningIsExposure: z.boolean().default(false),
+  /**
+   * Orders left live, positions left open or a reconciliation not OK end the shutdown
+   * `residual-exposure` (exit 2) even when its checkpoint or health check failed too: the account
+   * needs a person before anything restarts haltd, where 1 would let a supervisor restart it into
+   * trading. Absent means false (it ended `failed` then), so a shutdown recorded before the rule
+   * replays as it ran; the controller records true.
+   */
+  exposureOutranksFailure: z.boolean().default(false),
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 

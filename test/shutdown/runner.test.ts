@@ -582,6 +582,43 @@ describe('the final health check (step 12)', () => {
     }
   })
 
+  /** A graceful shutdown whose health check fails (a connection left open) while a venue that never answers its cancels keeps two orders live. */
+  async function failingWithOrdersLive(recorded: { exposureOutranksFailure?: boolean } = {}) {
+    const { server, port, accepted } = await listening()
+    const leaked = connect(port, '127.0.0.1')
+    try {
+      await accepted
+      const r = rig({
+        venues: ['alpha'],
+        options: {
+          graceful: { settleMs: 10, budgets: { 'cancel orders and flatten': 1_500, 'wait for order completion': 1_000, 'health check': 400 }, ...recorded },
+        },
+      })
+      await r.rest(2)
+      r.sim('alpha').faults.set({ hang: ['cancel', 'cancelAll'] })
+      const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+      return { r, report }
+    } finally {
+      leaked.destroy()
+      server.close()
+    }
+  }
+
+  it('given orders a venue never cancelled, a failed health check too ends the shutdown with residual exposure (exit 2), so no supervisor restarts haltd into trading', async () => {
+    const { r, report } = await failingWithOrdersLive()
+    expect(report.steps.find((s) => s.step === 12)?.status).toBe('failed')
+    expect(report.openOrders.count).toBe(2)
+    expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2 })
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('a shutdown recorded before that rule (no exposureOutranksFailure in its options) ends failed as it did, and replays so', async () => {
+    const { r, report } = await failingWithOrdersLive({ exposureOutranksFailure: false })
+    expect(report.openOrders.count).toBe(2)
+    expect(report).toMatchObject({ outcome: 'failed', exitCode: 1 })
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
   it('passes with monitoring clients connected to a server of this process and sockets the host keeps, and reports both', async () => {
     const { server, port, accepted } = await listening()
     // a monitoring client in another process: an inbound connection here

@@ -339,18 +339,20 @@ export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'optio
   // look at the account, where 1 (a crash) would read as haltd's own fault. (Recorded with the
   // shutdown: one recorded before the rule replays as it ran.)
   if (ctx.options.graceful.engineRunningIsExposure && engineNotSeenGone(ctx.state) !== undefined) return 'residual-exposure'
-  // Not verified clean: no valid checkpoint, or the final health check found something left open.
-  for (const name of ['checkpoint', 'health check']) {
-    const step = ctx.ended(name)
-    if (step && step.status !== 'completed') return 'failed'
-  }
   const unfinished = ordersToFinish(ctx.world, ctx.options).length > 0
   const residual = ctx.options.graceful.flatten !== 'none' && openPositions(ctx.world).length > 0
   // A venue with no observation since its last order event may hold what haltd does not know of,
   // and one that disagrees with the log holds what haltd did not expect: not verified clean, so
   // exposure is not ruled out (the outcome enum is stored; UNVERIFIED and MISMATCH map here).
   const notOk = ctx.world.reconciliation.verdict !== 'OK'
-  return unfinished || residual || notOk ? 'residual-exposure' : 'clean'
+  const exposed = unfinished || residual || notOk
+  if (exposed && ctx.options.graceful.exposureOutranksFailure) return 'residual-exposure'
+  // Not verified clean: no valid checkpoint, or the final health check found something left open.
+  for (const name of ['checkpoint', 'health check']) {
+    const step = ctx.ended(name)
+    if (step && step.status !== 'completed') return 'failed'
+  }
+  return exposed ? 'residual-exposure' : 'clean'
 }
 
 export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] = [
