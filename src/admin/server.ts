@@ -135,6 +135,8 @@ const errorBody = (code: string, message: string, problems?: unknown) => ({ erro
 const CLOSE = { connection: 'close' }
 /** `/events` sockets served at once: each may hold megabytes of the log its reader has not taken yet (a dashboard's feed holds one frame). */
 export const MAX_EVENT_SOCKETS = 64
+/** Dashboard pages open at once: each holds its socket's unsent frames, so their number is bounded too. */
+export const MAX_DASHBOARD_FEEDS = 64
 
 function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -434,6 +436,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
     }
     if (target.path === '/ui/feed') {
+      if (feeds.size >= MAX_DASHBOARD_FEEDS)
+        return answerRaw(socket, 503, 'TOO_MANY_SOCKETS', `the admin listener serves at most ${MAX_DASHBOARD_FEEDS} dashboard feeds at once`)
       return wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
         sockets.add(ws)

@@ -4,7 +4,7 @@ import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
 import { createLogger } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { startAdminServer, type AdminServer, type EventsFrame } from '../../src/admin/index.js'
-import { MAX_EVENT_SOCKETS } from '../../src/admin/server.js'
+import { MAX_DASHBOARD_FEEDS, MAX_EVENT_SOCKETS } from '../../src/admin/server.js'
 import { tempDb } from '../support/tmp.js'
 import { logBackend } from './log-backend.js'
 
@@ -293,6 +293,19 @@ describe('admin API /events', () => {
     await new Promise((r) => setTimeout(r, 100))
     const again = await openSocket('/events', TOKEN)
     for (const s of [...open.slice(1), again]) s.ws.close()
+  })
+
+  it('serves at most MAX_DASHBOARD_FEEDS dashboard feeds at once, refusing one more with 503', async () => {
+    // given as many dashboard pages open as the listener serves
+    const open = await Promise.all(Array.from({ length: MAX_DASHBOARD_FEEDS }, () => openSocket('/ui/feed', TOKEN)))
+    // when one more opens, it is refused, and the /events sockets are counted apart
+    await expect(openSocket('/ui/feed', TOKEN)).rejects.toThrow('HTTP 503')
+    const events = await openSocket('/events', TOKEN)
+    // then a closed page makes room for another
+    open[0]!.ws.close()
+    await new Promise((r) => setTimeout(r, 100))
+    const again = await openSocket('/ui/feed', TOKEN)
+    for (const s of [...open.slice(1), again, events]) s.ws.close()
   })
 
   it('given a long catch-up, the daemon’s other work goes on between its pages', async () => {
