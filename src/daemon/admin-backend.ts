@@ -280,12 +280,19 @@ export const REPLICATION_RECOVERY_GRACE_MS = 10_000
  * Replication is unhealthy once it cannot go on by itself (an event it cannot carry, a stream that
  * refused this writer), or once it has tried to recover for longer than a server takes to come back.
  */
-export function replicationHealth(r: (ReplicationStatus & { mode: string }) | undefined): { replication?: Record<string, unknown> } {
+export function replicationHealth(r: (ReplicationStatus & { mode: string; halted?: string }) | undefined): { replication?: Record<string, unknown> } {
   if (!r) return {}
   const stuck = r.state === 'recovering' && r.stateForMs > REPLICATION_RECOVERY_GRACE_MS
-  const ok = r.state !== 'blocked' && r.state !== 'fenced' && !stuck
+  // a gate replication closed stays closed once the stream answers again: not healthy until a restart
+  const ok = r.state !== 'blocked' && r.state !== 'fenced' && !stuck && r.halted === undefined
   const problem =
-    r.reason !== undefined && r.state !== 'live' ? (stuck ? `recovering for ${Math.round(r.stateForMs / 1000)} s: ${r.reason}` : r.reason) : undefined
+    r.halted !== undefined
+      ? `trading is halted until haltd restarts: ${r.halted}`
+      : r.reason !== undefined && r.state !== 'live'
+        ? stuck
+          ? `recovering for ${Math.round(r.stateForMs / 1000)} s: ${r.reason}`
+          : r.reason
+        : undefined
   return {
     replication: {
       ok,

@@ -9,7 +9,8 @@ import type { Notifier } from './notify/index.js'
 
 export type Replication = {
   readonly mode: ReplicationConfig['mode']
-  status(): ReplicationStatus & { mode: ReplicationConfig['mode'] }
+  /** `halted`: why replication closed the gate, which stays closed until haltd restarts, even once the stream answers again. */
+  status(): ReplicationStatus & { mode: ReplicationConfig['mode']; halted?: string }
   /** The router's second write-ahead in sync mode; absent in async mode. */
   readonly writeAhead: ((submitted: Envelope) => Promise<void>) | undefined
   /** Wait until the stream holds everything committed (a handover, a clean stop). */
@@ -41,7 +42,9 @@ export async function startReplication(input: {
   notifier: () => Notifier
 }): Promise<Replication> {
   const { config, gate, logger } = input
+  let halted: string | undefined
   const halt = (why: string) => {
+    halted ??= why
     gate.halt(why)
     logger.fatal({ reason: why }, 'HALTED: replication failed; trading stops, haltd stays up for the operator')
     setImmediate(() => {
@@ -94,7 +97,7 @@ export async function startReplication(input: {
       : undefined
   return {
     mode: config.mode,
-    status: () => ({ ...publisher.status(), mode: config.mode }),
+    status: () => ({ ...publisher.status(), mode: config.mode, ...(halted !== undefined ? { halted } : {}) }),
     writeAhead,
     flush: (timeoutMs) => publisher.flush(timeoutMs),
     async stop() {

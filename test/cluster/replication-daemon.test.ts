@@ -9,6 +9,7 @@ import { decodeStored, streamNameOf } from '../../src/cluster/replication/log-st
 import type { OrderRequest } from '../../src/exchanges/gateway.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
+import { until } from '../support/until.js'
 import { quietPorts, replicatingPrimaryConfig, type ReplicationSection } from './support/instances.js'
 import { natsClientForFile } from './support/nats-client.js'
 import { limitBuy, simVenue } from './support/sim-venue.js'
@@ -93,6 +94,26 @@ describe('a primary with replication', { timeout: 30_000 }, () => {
     } finally {
       await nats.node.start()
     }
+    // once the stream answers again the gate stays closed, and /health says so rather than ok
+    const health = async () => {
+      const answer = await fetch(`${h.admin!.url}/health`, { headers: { authorization: `Bearer ${h.admin!.token}` } })
+      return { status: answer.status, body: (await answer.json()) as { ok: boolean; replication?: { state: string; problem?: string } } }
+    }
+    const seen = await until(
+      'replication live again',
+      async () => {
+        const now = await health()
+        return now.body.replication?.state === 'live' && now
+      },
+      15_000,
+      100,
+    )
+    expect(h.gate.halted).toBe(true)
+    expect(seen.status).toBe(503)
+    expect(seen.body).toMatchObject({
+      ok: false,
+      replication: { problem: expect.stringMatching(/^trading is halted until haltd restarts: the replicated log did not take the order at seq \d+/) },
+    })
   })
 
   it('in async mode, the stream holds the log and /metrics reports the lag, 0 once caught up', async () => {
@@ -135,7 +156,7 @@ describe('a primary with replication', { timeout: 30_000 }, () => {
 })
 
 describe('replication in /health', () => {
-  const status = (over: Partial<ReplicationStatus>): ReplicationStatus & { mode: string } => ({
+  const status = (over: Partial<ReplicationStatus & { halted: string }>): ReplicationStatus & { mode: string; halted?: string } => ({
     state: 'live',
     ackedSeq: 10,
     lagEvents: 0,
@@ -160,5 +181,13 @@ describe('replication in /health', () => {
     expect(long.replication).toMatchObject({ ok: false, problem: 'recovering for 15 s: the stream cannot be reached: timeout' })
     expect(replicationHealth(status({ state: 'fenced', reason: 'another writer' })).replication).toMatchObject({ ok: false, problem: 'another writer' })
     expect(replicationHealth(status({ state: 'blocked', reason: 'too large' })).replication).toMatchObject({ ok: false })
+  })
+
+  it('is not ok, though live, once replication has closed the gate: that gate stays closed until a restart', () => {
+    expect(replicationHealth(status({ halted: 'the replicated log did not take the order at seq 9: timeout' })).replication).toMatchObject({
+      ok: false,
+      state: 'live',
+      problem: 'trading is halted until haltd restarts: the replicated log did not take the order at seq 9: timeout',
+    })
   })
 })
