@@ -157,6 +157,10 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       if (fact.type !== 'order.filled') return undefined
       const o = order(state, fact.data.venue, fact.data.clientOrderId)
       if (o?.origin.kind !== 'shutdown') return undefined
+      // A positions report taken after the order was sent may already hold this fill, recorded
+      // after it (a fill polled late): against that report the fill cannot be judged either way.
+      const report = state.venues.get(o.venue)?.positions
+      if (report !== undefined && report.seq > o.submittedSeq) return undefined
       return { positionQty: exposureOf(state, o.venue, o.symbol) }
     },
     after(fact, state, before) {

@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Envelope } from '../../src/events/index.js'
 import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
+import { auditLog } from '../../src/audit/audit.js'
+import { observeVenue } from '../../src/core/execution/venue-recorder.js'
 import { verifyCheckpoint } from '../../src/core/shutdown/checkpoint.js'
 import { emergencyFromRisk, findUnfinishedShutdown } from '../../src/core/shutdown/controller.js'
 import { GRACEFUL_STEPS } from '../../src/core/shutdown/graceful.js'
@@ -200,6 +202,56 @@ describe('graceful shutdown on three simulated venues', () => {
     expect(fills.length).toBeGreaterThan(0)
     expect(report.outcome).toBe('clean')
     expect(r.world().positions).toEqual([])
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('a flatten fill recorded after a positions report that already held it: the next round asks the venue again and sends nothing the wrong way', async () => {
+    // given a venue whose fills of haltd's reduce-only orders reach haltd only after a positions
+    // report taken once the venue had filled them (a fill polled late, a report read early)
+    let log: Rig['log'] | undefined
+    const flattening = new Set<string>()
+    const lateFills = (sim: SimExchange): ExchangeGateway =>
+      new Proxy(sim, {
+        get(target, key) {
+          if (key === 'submit')
+            return async (request: Parameters<SimExchange['submit']>[0]) => {
+              if (!request.reduceOnly) return target.submit(request)
+              flattening.add(request.clientOrderId)
+              // its answer says only that the venue took it: the fill comes on its own, late
+              const { fills: _, ...ack } = await target.submit(request)
+              return { ...ack, status: 'open' as const, filled: 0 }
+            }
+          if (key === 'onUpdate')
+            return (handler: Parameters<SimExchange['onUpdate']>[0]) =>
+              target.onUpdate((update) => {
+                if (update.kind !== 'fill' || !flattening.has(update.clientOrderId)) return handler(update)
+                setTimeout(() => {
+                  void observeVenue(log!, target, { positions: true }).then(
+                    () => handler(update),
+                    () => handler(update),
+                  )
+                }, 20)
+              })
+          const value = Reflect.get(target, key, target)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+    const r = rig({ venues: ['alpha'], gateways: { alpha: lateFills }, options: { graceful: { flatten: 'aggressive', settleMs: 20 } } })
+    log = r.log
+    await r.take('alpha', 3)
+
+    // when haltd shuts down gracefully, flattening
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+
+    // then one sell closes the long, and no buy follows it
+    const flattenOrders = r
+      .events()
+      .filter((e) => e.type === 'order.submitted' && dataOf<{ origin: { kind: string } }>(e).origin.kind === 'shutdown')
+      .map((e) => dataOf<{ side: string; qty: number }>(e))
+    expect(flattenOrders.map((o) => [o.side, o.qty])).toEqual([['sell', 3]])
+    expect(r.world().positions).toEqual([])
+    expect(report.outcome).toBe('clean')
+    expect(auditLog(r.log).findings.filter((f) => f.kind.startsWith('invariant.'))).toEqual([])
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 

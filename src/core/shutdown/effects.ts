@@ -154,7 +154,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return { outcome: 'ok', detail: { method } }
     }
     case 'flatten':
-      return flatten(command, ctx)
+      return flatten(command, ctx, limit)
     case 'await-orders':
       return awaitOrders(command.which, ctx, timer)
     case 'observe-venue': {
@@ -453,11 +453,25 @@ async function confirmByList(venue: string, answered: readonly WorldOrder[], ctx
  * A reduce-only order closing at most the position the projections show now: if the position
  * shrank or flipped since the decision (a late fill), the order shrinks or is not sent.
  */
-async function flatten(command: Extract<ShutdownCommand, { kind: 'flatten' }>, ctx: ExecuteContext): Promise<Result> {
+/** How long a flatten waits for the venue's positions before it sizes by what the log has. */
+const FLATTEN_LOOK_MS = 3_000
+
+async function flatten(command: Extract<ShutdownCommand, { kind: 'flatten' }>, ctx: ExecuteContext, limit: number): Promise<Result> {
   const { ports } = ctx
+  // After a round of flatten orders, the venue's positions are asked again before the next order:
+  // a fill recorded after a positions report that already held it would otherwise be counted twice
+  // and the next order sent the wrong way (reduce-only stops it only where the venue has it).
+  const looked = command.round > 1 ? await lookAtPositions(command.venue, ctx, Math.min(FLATTEN_LOOK_MS, Math.floor(limit / 2))) : undefined
   const now = ports.world().positions.find((p) => p.venue === command.venue && p.symbol === command.symbol)?.qty ?? 0
   const closes = command.side === 'sell' ? now > 0 : now < 0
-  if (!closes) return { outcome: 'ok', detail: { sent: false, note: `position is ${now} now: nothing to close with a ${command.side}` } }
+  if (!closes)
+    return {
+      outcome: 'ok',
+      detail: {
+        sent: false,
+        note: `position is ${now} now${looked === 'observed' ? ' (the venue asked just now)' : ''}: nothing to close with a ${command.side}`,
+      },
+    }
   const qty = Math.min(command.qty, Math.abs(now))
   const outcome = await ports.router.submit({
     venue: command.venue,
@@ -470,9 +484,28 @@ async function flatten(command: Extract<ShutdownCommand, { kind: 'flatten' }>, c
     reduceOnly: true,
     origin: { kind: 'shutdown', id: ctx.shutdownId },
   })
-  const detail: Record<string, unknown> = { status: outcome.status, qty, ...(outcome.clientOrderId ? { clientOrderId: outcome.clientOrderId } : {}) }
+  const detail: Record<string, unknown> = {
+    status: outcome.status,
+    qty,
+    ...(outcome.clientOrderId ? { clientOrderId: outcome.clientOrderId } : {}),
+    ...(looked !== undefined ? { positions: looked } : {}),
+  }
   if (outcome.status === 'accepted') return { outcome: 'ok', detail }
   return { outcome: outcome.status === 'unknown' ? 'timed-out' : 'failed', detail: { ...detail, error: outcome.reason } }
+}
+
+/** The venue's positions, recorded; what came of asking (a venue without positions is not asked). */
+async function lookAtPositions(venue: string, ctx: ExecuteContext, ms: number): Promise<'observed' | 'not-reported' | string> {
+  const gateway = gatewayOf(ctx, venue)
+  if (!gateway.capabilities.positions) return 'not-reported'
+  const observing = observeVenue(ctx.ports.log, gateway, { positions: true })
+  observing.catch(() => {}) // a late answer after its bound is not waited for
+  try {
+    await pTimeout(observing, { milliseconds: Math.max(1, ms), message: `${venue} did not report its positions within ${ms} ms` })
+    return 'observed'
+  } catch (e) {
+    return `not observed: ${messageOf(e)}`
+  }
 }
 
 function awaitOrders(which: 'all' | 'shutdown' | 'unkept', ctx: ExecuteContext, timer: { stop?: () => void }): Promise<Result> {
