@@ -156,7 +156,9 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       if (g.wholeAccountRefusal)
         logger.warn(
           { venue: g.venue, why: g.wholeAccountRefusal },
-          `guardian: ${g.venue} is followed on its symbols only, not the whole account (${g.wholeAccountRefusal}): orders and positions the engine has elsewhere there go unseen`,
+          g.followsAccount
+            ? `guardian: ${g.venue} is followed account-wide, but not all of it (${g.wholeAccountRefusal}): orders and positions the engine has there go unseen, and are neither cancelled nor reported by a shutdown`
+            : `guardian: ${g.venue} is followed on its symbols only, not the whole account (${g.wholeAccountRefusal}): orders and positions the engine has elsewhere there go unseen`,
         )
     for (const g of guardians) cleanups.push(() => g.stop())
 

@@ -12,11 +12,14 @@ export interface ExchangeGateway {
   readonly venue: string
   readonly capabilities: Capabilities
   /**
-   * Why a gateway asked to follow the whole account (guardian mode) lists open orders and positions
-   * only on its own symbols: the venue cannot answer without one. Undefined where it follows the
-   * account, or lists all there is anyway.
+   * Why a gateway asked to follow the whole account (guardian mode) does not see all of it: it lists
+   * open orders and positions only on its own symbols (the venue cannot answer without one; then
+   * `followsAccount` is false), or its lists leave part of the account out (Bybit's inverse and
+   * option orders). Undefined where it follows all of the account, or lists all there is anyway.
    */
   readonly wholeAccountRefusal?: string | undefined
+  /** Whether it lists open orders and positions account-wide, not on its symbols (asked to, and the venue answers without one). */
+  readonly followsAccount?: boolean
 
   connect(): Promise<void>
   /** Always with our client order id: it is how haltd finds an order whose answer was lost. */

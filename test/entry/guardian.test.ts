@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
+import { fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
+import { afterEachTest } from '../support/after-each-test.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { fakeBinance, guardianOver, usdmGateway } from './guarded-account.js'
 
@@ -67,6 +69,42 @@ describe('guardian mode', { timeout: 30_000 }, () => {
 
     await h.shutdown({ mode: 'emergency', reason: 'guardian drill, whole account' })
     expect(venue.engine.open('futures')).toHaveLength(0)
+  })
+
+  it("given a Bybit unified account with the engine's orders on spot and linear, adopts them all, its emergency cancels them all, and haltd warns at start of the inverse and option books it does not list", async () => {
+    const venue = await startFakeBybit()
+    afterEachTest(() => venue.close())
+    const gateway = new CcxtGateway({
+      venue: 'bybit',
+      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      symbols: [PERP],
+      wholeAccount: true,
+    })
+    const logged = memoryDestination()
+    const h = await guardianOver(gateway, {}, logged)
+
+    // the engine, on its own connection to the account: a perpetual haltd was told of, one it was not, and two spot books
+    const rest = (category: 'spot' | 'linear', symbol: string, orderLinkId: string, price: number, qty: number) =>
+      venue.account.place(category, { symbol, side: 'Buy', orderType: 'Limit', qty, price, orderLinkId })
+    rest('linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
+    rest('linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
+    rest('spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
+    rest('spot', 'ETHUSDT', 'eng-spot-eth', 2_000, 0.01)
+    const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => e.data as { clientOrderId: string; symbol: string })
+    await vi.waitFor(() => expect(adopted()).toHaveLength(4), { timeout: 5_000, interval: 50 })
+    expect(adopted().find((d) => d.clientOrderId === 'eng-spot-eth')?.symbol).toBe('ETH/USDT')
+
+    const report = await h.shutdown({ mode: 'emergency', reason: 'guardian drill, bybit spot and linear' })
+
+    expect([...venue.account.open('spot'), ...venue.account.open('linear')]).toEqual([])
+    const canceled = [...h.log.read({ types: ['order.canceled'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    expect(canceled.sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth'])
+    expect(report.openOrders.count).toBe(0)
+    const warning = logged.lines
+      .map((l) => JSON.parse(l) as { msg: string })
+      .find((l) => l.msg.startsWith('guardian: bybit is followed account-wide, but not all of it'))
+    expect(warning?.msg).toContain("bybit's inverse and option orders are not listed")
   })
 
   it('given a venue that lists open orders only by symbol, a gateway asked to follow the whole account says why it follows its symbols only, and haltd warns of it at start', async () => {

@@ -20,6 +20,7 @@ import type {
   VenueOrder,
   VenuePosition,
 } from '../gateway.js'
+import { accountListsFor, inListMarket, type AccountLists } from './account-lists.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
@@ -100,10 +101,16 @@ export class CcxtGateway implements ExchangeGateway {
   private lookupRefusals = 0
   private readonly symbols: readonly string[]
   /** Whether open orders, positions and markets are asked of the whole account (asked to, and the venue answers without a symbol). */
-  private readonly followsAccount: boolean
+  readonly followsAccount: boolean
+  /** The list calls that cover the account, for a gateway that follows it where one call without a symbol does not (Bybit). */
+  private readonly accountLists: AccountLists | undefined
   /** The symbols open orders and positions are listed on: `symbols`, or none (the whole account) for a gateway that follows it. */
   private readonly listedOn: readonly string[]
-  /** Why this gateway, asked to follow the whole account, follows only its symbols (undefined where it follows the account, or was not asked). */
+  /**
+   * Why this gateway, asked to follow the whole account, does not see all of it: it follows only its
+   * symbols, or its lists leave part of the account out (Bybit's inverse and option orders).
+   * Undefined where it follows all of the account, or was not asked to.
+   */
   readonly wholeAccountRefusal: string | undefined
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
@@ -127,8 +134,10 @@ export class CcxtGateway implements ExchangeGateway {
     this.tag = options.tag ?? HALTD_TAG
     this.clientIdRule = clientIdRuleFor(this.main.id)
     this.symbols = options.symbols ?? []
-    this.wholeAccountRefusal = options.wholeAccount ? whySymbolsAreNeeded(this.main) : undefined
-    this.followsAccount = options.wholeAccount === true && this.wholeAccountRefusal === undefined
+    const symbolsNeeded = options.wholeAccount ? whySymbolsAreNeeded(this.main) : undefined
+    this.followsAccount = options.wholeAccount === true && symbolsNeeded === undefined
+    this.accountLists = this.followsAccount ? accountListsFor(this.main) : undefined
+    this.wholeAccountRefusal = symbolsNeeded ?? this.accountLists?.uncovered
     this.listedOn = this.followsAccount ? [] : this.symbols
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
     this.runner = new CallRunner(
@@ -384,6 +393,14 @@ export class CcxtGateway implements ExchangeGateway {
     const ex = this.main
     const signal = this.runner.deadline(options.signal)
     const symbols = this.listedOn.length > 0 ? [...this.listedOn] : undefined
+    if (!symbols && this.accountLists) {
+      const lists = await Promise.all(
+        this.accountLists.positionCalls.map((params) =>
+          this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, undefined, params)), 'all', signal),
+        ),
+      )
+      return lists.flat()
+    }
     if (!this.positionsPerSymbol || !symbols) {
       try {
         return await this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, symbols)), 'all', signal)
@@ -409,12 +426,14 @@ export class CcxtGateway implements ExchangeGateway {
     const markets = await this.run('fetchMarkets', ex, () => ex.loadMarkets(), 'all', this.runner.deadline(options.signal))
     const derivative = this.capabilities.positions
     // following the whole account, a derivatives venue's markets are all the engine may hold: each
-    // position sized by its own contract, not taken as one unit per contract
-    const wanted = this.symbols.length > 0 && !(this.followsAccount && derivative) ? new Set(this.symbols) : undefined
+    // position sized by its own contract, not taken as one unit per contract; where the account is
+    // listed in several calls (Bybit), the markets those lists cover
+    const lists = this.accountLists
+    const wanted = this.symbols.length > 0 && !(this.followsAccount && (derivative || lists)) ? new Set(this.symbols) : undefined
     const out: MarketInfo[] = []
     for (const m of Object.values(markets)) {
       if (!m || m.active === false) continue
-      if (wanted ? !wanted.has(m.symbol) : derivative ? !m.contract : !m.spot) continue
+      if (wanted ? !wanted.has(m.symbol) : lists ? !lists.covers(m) : derivative ? !m.contract : !m.spot) continue
       const info = toMarketInfo(m, ex.precisionMode ?? 4)
       if (info) out.push(info)
     }
@@ -577,7 +596,23 @@ export class CcxtGateway implements ExchangeGateway {
       throw new VenueError(this.venue, 'unsupported', `${ex.id} lists open orders per symbol only: configure the gateway's symbols`)
     }
     const list = symbols ?? (this.listedOn.length > 0 ? this.listedOn : undefined)
-    if (list === undefined) return this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, undefined)), 'all', signal)
+    if (list === undefined) {
+      // the account's lists where one call does not cover it (Bybit: one per category)
+      const calls = this.accountLists?.calls
+      if (calls === undefined) return this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, undefined)), 'all', signal)
+      const lists = await Promise.all(
+        calls.map((call) =>
+          this.run(
+            'fetchOpenOrders',
+            ex,
+            async () => read((await this.openOrderPages(ex, undefined, call.params)).map((o) => inListMarket(ex, o, call))),
+            'all',
+            signal,
+          ),
+        ),
+      )
+      return lists.flat()
+    }
     const perSymbol = await Promise.all(
       list.map((symbol) => this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, symbol)), 'all', signal)),
     )
@@ -665,21 +700,23 @@ export class CcxtGateway implements ExchangeGateway {
     return mine(open) ?? mine(await this.run('fetchOrder', ex, () => ex.fetchCanceledAndClosedOrders(ref.symbol, undefined, undefined, params), 'all', signal))
   }
 
-  /** Every page of the venue's positions (one call where the venue answers all of them at once). */
-  private positionPages(ex: Exchange, symbols: string[] | undefined): Promise<Position[]> {
+  /** Every page of the venue's positions (one call where the venue answers all of them at once); `params` name one of the account's lists. */
+  private positionPages(ex: Exchange, symbols: string[] | undefined, params: Record<string, unknown> = {}): Promise<Position[]> {
     return readAllPages(
       pagingFor(ex.id, 'positions'),
       (limit, params) => ex.fetchPositions(symbols, limit === undefined ? params : { ...params, limit }),
       (p) => `${p.symbol}:${String(p.side)}:${String(p.marginMode ?? '')}`,
+      params,
     )
   }
 
-  /** Every page of a symbol's open orders (or the account's, without a symbol). */
-  private openOrderPages(ex: Exchange, symbol: string | undefined): Promise<Order[]> {
+  /** Every page of a symbol's open orders (or, without a symbol, of the account's list that `params` name). */
+  private openOrderPages(ex: Exchange, symbol: string | undefined, params: Record<string, unknown> = {}): Promise<Order[]> {
     return readAllPages(
       pagingFor(ex.id, 'openOrders'),
       (limit, params) => ex.fetchOpenOrders(symbol, undefined, limit, params),
       (o) => String(o.id),
+      params,
     )
   }
 

@@ -1,0 +1,58 @@
+import type { Exchange, MarketInterface, Order } from 'ccxt'
+
+/**
+ * The symbol-less list calls that together cover a venue's account, for a gateway that follows
+ * the whole account (checked against ccxt 4.5.84). Most venues answer one call without a symbol
+ * for every market of the account (OKX, Binance per instance). Bybit's v5 lists one category per
+ * call, and ccxt's `fetchOpenOrders()` without a symbol asks the instance's default category only
+ * (linear, settled in `options.defaultSettle`, USDT): the rest of a unified account would go unseen.
+ */
+export type AccountLists = {
+  /** Each open-order list: its params (ccxt's `type`, `subType` and the venue's own), and the kind of market its rows are in. */
+  calls: readonly AccountList[]
+  /** The params of each position list. */
+  positionCalls: readonly Record<string, unknown>[]
+  /** Whether a market's orders are in one of those lists. */
+  covers: (market: MarketInterface) => boolean
+  /** What of the account the lists leave out, and why; undefined where they cover all of it. */
+  uncovered?: string
+}
+
+export type AccountList = { params: Record<string, unknown>; marketType: 'spot' | 'contract' }
+
+/**
+ * Bybit: spot, and linear contracts settled in USDT and in USDC (ccxt sends `settleCoin`, which
+ * Bybit needs for linear without a symbol); positions on the same linear lists (spot has none).
+ * Inverse contracts are left out: ccxt sends `settleCoin` USDT for them too unless given a
+ * `baseCoin`, so it would take one call per coin. Options too: ccxt loads the markets of a few
+ * base coins only (`options.fetchMarkets.options`), so their rows could not all be read.
+ */
+const BYBIT_LINEAR_SETTLE = ['USDT', 'USDC'] as const
+const BYBIT_LINEAR = BYBIT_LINEAR_SETTLE.map((settleCoin) => ({ type: 'swap', subType: 'linear', settleCoin }))
+const BYBIT: AccountLists = {
+  calls: [{ params: { type: 'spot' }, marketType: 'spot' }, ...BYBIT_LINEAR.map((params) => ({ params, marketType: 'contract' as const }))],
+  positionCalls: BYBIT_LINEAR,
+  covers: (m) => m.spot === true || (m.linear === true && (BYBIT_LINEAR_SETTLE as readonly string[]).includes(String(m.settle))),
+  uncovered: "bybit's inverse and option orders are not listed: ccxt lists one category per call, and haltd lists spot and linear settled in USDT and USDC",
+}
+
+/** The list calls that cover `exchange`'s account; undefined where one call without a symbol does. */
+export function accountListsFor(exchange: Exchange): AccountLists | undefined {
+  return exchange.id === 'bybit' ? BYBIT : undefined
+}
+
+/**
+ * A row of a list asked of one kind of market, in a market of that kind. ccxt.bybit reads a row
+ * without a market as a contract's when it carries a `tpslMode` field, as a spot one otherwise, so
+ * a spot order listed with that field (empty) would be taken for the linear contract of the same
+ * id (`BTCUSDT`), and cancelled and looked up there. The list it came from says which it is.
+ */
+export function inListMarket(exchange: Exchange, order: Order, list: AccountList): Order {
+  const current = order.symbol ? exchange.markets?.[order.symbol] : undefined
+  if (current?.[list.marketType] === true) return order
+  const info = order.info as Record<string, unknown> | undefined
+  const marketId = typeof info?.symbol === 'string' ? info.symbol : undefined
+  const candidates = marketId === undefined ? [] : (exchange.markets_by_id?.[marketId] ?? [])
+  const market = (candidates as (MarketInterface | undefined)[]).find((m) => m?.[list.marketType] === true)
+  return market ? { ...order, symbol: market.symbol } : order
+}

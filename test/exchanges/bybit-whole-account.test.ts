@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { DEFAULT_SYMBOLS } from '../support/fake-binance/index.js'
+import { fakeBybitClient, startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
+
+// CcxtGateway following a whole Bybit unified account (guardian mode) over the real ccxt.bybit at
+// the fake Bybit. Bybit lists one category per call, and ccxt's fetchOpenOrders() without a symbol
+// asks linear USDT only: the gateway lists spot and linear (USDT and USDC) and cancels what it finds.
+
+const BTC = 'BTC/USDT:USDT'
+
+/** The fake's default books, and a USDC-settled linear perpetual (Bybit names them `BTCPERP`). */
+const SYMBOLS = [...DEFAULT_SYMBOLS, { id: 'BTCPERP', base: 'BTC', quote: 'USDC', stepSize: 0.001, tickSize: 0.1, minQty: 0.001, mid: 50_000 }]
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/** A gateway told of the BTC perpetual only, asked to follow the whole account, its shutdown calls on a connection of their own. */
+async function following(): Promise<{ venue: FakeBybit; gateway: CcxtGateway }> {
+  const venue = await startFakeBybit({ symbols: SYMBOLS })
+  const gateway = new CcxtGateway({
+    venue: 'bybit',
+    exchange: fakeBybitClient(venue, { enableRateLimit: false }),
+    shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
+    symbols: [BTC],
+    wholeAccount: true,
+    retry: { baseDelayMs: 10 },
+  })
+  cleanups.push(async () => {
+    await gateway.close()
+    await venue.close()
+  })
+  await gateway.connect()
+  return { venue, gateway }
+}
+
+/** The engine's orders, placed on the venue directly: linear USDT (BTC, and ETH haltd was not told of), linear USDC, and spot. */
+function engineOrders(venue: FakeBybit): void {
+  const rest = (category: 'spot' | 'linear', symbol: string, orderLinkId: string, price: number, qty: number) =>
+    venue.account.place(category, { symbol, side: 'Buy', orderType: 'Limit', qty, price, orderLinkId })
+  rest('linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
+  rest('linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
+  rest('linear', 'BTCPERP', 'eng-usdc-btc', 40_000, 0.001)
+  rest('spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
+  rest('spot', 'ETHUSDT', 'eng-spot-eth', 2_000, 0.01)
+}
+
+const openAtVenue = (venue: FakeBybit): string[] => [...venue.account.open('spot'), ...venue.account.open('linear')].map((o) => o.clientOrderId).sort()
+
+describe('CcxtGateway following a whole Bybit account', () => {
+  it('given orders on spot and on linear USDT and USDC, lists each of them in its own market', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+
+    const listed = await gateway.fetchOpenOrders()
+
+    expect(listed.map((o) => [o.clientOrderId, o.symbol]).sort()).toEqual([
+      ['eng-lin-btc', 'BTC/USDT:USDT'],
+      ['eng-lin-eth', 'ETH/USDT:USDT'],
+      ['eng-spot-btc', 'BTC/USDT'],
+      ['eng-spot-eth', 'ETH/USDT'],
+      ['eng-usdc-btc', 'BTC/USDC:USDC'],
+    ])
+  })
+
+  it('given orders on spot and on linear USDT and USDC, cancels them all in account scope, each confirmed by the venue', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+
+    const result = await gateway.cancelAll({ scope: 'account' })
+
+    expect(result).toMatchObject({ scope: 'account', method: 'mass-cancel', failed: [] })
+    expect(result.unanswered ?? []).toEqual([])
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth', 'eng-usdc-btc'])
+    expect(openAtVenue(venue)).toEqual([])
+  })
+
+  it('given a position on a USDC-settled contract, lists it beside the USDT ones', async () => {
+    const { venue, gateway } = await following()
+    venue.account.place('linear', { symbol: 'ETHUSDT', side: 'Sell', orderType: 'Market', qty: 0.1 })
+    venue.account.place('linear', { symbol: 'BTCPERP', side: 'Buy', orderType: 'Market', qty: 0.002 })
+
+    const positions = await gateway.fetchPositions()
+
+    expect(positions).toEqual(
+      expect.arrayContaining([
+        { symbol: 'ETH/USDT:USDT', qty: -0.1, entryPrice: 3_000 },
+        { symbol: 'BTC/USDC:USDC', qty: 0.002, entryPrice: 50_000 },
+      ]),
+    )
+  })
+
+  it('knows the markets of every book it lists, spot included, and says which part of the account it does not list', async () => {
+    const { gateway } = await following()
+
+    const markets = (await gateway.fetchMarkets()).map((m) => m.symbol)
+
+    expect(markets).toEqual(expect.arrayContaining(['BTC/USDT:USDT', 'ETH/USDT:USDT', 'BTC/USDC:USDC', 'BTC/USDT', 'ETH/USDT']))
+    expect(gateway.followsAccount).toBe(true)
+    expect(gateway.wholeAccountRefusal).toMatch(/inverse and option orders are not listed/)
+  })
+
+  it('not asked to follow the account, lists its symbols only, and has nothing to say about the account', async () => {
+    const venue = await startFakeBybit({ symbols: SYMBOLS })
+    const gateway = new CcxtGateway({ venue: 'bybit', exchange: fakeBybitClient(venue, { enableRateLimit: false }), symbols: [BTC] })
+    cleanups.push(async () => {
+      await gateway.close()
+      await venue.close()
+    })
+    await gateway.connect()
+    engineOrders(venue)
+
+    expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId)).toEqual(['eng-lin-btc'])
+    expect(gateway.wholeAccountRefusal).toBeUndefined()
+  })
+})
