@@ -98,7 +98,8 @@ export const WebhookConfig = z.strictObject({
 export const ShutdownConfig = z.strictObject({
   // how an engine left running ends a shutdown is haltd's rule, recorded by the controller, not a setting
   graceful: GracefulOptions.omit({ engineRunningIsExposure: true, exposureOutranksFailure: true })
-    .extend({ settleByObservation: z.boolean().default(true) })
+    // the controller's defaults for a new shutdown; a parsed config states them, so it states these
+    .extend({ settleByObservation: z.boolean().default(true), observePositions: z.boolean().default(true) })
     .prefault({}),
   emergency: EmergencyOptions.extend({
     deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),

@@ -272,6 +272,12 @@ describe('config', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(/bad\.json.*\n.*not JSON/)
   })
 
+  it("given no word on them, a config's graceful shutdown asks the venues for positions before flattening and settles by observation, as the controller's own defaults do", () => {
+    // a parsed config states every option, so its defaults are the ones a shutdown records
+    expect(parseConfig(minimal).shutdown.graceful).toMatchObject({ observePositions: true, settleByObservation: true })
+    expect(parseConfig({ ...minimal, shutdown: { graceful: { observePositions: false } } }).shutdown.graceful.observePositions).toBe(false)
+  })
+
   it('hashes equal configs equal, changes with a setting, not with a rotated secret', () => {
     const a = parseConfig(minimal, { HALTD_ADMIN_TOKEN: 'first-token-0123456789' })
     const b = parseConfig({ db: { path: '/tmp/x.db' } }, { HALTD_ADMIN_TOKEN: 'second-token-0123456789' })
