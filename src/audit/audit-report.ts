@@ -108,20 +108,29 @@ export const RunRow = z.strictObject({
   pid: z.number().int(),
   version: z.string(),
   /**
-   * How the run ended: its exit code, the instance it handed the engine over to, `crashed` (found
-   * without an end), or `open` (no end yet).
+   * How the run ended: its exit code, the instance it handed the engine over to, its lease expired
+   * and another instance took the engine over (`leaseExpired`: the run's own end is not in this
+   * log; its process may be alive), `crashed` (found without an end), or `open` (no end yet).
    */
   end: z.union([
     z.strictObject({ exitCode: z.number().int(), at: z.number() }),
     z.strictObject({ handedOverTo: z.string(), at: z.number() }),
+    z.strictObject({
+      leaseExpired: z.strictObject({ leader: z.string().nullable(), takenOverBy: z.string(), epoch: z.number().int() }),
+      at: z.number(),
+    }),
     z.literal('crashed'),
     z.literal('open'),
   ]),
+  /** Where the run recorded that it no longer led the engine (`leadership.lost`): what it did after is not the engine's. */
+  lostLead: z.strictObject({ seq: z.number().int(), at: z.number(), epoch: z.number().int(), reason: z.string(), leader: z.string().nullable() }).optional(),
 })
 export type RunRow = z.infer<typeof RunRow>
 
 /**
- * What a shutdown left behind, the worst first: `UNFINISHED` (no completion in the log),
+ * What a shutdown left behind, the worst first: `NOT_LEADER` (it ran after its instance lost the
+ * engine's lease: it sent nothing to the venues, and what this log shows of them is not the
+ * engine's; the engine's stop is its leader's, in the leader's log), `UNFINISHED` (no completion in the log),
  * `RESIDUAL_EXPOSURE` (positions or live orders left where they were to be closed),
  * `ENGINE_RUNNING` (the trading engine's process, which haltd controls, was not seen gone at the end),
  * `CANCEL_UNCONFIRMED` (orders no venue confirmed canceled), `UNVERIFIED` (a venue without an
@@ -130,6 +139,7 @@ export type RunRow = z.infer<typeof RunRow>
  * `FLAT_VERIFIED`, and `POSITIONS_KEPT` (verified, with positions kept as the shutdown was told).
  */
 export const OutcomeVerdict = z.enum([
+  'NOT_LEADER',
   'UNFINISHED',
   'RESIDUAL_EXPOSURE',
   'ENGINE_RUNNING',
@@ -219,6 +229,22 @@ export const ShutdownOutcome = z.strictObject({
     problems: z.array(ReconciliationRow),
   }),
   pnl: PnlSummary,
+  /**
+   * Set when the shutdown ended after its instance recorded it no longer led the engine
+   * (`leadership.lost` at `lostAtSeq`): the verdict is `NOT_LEADER`. `sentAfter`: what its log
+   * records going to a venue after the loss.
+   */
+  notLeader: z
+    .strictObject({
+      lostAtSeq: z.number().int(),
+      instance: z.string(),
+      epoch: z.number().int(),
+      reason: z.string(),
+      leader: z.string().nullable(),
+      leaderEpoch: z.number().int().nullable(),
+      sentAfter: z.strictObject({ cancels: z.number().int(), cancelAlls: z.number().int(), ordersAccepted: z.number().int() }),
+    })
+    .optional(),
 })
 export type ShutdownOutcome = z.infer<typeof ShutdownOutcome>
 
@@ -297,7 +323,12 @@ export const AUDIT_EXIT = {
   findings: 1,
   /** The input cannot be read as a haltd log (or its chain could not be checked). */
   unreadable: 2,
-  /** The log is intact and its last shutdown is not safe: residual exposure, unverified venues, unconfirmed cancels, a mismatch, a missed deadline, a failure, or no completion. */
+  /**
+   * The log is intact and its last shutdown is not safe: residual exposure, unverified venues,
+   * unconfirmed cancels, a mismatch, a missed deadline, a failure, or no completion; or it ran on an
+   * instance that no longer led the engine, so this log cannot show the engine stopped safely (its
+   * leader's log can).
+   */
   unsafeOutcome: 3,
 } as const
 

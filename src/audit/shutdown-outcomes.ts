@@ -14,12 +14,27 @@ type Activity = ShutdownOutcome['activity']
 
 type Tracked = {
   shutdownId: string
+  requestedSeq: number
   activity: Activity
   notifications: NotificationRow[]
   outcome?: ShutdownOutcome | undefined
 }
 
 const severity = (v: OutcomeVerdict): number => OutcomeVerdict.options.indexOf(v)
+
+/**
+ * The current run's record that it lost the engine's lease (`leadership.lost`), and what it
+ * recorded going to a venue after it: cancels asked, cancel-alls asked, orders a venue accepted.
+ */
+type Deposed = {
+  seq: number
+  instance: string
+  epoch: number
+  reason: string
+  leader?: string
+  leaderEpoch?: number
+  sent: { cancels: number; cancelAlls: number; ordersAccepted: number }
+}
 
 /**
  * Each shutdown's outcome, read as the audit streams the log: what happened between its request
@@ -33,6 +48,8 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
   const running = new Set<Tracked>()
   /** Where a `notification.sent` belongs: the newest shutdown of the current run. */
   let notifying: Tracked | undefined
+  /** Set once the current run recorded it no longer leads the engine: its shutdowns are not the engine's. */
+  let deposed: Deposed | undefined
 
   return {
     observe(fact, state) {
@@ -40,6 +57,7 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
         case 'shutdown.requested': {
           const t: Tracked = {
             shutdownId: fact.data.shutdownId,
+            requestedSeq: fact.seq,
             activity: { ordersCanceled: 0, fills: 0, cancelUnconfirmed: 0, ordersSubmitted: 0 },
             notifications: [],
           }
@@ -53,12 +71,36 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
           const t = tracked.get(fact.data.shutdownId)
           if (!t || t.outcome) return
           running.delete(t)
-          t.outcome = outcomeAt(state, t)
+          t.outcome = outcomeAt(state, t, deposed)
           return
         }
         case 'run.started':
-          // a new process: notifications now belong to a shutdown it resumes, if any
+          // a new process: notifications now belong to a shutdown it resumes, if any; it leads afresh
           notifying = [...running].at(-1)
+          deposed = undefined
+          return
+        case 'leadership.lost': {
+          if (deposed) return
+          const { instance, epoch, reason, leader, leaderEpoch } = fact.data
+          deposed = {
+            seq: fact.seq,
+            instance,
+            epoch,
+            reason,
+            ...(leader !== undefined ? { leader } : {}),
+            ...(leaderEpoch !== undefined ? { leaderEpoch } : {}),
+            sent: { cancels: 0, cancelAlls: 0, ordersAccepted: 0 },
+          }
+          return
+        }
+        case 'order.cancel-requested':
+          if (deposed) deposed.sent.cancels++
+          return
+        case 'venue.cancel-all-requested':
+          if (deposed) deposed.sent.cancelAlls++
+          return
+        case 'order.accepted':
+          if (deposed) deposed.sent.ordersAccepted++
           return
         case 'notification.sent':
           if (notifying) {
@@ -81,15 +123,20 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
       }
     },
     finish(state) {
-      for (const t of running) t.outcome = outcomeAt(state, t)
+      for (const t of running) t.outcome = outcomeAt(state, t, deposed)
       // newest first: the shutdown a reader asks about is the last one
       return [...tracked.values()].flatMap((t) => (t.outcome ? [t.outcome] : [])).reverse()
     },
   }
 }
 
-/** A shutdown's outcome as of `state`: its completion, or the log's end for one that never completed. */
-function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
+/**
+ * A shutdown's outcome as of `state`: its completion, or the log's end for one that never completed.
+ * One that ended after its run lost the engine's lease (`deposed`) is `NOT_LEADER`, and only that:
+ * what this log shows of the venues stops where the leader's log goes on, so its positions and
+ * orders are not read as the engine's exposure.
+ */
+function outcomeAt(state: HaltdState, t: Tracked, deposed: Deposed | undefined): ShutdownOutcome | undefined {
   const s = state.shutdowns.get(t.shutdownId)
   if (!s) return undefined
   const emergency = s.procedure === 'emergency'
@@ -140,6 +187,7 @@ function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
   if (s.completed && deadlineAt !== null && at > deadlineAt)
     concerns.push({ verdict: 'DEADLINE_MISSED', what: `completed ${at - deadlineAt} ms after its deadline (${new Date(deadlineAt).toISOString()})` })
   concerns.sort((a, b) => severity(a.verdict) - severity(b.verdict))
+  if (deposed) concerns.splice(0, concerns.length, { verdict: 'NOT_LEADER', what: notLeaderWords(deposed, t, exposure.length, world.orders.length) })
 
   const kept = exposure.length > 0 || world.orders.length > 0
   const verdict: OutcomeVerdict = concerns[0]?.verdict ?? (kept ? 'POSITIONS_KEPT' : 'FLAT_VERIFIED')
@@ -163,7 +211,38 @@ function outcomeAt(state: HaltdState, t: Tracked): ShutdownOutcome | undefined {
     notifications: t.notifications,
     reconciliation: { verdict: rec.verdict, evidence: rec.evidence, problems: rec.rows.filter((r) => r.status !== 'OK') },
     pnl: pnlSummary(state),
+    ...(deposed ? { notLeader: notLeaderOf(deposed) } : {}),
   }
+}
+
+function notLeaderOf(d: Deposed): NonNullable<ShutdownOutcome['notLeader']> {
+  return {
+    lostAtSeq: d.seq,
+    instance: d.instance,
+    epoch: d.epoch,
+    reason: d.reason,
+    leader: d.leader ?? null,
+    leaderEpoch: d.leaderEpoch ?? null,
+    sentAfter: { ...d.sent },
+  }
+}
+
+/**
+ * What a shutdown on a deposed instance was, in words, and the evidence: the cancels, cancel-alls
+ * and venue-accepted orders its log records after the loss (none, as its gate refuses them all).
+ */
+function notLeaderWords(d: Deposed, t: Tracked, positions: number, orders: number): string {
+  const sent = d.sent
+  const from = t.requestedSeq < d.seq ? ` from seq ${d.seq} on` : ''
+  const what =
+    sent.cancels + sent.cancelAlls + sent.ordersAccepted === 0
+      ? `its shutdown sent nothing to the venues${from} (no cancel, cancel-all or accepted order recorded after seq ${d.seq})`
+      : `after seq ${d.seq} its log records ${sent.cancels} cancel request(s), ${sent.cancelAlls} cancel-all request(s) and ${sent.ordersAccepted} order(s) a venue accepted`
+  const leader = d.leader === undefined ? "its leader's" : `its leader's ('${d.leader}'${d.leaderEpoch !== undefined ? `, epoch ${d.leaderEpoch}` : ''})`
+  return (
+    `this instance ('${d.instance}', epoch ${d.epoch}) no longer led the engine (lost at seq ${d.seq}: ${d.reason}); ${what}; ` +
+    `the engine's stop is ${leader}: audit the leader's log. The ${positions} position(s) and ${orders} live order(s) here are as this log last knew them, not the engine's`
+  )
 }
 
 /** When the running procedure had to be done by: the emergency's deadline counts from the escalation. */

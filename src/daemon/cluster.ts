@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { fenceMarginOf } from '../cluster/leadership/config.js'
 import { keepLeadership, type Leadership } from '../cluster/leadership/keeper.js'
+import type { LeaseHolder } from '../cluster/leadership/lease.js'
 import { acquireLease, LeaseHeld, openLeaseBucket, readLease, type HeldLease } from '../cluster/leadership/lease.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { checkStreamHistory } from '../cluster/replication/publisher.js'
@@ -29,18 +30,19 @@ export type ClusterSeat = {
   readonly taken: TakenLeadership | undefined
 }
 
-type LastLeader = { epoch: number; instance: string | undefined }
+/** `seq`: where its `leadership.acquired` is in the log (0 before any). */
+type LastLeader = { epoch: number; instance: string | undefined; seq: number }
 
 const LAST_LEADER: StreamFold<LastLeader> = {
   reads: [{ stream: 'leadership', types: ['leadership.acquired'] }],
-  initial: () => ({ epoch: 0, instance: undefined }),
+  initial: () => ({ epoch: 0, instance: undefined, seq: 0 }),
   evolve: (last, e) => {
     const d = e.data as { epoch: number; instance: string }
-    return d.epoch > last.epoch ? { epoch: d.epoch, instance: d.instance } : last
+    return d.epoch > last.epoch ? { epoch: d.epoch, instance: d.instance, seq: e.seq } : last
   },
 }
 
-/** The newest leadership the log knows: its epoch (0 before any) and who held it. */
+/** The newest leadership the log knows: its epoch (0 before any), who held it, and where it was recorded. */
 export const lastLeaderIn = (log: EventLog): LastLeader => foldStreams(log, LAST_LEADER)
 
 export const lastEpochIn = (log: EventLog): number => lastLeaderIn(log).epoch
@@ -118,8 +120,9 @@ export function lead(input: {
     lease: taken.lease,
     leaseMs: input.config.leaseMs,
     marginMs: fenceMarginOf(input.config),
-    onLost: (reason) => {
+    onLost: (reason, holder) => {
       gate.halt(reason)
+      recordLostLeadership(log, logger, { engine: seat.engine, instance: seat.instance, epoch: leadership.epoch, reason, holder })
       input.onLost(reason)
     },
     onRenewError: (e) => logger.warn({ err: e }, 'leadership: a renewal failed; the gate closes if none succeeds within the lease'),
@@ -143,4 +146,27 @@ export function lead(input: {
   })
   logger.info({ engine: seat.engine, instance: seat.instance, epoch: taken.lease.epoch, reason: taken.reason }, 'leading the engine')
   return leadership
+}
+
+/**
+ * A leader's own record that it lost the lease (`leadership.lost`), in its local log: the stream
+ * fences a deposed leader, so this row is not replicated (its publisher, fenced by the lost lease,
+ * publishes nothing more). A log that cannot take it (closed, sealed, faulted) leaves it to the
+ * process log: losing the lease must not fail the process.
+ */
+function recordLostLeadership(
+  log: EventLog,
+  logger: Logger,
+  lost: { engine: string; instance: string; epoch: number; reason: string; holder: LeaseHolder | undefined },
+): void {
+  const { engine, instance, epoch, reason, holder } = lost
+  try {
+    if (log.isClosed) return
+    log.append({
+      type: 'leadership.lost',
+      data: { engine, instance, epoch, reason, ...(holder ? { leader: holder.instance, leaderEpoch: holder.epoch } : {}) },
+    })
+  } catch (e) {
+    logger.error({ err: e, engine, epoch }, 'leadership: the lost lease could not be recorded in the log')
+  }
 }

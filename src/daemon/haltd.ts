@@ -91,7 +91,9 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     log.close()
     throw e
   }
-  startRun(log, { runId, version: HALTD_VERSION, configHash: configHash(config) }, logger)
+  const taken = seat?.taken
+  const runLease = taken && { instance: seat!.instance, epoch: taken.lease.epoch, reason: taken.reason, previous: taken.lease.previous }
+  startRun(log, { runId, version: HALTD_VERSION, configHash: configHash(config), lease: runLease }, logger)
 
   // Everything from here on must release the log if startup fails.
   const cleanups = createCleanups()

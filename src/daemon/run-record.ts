@@ -4,8 +4,15 @@ import { evolveRuns, initialRuns, openRun, RUNS_READ, type RunsState } from '../
 import type { EventLog } from '../core/log/event-log.js'
 import { foldStreams, type StreamFold } from '../core/log/stream-fold.js'
 import type { Logger } from './logger.js'
+import { lastLeaderIn } from './cluster.js'
 
 export type RunInfo = { runId: string; crashed?: { runId: string; pid: number; lastSeq: number } }
+
+/**
+ * The lease this run leads under, where it leads an engine: this instance, the epoch it took, why,
+ * and the instance whose lease it found (`previous`, where the bucket still named it).
+ */
+export type RunLease = { instance: string; epoch: number; reason: 'startup' | 'handover' | 'failover'; previous?: string | undefined }
 
 /** A run's id: its start time to the second (so ids sort by start), then a random tail for runs started in the same second. */
 export function newRunId(startedAt: number): string {
@@ -21,15 +28,33 @@ const RUNS: StreamFold<RunsState> = { reads: RUNS_READ, initial: initialRuns, ev
 export const runsIn = (log: EventLog): RunsState => foldStreams(log, RUNS)
 
 /**
- * Record the start of a run. A previous run that never recorded its end crashed (or was killed):
- * that is written first, before anything else this run does.
+ * Record the start of a run. A previous run that never recorded its end is written off first,
+ * before anything else this run does, as what this instance knows of it: where another instance
+ * led it and this one took the lease after it expired (a failover), `run.lease-expired` (that
+ * process may be alive, paused or cut off from NATS); otherwise it was this log's own writer, gone
+ * (the log's lock is free), and it crashed or was killed: `run.crashed`.
  */
-export function startRun(log: EventLog, input: { runId: string; version: string; configHash: string }, logger: Pick<Logger, 'warn'>): RunInfo {
+export function startRun(
+  log: EventLog,
+  input: { runId: string; version: string; configHash: string; lease?: RunLease | undefined },
+  logger: Pick<Logger, 'warn'>,
+): RunInfo {
   const open = openRun(runsIn(log))
   let crashed: RunInfo['crashed']
   if (open) {
-    crashed = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq }
-    log.append({ type: 'run.crashed', data: crashed })
+    const ledBy = leaderOf(log, open.startedSeq, input.lease)
+    const lease = input.lease
+    if (lease && ledBy !== lease.instance && (lease.reason === 'failover' || ledBy !== undefined)) {
+      const data = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq, ...(ledBy ? { leader: ledBy } : {}), by: lease.instance, epoch: lease.epoch }
+      log.append({ type: 'run.lease-expired', data })
+      logger.warn(
+        { previousRun: open.runId, pid: open.pid, leader: ledBy, epoch: lease.epoch },
+        `the previous run ${ledBy ? `(led by '${ledBy}') ` : ''}recorded no end and its lease expired: recorded as taken over, its end unknown here`,
+      )
+    } else {
+      crashed = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq }
+      log.append({ type: 'run.crashed', data: crashed })
+    }
   }
   log.append({
     type: 'run.started',
@@ -37,6 +62,17 @@ export function startRun(log: EventLog, input: { runId: string; version: string;
   })
   if (crashed) logger.warn({ crashedRun: crashed.runId, pid: crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')
   return { runId: input.runId, ...(crashed ? { crashed } : {}) }
+}
+
+/**
+ * The instance that led the run started at `startedSeq`: the newest `leadership.acquired` recorded
+ * in it, else the instance whose lease was found (a lease still named when it was taken), else
+ * none known.
+ */
+function leaderOf(log: EventLog, startedSeq: number, lease: RunLease | undefined): string | undefined {
+  const last = lastLeaderIn(log)
+  if (last.seq > startedSeq && last.instance !== undefined) return last.instance
+  return lease?.previous
 }
 
 /** Record that this run handed the engine over (its end, unless the handover rolls back). */

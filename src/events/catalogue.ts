@@ -401,6 +401,23 @@ export const current = {
    * the run goes on and records its real end (`run.ended`) later.
    */
   'run.handed-over': { v: 1, data: z.strictObject({ runId: Id, handoverId: Id, to: Id }) },
+  /**
+   * The run before this one held the engine's lease (`leader`, where the log names it), which
+   * expired; this instance (`by`) took the lease under `epoch` and leads now. That is all the new
+   * leader knows: the run's end is not in its log, and its process may still be alive (paused, or
+   * cut off from NATS) rather than crashed. Written in place of `run.crashed` by a takeover.
+   */
+  'run.lease-expired': {
+    v: 1,
+    data: z.strictObject({
+      runId: Id,
+      pid: z.number().int().nonnegative(),
+      lastSeq: z.number().int().nonnegative(),
+      leader: Id.optional(),
+      by: Id,
+      epoch: z.number().int().positive(),
+    }),
+  },
   // ── leadership of the engine (hot standby, docs/ARCHITECTURE.md "Hot standby") ──────────
   /** This instance leads the engine from `fromSeq` on, under `epoch` (one more than any before it). */
   'leadership.acquired': {
@@ -413,6 +430,23 @@ export const current = {
       reason: z.enum(['startup', 'handover', 'failover']),
       /** The instance that led before, where known. */
       previous: Id.optional(),
+    }),
+  },
+  /**
+   * This instance no longer leads the engine: the bucket says its lease at `epoch` expired or that
+   * another instance (`leader`, at `leaderEpoch`) holds it. Recorded in its own log only (the
+   * stream fences a deposed leader); from here on its gate refuses every order and cancel, so
+   * nothing it does reaches a venue: the engine is its leader's.
+   */
+  'leadership.lost': {
+    v: 1,
+    data: z.strictObject({
+      engine: Id,
+      instance: Id,
+      epoch: z.number().int().positive(),
+      reason: Reason,
+      leader: Id.optional(),
+      leaderEpoch: z.number().int().positive().optional(),
     }),
   },
   'leadership.released': {

@@ -85,12 +85,15 @@ export function idempotencyKeyOf(event: HaltdEvent): string | undefined {
       return `run:${event.data.runId}`
     case 'leadership.acquired':
       return `leadership:${event.data.engine}:${event.data.epoch}`
+    case 'leadership.lost':
+      return `leadership-lost:${event.data.engine}:${event.data.epoch}`
     case 'handover.requested':
       return `handover:${event.data.handoverId}`
     case 'handover.completed':
       return `handover-done:${event.data.handoverId}`
     case 'run.ended':
     case 'run.crashed':
+    case 'run.lease-expired':
       return `run-end:${event.data.runId}`
     case 'run.handed-over':
       return `run-handed-over:${event.data.runId}:${event.data.handoverId}`

@@ -22,7 +22,19 @@ export {
   type ShutdownProgress,
   type StepProgress,
 } from './shutdowns.js'
-export { RUN_EVENT_TYPES, RUNS_READ, evolveRuns, initialRuns, openRun, runs, type Run, type RunEnd, type RunFact, type RunsState } from './runs.js'
+export {
+  RUN_EVENT_TYPES,
+  RUNS_READ,
+  evolveRuns,
+  initialRuns,
+  openRun,
+  runs,
+  type LostLead,
+  type Run,
+  type RunEnd,
+  type RunFact,
+  type RunsState,
+} from './runs.js'
 export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type Retention, type VenueEvidence } from './state.js'
 export {
   reconciliation,

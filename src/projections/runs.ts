@@ -1,25 +1,32 @@
 import type { Fact, FactOf } from './fact.js'
 
 /** The events of the run stream: each start of the process, and how it ended. */
-export const RUN_EVENT_TYPES = ['run.started', 'run.ended', 'run.crashed', 'run.handed-over'] as const
+export const RUN_EVENT_TYPES = ['run.started', 'run.ended', 'run.crashed', 'run.handed-over', 'run.lease-expired'] as const
 /**
- * Where the runs are read from: the run stream, and the handovers' ends (a rolled-back handover
- * takes back the end its offer recorded).
+ * Where the runs are read from: the run stream, the handovers' ends (a rolled-back handover
+ * takes back the end its offer recorded), and a leader's record that it lost the lease.
  */
 export const RUNS_READ = [
   { stream: 'run', types: RUN_EVENT_TYPES },
   { streamPrefix: 'handover:', types: ['handover.completed'] },
+  { stream: 'leadership', types: ['leadership.lost'] },
 ] as const
 export type RunFact = FactOf<(typeof RUN_EVENT_TYPES)[number]>
 
 /**
- * How a run ended: with its exit code, found without an end by the next run (crashed, killed), or
- * by handing the engine over to another instance (its process then exits without a shutdown).
+ * How a run ended: with its exit code, found without an end by the next run (crashed, killed), by
+ * handing the engine over to another instance (its process then exits without a shutdown), or, as
+ * far as this log knows, by its lease expiring and another instance (`by`) taking the engine over
+ * (its process may still be alive: this log holds nothing of it after `lastSeq`).
  */
 export type RunEnd =
   | { kind: 'ended'; exitCode: number; seq: number; ts: number }
   | { kind: 'crashed'; pid: number; lastSeq: number; seq: number; ts: number }
   | { kind: 'handed-over'; to: string; handoverId: string; seq: number; ts: number }
+  | { kind: 'lease-expired'; pid: number; lastSeq: number; leader?: string; by: string; epoch: number; seq: number; ts: number }
+
+/** Where a leading run learnt it no longer led the engine (`leadership.lost`). */
+export type LostLead = { seq: number; ts: number; epoch: number; reason: string; leader?: string }
 
 export type Run = {
   runId: string
@@ -31,6 +38,8 @@ export type Run = {
   startedAt: number
   /** Absent while the run has recorded no end. */
   end?: RunEnd
+  /** Set once the run recorded that it lost the engine's lease: what it did after is not the engine's. */
+  lostLead?: LostLead
 }
 
 export type RunsState = {
@@ -47,8 +56,8 @@ export function initialRuns(): RunsState {
   return { runs: new Map() }
 }
 
-const isRunFact = (fact: Fact): fact is RunFact | FactOf<'handover.completed'> =>
-  (RUN_EVENT_TYPES as readonly string[]).includes(fact.type) || fact.type === 'handover.completed'
+const isRunFact = (fact: Fact): fact is RunFact | FactOf<'handover.completed'> | FactOf<'leadership.lost'> =>
+  (RUN_EVENT_TYPES as readonly string[]).includes(fact.type) || fact.type === 'handover.completed' || fact.type === 'leadership.lost'
 
 /**
  * The run stream's reducer (a new state each time). Other events, and run events this build
@@ -73,20 +82,39 @@ export function evolveRuns(state: RunsState, fact: Fact): RunsState {
       const newest = [...state.runs.keys()].at(-1) === run.runId
       return { runs: new Map(state.runs).set(run.runId, going), ...(newest ? { open: run.runId } : state.open !== undefined ? { open: state.open } : {}) }
     }
+    case 'leadership.lost': {
+      // the run leading when it was recorded: the newest, still open
+      const run = state.open === undefined ? undefined : state.runs.get(state.open)
+      if (run === undefined || run.lostLead !== undefined) return state
+      const { epoch, reason, leader } = fact.data
+      const lostLead: LostLead = { ...at, epoch, reason, ...(leader !== undefined ? { leader } : {}) }
+      return { ...state, runs: new Map(state.runs).set(run.runId, { ...run, lostLead }) }
+    }
     case 'run.ended':
     case 'run.crashed':
-    case 'run.handed-over': {
+    case 'run.handed-over':
+    case 'run.lease-expired': {
       const { runId } = fact.data
       const run = state.runs.get(runId)
-      const end: RunEnd =
-        fact.type === 'run.ended'
-          ? { kind: 'ended', exitCode: fact.data.exitCode, ...at }
-          : fact.type === 'run.crashed'
-            ? { kind: 'crashed', pid: fact.data.pid, lastSeq: fact.data.lastSeq, ...at }
-            : { kind: 'handed-over', to: fact.data.to, handoverId: fact.data.handoverId, ...at }
+      const end: RunEnd = endOf(fact, at)
       const next: RunsState = { runs: run === undefined ? state.runs : new Map(state.runs).set(runId, { ...run, end }) }
       if (state.open !== undefined && state.open !== runId) next.open = state.open
       return next
+    }
+  }
+}
+
+function endOf(fact: FactOf<'run.ended' | 'run.crashed' | 'run.handed-over' | 'run.lease-expired'>, at: { seq: number; ts: number }): RunEnd {
+  switch (fact.type) {
+    case 'run.ended':
+      return { kind: 'ended', exitCode: fact.data.exitCode, ...at }
+    case 'run.crashed':
+      return { kind: 'crashed', pid: fact.data.pid, lastSeq: fact.data.lastSeq, ...at }
+    case 'run.handed-over':
+      return { kind: 'handed-over', to: fact.data.to, handoverId: fact.data.handoverId, ...at }
+    case 'run.lease-expired': {
+      const { pid, lastSeq, leader, by, epoch } = fact.data
+      return { kind: 'lease-expired', pid, lastSeq, ...(leader !== undefined ? { leader } : {}), by, epoch, ...at }
     }
   }
 }

@@ -53,4 +53,48 @@ describe('audit: the runs of the process', () => {
       `exit 3 at ${new Date(T0 + 60).toISOString()}`,
     ])
   })
+
+  it('given a failover, then the run whose lease expired reads as taken over by the new leader at its epoch, not crashed; an older crash still reads crashed', () => {
+    // given: r1 crashed (an old log's failover, or a kill -9 on one node); r2 led by 'primary', whose lease expired and 'standby' took over
+    const path = tempDb()
+    writeLog(path, [
+      started('r1', 11),
+      { type: 'run.crashed', data: { runId: 'r1', pid: 11, lastSeq: 1 } },
+      started('r2', 12),
+      { type: 'run.lease-expired', data: { runId: 'r2', pid: 12, lastSeq: 3, leader: 'primary', by: 'standby', epoch: 2 } },
+      started('r3', 13),
+    ]).log.close()
+
+    // when
+    const report = auditFile(path)
+
+    // then
+    expect(report.runs.map((r) => [r.runId, r.end])).toEqual([
+      ['r1', 'crashed'],
+      ['r2', { leaseExpired: { leader: 'primary', takenOverBy: 'standby', epoch: 2 }, at: T0 + 30 }],
+      ['r3', 'open'],
+    ])
+    expect(runsTable(report).rows.map((row) => row.at(-1))).toEqual([
+      'crashed',
+      `led by 'primary': lease expired; taken over by 'standby' (epoch 2) at ${new Date(T0 + 30).toISOString()}; its own end is not in this log`,
+      'no end recorded',
+    ])
+  })
+
+  it('given a run that recorded it lost the lead and then exited, then its row names its exit and where and why it lost the lead', () => {
+    const path = tempDb()
+    writeLog(path, [
+      started('r1', 11),
+      { type: 'leadership.acquired', data: { engine: 'mm-1', instance: 'primary', epoch: 1, fromSeq: 2, reason: 'startup' } },
+      { type: 'leadership.lost', data: { engine: 'mm-1', instance: 'primary', epoch: 1, reason: 'lease gone', leader: 'standby', leaderEpoch: 2 } },
+      { type: 'run.ended', data: { runId: 'r1', exitCode: 2 } },
+    ]).log.close()
+
+    const report = auditFile(path)
+
+    expect(report.runs[0]).toMatchObject({ end: { exitCode: 2 }, lostLead: { seq: 3, epoch: 1, reason: 'lease gone', leader: 'standby' } })
+    expect(runsTable(report).rows[0]!.at(-1)).toBe(
+      `exit 2 at ${new Date(T0 + 30).toISOString()}; no longer led the engine from seq 3 (epoch 1, 'standby' leads): lease gone`,
+    )
+  })
 })

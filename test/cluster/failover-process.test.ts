@@ -42,7 +42,7 @@ async function invariants(engine: string, p: { db: string }, s: { db: string }, 
 const pair = (leaseMs = LEASE_MS, url = nats.url) => processPair({ url, engine: `proc-${++engineNo}`, failover: { leaseMs, fenceMarginMs: 400 } })
 
 describe('failover between real haltd processes', { timeout: 60_000 }, () => {
-  it('kill -9 of the primary under load: the standby takes over after the lease, HALTED, with every order the primary sent, on one unforked chain', async () => {
+  it('kill -9 of the primary under load: the standby takes over after the lease, HALTED, with every order the primary sent, on one unforked chain, recording the dead run as taken over after its lease expired', async () => {
     const { engine, primary, standby, p, s } = await pair()
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
     primary.child.kill('SIGKILL')
@@ -54,8 +54,12 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
 
     const dead = logRows(p.db)
     const led = logRows(s.db)
-    const firstOwn = led.findIndex((r) => r.type === 'run.crashed')
+    // all the new leader knows is that the lease expired: the run's end is not in its log
+    const firstOwn = led.findIndex((r) => r.type === 'run.lease-expired')
     expect(firstOwn).toBeGreaterThan(0)
+    expect(events(s.db, ['run.lease-expired', 'run.crashed']).map((e) => [e.type, e.data])).toEqual([
+      ['run.lease-expired', { runId: expect.any(String), pid: primary.child.pid, lastSeq: firstOwn, leader: 'primary', by: 'standby', epoch: 2 }],
+    ])
     // the standby's log up to its takeover is the primary's, event for event: one chain, no fork
     expect(led.slice(0, firstOwn)).toEqual(dead.slice(0, firstOwn))
     // sync mode: every order that reached a venue was in the stream first, so the new leader has it
@@ -80,7 +84,7 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     })
   })
 
-  it('kill -STOP past the lease: the standby takes over; after kill -CONT the old primary sends no order and the stream keeps one chain', async () => {
+  it('kill -STOP past the lease: the standby takes over; after kill -CONT the old primary sends no order, records that it lost the lead, and the stream keeps one chain; each log audits as what it knows', async () => {
     const { engine, primary, standby, p, s } = await pair()
     await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
     primary.child.kill('SIGSTOP')
@@ -120,6 +124,14 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     verify.close()
     expect(led.find((r) => r.seq === takeover.seq)?.type).toBe('leadership.acquired')
     // stopped, it says its stop is not the engine's, and its shutdown leaves the venues to the leader
+    // its own log says it lost the lead (not replicated: the stream fences it), before it stops
+    const lostLead = events(p.db, ['leadership.lost'])
+    // the bucket names the new holder, or (read in the moment between expiry and take) none
+    const holder = (lostLead[0]?.data as { leader?: string } | undefined)?.leader === undefined ? {} : { leader: 'standby', leaderEpoch: 2 }
+    expect(lostLead.map((e) => e.data)).toEqual([
+      { engine, instance: 'primary', epoch: 1, reason: expect.stringMatching(/^the leadership of engine '[^']+' is lost: /), ...holder },
+    ])
+    expect(lostLead[0]!.seq).toBeGreaterThan(pausedAt)
     const stoppingAt = events(p.db).at(-1)!.seq
     primary.child.kill('SIGTERM')
     await primary.exit
@@ -131,8 +143,26 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
         (e) => e.seq > stoppingAt,
       ),
     ).toEqual([])
+    // its audit: the last shutdown is not the engine's, and says so; not residual exposure
+    const deposedAudit = await haltdCli(['audit', '--db', p.db])
+    expect(deposedAudit.status, deposedAudit.stdout).toBe(3)
+    expect(deposedAudit.stdout).toMatch(/^LOG INTACT — LAST SHUTDOWN [^:]+: NOT THE LEADER \(THE ENGINE’S STOP IS ITS LEADER’S\)/m)
+    expect(deposedAudit.stdout).toContain(
+      `this instance ('primary', epoch 1) no longer led the engine (lost at seq ${lostLead[0]!.seq}: ${(lostLead[0]!.data as { reason: string }).reason}); its shutdown sent nothing to the venues`,
+    )
+    expect(deposedAudit.stdout).toContain("the engine's stop is its leader's")
+    expect(deposedAudit.stdout).not.toContain('RESIDUAL EXPOSURE')
+    expect(deposedAudit.stdout).toMatch(new RegExp(`exit \\d+ at \\S+; no longer led the engine from seq ${lostLead[0]!.seq} \\(epoch 1`))
     standby.child.kill('SIGTERM')
     await standby.exit
+    // the new leader's: the old primary's run was taken over after its lease expired, not crashed
+    expect(events(s.db, ['run.crashed'])).toEqual([])
+    expect(events(s.db, ['run.lease-expired']).map((e) => e.data)).toEqual([
+      { runId: expect.any(String), pid: primary.child.pid, lastSeq: takeover.seq - 3, leader: 'primary', by: 'standby', epoch: 2 },
+    ])
+    const leaderAudit = await haltdCli(['audit', '--db', s.db])
+    expect(leaderAudit.stdout).toMatch(/led by 'primary': lease expired; taken over by 'standby' \(epoch 2\) at \S+; its own end is not in this log/)
+    expect(leaderAudit.stdout).not.toMatch(/^\S+ +\S+ +\d+ +\d+ +\S+ +crashed$/m)
     const found = await invariants(engine, p, s)
     expect({ ...found, tails: Object.keys(found.tails) }).toEqual({
       lost: [],

@@ -49,6 +49,29 @@ describe('runs: the run stream folded', () => {
     expect(openRun(s)?.runId).toBe('r2')
   })
 
+  it('given a run whose lease expired and another instance took over, then its end says so, naming the leader, the new leader and its epoch, and only the new run is open', () => {
+    const s = given(
+      started('r1', 11),
+      { type: 'run.lease-expired', data: { runId: 'r1', pid: 11, lastSeq: 1, leader: 'primary', by: 'standby', epoch: 2 } },
+      started('r2', 12),
+    )
+    expect(runs(s)[0]!.end).toEqual({ kind: 'lease-expired', pid: 11, lastSeq: 1, leader: 'primary', by: 'standby', epoch: 2, seq: 2, ts: 1_001_000 })
+    expect(openRun(s)?.runId).toBe('r2')
+  })
+
+  it('given a leading run that recorded it lost the lease and then ended, then the run keeps where it lost the lead and its exit code', () => {
+    const lost: EventInput = {
+      type: 'leadership.lost',
+      data: { engine: 'mm-1', instance: 'primary', epoch: 1, reason: 'lease gone', leader: 'standby', leaderEpoch: 2 },
+    }
+    const s = given(started('r1'), lost, ended('r1', 2))
+    expect(runs(s)[0]).toMatchObject({
+      end: { kind: 'ended', exitCode: 2 },
+      lostLead: { seq: 2, ts: 1_001_000, epoch: 1, reason: 'lease gone', leader: 'standby' },
+    })
+    expect(openRun(s)).toBeUndefined()
+  })
+
   it('keeps the runs in the order they started, whatever order they ended in', () => {
     const s = given(started('r1'), crashed('r1'), started('r2'), ended('r2', 0), started('r3'), ended('r3', 3))
     expect(runs(s).map((r) => r.runId)).toEqual(['r1', 'r2', 'r3'])

@@ -83,22 +83,28 @@ export function runsTable(r: AuditReport): Table {
   return {
     title: 'Runs',
     header: ['run', 'started (UTC)', 'seq', 'pid', 'version', 'end'],
-    rows: r.runs.map((run) => [
-      run.runId,
-      iso(run.startedAt),
-      String(run.startedSeq),
-      String(run.pid),
-      run.version,
-      typeof run.end !== 'object'
-        ? run.end === 'crashed'
-          ? 'crashed'
-          : 'no end recorded'
-        : 'handedOverTo' in run.end
-          ? `handed over to '${run.end.handedOverTo}' at ${iso(run.end.at)}`
-          : `exit ${run.end.exitCode} at ${iso(run.end.at)}`,
-    ]),
+    rows: r.runs.map((run) => [run.runId, iso(run.startedAt), String(run.startedSeq), String(run.pid), run.version, runEndWords(run)]),
     empty: 'no runs recorded',
   }
+}
+
+/** How a run ended, in words; and where it recorded that it no longer led the engine. */
+export function runEndWords(run: AuditReport['runs'][number]): string {
+  const end = run.end
+  const words =
+    typeof end !== 'object'
+      ? end === 'crashed'
+        ? 'crashed'
+        : 'no end recorded'
+      : 'handedOverTo' in end
+        ? `handed over to '${end.handedOverTo}' at ${iso(end.at)}`
+        : 'leaseExpired' in end
+          ? `${end.leaseExpired.leader === null ? '' : `led by '${end.leaseExpired.leader}': `}lease expired; taken over by '${end.leaseExpired.takenOverBy}' (epoch ${end.leaseExpired.epoch}) at ${iso(end.at)}; its own end is not in this log`
+          : `exit ${end.exitCode} at ${iso(end.at)}`
+  const lost = run.lostLead
+  return lost
+    ? `${words}; no longer led the engine from seq ${lost.seq} (epoch ${lost.epoch}${lost.leader === null ? '' : `, '${lost.leader}' leads`}): ${lost.reason}`
+    : words
 }
 
 export function anomaliesTable(r: AuditReport): Table {
@@ -134,6 +140,7 @@ export function findingsTable(r: AuditReport): Table {
 }
 
 const VERDICT_WORDS: Record<OutcomeVerdict, string> = {
+  NOT_LEADER: 'NOT THE LEADER (THE ENGINE’S STOP IS ITS LEADER’S)',
   UNFINISHED: 'UNFINISHED',
   RESIDUAL_EXPOSURE: 'RESIDUAL EXPOSURE',
   ENGINE_RUNNING: 'ENGINE STILL RUNNING',
@@ -228,7 +235,12 @@ export function activityLine(o: ShutdownOutcome): string {
 
 export function exposureTable(o: ShutdownOutcome): Table {
   return {
-    title: o.flattenAsked ? 'Residual exposure' : 'Positions kept',
+    title:
+      o.verdict === 'NOT_LEADER'
+        ? 'Positions as this log last knew them (not the engine’s: it no longer led it)'
+        : o.flattenAsked
+          ? 'Residual exposure'
+          : 'Positions kept',
     header: ['venue', 'symbol', 'haltd (fills)', 'venue (last report)', 'report seq'],
     rows: o.exposure.map((e) => [e.venue, e.symbol, num(e.internal), num(e.observed), e.observedSeq === null ? 'never reported' : String(e.observedSeq)]),
     empty: "flat: no position open by haltd's fills or by any venue's last report",

@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv'
-import { LeaseLost, renewLease, type HeldLease } from './lease.js'
+import { LeaseLost, renewLease, type HeldLease, type LeaseHolder } from './lease.js'
 
 /**
  * The leader's hold on its lease: renewed every quarter lease, and a fence for the gate that says
@@ -37,8 +37,8 @@ export function keepLeadership(input: {
   lease: HeldLease
   leaseMs: number
   marginMs: number
-  /** Called once, when the bucket says another instance holds the lease or it expired. */
-  onLost: (reason: string) => void
+  /** Called once, when the bucket says another instance holds the lease (`holder`) or it expired. */
+  onLost: (reason: string, holder: LeaseHolder | undefined) => void
   onRenewError?: (e: unknown) => void
   /** A renewal wrote over a key another writer had rewritten without taking the lease (see `renewLease`). */
   onOverwrote?: (what: string) => void
@@ -60,7 +60,7 @@ export function keepLeadership(input: {
       if (e instanceof LeaseLost) {
         lost = e.message
         stop()
-        input.onLost(e.message)
+        input.onLost(e.message, e.holder)
       } else input.onRenewError?.(e)
     } finally {
       renewing = undefined

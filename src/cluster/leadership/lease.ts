@@ -42,10 +42,15 @@ export class LeaseHeld extends HaltdError {
   }
 }
 
+/** Who holds an engine's lease now, as the bucket says. */
+export type LeaseHolder = { instance: string; epoch: number }
+
 export class LeaseLost extends HaltdError {
   constructor(
     readonly engine: string,
     why: string,
+    /** The instance that holds the lease now, where the bucket names one (absent: it expired). */
+    readonly holder?: LeaseHolder,
   ) {
     super('LEASE_LOST', `the leadership of engine '${engine}' is lost: ${why}`)
   }
@@ -178,7 +183,10 @@ export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
     if (entry.revision === lease.revision) throw e
     const found = leaseIn(entry)
     if ('value' in found && (found.value.instance !== lease.instance || found.value.epoch !== lease.epoch))
-      throw new LeaseLost(lease.engine, `instance '${found.value.instance}' holds it now (epoch ${found.value.epoch})`)
+      throw new LeaseLost(lease.engine, `instance '${found.value.instance}' holds it now (epoch ${found.value.epoch})`, {
+        instance: found.value.instance,
+        epoch: found.value.epoch,
+      })
     // the renewal landed and only its answer was lost: the key holds what was just sent
     if ('value' in found && isSame(found.value, value)) return { ...lease, revision: entry.revision, confirmedAt: sentAt, overwrote: undefined }
     const overwrote =
