@@ -126,7 +126,7 @@ export const auditCommand: Command = {
     'fills and notifications. The headline says CLEAN only when the log is intact and the last shutdown ended flat and verified.',
     `Exit ${AUDIT_EXIT.clean} log intact and the last shutdown flat and verified (or positions kept as told, verified, or no shutdown);`,
     `${AUDIT_EXIT.findings} findings (whatever the outcome); ${AUDIT_EXIT.unreadable} unreadable input (or a key that does not match the log);`,
-    `${AUDIT_EXIT.unsafeOutcome} log intact but the last shutdown not safe (residual exposure, UNVERIFIED, unconfirmed cancels, …).`,
+    `${AUDIT_EXIT.unsafeOutcome} log intact but the last shutdown not safe (residual exposure, UNVERIFIED, unconfirmed cancels, …, or NOT_LEADER: it ran on an instance that no longer led the engine).`,
   ].join('\n'),
   run: async (args) => {
     const { flags } = parseFlags(args, { db: 'string', format: 'string', out: 'string', 'expect-head': 'string', 'key-file': 'string' })
