@@ -180,6 +180,18 @@ describe('the leadership lease', () => {
     expect(renewed.revision).toBe((await readLease(kv, e))!.revision)
   })
 
+  it('given an earlier renewal that landed after it was given up on, the next renewal finds this leader’s own write: no other writer is reported', async () => {
+    const e = engine()
+    const a = await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })
+    // given the bucket holding a plain renewal of 'a' from an attempt whose answer never came back
+    await kv.update(e, JSON.stringify({ instance: 'a', epoch: 1, renewedAt: new Date(Date.now() - 1_000).toISOString() }), a.revision)
+    // when the leader renews at the revision it last knew
+    const renewed = await renewLease(kv, a)
+    // then it leads on, renewed over its own write, and reports no other writer
+    expect(renewed.overwrote).toBeUndefined()
+    expect(renewed.revision).toBe((await readLease(kv, e))!.revision)
+  })
+
   it('says the lease may be another’s only once a whole lease passed without a renewal', () => {
     let clock = 0
     const keeper = keepLeadership({

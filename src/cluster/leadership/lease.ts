@@ -189,8 +189,12 @@ export async function renewLease(kv: KV, lease: HeldLease): Promise<HeldLease> {
       })
     // the renewal landed and only its answer was lost: the key holds what was just sent
     if ('value' in found && isSame(found.value, value)) return { ...lease, revision: entry.revision, confirmedAt: sentAt, overwrote: undefined }
-    const overwrote =
-      'unreadable' in found
+    // an earlier renewal of this leader's that landed after its answer was given up on (the key
+    // holds this leader's plain renewal at another time): renewed over, no other writer involved
+    const ownEarlier = 'value' in found && isSame(found.value, { ...value, renewedAt: found.value.renewedAt })
+    const overwrote = ownEarlier
+      ? undefined
+      : 'unreadable' in found
         ? `revision ${entry.revision}, which is no lease: ${found.unreadable}`
         : `revision ${entry.revision}, written by another writer in this leader's name${found.value.offeredTo ? ` offering the lease to '${found.value.offeredTo}'` : ''}`
     const again = performance.now()
