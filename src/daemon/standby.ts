@@ -144,6 +144,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     if (engineStopped?.runId === stop.runId) return
     const message = describeDeliberateStop(stop)
     engineStopped = { ...stop, message }
+    // the stop is why it stays a standby now, not an earlier refusal
+    refused = undefined
     logger.warn({ engine, leader: stop.leader, runId: stop.runId, shutdownId: stop.shutdownId, exitCode: stop.exitCode }, `standby: ${message}`)
   }
   let taking = false
@@ -247,18 +249,23 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       return
     }
     taking = true
+    let doing = 'reading the lease'
     try {
       const current = seen ?? (await readLease(kv, engine))
       leader = current && { instance: current.value.instance, epoch: current.value.epoch }
       // a leader again (the primary restarted): the stop it ended is history
       if (current) engineStopped = undefined
+      // a leader renewing its lease plainly (no offer, no decline still shown in the key): whatever
+      // was refused before is over
+      if (current && current.value.offeredTo === undefined && current.value.declinedBy === undefined) refused = undefined
+      doing = 'taking over'
       if (current === undefined) await takeOver('failover')
       else if (current.value.offeredTo === instance) await takeOver('handover', current)
     } catch (e) {
       if ((role as StandbyStatus['role']) === 'leader') {
         role = 'stopped'
         rejectPromoted(e)
-      } else refuse(e instanceof Error ? e.message : String(e))
+      } else refuse(`${doing}: ${e instanceof Error ? e.message : String(e)}`)
     } finally {
       taking = false
     }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { acquireLease, offerLease, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
+import { acquireLease, offerLease, openLeaseBucket, readLease, renewLease } from '../../src/cluster/leadership/lease.js'
 import { createStandby } from '../../src/daemon/index.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { instanceConfig, quietLogger } from './support/instances.js'
 import { natsClientForFile } from './support/nats-client.js'
+import { until } from '../support/until.js'
 
 /**
  * A standby offered the lease while its log cannot hold the offered seq in time declines the offer
@@ -46,6 +47,10 @@ describe('a standby behind an offer', { timeout: 20_000 }, () => {
       expect(tookMs).toBeLessThan(leaderWaitsMs)
       expect(b.status()).toMatchObject({ role: 'standby', refused: now?.value.declined })
       expect(b.log.lastSeq).toBe(0)
+      // once the leader renews its lease plainly again, the refusal is history: the status no longer shows it
+      await renewLease(kv, { ...lease, revision: now!.revision })
+      await until('the refusal cleared', () => b.status().refused === undefined, 5_000)
+      expect(b.status()).toMatchObject({ role: 'standby', leader: { instance: 'a', epoch: lease.epoch } })
     } finally {
       await b.close()
     }
