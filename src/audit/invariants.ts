@@ -1,6 +1,7 @@
 import { CancelConfirmation } from '../events/index.js'
 import {
   exposureOf,
+  orderKey,
   openStep,
   order,
   runningMode,
@@ -37,6 +38,22 @@ type GateClose = { seq: number; why: string }
 /** What may confirm a cancel: the catalogue's list (the venue's ack, its stream, a lookup, its open-order list, its mass cancel). */
 const CONFIRMATIONS: ReadonlySet<string> = new Set(CancelConfirmation.options)
 
+/**
+ * How far a fill may exceed its order before the writer refuses it: the margin
+ * `moreThanTheOrder` (core/execution/venue-recorder.ts) allows, so what the live recorder lets
+ * through the audit lets through.
+ */
+const OVERFILL_MARGIN = 1e-9
+
+/**
+ * How many orders the audit remembers that had events before haltd knew them (foreign fills, late
+ * reports of forgotten orders), to tell one submitted later; the oldest are forgotten first, so
+ * memory stays flat on an account full of foreign trades.
+ */
+export const EARLY_EVENTS_KEPT = 10_000
+
+type EarlyEvent = { seq: number; type: string; what: string; more: number }
+
 export function createInvariantCheck(report: (finding: Finding) => void): InvariantCheck {
   const flag = (kind: string, seq: number | null, message: string): void => report({ check: 'invariant', kind, seq, message })
 
@@ -47,6 +64,9 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   const emergencies = new Map<string, { since: number; sinceSeq: number; deadlineMs: number }>()
   let lastRunStart = 0
   let lastTs = 0
+  let lastTsSeq = 0
+  /** Orders with events before any `order.submitted` of theirs: the first such event, and how many more. */
+  const early = new Map<string, EarlyEvent>()
 
   // HALTED is judged exactly as the live gate judges it (OrderGate reads the projected mode): a
   // strategy order while trading is HALTED could only have passed a gate that was bypassed.
@@ -63,10 +83,11 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
 
   return {
     before(fact, state) {
-      lastTs = fact.ts
+      checkTime(fact.seq, fact.ts, fact.type)
       switch (fact.type) {
         case 'order.submitted': {
           const d = fact.data
+          checkEarlyEvents(fact.seq, d.venue, d.clientOrderId, d.origin.kind)
           if (d.origin.kind === 'shutdown' || d.origin.kind === 'adopted') {
             if (d.origin.kind === 'shutdown') checkFlattenSide(fact.seq, d.venue, d.symbol, d.side, d.qty, d.clientOrderId, state)
             return
@@ -88,7 +109,21 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           }
           return
         }
+        case 'order.filled':
+          noteOrderEvent(fact.seq, fact.type, fact.data.venue, fact.data.clientOrderId, state, `trade ${fact.data.tradeId} of ${fact.data.qty}`)
+          checkOverfill(fact.seq, fact.data, state)
+          return
+        case 'order.accepted':
+        case 'order.rejected':
+        case 'order.cancel-requested':
+        case 'order.cancel-rejected':
+        case 'order.cancel-unconfirmed':
+        case 'order.expired':
+        case 'order.status-unknown':
+          noteOrderEvent(fact.seq, fact.type, fact.data.venue, fact.data.clientOrderId, state, fact.type)
+          return
         case 'order.canceled':
+          noteOrderEvent(fact.seq, fact.type, fact.data.venue, fact.data.clientOrderId, state, fact.type)
           // the schema requires it; this names the invariant a reader cares about if the schema ever loosens
           if (!fact.data.confirmedBy)
             flag(
@@ -210,6 +245,82 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
         )
       }
     },
+  }
+
+  /**
+   * The log's writer stamps each event no earlier than the one before it (`ts = max(clock, last
+   * ts)`, core/log/event-log.ts), so a wall clock stepped back (NTP) gives equal timestamps,
+   * never earlier ones; a replicated log keeps its leader's. Time running backwards means rows
+   * were moved or rewritten.
+   */
+  function checkTime(seq: number, ts: number, type: string): void {
+    if (ts < lastTs) {
+      flag(
+        'invariant.time-backwards',
+        seq,
+        `seq ${seq}: ${type} is stamped ${new Date(ts).toISOString()}, ${lastTs - ts} ms before seq ${lastTsSeq} (${new Date(lastTs).toISOString()}): haltd's log never stamps an event earlier than the one before it, so rows were moved or rewritten`,
+      )
+    }
+    lastTs = ts
+    lastTsSeq = seq
+  }
+
+  /**
+   * An event of an order haltd does not know (yet) is remembered: a foreign fill (recorded on
+   * purpose, booked nowhere) is legitimate, but one of an order haltd submits later is not,
+   * because haltd writes an order's submission before the order leaves.
+   */
+  function noteOrderEvent(seq: number, type: string, venue: string, clientOrderId: string, state: HaltdState, what: string): void {
+    if (order(state, venue, clientOrderId)) return
+    const key = orderKey(venue, clientOrderId)
+    const seen = early.get(key)
+    if (seen) {
+      seen.more++
+      return
+    }
+    early.set(key, { seq, type, what, more: 0 })
+    if (early.size > EARLY_EVENTS_KEPT) early.delete(early.keys().next().value!)
+  }
+
+  /**
+   * An order haltd submitted after events of its own were recorded: the order's own events are
+   * out of order. An adopted order is the exception: haltd adopts an order it found at a venue,
+   * whose trades (recorded as foreign ones) may well come first.
+   */
+  function checkEarlyEvents(seq: number, venue: string, clientOrderId: string, origin: string): void {
+    const key = orderKey(venue, clientOrderId)
+    const first = early.get(key)
+    if (!first) return
+    early.delete(key)
+    if (origin === 'adopted') return
+    const more = first.more > 0 ? ` (and ${first.more} more of its events)` : ''
+    const booked = first.type === 'order.filled' ? '; replayed, that fill was booked to no position, so positions and P&L here lack it' : ''
+    flag(
+      'invariant.order-event-before-submit',
+      first.seq,
+      `seq ${first.seq}: ${first.what} of order ${clientOrderId} on ${venue}${more} is recorded before the order's own order.submitted at seq ${seq}: haltd records an order's submission before it sends it, so no venue report of it can come first${booked}`,
+    )
+  }
+
+  /**
+   * A fill of more than its order: the live recorder records such a venue report as
+   * `venue.order-unreadable` and books nothing (`moreThanTheOrder`), so haltd never writes it as
+   * an `order.filled`. Judged per event, as the recorder judges it: trades that only together
+   * come to more than the order are the fold's `overfill` anomaly, not a finding.
+   */
+  function checkOverfill(
+    seq: number,
+    d: { venue: string; clientOrderId: string; tradeId: string; qty: number; source?: string | undefined },
+    state: HaltdState,
+  ): void {
+    const o = order(state, d.venue, d.clientOrderId)
+    if (!o || !(d.qty > o.qty * (1 + OVERFILL_MARGIN))) return
+    const what = d.source === 'order-total' ? `an order total of ${d.qty} filled` : `trade ${d.tradeId} of ${d.qty}`
+    flag(
+      'invariant.overfill-booked',
+      seq,
+      `seq ${seq}: ${what} is recorded as a fill of order ${d.clientOrderId} on ${d.venue}, which was for ${o.qty}: haltd records a fill of more than its order as the venue's unreadable report and books nothing, never as a fill; replayed, it was booked`,
+    )
   }
 
   function checkFlattenSide(seq: number, venue: string, symbol: string, side: 'buy' | 'sell', qty: number, clientOrderId: string, state: HaltdState): void {

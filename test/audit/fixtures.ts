@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { openEventLog, type EventLog } from '../../src/core/log/event-log.js'
+import { chainHash, openEventLog, type EventLog } from '../../src/core/log/event-log.js'
 import { manualClock, sequentialIds } from '../../src/events/clock.js'
 import type { EventInput } from '../../src/events/index.js'
 
@@ -69,5 +69,33 @@ export function swapRows(db: Database.Database, a: number, b: number): void {
     set.run({ ...rb, idem_key: null, seq: a })
     set.run({ ...ra, seq: b })
     db.prepare('UPDATE events SET idem_key = ? WHERE seq = ?').run(rb.idem_key, a)
+  })()
+}
+
+/**
+ * Recompute the hash chain from `from` to the end, as a forger who knows the hash rule does after
+ * rewriting rows: every link holds again, so only what the rows say can give the rewrite away.
+ */
+export function rechainFrom(db: Database.Database, from: number): void {
+  const rows = db.prepare('SELECT * FROM events WHERE seq >= ? ORDER BY seq').all(from) as Record<string, string | number | null>[]
+  const before = db.prepare('SELECT hash FROM events WHERE seq = ?').get(from - 1) as { hash: string } | undefined
+  let prev = before?.hash ?? String(rows[0]!.prev_hash)
+  const update = db.prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?')
+  db.transaction(() => {
+    for (const row of rows) {
+      const hash = chainHash(prev, {
+        seq: Number(row.seq),
+        id: String(row.id),
+        type: String(row.type),
+        v: Number(row.v),
+        ts: Number(row.ts),
+        stream: String(row.stream),
+        causationId: row.causation_id as string | null,
+        correlationId: row.correlation_id as string | null,
+        data: String(row.data),
+      })
+      update.run(prev, hash, row.seq)
+      prev = hash
+    }
   })()
 }
