@@ -13,6 +13,7 @@ import {
 } from '../projections/index.js'
 import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
 import type { AuditReport, OpenOrderRow, PnlSummary, PositionRow, ShutdownSummary } from './audit-report.js'
+import type { ReplayResult } from '../core/log/projection-runner.js'
 
 /** The overall deadline a shutdown was started with (its recorded options, defaults filled in, as its fold reads them). */
 export function deadlineOf(options: Record<string, unknown>, mode: ShutdownMode): number {
@@ -134,8 +135,11 @@ export function killSwitchSummary(state: HaltdState): { latched: boolean; reason
   return k.latched ? { latched: true, reason: k.reason } : { latched: false, reason: null }
 }
 
-/** What `haltd replay --json` prints: the state as of one seq, in plain JSON. */
-export function replayView(state: HaltdState) {
+/**
+ * What `haltd replay --json` prints: the state as of one seq, in plain JSON, and the events the
+ * replay could not apply (`notApplied`: how many, the first of them), without which it is incomplete.
+ */
+export function replayView(state: HaltdState, notApplied: ReplayResult['notApplied'] = { total: 0, first: [] }) {
   const p = pnl(state)
   const trading = tradingState(state)
   return {
@@ -162,6 +166,7 @@ export function replayView(state: HaltdState) {
     reconciliation: reconciliationTable(state),
     shutdowns: shutdowns(state).map(shutdownSummary),
     anomalies: { total: state.anomalyCount, newest: state.anomalies.slice(-50) },
+    notApplied,
   }
 }
 export type ReplayView = ReturnType<typeof replayView>

@@ -25,6 +25,9 @@ import type { Command } from './command.js'
 /** Exit code for input that cannot be read as a haltd log (missing, not SQLite, not a log, corrupt). */
 const UNREADABLE = 2
 
+/** `haltd replay`'s exit code when events were not applied: the state shown is incomplete (the audit's findings code, for the same file). */
+const REPLAY_INCOMPLETE = 1
+
 function openForReading(command: string, path: string, chainKey?: Buffer): EventLog | undefined {
   try {
     return openEventLog({ path, readonly: true, ...(chainKey ? { chainKey } : {}) })
@@ -48,7 +51,10 @@ export const replayCommand: Command = {
     'Replays the log from its first event (snapshots are not used) and prints the state as it was after --until SEQ, or after the',
     'last event stamped at or before --at (e.g. 2025-01-15T09:31:00Z); by default after the last event.',
     '--json prints one object: seq, stateHash, tradingState, killSwitch, openOrders, positions, pnl,',
-    'reconciliation, shutdowns (mode and steps). Exit 0, or 2 when the file cannot be read.',
+    'reconciliation, shutdowns (mode and steps), notApplied (events it could not apply: total, first).',
+    'Events this build cannot read (a newer version or type) or apply are listed at the top: the state',
+    'lacks what they say. Exit 0; 1 when events were not applied (the state shown is incomplete);',
+    '2 when the file cannot be read, or bad input.',
     'It reads the events as stored and does not check the hash chain: `haltd verify` or `haltd audit` tells an edited log.',
   ].join('\n'),
   run: async (args) => {
@@ -66,16 +72,19 @@ export const replayCommand: Command = {
     if (!log) return UNREADABLE
     try {
       let text: string
+      let incomplete = false
       try {
         // from the first event, never from a snapshot: the replay an auditor trusts is the log's own
-        const state: HaltdState = replayLog(log, {
+        const replayed = replayLog(log, {
           fromSnapshot: false,
           ...(flags.until !== undefined ? { until: flags.until } : {}),
           ...(untilTs !== undefined ? { untilTs } : {}),
-        }).state
+        })
+        const state: HaltdState = replayed.state
         // rows that passed the reader but not their schema (an edited file) can leave a state no view fits
-        const view = replayView(state)
+        const view = replayView(state, replayed.notApplied)
         text = flags.json ? `${JSON.stringify(view)}\n` : renderReplayText(view, { lastSeq: log.lastSeq })
+        incomplete = replayed.notApplied.total > 0
       } catch (e) {
         process.stderr.write(
           `haltd replay: the log cannot be replayed: ${e instanceof Error ? e.message : String(e)} (haltd audit --db ${db} names the rows at fault)\n`,
@@ -83,7 +92,7 @@ export const replayCommand: Command = {
         return UNREADABLE
       }
       process.stdout.write(text)
-      return 0
+      return incomplete ? REPLAY_INCOMPLETE : 0
     } finally {
       log.close()
     }

@@ -30,4 +30,4 @@ export const COMMANDS: readonly Command[] = [
 export const OFFLINE: ReadonlySet<string> = new Set(['audit', 'replay', 'export', 'verify', 'backup', 'restore', 'checkpoint', 'token'])
 
 /** Checks whose exit 1 means "found something wrong": input they cannot use is a 2, never a 1. */
-export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'backup', 'restore', 'checkpoint'])
+export const CHECKS: ReadonlySet<string> = new Set(['audit', 'verify', 'replay', 'backup', 'restore', 'checkpoint'])

@@ -16,7 +16,7 @@ export function helpText(all: readonly Command[] = COMMANDS): string {
     'offline, on a log file:',
     ...all.filter((c) => OFFLINE.has(c.name)).map(line),
     '',
-    'exit codes: 0 ok; 1 an error or bad input (2 for audit, verify, backup and checkpoint, where 1 means findings);',
+    'exit codes: 0 ok; 1 an error or bad input (2 for audit, verify, replay, backup and checkpoint, where 1 means findings, or for replay a state left incomplete);',
     'run and demo: 0 clean, 2 residual exposure, unconfirmed cancels or an engine not seen gone, 3 emergency, 1 crash or bad config',
     '',
   ].join('\n')

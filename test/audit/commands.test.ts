@@ -9,7 +9,7 @@ import { openEventLog } from '../../src/core/log/event-log.js'
 import { dist } from '../support/paths.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { rig } from '../shutdown/rig.js'
-import { T0, tamper, tradingDay, writeLog } from './fixtures.js'
+import { rechainFrom, T0, tamper, tradingDay, writeLog } from './fixtures.js'
 import { anchorOf, formatAnchor } from '../../src/core/log/anchor.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
 
@@ -73,14 +73,61 @@ describe('haltd replay', () => {
     expect(byTime.stateHash).toBe(bySeq.stateHash)
   })
 
-  it('refuses contradictory or malformed bounds with a message naming the flag, and unreadable files with exit 2', () => {
+  it('refuses contradictory or malformed bounds with a message naming the flag, and unreadable files, with exit 2 (1 means an incomplete state)', () => {
     const path = tempDb()
     writeLog(path, tradingDay(1)).log.close()
     const both = cli('replay', '--db', path, '--until', '3', '--at', '2025-01-01T00:00:00Z')
-    expect([both.status, both.stderr]).toEqual([1, expect.stringContaining('--until or --at, not both')])
+    expect([both.status, both.stderr]).toEqual([2, expect.stringContaining('--until or --at, not both')])
     expect(cli('replay', '--db', path, '--at', 'yesterday').stderr).toContain('--at must be an ISO time')
     expect(cli('replay', '--db', path, '--until', '-1').stderr).toContain('--until must be a seq')
     expect(cli('replay', '--db', join(tempDir(), 'none.db')).status).toBe(2)
+  })
+
+  it('given a fill stored as a version newer than this build reads, then the text names it near the top and replay exits 1: the state shown is incomplete', () => {
+    const path = tempDb()
+    writeLog(path, tradingDay(4)).log.close()
+    // tradingDay: seq 10 is o-1's first fill
+    tamper(path, (db) => {
+      db.prepare('UPDATE events SET v = 2 WHERE seq = 10').run()
+      rechainFrom(db, 10)
+    })
+    const text = cli('replay', '--db', path)
+    expect(text.status).toBe(1)
+    const lines = text.stdout.split('\n')
+    expect(lines[1]).toBe('INCOMPLETE: 1 event not applied, so the state below lacks what it says (haltd audit names it too):')
+    expect(lines[2]).toBe('  seq 10 order.filled v2: version 2 is newer than this build reads (v1); written by a newer haltd?')
+
+    const json = cli('replay', '--db', path, '--json')
+    expect(json.status).toBe(1)
+    expect(JSON.parse(json.stdout).notApplied).toEqual({
+      total: 1,
+      first: [{ seq: 10, type: 'order.filled', v: 2, why: 'version 2 is newer than this build reads (v1); written by a newer haltd?' }],
+    })
+    // the state before that event is whole
+    const before = cli('replay', '--db', path, '--until', '9')
+    expect(before.status).toBe(0)
+    expect(before.stdout).not.toContain('INCOMPLETE')
+    // the audit flags the same file
+    expect(cli('audit', '--db', path).status).toBe(1)
+  })
+
+  it('given many events this build cannot read, then the text lists the first ten with their seq, type, version and why, and counts the rest', () => {
+    const path = tempDb()
+    writeLog(path, tradingDay(6)).log.close()
+    tamper(path, (db) => {
+      db.prepare("UPDATE events SET type = 'venue.teleported' WHERE type = 'market.mark'").run()
+      db.prepare("UPDATE events SET v = 7 WHERE type = 'order.accepted'").run()
+      rechainFrom(db, 1)
+    })
+    const r = cli('replay', '--db', path)
+    expect(r.status).toBe(1)
+    const lines = r.stdout.split('\n')
+    // a mark per venue, then 6 orders × (accepted + mark)
+    expect(lines[1]).toMatch(/^INCOMPLETE: 14 events not applied, so the state below lacks what they say/)
+    expect(lines[2]).toBe("  seq 4 venue.teleported v1: 'venue.teleported' is not an event type this build knows (written by a newer haltd?)")
+    expect(lines.filter((l) => l.startsWith('  seq '))).toHaveLength(10)
+    expect(lines[12]).toBe('  … and 4 more (--json lists the first 14)')
+    expect(lines).toContainEqual('  seq 9 order.accepted v7: version 7 is newer than this build reads (v1); written by a newer haltd?')
   })
 })
 

@@ -100,5 +100,7 @@ describe('haltd --help and bad input', () => {
   it('exits 2, not the 1 of a finding, when a check is given input it cannot use', async () => {
     expect((await haltd('audit', '--bogus')).code).toBe(2)
     expect((await haltd('checkpoint', 'verify')).code).toBe(2)
+    // replay's 1 says the state it shows is incomplete
+    expect((await haltd('replay', '--bogus')).code).toBe(2)
   })
 })

@@ -1,11 +1,15 @@
 import type { ReplayView } from '../state-view.js'
 import { clock, duration, iso, money, num, table } from './format.js'
 
+/** Events not applied that the text names one by one; the rest are counted (--json lists more). */
+const NOT_APPLIED_SHOWN = 10
+
 /** `haltd replay` without --json: the state at a glance, the way a status screen would show it. */
 export function renderReplayText(v: ReplayView, context: { lastSeq: number }): string {
   const out: string[] = []
   const where = v.seq === context.lastSeq ? 'the end of the log' : `seq ${v.seq} of ${context.lastSeq}`
   out.push(`state as of ${where} (${iso(v.ts || null)}), state hash ${v.stateHash.slice(0, 16)}…`)
+  out.push(...notAppliedLines(v.notApplied))
   out.push(
     `trading ${v.tradingState}; kill switch ${v.killSwitch.latched ? `LATCHED (${v.killSwitch.reason})` : 'not latched'}; drain ${v.drain}${v.paused ? '; paused' : ''}${v.deploymentsLocked ? '; deployments locked' : ''}`,
   )
@@ -44,4 +48,20 @@ export function renderReplayText(v: ReplayView, context: { lastSeq: number }): s
     )
   }
   return `${out.join('\n')}\n`
+}
+
+/**
+ * The events the replay read but could not apply, near the top: the state below lacks whatever
+ * they say (a fill not booked, an order not known), so a reader must not take it for the whole.
+ */
+function notAppliedLines(notApplied: ReplayView['notApplied']): string[] {
+  const { total, first } = notApplied
+  if (total === 0) return []
+  const shown = first.slice(0, NOT_APPLIED_SHOWN)
+  const lines = [
+    `INCOMPLETE: ${total} event${total === 1 ? '' : 's'} not applied, so the state below lacks what ${total === 1 ? 'it says' : 'they say'} (haltd audit names ${total === 1 ? 'it' : 'them'} too):`,
+    ...shown.map((e) => `  seq ${e.seq} ${e.type}${e.v === undefined ? '' : ` v${e.v}`}: ${e.why}`),
+  ]
+  if (total > shown.length) lines.push(`  … and ${total - shown.length} more (--json lists the first ${first.length})`)
+  return lines
 }

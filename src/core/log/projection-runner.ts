@@ -48,7 +48,18 @@ export type ReplayResult = {
   snapshot?: SnapshotMeta
   /** Events folded after the snapshot (or from the start). */
   applied: number
+  /** Events the fold read but could not apply (see `NotApplied`): the state lacks what they say. */
+  notApplied: { total: number; first: NotApplied[] }
 }
+
+/**
+ * An event the fold left out: one this build cannot read (a newer version or type, data that is
+ * not JSON; the fold's `unreadable-event`), or one it failed to apply (`projection-error`).
+ */
+export type NotApplied = { seq: number; type: string; v: number | undefined; why: string }
+
+/** How many events not applied a replay lists one by one; the rest are counted. */
+export const NOT_APPLIED_LISTED = 20
 
 /** Rebuild the state from the log: from a snapshot (if allowed and valid) or seq 0, to a seq or time. */
 export function replayLog(log: EventLog, options: ReplayOptions = {}): ReplayResult {
@@ -71,11 +82,24 @@ function replayWith(log: EventLog, store: SnapshotStore, options: ReplayOptions)
     ...(options.until !== undefined ? { to: options.until } : {}),
     ...(options.untilTs !== undefined ? { untilTs: options.untilTs } : {}),
   }
+  const notApplied = { total: 0, first: [] as NotApplied[] }
   for (const fact of readFacts(log, bounds)) {
+    const anomalies = state.anomalyCount
     evolve(state, fact)
     applied++
+    if (state.anomalyCount !== anomalies) noteNotApplied(notApplied, state, fact)
   }
-  return { state, seq: state.seq, applied, ...(restored ? { snapshot: restored.meta } : {}) }
+  return { state, seq: state.seq, applied, notApplied, ...(restored ? { snapshot: restored.meta } : {}) }
+}
+
+/** Whether the fold left `fact` out, as the anomaly it recorded for it says. */
+function noteNotApplied(into: ReplayResult['notApplied'], state: HaltdState, fact: Fact): void {
+  const last = state.anomalies.at(-1)
+  if (last === undefined || last.seq !== fact.seq || (last.kind !== 'unreadable-event' && last.kind !== 'projection-error')) return
+  into.total++
+  if (into.first.length >= NOT_APPLIED_LISTED) return
+  const why = fact.unreadable ?? `it could not be applied (${last.detail})`
+  into.first.push({ seq: fact.seq, type: String(fact.type), v: fact.v, why })
 }
 
 export type ProjectionRunnerOptions = {
