@@ -96,8 +96,9 @@ export const WebhookConfig = z.strictObject({
  * 4 s after it, has the process gone within 30 s of the emergency without cutting it short.
  */
 export const ShutdownConfig = z.strictObject({
-  // how an engine left running ends a shutdown is haltd's rule, recorded by the controller, not a setting
-  graceful: GracefulOptions.omit({ engineRunningIsExposure: true, exposureOutranksFailure: true })
+  // how an engine left running ends a shutdown, and how the first cancel round goes, are haltd's
+  // rules, recorded by the controller, not settings
+  graceful: GracefulOptions.omit({ engineRunningIsExposure: true, exposureOutranksFailure: true, cancelAllFirst: true })
     // the controller's defaults for a new shutdown; a parsed config states them, so it states these
     .extend({ settleByObservation: z.boolean().default(true), observePositions: z.boolean().default(true) })
     .prefault({}),

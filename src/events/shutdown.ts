@@ -86,6 +86,15 @@ export const GracefulOptions = z.strictObject({
    */
   settleByObservation: z.boolean().default(false),
   /**
+   * The first cancel round goes through each venue's cancel-all, whatever its mass or batch cancel
+   * (a venue with neither has its orders cancelled one by one in that command), with the
+   * shutdown's scope, as the emergency's does: the venue's answers count only for the orders its
+   * list, read after them, no longer holds. Absent means false: such a venue was sent one
+   * `cancel-order` per order, so a shutdown recorded before the option replays as it ran; the
+   * controller records true.
+   */
+  cancelAllFirst: z.boolean().default(false),
+  /**
    * An engine haltd controls that was not seen gone ends the shutdown `residual-exposure` (exit 2),
    * whatever else failed: it may still trade. Absent means false (it ended `failed` then), so a
    * shutdown recorded before the rule replays as it ran; the controller records true.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
 import type { CancelAllResult, ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { rig, silentBatchCancel } from './rig.js'
@@ -121,5 +122,75 @@ describe('a venue whose cancels say canceled and cancel nothing', () => {
       .map((e) => dataOf(e).confirmedBy)
     expect(confirmedBy).toHaveLength(2)
     for (const by of confirmedBy) expect(['stream', 'open-orders']).toContain(by)
+  })
+})
+
+describe('a venue without batch or mass cancel that answers a single cancel canceled and keeps the order', () => {
+  /** Each single cancel of `kept` answered canceled, the order left open; the others cancelled as the simulator does. */
+  const keeping =
+    (kept: () => string | undefined) =>
+    (sim: SimExchange): ExchangeGateway =>
+      new Proxy(sim, {
+        get: (target, key) => {
+          if (key === 'cancel')
+            return async (ref: { clientOrderId: string }) =>
+              ref.clientOrderId === kept() ? { clientOrderId: ref.clientOrderId, outcome: 'canceled' as const } : sim.cancel(ref as never)
+          const v = Reflect.get(target, key, target) as unknown
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+
+  async function keepsOne(mode: 'graceful' | 'emergency') {
+    let kept: string | undefined
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'none', batchCancel: 0, deadMansSwitch: 'none' } },
+      gateways: { alpha: keeping(() => kept) },
+      options: { graceful: { settleMs: 20, waitTimeoutMs: 200 } },
+    })
+    await r.rest(3)
+    kept = r.world().orders[0]!.clientOrderId
+    const report = await r.controller.requestShutdown({ mode, reason: mode === 'graceful' ? 'SIGTERM' : 'SIGUSR2', origin: 'signal' }).done
+    const reasons = r
+      .events()
+      .filter((e) => e.type === 'order.cancel-unconfirmed' && dataOf(e).clientOrderId === kept)
+      .map((e) => dataOf(e).reason)
+    const canceled = r
+      .events()
+      .filter((e) => e.type === 'order.canceled')
+      .map((e) => dataOf(e).clientOrderId)
+    return { r, report, kept: kept!, reasons, canceled }
+  }
+
+  it('given such a venue, when the graceful shutdown runs, then its first round is one cancel-all whose answers its list checks, the kept order is cancelled again, and it ends live and unconfirmed', async () => {
+    const { r, report, kept, reasons, canceled } = await keepsOne('graceful')
+
+    const commands = r
+      .events()
+      .filter((e) => e.type === 'shutdown.command-issued')
+      .map((e) => dataOf(e).command as Data)
+    expect(commands.filter((c) => c.kind === 'cancel-all')).toEqual([{ kind: 'cancel-all', venue: 'alpha', scope: 'own', orders: 3, round: 1 }])
+    expect(r.sim('alpha').openOrderCount).toBe(1)
+    expect(canceled).toHaveLength(2)
+    expect(canceled).not.toContain(kept)
+    expect(reasons[0]).toMatch(/^alpha answered the cancel canceled and still lists it open \(observation at seq \d+\)$/)
+    expect(reasons).toContain('alpha answered the cancel canceled again and still lists it open')
+    expect(report.outcome).toBe('residual-exposure')
+    expect(report.openOrders.count).toBe(1)
+    expect(report.cancelUnconfirmed.map((o) => o.clientOrderId)).toEqual([kept])
+    expect(report.reconciliation.verdict).toBe('OK')
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
+  it('given such a venue, when the emergency runs, then the kept order is not recorded canceled on the answer: it ends live and unconfirmed', async () => {
+    const { r, report, kept, reasons, canceled } = await keepsOne('emergency')
+
+    expect(r.sim('alpha').openOrderCount).toBe(1)
+    expect(canceled).toHaveLength(2)
+    expect(canceled).not.toContain(kept)
+    expect(reasons[0]).toMatch(/^alpha answered the cancel canceled and still lists it open \(observation at seq \d+\)$/)
+    expect(report.openOrders.count).toBe(1)
+    expect(report.cancelUnconfirmed.map((o) => o.clientOrderId)).toEqual([kept])
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 })

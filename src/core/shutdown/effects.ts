@@ -8,7 +8,7 @@ import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './ch
 import { openHandles } from './handles.js'
 import { controlEngine } from './engine-control.js'
 import { awaitSatisfied } from './graceful.js'
-import { settleOrders, toSettle } from './settle.js'
+import { listAfterCancels, settleOrders, toSettle } from './settle.js'
 import type { ShutdownPorts } from './ports.js'
 import { shutdownStatus, type ShutdownState } from './procedure.js'
 import { buildShutdownReport } from './report.js'
@@ -126,7 +126,8 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       ports.gate.halt(reasonOf(ctx))
       return { outcome: 'ok', detail: { halted: ports.gate.halted } }
     case 'cancel-order': {
-      const result = await ports.router.cancel(
+      const started = ports.clock.now()
+      const answer = await ports.router.cancelAwaitingList(
         {
           venue: command.venue,
           clientOrderId: command.clientOrderId,
@@ -135,8 +136,16 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
         },
         { reason: reasonOf(ctx), origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
       )
+      let result: typeof answer | 'listed-open' = answer
+      if (answer === 'answered-canceled') {
+        // "canceled" holds only if the venue's list, read after the answer, no longer shows the order
+        const left = Math.max(1, limit - (ports.clock.now() - started) - CANCEL_MARGIN_MS)
+        const gone = await confirmAnswers(command.venue, [command.clientOrderId], ctx, left)
+        result = gone.has(command.clientOrderId) ? 'canceled' : 'listed-open'
+      }
       // 'unconfirmed' was recorded as such by the router: never taken for canceled.
       if (result === 'unconfirmed') return { outcome: 'timed-out', detail: { result } }
+      if (result === 'listed-open') return { outcome: 'failed', detail: { result, error: listedOpen(command.venue) } }
       return { outcome: result === 'rejected' || result === 'open' ? 'failed' : 'ok', detail: { result } }
     }
     case 'cancel-all':
@@ -243,7 +252,8 @@ async function cancelAllRound(venue: string, scope: CancelScope, ctx: ExecuteCon
 
 /**
  * One venue's orders, all at once: the venue's cancel-all where it has a mass or batch cancel,
- * our own per-order cancels (a few in flight at a time) where it has neither. With `account`
+ * our own per-order cancels (a few in flight at a time, their answers checked against the venue's
+ * list read after them: `confirmAnswers`) where it has neither. With `account`
  * scope the gateway takes everything on the account (its mass cancel, or each open order it
  * lists). Only what the venue confirmed is recorded canceled; the rest is cancel-unconfirmed.
  */
@@ -324,21 +334,29 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
 /** What a cancel leaves of its command's time, to be answered and recorded in. */
 const CANCEL_MARGIN_MS = 50
 
-/** Each order haltd knows live at `venue`, cancelled by its ids through the router (a few in flight at a time). */
+/**
+ * Each order haltd knows live at `venue`, cancelled by its ids through the router (a few in flight
+ * at a time); those the venue answered canceled are canceled only as its list read after all the
+ * answers confirms (`confirmAnswers`).
+ */
 async function cancelEachKnown(venue: string, ctx: ExecuteContext, limit: number, reason: string): Promise<Result> {
   const { ports } = ctx
   const mine = ports.world().orders.filter((o) => o.venue === venue)
   // every cancel ends before the command's limit: one that could not is not sent, and its order
   // is left for the round to name unconfirmed rather than to a cancel still out when time is up
   const until = ports.clock.now() + limit - CANCEL_MARGIN_MS
-  const outcomes = await pool(mine, ports.cancelConcurrency ?? 64, (o) => {
+  const answers = await pool(mine, ports.cancelConcurrency ?? 64, (o) => {
     const left = until - ports.clock.now()
     if (left < CANCEL_MARGIN_MS) return Promise.resolve('not sent: no time left' as const)
-    return ports.router.cancel(
+    return ports.router.cancelAwaitingList(
       { venue, clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) },
       { reason, origin: ORIGIN, timeoutMs: Math.max(1, Math.min(Math.floor(limit / 2), left)) },
     )
   })
+  // the answers "canceled" hold only for the orders the venue's list, read after them all, no longer shows
+  const answered = mine.filter((_, i) => answers[i] === 'answered-canceled').map((o) => o.clientOrderId)
+  const confirmed = answered.length > 0 ? await confirmAnswers(venue, answered, ctx, Math.max(1, until - ports.clock.now())) : new Set<string>()
+  const outcomes = answers.map((r, i) => (r === 'answered-canceled' ? (confirmed.has(mine[i]!.clientOrderId) ? 'canceled' : 'listed-open') : r))
   const counts: Record<string, number> = {}
   for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
   const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length
@@ -405,6 +423,46 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
     .filter(Boolean)
     .join('; ')
   return { outcome: 'failed', detail: { ...detail, error } }
+}
+
+const listedOpen = (venue: string) => `${venue} answered the cancel canceled and still lists it open`
+
+/**
+ * Orders whose cancel the venue answered canceled (`router.cancelAwaitingList`): the answer is a
+ * confirmation only if the venue's open-order list, read after the answers (`listAfterCancels`: the
+ * one recorded after these cancels, or one fetched and recorded now, its seq the evidence), no
+ * longer holds the order, as the gateway's cancel-all does (`notStillListed`). One it still lists
+ * is recorded cancel-unconfirmed, to be settled by observation and cancelled again; where no list
+ * can be read, nothing contradicts the answer and it stands. Returns the client order ids no
+ * longer live.
+ */
+async function confirmAnswers(venue: string, answered: readonly string[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
+  const { ports } = ctx
+  const asked = new Set(answered)
+  // the venue's own stream may have confirmed some meanwhile
+  const still = ports.world().orders.filter((o) => o.venue === venue && asked.has(o.clientOrderId))
+  const live = new Set(still.map((o) => o.clientOrderId))
+  const gone = new Set(answered.filter((id) => !live.has(id)))
+  if (still.length === 0) return gone
+  const seen = await listAfterCancels({
+    log: ports.log,
+    gateway: gatewayOf(ctx, venue),
+    orders: still,
+    timeoutMs: limit,
+    since: ctx.state.steps[0]?.startedSeq ?? 1,
+  })
+  const events: EventInput[] = []
+  for (const o of still) {
+    const key = { venue, clientOrderId: o.clientOrderId }
+    if (seen.list && seen.listed(o)) {
+      events.push({ type: 'order.cancel-unconfirmed', data: { ...key, reason: `${listedOpen(venue)} (observation at seq ${seen.list.seq})` } })
+      continue
+    }
+    events.push({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
+    gone.add(o.clientOrderId)
+  }
+  appendInChunks(ctx, events)
+  return gone
 }
 
 /**

@@ -124,8 +124,10 @@ function cancelRound(ctx: StepContext, round: number, orders: readonly WorldOrde
   for (const venue of [...byVenue.keys()].sort()) {
     const list = settling ? byVenue.get(venue)!.filter((o) => o.status !== UNCONFIRMED) : byVenue.get(venue)!
     const info = ctx.options.venues.find((v) => v.name === venue)
-    // One mass cancel per venue on the first round when everything there goes; per order otherwise.
-    if (round === 1 && !kept && info && info.massCancel !== 'none') {
+    // One cancel-all per venue on the first round when everything there goes (a mass cancel; or,
+    // recorded with the option, the venue's batch or single cancels, confirmed by its list read
+    // after them); per order otherwise.
+    if (round === 1 && !kept && info && (info.massCancel !== 'none' || ctx.options.graceful.cancelAllFirst)) {
       commands.push({ kind: 'cancel-all', venue, scope: ctx.options.graceful.cancelScope, orders: list.length, round })
       continue
     }

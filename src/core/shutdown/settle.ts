@@ -162,31 +162,66 @@ type EventLogList = { seq: number; orders: EventData<'venue.open-orders-observed
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
+/** The open-order list read after the cancels of some orders, and whether it lists each of them. */
+export type ListAfterCancels = {
+  list?: EventLogList
+  source?: 'recorded' | 'fetched'
+  /** Why there is no list (it failed, or had no answer in time). */
+  error?: string
+  /** Whether the list holds the order (by its client or venue id); false without a list. */
+  listed: (order: WorldOrder) => boolean
+}
+
+/**
+ * The venue's open-order list recorded after every cancel of `orders`, or one fetched now (recorded
+ * like any observation of the venue, and read back as evidence) when there is none. A fetch that
+ * fails or has no answer within `timeoutMs` gives no list, and says why.
+ */
+export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'>): Promise<ListAfterCancels> {
+  const { log, gateway, orders } = deps
+  const venue = gateway.venue
+  const recorded = recordedListAfterCancels(log, venue, orders, deps.since)
+  let list = recorded
+  let error: string | undefined
+  if (!list) {
+    const observing = observeVenue(log, gateway, { openOrders: true })
+    observing.catch(() => {})
+    try {
+      await pTimeout(observing, { milliseconds: Math.max(1, deps.timeoutMs), message: `the open-order list had no answer within ${deps.timeoutMs} ms` })
+      list = recordedListAfterCancels(log, venue, orders, deps.since)
+    } catch (e) {
+      error = messageOf(e)
+    }
+  }
+  const ids = new Set<string>()
+  for (const o of list?.orders ?? []) {
+    ids.add(`v:${o.venueOrderId}`)
+    if (o.clientOrderId) ids.add(`c:${o.clientOrderId}`)
+  }
+  return {
+    ...(list ? { list, source: recorded ? ('recorded' as const) : ('fetched' as const) } : {}),
+    ...(error !== undefined ? { error } : {}),
+    listed: (o) => list !== undefined && (ids.has(`c:${o.clientOrderId}`) || (o.venueOrderId !== undefined && ids.has(`v:${o.venueOrderId}`))),
+  }
+}
+
 /**
  * Ask the venue about each order (lookups, and an open-order list fetched now when none was
  * recorded after the cancel), then record what its answers settle. Answers that do not come
  * within `timeoutMs` count as none. Returns the events they settle, for the caller to append.
  */
 export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleSummary; events: EventInput[] }> {
-  const { log, gateway, orders } = deps
-  const venue = gateway.venue
+  const { gateway, orders } = deps
   const summary: SettleSummary = { settled: {}, open: [], unsettled: [] }
   if (orders.length === 0) return { summary, events: [] }
-  const recorded = recordedListAfterCancels(log, venue, orders, deps.since)
   const bound = <T>(p: Promise<T>, what: string) => {
     p.catch(() => {})
     return pTimeout(p, { milliseconds: Math.max(1, deps.timeoutMs), message: `${what} had no answer within ${deps.timeoutMs} ms` })
   }
-  // a list taken now is recorded like any observation of the venue, and read back as evidence
-  const listing: Promise<EventLogList | undefined> = recorded
-    ? Promise.resolve(recorded)
-    : bound(observeVenue(log, gateway, { openOrders: true }), 'the open-order list').then(
-        () => recordedListAfterCancels(log, venue, orders, deps.since),
-        (e: unknown) => {
-          summary.listError = messageOf(e)
-          return undefined
-        },
-      )
+  const listing = listAfterCancels(deps).then((seen) => {
+    if (seen.error !== undefined) summary.listError = seen.error
+    return seen
+  })
   const lookups = pool(orders, deps.concurrency, async (o): Promise<Lookup> => {
     try {
       const found = await bound(
@@ -198,18 +233,11 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
       return { kind: 'failed', error: messageOf(e) }
     }
   })
-  const [list, answers] = await Promise.all([listing, lookups])
-  if (list) summary.list = { seq: list.seq, source: recorded ? 'recorded' : 'fetched' }
-  const listedIds = new Set<string>()
-  for (const o of list?.orders ?? []) {
-    listedIds.add(`v:${o.venueOrderId}`)
-    if (o.clientOrderId) listedIds.add(`c:${o.clientOrderId}`)
-  }
+  const [{ list, source, listed }, answers] = await Promise.all([listing, lookups])
+  if (list && source) summary.list = { seq: list.seq, source }
   const events: EventInput[] = []
   orders.forEach((o, i) => {
-    const seen = list
-      ? { seq: list.seq, listed: listedIds.has(`c:${o.clientOrderId}`) || (o.venueOrderId !== undefined && listedIds.has(`v:${o.venueOrderId}`)) }
-      : undefined
+    const seen = list ? { seq: list.seq, listed: listed(o) } : undefined
     const s = settlementOf(o, answers[i]!, seen)
     if (s.kind === 'unsettled') {
       summary.unsettled.push({ clientOrderId: o.clientOrderId, reason: s.reason })

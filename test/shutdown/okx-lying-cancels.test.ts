@@ -1,0 +1,172 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { auditLog } from '../../src/audit/audit.js'
+import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
+import { OrderRouter } from '../../src/core/execution/order-router.js'
+import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
+import { formatShutdownReport } from '../../src/core/shutdown/report.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { recordedShutdownOptions } from '../../src/events/shutdown.js'
+import type { Envelope } from '../../src/index.js'
+import { fakeOkx, startFakeOkx } from '../support/fake-okx/index.js'
+import { rig } from './rig.js'
+
+const VENUE = 'okx'
+const SWAP = 'BTC/USDT:USDT'
+const strategy = { kind: 'strategy' as const, id: 'mm' }
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/**
+ * haltd with one venue, the real `ccxt.okx` over CcxtGateway against the fake OKX (no mass cancel,
+ * batch cancels of 20), three resting orders, and no update feed: the venue's word reaches haltd
+ * only when it asks. `keep(n)` makes the venue answer the next `n` cancels of the first order
+ * `sCode 0` while it keeps the order open (Infinity: every cancel).
+ */
+async function okx(options: ShutdownOptionsInput = {}) {
+  const venue = await startFakeOkx()
+  const exchange = fakeOkx(venue, { type: 'swap' })
+  const gateway = new CcxtGateway({
+    venue: VENUE,
+    exchange,
+    symbols: [SWAP],
+    stream: false,
+    pollIntervalMs: 3_600_000,
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+  })
+  await gateway.connect()
+  cleanups.push(async () => {
+    await gateway.close()
+    await venue.close()
+  })
+  const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway }, options: { graceful: { settleMs: 20, waitTimeoutMs: 300 }, ...options } })
+  const engine = new OrderRouter({ log: r.log, gate: r.gate, venues: r.venues, runTag: 'e', submitTimeoutMs: 10_000, positionOf: () => 0 })
+  cleanups.push(async () => engine.close())
+  const ids: string[] = []
+  const ordIds: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const out = await engine.submit({ venue: VENUE, symbol: SWAP, side: 'buy', type: 'limit', qty: 1, price: 40_000 + i, origin: strategy })
+    if (out.status !== 'accepted' || out.venueOrderId === undefined) throw new Error(`resting order not accepted: ${JSON.stringify(out)}`)
+    ids.push(out.clientOrderId)
+    ordIds.push(out.venueOrderId)
+  }
+  const kept = ids[0]!
+  let lies = 0
+  const real = venue.engine.cancel.bind(venue.engine)
+  venue.engine.cancel = (segment, symbol, ref) => {
+    const o = venue.engine.find(segment, ref, symbol)
+    if (o && o.clientOrderId === kept && lies > 0) {
+      lies--
+      return o
+    }
+    return real(segment, symbol, ref)
+  }
+  return {
+    r,
+    venue,
+    ids,
+    kept,
+    /** The cancels of the kept order the venue received, in a batch or on their own (ccxt names it by its ordId). */
+    keptCancels: () =>
+      venue.requests.filter((q) => q.path.startsWith('/api/v5/trade/cancel') && JSON.stringify(q.body).includes(`"ordId":"${ordIds[0]}"`)).length,
+    keep: (n: number) => {
+      lies = n
+    },
+  }
+}
+
+const dataOf = <T>(e: Envelope) => e.data as T
+const issued = (events: Envelope[]) =>
+  events.filter((e) => e.type === 'shutdown.command-issued').map((e) => dataOf<{ command: Record<string, unknown> }>(e).command)
+const of = (events: Envelope[], type: string, id: string) => events.filter((e) => e.type === type && dataOf<{ clientOrderId: string }>(e).clientOrderId === id)
+const closing = (events: Envelope[]) => issued(events).find((c) => c.kind === 'notify' && c.topic === 'shutdown.completed') as { message: string } | undefined
+
+function replaysClean(r: ReturnType<typeof rig>): void {
+  expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  const report = auditLog(r.log)
+  expect(report.findings.filter((f) => f.check === 'decision' || f.check === 'invariant' || f.check === 'schema')).toEqual([])
+}
+
+describe('OKX answers a cancel done and keeps the order open, in a graceful shutdown', () => {
+  it('given a venue that keeps one order through every cancel, when the graceful shutdown runs, then it is cancelled again, ends cancel-unconfirmed, and the report, its exit code and the closing notification count it live', async () => {
+    // given
+    const { r, venue, ids, kept, keep, keptCancels } = await okx()
+    keep(Number.POSITIVE_INFINITY)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then the first round was one cancel-all (OKX's batch cancel, its list read after the answers)
+    const events = r.events()
+    const commands = issued(events)
+    expect(commands.filter((c) => c.kind === 'cancel-all')).toEqual([{ kind: 'cancel-all', venue: VENUE, scope: 'own', orders: 3, round: 1 }])
+    expect(commands.filter((c) => c.kind === 'cancel-order')).toEqual([])
+    // the other two are canceled; the kept one was cancelled again (settle-orders) and never recorded canceled
+    for (const id of ids.slice(1)) expect(of(events, 'order.canceled', id)).toHaveLength(1)
+    expect(of(events, 'order.canceled', kept)).toEqual([])
+    expect(keptCancels()).toBeGreaterThanOrEqual(2)
+    const reasons = of(events, 'order.cancel-unconfirmed', kept).map((e) => dataOf<{ reason: string }>(e).reason)
+    expect(reasons[0]).toBe('okx answered the order canceled and still lists it open')
+    expect(reasons).toContain('okx answered the cancel canceled again and still lists it open')
+    expect(venue.openCount()).toBe(1)
+
+    // and the report agrees with its reconciliation: live, unconfirmed, residual exposure (exit 2)
+    expect(report.outcome).toBe('residual-exposure')
+    expect(report.openOrders.count).toBe(1)
+    expect(report.cancelUnconfirmed.map((o) => o.clientOrderId)).toEqual([kept])
+    expect(report.reconciliation.problems).toEqual([])
+    expect(dataOf<{ exitCode: number }>(events.find((e) => e.type === 'shutdown.completed')!).exitCode).toBe(2)
+    expect(closing(events)?.message).toContain('; 1 order(s) still live;')
+    expect(formatShutdownReport(report)).toContain('open orders: 1 (1 cancel-unconfirmed)')
+    replaysClean(r)
+  })
+
+  it('given a venue that keeps one order through the first cancel only, when the graceful shutdown runs, then the order is cancelled again and ends canceled on the venue’s word', async () => {
+    // given
+    const { r, venue, ids, kept, keep, keptCancels } = await okx()
+    keep(1)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then
+    const events = r.events()
+    expect(of(events, 'order.cancel-unconfirmed', kept).map((e) => dataOf<{ reason: string }>(e).reason)).toEqual([
+      'okx answered the order canceled and still lists it open',
+    ])
+    expect(of(events, 'order.canceled', kept)).toHaveLength(1)
+    expect(keptCancels()).toBe(2)
+    expect(venue.openCount()).toBe(0)
+    for (const id of ids) expect(of(events, 'order.canceled', id)).toHaveLength(1)
+    expect(report.outcome).toBe('clean')
+    expect(report.openOrders.count).toBe(0)
+    replaysClean(r)
+  })
+
+  it('given a shutdown recorded before the first round went through the cancel-all (no cancelAllFirst, read as false), when it runs, then it cancels order by order as it did, replays without divergence, and the list read after each answer still catches the kept order', async () => {
+    // a log without the field reads it as false
+    expect(recordedShutdownOptions({ graceful: { settleByObservation: true } }).graceful.cancelAllFirst).toBe(false)
+    // given
+    const { r, ids, kept, keep } = await okx({ graceful: { settleMs: 20, waitTimeoutMs: 300, cancelAllFirst: false } })
+    keep(Number.POSITIVE_INFINITY)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then round 1 is one cancel-order per order, as such a shutdown decided
+    const events = r.events()
+    const requested = events.find((e) => e.type === 'shutdown.requested')!
+    expect(dataOf<{ options: { graceful: { cancelAllFirst: boolean } } }>(requested).options.graceful.cancelAllFirst).toBe(false)
+    const cancels = issued(events).filter((c) => c.kind === 'cancel-all' || c.kind === 'cancel-order')
+    expect(cancels.filter((c) => c.round === 1).map((c) => c.kind)).toEqual(['cancel-order', 'cancel-order', 'cancel-order'])
+    expect(of(events, 'order.cancel-unconfirmed', kept).map((e) => dataOf<{ reason: string }>(e).reason)[0]).toMatch(
+      /^okx answered the cancel canceled and still lists it open \(observation at seq \d+\)$/,
+    )
+    for (const id of ids.slice(1)) expect(of(events, 'order.canceled', id)).toHaveLength(1)
+    expect(report.openOrders.count).toBe(1)
+    expect(report.outcome).toBe('residual-exposure')
+    replaysClean(r)
+  })
+})
