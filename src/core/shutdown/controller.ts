@@ -67,7 +67,14 @@ export class ShutdownController {
     const given = { ...(this.ports.options ?? {}), ...(request.options ?? {}) }
     // Recorded explicitly: a log without the field replays with the behaviour before it existed.
     const emergency = { observeAfterCancels: true, settleByObservation: true, ...given.emergency }
-    const graceful = { observePositions: true, settleByObservation: true, engineRunningIsExposure: true, exposureOutranksFailure: true, cancelAllFirst: true, ...given.graceful }
+    const graceful = {
+      observePositions: true,
+      settleByObservation: true,
+      engineRunningIsExposure: true,
+      exposureOutranksFailure: true,
+      cancelAllFirst: true,
+      ...given.graceful,
+    }
     const options = { ...given, emergency, graceful, venues: this.venueInfo(request.options) }
     const events = shutdownDecider.decide({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
     this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId: `${shutdownId}:start:0`, correlationId: shutdownId })))
