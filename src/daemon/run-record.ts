@@ -58,7 +58,7 @@ export function startRun(
   }
   log.append({
     type: 'run.started',
-    data: { runId: input.runId, version: input.version, configHash: input.configHash, host: hostname().slice(0, 255), pid: process.pid },
+    data: { runId: input.runId, version: input.version, configHash: input.configHash, host: hostname().slice(0, 255), pid: process.pid, refusesOverfills: true },
   })
   if (crashed) logger.warn({ crashedRun: crashed.runId, pid: crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')
   return { runId: input.runId, ...(crashed ? { crashed } : {}) }

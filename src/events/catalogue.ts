@@ -391,6 +391,12 @@ export const current = {
       configHash: Text(128),
       host: Text(255),
       pid: z.number().int().nonnegative(),
+      /**
+       * Its writer records a fill of more than its order as the venue's unreadable report, never
+       * as a fill; absent in runs of builds before that rule, whose logs may hold such fills
+       * honestly. The audit judges a booked overfill only inside a run that says so.
+       */
+      refusesOverfills: z.literal(true).optional(),
     }),
   },
   'run.ended': { v: 1, data: z.strictObject({ runId: Id, exitCode: z.number().int().min(0).max(255) }) },

@@ -26,7 +26,7 @@ const strategyOrder = (venue: string, id: string, side: 'buy' | 'sell', qty: num
  * canceled on the venue's word, marks, and venue reports that agree with haltd.
  */
 export function* tradingDay(orders = 6): Generator<EventInput> {
-  yield { type: 'run.started', data: { runId: 'run-1', version: '0.1.0', configHash: 'c0ffee', host: 'test', pid: 4242 } }
+  yield { type: 'run.started', data: { runId: 'run-1', version: '0.1.0', configHash: 'c0ffee', host: 'test', pid: 4242, refusesOverfills: true } }
   for (const venue of ['binance', 'okx']) {
     yield { type: 'venue.connected', data: { venue, latencyMs: 3 } }
     yield { type: 'venue.markets-observed', data: { venue, markets: [{ symbol: 'BTC/USDT', amountStep: 0.001, priceStep: 0.1 }] } }

@@ -30,6 +30,11 @@ const submitted = (id: string, qty: number, origin: { kind: 'strategy' | 'adopte
   type: 'order.submitted',
   data: { venue: 'binance', clientOrderId: id, symbol: 'BTC/USDT', side: 'buy', type: 'limit', qty, price: 100, origin },
 })
+/** A run's start: by a build that refuses overfills (`true`), or by one from before that rule. */
+const runStarted = (refusesOverfills: boolean): EventInput => ({
+  type: 'run.started',
+  data: { runId: 'r-1', version: '0.1.0', configHash: 'c0ffee', host: 'test', pid: 1, ...(refusesOverfills ? { refusesOverfills: true } : {}) },
+})
 const filled = (id: string, tradeId: string, qty: number, source?: 'order-total'): EventInput => ({
   type: 'order.filled',
   data: { venue: 'binance', clientOrderId: id, tradeId, qty, price: 100, fee: 0, ...(source ? { source } : {}) },
@@ -86,8 +91,16 @@ describe('audit: a log rewritten with its chain recomputed, holding what haltd n
 
   it('given an order total of more than its order, recorded as a fill, then it is an overfill too', () => {
     const path = tempDb()
-    writeLog(path, [submitted('o-1', 2), filled('o-1', 'total:3:o-1', 3, 'order-total')]).log.close()
-    expect(invariantFindings(path)).toEqual([expect.objectContaining({ kind: 'invariant.overfill-booked', seq: 2 })])
+    writeLog(path, [runStarted(true), submitted('o-1', 2), filled('o-1', 'total:3:o-1', 3, 'order-total')]).log.close()
+    expect(invariantFindings(path)).toEqual([expect.objectContaining({ kind: 'invariant.overfill-booked', seq: 3 })])
+  })
+
+  it('given a run of an older build, which recorded a venue report of more than the order as a fill, then that fill is the fold’s anomaly, not a finding', () => {
+    const path = tempDb()
+    writeLog(path, [runStarted(false), submitted('o-1', 2), filled('o-1', 't-1', 5)]).log.close()
+    const report = auditFile(path)
+    expect(report.findings.filter((f) => f.check === 'invariant')).toEqual([])
+    expect(report.anomalies.map((a) => a.kind)).toContain('overfill')
   })
 
   it('given a strategy order submitted after a venue report of it, then the report is out of order, whatever its kind', () => {

@@ -7,7 +7,7 @@ import { anchorOf, formatAnchor, parseAnchor } from '../../src/core/log/anchor.j
 import { NotAnEventLog } from '../../src/core/log/errors.js'
 import { dist } from '../support/paths.js'
 import { tempDb } from '../support/tmp.js'
-import { swapRows, T0, tamper, tradingDay, writeLog } from './fixtures.js'
+import { rechainFrom, swapRows, T0, tamper, tradingDay, writeLog } from './fixtures.js'
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8' })
 
@@ -116,25 +116,9 @@ describe('audit: tampering is found at the exact seq', () => {
 
     // the forger edits seq 21 and rehashes it and everything after it: the chain is whole again
     tamper(path, (db) => {
-      const rows = db.prepare('SELECT * FROM events WHERE seq >= 21 ORDER BY seq').all() as Record<string, string | number | null>[]
-      let prev = String(rows[0]!.prev_hash)
-      const update = db.prepare('UPDATE events SET data = ?, prev_hash = ?, hash = ? WHERE seq = ?')
-      for (const row of rows) {
-        const data = row.seq === 21 ? String(row.data).replace('"price":', '"price":1') : String(row.data)
-        const hash = chainHash(prev, {
-          seq: Number(row.seq),
-          id: String(row.id),
-          type: String(row.type),
-          v: Number(row.v),
-          ts: Number(row.ts),
-          stream: String(row.stream),
-          causationId: row.causation_id as string | null,
-          correlationId: row.correlation_id as string | null,
-          data,
-        })
-        update.run(data, prev, hash, row.seq)
-        prev = hash
-      }
+      const row = db.prepare('SELECT data FROM events WHERE seq = 21').get() as { data: string }
+      db.prepare('UPDATE events SET data = ? WHERE seq = 21').run(row.data.replace('"price":', '"price":1'))
+      rechainFrom(db, 21)
     })
     expect(cli('verify', '--db', path).status).toBe(0)
     const forged = cli('audit', '--db', path, '--expect-head', kept, '--format', 'json')
