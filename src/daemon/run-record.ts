@@ -30,9 +30,10 @@ export const runsIn = (log: EventLog): RunsState => foldStreams(log, RUNS)
 /**
  * Record the start of a run. A previous run that never recorded its end is written off first,
  * before anything else this run does, as what this instance knows of it: where another instance
- * led it and this one took the lease after it expired (a failover), `run.lease-expired` (that
- * process may be alive, paused or cut off from NATS); otherwise it was this log's own writer, gone
- * (the log's lock is free), and it crashed or was killed: `run.crashed`.
+ * led it and this one took the lease after it expired (a standby's failover, or a start on another
+ * machine than that run's), `run.lease-expired` (that process may be alive, paused or cut off from
+ * NATS); otherwise it was this log's own writer, gone (the log's lock is free), and it crashed or
+ * was killed: `run.crashed`, also when a restart here carries a new instance id (host-pid).
  */
 export function startRun(
   log: EventLog,
@@ -44,7 +45,10 @@ export function startRun(
   if (open) {
     const ledBy = leaderOf(log, open.startedSeq, input.lease)
     const lease = input.lease
-    if (lease && ledBy !== lease.instance && (lease.reason === 'failover' || ledBy !== undefined)) {
+    // a restart on this host under a new instance id (host-pid) took over nothing: the log's free
+    // lock says its own process is gone
+    const elsewhere = open.host !== hostname().slice(0, 255)
+    if (lease && ledBy !== lease.instance && (lease.reason === 'failover' || (ledBy !== undefined && (lease.reason !== 'startup' || elsewhere)))) {
       const data = { runId: open.runId, pid: open.pid, lastSeq: log.lastSeq, ...(ledBy ? { leader: ledBy } : {}), by: lease.instance, epoch: lease.epoch }
       log.append({ type: 'run.lease-expired', data })
       logger.warn(
@@ -58,7 +62,14 @@ export function startRun(
   }
   log.append({
     type: 'run.started',
-    data: { runId: input.runId, version: input.version, configHash: input.configHash, host: hostname().slice(0, 255), pid: process.pid, refusesOverfills: true },
+    data: {
+      runId: input.runId,
+      version: input.version,
+      configHash: input.configHash,
+      host: hostname().slice(0, 255),
+      pid: process.pid,
+      refusesOverfills: true,
+    },
   })
   if (crashed) logger.warn({ crashedRun: crashed.runId, pid: crashed.pid }, 'the previous run ended without recording its end: recorded as crashed')
   return { runId: input.runId, ...(crashed ? { crashed } : {}) }
