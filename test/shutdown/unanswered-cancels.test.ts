@@ -194,3 +194,41 @@ describe('a venue without batch or mass cancel that answers a single cancel canc
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 })
+
+describe('single cancels checked at once, one answered later than the other', () => {
+  it('given a venue that takes longer over one cancel, when another order’s list is read meanwhile, then that list is not taken against the slow one: both end canceled', async () => {
+    // given a venue with neither batch nor mass cancel, no status on its stream, and one cancel 80 ms slower
+    let slow: string | undefined
+    const slowCancel = (sim: SimExchange): ExchangeGateway =>
+      new Proxy(sim, {
+        get: (target, key) => {
+          if (key === 'cancel')
+            return async (ref: Parameters<SimExchange['cancel']>[0]) => {
+              if (ref.clientOrderId === slow) await new Promise((r) => setTimeout(r, 80))
+              return target.cancel(ref)
+            }
+          if (key === 'onUpdate')
+            return (handler: Parameters<SimExchange['onUpdate']>[0]) => target.onUpdate((u) => (u.kind === 'status' ? undefined : handler(u)))
+          const value = Reflect.get(target, key, target)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'none', batchCancel: 0, deadMansSwitch: 'none' } },
+      gateways: { alpha: slowCancel },
+      options: { graceful: { settleMs: 20, waitTimeoutMs: 2_000, cancelAllFirst: false } },
+    })
+    await r.rest(2)
+    slow = r.world().orders[0]!.clientOrderId
+
+    // when the graceful shutdown cancels them one command each
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+
+    // then the venue holds nothing, nothing is unconfirmed, and the shutdown is clean
+    expect(r.sim('alpha').openOrderCount).toBe(0)
+    expect(r.events().filter((e) => e.type === 'order.cancel-unconfirmed')).toEqual([])
+    expect(report.outcome).toBe('clean')
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+})

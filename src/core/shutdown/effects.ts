@@ -444,12 +444,14 @@ async function confirmAnswers(venue: string, answered: readonly string[], ctx: E
   const live = new Set(still.map((o) => o.clientOrderId))
   const gone = new Set(answered.filter((id) => !live.has(id)))
   if (still.length === 0) return gone
+  // a list asked for once these answers are in: one recorded earlier may predate the venue's work on them
   const seen = await listAfterCancels({
     log: ports.log,
     gateway: gatewayOf(ctx, venue),
     orders: still,
     timeoutMs: limit,
     since: ctx.state.steps[0]?.startedSeq ?? 1,
+    fresh: true,
   })
   const events: EventInput[] = []
   for (const o of still) {

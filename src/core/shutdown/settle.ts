@@ -2,7 +2,7 @@ import pTimeout from 'p-timeout'
 import { orderStream, type EventData, type EventInput } from '../../events/index.js'
 import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import type { EventLog } from '../log/event-log.js'
-import { observeVenue, totalTradeId } from '../execution/venue-recorder.js'
+import { observeVenue, openOrdersObserved, totalTradeId } from '../execution/venue-recorder.js'
 import { foldOpenOrderList, type ListSoFar } from '../../projections/venues.js'
 import { pool } from '../execution/pool.js'
 import type { ShutdownCommand, WorldOrder } from './types.js'
@@ -177,13 +177,28 @@ export type ListAfterCancels = {
  * like any observation of the venue, and read back as evidence) when there is none. A fetch that
  * fails or has no answer within `timeoutMs` gives no list, and says why.
  */
-export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'>): Promise<ListAfterCancels> {
+export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'> & { fresh?: boolean }): Promise<ListAfterCancels> {
   const { log, gateway, orders } = deps
   const venue = gateway.venue
-  const recorded = recordedListAfterCancels(log, venue, orders, deps.since)
+  // `fresh`: a list recorded after the cancel requests may have been asked for before the venue
+  // answered them (another order's check, still under way): only one asked for now is read
+  const recorded = deps.fresh ? undefined : recordedListAfterCancels(log, venue, orders, deps.since)
   let list = recorded
   let error: string | undefined
-  if (!list) {
+  if (deps.fresh) {
+    const fetching = gateway.fetchOpenOrders()
+    fetching.catch(() => {})
+    try {
+      const open = await pTimeout(fetching, {
+        milliseconds: Math.max(1, deps.timeoutMs),
+        message: `the open-order list had no answer within ${deps.timeoutMs} ms`,
+      })
+      const stored = log.appendBatch(openOrdersObserved(venue, open))
+      list = { seq: stored.at(-1)!.seq, orders: stored.flatMap((e) => (e.data as EventData<'venue.open-orders-observed'>).orders) }
+    } catch (e) {
+      error = messageOf(e)
+    }
+  } else if (!list) {
     const observing = observeVenue(log, gateway, { openOrders: true })
     observing.catch(() => {})
     try {
