@@ -132,7 +132,7 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
 
 /**
  * A shutdown's outcome as of `state`: its completion, or the log's end for one that never completed.
- * One that ended after its run lost the engine's lease (`deposed`) is `NOT_LEADER`, and only that:
+ * One that ended after its run lost the engine's lease (`deposed`) is `NOT_LEADER`, and, where another leader is named, only that:
  * what this log shows of the venues stops where the leader's log goes on, so its positions and
  * orders are not read as the engine's exposure.
  */
@@ -187,7 +187,13 @@ function outcomeAt(state: HaltdState, t: Tracked, deposed: Deposed | undefined):
   if (s.completed && deadlineAt !== null && at > deadlineAt)
     concerns.push({ verdict: 'DEADLINE_MISSED', what: `completed ${at - deadlineAt} ms after its deadline (${new Date(deadlineAt).toISOString()})` })
   concerns.sort((a, b) => severity(a.verdict) - severity(b.verdict))
-  if (deposed) concerns.splice(0, concerns.length, { verdict: 'NOT_LEADER', what: notLeaderWords(deposed, t, exposure.length, world.orders.length) })
+  if (deposed) {
+    const notLeader = { verdict: 'NOT_LEADER' as const, what: notLeaderWords(deposed, t, exposure.length, world.orders.length) }
+    // with another leader named, its log holds the engine's stop; without one, nobody else may
+    // have stopped it, and what this log shows may be the engine's: its concerns stay
+    if (deposed.leader !== undefined) concerns.splice(0, concerns.length, notLeader)
+    else concerns.unshift(notLeader)
+  }
 
   const kept = exposure.length > 0 || world.orders.length > 0
   const verdict: OutcomeVerdict = concerns[0]?.verdict ?? (kept ? 'POSITIONS_KEPT' : 'FLAT_VERIFIED')
@@ -238,10 +244,15 @@ function notLeaderWords(d: Deposed, t: Tracked, positions: number, orders: numbe
     sent.cancels + sent.cancelAlls + sent.ordersAccepted === 0
       ? `its shutdown sent nothing to the venues${from} (no cancel, cancel-all or accepted order recorded after seq ${d.seq})`
       : `after seq ${d.seq} its log records ${sent.cancels} cancel request(s), ${sent.cancelAlls} cancel-all request(s) and ${sent.ordersAccepted} order(s) a venue accepted`
-  const leader = d.leader === undefined ? "its leader's" : `its leader's ('${d.leader}'${d.leaderEpoch !== undefined ? `, epoch ${d.leaderEpoch}` : ''})`
+  const lost = `this instance ('${d.instance}', epoch ${d.epoch}) no longer led the engine (lost at seq ${d.seq}: ${d.reason}); ${what}; `
+  if (d.leader === undefined)
+    return (
+      lost +
+      `its lease expired with no other leader named: no other log may hold the engine's stop, so the ${positions} position(s) and ${orders} live order(s) here may be the engine's, and this log's other concerns stand`
+    )
   return (
-    `this instance ('${d.instance}', epoch ${d.epoch}) no longer led the engine (lost at seq ${d.seq}: ${d.reason}); ${what}; ` +
-    `the engine's stop is ${leader}: audit the leader's log. The ${positions} position(s) and ${orders} live order(s) here are as this log last knew them, not the engine's`
+    lost +
+    `the engine's stop is its leader's ('${d.leader}'${d.leaderEpoch !== undefined ? `, epoch ${d.leaderEpoch}` : ''}): audit the leader's log. The ${positions} position(s) and ${orders} live order(s) here are as this log last knew them, not the engine's`
   )
 }
 

@@ -22,7 +22,7 @@ const lost: EventInput = { type: 'leadership.lost', data: { engine: 'mm-1', inst
  * alpha (3) and bravo (-2), then (`lose`) the lease lost as the daemon records it, the gate closed
  * and, where `fenced`, every cancel refused as a deposed leader's are; then a graceful shutdown.
  */
-async function deposedLog(o: { lose: boolean; fenced: boolean }): Promise<{ db: string; lostAt: number }> {
+async function deposedLog(o: { lose: boolean; fenced: boolean; lostWith?: EventInput }): Promise<{ db: string; lostAt: number }> {
   const r = rig({ options: { graceful: { flatten: 'aggressive', settleMs: 50, waitTimeoutMs: 500, budgets: { reconcile: 500 } } } })
   await r.rest(2)
   await r.take('alpha', 3)
@@ -30,7 +30,7 @@ async function deposedLog(o: { lose: boolean; fenced: boolean }): Promise<{ db: 
   r.log.append(acquired)
   let lostAt = 0
   if (o.lose) {
-    lostAt = r.log.append(lost).seq
+    lostAt = r.log.append(o.lostWith ?? lost).seq
     const why = `not the leader: ${reason}`
     r.gate.halt(why)
     r.gate.fence(() => why)
@@ -87,6 +87,30 @@ describe('audit: a shutdown on an instance that no longer led its engine', () =>
     const callout = html.slice(html.indexOf('id="outcome"'), html.indexOf('</section>'))
     expect(callout).toContain('Shutdown outcome: NOT THE LEADER')
     expect(callout).not.toContain('id="residual-exposure"')
+  }, 60_000)
+
+  it('given a lease that expired with no other leader named, when audited, then NOT_LEADER leads, and the exposure and its concerns stand: no other log may hold the engine’s stop', async () => {
+    // given a leader cut off from NATS whose lease expired, nobody having taken it
+    const expired = "the lease of engine 'mm-1' expired in the bucket before it was renewed"
+    const { db } = await deposedLog({
+      lose: true,
+      fenced: true,
+      lostWith: { type: 'leadership.lost', data: { engine: 'mm-1', instance: 'primary', epoch: 1, reason: expired } },
+    })
+
+    // when
+    const report = auditFile(db)
+    const outcome = report.outcomes[0]!
+
+    // then
+    expect(outcome.verdict).toBe('NOT_LEADER')
+    expect(outcome.concerns.length).toBeGreaterThan(1)
+    expect(outcome.concerns.map((c) => c.verdict)).toContain('RESIDUAL_EXPOSURE')
+    expect(outcome.concerns[0]!.what).toContain('its lease expired with no other leader named')
+    expect(outcome.concerns[0]!.what).not.toContain("audit the leader's log")
+    expect(renderText(report)).not.toContain('not the engine’s: it no longer led it')
+    const html = renderHtml(report)
+    expect(html.slice(html.indexOf('id="outcome"'), html.indexOf('</section>'))).toContain('id="residual-exposure"')
   }, 60_000)
 
   it('given a shutdown whose cancels still went out after the lease was lost, then the outcome says what its log records after the loss', async () => {

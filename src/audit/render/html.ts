@@ -170,7 +170,9 @@ function outcomeCallout(r: AuditReport): string {
     `<h2>Shutdown outcome: ${esc(outcomeWords(last))}</h2>`,
     `<p>${esc(shutdownOutcomeLine(last))}</p>`,
     concerns ? `<ul>${concerns}</ul>` : '',
-    last.exposure.length && last.verdict !== 'NOT_LEADER' ? htmlTable(exposureTable(last), { id: 'residual-exposure', level: 'h3' }) : '',
+    last.exposure.length && (last.verdict !== 'NOT_LEADER' || last.notLeader?.leader == null)
+      ? htmlTable(exposureTable(last), { id: 'residual-exposure', level: 'h3' })
+      : '',
     earlier.length ? `<p>Earlier shutdowns not safe: ${esc(earlier.map((o) => `${o.shutdownId} ${outcomeWords(o)}`).join('; '))}</p>` : '',
     r.verdict !== 'clean' ? '<p><b>Read from a log that fails its checks: see the findings.</b></p>' : '',
     '</section>',

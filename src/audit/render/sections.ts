@@ -236,7 +236,7 @@ export function activityLine(o: ShutdownOutcome): string {
 export function exposureTable(o: ShutdownOutcome): Table {
   return {
     title:
-      o.verdict === 'NOT_LEADER'
+      o.verdict === 'NOT_LEADER' && o.notLeader?.leader != null
         ? 'Positions as this log last knew them (not the engine’s: it no longer led it)'
         : o.flattenAsked
           ? 'Residual exposure'
