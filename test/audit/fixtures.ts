@@ -72,6 +72,21 @@ export function swapRows(db: Database.Database, a: number, b: number): void {
   })()
 }
 
+/** A stored row's hash as the writer computes it, over `prev` and (where given) other data. */
+export function rowHash(prev: string, row: Record<string, string | number | null>, data = String(row.data)): string {
+  return chainHash(prev, {
+    seq: Number(row.seq),
+    id: String(row.id),
+    type: String(row.type),
+    v: Number(row.v),
+    ts: Number(row.ts),
+    stream: String(row.stream),
+    causationId: row.causation_id as string | null,
+    correlationId: row.correlation_id as string | null,
+    data,
+  })
+}
+
 /**
  * Recompute the hash chain from `from` to the end, as a forger who knows the hash rule does after
  * rewriting rows: every link holds again, so only what the rows say can give the rewrite away.
@@ -83,17 +98,7 @@ export function rechainFrom(db: Database.Database, from: number): void {
   const update = db.prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?')
   db.transaction(() => {
     for (const row of rows) {
-      const hash = chainHash(prev, {
-        seq: Number(row.seq),
-        id: String(row.id),
-        type: String(row.type),
-        v: Number(row.v),
-        ts: Number(row.ts),
-        stream: String(row.stream),
-        causationId: row.causation_id as string | null,
-        correlationId: row.correlation_id as string | null,
-        data: String(row.data),
-      })
+      const hash = rowHash(prev, row)
       update.run(prev, hash, row.seq)
       prev = hash
     }

@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest'
 import { closeSync, openSync, statSync, ftruncateSync, writeFileSync, writeSync } from 'node:fs'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { auditFile } from '../../src/audit/audit.js'
-import { chainHash, openEventLog } from '../../src/core/log/event-log.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
 import { anchorOf, formatAnchor, parseAnchor } from '../../src/core/log/anchor.js'
 import { NotAnEventLog } from '../../src/core/log/errors.js'
 import { dist } from '../support/paths.js'
 import { tempDb } from '../support/tmp.js'
-import { rechainFrom, swapRows, T0, tamper, tradingDay, writeLog } from './fixtures.js'
+import { rechainFrom, rowHash, swapRows, T0, tamper, tradingDay, writeLog } from './fixtures.js'
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8' })
 
@@ -91,17 +91,7 @@ describe('audit: tampering is found at the exact seq', () => {
       const data = String(row.data).replace('"price":', '"price":1')
       expect(data).not.toBe(row.data)
       // a forger who knows the hash rule rehashes the row, but cannot rehash everything after it without it showing
-      const hash = chainHash(String(row.prev_hash), {
-        seq: 21,
-        id: String(row.id),
-        type: String(row.type),
-        v: Number(row.v),
-        ts: Number(row.ts),
-        stream: String(row.stream),
-        causationId: row.causation_id as string | null,
-        correlationId: row.correlation_id as string | null,
-        data,
-      })
+      const hash = rowHash(String(row.prev_hash), row, data)
       db.prepare('UPDATE events SET data = ?, hash = ? WHERE seq = 21').run(data, hash)
     })
     expect(chainFindings(path)).toEqual([expect.objectContaining({ kind: 'chain.broken-link', seq: 22 })])

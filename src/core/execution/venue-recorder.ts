@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate, VenueOrder } from '../../exchanges/gateway.js'
 import { HaltdError } from '../../events/errors.js'
-import type { EventInput } from '../../events/index.js'
+import type { Envelope, EventInput } from '../../events/index.js'
 import { orderEventKey } from '../../events/routing.js'
 import type { EventLog } from '../log/event-log.js'
 
@@ -236,6 +236,11 @@ export function openOrdersObserved(venue: string, orders: readonly VenueOrder[],
   }))
 }
 
+/** Ask a venue for its open orders and record the list (in parts where it is long): the events stored. */
+export async function recordOpenOrders(log: EventLog, gateway: ExchangeGateway): Promise<Envelope[]> {
+  return log.appendBatch(openOrdersObserved(gateway.venue, await gateway.fetchOpenOrders()))
+}
+
 /** Ask a venue what it holds and record each answer as an observation. */
 export async function observeVenue(
   log: EventLog,
@@ -259,9 +264,7 @@ export async function observeVenue(
       },
     })
   }
-  if (all || what.openOrders) {
-    log.appendBatch(openOrdersObserved(venue, await gateway.fetchOpenOrders()))
-  }
+  if (all || what.openOrders) await recordOpenOrders(log, gateway)
   if ((all || what.positions) && gateway.capabilities.positions) {
     const positions = await gateway.fetchPositions()
     log.append({ type: 'venue.positions-observed', data: { venue, positions } })

@@ -427,22 +427,25 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
 
 const listedOpen = (venue: string) => `${venue} answered the cancel canceled and still lists it open`
 
+/** Of the orders answered at `venue`, those still live now and the ids of the rest: the venue's own stream may have confirmed some meanwhile. */
+function stillLive(venue: string, answered: readonly string[], ctx: ExecuteContext): { still: WorldOrder[]; gone: Set<string> } {
+  const asked = new Set(answered)
+  const still = ctx.ports.world().orders.filter((o) => o.venue === venue && asked.has(o.clientOrderId))
+  const live = new Set(still.map((o) => o.clientOrderId))
+  return { still, gone: new Set(answered.filter((id) => !live.has(id))) }
+}
+
 /**
  * Orders whose cancel the venue answered canceled (`router.cancelAwaitingList`): the answer is a
- * confirmation only if the venue's open-order list, read after the answers (`listAfterCancels`: the
- * one recorded after these cancels, or one fetched and recorded now, its seq the evidence), no
- * longer holds the order, as the gateway's cancel-all does (`notStillListed`). One it still lists
+ * confirmation only if the venue's open-order list, asked for once the answers are in
+ * (`listAfterCancels`, fresh; recorded, its seq the evidence), no longer holds the order, as the gateway's cancel-all does (`notStillListed`). One it still lists
  * is recorded cancel-unconfirmed, to be settled by observation and cancelled again; where no list
  * can be read, nothing contradicts the answer and it stands. Returns the client order ids no
  * longer live.
  */
 async function confirmAnswers(venue: string, answered: readonly string[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
   const { ports } = ctx
-  const asked = new Set(answered)
-  // the venue's own stream may have confirmed some meanwhile
-  const still = ports.world().orders.filter((o) => o.venue === venue && asked.has(o.clientOrderId))
-  const live = new Set(still.map((o) => o.clientOrderId))
-  const gone = new Set(answered.filter((id) => !live.has(id)))
+  const { still, gone } = stillLive(venue, answered, ctx)
   if (still.length === 0) return gone
   // a list asked for once these answers are in: one recorded earlier may predate the venue's work on them
   const seen = await listAfterCancels({
@@ -476,15 +479,11 @@ async function confirmAnswers(venue: string, answered: readonly string[], ctx: E
  */
 async function confirmByList(venue: string, answered: readonly WorldOrder[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
   const { ports } = ctx
-  // the venue's own stream may have confirmed some meanwhile
-  const live = new Set(
-    ports
-      .world()
-      .orders.filter((o) => o.venue === venue)
-      .map((o) => o.clientOrderId),
+  const { still, gone } = stillLive(
+    venue,
+    answered.map((o) => o.clientOrderId),
+    ctx,
   )
-  const still = answered.filter((o) => live.has(o.clientOrderId))
-  const gone = new Set(answered.filter((o) => !live.has(o.clientOrderId)).map((o) => o.clientOrderId))
   if (still.length === 0) return gone
   const { summary, events } = await settleOrders({
     log: ports.log,

@@ -2,7 +2,7 @@ import pTimeout from 'p-timeout'
 import { orderStream, type EventData, type EventInput } from '../../events/index.js'
 import type { ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import type { EventLog } from '../log/event-log.js'
-import { observeVenue, openOrdersObserved, totalTradeId } from '../execution/venue-recorder.js'
+import { observeVenue, recordOpenOrders, totalTradeId } from '../execution/venue-recorder.js'
 import { foldOpenOrderList, type ListSoFar } from '../../projections/venues.js'
 import { pool } from '../execution/pool.js'
 import type { ShutdownCommand, WorldOrder } from './types.js'
@@ -186,14 +186,13 @@ export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'> & {
   let list = recorded
   let error: string | undefined
   if (deps.fresh) {
-    const fetching = gateway.fetchOpenOrders()
-    fetching.catch(() => {})
+    const recording = recordOpenOrders(log, gateway)
+    recording.catch(() => {})
     try {
-      const open = await pTimeout(fetching, {
+      const stored = await pTimeout(recording, {
         milliseconds: Math.max(1, deps.timeoutMs),
         message: `the open-order list had no answer within ${deps.timeoutMs} ms`,
       })
-      const stored = log.appendBatch(openOrdersObserved(venue, open))
       list = { seq: stored.at(-1)!.seq, orders: stored.flatMap((e) => (e.data as EventData<'venue.open-orders-observed'>).orders) }
     } catch (e) {
       error = messageOf(e)
