@@ -3,6 +3,7 @@ import { adminRequest } from '../admin/client.js'
 import { parseFlags, UsageError } from './args.js'
 import { resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import type { Command } from './command.js'
+import { operatorName } from './operator.js'
 import { exitOnCrash } from './crash.js'
 import { logFolder } from './log-folder.js'
 
@@ -118,7 +119,7 @@ ${TARGET_HELP}`,
     if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`)
     if (!flags.to) throw new UsageError('--to INSTANCE is required (the standby to hand over to)')
     const target = resolveTarget(flags)
-    const reason = flags.reason ?? `haltd handover by ${process.env.USER ?? 'an operator'}`
+    const reason = flags.reason ?? `haltd handover by ${operatorName() ?? 'an operator'}`
     const reply = await adminRequest(target, 'POST', '/handover', { to: flags.to, reason })
     const body = reply.body as { result?: { outcome?: string; handoverId?: string; reason?: string }; error?: { code?: string; message?: string } }
     if (reply.status !== 202 || !body.result) {

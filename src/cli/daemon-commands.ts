@@ -11,6 +11,7 @@ import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
 import { runStandby } from './cluster-commands.js'
 import type { Command } from './command.js'
+import { operatorName } from './operator.js'
 import { exitOnCrash } from './crash.js'
 import { oneLine } from './output.js'
 import { money, quantityAt } from '../projections/money.js'
@@ -85,7 +86,7 @@ ${TARGET_HELP}`,
     noArguments(positional)
     const target = resolveTarget(flags)
     const mode = flags.emergency ? 'emergency' : 'graceful'
-    const reason = flags.reason ?? `haltd stop${flags.emergency ? ' --emergency' : ''} by ${process.env.USER ?? 'an operator'}`
+    const reason = flags.reason ?? `haltd stop${flags.emergency ? ' --emergency' : ''} by ${operatorName() ?? 'an operator'}`
     const reply = await adminRequest(target, 'POST', '/shutdown', { mode, reason })
     if (reply.status !== 202) {
       err(`haltd stop: refused: ${refusal(reply)}`)

@@ -10,6 +10,7 @@ import type { StopOutcome } from '../cluster/fleet/stop.js'
 import { loadConfig } from '../daemon/config.js'
 import { parseFlags, UsageError } from './args.js'
 import type { Command } from './command.js'
+import { operatorName } from './operator.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 
@@ -103,8 +104,12 @@ async function withFleet<T>(
 }
 
 const signer = (flags: { by?: string | undefined }): string => {
-  const by = flags.by ?? process.env.USER ?? 'unknown'
-  if (by.trim() === '') throw new UsageError('--by needs a name')
+  if (flags.by !== undefined) {
+    if (flags.by.trim() === '') throw new UsageError('--by needs a name')
+    return flags.by
+  }
+  const by = operatorName()
+  if (by === undefined) throw new UsageError('--by NAME is required: this process has no login name to sign with')
   return by
 }
 
