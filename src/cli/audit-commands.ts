@@ -6,6 +6,8 @@ import { replayLog } from '../core/log/projection-runner.js'
 import { checkAnchor, parseAnchor } from '../core/log/anchor.js'
 import { verifyCheckpoint, type CheckpointVerdict } from '../core/shutdown/checkpoint.js'
 import { auditFile } from '../audit/audit.js'
+import { checkpointDisagreements } from '../audit/checkpoint-against-log.js'
+import { worldOf } from '../core/shutdown/world.js'
 import { HaltdError } from '../events/errors.js'
 import { backupLog } from '../audit/backup.js'
 import { writeExport, type ExportFormat } from '../audit/export.js'
@@ -267,15 +269,45 @@ export const exportCommand: Command = {
   },
 }
 
+/**
+ * The checkpoint's positions, live orders and balances against the log's own state at its seq
+ * (replayed from the first event, as `haltd replay --until` does).
+ */
+function againstLogState(verdict: Extract<CheckpointVerdict, { ok: true }>, log: EventLog, db: string): CheckpointVerdict {
+  const { atSeq } = verdict.content
+  let replayed: ReturnType<typeof replayLog>
+  try {
+    replayed = replayLog(log, { fromSnapshot: false, until: atSeq })
+  } catch (e) {
+    return {
+      ok: false,
+      path: verdict.path,
+      problem: `the log ${db} cannot be replayed to seq ${atSeq} to compare: ${e instanceof Error ? e.message : String(e)}`,
+    }
+  }
+  if (replayed.notApplied.total > 0) {
+    return {
+      ok: false,
+      path: verdict.path,
+      problem: `the log ${db} up to seq ${atSeq} has ${replayed.notApplied.total} event(s) this haltd cannot apply, so its state cannot be compared (haltd replay --db ${db} --until ${atSeq} lists them)`,
+    }
+  }
+  const differences = checkpointDisagreements(verdict.content, worldOf(replayed.state))
+  if (differences.length === 0) return verdict
+  return { ok: false, path: verdict.path, problem: `the log ${db} at seq ${atSeq} disagrees with what it says: ${differences.join('; ')}` }
+}
+
 export const checkpointCommand: Command = {
   name: 'checkpoint',
-  summary: "checkpoint verify FILE: check a shutdown checkpoint's format, schema and checksum",
+  summary: "checkpoint verify FILE: check a shutdown checkpoint's format, schema and checksum (and with --db, its contents against the log)",
   usage: [
     'haltd checkpoint verify FILE [--db LOG] [--json]',
     '',
     'With --db, the log must still hold the head the checkpoint recorded (its seq and hash): a log rewritten',
-    'after the checkpoint was taken fails. Exit 0 when the checkpoint is intact (and the log agrees), 1 when',
-    'it is not (unreadable, not a checkpoint, wrong checksum, the log disagrees), 2 when the log cannot be read.',
+    'after the checkpoint was taken fails. And its positions, live orders and balances must be those the log',
+    'gives at that seq (replayed from the first event): a checksum anyone can recompute proves only that the',
+    'file is whole. Exit 0 when the checkpoint is intact (and the log agrees), 1 when it is not (unreadable,',
+    'not a checkpoint, wrong checksum, the log disagrees), 2 when the log cannot be read.',
   ].join('\n'),
   run: async (args) => {
     const { flags, positional } = parseFlags(args, { json: 'boolean', db: 'string' })
@@ -293,6 +325,7 @@ export const checkpointCommand: Command = {
         try {
           const check = checkAnchor(log, head)
           if (!check.ok) verdict = { ok: false, path: file, problem: `the log ${flags.db} disagrees with it: ${check.problem}` }
+          else verdict = againstLogState(verdict, log, flags.db)
         } finally {
           log.close()
         }

@@ -12,6 +12,7 @@ import { rig } from '../shutdown/rig.js'
 import { rechainFrom, T0, tamper, tradingDay, writeLog } from './fixtures.js'
 import { anchorOf, formatAnchor } from '../../src/core/log/anchor.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
+import { checksumOf } from '../../src/core/shutdown/checkpoint.js'
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [dist('src/cli.js'), ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
 
@@ -176,6 +177,40 @@ describe('the log head kept outside the log', () => {
     const bad = cli('checkpoint', 'verify', file, '--db', r.log.path)
     expect([bad.status, bad.stdout]).toEqual([1, expect.stringContaining('disagrees with it')])
     expect(cli('checkpoint', 'verify', file, '--db', join(r.dir, 'none.db')).status).toBe(2)
+  })
+})
+
+describe("a checkpoint's contents against the log", () => {
+  it('checkpoint verify --db compares its positions and live orders with the log at its seq: an edit with a recomputed checksum is named', async () => {
+    // given a graceful shutdown that keeps its resting orders and its positions, so the checkpoint holds both
+    const r = rig({ options: { graceful: { flatten: 'none', cancelOnlyAggressive: true } } })
+    await r.rest(2)
+    await r.take('alpha', 3)
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'contents test', origin: 'admin' }).done
+    await r.close()
+    expect(report.openOrders.count).toBe(6)
+    const file = join(r.dir, 'checkpoints', 'checkpoint.json')
+    const kept = JSON.parse(readFileSync(file, 'utf8')) as { checksum: string; content: { positions: { qty: number }[]; orders: { status: string }[] } }
+    expect(kept.content.positions).toEqual([expect.objectContaining({ venue: 'alpha', qty: 3 })])
+    expect(kept.content.orders).toHaveLength(6)
+
+    // when it is verified as written, then it agrees with the log
+    const ok = cli('checkpoint', 'verify', file, '--db', r.log.path)
+    expect([ok.status, ok.stdout]).toEqual([0, expect.stringContaining('valid checkpoint')])
+
+    // when its position and an order's status are edited and its checksum recomputed, as anyone can
+    const edited = join(r.dir, 'edited.json')
+    kept.content.positions[0]!.qty = 0.5
+    kept.content.orders[0]!.status = 'canceled'
+    kept.checksum = checksumOf(kept.content)
+    writeFileSync(edited, JSON.stringify(kept))
+    // then the file alone still passes, and against the log each edit is named
+    expect(cli('checkpoint', 'verify', edited).status).toBe(0)
+    const bad = cli('checkpoint', 'verify', edited, '--db', r.log.path)
+    expect(bad.status).toBe(1)
+    expect(bad.stdout).toContain('disagrees with what it says')
+    expect(bad.stdout).toContain('position alpha BTC/USDT:USDT: 0.5 in the checkpoint, 3 in the log')
+    expect(bad.stdout).toMatch(/order \S+ \S+: status canceled in the checkpoint, (new|open) in the log/)
   })
 })
 
