@@ -102,11 +102,13 @@ export const ShutdownConfig = z.strictObject({
     // the controller's defaults for a new shutdown; a parsed config states them, so it states these
     .extend({ settleByObservation: z.boolean().default(true), observePositions: z.boolean().default(true) })
     .prefault({}),
-  emergency: EmergencyOptions.extend({
-    deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),
-    observeAfterCancels: z.boolean().default(true),
-    settleByObservation: z.boolean().default(true),
-  }).prefault({}),
+  emergency: EmergencyOptions.omit({ observeAfterSettles: true })
+    .extend({
+      deadlineMs: Ms.min(1_000).max(EMERGENCY_DEADLINE_MAX_MS).default(25_000),
+      observeAfterCancels: z.boolean().default(true),
+      settleByObservation: z.boolean().default(true),
+    })
+    .prefault({}),
   checkpoint: z
     .strictObject({
       /** Where step 8 writes; default: `<db>.checkpoint.json`. */

@@ -52,6 +52,13 @@ export const EmergencyOptions = z.strictObject({
    * cancel (see `settle-orders`). Absent means false, as with `observeAfterCancels`.
    */
   settleByObservation: z.boolean().default(false),
+  /**
+   * Once orders were settled by observation (and cancelled again), ask the venues they were on for
+   * their open orders and positions once more, so the report reconciles against the venue's word
+   * after the last cancel rather than call it UNVERIFIED. Absent means false, so a shutdown
+   * recorded before the rule replays as it ran; the controller records true.
+   */
+  observeAfterSettles: z.boolean().default(false),
 })
 export type EmergencyOptions = z.output<typeof EmergencyOptions>
 

@@ -170,3 +170,49 @@ describe('OKX answers a cancel done and keeps the order open, in a graceful shut
     replaysClean(r)
   })
 })
+
+describe('OKX answers a cancel done and keeps the order open, in an emergency', () => {
+  it('given a venue that keeps one order through every cancel, when the emergency runs, then the order ends cancel-unconfirmed, the venue is observed again after the last cancel, and the reconciliation rests on that: OK, not UNVERIFIED', async () => {
+    // given
+    const { r, venue, ids, kept, keep } = await okx({ emergency: { cancelScope: 'own' } })
+    keep(Number.POSITIVE_INFINITY)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2 received', origin: 'signal' }).done
+
+    // then the other two are canceled and the kept one is live and unconfirmed, as the venue shows it
+    const events = r.events()
+    for (const id of ids.slice(1)) expect(of(events, 'order.canceled', id)).toHaveLength(1)
+    expect(of(events, 'order.canceled', kept)).toEqual([])
+    expect(venue.openCount()).toBe(1)
+    expect(report.openOrders.count).toBe(1)
+    expect(report.cancelUnconfirmed.map((o) => o.clientOrderId)).toEqual([kept])
+    // after the settle cancelled it again, the venue was asked once more for its open orders and positions
+    const kinds = issued(events).map((c) => c.kind)
+    const settledAt = kinds.indexOf('settle-orders')
+    expect(settledAt).toBeGreaterThan(kinds.indexOf('observe-venue'))
+    expect(kinds.slice(settledAt)).toContain('observe-venue')
+    expect(of(events, 'order.cancel-unconfirmed', kept).length).toBeGreaterThan(0)
+    expect(report.reconciliation.unverified).toEqual([])
+    expect(report.reconciliation.verdict).toBe('OK')
+    expect(formatShutdownReport(report)).toContain('open orders: 1 (1 cancel-unconfirmed)')
+    replaysClean(r)
+  })
+
+  it('given an emergency recorded before the second observation existed (no observeAfterSettles, read as false), when it runs, then it does not ask again, replays without divergence, and says honestly it could not verify', async () => {
+    expect(recordedShutdownOptions({ emergency: { settleByObservation: true } }).emergency.observeAfterSettles).toBe(false)
+    // given
+    const { r, kept, keep } = await okx({ emergency: { cancelScope: 'own', observeAfterSettles: false } })
+    keep(Number.POSITIVE_INFINITY)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2 received', origin: 'signal' }).done
+
+    // then nothing is observed after the settle, and the reconciliation is UNVERIFIED, as such a shutdown ran
+    const kinds = issued(r.events()).map((c) => c.kind)
+    expect(kinds.slice(kinds.indexOf('settle-orders'))).not.toContain('observe-venue')
+    expect(report.cancelUnconfirmed.map((o) => o.clientOrderId)).toEqual([kept])
+    expect(report.reconciliation.verdict).toBe('UNVERIFIED')
+    replaysClean(r)
+  })
+})

@@ -66,7 +66,7 @@ export class ShutdownController {
     const shutdownId = request.shutdownId ?? this.ids.next()
     const given = { ...(this.ports.options ?? {}), ...(request.options ?? {}) }
     // Recorded explicitly: a log without the field replays with the behaviour before it existed.
-    const emergency = { observeAfterCancels: true, settleByObservation: true, ...given.emergency }
+    const emergency = { observeAfterCancels: true, settleByObservation: true, observeAfterSettles: true, ...given.emergency }
     const graceful = {
       observePositions: true,
       settleByObservation: true,

@@ -22,7 +22,7 @@ export const EMERGENCY_SHARES: Readonly<Record<EmergencyStepName, number>> = {
   stop: 0.08,
 }
 
-export function emergencyBudget(name: EmergencyStepName, o: Pick<ShutdownOptions, 'emergency'>): number {
+export function emergencyBudget(name: EmergencyStepName, o: { emergency: Pick<ShutdownOptions['emergency'], 'budgets' | 'deadlineMs'> }): number {
   return o.emergency.budgets[name] ?? Math.floor(o.emergency.deadlineMs * EMERGENCY_SHARES[name])
 }
 
@@ -69,13 +69,29 @@ function planCancelAll(ctx: StepContext): StepPlan {
     const settle = settleCommands(ctx.world.orders, 1)
     if (settle.length > 0) return { kind: 'issue', commands: settle }
   }
+  const settledAt = ctx.commands.findIndex((c) => c.command.kind === 'settle-orders')
+  const observedSince = settledAt >= 0 && ctx.commands.slice(settledAt).some((c) => c.command.kind === 'observe-venue')
+  if (ctx.options.emergency.observeAfterSettles && settledAt >= 0 && !observedSince && !outcomes.anyTimedOut([...cancels, ...observations, ...settles])) {
+    // A settle that cancelled again left the venue's last word older than its last order event (an
+    // order the venue kept may have filled meanwhile): its open orders and positions once more, so
+    // the report rests on the venue's word after the last cancel. A venue whose orders were settled
+    // on what it showed is not asked again: that word still stands.
+    const stale = new Set(ctx.world.reconciliation.venues.filter((v) => !v.newerThanLastOrder).map((v) => v.venue))
+    const again = [...new Set(settles.map((c) => (c.command as { venue: string }).venue))].filter((venue) => stale.has(venue))
+    if (again.length > 0) {
+      const timeoutMs = ctx.options.emergency.observeTimeoutMs
+      return { kind: 'issue', commands: again.map((venue) => ({ kind: 'observe-venue', venue, what: ['open-orders', 'positions'], timeoutMs })) }
+    }
+  }
   const remaining: Record<string, number> = {}
   for (const o of ctx.world.orders) remaining[o.venue] = (remaining[o.venue] ?? 0) + 1
   const left = Object.values(remaining).reduce((a, b) => a + b, 0)
   const perVenue = Object.fromEntries(
     cancels.filter((c) => c.command.kind === 'cancel-all').map((c) => [(c.command as { venue: string }).venue, c.outcome ?? 'pending']),
   )
-  const unobserved = observations.filter((c) => c.outcome !== 'ok').map((c) => (c.command as { venue: string }).venue)
+  // a venue's last observation is what the report rests on
+  const lastObserved = new Map(observations.map((c) => [(c.command as { venue: string }).venue, c.outcome]))
+  const unobserved = [...lastObserved].filter(([, outcome]) => outcome !== 'ok').map(([venue]) => venue)
   const detail = {
     remaining: left,
     remainingByVenue: remaining,
