@@ -154,14 +154,6 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     })
     // the guardian listens from here (a trade reported during startup is held), and looks once the venues are reconciled
     const guardians = config.guardian ? [...venues.values()].map((g) => guardAccount(g, config.guardian!.pollMs, { log, state, onError })) : []
-    for (const g of config.guardian ? venues.values() : [])
-      if (g.wholeAccountRefusal)
-        logger.warn(
-          { venue: g.venue, why: g.wholeAccountRefusal },
-          g.followsAccount
-            ? `guardian: ${g.venue} is followed account-wide, but not all of it (${g.wholeAccountRefusal}): orders and positions the engine has there go unseen, and are neither cancelled nor reported by a shutdown`
-            : `guardian: ${g.venue} is followed on its symbols only, not the whole account (${g.wholeAccountRefusal}): orders and positions the engine has elsewhere there go unseen`,
-        )
     for (const g of guardians) cleanups.push(() => g.stop())
 
     // ── notifications, risk, strategies, market data, the log's taps ─────────────────────
@@ -388,6 +380,15 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
 
     // ── startup: halted?, connect, reconcile, resume, enable ─────────────────────────────
     startup = await startUp({ config, log, state, gate, venues, runId, switches, deploy, marketData, risk, life, cleanups, logger, onError })
+    // after the connect, which learns the books an account refuses to list
+    for (const g of config.guardian ? venues.values() : [])
+      if (g.wholeAccountRefusal)
+        logger.warn(
+          { venue: g.venue, why: g.wholeAccountRefusal },
+          g.followsAccount
+            ? `guardian: ${g.venue} is followed account-wide, but not all of it (${g.wholeAccountRefusal}): orders and positions the engine has there go unseen, and are neither cancelled nor reported by a shutdown`
+            : `guardian: ${g.venue} is followed on its symbols only, not the whole account (${g.wholeAccountRefusal}): orders and positions the engine has elsewhere there go unseen`,
+        )
     for (const g of guardians) g.start()
     if (takenOver?.reason === 'handover' && takenOver.handoverId) {
       const adopted = startup.adopted.length

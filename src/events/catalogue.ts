@@ -61,6 +61,14 @@ export const FleetOrigin = z.strictObject({
 export type FleetOrigin = z.infer<typeof FleetOrigin>
 
 /** An order as a venue's open-order list shows it. */
+/**
+ * A book of a venue's account (Bybit: `spot`, `linear USDC`, `inverse`) that an account-wide list did
+ * not show, and why: never asked for, or `refused` by the venue. What the list claims ("none
+ * open", "flat") is of the books it showed only.
+ */
+export const UnseenBook = z.strictObject({ book: Text(64).min(1), why: Reason, refused: z.literal(true).optional() })
+export type UnseenBook = z.infer<typeof UnseenBook>
+
 export const ObservedOpenOrder = z.strictObject({
   symbol: MarketSymbol,
   venueOrderId: Id,

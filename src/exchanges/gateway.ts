@@ -1,3 +1,4 @@
+import type { UnseenBook } from '../events/catalogue.js'
 import type { Side } from '../events/primitives.js'
 
 /**
@@ -20,6 +21,13 @@ export interface ExchangeGateway {
   readonly wholeAccountRefusal?: string | undefined
   /** Whether it lists open orders and positions account-wide, not on its symbols (asked to, and the venue answers without one). */
   readonly followsAccount?: boolean
+  /**
+   * The books of the account its account-wide lists do not show, as known after its last list: those
+   * no list asks for (Bybit's inverse and options), and those the venue refused for good (a key
+   * without spot permission, a classic account's USDC contracts). Empty where the lists show all of
+   * the account; absent on a gateway that does not list an account in parts.
+   */
+  unseenBooks?(): readonly UnseenBook[]
 
   connect(): Promise<void>
   /** Always with our client order id: it is how haltd finds an order whose answer was lost. */

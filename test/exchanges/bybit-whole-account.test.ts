@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { DEFAULT_SYMBOLS } from '../support/fake-binance/index.js'
-import { fakeBybitClient, startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
+import { bybitFaults, fakeBybitClient, startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
 
 // CcxtGateway following a whole Bybit unified account (guardian mode) over the real ccxt.bybit at
 // the fake Bybit. Bybit lists one category per call, and ccxt's fetchOpenOrders() without a symbol
@@ -18,8 +18,13 @@ afterEach(async () => {
 })
 
 /** A gateway told of the BTC perpetual only, asked to follow the whole account, its shutdown calls on a connection of their own. */
-async function following(): Promise<{ venue: FakeBybit; gateway: CcxtGateway }> {
+async function following(
+  before: (venue: FakeBybit) => void = () => undefined,
+  callTimeoutMs?: number,
+): Promise<{ venue: FakeBybit; gateway: CcxtGateway; errors: string[] }> {
   const venue = await startFakeBybit({ symbols: SYMBOLS })
+  before(venue)
+  const errors: string[] = []
   const gateway = new CcxtGateway({
     venue: 'bybit',
     exchange: fakeBybitClient(venue, { enableRateLimit: false }),
@@ -27,14 +32,20 @@ async function following(): Promise<{ venue: FakeBybit; gateway: CcxtGateway }> 
     symbols: [BTC],
     wholeAccount: true,
     retry: { baseDelayMs: 10 },
+    onError: (e) => errors.push(e.message),
+    ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }),
   })
   cleanups.push(async () => {
     await gateway.close()
     await venue.close()
   })
   await gateway.connect()
-  return { venue, gateway }
+  return { venue, gateway, errors }
 }
+
+/** Bybit's answers for a book an account does not have: a classic account's USDC contracts, a key without spot permission. */
+const NOT_UNIFIED = { retCode: 10020, retMsg: 'your account is not a unified margin account, please update your account' }
+const NO_PERMISSION = { retCode: 10005, retMsg: 'Permission denied, please check your API key permissions.' }
 
 /** The engine's orders, placed on the venue directly: linear USDT (BTC, and ETH haltd was not told of), linear USDC, and spot. */
 function engineOrders(venue: FakeBybit): void {
@@ -114,5 +125,91 @@ describe('CcxtGateway following a whole Bybit account', () => {
 
     expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId)).toEqual(['eng-lin-btc'])
     expect(gateway.wholeAccountRefusal).toBeUndefined()
+  })
+})
+
+describe('CcxtGateway following a whole Bybit account that refuses a book', () => {
+  it('given a classic account that refuses USDC contracts, learns it at connect, lists spot and linear USDT, and names linear USDC as refused', async () => {
+    const { venue, gateway, errors } = await following((v) => v.refuse({ category: 'linear', settleCoin: 'USDC' }, NOT_UNIFIED))
+    venue.account.place('linear', { symbol: 'ETHUSDT', side: 'Sell', orderType: 'Market', qty: 0.1 })
+    engineOrders(venue)
+
+    const listed = await gateway.fetchOpenOrders()
+    const positions = await gateway.fetchPositions()
+
+    expect(listed.map((o) => o.clientOrderId).sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth'])
+    expect(positions).toEqual([{ symbol: 'ETH/USDT:USDT', qty: -0.1, entryPrice: 3_000 }])
+    expect(gateway.unseenBooks()).toEqual([
+      expect.objectContaining({ book: 'inverse' }),
+      expect.objectContaining({ book: 'option' }),
+      { book: 'linear USDC', why: expect.stringContaining('not a unified margin account'), refused: true },
+    ])
+    expect(gateway.wholeAccountRefusal).toMatch(/the venue refused to list its linear USDC book \(PermissionDenied: .*10020/)
+    expect(errors).toEqual([expect.stringContaining("the venue refused to list the account's linear USDC book")])
+    // learned once, at connect: neither list asks the refused book again
+    expect(venue.refusedRequests).toEqual(['GET /v5/order/realtime linear USDC'])
+  })
+
+  it('given a key without spot permission, cancels the linear orders in account scope, each confirmed by the venue, and leaves spot named as refused', async () => {
+    const { venue, gateway } = await following((v) => v.refuse({ category: 'spot' }, NO_PERMISSION))
+    engineOrders(venue)
+
+    const result = await gateway.cancelAll({ scope: 'account' })
+
+    expect(result.failed).toEqual([])
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-usdc-btc'])
+    expect(venue.account.open('linear')).toEqual([])
+    expect(
+      venue.account
+        .open('spot')
+        .map((o) => o.clientOrderId)
+        .sort(),
+    ).toEqual(['eng-spot-btc', 'eng-spot-eth'])
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'spot', why: expect.stringContaining('Permission denied'), refused: true }])
+  })
+
+  it('given a book whose list fails for a passing reason, the account list fails naming it, nothing is learned, and the next list shows that book again', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.faults.inject('GET /v5/order/realtime', bybitFaults.systemError(), 1)
+
+    await expect(gateway.fetchOpenOrders()).rejects.toThrow(
+      /the account's (spot|linear USDT|linear USDC) list failed \(.*10016.*\): the list is unknown this round/,
+    )
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([])
+
+    expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId).sort()).toEqual([
+      'eng-lin-btc',
+      'eng-lin-eth',
+      'eng-spot-btc',
+      'eng-spot-eth',
+      'eng-usdc-btc',
+    ])
+  })
+
+  it('given a rate limit on a book that outlasts the call, the account list fails rather than read that book as empty, and the book is not dropped', async () => {
+    const { venue, gateway } = await following(undefined, 1_000)
+    venue.account.place('linear', { symbol: 'BTCPERP', side: 'Buy', orderType: 'Market', qty: 0.002 })
+    venue.faults.inject('GET /v5/position/list', bybitFaults.ipRateLimited(), 1_000)
+
+    await expect(gateway.fetchPositions()).rejects.toThrow(/list failed .*: the list is unknown this round/)
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([])
+
+    venue.faults.clear()
+    // once the venue's limit has passed
+    await vi.waitFor(async () => expect(await gateway.fetchPositions()).toEqual([{ symbol: 'BTC/USDC:USDC', qty: 0.002, entryPrice: 50_000 }]), {
+      timeout: 10_000,
+      interval: 500,
+    })
+  })
+
+  it('given an account that refuses every book, its lists fail: no answer is not an empty account', async () => {
+    const { gateway } = await following((v) => {
+      v.refuse({ category: 'spot' }, NO_PERMISSION)
+      v.refuse({ category: 'linear' }, NO_PERMISSION)
+    })
+
+    await expect(gateway.fetchOpenOrders()).rejects.toThrow(/the venue refused every book of the account/)
+    await expect(gateway.fetchPositions()).rejects.toThrow(/the venue refused every book of the account/)
   })
 })

@@ -1,4 +1,6 @@
 import type { Exchange, MarketInterface, Order } from 'ccxt'
+import type { UnseenBook } from '../../events/catalogue.js'
+import { ccxtChain } from './errors.js'
 
 /**
  * The symbol-less list calls that together cover a venue's account, for a gateway that follows
@@ -8,17 +10,19 @@ import type { Exchange, MarketInterface, Order } from 'ccxt'
  * (linear, settled in `options.defaultSettle`, USDT): the rest of a unified account would go unseen.
  */
 export type AccountLists = {
-  /** Each open-order list: its params (ccxt's `type`, `subType` and the venue's own), and the kind of market its rows are in. */
+  /** Each open-order list: the book it lists, its params (ccxt's `type`, `subType` and the venue's own), and the kind of market its rows are in. */
   calls: readonly AccountList[]
-  /** The params of each position list. */
-  positionCalls: readonly Record<string, unknown>[]
+  /** Each position list: the book it lists, and its params. */
+  positionCalls: readonly { book: string; params: Record<string, unknown> }[]
   /** Whether a market's orders are in one of those lists. */
   covers: (market: MarketInterface) => boolean
-  /** What of the account the lists leave out, and why; undefined where they cover all of it. */
-  uncovered?: string
+  /** The books of the account no list asks for, and why. */
+  notListed: readonly UnseenBook[]
+  /** Those books and why, in a sentence. */
+  uncovered: string
 }
 
-export type AccountList = { params: Record<string, unknown>; marketType: 'spot' | 'contract' }
+export type AccountList = { book: string; params: Record<string, unknown>; marketType: 'spot' | 'contract' }
 
 /**
  * Bybit: spot, and linear contracts settled in USDT and in USDC (ccxt sends `settleCoin`, which
@@ -28,17 +32,37 @@ export type AccountList = { params: Record<string, unknown>; marketType: 'spot' 
  * base coins only (`options.fetchMarkets.options`), so their rows could not all be read.
  */
 const BYBIT_LINEAR_SETTLE = ['USDT', 'USDC'] as const
-const BYBIT_LINEAR = BYBIT_LINEAR_SETTLE.map((settleCoin) => ({ type: 'swap', subType: 'linear', settleCoin }))
+const BYBIT_LINEAR = BYBIT_LINEAR_SETTLE.map((settleCoin) => ({ book: `linear ${settleCoin}`, params: { type: 'swap', subType: 'linear', settleCoin } }))
+const BYBIT_NOT_LISTED = 'ccxt lists one category per call, and haltd lists spot and linear settled in USDT and USDC'
 const BYBIT: AccountLists = {
-  calls: [{ params: { type: 'spot' }, marketType: 'spot' }, ...BYBIT_LINEAR.map((params) => ({ params, marketType: 'contract' as const }))],
+  calls: [{ book: 'spot', params: { type: 'spot' }, marketType: 'spot' }, ...BYBIT_LINEAR.map((l) => ({ ...l, marketType: 'contract' as const }))],
   positionCalls: BYBIT_LINEAR,
   covers: (m) => m.spot === true || (m.linear === true && (BYBIT_LINEAR_SETTLE as readonly string[]).includes(String(m.settle))),
-  uncovered: "bybit's inverse and option orders are not listed: ccxt lists one category per call, and haltd lists spot and linear settled in USDT and USDC",
+  notListed: [
+    { book: 'inverse', why: `not listed: ${BYBIT_NOT_LISTED}` },
+    { book: 'option', why: `not listed: ${BYBIT_NOT_LISTED}` },
+  ],
+  uncovered: `bybit's inverse and option orders are not listed: ${BYBIT_NOT_LISTED}`,
 }
 
 /** The list calls that cover `exchange`'s account; undefined where one call without a symbol does. */
 export function accountListsFor(exchange: Exchange): AccountLists | undefined {
   return exchange.id === 'bybit' ? BYBIT : undefined
+}
+
+/**
+ * ccxt's classes for a venue that will not list a book for this account whatever is asked again:
+ * the key lacks the permission (Bybit 10005), the account is of a kind that has no such book
+ * (Bybit 10020 for a classic account's USDC contracts, 10028), or the venue calls the request
+ * itself wrong for it. A timeout, a 5xx, a rate limit or a refused key (`AuthenticationError`
+ * proper, which refuses every book alike) is none of these: that round's list is unknown.
+ */
+const BOOK_REFUSALS = ['PermissionDenied', 'AccountNotEnabled', 'NotSupported', 'BadRequest'] as const
+
+/** Whether a list's failure is the venue refusing that book for good. */
+export function refusesBook(e: unknown): boolean {
+  const chain = ccxtChain(e)
+  return BOOK_REFUSALS.some((name) => chain.includes(name))
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Exchange, Order, Position, Trade } from 'ccxt'
+import type { UnseenBook } from '../../events/catalogue.js'
 import { systemClock, type Clock } from '../../events/clock.js'
 import { VenueError } from '../errors.js'
 import { clientIdProblem, clientIdRuleFor, HALTD_TAG, isOwnOrderId, type ClientIdRule } from '../client-order-id.js'
@@ -20,7 +21,7 @@ import type {
   VenueOrder,
   VenuePosition,
 } from '../gateway.js'
-import { accountListsFor, inListMarket, type AccountLists } from './account-lists.js'
+import { accountListsFor, inListMarket, refusesBook, type AccountLists } from './account-lists.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
@@ -106,12 +107,10 @@ export class CcxtGateway implements ExchangeGateway {
   private readonly accountLists: AccountLists | undefined
   /** The symbols open orders and positions are listed on: `symbols`, or none (the whole account) for a gateway that follows it. */
   private readonly listedOn: readonly string[]
-  /**
-   * Why this gateway, asked to follow the whole account, does not see all of it: it follows only its
-   * symbols, or its lists leave part of the account out (Bybit's inverse and option orders).
-   * Undefined where it follows all of the account, or was not asked to.
-   */
-  readonly wholeAccountRefusal: string | undefined
+  /** Why the venue answers no account-wide list here (the gateway follows its symbols only); undefined where it does. */
+  private readonly symbolsNeeded: string | undefined
+  /** The books of the account the venue refused to list for good, by book, with its answer: never asked again. */
+  private readonly refusedBooks = new Map<string, string>()
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
   private readonly closing = new AbortController()
@@ -137,7 +136,7 @@ export class CcxtGateway implements ExchangeGateway {
     const symbolsNeeded = options.wholeAccount ? whySymbolsAreNeeded(this.main) : undefined
     this.followsAccount = options.wholeAccount === true && symbolsNeeded === undefined
     this.accountLists = this.followsAccount ? accountListsFor(this.main) : undefined
-    this.wholeAccountRefusal = symbolsNeeded ?? this.accountLists?.uncovered
+    this.symbolsNeeded = symbolsNeeded
     this.listedOn = this.followsAccount ? [] : this.symbols
     this.retry = { ...DEFAULT_RETRY, ...options.retry }
     this.runner = new CallRunner(
@@ -156,6 +155,23 @@ export class CcxtGateway implements ExchangeGateway {
     this.capabilities = deriveCapabilities(this.main, { stream, overrides: options.capabilities })
     if (stream) this.restoreTransport.push(watchSocketsOpening(this.main, () => this.connectivity.answered()))
     this.feed = this.makeFeed(stream ? 'stream' : 'poll')
+  }
+
+  /**
+   * Why this gateway, asked to follow the whole account, does not see all of it: it follows only its
+   * symbols, or its lists leave part of the account out (Bybit's inverse and option orders, and any
+   * book the venue refused to list). Undefined where it follows all of the account, or was not asked to.
+   */
+  get wholeAccountRefusal(): string | undefined {
+    if (this.symbolsNeeded !== undefined) return this.symbolsNeeded
+    if (this.accountLists === undefined) return undefined
+    const refused = [...this.refusedBooks].map(([book, why]) => `the venue refused to list its ${book} book (${why})`)
+    return [this.accountLists.uncovered, ...refused].join('; ')
+  }
+
+  unseenBooks(): readonly UnseenBook[] {
+    if (this.accountLists === undefined) return []
+    return [...this.accountLists.notListed, ...[...this.refusedBooks].map(([book, why]): UnseenBook => ({ book, why, refused: true }))]
   }
 
   /** Loads markets on both instances and, when streaming, waits until the order stream is subscribed. */
@@ -394,12 +410,9 @@ export class CcxtGateway implements ExchangeGateway {
     const signal = this.runner.deadline(options.signal)
     const symbols = this.listedOn.length > 0 ? [...this.listedOn] : undefined
     if (!symbols && this.accountLists) {
-      const lists = await Promise.all(
-        this.accountLists.positionCalls.map((params) =>
-          this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, undefined, params)), 'all', signal),
-        ),
+      return this.eachBook('fetchPositions', this.accountLists.positionCalls, (call) =>
+        this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, undefined, call.params)), 'all', signal),
       )
-      return lists.flat()
     }
     if (!this.positionsPerSymbol || !symbols) {
       try {
@@ -525,6 +538,9 @@ export class CcxtGateway implements ExchangeGateway {
   private async doConnect(options: CallOptions): Promise<void> {
     const signal = this.runner.deadline(options.signal)
     await Promise.all([...new Set([this.main, this.urgent])].map((ex) => this.run('connect', ex, () => ex.loadMarkets(), 'all', signal)))
+    // which books the account answers is learned before anyone reads `wholeAccountRefusal`; a list
+    // that fails for another reason says so where it is next asked for
+    if (this.accountLists) await this.openOrders(this.main, undefined, signal).catch(() => undefined)
     if (!this.feed.streaming) return
     try {
       // subscribe first, then watch: ccxt.pro marks a private stream subscribed before the venue
@@ -600,23 +616,68 @@ export class CcxtGateway implements ExchangeGateway {
       // the account's lists where one call does not cover it (Bybit: one per category)
       const calls = this.accountLists?.calls
       if (calls === undefined) return this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, undefined)), 'all', signal)
-      const lists = await Promise.all(
-        calls.map((call) =>
-          this.run(
-            'fetchOpenOrders',
-            ex,
-            async () => read((await this.openOrderPages(ex, undefined, call.params)).map((o) => inListMarket(ex, o, call))),
-            'all',
-            signal,
-          ),
+      return this.eachBook('fetchOpenOrders', calls, (call) =>
+        this.run(
+          'fetchOpenOrders',
+          ex,
+          async () => read((await this.openOrderPages(ex, undefined, call.params)).map((o) => inListMarket(ex, o, call))),
+          'all',
+          signal,
         ),
       )
-      return lists.flat()
     }
     const perSymbol = await Promise.all(
       list.map((symbol) => this.run('fetchOpenOrders', ex, async () => read(await this.openOrderPages(ex, symbol)), 'all', signal)),
     )
     return perSymbol.flat()
+  }
+
+  /**
+   * The account's lists, one per book, each asked on its own: a book the venue refuses for good
+   * (`refusesBook`) is learned, named by `unseenBooks` and not asked again, and the others' rows
+   * stand. Any other failure (a timeout, a 5xx, a rate limit) leaves that book's list unknown this
+   * round, and so the account's: it throws, naming the book, rather than read as an empty book. A
+   * venue that refuses every book answered nothing: that throws too.
+   */
+  private async eachBook<C extends { book: string }, T>(label: string, calls: readonly C[], list: (call: C) => Promise<T[]>): Promise<T[]> {
+    const asked = calls.filter((c) => !this.refusedBooks.has(c.book))
+    if (asked.length === 0) throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
+    const answers = await Promise.allSettled(asked.map(list))
+    const rows: T[] = []
+    let unknown: { book: string; failure: VenueError } | undefined
+    answers.forEach((answer, i) => {
+      const book = asked[i]!.book
+      if (answer.status === 'fulfilled') rows.push(...answer.value)
+      else {
+        const failure = toVenueError(this.venue, answer.reason)
+        if (!refusesBook(failure.cause)) unknown ??= { book, failure }
+        else if (!this.refusedBooks.has(book)) {
+          this.refusedBooks.set(book, failure.detail)
+          this.onError(
+            new VenueError(
+              this.venue,
+              failure.kind,
+              `the venue refused to list the account's ${book} book (${failure.detail}): it is not asked again, and named as not seen`,
+              {
+                cause: failure,
+              },
+            ),
+          )
+        }
+      }
+    })
+    if (unknown !== undefined)
+      throw new VenueError(
+        this.venue,
+        unknown.failure.kind,
+        `${label}: the account's ${unknown.book} list failed (${unknown.failure.detail}): the list is unknown this round`,
+        {
+          cause: unknown.failure,
+        },
+      )
+    if (asked.every((c) => this.refusedBooks.has(c.book)))
+      throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
+    return rows
   }
 
   /** One order by venue id or client order id; undefined when the venue does not know it. */

@@ -41,8 +41,19 @@ export type FakeBybit = {
   readonly unknownFields: string[]
   /** Runs `fn` once, just before the venue handles the next request on `route` (a fill or cancel racing the request). */
   beforeNext(route: string, fn: () => void): void
+  /**
+   * From now on the account refuses every signed request on a book, with Bybit's answer (HTTP 200
+   * and `retCode`): a category (`spot`), or a linear book by its settle coin (named by `settleCoin`,
+   * or by a symbol settled in it), as a classic account refuses USDC contracts (10020) or a key
+   * without spot permission refuses spot (10005).
+   */
+  refuse(book: RefusedBook, answer: { retCode: number; retMsg: string }): void
+  /** The requests refused so, as `METHOD /path category settle`. */
+  readonly refusedRequests: string[]
   close(): Promise<void>
 }
+
+export type RefusedBook = { category: 'spot' | 'linear' | 'inverse' | 'option'; settleCoin?: string }
 
 export const FAKE_BYBIT_KEY = 'fakeBybitKey0123456789'
 export const FAKE_BYBIT_SECRET = 'fakeBybitSecret0123456789abcdefghijkl'
@@ -60,6 +71,17 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
   const strayFields: string[] = []
   const windows = new Map<string, { second: number; count: number }>()
   const pending = new Map<string, (() => void)[]>()
+  const refusals: { book: RefusedBook; answer: { retCode: number; retMsg: string } }[] = []
+  const settleOf = (symbolId: string | undefined): string | undefined => (symbolId === undefined ? undefined : symbols.find((x) => x.id === symbolId)?.quote)
+  const refusedRequests: string[] = []
+  const refusalFor = (key: string, params: Params): BybitReject | undefined => {
+    const category = typeof params.category === 'string' ? params.category : undefined
+    const settle = typeof params.settleCoin === 'string' ? params.settleCoin : settleOf(typeof params.symbol === 'string' ? params.symbol : undefined)
+    const hit = refusals.find(({ book }) => book.category === category && (book.settleCoin === undefined || book.settleCoin === settle))
+    if (hit === undefined) return undefined
+    refusedRequests.push(`${key} ${category} ${settle ?? ''}`.trim())
+    return new BybitReject(hit.answer.retCode, hit.answer.retMsg)
+  }
 
   const routes = bybitRoutes({ engine, account, symbols, apiKey, serverTime })
 
@@ -117,7 +139,11 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
           params = Object.fromEntries(url.searchParams)
         }
         for (const field of unknownFields(key, params)) strayFields.push(`${key} ${field}`)
-        if (route.security === 'signed') authenticate(req.headers, method === 'POST' ? body : url.search.slice(1), { apiKey, secret, now: serverTime() })
+        if (route.security === 'signed') {
+          authenticate(req.headers, method === 'POST' ? body : url.search.slice(1), { apiKey, secret, now: serverTime() })
+          const refused = refusalFor(key, params)
+          if (refused) throw refused
+        }
         const out = route.handler(params) as Record<string | symbol, unknown>
         if (fault?.kind === 'lose-response') return void req.socket.destroy()
         const headers = route.security === 'signed' ? limitHeaders(options.rateLimits?.[key] ?? 10, (Math.floor(serverTime() / 1000) + 1) * 1000, 9) : {}
@@ -152,6 +178,10 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
       if (!routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
       pending.set(route, [...(pending.get(route) ?? []), fn])
     },
+    refuse: (book, answer) => {
+      refusals.push({ book, answer })
+    },
+    refusedRequests,
     close: async () => {
       engine.stop()
       server.closeAllConnections()
