@@ -72,6 +72,8 @@ export const VenueEvidenceRow = z.strictObject({
   lastOrderSeq: z.number().int().nullable(),
   newerThanLastOrder: z.boolean(),
   why: z.string().optional(),
+  /** The books of the venue's account its latest lists did not show: the verdict is of the others. */
+  unseen: z.array(z.strictObject({ book: z.string(), why: z.string(), refused: z.literal(true).optional() })).optional(),
 })
 export type VenueEvidenceRow = z.infer<typeof VenueEvidenceRow>
 

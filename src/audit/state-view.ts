@@ -99,6 +99,7 @@ export function reconciliationTable(state: HaltdState): AuditReport['reconciliat
       lastOrderSeq: v.lastOrderSeq,
       newerThanLastOrder: v.newerThanLastOrder,
       ...(v.why !== undefined ? { why: v.why } : {}),
+      ...(v.unseen !== undefined ? { unseen: v.unseen.map((u) => ({ ...u })) } : {}),
     })),
     rows: r.rows.map((row) => ({
       kind: row.kind,

@@ -68,6 +68,7 @@ export type FleetOrigin = z.infer<typeof FleetOrigin>
  */
 export const UnseenBook = z.strictObject({ book: Text(64).min(1), why: Reason, refused: z.literal(true).optional() })
 export type UnseenBook = z.infer<typeof UnseenBook>
+export const UnseenBooks = z.array(UnseenBook).max(20)
 
 export const ObservedOpenOrder = z.strictObject({
   symbol: MarketSymbol,
@@ -135,11 +136,13 @@ export const current = {
   'order.status-unknown': { v: 1, data: z.strictObject({ ...OrderRef, reason: Reason }) },
 
   // ── what a venue reported ──────────────────────────────────────────────────────────────
+  /** `unseen`: the books of the account the list did not show (see `UnseenBook`); absent where it showed all haltd asked. */
   'venue.positions-observed': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
       venue: Venue,
       positions: z.array(z.strictObject({ symbol: MarketSymbol, qty: SignedQty, entryPrice: Price.optional() })),
+      unseen: UnseenBooks.optional(),
     }),
   },
   'venue.balances-observed': {
@@ -154,10 +157,12 @@ export const current = {
    * 1 of n … n of n, appended together): the list is observed at its last part, and not before.
    */
   'venue.open-orders-observed': {
-    v: 2,
+    v: 3,
     data: z.strictObject({
       venue: Venue,
       orders: z.array(ObservedOpenOrder),
+      /** The books of the account the list did not show (see `UnseenBook`), on a whole list or its last part. */
+      unseen: UnseenBooks.optional(),
       part: z
         .strictObject({ index: z.number().int().positive(), of: z.number().int().min(2) })
         .refine((p) => p.index <= p.of, 'index is past of')

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType } from './primitives.js'
-import { current, type EventType } from './catalogue.js'
+import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType, SignedQty } from './primitives.js'
+import { current, ObservedOpenOrder, type EventType } from './catalogue.js'
 import { UnreadableEvent } from './errors.js'
 
 /**
@@ -65,7 +65,29 @@ const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
       up: (d: unknown) => d,
     },
   },
+  'venue.positions-observed': {
+    // v1 knew nothing of books left unseen: every v1 is a valid v2 as it is, and claims what it did
+    1: {
+      data: z.strictObject({
+        venue: Venue,
+        positions: z.array(z.strictObject({ symbol: MarketSymbol, qty: SignedQty, entryPrice: Price.optional() })),
+      }),
+      up: (d: unknown) => d,
+    },
+  },
   'venue.open-orders-observed': {
+    // v2 knew nothing of books left unseen: every v2 is a valid v3 as it is, and claims what it did
+    2: {
+      data: z.strictObject({
+        venue: Venue,
+        orders: z.array(ObservedOpenOrder),
+        part: z
+          .strictObject({ index: z.number().int().positive(), of: z.number().int().min(2) })
+          .refine((p) => p.index <= p.of, 'index is past of')
+          .optional(),
+      }),
+      up: (d: unknown) => d,
+    },
     // v1 knew only whole lists; every v1 is a valid v2 as it is.
     1: {
       data: z.strictObject({

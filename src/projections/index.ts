@@ -39,6 +39,7 @@ export { evolve, initialState, strategyOf, type HaltdState, type PnlTotals, type
 export {
   reconciliation,
   reconciliationClaim,
+  unseenBooksLine,
   venueEvidenceLine,
   toleranceFor,
   DEFAULT_TOLERANCE,

@@ -2,6 +2,7 @@ import { orderKey } from './fact.js'
 import { isLive, remainingQty, type Order } from './orders.js'
 import type { Position } from './positions.js'
 import type { HaltdState } from './state.js'
+import type { UnseenBook } from '../events/index.js'
 
 /** `UNOBSERVED`: haltd holds it and the venue has never reported on it (a spot venue reports no positions): neither agreement nor its absence. */
 export type ReconciliationStatus = 'OK' | 'MISMATCH' | 'MISSING_AT_VENUE' | 'UNKNOWN_TO_US' | 'UNOBSERVED'
@@ -52,6 +53,12 @@ export type VenueReconciliation = {
   newerThanLastOrder: boolean
   /** Why the verdict is UNVERIFIED. */
   why?: string
+  /**
+   * The books of the venue's account its latest lists did not show (never listed, or refused by
+   * the venue): the verdict, "none open" and "flat" are of the other books only. One the venue
+   * refused leaves the venue UNVERIFIED: what haltd was to follow is there unseen.
+   */
+  unseen?: UnseenBook[]
 }
 
 export type Reconciliation = {
@@ -90,14 +97,36 @@ function evidenceOf(state: HaltdState, venue: string, unanswered: Unanswered | u
   const observation = oldest ? { seq: oldest.seq, ts: oldest.ts, ageMs: Math.max(0, state.ts - oldest.ts) } : null
   const lastOrderSeq = known?.lastOrderSeq ?? null
   const newerThanLastOrder = observation !== null && (lastOrderSeq === null || observation.seq > lastOrderSeq)
-  const base = { venue, observation, lastOrderSeq, newerThanLastOrder }
+  const unseen = unseenOf(view?.openOrders?.unseen, view?.positions?.unseen)
+  const base = { venue, observation, lastOrderSeq, newerThanLastOrder, ...(unseen.length > 0 ? { unseen } : {}) }
   const asked = unanswered?.get(venue)
   if (asked !== undefined) return { ...base, why: `asked, no answer: ${asked}` }
   const failed = known?.failedObservation
   if (observation === null) return { ...base, why: failed ? `never observed; the last request failed: ${failed.why}` : 'never observed' }
   if (failed && failed.seq > observation.seq) return { ...base, why: `observation failed at seq ${failed.seq}: ${failed.why}` }
   if (!newerThanLastOrder) return { ...base, why: `last observed at seq ${observation.seq}, before its last order event at seq ${lastOrderSeq}` }
+  const refused = unseen.filter((u) => u.refused)
+  if (refused.length > 0)
+    return { ...base, why: `the venue refused to list ${refused.map((u) => `${u.book} (${u.why})`).join('; ')}: orders and positions there are not seen` }
   return base
+}
+
+/** The books either list left unseen, each once (the open-order list's word first). */
+function unseenOf(...lists: (readonly UnseenBook[] | undefined)[]): UnseenBook[] {
+  const byBook = new Map<string, UnseenBook>()
+  for (const list of lists) for (const u of list ?? []) if (!byBook.has(u.book)) byBook.set(u.book, u)
+  return [...byBook.values()]
+}
+
+/**
+ * The books no claim of a reconciliation covers, in a few words for a report's line:
+ * `bybit: inverse, option, linear USDC (refused)`; empty where every venue's lists showed all.
+ */
+export function unseenBooksLine(venues: readonly Pick<VenueReconciliation, 'venue' | 'unseen'>[]): string {
+  return venues
+    .filter((v) => v.unseen !== undefined && v.unseen.length > 0)
+    .map((v) => `${v.venue}: ${v.unseen!.map((u) => (u.refused ? `${u.book} (refused)` : u.book)).join(', ')}`)
+    .join('; ')
 }
 
 /**
@@ -262,13 +291,21 @@ export function reconciliation(state: HaltdState, unanswered?: Unanswered): Reco
  * The reconciliation's claim in words, the one wording the report, the closing notification
  * and the audit share: "OK", "MISMATCH (n problem(s))", or "UNVERIFIED (venue: why; …)".
  */
-export function reconciliationClaim(r: { verdict: ReconciliationVerdict; unverified: readonly { venue: string; why: string }[]; problems: number }): string {
-  if (r.verdict === 'OK') return 'OK'
-  if (r.verdict === 'MISMATCH') return `MISMATCH (${r.problems} problem(s))`
+export function reconciliationClaim(r: {
+  verdict: ReconciliationVerdict
+  unverified: readonly { venue: string; why: string }[]
+  problems: number
+  /** Each venue's books its lists did not show: the claim is of the others, and says so. */
+  venues?: readonly Pick<VenueReconciliation, 'venue' | 'unseen'>[]
+}): string {
+  const unseen = unseenBooksLine(r.venues ?? [])
+  const of = unseen === '' ? '' : `, of the books listed; not seen: ${unseen}`
+  if (r.verdict === 'OK') return unseen === '' ? 'OK' : `OK (${of.slice(2)})`
+  if (r.verdict === 'MISMATCH') return `MISMATCH (${r.problems} problem(s)${of})`
   // a report built without a verdict (by hand, or by an older haltd) claims nothing it cannot show
   const unverified = r.unverified ?? []
   const shown = unverified.slice(0, 5).map((u) => `${u.venue}: ${u.why}`)
-  return `UNVERIFIED (${shown.join('; ') || 'no evidence recorded'}${unverified.length > 5 ? '; …' : ''})`
+  return `UNVERIFIED (${shown.join('; ') || 'no evidence recorded'}${unverified.length > 5 ? '; …' : ''}${of})`
 }
 
 /**
@@ -276,8 +313,9 @@ export function reconciliationClaim(r: { verdict: ReconciliationVerdict; unverif
  * `haltd status` share: `binance: OK (observed at seq 120, 800 ms old; last order event at seq 98)`,
  * or UNVERIFIED with why.
  */
-export function venueEvidenceLine(v: Pick<VenueReconciliation, 'venue' | 'verdict' | 'observation' | 'lastOrderSeq' | 'why'>): string {
+export function venueEvidenceLine(v: Pick<VenueReconciliation, 'venue' | 'verdict' | 'observation' | 'lastOrderSeq' | 'why' | 'unseen'>): string {
   const seen = v.observation ? `observed at seq ${v.observation.seq}, ${v.observation.ageMs} ms old` : 'never observed'
   const last = v.lastOrderSeq === null ? 'no order events' : `last order event at seq ${v.lastOrderSeq}`
-  return `${v.venue}: ${v.verdict} (${seen}; ${last})${v.verdict === 'UNVERIFIED' && v.why ? `: ${v.why}` : ''}`
+  const books = v.unseen && v.unseen.length > 0 ? `; books not seen: ${v.unseen.map((u) => (u.refused ? `${u.book} (refused)` : u.book)).join(', ')}` : ''
+  return `${v.venue}: ${v.verdict} (${seen}; ${last})${v.verdict === 'UNVERIFIED' && v.why ? `: ${v.why}` : ''}${books}`
 }

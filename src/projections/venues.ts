@@ -15,9 +15,9 @@ export type VenueView = {
   marketData: string[]
   deadMansSwitch: { armed: boolean; timeoutMs?: number; method?: string }
   lastCancelAll?: Observed<Omit<EventData<'venue.cancel-all-requested'>, 'venue'>>
-  positions?: Observed<Pick<EventData<'venue.positions-observed'>, 'positions'>>
+  positions?: Observed<Pick<EventData<'venue.positions-observed'>, 'positions' | 'unseen'>>
   balances?: Observed<Pick<EventData<'venue.balances-observed'>, 'balances'>>
-  openOrders?: Observed<Pick<EventData<'venue.open-orders-observed'>, 'orders'>>
+  openOrders?: Observed<Pick<EventData<'venue.open-orders-observed'>, 'orders' | 'unseen'>>
   /** The parts of a list recorded in parts, up to the last one read; observed only once whole. */
   openOrdersSoFar?: ListSoFar
   /** Precision (and a contract market's size) per symbol, merged across observations (a venue may report markets in parts). */
@@ -38,7 +38,8 @@ export type VenueFact =
   | FactOf<'marketdata.unsubscribed'>
 
 type ObservedOrders = EventData<'venue.open-orders-observed'>['orders']
-export type OpenOrderList = Observed<{ orders: ObservedOrders }>
+/** `unseen`: the books of the account the list did not show. */
+export type OpenOrderList = Observed<{ orders: ObservedOrders; unseen?: EventData<'venue.open-orders-observed'>['unseen'] }>
 /** A list recorded in parts, read up to part `next - 1`. */
 export type ListSoFar = { next: number; of: number; orders: ObservedOrders }
 
@@ -51,12 +52,13 @@ export function foldOpenOrderList(
   soFar: ListSoFar | undefined,
   fact: Pick<FactOf<'venue.open-orders-observed'>, 'seq' | 'ts' | 'data'>,
 ): { list?: OpenOrderList; soFar?: ListSoFar } {
-  const { part, orders } = fact.data
-  if (part === undefined) return { list: { seq: fact.seq, ts: fact.ts, orders } }
+  const { part, orders, unseen } = fact.data
+  const books = unseen === undefined ? {} : { unseen }
+  if (part === undefined) return { list: { seq: fact.seq, ts: fact.ts, orders, ...books } }
   const before = part.index === 1 ? [] : soFar?.next === part.index && soFar.of === part.of ? soFar.orders : undefined
   if (before === undefined) return {}
   const joined = before.length === 0 ? orders : [...before, ...orders]
-  if (part.index === part.of) return { list: { seq: fact.seq, ts: fact.ts, orders: joined } }
+  if (part.index === part.of) return { list: { seq: fact.seq, ts: fact.ts, orders: joined, ...books } }
   return { soFar: { next: part.index + 1, of: part.of, orders: joined } }
 }
 
@@ -70,7 +72,7 @@ export function evolveVenue(view: VenueView | undefined, fact: VenueFact): Venue
   const at = { seq: fact.seq, ts: fact.ts }
   switch (fact.type) {
     case 'venue.positions-observed':
-      next.positions = { ...at, positions: fact.data.positions }
+      next.positions = { ...at, positions: fact.data.positions, ...(fact.data.unseen === undefined ? {} : { unseen: fact.data.unseen }) }
       break
     case 'venue.balances-observed':
       next.balances = { ...at, balances: fact.data.balances }

@@ -11,7 +11,7 @@ import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/proc
  * the real ccxt.bybit inside haltd: the account answers spot and linear USDT, and refuses every
  * request on USDC contracts with Bybit's 10020. The engine's orders rest on the books it answers,
  * and one rests on a USDC book haltd cannot see. A signal stops haltd: what it can see is
- * cancelled and confirmed, and the book it cannot see is left as it is.
+ * cancelled and confirmed, the book it cannot see is named, and nothing claims it empty.
  */
 
 const cleanups: (() => Promise<unknown> | unknown)[] = []
@@ -86,9 +86,10 @@ const canceled = (db: string): string[] =>
   events(db, ['order.canceled'])
     .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
     .sort()
+const message = (d: Daemon, notification: string): string | undefined => d.logs().find((l) => l.notification === notification)?.msg as string | undefined
 
 describe('guardian on a Bybit account that refuses a book (real processes)', { timeout: 90_000 }, () => {
-  it('warns at start of the refused book, and SIGTERM cancels and confirms the orders on the answering books, and exits on its own', async () => {
+  it('warns at start of the refused book, and SIGTERM cancels and confirms the orders on the answering books, names the refused book in its report, and exits 2', async () => {
     const { venue, d, db } = await guardedClassicAccount()
 
     const warning = d.logs().find((l) => String(l.msg).startsWith('guardian: bybit is followed account-wide, but not all of it'))
@@ -102,10 +103,24 @@ describe('guardian on a Bybit account that refuses a book (real processes)', { t
     expect(canceled(db)).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc'])
     expect(venue.account.open('spot')).toEqual([])
     expect(venue.account.open('linear').map((o) => o.clientOrderId)).toEqual(['eng-usdc-btc'])
-    expect(exit.code).not.toBeNull()
+    // and the book it could not see is named wherever the shutdown speaks of the account, never claimed empty
+    const completed = message(d, 'shutdown.completed')
+    expect(completed).toContain(
+      'positions flat on the books listed; 0 order(s) still live on the books listed (not seen: bybit: inverse, option, linear USDC (refused))',
+    )
+    expect(completed).toMatch(/reconciliation UNVERIFIED \(bybit: the venue refused to list linear USDC \(PermissionDenied: .*10020/)
+    const observed = events(db, ['venue.open-orders-observed']).at(-1)!.data as { unseen?: { book: string; refused?: boolean }[] }
+    expect(observed.unseen).toEqual([
+      expect.objectContaining({ book: 'inverse' }),
+      expect.objectContaining({ book: 'option' }),
+      expect.objectContaining({ book: 'linear USDC', refused: true }),
+    ])
+    const outcome = events(db, ['shutdown.completed']).at(-1)!.data as { outcome: string; exitCode: number }
+    expect(outcome.outcome).toBe('residual-exposure')
+    expect(exit.code).toBe(2)
   })
 
-  it('SIGUSR2 cancels and confirms the orders on the answering books, and exits 3', async () => {
+  it('SIGUSR2 cancels and confirms the orders on the answering books, names the refused book in its report, and exits 3', async () => {
     const { venue, d, db } = await guardedClassicAccount()
 
     d.child.kill('SIGUSR2')
@@ -114,6 +129,7 @@ describe('guardian on a Bybit account that refuses a book (real processes)', { t
     expect(canceled(db)).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc'])
     expect(venue.account.open('spot')).toEqual([])
     expect(venue.account.open('linear').map((o) => o.clientOrderId)).toEqual(['eng-usdc-btc'])
+    expect(message(d, 'shutdown.emergency')).toContain('0 order(s) still live on the books listed (not seen: bybit: inverse, option, linear USDC (refused))')
     expect(exit.code).toBe(3)
   })
 })

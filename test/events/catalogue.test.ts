@@ -68,6 +68,22 @@ describe('event catalogue', () => {
     expect(() => parseEvent({ type: 'order.canceled', v: 1, data: settled })).toThrow(/evidence/)
   })
 
+  it('reads open-order lists (v1, v2) and position reports (v1) written before books unseen were recorded as the current versions, claiming no book unseen, and refuses unseen books in them', () => {
+    const order = { symbol: 'BTC/USDT', venueOrderId: 'v1', side: 'buy', qty: 1, filled: 0 }
+    const part = { venue: 'bybit', orders: [order], part: { index: 2, of: 2 } }
+    expect(readStored('venue.open-orders-observed', 2, JSON.stringify(part))).toEqual({ v: 3, data: part })
+    expect(readStored('venue.open-orders-observed', 1, JSON.stringify({ venue: 'bybit', orders: [order] }))).toEqual({
+      v: 3,
+      data: { venue: 'bybit', orders: [order] },
+    })
+    const positions = { venue: 'bybit', positions: [{ symbol: 'BTC/USDT:USDT', qty: -1 }] }
+    expect(readStored('venue.positions-observed', 1, JSON.stringify(positions))).toEqual({ v: 2, data: positions })
+    const unseen = [{ book: 'linear USDC', why: 'PermissionDenied: 10020', refused: true }]
+    expect(parseEvent({ type: 'venue.positions-observed', data: { ...positions, unseen } }).data).toEqual({ ...positions, unseen })
+    expect(() => parseEvent({ type: 'venue.positions-observed', v: 1, data: { ...positions, unseen } })).toThrow(/unseen/)
+    expect(() => parseEvent({ type: 'venue.open-orders-observed', data: { ...part, unseen: [{ book: '', why: 'x' }] } })).toThrow(/book/)
+  })
+
   it('reads a v1 kill switch event as a local one (scope local), and keys a fleet action by its id so it is recorded once', () => {
     const v1 = { reason: 'drawdown', origin: 'risk', action: 'HALTED', trigger: 'drawdown', reading: 5, threshold: 4 }
     expect(readStored('killswitch.activated', 1, JSON.stringify(v1))).toEqual({ v: 2, data: { ...v1, scope: 'local' } })

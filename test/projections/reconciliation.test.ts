@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { EventInput } from '../../src/events/index.js'
-import { reconciliation } from '../../src/projections/index.js'
+import { reconciliation, reconciliationClaim, venueEvidenceLine } from '../../src/projections/index.js'
 import { ev, given, when } from './given.js'
 
 const positionsAt = (venue: string, positions: { symbol: string; qty: number }[]): EventInput => ({
@@ -183,5 +183,45 @@ describe('reconciliation rests on an observation taken after the venue’s last 
       ['sim-b', 'UNVERIFIED'],
     ])
     expect(r.verdict).toBe('UNVERIFIED')
+  })
+})
+
+describe('reconciliation of an account whose lists leave books unseen', () => {
+  const notListed = { book: 'inverse', why: 'not listed: haltd lists spot and linear only' }
+  const refused = { book: 'linear USDC', why: 'PermissionDenied: bybit {"retCode":10020}', refused: true as const }
+  const unseen = (event: EventInput, books: object[]): EventInput => ({ ...event, data: { ...(event.data as object), unseen: books } }) as EventInput
+
+  it('given lists that never ask for a book, keeps the verdict of the books listed and names the book unseen in its claim', () => {
+    const r = reconciliation(given(unseen(ordersAt('bybit', []), [notListed]), unseen(positionsAt('bybit', []), [notListed])))
+
+    expect(r.verdict).toBe('OK')
+    expect(r.perVenue[0]?.unseen).toEqual([notListed])
+    expect(reconciliationClaim({ ...r, problems: 0, venues: r.perVenue })).toBe('OK (of the books listed; not seen: bybit: inverse)')
+    expect(venueEvidenceLine(r.perVenue[0]!)).toMatch(/^bybit: OK \(observed at seq 1, .*\); books not seen: inverse$/)
+  })
+
+  it('given a book the venue refused to list, is UNVERIFIED naming the book and the venue’s answer, never OK', () => {
+    const r = reconciliation(given(unseen(ordersAt('bybit', []), [notListed, refused]), unseen(positionsAt('bybit', []), [notListed, refused])))
+
+    expect(r.verdict).toBe('UNVERIFIED')
+    expect(r.unverified).toEqual([
+      {
+        venue: 'bybit',
+        why: 'the venue refused to list linear USDC (PermissionDenied: bybit {"retCode":10020}): orders and positions there are not seen',
+      },
+    ])
+    expect(reconciliationClaim({ ...r, problems: 0, venues: r.perVenue })).toContain('; not seen: bybit: inverse, linear USDC (refused))')
+  })
+
+  it('given a later list that shows every book, claims all of the account again', () => {
+    const s = given(unseen(ordersAt('bybit', []), [refused]), unseen(positionsAt('bybit', []), [refused]))
+    expect(reconciliation(s).verdict).toBe('UNVERIFIED')
+
+    when(s, ordersAt('bybit', []), positionsAt('bybit', []))
+
+    const r = reconciliation(s)
+    expect(r.verdict).toBe('OK')
+    expect(r.perVenue[0]?.unseen).toBeUndefined()
+    expect(reconciliationClaim({ ...r, problems: 0, venues: r.perVenue })).toBe('OK')
   })
 })

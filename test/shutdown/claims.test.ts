@@ -17,6 +17,22 @@ function holdingUnknownPosition(sim: SimExchange): ExchangeGateway {
   })
 }
 
+/** A venue whose account-wide lists leave books out: `inverse` never asked for, and what `refused` names refused by the venue. */
+function leavingBooksUnseen(refused: string[]) {
+  return (sim: SimExchange): ExchangeGateway =>
+    new Proxy(sim, {
+      get(target, key) {
+        if (key === 'unseenBooks')
+          return () => [
+            { book: 'inverse', why: 'not listed: one call per coin' },
+            ...refused.map((book) => ({ book, why: 'PermissionDenied: no permission', refused: true as const })),
+          ]
+        const value = Reflect.get(target, key, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+}
+
 const telling = () => {
   const told: Notification[] = []
   const notify = async (n: Notification) => {
@@ -73,5 +89,35 @@ describe('what a shutdown claims', () => {
     expect(emergency.severity).toBe('critical')
     expect(emergency.text).toContain(`1 position(s) open (alpha ${SYMBOL} 0.02)`)
     expect(emergency.text).not.toContain('0.0199')
+  })
+
+  it('given a venue whose lists never ask for a book, when haltd shuts down gracefully, then the report claims none open and flat of the books listed only, naming the book not seen', async () => {
+    const { told, notifier } = telling()
+    const r = rig({ options: { graceful: { flatten: 'none', settleMs: 20 } }, gateways: { bravo: leavingBooksUnseen([]) }, ports: { notifier } })
+    await r.rest(1)
+
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'end of session', origin: 'signal' }).done
+
+    const text = formatShutdownReport(report)
+    expect(text).toContain('open orders: 0 on the books listed (not seen: bravo: inverse)\n')
+    expect(text).toContain('positions: flat on the books listed\n')
+    expect(text).toContain('reconciliation: OK (of the books listed; not seen: bravo: inverse)\n')
+    expect(text).toMatch(/ {2}bravo: OK \(.*\); books not seen: inverse\n/)
+    // a book haltd never asks for is its own known limit, told at start: the verdict is of the books it lists
+    expect(report).toMatchObject({ outcome: 'clean', exitCode: 0 })
+    expect(told.find((n) => n.topic === 'shutdown.completed')?.text).toContain('0 order(s) still live on the books listed (not seen: bravo: inverse)')
+  })
+
+  it('given a venue that refused to list a book, when haltd shuts down gracefully, then the reconciliation is UNVERIFIED naming the book, and it ends residual-exposure with exit 2', async () => {
+    const r = rig({ options: { graceful: { flatten: 'none', settleMs: 20 } }, gateways: { bravo: leavingBooksUnseen(['spot']) } })
+    await r.rest(1)
+
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'end of session', origin: 'signal' }).done
+
+    expect(report.reconciliation.unverified).toEqual([
+      { venue: 'bravo', why: 'the venue refused to list spot (PermissionDenied: no permission): orders and positions there are not seen' },
+    ])
+    expect(formatShutdownReport(report)).toContain('open orders: 0 on the books listed (not seen: bravo: inverse, spot (refused))\n')
+    expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2 })
   })
 })

@@ -281,7 +281,7 @@ export function reconciliationLine(r: AuditReport): string {
   const ages = rec.evidence.flatMap((e) =>
     e.observedSeq === null ? [] : [`${e.venue} observed at seq ${e.observedSeq}, ${duration(e.ageMs)} before the last event`],
   )
-  return `reconciliation at the last event (seq ${r.log.lastSeq ?? '—'}): ${reconciliationClaim({ verdict: rec.verdict, unverified: rec.unverified, problems })}${ages.length ? ` (${ages.join('; ')})` : ''}`
+  return `reconciliation at the last event (seq ${r.log.lastSeq ?? '—'}): ${reconciliationClaim({ verdict: rec.verdict, unverified: rec.unverified, problems, venues: rec.evidence })}${ages.length ? ` (${ages.join('; ')})` : ''}`
 }
 
 export function coverageLine(r: AuditReport): string {

@@ -5,7 +5,16 @@ import type { Order } from '../../projections/orders.js'
 import type { EventData } from '../../events/index.js'
 import { ReportedOnce } from '../../exchanges/reported-once.js'
 import { adoptionEvents, logIdOf, orderUnreadableData, rememberedKey, tradeRef, whyOrderUnrecordable, whyUnrecordable } from './unrecordable.js'
-import { fillOrRefusal, observeVenue, openOrdersObserved, orderTotalEvent, orderTotalOf, recordOrderTotal } from './venue-recorder.js'
+import {
+  fillOrRefusal,
+  observeVenue,
+  OPEN_ORDERS_PER_EVENT,
+  openOrdersObserved,
+  orderTotalEvent,
+  orderTotalOf,
+  recordOrderTotal,
+  unseenAfterList,
+} from './venue-recorder.js'
 
 /**
  * Guardian mode: an engine keeps its own order entry on an account haltd holds the keys of too.
@@ -263,7 +272,7 @@ export function followAccount(input: {
   const lookOnce = async () => {
     const unread: UnreadableVenueOrder[] = []
     const open = await gateway.fetchOpenOrders(undefined, { unreadable: (u) => unread.push(u) })
-    const observed = openOrdersObserved(venue, open)
+    const observed = openOrdersObserved(venue, open, OPEN_ORDERS_PER_EVENT, unseenAfterList(gateway))
     const whole = whyUnrecordable(observed) === undefined
     // an order haltd follows was readable when adopted: only the list needs reading again
     const unreadableWhy = new Map(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { ConnectionChange, ExchangeGateway, Fill, OrderUpdate, VenueOrder } from '../../exchanges/gateway.js'
 import { HaltdError } from '../../events/errors.js'
-import type { Envelope, EventInput } from '../../events/index.js'
+import type { Envelope, EventInput, UnseenBook } from '../../events/index.js'
 import { orderEventKey } from '../../events/routing.js'
 import type { EventLog } from '../log/event-log.js'
 
@@ -216,9 +216,15 @@ export const OPEN_ORDERS_PER_EVENT = 1_000
 
 /**
  * A venue's open-order list as the observation it is recorded as: one event, or parts of
- * `OPEN_ORDERS_PER_EVENT` orders to append together (`appendBatch`) where the list is longer.
+ * `OPEN_ORDERS_PER_EVENT` orders to append together (`appendBatch`) where the list is longer;
+ * `unseen`, the books of the account it does not show, on the whole list or its last part.
  */
-export function openOrdersObserved(venue: string, orders: readonly VenueOrder[], perEvent = OPEN_ORDERS_PER_EVENT): EventInput[] {
+export function openOrdersObserved(
+  venue: string,
+  orders: readonly VenueOrder[],
+  perEvent = OPEN_ORDERS_PER_EVENT,
+  unseen?: readonly UnseenBook[],
+): EventInput[] {
   const shown = orders.map((o) => ({
     symbol: o.symbol,
     venueOrderId: o.venueOrderId,
@@ -228,17 +234,22 @@ export function openOrdersObserved(venue: string, orders: readonly VenueOrder[],
     filled: o.filled,
     price: o.price,
   }))
-  if (shown.length <= perEvent) return [{ type: 'venue.open-orders-observed', data: { venue, orders: shown } }]
+  const books = unseen && unseen.length > 0 ? { unseen: [...unseen] } : {}
+  if (shown.length <= perEvent) return [{ type: 'venue.open-orders-observed', data: { venue, orders: shown, ...books } }]
   const of = Math.ceil(shown.length / perEvent)
   return Array.from({ length: of }, (_, i) => ({
     type: 'venue.open-orders-observed',
-    data: { venue, orders: shown.slice(i * perEvent, (i + 1) * perEvent), part: { index: i + 1, of } },
+    data: { venue, orders: shown.slice(i * perEvent, (i + 1) * perEvent), ...(i + 1 === of ? books : {}), part: { index: i + 1, of } },
   }))
 }
 
+/** The books of the account a gateway's last list left unseen, read after the list (a refusal is learned by asking). */
+export const unseenAfterList = (gateway: ExchangeGateway): readonly UnseenBook[] | undefined => gateway.unseenBooks?.()
+
 /** Ask a venue for its open orders and record the list (in parts where it is long): the events stored. */
 export async function recordOpenOrders(log: EventLog, gateway: ExchangeGateway): Promise<Envelope[]> {
-  return log.appendBatch(openOrdersObserved(gateway.venue, await gateway.fetchOpenOrders()))
+  const orders = await gateway.fetchOpenOrders()
+  return log.appendBatch(openOrdersObserved(gateway.venue, orders, OPEN_ORDERS_PER_EVENT, unseenAfterList(gateway)))
 }
 
 /** Ask a venue what it holds and record each answer as an observation. */
@@ -267,7 +278,8 @@ export async function observeVenue(
   if (all || what.openOrders) await recordOpenOrders(log, gateway)
   if ((all || what.positions) && gateway.capabilities.positions) {
     const positions = await gateway.fetchPositions()
-    log.append({ type: 'venue.positions-observed', data: { venue, positions } })
+    const unseen = unseenAfterList(gateway)
+    log.append({ type: 'venue.positions-observed', data: { venue, positions, ...(unseen && unseen.length > 0 ? { unseen: [...unseen] } : {}) } })
   }
   if (all || what.balances) {
     const balances = await gateway.fetchBalances()

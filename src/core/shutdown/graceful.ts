@@ -1,5 +1,5 @@
 import type { GracefulStepName, HaltdEvent } from '../../events/index.js'
-import { reconciliationClaim } from '../../projections/index.js'
+import { reconciliationClaim, unseenBooksLine } from '../../projections/index.js'
 import { money, quantityAt } from '../../projections/money.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type ShutdownState, type StepContext, type StepDef, type StepPlan } from './procedure.js'
@@ -324,16 +324,18 @@ export function engineLine(state: Pick<ShutdownState, 'commands'>): string {
 /** The post-shutdown report in one line, for the closing notification: positions, orders left, P&L, reconciliation. */
 export function reportLine(world: ShutdownWorld): string {
   const open = openPositions(world)
+  const unseen = unseenBooksLine(world.reconciliation.venues)
+  const ofListed = unseen === '' ? '' : ` on the books listed (not seen: ${unseen})`
   const positions =
     open.length === 0
-      ? 'positions flat'
+      ? `positions flat${unseen === '' ? '' : ' on the books listed'}`
       : `${open.length} position(s) open (${open
           .slice(0, 5)
           .map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`)
           .join(', ')}${open.length > 5 ? ', …' : ''})`
   const r = world.reconciliation
-  const claim = reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length })
-  return `${positions}; ${world.orders.length} order(s) still live; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
+  const claim = reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length, venues: r.venues })
+  return `${positions}; ${world.orders.length} order(s) still live${ofListed}; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
 }
 
 export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {

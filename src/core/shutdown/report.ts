@@ -2,7 +2,7 @@ import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 import { money, quantityAt } from '../../projections/money.js'
-import { reconciliationClaim, venueEvidenceLine, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
+import { reconciliationClaim, unseenBooksLine, venueEvidenceLine, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
 import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
@@ -160,8 +160,14 @@ export function formatShutdownReport(report: ShutdownReport): string {
     const why = s.error ? ` — ${s.error}` : ''
     lines.push(`  ${s.procedure[0]}${String(s.step).padStart(2)} ${s.name.padEnd(40)} ${s.status}${took}${why}`)
   }
-  lines.push(`open orders: ${report.openOrders.count}${report.cancelUnconfirmedCount ? ` (${report.cancelUnconfirmedCount} cancel-unconfirmed)` : ''}`)
-  if (report.positions.length === 0) lines.push('positions: flat')
+  const r = report.reconciliation
+  // "none open" and "flat" are of the books the venues' lists showed
+  const unseen = unseenBooksLine(r.venues ?? [])
+  const ofListed = unseen === '' ? '' : ` on the books listed (not seen: ${unseen})`
+  lines.push(
+    `open orders: ${report.openOrders.count}${report.cancelUnconfirmedCount ? ` (${report.cancelUnconfirmedCount} cancel-unconfirmed)` : ''}${ofListed}`,
+  )
+  if (report.positions.length === 0) lines.push(`positions: flat${unseen === '' ? '' : ' on the books listed'}`)
   for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
   if (report.residualExposure.length) {
     const named = report.residualExposure
@@ -170,8 +176,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
       .join(', ')
     lines.push(`RESIDUAL EXPOSURE on ${report.residualExposure.length} position(s): ${named}${report.residualExposure.length > 10 ? ', …' : ''}`)
   }
-  const r = report.reconciliation
-  lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problemCount })}`)
+  lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problemCount, venues: r.venues })}`)
   for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)
   if (report.engineRunning) lines.push(`ENGINE MAY STILL TRADE: ${report.engineRunning}`)
   lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
