@@ -27,6 +27,26 @@ describe('audit: the report and its renderers', () => {
     expect(renderHtml(report)).toContain('<rect class="bar completed"')
   })
 
+  it('given venue lists that left books of the account unseen, the reconciliation line names them beside its verdict', () => {
+    const path = tempDb()
+    const unseen = [
+      { book: 'inverse', why: 'not listed: one call per coin' },
+      { book: 'spot', why: 'PermissionDenied: bybit 10005', refused: true as const },
+    ]
+    writeLog(path, [
+      { type: 'venue.open-orders-observed', data: { venue: 'bybit', orders: [], unseen } },
+      { type: 'venue.positions-observed', data: { venue: 'bybit', positions: [], unseen } },
+    ]).log.close()
+
+    const report = auditFile(path)
+
+    expect(report.reconciliation.evidence[0]?.unseen).toEqual(unseen)
+    expect(AuditReport.safeParse(JSON.parse(JSON.stringify(report))).success).toBe(true)
+    expect(renderText(report)).toContain(
+      'UNVERIFIED (bybit: the venue refused to list spot (PermissionDenied: bybit 10005): orders and positions there are not seen, of the books listed; not seen: bybit: inverse, spot (refused))',
+    )
+  })
+
   it('prints amounts to the cent, a loss too small to show as 0.00 rather than -0.00', () => {
     expect([-0.001, -0, 0.004, -0.006, 1234.567, -2.5].map(money)).toEqual(['0.00', '0.00', '0.00', '-0.01', '1234.57', '-2.50'])
   })

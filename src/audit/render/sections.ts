@@ -1,5 +1,5 @@
 import { reconciliationClaim } from '../../projections/index.js'
-import type { AuditReport, Finding, OutcomeVerdict, PnlSummary, ShutdownOutcome, ShutdownSummary } from '../audit-report.js'
+import type { AuditReport, Finding, OutcomeVerdict, PnlSummary, ShutdownOutcome, ShutdownSummary, VenueEvidenceRow } from '../audit-report.js'
 import { exposureWords } from '../shutdown-outcomes.js'
 import { clock, duration, iso, money, num } from './format.js'
 
@@ -259,7 +259,9 @@ export function evidenceTable(o: ShutdownOutcome): Table {
       iso(e.observedTs),
       duration(e.ageMs),
       e.lastOrderSeq === null ? '—' : String(e.lastOrderSeq),
-      e.why ?? (e.newerThanLastOrder ? 'observed after its last order event' : ''),
+      [e.why ?? (e.newerThanLastOrder ? 'observed after its last order event' : ''), ...(e.unseen?.length ? [`books not seen: ${unseenWords(e)}`] : [])]
+        .filter((w) => w !== '')
+        .join('; '),
     ]),
     empty: 'no venue to reconcile',
   }
@@ -301,3 +303,6 @@ export function tradingLine(r: AuditReport): string {
   const k = r.trading.killSwitch
   return `trading ${r.trading.mode}; kill switch ${k.latched ? `LATCHED (${k.reason})` : 'not latched'}; P&L at the last event ${pnlWords(r.pnl)}`
 }
+
+/** The books a venue's lists did not show: `inverse, linear USDC (refused)`. */
+const unseenWords = (e: Pick<VenueEvidenceRow, 'unseen'>): string => (e.unseen ?? []).map((u) => (u.refused ? `${u.book} (refused)` : u.book)).join(', ')
