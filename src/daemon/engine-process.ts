@@ -102,9 +102,35 @@ export function createEngineControl(config: EngineConfig): EngineControl {
   // engine gone, its pid reused) or any process there when none was is not the engine.
   const startedWith = config.pid === undefined ? undefined : { ticks: startTicks(config.pid), alive: alive(config.pid) }
 
+  /**
+   * The process haltd last took from the pid file for the engine, and when it started. Many an
+   * engine removes its pid file as it exits, some before they are done: the file gone, this is
+   * still the engine while it runs, and its end is the engine's.
+   */
+  let lastFromFile: { pid: number; ticks: number | undefined } | undefined
+
+  /** The engine, its pid file removed: the process last read from it while that runs, gone once it does not. */
+  const sinceFileRemoved = (last: { pid: number; ticks: number | undefined }): { pid: number } | { gone: string } => {
+    const removed = `${config.pidFile} was removed`
+    if (!alive(last.pid)) return { gone: `${removed}, and pid ${last.pid}, the engine it held, does not exist (or is a zombie)` }
+    const ticks = startTicks(last.pid)
+    if (last.ticks === undefined || ticks === undefined)
+      throw new Error(`${removed}; pid ${last.pid}, which it held, is alive, and without /proc haltd cannot tell whether it is still the engine`)
+    if (ticks !== last.ticks)
+      return { gone: `${removed}, and pid ${last.pid}, which it held, is now a process started after the engine (the engine is gone, its pid reused)` }
+    return { pid: last.pid }
+  }
+
   /** The engine's pid now, or why no process holding it is the engine. Throws when it cannot be told. */
   const engineNow = (): { pid: number } | { gone: string } => {
-    const pid = config.pid ?? pidInFile(config.pidFile!)
+    let pid: number
+    try {
+      pid = config.pid ?? pidInFile(config.pidFile!)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+      if (lastFromFile !== undefined) return sinceFileRemoved(lastFromFile)
+      throw new Error(`the pid file ${config.pidFile} does not exist, and haltd has read no engine's pid from it in this run`)
+    }
     if (pid === process.pid) throw new Error(`${pidLabel()} is ${pid}, haltd's own process: haltd does not signal itself`)
     if (!alive(pid)) return { gone: `pid ${pid} does not exist (or is a zombie)` }
     const ticks = startTicks(pid)
@@ -122,6 +148,7 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         throw new Error(
           `pid ${pid} is held by a process that started after ${config.pidFile} was written (a stale pid file, or a clock stepped since): haltd does not signal it, and cannot tell whether the engine is gone`,
         )
+      lastFromFile = { pid, ticks }
     }
     return { pid }
   }

@@ -40,6 +40,24 @@ async function engine(o: { ignoreTerm?: boolean } = {}): Promise<Engine> {
   return { child, pid: child.pid!, exited }
 }
 
+/**
+ * A stand-in engine that writes its own pid file and removes it when told to stop, as many daemons
+ * do: it then leaves, or (`lingers`) stays running, deaf to any further TERM, with no pid file left.
+ */
+async function engineWithPidFile(pidFile: string, o: { lingers?: boolean } = {}): Promise<Engine> {
+  const onTerm = o.lingers
+    ? "process.on('SIGTERM', () => { try { fs.unlinkSync(file) } catch {} })"
+    : "process.on('SIGTERM', () => { fs.unlinkSync(file); process.exit(0) })"
+  const script = `const fs = require('node:fs'); const file = process.argv[1]; fs.writeFileSync(file, String(process.pid)); ${onTerm}; console.log('ready'); setInterval(() => {}, 1000)`
+  const child = spawn(process.execPath, ['-e', script, pidFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
+  return { child, pid: child.pid!, exited }
+}
+
 /** The process state letter from /proc (R, S, T for stopped, Z…); 'gone' once it has no entry. */
 function procState(pid: number): string {
   try {
@@ -259,6 +277,58 @@ describe('control of the engine’s process in the shutdowns', () => {
       'stop: a signal needs engine.pid or engine.pidFile',
       "gone: 'pid' needs engine.pid or engine.pidFile",
     ])
+  })
+
+  it('graceful: given an engine that removes its pid file as it leaves on TERM, then step 11 sees it gone by the pid last read from the file, and the shutdown ends clean', async () => {
+    const pidFile = join(tempDir('haltd-engine-'), 'engine.pid')
+    const e = await engineWithPidFile(pidFile)
+    const control = createEngineControl(EngineConfig.parse({ pidFile }))
+    const r = rig({
+      venues: ['alpha'],
+      options: { engine: { firstPhase: 'freeze', graceMs: 100 }, graceful: { settleMs: 10, budgets: { 'stop services': 1_500, 'health check': 500 } } },
+      ports: { engine: control },
+    })
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'deploy', origin: 'signal' }).done
+    expect(await e.exited).toEqual({ code: 0, signal: null })
+    expect(engineEvents(r.events()).map((x) => `${x.action}:${x.result}`)).toEqual(['stop:done', 'check:gone'])
+    expect(engineEvents(r.events()).at(-1)).toMatchObject({
+      evidence: `${pidFile} was removed, and pid ${e.pid}, the engine it held, does not exist (or is a zombie)`,
+    })
+    expect(report.engineRunning).toBeUndefined()
+    expect(report.outcome).toBe('clean')
+  })
+
+  it('emergency: given an engine that removes its pid file on TERM and stays running, then the KILL still reaches it by the pid last read from the file', async () => {
+    const pidFile = join(tempDir('haltd-engine-'), 'engine.pid')
+    const e = await engineWithPidFile(pidFile, { lingers: true })
+    const control = createEngineControl(EngineConfig.parse({ pidFile }))
+    const r = rig({
+      venues: ['alpha'],
+      options: { engine: { firstPhase: 'freeze', graceMs: 300 }, emergency: { deadlineMs: 5_000 } },
+      ports: { engine: control },
+    })
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+    expect(await Promise.race([e.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 2_000))])).toEqual({
+      code: null,
+      signal: 'SIGKILL',
+    })
+    expect(engineEvents(r.events()).map((x) => `${x.action}:${x.result}`)).toEqual([
+      'freeze:done',
+      'check:done',
+      'stop:done',
+      'check:done',
+      'kill:done',
+      'check:gone',
+    ])
+    expect(report.engineRunning).toBeUndefined()
+  })
+
+  it('given no pid file and none read before, then an action fails and a look cannot tell, saying the file does not exist', async () => {
+    const pidFile = join(tempDir('haltd-engine-'), 'engine.pid')
+    const control = createEngineControl(EngineConfig.parse({ pidFile }))
+    const missing = `the pid file ${pidFile} does not exist, and haltd has read no engine's pid from it in this run`
+    await expect(control.act('stop', 500)).rejects.toThrow(missing)
+    await expect(control.check(500)).rejects.toThrow(missing)
   })
 
   it('given a stale pid file, when its pid is held by a process started after the file was written, then that process is never signalled and haltd says it cannot tell', async () => {
