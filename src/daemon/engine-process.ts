@@ -86,8 +86,18 @@ export const engineShutdownOptions = (e: EngineConfig) => ({ firstPhase: e.first
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
+/** The engine's process as the config describes it, and what haltd sees of it at start. */
+export type EngineProcess = EngineControl & {
+  /**
+   * Where a shutdown could not freeze, stop or kill the engine by its pid as things stand (no pid
+   * to read, no engine running there, a process haltd may not signal), why; undefined where it can,
+   * or where the engine is reached by HTTP or a command, which haltd does not try before a shutdown.
+   */
+  atStart(): string | undefined
+}
+
 /** The engine's process as the config describes it. */
-export function createEngineControl(config: EngineConfig): EngineControl {
+export function createEngineControl(config: EngineConfig): EngineProcess {
   const hasPid = config.pid !== undefined || config.pidFile !== undefined
   const actions: Record<EngineAct, EngineActionConfig | undefined> = {
     freeze: config.freeze ?? (hasPid ? { signal: 'SIGSTOP' } : config.stop),
@@ -168,6 +178,17 @@ export function createEngineControl(config: EngineConfig): EngineControl {
   }
 
   return {
+    atStart() {
+      if (!hasPid) return undefined
+      let target: { pid: number } | { gone: string }
+      try {
+        target = engineNow()
+      } catch (e) {
+        return `${messageOf(e)}: a shutdown cannot freeze, stop or kill the engine until haltd can tell which process it is`
+      }
+      if ('gone' in target) return `no engine runs at ${pidLabel()} (${target.gone}): a shutdown has nothing to freeze, stop or kill until one does`
+      return mayNotSignal(target.pid)
+    },
     how(action) {
       if (action === 'check') {
         if (gone === 'pid') return `whether ${pidLabel()} is alive`
@@ -184,7 +205,7 @@ export function createEngineControl(config: EngineConfig): EngineControl {
         const target = engineNow()
         if ('gone' in target) return 'gone'
         const { pid } = target
-        process.kill(pid, a.signal)
+        signal(pid, a.signal)
         // The signal is queued, not yet taken: a freeze is done once the process is seen stopped.
         if (a.signal === 'SIGSTOP') await stopped(pid, timeoutMs)
         // A stopped process takes no signal but KILL until it runs again: a frozen engine is
@@ -321,6 +342,28 @@ function readdirOk(path: string): boolean {
     return statSync(path).isDirectory()
   } catch {
     return false
+  }
+}
+
+/** Why haltd may not signal `pid` (another user's process), or undefined. */
+function mayNotSignal(pid: number): string | undefined {
+  try {
+    process.kill(pid, 0)
+    return undefined
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? notPermitted(pid) : undefined
+  }
+}
+
+const notPermitted = (pid: number) => `haltd may not signal pid ${pid} (EPERM: it runs as another user): run haltd as the engine's user, or give it CAP_KILL`
+
+/** Send `sig` to `pid`; a refusal for want of permission says so, not only "kill EPERM". */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EPERM') throw new Error(notPermitted(pid), { cause: e })
+    throw e
   }
 }
 

@@ -40,6 +40,8 @@ export function createShutdownEngine(input: {
 }): ShutdownController {
   const { config, log, host, marketData, risk, router, logger } = input
   const engine = config.engine && createEngineControl(config.engine)
+  const unreachable = engine?.atStart()
+  if (unreachable) logger.warn({ engine: config.engine!.name, why: unreachable }, `the engine's process (${config.engine!.name}): ${unreachable}`)
   const checkpointer = createCheckpointer({
     primary: config.shutdown.checkpoint.path ?? `${config.db.path}.checkpoint.json`,
     fallback: config.shutdown.checkpoint.fallbackPath ?? join(tmpdir(), `haltd-${basename(config.db.path)}.checkpoint.json`),

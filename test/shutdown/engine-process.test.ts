@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Envelope } from '../../src/events/index.js'
 import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
@@ -11,6 +12,7 @@ import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import { rig } from './rig.js'
 import { tempDir } from '../support/tmp.js'
+import { dist } from '../support/paths.js'
 
 /**
  * The trading engine's process under haltd's control, with real child processes and real
@@ -330,6 +332,55 @@ describe('control of the engine’s process in the shutdowns', () => {
     await expect(control.act('stop', 500)).rejects.toThrow(missing)
     await expect(control.check(500)).rejects.toThrow(missing)
   })
+
+  it('says at start where a shutdown could not act on the engine by its pid: no pid file, no engine at its pid; nothing where it can', async () => {
+    const pidFile = join(tempDir('haltd-engine-'), 'engine.pid')
+    expect(createEngineControl(EngineConfig.parse({ pidFile })).atStart()).toBe(
+      `the pid file ${pidFile} does not exist, and haltd has read no engine's pid from it in this run: a shutdown cannot freeze, stop or kill the engine until haltd can tell which process it is`,
+    )
+    const gone = await engine()
+    gone.child.kill('SIGKILL')
+    await gone.exited
+    expect(createEngineControl(EngineConfig.parse({ pid: gone.pid })).atStart()).toBe(
+      `no engine runs at pid ${gone.pid} (pid ${gone.pid} does not exist (or is a zombie)): a shutdown has nothing to freeze, stop or kill until one does`,
+    )
+    const running = await engine()
+    writeFileSync(pidFile, `${running.pid}\n`)
+    expect(createEngineControl(EngineConfig.parse({ pidFile })).atStart()).toBeUndefined()
+    expect(createEngineControl(EngineConfig.parse({ stop: { command: ['true'] }, gone: { command: ['true'] } })).atStart()).toBeUndefined()
+  })
+
+  const root = process.getuid?.() === 0
+  it.skipIf(root && !existsSync('/usr/bin/setpriv'))(
+    'given an engine that runs as another user, haltd says at start that it may not signal it, and a freeze fails saying why',
+    async (ctx) => {
+      // the engine is root's (pid 1 where the tests run as another user); haltd runs as nobody where they run as root
+      const target = root ? (await engine()).pid : 1
+      const module = pathToFileURL(dist('src/daemon/engine-process.js')).href
+      const script = `let m
+try { m = await import(${JSON.stringify(module)}) } catch { console.log(JSON.stringify({ unreadable: true })); process.exit(0) }
+const { createEngineControl, EngineConfig } = m
+const c = createEngineControl(EngineConfig.parse({ pid: ${target} }))
+let freeze
+try { await c.act('freeze', 500); freeze = 'done' } catch (e) { freeze = e.message }
+console.log(JSON.stringify({ atStart: c.atStart(), freeze }))`
+      const argv = ['--input-type=module', '-e', script]
+      const child = root
+        ? spawn('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] })
+        : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+      children.push(child)
+      let out = ''
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString('utf8')
+      })
+      await new Promise((resolve) => child.once('exit', resolve))
+      // a checkout only root may read (under /root, say) cannot be loaded by nobody: nothing to learn here then
+      if (JSON.parse(out).unreadable) ctx.skip()
+      const said = `haltd may not signal pid ${target} (EPERM: it runs as another user): run haltd as the engine's user, or give it CAP_KILL`
+      expect(JSON.parse(out)).toEqual({ atStart: said, freeze: said })
+      expect(procState(target)).not.toBe('T')
+    },
+  )
 
   it('given a stale pid file, when its pid is held by a process started after the file was written, then that process is never signalled and haltd says it cannot tell', async () => {
     const bystander = await engine()
