@@ -178,6 +178,10 @@ export function createEngineControl(config: EngineConfig): EngineProcess {
   }
 
   return {
+    instant(action) {
+      const a = actions[action]
+      return a !== undefined && 'signal' in a && a.signal !== 'SIGSTOP'
+    },
     atStart() {
       if (!hasPid) return undefined
       let target: { pid: number } | { gone: string }

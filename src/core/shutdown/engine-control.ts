@@ -18,6 +18,8 @@ export type EngineControl = {
   act(action: EngineAct, timeoutMs: number): Promise<'done' | 'gone'>
   /** Whether the engine is gone as far as haltd can tell, and how it knows. Throws when it cannot tell. */
   check(timeoutMs: number): Promise<{ gone: boolean; evidence: string }>
+  /** Whether the action takes no time (a signal that is not waited on): then it is taken even with no time left. */
+  instant?(action: EngineAct): boolean
 }
 
 export type EngineCommandResult = { outcome: 'ok' | 'failed' | 'timed-out'; detail: Record<string, unknown> }
@@ -72,7 +74,10 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   if (!canKill) {
     return { outcome: 'failed', detail: { gone: false, error: `the engine did not stop within ${graceMs} ms and no kill is configured` } }
   }
-  const kill = await recorded(ctx, 'kill', until)
+  // An engine the stop continued runs free unless the kill reaches it: a kill that takes no time (a
+  // signal) is sent even when the looks before it overran their share (a look spawned on a loaded
+  // machine can), so the terminate never ends on "no time left" with the engine running.
+  const kill = await recorded(ctx, 'kill', until, ctx.engine.instant?.('kill') === true)
   const afterKill = await checked(ctx, until, until)
   if (afterKill.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'kill', evidence: afterKill.evidence } }
   const error = kill.error ? `kill failed: ${kill.error}` : `the engine is still running after kill (${afterKill.evidence})`
@@ -82,17 +87,18 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
 type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out'; how: string; error?: string }
 
 /** One action on the engine, recorded before it is taken and with what came of it. */
-async function recorded(ctx: Ctx, action: EngineAct, until: number): Promise<Recorded> {
+async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTime = false): Promise<Recorded> {
   const how = ctx.engine.how(action) ?? 'not configured'
   const started = ctx.clock.now()
   append(ctx, { type: 'engine.action-requested', data: { action, how, shutdownId: ctx.shutdownId } })
   let result: Recorded
   const budget = until - started
   if (ctx.engine.how(action) === undefined) result = { result: 'failed', how, error: `no ${action} is configured for the engine` }
-  else if (budget <= 0) result = { result: 'timed-out', how, error: 'no time left' }
+  else if (budget <= 0 && !evenWithNoTime) result = { result: 'timed-out', how, error: 'no time left' }
   else {
+    const ms = Math.max(1, budget)
     try {
-      result = { result: await withDeadline(ctx.engine.act(action, budget), budget, `${action} had no answer within ${budget} ms`), how }
+      result = { result: await withDeadline(ctx.engine.act(action, ms), ms, `${action} had no answer within ${ms} ms`), how }
     } catch (e) {
       result = { result: e instanceof DeadlinePassed ? 'timed-out' : 'failed', how, error: messageOf(e) }
     }
