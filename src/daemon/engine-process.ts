@@ -411,6 +411,34 @@ function isUnreachable(e: unknown): boolean {
 class CommandTimedOut extends Error {}
 
 /**
+ * The process groups of commands still running. haltd can exit before a command's time limit (an
+ * emergency that escalated a graceful shutdown ends without waiting for the graceful's stop): the
+ * groups left are killed as haltd exits, so no command outlives the time haltd gave it.
+ */
+const runningGroups = new Set<number>()
+
+function killGroupsLeft(): void {
+  for (const group of runningGroups) {
+    try {
+      process.kill(-group, 'SIGKILL')
+    } catch {
+      // the group is gone already
+    }
+  }
+}
+
+/** Kill the group as haltd exits unless it ends first (`ended`); the listener is held only while some group runs. */
+function killAtExit(pgid: number): void {
+  if (runningGroups.size === 0) process.on('exit', killGroupsLeft)
+  runningGroups.add(pgid)
+}
+
+function ended(pgid: number): void {
+  if (!runningGroups.delete(pgid)) return
+  if (runningGroups.size === 0) process.off('exit', killGroupsLeft)
+}
+
+/**
  * Run a command in a process group of its own, and at its time limit kill the whole group: a
  * shell's children (`sh -c 'sleep 60'`) would otherwise outlive it, and while one held the pipe
  * open the answer waited for it, past any deadline. Its end is the command's exit, not its pipes'
@@ -426,6 +454,8 @@ function run(argv: readonly string[], timeoutMs: number): Promise<void> {
       reject(new Error(`${argv.join(' ')} failed: ${(e as Error).message}`))
       return
     }
+    const group = child.pid
+    if (group !== undefined) killAtExit(group)
     let stderr = ''
     child.stderr?.setEncoding('utf8')
     child.stderr?.on('data', (chunk: string) => {
@@ -445,6 +475,7 @@ function run(argv: readonly string[], timeoutMs: number): Promise<void> {
       killGroup()
     }, limit)
     const done = (error: Error | undefined) => {
+      if (group !== undefined) ended(group)
       clearTimeout(timer)
       child.stderr?.destroy()
       if (error) reject(error)
