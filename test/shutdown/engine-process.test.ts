@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -9,6 +10,7 @@ import { auditLog } from '../../src/audit/audit.js'
 import { createEngineControl, EngineConfig } from '../../src/daemon/engine-process.js'
 import { controlEngine, type EngineControl } from '../../src/core/shutdown/engine-control.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
+import { systemClock } from '../../src/events/clock.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
@@ -234,7 +236,7 @@ describe('control of the engine’s process in the shutdowns', () => {
     expect((stop?.data as { error: string } | undefined)?.error).toMatch(
       // the last look is cut off, or on a loaded machine finds no time left after the kill, or the
       // step's budget ends the terminate first: none says gone
-      /terminate the engine: (failed \(the engine is still running after kill \((could not tell|not looked at)|timed-out \(step budget)/,
+      /terminate the engine: (failed \(the engine (is still running after kill \(could not tell|was not seen gone after the kill)|timed-out \(step budget)/,
     )
   })
 
@@ -263,11 +265,35 @@ describe('control of the engine’s process in the shutdowns', () => {
     const acts = [...log.read({ types: ['engine.action-completed'] })].map(
       (x) => `${(x.data as { action: string }).action}:${(x.data as { result: string }).result}`,
     )
-    // the stop had no time left and was not sent; the kill was
-    expect(acts).toEqual(['check:done', 'stop:timed-out', 'check:done', 'kill:done', 'check:done'])
-    // nobody looked after the kill: the engine is not reported gone
-    expect(result).toMatchObject({ outcome: 'failed', detail: { gone: false } })
+    // the stop had no time left and was not sent; the kill was; no look had time after either
+    expect(acts).toEqual(['check:done', 'stop:timed-out', 'check:timed-out', 'kill:done', 'check:timed-out'])
+    // nobody looked after the kill: the engine is not reported gone, nor said to be running
+    expect(result).toEqual({ outcome: 'failed', detail: { gone: false, error: 'the engine was not seen gone after the kill (no time was left to look)' } })
     log.close()
+  })
+
+  it('given a stop over HTTP that never answers and no kill, then the terminate says the stop had no answer, and records no look it did not make', async () => {
+    const server = createServer(() => undefined)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+      const control = createEngineControl(EngineConfig.parse({ stop: { http: { url: `${url}/stop` } }, gone: { http: { url: `${url}/status` } } }))
+      const log = openEventLog({ path: join(tempDir('haltd-engine-'), 'events.db') })
+      const result = await controlEngine('terminate', 100, 1_000, { log, clock: systemClock, engine: control, shutdownId: 'sd-1' })
+      expect(result.outcome).toBe('failed')
+      expect((result.detail as { error: string }).error).toMatch(
+        /^the stop had no answer in time \(stop had no answer within \d+ ms\) and no kill is configured$/,
+      )
+      const checks = [...log.read({ types: ['engine.action-completed'] })].map((x) => x.data as { action: string; result: string; gone?: boolean })
+      expect(checks.filter((c) => c.action === 'check' && c.gone === false && c.result === 'done')).toEqual([
+        expect.objectContaining({ action: 'check', result: 'done', gone: false }),
+      ])
+      expect(checks.map((c) => `${c.action}:${c.result}`)).toEqual(['check:done', 'stop:timed-out', 'check:timed-out'])
+      log.close()
+    } finally {
+      server.closeAllConnections()
+      server.close()
+    }
   })
 
   it('an engine haltd cannot see go is reported still running within the stop budget, never waited for past the deadline', async () => {
@@ -281,19 +307,25 @@ describe('control of the engine’s process in the shutdowns', () => {
     const terminate = engineCommands(r.events()).find((x) => x.action === 'terminate')
     expect(terminate?.outcome).toBe('failed')
     // the report says so, and a second critical notification follows the emergency's own
-    expect(report.engineRunning).toMatch(/^the engine's process was not seen gone \(step 5: the engine is still running after kill/)
+    expect(report.engineRunning).toMatch(
+      /^the engine's process was not seen gone \(step 5: the engine (is still running after kill|was not seen gone after the kill)/,
+    )
     const notices = issued(r.events()).filter((c) => c.kind === 'notify') as unknown as { topic: string; severity: string; message: string }[]
     expect(notices.map((n) => n.topic)).toEqual(['shutdown.emergency', 'shutdown.engine-running'])
     expect(notices[1]).toMatchObject({ severity: 'critical', message: expect.stringMatching(/not seen gone .*: it may still trade$/) })
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
     const stop = r.events().find((x) => x.type === 'shutdown.step-failed' && (x.data as { name: string }).name === 'stop')
-    expect((stop?.data as { error: string } | undefined)?.error).toMatch(/terminate the engine: failed \(the engine is still running after kill/)
+    expect((stop?.data as { error: string } | undefined)?.error).toMatch(
+      /terminate the engine: failed \(the engine (is still running after kill|was not seen gone after the kill)/,
+    )
     // and the audit does not call the shutdown clean while the engine may still trade
     const audit = auditLog(r.log)
     expect(audit.outcome).toMatchObject({ safe: false })
     expect(audit.outcomes[0]!.concerns).toContainEqual({
       verdict: 'ENGINE_RUNNING',
-      what: expect.stringMatching(/^the engine's process was not seen gone \(step 5: the engine is still running after kill/),
+      what: expect.stringMatching(
+        /^the engine's process was not seen gone \(step 5: the engine (is still running after kill|was not seen gone after the kill)/,
+      ),
     })
   })
 

@@ -48,7 +48,14 @@ export async function controlEngine(action: EngineCommandAction, graceMs: number
     case 'confirm-gone': {
       const c = await checked(ctx, until, until)
       if (c.gone) return { outcome: 'ok', detail: { gone: true, evidence: c.evidence } }
-      return { outcome: 'failed', detail: { gone: false, evidence: c.evidence, error: `the engine is still running (${c.evidence})` } }
+      return {
+        outcome: 'failed',
+        detail: {
+          gone: false,
+          evidence: c.evidence,
+          error: c.looked ? `the engine is still running (${c.evidence})` : `the engine was not seen gone: ${c.evidence}`,
+        },
+      }
     }
     case 'terminate':
       return terminate(graceMs ?? 2_000, until, ctx)
@@ -67,12 +74,20 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   if (first.gone) return { outcome: 'ok', detail: { gone: true, alreadyGone: true, evidence: first.evidence } }
   const stop = await recorded(ctx, 'stop', beforeKill)
   const graceEnd = Math.min(ctx.clock.now() + graceMs, beforeKill)
+  let afterStop: Looked | undefined
   if (stop.result !== 'failed' || !canKill) {
-    const afterStop = await checked(ctx, graceEnd, graceEnd)
+    afterStop = await checked(ctx, graceEnd, graceEnd)
     if (afterStop.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'stop', evidence: afterStop.evidence } }
   }
   if (!canKill) {
-    return { outcome: 'failed', detail: { gone: false, error: `the engine did not stop within ${graceMs} ms and no kill is configured` } }
+    // what is known: a stop that failed or had no answer, or a look that saw the engine, or none
+    const why =
+      stop.result === 'failed' || stop.result === 'timed-out'
+        ? `the stop ${stop.result === 'failed' ? 'failed' : 'had no answer in time'} (${stop.error})`
+        : afterStop?.looked
+          ? `the engine did not stop within ${graceMs} ms`
+          : `the engine was not seen gone after the stop (${afterStop?.evidence ?? 'not looked at'})`
+    return { outcome: 'failed', detail: { gone: false, error: `${why} and no kill is configured` } }
   }
   // An engine the stop continued runs free unless the kill reaches it: a kill that takes no time (a
   // signal) is sent even when the looks before it overran their share (a look spawned on a loaded
@@ -80,9 +95,16 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   const kill = await recorded(ctx, 'kill', until, ctx.engine.instant?.('kill') === true)
   const afterKill = await checked(ctx, until, until)
   if (afterKill.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'kill', evidence: afterKill.evidence } }
-  const error = kill.error ? `kill failed: ${kill.error}` : `the engine is still running after kill (${afterKill.evidence})`
+  const error = kill.error
+    ? `kill failed: ${kill.error}`
+    : afterKill.looked
+      ? `the engine is still running after kill (${afterKill.evidence})`
+      : `the engine was not seen gone after the kill (${afterKill.evidence})`
   return { outcome: 'failed', detail: { gone: false, error } }
 }
+
+/** What a look at the engine found; `looked` false when no time was left for one. */
+type Looked = { gone: boolean; evidence: string; looked: boolean }
 
 type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out'; how: string; error?: string }
 
@@ -116,20 +138,28 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTi
  * (each look within `until`), and record the last answer. A look that fails, or has no answer by
  * `until`, counts as not gone.
  */
-async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<{ gone: boolean; evidence: string }> {
+async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<Looked> {
   const started = ctx.clock.now()
   append(ctx, { type: 'engine.action-requested', data: { action: 'check', how: ctx.engine.how('check') ?? 'not configured', shutdownId: ctx.shutdownId } })
-  let last: { gone: boolean; evidence: string } = { gone: false, evidence: 'not looked at' }
+  let last: Looked = { gone: false, evidence: 'no time was left to look', looked: false }
   for (;;) {
     const budget = until - ctx.clock.now()
     if (budget <= 0) break
     try {
-      last = await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`)
+      last = { ...(await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`)), looked: true }
     } catch (e) {
-      last = { gone: false, evidence: `could not tell: ${messageOf(e)}` }
+      last = { gone: false, evidence: `could not tell: ${messageOf(e)}`, looked: true }
     }
     if (last.gone || ctx.clock.now() + POLL_MS > waitUntil) break
     await sleep(POLL_MS)
+  }
+  // a look that never happened is recorded as such, never as one that saw the engine running
+  if (!last.looked) {
+    append(ctx, {
+      type: 'engine.action-completed',
+      data: { action: 'check', result: 'timed-out', error: last.evidence, durationMs: Math.max(0, ctx.clock.now() - started), shutdownId: ctx.shutdownId },
+    })
+    return last
   }
   append(ctx, {
     type: 'engine.action-completed',
