@@ -18,7 +18,9 @@ Two transports, the same operations:
 
 A submit is idempotent by `client_order_id`: sending it again (after a timeout, a lost
 connection, a restart) returns the order the first one made, with `duplicate: True`, and never
-makes a second one. Errors come back as `HaltdError` with the HTTP status and haltd's message,
+makes a second one. This client sends a request again once on a fresh connection when the kept-alive
+one was lost, except a submit without `client_order_id`: that one could become a second order, so
+the error is raised instead (give every order an id). Errors come back as `HaltdError` with the HTTP status and haltd's message,
 which names the field at fault.
 """
 
@@ -61,6 +63,9 @@ class _Http:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         headers = {"Authorization": "Bearer " + self._token, "Content-Type": "application/json"}
         data = None if body is None else json.dumps(body)
+        # A connection lost before the answer may have carried the request to haltd: sent again, a
+        # submit is found by its client order id; one without could become a second order.
+        again = not (method == "POST" and path == "/engine/orders" and not (body or {}).get("clientOrderId"))
         for attempt in (1, 2):
             conn = self._connection()
             try:
@@ -69,9 +74,9 @@ class _Http:
                 text = res.read()
                 break
             except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
-                # a kept-alive connection the server closed: once more on a fresh one (submits are idempotent by client order id)
+                # a kept-alive connection the server closed: once more on a fresh one, where that is safe
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or not again:
                     raise
         payload = json.loads(text) if text else None
         if res.status >= 400:

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHaltd, type Haltd } from '../../src/daemon/index.js'
@@ -97,5 +98,47 @@ describe('the example Python engine, quoting through haltd', { timeout: 40_000 }
     // written ahead in the order sent
     const ids = [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { origin: { id: string } }).origin.id)
     expect(ids).toEqual(['quoter/many-0', 'quoter/many-1', 'quoter/many-2', 'quoter/many-3'])
+  })
+
+  it('retries a request on a lost connection only where sending it again cannot make a second order: a submit without a client order id is not sent twice', async () => {
+    // a listener that takes each request and drops the connection before any answer
+    const requests: string[] = []
+    const server = createServer((socket) => {
+      let seen = ''
+      socket.on('data', (c: Buffer) => {
+        seen += c.toString('utf8')
+        const head = seen.indexOf('\r\n\r\n')
+        const length = Number(/content-length: *(\d+)/i.exec(seen)?.[1] ?? 0)
+        if (head !== -1 && seen.length >= head + 4 + length) {
+          requests.push(seen.slice(head + 4))
+          socket.destroy()
+        }
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+      const script = [
+        'import json, sys',
+        "sys.path.insert(0, 'examples/python')",
+        'from haltd_client import HaltdClient',
+        'c = HaltdClient(url=sys.argv[1], token=sys.argv[2])',
+        'out = []',
+        'for coid in (None, "kept-1"):',
+        '    try:',
+        "        c.submit('BTC/USDT:USDT', 'limit', 'buy', 0.001, price=1000, client_order_id=coid)",
+        "        out.append('answered')",
+        '    except ConnectionError as e:',
+        '        out.append(type(e).__name__)',
+        'print(json.dumps(out))',
+      ].join('\n')
+      const run = await python(['-c', script, url, TOKEN], '-c')
+      expect(run.stderr).toBe('')
+      expect(JSON.parse(run.stdout.trim())).toEqual(['RemoteDisconnected', 'RemoteDisconnected'])
+      // the submit without an id went once; the one with an id was sent again, as haltd would find it
+      expect(requests.map((r) => (JSON.parse(r) as { clientOrderId?: string }).clientOrderId ?? null)).toEqual([null, 'kept-1', 'kept-1'])
+    } finally {
+      server.close()
+    }
   })
 })
