@@ -222,6 +222,11 @@ export const ShutdownOutcome = z.strictObject({
     cancelUnconfirmed: z.number().int(),
     ordersSubmitted: z.number().int(),
   }),
+  /**
+   * Orders the shutdown saw canceled whose final fill it could not learn (the venue's cancel
+   * answer said nothing of it and no lookup told): the first of them, and how many.
+   */
+  fillUnknown: z.strictObject({ count: z.number().int(), orders: z.array(z.strictObject({ venue: z.string(), clientOrderId: z.string() })) }),
   /** Each `notification.sent` from the request until the next request or the next run. */
   notifications: z.array(NotificationRow),
   /** The reconciliation as of the completion: each venue's verdict and the observation it rests on, its age counted to the completion. */

@@ -1,7 +1,7 @@
 import { toleranceFor, type Fact, type HaltdState, type ShutdownState } from '../projections/index.js'
 import { worldOf } from '../core/shutdown/world.js'
 import { ordersToFinish } from '../core/shutdown/graceful.js'
-import { engineNotSeenGone } from '../core/shutdown/report.js'
+import { engineNotSeenGone, finalFillUnknown } from '../core/shutdown/report.js'
 import type { WorldOrder } from '../core/shutdown/types.js'
 import { quantity } from '../projections/money.js'
 import { OutcomeVerdict, SAFE_OUTCOMES, type ExposureRow, type NotificationRow, type ShutdownOutcome } from './audit-report.js'
@@ -214,6 +214,7 @@ function outcomeAt(state: HaltdState, t: Tracked, deposed: Deposed | undefined):
     ordersLeft: world.orders.slice(0, LISTED).map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol, status: o.status })),
     ordersLeftTotal: world.orders.length,
     activity: { ...t.activity },
+    fillUnknown: finalFillUnknown(s, LISTED),
     notifications: t.notifications,
     reconciliation: { verdict: rec.verdict, evidence: rec.evidence, problems: rec.rows.filter((r) => r.status !== 'OK') },
     pnl: pnlSummary(state),

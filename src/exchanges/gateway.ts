@@ -80,6 +80,11 @@ export type Capabilities = {
   streamingUpdates: boolean
   /** Derivative positions (futures/swaps); spot venues report balances only. */
   positions: boolean
+  /**
+   * A cancel the venue answers done says nothing of what the order had filled (OKX and Bybit
+   * answer with ids only): a fill that beat the cancel reaches haltd only by asking. Absent: false.
+   */
+  cancelAnswersOmitFills?: boolean
 }
 
 export type OrderRequest = {

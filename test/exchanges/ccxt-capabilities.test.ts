@@ -9,9 +9,9 @@ const gatewayFor = (exchange: Exchange) => new CcxtGateway({ venue: exchange.id,
 describe('CcxtGateway capabilities for the venues haltd users run', () => {
   it.each([
     [
-      'okx swap: no cancel-all, batches of 20, a countdown',
+      'okx swap: no cancel-all, batches of 20, a countdown, cancel answers without fills',
       new ccxt.okx({ options: { defaultType: 'swap' } }),
-      { massCancel: 'none', batchCancel: 20, deadMansSwitch: 'countdown', reduceOnly: true, positions: true },
+      { massCancel: 'none', batchCancel: 20, deadMansSwitch: 'countdown', reduceOnly: true, positions: true, cancelAnswersOmitFills: true },
     ],
     [
       'kraken spot: one CancelAll for every pair, a countdown',
@@ -19,9 +19,9 @@ describe('CcxtGateway capabilities for the venues haltd users run', () => {
       { massCancel: 'account', batchCancel: 50, deadMansSwitch: 'countdown', reduceOnly: false, positions: false },
     ],
     [
-      'bybit linear: cancel-all per symbol, batches of 20, cancel-on-disconnect rather than a countdown',
+      'bybit linear: cancel-all per symbol, batches of 20, cancel-on-disconnect rather than a countdown, cancel answers without fills',
       new ccxt.bybit({ options: { defaultType: 'swap' } }),
-      { massCancel: 'per-symbol', batchCancel: 20, deadMansSwitch: 'cancel-on-disconnect', reduceOnly: true, positions: true },
+      { massCancel: 'per-symbol', batchCancel: 20, deadMansSwitch: 'cancel-on-disconnect', reduceOnly: true, positions: true, cancelAnswersOmitFills: true },
     ],
     [
       'coinbase spot: no cancel-all, no switch',
@@ -39,7 +39,7 @@ describe('CcxtGateway capabilities for the venues haltd users run', () => {
       { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'countdown', reduceOnly: true, positions: true },
     ],
   ] as const)('%s', (_name, exchange, expected) => {
-    expect(gatewayFor(exchange).capabilities).toEqual({ ...expected, streamingUpdates: false })
+    expect(gatewayFor(exchange).capabilities).toEqual({ cancelAnswersOmitFills: false, ...expected, streamingUpdates: false })
   })
 
   it('streams by default with a ccxt.pro class, and refuses to stream without one', () => {

@@ -58,6 +58,7 @@ describe('CcxtGateway over ccxt.binanceusdm', () => {
       reduceOnly: true,
       streamingUpdates: false,
       positions: true,
+      cancelAnswersOmitFills: false,
     })
   })
 
@@ -325,6 +326,7 @@ describe('CcxtGateway over ccxt.pro binance (spot)', () => {
       reduceOnly: false,
       streamingUpdates: true,
       positions: false,
+      cancelAnswersOmitFills: false,
     })
     expect(await gateway.armDeadMansSwitch(60_000)).toEqual({ armed: false })
   })

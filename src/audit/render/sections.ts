@@ -230,7 +230,8 @@ export function activityLine(o: ShutdownOutcome): string {
   const a = o.activity
   const sent = o.notifications.filter((n) => n.ok).length
   const lost = o.notifications.length - sent
-  return `during the shutdown: ${a.ordersCanceled} order(s) canceled, ${a.fills} fill(s), ${a.cancelUnconfirmed} cancel(s) unconfirmed, ${a.ordersSubmitted} order(s) submitted; notifications: ${o.notifications.length === 0 ? 'none recorded' : `${sent} delivered, ${lost} failed`}; P&L at its end ${pnlWords(o.pnl)}`
+  const unknown = o.fillUnknown.count > 0 ? ` (the final fill of ${o.fillUnknown.count} canceled order(s) unknown: ${fillUnknownWords(o.fillUnknown)})` : ''
+  return `during the shutdown: ${a.ordersCanceled} order(s) canceled, ${a.fills} fill(s)${unknown}, ${a.cancelUnconfirmed} cancel(s) unconfirmed, ${a.ordersSubmitted} order(s) submitted; notifications: ${o.notifications.length === 0 ? 'none recorded' : `${sent} delivered, ${lost} failed`}; P&L at its end ${pnlWords(o.pnl)}`
 }
 
 export function exposureTable(o: ShutdownOutcome): Table {
@@ -306,3 +307,8 @@ export function tradingLine(r: AuditReport): string {
 
 /** The books a venue's lists did not show: `inverse, linear USDC (refused)`. */
 const unseenWords = (e: Pick<VenueEvidenceRow, 'unseen'>): string => (e.unseen ?? []).map((u) => (u.refused ? `${u.book} (refused)` : u.book)).join(', ')
+
+function fillUnknownWords(u: ShutdownOutcome['fillUnknown']): string {
+  const named = u.orders.slice(0, 5).map((o) => `${o.venue} ${o.clientOrderId}`)
+  return `${named.join(', ')}${u.count > named.length ? `, and ${u.count - named.length} more` : ''}`
+}

@@ -374,12 +374,16 @@ export class OrderRouter {
     else if (ack.status === 'expired') log.append({ type: 'order.expired', data: { venue, clientOrderId: ack.clientOrderId } })
   }
 
-  /** Record the filled quantity the venue reported for an order, where it is more than haltd has (see `recordOrderTotal`). */
-  private recordTotal(venue: string, total: OrderTotal): void {
-    if (!(total.filled > 0)) return
+  /**
+   * Record the filled quantity the venue reported for an order, where it is more than haltd has
+   * (see `recordOrderTotal`); the shutdown's lookups after a cancel answered without it come here
+   * too. Whether a fill was recorded.
+   */
+  recordTotal(venue: string, total: OrderTotal): boolean {
+    if (!(total.filled > 0)) return false
     const known = this.orderOf(venue, total.clientOrderId)
-    if (known !== undefined && known.filledQty >= total.filled - 1e-12) return
-    recordOrderTotal(this.options.log, venue, total, known?.price ?? (known && known.avgFillPrice > 0 ? known.avgFillPrice : undefined))
+    if (known !== undefined && known.filledQty >= total.filled - 1e-12) return false
+    return recordOrderTotal(this.options.log, venue, total, known?.price ?? (known && known.avgFillPrice > 0 ? known.avgFillPrice : undefined))
   }
 
   /**

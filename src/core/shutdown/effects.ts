@@ -1,8 +1,8 @@
 import pTimeout, { TimeoutError } from 'p-timeout'
 import type { EventData, EventInput } from '../../events/index.js'
-import type { CancelAllResult, CancelScope, ExchangeGateway } from '../../exchanges/gateway.js'
+import type { CancelAllResult, CancelScope, ExchangeGateway, VenueOrder } from '../../exchanges/gateway.js'
 import { pool } from '../execution/pool.js'
-import { observeVenue } from '../execution/venue-recorder.js'
+import { observeVenue, orderTotalOf } from '../execution/venue-recorder.js'
 import { anchorOf, formatAnchor } from '../log/anchor.js'
 import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './checkpoint.js'
 import { openHandles } from './handles.js'
@@ -137,16 +137,18 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
         { reason: reasonOf(ctx), origin: ORIGIN, timeoutMs: Math.max(1, Math.floor(limit / 2)) },
       )
       let result: typeof answer | 'listed-open' = answer
+      let fills: FinalFills | undefined
       if (answer === 'answered-canceled') {
         // "canceled" holds only if the venue's list, read after the answer, no longer shows the order
         const left = Math.max(1, limit - (ports.clock.now() - started) - CANCEL_MARGIN_MS)
-        const gone = await confirmAnswers(command.venue, [command.clientOrderId], ctx, left)
-        result = gone.has(command.clientOrderId) ? 'canceled' : 'listed-open'
+        const confirmed = await confirmAnswers(command.venue, [command.clientOrderId], ctx, left)
+        result = confirmed.gone.has(command.clientOrderId) ? 'canceled' : 'listed-open'
+        fills = confirmed.fills
       }
       // 'unconfirmed' was recorded as such by the router: never taken for canceled.
       if (result === 'unconfirmed') return { outcome: 'timed-out', detail: { result } }
       if (result === 'listed-open') return { outcome: 'failed', detail: { result, error: listedOpen(command.venue) } }
-      return { outcome: result === 'rejected' || result === 'open' ? 'failed' : 'ok', detail: { result } }
+      return { outcome: result === 'rejected' || result === 'open' ? 'failed' : 'ok', detail: { result, ...fills } }
     }
     case 'cancel-all':
       return cancelAllRound(command.venue, command.scope, ctx, limit)
@@ -290,14 +292,17 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   const events: EventInput[] = []
   const live = ports.world().orders.filter((o) => o.venue === venue)
   const left: WorldOrder[] = []
+  const gone: WorldOrder[] = []
   for (const o of live) {
     if (canceled.has(o.clientOrderId) || (o.venueOrderId !== undefined && canceled.has(o.venueOrderId))) {
       events.push({ type: 'order.canceled', data: { venue, clientOrderId: o.clientOrderId, confirmedBy } })
+      gone.push(o)
     } else {
       left.push(o)
     }
   }
   appendInChunks(ctx, events)
+  const fills = await learnFinalFills(venue, gone, ctx, Math.floor((limit - (ports.clock.now() - started)) / 2))
   if (ports.log.uncommitted) await ports.log.flush()
   // Orders the venue did not confirm: a fill that beat the cancel lands on its own; the rest is unconfirmed.
   const stillLive = new Set(
@@ -325,6 +330,7 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     failed: result.failed.length,
     ...(result.unanswered?.length ? { unanswered: result.unanswered.length } : {}),
     unconfirmed: unconfirmed.length,
+    ...fills,
   }
   return unconfirmed.length === 0
     ? { outcome: 'ok', detail }
@@ -355,14 +361,15 @@ async function cancelEachKnown(venue: string, ctx: ExecuteContext, limit: number
   })
   // the answers "canceled" hold only for the orders the venue's list, read after them all, no longer shows
   const answered = mine.filter((_, i) => answers[i] === 'answered-canceled').map((o) => o.clientOrderId)
-  const confirmed = answered.length > 0 ? await confirmAnswers(venue, answered, ctx, Math.max(1, until - ports.clock.now())) : new Set<string>()
+  const { gone: confirmed, fills } =
+    answered.length > 0 ? await confirmAnswers(venue, answered, ctx, Math.max(1, until - ports.clock.now())) : { gone: new Set<string>(), fills: undefined }
   const outcomes = answers.map((r, i) => (r === 'answered-canceled' ? (confirmed.has(mine[i]!.clientOrderId) ? 'canceled' : 'listed-open') : r))
   const counts: Record<string, number> = {}
   for (const r of outcomes) counts[r] = (counts[r] ?? 0) + 1
   const bad = outcomes.filter((r) => r !== 'canceled' && r !== 'filled').length
   return {
     outcome: bad === 0 ? 'ok' : 'failed',
-    detail: { method: 'per-order', ...counts, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) },
+    detail: { method: 'per-order', ...counts, ...fills, ...(bad ? { error: `${bad} order(s) not confirmed canceled` } : {}) },
   }
 }
 
@@ -403,12 +410,14 @@ async function settleAt(venue: string, ctx: ExecuteContext, limit: number): Prom
     ),
   )
   const answered = summary.open.filter((_, i) => answers[i] === 'answered-canceled')
-  const confirmed = await confirmByList(venue, answered, ctx, Math.max(1, limit - (ports.clock.now() - started)))
+  const { gone: confirmed, fillUnknown: unknownAgain } = await confirmByList(venue, answered, ctx, Math.max(1, limit - (ports.clock.now() - started)))
   const again = answers.map((r, i) => (r === 'answered-canceled' ? (confirmed.has(summary.open[i]!.clientOrderId) ? 'canceled' : 'unconfirmed') : r))
   const notCanceled = again.filter((r) => r !== 'canceled' && r !== 'filled').length
+  const fillUnknown = [...summary.fillUnknown, ...unknownAgain]
   const detail = {
     orders: orders.length,
     settled: summary.settled,
+    ...(fillUnknown.length > 0 ? { fillUnknown: fillUnknown.slice(0, FILL_UNKNOWN_LISTED), fillUnknownCount: fillUnknown.length } : {}),
     ...(summary.open.length > 0 ? { canceledAgain: summary.open.length, notCanceled } : {}),
     unsettled: summary.unsettled.length,
     ...(summary.list ? { list: summary.list } : {}),
@@ -443,10 +452,16 @@ function stillLive(venue: string, answered: readonly string[], ctx: ExecuteConte
  * can be read, nothing contradicts the answer and it stands. Returns the client order ids no
  * longer live.
  */
-async function confirmAnswers(venue: string, answered: readonly string[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
+async function confirmAnswers(
+  venue: string,
+  answered: readonly string[],
+  ctx: ExecuteContext,
+  limit: number,
+): Promise<{ gone: Set<string>; fills: FinalFills | undefined }> {
   const { ports } = ctx
+  const started = ports.clock.now()
   const { still, gone } = stillLive(venue, answered, ctx)
-  if (still.length === 0) return gone
+  if (still.length === 0) return { gone, fills: undefined }
   // a list asked for once these answers are in: one recorded earlier may predate the venue's work on them
   const seen = await listAfterCancels({
     log: ports.log,
@@ -457,6 +472,7 @@ async function confirmAnswers(venue: string, answered: readonly string[], ctx: E
     fresh: true,
   })
   const events: EventInput[] = []
+  const canceled: WorldOrder[] = []
   for (const o of still) {
     const key = { venue, clientOrderId: o.clientOrderId }
     if (seen.list && seen.listed(o)) {
@@ -465,9 +481,58 @@ async function confirmAnswers(venue: string, answered: readonly string[], ctx: E
     }
     events.push({ type: 'order.canceled', data: { ...key, confirmedBy: 'ack' } })
     gone.add(o.clientOrderId)
+    canceled.push(o)
   }
   appendInChunks(ctx, events)
-  return gone
+  const fills = await learnFinalFills(venue, canceled, ctx, limit - (ports.clock.now() - started) - CANCEL_MARGIN_MS)
+  return { gone, fills }
+}
+
+/** What the lookups after cancels answered without fills learned: fills recorded, and the orders whose final fill stays unknown. */
+export type FinalFills = { lookedUp: number; fillsLearned: number; fillUnknown?: string[]; fillUnknownCount?: number }
+
+/** How many orders whose final fill is unknown a command's detail names (the count stays exact). */
+const FILL_UNKNOWN_LISTED = 200
+
+/**
+ * Orders a venue confirmed canceled with an answer that says nothing of what they had filled
+ * (`cancelAnswersOmitFills`: OKX, Bybit): a partial fill that beat the cancel would otherwise stay
+ * unbooked, positions and P&L short of it. Each is looked up by id within `ms` (a few at a time),
+ * and a filled total beyond what the log has is recorded as an `order-total` fill, once (its trade
+ * id is the total's, and the order's trades count against it). An order no lookup answered for in
+ * time is named in the result: its final fill is unknown, never taken for none.
+ */
+async function learnFinalFills(venue: string, orders: readonly WorldOrder[], ctx: ExecuteContext, ms: number): Promise<FinalFills | undefined> {
+  const { ports } = ctx
+  const gateway = gatewayOf(ctx, venue)
+  if (!gateway.capabilities.cancelAnswersOmitFills || orders.length === 0) return undefined
+  const until = ports.clock.now() + Math.max(0, ms)
+  const answers = await pool(orders, ports.cancelConcurrency ?? 64, async (o): Promise<VenueOrder | string> => {
+    const left = until - ports.clock.now()
+    if (left < 1) return 'no time left to ask'
+    try {
+      const found = await withinMs(
+        gateway.fetchOrder({ clientOrderId: o.clientOrderId, symbol: o.symbol, ...(o.venueOrderId ? { venueOrderId: o.venueOrderId } : {}) }),
+        left,
+        `no answer within ${left} ms`,
+      )
+      return found ?? 'the venue does not know the order'
+    } catch (e) {
+      return messageOf(e)
+    }
+  })
+  let fillsLearned = 0
+  const unknown: string[] = []
+  orders.forEach((o, i) => {
+    const found = answers[i]!
+    if (typeof found === 'string') unknown.push(o.clientOrderId)
+    else if (ports.router.recordTotal(venue, orderTotalOf(o.clientOrderId, found))) fillsLearned++
+  })
+  return {
+    lookedUp: orders.length,
+    fillsLearned,
+    ...(unknown.length > 0 ? { fillUnknown: unknown.slice(0, FILL_UNKNOWN_LISTED), fillUnknownCount: unknown.length } : {}),
+  }
 }
 
 /**
@@ -477,14 +542,19 @@ async function confirmAnswers(venue: string, answered: readonly string[], ctx: E
  * nothing settles, is recorded cancel-unconfirmed saying why. Returns the client order ids no
  * longer live.
  */
-async function confirmByList(venue: string, answered: readonly WorldOrder[], ctx: ExecuteContext, limit: number): Promise<Set<string>> {
+async function confirmByList(
+  venue: string,
+  answered: readonly WorldOrder[],
+  ctx: ExecuteContext,
+  limit: number,
+): Promise<{ gone: Set<string>; fillUnknown: string[] }> {
   const { ports } = ctx
   const { still, gone } = stillLive(
     venue,
     answered.map((o) => o.clientOrderId),
     ctx,
   )
-  if (still.length === 0) return gone
+  if (still.length === 0) return { gone, fillUnknown: [] }
   const { summary, events } = await settleOrders({
     log: ports.log,
     gateway: gatewayOf(ctx, venue),
@@ -505,7 +575,7 @@ async function confirmByList(venue: string, answered: readonly WorldOrder[], ctx
     else events.push({ type: 'order.cancel-unconfirmed', data: { venue, clientOrderId: o.clientOrderId, reason: why } })
   }
   appendInChunks(ctx, events)
-  return gone
+  return { gone, fillUnknown: summary.fillUnknown }
 }
 
 /**

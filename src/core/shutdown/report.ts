@@ -39,6 +39,13 @@ export type ShutdownReport = {
   /** Orders no venue confirmed canceled: never assumed canceled. The first `LISTED` of them; `cancelUnconfirmedCount` says how many. */
   cancelUnconfirmed: { venue: string; clientOrderId: string; symbol: string }[]
   cancelUnconfirmedCount: number
+  /**
+   * Orders the venue confirmed canceled without saying what they had filled, and whose lookup
+   * did not tell either: a fill that beat the cancel may be missing from positions and P&L. The
+   * first `LISTED`; `finalFillUnknownCount` says how many.
+   */
+  finalFillUnknown: { venue: string; clientOrderId: string }[]
+  finalFillUnknownCount: number
   /** `ok` is `verdict === 'OK'`; each venue carries the observation its verdict rests on. */
   reconciliation: {
     ok: boolean
@@ -77,6 +84,24 @@ export function engineNotSeenGone(s: Pick<ShutdownState, 'commands'>): string | 
   return `the engine's process was not seen gone (step ${last.step}: ${why})`
 }
 
+/**
+ * The canceled orders whose final fill the shutdown could not learn, from its cancel and settle
+ * commands' outcomes (`fillUnknown`, `fillUnknownCount`): by venue, the first `listed` of them, and
+ * how many in all.
+ */
+export function finalFillUnknown(s: Pick<ShutdownState, 'commands'>, listed = LISTED): { orders: { venue: string; clientOrderId: string }[]; count: number } {
+  const orders: { venue: string; clientOrderId: string }[] = []
+  let count = 0
+  for (const c of s.commands.values()) {
+    const d = c.detail
+    if (d === undefined || !Array.isArray(d.fillUnknown) || !('venue' in c.command)) continue
+    const venue = c.command.venue
+    count += typeof d.fillUnknownCount === 'number' ? d.fillUnknownCount : d.fillUnknown.length
+    for (const id of d.fillUnknown) if (orders.length < listed && typeof id === 'string') orders.push({ venue, clientOrderId: id })
+  }
+  return { orders, count }
+}
+
 export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld): ShutdownReport {
   const byStatus: Record<string, number> = {}
   for (const o of world.orders) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1
@@ -85,6 +110,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
   const checkpoint = checkpointStep && commandsOf(state, checkpointStep).find((c) => c.command.kind === 'write-checkpoint')
   const r = world.reconciliation
   const engineRunning = engineNotSeenGone(state)
+  const fillUnknown = finalFillUnknown(state)
   return {
     shutdownId: state.shutdownId ?? '',
     mode: state.mode,
@@ -124,6 +150,8 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
       .slice(0, LISTED)
       .map((o) => ({ venue: o.venue, clientOrderId: o.clientOrderId, symbol: o.symbol })),
     cancelUnconfirmedCount: byStatus['cancel-unconfirmed'] ?? 0,
+    finalFillUnknown: fillUnknown.orders,
+    finalFillUnknownCount: fillUnknown.count,
     reconciliation: {
       ok: r.ok,
       verdict: r.verdict,
@@ -167,6 +195,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
   lines.push(
     `open orders: ${report.openOrders.count}${report.cancelUnconfirmedCount ? ` (${report.cancelUnconfirmedCount} cancel-unconfirmed)` : ''}${ofListed}`,
   )
+  if (report.finalFillUnknownCount > 0) lines.push(finalFillUnknownLine(report.finalFillUnknown, report.finalFillUnknownCount))
   if (report.positions.length === 0) lines.push(`positions: flat${unseen === '' ? '' : ' on the books listed'}`)
   for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
   if (report.residualExposure.length) {
@@ -183,4 +212,13 @@ export function formatShutdownReport(report: ShutdownReport): string {
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)
   return lines.join('\n')
+}
+
+/** The canceled orders whose final fill is unknown, in words: never to be read as none filled. */
+export function finalFillUnknownLine(orders: readonly { venue: string; clientOrderId: string }[], count: number): string {
+  const named = orders
+    .slice(0, 10)
+    .map((o) => `${o.venue} ${o.clientOrderId}`)
+    .join(', ')
+  return `FINAL FILL UNKNOWN for ${count} canceled order(s): ${named}${count > 10 ? ', …' : ''} (the venue confirmed the cancel without saying what filled, and no lookup told)`
 }

@@ -112,6 +112,8 @@ export type SettleSummary = {
   settled: Partial<Record<'canceled' | 'expired' | 'rejected' | 'filled', number>>
   /** Live at the venue after all: to be cancelled again. */
   open: WorldOrder[]
+  /** Settled canceled by their absence from the list alone, no lookup answering: what they had filled is unknown. */
+  fillUnknown: string[]
   unsettled: { clientOrderId: string; reason: string }[]
   /** The open-order list the settlement used, and where it came from. */
   list?: { seq: number; source: 'recorded' | 'fetched' }
@@ -226,7 +228,7 @@ export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'> & {
  */
 export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleSummary; events: EventInput[] }> {
   const { gateway, orders } = deps
-  const summary: SettleSummary = { settled: {}, open: [], unsettled: [] }
+  const summary: SettleSummary = { settled: {}, open: [], unsettled: [], fillUnknown: [] }
   if (orders.length === 0) return { summary, events: [] }
   const bound = <T>(p: Promise<T>, what: string) => {
     p.catch(() => {})
@@ -259,6 +261,7 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
     }
     if (s.kind === 'open') summary.open.push(o)
     else summary.settled[s.as] = (summary.settled[s.as] ?? 0) + 1
+    if (s.kind === 'settled' && answers[i]!.kind !== 'found') summary.fillUnknown.push(o.clientOrderId)
     events.push(...s.events)
   })
   return { summary, events }

@@ -7,7 +7,8 @@ import type { Capabilities } from '../gateway.js'
  * - how many orders one batched cancel may carry;
  * - where `cancelOrders` exists only for some market types (Binance: contracts only);
  * - whose `cancelAllOrdersAfter` is a cancel-on-disconnect window rather than a countdown;
- * - where the countdown lives in an implicit endpoint (Binance futures).
+ * - where the countdown lives in an implicit endpoint (Binance futures);
+ * - whose cancel answers name the order and nothing else (OKX, Bybit: no status, no filled quantity).
  */
 const ACCOUNT_WIDE_CANCEL_ALL = new Set(['kraken', 'krakenfutures', 'deribit', 'kucoin', 'kucoinfutures'])
 const BATCH_CANCEL_MAX: Readonly<Record<string, number>> = { binance: 10, binanceusdm: 10, binancecoinm: 10, okx: 20, bybit: 10, kraken: 50 }
@@ -17,6 +18,8 @@ const DEFAULT_BATCH_CANCEL_MAX = 10
 const BATCH_CANCEL_CONTRACTS_ONLY = new Set(['binance', 'binanceusdm', 'binancecoinm'])
 const CANCEL_ON_DISCONNECT = new Set(['bybit'])
 const BINANCE_FAMILY = new Set(['binance', 'binanceusdm', 'binancecoinm'])
+/** Whose cancel answers (single, batch) carry no status and no filled quantity. */
+const CANCEL_ANSWERS_WITHOUT_FILLS = new Set(['okx', 'bybit'])
 
 /** The market type a gateway trades: `options.defaultType` as ccxt uses it (`spot`, `swap`, `future`, …). */
 export const defaultTypeOf = (exchange: Exchange): string => String((exchange.options as Record<string, unknown>).defaultType ?? 'spot')
@@ -58,6 +61,7 @@ export function deriveCapabilities(exchange: Exchange, options: { stream: boolea
     reduceOnly: derivative && !!has.createReduceOnlyOrder,
     streamingUpdates: options.stream,
     positions: derivative && !!has.fetchPositions,
+    cancelAnswersOmitFills: CANCEL_ANSWERS_WITHOUT_FILLS.has(id),
     ...options.overrides,
   }
 }

@@ -86,6 +86,7 @@ export const CapabilitiesOverride = z
     reduceOnly: z.boolean(),
     streamingUpdates: z.boolean(),
     positions: z.boolean(),
+    cancelAnswersOmitFills: z.boolean(),
   })
   .partial()
 

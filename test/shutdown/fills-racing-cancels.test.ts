@@ -1,0 +1,190 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { auditLog } from '../../src/audit/audit.js'
+import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
+import { activityLine } from '../../src/audit/render/sections.js'
+import { OrderRouter } from '../../src/core/execution/order-router.js'
+import { formatShutdownReport } from '../../src/core/shutdown/report.js'
+import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import type { ExchangeGateway, OrderUpdate } from '../../src/exchanges/gateway.js'
+import type { SimExchange } from '../../src/exchanges/sim/index.js'
+import type { Envelope } from '../../src/index.js'
+import { order } from '../../src/projections/index.js'
+import { fakeOkx, okxFaults, startFakeOkx } from '../support/fake-okx/index.js'
+import { MID, rig, SYMBOL } from './rig.js'
+
+const VENUE = 'okx'
+const SWAP = 'BTC/USDT:USDT'
+const strategy = { kind: 'strategy' as const, id: 'mm' }
+const ORDER_LOOKUP = 'GET /api/v5/trade/order'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+type Data = { clientOrderId: string; qty: number; source?: string; tradeId: string }
+const dataOf = (e: Envelope) => e.data as Data
+const fillsOf = (events: Envelope[], id: string) => events.filter((e) => e.type === 'order.filled' && dataOf(e).clientOrderId === id).map(dataOf)
+
+/**
+ * haltd with the real `ccxt.okx` over CcxtGateway against the fake OKX, no update feed (the
+ * venue's word reaches haltd only when it asks), three resting buys of one contract each. The
+ * first of them is half filled at the venue just before the cancels reach it: OKX answers each
+ * cancel with ids only, no status and no filled quantity.
+ */
+async function okxWithARacingFill() {
+  const venue = await startFakeOkx()
+  const gateway = new CcxtGateway({
+    venue: VENUE,
+    exchange: fakeOkx(venue, { type: 'swap' }),
+    symbols: [SWAP],
+    stream: false,
+    pollIntervalMs: 3_600_000,
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+  })
+  await gateway.connect()
+  cleanups.push(async () => {
+    await gateway.close()
+    await venue.close()
+  })
+  const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway }, options: { graceful: { settleMs: 20, waitTimeoutMs: 300 } } })
+  const engine = new OrderRouter({ log: r.log, gate: r.gate, venues: r.venues, runTag: 'e', submitTimeoutMs: 10_000, positionOf: () => 0 })
+  cleanups.push(async () => engine.close())
+  const ids: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const out = await engine.submit({ venue: VENUE, symbol: SWAP, side: 'buy', type: 'limit', qty: 1, price: 40_000 + i, origin: strategy })
+    if (out.status !== 'accepted') throw new Error(`resting order not accepted: ${JSON.stringify(out)}`)
+    ids.push(out.clientOrderId)
+  }
+  const raced = ids[0]!
+  venue.beforeNext('POST /api/v5/trade/cancel-batch-orders', () => {
+    const o = venue.engine.open('futures').find((x) => x.clientOrderId === raced)!
+    venue.engine.fillResting('futures', raced, o.qty / 2)
+  })
+  return { r, venue, ids, raced }
+}
+
+function replaysClean(r: ReturnType<typeof rig>): void {
+  expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  const report = auditLog(r.log)
+  expect(report.findings.filter((f) => f.check === 'decision' || f.check === 'invariant' || f.check === 'schema')).toEqual([])
+}
+
+describe('a partial fill that beat a cancel OKX answered without a filled quantity', () => {
+  for (const mode of ['graceful', 'emergency'] as const) {
+    it(`given half of an order filled as its cancel landed, when the ${mode} shutdown runs, then the order is looked up, the half is booked once as a fill, and the report, the venue and the audit agree`, async () => {
+      // given
+      const { r, venue, ids, raced } = await okxWithARacingFill()
+
+      // when
+      const report = await r.controller.requestShutdown({ mode, reason: 'SIGTERM received', origin: 'signal' }).done
+
+      // then the fill the venue's later state shows is in the log, as the order's total
+      const events = r.events()
+      expect(fillsOf(events, raced)).toEqual([
+        { venue: VENUE, clientOrderId: raced, tradeId: `total:0.5:${raced}`, qty: 0.5, price: 40_000, fee: 0, source: 'order-total' },
+      ])
+      for (const id of ids.slice(1)) expect(fillsOf(events, id)).toEqual([])
+      expect(venue.requests.filter((q) => q.path === '/api/v5/trade/order').length).toBeGreaterThanOrEqual(3)
+      // and what haltd says it holds is what the venue holds
+      expect(report.positions.map((p) => [p.symbol, p.qty])).toEqual([[SWAP, 0.5]])
+      expect(report.reconciliation.verdict).toBe('OK')
+      expect(report.finalFillUnknownCount).toBe(0)
+      expect(formatShutdownReport(report)).not.toContain('FINAL FILL UNKNOWN')
+      const audit = auditLog(r.log)
+      expect(activityLine(audit.outcomes[0]!)).toContain('3 order(s) canceled, 1 fill(s)')
+      expect(JSON.parse(JSON.stringify(audit.outcomes[0]!.activity))).toMatchObject({ ordersCanceled: 3, fills: 1 })
+      replaysClean(r)
+    })
+  }
+
+  it('given the lookups fail after the cancels, when the graceful shutdown runs, then the report says the canceled orders’ final fill is unknown, never that none filled', async () => {
+    // given
+    const { r, venue, ids } = await okxWithARacingFill()
+    venue.faults.inject(ORDER_LOOKUP, okxFaults.maintenance())
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then nothing is booked that the venue did not say
+    const events = r.events()
+    expect(events.filter((e) => e.type === 'order.filled')).toEqual([])
+    // and the report, in text and as data, names the orders whose final fill is unknown
+    expect(report.finalFillUnknownCount).toBe(3)
+    expect(report.finalFillUnknown).toEqual(ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })))
+    const text = formatShutdownReport(report)
+    expect(text).toContain(`FINAL FILL UNKNOWN for 3 canceled order(s): okx ${ids[0]}, okx ${ids[1]}, okx ${ids[2]}`)
+    expect(JSON.parse(JSON.stringify(report))).toMatchObject({ finalFillUnknownCount: 3 })
+    // and so does the audit
+    const audit = auditLog(r.log)
+    expect(audit.outcomes[0]!.fillUnknown).toEqual({ count: 3, orders: ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })) })
+    expect(activityLine(audit.outcomes[0]!)).toContain('0 fill(s) (the final fill of 3 canceled order(s) unknown:')
+    replaysClean(r)
+  })
+})
+
+/**
+ * The simulator standing for a venue whose cancel answers say nothing of fills, followed without an
+ * update feed: what it would push (fills, statuses) is held back until `release`, and its submit
+ * answers say nothing of fills either.
+ */
+function withheldFills(sim: SimExchange): ExchangeGateway & { release(): void } {
+  const held: OrderUpdate[] = []
+  const handlers = new Set<(u: OrderUpdate) => void>()
+  sim.onUpdate((u) => held.push(u))
+  return new Proxy(sim, {
+    get: (target, key) => {
+      if (key === 'capabilities') return { ...sim.capabilities, cancelAnswersOmitFills: true }
+      if (key === 'onUpdate')
+        return (h: (u: OrderUpdate) => void) => {
+          handlers.add(h)
+          return () => handlers.delete(h)
+        }
+      if (key === 'submit')
+        return async (...args: Parameters<SimExchange['submit']>) => {
+          const ack = await sim.submit(...args)
+          return { ...ack, status: 'open', filled: 0, fills: undefined }
+        }
+      if (key === 'release')
+        return () => {
+          for (const u of held.splice(0)) for (const h of handlers) h(u)
+        }
+      const v = Reflect.get(target, key, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  }) as unknown as ExchangeGateway & { release(): void }
+}
+
+describe('on the simulator: a fill haltd never heard of before the cancel', () => {
+  it('given an order part filled at the venue unheard, when the emergency cancels it with an answer that omits fills, then the lookup books the fill once, and the trades arriving afterwards add nothing', async () => {
+    // given a buy at the mid part fills on arrival; haltd hears neither the fill nor its total
+    let gateway: ReturnType<typeof withheldFills> | undefined
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'none' } },
+      gateways: { alpha: (sim) => (gateway = withheldFills(sim)) },
+    })
+    const out = await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: MID, origin: strategy })
+    if (out.status !== 'accepted') throw new Error(JSON.stringify(out))
+    const atVenue = (await r.sim('alpha').fetchOrder({ clientOrderId: out.clientOrderId, symbol: SYMBOL }))!
+    expect(atVenue.filled).toBeGreaterThan(0)
+    expect(atVenue.filled).toBeLessThan(1)
+    expect(r.world().orders[0]!.filledQty).toBe(0)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    // then the venue's total is booked, once
+    const filled = () => order(r.projections.state, 'alpha', out.clientOrderId)?.filledQty
+    expect(fillsOf(r.events(), out.clientOrderId).map((f) => [f.qty, f.source])).toEqual([[atVenue.filled, 'order-total']])
+    expect(report.positions.map((p) => p.qty)).toEqual([atVenue.filled])
+    expect(filled()).toBeCloseTo(atVenue.filled, 12)
+    // and the trades the venue's feed delivers late count against that total, not again
+    gateway!.release()
+    await new Promise((resolve) => setImmediate(resolve))
+    await r.log.flush()
+    expect(fillsOf(r.events(), out.clientOrderId).length).toBeGreaterThan(1)
+    expect(filled()).toBeCloseTo(atVenue.filled, 12)
+    replaysClean(r)
+  })
+})
