@@ -217,9 +217,13 @@ export const ShutdownOutcome = z.strictObject({
   ordersLeftTotal: z.number().int(),
   /** What happened between the request and the completion. */
   activity: z.strictObject({
+    /** Orders recorded canceled (each order once). */
     ordersCanceled: z.number().int(),
+    /** Fills that booked quantity: a trade its order's total already counted, or a total its trades already reached, is none. */
     fills: z.number().int(),
+    /** Orders recorded cancel-unconfirmed at least once, each once however many of its cancels went unconfirmed. */
     cancelUnconfirmed: z.number().int(),
+    /** Orders submitted (each order once). */
     ordersSubmitted: z.number().int(),
   }),
   /**

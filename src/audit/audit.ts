@@ -115,6 +115,7 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
       invariants.before(fact, state)
       decisions.before(row, fact, state)
       const held = invariants.positionBefore(fact, state)
+      outcomes.before(fact, state)
       evolve(state, fact)
       invariants.after(fact, state, held)
       outcomes.observe(fact, state)

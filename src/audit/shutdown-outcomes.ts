@@ -1,4 +1,4 @@
-import { toleranceFor, type Fact, type HaltdState, type ShutdownState } from '../projections/index.js'
+import { newlyFilled, order, orderKey, toleranceFor, type Fact, type HaltdState, type ShutdownState } from '../projections/index.js'
 import { worldOf } from '../core/shutdown/world.js'
 import { ordersToFinish } from '../core/shutdown/graceful.js'
 import { engineNotSeenGone, finalFillUnknown } from '../core/shutdown/report.js'
@@ -16,6 +16,8 @@ type Tracked = {
   shutdownId: string
   requestedSeq: number
   activity: Activity
+  /** The orders recorded cancel-unconfirmed in its window: an order unconfirmed again after another cancel is one order. */
+  unconfirmed: Set<string>
   notifications: NotificationRow[]
   outcome?: ShutdownOutcome | undefined
 }
@@ -42,7 +44,11 @@ type Deposed = {
  * (positions, live orders, the reconciliation and the observation each venue's verdict rests on,
  * aged to the completion). `observe` runs after each fact is folded into `state`.
  */
-export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState): void; finish(state: HaltdState): ShutdownOutcome[] } {
+export function createOutcomeTracker(): {
+  before(fact: Fact, state: HaltdState): void
+  observe(fact: Fact, state: HaltdState): void
+  finish(state: HaltdState): ShutdownOutcome[]
+} {
   const tracked = new Map<string, Tracked>()
   /** Shutdowns requested and not yet completed: their activity window is open. */
   const running = new Set<Tracked>()
@@ -52,6 +58,14 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
   let deposed: Deposed | undefined
 
   return {
+    /** Runs before `fact` is folded: whether a fill books anything is read from the order as it was. */
+    before(fact, state) {
+      if (fact.type !== 'order.filled' || running.size === 0) return
+      const o = order(state, fact.data.venue, fact.data.clientOrderId)
+      // a trade the order's total already counted, or a total its trades already reached, books nothing: no fill of its own
+      if (o === undefined || o.tradeIds.includes(fact.data.tradeId) || !(newlyFilled(o, fact.data) > 0)) return
+      for (const t of running) t.activity.fills++
+    },
     observe(fact, state) {
       switch (fact.type) {
         case 'shutdown.requested': {
@@ -59,6 +73,7 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
             shutdownId: fact.data.shutdownId,
             requestedSeq: fact.seq,
             activity: { ordersCanceled: 0, fills: 0, cancelUnconfirmed: 0, ordersSubmitted: 0 },
+            unconfirmed: new Set(),
             notifications: [],
           }
           if (tracked.has(t.shutdownId)) return
@@ -111,11 +126,11 @@ export function createOutcomeTracker(): { observe(fact: Fact, state: HaltdState)
         case 'order.canceled':
           for (const t of running) t.activity.ordersCanceled++
           return
-        case 'order.filled':
-          for (const t of running) t.activity.fills++
-          return
         case 'order.cancel-unconfirmed':
-          for (const t of running) t.activity.cancelUnconfirmed++
+          for (const t of running) {
+            t.unconfirmed.add(orderKey(fact.data.venue, fact.data.clientOrderId))
+            t.activity.cancelUnconfirmed = t.unconfirmed.size
+          }
           return
         case 'order.submitted':
           for (const t of running) t.activity.ordersSubmitted++

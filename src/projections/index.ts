@@ -1,6 +1,6 @@
 export * from './fact.js'
 export * from './anomalies.js'
-export { ORDER_TRANSITIONS, evolveOrder, isLive, remainingQty, type Order, type OrderStatus, type OrderEventKind } from './orders.js'
+export { ORDER_TRANSITIONS, evolveOrder, isLive, newlyFilled, remainingQty, type Order, type OrderStatus, type OrderEventKind } from './orders.js'
 export { applyFill, emptyPosition, unrealizedAt, type Position } from './positions.js'
 export { exposures, exposureOf, type Exposure } from './exposure.js'
 export { contractSizeOf, evolveVenue, emptyVenue, type VenueView } from './venues.js'

@@ -110,6 +110,9 @@ describe('the dashboard during a graceful shutdown', () => {
     )
     expect(venues.map((v) => [v[0], v[4], v[5]])).toEqual(VENUES.map((v) => [v, '0', 'OK']))
     for (const [, issued, confirmed, failed] of venues) expect(Number(confirmed) + Number(failed)).toBe(Number(issued))
+    // those are commands (one cancel-all takes a venue's orders), and the header says so
+    const header = await page.$$eval('[data-testid="shutdown"] table th', (cells) => cells.map((c) => c.textContent ?? ''))
+    expect(header).toEqual(['venue', 'cancel commands', 'ok', 'failed or timed out', 'pending', 'reconciliation'])
     expect(venues.some((v) => Number(v[2]) > 0)).toBe(true)
 
     // the daemon has stopped; the page keeps the report and says so

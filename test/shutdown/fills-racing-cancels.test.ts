@@ -92,7 +92,7 @@ describe('a partial fill that beat a cancel OKX answered without a filled quanti
       expect(report.finalFillUnknownCount).toBe(0)
       expect(formatShutdownReport(report)).not.toContain('FINAL FILL UNKNOWN')
       const audit = auditLog(r.log)
-      expect(activityLine(audit.outcomes[0]!)).toContain('3 order(s) canceled, 1 fill(s)')
+      expect(activityLine(audit.outcomes[0]!)).toContain('3 order(s) canceled, 1 fill(s) booked,')
       expect(JSON.parse(JSON.stringify(audit.outcomes[0]!.activity))).toMatchObject({ ordersCanceled: 3, fills: 1 })
       replaysClean(r)
     })
@@ -118,7 +118,7 @@ describe('a partial fill that beat a cancel OKX answered without a filled quanti
     // and so does the audit
     const audit = auditLog(r.log)
     expect(audit.outcomes[0]!.fillUnknown).toEqual({ count: 3, orders: ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })) })
-    expect(activityLine(audit.outcomes[0]!)).toContain('0 fill(s) (the final fill of 3 canceled order(s) unknown:')
+    expect(activityLine(audit.outcomes[0]!)).toContain('0 fill(s) booked (the final fill of 3 canceled order(s) unknown:')
     replaysClean(r)
   })
 })
@@ -185,6 +185,41 @@ describe('on the simulator: a fill haltd never heard of before the cancel', () =
     await r.log.flush()
     expect(fillsOf(r.events(), out.clientOrderId).length).toBeGreaterThan(1)
     expect(filled()).toBeCloseTo(atVenue.filled, 12)
+    replaysClean(r)
+  })
+})
+
+describe('the audit counts what its line names', () => {
+  it('given an order total learned by a lookup and the trade it covers arriving later in the same shutdown, when audited, then one fill is counted booked, not two', async () => {
+    // given an order part filled unheard, whose trade the venue's feed delivers only once the lookup booked the total
+    // (a venue that answers in a few ms, so that the feed is heard while the shutdown runs)
+    let gateway: ReturnType<typeof withheldFills> | undefined
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'none' } },
+      faults: { alpha: { latency: 5 } },
+      gateways: { alpha: (sim) => (gateway = withheldFills(sim)) },
+      options: { graceful: { settleMs: 20, waitTimeoutMs: 300 } },
+    })
+    const out = await r.router.submit({ venue: 'alpha', symbol: SYMBOL, side: 'buy', type: 'limit', qty: 1, price: MID, origin: strategy })
+    if (out.status !== 'accepted') throw new Error(JSON.stringify(out))
+    r.log.on('event', (e) => {
+      if (e.type === 'order.filled' && dataOf(e).source === 'order-total') setImmediate(() => gateway!.release())
+    })
+
+    // when
+    await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then the log holds the total and the trade, inside the shutdown
+    const events = r.events()
+    const completedAt = events.find((e) => e.type === 'shutdown.completed')!.seq
+    const fills = events.filter((e) => e.type === 'order.filled')
+    expect(fills.map((e) => dataOf(e).source ?? 'trade')).toEqual(['order-total', 'trade'])
+    expect(fills.every((e) => e.seq < completedAt)).toBe(true)
+    // and the audit counts one fill booked: the trade added nothing the total had not
+    const outcome = auditLog(r.log).outcomes[0]!
+    expect(outcome.activity.fills).toBe(1)
+    expect(activityLine(outcome)).toContain('1 order(s) canceled, 1 fill(s) booked, 0 order(s) with a cancel unconfirmed, 0 order(s) submitted')
     replaysClean(r)
   })
 })

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { auditLog } from '../../src/audit/audit.js'
 import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
+import { activityLine } from '../../src/audit/render/sections.js'
 import { OrderRouter } from '../../src/core/execution/order-router.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
@@ -120,6 +121,11 @@ describe('OKX answers a cancel done and keeps the order open, in a graceful shut
     expect(dataOf<{ exitCode: number }>(events.find((e) => e.type === 'shutdown.completed')!).exitCode).toBe(2)
     expect(closing(events)?.message).toContain('; 1 order(s) still live;')
     expect(formatShutdownReport(report)).toContain('open orders: 1 (1 cancel-unconfirmed)')
+    // and the audit counts the order once, however many of its cancels went unconfirmed
+    expect(reasons.length).toBeGreaterThanOrEqual(2)
+    const outcome = auditLog(r.log).outcomes[0]!
+    expect(outcome.activity).toMatchObject({ ordersCanceled: 2, cancelUnconfirmed: 1 })
+    expect(activityLine(outcome)).toContain('2 order(s) canceled, 0 fill(s) booked, 1 order(s) with a cancel unconfirmed')
     replaysClean(r)
   })
 

@@ -384,7 +384,8 @@ function renderShutdown(v) {
     })
     .join('')
   const venues = table(
-    [['venue'], ['cancels issued', 'num'], ['confirmed', 'num'], ['failed', 'num'], ['pending', 'num'], ['reconciliation']],
+    // commands (a cancel-all takes many orders in one), not orders: the open orders count above counts those
+    [['venue'], ['cancel commands', 'num'], ['ok', 'num'], ['failed or timed out', 'num'], ['pending', 'num'], ['reconciliation']],
     sh.venues.map((x) => {
       const rec = v.venues.find((y) => y.venue === x.venue)?.reconciliation ?? '–'
       return `<tr><td>${esc(x.venue)}</td><td class="num">${x.cancels.issued}</td><td class="num">${x.cancels.ok}</td><td class="num">${x.cancels.failed}</td><td class="num">${x.cancels.pending}</td><td>${esc(rec)}</td></tr>`

@@ -152,6 +152,7 @@ function timeline(s: HaltdState, sh: ShutdownState, now: number, venues: readonl
         }
       : { step: n + 1, name, status: sh.completed ? 'not run' : 'pending', startedAt: null, endedAt: null, commands: { issued: 0, done: 0, failed: 0 } }
   })
+  // per venue, the shutdown's cancel commands (cancel-order, cancel-all, settle-orders) and what they came to: commands, not orders
   const cancels = new Map<string, { issued: number; ok: number; failed: number; pending: number }>()
   for (const c of sh.commands.values()) {
     const k = c.command.kind

@@ -231,7 +231,7 @@ export function activityLine(o: ShutdownOutcome): string {
   const sent = o.notifications.filter((n) => n.ok).length
   const lost = o.notifications.length - sent
   const unknown = o.fillUnknown.count > 0 ? ` (the final fill of ${o.fillUnknown.count} canceled order(s) unknown: ${fillUnknownWords(o.fillUnknown)})` : ''
-  return `during the shutdown: ${a.ordersCanceled} order(s) canceled, ${a.fills} fill(s)${unknown}, ${a.cancelUnconfirmed} cancel(s) unconfirmed, ${a.ordersSubmitted} order(s) submitted; notifications: ${o.notifications.length === 0 ? 'none recorded' : `${sent} delivered, ${lost} failed`}; P&L at its end ${pnlWords(o.pnl)}`
+  return `during the shutdown: ${a.ordersCanceled} order(s) canceled, ${a.fills} fill(s) booked${unknown}, ${a.cancelUnconfirmed} order(s) with a cancel unconfirmed, ${a.ordersSubmitted} order(s) submitted; notifications: ${o.notifications.length === 0 ? 'none recorded' : `${sent} delivered, ${lost} failed`}; P&L at its end ${pnlWords(o.pnl)}`
 }
 
 export function exposureTable(o: ShutdownOutcome): Table {
