@@ -44,8 +44,17 @@ export const ShutdownSummary = z.strictObject({
   completedAt: z.number().nullable(),
   outcome: z.string().nullable(),
   exitCode: z.number().int().nullable(),
+  /** The whole run, from the request. */
   durationMs: z.number().nullable(),
+  /** The deadline of the procedure it ended in: the emergency's after an escalation, counted from the escalation. */
   deadlineMs: z.number().nullable(),
+  /** Once completed, the time by procedure, each against its own deadline: an escalated shutdown's graceful part apart, its emergency from the escalation. */
+  phases: z
+    .strictObject({
+      graceful: z.strictObject({ durationMs: z.number(), deadlineMs: z.number().optional(), withinDeadline: z.boolean().optional() }).optional(),
+      emergency: z.strictObject({ durationMs: z.number(), deadlineMs: z.number().optional(), withinDeadline: z.boolean().optional() }).optional(),
+    })
+    .nullable(),
   commandsIssued: z.number().int(),
   commandsFailed: z.number().int(),
   steps: z.array(TimelineStep),

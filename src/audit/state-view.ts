@@ -4,6 +4,7 @@ import {
   pnl,
   positions,
   reconciliation,
+  shutdownPhases,
   shutdownStatus,
   shutdowns,
   stateHash,
@@ -44,6 +45,8 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     exitCode: end?.exitCode ?? null,
     durationMs: end ? end.durationMs : null,
     deadlineMs: s.mode === null ? null : s.mode === 'emergency' ? s.options.emergency.deadlineMs : s.options.graceful.deadlineMs,
+    // `mode` is the running one, the requested one where nothing escalated
+    phases: shutdownPhases(s) ?? null,
     commandsIssued: s.commandsIssued,
     commandsFailed: s.commandsFailed,
     steps: s.steps.map((step) => ({

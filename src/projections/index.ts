@@ -14,6 +14,8 @@ export {
   runningMode,
   shutdownStatus,
   shutdownProgress,
+  shutdownPhases,
+  type ShutdownPhase,
   type ShutdownState,
   type ShutdownFact,
   type StepRecord,

@@ -338,3 +338,32 @@ export function shutdownProgress(state: ShutdownState): ShutdownProgress {
     ...(state.completed ? { completed: state.completed } : {}),
   }
 }
+
+/** How long one procedure of a shutdown ran; the emergency's (and a graceful one's that ran to its end) against its own deadline. */
+export type ShutdownPhase = { durationMs: number; deadlineMs?: number; withinDeadline?: boolean }
+
+/**
+ * A completed shutdown's time by procedure. An escalated one gives its graceful part (request to
+ * escalation) apart, and judges the emergency from the escalation, where its deadline starts:
+ * never the whole run against the emergency's deadline. Undefined before its completion.
+ */
+export function shutdownPhases(s: {
+  mode?: ShutdownMode | null | undefined
+  requestedAt?: number | null | undefined
+  escalation?: { at?: number | undefined } | undefined
+  completed?: { at?: number | undefined; durationMs?: number | undefined } | undefined
+  options: ShutdownOptions
+}): { graceful?: ShutdownPhase; emergency?: ShutdownPhase } | undefined {
+  const start = s.requestedAt ?? undefined
+  if (start === undefined || s.completed === undefined) return undefined
+  // the run's end as its completion recorded it, so that the parts add up to its duration
+  const end = s.completed.durationMs !== undefined ? start + s.completed.durationMs : s.completed.at
+  if (end === undefined) return undefined
+  const judged = (durationMs: number, deadlineMs: number): ShutdownPhase => ({ durationMs, deadlineMs, withinDeadline: durationMs <= deadlineMs })
+  const escalatedAt = s.escalation?.at
+  if (escalatedAt !== undefined) return { graceful: { durationMs: escalatedAt - start }, emergency: judged(end - escalatedAt, s.options.emergency.deadlineMs) }
+  if (s.escalation !== undefined) return undefined
+  return s.mode === 'emergency'
+    ? { emergency: judged(end - start, s.options.emergency.deadlineMs) }
+    : { graceful: judged(end - start, s.options.graceful.deadlineMs) }
+}

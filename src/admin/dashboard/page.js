@@ -396,6 +396,7 @@ function renderShutdown(v) {
     <div class="muted">${esc(sh.shutdownId)} · ${esc(sh.reason)} · origin ${esc(sh.origin ?? '?')}</div>
     <div class="clock">
       <span>started <b>${time(sh.requestedAt)}</b></span>
+      ${sh.gracefulMs === null ? '' : `<span>graceful <b data-testid="graceful">${clock(sh.gracefulMs)}</b>, then the emergency from <b>${time(sh.startedAt)}</b></span>`}
       <span>elapsed <b data-testid="elapsed">${clock(sh.elapsedMs)}</b></span>
       <span>remaining <b data-testid="remaining">${clock(sh.remainingMs)}</b> of ${clock(sh.deadlineMs)}</span>
     </div>

@@ -178,7 +178,9 @@ function timeline(s: HaltdState, sh: ShutdownState, now: number, venues: readonl
     startedAt,
     deadlineMs,
     deadlineAt: startedAt + deadlineMs,
-    elapsedMs: end - (sh.requestedAt ?? startedAt),
+    // against the deadline, the procedure's own time: after an escalation the emergency's, the graceful part apart
+    elapsedMs: end - startedAt,
+    gracefulMs: emergency && sh.escalation?.at !== undefined && sh.requestedAt !== undefined ? sh.escalation.at - sh.requestedAt : null,
     remainingMs: Math.max(0, startedAt + deadlineMs - end),
     completed: sh.completed ? { outcome: sh.completed.outcome, exitCode: sh.completed.exitCode, at: sh.completed.at ?? null } : null,
     steps,

@@ -32,12 +32,25 @@ export function timelineTables(r: AuditReport): Table[] {
 }
 
 export function shutdownLine(s: AuditReport['shutdowns'][number]): string {
+  const { graceful, emergency } = s.phases ?? {}
+  // an escalated emergency is judged from the escalation, where its deadline starts, never by the whole run
+  const took =
+    graceful && emergency
+      ? `${duration(s.durationMs)} in all: graceful ${duration(graceful.durationMs)}, then emergency ${duration(emergency.durationMs)}`
+      : duration(s.durationMs)
+  const judged = emergency ?? graceful
+  const deadline =
+    s.deadlineMs === null
+      ? ''
+      : `${graceful && emergency ? 'emergency deadline' : 'deadline'} ${duration(s.deadlineMs)}${graceful && emergency ? ' from the escalation' : ''}${
+          judged?.withinDeadline === undefined ? '' : judged.withinDeadline ? ', met' : `, MISSED by ${duration(judged.durationMs - s.deadlineMs)}`
+        }`
   const parts = [
     `requested ${iso(s.requestedAt)}${s.origin ? ` by ${s.origin}` : ''}`,
     s.completedAt === null && s.status !== null ? `status ${s.status}` : '',
     s.escalatedAt !== null ? `escalated ${iso(s.escalatedAt)}` : '',
-    s.completedAt !== null ? `completed ${iso(s.completedAt)}: ${s.outcome}, exit ${s.exitCode}, took ${duration(s.durationMs)}` : 'not completed',
-    s.deadlineMs !== null ? `deadline ${duration(s.deadlineMs)}` : '',
+    s.completedAt !== null ? `completed ${iso(s.completedAt)}: ${s.outcome}, exit ${s.exitCode}, took ${took}` : 'not completed',
+    deadline,
     `${s.commandsIssued} commands (${s.commandsFailed} failed)`,
   ]
   return parts.filter(Boolean).join(' · ')

@@ -2,7 +2,15 @@ import type { Origin, ShutdownMode } from '../../events/index.js'
 import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 import { money, quantityAt } from '../../projections/money.js'
-import { reconciliationClaim, unseenBooksLine, venueEvidenceLine, type ReconciliationVerdict, type VenueReconciliation } from '../../projections/index.js'
+import {
+  reconciliationClaim,
+  shutdownPhases,
+  unseenBooksLine,
+  venueEvidenceLine,
+  type ReconciliationVerdict,
+  type ShutdownPhase,
+  type VenueReconciliation,
+} from '../../projections/index.js'
 import { formatAnchor, type LogAnchor } from '../log/anchor.js'
 
 /**
@@ -19,7 +27,13 @@ export type ShutdownReport = {
   outcome: string | undefined
   exitCode: number | undefined
   requestedAt: number | undefined
+  /** The whole run, from the request. */
   durationMs: number | undefined
+  /**
+   * Once completed, the time by procedure, each against its own deadline: after an escalation, the
+   * graceful part apart and the emergency from the escalation (see `shutdownPhases`).
+   */
+  phases?: { graceful?: ShutdownPhase; emergency?: ShutdownPhase }
   steps: {
     procedure: string
     step: number
@@ -111,6 +125,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
   const r = world.reconciliation
   const engineRunning = engineNotSeenGone(state)
   const fillUnknown = finalFillUnknown(state)
+  const phases = shutdownPhases(state)
   return {
     shutdownId: state.shutdownId ?? '',
     mode: state.mode,
@@ -121,6 +136,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
     exitCode: state.completed?.exitCode,
     requestedAt: state.requestedAt,
     durationMs: state.completed?.durationMs ?? (state.lastTs !== undefined && state.requestedAt !== undefined ? state.lastTs - state.requestedAt : undefined),
+    ...(phases !== undefined ? { phases } : {}),
     steps: state.steps.map((s) => {
       const commands = { issued: s.commandIds.length, ok: 0, failed: 0, timedOut: 0, pending: 0 }
       for (const c of commandsOf(state, s)) {
@@ -182,6 +198,7 @@ export function formatShutdownReport(report: ShutdownReport): string {
     `shutdown ${report.shutdownId} (${report.mode}${report.escalated ? ', escalated to emergency' : ''}): ${report.outcome ?? 'unfinished'}, exit ${report.exitCode ?? '-'}`,
   )
   lines.push(`reason: ${report.reason} (origin ${report.origin ?? '?'}), ${report.durationMs ?? '?'} ms`)
+  if (report.phases) lines.push(`time: ${phasesWords(report.phases)}`)
   lines.push('steps:')
   for (const s of report.steps) {
     const took = s.durationMs === undefined ? '' : ` ${s.durationMs} ms`
@@ -221,4 +238,18 @@ export function finalFillUnknownLine(orders: readonly { venue: string; clientOrd
     .map((o) => `${o.venue} ${o.clientOrderId}`)
     .join(', ')
   return `FINAL FILL UNKNOWN for ${count} canceled order(s): ${named}${count > 10 ? ', …' : ''} (the venue confirmed the cancel without saying what filled, and no lookup told)`
+}
+
+/** Each procedure's time, and the deadline it is judged against from its own start. */
+export function phasesWords(phases: { graceful?: ShutdownPhase; emergency?: ShutdownPhase }, ms: (n: number) => string = (n) => `${n} ms`): string {
+  const judged = (p: ShutdownPhase) =>
+    p.deadlineMs === undefined
+      ? ''
+      : p.withinDeadline
+        ? `: within its ${ms(p.deadlineMs)} deadline`
+        : `: PAST its ${ms(p.deadlineMs)} deadline by ${ms(p.durationMs - p.deadlineMs)}`
+  const { graceful, emergency } = phases
+  if (graceful && emergency) return `graceful ${ms(graceful.durationMs)}, then emergency ${ms(emergency.durationMs)} from the escalation${judged(emergency)}`
+  const only = emergency ?? graceful
+  return only ? `${emergency ? 'emergency' : 'graceful'} ${ms(only.durationMs)}${judged(only)}` : ''
 }
