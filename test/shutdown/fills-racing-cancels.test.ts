@@ -189,6 +189,34 @@ describe('on the simulator: a fill haltd never heard of before the cancel', () =
   })
 })
 
+describe('an emergency does not wait long on the lookups', () => {
+  it('given a venue whose lookups answer slower than the emergency waits for its word after the cancels, when the emergency cancels, then the cancel step goes on after that wait and the report names the orders whose final fill it did not learn', async () => {
+    // given
+    const r = rig({
+      venues: ['alpha'],
+      capabilities: { alpha: { massCancel: 'per-symbol', batchCancel: 10, deadMansSwitch: 'none' } },
+      gateways: { alpha: withheldFills },
+      faults: { alpha: { latencyByMethod: { fetchOrder: 5_000 } } },
+      options: { emergency: { observeTimeoutMs: 300 } },
+    })
+    await r.rest(3)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' }).done
+
+    // then the cancel-all ended about the observation's wait after its answer, not the lookups' 5 s
+    const events = r.events()
+    const issued = events.find((e) => e.type === 'shutdown.command-issued' && (e.data as { command: { kind: string } }).command.kind === 'cancel-all')!
+    const done = events.find(
+      (e) => e.type === 'shutdown.command-completed' && (e.data as { commandId: string }).commandId === (issued.data as { commandId: string }).commandId,
+    )!
+    expect(done.ts - issued.ts).toBeLessThan(2_000)
+    expect(done.data).toMatchObject({ outcome: 'ok', detail: { canceled: 3, lookedUp: 3, fillsLearned: 0, fillUnknownCount: 3 } })
+    expect(report.finalFillUnknownCount).toBe(3)
+    expect(formatShutdownReport(report)).toContain('FINAL FILL UNKNOWN for 3 canceled order(s)')
+  })
+})
+
 describe('the audit counts what its line names', () => {
   it('given an order total learned by a lookup and the trade it covers arriving later in the same shutdown, when audited, then one fill is counted booked, not two', async () => {
     // given an order part filled unheard, whose trade the venue's feed delivers only once the lookup booked the total

@@ -491,6 +491,9 @@ async function confirmAnswers(
 /** What the lookups after cancels answered without fills learned: fills recorded, and the orders whose final fill stays unknown. */
 export type FinalFills = { lookedUp: number; fillsLearned: number; fillUnknown?: string[]; fillUnknownCount?: number }
 
+/** Lookups of canceled orders in flight at once. */
+const LOOKUPS_AT_ONCE = 8
+
 /** How many orders whose final fill is unknown a command's detail names (the count stays exact). */
 const FILL_UNKNOWN_LISTED = 200
 
@@ -506,8 +509,12 @@ async function learnFinalFills(venue: string, orders: readonly WorldOrder[], ctx
   const { ports } = ctx
   const gateway = gatewayOf(ctx, venue)
   if (!gateway.capabilities.cancelAnswersOmitFills || orders.length === 0) return undefined
-  const until = ports.clock.now() + Math.max(0, ms)
-  const answers = await pool(orders, ports.cancelConcurrency ?? 64, async (o): Promise<VenueOrder | string> => {
+  // the orders are gone at the venue already: an emergency asks no longer than it waits for the
+  // venue's word after its cancels, so that its observation, checkpoint and exit are not held up
+  const bound = ctx.state.procedure === 'emergency' ? Math.min(ms, ctx.state.options.emergency.observeTimeoutMs) : ms
+  const until = ports.clock.now() + Math.max(0, bound)
+  // a few at a time: a lookup still out at the bound keeps its place in the venue's rate limit
+  const answers = await pool(orders, Math.min(LOOKUPS_AT_ONCE, ports.cancelConcurrency ?? LOOKUPS_AT_ONCE), async (o): Promise<VenueOrder | string> => {
     const left = until - ports.clock.now()
     if (left < 1) return 'no time left to ask'
     try {

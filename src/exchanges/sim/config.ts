@@ -86,7 +86,6 @@ export const CapabilitiesOverride = z
     reduceOnly: z.boolean(),
     streamingUpdates: z.boolean(),
     positions: z.boolean(),
-    cancelAnswersOmitFills: z.boolean(),
   })
   .partial()
 
