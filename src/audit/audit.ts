@@ -2,7 +2,7 @@ import { specialFileKind } from '../core/log/special-file.js'
 import { evolve, initialState, tradingState, type HaltdState } from '../projections/index.js'
 import { openEventLog, outOfRangeRows, type EventLog, type StoredRow } from '../core/log/event-log.js'
 import { checkAnchor, type LogAnchor } from '../core/log/anchor.js'
-import { HaltdError, NotAnEventLog } from '../core/log/errors.js'
+import { HaltdError, LogDamaged, NotAnEventLog } from '../core/log/errors.js'
 import { salvageRows } from './salvage.js'
 import { lightRows, storedRows, type LightRow } from './rows.js'
 import { chainOnWorker, type ExternalChain } from './chain-thread.js'
@@ -40,7 +40,7 @@ export const KEYED_WITHOUT_KEY = 'chain not verified: keyed log, give --key-file
  */
 export function auditLog(log: EventLog, options: AuditOptions = {}): AuditReport {
   const unverifiable = log.chainKind === 'hmac-sha256' && options.chainKey === undefined
-  const report = auditRows(log.path, storedRows(log.database), unverifiable ? { ...options, verifyChain: false } : options)
+  const report = auditRows(log.path, storedRows(log.database, 2000, 1, log.lastSeq), unverifiable ? { ...options, verifyChain: false } : options)
   noteChain(report, log, options)
   noteRowsOutOfRange(report, log)
   return report
@@ -212,7 +212,7 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
   } catch (e) {
     // A file that opens but breaks while it is read (a corrupt page in the middle) is audited as
     // far as its rows can be read, like one that does not open at all.
-    if (e instanceof HaltdError) throw e
+    if (e instanceof HaltdError && !(e instanceof LogDamaged)) throw e
     log.close()
     return auditSalvaged(path, options, e, `the file breaks while it is read (${e instanceof Error ? e.message : String(e)})`)
   } finally {

@@ -23,7 +23,7 @@ function run(job: ChainJob): ChainAnswer {
     const prefix = intactPrefix(db, job.toSeq, key)
     const chain = createChainCheck(findings.add, key, prefix)
     if (!prefix.complete) {
-      for (const row of storedRows(db, 2000, prefix.seq + 1)) {
+      for (const row of storedRows(db, 2000, prefix.seq + 1, job.toSeq)) {
         if (row.seq > job.toSeq) break
         chain.push(row)
       }

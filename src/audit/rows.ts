@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
 import { LINK_TEXT_SQL, type StoredRow } from '../core/log/event-log.js'
+import { LogDamaged } from '../core/log/errors.js'
 
 const COLUMNS = 'seq, id, type, v, ts, stream, causation_id, correlation_id, data, prev_hash, hash'
 type Raw = [number, string, string, number, number, string, string | null, string | null, string, string, string]
@@ -22,9 +23,11 @@ const toRow = (r: Raw): StoredRow => ({
  * Every stored row in seq order, a page at a time (memory flat in the log's length), read as
  * arrays and shaped here: one fixed object shape is cheaper for V8 than SQLite's named rows. When
  * a page cannot be read (a corrupt or missing page of a damaged file), it goes on one row at a
- * time so the last readable seq is exact, then throws where reading stops.
+ * time so the last readable seq is exact, then throws where reading stops. With `toSeq` (a seq
+ * the log holds), a read that ends before it without an error, as SQLite's walk does at some
+ * damaged pages, throws `LogDamaged`.
  */
-export function* storedRows(db: Database.Database, pageSize = 2000, from = 1): Generator<StoredRow> {
+export function* storedRows(db: Database.Database, pageSize = 2000, from = 1, toSeq?: number): Generator<StoredRow> {
   const page = db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(true)
   let one: Database.Statement | undefined
   let next = from
@@ -36,37 +39,51 @@ export function* storedRows(db: Database.Database, pageSize = 2000, from = 1): G
       one ??= db.prepare(`SELECT ${COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT 1`).raw(true)
       for (;;) {
         const r = one.get(next) as Raw | undefined
-        if (!r) return
+        if (!r) return endOfRead(db, next, toSeq)
         yield toRow(r)
         next = r[0] + 1
       }
     }
     for (const r of batch) yield toRow(r)
-    if (batch.length < pageSize) return
-    next = batch[batch.length - 1]![0] + 1
+    if (batch.length > 0) next = batch[batch.length - 1]![0] + 1
+    if (batch.length < pageSize) return endOfRead(db, next, toSeq)
   }
+}
+
+/**
+ * A read in seq order ended with `next` unread: fine past `toSeq`, damage before it. A `toSeq` past
+ * what a page read reaches is a row moved there by hand, which the audit reports as such.
+ */
+function endOfRead(db: Database.Database, next: number, toSeq: number | undefined): void {
+  if (toSeq !== undefined && toSeq <= Number.MAX_SAFE_INTEGER && next <= toSeq) throw new LogDamaged(db.name, next - 1, toSeq)
 }
 
 /** What the replay side of an audit reads of a row when the chain is walked on another thread. */
 export type LightRow = Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>
 type RawLight = [number, string, number, number, string]
 
-/** Rows up to `toSeq` without ids, streams, links and hashes: half the bytes to turn into strings. */
+/**
+ * Rows up to `toSeq`, a seq the log holds, without ids, streams, links and hashes: half the bytes
+ * to turn into strings. A read that ends before `toSeq` throws `LogDamaged`.
+ */
 export function* lightRows(db: Database.Database, toSeq: number, pageSize = 2000): Generator<LightRow> {
   const page = db.prepare('SELECT seq, type, v, ts, data FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true)
-  for (const batch of rawPages<RawLight>(page, toSeq, pageSize)) {
+  for (const batch of rawPages<RawLight>(page, toSeq, pageSize, toSeq)) {
     for (const r of batch) yield { seq: r[0], type: r[1], v: r[2], ts: r[3], data: r[4] }
   }
 }
 
-/** Pages of raw rows (seq first) from seq 1 up to `toSeq`, for a statement taking (from, to, limit). */
-function* rawPages<R extends [number, ...unknown[]]>(page: Database.Statement, toSeq: number, pageSize: number): Generator<R[]> {
+/**
+ * Pages of raw rows (seq first) from seq 1 up to `toSeq`, for a statement taking (from, to, limit).
+ * With `held`, a seq the log holds, a read that ends before it throws `LogDamaged`.
+ */
+function* rawPages<R extends [number, ...unknown[]]>(page: Database.Statement, toSeq: number, pageSize: number, held?: number): Generator<R[]> {
   let next = 1
   for (;;) {
     const batch = page.all(next, toSeq, pageSize) as R[]
     yield batch
-    if (batch.length < pageSize) return
-    next = batch[batch.length - 1]![0] + 1
+    if (batch.length > 0) next = batch[batch.length - 1]![0] + 1
+    if (batch.length < pageSize) return endOfRead(page.database, next, held)
   }
 }
 

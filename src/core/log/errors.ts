@@ -34,6 +34,23 @@ export class LogWriteFailed extends HaltdError {
   }
 }
 
+/**
+ * An ordered read of the log ended before a row the log holds: SQLite walked a damaged page as if
+ * the table ended there, so what follows it cannot be read.
+ */
+export class LogDamaged extends HaltdError {
+  constructor(
+    readonly path: string,
+    readonly lastReadSeq: number,
+    readonly heldToSeq: number,
+  ) {
+    super(
+      'LOG_DAMAGED',
+      `${path} is damaged: it holds rows to seq ${heldToSeq}, but reading in order stops after seq ${lastReadSeq} (a damaged page; sqlite3's PRAGMA quick_check names it)`,
+    )
+  }
+}
+
 export class LogClosed extends HaltdError {
   constructor() {
     super('LOG_CLOSED', 'the event log is closed')

@@ -25,6 +25,7 @@ import {
   ChainKeyUnexpected,
   HaltdError,
   LogClosed,
+  LogDamaged,
   LogOpenFailed,
   LogReadOnly,
   LogWriteFailed,
@@ -241,15 +242,27 @@ function serializeData(event: HaltdEvent | CompiledEvent, maxBytes: number): str
 
 /**
  * A statement's rows in seq order, a page at a time (so writes may go on meanwhile): the statement
- * takes `lead`'s parameters, then the first seq and the last, and returns at most PAGE rows.
+ * takes `lead`'s parameters, then the first seq and the last, and returns at most PAGE rows. With
+ * `mustReach`, a seq whose row the log holds: a read that ends before it throws `LogDamaged`, since
+ * SQLite ends a walk at a damaged page without an error.
  */
-function* pagesOf<R extends { seq: number }>(stmt: Database.Statement, from: number, to: number, lead: readonly unknown[] = []): Generator<R> {
+function* pagesOf<R extends { seq: number }>(
+  stmt: Database.Statement,
+  from: number,
+  to: number,
+  lead: readonly unknown[] = [],
+  mustReach?: { path: string; seq: number },
+): Generator<R> {
   let next = from
   for (;;) {
     const rows = stmt.all(...lead, next, to) as R[]
     for (const row of rows) yield row
-    if (rows.length < PAGE) return
-    next = rows[rows.length - 1]!.seq + 1
+    if (rows.length > 0) next = rows[rows.length - 1]!.seq + 1
+    if (rows.length < PAGE) {
+      const reach = mustReach === undefined ? 0 : Math.min(mustReach.seq, to)
+      if (next <= reach) throw new LogDamaged(mustReach!.path, next - 1, reach)
+      return
+    }
   }
 }
 
@@ -967,16 +980,26 @@ export class EventLog {
     if (this.readonly) throw new LogReadOnly()
   }
 
+  /**
+   * Where a reader's ordered reads must get to: the newest row when it opened, which another
+   * process's appends can only add to. A writer's own reads are not checked: its head moves
+   * while it reads. Nor is a head past what a page read reaches (a row moved there by hand, which
+   * `verify` and the audit report as such).
+   */
+  private heldRows(): { path: string; seq: number } | undefined {
+    return this.readonly && this.seq <= Number.MAX_SAFE_INTEGER ? { path: this.path, seq: this.seq } : undefined
+  }
+
   /** Rows as stored, in seq order, a page at a time (so writes may go on meanwhile). */
   *readRaw(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<StoredRow> {
     if (this.closed) throw new LogClosed()
-    yield* pagesOf<StoredRow>(this.page, from, to)
+    yield* pagesOf<StoredRow>(this.page, from, to, [], this.heldRows())
   }
 
   /** Rows as stored with their idempotency keys, in seq order: what replication sends. */
   *readReplicable(from = 1, to = Number.MAX_SAFE_INTEGER): Generator<ReplicatedRow> {
     if (this.closed) throw new LogClosed()
-    yield* pagesOf<ReplicatedRow>(this.pageKeyed, from, to)
+    yield* pagesOf<ReplicatedRow>(this.pageKeyed, from, to, [], this.heldRows())
   }
 
   /**

@@ -2,6 +2,7 @@ import { readStored } from '../../events/index.js'
 import { evolve, initialState, type Fact, type HaltdState, type Retention } from '../../projections/index.js'
 import type { Clock } from '../../events/clock.js'
 import type { EventLog } from './event-log.js'
+import { LogDamaged } from './errors.js'
 import { defaultWarn, openSnapshotStore, type SnapshotMeta, type SnapshotStore, type Warn } from './snapshots.js'
 
 const PAGE = 2000
@@ -9,12 +10,16 @@ const PAGE = 2000
 /**
  * The stored events from `from` on, as the projections read them: seq, ts, type and data
  * (upcast to the current version). A page at a time, so memory stays flat whatever the log's
- * length, and without the ids and hashes a full envelope would build for nothing.
+ * length, and without the ids and hashes a full envelope would build for nothing. A read that
+ * ends before the head the log had when it began (SQLite ends its walk at some damaged pages
+ * without an error) throws `LogDamaged`: a state folded from part of the log is not the log's.
  */
 export function* readFacts(log: EventLog, options: { from?: number; to?: number; untilTs?: number } = {}): Generator<Fact> {
   const page = log.database.prepare('SELECT seq, ts, type, v, data FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true)
   const to = options.to ?? Number.MAX_SAFE_INTEGER
   const untilTs = options.untilTs ?? Number.MAX_SAFE_INTEGER
+  // a head past what a page read reaches is a row moved there by hand, which verify and the audit name
+  const held = log.lastSeq <= Number.MAX_SAFE_INTEGER ? Math.min(log.lastSeq, to) : 0
   let next = options.from ?? 1
   for (;;) {
     const rows = page.all(next, to, PAGE) as [number, number, string, number, string][]
@@ -24,8 +29,11 @@ export function* readFacts(log: EventLog, options: { from?: number; to?: number;
       // one object shape for every fact, readable or not
       yield { seq, ts, type, v: stored.v, data: stored.data, unreadable: stored.unreadable } as Fact
     }
-    if (rows.length < PAGE) return
-    next = rows[rows.length - 1]![0] + 1
+    if (rows.length > 0) next = rows[rows.length - 1]![0] + 1
+    if (rows.length < PAGE) {
+      if (next <= held) throw new LogDamaged(log.path, next - 1, held)
+      return
+    }
   }
 }
 
