@@ -20,7 +20,7 @@ import { guardAccount } from './guardian.js'
 import { haltdHandle } from './handle.js'
 import { createCleanups, createLifecycle, releaseFailedStartup } from './lifecycle.js'
 import { createLogger } from './logger.js'
-import { describeLogFault, haltOnLogFault, watchLogHealth } from './log-health.js'
+import { describeLogFault, haltOnLogFault, watchLogFile, watchLogHealth } from './log-health.js'
 import { createMarketData } from './market-data.js'
 import { createNotifier, logSink, outcomeToProcessLog, webhookSink } from './notify/index.js'
 import { openLogWithProjections } from './open-log.js'
@@ -103,6 +103,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     // A write the log could not make (a full disk, an I/O error), whoever made it: HALTED, the process stays up.
     const onFirstFault = haltOnLogFault({ gate, logger, onError, lifecycle: () => life, notifier: () => notifier })
     const logHealth = watchLogHealth({ log, now: () => clock.now(), onError, onFirstFault })
+    cleanups.push(watchLogFile({ log, logger, now: () => clock.now() }))
     // ── NATS: leadership, and the log off the node ───────────────────────────────────────
     if (seat) cleanups.push(() => seat.nc.close())
     const haltOnLostLeadership = (reason: string) => {

@@ -126,3 +126,33 @@ export function haltOnLogFault(parts: {
     })
   }
 }
+
+/** How often the daemon looks whether its log's path still names the file it writes. */
+export const LOG_FILE_CHECK_MS = 1000
+
+/**
+ * Look every `everyMs` whether the log's file is still where it was opened. One removed or
+ * replaced under the daemon goes on taking appends no one would find: `checkFile` makes that a
+ * log fault (the gate closes, HALTED), and this saves what the writer still holds beside the
+ * path, since the file is gone for good once the process exits. Returns the stop.
+ */
+export function watchLogFile(input: { log: EventLog; logger: Logger; everyMs?: number; now: () => number }): () => void {
+  const timer = setInterval(() => {
+    const lost = input.log.checkFile()
+    if (lost === undefined) return
+    clearInterval(timer)
+    const saved = `${input.log.path}.saved-${new Date(input.now()).toISOString().replace(/[:.]/g, '')}`
+    const through = input.log.lastSeq
+    const say = (line: string, failed: boolean) => {
+      if (failed) input.logger.fatal({ lost, saved }, line)
+      else input.logger.warn({ lost, saved }, line)
+      process.stderr.write(`haltd: ${line}\n`)
+    }
+    input.log.backup(saved).then(
+      () => say(`${lost}; what it held, to seq ${through}, is saved in ${saved}`, false),
+      (e: unknown) => say(`${lost}; what it held, to seq ${through}, could not be saved in ${saved}: ${e instanceof Error ? e.message : String(e)}`, true),
+    )
+  }, input.everyMs ?? LOG_FILE_CHECK_MS)
+  timer.unref()
+  return () => clearInterval(timer)
+}

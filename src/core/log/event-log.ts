@@ -451,6 +451,10 @@ export class EventLog {
   private hash = GENESIS_HASH
   private lastTs = 0
   private closed = false
+  /** The file this writer opened (device and inode), to notice one removed or replaced under it. */
+  private fileId: { dev: number; ino: number } | undefined
+  /** Why the path no longer names that file, once seen. */
+  private fileLost: string | undefined
   // power mode: the open group transaction and who waits for it
   private groupOpen = false
   private groupWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = []
@@ -494,6 +498,10 @@ export class EventLog {
       }
       db = new Database(this.path, { readonly: this.readonly, fileMustExist: true })
       this.database = db
+      if (!this.readonly) {
+        const opened = statSync(this.path)
+        this.fileId = { dev: opened.dev, ino: opened.ino }
+      }
       this.checkFormat(db)
       const chain = this.chainOf(db, options.chainKey)
       this.chainKind = chain.kind
@@ -1207,6 +1215,33 @@ export class EventLog {
   }
 
   /** A consistent online copy, taken while appends go on. */
+  /**
+   * Whether the log's path still names the file this writer opened. SQLite goes on writing a file
+   * removed or replaced under it, and no one finds what it took: the first time the path names
+   * another file or none, that is a failed write (`write-failed`), and the reason comes back, as it
+   * does on every later call. Undefined while the file is in place, or where the path cannot be
+   * looked at (a folder made unreadable), which says nothing of the file.
+   */
+  checkFile(): string | undefined {
+    if (this.fileId === undefined || this.closed || this.fileLost !== undefined) return this.fileLost
+    let now: { dev: number; ino: number } | undefined
+    try {
+      now = statSync(this.path)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return undefined
+    }
+    if (now !== undefined && now.dev === this.fileId.dev && now.ino === this.fileId.ino) return undefined
+    this.fileLost = `${this.path} was ${now === undefined ? 'removed' : 'replaced by another file'} while haltd was writing it`
+    const failure = new LogWriteFailed(
+      undefined,
+      `${this.fileLost}: its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved`,
+      undefined,
+    )
+    this.emitter.emit('write-failed', { error: failure, types: [] })
+    return this.fileLost
+  }
+
   async backup(toPath: string): Promise<void> {
     if (this.closed) throw new LogClosed()
     await this.flush()

@@ -1,0 +1,81 @@
+import { copyFileSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { openEventLog } from '../../src/core/log/event-log.js'
+import { demoConfig } from '../../src/daemon/demo.js'
+import { tempDir } from '../support/tmp.js'
+import { bearer, events, spawnHaltd, waitFor, waitForAsync, whenUp } from './processes.js'
+
+type HealthBody = { ok: boolean; state: string; log: { ok: boolean; error?: string } }
+
+/** A `haltd run` trading on the simulated venues, its log in a folder of its own. */
+async function trading() {
+  const dir = tempDir()
+  const db = join(dir, 'haltd.db')
+  const file = join(dir, 'haltd.json')
+  writeFileSync(file, JSON.stringify(demoConfig({ db, port: 0, seed: 7, orders: 0 })))
+  const d = spawnHaltd(['run', '--config', file], { db })
+  const info = await whenUp(d)
+  await waitFor('the strategies trading', () => events(db, ['order.accepted']).length >= 3, d)
+  const health = async () => {
+    const r = await fetch(`${info.url}/health`, { headers: bearer(info.token) })
+    return { status: r.status, body: (await r.json()) as HealthBody }
+  }
+  return { dir, db, d, health }
+}
+
+const savedCopies = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('haltd.db.saved-'))
+
+describe('the log file removed or replaced under a running haltd', { timeout: 120_000 }, () => {
+  it('given the file removed, haltd goes HALTED with /health 503 naming it, saves what the writer held beside the path, and SIGTERM stops it non-zero', async () => {
+    const { dir, db, d, health } = await trading()
+    const seqBefore = events(db).length
+
+    rmSync(db)
+
+    const h = await waitForAsync(async () => {
+      const r = await health()
+      return r.status === 503 && r.body.state === 'halted' ? r.body : undefined
+    })
+    expect(h.state).toBe('halted')
+    expect(h.log.ok).toBe(false)
+    expect(h.log.error).toContain(`${db} was removed while haltd was writing it`)
+    const said = await waitFor('the copy saved', () => d.stderr.find((l) => l.includes('is saved in')), d)
+    expect(said).toMatch(
+      new RegExp(`^haltd: ${db} was removed while haltd was writing it; what it held, to seq (\\d+), is saved in ${dir}/haltd\\.db\\.saved-`),
+    )
+    const saved = savedCopies(dir)
+    expect(saved).toHaveLength(1)
+    const log = openEventLog({ path: join(dir, saved[0]!), readonly: true })
+    const verified = log.verify()
+    log.close()
+    expect(verified.ok).toBe(true)
+    expect(verified.ok && verified.lastSeq).toBeGreaterThanOrEqual(seqBefore)
+    expect(verified.ok && verified.lastSeq).toBe(Number(/to seq (\d+)/.exec(said)![1]))
+
+    d.child.kill('SIGTERM')
+    const { code } = await d.exit
+    expect(code).toBe(1)
+    expect(d.stderr.join('\n')).toMatch(/haltd: the event log could not record \d+ event\(s\).*was removed while haltd was writing it/)
+  })
+
+  it('given another file moved over its path, haltd goes HALTED naming the replacement and leaves the new file alone', async () => {
+    const { dir, db, d, health } = await trading()
+    const other = join(dir, 'other.db')
+    copyFileSync(db, other)
+    const placed = readFileSync(other)
+    renameSync(other, db)
+
+    const h = await waitForAsync(async () => {
+      const r = await health()
+      return r.status === 503 && r.body.state === 'halted' ? r.body : undefined
+    })
+    expect(h.state).toBe('halted')
+    expect(h.log.error).toContain(`${db} was replaced by another file while haltd was writing it`)
+    await waitForAsync(async () => (savedCopies(dir).length === 1 ? true : undefined))
+
+    d.child.kill('SIGTERM')
+    expect((await d.exit).code).toBe(1)
+    expect(readFileSync(db).equals(placed)).toBe(true)
+  })
+})
