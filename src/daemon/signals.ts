@@ -15,7 +15,8 @@ export type SignalHandlers = {
  * SIGTERM and SIGINT start a graceful shutdown; a second one during it escalates to emergency
  * (the double Ctrl-C convention). SIGUSR2 is the emergency path at any time. For an emergency the
  * gate closes inside the handler itself, before any await, so no order slips out meanwhile.
- * Returns the function that removes the handlers.
+ * SIGHUP and SIGUSR1 are taken and logged, and do nothing else. Returns the function that removes
+ * the handlers.
  */
 export function installSignalHandlers(h: SignalHandlers, target: NodeJS.Process = process): () => void {
   const graceful = (signal: NodeJS.Signals) => {
@@ -46,12 +47,21 @@ export function installSignalHandlers(h: SignalHandlers, target: NodeJS.Process 
   const onTerm = () => graceful('SIGTERM')
   const onInt = () => graceful('SIGINT')
   const onUsr2 = () => emergency('SIGUSR2')
+  // Without a handler, SIGHUP (a closed terminal, an ssh session dropped) ends Node at once, with no
+  // shutdown and orders left at the venues, and SIGUSR1 (one key from the emergency's USR2) opens
+  // Node's inspector on 127.0.0.1:9229, where any local user can run code inside haltd.
+  const onHup = () => h.onSignal?.('SIGHUP', 'ignored: haltd keeps running (SIGTERM or SIGINT: graceful shutdown; SIGUSR2: emergency)')
+  const onUsr1 = () => h.onSignal?.('SIGUSR1', 'ignored: not a haltd signal, and no inspector is opened (SIGUSR2 is the emergency)')
   target.on('SIGTERM', onTerm)
   target.on('SIGINT', onInt)
   target.on('SIGUSR2', onUsr2)
+  target.on('SIGHUP', onHup)
+  target.on('SIGUSR1', onUsr1)
   return () => {
     target.off('SIGTERM', onTerm)
     target.off('SIGINT', onInt)
     target.off('SIGUSR2', onUsr2)
+    target.off('SIGHUP', onHup)
+    target.off('SIGUSR1', onUsr1)
   }
 }
