@@ -12,13 +12,13 @@ const statOf = (path: string): Stats | undefined => {
 
 /**
  * Refuse an `--out` that is the log being read or one of its files (its WAL, shared memory, writer
- * lock): writing a report or an export there would destroy what it reports on.
+ * lock, kept emergency): writing a report or an export there would destroy what it reports on.
  */
 export function refuseLogAsOutput(out: string, db: string): void {
   const target = statOf(out)
   if (target === undefined) return
   if (target.isDirectory()) throw new UsageError(`--out ${out} is a directory: give a file`)
-  for (const file of [db, `${db}-wal`, `${db}-shm`, `${db}.lock`]) {
+  for (const file of [db, `${db}-wal`, `${db}-shm`, `${db}.lock`, `${db}.unrecorded-emergency`]) {
     const f = statOf(file)
     if (f !== undefined && f.dev === target.dev && f.ino === target.ino)
       throw new UsageError(`--out ${out} is ${file === db ? 'the log being read' : `${file}, a file of the log being read`}: give another path`)

@@ -330,6 +330,7 @@ function pathClashes(config: {
     [`${log}-shm`, "the event log's shared memory"],
     [`${log}.lock`, "the event log's writer lock"],
     [`${log}.admin.json`, "the admin listener's info file"],
+    [`${log}.unrecorded-emergency`, 'the file that keeps an emergency the event log could not record'],
     ...(config.db.chainKeyFile ? [[config.db.chainKeyFile, 'db.chainKeyFile']] : []),
   ] as const)
     kept.set(where(file), what)

@@ -12,6 +12,7 @@ import { configHash, parseConfig, secretsOf, type HaltdConfig, type HaltdConfigI
 import { switchesArmedAtStartup } from './dead-mans-switches.js'
 import { tapEvents } from './event-taps.js'
 import { cancelEverywhereUnrecorded } from './unrecorded-stop.js'
+import { keepUnrecordedEmergency, recordUnrecordedEmergency, reserveUnrecordedEmergency, unrecordedEmergencyPath } from './unrecorded-emergency.js'
 import { emergencyBudget } from '../core/shutdown/emergency.js'
 import { createOrderRouter } from './execution.js'
 import { createFactHold } from './fact-hold.js'
@@ -94,6 +95,9 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
   const taken = seat?.taken
   const runLease = taken && { instance: seat!.instance, epoch: taken.lease.epoch, reason: taken.reason, previous: taken.lease.previous }
   startRun(log, { runId, version: HALTD_VERSION, configHash: configHash(config), lease: runLease }, logger)
+  // before anything reads the kill switch: an emergency the last run's log could not take
+  recordUnrecordedEmergency(log, logger)
+  reserveUnrecordedEmergency(log.path, logger)
 
   // Everything from here on must release the log if startup fails.
   const cleanups = createCleanups()
@@ -245,6 +249,17 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       logger,
       onError,
       deadlines: { gracefulMs: config.shutdown.graceful.deadlineMs, emergencyMs: config.shutdown.emergency.deadlineMs },
+      keepUnrecordedEmergency: (reason, error) => {
+        const file = unrecordedEmergencyPath(log.path)
+        const failed = keepUnrecordedEmergency(log.path, { reason, error, at: new Date(clock.now()).toISOString(), pid: process.pid })
+        const line =
+          failed === undefined
+            ? `the emergency is kept in ${file}: the next start records it and comes up with the kill switch latched`
+            : `the emergency could not be kept in ${file} either (${failed}): the next start does not know of it and does not come up latched`
+        if (failed === undefined) logger.warn({ file }, line)
+        else logger.fatal({ file }, line)
+        process.stderr.write(`haltd: ${line}\n`)
+      },
       cancelUnrecorded: () =>
         cancelEverywhereUnrecorded({
           venues,

@@ -84,6 +84,8 @@ export type LifecycleInput = {
   notLeading?: () => string | undefined
   /** When the log cannot take the shutdown: cancel at every venue without recording it (see `cancelEverywhereUnrecorded`). */
   cancelUnrecorded?: () => Promise<unknown>
+  /** When the log cannot take an emergency: keep it outside the log, so the next start comes up with the kill switch latched. */
+  keepUnrecordedEmergency?: (reason: string, error: string) => void
   /** The planned handover under way, or the one that handed the engine over: a stop waits for its outcome. */
   handover?: () => HandoverUnderWay | undefined
 }
@@ -273,6 +275,14 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
       { err: e, mode, reason },
       `the ${mode} shutdown request (${reason}) could not be recorded: cancelling at every venue without recording it, then stopping`,
     )
+    if (mode === 'emergency' && !keptEmergency) {
+      keptEmergency = true
+      try {
+        input.keepUnrecordedEmergency?.(reason, why)
+      } catch (err) {
+        onError(err)
+      }
+    }
     if (controller.running) return
     // once: a second signal while the sweep runs must not start another
     if (sweeping) return
@@ -283,6 +293,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     })()
   }
   let sweeping = false
+  let keptEmergency = false
 
   function track(handle: ShutdownHandle, mode: ShutdownMode | undefined) {
     current = handle
