@@ -1,15 +1,38 @@
 #!/usr/bin/env node
 import { main } from './cli/main.js'
+import { CHECKS } from './cli/commands.js'
+
+const command = process.argv[2]
+/** Their stdout is the process log: its loss is the logger's matter, and their exit code says how the shutdown ended. */
+const DAEMONS = new Set(['run', 'demo', 'standby'])
+
+/** The first write of stdout that failed (a full disk, a closed pipe): what the command printed is not all there. */
+let outputLost: Error | undefined
+process.stdout.on('error', (e) => {
+  outputLost ??= e
+})
 
 /**
  * Leave once the command is done, its output written. Waiting for the process to empty itself
  * could wait for ever: a NATS client whose connect timed out against a server that took the
  * socket and never answered (a paused or overloaded one) leaves that socket open. `run` and
- * `standby` resolve only when the daemon has ended.
+ * `standby` resolve only when the daemon has ended. Output that could not be written turns a
+ * command's success into a failure: a report or an export cut short is not the command's answer.
  */
 function leave(code: number): void {
   process.exitCode = code
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+  process.stdout.write('', (e) => {
+    const lost = outputLost ?? e ?? undefined
+    // the code a command gives when it could not do its work; one that gave it has said why
+    const failed = CHECKS.has(command ?? '') || command === 'export' ? 2 : 1
+    let exit = code
+    if (lost && command !== undefined && !DAEMONS.has(command) && code !== failed) {
+      exit = failed
+      process.exitCode = exit
+      process.stderr.write(`haltd ${command}: the output could not be written (${lost.message}): what it printed is not all there\n`)
+    }
+    process.stderr.write('', () => process.exit(exit))
+  })
 }
 
 main(process.argv.slice(2)).then(leave, (error: unknown) => {
