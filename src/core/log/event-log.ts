@@ -492,8 +492,15 @@ export class EventLog {
       this.lock = this.readonly ? undefined : acquireWriterLock(this.path)
       if (!this.readonly) {
         // a new log only where there is no file: an empty file is someone else's mistake, not a log
-        if (!existsSync(this.path)) createLog(this.path, new Date(this.clock.now()).toISOString(), options.chainKey)
-        else if (statSync(this.path).size === 0)
+        if (!existsSync(this.path)) {
+          // SQLite would read a WAL it finds beside a new file into it, frames of another log
+          if (existsSync(`${this.path}-wal`))
+            throw new NotAnEventLog(
+              this.path,
+              `there is no file there, but there is ${this.path}-wal, the WAL of a log that was removed or moved: a new log there would take in its frames; put back the log it belongs to, or move ${this.path}-wal and ${this.path}-shm away`,
+            )
+          createLog(this.path, new Date(this.clock.now()).toISOString(), options.chainKey)
+        } else if (statSync(this.path).size === 0)
           throw new NotAnEventLog(this.path, 'the file is empty (0 bytes); haltd creates a new log only where no file exists')
       }
       db = new Database(this.path, { readonly: this.readonly, fileMustExist: true })
