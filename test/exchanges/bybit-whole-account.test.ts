@@ -145,9 +145,15 @@ describe('CcxtGateway following a whole Bybit account that refuses a book', () =
       { book: 'linear USDC', why: expect.stringContaining('not a unified margin account'), refused: true },
     ])
     expect(gateway.wholeAccountRefusal).toMatch(/the venue refused to list its linear USDC book \(PermissionDenied: .*10020/)
-    expect(errors).toEqual([expect.stringContaining("the venue refused to list the account's linear USDC book")])
-    // learned once, at connect: neither list asks the refused book again
-    expect(venue.refusedRequests).toEqual(['GET /v5/order/realtime linear USDC'])
+    expect(errors).toEqual([
+      expect.stringContaining("the venue refused to list the account's linear USDC book"),
+      expect.stringContaining("the venue refused to list the account's linear USDC positions"),
+    ])
+    // learned once by each list (the orders' at connect): neither asks the refused book again
+    expect(venue.refusedRequests).toEqual(['GET /v5/order/realtime linear USDC', 'GET /v5/position/list linear USDC'])
+    await gateway.fetchOpenOrders()
+    await gateway.fetchPositions()
+    expect(venue.refusedRequests).toHaveLength(2)
   })
 
   it('given a key without spot permission, cancels the linear orders in account scope, each confirmed by the venue, and leaves spot named as refused', async () => {
@@ -166,6 +172,26 @@ describe('CcxtGateway following a whole Bybit account that refuses a book', () =
         .sort(),
     ).toEqual(['eng-spot-btc', 'eng-spot-eth'])
     expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'spot', why: expect.stringContaining('Permission denied'), refused: true }])
+  })
+
+  it('given a key refused the linear positions only, still lists and cancels the linear orders, and names the book as refused', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.faults.inject('GET /v5/position/list', bybitFaults.error(10005, NO_PERMISSION.retMsg), 100)
+
+    await expect(gateway.fetchPositions()).rejects.toThrow(/the venue refused every book of the account/)
+    venue.faults.clear()
+
+    expect(
+      gateway
+        .unseenBooks()
+        .filter((u) => u.refused)
+        .map((u) => u.book),
+    ).toEqual(['linear USDT', 'linear USDC'])
+    expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId).sort()).toEqual(openAtVenue(venue))
+    const result = await gateway.cancelAll({ scope: 'account' })
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth', 'eng-usdc-btc'])
+    expect(openAtVenue(venue)).toEqual([])
   })
 
   it('given a book whose list fails for a passing reason, the account list fails naming it, nothing is learned, and the next list shows that book again', async () => {

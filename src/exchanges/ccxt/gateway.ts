@@ -84,6 +84,9 @@ export type CallOptions = { signal?: AbortSignal }
  * are retried with bounded backoff inside the call's deadline; credentials errors are never
  * retried; an HTTP 200 that is not JSON, or is `{}`, is a `bad-response`, never an answer.
  */
+/** The account-wide lists a book can be refused by, each on its own. */
+type AccountListKind = 'fetchOpenOrders' | 'fetchPositions'
+
 export class CcxtGateway implements ExchangeGateway {
   readonly venue: string
   readonly capabilities: Capabilities
@@ -109,8 +112,12 @@ export class CcxtGateway implements ExchangeGateway {
   private readonly listedOn: readonly string[]
   /** Why the venue answers no account-wide list here (the gateway follows its symbols only); undefined where it does. */
   private readonly symbolsNeeded: string | undefined
-  /** The books of the account the venue refused to list for good, by book, with its answer: never asked again. */
-  private readonly refusedBooks = new Map<string, string>()
+  /**
+   * The books of the account the venue refused to list for good, by list and book, with its answer:
+   * never asked again by that list. Kept per list: a key may be refused a book's positions and
+   * still list and cancel its orders (Bybit grants orders and positions apart).
+   */
+  private readonly refusedBooks: Record<AccountListKind, Map<string, string>> = { fetchOpenOrders: new Map(), fetchPositions: new Map() }
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
   private readonly closing = new AbortController()
@@ -165,13 +172,19 @@ export class CcxtGateway implements ExchangeGateway {
   get wholeAccountRefusal(): string | undefined {
     if (this.symbolsNeeded !== undefined) return this.symbolsNeeded
     if (this.accountLists === undefined) return undefined
-    const refused = [...this.refusedBooks].map(([book, why]) => `the venue refused to list its ${book} book (${why})`)
+    const refused = [
+      ...[...this.refusedBooks.fetchOpenOrders].map(([book, why]) => `the venue refused to list its ${book} book (${why})`),
+      ...[...this.refusedBooks.fetchPositions].map(([book, why]) => `the venue refused to list its ${book} positions (${why})`),
+    ]
     return [this.accountLists.uncovered, ...refused].join('; ')
   }
 
   unseenBooks(): readonly UnseenBook[] {
     if (this.accountLists === undefined) return []
-    return [...this.accountLists.notListed, ...[...this.refusedBooks].map(([book, why]): UnseenBook => ({ book, why, refused: true }))]
+    // a book refused by either list, once (the open-order list's word first)
+    const refused = new Map([...this.refusedBooks.fetchPositions, ...this.refusedBooks.fetchOpenOrders])
+    const order = [...new Set([...this.refusedBooks.fetchOpenOrders.keys(), ...this.refusedBooks.fetchPositions.keys()])]
+    return [...this.accountLists.notListed, ...order.map((book): UnseenBook => ({ book, why: refused.get(book)!, refused: true }))]
   }
 
   /** Loads markets on both instances and, when streaming, waits until the order stream is subscribed. */
@@ -639,8 +652,9 @@ export class CcxtGateway implements ExchangeGateway {
    * round, and so the account's: it throws, naming the book, rather than read as an empty book. A
    * venue that refuses every book answered nothing: that throws too.
    */
-  private async eachBook<C extends { book: string }, T>(label: string, calls: readonly C[], list: (call: C) => Promise<T[]>): Promise<T[]> {
-    const asked = calls.filter((c) => !this.refusedBooks.has(c.book))
+  private async eachBook<C extends { book: string }, T>(label: AccountListKind, calls: readonly C[], list: (call: C) => Promise<T[]>): Promise<T[]> {
+    const refusedHere = this.refusedBooks[label]
+    const asked = calls.filter((c) => !refusedHere.has(c.book))
     if (asked.length === 0) throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
     const answers = await Promise.allSettled(asked.map(list))
     const rows: T[] = []
@@ -651,13 +665,13 @@ export class CcxtGateway implements ExchangeGateway {
       else {
         const failure = toVenueError(this.venue, answer.reason)
         if (!refusesBook(failure.cause)) unknown ??= { book, failure }
-        else if (!this.refusedBooks.has(book)) {
-          this.refusedBooks.set(book, failure.detail)
+        else if (!refusedHere.has(book)) {
+          refusedHere.set(book, failure.detail)
           this.onError(
             new VenueError(
               this.venue,
               failure.kind,
-              `the venue refused to list the account's ${book} book (${failure.detail}): it is not asked again, and named as not seen`,
+              `the venue refused to list the account's ${book} ${label === 'fetchPositions' ? 'positions' : 'book'} (${failure.detail}): it is not asked again, and named as not seen`,
               {
                 cause: failure,
               },
@@ -675,7 +689,7 @@ export class CcxtGateway implements ExchangeGateway {
           cause: unknown.failure,
         },
       )
-    if (asked.every((c) => this.refusedBooks.has(c.book)))
+    if (asked.every((c) => refusedHere.has(c.book)))
       throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
     return rows
   }
