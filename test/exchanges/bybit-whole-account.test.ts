@@ -174,23 +174,35 @@ describe('CcxtGateway following a whole Bybit account that refuses a book', () =
     expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'spot', why: expect.stringContaining('Permission denied'), refused: true }])
   })
 
-  it('given a key refused the linear positions only, still lists and cancels the linear orders, and names the book as refused', async () => {
+  it('given a key refused the positions of one linear book only, still lists and cancels its orders, and names the book as refused', async () => {
     const { venue, gateway } = await following()
     engineOrders(venue)
-    venue.faults.inject('GET /v5/position/list', bybitFaults.error(10005, NO_PERMISSION.retMsg), 100)
+    // the first of the two position lists (linear USDT and USDC, asked at once) is refused
+    venue.faults.inject('GET /v5/position/list', bybitFaults.error(10005, NO_PERMISSION.retMsg), 1)
 
-    await expect(gateway.fetchPositions()).rejects.toThrow(/the venue refused every book of the account/)
+    await gateway.fetchPositions()
     venue.faults.clear()
 
-    expect(
-      gateway
-        .unseenBooks()
-        .filter((u) => u.refused)
-        .map((u) => u.book),
-    ).toEqual(['linear USDT', 'linear USDC'])
+    const refused = gateway.unseenBooks().filter((u) => u.refused)
+    expect(refused).toEqual([{ book: expect.stringMatching(/^linear USD[TC]$/), why: expect.stringContaining('Permission denied'), refused: true }])
+    expect(gateway.wholeAccountRefusal).toContain(`the venue refused to list its ${refused[0]!.book} positions`)
     expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId).sort()).toEqual(openAtVenue(venue))
     const result = await gateway.cancelAll({ scope: 'account' })
     expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth', 'eng-usdc-btc'])
+    expect(openAtVenue(venue)).toEqual([])
+  })
+
+  it('given a request IP the key is not bound to (Bybit 10010, a permission refusal of every book), once the IP is bound again the account is listed and cancelled again', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.faults.inject('GET /v5/order/realtime', bybitFaults.error(10010, "Unmatched IP, please check your API key's bound IP addresses."), 100)
+
+    await expect(gateway.fetchOpenOrders()).rejects.toThrow()
+    venue.faults.clear()
+
+    expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId).sort()).toEqual(openAtVenue(venue))
+    const result = await gateway.cancelAll({ scope: 'account' })
+    expect(result.canceled).toHaveLength(5)
     expect(openAtVenue(venue)).toEqual([])
   })
 

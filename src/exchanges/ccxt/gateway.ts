@@ -647,10 +647,12 @@ export class CcxtGateway implements ExchangeGateway {
 
   /**
    * The account's lists, one per book, each asked on its own: a book the venue refuses for good
-   * (`refusesBook`) is learned, named by `unseenBooks` and not asked again, and the others' rows
-   * stand. Any other failure (a timeout, a 5xx, a rate limit) leaves that book's list unknown this
-   * round, and so the account's: it throws, naming the book, rather than read as an empty book. A
-   * venue that refuses every book answered nothing: that throws too.
+   * (`refusesBook`) while another book of the same round answers is learned, named by `unseenBooks`
+   * and not asked again, and the others' rows stand. A refusal of every book asked alike is of the
+   * key or the account (a request IP the key is not bound to, Bybit 10010; a ban), not of a book:
+   * it throws and nothing is learned, so the lists are asked again once that is mended. Any other
+   * failure (a timeout, a 5xx, a rate limit) leaves that book's list unknown this round, and so the
+   * account's: it throws, naming the book, rather than read as an empty book.
    */
   private async eachBook<C extends { book: string }, T>(label: AccountListKind, calls: readonly C[], list: (call: C) => Promise<T[]>): Promise<T[]> {
     const refusedHere = this.refusedBooks[label]
@@ -658,28 +660,40 @@ export class CcxtGateway implements ExchangeGateway {
     if (asked.length === 0) throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
     const answers = await Promise.allSettled(asked.map(list))
     const rows: T[] = []
+    let answered = 0
     let unknown: { book: string; failure: VenueError } | undefined
+    const refusals: { book: string; failure: VenueError }[] = []
     answers.forEach((answer, i) => {
       const book = asked[i]!.book
-      if (answer.status === 'fulfilled') rows.push(...answer.value)
-      else {
-        const failure = toVenueError(this.venue, answer.reason)
-        if (!refusesBook(failure.cause)) unknown ??= { book, failure }
-        else if (!refusedHere.has(book)) {
-          refusedHere.set(book, failure.detail)
-          this.onError(
-            new VenueError(
-              this.venue,
-              failure.kind,
-              `the venue refused to list the account's ${book} ${label === 'fetchPositions' ? 'positions' : 'book'} (${failure.detail}): it is not asked again, and named as not seen`,
-              {
-                cause: failure,
-              },
-            ),
-          )
-        }
+      if (answer.status === 'fulfilled') {
+        answered++
+        rows.push(...answer.value)
+        return
       }
+      const failure = toVenueError(this.venue, answer.reason)
+      if (refusesBook(failure.cause)) refusals.push({ book, failure })
+      else unknown ??= { book, failure }
     })
+    if (answered === 0 && unknown === undefined) {
+      const why = refusals.map((r) => `${r.book}: ${r.failure.detail}`).join('; ')
+      throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${why}): a refusal of all alike is not learned`, {
+        cause: refusals[0]!.failure,
+      })
+    }
+    if (answered > 0) {
+      for (const { book, failure } of refusals) {
+        if (refusedHere.has(book)) continue
+        refusedHere.set(book, failure.detail)
+        this.onError(
+          new VenueError(
+            this.venue,
+            failure.kind,
+            `the venue refused to list the account's ${book} ${label === 'fetchPositions' ? 'positions' : 'book'} (${failure.detail}): it is not asked again, and named as not seen`,
+            { cause: failure },
+          ),
+        )
+      }
+    }
     if (unknown !== undefined)
       throw new VenueError(
         this.venue,
@@ -689,8 +703,6 @@ export class CcxtGateway implements ExchangeGateway {
           cause: unknown.failure,
         },
       )
-    if (asked.every((c) => refusedHere.has(c.book)))
-      throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
     return rows
   }
 
