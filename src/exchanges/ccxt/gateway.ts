@@ -551,9 +551,16 @@ export class CcxtGateway implements ExchangeGateway {
   private async doConnect(options: CallOptions): Promise<void> {
     const signal = this.runner.deadline(options.signal)
     await Promise.all([...new Set([this.main, this.urgent])].map((ex) => this.run('connect', ex, () => ex.loadMarkets(), 'all', signal)))
+    await this.subscribeStream(signal)
     // which books the account answers is learned before anyone reads `wholeAccountRefusal`; a list
-    // that fails for another reason says so where it is next asked for
-    if (this.accountLists) await this.openOrders(this.main, undefined, signal).catch(() => undefined)
+    // that fails for another reason says so where it is next asked for. After the stream, on a
+    // deadline of its own: a list that hangs must not spend the subscription's time (the gateway
+    // would poll for the rest of its run)
+    if (this.accountLists) await this.openOrders(this.main, undefined, this.runner.deadline(options.signal)).catch(() => undefined)
+  }
+
+  /** Subscribe the order stream where the gateway streams; where the WebSocket does not work, poll instead and say so. */
+  private async subscribeStream(signal: AbortSignal): Promise<void> {
     if (!this.feed.streaming) return
     try {
       // subscribe first, then watch: ccxt.pro marks a private stream subscribed before the venue
