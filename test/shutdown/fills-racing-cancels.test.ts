@@ -115,6 +115,14 @@ describe('a partial fill that beat a cancel OKX answered without a filled quanti
     const text = formatShutdownReport(report)
     expect(text).toContain(`FINAL FILL UNKNOWN for 3 canceled order(s): okx ${ids[0]}, okx ${ids[1]}, okx ${ids[2]}`)
     expect(JSON.parse(JSON.stringify(report))).toMatchObject({ finalFillUnknownCount: 3 })
+    // and so does the closing notification, whose positions and P&L are short of what they filled
+    const closing = events
+      .filter((e) => e.type === 'shutdown.command-issued')
+      .map((e) => (e.data as { command: { kind: string; message?: string } }).command)
+      .filter((c) => c.kind === 'notify' && c.message?.startsWith('haltd shut down'))
+    expect(closing).toEqual([
+      expect.objectContaining({ message: expect.stringContaining('FINAL FILL UNKNOWN for 3 canceled order(s): positions and P&L may lack their fills') }),
+    ])
     // and so does the audit
     const audit = auditLog(r.log)
     expect(audit.outcomes[0]!.fillUnknown).toEqual({ count: 3, orders: ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })) })
@@ -214,6 +222,12 @@ describe('an emergency does not wait long on the lookups', () => {
     expect(done.data).toMatchObject({ outcome: 'ok', detail: { canceled: 3, lookedUp: 3, fillsLearned: 0, fillUnknownCount: 3 } })
     expect(report.finalFillUnknownCount).toBe(3)
     expect(formatShutdownReport(report)).toContain('FINAL FILL UNKNOWN for 3 canceled order(s)')
+    // and the emergency's critical notification says it too
+    const critical = events
+      .filter((e) => e.type === 'shutdown.command-issued')
+      .map((e) => (e.data as { command: { kind: string; topic?: string; message?: string } }).command)
+      .filter((c) => c.kind === 'notify' && c.topic === 'shutdown.emergency')
+    expect(critical).toEqual([expect.objectContaining({ message: expect.stringContaining('FINAL FILL UNKNOWN for 3 canceled order(s)') })])
   })
 })
 

@@ -3,7 +3,7 @@ import { reconciliationClaim, unseenBooksLine } from '../../projections/index.js
 import { money, quantityAt } from '../../projections/money.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type ShutdownState, type StepContext, type StepDef, type StepPlan } from './procedure.js'
-import { engineNotSeenGone } from './report.js'
+import { engineNotSeenGone, finalFillUnknown } from './report.js'
 import { settleCommands, UNCONFIRMED } from './settle.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
 
@@ -306,7 +306,7 @@ export function planReport(ctx: StepContext): StepPlan {
           topic: 'shutdown.completed',
           severity,
           status: 'SHUT_DOWN',
-          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world)}${engineLine(ctx.state)}`,
+          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world, ctx.state)}${engineLine(ctx.state)}`,
         },
       ],
     }
@@ -321,8 +321,12 @@ export function engineLine(state: Pick<ShutdownState, 'commands'>): string {
   return running === undefined ? '' : `; ENGINE MAY STILL TRADE: ${running}`
 }
 
-/** The post-shutdown report in one line, for the closing notification: positions, orders left, P&L, reconciliation. */
-export function reportLine(world: ShutdownWorld): string {
+/**
+ * The post-shutdown report in one line, for the closing notification: positions, orders left, P&L,
+ * reconciliation, and the canceled orders whose final fill the shutdown could not learn (from its
+ * commands' outcomes: a shutdown recorded before there were any says what it said).
+ */
+export function reportLine(world: ShutdownWorld, state?: Pick<ShutdownState, 'commands'>): string {
   const open = openPositions(world)
   const unseen = unseenBooksLine(world.reconciliation.venues)
   const ofListed = unseen === '' ? '' : ` on the books listed (not seen: ${unseen})`
@@ -335,7 +339,10 @@ export function reportLine(world: ShutdownWorld): string {
           .join(', ')}${open.length > 5 ? ', …' : ''})`
   const r = world.reconciliation
   const claim = reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problems.length, venues: r.venues })
-  return `${positions}; ${world.orders.length} order(s) still live${ofListed}; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}`
+  const unknown = state === undefined ? 0 : finalFillUnknown(state, 0).count
+  // "flat" and the P&L are short of whatever those orders filled
+  const fills = unknown > 0 ? `; FINAL FILL UNKNOWN for ${unknown} canceled order(s): positions and P&L may lack their fills` : ''
+  return `${positions}; ${world.orders.length} order(s) still live${ofListed}; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}${fills}`
 }
 
 export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
