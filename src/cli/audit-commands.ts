@@ -273,23 +273,17 @@ export const exportCommand: Command = {
  * The checkpoint's positions, live orders and balances against the log's own state at its seq
  * (replayed from the first event, as `haltd replay --until` does).
  */
-function againstLogState(verdict: Extract<CheckpointVerdict, { ok: true }>, log: EventLog, db: string): CheckpointVerdict {
+function againstLogState(verdict: Extract<CheckpointVerdict, { ok: true }>, log: EventLog, db: string): CheckpointVerdict | { unreadable: string } {
   const { atSeq } = verdict.content
   let replayed: ReturnType<typeof replayLog>
   try {
     replayed = replayLog(log, { fromSnapshot: false, until: atSeq })
   } catch (e) {
-    return {
-      ok: false,
-      path: verdict.path,
-      problem: `the log ${db} cannot be replayed to seq ${atSeq} to compare: ${e instanceof Error ? e.message : String(e)}`,
-    }
+    return { unreadable: `the log ${db} cannot be replayed to seq ${atSeq} to compare: ${e instanceof Error ? e.message : String(e)}` }
   }
   if (replayed.notApplied.total > 0) {
     return {
-      ok: false,
-      path: verdict.path,
-      problem: `the log ${db} up to seq ${atSeq} has ${replayed.notApplied.total} event(s) this haltd cannot apply, so its state cannot be compared (haltd replay --db ${db} --until ${atSeq} lists them)`,
+      unreadable: `the log ${db} up to seq ${atSeq} has ${replayed.notApplied.total} event(s) this haltd cannot apply, so its state cannot be compared (haltd replay --db ${db} --until ${atSeq} lists them)`,
     }
   }
   const differences = checkpointDisagreements(verdict.content, worldOf(replayed.state))
@@ -325,7 +319,15 @@ export const checkpointCommand: Command = {
         try {
           const check = checkAnchor(log, head)
           if (!check.ok) verdict = { ok: false, path: file, problem: `the log ${flags.db} disagrees with it: ${check.problem}` }
-          else verdict = againstLogState(verdict, log, flags.db)
+          else {
+            // a log this haltd cannot read to the checkpoint's seq proves nothing either way
+            const compared = againstLogState(verdict, log, flags.db)
+            if ('unreadable' in compared) {
+              process.stderr.write(`haltd checkpoint: ${compared.unreadable}\n`)
+              return UNREADABLE
+            }
+            verdict = compared
+          }
         } finally {
           log.close()
         }

@@ -211,6 +211,12 @@ describe("a checkpoint's contents against the log", () => {
     expect(bad.stdout).toContain('disagrees with what it says')
     expect(bad.stdout).toContain('position alpha BTC/USDT:USDT: 0.5 in the checkpoint, 3 in the log')
     expect(bad.stdout).toMatch(/order \S+ \S+: status canceled in the checkpoint, (new|open) in the log/)
+
+    // given a row before the checkpoint's seq this haltd cannot read, then nothing can be compared: exit 2, as for a log that cannot be read
+    tamper(r.log.path, (db) => db.prepare('UPDATE events SET data = ? WHERE seq = 2').run('{not json'))
+    const unreadable = cli('checkpoint', 'verify', file, '--db', r.log.path)
+    expect(unreadable.status).toBe(2)
+    expect(unreadable.stderr).toMatch(/up to seq \d+ has 1 event\(s\) this haltd cannot apply/)
   })
 })
 
