@@ -402,7 +402,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         logger.warn(
           { venue: g.venue, why: g.wholeAccountRefusal },
           g.followsAccount
-            ? `guardian: ${g.venue} is followed account-wide, but not all of it (${g.wholeAccountRefusal}): orders and positions the engine has there go unseen and are not cancelled by a shutdown, whose report names these books as not seen`
+            ? `guardian: ${g.venue} is followed account-wide, but not all of it (${g.wholeAccountRefusal}): what the engine has in those books goes unseen by the lists named (a shutdown cancels no order in a book whose open orders it cannot list), and a shutdown's report names these books as not seen`
             : `guardian: ${g.venue} is followed on its symbols only, not the whole account (${g.wholeAccountRefusal}): orders and positions the engine has elsewhere there go unseen`,
         )
     for (const g of guardians) g.start()
