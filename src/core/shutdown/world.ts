@@ -1,4 +1,4 @@
-import { exposures, isLive, reconciliation, type HaltdState } from '../../projections/index.js'
+import { exposures, isLive, reconciliation, type HaltdState, type Order } from '../../projections/index.js'
 import type { ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -20,28 +20,43 @@ export function worldOf(state: HaltdState): ShutdownWorld {
 
 const built = new WeakMap<HaltdState, { seq: number; world: ShutdownWorld }>()
 
-function buildWorld(state: HaltdState): ShutdownWorld {
-  const orders: WorldOrder[] = []
-  for (const o of state.orders.values()) {
-    if (!isLive(o.status)) continue
-    const w: WorldOrder = {
-      venue: o.venue,
-      clientOrderId: o.clientOrderId,
-      symbol: o.symbol,
-      side: o.side,
-      type: o.type,
-      qty: o.qty,
-      filledQty: o.filledQty,
-      timeInForce: o.timeInForce,
-      status: o.status,
-      origin: o.origin,
-      reduceOnly: o.reduceOnly,
-    }
-    if (o.price !== undefined) w.price = o.price
-    if (o.venueOrderId !== undefined) w.venueOrderId = o.venueOrderId
-    orders.push(w)
-  }
+/**
+ * The live orders as the world lists them, sorted by venue and client order id. An order is
+ * replaced in the state when an event changes it, never changed in place (`evolveOrder`), so a
+ * state whose live orders are the very objects the last list was made from still has that list:
+ * the shutdown's own events move the seq without touching an order, and at desk scale each new
+ * list cost tens of milliseconds of the emergency.
+ */
+function liveOrders(state: HaltdState): readonly WorldOrder[] {
+  const from: Order[] = []
+  for (const o of state.orders.values()) if (isLive(o.status)) from.push(o)
+  const last = listed.get(state)
+  if (last !== undefined && last.from.length === from.length && last.from.every((o, i) => o === from[i])) return last.orders
+  const orders: WorldOrder[] = from.map((o) => ({
+    // one literal, every field set (undefined where absent): one hidden class for all of them
+    venue: o.venue,
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    qty: o.qty,
+    filledQty: o.filledQty,
+    price: o.price,
+    timeInForce: o.timeInForce,
+    status: o.status,
+    origin: o.origin,
+    reduceOnly: o.reduceOnly,
+    venueOrderId: o.venueOrderId,
+  }))
   orders.sort((a, b) => cmp(a.venue, b.venue) || cmp(a.clientOrderId, b.clientOrderId))
+  listed.set(state, { from, orders })
+  return orders
+}
+
+const listed = new WeakMap<HaltdState, { from: readonly Order[]; orders: readonly WorldOrder[] }>()
+
+function buildWorld(state: HaltdState): ShutdownWorld {
+  const orders = liveOrders(state)
 
   // sized by the venue's word where it has reported (see `exposures`), so a fill the venue's
   // stream never delivered neither hides a position nor invents one
