@@ -1,22 +1,14 @@
-import { copyFileSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openEventLog } from '../../src/core/log/event-log.js'
-import { demoConfig } from '../../src/daemon/demo.js'
-import { tempDir } from '../support/tmp.js'
-import { bearer, events, spawnHaltd, waitFor, waitForAsync, whenUp } from './processes.js'
+import { bearer, events, runTrading, waitFor, waitForAsync } from './processes.js'
 
 type HealthBody = { ok: boolean; state: string; log: { ok: boolean; error?: string } }
 
 /** A `haltd run` trading on the simulated venues, its log in a folder of its own. */
 async function trading() {
-  const dir = tempDir()
-  const db = join(dir, 'haltd.db')
-  const file = join(dir, 'haltd.json')
-  writeFileSync(file, JSON.stringify(demoConfig({ db, port: 0, seed: 7, orders: 0 })))
-  const d = spawnHaltd(['run', '--config', file], { db })
-  const info = await whenUp(d)
-  await waitFor('the strategies trading', () => events(db, ['order.accepted']).length >= 3, d)
+  const { dir, db, d, info } = await runTrading(7)
   const health = async () => {
     const r = await fetch(`${info.url}/health`, { headers: bearer(info.token) })
     return { status: r.status, body: (await r.json()) as HealthBody }

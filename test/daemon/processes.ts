@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { readAdminInfo, adminInfoPath, type AdminInfo } from '../../src/admin/info-file.js'
 import type { Envelope } from '../../src/events/index.js'
 import { afterEachTest } from '../support/after-each-test.js'
 import { dist, repoRoot } from '../support/paths.js'
+import { tempDir } from '../support/tmp.js'
+import { demoConfig } from '../../src/daemon/demo.js'
 
 /** A haltd process started by a test: its output lines, its exit, and its admin file once it is up. */
 export type Daemon = {
@@ -112,4 +115,16 @@ export function events(db: string, types?: string[]): Envelope[] {
 
 export function bearer(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` }
+}
+
+/** A `haltd run` of the demo's config on the simulated venues, its log in a folder of its own, once its strategies trade. */
+export async function runTrading(seed: number): Promise<{ dir: string; db: string; d: Daemon; info: AdminInfo }> {
+  const dir = tempDir()
+  const db = join(dir, 'haltd.db')
+  const file = join(dir, 'haltd.json')
+  writeFileSync(file, JSON.stringify(demoConfig({ db, port: 0, seed, orders: 0 })))
+  const d = spawnHaltd(['run', '--config', file], { db })
+  const info = await whenUp(d)
+  await waitFor('the strategies trading', () => events(db, ['order.accepted']).length >= 3, d)
+  return { dir, db, d, info }
 }

@@ -1,19 +1,9 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { demoConfig } from '../../src/daemon/demo.js'
-import { tempDir } from '../support/tmp.js'
-import { bearer, events, spawnHaltd, waitFor, whenUp } from './processes.js'
+import { bearer, events, runTrading, waitFor } from './processes.js'
 
 describe('signals that are not haltd’s', { timeout: 120_000 }, () => {
   it('given SIGHUP and SIGUSR1 to a trading haltd run, it logs and ignores both: it keeps trading, opens no inspector, and SIGTERM still stops it clean', async () => {
-    const dir = tempDir()
-    const db = join(dir, 'haltd.db')
-    const file = join(dir, 'haltd.json')
-    writeFileSync(file, JSON.stringify(demoConfig({ db, port: 0, seed: 3, orders: 0 })))
-    const d = spawnHaltd(['run', '--config', file], { db })
-    const info = await whenUp(d)
-    await waitFor('the strategies trading', () => events(db, ['order.accepted']).length >= 3, d)
+    const { db, d, info } = await runTrading(3)
 
     d.child.kill('SIGHUP')
     d.child.kill('SIGUSR1')

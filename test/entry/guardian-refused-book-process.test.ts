@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_SYMBOLS } from '../support/fake-binance/index.js'
-import { startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
+import { engineRests, startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
 import { tempDir } from '../support/tmp.js'
 import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
 
@@ -58,7 +58,7 @@ async function guardedClassicAccount(): Promise<{ venue: FakeBybit; d: Daemon; d
   cleanups.push(() => venue.close())
   venue.refuse({ category: 'linear', settleCoin: 'USDC' }, NOT_UNIFIED)
   const rest = (category: 'spot' | 'linear', symbol: string, orderLinkId: string, price: number, qty: number) =>
-    venue.account.place(category, { symbol, side: 'Buy', orderType: 'Limit', qty, price, orderLinkId })
+    engineRests(venue, category, symbol, orderLinkId, price, qty)
   rest('linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
   rest('linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
   rest('spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
-import { fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
+import { engineRests, fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
 import { afterEachTest } from '../support/after-each-test.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { fakeBinance, guardianOver, usdmGateway } from './guarded-account.js'
@@ -86,7 +86,7 @@ describe('guardian mode', { timeout: 30_000 }, () => {
 
     // the engine, on its own connection to the account: a perpetual haltd was told of, one it was not, and two spot books
     const rest = (category: 'spot' | 'linear', symbol: string, orderLinkId: string, price: number, qty: number) =>
-      venue.account.place(category, { symbol, side: 'Buy', orderType: 'Limit', qty, price, orderLinkId })
+      engineRests(venue, category, symbol, orderLinkId, price, qty)
     rest('linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
     rest('linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
     rest('spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)

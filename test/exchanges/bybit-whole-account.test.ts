@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { DEFAULT_SYMBOLS } from '../support/fake-binance/index.js'
-import { bybitFaults, fakeBybitClient, startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
+import { bybitFaults, engineRests, fakeBybitClient, startFakeBybit, type FakeBybit } from '../support/fake-bybit/index.js'
 
 // CcxtGateway following a whole Bybit unified account (guardian mode) over the real ccxt.bybit at
 // the fake Bybit. Bybit lists one category per call, and ccxt's fetchOpenOrders() without a symbol
@@ -50,7 +50,7 @@ const NO_PERMISSION = { retCode: 10005, retMsg: 'Permission denied, please check
 /** The engine's orders, placed on the venue directly: linear USDT (BTC, and ETH haltd was not told of), linear USDC, and spot. */
 function engineOrders(venue: FakeBybit): void {
   const rest = (category: 'spot' | 'linear', symbol: string, orderLinkId: string, price: number, qty: number) =>
-    venue.account.place(category, { symbol, side: 'Buy', orderType: 'Limit', qty, price, orderLinkId })
+    engineRests(venue, category, symbol, orderLinkId, price, qty)
   rest('linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
   rest('linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
   rest('linear', 'BTCPERP', 'eng-usdc-btc', 40_000, 0.001)

@@ -1,19 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { auditLog } from '../../src/audit/audit.js'
-import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
 import { activityLine } from '../../src/audit/render/sections.js'
-import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
-import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import type { ExchangeGateway, OrderUpdate } from '../../src/exchanges/gateway.js'
 import type { SimExchange } from '../../src/exchanges/sim/index.js'
 import type { Envelope } from '../../src/index.js'
 import { order } from '../../src/projections/index.js'
-import { fakeOkx, okxFaults, startFakeOkx } from '../support/fake-okx/index.js'
+import { okxFaults } from '../support/fake-okx/index.js'
 import { MID, rig, SYMBOL } from './rig.js'
+import { OKX, okxWithThreeRestingBuys, replaysClean, SWAP } from './okx-rig.js'
 
-const VENUE = 'okx'
-const SWAP = 'BTC/USDT:USDT'
+const VENUE = OKX
 const strategy = { kind: 'strategy' as const, id: 'mm' }
 const ORDER_LOOKUP = 'GET /api/v5/trade/order'
 
@@ -33,41 +30,13 @@ const fillsOf = (events: Envelope[], id: string) => events.filter((e) => e.type 
  * cancel with ids only, no status and no filled quantity.
  */
 async function okxWithARacingFill() {
-  const venue = await startFakeOkx()
-  const gateway = new CcxtGateway({
-    venue: VENUE,
-    exchange: fakeOkx(venue, { type: 'swap' }),
-    symbols: [SWAP],
-    stream: false,
-    pollIntervalMs: 3_600_000,
-    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
-  })
-  await gateway.connect()
-  cleanups.push(async () => {
-    await gateway.close()
-    await venue.close()
-  })
-  const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway }, options: { graceful: { settleMs: 20, waitTimeoutMs: 300 } } })
-  const engine = new OrderRouter({ log: r.log, gate: r.gate, venues: r.venues, runTag: 'e', submitTimeoutMs: 10_000, positionOf: () => 0 })
-  cleanups.push(async () => engine.close())
-  const ids: string[] = []
-  for (let i = 0; i < 3; i++) {
-    const out = await engine.submit({ venue: VENUE, symbol: SWAP, side: 'buy', type: 'limit', qty: 1, price: 40_000 + i, origin: strategy })
-    if (out.status !== 'accepted') throw new Error(`resting order not accepted: ${JSON.stringify(out)}`)
-    ids.push(out.clientOrderId)
-  }
+  const { venue, r, ids } = await okxWithThreeRestingBuys({}, (c) => cleanups.push(c))
   const raced = ids[0]!
   venue.beforeNext('POST /api/v5/trade/cancel-batch-orders', () => {
     const o = venue.engine.open('futures').find((x) => x.clientOrderId === raced)!
     venue.engine.fillResting('futures', raced, o.qty / 2)
   })
   return { r, venue, ids, raced }
-}
-
-function replaysClean(r: ReturnType<typeof rig>): void {
-  expect(replayShutdownDecisions(r.log).divergences).toEqual([])
-  const report = auditLog(r.log)
-  expect(report.findings.filter((f) => f.check === 'decision' || f.check === 'invariant' || f.check === 'schema')).toEqual([])
 }
 
 describe('a partial fill that beat a cancel OKX answered without a filled quantity', () => {

@@ -1,19 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { auditLog } from '../../src/audit/audit.js'
-import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
 import { activityLine } from '../../src/audit/render/sections.js'
-import { OrderRouter } from '../../src/core/execution/order-router.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
-import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { recordedShutdownOptions } from '../../src/events/shutdown.js'
 import type { Envelope } from '../../src/index.js'
-import { fakeOkx, startFakeOkx } from '../support/fake-okx/index.js'
-import { rig } from './rig.js'
+import { OKX, okxWithThreeRestingBuys, replaysClean } from './okx-rig.js'
 
-const VENUE = 'okx'
-const SWAP = 'BTC/USDT:USDT'
-const strategy = { kind: 'strategy' as const, id: 'mm' }
+const VENUE = OKX
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -27,32 +21,7 @@ afterEach(async () => {
  * `sCode 0` while it keeps the order open (Infinity: every cancel).
  */
 async function okx(options: ShutdownOptionsInput = {}) {
-  const venue = await startFakeOkx()
-  const exchange = fakeOkx(venue, { type: 'swap' })
-  const gateway = new CcxtGateway({
-    venue: VENUE,
-    exchange,
-    symbols: [SWAP],
-    stream: false,
-    pollIntervalMs: 3_600_000,
-    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
-  })
-  await gateway.connect()
-  cleanups.push(async () => {
-    await gateway.close()
-    await venue.close()
-  })
-  const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway }, options: { graceful: { settleMs: 20, waitTimeoutMs: 300 }, ...options } })
-  const engine = new OrderRouter({ log: r.log, gate: r.gate, venues: r.venues, runTag: 'e', submitTimeoutMs: 10_000, positionOf: () => 0 })
-  cleanups.push(async () => engine.close())
-  const ids: string[] = []
-  const ordIds: string[] = []
-  for (let i = 0; i < 3; i++) {
-    const out = await engine.submit({ venue: VENUE, symbol: SWAP, side: 'buy', type: 'limit', qty: 1, price: 40_000 + i, origin: strategy })
-    if (out.status !== 'accepted' || out.venueOrderId === undefined) throw new Error(`resting order not accepted: ${JSON.stringify(out)}`)
-    ids.push(out.clientOrderId)
-    ordIds.push(out.venueOrderId)
-  }
+  const { venue, r, ids, venueIds: ordIds } = await okxWithThreeRestingBuys(options, (c) => cleanups.push(c))
   const kept = ids[0]!
   let lies = 0
   const real = venue.engine.cancel.bind(venue.engine)
@@ -83,12 +52,6 @@ const issued = (events: Envelope[]) =>
   events.filter((e) => e.type === 'shutdown.command-issued').map((e) => dataOf<{ command: Record<string, unknown> }>(e).command)
 const of = (events: Envelope[], type: string, id: string) => events.filter((e) => e.type === type && dataOf<{ clientOrderId: string }>(e).clientOrderId === id)
 const closing = (events: Envelope[]) => issued(events).find((c) => c.kind === 'notify' && c.topic === 'shutdown.completed') as { message: string } | undefined
-
-function replaysClean(r: ReturnType<typeof rig>): void {
-  expect(replayShutdownDecisions(r.log).divergences).toEqual([])
-  const report = auditLog(r.log)
-  expect(report.findings.filter((f) => f.check === 'decision' || f.check === 'invariant' || f.check === 'schema')).toEqual([])
-}
 
 describe('OKX answers a cancel done and keeps the order open, in a graceful shutdown', () => {
   it('given a venue that keeps one order through every cancel, when the graceful shutdown runs, then it is cancelled again, ends cancel-unconfirmed, and the report, its exit code and the closing notification count it live', async () => {

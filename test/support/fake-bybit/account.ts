@@ -164,3 +164,15 @@ export function page<T>(items: T[], keyOf: (t: T) => number, limit: number, curs
   const more = rest.length > limit
   return { list, nextPageCursor: more ? `page_args=${keyOf(list.at(-1)!)}` : '' }
 }
+
+/** A limit buy the engine rests on the account itself, beside haltd (guardian mode's orders). */
+export function engineRests(
+  venue: { account: Pick<BybitAccount, 'place'> },
+  category: 'spot' | 'linear',
+  symbol: string,
+  orderLinkId: string,
+  price: number,
+  qty: number,
+): void {
+  venue.account.place(category, { symbol, side: 'Buy', orderType: 'Limit', qty, price, orderLinkId })
+}
