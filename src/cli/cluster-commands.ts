@@ -45,7 +45,7 @@ not be followed.`,
 export async function runStandby(config: HaltdConfig): Promise<number> {
   logFolder('standby', config.db.path)
   // Loaded here: the other commands need none of the daemon.
-  const { createStandby, EXIT } = await import('../daemon/index.js')
+  const { createStandby, EXIT, ignoreStraySignals } = await import('../daemon/index.js')
   const standby = await createStandby(config, { exitProcess: true })
   const admin = standby.admin ? `; admin API (read-only until it leads) at ${standby.admin.url}` : ''
   out(`haltd standby: instance ${standby.instance} follows engine ${config.nats?.engine} (seq ${standby.status().follower.seq})${admin}`)
@@ -55,9 +55,15 @@ export async function runStandby(config: HaltdConfig): Promise<number> {
   }
   process.once('SIGTERM', stopAsStandby)
   process.once('SIGINT', stopAsStandby)
+  // as a leader does: a closed terminal must not end the standby, nor SIGUSR1 open an inspector in it
+  const offStray = ignoreStraySignals(
+    (signal, action) => out(`haltd standby: ${signal} ${action}`),
+    'the standby keeps following (SIGTERM or SIGINT: stop following)',
+  )
   const haltd = await standby.promoted
   process.off('SIGTERM', stopAsStandby)
   process.off('SIGINT', stopAsStandby)
+  offStray()
   out(`haltd standby: instance ${standby.instance} leads engine ${config.nats?.engine} (${haltd.status().state})`)
   exitOnCrash(haltd, EXIT.crash)
   return haltd.exited

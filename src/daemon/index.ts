@@ -11,7 +11,7 @@ export {
   type StrategyEntry,
 } from './haltd.js'
 export { EXIT, exitCodeFor, type ExitCode } from '../core/shutdown/exit-codes.js'
-export { installSignalHandlers, type SignalHandlers } from './signals.js'
+export { ignoreStraySignals, installSignalHandlers, type SignalHandlers } from './signals.js'
 export {
   createWatchdog,
   emergencyWatchdogTimes,

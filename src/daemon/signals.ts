@@ -47,20 +47,40 @@ export function installSignalHandlers(h: SignalHandlers, target: NodeJS.Process 
   const onTerm = () => graceful('SIGTERM')
   const onInt = () => graceful('SIGINT')
   const onUsr2 = () => emergency('SIGUSR2')
-  // Without a handler, SIGHUP (a closed terminal, an ssh session dropped) ends Node at once, with no
-  // shutdown and orders left at the venues, and SIGUSR1 (one key from the emergency's USR2) opens
-  // Node's inspector on 127.0.0.1:9229, where any local user can run code inside haltd.
-  const onHup = () => h.onSignal?.('SIGHUP', 'ignored: haltd keeps running (SIGTERM or SIGINT: graceful shutdown; SIGUSR2: emergency)')
-  const onUsr1 = () => h.onSignal?.('SIGUSR1', 'ignored: not a haltd signal, and no inspector is opened (SIGUSR2 is the emergency)')
   target.on('SIGTERM', onTerm)
   target.on('SIGINT', onInt)
   target.on('SIGUSR2', onUsr2)
-  target.on('SIGHUP', onHup)
-  target.on('SIGUSR1', onUsr1)
+  const offStray = ignoreStraySignals(
+    (signal, action) => h.onSignal?.(signal, action),
+    'haltd keeps running (SIGTERM or SIGINT: graceful shutdown; SIGUSR2: emergency)',
+    target,
+  )
   return () => {
     target.off('SIGTERM', onTerm)
     target.off('SIGINT', onInt)
     target.off('SIGUSR2', onUsr2)
+    offStray()
+  }
+}
+
+/**
+ * Take SIGHUP and SIGUSR1, say so, and do nothing else, for as long as a long-lived haltd process
+ * runs (a leader, a standby). Without a handler, SIGHUP (a closed terminal, an ssh session dropped)
+ * ends Node at once, with no shutdown and orders left at the venues, and SIGUSR1 (one key from the
+ * emergency's USR2) opens Node's inspector on 127.0.0.1:9229, where any local user can run code
+ * inside haltd. `keepsRunning` says what the process does meanwhile. Returns the function that
+ * removes the handlers.
+ */
+export function ignoreStraySignals(
+  onSignal: (signal: NodeJS.Signals, action: string) => void,
+  keepsRunning: string,
+  target: NodeJS.Process = process,
+): () => void {
+  const onHup = () => onSignal('SIGHUP', `ignored: ${keepsRunning}`)
+  const onUsr1 = () => onSignal('SIGUSR1', 'ignored: not a haltd signal, and no inspector is opened (SIGUSR2 is the emergency)')
+  target.on('SIGHUP', onHup)
+  target.on('SIGUSR1', onUsr1)
+  return () => {
     target.off('SIGHUP', onHup)
     target.off('SIGUSR1', onUsr1)
   }

@@ -97,3 +97,27 @@ describe('a standby of an engine stopped on purpose, as real processes', { timeo
     expect(end.code).toBe(completed[0]!.exitCode)
   })
 })
+
+describe('signals that are not haltd’s, to a standby', { timeout: 90_000 }, () => {
+  it('given SIGHUP and SIGUSR1 to a following standby, it says so and ignores both: it keeps following, opens no inspector, and SIGTERM still stops it (exit 0)', async () => {
+    const { primary, standby, p, s } = await pair()
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 3, primary)
+
+    // when a closed terminal and a mistyped signal reach the standby
+    standby.child.kill('SIGHUP')
+    standby.child.kill('SIGUSR1')
+    await waitFor('both signals said', () => standby.stdout.filter((l) => /^haltd standby: SIG(HUP|USR1) ignored/.test(l)).length === 2, standby)
+
+    // then it still follows the primary's log, and no inspector listens
+    const seen = events(s.db).length
+    await waitFor('the standby still following', () => events(s.db).length > seen, standby)
+    expect(standby.child.exitCode).toBeNull()
+    expect(standby.stderr.join('\n')).not.toMatch(/Debugger listening/)
+
+    // and SIGTERM stops it as a standby
+    standby.child.kill('SIGTERM')
+    expect(await standby.exit).toEqual({ code: 0, signal: null })
+    primary.child.kill('SIGTERM')
+    await primary.exit
+  })
+})
