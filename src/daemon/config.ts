@@ -481,6 +481,11 @@ export function loadConfig(options: LoadConfigOptions): HaltdConfig {
     } catch (e) {
       throw new InvalidConfig([{ path: '', message: `not JSON: ${(e as Error).message}` }], options.file)
     }
+    // merged with the command line's settings, anything but an object would read as a config missing every section
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      const found = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : `a ${typeof raw}`
+      throw new InvalidConfig([{ path: '', message: `the file holds ${found}; a config is one JSON object ({ "db": …, "venues": … })` }], options.file)
+    }
   }
   return parseConfig(merge(raw, options.object), options.env ?? process.env, options.file)
 }

@@ -272,6 +272,21 @@ describe('config', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(/bad\.json.*\n.*not JSON/)
   })
 
+  it('refuses a file whose JSON is not one object, naming what it holds rather than every missing section', () => {
+    for (const [text, found] of [
+      ['[]', 'an array'],
+      ['42', 'a number'],
+      ['null', 'null'],
+      ['"haltd"', 'a string'],
+    ] as const) {
+      const file = join(tempDir(), 'odd.json')
+      writeFileSync(file, text)
+      expect(() => loadConfig({ file, env: {}, object: { signals: true } })).toThrow(
+        new RegExp(`odd\\.json[^]*\\(root\\): the file holds ${found}; a config is one JSON object`),
+      )
+    }
+  })
+
   it("given no word on them, a config's graceful shutdown asks the venues for positions before flattening and settles by observation, as the controller's own defaults do", () => {
     // a parsed config states every option, so its defaults are the ones a shutdown records
     expect(parseConfig(minimal).shutdown.graceful).toMatchObject({ observePositions: true, settleByObservation: true })
