@@ -8,6 +8,8 @@ import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
 import { quietLogger } from './support/instances.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { natsClientForFile } from './support/nats-client.js'
 import { until } from '../support/until.js'
 
@@ -166,7 +168,10 @@ describe('rollback safety', { timeout: 30_000 }, () => {
     seeded.close()
 
     const a = await start(configFor(engine, 'a', 'primary', db))
-    const b = await start(configFor(engine, 'b', 'standby'))
+    // the standby's own word on why it declined, as it said it (its status drops a refusal once the leader renews plainly again)
+    const said = memoryDestination()
+    const b = await createHaltd(configFor(engine, 'b', 'standby'), { logger: createLogger({ destination: said, level: 'error' }), env: {} })
+    open.push(b)
     await until('the standby follows past the unknown events', () => b.log.lastSeq >= 3)
     expect(b.status().standby?.follower.unknown.map((u) => `${u.type} v${u.v}`)).toEqual(['venue.teleported v3', 'order.submitted v9'])
 
@@ -182,7 +187,8 @@ describe('rollback safety', { timeout: 30_000 }, () => {
     })
     expect(tookMs).toBeLessThan(a.config.failover!.leaseMs / 4)
     expect(b.status()).toMatchObject({ state: 'standby', standby: { role: 'standby' } })
-    expect(b.status().standby?.refused).toMatch(/this build cannot read: seq 2: venue\.teleported v3 .*; seq 3: order\.submitted v9 .*upgrade this instance/)
+    const declined = said.lines.map((l) => JSON.parse(l) as { msg: string; reason?: string }).find((l) => l.msg === 'standby: not taking over')
+    expect(declined?.reason).toMatch(/this build cannot read: seq 2: venue\.teleported v3 .*; seq 3: order\.submitted v9 .*upgrade this instance/)
 
     // every step on the primary's log, with the roll-back, and its gate open again
     const steps = [...a.log.read({ stream: `handover:${outcome.handoverId}` })].map((e) =>
