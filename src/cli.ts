@@ -6,7 +6,7 @@ const command = process.argv[2]
 /** Their stdout is the process log: its loss is the logger's matter, and their exit code says how the shutdown ended. */
 const DAEMONS = new Set(['run', 'demo', 'standby'])
 
-/** The first write of stdout that failed (a full disk, a closed pipe): what the command printed is not all there. */
+/** The first write of stdout that failed (a full disk; a closed pipe is the reader's choice): what the command printed is not all there. */
 let outputLost: Error | undefined
 process.stdout.on('error', (e) => {
   outputLost ??= e
@@ -22,7 +22,9 @@ process.stdout.on('error', (e) => {
 function leave(code: number): void {
   process.exitCode = code
   process.stdout.write('', (e) => {
-    const lost = outputLost ?? e ?? undefined
+    const failedWrite = outputLost ?? e ?? undefined
+    // a reader that closed the pipe (`| head`) took what it wanted: that is its choice, not a loss
+    const lost = (failedWrite as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' ? undefined : failedWrite
     // the code a command gives when it could not do its work; one that gave it has said why
     const failed = CHECKS.has(command ?? '') || command === 'export' ? 2 : 1
     let exit = code
