@@ -4,7 +4,8 @@
  * how long from the signal to the gate closing; a hung venue against the configured deadline;
  * and what a graceful shutdown costs beyond what the venues make it wait.
  */
-import { join } from 'node:path'
+import { readdirSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { systemClock, sequentialIds } from '../../src/events/clock.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { OrderGate } from '../../src/core/execution/gate.js'
@@ -104,8 +105,20 @@ async function engine(ctx: BenchContext, s: Setup) {
       for (const g of sims) await g.close()
       projections.stop()
       log.close()
+      removeRun(dir)
     },
   }
+}
+
+/**
+ * A finished run's files go at once, so no run shares the disk with the writeback of the logs
+ * before it: the same 30,000-order emergency took 20 µs per order in a fresh process, and 25–29 µs
+ * after the smaller series had left their logs behind (21–24 µs with a sync in between).
+ */
+function removeRun(dir: string): void {
+  const name = basename(dir)
+  for (const file of readdirSync(dirname(dir)))
+    if (file === name || file.startsWith(`${name}.`)) rmSync(join(dirname(dir), file), { recursive: true, force: true })
 }
 
 const ms = (from: bigint, to: bigint) => Number(to - from) / 1e6
