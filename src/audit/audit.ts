@@ -4,7 +4,7 @@ import { openEventLog, outOfRangeRows, type EventLog, type StoredRow } from '../
 import { checkAnchor, type LogAnchor } from '../core/log/anchor.js'
 import { HaltdError, LogDamaged, NotAnEventLog } from '../core/log/errors.js'
 import { salvageRows } from './salvage.js'
-import { lightRows, storedRows, type LightRow } from './rows.js'
+import { LightPages, storedRows, type LightRow } from './rows.js'
 import { chainOnWorker, type ExternalChain } from './chain-thread.js'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
 import { Findings, groupFindings } from './findings.js'
@@ -73,12 +73,18 @@ function noteChain(report: AuditReport, log: EventLog, options: AuditOptions): v
 /**
  * The audit over any stream of stored rows (a log, or what can still be read of a damaged file).
  * With `external`, the chain is walked elsewhere, and without a chain walk (`verifyChain: false`)
- * it is not walked at all: then the rows need not carry ids and hashes.
+ * it is not walked at all: then the rows need not carry ids and hashes, and come as SQLite's
+ * pages of light rows (`LightPages`).
  */
 export function auditRows(path: string, rows: Iterable<StoredRow>, options?: AuditOptions): AuditReport
-export function auditRows(path: string, rows: Iterable<LightRow>, options: AuditOptions & { verifyChain: false }): AuditReport
-export function auditRows(path: string, rows: Iterable<LightRow>, options: AuditOptions, external: ExternalChain): AuditReport
-export function auditRows(path: string, rows: Iterable<LightRow & Partial<StoredRow>>, options: AuditOptions = {}, external?: ExternalChain): AuditReport {
+export function auditRows(path: string, rows: Iterable<LightRow> | LightPages, options: AuditOptions & { verifyChain: false }): AuditReport
+export function auditRows(path: string, rows: Iterable<LightRow> | LightPages, options: AuditOptions, external: ExternalChain): AuditReport
+export function auditRows(
+  path: string,
+  rows: Iterable<LightRow & Partial<StoredRow>> | LightPages,
+  options: AuditOptions = {},
+  external?: ExternalChain,
+): AuditReport {
   const keep = options.keep ?? 1000
   const findings = new Findings(keep)
   const chain = options.verifyChain === false || external ? undefined : createChainCheck(findings.add, options.chainKey)
@@ -95,30 +101,39 @@ export function auditRows(path: string, rows: Iterable<LightRow & Partial<Stored
   let lastHash: string | null = null
   let unreadableAfterSeq: number | null = null
 
+  /** One row through every check but the chain's, and into the state. */
+  const pass = (seq: number, type: string, v: number, ts: number, data: string): void => {
+    events++
+    if (firstSeq === null) {
+      firstSeq = seq
+      firstTs = ts
+    }
+    lastSeq = seq
+    lastTs = ts
+    const fact = factOf(seq, type, v, ts, data, findings.add)
+    if (!fact) {
+      invariants.invalidRow({ seq, type, data })
+      return
+    }
+    runs.observe(fact)
+    invariants.before(fact, state)
+    decisions.before(fact, state)
+    const held = invariants.positionBefore(fact, state)
+    outcomes.before(fact, state)
+    evolve(state, fact)
+    invariants.after(fact, state, held)
+    outcomes.observe(fact, state)
+  }
+
   try {
-    for (const row of rows) {
-      events++
-      if (firstSeq === null) {
-        firstSeq = row.seq
-        firstTs = row.ts
+    if (rows instanceof LightPages) {
+      for (const page of rows) for (const r of page) pass(r[0], r[1], r[2], r[3], r[4])
+    } else {
+      for (const row of rows) {
+        lastHash = row.hash ?? null
+        chain?.push(row as StoredRow)
+        pass(row.seq, row.type, row.v, row.ts, row.data)
       }
-      lastSeq = row.seq
-      lastTs = row.ts
-      lastHash = row.hash ?? null
-      chain?.push(row as StoredRow)
-      const fact = factOf(row, findings.add)
-      if (!fact) {
-        invariants.invalidRow(row)
-        continue
-      }
-      runs.observe(fact)
-      invariants.before(fact, state)
-      decisions.before(row, fact, state)
-      const held = invariants.positionBefore(fact, state)
-      outcomes.before(fact, state)
-      evolve(state, fact)
-      invariants.after(fact, state, held)
-      outcomes.observe(fact, state)
     }
   } catch (e) {
     // the file ends or breaks part-way (truncated, corrupt page): report what was read, and where it stopped
@@ -200,7 +215,7 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
     const unverifiable = log.chainKind === 'hmac-sha256' && options.chainKey === undefined
     const external = options.verifyChain === false || unverifiable ? undefined : chainOnWorker(path, toSeq, options.keep ?? 1000, options.chainKey)
     const report = external
-      ? auditRows(path, lightRows(log.database, toSeq), options, external)
+      ? auditRows(path, new LightPages(log.database, toSeq), options, external)
       : options.verifyChain === false
         ? withoutChain(path, log, toSeq, { ...options, verifyChain: false })
         : auditLog(log, options)
@@ -225,7 +240,7 @@ export function auditFile(path: string, options: AuditOptions = {}): AuditReport
  * on another thread, so the difference between the two is what the chain costs.
  */
 function withoutChain(path: string, log: EventLog, toSeq: number, options: AuditOptions & { verifyChain: false }): AuditReport {
-  const report = auditRows(path, lightRows(log.database, toSeq), options)
+  const report = auditRows(path, new LightPages(log.database, toSeq), options)
   // light rows carry no hashes: the head is the log's own, where every row was read
   if (report.log.unreadableAfterSeq === null) report.log.headHash = log.headHash
   return report

@@ -1,5 +1,4 @@
 import type { Fact, HaltdState } from '../projections/index.js'
-import type { StoredRow } from '../core/log/event-log.js'
 import { createDecisionReplay, type DecisionDivergence } from './decision-replay.js'
 import type { Finding } from './audit-report.js'
 
@@ -11,7 +10,7 @@ import type { Finding } from './audit-report.js'
  */
 export type DecisionCheck = {
   /** Called with each valid row before the projections apply it. */
-  before(row: Pick<StoredRow, 'seq'>, fact: Fact, state: HaltdState): void
+  before(fact: Fact, state: HaltdState): void
   finish(): void
   /** How many decisions were re-derived and compared. */
   readonly decisions: number
@@ -46,7 +45,7 @@ export function createDecisionCheck(report: (finding: Finding) => void): Decisio
     get decisions() {
       return replay.checked.decisions
     },
-    before(_row, fact, state) {
+    before(fact, state) {
       for (const d of replay.before(fact, state)) flag(d)
     },
     finish() {

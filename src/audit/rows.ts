@@ -60,16 +60,24 @@ function endOfRead(db: Database.Database, next: number, toSeq: number | undefine
 
 /** What the replay side of an audit reads of a row when the chain is walked on another thread. */
 export type LightRow = Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>
-type RawLight = [number, string, number, number, string]
+/** A light row as SQLite gives it: seq, type, v, ts, data. */
+export type RawLightRow = [seq: number, type: string, v: number, ts: number, data: string]
 
 /**
- * Rows up to `toSeq`, a seq the log holds, without ids, streams, links and hashes: half the bytes
- * to turn into strings. A read that ends before `toSeq` throws `LogDamaged`.
+ * Rows up to `toSeq`, a seq the log holds, without ids, streams, links and hashes (half the bytes
+ * to turn into strings), in pages as SQLite gives them: the audit reads each row's fields where
+ * they lie instead of shaping an object per row. A read that ends before `toSeq` throws `LogDamaged`.
  */
-export function* lightRows(db: Database.Database, toSeq: number, pageSize = 2000): Generator<LightRow> {
-  const page = db.prepare('SELECT seq, type, v, ts, data FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true)
-  for (const batch of rawPages<RawLight>(page, toSeq, pageSize, toSeq)) {
-    for (const r of batch) yield { seq: r[0], type: r[1], v: r[2], ts: r[3], data: r[4] }
+export class LightPages implements Iterable<RawLightRow[]> {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly toSeq: number,
+    private readonly pageSize = 2000,
+  ) {}
+
+  [Symbol.iterator](): Iterator<RawLightRow[]> {
+    const page = this.db.prepare('SELECT seq, type, v, ts, data FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true)
+    return rawPages<RawLightRow>(page, this.toSeq, this.pageSize, this.toSeq)
   }
 }
 

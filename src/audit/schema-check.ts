@@ -10,29 +10,29 @@ import type { Finding } from './audit-report.js'
  * applied); an invalid one is reported and left out of the replay, because a projection is only
  * defined on valid events.
  */
-export function factOf(row: Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>, report: (finding: Finding) => void): Fact | undefined {
+export function factOf(seq: number, type: string, v: number, ts: number, text: string, report: (finding: Finding) => void): Fact | undefined {
   // the compiled path vouches for the common shapes at the current version (and returns exactly
   // what zod would); what it does not vouch for, zod checks and names
-  const atCurrent = row.v === CURRENT_V.get(row.type)
+  const atCurrent = v === CURRENT_V.get(type)
   // an unknown type or version is named before the data is looked at
-  if (!atCurrent && !(isEventType(row.type) && schemaAt(row.type, row.v))) return checked(row, undefined, report)
+  if (!atCurrent && !(isEventType(type) && schemaAt(type, v))) return checked({ seq, type, v, ts }, undefined, report)
   let raw: unknown
   try {
-    raw = JSON.parse(row.data)
+    raw = JSON.parse(text)
   } catch (e) {
-    return bad(row, report, 'schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
+    return bad({ seq, type, v }, report, 'schema.unparseable', `its data is not JSON (${e instanceof Error ? e.message : String(e)})`)
   }
-  const data = atCurrent ? checkCompiled(row.type, raw) : undefined
-  if (data !== undefined) return { seq: row.seq, ts: row.ts, type: row.type, data } as Fact
-  return checked(row, raw, report)
+  const data = atCurrent ? checkCompiled(type, raw) : undefined
+  if (data !== undefined) return { seq, ts, type, data } as Fact
+  return checked({ seq, type, v, ts }, raw, report)
 }
 
 /** Each type's current version, looked up once per row. */
 const CURRENT_V = new Map<string, number>(Object.entries(current).map(([type, { v }]) => [type, v]))
 
-type Row = Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts' | 'data'>
+type Row = Pick<StoredRow, 'seq' | 'type' | 'v' | 'ts'>
 
-function bad(row: Row, report: (finding: Finding) => void, kind: string, why: string): undefined {
+function bad(row: Omit<Row, 'ts'>, report: (finding: Finding) => void, kind: string, why: string): undefined {
   report({ check: 'schema', kind, seq: row.seq, message: `seq ${row.seq} (${row.type} v${row.v}): ${why}` })
   return undefined
 }

@@ -111,11 +111,11 @@ const specs: Partial<Record<EventType, Kind & { kind: 'object' }>> = {
  * own object parser is. Each field's JSON is added with as few strings made per event as can be:
  * the comma, key, quotes and any known value (an enum's, a boolean's, a default) are one literal.
  */
-function objectSource(fields: Field[], src: string, out: string, json: string | undefined, fresh: () => string): string {
+function objectSource(fields: Field[], src: string, out: string | undefined, json: string | undefined, fresh: () => string): string {
   const lines = [
     `if (typeof ${src} !== 'object' || ${src} === null || getPrototypeOf(${src}) !== objectPrototype) return undefined;`,
     `for (const key in ${src}) switch (key) { ${fields.map((f) => `case ${JSON.stringify(f.key)}:`).join(' ')} break; default: return undefined; }`,
-    `const ${out} = {};`,
+    ...(out === undefined ? [] : [`const ${out} = {};`]),
     ...(json === undefined ? [] : [`let ${json} = '{';`]),
   ]
   // Whether a comma comes before a field: none before the first, one after a field always
@@ -133,10 +133,13 @@ function objectSource(fields: Field[], src: string, out: string, json: string | 
       return `(${json}.length === 1 ? ${JSON.stringify(text)} : ${JSON.stringify(`,${text}`)})`
     }
     lines.push(`const ${v} = ${src}[${key}];`)
-    const copy = field.kind === 'object' ? fresh() : v
-    const check = [...checkSource(field, v, copy, json, lead, fresh), `${out}[${key}] = ${copy};`]
+    const copy = out === undefined ? undefined : field.kind === 'object' ? fresh() : v
+    const check = [...checkSource(field, v, copy, json, lead, fresh), ...(out === undefined ? [] : [`${out}[${key}] = ${copy};`])]
     const absent = field.absent
     if (absent === 'required') lines.push(`if (${v} === undefined) return undefined;`, ...check)
+    else if (out === undefined)
+      // checked in place: a default to fill in means the object is not yet what zod returns
+      lines.push(`if (${v} !== undefined) {`, ...check, absent === 'optional' ? '}' : '} else return needsCopy;')
     else if (absent === 'optional')
       // zod keeps a key that is present with an undefined value; JSON leaves it out
       lines.push(`if (${v} === undefined) { if (hasOwn(${src}, ${key})) ${out}[${key}] = undefined; } else {`, ...check, '}')
@@ -156,15 +159,23 @@ function objectSource(fields: Field[], src: string, out: string, json: string | 
  * field's text before its value, with the literal JSON `tail` after it), leaving a nested
  * object's copy in `copy`.
  */
-function checkSource(field: Field, v: string, copy: string, json: string | undefined, lead: (tail: string) => string, fresh: () => string): string[] {
+function checkSource(
+  field: Field,
+  v: string,
+  copy: string | undefined,
+  json: string | undefined,
+  lead: (tail: string) => string,
+  fresh: () => string,
+): string[] {
   // without `json`, the same checks with nothing written (and no field text built)
   const add = (text: () => string) => (json === undefined ? '' : `${json} += ${text()};`)
   switch (field.kind) {
     case 'text':
       return [
         `if (typeof ${v} !== 'string' || ${v}.length < ${field.min} || ${v}.length > ${field.max}) return undefined;`,
+        // with nothing to escape, only a lone surrogate matters, and a one-byte string cannot hold one
         json === undefined
-          ? `if (needsLook.test(${v}) && loneSurrogate.test(${v})) return undefined;`
+          ? `if (!${v}.isWellFormed()) return undefined;`
           : `if (!needsLook.test(${v})) ${add(() => `${lead('"')} + ${v} + '"'`)}
 else if (loneSurrogate.test(${v})) return undefined;
 else ${add(() => `${lead('')} + JSON.stringify(${v})`)}`,
@@ -196,16 +207,33 @@ else ${add(() => `${lead('')} + JSON.stringify(${v})`)}`,
 type Check = (type: EventType, data: unknown) => CompiledEvent | undefined
 /** The same check without the JSON: the data as zod would return it, or undefined (ask zod). */
 type CheckOnly = (data: unknown) => HaltdEvent['data'] | undefined
+/** The check in place: the data itself when it is already what zod would return, `needsCopy` when a default is to be filled in. */
+type CheckInPlace = (data: unknown) => HaltdEvent['data'] | typeof needsCopy | undefined
 
-function compile(spec: Kind & { kind: 'object' }): { check: Check; checkOnly: CheckOnly } {
-  const build = (json: string | undefined, returns: string, params: string) => {
+/** What the in-place check answers for data that lacks a field with a default. */
+const needsCopy = Symbol('needs a copy')
+
+function compile(spec: Kind & { kind: 'object' }): { check: Check; checkOnly: CheckOnly; inPlace: CheckInPlace } {
+  const build = (out: string | undefined, json: string | undefined, returns: string, params: string) => {
     let n = 0
     const fresh = () => `_${n++}`
-    const body = `${objectSource(spec.fields, 'data', 'out', json, fresh)}\nreturn ${returns};`
-    const make = new Function('getPrototypeOf', 'objectPrototype', 'hasOwn', 'needsLook', 'loneSurrogate', `return function check(${params}) {\n${body}\n}`)
-    return make(Object.getPrototypeOf, Object.prototype, Object.hasOwn, NEEDS_LOOK, LONE_SURROGATE)
+    const body = `${objectSource(spec.fields, 'data', out, json, fresh)}\nreturn ${returns};`
+    const make = new Function(
+      'getPrototypeOf',
+      'objectPrototype',
+      'hasOwn',
+      'needsLook',
+      'loneSurrogate',
+      'needsCopy',
+      `return function check(${params}) {\n${body}\n}`,
+    )
+    return make(Object.getPrototypeOf, Object.prototype, Object.hasOwn, NEEDS_LOOK, LONE_SURROGATE, needsCopy)
   }
-  return { check: build('json', '{ type, data: out, json }', 'type, data') as Check, checkOnly: build(undefined, 'out', 'data') as CheckOnly }
+  return {
+    check: build('out', 'json', '{ type, data: out, json }', 'type, data') as Check,
+    checkOnly: build('out', undefined, 'out', 'data') as CheckOnly,
+    inPlace: build(undefined, undefined, 'data', 'data') as CheckInPlace,
+  }
 }
 
 /** The zod object schema's field names, in order (a strict object's `shape`). */
@@ -218,7 +246,7 @@ function schemaKeys(type: EventType): string[] {
  * The types compiled: those whose compiled fields are the schema's, in the schema's order (the
  * order zod writes them in, and so the JSON's). A schema changed without this file is left to zod.
  */
-const compiled = new Map<string, { check: Check; checkOnly: CheckOnly }>()
+const compiled = new Map<string, { check: Check; checkOnly: CheckOnly; inPlace: CheckInPlace }>()
 for (const [type, spec] of Object.entries(specs) as [EventType, Kind & { kind: 'object' }][]) {
   if (schemaKeys(type).join() === spec.fields.map((f) => f.key).join()) compiled.set(type, compile(spec))
 }
@@ -258,7 +286,9 @@ export function checkCompiled(type: string, data: unknown): HaltdEvent['data'] |
   const spec = compiled.get(type)
   if (spec === undefined) return undefined
   try {
-    return spec.checkOnly(data)
+    // parsed JSON holds its defaults as written, so it is nearly always returned as it is, uncopied
+    const same = spec.inPlace(data)
+    return same === needsCopy ? spec.checkOnly(data) : same
   } catch {
     return undefined
   }
