@@ -145,11 +145,13 @@ async function ccxtVenue(
       ...(v.uid ? { uid: v.uid } : {}),
     })
     if (v.sandbox) ex.setSandboxMode(true)
+    paceByTheMinute(ex)
     const problems = v.urls ? applyUrlOverrides(ex, v.urls) : []
     if (problems.length > 0) throw new VenueSetupFailed(v.name, `urls: ${problems.join('; ')}`)
     return ex
   }
   const { CcxtGateway } = await import('../exchanges/ccxt/gateway.js')
+  const { paceByTheMinute } = await import('../exchanges/ccxt/minute-pace.js')
   const { defaultTypeOf } = await import('../exchanges/ccxt/capabilities.js')
   const main = make()
   const type = defaultTypeOf(main)

@@ -24,7 +24,7 @@ import type {
 import { accountListsFor, inListMarket, refusesBook, type AccountLists } from './account-lists.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
-import { paceUrgentCalls } from './urgent-bucket.js'
+import { paceByTheMinute } from './minute-pace.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
 import { assertUsableExchange, whySymbolsAreNeeded } from './instance-check.js'
 import { clientIdOf, toAck, toBalances, toMarketInfo, toPositions, toVenueOrder, toVenueOrders } from './mapping.js'
@@ -136,7 +136,7 @@ export class CcxtGateway implements ExchangeGateway {
     this.venue = options.venue
     assertUsableExchange(this.venue, options.exchange, 'exchange')
     if (options.shutdownExchange !== undefined) assertUsableExchange(this.venue, options.shutdownExchange, 'shutdownExchange')
-    if (options.shutdownExchange !== undefined && options.shutdownExchange !== options.exchange) paceUrgentCalls(options.shutdownExchange)
+    if (options.shutdownExchange !== undefined && options.shutdownExchange !== options.exchange) paceByTheMinute(options.shutdownExchange)
     this.main = options.exchange
     this.urgent = options.shutdownExchange ?? options.exchange
     this.tag = options.tag ?? HALTD_TAG
