@@ -47,6 +47,22 @@ describe('audit: the report and its renderers', () => {
     )
   })
 
+  it('given a log with no venue in it (marks only), says there is nothing to reconcile instead of OK, in text and HTML', () => {
+    const path = tempDb()
+    writeLog(path, [
+      { type: 'market.mark', data: { venue: 'binance', symbol: 'BTC/USDT', price: 100 } },
+      { type: 'market.mark', data: { venue: 'binance', symbol: 'BTC/USDT', price: 101 } },
+    ]).log.close()
+
+    const report = auditFile(path)
+
+    expect(renderText(report)).toContain(
+      'reconciliation at the last event (seq 2): nothing to reconcile (no venue has orders, positions or observations in the log)',
+    )
+    expect(renderText(report)).not.toMatch(/reconciliation at the last event \(seq 2\): OK/)
+    expect(renderHtml(report)).toContain('<b>reconciliation at the last event</b>nothing to reconcile')
+  })
+
   it('prints amounts to the cent, a loss too small to show as 0.00 rather than -0.00', () => {
     expect([-0.001, -0, 0.004, -0.006, 1234.567, -2.5].map(money)).toEqual(['0.00', '0.00', '0.00', '-0.01', '1234.57', '-2.50'])
   })

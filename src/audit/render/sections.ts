@@ -290,9 +290,19 @@ export function notificationsTable(o: ShutdownOutcome): Table {
   }
 }
 
+/** What the audit says of reconciliation where the log holds no venue's orders, positions or observations. */
+export const NOTHING_TO_RECONCILE = 'nothing to reconcile (no venue has orders, positions or observations in the log)'
+
+/** No venue in the final state: there is nothing an OK could be about. */
+export function nothingToReconcile(r: AuditReport): boolean {
+  const rec = r.reconciliation
+  return rec.verdict === 'OK' && rec.rows.length === 0 && rec.evidence.length === 0
+}
+
 /** The final state's reconciliation verdict, kept apart from the log's integrity verdict in the headline. */
 export function reconciliationLine(r: AuditReport): string {
   const rec = r.reconciliation
+  if (nothingToReconcile(r)) return `reconciliation at the last event (seq ${r.log.lastSeq ?? '—'}): ${NOTHING_TO_RECONCILE}`
   const problems = rec.rows.filter((row) => row.status !== 'OK').length
   const ages = rec.evidence.flatMap((e) =>
     e.observedSeq === null ? [] : [`${e.venue} observed at seq ${e.observedSeq}, ${duration(e.ageMs)} before the last event`],
