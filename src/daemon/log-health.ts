@@ -131,16 +131,23 @@ export function haltOnLogFault(parts: {
 export const LOG_FILE_CHECK_MS = 1000
 
 /**
- * Look every `everyMs` whether the log's file is still where it was opened. One removed or
- * replaced under the daemon goes on taking appends no one would find: `checkFile` makes that a
- * log fault (the gate closes, HALTED), and this saves what the writer still holds beside the
- * path, since the file is gone for good once the process exits. Returns the stop.
+ * Look every `everyMs` whether the log's file, its WAL and WAL index are still the ones opened,
+ * and the writer lock still held. One removed or replaced under the daemon goes on taking appends
+ * no one would find, and a lock file gone lets a second writer in: `checkFile` makes that a log
+ * fault (the gate closes, HALTED), and this saves what the writer still holds beside the path,
+ * since the file is gone for good once the process exits. A lock file taken back before anyone
+ * wrote the log is only a warning. Returns the stop.
  */
 export function watchLogFile(input: { log: EventLog; logger: Logger; everyMs?: number; now: () => number }): () => void {
+  const unwatch = input.log.on('lock-retaken', ({ message }) => {
+    input.logger.warn({ db: input.log.path }, message)
+    process.stderr.write(`haltd: ${message}\n`)
+  })
   const timer = setInterval(() => {
     const lost = input.log.checkFile()
     if (lost === undefined) return
     clearInterval(timer)
+    unwatch()
     const saved = `${input.log.path}.saved-${new Date(input.now()).toISOString().replace(/[:.]/g, '')}`
     const through = input.log.lastSeq
     const say = (line: string, failed: boolean) => {
@@ -154,5 +161,8 @@ export function watchLogFile(input: { log: EventLog; logger: Logger; everyMs?: n
     )
   }, input.everyMs ?? LOG_FILE_CHECK_MS)
   timer.unref()
-  return () => clearInterval(timer)
+  return () => {
+    clearInterval(timer)
+    unwatch()
+  }
 }

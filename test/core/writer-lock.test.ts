@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { appendFileSync, chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import Database from 'better-sqlite3'
+import { appendFileSync, chmodSync, existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { openEventLog, NotAnEventLog } from '../../src/index.js'
@@ -18,8 +19,12 @@ afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
 })
 
-/** Start the opening child; resolves with what it reported on opening, and the child itself. */
-function openInChild(path: string, mode: 'write' | 'read', options: { hold?: boolean; uid?: number } = {}): Promise<{ outcome: Outcome; child: ChildProcess }> {
+/** Start the opening child; resolves with what it reported on opening, the child itself, and everything it said since. */
+function openInChild(
+  path: string,
+  mode: 'write' | 'read',
+  options: { hold?: boolean; uid?: number } = {},
+): Promise<{ outcome: Outcome; child: ChildProcess; said: () => Record<string, unknown>[] }> {
   return new Promise((resolve, reject) => {
     const args = [dist('test/core/log-open-child.js'), path, mode, ...(options.hold ? ['hold'] : [])]
     const child = spawn(process.execPath, args, {
@@ -33,7 +38,12 @@ function openInChild(path: string, mode: 'write' | 'read', options: { hold?: boo
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString()
       const line = out.split('\n')[0]
-      if (out.includes('\n') && line) resolve({ outcome: JSON.parse(line) as Outcome, child })
+      const said = () =>
+        out
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      if (out.includes('\n') && line) resolve({ outcome: JSON.parse(line) as Outcome, child, said })
     })
     child.on('exit', (code) => {
       if (!out.includes('\n')) reject(new Error(`the child exited (${code}) without reporting: ${err}`))
@@ -107,6 +117,142 @@ describe('one writer per log file', () => {
     second.close()
     const { outcome: admitted } = await openInChild(path, 'write')
     expect(admitted).toMatchObject({ open: true, lastSeq: 2 })
+  })
+})
+
+async function until<T>(what: string, probe: () => T | undefined, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const found = probe()
+    if (found !== undefined) return found
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('the writer lock file removed or replaced under a live writer', { timeout: 30_000 }, () => {
+  it('given the lock file removed, a second writer is refused naming the first, which locks the file at the path again and goes on writing', async () => {
+    const path = tempDb()
+    const first = await openInChild(path, 'write', { hold: true })
+    expect(first.outcome).toMatchObject({ open: true, lastSeq: 1 })
+    const firstPid = (first.outcome as { pid: number }).pid
+
+    rmSync(`${path}.lock`)
+    const { outcome: second } = await openInChild(path, 'write')
+
+    expect(second).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: firstPid } })
+    const retaken = await until('the first writer taking its lock back', () => first.said().find((l) => 'retaken' in l))
+    expect(retaken.retaken).toMatch(
+      new RegExp(
+        `^the writer lock ${path}\\.lock was (removed|replaced by another file) while this process held it; it is locked again, and the log still ends at seq 1`,
+      ),
+    )
+    expect(first.said().some((l) => 'lost' in l)).toBe(false)
+    const log = openEventLog({ path, readonly: true })
+    expect(log.verify()).toMatchObject({ ok: true, lastSeq: 1 })
+    log.close()
+  })
+
+  it('given the lock file removed and no writer left to take it back, the next writer waits the lock out and gets in', async () => {
+    const path = tempDb()
+    const first = await openInChild(path, 'write', { hold: true })
+    first.child.kill('SIGKILL')
+    await exited(first.child)
+    // what the killed writer left beside the log says a connection may be live
+    expect(existsSync(`${path}-wal`) || existsSync(`${path}-shm`)).toBe(true)
+    rmSync(`${path}.lock`)
+
+    const log = openEventLog({ path })
+
+    expect(log.append(mark()).seq).toBe(2)
+    const { outcome: refused } = await openInChild(path, 'write')
+    expect(refused).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: process.pid } })
+    log.close()
+  })
+
+  it('given the lock file replaced by one another process holds, the writer reports its lock lost, naming that holder', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    const failures: string[] = []
+    log.on('write-failed', ({ error }) => failures.push(error.message))
+    rmSync(`${path}.lock`)
+    const other = new Database(`${path}.lock`)
+    other.exec('CREATE TABLE holder (pid INTEGER NOT NULL, host TEXT NOT NULL, since TEXT NOT NULL, token TEXT NOT NULL) STRICT')
+    other.prepare('INSERT INTO holder VALUES (?, ?, ?, ?)').run(4242, 'elsewhere', '2026-01-01T00:00:00.000Z', 'theirs')
+    other.exec('BEGIN IMMEDIATE')
+
+    try {
+      // the first look gives an opener between its brief steps the benefit of the doubt
+      expect(log.checkFile()).toBeUndefined()
+      const lost = log.checkFile()
+
+      expect(lost).toBe(
+        `the writer lock ${path}.lock was replaced by another file while this process held it, and pid 4242 on elsewhere, since 2026-01-01T00:00:00.000Z holds the one there now: another writer may have opened ${path}`,
+      )
+      expect(failures).toEqual([`event log write failed: ${lost}: from the moment it was gone, another writer could open ${path}; this one stops writing`])
+      expect(log.checkFile()).toBe(lost)
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+      log.close()
+    }
+  })
+
+  it('given the lock file removed and the log written by someone else before the writer looked, the writer reports the lock lost rather than writing on', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    log.append(mark(101))
+    rmSync(`${path}.lock`)
+    const intruder = new Database(path)
+    intruder
+      .prepare(
+        `INSERT INTO events (seq, id, type, v, ts, stream, causation_id, correlation_id, idem_key, data, prev_hash, hash)
+         SELECT seq + 1, id || '-again', type, v, ts, stream, causation_id, correlation_id, NULL, data, hash, hash || '-again' FROM events ORDER BY seq DESC LIMIT 1`,
+      )
+      .run()
+    intruder.close()
+
+    const lost = log.checkFile()
+
+    expect(lost).toBe(
+      `the writer lock ${path}.lock was removed while this process held it; it was locked again, but the log now ends at seq 3, not at seq 2 where this writer left it: another process wrote it`,
+    )
+    log.close()
+  })
+})
+
+describe('the WAL or its index removed or replaced under a live writer', () => {
+  it.each([
+    ['-wal', "the log's WAL"],
+    ['-shm', "the log's WAL index"],
+  ])('given %s removed, the writer reports it as a failed write, naming the file', (suffix, what) => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    const failures: string[] = []
+    log.on('write-failed', ({ error }) => failures.push(error.message))
+    expect(log.checkFile()).toBeUndefined()
+
+    rmSync(`${path}${suffix}`)
+    const lost = log.checkFile()
+
+    expect(lost).toBe(`${path}${suffix}, ${what}, was removed while haltd was writing the log`)
+    expect(failures).toHaveLength(1)
+    expect(failures[0]).toContain(lost)
+    log.close()
+  })
+
+  it('given the WAL replaced by another file, the writer says so', () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    rmSync(`${path}-wal`)
+    writeFileSync(`${path}-wal`, '')
+
+    expect(log.checkFile()).toBe(`${path}-wal, the log's WAL, was replaced by another file while haltd was writing the log`)
+    log.close()
   })
 })
 

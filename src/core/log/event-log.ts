@@ -132,6 +132,8 @@ type LogEvents = {
   conflict: (info: { key: string; stored: Envelope; offered: { type: string; data: unknown } }) => void
   /** A background WAL checkpoint failed, or the checkpoint worker is gone and the writer took checkpoints back. */
   'checkpoint-failed': (info: { message: string }) => void
+  /** The writer lock's file was removed or replaced, and this writer locked the one at its path again before anyone wrote the log. */
+  'lock-retaken': (info: { message: string }) => void
 }
 
 const PAGE = 2000
@@ -453,7 +455,9 @@ export class EventLog {
   private closed = false
   /** The file this writer opened (device and inode), to notice one removed or replaced under it. */
   private fileId: { dev: number; ino: number } | undefined
-  /** Why the path no longer names that file, once seen. */
+  /** The WAL and its shared-memory index this writer opened, where they were there at open. */
+  private sideIds: { wal?: { dev: number; ino: number }; shm?: { dev: number; ino: number } } = {}
+  /** Why the path no longer names that file, or the lock is lost, once seen. */
   private fileLost: string | undefined
   // power mode: the open group transaction and who waits for it
   private groupOpen = false
@@ -580,6 +584,7 @@ export class EventLog {
     // SQLITE_BUSY instead of waiting. Inside a power-mode group it is a savepoint, as before.
     this.writeAll = (inputs, events) => writeAll.immediate(inputs, events)
     this.loadTail()
+    if (!this.readonly) this.sideIds = { wal: fileIdOf(`${this.path}-wal`), shm: fileIdOf(`${this.path}-shm`) }
     if (!this.readonly && (options.checkpoints ?? 'background') === 'background') this.checkpointInBackground(db)
   }
 
@@ -1221,34 +1226,98 @@ export class EventLog {
     return { ok: true, lastSeq: expectSeq - 1, count }
   }
 
-  /** A consistent online copy, taken while appends go on. */
   /**
-   * Whether the log's path still names the file this writer opened. SQLite goes on writing a file
-   * removed or replaced under it, and no one finds what it took: the first time the path names
-   * another file or none, that is a failed write (`write-failed`), and the reason comes back, as it
-   * does on every later call. Undefined while the file is in place, or where the path cannot be
-   * looked at (a folder made unreadable), which says nothing of the file.
+   * Whether the files this writer works on are still the ones it opened, and it still holds the
+   * log's writer lock. SQLite goes on writing a log file, WAL or shared-memory index removed or
+   * replaced under it, and no one finds what it took (a WAL gone takes the commits not yet copied
+   * into the log file; an index gone lets a second connection build another over the same WAL);
+   * a lock file gone lets a second writer in. The first time one of them is found gone, that is a
+   * failed write (`write-failed`), and the reason comes back, as it does on every later call.
+   *
+   * A lock file gone is taken back where no one else holds the one at its path now, and kept only
+   * if the log still ends where this writer left it (`lock-retaken`); otherwise it is lost too.
+   * Undefined while all is in place, or where a path cannot be looked at (a folder made
+   * unreadable), which says nothing of the files.
    */
   checkFile(): string | undefined {
     if (this.fileId === undefined || this.closed || this.fileLost !== undefined) return this.fileLost
-    let now: { dev: number; ino: number } | undefined
-    try {
-      now = statSync(this.path)
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') return undefined
-    }
-    if (now !== undefined && now.dev === this.fileId.dev && now.ino === this.fileId.ino) return undefined
-    this.fileLost = `${this.path} was ${now === undefined ? 'removed' : 'replaced by another file'} while haltd was writing it`
-    const failure = new LogWriteFailed(
-      undefined,
-      `${this.fileLost}: its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved`,
-      undefined,
-    )
+    const lost = this.fileGone() ?? this.lockGone()
+    if (lost === undefined) return undefined
+    this.fileLost = lost.reason
+    const failure = new LogWriteFailed(undefined, `${lost.reason}: ${lost.consequence}`, undefined)
     this.emitter.emit('write-failed', { error: failure, types: [] })
     return this.fileLost
   }
 
+  private fileGone(): { reason: string; consequence: string } | undefined {
+    const log = this.fileId!
+    const files = [
+      {
+        path: this.path,
+        side: undefined,
+        id: log,
+        gone: (what: string) => ({
+          reason: `${this.path} was ${what} while haltd was writing it`,
+          consequence: `its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved`,
+        }),
+      },
+      {
+        path: `${this.path}-wal`,
+        side: 'wal' as const,
+        id: this.sideIds.wal,
+        gone: (what: string) => ({
+          reason: `${this.path}-wal, the log's WAL, was ${what} while haltd was writing the log`,
+          consequence: `its events not yet copied into ${this.path} (to seq ${this.seq} at most) are in a WAL no path names: no reader or later opener sees them, and a crash loses them`,
+        }),
+      },
+      {
+        path: `${this.path}-shm`,
+        side: 'shm' as const,
+        id: this.sideIds.shm,
+        gone: (what: string) => ({
+          reason: `${this.path}-shm, the log's WAL index, was ${what} while haltd was writing the log`,
+          consequence: `another connection would index the WAL afresh beside this writer's own index, and the two would overwrite each other's commits`,
+        }),
+      },
+    ]
+    for (const file of files) {
+      let now: { dev: number; ino: number } | undefined
+      try {
+        now = statSync(file.path)
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') continue
+      }
+      if (file.id === undefined) {
+        // not there at open: watched from when it is
+        if (now !== undefined && file.side !== undefined) this.sideIds[file.side] = { dev: now.dev, ino: now.ino }
+        continue
+      }
+      if (now !== undefined && now.dev === file.id.dev && now.ino === file.id.ino) continue
+      return file.gone(now === undefined ? 'removed' : 'replaced by another file')
+    }
+    return undefined
+  }
+
+  private lockGone(): { reason: string; consequence: string } | undefined {
+    const checked = this.lock?.check()
+    if (checked === undefined || checked.kind === 'held' || checked.kind === 'contended') return undefined
+    const consequence = `from the moment it was gone, another writer could open ${this.path}; this one stops writing`
+    if (checked.kind === 'lost') return { reason: checked.why, consequence }
+    const tail = this.database.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    const seq = tail?.seq ?? 0
+    const hash = tail?.hash ?? GENESIS_HASH
+    if (seq === this.seq && hash === this.hash) {
+      this.emitter.emit('lock-retaken', { message: `${checked.why}; it is locked again, and the log still ends at seq ${this.seq} as this writer left it` })
+      return undefined
+    }
+    return {
+      reason: `${checked.why}; it was locked again, but the log now ends at seq ${seq}, not at seq ${this.seq} where this writer left it: another process wrote it`,
+      consequence,
+    }
+  }
+
+  /** A consistent online copy, taken while appends go on. */
   async backup(toPath: string): Promise<void> {
     if (this.closed) throw new LogClosed()
     await this.flush()
@@ -1273,6 +1342,15 @@ export class EventLog {
 
 export function openEventLog(options: EventLogOptions): EventLog {
   return new EventLog(options)
+}
+
+function fileIdOf(path: string): { dev: number; ino: number } | undefined {
+  try {
+    const s = statSync(path)
+    return { dev: s.dev, ino: s.ino }
+  } catch {
+    return undefined
+  }
 }
 
 /** Rows at a seq a page read never reaches (past 2^53 - 1, or below 1). */

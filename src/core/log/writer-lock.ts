@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { closeSync, existsSync, openSync, realpathSync } from 'node:fs'
+import { closeSync, existsSync, openSync, realpathSync, statSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
@@ -20,23 +20,52 @@ import { LogLocked, type LockHolder } from './errors.js'
  * embedder reopening a log that a stopping haltd has not closed yet) share it, counted, and it
  * is let go when the last of them closes.
  *
- * The file is never deleted: removing it while a writer runs would let a second writer lock a
- * fresh file of the same name.
+ * The file is never deleted by haltd. One removed or replaced while a writer runs would let a
+ * second opener lock a fresh file of the same name, so each side looks out for it:
+ *
+ * - the writer calls `check` at least once a second (the daemon's log-file watch): when the path
+ *   no longer names the file it locks, it locks the file there now, creating it if need be, or,
+ *   where another process holds that one, reports the lock lost;
+ * - an opener that finds the lock file not yet settled (made by no writer that kept it, so
+ *   possibly made after a live writer's was removed) while the log shows signs of a live
+ *   connection (its `-wal` or `-shm` beside it) writes its row, lets the lock go for
+ *   `LOCK_SETTLE_MS`, longer than a live writer takes to notice and lock the new file, and is
+ *   refused if someone took it meanwhile. A writer that kept the lock marks the file settled.
  */
 export type WriterLock = {
   readonly path: string
+  /** Whether this process still holds the lock at `path`; takes it back when the file there is new and free. */
+  check(): LockCheck
   release(): void
 }
 
+/**
+ * What `check` found: the lock file in place (`held`); a new one at the path that this process
+ * now locks (`retaken`: the caller makes sure no one wrote the log meanwhile); a new one that
+ * another opener holds for a moment (`contended`: look again); or one held by another process, or
+ * none to be had (`lost`).
+ */
+export type LockCheck = { readonly kind: 'held' } | { readonly kind: 'retaken' | 'contended' | 'lost'; readonly why: string }
+
 const HOLDER_SCHEMA = 'CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, host TEXT NOT NULL, since TEXT NOT NULL, token TEXT NOT NULL) STRICT'
+/** One row once a writer has kept this lock file: an opener finding it has no live writer's removed lock to wait out. */
+const SETTLED_SCHEMA = 'CREATE TABLE IF NOT EXISTS settled (at TEXT NOT NULL) STRICT'
 /** How long a commit or a read of the holder row waits for another opener's brief lock. */
 const BRIEF_WAIT_MS = 2000
+/**
+ * How long an opener of an unsettled lock file leaves it free for a live writer to take back:
+ * a writer looks every second and, finding the file held for the moment, looks again once more.
+ */
+export const LOCK_SETTLE_MS = 3000
+/** Looks in a row that find a new lock file held by another opener before the lock counts as lost. */
+const CONTENDED_LOOKS = 2
 
 export function lockPathOf(logPath: string): string {
   return `${logPath}.lock`
 }
 
-type Held = { db: Database.Database; users: number }
+type FileId = { dev: number; ino: number }
+type Held = { db: Database.Database; users: number; file: FileId | undefined; contended: number }
 /** The locks this process holds, by the lock file's real path. */
 const held = new Map<string, Held>()
 
@@ -54,7 +83,7 @@ export function acquireWriterLock(logPath: string): WriterLock {
   const path = lockPathOf(realLogPath(logPath))
   let mine = held.get(path)
   if (!mine) {
-    mine = { db: lock(logPath, path), users: 0 }
+    mine = { db: lock(logPath, path), users: 0, file: fileIdOf(path), contended: 0 }
     held.set(path, mine)
   }
   mine.users++
@@ -62,6 +91,7 @@ export function acquireWriterLock(logPath: string): WriterLock {
   let released = false
   return {
     path,
+    check: () => (released ? { kind: 'held' } : checkHeld(logPath, path, holding)),
     release() {
       if (released) return
       released = true
@@ -76,18 +106,21 @@ export function acquireWriterLock(logPath: string): WriterLock {
 function lock(logPath: string, path: string): Database.Database {
   createPrivateFile(path)
   const db = new Database(path)
-  const me = { pid: process.pid, host: hostname(), since: new Date().toISOString() }
   const token = randomUUID()
   try {
     db.pragma('busy_timeout = 0')
     if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
     db.exec(HOLDER_SCHEMA)
-    db.exec('DELETE FROM holder')
-    db.prepare('INSERT INTO holder (pid, host, since, token) VALUES (?, ?, ?, ?)').run(me.pid, me.host, me.since, token)
-    // the commit waits for a refused opener that is reading the row
-    db.pragma(`busy_timeout = ${BRIEF_WAIT_MS}`)
-    db.exec('COMMIT')
-    db.pragma('busy_timeout = 0')
+    db.exec(SETTLED_SCHEMA)
+    const settled = db.prepare('SELECT 1 FROM settled LIMIT 1').get() !== undefined
+    if (!settled && mayHaveLiveWriter(logPath)) {
+      // A live writer whose lock file was removed takes this one back within LOCK_SETTLE_MS;
+      // until then it may still be writing the log. Leave the lock free that long, then try.
+      commitHolder(db, token)
+      pause(LOCK_SETTLE_MS)
+      if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
+    }
+    keep(db, token)
     // The row is readable now; take the lock again and keep it. An opener that slipped in
     // between the commit and this is the writer, and this one is refused.
     if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
@@ -97,6 +130,106 @@ function lock(logPath: string, path: string): Database.Database {
     throw e
   }
   return db
+}
+
+/** Inside the lock's transaction: mark the file settled, write this process as the holder and commit. */
+function keep(db: Database.Database, token: string): void {
+  db.exec(HOLDER_SCHEMA)
+  db.exec(SETTLED_SCHEMA)
+  if (db.prepare('SELECT 1 FROM settled LIMIT 1').get() === undefined) db.prepare('INSERT INTO settled (at) VALUES (?)').run(new Date().toISOString())
+  commitHolder(db, token)
+}
+
+function commitHolder(db: Database.Database, token: string): void {
+  db.exec('DELETE FROM holder')
+  db.prepare('INSERT INTO holder (pid, host, since, token) VALUES (?, ?, ?, ?)').run(process.pid, hostname(), new Date().toISOString(), token)
+  // the commit waits for a refused opener that is reading the row
+  db.pragma(`busy_timeout = ${BRIEF_WAIT_MS}`)
+  db.exec('COMMIT')
+  db.pragma('busy_timeout = 0')
+}
+
+/** The log is there with its WAL or shared-memory file: some connection has it open, or had it when it ended. */
+function mayHaveLiveWriter(logPath: string): boolean {
+  return existsSync(logPath) && (existsSync(`${logPath}-wal`) || existsSync(`${logPath}-shm`))
+}
+
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/** The file's device and inode; undefined where there is no file. Other errors say nothing of it and are thrown. */
+function fileIdOf(path: string): FileId | undefined {
+  try {
+    const s = statSync(path)
+    return { dev: s.dev, ino: s.ino }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    throw e
+  }
+}
+
+/**
+ * Whether `holding` still locks the file at `path`. Where the path names another file or none,
+ * lock what is there now (making it when missing) without waiting: an opener that holds it is
+ * between its brief steps, so look again; after `CONTENDED_LOOKS` looks it is a live holder.
+ */
+function checkHeld(logPath: string, path: string, holding: Held): LockCheck {
+  let now: FileId | undefined
+  try {
+    now = fileIdOf(path)
+  } catch {
+    // an unreadable folder says nothing of the file
+    return { kind: 'held' }
+  }
+  if (now !== undefined && holding.file !== undefined && now.dev === holding.file.dev && now.ino === holding.file.ino) {
+    holding.contended = 0
+    return { kind: 'held' }
+  }
+  const why = `the writer lock ${path} was ${now === undefined ? 'removed' : 'replaced by another file'} while this process held it`
+  let db: Database.Database | undefined
+  const token = randomUUID()
+  try {
+    createPrivateFile(path)
+    db = new Database(path)
+    db.pragma('busy_timeout = 0')
+    if (!tryBegin(db)) {
+      const holder = readHolderNow(db)
+      db.close()
+      if (++holding.contended < CONTENDED_LOOKS) return { kind: 'contended', why }
+      const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process'
+      return { kind: 'lost', why: `${why}, and ${who} holds the one there now: another writer may have opened ${logPath}` }
+    }
+    keep(db, token)
+    if (!tryBegin(db)) {
+      const holder = readHolder(db, token)
+      db.close()
+      const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process'
+      return { kind: 'lost', why: `${why}, and ${who} took the one there now: another writer may have opened ${logPath}` }
+    }
+  } catch (e) {
+    if (db?.inTransaction) db.exec('ROLLBACK')
+    db?.close()
+    return { kind: 'lost', why: `${why}, and it could not be taken back: ${e instanceof Error ? e.message : String(e)}` }
+  }
+  // the old file's lock goes with its connection; no one else can reach that file by name
+  if (holding.db.inTransaction) holding.db.exec('ROLLBACK')
+  holding.db.close()
+  holding.db = db
+  holding.file = fileIdOf(path)
+  holding.contended = 0
+  return { kind: 'retaken', why }
+}
+
+/** The holder's row, read once without waiting; undefined while it cannot be read. */
+function readHolderNow(db: Database.Database): LockHolder | undefined {
+  try {
+    const row = db.prepare('SELECT pid, host, since FROM holder LIMIT 1').get() as LockHolder | undefined
+    return row === undefined ? undefined : { pid: row.pid, host: row.host, since: row.since }
+  } catch {
+    return undefined
+  }
 }
 
 /** Create the file with mode 0600 when it is missing; an existing one is left alone (never opened here: closing a descriptor would drop this process's locks on it). */
