@@ -51,7 +51,8 @@ export const replayCommand: Command = {
     'haltd replay --db FILE [--until SEQ | --at ISO-TIME] [--json]',
     '',
     'Replays the log from its first event (snapshots are not used) and prints the state as it was after --until SEQ, or after the',
-    'last event stamped at or before --at (e.g. 2025-01-15T09:31:00Z); by default after the last event.',
+    'last event stamped at or before --at (e.g. 2025-01-15T09:31:00Z); by default after the last event. A log a live haltd',
+    'writes is replayed to its last event when replay opened it; what is appended while it reads is left out.',
     '--json prints one object: seq, stateHash, tradingState, killSwitch, openOrders, positions, pnl,',
     'reconciliation, shutdowns (mode and steps), notApplied (events it could not apply: total, first).',
     'Events this build cannot read (a newer version or type) or apply are listed at the top: the state',
@@ -76,16 +77,19 @@ export const replayCommand: Command = {
       let text: string
       let incomplete = false
       try {
+        // The log's end as opened: a live writer appends while this reads, and the state shown
+        // must be as of a seq the text can name against that end.
+        const end = log.lastSeq
         // from the first event, never from a snapshot: the replay an auditor trusts is the log's own
         const replayed = replayLog(log, {
           fromSnapshot: false,
-          ...(flags.until !== undefined ? { until: flags.until } : {}),
+          until: Math.min(flags.until ?? end, end),
           ...(untilTs !== undefined ? { untilTs } : {}),
         })
         const state: HaltdState = replayed.state
         // rows that passed the reader but not their schema (an edited file) can leave a state no view fits
         const view = replayView(state, replayed.notApplied)
-        text = flags.json ? `${JSON.stringify(view)}\n` : renderReplayText(view, { lastSeq: log.lastSeq })
+        text = flags.json ? `${JSON.stringify(view)}\n` : renderReplayText(view, { lastSeq: end })
         incomplete = replayed.notApplied.total > 0
       } catch (e) {
         process.stderr.write(

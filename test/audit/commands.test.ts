@@ -65,6 +65,34 @@ describe('haltd replay', () => {
     expect(text.stdout).toContain('cancel orders and flatten')
   })
 
+  it('given a log a live writer appends to while it reads, replays to the end the log had when it opened it, and names no seq past it', async () => {
+    const path = tempDb()
+    const writer = spawn(process.execPath, [dist('test/audit/live-writer-child.js'), path, '30000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        writer.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve())
+        writer.on('exit', (code) => reject(new Error(`the writer exited (${code}) before it was ready`)))
+      })
+
+      const text = cli('replay', '--db', path)
+      const json = cli('replay', '--db', path, '--json')
+
+      expect(text.status, text.stderr).toBe(0)
+      const [, seq, of] = /^state as of seq (\d+)(?:, the end of the log when replay opened it| of (\d+)) /.exec(text.stdout) ?? []
+      expect(seq).toBeDefined()
+      if (of !== undefined) expect(Number(seq)).toBeLessThanOrEqual(Number(of))
+      expect(json.status, json.stderr).toBe(0)
+      const view = JSON.parse(json.stdout) as { seq: number; stateHash: string }
+      // the writer went on: the log is past what the replay showed, and that state is the log's own at its seq
+      const log = openEventLog({ path, readonly: true })
+      expect(log.lastSeq).toBeGreaterThan(view.seq)
+      log.close()
+      expect(JSON.parse(cli('replay', '--db', path, '--until', String(view.seq), '--json').stdout).stateHash).toBe(view.stateHash)
+    } finally {
+      writer.kill('SIGKILL')
+    }
+  })
+
   it('--at ISO-TIME replays the events stamped at or before that time', () => {
     const path = tempDb()
     writeLog(path, tradingDay(4), 1000).log.close()

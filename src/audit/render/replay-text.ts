@@ -4,10 +4,13 @@ import { clock, duration, iso, money, num, table } from './format.js'
 /** Events not applied that the text names one by one; the rest are counted (--json lists more). */
 const NOT_APPLIED_SHOWN = 10
 
-/** `haltd replay` without --json: the state at a glance, the way a status screen would show it. */
+/**
+ * `haltd replay` without --json: the state at a glance, the way a status screen would show it.
+ * `lastSeq` is the log's last seq when the replay opened it (a live writer may have added more).
+ */
 export function renderReplayText(v: ReplayView, context: { lastSeq: number }): string {
   const out: string[] = []
-  const where = v.seq === context.lastSeq ? 'the end of the log' : `seq ${v.seq} of ${context.lastSeq}`
+  const where = v.seq === context.lastSeq ? `seq ${v.seq}, the end of the log when replay opened it` : `seq ${v.seq} of ${context.lastSeq}`
   out.push(`state as of ${where} (${iso(v.ts || null)}), state hash ${v.stateHash.slice(0, 16)}…`)
   out.push(...notAppliedLines(v.notApplied))
   out.push(
