@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import Database from 'better-sqlite3'
-import { appendFileSync, chmodSync, existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { openEventLog, NotAnEventLog } from '../../src/index.js'
@@ -252,6 +252,49 @@ describe('the WAL or its index removed or replaced under a live writer', () => {
     writeFileSync(`${path}-wal`, '')
 
     expect(log.checkFile()).toBe(`${path}-wal, the log's WAL, was replaced by another file while haltd was writing the log`)
+    log.close()
+  })
+})
+
+describe('the log file replaced under a live writer, its WAL beside it', () => {
+  it('given another log moved over the path, the writer unlinks its own WAL and index there, and the new log reads as itself', () => {
+    const dir = tempDir()
+    const path = join(dir, 'events.db')
+    // checkpoints left to the writer's commits: its last events stay in the WAL
+    const log = openEventLog({ path, checkpoints: 'inline' })
+    for (let i = 0; i < 20; i++) log.append(mark(100 + i))
+    const other = join(dir, 'other.db')
+    const otherLog = openEventLog({ path: other })
+    otherLog.append({ type: 'market.mark', data: { venue: 'other', symbol: 'ETH/USDT', price: 1 } })
+    otherLog.close()
+    renameSync(other, path)
+
+    const lost = log.checkFile()
+
+    expect(lost).toBe(`${path} was replaced by another file while haltd was writing it`)
+    expect(existsSync(`${path}-wal`)).toBe(false)
+    expect(existsSync(`${path}-shm`)).toBe(false)
+    const placed = openEventLog({ path, readonly: true })
+    expect([...placed.read()].map((e) => (e.data as { venue: string }).venue)).toEqual(['other'])
+    expect(placed.verify()).toMatchObject({ ok: true, lastSeq: 1 })
+    placed.close()
+    // what the writer held is still read through its connection, to be saved
+    expect([...log.read()]).toHaveLength(20)
+    log.close()
+  })
+
+  it('given another log moved over the path with its own WAL, the writer leaves that WAL alone', () => {
+    const dir = tempDir()
+    const path = join(dir, 'events.db')
+    const log = openEventLog({ path, checkpoints: 'inline' })
+    log.append(mark())
+    writeFileSync(join(dir, 'other.db-wal'), "not the writer's")
+    renameSync(join(dir, 'other.db-wal'), `${path}-wal`)
+    copyFileSync(path, join(dir, 'other.db'))
+    renameSync(join(dir, 'other.db'), path)
+
+    expect(log.checkFile()).toBe(`${path} was replaced by another file while haltd was writing it`)
+    expect(readFileSync(`${path}-wal`, 'utf8')).toBe("not the writer's")
     log.close()
   })
 })

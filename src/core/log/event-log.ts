@@ -1258,7 +1258,7 @@ export class EventLog {
         id: log,
         gone: (what: string) => ({
           reason: `${this.path} was ${what} while haltd was writing it`,
-          consequence: `its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved`,
+          consequence: `its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved${what === 'removed' ? '' : this.unlinkOwnSideFiles()}`,
         }),
       },
       {
@@ -1297,6 +1297,29 @@ export class EventLog {
       return file.gone(now === undefined ? 'removed' : 'replaced by another file')
     }
     return undefined
+  }
+
+  /**
+   * With another file at the log's path, the WAL and index still beside it are this writer's, of
+   * a log no path names: SQLite would read their pages into the new file for whoever opens it, a
+   * mix of two logs. Unlink them (this connection keeps them open; what it holds is saved through
+   * it). Ones that are not this writer's (the new file's own) are left alone. Says what was done.
+   */
+  private unlinkOwnSideFiles(): string {
+    const unlinked: string[] = []
+    for (const side of ['wal', 'shm'] as const) {
+      const path = `${this.path}-${side}`
+      const id = this.sideIds[side]
+      try {
+        const now = statSync(path)
+        if (id === undefined || now.dev !== id.dev || now.ino !== id.ino) continue
+        rmSync(path)
+        unlinked.push(path)
+      } catch {
+        // gone already, or not to be touched: either way not this writer's to read into the new file
+      }
+    }
+    return unlinked.length === 0 ? '' : `; this writer's ${unlinked.join(' and ')} were unlinked so no opener reads them into the new file`
   }
 
   private lockGone(): { reason: string; consequence: string } | undefined {
