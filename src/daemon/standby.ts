@@ -15,6 +15,7 @@ import { lastEpochIn, type LeadershipReason } from './cluster.js'
 import { parseConfig, secretsOf, type HaltdConfig, type HaltdConfigInput } from './config.js'
 import { createLogger, type Logger } from './logger.js'
 import { openLogWithProjections } from './open-log.js'
+import { watchLogFile } from './log-health.js'
 import { HALTD_VERSION } from './version.js'
 import { watchVenues, type StandbyVenues } from './standby-venues.js'
 import { startStandbyAdmin, type StandbyAdmin } from './standby-admin.js'
@@ -116,6 +117,10 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   const link = nc
   const watched = venues
   const following = follower
+  // The copy is this instance's own log: its file, WAL, index or lock removed or replaced under
+  // it leaves a log that is no longer the stream's to follow into, nor to lead from.
+  const unwatchFile = watchLogFile({ log, logger, now: () => clock.now() })
+  const offLogFault = log.on('write-failed', ({ error }) => following.fail(`its log cannot be trusted: ${error.message}`))
   logger.info({ engine, instance, seq: log.lastSeq }, 'standby: following the stream')
   // folded now, off the takeover's path: taking over then reads only the runs and leaderships since
   runsIn(log)
@@ -353,6 +358,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   })().catch(() => {})
   const poll = setInterval(() => void consider(), Math.max(25, Math.floor(failover.leaseMs / 10)))
   const stopWatching = () => {
+    // a leading haltd watches the log itself
+    unwatchFile()
+    offLogFault()
     clearInterval(poll)
     if (expiry) clearTimeout(expiry)
     watcher.stop()

@@ -68,6 +68,8 @@ export type Follower = {
   waitForSeq(seq: number, timeoutMs: number): Promise<void>
   /** Resolves once the local log holds what the stream holds now; returns that seq. */
   catchUp(timeoutMs: number): Promise<number>
+  /** Stop following for good (`broken`, with `reason`): the local log can no longer be trusted to be the stream's. */
+  fail(reason: string): void
   stop(): Promise<void>
 }
 
@@ -322,6 +324,11 @@ class StreamFollower implements Follower {
     const last = await lastStreamSeq(this.jsm, this.engine)
     await this.waitForSeq(last, timeoutMs)
     return last
+  }
+
+  fail(reason: string): void {
+    this.break(reason)
+    this.resolveWaiters()
   }
 
   async stop(): Promise<void> {
