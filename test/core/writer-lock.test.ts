@@ -153,6 +153,19 @@ describe('the writer lock file removed or replaced under a live writer', { timeo
     log.close()
   })
 
+  it('given the lock file replaced by a copy of itself, a second writer is refused naming the first: a copy is not the file the first writer kept', async () => {
+    const path = tempDb()
+    const first = await openInChild(path, 'write', { hold: true })
+    const firstPid = (first.outcome as { pid: number }).pid
+    copyFileSync(`${path}.lock`, `${path}.lock.copy`)
+    renameSync(`${path}.lock.copy`, `${path}.lock`)
+
+    const { outcome: second } = await openInChild(path, 'write')
+
+    expect(second).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: firstPid } })
+    await until('the first writer taking its lock back', () => first.said().find((l) => 'retaken' in l))
+  })
+
   it('given the lock file removed and no writer left to take it back, the next writer waits the lock out and gets in', async () => {
     const path = tempDb()
     const first = await openInChild(path, 'write', { hold: true })

@@ -26,8 +26,8 @@ import { LogLocked, type LockHolder } from './errors.js'
  * - the writer calls `check` at least once a second (the daemon's log-file watch): when the path
  *   no longer names the file it locks, it locks the file there now, creating it if need be, or,
  *   where another process holds that one, reports the lock lost;
- * - an opener that finds the lock file not yet settled (made by no writer that kept it, so
- *   possibly made after a live writer's was removed) while the log shows signs of a live
+ * - an opener that finds the lock file not yet settled (no writer kept this very file: the mark
+ *   names the file's device and inode, so a copy of a settled file put back is not settled) while the log shows signs of a live
  *   connection (its `-wal` or `-shm` beside it) writes its row, lets the lock go for
  *   `LOCK_SETTLE_MS`, longer than a live writer takes to notice and lock the new file, and is
  *   refused if someone took it meanwhile. A writer that kept the lock marks the file settled.
@@ -48,8 +48,8 @@ export type WriterLock = {
 export type LockCheck = { readonly kind: 'held' } | { readonly kind: 'retaken' | 'contended' | 'lost'; readonly why: string }
 
 const HOLDER_SCHEMA = 'CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, host TEXT NOT NULL, since TEXT NOT NULL, token TEXT NOT NULL) STRICT'
-/** One row once a writer has kept this lock file: an opener finding it has no live writer's removed lock to wait out. */
-const SETTLED_SCHEMA = 'CREATE TABLE IF NOT EXISTS settled (at TEXT NOT NULL) STRICT'
+/** One row once a writer has kept this lock file, naming the file: an opener finding it has no live writer's removed lock to wait out. */
+const SETTLED_SCHEMA = 'CREATE TABLE IF NOT EXISTS settled (at TEXT NOT NULL, file TEXT NOT NULL) STRICT'
 /** How long a commit or a read of the holder row waits for another opener's brief lock. */
 const BRIEF_WAIT_MS = 2000
 /**
@@ -112,15 +112,14 @@ function lock(logPath: string, path: string): Database.Database {
     if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
     db.exec(HOLDER_SCHEMA)
     db.exec(SETTLED_SCHEMA)
-    const settled = db.prepare('SELECT 1 FROM settled LIMIT 1').get() !== undefined
-    if (!settled && mayHaveLiveWriter(logPath)) {
+    if (!isSettled(db, path) && mayHaveLiveWriter(logPath)) {
       // A live writer whose lock file was removed takes this one back within LOCK_SETTLE_MS;
       // until then it may still be writing the log. Leave the lock free that long, then try.
       commitHolder(db, token)
       pause(LOCK_SETTLE_MS)
       if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
     }
-    keep(db, token)
+    keep(db, path, token)
     // The row is readable now; take the lock again and keep it. An opener that slipped in
     // between the commit and this is the writer, and this one is refused.
     if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
@@ -133,10 +132,15 @@ function lock(logPath: string, path: string): Database.Database {
 }
 
 /** Inside the lock's transaction: mark the file settled, write this process as the holder and commit. */
-function keep(db: Database.Database, token: string): void {
+function keep(db: Database.Database, path: string, token: string): void {
   db.exec(HOLDER_SCHEMA)
   db.exec(SETTLED_SCHEMA)
-  if (db.prepare('SELECT 1 FROM settled LIMIT 1').get() === undefined) db.prepare('INSERT INTO settled (at) VALUES (?)').run(new Date().toISOString())
+  const file = fileNameOf(path)
+  // a file that cannot be looked at stays unsettled: the next opener waits, which costs only time
+  if (file !== undefined && !isSettled(db, path)) {
+    db.exec('DELETE FROM settled')
+    db.prepare('INSERT INTO settled (at, file) VALUES (?, ?)').run(new Date().toISOString(), file)
+  }
   commitHolder(db, token)
 }
 
@@ -147,6 +151,21 @@ function commitHolder(db: Database.Database, token: string): void {
   db.pragma(`busy_timeout = ${BRIEF_WAIT_MS}`)
   db.exec('COMMIT')
   db.pragma('busy_timeout = 0')
+}
+
+function isSettled(db: Database.Database, path: string): boolean {
+  const file = fileNameOf(path)
+  return file !== undefined && db.prepare('SELECT 1 FROM settled WHERE file = ?').get(file) !== undefined
+}
+
+/** The file at `path` as device:inode, exact at any size; undefined where it cannot be looked at. */
+function fileNameOf(path: string): string | undefined {
+  try {
+    const s = statSync(path, { bigint: true })
+    return `${s.dev}:${s.ino}`
+  } catch {
+    return undefined
+  }
 }
 
 /** The log is there with its WAL or shared-memory file: some connection has it open, or had it when it ended. */
@@ -201,7 +220,7 @@ function checkHeld(logPath: string, path: string, holding: Held): LockCheck {
       const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process'
       return { kind: 'lost', why: `${why}, and ${who} holds the one there now: another writer may have opened ${logPath}` }
     }
-    keep(db, token)
+    keep(db, path, token)
     if (!tryBegin(db)) {
       const holder = readHolder(db, token)
       db.close()
