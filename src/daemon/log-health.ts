@@ -144,7 +144,14 @@ export function watchLogFile(input: { log: EventLog; logger: Logger; everyMs?: n
     process.stderr.write(`haltd: ${message}\n`)
   })
   const timer = setInterval(() => {
-    const lost = input.log.checkFile()
+    let lost: string | undefined
+    try {
+      lost = input.log.checkFile()
+    } catch (e) {
+      // a look that failed says nothing of the files; the next one looks again
+      input.logger.error({ err: e, db: input.log.path }, 'the log file check failed')
+      return
+    }
     if (lost === undefined) return
     clearInterval(timer)
     unwatch()

@@ -2,7 +2,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { LogWriteFailed } from '../../src/core/log/errors.js'
-import { describeLogFault, watchLogHealth } from '../../src/daemon/log-health.js'
+import { describeLogFault, watchLogFile, watchLogHealth } from '../../src/daemon/log-health.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -48,5 +50,28 @@ describe('the log fault line', () => {
   it('given more refused than it keeps, names how many more there were', () => {
     const line = describeLogFault({ error: 'x', at: 0, failures: 150, events: 150, unrecorded: Array.from({ length: 100 }, () => 'order.canceled') })
     expect(line).toMatch(/could not record 150 event\(s\) since .*not recorded: order\.canceled ×100, and 50 more$/)
+  })
+})
+
+describe('the log file watch', () => {
+  it('given a look at the files that fails, logs it and looks again at the next tick, the process going on', async () => {
+    const log = openEventLog({ path: join(tempDir(), 'events.db') })
+    let looks = 0
+    log.checkFile = () => {
+      looks++
+      throw new Error('a look that failed')
+    }
+    const dest = memoryDestination()
+    const logger = createLogger({ destination: dest })
+    const stop = watchLogFile({ log, logger, everyMs: 20, now: () => Date.now() })
+    try {
+      const until = Date.now() + 5_000
+      while (looks < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+      expect(looks).toBeGreaterThanOrEqual(3)
+      expect(dest.lines.some((l) => l.includes('the log file check failed') && l.includes('a look that failed'))).toBe(true)
+    } finally {
+      stop()
+      log.close()
+    }
   })
 })

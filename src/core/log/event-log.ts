@@ -1327,7 +1327,16 @@ export class EventLog {
     if (checked === undefined || checked.kind === 'held' || checked.kind === 'contended') return undefined
     const consequence = `from the moment it was gone, another writer could open ${this.path}; this one stops writing`
     if (checked.kind === 'lost') return { reason: checked.why, consequence }
-    const tail = this.database.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    let tail: { seq: number; hash: string } | undefined
+    try {
+      tail = this.database.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e)
+      return {
+        reason: `${checked.why}; it was locked again, but the log's last event could not be read to make sure no one wrote it meanwhile: ${why}`,
+        consequence,
+      }
+    }
     const seq = tail?.seq ?? 0
     const hash = tail?.hash ?? GENESIS_HASH
     if (seq === this.seq && hash === this.hash) {

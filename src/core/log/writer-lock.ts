@@ -83,7 +83,14 @@ export function acquireWriterLock(logPath: string): WriterLock {
   const path = lockPathOf(realLogPath(logPath))
   let mine = held.get(path)
   if (!mine) {
-    mine = { db: lock(logPath, path), users: 0, file: fileIdOf(path), contended: 0 }
+    const db = lock(logPath, path)
+    let file: FileId | undefined
+    try {
+      file = fileIdOf(path)
+    } catch {
+      // looked at again at the first check
+    }
+    mine = { db, users: 0, file, contended: 0 }
     held.set(path, mine)
   }
   mine.users++
@@ -202,6 +209,8 @@ function checkHeld(logPath: string, path: string, holding: Held): LockCheck {
     // an unreadable folder says nothing of the file
     return { kind: 'held' }
   }
+  // not known since the lock was taken: the file there now is taken for the one locked
+  if (holding.file === undefined) holding.file = now
   if (now !== undefined && holding.file !== undefined && now.dev === holding.file.dev && now.ino === holding.file.ino) {
     holding.contended = 0
     return { kind: 'held' }
@@ -236,7 +245,11 @@ function checkHeld(logPath: string, path: string, holding: Held): LockCheck {
   if (holding.db.inTransaction) holding.db.exec('ROLLBACK')
   holding.db.close()
   holding.db = db
-  holding.file = fileIdOf(path)
+  try {
+    holding.file = fileIdOf(path)
+  } catch {
+    holding.file = undefined
+  }
   holding.contended = 0
   return { kind: 'retaken', why }
 }
