@@ -146,6 +146,9 @@ const ROWS_PER_INSERT = 32
 
 type Chained = { envelope: Envelope; json: string }
 
+/** What `checkFile` found gone: why, what it costs, and whether another file is at the log's path. */
+type FileLoss = { reason: string; consequence: string; replacedLog?: boolean }
+
 /** A batch row was ignored as a duplicate on the fast path; the batch is redone row by row. */
 class DuplicateInBatch extends Error {}
 
@@ -1244,12 +1247,14 @@ export class EventLog {
     const lost = this.fileGone() ?? this.lockGone()
     if (lost === undefined) return undefined
     this.fileLost = lost.reason
-    const failure = new LogWriteFailed(undefined, `${lost.reason}: ${lost.consequence}`, undefined)
+    const unlinked = lost.replacedLog === true ? this.unlinkOwnSideFiles() : ''
+    const failure = new LogWriteFailed(undefined, `${lost.reason}: ${lost.consequence}${unlinked}`, undefined)
     this.emitter.emit('write-failed', { error: failure, types: [] })
     return this.fileLost
   }
 
-  private fileGone(): { reason: string; consequence: string } | undefined {
+  /** The first of the log file, its WAL and its index that the path no longer names; `replacedLog` when another file is at the log's path. */
+  private fileGone(): FileLoss | undefined {
     const log = this.fileId!
     const files = [
       {
@@ -1258,7 +1263,8 @@ export class EventLog {
         id: log,
         gone: (what: string) => ({
           reason: `${this.path} was ${what} while haltd was writing it`,
-          consequence: `its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved${what === 'removed' ? '' : this.unlinkOwnSideFiles()}`,
+          consequence: `its events, to seq ${this.seq}, are in a file no path names, and are lost when haltd exits unless saved`,
+          replacedLog: what !== 'removed',
         }),
       },
       {
@@ -1322,7 +1328,7 @@ export class EventLog {
     return unlinked.length === 0 ? '' : `; this writer's ${unlinked.join(' and ')} were unlinked so no opener reads them into the new file`
   }
 
-  private lockGone(): { reason: string; consequence: string } | undefined {
+  private lockGone(): FileLoss | undefined {
     const checked = this.lock?.check()
     if (checked === undefined || checked.kind === 'held' || checked.kind === 'contended') return undefined
     const consequence = `from the moment it was gone, another writer could open ${this.path}; this one stops writing`

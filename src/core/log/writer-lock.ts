@@ -27,10 +27,11 @@ import { LogLocked, type LockHolder } from './errors.js'
  *   no longer names the file it locks, it locks the file there now, creating it if need be, or,
  *   where another process holds that one, reports the lock lost;
  * - an opener that finds the lock file not yet settled (no writer kept this very file: the mark
- *   names the file's device and inode, so a copy of a settled file put back is not settled) while the log shows signs of a live
- *   connection (its `-wal` or `-shm` beside it) writes its row, lets the lock go for
- *   `LOCK_SETTLE_MS`, longer than a live writer takes to notice and lock the new file, and is
- *   refused if someone took it meanwhile. A writer that kept the lock marks the file settled.
+ *   names the file's device and inode, so a copy of a settled file put back is not settled) while
+ *   the log shows signs of a live connection (its `-wal` or `-shm` beside it) writes its row,
+ *   lets the lock go for `LOCK_SETTLE_MS`, longer than a live writer takes to notice and lock the
+ *   new file, and is refused if someone took it meanwhile. A writer that kept the lock marks the
+ *   file settled.
  */
 export type WriterLock = {
   readonly path: string
