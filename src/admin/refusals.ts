@@ -92,3 +92,52 @@ export function refusalRecorder(input: {
     },
   }
 }
+
+export type CoalescedWarnings = {
+  /** Warn about one occurrence of `kind`: the first of a window at once, the rest counted into one line per window. */
+  warn(kind: string, msg: string, detail?: Record<string, unknown>): void
+  close(): void
+}
+
+/**
+ * Warnings a client can cause at will (requests that cannot be read, connections past the cap),
+ * kept from filling the process log: per kind, the first is written at once, the rest of the
+ * window only counted, and each window that counted any ends in one line with its count.
+ */
+export function coalescedWarnings(logger: Logger | undefined, windowMs = 60_000): CoalescedWarnings {
+  const open = new Map<string, { msg: string; count: number }>()
+  let timer: ReturnType<typeof setInterval> | undefined
+  const flush = () => {
+    for (const [kind, k] of open) {
+      if (k.count > 0) logger?.warn({ kind, count: k.count }, `${k.msg}: ${k.count} more in the last window`)
+      else open.delete(kind)
+      k.count = 0
+    }
+    if (open.size === 0 && timer) {
+      clearInterval(timer)
+      timer = undefined
+    }
+  }
+  return {
+    warn(kind, msg, detail) {
+      const k = open.get(kind)
+      if (k) {
+        k.count++
+        return
+      }
+      if (open.size >= 100) return
+      open.set(kind, { msg, count: 0 })
+      logger?.warn({ ...detail, kind }, msg)
+      if (!timer) {
+        timer = setInterval(flush, windowMs)
+        timer.unref()
+      }
+    },
+    close() {
+      flush()
+      if (timer) clearInterval(timer)
+      timer = undefined
+      open.clear()
+    },
+  }
+}

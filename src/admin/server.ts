@@ -26,7 +26,7 @@ import { type Metric, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './promet
 import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, type Session, sessionOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
 import { loginLimit, type LoginLimitOptions } from './login-limit.js'
-import { refusalRecorder } from './refusals.js'
+import { coalescedWarnings, refusalRecorder } from './refusals.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -56,7 +56,18 @@ export type AdminServerOptions = {
   loginLimit?: LoginLimitOptions
   /** Refused requests (403) are recorded per credential, route and cause once per this window, with their count. */
   refusalWindowMs?: number
+  /**
+   * Connections the listener holds at once; past it a new one is closed as it arrives. Each holds a
+   * file descriptor of the process, which the log, the checkpoint and the venues need too.
+   */
+  maxConnections?: number
+  /** How long a client may take to send a request's headers, and the whole request. */
+  headersTimeoutMs?: number
+  requestTimeoutMs?: number
 }
+
+/** Enough for every page, tool and socket a desk opens (128 of those are the sockets' own caps), far below a process's descriptors. */
+export const MAX_CONNECTIONS = 256
 
 export type AdminServer = {
   readonly host: string
@@ -402,7 +413,20 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   }
 
   // requireHostHeader off: a missing Host is refused by the host check, with a body saying so.
-  const server: Server = createServer({ requireHostHeader: false }, guarded(false))
+  // The timeouts are short because a slow client holds a connection, and connections are capped.
+  const headersTimeout = options.headersTimeoutMs ?? 10_000
+  const server: Server = createServer(
+    {
+      requireHostHeader: false,
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, options.requestTimeoutMs ?? 30_000),
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    },
+    guarded(false),
+  )
+  server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
+  const noisy = coalescedWarnings(logger)
+  server.on('drop', () => noisy.warn('dropped', `admin connection closed at once: ${server.maxConnections} are open already (admin.maxConnections)`))
   // Refused requests are answered before `100 Continue`, so a refused client never sends its body.
   server.on('checkContinue', guarded(true))
   server.on('connection', (socket: Socket) => {
@@ -410,7 +434,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     socket.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'admin socket error'))
   })
   server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
-    logger?.warn({ err: errInfo(e) }, 'admin request not understood')
+    noisy.warn(e.code ?? 'unknown', 'admin request not understood', { err: errInfo(e) })
     const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage
     if (e.code === 'ECONNRESET' || inFlight?.headersSent) {
       socket.destroy()
@@ -510,6 +534,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       // the page keeps what it last got: let it be the final word (the report)
       await Promise.all([...feeds.values()].map((flush) => flush().catch(() => undefined)))
       refusals.close()
+      noisy.close()
       for (const ws of sockets) ws.close(1001, 'haltd is stopping')
       wss.close()
       await new Promise<void>((resolve) => {

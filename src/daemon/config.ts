@@ -166,6 +166,12 @@ export const HaltdConfig = z
         feed: FeedConfig.optional(),
         /** Failed logins per remote address before it waits (5 a minute, then a minute, unless said). */
         loginLimit: LoginLimitConfig.optional(),
+        /**
+         * Connections the admin API holds at once (pages, tools, sockets); past it a new one is
+         * closed at once, so a flood of connections cannot take the descriptors the log, the
+         * checkpoint and the venues need.
+         */
+        maxConnections: z.number().int().min(16).max(10_000).default(256),
       })
       .prefault({}),
     venues: z.array(VenueConfig).default([]),

@@ -183,6 +183,7 @@ export async function startStandbyAdmin(input: {
     port: config.admin.port,
     logger,
     ...(config.admin.loginLimit ? { loginLimit: config.admin.loginLimit } : {}),
+    maxConnections: config.admin.maxConnections,
   })
   const infoPath = adminInfoPath(config.db.path)
   writeAdminInfo(infoPath, { url: server.url, token, pid: process.pid, db: config.db.path, startedAt: new Date(input.startedAt).toISOString() })

@@ -19,7 +19,7 @@ function problemsOf(f: () => unknown): { path: string; message: string }[] {
 describe('config', () => {
   it('fills every default from a config that names only the db', () => {
     const c = parseConfig(minimal)
-    expect(c.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 7707, allowNonLoopback: false, users: [] })
+    expect(c.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 7707, allowNonLoopback: false, users: [], maxConnections: 256 })
     expect(c.shutdown.graceful.deadlineMs).toBe(300_000)
     expect(c.shutdown.graceful.flatten).toBe('none')
     expect(c.shutdown.emergency.deadlineMs).toBe(25_000)
