@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnDemo, whenUp } from '../daemon/processes.js'
+import { type Daemon, spawnDemo, spawnHaltd, whenUp } from '../daemon/processes.js'
+import { freePort } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { launchBrowser, logIn, type PageDocument, testText } from './dashboard-support.js'
 
@@ -12,6 +13,11 @@ const linkStarts = (page: Page, prefix: string) =>
   page.waitForFunction((p) => ((globalThis as unknown as PageGlobals).document.getElementById('link')?.textContent ?? '').startsWith(p), prefix, {
     timeout: 15_000,
   })
+const hidden = (page: Page, id: string) =>
+  page.evaluate((i) => (globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean } } }).document.getElementById(i).hidden, id)
+/** The demo on a port of its own, so a restarted one is found where the page looks. */
+const demoOn = (db: string, port: number): Daemon => spawnHaltd(['demo', '--db', db, '--port', String(port), '--seed', '1', '--status-every', '0'], { db })
+
 const bodyClass = (page: Page) => page.evaluate(() => (globalThis as unknown as PageGlobals).document.body.className)
 
 let browser: Browser
@@ -48,5 +54,74 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
     expect(await bodyClass(page)).not.toContain('stale')
     d.child.kill('SIGTERM')
     expect((await d.exit).code).toBe(0)
+  })
+
+  it('given a daemon killed with SIGKILL under its page, then the page greys its view and says since when it has had no word; and when haltd starts again, the page asks for a login to see it', async () => {
+    // given the demo and its dashboard open
+    const db = join(tempDir(), 'demo.db')
+    const port = await freePort()
+    const d = demoOn(db, port)
+    const info = await whenUp(d)
+    const page = await browser.newPage()
+    await logIn(page, info.url, info.token)
+    await linkStarts(page, 'live')
+    expect(await testText(page, 'state')).toBe('RUNNING')
+
+    // when the daemon dies without a word
+    d.child.kill('SIGKILL')
+    await d.exit
+
+    // then the page does not go on showing RUNNING as current: the view is greyed and says since when it is old
+    await linkStarts(page, 'disconnected')
+    expect(await testText(page, 'link')).toMatch(/no word from haltd since \d\d:\d\d:\d\d/)
+    expect(await bodyClass(page)).toContain('stale')
+
+    // when haltd is started again, then the page finds it and, its session gone with the old process, asks for a login
+    const again = demoOn(db, port)
+    await whenUp(again)
+    await page.waitForFunction(
+      () => !(globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean } } }).document.getElementById('login').hidden,
+      undefined,
+      {
+        timeout: 45_000,
+      },
+    )
+    expect(await page.locator('#login-error').textContent()).toMatch(/log in/)
+    again.child.kill('SIGTERM')
+    expect((await again.exit).code).toBe(0)
+  })
+
+  it('given an emergency that ended the run under the page, then the page keeps the report, says haltd stopped, and finds haltd when it is started again', async () => {
+    const db = join(tempDir(), 'demo.db')
+    const port = await freePort()
+    const d = demoOn(db, port)
+    const info = await whenUp(d)
+    const page = await browser.newPage()
+    await logIn(page, info.url, info.token)
+    await linkStarts(page, 'live')
+
+    // when the emergency runs and the process exits
+    d.child.kill('SIGUSR2')
+    expect((await d.exit).code).toBe(3)
+
+    // then the report stays, and every part of the page says the run has stopped
+    await linkStarts(page, 'haltd has stopped')
+    expect(await testText(page, 'state')).toBe('STOPPED')
+    expect(await page.locator('#summary dd').first().textContent()).toBe('stopped')
+    expect(await hidden(page, 'app')).toBe(false)
+
+    // when it is started again (it comes up HALTED, latched), then the page finds it and asks for a login
+    const again = demoOn(db, port)
+    await whenUp(again)
+    await page.waitForFunction(
+      () => !(globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean } } }).document.getElementById('login').hidden,
+      undefined,
+      {
+        timeout: 45_000,
+      },
+    )
+    expect(await page.locator('#login-error').textContent()).toMatch(/restarted/)
+    again.child.kill('SIGTERM')
+    await again.exit
   })
 })

@@ -181,12 +181,25 @@ function connect() {
   })
   socket.addEventListener('close', (e) => {
     const done = latest?.view?.state === 'stopped' || latest?.view?.report
-    $('link').textContent = done ? 'haltd has stopped' : `disconnected${e.reason ? `: ${e.reason}` : ''}`
-    if (stopped || done) return
-    // the daemon went away or restarted: try again, less and less often
-    setTimeout(() => api('GET', '/session').then((r) => (r.status === 200 ? connect() : showLogin()), connect), retryMs)
+    if (done) {
+      $('link').textContent = 'haltd has stopped'
+    } else {
+      // a daemon that died says nothing more: what the page shows is what it last knew, not now
+      document.body.classList.add('stale')
+      const since = lastFrameAt ? `; no word from haltd since ${time(lastFrameAt)}, what is shown may be out of date` : ''
+      $('link').textContent = `disconnected${e.reason ? `: ${e.reason}` : ''}${since}`
+    }
+    if (stopped) return
+    // the daemon went away, stopped or restarted: look for it again, less and less often
+    setTimeout(() => api('GET', '/session').then((r) => (r.status === 200 ? connect() : restarted()), connect), retryMs)
     retryMs = Math.min(retryMs * 2, 30_000)
   })
+}
+
+/** A daemon answers again without this page's session: it is another run, which needs a login. */
+function restarted() {
+  showLogin()
+  $('login-error').textContent = 'haltd answers again but this session is gone (it restarted): log in to see it'
 }
 
 // A daemon that is frozen (SIGSTOP, a stall) keeps its socket open and sends nothing: the page
@@ -229,7 +242,8 @@ function render(frame) {
   badge($('killswitch'), v.killSwitch.latched ? `KILL SWITCH ${v.killSwitch.action ?? ''}` : 'kill switch off', v.killSwitch.latched ? 'bad' : '')
 
   $('summary').innerHTML = facts([
-    ['state', esc(v.state)],
+    // the report is the last word of a run that has ended, whatever the last status said
+    ['state', esc(v.report ? 'stopped' : v.state)],
     ['mode', esc(v.mode)],
     ['gate', v.gate.halted ? `closed${v.gate.reason ? `: ${esc(v.gate.reason)}` : ''}` : 'open'],
     [
