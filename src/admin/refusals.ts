@@ -39,7 +39,9 @@ export function refusalRecorder(input: {
   let timer: ReturnType<typeof setInterval> | undefined
 
   const write = (r: Refused, detail?: Record<string, string>, toEventLog = true) => {
-    input.logger?.warn({ ...detail, ...r }, r.count === 1 ? 'admin request refused' : `admin requests refused: ${r.count} in the last window`)
+    // `user`, not `name`: the process log's lines carry the logger's own name
+    const { name, ...rest } = r
+    input.logger?.warn({ ...detail, ...rest, user: name }, r.count === 1 ? 'admin request refused' : `admin requests refused: ${r.count} in the last window`)
     if (!toEventLog) return
     try {
       input.record(r)

@@ -295,6 +295,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     logger,
     ...(options.refusalWindowMs ? { windowMs: options.refusalWindowMs } : {}),
   })
+  /** What any client can cause at will (unauthenticated requests, unreadable ones, connections past the cap): logged, never flooding the log. */
+  const noisy = coalescedWarnings(logger, options.refusalWindowMs)
   const sockets = new Set<WebSocket>()
   const eventSockets = new Set<WebSocket>()
   /** The dashboard's feeds, each with its last-frame flush. */
@@ -337,6 +339,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     }
     const who = known.bearer(req.headers.authorization)
     if (!who) {
+      // not in the event log: a client without a credential may not write to it, even by failing
+      const why = req.headers.authorization === undefined ? 'no credential' : 'unknown token or scheme'
+      noisy.warn(`unauthenticated:${why}`, 'admin request refused: not authenticated', {
+        why,
+        route: `${shown(req.method ?? '')} ${shown(path)}`,
+        address: req.socket.remoteAddress ?? '(unknown)',
+      })
       throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>), or a session (log in at /)', undefined, {
         'www-authenticate': 'Bearer realm="haltd"',
         ...CLOSE,
@@ -425,7 +434,6 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     guarded(false),
   )
   server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
-  const noisy = coalescedWarnings(logger)
   server.on('drop', () => noisy.warn('dropped', `admin connection closed at once: ${server.maxConnections} are open already (admin.maxConnections)`))
   // Refused requests are answered before `100 Continue`, so a refused client never sends its body.
   server.on('checkContinue', guarded(true))

@@ -101,8 +101,8 @@ describe('roles on the admin API', () => {
       expect.objectContaining({ name: 'vera', role: 'viewer', route: 'POST /killswitch/activate', why: 'role', needs: ['operator', 'admin'], count: 1 }),
     )
     const refusals = logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'admin request refused')
-    expect(refusals).toContainEqual(expect.objectContaining({ name: 'vera', role: 'viewer', route: 'POST /killswitch/activate', needs: ['operator', 'admin'] }))
-    expect(refusals).toContainEqual(expect.objectContaining({ name: 'eddie', role: 'engine', route: 'POST /killswitch/reset', needs: ['admin'] }))
+    expect(refusals).toContainEqual(expect.objectContaining({ user: 'vera', role: 'viewer', route: 'POST /killswitch/activate', needs: ['operator', 'admin'] }))
+    expect(refusals).toContainEqual(expect.objectContaining({ user: 'eddie', role: 'engine', route: 'POST /killswitch/reset', needs: ['admin'] }))
   })
 
   it("lets an operator stop and slow trading, recording the operator's name and role as by", async () => {

@@ -76,8 +76,36 @@ describe('refused requests in the event log', () => {
     expect(refusedRows().map((r) => r.count)).toEqual([1])
     expect(logLines.map((l) => JSON.parse(l)).filter((l) => l.route === 'POST /shutdown')).toEqual([
       expect.objectContaining({ msg: 'admin request refused', count: 1 }),
-      expect.objectContaining({ msg: 'admin requests refused: 2 in the last window', count: 2, name: 'vera' }),
+      expect.objectContaining({ msg: 'admin requests refused: 2 in the last window', count: 2, user: 'vera' }),
     ])
+    // one `name` per line, the logger's: a second would leave a reader to guess which one counts
+    for (const line of logLines.filter((l) => l.includes('admin request'))) expect(line.match(/"name":/g) ?? []).toHaveLength(1)
+  })
+
+  it('given requests without a credential and with a wrong token, says so in the process log once per cause with the route and address, counts the rest, never writes the token, and writes nothing to the event log', async () => {
+    const windowMs = 300
+    const s = await start({ refusalWindowMs: windowMs })
+    const wrong = 'wrong-token-that-must-not-be-logged-0123'
+    // when 50 requests come with no credential and 50 with a wrong token
+    for (let i = 0; i < 50; i++) {
+      expect((await fetch(`${s.url}/status`)).status).toBe(401)
+      expect((await post(s, '/shutdown', { mode: 'emergency', reason: 'x' }, { authorization: `Bearer ${wrong}` })).status).toBe(401)
+    }
+    await sleep(windowMs * 2.5)
+
+    // then the first of each cause is logged at once, with its route and address
+    const lines = logLines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const first = lines.filter((l) => l.msg === 'admin request refused: not authenticated')
+    expect(first).toEqual([
+      expect.objectContaining({ why: 'no credential', route: 'GET /status', address: '127.0.0.1' }),
+      expect.objectContaining({ why: 'unknown token or scheme', route: 'POST /shutdown', address: '127.0.0.1' }),
+    ])
+    // and the rest counted, not written one by one
+    const counted = lines.filter((l) => String(l.msg).startsWith('admin request refused: not authenticated: '))
+    expect(counted.reduce((n, l) => n + Number(l.count), 0)).toBe(98)
+    // and the token is nowhere, and the log took nothing from a client it does not know
+    expect(logLines.some((l) => l.includes(wrong))).toBe(false)
+    expect([...log.read({})]).toHaveLength(0)
   })
 })
 

@@ -100,7 +100,7 @@ describe('the dashboard, by role', () => {
       body: { error: { code: 'FORBIDDEN', message: 'POST /shutdown needs the operator or admin role; vera is a viewer' } },
     })
     expect(eventsOf('shutdown.requested')).toEqual([])
-    expect(demo.logLines.some((l) => l.includes('admin request refused') && l.includes('"name":"vera"') && l.includes('"route":"POST /shutdown"'))).toBe(true)
+    expect(demo.logLines.some((l) => l.includes('admin request refused') && l.includes('"user":"vera"') && l.includes('"route":"POST /shutdown"'))).toBe(true)
     expect(eventsOf('access.refused').map((e) => e.data)).toEqual([
       { route: 'POST /shutdown', name: 'vera', role: 'viewer', why: 'role', needs: ['operator', 'admin'], count: 1, since: expect.any(Number) },
     ])
