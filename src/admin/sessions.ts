@@ -11,7 +11,8 @@ import type { LoginLimit } from './login-limit.js'
  * process's memory and sent back as an HttpOnly, SameSite=Strict cookie, so no token sits in a
  * URL or in storage a script can read. A session ends on logout, after `idleMs` without a
  * request while none of its sockets is open, after `maxMs` whatever happens, and with the
- * process; its sockets (the dashboard's feed, `/events`) close when it ends.
+ * process; its sockets (the dashboard's feed, `/events`) close when it ends. Each credential
+ * holds at most `perCredential` sessions: its oldest goes when it opens one more.
  */
 export const SESSION_COOKIE = 'haltd_session'
 
@@ -34,10 +35,11 @@ export type Sessions = {
   cookie(session?: Session): string
 }
 
-export function createSessions(options: { idleMs?: number; maxMs?: number; limit?: number; now?: () => number } = {}): Sessions {
+export function createSessions(options: { idleMs?: number; maxMs?: number; limit?: number; perCredential?: number; now?: () => number } = {}): Sessions {
   const idleMs = options.idleMs ?? 30 * 60_000
   const maxMs = options.maxMs ?? 12 * 60 * 60_000
   const limit = options.limit ?? 1_000
+  const perCredential = options.perCredential ?? 20
   const now = options.now ?? Date.now
   const live = new Map<string, Session>()
   const held = new Map<string, Set<() => void>>()
@@ -55,8 +57,12 @@ export function createSessions(options: { idleMs?: number; maxMs?: number; limit
     open(who) {
       const t = now()
       sweep(t)
-      // a full table drops its oldest session rather than refuse a login
-      if (live.size >= limit) end(live.keys().next().value as string)
+      // A credential past its share drops its own oldest session: logging in again and again
+      // with a viewer's token must not push an admin's session out of the table.
+      const own = [...live.values()].filter((s) => s.who.name === who.name && s.who.role === who.role)
+      if (own.length >= perCredential) end((own[0] as Session).id)
+      // a full table (many credentials) drops its oldest session rather than refuse a login
+      else if (live.size >= limit) end(live.keys().next().value as string)
       const session = { id: randomBytes(32).toString('base64url'), who, createdAt: t, seenAt: t }
       live.set(session.id, session)
       return session

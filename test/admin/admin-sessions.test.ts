@@ -196,6 +196,29 @@ describe('browser sessions', () => {
 })
 
 describe('the session table', () => {
+  it('given a viewer logging in a thousand times over, then an operator logged in before is still logged in, and the viewer holds only its share', async () => {
+    // given the operator's session, over the API
+    const login = (token: string) => call('POST', '/session', { origin: own }, { token })
+    const olga = String((await login(OLGA)).headers['set-cookie']).split(';')[0] as string
+    expect((await call('GET', '/session', { cookie: olga })).status).toBe(200)
+    // when the viewer logs in a thousand times, each a new session
+    const viewer: string[] = []
+    for (let i = 0; i < 1_000; i++) viewer.push(String((await login(VERA)).headers['set-cookie']).split(';')[0] as string)
+    // then the operator's session lives on, and the viewer's oldest went to make room for its newest
+    expect((await call('GET', '/session', { cookie: olga })).status).toBe(200)
+    expect((await call('GET', '/session', { cookie: viewer.at(-1) as string })).status).toBe(200)
+    expect((await call('GET', '/session', { cookie: viewer[0] as string })).status).toBe(401)
+  })
+
+  it("keeps at most its share of sessions per credential, dropping that credential's oldest", () => {
+    const sessions = createSessions({ perCredential: 3, limit: 5 })
+    const olga = sessions.open({ name: 'olga', role: 'operator' })
+    const vera = Array.from({ length: 10 }, () => sessions.open({ name: 'vera', role: 'viewer' }))
+    expect(sessions.find(olga.id)).toBeDefined()
+    expect(vera.map((s) => sessions.find(s.id) !== undefined)).toEqual([...Array(7).fill(false), true, true, true])
+    expect(sessions.size).toBe(4)
+  })
+
   it('forgets a session idle too long or older than its maximum', () => {
     let t = 0
     const sessions = createSessions({ idleMs: 100, maxMs: 250, now: () => t })
