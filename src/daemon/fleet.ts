@@ -9,7 +9,15 @@ import type { FleetOrigin, HaltdEvent, Origin } from '../events/index.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { openFleetBuckets, stopKey, type FleetBuckets } from '../cluster/fleet/buckets.js'
 import { fleetOperator, type FleetOperator } from '../cluster/fleet/operator.js'
-import { fleetOriginOf, inScope, readFleetKillSwitch, type FleetKillSwitch, type UnreadableFleetKillSwitch } from '../cluster/fleet/control.js'
+import {
+  fleetOriginOf,
+  inScope,
+  readFleetKillSwitchValue,
+  replayOf,
+  resetActivations,
+  type FleetKillSwitch,
+  type UnreadableFleetKillSwitch,
+} from '../cluster/fleet/control.js'
 import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
 import { parseFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
@@ -101,6 +109,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   const runStartedAt = input.now()
   /** Fleet actions this run has acted on: the same one seen again (watch, poll, reconnect) is one action. */
   const handled = new Set<string>()
+  /** Activations reset already (from the key's history at each connect, then as resets come): one seen again is a replay. */
+  const resets = new Set<string>()
 
   const publish = () => void registration?.publish().catch(input.onError)
 
@@ -138,7 +148,9 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
 
   /** Since when the switch's value could not be read, while it cannot. */
   let unreadableSince: number | undefined
-  const onKillSwitch = (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => {
+  const onKillSwitch = (read: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => {
+    const ks = read.state === 'unreadable' ? read : replayOf(read, revision, resets)
+    if (ks.state === 'reset' && ks.resets) resets.add(ks.resets)
     if (ks.state === 'unreadable') {
       // What the switch says cannot be read from it: it cannot reach this engine, which is what
       // fleet.onDisconnect decides for (halt until it can, or keep the state it is in). Said once per value.
@@ -235,8 +247,9 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   const follow = async (control: KV) => {
     watch?.stop()
     stopWatch?.stop()
-    const now = await readFleetKillSwitch(control)
-    if (now) onKillSwitch(now.value)
+    for (const id of await resetActivations(control)) resets.add(id)
+    const now = await readFleetKillSwitchValue(control)
+    if (now) onKillSwitch(now.value, now.revision)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
     stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError)
     const pendingStop = await control.get(stopKey(identity.engine))
@@ -293,8 +306,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       const control = buckets.control
       poll = setInterval(() => {
         if (seen)
-          readFleetKillSwitch(control).then(
-            (now) => now && onKillSwitch(now.value),
+          readFleetKillSwitchValue(control).then(
+            (now) => now && onKillSwitch(now.value, now.revision),
             () => {},
           )
       }, fleet.refreshMs)

@@ -175,6 +175,46 @@ describe('the fleet kill switch', { timeout: 30_000 }, () => {
     }
   })
 
+  it('given an activation reset, when its old value is written to the key again (a replay), then no engine acts on it as new: each names it, the view says so, and a reset writes over it', async () => {
+    // given an engine the switch latched and a reset reopened
+    const dest = memoryDestination()
+    const h = await started('ks-replay', { destination: dest })
+    const op = await operatorView(nats.url)
+    const view = fleetOperator(op.buckets, { host: 'desk-7' })
+    try {
+      const ks = await activateFleetKillSwitch(op.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason: 'bad deploy', known: new Set() })
+      await until('the engine halted', () => h.gate.halted)
+      const old = (await op.buckets.control.get('killswitch'))!.string()
+      await resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'rolled back' })
+      await until('the engine trades again', () => !h.gate.halted)
+
+      // when the old activation is written again, as it was
+      const replayed = await op.buckets.control.put('killswitch', old)
+
+      // then the running engine names it as a replay and, under onDisconnect keep, trades on
+      await until('the engine names the replay', () =>
+        dest.lines.some((l) => l.includes(`the value at revision ${replayed} cannot be read (it sets again activation ${ks.id}, which was reset`)),
+      )
+      expect(h.gate.halted).toBe(false)
+      await expect(h.orders.submit(order)).resolves.toMatchObject({ status: 'accepted' })
+      expect(fleetEvents(h, 'killswitch.activated')).toHaveLength(1)
+      // and the view does not say the switch is set
+      const seen = (await view.view()).killSwitch
+      expect(seen).toMatchObject({ state: 'unreadable', revision: replayed, why: expect.stringContaining('a replay, not a new activation') })
+      expect(describeKillSwitch(seen)).toMatch(/^fleet kill switch: UNREADABLE/)
+      // and an engine that starts now does not come up HALTED on it: it never saw the activation, the key's history did
+      const late = await started('ks-replay-late')
+      expect(late.gate.halted).toBe(false)
+      expect(fleetEvents(late, 'killswitch.activated')).toEqual([])
+
+      // and a reset writes over it
+      await view.reset({ by: 'ops-anna', reason: 'clear the replay' })
+      expect((await view.view()).killSwitch).toMatchObject({ state: 'reset', reason: 'clear the replay' })
+    } finally {
+      await op.nc.close()
+    }
+  })
+
   it('given the switch set, an engine that starts comes up HALTED, and a restart does not record the same activation again', async () => {
     const op = await operatorView(nats.url)
     const db = join(tempDir(), 'late.db')

@@ -86,11 +86,41 @@ export function parseFleetKillSwitch(text: string): FleetKillSwitch | undefined 
  */
 export type UnreadableFleetKillSwitch = { state: 'unreadable'; revision: number; why: string }
 
-/** The switch as the bucket holds it now: undefined when never set. */
+/**
+ * The switch as the bucket holds it now: undefined when never set. An activation the history
+ * shows reset already, written again, is a replay (see `replayOf`).
+ */
 export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
+  const now = await readFleetKillSwitchValue(control)
+  if (now?.value.state !== 'active') return now
+  return { value: replayOf(now.value, now.revision, await resetActivations(control)), revision: now.revision }
+}
+
+/** The key's value as it stands, without looking in its history for a replay (a reader that keeps the resets itself). */
+export async function readFleetKillSwitchValue(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
   const entry = await control.get(KILL_SWITCH_KEY)
   if (entry?.operation !== 'PUT') return undefined
   return { value: fleetKillSwitchAt(entry.string(), entry.revision), revision: entry.revision }
+}
+
+/** The ids of the activations the bucket's history shows reset. */
+export async function resetActivations(control: KV): Promise<Set<string>> {
+  const ids = new Set<string>()
+  for (const { value } of await fleetKillSwitchHistory(control)) if (value.state === 'reset' && value.resets) ids.add(value.resets)
+  return ids
+}
+
+/**
+ * An activation whose id was reset already is no new action: haltd writes a fresh id for each one,
+ * so the same value written again (a message captured and sent again, a backup restored over the
+ * key) is a replay. It says nothing readable about the switch now, so it is read as a value no
+ * haltd wrote: every engine names it and does what `fleet.onDisconnect` says, and a reset or a new
+ * activation writes over it. A reset older than the key's kept history is no longer known, and its
+ * replay is acted on: the switch errs towards halting.
+ */
+export function replayOf(ks: FleetKillSwitch, revision: number, resets: ReadonlySet<string>): FleetKillSwitch | UnreadableFleetKillSwitch {
+  if (ks.state !== 'active' || !resets.has(ks.id)) return ks
+  return { state: 'unreadable', revision, why: `it sets again activation ${ks.id}, which was reset: a replay, not a new activation` }
 }
 
 /** What the key's value at `revision` says: the switch, or why it says nothing readable. */

@@ -25,10 +25,10 @@ async function watchKey(
  */
 export async function watchFleetKillSwitch(
   control: KV,
-  onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch) => void,
+  onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => void,
   onError: (e: unknown) => void,
 ): Promise<Watch> {
-  return watchKey(control, KILL_SWITCH_KEY, KvWatchInclude.LastValue, (text, revision) => onValue(fleetKillSwitchAt(text, revision)), onError)
+  return watchKey(control, KILL_SWITCH_KEY, KvWatchInclude.LastValue, (text, revision) => onValue(fleetKillSwitchAt(text, revision), revision), onError)
 }
 
 /**
