@@ -11,6 +11,7 @@ import { loadConfig } from '../daemon/config.js'
 import { parseFlags, UsageError } from './args.js'
 import type { Command } from './command.js'
 import { operatorName } from './operator.js'
+import { oneLine, terminalJson } from './output.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 
@@ -118,7 +119,15 @@ function reasonOf(flags: { reason?: string | undefined }): string {
   return flags.reason
 }
 
+/**
+ * The switch in one line. Its fields are whatever was written to NATS, so each character a
+ * terminal would act on is shown as its escape: a value cannot rewrite the line that reports it.
+ */
 export function describeKillSwitch(ks: FleetKillSwitch | UnreadableFleetKillSwitch | null): string {
+  return oneLine(describeRaw(ks))
+}
+
+function describeRaw(ks: FleetKillSwitch | UnreadableFleetKillSwitch | null): string {
   if (!ks) return 'fleet kill switch: never set'
   if (ks.state === 'unreadable')
     return `fleet kill switch: UNREADABLE (revision ${ks.revision}: ${ks.why}); each engine keeps its state (see LATCHED below); reset or activate to write a readable value`
@@ -150,7 +159,7 @@ export function formatFleet(view: FleetView): string {
       r?.lastEventAt ?? '-',
       ks,
       reach(m),
-    ]
+    ].map(oneLine)
   })
   const head = ['ENGINE', 'INSTANCE', 'HOST', 'ROLE', 'STATE', 'OPEN', 'EXPOSURE', 'LAST EVENT', 'KILL SWITCH', 'REACHABLE']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
@@ -214,7 +223,7 @@ ${NATS_HELP}`,
       const { flags, positional } = parseFlags(rest, { ...NATS_FLAGS, json: 'boolean' })
       if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`)
       const view = await withFleet(flags, (op) => op.view())
-      out(flags.json ? JSON.stringify(view, null, 2) : formatFleet(view))
+      out(flags.json ? terminalJson(view) : formatFleet(view))
       return 0
     }
     if (sub === 'killswitch') {
@@ -237,11 +246,7 @@ ${NATS_HELP}`,
       }
       if (verb === 'history') {
         const history = await withFleet(flags, (op) => op.history())
-        out(
-          flags.json
-            ? JSON.stringify(history, null, 2)
-            : history.map((h) => describeKillSwitch(h).replace(/^fleet kill switch: /, '')).join('\n') || '(never set)',
-        )
+        out(flags.json ? terminalJson(history) : history.map((h) => describeKillSwitch(h).replace(/^fleet kill switch: /, '')).join('\n') || '(never set)')
         return 0
       }
       throw new UsageError("expected 'activate', 'reset' or 'history' (haltd fleet killswitch activate --reason TEXT)")

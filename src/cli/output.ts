@@ -36,3 +36,14 @@ const EACH_UNPRINTABLE = new RegExp(UNPRINTABLE.source, 'g')
  */
 export const oneLine = (text: string): string =>
   text.replace(EACH_UNPRINTABLE, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u{${c.codePointAt(0)!.toString(16)}}`))
+
+/**
+ * JSON for a terminal: the characters JSON.stringify leaves as they are but a terminal acts on
+ * (C1 controls, bidirectional overrides) written as their `\u` escapes, which any JSON reader
+ * reads back as the same text.
+ */
+export const terminalJson = (value: unknown): string =>
+  JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
