@@ -12,6 +12,7 @@ import { parseFlags, UsageError } from './args.js'
 import type { Command } from './command.js'
 import { operatorName } from './operator.js'
 import { oneLine, terminalJson } from './output.js'
+import { UNPRINTABLE } from '../events/text.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 
@@ -104,10 +105,20 @@ async function withFleet<T>(
   }
 }
 
+/** Text an operator signs into the fleet and every engine's log: one printable line, as the admin API asks of a reason. */
+function printable(flag: string, text: string): string {
+  const bad = UNPRINTABLE.exec(text)
+  if (bad)
+    throw new UsageError(
+      `${flag} must be one line of printable text: it holds ${oneLine(bad[0])} (line breaks, tabs, control characters and bidirectional overrides are refused)`,
+    )
+  return text
+}
+
 const signer = (flags: { by?: string | undefined }): string => {
   if (flags.by !== undefined) {
     if (flags.by.trim() === '') throw new UsageError('--by needs a name')
-    return flags.by
+    return printable('--by', flags.by)
   }
   const by = operatorName()
   if (by === undefined) throw new UsageError('--by NAME is required: this process has no login name to sign with')
@@ -116,7 +127,7 @@ const signer = (flags: { by?: string | undefined }): string => {
 
 function reasonOf(flags: { reason?: string | undefined }): string {
   if (!flags.reason?.trim()) throw new UsageError('--reason TEXT is required: the fleet and every engine record why')
-  return flags.reason
+  return printable('--reason', flags.reason)
 }
 
 /**
@@ -258,6 +269,7 @@ ${NATS_HELP}`,
       const validFor = flags['valid-for']
       if (validFor !== undefined && validFor <= 0) throw new UsageError(`--valid-for must be a positive number of seconds, got ${validFor}`)
       if (flags.reason !== undefined && flags.reason.trim() === '') throw new UsageError('--reason must not be empty')
+      if (flags.reason !== undefined) printable('--reason', flags.reason)
       const mode = flags.emergency ? 'emergency' : 'graceful'
       const input = {
         by: signer(flags),

@@ -67,4 +67,26 @@ describe('who signs an operator command', () => {
     expect(empty.status).toBe(1)
     expect(empty.stderr).toMatch(/--by needs a name/)
   })
+
+  it('refuses a --reason or --by that is not one printable line, naming the flag, and writes nothing to the fleet', { timeout: 60_000 }, async () => {
+    const nats = await startNats()
+    closing.push(() => nats.close())
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [dist('src/cli.js'), 'fleet', ...args, '--nats', nats.url], { cwd: repoRoot, encoding: 'utf8', timeout: 40_000 })
+
+    // when each command is given text with a line break, a terminal escape, a tab or a bidirectional override
+    const refused = [
+      cli(['killswitch', 'activate', '--reason', 'bad deploy\nfleet kill switch: not set', '--all']),
+      cli(['killswitch', 'activate', '--reason', 'bad deploy', '--by', 'anna\u001b[2K', '--all']),
+      cli(['killswitch', 'reset', '--reason', 'rolled\tback']),
+      cli(['stop', '--reason', 'end of day\u202e', '--timeout', '1']),
+    ]
+
+    // then each exits 1 naming the flag, and the fleet holds nothing from them
+    expect(refused.map((r) => r.status)).toEqual([1, 1, 1, 1])
+    expect(refused.map((r) => /(--reason|--by) must be one line of printable text/.exec(r.stderr)?.[1])).toEqual(['--reason', '--by', '--reason', '--reason'])
+    const history = cli(['killswitch', 'history', '--json'])
+    expect(history.status).toBe(0)
+    expect(JSON.parse(history.stdout)).toEqual([])
+  })
 })
