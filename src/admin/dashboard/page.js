@@ -180,6 +180,12 @@ function connect() {
     }
   })
   socket.addEventListener('close', (e) => {
+    if (e.code === 4401 && !stopped) {
+      // the session ended (logged out elsewhere, its maximum age): haltd itself is fine
+      showLogin()
+      $('login-error').textContent = e.reason || 'the session has ended: log in again'
+      return
+    }
     const done = latest?.view?.state === 'stopped' || latest?.view?.report
     if (done) {
       $('link').textContent = 'haltd has stopped'
@@ -199,7 +205,7 @@ function connect() {
 /** A daemon answers again without this page's session: it is another run, which needs a login. */
 function restarted() {
   showLogin()
-  $('login-error').textContent = 'haltd answers again but this session is gone (it restarted): log in to see it'
+  $('login-error').textContent = 'haltd answers again, without this session (it restarted, or the session ended): log in to see it'
 }
 
 // A daemon that is frozen (SIGSTOP, a stall) keeps its socket open and sends nothing: the page
