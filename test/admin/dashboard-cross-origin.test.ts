@@ -100,7 +100,7 @@ describe('the dashboard against another origin', () => {
     const refusals = demo.logLines.filter((l) => l.includes('admin request refused') && l.includes('"why":"cross-origin"')).slice(refusedBefore)
     // the two reads, the no-cors post, the form post, the two upgrades: each refused by its Origin
     expect(refusals.length).toBeGreaterThanOrEqual(6)
-    for (const line of refusals) expect(JSON.parse(line)).toMatchObject({ name: 'adam', role: 'admin', origin: otherUrl })
+    for (const line of refusals) expect(JSON.parse(line)).toMatchObject({ user: 'adam', role: 'admin', origin: otherUrl })
     await context.close()
   }, 30_000)
 })
