@@ -247,7 +247,15 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   const follow = async (control: KV) => {
     watch?.stop()
     stopWatch?.stop()
-    for (const id of await resetActivations(control)) resets.add(id)
+    // without the history the switch is still followed: only a replay of an older activation goes unnamed
+    const known = await resetActivations(control).catch((e: unknown) => {
+      logger.warn(
+        { err: e instanceof Error ? e.message : String(e) },
+        "fleet: the kill switch's history could not be read; a replayed activation may be taken as new",
+      )
+      return new Set<string>()
+    })
+    for (const id of known) resets.add(id)
     const now = await readFleetKillSwitchValue(control)
     if (now) onKillSwitch(now.value, now.revision)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
@@ -299,7 +307,12 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
         instance: identity.instance,
         row,
         refreshMs: fleet.refreshMs,
-        onError: input.onError,
+        // NATS going away fails a write or two before the link says so: named, not a bare "background error"
+        onError: (e) =>
+          logger.warn(
+            { engine: identity.engine, err: e instanceof Error ? e.message : String(e) },
+            "fleet: this engine's row could not be written to the registry; the fleet sees it STALE until a write succeeds",
+          ),
       })
       setSeen(true)
       // A watch that missed a change (the server restarted under it) is caught up by a read each refresh.

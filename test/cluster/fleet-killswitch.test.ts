@@ -337,4 +337,23 @@ describe('an engine that cannot see the fleet', { timeout: 30_000 }, () => {
       await proxy.close()
     }
   })
+
+  it('given NATS frozen under a trading engine, when its registry row cannot be written, then the log names that write, not a bare background error', {
+    timeout: 45_000,
+  }, async () => {
+    const own = await startNats()
+    const dest = memoryDestination()
+    const h = await fleetEngine(own.url, 'ks-frozen', { destination: dest })
+    engines.push(h)
+    own.pause()
+    try {
+      // the next refresh's write waits for an answer that cannot come
+      await until('the failed write named', () => dest.lines.some((l) => l.includes("fleet: this engine's row could not be written to the registry")), 30_000)
+      expect(dest.lines.filter((l) => l.includes('"msg":"background error"'))).toEqual([])
+      // and trading goes on (onDisconnect keep)
+      await expect(h.orders.submit(order)).resolves.toMatchObject({ status: 'accepted' })
+    } finally {
+      own.resume()
+    }
+  })
 })
