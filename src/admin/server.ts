@@ -371,14 +371,17 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const target = admit(req)
       path = target.path
       const route = Object.hasOwn(table, path) ? table[path] : undefined
-      const open = route && Object.hasOwn(route, req.method ?? '') && route[req.method as 'GET' | 'POST']?.needs === 'anyone'
+      // HEAD is GET without its body (RFC 9110): monitors ask it; Node leaves the body out of the answer
+      const method = (req.method === 'HEAD' ? 'GET' : req.method) as 'GET' | 'POST'
+      const open = route && Object.hasOwn(route, method ?? '') && route[method]?.needs === 'anyone'
       // Before 404 and 405: without a credential, nothing says which routes exist.
       const who = open ? undefined : authenticate(req, req.method !== 'GET' && req.method !== 'HEAD', path).who
       if (!route) throw new HttpRefusal(404, 'NOT_FOUND', `no route ${shown(path)}`, undefined, CLOSE)
-      const method = req.method as 'GET' | 'POST'
       const handler = Object.hasOwn(route, method) ? route[method] : undefined
       if (!handler) {
-        const allow = Object.keys(route).join(', ')
+        const allow = Object.keys(route)
+          .flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]))
+          .join(', ')
         throw new HttpRefusal(405, 'METHOD_NOT_ALLOWED', `${shown(req.method ?? '')} is not allowed on ${path} (allowed: ${allow})`, undefined, {
           allow,
           ...CLOSE,

@@ -72,7 +72,21 @@ describe('admin API', () => {
     const wrong = await call('GET', '/shutdown')
     expect(wrong.status).toBe(405)
     expect(wrong.headers.get('allow')).toBe('POST')
-    expect((await call('POST', '/status', { body: {} })).status).toBe(405)
+    const status = await call('POST', '/status', { body: {} })
+    expect(status.status).toBe(405)
+    expect(status.headers.get('allow')).toBe('GET, HEAD')
+  })
+
+  it('answers HEAD as GET without the body, behind the same token, as monitors ask it', async () => {
+    // given a reader's GET of /health
+    const get = await call('GET', '/health')
+    // when the same is asked with HEAD
+    const head = await call('HEAD', '/health')
+    // then the status and the length are the GET's, and no body comes
+    expect([head.status, head.headers.get('content-length'), head.text]).toEqual([get.status, get.headers.get('content-length'), ''])
+    // and without a token it is refused like a GET, and it acts on nothing
+    expect((await call('HEAD', '/status', { token: null })).status).toBe(401)
+    expect((await call('HEAD', '/shutdown')).status).toBe(405)
   })
 
   it('answers a WebSocket route asked for without an upgrade with 426 saying how to open it, not 404, and still only to a caller with a token', async () => {
