@@ -57,6 +57,10 @@ export const ShutdownSummary = z.strictObject({
     .nullable(),
   commandsIssued: z.number().int(),
   commandsFailed: z.number().int(),
+  /** Requests that arrived while it ran and changed nothing (a SIGTERM during the emergency): received, recorded, ignored. */
+  ignoredRequests: z.number().int(),
+  /** The first of them by what they asked (the count above has them all). */
+  ignored: z.array(z.strictObject({ mode: ShutdownMode, reason: z.string(), origin: z.string(), at: z.number().nullable(), seq: z.number().int().nullable() })),
   steps: z.array(TimelineStep),
 })
 export type ShutdownSummary = z.infer<typeof ShutdownSummary>

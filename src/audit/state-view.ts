@@ -49,6 +49,8 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     phases: shutdownPhases(s) ?? null,
     commandsIssued: s.commandsIssued,
     commandsFailed: s.commandsFailed,
+    ignoredRequests: s.ignoredRequests,
+    ignored: s.ignored.map((r) => ({ mode: r.mode, reason: r.reason, origin: r.origin, at: r.at ?? null, seq: r.seq ?? null })),
     steps: s.steps.map((step) => ({
       number: step.step,
       name: step.name,

@@ -15,6 +15,9 @@ export type SignalHandlers = {
  * SIGTERM and SIGINT start a graceful shutdown; a second one during it escalates to emergency
  * (the double Ctrl-C convention). SIGUSR2 is the emergency path at any time. For an emergency the
  * gate closes inside the handler itself, before any await, so no order slips out meanwhile.
+ * A signal during an emergency changes nothing but is still requested, so the shutdown records
+ * it as received and ignored: SIGTERM and SIGUSR2 sent together reach Node USR2 first (the kernel
+ * delivers the lower signal number first), and the audit must show the TERM too.
  * SIGHUP and SIGUSR1 are taken and logged, and do nothing else. Returns the function that removes
  * the handlers.
  */
@@ -33,12 +36,14 @@ export function installSignalHandlers(h: SignalHandlers, target: NodeJS.Process 
       return
     }
     h.onSignal?.(signal, 'ignored: emergency already under way')
+    h.request('graceful', `${signal} received during emergency shutdown`)
   }
   const emergency = (signal: NodeJS.Signals) => {
     h.halt(`${signal}: emergency`)
     const under = h.shuttingDown()
     if (under === 'emergency') {
       h.onSignal?.(signal, 'ignored: emergency already under way')
+      h.request('emergency', `${signal} received during emergency shutdown`)
       return
     }
     h.onSignal?.(signal, under === 'graceful' ? 'escalate to emergency' : 'emergency shutdown')

@@ -76,10 +76,18 @@ export type ShutdownState = {
   /** Every command issued, by id (ids are unique within a shutdown). */
   commands: Map<string, CommandRecord>
   ignoredRequests: number
+  /** The requests that arrived once it ran and changed nothing (the first `IGNORED_KEPT`; `ignoredRequests` counts all). */
+  ignored: IgnoredRequest[]
   completed?: Omit<EventData<'shutdown.completed'>, 'shutdownId'> & { at?: number }
   /** Time of the newest event folded (from the envelopes), for durations. */
   lastTs?: number
 }
+
+/** A request for a shutdown while one ran that changed nothing (an emergency already under way), as recorded. */
+export type IgnoredRequest = { mode: ShutdownMode; reason: string; origin: Origin; at?: number; seq?: number }
+
+/** How many ignored requests a fold keeps by name: a flood of signals must not grow it without end. */
+export const IGNORED_KEPT = 20
 
 /**
  * A stored shutdown event: an Envelope or a projection's Fact is one. `ts` and `seq` are
@@ -90,7 +98,7 @@ export type ShutdownFact = Extract<HaltdEvent, { type: `shutdown.${string}` }> &
 const quiet: AnomalySink = () => {}
 
 export function initialShutdownState(): ShutdownState {
-  return { procedure: 'graceful', reason: '', options: ShutdownOptions.parse({}), steps: [], commands: new Map(), ignoredRequests: 0 }
+  return { procedure: 'graceful', reason: '', options: ShutdownOptions.parse({}), steps: [], commands: new Map(), ignoredRequests: 0, ignored: [] }
 }
 
 const optionsOf = recordedShutdownOptions
@@ -204,6 +212,16 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact, note: 
       return state
     case 'shutdown.request-ignored':
       state.ignoredRequests++
+      if (state.ignored.length < IGNORED_KEPT) {
+        const { mode, reason, origin } = event.data
+        state.ignored.push({
+          mode,
+          reason,
+          origin,
+          ...(event.ts !== undefined ? { at: event.ts } : {}),
+          ...(event.seq !== undefined ? { seq: event.seq } : {}),
+        })
+      }
       return state
     case 'shutdown.completed': {
       const { shutdownId: _id, ...rest } = event.data
@@ -278,6 +296,7 @@ export type ShutdownProgress = {
   requestedAt: number | null
   escalation?: { to: 'emergency'; reason: string; origin: Origin; at?: number; seq?: number }
   ignoredRequests: number
+  ignored: IgnoredRequest[]
   steps: StepProgress[]
   commandsIssued: number
   commandsCompleted: number
@@ -331,6 +350,7 @@ export function shutdownProgress(state: ShutdownState): ShutdownProgress {
     requestedAt: state.requestedAt ?? null,
     ...(e ? { escalation: { to: 'emergency' as const, ...e } } : {}),
     ignoredRequests: state.ignoredRequests,
+    ignored: state.ignored.map((r) => ({ ...r })),
     steps,
     commandsIssued: state.commands.size,
     commandsCompleted: completedCount,

@@ -52,8 +52,19 @@ export function shutdownLine(s: AuditReport['shutdowns'][number]): string {
     s.completedAt !== null ? `completed ${iso(s.completedAt)}: ${s.outcome}, exit ${s.exitCode}, took ${took}` : 'not completed',
     deadline,
     `${s.commandsIssued} commands (${s.commandsFailed} failed)`,
+    ignoredLine(s),
   ]
   return parts.filter(Boolean).join(' · ')
+}
+
+/** The requests that reached the shutdown while it ran and changed nothing: each was received, and the audit says so. */
+function ignoredLine(s: AuditReport['shutdowns'][number]): string {
+  if (s.ignoredRequests === 0) return ''
+  const listed = s.ignored.map(
+    (r) => `${r.mode} by ${r.origin}${r.at !== null ? ` at ${iso(r.at)}` : ''}${r.seq !== null ? ` (seq ${r.seq})` : ''}: ${r.reason}`,
+  )
+  const more = s.ignoredRequests - s.ignored.length
+  return `${s.ignoredRequests} further request(s) received and ignored (${listed.join('; ')}${more > 0 ? `; and ${more} more` : ''})`
 }
 
 export function reconciliationTable(r: AuditReport): Table {
