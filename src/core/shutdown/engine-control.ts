@@ -53,7 +53,7 @@ export async function controlEngine(action: EngineCommandAction, graceMs: number
         detail: {
           gone: false,
           evidence: c.evidence,
-          error: c.looked ? `the engine is still running (${c.evidence})` : `the engine was not seen gone: ${c.evidence}`,
+          error: c.told ? `the engine is still running (${c.evidence})` : `the engine was not seen gone: ${c.evidence}`,
         },
       }
     }
@@ -62,49 +62,65 @@ export async function controlEngine(action: EngineCommandAction, graceMs: number
   }
 }
 
-/** Stop, up to the grace for it to go, then kill: each within what is left, never past it. */
+/**
+ * Stop, up to the grace for it to go, then kill: each within what is left, never past it. The time
+ * is cut in quarters, and each action and each look has a share of its own, so an action that hangs
+ * (a stop over HTTP that never answers, a kill command that never exits) spends its share and no
+ * more: the look after it always runs, and the result says what that look found, never only that
+ * the time ran out. The first look (gone already?) has at most a quarter; the stop ends by half
+ * time where a kill follows, else by three quarters; the look after the stop has at least a quarter
+ * (the grace where that is longer), until the kill's quarter; the kill leaves half of its quarter
+ * to the last look.
+ */
 async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<EngineCommandResult> {
-  // The kill and its wait keep a quarter of the time, and the first look (is it gone already?) has
-  // at most a quarter: a look that hangs, or a slow one started just before the grace ends, would
-  // otherwise run on into the time of what comes after it.
   const start = ctx.clock.now()
+  const quarter = Math.floor((until - start) / 4)
   const canKill = ctx.engine.how('kill') !== undefined
-  const beforeKill = canKill ? until - Math.floor((until - start) / 4) : until
-  const first = await checked(ctx, start + Math.floor((until - start) / 4), start)
+  const beforeKill = canKill ? until - quarter : until
+  const stopEnd = canKill ? start + 2 * quarter : until - quarter
+  const first = await checked(ctx, start + quarter, start)
   if (first.gone) return { outcome: 'ok', detail: { gone: true, alreadyGone: true, evidence: first.evidence } }
-  const stop = await recorded(ctx, 'stop', beforeKill)
+  const stop = await recorded(ctx, 'stop', stopEnd)
   const graceEnd = Math.min(ctx.clock.now() + graceMs, beforeKill)
   let afterStop: Looked | undefined
   if (stop.result !== 'failed' || !canKill) {
-    afterStop = await checked(ctx, graceEnd, graceEnd)
+    // looked at within the grace, and for at least a quarter whatever the stop spent
+    const lookEnd = Math.min(beforeKill, Math.max(graceEnd, ctx.clock.now() + quarter))
+    afterStop = await checked(ctx, lookEnd, graceEnd)
     if (afterStop.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'stop', evidence: afterStop.evidence } }
   }
   if (!canKill) {
-    // what is known: a stop that failed or had no answer, or a look that saw the engine, or none
-    const why =
+    // what is known: how the stop went, and what the look after it found (or that none was made)
+    const stopWent =
       stop.result === 'failed' || stop.result === 'timed-out'
         ? `the stop ${stop.result === 'failed' ? 'failed' : 'had no answer in time'} (${stop.error})`
-        : afterStop?.looked
-          ? `the engine did not stop within ${graceMs} ms`
-          : `the engine was not seen gone after the stop (${afterStop?.evidence ?? 'not looked at'})`
-    return { outcome: 'failed', detail: { gone: false, error: `${why} and no kill is configured` } }
+        : `the stop was ${stop.result === 'done' ? 'carried out' : 'not needed (no engine to act on)'}`
+    return { outcome: 'failed', detail: { gone: false, error: `${stopWent}; ${notGone(afterStop, 'after the stop')}; and no kill is configured` } }
   }
   // An engine the stop continued runs free unless the kill reaches it: a kill that takes no time (a
   // signal) is sent even when the looks before it overran their share (a look spawned on a loaded
   // machine can), so the terminate never ends on "no time left" with the engine running.
-  const kill = await recorded(ctx, 'kill', until, ctx.engine.instant?.('kill') === true)
+  const kill = await recorded(ctx, 'kill', until - Math.floor(quarter / 2), ctx.engine.instant?.('kill') === true)
   const afterKill = await checked(ctx, until, until)
   if (afterKill.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'kill', evidence: afterKill.evidence } }
   const error = kill.error
-    ? `kill failed: ${kill.error}`
-    : afterKill.looked
-      ? `the engine is still running after kill (${afterKill.evidence})`
-      : `the engine was not seen gone after the kill (${afterKill.evidence})`
+    ? `kill ${kill.result === 'timed-out' ? 'had no answer in time' : 'failed'}: ${kill.error}; ${notGone(afterKill, 'after it')}`
+    : `${notGone(afterKill, 'after the kill')}`
   return { outcome: 'failed', detail: { gone: false, error } }
 }
 
-/** What a look at the engine found; `looked` false when no time was left for one. */
-type Looked = { gone: boolean; evidence: string; looked: boolean }
+/** What a look that did not see the engine gone found: the engine seen running, no answer either way, or no look made. */
+function notGone(look: Looked | undefined, when: string): string {
+  if (look === undefined || !look.looked) return `the engine was not seen gone ${when} (${look?.evidence ?? 'not looked at'})`
+  if (look.told) return `the engine is still running ${when} (${look.evidence})`
+  return `the engine was not seen gone ${when}: haltd could not tell (${look.evidence})`
+}
+
+/**
+ * What a look at the engine found; `looked` false when no time was left for one, `told` false when
+ * the look had no answer either way (it failed or was cut off): only a look that told says running.
+ */
+type Looked = { gone: boolean; evidence: string; looked: boolean; told: boolean }
 
 type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out'; how: string; error?: string }
 
@@ -141,14 +157,14 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTi
 async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<Looked> {
   const started = ctx.clock.now()
   append(ctx, { type: 'engine.action-requested', data: { action: 'check', how: ctx.engine.how('check') ?? 'not configured', shutdownId: ctx.shutdownId } })
-  let last: Looked = { gone: false, evidence: 'no time was left to look', looked: false }
+  let last: Looked = { gone: false, evidence: 'no time was left to look', looked: false, told: false }
   for (;;) {
     const budget = until - ctx.clock.now()
     if (budget <= 0) break
     try {
-      last = { ...(await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`)), looked: true }
+      last = { ...(await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`)), looked: true, told: true }
     } catch (e) {
-      last = { gone: false, evidence: `could not tell: ${messageOf(e)}`, looked: true }
+      last = { gone: false, evidence: `could not tell: ${messageOf(e)}`, looked: true, told: false }
     }
     if (last.gone || ctx.clock.now() + POLL_MS > waitUntil) break
     await sleep(POLL_MS)
