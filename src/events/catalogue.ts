@@ -379,14 +379,16 @@ export const current = {
   },
   /**
    * What came of it: `done` (the signal was delivered, the call or command succeeded), `failed`,
-   * `timed-out`, or `gone` (the engine was found gone: nothing to act on). `gone` after a check
-   * says whether the engine is gone as far as haltd can tell (`evidence` says how it knows).
+   * `timed-out`, `gone` (the engine was found gone: nothing to act on), or `abandoned` (the
+   * shutdown that asked for it was escalated to emergency while it was out: no longer waited for,
+   * its effect unknown). `gone` after a check says whether the engine is gone as far as haltd can
+   * tell (`evidence` says how it knows).
    */
   'engine.action-completed': {
     v: 1,
     data: z.strictObject({
       action: EngineAction,
-      result: z.enum(['done', 'failed', 'timed-out', 'gone']),
+      result: z.enum(['done', 'failed', 'timed-out', 'gone', 'abandoned']),
       gone: z.boolean().optional(),
       evidence: Reason.optional(),
       error: Reason.optional(),

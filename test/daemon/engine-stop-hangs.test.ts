@@ -3,7 +3,22 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { demoConfig } from '../../src/daemon/demo.js'
 import { tempDir } from '../support/tmp.js'
-import { events, spawnHaltd, whenUp } from './processes.js'
+import type { Envelope } from '../../src/events/index.js'
+import { events, spawnHaltd, waitFor, whenUp } from './processes.js'
+
+/** Each engine action in the log with how it ended: requests and completions paired in order, per action. */
+function engineActions(log: Envelope[]): { action: string; result: string | undefined; after: string[] }[] {
+  const out: { action: string; result: string | undefined; after: string[] }[] = []
+  for (const e of log) {
+    const data = e.data as { action?: string; result?: string; type?: string }
+    if (e.type === 'engine.action-requested') out.push({ action: data.action!, result: undefined, after: [] })
+    else if (e.type === 'engine.action-completed') {
+      const open = out.find((a) => a.action === data.action && a.result === undefined)
+      if (open) open.result = data.result
+    } else for (const a of out) if (a.result === undefined) a.after.push(e.type)
+  }
+  return out
+}
 
 describe('an engine whose stop never answers, beside a running daemon', { timeout: 120_000 }, () => {
   it('given a stop command that hangs while the engine leaves, when haltd shuts down gracefully, then step 11 still looks after the stop, sees the engine gone, and the shutdown ends clean', async () => {
@@ -43,5 +58,36 @@ describe('an engine whose stop never answers, beside a running daemon', { timeou
     const completed = terminate.find((e) => e.type === 'shutdown.command-completed' && (e.data as { commandId: string }).commandId === commandId)
     expect(completed?.data).toMatchObject({ outcome: 'ok', detail: { gone: true, stoppedBy: 'stop' } })
     expect(exit.code).toBe(0)
+  })
+})
+
+describe('an engine action out when the graceful shutdown is escalated', { timeout: 120_000 }, () => {
+  it('given a graceful stop of the engine that never answers, when SIGUSR2 escalates to emergency, then that stop ends abandoned in the log right after the escalation, and every engine action has an end', async () => {
+    // given an engine whose stop command hangs, and a graceful shutdown waiting on it at step 4
+    const dir = tempDir()
+    const db = join(dir, 'haltd.db')
+    const config = demoConfig({ db, port: 0, seed: 6, orders: 0 })
+    config.engine = { stop: { command: ['sleep', '600'] }, gone: { command: ['test', '-e', join(dir, 'never')] } } as typeof config.engine
+    const file = join(dir, 'haltd.json')
+    writeFileSync(file, JSON.stringify(config))
+    const d = spawnHaltd(['run', '--config', file], { db })
+    await whenUp(d)
+    process.kill(d.pid, 'SIGTERM')
+    await waitFor('the graceful stop of the engine under way', () => events(db, ['engine.action-requested']).length > 0, d)
+
+    // when the emergency takes over
+    process.kill(d.pid, 'SIGUSR2')
+    expect((await d.exit).code).toBe(3)
+
+    // then no engine action is left without its end, and the graceful's stop ended abandoned, not
+    // waited for, before the emergency acted on the engine
+    const log = events(db, ['engine.action-requested', 'engine.action-completed', 'shutdown.escalated'])
+    const actions = engineActions(log)
+    expect(actions.filter((a) => a.result === undefined)).toEqual([])
+    expect(actions[0]).toEqual({ action: 'stop', result: 'abandoned', after: ['shutdown.escalated'] })
+    const abandoned = log.find((e) => e.type === 'engine.action-completed')
+    expect(abandoned?.data).toMatchObject({ action: 'stop', result: 'abandoned', error: 'abandoned: the shutdown was escalated to emergency' })
+    // the emergency then acted on the engine itself
+    expect(actions.slice(1).map((a) => a.action)).toContain('freeze')
   })
 })

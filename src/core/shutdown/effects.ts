@@ -29,6 +29,8 @@ export type ExecuteContext = {
   limitMs: number
   /** Why the limit is what it is, for the timed-out detail. */
   limitBy: 'step budget' | 'deadline'
+  /** Aborted when the runner no longer waits for the command (its graceful shutdown was escalated). */
+  abandoned?: AbortSignal
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
@@ -210,7 +212,13 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
       return healthCheck(ctx, limit)
     case 'control-engine': {
       if (!ports.engine) return { outcome: 'failed', detail: { error: 'no engine control in this process' } }
-      return controlEngine(command.action, command.graceMs, limit, { log: ports.log, clock: ports.clock, engine: ports.engine, shutdownId: ctx.shutdownId })
+      return controlEngine(command.action, command.graceMs, limit, {
+        log: ports.log,
+        clock: ports.clock,
+        engine: ports.engine,
+        shutdownId: ctx.shutdownId,
+        ...(ctx.abandoned ? { abandoned: ctx.abandoned } : {}),
+      })
     }
     case 'report': {
       const report = { ...buildShutdownReport(ctx.state, ports.world()), head: anchorOf(ports.log) }

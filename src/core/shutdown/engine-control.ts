@@ -1,4 +1,4 @@
-import type { EventInput } from '../../events/index.js'
+import type { EventData, EventInput } from '../../events/index.js'
 import type { EngineCommandAction } from '../../events/shutdown.js'
 import type { EventLog } from '../log/event-log.js'
 import type { Clock } from '../../events/clock.js'
@@ -24,7 +24,14 @@ export type EngineControl = {
 
 export type EngineCommandResult = { outcome: 'ok' | 'failed' | 'timed-out'; detail: Record<string, unknown> }
 
-type Ctx = { log: EventLog; clock: Clock; engine: EngineControl; shutdownId: string }
+type Ctx = {
+  log: EventLog
+  clock: Clock
+  engine: EngineControl
+  shutdownId: string
+  /** Aborted when the shutdown no longer waits for this command (escalated to emergency): the action out ends `abandoned`, and no other is taken. */
+  abandoned?: AbortSignal
+}
 
 /** How often a wait for the engine to be gone looks again. */
 const POLL_MS = 25
@@ -80,7 +87,9 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   const stopEnd = canKill ? start + 2 * quarter : until - quarter
   const first = await checked(ctx, start + quarter, start)
   if (first.gone) return { outcome: 'ok', detail: { gone: true, alreadyGone: true, evidence: first.evidence } }
+  if (ctx.abandoned?.aborted) return abandonedResult(ctx.abandoned)
   const stop = await recorded(ctx, 'stop', stopEnd)
+  if (ctx.abandoned?.aborted) return abandonedResult(ctx.abandoned)
   const graceEnd = Math.min(ctx.clock.now() + graceMs, beforeKill)
   let afterStop: Looked | undefined
   if (stop.result !== 'failed' || !canKill) {
@@ -88,6 +97,7 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
     const lookEnd = Math.min(beforeKill, Math.max(graceEnd, ctx.clock.now() + quarter))
     afterStop = await checked(ctx, lookEnd, graceEnd)
     if (afterStop.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'stop', evidence: afterStop.evidence } }
+    if (ctx.abandoned?.aborted) return abandonedResult(ctx.abandoned)
   }
   if (!canKill) {
     // what is known: how the stop went, and what the look after it found (or that none was made)
@@ -101,12 +111,20 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   // signal) is sent even when the looks before it overran their share (a look spawned on a loaded
   // machine can), so the terminate never ends on "no time left" with the engine running.
   const kill = await recorded(ctx, 'kill', until - Math.floor(quarter / 2), ctx.engine.instant?.('kill') === true)
+  if (ctx.abandoned?.aborted) return abandonedResult(ctx.abandoned)
   const afterKill = await checked(ctx, until, until)
   if (afterKill.gone) return { outcome: 'ok', detail: { gone: true, stoppedBy: 'kill', evidence: afterKill.evidence } }
   const error = kill.error
     ? `kill ${kill.result === 'timed-out' ? 'had no answer in time' : 'failed'}: ${kill.error}; ${notGone(afterKill, 'after it')}`
     : `${notGone(afterKill, 'after the kill')}`
   return { outcome: 'failed', detail: { gone: false, error } }
+}
+
+const abandonedWhy = (signal: AbortSignal) => `abandoned: ${messageOf(signal.reason)}`
+
+/** A command no longer waited for: what it says, should anyone still read its answer. */
+function abandonedResult(signal: AbortSignal): EngineCommandResult {
+  return { outcome: 'failed', detail: { error: abandonedWhy(signal) } }
 }
 
 /** What a look that did not see the engine gone found: the engine seen running, no answer either way, or no look made. */
@@ -122,13 +140,22 @@ function notGone(look: Looked | undefined, when: string): string {
  */
 type Looked = { gone: boolean; evidence: string; looked: boolean; told: boolean }
 
-type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out'; how: string; error?: string }
+type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out' | 'abandoned'; how: string; error?: string }
 
-/** One action on the engine, recorded before it is taken and with what came of it. */
+/**
+ * One action on the engine, recorded before it is taken and with what came of it: an action out when
+ * its shutdown is escalated ends `abandoned` at once (it is no longer waited for), so the log never
+ * holds an action started and not ended.
+ */
 async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTime = false): Promise<Recorded> {
   const how = ctx.engine.how(action) ?? 'not configured'
+  // an action not started once its shutdown has moved on is not started at all
+  if (ctx.abandoned?.aborted) return { result: 'abandoned', how, error: abandonedWhy(ctx.abandoned) }
   const started = ctx.clock.now()
   append(ctx, { type: 'engine.action-requested', data: { action, how, shutdownId: ctx.shutdownId } })
+  const end = endOnce(ctx, started, (r: Recorded) => ({ action, result: r.result, ...(r.error ? { error: r.error } : {}) }))
+  const onAbandoned = () => end({ result: 'abandoned', how, error: abandonedWhy(ctx.abandoned!) })
+  ctx.abandoned?.addEventListener('abort', onAbandoned, { once: true })
   let result: Recorded
   const budget = until - started
   if (ctx.engine.how(action) === undefined) result = { result: 'failed', how, error: `no ${action} is configured for the engine` }
@@ -136,17 +163,28 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTi
   else {
     const ms = Math.max(1, budget)
     try {
-      result = { result: await withDeadline(ctx.engine.act(action, ms), ms, `${action} had no answer within ${ms} ms`), how }
+      result = { result: await withDeadline(ctx.engine.act(action, ms), ms, `${action} had no answer within ${ms} ms`, ctx.abandoned), how }
     } catch (e) {
-      result = { result: e instanceof DeadlinePassed ? 'timed-out' : 'failed', how, error: messageOf(e) }
+      result = { result: e instanceof DeadlinePassed ? 'timed-out' : e instanceof Abandoned ? 'abandoned' : 'failed', how, error: messageOf(e) }
     }
   }
-  const durationMs = Math.max(0, ctx.clock.now() - started)
-  append(ctx, {
-    type: 'engine.action-completed',
-    data: { action, result: result.result, ...(result.error ? { error: result.error } : {}), durationMs, shutdownId: ctx.shutdownId },
-  })
+  ctx.abandoned?.removeEventListener('abort', onAbandoned)
+  end(result)
   return result
+}
+
+/**
+ * The one `engine.action-completed` of an action: the first end wins. An action abandoned ends when
+ * its shutdown is escalated, in the log right behind the escalation and before the emergency acts,
+ * and whatever the action answers later is not recorded over it.
+ */
+function endOnce<R>(ctx: Ctx, started: number, data: (r: R) => Omit<EventData<'engine.action-completed'>, 'durationMs' | 'shutdownId'>): (r: R) => void {
+  let ended = false
+  return (r) => {
+    if (ended) return
+    ended = true
+    append(ctx, { type: 'engine.action-completed', data: { ...data(r), durationMs: Math.max(0, ctx.clock.now() - started), shutdownId: ctx.shutdownId } })
+  }
 }
 
 /**
@@ -155,51 +193,65 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTi
  * `until`, counts as not gone.
  */
 async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<Looked> {
+  if (ctx.abandoned?.aborted) return { gone: false, evidence: abandonedWhy(ctx.abandoned), looked: false, told: false }
   const started = ctx.clock.now()
   append(ctx, { type: 'engine.action-requested', data: { action: 'check', how: ctx.engine.how('check') ?? 'not configured', shutdownId: ctx.shutdownId } })
   let last: Looked = { gone: false, evidence: 'no time was left to look', looked: false, told: false }
-  for (;;) {
-    const budget = until - ctx.clock.now()
-    if (budget <= 0) break
-    try {
-      last = { ...(await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`)), looked: true, told: true }
-    } catch (e) {
-      last = { gone: false, evidence: `could not tell: ${messageOf(e)}`, looked: true, told: false }
-    }
-    if (last.gone || ctx.clock.now() + POLL_MS > waitUntil) break
-    await sleep(POLL_MS)
-  }
   // a look that never happened is recorded as such, never as one that saw the engine running
-  if (!last.looked) {
-    append(ctx, {
-      type: 'engine.action-completed',
-      data: { action: 'check', result: 'timed-out', error: last.evidence, durationMs: Math.max(0, ctx.clock.now() - started), shutdownId: ctx.shutdownId },
-    })
-    return last
+  const end = endOnce(ctx, started, (l: Looked & { abandoned?: boolean }) =>
+    l.abandoned
+      ? { action: 'check', result: 'abandoned', error: l.evidence }
+      : !l.looked
+        ? { action: 'check', result: 'timed-out', error: l.evidence }
+        : { action: 'check', result: l.gone ? 'gone' : 'done', gone: l.gone, evidence: l.evidence },
+  )
+  const onAbandoned = () => end({ gone: false, evidence: abandonedWhy(ctx.abandoned!), looked: false, told: false, abandoned: true })
+  ctx.abandoned?.addEventListener('abort', onAbandoned, { once: true })
+  try {
+    for (;;) {
+      const budget = until - ctx.clock.now()
+      if (budget <= 0 || ctx.abandoned?.aborted) break
+      try {
+        last = {
+          ...(await withDeadline(ctx.engine.check(budget), budget, `the check had no answer within ${budget} ms`, ctx.abandoned)),
+          looked: true,
+          told: true,
+        }
+      } catch (e) {
+        if (e instanceof Abandoned) break
+        last = { gone: false, evidence: `could not tell: ${messageOf(e)}`, looked: true, told: false }
+      }
+      if (last.gone || ctx.clock.now() + POLL_MS > waitUntil) break
+      await sleep(POLL_MS)
+    }
+  } finally {
+    ctx.abandoned?.removeEventListener('abort', onAbandoned)
   }
-  append(ctx, {
-    type: 'engine.action-completed',
-    data: {
-      action: 'check',
-      result: last.gone ? 'gone' : 'done',
-      gone: last.gone,
-      evidence: last.evidence,
-      durationMs: Math.max(0, ctx.clock.now() - started),
-      shutdownId: ctx.shutdownId,
-    },
-  })
+  if (ctx.abandoned?.aborted) return { gone: false, evidence: abandonedWhy(ctx.abandoned), looked: false, told: false }
+  end(last)
   return last
 }
 
 class DeadlinePassed extends Error {}
+class Abandoned extends Error {}
 
-function withDeadline<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+/** `p`, or a rejection at `ms` (DeadlinePassed) or when `abandoned` aborts (Abandoned), whichever comes first. */
+function withDeadline<T>(p: Promise<T>, ms: number, message: string, abandoned?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DeadlinePassed(message)), ms)
+    if (abandoned) {
+      onAbort = () => reject(new Abandoned(abandonedWhy(abandoned)))
+      if (abandoned.aborted) onAbort()
+      else abandoned.addEventListener('abort', onAbort, { once: true })
+    }
   })
   p.catch(() => {}) // a late failure after the deadline is not waited for
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+  return Promise.race([p, deadline]).finally(() => {
+    clearTimeout(timer)
+    if (onAbort) abandoned?.removeEventListener('abort', onAbort)
+  })
 }
 
 function append(ctx: Ctx, event: EventInput): void {

@@ -7,7 +7,7 @@ import { anchorOf } from '../log/anchor.js'
 import { buildShutdownReport, type ShutdownReport } from './report.js'
 import type { ShutdownCommand, ShutdownDecision } from './types.js'
 
-type InFlight = { procedure: Procedure }
+type InFlight = { procedure: Procedure; abandon: AbortController }
 
 /**
  * Runs one shutdown: asks the decider what to do, appends what it decided, carries out each
@@ -61,15 +61,20 @@ export class ShutdownRunner {
     if (procedureBefore === 'graceful' && this.state.procedure === 'emergency') this.onEscalated()
   }
 
-  /** An emergency took over: graceful commands still out are no longer waited for. */
+  /**
+   * An emergency took over: graceful commands still out are no longer waited for. Each is told so,
+   * and one that acts on the engine records how its action ended (abandoned), so no action it
+   * started is left open in the log when the emergency ends the process before it answers.
+   */
   private onEscalated(): void {
     this.procedureStartedAt = this.ports.clock.now()
-    const abandoned = [...this.inFlight].filter(([, c]) => c.procedure === 'graceful').map(([id]) => id)
-    for (const commandId of abandoned) this.inFlight.delete(commandId)
+    const abandoned = [...this.inFlight].filter(([, c]) => c.procedure === 'graceful')
+    for (const [commandId] of abandoned) this.inFlight.delete(commandId)
     // Appended on the next turn: we are inside the append that recorded the escalation.
     queueMicrotask(() => {
       try {
-        for (const commandId of abandoned) {
+        for (const [, c] of abandoned) c.abandon.abort(new Error('the shutdown was escalated to emergency'))
+        for (const [commandId] of abandoned) {
           this.complete(commandId, 'failed', { error: 'abandoned: the shutdown was escalated to emergency' })
         }
       } catch (e) {
@@ -153,9 +158,10 @@ export class ShutdownRunner {
 
   private launch(commandId: string, command: ShutdownCommand): void {
     const procedure = this.state.procedure
-    this.inFlight.set(commandId, { procedure })
+    const abandon = new AbortController()
+    this.inFlight.set(commandId, { procedure, abandon })
     const { limitMs, limitBy } = this.limitFor(command)
-    execute(command, { ports: this.ports, shutdownId: this.shutdownId, state: this.state, limitMs, limitBy }).then(
+    execute(command, { ports: this.ports, shutdownId: this.shutdownId, state: this.state, limitMs, limitBy, abandoned: abandon.signal }).then(
       (result) => this.settle(commandId, result.outcome, result.detail),
       (e: unknown) => this.settle(commandId, 'failed', { error: e instanceof Error ? e.message : String(e) }),
     )
