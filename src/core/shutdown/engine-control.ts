@@ -88,7 +88,9 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   const first = await checked(ctx, start + quarter, start)
   if (first.gone) return { outcome: 'ok', detail: { gone: true, alreadyGone: true, evidence: first.evidence } }
   if (ctx.abandoned?.aborted) return abandonedResult(ctx.abandoned)
-  const stop = await recorded(ctx, 'stop', stopEnd)
+  // a stop that takes no time (a signal) is sent even when the first look overran its share: a
+  // spawned look can block a loaded machine's event loop past a small budget's quarter
+  const stop = await recorded(ctx, 'stop', stopEnd, ctx.engine.instant?.('stop') === true)
   if (ctx.abandoned?.aborted) return abandonedResult(ctx.abandoned)
   const graceEnd = Math.min(ctx.clock.now() + graceMs, beforeKill)
   let afterStop: Looked | undefined
