@@ -147,7 +147,8 @@ export type RunRow = z.infer<typeof RunRow>
  * engine's lease: it sent nothing to the venues, and what this log shows of them is not the
  * engine's; the engine's stop is its leader's, in the leader's log), `UNFINISHED` (no completion in the log),
  * `RESIDUAL_EXPOSURE` (positions or live orders left where they were to be closed),
- * `ENGINE_RUNNING` (the trading engine's process, which haltd controls, was not seen gone at the end),
+ * `ENGINE_RUNNING` (the trading engine's process, which haltd controls, was seen there by the
+ * shutdown's last look at it), `ENGINE_NOT_SEEN_GONE` (that look could not tell, or none was made),
  * `CANCEL_UNCONFIRMED` (orders no venue confirmed canceled), `UNVERIFIED` (a venue without an
  * observation after its last order event), `MISMATCH` (a venue holds other than haltd),
  * `FAILED` (haltd recorded its own shutdown failed), `DEADLINE_MISSED`. The safe ones:
@@ -158,6 +159,7 @@ export const OutcomeVerdict = z.enum([
   'UNFINISHED',
   'RESIDUAL_EXPOSURE',
   'ENGINE_RUNNING',
+  'ENGINE_NOT_SEEN_GONE',
   'CANCEL_UNCONFIRMED',
   'UNVERIFIED',
   'MISMATCH',

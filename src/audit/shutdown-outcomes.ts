@@ -1,7 +1,7 @@
 import { newlyFilled, order, orderKey, toleranceFor, type Fact, type HaltdState, type ShutdownState } from '../projections/index.js'
 import { worldOf } from '../core/shutdown/world.js'
 import { ordersToFinish } from '../core/shutdown/graceful.js'
-import { engineNotSeenGone, finalFillUnknown } from '../core/shutdown/report.js'
+import { engineNotSeenGone, engineSeenRunning, finalFillUnknown } from '../core/shutdown/report.js'
 import type { WorldOrder } from '../core/shutdown/types.js'
 import { quantity } from '../projections/money.js'
 import { OutcomeVerdict, SAFE_OUTCOMES, type ExposureRow, type NotificationRow, type ShutdownOutcome } from './audit-report.js'
@@ -176,7 +176,8 @@ function outcomeAt(state: HaltdState, t: Tracked, deposed: Deposed | undefined):
     concerns.push({ verdict: 'RESIDUAL_EXPOSURE', what: `${exposure.length} position(s) open: ${exposure.map(exposureWords).join('; ')}` })
   if (left.length > 0) concerns.push({ verdict: 'RESIDUAL_EXPOSURE', what: `${left.length} order(s) still live: ${ordersWords(left)}` })
   const engine = engineNotSeenGone(s)
-  if (engine !== undefined) concerns.push({ verdict: 'ENGINE_RUNNING', what: engine })
+  // running only where the last look saw the engine there; a look with no answer says only that it was not seen gone
+  if (engine !== undefined) concerns.push({ verdict: engineSeenRunning(s) ? 'ENGINE_RUNNING' : 'ENGINE_NOT_SEEN_GONE', what: engine })
   if (unconfirmed.length > 0)
     concerns.push({ verdict: 'CANCEL_UNCONFIRMED', what: `${unconfirmed.length} order(s) no venue confirmed canceled: ${ordersWords(unconfirmed)}` })
   if (rec.verdict === 'UNVERIFIED')

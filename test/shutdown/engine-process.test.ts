@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Envelope } from '../../src/events/index.js'
 import { replayShutdownDecisions } from '../../src/audit/decision-replay.js'
 import { auditLog } from '../../src/audit/audit.js'
+import { renderText } from '../../src/audit/render/text.js'
 import { createEngineControl, EngineConfig } from '../../src/daemon/engine-process.js'
 import { controlEngine, type EngineControl } from '../../src/core/shutdown/engine-control.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
@@ -239,8 +240,14 @@ describe('control of the engine’s process in the shutdowns', () => {
       // step's budget ends the terminate first: none says gone
       /terminate the engine: (failed \(the engine was not seen gone after the kill|timed-out \(step budget)/,
     )
-    // no look answered: nothing says the engine runs
+    // no look answered: nothing says the engine runs, and the audit says only that it was not seen gone
     expect(error).not.toMatch(/still running/)
+    const audit = auditLog(r.log)
+    expect(audit.outcomes[0]!.concerns.map((c) => c.verdict)).toContain('ENGINE_NOT_SEEN_GONE')
+    expect(audit.outcomes[0]!.concerns.map((c) => c.verdict)).not.toContain('ENGINE_RUNNING')
+    const text = renderText(audit)
+    expect(text).toContain('ENGINE NOT SEEN GONE (HALTD COULD NOT TELL)')
+    expect(text).not.toContain('ENGINE STILL RUNNING')
   })
 
   it('given a terminate whose time is spent before its kill (looks at the engine overran their share, as on a loaded machine), then the KILL is still sent: the engine the stop continued does not run on', async () => {
@@ -356,12 +363,12 @@ describe('control of the engine’s process in the shutdowns', () => {
     // and the audit does not call the shutdown clean while the engine may still trade
     const audit = auditLog(r.log)
     expect(audit.outcome).toMatchObject({ safe: false })
-    expect(audit.outcomes[0]!.concerns).toContainEqual({
-      verdict: 'ENGINE_RUNNING',
-      what: expect.stringMatching(
-        /^the engine's process was not seen gone \(step 5: the engine (is still running after the kill|was not seen gone after the kill)/,
-      ),
-    })
+    const concern = audit.outcomes[0]!.concerns.find((c) => c.verdict === 'ENGINE_RUNNING' || c.verdict === 'ENGINE_NOT_SEEN_GONE')
+    expect(concern?.what).toMatch(
+      /^the engine's process was not seen gone \(step 5: the engine (is still running after the kill|was not seen gone after the kill)/,
+    )
+    // running where the last look answered (its check exited 1); on a machine too loaded for that look, only not seen gone
+    expect(concern?.verdict).toBe(/is still running after the kill/.test(concern?.what ?? '') ? 'ENGINE_RUNNING' : 'ENGINE_NOT_SEEN_GONE')
   })
 
   it('reads the pid from a pid file at each action, and refuses a signal with no pid to send it to', async () => {

@@ -60,6 +60,7 @@ export async function controlEngine(action: EngineCommandAction, graceMs: number
         detail: {
           gone: false,
           evidence: c.evidence,
+          ...(c.told ? { seenRunning: true } : {}),
           error: c.told ? `the engine is still running (${c.evidence})` : `the engine was not seen gone: ${c.evidence}`,
         },
       }
@@ -107,7 +108,10 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
       stop.result === 'failed' || stop.result === 'timed-out'
         ? `the stop ${stop.result === 'failed' ? 'failed' : 'had no answer in time'} (${stop.error})`
         : `the stop was ${stop.result === 'done' ? 'carried out' : 'not needed (no engine to act on)'}`
-    return { outcome: 'failed', detail: { gone: false, error: `${stopWent}; ${notGone(afterStop, 'after the stop')}; and no kill is configured` } }
+    return {
+      outcome: 'failed',
+      detail: { gone: false, ...seenRunning(afterStop), error: `${stopWent}; ${notGone(afterStop, 'after the stop')}; and no kill is configured` },
+    }
   }
   // An engine the stop continued runs free unless the kill reaches it: a kill that takes no time (a
   // signal) is sent even when the looks before it overran their share (a look spawned on a loaded
@@ -119,8 +123,11 @@ async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<Engi
   const error = kill.error
     ? `kill ${kill.result === 'timed-out' ? 'had no answer in time' : 'failed'}: ${kill.error}; ${notGone(afterKill, 'after it')}`
     : `${notGone(afterKill, 'after the kill')}`
-  return { outcome: 'failed', detail: { gone: false, error } }
+  return { outcome: 'failed', detail: { gone: false, ...seenRunning(afterKill), error } }
 }
+
+/** `seenRunning` in a result's detail only where the last look answered that the engine is there: what the audit may call running. */
+const seenRunning = (look: Looked | undefined) => (look?.looked && look.told ? { seenRunning: true } : {})
 
 const abandonedWhy = (signal: AbortSignal) => `abandoned: ${messageOf(signal.reason)}`
 

@@ -1,5 +1,5 @@
 import type { Origin, ShutdownMode } from '../../events/index.js'
-import { commandsOf, type ShutdownState, type StepStatus } from './procedure.js'
+import { commandsOf, type CommandRecord, type ShutdownState, type StepStatus } from './procedure.js'
 import type { ReconciliationProblem, ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 import { money, quantityAt } from '../../projections/money.js'
 import {
@@ -96,6 +96,20 @@ export function engineNotSeenGone(s: Pick<ShutdownState, 'commands'>): string | 
   if (last === undefined || last.outcome === 'ok' || last.detail.gone === true) return undefined
   const why = typeof last.detail.error === 'string' ? last.detail.error : typeof last.detail.evidence === 'string' ? last.detail.evidence : last.outcome
   return `the engine's process was not seen gone (step ${last.step}: ${why})`
+}
+
+/**
+ * Whether the shutdown's last look at the engine (as `engineNotSeenGone` reads it) answered that it
+ * is there: only then is it known to run. A look that failed, was cut off, or never happened, and a
+ * command recorded before looks said so, leave it not seen gone, and no more is known.
+ */
+export function engineSeenRunning(s: Pick<ShutdownState, 'commands'>): boolean {
+  let last: CommandRecord | undefined
+  for (const c of s.commands.values()) {
+    if (c.command.kind !== 'control-engine' || (c.command.action !== 'terminate' && c.command.action !== 'confirm-gone') || c.outcome === undefined) continue
+    last = c
+  }
+  return last !== undefined && last.outcome !== 'ok' && last.detail?.gone !== true && last.detail?.seenRunning === true
 }
 
 /**
