@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-import { main } from './cli/main.js'
+import { asksForUsage, main } from './cli/main.js'
 import { CHECKS } from './cli/commands.js'
 
 const command = process.argv[2]
-/** Their stdout is the process log: its loss is the logger's matter, and their exit code says how the shutdown ended. */
+/**
+ * Their stdout is the process log: its loss is the logger's matter, and their exit code says how the
+ * shutdown ended. Their usage (`haltd run --help`) is output like any other command's.
+ */
 const DAEMONS = new Set(['run', 'demo', 'standby'])
+const runsDaemon = command !== undefined && DAEMONS.has(command) && !asksForUsage(process.argv.slice(3))
 
 /** The first write of stdout that failed (a full disk; a closed pipe is the reader's choice): what the command printed is not all there. */
 let outputLost: Error | undefined
@@ -28,7 +32,7 @@ function leave(code: number): void {
     // the code a command gives when it could not do its work; one that gave it has said why
     const failed = CHECKS.has(command ?? '') || command === 'export' ? 2 : 1
     let exit = code
-    if (lost && command !== undefined && !DAEMONS.has(command) && code !== failed) {
+    if (lost && command !== undefined && !runsDaemon && code !== failed) {
       exit = failed
       process.exitCode = exit
       process.stderr.write(`haltd ${command}: the output could not be written (${lost.message}): what it printed is not all there\n`)

@@ -22,6 +22,9 @@ export function helpText(all: readonly Command[] = COMMANDS): string {
   ].join('\n')
 }
 
+/** Whether a command's arguments ask for its usage (printed to stdout) rather than its work. */
+export const asksForUsage = (rest: readonly string[]): boolean => rest.includes('--help') || rest.includes('-h')
+
 /** Run the CLI; resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
@@ -43,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`haltd: unknown command '${name}'\n\n${helpText()}`)
     return 1
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (asksForUsage(rest)) {
     process.stdout.write(`${command.usage}\n`)
     return 0
   }

@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { COMMANDS } from '../../src/cli/commands.js'
+import { dist, repoRoot } from '../support/paths.js'
+import { tempDb } from '../support/tmp.js'
+import { tradingDay, writeLog } from '../audit/fixtures.js'
+
+const FULL = '/dev/full'
+
+/** `haltd …` with its stdout on /dev/full, where every write fails with ENOSPC. */
+function toFull(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const fd = openSync(FULL, 'w')
+  const child = spawn(process.execPath, [dist('src/cli.js'), ...args], { cwd: repoRoot, stdio: ['ignore', fd, 'pipe'] })
+  closeSync(fd)
+  let stderr = ''
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8')
+  })
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })))
+}
+
+describe('output that could not be written', { timeout: 60_000 }, () => {
+  it.skipIf(!existsSync(FULL))(
+    'given stdout on a device that takes no write, every command asked for its usage exits non-zero and says its output is not all there',
+    async () => {
+      // the daemons (run, demo, standby) too: their usage is output, not the daemon's log
+      const asked = [['--help'], ['--version'], ...COMMANDS.map((c) => [c.name, '--help'])]
+      const results = await Promise.all(asked.map(async (args) => ({ args: args.join(' '), ...(await toFull(args)) })))
+      for (const r of results) {
+        expect(r.code, r.args).not.toBe(0)
+        expect(r.stderr, r.args).toMatch(/the output could not be written \(ENOSPC: no space left on device, write\): what it printed is not all there/)
+      }
+    },
+  )
+  it.skipIf(!existsSync(FULL))(
+    'given stdout on a device that takes no write, each command that prints its answer exits non-zero: offline reports, exports and credentials',
+    async () => {
+      const db = tempDb()
+      writeLog(db, tradingDay()).log.close()
+      const asked = [
+        ['audit', '--db', db],
+        ['audit', '--db', db, '--format', 'json'],
+        ['verify', '--db', db],
+        ['replay', '--db', db],
+        ['export', '--db', db, '--format', 'ndjson'],
+        ['export', '--db', db, '--format', 'csv'],
+        ['token', 'new', '--name', 'ops', '--role', 'operator'],
+      ]
+      const results = await Promise.all(asked.map(async (args) => ({ args: args.join(' '), ...(await toFull(args)) })))
+      for (const r of results) {
+        expect(r.code, r.args).not.toBe(0)
+        expect(r.stderr, r.args).toMatch(/ENOSPC/)
+      }
+    },
+  )
+})
