@@ -348,7 +348,9 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
       }
       const notLeading = input.notLeading?.()
       if (notLeading !== undefined) {
-        const said = `this instance no longer led its engine (${notLeading}): its stop is not the engine's, and its shutdown sent no order, cancel or dead man's switch to the venues; the leader trades on`
+        // only what this instance knows: its gate was fenced once it learnt of the loss; what the
+        // engine holds, and whether another instance leads it now, is the lease's and the leader's log's to say
+        const said = `this instance no longer led its engine (${notLeading}): its stop is not the engine's. Its gate was fenced, so its shutdown sent no order, cancel or dead man's switch to the venues, and the orders and positions it last knew are left to whoever leads the engine; its exit code (${exitCode}) speaks of its own log only: audit the leader's log for the engine`
         logger.warn({ exitCode }, said)
         process.stderr.write(`haltd: ${said}\n`)
       }

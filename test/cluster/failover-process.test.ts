@@ -134,7 +134,10 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
     expect(lostLead[0]!.seq).toBeGreaterThan(pausedAt)
     const stoppingAt = events(p.db).at(-1)!.seq
     primary.child.kill('SIGTERM')
-    await primary.exit
+    // its code is its own log's (orders it can no longer cancel left open: 2), and it says so
+    const stopped = await primary.exit
+    expect(primary.stderr.join('')).toContain(`its exit code (${stopped.code}) speaks of its own log only: audit the leader's log for the engine`)
+    expect(primary.stderr.join('')).not.toContain('the leader trades on')
     expect(primary.stderr.join('')).toMatch(
       /haltd: this instance no longer led its engine \(the leadership of engine '[^']+' is lost: instance 'standby' holds it now .*\): its stop is not the engine's/,
     )
