@@ -166,6 +166,9 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
 
   function requestShutdown(mode: ShutdownMode, reason: string, origin: Origin): StopHandle {
     if (state === 'stopped') throw new HaltdError('STOPPED', 'haltd has stopped')
+    // Its shutdown done, haltd is closing its parts and the log: a request now would start a second
+    // shutdown on a log about to close, with venues already let go.
+    if (finishing) throw new HaltdError('STOPPED', 'haltd is stopping: its shutdown has completed')
     stopRequested = true
     if (waiting) return joinWaiting(waiting, mode, reason)
     const handover = controller.running ? undefined : input.handover?.()
@@ -395,6 +398,10 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     signalHandlers: () => ({
       halt: (reason) => gate.halt(reason),
       request: (mode, reason) => {
+        if (finishing) {
+          logger.warn({ mode }, `${reason}: ignored: haltd is stopping, its shutdown has completed`)
+          return
+        }
         try {
           requestShutdown(mode, reason, 'signal')
         } catch (e) {
