@@ -69,6 +69,8 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   let lastTsSeq = 0
   /** Orders with events before any `order.submitted` of theirs: the first such event, and how many more. */
   const early = new Map<string, EarlyEvent>()
+  /** Engine actions requested and not yet ended, by shutdown: their action and seq, oldest first. */
+  const engineActions = new Map<string, { action: string; seq: number }[]>()
 
   // HALTED is judged exactly as the live gate judges it (OrderGate reads the projected mode): a
   // strategy order while trading is HALTED could only have passed a gate that was bypassed.
@@ -170,7 +172,26 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           }
           return
         }
+        case 'engine.action-requested': {
+          const id = fact.data.shutdownId
+          if (id !== undefined) engineActions.set(id, [...(engineActions.get(id) ?? []), { action: fact.data.action, seq: fact.seq }])
+          return
+        }
+        case 'engine.action-completed': {
+          const open = fact.data.shutdownId === undefined ? undefined : engineActions.get(fact.data.shutdownId)
+          const at = open?.findIndex((a) => a.action === fact.data.action) ?? -1
+          if (at >= 0) open!.splice(at, 1)
+          return
+        }
         case 'shutdown.completed': {
+          // every action on the engine a shutdown started ends before the shutdown does: abandoned, at least
+          for (const a of engineActions.get(fact.data.shutdownId) ?? [])
+            flag(
+              'invariant.engine-action-never-ended',
+              a.seq,
+              `seq ${a.seq}: the engine action '${a.action}' of shutdown ${fact.data.shutdownId} was requested and never ended (the shutdown completed at seq ${fact.seq} without its outcome)`,
+            )
+          engineActions.delete(fact.data.shutdownId)
           completedShutdowns.add(fact.data.shutdownId)
           checkNothingDropped(fact.seq, fact.data.shutdownId, state)
           const e = emergencies.get(fact.data.shutdownId)
@@ -184,6 +205,8 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
           // a resumed shutdown's deadline counts from when the new process took over
           lastRunStart = fact.ts
           refusesOverfills = fact.data.refusesOverfills === true
+          // actions out when the process before this one ended (a crash) ended with it: the outcome of the run says so
+          engineActions.clear()
           // a new process after a finished shutdown trades again (unless the kill switch or mode says otherwise)
           for (const id of [...shutdownGates.keys()]) if (completedShutdowns.has(id)) shutdownGates.delete(id)
           return

@@ -124,6 +124,29 @@ describe('audit: the shutdown invariants', () => {
     expect(found).toEqual([expect.objectContaining({ kind: 'invariant.cancel-dropped', seq: 5 })])
   })
 
+  it('given a shutdown that completed with an engine action requested and never ended, it is flagged; one ended (abandoned included) is not, nor one the process took with it when it died', () => {
+    const asked = (action: string): EventInput => ({ type: 'engine.action-requested', data: { action, how: 'command stop-engine', shutdownId: SD } })
+    const ended = (action: string, result: string): EventInput => ({
+      type: 'engine.action-completed',
+      data: {
+        action,
+        result,
+        durationMs: 5,
+        shutdownId: SD,
+        ...(result === 'abandoned' ? { error: 'abandoned: the shutdown was escalated to emergency' } : {}),
+      },
+    })
+    const completed: EventInput = { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'emergency', exitCode: 3, durationMs: 20 } }
+    const found = invariantsOf([requested('graceful'), asked('stop'), asked('freeze'), ended('freeze', 'done'), completed])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([['invariant.engine-action-never-ended', 2]])
+    expect(found[0]!.message).toBe(
+      "seq 2: the engine action 'stop' of shutdown sd-1 was requested and never ended (the shutdown completed at seq 5 without its outcome)",
+    )
+    expect(invariantsOf([requested('graceful'), asked('stop'), ended('stop', 'abandoned'), asked('freeze'), ended('freeze', 'done'), completed])).toEqual([])
+    const crashed: EventInput = { type: 'run.started', data: { runId: 'r-2', version: 'x', configHash: 'h', host: 'h', pid: 2 } }
+    expect(invariantsOf([requested('graceful'), asked('stop'), crashed, completed]).map((f) => f.kind)).not.toContain('invariant.engine-action-never-ended')
+  })
+
   it('a started step without an end, and an end without a start, are both flagged', () => {
     const found = invariantsOf([requested('graceful'), step('started', 1, 'announce'), step('completed', 2, 'lock deployments and config')])
     expect(found.map((f) => [f.kind, f.seq])).toEqual([

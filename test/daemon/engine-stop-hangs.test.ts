@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { auditFile } from '../../src/audit/audit.js'
 import { demoConfig } from '../../src/daemon/demo.js'
 import { tempDir } from '../support/tmp.js'
 import type { Envelope } from '../../src/events/index.js'
@@ -89,5 +90,7 @@ describe('an engine action out when the graceful shutdown is escalated', { timeo
     expect(abandoned?.data).toMatchObject({ action: 'stop', result: 'abandoned', error: 'abandoned: the shutdown was escalated to emergency' })
     // the emergency then acted on the engine itself
     expect(actions.slice(1).map((a) => a.action)).toContain('freeze')
+    // and the audit finds every engine action of the shutdown ended
+    expect(auditFile(db).findings.filter((f) => f.kind === 'invariant.engine-action-never-ended')).toEqual([])
   })
 })
