@@ -65,11 +65,37 @@ function prettyAvailable(): boolean {
   }
 }
 
-/** A line-wise filter in front of the real destination: the last line of defence for secrets. */
-function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Secrets): DestinationStream {
+/**
+ * A line-wise filter in front of the real destination: the last line of defence for secrets. A
+ * destination that refuses a line (stdout on a full disk) costs that line, never the process: the
+ * facts are in the event log, and a log call that threw would end trading, or a shutdown, midway.
+ * The first loss is said once on stderr, and the count of lines lost in the log once it takes lines again.
+ */
+function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Secrets, stderr: Pick<NodeJS.WriteStream, 'write'>): DestinationStream {
+  let lost = 0
+  const put = (line: string) => (dest as { write(s: string): unknown }).write(line)
   return {
     write(line: string) {
-      ;(dest as { write(s: string): unknown }).write(secrets.size ? secrets.scrub(line) : line)
+      const text = secrets.size ? secrets.scrub(line) : line
+      try {
+        if (lost > 0) {
+          put(
+            `${JSON.stringify({ level: 40, time: Date.now(), name: 'haltd', linesLost: lost, msg: `${lost} line(s) of this log could not be written and are lost` })}\n`,
+          )
+          lost = 0
+        }
+        put(text)
+      } catch (e) {
+        if (lost++ === 0) {
+          try {
+            stderr.write(
+              `haltd: the process log could not be written (${e instanceof Error ? e.message : String(e)}): its lines are lost until it can be; haltd runs on, and the event log holds every fact\n`,
+            )
+          } catch {
+            // stderr gone too: nothing left to tell
+          }
+        }
+      }
     },
   }
 }
@@ -105,7 +131,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } })
   }
   const dest = options.destination ?? pino.destination({ dest: 1, sync: true })
-  return pino(base, scrubbing(dest, secrets))
+  return pino(base, scrubbing(dest, secrets, process.stderr))
 }
 
 function scrubError(e: Error, secrets: Secrets): Error {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { COMMANDS } from '../../src/cli/commands.js'
 import { dist, repoRoot } from '../support/paths.js'
 import { tempDb } from '../support/tmp.js'
+import { events, waitFor } from './processes.js'
 import { tradingDay, writeLog } from '../audit/fixtures.js'
 
 const FULL = '/dev/full'
@@ -52,6 +53,33 @@ describe('output that could not be written', { timeout: 60_000 }, () => {
         expect(r.code, r.args).not.toBe(0)
         expect(r.stderr, r.args).toMatch(/ENOSPC/)
       }
+    },
+  )
+  it.skipIf(!existsSync(FULL))(
+    'given a daemon whose stdout (its process log) takes no write, it trades and, on SIGTERM, runs its shutdown to the end with its own exit code, saying once on stderr that its log lines are lost',
+    async () => {
+      const db = tempDb()
+      const fd = openSync(FULL, 'w')
+      const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '2', '--status-every', '0'], {
+        cwd: repoRoot,
+        stdio: ['ignore', fd, 'pipe'],
+      })
+      closeSync(fd)
+      let stderr = ''
+      child.stderr!.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8')
+      })
+      const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      await waitFor('the strategies trading', () => {
+        if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before trading: ${stderr}`)
+        return events(db, ['order.accepted']).length >= 3
+      })
+      child.kill('SIGTERM')
+      const code = await exit
+      // its code is the shutdown's (0 clean, 2 exposure), never a crash's
+      expect([0, 2]).toContain(code)
+      expect(events(db, ['shutdown.completed'])).toHaveLength(1)
+      expect(stderr.match(/haltd: the process log could not be written \(ENOSPC[^)]*\): its lines are lost until it can be/g)).toHaveLength(1)
     },
   )
 })

@@ -47,3 +47,27 @@ describe('logger', () => {
     expect(dest.lines[0]).not.toContain('hunter2-hunter2')
   })
 })
+
+describe('a process log that cannot be written', () => {
+  it('given a destination that refuses lines, the log calls never throw, and once it takes lines again the first says how many were lost', () => {
+    const written: string[] = []
+    let refusing = true
+    const destination = {
+      write(line: string) {
+        if (refusing) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+        written.push(line)
+      },
+    }
+    const log = createLogger({ destination })
+    expect(() => {
+      log.info('one')
+      log.warn('two')
+    }).not.toThrow()
+    refusing = false
+    log.info('three')
+    expect(written.map((l) => JSON.parse(l) as { msg: string; linesLost?: number })).toEqual([
+      expect.objectContaining({ linesLost: 2, msg: '2 line(s) of this log could not be written and are lost' }),
+      expect.objectContaining({ msg: 'three' }),
+    ])
+  })
+})
