@@ -16,8 +16,8 @@ export type SignalHandlers = {
  * (the double Ctrl-C convention). SIGUSR2 is the emergency path at any time. For an emergency the
  * gate closes inside the handler itself, before any await, so no order slips out meanwhile.
  * A signal during an emergency changes nothing but is still requested, so the shutdown records
- * it as received and ignored: SIGTERM and SIGUSR2 sent together reach Node USR2 first (the kernel
- * delivers the lower signal number first), and the audit must show the TERM too.
+ * it as received and ignored: SIGTERM and SIGUSR2 sent together usually reach Node USR2 first (the
+ * kernel delivers the lower signal number first), and the audit must show the TERM too.
  * SIGHUP and SIGUSR1 are taken and logged, and do nothing else. Returns the function that removes
  * the handlers.
  */
