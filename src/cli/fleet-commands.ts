@@ -13,12 +13,14 @@ import type { Command } from './command.js'
 import { operatorName } from './operator.js'
 import { oneLine, terminalJson } from './output.js'
 import { UNPRINTABLE } from '../events/text.js'
+import { readFleetKey } from '../cluster/fleet/signature.js'
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`)
 
-const NATS_FLAGS = { nats: 'string', config: 'string', by: 'string' } as const
+const NATS_FLAGS = { nats: 'string', config: 'string', by: 'string', 'key-file': 'string' } as const
 const NATS_HELP = `Where the fleet is: --nats URL[,URL...] (nats://host:4222), or --config FILE (its nats section);
-HALTD_NATS_TOKEN supplies a token. --by NAME signs the action (default: $USER); the host and
+HALTD_NATS_TOKEN supplies a token. A fleet that signs its commands needs its key: --key-file FILE,
+or the config's fleet.keyFile; without it, commands go unsigned and engines with a key refuse them. --by NAME signs the action (default: $USER); the host and
 this process are recorded with it, in the fleet's history and in each engine's log.
 Every command ends within 15 s (stop: its --timeout and 15 s more); a fleet that does not answer
 in time ends it with exit 1, naming the step it was in.`
@@ -38,17 +40,20 @@ class FleetUnreachable extends HaltdError {
   }
 }
 
-function serversOf(flags: { nats?: string | undefined; config?: string | undefined }): { servers: string[]; token?: string | undefined } {
+type FleetFlags = { nats?: string | undefined; config?: string | undefined; 'key-file'?: string | undefined }
+
+function serversOf(flags: FleetFlags): { servers: string[]; token?: string | undefined; key?: Buffer | undefined } {
   if (flags.nats && flags.config) throw new UsageError('give --nats URL or --config FILE, not both')
+  const keyFile = (file: string | undefined) => (file === undefined ? undefined : readFleetKey(file))
   if (flags.nats) {
     const servers = flags.nats.split(',').map((s) => s.trim())
     for (const s of servers) if (!/^(nats|tls):\/\/[^\s/]+$/.test(s)) throw new UsageError(`--nats: '${s}' is not a NATS URL such as nats://127.0.0.1:4222`)
-    return { servers, token: process.env.HALTD_NATS_TOKEN }
+    return { servers, token: process.env.HALTD_NATS_TOKEN, key: keyFile(flags['key-file']) }
   }
   if (flags.config) {
     const config = loadConfig({ file: flags.config })
     if (!config.nats) throw new UsageError(`${flags.config} has no nats section: the fleet lives in NATS`)
-    return { servers: config.nats.servers, token: config.nats.token }
+    return { servers: config.nats.servers, token: config.nats.token, key: keyFile(flags['key-file'] ?? config.fleet?.keyFile) }
   }
   throw new UsageError('where is the fleet? give --nats URL or --config FILE')
 }
@@ -69,12 +74,8 @@ class FleetTimeout extends HaltdError {
  * server that takes requests and never answers them (paused, overloaded, JetStream still starting)
  * ends the command with the step it was in, never holds it.
  */
-async function withFleet<T>(
-  flags: { nats?: string | undefined; config?: string | undefined },
-  f: (op: FleetOperator) => Promise<T>,
-  deadlineMs = COMMAND_DEADLINE_MS,
-): Promise<T> {
-  const { servers, token } = serversOf(flags)
+async function withFleet<T>(flags: FleetFlags, f: (op: FleetOperator) => Promise<T>, deadlineMs = COMMAND_DEADLINE_MS): Promise<T> {
+  const { servers, token, key } = serversOf(flags)
   let step = 'connecting'
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_, reject) => {
@@ -91,7 +92,7 @@ async function withFleet<T>(
           throw new FleetUnreachable(servers, e instanceof Error ? e.message : String(e))
         }
         step = "opening the fleet's buckets"
-        const buckets = await openFleetBuckets(nc, { ttlMs: 10_000, replicas: 1 }).catch((e: unknown) => {
+        const buckets = await openFleetBuckets(nc, { ttlMs: 10_000, replicas: 1, key }).catch((e: unknown) => {
           throw new FleetUnreachable(servers, `JetStream: ${e instanceof Error ? e.message : String(e)}`)
         })
         step = 'reading and writing the fleet'

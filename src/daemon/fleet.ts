@@ -22,6 +22,7 @@ import { startRegistration, type Registration } from '../cluster/fleet/registry.
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
 import { parseFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
 import { watchFleetKillSwitch, watchFleetStop } from '../cluster/fleet/watch.js'
+import { readFleetKey } from '../cluster/fleet/signature.js'
 import type { HaltdConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { DaemonStatus, Lifecycle } from './types.js'
@@ -83,6 +84,12 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   const nats = config.nats
   const fleet = config.fleet
   if (!nats || !fleet?.enabled) return undefined
+  const fleetKey = fleet.keyFile === undefined ? undefined : readFleetKey(fleet.keyFile)
+  if (!fleetKey)
+    logger.warn(
+      { engine: nats.engine },
+      "fleet: commands are not signed (no fleet.keyFile): whoever can write to the fleet's NATS can halt or stop this engine; give every engine and the fleet commands one key file",
+    )
   const identity: Identity = {
     engine: nats.engine,
     instance: instanceOf(nats),
@@ -259,9 +266,11 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     const now = await readFleetKillSwitchValue(control)
     if (now) onKillSwitch(now.value, now.revision)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
-    stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError)
+    stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError, (why) =>
+      logger.warn({ engine: identity.engine, why }, 'fleet: a stop request for this engine was refused'),
+    )
     const pendingStop = await control.get(stopKey(identity.engine))
-    const request = pendingStop?.operation === 'PUT' ? parseFleetStop(pendingStop.string()) : undefined
+    const request = pendingStop?.operation === 'PUT' ? parseFleetStop(pendingStop.string(), fleetKey) : undefined
     if (request && stopApplies(request, runStartedAt, input.now())) onStop(request)
   }
 
@@ -299,7 +308,7 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       }
       nc = conn
       void watchStatus(conn).catch(input.onError)
-      buckets = await openFleetBuckets(conn, { ttlMs: fleet.ttlMs, replicas: fleet.replicas })
+      buckets = await openFleetBuckets(conn, { ttlMs: fleet.ttlMs, replicas: fleet.replicas, key: fleetKey })
       await follow(buckets.control)
       registration = startRegistration({
         ...buckets,

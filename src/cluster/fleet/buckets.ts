@@ -1,6 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
+import { signWith } from './signature.js'
 
 /** The registry: one row per running engine instance, gone `ttl` after its last refresh. */
 export const REGISTRY_BUCKET = 'haltd-fleet'
@@ -23,11 +24,16 @@ export type FleetBuckets = { registry: KV; control: KV; keys: BucketKeys }
  * Open the fleet's two buckets, creating them on first use. The registry's age limit is a bucket
  * setting (the server has no per-key TTL): whoever creates it first sets it for the desk.
  */
-export async function openFleetBuckets(nc: NatsConnection, options: { ttlMs: number; replicas: number; timeoutMs?: number }): Promise<FleetBuckets> {
+export async function openFleetBuckets(
+  nc: NatsConnection,
+  options: { ttlMs: number; replicas: number; timeoutMs?: number; key?: Buffer | undefined },
+): Promise<FleetBuckets> {
   const kvm = new Kvm(nc)
   const timeout = options.timeoutMs ?? 5_000
   const registry = await kvm.create(REGISTRY_BUCKET, { ttl: options.ttlMs, history: 1, replicas: options.replicas, timeout })
   const control = await kvm.create(CONTROL_BUCKET, { history: CONTROL_HISTORY, replicas: options.replicas, timeout })
+  // what is written through this handle is signed with the fleet key, and what is read must be
+  signWith(control, options.key)
   return { registry, control, keys: bucketKeys(await jetstreamManager(nc, { timeout })) }
 }
 

@@ -18,6 +18,12 @@ export const FleetConfig = z
     ttlMs: z.number().int().min(1_000).default(10_000),
     /** Copies of the fleet's buckets in a NATS cluster (the first engine to create them decides). */
     replicas: z.union([z.literal(1), z.literal(3), z.literal(5)], { error: 'replicas is 1, 3 or 5' }).default(1),
+    /**
+     * A file holding the fleet's shared key (at least 32 bytes, e.g. `openssl rand -hex 32`): fleet
+     * commands are signed with it, and this engine acts on none that is not. The same file goes to
+     * every engine of the fleet and to the fleet commands (`--config`, or `--key-file`).
+     */
+    keyFile: z.string().min(1).optional(),
   })
   .superRefine((f, ctx) => {
     if (f.ttlMs < 2 * f.refreshMs) {

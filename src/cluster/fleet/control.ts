@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
 import type { FleetOrigin } from '../../events/index.js'
 import { KILL_SWITCH_KEY } from './buckets.js'
+import { FleetSignature, fleetKeyOf, forgedWhy, signed } from './signature.js'
 
 const EngineName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'an engine name: letters, digits, dash and underscore')
 const Said = z.string().trim().min(1).max(2000)
@@ -28,6 +29,7 @@ export const FleetKillSwitch = z.discriminatedUnion('state', [
     reason: Said,
     at: z.string(),
     ...Issuer.shape,
+    sig: FleetSignature,
   }),
   z.strictObject({
     state: z.literal('reset'),
@@ -36,6 +38,7 @@ export const FleetKillSwitch = z.discriminatedUnion('state', [
     reason: Said,
     at: z.string(),
     ...Issuer.shape,
+    sig: FleetSignature,
   }),
 ])
 export type FleetKillSwitch = z.infer<typeof FleetKillSwitch>
@@ -62,7 +65,7 @@ export function fleetOriginOf(ks: FleetKillSwitch): FleetOrigin {
 }
 
 /** A value of the switch's key as written, or why it is none that haltd writes. */
-function readFleetKillSwitchText(text: string): { value: FleetKillSwitch } | { unreadable: string } {
+function readFleetKillSwitchText(text: string, key: Buffer | undefined): { value: FleetKillSwitch } | { unreadable: string } {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -70,13 +73,16 @@ function readFleetKillSwitchText(text: string): { value: FleetKillSwitch } | { u
     return { unreadable: 'it is not JSON' }
   }
   const parsed = FleetKillSwitch.safeParse(json)
-  if (parsed.success) return { value: parsed.data }
+  if (parsed.success) {
+    const forged = forgedWhy(parsed.data, key)
+    return forged === undefined ? { value: parsed.data } : { unreadable: forged }
+  }
   const first = parsed.error.issues[0]
   return { unreadable: `it is not a fleet kill switch (${first?.path.join('.') || 'the value'}: ${first?.message ?? 'invalid'})` }
 }
 
-export function parseFleetKillSwitch(text: string): FleetKillSwitch | undefined {
-  const read = readFleetKillSwitchText(text)
+export function parseFleetKillSwitch(text: string, key?: Buffer): FleetKillSwitch | undefined {
+  const read = readFleetKillSwitchText(text, key)
   return 'value' in read ? read.value : undefined
 }
 
@@ -100,7 +106,7 @@ export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKi
 export async function readFleetKillSwitchValue(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
   const entry = await control.get(KILL_SWITCH_KEY)
   if (entry?.operation !== 'PUT') return undefined
-  return { value: fleetKillSwitchAt(entry.string(), entry.revision), revision: entry.revision }
+  return { value: fleetKillSwitchAt(entry.string(), entry.revision, fleetKeyOf(control)), revision: entry.revision }
 }
 
 /** The ids of the activations the bucket's history shows reset. */
@@ -124,8 +130,8 @@ export function replayOf(ks: FleetKillSwitch, revision: number, resets: Readonly
 }
 
 /** What the key's value at `revision` says: the switch, or why it says nothing readable. */
-export function fleetKillSwitchAt(text: string, revision: number): FleetKillSwitch | UnreadableFleetKillSwitch {
-  const read = readFleetKillSwitchText(text)
+export function fleetKillSwitchAt(text: string, revision: number, key?: Buffer): FleetKillSwitch | UnreadableFleetKillSwitch {
+  const read = readFleetKillSwitchText(text, key)
   return 'value' in read ? read.value : { state: 'unreadable', revision, why: read.unreadable }
 }
 
@@ -134,7 +140,7 @@ export async function fleetKillSwitchHistory(control: KV): Promise<{ value: Flee
   const out: { value: FleetKillSwitch; revision: number }[] = []
   for await (const e of await control.history({ key: KILL_SWITCH_KEY })) {
     if (e.operation !== 'PUT') continue
-    const value = parseFleetKillSwitch(e.string())
+    const value = parseFleetKillSwitch(e.string(), fleetKeyOf(control))
     if (value) out.push({ value, revision: e.revision })
   }
   return out
@@ -159,7 +165,7 @@ export async function activateFleetKillSwitch(
       )
     }
   }
-  const value = checked({
+  const value = signedBy(control, {
     state: 'active',
     id: randomUUID(),
     action: input.action,
@@ -180,7 +186,7 @@ export async function resetFleetKillSwitch(control: KV, input: Issued & { reason
   const now = await readFleetKillSwitch(control)
   if (now?.value.state !== 'active' && now?.value.state !== 'unreadable') throw new FleetKillSwitchRefused('the fleet kill switch is not set')
   const resets = now.value.state === 'active' ? { resets: now.value.id } : {}
-  const value = checked({ state: 'reset', id: randomUUID(), ...resets, reason: input.reason, at: new Date().toISOString(), ...issuer(input) })
+  const value = signedBy(control, { state: 'reset', id: randomUUID(), ...resets, reason: input.reason, at: new Date().toISOString(), ...issuer(input) })
   await control.update(KILL_SWITCH_KEY, JSON.stringify(value), now.revision)
   return value
 }
@@ -196,6 +202,11 @@ function checked(value: unknown): FleetKillSwitch {
     throw new FleetKillSwitchRefused(`${first?.path.join('.') || 'value'}: ${first?.message ?? 'invalid'}`)
   }
   return parsed.data
+}
+
+/** The value checked, and signed where the bucket's handle has the fleet key. */
+function signedBy(control: KV, value: unknown): FleetKillSwitch {
+  return signed(checked(value), fleetKeyOf(control))
 }
 
 async function write(control: KV, value: FleetKillSwitch): Promise<void> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { type FleetBuckets, stopKey } from './buckets.js'
 import type { Issued } from './control.js'
+import { FleetSignature, fleetKeyOf, forgedWhy, signed } from './signature.js'
 import { readFleet, type FleetMember } from './registry.js'
 
 /** A fleet stop as each engine it names finds it under its own key: run this procedure, for this reason. */
@@ -18,6 +19,7 @@ export const FleetStopRequest = z.strictObject({
    * sees the fleet again. Absent in requests from earlier builds: `at` + `FLEET_STOP_VALID_MS`.
    */
   validUntil: z.string().optional(),
+  sig: FleetSignature,
 })
 export type FleetStopRequest = z.infer<typeof FleetStopRequest>
 
@@ -35,13 +37,27 @@ export function stopApplies(r: FleetStopRequest, runStartedAt: number, now: numb
   return Number.isFinite(at) && Number.isFinite(until) && at >= runStartedAt && now <= until
 }
 
-export function parseFleetStop(text: string): FleetStopRequest | undefined {
+/** A stop request as written, or why it is none this engine acts on (not one haltd writes, or not signed with the fleet key `key`). */
+export function readFleetStop(text: string, key?: Buffer): { request: FleetStopRequest } | { refused: string } {
+  let json: unknown
   try {
-    const parsed = FleetStopRequest.safeParse(JSON.parse(text))
-    return parsed.success ? parsed.data : undefined
+    json = JSON.parse(text)
   } catch {
-    return undefined
+    return { refused: 'it is not JSON' }
   }
+  const parsed = FleetStopRequest.safeParse(json)
+  if (!parsed.success)
+    return {
+      refused: `it is not a fleet stop request (${parsed.error.issues[0]?.path.join('.') || 'the value'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`,
+    }
+  const forged = forgedWhy(parsed.data, key)
+  return forged === undefined ? { request: parsed.data } : { refused: forged }
+}
+
+/** The stop request in `text`, if it is one this engine acts on. */
+export function parseFleetStop(text: string, key?: Buffer): FleetStopRequest | undefined {
+  const read = readFleetStop(text, key)
+  return 'request' in read ? read.request : undefined
 }
 
 /**
@@ -64,7 +80,7 @@ export async function requestFleetStop(
 ): Promise<{ request: FleetStopRequest; engines: string[]; pending: string[] }> {
   const { engines, pending } = stopTargets(await readFleet({ ...buckets, now: Date.now() }))
   const now = Date.now()
-  const request = FleetStopRequest.parse({
+  const request = signedStop(buckets, {
     id: randomUUID(),
     mode: input.mode,
     reason: input.reason,
@@ -76,6 +92,11 @@ export async function requestFleetStop(
   })
   await Promise.all([...engines, ...pending].map((engine) => buckets.control.put(stopKey(engine), JSON.stringify(request))))
   return { request, engines, pending }
+}
+
+/** The request checked, and signed where the bucket's handle has the fleet key. */
+function signedStop(buckets: FleetBuckets, request: unknown): FleetStopRequest {
+  return signed(FleetStopRequest.parse(request), fleetKeyOf(buckets.control))
 }
 
 export type StopOutcome = { engine: string; exitCode: number | undefined; outcome: 'exited' | 'gone' | 'timed-out'; afterMs: number }

@@ -1,7 +1,8 @@
 import { KvWatchInclude, type KV } from '@nats-io/kv'
 import { KILL_SWITCH_KEY, stopKey } from './buckets.js'
 import { fleetKillSwitchAt, type FleetKillSwitch, type UnreadableFleetKillSwitch } from './control.js'
-import { parseFleetStop, type FleetStopRequest } from './stop.js'
+import { readFleetStop, type FleetStopRequest } from './stop.js'
+import { fleetKeyOf } from './signature.js'
 
 type Watch = { stop(): void }
 
@@ -28,21 +29,34 @@ export async function watchFleetKillSwitch(
   onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => void,
   onError: (e: unknown) => void,
 ): Promise<Watch> {
-  return watchKey(control, KILL_SWITCH_KEY, KvWatchInclude.LastValue, (text, revision) => onValue(fleetKillSwitchAt(text, revision), revision), onError)
+  return watchKey(
+    control,
+    KILL_SWITCH_KEY,
+    KvWatchInclude.LastValue,
+    (text, revision) => onValue(fleetKillSwitchAt(text, revision, fleetKeyOf(control)), revision),
+    onError,
+  )
 }
 
 /**
  * Follow this engine's stop key: only requests written from now on (a stop left from an earlier
  * run is that run's, and must not stop this one).
  */
-export async function watchFleetStop(control: KV, engine: string, onRequest: (r: FleetStopRequest) => void, onError: (e: unknown) => void): Promise<Watch> {
+export async function watchFleetStop(
+  control: KV,
+  engine: string,
+  onRequest: (r: FleetStopRequest) => void,
+  onError: (e: unknown) => void,
+  onRefused: (why: string) => void = () => {},
+): Promise<Watch> {
   return watchKey(
     control,
     stopKey(engine),
     KvWatchInclude.UpdatesOnly,
     (text) => {
-      const value = parseFleetStop(text)
-      if (value) onRequest(value)
+      const read = readFleetStop(text, fleetKeyOf(control))
+      if ('request' in read) onRequest(read.request)
+      else onRefused(read.refused)
     },
     onError,
   )
