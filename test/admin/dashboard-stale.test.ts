@@ -111,6 +111,10 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
     expect(await testText(page, 'state')).toBe('STOPPED')
     expect(await page.locator('#summary dd').first().textContent()).toBe('stopped')
     expect(await hidden(page, 'app')).toBe(false)
+    // the demo's strategies keep their own switch on through an emergency: shown behind the closed gate, sending nothing
+    expect(await page.$$eval('[data-testid="strategy-enabled"]', (cells) => cells.map((c) => c.textContent))).toContain('yes, gate closed: sends nothing')
+    // and the shutdown's clock says how it ended against its deadline, with nothing "remaining"
+    expect(await testText(page, 'deadline')).toMatch(/^(within|past) its deadline of /)
 
     // when it is started again (it comes up HALTED, latched), then the page finds it and asks for a login
     const again = demoOn(db, port)

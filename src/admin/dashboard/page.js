@@ -282,7 +282,11 @@ function render(frame) {
   )
   $('strategies').innerHTML = table(
     [['strategy'], ['enabled'], ['why not']],
-    v.strategies.map((s) => `<tr><td>${esc(s.id)}</td><td>${s.enabled ? 'yes' : 'no'}</td><td class="muted">${esc(s.reason ?? '')}</td></tr>`),
+    // enabled is the strategy's own switch: with the gate closed, nothing it asks for is sent, and the page says so
+    v.strategies.map(
+      (s) =>
+        `<tr><td>${esc(s.id)}</td><td data-testid="strategy-enabled">${s.enabled ? (v.gate.halted ? 'yes, gate closed: sends nothing' : 'yes') : 'no'}</td><td class="muted">${esc(s.reason ?? '')}</td></tr>`,
+    ),
   )
   $('risk').innerHTML = table(
     [['trigger'], ['reading', 'num'], ['threshold', 'num'], ['action']],
@@ -418,7 +422,11 @@ function renderShutdown(v) {
       <span>started <b>${time(sh.requestedAt)}</b></span>
       ${sh.gracefulMs === null ? '' : `<span>graceful <b data-testid="graceful">${clock(sh.gracefulMs)}</b>, then the emergency from <b>${time(sh.startedAt)}</b></span>`}
       <span>elapsed <b data-testid="elapsed">${clock(sh.elapsedMs)}</b></span>
-      <span>remaining <b data-testid="remaining">${clock(sh.remainingMs)}</b> of ${clock(sh.deadlineMs)}</span>
+      ${
+        sh.completed
+          ? `<span data-testid="deadline">${sh.elapsedMs <= sh.deadlineMs ? 'within' : '<b class="error">past</b>'} its deadline of ${clock(sh.deadlineMs)}</span>`
+          : `<span>remaining <b data-testid="remaining">${clock(sh.remainingMs)}</b> of ${clock(sh.deadlineMs)}</span>`
+      }
     </div>
     <div class="bar ${used > 90 ? 'late' : ''}"><span data-pct="${used}"></span></div>
     <div class="counts">
