@@ -1,3 +1,4 @@
+import { readFleetKey } from '../cluster/fleet/signature.js'
 import { hostname } from 'node:os'
 import type { KV } from '@nats-io/kv'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
@@ -85,6 +86,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   if (!config.nats) throw new StandbyNotConfigured('nats')
   if (!config.replication) throw new StandbyNotConfigured('replication')
   if (!config.failover) throw new StandbyNotConfigured('failover')
+  // the key signs and checks the fleet's commands once this standby leads: a bad file is said now, not at the takeover
+  if (config.fleet?.enabled && config.fleet.keyFile !== undefined) readFleetKey(config.fleet.keyFile)
   const { nats, failover } = config
   const clock = ports.clock ?? systemClock
   const logger = ports.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: secretsOf(config, config.admin.token ?? '') })

@@ -6,7 +6,7 @@ import { openFleetBuckets } from '../../src/cluster/fleet/buckets.js'
 import { activateFleetKillSwitch, resetFleetKillSwitch } from '../../src/cluster/fleet/control.js'
 import { readFleetKey } from '../../src/cluster/fleet/signature.js'
 import { requestFleetStop } from '../../src/cluster/fleet/stop.js'
-import type { Haltd } from '../../src/daemon/index.js'
+import { createHaltd, type Haltd } from '../../src/daemon/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { dist } from '../support/paths.js'
@@ -114,6 +114,20 @@ describe('a fleet that signs its commands', { timeout: 30_000 }, () => {
     expect(() => readFleetKey(short)).toThrow(`the fleet key file ${short} holds 9 bytes: a fleet key is at least 32`)
     expect(() => readFleetKey(join(tempDir(), 'none.key'))).toThrow(/none\.key cannot be read \(ENOENT\)/)
     await expect(fleetEngine(nats.url, 'sig-short', { fleet: { keyFile: short } })).rejects.toThrow(/fleet key file .* holds 9 bytes/)
+
+    // a standby says so at its start, not when it takes over and must lead
+    const standby = createHaltd(
+      {
+        db: { path: join(tempDir(), 'sig-sb.db') },
+        admin: { enabled: false },
+        nats: { servers: [nats.url], engine: 'sig-sb', instance: 'b', connectTimeoutMs: 500 },
+        replication: { mode: 'sync' },
+        failover: { role: 'standby', leaseMs: 4_000 },
+        fleet: { keyFile: short },
+      },
+      { env: {} },
+    )
+    await expect(standby).rejects.toThrow(/fleet key file .* holds 9 bytes/)
 
     const cli = spawnSync(process.execPath, [dist('src/cli.js'), 'fleet', 'status', '--nats', nats.url, '--key-file', short], {
       encoding: 'utf8',
