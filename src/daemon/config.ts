@@ -98,7 +98,7 @@ export const WebhookConfig = z.strictObject({
 export const ShutdownConfig = z.strictObject({
   // how an engine left running ends a shutdown, and how the first cancel round goes, are haltd's
   // rules, recorded by the controller, not settings
-  graceful: GracefulOptions.omit({ engineRunningIsExposure: true, exposureOutranksFailure: true, cancelAllFirst: true })
+  graceful: GracefulOptions.omit({ engineRunningIsExposure: true, exposureOutranksFailure: true, fillUnknownIsExposure: true, cancelAllFirst: true })
     // the controller's defaults for a new shutdown; a parsed config states them, so it states these
     .extend({ settleByObservation: z.boolean().default(true), observePositions: z.boolean().default(true) })
     .prefault({}),

@@ -115,6 +115,14 @@ export const GracefulOptions = z.strictObject({
    * replays as it ran; the controller records true.
    */
   exposureOutranksFailure: z.boolean().default(false),
+  /**
+   * A canceled order whose final fill the shutdown could not learn (FINAL FILL UNKNOWN: the venue's
+   * cancel answer omits fills and no lookup told) ends the shutdown `residual-exposure` (exit 2):
+   * positions and P&L may lack what it filled, so exposure is not ruled out. Absent means false (it
+   * could end `clean`), so a shutdown recorded before the rule replays as it ran; the controller
+   * records true.
+   */
+  fillUnknownIsExposure: z.boolean().default(false),
 })
 export type GracefulOptions = z.output<typeof GracefulOptions>
 

@@ -78,6 +78,8 @@ describe('a partial fill that beat a cancel OKX answered without a filled quanti
     // then nothing is booked that the venue did not say
     const events = r.events()
     expect(events.filter((e) => e.type === 'order.filled')).toEqual([])
+    // and the shutdown is not clean: the position may differ from what the report says (exit 2)
+    expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2 })
     // and the report, in text and as data, names the orders whose final fill is unknown
     expect(report.finalFillUnknownCount).toBe(3)
     expect(report.finalFillUnknown).toEqual(ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })))
@@ -96,6 +98,48 @@ describe('a partial fill that beat a cancel OKX answered without a filled quanti
     const audit = auditLog(r.log)
     expect(audit.outcomes[0]!.fillUnknown).toEqual({ count: 3, orders: ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })) })
     expect(activityLine(audit.outcomes[0]!)).toContain('0 fill(s) booked (the final fill of 3 canceled order(s) unknown:')
+    replaysClean(r)
+  })
+})
+
+describe('a graceful shutdown that could not learn a canceled order’s final fill is not clean', () => {
+  it('given the venue’s positions agree with the log but no lookup told what the canceled orders filled, when the graceful shutdown runs, then it ends residual-exposure (exit 2) and says what is unknown', async () => {
+    // given three resting buys OKX will cancel with answers that say nothing of fills, and lookups that fail
+    const { venue, r, ids } = await okxWithThreeRestingBuys({}, (c) => cleanups.push(c))
+    venue.faults.inject(ORDER_LOOKUP, okxFaults.maintenance())
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then the positions the venue shows agree with the log
+    expect(report.reconciliation.verdict).toBe('OK')
+    expect(report.finalFillUnknownCount).toBe(3)
+    // and yet what the orders filled is unknown: not clean, exit 2, as any unverified outcome
+    expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2 })
+    expect(formatShutdownReport(report)).toContain(`FINAL FILL UNKNOWN for 3 canceled order(s): okx ${ids[0]}, okx ${ids[1]}, okx ${ids[2]}`)
+    const closing = r
+      .events()
+      .filter((e) => e.type === 'shutdown.command-issued')
+      .map((e) => (e.data as { command: { kind: string; severity?: string; message?: string } }).command)
+      .filter((c) => c.kind === 'notify' && c.message?.startsWith('haltd shut down'))
+    expect(closing).toEqual([
+      expect.objectContaining({
+        severity: 'critical',
+        message: expect.stringContaining('(graceful, residual-exposure)'),
+      }),
+    ])
+    expect(closing[0]!.message).toContain('FINAL FILL UNKNOWN for 3 canceled order(s): positions and P&L may lack their fills')
+    replaysClean(r)
+  })
+
+  it('a shutdown recorded before that rule (no fillUnknownIsExposure in its options) ends clean as it did, and replays so', async () => {
+    const { venue, r } = await okxWithThreeRestingBuys({ graceful: { settleMs: 20, waitTimeoutMs: 300, fillUnknownIsExposure: false } }, (c) =>
+      cleanups.push(c),
+    )
+    venue.faults.inject(ORDER_LOOKUP, okxFaults.maintenance())
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+    expect(report.finalFillUnknownCount).toBe(3)
+    expect(report).toMatchObject({ outcome: 'clean', exitCode: 0 })
     replaysClean(r)
   })
 })

@@ -72,6 +72,7 @@ export class ShutdownController {
       settleByObservation: true,
       engineRunningIsExposure: true,
       exposureOutranksFailure: true,
+      fillUnknownIsExposure: true,
       cancelAllFirst: true,
       ...given.graceful,
     }

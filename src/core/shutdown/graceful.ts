@@ -356,7 +356,10 @@ export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'optio
   // and one that disagrees with the log holds what haltd did not expect: not verified clean, so
   // exposure is not ruled out (the outcome enum is stored; UNVERIFIED and MISMATCH map here).
   const notOk = ctx.world.reconciliation.verdict !== 'OK'
-  const exposed = unfinished || residual || notOk
+  // A canceled order whose final fill no lookup told may have filled: the positions and P&L the
+  // report states may lack it, whatever the venue's observation agreed with
+  const fillUnknown = ctx.options.graceful.fillUnknownIsExposure && finalFillUnknown(ctx.state, 0).count > 0
+  const exposed = unfinished || residual || notOk || fillUnknown
   if (exposed && ctx.options.graceful.exposureOutranksFailure) return 'residual-exposure'
   // Not verified clean: no valid checkpoint, or the final health check found something left open.
   for (const name of ['checkpoint', 'health check']) {

@@ -251,7 +251,7 @@ export function finalFillUnknownLine(orders: readonly { venue: string; clientOrd
     .slice(0, 10)
     .map((o) => `${o.venue} ${o.clientOrderId}`)
     .join(', ')
-  return `FINAL FILL UNKNOWN for ${count} canceled order(s): ${named}${count > 10 ? ', …' : ''} (canceled on a venue answer or list that did not say what filled, and no lookup told)`
+  return `FINAL FILL UNKNOWN for ${count} canceled order(s): ${named}${count > 10 ? ', …' : ''} (canceled on a venue answer or list that did not say what filled, and no lookup told: positions and P&L may lack what they filled)`
 }
 
 /** Each procedure's time, and the deadline it is judged against from its own start. */
