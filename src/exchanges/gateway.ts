@@ -37,7 +37,8 @@ export interface ExchangeGateway {
    * `own` (the default in haltd) cancels only orders whose client order id carries haltd's tag;
    * `account` cancels everything on the account. The result says which method was used.
    */
-  cancelAll(options: { scope: CancelScope; symbols?: readonly string[] }): Promise<CancelAllResult>
+  /** `call.timeoutMs`: the time the whole cancel-all may take, its retries of a failed book included. */
+  cancelAll(options: { scope: CancelScope; symbols?: readonly string[] }, call?: { timeoutMs?: number }): Promise<CancelAllResult>
   /**
    * The open orders. An order in the venue's answer the gateway cannot read (no id, no amount, a
    * status it does not know) fails the whole list, unless `unreadable` is given: then it is left
@@ -141,7 +142,17 @@ export type CancelAllResult = {
    * without a status, a batch refused as a whole): not canceled, not refused, to be looked up.
    */
   unanswered?: string[]
+  /**
+   * Where the venue's account is cancelled book by book (Bybit: spot, linear USDT, linear USDC),
+   * what is known of each: `cancelled` (its cancel-all or cancels were sent and answered; their
+   * orders are in `canceled` and `failed`), `failed` (neither its list nor its cancel-all answered
+   * within the time: its orders are unknown), `refused` (the venue refuses to list it for this
+   * key) or `not-listed` (haltd does not list it). A book stands on its own: one failing fails no other.
+   */
+  books?: BookCancel[]
 }
+
+export type BookCancel = { book: string; outcome: 'cancelled' | 'failed' | 'refused' | 'not-listed'; detail?: string }
 
 export type VenueOrder = {
   venueOrderId: string

@@ -107,6 +107,46 @@ describe('guardian mode', { timeout: 30_000 }, () => {
     expect(warning?.msg).toContain("bybit's inverse and option orders are not listed")
   })
 
+  it("given a Bybit account whose spot list fails for a passing reason during the emergency, the venue's cancel-all still stands: spot is cancelled by its own cancel-all, linear as listed, and the command says per book what is known", async () => {
+    // given the engine's orders on spot and linear, adopted by haltd
+    const venue = await startFakeBybit()
+    afterEachTest(() => venue.close())
+    const gateway = new CcxtGateway({
+      venue: 'bybit',
+      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      symbols: [PERP],
+      wholeAccount: true,
+      retry: { baseDelayMs: 10, maxDelayMs: 50 },
+    })
+    const h = await guardianOver(gateway)
+    engineRests(venue, 'linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
+    engineRests(venue, 'spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
+    engineRests(venue, 'spot', 'ETHUSDT', 'eng-spot-eth', 2_000, 0.01)
+    const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    await vi.waitFor(() => expect(adopted()).toHaveLength(3), { timeout: 5_000, interval: 50 })
+    // and Bybit's spot order list answering "system error" from now on
+    venue.failBook({ category: 'spot' }, { retCode: 10016, retMsg: 'Internal system error.' }, 1_000_000, 'GET /v5/order/realtime')
+
+    // when
+    await h.shutdown({ mode: 'emergency', reason: 'guardian drill, a failing spot list' })
+
+    // then every order is gone at the venue, each recorded canceled on the venue's word
+    expect([...venue.account.open('spot'), ...venue.account.open('linear')]).toEqual([])
+    const canceled = [...h.log.read({ types: ['order.canceled'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    expect(canceled.sort()).toEqual(['eng-lin-btc', 'eng-spot-btc', 'eng-spot-eth'])
+    // and the cancel-all says what it knows of each book, the failing list among it
+    const completed = [...h.log.read({ types: ['shutdown.command-completed'] })].map((e) => e.data as { outcome: string; detail?: Record<string, unknown> })
+    const cancelAll = completed.find((c) => Array.isArray(c.detail?.books))
+    expect(cancelAll).toMatchObject({ outcome: 'ok', detail: { method: 'mass-cancel', canceled: 3, unconfirmed: 0 } })
+    expect(cancelAll!.detail!.books).toEqual(
+      expect.arrayContaining([
+        { book: 'linear USDT', outcome: 'cancelled' },
+        { book: 'spot', outcome: 'cancelled', detail: expect.stringMatching(/^its list failed \(.*10016.*\); its cancel-all/) },
+      ]),
+    )
+  })
+
   it('given a venue that lists open orders only by symbol, a gateway asked to follow the whole account says why it follows its symbols only, and haltd warns of it at start', async () => {
     const venue = await fakeBinance()
     const refusing = await fakeBinanceUsdm(venue, { config: { options: { fetchOpenOrders: { warnWithoutSymbol: true } } } })

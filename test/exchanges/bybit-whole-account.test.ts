@@ -128,6 +128,78 @@ describe('CcxtGateway following a whole Bybit account', () => {
   })
 })
 
+/** Bybit's "system error, try again", on one book: a passing failure, not a refusal. */
+const SYSTEM_ERROR = { retCode: 10016, retMsg: 'Internal system error.' }
+const USDC: { category: 'linear'; settleCoin: string } = { category: 'linear', settleCoin: 'USDC' }
+
+describe('CcxtGateway cancelling a whole Bybit account book by book', () => {
+  it('given one book whose list fails for a passing reason, when cancelling the account, then the other books are cancelled, that book by its own cancel-all, and the result says so per book', async () => {
+    // given
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.failBook(USDC, SYSTEM_ERROR, 1_000, 'GET /v5/order/realtime')
+
+    // when
+    const result = await gateway.cancelAll({ scope: 'account' })
+
+    // then
+    expect(openAtVenue(venue)).toEqual([])
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth', 'eng-usdc-btc'])
+    expect(result.failed).toEqual([])
+    expect(result.books).toEqual(
+      expect.arrayContaining([
+        { book: 'spot', outcome: 'cancelled' },
+        { book: 'linear USDT', outcome: 'cancelled' },
+        {
+          book: 'linear USDC',
+          outcome: 'cancelled',
+          detail: expect.stringMatching(/its list failed \(.*10016.*\); its cancel-all named 1 order\(s\) canceled/),
+        },
+        { book: 'inverse', outcome: 'not-listed', detail: expect.any(String) },
+      ]),
+    )
+  })
+
+  it('given one book whose list and cancel-all fail a few times in a row, when cancelling the account, then that book is asked again within the deadline and its orders cancelled too', async () => {
+    // given more failures in a row than one call retries
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.failBook(USDC, SYSTEM_ERROR, 3)
+
+    // when
+    const result = await gateway.cancelAll({ scope: 'account' })
+
+    // then
+    expect(openAtVenue(venue)).toEqual([])
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth', 'eng-usdc-btc'])
+    expect(result.books).toContainEqual({
+      book: 'linear USDC',
+      outcome: 'cancelled',
+      detail: expect.stringMatching(/its cancel-all failed .*listed again on attempt/),
+    })
+  })
+
+  it('given one book that fails for the whole deadline, when cancelling the account, then the other books are cancelled and that book is named failed with the venue’s last answer, its orders left unknown', async () => {
+    // given
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.failBook(USDC, SYSTEM_ERROR, 1_000_000)
+
+    // when
+    const result = await gateway.cancelAll({ scope: 'account' }, { timeoutMs: 1_500 })
+
+    // then the other books' orders are gone, each confirmed
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth'])
+    expect(openAtVenue(venue)).toEqual(['eng-usdc-btc'])
+    // and that book is failed, not read as empty
+    expect(result.books).toContainEqual({
+      book: 'linear USDC',
+      outcome: 'failed',
+      detail: expect.stringMatching(/its list failed .*; its cancel-all failed .*; asked again until the deadline, its last answer: .*10016/),
+    })
+  })
+})
+
 describe('CcxtGateway following a whole Bybit account that refuses a book', () => {
   it('given a classic account that refuses USDC contracts, learns it at connect, lists spot and linear USDT, and names linear USDC as refused', async () => {
     const { venue, gateway, errors } = await following((v) => v.refuse({ category: 'linear', settleCoin: 'USDC' }, NOT_UNIFIED))

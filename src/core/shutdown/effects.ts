@@ -280,7 +280,12 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   const started = ports.clock.now()
   let result: CancelAllResult
   try {
-    result = await withinMs(gateway.cancelAll({ scope }), Math.floor(limit / 2), `${venue}'s cancel-all had no answer within ${Math.floor(limit / 2)} ms`)
+    // the gateway's own retries (a book of the account asked again) end before this wait does
+    result = await withinMs(
+      gateway.cancelAll({ scope }, { timeoutMs: Math.max(1, Math.floor(limit / 2) - CANCEL_MARGIN_MS) }),
+      Math.floor(limit / 2),
+      `${venue}'s cancel-all had no answer within ${Math.floor(limit / 2)} ms`,
+    )
   } catch (e) {
     // The cancel-all (or the list it starts from) failed or hangs: the orders haltd knows there are
     // cancelled by their ids, one by one, with the time left, rather than left to the deadline.
@@ -295,6 +300,9 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   const confirmedBy = result.method === 'mass-cancel' ? 'mass-cancel' : 'ack'
   const canceled = new Set(result.canceled)
   const failed = new Map(result.failed.map((f) => [f.id, f.reason]))
+  // a book of the account whose cancel-all failed: its orders are unknown, whatever the others did
+  const failedBooks = (result.books ?? []).filter((b) => b.outcome === 'failed')
+  const booksWord = failedBooks.map((b) => `${venue}'s ${b.book} book: ${b.detail ?? 'failed'}`).join('; ')
   // no clear answer from the venue is not a confirmation: these stay unconfirmed until looked up
   for (const id of result.unanswered ?? []) failed.set(id, `${venue} gave no answer of its own for it in the batch cancel`)
   const events: EventInput[] = []
@@ -327,7 +335,10 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
       data: {
         venue,
         clientOrderId: o.clientOrderId,
-        reason: failed.get(o.clientOrderId) ?? (o.venueOrderId !== undefined ? failed.get(o.venueOrderId) : undefined) ?? `not in ${venue}'s cancel-all answer`,
+        reason:
+          failed.get(o.clientOrderId) ??
+          (o.venueOrderId !== undefined ? failed.get(o.venueOrderId) : undefined) ??
+          `not in ${venue}'s cancel-all answer${booksWord === '' ? '' : ` (${booksWord})`}`,
       },
     })),
   )
@@ -338,11 +349,14 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     failed: result.failed.length,
     ...(result.unanswered?.length ? { unanswered: result.unanswered.length } : {}),
     unconfirmed: unconfirmed.length,
+    ...(result.books ? { books: result.books } : {}),
     ...fills,
   }
-  return unconfirmed.length === 0
-    ? { outcome: 'ok', detail }
-    : { outcome: 'failed', detail: { ...detail, error: `${unconfirmed.length} order(s) not confirmed canceled` } }
+  const errors = [
+    ...(unconfirmed.length > 0 ? [`${unconfirmed.length} order(s) not confirmed canceled`] : []),
+    ...(failedBooks.length > 0 ? [`the cancel-all of ${failedBooks.length} book(s) failed, their orders unknown: ${booksWord}`] : []),
+  ]
+  return errors.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: errors.join('; ') } }
 }
 
 /** What a cancel leaves of its command's time, to be answered and recorded in. */

@@ -71,12 +71,20 @@ export class CallRunner {
   }
 
   /** A signal that fires at the call's deadline, the caller's own signal, or on close. */
-  deadline(callerSignal?: AbortSignal): AbortSignal {
-    const signal = AbortSignal.any([this.closing, timeoutSignal(this.callTimeoutMs), ...(callerSignal ? [callerSignal] : [])])
+  deadline(callerSignal?: AbortSignal, timeoutMs?: number): AbortSignal {
+    const ms = Math.max(1, Math.min(this.callTimeoutMs, timeoutMs ?? Number.POSITIVE_INFINITY))
+    const signal = AbortSignal.any([this.closing, timeoutSignal(ms), ...(callerSignal ? [callerSignal] : [])])
     // a call made inside another (a cancel of a cancel-all) keeps the outer call's deadline where it comes first
     const outer = callerSignal ? this.deadlines.get(callerSignal) : undefined
-    this.deadlines.set(signal, Math.min(performance.now() + this.callTimeoutMs, outer ?? Number.POSITIVE_INFINITY))
+    this.deadlines.set(signal, Math.min(performance.now() + ms, outer ?? Number.POSITIVE_INFINITY))
     return signal
+  }
+
+  /** What is left of the time of a signal made by `deadline()` (0 once it fired). */
+  remainingMs(signal: AbortSignal): number {
+    if (signal.aborted) return 0
+    const at = this.deadlines.get(signal)
+    return at === undefined ? Number.POSITIVE_INFINITY : Math.max(0, at - performance.now())
   }
 
   async run<T>(label: string, exchange: Exchange, op: () => Promise<T>, mode: RetryMode, signal: AbortSignal): Promise<T> {

@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../../events/clock.js'
 import { VenueError } from '../errors.js'
 import { clientIdProblem, clientIdRuleFor, HALTD_TAG, isOwnOrderId, type ClientIdRule } from '../client-order-id.js'
 import type {
+  BookCancel,
   CancelAllResult,
   CancelResult,
   CancelScope,
@@ -21,7 +22,7 @@ import type {
   VenueOrder,
   VenuePosition,
 } from '../gateway.js'
-import { accountListsFor, inListMarket, refusesBook, type AccountLists } from './account-lists.js'
+import { accountListsFor, inListMarket, refusesBook, type AccountList, type AccountLists } from './account-lists.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { paceByTheMinute } from './minute-pace.js'
@@ -309,36 +310,154 @@ export class CcxtGateway implements ExchangeGateway {
     }
   }
 
-  async cancelAll(request: { scope: CancelScope; symbols?: readonly string[] }, options: CallOptions = {}): Promise<CancelAllResult> {
+  async cancelAll(request: { scope: CancelScope; symbols?: readonly string[] }, options: CallOptions & { timeoutMs?: number } = {}): Promise<CancelAllResult> {
     const ex = this.urgent
-    const signal = this.runner.deadline(options.signal)
+    const signal = this.runner.deadline(options.signal, options.timeoutMs)
+    // the account listed book by book (Bybit): each book's cancels stand on their own
+    const lists = request.symbols === undefined && this.listedOn.length === 0 ? this.accountLists : undefined
+    if (lists !== undefined) return this.cancelEachBook(ex, request.scope, lists, signal)
+    const list: Lister = (unreadable) => this.openOrders(ex, request.symbols, signal, unreadable)
+    const unread: UnreadableVenueOrder[] = []
+    const open = await list((u) => unread.push(u))
+    return { scope: request.scope, ...(await this.cancelListed(ex, request.scope, { open, unread }, list, request.symbols, signal)) }
+  }
+
+  /**
+   * The orders of one list (the venue's, or one book's), cancelled: the own ones one by one (in
+   * batches where the venue has them), or all of them through the venue's cancel-all; the answers
+   * checked against the same list read again (`notStillListed`).
+   */
+  private async cancelListed(
+    ex: Exchange,
+    scope: CancelScope,
+    listed: { open: VenueOrder[]; unread: UnreadableVenueOrder[] },
+    list: Lister,
+    symbols: readonly string[] | undefined,
+    signal: AbortSignal,
+  ): Promise<Omit<CancelAllResult, 'scope'>> {
     // an order listed in a shape that cannot be read (a status ccxt does not know) is still an order:
     // the rest of the list is cancelled as read, and it by its id
-    const unread: UnreadableVenueOrder[] = []
-    const open = await this.openOrders(ex, request.symbols, signal, (u) => unread.push(u))
-    const stillListed = <R extends Omit<CancelAllResult, 'scope'>>(r: R) => this.notStillListed(ex, request.symbols, r, signal)
-    if (request.scope === 'own') {
+    const { open, unread } = listed
+    const stillListed = <R extends Omit<CancelAllResult, 'scope'>>(r: R) => this.notStillListed(list, r, signal)
+    if (scope === 'own') {
       const mine = open.filter((o) => this.isOwn(o.clientOrderId))
       const each = await this.cancelEach(ex, mine, signal)
-      return {
-        scope: 'own',
-        ...(await stillListed(
-          await this.cancelUnread(
-            unread.filter((u) => this.isOwn(u.clientOrderId)),
-            each,
-            signal,
-          ),
-        )),
-      }
+      return stillListed(
+        await this.cancelUnread(
+          unread.filter((u) => this.isOwn(u.clientOrderId)),
+          each,
+          signal,
+        ),
+      )
     }
-    if (this.capabilities.massCancel === 'none')
-      return { scope: 'account', ...(await stillListed(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal))) }
+    if (this.capabilities.massCancel === 'none') return stillListed(await this.cancelUnread(unread, await this.cancelEach(ex, open, signal), signal))
     // the venue's cancel-all takes them with the rest; its list afterwards says which are gone
-    const { checked, ...mass } = await this.massCancel(ex, [...open, ...unread.flatMap(listedOf)], request.symbols, signal)
+    const { checked, ...mass } = await this.massCancel(ex, [...open, ...unread.flatMap(listedOf)], symbols, list, signal)
     for (const u of unread) if (listedOf(u).length === 0) mass.failed.push(cannotCancel(u))
     const result = { method: 'mass-cancel' as const, ...mass }
     // a list the mass cancel read after its answers already took back what it still holds
-    return { scope: 'account', ...(checked ? result : await stillListed(result)) }
+    return checked ? result : stillListed(result)
+  }
+
+  /**
+   * The account's books (Bybit: one list and one cancel-all per book), each cancelled on its own,
+   * at once: a book whose list fails for a passing reason (a timeout, a 5xx, a rate limit) fails no
+   * other. Its orders are unknown, so it is given the venue's cancel-all for the whole book (account
+   * scope) and, failing that, its list is asked again with backoff until the call's deadline; only
+   * then is the book `failed`, named with the venue's last answer. A book refused to this key is
+   * `refused`, one haltd does not list `not-listed`: the result says per book what is known.
+   */
+  private async cancelEachBook(ex: Exchange, scope: CancelScope, lists: AccountLists, signal: AbortSignal): Promise<CancelAllResult> {
+    const unread = new Map<string, UnreadableVenueOrder[]>()
+    const listOf =
+      (call: AccountList): Lister =>
+      (unreadable) =>
+        this.run(
+          'fetchOpenOrders',
+          ex,
+          async () =>
+            toVenueOrders(
+              (await this.openOrderPages(ex, undefined, call.params)).map((o) => inListMarket(ex, o, call)),
+              unreadable,
+            ),
+          'all',
+          signal,
+        )
+    // the first lists together: a refusal of one book while others answer is learned as any list's
+    const first = await this.eachBookSettled('fetchOpenOrders', lists.calls, (call) => {
+      const mine: UnreadableVenueOrder[] = []
+      unread.set(call.book, mine)
+      return listOf(call)((u) => mine.push(u))
+    })
+    const byBook = await Promise.all([
+      ...first.answered.map(async ({ call, rows }) => {
+        const r = await this.cancelListed(ex, scope, { open: rows, unread: unread.get(call.book) ?? [] }, listOf(call), undefined, signal)
+        return { r, book: { book: call.book, outcome: 'cancelled' as const } }
+      }),
+      ...first.unknown.map(({ call, failure }) => this.cancelUnlistedBook(ex, scope, call, listOf(call), failure, signal)),
+    ])
+    const canceled = byBook.flatMap((b) => b.r.canceled)
+    const failed = byBook.flatMap((b) => b.r.failed)
+    const unanswered = byBook.flatMap((b) => b.r.unanswered ?? [])
+    const methods = new Set(byBook.map((b) => b.r.method))
+    const books: BookCancel[] = [
+      ...byBook.map((b) => b.book),
+      ...[...this.refusedBooks.fetchOpenOrders].map(([book, why]): BookCancel => ({ book, outcome: 'refused', detail: why })),
+      ...lists.notListed.map((u): BookCancel => ({ book: u.book, outcome: 'not-listed', detail: u.why })),
+    ]
+    return {
+      scope,
+      method: methods.has('mass-cancel') ? 'mass-cancel' : methods.has('batched') ? 'batched' : 'per-order',
+      canceled,
+      failed,
+      ...(unanswered.length > 0 ? { unanswered } : {}),
+      books,
+    }
+  }
+
+  /** A book whose list failed: its cancel-all, then its list asked again until the deadline (see `cancelEachBook`). */
+  private async cancelUnlistedBook(
+    ex: Exchange,
+    scope: CancelScope,
+    call: AccountList,
+    list: Lister,
+    failure: VenueError,
+    signal: AbortSignal,
+  ): Promise<{ r: Omit<CancelAllResult, 'scope'>; book: BookCancel }> {
+    let last = failure
+    const tried = [`its list failed (${failure.detail})`]
+    if (scope === 'account' && this.capabilities.massCancel !== 'none') {
+      try {
+        const answers = await this.run('cancelAllOrders', ex, () => ex.cancelAllOrders(undefined, call.params), 'all', signal)
+        const named = answers.filter((a) => a.id)
+        const canceled = named.filter((a) => a.status === 'canceled' || a.status === undefined).map((a) => clientIdOf(a) ?? String(a.id))
+        const r = await this.notStillListed(list, { method: 'mass-cancel' as const, canceled, failed: [] }, signal)
+        const said = named.length > 0 ? `its cancel-all named ${named.length} order(s) canceled` : 'its cancel-all answered done without naming orders'
+        return { r, book: { book: call.book, outcome: 'cancelled', detail: `${tried[0]}; ${said}` } }
+      } catch (e) {
+        last = toVenueError(this.venue, e)
+        tried.push(`its cancel-all failed (${last.detail})`)
+      }
+    }
+    for (let attempt = 1; ; attempt++) {
+      const wait = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1))
+      if (this.runner.remainingMs(signal) <= wait) break
+      await sleep(wait, signal).catch(() => undefined)
+      if (signal.aborted) break
+      const unread: UnreadableVenueOrder[] = []
+      let open: VenueOrder[]
+      try {
+        open = await list((u) => unread.push(u))
+      } catch (e) {
+        last = toVenueError(this.venue, e)
+        if (refusesBook(last.cause)) break
+        continue
+      }
+      const r = await this.cancelListed(ex, scope, { open, unread }, list, undefined, signal)
+      return { r, book: { book: call.book, outcome: 'cancelled', detail: `${tried.join('; ')}; listed again on attempt ${attempt + 1}` } }
+    }
+    const why = `${tried.join('; ')}; asked again until the deadline, its last answer: ${last.detail}`
+    return { r: { method: 'mass-cancel', canceled: [], failed: [] }, book: { book: call.book, outcome: 'failed', detail: why } }
   }
 
   /**
@@ -347,14 +466,9 @@ export class CcxtGateway implements ExchangeGateway {
    * again. A list that cannot be read (or holds an order without ids) takes no answer back: it
    * shows nothing either way.
    */
-  private async notStillListed<R extends Omit<CancelAllResult, 'scope'>>(
-    ex: Exchange,
-    symbols: readonly string[] | undefined,
-    result: R,
-    signal: AbortSignal,
-  ): Promise<R> {
-    if (result.canceled.length === 0) return result
-    const open = await this.idsListedOpen(ex, symbols, signal)
+  private async notStillListed<R extends Omit<CancelAllResult, 'scope'>>(list: Lister, result: R, signal: AbortSignal): Promise<R> {
+    if (result.canceled.length === 0 || signal.aborted) return result
+    const open = await this.idsListedOpen(list)
     if (open === undefined) return result
     const listed = open.ids
     const canceled = result.canceled.filter((id) => !listed.has(id))
@@ -365,18 +479,14 @@ export class CcxtGateway implements ExchangeGateway {
   }
 
   /**
-   * The ids (client and venue) of every order the venue lists open now, those listed unreadably
+   * The ids (client and venue) of every order the list shows open now, those listed unreadably
    * included (listed all the same), and whether one came without ids; undefined when the list
    * cannot be read.
    */
-  private async idsListedOpen(
-    ex: Exchange,
-    symbols: readonly string[] | undefined,
-    signal: AbortSignal,
-  ): Promise<{ ids: Set<string>; withoutIds: boolean } | undefined> {
+  private async idsListedOpen(list: Lister): Promise<{ ids: Set<string>; withoutIds: boolean } | undefined> {
     try {
       const unread: UnreadableVenueOrder[] = []
-      const read: Listed[] = await this.openOrders(ex, symbols, signal, (u) => unread.push(u))
+      const read: Listed[] = await list((u) => unread.push(u))
       const listed = [...read, ...unread.flatMap(listedOf)]
       return {
         ids: new Set(listed.flatMap((o) => (o.clientOrderId ? [o.clientOrderId, o.venueOrderId] : [o.venueOrderId]))),
@@ -664,32 +774,54 @@ export class CcxtGateway implements ExchangeGateway {
    * account's: it throws, naming the book, rather than read as an empty book.
    */
   private async eachBook<C extends { book: string }, T>(label: AccountListKind, calls: readonly C[], list: (call: C) => Promise<T[]>): Promise<T[]> {
+    const { answered, unknown } = await this.eachBookSettled(label, calls, list)
+    const first = unknown[0]
+    if (first !== undefined)
+      throw new VenueError(
+        this.venue,
+        first.failure.kind,
+        `${label}: the account's ${first.call.book} list failed (${first.failure.detail}): the list is unknown this round`,
+        {
+          cause: first.failure,
+        },
+      )
+    return answered.flatMap((a) => a.rows)
+  }
+
+  /**
+   * The account's lists, each asked on its own (see `eachBook`), and what each answered: its rows,
+   * or the failure that leaves it unknown this round. A refusal of one book while another answers
+   * is learned (and the book left out); a refusal of every book asked alike throws.
+   */
+  private async eachBookSettled<C extends { book: string }, T>(
+    label: AccountListKind,
+    calls: readonly C[],
+    list: (call: C) => Promise<T[]>,
+  ): Promise<{ answered: { call: C; rows: T[] }[]; unknown: { call: C; failure: VenueError }[] }> {
     const refusedHere = this.refusedBooks[label]
     const asked = calls.filter((c) => !refusedHere.has(c.book))
     if (asked.length === 0) throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
     const answers = await Promise.allSettled(asked.map(list))
-    const rows: T[] = []
-    let answered = 0
-    let unknown: { book: string; failure: VenueError } | undefined
+    const answered: { call: C; rows: T[] }[] = []
+    const unknown: { call: C; failure: VenueError }[] = []
     const refusals: { book: string; failure: VenueError }[] = []
     answers.forEach((answer, i) => {
-      const book = asked[i]!.book
+      const call = asked[i]!
       if (answer.status === 'fulfilled') {
-        answered++
-        rows.push(...answer.value)
+        answered.push({ call, rows: answer.value })
         return
       }
       const failure = toVenueError(this.venue, answer.reason)
-      if (refusesBook(failure.cause)) refusals.push({ book, failure })
-      else unknown ??= { book, failure }
+      if (refusesBook(failure.cause)) refusals.push({ book: call.book, failure })
+      else unknown.push({ call, failure })
     })
-    if (answered === 0 && unknown === undefined) {
+    if (answered.length === 0 && unknown.length === 0) {
       const why = refusals.map((r) => `${r.book}: ${r.failure.detail}`).join('; ')
       throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${why}): a refusal of all alike is not learned`, {
         cause: refusals[0]!.failure,
       })
     }
-    if (answered > 0) {
+    if (answered.length > 0) {
       for (const { book, failure } of refusals) {
         if (refusedHere.has(book)) continue
         refusedHere.set(book, failure.detail)
@@ -703,16 +835,7 @@ export class CcxtGateway implements ExchangeGateway {
         )
       }
     }
-    if (unknown !== undefined)
-      throw new VenueError(
-        this.venue,
-        unknown.failure.kind,
-        `${label}: the account's ${unknown.book} list failed (${unknown.failure.detail}): the list is unknown this round`,
-        {
-          cause: unknown.failure,
-        },
-      )
-    return rows
+    return { answered, unknown }
   }
 
   /** One order by venue id or client order id; undefined when the venue does not know it. */
@@ -905,6 +1028,7 @@ export class CcxtGateway implements ExchangeGateway {
     ex: Exchange,
     open: readonly Listed[],
     symbols: readonly string[] | undefined,
+    list: Lister,
     signal: AbortSignal,
   ): Promise<Omit<CancelAllResult, 'scope' | 'method'> & { checked: boolean }> {
     const canceled: string[] = []
@@ -936,8 +1060,8 @@ export class CcxtGateway implements ExchangeGateway {
       }),
     )
     if (saidDone.length === 0) return { canceled, failed, checked: false }
-    const listAgain = accountWide ? symbols : [...new Set([...saidDone.map((o) => o.symbol), ...answered])]
-    const after = await this.idsListedOpen(ex, listAgain, signal)
+    const listAgain = [...new Set([...saidDone.map((o) => o.symbol), ...answered])]
+    const after = await this.idsListedOpen(accountWide ? list : (unreadable) => this.openOrders(ex, listAgain, signal, unreadable))
     // one listed without an id could be any of them: none is shown gone
     if (after === undefined || after.withoutIds) return { canceled, failed, unanswered: saidDone.map(idOf), checked: false }
     const stillOpen = after.ids
@@ -989,6 +1113,9 @@ function isArgumentsRequired(e: unknown): boolean {
   }
   return false
 }
+
+/** One of the venue's open-order lists (the account's, some symbols', or one book's), read again as often as asked. */
+type Lister = (unreadable?: (u: UnreadableVenueOrder) => void) => Promise<VenueOrder[]>
 
 /** What a cancel-all needs of an order its venue lists: its ids and its market. */
 type Listed = Pick<VenueOrder, 'venueOrderId' | 'clientOrderId' | 'symbol'>

@@ -48,6 +48,11 @@ export type FakeBybit = {
    * without spot permission refuses spot (10005).
    */
   refuse(book: RefusedBook, answer: { retCode: number; retMsg: string }): void
+  /**
+   * The next `times` signed requests on a book (as `refuse` names it) on `route` (`METHOD /path`,
+   * every route where absent) get `answer` (a passing failure: 10016, 10006), then it answers again.
+   */
+  failBook(book: RefusedBook, answer: { retCode: number; retMsg: string; status?: number }, times: number, route?: string): void
   /** The requests refused so, as `METHOD /path category settle`. */
   readonly refusedRequests: string[]
   close(): Promise<void>
@@ -72,12 +77,19 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
   const windows = new Map<string, { second: number; count: number }>()
   const pending = new Map<string, (() => void)[]>()
   const refusals: { book: RefusedBook; answer: { retCode: number; retMsg: string } }[] = []
+  const bookFailures: { book: RefusedBook; answer: { retCode: number; retMsg: string; status?: number }; left: number; route?: string }[] = []
   const settleOf = (symbolId: string | undefined): string | undefined => (symbolId === undefined ? undefined : symbols.find((x) => x.id === symbolId)?.quote)
   const refusedRequests: string[] = []
   const refusalFor = (key: string, params: Params): BybitReject | undefined => {
     const category = typeof params.category === 'string' ? params.category : undefined
     const settle = typeof params.settleCoin === 'string' ? params.settleCoin : settleOf(typeof params.symbol === 'string' ? params.symbol : undefined)
-    const hit = refusals.find(({ book }) => book.category === category && (book.settleCoin === undefined || book.settleCoin === settle))
+    const onBook = (book: RefusedBook) => book.category === category && (book.settleCoin === undefined || book.settleCoin === settle)
+    const failing = bookFailures.find((f) => f.left > 0 && (f.route === undefined || f.route === key) && onBook(f.book))
+    if (failing !== undefined) {
+      failing.left--
+      return new BybitReject(failing.answer.retCode, failing.answer.retMsg, failing.answer.status)
+    }
+    const hit = refusals.find(({ book }) => onBook(book))
     if (hit === undefined) return undefined
     refusedRequests.push(`${key} ${category} ${settle ?? ''}`.trim())
     return new BybitReject(hit.answer.retCode, hit.answer.retMsg)
@@ -180,6 +192,10 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
     },
     refuse: (book, answer) => {
       refusals.push({ book, answer })
+    },
+    failBook: (book, answer, times, route) => {
+      if (route !== undefined && !routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
+      bookFailures.push({ book, answer, left: times, ...(route === undefined ? {} : { route }) })
     },
     refusedRequests,
     close: async () => {
