@@ -28,6 +28,12 @@ export interface ExchangeGateway {
    * the account; absent on a gateway that does not list an account in parts.
    */
   unseenBooks?(): readonly UnseenBook[]
+  /**
+   * The book of the account an order on `symbol` is listed in (as `unseenBooks` names books), where
+   * the account is listed book by book; undefined where one list shows all of it. An order of a
+   * book a list did not show is not shown gone by its absence from that list.
+   */
+  bookOf?(symbol: string): string | undefined
 
   connect(): Promise<void>
   /** Always with our client order id: it is how haltd finds an order whose answer was lost. */

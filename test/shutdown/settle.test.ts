@@ -150,6 +150,16 @@ describe('settling an order by what the venue shows of it (pure)', () => {
     })
   })
 
+  it('an order of a book of the account the list did not show is not settled by its absence from that list', () => {
+    const unseen = { seq: 40, listed: false, bookUnseen: 'spot: PermissionDenied: bybit 10005' }
+    expect(settlementOf(order, { kind: 'failed', error: 'PermissionDenied' }, unseen)).toEqual({
+      kind: 'unsettled',
+      reason: expect.stringContaining('did not show its book (spot: PermissionDenied: bybit 10005): its absence is no proof'),
+    })
+    // a lookup that answers still settles it
+    expect(settlementOf(order, found('canceled'), unseen)).toMatchObject({ kind: 'settled', as: 'canceled' })
+  })
+
   it('an order the venue never acknowledged is not settled by its absence from a list', () => {
     const { venueOrderId: _, ...unacknowledged } = order
     expect(settlementOf(unacknowledged, { kind: 'unknown' }, { seq: 40, listed: false })).toMatchObject({ kind: 'unsettled' })

@@ -27,8 +27,11 @@ export type SettleEvidence = NonNullable<EventData<'order.canceled'>['evidence']
 /** What a lookup by id came back with. */
 export type Lookup = { kind: 'found'; order: VenueOrder } | { kind: 'unknown' } | { kind: 'failed'; error: string }
 
-/** An open-order list fetched after the cancel: the observation's seq and whether it lists the order. */
-export type ListSeen = { seq: number; listed: boolean }
+/**
+ * An open-order list fetched after the cancel: the observation's seq, whether it lists the order,
+ * and, where the list left the order's book of the account unseen (refused, or never listed), why.
+ */
+export type ListSeen = { seq: number; listed: boolean; bookUnseen?: string }
 
 export type Settlement =
   | { kind: 'settled'; as: 'canceled' | 'expired' | 'rejected' | 'filled'; events: EventInput[] }
@@ -100,6 +103,13 @@ export function settlementOf(order: WorldOrder, lookup: Lookup, list: ListSeen |
   const asked = lookup.kind === 'failed' ? `the lookup failed (${lookup.error})` : 'a lookup found nothing'
   if (list === undefined) return { kind: 'unsettled', reason: `${asked} and no open-order list was had after the cancel` }
   if (list.listed) return { kind: 'open', events: [], why: `the venue still lists it open after the cancel (observation at seq ${list.seq})` }
+  // a list of the other books of the account lacks it whatever became of it
+  if (list.bookUnseen !== undefined) {
+    return {
+      kind: 'unsettled',
+      reason: `${asked}, and the open-order list at seq ${list.seq} did not show its book (${list.bookUnseen}): its absence is no proof`,
+    }
+  }
   // an order the venue never acknowledged may still be on its way there: its absence proves nothing
   if (order.venueOrderId === undefined) {
     return { kind: 'unsettled', reason: `${asked}, and the venue never acknowledged it: its absence from the list is no proof` }
@@ -160,7 +170,7 @@ export function recordedListAfterCancels(log: EventLog, venue: string, orders: r
 /** A venue's stream, where its observations are (see `streamOf`). */
 const venueStream = (venue: string): string => `venue:${venue}`
 
-type EventLogList = { seq: number; orders: EventData<'venue.open-orders-observed'>['orders'] }
+type EventLogList = { seq: number; orders: EventData<'venue.open-orders-observed'>['orders']; unseen?: EventData<'venue.open-orders-observed'>['unseen'] }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
@@ -172,6 +182,8 @@ export type ListAfterCancels = {
   error?: string
   /** Whether the list holds the order (by its client or venue id); false without a list. */
   listed: (order: WorldOrder) => boolean
+  /** Where the list left the order's book of the account unseen: which book, and why. */
+  bookUnseen: (order: WorldOrder) => string | undefined
 }
 
 /**
@@ -195,7 +207,12 @@ export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'> & {
         milliseconds: Math.max(1, deps.timeoutMs),
         message: `the open-order list had no answer within ${deps.timeoutMs} ms`,
       })
-      list = { seq: stored.at(-1)!.seq, orders: stored.flatMap((e) => (e.data as EventData<'venue.open-orders-observed'>).orders) }
+      const unseen = (stored.at(-1)!.data as EventData<'venue.open-orders-observed'>).unseen
+      list = {
+        seq: stored.at(-1)!.seq,
+        orders: stored.flatMap((e) => (e.data as EventData<'venue.open-orders-observed'>).orders),
+        ...(unseen === undefined ? {} : { unseen }),
+      }
     } catch (e) {
       error = messageOf(e)
     }
@@ -218,6 +235,11 @@ export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'> & {
     ...(list ? { list, source: recorded ? ('recorded' as const) : ('fetched' as const) } : {}),
     ...(error !== undefined ? { error } : {}),
     listed: (o) => list !== undefined && (ids.has(`c:${o.clientOrderId}`) || (o.venueOrderId !== undefined && ids.has(`v:${o.venueOrderId}`))),
+    bookUnseen: (o) => {
+      const book = list?.unseen?.length ? gateway.bookOf?.(o.symbol) : undefined
+      const unseen = book === undefined ? undefined : list?.unseen?.find((u) => u.book === book)
+      return unseen === undefined ? undefined : `${unseen.book}: ${unseen.why}`
+    },
   }
 }
 
@@ -249,11 +271,12 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
       return { kind: 'failed', error: messageOf(e) }
     }
   })
-  const [{ list, source, listed }, answers] = await Promise.all([listing, lookups])
+  const [{ list, source, listed, bookUnseen }, answers] = await Promise.all([listing, lookups])
   if (list && source) summary.list = { seq: list.seq, source }
   const events: EventInput[] = []
   orders.forEach((o, i) => {
-    const seen = list ? { seq: list.seq, listed: listed(o) } : undefined
+    const unseen = list ? bookUnseen(o) : undefined
+    const seen = list ? { seq: list.seq, listed: listed(o), ...(unseen === undefined ? {} : { bookUnseen: unseen }) } : undefined
     const s = settlementOf(o, answers[i]!, seen)
     if (s.kind === 'unsettled') {
       summary.unsettled.push({ clientOrderId: o.clientOrderId, reason: s.reason })

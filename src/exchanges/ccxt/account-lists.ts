@@ -16,6 +16,8 @@ export type AccountLists = {
   positionCalls: readonly { book: string; params: Record<string, unknown> }[]
   /** Whether a market's orders are in one of those lists. */
   covers: (market: MarketInterface) => boolean
+  /** The book a market's orders are listed in (or would be: an unlisted book's name in `notListed`). */
+  bookOf: (market: MarketInterface) => string | undefined
   /** The books of the account no list asks for, and why. */
   notListed: readonly UnseenBook[]
   /** Those books and why, in a sentence. */
@@ -38,6 +40,8 @@ const BYBIT: AccountLists = {
   calls: [{ book: 'spot', params: { type: 'spot' }, marketType: 'spot' }, ...BYBIT_LINEAR.map((l) => ({ ...l, marketType: 'contract' as const }))],
   positionCalls: BYBIT_LINEAR,
   covers: (m) => m.spot === true || (m.linear === true && (BYBIT_LINEAR_SETTLE as readonly string[]).includes(String(m.settle))),
+  bookOf: (m) =>
+    m.spot === true ? 'spot' : m.option === true ? 'option' : m.inverse === true ? 'inverse' : m.linear === true ? `linear ${String(m.settle)}` : undefined,
   notListed: [
     { book: 'inverse', why: `not listed: ${BYBIT_NOT_LISTED}` },
     { book: 'option', why: `not listed: ${BYBIT_NOT_LISTED}` },

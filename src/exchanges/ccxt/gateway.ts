@@ -190,6 +190,11 @@ export class CcxtGateway implements ExchangeGateway {
     return [...this.accountLists.notListed, ...order.map((book): UnseenBook => ({ book, why: refused.get(book)!, refused: true }))]
   }
 
+  bookOf(symbol: string): string | undefined {
+    const market = this.accountLists === undefined ? undefined : this.main.markets?.[symbol]
+    return market === undefined ? undefined : this.accountLists!.bookOf(market)
+  }
+
   /** Loads markets on both instances and, when streaming, waits until the order stream is subscribed. */
   connect(options: CallOptions = {}): Promise<void> {
     this.connected ??= this.doConnect(options).catch((e: unknown) => {
