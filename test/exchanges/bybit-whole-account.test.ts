@@ -313,6 +313,30 @@ describe('CcxtGateway following a whole Bybit account that refuses a book', () =
     })
   })
 
+  it('given one parameter error (BadRequest, Bybit 10001) on a book’s list, the round’s list fails naming it, the book is not learned refused, and the next list shows it again', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.failBook({ category: 'spot' }, { retCode: 10001, retMsg: 'params error: invalid cursor' }, 1, 'GET /v5/order/realtime')
+
+    await expect(gateway.fetchOpenOrders()).rejects.toThrow(/the account's spot list failed \(.*10001.*\): the list is unknown this round/)
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([])
+
+    expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId).sort()).toEqual(openAtVenue(venue))
+  })
+
+  it('given the same BadRequest on a book’s list three rounds in a row, the book is learned refused, and the others are still listed', async () => {
+    const { venue, gateway } = await following()
+    engineOrders(venue)
+    venue.failBook({ category: 'spot' }, { retCode: 10001, retMsg: 'params error: category spot is not supported' }, 3, 'GET /v5/order/realtime')
+
+    await expect(gateway.fetchOpenOrders()).rejects.toThrow(/spot list failed/)
+    await expect(gateway.fetchOpenOrders()).rejects.toThrow(/spot list failed/)
+    const third = await gateway.fetchOpenOrders()
+
+    expect(third.map((o) => o.clientOrderId).sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-usdc-btc'])
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'spot', why: expect.stringContaining('10001'), refused: true }])
+  })
+
   it('given an account that refuses every book, its lists fail: no answer is not an empty account', async () => {
     const { gateway } = await following((v) => {
       v.refuse({ category: 'spot' }, NO_PERMISSION)

@@ -57,16 +57,31 @@ export function accountListsFor(exchange: Exchange): AccountLists | undefined {
 /**
  * ccxt's classes for a venue that will not list a book for this account whatever is asked again:
  * the key lacks the permission (Bybit 10005), the account is of a kind that has no such book
- * (Bybit 10020 for a classic account's USDC contracts, 10028), or the venue calls the request
- * itself wrong for it. A timeout, a 5xx, a rate limit or a refused key (`AuthenticationError`
- * proper, which refuses every book alike) is none of these: that round's list is unknown.
+ * (Bybit 10020 for a classic account's USDC contracts, 10028, 10029), or ccxt itself will not ask
+ * (`NotSupported`). A timeout, a 5xx, a rate limit or a refused key (`AuthenticationError` proper,
+ * which refuses every book alike) is none of these: that round's list is unknown.
  */
-const BOOK_REFUSALS = ['PermissionDenied', 'AccountNotEnabled', 'NotSupported', 'BadRequest'] as const
+const BOOK_REFUSALS = ['PermissionDenied', 'AccountNotEnabled', 'NotSupported'] as const
+
+/**
+ * `BadRequest` is a refusal of one request, not of a book: ccxt raises it for a parameter error
+ * (Bybit 10001, 7001, 170130), a duplicate request (10014), a path the venue does not route now
+ * (10017), a stale timestamp on the older codes (-1021). One such answer leaves that round's list
+ * unknown; only the same answer `BAD_REQUESTS_TO_LEARN` rounds in a row, the book never answering
+ * between them, is the venue refusing that book for this account.
+ */
+export const BAD_REQUESTS_TO_LEARN = 3
+
+/** Whether a list's failure is the venue refusing that book for good (`book`), a request it called wrong (`request`), or neither. */
+export function refusalOf(e: unknown): 'book' | 'request' | undefined {
+  const chain = ccxtChain(e)
+  if (BOOK_REFUSALS.some((name) => chain.includes(name))) return 'book'
+  return chain.includes('BadRequest') ? 'request' : undefined
+}
 
 /** Whether a list's failure is the venue refusing that book for good. */
 export function refusesBook(e: unknown): boolean {
-  const chain = ccxtChain(e)
-  return BOOK_REFUSALS.some((name) => chain.includes(name))
+  return refusalOf(e) === 'book'
 }
 
 /**

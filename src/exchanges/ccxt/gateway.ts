@@ -22,7 +22,7 @@ import type {
   VenueOrder,
   VenuePosition,
 } from '../gateway.js'
-import { accountListsFor, inListMarket, refusesBook, type AccountList, type AccountLists } from './account-lists.js'
+import { accountListsFor, BAD_REQUESTS_TO_LEARN, inListMarket, refusalOf, refusesBook, type AccountList, type AccountLists } from './account-lists.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
 import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { paceByTheMinute } from './minute-pace.js'
@@ -120,6 +120,8 @@ export class CcxtGateway implements ExchangeGateway {
    * still list and cancel its orders (Bybit grants orders and positions apart).
    */
   private readonly refusedBooks: Record<AccountListKind, Map<string, string>> = { fetchOpenOrders: new Map(), fetchPositions: new Map() }
+  /** The rounds in a row each book's list was answered `BadRequest` (see `BAD_REQUESTS_TO_LEARN`), by list and book. */
+  private readonly badRequests: Record<AccountListKind, Map<string, number>> = { fetchOpenOrders: new Map(), fetchPositions: new Map() }
   private readonly runner: CallRunner
   private readonly retry: RetryPolicy
   private readonly closing = new AbortController()
@@ -813,11 +815,15 @@ export class CcxtGateway implements ExchangeGateway {
     answers.forEach((answer, i) => {
       const call = asked[i]!
       if (answer.status === 'fulfilled') {
+        this.badRequests[label].delete(call.book)
         answered.push({ call, rows: answer.value })
         return
       }
       const failure = toVenueError(this.venue, answer.reason)
-      if (refusesBook(failure.cause)) refusals.push({ book: call.book, failure })
+      const refusal = refusalOf(failure.cause)
+      const inARow = refusal === 'request' ? (this.badRequests[label].get(call.book) ?? 0) + 1 : 0
+      if (refusal === 'request') this.badRequests[label].set(call.book, inARow)
+      if (refusal === 'book' || inARow >= BAD_REQUESTS_TO_LEARN) refusals.push({ book: call.book, failure })
       else unknown.push({ call, failure })
     })
     if (answered.length === 0 && unknown.length === 0) {
@@ -830,6 +836,7 @@ export class CcxtGateway implements ExchangeGateway {
       for (const { book, failure } of refusals) {
         if (refusedHere.has(book)) continue
         refusedHere.set(book, failure.detail)
+        this.badRequests[label].delete(book)
         this.onError(
           new VenueError(
             this.venue,
