@@ -246,6 +246,37 @@ describe('CcxtGateway following a whole Bybit account that refuses a book', () =
     expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'spot', why: expect.stringContaining('Permission denied'), refused: true }])
   })
 
+  it('given a book refused at connect and granted since, when the account is cancelled, then that book is asked again, its orders cancelled, and it is no longer named refused', async () => {
+    // given
+    const { venue, gateway } = await following((v) => v.refuse({ category: 'spot' }, NO_PERMISSION))
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'spot', why: expect.stringContaining('Permission denied'), refused: true }])
+    engineOrders(venue)
+    venue.grant({ category: 'spot' })
+    // the polling lists keep to what they learned
+    expect((await gateway.fetchOpenOrders()).map((o) => o.clientOrderId).sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-usdc-btc'])
+
+    // when
+    const result = await gateway.cancelAll({ scope: 'account' })
+
+    // then
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-spot-btc', 'eng-spot-eth', 'eng-usdc-btc'])
+    expect(openAtVenue(venue)).toEqual([])
+    expect(result.books).toContainEqual({ book: 'spot', outcome: 'cancelled' })
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([])
+  })
+
+  it('given a book still refused, when the account is cancelled, then it is asked once more and named refused with the venue’s answer', async () => {
+    const { venue, gateway } = await following((v) => v.refuse({ category: 'spot' }, NO_PERMISSION))
+    engineOrders(venue)
+    const before = venue.refusedRequests.length
+
+    const result = await gateway.cancelAll({ scope: 'account' })
+
+    expect(venue.refusedRequests.slice(before)).toEqual(['GET /v5/order/realtime spot'])
+    expect(result.books).toContainEqual({ book: 'spot', outcome: 'refused', detail: expect.stringContaining('Permission denied') })
+    expect([...result.canceled].sort()).toEqual(['eng-lin-btc', 'eng-lin-eth', 'eng-usdc-btc'])
+  })
+
   it('given a key refused the positions of one linear book only, still lists and cancels its orders, and names the book as refused', async () => {
     const { venue, gateway } = await following()
     engineOrders(venue)

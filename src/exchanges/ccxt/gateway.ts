@@ -116,7 +116,7 @@ export class CcxtGateway implements ExchangeGateway {
   private readonly symbolsNeeded: string | undefined
   /**
    * The books of the account the venue refused to list for good, by list and book, with its answer:
-   * never asked again by that list. Kept per list: a key may be refused a book's positions and
+   * not asked again by that list, but by each cancel-all (once more: a key may be granted since). Kept per list: a key may be refused a book's positions and
    * still list and cancel its orders (Bybit grants orders and positions apart).
    */
   private readonly refusedBooks: Record<AccountListKind, Map<string, string>> = { fetchOpenOrders: new Map(), fetchPositions: new Map() }
@@ -390,12 +390,19 @@ export class CcxtGateway implements ExchangeGateway {
           'all',
           signal,
         )
-    // the first lists together: a refusal of one book while others answer is learned as any list's
-    const first = await this.eachBookSettled('fetchOpenOrders', lists.calls, (call) => {
-      const mine: UnreadableVenueOrder[] = []
-      unread.set(call.book, mine)
-      return listOf(call)((u) => mine.push(u))
-    })
+    // the first lists together: a refusal of one book while others answer is learned as any list's.
+    // A book refused before is asked once more: a key granted the permission since (the start
+    // warning named the book) has its orders cancelled too, and the book is no longer named refused
+    const first = await this.eachBookSettled(
+      'fetchOpenOrders',
+      lists.calls,
+      (call) => {
+        const mine: UnreadableVenueOrder[] = []
+        unread.set(call.book, mine)
+        return listOf(call)((u) => mine.push(u))
+      },
+      { askRefused: true },
+    )
     const byBook = await Promise.all([
       ...first.answered.map(async ({ call, rows }) => {
         const r = await this.cancelListed(ex, scope, { open: rows, unread: unread.get(call.book) ?? [] }, listOf(call), undefined, signal)
@@ -804,9 +811,10 @@ export class CcxtGateway implements ExchangeGateway {
     label: AccountListKind,
     calls: readonly C[],
     list: (call: C) => Promise<T[]>,
+    options: { askRefused?: boolean } = {},
   ): Promise<{ answered: { call: C; rows: T[] }[]; unknown: { call: C; failure: VenueError }[] }> {
     const refusedHere = this.refusedBooks[label]
-    const asked = calls.filter((c) => !refusedHere.has(c.book))
+    const asked = options.askRefused ? calls : calls.filter((c) => !refusedHere.has(c.book))
     if (asked.length === 0) throw new VenueError(this.venue, 'rejected', `${label}: the venue refused every book of the account (${this.wholeAccountRefusal})`)
     const answers = await Promise.allSettled(asked.map(list))
     const answered: { call: C; rows: T[] }[] = []
@@ -816,6 +824,7 @@ export class CcxtGateway implements ExchangeGateway {
       const call = asked[i]!
       if (answer.status === 'fulfilled') {
         this.badRequests[label].delete(call.book)
+        refusedHere.delete(call.book)
         answered.push({ call, rows: answer.value })
         return
       }
@@ -834,14 +843,15 @@ export class CcxtGateway implements ExchangeGateway {
     }
     if (answered.length > 0) {
       for (const { book, failure } of refusals) {
-        if (refusedHere.has(book)) continue
+        const before = refusedHere.get(book)
         refusedHere.set(book, failure.detail)
+        if (before !== undefined) continue
         this.badRequests[label].delete(book)
         this.onError(
           new VenueError(
             this.venue,
             failure.kind,
-            `the venue refused to list the account's ${book} ${label === 'fetchPositions' ? 'positions' : 'book'} (${failure.detail}): it is not asked again, and named as not seen`,
+            `the venue refused to list the account's ${book} ${label === 'fetchPositions' ? 'positions' : 'book'} (${failure.detail}): it is not listed again until a cancel-all asks, and named as not seen`,
             { cause: failure },
           ),
         )

@@ -48,6 +48,8 @@ export type FakeBybit = {
    * without spot permission refuses spot (10005).
    */
   refuse(book: RefusedBook, answer: { retCode: number; retMsg: string }): void
+  /** From now on the book is no longer refused (the key was granted the permission). */
+  grant(book: RefusedBook): void
   /**
    * The next `times` signed requests on a book (as `refuse` names it) on `route` (`METHOD /path`,
    * every route where absent) get `answer` (a passing failure: 10016, 10006), then it answers again.
@@ -192,6 +194,12 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
     },
     refuse: (book, answer) => {
       refusals.push({ book, answer })
+    },
+    grant: (book) => {
+      for (let i = refusals.length - 1; i >= 0; i--) {
+        const r = refusals[i]!.book
+        if (r.category === book.category && r.settleCoin === book.settleCoin) refusals.splice(i, 1)
+      }
     },
     failBook: (book, answer, times, route) => {
       if (route !== undefined && !routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
