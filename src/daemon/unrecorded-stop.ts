@@ -19,8 +19,11 @@ export async function cancelEverywhereUnrecorded(input: {
   const lines = await Promise.all(
     [...input.venues.values()].map(async (gw) => {
       try {
-        const r = await pTimeout(gw.cancelAll({ scope: input.scope }), { milliseconds: input.budgetMs })
-        return `cancel-all at ${gw.venue} (${input.scope}): ${r.canceled.length} canceled, ${r.failed.length + (r.unanswered?.length ?? 0)} not confirmed (not recorded in the log)`
+        // the gateway's retries of a failing book end before the budget does, so its answer for the others arrives
+        const r = await pTimeout(gw.cancelAll({ scope: input.scope }, { timeoutMs: Math.max(1, input.budgetMs - 100) }), { milliseconds: input.budgetMs })
+        const failedBooks = (r.books ?? []).filter((b) => b.outcome === 'failed').map((b) => `${b.book} (${b.detail ?? 'failed'})`)
+        const books = failedBooks.length > 0 ? `; book(s) whose cancel-all failed, their orders unknown: ${failedBooks.join(', ')}` : ''
+        return `cancel-all at ${gw.venue} (${input.scope}): ${r.canceled.length} canceled, ${r.failed.length + (r.unanswered?.length ?? 0)} not confirmed${books} (not recorded in the log)`
       } catch (e) {
         return `cancel-all at ${gw.venue} (${input.scope}) failed: ${e instanceof Error ? e.message : String(e)} (not recorded in the log)`
       }

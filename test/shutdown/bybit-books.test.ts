@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { OrderRouter } from '../../src/core/execution/order-router.js'
+import { formatShutdownReport } from '../../src/core/shutdown/report.js'
+import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
 import { rig } from './rig.js'
@@ -19,7 +21,7 @@ afterEach(async () => {
 })
 
 /** A buy resting on spot and one on the linear perpetual, placed through haltd's router. */
-async function restingOnTwoBooks() {
+async function restingOnTwoBooks(options: ShutdownOptionsInput = { graceful: { settleMs: 20, waitTimeoutMs: 300 } }) {
   const venue = await startFakeBybit()
   const gateway = new CcxtGateway({
     venue: VENUE,
@@ -36,7 +38,7 @@ async function restingOnTwoBooks() {
     await gateway.close()
     await venue.close()
   })
-  const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway }, options: { graceful: { settleMs: 20, waitTimeoutMs: 300 } } })
+  const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway }, options })
   const engine = new OrderRouter({ log: r.log, gate: r.gate, venues: r.venues, runTag: 'e', submitTimeoutMs: 10_000, positionOf: () => 0 })
   cleanups.push(async () => engine.close())
   const ids: Record<'spot' | 'perp', string> = { spot: '', perp: '' }
@@ -79,6 +81,37 @@ describe('settling orders by their absence from a Bybit account listed book by b
       reason: expect.stringMatching(/did not show its book \(spot: .*Permission denied.*\): its absence is no proof/),
     })
     expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2 })
+    replaysClean(r)
+  })
+})
+
+describe('cancelling a Bybit account book by book in a shutdown', () => {
+  it('given the spot book failing for a passing reason the whole time, when the graceful shutdown cancels, then the linear order is canceled, and the report names the spot book whose cancel-all failed and leaves its order live', async () => {
+    // given
+    const { venue, r, ids } = await restingOnTwoBooks({
+      graceful: { settleMs: 20, waitTimeoutMs: 300, budgets: { 'cancel orders and flatten': 2_000, 'wait for order completion': 1_000 } },
+    })
+    venue.failBook({ category: 'spot' }, { retCode: 10016, retMsg: 'Internal system error.' }, 1_000_000)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then
+    const canceled = r
+      .events()
+      .filter((e) => e.type === 'order.canceled')
+      .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    expect(canceled).toEqual([ids.perp])
+    expect(venue.account.open('spot').map((o) => o.clientOrderId)).toEqual([ids.spot])
+    const unconfirmed = r
+      .events()
+      .filter((e) => e.type === 'order.cancel-unconfirmed' && (e.data as { clientOrderId: string }).clientOrderId === ids.spot)
+      .map((e) => (e.data as { reason: string }).reason)
+    expect(unconfirmed[0]).toMatch(/bybit's spot book: its list failed .*10016.*asked again until the deadline, its last answer: .*10016/)
+    expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2 })
+    expect(report.openOrders.count).toBe(1)
+    expect(report.booksNotCancelled).toEqual([{ venue: VENUE, book: 'spot', detail: expect.stringMatching(/^its list failed .*10016/) }])
+    expect(formatShutdownReport(report)).toMatch(/CANCEL-ALL FAILED on bybit's spot book, its orders unknown: its list failed .*10016/)
     replaysClean(r)
   })
 })

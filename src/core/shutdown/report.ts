@@ -60,6 +60,11 @@ export type ShutdownReport = {
    */
   finalFillUnknown: { venue: string; clientOrderId: string }[]
   finalFillUnknownCount: number
+  /**
+   * The books of a venue's account (Bybit: spot, linear USDT, …) whose cancel-all failed in the
+   * shutdown's last cancel-all there, with the venue's last answer: their orders are unknown.
+   */
+  booksNotCancelled: { venue: string; book: string; detail: string }[]
   /** `ok` is `verdict === 'OK'`; each venue carries the observation its verdict rests on. */
   reconciliation: {
     ok: boolean
@@ -130,6 +135,25 @@ export function finalFillUnknown(s: Pick<ShutdownState, 'commands'>, listed = LI
   return { orders, count }
 }
 
+/**
+ * The books whose cancel-all failed, from each venue's last cancel-all command that went book by
+ * book (its `books`): an earlier round's failure a later round mended is not named.
+ */
+export function booksNotCancelled(s: Pick<ShutdownState, 'commands'>): { venue: string; book: string; detail: string }[] {
+  const last = new Map<string, unknown[]>()
+  for (const c of s.commands.values()) {
+    const books = c.detail?.books
+    if (c.command.kind === 'cancel-all' && Array.isArray(books)) last.set(c.command.venue, books)
+  }
+  const out: { venue: string; book: string; detail: string }[] = []
+  for (const [venue, books] of last) {
+    for (const b of books as { book?: unknown; outcome?: unknown; detail?: unknown }[]) {
+      if (b?.outcome === 'failed' && typeof b.book === 'string') out.push({ venue, book: b.book, detail: typeof b.detail === 'string' ? b.detail : 'failed' })
+    }
+  }
+  return out
+}
+
 export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld): ShutdownReport {
   const byStatus: Record<string, number> = {}
   for (const o of world.orders) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1
@@ -182,6 +206,7 @@ export function buildShutdownReport(state: ShutdownState, world: ShutdownWorld):
     cancelUnconfirmedCount: byStatus['cancel-unconfirmed'] ?? 0,
     finalFillUnknown: fillUnknown.orders,
     finalFillUnknownCount: fillUnknown.count,
+    booksNotCancelled: booksNotCancelled(state),
     reconciliation: {
       ok: r.ok,
       verdict: r.verdict,
@@ -227,6 +252,8 @@ export function formatShutdownReport(report: ShutdownReport): string {
     `open orders: ${report.openOrders.count}${report.cancelUnconfirmedCount ? ` (${report.cancelUnconfirmedCount} cancel-unconfirmed)` : ''}${ofListed}`,
   )
   if (report.finalFillUnknownCount > 0) lines.push(finalFillUnknownLine(report.finalFillUnknown, report.finalFillUnknownCount))
+  // a report from a log written before books were named has none
+  for (const b of report.booksNotCancelled ?? []) lines.push(`CANCEL-ALL FAILED on ${b.venue}'s ${b.book} book, its orders unknown: ${b.detail}`)
   if (report.positions.length === 0) lines.push(`positions: flat${unseen === '' ? '' : ' on the books listed'}`)
   for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
   if (report.residualExposure.length) {

@@ -463,6 +463,8 @@ export class CcxtGateway implements ExchangeGateway {
       try {
         open = await list((u) => unread.push(u))
       } catch (e) {
+        // one cut short by the deadline said nothing of the venue: the last answer stands
+        if (signal.aborted) break
         last = toVenueError(this.venue, e)
         if (refusesBook(last.cause)) break
         continue
