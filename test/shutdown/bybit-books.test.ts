@@ -53,6 +53,9 @@ async function restingOnTwoBooks(options: ShutdownOptionsInput = { graceful: { s
   return { venue, r, ids }
 }
 
+const openAtVenue = (venue: Awaited<ReturnType<typeof startFakeBybit>>): string[] =>
+  [...venue.account.open('spot'), ...venue.account.open('linear')].map((o) => o.clientOrderId).sort()
+
 describe('settling orders by their absence from a Bybit account listed book by book', () => {
   it('given the spot book refused to haltd once its orders rest there, when the graceful shutdown settles them, then a spot order is not taken for canceled because the linear list lacks it', async () => {
     // given
@@ -86,6 +89,29 @@ describe('settling orders by their absence from a Bybit account listed book by b
 })
 
 describe('cancelling a Bybit account book by book in a shutdown', () => {
+  it('given the spot book’s list failing for a passing reason the whole time but its cancels answering, when the graceful shutdown cancels its own orders, then the spot order is cancelled by its id and the linear one by the book’s cancel', async () => {
+    // given
+    const { venue, r, ids } = await restingOnTwoBooks({
+      graceful: { settleMs: 20, waitTimeoutMs: 300, budgets: { 'cancel orders and flatten': 2_000, 'wait for order completion': 1_000 } },
+    })
+    venue.failBook({ category: 'spot' }, { retCode: 10016, retMsg: 'Internal system error.' }, 1_000_000, 'GET /v5/order/realtime')
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then both orders are gone at the venue and recorded canceled
+    expect(openAtVenue(venue)).toEqual([])
+    const canceled = r
+      .events()
+      .filter((e) => e.type === 'order.canceled')
+      .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    expect(canceled.sort()).toEqual([ids.perp, ids.spot].sort())
+    expect(report.openOrders.count).toBe(0)
+    // and the report still names the book its cancel-all could not list
+    expect(report.booksNotCancelled).toEqual([{ venue: VENUE, book: 'spot', detail: expect.stringMatching(/^its list failed .*10016/) }])
+    replaysClean(r)
+  })
+
   it('given the spot book failing for a passing reason the whole time, when the graceful shutdown cancels, then the linear order is canceled, and the report names the spot book whose cancel-all failed and leaves its order live', async () => {
     // given
     const { venue, r, ids } = await restingOnTwoBooks({

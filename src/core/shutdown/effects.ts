@@ -8,7 +8,7 @@ import { CheckpointFailed, verifyCheckpoint, type CheckpointContent } from './ch
 import { openHandles } from './handles.js'
 import { controlEngine } from './engine-control.js'
 import { awaitSatisfied } from './graceful.js'
-import { listAfterCancels, settleOrders, toSettle } from './settle.js'
+import { listAfterCancels, settleOrders, toSettle, UNCONFIRMED } from './settle.js'
 import type { ShutdownPorts } from './ports.js'
 import { shutdownStatus, type ShutdownState } from './procedure.js'
 import { buildShutdownReport } from './report.js'
@@ -318,16 +318,25 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     }
   }
   appendInChunks(ctx, events)
+  // the orders haltd knows in a book whose cancel-all failed are cancelled by their ids with half
+  // the time left, as after a failed cancel-all: that book's list or cancel-all failing need not
+  // mean its cancels do
+  const failedBookNames = new Set(failedBooks.map((b) => b.book))
+  const byId = new Set(failedBookNames.size === 0 ? [] : left.filter((o) => failedBookNames.has(gateway.bookOf?.(o.symbol) ?? '')).map((o) => o.clientOrderId))
+  const perOrder =
+    byId.size === 0 ? undefined : await cancelEachKnown(venue, ctx, Math.max(1, Math.floor((limit - (ports.clock.now() - started)) / 2)), reason, byId)
   const fills = await learnFinalFills(venue, gone, ctx, Math.floor((limit - (ports.clock.now() - started)) / 2))
   if (ports.log.uncommitted) await ports.log.flush()
   // Orders the venue did not confirm: a fill that beat the cancel lands on its own; the rest is unconfirmed.
-  const stillLive = new Set(
+  const stillLive = new Map(
     ports
       .world()
       .orders.filter((o) => o.venue === venue)
-      .map((o) => o.clientOrderId),
+      .map((o) => [o.clientOrderId, o.status]),
   )
-  const unconfirmed = left.filter((o) => stillLive.has(o.clientOrderId))
+  // one cancelled by id and left unconfirmed by its cancel already says why; the others live still
+  // are named unconfirmed with their book's failure
+  const unconfirmed = left.filter((o) => stillLive.has(o.clientOrderId) && !(byId.has(o.clientOrderId) && stillLive.get(o.clientOrderId) === UNCONFIRMED))
   appendInChunks(
     ctx,
     unconfirmed.map((o) => ({
@@ -350,10 +359,12 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
     ...(result.unanswered?.length ? { unanswered: result.unanswered.length } : {}),
     unconfirmed: unconfirmed.length,
     ...(result.books ? { books: result.books } : {}),
+    ...(perOrder ? { inFailedBooks: perOrder.detail } : {}),
     ...fills,
   }
   const errors = [
     ...(unconfirmed.length > 0 ? [`${unconfirmed.length} order(s) not confirmed canceled`] : []),
+    ...(perOrder?.outcome === 'failed' ? [`in the failed book(s), cancelled by id: ${String(perOrder.detail?.error ?? 'not all confirmed')}`] : []),
     ...(failedBooks.length > 0 ? [`the cancel-all of ${failedBooks.length} book(s) failed, their orders unknown: ${booksWord}`] : []),
   ]
   return errors.length === 0 ? { outcome: 'ok', detail } : { outcome: 'failed', detail: { ...detail, error: errors.join('; ') } }
@@ -367,9 +378,9 @@ const CANCEL_MARGIN_MS = 50
  * at a time); those the venue answered canceled are canceled only as its list read after all the
  * answers confirms (`confirmAnswers`).
  */
-async function cancelEachKnown(venue: string, ctx: ExecuteContext, limit: number, reason: string): Promise<Result> {
+async function cancelEachKnown(venue: string, ctx: ExecuteContext, limit: number, reason: string, only?: ReadonlySet<string>): Promise<Result> {
   const { ports } = ctx
-  const mine = ports.world().orders.filter((o) => o.venue === venue)
+  const mine = ports.world().orders.filter((o) => o.venue === venue && (only === undefined || only.has(o.clientOrderId)))
   // every cancel ends before the command's limit: one that could not is not sent, and its order
   // is left for the round to name unconfirmed rather than to a cancel still out when time is up
   const until = ports.clock.now() + limit - CANCEL_MARGIN_MS
