@@ -20,7 +20,10 @@ export async function cancelEverywhereUnrecorded(input: {
     [...input.venues.values()].map(async (gw) => {
       try {
         // the gateway's retries of a failing book end before the budget does, so its answer for the others arrives
-        const r = await pTimeout(gw.cancelAll({ scope: input.scope }, { timeoutMs: Math.max(1, input.budgetMs - 100) }), { milliseconds: input.budgetMs })
+        const r = await pTimeout(
+          gw.cancelAll({ scope: input.scope }, { timeoutMs: Math.max(1, input.budgetMs - Math.max(200, Math.floor(input.budgetMs / 10))) }),
+          { milliseconds: input.budgetMs },
+        )
         const failedBooks = (r.books ?? []).filter((b) => b.outcome === 'failed').map((b) => `${b.book} (${b.detail ?? 'failed'})`)
         const books = failedBooks.length > 0 ? `; book(s) whose cancel-all failed, their orders unknown: ${failedBooks.join(', ')}` : ''
         return `cancel-all at ${gw.venue} (${input.scope}): ${r.canceled.length} canceled, ${r.failed.length + (r.unanswered?.length ?? 0)} not confirmed${books} (not recorded in the log)`

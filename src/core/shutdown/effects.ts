@@ -282,7 +282,7 @@ async function cancelAll(venue: string, scope: CancelScope, ctx: ExecuteContext,
   try {
     // the gateway's own retries (a book of the account asked again) end before this wait does
     result = await withinMs(
-      gateway.cancelAll({ scope }, { timeoutMs: Math.max(1, Math.floor(limit / 2) - CANCEL_MARGIN_MS) }),
+      gateway.cancelAll({ scope }, { timeoutMs: Math.max(1, Math.floor(limit / 2) - Math.max(CANCEL_MARGIN_MS, Math.floor(limit / 20))) }),
       Math.floor(limit / 2),
       `${venue}'s cancel-all had no answer within ${Math.floor(limit / 2)} ms`,
     )
