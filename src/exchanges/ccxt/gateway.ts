@@ -782,8 +782,9 @@ export class CcxtGateway implements ExchangeGateway {
 
   /**
    * The account's lists, one per book, each asked on its own: a book the venue refuses for good
-   * (`refusesBook`) while another book of the same round answers is learned, named by `unseenBooks`
-   * and not asked again, and the others' rows stand. A refusal of every book asked alike is of the
+   * (`refusalOf`: at once, or a `BadRequest` rounds in a row) while another book of the same round
+   * answers is learned, named by `unseenBooks` and not listed again (a cancel-all asks it once
+   * more), and the others' rows stand. A refusal of every book asked alike is of the
    * key or the account (a request IP the key is not bound to, Bybit 10010; a ban), not of a book:
    * it throws and nothing is learned, so the lists are asked again once that is mended. Any other
    * failure (a timeout, a 5xx, a rate limit) leaves that book's list unknown this round, and so the
