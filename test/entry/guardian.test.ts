@@ -147,6 +147,46 @@ describe('guardian mode', { timeout: 30_000 }, () => {
     )
   })
 
+  it('given a Bybit book refused to haltd after its orders were adopted, the guardian does not take them for gone, and still settles an order of another book the engine cancelled', async () => {
+    // given the engine's orders on spot and linear, adopted by haltd
+    const venue = await startFakeBybit()
+    afterEachTest(() => venue.close())
+    const gateway = new CcxtGateway({
+      venue: 'bybit',
+      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      symbols: [PERP],
+      wholeAccount: true,
+    })
+    const h = await guardianOver(gateway)
+    engineRests(venue, 'spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
+    engineRests(venue, 'linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
+    const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    await vi.waitFor(() => expect(adopted()).toHaveLength(2), { timeout: 5_000, interval: 50 })
+
+    // when the key loses its spot permission, and the engine cancels its linear order itself
+    venue.refuse({ category: 'spot' }, { retCode: 10005, retMsg: 'Permission denied, please check your API key permissions.' })
+    await vi.waitFor(
+      () =>
+        expect(
+          gateway
+            .unseenBooks()
+            .filter((u) => u.refused)
+            .map((u) => u.book),
+        ).toEqual(['spot']),
+      { timeout: 5_000, interval: 50 },
+    )
+    venue.account.cancel('linear', 'BTCUSDT', { orderLinkId: 'eng-lin-btc' })
+
+    // then the linear order is settled canceled on the venue's word
+    const canceled = () => [...h.log.read({ types: ['order.canceled'] })].map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    await vi.waitFor(() => expect(canceled()).toEqual(['eng-lin-btc']), { timeout: 5_000, interval: 50 })
+    // and the spot order, which no list shows any more, is not taken for gone
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(canceled()).toEqual(['eng-lin-btc'])
+    expect(venue.account.open('spot').map((o) => o.clientOrderId)).toEqual(['eng-spot-btc'])
+  })
+
   it('given a venue that lists open orders only by symbol, a gateway asked to follow the whole account says why it follows its symbols only, and haltd warns of it at start', async () => {
     const venue = await fakeBinance()
     const refusing = await fakeBinanceUsdm(venue, { config: { options: { fetchOpenOrders: { warnWithoutSymbol: true } } } })
