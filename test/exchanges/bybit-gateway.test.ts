@@ -57,6 +57,35 @@ describe('CcxtGateway over ccxt.bybit', () => {
   })
 
   // ccxt.bybit returns the first page (20) of open orders unless asked for more
+  it('given a submit Bybit answered "system error" (10016) after placing the order, looks it up by its client order id and acknowledges it, never records it refused', async () => {
+    // given Bybit places the order, then answers 10016
+    const { venue, gateway } = await rig()
+    const clientOrderId = 'hd-sys-1'
+    venue.beforeNext('POST /v5/order/create', () =>
+      venue.account.place('linear', { symbol: 'BTCUSDT', side: 'Buy', orderType: 'Limit', qty: 0.001, price: 40_000, orderLinkId: clientOrderId }),
+    )
+    venue.faults.inject('POST /v5/order/create', bybitFaults.systemError(), 1)
+
+    // when
+    const ack = await gateway.submit({ clientOrderId, symbol: BTC, side: 'buy', type: 'limit', qty: 0.001, price: 40_000 })
+
+    // then
+    expect(ack).toMatchObject({ clientOrderId, status: 'open', filled: 0 })
+    expect(venue.account.open('linear').map((o) => o.clientOrderId)).toEqual([clientOrderId])
+  })
+
+  it('given a submit Bybit answered "system error" (10016) without placing it, says its fate is unknown until reconciled, not that the venue refused it', async () => {
+    const { venue, gateway } = await rig()
+    venue.faults.inject('POST /v5/order/create', bybitFaults.systemError(), 1)
+
+    const failure = await gateway
+      .submit({ clientOrderId: 'hd-sys-2', symbol: BTC, side: 'buy', type: 'limit', qty: 0.001, price: 40_000 })
+      .catch((e: unknown) => e)
+
+    expect(failure).toMatchObject({ kind: 'unavailable', refused: false })
+    expect(String((failure as Error).message)).toContain('was not found by its client order id afterwards, but may still arrive')
+  })
+
   it('lists every open order of a symbol, past Bybit page of 20', async () => {
     const { venue, gateway } = await rig()
     resting(venue, 25)

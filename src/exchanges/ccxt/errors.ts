@@ -49,12 +49,26 @@ const isA = (e: unknown, ...names: string[]): boolean => {
 /** Binance-style `"code":-2011` inside ccxt's message, kept for the record. */
 const venueCodeOf = (message: string): string | undefined => /"code"\s*:\s*"?(-?\d+)/.exec(message)?.[1]
 
+/**
+ * A venue's own "system error, try again later" that ccxt leaves a plain `ExchangeError` (Bybit
+ * 10016 "System error", 5004 "Server Timeout"; ccxt prefixes its message with the exchange id):
+ * the venue failed, it did not refuse. A read is worth another attempt, and an order sent may or
+ * may not have been placed, so it is looked up, never recorded rejected.
+ */
+const SERVER_ERRORS: Readonly<Record<string, RegExp>> = { bybit: /"retCode"\s*:\s*(10016|5004)\b/ }
+
+export function isServerError(e: unknown): boolean {
+  if (ccxtChain(e)[0] !== 'ExchangeError') return false
+  const message = String((e as Error).message)
+  return Object.entries(SERVER_ERRORS).some(([id, code]) => message.startsWith(`${id} `) && code.test(message))
+}
+
 export function toVenueError(venue: string, e: unknown): VenueError {
   if (e instanceof VenueError) return e
   const chain = ccxtChain(e)
   if (chain.length > 0) {
     // a 429 or 418 is a rate limit whatever class the venue's own code made of it
-    const kind = isRateStatus(e) ? 'rate-limit' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
+    const kind = isRateStatus(e) ? 'rate-limit' : isServerError(e) ? 'unavailable' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
     const message = String((e as Error).message)
     return new VenueError(venue, kind, `${chain[0]}: ${message}`, { cause: e, venueCode: venueCodeOf(message) })
   }
@@ -64,7 +78,7 @@ export function toVenueError(venue: string, e: unknown): VenueError {
 }
 
 /** Worth another attempt for an idempotent call (reads, cancels, arming): ccxt's OperationFailed root. */
-export const isRetryable = (e: unknown): boolean => isA(e, 'OperationFailed') || (e instanceof VenueError && e.transient)
+export const isRetryable = (e: unknown): boolean => isA(e, 'OperationFailed') || isServerError(e) || (e instanceof VenueError && e.transient)
 
 /** A refusal for a stale timestamp (Binance -1021): the clock needs a resync. */
 export const isInvalidNonce = (e: unknown): boolean => isA(e, 'InvalidNonce')
@@ -82,4 +96,5 @@ export const isRateLimited = (e: unknown): boolean =>
  * with a code, a 429/418, a stale timestamp). Everything else after a submit (timeouts, dropped
  * connections, 5xx, garbage bodies) leaves the order's fate unknown.
  */
-export const isDefiniteRefusal = (e: unknown): boolean => isA(e, 'ExchangeError', 'DDoSProtection', 'RateLimitExceeded', 'InvalidNonce') || isRateStatus(e)
+export const isDefiniteRefusal = (e: unknown): boolean =>
+  (isA(e, 'ExchangeError', 'DDoSProtection', 'RateLimitExceeded', 'InvalidNonce') && !isServerError(e)) || isRateStatus(e)
