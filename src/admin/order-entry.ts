@@ -321,7 +321,7 @@ export async function startEntrySocket(input: {
         if (!held) {
           held = true
           socket.pause()
-          if (socket.writableLength > 0) socket.once('drain', resume)
+          if (socket.writableLength > 0) awaitDrain()
         }
         return
       }
@@ -331,15 +331,29 @@ export async function startEntrySocket(input: {
         socket.end()
       }
     }
+    /** One wait for the socket to drain at a time: each answer that ends while held asks for one. */
+    let draining = false
+    const onDrain = () => {
+      draining = false
+      resume()
+    }
+    const awaitDrain = () => {
+      if (draining) return
+      draining = true
+      socket.once('drain', onDrain)
+    }
     const resume = () => {
       if (!held || socket.destroyed) return
       if (socket.writableLength > limits.unsentBytes) {
-        socket.once('drain', resume)
+        awaitDrain()
         return
       }
       if (inFlight >= limits.inFlight) return
       held = false
-      socket.off('drain', resume)
+      if (draining) {
+        draining = false
+        socket.off('drain', onDrain)
+      }
       pump()
       if (!held) socket.resume()
     }

@@ -699,6 +699,9 @@ describe('order entry over the Unix socket, a client that does not read its answ
     const { h } = await start()
     const sock = await entrySocket(h, { unsentBytes: 64 * 1024 })
     const c = await connected(sock.path)
+    const warned: string[] = []
+    const onWarning = (w: Error) => warned.push(`${w.name}: ${w.message}`)
+    process.on('warning', onWarning)
     c.pause()
     // when it sends, without authenticating, line after line (each answered with a refusal), a hundred lines a write
     const count = 200_000
@@ -727,6 +730,9 @@ describe('order entry over the Unix socket, a client that does not read its answ
     const answers = lines(received)
     expect(answers.length).toBe(count)
     expect(answers.every((a, i) => a.id === i + 1 && a.status === 401)).toBe(true)
+    // and the daemon waited for its side to drain once at a time, not once per answer that ended meanwhile
+    process.off('warning', onWarning)
+    expect(warned.filter((w) => w.includes('drain listeners'))).toEqual([])
     c.destroy()
     await sock.close()
   })
