@@ -13,8 +13,11 @@ import {
   fleetOriginOf,
   inScope,
   readFleetKillSwitchValue,
+  emptySwitchHistory,
+  mergeSwitchHistory,
+  noteSwitchValue,
   replayOf,
-  resetActivations,
+  switchHistory,
   type FleetKillSwitch,
   type UnreadableFleetKillSwitch,
 } from '../cluster/fleet/control.js'
@@ -116,8 +119,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   const runStartedAt = input.now()
   /** Fleet actions this run has acted on: the same one seen again (watch, poll, reconnect) is one action. */
   const handled = new Set<string>()
-  /** Activations reset already (from the key's history at each connect, then as resets come): one seen again is a replay. */
-  const resets = new Set<string>()
+  /** The switch's values written so far (from the key's history at each connect, then as they come): one written again is a replay. */
+  const history = emptySwitchHistory()
 
   const publish = () => void registration?.publish().catch(input.onError)
 
@@ -156,8 +159,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
   /** Since when the switch's value could not be read, while it cannot. */
   let unreadableSince: number | undefined
   const onKillSwitch = (read: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => {
-    const ks = read.state === 'unreadable' ? read : replayOf(read, revision, resets)
-    if (ks.state === 'reset' && ks.resets) resets.add(ks.resets)
+    const ks = read.state === 'unreadable' ? read : replayOf(read, revision, history)
+    if (read.state !== 'unreadable') noteSwitchValue(history, read, revision)
     if (ks.state === 'unreadable') {
       // What the switch says cannot be read from it: it cannot reach this engine, which is what
       // fleet.onDisconnect decides for (halt until it can, or keep the state it is in). Said once per value.
@@ -255,14 +258,14 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     watch?.stop()
     stopWatch?.stop()
     // without the history the switch is still followed: only a replay of an older activation goes unnamed
-    const known = await resetActivations(control).catch((e: unknown) => {
+    const known = await switchHistory(control).catch((e: unknown) => {
       logger.warn(
         { err: e instanceof Error ? e.message : String(e) },
-        "fleet: the kill switch's history could not be read; a replayed activation may be taken as new",
+        "fleet: the kill switch's history could not be read; a replayed activation or reset may be taken as new",
       )
-      return new Set<string>()
+      return emptySwitchHistory()
     })
-    for (const id of known) resets.add(id)
+    mergeSwitchHistory(history, known)
     const now = await readFleetKillSwitchValue(control)
     if (now) onKillSwitch(now.value, now.revision)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)

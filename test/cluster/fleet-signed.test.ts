@@ -109,6 +109,34 @@ describe('a fleet that signs its commands', { timeout: 30_000 }, () => {
     }
   })
 
+  it('given an engine halted by a signed activation, a signed reset of an earlier activation, written again by someone without the key, does not release it', async () => {
+    const key = keyFile()
+    const holder = await keyHolder(key)
+    const forger = await operatorView(nats.url)
+    const dest = memoryDestination()
+    try {
+      // given an earlier activation and its reset, then a new activation, all signed, before the engine starts
+      await activateFleetKillSwitch(holder.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason: 'first', known: new Set() })
+      await resetFleetKillSwitch(holder.buckets.control, { ...operator, reason: 'first over' })
+      const oldReset = await holder.buckets.control.get('killswitch')
+      await activateFleetKillSwitch(holder.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason: 'second', known: new Set() })
+      const h = await fleetEngine(nats.url, 'sig-replay-reset', { fleet: { keyFile: key }, destination: dest })
+      engines.push(h)
+      await until('the engine halted for the second activation', () => h.gate.halted)
+
+      // when someone without the key writes the old reset again, as the history holds it
+      const replayed = await forger.buckets.control.put('killswitch', oldReset!.string())
+
+      // then the engine names it and stays halted: that reset was of another activation
+      await until('the engine names the replayed reset', () => dest.lines.some((l) => l.includes(`revision ${replayed}`) && l.includes('a replay')))
+      expect(h.gate.halted).toBe(true)
+      expect(h.state().trading.killSwitch.latched).toBe(true)
+    } finally {
+      await forger.nc.close()
+      await holder.nc.close()
+    }
+  })
+
   it('refuses a key file that is missing or shorter than 32 bytes, naming it, in the engine and in the fleet commands', async () => {
     const short = keyFile('too-short\n')
     expect(() => readFleetKey(short)).toThrow(`the fleet key file ${short} holds 9 bytes: a fleet key is at least 32`)

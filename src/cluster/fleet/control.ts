@@ -98,8 +98,8 @@ export type UnreadableFleetKillSwitch = { state: 'unreadable'; revision: number;
  */
 export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
   const now = await readFleetKillSwitchValue(control)
-  if (now?.value.state !== 'active') return now
-  return { value: replayOf(now.value, now.revision, await resetActivations(control)), revision: now.revision }
+  if (now === undefined || now.value.state === 'unreadable') return now
+  return { value: replayOf(now.value, now.revision, await switchHistory(control)), revision: now.revision }
 }
 
 /** The key's value as it stands, without looking in its history for a replay (a reader that keeps the resets itself). */
@@ -109,24 +109,56 @@ export async function readFleetKillSwitchValue(control: KV): Promise<{ value: Fl
   return { value: fleetKillSwitchAt(entry.string(), entry.revision, fleetKeyOf(control)), revision: entry.revision }
 }
 
-/** The ids of the activations the bucket's history shows reset. */
-export async function resetActivations(control: KV): Promise<Set<string>> {
-  const ids = new Set<string>()
-  for (const { value } of await fleetKillSwitchHistory(control)) if (value.state === 'reset' && value.resets) ids.add(value.resets)
-  return ids
+/**
+ * What the key's history shows of the values written to it: the revision each value's id was first
+ * written at, and the activations reset. A reader that follows the key adds each value it reads (`noteSwitchValue`).
+ */
+export type SwitchHistory = { firstWritten: Map<string, number>; reset: Set<string> }
+
+export const emptySwitchHistory = (): SwitchHistory => ({ firstWritten: new Map(), reset: new Set() })
+
+/** `history` with the value read at `revision` in it. */
+export function noteSwitchValue(history: SwitchHistory, ks: FleetKillSwitch, revision: number): void {
+  const first = history.firstWritten.get(ks.id)
+  if (first === undefined || revision < first) history.firstWritten.set(ks.id, revision)
+  if (ks.state === 'reset' && ks.resets) history.reset.add(ks.resets)
+}
+
+/** `from`'s values added to `into`. */
+export function mergeSwitchHistory(into: SwitchHistory, from: SwitchHistory): void {
+  for (const [id, revision] of from.firstWritten) {
+    const first = into.firstWritten.get(id)
+    if (first === undefined || revision < first) into.firstWritten.set(id, revision)
+  }
+  for (const id of from.reset) into.reset.add(id)
+}
+
+/** The bucket's history of the switch, as `replayOf` reads it. */
+export async function switchHistory(control: KV): Promise<SwitchHistory> {
+  const history = emptySwitchHistory()
+  for (const { value, revision } of await fleetKillSwitchHistory(control)) noteSwitchValue(history, value, revision)
+  return history
 }
 
 /**
- * An activation whose id was reset already is no new action: haltd writes a fresh id for each one,
- * so the same value written again (a message captured and sent again, a backup restored over the
- * key) is a replay. It says nothing readable about the switch now, so it is read as a value no
- * haltd wrote: every engine names it and does what `fleet.onDisconnect` says, and a reset or a new
- * activation writes over it. A reset older than the key's kept history is no longer known, and its
- * replay is acted on: the switch errs towards halting.
+ * A value written again is no new action: haltd writes a fresh id for each activation and reset, so
+ * a value whose id the history holds at an earlier revision (a message captured and sent again, a
+ * backup restored over the key), or an activation the history shows reset, is a replay. A signature
+ * holds on a replay as on the original, so this is what keeps a signed reset of an earlier
+ * activation from releasing engines halted by a later one. A replay says nothing readable about the
+ * switch now, so it is read as a value no haltd wrote: every engine names it and does what
+ * `fleet.onDisconnect` says, and a reset or a new activation writes over it. A value older than the
+ * key's kept history is no longer known, and its replay is acted on.
  */
-export function replayOf(ks: FleetKillSwitch, revision: number, resets: ReadonlySet<string>): FleetKillSwitch | UnreadableFleetKillSwitch {
-  if (ks.state !== 'active' || !resets.has(ks.id)) return ks
-  return { state: 'unreadable', revision, why: `it sets again activation ${ks.id}, which was reset: a replay, not a new activation` }
+export function replayOf(ks: FleetKillSwitch, revision: number, history: SwitchHistory): FleetKillSwitch | UnreadableFleetKillSwitch {
+  if (ks.state === 'active' && history.reset.has(ks.id))
+    return { state: 'unreadable', revision, why: `it sets again activation ${ks.id}, which was reset: a replay, not a new activation` }
+  const first = history.firstWritten.get(ks.id)
+  if (first !== undefined && first < revision) {
+    const what = ks.state === 'active' ? 'activation' : 'reset'
+    return { state: 'unreadable', revision, why: `it writes again ${what} ${ks.id}, first written at revision ${first}: a replay, not a new ${what}` }
+  }
+  return ks
 }
 
 /** What the key's value at `revision` says: the switch, or why it says nothing readable. */
