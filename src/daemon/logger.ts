@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import { pino, type DestinationStream, type Logger } from 'pino'
 
@@ -51,6 +52,8 @@ export type LoggerOptions = {
   name?: string
   /** Default: stdout. A stream makes the logger JSON and synchronous (tests, embedders). */
   destination?: DestinationStream | NodeJS.WritableStream
+  /** Without a destination, the file descriptor the lines go to: 1 (stdout) unless told. */
+  fd?: number
   secrets?: Secrets
   /** Whether stdout is a terminal; `auto` pretty-prints when it is. */
   isTTY?: boolean
@@ -101,6 +104,29 @@ function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Sec
 }
 
 /**
+ * Lines written to `fd` at once, each whole or not at all as far as this process can see: a write
+ * the descriptor refuses is thrown back and nothing of it is kept. pino's own destination keeps a
+ * refused write to try again before the next line, so with a full disk it wrote a line the logger
+ * had counted lost and took the next one in its place, and the count said more lines lost than were.
+ */
+function lineWriter(fd: number): DestinationStream {
+  /** A line cut short by a refused write: the next one starts on a line of its own. */
+  let cut = false
+  return {
+    write(line: string) {
+      let rest = Buffer.from(cut ? `\n${line}` : line)
+      while (rest.length > 0) {
+        // through the module object, so a test can fail the system call as a full disk does
+        const n = fs.writeSync(fd, rest)
+        cut = n < rest.length
+        rest = rest.subarray(n)
+      }
+      cut = false
+    },
+  }
+}
+
+/**
  * The process logger: pretty on a terminal (pino-pretty, when installed), JSON lines otherwise.
  * Secrets are censored by key (pino redaction) and by value (`Secrets`) before a line is written.
  */
@@ -130,7 +156,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } })
   }
-  const dest = options.destination ?? pino.destination({ dest: 1, sync: true })
+  const dest = options.destination ?? lineWriter(options.fd ?? 1)
   return pino(base, scrubbing(dest, secrets, process.stderr))
 }
 

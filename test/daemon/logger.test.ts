@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import fs, { openSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createLogger, Secrets } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
+import { tempDir } from '../support/tmp.js'
 
 const TOKEN = 'tok_6bX0c9kQm2TzR8wLp4HsY1'
 
@@ -69,5 +72,34 @@ describe('a process log that cannot be written', () => {
       expect.objectContaining({ linesLost: 2, msg: '2 line(s) of this log could not be written and are lost' }),
       expect.objectContaining({ msg: 'three' }),
     ])
+  })
+
+  afterEach(() => vi.restoreAllMocks())
+
+  it('given the default destination on a file whose disk fills and frees, each line is written once or counted lost once, and the count is what was lost', () => {
+    // given a logger on a file, through the descriptor writes it makes itself
+    const path = join(tempDir(), 'process.log')
+    const fd = openSync(path, 'a')
+    const log = createLogger({ fd, level: 'info' })
+    log.info('before')
+    // when the disk is full for four lines (the fault is the system call's, as ENOSPC comes from it)
+    const real = fs.writeSync
+    let full = true
+    vi.spyOn(fs, 'writeSync').mockImplementation(((...a: Parameters<typeof real>) => {
+      if (full && a[0] === fd) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+      return real(...a)
+    }) as typeof real)
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    for (let i = 0; i < 4; i++) log.info(`during ${i}`)
+    // and then has room again
+    full = false
+    log.info('after')
+    // then the file holds the lines written, one line saying the four lost, and none of the four
+    const lines = readFileSync(path, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; linesLost?: number })
+    expect(lines.map((l) => l.msg)).toEqual(['before', '4 line(s) of this log could not be written and are lost', 'after'])
+    expect(lines[1]?.linesLost).toBe(4)
   })
 })
