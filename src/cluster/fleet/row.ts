@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { HaltdState } from '../../projections/index.js'
+import { EngineName } from './control.js'
 
 /** What an engine is doing, as the fleet sees it. `STANDBY`: a hot standby following the leader's stream. */
 export const EngineState = z.enum(['STARTING', 'RUNNING', 'HALTED', 'SHUTTING-DOWN', 'STOPPED', 'STANDBY'])
@@ -7,7 +8,8 @@ export type EngineState = z.infer<typeof EngineState>
 
 /** An engine's row in the registry: who it is, what it is doing, what it holds, and when it said so. */
 export const FleetRow = z.strictObject({
-  engine: z.string(),
+  // a name no haltd takes (a space, an escape) is a row no haltd wrote: it names no key a stop can be written to
+  engine: EngineName,
   instance: z.string(),
   host: z.string(),
   pid: z.number().int(),
