@@ -163,7 +163,7 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTi
   const started = ctx.clock.now()
   append(ctx, { type: 'engine.action-requested', data: { action, how, shutdownId: ctx.shutdownId } })
   const end = endOnce(ctx, started, (r: Recorded) => ({ action, result: r.result, ...(r.error ? { error: r.error } : {}) }))
-  const onAbandoned = () => end({ result: 'abandoned', how, error: abandonedWhy(ctx.abandoned!) })
+  const onAbandoned = inListener(() => end({ result: 'abandoned', how, error: abandonedWhy(ctx.abandoned!) }))
   ctx.abandoned?.addEventListener('abort', onAbandoned, { once: true })
   let result: Recorded
   const budget = until - started
@@ -180,6 +180,22 @@ async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTi
   ctx.abandoned?.removeEventListener('abort', onAbandoned)
   end(result)
   return result
+}
+
+/**
+ * `f` as an abort listener: what it throws (the log taking no write, a full disk) is dropped. An
+ * AbortSignal hands a listener's throw to the process as an uncaught exception, past the try of
+ * whoever aborted, and that ends haltd in the middle of its emergency; the runner's own record of
+ * the abandonment meets the same fault in its try, and the shutdown reports it there.
+ */
+function inListener(f: () => void): () => void {
+  return () => {
+    try {
+      f()
+    } catch {
+      // reported by the runner, whose append of the same abandonment fails the same way
+    }
+  }
 }
 
 /**
@@ -214,7 +230,7 @@ async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<Look
         ? { action: 'check', result: 'timed-out', error: l.evidence }
         : { action: 'check', result: l.gone ? 'gone' : 'done', gone: l.gone, evidence: l.evidence },
   )
-  const onAbandoned = () => end({ gone: false, evidence: abandonedWhy(ctx.abandoned!), looked: false, told: false, abandoned: true })
+  const onAbandoned = inListener(() => end({ gone: false, evidence: abandonedWhy(ctx.abandoned!), looked: false, told: false, abandoned: true }))
   ctx.abandoned?.addEventListener('abort', onAbandoned, { once: true })
   try {
     for (;;) {
