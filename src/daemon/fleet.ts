@@ -227,6 +227,17 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     if (!latched.latched || latched.scope !== 'fleet') return
     const life = input.lifecycle()
     if (life === 'shutting-down' || life === 'stopped') return
+    // A reset signed before the activation that latched this engine, and not naming it, is an
+    // earlier reset written again: its signature holds on the copy, and the key's history, which
+    // names replays, may no longer hold the original (anyone can write the key past its depth).
+    const by = latched.fleet
+    if (by !== undefined && ks.resets !== by.id && Date.parse(ks.at) < Date.parse(by.at)) {
+      logger.warn(
+        { id: ks.id, at: ks.at, latchedBy: by.id, latchedAt: by.at },
+        `fleet kill switch: a reset issued at ${ks.at}, older than the activation ${by.id} of ${by.at} that latched this engine, does not release it (an earlier reset written again): activate and reset the switch to release it`,
+      )
+      return
+    }
     logger.warn({ id: ks.id, by: ks.by, host: ks.host, reason: ks.reason }, `fleet kill switch reset by ${ks.by} on ${ks.host}: ${ks.reason}`)
     input.killSwitch.reset({ reason: `fleet kill switch reset: ${ks.reason}`, by: ks.by, origin: 'operator', fleet: fleetOriginOf(ks) })
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { openFleetBuckets } from '../../src/cluster/fleet/buckets.js'
+import { CONTROL_HISTORY, openFleetBuckets } from '../../src/cluster/fleet/buckets.js'
 import { activateFleetKillSwitch, resetFleetKillSwitch } from '../../src/cluster/fleet/control.js'
 import { readFleetKey } from '../../src/cluster/fleet/signature.js'
 import { requestFleetStop } from '../../src/cluster/fleet/stop.js'
@@ -129,6 +129,40 @@ describe('a fleet that signs its commands', { timeout: 30_000 }, () => {
 
       // then the engine names it and stays halted: that reset was of another activation
       await until('the engine names the replayed reset', () => dest.lines.some((l) => l.includes(`revision ${replayed}`) && l.includes('a replay')))
+      expect(h.gate.halted).toBe(true)
+      expect(h.state().trading.killSwitch.latched).toBe(true)
+    } finally {
+      await forger.nc.close()
+      await holder.nc.close()
+    }
+  })
+
+  it('given an engine halted by a signed activation, when the key history is flooded past its depth and an earlier signed reset is written again, then the engine restarted on its log stays halted', async () => {
+    const key = keyFile()
+    const holder = await keyHolder(key)
+    const forger = await operatorView(nats.url)
+    const db = join(tempDir(), 'sig-flood.db')
+    const dest = memoryDestination()
+    try {
+      // given an earlier activation and its reset, and an engine halted by the activation after them
+      await activateFleetKillSwitch(holder.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason: 'first', known: new Set() })
+      await resetFleetKillSwitch(holder.buckets.control, { ...operator, reason: 'first over' })
+      const oldReset = (await holder.buckets.control.get('killswitch'))!.string()
+      // the activation comes later by the clock, as a second operator action does
+      await new Promise((r) => setTimeout(r, 20))
+      await activateFleetKillSwitch(holder.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason: 'second', known: new Set() })
+      const first = await fleetEngine(nats.url, 'sig-flood', { db, fleet: { keyFile: key } })
+      await until('the engine halted for the second activation', () => first.gate.halted)
+      await first.close()
+
+      // when someone without the key writes the key past its kept history, then the earlier reset again
+      for (let i = 0; i < CONTROL_HISTORY; i++) await forger.buckets.control.put('killswitch', `noise ${i}`)
+      await forger.buckets.control.put('killswitch', oldReset)
+
+      // then the engine restarted on its log names the reset as older than its latch and stays halted
+      const h = await fleetEngine(nats.url, 'sig-flood', { db, fleet: { keyFile: key }, destination: dest })
+      engines.push(h)
+      await until('the engine names the reset older than its latch', () => dest.lines.some((l) => l.includes('older than the activation')))
       expect(h.gate.halted).toBe(true)
       expect(h.state().trading.killSwitch.latched).toBe(true)
     } finally {
