@@ -157,7 +157,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } })
   }
   const dest = options.destination ?? lineWriter(options.fd ?? 1)
-  return pino(base, scrubbing(dest, secrets, process.stderr))
+  // stderr written to its descriptor, so a failure throws here and is caught: process.stderr reports
+  // one as an 'error' event, which, with no listener, ends the process (stderr on the same full disk)
+  return pino(base, scrubbing(dest, secrets, { write: (text: string) => fs.writeSync(2, text) > 0 }))
 }
 
 function scrubError(e: Error, secrets: Secrets): Error {

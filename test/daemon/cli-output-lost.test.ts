@@ -82,4 +82,28 @@ describe('output that could not be written', { timeout: 60_000 }, () => {
       expect(stderr.match(/haltd: the process log could not be written \(ENOSPC[^)]*\): its lines are lost until it can be/g)).toHaveLength(1)
     },
   )
+
+  it.skipIf(!existsSync(FULL))(
+    'given a daemon whose stdout and stderr both take no write (its log and its errors on one full disk), it trades and, on SIGTERM, runs its shutdown to the end with its own exit code',
+    async () => {
+      // given `haltd demo > haltd.log 2>&1` on a disk that is full
+      const db = tempDb()
+      const fd = openSync(FULL, 'w')
+      const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '2', '--status-every', '0'], {
+        cwd: repoRoot,
+        stdio: ['ignore', fd, fd],
+      })
+      closeSync(fd)
+      const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      await waitFor('the strategies trading', () => {
+        if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before trading`)
+        return events(db, ['order.accepted']).length >= 3
+      })
+      // when it is asked to stop
+      child.kill('SIGTERM')
+      // then its code is the shutdown's (0 clean, 2 exposure), never a crash's, and the log holds the shutdown's end
+      expect([0, 2]).toContain(await exit)
+      expect(events(db, ['shutdown.completed'])).toHaveLength(1)
+    },
+  )
 })
