@@ -46,6 +46,7 @@ import { joinFleet, type FleetMembership } from './fleet.js'
 import { HALTD_VERSION } from './version.js'
 import { startStandby, type Standby } from './standby.js'
 import { haltdAsStandby } from './standby-haltd.js'
+import { sayOnStderr } from './stderr.js'
 
 export { HALTD_VERSION } from './version.js'
 export { GRACEFUL_OVERRUN_MS } from './lifecycle.js'
@@ -258,7 +259,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
             : `the emergency could not be kept in ${file} either (${failed}): the next start does not know of it and does not come up latched`
         if (failed === undefined) logger.warn({ file }, line)
         else logger.fatal({ file }, line)
-        process.stderr.write(`haltd: ${line}\n`)
+        sayOnStderr(line)
       },
       cancelUnrecorded: () =>
         cancelEverywhereUnrecorded({

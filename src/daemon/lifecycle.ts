@@ -13,6 +13,7 @@ import { endRun } from './run-record.js'
 import type { SignalHandlers } from './signals.js'
 import type { HaltdEvents, Lifecycle } from './types.js'
 import { createWatchdog, emergencyWatchdogTimes } from './watchdog.js'
+import { sayOnStderr } from './stderr.js'
 
 /** A graceful shutdown still running this long past its own deadline is escalated. */
 export const GRACEFUL_OVERRUN_MS = 5_000
@@ -347,7 +348,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
       if (unrecorded !== undefined) {
         if (exitCode === EXIT.clean) exitCode = EXIT.crash
         logger.fatal({ exitCode }, `stopping with exit code ${exitCode}: ${unrecorded}`)
-        process.stderr.write(`haltd: ${unrecorded}\n`)
+        sayOnStderr(unrecorded)
       }
       const notLeading = input.notLeading?.()
       if (notLeading !== undefined) {
@@ -355,7 +356,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
         // engine holds, and whether another instance leads it now, is the lease's and the leader's log's to say
         const said = `this instance no longer led its engine (${notLeading}): its stop is not the engine's. Its gate was fenced, so its shutdown sent no order, cancel or dead man's switch to the venues, and the orders and positions it last knew are left to whoever leads the engine; its exit code (${exitCode}) speaks of its own log only: audit the leader's log for the engine`
         logger.warn({ exitCode }, said)
-        process.stderr.write(`haltd: ${said}\n`)
+        sayOnStderr(said)
       }
       set('stopped')
       watchdog.disarm()

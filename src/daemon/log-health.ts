@@ -3,6 +3,7 @@ import { LogWriteFailed } from '../core/log/errors.js'
 import type { EventInput } from '../events/index.js'
 import type { Logger } from './logger.js'
 import type { Notifier } from './notify/index.js'
+import { sayOnStderr } from './stderr.js'
 
 /** The first write the log could not make, and how many failed since. */
 export type LogFault = {
@@ -141,7 +142,7 @@ export const LOG_FILE_CHECK_MS = 1000
 export function watchLogFile(input: { log: EventLog; logger: Logger; everyMs?: number; now: () => number }): () => void {
   const unwatch = input.log.on('lock-retaken', ({ message }) => {
     input.logger.warn({ db: input.log.path }, message)
-    process.stderr.write(`haltd: ${message}\n`)
+    sayOnStderr(message)
   })
   const timer = setInterval(() => {
     let lost: string | undefined
@@ -160,7 +161,7 @@ export function watchLogFile(input: { log: EventLog; logger: Logger; everyMs?: n
     const say = (line: string, failed: boolean) => {
       if (failed) input.logger.fatal({ lost, saved }, line)
       else input.logger.warn({ lost, saved }, line)
-      process.stderr.write(`haltd: ${line}\n`)
+      sayOnStderr(line)
     }
     input.log.backup(saved).then(
       () => say(`${lost}; what it held, to seq ${through}, is saved in ${saved}`, false),

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import { pino, type DestinationStream, type Logger } from 'pino'
+import { sayOnStderr } from './stderr.js'
 
 export type { Logger } from 'pino'
 
@@ -74,7 +75,7 @@ function prettyAvailable(): boolean {
  * facts are in the event log, and a log call that threw would end trading, or a shutdown, midway.
  * The first loss is said once on stderr, and the count of lines lost in the log once it takes lines again.
  */
-function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Secrets, stderr: Pick<NodeJS.WriteStream, 'write'>): DestinationStream {
+function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Secrets): DestinationStream {
   let lost = 0
   const put = (line: string) => (dest as { write(s: string): unknown }).write(line)
   return {
@@ -89,15 +90,10 @@ function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Sec
         }
         put(text)
       } catch (e) {
-        if (lost++ === 0) {
-          try {
-            stderr.write(
-              `haltd: the process log could not be written (${e instanceof Error ? e.message : String(e)}): its lines are lost until it can be; haltd runs on, and the event log holds every fact\n`,
-            )
-          } catch {
-            // stderr gone too: nothing left to tell
-          }
-        }
+        if (lost++ === 0)
+          sayOnStderr(
+            `the process log could not be written (${e instanceof Error ? e.message : String(e)}): its lines are lost until it can be; haltd runs on, and the event log holds every fact`,
+          )
       }
     },
   }
@@ -157,9 +153,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' } } })
   }
   const dest = options.destination ?? lineWriter(options.fd ?? 1)
-  // stderr written to its descriptor, so a failure throws here and is caught: process.stderr reports
-  // one as an 'error' event, which, with no listener, ends the process (stderr on the same full disk)
-  return pino(base, scrubbing(dest, secrets, { write: (text: string) => fs.writeSync(2, text) > 0 }))
+  return pino(base, scrubbing(dest, secrets))
 }
 
 function scrubError(e: Error, secrets: Secrets): Error {

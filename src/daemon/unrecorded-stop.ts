@@ -1,6 +1,7 @@
 import pTimeout from 'p-timeout'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { Logger } from './logger.js'
+import { sayOnStderr } from './stderr.js'
 
 /**
  * The stop haltd makes when it cannot write its log: a shutdown procedure needs its stream, but
@@ -34,7 +35,7 @@ export async function cancelEverywhereUnrecorded(input: {
   )
   for (const line of lines) {
     input.logger.fatal(line)
-    process.stderr.write(`haltd: ${line}\n`)
+    sayOnStderr(line)
   }
   return lines
 }

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { COMMANDS } from '../../src/cli/commands.js'
 import { dist, repoRoot } from '../support/paths.js'
-import { tempDb } from '../support/tmp.js'
+import { tempDb, tempDir } from '../support/tmp.js'
+import { openEventLog } from '../../src/core/log/event-log.js'
 import { events, waitFor } from './processes.js'
 import { tradingDay, writeLog } from '../audit/fixtures.js'
 
@@ -104,6 +106,50 @@ describe('output that could not be written', { timeout: 60_000 }, () => {
       // then its code is the shutdown's (0 clean, 2 exposure), never a crash's, and the log holds the shutdown's end
       expect([0, 2]).toContain(await exit)
       expect(events(db, ['shutdown.completed'])).toHaveLength(1)
+    },
+  )
+
+  it.skipIf(!existsSync(FULL))(
+    'given a daemon whose stdout and stderr take no write, when its log file is removed, it saves the log, halts and stays up until stopped',
+    async () => {
+      // given `haltd demo > haltd.log 2>&1` on a full disk, trading
+      const dir = tempDir()
+      const db = join(dir, 'haltd.db')
+      const fd = openSync(FULL, 'w')
+      const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '2', '--status-every', '0'], {
+        cwd: repoRoot,
+        stdio: ['ignore', fd, fd],
+      })
+      closeSync(fd)
+      const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      await waitFor('the strategies trading', () => {
+        if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before trading`)
+        return events(db, ['order.accepted']).length >= 3
+      })
+      // when its log file is removed
+      rmSync(db)
+      // then it saves what it held (and says so, where it can: nowhere here) and is still up
+      // (or the daemon gone: then there is nothing more to wait for)
+      const saved = await waitFor('the copy saved whole, or the daemon gone', () => {
+        if (child.exitCode !== null) return 'the daemon exited'
+        const name = readdirSync(dir).find((f) => f.startsWith('haltd.db.saved-') && !f.endsWith('-journal'))
+        if (name === undefined) return undefined
+        try {
+          const log = openEventLog({ path: join(dir, name), readonly: true })
+          const ok = log.verify().ok
+          log.close()
+          return ok ? name : undefined
+        } catch {
+          return undefined
+        }
+      })
+      expect(saved).toMatch(/^haltd\.db\.saved-/)
+      // a crash comes on the tick after the line that fails; a second later the daemon is still there
+      await new Promise((r) => setTimeout(r, 1_000))
+      expect(child.exitCode).toBeNull()
+      child.kill('SIGTERM')
+      // its log faulted: the shutdown's own code (1), after a shutdown that ran
+      expect(await exit).toBe(1)
     },
   )
 })
