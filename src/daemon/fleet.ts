@@ -23,7 +23,7 @@ import {
 } from '../cluster/fleet/control.js'
 import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
-import { parseFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
+import { readFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
 import { watchFleetKillSwitch, watchFleetStop } from '../cluster/fleet/watch.js'
 import { readFleetKey } from '../cluster/fleet/signature.js'
 import type { HaltdConfig } from './config.js'
@@ -260,6 +260,8 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     publish()
   }
 
+  const onStopRefused = (why: string) => logger.warn({ engine: identity.engine, why }, 'fleet: a stop request for this engine was refused')
+
   /**
    * The switch as it is now, then every change, and this engine's stop key: a stop requested while
    * this run could not see the fleet is found here, and acted on while still valid. Started afresh
@@ -280,12 +282,12 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     const now = await readFleetKillSwitchValue(control)
     if (now) onKillSwitch(now.value, now.revision)
     watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
-    stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError, (why) =>
-      logger.warn({ engine: identity.engine, why }, 'fleet: a stop request for this engine was refused'),
-    )
+    stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError, onStopRefused)
+    // the request left under the key is read as the watch reads one: refused and named, or acted on while valid
     const pendingStop = await control.get(stopKey(identity.engine))
-    const request = pendingStop?.operation === 'PUT' ? parseFleetStop(pendingStop.string(), fleetKey) : undefined
-    if (request && stopApplies(request, runStartedAt, input.now())) onStop(request)
+    const read = pendingStop?.operation === 'PUT' ? readFleetStop(pendingStop.string(), fleetKey) : undefined
+    if (read !== undefined && 'refused' in read) onStopRefused(read.refused)
+    else if (read !== undefined && stopApplies(read.request, runStartedAt, input.now())) onStop(read.request)
   }
 
   const row = (exit?: FleetRow['exit']): FleetRow => {

@@ -171,6 +171,36 @@ describe('a fleet that signs its commands', { timeout: 30_000 }, () => {
     }
   })
 
+  it('given a stop request without the key left under an engine’s stop key, the engine starting names it as refused, as it names one that comes while it runs', async () => {
+    const key = keyFile()
+    const dest = memoryDestination()
+    const forger = await operatorView(nats.url)
+    try {
+      // given a forged stop already under the engine's key
+      await forger.buckets.control.put(
+        'stop.sig-pending',
+        JSON.stringify({
+          id: 'forged-stop',
+          mode: 'emergency',
+          reason: 'forged',
+          by: 'mallory',
+          host: 'nowhere',
+          at: new Date(Date.now() + 60_000).toISOString(),
+        }),
+      )
+      // when the engine starts and reads it
+      const h = await fleetEngine(nats.url, 'sig-pending', { fleet: { keyFile: key }, destination: dest })
+      engines.push(h)
+      // then it names the refusal and trades on
+      await until('the engine names the refused stop', () =>
+        dest.lines.some((l) => l.includes('a stop request for this engine was refused') && l.includes('no signature')),
+      )
+      expect(h.status().state).toBe('running')
+    } finally {
+      await forger.nc.close()
+    }
+  })
+
   it('refuses a key file that is missing or shorter than 32 bytes, naming it, in the engine and in the fleet commands', async () => {
     const short = keyFile('too-short\n')
     expect(() => readFleetKey(short)).toThrow(`the fleet key file ${short} holds 9 bytes: a fleet key is at least 32`)

@@ -54,12 +54,6 @@ export function readFleetStop(text: string, key?: Buffer): { request: FleetStopR
   return forged === undefined ? { request: parsed.data } : { refused: forged }
 }
 
-/** The stop request in `text`, if it is one this engine acts on. */
-export function parseFleetStop(text: string, key?: Buffer): FleetStopRequest | undefined {
-  const read = readFleetStop(text, key)
-  return 'request' in read ? read.request : undefined
-}
-
 /**
  * Whom a fleet stop asks: `engines`, those with a fresh row that have not stopped (followed to
  * their exit), and `pending`, those the fleet knows but cannot see now (a stale row, or none left):
