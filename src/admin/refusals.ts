@@ -95,6 +95,9 @@ export function refusalRecorder(input: {
   }
 }
 
+/** Distinct addresses a window's count line names; past them, only how many of its requests came from others. */
+const MAX_ADDRESSES_NAMED = 10
+
 export type CoalescedWarnings = {
   /** Warn about one occurrence of `kind`: the first of a window at once, the rest counted into one line per window. */
   warn(kind: string, msg: string, detail?: Record<string, unknown>): void
@@ -107,13 +110,19 @@ export type CoalescedWarnings = {
  * window only counted, and each window that counted any ends in one line with its count.
  */
 export function coalescedWarnings(logger: Logger | undefined, windowMs = 60_000): CoalescedWarnings {
-  const open = new Map<string, { msg: string; count: number }>()
+  // the addresses counted, so a client that keeps its cause's line open cannot hide who else came
+  const open = new Map<string, { msg: string; count: number; addresses: Set<string>; fromOtherAddresses: number }>()
   let timer: ReturnType<typeof setInterval> | undefined
   const flush = () => {
     for (const [kind, k] of open) {
-      if (k.count > 0) logger?.warn({ kind, count: k.count }, `${k.msg}: ${k.count} more in the last window`)
-      else open.delete(kind)
+      if (k.count > 0) {
+        const from =
+          k.addresses.size > 0 ? { addresses: [...k.addresses], ...(k.fromOtherAddresses > 0 ? { fromOtherAddresses: k.fromOtherAddresses } : {}) } : {}
+        logger?.warn({ kind, count: k.count, ...from }, `${k.msg}: ${k.count} more in the last window`)
+      } else open.delete(kind)
       k.count = 0
+      k.addresses.clear()
+      k.fromOtherAddresses = 0
     }
     if (open.size === 0 && timer) {
       clearInterval(timer)
@@ -125,10 +134,15 @@ export function coalescedWarnings(logger: Logger | undefined, windowMs = 60_000)
       const k = open.get(kind)
       if (k) {
         k.count++
+        const address = detail?.address
+        if (typeof address === 'string' && !k.addresses.has(address)) {
+          if (k.addresses.size < MAX_ADDRESSES_NAMED) k.addresses.add(address)
+          else k.fromOtherAddresses++
+        }
         return
       }
       if (open.size >= 100) return
-      open.set(kind, { msg, count: 0 })
+      open.set(kind, { msg, count: 0, addresses: new Set(), fromOtherAddresses: 0 })
       logger?.warn({ ...detail, kind }, msg)
       if (!timer) {
         timer = setInterval(flush, windowMs)

@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/admin/access.js'
 import { startAdminServer, type AdminServer } from '../../src/admin/index.js'
@@ -106,6 +107,32 @@ describe('refused requests in the event log', () => {
     // and the token is nowhere, and the log took nothing from a client it does not know
     expect(logLines.some((l) => l.includes(wrong))).toBe(false)
     expect([...log.read({})]).toHaveLength(0)
+  })
+
+  it('given one address refused without a credential, the refusals counted after it from another address name that address: the first cannot hide the rest', async () => {
+    const s = await start()
+    const port = Number(new URL(s.url).port)
+    /** A request without a credential from `from`, a loopback address of its own. */
+    const from = (localAddress: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/status', localAddress, headers: { host: `127.0.0.1:${port}` } }, (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    // given a client at 127.0.0.1 refused first, which opens the window's line for its cause
+    expect(await from('127.0.0.1')).toBe(401)
+    // when another at 127.0.0.2 is refused for the same cause
+    expect(await from('127.0.0.2')).toBe(401)
+    // then, once the window ends (here, with the server), the line that counts it names its address
+    await s.close()
+    server = undefined
+    const lines = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => String(l.msg).startsWith('admin request refused: not authenticated'))
+    expect(lines.map((l) => l.address ?? l.addresses)).toEqual(['127.0.0.1', ['127.0.0.2']])
   })
 })
 
