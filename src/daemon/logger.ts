@@ -99,25 +99,48 @@ function scrubbing(dest: DestinationStream | NodeJS.WritableStream, secrets: Sec
   }
 }
 
+/** How long a line waits for a pipe or socket that is full (its reader behind) before it is dropped. */
+const FULL_PIPE_WAIT_MS = 1_000
+
 /**
  * Lines written to `fd` at once, each whole or not at all as far as this process can see: a write
  * the descriptor refuses is thrown back and nothing of it is kept. pino's own destination keeps a
  * refused write to try again before the next line, so with a full disk it wrote a line the logger
  * had counted lost and took the next one in its place, and the count said more lines lost than were.
+ * A pipe or socket whose reader is behind (EAGAIN: stdout is non-blocking once Node has touched
+ * it) is waited for, up to a second a line; a line that waited that long is dropped, and the lines
+ * after it are tried once each, without waiting, until one goes through: a reader that stopped
+ * costs the process one second, not one a line.
  */
 function lineWriter(fd: number): DestinationStream {
   /** A line cut short by a refused write: the next one starts on a line of its own. */
   let cut = false
+  /** The reader did not take a line within the wait: no waiting until a line goes through. */
+  let stalled = false
+  const pause = new Int32Array(new SharedArrayBuffer(4))
   return {
     write(line: string) {
       let rest = Buffer.from(cut ? `\n${line}` : line)
+      const since = performance.now()
       while (rest.length > 0) {
-        // through the module object, so a test can fail the system call as a full disk does
-        const n = fs.writeSync(fd, rest)
+        let n: number
+        try {
+          // through the module object, so a test can fail the system call as a full disk does
+          n = fs.writeSync(fd, rest)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+          if (stalled || performance.now() - since >= FULL_PIPE_WAIT_MS) {
+            stalled = true
+            throw e
+          }
+          Atomics.wait(pause, 0, 0, 5)
+          continue
+        }
         cut = n < rest.length
         rest = rest.subarray(n)
       }
       cut = false
+      stalled = false
     },
   }
 }

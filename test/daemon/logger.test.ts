@@ -1,8 +1,10 @@
 import fs, { openSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createLogger, Secrets } from '../../src/daemon/logger.js'
 import { memoryDestination } from '../support/memory-log.js'
+import { dist } from '../support/paths.js'
 import { tempDir } from '../support/tmp.js'
 
 const TOKEN = 'tok_6bX0c9kQm2TzR8wLp4HsY1'
@@ -100,5 +102,29 @@ describe('a process log that cannot be written', () => {
       .map((l) => JSON.parse(l) as { msg: string; linesLost?: number })
     expect(lines.map((l) => l.msg)).toEqual(['before', '4 line(s) of this log could not be written and are lost', 'after'])
     expect(lines[1]?.linesLost).toBe(4)
+  })
+
+  it('given stdout a pipe whose reader pauses, every line arrives once the reader reads again, none counted lost', async () => {
+    // given a process logging 500 lines of a kilobyte into a pipe, past what the pipe holds
+    const child = spawn(process.execPath, [dist('test/daemon/logger-pipe-child.js'), '500'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    // when its reader reads nothing for a while
+    child.stdout.pause()
+    await new Promise((r) => setTimeout(r, 100))
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => chunks.push(c))
+    const ended = new Promise((resolve) => child.stdout.on('end', resolve))
+    child.stdout.resume()
+    await ended
+    const code = await exited
+    const text = Buffer.concat(chunks).toString('utf8')
+    // then every line is there, whole, and none is said lost
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; i?: number })
+    expect(code).toBe(0)
+    expect(lines.filter((l) => l.msg === 'line').map((l) => l.i)).toEqual(Array.from({ length: 500 }, (_, i) => i))
+    expect(lines.filter((l) => l.msg !== 'line')).toEqual([])
   })
 })
