@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { getPriority, setPriority } from 'node:os'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { createChainCheck, type ChainSummary } from './chain-check.js'
@@ -15,7 +17,28 @@ import { storedRows } from './rows.js'
 export type ChainJob = { path: string; toSeq: number; keep: number; port: MessagePort; done: SharedArrayBuffer; key?: Uint8Array }
 export type ChainAnswer = { ok: true; summary: ChainSummary; findings: Finding[]; total: number; byCheck: Findings['byCheck'] } | { ok: false; error: string }
 
+/**
+ * The walk yields to the replay: the audit ends when the slower of the two does, and the replay is
+ * the longer (2.5 s of CPU against the walk's 1.9 s over a 1M-event log), so when the garbage
+ * collector's helpers want a core the walk should be the one to wait. Five steps below the thread
+ * that starts it, measured A/B over that log (2 cores): the audit 2,760 ms at the same priority,
+ * 2,670 ms five steps below, 2,660 ms ten below, the replay alone 2,380 ms. Where the system
+ * refuses, the walk runs as it is.
+ */
+const YIELD_STEPS = 5
+
+function yieldToTheReplay(): void {
+  try {
+    const tid = Number(readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0])
+    if (!Number.isInteger(tid) || tid <= 0) return
+    setPriority(tid, Math.min(19, getPriority(tid) + YIELD_STEPS))
+  } catch {
+    // no /proc (not Linux), or a priority the system will not give
+  }
+}
+
 function run(job: ChainJob): ChainAnswer {
+  yieldToTheReplay()
   const db = new Database(job.path, { readonly: true, fileMustExist: true })
   try {
     const findings = new Findings(job.keep)
