@@ -4,11 +4,16 @@ import { z } from 'zod'
  * Where this haltd meets the rest of the desk: a NATS server (or cluster) with JetStream. The hot
  * standby and the fleet are built on it; without this section haltd runs alone, as it always has.
  */
+/** An engine's name across the desk: it names NATS subjects and keys, so their characters only. */
+export const EngineName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'an engine name: letters, digits, dash and underscore, at most 64 (it names NATS subjects)')
+
 export const NatsConfig = z.strictObject({
   /** Client URLs (`nats://host:4222`); more than one for a cluster, tried in turn. */
   servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s/]+$/, "a NATS URL such as 'nats://127.0.0.1:4222'")).min(1),
   /** This engine's name across the desk: its stream, its leadership key and its fleet row. */
-  engine: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, dash and underscore, at most 64 (it names NATS subjects)'),
+  engine: EngineName,
   /** This process among the engine's (a primary and its standby differ); default `<host>-<pid>`. */
   instance: z
     .string()

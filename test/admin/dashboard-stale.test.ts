@@ -28,6 +28,18 @@ afterAll(async () => {
   await browser?.close()
 })
 
+/** The demo on a port of its own (to start again on), and its dashboard open and live in Chromium. */
+async function demoWithItsPage() {
+  const db = join(tempDir(), 'demo.db')
+  const port = await freePort()
+  const d = demoOn(db, port)
+  const info = await whenUp(d)
+  const page = await browser.newPage()
+  await logIn(page, info.url, info.token)
+  await linkStarts(page, 'live')
+  return { db, port, d, page }
+}
+
 describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, () => {
   it('given a daemon frozen with SIGSTOP while its page is open, then the page says its view is stale, and live again once the daemon runs', async () => {
     // given the demo as a real process and its dashboard open in Chromium
@@ -58,13 +70,7 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
 
   it('given a daemon killed with SIGKILL under its page, then the page greys its view and says since when it has had no word; and when haltd starts again, the page asks for a login to see it', async () => {
     // given the demo and its dashboard open
-    const db = join(tempDir(), 'demo.db')
-    const port = await freePort()
-    const d = demoOn(db, port)
-    const info = await whenUp(d)
-    const page = await browser.newPage()
-    await logIn(page, info.url, info.token)
-    await linkStarts(page, 'live')
+    const { db, port, d, page } = await demoWithItsPage()
     expect(await testText(page, 'state')).toBe('RUNNING')
 
     // when the daemon dies without a word
@@ -94,13 +100,7 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
   })
 
   it('given an emergency that ended the run under the page, then the page keeps the report, says haltd stopped, and finds haltd when it is started again', async () => {
-    const db = join(tempDir(), 'demo.db')
-    const port = await freePort()
-    const d = demoOn(db, port)
-    const info = await whenUp(d)
-    const page = await browser.newPage()
-    await logIn(page, info.url, info.token)
-    await linkStarts(page, 'live')
+    const { db, port, d, page } = await demoWithItsPage()
 
     // when the emergency runs and the process exits
     d.child.kill('SIGUSR2')

@@ -85,22 +85,28 @@ describe('output that could not be written', { timeout: 60_000 }, () => {
     },
   )
 
+  /** `haltd demo > haltd.log 2>&1` on a full disk (its stdout and stderr on /dev/full), once its strategies trade. */
+  async function demoTradingOnFullDisk(db: string) {
+    const fd = openSync(FULL, 'w')
+    const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '2', '--status-every', '0'], {
+      cwd: repoRoot,
+      stdio: ['ignore', fd, fd],
+    })
+    closeSync(fd)
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    await waitFor('the strategies trading', () => {
+      if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before trading`)
+      return events(db, ['order.accepted']).length >= 3
+    })
+    return { child, exit }
+  }
+
   it.skipIf(!existsSync(FULL))(
     'given a daemon whose stdout and stderr both take no write (its log and its errors on one full disk), it trades and, on SIGTERM, runs its shutdown to the end with its own exit code',
     async () => {
       // given `haltd demo > haltd.log 2>&1` on a disk that is full
       const db = tempDb()
-      const fd = openSync(FULL, 'w')
-      const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '2', '--status-every', '0'], {
-        cwd: repoRoot,
-        stdio: ['ignore', fd, fd],
-      })
-      closeSync(fd)
-      const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-      await waitFor('the strategies trading', () => {
-        if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before trading`)
-        return events(db, ['order.accepted']).length >= 3
-      })
+      const { child, exit } = await demoTradingOnFullDisk(db)
       // when it is asked to stop
       child.kill('SIGTERM')
       // then its code is the shutdown's (0 clean, 2 exposure), never a crash's, and the log holds the shutdown's end
@@ -115,17 +121,7 @@ describe('output that could not be written', { timeout: 60_000 }, () => {
       // given `haltd demo > haltd.log 2>&1` on a full disk, trading
       const dir = tempDir()
       const db = join(dir, 'haltd.db')
-      const fd = openSync(FULL, 'w')
-      const child = spawn(process.execPath, [dist('src/cli.js'), 'demo', '--db', db, '--port', '0', '--seed', '2', '--status-every', '0'], {
-        cwd: repoRoot,
-        stdio: ['ignore', fd, fd],
-      })
-      closeSync(fd)
-      const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-      await waitFor('the strategies trading', () => {
-        if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before trading`)
-        return events(db, ['order.accepted']).length >= 3
-      })
+      const { child, exit } = await demoTradingOnFullDisk(db)
       // when its log file is removed
       rmSync(db)
       // then it saves what it held (and says so, where it can: nowhere here) and is still up

@@ -6,6 +6,7 @@ import { CcxtGateway, type CcxtGatewayOptions } from '../../src/exchanges/ccxt/g
 import type { ExchangeGateway } from '../../src/exchanges/gateway.js'
 import { afterEachTest } from '../support/after-each-test.js'
 import { fakeBinanceSpot, fakeBinanceUsdm, startFakeBinance, type FakeBinance } from '../support/fake-binance/index.js'
+import { fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
 import { memoryDestination } from '../support/memory-log.js'
 import { tempDir } from '../support/tmp.js'
 
@@ -31,6 +32,21 @@ export async function usdmGateway(venue: FakeBinance, symbols: string[], extra: 
     symbols,
     ...extra,
   })
+}
+
+/** The fake Bybit, closed after the test, and a gateway following its whole account (limiters off) told of `symbols`; `extra` adds to its options. */
+export async function bybitAccount(symbols: string[], extra: Partial<CcxtGatewayOptions> = {}) {
+  const venue = await startFakeBybit()
+  afterEachTest(() => venue.close())
+  const gateway = new CcxtGateway({
+    venue: 'bybit',
+    exchange: fakeBybitClient(venue, { enableRateLimit: false }),
+    shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
+    symbols,
+    wholeAccount: true,
+    ...extra,
+  })
+  return { venue, gateway }
 }
 
 /** A haltd in guardian mode (looking every 100 ms) over `gateway`, closed after the test; `extra` adds to its config, its warnings go to `logged`. */

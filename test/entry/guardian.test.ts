@@ -1,10 +1,9 @@
 import { describe, expect, it, vi } from 'vitest'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
 import { fakeBinanceUsdm } from '../support/fake-binance/index.js'
-import { engineRests, fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
-import { afterEachTest } from '../support/after-each-test.js'
+import { engineRests } from '../support/fake-bybit/index.js'
 import { memoryDestination } from '../support/memory-log.js'
-import { fakeBinance, guardianOver, usdmGateway } from './guarded-account.js'
+import { bybitAccount, fakeBinance, guardianOver, usdmGateway } from './guarded-account.js'
 
 /**
  * Guardian mode against the fake Binance USD-M through real ccxt: a separate client (the engine
@@ -72,25 +71,15 @@ describe('guardian mode', { timeout: 30_000 }, () => {
   })
 
   it("given a Bybit unified account with the engine's orders on spot and linear, adopts them all, its emergency cancels them all, and haltd warns at start of the inverse and option books it does not list", async () => {
-    const venue = await startFakeBybit()
-    afterEachTest(() => venue.close())
-    const gateway = new CcxtGateway({
-      venue: 'bybit',
-      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
-      shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
-      symbols: [PERP],
-      wholeAccount: true,
-    })
+    const { venue, gateway } = await bybitAccount([PERP])
     const logged = memoryDestination()
     const h = await guardianOver(gateway, {}, logged)
 
     // the engine, on its own connection to the account: a perpetual haltd was told of, one it was not, and two spot books
-    const rest = (category: 'spot' | 'linear', symbol: string, orderLinkId: string, price: number, qty: number) =>
-      engineRests(venue, category, symbol, orderLinkId, price, qty)
-    rest('linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
-    rest('linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
-    rest('spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
-    rest('spot', 'ETHUSDT', 'eng-spot-eth', 2_000, 0.01)
+    engineRests(venue, 'linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
+    engineRests(venue, 'linear', 'ETHUSDT', 'eng-lin-eth', 2_000, 0.01)
+    engineRests(venue, 'spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
+    engineRests(venue, 'spot', 'ETHUSDT', 'eng-spot-eth', 2_000, 0.01)
     const adopted = () => [...h.log.read({ types: ['order.submitted'] })].map((e) => e.data as { clientOrderId: string; symbol: string })
     await vi.waitFor(() => expect(adopted()).toHaveLength(4), { timeout: 5_000, interval: 50 })
     expect(adopted().find((d) => d.clientOrderId === 'eng-spot-eth')?.symbol).toBe('ETH/USDT')
@@ -109,16 +98,7 @@ describe('guardian mode', { timeout: 30_000 }, () => {
 
   it("given a Bybit account whose spot list fails for a passing reason during the emergency, the venue's cancel-all still stands: spot is cancelled by its own cancel-all, linear as listed, and the command says per book what is known", async () => {
     // given the engine's orders on spot and linear, adopted by haltd
-    const venue = await startFakeBybit()
-    afterEachTest(() => venue.close())
-    const gateway = new CcxtGateway({
-      venue: 'bybit',
-      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
-      shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
-      symbols: [PERP],
-      wholeAccount: true,
-      retry: { baseDelayMs: 10, maxDelayMs: 50 },
-    })
+    const { venue, gateway } = await bybitAccount([PERP], { retry: { baseDelayMs: 10, maxDelayMs: 50 } })
     const h = await guardianOver(gateway)
     engineRests(venue, 'linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)
     engineRests(venue, 'spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
@@ -149,15 +129,7 @@ describe('guardian mode', { timeout: 30_000 }, () => {
 
   it('given a Bybit book refused to haltd after its orders were adopted, the guardian does not take them for gone, and still settles an order of another book the engine cancelled', async () => {
     // given the engine's orders on spot and linear, adopted by haltd
-    const venue = await startFakeBybit()
-    afterEachTest(() => venue.close())
-    const gateway = new CcxtGateway({
-      venue: 'bybit',
-      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
-      shutdownExchange: fakeBybitClient(venue, { enableRateLimit: false }),
-      symbols: [PERP],
-      wholeAccount: true,
-    })
+    const { venue, gateway } = await bybitAccount([PERP])
     const h = await guardianOver(gateway)
     engineRests(venue, 'spot', 'BTCUSDT', 'eng-spot-btc', 40_000, 0.001)
     engineRests(venue, 'linear', 'BTCUSDT', 'eng-lin-btc', 40_000, 0.001)

@@ -53,6 +53,13 @@ async function restingOnTwoBooks(options: ShutdownOptionsInput = { graceful: { s
   return { venue, r, ids }
 }
 
+/** The orders the log says were canceled, in the order it says so. */
+const canceledIds = (r: Awaited<ReturnType<typeof restingOnTwoBooks>>['r']): string[] =>
+  r
+    .events()
+    .filter((e) => e.type === 'order.canceled')
+    .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+
 const openAtVenue = (venue: Awaited<ReturnType<typeof startFakeBybit>>): string[] =>
   [...venue.account.open('spot'), ...venue.account.open('linear')].map((o) => o.clientOrderId).sort()
 
@@ -66,10 +73,7 @@ describe('settling orders by their absence from a Bybit account listed book by b
     const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
 
     // then the linear order is canceled on the venue's word
-    const canceled = r
-      .events()
-      .filter((e) => e.type === 'order.canceled')
-      .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    const canceled = canceledIds(r)
     expect(canceled).toEqual([ids.perp])
     // and the spot order, still resting at the venue, is not said canceled: the report leaves it live
     expect(venue.account.open('spot').map((o) => o.clientOrderId)).toEqual([ids.spot])
@@ -101,10 +105,7 @@ describe('cancelling a Bybit account book by book in a shutdown', () => {
 
     // then both orders are gone at the venue and recorded canceled
     expect(openAtVenue(venue)).toEqual([])
-    const canceled = r
-      .events()
-      .filter((e) => e.type === 'order.canceled')
-      .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    const canceled = canceledIds(r)
     expect(canceled.sort()).toEqual([ids.perp, ids.spot].sort())
     expect(report.openOrders.count).toBe(0)
     // and the report still names the book its cancel-all could not list
@@ -123,10 +124,7 @@ describe('cancelling a Bybit account book by book in a shutdown', () => {
     const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
 
     // then
-    const canceled = r
-      .events()
-      .filter((e) => e.type === 'order.canceled')
-      .map((e) => (e.data as { clientOrderId: string }).clientOrderId)
+    const canceled = canceledIds(r)
     expect(canceled).toEqual([ids.perp])
     expect(venue.account.open('spot').map((o) => o.clientOrderId)).toEqual([ids.spot])
     const unconfirmed = r

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto'
 import type { KV } from '@nats-io/kv'
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
+import { EngineName } from '../config.js'
 import type { FleetOrigin } from '../../events/index.js'
 import { KILL_SWITCH_KEY } from './buckets.js'
 import { FleetSignature, fleetKeyOf, forgedWhy, signed } from './signature.js'
 
 /** An engine's name as haltd takes it (`nats.engine`): it names NATS keys and subjects, and shows on an operator's terminal. */
-export const EngineName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'an engine name: letters, digits, dash and underscore')
 const Said = z.string().trim().min(1).max(2000)
 /** Who issued a fleet action and from where: the fleet's record of who did what. */
 const Issuer = z.strictObject({ by: z.string().min(1).max(200), host: z.string().min(1).max(200), instance: z.string().max(200).optional() })

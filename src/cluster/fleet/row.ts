@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { HaltdState } from '../../projections/index.js'
-import { EngineName } from './control.js'
+import { EngineName } from '../config.js'
 
 /** What an engine is doing, as the fleet sees it. `STANDBY`: a hot standby following the leader's stream. */
 export const EngineState = z.enum(['STARTING', 'RUNNING', 'HALTED', 'SHUTTING-DOWN', 'STOPPED', 'STANDBY'])
