@@ -40,6 +40,18 @@ async function demoWithItsPage() {
   return { db, port, d, page }
 }
 
+/** The demo started again on its log and port, once the page left open shows its login. */
+async function startedAgainUnder(page: Page, db: string, port: number) {
+  const again = demoOn(db, port)
+  await whenUp(again)
+  await page.waitForFunction(
+    () => !(globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean } } }).document.getElementById('login').hidden,
+    undefined,
+    { timeout: 45_000 },
+  )
+  return again
+}
+
 describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, () => {
   it('given a daemon frozen with SIGSTOP while its page is open, then the page says its view is stale, and live again once the daemon runs', async () => {
     // given the demo as a real process and its dashboard open in Chromium
@@ -83,15 +95,7 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
     expect(await bodyClass(page)).toContain('stale')
 
     // when haltd is started again, then the page finds it and, its session gone with the old process, asks for a login
-    const again = demoOn(db, port)
-    await whenUp(again)
-    await page.waitForFunction(
-      () => !(globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean } } }).document.getElementById('login').hidden,
-      undefined,
-      {
-        timeout: 45_000,
-      },
-    )
+    const again = await startedAgainUnder(page, db, port)
     expect(await page.locator('#login-error').textContent()).toMatch(/log in/)
     // (its exit code is not this test's: the demo's simulated venues died with the first process, so
     // what the log holds from them may not reconcile)
@@ -117,15 +121,7 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
     expect(await testText(page, 'deadline')).toMatch(/^(within|past) its deadline of /)
 
     // when it is started again (it comes up HALTED, latched), then the page finds it and asks for a login
-    const again = demoOn(db, port)
-    await whenUp(again)
-    await page.waitForFunction(
-      () => !(globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean } } }).document.getElementById('login').hidden,
-      undefined,
-      {
-        timeout: 45_000,
-      },
-    )
+    const again = await startedAgainUnder(page, db, port)
     expect(await page.locator('#login-error').textContent()).toMatch(/restarted/)
     again.child.kill('SIGTERM')
     await again.exit
