@@ -319,6 +319,8 @@ export const AuditReport = z.strictObject({
     unverified: z.array(z.strictObject({ venue: z.string(), why: z.string() })),
     /** The observation each venue's verdict rests on. */
     evidence: z.array(VenueEvidenceRow),
+    /** No venue in the final state (no orders, positions or observations): an OK here is about nothing, and the renderers say so. */
+    nothingToReconcile: z.boolean(),
   }),
   positions: z.array(PositionRow),
   pnl: PnlSummary,

@@ -114,6 +114,7 @@ export function reconciliationTable(state: HaltdState): AuditReport['reconciliat
       status: row.status,
       ...(row.note !== undefined ? { detail: row.note } : {}),
     })),
+    nothingToReconcile: r.verdict === 'OK' && r.rows.length === 0 && r.perVenue.length === 0,
   }
 }
 

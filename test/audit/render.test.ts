@@ -47,7 +47,7 @@ describe('audit: the report and its renderers', () => {
     )
   })
 
-  it('given a log with no venue in it (marks only), says there is nothing to reconcile instead of OK, in text and HTML', () => {
+  it('given a log with no venue in it (marks only), says there is nothing to reconcile instead of OK, in text and HTML, and the JSON says so beside its verdict', () => {
     const path = tempDb()
     writeLog(path, [
       { type: 'market.mark', data: { venue: 'binance', symbol: 'BTC/USDT', price: 100 } },
@@ -56,6 +56,9 @@ describe('audit: the report and its renderers', () => {
 
     const report = auditFile(path)
 
+    // the JSON says so too, beside its verdict
+    expect(report.reconciliation.nothingToReconcile).toBe(true)
+    expect(AuditReport.safeParse(JSON.parse(JSON.stringify(report))).success).toBe(true)
     expect(renderText(report)).toContain(
       'reconciliation at the last event (seq 2): nothing to reconcile (no venue has orders, positions or observations in the log)',
     )

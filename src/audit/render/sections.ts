@@ -307,8 +307,7 @@ export const NOTHING_TO_RECONCILE = 'nothing to reconcile (no venue has orders, 
 
 /** No venue in the final state: there is nothing an OK could be about. */
 export function nothingToReconcile(r: AuditReport): boolean {
-  const rec = r.reconciliation
-  return rec.verdict === 'OK' && rec.rows.length === 0 && rec.evidence.length === 0
+  return r.reconciliation.nothingToReconcile
 }
 
 /** The final state's reconciliation verdict, kept apart from the log's integrity verdict in the headline. */
