@@ -119,6 +119,12 @@ describe('the dashboard of a daemon that stops answering', { timeout: 90_000 }, 
     expect(await page.$$eval('[data-testid="strategy-enabled"]', (cells) => cells.map((c) => c.textContent))).toContain('yes, gate closed: sends nothing')
     // and the shutdown's clock says how it ended against its deadline, with nothing "remaining"
     expect(await testText(page, 'deadline')).toMatch(/^(within|past) its deadline of /)
+    // and no action is offered to a daemon that is gone: every button is off, saying why
+    const buttons = await page.$$eval('button[data-action]', (bs) =>
+      bs.map((b) => ({ disabled: (b as unknown as { disabled: boolean }).disabled, title: b.getAttribute('title') })),
+    )
+    expect(buttons.length).toBeGreaterThan(0)
+    expect(buttons.every((b) => b.disabled && b.title?.startsWith('haltd does not answer'))).toBe(true)
 
     // when it is started again (it comes up HALTED, latched), then the page finds it and asks for a login
     const again = await startedAgainUnder(page, db, port)

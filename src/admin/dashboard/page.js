@@ -76,6 +76,9 @@ const ACTIONS = [
 ]
 
 let me
+/** Whether haltd can be reached now: an action sent to a daemon that stopped or went away reaches nothing. */
+let reachable = false
+
 let socket
 let latest
 let pending = false
@@ -156,6 +159,8 @@ function connect() {
   socket.addEventListener('open', () => {
     retryMs = 500
     $('link').textContent = 'live'
+    reachable = true
+    renderButtons()
   })
   socket.addEventListener('message', (m) => {
     const frame = JSON.parse(m.data)
@@ -180,6 +185,8 @@ function connect() {
     }
   })
   socket.addEventListener('close', (e) => {
+    reachable = false
+    renderButtons()
     if (e.code === 4401 && !stopped) {
       // the session ended (logged out elsewhere, its maximum age): haltd itself is fine
       showLogin()
@@ -475,15 +482,17 @@ function renderButtons() {
     [$('fleet-buttons'), 'fleet'],
   ]) {
     const offered = ACTIONS.filter((a) => a.panel === panel && (!a.control || controls[a.control]))
-    const key = `${me?.name}:${standby ? 'standby' : 'leader'}:${offered.map((a) => a.id).join(',')}`
+    const key = `${me?.name}:${standby ? 'standby' : 'leader'}:${reachable}:${offered.map((a) => a.id).join(',')}`
     if (root.dataset.for === key) continue
     root.dataset.for = key
     root.innerHTML = offered
       .map((a) => {
-        const may = allowed.has(a.path) && !standby
-        const why = standby
-          ? `a standby takes no action: act on the leader${standby.leader ? ` (${esc(standby.leader.instance)})` : ''}`
-          : `your role (${esc(me?.role)}) may not do this`
+        const may = reachable && allowed.has(a.path) && !standby
+        const why = !reachable
+          ? 'haltd does not answer (it stopped, or the link is down): no action can reach it'
+          : standby
+            ? `a standby takes no action: act on the leader${standby.leader ? ` (${esc(standby.leader.instance)})` : ''}`
+            : `your role (${esc(me?.role)}) may not do this`
         return `<button type="button" data-action="${a.id}" class="${a.danger ? 'danger' : ''}" ${may ? '' : 'disabled'} title="${may ? esc(a.what) : why}">${esc(a.label)}</button>`
       })
       .join('')
