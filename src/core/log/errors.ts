@@ -66,14 +66,20 @@ export class LogReadOnly extends HaltdError {
 /** Who holds a log's writer lock, as the holder recorded it. */
 export type LockHolder = { pid: number; host: string; since: string }
 
+/** The holder as a sentence names it, or `unknown` where it has not recorded itself. */
+export const holderName = (holder: LockHolder | undefined, unknown: string): string =>
+  holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : unknown
+
 /** Another process (or another open log in this one) is writing this log: one writer per log file. */
 export class LogLocked extends HaltdError {
   constructor(
     readonly path: string,
     readonly holder: LockHolder | undefined,
   ) {
-    const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process (which has not recorded itself yet)'
-    super('LOG_LOCKED', `${path} is already open for writing by ${who}; one writer per log. Stop that haltd first, or open the log read-only.`)
+    super(
+      'LOG_LOCKED',
+      `${path} is already open for writing by ${holderName(holder, 'another process (which has not recorded itself yet)')}; one writer per log. Stop that haltd first, or open the log read-only.`,
+    )
   }
 }
 

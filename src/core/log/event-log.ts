@@ -38,6 +38,7 @@ import { retryBusy } from './busy.js'
 import { PAGE_CACHE_KIB } from './page-cache.js'
 import { chainKeyId, type ChainKind } from './chain-key.js'
 import { keyHash, RecentKeys } from './recent-keys.js'
+import { fileIdOf, sameFile, type FileId } from './file-id.js'
 import { acquireWriterLock, createPrivateFile, type WriterLock } from './writer-lock.js'
 
 export const LOG_FORMAT = 'haltd-event-log'
@@ -457,9 +458,9 @@ export class EventLog {
   private lastTs = 0
   private closed = false
   /** The file this writer opened (device and inode), to notice one removed or replaced under it. */
-  private fileId: { dev: number; ino: number } | undefined
+  private fileId: FileId | undefined
   /** The WAL and its shared-memory index this writer opened, where they were there at open. */
-  private sideIds: { wal?: { dev: number; ino: number }; shm?: { dev: number; ino: number } } = {}
+  private sideIds: { wal?: FileId | undefined; shm?: FileId | undefined } = {}
   /** Why the path no longer names that file, or the lock is lost, once seen. */
   private fileLost: string | undefined
   // power mode: the open group transaction and who waits for it
@@ -512,10 +513,7 @@ export class EventLog {
       }
       db = new Database(this.path, { readonly: this.readonly, fileMustExist: true })
       this.database = db
-      if (!this.readonly) {
-        const opened = statSync(this.path)
-        this.fileId = { dev: opened.dev, ino: opened.ino }
-      }
+      if (!this.readonly) this.fileId = fileIdOf(this.path)
       this.checkFormat(db)
       const chain = this.chainOf(db, options.chainKey)
       this.chainKind = chain.kind
@@ -587,7 +585,7 @@ export class EventLog {
     // SQLITE_BUSY instead of waiting. Inside a power-mode group it is a savepoint, as before.
     this.writeAll = (inputs, events) => writeAll.immediate(inputs, events)
     this.loadTail()
-    if (!this.readonly) this.sideIds = { wal: fileIdOf(`${this.path}-wal`), shm: fileIdOf(`${this.path}-shm`) }
+    if (!this.readonly) this.sideIds = { wal: lookedAt(`${this.path}-wal`), shm: lookedAt(`${this.path}-shm`) }
     if (!this.readonly && (options.checkpoints ?? 'background') === 'background') this.checkpointInBackground(db)
   }
 
@@ -654,10 +652,13 @@ export class EventLog {
     return { kind: recorded, keyId: undefined, digest: linkDigest(key) }
   }
 
+  /** The newest stored event's seq, ts and hash, as the file holds it now. */
+  private storedTail(): { seq: number; ts: number; hash: string } | undefined {
+    return this.database.prepare('SELECT seq, ts, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; ts: number; hash: string } | undefined
+  }
+
   private loadTail(): void {
-    const last = this.database.prepare('SELECT seq, ts, hash FROM events ORDER BY seq DESC LIMIT 1').get() as
-      | { seq: number; ts: number; hash: string }
-      | undefined
+    const last = this.storedTail()
     this.seq = last?.seq ?? 0
     this.hash = last?.hash ?? GENESIS_HASH
     this.lastTs = last?.ts ?? 0
@@ -1287,19 +1288,19 @@ export class EventLog {
       },
     ]
     for (const file of files) {
-      let now: { dev: number; ino: number } | undefined
+      let now: FileId | undefined
       try {
-        now = statSync(file.path)
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') continue
+        now = fileIdOf(file.path)
+      } catch {
+        // an unreadable folder says nothing of the file
+        continue
       }
       if (file.id === undefined) {
         // not there at open: watched from when it is
-        if (now !== undefined && file.side !== undefined) this.sideIds[file.side] = { dev: now.dev, ino: now.ino }
+        if (now !== undefined && file.side !== undefined) this.sideIds[file.side] = now
         continue
       }
-      if (now !== undefined && now.dev === file.id.dev && now.ino === file.id.ino) continue
+      if (sameFile(now, file.id)) continue
       return file.gone(now === undefined ? 'removed' : 'replaced by another file')
     }
     return undefined
@@ -1315,10 +1316,8 @@ export class EventLog {
     const unlinked: string[] = []
     for (const side of ['wal', 'shm'] as const) {
       const path = `${this.path}-${side}`
-      const id = this.sideIds[side]
       try {
-        const now = statSync(path)
-        if (id === undefined || now.dev !== id.dev || now.ino !== id.ino) continue
+        if (!sameFile(fileIdOf(path), this.sideIds[side])) continue
         rmSync(path)
         unlinked.push(path)
       } catch {
@@ -1335,7 +1334,7 @@ export class EventLog {
     if (checked.kind === 'lost') return { reason: checked.why, consequence }
     let tail: { seq: number; hash: string } | undefined
     try {
-      tail = this.database.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+      tail = this.storedTail()
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e)
       return {
@@ -1382,10 +1381,10 @@ export function openEventLog(options: EventLogOptions): EventLog {
   return new EventLog(options)
 }
 
-function fileIdOf(path: string): { dev: number; ino: number } | undefined {
+/** The file at `path`, or undefined where there is none or it cannot be looked at. */
+function lookedAt(path: string): FileId | undefined {
   try {
-    const s = statSync(path)
-    return { dev: s.dev, ino: s.ino }
+    return fileIdOf(path)
   } catch {
     return undefined
   }

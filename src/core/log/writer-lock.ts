@@ -3,7 +3,8 @@ import { closeSync, existsSync, openSync, realpathSync, statSync } from 'node:fs
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
-import { LogLocked, type LockHolder } from './errors.js'
+import { holderName, LogLocked, type LockHolder } from './errors.js'
+import { fileIdOf, sameFile, type FileId } from './file-id.js'
 
 /**
  * One writer per log file, held with SQLite's own locking on a small side file `<log>.lock`.
@@ -65,7 +66,6 @@ export function lockPathOf(logPath: string): string {
   return `${logPath}.lock`
 }
 
-type FileId = { dev: number; ino: number }
 type Held = { db: Database.Database; users: number; file: FileId | undefined; contended: number }
 /** The locks this process holds, by the lock file's real path. */
 const held = new Map<string, Held>()
@@ -185,18 +185,6 @@ function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
-/** The file's device and inode; undefined where there is no file. Other errors say nothing of it and are thrown. */
-function fileIdOf(path: string): FileId | undefined {
-  try {
-    const s = statSync(path)
-    return { dev: s.dev, ino: s.ino }
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
-    throw e
-  }
-}
-
 /**
  * Whether `holding` still locks the file at `path`. Where the path names another file or none,
  * lock what is there now (making it when missing) without waiting: an opener that holds it is
@@ -212,7 +200,7 @@ function checkHeld(logPath: string, path: string, holding: Held): LockCheck {
   }
   // not known since the lock was taken: the file there now is taken for the one locked
   if (holding.file === undefined) holding.file = now
-  if (now !== undefined && holding.file !== undefined && now.dev === holding.file.dev && now.ino === holding.file.ino) {
+  if (sameFile(now, holding.file)) {
     holding.contended = 0
     return { kind: 'held' }
   }
@@ -227,15 +215,13 @@ function checkHeld(logPath: string, path: string, holding: Held): LockCheck {
       const holder = readHolderNow(db)
       db.close()
       if (++holding.contended < CONTENDED_LOOKS) return { kind: 'contended', why }
-      const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process'
-      return { kind: 'lost', why: `${why}, and ${who} holds the one there now: another writer may have opened ${logPath}` }
+      return { kind: 'lost', why: `${why}, and ${holderName(holder, 'another process')} holds the one there now: another writer may have opened ${logPath}` }
     }
     keep(db, path, token)
     if (!tryBegin(db)) {
       const holder = readHolder(db, token)
       db.close()
-      const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : 'another process'
-      return { kind: 'lost', why: `${why}, and ${who} took the one there now: another writer may have opened ${logPath}` }
+      return { kind: 'lost', why: `${why}, and ${holderName(holder, 'another process')} took the one there now: another writer may have opened ${logPath}` }
     }
   } catch (e) {
     if (db?.inTransaction) db.exec('ROLLBACK')
