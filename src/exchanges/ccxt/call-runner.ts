@@ -26,6 +26,9 @@ export const DEFAULT_RETRY: RetryPolicy = {
   rateLimitMaxMs: DEFAULT_BACKOFF.maxMs,
 }
 
+/** The wait before `attempt` (1 for the first retry): doubling from the base, at most the policy's cap. */
+export const retryDelayMs = (retry: RetryPolicy, attempt: number): number => Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))
+
 /** `all`: every retryable failure (reads, cancels, arming). `nonce-only`: only a stale-clock refusal (submits). */
 export type RetryMode = 'all' | 'nonce-only'
 
@@ -115,7 +118,7 @@ export class CallRunner {
             // a refusal for a stale timestamp: learn the venue's clock (once for every call refused meanwhile), then ask again
             await this.clock.resync(exchange, clockGeneration)
           } else if (!limited) {
-            await sleep(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1)), signal)
+            await sleep(retryDelayMs(this.retry, attempt), signal)
           }
           // after a rate-limit refusal the gate holds the next attempt
           if (signal.aborted) throw this.abortError(label, signal)

@@ -24,7 +24,7 @@ import type {
 } from '../gateway.js'
 import { accountListsFor, BAD_REQUESTS_TO_LEARN, inListMarket, refusalOf, refusesBook, type AccountList, type AccountLists } from './account-lists.js'
 import { binanceCountdownMethod, canStream, defaultTypeOf, deriveCapabilities, openOrdersNeedSymbol, type CapabilityOverrides } from './capabilities.js'
-import { CallRunner, DEFAULT_RETRY, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
+import { CallRunner, DEFAULT_RETRY, retryDelayMs, sleep, type RetryMode, type RetryPolicy } from './call-runner.js'
 import { paceByTheMinute } from './minute-pace.js'
 import { isDefiniteRefusal, toVenueError } from './errors.js'
 import { assertUsableExchange, whySymbolsAreNeeded } from './instance-check.js'
@@ -454,7 +454,7 @@ export class CcxtGateway implements ExchangeGateway {
       }
     }
     for (let attempt = 1; ; attempt++) {
-      const wait = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1))
+      const wait = retryDelayMs(this.retry, attempt)
       if (this.runner.remainingMs(signal) <= wait) break
       await sleep(wait, signal).catch(() => undefined)
       if (signal.aborted) break
