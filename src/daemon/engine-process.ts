@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { z } from 'zod'
-import type { EngineAct, EngineControl } from '../core/shutdown/engine-control.js'
+import { ENGINE_STOP_MS, type EngineAct, type EngineControl } from '../core/shutdown/engine-control.js'
 
 /**
  * The config's `engine` section: how haltd freezes, stops and kills the trading engine's process
@@ -67,6 +67,8 @@ export const EngineConfig = z
     firstPhase: z.enum(['freeze', 'stop']).default('freeze'),
     /** After the stop, how long the engine has to be gone before the kill. */
     graceMs: z.number().int().nonnegative().default(2_000),
+    /** How long the graceful shutdown waits for its stop of the engine (step 4) before it cancels the orders. */
+    stopMs: z.number().int().positive().default(ENGINE_STOP_MS),
   })
   .superRefine((e, ctx) => {
     const hasPid = e.pid !== undefined || e.pidFile !== undefined
@@ -82,7 +84,7 @@ export const EngineConfig = z
 export type EngineConfig = z.output<typeof EngineConfig>
 
 /** What the shutdown records of the engine (its options): enough for replay to decide alike. */
-export const engineShutdownOptions = (e: EngineConfig) => ({ firstPhase: e.firstPhase, graceMs: e.graceMs })
+export const engineShutdownOptions = (e: EngineConfig) => ({ firstPhase: e.firstPhase, graceMs: e.graceMs, stopMs: e.stopMs })
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 

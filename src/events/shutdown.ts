@@ -137,6 +137,13 @@ export const EngineOptions = z.strictObject({
   firstPhase: z.enum(['freeze', 'stop']).default('freeze'),
   /** After TERM (the stop action), how long the engine has to exit before KILL. */
   graceMs: Ms.default(2_000),
+  /**
+   * How long the graceful step 4 waits for its stop of the engine before the cancels go on: a stop
+   * that never answers (a wedged HTTP endpoint, a command that hangs) ends timed-out then, and the
+   * engine is left to step 11's terminate. Absent (a shutdown recorded before the rule), the stop
+   * had the step's whole budget, and replays so; the controller records it for every new shutdown.
+   */
+  stopMs: z.number().int().positive().optional(),
 })
 export type EngineOptions = z.output<typeof EngineOptions>
 
@@ -239,6 +246,8 @@ export const ShutdownCommand = z.discriminatedUnion('kind', [
     kind: z.literal('control-engine'),
     action: EngineCommandAction,
     graceMs: Ms.optional(),
+    /** A bound of its own, within the step's budget (the graceful stop's `stopMs`). */
+    timeoutMs: z.number().int().positive().optional(),
   }),
   z.strictObject({ kind: z.literal('health-check') }),
   z.strictObject({ kind: z.literal('report') }),

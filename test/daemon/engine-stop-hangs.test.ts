@@ -62,6 +62,62 @@ describe('an engine whose stop never answers, beside a running daemon', { timeou
   })
 })
 
+describe('a graceful stop of the engine that never answers, before the cancels', { timeout: 120_000 }, () => {
+  it('given an engine whose stop hangs and step 4 with its default budget, when haltd shuts down gracefully, then the stop is given its own short budget, ends timed-out within it, step 4 says the engine was not stopped, and the cancels go out', async () => {
+    // given an engine reached by a command that never answers, and step 4 with its default budget (10 s)
+    const dir = tempDir()
+    const db = join(dir, 'haltd.db')
+    const config = demoConfig({ db, port: 0, seed: 7, orders: 0 })
+    config.engine = { stop: { command: ['sleep', '600'] }, gone: { command: ['test', '-e', join(dir, 'never')] } } as typeof config.engine
+    config.shutdown = {
+      ...config.shutdown,
+      graceful: { ...config.shutdown?.graceful, budgets: { 'stop services': 2_000, 'health check': 1_000 } },
+    } as typeof config.shutdown
+    const file = join(dir, 'haltd.json')
+    writeFileSync(file, JSON.stringify(config))
+    const d = spawnHaltd(['run', '--config', file], { db })
+    await whenUp(d)
+
+    // when it is asked to shut down gracefully
+    process.kill(d.pid, 'SIGTERM')
+    const exit = await d.exit
+
+    // then the shutdown recorded the stop's own budget (the config's default), and step 4's stop carried it
+    const requested = events(db, ['shutdown.requested'])[0]?.data as { options: { engine?: { stopMs?: number } } }
+    expect(requested.options.engine?.stopMs).toBe(2_000)
+    const log = events(db, [
+      'shutdown.command-issued',
+      'shutdown.command-completed',
+      'shutdown.step-timed-out',
+      'shutdown.step-started',
+      'engine.action-completed',
+    ])
+    const issued = log.find(
+      (e) =>
+        e.type === 'shutdown.command-issued' &&
+        (e.data as { step: number }).step === 4 &&
+        (e.data as { command: { kind: string } }).command.kind === 'control-engine',
+    )
+    expect((issued!.data as { command: unknown }).command).toEqual({ kind: 'control-engine', action: 'stop', timeoutMs: 2_000 })
+    // and the stop ended timed-out within that budget, not the step's
+    const stop = log.find((e) => e.type === 'engine.action-completed')?.data as { action: string; result: string; durationMs: number }
+    expect(stop).toMatchObject({ action: 'stop', result: 'timed-out' })
+    expect(stop.durationMs).toBeLessThanOrEqual(2_000)
+    const completed = log.find(
+      (e) => e.type === 'shutdown.command-completed' && (e.data as { commandId: string }).commandId === (issued!.data as { commandId: string }).commandId,
+    )
+    expect(completed?.data).toMatchObject({ outcome: 'timed-out' })
+    // step 4 ended timed-out naming the stop, and only then did the cancel step start
+    const step4 = log.find((e) => e.type === 'shutdown.step-timed-out' && (e.data as { step: number }).step === 4)
+    expect(JSON.stringify((step4!.data as { remaining?: unknown }).remaining)).toContain('stop the engine: timed-out')
+    const step5 = log.find((e) => e.type === 'shutdown.step-started' && (e.data as { step: number }).step === 5)
+    expect(step5!.seq).toBeGreaterThan(step4!.seq)
+    // the engine was never seen gone: the shutdown says it may still trade
+    expect(exit.code).toBe(2)
+    expect(auditFile(db).findings.filter((f) => f.kind.startsWith('decision'))).toEqual([])
+  })
+})
+
 describe('an engine action out when the graceful shutdown is escalated', { timeout: 120_000 }, () => {
   it('given a graceful stop of the engine that never answers, when SIGUSR2 escalates to emergency, then that stop ends abandoned in the log right after the escalation, and every engine action has an end', async () => {
     // given an engine whose stop command hangs, and a graceful shutdown waiting on it at step 4

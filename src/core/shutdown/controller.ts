@@ -2,6 +2,7 @@ import type { Envelope, Origin, ShutdownMode } from '../../events/index.js'
 import { uuidIds, type IdSource } from '../../events/clock.js'
 import type { EventLog } from '../log/event-log.js'
 import { foldShutdown, PROCEDURES, shutdownDecider } from './decider.js'
+import { ENGINE_STOP_MS } from './engine-control.js'
 import type { ShutdownOptionsInput } from './options.js'
 import type { ShutdownPorts } from './ports.js'
 import { isInterrupted, runningStep, shutdownStatus, type Procedure, type ShutdownState, type ShutdownStatus } from './procedure.js'
@@ -76,7 +77,8 @@ export class ShutdownController {
       cancelAllFirst: true,
       ...given.graceful,
     }
-    const options = { ...given, emergency, graceful, venues: this.venueInfo(request.options) }
+    const engine = given.engine === undefined ? {} : { engine: { stopMs: ENGINE_STOP_MS, ...given.engine } }
+    const options = { ...given, ...engine, emergency, graceful, venues: this.venueInfo(request.options) }
     const events = shutdownDecider.decide({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
     this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId: `${shutdownId}:start:0`, correlationId: shutdownId })))
     return this.runToEnd(shutdownId, 'started')

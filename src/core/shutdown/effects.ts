@@ -50,8 +50,10 @@ export const VENUE_COMMANDS: ReadonlySet<ShutdownCommand['kind']> = new Set([
 ])
 
 export async function execute(command: ShutdownCommand, ctx: ExecuteContext): Promise<Result> {
-  const limit = command.kind === 'await-orders' ? Math.min(ctx.limitMs, command.timeoutMs) : ctx.limitMs
-  const by = command.kind === 'await-orders' && command.timeoutMs <= ctx.limitMs ? 'its own timeout' : ctx.limitBy
+  // a wait, or the graceful stop of the engine, has a bound of its own within the step's
+  const own = command.kind === 'await-orders' || command.kind === 'control-engine' ? command.timeoutMs : undefined
+  const limit = own === undefined ? ctx.limitMs : Math.min(ctx.limitMs, own)
+  const by = own !== undefined && own <= ctx.limitMs ? 'its own timeout' : ctx.limitBy
   if (limit <= 0) return { outcome: 'timed-out', detail: { error: `no time left (${by} spent)` } }
   const timer: { stop?: () => void } = {}
   try {

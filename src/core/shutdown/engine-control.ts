@@ -33,6 +33,13 @@ type Ctx = {
   abandoned?: AbortSignal
 }
 
+/**
+ * How long the graceful shutdown's step 4 waits for its stop of the engine, unless told otherwise: a
+ * signal takes no time and a local engine's stop endpoint answers well within it, so only a hung
+ * stop spends it, and the cancels go out then whatever the engine does.
+ */
+export const ENGINE_STOP_MS = 2_000
+
 /** How often a wait for the engine to be gone looks again. */
 const POLL_MS = 25
 /** What a wait leaves unspent, so the command reports before its own limit cuts it off. */

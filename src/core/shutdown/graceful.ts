@@ -229,6 +229,10 @@ function once(
   }
 }
 
+/** Step 4's stop of the engine, bounded by `stopMs` where the shutdown recorded it: the cancels never wait on a hung stop past it. */
+const engineStop = (engine: NonNullable<ShutdownOptions['engine']>): ShutdownCommand =>
+  engine.stopMs === undefined ? { kind: 'control-engine', action: 'stop' } : { kind: 'control-engine', action: 'stop', timeoutMs: engine.stopMs }
+
 const shutdownFact = (ctx: StepContext) => ({ reason: `graceful shutdown: ${ctx.state.reason}`, origin: 'shutdown' as const })
 
 export function planWait(ctx: StepContext): StepPlan {
@@ -404,11 +408,7 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     budgetMs: budget('disable strategies and close the gate'),
     start: (ctx): HaltdEvent[] => (ctx.world.tradingMode === 'HALTED' ? [] : [{ type: 'trading.state-changed', data: { to: 'HALTED', ...shutdownFact(ctx) } }]),
     // the engine haltd controls is asked to stop with the strategies; step 11 sees it gone
-    plan: once((ctx) => [
-      { kind: 'close-gate' },
-      { kind: 'disable-strategies' },
-      ...(ctx.options.engine ? [{ kind: 'control-engine', action: 'stop' } as const] : []),
-    ]),
+    plan: once((ctx) => [{ kind: 'close-gate' }, { kind: 'disable-strategies' }, ...(ctx.options.engine ? [engineStop(ctx.options.engine)] : [])]),
   },
   { step: 5, name: 'cancel orders and flatten', budgetMs: budget('cancel orders and flatten'), plan: planCancelAndFlatten },
   {
