@@ -69,8 +69,8 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   let lastTsSeq = 0
   /** Orders with events before any `order.submitted` of theirs: the first such event, and how many more. */
   const early = new Map<string, EarlyEvent>()
-  /** Engine actions requested and not yet ended, by shutdown: their action and seq, oldest first. */
-  const engineActions = new Map<string, { action: string; seq: number }[]>()
+  /** Engine actions requested and not yet ended, by shutdown: their id (v1 had none), action and seq, oldest first. */
+  const engineActions = new Map<string, { actionId?: string; action: string; seq: number }[]>()
 
   // HALTED is judged exactly as the live gate judges it (OrderGate reads the projected mode): a
   // strategy order while trading is HALTED could only have passed a gate that was bypassed.
@@ -174,13 +174,32 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
         }
         case 'engine.action-requested': {
           const id = fact.data.shutdownId
-          if (id !== undefined) engineActions.set(id, [...(engineActions.get(id) ?? []), { action: fact.data.action, seq: fact.seq }])
+          const { actionId, action } = fact.data
+          if (id !== undefined)
+            engineActions.set(id, [...(engineActions.get(id) ?? []), { ...(actionId === undefined ? {} : { actionId }), action, seq: fact.seq }])
           return
         }
         case 'engine.action-completed': {
-          const open = fact.data.shutdownId === undefined ? undefined : engineActions.get(fact.data.shutdownId)
-          const at = open?.findIndex((a) => a.action === fact.data.action) ?? -1
-          if (at >= 0) open!.splice(at, 1)
+          const { shutdownId, actionId, action } = fact.data
+          const open = shutdownId === undefined ? undefined : engineActions.get(shutdownId)
+          // an end names its request by id; one without (v1) pairs with the oldest open request of its action that has none
+          const at = open?.findIndex((a) => (actionId === undefined ? a.actionId === undefined && a.action === action : a.actionId === actionId)) ?? -1
+          if (at >= 0) {
+            const requested = open![at]!
+            open!.splice(at, 1)
+            if (requested.action !== action)
+              flag(
+                'invariant.engine-action-mismatched',
+                fact.seq,
+                `seq ${fact.seq}: the end of engine action ${actionId} says '${action}', its request at seq ${requested.seq} '${requested.action}'`,
+              )
+          } else if (actionId !== undefined && shutdownId !== undefined) {
+            flag(
+              'invariant.engine-action-end-without-request',
+              fact.seq,
+              `seq ${fact.seq}: engine action ${actionId} ('${action}') of shutdown ${shutdownId} ended without an open request of that id (never requested, or ended twice)`,
+            )
+          }
           return
         }
         case 'shutdown.completed': {

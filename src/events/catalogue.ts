@@ -372,21 +372,27 @@ export const current = {
   },
 
   // ── the trading engine's process (the config's `engine` section) ─────────────────────────
-  /** About to act on the engine: `how` says by what (`SIGSTOP to pid 4242`, `POST http://…/api/v1/stop`, `command …`). */
+  /**
+   * About to act on the engine: `how` says by what (`SIGSTOP to pid 4242`, `POST http://…/api/v1/stop`,
+   * `command …`). `actionId` names this one action, and its `engine.action-completed` carries it:
+   * absent only in v1, written before actions had ids, whose ends pair with their requests by action
+   * in order.
+   */
   'engine.action-requested': {
-    v: 1,
-    data: z.strictObject({ action: EngineAction, how: Reason, shutdownId: Id.optional() }),
+    v: 2,
+    data: z.strictObject({ action: EngineAction, how: Reason, shutdownId: Id.optional(), actionId: Id.optional() }),
   },
   /**
    * What came of it: `done` (the signal was delivered, the call or command succeeded), `failed`,
    * `timed-out`, `gone` (the engine was found gone: nothing to act on), or `abandoned` (the
    * shutdown that asked for it was escalated to emergency while it was out: no longer waited for,
    * its effect unknown). `gone` after a check says whether the engine is gone as far as haltd can
-   * tell (`evidence` says how it knows).
+   * tell (`evidence` says how it knows). `actionId` is its request's (absent only in v1).
    */
   'engine.action-completed': {
-    v: 1,
+    v: 2,
     data: z.strictObject({
+      actionId: Id.optional(),
       action: EngineAction,
       result: z.enum(['done', 'failed', 'timed-out', 'gone', 'abandoned']),
       gone: z.boolean().optional(),

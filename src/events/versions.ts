@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType, SignedQty } from './primitives.js'
-import { current, ObservedOpenOrder, type EventType } from './catalogue.js'
+import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType, SignedQty, Reason } from './primitives.js'
+import { current, EngineAction, ObservedOpenOrder, type EventType } from './catalogue.js'
 import { UnreadableEvent } from './errors.js'
 
 /**
@@ -103,6 +103,25 @@ const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
             price: Price.optional(),
           }),
         ),
+      }),
+      up: (d: unknown) => d,
+    },
+  },
+  'engine.action-requested': {
+    // v1 had no id for the action: every v1 is a valid v2 as it is, and pairs with its end by action
+    1: { data: z.strictObject({ action: EngineAction, how: Reason, shutdownId: Id.optional() }), up: (d: unknown) => d },
+  },
+  'engine.action-completed': {
+    // v1 named no request: every v1 is a valid v2 as it is, and pairs with its request by action
+    1: {
+      data: z.strictObject({
+        action: EngineAction,
+        result: z.enum(['done', 'failed', 'timed-out', 'gone', 'abandoned']),
+        gone: z.boolean().optional(),
+        evidence: Reason.optional(),
+        error: Reason.optional(),
+        durationMs: z.number().finite().nonnegative(),
+        shutdownId: Id.optional(),
       }),
       up: (d: unknown) => d,
     },

@@ -147,6 +147,38 @@ describe('audit: the shutdown invariants', () => {
     expect(invariantsOf([requested('graceful'), asked('stop'), crashed, completed]).map((f) => f.kind)).not.toContain('invariant.engine-action-never-ended')
   })
 
+  it('given engine actions that carry ids, each end pairs with the request of its id: the one left open is flagged at its own seq, an end no request has is flagged, and v1 actions without ids still pair by action', () => {
+    const asked = (actionId: string | undefined, action: string): EventInput => ({
+      type: 'engine.action-requested',
+      data: { action, how: 'command is-engine-gone', shutdownId: SD, ...(actionId ? { actionId } : {}) },
+    })
+    const ended = (actionId: string | undefined, action: string): EventInput => ({
+      type: 'engine.action-completed',
+      data: { action, result: 'done', gone: false, evidence: 'exit 1', durationMs: 5, shutdownId: SD, ...(actionId ? { actionId } : {}) },
+    })
+    const completed: EventInput = { type: 'shutdown.completed', data: { shutdownId: SD, outcome: 'failed', exitCode: 1, durationMs: 20 } }
+    // given two looks out at once, when only the second ends, then the first is the one never ended
+    const found = invariantsOf([requested('graceful'), asked('c:engine:1', 'check'), asked('c:engine:2', 'check'), ended('c:engine:2', 'check'), completed])
+    expect(found.map((f) => [f.kind, f.seq])).toEqual([['invariant.engine-action-never-ended', 2]])
+    // an end whose id no request carries (or a second end of one) is flagged where it stands
+    const stray = invariantsOf([requested('graceful'), asked('c:engine:1', 'stop'), ended('c:engine:1', 'stop'), ended('c:engine:1', 'stop'), completed])
+    expect(stray.map((f) => [f.kind, f.seq])).toEqual([['invariant.engine-action-end-without-request', 4]])
+    // an end that names its request but another action is flagged
+    const mismatched = invariantsOf([requested('graceful'), asked('c:engine:1', 'stop'), ended('c:engine:1', 'kill'), completed])
+    expect(mismatched.map((f) => [f.kind, f.seq])).toEqual([['invariant.engine-action-mismatched', 3]])
+    // actions recorded before ids (v1) pair by action, oldest first, as they did
+    expect(
+      invariantsOf([
+        requested('graceful'),
+        asked(undefined, 'check'),
+        asked(undefined, 'check'),
+        ended(undefined, 'check'),
+        ended(undefined, 'check'),
+        completed,
+      ]),
+    ).toEqual([])
+  })
+
   it('a started step without an end, and an end without a start, are both flagged', () => {
     const found = invariantsOf([requested('graceful'), step('started', 1, 'announce'), step('completed', 2, 'lock deployments and config')])
     expect(found.map((f) => [f.kind, f.seq])).toEqual([

@@ -7,18 +7,19 @@ import { tempDir } from '../support/tmp.js'
 import type { Envelope } from '../../src/events/index.js'
 import { events, spawnHaltd, waitFor, whenUp } from './processes.js'
 
-/** Each engine action in the log with how it ended: requests and completions paired in order, per action. */
+/** Each engine action in the log with how it ended: each completion paired with the request of its id. */
 function engineActions(log: Envelope[]): { action: string; result: string | undefined; after: string[] }[] {
-  const out: { action: string; result: string | undefined; after: string[] }[] = []
+  const out: { id: string; action: string; result: string | undefined; after: string[] }[] = []
   for (const e of log) {
-    const data = e.data as { action?: string; result?: string; type?: string }
-    if (e.type === 'engine.action-requested') out.push({ action: data.action!, result: undefined, after: [] })
+    const data = e.data as { actionId: string; action?: string; result?: string; type?: string }
+    if (e.type === 'engine.action-requested') out.push({ id: data.actionId, action: data.action!, result: undefined, after: [] })
     else if (e.type === 'engine.action-completed') {
-      const open = out.find((a) => a.action === data.action && a.result === undefined)
-      if (open) open.result = data.result
+      const open = out.find((a) => a.id === data.actionId && a.result === undefined)
+      if (!open) throw new Error(`seq ${e.seq}: an engine action's end names no open request (${data.actionId})`)
+      open.result = data.result
     } else for (const a of out) if (a.result === undefined) a.after.push(e.type)
   }
-  return out
+  return out.map(({ id: _, ...a }) => a)
 }
 
 describe('an engine whose stop never answers, beside a running daemon', { timeout: 120_000 }, () => {

@@ -59,6 +59,15 @@ describe('event catalogue', () => {
     ).toThrow(/data\.amount/)
   })
 
+  it('reads v1 engine actions as v2 unchanged (no id: they pair by action), and refuses an actionId in v1', () => {
+    const asked = { action: 'stop', how: 'SIGTERM to pid 42', shutdownId: 'sd-1' }
+    const ended = { action: 'stop', result: 'done', durationMs: 3, shutdownId: 'sd-1' }
+    expect(readStored('engine.action-requested', 1, JSON.stringify(asked))).toEqual({ v: 2, data: asked })
+    expect(readStored('engine.action-completed', 1, JSON.stringify(ended))).toEqual({ v: 2, data: ended })
+    expect(() => parseEvent({ type: 'engine.action-completed', v: 1, data: { ...ended, actionId: 'a-1' } })).toThrow(/actionId/)
+    expect(parseEvent({ type: 'engine.action-completed', data: { ...ended, actionId: 'a-1' } }).data).toEqual({ ...ended, actionId: 'a-1' })
+  })
+
   it('reads a v1 order.canceled as v2 unchanged, and refuses evidence or a lookup confirmation in v1', () => {
     const v1 = { venue: 'a', clientOrderId: 'c', confirmedBy: 'open-orders' }
     expect(readStored('order.canceled', 1, JSON.stringify(v1))).toEqual({ v: 2, data: v1 })

@@ -24,6 +24,8 @@ export type Result = { outcome: CommandOutcome; detail?: Record<string, unknown>
 export type ExecuteContext = {
   ports: ShutdownPorts
   shutdownId: string
+  /** The command carried out (`shutdown.command-issued`'s id), for what it records under its own ids. */
+  commandId?: string
   state: ShutdownState
   /** Milliseconds this command may take: the smaller of its step budget and the deadline. */
   limitMs: number
@@ -219,6 +221,7 @@ async function run(command: ShutdownCommand, ctx: ExecuteContext, limit: number,
         clock: ports.clock,
         engine: ports.engine,
         shutdownId: ctx.shutdownId,
+        ...(ctx.commandId ? { commandId: ctx.commandId } : {}),
         ...(ctx.abandoned ? { abandoned: ctx.abandoned } : {}),
       })
     }

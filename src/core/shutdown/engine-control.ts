@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { EventData, EventInput } from '../../events/index.js'
 import type { EngineCommandAction } from '../../events/shutdown.js'
 import type { EventLog } from '../log/event-log.js'
@@ -31,6 +32,18 @@ type Ctx = {
   shutdownId: string
   /** Aborted when the shutdown no longer waits for this command (escalated to emergency): the action out ends `abandoned`, and no other is taken. */
   abandoned?: AbortSignal
+  /** The shutdown command this is (its actions' ids are made from it); a fresh id where there is none. */
+  commandId?: string
+}
+
+/** A command under way: each action it takes gets the next id, unique in the log (`<command id>:engine:<n>`). */
+type Acting = Ctx & { nextActionId(): string }
+
+function acting(ctx: Ctx): Acting {
+  // an id the log takes whatever the command's (an Id is at most 200 characters)
+  const base = `${ctx.commandId !== undefined && ctx.commandId.length <= 180 ? ctx.commandId : randomUUID()}:engine`
+  let n = 0
+  return { ...ctx, nextActionId: () => `${base}:${++n}` }
 }
 
 /**
@@ -49,7 +62,8 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
 
 /** Carry out one `control-engine` command within `limitMs`. Never throws, never runs past the limit. */
-export async function controlEngine(action: EngineCommandAction, graceMs: number | undefined, limitMs: number, ctx: Ctx): Promise<EngineCommandResult> {
+export async function controlEngine(action: EngineCommandAction, graceMs: number | undefined, limitMs: number, given: Ctx): Promise<EngineCommandResult> {
+  const ctx = acting(given)
   const until = ctx.clock.now() + limitMs - MARGIN_MS
   switch (action) {
     case 'freeze':
@@ -87,7 +101,7 @@ export async function controlEngine(action: EngineCommandAction, graceMs: number
  * (the grace where that is longer), until the kill's quarter; the kill leaves half of its quarter
  * to the last look.
  */
-async function terminate(graceMs: number, until: number, ctx: Ctx): Promise<EngineCommandResult> {
+async function terminate(graceMs: number, until: number, ctx: Acting): Promise<EngineCommandResult> {
   const start = ctx.clock.now()
   const quarter = Math.floor((until - start) / 4)
   const canKill = ctx.engine.how('kill') !== undefined
@@ -163,13 +177,14 @@ type Recorded = { result: 'done' | 'gone' | 'failed' | 'timed-out' | 'abandoned'
  * its shutdown is escalated ends `abandoned` at once (it is no longer waited for), so the log never
  * holds an action started and not ended.
  */
-async function recorded(ctx: Ctx, action: EngineAct, until: number, evenWithNoTime = false): Promise<Recorded> {
+async function recorded(ctx: Acting, action: EngineAct, until: number, evenWithNoTime = false): Promise<Recorded> {
   const how = ctx.engine.how(action) ?? 'not configured'
   // an action not started once its shutdown has moved on is not started at all
   if (ctx.abandoned?.aborted) return { result: 'abandoned', how, error: abandonedWhy(ctx.abandoned) }
   const started = ctx.clock.now()
-  append(ctx, { type: 'engine.action-requested', data: { action, how, shutdownId: ctx.shutdownId } })
-  const end = endOnce(ctx, started, (r: Recorded) => ({ action, result: r.result, ...(r.error ? { error: r.error } : {}) }))
+  const actionId = ctx.nextActionId()
+  append(ctx, { type: 'engine.action-requested', data: { actionId, action, how, shutdownId: ctx.shutdownId } })
+  const end = endOnce(ctx, started, (r: Recorded) => ({ actionId, action, result: r.result, ...(r.error ? { error: r.error } : {}) }))
   const onAbandoned = inListener(() => end({ result: 'abandoned', how, error: abandonedWhy(ctx.abandoned!) }))
   ctx.abandoned?.addEventListener('abort', onAbandoned, { once: true })
   let result: Recorded
@@ -224,18 +239,22 @@ function endOnce<R>(ctx: Ctx, started: number, data: (r: R) => Omit<EventData<'e
  * (each look within `until`), and record the last answer. A look that fails, or has no answer by
  * `until`, counts as not gone.
  */
-async function checked(ctx: Ctx, until: number, waitUntil: number): Promise<Looked> {
+async function checked(ctx: Acting, until: number, waitUntil: number): Promise<Looked> {
   if (ctx.abandoned?.aborted) return { gone: false, evidence: abandonedWhy(ctx.abandoned), looked: false, told: false }
   const started = ctx.clock.now()
-  append(ctx, { type: 'engine.action-requested', data: { action: 'check', how: ctx.engine.how('check') ?? 'not configured', shutdownId: ctx.shutdownId } })
+  const actionId = ctx.nextActionId()
+  append(ctx, {
+    type: 'engine.action-requested',
+    data: { actionId, action: 'check', how: ctx.engine.how('check') ?? 'not configured', shutdownId: ctx.shutdownId },
+  })
   let last: Looked = { gone: false, evidence: 'no time was left to look', looked: false, told: false }
   // a look that never happened is recorded as such, never as one that saw the engine running
   const end = endOnce(ctx, started, (l: Looked & { abandoned?: boolean }) =>
     l.abandoned
-      ? { action: 'check', result: 'abandoned', error: l.evidence }
+      ? { actionId, action: 'check', result: 'abandoned', error: l.evidence }
       : !l.looked
-        ? { action: 'check', result: 'timed-out', error: l.evidence }
-        : { action: 'check', result: l.gone ? 'gone' : 'done', gone: l.gone, evidence: l.evidence },
+        ? { actionId, action: 'check', result: 'timed-out', error: l.evidence }
+        : { actionId, action: 'check', result: l.gone ? 'gone' : 'done', gone: l.gone, evidence: l.evidence },
   )
   const onAbandoned = inListener(() => end({ gone: false, evidence: abandonedWhy(ctx.abandoned!), looked: false, told: false, abandoned: true }))
   ctx.abandoned?.addEventListener('abort', onAbandoned, { once: true })

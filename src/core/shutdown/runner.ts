@@ -161,7 +161,7 @@ export class ShutdownRunner {
     const abandon = new AbortController()
     this.inFlight.set(commandId, { procedure, abandon })
     const { limitMs, limitBy } = this.limitFor(command)
-    execute(command, { ports: this.ports, shutdownId: this.shutdownId, state: this.state, limitMs, limitBy, abandoned: abandon.signal }).then(
+    execute(command, { ports: this.ports, shutdownId: this.shutdownId, commandId, state: this.state, limitMs, limitBy, abandoned: abandon.signal }).then(
       (result) => this.settle(commandId, result.outcome, result.detail),
       (e: unknown) => this.settle(commandId, 'failed', { error: e instanceof Error ? e.message : String(e) }),
     )
