@@ -60,7 +60,17 @@ export const ShutdownSummary = z.strictObject({
   /** Requests that arrived while it ran and changed nothing (a SIGTERM during the emergency): received, recorded, ignored. */
   ignoredRequests: z.number().int(),
   /** The first of them by what they asked (the count above has them all). */
-  ignored: z.array(z.strictObject({ mode: ShutdownMode, reason: z.string(), origin: z.string(), at: z.number().nullable(), seq: z.number().int().nullable() })),
+  ignored: z.array(
+    z.strictObject({
+      mode: ShutdownMode,
+      reason: z.string(),
+      origin: z.string(),
+      at: z.number().nullable(),
+      seq: z.number().int().nullable(),
+      /** How many requests alike the event records (those after the first of a kind are recorded together). */
+      count: z.number().int().positive(),
+    }),
+  ),
   steps: z.array(TimelineStep),
 })
 export type ShutdownSummary = z.infer<typeof ShutdownSummary>

@@ -180,7 +180,12 @@ export function createDecisionReplay(): DecisionReplay {
           compareRequest(
             shutdownId,
             pending?.seq ?? fact.seq,
-            () => shutdownDecider.decide({ kind: 'request', request }, base),
+            // how many requests alike an ignored one records is what arrived, not a decision: given as recorded
+            () =>
+              shutdownDecider.decide(
+                { kind: 'request', request, ...(fact.type === 'shutdown.request-ignored' && fact.data.count !== undefined ? { count: fact.data.count } : {}) },
+                base,
+              ),
             pending ? [pending.fact, found] : [found],
             out,
           )

@@ -50,7 +50,7 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
     commandsIssued: s.commandsIssued,
     commandsFailed: s.commandsFailed,
     ignoredRequests: s.ignoredRequests,
-    ignored: s.ignored.map((r) => ({ mode: r.mode, reason: r.reason, origin: r.origin, at: r.at ?? null, seq: r.seq ?? null })),
+    ignored: s.ignored.map((r) => ({ mode: r.mode, reason: r.reason, origin: r.origin, at: r.at ?? null, seq: r.seq ?? null, count: r.count ?? 1 })),
     steps: s.steps.map((step) => ({
       number: step.step,
       name: step.name,

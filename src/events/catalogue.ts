@@ -360,7 +360,16 @@ export const current = {
     data: z.strictObject({ shutdownId: Id, commandId: Id, outcome: CommandOutcome, detail: Note.optional() }),
   },
   'shutdown.escalated': { v: 1, data: z.strictObject({ shutdownId: Id, to: z.literal('emergency'), reason: Reason, origin: Origin }) },
-  'shutdown.request-ignored': { v: 1, data: z.strictObject({ shutdownId: Id, mode: ShutdownMode, reason: Reason, origin: Origin }) },
+  /**
+   * A request that changed nothing (an emergency already under way). `count` says how many requests
+   * alike (same mode, origin and reason) it records: the first of a kind is recorded as it comes, the
+   * ones after it counted and recorded together (absent: one), so a flood of signals costs a few
+   * events, not one each.
+   */
+  'shutdown.request-ignored': {
+    v: 2,
+    data: z.strictObject({ shutdownId: Id, mode: ShutdownMode, reason: Reason, origin: Origin, count: z.number().int().min(2).optional() }),
+  },
   'shutdown.completed': {
     v: 1,
     data: z.strictObject({

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType, SignedQty, Reason } from './primitives.js'
+import { Id, Venue, MarketSymbol, Side, Qty, Price, OrderType, SignedQty, Reason, ShutdownMode, Origin } from './primitives.js'
 import { current, EngineAction, ObservedOpenOrder, type EventType } from './catalogue.js'
 import { UnreadableEvent } from './errors.js'
 
@@ -106,6 +106,10 @@ const superseded: Partial<Record<EventType, Record<number, OldVersion>>> = {
       }),
       up: (d: unknown) => d,
     },
+  },
+  'shutdown.request-ignored': {
+    // v1 recorded each request on its own: every v1 is a valid v2 as it is, one request
+    1: { data: z.strictObject({ shutdownId: Id, mode: ShutdownMode, reason: Reason, origin: Origin }), up: (d: unknown) => d },
   },
   'engine.action-requested': {
     // v1 had no id for the action: every v1 is a valid v2 as it is, and pairs with its end by action

@@ -84,7 +84,7 @@ export type ShutdownState = {
 }
 
 /** A request for a shutdown while one ran that changed nothing (an emergency already under way), as recorded. */
-export type IgnoredRequest = { mode: ShutdownMode; reason: string; origin: Origin; at?: number; seq?: number }
+export type IgnoredRequest = { mode: ShutdownMode; reason: string; origin: Origin; at?: number; seq?: number; count?: number }
 
 /** How many ignored requests a fold keeps by name: a flood of signals must not grow it without end. */
 export const IGNORED_KEPT = 20
@@ -211,13 +211,14 @@ export function evolveShutdown(state: ShutdownState, event: ShutdownFact, note: 
       state.escalation = { reason: event.data.reason, origin: event.data.origin, at: event.ts, seq: event.seq }
       return state
     case 'shutdown.request-ignored':
-      state.ignoredRequests++
+      state.ignoredRequests += event.data.count ?? 1
       if (state.ignored.length < IGNORED_KEPT) {
-        const { mode, reason, origin } = event.data
+        const { mode, reason, origin, count } = event.data
         state.ignored.push({
           mode,
           reason,
           origin,
+          ...(count !== undefined ? { count } : {}),
           ...(event.ts !== undefined ? { at: event.ts } : {}),
           ...(event.seq !== undefined ? { seq: event.seq } : {}),
         })

@@ -61,9 +61,10 @@ export function shutdownLine(s: AuditReport['shutdowns'][number]): string {
 function ignoredLine(s: AuditReport['shutdowns'][number]): string {
   if (s.ignoredRequests === 0) return ''
   const listed = s.ignored.map(
-    (r) => `${r.mode} by ${r.origin}${r.at !== null ? ` at ${iso(r.at)}` : ''}${r.seq !== null ? ` (seq ${r.seq})` : ''}: ${r.reason}`,
+    (r) =>
+      `${r.count > 1 ? `${r.count}× ` : ''}${r.mode} by ${r.origin}${r.at !== null ? ` at ${iso(r.at)}` : ''}${r.seq !== null ? ` (seq ${r.seq})` : ''}: ${r.reason}`,
   )
-  const more = s.ignoredRequests - s.ignored.length
+  const more = s.ignoredRequests - s.ignored.reduce((n, r) => n + r.count, 0)
   return `${s.ignoredRequests} further request(s) received and ignored (${listed.join('; ')}${more > 0 ? `; and ${more} more` : ''})`
 }
 

@@ -1,4 +1,4 @@
-import type { Envelope, Origin, ShutdownMode } from '../../events/index.js'
+import type { Envelope, HaltdEvent, Origin, ShutdownMode } from '../../events/index.js'
 import { uuidIds, type IdSource } from '../../events/clock.js'
 import type { EventLog } from '../log/event-log.js'
 import { foldShutdown, PROCEDURES, shutdownDecider } from './decider.js'
@@ -8,7 +8,7 @@ import type { ShutdownPorts } from './ports.js'
 import { isInterrupted, runningStep, shutdownStatus, type Procedure, type ShutdownState, type ShutdownStatus } from './procedure.js'
 import type { ShutdownReport } from './report.js'
 import { ShutdownRunner } from './runner.js'
-import type { VenueInfo } from './types.js'
+import type { ShutdownRequest, VenueInfo } from './types.js'
 
 export type ShutdownRequestInput = {
   mode: ShutdownMode
@@ -36,6 +36,9 @@ export class ShutdownController {
   private active: ShutdownRunner | undefined
   private activeDone: Promise<ShutdownReport> | undefined
   private readonly ids: IdSource
+  /** The running shutdown's ignored requests by kind (mode, origin, reason): recorded once, and how many alike wait to be recorded together. */
+  private readonly ignoredKinds = new Map<string, { request: ShutdownRequest; waiting: number }>()
+  private ignoredTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly ports: ShutdownPorts & { ids?: IdSource; options?: ShutdownOptionsInput }) {
     this.ids = ports.ids ?? uuidIds
@@ -59,10 +62,20 @@ export class ShutdownController {
     const running = this.active
     if (running && !running.current.completed && this.activeDone) {
       const events = shutdownDecider.decide({ kind: 'request', request: req }, running.current as ShutdownState)
-      const causationId = `${running.shutdownId}:request:${this.ports.clock.now()}`
-      this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId, correlationId: running.shutdownId })))
       const escalated = events.some((e) => e.type === 'shutdown.escalated')
-      return { shutdownId: running.shutdownId, status: escalated ? 'escalated' : 'ignored', done: this.activeDone }
+      const handle = { shutdownId: running.shutdownId, status: escalated ? 'escalated' : 'ignored', done: this.activeDone } as const
+      if (!escalated) {
+        // A request like one recorded already (a flood of signals) is counted, and recorded with the others alike within a moment
+        const kind = this.ignoredKinds.get(kindOf(req))
+        if (kind) {
+          kind.waiting++
+          this.ignoredTimer ??= setTimeout(() => this.recordIgnored(), IGNORED_COALESCE_MS).unref()
+          return handle
+        }
+        this.ignoredKinds.set(kindOf(req), { request: req, waiting: 0 })
+      }
+      this.appendRequest(running, events)
+      return handle
     }
     const shutdownId = request.shutdownId ?? this.ids.next()
     const given = { ...(this.ports.options ?? {}), ...(request.options ?? {}) }
@@ -95,8 +108,37 @@ export class ShutdownController {
     return this.runToEnd(found.shutdownId, 'started')
   }
 
+  private appendRequest(running: ShutdownRunner, events: readonly HaltdEvent[]): void {
+    const causationId = `${running.shutdownId}:request:${this.ports.clock.now()}`
+    this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId, correlationId: running.shutdownId })))
+  }
+
+  /**
+   * Record the ignored requests counted since the last of their kind was recorded, one event per
+   * kind with their number. Runs a moment after the first of them, and before each of the runner's
+   * decisions, so none is left uncounted when the shutdown completes.
+   */
+  private recordIgnored(): boolean {
+    clearTimeout(this.ignoredTimer)
+    this.ignoredTimer = undefined
+    const running = this.active
+    let appended = false
+    for (const kind of this.ignoredKinds.values()) {
+      if (kind.waiting === 0 || !running || running.current.completed) continue
+      try {
+        this.appendRequest(running, shutdownDecider.decide({ kind: 'request', request: kind.request, count: kind.waiting }, running.current as ShutdownState))
+        kind.waiting = 0
+        appended = true
+      } catch {
+        // kept counted: the log took no write (haltd is halted for it, and the runner's own appends say so); tried again before the next decision
+      }
+    }
+    return appended
+  }
+
   private runToEnd(shutdownId: string, status: ShutdownHandle['status']): ShutdownHandle {
-    const runner = new ShutdownRunner(this.ports, shutdownId)
+    this.ignoredKinds.clear()
+    const runner = new ShutdownRunner(this.ports, shutdownId, () => this.recordIgnored())
     this.active = runner
     this.activeDone = runner.run()
     return { shutdownId, status, done: this.activeDone }
@@ -111,6 +153,11 @@ export class ShutdownController {
     return [...given.values()].map((v) => ({ massCancel: 'none', batchCancel: 0, deadMansSwitch: 'none', ...v }) as VenueInfo)
   }
 }
+
+/** How long ignored requests alike are counted before they are recorded together. */
+export const IGNORED_COALESCE_MS = 1_000
+
+const kindOf = (r: ShutdownRequest): string => JSON.stringify([r.mode, r.origin, r.reason])
 
 /** Where an unfinished shutdown stands: what the daemon logs and resumes on startup. */
 export type ResumePoint = {

@@ -67,7 +67,8 @@ export function decideShutdown(command: ShutdownDecision, state: ShutdownState):
         out.push({ type: 'shutdown.escalated', data: { shutdownId, to: 'emergency', reason: request.reason, origin: request.origin } })
         return out
       }
-      return [{ type: 'shutdown.request-ignored', data: { shutdownId, ...request } }]
+      const count = command.count !== undefined && command.count > 1 ? { count: command.count } : {}
+      return [{ type: 'shutdown.request-ignored', data: { shutdownId, ...request, ...count } }]
     }
     case 'resume': {
       const shutdownId = state.shutdownId

@@ -31,6 +31,8 @@ export class ShutdownRunner {
   constructor(
     private readonly ports: ShutdownPorts,
     shutdownId: string,
+    /** Called before each decision: what others have to record in the stream first (requests counted meanwhile); true where it appended. */
+    private readonly beforeDeciding?: () => boolean,
   ) {
     this.shutdownId = shutdownId
     const stream = `shutdown:${shutdownId}`
@@ -111,6 +113,8 @@ export class ShutdownRunner {
       if (this.state.completed) break
       const open = runningStep(this.state)
       if (!open || open.pending === 0) {
+        // what was recorded meanwhile goes first; decided on once folded, with nothing awaited between
+        if (this.beforeDeciding?.() && this.ports.log.uncommitted) continue
         const envelopes = this.append(decideShutdown({ kind: 'advance', world: this.ports.world() }, this.state), 'advance')
         if (envelopes.length > 0) {
           // a command's budget runs from its step's start: launched once the step is folded

@@ -107,7 +107,12 @@ export type ShutdownDecision =
   /** Start a shutdown: records `shutdown.requested` with its options. */
   | { kind: 'start'; shutdownId: string; request: ShutdownRequest; options: Record<string, unknown> }
   /** Another request while this one runs: escalate (emergency during graceful) or record it ignored. */
-  | { kind: 'request'; request: ShutdownRequest }
+  | {
+      kind: 'request'
+      request: ShutdownRequest
+      /** How many such requests arrived (absent: one): requests alike that changed nothing are recorded together. */
+      count?: number
+    }
   /** haltd restarted with this shutdown unfinished: end the step it was in, so that step runs again. */
   | { kind: 'resume' }
   /** What should happen next, given the world now. */
