@@ -171,7 +171,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     // shutdown on a log about to close, with venues already let go.
     if (finishing) throw new HaltdError('STOPPED', 'haltd is stopping: its shutdown has completed')
     stopRequested = true
-    if (waiting) return joinWaiting(waiting, mode, reason)
+    if (waiting) return joinWaiting(waiting, mode, reason, origin)
     const handover = controller.running ? undefined : input.handover?.()
     if (handover) return afterHandover(handover, mode, reason, origin)
     const handle = startNow(mode, reason, origin)
@@ -186,6 +186,11 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     handover: HandoverUnderWay
     answer: Promise<StopAnswer>
     done: Promise<ShutdownReport>
+    /**
+     * Requests after the first that changed nothing (the log takes no write meanwhile): recorded in
+     * the shutdown's stream once it starts, by kind, with how many came.
+     */
+    unchanged: Map<string, { mode: ShutdownMode; reason: string; origin: Origin; count: number }>
   }
   let waiting: Waiting | undefined
 
@@ -203,7 +208,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     done.catch(() => {})
     const answer = handover.outcome.then(
       (outcome): StopAnswer => {
-        const asked = waiting ?? { mode, reason }
+        const asked: Pick<Waiting, 'mode' | 'reason'> | Waiting = waiting ?? { mode, reason }
         waiting = undefined
         if (outcome.outcome === 'handed-over') {
           const why = new EngineHandedOver(handover.to, handover.handoverId)
@@ -217,6 +222,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
         }
         const handle = startNow(asked.mode, asked.reason, origin, shutdownId)
         resolveDone(handle.done)
+        if ('unchanged' in asked) recordUnchanged(asked)
         return { shutdownId: handle.shutdownId, status: handle.status }
       },
       (e: unknown) => {
@@ -227,7 +233,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     )
     // a caller that does not wait for the answer (a signal, the fleet) leaves it to the log and `done`
     answer.catch(onError)
-    waiting = { shutdownId, mode, reason, handover, answer, done }
+    waiting = { shutdownId, mode, reason, handover, answer, done, unchanged: new Map() }
     set('shutting-down')
     logger.warn({ mode, origin, shutdownId, handoverId: handover.handoverId }, `${mode} shutdown waits for handover ${handover.handoverId} to end: ${reason}`)
     if (mode === 'emergency') abortFor(waiting, reason)
@@ -240,15 +246,42 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
     w.handover.abort(`emergency shutdown ${w.shutdownId} asked for: ${reason}`)
   }
 
-  /** A second request while the stop waits: an emergency escalates it (and aborts the handover); anything else changes nothing. */
-  function joinWaiting(w: Waiting, mode: ShutdownMode, reason: string): StopHandle {
+  /**
+   * A second request while the stop waits: an emergency escalates it (and aborts the handover), and
+   * the shutdown then starts as one, both reasons in its request; anything else changes nothing, and
+   * is recorded as such once the shutdown starts (`recordUnchanged`).
+   */
+  function joinWaiting(w: Waiting, mode: ShutdownMode, reason: string, origin: Origin): StopHandle {
     if (mode === 'emergency' && w.mode !== 'emergency') {
       w.mode = 'emergency'
       w.reason = `${reason} (escalating the graceful shutdown asked for: ${w.reason})`
       logger.warn({ shutdownId: w.shutdownId }, `shutdown escalated to emergency while it waits for handover ${w.handover.handoverId}: ${reason}`)
       abortFor(w, reason)
+    } else {
+      const kind = JSON.stringify([mode, origin, reason])
+      const seen = w.unchanged.get(kind)
+      if (seen) seen.count++
+      else w.unchanged.set(kind, { mode, reason, origin, count: 1 })
     }
     return { shutdownId: w.shutdownId, status: 'after-handover', answer: w.answer, done: w.done }
+  }
+
+  /**
+   * The requests that changed nothing while the stop waited for the handover, into the stream of the
+   * shutdown it started (rolled back: this haltd leads and writes again), each as the controller
+   * takes any request during a shutdown: recorded as received and ignored, with its number.
+   */
+  function recordUnchanged(w: Waiting) {
+    for (const r of w.unchanged.values()) {
+      for (let i = 0; i < r.count; i++) {
+        try {
+          controller.requestShutdown({ mode: r.mode, reason: `${r.reason} (while the stop waited for handover ${w.handover.handoverId})`, origin: r.origin })
+        } catch (e) {
+          onError(e)
+          return
+        }
+      }
+    }
   }
 
   function startNow(mode: ShutdownMode, reason: string, origin: Origin, shutdownId?: string): ShutdownHandle {

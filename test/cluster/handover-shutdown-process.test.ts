@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { auditFile } from '../../src/audit/audit.js'
 import { createRunTracker } from '../../src/audit/run-rows.js'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import type { Fact } from '../../src/projections/index.js'
-import { events, spawnHaltd, whenUp } from '../daemon/processes.js'
+import { events, spawnHaltd, waitFor, whenUp } from '../daemon/processes.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { tempDir } from '../support/tmp.js'
 import { haltdCli } from './support/cli.js'
@@ -83,5 +85,43 @@ describe('haltd stop --emergency during a planned handover', { timeout: 60_000 }
     expect((await handover).stdout).toMatch(/: rolled-back/)
     expect(stopped.stdout).toMatch(/stopped with exit code 3\n?$/)
     expect(stopped.status).toBe(3)
+  })
+})
+
+/** The state letter of a process in /proc (T: stopped). */
+const stateOf = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+}
+
+describe('signals that change nothing while a stop waits for a planned handover', { timeout: 60_000 }, () => {
+  it('given the lease offered to a standby that does not take it, when SIGUSR2, SIGTERM and SIGINT arrive together, then the one that changed nothing is recorded in the shutdown stream as received and ignored once the handover rolled back, as many as haltd says it received', async () => {
+    // given: the lease offered to an instance that is not there
+    const { db, primary, handover } = await primaryOfferingTheLease('signals-during-handover')
+
+    // when the three signals are pending at once (the process held stopped while they are sent):
+    // whichever comes first starts the stop, which waits for the handover; the next escalates it or
+    // changes nothing, and the last changes nothing
+    process.kill(primary.pid, 'SIGSTOP')
+    await waitFor('haltd stopped by SIGSTOP', () => stateOf(primary.pid) === 'T', primary)
+    process.kill(primary.pid, 'SIGUSR2')
+    process.kill(primary.pid, 'SIGTERM')
+    process.kill(primary.pid, 'SIGINT')
+    process.kill(primary.pid, 'SIGCONT')
+    expect((await primary.exit).code).toBe(3)
+    expect((await handover).stdout).toMatch(/: rolled-back/)
+
+    // then every signal haltd said changed nothing is in the log, after the shutdown's request, saying it came during the wait
+    const received = primary.logs().filter((l) => String(l.msg).includes('ignored: emergency already under way')).length
+    expect(received).toBeGreaterThan(0)
+    const types = events(db).map((e) => e.type)
+    const ignored = events(db, ['shutdown.request-ignored'])
+    expect(ignored.reduce((n, e) => n + ((e.data as { count?: number }).count ?? 1), 0)).toBe(received)
+    expect(types.indexOf('shutdown.request-ignored')).toBeGreaterThan(types.indexOf('shutdown.requested'))
+    expect((ignored[0]!.data as { reason: string }).reason).toMatch(/received during emergency shutdown \(while the stop waited for handover /)
+    // and the audit counts them with the rest of the shutdown, re-deciding each without a divergence
+    const audit = auditFile(db)
+    expect(audit.findings.filter((f) => f.check === 'decision')).toEqual([])
+    expect(audit.shutdowns[0]?.ignoredRequests).toBe(received)
   })
 })
