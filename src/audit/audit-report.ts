@@ -317,6 +317,12 @@ export const AuditReport = z.strictObject({
     chainNote: z.string().optional(),
     rowsSchemaChecked: z.number().int(),
     decisionsReplayed: z.number().int(),
+    /**
+     * Fills of shutdown orders judged against the position before them, and those that could not be:
+     * a positions report taken after the order was sent may already hold the fill, and the two
+     * readings (held, not held) disagree on whether it grew the position (seqs: the first 50).
+     */
+    flattenFills: z.strictObject({ judged: z.number().int(), unjudged: z.number().int(), unjudgedSeqs: z.array(z.number().int()) }),
   }),
   chain: z.strictObject({ intact: z.boolean(), firstBadSeq: z.number().int().nullable(), problem: z.string().nullable() }),
   runs: z.array(RunRow),

@@ -164,7 +164,12 @@ export function auditRows(
     file: path,
     generatedAt: (options.now?.() ?? new Date()).toISOString(),
     log: { events, firstSeq, lastSeq, firstTs, lastTs, headHash: lastHash, unreadableAfterSeq },
-    coverage: { chainVerified: summary !== undefined, rowsSchemaChecked: events, decisionsReplayed: decisions.decisions },
+    coverage: {
+      chainVerified: summary !== undefined,
+      rowsSchemaChecked: events,
+      decisionsReplayed: decisions.decisions,
+      flattenFills: invariants.flattenCoverage(),
+    },
     chain: { intact: chainIntact && unreadableAfterSeq === null, firstBadSeq: summary?.firstBadSeq ?? null, problem: summary?.problem ?? null },
     runs: runs.rows(),
     shutdowns: shutdowns(state).map(shutdownSummary),

@@ -22,13 +22,26 @@ import { deadlineOf } from './state-view.js'
  */
 export type InvariantCheck = {
   before(fact: Fact, state: HaltdState): void
-  after(fact: Fact, state: HaltdState, before: { positionQty: number } | undefined): void
+  after(fact: Fact, state: HaltdState, before: PositionBefore | undefined): void
   /** What a fill needs to remember from before it is applied. */
-  positionBefore(fact: Fact, state: HaltdState): { positionQty: number } | undefined
+  positionBefore(fact: Fact, state: HaltdState): PositionBefore | undefined
   finish(state: HaltdState): void
+  /** How many flatten fills were judged against the position before them, and which could not be. */
+  flattenCoverage(): FlattenCoverage
   /** A row its schema rejected: still judged where an invariant can be read from it. */
   invalidRow(row: { seq: number; type: string; data: string }): void
 }
+
+/**
+ * The position a shutdown order's fill is judged against: the exposure just before it, and the seq of
+ * the venue's positions report it rests on where that report was taken after the order was sent (it
+ * may already hold the fill, if the fill was recorded late).
+ */
+export type PositionBefore = { positionQty: number; reportAfterSubmit?: number }
+
+/** The flatten fills the audit judged, and those it could not (their seqs, the first `UNJUDGED_LISTED`). */
+export type FlattenCoverage = { judged: number; unjudged: number; unjudgedSeqs: number[] }
+const UNJUDGED_LISTED = 50
 
 /** The graceful step after which the gate is closed to strategy orders (runbook step 4). */
 export const GATE_STEP = 4
@@ -69,6 +82,7 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
   let lastTsSeq = 0
   /** Orders with events before any `order.submitted` of theirs: the first such event, and how many more. */
   const early = new Map<string, EarlyEvent>()
+  const flatten: FlattenCoverage = { judged: 0, unjudged: 0, unjudgedSeqs: [] }
   /** Engine actions requested and not yet ended, by shutdown: their id (v1 had none), action and seq, oldest first. */
   const engineActions = new Map<string, { actionId?: string; action: string; seq: number }[]>()
 
@@ -238,25 +252,48 @@ export function createInvariantCheck(report: (finding: Finding) => void): Invari
       const o = order(state, fact.data.venue, fact.data.clientOrderId)
       if (o?.origin.kind !== 'shutdown') return undefined
       // A positions report taken after the order was sent may already hold this fill, recorded
-      // after it (a fill polled late): against that report the fill cannot be judged either way.
+      // after it (a fill polled late): the fill is then judged under both readings (`after`).
       const report = state.venues.get(o.venue)?.positions
-      if (report !== undefined && report.seq > o.submittedSeq) return undefined
-      return { positionQty: exposureOf(state, o.venue, o.symbol) }
+      const positionQty = exposureOf(state, o.venue, o.symbol)
+      return report !== undefined && report.seq > o.submittedSeq ? { positionQty, reportAfterSubmit: report.seq } : { positionQty }
     },
     after(fact, state, before) {
       if (fact.type !== 'order.filled' || before === undefined) return
       const o = order(state, fact.data.venue, fact.data.clientOrderId)
       if (!o) return
-      const now = exposureOf(state, o.venue, o.symbol)
       const tolerance = toleranceFor(state, o.venue, o.symbol)
-      if (Math.abs(now) > Math.abs(before.positionQty) + tolerance) {
+      const held = before.positionQty
+      const signed = o.side === 'buy' ? fact.data.qty : -fact.data.qty
+      // the report did not hold the fill: it moved the position from what the report said
+      const grew = Math.abs(held + signed) > Math.abs(held) + tolerance
+      const what = `a fill of shutdown order ${o.clientOrderId} (${o.side} ${fact.data.qty} ${o.symbol} on ${o.venue})`
+      if (before.reportAfterSubmit === undefined) {
+        flatten.judged++
+        if (grew)
+          flag(
+            'invariant.flatten-increased-exposure',
+            fact.seq,
+            `seq ${fact.seq}: ${what} took |position| from ${Math.abs(held)} to ${Math.abs(held + signed)}`,
+          )
+        return
+      }
+      // the report held it already: the position before the fill was the report's less the fill, and after it the report's
+      const grewIfHeld = Math.abs(held) > Math.abs(held - signed) + tolerance
+      if (grew && grewIfHeld) {
+        flatten.judged++
         flag(
           'invariant.flatten-increased-exposure',
           fact.seq,
-          `seq ${fact.seq}: a fill of shutdown order ${o.clientOrderId} (${o.side} ${fact.data.qty} ${o.symbol} on ${o.venue}) took |position| from ${Math.abs(before.positionQty)} to ${Math.abs(now)}`,
+          `seq ${fact.seq}: ${what} grew |position| whether or not the positions report at seq ${before.reportAfterSubmit} (taken after the order was sent) held it: from ${Math.abs(held)} to ${Math.abs(held + signed)}, or from ${Math.abs(held - signed)} to ${Math.abs(held)}`,
         )
+      } else if (!grew && !grewIfHeld) flatten.judged++
+      else {
+        // the two readings disagree, and the log does not say which holds
+        flatten.unjudged++
+        if (flatten.unjudgedSeqs.length < UNJUDGED_LISTED) flatten.unjudgedSeqs.push(fact.seq)
       }
     },
+    flattenCoverage: () => ({ ...flatten, unjudgedSeqs: [...flatten.unjudgedSeqs] }),
     invalidRow(row) {
       if (row.type !== 'order.canceled') return
       let data: { confirmedBy?: unknown; clientOrderId?: unknown; venue?: unknown } | undefined

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { auditFile } from '../../src/audit/audit.js'
+import { renderText } from '../../src/audit/render/text.js'
 import type { EventInput } from '../../src/events/index.js'
 import { tempDb } from '../support/tmp.js'
 import { tamper, tradingDay, writeLog } from './fixtures.js'
@@ -95,6 +96,40 @@ describe('audit: the shutdown invariants', () => {
       ['invariant.flatten-increased-exposure', 4],
     ])
     // selling 3 against a long 3 flattens exactly: no finding for f-2
+  })
+
+  it('given a positions report taken after a flatten order was sent, its fill is judged under both readings (the report held it or not): flagged where both grow the position, and named as not judged where they disagree', () => {
+    const observed = (qty: number): EventInput => ({ type: 'venue.positions-observed', data: { venue: 'binance', positions: [{ symbol: 'BTC/USDT', qty }] } })
+    // a buy against a long 2, the report after it still saying 2: the fill grows |position| whichever the report held
+    const grows = tempDb()
+    writeLog(grows, [
+      order('s-1', 'buy', 2, { kind: 'strategy', id: 'mm' }),
+      fill('s-1', 2),
+      order('f-1', 'buy', 1, { kind: 'shutdown', id: SD }),
+      observed(2),
+      fill('f-1', 1),
+    ]).log.close()
+    const grown = auditFile(grows)
+    expect(grown.findings.filter((f) => f.check === 'invariant').map((f) => [f.kind, f.seq])).toEqual([
+      ['invariant.flatten-increases-exposure', 3],
+      ['invariant.flatten-increased-exposure', 5],
+    ])
+    expect(grown.findings.find((f) => f.seq === 5)!.message).toContain('whether or not the positions report at seq 4')
+    expect(grown.coverage.flattenFills).toEqual({ judged: 1, unjudged: 0, unjudgedSeqs: [] })
+
+    // a sell of 3 against a long 2, the report after it saying -1: right if it held the fill (2 to -1), wrong if not (-1 to -4)
+    const unsure = tempDb()
+    writeLog(unsure, [
+      order('s-1', 'buy', 2, { kind: 'strategy', id: 'mm' }),
+      fill('s-1', 2),
+      order('f-2', 'sell', 3, { kind: 'shutdown', id: SD }),
+      observed(-1),
+      fill('f-2', 3),
+    ]).log.close()
+    const report = auditFile(unsure)
+    expect(report.findings.filter((f) => f.check === 'invariant')).toEqual([])
+    expect(report.coverage.flattenFills).toEqual({ judged: 0, unjudged: 1, unjudgedSeqs: [5] })
+    expect(renderText(report)).toContain('1 flatten fill(s) NOT judged (seq 5)')
   })
 
   it('an order recorded canceled without a venue confirmation is an invariant finding as well as a schema one', () => {

@@ -325,7 +325,14 @@ export function reconciliationLine(r: AuditReport): string {
 export function coverageLine(r: AuditReport): string {
   const c = r.coverage
   const note = c.chainNote ? ` (${c.chainNote})` : ''
-  return `checked: ${c.chainVerified ? 'hash chain, ' : 'hash chain NOT verified, '}${c.rowsSchemaChecked} events against their schemas, invariants, ${c.decisionsReplayed} shutdown decisions re-derived${note}`
+  const f = c.flattenFills
+  const flattens = f.judged + f.unjudged === 0 ? '' : `, ${f.judged} flatten fill(s) judged against the position before them`
+  const seqs = f.unjudgedSeqs.join(', ') + (f.unjudged > f.unjudgedSeqs.length ? ', …' : '')
+  const unjudged =
+    f.unjudged === 0
+      ? ''
+      : `; ${f.unjudged} flatten fill(s) NOT judged (seq ${seqs}): a positions report taken after the order was sent may already hold the fill, and whether it did decides whether the fill grew the position`
+  return `checked: ${c.chainVerified ? 'hash chain, ' : 'hash chain NOT verified, '}${c.rowsSchemaChecked} events against their schemas, invariants, ${c.decisionsReplayed} shutdown decisions re-derived${flattens}${note}${unjudged}`
 }
 
 export function chainLine(r: AuditReport): string {
