@@ -72,9 +72,10 @@ export class ShutdownController {
           this.ignoredTimer ??= setTimeout(() => this.recordIgnored(), IGNORED_COALESCE_MS).unref()
           return handle
         }
-        this.ignoredKinds.set(kindOf(req), { request: req, waiting: 0 })
       }
       this.appendRequest(running, events)
+      // the first of its kind counts as recorded once the log took it
+      if (!escalated) this.ignoredKinds.set(kindOf(req), { request: req, waiting: 0 })
       return handle
     }
     const shutdownId = request.shutdownId ?? this.ids.next()
