@@ -127,6 +127,13 @@ describe('graceful shutdown decider: the runbook in order', () => {
     expect(decided(given, advanceWith(halted)).some((e) => e.type === 'trading.state-changed')).toBe(false)
   })
 
+  it('at step 4 stops the engine within the stop budget the shutdown recorded, and a shutdown recorded without one (an older log) with the step budget as it did', () => {
+    const bounded = driveTo('disable strategies and close the gate', flat, { engine: { stopMs: 1_500 } })
+    expect(commandsOf(decided(bounded, advanceWith(flat)))).toContainEqual({ kind: 'control-engine', action: 'stop', timeoutMs: 1_500 })
+    const older = driveTo('disable strategies and close the gate', flat, { engine: {} })
+    expect(commandsOf(decided(older, advanceWith(flat)))).toContainEqual({ kind: 'control-engine', action: 'stop' })
+  })
+
   describe('step 5: cancel, then flatten', () => {
     const step5 = 'cancel orders and flatten'
     const a1 = order({ venue: 'alpha' })
