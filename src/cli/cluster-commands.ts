@@ -22,7 +22,8 @@ catches up with the stream, takes the lease and runs as the leading haltd over t
 An engine its leader stopped on purpose (a shutdown, then the run's end, on the stream) is left
 stopped: it keeps following and says so in its log and status; start a leader to trade again (the
 primary, or this config with haltd run --lead).
-SIGTERM or SIGINT while still a standby: stop following, exit 0. It connects to the venues
+SIGTERM or SIGINT while still a standby: stop following, exit 0; SIGUSR2 is said and ignored (a
+standby leads nothing). One that arrives while it takes over is asked of the leader it becomes. It connects to the venues
 read-only (market data, order updates) and refuses every order until it leads. \`haltd run\` with
 failover.role "standby" in the config does the same.
 
@@ -45,24 +46,25 @@ not be followed.`,
 export async function runStandby(config: HaltdConfig): Promise<number> {
   logFolder('standby', config.db.path)
   // Loaded here: the other commands need none of the daemon.
-  const { createStandby, EXIT, ignoreStraySignals } = await import('../daemon/index.js')
+  const { createStandby, EXIT, ignoreStraySignals, installStandbySignals } = await import('../daemon/index.js')
   const standby = await createStandby(config, { exitProcess: true })
   const admin = standby.admin ? `; admin API (read-only until it leads) at ${standby.admin.url}` : ''
   out(`haltd standby: instance ${standby.instance} follows engine ${config.nats?.engine} (seq ${standby.status().follower.seq})${admin}`)
-  const stopAsStandby = () => {
-    if (standby.status().role !== 'standby') return
-    void standby.close().then(() => process.exit(0))
-  }
-  process.once('SIGTERM', stopAsStandby)
-  process.once('SIGINT', stopAsStandby)
+  const signals = installStandbySignals({
+    role: () => standby.status().role,
+    stopFollowing: () => void standby.close().then(() => process.exit(0)),
+    onSignal: (signal, action) => out(`haltd standby: ${signal}: ${action}`),
+  })
   // as a leader does: a closed terminal must not end the standby, nor SIGUSR1 open an inspector in it
   const offStray = ignoreStraySignals(
     (signal, action) => out(`haltd standby: ${signal} ${action}`),
     'the standby keeps following (SIGTERM or SIGINT: stop following)',
   )
-  const haltd = await standby.promoted
-  process.off('SIGTERM', stopAsStandby)
-  process.off('SIGINT', stopAsStandby)
+  const haltd = await standby.promoted.catch((e: unknown) => {
+    signals.off()
+    throw e
+  })
+  signals.promoted(haltd)
   offStray()
   out(`haltd standby: instance ${standby.instance} leads engine ${config.nats?.engine} (${haltd.status().state})`)
   exitOnCrash(haltd, EXIT.crash)

@@ -12,6 +12,7 @@ export {
 } from './haltd.js'
 export { EXIT, exitCodeFor, type ExitCode } from '../core/shutdown/exit-codes.js'
 export { ignoreStraySignals, installSignalHandlers, type SignalHandlers } from './signals.js'
+export { installStandbySignals, type StandbySignals } from './standby-signals.js'
 export {
   createWatchdog,
   emergencyWatchdogTimes,

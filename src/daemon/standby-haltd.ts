@@ -3,6 +3,7 @@ import { EXIT } from '../core/shutdown/exit-codes.js'
 import type { HaltdConfig } from './config.js'
 import { daemonStatus } from './status.js'
 import { NotLeading, startStandby, type Lead } from './standby.js'
+import { installStandbySignals } from './standby-signals.js'
 import type { Haltd, HaltdEvents, HaltdPorts } from './types.js'
 
 /**
@@ -25,19 +26,21 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
   const offLog = standby.log.subscribe(standby.log.lastSeq + 1, (e) => emitter.emit('event', e))
   let resolveExited!: (code: number) => void
   const exited = new Promise<number>((r) => (resolveExited = r))
-  const stopAsStandby = () => void handle.close(EXIT.clean)
-  if (config.signals) {
-    process.once('SIGTERM', stopAsStandby)
-    process.once('SIGINT', stopAsStandby)
-  }
+  const signals = config.signals
+    ? installStandbySignals({
+        role: () => standby.status().role,
+        stopFollowing: () => void handle.close(EXIT.clean),
+        onSignal: (signal, action) => standby.logger.warn({ signal }, `${signal}: ${action}`),
+      })
+    : undefined
   const quit = () => {
-    process.off('SIGTERM', stopAsStandby)
-    process.off('SIGINT', stopAsStandby)
+    signals?.off()
     offLog()
   }
   standby.promoted.then(
     (h) => {
       quit()
+      signals?.promoted(h)
       leader = h
       for (const name of ['event', 'lifecycle', 'shutdown', 'error'] as const) h.on(name, (...args: unknown[]) => emitter.emit(name, ...(args as [never])))
       emitter.emit('lifecycle', h.status().state as never)

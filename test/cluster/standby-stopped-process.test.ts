@@ -121,3 +121,25 @@ describe('signals that are not haltd’s, to a standby', { timeout: 90_000 }, ()
     await primary.exit
   })
 })
+
+describe('SIGUSR2 to a following standby', { timeout: 90_000 }, () => {
+  it('given a standby following a trading primary, when SIGUSR2 reaches it, then it says it leads nothing and keeps following (it does not die of the signal), and SIGTERM still stops it (exit 0)', async () => {
+    const { primary, standby, p, s } = await pair()
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 3, primary)
+
+    // when the emergency signal reaches the standby too (sent to every haltd on the host, say)
+    standby.child.kill('SIGUSR2')
+    await waitFor('the signal said', () => standby.stdout.some((l) => /^haltd standby: SIGUSR2: ignored: a standby leads nothing/.test(l)), standby)
+
+    // then it still follows the primary's log
+    const seen = events(s.db).length
+    await waitFor('the standby still following', () => events(s.db).length > seen, standby)
+    expect(standby.child.exitCode).toBeNull()
+
+    // and SIGTERM stops it as a standby
+    standby.child.kill('SIGTERM')
+    expect(await standby.exit).toEqual({ code: 0, signal: null })
+    primary.child.kill('SIGTERM')
+    await primary.exit
+  })
+})

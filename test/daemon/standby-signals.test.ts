@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { installStandbySignals } from '../../src/daemon/standby-signals.js'
+
+const installed: (() => void)[] = []
+afterEach(() => {
+  for (const off of installed.splice(0)) off()
+})
+
+/** The standby's handlers on the real process; `process.emit` runs them as a signal's delivery would. */
+function wire(role: 'standby' | 'leader' | 'stopped') {
+  const said: string[] = []
+  let stops = 0
+  const at = { role }
+  const signals = installStandbySignals({ role: () => at.role, stopFollowing: () => stops++, onSignal: (signal, action) => said.push(`${signal}: ${action}`) })
+  installed.push(signals.off)
+  return { said, stops: () => stops, at, signals }
+}
+
+describe('signals to a standby, until it leads', () => {
+  it('given a following standby, SIGUSR2 is said and ignored, and SIGTERM stops it following once', () => {
+    const { said, stops } = wire('standby')
+    process.emit('SIGUSR2', 'SIGUSR2')
+    expect(stops()).toBe(0)
+    process.emit('SIGTERM', 'SIGTERM')
+    process.emit('SIGINT', 'SIGINT')
+    expect(stops()).toBe(1)
+    expect(said).toEqual([
+      'SIGUSR2: ignored: a standby leads nothing and has no order to cancel; it keeps following',
+      'SIGTERM: stop following',
+      'SIGINT: ignored: the standby is stopping already',
+    ])
+  })
+
+  it('given a standby taking over, a SIGTERM is kept for the leader and asked of it once it leads, a second signal making it an emergency, and the handlers come off', async () => {
+    const { said, stops, signals } = wire('leader')
+    const listeners = process.listenerCount('SIGTERM')
+    process.emit('SIGTERM', 'SIGTERM')
+    expect(said).toEqual(['SIGTERM: taking over the engine: the graceful shutdown is asked of the leader once it leads'])
+    process.emit('SIGINT', 'SIGINT')
+    const asked: unknown[] = []
+    signals.promoted({ shutdown: async (r) => asked.push(r) })
+    expect(asked).toEqual([{ mode: 'emergency', reason: 'SIGINT received while this standby took over the engine', origin: 'signal' }])
+    expect(stops()).toBe(0)
+    expect(process.listenerCount('SIGTERM')).toBe(listeners - 1)
+  })
+
+  it('given a standby taking over whose leader already has its own handlers, the signal is left to them', () => {
+    const { said, signals } = wire('leader')
+    const leaders = () => {}
+    process.on('SIGUSR2', leaders)
+    try {
+      process.emit('SIGUSR2', 'SIGUSR2')
+    } finally {
+      process.off('SIGUSR2', leaders)
+    }
+    const asked: unknown[] = []
+    signals.promoted({ shutdown: async (r) => asked.push(r) })
+    expect(said).toEqual([])
+    expect(asked).toEqual([])
+  })
+})
