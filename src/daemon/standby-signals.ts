@@ -33,8 +33,8 @@ export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Proc
   const on = (signal: NodeJS.Signals) => {
     const role = p.role()
     if (role === 'leader') {
-      // the leading haltd's handlers are in place: the signal is theirs
-      if (target.listenerCount(signal) > 1) return
+      // the leading haltd's handlers are in place (a listener added since these): the signal is theirs
+      if (target.listeners(signal).some((l) => !before.get(signal)!.has(l) && l !== own.get(signal))) return
       const emergency = signal === 'SIGUSR2' || kept !== undefined
       kept = { signal, mode: emergency ? 'emergency' : 'graceful', reason: `${signal} received while this standby took over the engine` }
       p.onSignal(signal, `taking over the engine: the ${kept.mode} shutdown is asked of the leader once it leads`)
@@ -48,7 +48,10 @@ export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Proc
     p.stopFollowing()
   }
   const signals = ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const
+  // an embedder's own listeners, there before these, are not the leader's
+  const before = new Map<NodeJS.Signals, Set<unknown>>(signals.map((s) => [s, new Set(target.listeners(s))]))
   const handlers = signals.map((s) => [s, () => on(s)] as const)
+  const own = new Map<NodeJS.Signals, unknown>(handlers)
   for (const [s, h] of handlers) target.on(s, h)
   const off = () => {
     for (const [s, h] of handlers) target.off(s, h)

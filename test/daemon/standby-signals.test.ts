@@ -44,6 +44,21 @@ describe('signals to a standby, until it leads', () => {
     expect(process.listenerCount('SIGTERM')).toBe(listeners - 1)
   })
 
+  it('given an embedder listening for SIGTERM before the standby started, a SIGTERM during the takeover is still kept for the leader', () => {
+    const embedders = () => {}
+    process.on('SIGTERM', embedders)
+    try {
+      const { said, signals } = wire('leader')
+      process.emit('SIGTERM', 'SIGTERM')
+      const asked: unknown[] = []
+      signals.promoted({ shutdown: async (r) => asked.push(r) })
+      expect(said).toHaveLength(1)
+      expect(asked).toEqual([{ mode: 'graceful', reason: 'SIGTERM received while this standby took over the engine', origin: 'signal' }])
+    } finally {
+      process.off('SIGTERM', embedders)
+    }
+  })
+
   it('given a standby taking over whose leader already has its own handlers, the signal is left to them', () => {
     const { said, signals } = wire('leader')
     const leaders = () => {}
