@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { logFolder } from './log-folder.js'
 import { dirname, relative, resolve } from 'node:path'
 import { adminRequest, type AdminReply } from '../admin/client.js'
 import { adminInfoPath } from '../admin/info-file.js'
 import { loadConfig, type HaltdConfig, type HaltdConfigInput } from '../daemon/config.js'
 import type { DaemonStatus, Haltd } from '../daemon/index.js'
-import { DEMO_VENUES, demoConfig, restingOrderPlan } from '../daemon/demo.js'
+import { DEMO_VENUES, demoConfig, demoVenuesPath, restingOrderPlan } from '../daemon/demo.js'
 import { openEventLog } from '../core/log/event-log.js'
 import { parseFlags, UsageError } from './args.js'
 import { DEMO_DB, resolveTarget, TARGET_FLAGS, TARGET_HELP } from './admin-target.js'
@@ -393,12 +393,17 @@ Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or 
     if (flags['status-every'] !== undefined && flags['status-every'] < 0)
       throw new UsageError(`--status-every must be 0 (off) or more seconds, got ${flags['status-every']}`)
     mkdirSync(dirname(db), { recursive: true })
+    const venuesFile = demoVenuesPath(db)
+    const fresh = !existsSync(db)
+    // the venues belong to their log: a new log starts on new venues, not on what an old one left
+    if (fresh) for (const f of [venuesFile, `${venuesFile}-wal`, `${venuesFile}-shm`]) rmSync(f, { force: true })
+    const venuesAfresh = !fresh && !existsSync(venuesFile)
     const config = demoConfig({ db, port: flags.port ?? 0, seed, orders })
     const every = flags['status-every'] ?? 5
     return runDaemon(config, async (haltd) => {
       const cli = `node ${relative(process.cwd(), process.argv[1] ?? 'dist/src/cli.js') || 'dist/src/cli.js'}`
       const say = printer(stdoutIsJson(haltd.config))
-      const banner = demoBanner({ haltd, cli, db, seed })
+      const banner = demoBanner({ haltd, cli, db, seed, ...(venuesAfresh ? { venuesAfresh: venuesFile } : {}) })
       say('demo ready', banner.fields, () => banner.text)
       const { formatShutdownReport } = await import('../core/shutdown/report.js')
       haltd.on('shutdown', (report) =>
@@ -430,8 +435,15 @@ const EXIT_MEANING: Record<number, string> = {
 }
 
 /** What the demo prints once it is up: where things are, and what to try, in the order that makes sense now. */
-function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number }): { text: string; fields: Record<string, unknown> } {
+function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number; venuesAfresh?: string }): {
+  text: string
+  fields: Record<string, unknown>
+} {
   const { haltd, cli, db, seed } = input
+  // a log from before the venues kept their state (or whose state file was removed): say why it will not match them
+  const afresh = input.venuesAfresh
+    ? `the simulated venues start afresh: ${input.venuesAfresh} was not there, so what this log holds from earlier runs is not at the venues`
+    : undefined
   const dbArg = db === DEMO_DB ? '' : ` --db ${db}`
   const pid = process.pid
   const halted = haltd.gate.halted
@@ -461,6 +473,7 @@ function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number
     db,
     state: status.state,
     ...(halted ? { halted: haltd.gate.latchReason ?? 'HALTED' } : {}),
+    ...(afresh ? { venuesAfresh: afresh } : {}),
     admin: haltd.admin ? { url: haltd.admin.url, infoFile: adminInfoPath(db) } : null,
     try: rows.map(([command, what]) => ({ command, what })),
     afterwards: later.map(([command, what]) => ({ command, what })),
@@ -473,6 +486,8 @@ function demoBanner(input: { haltd: Haltd; cli: string; db: string; seed: number
       ? [`  admin API   ${haltd.admin.url}  token ${haltd.admin.token}`, `              (url and token also in ${adminInfoPath(db)}, mode 0600)`]
       : ['  admin API   off']),
     `  state       ${status.state.toUpperCase()}${halted ? ` (${haltd.gate.latchReason ?? 'HALTED'})` : ''}`,
+    `  venues      ${demoVenuesPath(db)}`,
+    ...(afresh ? [`  note        ${afresh}`] : []),
     '',
     'try:',
     ...rows.map(([c, what]) => `  ${c.padEnd(width)}  ${what}`),

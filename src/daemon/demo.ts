@@ -1,5 +1,11 @@
 import type { HaltdConfigInput } from './config.js'
 
+/**
+ * Where the demo's simulated venues keep what they hold, beside the log: they outlive the process
+ * as real venues do, so a demo killed and started again settles its log against them.
+ */
+export const demoVenuesPath = (db: string): string => `${db}.venues`
+
 /** The demo's three simulated venues, named like the real ones they stand in for. */
 export const DEMO_VENUES = ['binance-sim', 'okx-sim', 'kraken-sim'] as const
 
@@ -30,6 +36,7 @@ export function demoConfig(options: DemoOptions): HaltdConfigInput {
       name,
       seed: options.seed * 1_000 + i,
       mode: 'derivatives' as const,
+      stateFile: demoVenuesPath(options.db),
       symbols: SYMBOLS,
       feedMs: 500,
       faults: { latency: { minMs: 2 + i * 3, maxMs: 15 + i * 10 } },

@@ -21,6 +21,17 @@ export class SimAccount {
     for (const [asset, amount] of initial) this.balances.set(asset, { free: amount, used: 0 })
   }
 
+  /** Puts back what a state file saved: these balances and positions, nothing else. */
+  restore(saved: {
+    balances: readonly { asset: string; free: number; used: number }[]
+    positions: readonly { symbol: string; qty: number; entryPrice: number }[]
+  }): void {
+    this.balances.clear()
+    this.positions.clear()
+    for (const b of saved.balances) this.balances.set(b.asset, { free: b.free, used: b.used })
+    for (const p of saved.positions) if (p.qty !== 0) this.positions.set(p.symbol, { qty: p.qty, entryPrice: p.entryPrice })
+  }
+
   position(symbol: string): number {
     return this.positions.get(symbol)?.qty ?? 0
   }

@@ -102,6 +102,13 @@ export const SimConfig = z.strictObject({
     .regex(/^[A-Za-z0-9]{1,16}$/, 'expected 1 to 16 letters or digits')
     .optional(),
   mode: z.enum(['derivatives', 'spot']),
+  /**
+   * A SQLite file where the venue keeps its orders, positions, balances and prices, so that it
+   * outlives the process as a real venue does (haltd killed and restarted finds them there).
+   * Without it the venue lives in memory and starts afresh with every process. One process at a
+   * time uses a file (the demo's sits beside its log, whose writer lock keeps it so).
+   */
+  stateFile: z.string().min(1).optional(),
   symbols: z.array(SimSymbolConfig).min(1),
   capabilities: CapabilitiesOverride.optional(),
   faults: FaultConfig.optional(),

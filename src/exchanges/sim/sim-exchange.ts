@@ -27,6 +27,7 @@ import type { Clock } from '../../events/clock.js'
 import { CapabilitiesOverride, InvalidSimConfig, parseOrThrow, SimConfig, type FaultConfig } from './config.js'
 import { Faults } from './faults.js'
 import { SymbolMarket, type Ticker } from './market.js'
+import { SimStateFile, type SavedAccount, type SavedOrder, type SavedSim } from './state-file.js'
 
 /** Construction options; see SimConfig for every field. The clock stamps tickers and drives the 429 token bucket. */
 export type SimExchangeOptions = z.input<typeof SimConfig> & { clock?: Clock }
@@ -94,8 +95,17 @@ export class SimExchange implements ExchangeGateway {
   private nextForeignNo = 1
   private feed: ReturnType<typeof setInterval> | undefined
   private countdown: ReturnType<typeof setTimeout> | undefined
+  private countdownAt: number | undefined
   private cancelOnDisconnect = false
   private dropped = 0
+  private readonly store: SimStateFile | undefined
+  /** Orders changed since the last save. */
+  private readonly touched = new Set<SimOrder>()
+  /** Updates held until the change they report is saved: a venue reports only what it holds. */
+  private outbox: OrderUpdate[] = []
+  private depth = 0
+  /** True when the venue came back from its state file, false when it started afresh. */
+  readonly restored: boolean
 
   constructor(options: SimExchangeOptions) {
     const { clock, ...rest } = options
@@ -125,6 +135,18 @@ export class SimExchange implements ExchangeGateway {
     }
     for (const [asset, amount] of Object.entries(this.cfg.balances ?? {})) initial.set(asset, amount)
     this.account = new SimAccount(this.mode, initial)
+
+    this.store = this.cfg.stateFile === undefined ? undefined : SimStateFile.open(this.cfg.stateFile, this.venue)
+    try {
+      const saved = this.store?.load()
+      this.restored = saved !== undefined
+      if (saved) this.restore(saved)
+      // saved at once: the file holds this venue from its first moment, and a restart finds it
+      this.mutate(() => undefined)
+    } catch (e) {
+      this.store?.close()
+      throw e
+    }
   }
 
   // ── the port ──────────────────────────────────────────────────────────────
@@ -134,46 +156,52 @@ export class SimExchange implements ExchangeGateway {
   }
 
   submit(order: OrderRequest): Promise<OrderAck> {
-    return this.runner.run('submit', () => {
-      if (this.faults.rejectsSubmit()) throw this.rejected(`submit ${order.clientOrderId}: rejected by the venue`)
-      const ack = this.accept(order, false)
-      if (this.faults.losesResponse()) {
-        throw new VenueError(this.venue, 'timeout', `submit ${order.clientOrderId}: no answer from the venue (it may have the order)`)
-      }
-      return ack
-    })
+    return this.runner.run('submit', () =>
+      this.mutate(() => {
+        if (this.faults.rejectsSubmit()) throw this.rejected(`submit ${order.clientOrderId}: rejected by the venue`)
+        const ack = this.accept(order, false)
+        if (this.faults.losesResponse()) {
+          throw new VenueError(this.venue, 'timeout', `submit ${order.clientOrderId}: no answer from the venue (it may have the order)`)
+        }
+        return ack
+      }),
+    )
   }
 
   cancel(ref: OrderRef): Promise<CancelResult> {
-    return this.runner.run('cancel', (): CancelResult => {
-      const o = this.find(ref)
-      if (!o || !RESTING.has(o.status)) return { clientOrderId: ref.clientOrderId, outcome: 'not-found' }
-      if (this.faults.fillBeatsCancel() && this.fillRest(o)) return { clientOrderId: ref.clientOrderId, outcome: 'not-found' }
-      this.setStatus(o, 'canceled')
-      return { clientOrderId: ref.clientOrderId, outcome: 'canceled' }
-    })
+    return this.runner.run('cancel', () =>
+      this.mutate((): CancelResult => {
+        const o = this.find(ref)
+        if (!o || !RESTING.has(o.status)) return { clientOrderId: ref.clientOrderId, outcome: 'not-found' }
+        if (this.faults.fillBeatsCancel() && this.fillRest(o)) return { clientOrderId: ref.clientOrderId, outcome: 'not-found' }
+        this.setStatus(o, 'canceled')
+        return { clientOrderId: ref.clientOrderId, outcome: 'canceled' }
+      }),
+    )
   }
 
   cancelAll(options: { scope: CancelScope; symbols?: readonly string[] }): Promise<CancelAllResult> {
-    return this.runner.run('cancelAll', () => {
-      const symbols = options.symbols ?? [...this.markets.keys()]
-      for (const s of symbols) this.market(s)
-      const targets: SimOrder[] = []
-      for (const s of symbols) {
-        for (const o of this.openBySymbol.get(s)!) if (options.scope === 'account' || isOwnOrderId(o.clientOrderId)) targets.push(o)
-      }
-      const result: CancelAllResult = { scope: options.scope, method: this.cancelAllMethod(options.scope, symbols), canceled: [], failed: [] }
-      for (const o of targets) {
-        if (!RESTING.has(o.status)) continue
-        if (this.faults.fillBeatsCancel() && this.fillRest(o)) {
-          result.failed.push({ id: o.clientOrderId, reason: 'filled before the cancel arrived' })
-          continue
+    return this.runner.run('cancelAll', () =>
+      this.mutate(() => {
+        const symbols = options.symbols ?? [...this.markets.keys()]
+        for (const s of symbols) this.market(s)
+        const targets: SimOrder[] = []
+        for (const s of symbols) {
+          for (const o of this.openBySymbol.get(s)!) if (options.scope === 'account' || isOwnOrderId(o.clientOrderId)) targets.push(o)
         }
-        this.setStatus(o, 'canceled')
-        result.canceled.push(o.clientOrderId)
-      }
-      return result
-    })
+        const result: CancelAllResult = { scope: options.scope, method: this.cancelAllMethod(options.scope, symbols), canceled: [], failed: [] }
+        for (const o of targets) {
+          if (!RESTING.has(o.status)) continue
+          if (this.faults.fillBeatsCancel() && this.fillRest(o)) {
+            result.failed.push({ id: o.clientOrderId, reason: 'filled before the cancel arrived' })
+            continue
+          }
+          this.setStatus(o, 'canceled')
+          result.canceled.push(o.clientOrderId)
+        }
+        return result
+      }),
+    )
   }
 
   fetchOpenOrders(symbols?: readonly string[]): Promise<VenueOrder[]> {
@@ -217,27 +245,25 @@ export class SimExchange implements ExchangeGateway {
   }
 
   armDeadMansSwitch(ms: number): Promise<{ armed: boolean; method?: string }> {
-    return this.runner.run('armDeadMansSwitch', () => {
-      if (!(Number.isFinite(ms) && ms > 0)) throw this.rejected(`armDeadMansSwitch: ms must be a positive number, got ${ms}`)
-      switch (this.capabilities.deadMansSwitch) {
-        case 'countdown':
-          clearTimeout(this.countdown)
-          this.countdown = setTimeout(() => {
-            this.countdown = undefined
-            this.cancelEverything()
-          }, ms)
-          return { armed: true, method: 'countdown' }
-        case 'cancel-on-disconnect':
-          this.cancelOnDisconnect = true
-          return { armed: true, method: 'cancel-on-disconnect' }
-        case 'none':
-          return { armed: false }
-      }
-    })
+    return this.runner.run('armDeadMansSwitch', () =>
+      this.mutate(() => {
+        if (!(Number.isFinite(ms) && ms > 0)) throw this.rejected(`armDeadMansSwitch: ms must be a positive number, got ${ms}`)
+        switch (this.capabilities.deadMansSwitch) {
+          case 'countdown':
+            this.startCountdown(ms)
+            return { armed: true, method: 'countdown' }
+          case 'cancel-on-disconnect':
+            this.cancelOnDisconnect = true
+            return { armed: true, method: 'cancel-on-disconnect' }
+          case 'none':
+            return { armed: false }
+        }
+      }),
+    )
   }
 
   disarmDeadMansSwitch(): Promise<void> {
-    return this.runner.run('disarmDeadMansSwitch', () => this.disarm())
+    return this.runner.run('disarmDeadMansSwitch', () => this.mutate(() => this.disarm()))
   }
 
   /** Stops the feed and the countdown and answers every call still waiting; idempotent. */
@@ -250,6 +276,12 @@ export class SimExchange implements ExchangeGateway {
       this.updateHandlers.clear()
       this.connectionHandlers.clear()
       this.tickerHandlers.clear()
+      try {
+        this.commit()
+      } catch {
+        // nobody is left to tell: the file keeps what the last save held
+      }
+      this.store?.close()
     }
     return Promise.resolve()
   }
@@ -263,19 +295,23 @@ export class SimExchange implements ExchangeGateway {
 
   /** Advances every symbol's mid one seeded step, fills resting orders it crossed, and returns the tickers. */
   tick(): Ticker[] {
-    const out: Ticker[] = []
-    for (const m of this.markets.values()) {
-      m.walk(this.marketRng)
-      out.push(this.afterMove(m))
-    }
-    return out
+    return this.mutate(() => {
+      const out: Ticker[] = []
+      for (const m of this.markets.values()) {
+        m.walk(this.marketRng)
+        out.push(this.afterMove(m))
+      }
+      return out
+    })
   }
 
   /** Puts a symbol's mid at `mid` (tests: cross a resting order on purpose), then matches as a tick would. */
   setMid(symbol: string, mid: number): Ticker {
     const m = this.market(symbol)
-    m.setMid(mid)
-    return this.afterMove(m)
+    return this.mutate(() => {
+      m.setMid(mid)
+      return this.afterMove(m)
+    })
   }
 
   ticker(symbol: string): Ticker {
@@ -286,7 +322,7 @@ export class SimExchange implements ExchangeGateway {
   startFeed(intervalMs: number): void {
     if (!(Number.isFinite(intervalMs) && intervalMs > 0)) throw new InvalidSimConfig('intervalMs', `must be a positive number, got ${intervalMs}`)
     this.stopFeed()
-    this.feed = setInterval(() => this.tick(), intervalMs)
+    this.feed = setInterval(() => this.unattended(() => this.tick()), intervalMs)
   }
 
   stopFeed(): void {
@@ -300,7 +336,7 @@ export class SimExchange implements ExchangeGateway {
   disconnect(reason = 'connection to the venue lost'): void {
     if (this.runner.disconnected || this.runner.closed) return
     this.runner.disconnected = true
-    if (this.cancelOnDisconnect) this.cancelEverything()
+    if (this.cancelOnDisconnect) this.unattended(() => this.mutate(() => this.cancelEverything()))
     this.announce({ connected: false, reason })
   }
 
@@ -328,7 +364,9 @@ export class SimExchange implements ExchangeGateway {
    */
   placeForeignOrder(order: { symbol: string; side: Side; qty: number; price: number; clientOrderId?: string }): VenueOrder {
     const clientOrderId = order.clientOrderId ?? `web_${this.idEpoch}_${this.nextForeignNo++}`
-    this.accept({ clientOrderId, symbol: order.symbol, side: order.side, type: 'limit', qty: order.qty, price: order.price, timeInForce: 'GTC' }, true)
+    this.mutate(() =>
+      this.accept({ clientOrderId, symbol: order.symbol, side: order.side, type: 'limit', qty: order.qty, price: order.price, timeInForce: 'GTC' }, true),
+    )
     return view(this.orders.get(clientOrderId)!)
   }
 
@@ -402,6 +440,7 @@ export class SimExchange implements ExchangeGateway {
     }
     this.orders.set(id, o)
     this.byVenueId.set(o.venueOrderId, o)
+    this.touched.add(o)
     const fills: Fill[] = []
     const final = foreign ? this.restRemainder(o) : this.matchOnArrival(o, fills)
     if (final !== 'open' || fills.length > 0) this.setStatus(o, final)
@@ -469,6 +508,7 @@ export class SimExchange implements ExchangeGateway {
     this.account.applyFill(m, o.side, qty, price, fee, resting ? (o.side === 'buy' ? o.price! : price) : undefined)
     if (resting) o.locked -= o.side === 'buy' ? qty * o.price! : qty
     o.filled = m.snapQty(o.filled + qty)
+    this.touched.add(o)
     const f: Fill = {
       clientOrderId: o.clientOrderId,
       tradeId: `${this.venue}-${this.idEpoch}-t${this.nextTradeNo++}`,
@@ -518,6 +558,7 @@ export class SimExchange implements ExchangeGateway {
   private setStatus(o: SimOrder, status: VenueOrderStatus, reason?: string): void {
     if (o.status === status) return
     o.status = status
+    this.touched.add(o)
     if (!RESTING.has(status)) {
       this.openBySymbol.get(o.market.symbol)!.delete(o)
       if (o.locked > 0) {
@@ -537,7 +578,116 @@ export class SimExchange implements ExchangeGateway {
   private disarm(): void {
     clearTimeout(this.countdown)
     this.countdown = undefined
+    this.countdownAt = undefined
     this.cancelOnDisconnect = false
+  }
+
+  private startCountdown(ms: number): void {
+    clearTimeout(this.countdown)
+    this.countdownAt = this.clock.now() + ms
+    this.countdown = setTimeout(() => {
+      this.countdown = undefined
+      this.countdownAt = undefined
+      this.unattended(() => this.mutate(() => this.cancelEverything()))
+    }, ms)
+  }
+
+  // ── the state file ────────────────────────────────────────────────────────
+
+  /**
+   * Runs a change to the venue, then saves it and only then reports its updates: what a caller or
+   * a listener hears of, the file already holds. Nested changes save once, at the outermost.
+   */
+  private mutate<T>(work: () => T): T {
+    this.depth++
+    try {
+      return work()
+    } finally {
+      if (--this.depth === 0) this.commit()
+    }
+  }
+
+  private commit(): void {
+    let failure: unknown
+    if (this.store) {
+      try {
+        this.store.save(this.savedAccount(), [...this.touched].map(saved))
+        this.touched.clear()
+      } catch (e) {
+        // kept as changed: the next save writes them
+        failure = e
+      }
+    }
+    const out = this.outbox
+    this.outbox = []
+    for (const u of out) this.deliver(u)
+    if (failure !== undefined) {
+      const why = failure instanceof Error ? failure.message : String(failure)
+      throw new VenueError(this.venue, 'unavailable', `could not save its state to ${this.store?.file}: ${why}`)
+    }
+  }
+
+  /** Work on a timer, where no caller waits: a save that failed is retried with the next change. */
+  private unattended(work: () => void): void {
+    try {
+      work()
+    } catch (e) {
+      if (!(e instanceof VenueError && e.kind === 'unavailable')) throw e
+    }
+  }
+
+  private savedAccount(): SavedAccount {
+    return {
+      mode: this.mode,
+      positions: this.account.listPositions().map((p) => ({ symbol: p.symbol, qty: p.qty, entryPrice: p.entryPrice ?? 0 })),
+      balances: this.account.listBalances().map((b) => ({ asset: b.asset, free: b.free, used: b.used })),
+      mids: [...this.markets.values()].map((m) => ({ symbol: m.symbol, mid: m.mid })),
+      counters: { order: this.nextOrderNo, trade: this.nextTradeNo, foreign: this.nextForeignNo },
+      deadMansSwitch: {
+        ...(this.countdownAt !== undefined ? { firesAt: this.countdownAt } : {}),
+        ...(this.cancelOnDisconnect ? { onDisconnect: true } : {}),
+      },
+    }
+  }
+
+  /**
+   * Back as it was saved. What the venue would have done while the process was gone is done now:
+   * a cancel-all-after whose time passed fires, and a cancel-on-disconnect fires (the process that
+   * held the connection is gone).
+   */
+  private restore(saved: SavedSim): void {
+    const file = this.cfg.stateFile
+    const { account } = saved
+    if (account.mode !== this.mode)
+      throw new InvalidSimConfig('stateFile', `${file}: ${this.venue} was saved as a ${account.mode} venue, configured as ${this.mode}`)
+    const unlisted = (symbol: string, what: string) =>
+      new InvalidSimConfig(
+        'stateFile',
+        `${file}: ${this.venue} holds ${what} on ${symbol}, which its config no longer lists (list it again, or remove the file)`,
+      )
+    for (const p of account.positions) if (p.qty !== 0 && !this.markets.has(p.symbol)) throw unlisted(p.symbol, 'a position')
+    this.account.restore(account)
+    for (const { symbol, mid } of account.mids) this.markets.get(symbol)?.setMid(mid)
+    this.nextOrderNo = Math.max(this.nextOrderNo, account.counters.order)
+    this.nextTradeNo = Math.max(this.nextTradeNo, account.counters.trade)
+    this.nextForeignNo = Math.max(this.nextForeignNo, account.counters.foreign)
+    for (const s of saved.orders) {
+      const market = this.markets.get(s.symbol)
+      const resting = RESTING.has(s.status)
+      if (!market) {
+        if (resting) throw unlisted(s.symbol, `the resting order ${s.clientOrderId}`)
+        continue
+      }
+      const { symbol: _s, ...rest } = s
+      const o: SimOrder = { ...rest, market, price: s.price }
+      this.orders.set(o.clientOrderId, o)
+      this.byVenueId.set(o.venueOrderId, o)
+      if (resting) this.openBySymbol.get(market.symbol)!.add(o)
+    }
+    const dms = account.deadMansSwitch
+    const now = this.clock.now()
+    if (dms.onDisconnect || (dms.firesAt !== undefined && dms.firesAt <= now)) this.mutate(() => this.cancelEverything())
+    else if (dms.firesAt !== undefined) this.startCountdown(dms.firesAt - now)
   }
 
   private cancelAllMethod(scope: CancelScope, symbols: readonly string[]): CancelAllResult['method'] {
@@ -554,6 +704,11 @@ export class SimExchange implements ExchangeGateway {
       this.dropped++
       return
     }
+    if (this.depth > 0) this.outbox.push(u)
+    else this.deliver(u)
+  }
+
+  private deliver(u: OrderUpdate): void {
     for (const h of this.updateHandlers) {
       try {
         h(u)
@@ -580,6 +735,24 @@ export class SimExchange implements ExchangeGateway {
   private rejected(message: string, venueCode?: string): VenueError {
     return new VenueError(this.venue, 'rejected', message, venueCode ? { venueCode } : undefined)
   }
+}
+
+function saved(o: SimOrder): SavedOrder {
+  const s: SavedOrder = {
+    venueOrderId: o.venueOrderId,
+    clientOrderId: o.clientOrderId,
+    symbol: o.market.symbol,
+    side: o.side,
+    type: o.type,
+    qty: o.qty,
+    filled: o.filled,
+    tif: o.tif,
+    reduceOnly: o.reduceOnly,
+    status: o.status,
+    locked: o.locked,
+  }
+  if (o.price !== undefined) s.price = o.price
+  return s
 }
 
 function view(o: SimOrder): VenueOrder {
