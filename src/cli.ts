@@ -17,6 +17,13 @@ process.stdout.on('error', (e) => {
 })
 
 /**
+ * stderr that takes no write (its reader gone, `2>&-` on a pipe, a full disk) has no one left to
+ * tell: its lines are lost, and the exit code still says how the command ended. Unheard, the
+ * failed write would end the process as a crash (exit 1) in the middle of what it was saying.
+ */
+process.stderr.on('error', () => undefined)
+
+/**
  * Leave once the command is done, its output written. Waiting for the process to empty itself
  * could wait for ever: a NATS client whose connect timed out against a server that took the
  * socket and never answered (a paused or overloaded one) leaves that socket open. `run` and
@@ -37,7 +44,9 @@ function leave(code: number): void {
       process.exitCode = exit
       process.stderr.write(`haltd ${command}: the output could not be written (${lost.message}): what it printed is not all there\n`)
     }
-    process.stderr.write('', () => process.exit(exit))
+    // a stderr that failed is done: waiting for it to drain would wait for nothing
+    if (process.stderr.destroyed) process.exit(exit)
+    else process.stderr.write('', () => process.exit(exit))
   })
 }
 

@@ -1,10 +1,12 @@
-import { spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { COMMANDS } from '../../src/cli/commands.js'
 import { dist, repoRoot } from '../support/paths.js'
 import { tempDb, tempDir } from '../support/tmp.js'
+import { afterEachTest } from '../support/after-each-test.js'
+import { demoConfig } from '../../src/daemon/demo.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
 import { events, waitFor } from './processes.js'
 import { tradingDay, writeLog } from '../audit/fixtures.js'
@@ -148,4 +150,45 @@ describe('output that could not be written', { timeout: 60_000 }, () => {
       expect(await exit).toBe(1)
     },
   )
+})
+
+/** `haltd …` with its stderr on a pipe whose reader is gone: every write there fails with EPIPE. */
+function stderrGone(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [dist('src/cli.js'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stderr!.destroy()
+  afterEachTest(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return child
+}
+
+const exitOf = (child: ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+
+describe('stderr that takes no write', { timeout: 60_000 }, () => {
+  it('given stderr on a pipe whose reader is gone, a command that fails exits with its own code, not a crash', async () => {
+    const missing = join(tempDir(), 'no-such.db')
+    // audit and verify say a log they cannot read with 2; a crash would be 1
+    for (const args of [
+      ['audit', '--db', missing],
+      ['verify', '--db', missing],
+    ]) {
+      expect(await exitOf(stderrGone(args)), args.join(' ')).toEqual({ code: 2, signal: null })
+    }
+  })
+
+  it('given a daemon whose stderr reader is gone, when it says on stderr that it made the log folder, it goes on running and SIGTERM ends it with the shutdown code', async () => {
+    const db = join(tempDir(), 'new-folder', 'haltd.db')
+    const file = join(tempDir(), 'haltd.json')
+    writeFileSync(file, JSON.stringify({ ...demoConfig({ db, port: 0, seed: 4, orders: 0 }), strategies: [] }))
+    const child = stderrGone(['run', '--config', file])
+    const exit = exitOf(child)
+    await waitFor('the run recorded', () => {
+      if (child.exitCode !== null) throw new Error(`haltd exited ${child.exitCode} before its run was recorded`)
+      return events(db, ['run.started']).length === 1 && events(db, ['venue.positions-observed']).length >= 3
+    })
+    child.kill('SIGTERM')
+    expect(await exit).toEqual({ code: 0, signal: null })
+    expect(events(db, ['shutdown.completed'])).toHaveLength(1)
+  })
 })
