@@ -25,6 +25,7 @@ import { describeLogFault, haltOnLogFault, watchLogFile, watchLogHealth } from '
 import { createMarketData } from './market-data.js'
 import { createNotifier, logSink, outcomeToProcessLog, webhookSink } from './notify/index.js'
 import { openLogWithProjections } from './open-log.js'
+import { LOCK_SETTLE_MS, settleWriterLock } from '../core/log/writer-lock.js'
 import { endRun, handedOverRun, newRunId, startRun } from './run-record.js'
 import { createShutdownEngine } from './shutdown-engine.js'
 import { isNatsLinkSocket } from './nats-sockets.js'
@@ -81,6 +82,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
 
   // ── the log and its projections, and this run in it ──────────────────────────────────────
   // a standby taking over brings the log it followed, its projections warm
+  // a lock file to wait out is waited out here without blocking the embedding engine's event loop
+  if (!ports.takeover && (await settleWriterLock(config.db.path)))
+    logger.warn(
+      { db: config.db.path },
+      `the log had its WAL beside it and no writer lock a writer kept: waited ${LOCK_SETTLE_MS} ms for any live writer to take it back`,
+    )
   const { log, runner } = ports.takeover ?? openLogWithProjections(config, { clock, ids, logger })
   const state = () => runner.state
   const seqAtOpen = log.lastSeq

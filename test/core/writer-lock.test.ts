@@ -6,6 +6,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { openEventLog, NotAnEventLog } from '../../src/index.js'
 import { LogLocked, LogOpenFailed } from '../../src/core/log/errors.js'
+import { LOCK_SETTLE_MS, settleWriterLock } from '../../src/core/log/writer-lock.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { dist } from '../support/paths.js'
 import { mark } from '../support/events.js'
@@ -233,6 +234,67 @@ describe('the writer lock file removed or replaced under a live writer', { timeo
       `the writer lock ${path}.lock was removed while this process held it; it was locked again, but the log now ends at seq 3, not at seq 2 where this writer left it: another process wrote it`,
     )
     log.close()
+  })
+})
+
+describe('waiting out an unsettled lock file without blocking (settleWriterLock)', { timeout: 30_000 }, () => {
+  it('given the lock file removed after its writer was killed, when an async opener settles first, then its event loop runs through the wait and the open that follows does not wait again', async () => {
+    const path = tempDb()
+    const first = await openInChild(path, 'write', { hold: true })
+    first.child.kill('SIGKILL')
+    await exited(first.child)
+    rmSync(`${path}.lock`)
+
+    let ticks = 0
+    const ticker = setInterval(() => ticks++, 100)
+    const began = Date.now()
+    const waitedOut = await settleWriterLock(path)
+    const waitedMs = Date.now() - began
+    clearInterval(ticker)
+
+    expect(waitedOut).toBe(true)
+    expect(waitedMs).toBeGreaterThanOrEqual(LOCK_SETTLE_MS - 50)
+    // a blocked loop would have ticked at most once
+    expect(ticks).toBeGreaterThanOrEqual(LOCK_SETTLE_MS / 100 / 2)
+    const opening = Date.now()
+    const log = openEventLog({ path })
+    expect(Date.now() - opening).toBeLessThan(LOCK_SETTLE_MS / 2)
+    expect(log.append(mark()).seq).toBe(2)
+    const { outcome: refused } = await openInChild(path, 'write')
+    expect(refused).toMatchObject({ open: false, code: 'LOG_LOCKED', holder: { pid: process.pid } })
+    log.close()
+  })
+
+  it('given the lock file removed under a live writer, when an opener settles asynchronously, then the live writer takes its lock back meanwhile and the open is refused naming it', async () => {
+    const path = tempDb()
+    const first = await openInChild(path, 'write', { hold: true })
+    const firstPid = (first.outcome as { pid: number }).pid
+    rmSync(`${path}.lock`)
+
+    expect(await settleWriterLock(path)).toBe(true)
+
+    const refused = (() => {
+      try {
+        openEventLog({ path }).close()
+        return undefined
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(refused).toBeInstanceOf(LogLocked)
+    expect((refused as LogLocked).holder).toMatchObject({ pid: firstPid })
+    await until('the first writer taking its lock back', () => first.said().find((l) => 'retaken' in l))
+  })
+
+  it('given a settled lock file or no sign of a live connection, it returns at once without waiting', async () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    log.close()
+    const began = Date.now()
+    expect(await settleWriterLock(path)).toBe(false)
+    expect(await settleWriterLock(join(tempDir(), 'no-log-yet.db'))).toBe(false)
+    expect(Date.now() - began).toBeLessThan(LOCK_SETTLE_MS / 2)
   })
 })
 

@@ -66,9 +66,18 @@ export function lockPathOf(logPath: string): string {
   return `${logPath}.lock`
 }
 
+/**
+ * How long after `settleWriterLock` waited the lock out the open that follows may count that wait
+ * as its own. Waiting longer is only safer (a live writer has had more looks to take its lock
+ * back); the bound keeps an old wait from standing in for a new one.
+ */
+const WAIT_COUNTS_FOR_MS = 1000
+
 type Held = { db: Database.Database; users: number; file: FileId | undefined; contended: number }
 /** The locks this process holds, by the lock file's real path. */
 const held = new Map<string, Held>()
+/** Settle waits done without blocking, by the lock file's real path: the file waited on (device:inode) and when the wait ended. */
+const waited = new Map<string, { file: string; endedAt: number }>()
 
 /** The log's path with symbolic links resolved, so two names for one file share one lock. */
 function realLogPath(logPath: string): string {
@@ -120,7 +129,7 @@ function lock(logPath: string, path: string): Database.Database {
     if (!tryBegin(db)) throw new LogLocked(logPath, readHolder(db, token))
     db.exec(HOLDER_SCHEMA)
     db.exec(SETTLED_SCHEMA)
-    if (!isSettled(db, path) && mayHaveLiveWriter(logPath)) {
+    if (!isSettled(db, path) && mayHaveLiveWriter(logPath) && !waitedJustNow(path)) {
       // A live writer whose lock file was removed takes this one back within LOCK_SETTLE_MS;
       // until then it may still be writing the log. Leave the lock free that long, then try.
       commitHolder(db, token)
@@ -137,6 +146,53 @@ function lock(logPath: string, path: string): Database.Database {
     throw e
   }
   return db
+}
+
+/**
+ * The settle wait an open of an unsettled lock file would make (see the top of this file), made
+ * without blocking the event loop, for an opener that can wait: the open that follows within
+ * `WAIT_COUNTS_FOR_MS` takes the lock without pausing again, or is refused naming the writer that
+ * took it back meanwhile. Where there is nothing to wait out (a settled or held lock file, no sign
+ * of a live connection) it returns at once; what is wrong with the files is the open's to report.
+ * Resolves with whether it waited.
+ */
+export async function settleWriterLock(logPath: string, sleep: (ms: number) => Promise<void> = delay): Promise<boolean> {
+  let path: string
+  let file: string | undefined
+  let db: Database.Database | undefined
+  try {
+    path = lockPathOf(realLogPath(logPath))
+    if (held.has(path) || !mayHaveLiveWriter(logPath)) return false
+    createPrivateFile(path)
+    db = new Database(path)
+    db.pragma('busy_timeout = 0')
+    // held by another process: the open refuses, naming it
+    if (!tryBegin(db)) return false
+    db.exec(HOLDER_SCHEMA)
+    db.exec(SETTLED_SCHEMA)
+    if (isSettled(db, path)) return false
+    file = fileNameOf(path)
+    if (file === undefined) return false
+    // written in, as the blocking wait does: a refused opener meanwhile names this process
+    commitHolder(db, randomUUID())
+  } catch {
+    return false
+  } finally {
+    if (db?.inTransaction) db.exec('ROLLBACK')
+    db?.close()
+  }
+  await sleep(LOCK_SETTLE_MS)
+  waited.set(path, { file, endedAt: Date.now() })
+  return true
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Whether `settleWriterLock` just waited out this very file; the wait counts once. */
+function waitedJustNow(path: string): boolean {
+  const w = waited.get(path)
+  waited.delete(path)
+  return w !== undefined && Date.now() - w.endedAt <= WAIT_COUNTS_FOR_MS && w.file === fileNameOf(path)
 }
 
 /** Inside the lock's transaction: mark the file settled, write this process as the holder and commit. */
