@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { manualClock } from '../../src/events/clock.js'
@@ -53,9 +53,11 @@ describe('a simulated venue with a state file outlives the object that ran it', 
     expect([resting.venueOrderId, gone.venueOrderId]).not.toContain(next.venueOrderId)
   })
 
-  it('given no state file yet, the venue starts afresh and says so', () => {
-    const s = sim(join(tempDir(), 'venues'))
+  it('given no state file yet, the venue starts afresh, says so, and makes the file readable by the owner only', () => {
+    const file = join(tempDir(), 'venues')
+    const s = sim(file)
     expect(s.restored).toBe(false)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
   })
 
   it('given several venues on one file, each gets back its own', async () => {

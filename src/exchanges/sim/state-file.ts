@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import { closeSync, openSync } from 'node:fs'
 import { z } from 'zod'
 import { InvalidSimConfig } from './config.js'
 
@@ -57,6 +58,8 @@ export class SimStateFile {
     private readonly venue: string,
   ) {
     try {
+      // the owner's only, as the log beside it is (SQLite gives its WAL and index the same mode)
+      makePrivate(file)
       this.db = new Database(file)
       this.db.pragma('journal_mode = WAL')
       // a killed process loses nothing at NORMAL in WAL; only a power loss could
@@ -117,6 +120,15 @@ function parse<S extends z.ZodType>(schema: S, json: string, what: string): z.ou
   if (result.success) return result.data
   const issue = result.error.issues[0]!
   throw new InvalidSimConfig('stateFile', `${what}: ${issue.path.join('.') || 'value'}: ${issue.message}`)
+}
+
+/** Creates the file with mode 0600 where it is missing; one that is there is left as it is. */
+function makePrivate(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600))
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+  }
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
