@@ -396,7 +396,7 @@ Stop it with SIGTERM or Ctrl-C (graceful, 13 steps; a second one escalates), or 
     const venuesFile = demoVenuesPath(db)
     const fresh = !existsSync(db)
     // the venues belong to their log: a new log starts on new venues, not on what an old one left
-    if (fresh) for (const f of [venuesFile, `${venuesFile}-wal`, `${venuesFile}-shm`]) rmSync(f, { force: true })
+    if (fresh) for (const f of [venuesFile, `${venuesFile}-journal`]) rmSync(f, { force: true })
     const venuesAfresh = !fresh && !existsSync(venuesFile)
     const config = demoConfig({ db, port: flags.port ?? 0, seed, orders })
     const every = flags['status-every'] ?? 5
@@ -519,7 +519,9 @@ async function placeResting(haltd: Haltd, n: number, say: Say): Promise<void> {
       else if (r.value.status === 'accepted') accepted++
     }
   }
-  const why = failed === undefined ? undefined : failed instanceof Error ? failed.message : String(failed)
+  // stopped by an order that threw, or by the gate closing under the placing (a log write that failed elsewhere)
+  const halted = accepted < n && haltd.gate.halted ? `the order gate closed: ${haltd.status().gate.reason ?? 'HALTED'}` : undefined
+  const why = failed === undefined ? halted : failed instanceof Error ? failed.message : String(failed)
   say(
     'resting orders placed',
     { accepted, asked: n, origin: 'manual:demo-resting', ...(why ? { stoppedBy: why } : {}) },

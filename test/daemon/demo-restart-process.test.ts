@@ -67,7 +67,7 @@ describe('the demo killed with SIGKILL and started again', { timeout: 120_000 },
     await waitFor('a position', () => loggedPositions(db).length > 0, first)
     first.child.kill('SIGKILL')
     await first.exit
-    for (const f of ['', '-wal', '-shm']) rmSync(`${demoVenuesPath(db)}${f}`, { force: true })
+    for (const f of ['', '-journal']) rmSync(`${demoVenuesPath(db)}${f}`, { force: true })
 
     const again = spawnDemo(db)
     await whenUp(again)

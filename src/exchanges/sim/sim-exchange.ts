@@ -104,6 +104,7 @@ export class SimExchange implements ExchangeGateway {
   /** Updates held until the change they report is saved: a venue reports only what it holds. */
   private outbox: OrderUpdate[] = []
   private depth = 0
+  private saveProblem: string | undefined
   /** True when the venue came back from its state file, false when it started afresh. */
   readonly restored: boolean
 
@@ -276,11 +277,7 @@ export class SimExchange implements ExchangeGateway {
       this.updateHandlers.clear()
       this.connectionHandlers.clear()
       this.tickerHandlers.clear()
-      try {
-        this.commit()
-      } catch {
-        // nobody is left to tell: the file keeps what the last save held
-      }
+      this.commit()
       this.store?.close()
     }
     return Promise.resolve()
@@ -322,7 +319,7 @@ export class SimExchange implements ExchangeGateway {
   startFeed(intervalMs: number): void {
     if (!(Number.isFinite(intervalMs) && intervalMs > 0)) throw new InvalidSimConfig('intervalMs', `must be a positive number, got ${intervalMs}`)
     this.stopFeed()
-    this.feed = setInterval(() => this.unattended(() => this.tick()), intervalMs)
+    this.feed = setInterval(() => this.tick(), intervalMs)
   }
 
   stopFeed(): void {
@@ -336,7 +333,7 @@ export class SimExchange implements ExchangeGateway {
   disconnect(reason = 'connection to the venue lost'): void {
     if (this.runner.disconnected || this.runner.closed) return
     this.runner.disconnected = true
-    if (this.cancelOnDisconnect) this.unattended(() => this.mutate(() => this.cancelEverything()))
+    if (this.cancelOnDisconnect) this.mutate(() => this.cancelEverything())
     this.announce({ connected: false, reason })
   }
 
@@ -588,7 +585,7 @@ export class SimExchange implements ExchangeGateway {
     this.countdown = setTimeout(() => {
       this.countdown = undefined
       this.countdownAt = undefined
-      this.unattended(() => this.mutate(() => this.cancelEverything()))
+      this.mutate(() => this.cancelEverything())
     }, ms)
   }
 
@@ -607,33 +604,29 @@ export class SimExchange implements ExchangeGateway {
     }
   }
 
+  /**
+   * A save that fails (a full disk) does not fail the venue: a venue's storage is not its
+   * client's, and the client must still be able to cancel there. The venue answers from memory,
+   * `unsaved` says why the file is behind, and the next change saves everything changed since.
+   */
   private commit(): void {
-    let failure: unknown
     if (this.store) {
       try {
         this.store.save(this.savedAccount(), [...this.touched].map(saved))
         this.touched.clear()
+        this.saveProblem = undefined
       } catch (e) {
-        // kept as changed: the next save writes them
-        failure = e
+        this.saveProblem = `${this.venue}: its state could not be saved to ${this.store.file} (${e instanceof Error ? e.message : String(e)}): a restart now would find it as it was before`
       }
     }
     const out = this.outbox
     this.outbox = []
     for (const u of out) this.deliver(u)
-    if (failure !== undefined) {
-      const why = failure instanceof Error ? failure.message : String(failure)
-      throw new VenueError(this.venue, 'unavailable', `could not save its state to ${this.store?.file}: ${why}`)
-    }
   }
 
-  /** Work on a timer, where no caller waits: a save that failed is retried with the next change. */
-  private unattended(work: () => void): void {
-    try {
-      work()
-    } catch (e) {
-      if (!(e instanceof VenueError && e.kind === 'unavailable')) throw e
-    }
+  /** Why the state file is behind the venue, while it is; undefined when it holds all (or there is none). */
+  get unsaved(): string | undefined {
+    return this.saveProblem
   }
 
   private savedAccount(): SavedAccount {

@@ -44,7 +44,8 @@ const SCHEMA = `
  * What a simulated venue holds, kept in a SQLite file so that the venue outlives the process that
  * runs it, as a real one does: haltd killed and started again finds the orders and positions it
  * left there, and settles its log against them. Each change is saved in one transaction before the
- * venue answers or reports it, so a kill at any moment leaves what the venue last said it held.
+ * venue answers or reports it, so a kill at any moment leaves what the venue last said it held
+ * (a save that fails is the venue's `unsaved`, and the next one catches up).
  * Several venues may share one file; each reads and writes its own rows.
  */
 export class SimStateFile {
@@ -58,12 +59,15 @@ export class SimStateFile {
     private readonly venue: string,
   ) {
     try {
-      // the owner's only, as the log beside it is (SQLite gives its WAL and index the same mode)
+      // the owner's only, as the log beside it is (SQLite gives its journal the same mode)
       makePrivate(file)
       this.db = new Database(file)
-      this.db.pragma('journal_mode = WAL')
-      // a killed process loses nothing at NORMAL in WAL; only a power loss could
-      this.db.pragma('synchronous = NORMAL')
+      // A rollback journal, kept: the file shares the disk of the log it stands beside, and adds no
+      // WAL or index to it. A killed process loses nothing without a sync (what was written is the
+      // system's to keep); a power loss may take the file, a simulator's to lose, never the log's.
+      this.db.pragma('journal_mode = PERSIST')
+      this.db.pragma('journal_size_limit = 65536')
+      this.db.pragma('synchronous = OFF')
       this.db.exec(SCHEMA)
     } catch (e) {
       throw new InvalidSimConfig('stateFile', `${file}: cannot be used as the venue's state file (${messageOf(e)})`)
