@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -175,6 +175,12 @@ describe('stderr that takes no write', { timeout: 60_000 }, () => {
     ]) {
       expect(await exitOf(stderrGone(args)), args.join(' ')).toEqual({ code: 2, signal: null })
     }
+  })
+
+  it('given stderr closed (`2>&-`), a command that fails exits with its own code', () => {
+    const missing = join(tempDir(), 'no-such.db')
+    const run = spawnSync('sh', ['-c', 'exec "$0" "$1" audit --db "$2" 2>&-', process.execPath, dist('src/cli.js'), missing], { cwd: repoRoot })
+    expect(run.status).toBe(2)
   })
 
   it('given a daemon whose stderr reader is gone, when it says on stderr that it made the log folder, it goes on running and SIGTERM ends it with the shutdown code', async () => {
