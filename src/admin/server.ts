@@ -27,6 +27,7 @@ import { hostCheck, isLoopback, parseTarget, shown } from './request-target.js'
 import { createSessions, type Session, sessionOf, sessionOriginCheck, sessionRoutes } from './sessions.js'
 import { loginLimit, type LoginLimitOptions } from './login-limit.js'
 import { coalescedWarnings, refusalRecorder } from './refusals.js'
+import { CLOSE, readJsonBody, requireJsonBody } from './json-body.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -142,44 +143,10 @@ function routes(backend: AdminBackend, feedMetrics: () => Metric[]): Record<stri
 
 const errorBody = (code: string, message: string, problems?: unknown) => ({ error: { code, message, ...(problems ? { problems } : {}) } })
 
-/** A refusal that leaves the rest of the request unread: answered, then the socket is closed. */
-const CLOSE = { connection: 'close' }
 /** `/events` sockets served at once: each may hold megabytes of the log its reader has not taken yet (a dashboard's feed holds one frame). */
 export const MAX_EVENT_SOCKETS = 64
 /** Dashboard pages open at once: each holds its socket's unsent frames, so their number is bounded too. */
 export const MAX_DASHBOARD_FEEDS = 64
-
-function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      if (size > limit) {
-        // Answered at once and the socket closed after the answer: the rest is never read.
-        req.off('data', onData)
-        req.pause()
-        chunks.length = 0
-        reject(new HttpRefusal(413, 'BODY_TOO_LARGE', `the body is larger than ${limit} bytes`, undefined, CLOSE))
-        return
-      }
-      chunks.push(chunk)
-    }
-    req.on('data', onData)
-    req.on('error', reject)
-    req.on('aborted', () => reject(new HttpRefusal(400, 'ABORTED', 'the request was aborted before its body ended', undefined, CLOSE)))
-    req.on('end', () => {
-      if (size > limit) return
-      const text = Buffer.concat(chunks).toString('utf8').trim()
-      if (text === '') return resolve(undefined)
-      try {
-        resolve(JSON.parse(text))
-      } catch (e) {
-        reject(new HttpRefusal(400, 'INVALID_JSON', `the body is not JSON: ${(e as Error).message}`))
-      }
-    })
-  })
-}
 
 function send(res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
   const text = typeof reply.body === 'string' && reply.contentType ? reply.body : `${JSON.stringify(reply.body, null, 2)}\n`
@@ -246,7 +213,7 @@ const errInfo = (e: unknown) => (e instanceof Error ? { code: (e as NodeJS.Errno
  * the WebSocket server have an error handler. A request is checked in this order, and each
  * refusal closes the connection without reading the rest: the Host header against the bound
  * address (421, DNS rebinding), the target (400), the token (401), the route (404), the method
- * (405), the declared and the actual body size (413).
+ * (405), the declared body size (413), the body's Content-Type (415: JSON only), the actual size (413).
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const { backend, logger } = options
@@ -392,8 +359,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       if (method === 'POST') {
         const declared = Number(req.headers['content-length'] ?? 0)
         if (declared > maxBody) throw new HttpRefusal(413, 'BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`, undefined, CLOSE)
+        requireJsonBody(req)
         if (expectsContinue) res.writeContinue()
-        body = await readBody(req, maxBody)
+        body = await readJsonBody(req, maxBody)
       }
       const reply = await handler.run({ req, body, who })
       status = reply.status

@@ -207,7 +207,7 @@ describe('admin API: a refused request is not read to its end', () => {
     const chunks: Buffer[] = []
     socket.on('data', (c: Buffer) => chunks.push(c))
     socket.on('error', () => {})
-    socket.write(request('POST', '/pause', { host: host(), authorization: AUTH, 'transfer-encoding': 'chunked' }))
+    socket.write(request('POST', '/pause', { host: host(), authorization: AUTH, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }))
     const piece = `${(16 * 1024).toString(16)}\r\n${'x'.repeat(16 * 1024)}\r\n`
     const sent = await pour(socket, piece, 50 * 1024 * 1024)
     expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /)
@@ -226,7 +226,12 @@ describe('admin API: a refused request is not read to its end', () => {
   it('still accepts an action whose body is within the limit', async () => {
     const r = await exchange(
       server.port,
-      request('POST', '/pause', { host: host(), authorization: AUTH, connection: 'close' }, JSON.stringify({ reason: 'x' })),
+      request(
+        'POST',
+        '/pause',
+        { host: host(), authorization: AUTH, 'content-type': 'application/json', connection: 'close' },
+        JSON.stringify({ reason: 'x' }),
+      ),
     )
     expect(r.status).toBe(202)
     expect(log.lastSeq).toBe(1)
