@@ -1,8 +1,8 @@
 import { z } from 'zod'
 
-/** `admin.loginLimit` in the config. */
+/** `admin.loginLimit` and `admin.tokenLimit` in the config. */
 export const LoginLimitConfig = z.strictObject({
-  /** Failed logins from one address within `windowMs` before it must wait. */
+  /** Failures from one address within `windowMs` before it must wait. */
   maxFailures: z.number().int().min(1).max(1_000).optional(),
   windowMs: z.number().int().min(1_000).max(86_400_000).optional(),
   /** How long an address waits once it reached `maxFailures`. */
@@ -25,10 +25,31 @@ export type LoginLimit = {
 }
 
 /**
- * Failed logins counted per remote address: `maxFailures` within `windowMs` and the address waits
- * `lockMs` before any login (a right token included) is looked at again. The tokens are random
- * and long, so this is not what keeps them secret; it keeps a script from spending the daemon's
- * time on guesses and puts the guessing in the process log.
+ * The part of a remote address one client holds: an IPv4 address (an IPv4-mapped IPv6 one read as
+ * IPv4), or an IPv6 address's /64, since a single host is routinely given a whole /64 and could
+ * otherwise take a fresh address for each guess.
+ */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1]!
+  if (!address.includes(':')) return address
+  const [head = '', tail] = address.split('%')[0]!.toLowerCase().split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
+}
+
+/**
+ * Failed authentications counted per remote address (`addressKey`): `maxFailures` within
+ * `windowMs` and the address waits `lockMs` before any credential it sends (a right token
+ * included) is looked at again, so a guess during the wait says nothing about the token. The
+ * tokens are random and long, so this is not what keeps them secret; it keeps a script from
+ * spending the daemon's time on guesses and puts the guessing in the process log. Other addresses
+ * are never held by it; at most `maxAddresses` are tracked, the oldest forgotten first.
  */
 export function loginLimit(options: LoginLimitOptions = {}): LoginLimit {
   const maxFailures = options.maxFailures ?? 5
@@ -39,10 +60,11 @@ export function loginLimit(options: LoginLimitOptions = {}): LoginLimit {
   const seen = new Map<string, { failures: number; since: number; lockedUntil: number }>()
   return {
     waitMs(address) {
-      const a = seen.get(address)
+      const a = seen.get(addressKey(address))
       return a ? Math.max(0, a.lockedUntil - now()) : 0
     },
-    failed(address) {
+    failed(from) {
+      const address = addressKey(from)
       const t = now()
       let a = seen.get(address)
       if (!a || t - a.since > windowMs) {
@@ -59,7 +81,7 @@ export function loginLimit(options: LoginLimitOptions = {}): LoginLimit {
       return true
     },
     succeeded(address) {
-      seen.delete(address)
+      seen.delete(addressKey(address))
     },
   }
 }

@@ -55,6 +55,8 @@ export type AdminServerOptions = {
   routes?: Record<string, Route>
   /** Failed logins per remote address before it waits (429 with Retry-After). */
   loginLimit?: LoginLimitOptions
+  /** Wrong bearer tokens per remote address before it waits (429 with Retry-After), counted apart from logins. */
+  tokenLimit?: LoginLimitOptions
   /** Refused requests (403) are recorded per credential, route and cause once per this window, with their count. */
   refusalWindowMs?: number
   /**
@@ -141,6 +143,18 @@ function routes(backend: AdminBackend, feedMetrics: () => Metric[]): Record<stri
   }
 }
 
+/** A wrong token from an address past its limit, and any token from it until its wait is over. */
+function tooManyWrongTokens(waitMs: number): HttpRefusal {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000))
+  return new HttpRefusal(
+    429,
+    'TOO_MANY_WRONG_TOKENS',
+    `too many wrong bearer tokens from this address: no token from it is read for ${seconds} s (other addresses are served)`,
+    undefined,
+    { 'retry-after': String(seconds), ...CLOSE },
+  )
+}
+
 const errorBody = (code: string, message: string, problems?: unknown) => ({ error: { code, message, ...(problems ? { problems } : {}) } })
 
 /** `/events` sockets served at once: each may hold megabytes of the log its reader has not taken yet (a dashboard's feed holds one frame). */
@@ -182,18 +196,22 @@ const SOCKET_ONLY: Record<string, Route> = {
 }
 
 /** An HTTP answer written straight to a socket (a refused upgrade, a request Node could not parse), then the socket closed. */
-function answerRaw(socket: Duplex, status: number, code: string, message: string): void {
+function answerRaw(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
   const body = JSON.stringify(errorBody(code, message))
   const reason = STATUS_CODES[status] ?? 'Error'
+  const extra = Object.entries(headers)
+    .filter(([name]) => name === 'retry-after' || name === 'www-authenticate')
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')
   // A client that never reads would hold the socket open: it is destroyed after a grace period either way.
   const timer = setTimeout(() => socket.destroy(), 2_000)
   timer.unref()
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
     () => {
       clearTimeout(timer)
       socket.destroy()
@@ -212,7 +230,7 @@ const errInfo = (e: unknown) => (e instanceof Error ? { code: (e as NodeJS.Errno
  * closed socket and a log line, and every server-side socket (HTTP, upgraded, WebSocket) and
  * the WebSocket server have an error handler. A request is checked in this order, and each
  * refusal closes the connection without reading the rest: the Host header against the bound
- * address (421, DNS rebinding), the target (400), the token (401), the route (404), the method
+ * address (421, DNS rebinding), the target (400), the token (401; 429 past `tokenLimit`), the route (404), the method
  * (405), the declared body size (413), the body's Content-Type (415: JSON only), the actual size (413).
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
@@ -221,6 +239,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const maxBody = options.maxBodyBytes ?? 64 * 1024
   const known = credentials({ users: options.users, token: options.token })
   const sessions = createSessions(options.sessions)
+  // apart from the logins', so a guessing page on loopback does not lock out the CLI's tokens there
+  const tokenFailures = loginLimit(options.tokenLimit)
   const stats = feedStats()
   /** The dashboard's feeds in `/metrics`: how many pages, what they were sent, what a slow one was spared. */
   const feedMetrics = (): Metric[] => {
@@ -304,15 +324,27 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         return { who: session.who, session }
       }
     }
+    const address = req.socket.remoteAddress ?? '(unknown)'
+    const route = `${shown(req.method ?? '')} ${shown(path)}`
+    if (req.headers.authorization !== undefined) {
+      const waitMs = tokenFailures.waitMs(address)
+      if (waitMs > 0) {
+        noisy.warn('tokens-refused', 'admin request refused: too many wrong tokens from its address', { route, address, waitMs })
+        throw tooManyWrongTokens(waitMs)
+      }
+    }
     const who = known.bearer(req.headers.authorization)
+    if (!who && req.headers.authorization !== undefined && tokenFailures.failed(address)) {
+      logger?.warn(
+        { address, waitMs: tokenFailures.waitMs(address) },
+        'admin bearer tokens refused from an address: too many wrong ones; it waits (admin.tokenLimit)',
+      )
+      throw tooManyWrongTokens(tokenFailures.waitMs(address))
+    }
     if (!who) {
       // not in the event log: a client without a credential may not write to it, even by failing
       const why = req.headers.authorization === undefined ? 'no credential' : 'unknown token or scheme'
-      noisy.warn(`unauthenticated:${why}`, 'admin request refused: not authenticated', {
-        why,
-        route: `${shown(req.method ?? '')} ${shown(path)}`,
-        address: req.socket.remoteAddress ?? '(unknown)',
-      })
+      noisy.warn(`unauthenticated:${why}`, 'admin request refused: not authenticated', { why, route, address })
       throw new HttpRefusal(401, 'UNAUTHORIZED', 'a valid bearer token is required (Authorization: Bearer <token>), or a session (log in at /)', undefined, {
         'www-authenticate': 'Bearer realm="haltd"',
         ...CLOSE,
@@ -436,7 +468,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       session = authenticate(req, true, target.path).session
     } catch (e) {
       const r = e as HttpRefusal
-      return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message)
+      return answerRaw(socket, r.status, r.code, r.status === 401 ? 'a valid bearer token is required' : r.message, r.headers)
     }
     if (target.path === '/ui/feed') {
       if (feeds.size >= MAX_DASHBOARD_FEEDS)

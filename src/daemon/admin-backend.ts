@@ -372,6 +372,7 @@ export async function startAdmin(input: {
     ...(input.routes ? { routes: input.routes } : {}),
     ...(config.admin.feed ? { feed: config.admin.feed } : {}),
     ...(config.admin.loginLimit ? { loginLimit: config.admin.loginLimit } : {}),
+    ...(config.admin.tokenLimit ? { tokenLimit: config.admin.tokenLimit } : {}),
     maxConnections: config.admin.maxConnections,
   })
   cleanups.push(() => admin.close())

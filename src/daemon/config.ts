@@ -166,6 +166,8 @@ export const HaltdConfig = z
         feed: FeedConfig.optional(),
         /** Failed logins per remote address before it waits (5 a minute, then a minute, unless said). */
         loginLimit: LoginLimitConfig.optional(),
+        /** Wrong bearer tokens per remote address before it waits (5 a minute, then a minute, unless said); counted apart from logins. */
+        tokenLimit: LoginLimitConfig.optional(),
         /**
          * Connections the admin API holds at once (pages, tools, sockets); past it a new one is
          * closed at once, so a flood of connections cannot take the descriptors the log, the

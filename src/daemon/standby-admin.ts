@@ -183,6 +183,7 @@ export async function startStandbyAdmin(input: {
     port: config.admin.port,
     logger,
     ...(config.admin.loginLimit ? { loginLimit: config.admin.loginLimit } : {}),
+    ...(config.admin.tokenLimit ? { tokenLimit: config.admin.tokenLimit } : {}),
     maxConnections: config.admin.maxConnections,
   })
   const infoPath = adminInfoPath(config.db.path)
