@@ -152,11 +152,17 @@ const money = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 
 
 function reach(m: FleetMember): string {
   if (m.reachable) return m.row.fleetSeen ? 'yes' : 'yes (cannot see the fleet)'
+  if (m.why === 'unsigned' || m.why === 'forged') return 'NOT TRUSTED'
   return m.why === 'gone' ? 'GONE' : `STALE (${Math.round((m.ageMs ?? 0) / 1000)} s)`
 }
 
+/** Whether the fleet key vouches for the row: an unsigned or forged one is said so, never shown as the engine's. */
+const SIGNED: Record<string, string> = { signed: 'yes', unsigned: 'UNSIGNED', forged: 'FORGED' }
+
 /** One line per engine: the fleet view as a table. */
 export function formatFleet(view: FleetView): string {
+  // only a reader with the fleet key checks the rows: without it there is nothing to show
+  const checked = view.engines.some((m) => m.signature !== undefined)
   const rows = view.engines.map((m) => {
     const r = m.row
     const ks = r?.killSwitch.latched ? `LATCHED (${r.killSwitch.scope})` : r ? '-' : '?'
@@ -171,16 +177,33 @@ export function formatFleet(view: FleetView): string {
       r?.lastEventAt ?? '-',
       ks,
       reach(m),
+      ...(checked ? [m.signature ? (SIGNED[m.signature] ?? '-') : '-'] : []),
     ].map(oneLine)
   })
-  const head = ['ENGINE', 'INSTANCE', 'HOST', 'ROLE', 'STATE', 'OPEN', 'EXPOSURE', 'LAST EVENT', 'KILL SWITCH', 'REACHABLE']
+  const head = ['ENGINE', 'INSTANCE', 'HOST', 'ROLE', 'STATE', 'OPEN', 'EXPOSURE', 'LAST EVENT', 'KILL SWITCH', 'REACHABLE', ...(checked ? ['SIGNED'] : [])]
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: string[]) =>
     cells
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd()
-  return [describeKillSwitch(view.killSwitch), '', line(head), ...rows.map(line), ...(rows.length === 0 ? ['(no engine has joined the fleet)'] : [])].join('\n')
+  const untrusted = view.engines.flatMap((m) =>
+    !m.reachable && (m.why === 'unsigned' || m.why === 'forged')
+      ? [
+          oneLine(
+            `${m.engine}${m.row ? ` (${m.row.instance} on ${m.row.host})` : ''}: ${m.why === 'forged' ? 'FORGED' : 'UNSIGNED'}: ${m.problem ?? 'not signed under the fleet key'}; not counted as the engine's`,
+          ),
+        ]
+      : [],
+  )
+  return [
+    describeKillSwitch(view.killSwitch),
+    '',
+    line(head),
+    ...rows.map(line),
+    ...(rows.length === 0 ? ['(no engine has joined the fleet)'] : []),
+    ...(untrusted.length > 0 ? ['', ...untrusted] : []),
+  ].join('\n')
 }
 
 function scopeOf(flags: { engines?: string | undefined; all?: boolean | undefined }): EngineScope {
@@ -216,7 +239,9 @@ haltd fleet stop [--emergency] [--reason TEXT] [--timeout SECONDS] [--valid-for 
 
 status      one row per engine: state (and shutdown step), open orders, gross exposure, last
             event, kill switch, and whether it is reachable (a row not refreshed is STALE; an
-            engine whose rows expired is GONE)
+            engine whose rows expired is GONE); with the fleet key, whether the row is SIGNED
+            under it: an UNSIGNED or FORGED row is NOT TRUSTED, named below the table, and
+            neither answers for its engine nor keeps a stop from it
 killswitch  activate: every engine named (all by default) closes its gate and records it; HALTED
             halts and latches, EMERGENCY runs the emergency procedure. Latched in NATS: an engine
             that starts while it is set comes up HALTED. reset: each engine the fleet latched

@@ -285,7 +285,7 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError, onStopRefused)
     // the request left under the key is read as the watch reads one: refused and named, or acted on while valid
     const pendingStop = await control.get(stopKey(identity.engine))
-    const read = pendingStop?.operation === 'PUT' ? readFleetStop(pendingStop.string(), fleetKey) : undefined
+    const read = pendingStop?.operation === 'PUT' ? readFleetStop(pendingStop.string(), identity.engine, fleetKey) : undefined
     if (read !== undefined && 'refused' in read) onStopRefused(read.refused)
     else if (read !== undefined && stopApplies(read.request, runStartedAt, input.now())) onStop(read.request)
   }

@@ -32,8 +32,9 @@ export async function openFleetBuckets(
   const timeout = options.timeoutMs ?? 5_000
   const registry = await kvm.create(REGISTRY_BUCKET, { ttl: options.ttlMs, history: 1, replicas: options.replicas, timeout })
   const control = await kvm.create(CONTROL_BUCKET, { history: CONTROL_HISTORY, replicas: options.replicas, timeout })
-  // what is written through this handle is signed with the fleet key, and what is read must be
+  // what is written through these handles is signed with the fleet key, and what is read must be
   signWith(control, options.key)
+  signWith(registry, options.key)
   return { registry, control, keys: bucketKeys(await jetstreamManager(nc, { timeout })) }
 }
 

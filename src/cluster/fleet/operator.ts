@@ -10,7 +10,7 @@ import {
   type UnreadableFleetKillSwitch,
 } from './control.js'
 import type { FleetBuckets } from './buckets.js'
-import { readFleet, type FleetMember } from './registry.js'
+import { readFleet, type FleetMember, vouched } from './registry.js'
 import { followFleetStop, requestFleetStop, type StopOutcome } from './stop.js'
 
 export type FleetView = { engines: FleetMember[]; killSwitch: FleetKillSwitch | UnreadableFleetKillSwitch | null }
@@ -40,7 +40,7 @@ export function fleetOperator(buckets: FleetBuckets, where: Omit<Issued, 'by'>):
     view,
     history: async () => (await fleetKillSwitchHistory(buckets.control)).map((h) => h.value),
     async activate(input) {
-      const known = new Set((await readFleet({ ...buckets, now: Date.now() })).map((m) => m.engine))
+      const known = new Set((await readFleet({ ...buckets, now: Date.now() })).filter(vouched).map((m) => m.engine))
       return activateFleetKillSwitch(buckets.control, { ...where, ...input, known })
     },
     reset: (input) => resetFleetKillSwitch(buckets.control, { ...where, ...input }),

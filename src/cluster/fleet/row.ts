@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { HaltdState } from '../../projections/index.js'
 import { EngineName } from '../config.js'
+import { FleetSignature } from './signature.js'
 
 /** What an engine is doing, as the fleet sees it. `STANDBY`: a hot standby following the leader's stream. */
 export const EngineState = z.enum(['STARTING', 'RUNNING', 'HALTED', 'SHUTTING-DOWN', 'STOPPED', 'STANDBY'])
@@ -33,6 +34,8 @@ export const FleetRow = z.strictObject({
   /** When this row was written, and how often it is rewritten: a row older than a few refreshes is stale. */
   at: z.string(),
   refreshMs: z.number().int().positive(),
+  /** Under the fleet key, where the fleet has one: a row without it, or whose signature fails, is none an engine of this fleet wrote. */
+  sig: FleetSignature,
 })
 export type FleetRow = z.infer<typeof FleetRow>
 

@@ -3,11 +3,18 @@ import { z } from 'zod'
 import { type FleetBuckets, stopKey } from './buckets.js'
 import type { Issued } from './control.js'
 import { FleetSignature, fleetKeyOf, forgedWhy, signed } from './signature.js'
-import { readFleet, type FleetMember } from './registry.js'
+import { readFleet, type FleetMember, vouched } from './registry.js'
+import { EngineName } from '../config.js'
 
 /** A fleet stop as each engine it names finds it under its own key: run this procedure, for this reason. */
 export const FleetStopRequest = z.strictObject({
   id: z.string().min(1).max(100),
+  /**
+   * The engine it stops, inside what the signature covers: a signed request copied from one
+   * engine's stop key to another's is refused there. Absent only in requests from earlier builds,
+   * which an engine with the fleet key refuses.
+   */
+  engine: EngineName.optional(),
   mode: z.enum(['graceful', 'emergency']),
   reason: z.string().trim().min(1).max(2000),
   by: z.string().min(1).max(200),
@@ -37,8 +44,11 @@ export function stopApplies(r: FleetStopRequest, runStartedAt: number, now: numb
   return Number.isFinite(at) && Number.isFinite(until) && at >= runStartedAt && now <= until
 }
 
-/** A stop request as written, or why it is none this engine acts on (not one haltd writes, or not signed with the fleet key `key`). */
-export function readFleetStop(text: string, key?: Buffer): { request: FleetStopRequest } | { refused: string } {
+/**
+ * A stop request as written for `engine`, or why it is none this engine acts on: not one haltd
+ * writes, not signed with the fleet key `key`, or written for another engine (or, signed, for none).
+ */
+export function readFleetStop(text: string, engine: string, key?: Buffer): { request: FleetStopRequest } | { refused: string } {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -51,7 +61,13 @@ export function readFleetStop(text: string, key?: Buffer): { request: FleetStopR
       refused: `it is not a fleet stop request (${parsed.error.issues[0]?.path.join('.') || 'the value'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`,
     }
   const forged = forgedWhy(parsed.data, key)
-  return forged === undefined ? { request: parsed.data } : { refused: forged }
+  if (forged !== undefined) return { refused: forged }
+  const target = parsed.data.engine
+  if (target !== undefined && target !== engine)
+    return { refused: `it is written for engine ${JSON.stringify(target)}, not this one (${engine}): a request copied from another engine's stop key` }
+  if (target === undefined && key !== undefined)
+    return { refused: 'it names no engine: a signed stop names the engine it stops, so one cannot be copied to another engine' }
+  return { request: parsed.data }
 }
 
 /**
@@ -60,7 +76,9 @@ export function readFleetStop(text: string, key?: Buffer): { request: FleetStopR
  * an engine cut from NATS finds the request when it sees the fleet again. An engine whose rows all
  * say it stopped is not asked.
  */
-export function stopTargets(fleet: readonly FleetMember[]): { engines: string[]; pending: string[] } {
+export function stopTargets(all: readonly FleetMember[]): { engines: string[]; pending: string[] } {
+  // a row the fleet's key does not vouch for says nothing of its engine: not that it stopped, nor that it exists
+  const fleet = all.filter(vouched)
   const names = [...new Set(fleet.map((m) => m.engine))]
   const engines = names.filter((e) => fleet.some((m) => m.engine === e && m.reachable && m.row.state !== 'STOPPED'))
   const pending = names.filter((e) => !engines.includes(e) && !fleet.some((m) => m.engine === e && m.row?.state === 'STOPPED'))
@@ -74,18 +92,22 @@ export async function requestFleetStop(
 ): Promise<{ request: FleetStopRequest; engines: string[]; pending: string[] }> {
   const { engines, pending } = stopTargets(await readFleet({ ...buckets, now: Date.now() }))
   const now = Date.now()
-  const request = signedStop(buckets, {
-    id: randomUUID(),
-    mode: input.mode,
-    reason: input.reason,
-    by: input.by,
-    host: input.host,
-    ...(input.instance ? { instance: input.instance } : {}),
-    at: new Date(now).toISOString(),
-    validUntil: new Date(now + (input.validForMs ?? FLEET_STOP_VALID_MS)).toISOString(),
-  })
-  await Promise.all([...engines, ...pending].map((engine) => buckets.control.put(stopKey(engine), JSON.stringify(request))))
-  return { request, engines, pending }
+  const id = randomUUID()
+  const request = (engine?: string) =>
+    signedStop(buckets, {
+      id,
+      ...(engine === undefined ? {} : { engine }),
+      mode: input.mode,
+      reason: input.reason,
+      by: input.by,
+      host: input.host,
+      ...(input.instance ? { instance: input.instance } : {}),
+      at: new Date(now).toISOString(),
+      validUntil: new Date(now + (input.validForMs ?? FLEET_STOP_VALID_MS)).toISOString(),
+    })
+  // one request per engine, each naming its engine under the signature
+  await Promise.all([...engines, ...pending].map((engine) => buckets.control.put(stopKey(engine), JSON.stringify(request(engine)))))
+  return { request: request(), engines, pending }
 }
 
 /** The request checked, and signed where the bucket's handle has the fleet key. */
@@ -114,7 +136,7 @@ export async function followFleetStop(
   while (pending.size > 0) {
     const fleet = await readFleet({ ...buckets, now: Date.now() })
     for (const engine of [...pending]) {
-      const rows = fleet.filter((m) => m.engine === engine)
+      const rows = fleet.filter((m) => m.engine === engine && vouched(m))
       const exited = rows.find((m) => m.row?.exit?.stopId === input.id)
       if (exited?.row?.exit) done({ engine, exitCode: exited.row.exit.code, outcome: 'exited', afterMs: Date.now() - started })
       // its rows expired (no refresh for the registry's age limit) and none said it stopped for this request

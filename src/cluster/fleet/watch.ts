@@ -54,7 +54,7 @@ export async function watchFleetStop(
     stopKey(engine),
     KvWatchInclude.UpdatesOnly,
     (text) => {
-      const read = readFleetStop(text, fleetKeyOf(control))
+      const read = readFleetStop(text, engine, fleetKeyOf(control))
       if ('request' in read) onRequest(read.request)
       else onRefused(read.refused)
     },
