@@ -28,6 +28,7 @@ import { createSessions, type Session, sessionOf, sessionOriginCheck, sessionRou
 import { loginLimit, type LoginLimitOptions } from './login-limit.js'
 import { coalescedWarnings, refusalRecorder } from './refusals.js'
 import { CLOSE, readJsonBody, requireJsonBody } from './json-body.js'
+import { connectionSlots } from './connection-slots.js'
 
 export type AdminServerOptions = {
   backend: AdminBackend
@@ -60,8 +61,9 @@ export type AdminServerOptions = {
   /** Refused requests (403) are recorded per credential, route and cause once per this window, with their count. */
   refusalWindowMs?: number
   /**
-   * Connections the listener holds at once; past it a new one is closed as it arrives. Each holds a
-   * file descriptor of the process, which the log, the checkpoint and the venues need too.
+   * Connections the listener holds at once; past it a new one takes the place of the oldest not
+   * being served, or is closed as it arrives when all are. Each holds a file descriptor of the
+   * process, which the log, the checkpoint and the venues need too.
    */
   maxConnections?: number
   /** How long a client may take to send a request's headers, and the whole request. */
@@ -395,6 +397,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         if (expectsContinue) res.writeContinue()
         body = await readJsonBody(req, maxBody)
       }
+      // read whole: from here the connection is served, and is not closed to make room for another
+      const release = slots.serve(req.socket)
+      res.once('close', release)
       const reply = await handler.run({ req, body, who })
       status = reply.status
       if (reply.stream) reply.stream(res)
@@ -436,13 +441,26 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     },
     guarded(false),
   )
-  server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
-  server.on('drop', () => noisy.warn('dropped', `admin connection closed at once: ${server.maxConnections} are open already (admin.maxConnections)`))
+  const maxConnections = options.maxConnections ?? MAX_CONNECTIONS
+  const slots = connectionSlots({
+    max: maxConnections,
+    onReplaced: (old) =>
+      noisy.warn(
+        'replaced',
+        `admin connection closed at once to make room: ${maxConnections} are open already (admin.maxConnections); the oldest not being served (still sending its request, or idle) was closed for the newcomer`,
+        { address: old.remoteAddress ?? '(unknown)' },
+      ),
+    onDropped: (socket) =>
+      noisy.warn('dropped', `admin connection closed at once: ${maxConnections} are open already (admin.maxConnections), every one being served`, {
+        address: socket.remoteAddress ?? '(unknown)',
+      }),
+  })
   // Refused requests are answered before `100 Continue`, so a refused client never sends its body.
   server.on('checkContinue', guarded(true))
   server.on('connection', (socket: Socket) => {
     // Node's own handler leaves the socket at an upgrade; this one stays for its whole life.
     socket.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'admin socket error'))
+    slots.admit(socket)
   })
   server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
     noisy.warn(e.code ?? 'unknown', 'admin request not understood', { err: errInfo(e) })
@@ -474,6 +492,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       if (feeds.size >= MAX_DASHBOARD_FEEDS)
         return answerRaw(socket, 503, 'TOO_MANY_SOCKETS', `the admin listener serves at most ${MAX_DASHBOARD_FEEDS} dashboard feeds at once`)
       return wss.handleUpgrade(req, socket, head, (ws) => {
+        slots.serve(req.socket)
         ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'dashboard socket error'))
         sockets.add(ws)
         const release = endWithSession(ws, session)
@@ -494,6 +513,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     if (eventSockets.size >= MAX_EVENT_SOCKETS)
       return answerRaw(socket, 503, 'TOO_MANY_SOCKETS', `the admin listener serves at most ${MAX_EVENT_SOCKETS} /events sockets at once`)
     wss.handleUpgrade(req, socket, head, (ws) => {
+      slots.serve(req.socket)
       // A frame over maxPayload, reserved bits, a bad opcode: ws closes the socket and says why here.
       ws.on('error', (e) => logger?.warn({ err: errInfo(e) }, 'events socket error'))
       sockets.add(ws)

@@ -169,9 +169,9 @@ export const HaltdConfig = z
         /** Wrong bearer tokens per remote address before it waits (5 a minute, then a minute, unless said); counted apart from logins. */
         tokenLimit: LoginLimitConfig.optional(),
         /**
-         * Connections the admin API holds at once (pages, tools, sockets); past it a new one is
-         * closed at once, so a flood of connections cannot take the descriptors the log, the
-         * checkpoint and the venues need.
+         * Connections the admin API holds at once (pages, tools, sockets); past it a new one takes
+         * the place of the oldest not being served (or is closed, when all are), so a flood of
+         * connections cannot take the descriptors the log, the checkpoint and the venues need.
          */
         maxConnections: z.number().int().min(16).max(10_000).default(256),
       })
