@@ -16,6 +16,7 @@ import {
   emptySwitchHistory,
   mergeSwitchHistory,
   noteSwitchValue,
+  placed,
   replayOf,
   switchHistory,
   type FleetKillSwitch,
@@ -158,8 +159,13 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
 
   /** Since when the switch's value could not be read, while it cannot. */
   let unreadableSince: number | undefined
-  const onKillSwitch = (read: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => {
-    const ks = read.state === 'unreadable' ? read : replayOf(read, revision, history)
+  /**
+   * `placement` is where the value stands (`placed`): an activation written again past what the
+   * key's history keeps is a replay the history can no longer name.
+   */
+  const onKillSwitch = (read: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number, placement?: FleetKillSwitch | UnreadableFleetKillSwitch) => {
+    const replay = read.state === 'unreadable' ? read : replayOf(read, revision, history)
+    const ks = replay.state !== 'unreadable' && placement?.state === 'unreadable' ? placement : replay
     if (read.state !== 'unreadable') noteSwitchValue(history, read, revision)
     if (ks.state === 'unreadable') {
       // What the switch says cannot be read from it: it cannot reach this engine, which is what
@@ -260,6 +266,17 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     publish()
   }
 
+  /** Where each value read stands (`placed`), asked once per revision: what stands before a revision never changes. */
+  const placements = new Map<number, FleetKillSwitch | UnreadableFleetKillSwitch>()
+  const placedOnce = async (control: KV, read: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => {
+    const known = placements.get(revision)
+    if (known) return known
+    const value = await placed(control, read, revision)
+    if (placements.size >= 16) placements.clear()
+    placements.set(revision, value)
+    return value
+  }
+
   const onStopRefused = (why: string) => logger.warn({ engine: identity.engine, why }, 'fleet: a stop request for this engine was refused')
 
   /**
@@ -280,8 +297,12 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     })
     mergeSwitchHistory(history, known)
     const now = await readFleetKillSwitchValue(control)
-    if (now) onKillSwitch(now.value, now.revision)
-    watch = await watchFleetKillSwitch(control, onKillSwitch, input.onError)
+    if (now) onKillSwitch(now.value, now.revision, await placedOnce(control, now.value, now.revision))
+    watch = await watchFleetKillSwitch(
+      control,
+      async (read, revision) => onKillSwitch(read, revision, await placedOnce(control, read, revision)),
+      input.onError,
+    )
     stopWatch = await watchFleetStop(control, identity.engine, onStop, input.onError, onStopRefused)
     // the request left under the key is read as the watch reads one: refused and named, or acted on while valid
     const pendingStop = await control.get(stopKey(identity.engine))
@@ -344,10 +365,9 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       const control = buckets.control
       poll = setInterval(() => {
         if (seen)
-          readFleetKillSwitchValue(control).then(
-            (now) => now && onKillSwitch(now.value, now.revision),
-            () => {},
-          )
+          readFleetKillSwitchValue(control)
+            .then(async (now) => now && onKillSwitch(now.value, now.revision, await placedOnce(control, now.value, now.revision)))
+            .catch(() => {})
       }, fleet.refreshMs)
       poll.unref?.()
     } catch (e) {

@@ -18,6 +18,13 @@ export const EngineScope = z.union([z.literal('all'), z.array(EngineName).min(1)
 export type EngineScope = z.infer<typeof EngineScope>
 
 /**
+ * The revision of the key's entry a value was written over (0: none), under its signature: a value
+ * copied and written again stands over another entry, whatever the key's kept history still shows.
+ * Absent in values from earlier builds.
+ */
+const After = z.number().int().nonnegative().optional()
+
+/**
  * The fleet kill switch's one key: set (with the action and the engines it names) or reset. Every
  * value is a new revision: the bucket's history is the record of each activation and reset.
  */
@@ -30,6 +37,7 @@ export const FleetKillSwitch = z.discriminatedUnion('state', [
     reason: Said,
     at: z.string(),
     ...Issuer.shape,
+    after: After,
     sig: FleetSignature,
   }),
   z.strictObject({
@@ -39,6 +47,7 @@ export const FleetKillSwitch = z.discriminatedUnion('state', [
     reason: Said,
     at: z.string(),
     ...Issuer.shape,
+    after: After,
     sig: FleetSignature,
   }),
 ])
@@ -100,7 +109,8 @@ export type UnreadableFleetKillSwitch = { state: 'unreadable'; revision: number;
 export async function readFleetKillSwitch(control: KV): Promise<{ value: FleetKillSwitch | UnreadableFleetKillSwitch; revision: number } | undefined> {
   const now = await readFleetKillSwitchValue(control)
   if (now === undefined || now.value.state === 'unreadable') return now
-  return { value: replayOf(now.value, now.revision, await switchHistory(control)), revision: now.revision }
+  const value = replayOf(now.value, now.revision, await switchHistory(control))
+  return { value: value.state === 'unreadable' ? value : await placed(control, value, now.revision), revision: now.revision }
 }
 
 /** The key's value as it stands, without looking in its history for a replay (a reader that keeps the resets itself). */
@@ -198,6 +208,7 @@ export async function activateFleetKillSwitch(
       )
     }
   }
+  const now = await control.get(KILL_SWITCH_KEY)
   const value = signedBy(control, {
     state: 'active',
     id: randomUUID(),
@@ -206,8 +217,18 @@ export async function activateFleetKillSwitch(
     reason: input.reason,
     at: new Date().toISOString(),
     ...issuer(input),
+    after: now?.revision ?? 0,
   })
-  await write(control, value)
+  const text = JSON.stringify(value)
+  // compare-and-set on what was read: written over that entry, as `after` says, or refused
+  try {
+    if (now === null || now.operation !== 'PUT') await control.create(KILL_SWITCH_KEY, text)
+    else await control.update(KILL_SWITCH_KEY, text, now.revision)
+  } catch (e) {
+    throw new FleetKillSwitchRefused(
+      `the fleet kill switch was written by someone else meanwhile; read it (haltd fleet status) and activate again if still needed (${e instanceof Error ? e.message : String(e)})`,
+    )
+  }
   return value as ActiveFleetKillSwitch
 }
 
@@ -219,7 +240,15 @@ export async function resetFleetKillSwitch(control: KV, input: Issued & { reason
   const now = await readFleetKillSwitch(control)
   if (now?.value.state !== 'active' && now?.value.state !== 'unreadable') throw new FleetKillSwitchRefused('the fleet kill switch is not set')
   const resets = now.value.state === 'active' ? { resets: now.value.id } : {}
-  const value = signedBy(control, { state: 'reset', id: randomUUID(), ...resets, reason: input.reason, at: new Date().toISOString(), ...issuer(input) })
+  const value = signedBy(control, {
+    state: 'reset',
+    id: randomUUID(),
+    ...resets,
+    reason: input.reason,
+    at: new Date().toISOString(),
+    ...issuer(input),
+    after: now.revision,
+  })
   await control.update(KILL_SWITCH_KEY, JSON.stringify(value), now.revision)
   return value
 }
@@ -242,9 +271,44 @@ function signedBy(control: KV, value: unknown): FleetKillSwitch {
   return signed(checked(value), fleetKeyOf(control))
 }
 
-async function write(control: KV, value: FleetKillSwitch): Promise<void> {
-  const now = await control.get(KILL_SWITCH_KEY)
-  const text = JSON.stringify(value)
-  if (now === null || now.operation !== 'PUT') await control.create(KILL_SWITCH_KEY, text).catch(() => control.put(KILL_SWITCH_KEY, text))
-  else await control.update(KILL_SWITCH_KEY, text, now.revision)
+/**
+ * The revision of the key's entry just before `revision` (a value, a delete or a purge), 0 when
+ * there is none, undefined when the bucket no longer keeps it (more than its history was written since).
+ */
+export async function previousRevision(control: KV, revision: number): Promise<number | undefined> {
+  const kept: number[] = []
+  for await (const e of await control.history({ key: KILL_SWITCH_KEY })) kept.push(e.revision)
+  const before = kept.filter((r) => r < revision)
+  if (before.length > 0) return Math.max(...before)
+  // nothing kept before it while the history is full: what stood before it was pushed out
+  return kept.length >= (await control.status()).history ? undefined : 0
+}
+
+/**
+ * An activation at `revision` as it stands where it was written: one signed over another entry
+ * than the one before it now (`after`) is an earlier activation written again, whatever the key's
+ * kept history still shows of it (a flood pushes the original and its reset out), and is read as a
+ * value no haltd wrote. A reset written again is `replayOf`'s and the engine's to judge (it
+ * releases only the activation it names, or one older than itself); values from earlier builds
+ * carry no `after` and are taken as they are. `previous` is `previousRevision`'s answer.
+ */
+export function placedAt(ks: FleetKillSwitch, revision: number, previous: number | undefined): FleetKillSwitch | UnreadableFleetKillSwitch {
+  if (ks.state !== 'active' || ks.after === undefined || ks.after === previous) return ks
+  if (previous === undefined)
+    return { state: 'unreadable', revision, why: `what stood before activation ${ks.id} is no longer kept, so it cannot be told from a replay` }
+  return {
+    state: 'unreadable',
+    revision,
+    why: `activation ${ks.id} was written over revision ${ks.after}, and this copy stands over revision ${previous}: a replay, not a new activation`,
+  }
+}
+
+/** `placedAt`, asking the bucket what stands before `revision` where the value says what should. */
+export async function placed(
+  control: KV,
+  ks: FleetKillSwitch | UnreadableFleetKillSwitch,
+  revision: number,
+): Promise<FleetKillSwitch | UnreadableFleetKillSwitch> {
+  if (ks.state !== 'active' || ks.after === undefined) return ks
+  return placedAt(ks, revision, await previousRevision(control, revision))
 }

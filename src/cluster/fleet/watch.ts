@@ -10,23 +10,25 @@ async function watchKey(
   control: KV,
   key: string,
   include: KvWatchInclude,
-  onText: (text: string, revision: number) => void,
+  onText: (text: string, revision: number) => void | Promise<void>,
   onError: (e: unknown) => void,
 ): Promise<Watch> {
   const iter = await control.watch({ key, include })
   void (async () => {
-    for await (const e of iter) if (e.operation === 'PUT') onText(e.string(), e.revision)
+    // one value at a time, in the key's order, each read whole before the next
+    for await (const e of iter) if (e.operation === 'PUT') await onText(e.string(), e.revision)
   })().catch(onError)
   return { stop: () => iter.stop() }
 }
 
 /**
- * Follow the fleet kill switch: its current value first, then each new one as it is written.
+ * Follow the fleet kill switch: its current value first, then each new one as it is written, one
+ * at a time (an `onValue` that answers a promise is waited for before the next).
  * `stop()` ends the watch; a watch that broke (NATS went away) is restarted by the caller.
  */
 export async function watchFleetKillSwitch(
   control: KV,
-  onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => void,
+  onValue: (ks: FleetKillSwitch | UnreadableFleetKillSwitch, revision: number) => void | Promise<void>,
   onError: (e: unknown) => void,
 ): Promise<Watch> {
   return watchKey(
