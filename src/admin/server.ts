@@ -337,10 +337,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     }
     const who = known.bearer(req.headers.authorization)
     if (!who && req.headers.authorization !== undefined && tokenFailures.failed(address)) {
-      logger?.warn(
-        { address, waitMs: tokenFailures.waitMs(address) },
-        'admin bearer tokens refused from an address: too many wrong ones; it waits (admin.tokenLimit)',
-      )
+      // coalesced too: a client holding many addresses locks each, and must not fill the log doing so
+      noisy.warn('tokens-locked', 'admin bearer tokens refused from an address: too many wrong ones; it waits (admin.tokenLimit)', {
+        address,
+        waitMs: tokenFailures.waitMs(address),
+      })
       throw tooManyWrongTokens(tokenFailures.waitMs(address))
     }
     if (!who) {

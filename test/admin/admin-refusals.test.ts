@@ -216,7 +216,11 @@ describe('wrong bearer tokens', () => {
     expect((await from(s, '127.0.0.2', OLGA)).status).toBe(200)
     expect((await from(s, '127.0.0.2', 'wrong-token-7-0123456789')).status).toBe(401)
     expect((await from(s, '127.0.0.2', VERA)).status).toBe(200)
-    // and the process log names the address once, not once per refusal
+    // and a second address locked the same way is counted into the window's line, not written on its own
+    for (let i = 0; i < 4; i++) expect((await from(s, '127.0.0.3', `wrong-token-${i}-0123456789`)).status).toBe(401)
+    expect((await from(s, '127.0.0.3', 'wrong-token-5-0123456789')).status).toBe(429)
+    // and the process log names the first address once, not once per refusal
+    expect(logLines.filter((l) => l.includes('too many wrong ones'))).toHaveLength(1)
     expect(logLines.filter((l) => l.includes('too many wrong ones') && l.includes('"address":"127.0.0.1"'))).toHaveLength(1)
     expect(logLines.filter((l) => l.includes('too many wrong tokens from its address'))).toHaveLength(1)
 
