@@ -31,9 +31,10 @@ export function startRegistration(input: {
   const key = rowKey(input.engine, input.instance)
   let writing: Promise<void> | undefined
   let stopped = false
-  // read back through the schema before signing: its key order is the one a reader's check sees
+  // signed as read back through the schema: its key order is the one a reader's check sees
   const write = async (row: FleetRow) => {
-    await input.registry.put(key, JSON.stringify(signed(FleetRow.parse(row), fleetKeyOf(input.registry))))
+    const fleetKey = fleetKeyOf(input.registry)
+    await input.registry.put(key, JSON.stringify(fleetKey ? signed(FleetRow.parse(row), fleetKey) : row))
   }
   const publish = async (): Promise<void> => {
     if (stopped) return
