@@ -145,6 +145,14 @@ function routes(backend: AdminBackend, feedMetrics: () => Metric[]): Record<stri
   }
 }
 
+/**
+ * Wrong bearer tokens from one address, within a minute, before it waits: more than a login's 5,
+ * since every token from the address waits with it (the operator's CLI on the same host too), and
+ * a monitor left with an old token polls well below this; a script guessing at full speed is
+ * still stopped within a second.
+ */
+const WRONG_TOKENS_PER_WINDOW = 30
+
 /** A wrong token from an address past its limit, and any token from it until its wait is over. */
 function tooManyWrongTokens(waitMs: number): HttpRefusal {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000))
@@ -242,7 +250,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const known = credentials({ users: options.users, token: options.token })
   const sessions = createSessions(options.sessions)
   // apart from the logins', so a guessing page on loopback does not lock out the CLI's tokens there
-  const tokenFailures = loginLimit(options.tokenLimit)
+  const tokenFailures = loginLimit({ maxFailures: WRONG_TOKENS_PER_WINDOW, ...options.tokenLimit })
   const stats = feedStats()
   /** The dashboard's feeds in `/metrics`: how many pages, what they were sent, what a slow one was spared. */
   const feedMetrics = (): Metric[] => {

@@ -166,7 +166,7 @@ export const HaltdConfig = z
         feed: FeedConfig.optional(),
         /** Failed logins per remote address before it waits (5 a minute, then a minute, unless said). */
         loginLimit: LoginLimitConfig.optional(),
-        /** Wrong bearer tokens per remote address before it waits (5 a minute, then a minute, unless said); counted apart from logins. */
+        /** Wrong bearer tokens per remote address before it waits (30 a minute, then a minute, unless said); counted apart from logins. */
         tokenLimit: LoginLimitConfig.optional(),
         /**
          * Connections the admin API holds at once (pages, tools, sockets); past it a new one takes

@@ -231,6 +231,17 @@ describe('wrong bearer tokens', () => {
     expect([...log.read({})]).toHaveLength(0)
   })
 
+  it('given no tokenLimit, lets a monitor with an old token poll for a minute without locking the operator out, and stops a script past 30', async () => {
+    const s = await start()
+    // given a monitor left with an old token, asking every two seconds for most of a minute: each a 401
+    for (let i = 0; i < 29; i++) expect((await from(s, '127.0.0.1', `old-token-${i}-0123456789`)).status).toBe(401)
+    // then the operator's CLI on the same host is still served
+    expect((await from(s, '127.0.0.1', OLGA)).status).toBe(200)
+    // when the thirtieth wrong token within the minute comes, the address waits
+    expect((await from(s, '127.0.0.1', 'old-token-30-0123456789')).status).toBe(429)
+    expect((await from(s, '127.0.0.1', OLGA)).status).toBe(429)
+  })
+
   it('counts wrong tokens apart from failed logins: a guessing page does not lock the same address out of its tokens', async () => {
     const s = await start({ loginLimit: { maxFailures: 2, windowMs: 10_000, lockMs: 10_000 } })
     const login = (token: string) => post(s, '/session', { token }, { origin: s.url })
