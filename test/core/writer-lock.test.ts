@@ -5,7 +5,7 @@ import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readFil
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { openEventLog, NotAnEventLog } from '../../src/index.js'
-import { LogLocked, LogOpenFailed } from '../../src/core/log/errors.js'
+import { LogLocked, LogOpenFailed, LogWriteFailed } from '../../src/core/log/errors.js'
 import { LOCK_SETTLE_MS, settleWriterLock } from '../../src/core/log/writer-lock.js'
 import { tempDb, tempDir } from '../support/tmp.js'
 import { dist } from '../support/paths.js'
@@ -206,6 +206,11 @@ describe('the writer lock file removed or replaced under a live writer', { timeo
       )
       expect(failures).toEqual([`event log write failed: ${lost}: from the moment it was gone, another writer could open ${path}; this one stops writing`])
       expect(log.checkFile()).toBe(lost)
+      // and an embedder appending on is refused, naming the lock, with nothing written
+      const head = log.lastSeq
+      expect(() => log.append(mark(102))).toThrow(`${lost}: this writer no longer holds the log's writer lock and writes nothing more`)
+      expect(() => log.appendBatch([mark(103), mark(104)])).toThrow(LogWriteFailed)
+      expect(log.lastSeq).toBe(head)
     } finally {
       other.exec('ROLLBACK')
       other.close()
@@ -233,6 +238,11 @@ describe('the writer lock file removed or replaced under a live writer', { timeo
     expect(lost).toBe(
       `the writer lock ${path}.lock was removed while this process held it; it was locked again, but the log now ends at seq 3, not at seq 2 where this writer left it: another process wrote it`,
     )
+    // and its next append does not race the other writer for seq 3: it is refused, naming why
+    expect(() => log.append(mark(102))).toThrow(LogWriteFailed)
+    const reader = new Database(path, { readonly: true })
+    expect(reader.prepare('SELECT count(*) FROM events').pluck().get()).toBe(3)
+    reader.close()
     log.close()
   })
 })

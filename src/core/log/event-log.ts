@@ -463,6 +463,8 @@ export class EventLog {
   private sideIds: { wal?: FileId | undefined; shm?: FileId | undefined } = {}
   /** Why the path no longer names that file, or the lock is lost, once seen. */
   private fileLost: string | undefined
+  /** Why this writer no longer holds the writer lock, once seen: from then on it writes nothing. */
+  private lockLost: string | undefined
   // power mode: the open group transaction and who waits for it
   private groupOpen = false
   private groupWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = []
@@ -1002,6 +1004,9 @@ export class EventLog {
   private writable(): void {
     if (this.closed) throw new LogClosed()
     if (this.readonly) throw new LogReadOnly()
+    // another process may be writing the file now: an append here would race it for the next seq
+    if (this.lockLost !== undefined)
+      throw new LogWriteFailed(undefined, `${this.lockLost}: this writer no longer holds the log's writer lock and writes nothing more`, undefined)
   }
 
   /**
@@ -1245,9 +1250,11 @@ export class EventLog {
    */
   checkFile(): string | undefined {
     if (this.fileId === undefined || this.closed || this.fileLost !== undefined) return this.fileLost
-    const lost = this.fileGone() ?? this.lockGone()
+    const gone = this.fileGone()
+    const lost = gone ?? this.lockGone()
     if (lost === undefined) return undefined
     this.fileLost = lost.reason
+    if (gone === undefined) this.lockLost = lost.reason
     const unlinked = lost.replacedLog === true ? this.unlinkOwnSideFiles() : ''
     const failure = new LogWriteFailed(undefined, `${lost.reason}: ${lost.consequence}${unlinked}`, undefined)
     this.emitter.emit('write-failed', { error: failure, types: [] })
@@ -1338,7 +1345,7 @@ export class EventLog {
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e)
       return {
-        reason: `${checked.why}; it was locked again, but the log's last event could not be read to make sure no one wrote it meanwhile: ${why}`,
+        reason: `$checked.why; it was locked again, but the log's last event could not be read to make sure no one wrote it meanwhile: ${why}`,
         consequence,
       }
     }
