@@ -1,6 +1,6 @@
 import type { Exchange, MarketInterface, Order } from 'ccxt'
 import type { UnseenBook } from '../../events/catalogue.js'
-import { ccxtChain } from './errors.js'
+import { ccxtChain, isServerError } from './errors.js'
 
 /**
  * The symbol-less list calls that together cover a venue's account, for a gateway that follows
@@ -74,6 +74,8 @@ export const BAD_REQUESTS_TO_LEARN = 3
 
 /** Whether a list's failure is the venue refusing that book for good (`book`), a request it called wrong (`request`), or neither. */
 export function refusalOf(e: unknown): 'book' | 'request' | undefined {
+  // a venue's "system busy" answer that ccxt files as a refusal (KuCoin's 408000 is a BadRequest)
+  if (isServerError(e)) return undefined
   const chain = ccxtChain(e)
   if (BOOK_REFUSALS.some((name) => chain.includes(name))) return 'book'
   return chain.includes('BadRequest') ? 'request' : undefined

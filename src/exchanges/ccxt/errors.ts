@@ -50,17 +50,41 @@ const isA = (e: unknown, ...names: string[]): boolean => {
 const venueCodeOf = (message: string): string | undefined => /"code"\s*:\s*"?(-?\d+)/.exec(message)?.[1]
 
 /**
- * A venue's own "system error, try again later" that ccxt leaves a plain `ExchangeError` (Bybit
- * 10016 "System error", 5004 "Server Timeout"; ccxt prefixes its message with the exchange id):
- * the venue failed, it did not refuse. A read is worth another attempt, and an order sent may or
- * may not have been placed, so it is looked up, never recorded rejected.
+ * Each venue family's own "system error / busy / timed out, try again" answers that ccxt leaves a
+ * refusal class (a plain `ExchangeError`, or `InvalidOrder`/`BadRequest` for a few), by the ccxt
+ * ids of the family and the answer in the body ccxt puts after the id in its message. Surveyed in
+ * ccxt 4.5.84's exception maps: the answers a venue family maps to `OperationFailed` and its
+ * children (Binance -1000 on spot, OKX 50013 and 50026, Kraken's `EService:Busy`, KuCoin 500000)
+ * are retryable already and need no entry. The venue failed, it did not refuse: a read is worth
+ * another attempt, a book it was listing is not learned refused, and an order sent may or may not
+ * have been placed, so it is looked up, never recorded rejected.
  */
-const SERVER_ERRORS: Readonly<Record<string, RegExp>> = { bybit: /"retCode"\s*:\s*(10016|5004)\b/ }
+const SERVER_ERRORS: readonly { ids: readonly string[]; answer: RegExp }[] = [
+  // -1001 internal error (a plain ExchangeError on Portfolio Margin), -1006/-1007 "execution
+  // status unknown" (plain ExchangeError on options), and the rest of Binance's server family
+  { ids: ['binance', 'binanceusdm', 'binancecoinm', 'binanceus'], answer: /"code"\s*:\s*"?(-1000|-1001|-1004|-1006|-1007|-1008)(?!\d)/ },
+  // 5004 and 10000 server timeout, 10016 system error, 170001/131201 internal error, 170032 network
+  // error, 170146/170147 order creation/cancellation timeout, 170191 "cannot cancel, try again
+  // later", 170234 and 340099 system/server error
+  {
+    ids: ['bybit', 'bybiteu', 'bybitid'],
+    answer: /"(?:retCode|ret_code)"\s*:\s*"?(5004|10000|10016|131201|170001|170032|170146|170147|170191|170234|340099)(?!\d)/,
+  },
+  // 63999 internal system error
+  { ids: ['okx', 'okxus', 'myokx'], answer: /"s?[cC]ode"\s*:\s*"?63999(?!\d)/ },
+  { ids: ['krakenfutures'], answer: /"(?:error|message)"\s*:\s*"(Server Error|unknownError)"/ },
+  { ids: ['coinbase'], answer: /"error"\s*:\s*"internal_server_error"/ },
+  // 11094 internal_server_error
+  { ids: ['deribit'], answer: /"code"\s*:\s*11094(?!\d)/ },
+  // 408000 network timeout (a BadRequest in ccxt)
+  { ids: ['kucoin', 'kucoinfutures'], answer: /"code"\s*:\s*"?408000(?!\d)/ },
+]
 
 export function isServerError(e: unknown): boolean {
-  if (ccxtChain(e)[0] !== 'ExchangeError') return false
+  const chain = ccxtChain(e)
+  if (!chain.includes('ExchangeError') || chain.includes('OperationFailed')) return false
   const message = String((e as Error).message)
-  return Object.entries(SERVER_ERRORS).some(([id, code]) => message.startsWith(`${id} `) && code.test(message))
+  return SERVER_ERRORS.some(({ ids, answer }) => ids.some((id) => message.startsWith(`${id} `)) && answer.test(message))
 }
 
 export function toVenueError(venue: string, e: unknown): VenueError {
