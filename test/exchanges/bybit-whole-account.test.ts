@@ -295,6 +295,61 @@ describe('CcxtGateway following a whole Bybit account that refuses a book', () =
     expect(openAtVenue(venue)).toEqual([])
   })
 
+  it('given a key refused a linear book’s positions and granted them since, when the account is cancelled, then the next position list asks that book again, lists its position, and no longer names it refused', async () => {
+    // given
+    const { venue, gateway, errors } = await following((v) => v.refuse({ category: 'linear', settleCoin: 'USDC' }, NO_PERMISSION, 'GET /v5/position/list'))
+    venue.account.place('linear', { symbol: 'BTCPERP', side: 'Buy', orderType: 'Market', qty: 0.002 })
+    expect(await gateway.fetchPositions()).toEqual([])
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'linear USDC', why: expect.stringContaining('Permission denied'), refused: true }])
+    venue.grant({ category: 'linear', settleCoin: 'USDC' })
+    // the polling lists keep to what they learned
+    expect(await gateway.fetchPositions()).toEqual([])
+
+    // when
+    await gateway.cancelAll({ scope: 'account' })
+    const positions = await gateway.fetchPositions()
+
+    // then
+    expect(positions).toEqual([{ symbol: 'BTC/USDC:USDC', qty: 0.002, entryPrice: 50_000 }])
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([])
+    expect(gateway.wholeAccountRefusal).not.toContain('positions')
+    expect(errors.filter((e) => e.includes('positions'))).toHaveLength(1)
+  })
+
+  it('given a linear book’s positions still refused, when the account is cancelled, then the next position list asks it once more, the other books’ positions stand, and it stays named refused without a second warning', async () => {
+    // given
+    const { venue, gateway, errors } = await following((v) => v.refuse({ category: 'linear', settleCoin: 'USDC' }, NO_PERMISSION, 'GET /v5/position/list'))
+    venue.account.place('linear', { symbol: 'ETHUSDT', side: 'Sell', orderType: 'Market', qty: 0.1 })
+    await gateway.fetchPositions()
+    const before = venue.refusedRequests.length
+
+    // when
+    await gateway.cancelAll({ scope: 'account' })
+    const positions = await gateway.fetchPositions()
+    const after = await gateway.fetchPositions()
+
+    // then
+    expect(venue.refusedRequests.slice(before)).toEqual(['GET /v5/position/list linear USDC'])
+    expect(positions).toEqual([{ symbol: 'ETH/USDT:USDT', qty: -0.1, entryPrice: 3_000 }])
+    expect(after).toEqual(positions)
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'linear USDC', why: expect.stringContaining('Permission denied'), refused: true }])
+    expect(errors.filter((e) => e.includes('positions'))).toHaveLength(1)
+  })
+
+  it('given a refused book’s positions asked again after a cancel-all answering a passing failure, the position list still stands on the other books and the book stays named refused', async () => {
+    const { venue, gateway } = await following((v) => v.refuse({ category: 'linear', settleCoin: 'USDC' }, NO_PERMISSION, 'GET /v5/position/list'))
+    venue.account.place('linear', { symbol: 'ETHUSDT', side: 'Sell', orderType: 'Market', qty: 0.1 })
+    await gateway.fetchPositions()
+    venue.grant({ category: 'linear', settleCoin: 'USDC' })
+    venue.failBook({ category: 'linear', settleCoin: 'USDC' }, SYSTEM_ERROR, 1_000, 'GET /v5/position/list')
+
+    await gateway.cancelAll({ scope: 'account' })
+    const positions = await gateway.fetchPositions()
+
+    expect(positions).toEqual([{ symbol: 'ETH/USDT:USDT', qty: -0.1, entryPrice: 3_000 }])
+    expect(gateway.unseenBooks().filter((u) => u.refused)).toEqual([{ book: 'linear USDC', why: expect.stringContaining('Permission denied'), refused: true }])
+  })
+
   it('given a request IP the key is not bound to (Bybit 10010, a permission refusal of every book), once the IP is bound again the account is listed and cancelled again', async () => {
     const { venue, gateway } = await following()
     engineOrders(venue)

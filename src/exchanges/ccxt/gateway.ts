@@ -116,10 +116,16 @@ export class CcxtGateway implements ExchangeGateway {
   private readonly symbolsNeeded: string | undefined
   /**
    * The books of the account the venue refused to list for good, by list and book, with its answer:
-   * not asked again by that list, but by each cancel-all (once more: a key may be granted since). Kept per list: a key may be refused a book's positions and
+   * not asked again by that list, but after each cancel-all (once more: a key may be granted since;
+   * the order books by the cancel-all itself, the position books by the next position list). Kept per list: a key may be refused a book's positions and
    * still list and cancel its orders (Bybit grants orders and positions apart).
    */
   private readonly refusedBooks: Record<AccountListKind, Map<string, string>> = { fetchOpenOrders: new Map(), fetchPositions: new Map() }
+  /**
+   * A cancel-all asked the refused order books again: the next position list asks the refused
+   * position books again too (a shutdown reads the positions after its cancels).
+   */
+  private askRefusedPositions = false
   /** The rounds in a row each book's list was answered `BadRequest` (see `BAD_REQUESTS_TO_LEARN`), by list and book. */
   private readonly badRequests: Record<AccountListKind, Map<string, number>> = { fetchOpenOrders: new Map(), fetchPositions: new Map() }
   private readonly runner: CallRunner
@@ -392,7 +398,9 @@ export class CcxtGateway implements ExchangeGateway {
         )
     // the first lists together: a refusal of one book while others answer is learned as any list's.
     // A book refused before is asked once more: a key granted the permission since (the start
-    // warning named the book) has its orders cancelled too, and the book is no longer named refused
+    // warning named the book) has its orders cancelled too, and the book is no longer named refused;
+    // so are its positions, by the next position list
+    if (this.refusedBooks.fetchPositions.size > 0) this.askRefusedPositions = true
     const first = await this.eachBookSettled(
       'fetchOpenOrders',
       lists.calls,
@@ -551,8 +559,13 @@ export class CcxtGateway implements ExchangeGateway {
     const signal = this.runner.deadline(options.signal)
     const symbols = this.listedOn.length > 0 ? [...this.listedOn] : undefined
     if (!symbols && this.accountLists) {
-      return this.eachBook('fetchPositions', this.accountLists.positionCalls, (call) =>
-        this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, undefined, call.params)), 'all', signal),
+      const askRefused = this.askRefusedPositions
+      this.askRefusedPositions = false
+      return this.eachBook(
+        'fetchPositions',
+        this.accountLists.positionCalls,
+        (call) => this.run('fetchPositions', ex, async () => toPositions(await this.positionPages(ex, undefined, call.params)), 'all', signal),
+        { askRefused },
       )
     }
     if (!this.positionsPerSymbol || !symbols) {
@@ -790,9 +803,16 @@ export class CcxtGateway implements ExchangeGateway {
    * failure (a timeout, a 5xx, a rate limit) leaves that book's list unknown this round, and so the
    * account's: it throws, naming the book, rather than read as an empty book.
    */
-  private async eachBook<C extends { book: string }, T>(label: AccountListKind, calls: readonly C[], list: (call: C) => Promise<T[]>): Promise<T[]> {
-    const { answered, unknown } = await this.eachBookSettled(label, calls, list)
-    const first = unknown[0]
+  private async eachBook<C extends { book: string }, T>(
+    label: AccountListKind,
+    calls: readonly C[],
+    list: (call: C) => Promise<T[]>,
+    options: { askRefused?: boolean } = {},
+  ): Promise<T[]> {
+    const { answered, unknown } = await this.eachBookSettled(label, calls, list, options)
+    // a refused book asked again that failed for a passing reason said nothing new: it stays refused,
+    // named as not seen, and leaves the other books' round standing as it did before it was asked
+    const first = unknown.find((u) => !this.refusedBooks[label].has(u.call.book))
     if (first !== undefined)
       throw new VenueError(
         this.venue,

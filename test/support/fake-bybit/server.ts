@@ -45,9 +45,10 @@ export type FakeBybit = {
    * From now on the account refuses every signed request on a book, with Bybit's answer (HTTP 200
    * and `retCode`): a category (`spot`), or a linear book by its settle coin (named by `settleCoin`,
    * or by a symbol settled in it), as a classic account refuses USDC contracts (10020) or a key
-   * without spot permission refuses spot (10005).
+   * without spot permission refuses spot (10005). With `route` (`METHOD /path`), on that route
+   * only: a key refused a book's positions may still list and cancel its orders.
    */
-  refuse(book: RefusedBook, answer: { retCode: number; retMsg: string }): void
+  refuse(book: RefusedBook, answer: { retCode: number; retMsg: string }, route?: string): void
   /** From now on the book is no longer refused (the key was granted the permission). */
   grant(book: RefusedBook): void
   /**
@@ -78,7 +79,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
   const strayFields: string[] = []
   const windows = new Map<string, { second: number; count: number }>()
   const pending = new Map<string, (() => void)[]>()
-  const refusals: { book: RefusedBook; answer: { retCode: number; retMsg: string } }[] = []
+  const refusals: { book: RefusedBook; answer: { retCode: number; retMsg: string }; route?: string }[] = []
   const bookFailures: { book: RefusedBook; answer: { retCode: number; retMsg: string; status?: number }; left: number; route?: string }[] = []
   const settleOf = (symbolId: string | undefined): string | undefined => (symbolId === undefined ? undefined : symbols.find((x) => x.id === symbolId)?.quote)
   const refusedRequests: string[] = []
@@ -91,7 +92,7 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
       failing.left--
       return new BybitReject(failing.answer.retCode, failing.answer.retMsg, failing.answer.status)
     }
-    const hit = refusals.find(({ book }) => onBook(book))
+    const hit = refusals.find(({ book, route }) => onBook(book) && (route === undefined || route === key))
     if (hit === undefined) return undefined
     refusedRequests.push(`${key} ${category} ${settle ?? ''}`.trim())
     return new BybitReject(hit.answer.retCode, hit.answer.retMsg)
@@ -192,8 +193,9 @@ export async function startFakeBybit(options: FakeBybitOptions = {}): Promise<Fa
       if (!routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
       pending.set(route, [...(pending.get(route) ?? []), fn])
     },
-    refuse: (book, answer) => {
-      refusals.push({ book, answer })
+    refuse: (book, answer, route) => {
+      if (route !== undefined && !routes.has(route)) throw new Error(`fake-bybit has no route '${route}'`)
+      refusals.push({ book, answer, ...(route === undefined ? {} : { route }) })
     },
     grant: (book) => {
       for (let i = refusals.length - 1; i >= 0; i--) {
