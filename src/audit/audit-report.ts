@@ -106,8 +106,11 @@ export const PositionRow = z.strictObject({
   qty: z.number(),
   avgEntry: z.number(),
   realized: z.number(),
+  /** 0 where `unpriced`: not known, not counted. */
   unrealized: z.number(),
   fees: z.number(),
+  /** An open position on a market the log holds no price for: its unrealized P&L is unknown. */
+  unpriced: z.literal(true).optional(),
 })
 export type PositionRow = z.infer<typeof PositionRow>
 
@@ -215,6 +218,8 @@ export const PnlSummary = z.strictObject({
   net: z.number(),
   /** The settlement currency of the markets traded; `mixed: A, B` when they differ (then the sums add unlike units); null before any trade. */
   currency: z.string().nullable(),
+  /** The open positions (`venue symbol`) the log holds no price for, which `unrealized` and `net` leave out; absent where none. */
+  unpriced: z.array(z.string()).optional(),
 })
 export type PnlSummary = z.infer<typeof PnlSummary>
 

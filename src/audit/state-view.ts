@@ -12,6 +12,7 @@ import {
   type HaltdState,
   type ShutdownProgress,
 } from '../projections/index.js'
+import { marketKey } from '../projections/fact.js'
 import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
 import type { AuditReport, OpenOrderRow, PnlSummary, PositionRow, ShutdownSummary } from './audit-report.js'
 import type { ReplayResult } from '../core/log/projection-runner.js'
@@ -63,6 +64,10 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
   }
 }
 
+/** An open position on a market the log holds no price for: its unrealized P&L is unknown, not 0. */
+const unpricedIn = (state: HaltdState, p: { venue: string; symbol: string; qty: number }): boolean =>
+  p.qty !== 0 && !state.marks.has(marketKey(p.venue, p.symbol))
+
 export function positionRows(state: HaltdState): PositionRow[] {
   return positions(state).map((p) => ({
     venue: p.venue,
@@ -72,7 +77,15 @@ export function positionRows(state: HaltdState): PositionRow[] {
     realized: p.realized,
     unrealized: p.unrealized,
     fees: p.fees,
+    ...(unpricedIn(state, p) ? { unpriced: true as const } : {}),
   }))
+}
+
+/** The open positions the log holds no price for, as `venue symbol`. */
+function unpricedPositions(state: HaltdState): string[] {
+  return positions(state)
+    .filter((p) => unpricedIn(state, p))
+    .map((p) => `${p.venue} ${p.symbol}`)
 }
 
 export function openOrderRows(state: HaltdState): OpenOrderRow[] {
@@ -134,7 +147,8 @@ export function pnlSummary(state: HaltdState): PnlSummary {
   }
   const list = [...currencies].sort()
   const currency = list.length === 0 ? null : list.length === 1 ? list[0]! : `mixed: ${list.join(', ')}`
-  return { realized: p.realized, unrealized: p.unrealized, fees: p.fees, net: p.equity, currency }
+  const unpriced = unpricedPositions(state)
+  return { realized: p.realized, unrealized: p.unrealized, fees: p.fees, net: p.equity, currency, ...(unpriced.length > 0 ? { unpriced } : {}) }
 }
 
 export function killSwitchSummary(state: HaltdState): { latched: boolean; reason: string | null } {
@@ -169,6 +183,7 @@ export function replayView(state: HaltdState, notApplied: ReplayResult['notAppli
       peakEquity: p.peakEquity,
       maxDrawdown: p.maxDrawdown,
       byVenue: p.byVenue,
+      ...(unpricedPositions(state).length > 0 ? { unpriced: unpricedPositions(state) } : {}),
     },
     reconciliation: reconciliationTable(state),
     shutdowns: shutdowns(state).map(shutdownSummary),

@@ -121,4 +121,31 @@ describe('audit: the report and its renderers', () => {
     expect(html).toContain('&lt;b&gt;x|y&lt;/b&gt;')
     expect(html).not.toContain('<b>x|y</b>')
   })
+
+  it('given an open position on a market the log holds no price for, the positions table and the P&L line call it UNPRICED, never an unrealized 0', () => {
+    // given: long 1 BTC/USDT marked at 110, long 2 ETH/USDT never priced
+    const path = tempDb()
+    const fill = (cid: string, symbol: string, qty: number, price: number) => [
+      { type: 'order.submitted', data: { venue: 'bybit', clientOrderId: cid, symbol, side: 'buy', type: 'limit', qty, price, origin: { kind: 'manual' } } },
+      { type: 'order.accepted', data: { venue: 'bybit', clientOrderId: cid, venueOrderId: `v-${cid}` } },
+      { type: 'order.filled', data: { venue: 'bybit', clientOrderId: cid, tradeId: `t-${cid}`, qty, price, fee: 0 } },
+    ]
+    writeLog(path, [
+      ...fill('c-btc', 'BTC/USDT', 1, 100),
+      ...fill('c-eth', 'ETH/USDT', 2, 50),
+      { type: 'market.mark', data: { venue: 'bybit', symbol: 'BTC/USDT', price: 110 } },
+    ] as never).log.close()
+
+    // when
+    const report = auditFile(path)
+    const text = renderText(report)
+
+    // then
+    expect(AuditReport.safeParse(JSON.parse(JSON.stringify(report))).success).toBe(true)
+    expect(report.positions.find((p) => p.symbol === 'ETH/USDT')).toMatchObject({ qty: 2, unpriced: true })
+    expect(report.positions.find((p) => p.symbol === 'BTC/USDT')).not.toHaveProperty('unpriced')
+    expect(report.pnl.unpriced).toEqual(['bybit ETH/USDT'])
+    expect(text).toMatch(/ETH\/USDT .*UNPRICED/)
+    expect(text).toContain('(not counting 1 UNPRICED position(s), the log holding no price for them: bybit ETH/USDT)')
+  })
 })

@@ -79,7 +79,8 @@ describe('what a shutdown claims', () => {
     // then the report's text and the emergency notification say 0.02, not 0.019999999999999997
     expect(report.residualExposure.map((p) => [p.venue, p.symbol, p.amountStep])).toEqual([['alpha', SYMBOL, 0.001]])
     const text = formatShutdownReport(report)
-    expect(text).toContain(`position alpha ${SYMBOL}: 0.02\n`)
+    // (the simulators publish no prices here: the position is unpriced, and says so)
+    expect(text).toContain(`position alpha ${SYMBOL}: 0.02 (UNPRICED: haltd has no price for it)\n`)
     expect(text).not.toContain('0.0199')
     // a figure finer than the step prints at the step; without a known step, at 8 decimals
     const fine = { venue: 'alpha', symbol: SYMBOL, qty: 0.0123456789 }

@@ -1,5 +1,6 @@
 import type { ReplayView } from '../state-view.js'
 import { clock, duration, iso, money, num, table } from './format.js'
+import { unpricedWords } from './sections.js'
 
 /** Events not applied that the text names one by one; the rest are counted (--json lists more). */
 const NOT_APPLIED_SHOWN = 10
@@ -17,7 +18,7 @@ export function renderReplayText(v: ReplayView, context: { lastSeq: number }): s
     `trading ${v.tradingState}; kill switch ${v.killSwitch.latched ? `LATCHED (${v.killSwitch.reason})` : 'not latched'}; drain ${v.drain}${v.paused ? '; paused' : ''}${v.deploymentsLocked ? '; deployments locked' : ''}`,
   )
   out.push(
-    `P&L realized ${money(v.pnl.realized)}, unrealized ${money(v.pnl.unrealized)}, fees ${money(v.pnl.fees)}, net ${money(v.pnl.net)}; anomalies ${v.anomalies.total}`,
+    `P&L realized ${money(v.pnl.realized)}, unrealized ${money(v.pnl.unrealized)}, fees ${money(v.pnl.fees)}, net ${money(v.pnl.net)}${unpricedWords(v.pnl.unpriced)}; anomalies ${v.anomalies.total}`,
     '',
   )
   out.push(`open orders: ${v.openOrders.length}`)
@@ -35,7 +36,7 @@ export function renderReplayText(v: ReplayView, context: { lastSeq: number }): s
     out.push(
       table(
         ['venue', 'symbol', 'qty', 'avg entry', 'realized', 'unrealized'],
-        v.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), money(p.unrealized)]),
+        v.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), p.unpriced ? 'UNPRICED' : money(p.unrealized)]),
       ),
     )
   for (const s of v.shutdowns) {

@@ -90,7 +90,15 @@ export function positionsTable(r: AuditReport): Table {
   return {
     title: 'Final positions and P&L',
     header: ['venue', 'symbol', 'qty', 'avg entry', `realized${unit(r.pnl)}`, `unrealized${unit(r.pnl)}`, `fees${unit(r.pnl)}`],
-    rows: r.positions.map((p) => [p.venue, p.symbol, num(p.qty), num(p.avgEntry, 4), money(p.realized), money(p.unrealized), money(p.fees)]),
+    rows: r.positions.map((p) => [
+      p.venue,
+      p.symbol,
+      num(p.qty),
+      num(p.avgEntry, 4),
+      money(p.realized),
+      p.unpriced ? 'UNPRICED' : money(p.unrealized),
+      money(p.fees),
+    ]),
     empty: 'no positions',
   }
 }
@@ -248,7 +256,13 @@ export function shutdownOutcomeLine(o: ShutdownOutcome): string {
 /** P&L with the currency it is counted in. */
 export function pnlWords(p: PnlSummary): string {
   const unit = p.currency ? ` ${p.currency}` : ''
-  return `realized ${money(p.realized)}${unit}, unrealized ${money(p.unrealized)}${unit}, fees ${money(p.fees)}${unit}, net ${money(p.net)}${unit}`
+  return `realized ${money(p.realized)}${unit}, unrealized ${money(p.unrealized)}${unit}, fees ${money(p.fees)}${unit}, net ${money(p.net)}${unit}${unpricedWords(p.unpriced)}`
+}
+
+/** What unrealized and net leave out: the open positions with no price, whose P&L is unknown. */
+export function unpricedWords(unpriced: readonly string[] | undefined): string {
+  if (!unpriced || unpriced.length === 0) return ''
+  return ` (not counting ${unpriced.length} UNPRICED position(s), the log holding no price for them: ${unpriced.slice(0, 5).join(', ')}${unpriced.length > 5 ? ', …' : ''})`
 }
 
 /** What happened during one shutdown, in one line. */

@@ -255,7 +255,8 @@ export function formatShutdownReport(report: ShutdownReport): string {
   // a report from a log written before books were named has none
   for (const b of report.booksNotCancelled ?? []) lines.push(`CANCEL-ALL FAILED on ${b.venue}'s ${b.book} book, its orders unknown: ${b.detail}`)
   if (report.positions.length === 0) lines.push(`positions: flat${unseen === '' ? '' : ' on the books listed'}`)
-  for (const p of report.positions) lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}`)
+  for (const p of report.positions)
+    lines.push(`position ${p.venue} ${p.symbol}: ${quantityAt(p.qty, p.amountStep)}${sizedBy(p)}${p.unpriced ? ' (UNPRICED: haltd has no price for it)' : ''}`)
   if (report.residualExposure.length) {
     const named = report.residualExposure
       .slice(0, 10)
@@ -266,10 +267,26 @@ export function formatShutdownReport(report: ShutdownReport): string {
   lines.push(`reconciliation: ${reconciliationClaim({ verdict: r.verdict, unverified: r.unverified, problems: r.problemCount, venues: r.venues })}`)
   for (const v of r.venues ?? []) lines.push(`  ${venueEvidenceLine(v)}`)
   if (report.engineRunning) lines.push(`ENGINE MAY STILL TRADE: ${report.engineRunning}`)
-  lines.push(`P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}`)
+  lines.push(
+    `P&L: realized ${money(report.pnl.realized)}, fees ${money(report.pnl.fees)}, unrealized ${money(report.pnl.unrealized)}${unpricedNote(report.positions)}`,
+  )
   if (report.checkpoint) lines.push(`checkpoint: ${String(report.checkpoint.outcome)} ${String(report.checkpoint.path ?? report.checkpoint.error ?? '')}`)
   if (report.head) lines.push(`log head: ${formatAnchor(report.head)} (keep it: haltd audit --db LOG --expect-head ${formatAnchor(report.head)})`)
   return lines.join('\n')
+}
+
+/**
+ * What a P&L total leaves out: the open positions haltd has no price for, whose unrealized P&L is
+ * unknown, never 0. Empty where every open position is priced.
+ */
+export function unpricedNote(positions: readonly Pick<WorldPosition, 'venue' | 'symbol' | 'qty' | 'unpriced'>[]): string {
+  const unpriced = positions.filter((p) => p.unpriced && p.qty !== 0)
+  if (unpriced.length === 0) return ''
+  const named = unpriced
+    .slice(0, 5)
+    .map((p) => `${p.venue} ${p.symbol}`)
+    .join(', ')
+  return ` (not counting ${unpriced.length} UNPRICED position(s), haltd having no price for them: ${named}${unpriced.length > 5 ? ', …' : ''})`
 }
 
 /** The canceled orders whose final fill is unknown, in words: never to be read as none filled. */

@@ -48,6 +48,11 @@ export type WorldPosition = {
   fromFills?: number
   basis?: 'venue' | 'fills'
   observedSeq?: number
+  /**
+   * haltd has no price for the market (a market outside the venue's `symbols`, whose tickers it
+   * does not poll, or none seen yet): its `unrealized` is not known, and no P&L total counts it.
+   */
+  unpriced?: true
 }
 
 /**
