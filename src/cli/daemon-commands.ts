@@ -138,7 +138,7 @@ type StatusBody = {
   seq?: number
   killSwitch?: { latched: boolean; reason?: string; by?: string }
   openOrders?: number
-  positions?: { venue: string; symbol: string; qty: number; amountStep?: number }[]
+  positions?: { venue: string; symbol: string; qty: number; amountStep?: number; unpriced?: true }[]
   reconciliation?: { verdict: string; venues: VenueReconciliation[] }
   venues?: { venue: string; connected: boolean }[]
   strategies?: { id: string; enabled: boolean }[]
@@ -176,6 +176,12 @@ function formatStandbyStatus(s: StandbyStatusBody): string {
   return lines.map(oneLine).join('\n')
 }
 
+/** What the P&L leaves out: the open positions haltd has no price for. */
+function unpricedCount(open: readonly { unpriced?: true }[]): string {
+  const n = open.filter((p) => p.unpriced).length
+  return n === 0 ? '' : `; not counting ${n} UNPRICED position(s)`
+}
+
 function formatStatus(s: StatusBody): string {
   if ((s as { role?: unknown }).role === 'standby') return formatStandbyStatus(s as StandbyStatusBody)
   const lines = [
@@ -185,7 +191,9 @@ function formatStatus(s: StatusBody): string {
     `drain ${s.drain ?? '?'}  paused ${s.paused === undefined ? '?' : s.paused ? 'YES' : 'no'}  deployments ${s.deploymentsLocked === undefined ? '?' : s.deploymentsLocked ? 'LOCKED' : 'unlocked'}`,
   ]
   const open = (s.positions ?? []).filter((p) => p.qty !== 0)
-  lines.push(`positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}`).join(', ')}`)
+  lines.push(
+    `positions: ${open.length === 0 ? 'flat' : open.map((p) => `${p.venue} ${p.symbol} ${quantityAt(p.qty, p.amountStep)}${p.unpriced ? ' (UNPRICED)' : ''}`).join(', ')}`,
+  )
   if (s.reconciliation) {
     lines.push(`reconciliation: ${s.reconciliation.verdict} (as the log knows it; GET /reconciliation asks the venues now)`)
     for (const v of s.reconciliation.venues) lines.push(`  ${venueEvidenceLine(v)}`)
@@ -194,7 +202,7 @@ function formatStatus(s: StatusBody): string {
   if (s.strategies?.length) lines.push(`strategies: ${s.strategies.map((x) => `${x.id} ${x.enabled ? 'on' : 'off'}`).join(', ')}`)
   if (s.pnl)
     lines.push(
-      `P&L ${s.pnl.equity !== undefined ? money(s.pnl.equity) : '?'} (fees included)  drawdown ${s.pnl.drawdown !== undefined ? money(s.pnl.drawdown) : '?'}`,
+      `P&L ${s.pnl.equity !== undefined ? money(s.pnl.equity) : '?'} (fees included${unpricedCount(open)})  drawdown ${s.pnl.drawdown !== undefined ? money(s.pnl.drawdown) : '?'}`,
     )
   if (s.shutdown)
     lines.push(

@@ -1,4 +1,5 @@
 import { reconciliation, type HaltdState } from '../projections/index.js'
+import { marketKey } from '../projections/fact.js'
 import type { StrategyStatus } from '../strategies/index.js'
 import type { ShutdownController } from '../core/shutdown/controller.js'
 import type { VenueLatency } from './venue-health.js'
@@ -102,6 +103,7 @@ function statusPositions(s: HaltdState): DaemonStatus['positions'] {
         avgEntry: p.avgEntry,
         unrealized: p.unrealized,
         ...(amountStep !== undefined ? { amountStep } : {}),
+        ...(s.marks.has(marketKey(p.venue, p.symbol)) ? {} : { unpriced: true as const }),
       }
     })
 }

@@ -99,8 +99,11 @@ export type DaemonStatus = {
   gate: { halted: boolean; reason?: string; fenced?: string }
   killSwitch: { latched: boolean; reason?: string; by?: string; action?: string }
   openOrders: number
-  /** `amountStep` is the market's where the venue reported it: quantities print at its precision. */
-  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number; amountStep?: number }[]
+  /**
+   * `amountStep` is the market's where the venue reported it: quantities print at its precision.
+   * `unpriced`: haltd has no price for the market, so `unrealized` (0) is unknown, and `pnl` leaves it out.
+   */
+  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number; amountStep?: number; unpriced?: true }[]
   pnl: { realized: number; fees: number; unrealized: number; equity: number; drawdown: number }
   venues: { venue: string; connected: boolean; latencyMs?: number }[]
   /**

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { foldShutdown } from '../../src/core/shutdown/decider.js'
 import { buildShutdownReport, formatShutdownReport } from '../../src/core/shutdown/report.js'
 import { worldOf } from '../../src/core/shutdown/world.js'
+import { tradingStatus } from '../../src/daemon/status.js'
 import { ev, given } from '../projections/given.js'
 import { requested } from './given.js'
 
@@ -55,5 +56,14 @@ describe('a position haltd has no price for is reported unpriced, never valued a
     )
 
     expect(formatShutdownReport(buildShutdownReport(foldShutdown([requested()]), worldOf(priced)))).not.toMatch(/UNPRICED/)
+  })
+
+  it('given such a position, the daemon’s status marks it unpriced, and only it', () => {
+    const status = tradingStatus(oneMarketUnpriced())
+
+    expect(status.positions.map((p) => [p.symbol, p.unpriced ?? false])).toEqual([
+      ['BTC/USDT', false],
+      ['ETH/USDT', true],
+    ])
   })
 })
