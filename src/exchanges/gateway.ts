@@ -190,7 +190,21 @@ export type ConnectionChange = { connected: true } | { connected: false; reason:
 export type OrderUpdate =
   /** A trade; `symbol` and `venueOrderId` where the venue's report names them (what an order unknown to haltd is looked up by). */
   | ({ kind: 'fill'; symbol?: string; venueOrderId?: string } & Fill)
-  | { kind: 'status'; clientOrderId: string; venueOrderId?: string; status: VenueOrderStatus; reason?: string }
+  | {
+      kind: 'status'
+      clientOrderId: string
+      venueOrderId?: string
+      status: VenueOrderStatus
+      reason?: string
+      /**
+       * On an order's end (canceled, expired), what the venue's report of it says it filled in all,
+       * and at what price, where the report carries it: a part that filled just before the end is
+       * booked from it even where its trade never arrives.
+       */
+      filled?: number
+      average?: number
+      price?: number
+    }
 
 export { HALTD_TAG, isOwnOrderId } from './client-order-id.js'
 

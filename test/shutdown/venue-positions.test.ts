@@ -115,6 +115,25 @@ describe("positions rest on the venue's word", () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
+  it("given an order that part-filled and then was canceled at the venue, its trade never delivered, when haltd sees it end, then the part it filled is booked from the venue's report of its end", async () => {
+    // given a resting order whose trades the venue's trade list does not deliver
+    const { r, venue, submit, polled } = await onBinance()
+    const id = await submit(SOL_PERP, 'buy', 1, 100)
+    venue.faults.inject('GET /fapi/v1/userTrades', faults.unavailable())
+    venue.engine.fillResting('futures', id, 0.4)
+
+    // when the venue cancels the rest (another session's cancel), and haltd's polls see it gone
+    venue.engine.cancel('futures', 'SOLUSDT', { clientOrderId: id })
+    await until('the order ended', () => order(r.projections.state, VENUE, id)?.status === 'canceled')
+    await polled()
+
+    // then what it filled is booked once, from the venue's total, and the position holds it
+    const fills = r.events().filter((e) => e.type === 'order.filled' && (e.data as { clientOrderId: string }).clientOrderId === id)
+    expect(fills.map((e) => e.data)).toEqual([expect.objectContaining({ qty: 0.4, price: 100, source: 'order-total' })])
+    expect(order(r.projections.state, VENUE, id)).toMatchObject({ status: 'canceled', filledQty: 0.4 })
+    expect(position(r.projections.state, VENUE, SOL_PERP)?.qty).toBe(0.4)
+  })
+
   it('a cancel answered "unknown order" for an order the venue filled records the fill the lookup reports, and its trade, delivered later, does not count twice', async () => {
     // given a resting order whose fill the venue's trade list does not deliver
     const { r, venue, submit, polled } = await onBinance()

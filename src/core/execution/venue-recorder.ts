@@ -138,9 +138,11 @@ function recordUpdate(
   const key = { venue, clientOrderId: update.clientOrderId }
   switch (update.status) {
     case 'canceled':
+      recordEndTotal(log, venue, update, orders)
       log.append({ type: 'order.canceled', data: { ...key, confirmedBy: 'stream' } })
       return
     case 'expired':
+      recordEndTotal(log, venue, update, orders)
       log.append({ type: 'order.expired', data: key })
       return
     case 'rejected':
@@ -153,6 +155,20 @@ function recordUpdate(
       // partially-filled / filled: the fills themselves carry the quantities
       return
   }
+}
+
+/**
+ * What an order's end, as the venue reported it, says it filled in all, as an `order-total` fill
+ * (see `recordOrderTotal`): counted once, against its trades whichever reaches the log first. A
+ * total of more than the order is the venue's unreadable report, booking nothing.
+ */
+function recordEndTotal(log: Appender, venue: string, update: Extract<OrderUpdate, { kind: 'status' }>, orders: Orders): void {
+  if (update.filled === undefined) return
+  const total = { clientOrderId: update.clientOrderId, filled: update.filled, average: update.average, price: update.price }
+  const event = orderTotalEvent(venue, total)
+  if (event === undefined) return
+  const why = moreThanTheOrder(orders, venue, total.clientOrderId, total.filled)
+  log.append(why === undefined ? event : overfill(venue, total.clientOrderId, totalTradeId(total), why))
 }
 
 /** Turn a connection lost or regained while running into `venue.disconnected` / `venue.connected`. */

@@ -173,7 +173,11 @@ export class OrderUpdateFeed {
 
   private onOrder(o: VenueOrder): void {
     if (!o.clientOrderId) return
-    if (this.ports.tracker.observeOrder(o)) this.emit({ kind: 'status', clientOrderId: o.clientOrderId, venueOrderId: o.venueOrderId, status: o.status })
+    if (!this.ports.tracker.observeOrder(o)) return
+    // an order's end carries what it filled in all: the part that beat a cancel, whose trade may never come
+    const ended = o.status === 'canceled' || o.status === 'expired'
+    const total = ended && o.filled > 0 ? { filled: o.filled, ...(o.average ? { average: o.average } : {}), ...(o.price ? { price: o.price } : {}) } : {}
+    this.emit({ kind: 'status', clientOrderId: o.clientOrderId, venueOrderId: o.venueOrderId, status: o.status, ...total })
   }
 
   private onOrders(orders: Order[]): void {
