@@ -3,9 +3,11 @@ import { OrderRouter } from '../../src/core/execution/order-router.js'
 import { formatShutdownReport } from '../../src/core/shutdown/report.js'
 import type { ShutdownOptionsInput } from '../../src/core/shutdown/options.js'
 import { CcxtGateway } from '../../src/exchanges/ccxt/gateway.js'
+import { order, position } from '../../src/projections/index.js'
 import { fakeBybitClient, startFakeBybit } from '../support/fake-bybit/index.js'
 import { rig } from './rig.js'
 import { replaysClean } from './okx-rig.js'
+import { until } from '../support/until.js'
 
 // haltd's own orders on two books of a Bybit unified account (spot, linear USDT), through the real
 // ccxt.bybit over CcxtGateway following the whole account, against the fake Bybit.
@@ -138,5 +140,51 @@ describe('cancelling a Bybit account book by book in a shutdown', () => {
     expect(report.booksNotCancelled).toEqual([{ venue: VENUE, book: 'spot', detail: expect.stringMatching(/^its list failed .*10016/) }])
     expect(formatShutdownReport(report)).toMatch(/CANCEL-ALL FAILED on bybit's spot book, its orders unknown: its list failed .*10016/)
     replaysClean(r)
+  })
+})
+
+describe('the final fill of an order the engine cancelled through haltd at Bybit', () => {
+  it('given an order that part-filled, its trade never delivered, when the engine cancels it and Bybit answers with its ids only, then the next poll books what it filled', async () => {
+    // given a resting perpetual buy, polled, whose trades the venue's execution list does not deliver
+    const venue = await startFakeBybit()
+    const gateway = new CcxtGateway({
+      venue: VENUE,
+      exchange: fakeBybitClient(venue, { enableRateLimit: false }),
+      symbols: [PERP],
+      stream: false,
+      pollIntervalMs: 100,
+      retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+    })
+    await gateway.connect()
+    cleanups.push(async () => {
+      await gateway.close()
+      await venue.close()
+    })
+    const r = rig({ venues: [VENUE], gateways: { [VENUE]: () => gateway } })
+    const engine = new OrderRouter({ log: r.log, gate: r.gate, venues: r.venues, runTag: 'e', submitTimeoutMs: 10_000, positionOf: () => 0 })
+    cleanups.push(async () => engine.close())
+    const out = await engine.submit({
+      venue: VENUE,
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      qty: 0.01,
+      price: 40_000,
+      origin: { kind: 'strategy', id: 'mm' },
+    })
+    if (out.status !== 'accepted') throw new Error(`not accepted: ${JSON.stringify(out)}`)
+    const id = out.clientOrderId
+    venue.faults.inject('GET /v5/execution/list', { kind: 'status', status: 503, body: '<html>503</html>', contentType: 'text/html' })
+    venue.engine.fillResting('futures', id, 0.004)
+
+    // when the engine cancels it through haltd: the answer names the order, not what it filled
+    expect(await engine.cancel({ venue: VENUE, clientOrderId: id, symbol: PERP })).toBe('canceled')
+    await until('the part filled booked', () => order(r.projections.state, VENUE, id)?.filledQty === 0.004)
+
+    // then it is booked once, from the venue's report of the order's end, and the position holds it
+    const fills = r.events().filter((e) => e.type === 'order.filled' && (e.data as { clientOrderId: string }).clientOrderId === id)
+    expect(fills.map((e) => e.data)).toEqual([expect.objectContaining({ qty: 0.004, price: 40_000, source: 'order-total' })])
+    expect(order(r.projections.state, VENUE, id)?.status).toBe('canceled')
+    expect(position(r.projections.state, VENUE, PERP)?.qty).toBe(0.004)
   })
 })
