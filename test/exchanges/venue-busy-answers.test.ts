@@ -118,10 +118,14 @@ const FAMILIES: Family[] = [
   },
 ]
 
-async function answering(family: Family): Promise<{ venue: AnsweringVenue; gateway: CcxtGateway }> {
+async function answering(family: Pick<Family, 'build'>): Promise<{ venue: AnsweringVenue; gateway: CcxtGateway }> {
   const venue = await startAnsweringVenue()
   const exchange = family.build(venue.fetchImplementation)
-  const gateway = new CcxtGateway({ venue: exchange.id, exchange, retry: { attempts: ATTEMPTS, baseDelayMs: 5, maxDelayMs: 10 } })
+  const gateway = new CcxtGateway({
+    venue: exchange.id,
+    exchange,
+    retry: { attempts: ATTEMPTS, baseDelayMs: 5, maxDelayMs: 10, rateLimitBaseMs: 20, rateLimitMaxMs: 40 },
+  })
   cleanups.push(async () => {
     await gateway.close()
     await venue.close()
@@ -226,5 +230,64 @@ describe('an order sent to a busy venue is looked up, never recorded refused', (
 
     expect(err).toMatchObject({ kind: 'unavailable', refused: false })
     expect(err.message).toContain('was not found by its client order id afterwards, but may still arrive')
+  })
+})
+
+describe('a venue\'s own "too many requests" answer that ccxt files as a refusal is a rate limit', () => {
+  it.each([
+    {
+      name: 'Binance Portfolio Margin, -1015 too many new orders',
+      build: make('binance', { options: { portfolioMargin: true } }),
+      body: json({ code: -1015, msg: 'Too many new orders; current limit is 50 orders per 10 SECOND.' }),
+    },
+    {
+      name: 'Bybit, 170005 too many new orders',
+      build: make('bybit', { options: { enableUnifiedAccount: true, enableUnifiedMargin: false } }),
+      body: json({ retCode: 170005, retMsg: 'Too many new orders; current limit is 10 orders per 1 second.', result: {}, retExtInfo: {}, time: 1 }),
+    },
+    {
+      name: "OKX, 50061 the account's order rate limit",
+      build: make('okx'),
+      body: json({ code: '50061', msg: "You've reached the maximum order rate limit for this account.", data: [] }),
+    },
+  ])('given $name on every request, when haltd reads the account, then it waits the venue out and asks again, and fails as rate-limit', async (family) => {
+    // given
+    const { venue, gateway } = await answering(family)
+    venue.answer(200, family.body)
+
+    // when
+    const err = await failure(gateway.fetchBalances())
+
+    // then
+    expect(err).toMatchObject({ kind: 'rate-limit', transient: true })
+    expect(isDefiniteRefusal(err.cause)).toBe(true)
+    expect(venue.requests).toHaveLength(ATTEMPTS)
+  })
+
+  it("given OKX answering a submit 50061 (the account's order rate), the order is refused at once, never looked up, and the venue's calls wait", async () => {
+    const BTC = 'BTC/USDT:USDT'
+    const venue = await startFakeOkx()
+    const gateway = new CcxtGateway({
+      venue: 'okx',
+      exchange: fakeOkx(venue, { type: 'swap', marketTypes: ['spot', 'swap'], enableRateLimit: false }),
+      symbols: [BTC],
+      retry: { baseDelayMs: 10, rateLimitBaseMs: 200, rateLimitMaxMs: 400 },
+    })
+    cleanups.push(async () => {
+      await gateway.close()
+      await venue.close()
+    })
+    await gateway.connect()
+    venue.faults.inject('POST /api/v5/trade/batch-orders', okxFaults.error(200, '50061', "You've reached the maximum order rate limit for this account."), 1)
+    const before = venue.requests.length
+
+    const err = await failure(gateway.submit({ clientOrderId: 'hdrateokx1', symbol: BTC, side: 'buy', type: 'limit', qty: 1, price: 40_000 }))
+    const quick = await failure(gateway.fetchOpenOrders([BTC], { signal: AbortSignal.timeout(50) }))
+
+    expect(err).toMatchObject({ kind: 'rate-limit', refused: true })
+    // sent once, answered with the fault (the venue's own record keeps only requests it handled): no lookup followed
+    expect(venue.faults.hits('POST /api/v5/trade/batch-orders')).toBe(1)
+    expect(venue.requests.slice(before)).toEqual([])
+    expect(quick).toMatchObject({ kind: 'rate-limit', refused: true })
   })
 })

@@ -80,19 +80,38 @@ const SERVER_ERRORS: readonly { ids: readonly string[]; answer: RegExp }[] = [
   { ids: ['kucoin', 'kucoinfutures'], answer: /"code"\s*:\s*"?408000(?!\d)/ },
 ]
 
-export function isServerError(e: unknown): boolean {
+/**
+ * Each venue family's own "too many requests / orders" answers that ccxt files as a refusal class
+ * rather than `RateLimitExceeded` (Binance -1003 on options and -1015 on Portfolio Margin, Bybit
+ * 170005 on spot, OKX 50061 for the account's order rate): a rate limit, to be waited out as any
+ * other, holding the venue's calls, never taken for the request's own fault.
+ */
+const RATE_LIMIT_ANSWERS: readonly { ids: readonly string[]; answer: RegExp }[] = [
+  { ids: ['binance', 'binanceusdm', 'binancecoinm', 'binanceus'], answer: /"code"\s*:\s*"?(-1003|-1015)(?!\d)/ },
+  { ids: ['bybit', 'bybiteu', 'bybitid'], answer: /"(?:retCode|ret_code)"\s*:\s*"?170005(?!\d)/ },
+  { ids: ['okx', 'okxus', 'myokx'], answer: /"s?[cC]ode"\s*:\s*"?50061(?!\d)/ },
+]
+
+/** Whether a ccxt error filed as a refusal carries one of the venue's answers in `table`. */
+function answeredAs(e: unknown, table: readonly { ids: readonly string[]; answer: RegExp }[]): boolean {
   const chain = ccxtChain(e)
   if (!chain.includes('ExchangeError') || chain.includes('OperationFailed')) return false
   const message = String((e as Error).message)
-  return SERVER_ERRORS.some(({ ids, answer }) => ids.some((id) => message.startsWith(`${id} `)) && answer.test(message))
+  return table.some(({ ids, answer }) => ids.some((id) => message.startsWith(`${id} `)) && answer.test(message))
 }
+
+export const isServerError = (e: unknown): boolean => answeredAs(e, SERVER_ERRORS)
+
+/** The venue's own "too many requests" answer that ccxt files as a refusal (see `RATE_LIMIT_ANSWERS`). */
+const isRateAnswer = (e: unknown): boolean => answeredAs(e, RATE_LIMIT_ANSWERS)
 
 export function toVenueError(venue: string, e: unknown): VenueError {
   if (e instanceof VenueError) return e
   const chain = ccxtChain(e)
   if (chain.length > 0) {
-    // a 429 or 418 is a rate limit whatever class the venue's own code made of it
-    const kind = isRateStatus(e) ? 'rate-limit' : isServerError(e) ? 'unavailable' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
+    // a 429 or 418, or a venue's own "too many requests", is a rate limit whatever class ccxt made of it
+    const kind =
+      isRateStatus(e) || isRateAnswer(e) ? 'rate-limit' : isServerError(e) ? 'unavailable' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
     const message = String((e as Error).message)
     return new VenueError(venue, kind, `${chain[0]}: ${message}`, { cause: e, venueCode: venueCodeOf(message) })
   }
@@ -113,7 +132,7 @@ const isRateStatus = (e: unknown): boolean => RATE_STATUSES.has(httpStatusOf(e) 
 
 /** The venue said "too many requests": ccxt's rate-limit classes, or the HTTP status whatever class ccxt chose. */
 export const isRateLimited = (e: unknown): boolean =>
-  isA(e, 'RateLimitExceeded', 'DDoSProtection') || isRateStatus(e) || (e instanceof VenueError && e.kind === 'rate-limit')
+  isA(e, 'RateLimitExceeded', 'DDoSProtection') || isRateStatus(e) || isRateAnswer(e) || (e instanceof VenueError && e.kind === 'rate-limit')
 
 /**
  * The venue certainly did not act on the request: it answered with a refusal (an ExchangeError
