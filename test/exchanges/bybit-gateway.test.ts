@@ -86,6 +86,24 @@ describe('CcxtGateway over ccxt.bybit', () => {
     expect(String((failure as Error).message)).toContain('was not found by its client order id afterwards, but may still arrive')
   })
 
+  it.each([
+    [110008, 'Order has been finished or canceled'],
+    [110010, 'Order already cancelled'],
+    [170142, 'Order has been canceled'],
+    [170143, 'Cannot be found on order book'],
+  ])(
+    'given a cancel Bybit answers %i (%s), says the venue does not hold the order open, for a lookup to settle, not that the cancel was refused',
+    async (retCode, retMsg) => {
+      const { venue, gateway } = await rig()
+      const [id] = resting(venue, 1)
+      venue.faults.inject('POST /v5/order/cancel', bybitFaults.error(retCode, retMsg), 1)
+
+      const result = await gateway.cancel({ clientOrderId: id!, symbol: BTC })
+
+      expect(result).toEqual({ clientOrderId: id, outcome: 'not-found' })
+    },
+  )
+
   it('lists every open order of a symbol, past Bybit page of 20', async () => {
     const { venue, gateway } = await rig()
     resting(venue, 25)

@@ -92,6 +92,18 @@ const RATE_LIMIT_ANSWERS: readonly { ids: readonly string[]; answer: RegExp }[] 
   { ids: ['okx', 'okxus', 'myokx'], answer: /"s?[cC]ode"\s*:\s*"?50061(?!\d)/ },
 ]
 
+/**
+ * Each venue family's own "the order is not open" answers that ccxt files as `InvalidOrder` or a
+ * plain refusal rather than `OrderNotFound` (Bybit 110008 finished or canceled, 110010 already
+ * cancelled, 170142 canceled, 170143 not on the book; Binance -2011 on options and Portfolio
+ * Margin): a cancel answered so did nothing to an order already ended, whose end is for a lookup
+ * to tell, as an unknown order's is.
+ */
+const NOT_OPEN_ANSWERS: readonly { ids: readonly string[]; answer: RegExp }[] = [
+  { ids: ['binance', 'binanceusdm', 'binancecoinm', 'binanceus'], answer: /"code"\s*:\s*"?-2011(?!\d)/ },
+  { ids: ['bybit', 'bybiteu', 'bybitid'], answer: /"(?:retCode|ret_code)"\s*:\s*"?(110008|110010|170142|170143)(?!\d)/ },
+]
+
 /** Whether a ccxt error filed as a refusal carries one of the venue's answers in `table`. */
 function answeredAs(e: unknown, table: readonly { ids: readonly string[]; answer: RegExp }[]): boolean {
   const chain = ccxtChain(e)
@@ -102,16 +114,20 @@ function answeredAs(e: unknown, table: readonly { ids: readonly string[]; answer
 
 export const isServerError = (e: unknown): boolean => answeredAs(e, SERVER_ERRORS)
 
+/** The venue's own "that order is not open" answer that ccxt files as a refusal (see `NOT_OPEN_ANSWERS`). */
+const isNotOpenAnswer = (e: unknown): boolean => !isA(e, 'OrderNotFound') && answeredAs(e, NOT_OPEN_ANSWERS)
+
 /** The venue's own "too many requests" answer that ccxt files as a refusal (see `RATE_LIMIT_ANSWERS`). */
 const isRateAnswer = (e: unknown): boolean => answeredAs(e, RATE_LIMIT_ANSWERS)
+
+const kindOf = (chain: readonly string[]): VenueErrorKind => KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected'
 
 export function toVenueError(venue: string, e: unknown): VenueError {
   if (e instanceof VenueError) return e
   const chain = ccxtChain(e)
   if (chain.length > 0) {
     // a 429 or 418, or a venue's own "too many requests", is a rate limit whatever class ccxt made of it
-    const kind =
-      isRateStatus(e) || isRateAnswer(e) ? 'rate-limit' : isServerError(e) ? 'unavailable' : (KINDS.find(([name]) => chain.includes(name))?.[1] ?? 'rejected')
+    const kind = isRateStatus(e) || isRateAnswer(e) ? 'rate-limit' : isServerError(e) ? 'unavailable' : isNotOpenAnswer(e) ? 'not-found' : kindOf(chain)
     const message = String((e as Error).message)
     return new VenueError(venue, kind, `${chain[0]}: ${message}`, { cause: e, venueCode: venueCodeOf(message) })
   }
