@@ -3,6 +3,7 @@ import { foldShutdown } from '../../src/core/shutdown/decider.js'
 import { buildShutdownReport, formatShutdownReport } from '../../src/core/shutdown/report.js'
 import { worldOf } from '../../src/core/shutdown/world.js'
 import { tradingStatus } from '../../src/daemon/status.js'
+import { dashboardView } from '../../src/admin/dashboard/view.js'
 import { ev, given } from '../projections/given.js'
 import { requested } from './given.js'
 
@@ -65,5 +66,16 @@ describe('a position haltd has no price for is reported unpriced, never valued a
       ['BTC/USDT', false],
       ['ETH/USDT', true],
     ])
+  })
+
+  it('given such a position, the dashboard shows it unpriced and says how many positions its P&L leaves out', () => {
+    const state = oneMarketUnpriced()
+    const status = { state: 'RUNNING', gate: { halted: false }, strategies: [], ...tradingStatus(state) }
+
+    const view = dashboardView({ state, status, venues: [], risk: [], now: Date.now(), since: 0 })
+
+    expect(view.positions.find((p) => p.symbol === 'ETH/USDT')).toMatchObject({ unpriced: true })
+    expect(view.positions.find((p) => p.symbol === 'BTC/USDT')).not.toHaveProperty('unpriced')
+    expect(view.pnl.unpriced).toBe(1)
   })
 })

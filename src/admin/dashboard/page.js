@@ -275,7 +275,7 @@ function render(frame) {
   ])
   $('pnl').innerHTML = facts([
     ['realized', money(v.pnl.realized)],
-    ['unrealized', money(v.pnl.unrealized)],
+    ['unrealized', `${money(v.pnl.unrealized)}${v.pnl.unpriced ? ` <b class="error">not counting ${num(v.pnl.unpriced, 0)} UNPRICED position(s)</b>` : ''}`],
     ['fees', money(v.pnl.fees)],
     ['equity', money(v.pnl.equity)],
     ['drawdown', money(v.pnl.drawdown)],
@@ -306,7 +306,7 @@ function render(frame) {
     [['venue'], ['symbol'], ['qty', 'num'], ['avg entry', 'num'], ['unrealized', 'num']],
     v.positions.map(
       (p) =>
-        `<tr><td>${esc(p.venue)}</td><td>${esc(p.symbol)}</td><td class="num">${num(p.qty, 6)}</td><td class="num">${num(p.avgEntry)}</td><td class="num">${money(p.unrealized)}</td></tr>`,
+        `<tr><td>${esc(p.venue)}</td><td>${esc(p.symbol)}</td><td class="num">${num(p.qty, 6)}</td><td class="num">${num(p.avgEntry)}</td><td class="num">${p.unpriced ? '<b class="error">UNPRICED</b>' : money(p.unrealized)}</td></tr>`,
     ),
   )
   const line = (e) => `<li title="${esc(e.text)}">${time(e.ts)} <span class="type">${esc(e.type)}</span> ${esc(e.text)}</li>`

@@ -19,7 +19,8 @@ export type StatusPart = {
   uptimeMs?: number
   gate: { halted: boolean; reason?: string }
   killSwitch: { latched: boolean; reason?: string; by?: string; action?: string }
-  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number }[]
+  /** `unpriced`: haltd has no price for the market; its `unrealized` is unknown and the P&L leaves it out. */
+  positions: { venue: string; symbol: string; qty: number; avgEntry: number; unrealized: number; unpriced?: true }[]
   pnl: { realized: number; fees: number; unrealized: number; equity: number; drawdown: number }
   strategies: { id: string; enabled: boolean; reason?: string }[]
   drain: string
@@ -98,7 +99,8 @@ export function dashboardView(i: ViewInputs) {
     openOrders: open,
     positions: i.status.positions.slice(0, POSITIONS_SHOWN),
     positionCount: i.status.positions.length,
-    pnl: i.status.pnl,
+    // the unrealized P&L and equity leave these out: the page says how many
+    pnl: { ...i.status.pnl, unpriced: i.status.positions.filter((p) => p.unpriced).length },
     risk: i.risk,
     reconciliation: recon.verdict,
     shutdown: latest
