@@ -345,7 +345,10 @@ describe('control of the engine’s process in the shutdowns', () => {
     const r = rig({ venues: ['alpha'], options: { ...c.options, emergency: { deadlineMs: 3_000 } }, ports: { engine: c.engine } })
     const started = Date.now()
     const report = await r.controller.requestShutdown({ mode: 'emergency', reason: 'x', origin: 'signal' }).done
-    expect(Date.now() - started).toBeLessThan(3_000)
+    // the shutdown's own clock says it ended within its deadline; the wall clock, with room for a
+    // loaded machine's late timers, that nothing waited on the engine past it (a wait would be seconds)
+    expect(report.phases?.emergency).toMatchObject({ deadlineMs: 3_000, withinDeadline: true })
+    expect(Date.now() - started).toBeLessThan(3_000 + 750)
     const terminate = engineCommands(r.events()).find((x) => x.action === 'terminate')
     expect(terminate?.outcome).toBe('failed')
     // the report says so, and a second critical notification follows the emergency's own
