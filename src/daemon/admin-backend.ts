@@ -56,6 +56,8 @@ export type AdminBackendInput = {
   replication?: () => (ReplicationStatus & { mode: string }) | undefined
   /** Why this haltd no longer leads its engine (its lease taken or expired), when it has a failover section. */
   leadershipLost?: () => string | undefined
+  /** Why this haltd cannot say it still leads (its lease not renewed in time, neither lost nor given up), when it has a failover section. */
+  leaseUnrenewed?: () => string | undefined
   /** This engine in its fleet, when it has one: whether it sees it, and why not. */
   fleet?: () => { seen: boolean; since: string; problem?: string } | undefined
   fleetAdmin?: () => FleetAdmin | undefined
@@ -109,9 +111,17 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
     const lifecycle = d.lifecycle()
     const replication = replicationHealth(d.replication?.())
     const lost = d.leadershipLost?.()
+    // cut off from NATS it cannot know whether another instance took the lease: not healthy, and said so as what it knows
+    const unrenewed = lost === undefined ? d.leaseUnrenewed?.() : undefined
+    const leadership =
+      lost !== undefined
+        ? `this haltd no longer leads its engine: ${lost}`
+        : unrenewed !== undefined
+          ? `this haltd cannot confirm it still leads its engine: ${unrenewed}; it sends no order until it renews, and another instance may take the lease once it expires`
+          : undefined
     const ok =
       logOk &&
-      lost === undefined &&
+      leadership === undefined &&
       replication.replication?.ok !== false &&
       (lifecycle === 'shutting-down' || lifecycle === 'stopped' || venues.every((v) => v.connected))
     return {
@@ -127,7 +137,7 @@ export function createAdminBackend(d: AdminBackendInput): AdminBackend {
       venues,
       marketData: { running: d.marketData.running, ticks: Object.fromEntries(d.marketData.ticks) },
       ...replication,
-      ...(lost !== undefined ? { leadership: { ok: false, problem: `this haltd no longer leads its engine: ${lost}` } } : {}),
+      ...(leadership !== undefined ? { leadership: { ok: false, problem: leadership } } : {}),
       ...fleetHealth(d.fleet?.()),
     }
   }

@@ -352,7 +352,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
         startedAt,
         onError,
         replication: () => replication?.status(),
-        ...(leadership ? { leadershipLost: () => leadership.lost } : {}),
+        ...(leadership ? { leadershipLost: () => leadership.lost, leaseUnrenewed: () => leadership.unrenewed() } : {}),
         fleet: () => fleet?.describe(),
         fleetAdmin: () => fleet?.admin,
         // `handover` is built once startup is done: asked before that, it is refused as not leading yet

@@ -129,6 +129,20 @@ describe('the leadership lease', () => {
     expect(keeper.fence()).toMatch(/stopped renewing its lease/)
   })
 
+  it('given a leader past its fence, it names what it knows (its lease not renewed in time) until it renews, loses or gives up the lease', async () => {
+    const e = engine()
+    let clock = 0
+    const lease = { ...(await acquireLease(kv, { engine: e, instance: 'a', minEpoch: 0 })), confirmedAt: 0 }
+    const keeper = keepLeadership({ kv, lease, leaseMs: LEASE_MS, marginMs: 250, onLost: () => {}, now: () => clock })
+    clock = 749
+    expect(keeper.unrenewed()).toBeUndefined()
+    clock = 900
+    expect(keeper.unrenewed()).toBe('the lease was last renewed 900 ms ago (it must be within 750 ms)')
+    // a leader that stopped renewing (a handover's offer, a close) fences for itself: nothing unknown to report
+    await keeper.stop()
+    expect(keeper.unrenewed()).toBeUndefined()
+  })
+
   it('given another writer rewrote the key in the leader’s name offering the lease, the renewal writes over it at that revision and says so; the standby can no longer take it', async () => {
     // given a leader, and an offer to 'b' it never made, written straight into the bucket
     const e = engine()

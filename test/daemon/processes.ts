@@ -26,8 +26,10 @@ function killIfRunning(c: ChildProcess): void {
   if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
 }
 
-export function spawnHaltd(args: string[], options: { db: string; env?: Record<string, string> }): Daemon {
-  const child = spawn(process.execPath, [dist('src/cli.js'), ...args], {
+/** `within`: a command prefix the daemon runs under (`ip netns exec NAME` runs it in a network namespace). */
+export function spawnHaltd(args: string[], options: { db: string; env?: Record<string, string>; within?: readonly string[] }): Daemon {
+  const [command, ...prefix] = [...(options.within ?? []), process.execPath]
+  const child = spawn(command!, [...prefix, dist('src/cli.js'), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -74,9 +74,9 @@ function waitStopped(pid: number): void {
   throw new Error(`nats-server ${pid} was sent SIGSTOP and did not stop within 2 s`)
 }
 
-async function portAccepts(port: number): Promise<boolean> {
+async function portAccepts(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = tcpConnect({ port, host: '127.0.0.1' })
+    const socket = tcpConnect({ port, host })
     socket.once('connect', () => {
       socket.destroy()
       resolve(true)
@@ -94,12 +94,13 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   throw new Error(`nats-server: ${what} within ${timeoutMs} ms\n${output()}`)
 }
 
-type NodeSpec = { name: string; port: number; clusterPort: number; routes: number[]; cluster?: string; dir: string; maxPayload?: number }
+type NodeSpec = { name: string; port: number; clusterPort: number; routes: number[]; cluster?: string; dir: string; maxPayload?: number; host?: string }
 
 function natsNode(spec: NodeSpec): NatsNode {
   const storeDir = join(spec.dir, spec.name)
   const confFile = join(spec.dir, `${spec.name}.conf`)
-  const lines = [`server_name: ${spec.name}`, `listen: 127.0.0.1:${spec.port}`, `jetstream { store_dir: "${storeDir}" }`]
+  const host = spec.host ?? '127.0.0.1'
+  const lines = [`server_name: ${spec.name}`, `listen: ${host}:${spec.port}`, `jetstream { store_dir: "${storeDir}" }`]
   if (spec.maxPayload !== undefined) lines.push(`max_payload: ${spec.maxPayload}`)
   if (spec.cluster) {
     lines.push(
@@ -114,7 +115,7 @@ function natsNode(spec: NodeSpec): NatsNode {
     name: spec.name,
     port: spec.port,
     clusterPort: spec.clusterPort,
-    url: `nats://127.0.0.1:${spec.port}`,
+    url: `nats://${host}:${spec.port}`,
     storeDir,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     pid: () => child?.pid,
@@ -132,7 +133,7 @@ function natsNode(spec: NodeSpec): NatsNode {
         `${spec.name} listening on ${spec.port}`,
         async () => {
           if (c.exitCode !== null) throw new Error(`nats-server ${spec.name} exited ${c.exitCode}\n${log}`)
-          return log.indexOf('Server is ready', from) >= 0 && (await portAccepts(spec.port))
+          return log.indexOf('Server is ready', from) >= 0 && (await portAccepts(spec.port, host))
         },
         10_000,
         () => log,
@@ -164,9 +165,10 @@ function natsNode(spec: NodeSpec): NatsNode {
 
 /**
  * One JetStream server on a free port; `close()` stops it and removes its store (done anyway when the
- * test, or the file, ends). `maxPayload`: the largest message it takes, in bytes (1 MiB by default).
+ * test, or the file, ends). `maxPayload`: the largest message it takes, in bytes (1 MiB by default);
+ * `host`: the address it listens on (loopback by default; a veth's address for a partition test).
  */
-export async function startNats(options: { maxPayload?: number } = {}): Promise<NatsNode & { close(): Promise<void> }> {
+export async function startNats(options: { maxPayload?: number; host?: string } = {}): Promise<NatsNode & { close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'haltd-nats-'))
   const node = natsNode({ name: 'n1', port: await freePort(), clusterPort: 0, routes: [], dir, ...options })
   const server = Object.assign(node, {

@@ -16,6 +16,11 @@ export type Leadership = {
   readonly epoch: number
   /** Why no order may pass now (the lease lost, or not renewed in time), or undefined. */
   fence(): string | undefined
+  /**
+   * Why this leader cannot say it leads now: its lease not renewed within `leaseMs - marginMs` (cut
+   * off from NATS, paused), while it has neither lost it nor stopped renewing; undefined otherwise.
+   */
+  unrenewed(): string | undefined
   /** Why the lease may be another's by now (not renewed for a whole lease: it can have expired and been taken), or undefined. */
   lapsed(): string | undefined
   /** The lease as last written, for a handover's offer. */
@@ -52,6 +57,10 @@ export function keepLeadership(input: {
   /** Set once this leader stopped renewing (a handover's offer, a close): it publishes and sends nothing more. */
   let stopped = false
   const validFor = input.leaseMs - input.marginMs
+  const late = () => {
+    const since = now() - lease.confirmedAt
+    return since >= validFor ? `the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)` : undefined
+  }
   const renewOnce = async () => {
     try {
       lease = await renewLease(input.kv, lease)
@@ -87,14 +96,15 @@ export function keepLeadership(input: {
     fence() {
       if (lost !== undefined) return `not the leader: ${lost}`
       if (stopped) return 'not the leader: it stopped renewing its lease (handed over or closing)'
-      const since = now() - lease.confirmedAt
-      if (since >= validFor) {
+      const why = late()
+      if (why !== undefined) {
         // woken late (a pause, a stall): ask the bucket now rather than at the next tick, so a lease taken meanwhile is known lost at once
         if (timer !== undefined) renew()
-        return `not the leader: the lease was last renewed ${Math.round(since)} ms ago (it must be within ${validFor} ms)`
+        return `not the leader: ${why}`
       }
       return undefined
     },
+    unrenewed: () => (lost !== undefined || stopped ? undefined : late()),
     lapsed() {
       const since = now() - lease.confirmedAt
       return since >= input.leaseMs

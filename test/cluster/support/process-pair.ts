@@ -17,11 +17,13 @@ export type ProcessConfig = {
   failover: Record<string, unknown>
   /** Latency the instance's simulated venues add, by method, in ms. */
   venueLatency?: Record<string, number>
+  /** The replication section, where not sync mode with a 1 s ack timeout. */
+  replication?: Record<string, unknown>
 }
 
 /**
  * A config file in `dir` for instance `instance`: the demo's venues and strategies, JSON logs, its
- * log at `<instance>.db` beside the file, sync replication on the NATS at `url`.
+ * log at `<instance>.db` beside the file, replication (sync by default) on the NATS at `url`.
  */
 export function processConfigFile(dir: string, config: ProcessConfig): { file: string; db: string } {
   const db = join(dir, `${config.instance}.db`)
@@ -34,7 +36,7 @@ export function processConfigFile(dir: string, config: ProcessConfig): { file: s
       : {}),
     log: { format: 'json', level: 'info' },
     nats: { servers: [config.url], engine: config.engine, instance: config.instance, connectTimeoutMs: 1_000 },
-    replication: { mode: 'sync', ackTimeoutMs: 1_000 },
+    replication: config.replication ?? { mode: 'sync', ackTimeoutMs: 1_000 },
     failover: config.failover,
   }
   const file = join(dir, `${config.instance}.json`)

@@ -1,0 +1,162 @@
+import { execFile } from 'node:child_process'
+import type { KvEntry } from '@nats-io/kv'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { adminInfoPath, readAdminInfo } from '../../src/admin/info-file.js'
+import { openLeaseBucket } from '../../src/cluster/leadership/lease.js'
+import type { Envelope } from '../../src/events/index.js'
+import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
+import { startNats } from '../support/nats-server.js'
+import { tempDir } from '../support/tmp.js'
+import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { createNetns, netnsUnavailable, type Netns } from './support/netns.js'
+import { processConfigFile } from './support/process-pair.js'
+
+/**
+ * Network partitions between real haltd processes and a real nats-server: one instance runs in a
+ * network namespace whose only way to NATS is a veth link, and the link is cut silently (packets
+ * dropped both ways, no reset), so its connection hangs as on a real partition instead of failing.
+ */
+
+const LEASE_MS = 3_000
+const FENCE_MARGIN_MS = 750
+const FAILOVER = { leaseMs: LEASE_MS, fenceMarginMs: FENCE_MARGIN_MS }
+const unavailable = netnsUnavailable()
+let engineNo = 0
+
+const idOf = (e: Envelope) => (e.data as { clientOrderId?: string }).clientOrderId
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A NATS server on the link's root end (reachable from inside the namespace and from here), and this test's own connection to it. */
+async function natsOnLink(ns: Netns): Promise<{ url: string; nc: NatsConnection }> {
+  const server = await startNats({ host: ns.rootAddress })
+  const nc = await connect({ servers: server.url })
+  onTestFinished(async () => {
+    await nc.close()
+    await server.close()
+  })
+  return { url: server.url, nc }
+}
+
+/** Every write of the engine's lease key as it lands, with the server's time of the write. */
+async function leaseWrites(nc: NatsConnection, engine: string): Promise<{ instance: string | undefined; epoch: number | undefined; at: number; op: string }[]> {
+  // made as haltd makes it (the lease as its TTL), so the watch can start before the first instance does
+  const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
+  const writes: { instance: string | undefined; epoch: number | undefined; at: number; op: string }[] = []
+  const watcher = await kv.watch({ key: engine })
+  onTestFinished(() => watcher.stop())
+  void (async () => {
+    for await (const e of watcher as AsyncIterable<KvEntry>) {
+      const value = e.operation === 'PUT' && e.length > 0 ? (e.json() as { instance?: string; epoch?: number }) : {}
+      writes.push({ instance: value.instance, epoch: value.epoch, at: e.created.getTime(), op: e.operation })
+    }
+  })()
+  return writes
+}
+
+/** `GET path` on a haltd's admin API from inside its namespace (its listener is on the namespace's loopback). */
+async function adminGet(ns: Netns, db: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const info = readAdminInfo(adminInfoPath(db))
+  const [command, ...args] = [...ns.exec, 'curl', '-s', '-m', '5', '-H', `authorization: Bearer ${info.token}`, '-w', '\n%{http_code}', `${info.url}${path}`]
+  const out = await new Promise<string>((resolve, reject) => execFile(command!, args, (e, stdout) => (e ? reject(e) : resolve(stdout))))
+  const cut = out.lastIndexOf('\n')
+  return { status: Number(out.slice(cut + 1)), body: JSON.parse(out.slice(0, cut)) as Record<string, unknown> }
+}
+
+const logsSay = (d: Daemon, pattern: RegExp) => d.logs().some((l) => pattern.test(`${String(l.msg ?? '')} ${String(l.reason ?? '')}`))
+
+describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` (skipped: ${unavailable})` : ''}`, { timeout: 90_000 }, () => {
+  it('given a leader trading in a namespace, when its link to NATS is cut silently, then it fences itself before its lease can expire, the standby takes over only after it expired, the old leader sends nothing after its fence, and its health names the lease; once the link is back it learns it was deposed, records it, and stays fenced', async () => {
+    const ns = createNetns()
+    const { url, nc } = await natsOnLink(ns)
+    const engine = `part-${++engineNo}`
+    const dir = tempDir()
+    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
+    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
+    const writes = await leaseWrites(nc, engine)
+    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
+    await whenUp(primary)
+    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
+    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+
+    // when: the primary's link is cut, silently
+    ns.cut()
+    const cutAt = Date.now()
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    await whenUp(standby)
+
+    // the primary's last write of the lease the bucket took: its fence runs from no later than this
+    const lastRenewal = writes.filter((w) => w.op === 'PUT' && w.instance === 'primary').at(-1)!
+    expect(lastRenewal.at).toBeLessThanOrEqual(cutAt + 50)
+    const fenceBy = lastRenewal.at + LEASE_MS - FENCE_MARGIN_MS
+    const acquired = events(s.db, ['leadership.acquired']).at(-1)!
+    expect(acquired.data).toMatchObject({ instance: 'standby', epoch: 2, reason: 'failover', previous: 'primary' })
+    // then: the standby took the lease only once it had expired in the bucket
+    expect(acquired.ts).toBeGreaterThanOrEqual(lastRenewal.at + LEASE_MS)
+    const standbyTake = writes.find((w) => w.op === 'PUT' && w.instance === 'standby')!
+    expect(standbyTake.at).toBeGreaterThanOrEqual(lastRenewal.at + LEASE_MS)
+
+    // and the old leader, cut off, is fenced and says why, naming its lease
+    const status = await adminGet(ns, p.db, '/status')
+    expect(status.body).toMatchObject({ gate: { fenced: expect.stringMatching(/^not the leader: the lease was last renewed \d+ ms ago/) } })
+    const health = await adminGet(ns, p.db, '/health')
+    expect(health.status).toBe(503)
+    // what it knows: its lease not renewed in time; not that another instance holds it, which it cannot see
+    expect(health.body).toMatchObject({
+      ok: false,
+      leadership: {
+        ok: false,
+        problem: expect.stringMatching(
+          /^this haltd cannot confirm it still leads its engine: the lease was last renewed \d+ ms ago \(it must be within 2250 ms\)/,
+        ),
+      },
+    })
+
+    // nothing it submitted after its fence, nor anything that reached its venues after it
+    const late = events(p.db, ['order.submitted', 'order.accepted']).filter((e) => e.ts > fenceBy)
+    expect(late.map((e) => `${e.type} ${idOf(e)} at +${e.ts - fenceBy} ms`)).toEqual([])
+
+    // when: the link is back
+    ns.restore()
+    const restoredAt = Date.now()
+    await waitFor('the old primary learns it lost the lead', () => events(p.db, ['leadership.lost']).length > 0, primary, 30_000)
+    const lost = events(p.db, ['leadership.lost'])
+    console.info(
+      `partition: the old primary recorded leadership.lost ${lost[0]!.ts - restoredAt} ms after the link came back (cut for ${restoredAt - cutAt} ms)`,
+    )
+    expect(lost.map((e) => e.data)).toEqual([
+      {
+        engine,
+        instance: 'primary',
+        epoch: 1,
+        reason: `the leadership of engine '${engine}' is lost: instance 'standby' holds it now (epoch 2)`,
+        leader: 'standby',
+        leaderEpoch: 2,
+      },
+    ])
+    // then: it stays fenced, sends nothing, and its health names the lost lease
+    await sleep(LEASE_MS)
+    expect(events(p.db, ['order.submitted', 'order.accepted']).filter((e) => e.ts > fenceBy)).toEqual([])
+    const after = await adminGet(ns, p.db, '/health')
+    expect(after.status).toBe(503)
+    expect(after.body).toMatchObject({
+      leadership: { ok: false, problem: expect.stringMatching(/^this haltd no longer leads its engine: .*instance 'standby' holds it now/) },
+    })
+    expect((await adminGet(ns, p.db, '/status')).body).toMatchObject({ gate: { fenced: expect.stringMatching(/^not the leader: /) } })
+    expect(logsSay(primary, /no longer leads/)).toBe(true)
+
+    // one chain, no order from anyone but the leader of the moment (the new leader came up HALTED: an unplanned failover)
+    standby.child.kill('SIGTERM')
+    await standby.exit
+    primary.child.kill('SIGKILL')
+    await primary.exit
+    const found = failoverFindings({
+      stream: await readStream(nc, engine),
+      logs: { primary: logRows(p.db), standby: logRows(s.db) },
+      venueOrders: [...events(p.db, ['order.accepted']), ...events(s.db, ['order.accepted'])].map((e) => idOf(e) ?? ''),
+      deposed: ['primary'],
+    })
+    expect({ lost: found.lost, forks: found.forks, nonLeaderOrders: found.nonLeaderOrders }).toEqual({ lost: [], forks: [], nonLeaderOrders: [] })
+  })
+})
