@@ -68,8 +68,10 @@ export async function startStandbyAdmin(input: {
   const health = (): Health => {
     const s = input.status()
     const following = s.follower.state === 'following'
+    // cut off from NATS it can neither bring its log up to date nor see the lease: it could not take over as it should
+    const unanswered = s.follower.unanswered
     return {
-      ok: following,
+      ok: following && unanswered === undefined,
       state: 'standby',
       role: s.role,
       log: {
@@ -77,9 +79,19 @@ export async function startStandbyAdmin(input: {
         lastSeq: s.follower.seq,
         lastEventAt: input.state().ts ? new Date(input.state().ts).toISOString() : null,
         ...(following ? {} : { problem: `not following the stream: ${s.follower.reason ?? s.follower.state}` }),
+        ...(following && unanswered
+          ? {
+              problem: `the stream has not answered since ${unanswered.since} (${unanswered.why}): this log may be behind it, and the lease cannot be seen`,
+            }
+          : {}),
       },
       venues: s.venues.map((v) => ({ venue: v.venue, connected: v.connected, ...(v.problem ? { lastError: v.problem } : {}) })),
-      follower: { state: s.follower.state, seq: s.follower.seq, lagEvents: s.follower.pending },
+      follower: {
+        state: s.follower.state,
+        seq: s.follower.seq,
+        lagEvents: s.follower.pending,
+        ...(unanswered ? { unansweredSince: unanswered.since } : {}),
+      },
       leader: s.leader ?? null,
       // a standby of a stopped engine is healthy: it follows, and waits for a leader on purpose
       ...(s.engineStopped ? { engineStopped: s.engineStopped.message } : {}),

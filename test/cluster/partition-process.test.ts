@@ -159,4 +159,57 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     })
     expect({ lost: found.lost, forks: found.forks, nonLeaderOrders: found.nonLeaderOrders }).toEqual({ lost: [], forks: [], nonLeaderOrders: [] })
   })
+  it('given a standby in a namespace, when its link to NATS is cut silently, then it does not take over on its own while the leader trades on and renews its lease; once the link is back it catches up with the stream', async () => {
+    const ns = createNetns()
+    const { url, nc } = await natsOnLink(ns)
+    const engine = `part-${++engineNo}`
+    const dir = tempDir()
+    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
+    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
+    const writes = await leaseWrites(nc, engine)
+    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
+    await whenUp(primary)
+    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db, within: ns.exec })
+    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+
+    // when: the standby's link is cut, silently, for longer than its NATS client takes to call the connection dead (two missed pings)
+    ns.cut()
+    const cutAt = Date.now()
+    const tradedBefore = events(p.db, ['order.accepted']).length
+    // then: cut off, it does not say it follows a stream it cannot see
+    let unhealthy: { status: number; body: Record<string, unknown> } | undefined
+    while (unhealthy === undefined && Date.now() - cutAt < 20_000) {
+      const h = await adminGet(ns, s.db, '/health')
+      if (h.status !== 200) unhealthy = h
+      else await sleep(250)
+    }
+    console.info(`partition: the cut-off standby's health failed ${Date.now() - cutAt} ms after the cut`)
+    expect(unhealthy).toMatchObject({
+      status: 503,
+      body: {
+        ok: false,
+        log: { problem: expect.stringMatching(/^the stream has not answered since \S+ \(.+\): this log may be behind it, and the lease cannot be seen$/) },
+      },
+    })
+    await sleep(Math.max(0, cutAt + 4 * LEASE_MS - Date.now()))
+
+    // then: it took nothing: the leader renewed throughout and traded on, the standby never led
+    expect(standby.stdout.some((l) => l.includes('leads engine') || l.includes('standby: taking over the engine'))).toBe(false)
+    expect(events(s.db, ['leadership.acquired']).map((e) => (e.data as { instance: string }).instance)).toEqual(['primary'])
+    const renewals = writes.filter((w) => w.op === 'PUT' && w.at > cutAt)
+    expect(renewals.length).toBeGreaterThanOrEqual(10)
+    expect(new Set(renewals.map((w) => `${w.instance}:${w.epoch}`))).toEqual(new Set(['primary:1']))
+    expect(events(p.db, ['order.accepted']).length).toBeGreaterThan(tradedBefore)
+    expect(events(p.db, ['leadership.lost'])).toEqual([])
+
+    // when: the link is back, then it catches up with what the leader wrote meanwhile, link by link
+    ns.restore()
+    const leaderAt = events(p.db).at(-1)!.seq
+    await waitFor('the standby caught up', () => (events(s.db).at(-1)?.seq ?? 0) >= leaderAt, standby, 20_000)
+    expect(logRows(s.db).slice(0, leaderAt)).toEqual(logRows(p.db).slice(0, leaderAt))
+    // and says it follows again once the stream answers
+    expect(await adminGet(ns, s.db, '/health')).toMatchObject({ status: 200, body: { ok: true } })
+    expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
+  })
 })

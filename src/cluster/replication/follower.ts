@@ -60,6 +60,12 @@ export type FollowerStatus = {
   /** Events this build cannot read, the first ones (a standby refuses to take over with any). */
   unknown: UnknownEvent[]
   reason?: string
+  /**
+   * While following, the stream has not answered since `since` (ISO): nothing came and the question
+   * whether it holds more went unanswered (NATS out of reach). The log may be behind what the stream
+   * holds by then, and `pending` is as of the last delivery; cleared by the next delivery or answer.
+   */
+  unanswered?: { since: string; why: string }
 }
 
 export type Follower = {
@@ -142,6 +148,7 @@ class StreamFollower implements Follower {
   private delivered = 0
   private deliveredAtCheck = 0
   private remaking = false
+  private unanswered: { since: string; why: string } | undefined
   private readonly stallCheck: NodeJS.Timeout
 
   constructor(
@@ -164,6 +171,7 @@ class StreamFollower implements Follower {
       for await (const m of messages) {
         if (this.state !== 'following') break
         this.delivered++
+        this.unanswered = undefined
         // a consumer made anew may deliver again what the old one delivered last
         if (m.seq <= this.lastTaken) continue
         try {
@@ -219,8 +227,12 @@ class StreamFollower implements Follower {
           this.break(
             `the stream ${streamNameOf(this.engine)} no longer exists (deleted, or its server lost its store): this log holds seq 1 to ${this.log.lastSeq}`,
           )
+        // out of reach: said, so the standby does not present a log it cannot bring up to date as following
+        else if (this.delivered === this.deliveredAtCheck)
+          this.unanswered = { since: this.unanswered?.since ?? new Date().toISOString(), why: e instanceof Error ? e.message : String(e) }
         return
       }
+      this.unanswered = undefined
       if (this.state !== 'following') return
       if (last < this.log.lastSeq)
         return this.break(
@@ -300,6 +312,7 @@ class StreamFollower implements Follower {
       pending: this.pending,
       unknown: [...this.unknown],
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
+      ...(this.unanswered !== undefined && this.state === 'following' ? { unanswered: this.unanswered } : {}),
     }
   }
 
