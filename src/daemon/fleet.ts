@@ -22,7 +22,7 @@ import {
   type FleetKillSwitch,
   type UnreadableFleetKillSwitch,
 } from '../cluster/fleet/control.js'
-import { startRegistration, type Registration } from '../cluster/fleet/registry.js'
+import { staleAfterMs, startRegistration, type Registration } from '../cluster/fleet/registry.js'
 import { fleetRowOf, type FleetRow, type Identity } from '../cluster/fleet/row.js'
 import { readFleetStop, stopApplies, type FleetStopRequest } from '../cluster/fleet/stop.js'
 import { watchFleetKillSwitch, watchFleetStop } from '../cluster/fleet/watch.js'
@@ -134,8 +134,12 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
     }
   }
 
+  /** When NATS last answered this engine (a read of the switch, a reconnect): a link silent for longer is out of view. */
+  let answeredAt = input.now()
+
   const setSeen = (now: boolean, why?: string) => {
     problem = why
+    if (now) answeredAt = input.now()
     if (now === seen) return
     const was = seen
     const lostAt = since
@@ -362,12 +366,36 @@ export async function joinFleet(input: FleetInput): Promise<FleetMembership | un
       })
       setSeen(true)
       // A watch that missed a change (the server restarted under it) is caught up by a read each refresh.
+      // The same read tells a link that went silent (a partition drops packets, no reset): the client
+      // calls it dead only after missed pings, while the fleet sees this engine's row stale after
+      // `staleAfterMs`; from then this engine counts the fleet out of view too, and back once a read answers.
       const control = buckets.control
+      const silentAfterMs = staleAfterMs(fleet.refreshMs)
+      answeredAt = input.now()
+      let asking = false
       poll = setInterval(() => {
-        if (seen)
-          readFleetKillSwitchValue(control)
-            .then(async (now) => now && onKillSwitch(now.value, now.revision, await placedOnce(control, now.value, now.revision)))
-            .catch(() => {})
+        if (closed) return
+        const silentFor = input.now() - answeredAt
+        if (seen && silentFor >= silentAfterMs)
+          setSeen(false, `NATS has not answered for ${silentFor} ms (the fleet sees this engine's row stale after ${silentAfterMs} ms)`)
+        if (asking) return
+        asking = true
+        readFleetKillSwitchValue(control)
+          .then(
+            async (now) => {
+              answeredAt = input.now()
+              if (closed) return
+              if (seen === false && nc?.isClosed() === false) {
+                setSeen(true)
+                follow(control).catch(input.onError)
+              } else if (now) onKillSwitch(now.value, now.revision, await placedOnce(control, now.value, now.revision))
+            },
+            () => {},
+          )
+          .catch(() => {})
+          .finally(() => {
+            asking = false
+          })
       }, fleet.refreshMs)
       poll.unref?.()
     } catch (e) {

@@ -10,6 +10,7 @@ import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
 import { createNetns, netnsUnavailable, type Netns } from './support/netns.js'
+import { fleetCli, spawnFleetEngine } from './support/fleet-processes.js'
 import { processConfigFile } from './support/process-pair.js'
 
 /**
@@ -159,6 +160,37 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     })
     expect({ lost: found.lost, forks: found.forks, nonLeaderOrders: found.nonLeaderOrders }).toEqual({ lost: [], forks: [], nonLeaderOrders: [] })
   })
+  it('given a leader on async replication (nothing but its lease to stop it), when its link to NATS is cut silently, then it trades on only until its fence, leaseMs - fenceMarginMs after its last renewal, and the standby takes over after the lease', async () => {
+    const ns = createNetns()
+    const { url, nc } = await natsOnLink(ns)
+    const engine = `part-${++engineNo}`
+    const dir = tempDir()
+    const replication = { mode: 'async', ackTimeoutMs: 1_000 }
+    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, replication })
+    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, replication })
+    const writes = await leaseWrites(nc, engine)
+    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
+    await whenUp(primary)
+    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
+    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+
+    ns.cut()
+    const cutAt = Date.now()
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    const lastRenewal = writes.filter((w) => w.op === 'PUT' && w.instance === 'primary').at(-1)!
+    const fenceBy = lastRenewal.at + LEASE_MS - FENCE_MARGIN_MS
+    const submitted = events(p.db, ['order.submitted'])
+    // it did trade while cut off (the stream lagging is no barrier under async), so the fence is what stopped it
+    expect(submitted.filter((e) => e.ts > cutAt).length).toBeGreaterThan(0)
+    expect(submitted.filter((e) => e.ts > fenceBy).map((e) => `${idOf(e)} at +${e.ts - fenceBy} ms`)).toEqual([])
+    expect(events(p.db, ['order.accepted']).filter((e) => e.ts > fenceBy)).toEqual([])
+    const taken = events(s.db, ['leadership.acquired']).at(-1)!
+    expect(taken.data).toMatchObject({ instance: 'standby', epoch: 2 })
+    expect(taken.ts).toBeGreaterThanOrEqual(lastRenewal.at + LEASE_MS)
+    expect((await adminGet(ns, p.db, '/status')).body).toMatchObject({ gate: { fenced: expect.stringMatching(/^not the leader: the lease was last renewed/) } })
+  })
+
   it('given a standby in a namespace, when its link to NATS is cut silently, then it does not take over on its own while the leader trades on and renews its lease; once the link is back it catches up with the stream', async () => {
     const ns = createNetns()
     const { url, nc } = await natsOnLink(ns)
@@ -211,5 +243,50 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     // and says it follows again once the stream answers
     expect(await adminGet(ns, s.db, '/health')).toMatchObject({ status: 200, body: { ok: true } })
     expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
+  })
+  it('given an engine of a fleet that halts out of view, when its link to NATS is cut silently, then it halts and records that it cannot see the fleet; a fleet kill switch set meanwhile is obeyed once the link is back, and its gate stays closed', async () => {
+    const ns = createNetns()
+    const { url } = await natsOnLink(ns)
+    const engine = `fleet-part-${++engineNo}`
+    const d = spawnFleetEngine(tempDir(), engine, url, { onDisconnect: 'halt' }, 1, ns.exec)
+    await whenUp(d)
+    await waitFor('orders flowing', () => events(d.db, ['order.accepted']).length >= 3, d)
+
+    // when: its link is cut, silently
+    ns.cut()
+    const cutAt = Date.now()
+    const disconnected = await waitFor('the engine knows it cannot see the fleet', () => events(d.db, ['fleet.disconnected'])[0], d, 30_000)
+    console.info(`partition: the cut-off engine recorded fleet.disconnected ${disconnected.ts - cutAt} ms after the cut`)
+    // as soon as the fleet sees its row stale (three refreshes of 500 ms and a second), not after its NATS client's missed pings
+    expect(disconnected.data).toMatchObject({ onDisconnect: 'halt', reason: expect.stringMatching(/^NATS has not answered for \d+ ms/) })
+    expect(disconnected.ts - cutAt).toBeLessThan(5_000)
+    // then: its gate is closed for it, it says so, and nothing reaches a venue after
+    const status = await adminGet(ns, d.db, '/status')
+    expect(status.body).toMatchObject({ fleet: { seen: false } })
+    const health = await adminGet(ns, d.db, '/health')
+    expect(health.body).toMatchObject({ fleet: { seen: false, problem: expect.stringMatching(/^cannot see the fleet: .*NATS has not answered/) } })
+    expect(status.body).toMatchObject({ gate: { halted: true } })
+    await sleep(1_000)
+    expect(events(d.db, ['order.submitted', 'order.accepted']).filter((e) => e.ts > disconnected.ts)).toEqual([])
+
+    // when: the fleet kill switch is set while it cannot see it
+    const activated = await fleetCli(url, ['killswitch', 'activate', '--reason', 'partition drill', '--all'])
+    expect(activated).toMatchObject({ status: 0, stderr: '' })
+    expect(events(d.db, ['killswitch.activated'])).toEqual([])
+    // long enough for its NATS client to call the connection dead (two missed pings of 5 s) and start reconnecting
+    await sleep(Math.max(0, cutAt + 16_000 - Date.now()))
+    expect(events(d.db, ['fleet.disconnected', 'fleet.reconnected', 'killswitch.activated']).map((e) => e.type)).toEqual(['fleet.disconnected'])
+
+    // and the link comes back: then it records the switch, with its origin, once
+    ns.restore()
+    await waitFor('the engine obeys the switch once back', () => events(d.db, ['killswitch.activated']).length === 1, d, 40_000)
+    expect(events(d.db, ['killswitch.activated'])[0]!.data).toMatchObject({ scope: 'fleet', by: 'ops-test', reason: 'fleet kill switch: partition drill' })
+    await waitFor('the engine sees the fleet again', () => events(d.db, ['fleet.reconnected']).length === 1, d, 40_000)
+    // its gate stays closed: released from the outage, latched by the switch
+    await sleep(1_000)
+    const back = await adminGet(ns, d.db, '/status')
+    expect(back.body).toMatchObject({ fleet: { seen: true } })
+    expect(events(d.db, ['order.submitted', 'order.accepted']).filter((e) => e.ts > disconnected.ts)).toEqual([])
+    expect(events(d.db, ['fleet.disconnected', 'fleet.reconnected']).map((e) => e.type)).toEqual(['fleet.disconnected', 'fleet.reconnected'])
   })
 })

@@ -93,6 +93,9 @@ export const vouched = (m: FleetMember): boolean => m.signature !== 'unsigned' &
 /** A row is stale once it missed this many refreshes (plus a second's slack for a slow NATS). */
 const STALE_AFTER_REFRESHES = 3
 
+/** How old a row refreshed every `refreshMs` may be and still count as fresh. */
+export const staleAfterMs = (refreshMs: number): number => STALE_AFTER_REFRESHES * refreshMs + 1_000
+
 /** A row's signature as checked under `key`; nothing where there is no key (a fleet that does not sign says nothing of it). */
 function signatureOf(value: { sig?: string | undefined }, key: Buffer | undefined): { signature?: RowSignature; problem?: string } {
   if (!key) return {}
@@ -122,7 +125,7 @@ export async function readFleet(input: { registry: KV; control: KV; keys: Bucket
       out.push({ engine: row.engine, reachable: false, row, ageMs, why: signature, signature, ...(problem ? { problem } : {}) })
       continue
     }
-    const fresh = row.state === 'STOPPED' || ageMs <= STALE_AFTER_REFRESHES * row.refreshMs + 1_000
+    const fresh = row.state === 'STOPPED' || ageMs <= staleAfterMs(row.refreshMs)
     const signedBy = signature === 'signed' ? { signature } : {}
     out.push(
       fresh

@@ -6,8 +6,11 @@ import type { FleetRow } from '../../../src/cluster/fleet/row.js'
 import { spawnHaltd, type Daemon } from '../../daemon/processes.js'
 import { dist, repoRoot } from '../../support/paths.js'
 
-/** A real `haltd run` child on the demo's simulated venues, in the fleet of the NATS at `url`. */
-export function spawnFleetEngine(dir: string, engine: string, url: string, fleet: Record<string, unknown> = {}, seed = 1): Daemon {
+/**
+ * A real `haltd run` child on the demo's simulated venues, in the fleet of the NATS at `url`;
+ * `within`: a command prefix it runs under (`ip netns exec NAME`).
+ */
+export function spawnFleetEngine(dir: string, engine: string, url: string, fleet: Record<string, unknown> = {}, seed = 1, within?: readonly string[]): Daemon {
   const db = join(dir, `${engine}.db`)
   const config = {
     ...demoConfig({ db, port: 0, seed, orders: 0 }),
@@ -17,7 +20,7 @@ export function spawnFleetEngine(dir: string, engine: string, url: string, fleet
   }
   const file = join(dir, `${engine}.json`)
   writeFileSync(file, JSON.stringify(config))
-  return spawnHaltd(['run', '--config', file], { db })
+  return spawnHaltd(['run', '--config', file], { db, ...(within ? { within } : {}) })
 }
 
 /**
