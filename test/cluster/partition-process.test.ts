@@ -103,6 +103,9 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect(status.body).toMatchObject({ gate: { fenced: expect.stringMatching(/^not the leader: the lease was last renewed \d+ ms ago/) } })
     const health = await adminGet(ns, p.db, '/health')
     expect(health.status).toBe(503)
+    // its stream out of reach, said once
+    expect(health.body).toMatchObject({ replication: { ok: false, problem: expect.stringContaining('(the stream cannot be reached: ') } })
+    expect(JSON.stringify(health.body)).not.toContain('the stream cannot be reached: the stream cannot be reached')
     // what it knows: its lease not renewed in time; not that another instance holds it, which it cannot see
     expect(health.body).toMatchObject({
       ok: false,
@@ -117,6 +120,11 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     // nothing it submitted after its fence, nor anything that reached its venues after it
     const late = events(p.db, ['order.submitted', 'order.accepted']).filter((e) => e.ts > fenceBy)
     expect(late.map((e) => `${e.type} ${idOf(e)} at +${e.ts - fenceBy} ms`)).toEqual([])
+
+    // long enough for its NATS client to call the connection dead (two missed pings of 5 s) and start reconnecting
+    await sleep(Math.max(0, cutAt + 16_000 - Date.now()))
+    expect(events(p.db, ['order.submitted', 'order.accepted']).filter((e) => e.ts > fenceBy)).toEqual([])
+    expect(events(p.db, ['leadership.lost'])).toEqual([])
 
     // when: the link is back
     ns.restore()

@@ -19,6 +19,10 @@ import {
 } from './log-stream.js'
 import { backoffAt } from './backoff.js'
 
+const UNREACHABLE = 'the stream cannot be reached'
+/** Why a wait ended while recovering: a failed ask's reason names the unreachable stream already. */
+const unreachableWhy = (reason: string | undefined): string => (reason?.startsWith(UNREACHABLE) ? reason : `${UNREACHABLE}: ${reason}`)
+
 /**
  * The leader's side of replication: every committed event of the log, in seq order, published to
  * the engine's stream with stream sequence = log seq. Each publish names the sequence it expects to
@@ -294,7 +298,7 @@ class Publisher implements ReplicationPublisher {
           this.waiters = this.waiters.filter((w) => w !== waiter)
           const why =
             this.state === 'recovering'
-              ? `the stream cannot be reached: ${this.reason}`
+              ? unreachableWhy(this.reason)
               : this.state === 'blocked'
                 ? `${this.reason}`
                 : this.lastFailure !== undefined
@@ -592,7 +596,7 @@ class Publisher implements ReplicationPublisher {
           return this.fence(
             `the stream ${streamNameOf(this.engine)} no longer exists, and it had acknowledged seq 1 to ${this.acked}: deleted, or its server lost its store`,
           )
-        this.reason = `the stream cannot be reached: ${messageOf(e)}`
+        this.reason = `${UNREACHABLE}: ${messageOf(e)}`
         const wait = backoffAt(RECOVERY_BACKOFF_MS, unreachable++)
         setTimeout(() => void attempt(), wait).unref()
       }
