@@ -199,6 +199,40 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect((await adminGet(ns, p.db, '/status')).body).toMatchObject({ gate: { fenced: expect.stringMatching(/^not the leader: the lease was last renewed/) } })
   })
 
+  it('given a leader in a namespace, when its link to NATS drops packets for a moment shorter than its fence, then it keeps the lease and trades on, and the standby stays a standby', async () => {
+    const ns = createNetns()
+    const { url, nc } = await natsOnLink(ns)
+    const engine = `part-${++engineNo}`
+    const dir = tempDir()
+    // the stream's default wait for an order's write-ahead: a blip delays orders, it does not halt them
+    const replication = { mode: 'sync' }
+    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, replication })
+    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, replication })
+    const writes = await leaseWrites(nc, engine)
+    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
+    await whenUp(primary)
+    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
+    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+
+    // when: a blip of 1 s, under the fence (2250 ms) whatever the renewal it catches
+    ns.cut()
+    const cutAt = Date.now()
+    await sleep(1_000)
+    ns.restore()
+    const restoredAt = Date.now()
+    const acceptedAt = events(p.db, ['order.accepted']).length
+    await sleep(2 * LEASE_MS)
+
+    // then: the leader renewed on and trades on; nobody else took the lease
+    expect(events(p.db, ['leadership.lost'])).toEqual([])
+    expect(new Set(writes.filter((w) => w.op === 'PUT' && w.at > cutAt).map((w) => `${w.instance}:${w.epoch}`))).toEqual(new Set(['primary:1']))
+    expect(writes.filter((w) => w.op === 'PUT' && w.at > restoredAt).length).toBeGreaterThanOrEqual(4)
+    expect(events(p.db, ['order.accepted']).length).toBeGreaterThan(acceptedAt)
+    expect(standby.stdout.some((l) => l.includes('standby: taking over the engine') || l.includes('leads engine'))).toBe(false)
+    expect((await adminGet(ns, p.db, '/health')).body).toMatchObject({ ok: true })
+  })
+
   it('given a standby in a namespace, when its link to NATS is cut silently, then it does not take over on its own while the leader trades on and renews its lease; once the link is back it catches up with the stream', async () => {
     const ns = createNetns()
     const { url, nc } = await natsOnLink(ns)
