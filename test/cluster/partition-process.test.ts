@@ -233,6 +233,39 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect((await adminGet(ns, p.db, '/health')).body).toMatchObject({ ok: true })
   })
 
+  it('given a leader cut off from NATS and deposed, when it is stopped (SIGTERM) while still cut off, then its shutdown ends without NATS, sending nothing to the venues after its lease lapsed', async () => {
+    const ns = createNetns()
+    const { url } = await natsOnLink(ns)
+    const engine = `part-${++engineNo}`
+    const dir = tempDir()
+    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
+    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
+    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
+    await whenUp(primary)
+    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
+    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+    ns.cut()
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
+    const stoppingAt = Date.now()
+    const before = events(p.db).at(-1)!.seq
+
+    // when: stopped while its link is still cut
+    primary.child.kill('SIGTERM')
+    const exit = await Promise.race([primary.exit, sleep(45_000).then(() => 'still running' as const)])
+    console.info(`partition: the cut-off old primary's SIGTERM ended in ${Date.now() - stoppingAt} ms: ${JSON.stringify(exit)}`)
+
+    // then: it ended, and sent nothing to the venues: no order, no cancel, no switch touched
+    expect(exit).toMatchObject({ code: expect.any(Number), signal: null })
+    expect(
+      events(p.db, ['order.submitted', 'order.cancel-requested', 'venue.cancel-all-requested', 'venue.dead-mans-switch-disarmed']).filter(
+        (e) => e.seq > before,
+      ),
+    ).toEqual([])
+    standby.child.kill('SIGTERM')
+    await standby.exit
+  })
+
   it('given a standby in a namespace, when its link to NATS is cut silently, then it does not take over on its own while the leader trades on and renews its lease; once the link is back it catches up with the stream', async () => {
     const ns = createNetns()
     const { url, nc } = await natsOnLink(ns)
