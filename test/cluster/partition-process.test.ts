@@ -134,6 +134,8 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     console.info(
       `partition: the old primary recorded leadership.lost ${lost[0]!.ts - restoredAt} ms after the link came back (cut for ${restoredAt - cutAt} ms)`,
     )
+    // within a lease of the link's return: a reconnect (its connect timeout is 1 s) and one renewal refused
+    expect(lost[0]!.ts - restoredAt).toBeLessThan(LEASE_MS)
     expect(lost.map((e) => e.data)).toEqual([
       {
         engine,

@@ -1,3 +1,4 @@
+import { jetstream } from '@nats-io/jetstream'
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { z } from 'zod'
@@ -65,12 +66,25 @@ export class LeaseBucketMismatch extends HaltdError {
   }
 }
 
-/** The bucket, created with the lease as its TTL where it does not exist; an existing one must have the same TTL. */
+/**
+ * How long one request on the lease (a renewal, a read, a take) waits for its answer: a quarter
+ * lease, the renewal's own interval. A request lost to a dropped connection is then given up in
+ * time for the next renewal to be asked, instead of holding the keeper for the client's default
+ * 5 s, longer than a short lease: a leader whose link comes back learns at once whether it still
+ * leads. A renewal that landed after it was given up on is recognised by the next (`renewLease`).
+ */
+export const leaseRequestTimeoutMs = (leaseMs: number): number => Math.max(250, Math.floor(leaseMs / 4))
+
+/**
+ * The bucket, created with the lease as its TTL where it does not exist (an existing one must have
+ * the same TTL), as a handle whose requests wait `leaseRequestTimeoutMs`; its creation waits as
+ * long as the client's requests do (a replicated bucket takes its servers a moment).
+ */
 export async function openLeaseBucket(nc: NatsConnection, options: { leaseMs: number; replicas: number }): Promise<KV> {
-  const kv = await new Kvm(nc).create(LEADERSHIP_BUCKET, { ttl: options.leaseMs, history: 1, replicas: options.replicas })
-  const ttl = (await kv.status()).ttl
+  const created = await new Kvm(nc).create(LEADERSHIP_BUCKET, { ttl: options.leaseMs, history: 1, replicas: options.replicas })
+  const ttl = (await created.status()).ttl
   if (ttl !== options.leaseMs) throw new LeaseBucketMismatch(ttl, options.leaseMs)
-  return kv
+  return new Kvm(jetstream(nc, { timeout: leaseRequestTimeoutMs(options.leaseMs) })).open(LEADERSHIP_BUCKET)
 }
 
 /** The lease as the bucket holds it now, or undefined when nobody holds it (never taken, released, expired). */
