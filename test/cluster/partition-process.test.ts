@@ -321,6 +321,47 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect(await adminGet(ns, s.db, '/health')).toMatchObject({ status: 200, body: { ok: true } })
     expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
   })
+  it('given a standby cut off from NATS, when the leader dies meanwhile, then the standby takes over only once its link is back and it sees the lease expired, with every event the stream holds', async () => {
+    const ns = createNetns()
+    const { url, nc } = await natsOnLink(ns)
+    const engine = `part-${++engineNo}`
+    const dir = tempDir()
+    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
+    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
+    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
+    await whenUp(primary)
+    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db, within: ns.exec })
+    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+
+    // when: the standby is cut off, then the leader is killed and its lease expires while the standby cannot see it
+    ns.cut()
+    await sleep(1_000)
+    primary.child.kill('SIGKILL')
+    await primary.exit
+    await sleep(2 * LEASE_MS)
+    expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
+    expect(events(s.db, ['leadership.acquired']).map((e) => (e.data as { instance: string }).instance)).toEqual(['primary'])
+
+    // and the link comes back: then it takes over, holding all the stream held
+    ns.restore()
+    const restoredAt = Date.now()
+    await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby, 30_000)
+    console.info(`partition: the standby cut off while its leader died led ${Date.now() - restoredAt} ms after its link came back`)
+    const streamed = await readStream(nc, engine)
+    const acquired = events(s.db, ['leadership.acquired']).at(-1)!
+    expect(acquired.data).toMatchObject({ instance: 'standby', epoch: 2, reason: 'failover', previous: 'primary' })
+    const found = failoverFindings({
+      stream: streamed,
+      logs: { primary: logRows(p.db), standby: logRows(s.db) },
+      venueOrders: [...events(p.db, ['order.accepted']), ...events(s.db, ['order.accepted'])].map((e) => idOf(e) ?? ''),
+      deposed: ['primary'],
+    })
+    expect({ lost: found.lost, forks: found.forks, nonLeaderOrders: found.nonLeaderOrders }).toEqual({ lost: [], forks: [], nonLeaderOrders: [] })
+    standby.child.kill('SIGTERM')
+    await standby.exit
+  })
+
   it('given an engine of a fleet that halts out of view, when its link to NATS is cut silently, then it halts and records that it cannot see the fleet; a fleet kill switch set meanwhile is obeyed once the link is back, and its gate stays closed', async () => {
     const ns = createNetns()
     const { url } = await natsOnLink(ns)
