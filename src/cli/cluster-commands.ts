@@ -23,7 +23,9 @@ An engine its leader stopped on purpose (a shutdown, then the run's end, on the 
 stopped: it keeps following and says so in its log and status; start a leader to trade again (the
 primary, or this config with haltd run --lead).
 SIGTERM or SIGINT while still a standby: stop following, exit 0; SIGUSR2 is said and ignored (a
-standby leads nothing). One that arrives while it takes over is asked of the leader it becomes. It connects to the venues
+standby leads nothing). Once it holds the lease (catching up with the stream, starting to lead) it
+is the engine's leader: a signal then is kept and asked of the leader it becomes, as a graceful
+shutdown (a second one, or SIGUSR2, an emergency), recorded in its log. It connects to the venues
 read-only (market data, order updates) and refuses every order until it leads. \`haltd run\` with
 failover.role "standby" in the config does the same.
 

@@ -39,8 +39,9 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
   }
   standby.promoted.then(
     (h) => {
-      quit()
+      // its handlers off only as the stops kept for the leader are asked of it
       signals?.promoted(h)
+      quit()
       leader = h
       for (const name of ['event', 'lifecycle', 'shutdown', 'error'] as const) h.on(name, (...args: unknown[]) => emitter.emit(name, ...(args as [never])))
       emitter.emit('lifecycle', h.status().state as never)

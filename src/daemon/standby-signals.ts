@@ -11,33 +11,69 @@ export type StandbySignalPorts = {
 
 export type StandbySignals = {
   /**
-   * The standby leads now: the handlers come off, and a stop asked for while it took over is asked
-   * of the leading haltd, recorded in its log as any signal's request is.
+   * The standby leads now: the handlers come off, and the stops asked for while it took over are
+   * asked of the leading haltd in the order they came, recorded in its log as any signal's request is.
    */
   promoted(leader: { shutdown(request: { mode: ShutdownMode; reason: string; origin: 'signal' }): Promise<unknown> }): void
+  /** The handlers come off; a stop kept for a leader that never came to lead is said, not asked. */
   off(): void
+}
+
+type Kept = { signal: NodeJS.Signals; mode: ShutdownMode; reason: string }
+
+const WHILE = 'while this standby took over the engine'
+
+/**
+ * What a signal during the takeover asks of the leader, given the strongest stop already kept: as
+ * a leader's own handlers would (`signals.ts`), TERM or INT a graceful shutdown and, during one, an
+ * escalation to emergency; USR2 an emergency; and during an emergency a request still made, so the
+ * shutdown records it as received and ignored.
+ */
+export function keptRequest(signal: NodeJS.Signals, under: ShutdownMode | undefined): Kept & { action: string } {
+  const emergency = signal === 'SIGUSR2'
+  if (under === 'emergency')
+    return {
+      signal,
+      mode: emergency ? 'emergency' : 'graceful',
+      reason: `${signal} received ${WHILE}, during the emergency shutdown kept`,
+      action: 'ignored: the emergency shutdown is kept already',
+    }
+  if (under === 'graceful')
+    return {
+      signal,
+      mode: 'emergency',
+      reason: emergency ? `${signal} received ${WHILE}, during the graceful shutdown kept` : `second ${signal} ${WHILE}, during the graceful shutdown kept`,
+      action: 'escalate to emergency',
+    }
+  return {
+    signal,
+    mode: emergency ? 'emergency' : 'graceful',
+    reason: `${signal} received ${WHILE}`,
+    action: `${emergency ? 'emergency' : 'graceful'} shutdown`,
+  }
 }
 
 /**
  * SIGTERM, SIGINT and SIGUSR2 sent to a standby, from its start until it leads. While it follows,
  * TERM or INT stops it following, and USR2 is said and ignored: a standby has no order to cancel
  * and leads nothing (Node's default for USR2 would end it at once, saying nothing). From the moment
- * it takes over until the leading haltd has its own handlers, a signal is the leader's to act on:
- * kept (TERM or INT a graceful stop, a second one or USR2 an emergency) and asked of the leader
- * once it leads, so it is recorded in the log like any other; a signal the leader's own handlers
- * already take is left to them.
+ * it holds the lease (catching up with the stream, then starting the leading haltd) until the
+ * leading haltd has its own handlers, it is the engine's leader and a signal is the leader's to act
+ * on: kept (`keptRequest`) and asked of the leader once it leads, so it is recorded in the log like
+ * any other; a signal the leader's own handlers already take is left to them.
  */
 export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Process = process): StandbySignals {
   let stopping = false
-  let kept: { signal: NodeJS.Signals; mode: ShutdownMode; reason: string } | undefined
+  const kept: Kept[] = []
+  const under = (): ShutdownMode | undefined => (kept.some((k) => k.mode === 'emergency') ? 'emergency' : kept.length > 0 ? 'graceful' : undefined)
   const on = (signal: NodeJS.Signals) => {
     const role = p.role()
     if (role === 'leader') {
       // the leading haltd's handlers are in place (a listener added since these): the signal is theirs
       if (target.listeners(signal).some((l) => !before.get(signal)!.has(l) && l !== own.get(signal))) return
-      const emergency = signal === 'SIGUSR2' || kept !== undefined
-      kept = { signal, mode: emergency ? 'emergency' : 'graceful', reason: `${signal} received while this standby took over the engine` }
-      p.onSignal(signal, `taking over the engine: the ${kept.mode} shutdown is asked of the leader once it leads`)
+      const { action, ...request } = keptRequest(signal, under())
+      kept.push(request)
+      p.onSignal(signal, `this instance holds the lease and is taking over the engine: ${action}, asked of the leader once it leads`)
       return
     }
     if (role === 'stopped') return p.onSignal(signal, 'ignored: the standby has stopped')
@@ -53,19 +89,22 @@ export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Proc
   const handlers = signals.map((s) => [s, () => on(s)] as const)
   const own = new Map<NodeJS.Signals, unknown>(handlers)
   for (const [s, h] of handlers) target.on(s, h)
-  const off = () => {
+  const unhook = () => {
     for (const [s, h] of handlers) target.off(s, h)
   }
   return {
-    off,
+    off() {
+      unhook()
+      for (const k of kept.splice(0)) p.onSignal(k.signal, `the ${k.mode} shutdown kept for the leader is not asked: this instance did not come to lead`)
+    },
     promoted(leader) {
-      off()
-      const asked = kept
-      kept = undefined
-      if (!asked) return
-      leader
-        .shutdown({ mode: asked.mode, reason: asked.reason, origin: 'signal' })
-        .catch((e: unknown) => p.onSignal(asked.signal, `the ${asked.mode} shutdown asked of the leader failed: ${e instanceof Error ? e.message : String(e)}`))
+      unhook()
+      for (const asked of kept.splice(0))
+        leader
+          .shutdown({ mode: asked.mode, reason: asked.reason, origin: 'signal' })
+          .catch((e: unknown) =>
+            p.onSignal(asked.signal, `the ${asked.mode} shutdown asked of the leader failed: ${e instanceof Error ? e.message : String(e)}`),
+          )
     },
   }
 }

@@ -5,7 +5,7 @@ import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
-import { acquireLease, declineOffer, LeaseHeld, LeaseValue, openLeaseBucket, readLease } from '../cluster/leadership/lease.js'
+import { acquireLease, declineOffer, LeaseHeld, LeaseValue, openLeaseBucket, readLease, type HeldLease } from '../cluster/leadership/lease.js'
 import { stepBudget } from '../core/handover/decider.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { startFollower, type Follower } from '../cluster/replication/follower.js'
@@ -157,6 +157,22 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     logger.warn({ engine, leader: stop.leader, runId: stop.runId, shutdownId: stop.shutdownId, exitCode: stop.exitCode }, `standby: ${message}`)
   }
   let taking = false
+  // a take of the lease on its way to the bucket, and the lease taken but not yet handed to the leading haltd
+  let acquiring: Promise<HeldLease> | undefined
+  let held: HeldLease | undefined
+  /**
+   * The lease back to the bucket, at the revision taken, where no leading haltd came to renew it:
+   * another standby, or the restarted primary, takes over at once instead of at its expiry.
+   */
+  const giveBack = async (lease: HeldLease, why: string) => {
+    held = undefined
+    try {
+      await kv.delete(engine, { previousSeq: lease.revision })
+      logger.warn({ engine, instance, epoch: lease.epoch, reason: why }, 'standby: gave the lease back: another instance may take over at once')
+    } catch (e) {
+      logger.error({ err: e, engine, epoch: lease.epoch, reason: why }, 'standby: could not give the lease back: it expires on its own')
+    }
+  }
   let resolvePromoted!: (h: Haltd) => void
   let rejectPromoted!: (e: unknown) => void
   const promoted = new Promise<Haltd>((resolve, reject) => {
@@ -214,13 +230,26 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     // caught up with the stream: a lease gone because the leader stopped the engine is left alone
     const stop = offer ? undefined : deliberateStop()
     if (stop) return stayStopped(stop)
-    let lease: Awaited<ReturnType<typeof acquireLease>>
+    // stopped while it caught up: it takes nothing
+    if (role !== 'standby') return
+    let lease: HeldLease
+    const acquired = acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log), ...(offer ? { seen: offer } : {}) })
+    acquiring = acquired
     try {
-      lease = await acquireLease(kv, { engine, instance, minEpoch: lastEpochIn(log), ...(offer ? { seen: offer } : {}) })
+      lease = await acquired
     } catch (e) {
       if (e instanceof LeaseHeld) return refuse(e.message)
       throw e
+    } finally {
+      acquiring = undefined
     }
+    // stopped while the take was on its way: `close` gives the lease back
+    if (role !== 'standby') return
+    // From here this instance is the engine's leader: a stop asked of it now is the leader's
+    // shutdown (the signals keep it until the leading haltd is up), never a standby's quiet exit.
+    role = 'leader'
+    held = lease
+    logger.warn({ engine, instance, epoch: lease.epoch, reason }, 'standby: took the lease; catching up with the stream before it leads')
     // the old leader's last events may still have been on their way: the lease is ours, so take them
     const streamLast = await following.catchUp(failover.handoverBudgetMs)
     await following.stop()
@@ -229,11 +258,12 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     stopWatching()
     // the leading haltd rewrites this instance's row (the same key) with role leader as it joins the fleet
     await registration?.stop()
-    role = 'leader'
     // the leading haltd listens on the same port
     await admin?.close()
     await watched.release()
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
+    // the leading haltd renews it from here, or says why it could not lead
+    held = undefined
     const haltd = await lead(config, {
       ...ports,
       logger,
@@ -272,6 +302,8 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     } catch (e) {
       if ((role as StandbyStatus['role']) === 'leader') {
         role = 'stopped'
+        // it took the lease but could not go on to lead: the lease goes back at once, not at its expiry
+        if (held) await giveBack(held, `it took the lease but could not start leading: ${e instanceof Error ? e.message : String(e)}`)
         rejectPromoted(e)
       } else refuse(`${doing}: ${e instanceof Error ? e.message : String(e)}`)
     } finally {
@@ -394,6 +426,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       if (role === 'leader') return
       role = 'stopped'
       stopWatching()
+      // a take already on its way when the stop came: what it took goes back before the link closes
+      const racing = await acquiring?.catch(() => undefined)
+      if (racing) await giveBack(racing, 'the standby was stopped while its take of the lease was on its way')
       await admin?.close()
       await registration?.stop()
       await following.stop()

@@ -31,17 +31,45 @@ describe('signals to a standby, until it leads', () => {
     ])
   })
 
-  it('given a standby taking over, a SIGTERM is kept for the leader and asked of it once it leads, a second signal making it an emergency, and the handlers come off', async () => {
+  it('given a standby holding the lease, a SIGTERM is kept for the leader and asked of it once it leads, a second signal escalating it as a leader would, and the handlers come off', async () => {
     const { said, stops, signals } = wire('leader')
     const listeners = process.listenerCount('SIGTERM')
     process.emit('SIGTERM', 'SIGTERM')
-    expect(said).toEqual(['SIGTERM: taking over the engine: the graceful shutdown is asked of the leader once it leads'])
     process.emit('SIGINT', 'SIGINT')
+    process.emit('SIGTERM', 'SIGTERM')
+    expect(said).toEqual([
+      'SIGTERM: this instance holds the lease and is taking over the engine: graceful shutdown, asked of the leader once it leads',
+      'SIGINT: this instance holds the lease and is taking over the engine: escalate to emergency, asked of the leader once it leads',
+      'SIGTERM: this instance holds the lease and is taking over the engine: ignored: the emergency shutdown is kept already, asked of the leader once it leads',
+    ])
     const asked: unknown[] = []
     signals.promoted({ shutdown: async (r) => asked.push(r) })
-    expect(asked).toEqual([{ mode: 'emergency', reason: 'SIGINT received while this standby took over the engine', origin: 'signal' }])
+    // in the order they came: the graceful shutdown, its escalation, and the request the emergency records as ignored
+    expect(asked).toEqual([
+      { mode: 'graceful', reason: 'SIGTERM received while this standby took over the engine', origin: 'signal' },
+      { mode: 'emergency', reason: 'second SIGINT while this standby took over the engine, during the graceful shutdown kept', origin: 'signal' },
+      { mode: 'graceful', reason: 'SIGTERM received while this standby took over the engine, during the emergency shutdown kept', origin: 'signal' },
+    ])
     expect(stops()).toBe(0)
     expect(process.listenerCount('SIGTERM')).toBe(listeners - 1)
+  })
+
+  it('given a standby holding the lease, SIGUSR2 is kept as an emergency', () => {
+    const { signals } = wire('leader')
+    process.emit('SIGUSR2', 'SIGUSR2')
+    const asked: unknown[] = []
+    signals.promoted({ shutdown: async (r) => asked.push(r) })
+    expect(asked).toEqual([{ mode: 'emergency', reason: 'SIGUSR2 received while this standby took over the engine', origin: 'signal' }])
+  })
+
+  it('given a stop kept for a leader that never came to lead (its takeover failed), taking the handlers off says the stop was not asked', () => {
+    const { said, signals } = wire('leader')
+    process.emit('SIGTERM', 'SIGTERM')
+    signals.off()
+    expect(said.at(-1)).toBe('SIGTERM: the graceful shutdown kept for the leader is not asked: this instance did not come to lead')
+    const asked: unknown[] = []
+    signals.promoted({ shutdown: async (r) => asked.push(r) })
+    expect(asked).toEqual([])
   })
 
   it('given an embedder listening for SIGTERM before the standby started, a SIGTERM during the takeover is still kept for the leader', () => {

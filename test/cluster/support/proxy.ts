@@ -4,12 +4,31 @@ import { freePort } from '../../support/nats-server.js'
 /**
  * A TCP proxy in front of a NATS server, so one engine's link can be cut while the others keep
  * theirs: `cut()` drops every connection through it and refuses new ones until `restore()`.
+ * `slow(ms)` holds each chunk the server sends for `ms` before passing it on (in order; `slow(0)`
+ * passes what arrives next at once, behind what is still held), so every answer to the instance
+ * behind it takes that long.
  */
-export type LinkProxy = { url: string; cut(): void; restore(): Promise<void>; close(): Promise<void> }
+export type LinkProxy = { url: string; cut(): void; restore(): Promise<void>; close(): Promise<void>; slow(ms: number): void }
+
+/** Writes to `to` each chunk `delay()` ms after it came, never before a chunk that came earlier. */
+function delayed(to: Socket, delay: () => number): (chunk: Buffer) => void {
+  const held: { at: number; chunk: Buffer }[] = []
+  let timer: NodeJS.Timeout | undefined
+  const pump = () => {
+    timer = undefined
+    while (held.length > 0 && held[0]!.at <= Date.now()) to.write(held.shift()!.chunk)
+    if (held.length > 0) timer = setTimeout(pump, held[0]!.at - Date.now())
+  }
+  return (chunk) => {
+    held.push({ at: Math.max(Date.now() + delay(), held.at(-1)?.at ?? 0), chunk })
+    if (!timer) pump()
+  }
+}
 
 export async function linkProxy(targetPort: number): Promise<LinkProxy> {
   const port = await freePort()
   const sockets = new Set<Socket>()
+  let delayMs = 0
   let server: Server | undefined
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -21,7 +40,10 @@ export async function linkProxy(targetPort: number): Promise<LinkProxy> {
           x.on('error', () => x.destroy())
         }
         client.pipe(upstream)
-        upstream.pipe(client)
+        upstream.on(
+          'data',
+          delayed(client, () => delayMs),
+        )
         client.on('close', () => upstream.destroy())
         upstream.on('close', () => client.destroy())
       })
@@ -42,5 +64,8 @@ export async function linkProxy(targetPort: number): Promise<LinkProxy> {
     cut: () => void stop(),
     restore: () => listen(),
     close: stop,
+    slow: (ms) => {
+      delayMs = ms
+    },
   }
 }
