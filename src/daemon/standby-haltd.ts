@@ -33,8 +33,10 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
         onSignal: (signal, action) => standby.logger.warn({ signal }, `${signal}: ${action}`),
       })
     : undefined
+  const offGaveBack = standby.onGaveBack((why) => signals?.gaveBack(why))
   const quit = () => {
     signals?.off()
+    offGaveBack()
     offLog()
   }
   standby.promoted.then(

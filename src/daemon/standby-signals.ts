@@ -17,6 +17,11 @@ export type StandbySignals = {
   promoted(leader: { shutdown(request: { mode: ShutdownMode; reason: string; origin: 'signal' }): Promise<unknown> }): void
   /** The handlers come off; a stop kept for a leader that never came to lead is said, not asked. */
   off(): void
+  /**
+   * The lease it took went back before it led, and it follows again: a stop kept for the leader
+   * is the operator's stop of this process still, so it stops following.
+   */
+  gaveBack(why: string): void
 }
 
 type Kept = { signal: NodeJS.Signals; mode: ShutdownMode; reason: string }
@@ -96,6 +101,15 @@ export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Proc
     off() {
       unhook()
       for (const k of kept.splice(0)) p.onSignal(k.signal, `the ${k.mode} shutdown kept for the leader is not asked: this instance did not come to lead`)
+    },
+    gaveBack(why) {
+      const asked = kept.splice(0)
+      if (asked.length === 0) return
+      const first = asked[0]!
+      if (stopping) return p.onSignal(first.signal, `the lease went back before this instance led (${why}): the standby is stopping already`)
+      stopping = true
+      p.onSignal(first.signal, `the lease went back before this instance led (${why}): the stop kept for the leader stops it following`)
+      p.stopFollowing()
     },
     promoted(leader) {
       unhook()

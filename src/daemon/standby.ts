@@ -74,6 +74,8 @@ export type Standby = {
   readonly admin: { url: string; token: string } | undefined
   /** Resolves with the leading haltd once this standby took over. */
   readonly promoted: Promise<Haltd>
+  /** The lease it took went back before it led (it could not catch up with the stream): it follows again. */
+  onGaveBack(listener: (why: string) => void): () => void
   /** Stop following (a standby that has not taken over); a promoted one is closed through its haltd. */
   close(): Promise<void>
 }
@@ -160,6 +162,7 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   // a take of the lease on its way to the bucket, and the lease taken but not yet handed to the leading haltd
   let acquiring: Promise<HeldLease> | undefined
   let held: HeldLease | undefined
+  const gaveBack = new Set<(why: string) => void>()
   /**
    * The lease back to the bucket, at the revision taken, where no leading haltd came to renew it:
    * another standby, or the restarted primary, takes over at once instead of at its expiry.
@@ -251,7 +254,19 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     held = lease
     logger.warn({ engine, instance, epoch: lease.epoch, reason }, 'standby: took the lease; catching up with the stream before it leads')
     // the old leader's last events may still have been on their way: the lease is ours, so take them
-    const streamLast = await following.catchUp(failover.handoverBudgetMs)
+    let streamLast: number
+    try {
+      streamLast = await following.catchUp(failover.handoverBudgetMs)
+    } catch (e) {
+      // not caught up, it cannot lead: the lease goes back at once and it follows again, to take
+      // the lease anew once it can (a lone standby gone would leave the engine with no leader)
+      const why = `it took the lease but could not catch up with the stream: ${e instanceof Error ? e.message : String(e)}`
+      await giveBack(lease, why)
+      role = 'standby'
+      refuse(why)
+      for (const listener of [...gaveBack]) listener(why)
+      return
+    }
     await following.stop()
     // every event the stream held when the lease was ours is in the log, each link checked
     const stored = following.status().state === 'stopped' && log.lastSeq >= streamLast
@@ -422,8 +437,28 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       return admin && role === 'standby' ? { url: admin.url, token: admin.token } : undefined
     },
     promoted,
+    onGaveBack(listener) {
+      gaveBack.add(listener)
+      return () => void gaveBack.delete(listener)
+    },
     async close() {
-      if (role === 'leader') return
+      if (role === 'leader') {
+        // taking over: closed through the haltd it becomes, or, the lease gone back, as a standby
+        let listener = () => {}
+        const back = new Promise<boolean>((resolve) => {
+          listener = () => resolve(false)
+          gaveBack.add(listener)
+        })
+        const led = await Promise.race([
+          promoted.then(
+            () => true,
+            () => true,
+          ),
+          back,
+        ])
+        gaveBack.delete(listener)
+        if (led) return
+      }
       role = 'stopped'
       stopWatching()
       // a take already on its way when the stop came: what it took goes back before the link closes

@@ -9,11 +9,12 @@ import { natsClientForFile } from './support/nats-client.js'
 import { linkProxy, type LinkProxy } from './support/proxy.js'
 
 /**
- * A standby stopped while its take of an expired lease is on its way to the bucket: the take may
- * land after the stop was asked. A standby asked to stop before it knew it held the lease stops,
- * and what its take wrote goes back to the bucket at once, so the engine does not wait out a lease
- * nobody renews. (A stop asked once it knows it holds the lease is the leader's shutdown instead:
- * takeover-signal-process.test.ts.)
+ * A lease a standby took but no leading haltd of it came to renew goes back to the bucket at once,
+ * so the engine does not wait out a lease nobody renews: a standby stopped while its take of an
+ * expired lease is on its way (the take may land after the stop was asked; a standby asked to stop
+ * before it knew it held the lease stops), and one that took it but could not catch up with the
+ * stream (it follows again, and takes the lease anew once it can). A stop asked once it knows it
+ * holds the lease is the leader's shutdown instead: takeover-signal-process.test.ts.
  */
 
 const LEASE_MS = 2_000
@@ -28,7 +29,7 @@ afterEach(async () => {
   for (const p of proxies.splice(0)) await p.close()
 })
 
-describe('a standby stopped while its take of the lease is on its way', { timeout: 30_000 }, () => {
+describe('a lease a standby took before it leads', { timeout: 30_000 }, () => {
   it('given the leader gone and the standby’s take written but not yet answered, when the standby is closed, then it does not lead, and gives the lease back at once, saying so', async () => {
     const engine = `taking-${Date.now()}`
     const proxy = await linkProxy(nats.node.port)
@@ -72,4 +73,37 @@ describe('a standby stopped while its take of the lease is on its way', { timeou
     expect(said.lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toContain('standby: gave the lease back: another instance may take over at once')
     expect(said.lines.join('\n')).toContain('the standby was stopped while its take of the lease was on its way')
   })
+
+  it('given the standby took the lease, when its link drops before it caught up with the stream, then it gives the lease back if it can, follows again, and once back takes the lease anew and leads', async () => {
+    const engine = `taking-${Date.now()}`
+    const proxy = await linkProxy(nats.node.port)
+    proxies.push(proxy)
+    const a = await pairs.primary(pairs.config(engine, 'a'))
+    const said = memoryDestination()
+    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', failover), {
+      ...quietPorts(),
+      logger: createLogger({ destination: said, level: 'warn' }),
+    })
+    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    const msgs = () => said.lines.map((l) => JSON.parse(l) as { msg: string; reason?: string })
+
+    proxy.slow(SLOW_MS)
+    await a.close()
+    // it took the lease; the answer to its catch-up is held by the proxy when the link drops
+    await until(
+      'the standby took the lease',
+      () => msgs().some((l) => l.msg === 'standby: took the lease; catching up with the stream before it leads'),
+      LEASE_MS * 4,
+    )
+    proxy.cut()
+    const refused = await until('the standby refused to lead', () => msgs().find((l) => l.msg === 'standby: not taking over'), 30_000, 50)
+    expect(refused.reason).toMatch(/^it took the lease but could not catch up with the stream: /)
+    expect(b.status()).toMatchObject({ role: 'standby', refused: refused.reason })
+
+    proxy.slow(0)
+    await proxy.restore()
+    const leader = pairs.closeAfter(await b.promoted)
+    const acquired = [...leader.log.read({ types: ['leadership.acquired'] })].map((e) => e.data as { instance: string; reason: string })
+    expect(acquired.map((d) => `${d.instance}:${d.reason}`)).toEqual(['a:startup', 'b:failover'])
+  }, 60_000)
 })

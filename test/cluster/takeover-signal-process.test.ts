@@ -106,7 +106,9 @@ describe('a signal to a standby that holds the lease and still catches up with t
       const { standby, s, end, lease, signalledAt, kept } = await signalInTheCatchUp([signal])
 
       // the signal came in the catch-up: after the take, before the leading haltd was started
-      expect(kept).toEqual([expect.stringMatching(new RegExp(`^haltd standby: ${signal}: this instance holds the lease and is taking over the engine: graceful shutdown`))])
+      expect(kept).toEqual([
+        expect.stringMatching(new RegExp(`^haltd standby: ${signal}: this instance holds the lease and is taking over the engine: graceful shutdown`)),
+      ])
       const keptAt = lineOf(standby, (l) => l === kept[0])
       expect(lineOf(standby, tookLease)).toBeLessThan(keptAt)
       expect(lineOf(standby, takingOver)).toBeGreaterThan(keptAt)

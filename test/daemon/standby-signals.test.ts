@@ -72,6 +72,26 @@ describe('signals to a standby, until it leads', () => {
     expect(asked).toEqual([])
   })
 
+  it('given a stop kept for the leader, when the lease goes back before the instance led (it could not catch up), then the stop stops it following, once', () => {
+    const { said, stops, at, signals } = wire('leader')
+    process.emit('SIGTERM', 'SIGTERM')
+    at.role = 'standby'
+    signals.gaveBack('it took the lease but could not catch up with the stream: timed out')
+    expect(stops()).toBe(1)
+    expect(said.at(-1)).toBe(
+      'SIGTERM: the lease went back before this instance led (it took the lease but could not catch up with the stream: timed out): the stop kept for the leader stops it following',
+    )
+    process.emit('SIGINT', 'SIGINT')
+    expect(stops()).toBe(1)
+  })
+
+  it('given no stop kept, when the lease goes back before the instance led, then it keeps following', () => {
+    const { said, stops, signals } = wire('leader')
+    signals.gaveBack('it took the lease but could not catch up with the stream: timed out')
+    expect(stops()).toBe(0)
+    expect(said).toEqual([])
+  })
+
   it('given an embedder listening for SIGTERM before the standby started, a SIGTERM during the takeover is still kept for the leader', () => {
     const embedders = () => {}
     process.on('SIGTERM', embedders)
