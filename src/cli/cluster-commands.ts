@@ -57,6 +57,7 @@ export async function runStandby(config: HaltdConfig): Promise<number> {
     stopFollowing: () => void standby.close().then(() => process.exit(0)),
     onSignal: (signal, action) => out(`haltd standby: ${signal}: ${action}`),
   })
+  standby.takeStopsFrom(() => signals.take())
   const offGaveBack = standby.onGaveBack((why) => signals.gaveBack(why))
   // as a leader does: a closed terminal must not end the standby, nor SIGUSR1 open an inspector in it
   const offStray = ignoreStraySignals(

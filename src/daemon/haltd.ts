@@ -310,6 +310,12 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       handover: () => handover?.current,
     })
     if (config.signals) uninstallSignals = installSignalHandlers(life.signalHandlers())
+    // a standby taking over was signalled an emergency before these handlers went in: asked now, as they would have
+    for (const stop of ports.takeover?.stops?.() ?? []) {
+      const h = life.signalHandlers()
+      if (stop.mode === 'emergency') h.halt(stop.reason)
+      h.request(stop.mode, stop.reason)
+    }
 
     // ── the admin API (up early: an operator can stop a slow startup) ────────────────────
     let startup: Haltd['startup'] | undefined

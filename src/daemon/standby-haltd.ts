@@ -33,6 +33,7 @@ export async function haltdAsStandby(config: HaltdConfig, ports: HaltdPorts, lea
         onSignal: (signal, action) => standby.logger.warn({ signal }, `${signal}: ${action}`),
       })
     : undefined
+  if (signals) standby.takeStopsFrom(() => signals.take())
   const offGaveBack = standby.onGaveBack((why) => signals?.gaveBack(why))
   const quit = () => {
     signals?.off()

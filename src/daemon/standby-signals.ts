@@ -15,6 +15,13 @@ export type StandbySignals = {
    * asked of the leading haltd in the order they came, recorded in its log as any signal's request is.
    */
   promoted(leader: { shutdown(request: { mode: ShutdownMode; reason: string; origin: 'signal' }): Promise<unknown> }): void
+  /**
+   * The stops kept so far where one is an emergency, taken once, all in the order they came: the
+   * leading haltd asks them of itself as its own handlers go in, its gate closed before its startup
+   * can trade (`HaltdPorts.takeover.stops`). A graceful stop alone is left to `promoted`: asked once
+   * the leader leads, its shutdown runs over venues its startup reconciled.
+   */
+  take(): Kept[]
   /** The handlers come off; a stop kept for a leader that never came to lead is said, not asked. */
   off(): void
   /**
@@ -24,7 +31,7 @@ export type StandbySignals = {
   gaveBack(why: string): void
 }
 
-type Kept = { signal: NodeJS.Signals; mode: ShutdownMode; reason: string }
+export type Kept = { signal: NodeJS.Signals; mode: ShutdownMode; reason: string }
 
 const WHILE = 'while this standby took over the engine'
 
@@ -101,6 +108,9 @@ export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Proc
     off() {
       unhook()
       for (const k of kept.splice(0)) p.onSignal(k.signal, `the ${k.mode} shutdown kept for the leader is not asked: this instance did not come to lead`)
+    },
+    take() {
+      return kept.some((k) => k.mode === 'emergency') ? kept.splice(0) : []
     },
     gaveBack(why) {
       const asked = kept.splice(0)

@@ -5,6 +5,7 @@ import type { ExchangeGateway } from '../exchanges/gateway.js'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
+import type { ShutdownMode } from '../events/primitives.js'
 import { acquireLease, declineOffer, LeaseHeld, LeaseValue, openLeaseBucket, readLease, type HeldLease } from '../cluster/leadership/lease.js'
 import { stepBudget } from '../core/handover/decider.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
@@ -74,6 +75,8 @@ export type Standby = {
   readonly admin: { url: string; token: string } | undefined
   /** Resolves with the leading haltd once this standby took over. */
   readonly promoted: Promise<Haltd>
+  /** Where the stops kept while it takes over are taken from (its signals), as the leading haltd's handlers go in. */
+  takeStopsFrom(source: () => readonly { mode: ShutdownMode; reason: string }[]): void
   /** The lease it took went back before it led (it could not catch up with the stream): it follows again. */
   onGaveBack(listener: (why: string) => void): () => void
   /** Stop following (a standby that has not taken over); a promoted one is closed through its haltd. */
@@ -163,6 +166,7 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
   let acquiring: Promise<HeldLease> | undefined
   let held: HeldLease | undefined
   const gaveBack = new Set<(why: string) => void>()
+  let stopsKept: (() => readonly { mode: ShutdownMode; reason: string }[]) | undefined
   /**
    * The lease back to the bucket, at the revision taken, where no leading haltd came to renew it:
    * another standby, or the restarted primary, takes over at once instead of at its expiry.
@@ -286,6 +290,7 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
         log,
         runner,
         leadership: { nc: link, kv, lease, reason, ...(handoverId ? { handoverId } : {}), ...(stored ? { streamSeq: log.lastSeq } : {}) },
+        stops: () => stopsKept?.() ?? [],
       },
     })
     resolvePromoted(haltd)
@@ -437,6 +442,9 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       return admin && role === 'standby' ? { url: admin.url, token: admin.token } : undefined
     },
     promoted,
+    takeStopsFrom(source) {
+      stopsKept = source
+    },
     onGaveBack(listener) {
       gaveBack.add(listener)
       return () => void gaveBack.delete(listener)

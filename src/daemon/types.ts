@@ -69,7 +69,17 @@ export type HaltdPorts = {
    * A standby taking over the engine: the log it followed with its projections, and the lease it
    * took. The daemon leads from where the log ends; no second log is opened.
    */
-  takeover?: { log: EventLog; runner: ProjectionRunner; leadership: TakenLeadership }
+  takeover?: {
+    log: EventLog
+    runner: ProjectionRunner
+    leadership: TakenLeadership
+    /**
+     * The stops a standby's signals kept while it took over that cannot wait for the startup (an
+     * emergency among them), taken once as the leading haltd's own signal handlers go in and asked
+     * of it then, in the order they came, its gate closed before its startup can trade.
+     */
+    stops?: () => readonly { mode: ShutdownMode; reason: string }[]
+  }
   /** This engine's role in its fleet row (the standby's leadership says which); 'leader' without it. */
   fleetRole?: () => 'leader' | 'standby'
 }

@@ -72,6 +72,25 @@ describe('signals to a standby, until it leads', () => {
     expect(asked).toEqual([])
   })
 
+  it('given only a graceful stop kept, the leading haltd takes nothing as its handlers go in: the stop is asked once it leads', () => {
+    const { signals } = wire('leader')
+    process.emit('SIGTERM', 'SIGTERM')
+    expect(signals.take()).toEqual([])
+    const asked: unknown[] = []
+    signals.promoted({ shutdown: async (r) => asked.push(r) })
+    expect(asked).toEqual([{ mode: 'graceful', reason: 'SIGTERM received while this standby took over the engine', origin: 'signal' }])
+  })
+
+  it('given an emergency among the stops kept, the leading haltd takes them all, in order, as its handlers go in, and nothing is left to ask once it leads', () => {
+    const { signals } = wire('leader')
+    process.emit('SIGTERM', 'SIGTERM')
+    process.emit('SIGUSR2', 'SIGUSR2')
+    expect(signals.take().map((k) => `${k.signal}:${k.mode}`)).toEqual(['SIGTERM:graceful', 'SIGUSR2:emergency'])
+    const asked: unknown[] = []
+    signals.promoted({ shutdown: async (r) => asked.push(r) })
+    expect(asked).toEqual([])
+  })
+
   it('given a stop kept for the leader, when the lease goes back before the instance led (it could not catch up), then the stop stops it following, once', () => {
     const { said, stops, at, signals } = wire('leader')
     process.emit('SIGTERM', 'SIGTERM')
