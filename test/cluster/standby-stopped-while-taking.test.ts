@@ -17,8 +17,9 @@ import { linkProxy, type LinkProxy } from './support/proxy.js'
  * holds the lease is the leader's shutdown instead: takeover-signal-process.test.ts.
  */
 
-const LEASE_MS = 2_000
-// each answer to the standby held this long: the take is written well before the standby hears of it
+const LEASE_MS = 3_000
+// each answer to the standby held this long: the take is written well before the standby hears of it,
+// and still within the quarter lease a request on the lease waits for its answer
 const SLOW_MS = 600
 const nats = natsForFile()
 const client = natsClientForFile(nats)
