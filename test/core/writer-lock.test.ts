@@ -245,6 +245,26 @@ describe('the writer lock file removed or replaced under a live writer', { timeo
     reader.close()
     log.close()
   })
+
+  it("given the lock file removed and the log's last event unreadable when the writer looks, the writer reports the lock lost naming the lock and why it could not read", () => {
+    const path = tempDb()
+    const log = openEventLog({ path })
+    log.append(mark())
+    rmSync(`${path}.lock`)
+    const intruder = new Database(path)
+    intruder.exec('ALTER TABLE events RENAME TO events_moved')
+    intruder.close()
+
+    const lost = log.checkFile()
+
+    expect(lost).toMatch(
+      new RegExp(
+        `^the writer lock ${path}\\.lock was removed while this process held it; it was locked again, but the log's last event could not be read to make sure no one wrote it meanwhile: .*events`,
+      ),
+    )
+    expect(() => log.append(mark(102))).toThrow(LogWriteFailed)
+    log.close()
+  })
 })
 
 describe('waiting out an unsettled lock file without blocking (settleWriterLock)', { timeout: 30_000 }, () => {

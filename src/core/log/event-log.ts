@@ -1345,7 +1345,7 @@ export class EventLog {
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e)
       return {
-        reason: `$checked.why; it was locked again, but the log's last event could not be read to make sure no one wrote it meanwhile: ${why}`,
+        reason: `${checked.why}; it was locked again, but the log's last event could not be read to make sure no one wrote it meanwhile: ${why}`,
         consequence,
       }
     }
