@@ -1,4 +1,5 @@
 import {
+  isPriced,
   killSwitch,
   openOrders,
   pnl,
@@ -12,7 +13,6 @@ import {
   type HaltdState,
   type ShutdownProgress,
 } from '../projections/index.js'
-import { marketKey } from '../projections/fact.js'
 import { recordedShutdownOptions, type ShutdownMode } from '../events/index.js'
 import type { AuditReport, OpenOrderRow, PnlSummary, PositionRow, ShutdownSummary } from './audit-report.js'
 import type { ReplayResult } from '../core/log/projection-runner.js'
@@ -65,8 +65,7 @@ export function shutdownSummary(s: ShutdownProgress): ShutdownSummary {
 }
 
 /** An open position on a market the log holds no price for: its unrealized P&L is unknown, not 0. */
-const unpricedIn = (state: HaltdState, p: { venue: string; symbol: string; qty: number }): boolean =>
-  p.qty !== 0 && !state.marks.has(marketKey(p.venue, p.symbol))
+const unpricedIn = (state: HaltdState, p: { venue: string; symbol: string; qty: number }): boolean => p.qty !== 0 && !isPriced(state, p.venue, p.symbol)
 
 export function positionRows(state: HaltdState): PositionRow[] {
   return positions(state).map((p) => ({
@@ -163,6 +162,7 @@ export function killSwitchSummary(state: HaltdState): { latched: boolean; reason
 export function replayView(state: HaltdState, notApplied: ReplayResult['notApplied'] = { total: 0, first: [] }) {
   const p = pnl(state)
   const trading = tradingState(state)
+  const unpriced = unpricedPositions(state)
   return {
     seq: state.seq,
     ts: state.ts,
@@ -183,7 +183,7 @@ export function replayView(state: HaltdState, notApplied: ReplayResult['notAppli
       peakEquity: p.peakEquity,
       maxDrawdown: p.maxDrawdown,
       byVenue: p.byVenue,
-      ...(unpricedPositions(state).length > 0 ? { unpriced: unpricedPositions(state) } : {}),
+      ...(unpriced.length > 0 ? { unpriced } : {}),
     },
     reconciliation: reconciliationTable(state),
     shutdowns: shutdowns(state).map(shutdownSummary),

@@ -1,5 +1,4 @@
-import { reconciliation, type HaltdState } from '../projections/index.js'
-import { marketKey } from '../projections/fact.js'
+import { isPriced, reconciliation, type HaltdState } from '../projections/index.js'
 import type { StrategyStatus } from '../strategies/index.js'
 import type { ShutdownController } from '../core/shutdown/controller.js'
 import type { VenueLatency } from './venue-health.js'
@@ -103,7 +102,7 @@ function statusPositions(s: HaltdState): DaemonStatus['positions'] {
         avgEntry: p.avgEntry,
         unrealized: p.unrealized,
         ...(amountStep !== undefined ? { amountStep } : {}),
-        ...(s.marks.has(marketKey(p.venue, p.symbol)) ? {} : { unpriced: true as const }),
+        ...(isPriced(s, p.venue, p.symbol) ? {} : { unpriced: true as const }),
       }
     })
 }

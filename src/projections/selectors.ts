@@ -12,6 +12,14 @@ import type { Anomaly } from './anomalies.js'
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
+/**
+ * Whether haltd holds a price for the market (a mark recorded): a position on one it does not (a
+ * market outside a venue's `symbols`, or none priced yet) has an unknown unrealized P&L, never 0.
+ */
+export function isPriced(state: HaltdState, venue: string, symbol: string): boolean {
+  return state.marks.has(marketKey(venue, symbol))
+}
+
 export function order(state: HaltdState, venue: string, clientOrderId: string): Order | undefined {
   return state.orders.get(orderKey(venue, clientOrderId))
 }

@@ -1,5 +1,4 @@
-import { exposures, isLive, reconciliation, type HaltdState, type Order } from '../../projections/index.js'
-import { marketKey } from '../../projections/fact.js'
+import { exposures, isLive, isPriced, reconciliation, type HaltdState, type Order } from '../../projections/index.js'
 import type { ShutdownWorld, WorldOrder, WorldPosition } from './types.js'
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -65,7 +64,7 @@ function buildWorld(state: HaltdState): ShutdownWorld {
   for (const p of exposures(state)) {
     if (Math.abs(p.qty) <= FLAT) continue
     const w: WorldPosition = { venue: p.venue, symbol: p.symbol, qty: p.qty, avgEntry: p.avgEntry, realized: p.realized, unrealized: p.unrealized }
-    if (!state.marks.has(marketKey(p.venue, p.symbol))) w.unpriced = true
+    if (!isPriced(state, p.venue, p.symbol)) w.unpriced = true
     const amountStep = state.venues.get(p.venue)?.markets.get(p.symbol)?.amountStep
     if (amountStep !== undefined) w.amountStep = amountStep
     w.fromFills = p.fromFills
