@@ -1,6 +1,7 @@
 import type { Side } from '../../events/primitives.js'
 import type { VenueBalance, VenuePosition } from '../gateway.js'
 import type { SymbolMarket } from './market.js'
+import type { SavedAccount } from './state-file.js'
 
 type Balance = { free: number; used: number }
 type Position = { qty: number; entryPrice: number }
@@ -22,10 +23,7 @@ export class SimAccount {
   }
 
   /** Puts back what a state file saved: these balances and positions, nothing else. */
-  restore(saved: {
-    balances: readonly { asset: string; free: number; used: number }[]
-    positions: readonly { symbol: string; qty: number; entryPrice: number }[]
-  }): void {
+  restore(saved: Pick<SavedAccount, 'balances' | 'positions'>): void {
     this.balances.clear()
     this.positions.clear()
     for (const b of saved.balances) this.balances.set(b.asset, { free: b.free, used: b.used })
