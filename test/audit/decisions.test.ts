@@ -120,6 +120,32 @@ describe('audit: decision replay re-derives every shutdown decision', () => {
       expect(report.shutdowns[0]!.escalatedAt).not.toBeNull()
     })
 
+    it('an ignored request as an older build recorded it (v1, one request, no count) audits clean and counts as one', async () => {
+      const path = await escalatedLog()
+      const db = new Database(path)
+      const seq = (db.prepare(`SELECT seq FROM events WHERE type = 'shutdown.request-ignored'`).get() as { seq: number }).seq
+      db.prepare('UPDATE events SET v = 1 WHERE seq = ?').run(seq)
+      rechain(db, seq)
+      db.close()
+
+      const report = auditFile(path)
+
+      expect(report.findings).toEqual([])
+      expect(report.shutdowns[0]).toMatchObject({ ignoredRequests: 1, ignored: [expect.objectContaining({ mode: 'graceful', seq, count: 1 })] })
+    })
+
+    it('requests alike recorded together with their count are re-decided with that count and counted each', async () => {
+      const path = await escalatedLog()
+      const seq = forge(path, 'shutdown.request-ignored', (d) => {
+        d.count = 7
+      })
+
+      const report = auditFile(path)
+
+      expect(report.findings).toEqual([])
+      expect(report.shutdowns[0]).toMatchObject({ ignoredRequests: 7, ignored: [expect.objectContaining({ seq, count: 7 })] })
+    })
+
     it('an emergency request recorded as ignored during a graceful shutdown is a divergence: the decider escalates it', async () => {
       const path = await escalatedLog()
       const seq = forge(path, 'shutdown.request-ignored', (d) => {

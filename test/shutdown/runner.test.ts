@@ -587,6 +587,33 @@ describe('emergency shutdown on three simulated venues', () => {
     expect(replayShutdownDecisions(r.log).divergences).toEqual([])
   })
 
+  it('a flood of requests during an emergency records the first of each kind as it comes and the rest together with their count, before the shutdown completes, and the audit re-decides them clean', async () => {
+    const r = rig({ faults: { alpha: { latency: 150 } } })
+    await r.rest(2)
+    const first = r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2', origin: 'signal' })
+    for (let i = 0; i < 40; i++) {
+      expect(r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM during emergency', origin: 'signal' }).status).toBe('ignored')
+      r.controller.requestShutdown({ mode: 'emergency', reason: 'SIGUSR2 during emergency', origin: 'signal' })
+    }
+    const report = await first.done
+
+    const ignored = r
+      .events()
+      .filter((e) => e.type === 'shutdown.request-ignored')
+      .map((e) => ({ seq: e.seq, ...dataOf<{ mode: string; reason: string; count?: number }>(e) }))
+    // each kind: one event as it came, then one with the 39 counted after it
+    expect(ignored.map((e) => [e.reason, e.count])).toEqual([
+      ['SIGTERM during emergency', undefined],
+      ['SIGUSR2 during emergency', undefined],
+      ['SIGTERM during emergency', 39],
+      ['SIGUSR2 during emergency', 39],
+    ])
+    const completed = r.events().find((e) => e.type === 'shutdown.completed')!
+    expect(ignored.every((e) => e.seq < completed.seq)).toBe(true)
+    expect(report.ignoredRequests).toBe(80)
+    expect(replayShutdownDecisions(r.log).divergences).toEqual([])
+  })
+
   it('a risk trigger with action EMERGENCY starts the emergency path and does not latch the switch twice', async () => {
     const r = rig()
     await r.rest(1)
