@@ -3,7 +3,7 @@ import { HaltdError } from '../events/errors.js'
 import type { Clock } from '../events/clock.js'
 import type { ExchangeGateway } from '../exchanges/gateway.js'
 import { UNREACHABLE, VenueError } from '../exchanges/errors.js'
-import { SimExchange } from '../exchanges/sim/index.js'
+import { SimExchange, SimStateUnsaved } from '../exchanges/sim/index.js'
 import type { TickerSource } from '../exchanges/ticker-source.js'
 import { simTickerSource } from '../exchanges/sim/ticker-source.js'
 import { applyUrlOverrides } from '../exchanges/ccxt/endpoints.js'
@@ -102,7 +102,8 @@ export async function buildVenues(input: {
   for (const v of input.venues) {
     if (v.kind === 'sim') {
       const { kind: _k, name, feedMs, ...sim } = v
-      const gw = new SimExchange({ ...sim, venue: name, clock })
+      // a state file fallen behind is said, not only kept in `unsaved`: a restart then would find the venue as it was
+      const gw = new SimExchange({ ...sim, venue: name, clock, onUnsaved: (why) => input.onError(new SimStateUnsaved(why)) })
       venues.set(name, health.wrap(gw))
       sources.push(
         simTickerSource(

@@ -134,7 +134,8 @@ describe('a simulated venue with a state file outlives the object that ran it', 
     async () => {
       if ('skipped' in disk) return
       const file = join(disk.dir, 'venues')
-      const s = sim(file)
+      const told: string[] = []
+      const s = sim(file, { onUnsaved: (why) => told.push(why) })
       disk.fill()
       const placed: string[] = []
       for (let i = 0; i < 300 && s.unsaved === undefined; i++) {
@@ -143,12 +144,16 @@ describe('a simulated venue with a state file outlives the object that ran it', 
       }
       expect(s.unsaved).toContain(file)
       expect(s.unsaved).toMatch(/full/)
+      // and says so once, however many saves fail after it
+      await s.submit({ clientOrderId: id(), symbol: BTC, side: 'buy', type: 'limit', qty: 0.001, price: 40_000 }).then((a) => placed.push(a.clientOrderId))
+      expect(told).toEqual([s.unsaved])
       // a cancel still reaches it: its storage is not the client's problem
       expect(await s.cancel({ clientOrderId: placed[0]!, symbol: BTC })).toMatchObject({ outcome: 'canceled' })
 
       rmSync(join(disk.dir, 'filler'))
       await s.cancel({ clientOrderId: placed[1]!, symbol: BTC })
       expect(s.unsaved).toBeUndefined()
+      expect(told).toHaveLength(1)
       const again = new SimExchange({ venue: 'binance-sim', seed: 42, mode: 'derivatives', symbols: SYMBOLS, stateFile: file })
       made.push(again)
       const open = (await again.fetchOpenOrders()).map((o) => o.clientOrderId)

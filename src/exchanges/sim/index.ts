@@ -1,4 +1,5 @@
 export { SimExchange, type SimExchangeOptions } from './sim-exchange.js'
 export { Faults } from './faults.js'
+export { SimStateUnsaved } from './state-file.js'
 export { FaultConfig, Latency, SimConfig, SimMethod, SimSymbolConfig, InvalidSimConfig } from './config.js'
 export type { Ticker } from './market.js'

@@ -30,7 +30,14 @@ import { SymbolMarket, type Ticker } from './market.js'
 import { SimStateFile, type SavedAccount, type SavedOrder, type SavedSim } from './state-file.js'
 
 /** Construction options; see SimConfig for every field. The clock stamps tickers and drives the 429 token bucket. */
-export type SimExchangeOptions = z.input<typeof SimConfig> & { clock?: Clock }
+export type SimExchangeOptions = z.input<typeof SimConfig> & {
+  clock?: Clock
+  /**
+   * Told once when the state file falls behind the venue (a save failed), with why; again only
+   * after a save has caught up and another fails. Without it the fall is seen only in `unsaved`.
+   */
+  onUnsaved?: (why: string) => void
+}
 
 type Tif = 'GTC' | 'IOC' | 'FOK' | 'PO'
 
@@ -105,11 +112,13 @@ export class SimExchange implements ExchangeGateway {
   private outbox: OrderUpdate[] = []
   private depth = 0
   private saveProblem: string | undefined
+  private readonly onUnsaved: ((why: string) => void) | undefined
   /** True when the venue came back from its state file, false when it started afresh. */
   readonly restored: boolean
 
   constructor(options: SimExchangeOptions) {
-    const { clock, ...rest } = options
+    const { clock, onUnsaved, ...rest } = options
+    this.onUnsaved = onUnsaved
     this.cfg = parseOrThrow(SimConfig, rest)
     this.venue = this.cfg.venue
     this.mode = this.cfg.mode
@@ -616,12 +625,22 @@ export class SimExchange implements ExchangeGateway {
         this.touched.clear()
         this.saveProblem = undefined
       } catch (e) {
+        const behind = this.saveProblem === undefined
         this.saveProblem = `${this.venue}: its state could not be saved to ${this.store.file} (${e instanceof Error ? e.message : String(e)}): a restart now would find it as it was before`
+        if (behind) this.tellUnsaved(this.saveProblem)
       }
     }
     const out = this.outbox
     this.outbox = []
     for (const u of out) this.deliver(u)
+  }
+
+  private tellUnsaved(why: string): void {
+    try {
+      this.onUnsaved?.(why)
+    } catch {
+      // the listener's trouble: the venue answers on either way
+    }
   }
 
   /** Why the state file is behind the venue, while it is; undefined when it holds all (or there is none). */

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { closeSync, openSync } from 'node:fs'
 import { z } from 'zod'
+import { HaltdError } from '../../events/errors.js'
 import { InvalidSimConfig } from './config.js'
 
 /** One order as the simulated venue keeps it, resting or done (a lookup after a restart still finds it). */
@@ -34,6 +35,13 @@ export const SavedAccount = z.strictObject({
 export type SavedAccount = z.infer<typeof SavedAccount>
 
 export type SavedSim = { account: SavedAccount; orders: SavedOrder[] }
+
+/** A simulated venue's state file fell behind the venue (a save failed): it answers on from memory, and a restart now would find what the file last held. */
+export class SimStateUnsaved extends HaltdError {
+  constructor(why: string) {
+    super('SIM_STATE_UNSAVED', why)
+  }
+}
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS sim_account (venue TEXT PRIMARY KEY, json TEXT NOT NULL);
