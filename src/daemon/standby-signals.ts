@@ -123,12 +123,16 @@ export function installStandbySignals(p: StandbySignalPorts, target: NodeJS.Proc
     },
     promoted(leader) {
       unhook()
-      for (const asked of kept.splice(0))
-        leader
-          .shutdown({ mode: asked.mode, reason: asked.reason, origin: 'signal' })
-          .catch((e: unknown) =>
-            p.onSignal(asked.signal, `the ${asked.mode} shutdown asked of the leader failed: ${e instanceof Error ? e.message : String(e)}`),
-          )
+      for (const asked of kept.splice(0)) {
+        const failed = (e: unknown) =>
+          p.onSignal(asked.signal, `the ${asked.mode} shutdown asked of the leader failed: ${e instanceof Error ? e.message : String(e)}`)
+        // a leader that refuses at once (it has stopped already) throws rather than rejects
+        try {
+          leader.shutdown({ mode: asked.mode, reason: asked.reason, origin: 'signal' }).catch(failed)
+        } catch (e) {
+          failed(e)
+        }
+      }
     },
   }
 }

@@ -111,6 +111,18 @@ describe('signals to a standby, until it leads', () => {
     expect(said).toEqual([])
   })
 
+  it('given a leader that refuses at once (it has stopped already), the refusal is said, never thrown', () => {
+    const { said, signals } = wire('leader')
+    process.emit('SIGTERM', 'SIGTERM')
+    const refusing = {
+      shutdown: (): Promise<unknown> => {
+        throw new Error('haltd is stopping: its shutdown has completed')
+      },
+    }
+    expect(() => signals.promoted(refusing)).not.toThrow()
+    expect(said.at(-1)).toBe('SIGTERM: the graceful shutdown asked of the leader failed: haltd is stopping: its shutdown has completed')
+  })
+
   it('given an embedder listening for SIGTERM before the standby started, a SIGTERM during the takeover is still kept for the leader', () => {
     const embedders = () => {}
     process.on('SIGTERM', embedders)
