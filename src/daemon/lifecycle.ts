@@ -2,7 +2,7 @@ import type { EventEmitter } from 'eventemitter3'
 import { HaltdError } from '../events/errors.js'
 import type { Origin, ShutdownMode } from '../events/primitives.js'
 import type { OrderGate } from '../core/execution/gate.js'
-import type { ShutdownController, ShutdownHandle } from '../core/shutdown/controller.js'
+import { requestKind, type ShutdownController, type ShutdownHandle } from '../core/shutdown/controller.js'
 import { EXIT } from '../core/shutdown/exit-codes.js'
 import type { EventLog } from '../core/log/event-log.js'
 import type { ProjectionRunner } from '../core/log/projection-runner.js'
@@ -258,7 +258,7 @@ export function createLifecycle(input: LifecycleInput): DaemonLifecycle {
       logger.warn({ shutdownId: w.shutdownId }, `shutdown escalated to emergency while it waits for handover ${w.handover.handoverId}: ${reason}`)
       abortFor(w, reason)
     } else {
-      const kind = JSON.stringify([mode, origin, reason])
+      const kind = requestKind({ mode, origin, reason })
       const seen = w.unchanged.get(kind)
       if (seen) seen.count++
       else w.unchanged.set(kind, { mode, reason, origin, count: 1 })

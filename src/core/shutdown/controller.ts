@@ -66,7 +66,7 @@ export class ShutdownController {
       const handle = { shutdownId: running.shutdownId, status: escalated ? 'escalated' : 'ignored', done: this.activeDone } as const
       if (!escalated) {
         // A request like one recorded already (a flood of signals) is counted, and recorded with the others alike within a moment
-        const kind = this.ignoredKinds.get(kindOf(req))
+        const kind = this.ignoredKinds.get(requestKind(req))
         if (kind) {
           kind.waiting++
           this.ignoredTimer ??= setTimeout(() => this.recordIgnored(), IGNORED_COALESCE_MS).unref()
@@ -75,7 +75,7 @@ export class ShutdownController {
       }
       this.appendRequest(running, events)
       // the first of its kind counts as recorded once the log took it
-      if (!escalated) this.ignoredKinds.set(kindOf(req), { request: req, waiting: 0 })
+      if (!escalated) this.ignoredKinds.set(requestKind(req), { request: req, waiting: 0 })
       return handle
     }
     const shutdownId = request.shutdownId ?? this.ids.next()
@@ -158,7 +158,8 @@ export class ShutdownController {
 /** How long ignored requests alike are counted before they are recorded together. */
 export const IGNORED_COALESCE_MS = 1_000
 
-const kindOf = (r: ShutdownRequest): string => JSON.stringify([r.mode, r.origin, r.reason])
+/** What makes requests alike, to be counted together: the same mode, origin and reason. */
+export const requestKind = (r: ShutdownRequest): string => JSON.stringify([r.mode, r.origin, r.reason])
 
 /** Where an unfinished shutdown stands: what the daemon logs and resumes on startup. */
 export type ResumePoint = {
