@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { Kvm } from '@nats-io/kv'
 import { afterEach, describe, expect, it } from 'vitest'
 import { activateFleetKillSwitch, FleetKillSwitchRefused, fleetKillSwitchHistory, resetFleetKillSwitch } from '../../src/cluster/fleet/control.js'
 import { openEventLog } from '../../src/core/log/event-log.js'
@@ -94,6 +95,32 @@ describe('the fleet kill switch', { timeout: 30_000 }, () => {
         FleetKillSwitchRefused,
       )
       await expect(resetFleetKillSwitch(op.buckets.control, { ...operator, reason: 'nothing set' })).rejects.toThrow(/not set/)
+    } finally {
+      await op.nc.close()
+    }
+  })
+
+  it('given two operators activating at once, one is written and the other refused as written meanwhile; a write the bucket refuses for another reason is not said to be anyone else’s', async () => {
+    const op = await operatorView(nats.url)
+    try {
+      const known = new Set<string>()
+      const activate = (reason: string) => activateFleetKillSwitch(op.buckets.control, { ...operator, action: 'HALTED', engines: 'all', reason, known })
+      // both read the key before either writes: compare-and-set lets one through
+      const both = await Promise.allSettled([activate('desk one'), activate('desk two')])
+      expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+      const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult
+      expect(refused.reason).toBeInstanceOf(FleetKillSwitchRefused)
+      expect(String(refused.reason.message)).toContain('written by someone else meanwhile')
+
+      // a bucket that takes no value this large: the write fails, and it says why, not that someone else wrote
+      const tiny = await new Kvm(op.nc).create(`tiny-${Date.now()}`, { history: 5, maxValueSize: 64 })
+      const failed = await activateFleetKillSwitch(tiny, { ...operator, action: 'HALTED', engines: 'all', reason: 'too large', known }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      )
+      expect(failed).toBeInstanceOf(Error)
+      expect(failed).not.toBeInstanceOf(FleetKillSwitchRefused)
+      expect(failed!.message).not.toContain('someone else')
     } finally {
       await op.nc.close()
     }

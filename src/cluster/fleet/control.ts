@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { JetStreamApiCodes } from '@nats-io/jetstream'
 import type { KV } from '@nats-io/kv'
 import { z } from 'zod'
 import { HaltdError } from '../../events/errors.js'
@@ -225,6 +226,8 @@ export async function activateFleetKillSwitch(
     if (now === null || now.operation !== 'PUT') await control.create(KILL_SWITCH_KEY, text)
     else await control.update(KILL_SWITCH_KEY, text, now.revision)
   } catch (e) {
+    // only the compare-and-set's refusal says another wrote the key; any other failure is its own
+    if (!writtenMeanwhile(e)) throw e
     throw new FleetKillSwitchRefused(
       `the fleet kill switch was written by someone else meanwhile; read it (haltd fleet status) and activate again if still needed (${e instanceof Error ? e.message : String(e)})`,
     )
@@ -269,6 +272,12 @@ function checked(value: unknown): FleetKillSwitch {
 /** The value checked, and signed where the bucket's handle has the fleet key. */
 function signedBy(control: KV, value: unknown): FleetKillSwitch {
   return signed(checked(value), fleetKeyOf(control))
+}
+
+/** Whether a write was refused because the key's entry is no longer the one it was to be written over (compare-and-set). */
+const writtenMeanwhile = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | undefined)?.code
+  return code === JetStreamApiCodes.StreamWrongLastSequence || code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
 }
 
 /**
