@@ -53,6 +53,18 @@ describe('a simulated venue with a state file outlives the object that ran it', 
     expect([resting.venueOrderId, gone.venueOrderId]).not.toContain(next.venueOrderId)
   })
 
+  it('given resting orders placed in an order their ids do not sort in, when the venue is made again, then it holds them in the order they came (their time priority)', async () => {
+    const file = join(tempDir(), 'venues')
+    const before = sim(file)
+    for (const clientOrderId of ['hd-zulu', 'hd-alpha', 'hd-mike'])
+      await before.submit({ clientOrderId, symbol: BTC, side: 'buy', type: 'limit', qty: 0.001, price: 50_000 })
+    const listed = (await before.fetchOpenOrders()).map((o) => o.clientOrderId)
+    expect(listed).toEqual(['hd-zulu', 'hd-alpha', 'hd-mike'])
+
+    const after = sim(file)
+    expect((await after.fetchOpenOrders()).map((o) => o.clientOrderId)).toEqual(listed)
+  })
+
   it('given no state file yet, the venue starts afresh, says so, and makes the file readable by the owner only', () => {
     const file = join(tempDir(), 'venues')
     const s = sim(file)

@@ -95,14 +95,21 @@ export class SimStateFile {
     return new SimStateFile(file, venue)
   }
 
-  /** What this venue saved last, or undefined when it never saved here. A damaged row is an error naming it. */
+  /**
+   * What this venue saved last, or undefined when it never saved here. A damaged row is an error
+   * naming it. Orders come back in the order they were first saved (an upsert keeps its row), so
+   * resting orders keep their time priority across a restart.
+   */
   load(): SavedSim | undefined {
     try {
       const row = this.db.prepare('SELECT json FROM sim_account WHERE venue = ?').get(this.venue) as { json: string } | undefined
       if (!row) return undefined
       const account = parse(SavedAccount, row.json, `${this.file}: ${this.venue}'s account`)
       const orders = (
-        this.db.prepare('SELECT client_order_id, json FROM sim_orders WHERE venue = ?').all(this.venue) as { client_order_id: string; json: string }[]
+        this.db.prepare('SELECT client_order_id, json FROM sim_orders WHERE venue = ? ORDER BY rowid').all(this.venue) as {
+          client_order_id: string
+          json: string
+        }[]
       ).map((r) => parse(SavedOrder, r.json, `${this.file}: ${this.venue}'s order ${r.client_order_id}`))
       return { account, orders }
     } catch (e) {
