@@ -112,6 +112,19 @@ describe('a simulated venue with a state file outlives the object that ran it', 
     expect(await after.fetchOrder({ clientOrderId: o.clientOrderId, symbol: BTC })).toMatchObject({ status: 'canceled' })
   })
 
+  it('given a cancel-all-after armed when the venue was closed (a clean exit), when it comes back after its time, then its orders were canceled: the countdown ran on at the venue', async () => {
+    const file = join(tempDir(), 'venues')
+    const clock = manualClock(1_000_000)
+    const before = sim(file, { clock })
+    const o = await before.submit({ clientOrderId: id(), symbol: BTC, side: 'buy', type: 'limit', qty: 0.001, price: 50_000 })
+    await before.armDeadMansSwitch(60_000)
+    await before.close()
+
+    clock.advance(61_000)
+    const after = sim(file, { clock })
+    expect(await after.fetchOrder({ clientOrderId: o.clientOrderId, symbol: BTC })).toMatchObject({ status: 'canceled' })
+  })
+
   it('given a cancel-all-after still counting, when the venue comes back in time, then its orders rest and it stays armed', async () => {
     const file = join(tempDir(), 'venues')
     const clock = manualClock(1_000_000)

@@ -279,6 +279,10 @@ export class SimExchange implements ExchangeGateway {
   /** Stops the feed and the countdown and answers every call still waiting; idempotent. */
   close(): Promise<void> {
     if (!this.runner.closed) {
+      // saved as it stands, its dead man's switch still armed: the venue a state file keeps outlives
+      // this object, and a countdown (or a cancel on disconnect) goes on there, as at a real venue
+      this.commit()
+      this.store?.close()
       this.runner.closed = true
       this.stopFeed()
       this.disarm()
@@ -286,8 +290,6 @@ export class SimExchange implements ExchangeGateway {
       this.updateHandlers.clear()
       this.connectionHandlers.clear()
       this.tickerHandlers.clear()
-      this.commit()
-      this.store?.close()
     }
     return Promise.resolve()
   }
@@ -619,7 +621,8 @@ export class SimExchange implements ExchangeGateway {
    * `unsaved` says why the file is behind, and the next change saves everything changed since.
    */
   private commit(): void {
-    if (this.store) {
+    // once closed, the file holds what the venue held at its close
+    if (this.store && !this.runner.closed) {
       try {
         this.store.save(this.savedAccount(), [...this.touched].map(saved))
         this.touched.clear()
