@@ -251,7 +251,9 @@ stop        asks each running engine for its procedure (graceful, or --emergency
             engine gave none). An engine the fleet knows but cannot see now (STALE or GONE: cut
             from NATS, or dead) is asked too: it acts on the request when it sees the fleet again,
             within --valid-for (default 900 s), unless it restarted since the request; it is listed
-            as pending, not followed, and counts as giving no exit code
+            as pending, not followed, and counts as giving no exit code. With the fleet key, a name
+            known only by NOT TRUSTED rows is not asked; it is named, and counts as giving no exit
+            code too (haltd cannot tell whether such an engine runs)
 
 ${NATS_HELP}`,
   run: async (args) => {
@@ -304,18 +306,20 @@ ${NATS_HELP}`,
         validForMs: validFor === undefined ? undefined : validFor * 1000,
       } as const
       const timeoutMs = (flags.timeout ?? 120) * 1000
-      const { outcomes, pending } = await withFleet(
+      const { outcomes, pending, untrusted } = await withFleet(
         flags,
         async (op) => {
-          const { id, engines, pending, validUntil } = await op.stop(input)
+          const { id, engines, pending, untrusted, validUntil } = await op.stop(input)
           out(engines.length === 0 ? 'no running engine in the fleet' : `asked ${engines.length} engine(s) for their ${mode} shutdown: ${engines.join(', ')}`)
           if (pending.length > 0) out(`pending until ${validUntil}, out of view (each acts on it when it sees the fleet again): ${pending.join(', ')}`)
-          return { outcomes: await op.follow({ id, engines, timeoutMs, onOutcome: (o) => out(outcomeLine(o)) }), pending }
+          if (untrusted.length > 0)
+            out(`not asked, known only by rows NOT TRUSTED (not signed under the fleet key; haltd fleet status says why): ${untrusted.join(', ')}`)
+          return { outcomes: await op.follow({ id, engines, timeoutMs, onOutcome: (o) => out(outcomeLine(o)) }), pending, untrusted }
         },
         // following the engines takes up to --timeout; asking them and the rest, the usual deadline
         timeoutMs + COMMAND_DEADLINE_MS,
       )
-      return outcomes.reduce((worst, o) => Math.max(worst, o.exitCode ?? 1), pending.length > 0 ? 1 : 0)
+      return outcomes.reduce((worst, o) => Math.max(worst, o.exitCode ?? 1), pending.length + untrusted.length > 0 ? 1 : 0)
     }
     throw new UsageError("expected 'status', 'killswitch' or 'stop' (haltd fleet --help)")
   },

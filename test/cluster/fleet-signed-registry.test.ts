@@ -107,6 +107,8 @@ describe('registry rows in a fleet that signs', { timeout: 30_000 }, () => {
       const asked = await requestFleetStop(keyed, { ...operator, mode: 'graceful', reason: 'desk closing' })
       expect(asked.engines).toEqual(['sreg-a'])
       expect(asked.pending).toEqual([])
+      // and the unsigned name is said to be left out, not passed over in silence
+      expect(asked.untrusted).toEqual(['sreg-ghost'])
       expect(await h.exited).toBe(0)
     } finally {
       clearInterval(keep)

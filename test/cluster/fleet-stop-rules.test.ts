@@ -51,6 +51,16 @@ describe('whom a fleet stop asks', () => {
       { engine: 'e', reachable: true, row: row('e', 'STANDBY'), ageMs: 10 },
       { engine: 'e', reachable: true, row: row('e', 'HALTED'), ageMs: 10 },
     ]
-    expect(stopTargets(fleet)).toEqual({ engines: ['a', 'e'], pending: ['b', 'c'] })
+    expect(stopTargets(fleet)).toEqual({ engines: ['a', 'e'], pending: ['b', 'c'], untrusted: [] })
+  })
+
+  it('names the engines known only by rows the fleet key does not vouch for, without asking them; a forged row beside a real one names nothing', () => {
+    const fleet: FleetMember[] = [
+      { engine: 'a', reachable: true, row: row('a', 'RUNNING'), ageMs: 10, signature: 'signed' },
+      { engine: 'a', reachable: false, row: row('a', 'STOPPED'), ageMs: 10, why: 'forged', signature: 'forged' },
+      { engine: 'ghost', reachable: false, row: row('ghost', 'RUNNING'), ageMs: 10, why: 'unsigned', signature: 'unsigned' },
+      { engine: 'old', reachable: false, why: 'unsigned', signature: 'unsigned' },
+    ]
+    expect(stopTargets(fleet)).toEqual({ engines: ['a'], pending: [], untrusted: ['ghost', 'old'] })
   })
 })

@@ -21,13 +21,16 @@ export type FleetOperator = {
   history(): Promise<FleetKillSwitch[]>
   activate(input: { by: string; action: FleetAction; engines: EngineScope; reason: string }): Promise<FleetKillSwitch>
   reset(input: { by: string; reason: string }): Promise<FleetKillSwitch>
-  /** `engines` are followed to their exit; `pending` cannot see the fleet now and act on it when they do, until `validUntil`. */
+  /**
+   * `engines` are followed to their exit; `pending` cannot see the fleet now and act on it when they do, until `validUntil`;
+   * `untrusted` are named only by rows the fleet key does not vouch for, and are not asked.
+   */
   stop(input: {
     by: string
     mode: 'graceful' | 'emergency'
     reason: string
     validForMs?: number | undefined
-  }): Promise<{ id: string; engines: string[]; pending: string[]; validUntil: string }>
+  }): Promise<{ id: string; engines: string[]; pending: string[]; untrusted: string[]; validUntil: string }>
   follow(input: { id: string; engines: readonly string[]; timeoutMs: number; onOutcome: (o: StopOutcome) => void }): Promise<StopOutcome[]>
 }
 
@@ -45,8 +48,8 @@ export function fleetOperator(buckets: FleetBuckets, where: Omit<Issued, 'by'>):
     },
     reset: (input) => resetFleetKillSwitch(buckets.control, { ...where, ...input }),
     async stop(input) {
-      const { request, engines, pending } = await requestFleetStop(buckets, { ...where, ...input })
-      return { id: request.id, engines, pending, validUntil: request.validUntil ?? request.at }
+      const { request, engines, pending, untrusted } = await requestFleetStop(buckets, { ...where, ...input })
+      return { id: request.id, engines, pending, untrusted, validUntil: request.validUntil ?? request.at }
     },
     follow: (input) => followFleetStop(buckets, input),
   }

@@ -74,23 +74,25 @@ export function readFleetStop(text: string, engine: string, key?: Buffer): { req
  * Whom a fleet stop asks: `engines`, those with a fresh row that have not stopped (followed to
  * their exit), and `pending`, those the fleet knows but cannot see now (a stale row, or none left):
  * an engine cut from NATS finds the request when it sees the fleet again. An engine whose rows all
- * say it stopped is not asked.
+ * say it stopped is not asked. `untrusted` names those known only by rows the fleet key does not
+ * vouch for: not asked, and not known to have stopped either.
  */
-export function stopTargets(all: readonly FleetMember[]): { engines: string[]; pending: string[] } {
+export function stopTargets(all: readonly FleetMember[]): { engines: string[]; pending: string[]; untrusted: string[] } {
   // a row the fleet's key does not vouch for says nothing of its engine: not that it stopped, nor that it exists
   const fleet = all.filter(vouched)
   const names = [...new Set(fleet.map((m) => m.engine))]
   const engines = names.filter((e) => fleet.some((m) => m.engine === e && m.reachable && m.row.state !== 'STOPPED'))
   const pending = names.filter((e) => !engines.includes(e) && !fleet.some((m) => m.engine === e && m.row?.state === 'STOPPED'))
-  return { engines, pending }
+  const untrusted = [...new Set(all.filter((m) => !vouched(m) && !names.includes(m.engine)).map((m) => m.engine))]
+  return { engines, pending, untrusted }
 }
 
 /** Ask each engine for its procedure: one request, written under each engine's stop key, those out of view included. */
 export async function requestFleetStop(
   buckets: FleetBuckets,
   input: Issued & { mode: 'graceful' | 'emergency'; reason: string; validForMs?: number | undefined },
-): Promise<{ request: FleetStopRequest; engines: string[]; pending: string[] }> {
-  const { engines, pending } = stopTargets(await readFleet({ ...buckets, now: Date.now() }))
+): Promise<{ request: FleetStopRequest; engines: string[]; pending: string[]; untrusted: string[] }> {
+  const { engines, pending, untrusted } = stopTargets(await readFleet({ ...buckets, now: Date.now() }))
   const now = Date.now()
   const id = randomUUID()
   const request = (engine?: string) =>
@@ -107,7 +109,7 @@ export async function requestFleetStop(
     })
   // one request per engine, each naming its engine under the signature
   await Promise.all([...engines, ...pending].map((engine) => buckets.control.put(stopKey(engine), JSON.stringify(request(engine)))))
-  return { request: request(), engines, pending }
+  return { request: request(), engines, pending, untrusted }
 }
 
 /** The request checked, and signed where the bucket's handle has the fleet key. */
