@@ -2,6 +2,7 @@ import { reconciliationClaim } from '../../projections/index.js'
 import type { AuditReport, Finding, OutcomeVerdict, PnlSummary, ShutdownOutcome, ShutdownSummary, VenueEvidenceRow } from '../audit-report.js'
 import { exposureWords } from '../shutdown-outcomes.js'
 import { clock, duration, iso, money, num } from './format.js'
+import { unpricedClause } from '../../core/shutdown/report.js'
 
 /**
  * The report's tables as header + rows of strings, once, for every tabular renderer (text,
@@ -260,10 +261,7 @@ export function pnlWords(p: PnlSummary): string {
 }
 
 /** What unrealized and net leave out: the open positions with no price, whose P&L is unknown. */
-export function unpricedWords(unpriced: readonly string[] | undefined): string {
-  if (!unpriced || unpriced.length === 0) return ''
-  return ` (not counting ${unpriced.length} UNPRICED position(s), the log holding no price for them: ${unpriced.slice(0, 5).join(', ')}${unpriced.length > 5 ? ', …' : ''})`
-}
+export const unpricedWords = (unpriced: readonly string[] | undefined): string => unpricedClause(unpriced ?? [], 'the log holding')
 
 /** What happened during one shutdown, in one line. */
 export function activityLine(o: ShutdownOutcome): string {

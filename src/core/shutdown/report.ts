@@ -280,13 +280,17 @@ export function formatShutdownReport(report: ShutdownReport): string {
  * unknown, never 0. Empty where every open position is priced.
  */
 export function unpricedNote(positions: readonly Pick<WorldPosition, 'venue' | 'symbol' | 'qty' | 'unpriced'>[]): string {
-  const unpriced = positions.filter((p) => p.unpriced && p.qty !== 0)
+  const unpriced = positions.filter((p) => p.unpriced && p.qty !== 0).map((p) => `${p.venue} ${p.symbol}`)
+  return unpricedClause(unpriced, 'haltd having')
+}
+
+/**
+ * The words a P&L total takes for the open positions (`venue symbol`) it leaves out, `whose` price
+ * is missing (`haltd having`, `the log holding`): the first five named. Empty where there are none.
+ */
+export function unpricedClause(unpriced: readonly string[], whose: string): string {
   if (unpriced.length === 0) return ''
-  const named = unpriced
-    .slice(0, 5)
-    .map((p) => `${p.venue} ${p.symbol}`)
-    .join(', ')
-  return ` (not counting ${unpriced.length} UNPRICED position(s), haltd having no price for them: ${named}${unpriced.length > 5 ? ', …' : ''})`
+  return ` (not counting ${unpriced.length} UNPRICED position(s), ${whose} no price for them: ${unpriced.slice(0, 5).join(', ')}${unpriced.length > 5 ? ', …' : ''})`
 }
 
 /** The canceled orders whose final fill is unknown, in words: never to be read as none filled. */
