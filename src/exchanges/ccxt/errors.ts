@@ -49,6 +49,11 @@ const isA = (e: unknown, ...names: string[]): boolean => {
 /** Binance-style `"code":-2011` inside ccxt's message, kept for the record. */
 const venueCodeOf = (message: string): string | undefined => /"code"\s*:\s*"?(-?\d+)/.exec(message)?.[1]
 
+/** The ccxt ids of one venue family: each family's answers read alike whichever of its ids ccxt was made with. */
+const BINANCE = ['binance', 'binanceusdm', 'binancecoinm', 'binanceus']
+const BYBIT = ['bybit', 'bybiteu', 'bybitid']
+const OKX = ['okx', 'okxus', 'myokx']
+
 /**
  * Each venue family's own "system error / busy / timed out, try again" answers that ccxt leaves a
  * refusal class (a plain `ExchangeError`, or `InvalidOrder`/`BadRequest` for a few), by the ccxt
@@ -62,16 +67,16 @@ const venueCodeOf = (message: string): string | undefined => /"code"\s*:\s*"?(-?
 const SERVER_ERRORS: readonly { ids: readonly string[]; answer: RegExp }[] = [
   // -1001 internal error (a plain ExchangeError on Portfolio Margin), -1006/-1007 "execution
   // status unknown" (plain ExchangeError on options), and the rest of Binance's server family
-  { ids: ['binance', 'binanceusdm', 'binancecoinm', 'binanceus'], answer: /"code"\s*:\s*"?(-1000|-1001|-1004|-1006|-1007|-1008)(?!\d)/ },
+  { ids: BINANCE, answer: /"code"\s*:\s*"?(-1000|-1001|-1004|-1006|-1007|-1008)(?!\d)/ },
   // 5004 and 10000 server timeout, 10016 system error, 170001/131201 internal error, 170032 network
   // error, 170146/170147 order creation/cancellation timeout, 170191 "cannot cancel, try again
   // later", 170234 and 340099 system/server error
   {
-    ids: ['bybit', 'bybiteu', 'bybitid'],
+    ids: BYBIT,
     answer: /"(?:retCode|ret_code)"\s*:\s*"?(5004|10000|10016|131201|170001|170032|170146|170147|170191|170234|340099)(?!\d)/,
   },
   // 63999 internal system error
-  { ids: ['okx', 'okxus', 'myokx'], answer: /"s?[cC]ode"\s*:\s*"?63999(?!\d)/ },
+  { ids: OKX, answer: /"s?[cC]ode"\s*:\s*"?63999(?!\d)/ },
   { ids: ['krakenfutures'], answer: /"(?:error|message)"\s*:\s*"(Server Error|unknownError)"/ },
   { ids: ['coinbase'], answer: /"error"\s*:\s*"internal_server_error"/ },
   // 11094 internal_server_error
@@ -87,9 +92,9 @@ const SERVER_ERRORS: readonly { ids: readonly string[]; answer: RegExp }[] = [
  * other, holding the venue's calls, never taken for the request's own fault.
  */
 const RATE_LIMIT_ANSWERS: readonly { ids: readonly string[]; answer: RegExp }[] = [
-  { ids: ['binance', 'binanceusdm', 'binancecoinm', 'binanceus'], answer: /"code"\s*:\s*"?(-1003|-1015)(?!\d)/ },
-  { ids: ['bybit', 'bybiteu', 'bybitid'], answer: /"(?:retCode|ret_code)"\s*:\s*"?170005(?!\d)/ },
-  { ids: ['okx', 'okxus', 'myokx'], answer: /"s?[cC]ode"\s*:\s*"?50061(?!\d)/ },
+  { ids: BINANCE, answer: /"code"\s*:\s*"?(-1003|-1015)(?!\d)/ },
+  { ids: BYBIT, answer: /"(?:retCode|ret_code)"\s*:\s*"?170005(?!\d)/ },
+  { ids: OKX, answer: /"s?[cC]ode"\s*:\s*"?50061(?!\d)/ },
 ]
 
 /**
@@ -100,8 +105,8 @@ const RATE_LIMIT_ANSWERS: readonly { ids: readonly string[]; answer: RegExp }[] 
  * to tell, as an unknown order's is.
  */
 const NOT_OPEN_ANSWERS: readonly { ids: readonly string[]; answer: RegExp }[] = [
-  { ids: ['binance', 'binanceusdm', 'binancecoinm', 'binanceus'], answer: /"code"\s*:\s*"?-2011(?!\d)/ },
-  { ids: ['bybit', 'bybiteu', 'bybitid'], answer: /"(?:retCode|ret_code)"\s*:\s*"?(110008|110010|170142|170143)(?!\d)/ },
+  { ids: BINANCE, answer: /"code"\s*:\s*"?-2011(?!\d)/ },
+  { ids: BYBIT, answer: /"(?:retCode|ret_code)"\s*:\s*"?(110008|110010|170142|170143)(?!\d)/ },
 ]
 
 /** Whether a ccxt error filed as a refusal carries one of the venue's answers in `table`. */
