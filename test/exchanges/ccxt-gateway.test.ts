@@ -22,9 +22,15 @@ afterEach(async () => {
 type Setup = { client?: ClientOptions; gateway?: Partial<CcxtGatewayOptions> }
 type Rig = { venue: FakeBinance; exchange: Exchange; gateway: CcxtGateway; errors: VenueError[] }
 
+/**
+ * The real ccxt class, its own request-weight limiter off: these tests are of the gateway, and the
+ * limiter (ccxt's, on in haltd's venues) would only space their calls out by the venue's weights,
+ * seconds for a listing of every open order. test/exchanges/ccxt-manners.test.ts runs with it on.
+ */
 async function rig(kind: 'futures' | 'spot', setup: Setup = {}): Promise<Rig> {
   const venue = await startFakeBinance()
-  const exchange = kind === 'futures' ? await fakeBinanceUsdm(venue, setup.client) : await fakeBinanceSpot(venue, setup.client)
+  const client: ClientOptions = { enableRateLimit: false, ...setup.client }
+  const exchange = kind === 'futures' ? await fakeBinanceUsdm(venue, client) : await fakeBinanceSpot(venue, client)
   const errors: VenueError[] = []
   const gateway = new CcxtGateway({
     venue: kind === 'futures' ? 'binanceusdm' : 'binance',
