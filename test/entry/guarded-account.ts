@@ -23,12 +23,15 @@ export async function fakeBinance(): Promise<FakeBinance> {
   return venue
 }
 
-/** A gateway to the fake venue's USD-M futures account told of the market `symbols`, its shutdown calls on a connection of their own; `extra` adds to its options. */
+/**
+ * A gateway to the fake venue's USD-M futures account told of the market `symbols`, its shutdown calls on a connection of their own
+ * (limiters off: ccxt would space its account-wide lists seconds apart by Binance's weights); `extra` adds to its options.
+ */
 export async function usdmGateway(venue: FakeBinance, symbols: string[], extra: Partial<CcxtGatewayOptions> = {}): Promise<CcxtGateway> {
   return new CcxtGateway({
     venue: 'binanceusdm',
-    exchange: await fakeBinanceUsdm(venue),
-    shutdownExchange: await fakeBinanceUsdm(venue),
+    exchange: await fakeBinanceUsdm(venue, { enableRateLimit: false }),
+    shutdownExchange: await fakeBinanceUsdm(venue, { enableRateLimit: false }),
     symbols,
     ...extra,
   })
