@@ -34,7 +34,8 @@ async function binance(o: { options?: ShutdownOptionsInput; afterFirstList?: (ve
     if ((init.method ?? 'GET') === 'GET' && new URL(url).pathname === '/fapi/v1/openOrders' && lists++ === 0) o.afterFirstList?.(venue)
     return answer
   }
-  const exchange = await fakeBinanceUsdm(venue, { config: { fetchImplementation } })
+  // ccxt's limiter off: by Binance's weights it would hold each open-order list for seconds
+  const exchange = await fakeBinanceUsdm(venue, { enableRateLimit: false, config: { fetchImplementation } })
   // cancels order by order, so each one the venue no longer has is answered -2011 on its own
   const gateway = new CcxtGateway({
     venue: VENUE,
