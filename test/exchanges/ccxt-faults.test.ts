@@ -12,10 +12,11 @@ afterEach(async () => {
 
 type Rig = { venue: FakeBinance; exchange: Exchange; gateway: CcxtGateway }
 
+/** The real ccxt class, its request-weight limiter off unless `client` turns it on: by Binance's weights it would hold a listing of every open order for seconds. */
 async function rig(kind: 'futures' | 'spot', client: ClientOptions = {}, options: Partial<CcxtGatewayOptions> = {}): Promise<Rig> {
   const venue = await startFakeBinance()
   const make = kind === 'futures' ? fakeBinanceUsdm : fakeBinanceSpot
-  const exchange = await make(venue, client)
+  const exchange = await make(venue, { enableRateLimit: false, ...client })
   const gateway = new CcxtGateway({
     venue: kind === 'futures' ? 'binanceusdm' : 'binance',
     exchange,
