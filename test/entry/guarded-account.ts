@@ -67,13 +67,14 @@ export async function guardianOver(
 }
 
 /**
- * A guardian over the fake venue's spot account, told of the markets `symbols`, and the engine on
- * its own order entry over REST; `prepare` sets the venue up before haltd connects to it.
+ * A guardian over the fake venue's spot account, told of the markets `symbols` (ccxt's limiter off, as
+ * for `usdmGateway`), and the engine on its own order entry over REST; `prepare` sets the venue up before haltd connects to it.
  */
 export async function guardedSpotAccount(symbols: string[], prepare: (venue: FakeBinance) => void = () => undefined) {
   const venue = await fakeBinance()
   prepare(venue)
-  const gateway = new CcxtGateway({ venue: 'binance', exchange: await fakeBinanceSpot(venue, { ws: true }), symbols, pollIntervalMs: 100 })
+  const exchange = await fakeBinanceSpot(venue, { ws: true, enableRateLimit: false })
+  const gateway = new CcxtGateway({ venue: 'binance', exchange, symbols, pollIntervalMs: 100 })
   const h = await guardianOver(gateway)
   // the engine, on its own order entry, over REST
   const engine = await fakeBinanceSpot(venue)
