@@ -20,7 +20,21 @@ export type LeadershipReason = 'startup' | 'handover' | 'failover'
  * the stream's last seq, which its log holds, every link checked as it followed (so the stream's
  * checks at start are not asked again on the way to opening the gate).
  */
-export type TakenLeadership = { nc: NatsConnection; kv: KV; lease: HeldLease; reason: LeadershipReason; handoverId?: string; streamSeq?: number }
+export type TakenLeadership = {
+  nc: NatsConnection
+  kv: KV
+  lease: HeldLease
+  reason: LeadershipReason
+  handoverId?: string
+  streamSeq?: number
+  /**
+   * Where the lease was renewed since its take (a standby's keeper, through its catch-up and the
+   * leader's start): stops that renewing, once a renewal on its way landed, and gives the lease as
+   * it is now (its revision, its last renewal), so this leader's keeper renews on from there with no
+   * gap and no second writer. Throws when the lease changed hands meanwhile: this instance must not lead.
+   */
+  handOverRenewal?: () => Promise<HeldLease>
+}
 
 /** This haltd among the others: its link, and the lease it holds (with `failover` configured). */
 export type ClusterSeat = {
@@ -88,10 +102,11 @@ export async function joinCluster(input: {
 }
 
 /**
- * Lead: record the takeover (`leadership.acquired`, its epoch one above any before), renew the lease,
- * and fence the gate on it. Losing the lease halts trading for good in this run.
+ * Lead: take over renewing the lease from whoever renewed it since its take, record the takeover
+ * (`leadership.acquired`, its epoch one above any before), renew the lease, and fence the gate on it.
+ * Losing the lease halts trading for good in this run.
  */
-export function lead(input: {
+export async function lead(input: {
   seat: ClusterSeat
   taken: TakenLeadership
   config: NonNullable<HaltdConfig['failover']>
@@ -100,8 +115,10 @@ export function lead(input: {
   logger: Logger
   onError: (e: unknown) => void
   onLost: (reason: string) => void
-}): Leadership {
+}): Promise<Leadership> {
   const { seat, taken, log, gate, logger } = input
+  // before the takeover is recorded: a lease that changed hands since its take is not led
+  const lease = (await taken.handOverRenewal?.()) ?? taken.lease
   // an expired lease is gone from the bucket: the log still says who led
   const previous = taken.lease.previous ?? lastLeaderIn(log).instance
   log.append({
@@ -117,7 +134,7 @@ export function lead(input: {
   })
   const leadership = keepLeadership({
     kv: taken.kv,
-    lease: taken.lease,
+    lease,
     leaseMs: input.config.leaseMs,
     marginMs: fenceMarginOf(input.config),
     onLost: (reason, holder) => {

@@ -124,7 +124,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
     }
     const leadership =
       seat?.taken && config.failover
-        ? lead({ seat, taken: seat.taken, config: config.failover, log, gate, logger, onError, onLost: haltOnLostLeadership })
+        ? await lead({ seat, taken: seat.taken, config: config.failover, log, gate, logger, onError, onLost: haltOnLostLeadership })
         : undefined
     if (leadership) cleanups.push(() => leadership.stop())
     const replication =

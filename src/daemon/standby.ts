@@ -7,6 +7,8 @@ import { systemClock, uuidIds } from '../events/clock.js'
 import { HaltdError } from '../events/errors.js'
 import type { ShutdownMode } from '../events/primitives.js'
 import { acquireLease, declineOffer, LeaseHeld, LeaseValue, openLeaseBucket, readLease, type HeldLease } from '../cluster/leadership/lease.js'
+import { fenceMarginOf } from '../cluster/leadership/config.js'
+import { keepLeadership, type Leadership } from '../cluster/leadership/keeper.js'
 import { stepBudget } from '../core/handover/decider.js'
 import { instanceOf, openNatsLink } from '../cluster/link.js'
 import { startFollower, type Follower } from '../cluster/replication/follower.js'
@@ -162,9 +164,10 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     logger.warn({ engine, leader: stop.leader, runId: stop.runId, shutdownId: stop.shutdownId, exitCode: stop.exitCode }, `standby: ${message}`)
   }
   let taking = false
-  // a take of the lease on its way to the bucket, and the lease taken but not yet handed to the leading haltd
+  // a take of the lease on its way to the bucket, and the keeper renewing the lease taken until the
+  // leading haltd's own keeper takes the renewing over
   let acquiring: Promise<HeldLease> | undefined
-  let held: HeldLease | undefined
+  let held: Leadership | undefined
   const gaveBack = new Set<(why: string) => void>()
   let stopsKept: (() => readonly { mode: ShutdownMode; reason: string }[]) | undefined
   /**
@@ -172,13 +175,24 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
    * another standby, or the restarted primary, takes over at once instead of at its expiry.
    */
   const giveBack = async (lease: HeldLease, why: string) => {
-    held = undefined
     try {
       await kv.delete(engine, { previousSeq: lease.revision })
       logger.warn({ engine, instance, epoch: lease.epoch, reason: why }, 'standby: gave the lease back: another instance may take over at once')
     } catch (e) {
       logger.error({ err: e, engine, epoch: lease.epoch, reason: why }, 'standby: could not give the lease back: it expires on its own')
     }
+  }
+  /** Stop renewing the lease taken and, unless it changed hands meanwhile, give it back at the revision it holds now. */
+  const release = async (keeper: Leadership, why: string) => {
+    held = undefined
+    await keeper.stop()
+    if (keeper.lost === undefined) await giveBack(keeper.lease(), why)
+  }
+  /** It took the lease but will not lead: it follows again, to take the lease anew once it can, and says why. */
+  const followAgain = (why: string) => {
+    role = 'standby'
+    refuse(why)
+    for (const listener of [...gaveBack]) listener(why)
   }
   let resolvePromoted!: (h: Haltd) => void
   let rejectPromoted!: (e: unknown) => void
@@ -255,22 +269,42 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     // From here this instance is the engine's leader: a stop asked of it now is the leader's
     // shutdown (the signals keep it until the leading haltd is up), never a standby's quiet exit.
     role = 'leader'
-    held = lease
+    // Renewed from its take, as a leader's keeper renews it, through the catch-up and the leading
+    // haltd's start (each may take longer than the lease), until that haltd's keeper takes it over.
+    let lost!: (why: string) => void
+    const lostNow = new Promise<{ lost: string }>((resolve) => {
+      lost = (why) => resolve({ lost: why })
+    })
+    const keeper = keepLeadership({
+      kv,
+      lease,
+      leaseMs: failover.leaseMs,
+      marginMs: fenceMarginOf(failover),
+      onLost: (why) => lost(why),
+      onRenewError: (e) => logger.warn({ err: e, engine, epoch: lease.epoch }, 'standby: a renewal of the lease it took failed; it tries again'),
+    })
+    held = keeper
     logger.warn({ engine, instance, epoch: lease.epoch, reason }, 'standby: took the lease; catching up with the stream before it leads')
     // the old leader's last events may still have been on their way: the lease is ours, so take them
-    let streamLast: number
+    let caughtUp: number | { lost: string }
+    const catchingUp = following.catchUp(failover.handoverBudgetMs)
+    catchingUp.catch(() => {})
     try {
-      streamLast = await following.catchUp(failover.handoverBudgetMs)
+      caughtUp = await Promise.race([catchingUp, lostNow])
     } catch (e) {
       // not caught up, it cannot lead: the lease goes back at once and it follows again, to take
       // the lease anew once it can (a lone standby gone would leave the engine with no leader)
       const why = `it took the lease but could not catch up with the stream: ${e instanceof Error ? e.message : String(e)}`
-      await giveBack(lease, why)
-      role = 'standby'
-      refuse(why)
-      for (const listener of [...gaveBack]) listener(why)
-      return
+      await release(keeper, why)
+      return followAgain(why)
     }
+    // the lease changed hands while it caught up: another instance leads, and this one must not
+    const lostWhy = typeof caughtUp === 'number' ? keeper.lost : caughtUp.lost
+    if (lostWhy !== undefined) {
+      held = undefined
+      return followAgain(`it took the lease but lost it before it could lead: ${lostWhy}`)
+    }
+    const streamLast = caughtUp as number
     await following.stop()
     // every event the stream held when the lease was ours is in the log, each link checked
     const stored = following.status().state === 'stopped' && log.lastSeq >= streamLast
@@ -281,15 +315,28 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
     await admin?.close()
     await watched.release()
     logger.warn({ engine, instance, epoch: lease.epoch, reason, previous: lease.previous }, 'standby: taking over the engine')
-    // the leading haltd renews it from here, or says why it could not lead
-    held = undefined
+    // the leading haltd's keeper renews it from the revision this keeper reached, or it says why it could not lead
+    const handOverRenewal = async () => {
+      held = undefined
+      await keeper.stop()
+      if (keeper.lost !== undefined) throw new HaltdError('LEASE_LOST', `it took the lease but lost it before it could lead: ${keeper.lost}`)
+      return keeper.lease()
+    }
     const haltd = await lead(config, {
       ...ports,
       logger,
       takeover: {
         log,
         runner,
-        leadership: { nc: link, kv, lease, reason, ...(handoverId ? { handoverId } : {}), ...(stored ? { streamSeq: log.lastSeq } : {}) },
+        leadership: {
+          nc: link,
+          kv,
+          lease,
+          reason,
+          ...(handoverId ? { handoverId } : {}),
+          ...(stored ? { streamSeq: log.lastSeq } : {}),
+          handOverRenewal,
+        },
         stops: () => stopsKept?.() ?? [],
       },
     })
@@ -323,7 +370,7 @@ export async function startStandby(input: HaltdConfigInput | HaltdConfig, ports:
       if ((role as StandbyStatus['role']) === 'leader') {
         role = 'stopped'
         // it took the lease but could not go on to lead: the lease goes back at once, not at its expiry
-        if (held) await giveBack(held, `it took the lease but could not start leading: ${e instanceof Error ? e.message : String(e)}`)
+        if (held) await release(held, `it took the lease but could not start leading: ${e instanceof Error ? e.message : String(e)}`)
         rejectPromoted(e)
       } else refuse(`${doing}: ${e instanceof Error ? e.message : String(e)}`)
     } finally {

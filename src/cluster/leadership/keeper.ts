@@ -79,10 +79,18 @@ export function keepLeadership(input: {
     if (renewing !== undefined || lost !== undefined) return
     renewing = renewOnce()
   }
+  const every = Math.max(50, Math.floor(input.leaseMs / 4))
   const start = () => {
-    timer = setInterval(renew, Math.max(50, Math.floor(input.leaseMs / 4)))
+    // the first renewal a quarter lease after the last one confirmed, wherever that was made (a
+    // standby's renewals through its catch-up): the cadence runs on across a handover of the renewing
+    const first = Math.min(every, Math.max(0, every - (now() - lease.confirmedAt)))
+    timer = setTimeout(() => {
+      timer = setInterval(renew, every)
+      renew()
+    }, first)
   }
   const stop = () => {
+    // a pending first renewal or the interval: Node clears either with the same call
     if (timer) clearInterval(timer)
     timer = undefined
   }

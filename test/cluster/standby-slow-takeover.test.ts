@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { LeaseValue, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
+import { natsForFile } from '../support/nats-for-file.js'
+import { until } from '../support/until.js'
+import { instanceConfig, pairsForFile, quietPorts } from './support/instances.js'
+import { natsClientForFile } from './support/nats-client.js'
+import { linkProxy, type LinkProxy } from './support/proxy.js'
+
+/**
+ * A standby is the engine's leader from its take of the lease on; its catch-up with the stream and
+ * the start of its leading haltd may last longer than the lease. The lease is renewed all along,
+ * as a leader's keeper renews it, and the leading haltd's keeper renews on from there: it never
+ * expires, and no other standby takes it.
+ */
+
+const LEASE_MS = 1_500
+// each of the standby's questions how far the stream goes is answered this late (its other
+// requests, its lease's among them, in time): its catch-up after the take outlasts the lease
+const HOLD_MS = 2_500
+const nats = natsForFile()
+const client = natsClientForFile(nats)
+const failover = { leaseMs: LEASE_MS, fenceMarginMs: 375 }
+const pairs = pairsForFile(nats, failover)
+const proxies: LinkProxy[] = []
+afterEach(async () => {
+  for (const p of proxies.splice(0)) await p.close()
+})
+
+describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () => {
+  it('given the leader gone and the stream answering the standby’s catch-up late, when it takes over, then its lease is renewed through the catch-up and by its leading haltd, never expires, and a second standby never takes it', async () => {
+    const engine = `slow-take-${Date.now()}`
+    const proxy = await linkProxy(nats.node.port)
+    proxies.push(proxy)
+    const a = await pairs.primary(pairs.config(engine, 'a'))
+    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', failover), quietPorts())
+    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
+    const watcher = await kv.watch({ key: engine })
+    const writes: { at: number; operation: string; instance?: string; epoch?: number }[] = []
+    void (async () => {
+      for await (const e of watcher) {
+        const parsed = e.operation === 'PUT' ? LeaseValue.safeParse(e.json()) : undefined
+        const lease = parsed?.success ? { instance: parsed.data.instance, epoch: parsed.data.epoch } : {}
+        writes.push({ at: performance.now(), operation: e.operation, ...lease })
+      }
+    })()
+
+    // given the leader gone, and the stream's answers to how far it goes held back from the standby
+    proxy.hold('stream_info_response', HOLD_MS)
+    await a.close()
+    const took = await until('the standby’s take in the bucket', () => writes.find((w) => w.instance === 'b'), LEASE_MS * 8)
+    // and a second standby, on a link of its own, watching for the lease to expire
+    const c = await pairs.standby(pairs.config(engine, 'c'), quietPorts())
+
+    // when the standby leads, its catch-up having lasted longer than the lease
+    const leader = pairs.closeAfter(await b.promoted)
+    const ledAt = performance.now()
+    proxy.hold(undefined)
+    expect(ledAt - took.at).toBeGreaterThan(LEASE_MS)
+    // and its leading haltd has led for two leases more
+    await new Promise((r) => setTimeout(r, LEASE_MS * 2))
+    watcher.stop()
+
+    // then every write since the take is the standby's own at its epoch, each within the lease of the last
+    const since = writes.slice(writes.indexOf(took))
+    expect(since.every((w) => w.operation === 'PUT' && w.instance === 'b' && w.epoch === took.epoch)).toBe(true)
+    const gaps = since.slice(1).map((w, i) => w.at - since[i]!.at)
+    expect(Math.max(...gaps)).toBeLessThan(LEASE_MS)
+    // renewed through the catch-up, before its leading haltd was up, and by that haltd after
+    expect(since.filter((w) => w.at > took.at && w.at < ledAt).length).toBeGreaterThanOrEqual(2)
+    expect(since.filter((w) => w.at > ledAt).length).toBeGreaterThanOrEqual(2)
+    expect(await readLease(kv, engine)).toMatchObject({ value: { instance: 'b', epoch: took.epoch } })
+    expect([...leader.log.read({ types: ['leadership.lost'] })]).toEqual([])
+    expect(c.status()).toMatchObject({ role: 'standby', leader: { instance: 'b', epoch: took.epoch } })
+  })
+})
