@@ -10,7 +10,8 @@ import { linkProxy, type LinkProxy } from './support/proxy.js'
  * A standby is the engine's leader from its take of the lease on; its catch-up with the stream and
  * the start of its leading haltd may last longer than the lease. The lease is renewed all along,
  * as a leader's keeper renews it, and the leading haltd's keeper renews on from there: it never
- * expires, and no other standby takes it.
+ * expires, and no other standby takes it. The catch-up, the stream's answer included, takes no
+ * longer than the handover budget.
  */
 
 const LEASE_MS = 1_500
@@ -72,5 +73,27 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
     expect(await readLease(kv, engine)).toMatchObject({ value: { instance: 'b', epoch: took.epoch } })
     expect([...leader.log.read({ types: ['leadership.lost'] })]).toEqual([])
     expect(c.status()).toMatchObject({ role: 'standby', leader: { instance: 'b', epoch: took.epoch } })
+  })
+
+  it('given the stream answering how far it goes later than the handover budget, when the lease is gone, then the standby does not take it and says the stream did not answer within the budget; once the stream answers in time, it takes over', async () => {
+    const engine = `slow-take-${Date.now()}`
+    const proxy = await linkProxy(nats.node.port)
+    proxies.push(proxy)
+    const a = await pairs.primary(pairs.config(engine, 'a'))
+    const budget = { ...failover, handoverBudgetMs: 1_000 }
+    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', budget), quietPorts())
+    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+
+    // given answers held longer than the budget, and shorter than the client's own 5 s request timeout
+    proxy.hold('stream_info_response', 4_000)
+    await a.close()
+    const refused = await until('the standby refused to take over', () => b.status().refused, LEASE_MS * 8)
+    expect(refused).toMatch(/the stream did not say how far it goes within 1000 ms/)
+    expect(b.status().role).toBe('standby')
+
+    proxy.hold(undefined)
+    const leader = pairs.closeAfter(await b.promoted)
+    const acquired = [...leader.log.read({ types: ['leadership.acquired'] })].map((e) => e.data as { instance: string; reason: string })
+    expect(acquired.map((d) => `${d.instance}:${d.reason}`)).toEqual(['a:startup', 'b:failover'])
   })
 })

@@ -334,8 +334,22 @@ class StreamFollower implements Follower {
   }
 
   async catchUp(timeoutMs: number): Promise<number> {
-    const last = await lastStreamSeq(this.jsm, this.engine)
-    await this.waitForSeq(last, timeoutMs)
+    // the whole catch-up within its budget, the stream's answer included: a link gone quiet is said
+    // then, not after the client's own request timeout on top of it
+    const until = performance.now() + timeoutMs
+    let timer: NodeJS.Timeout | undefined
+    const unanswered = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HaltdError('FOLLOWER_BEHIND', `the stream did not say how far it goes within ${timeoutMs} ms`)), timeoutMs)
+    })
+    const asked = lastStreamSeq(this.jsm, this.engine)
+    asked.catch(() => {})
+    let last: number
+    try {
+      last = await Promise.race([asked, unanswered])
+    } finally {
+      clearTimeout(timer)
+    }
+    await this.waitForSeq(last, Math.max(0, until - performance.now()))
     return last
   }
 
