@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { LeaseValue, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
+import { createLogger } from '../../src/daemon/logger.js'
+import { memoryDestination } from '../support/memory-log.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { until } from '../support/until.js'
 import { instanceConfig, pairsForFile, quietPorts } from './support/instances.js'
@@ -10,7 +12,8 @@ import { linkProxy, type LinkProxy } from './support/proxy.js'
  * A standby is the engine's leader from its take of the lease on; its catch-up with the stream and
  * the start of its leading haltd may last longer than the lease. The lease is renewed all along,
  * as a leader's keeper renews it, and the leading haltd's keeper renews on from there: it never
- * expires, and no other standby takes it. The catch-up, the stream's answer included, takes no
+ * expires, and no other standby takes it; one that finds the lease taken meanwhile does not lead,
+ * and follows again. The catch-up, the stream's answer included, takes no
  * longer than the handover budget.
  */
 
@@ -73,6 +76,41 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
     expect(await readLease(kv, engine)).toMatchObject({ value: { instance: 'b', epoch: took.epoch } })
     expect([...leader.log.read({ types: ['leadership.lost'] })]).toEqual([])
     expect(c.status()).toMatchObject({ role: 'standby', leader: { instance: 'b', epoch: took.epoch } })
+  })
+
+  it('given a standby catching up after its take, when another instance takes the lease meanwhile, then its renewal finds it so: it does not lead, gives nothing back, follows again saying why, and takes the lease anew once it is free', async () => {
+    const engine = `slow-take-${Date.now()}`
+    const proxy = await linkProxy(nats.node.port)
+    proxies.push(proxy)
+    const a = await pairs.primary(pairs.config(engine, 'a'))
+    const said = memoryDestination()
+    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', failover), {
+      ...quietPorts(),
+      logger: createLogger({ destination: said, level: 'warn' }),
+    })
+    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
+    const msgs = () => said.lines.map((l) => JSON.parse(l) as { msg: string; reason?: string })
+
+    proxy.hold('stream_info_response', HOLD_MS)
+    await a.close()
+    const took = await until('the standby’s take in the bucket', () => readLease(kv, engine).then((l) => l?.value.instance === 'b' && l), LEASE_MS * 8)
+    // another instance takes the lease at the revision the standby took, before its first renewal
+    const epoch = took.value.epoch + 1
+    await kv.update(engine, JSON.stringify({ instance: 'x', epoch, renewedAt: new Date().toISOString() }), took.revision)
+
+    const refused = await until('the standby refused to lead', () => msgs().find((l) => l.msg === 'standby: not taking over'), LEASE_MS * 4)
+    expect(refused.reason).toBe(
+      `it took the lease but lost it before it could lead: the leadership of engine '${engine}' is lost: instance 'x' holds it now (epoch ${epoch})`,
+    )
+    expect(b.status().role).toBe('standby')
+    expect(msgs().map((l) => l.msg)).not.toContain('standby: gave the lease back: another instance may take over at once')
+    expect(await readLease(kv, engine)).toMatchObject({ value: { instance: 'x', epoch } })
+
+    proxy.hold(undefined)
+    const leader = pairs.closeAfter(await b.promoted)
+    const acquired = [...leader.log.read({ types: ['leadership.acquired'] })].map((e) => e.data as { instance: string; reason: string })
+    expect(acquired.map((d) => `${d.instance}:${d.reason}`)).toEqual(['a:startup', 'b:failover'])
   })
 
   it('given the stream answering how far it goes later than the handover budget, when the lease is gone, then the standby does not take it and says the stream did not answer within the budget; once the stream answers in time, it takes over', async () => {
