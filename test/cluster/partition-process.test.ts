@@ -66,20 +66,32 @@ async function adminGet(ns: Netns, db: string, path: string): Promise<{ status: 
 
 const logsSay = (d: Daemon, pattern: RegExp) => d.logs().some((l) => pattern.test(`${String(l.msg ?? '')} ${String(l.reason ?? '')}`))
 
+/**
+ * A primary and its standby on NATS across a namespace's link, `cutOff` the one inside it (the link
+ * can be cut under it), the primary trading (`orders` accepted) and the standby following; the
+ * lease key's writes as the bucket took them.
+ */
+async function pairAcrossTheLink(options: { cutOff: 'primary' | 'standby'; orders: number; replication?: Record<string, unknown> }) {
+  const ns = createNetns()
+  const { url, nc } = await natsOnLink(ns)
+  const engine = `part-${++engineNo}`
+  const dir = tempDir()
+  const replication = options.replication ? { replication: options.replication } : {}
+  const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, ...replication })
+  const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, ...replication })
+  const writes = await leaseWrites(nc, engine)
+  const inside = (who: 'primary' | 'standby') => (options.cutOff === who ? { within: ns.exec } : {})
+  const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, ...inside('primary') })
+  await whenUp(primary)
+  const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db, ...inside('standby') })
+  await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
+  await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= options.orders, primary)
+  return { ns, nc, engine, p, s, primary, standby, writes }
+}
+
 describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` (skipped: ${unavailable})` : ''}`, { timeout: 90_000 }, () => {
   it('given a leader trading in a namespace, when its link to NATS is cut silently, then it fences itself before its lease can expire, the standby takes over only after it expired, the old leader sends nothing after its fence, and its health names the lease; once the link is back it learns it was deposed, records it, and stays fenced', async () => {
-    const ns = createNetns()
-    const { url, nc } = await natsOnLink(ns)
-    const engine = `part-${++engineNo}`
-    const dir = tempDir()
-    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
-    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
-    const writes = await leaseWrites(nc, engine)
-    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
-    await whenUp(primary)
-    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
-    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+    const { ns, nc, engine, p, s, primary, standby, writes } = await pairAcrossTheLink({ cutOff: 'primary', orders: 10 })
 
     // when: the primary's link is cut, silently
     ns.cut()
@@ -171,19 +183,8 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect({ lost: found.lost, forks: found.forks, nonLeaderOrders: found.nonLeaderOrders }).toEqual({ lost: [], forks: [], nonLeaderOrders: [] })
   })
   it('given a leader on async replication (nothing but its lease to stop it), when its link to NATS is cut silently, then it trades on only until its fence, leaseMs - fenceMarginMs after its last renewal, and the standby takes over after the lease', async () => {
-    const ns = createNetns()
-    const { url, nc } = await natsOnLink(ns)
-    const engine = `part-${++engineNo}`
-    const dir = tempDir()
     const replication = { mode: 'async', ackTimeoutMs: 1_000 }
-    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, replication })
-    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, replication })
-    const writes = await leaseWrites(nc, engine)
-    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
-    await whenUp(primary)
-    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
-    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+    const { ns, p, s, standby, writes } = await pairAcrossTheLink({ cutOff: 'primary', orders: 10, replication })
 
     ns.cut()
     const cutAt = Date.now()
@@ -202,20 +203,9 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
   })
 
   it('given a leader in a namespace, when its link to NATS drops packets for a moment shorter than its fence, then it keeps the lease and trades on, and the standby stays a standby', async () => {
-    const ns = createNetns()
-    const { url, nc } = await natsOnLink(ns)
-    const engine = `part-${++engineNo}`
-    const dir = tempDir()
     // the stream's default wait for an order's write-ahead: a blip delays orders, it does not halt them
     const replication = { mode: 'sync' }
-    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, replication })
-    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, replication })
-    const writes = await leaseWrites(nc, engine)
-    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
-    await whenUp(primary)
-    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
-    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+    const { ns, p, standby, writes } = await pairAcrossTheLink({ cutOff: 'primary', orders: 5, replication })
 
     // when: a blip of 1 s, under the fence (2250 ms) whatever the renewal it catches
     ns.cut()
@@ -236,17 +226,7 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
   })
 
   it('given a leader cut off from NATS and deposed, when it is stopped (SIGTERM) while still cut off, then its shutdown ends without NATS, sending nothing to the venues after its lease lapsed', async () => {
-    const ns = createNetns()
-    const { url } = await natsOnLink(ns)
-    const engine = `part-${++engineNo}`
-    const dir = tempDir()
-    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
-    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
-    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, within: ns.exec })
-    await whenUp(primary)
-    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db })
-    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 10, primary)
+    const { ns, p, primary, standby } = await pairAcrossTheLink({ cutOff: 'primary', orders: 10 })
     ns.cut()
     await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
     const stoppingAt = Date.now()
@@ -269,18 +249,7 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
   })
 
   it('given a standby in a namespace, when its link to NATS is cut silently, then it does not take over on its own while the leader trades on and renews its lease; once the link is back it catches up with the stream', async () => {
-    const ns = createNetns()
-    const { url, nc } = await natsOnLink(ns)
-    const engine = `part-${++engineNo}`
-    const dir = tempDir()
-    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
-    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
-    const writes = await leaseWrites(nc, engine)
-    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
-    await whenUp(primary)
-    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db, within: ns.exec })
-    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+    const { ns, p, s, standby, writes } = await pairAcrossTheLink({ cutOff: 'standby', orders: 5 })
 
     // when: the standby's link is cut, silently, for longer than its NATS client takes to call the connection dead (two missed pings)
     ns.cut()
@@ -322,17 +291,7 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect(standby.stdout.some((l) => l.includes('leads engine'))).toBe(false)
   })
   it('given a standby cut off from NATS, when the leader dies meanwhile, then the standby takes over only once its link is back and it sees the lease expired, with every event the stream holds', async () => {
-    const ns = createNetns()
-    const { url, nc } = await natsOnLink(ns)
-    const engine = `part-${++engineNo}`
-    const dir = tempDir()
-    const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER })
-    const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER })
-    const primary = spawnHaltd(['run', '--config', p.file], { db: p.db })
-    await whenUp(primary)
-    const standby = spawnHaltd(['standby', '--config', s.file], { db: s.db, within: ns.exec })
-    await waitFor('the standby follows', () => standby.stdout.some((l) => l.startsWith('haltd standby: instance standby follows')), standby)
-    await waitFor('orders flowing', () => events(p.db, ['order.accepted']).length >= 5, primary)
+    const { ns, nc, engine, p, s, primary, standby } = await pairAcrossTheLink({ cutOff: 'standby', orders: 5 })
 
     // when: the standby is cut off, then the leader is killed and its lease expires while the standby cannot see it
     ns.cut()
