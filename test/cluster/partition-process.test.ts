@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process'
-import type { KvEntry } from '@nats-io/kv'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { adminInfoPath, readAdminInfo } from '../../src/admin/info-file.js'
-import { openLeaseBucket } from '../../src/cluster/leadership/lease.js'
 import type { Envelope } from '../../src/events/index.js'
 import { events, spawnHaltd, waitFor, whenUp, type Daemon } from '../daemon/processes.js'
 import { startNats } from '../support/nats-server.js'
 import { tempDir } from '../support/tmp.js'
 import { failoverFindings, logRows, readStream } from './support/failover-invariants.js'
+import { watchLeaseWrites } from './support/lease-writes.js'
 import { createNetns, netnsUnavailable, type Netns } from './support/netns.js'
 import { fleetCli, spawnFleetEngine } from './support/fleet-processes.js'
 import { processConfigFile } from './support/process-pair.js'
@@ -39,22 +38,6 @@ async function natsOnLink(ns: Netns): Promise<{ url: string; nc: NatsConnection 
   return { url: server.url, nc }
 }
 
-/** Every write of the engine's lease key as it lands, with the server's time of the write. */
-async function leaseWrites(nc: NatsConnection, engine: string): Promise<{ instance: string | undefined; epoch: number | undefined; at: number; op: string }[]> {
-  // made as haltd makes it (the lease as its TTL), so the watch can start before the first instance does
-  const kv = await openLeaseBucket(nc, { leaseMs: LEASE_MS, replicas: 1 })
-  const writes: { instance: string | undefined; epoch: number | undefined; at: number; op: string }[] = []
-  const watcher = await kv.watch({ key: engine })
-  onTestFinished(() => watcher.stop())
-  void (async () => {
-    for await (const e of watcher as AsyncIterable<KvEntry>) {
-      const value = e.operation === 'PUT' && e.length > 0 ? (e.json() as { instance?: string; epoch?: number }) : {}
-      writes.push({ instance: value.instance, epoch: value.epoch, at: e.created.getTime(), op: e.operation })
-    }
-  })()
-  return writes
-}
-
 /** `GET path` on a haltd's admin API from inside its namespace (its listener is on the namespace's loopback). */
 async function adminGet(ns: Netns, db: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const info = readAdminInfo(adminInfoPath(db))
@@ -79,7 +62,7 @@ async function pairAcrossTheLink(options: { cutOff: 'primary' | 'standby'; order
   const replication = options.replication ? { replication: options.replication } : {}
   const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, ...replication })
   const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, ...replication })
-  const writes = await leaseWrites(nc, engine)
+  const writes = await watchLeaseWrites(nc, engine, LEASE_MS)
   const inside = (who: 'primary' | 'standby') => (options.cutOff === who ? { within: ns.exec } : {})
   const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, ...inside('primary') })
   await whenUp(primary)
@@ -100,15 +83,15 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     await whenUp(standby)
 
     // the primary's last write of the lease the bucket took: its fence runs from no later than this
-    const lastRenewal = writes.filter((w) => w.op === 'PUT' && w.instance === 'primary').at(-1)!
-    expect(lastRenewal.at).toBeLessThanOrEqual(cutAt + 50)
-    const fenceBy = lastRenewal.at + LEASE_MS - FENCE_MARGIN_MS
+    const lastRenewal = writes.filter((w) => w.operation === 'PUT' && w.instance === 'primary').at(-1)!
+    expect(lastRenewal.writtenAt).toBeLessThanOrEqual(cutAt + 50)
+    const fenceBy = lastRenewal.writtenAt + LEASE_MS - FENCE_MARGIN_MS
     const acquired = events(s.db, ['leadership.acquired']).at(-1)!
     expect(acquired.data).toMatchObject({ instance: 'standby', epoch: 2, reason: 'failover', previous: 'primary' })
     // then: the standby took the lease only once it had expired in the bucket
-    expect(acquired.ts).toBeGreaterThanOrEqual(lastRenewal.at + LEASE_MS)
-    const standbyTake = writes.find((w) => w.op === 'PUT' && w.instance === 'standby')!
-    expect(standbyTake.at).toBeGreaterThanOrEqual(lastRenewal.at + LEASE_MS)
+    expect(acquired.ts).toBeGreaterThanOrEqual(lastRenewal.writtenAt + LEASE_MS)
+    const standbyTake = writes.find((w) => w.operation === 'PUT' && w.instance === 'standby')!
+    expect(standbyTake.writtenAt).toBeGreaterThanOrEqual(lastRenewal.writtenAt + LEASE_MS)
 
     // and the old leader, cut off, is fenced and says why, naming its lease
     const status = await adminGet(ns, p.db, '/status')
@@ -189,8 +172,8 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     ns.cut()
     const cutAt = Date.now()
     await waitFor('the standby leads', () => standby.stdout.some((l) => l.includes('leads engine')), standby)
-    const lastRenewal = writes.filter((w) => w.op === 'PUT' && w.instance === 'primary').at(-1)!
-    const fenceBy = lastRenewal.at + LEASE_MS - FENCE_MARGIN_MS
+    const lastRenewal = writes.filter((w) => w.operation === 'PUT' && w.instance === 'primary').at(-1)!
+    const fenceBy = lastRenewal.writtenAt + LEASE_MS - FENCE_MARGIN_MS
     const submitted = events(p.db, ['order.submitted'])
     // it did trade while cut off (the stream lagging is no barrier under async), so the fence is what stopped it
     expect(submitted.filter((e) => e.ts > cutAt).length).toBeGreaterThan(0)
@@ -198,7 +181,7 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     expect(events(p.db, ['order.accepted']).filter((e) => e.ts > fenceBy)).toEqual([])
     const taken = events(s.db, ['leadership.acquired']).at(-1)!
     expect(taken.data).toMatchObject({ instance: 'standby', epoch: 2 })
-    expect(taken.ts).toBeGreaterThanOrEqual(lastRenewal.at + LEASE_MS)
+    expect(taken.ts).toBeGreaterThanOrEqual(lastRenewal.writtenAt + LEASE_MS)
     expect((await adminGet(ns, p.db, '/status')).body).toMatchObject({ gate: { fenced: expect.stringMatching(/^not the leader: the lease was last renewed/) } })
   })
 
@@ -218,8 +201,8 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
 
     // then: the leader renewed on and trades on; nobody else took the lease
     expect(events(p.db, ['leadership.lost'])).toEqual([])
-    expect(new Set(writes.filter((w) => w.op === 'PUT' && w.at > cutAt).map((w) => `${w.instance}:${w.epoch}`))).toEqual(new Set(['primary:1']))
-    expect(writes.filter((w) => w.op === 'PUT' && w.at > restoredAt).length).toBeGreaterThanOrEqual(4)
+    expect(new Set(writes.filter((w) => w.operation === 'PUT' && w.writtenAt > cutAt).map((w) => `${w.instance}:${w.epoch}`))).toEqual(new Set(['primary:1']))
+    expect(writes.filter((w) => w.operation === 'PUT' && w.writtenAt > restoredAt).length).toBeGreaterThanOrEqual(4)
     expect(events(p.db, ['order.accepted']).length).toBeGreaterThan(acceptedAt)
     expect(standby.stdout.some((l) => l.includes('standby: taking over the engine') || l.includes('leads engine'))).toBe(false)
     expect((await adminGet(ns, p.db, '/health')).body).toMatchObject({ ok: true })
@@ -275,7 +258,7 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     // then: it took nothing: the leader renewed throughout and traded on, the standby never led
     expect(standby.stdout.some((l) => l.includes('leads engine') || l.includes('standby: taking over the engine'))).toBe(false)
     expect(events(s.db, ['leadership.acquired']).map((e) => (e.data as { instance: string }).instance)).toEqual(['primary'])
-    const renewals = writes.filter((w) => w.op === 'PUT' && w.at > cutAt)
+    const renewals = writes.filter((w) => w.operation === 'PUT' && w.writtenAt > cutAt)
     expect(renewals.length).toBeGreaterThanOrEqual(10)
     expect(new Set(renewals.map((w) => `${w.instance}:${w.epoch}`))).toEqual(new Set(['primary:1']))
     expect(events(p.db, ['order.accepted']).length).toBeGreaterThan(tradedBefore)

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { LeaseValue, openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
-import { createLogger } from '../../src/daemon/logger.js'
-import { memoryDestination } from '../support/memory-log.js'
+import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
 import { natsForFile } from '../support/nats-for-file.js'
 import { until } from '../support/until.js'
-import { instanceConfig, pairsForFile, quietPorts } from './support/instances.js'
+import { pairsForFile, quietPorts } from './support/instances.js'
 import { natsClientForFile } from './support/nats-client.js'
-import { linkProxy, type LinkProxy } from './support/proxy.js'
+import type { LinkProxy } from './support/proxy.js'
+import { standbyBehindAProxy } from './support/proxied-standby.js'
+import { watchLeaseWrites } from './support/lease-writes.js'
 
 /**
  * A standby is the engine's leader from its take of the lease on; its catch-up with the stream and
@@ -33,21 +33,9 @@ afterEach(async () => {
 describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () => {
   it('given the leader gone and the stream answering the standby’s catch-up late, when it takes over, then its lease is renewed through the catch-up and by its leading haltd, never expires, and a second standby never takes it', async () => {
     const engine = `slow-take-${Date.now()}`
-    const proxy = await linkProxy(nats.node.port)
-    proxies.push(proxy)
-    const a = await pairs.primary(pairs.config(engine, 'a'))
-    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', failover), quietPorts())
-    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    const { proxy, a, b } = await standbyBehindAProxy(pairs, nats, proxies, engine, failover)
     const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
-    const watcher = await kv.watch({ key: engine })
-    const writes: { at: number; operation: string; instance?: string; epoch?: number }[] = []
-    void (async () => {
-      for await (const e of watcher) {
-        const parsed = e.operation === 'PUT' ? LeaseValue.safeParse(e.json()) : undefined
-        const lease = parsed?.success ? { instance: parsed.data.instance, epoch: parsed.data.epoch } : {}
-        writes.push({ at: performance.now(), operation: e.operation, ...lease })
-      }
-    })()
+    const writes = await watchLeaseWrites(client.nc, engine, LEASE_MS)
 
     // given the leader gone, and the stream's answers to how far it goes held back from the standby
     proxy.hold('stream_info_response', HOLD_MS)
@@ -58,21 +46,20 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
 
     // when the standby leads, its catch-up having lasted longer than the lease
     const leader = pairs.closeAfter(await b.promoted)
-    const ledAt = performance.now()
+    const ledAt = Date.now()
     proxy.hold(undefined)
-    expect(ledAt - took.at).toBeGreaterThan(LEASE_MS)
+    expect(ledAt - took.seenAt).toBeGreaterThan(LEASE_MS)
     // and its leading haltd has led for two leases more
     await new Promise((r) => setTimeout(r, LEASE_MS * 2))
-    watcher.stop()
 
     // then every write since the take is the standby's own at its epoch, each within the lease of the last
     const since = writes.slice(writes.indexOf(took))
     expect(since.every((w) => w.operation === 'PUT' && w.instance === 'b' && w.epoch === took.epoch)).toBe(true)
-    const gaps = since.slice(1).map((w, i) => w.at - since[i]!.at)
+    const gaps = since.slice(1).map((w, i) => w.seenAt - since[i]!.seenAt)
     expect(Math.max(...gaps)).toBeLessThan(LEASE_MS)
     // renewed through the catch-up, before its leading haltd was up, and by that haltd after
-    expect(since.filter((w) => w.at > took.at && w.at < ledAt).length).toBeGreaterThanOrEqual(2)
-    expect(since.filter((w) => w.at > ledAt).length).toBeGreaterThanOrEqual(2)
+    expect(since.filter((w) => w.seenAt > took.seenAt && w.seenAt < ledAt).length).toBeGreaterThanOrEqual(2)
+    expect(since.filter((w) => w.seenAt > ledAt).length).toBeGreaterThanOrEqual(2)
     expect(await readLease(kv, engine)).toMatchObject({ value: { instance: 'b', epoch: took.epoch } })
     expect([...leader.log.read({ types: ['leadership.lost'] })]).toEqual([])
     expect(c.status()).toMatchObject({ role: 'standby', leader: { instance: 'b', epoch: took.epoch } })
@@ -80,17 +67,8 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
 
   it('given a standby catching up after its take, when another instance takes the lease meanwhile, then its renewal finds it so: it does not lead, gives nothing back, follows again saying why, and takes the lease anew once it is free', async () => {
     const engine = `slow-take-${Date.now()}`
-    const proxy = await linkProxy(nats.node.port)
-    proxies.push(proxy)
-    const a = await pairs.primary(pairs.config(engine, 'a'))
-    const said = memoryDestination()
-    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', failover), {
-      ...quietPorts(),
-      logger: createLogger({ destination: said, level: 'warn' }),
-    })
-    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    const { proxy, a, b, said } = await standbyBehindAProxy(pairs, nats, proxies, engine, failover)
     const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
-    const msgs = () => said.lines.map((l) => JSON.parse(l) as { msg: string; reason?: string })
 
     proxy.hold('stream_info_response', HOLD_MS)
     await a.close()
@@ -99,12 +77,12 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
     const epoch = took.value.epoch + 1
     await kv.update(engine, JSON.stringify({ instance: 'x', epoch, renewedAt: new Date().toISOString() }), took.revision)
 
-    const refused = await until('the standby refused to lead', () => msgs().find((l) => l.msg === 'standby: not taking over'), LEASE_MS * 4)
+    const refused = await until('the standby refused to lead', () => said().find((l) => l.msg === 'standby: not taking over'), LEASE_MS * 4)
     expect(refused.reason).toBe(
       `it took the lease but lost it before it could lead: the leadership of engine '${engine}' is lost: instance 'x' holds it now (epoch ${epoch})`,
     )
     expect(b.status().role).toBe('standby')
-    expect(msgs().map((l) => l.msg)).not.toContain('standby: gave the lease back: another instance may take over at once')
+    expect(said().map((l) => l.msg)).not.toContain('standby: gave the lease back: another instance may take over at once')
     expect(await readLease(kv, engine)).toMatchObject({ value: { instance: 'x', epoch } })
 
     proxy.hold(undefined)
@@ -115,12 +93,8 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
 
   it('given the stream answering how far it goes later than the handover budget, when the lease is gone, then the standby does not take it and says the stream did not answer within the budget; once the stream answers in time, it takes over', async () => {
     const engine = `slow-take-${Date.now()}`
-    const proxy = await linkProxy(nats.node.port)
-    proxies.push(proxy)
-    const a = await pairs.primary(pairs.config(engine, 'a'))
     const budget = { ...failover, handoverBudgetMs: 1_000 }
-    const b = await pairs.standby(instanceConfig(proxy.url, engine, 'b', budget), quietPorts())
-    await until('the standby holds the leader’s log', () => b.status().follower.seq === a.log.committedSeq)
+    const { proxy, a, b } = await standbyBehindAProxy(pairs, nats, proxies, engine, budget)
 
     // given answers held longer than the budget, and shorter than the client's own 5 s request timeout
     proxy.hold('stream_info_response', 4_000)
