@@ -143,9 +143,18 @@ export function streamDashboard(
     dirty = false
     try {
       const started = performance.now()
+      const cpuBefore = process.cpuUsage()
       const built = await view()
-      notBefore = Date.now() + (performance.now() - started) / share
-      const frame: FeedFrame = { kind: 'view', view: built, events: events.newest(), actions: actions.newest(), heartbeatMs }
+      const waitMs = buildCost(performance.now() - started, process.cpuUsage(cpuBefore)) / share
+      notBefore = Date.now() + waitMs
+      // the page hears how long the next frame may take, so a costly view is not called stale
+      const frame: FeedFrame = {
+        kind: 'view',
+        view: built,
+        events: events.newest(),
+        actions: actions.newest(),
+        heartbeatMs: Math.max(heartbeatMs, Math.ceil(waitMs)),
+      }
       if (ws.readyState === ws.OPEN) {
         ws.send(JSON.stringify(frame))
         stats.sent++
@@ -167,6 +176,15 @@ export function streamDashboard(
   ws.on('message', () => ws.close(1003, 'this socket only sends'))
   void send(true)
   return () => send(true)
+}
+
+/**
+ * What a view's build cost the process: its wall time, but no more than the CPU the process
+ * spent meanwhile. A process frozen through a build (SIGSTOP, a paused VM) did no work then, and
+ * taking that time as the build's cost held the next frame back ten times as long, the page stale.
+ */
+export function buildCost(wallMs: number, cpu: NodeJS.CpuUsage): number {
+  return Math.min(wallMs, (cpu.user + cpu.system) / 1_000)
 }
 
 /**
