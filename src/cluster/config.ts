@@ -23,5 +23,10 @@ export const NatsConfig = z.strictObject({
   token: z.string().min(1).optional(),
   /** How long the first connection may take before haltd says NATS cannot be reached. */
   connectTimeoutMs: z.number().int().min(100).default(2_000),
+  /**
+   * How often haltd pings the server it is connected to; two pings unanswered and it calls the
+   * connection dead and reconnects (default 5 s: a link cut silently is seen within about 10 s).
+   */
+  pingIntervalMs: z.number().int().min(100).max(600_000).optional(),
 })
 export type NatsConfig = z.output<typeof NatsConfig>

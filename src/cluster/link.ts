@@ -10,6 +10,8 @@ export const instanceOf = (config: NatsConfig): string =>
     .replace(/[^A-Za-z0-9._-]/g, '-')
     .slice(0, 48)}-${process.pid}`
 
+const DEFAULT_PING_INTERVAL_MS = 5_000
+
 /**
  * One connection to NATS for everything this process does there. It reconnects for ever (a desk's
  * NATS restarting must not need a haltd restart); what depends on it watches `status()`.
@@ -23,7 +25,7 @@ export async function openNatsLink(config: NatsConfig, name: string): Promise<Na
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     reconnectJitter: 100,
-    pingInterval: 5_000,
+    pingInterval: config.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
     maxPingOut: 2,
   })
 }

@@ -39,8 +39,8 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
     closing.push(() => proxy.close())
     const dir = tempDir()
     const started = Date.now()
-    const direct = names.slice(0, -1).map((n, i) => spawnFleetEngine(dir, n, nats.url, {}, i + 1))
-    const cut = spawnFleetEngine(dir, names.at(-1)!, proxy.url, {}, ENGINES)
+    const direct = names.slice(0, -1).map((n, i) => spawnFleetEngine(dir, n, nats.url, {}, { seed: i + 1 }))
+    const cut = spawnFleetEngine(dir, names.at(-1)!, proxy.url, {}, { seed: ENGINES })
     const five = [...direct, cut]
 
     // given five engines in the registry, running and trading
@@ -88,7 +88,7 @@ describe('the fleet kill switch over real haltd processes', { timeout: 90_000 * 
 
     passed('NATS restarted with the switch set')
     // an engine started now comes up HALTED
-    const late = spawnFleetEngine(dir, lateName, nats.url, {}, ENGINES + 1)
+    const late = spawnFleetEngine(dir, lateName, nats.url, {}, { seed: ENGINES + 1 })
     await waitFor('the late engine halted from its start', () => events(late.db, ['killswitch.activated']).length === 1, late)
     expect(events(late.db, ['order.submitted']).filter((e) => (e.data as { origin: { kind: string } }).origin.kind === 'strategy')).toEqual([])
 

@@ -17,7 +17,7 @@ describe('haltd fleet stop over real haltd processes', { timeout: 60_000 }, () =
     const nats = await startNats()
     closing.push(() => nats.close())
     const dir = tempDir()
-    const engines = ['s1', 's2', 's3'].map((n, i) => spawnFleetEngine(dir, n, nats.url, {}, i + 1))
+    const engines = ['s1', 's2', 's3'].map((n, i) => spawnFleetEngine(dir, n, nats.url, {}, { seed: i + 1 }))
     await waitForAsync(
       async () => ((await fleetStatus(nats.url).catch(() => undefined))?.engines.filter((e) => e.row?.state === 'RUNNING').length === 3 ? true : undefined),
       40_000,

@@ -28,6 +28,13 @@ describe('the nats section', () => {
     expect(problemPaths({ ...minimal, nats: { servers: [], engine: 'e' } })).toEqual(['nats.servers'])
   })
 
+  it('given a ping interval, it is taken; one under 100 ms or not whole is named', () => {
+    const nats = { servers: ['nats://127.0.0.1:4222'], engine: 'e' }
+    expect(parseConfig({ ...minimal, nats: { ...nats, pingIntervalMs: 1_000 } }).nats?.pingIntervalMs).toBe(1_000)
+    expect(problemPaths({ ...minimal, nats: { ...nats, pingIntervalMs: 50 } })).toEqual(['nats.pingIntervalMs'])
+    expect(problemPaths({ ...minimal, nats: { ...nats, pingIntervalMs: 1.5 } })).toEqual(['nats.pingIntervalMs'])
+  })
+
   it('given HALTD_NATS_TOKEN, the token comes from the environment and is never shown', () => {
     const c = parseConfig({ ...minimal, nats: { servers: ['nats://127.0.0.1:4222'], engine: 'e' } }, { HALTD_NATS_TOKEN: 'nats-secret-token' })
     expect(c.nats?.token).toBe('nats-secret-token')

@@ -21,6 +21,13 @@ import { processConfigFile } from './support/process-pair.js'
 const LEASE_MS = 3_000
 const FENCE_MARGIN_MS = 750
 const FAILOVER = { leaseMs: LEASE_MS, fenceMarginMs: FENCE_MARGIN_MS }
+/** The instances' NATS pings: a link cut silently is called dead after two go unanswered. */
+const PING_MS = 1_000
+const NATS = { pingIntervalMs: PING_MS }
+/** Long enough after a cut for a NATS client pinging every `pingMs` to call its connection dead and start reconnecting. */
+const calledDeadAfter = (pingMs: number) => 5 * pingMs
+/** A fleet engine's pings: slower than its fleet's stale row (three refreshes of 500 ms and a second), so that is what it sees first. */
+const FLEET_PING_MS = 2_500
 const unavailable = netnsUnavailable()
 let engineNo = 0
 
@@ -71,8 +78,8 @@ async function pairAcrossTheLink(options: { cutOff: 'primary' | 'standby'; order
   const engine = `part-${++engineNo}`
   const dir = tempDir()
   const replication = options.replication ? { replication: options.replication } : {}
-  const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, ...replication })
-  const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, ...replication })
+  const p = processConfigFile(dir, { url, engine, instance: 'primary', failover: FAILOVER, nats: NATS, ...replication })
+  const s = processConfigFile(dir, { url, engine, instance: 'standby', failover: FAILOVER, nats: NATS, ...replication })
   const writes = await watchLeaseWrites(nc, engine, LEASE_MS)
   const inside = (who: 'primary' | 'standby') => (options.cutOff === who ? { within: ns.exec } : {})
   const primary = spawnHaltd(['run', '--config', p.file], { db: p.db, ...inside('primary') })
@@ -126,8 +133,8 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     // nothing it submitted after its fence, nor anything that reached its venues after it
     expect(sentPastTheFence(p.db, fenceBy)).toEqual([])
 
-    // long enough for its NATS client to call the connection dead (two missed pings of 5 s) and start reconnecting
-    await sleep(Math.max(0, cutAt + 16_000 - Date.now()))
+    // long enough for its NATS client to call the connection dead (two missed pings) and start reconnecting
+    await sleep(Math.max(0, cutAt + calledDeadAfter(PING_MS) - Date.now()))
     expect(sentPastTheFence(p.db, fenceBy)).toEqual([])
     expect(events(p.db, ['leadership.lost'])).toEqual([])
 
@@ -317,7 +324,7 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     const ns = createNetns()
     const { url } = await natsOnLink(ns)
     const engine = `fleet-part-${++engineNo}`
-    const d = spawnFleetEngine(tempDir(), engine, url, { onDisconnect: 'halt' }, 1, ns.exec)
+    const d = spawnFleetEngine(tempDir(), engine, url, { onDisconnect: 'halt' }, { within: ns.exec, nats: { pingIntervalMs: FLEET_PING_MS } })
     await whenUp(d)
     await waitFor('orders flowing', () => events(d.db, ['order.accepted']).length >= 3, d)
 
@@ -342,8 +349,8 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
     const activated = await fleetCli(url, ['killswitch', 'activate', '--reason', 'partition drill', '--all'])
     expect(activated).toMatchObject({ status: 0, stderr: '' })
     expect(events(d.db, ['killswitch.activated'])).toEqual([])
-    // long enough for its NATS client to call the connection dead (two missed pings of 5 s) and start reconnecting
-    await sleep(Math.max(0, cutAt + 16_000 - Date.now()))
+    // long enough for its NATS client to call the connection dead (two missed pings) and start reconnecting
+    await sleep(Math.max(0, cutAt + calledDeadAfter(FLEET_PING_MS) - Date.now()))
     expect(events(d.db, ['fleet.disconnected', 'fleet.reconnected', 'killswitch.activated']).map((e) => e.type)).toEqual(['fleet.disconnected'])
 
     // and the link comes back: then it records the switch, with its origin, once

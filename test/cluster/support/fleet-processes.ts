@@ -8,14 +8,21 @@ import { dist, repoRoot } from '../../support/paths.js'
 
 /**
  * A real `haltd run` child on the demo's simulated venues, in the fleet of the NATS at `url`;
- * `within`: a command prefix it runs under (`ip netns exec NAME`).
+ * `within`: a command prefix it runs under (`ip netns exec NAME`); `nats`: more of its `nats` section.
  */
-export function spawnFleetEngine(dir: string, engine: string, url: string, fleet: Record<string, unknown> = {}, seed = 1, within?: readonly string[]): Daemon {
+export function spawnFleetEngine(
+  dir: string,
+  engine: string,
+  url: string,
+  fleet: Record<string, unknown> = {},
+  options: { seed?: number; within?: readonly string[]; nats?: Record<string, unknown> } = {},
+): Daemon {
+  const { seed = 1, within } = options
   const db = join(dir, `${engine}.db`)
   const config = {
     ...demoConfig({ db, port: 0, seed, orders: 0 }),
     log: { level: 'info', format: 'json' },
-    nats: { servers: [url], engine, instance: `${engine}-1`, connectTimeoutMs: 500 },
+    nats: { servers: [url], engine, instance: `${engine}-1`, connectTimeoutMs: 500, ...options.nats },
     fleet: { refreshMs: 500, ttlMs: 3_000, ...fleet },
   }
   const file = join(dir, `${engine}.json`)

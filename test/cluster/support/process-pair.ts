@@ -17,6 +17,8 @@ export type ProcessConfig = {
   failover: Record<string, unknown>
   /** Latency the instance's simulated venues add, by method, in ms. */
   venueLatency?: Record<string, number>
+  /** More of the `nats` section (its servers, engine and instance are the fields above). */
+  nats?: Record<string, unknown>
   /** The replication section, where not sync mode with a 1 s ack timeout. */
   replication?: Record<string, unknown>
 }
@@ -35,7 +37,7 @@ export function processConfigFile(dir: string, config: ProcessConfig): { file: s
       ? { venues: (demo.venues as Record<string, unknown>[]).map((v) => ({ ...v, faults: { ...(v.faults as object), latencyByMethod: latency } })) }
       : {}),
     log: { format: 'json', level: 'info' },
-    nats: { servers: [config.url], engine: config.engine, instance: config.instance, connectTimeoutMs: 1_000 },
+    nats: { servers: [config.url], engine: config.engine, instance: config.instance, connectTimeoutMs: 1_000, ...config.nats },
     replication: config.replication ?? { mode: 'sync', ackTimeoutMs: 1_000 },
     failover: config.failover,
   }
