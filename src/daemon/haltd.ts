@@ -236,6 +236,7 @@ export async function createHaltd(input: HaltdConfigInput | HaltdConfig, ports: 
       risk,
       logger,
       keepsSocket,
+      notLeading: () => leadership?.lost,
     })
     let admin: AdminServer | undefined
     let exitCode: number | undefined

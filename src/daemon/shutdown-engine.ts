@@ -37,6 +37,8 @@ export function createShutdownEngine(input: {
   logger: Logger
   /** Outbound sockets the daemon keeps open on purpose past step 12 (its links to NATS). */
   keepsSocket?: (socket: SocketInfo) => boolean
+  /** Why this instance no longer leads its engine, once it recorded so. */
+  notLeading?: () => string | undefined
 }): ShutdownController {
   const { config, log, host, marketData, risk, router, logger } = input
   const engine = config.engine && createEngineControl(config.engine)
@@ -73,6 +75,7 @@ export function createShutdownEngine(input: {
     },
     ...(engine ? { engine } : {}),
     ...(input.keepsSocket ? { keepsSocket: input.keepsSocket } : {}),
+    ...(input.notLeading ? { notLeading: input.notLeading } : {}),
     onReport: (report) =>
       logger.info(
         {

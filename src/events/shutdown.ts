@@ -150,6 +150,15 @@ export type EngineOptions = z.output<typeof EngineOptions>
 /** Everything a shutdown was started with, recorded in `shutdown.requested` so replay decides alike. */
 export const ShutdownOptions = z.strictObject({
   venues: z.array(VenueInfo).default([]),
+  /**
+   * Why this instance no longer led its engine when the shutdown began (it had recorded
+   * `leadership.lost`): the steps that act on the venues (graceful 5 and 6, the emergency's cancel)
+   * are skipped, naming it. Its gate is fenced, so nothing they sent would leave, and the orders
+   * and positions are its leader's now. Absent, they run: a shutdown recorded before the field
+   * replays as it ran, and an instance only cut off from its lease keeps trying, as its lease may
+   * come back.
+   */
+  notLeading: z.string().min(1).max(1_000).optional(),
   engine: EngineOptions.optional(),
   graceful: GracefulOptions.default(GracefulOptions.parse({})),
   emergency: EmergencyOptions.default(EmergencyOptions.parse({})),

@@ -146,6 +146,16 @@ describe('failover between real haltd processes', { timeout: 60_000 }, () => {
         (e) => e.seq > stoppingAt,
       ),
     ).toEqual([])
+    // nor tried: its shutdown skipped the steps that act on the venues, naming why, rather than retry what its gate refuses
+    expect(
+      events(p.db, ['shutdown.step-skipped'])
+        .filter((e) => e.seq > stoppingAt && [5, 6].includes((e.data as { step: number }).step))
+        .map((e) => e.data),
+    ).toEqual(
+      [5, 6].map((step) =>
+        expect.objectContaining({ step, reason: expect.stringMatching(/^this instance no longer leads its engine \(the leadership of engine .* is lost: /) }),
+      ),
+    )
     // its audit: the last shutdown is not the engine's, and says so; not residual exposure
     const deposedAudit = await haltdCli(['audit', '--db', p.db])
     expect(deposedAudit.status, deposedAudit.stdout).toBe(3)

@@ -485,6 +485,42 @@ describe('resuming after a crash', () => {
   })
 })
 
+describe('a shutdown that began after this instance lost the lead', () => {
+  const live = world({ orders: [order({ venue: 'alpha' }), order({ venue: 'bravo' })] })
+  const deposed = { notLeading: "instance 'standby' holds it now (epoch 2)" }
+  const why =
+    "this instance no longer leads its engine (instance 'standby' holds it now (epoch 2)): its gate is fenced, and the orders and positions are its leader's"
+
+  it('given a graceful one, it skips the cancels and the wait for the orders, naming why, and goes on to reconcile what it knows', () => {
+    // given the shutdown recorded as not leading, its step 4 (the gate closed) answered
+    const upTo4 = driveTo('disable strategies and close the gate', live, deposed)
+    const given = answer(upTo4, decided(upTo4, advanceWith(live)))
+    // when it decides on
+    const out = decided(given, advanceWith(live))
+    // then steps 5 and 6 are skipped with the reason, no venue command is issued, and step 7 asks the venues what they hold
+    expect(stepEvents(out)).toEqual(['step-completed 4', 'step-skipped 5', 'step-skipped 6', 'step-started 7'])
+    expect(out.filter((e) => e.type === 'shutdown.step-skipped').map((e) => (e.data as { reason: string }).reason)).toEqual([why, why])
+    expect(commandsOf(out)).toEqual([
+      { kind: 'observe-venue', venue: 'alpha' },
+      { kind: 'observe-venue', venue: 'bravo' },
+    ])
+  })
+
+  it('given an emergency, it halts and latches its kill switch, skips the cancels naming why, and checkpoints', () => {
+    const start = answer([requested(deposed, 'emergency')], decided([requested(deposed, 'emergency')], advanceWith(live)))
+    const out = decided(start, advanceWith(live))
+    expect(stepEvents(out)).toEqual(['step-completed 1', 'step-started 2', 'step-completed 2', 'step-skipped 3', 'step-started 4'])
+    expect(out.find((e) => e.type === 'shutdown.step-skipped')?.data).toMatchObject({ name: 'cancel all orders', reason: why })
+    expect(commandsOf(out).map((c) => c.kind)).not.toContain('cancel-all')
+  })
+
+  it('given one recorded without it (a leader, or one only cut off from its lease), the cancels run', () => {
+    const out = decided(driveTo('cancel orders and flatten', live), advanceWith(live))
+    expect(stepEvents(out)).toEqual(['step-started 5'])
+    expect(commandsOf(out).map((c) => c.kind)).toEqual(['cancel-all', 'cancel-order'])
+  })
+})
+
 describe('emergency decider', () => {
   const w = world({ orders: [order({ venue: 'alpha' }), order({ venue: 'alpha' }), order({ venue: 'bravo' })] })
 

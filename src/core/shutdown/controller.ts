@@ -92,7 +92,15 @@ export class ShutdownController {
       ...given.graceful,
     }
     const engine = given.engine === undefined ? {} : { engine: { stopMs: ENGINE_STOP_MS, ...given.engine } }
-    const options = { ...given, ...engine, emergency, graceful, venues: this.venueInfo(request.options) }
+    const notLeading = this.ports.notLeading?.()
+    const options = {
+      ...given,
+      ...engine,
+      ...(notLeading === undefined ? {} : { notLeading: notLeading.slice(0, 1_000) }),
+      emergency,
+      graceful,
+      venues: this.venueInfo(request.options),
+    }
     const events = shutdownDecider.decide({ kind: 'start', shutdownId, request: req, options }, foldShutdown([]))
     this.ports.log.appendBatch(events.map((e) => ({ ...e, causationId: `${shutdownId}:start:0`, correlationId: shutdownId })))
     return this.runToEnd(shutdownId, 'started')

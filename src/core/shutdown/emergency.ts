@@ -2,7 +2,7 @@ import type { EmergencyStepName, HaltdEvent } from '../../events/index.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type ProcedureDef, type StepContext, type StepDef, type StepPlan } from './procedure.js'
 import { engineNotSeenGone } from './report.js'
-import { reportLine, venuesOf } from './graceful.js'
+import { leftToTheLeader, reportLine, venuesOf } from './graceful.js'
 import { settleCommands } from './settle.js'
 import type { ShutdownCommand } from './types.js'
 
@@ -163,7 +163,7 @@ export const EMERGENCY_STEPS: readonly (StepDef & { name: EmergencyStepName })[]
     start: (ctx): HaltdEvent[] => [{ type: 'killswitch.activated', data: { reason: why(ctx), origin: originOf(ctx), action: 'EMERGENCY', scope: 'local' } }],
     plan: () => ({ kind: 'complete' }),
   },
-  { step: 3, name: 'cancel all orders', budgetMs: budget('cancel all orders'), plan: planCancelAll },
+  { step: 3, name: 'cancel all orders', budgetMs: budget('cancel all orders'), skip: leftToTheLeader, plan: planCancelAll },
   {
     step: 4,
     name: 'quick checkpoint',

@@ -209,6 +209,15 @@ export function planCancelAndFlatten(ctx: StepContext): StepPlan {
 
 // ── the other steps ────────────────────────────────────────────────────────────────────────
 
+/**
+ * A step that acts on the venues, in a shutdown that began after this instance lost the lead:
+ * its fenced gate would refuse every command, retried until the step's budget ran out.
+ */
+export const leftToTheLeader = (ctx: Pick<StepContext, 'options'>): string | undefined =>
+  ctx.options.notLeading === undefined
+    ? undefined
+    : `this instance no longer leads its engine (${ctx.options.notLeading}): its gate is fenced, and the orders and positions are its leader's`
+
 /** A step that issues its commands once, then ends on their outcomes. */
 function once(
   commands: (ctx: StepContext) => ShutdownCommand[],
@@ -410,11 +419,12 @@ export const GRACEFUL_STEPS: readonly (StepDef & { name: GracefulStepName })[] =
     // the engine haltd controls is asked to stop with the strategies; step 11 sees it gone
     plan: once((ctx) => [{ kind: 'close-gate' }, { kind: 'disable-strategies' }, ...(ctx.options.engine ? [engineStop(ctx.options.engine)] : [])]),
   },
-  { step: 5, name: 'cancel orders and flatten', budgetMs: budget('cancel orders and flatten'), plan: planCancelAndFlatten },
+  { step: 5, name: 'cancel orders and flatten', budgetMs: budget('cancel orders and flatten'), skip: leftToTheLeader, plan: planCancelAndFlatten },
   {
     step: 6,
     name: 'wait for order completion',
     budgetMs: (o) => o.graceful.budgets['wait for order completion'] ?? o.graceful.waitTimeoutMs + 5_000,
+    skip: leftToTheLeader,
     plan: planWait,
   },
   { step: 7, name: 'reconcile', budgetMs: budget('reconcile'), plan: planReconcile },

@@ -58,4 +58,6 @@ export type ShutdownPorts = {
   cancelConcurrency?: number
   /** The trading engine's process (`control-engine` commands), where haltd controls it. */
   engine?: EngineControl
+  /** Why this instance no longer leads its engine, once it recorded so (`leadership.lost`); undefined while it leads or runs alone. */
+  notLeading?: () => string | undefined
 }
