@@ -28,7 +28,7 @@ afterAll(async () => {
   await browser?.close()
 })
 
-/** The demo on a port of its own (to start again on), and its dashboard open and live in Chromium. */
+/** The demo on a port of its own (to start again on), and its dashboard open, live and showing its first view in Chromium. */
 async function demoWithItsPage() {
   const db = join(tempDir(), 'demo.db')
   const port = await freePort()
@@ -37,6 +37,10 @@ async function demoWithItsPage() {
   const page = await browser.newPage()
   await logIn(page, info.url, info.token)
   await linkStarts(page, 'live')
+  // the link is live as the socket opens; the view is drawn from the first frame after it
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.getElementById('state')?.textContent !== '…', undefined, {
+    timeout: 15_000,
+  })
   return { db, port, d, page }
 }
 
