@@ -159,6 +159,12 @@ export const ShutdownOptions = z.strictObject({
    * come back.
    */
   notLeading: z.string().min(1).max(1_000).optional(),
+  /**
+   * The closing notification's P&L names the open positions it leaves out for want of a price
+   * (UNPRICED), as the report does, rather than read as if they made nothing. Absent means false:
+   * a shutdown recorded before the rule replays its message as it ran; the controller records true.
+   */
+  reportNamesUnpriced: z.boolean().default(false),
   engine: EngineOptions.optional(),
   graceful: GracefulOptions.default(GracefulOptions.parse({})),
   emergency: EmergencyOptions.default(EmergencyOptions.parse({})),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { foldShutdown } from '../../src/core/shutdown/decider.js'
 import { buildShutdownReport, formatShutdownReport } from '../../src/core/shutdown/report.js'
+import { reportLine } from '../../src/core/shutdown/graceful.js'
 import { worldOf } from '../../src/core/shutdown/world.js'
 import { tradingStatus } from '../../src/daemon/status.js'
 import { dashboardView } from '../../src/admin/dashboard/view.js'
@@ -46,6 +47,19 @@ describe('a position haltd has no price for is reported unpriced, never valued a
     expect(text).toMatch(
       /^P&L: realized 0\.00, fees 0\.00, unrealized 10\.00 \(not counting 1 UNPRICED position\(s\), haltd having no price for them: sim-a ETH\/USDT\)$/m,
     )
+  })
+
+  it('given such a position, the closing notification’s P&L says the unrealized total leaves it out; a shutdown recorded before the rule replays its line as it ran', () => {
+    const world = worldOf(oneMarketUnpriced())
+
+    // as the controller records every new shutdown
+    expect(reportLine(world, undefined, { reportNamesUnpriced: true })).toContain(
+      'unrealized 10.00 (not counting 1 UNPRICED position(s), haltd having no price for them: sim-a ETH/USDT), fees 0.00',
+    )
+    // a request stored without the field reads as false: its message as it was decided then
+    const old = foldShutdown([requested()]).options
+    expect(old.reportNamesUnpriced).toBe(false)
+    expect(reportLine(world, undefined, old)).toContain('unrealized 10.00, fees 0.00')
   })
 
   it('given every open position priced, nothing is said of prices', () => {

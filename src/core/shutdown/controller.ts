@@ -97,6 +97,7 @@ export class ShutdownController {
       ...given,
       ...engine,
       ...(notLeading === undefined ? {} : { notLeading: notLeading.slice(0, 1_000) }),
+      reportNamesUnpriced: true,
       emergency,
       graceful,
       venues: this.venueInfo(request.options),

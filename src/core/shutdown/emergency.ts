@@ -127,7 +127,7 @@ function planStop(ctx: StepContext): StepPlan {
         ...(engine ? [{ kind: 'control-engine', action: 'terminate', graceMs: engine.graceMs } as const] : []),
         ...venuesOf(ctx).map((venue) => ({ kind: 'close-venue', venue }) as const),
         { kind: 'report' },
-        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd ${why(ctx)}. ${reportLine(ctx.world, ctx.state)}` },
+        { kind: 'notify', topic: 'shutdown.emergency', severity: 'critical', message: `haltd ${why(ctx)}. ${reportLine(ctx.world, ctx.state, ctx.options)}` },
       ],
     }
   }

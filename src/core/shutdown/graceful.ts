@@ -3,7 +3,7 @@ import { reconciliationClaim, unseenBooksLine } from '../../projections/index.js
 import { money, quantityAt } from '../../projections/money.js'
 import type { ShutdownOptions } from './options.js'
 import { outcomes, type CommandRecord, type ProcedureDef, type ShutdownState, type StepContext, type StepDef, type StepPlan } from './procedure.js'
-import { engineNotSeenGone, finalFillUnknown } from './report.js'
+import { engineNotSeenGone, finalFillUnknown, unpricedNote } from './report.js'
 import { settleCommands, UNCONFIRMED } from './settle.js'
 import { markKey, type ServiceName, type ShutdownCommand, type ShutdownWorld, type WorldOrder, type WorldPosition } from './types.js'
 
@@ -319,7 +319,7 @@ export function planReport(ctx: StepContext): StepPlan {
           topic: 'shutdown.completed',
           severity,
           status: 'SHUT_DOWN',
-          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world, ctx.state)}${engineLine(ctx.state)}`,
+          message: `haltd shut down (graceful, ${outcome}): ${ctx.state.reason}. ${reportLine(ctx.world, ctx.state, ctx.options)}${engineLine(ctx.state)}`,
         },
       ],
     }
@@ -339,7 +339,7 @@ export function engineLine(state: Pick<ShutdownState, 'commands'>): string {
  * reconciliation, and the canceled orders whose final fill the shutdown could not learn (from its
  * commands' outcomes: a shutdown recorded before there were any says what it said).
  */
-export function reportLine(world: ShutdownWorld, state?: Pick<ShutdownState, 'commands'>): string {
+export function reportLine(world: ShutdownWorld, state?: Pick<ShutdownState, 'commands'>, options?: Pick<ShutdownOptions, 'reportNamesUnpriced'>): string {
   const open = openPositions(world)
   const unseen = unseenBooksLine(world.reconciliation.venues)
   const ofListed = unseen === '' ? '' : ` on the books listed (not seen: ${unseen})`
@@ -355,7 +355,7 @@ export function reportLine(world: ShutdownWorld, state?: Pick<ShutdownState, 'co
   const unknown = state === undefined ? 0 : finalFillUnknown(state, 0).count
   // "flat" and the P&L are short of whatever those orders filled
   const fills = unknown > 0 ? `; FINAL FILL UNKNOWN for ${unknown} canceled order(s): positions and P&L may lack their fills` : ''
-  return `${positions}; ${world.orders.length} order(s) still live${ofListed}; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}, fees ${money(world.pnl.fees)}; reconciliation ${claim}${fills}`
+  return `${positions}; ${world.orders.length} order(s) still live${ofListed}; P&L realized ${money(world.pnl.realized)}, unrealized ${money(world.pnl.unrealized)}${options?.reportNamesUnpriced ? unpricedNote(world.positions) : ''}, fees ${money(world.pnl.fees)}; reconciliation ${claim}${fills}`
 }
 
 export function finishGraceful(ctx: Pick<StepContext, 'state' | 'world' | 'options' | 'ended'>): 'clean' | 'residual-exposure' | 'failed' {
