@@ -261,7 +261,10 @@ describe.skipIf(unavailable !== undefined)(`network partitions${unavailable ? ` 
       if (h.status !== 200) unhealthy = h
       else await sleep(250)
     }
-    console.info(`partition: the cut-off standby's health failed ${Date.now() - cutAt} ms after the cut`)
+    const failedAfter = Date.now() - cutAt
+    console.info(`partition: the cut-off standby's health failed ${failedAfter} ms after the cut`)
+    // once its NATS client calls the link dead (two pings unanswered), not after a question's timeout on top
+    expect(failedAfter).toBeLessThan(calledDeadAfter(PING_MS))
     expect(unhealthy).toMatchObject({
       status: 503,
       body: {

@@ -116,7 +116,21 @@ export async function startFollower(input: {
     })
     return consumer.consume({ max_messages: 4_096, expires: PULL_EXPIRES_MS })
   }
-  return new StreamFollower(log, engine, jsm, await open(log.lastSeq + 1), open, input.onBroken)
+  const follower = new StreamFollower(log, engine, jsm, await open(log.lastSeq + 1), open, input.onBroken)
+  void sayWhenCutOff(nc, follower)
+  return follower
+}
+
+/**
+ * A link that drops is said at once (two pings unanswered, or the server gone): nothing can come
+ * from the stream through it, where the stall check would first wait out a question's timeout.
+ */
+async function sayWhenCutOff(nc: NatsConnection, follower: StreamFollower): Promise<void> {
+  try {
+    for await (const s of nc.status()) if (s.type === 'disconnect') follower.cutOff('disconnected from NATS')
+  } catch {
+    // a connection closed under the watch: the follower's own questions say what that means
+  }
 }
 
 /** The local log must be a prefix of the stream: its last event is the stream's event at that seq. */
@@ -163,6 +177,11 @@ class StreamFollower implements Follower {
     this.done = this.run()
     this.stallCheck = setInterval(() => void this.checkStalled(), STALL_CHECK_MS)
     this.stallCheck.unref()
+  }
+
+  /** The link to NATS dropped: until the stream delivers or answers again, this log may be behind it. */
+  cutOff(why: string): void {
+    if (this.state === 'following') this.unanswered ??= { since: new Date().toISOString(), why }
   }
 
   private async run(): Promise<void> {
