@@ -167,6 +167,8 @@ export type VenueOrder = {
   side: Side
   qty: number
   filled: number
+  /** The venue's answer did not say what the order filled: `filled` is 0 then, never to be taken for none. */
+  filledUnknown?: true
   price?: number
   /** The average price of what filled, where the venue says. */
   average?: number

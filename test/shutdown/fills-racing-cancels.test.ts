@@ -67,6 +67,44 @@ describe('a partial fill that beat a cancel OKX answered without a filled quanti
     })
   }
 
+  it('given lookups that answer each order canceled without what it filled, when the graceful shutdown runs, then their final fill is named unknown, never taken for none', async () => {
+    // given OKX's order details without the filled size and price (ccxt then knows nothing of what filled)
+    const { r, venue, ids } = await okxWithARacingFill()
+    for (const field of ['accFillSz', 'fillSz', 'fillPx', 'avgPx']) venue.lookupOmits.add(field)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then the lookups were answered, nothing was booked from them, and every canceled order's final fill is unknown
+    expect(venue.requests.filter((q) => q.path === '/api/v5/trade/order').length).toBeGreaterThanOrEqual(3)
+    expect(r.events().filter((e) => e.type === 'order.filled')).toEqual([])
+    expect(report).toMatchObject({ outcome: 'residual-exposure', exitCode: 2, finalFillUnknownCount: 3 })
+    expect(report.finalFillUnknown).toEqual(ids.map((clientOrderId) => ({ venue: VENUE, clientOrderId })))
+    replaysClean(r)
+  })
+
+  it('given an order the venue part-filled and canceled itself just before haltd’s cancel, and lookups that do not say what filled, when the graceful shutdown settles it, then it ends canceled with its final fill named unknown', async () => {
+    // given
+    const { venue, r, ids } = await okxWithThreeRestingBuys({}, (c) => cleanups.push(c))
+    venue.beforeNext('POST /api/v5/trade/cancel-batch-orders', () => {
+      const o = venue.engine.open('futures').find((x) => x.clientOrderId === ids[0])!
+      venue.engine.fillResting('futures', ids[0]!, o.qty / 2)
+      venue.engine.cancel('futures', o.symbol, { clientOrderId: ids[0]! })
+    })
+    for (const field of ['accFillSz', 'fillSz', 'fillPx', 'avgPx']) venue.lookupOmits.add(field)
+
+    // when
+    const report = await r.controller.requestShutdown({ mode: 'graceful', reason: 'SIGTERM received', origin: 'signal' }).done
+
+    // then a lookup settled it canceled (its cancel had no answer of its own), booking nothing it did not say
+    const events = r.events()
+    expect(events.filter((e) => e.type === 'order.canceled' && dataOf(e).clientOrderId === ids[0]).map((e) => e.data)).toEqual([
+      expect.objectContaining({ clientOrderId: ids[0], confirmedBy: 'lookup' }),
+    ])
+    expect(fillsOf(events, ids[0]!)).toEqual([])
+    expect(report.finalFillUnknown).toContainEqual({ venue: VENUE, clientOrderId: ids[0] })
+  })
+
   it('given the lookups fail after the cancels, when the graceful shutdown runs, then the report says the canceled orders’ final fill is unknown, never that none filled', async () => {
     // given
     const { r, venue, ids } = await okxWithARacingFill()

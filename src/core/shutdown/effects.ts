@@ -570,7 +570,7 @@ async function learnFinalFills(venue: string, orders: readonly WorldOrder[], ctx
   const unknown: string[] = []
   orders.forEach((o, i) => {
     const found = answers[i]!
-    if (typeof found === 'string') unknown.push(o.clientOrderId)
+    if (typeof found === 'string' || found.filledUnknown) unknown.push(o.clientOrderId)
     else if (ports.router.recordTotal(venue, orderTotalOf(o.clientOrderId, found))) fillsLearned++
   })
   return {

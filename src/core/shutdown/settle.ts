@@ -244,6 +244,13 @@ export async function listAfterCancels(deps: Omit<SettleDeps, 'concurrency'> & {
 }
 
 /**
+ * Whether an order settled `as` on `lookup` may have filled more than the log holds: settled on
+ * a list's absence, or on a lookup that gave its end without saying what it filled.
+ */
+const finalFillUntold = (as: Extract<Settlement, { kind: 'settled' }>['as'], lookup: Lookup): boolean =>
+  lookup.kind !== 'found' || (lookup.order.filledUnknown === true && (as === 'canceled' || as === 'expired'))
+
+/**
  * Ask the venue about each order (lookups, and an open-order list fetched now when none was
  * recorded after the cancel), then record what its answers settle. Answers that do not come
  * within `timeoutMs` count as none. Returns the events they settle, for the caller to append.
@@ -284,7 +291,7 @@ export async function settleOrders(deps: SettleDeps): Promise<{ summary: SettleS
     }
     if (s.kind === 'open') summary.open.push(o)
     else summary.settled[s.as] = (summary.settled[s.as] ?? 0) + 1
-    if (s.kind === 'settled' && answers[i]!.kind !== 'found') summary.fillUnknown.push(o.clientOrderId)
+    if (s.kind === 'settled' && finalFillUntold(s.as, answers[i]!)) summary.fillUnknown.push(o.clientOrderId)
     events.push(...s.events)
   })
   return { summary, events }

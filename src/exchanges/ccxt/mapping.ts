@@ -61,13 +61,16 @@ export function toVenueOrder(o: Order): VenueOrder {
   if (!o.symbol) throw new BadResponse(`order ${o.id} has no symbol`)
   if (o.amount === undefined || o.amount === null || !Number.isFinite(o.amount)) throw new BadResponse(`order ${o.id} has no amount`)
   const clientOrderId = clientIdOf(o)
+  // ccxt leaves it undefined where the venue gave neither a filled nor a remaining amount
+  const filled = typeof o.filled === 'number' && Number.isFinite(o.filled) ? o.filled : undefined
   return {
     venueOrderId: String(o.id),
     ...(clientOrderId !== undefined ? { clientOrderId } : {}),
     symbol: o.symbol,
     side: sideOf(o.side, `order ${o.id}`),
     qty: o.amount,
-    filled: o.filled ?? 0,
+    filled: filled ?? 0,
+    ...(filled === undefined ? { filledUnknown: true as const } : {}),
     ...(o.price ? { price: o.price } : {}),
     ...(o.average ? { average: o.average } : {}),
     status: statusOf(o),

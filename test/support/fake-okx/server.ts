@@ -55,6 +55,8 @@ export type FakeOkx = {
    * only this list shows that a client sent something of its own to the venue.
    */
   readonly ignoredFields: string[]
+  /** Fields the answer to a lookup of one order (`GET /api/v5/trade/order`) leaves out, as a venue that does not say them. */
+  readonly lookupOmits: Set<string>
   /**
    * Runs `fn` with the parsed body of the next request to `route` (`'POST /api/v5/trade/cancel-batch-orders'`)
    * just before the venue handles it: the market moving between a client's read and its write.
@@ -134,6 +136,7 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
   const unrouted: string[] = []
   const requests: RecordedRequest[] = []
   const ignoredFields: string[] = []
+  const lookupOmits = new Set<string>()
   let dms: { timer: NodeJS.Timeout; at: number } | undefined
   const before = new Map<string, (body: unknown) => void>()
   let anonymous = 0
@@ -389,7 +392,7 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
           const inst = instruments.get(q.get('instId') ?? undefined)
           const o = find(inst, Object.fromEntries(q))
           if (!o) throw okxErrors.orderNotFound()
-          return ok([detail(o)])
+          return ok([Object.fromEntries(Object.entries(detail(o)).filter(([field]) => !lookupOmits.has(field)))])
         },
       },
       'GET /api/v5/trade/orders-pending': {
@@ -477,6 +480,7 @@ export async function startFakeOkx(options: FakeOkxOptions = {}): Promise<FakeOk
     unrouted,
     requests,
     ignoredFields,
+    lookupOmits,
     beforeNext: (route, fn) => void before.set(route, fn),
     fill: (ordId) => {
       const o = engine.orders.spot.get(Number(ordId)) ?? engine.orders.futures.get(Number(ordId))
