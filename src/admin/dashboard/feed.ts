@@ -183,7 +183,7 @@ export function streamDashboard(
  * spent meanwhile. A process frozen through a build (SIGSTOP, a paused VM) did no work then, and
  * taking that time as the build's cost held the next frame back ten times as long, the page stale.
  */
-export function buildCost(wallMs: number, cpu: NodeJS.CpuUsage): number {
+function buildCost(wallMs: number, cpu: NodeJS.CpuUsage): number {
   return Math.min(wallMs, (cpu.user + cpu.system) / 1_000)
 }
 
