@@ -19,6 +19,8 @@ export type ProcessConfig = {
   venueLatency?: Record<string, number>
   /** More of the `nats` section (its servers, engine and instance are the fields above). */
   nats?: Record<string, unknown>
+  /** The `shutdown` section, where not the demo's. */
+  shutdown?: Record<string, unknown>
   /** The replication section, where not sync mode with a 1 s ack timeout. */
   replication?: Record<string, unknown>
 }
@@ -39,6 +41,7 @@ export function processConfigFile(dir: string, config: ProcessConfig): { file: s
     log: { format: 'json', level: 'info' },
     nats: { servers: [config.url], engine: config.engine, instance: config.instance, connectTimeoutMs: 1_000, ...config.nats },
     replication: config.replication ?? { mode: 'sync', ackTimeoutMs: 1_000 },
+    ...(config.shutdown ? { shutdown: config.shutdown } : {}),
     failover: config.failover,
   }
   const file = join(dir, `${config.instance}.json`)
