@@ -1,11 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { openLeaseBucket, readLease } from '../../src/cluster/leadership/lease.js'
-import { natsForFile } from '../support/nats-for-file.js'
 import { until } from '../support/until.js'
-import { pairsForFile, quietPorts } from './support/instances.js'
-import { natsClientForFile } from './support/nats-client.js'
-import type { LinkProxy } from './support/proxy.js'
-import { standbyBehindAProxy } from './support/proxied-standby.js'
+import { quietPorts } from './support/instances.js'
+import { proxiedStandbysForFile } from './support/proxied-standby.js'
 import { watchLeaseWrites } from './support/lease-writes.js'
 
 /**
@@ -21,19 +18,13 @@ const LEASE_MS = 1_500
 // each of the standby's questions how far the stream goes is answered this late (its other
 // requests, its lease's among them, in time): its catch-up after the take outlasts the lease
 const HOLD_MS = 2_500
-const nats = natsForFile()
-const client = natsClientForFile(nats)
 const failover = { leaseMs: LEASE_MS, fenceMarginMs: 375 }
-const pairs = pairsForFile(nats, failover)
-const proxies: LinkProxy[] = []
-afterEach(async () => {
-  for (const p of proxies.splice(0)) await p.close()
-})
+const { client, pairs, standbyBehindAProxy } = proxiedStandbysForFile(failover)
 
 describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () => {
   it('given the leader gone and the stream answering the standby’s catch-up late, when it takes over, then its lease is renewed through the catch-up and by its leading haltd, never expires, and a second standby never takes it', async () => {
     const engine = `slow-take-${Date.now()}`
-    const { proxy, a, b } = await standbyBehindAProxy(pairs, nats, proxies, engine, failover)
+    const { proxy, a, b } = await standbyBehindAProxy(engine)
     const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
     const writes = await watchLeaseWrites(client.nc, engine, LEASE_MS)
 
@@ -67,7 +58,7 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
 
   it('given a standby catching up after its take, when another instance takes the lease meanwhile, then its renewal finds it so: it does not lead, gives nothing back, follows again saying why, and takes the lease anew once it is free', async () => {
     const engine = `slow-take-${Date.now()}`
-    const { proxy, a, b, said } = await standbyBehindAProxy(pairs, nats, proxies, engine, failover)
+    const { proxy, a, b, said } = await standbyBehindAProxy(engine)
     const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
 
     proxy.hold('stream_info_response', HOLD_MS)
@@ -94,7 +85,7 @@ describe('a standby whose takeover outlasts its lease', { timeout: 40_000 }, () 
   it('given the stream answering how far it goes later than the handover budget, when the lease is gone, then the standby does not take it and says the stream did not answer within the budget; once the stream answers in time, it takes over', async () => {
     const engine = `slow-take-${Date.now()}`
     const budget = { ...failover, handoverBudgetMs: 1_000 }
-    const { proxy, a, b } = await standbyBehindAProxy(pairs, nats, proxies, engine, budget)
+    const { proxy, a, b } = await standbyBehindAProxy(engine, budget)
 
     // given answers held longer than the budget, and shorter than the client's own 5 s request timeout
     proxy.hold('stream_info_response', 4_000)

@@ -1,11 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { openLeaseBucket } from '../../src/cluster/leadership/lease.js'
-import { natsForFile } from '../support/nats-for-file.js'
 import { until } from '../support/until.js'
-import { pairsForFile } from './support/instances.js'
-import { natsClientForFile } from './support/nats-client.js'
-import type { LinkProxy } from './support/proxy.js'
-import { standbyBehindAProxy } from './support/proxied-standby.js'
+import { proxiedStandbysForFile } from './support/proxied-standby.js'
 import { watchLeaseWrites } from './support/lease-writes.js'
 
 /**
@@ -21,19 +17,13 @@ const LEASE_MS = 3_000
 // each answer to the standby held this long: the take is written well before the standby hears of it,
 // and still within the quarter lease a request on the lease waits for its answer
 const SLOW_MS = 600
-const nats = natsForFile()
-const client = natsClientForFile(nats)
 const failover = { leaseMs: LEASE_MS, fenceMarginMs: 500 }
-const pairs = pairsForFile(nats, failover)
-const proxies: LinkProxy[] = []
-afterEach(async () => {
-  for (const p of proxies.splice(0)) await p.close()
-})
+const { client, pairs, standbyBehindAProxy } = proxiedStandbysForFile(failover)
 
 describe('a lease a standby took before it leads', { timeout: 30_000 }, () => {
   it('given the leader gone and the standby’s take written but not yet answered, when the standby is closed, then it does not lead, and gives the lease back at once, saying so', async () => {
     const engine = `taking-${Date.now()}`
-    const { proxy, a, b, said, logged } = await standbyBehindAProxy(pairs, nats, proxies, engine, failover)
+    const { proxy, a, b, said, logged } = await standbyBehindAProxy(engine)
     const kv = await openLeaseBucket(client.nc, { leaseMs: LEASE_MS, replicas: 1 })
     let closing: Promise<void> | undefined
     // when the take is in the bucket, before its answer reaches the standby: the standby is closed
@@ -61,7 +51,7 @@ describe('a lease a standby took before it leads', { timeout: 30_000 }, () => {
 
   it('given the standby took the lease, when its link drops before it caught up with the stream, then it gives the lease back if it can, follows again, and once back takes the lease anew and leads', async () => {
     const engine = `taking-${Date.now()}`
-    const { proxy, a, b, said } = await standbyBehindAProxy(pairs, nats, proxies, engine, failover)
+    const { proxy, a, b, said } = await standbyBehindAProxy(engine)
 
     proxy.slow(SLOW_MS)
     await a.close()

@@ -1,15 +1,38 @@
+import { afterEach } from 'vitest'
 import { createLogger } from '../../../src/daemon/logger.js'
 import { memoryDestination } from '../../support/memory-log.js'
+import { natsForFile } from '../../support/nats-for-file.js'
 import { until } from '../../support/until.js'
-import { instanceConfig, quietPorts, type FailoverSection, type pairsForFile } from './instances.js'
+import { instanceConfig, pairsForFile, quietPorts, type FailoverSection } from './instances.js'
+import { natsClientForFile } from './nats-client.js'
 import { linkProxy, type LinkProxy } from './proxy.js'
+
+/**
+ * A file's NATS, its own client there, its leaders and standbys under `failover`, and
+ * `standbyBehindAProxy(engine)`: each proxy closed after its test.
+ */
+export function proxiedStandbysForFile(failover: FailoverSection) {
+  const nats = natsForFile()
+  const client = natsClientForFile(nats)
+  const pairs = pairsForFile(nats, failover)
+  const proxies: LinkProxy[] = []
+  afterEach(async () => {
+    for (const p of proxies.splice(0)) await p.close()
+  })
+  return {
+    client,
+    pairs,
+    /** See `standbyBehindAProxy`; `section` where not the file's failover section. */
+    standbyBehindAProxy: (engine: string, section: FailoverSection = failover) => standbyBehindAProxy(pairs, nats, proxies, engine, section),
+  }
+}
 
 /**
  * Engine `engine`'s leader `a`, on NATS directly, and its standby `b` through a proxy of its own
  * (pushed onto `proxies` for the file to close), `b` caught up with `a`'s log. `said` lists what
  * `b` logs at warn and above, each line read (`logged`, as written).
  */
-export async function standbyBehindAProxy(
+async function standbyBehindAProxy(
   pairs: ReturnType<typeof pairsForFile>,
   nats: { readonly node: { port: number } },
   proxies: LinkProxy[],
